@@ -1,0 +1,65 @@
+"""Finding servers: static addresses, DNS SRV and mDNS, plus Nomad's start_join/retry_join.
+
+Public API (everything else in the sub-modules is internal)::
+
+    parse_entry(text, *, default_port) -> Entry            # ConfigError when malformed
+    Resolver(dns_resolvers=(), *, timeout, lifetime, region, mdns_interfaces, mdns_window)
+        await resolver.resolve(entry | str, *, port_kind="serf") -> list[str]
+        await resolver.resolve_all(entries, *, port_kind="serf") -> list[str]
+    MdnsAnnouncer(name, region, datacenter, role, address, ports, *, interfaces=None)
+        await announcer.start(); await announcer.stop()
+    await retry_join(entries, join, *, resolver, interval, max_attempts=0, port_kind="serf")
+    await start_join(entries, join, *, resolver, port_kind="serf")
+
+``port_kind`` is the port wanted from mDNS results: servers joining gossip want ``"serf"``,
+clients want ``"http"``. Errors: DiscoveryError (transient, retried), RetryJoinExhausted
+(give up, exit 1), ConfigError (malformed entry, refuse to start).
+"""
+
+from __future__ import annotations
+
+from nomadd.discovery.entry import (
+    DEFAULT_PORTS,
+    PORT_KINDS,
+    DiscoveryError,
+    Entry,
+    MdnsEntry,
+    PortKind,
+    SrvEntry,
+    StaticEntry,
+    join_host_port,
+    parse_entry,
+    parse_resolver_address,
+)
+from nomadd.discovery.mdns import SERVICE_TYPE, MdnsAnnouncer, browse_servers
+from nomadd.discovery.resolver import Resolver
+from nomadd.discovery.retry_join import (
+    EXHAUSTED_MESSAGE,
+    RetryJoinExhausted,
+    format_interval,
+    retry_join,
+    start_join,
+)
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "EXHAUSTED_MESSAGE",
+    "PORT_KINDS",
+    "SERVICE_TYPE",
+    "DiscoveryError",
+    "Entry",
+    "MdnsAnnouncer",
+    "MdnsEntry",
+    "PortKind",
+    "Resolver",
+    "RetryJoinExhausted",
+    "SrvEntry",
+    "StaticEntry",
+    "browse_servers",
+    "format_interval",
+    "join_host_port",
+    "parse_entry",
+    "parse_resolver_address",
+    "retry_join",
+    "start_join",
+]

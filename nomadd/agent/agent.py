@@ -1,0 +1,92 @@
+"""The agent: owns the HTTP listener, the Server (when -server) and the Client (when -client).
+
+``start`` binds the HTTP port first, then starts the server and the client; ``leave`` runs the
+client's leave, then the server's (Nomad's order), bounded by ``LEAVE_TIMEOUT_S``; ``shutdown``
+stops everything, idempotent. ``reload`` hands a new config to the parts that can change live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from nomadd.agent.config import AgentConfig
+from nomadd.agent.http.server import HTTPServer
+from nomadd.client.client import Client
+from nomadd.server.server import Server
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LEAVE_TIMEOUT_S", "Agent"]
+
+# Nomad's gracefulTimeout: how long a graceful leave may take before the agent gives up (exit 1).
+LEAVE_TIMEOUT_S = 5.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.started_at = time.monotonic()
+        self.http = HTTPServer(self)
+        self.server: Server | None = Server(config) if config.server.enabled else None
+        self.client: Client | None = Client(config) if config.client.enabled else None
+        # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
+        self.reload_hook: Callable[[], Awaitable[None]] | None = None
+        self._shut_down = False
+
+    async def start(self) -> None:
+        await self.http.start()
+        if self.server is not None:
+            await self.server.start()
+        if self.client is not None:
+            await self.client.start()
+
+    async def leave(self) -> None:
+        """Graceful leave: client first (its node goes down, work moves), then the server."""
+        if self.client is not None:
+            try:
+                await self.client.leave()
+            except Exception:
+                logger.exception("client leave failed")
+        if self.server is not None:
+            try:
+                await self.server.leave()
+            except Exception:
+                logger.exception("server leave failed")
+
+    async def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        logger.info("requesting shutdown")
+        if self.client is not None:
+            logger.info("client: shutting down")
+            await self.client.shutdown()
+        if self.server is not None:
+            logger.info("shutting down server")
+            await self.server.shutdown()
+        await self.http.shutdown()
+        logger.info("shutdown complete")
+
+    async def reload(self, config: AgentConfig) -> None:
+        self.config = config
+        if self.server is not None:
+            await self.server.reload(config)
+        if self.client is not None:
+            await self.client.reload(config)
+
+    async def request_reload(self) -> None:
+        if self.reload_hook is None:
+            raise RuntimeError("reload is not available")
+        await self.reload_hook()
+
+
+async def wait_bounded(coro: Awaitable[None], timeout_s: float) -> bool:
+    """Run ``coro`` for at most ``timeout_s``; True when it finished in time."""
+    try:
+        await asyncio.wait_for(coro, timeout_s)
+    except TimeoutError:
+        return False
+    return True

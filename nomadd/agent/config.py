@@ -1,0 +1,448 @@
+"""Agent configuration: files + flags → one frozen ``AgentConfig``, validated once.
+
+Load order (Nomad's): defaults (or dev defaults with ``-dev``) → each ``-config`` path in
+command-line order (a directory contributes its ``*.toml`` files in lexical order) → flags. See
+``config_schema`` for the per-file check and the merge rules, and ``docs/configuration.md``.
+Everything deeper in the code reads these frozen dataclasses, never raw dicts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nomadd.agent.config_schema import Partial, check_file, merge
+from nomadd.agent.duration import parse_duration
+from nomadd.structs.errors import ConfigError
+
+__all__ = [
+    "LOG_LEVELS",
+    "Advertise",
+    "AgentConfig",
+    "ClientConfig",
+    "ConfigSources",
+    "DiscoveryConfig",
+    "Ports",
+    "Reserved",
+    "ServerConfig",
+    "ServerJoin",
+    "build_config",
+    "load_config",
+    "parse_duration",
+    "read_sources",
+]
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF")
+_REGION_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_EDITOR_TEMP = re.compile(r"(~$)|(^\.#)|(^#.*#$)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ports:
+    http: int = 4646
+    raft: int = 4647
+    serf: int = 4648
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advertise:
+    """Addresses other agents use to reach this one, each ``host:port``."""
+
+    http: str
+    raft: str
+    serf: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerJoin:
+    start_join: tuple[str, ...] = ()
+    retry_join: tuple[str, ...] = ()
+    retry_interval: float = 30.0
+    retry_max: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    enabled: bool = False
+    bootstrap_expect: int = 0
+    encrypt: bytes | None = field(default=None, repr=False)
+    raft_secret: str = field(default="", repr=False)
+    raft_multiplier: int = 1
+    heartbeat_grace: float = 10.0
+    min_heartbeat_ttl: float = 10.0
+    max_heartbeats_per_second: float = 50.0
+    failover_heartbeat_ttl: float = 300.0
+    node_gc_threshold: float = 24 * 3600.0
+    node_gc_interval: float = 300.0
+    num_schedulers: int = 0
+    rejoin_after_leave: bool = False
+    server_join: ServerJoin = ServerJoin()
+    data_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reserved:
+    cpu: int = 0
+    memory: int = 0
+    disk: int = 0
+    reserved_ports: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    enabled: bool = False
+    servers: tuple[str, ...] = ()
+    node_class: str = ""
+    node_pool: str = "default"
+    meta: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    network_interface: str = ""
+    reserved: Reserved = Reserved()
+    server_join: ServerJoin = ServerJoin()
+    state_dir: str = ""
+    alloc_dir: str = ""
+    max_kill_timeout: float = 30.0
+    raw_exec_enabled: bool = False
+    exec_enabled: bool = True
+    cpu_total_compute: int = 0
+    memory_total_mb: int = 0
+    disk_total_mb: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoveryConfig:
+    dns_resolvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    region: str = "global"
+    datacenter: str = "dc1"
+    name: str = ""
+    data_dir: str = ""
+    bind_addr: str = "0.0.0.0"
+    ports: Ports = Ports()
+    addresses: Advertise | None = None
+    advertise: Advertise = Advertise(http="", raft="", serf="")
+    log_level: str = "INFO"
+    log_json: bool = False
+    leave_on_interrupt: bool = False
+    leave_on_terminate: bool = False
+    dev_mode: bool = False
+    prometheus_metrics: bool = False
+    server: ServerConfig = ServerConfig()
+    client: ClientConfig = ClientConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    files: tuple[str, ...] = ()
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as a JSON-able dict with secrets replaced, for /v1/agent/self."""
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
+        out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSources:
+    """What the command line asked for: config paths, flag values, dev mode, a dev data dir."""
+
+    paths: tuple[str, ...] = ()
+    flags: Partial = field(default_factory=dict)
+    dev: bool = False
+    dev_data_dir: str = ""
+
+
+def dev_defaults() -> Partial:
+    """Nomad's ``DevConfig()``: server+client on 127.0.0.1, DEBUG, bootstrap_expect 1, raw_exec."""
+    return {
+        "bind_addr": "127.0.0.1",
+        "log_level": "DEBUG",
+        "server": {"enabled": True, "bootstrap_expect": 1},
+        "client": {"enabled": True},
+        "plugin": {"raw_exec": {"config": {"enabled": True}}},
+        "telemetry": {"prometheus_metrics": True},
+    }
+
+
+def read_sources(paths: Sequence[str]) -> tuple[Partial, tuple[str, ...], tuple[str, ...]]:
+    """Read every -config path in order. Returns (merged partial, files loaded, warnings)."""
+    merged: Partial = {}
+    loaded: list[str] = []
+    warnings: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(
+                f
+                for f in p.iterdir()
+                if f.suffix == ".toml" and f.is_file() and not _EDITOR_TEMP.search(f.name)
+            )
+        elif p.exists():
+            files = [p]
+        else:
+            raise ConfigError(f"{raw}: no such file or directory")
+        if not files:
+            warnings.append(f"No configuration loaded from {raw}")
+        for f in files:
+            merged = merge(merged, _read_file(f))
+            loaded.append(str(f.absolute()))
+    return merged, tuple(loaded), tuple(warnings)
+
+
+def _read_file(path: Path) -> Partial:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    return check_file(data, str(path))
+
+
+def load_config(sources: ConfigSources) -> tuple[AgentConfig, tuple[str, ...]]:
+    """Files + flags → validated AgentConfig, plus warnings to print (e.g. empty config dirs)."""
+    from_files, files, warnings = read_sources(sources.paths)
+    base = dev_defaults() if sources.dev else {}
+    partial = merge(merge(base, from_files), sources.flags)
+    cfg = build_config(partial, dev=sources.dev, dev_data_dir=sources.dev_data_dir)
+    return replace(cfg, files=files), warnings
+
+
+def _get(p: Partial, dotted: str, default: Any = None) -> Any:
+    cur: Any = p
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> AgentConfig:
+    """Build and validate the AgentConfig from a merged partial (Nomad's IsValidConfig checks)."""
+    server_on = bool(_get(p, "server.enabled", False))
+    client_on = bool(_get(p, "client.enabled", False))
+    if not (server_on or client_on or dev):
+        raise ConfigError("Must specify either server, client or dev mode for the agent.")
+
+    log_level = str(_get(p, "log_level", "INFO")).upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"Invalid log level: {_get(p, 'log_level')}. "
+            f"Valid log levels are: [{' '.join(LOG_LEVELS)}]"
+        )
+    region = _get(p, "region", "global")
+    if not _REGION_RE.match(region):
+        raise ConfigError("Region contains invalid characters")
+    datacenter = _get(p, "datacenter", "dc1")
+    if not datacenter or "\x00" in datacenter or "*" in datacenter:
+        raise ConfigError("Datacenter contains invalid characters (null or '*')")
+    if _get(p, "acl.enabled", False):
+        raise ConfigError(
+            "acl.enabled: ACL enforcement is not implemented in this version of nomadd; "
+            "remove the setting (or -acl-enabled) and restrict access to the HTTP port instead"
+        )
+
+    data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
+    if data_dir and not os.path.isabs(data_dir):
+        raise ConfigError(f"data-dir must be given as an absolute path: got {data_dir}")
+    if (server_on or client_on) and not data_dir:
+        raise ConfigError('Must specify "data_dir" config option or "data-dir" CLI flag')
+
+    ports = Ports(**_get(p, "ports", {}))
+    for pname in ("http", "raft", "serf"):
+        value = getattr(ports, pname)
+        if not 0 < value < 65536:
+            raise ConfigError(f"ports.{pname}: {value} is not a valid port (1-65535)")
+
+    bind = _get(p, "bind_addr", "0.0.0.0")
+    _check_ip("bind_addr", bind)
+    addresses = Advertise(
+        http=_get(p, "addresses.http", bind),
+        raft=_get(p, "addresses.raft", bind),
+        serf=_get(p, "addresses.serf", bind),
+    )
+    advertise = Advertise(
+        http=_advertise("http", _get(p, "advertise.http"), addresses.http, ports.http, dev),
+        raft=_advertise("raft", _get(p, "advertise.raft"), addresses.raft, ports.raft, dev),
+        serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev),
+    )
+
+    server = _build_server(p, server_on, dev, data_dir)
+    client = _build_client(p, client_on, dev, data_dir)
+    return AgentConfig(
+        region=region,
+        datacenter=datacenter,
+        name=_get(p, "name", "") or socket.gethostname(),
+        data_dir=data_dir,
+        bind_addr=bind,
+        ports=ports,
+        addresses=addresses,
+        advertise=advertise,
+        log_level=log_level,
+        log_json=bool(_get(p, "log_json", False)),
+        leave_on_interrupt=bool(_get(p, "leave_on_interrupt", False)),
+        leave_on_terminate=bool(_get(p, "leave_on_terminate", False)),
+        dev_mode=dev,
+        prometheus_metrics=bool(_get(p, "telemetry.prometheus_metrics", False)),
+        server=server,
+        client=client,
+        discovery=DiscoveryConfig(dns_resolvers=tuple(_get(p, "discovery.dns_resolvers", ()))),
+    )
+
+
+def _build_server(p: Partial, enabled: bool, dev: bool, data_dir: str) -> ServerConfig:
+    s: Partial = _get(p, "server", {})
+    expect = s.get("bootstrap_expect", 0)
+    if expect and not enabled:
+        raise ConfigError("Bootstrap requires server mode to be enabled")
+    if expect < 0:
+        raise ConfigError(f"server.bootstrap_expect: must not be negative, got {expect}")
+    if s.get("raft_protocol", 3) != 3:
+        raise ConfigError("raft_protocol must be 3 in Nomad v1.4 and later")
+    multiplier = s.get("raft_multiplier", 1) or 1
+    if not 1 <= multiplier <= 10:
+        raise ConfigError(f"server.raft_multiplier: must be between 1 and 10, got {multiplier}")
+    rate = s.get("max_heartbeats_per_second", 50.0)
+    if rate <= 0:
+        raise ConfigError(f"server.max_heartbeats_per_second: must be positive, got {rate:g}")
+    encrypt: bytes | None = None
+    if s.get("encrypt"):
+        try:
+            encrypt = base64.b64decode(s["encrypt"], validate=True)
+        except ValueError:
+            raise ConfigError("server.encrypt: not valid base64") from None
+        if len(encrypt) not in (16, 24, 32):
+            raise ConfigError(
+                f"server.encrypt: key must be 16, 24 or 32 bytes once decoded, got {len(encrypt)}"
+            )
+    secret = s.get("raft_secret", "")
+    if secret and len(secret) < 16:
+        raise ConfigError("server.raft_secret: must be at least 16 characters")
+    if not secret and encrypt:
+        secret = hashlib.sha256(b"nomadd raft secret\x00" + encrypt).hexdigest()
+    if not secret and dev:
+        secret = base64.urlsafe_b64encode(os.urandom(24)).decode()
+    if enabled and not secret:
+        raise ConfigError(
+            "server.raft_secret: servers need a cluster secret (the Raft transport is encrypted "
+            "with it); set server.raft_secret or server.encrypt (e.g. from `nomadd operator keygen`)"
+        )
+    return ServerConfig(
+        enabled=enabled,
+        bootstrap_expect=expect,
+        encrypt=encrypt,
+        raft_secret=secret,
+        raft_multiplier=multiplier,
+        heartbeat_grace=s.get("heartbeat_grace", 10.0),
+        min_heartbeat_ttl=s.get("min_heartbeat_ttl", 10.0),
+        max_heartbeats_per_second=rate,
+        failover_heartbeat_ttl=s.get("failover_heartbeat_ttl", 300.0),
+        node_gc_threshold=s.get("node_gc_threshold", 24 * 3600.0),
+        num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
+        rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
+        server_join=ServerJoin(**s.get("server_join", {})),
+        data_dir=os.path.join(data_dir, "server") if data_dir else "",
+    )
+
+
+def _build_client(p: Partial, enabled: bool, dev: bool, data_dir: str) -> ClientConfig:
+    c: Partial = _get(p, "client", {})
+    join: Partial = c.get("server_join", {})
+    if join.get("start_join"):
+        raise ConfigError(
+            "client.server_join.start_join: start_join is not supported for Nomad clients"
+        )
+    options = dict(c.get("options", {}))
+    raw_exec = bool(_get(p, "plugin.raw_exec.config.enabled", False)) or options.get(
+        "driver.raw_exec.enable", ""
+    ).lower() in ("1", "true")
+    for key in ("cpu_total_compute", "memory_total_mb", "disk_total_mb"):
+        if c.get(key, 0) < 0:
+            raise ConfigError(f"client.{key}: must not be negative")
+    reserved = Reserved(**c.get("reserved", {}))
+    for key in ("cpu", "memory", "disk"):
+        if getattr(reserved, key) < 0:
+            raise ConfigError(f"client.reserved.{key}: must not be negative")
+    if c.get("node_pool") == "all":
+        raise ConfigError('client.node_pool: "all" is a reserved node pool name')
+    return ClientConfig(
+        enabled=enabled,
+        servers=tuple(c.get("servers", ())),
+        node_class=c.get("node_class", ""),
+        node_pool=c.get("node_pool", "default") or "default",
+        meta=dict(c.get("meta", {})),
+        options=options,
+        network_interface=c.get("network_interface", "") or ("lo" if dev else ""),
+        reserved=reserved,
+        server_join=ServerJoin(**join),
+        state_dir=c.get("state_dir", "") or (os.path.join(data_dir, "client") if data_dir else ""),
+        alloc_dir=c.get("alloc_dir", "") or (os.path.join(data_dir, "alloc") if data_dir else ""),
+        max_kill_timeout=c.get("max_kill_timeout", 30.0),
+        raw_exec_enabled=raw_exec,
+        exec_enabled=bool(_get(p, "plugin.exec.config.enabled", True)),
+        cpu_total_compute=c.get("cpu_total_compute", 0),
+        memory_total_mb=c.get("memory_total_mb", 0),
+        disk_total_mb=c.get("disk_total_mb", 0),
+    )
+
+
+def _check_ip(key: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f'{key}: "{value}" is not an IP address') from None
+
+
+def _advertise(kind: str, explicit: str | None, bind: str, port: int, dev: bool) -> str:
+    """Nomad's normalizeAdvertise: explicit value, else the bind address, else a private IP."""
+    if explicit:
+        host, sep, p = explicit.rpartition(":")
+        if sep and p.isdigit() and (not host.count(":") or host.endswith("]")):
+            return explicit
+        return _join_host_port(explicit.strip("[]"), port)
+    ip = ipaddress.ip_address(bind)
+    if ip.is_loopback:
+        if dev:
+            return _join_host_port(bind, port)
+        raise ConfigError(
+            f"advertise.{kind}: Defaulting advertise to localhost is unsafe, please set advertise manually"
+        )
+    if not ip.is_unspecified:
+        return _join_host_port(bind, port)
+    private = _first_private_ip()
+    if private is None:
+        raise ConfigError(
+            f"advertise.{kind}: no private IP address found to advertise; set advertise.{kind}"
+        )
+    return _join_host_port(private, port)
+
+
+def _join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _first_private_ip() -> str | None:
+    """The first private IPv4 address of this host (go-sockaddr's GetPrivateIP)."""
+    import psutil
+
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(a.address)
+            if ip.is_private and not ip.is_loopback and not ip.is_link_local:
+                return a.address
+    return None

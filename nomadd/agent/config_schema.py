@@ -1,0 +1,217 @@
+"""The agent config file schema: which keys exist, their types, and how files merge.
+
+A config file is TOML with Nomad's key names. Each file is checked against ``SCHEMA`` on its own
+(unknown key, wrong type, bad duration: a ``ConfigError`` naming the file and the dotted key), giving
+a *partial* config: a nested dict holding only the keys that file set, with values already converted
+(durations to float seconds). Partials are merged in load order by ``merge`` — later wins for
+scalars and for most lists, ``client.servers`` appends, maps (``meta``, ``options``) merge key-wise —
+and the flags are merged last as one more partial. ``docs/configuration.md`` states these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from nomadd.agent.duration import parse_duration
+from nomadd.structs.errors import ConfigError
+
+__all__ = ["APPEND_LISTS", "SCHEMA", "Partial", "check_file", "merge"]
+
+Partial = dict[str, Any]
+Converter = Callable[[object], object]
+
+
+def _type_name(value: object) -> str:
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: object) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _str(v: object) -> object:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {_type_name(v)} {_show(v)}")
+    return v
+
+
+def _bool(v: object) -> object:
+    if not isinstance(v, bool):
+        raise TypeError(f"expected a boolean, got {_type_name(v)} {_show(v)}")
+    return v
+
+
+def _int(v: object) -> object:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"expected an integer, got {_type_name(v)} {_show(v)}")
+    return v
+
+
+def _number(v: object) -> object:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TypeError(f"expected a number, got {_type_name(v)} {_show(v)}")
+    return float(v)
+
+
+def _duration(v: object) -> object:
+    if not isinstance(v, str):
+        raise TypeError(f'expected a duration string like "10s", got {_type_name(v)} {_show(v)}')
+    try:
+        seconds = parse_duration(v)
+    except ValueError:
+        raise TypeError(
+            f'invalid duration "{v}" (use Go-style units: "500ms", "10s", "5m", "24h")'
+        ) from None
+    if seconds < 0:
+        raise TypeError(f'negative duration "{v}"')
+    return seconds
+
+
+def _str_list(v: object) -> object:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError(f"expected an array of strings, got {_type_name(v)} {_show(v)}")
+    return tuple(v)
+
+
+def _str_map(v: object) -> object:
+    if not isinstance(v, dict):
+        raise TypeError(f"expected a table of strings, got {_type_name(v)} {_show(v)}")
+    out: dict[str, str] = {}
+    for k, x in v.items():
+        if isinstance(x, bool):
+            out[k] = "true" if x else "false"
+        elif isinstance(x, str | int | float):
+            out[k] = str(x)
+        else:
+            raise TypeError(f"key {k!r}: expected a string, got {_type_name(x)}")
+    return out
+
+
+STR: Final = _str
+BOOL: Final = _bool
+INT: Final = _int
+NUMBER: Final = _number
+DURATION: Final = _duration
+STR_LIST: Final = _str_list
+STR_MAP: Final = _str_map
+
+_SERVER_JOIN: dict[str, object] = {
+    "start_join": STR_LIST,
+    "retry_join": STR_LIST,
+    "retry_interval": DURATION,
+    "retry_max": INT,
+}
+
+SCHEMA: dict[str, object] = {
+    "region": STR,
+    "datacenter": STR,
+    "name": STR,
+    "data_dir": STR,
+    "plugin_dir": STR,
+    "bind_addr": STR,
+    "log_level": STR,
+    "log_json": BOOL,
+    "leave_on_interrupt": BOOL,
+    "leave_on_terminate": BOOL,
+    "disable_update_check": BOOL,
+    "ports": {"http": INT, "raft": INT, "serf": INT},
+    "addresses": {"http": STR, "raft": STR, "serf": STR},
+    "advertise": {"http": STR, "raft": STR, "serf": STR},
+    "server": {
+        "enabled": BOOL,
+        "bootstrap_expect": INT,
+        "encrypt": STR,
+        "raft_secret": STR,
+        "raft_protocol": INT,
+        "raft_multiplier": INT,
+        "heartbeat_grace": DURATION,
+        "min_heartbeat_ttl": DURATION,
+        "max_heartbeats_per_second": NUMBER,
+        "failover_heartbeat_ttl": DURATION,
+        "node_gc_threshold": DURATION,
+        "num_schedulers": INT,
+        "rejoin_after_leave": BOOL,
+        "server_join": _SERVER_JOIN,
+    },
+    "client": {
+        "enabled": BOOL,
+        "servers": STR_LIST,
+        "node_class": STR,
+        "node_pool": STR,
+        "meta": STR_MAP,
+        "options": STR_MAP,
+        "network_interface": STR,
+        "state_dir": STR,
+        "alloc_dir": STR,
+        "max_kill_timeout": DURATION,
+        "cpu_total_compute": INT,
+        "memory_total_mb": INT,
+        "disk_total_mb": INT,
+        "reserved": {"cpu": INT, "memory": INT, "disk": INT, "reserved_ports": STR},
+        "server_join": dict(_SERVER_JOIN),
+    },
+    "discovery": {"dns_resolvers": STR_LIST},
+    "acl": {"enabled": BOOL},
+    "telemetry": {"prometheus_metrics": BOOL, "disable_hostname": BOOL},
+    "plugin": {
+        "raw_exec": {"config": {"enabled": BOOL}},
+        "exec": {"config": {"enabled": BOOL}},
+    },
+}
+
+# Lists that accumulate across files (Nomad's Merge appends these); every other list is replaced.
+APPEND_LISTS: Final = frozenset({"client.servers"})
+
+
+def check_file(data: Mapping[str, object], source: str) -> Partial:
+    """Check one parsed file against the schema; return its partial config (values converted)."""
+    return _check(data, SCHEMA, source, "")
+
+
+def _check(
+    data: Mapping[str, object], schema: Mapping[str, object], source: str, prefix: str
+) -> Partial:
+    out: Partial = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        spec = schema.get(key)
+        if spec is None:
+            raise ConfigError(f'{source}: unknown key "{path}"')
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {path}: expected a table, got {_type_name(value)}")
+            out[key] = _check(value, spec, source, path + ".")
+            continue
+        conv: Converter = spec  # type: ignore[assignment]
+        try:
+            out[key] = conv(value)
+        except TypeError as err:
+            raise ConfigError(f"{source}: {path}: {err}") from None
+    return out
+
+
+def merge(base: Partial, over: Partial, prefix: str = "") -> Partial:
+    """Merge partial ``over`` onto ``base`` (both unchanged; returns a new partial)."""
+    out = dict(base)
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            if path in ("client.meta", "client.options"):
+                out[key] = {**old, **value}
+            else:
+                out[key] = merge(old, value, path + ".")
+        elif path in APPEND_LISTS and isinstance(old, tuple) and isinstance(value, tuple):
+            out[key] = old + tuple(v for v in value if v not in old)
+        else:
+            out[key] = value
+    return out

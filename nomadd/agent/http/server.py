@@ -1,0 +1,208 @@
+"""The HTTP listener: Nomad's v1 API and the internal RPC, one route table, one ``wrap``.
+
+Endpoint modules (``<noun>_endpoint.py``) each define ``register(router)``; handlers are
+``async def h(agent, request) -> object`` and only parse → call → return. ``wrap`` turns the
+result into JSON (``?pretty`` indents), a ``QueryResult`` into the ``X-Nomad-Index``,
+``X-Nomad-KnownLeader`` and ``X-Nomad-LastContact`` headers, an ``RPCError`` into its status with a
+plain-text body (4xx logged at DEBUG, 5xx at ERROR), and logs one line per request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from nomadd.agent.duration import parse_duration
+from nomadd.structs.errors import RPCError, ValidationError
+
+if TYPE_CHECKING:
+    from nomadd.agent.agent import Agent
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ENDPOINT_MODULES",
+    "MAX_BLOCKING_WAIT_S",
+    "HTTPServer",
+    "Handler",
+    "QueryOptions",
+    "QueryResult",
+    "Router",
+    "parse_query_options",
+]
+
+# Nomad caps blocking queries at 300 s and waits that long when no ?wait is given.
+MAX_BLOCKING_WAIT_S = 300.0
+DEFAULT_BLOCKING_WAIT_S = 300.0
+
+# Endpoint modules, imported when the server starts; each has ``register(router)``.
+ENDPOINT_MODULES: tuple[str, ...] = (
+    "nomadd.agent.http.agent_endpoint",
+    "nomadd.agent.http.metrics_endpoint",
+)
+
+Handler = Callable[["Agent", web.Request], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOptions:
+    index: int = 0
+    wait_s: float = DEFAULT_BLOCKING_WAIT_S
+    stale: bool = False
+    prefix: str = ""
+    region: str = ""
+    namespace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A read's value with the metadata that becomes Nomad's query headers."""
+
+    value: object
+    index: int
+    known_leader: bool = True
+    last_contact_ms: int = 0
+
+
+def parse_query_options(req: web.Request) -> QueryOptions:
+    """``?index= &wait= &stale &prefix= &region= &namespace=`` (400 on malformed values)."""
+    q = req.query
+    index = 0
+    if "index" in q:
+        try:
+            index = int(q["index"])
+        except ValueError:
+            raise ValidationError("Failed to parse index parameter") from None
+    wait = DEFAULT_BLOCKING_WAIT_S
+    if "wait" in q:
+        raw = q["wait"]
+        try:
+            wait = parse_duration(raw if not raw.isdigit() else raw + "s")
+        except ValueError:
+            raise ValidationError(f"Invalid wait time: {raw}") from None
+    stale = "stale" in q and q["stale"].lower() not in ("false", "0")
+    return QueryOptions(
+        index=index,
+        wait_s=min(max(wait, 0.0), MAX_BLOCKING_WAIT_S),
+        stale=stale,
+        prefix=q.get("prefix", ""),
+        region=q.get("region", ""),
+        namespace=q.get("namespace", "default") or "default",
+    )
+
+
+class Router:
+    """Collects routes from endpoint modules and adds them, wrapped, to the aiohttp app."""
+
+    def __init__(self, agent: Agent, app: web.Application) -> None:
+        self.agent = agent
+        self.app = app
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        self.app.router.add_route(method, path, self.wrap(handler))
+
+    def wrap(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        agent = self.agent
+
+        async def wrapped(req: web.Request) -> web.StreamResponse:
+            start = time.monotonic()
+            try:
+                result = await handler(agent, req)
+                resp = _respond(req, result)
+            except RPCError as err:
+                level = logging.DEBUG if err.code < 500 else logging.ERROR
+                logger.log(
+                    level,
+                    "request failed method=%s path=%s error=%r code=%d",
+                    req.method,
+                    req.path,
+                    err.message,
+                    err.code,
+                )
+                resp = web.Response(status=err.code, text=err.message, content_type="text/plain")
+            except web.HTTPException:
+                raise
+            except Exception as err:
+                logger.exception("request failed method=%s path=%s", req.method, req.path)
+                resp = web.Response(
+                    status=500, text=str(err) or type(err).__name__, content_type="text/plain"
+                )
+            logger.debug(
+                "request complete method=%s path=%s duration=%.3fms",
+                req.method,
+                req.path_qs,
+                (time.monotonic() - start) * 1000,
+            )
+            return resp
+
+        return wrapped
+
+
+def _respond(req: web.Request, result: object) -> web.StreamResponse:
+    if isinstance(result, web.StreamResponse):
+        return result
+    headers: dict[str, str] = {}
+    if isinstance(result, QueryResult):
+        headers["X-Nomad-Index"] = str(result.index)
+        headers["X-Nomad-KnownLeader"] = "true" if result.known_leader else "false"
+        headers["X-Nomad-LastContact"] = str(result.last_contact_ms)
+        result = result.value
+    if result is None:
+        return web.Response(status=200, headers=headers)
+    pretty = "pretty" in req.query and req.query["pretty"].lower() not in ("false", "0")
+    body = json.dumps(
+        result, indent=4 if pretty else None, separators=None if pretty else (",", ":")
+    )
+    if pretty:
+        body += "\n"
+    return web.Response(text=body, content_type="application/json", headers=headers)
+
+
+@web.middleware
+async def _nomad_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Plain-text bodies for aiohttp's own 404/405, as Nomad's mux answers."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405, text="Invalid method", content_type="text/plain")
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="Invalid URL path", content_type="text/plain")
+
+
+class HTTPServer:
+    """aiohttp on ``addresses.http:ports.http``; ``start`` returns once the port accepts."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.app = web.Application(middlewares=[_nomad_errors], client_max_size=16 * 1024 * 1024)
+        self.router = Router(agent, self.app)
+        for name in ENDPOINT_MODULES:
+            importlib.import_module(name).register(self.router)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        cfg = self.agent.config
+        host = cfg.addresses.http if cfg.addresses else cfg.bind_addr
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, cfg.ports.http, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else cfg.ports.http
+        logger.info("http server listening addr=%s:%d", host, self.port)
+
+    async def shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,68 @@
+"""Flags every API-calling command shares (Nomad's command/meta.go) and the output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from nomadd.api.client import APIError, Client
+from nomadd.cli.flags import FlagError, FlagSet
+
+__all__ = ["APIError", "api_client", "columnize", "fail", "new_flagset", "parse", "print_json"]
+
+
+def new_flagset(name: str) -> FlagSet:
+    fs = FlagSet(name)
+    fs.string(
+        "address",
+        "The address of the nomadd agent (env NOMAD_ADDR; default http://127.0.0.1:4646).",
+        placeholder="<addr>",
+    )
+    fs.string("region", "The region of the servers to forward to (env NOMAD_REGION).")
+    fs.string("token", "The SecretID of an ACL token (env NOMAD_TOKEN).")
+    fs.string("namespace", "The target namespace (env NOMAD_NAMESPACE).")
+    return fs
+
+
+def parse(
+    fs: FlagSet, args: Sequence[str], usage: str
+) -> tuple[dict[str, object], list[str]] | None:
+    """Parse or print the error and usage; None means the caller should exit 1."""
+    try:
+        return fs.parse(args)
+    except FlagError as err:
+        if str(err) != "help requested":
+            print(err, file=sys.stderr)
+        print(f"Usage: {usage}\n\nGeneral Options:\n\n{fs.usage()}", file=sys.stderr)
+        return None
+
+
+def api_client(opts: dict[str, object]) -> Client:
+    return Client(
+        address=str(opts["address"]) if "address" in opts else None,
+        token=str(opts["token"]) if "token" in opts else None,
+        region=str(opts["region"]) if "region" in opts else os.environ.get("NOMAD_REGION"),
+    )
+
+
+def fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def print_json(value: object) -> None:
+    print(json.dumps(value, indent=4, sort_keys=False))
+
+
+def columnize(rows: Sequence[Sequence[str]]) -> str:
+    """columnize.SimpleFormat: columns separated by two spaces, left-aligned, no trailing spaces."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(map(len, rows)))]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

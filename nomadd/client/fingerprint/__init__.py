@@ -1,0 +1,35 @@
+"""Node fingerprinting (see :mod:`nomadd.client.fingerprint.base`)."""
+
+from __future__ import annotations
+
+from nomadd.client.fingerprint.base import (
+    REGISTRY,
+    VOLATILE_ATTRIBUTES,
+    FingerprintConfig,
+    Fingerprinter,
+    FingerprintRequest,
+    FingerprintResponse,
+    NodeFingerprint,
+    NodeResources,
+    fingerprint_drivers,
+    fingerprint_node,
+    min_period_s,
+    refingerprint_node,
+)
+from nomadd.drivers.base import DriverInfo
+
+__all__ = [
+    "REGISTRY",
+    "VOLATILE_ATTRIBUTES",
+    "DriverInfo",
+    "FingerprintConfig",
+    "FingerprintRequest",
+    "FingerprintResponse",
+    "Fingerprinter",
+    "NodeFingerprint",
+    "NodeResources",
+    "fingerprint_drivers",
+    "fingerprint_node",
+    "min_period_s",
+    "refingerprint_node",
+]

@@ -1,0 +1,268 @@
+"""The task driver extension point: the :class:`Driver` ABC and the values it exchanges.
+
+A driver starts, watches, signals, stops and recovers one kind of task. The client's task runner
+holds a driver instance per driver name (see :data:`nomadd.drivers.DRIVERS`) and talks to it only
+through this interface:
+
+* ``fingerprint()`` → :class:`DriverInfo` (detected / healthy), copied into the node's
+  ``driver.<name>`` attribute and ``Node.Drivers``;
+* ``start_task(TaskConfig)`` → :class:`TaskHandle`, which the client stores (``to_dict()``) in its
+  state db so that ``recover_task(handle)`` can reattach after the agent restarted;
+* ``wait_task`` → :class:`ExitResult`; ``stop_task`` (kill signal, kill timeout, then SIGKILL of the
+  whole process group); ``signal_task``; ``destroy_task`` (release everything).
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from nomadd.structs.errors import DriverError
+
+__all__ = [
+    "DEFAULT_KILL_SIGNAL",
+    "DEFAULT_KILL_TIMEOUT_S",
+    "DEFAULT_LOG_MAX_FILES",
+    "DEFAULT_LOG_MAX_FILE_SIZE_MB",
+    "HEALTH_DISABLED",
+    "HEALTH_HEALTHY",
+    "HEALTH_UNDETECTED",
+    "STRIPPED_ENV_PREFIXES",
+    "STRIPPED_ENV_VARS",
+    "Driver",
+    "DriverConfig",
+    "DriverInfo",
+    "ExitResult",
+    "TaskConfig",
+    "TaskHandle",
+    "clean_env",
+    "parse_signal",
+]
+
+# Nomad's task defaults (structs.DefaultLogConfig, task KillTimeout, os.Interrupt).
+DEFAULT_KILL_SIGNAL = "SIGINT"
+DEFAULT_KILL_TIMEOUT_S = 5.0
+DEFAULT_LOG_MAX_FILES = 10
+DEFAULT_LOG_MAX_FILE_SIZE_MB = 10
+
+# Health descriptions, as Nomad's drivers word them.
+HEALTH_HEALTHY = "Healthy"
+HEALTH_DISABLED = "disabled"
+HEALTH_UNDETECTED = "undetected"
+
+# Never handed to a task: the agent's systemd notification socket and watchdog (DESIGN.md §11).
+STRIPPED_ENV_VARS = frozenset({"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"})
+STRIPPED_ENV_PREFIXES = ("WATCHDOG_",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverInfo:
+    """What a driver's fingerprint says about it on this host (Nomad's ``DriverInfo``).
+
+    ``update_time`` is excluded from equality so that re-fingerprinting an unchanged driver does
+    not look like a change.
+    """
+
+    detected: bool
+    healthy: bool
+    health_description: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    update_time: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverConfig:
+    """Per-driver agent configuration (Nomad's ``plugin "<name>" { config { ... } }``).
+
+    ``enabled`` None means the driver's default (raw_exec: off; exec and mock: on).
+    """
+
+    enabled: bool | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskConfig:
+    """Everything a driver needs to start one task.
+
+    ``config`` is the task's driver config from the job (``command``, ``args``, or the mock
+    driver's ``run_for``/``exit_code``/...). ``env`` is the full task environment; the caller
+    provides ``NOMAD_ALLOC_ID``, ``NOMAD_TASK_NAME``, ``NOMAD_ALLOC_DIR`` ... and drivers strip
+    :data:`STRIPPED_ENV_VARS`. ``alloc_dir`` is the shared ``<root>/<alloc_id>/alloc`` directory,
+    ``task_dir`` ``<root>/<alloc_id>/<task>``, ``log_dir`` ``<root>/<alloc_id>/alloc/logs``.
+    """
+
+    alloc_id: str
+    task_name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str = ""
+    cpu_mhz: int = 100
+    memory_mb: int = 300
+    task_dir: str
+    alloc_dir: str
+    log_dir: str
+    kill_signal: str = DEFAULT_KILL_SIGNAL
+    kill_timeout_s: float = DEFAULT_KILL_TIMEOUT_S
+    log_max_files: int = DEFAULT_LOG_MAX_FILES
+    log_max_file_size_mb: float = DEFAULT_LOG_MAX_FILE_SIZE_MB
+
+    @property
+    def task_id(self) -> str:
+        """A name unique on the node: ``<alloc_id>.<task_name>``."""
+        return f"{self.alloc_id}.{self.task_name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskHandle:
+    """A started task, serialisable to a plain dict for the client's state db.
+
+    ``pid`` and ``start_time`` (field 22 of ``/proc/<pid>/stat``, clock ticks after boot) identify
+    the task process together, so a reused pid is never mistaken for the task. ``driver_state``
+    holds what the driver needs to reattach (executor pid, its files, cgroup paths).
+    """
+
+    HANDLE_VERSION: ClassVar[int] = 1
+
+    driver: str
+    alloc_id: str
+    task_name: str
+    pid: int
+    start_time: int
+    started_at: float
+    driver_state: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/msgpack-safe dict; :meth:`from_dict` reverses it."""
+        return {
+            "version": self.HANDLE_VERSION,
+            "driver": self.driver,
+            "alloc_id": self.alloc_id,
+            "task_name": self.task_name,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "started_at": self.started_at,
+            "driver_state": dict(self.driver_state),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskHandle:
+        """Rebuild a handle stored by :meth:`to_dict`; raises DriverError when malformed."""
+        try:
+            version = int(data.get("version", 1))
+            if version != cls.HANDLE_VERSION:
+                raise DriverError(f"unsupported task handle version {version}")
+            return cls(
+                driver=str(data["driver"]),
+                alloc_id=str(data["alloc_id"]),
+                task_name=str(data["task_name"]),
+                pid=int(data["pid"]),
+                start_time=int(data["start_time"]),
+                started_at=float(data["started_at"]),
+                driver_state=dict(data.get("driver_state") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise DriverError(f"malformed task handle: {err}") from err
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitResult:
+    """How a task ended. ``signal`` is the terminating signal number (0 if none); ``err`` says
+    why the driver could not learn the real status (e.g. the executor died), else None."""
+
+    exit_code: int
+    signal: int = 0
+    oom_killed: bool = False
+    err: str | None = None
+
+    @property
+    def successful(self) -> bool:
+        return self.exit_code == 0 and self.signal == 0 and self.err is None
+
+
+def parse_signal(sig: str | int) -> _signal.Signals:
+    """``"SIGTERM"``, ``"TERM"``, ``15`` → ``signal.SIGTERM``; raises DriverError if unknown."""
+    if isinstance(sig, int):
+        try:
+            return _signal.Signals(sig)
+        except ValueError as err:
+            raise DriverError(f"unknown signal {sig}") from err
+    name = sig.strip().upper()
+    if name.isdigit():
+        return parse_signal(int(name))
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return _signal.Signals[name]
+    except KeyError as err:
+        raise DriverError(f"unknown signal {sig!r}") from err
+
+
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The task environment without systemd's notify/watchdog/socket variables."""
+    return {
+        k: str(v)
+        for k, v in env.items()
+        if k not in STRIPPED_ENV_VARS and not k.startswith(STRIPPED_ENV_PREFIXES)
+    }
+
+
+class Driver(ABC):
+    """A task driver. Subclass it and register the class in :data:`nomadd.drivers.DRIVERS`.
+
+    Instances are cheap and hold no state that recovery needs: everything lives in the
+    :class:`TaskHandle` and on disk, so a new instance (after an agent restart) can
+    ``recover_task`` handles that an older one started.
+    """
+
+    name: ClassVar[str]
+    #: how often the client re-runs :meth:`fingerprint` (Nomad: 30 s for exec and raw_exec)
+    fingerprint_period_s: ClassVar[float] = 30.0
+    #: whether the driver runs unless configured otherwise
+    enabled_by_default: ClassVar[bool] = True
+
+    def __init__(self, config: DriverConfig | None = None) -> None:
+        self.config = config or DriverConfig()
+
+    @property
+    def enabled(self) -> bool:
+        if self.config.enabled is None:
+            return self.enabled_by_default
+        return self.config.enabled
+
+    @abstractmethod
+    def fingerprint(self) -> DriverInfo:
+        """Detect the driver on this host. Blocking (reads /proc, /sys): call via to_thread."""
+
+    @abstractmethod
+    async def start_task(self, cfg: TaskConfig) -> TaskHandle:
+        """Start the task; raises DriverError when it could not be started."""
+
+    @abstractmethod
+    async def wait_task(self, handle: TaskHandle) -> ExitResult:
+        """Wait until the task has exited and return how it ended."""
+
+    @abstractmethod
+    async def stop_task(
+        self, handle: TaskHandle, timeout: float, signal: str | int = DEFAULT_KILL_SIGNAL
+    ) -> None:
+        """Send ``signal``, wait up to ``timeout`` seconds, then SIGKILL the process group."""
+
+    @abstractmethod
+    async def signal_task(self, handle: TaskHandle, sig: str | int) -> None:
+        """Send a signal to the task's main process."""
+
+    @abstractmethod
+    async def recover_task(self, handle: TaskHandle) -> bool:
+        """Reattach to a task started before the agent restarted.
+
+        True when the task is still running or has exited with a collectable status (then
+        :meth:`wait_task` returns it); False when nothing of it can be found.
+        """
+
+    @abstractmethod
+    async def destroy_task(self, handle: TaskHandle) -> None:
+        """Kill the task if it still runs and release driver resources (cgroups, state files)."""

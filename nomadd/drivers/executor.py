@@ -1,0 +1,208 @@
+"""The per-task executor: ``python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD``.
+
+The driver starts it in a new session; it forks once more and the first process exits, so the
+executor is nobody's child in the agent and survives the agent exiting (the client unit uses
+``KillMode=process``). The executor then
+
+1. starts the task in its own session and process group (pgid = task pid), after joining the
+   task's cgroups, applying rlimits and dropping to the task user (setgroups/setgid/setuid);
+2. writes one JSON line to HANDSHAKE_FD — ``{"ok": true, "pid": P, "start_time": T,
+   "executor_pid": E, "executor_start_time": S}`` or ``{"ok": false, "error": "..."}`` — and closes it;
+3. pumps the task's stdout/stderr into rotated files ``<log_dir>/<task>.stdout.N`` / ``.stderr.N``;
+4. waits for the task and writes ``{"exit_code", "signal", "oom_killed", "finished_at"}``
+   atomically to the spec's ``status_path``, then exits.
+
+SIGTERM/SIGINT sent to the executor are forwarded to the task's process group; SIGHUP is
+ignored. Errors of the executor itself go to its stderr (``executor.log`` in its state dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nomadd.drivers.logrotate import FileRotator
+
+# After the task exits, how long to keep pumping output held open by its leftover children.
+LOG_DRAIN_TIMEOUT_S = 2.0
+READ_CHUNK = 64 * 1024
+_FORWARDED = (signal.SIGTERM, signal.SIGINT)
+
+
+def _oom_killed(paths: list[str]) -> bool:
+    for path in paths:
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and int(value or "0") > 0:
+                        return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
+    procs_files: list[str] = list(spec.get("cgroup_procs") or [])
+    rlimits: dict[str, list[int]] = dict(spec.get("rlimits") or {})
+    uid, gid = spec.get("uid"), spec.get("gid")
+    groups: list[int] | None = spec.get("groups")
+    umask: int = int(spec.get("umask", 0o022))
+
+    def run() -> None:
+        # Runs in the forked child before exec; the executor is single-threaded at this point.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        os.setsid()
+        for path in procs_files:
+            with open(path, "w") as f:
+                f.write("0")
+        for name, (soft, hard) in rlimits.items():
+            import resource
+
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        if groups is not None:
+            os.setgroups(groups)
+        if gid is not None:
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+        os.umask(umask)
+
+    return run
+
+
+def _pump(fd: int, rotator: FileRotator) -> None:
+    try:
+        while True:
+            data = os.read(fd, READ_CHUNK)
+            if not data:
+                break
+            rotator.write(data)
+    except OSError as err:
+        print(f"executor: log pump error: {err}", file=sys.stderr, flush=True)
+    finally:
+        rotator.close()
+        os.close(fd)
+
+
+def _write_status(path: str, status: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(status, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _handshake(fd: int, msg: dict[str, Any]) -> None:
+    try:
+        os.write(fd, (json.dumps(msg) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _start_time(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rfind(b")") + 2 :].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def run(spec: dict[str, Any], handshake_fd: int) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    log_dir: str = spec["log_dir"]
+    task: str = spec["task_name"]
+    max_files = int(spec.get("max_files", 10))
+    max_bytes = int(spec.get("max_file_size_bytes", 10 * 1024 * 1024))
+    try:
+        out = FileRotator(log_dir, f"{task}.stdout", max_files, max_bytes)
+        err = FileRotator(log_dir, f"{task}.stderr", max_files, max_bytes)
+        proc = subprocess.Popen(
+            [spec["command"], *spec.get("args", [])],
+            env=spec.get("env", {}),
+            cwd=spec.get("cwd") or None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            preexec_fn=_preexec(spec),  # single-threaded here
+        )
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+        _handshake(handshake_fd, {"ok": False, "error": f"{type(e).__name__}: {e}"})
+        return 1
+    pgid = proc.pid
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.killpg(pgid, signum)
+        except OSError:
+            pass
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    pumps = [
+        threading.Thread(target=_pump, args=(os.dup(proc.stdout.fileno()), out), daemon=True),
+        threading.Thread(target=_pump, args=(os.dup(proc.stderr.fileno()), err), daemon=True),
+    ]
+    proc.stdout.close()
+    proc.stderr.close()
+    for t in pumps:
+        t.start()
+    _handshake(
+        handshake_fd,
+        {
+            "ok": True,
+            "pid": proc.pid,
+            "start_time": _start_time(proc.pid),
+            "executor_pid": os.getpid(),
+            "executor_start_time": _start_time(os.getpid()),
+        },
+    )
+    _, status = os.waitpid(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    deadline = time.monotonic() + LOG_DRAIN_TIMEOUT_S
+    for t in pumps:
+        t.join(max(0.0, deadline - time.monotonic()))
+    _write_status(
+        spec["status_path"],
+        {
+            "exit_code": code if code >= 0 else 128 - code,
+            "signal": -code if code < 0 else 0,
+            "oom_killed": _oom_killed(list(spec.get("oom_files") or [])),
+            "finished_at": time.time(),
+        },
+    )
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD", file=sys.stderr)
+        return 2
+    spec_path, fd = argv[0], int(argv[1])
+    if os.fork() > 0:
+        # The first process exits at once: the driver reaps it, the executor is re-parented.
+        os._exit(0)
+    try:
+        with open(spec_path) as f:
+            spec = json.load(f)
+    except (OSError, ValueError) as e:
+        _handshake(fd, {"ok": False, "error": f"cannot read executor spec: {e}"})
+        return 1
+    return run(spec, fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

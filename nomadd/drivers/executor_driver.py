@@ -1,0 +1,285 @@
+"""Shared implementation of the process drivers (raw_exec, exec) on top of the executor.
+
+The driver writes ``spec.json`` into the task's executor dir, starts
+``python -m nomadd.drivers.executor`` in a new session (it double-forks, so it is not our child)
+and reads its one-line handshake from a pipe. From then on it talks only to processes and files:
+
+* ``wait_task``: wait (pidfd, else polling) for the executor to exit, then read ``exit.json``;
+* ``stop_task``: kill signal to the task's process group, wait up to the timeout for the task,
+  then SIGKILL the group (and every process of its cgroups), then wait for the executor;
+* ``recover_task``: the handle's executor (pid + start time) still runs, or ``exit.json`` exists.
+
+Handles carry ``executor_pid``, ``executor_start_time``, ``executor_dir`` and ``cgroups`` in
+``driver_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import nomadd
+from nomadd.drivers import cgroups, proc
+from nomadd.drivers.allocdir import executor_dir_for
+from nomadd.drivers.base import (
+    DEFAULT_KILL_SIGNAL,
+    Driver,
+    ExitResult,
+    TaskConfig,
+    TaskHandle,
+    clean_env,
+    parse_signal,
+)
+from nomadd.structs.errors import DriverError
+
+logger = logging.getLogger(__name__)
+
+# How long the executor may take to start the task and answer (python start-up is ~50 ms).
+HANDSHAKE_TIMEOUT_S = 10.0
+# After SIGKILL, how long to wait for the executor to collect the task and write its status.
+KILL_WAIT_S = 5.0
+SPEC_FILE = "spec.json"
+STATUS_FILE = "exit.json"
+EXECUTOR_LOG = "executor.log"
+BYTES_PER_MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchPlan:
+    """What a concrete driver decides for one task: identity and limits."""
+
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+    cgroups: cgroups.CgroupPlan = field(default_factory=lambda: cgroups.CgroupPlan(version="none"))
+    rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(nomadd.__file__)))
+
+
+def _executor_env() -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
+    env["PYTHONPATH"] = _package_root()
+    return env
+
+
+def _launch_executor(executor_dir: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Blocking: write the spec, start the executor, read its handshake."""
+    spec_path = os.path.join(executor_dir, SPEC_FILE)
+    fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(spec, f)
+    r, w = os.pipe()
+    try:
+        with open(os.path.join(executor_dir, EXECUTOR_LOG), "ab") as log:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "nomadd.drivers.executor", spec_path, str(w)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                pass_fds=(w,),
+                start_new_session=True,
+                cwd="/",
+                env=_executor_env(),
+            )
+        os.close(w)
+        w = -1
+        first.wait(HANDSHAKE_TIMEOUT_S)
+        buf = b""
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                raise DriverError("executor did not answer in time")
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            buf += chunk
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise DriverError(f"cannot start executor: {err}") from err
+    finally:
+        if w >= 0:
+            os.close(w)
+        os.close(r)
+    if not buf:
+        raise DriverError(f"executor exited without a handshake; see {executor_dir}/{EXECUTOR_LOG}")
+    try:
+        msg: dict[str, Any] = json.loads(buf)
+    except ValueError as err:
+        raise DriverError(f"bad executor handshake {buf[:200]!r}") from err
+    return msg
+
+
+def read_status(executor_dir: str) -> ExitResult | None:
+    try:
+        with open(os.path.join(executor_dir, STATUS_FILE)) as f:
+            data = json.load(f)
+        return ExitResult(
+            exit_code=int(data["exit_code"]),
+            signal=int(data.get("signal", 0)),
+            oom_killed=bool(data.get("oom_killed", False)),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return ExitResult(exit_code=-1, err=f"unreadable exit status: {err}")
+
+
+class ExecutorDriver(Driver):
+    """A driver whose tasks run under a per-task executor process. Subclasses decide
+    :meth:`plan` (user, cgroups) and :meth:`fingerprint`."""
+
+    def plan(self, cfg: TaskConfig) -> LaunchPlan:
+        return LaunchPlan()
+
+    def release(self, plan_dirs: list[str]) -> None:
+        """Remove what :meth:`plan` created (blocking)."""
+        cgroups.remove(plan_dirs)
+
+    def _check_enabled(self) -> None:
+        if not self.enabled:
+            raise DriverError(f"driver {self.name} is disabled on this node")
+
+    async def start_task(self, cfg: TaskConfig) -> TaskHandle:
+        self._check_enabled()
+        command = cfg.config.get("command")
+        if not isinstance(command, str) or not command:
+            raise DriverError(f"task {cfg.task_name}: driver config needs a string 'command'")
+        args = cfg.config.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise DriverError(f"task {cfg.task_name}: 'args' must be a list of strings")
+        executor_dir = executor_dir_for(cfg.alloc_dir, cfg.task_name)
+        launch = await asyncio.to_thread(self.plan, cfg)
+        spec = {
+            "command": command,
+            "args": args,
+            "env": clean_env(cfg.env),
+            "cwd": cfg.task_dir,
+            "uid": launch.uid,
+            "gid": launch.gid,
+            "groups": launch.groups,
+            "log_dir": cfg.log_dir,
+            "task_name": cfg.task_name,
+            "max_files": cfg.log_max_files,
+            "max_file_size_bytes": int(cfg.log_max_file_size_mb * BYTES_PER_MB),
+            "cgroup_procs": list(launch.cgroups.procs_files),
+            "oom_files": list(launch.cgroups.oom_files),
+            "rlimits": {k: list(v) for k, v in launch.rlimits.items()},
+            "status_path": os.path.join(executor_dir, STATUS_FILE),
+        }
+
+        def _start() -> dict[str, Any]:
+            os.makedirs(executor_dir, mode=0o700, exist_ok=True)
+            os.makedirs(cfg.log_dir, exist_ok=True)
+            try:
+                os.unlink(os.path.join(executor_dir, STATUS_FILE))
+            except FileNotFoundError:
+                pass
+            return _launch_executor(executor_dir, spec)
+
+        try:
+            msg = await asyncio.to_thread(_start)
+        except BaseException:
+            await asyncio.to_thread(self.release, list(launch.cgroups.dirs))
+            raise
+        if not msg.get("ok"):
+            await asyncio.to_thread(self.release, list(launch.cgroups.dirs))
+            raise DriverError(f"task {cfg.task_name} failed to start: {msg.get('error')}")
+        handle = TaskHandle(
+            driver=self.name,
+            alloc_id=cfg.alloc_id,
+            task_name=cfg.task_name,
+            pid=int(msg["pid"]),
+            start_time=int(msg["start_time"]),
+            started_at=time.time(),
+            driver_state={
+                "executor_pid": int(msg["executor_pid"]),
+                "executor_start_time": int(msg["executor_start_time"]),
+                "executor_dir": executor_dir,
+                "cgroups": list(launch.cgroups.dirs),
+                "cgroup_version": launch.cgroups.version,
+            },
+        )
+        logger.info(
+            "task started driver=%s alloc_id=%s task=%s pid=%d",
+            self.name,
+            cfg.alloc_id,
+            cfg.task_name,
+            handle.pid,
+        )
+        return handle
+
+    @staticmethod
+    def _executor(handle: TaskHandle) -> tuple[int, int, str]:
+        st = handle.driver_state
+        try:
+            return int(st["executor_pid"]), int(st["executor_start_time"]), str(st["executor_dir"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DriverError(f"task handle without executor state: {err}") from err
+
+    async def wait_task(self, handle: TaskHandle) -> ExitResult:
+        epid, estart, edir = self._executor(handle)
+        await proc.wait_exit(epid, estart)
+        result = await asyncio.to_thread(read_status, edir)
+        if result is not None:
+            return result
+        if proc.is_alive(handle.pid, handle.start_time):
+            # The executor died (killed?) while the task still runs: wait for the task alone.
+            logger.warning("executor gone, task still running pid=%d", handle.pid)
+            await proc.wait_exit(handle.pid, handle.start_time)
+        return ExitResult(exit_code=-1, err="executor exited without an exit status")
+
+    async def signal_task(self, handle: TaskHandle, sig: str | int) -> None:
+        signum = parse_signal(sig)
+        if not proc.kill_pid(handle.pid, handle.start_time, signum):
+            raise DriverError(f"task {handle.task_name} is not running")
+
+    async def stop_task(
+        self, handle: TaskHandle, timeout: float, signal: str | int = DEFAULT_KILL_SIGNAL
+    ) -> None:
+        signum = parse_signal(signal)
+        epid, estart, _ = self._executor(handle)
+        if proc.is_alive(handle.pid, handle.start_time):
+            proc.kill_group(handle.pid, signum)
+            exited = await proc.wait_exit(handle.pid, handle.start_time, max(0.0, timeout))
+            if not exited:
+                logger.info(
+                    "task ignored kill signal, sending SIGKILL task=%s pid=%d sig=%s timeout_s=%.1f",
+                    handle.task_name,
+                    handle.pid,
+                    proc.signal_name(signum),
+                    timeout,
+                )
+        # Whatever is left of the task's process group (and cgroups) goes now.
+        proc.kill_group(handle.pid, 9)
+        await asyncio.to_thread(cgroups.kill_all, list(handle.driver_state.get("cgroups") or []))
+        if not await proc.wait_exit(epid, estart, KILL_WAIT_S):
+            logger.warning("executor did not exit after task kill pid=%d", epid)
+
+    async def recover_task(self, handle: TaskHandle) -> bool:
+        try:
+            epid, estart, edir = self._executor(handle)
+        except DriverError:
+            return False
+        if proc.is_alive(epid, estart):
+            return True
+        if await asyncio.to_thread(os.path.exists, os.path.join(edir, STATUS_FILE)):
+            return True
+        return proc.is_alive(handle.pid, handle.start_time)
+
+    async def destroy_task(self, handle: TaskHandle) -> None:
+        epid, estart, _ = self._executor(handle)
+        if proc.is_alive(handle.pid, handle.start_time) or proc.is_alive(epid, estart):
+            await self.stop_task(handle, 0.0, "SIGKILL")
+        await asyncio.to_thread(self.release, list(handle.driver_state.get("cgroups") or []))

@@ -1,0 +1,491 @@
+"""Raft consensus for the servers: the only module that imports pysyncobj.
+
+:class:`Raft` wraps one pysyncobj ``SyncObj`` with the settings DESIGN.md §5 and deps.md §1 call
+for (password always, explicit bind address, no append-entries batching, short re-dial, long
+connection timeout, 4 s leader fallback, dynamic membership, journal + full dump on disk, custom
+serializer instead of fork). pysyncobj runs its own tick thread; everything that crosses into the
+event loop goes through ``loop.call_soon_threadsafe``:
+
+* ``await raft.apply(msg_type, payload) -> (result, index)`` proposes with pysyncobj's
+  ``callback=`` and resolves a Future on the loop (never ``sync=True``);
+* ``onStateChanged`` is posted to the loop and fans out to ``add_leadership_listener`` callbacks;
+* a small watcher task polls the last known leader and the peer set (pysyncobj has no callback
+  for either), keeps ``last_contact``, and persists the peer set to ``peers.json`` so a restart
+  dials the current members, not the bootstrap ones.
+
+The single ``@replicated`` method, ``_RaftNode.apply``, hands each committed entry to
+:class:`nomadd.server.fsm.FSM` with its Raft index. An entry the FSM cannot apply stops the
+process (``os._exit``): a server that skipped it would silently diverge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import logging
+import os
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+
+from nomadd.server.fsm import FSM, FSMFatalError
+from nomadd.structs.errors import NoLeaderError, RaftApplyError
+from nomadd.structs.messages import MessageType
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Raft", "RaftConfig", "has_existing_state"]
+
+APPLY_TIMEOUT_S = 10.0  # Nomad's RaftTimeout: a write not committed by then fails
+MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election rounds
+WATCH_INTERVAL_S = 0.05  # leader/peer poll; pysyncobj has no "leader changed" callback
+SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
+EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
+DUMP_FORMAT = 1  # our full-dump file layout (see _RaftNode._serialize)
+_TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
+
+_STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaftConfig:
+    """Everything :class:`Raft` needs. Addresses are ``"host:port"``; durations are seconds."""
+
+    self_addr: str  # advertised raft address: what peers dial and what /v1/status/leader shows
+    bind_addr: str  # where to listen; never 0.0.0.0 by accident (pysyncobj's default)
+    password: str  # cluster secret: pysyncobj's transport carries pickles
+    peers: tuple[str, ...] = ()  # other members at bootstrap; ignored once peers.json exists
+    data_dir: Path | None = None  # <data_dir>/server/raft; None = in memory (tests, -dev)
+    election_min_s: float = 0.4
+    election_max_s: float = 1.0
+    append_entries_period_s: float = 0.1
+    connection_timeout_s: float = 30.0  # deps.md §1.5c: short values slow idle failover
+    connection_retry_s: float = 0.5  # deps.md §1.5a: the default 5 s delays first election
+    leader_fallback_s: float = 4.0  # a leader cut off from the majority steps down after this
+    compaction_min_entries: int = 5000
+    compaction_min_time_s: float = 300.0
+
+
+def has_existing_state(data_dir: Path | None) -> bool:
+    """True when this server already belongs to a cluster (journal, dump or peers.json on disk)."""
+    if data_dir is None:
+        return False
+    journal = data_dir / "raft.journal"
+    return (
+        (data_dir / "peers.json").exists()
+        or (data_dir / "raft.dump").exists()
+        or (journal.exists() and journal.stat().st_size > 0)
+    )
+
+
+class _TruncationFilter(logging.Filter):
+    """pysyncobj 0.3.17 logs a CRITICAL on every benign re-append (deps.md §1.5b).
+
+    Demote it to WARNING and let one through per minute with a count of the suppressed ones.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = 0.0
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "truncating already-applied" not in str(record.msg):
+            return True
+        now = time.monotonic()
+        if now - self._last < _TRUNCATE_LOG_EVERY_S:
+            self._suppressed += 1
+            return False
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        if self._suppressed:
+            record.msg = f"{record.msg} (+{self._suppressed} similar suppressed)"
+        self._last, self._suppressed = now, 0
+        return True
+
+
+_truncation_filter = _TruncationFilter()
+logging.getLogger("pysyncobj.syncobj").addFilter(_truncation_filter)
+
+
+def _fatal_exit(err: BaseException) -> None:
+    logger.critical("fsm cannot apply a committed entry, stopping the server err=%s", err)
+    logging.shutdown()
+    os._exit(EXIT_FSM_FATAL)
+
+
+class _RaftNode(SyncObj):  # type: ignore[misc]
+    """The pysyncobj object. Exactly one replicated method (STYLE.md §6)."""
+
+    def __init__(
+        self,
+        fsm: FSM,
+        self_addr: str,
+        partners: list[str],
+        conf: SyncObjConf,
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self._nomadd_fsm = fsm
+        self._nomadd_on_fatal = on_fatal
+        super().__init__(self_addr, partners, conf=conf)
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
+        index = int(self.raftLastApplied) + 1  # pysyncobj increments after we return
+        try:
+            result = self._nomadd_fsm.apply(index, msg_type, payload)
+        except FSMFatalError as err:
+            self._nomadd_on_fatal(err)
+            raise
+        return result, index
+
+
+class _DumpSerializer:
+    """pysyncobj's custom full-dump hooks: our store (msgpack) + pysyncobj's own tail data.
+
+    Runs in the tick thread, without fork (we have threads). Must be handed to ``SyncObjConf``
+    at construction: pysyncobj copies the hooks when it builds its serializer.
+    """
+
+    def __init__(self, fsm: FSM) -> None:
+        self._fsm = fsm
+
+    def serialize(self, filename: str, raft_data: Any) -> None:
+        blob = pickle.dumps((DUMP_FORMAT, self._fsm.dump(), raft_data), protocol=4)
+        with open(filename, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb") as g:
+            g.write(blob)
+        logger.debug("raft full dump written file=%s bytes=%d", filename, len(blob))
+
+    def deserialize(self, filename: str) -> Any:
+        with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
+            fmt, state, raft_data = pickle.loads(g.read())  # our own file or the leader's
+        if fmt != DUMP_FORMAT:
+            raise ValueError(f"unknown raft dump format {fmt!r}")
+        self._fsm.restore(state)
+        return raft_data
+
+
+LeadershipListener = Callable[[bool], None]
+
+
+class Raft:
+    """One server's Raft member. Create, ``await start()``, use, ``await shutdown()``."""
+
+    def __init__(
+        self,
+        config: RaftConfig,
+        fsm: FSM,
+        *,
+        on_fatal: Callable[[BaseException], None] = _fatal_exit,
+    ) -> None:
+        self.config = config
+        self.fsm = fsm
+        self._on_fatal = on_fatal
+        self._node: _RaftNode | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._listeners: list[LeadershipListener] = []
+        self._is_leader = False
+        self._leader: str | None = None
+        self._last_contact = time.monotonic()
+        self._peers: tuple[str, ...] = ()
+        self._closed = False
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._node is not None
+
+    def _peers_file(self) -> Path | None:
+        return self.config.data_dir / "peers.json" if self.config.data_dir else None
+
+    def _initial_partners(self) -> list[str]:
+        pf = self._peers_file()
+        if pf is not None and pf.exists():
+            try:
+                stored = json.loads(pf.read_text())
+                return [p for p in stored if p != self.config.self_addr]
+            except (OSError, ValueError) as err:
+                logger.warning("cannot read raft peers file path=%s err=%s", pf, err)
+        return [p for p in self.config.peers if p != self.config.self_addr]
+
+    def _make_conf(self) -> SyncObjConf:
+        c = self.config
+        kw: dict[str, Any] = {
+            "password": c.password,
+            "bindAddress": c.bind_addr,
+            "appendEntriesUseBatch": False,
+            "connectionRetryTime": c.connection_retry_s,
+            "connectionTimeout": c.connection_timeout_s,
+            "leaderFallbackTimeout": c.leader_fallback_s,
+            "raftMinTimeout": c.election_min_s,
+            "raftMaxTimeout": c.election_max_s,
+            "appendEntriesPeriod": c.append_entries_period_s,
+            "dynamicMembershipChange": True,
+            "logCompactionMinEntries": c.compaction_min_entries,
+            "logCompactionMinTime": c.compaction_min_time_s,
+            "useFork": False,
+            "maxBindRetries": 10,
+            "bindRetryTime": 0.5,
+            "onStateChanged": self._on_state_changed_thread,
+        }
+        if c.data_dir is not None:
+            dumper = _DumpSerializer(self.fsm)
+            kw["journalFile"] = str(c.data_dir / "raft.journal")
+            kw["fullDumpFile"] = str(c.data_dir / "raft.dump")
+            kw["serializer"] = dumper.serialize
+            kw["deserializer"] = dumper.deserialize
+        return SyncObjConf(**kw)
+
+    async def start(self) -> None:
+        """Create the pysyncobj member (on the loop's thread: its tick thread lives as long as
+        the creating thread) and wait until its port is bound."""
+        if self._node is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        if self.config.data_dir is not None:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partners = self._initial_partners()
+        conf = self._make_conf()
+        node = _RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
+        self._node = node
+        try:
+            await asyncio.to_thread(node.waitBinded)
+        except Exception as err:
+            self._node = None
+            node.destroy()
+            raise RaftApplyError(f"cannot bind raft address {self.config.bind_addr}") from err
+        self._peers = tuple(sorted([self.config.self_addr, *partners]))
+        self._persist_peers()
+        self._watcher = asyncio.create_task(self._watch(), name="raft-watch")
+        logger.info(
+            "raft started self=%s bind=%s peers=%s",
+            self.config.self_addr,
+            self.config.bind_addr,
+            ",".join(partners) or "-",
+        )
+
+    async def shutdown(self) -> None:
+        """Stop the tick thread (bounded). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        node, self._node = self._node, None
+        if node is None:
+            return
+        node.destroy()
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+        while node.tick_thread_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if node.tick_thread_alive():
+            logger.warning("raft tick thread did not stop in time timeout_s=%s", SHUTDOWN_TIMEOUT_S)
+        self._set_leader_state(False)
+        logger.info("raft stopped self=%s", self.config.self_addr)
+
+    # ---- loop <- raft thread ---------------------------------------------------------------
+    def _on_state_changed_thread(self, old: int, new: int) -> None:
+        loop = self._loop
+        logger.debug("raft state changed old=%s new=%s", _STATE_NAMES.get(old), _STATE_NAMES.get(new))
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._set_leader_state, new == 2)
+
+    def _set_leader_state(self, leader: bool) -> None:
+        if leader == self._is_leader:
+            return
+        self._is_leader = leader
+        for listener in list(self._listeners):
+            try:
+                listener(leader)
+            except Exception:
+                logger.exception("raft leadership listener failed")
+
+    def add_leadership_listener(self, listener: LeadershipListener) -> None:
+        """Call ``listener(is_leader)`` on the loop whenever this node gains or loses leadership."""
+        self._listeners.append(listener)
+
+    async def _watch(self) -> None:
+        while True:
+            node = self._node
+            if node is None:
+                return
+            leader = node._getLeader()
+            self._leader = str(leader.address) if leader is not None else None
+            if leader is not None and (self._leader == self.config.self_addr or node.isNodeConnected(leader)):
+                self._last_contact = time.monotonic()
+            try:
+                peers = tuple(sorted([self.config.self_addr, *(n.address for n in node.otherNodes)]))
+            except RuntimeError:  # set changed size while the tick thread mutated it
+                peers = self._peers
+            if peers != self._peers:
+                logger.info("raft peer set changed peers=%s", ",".join(peers))
+                self._peers = peers
+                self._persist_peers()
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    def _persist_peers(self) -> None:
+        pf = self._peers_file()
+        if pf is None:
+            return
+        tmp = pf.with_suffix(".tmp")
+        tmp.write_text(json.dumps(list(self._peers)))
+        tmp.replace(pf)
+
+    # ---- queries ---------------------------------------------------------------------------
+    def is_leader(self) -> bool:
+        node = self._node
+        return bool(node is not None and node._isLeader())
+
+    def leader(self) -> str | None:
+        """Last known leader's raft address, or None (may be stale: pysyncobj's caveat)."""
+        node = self._node
+        if node is None:
+            return None
+        ld = node._getLeader()
+        return str(ld.address) if ld is not None else None
+
+    def known_leader(self) -> bool:
+        return self.leader() is not None
+
+    def last_contact_ms(self) -> int:
+        if self.is_leader():
+            return 0
+        return int((time.monotonic() - self._last_contact) * 1000)
+
+    def peers(self) -> list[str]:
+        """Every voter's raft address, this node included, sorted."""
+        node = self._node
+        if node is None:
+            return []
+        for _ in range(3):
+            with contextlib.suppress(RuntimeError):
+                return sorted([self.config.self_addr, *(n.address for n in node.otherNodes)])
+        return list(self._peers)
+
+    def applied_index(self) -> int:
+        node = self._node
+        return int(node.raftLastApplied) if node is not None else 0
+
+    def stats(self) -> dict[str, Any]:
+        """pysyncobj's status as strings (the shape of Nomad's ``stats.raft``)."""
+        node = self._node
+        if node is None:
+            return {"state": "stopped"}
+        status: dict[str, Any] = {}
+        for _ in range(3):
+            try:
+                status = node.getStatus()
+                break
+            except RuntimeError:  # dict changed size during iteration (tick thread)
+                continue
+        out = {
+            "state": _STATE_NAMES.get(int(status.get("state", -1)), "unknown"),
+            "leader": str(status["leader"].address) if status.get("leader") else "",
+            "term": str(status.get("raft_term", "")),
+            "commit_index": str(status.get("commit_idx", "")),
+            "applied_index": str(status.get("last_applied", "")),
+            "log_len": str(status.get("log_len", "")),
+            "num_peers": str(status.get("partner_nodes_count", "")),
+            "has_quorum": str(bool(status.get("has_quorum"))).lower(),
+            "last_contact": f"{self.last_contact_ms()}ms",
+        }
+        return out
+
+    # ---- writes ----------------------------------------------------------------------------
+    def _require_node(self) -> _RaftNode:
+        if self._node is None:
+            raise NoLeaderError("raft is not running on this server")
+        return self._node
+
+    async def _call(
+        self, start: Callable[[Callable[[Any, int], None]], None], timeout: float, what: str
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[Any, int]] = loop.create_future()
+
+        def callback(result: Any, err: int) -> None:  # raft thread
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, fut, result, err)
+
+        start(callback)
+        try:
+            result, err = await asyncio.wait_for(fut, timeout)
+        except TimeoutError as exc:
+            if not self.known_leader():
+                raise NoLeaderError() from exc
+            raise RaftApplyError(f"{what} timed out after {timeout}s") from exc
+        if err != FAIL_REASON.SUCCESS:
+            if err in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
+                raise NoLeaderError()
+            raise RaftApplyError(f"{what} failed reason={_fail_name(err)}")
+        return result
+
+    async def apply(
+        self, msg_type: int, payload: bytes, timeout: float = APPLY_TIMEOUT_S
+    ) -> tuple[object, int]:
+        """Commit one entry; returns ``(fsm result, raft index)`` once applied locally.
+
+        Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout or
+        when the entry was discarded (leadership changed before it committed).
+        """
+        node = self._require_node()
+        result = await self._call(
+            lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
+        )
+        value, index = result
+        return value, int(index)
+
+    async def barrier(self, timeout: float = APPLY_TIMEOUT_S) -> int:
+        """Commit a no-op; once it returns every earlier entry is applied here."""
+
+        _, index = await self.apply(MessageType.NOOP, b"", timeout)
+        return index
+
+    async def add_peer(self, addr: str, timeout: float = MEMBERSHIP_TIMEOUT_S) -> None:
+        """Add a voter (single-server change). REQUEST_DENIED while another change is pending."""
+        node = self._require_node()
+        await self._call(lambda cb: node.addNodeToCluster(addr, callback=cb), timeout, "add peer")
+        logger.info("raft peer added addr=%s", addr)
+
+    async def remove_peer(self, addr: str, timeout: float = MEMBERSHIP_TIMEOUT_S) -> None:
+        node = self._require_node()
+        await self._call(lambda cb: node.removeNodeFromCluster(addr, callback=cb), timeout, "remove peer")
+        logger.info("raft peer removed addr=%s", addr)
+
+    async def transfer_leadership(
+        self, addr: str | None = None, timeout: float = MEMBERSHIP_TIMEOUT_S
+    ) -> bool:
+        """Ask the most caught-up follower (or ``addr``) to take over; waits until we are not
+        leader any more. Returns False when no transfer happened in ``timeout``."""
+        node = self._require_node()
+        await self._call(
+            lambda cb: node.transferLeadership(addr, callback=cb), timeout, "transfer leadership"
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not node._isLeader():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+
+def _settle(fut: asyncio.Future[tuple[Any, int]], result: Any, err: int) -> None:
+    if not fut.done():
+        fut.set_result((result, err))
+
+
+def _fail_name(err: int) -> str:
+    for name in dir(FAIL_REASON):
+        if not name.startswith("_") and getattr(FAIL_REASON, name) == err:
+            return name.lower()
+    return str(err)

@@ -1,0 +1,261 @@
+"""The server's in-memory state store: tables, per-table Raft indexes, snapshots, watchers.
+
+Writers are the FSM only, on the Raft thread, through :meth:`StateStore.write`, which holds the
+store lock for one Raft entry and then wakes the blocking queries whose tables changed (each on
+its own event loop, via ``call_soon_threadsafe``). Readers take a :class:`StateSnapshot`: O(1),
+copy-on-write per table, so a reader never sees half of an entry and never blocks the writer for
+long. Values stored are immutable (frozen dataclasses, str, bytes, tuples): a snapshot shares them.
+
+Tables are registered once with :func:`register_table` (name + msgpack-able encode/decode), so
+``dump``/``restore`` can persist the whole store inside pysyncobj's full dump file. Per-noun
+helpers live in ``store_<noun>.py`` and work on a :class:`Txn` or a :class:`StateSnapshot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "StateSnapshot",
+    "StateStore",
+    "TableCodec",
+    "Txn",
+    "register_table",
+]
+
+DUMP_FORMAT_VERSION = 1  # bump when the dump layout changes; restore refuses unknown versions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableCodec:
+    """How one table's values become msgpack-able objects in a dump, and back."""
+
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_TABLES: dict[str, TableCodec] = {}
+
+
+def register_table(
+    name: str,
+    encode: Callable[[Any], Any] = _identity,
+    decode: Callable[[Any], Any] = _identity,
+) -> None:
+    """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
+    _TABLES[name] = TableCodec(encode=encode, decode=decode)
+
+
+class StateSnapshot:
+    """An immutable, consistent view of every table at one applied index."""
+
+    __slots__ = ("_indexes", "_tables", "index")
+
+    def __init__(self, tables: dict[str, dict[str, Any]], indexes: dict[str, int], index: int):
+        self._tables = tables
+        self._indexes = indexes
+        self.index = index  # last applied Raft index when the snapshot was taken
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        """Read-only mapping key -> value of one table (empty if never written)."""
+        return MappingProxyType(self._tables.get(name, {}))
+
+    def get(self, table: str, key: str) -> Any | None:
+        return self._tables.get(table, {}).get(key)
+
+    def table_index(self, *tables: str) -> int:
+        """Highest modify index among ``tables`` (at least 1, as Nomad's X-Nomad-Index)."""
+        return max([1, *(self._indexes.get(t, 0) for t in tables)])
+
+
+class Txn:
+    """One Raft entry's writes; only valid inside :meth:`StateStore.write` (lock held)."""
+
+    __slots__ = ("_changed", "_store", "index")
+
+    def __init__(self, store: StateStore, index: int) -> None:
+        self._store = store
+        self.index = index  # the Raft index of the entry being applied
+        self._changed: set[str] = set()
+
+    def get(self, table: str, key: str) -> Any | None:
+        return self._store._tables.get(table, {}).get(key)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        return MappingProxyType(self._store._tables.get(name, {}))
+
+    def put(self, table: str, key: str, value: Any) -> None:
+        self._store._writable_locked(table)[key] = value
+        self._changed.add(table)
+
+    def delete(self, table: str, key: str) -> bool:
+        """Remove ``key``; returns whether it existed. The table index moves only if it did."""
+        if key not in self._store._tables.get(table, {}):
+            return False
+        del self._store._writable_locked(table)[key]
+        self._changed.add(table)
+        return True
+
+    def touch(self, table: str) -> None:
+        """Move the table index without changing rows (e.g. a delete that must be visible)."""
+        self._changed.add(table)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Waiter:
+    tables: frozenset[str]
+    min_index: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+class StateStore:
+    """Tables + indexes. Thread-safe: written on the Raft thread, read from the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: dict[str, dict[str, Any]] = {}
+        self._shared: set[str] = set()  # tables referenced by a live snapshot: copy before writing
+        self._indexes: dict[str, int] = {}
+        self._latest = 0
+        self._waiters: list[_Waiter] = []
+
+    # ---- write side (Raft thread) -------------------------------------------------------
+    def _writable_locked(self, table: str) -> dict[str, Any]:
+        rows = self._tables.get(table)
+        if rows is None:
+            rows = self._tables[table] = {}
+        elif table in self._shared:
+            rows = self._tables[table] = dict(rows)
+            self._shared.discard(table)
+        return rows
+
+    @contextlib.contextmanager
+    def write(self, index: int) -> Iterator[Txn]:
+        """Apply one entry at Raft ``index``: yields a :class:`Txn`, then commits and wakes."""
+        with self._lock:
+            txn = Txn(self, index)
+            yield txn
+            for table in txn._changed:
+                self._indexes[table] = index
+            self._latest = max(self._latest, index)
+            woken = self._collect_waiters_locked(txn._changed)
+        self._wake(woken)
+
+    def _collect_waiters_locked(self, changed: Iterable[str]) -> list[_Waiter]:
+        changed = set(changed)
+        if not changed or not self._waiters:
+            return []
+        woken: list[_Waiter] = []
+        keep: list[_Waiter] = []
+        for w in self._waiters:
+            if w.tables & changed and self._max_index_locked(w.tables) > w.min_index:
+                woken.append(w)
+            else:
+                keep.append(w)
+        self._waiters = keep
+        return woken
+
+    @staticmethod
+    def _wake(waiters: list[_Waiter]) -> None:
+        for w in waiters:
+            with contextlib.suppress(RuntimeError):  # loop already closed: nobody is waiting
+                w.loop.call_soon_threadsafe(_resolve, w.future)
+
+    # ---- read side -----------------------------------------------------------------------
+    def snapshot(self) -> StateSnapshot:
+        with self._lock:
+            self._shared.update(self._tables)
+            return StateSnapshot(dict(self._tables), dict(self._indexes), self._latest)
+
+    def latest_index(self) -> int:
+        return self._latest
+
+    def _max_index_locked(self, tables: Iterable[str]) -> int:
+        return max([1, *(self._indexes.get(t, 0) for t in tables)])
+
+    def table_index(self, *tables: str) -> int:
+        with self._lock:
+            return self._max_index_locked(tables)
+
+    async def wait_for(self, tables: Iterable[str], min_index: int, timeout: float) -> int:
+        """Wait until one of ``tables`` has an index above ``min_index`` or ``timeout`` passes.
+
+        Returns the tables' current index either way (Nomad: returning is no guarantee of
+        change). Must be called on the event loop that will be woken.
+        """
+        names = frozenset(tables)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            current = self._max_index_locked(names)
+            if current > min_index:
+                return current
+            waiter = _Waiter(tables=names, min_index=min_index, loop=loop, future=loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return self.table_index(*names)
+
+    # ---- persistence (inside pysyncobj's full dump) --------------------------------------
+    def dump(self) -> bytes:
+        """Serialise every table and index (msgpack). Called on the Raft thread at compaction."""
+        with self._lock:
+            tables: dict[str, dict[str, Any]] = {}
+            for name, rows in self._tables.items():
+                codec = _TABLES.get(name)
+                if codec is None:
+                    raise RuntimeError(f"state table {name!r} is not registered")
+                tables[name] = {k: codec.encode(v) for k, v in rows.items()}
+            doc = {
+                "v": DUMP_FORMAT_VERSION,
+                "latest": self._latest,
+                "indexes": dict(self._indexes),
+                "tables": tables,
+            }
+        packed: bytes = msgpack.packb(doc, use_bin_type=True)
+        return packed
+
+    def restore(self, data: bytes) -> None:
+        """Replace everything with a :meth:`dump`; wakes every watcher (the world changed)."""
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if doc.get("v") != DUMP_FORMAT_VERSION:
+            raise ValueError(f"unknown state dump version {doc.get('v')!r}")
+        tables: dict[str, dict[str, Any]] = {}
+        for name, rows in doc["tables"].items():
+            codec = _TABLES.get(name)
+            if codec is None:
+                raise ValueError(f"state dump has unknown table {name!r}")
+            tables[name] = {k: codec.decode(v) for k, v in rows.items()}
+        with self._lock:
+            self._tables = tables
+            self._shared = set()
+            self._indexes = {str(k): int(v) for k, v in doc["indexes"].items()}
+            self._latest = int(doc["latest"])
+            woken, self._waiters = self._waiters, []
+        logger.info("state store restored index=%d tables=%d", self._latest, len(tables))
+        self._wake(woken)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

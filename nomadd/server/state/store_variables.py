@@ -1,0 +1,152 @@
+"""The ``variables`` table: Nomad Variables (``/v1/var/:path``), keyed by namespace and path.
+
+Writes come only from the FSM (:func:`upsert_locked`, :func:`delete_locked`); both implement
+Nomad's check-and-set (``cas``): ``cas=0`` means "only if absent", ``cas=N`` means "only if the
+current ModifyIndex is N". A failed check is a rule rejection, returned as a value
+(:class:`VarApplyResult` with ``conflict=True``), never raised: every server must reach the same
+answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nomadd.server.state.store import StateSnapshot, Txn, register_table
+
+__all__ = [
+    "TABLE",
+    "VarApplyResult",
+    "Variable",
+    "delete_locked",
+    "get",
+    "list_prefix",
+    "upsert_locked",
+]
+
+TABLE = "variables"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variable:
+    """A Nomad Variable. ``items`` is a sorted tuple of pairs (the struct stays hashable)."""
+
+    namespace: str
+    path: str
+    items: tuple[tuple[str, str], ...]
+    create_index: int
+    modify_index: int
+    create_time: int  # unix nanoseconds, made by the endpoint that proposed the write
+    modify_time: int
+
+    def to_api(self, *, with_items: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Namespace": self.namespace,
+            "Path": self.path,
+            "CreateIndex": self.create_index,
+            "ModifyIndex": self.modify_index,
+            "CreateTime": self.create_time,
+            "ModifyTime": self.modify_time,
+        }
+        if with_items:
+            out["Items"] = dict(self.items)
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VarApplyResult:
+    """What an applied VAR_UPSERT / VAR_DELETE did. ``current`` is the row after (or blocking)."""
+
+    conflict: bool
+    current: Variable | None
+
+
+def _key(namespace: str, path: str) -> str:
+    return f"{namespace}\x00{path}"
+
+
+def _encode(v: Variable) -> list[Any]:
+    return [
+        v.namespace,
+        v.path,
+        [list(p) for p in v.items],
+        v.create_index,
+        v.modify_index,
+        v.create_time,
+        v.modify_time,
+    ]
+
+
+def _decode(raw: list[Any]) -> Variable:
+    ns, path, items, ci, mi, ct, mt = raw
+    return Variable(
+        namespace=ns,
+        path=path,
+        items=tuple((str(k), str(v)) for k, v in items),
+        create_index=ci,
+        modify_index=mi,
+        create_time=ct,
+        modify_time=mt,
+    )
+
+
+register_table(TABLE, _encode, _decode)
+
+
+def _cas_ok(current: Variable | None, cas: int | None) -> bool:
+    if cas is None:
+        return True
+    if cas == 0:
+        return current is None
+    return current is not None and current.modify_index == cas
+
+
+def upsert_locked(
+    txn: Txn,
+    *,
+    namespace: str,
+    path: str,
+    items: Mapping[str, str],
+    now_ns: int,
+    cas: int | None,
+) -> VarApplyResult:
+    key = _key(namespace, path)
+    current: Variable | None = txn.get(TABLE, key)
+    if not _cas_ok(current, cas):
+        return VarApplyResult(conflict=True, current=current)
+    var = Variable(
+        namespace=namespace,
+        path=path,
+        items=tuple(sorted((str(k), str(v)) for k, v in items.items())),
+        create_index=current.create_index if current else txn.index,
+        modify_index=txn.index,
+        create_time=current.create_time if current else now_ns,
+        modify_time=now_ns,
+    )
+    txn.put(TABLE, key, var)
+    return VarApplyResult(conflict=False, current=var)
+
+
+def delete_locked(txn: Txn, *, namespace: str, path: str, cas: int | None) -> VarApplyResult:
+    key = _key(namespace, path)
+    current: Variable | None = txn.get(TABLE, key)
+    if not _cas_ok(current, cas) and not (cas == 0 and current is None):
+        return VarApplyResult(conflict=True, current=current)
+    txn.delete(TABLE, key)
+    return VarApplyResult(conflict=False, current=None)
+
+
+def get(snap: StateSnapshot, namespace: str, path: str) -> Variable | None:
+    value: Variable | None = snap.get(TABLE, _key(namespace, path))
+    return value
+
+
+def list_prefix(snap: StateSnapshot, namespace: str, prefix: str) -> list[Variable]:
+    """Variables of ``namespace`` (``"*"`` = all) whose path starts with ``prefix``, sorted."""
+    out = [
+        v
+        for v in snap.table(TABLE).values()
+        if (namespace == "*" or v.namespace == namespace) and v.path.startswith(prefix)
+    ]
+    return sorted(out, key=lambda v: (v.namespace, v.path))

@@ -1,0 +1,73 @@
+"""FSM.apply called directly: variables, check-and-set, fatal decode errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from nomadd.server.fsm import FSM, FSMFatalError, encode_payload
+from nomadd.server.state import store_variables
+from nomadd.server.state.store import StateStore
+from nomadd.structs.messages import IGNORE_UNKNOWN_FLAG, MessageType
+
+
+def _upsert(fsm: FSM, index: int, path: str, cas: int | None = None) -> object:
+    req = {"Namespace": "default", "Path": path, "Items": {"a": str(index)}, "Time": index * 10}
+    if cas is not None:
+        req["CAS"] = cas
+    return fsm.apply(index, MessageType.VAR_UPSERT, encode_payload(req))
+
+
+def test_upsert_then_cas() -> None:
+    fsm = FSM(StateStore())
+    r1 = _upsert(fsm, 5, "p")
+    assert isinstance(r1, store_variables.VarApplyResult)
+    assert r1.current is not None
+    assert (r1.current.create_index, r1.current.modify_index) == (5, 5)
+    r2 = _upsert(fsm, 6, "p", cas=4)
+    assert isinstance(r2, store_variables.VarApplyResult)
+    assert r2.conflict
+    assert r2.current == r1.current
+    r3 = _upsert(fsm, 7, "p", cas=5)
+    assert isinstance(r3, store_variables.VarApplyResult)
+    assert not r3.conflict
+    assert r3.current is not None
+    assert (r3.current.create_index, r3.current.modify_index) == (5, 7)
+    assert (r3.current.create_time, r3.current.modify_time) == (50, 70)
+
+
+def test_delete_with_cas() -> None:
+    fsm = FSM(StateStore())
+    _upsert(fsm, 2, "p")
+    req = {"Namespace": "default", "Path": "p", "CAS": 1}
+    res = fsm.apply(3, MessageType.VAR_DELETE, encode_payload(req))
+    assert isinstance(res, store_variables.VarApplyResult)
+    assert res.conflict
+    req["CAS"] = 2
+    res = fsm.apply(4, MessageType.VAR_DELETE, encode_payload(req))
+    assert isinstance(res, store_variables.VarApplyResult)
+    assert not res.conflict
+    assert store_variables.get(fsm.store.snapshot(), "default", "p") is None
+    assert fsm.store.table_index(store_variables.TABLE) == 4
+
+
+def test_undecodable_entry_is_fatal() -> None:
+    fsm = FSM(StateStore())
+    with pytest.raises(FSMFatalError):
+        fsm.apply(1, MessageType.VAR_UPSERT, b"\xc1not msgpack")
+
+
+def test_unknown_type_is_fatal_unless_flagged() -> None:
+    fsm = FSM(StateStore())
+    with pytest.raises(FSMFatalError):
+        fsm.apply(1, 120, b"")
+    assert fsm.apply(2, IGNORE_UNKNOWN_FLAG | 120, b"") is None
+    assert fsm.store.latest_index() == 2
+
+
+def test_listeners_see_every_applied_entry() -> None:
+    fsm = FSM(StateStore())
+    seen: list[tuple[int, int]] = []
+    fsm.add_listener(lambda index, mt, _res: seen.append((index, mt)))
+    _upsert(fsm, 3, "x")
+    fsm.apply(4, MessageType.NOOP, b"")
+    assert seen == [(3, MessageType.VAR_UPSERT), (4, MessageType.NOOP)]

@@ -1,0 +1,256 @@
+"""Allocations: one task group instance placed on a node, and its tasks' states."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import field
+from enum import StrEnum
+
+from nomadd.structs.codec import api
+from nomadd.structs.job import Job
+from nomadd.structs.resources import AllocatedResources
+
+__all__ = [
+    "AllocClientStatus",
+    "AllocDesiredStatus",
+    "AllocListStub",
+    "AllocMetric",
+    "Allocation",
+    "DesiredTransition",
+    "RescheduleEvent",
+    "RescheduleTracker",
+    "TaskEvent",
+    "TaskState",
+    "TaskStatus",
+    "alloc_name",
+]
+
+
+class AllocDesiredStatus(StrEnum):
+    RUN = "run"
+    STOP = "stop"
+    EVICT = "evict"
+
+
+class AllocClientStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    LOST = "lost"
+    UNKNOWN = "unknown"
+
+
+_CLIENT_TERMINAL = frozenset({AllocClientStatus.COMPLETE, AllocClientStatus.FAILED, AllocClientStatus.LOST})
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DEAD = "dead"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TaskEvent:
+    """One event of a task (``Type`` e.g. "Received", "Started", "Terminated", "Restarting")."""
+
+    type: str = ""
+    time: int = 0  # Unix ns
+    message: str = ""
+    display_message: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)
+    exit_code: int = 0
+    signal: int = 0
+    fails_task: bool = False
+    restart_reason: str = ""
+    driver_error: str = ""
+    kill_reason: str = ""
+    kill_timeout: int = 0  # ns
+    start_delay: int = 0  # ns
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TaskState:
+    state: TaskStatus = TaskStatus.PENDING
+    failed: bool = False
+    restarts: int = 0
+    last_restart: str = ""  # RFC 3339
+    started_at: str = ""  # RFC 3339
+    finished_at: str = ""  # RFC 3339
+    events: tuple[TaskEvent, ...] = ()
+
+    def successful(self) -> bool:
+        return self.state == TaskStatus.DEAD and not self.failed
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredTransition:
+    """Server-set hints for the scheduler (Nomad uses *bool; unset is False here)."""
+
+    migrate: bool = False
+    reschedule: bool = False
+    force_reschedule: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RescheduleEvent:
+    reschedule_time: int = 0  # Unix ns
+    prev_alloc_id: str = field(default="", metadata=api("PrevAllocID"))
+    prev_node_id: str = field(default="", metadata=api("PrevNodeID"))
+    delay: int = 0  # ns
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RescheduleTracker:
+    events: tuple[RescheduleEvent, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocMetric:
+    """How the scheduler got to a placement (or why it failed: ``FailedTGAllocs`` values)."""
+
+    nodes_evaluated: int = 0
+    nodes_filtered: int = 0
+    nodes_in_pool: int = 0
+    nodes_available: Mapping[str, int] = field(default_factory=dict)  # per datacenter
+    class_filtered: Mapping[str, int] = field(default_factory=dict)
+    constraint_filtered: Mapping[str, int] = field(default_factory=dict)
+    nodes_exhausted: int = 0
+    class_exhausted: Mapping[str, int] = field(default_factory=dict)
+    dimension_exhausted: Mapping[str, int] = field(default_factory=dict)
+    quota_exhausted: tuple[str, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)  # "<node>.binpack" -> score
+    allocation_time: int = 0  # ns
+    coalesced_failures: int = 0
+
+
+def alloc_name(job_id: str, group: str, index: int) -> str:
+    """Nomad's allocation name: ``<job>.<group>[<index>]``."""
+    return f"{job_id}.{group}[{index}]"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocListStub:
+    """One row of ``GET /v1/allocations`` and ``/v1/job/:id/allocations``."""
+
+    id: str = ""
+    eval_id: str = ""
+    name: str = ""
+    namespace: str = "default"
+    node_id: str = ""
+    node_name: str = ""
+    job_id: str = ""
+    job_type: str = ""
+    job_version: int = 0
+    task_group: str = ""
+    desired_status: AllocDesiredStatus = AllocDesiredStatus.RUN
+    desired_description: str = ""
+    client_status: AllocClientStatus = AllocClientStatus.PENDING
+    client_description: str = ""
+    desired_transition: DesiredTransition = field(default_factory=DesiredTransition)
+    task_states: Mapping[str, TaskState] = field(default_factory=dict)
+    deployment_status: Mapping[str, object] | None = None
+    follow_up_eval_id: str = field(default="", metadata=api("FollowupEvalID"))
+    next_allocation: str = ""
+    reschedule_tracker: RescheduleTracker | None = None
+    preempted_allocations: tuple[str, ...] = ()
+    create_index: int = 0
+    modify_index: int = 0
+    create_time: int = 0
+    modify_time: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Allocation:
+    """An allocation. ``job`` may be None inside a Plan (the plan carries the job once)."""
+
+    id: str = ""
+    namespace: str = "default"
+    eval_id: str = ""
+    name: str = ""
+    node_id: str = ""
+    node_name: str = ""
+    job_id: str = ""
+    job: Job | None = None
+    job_type: str = ""
+    job_version: int = 0
+    task_group: str = ""
+    allocated_resources: AllocatedResources = field(default_factory=AllocatedResources)
+    desired_status: AllocDesiredStatus = AllocDesiredStatus.RUN
+    desired_description: str = ""
+    desired_transition: DesiredTransition = field(default_factory=DesiredTransition)
+    client_status: AllocClientStatus = AllocClientStatus.PENDING
+    client_description: str = ""
+    task_states: Mapping[str, TaskState] = field(default_factory=dict)
+    previous_allocation: str = ""
+    next_allocation: str = ""
+    reschedule_tracker: RescheduleTracker | None = None
+    follow_up_eval_id: str = field(default="", metadata=api("FollowupEvalID"))
+    preempted_allocations: tuple[str, ...] = ()
+    metrics: AllocMetric | None = None
+    create_index: int = 0
+    modify_index: int = 0
+    alloc_modify_index: int = 0
+    create_time: int = 0  # Unix ns
+    modify_time: int = 0  # Unix ns
+
+    # ---- status predicates (Nomad's TerminalStatus & co.)
+
+    def server_terminal(self) -> bool:
+        """The servers want it stopped (desired stop or evict)."""
+        return self.desired_status != AllocDesiredStatus.RUN
+
+    def client_terminal(self) -> bool:
+        """The client reports it finished: complete, failed or lost."""
+        return self.client_status in _CLIENT_TERMINAL
+
+    def terminal(self) -> bool:
+        return self.desired_status != AllocDesiredStatus.RUN or self.client_status in _CLIENT_TERMINAL
+
+    def ran_successfully(self) -> bool:
+        """Every task finished without failing (a completed batch alloc is not replaced)."""
+        if self.client_status == AllocClientStatus.COMPLETE:
+            return True
+        return bool(self.task_states) and all(s.successful() for s in self.task_states.values())
+
+    def index(self) -> int:
+        """The ``[n]`` of the allocation's name (-1 when the name has none)."""
+        start = self.name.rfind("[")
+        if start < 0 or not self.name.endswith("]"):
+            return -1
+        try:
+            return int(self.name[start + 1 : -1])
+        except ValueError:
+            return -1
+
+    def comparable_resources(self) -> tuple[int, int, int]:
+        return self.allocated_resources.comparable()
+
+    def stub(self) -> AllocListStub:
+        return AllocListStub(
+            id=self.id,
+            eval_id=self.eval_id,
+            name=self.name,
+            namespace=self.namespace,
+            node_id=self.node_id,
+            node_name=self.node_name,
+            job_id=self.job_id,
+            job_type=self.job_type or (str(self.job.type) if self.job else ""),
+            job_version=self.job_version,
+            task_group=self.task_group,
+            desired_status=self.desired_status,
+            desired_description=self.desired_description,
+            client_status=self.client_status,
+            client_description=self.client_description,
+            desired_transition=self.desired_transition,
+            task_states=self.task_states,
+            follow_up_eval_id=self.follow_up_eval_id,
+            next_allocation=self.next_allocation,
+            reschedule_tracker=self.reschedule_tracker,
+            preempted_allocations=self.preempted_allocations,
+            create_index=self.create_index,
+            modify_index=self.modify_index,
+            create_time=self.create_time,
+            modify_time=self.modify_time,
+        )

@@ -1,0 +1,485 @@
+"""Conversion of frozen struct dataclasses to and from their two wire shapes.
+
+* **wire** (``to_wire`` / ``from_wire``, ``pack`` / ``unpack``): snake_case field names, msgpack,
+  for Raft entries and the internal RPC. ``from_wire`` trusts its input (it was written by
+  ``to_wire``) and only converts nested structs, tuples and enums; unknown keys are skipped so an
+  older node can read a newer entry.
+* **api** (``to_api`` / ``from_api``): Nomad's HTTP JSON with PascalCase names. The API name of a
+  field is derived once from its snake_case name (``node_id`` -> ``NodeID``, acronyms in
+  ``_ACRONYMS`` are upper-cased) unless the field sets ``metadata=api("CPU")``. ``from_api``
+  ignores unknown keys (as Nomad does), treats ``null`` like a missing key for fields that are not
+  optional, and raises :class:`ValidationError` naming the path of a wrongly typed value, e.g.
+  ``TaskGroups[0].Tasks[1].Resources.MemoryMB: expected integer``.
+
+Supported field types: ``str int float bool bytes object``, ``StrEnum``/``IntEnum``, nested
+dataclasses, ``tuple[X, ...]``, ``Mapping[str, X]``/``dict[str, X]`` and ``X | None``. ``object``
+fields (a task's driver ``Config``) hold any JSON value and are passed through unchanged.
+
+Per-class conversion functions are generated once (source compiled with ``exec``, like
+``dataclasses`` does) and cached, so converting a struct costs about one dict build per level.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import enum
+import re
+import threading
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import msgpack  # type: ignore[import-untyped,unused-ignore]
+
+from nomadd.structs.errors import ValidationError
+
+__all__ = [
+    "API_NAME_KEY",
+    "api",
+    "api_name",
+    "from_api",
+    "from_wire",
+    "pack",
+    "to_api",
+    "to_wire",
+    "unpack",
+]
+
+T = TypeVar("T")
+
+API_NAME_KEY = "api"
+"""Field metadata key holding the field's HTTP JSON name (see :func:`api`)."""
+
+# Upper-cased whole when they are a word of a snake_case name: node_id -> NodeID, disk_mb -> DiskMB
+_ACRONYMS = frozenset({"id", "ids", "mb", "http", "tg", "ttl", "ip", "url", "tls", "acl", "uuid"})
+_SPECIAL = {"ids": "IDs"}
+
+
+def api(name: str) -> dict[str, str]:
+    """Field metadata that sets a field's API name: ``field(default=0, metadata=api("CPU"))``."""
+    return {API_NAME_KEY: name}
+
+
+def api_name(snake: str) -> str:
+    """The default PascalCase API name of a snake_case field name."""
+    parts = []
+    for word in snake.split("_"):
+        if word in _SPECIAL:
+            parts.append(_SPECIAL[word])
+        elif word in _ACRONYMS:
+            parts.append(word.upper())
+        else:
+            parts.append(word[:1].upper() + word[1:])
+    return "".join(parts)
+
+
+class _PathError(Exception):
+    """Raised inside ``from_api`` converters; collects the path on the way up."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: list[str] = []
+
+
+# --------------------------------------------------------------------------- type analysis
+
+_Conv = Callable[[object], object]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Kind:
+    """What a resolved annotation is, in the terms the generators need."""
+
+    tag: str  # prim | any | enum | struct | tuple | map | opt
+    typ: object = None
+    inner: _Kind | None = None
+
+
+_PRIMS: dict[object, str] = {str: "str", int: "int", float: "float", bool: "bool", bytes: "bytes"}
+
+
+def _analyse(tp: object) -> _Kind:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"codec: unsupported union {tp!r}")
+        return _Kind("opt", None, _analyse(args[0]))
+    if origin is tuple:
+        targs = typing.get_args(tp)
+        if len(targs) != 2 or targs[1] is not Ellipsis:
+            raise TypeError(f"codec: only tuple[X, ...] is supported, got {tp!r}")
+        return _Kind("tuple", None, _analyse(targs[0]))
+    if origin in (dict, collections.abc.Mapping):
+        key, value = typing.get_args(tp)
+        if key is not str:
+            raise TypeError(f"codec: mapping keys must be str, got {tp!r}")
+        return _Kind("map", None, _analyse(value))
+    if tp is object:
+        return _Kind("any")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _Kind("enum", tp)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _Kind("struct", tp)
+    if tp in _PRIMS:
+        return _Kind("prim", tp)
+    raise TypeError(f"codec: unsupported field type {tp!r}")
+
+
+def _identity_out(kind: _Kind) -> bool:
+    """True when the value needs no conversion on the way out (to_wire/to_api)."""
+    if kind.tag in ("prim", "any"):
+        return True
+    if kind.tag == "enum":
+        return issubclass(kind.typ, str)  # type: ignore[arg-type]
+    if kind.tag in ("tuple", "map", "opt"):
+        assert kind.inner is not None
+        return _identity_out(kind.inner)
+    return False
+
+
+def _identity_in(kind: _Kind) -> bool:
+    """True when a wire value can be stored as is (only plain scalars)."""
+    return kind.tag in ("prim", "any")
+
+
+# --------------------------------------------------------------------------- generated converters
+
+_lock = threading.RLock()
+_to_wire_cache: dict[type, _Conv] = {}
+_to_api_cache: dict[type, _Conv] = {}
+_from_wire_cache: dict[type, _Conv] = {}
+_from_api_cache: dict[type, _Conv] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    name: str
+    api: str
+    kind: _Kind
+    has_default: bool
+
+
+_plans: dict[type, tuple[_FieldPlan, ...]] = {}
+
+
+def _plan(cls: type) -> tuple[_FieldPlan, ...]:
+    plan = _plans.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        items = []
+        for f in dataclasses.fields(cls):
+            items.append(
+                _FieldPlan(
+                    name=f.name,
+                    api=f.metadata.get(API_NAME_KEY) or api_name(f.name),
+                    kind=_analyse(hints[f.name]),
+                    has_default=f.default is not dataclasses.MISSING
+                    or f.default_factory is not dataclasses.MISSING,
+                )
+            )
+        _plans[cls] = plan = tuple(items)
+    return plan
+
+
+def _out_expr(kind: _Kind, expr: str, ns: dict[str, object], api_shape: bool, depth: int) -> str:
+    """Python expression converting ``expr`` of ``kind`` for to_wire/to_api."""
+    tag = kind.tag
+    if tag in ("prim", "any"):
+        return expr
+    if tag == "enum":
+        return expr if _identity_out(kind) else f"{expr}.value"
+    if tag == "struct":
+        key = f"_s{len(ns)}"
+        ns[key] = _lazy_out(kind.typ, api_shape)  # type: ignore[arg-type]
+        return f"{key}({expr})"
+    assert kind.inner is not None
+    if tag == "opt":
+        inner_expr = _out_expr(kind.inner, expr, ns, api_shape, depth)
+        return expr if inner_expr == expr else f"(None if {expr} is None else {inner_expr})"
+    var = f"_v{depth}"
+    inner = _out_expr(kind.inner, var, ns, api_shape, depth + 1)
+    if tag == "tuple":
+        return f"list({expr})" if inner == var else f"[{inner} for {var} in {expr}]"
+    if inner == var:
+        return expr
+    return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
+
+
+def _lazy_out(cls: type, api_shape: bool) -> _Conv:
+    """A converter that compiles ``cls``'s converter on first use (handles recursive types)."""
+    conv: list[_Conv] = []
+
+    def convert(obj: object) -> object:
+        if not conv:
+            conv.append(_out_converter(cls, api_shape))
+        return conv[0](obj)
+
+    return convert
+
+
+def _out_converter(cls: type, api_shape: bool) -> _Conv:
+    cache = _to_api_cache if api_shape else _to_wire_cache
+    fn = cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {}
+        items = []
+        for fp in _plan(cls):
+            key = fp.api if api_shape else fp.name
+            items.append(f"{key!r}: {_out_expr(fp.kind, 'o.' + fp.name, ns, api_shape, 0)}")
+        src = "def convert(o):\n    return {" + ", ".join(items) + "}\n"
+        exec(src, ns)
+        fn = typing.cast(_Conv, ns["convert"])
+        cache[cls] = fn
+        return fn
+
+
+def _in_expr(kind: _Kind, expr: str, ns: dict[str, object], depth: int) -> str:
+    """Python expression converting a trusted wire value ``expr`` of ``kind`` (from_wire)."""
+    if _identity_in(kind):
+        return expr
+    if kind.tag == "enum":
+        key = f"_e{len(ns)}"
+        ns[key] = typing.cast(type[enum.Enum], kind.typ)._value2member_map_
+        return f"{key}[{expr}]"
+    if kind.tag == "struct":
+        key = f"_s{len(ns)}"
+        ns[key] = _lazy_in(kind.typ)  # type: ignore[arg-type]
+        return f"{key}({expr})"
+    assert kind.inner is not None
+    if kind.tag == "opt":
+        return f"(None if {expr} is None else {_in_expr(kind.inner, expr, ns, depth)})"
+    var = f"_v{depth}"
+    inner = _in_expr(kind.inner, var, ns, depth + 1)
+    if kind.tag == "tuple":
+        if inner == var:
+            return f"tuple({expr})"
+        return f"tuple([{inner} for {var} in {expr}])"
+    return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
+
+
+def _lazy_in(cls: type) -> _Conv:
+    conv: list[_Conv] = []
+
+    def convert(data: object) -> object:
+        if not conv:
+            conv.append(_wire_reader(cls))
+        return conv[0](data)
+
+    return convert
+
+
+def _wire_reader(cls: type) -> _Conv:
+    fn = _from_wire_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {"_cls": cls}
+        lines = ["def convert(d):", "    kw = {}"]
+        for fp in _plan(cls):
+            lines.append(f"    if {fp.name!r} in d:")
+            lines.append(f"        v = d[{fp.name!r}]")
+            lines.append(f"        kw[{fp.name!r}] = {_in_expr(fp.kind, 'v', ns, 0)}")
+        lines.append("    return _cls(**kw)")
+        exec("\n".join(lines) + "\n", ns)
+        fn = typing.cast(_Conv, ns["convert"])
+        _from_wire_cache[cls] = fn
+        return fn
+
+
+# --------------------------------------------------------------------------- validating API reader
+
+
+def _describe(kind: _Kind) -> str:
+    if kind.tag == "prim":
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            _PRIMS[kind.typ], "bytes"
+        )
+    if kind.tag == "struct":
+        return "object"
+    if kind.tag == "map":
+        return "object"
+    if kind.tag == "tuple":
+        return "array"
+    return "value"
+
+
+def _api_conv(kind: _Kind) -> _Conv:
+    """A validating converter for one API value (raises _PathError)."""
+    tag = kind.tag
+    if tag == "any":
+        return lambda v: v
+    if tag == "prim":
+        typ = kind.typ
+        if typ is bool:
+
+            def conv_bool(v: object) -> object:
+                if isinstance(v, bool):
+                    return v
+                raise _PathError("expected boolean")
+
+            return conv_bool
+        if typ is int:
+
+            def conv_int(v: object) -> object:
+                if isinstance(v, int) and not isinstance(v, bool):
+                    return v
+                if isinstance(v, float) and v.is_integer():
+                    return int(v)
+                raise _PathError("expected integer")
+
+            return conv_int
+        if typ is float:
+
+            def conv_float(v: object) -> object:
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return float(v)
+                raise _PathError("expected number")
+
+            return conv_float
+        if typ is str:
+
+            def conv_str(v: object) -> object:
+                if isinstance(v, str):
+                    return v
+                raise _PathError("expected string")
+
+            return conv_str
+
+        def conv_bytes(v: object) -> object:
+            if isinstance(v, bytes):
+                return v
+            raise _PathError("expected bytes")
+
+        return conv_bytes
+    if tag == "enum":
+        enum_cls = typing.cast(type[enum.Enum], kind.typ)
+        allowed = ", ".join(str(m.value) for m in enum_cls)
+
+        def conv_enum(v: object) -> object:
+            try:
+                return enum_cls(v)
+            except ValueError:
+                raise _PathError(f"invalid value {v!r} (expected one of {allowed})") from None
+
+        return conv_enum
+    if tag == "struct":
+        cls = typing.cast(type, kind.typ)
+        return lambda v: _api_reader(cls)(v)
+    assert kind.inner is not None
+    inner = _api_conv(kind.inner)
+    if tag == "opt":
+        return lambda v: None if v is None else inner(v)
+    if tag == "tuple":
+        want = _describe(kind)
+
+        def conv_tuple(v: object) -> object:
+            if not isinstance(v, (list, tuple)):
+                raise _PathError(f"expected {want}")
+            out = []
+            for i, item in enumerate(v):
+                try:
+                    out.append(inner(item))
+                except _PathError as err:
+                    err.path.append(f"[{i}]")
+                    raise
+            return tuple(out)
+
+        return conv_tuple
+
+    def conv_map(v: object) -> object:
+        if not isinstance(v, Mapping):
+            raise _PathError("expected object")
+        out = {}
+        for k, item in v.items():
+            if not isinstance(k, str):
+                raise _PathError("expected string keys")
+            try:
+                out[k] = inner(item)
+            except _PathError as err:
+                err.path.append(f"[{k!r}]" if not _SIMPLE_KEY.match(k) else f".{k}")
+                raise
+        return out
+
+    return conv_map
+
+
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _api_reader(cls: type) -> _Conv:
+    fn = _from_api_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        fields = [(fp.api, fp.name, _api_conv(fp.kind), fp.kind.tag == "opt") for fp in _plan(cls)]
+
+        def convert(data: object) -> object:
+            if not isinstance(data, Mapping):
+                raise _PathError("expected object")
+            kw = {}
+            for api_key, name, conv, optional in fields:
+                if api_key not in data:
+                    continue
+                value = data[api_key]
+                if value is None and not optional:
+                    continue  # null means "not set": the field default applies
+                try:
+                    kw[name] = conv(value)
+                except _PathError as err:
+                    err.path.append(f".{api_key}")
+                    raise
+            try:
+                return cls(**kw)
+            except TypeError as err:  # a required field is missing
+                raise _PathError(f"missing required field ({err})") from None
+
+        _from_api_cache[cls] = convert
+        return convert
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def to_wire(obj: object) -> dict[str, object]:
+    """The snake_case dict of a struct (nested structs too), ready for msgpack."""
+    return typing.cast(dict[str, object], _out_converter(type(obj), False)(obj))
+
+
+def from_wire(cls: type[T], data: Mapping[str, object]) -> T:
+    """Rebuild a struct from :func:`to_wire` output. Trusts its input; ignores unknown keys."""
+    return typing.cast(T, _wire_reader(cls)(data))
+
+
+def to_api(obj: object) -> dict[str, object]:
+    """The Nomad HTTP JSON shape (PascalCase names) of a struct."""
+    return typing.cast(dict[str, object], _out_converter(type(obj), True)(obj))
+
+
+def from_api(cls: type[T], data: object, *, path: str = "") -> T:
+    """Read a struct from Nomad HTTP JSON, validating types.
+
+    Unknown keys are ignored. Raises :class:`ValidationError` whose message starts with the
+    path of the bad value (prefixed with ``path`` when given, e.g. ``"Job"``).
+    """
+    try:
+        return typing.cast(T, _api_reader(cls)(data))
+    except _PathError as err:
+        where = path + "".join(reversed(err.path))
+        where = where.removeprefix(".")
+        raise ValidationError(f"{where}: {err.problem}" if where else err.problem) from None
+
+
+def pack(obj: object) -> bytes:
+    """msgpack bytes of a struct (its :func:`to_wire` dict)."""
+    return typing.cast(bytes, msgpack.packb(to_wire(obj), use_bin_type=True))
+
+
+def unpack(cls: type[T], data: bytes) -> T:
+    """Inverse of :func:`pack`."""
+    return from_wire(cls, msgpack.unpackb(data, raw=False, strict_map_key=False))

@@ -1,0 +1,92 @@
+"""Task resource asks (``Resources``, ``EphemeralDisk``) and what an allocation was given."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import field
+
+from nomadd.structs.codec import api
+
+__all__ = [
+    "DEFAULT_CPU_MHZ",
+    "DEFAULT_DISK_MB",
+    "DEFAULT_MEMORY_MB",
+    "MIN_CPU_MHZ",
+    "MIN_MEMORY_MB",
+    "AllocatedCpuResources",
+    "AllocatedMemoryResources",
+    "AllocatedResources",
+    "AllocatedSharedResources",
+    "AllocatedTaskResources",
+    "EphemeralDisk",
+    "Resources",
+]
+
+DEFAULT_CPU_MHZ = 100  # Nomad's DefaultResources()
+DEFAULT_MEMORY_MB = 300
+MIN_CPU_MHZ = 1  # Nomad's MinResources()
+MIN_MEMORY_MB = 10
+DEFAULT_DISK_MB = 300  # Nomad's DefaultEphemeralDisk() SizeMB
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Resources:
+    """What a task asks for. ``cpu`` is MHz; ``memory_max_mb`` 0 means no oversubscription."""
+
+    cpu: int = field(default=DEFAULT_CPU_MHZ, metadata=api("CPU"))
+    cores: int = 0
+    memory_mb: int = DEFAULT_MEMORY_MB
+    memory_max_mb: int = 0
+    disk_mb: int = 0  # deprecated in Nomad; the group's EphemeralDisk counts
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EphemeralDisk:
+    sticky: bool = False
+    size_mb: int = DEFAULT_DISK_MB
+    migrate: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedCpuResources:
+    cpu_shares: int = 0
+    reserved_cores: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedMemoryResources:
+    memory_mb: int = 0
+    memory_max_mb: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedTaskResources:
+    cpu: AllocatedCpuResources = field(default_factory=AllocatedCpuResources, metadata=api("Cpu"))
+    memory: AllocatedMemoryResources = field(default_factory=AllocatedMemoryResources)
+
+    @classmethod
+    def from_ask(cls, res: Resources) -> AllocatedTaskResources:
+        return cls(
+            cpu=AllocatedCpuResources(cpu_shares=res.cpu),
+            memory=AllocatedMemoryResources(memory_mb=res.memory_mb, memory_max_mb=res.memory_max_mb),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedSharedResources:
+    disk_mb: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedResources:
+    tasks: Mapping[str, AllocatedTaskResources] = field(default_factory=dict)
+    shared: AllocatedSharedResources = field(default_factory=AllocatedSharedResources)
+
+    def comparable(self) -> tuple[int, int, int]:
+        """Total (cpu MHz, memory MB, disk MB) of the allocation, for fit checks."""
+        cpu = mem = 0
+        for task in self.tasks.values():
+            cpu += task.cpu.cpu_shares
+            mem += task.memory.memory_mb
+        return cpu, mem, self.shared.disk_mb

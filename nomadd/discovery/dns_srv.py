@@ -49,8 +49,7 @@ def make_dns_resolver(
             resolver = dns.asyncresolver.Resolver(configure=True)
         except dns.resolver.NoResolverConfiguration as err:
             raise DiscoveryError(
-                f"no system dns resolver configured ({err}); set discovery.dns_resolvers "
-                "or ?resolver=IP:PORT"
+                f"no system dns resolver configured ({err}); set discovery.dns_resolvers or ?resolver=IP:PORT"
             ) from err
     resolver.timeout = timeout
     resolver.lifetime = lifetime
@@ -70,9 +69,7 @@ async def resolve_srv(entry: SrvEntry, resolver: dns.asyncresolver.Resolver) -> 
     records = [rd for rd in answer.rrset.processing_order() if isinstance(rd, SRV)]
     if len(records) == 1 and records[0].target == dns.name.root:
         # RFC 2782: a single record with target "." says the service is decidedly not available.
-        raise DiscoveryError(
-            f"srv lookup of {name}: the service is declared unavailable (target .)"
-        )
+        raise DiscoveryError(f"srv lookup of {name}: the service is declared unavailable (target .)")
     glue = _additional_addresses(answer.response.additional)
     missing = [rd.target for rd in records if rd.target not in glue]
     looked_up = await asyncio.gather(*(_lookup_addresses(t, resolver) for t in missing))
@@ -99,19 +96,16 @@ async def resolve_srv(entry: SrvEntry, resolver: dns.asyncresolver.Resolver) -> 
 
 def _additional_addresses(section: Sequence[dns.rrset.RRset]) -> dict[dns.name.Name, list[str]]:
     found: dict[dns.name.Name, list[str]] = {}
-    for rrset in section:
-        if rrset.rdtype in _ADDRESS_TYPES:
-            found.setdefault(rrset.name, []).extend(rd.address for rd in rrset)
+    for rdtype in _ADDRESS_TYPES:  # IPv4 first, as when we look the addresses up ourselves
+        for rrset in section:
+            if rrset.rdtype == rdtype:
+                found.setdefault(rrset.name, []).extend(rd.address for rd in rrset)
     return found
 
 
-async def _lookup_addresses(
-    target: dns.name.Name, resolver: dns.asyncresolver.Resolver
-) -> list[str]:
+async def _lookup_addresses(target: dns.name.Name, resolver: dns.asyncresolver.Resolver) -> list[str]:
     """A then AAAA addresses of one SRV target; [] when it has none (the caller warns)."""
-    results = await asyncio.gather(
-        *(_lookup(target, rdtype, resolver) for rdtype in _ADDRESS_TYPES)
-    )
+    results = await asyncio.gather(*(_lookup(target, rdtype, resolver) for rdtype in _ADDRESS_TYPES))
     return [address for part in results for address in part]
 
 

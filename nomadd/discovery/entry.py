@@ -110,9 +110,7 @@ def parse_entry(text: str, *, default_port: int) -> Entry:
     if not isinstance(raw, str) or not raw:
         raise ConfigError(f"invalid server address {text!r}: empty")
     if not 0 < default_port < 65536:
-        raise ConfigError(
-            f"invalid server address {raw!r}: default port {default_port} out of range"
-        )
+        raise ConfigError(f"invalid server address {raw!r}: default port {default_port} out of range")
     if raw.startswith(("provider=", "exec=")):
         raise ConfigError(
             f"invalid server address {raw!r}: go-discover providers and exec= are not supported; "
@@ -125,8 +123,7 @@ def parse_entry(text: str, *, default_port: int) -> Entry:
         if scheme == MDNS_SCHEME:
             return _parse_mdns(raw)
         raise ConfigError(
-            f"invalid server address {raw!r}: unknown scheme {scheme!r} "
-            "(expected dns+srv:// or mdns://)"
+            f"invalid server address {raw!r}: unknown scheme {scheme!r} (expected dns+srv:// or mdns://)"
         )
     host, port = _split_host_port(raw, default_port=default_port, what="server address")
     return StaticEntry(text=raw, host=host, port=port)
@@ -258,8 +255,7 @@ def _query(raw: str, query: str, *, allowed: tuple[str, ...]) -> list[tuple[str,
     for key, _ in pairs:
         if key not in allowed:
             raise ConfigError(
-                f"invalid server address {raw!r}: unknown option {key!r} "
-                f"(allowed: {', '.join(allowed)})"
+                f"invalid server address {raw!r}: unknown option {key!r} (allowed: {', '.join(allowed)})"
             )
         if key in seen:
             raise ConfigError(f"invalid server address {raw!r}: option {key!r} given twice")

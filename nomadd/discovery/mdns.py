@@ -65,9 +65,7 @@ class MdnsAnnouncer:
             if ipaddress.ip_address(address).version != 4:
                 raise ValueError(address)
         except ValueError:
-            raise ConfigError(
-                f"mdns: announce address {address!r} is not an IPv4 address"
-            ) from None
+            raise ConfigError(f"mdns: announce address {address!r} is not an IPv4 address") from None
         if ipaddress.ip_address(address).is_unspecified:
             raise ConfigError("mdns: cannot announce the unspecified address 0.0.0.0")
         missing = [kind for kind in PORT_KINDS if kind not in ports]
@@ -210,8 +208,7 @@ async def browse_servers(
     if not out:
         where = f"region={region}" + (f" dc={datacenter}" if datacenter else "")
         raise DiscoveryError(
-            f"mdns: no server of {where} answered within {window:g}s "
-            f"({ignored} other service(s) ignored)"
+            f"mdns: no server of {where} answered within {window:g}s ({ignored} other service(s) ignored)"
         )
     return out
 

@@ -99,9 +99,7 @@ class Resolver:
         except TimeoutError:
             raise DiscoveryError(f"resolving {entry.text!r} timed out after {budget:g}s") from None
 
-    async def resolve_all(
-        self, entries: Iterable[Entry | str], *, port_kind: PortKind = "serf"
-    ) -> list[str]:
+    async def resolve_all(self, entries: Iterable[Entry | str], *, port_kind: PortKind = "serf") -> list[str]:
         """Resolve every entry concurrently; the addresses in entry order, without duplicates.
 
         An entry that fails is logged as a warning and skipped; DiscoveryError only when no
@@ -144,9 +142,7 @@ class Resolver:
             interfaces=self.mdns_interfaces,
         )
 
-    async def _dns_resolver(
-        self, servers: tuple[tuple[str, int], ...]
-    ) -> dns.asyncresolver.Resolver:
+    async def _dns_resolver(self, servers: tuple[tuple[str, int], ...]) -> dns.asyncresolver.Resolver:
         resolver = self._dns.get(servers)
         if resolver is None:
             if not servers:

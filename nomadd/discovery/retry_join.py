@@ -45,9 +45,7 @@ def format_interval(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-async def _attempt(
-    entries: list[Entry | str], join: JoinFn, resolver: Resolver, port_kind: PortKind
-) -> int:
+async def _attempt(entries: list[Entry | str], join: JoinFn, resolver: Resolver, port_kind: PortKind) -> int:
     addresses = await resolver.resolve_all(entries, port_kind=port_kind)
     try:
         joined = await join(addresses)

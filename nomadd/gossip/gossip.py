@@ -245,13 +245,17 @@ class Gossip:
     async def _every(
         self, interval: float, step: Callable[[], Coroutine[None, None, None]], what: str
     ) -> None:
-        await asyncio.sleep(random.uniform(0, interval))  # stagger: pools started together
+        loop = asyncio.get_running_loop()
+        due = loop.time() + random.uniform(0, interval)  # stagger pools started together
         while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
             try:
                 await step()
             except Exception:  # keep the pool alive; a bug here is logged with its traceback
                 logger.exception("gossip %s step failed", what)
-            await asyncio.sleep(interval)
+            # A fixed cadence: a slow step (a failed probe) does not stretch the interval,
+            # and a step longer than the interval is not followed by a burst of catch-ups.
+            due = max(due + interval, loop.time())
 
     async def _tick(self) -> None:
         self._require_table().tick()

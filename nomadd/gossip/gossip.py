@@ -65,6 +65,7 @@ _UDP = b"udp"
 _TCP = b"tcp"
 BIND_ATTEMPTS = 20  # port 0: retry when the TCP port matching the ephemeral UDP port is taken
 MAX_TCP_CONNS = 64  # concurrent inbound push-pulls; more are closed at once
+MAX_PENDING_TASKS = 512  # relayed pings + tcp handlers in flight: bounds a ping-req flood
 MAX_DIRECT_SENDS = 64  # leave/force-leave notices sent straight to at most this many peers
 TIMER_TICK_S = 0.1  # suspicion expiry and reaping resolution
 _PEER_ERRORS = (OSError, TimeoutError, FrameError, EnvelopeError, MessageError)
@@ -73,9 +74,7 @@ _PEER_ERRORS = (OSError, TimeoutError, FrameError, EnvelopeError, MessageError)
 class Gossip:
     """One gossip pool (the LAN pool of a region). See the package docstring for the API."""
 
-    def __init__(
-        self, config: GossipConfig, on_event: Callable[[MemberEvent], None] | None = None
-    ) -> None:
+    def __init__(self, config: GossipConfig, on_event: Callable[[MemberEvent], None] | None = None) -> None:
         self._config = config
         self._on_event = on_event
         self._envelope = Envelope(config.encrypt_key)
@@ -111,15 +110,11 @@ class Gossip:
                 ) from err
             port = int(transport.get_extra_info("sockname")[1])
             try:
-                self._tcp = await asyncio.start_server(
-                    self._serve_tcp, host=cfg.bind_addr, port=port
-                )
+                self._tcp = await asyncio.start_server(self._serve_tcp, host=cfg.bind_addr, port=port)
             except OSError as err:
                 transport.close()
                 if err.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                    raise ConfigError(
-                        f"gossip: bind {cfg.bind_addr}:{port}/tcp: {err.strerror}"
-                    ) from err
+                    raise ConfigError(f"gossip: bind {cfg.bind_addr}:{port}/tcp: {err.strerror}") from err
                 continue
             self._udp = proto
             self.port = port
@@ -225,9 +220,7 @@ class Gossip:
         after = table.nodes.get(name)
         status = after.status if after is not None else None
         text = "pruned" if after is None else f"now {status}" if changed else f"already {status}"
-        return ForceLeaveResult(
-            name=name, previous=previous, status=status, changed=changed, message=text
-        )
+        return ForceLeaveResult(name=name, previous=previous, status=status, changed=changed, message=text)
 
     # --- loops ------------------------------------------------------------------------------
 
@@ -238,9 +231,7 @@ class Gossip:
             tg.create_task(self._every(cfg.gossip_interval, self._gossip, "gossip"))
             tg.create_task(self._every(cfg.push_pull_interval, self._push_pull_random, "pushpull"))
             tg.create_task(self._every(cfg.reconnect_interval, self._reconnect, "reconnect"))
-            tg.create_task(
-                self._every(min(TIMER_TICK_S, cfg.probe_interval / 4), self._tick, "tick")
-            )
+            tg.create_task(self._every(min(TIMER_TICK_S, cfg.probe_interval / 4), self._tick, "tick"))
 
     async def _every(
         self, interval: float, step: Callable[[], Coroutine[None, None, None]], what: str
@@ -287,9 +278,7 @@ class Gossip:
                 )
                 self._send((helper.addr, helper.port), req)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(
-                    max(cfg.probe_interval - cfg.probe_timeout, cfg.probe_timeout)
-                ):
+                async with asyncio.timeout(max(cfg.probe_interval - cfg.probe_timeout, cfg.probe_timeout)):
                     await asyncio.shield(fut)
                 return
             logger.debug("gossip probe failed name=%s", target.name)
@@ -356,9 +345,7 @@ class Gossip:
             return False
         try:
             async with asyncio.timeout(self._config.tcp_timeout):
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError) as err:
             logger.warning("gossip join failed address=%s err=cannot resolve: %s", address, err)
             return False
@@ -447,7 +434,10 @@ class Gossip:
                 if fut is not None and not fut.done():
                     fut.set_result(None)
             case PingReq():
-                self._spawn(self._relay_ping(msg, src))
+                if len(self._tasks) < MAX_PENDING_TASKS:
+                    self._spawn(self._relay_ping(msg, src))
+                else:
+                    self._drops.warning("ping-req", "gossip dropped ping-req src=%s:%d", *src)
             case _:
                 table.handle(msg)
 
@@ -455,9 +445,7 @@ class Gossip:
         table = self._require_table()
         seq, fut = self._new_ack()
         try:
-            self._send(
-                (req.addr, req.port), Ping(seq=seq, target=req.target, source=table.local.name)
-            )
+            self._send((req.addr, req.port), Ping(seq=seq, target=req.target, source=table.local.name))
             async with asyncio.timeout(self._config.probe_timeout):
                 await fut
             self._send(src, Ack(seq=req.seq, source=table.local.name))

@@ -104,9 +104,7 @@ class GossipConfig:
         if not self.name:
             raise ConfigError("gossip: name: must not be empty")
         if self.encrypt_key is not None and len(self.encrypt_key) not in _AES_KEY_SIZES:
-            raise ConfigError(
-                f"gossip: encrypt: key must be 16, 24 or 32 bytes, got {len(self.encrypt_key)}"
-            )
+            raise ConfigError(f"gossip: encrypt: key must be 16, 24 or 32 bytes, got {len(self.encrypt_key)}")
         for port_field in ("bind_port", "advertise_port"):
             port = getattr(self, port_field)
             if port is not None and not 0 <= port <= 65535:

@@ -148,9 +148,7 @@ class MemberTable:
         now = self._clock()
         out = self.peers(Liveness.ALIVE, Liveness.SUSPECT)
         out += [
-            n
-            for n in self.peers(Liveness.DEAD, Liveness.LEFT)
-            if now - n.state_change < GOSSIP_TO_THE_DEAD_S
+            n for n in self.peers(Liveness.DEAD, Liveness.LEFT) if now - n.state_change < GOSSIP_TO_THE_DEAD_S
         ]
         return out
 
@@ -311,9 +309,7 @@ class MemberTable:
             if s.state == Liveness.ALIVE or s.state == Liveness.SUSPECT:
                 known = self.nodes.get(s.name)
                 if s.state == Liveness.ALIVE or known is None:
-                    self.handle_alive(
-                        Alive(name=s.name, addr=s.addr, port=s.port, inc=s.inc, tags=s.tags)
-                    )
+                    self.handle_alive(Alive(name=s.name, addr=s.addr, port=s.port, inc=s.inc, tags=s.tags))
                 if s.state == Liveness.SUSPECT:
                     self.handle_suspect(Suspect(name=s.name, inc=s.inc, source=source))
                 if s.leaving:
@@ -357,12 +353,8 @@ class MemberTable:
             if node.state is Liveness.SUSPECT and node.suspect_deadline <= now:
                 self.handle_dead(Dead(name=node.name, inc=node.inc, source=self.local.name))
             elif (
-                node.state is Liveness.DEAD
-                and now - node.state_change >= self._config.reconnect_timeout
-            ) or (
-                node.state is Liveness.LEFT
-                and now - node.state_change >= self._config.tombstone_timeout
-            ):
+                node.state is Liveness.DEAD and now - node.state_change >= self._config.reconnect_timeout
+            ) or (node.state is Liveness.LEFT and now - node.state_change >= self._config.tombstone_timeout):
                 del self.nodes[node.name]
                 logger.info("gossip member reaped name=%s status=%s", node.name, node.status)
                 self._event(EventKind.REAP, node)

@@ -36,24 +36,19 @@ from nomadd.gossip.messages import (
     MessageError,
     Ping,
     PingReq,
-    PushPull,
     decode_packet,
-    decode_push_pull,
     encode_message,
-    encode_push_pull,
     pack_compound,
 )
+from nomadd.gossip.pushpull import BAD_INPUT_ERRORS, PEER_ERRORS, answer_push_pull, push_pull
 from nomadd.gossip.state import Liveness, MemberTable, NodeRecord
 from nomadd.gossip.transport import (
     MAX_UDP_PACKET_BYTES,
     UDP_BUDGET_BYTES,
-    FrameError,
     RateLimitedLog,
     UDPEndpoint,
     guess_advertise_addr,
     parse_host_port,
-    read_frame,
-    write_frame,
 )
 from nomadd.structs.errors import ConfigError, NomaddError
 
@@ -62,13 +57,11 @@ __all__ = ["Gossip"]
 logger = logging.getLogger(__name__)
 
 _UDP = b"udp"
-_TCP = b"tcp"
 BIND_ATTEMPTS = 20  # port 0: retry when the TCP port matching the ephemeral UDP port is taken
 MAX_TCP_CONNS = 64  # concurrent inbound push-pulls; more are closed at once
 MAX_PENDING_TASKS = 512  # relayed pings + tcp handlers in flight: bounds a ping-req flood
 MAX_DIRECT_SENDS = 64  # leave/force-leave notices sent straight to at most this many peers
 TIMER_TICK_S = 0.1  # suspicion expiry and reaping resolution
-_PEER_ERRORS = (OSError, TimeoutError, FrameError, EnvelopeError, MessageError)
 
 
 class Gossip:
@@ -322,7 +315,7 @@ class Gossip:
             node = random.choice(peers)
             try:
                 await self._push_pull(node.addr, node.port, join=False)
-            except _PEER_ERRORS as err:
+            except PEER_ERRORS as err:
                 logger.debug("gossip push-pull failed name=%s err=%s", node.name, err)
 
     async def _reconnect(self) -> None:
@@ -332,7 +325,7 @@ class Gossip:
             try:
                 await self._push_pull(node.addr, node.port, join=False)
                 logger.info("gossip reconnected name=%s", node.name)
-            except _PEER_ERRORS as err:
+            except PEER_ERRORS as err:
                 logger.debug("gossip reconnect failed name=%s err=%s", node.name, err)
 
     # --- TCP push-pull ----------------------------------------------------------------------
@@ -354,46 +347,44 @@ class Gossip:
             try:
                 await self._push_pull(ip, port, join=True)
                 return True
-            except _PEER_ERRORS as err:
+            except PEER_ERRORS as err:
                 last = err
         logger.warning("gossip join failed address=%s err=%s", address, last or "no address")
         return False
 
     async def _push_pull(self, host: str, port: int, *, join: bool) -> None:
-        table = self._require_table()
-        timeout = self._config.tcp_timeout
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
-        try:
-            local = PushPull(join=join, source=table.local.name, states=table.snapshot())
-            await write_frame(writer, self._envelope.seal(encode_push_pull(local), _TCP), timeout)
-            data = await read_frame(reader, timeout)
-            remote = decode_push_pull(self._envelope.open(data, _TCP))
-        finally:
-            writer.close()
-        table.merge(remote.states, remote.source)
+        await push_pull(
+            host,
+            port,
+            table=self._require_table(),
+            envelope=self._envelope,
+            join=join,
+            timeout=self._config.tcp_timeout,
+        )
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         peer = writer.get_extra_info("peername")
         if self._stopped or task is None or self._tcp_conns >= MAX_TCP_CONNS:
+            if not self._stopped:
+                self._drops.warning("tcp:busy", "gossip refused tcp connection src=%s", peer)
             writer.close()
             return
         self._tasks.add(task)
         self._tcp_conns += 1
         try:
-            timeout = self._config.tcp_timeout
-            data = await read_frame(reader, timeout)
-            remote = decode_push_pull(self._envelope.open(data, _TCP))
-            table = self._require_table()
-            table.merge(remote.states, remote.source)  # first, so a refutation rides in the reply
-            local = PushPull(join=False, source=table.local.name, states=table.snapshot())
-            await write_frame(writer, self._envelope.seal(encode_push_pull(local), _TCP), timeout)
-        except (FrameError, EnvelopeError, MessageError) as err:
+            await answer_push_pull(
+                reader,
+                writer,
+                table=self._require_table(),
+                envelope=self._envelope,
+                timeout=self._config.tcp_timeout,
+            )
+        except BAD_INPUT_ERRORS as err:
             self._drops.warning(
                 f"tcp:{type(err).__name__}", "gossip dropped tcp input src=%s err=%s", peer, err
             )
-        except OSError as err:
+        except (OSError, TimeoutError) as err:
             logger.debug("gossip tcp connection error src=%s err=%s", peer, err)
         finally:
             self._tcp_conns -= 1

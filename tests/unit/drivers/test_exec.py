@@ -1,0 +1,102 @@
+"""exec driver: root only; task runs as nobody (or its user) under cgroups when available."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+
+import pytest
+
+from nomadd.drivers import cgroups, proc
+from nomadd.drivers.base import ExitResult, TaskHandle
+from nomadd.drivers.exec import ExecDriver
+from nomadd.structs.errors import DriverError
+
+from .conftest import DEADLINE_S, MakeTask, exists, read_log, read_text, root_or_skip
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+def test_fingerprint_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    info = ExecDriver().fingerprint()
+    assert info.detected is False
+    assert "root" in info.health_description
+    assert "driver.exec" not in info.attributes
+
+
+def test_runs_as_nobody_in_cgroups(make_task: MakeTask) -> None:
+    root_or_skip()
+    info = ExecDriver().fingerprint()
+    assert info.attributes["driver.exec"] == "true"
+    cfg = make_task(
+        "/bin/sh",
+        ["-c", "id -u; id -g; cat /proc/self/cgroup; touch secrets/ok && echo wrote; exit 4"],
+        memory_mb=64,
+        cpu_mhz=250,
+        user="nobody",
+    )
+
+    async def main() -> tuple[ExitResult, TaskHandle, list[bool]]:
+        d = ExecDriver()
+        h = await d.start_task(cfg)
+        dirs = list(h.driver_state["cgroups"])
+        try:
+            res = await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
+            if dirs:
+                mem = os.path.join(dirs[0], "memory.limit_in_bytes")
+                if exists(mem):
+                    assert int(read_text(mem)) == 64 * 1024 * 1024
+        finally:
+            await d.destroy_task(h)
+        return res, h, [exists(x) for x in dirs]
+
+    res, h, still_there = asyncio.run(main())
+    assert res == ExitResult(exit_code=4)
+    lines = read_log(cfg).splitlines()
+    nobody = pwd.getpwnam("nobody")
+    assert lines[0] == str(nobody.pw_uid)
+    assert lines[1] == str(nobody.pw_gid)
+    assert "wrote" in lines  # secrets/ is the task user's
+    if h.driver_state["cgroup_version"] != "none":
+        assert any(f"{cfg.task_id}" in line for line in lines)
+        assert not any(still_there)  # destroy removed the cgroups
+    else:
+        assert cgroups.detect() == "none"
+
+
+def test_default_user_is_nobody_and_stop_kills_group(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", "sleep 60 & echo $!; id -un; wait"])
+
+    async def main() -> tuple[ExitResult, int, int]:
+        d = ExecDriver()
+        h = await d.start_task(cfg)
+        try:
+            deadline = asyncio.get_running_loop().time() + DEADLINE_S
+            while len(read_log(cfg).splitlines()) < 2:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            child = int(read_log(cfg).splitlines()[0])
+            child_start = proc.start_time_of(child)
+            await d.stop_task(h, 1.0, "SIGTERM")
+            res = await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
+            return res, child, child_start
+        finally:
+            await d.destroy_task(h)
+
+    res, child, child_start = asyncio.run(main())
+    assert res.signal in (15, 9)
+    assert read_log(cfg).splitlines()[1] in ("nobody", "nfsnobody")
+    assert not proc.is_alive(child, child_start)
+
+
+def test_unknown_user_fails_to_start(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/true")
+    cfg = cfg.__class__(
+        **{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, "user": "no-such-user-xyz"}
+    )
+    with pytest.raises(DriverError, match="unknown user"):
+        asyncio.run(ExecDriver().start_task(cfg))

@@ -9,7 +9,7 @@ import random
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 
 import msgpack  # type: ignore[import-untyped]
@@ -107,8 +107,12 @@ def all_alive(group: list[Gossip], names: list[str]) -> bool:
     )
 
 
-def run(coro: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(coro(), 30))  # type: ignore[arg-type]
+def run(main: Callable[[], Coroutine[None, None, None]]) -> None:
+    async def bounded() -> None:
+        async with asyncio.timeout(30):  # a hung test fails instead of blocking the suite
+            await main()
+
+    asyncio.run(bounded())
 
 
 def test_five_members_converge_with_tags_and_events() -> None:

@@ -1,4 +1,5 @@
-"""Gossip between real separate processes: crash (SIGKILL) → failed, SIGTERM + leave → left."""
+"""Gossip between real separate processes: SIGKILL → failed, SIGSTOP/SIGCONT → failed then
+alive again, SIGTERM (graceful leave) → left."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def test_separate_processes_crash_and_leave() -> None:
         procs: list[asyncio.subprocess.Process] = []
         try:
             join = f"127.0.0.1:{parent.port}"
-            for name in ("crash.global", "leave.global"):
+            for name in ("crash.global", "leave.global", "pause.global"):
                 proc, hello = await spawn(name, join)
                 procs.append(proc)
                 assert hello["joined"] == 1
@@ -99,11 +100,20 @@ def test_separate_processes_crash_and_leave() -> None:
             def status(name: str) -> MemberStatus | None:
                 return next((m.status for m in parent.members() if m.name == name), None)
 
+            children = ("crash.global", "leave.global", "pause.global")
             await wait_for(
-                lambda: [status(n) for n in ("crash.global", "leave.global")] == [MemberStatus.ALIVE] * 2,
+                lambda: [status(n) for n in children] == [MemberStatus.ALIVE] * 3,
                 "children alive",
             )
-            crash, leave = procs
+            crash, leave, pause = procs
+
+            # A frozen process looks like a partition: failed, then back through a reconnect
+            # push-pull (or its own gossip) with a refuting, higher incarnation.
+            pause.send_signal(signal.SIGSTOP)
+            await wait_for(lambda: status("pause.global") is MemberStatus.FAILED, "pause failed")
+            pause.send_signal(signal.SIGCONT)
+            await wait_for(lambda: status("pause.global") is MemberStatus.ALIVE, "pause back")
+
             crash.send_signal(signal.SIGKILL)
             await crash.wait()
             await wait_for(lambda: status("crash.global") is MemberStatus.FAILED, "crash failed")

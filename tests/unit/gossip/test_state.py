@@ -188,7 +188,7 @@ def test_local_leave_does_not_refute_own_death() -> None:
     assert table.local.inc == 0
     dead = table.finish_local_leave()
     assert dead == Dead(name=LOCAL, inc=0, source=LOCAL)
-    assert table.local.status is MemberStatus.LEFT
+    assert status(table, LOCAL) is MemberStatus.LEFT
     assert kinds(events)[-1] == ("leave", LOCAL)
 
 
@@ -294,3 +294,20 @@ def test_gossip_targets_include_recent_failures_only() -> None:
     clock.now += 31
     assert {n.name for n in table.gossip_targets()} == {"a.global"}
     assert [n.name for n in table.peers(Liveness.DEAD)] == ["f.global"]
+
+
+def test_push_pull_exchange_revives_a_falsely_failed_member() -> None:
+    """The reconnect path: A thinks B failed; B hears it, refutes, and A learns B is alive."""
+    a, a_events, _ = make_table()
+    b_cfg = GossipConfig(name="b.global", bind_addr="127.0.0.1", bind_port=0)
+    b = MemberTable(config=b_cfg, addr="10.0.0.2", port=4648, emit=lambda e: None)
+    a.merge(b.snapshot(), source="b.global")
+    b.merge(a.snapshot(), source=LOCAL)
+    a.handle_dead(Dead(name="b.global", inc=0, source=LOCAL))
+    assert status(a, "b.global") is MemberStatus.FAILED
+
+    b.merge(a.snapshot(), source=LOCAL)  # answerer merges first ...
+    assert b.local.inc == 1
+    a.merge(b.snapshot(), source="b.global")  # ... so its reply already carries the refutation
+    assert status(a, "b.global") is MemberStatus.ALIVE
+    assert kinds(a_events)[-1] == ("join", "b.global")

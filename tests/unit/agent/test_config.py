@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from nomadd.agent.config import ConfigSources, load_config
+from nomadd.structs.errors import ConfigError
+
+SECRET = 'raft_secret = "0123456789abcdef0123"'
+
+
+def load(tmp_path: Path, *texts: str, flags: dict[str, object] | None = None, dev: bool = False):
+    paths = []
+    for i, text in enumerate(texts):
+        p = tmp_path / f"c{i}.toml"
+        p.write_text(text)
+        paths.append(str(p))
+    cfg, _warnings = load_config(
+        ConfigSources(
+            paths=tuple(paths), flags=flags or {}, dev=dev, dev_data_dir=str(tmp_path / "dev") if dev else ""
+        )
+    )
+    return cfg
+
+
+def server_toml(tmp_path: Path, extra: str = "") -> str:
+    return (
+        f'data_dir = "{tmp_path}/data"\nbind_addr = "10.1.2.3"\n[server]\nenabled = true\n{SECRET}\n{extra}'
+    )
+
+
+def test_defaults_match_nomad(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path))
+    assert (cfg.region, cfg.datacenter, cfg.log_level) == ("global", "dc1", "INFO")
+    assert (cfg.ports.http, cfg.ports.raft, cfg.ports.serf) == (4646, 4647, 4648)
+    s = cfg.server
+    assert (s.heartbeat_grace, s.min_heartbeat_ttl, s.max_heartbeats_per_second) == (10.0, 10.0, 50.0)
+    assert (s.failover_heartbeat_ttl, s.node_gc_threshold) == (300.0, 86400.0)
+    assert s.server_join.retry_interval == 30.0 and s.server_join.retry_max == 0
+    assert s.data_dir == f"{tmp_path}/data/server"
+    assert cfg.advertise.http == "10.1.2.3:4646" and cfg.advertise.raft == "10.1.2.3:4647"
+
+
+def test_dev_defaults(tmp_path: Path) -> None:
+    cfg = load(tmp_path, dev=True)
+    assert cfg.server.enabled and cfg.client.enabled and cfg.dev_mode
+    assert cfg.bind_addr == "127.0.0.1" and cfg.log_level == "DEBUG"
+    assert cfg.server.bootstrap_expect == 1 and cfg.client.raw_exec_enabled
+    assert cfg.server.raft_secret  # generated
+    assert cfg.data_dir == str(tmp_path / "dev")
+
+
+def test_later_file_wins_flags_win_over_files(tmp_path: Path) -> None:
+    cfg = load(
+        tmp_path,
+        server_toml(tmp_path, 'heartbeat_grace = "5s"'),
+        'region = "eu"\nlog_level = "debug"\n[server]\nheartbeat_grace = "7s"',
+        flags={"region": "us", "server": {"bootstrap_expect": 3}},
+    )
+    assert cfg.server.heartbeat_grace == 7.0
+    assert cfg.region == "us" and cfg.log_level == "DEBUG" and cfg.server.bootstrap_expect == 3
+
+
+def test_lists_and_maps_merge_like_nomad(tmp_path: Path) -> None:
+    base = f'data_dir = "{tmp_path}/d"\nbind_addr = "10.0.0.9"\n[client]\nenabled = true\n'
+    cfg = load(
+        tmp_path,
+        base
+        + 'servers = ["a"]\nmeta = { rack = "r1", zone = "z" }\n[client.server_join]\nretry_join = ["x"]',
+        '[client]\nservers = ["b", "a"]\nmeta = { rack = "r2" }\n[client.server_join]\nretry_join = ["y"]',
+    )
+    assert cfg.client.servers == ("a", "b")  # client.servers appends
+    assert dict(cfg.client.meta) == {"rack": "r2", "zone": "z"}  # maps merge key-wise
+    assert cfg.client.server_join.retry_join == ("y",)  # server_join lists replace
+
+
+def test_directory_loads_toml_in_lexical_order(tmp_path: Path) -> None:
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "20-b.toml").write_text('region = "second"')
+    (d / "10-a.toml").write_text(f'region = "first"\n{server_toml(tmp_path)}')
+    (d / "ignored.hcl").write_text("not toml")
+    (d / "30-c.toml~").write_text("garbage ===")
+    cfg, _ = load_config(ConfigSources(paths=(str(d),)))
+    assert cfg.region == "second"
+    assert [Path(f).name for f in cfg.files] == ["10-a.toml", "20-b.toml"]
+
+
+def test_empty_directory_warns(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg_file = tmp_path / "s.toml"
+    cfg_file.write_text(server_toml(tmp_path))
+    _, warnings = load_config(ConfigSources(paths=(str(cfg_file), str(empty))))
+    assert warnings == (f"No configuration loaded from {empty}",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nbogus = 1", r'c0.toml: unknown key "server.bogus"'),
+        ("colour = 1", r'c0.toml: unknown key "colour"'),
+        (
+            '[server]\nbootstrap_expect = "3"',
+            r'c0.toml: server.bootstrap_expect: expected an integer, got string "3"',
+        ),
+        ("log_json = 1", r"c0.toml: log_json: expected a boolean"),
+        (
+            '[server]\nheartbeat_grace = "10 seconds"',
+            r'c0.toml: server.heartbeat_grace: invalid duration "10 seconds"',
+        ),
+        ("[server]\nheartbeat_grace = 10", r"server.heartbeat_grace: expected a duration string"),
+        ("server = 3", r"c0.toml: server: expected a table"),
+        ("region = [", r"c0.toml: invalid TOML"),
+    ],
+)
+def test_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "flags", "message"),
+    [
+        (
+            'log_level = "LOUD"',
+            {},
+            r"^Invalid log level: LOUD\. Valid log levels are: \[TRACE DEBUG INFO WARN ERROR OFF\]$",
+        ),
+        ('region = "eu west"', {}, "^Region contains invalid characters$"),
+        ('datacenter = "dc*"', {}, "Datacenter contains invalid characters"),
+        ("", {"data_dir": "relative/dir"}, "data-dir must be given as an absolute path: got relative/dir"),
+        ("[server]\nraft_protocol = 2", {}, "raft_protocol must be 3"),
+        ('[server]\nencrypt = "bm90LWEta2V5"', {}, "key must be 16, 24 or 32 bytes"),
+        ("[acl]\nenabled = true", {}, "ACL enforcement is not implemented"),
+    ],
+)
+def test_semantic_errors(tmp_path: Path, extra: str, flags: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, server_toml(tmp_path), extra, flags=flags)
+
+
+def test_server_needs_data_dir_outside_dev(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match='^Must specify "data_dir" config option or "data-dir" CLI flag$'):
+        load(tmp_path, f'bind_addr = "10.0.0.1"\n[server]\nenabled = true\n{SECRET}')
+
+
+def test_mode_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Must specify either server, client or dev mode"):
+        load(tmp_path, 'region = "x"')
+
+
+def test_bootstrap_requires_server(tmp_path: Path) -> None:
+    text = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n[server]\nbootstrap_expect = 3'
+    with pytest.raises(ConfigError, match="Bootstrap requires server mode to be enabled"):
+        load(tmp_path, text)
+
+
+def test_server_needs_a_cluster_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="server.raft_secret: servers need a cluster secret"):
+        load(tmp_path, f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[server]\nenabled = true')
+    key = base64.b64encode(b"k" * 32).decode()
+    cfg = load(
+        tmp_path,
+        f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[server]\nenabled = true\nencrypt = "{key}"',
+    )
+    assert cfg.server.encrypt == b"k" * 32 and len(cfg.server.raft_secret) == 64
+    assert "<redacted>" in str(cfg.redacted()["server"]) and key not in str(cfg.redacted())
+
+
+def test_loopback_bind_needs_advertise_outside_dev(tmp_path: Path) -> None:
+    text = f'data_dir = "{tmp_path}"\nbind_addr = "127.0.0.1"\n[server]\nenabled = true\n{SECRET}'
+    with pytest.raises(ConfigError, match="Defaulting advertise to localhost is unsafe"):
+        load(tmp_path, text)
+    cfg = load(
+        tmp_path, text + '\n[advertise]\nhttp = "127.0.0.1"\nraft = "127.0.0.1:9000"\nserf = "127.0.0.1"'
+    )
+    assert (cfg.advertise.http, cfg.advertise.raft, cfg.advertise.serf) == (
+        "127.0.0.1:4646",
+        "127.0.0.1:9000",
+        "127.0.0.1:4648",
+    )
+
+
+def test_client_start_join_rejected(tmp_path: Path) -> None:
+    text = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n[client.server_join]\nstart_join = ["a"]'
+    with pytest.raises(ConfigError, match="start_join is not supported for Nomad clients"):
+        load(tmp_path, text)
+
+
+def test_raw_exec_enabled_by_plugin_block_or_option(tmp_path: Path) -> None:
+    base = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n'
+    assert not load(tmp_path, base).client.raw_exec_enabled
+    assert load(tmp_path, base + "\n[plugin.raw_exec.config]\nenabled = true").client.raw_exec_enabled
+    assert load(tmp_path, base + 'options = { "driver.raw_exec.enable" = "1" }').client.raw_exec_enabled

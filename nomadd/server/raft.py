@@ -28,7 +28,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,7 @@ class Raft:
     def _peers_file(self) -> Path | None:
         return self.config.data_dir / "peers.json" if self.config.data_dir else None
 
-    def _initial_partners(self) -> list[str]:
+    def _initial_partners(self, peers: Sequence[str] | None) -> list[str]:
         pf = self._peers_file()
         if pf is not None and pf.exists():
             try:
@@ -213,7 +213,8 @@ class Raft:
                 return [p for p in stored if p != self.config.self_addr]
             except (OSError, ValueError) as err:
                 logger.warning("cannot read raft peers file path=%s err=%s", pf, err)
-        return [p for p in self.config.peers if p != self.config.self_addr]
+        chosen = self.config.peers if peers is None else peers
+        return [p for p in chosen if p != self.config.self_addr]
 
     def _make_conf(self) -> SyncObjConf:
         c = self.config
@@ -243,15 +244,19 @@ class Raft:
             kw["deserializer"] = dumper.deserialize
         return SyncObjConf(**kw)
 
-    async def start(self) -> None:
+    async def start(self, peers: Sequence[str] | None = None) -> None:
         """Create the pysyncobj member (on the loop's thread: its tick thread lives as long as
-        the creating thread) and wait until its port is bound."""
+        the creating thread) and wait until its port is bound.
+
+        ``peers`` (the voters to start with, ourselves optional) overrides ``config.peers``;
+        both are ignored when ``peers.json`` exists (a restart dials the current members).
+        """
         if self._node is not None:
             return
         self._loop = asyncio.get_running_loop()
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partners = self._initial_partners()
+        partners = self._initial_partners(peers)
         conf = self._make_conf()
         node = _RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
         self._node = node

@@ -1,36 +1,437 @@
-"""Placeholder Server until the server core lands (issue 2): lifecycle methods only.
+"""The server: Raft + FSM + state store + gossip LAN pool + leader loop + internal RPC.
 
-Replaced wholesale by the server team; the agent relies only on this surface.
+Lifecycle (called by :class:`nomadd.agent.agent.Agent`): ``await start()`` after the HTTP port
+is bound; ``await leave()`` on a graceful stop (a leader transfers leadership first, then the
+server asks the leader to drop it from the Raft peer set and gossips ``left``; bounded);
+``await shutdown()`` always (idempotent); ``stats()`` / ``member_info()`` for /v1/agent/self;
+``await reload(cfg)`` on SIGHUP.
+
+Raft starts at once when this server already has Raft state on disk, in ``-dev``, or with
+``bootstrap_expect = 1``; otherwise a bootstrap task waits for ``bootstrap_expect`` servers of
+the region in gossip (``membership.bootstrap_decision``), or to be added by an existing
+cluster's leader.
+
+Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): writes, and reads
+without ``AllowStale``, are forwarded once to the leader over the internal RPC.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import random
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any
 
+from nomadd import VERSION
 from nomadd.agent.config import AgentConfig
+from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
+from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.server import operator_endpoint, status_endpoint, var_endpoint
+from nomadd.server.fsm import FSM
+from nomadd.server.leader import LeaderComponent, LeaderLoop
+from nomadd.server.membership import (
+    ServerInfo,
+    bootstrap_decision,
+    reconcile_plan,
+    region_servers,
+    server_tags,
+)
+from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_BLOCKING_WAIT_S", "Server"]
+
+MAX_BLOCKING_WAIT_S = 300.0  # Nomad's MaxBlockingRPCQueryTime
+BOOTSTRAP_POLL_S = 0.5  # how often a waiting server re-checks gossip and its peers
+LEADER_WAIT_S = 5.0  # Nomad's RPCHoldTimeout: how long a forward waits for a leader
+LEAVE_RAFT_TIMEOUT_S = 2.5  # bounded parts of a graceful leave (the agent allows 5 s in all)
+LEAVE_GOSSIP_TIMEOUT_S = 2.0
+PEER_RPC_TIMEOUT_S = 2.0
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 class Server:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
+        s = config.server
+        self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
+        raft_dir = None if (config.dev_mode or self.data_dir is None) else self.data_dir / "raft"
         self.node_id = ""
+        self.raft_addr = config.advertise.raft
+        self.http_addr = config.advertise.http
+        self.store = StateStore()
+        self.fsm = FSM(self.store)
+        addresses = config.addresses
+        bind_host = addresses.raft if addresses else config.bind_addr
+        self.raft = Raft(
+            RaftConfig(
+                self_addr=self.raft_addr,
+                bind_addr=f"{bind_host}:{config.ports.raft}",
+                password=s.raft_secret,
+                data_dir=raft_dir,
+            ),
+            self.fsm,
+        )
+        self.rpc_client = RPCClient()
+        self.registry = RPCRegistry()
+        for module in (status_endpoint, operator_endpoint, var_endpoint):
+            module.register(self, self.registry)
+        self.leader_loop = LeaderLoop(self.raft, self._reconcile)
+        self.gossip: Gossip | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pruned: set[str] = set()
+        self._stopped = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _load_node_id(self) -> str:
+        if self.data_dir is None or self.config.dev_mode:
+            return str(uuid.uuid4())
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.data_dir / "node-id"
+        if path.exists():
+            return path.read_text().strip()
+        node_id = str(uuid.uuid4())
+        path.write_text(node_id)
+        path.chmod(0o600)
+        return node_id
 
     async def start(self) -> None:
-        logger.warning("server mode is not implemented yet in this build")
+        cfg = self.config
+        self.node_id = await asyncio.to_thread(self._load_node_id)
+        serf_host, serf_port = _split(cfg.advertise.serf)
+        bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
+        self.gossip = Gossip(
+            GossipConfig(
+                name=f"{cfg.name}.{cfg.region}",
+                bind_addr=bind_serf,
+                bind_port=cfg.ports.serf,
+                advertise_addr=serf_host,
+                advertise_port=serf_port,
+                tags=server_tags(
+                    node_id=self.node_id,
+                    region=cfg.region,
+                    datacenter=cfg.datacenter,
+                    raft_addr=self.raft_addr,
+                    http_addr=self.http_addr,
+                    build=VERSION,
+                    expect=cfg.server.bootstrap_expect,
+                ),
+                encrypt_key=cfg.server.encrypt,
+            ),
+            on_event=self._on_member_event,
+        )
+        await self.gossip.start()
+        raft_dir = self.raft.config.data_dir
+        if cfg.dev_mode or has_existing_state(raft_dir) or cfg.server.bootstrap_expect == 1:
+            await self.raft.start(peers=())
+        else:
+            self._spawn(self._bootstrap(), "server-bootstrap")
+        join = cfg.server.server_join
+        resolver = Resolver(cfg.discovery.dns_resolvers, region=cfg.region)
+        if join.start_join:
+            await start_join(join.start_join, self.join, resolver=resolver)
+        if join.retry_join:
+            self._spawn(self._retry_join(join.retry_join, resolver), "server-retry-join")
+        known = self._known_serf_peers()
+        if known and not join.start_join:
+            self._spawn(self._rejoin_known(known), "server-rejoin")
+
+    async def _retry_join(self, entries: Iterable[str], resolver: Resolver) -> None:
+        j = self.config.server.server_join
+        try:
+            await retry_join(
+                entries,
+                self.join,
+                resolver=resolver,
+                interval=j.retry_interval,
+                max_attempts=j.retry_max,
+            )
+        except RetryJoinExhausted:
+            logger.error("server retry join exhausted, this server stays alone")
+
+    async def _rejoin_known(self, addrs: list[str]) -> None:
+        with contextlib.suppress(NomaddError):
+            n = await self.join(addrs)
+            logger.info("rejoined known servers joined=%d known=%d", n, len(addrs))
+
+    async def _bootstrap(self) -> None:
+        """Wait for ``bootstrap_expect`` servers (or to be added to a cluster), then start Raft."""
+        last_reason = ""
+        expect = self.config.server.bootstrap_expect
+        while not self.raft.started and not self._stopped:
+            assert self.gossip is not None
+            servers = region_servers(self.gossip.members(), self.config.region)
+            alive = [s for s in servers if s.status == MemberStatus.ALIVE]
+            peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
+            decision = bootstrap_decision(
+                self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
+            )
+            if decision.start_with is not None:
+                logger.info(
+                    "found expected number of peers, attempting to bootstrap cluster... reason=%r peers=%s",
+                    decision.reason,
+                    ",".join(decision.start_with),
+                )
+                await self.raft.start(peers=decision.start_with)
+                return
+            if decision.reason != last_reason:
+                logger.info("raft not started yet reason=%r", decision.reason)
+                last_reason = decision.reason
+            await asyncio.sleep(BOOTSTRAP_POLL_S)
+
+    async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
+        async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
+            try:
+                peers = await self.rpc_client.call(
+                    s.http_addr, "Status.Peers", {}, timeout=PEER_RPC_TIMEOUT_S
+                )
+            except RPCError as err:
+                logger.debug("status.peers failed server=%s err=%s", s.name, err)
+                return s.raft_addr, None
+            return s.raft_addr, [str(p) for p in peers or []]
+
+        results = await asyncio.gather(*(ask(s) for s in servers if s.http_addr))
+        return {addr: peers for addr, peers in results if peers is not None}
 
     async def leave(self) -> None:
+        """Nomad's ``Server.Leave``: transfer leadership, leave the peer set, gossip ``left``."""
         logger.info("server starting leave")
+        if self.raft.started and len(self.raft.peers()) > 1:
+            try:
+                if self.raft.is_leader():
+                    moved = await self.raft.transfer_leadership(timeout=LEAVE_RAFT_TIMEOUT_S)
+                    logger.info("leadership transfer before leave moved=%s", moved)
+                await asyncio.wait_for(
+                    self.rpc("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
+                    LEAVE_RAFT_TIMEOUT_S,
+                )
+                logger.info("left raft configuration addr=%s", self.raft_addr)
+            except (TimeoutError, NomaddError) as err:
+                logger.warning("failed to leave raft configuration gracefully err=%r", err)
+        if self.gossip is not None:
+            await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
 
     async def shutdown(self) -> None:
-        return None
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.leader_loop.shutdown()
+        await self.raft.shutdown()
+        if self.gossip is not None:
+            await self.gossip.shutdown()
+        await self.rpc_client.close()
 
     async def reload(self, config: AgentConfig) -> None:
-        self.config = config
+        self.config = config  # nothing of the server changes live yet
 
+    # ---- membership ------------------------------------------------------------------------
+    def _on_member_event(self, event: MemberEvent) -> None:
+        s = self._server_of(event.member)
+        if s is None:
+            return
+        logger.info("server event type=%s name=%s status=%s", event.kind, s.name, s.status)
+        if event.kind == EventKind.REAP:
+            self._pruned.add(s.raft_addr)
+        if event.kind in (EventKind.JOIN, EventKind.UPDATE):
+            self._pruned.discard(s.raft_addr)
+            self._remember_serf_peers()
+        self.leader_loop.kick()
+
+    def _server_of(self, member: Member) -> ServerInfo | None:
+        servers = region_servers([member], self.config.region)
+        return servers[0] if servers else None
+
+    def _serf_peers_file(self) -> Path | None:
+        if self.data_dir is None or self.config.dev_mode:
+            return None
+        return self.data_dir / "serf_peers.json"
+
+    def _remember_serf_peers(self) -> None:
+        path = self._serf_peers_file()
+        if path is None or self.gossip is None:
+            return
+        me = self.gossip.local_member().name
+        addrs = sorted(
+            f"{m.addr}:{m.port}"
+            for m in self.gossip.members()
+            if m.name != me and m.status == MemberStatus.ALIVE
+        )
+        with contextlib.suppress(OSError):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(addrs))
+            tmp.replace(path)
+
+    def _known_serf_peers(self) -> list[str]:
+        path = self._serf_peers_file()
+        if path is None or not path.exists():
+            return []
+        try:
+            return [str(a) for a in json.loads(path.read_text())]
+        except (OSError, ValueError):
+            return []
+
+    async def _reconcile(self) -> None:
+        if self.gossip is None:
+            return
+        servers = region_servers(self.gossip.members(), self.config.region)
+        plan = reconcile_plan(
+            self_raft=self.raft_addr,
+            servers=servers,
+            raft_peers=self.raft.peers(),
+            pruned=self._pruned,
+        )
+        for addr in plan.remove:
+            logger.info("removing server from raft peers addr=%s", addr)
+            await self.raft.remove_peer(addr)
+            self._pruned.discard(addr)
+        for addr in plan.add:
+            logger.info("adding server to raft peers addr=%s", addr)
+            await self.raft.add_peer(addr)
+
+    def servers(self) -> list[ServerInfo]:
+        return region_servers(self.gossip.members() if self.gossip else [], self.config.region)
+
+    def register_leader_component(self, component: LeaderComponent) -> None:
+        """Leader-only parts (heartbeat timers, node GC, ...): ``set_enabled(bool)`` is called
+        when leadership is established (after the barrier) and when it is lost."""
+        self.leader_loop.register(component)
+
+    async def join(self, addrs: Iterable[str]) -> int:
+        if self.gossip is None:
+            raise NoLeaderError("server is not started")
+        return await self.gossip.join(list(addrs))
+
+    async def force_leave(self, name: str, prune: bool = False) -> ForceLeaveResult:
+        if self.gossip is None:
+            raise NoLeaderError("server is not started")
+        member = next((m for m in self.gossip.members() if m.name == name), None)
+        result = await self.gossip.force_leave(name, prune=prune)
+        if result.changed and member is not None:
+            s = self._server_of(member)
+            if s is not None and prune:
+                self._pruned.add(s.raft_addr)
+            self.leader_loop.kick()
+        return result
+
+    # ---- RPC -------------------------------------------------------------------------------
+    def leader_http_addr(self) -> str | None:
+        leader = self.raft.leader()
+        if leader is None:
+            return None
+        if leader == self.raft_addr:
+            return self.http_addr
+        for s in self.servers():
+            if s.raft_addr == leader and s.http_addr:
+                return s.http_addr
+        return None
+
+    async def _wait_leader_http(self) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEADER_WAIT_S
+        while True:
+            addr = self.leader_http_addr()
+            if addr is not None:
+                return addr
+            if loop.time() > deadline:
+                raise NoLeaderError()
+            await asyncio.sleep(0.05)
+
+    async def rpc(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
+        """Run ``method`` here or on the leader (Nomad's ``forward``)."""
+        m = self.registry.lookup(method)
+        needs_leader = m.kind == "write" or (m.kind == "read" and not args.get("AllowStale"))
+        if needs_leader and not self.raft.is_leader():
+            if forwarded:
+                raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
+            addr = await self._wait_leader_http()
+            if addr != self.http_addr:
+                wait = float(args.get("MaxQueryTime", 0) or 0)
+                return await self.rpc_client.call(
+                    addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
+                )
+        return await m.handler(args)
+
+    async def blocking_query(
+        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
+    ) -> dict[str, Any]:
+        """Nomad's ``blockingRPC``: wait for an index above ``MinQueryIndex`` (capped, with up
+        to wait/16 jitter), then run ``fn`` on a snapshot. Returns ``{Value, Index, ...}``."""
+        names = list(tables)
+        min_index = int(args.get("MinQueryIndex", 0) or 0)
+        if min_index > 0:
+            wait = min(float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S)), MAX_BLOCKING_WAIT_S)
+            wait += random.uniform(0, wait / 16)
+            await self.store.wait_for(names, min_index, wait)
+        snap = self.store.snapshot()
+        return {
+            "Value": fn(snap),
+            "Index": snap.table_index(*names),
+            "KnownLeader": self.raft.known_leader(),
+            "LastContact": self.raft.last_contact_ms(),
+        }
+
+    # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:
-        return {}
+        members = self.gossip.members() if self.gossip else []
+        regions = {s.region for s in region_servers(members, self.config.region)} | {self.config.region}
+        return {
+            "nomad": {
+                "server": "true",
+                "leader": str(self.raft.is_leader()).lower(),
+                "leader_addr": self.raft.leader() or "",
+                "bootstrap": str(self.config.server.bootstrap_expect == 1).lower(),
+                "known_regions": str(len(regions)),
+            },
+            "raft": self.raft.stats(),
+            "serf": {
+                "members": str(len(members)),
+                "failed": str(sum(m.status == MemberStatus.FAILED for m in members)),
+                "left": str(sum(m.status == MemberStatus.LEFT for m in members)),
+                "encrypted": str(self.config.server.encrypt is not None).lower(),
+            },
+        }
 
     def member_info(self) -> dict[str, object]:
-        return {}
+        if self.gossip is None:
+            return {}
+        return member_to_api(self.gossip.local_member())
+
+
+def member_to_api(m: Member) -> dict[str, object]:
+    """Nomad's ``AgentMember`` JSON shape."""
+    return {
+        "Name": m.name,
+        "Addr": m.addr,
+        "Port": m.port,
+        "Tags": dict(m.tags),
+        "Status": str(m.status),
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }

@@ -46,6 +46,12 @@ DEFAULT_BLOCKING_WAIT_S = 300.0
 ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.agent_endpoint",
     "nomadd.agent.http.metrics_endpoint",
+    "nomadd.agent.http.internal_endpoint",
+    "nomadd.agent.http.status_endpoint",
+    "nomadd.agent.http.regions_endpoint",
+    "nomadd.agent.http.operator_endpoint",
+    "nomadd.agent.http.members_endpoint",
+    "nomadd.agent.http.var_endpoint",
 )
 
 Handler = Callable[["Agent", web.Request], Awaitable[object]]

@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from server_helpers import free_port, make_raft, wait_leader, wait_until
 
 from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import Raft, has_existing_state
 from nomadd.server.state import store_variables
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.messages import MessageType
+from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
 
 pytestmark = [
     pytest.mark.slow,

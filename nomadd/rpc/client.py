@@ -1,0 +1,70 @@
+"""Caller side of the internal RPC: one aiohttp session, msgpack bodies, typed errors back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from nomadd.rpc.wire import FORWARDED_HEADER, MSGPACK_CONTENT_TYPE, encode, parse_reply
+from nomadd.structs.errors import RPCError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_TIMEOUT_S", "RPCClient"]
+
+DEFAULT_TIMEOUT_S = 10.0  # Nomad's RPC hold timeout order of magnitude; blocking calls pass more
+
+
+class RPCClient:
+    """``await call(http_addr, "Endpoint.Method", args)``; create and close on the agent's loop."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, force_close=False))
+        return self._session
+
+    async def call(
+        self,
+        addr: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        forwarded: bool = False,
+    ) -> Any:
+        """Call ``method`` on the agent whose HTTP address is ``addr`` (``host:port``).
+
+        Raises the remote :class:`RPCError` subclass, or ``RPCError`` (500) when the agent
+        cannot be reached or answers something that is not an RPC reply.
+        """
+        url = f"http://{addr}/v1/internal/{method}"
+        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        if forwarded:
+            headers[FORWARDED_HEADER] = "1"
+        try:
+            session = self._get_session()
+            async with session.post(
+                url,
+                data=encode(args),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                body = await resp.read()
+                if resp.content_type != MSGPACK_CONTENT_TYPE:
+                    text = body.decode(errors="replace").strip()
+                    raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
+        return parse_reply(body)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            await asyncio.sleep(0)  # let aiohttp close its transports

@@ -1,0 +1,112 @@
+"""Leader duties: barrier on election, leader-only components, membership reconciliation.
+
+``LeaderLoop`` listens to Raft leadership changes (on the loop). On gaining leadership it
+commits a barrier (every earlier entry is then applied here), enables the registered
+components (``set_enabled(True)``: heartbeat timers, node GC, eval broker... added by other
+teams with :meth:`LeaderLoop.register`), then reconciles Raft membership with gossip every
+``RECONCILE_INTERVAL_S`` and whenever :meth:`kick` is called (gossip events). On losing it
+disables the components. Lost-then-regained leadership runs the whole sequence again; a stale
+task from the previous term is cancelled first, so two overlapping terms never run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from nomadd.server.raft import Raft
+from nomadd.structs.errors import NomaddError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LeaderComponent", "LeaderLoop"]
+
+RECONCILE_INTERVAL_S = 1.0  # cheap (no Raft write unless something differs)
+BARRIER_RETRY_S = 0.5
+
+
+class LeaderComponent(Protocol):
+    """Something that runs only on the leader (Nomad's ``SetEnabled`` pattern)."""
+
+    def set_enabled(self, enabled: bool) -> None: ...
+
+
+class LeaderLoop:
+    def __init__(self, raft: Raft, reconcile: Callable[[], Awaitable[None]]) -> None:
+        self._raft = raft
+        self._reconcile = reconcile
+        self._components: list[LeaderComponent] = []
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self.established = False  # barrier done and components enabled in this term
+        raft.add_leadership_listener(self._on_leadership)
+
+    def register(self, component: LeaderComponent) -> None:
+        """Add a leader-only component; enabled at once if leadership is already established."""
+        self._components.append(component)
+        if self.established:
+            component.set_enabled(True)
+
+    def kick(self) -> None:
+        """Reconcile soon (a gossip member changed)."""
+        self._kick.set()
+
+    def _on_leadership(self, is_leader: bool) -> None:
+        if is_leader:
+            logger.info("cluster leadership acquired")
+            self._stop_task()
+            self._task = asyncio.create_task(self._run(), name="leader-loop")
+        else:
+            if self._task is not None or self.established:
+                logger.info("cluster leadership lost")
+            self._stop_task()
+            self._set_components(False)
+
+    def _stop_task(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _set_components(self, enabled: bool) -> None:
+        if not enabled and not self.established:
+            return
+        self.established = enabled
+        for c in self._components:
+            try:
+                c.set_enabled(enabled)
+            except Exception:
+                logger.exception("leader component set_enabled failed enabled=%s", enabled)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                index = await self._raft.barrier()
+                logger.debug("leader barrier committed index=%d", index)
+                break
+            except NomaddError as err:
+                logger.warning("leader barrier failed err=%s", err)
+                if not self._raft.is_leader():
+                    return
+                await asyncio.sleep(BARRIER_RETRY_S)
+        self._set_components(True)
+        while self._raft.is_leader():
+            try:
+                await self._reconcile()
+            except NomaddError as err:
+                logger.warning("membership reconcile failed err=%s", err)
+            except Exception:
+                logger.exception("membership reconcile crashed")
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), RECONCILE_INTERVAL_S)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_components(False)

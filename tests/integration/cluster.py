@@ -1,0 +1,346 @@
+"""A reusable harness of real ``python -m nomadd agent`` processes (servers and clients).
+
+Each agent gets its own loopback address (127.0.0.x works on Linux without configuration),
+free ports, a tmp data dir and a TOML config; it is started with :meth:`Agent.start`, killed by
+PID with :meth:`Agent.kill`, and :meth:`Cluster.close` (call it in ``finally``) kills every
+process the cluster started, only those. Waits poll with deadlines.
+
+Example::
+
+    cluster = Cluster(tmp_path)
+    try:
+        servers = [cluster.add_server(bootstrap_expect=3) for _ in range(3)]
+        cluster.link(servers)            # retry_join each other's serf ports
+        for s in servers:
+            s.start()
+        leader = cluster.wait_leader(servers)
+        leader.api("PUT", "/v1/var/a", {"Items": {"k": "v"}})
+        client = cluster.add_client(servers=servers, extra={"client": {"node_class": "x"}})
+    finally:
+        cluster.close()
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.helpers import ROOT, AgentProcess, agent_env, free_port, wait_for
+
+__all__ = ["Agent", "Cluster", "HTTPError", "to_toml"]
+
+T = TypeVar("T")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(doc: Mapping[str, Any], prefix: str = "") -> str:
+    """A minimal TOML writer (scalars, arrays, nested tables) for test configs."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for k, v in doc.items():
+        if isinstance(v, Mapping):
+            tables.append((f"{prefix}{k}", v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for name, sub in tables:
+        out += f"\n[{name}]\n" + to_toml(sub, prefix=f"{name}.")
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class Agent:
+    """One agent process of the cluster (not started until :meth:`start`)."""
+
+    name: str
+    ip: str
+    http_port: int
+    raft_port: int
+    serf_port: int
+    data_dir: Path
+    config: dict[str, Any]
+    config_path: Path
+    server: bool
+    client: bool
+    proc: AgentProcess | None = None
+    runs: list[AgentProcess] = field(default_factory=list)
+
+    @property
+    def http_addr(self) -> str:
+        return f"{self.ip}:{self.http_port}"
+
+    @property
+    def raft_addr(self) -> str:
+        return f"{self.ip}:{self.raft_port}"
+
+    @property
+    def serf_addr(self) -> str:
+        return f"{self.ip}:{self.serf_port}"
+
+    @property
+    def member_name(self) -> str:
+        return f"{self.name}.{self.config.get('region', 'global')}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http_addr}"
+
+    def write_config(self) -> None:
+        self.config_path.write_text(to_toml(self.config))
+
+    def start(self, *extra_args: str) -> Agent:
+        self.write_config()
+        self.proc = AgentProcess(["-config", str(self.config_path), *extra_args], env=agent_env())
+        self.runs.append(self.proc)
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.proc.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to this agent's process (by PID); SIGKILL also waits for it."""
+        if self.proc is not None and self.proc.proc.poll() is None:
+            self.proc.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                self.proc.proc.wait(10)
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(p.output for p in self.runs)
+
+    def wait_http(self, timeout: float = 20.0) -> None:
+        def up() -> bool:
+            if not self.running():
+                raise AssertionError(f"agent {self.name} exited:\n{self.output[-4000:]}")
+            try:
+                self.api("GET", "/v1/agent/self", timeout=1.0)
+            except (HTTPError, OSError):
+                return False
+            return True
+
+        wait_for(up, timeout, what=f"{self.name} http up")
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> Any:
+        """JSON API call; raises :class:`HTTPError` on a non-2xx status."""
+        value, _ = self.api_meta(method, path, body, params, timeout)
+        return value
+
+    def api_meta(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[Any, Mapping[str, str]]:
+        qs = ("?" + urllib.parse.urlencode(params)) if params else ""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path + qs, data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw = resp.read()
+                headers = dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            raise HTTPError(err.code, err.read().decode(errors="replace")) from None
+        return (json.loads(raw) if raw else None), headers
+
+    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent."""
+        return subprocess.run(
+            [sys.executable, "-m", "nomadd", *args],
+            capture_output=True,
+            text=True,
+            env=agent_env(NOMAD_ADDR=self.url),
+            cwd=ROOT,
+            timeout=timeout,
+        )
+
+
+class Cluster:
+    """Agents on 127.0.0.<n>; :meth:`close` kills every process this cluster started."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        raft_secret: str | None = None,
+        encrypt: str | None = None,
+        first_ip: int = 1,
+    ) -> None:
+        self.tmp = tmp_path
+        self.raft_secret = raft_secret or secrets.token_urlsafe(24)
+        self.encrypt = encrypt
+        self.agents: list[Agent] = []
+        self._next_ip = first_ip
+
+    def _new_agent(
+        self, *, name: str | None, ip: str | None, server: bool, client: bool, extra: Mapping[str, Any]
+    ) -> Agent:
+        if ip is None:
+            ip = f"127.0.0.{self._next_ip}"
+            self._next_ip += 1
+        name = name or f"{'server' if server else 'client'}{len(self.agents) + 1}"
+        ports = {"http": free_port(ip), "raft": free_port(ip), "serf": free_port(ip)}
+        data_dir = self.tmp / name
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        cfg: dict[str, Any] = {
+            "name": name,
+            "data_dir": str(data_dir),
+            "bind_addr": ip,
+            "log_level": "DEBUG",
+            "ports": ports,
+            "advertise": {
+                "http": f"{ip}:{ports['http']}",
+                "raft": f"{ip}:{ports['raft']}",
+                "serf": f"{ip}:{ports['serf']}",
+            },
+        }
+        _merge(cfg, extra)
+        agent = Agent(
+            name=name,
+            ip=ip,
+            http_port=ports["http"],
+            raft_port=ports["raft"],
+            serf_port=ports["serf"],
+            data_dir=data_dir,
+            config=cfg,
+            config_path=self.tmp / f"{name}.toml",
+            server=server,
+            client=client,
+        )
+        self.agents.append(agent)
+        return agent
+
+    def add_server(
+        self,
+        *,
+        bootstrap_expect: int = 3,
+        name: str | None = None,
+        ip: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Agent:
+        server: dict[str, Any] = {
+            "enabled": True,
+            "bootstrap_expect": bootstrap_expect,
+            "raft_secret": self.raft_secret,
+        }
+        if self.encrypt:
+            server["encrypt"] = self.encrypt
+        base = {"server": server}
+        _merge(base, extra or {})
+        return self._new_agent(name=name, ip=ip, server=True, client=False, extra=base)
+
+    def add_client(
+        self,
+        *,
+        servers: Sequence[Agent] = (),
+        name: str | None = None,
+        ip: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Agent:
+        base: dict[str, Any] = {"client": {"enabled": True, "servers": [s.http_addr for s in servers]}}
+        _merge(base, extra or {})
+        return self._new_agent(name=name, ip=ip, server=False, client=True, extra=base)
+
+    @staticmethod
+    def link(servers: Sequence[Agent]) -> None:
+        """Make every server retry-join the others' serf addresses (every 1 s)."""
+        for s in servers:
+            others = [o.serf_addr for o in servers if o is not s]
+            join = s.config["server"].setdefault("server_join", {})
+            join["retry_join"] = others
+            join["retry_interval"] = "1s"
+
+    def close(self) -> None:
+        for a in self.agents:
+            for p in a.runs:
+                p.stop()
+
+    # ---- waits ---------------------------------------------------------------------------
+    @staticmethod
+    def wait_for(pred: Callable[[], T], timeout: float = 20.0, what: str = "") -> T:
+        return wait_for(pred, timeout, what=what)
+
+    def leader_of(self, servers: Iterable[Agent]) -> Agent | None:
+        """The server every running one of ``servers`` names as leader (None if they differ)."""
+        alive = [s for s in servers if s.running()]
+        by_raft = {s.raft_addr: s for s in self.agents}
+        seen = set()
+        for s in alive:
+            try:
+                seen.add(s.api("GET", "/v1/status/leader", timeout=2.0))
+            except (HTTPError, OSError):
+                return None
+        if len(seen) != 1:
+            return None
+        leader = by_raft.get(seen.pop())
+        return leader if leader is not None and leader.running() else None
+
+    def wait_leader(self, servers: Iterable[Agent], timeout: float = 30.0) -> Agent:
+        group = list(servers)
+        return wait_for(lambda: self.leader_of(group), timeout, what="one agreed leader")
+
+    @staticmethod
+    def members(agent: Agent) -> dict[str, str]:
+        """Member name -> gossip status, as ``agent`` sees it."""
+        reply = agent.api("GET", "/v1/agent/members", timeout=3.0)
+        return {m["Name"]: m["Status"] for m in reply["Members"]}
+
+    @staticmethod
+    def peers(agent: Agent) -> list[str]:
+        return sorted(agent.api("GET", "/v1/status/peers", timeout=3.0))
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    t0 = time.monotonic()
+    value = fn()
+    return value, time.monotonic() - t0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -120,25 +119,8 @@ def kill_pid(pid: int, start_time: int, sig: int) -> bool:
         return False
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any process of the group exists (signal 0)."""
-    if pgid <= 1:
-        return False
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
     except ValueError:
         return str(sig)
-
-
-def is_enoent(err: OSError) -> bool:
-    return err.errno == errno.ENOENT

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange
+from zeroconf import DNSQuestionType, InterfaceChoice, IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from nomadd.discovery.entry import PORT_KINDS, DiscoveryError, PortKind, join_host_port
@@ -164,7 +164,9 @@ async def browse_servers(
 
             async def request(name: str) -> None:
                 info = AsyncServiceInfo(SERVICE_TYPE, name)
-                if await info.async_request(zc.zeroconf, MDNS_REQUEST_TIMEOUT_MS):
+                if await info.async_request(
+                    zc.zeroconf, MDNS_REQUEST_TIMEOUT_MS, question_type=DNSQuestionType.QM
+                ):
                     infos[name] = info
 
             def on_change(
@@ -176,7 +178,15 @@ async def browse_servers(
                 elif state_change is ServiceStateChange.Removed:
                     infos.pop(name, None)
 
-            browser = AsyncServiceBrowser(zc.zeroconf, [SERVICE_TYPE], handlers=[on_change])
+            # QM (multicast) questions, not zeroconf's default QU first query: a unicast answer
+            # to port 5353 reaches only one of the sockets that share it on this host (an
+            # agent's own announcer, another browser), a multicast answer reaches them all.
+            browser = AsyncServiceBrowser(
+                zc.zeroconf,
+                [SERVICE_TYPE],
+                handlers=[on_change],
+                question_type=DNSQuestionType.QM,
+            )
             try:
                 await asyncio.sleep(window)
             finally:

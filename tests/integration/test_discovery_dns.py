@@ -47,7 +47,11 @@ BROKEN = [
     Srv("_partial._tcp.service.consul", "ghost-1.node.consul", 4648),
     Srv("_partial._tcp.service.consul", "nomad-1.node.consul", 4648, 1),
 ]
-FAST = {"timeout": 0.3, "lifetime": 0.8}
+
+
+def _fast(*resolvers: str) -> Resolver:
+    """Short DNS timeouts so the failure cases stay quick."""
+    return Resolver(list(resolvers), timeout=0.3, lifetime=0.8)
 
 
 @pytest.fixture
@@ -94,7 +98,7 @@ def test_srv_order_ports_and_additional_addresses(dnsmasq: Dnsmasq) -> None:
 def test_resolver_from_entry_beats_config_list(dnsmasq: Dnsmasq) -> None:
     # The configured resolver does not answer; ?resolver= in the entry points at dnsmasq.
     with _silent_udp() as silent:
-        r = Resolver([silent], **FAST)
+        r = _fast(silent)
         entry = f"dns+srv://{NAME}?resolver={dnsmasq.address}"
         assert "127.0.0.13:4649" in asyncio.run(r.resolve(entry))
         assert "query[SRV] " + NAME in dnsmasq.log()
@@ -154,7 +158,7 @@ def test_failures_warn_per_attempt_and_exhaust(
     dnsmasq: Dnsmasq, caplog: pytest.LogCaptureFixture, entry: str, expected: str
 ) -> None:
     """Acceptance 4: a warning per attempt, retry rules, bounded time, no crash or hang."""
-    _assert_exhausts(Resolver([dnsmasq.address], **FAST), entry, expected, caplog)
+    _assert_exhausts(_fast(dnsmasq.address), entry, expected, caplog)
 
 
 def test_servfail_from_server(caplog: pytest.LogCaptureFixture) -> None:
@@ -163,7 +167,7 @@ def test_servfail_from_server(caplog: pytest.LogCaptureFixture) -> None:
         transport, _ = await loop.create_datagram_endpoint(_ServfailProtocol, local_addr=("127.0.0.1", 0))
         try:
             port = transport.get_extra_info("sockname")[1]
-            resolver = Resolver([f"127.0.0.1:{port}"], **FAST)
+            resolver = _fast(f"127.0.0.1:{port}")
             await _exhaust(resolver, f"dns+srv://{NAME}", "SERVFAIL")
         finally:
             transport.close()
@@ -175,12 +179,12 @@ def test_servfail_from_server(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_resolver_that_never_answers(caplog: pytest.LogCaptureFixture) -> None:
     with _silent_udp() as silent:
-        _assert_exhausts(Resolver([silent], **FAST), f"dns+srv://{NAME}", "no answer", caplog)
+        _assert_exhausts(_fast(silent), f"dns+srv://{NAME}", "no answer", caplog)
 
 
 def test_partial_failure_keeps_good_entries(dnsmasq: Dnsmasq, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="nomadd.discovery")
-    r = Resolver([dnsmasq.address], **FAST)
+    r = _fast(dnsmasq.address)
     out = asyncio.run(r.resolve_all(["dns+srv://_nope._tcp.service.consul", "10.0.0.1"]))
     assert out == ["10.0.0.1:4648"]
     assert any("discovery failed entry=dns+srv://_nope" in m for m in caplog.messages)
@@ -221,7 +225,7 @@ def _check_logs(caplog: pytest.LogCaptureFixture, expected: str) -> None:
     assert EXHAUSTED_MESSAGE in caplog.messages
 
 
-class _silent_udp:  # noqa: N801 - used like a function
+class _silent_udp:
     """A bound UDP socket that never reads or answers: ``127.0.0.1:<port>``."""
 
     def __enter__(self) -> str:

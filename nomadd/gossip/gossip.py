@@ -281,20 +281,14 @@ class Gossip:
             fut.cancel()
 
     def _next_probe_target(self, table: MemberTable) -> NodeRecord | None:
+        """Round-robin over a shuffled list, reshuffled each round (memberlist's probe order)."""
+        probeable = (Liveness.ALIVE, Liveness.SUSPECT)
         for _ in range(2):
             while self._probe_queue:
                 node = table.nodes.get(self._probe_queue.pop())
-                if (
-                    node is not None
-                    and node is not table.local
-                    and node.state
-                    in (
-                        Liveness.ALIVE,
-                        Liveness.SUSPECT,
-                    )
-                ):
+                if node is not None and node is not table.local and node.state in probeable:
                     return node
-            self._probe_queue = [n.name for n in table.peers(Liveness.ALIVE, Liveness.SUSPECT)]
+            self._probe_queue = [n.name for n in table.peers(*probeable)]
             random.shuffle(self._probe_queue)
         return None
 
@@ -382,7 +376,10 @@ class Gossip:
             )
         except BAD_INPUT_ERRORS as err:
             self._drops.warning(
-                f"tcp:{type(err).__name__}", "gossip dropped tcp input src=%s err=%s", peer, err
+                f"tcp:{type(err).__name__}:{getattr(err, 'reason', '')}",
+                "gossip dropped tcp input src=%s err=%s",
+                peer,
+                err,
             )
         except (OSError, TimeoutError) as err:
             logger.debug("gossip tcp connection error src=%s err=%s", peer, err)

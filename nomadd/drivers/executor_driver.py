@@ -188,10 +188,16 @@ class ExecutorDriver(Driver):
                 pass
             return _launch_executor(executor_dir, spec)
 
+        dirs = list(launch.cgroups.dirs)
+        starting = asyncio.ensure_future(asyncio.to_thread(_start))
         try:
-            msg = await asyncio.to_thread(_start)
+            msg = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The thread may still start the task; nobody would get its handle: kill it then.
+            starting.add_done_callback(lambda fut: self._abandon(fut, dirs))
+            raise
         except BaseException:
-            await asyncio.to_thread(self.release, list(launch.cgroups.dirs))
+            await asyncio.to_thread(self.release, dirs)
             raise
         if not msg.get("ok"):
             await asyncio.to_thread(self.release, list(launch.cgroups.dirs))
@@ -219,6 +225,15 @@ class ExecutorDriver(Driver):
             handle.pid,
         )
         return handle
+
+    def _abandon(self, fut: asyncio.Future[dict[str, Any]], dirs: list[str]) -> None:
+        """Done-callback of a start cancelled mid-way: kill what it started, free its cgroups."""
+        if not fut.cancelled() and fut.exception() is None:
+            msg = fut.result()
+            if msg.get("ok"):
+                logger.warning("killing task whose start was cancelled pid=%s", msg.get("pid"))
+                proc.kill_group(int(msg["pid"]), 9)
+        asyncio.get_running_loop().run_in_executor(None, self.release, dirs)
 
     @staticmethod
     def _executor(handle: TaskHandle) -> tuple[int, int, str]:

@@ -194,3 +194,17 @@ def test_recover_fails_when_nothing_is_left(make_task: MakeTask) -> None:
     assert asyncio.run(driver().recover_task(h)) is False
     bogus = TaskHandle(driver="raw_exec", alloc_id="x", task_name="y", pid=1, start_time=1, started_at=0)
     assert asyncio.run(driver().recover_task(bogus)) is False
+
+
+def test_cancelled_start_leaves_no_task(make_task: MakeTask, tmp_path: object) -> None:
+    pidfile = os.path.join(str(tmp_path), "task.pid")
+    cfg = make_task("/bin/sh", ["-c", f"echo $$ > {pidfile}; exec sleep 60"])
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(driver().start_task(cfg), 0.01)
+        await wait_for(lambda: os.path.exists(pidfile) and read_text(pidfile).strip() != "")
+        pid = int(read_text(pidfile))
+        await wait_for(lambda: not proc.is_alive(pid, 0))
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ from nomadd.structs.alloc import (
 from nomadd.structs.codec import api, from_api, from_wire, pack, to_api, to_wire, unpack
 from nomadd.structs.constraint import Constraint, ConstraintOperand
 from nomadd.structs.eval import CORE_JOB_TYPE, EvalStatus, EvalTrigger, Evaluation
+from nomadd.structs.funcs import allocs_fit, evaluate_node_plan
 from nomadd.structs.job import Job, JobListStub, JobStatus, JobType, LogConfig, Task, TaskGroup
 from nomadd.structs.node import (
     DrainMetadata,
@@ -121,10 +122,12 @@ __all__ = [
     "TaskStatus",
     "UpdateStrategy",
     "alloc_name",
+    "allocs_fit",
     "api",
     "computed_class",
     "default_reschedule_policy",
     "default_restart_policy",
+    "evaluate_node_plan",
     "format_time",
     "from_api",
     "from_wire",

@@ -42,7 +42,6 @@ class EvalTrigger(StrEnum):
     QUEUED_ALLOCS = "queued-allocs"
     FAILED_FOLLOW_UP = "failed-follow-up"
     MAX_PLANS = "max-plan-attempts"
-    RETRY_FAILED_ALLOC = "alloc-failure-retry"
     JOB_SCALING = "job-scaling"
     SCHEDULED = "scheduled"
     NODE_GC = "node-gc"

@@ -1,0 +1,170 @@
+"""Per-evaluation context: the plan being built and the allocations it creates or stops."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+import uuid
+from collections.abc import Callable
+
+from nomadd.structs.alloc import (
+    Allocation,
+    AllocClientStatus,
+    AllocDesiredStatus,
+    AllocMetric,
+    RescheduleTracker,
+)
+from nomadd.structs.job import Job, TaskGroup
+from nomadd.structs.plan import Plan
+from nomadd.structs.resources import (
+    AllocatedResources,
+    AllocatedSharedResources,
+    AllocatedTaskResources,
+)
+
+__all__ = [
+    "ALLOC_IN_PLACE",
+    "ALLOC_LOST",
+    "ALLOC_MIGRATING",
+    "ALLOC_NODE_TAINTED",
+    "ALLOC_NOT_NEEDED",
+    "ALLOC_REPLACED",
+    "ALLOC_RESCHEDULED",
+    "ALLOC_UPDATING",
+    "Env",
+    "PlanBuilder",
+    "allocated_resources",
+]
+
+# Nomad's desired-description strings (scheduler/reconcile_util.go, generic_sched.go).
+ALLOC_NOT_NEEDED = "alloc not needed due to job update"
+ALLOC_MIGRATING = "alloc is being migrated"
+ALLOC_UPDATING = "alloc is being updated due to job update"
+ALLOC_LOST = "alloc is lost since its node is down"
+ALLOC_IN_PLACE = "alloc updating in-place"
+ALLOC_NODE_TAINTED = "alloc not needed as node is tainted"
+ALLOC_RESCHEDULED = "alloc was rescheduled because it failed"
+ALLOC_REPLACED = "alloc was replaced while its node was down"
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclasses.dataclass(slots=True)
+class Env:
+    """Randomness, IDs and time for one scheduler (injected by tests for determinism)."""
+
+    rng: random.Random
+    new_id: Callable[[], str] = _uuid
+    now_ns: Callable[[], int] = time.time_ns
+
+    @classmethod
+    def make(
+        cls,
+        seed: int | None = None,
+        new_id: Callable[[], str] | None = None,
+        now_ns: Callable[[], int] | None = None,
+    ) -> Env:
+        return cls(random.Random(seed), new_id or _uuid, now_ns or time.time_ns)
+
+
+def allocated_resources(tg: TaskGroup) -> AllocatedResources:
+    return AllocatedResources(
+        tasks={t.name: AllocatedTaskResources.from_ask(t.resources) for t in tg.tasks},
+        shared=AllocatedSharedResources(disk_mb=tg.ephemeral_disk.size_mb),
+    )
+
+
+class PlanBuilder:
+    """The mutable side of a :class:`Plan` while one evaluation is processed."""
+
+    __slots__ = ("env", "eval_id", "job", "node_allocation", "node_update", "stopped")
+
+    def __init__(self, eval_id: str, job: Job | None, env: Env) -> None:
+        self.eval_id = eval_id
+        self.job = job
+        self.env = env
+        self.node_update: dict[str, list[Allocation]] = {}
+        self.node_allocation: dict[str, list[Allocation]] = {}
+        self.stopped: set[str] = set()
+
+    def stop(
+        self, alloc: Allocation, description: str, client_status: AllocClientStatus | None = None
+    ) -> None:
+        """Stop ``alloc`` (Nomad's AppendStoppedAlloc); ``client_status`` e.g. lost."""
+        stopped = dataclasses.replace(
+            alloc,
+            job=None,
+            desired_status=AllocDesiredStatus.STOP,
+            desired_description=description,
+            client_status=client_status or alloc.client_status,
+            modify_time=self.env.now_ns(),
+        )
+        self.node_update.setdefault(alloc.node_id, []).append(stopped)
+        self.stopped.add(alloc.id)
+
+    def update_in_place(self, alloc: Allocation, job: Job) -> None:
+        updated = dataclasses.replace(
+            alloc,
+            job=None,
+            job_version=job.version,
+            desired_description=ALLOC_IN_PLACE,
+            eval_id=self.eval_id,
+            modify_time=self.env.now_ns(),
+        )
+        self.node_allocation.setdefault(alloc.node_id, []).append(updated)
+
+    def place(
+        self,
+        *,
+        job: Job,
+        tg: TaskGroup,
+        name: str,
+        node_id: str,
+        node_name: str,
+        resources: AllocatedResources,
+        metrics: AllocMetric,
+        previous: Allocation | None = None,
+        tracker: RescheduleTracker | None = None,
+    ) -> Allocation:
+        now = self.env.now_ns()
+        alloc = Allocation(
+            id=self.env.new_id(),
+            namespace=job.namespace,
+            eval_id=self.eval_id,
+            name=name,
+            node_id=node_id,
+            node_name=node_name,
+            job_id=job.id,
+            job_type=str(job.type),
+            job_version=job.version,
+            task_group=tg.name,
+            allocated_resources=resources,
+            previous_allocation=previous.id if previous is not None else "",
+            reschedule_tracker=tracker,
+            metrics=metrics,
+            create_time=now,
+            modify_time=now,
+        )
+        self.node_allocation.setdefault(node_id, []).append(alloc)
+        return alloc
+
+    def placements(self) -> int:
+        return sum(len(v) for v in self.node_allocation.values())
+
+    def is_no_op(self) -> bool:
+        return not self.node_update and not self.node_allocation
+
+    def build(self, snapshot_index: int) -> Plan:
+        job = self.job
+        return Plan(
+            eval_id=self.eval_id,
+            priority=job.priority if job is not None else 50,
+            all_at_once=job.all_at_once if job is not None else False,
+            job=job,
+            node_update={k: tuple(v) for k, v in self.node_update.items()},
+            node_allocation={k: tuple(v) for k, v in self.node_allocation.items()},
+            snapshot_index=snapshot_index,
+        )

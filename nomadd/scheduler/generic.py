@@ -1,0 +1,173 @@
+"""The service and batch scheduler (Nomad's GenericScheduler)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from nomadd.scheduler.base import Attempt, BaseScheduler
+from nomadd.scheduler.context import ALLOC_UPDATING, PlanBuilder, allocated_resources
+from nomadd.scheduler.feasible import GroupChecker, ready_nodes_in
+from nomadd.scheduler.protocols import Planner, State
+from nomadd.scheduler.rank import NodeUsage, Stack
+from nomadd.scheduler.reconcile import Reconciled, reconcile, reschedule_tracker
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
+from nomadd.structs.job import Job
+from nomadd.structs.timeutil import NS_PER_S, format_time
+
+__all__ = ["BatchScheduler", "GenericScheduler", "ServiceScheduler"]
+
+FOLLOWUP_BATCH_WINDOW_NS = 5 * NS_PER_S  # failed allocs due within 5 s share one follow-up eval
+
+
+class GenericScheduler(BaseScheduler):
+    batch = False
+
+    def __init__(
+        self,
+        state: State,
+        planner: Planner,
+        *,
+        seed: int | None = None,
+        new_id: Callable[[], str] | None = None,
+        now_ns: Callable[[], int] | None = None,
+    ) -> None:
+        super().__init__(state, planner, seed=seed, new_id=new_id, now_ns=now_ns)
+
+    async def attempt(self, evaluation: Evaluation) -> Attempt:
+        state = self.state
+        snapshot = state.latest_index()
+        job = state.job_by_id(evaluation.namespace, evaluation.job_id)
+        allocs = state.allocs_by_job(evaluation.namespace, evaluation.job_id)
+        now = self.env.now_ns()
+        rec = reconcile(job, allocs, state.node_by_id, now, batch=self.batch)
+        plan = PlanBuilder(evaluation.id, job, self.env)
+        for stop in rec.stop:
+            plan.stop(stop.alloc, stop.description, stop.client_status)
+        result = Attempt(done=True, job=job, snapshot_index=snapshot)
+        if job is not None and not job.stop:
+            result.queued = {tg.name: 0 for tg in job.task_groups}
+            for alloc in rec.inplace:
+                plan.update_in_place(alloc, job)
+            await self._followups(evaluation, job, rec, plan)
+            if rec.place:
+                self._place(job, rec, plan, result)
+        refresh = await self.submit(plan, snapshot)
+        if refresh:
+            return Attempt(done=False, refresh_index=refresh, queued=result.queued)
+        return result
+
+    async def _followups(self, evaluation: Evaluation, job: Job, rec: Reconciled, plan: PlanBuilder) -> None:
+        """Follow-up evals for failed allocations to replace after their reschedule delay."""
+        if not rec.followups:
+            return
+        pending = sorted(rec.followups, key=lambda item: item[1])
+        batch_start = -1
+        eval_id = ""
+        for alloc, when in pending:
+            if batch_start < 0 or when - batch_start > FOLLOWUP_BATCH_WINDOW_NS:
+                batch_start = when
+                now = self.env.now_ns()
+                followup = Evaluation(
+                    id=self.env.new_id(),
+                    namespace=job.namespace,
+                    priority=job.priority,
+                    type=str(job.type),
+                    triggered_by=EvalTrigger.ALLOC_FAILURE,
+                    job_id=job.id,
+                    job_modify_index=job.job_modify_index,
+                    status=EvalStatus.PENDING,
+                    wait_until=format_time(when),
+                    previous_eval=evaluation.id,
+                    create_time=now,
+                    modify_time=now,
+                )
+                await self.planner.create_eval(followup)
+                eval_id = followup.id
+            plan.node_allocation.setdefault(alloc.node_id, []).append(
+                dataclasses.replace(alloc, job=None, follow_up_eval_id=eval_id)
+            )
+
+    def _place(self, job: Job, rec: Reconciled, plan: PlanBuilder, result: Attempt) -> None:
+        state = self.state
+        nodes, by_dc = ready_nodes_in(job, state.nodes())
+        self.env.rng.shuffle(nodes)
+        stack = Stack(job.id, nodes, by_dc, NodeUsage(state, plan), batch=self.batch)
+        checkers: dict[str, GroupChecker] = {}
+        asks: dict[str, tuple[int, int, int]] = {}
+        failed = result.failed_tg_allocs
+        now = self.env.now_ns()
+        for placement in rec.place:
+            group = placement.group
+            tg = job.lookup_task_group(group)
+            if tg is None:
+                continue
+            if group in failed:  # coalesce: the same ask fails the same way
+                metric = failed[group]
+                failed[group] = dataclasses.replace(metric, coalesced_failures=metric.coalesced_failures + 1)
+                result.queued[group] += 1
+                self._undo_update_stop(plan, placement.previous)
+                continue
+            checker = checkers.get(group)
+            if checker is None:
+                checker = checkers[group] = GroupChecker(job, tg)
+                asks[group] = tg.resources()
+            previous = placement.previous
+            penalty = (
+                frozenset({previous.node_id})
+                if placement.reschedule and previous is not None
+                else frozenset()
+            )
+            selection = stack.select(group, checker, asks[group], tg.count, penalty)
+            if selection.node is None:
+                failed[group] = selection.metric
+                result.queued[group] += 1
+                self._undo_update_stop(plan, previous)
+                continue
+            tracker = None
+            if previous is not None:
+                tracker = previous.reschedule_tracker
+                if placement.reschedule:
+                    delay = 0
+                    if tg.reschedule_policy is not None:
+                        delay = tg.reschedule_policy.delay
+                    tracker = reschedule_tracker(previous, now, delay)
+            plan.place(
+                job=job,
+                tg=tg,
+                name=placement.name,
+                node_id=selection.node.id,
+                node_name=selection.node.name,
+                resources=allocated_resources(tg),
+                metrics=selection.metric,
+                previous=previous,
+                tracker=tracker,
+            )
+        for checker in checkers.values():
+            result.class_eligibility.update(checker.class_eligibility())
+        result.escaped = any(c.escaped for c in checkers.values())
+
+    @staticmethod
+    def _undo_update_stop(plan: PlanBuilder, previous: Allocation | None) -> None:
+        """Keep the old version running when its destructive replacement cannot be placed."""
+        if previous is None:
+            return
+        stops = plan.node_update.get(previous.node_id, [])
+        for i, stopped in enumerate(stops):
+            if stopped.id == previous.id and stopped.desired_description == ALLOC_UPDATING:
+                del stops[i]
+                plan.stopped.discard(previous.id)
+                if not stops:
+                    del plan.node_update[previous.node_id]
+                return
+
+
+class ServiceScheduler(GenericScheduler):
+    batch = False
+    max_attempts = 5  # Nomad's maxServiceScheduleAttempts
+
+
+class BatchScheduler(GenericScheduler):
+    batch = True
+    max_attempts = 2  # Nomad's maxBatchScheduleAttempts

@@ -1,0 +1,289 @@
+"""Reconciliation for service and batch jobs: desired task groups vs existing allocations.
+
+For each task group the existing allocations are sorted into:
+
+* **live** — desired ``run``, client not terminal, node fine: kept, updated in place (only
+  ``count`` or other non-task fields changed) or destructively (stop + place, same name);
+* **lost** — node down, disconnected or gone: stopped with client status ``lost`` and replaced;
+* **migrate** — node draining or ``DesiredTransition.Migrate``: stopped and replaced elsewhere;
+* **replaced** — already replaced (``NextAllocation`` set) yet still desired ``run``, e.g. on a
+  node that came back after being down: stopped;
+* **failed** — rescheduled now, later (a follow-up evaluation) or never, per ReschedulePolicy;
+* **done** — batch allocations that completed successfully: never replaced.
+
+Then the count is applied: surplus allocations (highest indexes first) are stopped, missing ones
+placed with the lowest free ``[index]`` names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+from nomadd.scheduler.context import (
+    ALLOC_LOST,
+    ALLOC_MIGRATING,
+    ALLOC_NOT_NEEDED,
+    ALLOC_REPLACED,
+    ALLOC_RESCHEDULED,
+    ALLOC_UPDATING,
+)
+from nomadd.structs.alloc import (
+    Allocation,
+    AllocClientStatus,
+    AllocDesiredStatus,
+    RescheduleEvent,
+    RescheduleTracker,
+    alloc_name,
+)
+from nomadd.structs.job import Job, TaskGroup
+from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.policy import ReschedulePolicy
+from nomadd.structs.timeutil import NS_PER_S, parse_time
+
+__all__ = [
+    "RESCHEDULE_WINDOW_NS",
+    "Placement",
+    "Reconciled",
+    "Stop",
+    "next_reschedule_time",
+    "reconcile",
+    "reschedule_tracker",
+    "tasks_updated",
+]
+
+RESCHEDULE_WINDOW_NS = NS_PER_S  # Nomad's rescheduleWindowSize: due within 1 s counts as now
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """One allocation to place. ``previous`` is the one it replaces (lost, migrated...)."""
+
+    group: str
+    name: str
+    previous: Allocation | None = None
+    reschedule: bool = False  # previous failed: add a RescheduleEvent, avoid its node
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    alloc: Allocation
+    description: str
+    client_status: AllocClientStatus | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Reconciled:
+    place: list[Placement] = dataclasses.field(default_factory=list)
+    stop: list[Stop] = dataclasses.field(default_factory=list)
+    inplace: list[Allocation] = dataclasses.field(default_factory=list)
+    followups: list[tuple[Allocation, int]] = dataclasses.field(default_factory=list)
+    desired: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def tasks_updated(old_job: Job, old: TaskGroup, new_job: Job, new: TaskGroup) -> bool:
+    """Whether moving from ``old`` to ``new`` needs new allocations (Nomad's tasksUpdated).
+
+    Only ``count`` and policy changes can be applied in place.
+    """
+    return (
+        old.tasks != new.tasks
+        or old.ephemeral_disk != new.ephemeral_disk
+        or old.constraints != new.constraints
+        or old.meta != new.meta
+        or old_job.constraints != new_job.constraints
+        or old_job.datacenters != new_job.datacenters
+        or old_job.node_pool != new_job.node_pool
+        or old_job.meta != new_job.meta
+    )
+
+
+def _delay(policy: ReschedulePolicy, tracker: RescheduleTracker | None) -> int:
+    events = tracker.events if tracker is not None else ()
+    if policy.delay_function == "constant" or not events:
+        delay = policy.delay
+    elif policy.delay_function == "exponential":
+        delay = events[-1].delay * 2
+    else:  # fibonacci
+        delay = events[-1].delay + (events[-2].delay if len(events) > 1 else 0)
+    if policy.max_delay > 0:
+        delay = min(delay, policy.max_delay)
+    return delay
+
+
+def _fail_time(alloc: Allocation) -> int:
+    latest = 0
+    for state in alloc.task_states.values():
+        if state.finished_at:
+            latest = max(latest, parse_time(state.finished_at))
+    return latest or alloc.modify_time
+
+
+def next_reschedule_time(
+    alloc: Allocation, policy: ReschedulePolicy | None, now_ns: int
+) -> tuple[int, int] | None:
+    """``(when, delay)`` a failed allocation may be replaced, or None if it may not be."""
+    if alloc.desired_transition.force_reschedule:
+        return now_ns, 0
+    if policy is None or (not policy.unlimited and policy.attempts <= 0):
+        return None
+    tracker = alloc.reschedule_tracker
+    if not policy.unlimited and tracker is not None:
+        window_start = now_ns - policy.interval
+        recent = sum(1 for ev in tracker.events if ev.reschedule_time > window_start)
+        if recent >= policy.attempts:
+            return None
+    delay = _delay(policy, tracker)
+    return _fail_time(alloc) + delay, delay
+
+
+def _tainted(node: Node | None) -> str:
+    if node is None or node.status in (NodeStatus.DOWN, NodeStatus.DISCONNECTED):
+        return "lost"
+    if node.drain_strategy is not None:
+        return "migrate"
+    return ""
+
+
+def _needs_update(alloc: Allocation, job: Job) -> bool:
+    if alloc.job is not None:
+        return alloc.job is not job and alloc.job.job_modify_index != job.job_modify_index
+    return alloc.job_version != job.version
+
+
+def reconcile(
+    job: Job | None,
+    allocs: Iterable[Allocation],
+    node_of: Callable[[str], Node | None],
+    now_ns: int,
+    *,
+    batch: bool,
+) -> Reconciled:
+    """What to place, stop and update so the job's allocations match its task groups."""
+    out = Reconciled()
+    by_group: dict[str, list[Allocation]] = {}
+    for alloc in allocs:
+        by_group.setdefault(alloc.task_group, []).append(alloc)
+    stopped = job is None or job.stop
+    groups = {} if stopped or job is None else {tg.name: tg for tg in job.task_groups}
+    for name, items in by_group.items():
+        if name not in groups:
+            for alloc in items:
+                if alloc.desired_status == AllocDesiredStatus.RUN and not alloc.client_terminal():
+                    lost = _tainted(node_of(alloc.node_id)) == "lost"
+                    out.stop.append(
+                        Stop(
+                            alloc=alloc,
+                            description=ALLOC_LOST if lost else ALLOC_NOT_NEEDED,
+                            client_status=AllocClientStatus.LOST if lost else None,
+                        )
+                    )
+    if job is None or stopped:
+        return out
+    for tg in job.task_groups:
+        _group(out, job, tg, by_group.get(tg.name, []), node_of, now_ns, batch)
+    return out
+
+
+def _group(
+    out: Reconciled,
+    job: Job,
+    tg: TaskGroup,
+    allocs: list[Allocation],
+    node_of: Callable[[str], Node | None],
+    now_ns: int,
+    batch: bool,
+) -> None:
+    out.desired[tg.name] = tg.count
+    live: list[Allocation] = []
+    lost: list[Allocation] = []
+    migrate: list[Allocation] = []
+    occupying: list[Allocation] = []  # terminal but holding their name (done, failed for good)
+    resched_now: list[Allocation] = []
+    for alloc in allocs:
+        if alloc.desired_status != AllocDesiredStatus.RUN:
+            continue
+        if alloc.client_terminal():
+            if batch and alloc.ran_successfully():
+                occupying.append(alloc)
+            elif alloc.client_status == AllocClientStatus.FAILED and not alloc.next_allocation:
+                due = next_reschedule_time(alloc, tg.reschedule_policy, now_ns)
+                if due is None:
+                    occupying.append(alloc)
+                elif due[0] <= now_ns + RESCHEDULE_WINDOW_NS:
+                    resched_now.append(alloc)
+                else:
+                    occupying.append(alloc)
+                    if not alloc.follow_up_eval_id:
+                        out.followups.append((alloc, due[0]))
+            continue
+        if alloc.next_allocation:
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_REPLACED))
+            continue
+        taint = _tainted(node_of(alloc.node_id))
+        if taint == "lost":
+            lost.append(alloc)
+        elif taint == "migrate" or alloc.desired_transition.migrate:
+            migrate.append(alloc)
+        else:
+            live.append(alloc)
+
+    # Keep live allocations first (lowest indexes), then those needing a replacement; a
+    # count reduction so stops the highest-indexed live allocations.
+    def order(items: list[Allocation]) -> list[Allocation]:
+        return sorted(items, key=lambda a: (a.index(), a.create_index, a.id))
+
+    ranked = [(a, "live") for a in order(live)]
+    ranked += [(a, "migrate") for a in order(migrate)]
+    ranked += [(a, "lost") for a in order(lost)]
+    ranked += [(a, "resched") for a in order(resched_now)]
+    slots = max(0, tg.count - len(occupying))
+    keep, drop = ranked[:slots], ranked[slots:]
+    for alloc, kind in drop:
+        if kind == "lost":
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_LOST, client_status=AllocClientStatus.LOST))
+        elif kind in ("live", "migrate"):
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_NOT_NEEDED))
+    used_names: set[str] = {a.name for a in occupying}
+    for alloc, kind in keep:
+        used_names.add(alloc.name)
+        if kind == "live":
+            if not _needs_update(alloc, job):
+                continue
+            old_tg = alloc.job.lookup_task_group(tg.name) if alloc.job is not None else None
+            if alloc.job is not None and old_tg is not None and not tasks_updated(alloc.job, old_tg, job, tg):
+                out.inplace.append(alloc)
+            else:
+                out.stop.append(Stop(alloc=alloc, description=ALLOC_UPDATING))
+                out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
+        elif kind == "migrate":
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_MIGRATING))
+            out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
+        elif kind == "lost":
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_LOST, client_status=AllocClientStatus.LOST))
+            out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
+        else:
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_RESCHEDULED))
+            out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc, reschedule=True))
+    missing = slots - len(keep)
+    index = 0
+    while missing > 0:
+        name = alloc_name(job.id, tg.name, index)
+        index += 1
+        if name in used_names:
+            continue
+        used_names.add(name)
+        out.place.append(Placement(group=tg.name, name=name))
+        missing -= 1
+
+
+def reschedule_tracker(previous: Allocation, now_ns: int, delay: int) -> RescheduleTracker:
+    """The tracker of a replacement for failed ``previous`` (its events plus this one)."""
+    events = previous.reschedule_tracker.events if previous.reschedule_tracker else ()
+    event = RescheduleEvent(
+        reschedule_time=now_ns,
+        prev_alloc_id=previous.id,
+        prev_node_id=previous.node_id,
+        delay=delay,
+    )
+    return RescheduleTracker(events=(*events, event))

@@ -1,0 +1,175 @@
+"""The system scheduler: one allocation of each task group on every feasible ready node.
+
+A node that becomes ready later gets its allocation when the servers create a ``node-update``
+evaluation for the system jobs of its datacenter (Nomad's createNodeEvals); every evaluation
+reconciles all nodes, so any trigger converges. Allocations on down nodes are marked lost and
+not replaced elsewhere; on draining nodes (unless the drain ignores system jobs), ineligible or
+no longer feasible nodes they are stopped. Failed or completed allocations are not replaced
+(the client's restart policy governs restarts), as Nomad's system scheduler does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from nomadd.scheduler.base import Attempt, BaseScheduler
+from nomadd.scheduler.context import (
+    ALLOC_LOST,
+    ALLOC_NODE_TAINTED,
+    ALLOC_NOT_NEEDED,
+    ALLOC_REPLACED,
+    ALLOC_UPDATING,
+    PlanBuilder,
+    allocated_resources,
+)
+from nomadd.scheduler.feasible import GroupChecker, ready_nodes_in
+from nomadd.scheduler.rank import NodeUsage, Stack
+from nomadd.scheduler.reconcile import tasks_updated
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, alloc_name
+from nomadd.structs.eval import Evaluation
+from nomadd.structs.job import Job, TaskGroup
+from nomadd.structs.node import Node, NodeStatus
+
+__all__ = ["SystemScheduler"]
+
+
+def _needs_update(alloc: Allocation, job: Job) -> bool:
+    if alloc.job is not None:
+        return alloc.job is not job and alloc.job.job_modify_index != job.job_modify_index
+    return alloc.job_version != job.version
+
+
+class SystemScheduler(BaseScheduler):
+    max_attempts = 5  # Nomad's maxSystemScheduleAttempts
+    creates_blocked_evals = False
+
+    async def attempt(self, evaluation: Evaluation) -> Attempt:
+        state = self.state
+        snapshot = state.latest_index()
+        job = state.job_by_id(evaluation.namespace, evaluation.job_id)
+        allocs = state.allocs_by_job(evaluation.namespace, evaluation.job_id)
+        plan = PlanBuilder(evaluation.id, job, self.env)
+        result = Attempt(done=True, job=job, snapshot_index=snapshot)
+        live = [a for a in allocs if a.desired_status == AllocDesiredStatus.RUN and not a.client_terminal()]
+        if job is None or job.stop:
+            for alloc in live:
+                node = state.node_by_id(alloc.node_id)
+                if node is None or node.status in (NodeStatus.DOWN, NodeStatus.DISCONNECTED):
+                    plan.stop(alloc, ALLOC_LOST, AllocClientStatus.LOST)
+                else:
+                    plan.stop(alloc, ALLOC_NOT_NEEDED)
+        else:
+            self._reconcile(job, allocs, live, plan, result)
+        refresh = await self.submit(plan, snapshot)
+        if refresh:
+            return Attempt(done=False, refresh_index=refresh, queued=result.queued)
+        return result
+
+    def _reconcile(
+        self,
+        job: Job,
+        allocs: Sequence[Allocation],
+        live: list[Allocation],
+        plan: PlanBuilder,
+        result: Attempt,
+    ) -> None:
+        state = self.state
+        ready, by_dc = ready_nodes_in(job, state.nodes())
+        ready_ids = {n.id: n for n in ready}
+        groups = {tg.name: tg for tg in job.task_groups}
+        checkers = {name: GroupChecker(job, tg) for name, tg in groups.items()}
+        result.queued = {name: 0 for name in groups}
+        # Which (node, group) already has a terminal-but-kept allocation (failed/complete).
+        settled: set[tuple[str, str]] = set()
+        for alloc in allocs:
+            if alloc.desired_status == AllocDesiredStatus.RUN and alloc.client_terminal():
+                settled.add((alloc.node_id, alloc.task_group))
+        kept: set[tuple[str, str]] = set()
+        replace_on: list[tuple[Node, TaskGroup, Allocation]] = []
+        for alloc in sorted(live, key=lambda a: (a.create_index, a.id)):
+            tg = groups.get(alloc.task_group)
+            node = state.node_by_id(alloc.node_id)
+            key = (alloc.node_id, alloc.task_group)
+            if node is None or node.status in (NodeStatus.DOWN, NodeStatus.DISCONNECTED):
+                plan.stop(alloc, ALLOC_LOST, AllocClientStatus.LOST)
+            elif tg is None or tg.count == 0 or key in kept:
+                plan.stop(alloc, ALLOC_NOT_NEEDED)
+            elif alloc.next_allocation:
+                plan.stop(alloc, ALLOC_REPLACED)
+            elif not self._may_stay(node, ready_ids, checkers[tg.name]):
+                plan.stop(alloc, ALLOC_NODE_TAINTED)
+            else:
+                kept.add(key)
+                if not _needs_update(alloc, job):
+                    continue
+                old_tg = alloc.job.lookup_task_group(tg.name) if alloc.job is not None else None
+                if (
+                    alloc.job is not None
+                    and old_tg is not None
+                    and not tasks_updated(alloc.job, old_tg, job, tg)
+                ):
+                    plan.update_in_place(alloc, job)
+                else:
+                    plan.stop(alloc, ALLOC_UPDATING)
+                    replace_on.append((node, tg, alloc))
+        usage = NodeUsage(state, plan)
+        stack = Stack(job.id, ready, by_dc, usage, batch=False)
+        for node, tg, previous in replace_on:
+            self._place_one(job, tg, node, stack, checkers[tg.name], plan, result, previous)
+        for node in ready:
+            for tg in job.task_groups:
+                key = (node.id, tg.name)
+                if tg.count == 0 or key in kept or key in settled:
+                    continue
+                self._place_one(job, tg, node, stack, checkers[tg.name], plan, result, None)
+        for checker in checkers.values():
+            result.class_eligibility.update(checker.class_eligibility())
+
+    @staticmethod
+    def _may_stay(node: Node, ready_ids: dict[str, Node], checker: GroupChecker) -> bool:
+        """A running system allocation stays on a ready, feasible node, and on a node whose
+        drain ignores system jobs."""
+        drain = node.drain_strategy
+        if drain is not None:
+            return drain.ignore_system_jobs
+        return node.id in ready_ids and checker.feasible(node)
+
+    def _place_one(
+        self,
+        job: Job,
+        tg: TaskGroup,
+        node: Node,
+        stack: Stack,
+        checker: GroupChecker,
+        plan: PlanBuilder,
+        result: Attempt,
+        previous: Allocation | None,
+    ) -> None:
+        if previous is None and not checker.feasible(node):
+            return  # not a failure: the job simply does not run on this node
+        selection = stack.select(tg.name, checker, tg.resources(), 1, only=node)
+        if selection.node is None:
+            failed = result.failed_tg_allocs
+            if tg.name in failed:
+                metric = failed[tg.name]
+                failed[tg.name] = dataclasses.replace(
+                    metric,
+                    coalesced_failures=metric.coalesced_failures + 1,
+                    nodes_evaluated=metric.nodes_evaluated + 1,
+                    nodes_exhausted=metric.nodes_exhausted + selection.metric.nodes_exhausted,
+                )
+            else:
+                failed[tg.name] = selection.metric
+            result.queued[tg.name] += 1
+            return
+        plan.place(
+            job=job,
+            tg=tg,
+            name=alloc_name(job.id, tg.name, 0),
+            node_id=node.id,
+            node_name=node.name,
+            resources=allocated_resources(tg),
+            metrics=selection.metric,
+            previous=previous,
+        )

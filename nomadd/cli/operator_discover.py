@@ -12,12 +12,12 @@ started here would see. So it imports ``nomadd.discovery`` directly.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import sys
-from typing import NoReturn, TextIO, cast
+from typing import TextIO
 
+from nomadd.cli.flags import FlagError, FlagSet
 from nomadd.discovery import (
     DEFAULT_PORTS,
     PORT_KINDS,
@@ -26,6 +26,7 @@ from nomadd.discovery import (
     Resolver,
     parse_entry,
 )
+from nomadd.discovery.resolver import DNS_TIMEOUT_S
 from nomadd.structs.errors import ConfigError
 
 __all__ = ["run"]
@@ -73,26 +74,19 @@ def _duration(text: str) -> float:
             value += float(match.group(1)) * _UNIT_S[match.group(2)]
             pos = match.end()
         if pos != len(text) or not text:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
+            raise ConfigError(f"-timeout: invalid duration {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+        raise ConfigError(f"-timeout: duration must be positive, got {text!r}")
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nomadd operator discover", add_help=False, allow_abbrev=False)
-    parser.add_argument("-resolver", "--resolver", action="append", default=[])
-    parser.add_argument("-timeout", "--timeout", type=_duration, default=5.0)
-    parser.add_argument("-port-kind", "--port-kind", choices=PORT_KINDS, default="serf")
-    parser.add_argument("-region", "--region", default="global")
-    parser.add_argument("-h", "-help", "--help", action="store_true")
-    parser.add_argument("entries", nargs="*")
-    return parser
+def _flagset() -> FlagSet:
+    fs = FlagSet("operator discover")
+    fs.strings("resolver", "DNS server for dns+srv:// entries (repeatable).", "<ip[:port]>")
+    fs.string("timeout", "Time budget per entry.", "5s", "<duration>")
+    fs.string("port-kind", "Port wanted: serf, http or raft.", "serf", "<kind>")
+    fs.string("region", "Region for mdns:// without ?region=.", "global", "<region>")
+    return fs
 
 
 async def _resolve_each(resolver: Resolver, entries: list[str], port_kind: PortKind) -> list[str]:
@@ -111,22 +105,32 @@ def run(args: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        opts = _parser().parse_args(args)
-        if opts.help:
+        values, entries = _flagset().parse(args)
+    except FlagError as exc:
+        if str(exc) == "help requested":
             out.write(HELP)
             return 0
-        if not opts.entries:
+        err.write(f"{exc}\n{HELP}")
+        return 1
+    try:
+        timeout = _duration(str(values.get("timeout", "5s")))
+        port_kind = str(values.get("port-kind", "serf"))
+        if port_kind not in PORT_KINDS:
+            kinds = ", ".join(PORT_KINDS)
+            raise ConfigError(f"-port-kind must be one of {kinds}, not {port_kind!r}")
+        if not entries:
             raise ConfigError("at least one entry is required (see -help)")
-        port_kind = cast(PortKind, opts.port_kind)
-        for text in opts.entries:  # report every malformed entry before any lookup
+        for text in entries:  # report a malformed entry before any lookup
             parse_entry(text, default_port=DEFAULT_PORTS[port_kind])
+        resolvers = values.get("resolver", ())
+        assert isinstance(resolvers, tuple)
         resolver = Resolver(
-            opts.resolver,
-            timeout=min(opts.timeout, 2.0),
-            lifetime=opts.timeout,
-            region=opts.region,
+            [str(r) for r in resolvers],
+            timeout=min(timeout, DNS_TIMEOUT_S),
+            lifetime=timeout,
+            region=str(values.get("region", "global")),
         )
-        addresses = asyncio.run(_resolve_each(resolver, opts.entries, port_kind))
+        addresses = asyncio.run(_resolve_each(resolver, entries, port_kind))
     except ConfigError as exc:
         err.write(f"Error: {exc}\n")
         return 1

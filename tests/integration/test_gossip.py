@@ -175,20 +175,24 @@ def test_killed_member_becomes_failed_then_rejoins_with_higher_incarnation() -> 
     run(main)
 
 
-def test_graceful_leave_is_seen_as_left() -> None:
+def test_graceful_leave_is_seen_as_left_then_reaped() -> None:
     async def main() -> None:
-        async with pools(3) as (group, recs):
+        async with pools(3, tombstone_timeout=1.0) as (group, recs):
             names = ["n0.global", "n1.global", "n2.global"]
             await wait_for(lambda: all_alive(group, names), "3 alive")
             await group[1].leave(timeout=2.0)
             assert group[1].local_member().status is MemberStatus.LEFT
+            # Events are a durable record: no race with the 1 s tombstone.
             await wait_for(
-                lambda: all(status_of(p, "n1.global") is MemberStatus.LEFT for p in group[::2]),
-                "n1 left on n0 and n2",
-                timeout=2.0,
+                lambda: all(r.seen(EventKind.REAP, "n1.global") for r in recs[::2]),
+                "n1 left, then reaped on n0 and n2",
             )
-            about_n1 = [e.kind for e in recs[0].events if e.member.name == "n1.global"]
-            assert about_n1[-1] is EventKind.LEAVE  # not "failed": it said goodbye
+            for rec in recs[::2]:
+                about_n1 = [e.kind for e in rec.events if e.member.name == "n1.global"]
+                assert about_n1[-2:] == [EventKind.LEAVE, EventKind.REAP]  # not "failed"
+                left = next(e.member for e in rec.events if e.kind is EventKind.LEAVE)
+                assert left.status is MemberStatus.LEFT
+            assert all(status_of(p, "n1.global") is None for p in group[::2])
 
     run(main)
 

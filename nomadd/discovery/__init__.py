@@ -3,6 +3,7 @@
 Public API (everything else in the sub-modules is internal)::
 
     parse_entry(text, *, default_port) -> Entry            # ConfigError when malformed
+    parse_entries(texts, *, default_port, key="") -> tuple[Entry, ...]  # error says the key
     Resolver(dns_resolvers=(), *, timeout, lifetime, region, mdns_interfaces, mdns_window)
         await resolver.resolve(entry | str, *, port_kind="serf") -> list[str]
         await resolver.resolve_all(entries, *, port_kind="serf") -> list[str]
@@ -28,6 +29,7 @@ from nomadd.discovery.entry import (
     SrvEntry,
     StaticEntry,
     join_host_port,
+    parse_entries,
     parse_entry,
     parse_resolver_address,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "browse_servers",
     "format_interval",
     "join_host_port",
+    "parse_entries",
     "parse_entry",
     "parse_resolver_address",
     "retry_join",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
@@ -35,6 +36,7 @@ __all__ = [
     "SrvEntry",
     "StaticEntry",
     "join_host_port",
+    "parse_entries",
     "parse_entry",
     "parse_resolver_address",
 ]
@@ -127,6 +129,20 @@ def parse_entry(text: str, *, default_port: int) -> Entry:
         )
     host, port = _split_host_port(raw, default_port=default_port, what="server address")
     return StaticEntry(text=raw, host=host, port=port)
+
+
+def parse_entries(texts: Iterable[str], *, default_port: int, key: str = "") -> tuple[Entry, ...]:
+    """Parse a configured list (e.g. ``client.servers``); ConfigError prefixed with ``key``.
+
+    Example: ``parse_entries(cfg.servers, default_port=4646, key="client.servers")``.
+    """
+    out: list[Entry] = []
+    for text in texts:
+        try:
+            out.append(parse_entry(text, default_port=default_port))
+        except ConfigError as err:
+            raise ConfigError(f"{key}: {err}" if key else str(err)) from err
+    return tuple(out)
 
 
 def parse_resolver_address(text: str) -> tuple[str, int]:

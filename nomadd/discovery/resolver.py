@@ -1,8 +1,10 @@
 """One resolver for the three kinds of entry, bounded in time.
 
->>> resolver = Resolver(dns_resolvers=["127.0.0.1:5353"], region="global")
->>> await resolver.resolve("dns+srv://_nomad-server._tcp.example.com", port_kind="serf")
-['10.0.0.11:4648', '10.0.0.12:4648']
+Example::
+
+    resolver = Resolver(dns_resolvers=["127.0.0.1:5353"], region="global")
+    await resolver.resolve("dns+srv://_nomad-server._tcp.example.com", port_kind="serf")
+    # -> ['10.0.0.11:4648', '10.0.0.12:4648']
 """
 
 from __future__ import annotations

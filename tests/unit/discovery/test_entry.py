@@ -7,6 +7,7 @@ from nomadd.discovery import (
     SrvEntry,
     StaticEntry,
     join_host_port,
+    parse_entries,
     parse_entry,
     parse_resolver_address,
 )
@@ -124,3 +125,15 @@ def test_join_host_port_brackets_ipv6() -> None:
     assert join_host_port("10.0.0.1", 4648) == "10.0.0.1:4648"
     assert join_host_port("fd00::1", 4648) == "[fd00::1]:4648"
     assert join_host_port("n1.example.com", 1) == "n1.example.com:1"
+
+
+def test_parse_entries_prefixes_the_config_key() -> None:
+    entries = parse_entries(["10.0.0.1", "mdns://"], default_port=4646, key="client.servers")
+    assert entries == (
+        StaticEntry(text="10.0.0.1", host="10.0.0.1", port=4646),
+        MdnsEntry(text="mdns://"),
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_entries(["10.0.0.1", "x:y"], default_port=4648, key="server.server_join.retry_join")
+    assert str(info.value).startswith("server.server_join.retry_join: invalid server address 'x:y'")
+    assert parse_entries([], default_port=1) == ()

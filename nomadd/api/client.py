@@ -57,14 +57,10 @@ class Client:
     def get(self, path: str, params: Params | None = None) -> tuple[object, QueryMeta]:
         return self._do("GET", path, params, None)
 
-    def put(
-        self, path: str, body: object = None, params: Params | None = None
-    ) -> tuple[object, QueryMeta]:
+    def put(self, path: str, body: object = None, params: Params | None = None) -> tuple[object, QueryMeta]:
         return self._do("PUT", path, params, body)
 
-    def post(
-        self, path: str, body: object = None, params: Params | None = None
-    ) -> tuple[object, QueryMeta]:
+    def post(self, path: str, body: object = None, params: Params | None = None) -> tuple[object, QueryMeta]:
         return self._do("POST", path, params, body)
 
     def delete(self, path: str, params: Params | None = None) -> tuple[object, QueryMeta]:
@@ -84,9 +80,7 @@ class Client:
         qs = urllib.parse.urlencode(query)
         return f"{self.address}{path}" + (f"?{qs}" if qs else "")
 
-    def _do(
-        self, method: str, path: str, params: Params | None, body: object
-    ) -> tuple[object, QueryMeta]:
+    def _do(self, method: str, path: str, params: Params | None, body: object) -> tuple[object, QueryMeta]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url(path, params), data=data, method=method)
         if data is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 from dataclasses import dataclass, field
 
@@ -75,9 +76,21 @@ class ForceLeaveResult:
     message: str
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GossipConfig:
-    """Settings of one gossip pool. Durations are seconds. Port 0 binds an ephemeral port."""
+    """Settings of one gossip pool. Durations are seconds. Port 0 binds an ephemeral port.
+
+    ``bind_addr`` and ``advertise_addr`` are IP literals (resolve names before): member
+    addresses travel in every alive message and UDP sends must never resolve names.
+    """
 
     name: str
     bind_addr: str = "0.0.0.0"
@@ -105,6 +118,10 @@ class GossipConfig:
             raise ConfigError("gossip: name: must not be empty")
         if self.encrypt_key is not None and len(self.encrypt_key) not in _AES_KEY_SIZES:
             raise ConfigError(f"gossip: encrypt: key must be 16, 24 or 32 bytes, got {len(self.encrypt_key)}")
+        for addr_field in ("bind_addr", "advertise_addr"):
+            addr = getattr(self, addr_field)
+            if addr is not None and not _is_ip(addr):
+                raise ConfigError(f"gossip: {addr_field}: {addr!r} is not an IP address")
         for port_field in ("bind_port", "advertise_port"):
             port = getattr(self, port_field)
             if port is not None and not 0 <= port <= 65535:

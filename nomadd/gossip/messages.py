@@ -10,6 +10,7 @@ frame carries exactly one :class:`PushPull`. Each message is a msgpack map with 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -254,6 +255,16 @@ def _nonempty(d: dict[object, object], key: str) -> str:
     return value
 
 
+def _ip(d: dict[object, object], key: str) -> str:
+    """An IP literal: a host name here would make the loop resolve it, blocking, on send."""
+    value = _nonempty(d, key)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as err:
+        raise MessageError(f"field {key!r}: expected an IP address") from err
+    return value
+
+
 def _int(d: dict[object, object], key: str, hi: int = 2**63 - 1) -> int:
     value = d.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= hi:
@@ -305,14 +316,14 @@ def _from_wire(obj: object) -> Message:
             return PingReq(
                 seq=_int(d, "q"),
                 target=_nonempty(d, "n"),
-                addr=_nonempty(d, "a"),
+                addr=_ip(d, "a"),
                 port=_int(d, "p", 65535),
                 source=_nonempty(d, "s"),
             )
         case MsgType.ALIVE:
             return Alive(
                 name=_nonempty(d, "n"),
-                addr=_nonempty(d, "a"),
+                addr=_ip(d, "a"),
                 port=_int(d, "p", 65535),
                 inc=_int(d, "i"),
                 tags=_tag_map(d, "g"),
@@ -353,7 +364,7 @@ def _node_state(obj: object) -> NodeState:
         raise MessageError(f"push-pull state: unknown state {state!r}")
     return NodeState(
         name=_nonempty(d, "n"),
-        addr=_nonempty(d, "a"),
+        addr=_ip(d, "a"),
         port=_int(d, "p", 65535),
         inc=_int(d, "i"),
         tags=_tag_map(d, "g"),

@@ -30,6 +30,8 @@ def test_tags_are_copied() -> None:
     ("overrides", "field"),
     [
         ({"name": ""}, "name"),
+        ({"bind_addr": "localhost"}, "bind_addr"),
+        ({"advertise_addr": "server1.example.com"}, "advertise_addr"),
         ({"bind_port": 70000}, "bind_port"),
         ({"advertise_port": -1}, "advertise_port"),
         ({"probe_interval": 0}, "probe_interval"),

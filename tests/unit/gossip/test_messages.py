@@ -91,15 +91,20 @@ BAD_PACKETS = {
     "bytes name": pack([{"t": int(MsgType.INTENT), "n": b"a", "i": 1}]),
     "empty name": pack([{"t": int(MsgType.INTENT), "n": "", "i": 1}]),
     "long name": pack([{"t": int(MsgType.INTENT), "n": "a" * 1000, "i": 1}]),
-    "bad port": pack([{"t": int(MsgType.ALIVE), "n": "a", "a": "h", "p": 70000, "i": 1, "g": {}}]),
-    "tags not map": pack([{"t": int(MsgType.ALIVE), "n": "a", "a": "h", "p": 1, "i": 1, "g": []}]),
-    "tag int value": pack([{"t": int(MsgType.ALIVE), "n": "a", "a": "h", "p": 1, "i": 1, "g": {"k": 1}}]),
+    "bad port": pack([{"t": int(MsgType.ALIVE), "n": "a", "a": "10.0.0.1", "p": 70000, "i": 1, "g": {}}]),
+    "host name addr": pack(
+        [{"t": int(MsgType.ALIVE), "n": "a", "a": "example.com", "p": 1, "i": 1, "g": {}}]
+    ),
+    "tags not map": pack([{"t": int(MsgType.ALIVE), "n": "a", "a": "10.0.0.1", "p": 1, "i": 1, "g": []}]),
+    "tag int value": pack(
+        [{"t": int(MsgType.ALIVE), "n": "a", "a": "10.0.0.1", "p": 1, "i": 1, "g": {"k": 1}}]
+    ),
     "too many tags": pack(
         [
             {
                 "t": int(MsgType.ALIVE),
                 "n": "a",
-                "a": "h",
+                "a": "10.0.0.1",
                 "p": 1,
                 "i": 1,
                 "g": {str(i): "v" for i in range(100)},
@@ -131,7 +136,7 @@ BAD_PUSH_PULLS = {
             "t": int(MsgType.PUSH_PULL),
             "j": True,
             "s": "a",
-            "m": [{"n": "b", "a": "h", "p": 1, "i": 1, "g": {}, "st": "zombie", "l": False}],
+            "m": [{"n": "b", "a": "10.0.0.1", "p": 1, "i": 1, "g": {}, "st": "zombie", "l": False}],
         }
     ),
     "state not map": pack({"t": int(MsgType.PUSH_PULL), "j": True, "s": "a", "m": [1]}),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import namedtuple
 
 import psutil
@@ -37,7 +38,7 @@ def test_go_arch_names() -> None:
 def test_no_frequency_anywhere_uses_fallback_and_warns(
     bare_host: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda _pid: {0, 1, 2})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2})
     with caplog.at_level(logging.WARNING):
         attrs = run(FingerprintConfig())
     assert attrs["cpu.frequency"] == str(cpu.FALLBACK_CPU_MHZ)
@@ -54,7 +55,7 @@ def test_zero_psutil_frequency_falls_back_to_cpuinfo(
     info.write_text(CPUINFO)
     monkeypatch.setattr(cpu, "CPUINFO_PATH", str(info))
     monkeypatch.setattr(psutil, "cpu_freq", lambda *a, **k: Freq(0.0, 0.0, 0.0))
-    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
     attrs = run(FingerprintConfig())
     assert attrs["cpu.frequency"] == "2600"
     assert attrs["cpu.totalcompute"] == "5200"
@@ -63,12 +64,12 @@ def test_zero_psutil_frequency_falls_back_to_cpuinfo(
 
 def test_psutil_max_used_when_current_is_zero(bare_host: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(psutil, "cpu_freq", lambda *a, **k: Freq(0.0, 800.0, 3000.0))
-    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda _pid: {0})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
     assert run(FingerprintConfig())["cpu.frequency"] == "3000"
 
 
 def test_total_compute_override(bare_host: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     attrs = run(FingerprintConfig(cpu_total_compute=8000))
     assert attrs["cpu.totalcompute"] == "8000"
     assert attrs["cpu.frequency"] == "2000"  # derived, no fallback
@@ -78,7 +79,7 @@ def test_affinity_failure_falls_back_to_one_core(bare_host: object, monkeypatch:
     def fail(_pid: int) -> set[int]:
         raise OSError("nope")
 
-    monkeypatch.setattr(cpu.os, "sched_getaffinity", fail)
+    monkeypatch.setattr(os, "sched_getaffinity", fail)
     assert run(FingerprintConfig())["cpu.numcores"] == "1"
 
 

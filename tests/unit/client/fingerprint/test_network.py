@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from nomadd.client.fingerprint import network
-from nomadd.client.fingerprint.base import FingerprintConfig, FingerprintRequest
+from nomadd.client.fingerprint.base import FingerprintConfig, FingerprintRequest, read_text
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")
 Stat = namedtuple("Stat", "isup duplex speed mtu flags")
@@ -88,7 +88,7 @@ def test_everything_fails_still_answers(bare_host: object) -> None:
 
 def test_real_pyroute2_lookup_matches_proc_route() -> None:
     """The netlink path and the /proc path agree on this host (when it has a default route)."""
-    iface = network.proc_default_iface(network.read_text(network.PROC_NET_ROUTE))
+    iface = network.proc_default_iface(read_text(network.PROC_NET_ROUTE))
     if not iface:
         pytest.skip("host has no IPv4 default route")
     name, src = network.pyroute2_route()

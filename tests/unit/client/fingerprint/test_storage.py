@@ -39,7 +39,7 @@ def test_statvfs_failure_degrades(bare_host: object, monkeypatch: pytest.MonkeyP
     def fail(_p: str) -> os.statvfs_result:
         raise OSError("EIO")
 
-    monkeypatch.setattr(storage.os, "statvfs", fail)
+    monkeypatch.setattr(os, "statvfs", fail)
     resp = run(FingerprintConfig(alloc_dir=str(bare_host)))
     assert resp.disk_mb == 0
     assert "unique.storage.bytestotal" not in resp.attributes

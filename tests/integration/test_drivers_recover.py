@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,12 @@ def read_line(p: subprocess.Popen[bytes], timeout: float) -> bytes:
 def start_in_agent(tmp_path: Path, driver: str, args: list[str]) -> tuple[dict[str, Any], Path]:
     """Run the fake agent, take the task handle from it, SIGKILL it; return handle and log."""
     os.chmod(tmp_path, 0o755)
-    ad = AllocDir(str(tmp_path / "alloc"), "alloc-1")
+    alloc_id = f"test-{uuid.uuid4().hex[:12]}"  # unique: cgroup names derive from it
+    ad = AllocDir(str(tmp_path / "alloc"), alloc_id)
     dirs = ad.build_task("web", "nobody" if driver == "exec" else "")
     spec = {
         "driver": driver,
-        "alloc_id": "alloc-1",
+        "alloc_id": alloc_id,
         "task_name": "web",
         "config": {"command": "/bin/sh", "args": args},
         "env": {"PATH": "/usr/bin:/bin"},

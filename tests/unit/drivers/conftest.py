@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ MakeTask = Callable[..., TaskConfig]
 def make_task(tmp_path: Path) -> MakeTask:
     """Build a TaskConfig with a real alloc dir under tmp_path."""
     root = tmp_path / "alloc"
+    unique_alloc_id = f"test-{uuid.uuid4().hex[:12]}"
     os.chmod(tmp_path, 0o755)  # so that a task running as nobody can reach its dirs
 
     def make(
@@ -36,12 +38,14 @@ def make_task(tmp_path: Path) -> MakeTask:
         args: list[str] | None = None,
         *,
         task: str = "web",
-        alloc_id: str = "a1b2c3",
+        alloc_id: str = "",
         user: str = "",
         env: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
         **kw: Any,
     ) -> TaskConfig:
+        # Unique per test: cgroup names derive from it and tests may run in parallel.
+        alloc_id = alloc_id or unique_alloc_id
         ad = AllocDir(str(root), alloc_id)
         dirs = ad.build_task(task, user)
         base_env = {"PATH": "/usr/bin:/bin", "NOMAD_ALLOC_ID": alloc_id, "NOMAD_TASK_NAME": task}

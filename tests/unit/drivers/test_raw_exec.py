@@ -73,7 +73,7 @@ def test_exit_code_logs_and_env(make_task: MakeTask) -> None:
     out = read_log(cfg)
     assert out.startswith("out web\n")
     assert "FOO=bar" in out
-    assert "NOMAD_ALLOC_ID=a1b2c3" in out
+    assert f"NOMAD_ALLOC_ID={cfg.alloc_id}" in out
     assert "NOTIFY_SOCKET" not in out
     assert "WATCHDOG_USEC" not in out
     assert read_log(cfg, "stderr") == "err\n"

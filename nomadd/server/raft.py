@@ -20,6 +20,7 @@ process (``os._exit``): a server that skipped it would silently diverge.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import gzip
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import pickle
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,11 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.messages import MessageType
+
+# pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
+# 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
+# process that formats an address. Put the C implementation back.
+socket.inet_ntop = _socket.inet_ntop
 
 logger = logging.getLogger(__name__)
 

@@ -249,7 +249,7 @@ class ExecutorDriver(Driver):
         result = await asyncio.to_thread(read_status, edir)
         if result is not None:
             return result
-        if proc.is_alive(handle.pid, handle.start_time):
+        if await proc.alive(handle.pid, handle.start_time):
             # The executor died (killed?) while the task still runs: wait for the task alone.
             logger.warning("executor gone, task still running pid=%d", handle.pid)
             await proc.wait_exit(handle.pid, handle.start_time)
@@ -257,7 +257,7 @@ class ExecutorDriver(Driver):
 
     async def signal_task(self, handle: TaskHandle, sig: str | int) -> None:
         signum = parse_signal(sig)
-        if not proc.kill_pid(handle.pid, handle.start_time, signum):
+        if not await asyncio.to_thread(proc.kill_pid, handle.pid, handle.start_time, signum):
             raise DriverError(f"task {handle.task_name} is not running")
 
     async def stop_task(
@@ -265,7 +265,7 @@ class ExecutorDriver(Driver):
     ) -> None:
         signum = parse_signal(signal)
         epid, estart, _ = self._executor(handle)
-        if proc.is_alive(handle.pid, handle.start_time):
+        if await proc.alive(handle.pid, handle.start_time):
             proc.kill_group(handle.pid, signum)
             exited = await proc.wait_exit(handle.pid, handle.start_time, max(0.0, timeout))
             if not exited:
@@ -287,14 +287,14 @@ class ExecutorDriver(Driver):
             epid, estart, edir = self._executor(handle)
         except DriverError:
             return False
-        if proc.is_alive(epid, estart):
+        if await proc.alive(epid, estart):
             return True
         if await asyncio.to_thread(os.path.exists, os.path.join(edir, STATUS_FILE)):
             return True
-        return proc.is_alive(handle.pid, handle.start_time)
+        return await proc.alive(handle.pid, handle.start_time)
 
     async def destroy_task(self, handle: TaskHandle) -> None:
         epid, estart, _ = self._executor(handle)
-        if proc.is_alive(handle.pid, handle.start_time) or proc.is_alive(epid, estart):
+        if await proc.alive(handle.pid, handle.start_time) or await proc.alive(epid, estart):
             await self.stop_task(handle, 0.0, "SIGKILL")
         await asyncio.to_thread(self.release, list(handle.driver_state.get("cgroups") or []))

@@ -51,13 +51,18 @@ def is_alive(pid: int, start_time: int) -> bool:
     return start_time == 0 or started == start_time
 
 
+async def alive(pid: int, start_time: int) -> bool:
+    """:func:`is_alive` off the event loop (it reads /proc)."""
+    return await asyncio.to_thread(is_alive, pid, start_time)
+
+
 async def wait_exit(pid: int, start_time: int, timeout: float | None = None) -> bool:
     """Wait until the process exits; True if it did, False on timeout.
 
     Works for processes that are not our children: a pidfd when the kernel offers one
     (readable once the process has exited), else polling /proc.
     """
-    if not is_alive(pid, start_time):
+    if not await alive(pid, start_time):
         return True
     pidfd = -1
     with contextlib.suppress(OSError, AttributeError):
@@ -65,7 +70,7 @@ async def wait_exit(pid: int, start_time: int, timeout: float | None = None) -> 
     if pidfd >= 0:
         try:
             # The pid might have been reused between the check and pidfd_open: re-check.
-            if not is_alive(pid, start_time):
+            if not await alive(pid, start_time):
                 return True
             loop = asyncio.get_running_loop()
             done = loop.create_future()
@@ -79,14 +84,14 @@ async def wait_exit(pid: int, start_time: int, timeout: float | None = None) -> 
                 await asyncio.wait_for(done, timeout)
                 return True
             except TimeoutError:
-                return not is_alive(pid, start_time)
+                return not await alive(pid, start_time)
             finally:
                 loop.remove_reader(pidfd)
         finally:
             os.close(pidfd)
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = POLL_INTERVAL_S
-    while is_alive(pid, start_time):
+    while await alive(pid, start_time):
         if deadline is not None and time.monotonic() >= deadline:
             return False
         await asyncio.sleep(interval)

@@ -102,6 +102,9 @@ def _create(
         made.append(d)
         if memory_mb > 0:
             _write(os.path.join(d, "memory.max"), str(memory_mb * BYTES_PER_MB))
+            # No swap: otherwise a task over its limit swaps slowly instead of being OOM-killed.
+            with contextlib.suppress(OSError):  # absent without swap accounting
+                _write(os.path.join(d, "memory.swap.max"), "0")
         _write(os.path.join(d, "cpu.weight"), str(cpu_weight(cpu_mhz)))
         return CgroupPlan(
             version="v2",
@@ -117,7 +120,11 @@ def _create(
         os.makedirs(cpu, exist_ok=True)
         made.append(cpu)
         if memory_mb > 0:
-            _write(os.path.join(mem, "memory.limit_in_bytes"), str(memory_mb * BYTES_PER_MB))
+            limit = str(memory_mb * BYTES_PER_MB)
+            _write(os.path.join(mem, "memory.limit_in_bytes"), limit)
+            # memory+swap = memory: no swap (see v2). Absent without swap accounting.
+            with contextlib.suppress(OSError):
+                _write(os.path.join(mem, "memory.memsw.limit_in_bytes"), limit)
         _write(os.path.join(cpu, "cpu.shares"), str(max(2, cpu_mhz)))
         return CgroupPlan(
             version="v1",

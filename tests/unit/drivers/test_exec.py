@@ -99,3 +99,23 @@ def test_unknown_user_fails_to_start(make_task: MakeTask) -> None:
     )
     with pytest.raises(DriverError, match="unknown user"):
         asyncio.run(ExecDriver().start_task(cfg))
+
+
+def test_memory_limit_oom_kills(make_task: MakeTask) -> None:
+    root_or_skip()
+    # tail buffers a newline-free stream whole: it outgrows 20 MB and is OOM-killed.
+    cfg = make_task("/bin/sh", ["-c", "head -c 300000000 /dev/zero | tail; echo rc=$?"], memory_mb=20)
+
+    async def main() -> tuple[ExitResult, str]:
+        d = ExecDriver()
+        h = await d.start_task(cfg)
+        try:
+            return await asyncio.wait_for(d.wait_task(h), DEADLINE_S), h.driver_state["cgroup_version"]
+        finally:
+            await d.destroy_task(h)
+
+    res, version = asyncio.run(main())
+    if version == "none":
+        pytest.skip("host has no usable cgroup hierarchy: memory is not limited")
+    assert res.oom_killed
+    assert "rc=137" in read_log(cfg)

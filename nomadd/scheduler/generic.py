@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from nomadd.scheduler.base import Attempt, BaseScheduler
 from nomadd.scheduler.context import ALLOC_UPDATING, PlanBuilder, allocated_resources
-from nomadd.scheduler.feasible import GroupChecker, ready_nodes_in
+from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import Reconciled, reconcile, reschedule_tracker
@@ -91,9 +91,8 @@ class GenericScheduler(BaseScheduler):
 
     def _place(self, job: Job, rec: Reconciled, plan: PlanBuilder, result: Attempt) -> None:
         state = self.state
-        nodes, by_dc = ready_nodes_in(job, state.nodes())
-        self.env.rng.shuffle(nodes)
-        stack = Stack(job.id, nodes, by_dc, NodeUsage(state, plan), batch=self.batch)
+        usage = NodeUsage(state, plan, state.allocs_by_job(job.namespace, job.id))
+        stack = Stack(job, list(state.nodes()), usage, batch=self.batch, rng=self.env.rng)
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
         failed = result.failed_tg_allocs

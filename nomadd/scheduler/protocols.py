@@ -26,7 +26,7 @@ Contract for ``Planner`` (async: the worker lives on the agent's asyncio loop):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.eval import Evaluation
@@ -34,7 +34,7 @@ from nomadd.structs.job import Job
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
 
-__all__ = ["Planner", "Scheduler", "SchedulerFactory", "State"]
+__all__ = ["NodeUsageIndex", "Planner", "Scheduler", "SchedulerFactory", "State"]
 
 
 class State(Protocol):
@@ -56,6 +56,20 @@ class State(Protocol):
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         """Every allocation on the node, terminal ones included."""
+        ...
+
+
+@runtime_checkable
+class NodeUsageIndex(Protocol):
+    """Optional fast path a ``State`` may also offer (the scheduler checks with isinstance).
+
+    Without it the scheduler sums ``allocs_by_node`` for every node it scores, which costs
+    O(allocations on the node) per candidate; a state store that keeps this running total
+    (updated on every alloc write) makes scoring O(1) per node.
+    """
+
+    def node_usage(self, node_id: str) -> tuple[int, int, int]:
+        """Summed ``allocated_resources.comparable()`` of the node's non-terminal allocations."""
         ...
 
 

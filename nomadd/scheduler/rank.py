@@ -11,13 +11,15 @@ placement stopped, so per-placement work is bounded on large clusters.
 from __future__ import annotations
 
 import math
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from nomadd.scheduler.context import PlanBuilder
-from nomadd.scheduler.feasible import GroupChecker
-from nomadd.scheduler.protocols import State
-from nomadd.structs.alloc import AllocMetric
+from nomadd.scheduler.feasible import ALL_NODE_POOL, GroupChecker, datacenter_matches
+from nomadd.scheduler.protocols import NodeUsageIndex, State
+from nomadd.structs.alloc import Allocation, AllocMetric
+from nomadd.structs.job import Job
 from nomadd.structs.node import Node
 
 __all__ = [
@@ -57,61 +59,67 @@ def binpack_score(capacity: tuple[int, int, int], used: Sequence[int]) -> float:
 
 
 class NodeUsage:
-    """Resources in use per node and job/group collisions: state minus plan stops plus plan
-    placements. Node rows are loaded lazily from ``state.allocs_by_node`` once per eval."""
+    """Resources in use per node (state minus plan stops plus plan placements) and the job's
+    collisions per node/group.
 
-    __slots__ = ("_counts", "_plan", "_state", "_used")
+    Node rows are loaded lazily once per eval: from the state's :class:`NodeUsageIndex` when it
+    has one (O(1)), else by summing ``allocs_by_node``. Collisions come from the job's own
+    allocations (``job_allocs``), so only the evaluated job is counted.
+    """
 
-    def __init__(self, state: State, plan: PlanBuilder) -> None:
+    __slots__ = ("_counts", "_fast", "_plan", "_state", "_used")
+
+    def __init__(self, state: State, plan: PlanBuilder, job_allocs: Iterable[Allocation]) -> None:
         self._state = state
         self._plan = plan
+        self._fast = state if isinstance(state, NodeUsageIndex) else None
         self._used: dict[str, list[int]] = {}
-        self._counts: dict[str, dict[tuple[str, str], int]] = {}
-
-    def _load(self, node_id: str) -> list[int]:
-        used = [0, 0, 0]
         counts: dict[tuple[str, str], int] = {}
-        stopped = self._plan.stopped
-        for alloc in self._state.allocs_by_node(node_id):
+        stopped = plan.stopped
+        for alloc in job_allocs:
             if alloc.terminal() or alloc.id in stopped:
                 continue
-            cpu, mem, disk = alloc.allocated_resources.comparable()
-            used[0] += cpu
-            used[1] += mem
-            used[2] += disk
-            for key in ((alloc.job_id, ""), (alloc.job_id, alloc.task_group)):
+            for key in ((alloc.node_id, ""), (alloc.node_id, alloc.task_group)):
                 counts[key] = counts.get(key, 0) + 1
+        self._counts = counts
+
+    def _load(self, node_id: str) -> list[int]:
+        fast = self._fast
+        if fast is not None:
+            used = list(fast.node_usage(node_id))
+            for alloc in self._plan.node_update.get(node_id, ()):
+                cpu, mem, disk = alloc.allocated_resources.comparable()
+                used[0] -= cpu
+                used[1] -= mem
+                used[2] -= disk
+        else:
+            used = [0, 0, 0]
+            stopped = self._plan.stopped
+            for alloc in self._state.allocs_by_node(node_id):
+                if alloc.terminal() or alloc.id in stopped:
+                    continue
+                cpu, mem, disk = alloc.allocated_resources.comparable()
+                used[0] += cpu
+                used[1] += mem
+                used[2] += disk
         self._used[node_id] = used
-        self._counts[node_id] = counts
         return used
 
     def used(self, node_id: str) -> list[int]:
         used = self._used.get(node_id)
         return used if used is not None else self._load(node_id)
 
-    def collisions(self, node_id: str, job_id: str, group: str = "") -> int:
-        if node_id not in self._counts:
-            self._load(node_id)
-        return self._counts[node_id].get((job_id, group), 0)
+    def collisions(self, node_id: str, group: str = "") -> int:
+        """The evaluated job's allocations on the node (of ``group`` when given)."""
+        return self._counts.get((node_id, group), 0)
 
-    def add(self, node_id: str, job_id: str, group: str, ask: tuple[int, int, int]) -> None:
+    def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
         used = self.used(node_id)
         for i in range(3):
             used[i] += ask[i]
-        counts = self._counts[node_id]
-        for key in ((job_id, ""), (job_id, group)):
+        counts = self._counts
+        for key in ((node_id, ""), (node_id, group)):
             counts[key] = counts.get(key, 0) + 1
-
-    def release(self, node_id: str, job_id: str, group: str, ask: tuple[int, int, int]) -> None:
-        """Undo an allocation counted in ``used`` (one the plan stops after loading)."""
-        if node_id not in self._used:
-            return  # not loaded yet: the plan's stop set applies when it is
-        used = self._used[node_id]
-        for i in range(3):
-            used[i] -= ask[i]
-        counts = self._counts[node_id]
-        for key in ((job_id, ""), (job_id, group)):
-            counts[key] = counts.get(key, 0) - 1
 
 
 class Selection:
@@ -122,26 +130,80 @@ class Selection:
         self.metric = metric
 
 
-class Stack:
-    """Chooses nodes for one job's placements within one evaluation."""
+def _stride(n: int, rng: random.Random | None) -> int:
+    """A random step coprime with ``n``: ``offset + i * stride (mod n)`` visits every node once."""
+    if rng is None or n < 3:
+        return 1
+    while True:
+        step = rng.randrange(1, n)
+        if math.gcd(step, n) == 1:
+            return step
 
-    __slots__ = ("_batch", "_by_dc", "_nodes", "_offset", "job_id", "usage")
+
+class Stack:
+    """Chooses nodes for one job's placements within one evaluation.
+
+    Nodes are walked in a random permutation (random offset and a random stride coprime with
+    the node count: O(1) per eval instead of shuffling every node), continuing where the
+    previous placement stopped. Readiness, node pool and datacenter are checked as nodes are
+    visited, so an evaluation only touches the nodes it scores.
+    """
+
+    __slots__ = (
+        "_batch",
+        "_by_dc",
+        "_eligible",
+        "_job",
+        "_nodes",
+        "_offset",
+        "_pos",
+        "_stride",
+        "job_id",
+        "usage",
+    )
 
     def __init__(
         self,
-        job_id: str,
-        nodes: list[Node],
-        nodes_by_dc: dict[str, int],
+        job: Job,
+        nodes: Sequence[Node],
         usage: NodeUsage,
         *,
         batch: bool,
+        rng: random.Random | None = None,
     ) -> None:
-        self.job_id = job_id
-        self._nodes = nodes  # already shuffled by the caller
-        self._by_dc = nodes_by_dc
+        self.job_id = job.id
+        self._job = job
+        self._nodes = nodes
+        n = len(nodes)
+        self._offset = rng.randrange(n) if rng is not None and n else 0
+        self._stride = _stride(n, rng)
+        self._pos = 0
         self.usage = usage
         self._batch = batch
-        self._offset = 0
+        self._eligible: dict[str, bool] = {}
+        self._by_dc: dict[str, int] | None = None
+
+    def _node_ok(self, node: Node) -> bool:
+        ok = self._eligible.get(node.id)
+        if ok is None:
+            job = self._job
+            ok = (
+                node.ready()
+                and (job.node_pool == ALL_NODE_POOL or node.node_pool == job.node_pool)
+                and datacenter_matches(job.datacenters, node.datacenter)
+            )
+            self._eligible[node.id] = ok
+        return ok
+
+    def nodes_available(self) -> dict[str, int]:
+        """Ready nodes per datacenter for metrics (computed once, only when needed)."""
+        if self._by_dc is None:
+            by_dc: dict[str, int] = {}
+            for node in self._nodes:
+                if self._node_ok(node):
+                    by_dc[node.datacenter] = by_dc.get(node.datacenter, 0) + 1
+            self._by_dc = by_dc
+        return dict(self._by_dc)
 
     def select(
         self,
@@ -154,11 +216,11 @@ class Stack:
     ) -> Selection:
         """The best of up to ``limit`` fitting nodes, or ``Selection(None, why)``.
 
-        ``only`` restricts the choice to one node (system jobs).
+        ``only`` restricts the choice to one node the caller found eligible (system jobs).
         """
         start = time.perf_counter_ns()
-        nodes = [only] if only is not None else self._nodes
-        n = len(nodes)
+        nodes = self._nodes
+        n = 1 if only is not None else len(nodes)
         limit = n if only is not None else score_limit(n, self._batch)
         usage = self.usage
         evaluated = filtered = exhausted = 0
@@ -167,16 +229,22 @@ class Stack:
         best_score = -math.inf
         scores: list[tuple[float, str]] = []
         found = 0
-        offset = 0 if only is not None else self._offset
+        offset, stride, pos = self._offset, self._stride, self._pos
         visited = 0
         while visited < n and found < limit:
-            node = nodes[(offset + visited) % n]
+            if only is not None:
+                node = only
+            else:
+                node = nodes[(offset + (pos + visited) * stride) % n]
+                if not self._node_ok(node):
+                    visited += 1
+                    continue
             visited += 1
             evaluated += 1
             if not checker.feasible(node):
                 filtered += 1
                 continue
-            if checker.distinct_hosts and usage.collisions(node.id, self.job_id) > 0:
+            if checker.distinct_hosts and usage.collisions(node.id) > 0:
                 filtered += 1
                 checker.constraint_filtered["distinct_hosts"] = (
                     checker.constraint_filtered.get("distinct_hosts", 0) + 1
@@ -197,7 +265,7 @@ class Stack:
             after = (used[0] + ask[0], used[1] + ask[1])
             score = binpack_score(capacity, after)
             parts = 1
-            collisions = usage.collisions(node.id, self.job_id, group)
+            collisions = usage.collisions(node.id, group)
             if collisions > 0 and desired_count > 0:
                 score += -(collisions + 1) / desired_count
                 parts += 1
@@ -209,13 +277,13 @@ class Stack:
             if score > best_score:
                 best, best_score = node, score
         if only is None and n:
-            self._offset = (offset + visited) % n
+            self._pos = (pos + visited) % n
         scores.sort(reverse=True)
         metric = AllocMetric(
             nodes_evaluated=evaluated,
             nodes_filtered=filtered,
             nodes_in_pool=n,
-            nodes_available=dict(self._by_dc),
+            nodes_available=self.nodes_available() if best is None else {},
             constraint_filtered=dict(checker.constraint_filtered),
             class_filtered=dict(checker.class_filtered),
             nodes_exhausted=exhausted,
@@ -224,5 +292,5 @@ class Stack:
             allocation_time=time.perf_counter_ns() - start,
         )
         if best is not None:
-            usage.add(best.id, self.job_id, group, ask)
+            usage.add(best.id, group, ask)
         return Selection(best, metric)

@@ -75,7 +75,7 @@ class SystemScheduler(BaseScheduler):
         result: Attempt,
     ) -> None:
         state = self.state
-        ready, by_dc = ready_nodes_in(job, state.nodes())
+        ready, _ = ready_nodes_in(job, state.nodes())
         ready_ids = {n.id: n for n in ready}
         groups = {tg.name: tg for tg in job.task_groups}
         checkers = {name: GroupChecker(job, tg) for name, tg in groups.items()}
@@ -113,8 +113,8 @@ class SystemScheduler(BaseScheduler):
                 else:
                     plan.stop(alloc, ALLOC_UPDATING)
                     replace_on.append((node, tg, alloc))
-        usage = NodeUsage(state, plan)
-        stack = Stack(job.id, ready, by_dc, usage, batch=False)
+        usage = NodeUsage(state, plan, allocs)
+        stack = Stack(job, ready, usage, batch=False)
         for node, tg, previous in replace_on:
             self._place_one(job, tg, node, stack, checkers[tg.name], plan, result, previous)
         for node in ready:

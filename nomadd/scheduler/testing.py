@@ -116,6 +116,7 @@ class Harness:
         self._allocs: dict[str, Allocation] = {}
         self._by_job: dict[tuple[str, str], dict[str, Allocation]] = {}
         self._by_node: dict[str, dict[str, Allocation]] = {}
+        self._usage: dict[str, list[int]] = {}  # NodeUsageIndex
         self.evals: dict[str, Evaluation] = {}
         self.plans: list[Plan] = []
         self.results: list[PlanResult] = []
@@ -189,6 +190,14 @@ class Harness:
                 self._put(dataclasses.replace(prev, next_allocation=stored.id, modify_index=index))
 
     def _put(self, alloc: Allocation) -> None:
+        old = self._allocs.get(alloc.id)
+        usage = self._usage.setdefault(alloc.node_id, [0, 0, 0])
+        if old is not None and not old.terminal():
+            for i, v in enumerate(old.allocated_resources.comparable()):
+                usage[i] -= v
+        if not alloc.terminal():
+            for i, v in enumerate(alloc.allocated_resources.comparable()):
+                usage[i] += v
         self._allocs[alloc.id] = alloc
         self._by_job.setdefault((alloc.namespace, alloc.job_id), {})[alloc.id] = alloc
         self._by_node.setdefault(alloc.node_id, {})[alloc.id] = alloc
@@ -229,6 +238,10 @@ class Harness:
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         return tuple(self._by_node.get(node_id, {}).values())
+
+    def node_usage(self, node_id: str) -> tuple[int, int, int]:
+        cpu, mem, disk = self._usage.get(node_id, (0, 0, 0))
+        return cpu, mem, disk
 
     # ---------------------------------------------------------------- Planner
 
@@ -336,13 +349,17 @@ class Harness:
         """Store the job and return its job-register evaluation (not yet processed)."""
         return self.make_eval(self.upsert_job(job))
 
-    def process(self, evaluation: Evaluation) -> None:
-        """Run the job type's scheduler over ``evaluation`` to completion."""
+    async def aprocess(self, evaluation: Evaluation) -> None:
+        """Run the job type's scheduler over ``evaluation`` (inside a running loop)."""
         from nomadd.scheduler import SCHEDULERS
 
         factory = SCHEDULERS[evaluation.type]
         sched = factory(self, self, seed=self.seed, new_id=self.new_id, now_ns=self.clock)
-        asyncio.run(sched.process(evaluation))
+        await sched.process(evaluation)
+
+    def process(self, evaluation: Evaluation) -> None:
+        """Run the job type's scheduler over ``evaluation`` to completion."""
+        asyncio.run(self.aprocess(evaluation))
 
     def run(self, job: Job) -> Evaluation:
         """Register and process; returns the evaluation as the scheduler left it."""

@@ -277,7 +277,8 @@ class ExecutorDriver(Driver):
                     timeout,
                 )
         # Whatever is left of the task's process group (and cgroups) goes now.
-        proc.kill_group(handle.pid, 9)
+        if await asyncio.to_thread(proc.group_is_ours, handle.pid, handle.start_time):
+            proc.kill_group(handle.pid, 9)
         await asyncio.to_thread(cgroups.kill_all, list(handle.driver_state.get("cgroups") or []))
         if not await proc.wait_exit(epid, estart, KILL_WAIT_S):
             logger.warning("executor did not exit after task kill pid=%d", epid)

@@ -113,6 +113,18 @@ def kill_group(pgid: int, sig: int) -> bool:
         return False
 
 
+def group_is_ours(pgid: int, leader_start_time: int) -> bool:
+    """Whether process group ``pgid`` (= our task's pid) can still be the task's group.
+
+    Linux does not reuse a pid while a process group or session of that number exists. So if a
+    process with that pid runs with another start time, our group is gone and the number now
+    belongs to someone else: never signal it. If the leader (same start time, maybe a zombie)
+    runs, or no process has that pid (only orphans of our group can hold it), it is ours.
+    """
+    st = read_stat(pgid)
+    return st is None or st[1] == leader_start_time
+
+
 def kill_pid(pid: int, start_time: int, sig: int) -> bool:
     """Signal one process if it is still the one we started; False when it is gone."""
     if not is_alive(pid, start_time):

@@ -56,3 +56,10 @@ def test_wait_exit_with_and_without_pidfd(monkeypatch: pytest.MonkeyPatch, pidfd
     finally:
         p.kill()
         p.wait(10)
+
+
+def test_group_is_ours() -> None:
+    me = os.getpid()
+    assert proc.group_is_ours(me, proc.start_time_of(me))
+    assert not proc.group_is_ours(me, proc.start_time_of(me) + 1)  # pid reused by another
+    assert proc.group_is_ours(2**22 + 12345, 1)  # no such pid: only orphans could hold it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -208,3 +209,23 @@ def test_cancelled_start_leaves_no_task(make_task: MakeTask, tmp_path: object) -
         await wait_for(lambda: not proc.is_alive(pid, 0))
 
     asyncio.run(main())
+
+
+def test_restart_same_task_appends_logs(make_task: MakeTask) -> None:
+    """A restart (restart policy) reuses the task's dirs: new status, logs continue."""
+    cfg = make_task("/bin/sh", ["-c", 'echo "run $RUN"; exit $RUN'])
+
+    async def main() -> list[ExitResult]:
+        d = driver()
+        results = []
+        for run in (1, 2):
+            c = dataclasses.replace(cfg, env={**cfg.env, "RUN": str(run)})
+            h = await d.start_task(c)
+            try:
+                results.append(await asyncio.wait_for(d.wait_task(h), DEADLINE_S))
+            finally:
+                await d.destroy_task(h)
+        return results
+
+    assert asyncio.run(main()) == [ExitResult(exit_code=1), ExitResult(exit_code=2)]
+    assert read_log(cfg) == "run 1\nrun 2\n"

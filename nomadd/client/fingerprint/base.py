@@ -63,6 +63,7 @@ class FingerprintConfig:
     memory_total_mb: int = 0
     disk_total_mb: int = 0
     raw_exec_enabled: bool = False
+    exec_enabled: bool = True
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
     version: str = field(default_factory=_default_version)
     revision: str = ""
@@ -170,7 +171,7 @@ def _driver_info(name: str, cfg: FingerprintConfig) -> DriverInfo:
             health_description=HEALTH_UNDETECTED,
             update_time=time.time(),
         )
-    enabled = cfg.raw_exec_enabled if name == "raw_exec" else None
+    enabled = {"raw_exec": cfg.raw_exec_enabled, "exec": cfg.exec_enabled}.get(name)
     try:
         return cls(DriverConfig(enabled=enabled)).fingerprint()
     except Exception as err:

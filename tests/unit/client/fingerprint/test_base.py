@@ -169,3 +169,10 @@ def test_refingerprint_reruns_only_periodic(tmp_path: object, monkeypatch: pytes
     same = asyncio.run(refingerprint_node(cfg, again))
     assert same.attributes["zz.value"] == "3"
     assert base.min_period_s() == 5.0
+
+
+def test_exec_can_be_disabled(tmp_path: object) -> None:
+    node = asyncio.run(fingerprint_node(FingerprintConfig(alloc_dir=str(tmp_path), exec_enabled=False)))
+    assert node.drivers["exec"].detected is False
+    assert node.drivers["exec"].health_description == "disabled"
+    assert "driver.exec" not in node.attributes

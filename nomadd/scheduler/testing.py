@@ -124,6 +124,7 @@ class Harness:
         self.updated_evals: list[Evaluation] = []
         self.reblocked_evals: list[Evaluation] = []
         self.reject_nodes: set[str] = set()  # the "plan applier" refuses placements here
+        self.reject_once: set[str] = set()  # ... only in the next plan (a lost race)
         self.refreshes = 0
 
     # ---------------------------------------------------------------- ids, time, indexes
@@ -254,7 +255,7 @@ class Harness:
             stops = plan.node_update.get(node_id, ())
             places = plan.node_allocation.get(node_id, ())
             ok, _ = evaluate_node_plan(self._nodes.get(node_id), self.allocs_by_node(node_id), stops, places)
-            if node_id in self.reject_nodes and places:
+            if (node_id in self.reject_nodes or node_id in self.reject_once) and places:
                 ok = False
             if not ok:
                 partial = True
@@ -266,6 +267,7 @@ class Harness:
                 accepted_alloc[node_id] = places
             if stops:
                 accepted_update[node_id] = stops
+        self.reject_once = set()
         stopped = [a for allocs in accepted_update.values() for a in allocs]
         placed = [a for allocs in accepted_alloc.values() for a in allocs]
         if stopped:

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nomadd.scheduler.context import Env, PlanBuilder
+from nomadd.scheduler.feasible import GroupChecker
+from nomadd.scheduler.rank import NodeUsage, Stack, _stride, binpack_score, score_limit
+from nomadd.scheduler.testing import Harness, mock_job
+from nomadd.structs.alloc import AllocClientStatus
+
+
+def test_score_limit() -> None:
+    assert score_limit(0, batch=False) == 2
+    assert score_limit(3, batch=False) == 2
+    assert score_limit(1000, batch=False) == 10
+    assert score_limit(1000, batch=True) == 2
+
+
+def test_binpack_prefers_fuller_nodes() -> None:
+    cap = (4000, 8192, 0)
+    empty = binpack_score(cap, (100, 100))
+    half = binpack_score(cap, (2000, 4096))
+    full = binpack_score(cap, (4000, 8192))
+    assert 0.0 <= empty < half < full <= 1.0
+    assert full == pytest.approx(1.0)
+
+
+def _setup(nodes: int) -> tuple[Harness, list[str]]:
+    h = Harness()
+    return h, [h.add_node().id for _ in range(nodes)]
+
+
+def test_usage_counts_state_minus_plan_stops_plus_placements() -> None:
+    h, (n1,) = _setup(1)
+    h.run(mock_job(count=2, cpu=500, memory_mb=256))
+    job = h.job("web")
+    a, _b = h.live_allocs("web")
+    plan = PlanBuilder("e", job, Env(random.Random(0)))
+    plan.stop(a, "x")
+    usage = NodeUsage(h, plan, h.allocs_by_job("default", "web"))
+    assert usage.used(n1) == [500, 256, 300]
+    assert usage.collisions(n1) == 1
+    assert usage.collisions(n1, "web") == 1
+    usage.add(n1, "web", (100, 10, 1))
+    assert usage.used(n1) == [600, 266, 301]
+    assert usage.collisions(n1, "web") == 2
+
+
+def test_usage_without_index_sums_allocs_by_node() -> None:
+    class SlowState:
+        """The Harness without its NodeUsageIndex."""
+
+        def __init__(self, h: Harness) -> None:
+            self.allocs_by_node = h.allocs_by_node
+
+    h, (n1,) = _setup(1)
+    h.run(mock_job(count=3, cpu=500, memory_mb=256))
+    h.set_client_status(h.live_allocs("web")[0].id, AllocClientStatus.COMPLETE)
+    plan = PlanBuilder("e", h.job("web"), Env(random.Random(0)))
+    fast = NodeUsage(h, plan, [])
+    slow = NodeUsage(SlowState(h), plan, [])  # type: ignore[arg-type]
+    assert fast.used(n1) == slow.used(n1) == [1000, 512, 600]
+
+
+def test_stack_scores_a_bounded_number_of_nodes() -> None:
+    h, _ = _setup(200)
+    job = h.upsert_job(mock_job(count=1, cpu=10, memory_mb=10))
+    plan = PlanBuilder("e", job, Env(random.Random(0)))
+    usage = NodeUsage(h, plan, [])
+    stack = Stack(job, list(h.nodes()), usage, batch=False, rng=random.Random(1))
+    checker = GroupChecker(job, job.task_groups[0])
+    sel = stack.select("web", checker, (10, 10, 0), 1)
+    assert sel.node is not None
+    assert sel.metric.nodes_evaluated == score_limit(200, batch=False)
+    assert len(sel.metric.scores) == 5
+
+
+def test_stack_walks_all_nodes_when_few_fit() -> None:
+    h, ids = _setup(50)
+    for nid in ids[:-1]:  # fill all but the last node
+        h.update_node(nid, node_resources=h.node_by_id(nid).node_resources.__class__())  # type: ignore[union-attr]
+    job = h.upsert_job(mock_job(count=1))
+    plan = PlanBuilder("e", job, Env(random.Random(0)))
+    stack = Stack(job, list(h.nodes()), NodeUsage(h, plan, []), batch=True, rng=random.Random(3))
+    checker = GroupChecker(job, job.task_groups[0])
+    sel = stack.select("web", checker, job.task_groups[0].resources(), 1)
+    assert sel.node is not None
+    assert sel.node.id == ids[-1]
+    assert sel.metric.nodes_exhausted >= 1
+    again = stack.select("web", checker, (10**6, 1, 1), 1)
+    assert again.node is None
+    assert again.metric.nodes_evaluated == 50
+    assert again.metric.dimension_exhausted == {"cpu": 50}
+    assert again.metric.nodes_available == {"dc1": 50}
+
+
+def test_walk_moves_on_between_placements() -> None:
+    h, _ids = _setup(12)
+    job = h.upsert_job(mock_job(count=1))
+    plan = PlanBuilder("e", job, Env(random.Random(0)))
+    stack = Stack(job, list(h.nodes()), NodeUsage(h, plan, []), batch=True, rng=random.Random(7))
+    checker = GroupChecker(job, job.task_groups[0])
+    seen = []
+    for _ in range(12):
+        sel = stack.select("web", checker, (1, 1, 1), 100)
+        assert sel.node is not None
+        seen.append(sel.node.id)
+    # batch scores two per placement and keeps moving: all nodes get looked at
+    assert len(set(seen)) >= 6
+
+
+def test_anti_affinity_penalises_collisions() -> None:
+    h, (n1, n2) = _setup(2)
+    h.run(mock_job(count=2, cpu=100, memory_mb=64))
+    assert {a.node_id for a in h.live_allocs("web")} == {n1, n2}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 12, 97, 100, 1000])
+def test_stride_walk_is_a_permutation(n: int) -> None:
+    rng = random.Random(n)
+    for _ in range(5):
+        step = _stride(n, rng)
+        offset = rng.randrange(n)
+        assert sorted((offset + i * step) % n for i in range(n)) == list(range(n))

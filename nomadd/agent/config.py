@@ -351,6 +351,7 @@ def _build_server(p: Partial, enabled: bool, dev: bool, data_dir: str) -> Server
         max_heartbeats_per_second=rate,
         failover_heartbeat_ttl=s.get("failover_heartbeat_ttl", 300.0),
         node_gc_threshold=s.get("node_gc_threshold", 24 * 3600.0),
+        node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
         server_join=ServerJoin(**s.get("server_join", {})),

@@ -138,6 +138,7 @@ SCHEMA: dict[str, object] = {
         "max_heartbeats_per_second": NUMBER,
         "failover_heartbeat_ttl": DURATION,
         "node_gc_threshold": DURATION,
+        "node_gc_interval": DURATION,
         "num_schedulers": INT,
         "rejoin_after_leave": BOOL,
         "server_join": _SERVER_JOIN,

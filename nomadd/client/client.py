@@ -1,32 +1,299 @@
-"""Placeholder Client until the client agent lands (issue 3): lifecycle methods only.
+"""The client agent: node identity, fingerprint, register, heartbeat, leave (Nomad's client.go).
 
-Replaced wholesale by the client team; the agent relies only on this surface.
+Lifecycle (driven by :class:`nomadd.agent.agent.Agent`): ``await start()`` once the HTTP port is
+bound — opens ``<state_dir>/state.db`` (node ID + secret survive restarts), fingerprints the
+host and starts the background tasks: registration + heartbeats (:mod:`.heartbeat` rules,
+servers from :class:`.servers.ServerList`), periodic re-fingerprinting (re-registers only when
+the fingerprint changed) and the allocation watcher. ``await leave()`` (graceful stop with
+``leave_on_*``) marks the node down on the servers at once ("Node left") without touching its
+tasks; ``await shutdown()`` stops the client's own tasks and never kills task processes (in
+``-dev`` it destroys its allocations, as Nomad does).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import importlib
 import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 from nomadd.agent.config import AgentConfig
+from nomadd.client.fingerprint import (
+    FingerprintConfig,
+    NodeFingerprint,
+    fingerprint_node,
+    min_period_s,
+    refingerprint_node,
+)
+from nomadd.client.fingerprint.convert import node_fields
+from nomadd.client.heartbeat import (
+    FIRST_HEARTBEAT_STAGGER_S,
+    NO_SERVERS_RETRY_S,
+    heartbeat_retry_delay,
+    random_stagger,
+    register_retry_delay,
+)
+from nomadd.client.servers import NoServersError, ServerList
+from nomadd.client.state import ClientState
+from nomadd.discovery import Resolver
+from nomadd.rpc import RPCClient
+from nomadd.structs.codec import to_wire
+from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
+from nomadd.structs.node import Node, NodeStatus
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["FINGERPRINT_PERIOD_S", "LEAVE_RPC_TIMEOUT_S", "Client"]
+
+FINGERPRINT_PERIOD_S = 30.0  # Nomad's driver fingerprint period (exec, raw_exec)
+MIN_FINGERPRINT_PERIOD_S = 5.0
+LEAVE_RPC_TIMEOUT_S = 3.0  # inside the agent's 5 s LEAVE_TIMEOUT_S
+HEARTBEAT_RPC_TIMEOUT_S = 10.0
+
+
+def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig:
+    c = config.client
+    drivers = ["raw_exec"]
+    if c.exec_enabled:
+        drivers.append("exec")
+    if config.dev_mode or c.options.get("driver.mock.enable", "").lower() in ("1", "true"):
+        drivers.append("mock")
+    return FingerprintConfig(
+        network_interface=c.network_interface,
+        alloc_dir=alloc_dir,
+        reserved_cpu_mhz=c.reserved.cpu,
+        reserved_memory_mb=c.reserved.memory,
+        reserved_disk_mb=c.reserved.disk,
+        cpu_total_compute=c.cpu_total_compute,
+        memory_total_mb=c.memory_total_mb,
+        disk_total_mb=c.disk_total_mb,
+        raw_exec_enabled=c.raw_exec_enabled,
+        drivers=tuple(drivers),
+    )
 
 
 class Client:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
+        c = config.client
+        self.rpc_client = RPCClient()
+        self.server_list = ServerList(
+            [*c.servers, *c.server_join.retry_join],
+            resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
+            rpc=self.rpc_client,
+            fallback=config.advertise.http if config.server.enabled else "",
+        )
+        self.state_dir = c.state_dir
+        self.alloc_dir = c.alloc_dir
+        self.state: ClientState | None = None
+        self.node: Node | None = None
+        self._fingerprint: NodeFingerprint | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self.heartbeat_ttl = 0.0
+        self.last_heartbeat = 0.0  # monotonic time of the last successful heartbeat
+        self.have_heartbeated = False
+        self.registered = False
+        self._started = False
+        self._stopped = False
+        self._left = False
+        self.allocs: Any = None  # the alloc manager (nomadd.client.allocs), set in start()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id if self.node is not None else ""
 
     async def start(self) -> None:
-        logger.warning("client mode is not implemented yet in this build")
+        if not self.state_dir:
+            self.state_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="nomadd-client-")
+            logger.warning("client has no data dir, using a temporary state dir path=%s", self.state_dir)
+        if not self.alloc_dir:
+            self.alloc_dir = os.path.join(os.path.dirname(self.state_dir.rstrip("/")), "alloc")
+        self.state = await asyncio.to_thread(ClientState, self.state_dir)
+        ident = await asyncio.to_thread(self.state.node_identity)
+        await asyncio.to_thread(os.makedirs, self.alloc_dir, 0o711, True)
+        fp_cfg = fingerprint_config(self.config, self.alloc_dir)
+        self._fingerprint = await fingerprint_node(fp_cfg)
+        if os.geteuid() != 0:
+            logger.warning("client is not running as root: the exec driver is disabled")
+        cfg = self.config
+        self.node = Node(
+            id=ident.node_id,
+            secret_id=ident.secret_id,
+            datacenter=cfg.datacenter,
+            name=cfg.name or socket.gethostname(),
+            http_addr=cfg.advertise.http,
+            meta=dict(cfg.client.meta),
+            node_class=cfg.client.node_class,
+            node_pool=cfg.client.node_pool,
+            status=NodeStatus.INITIALIZING,
+            **node_fields(self._fingerprint),
+        ).with_computed_class()
+        logger.info("client started node_id=%s name=%s", self.node.id, self.node.name)
+        self._started = True
+        self._start_allocs()
+        self._heartbeat_task = self._spawn(self._register_and_heartbeat(), "client-heartbeat")
+        self._spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
+
+    def _start_allocs(self) -> None:
+        try:
+            mod = importlib.import_module("nomadd.client.allocs")
+        except ImportError:  # the alloc manager is not in this tree yet
+            return
+        self.allocs = mod.AllocManager(self)
+        self._spawn(self.allocs.run(), "client-allocs")
 
     async def leave(self) -> None:
-        return None
+        """Mark the node down on the servers now ("Node left"); tasks keep running."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        if self.node is None or not self.registered:
+            return
+        self._left = True
+        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "down", "Leave": True}
+        try:
+            await asyncio.wait_for(
+                self.server_list.rpc("Node.UpdateStatus", args, timeout=LEAVE_RPC_TIMEOUT_S),
+                LEAVE_RPC_TIMEOUT_S,
+            )
+            logger.info("node marked down on leave node_id=%s", self.node.id)
+        except (TimeoutError, RPCError) as err:
+            logger.warning("failed to mark node down on leave node_id=%s err=%s", self.node.id, err)
 
     async def shutdown(self) -> None:
-        return None
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.allocs is not None:
+            await self.allocs.shutdown(destroy=self.config.dev_mode)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.rpc_client.close()
+        if self.state is not None:
+            await asyncio.to_thread(self.state.close)
 
     async def reload(self, config: AgentConfig) -> None:
         self.config = config
 
+    # ---- registration and heartbeats -------------------------------------------------------
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
+        """Run a server RPC through this client's server list (for a client-only agent's API)."""
+        wait = float(args.get("MaxQueryTime", 0) or 0)
+        return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
+
+    def _handle_reply(self, reply: dict[str, Any]) -> None:
+        self.server_list.set_from_reply(reply)
+        ttl = float(reply.get("HeartbeatTTL") or 0)
+        if ttl > 0:
+            self.heartbeat_ttl = ttl
+        self.last_heartbeat = time.monotonic()
+
+    async def _register(self) -> None:
+        assert self.node is not None
+        reply = await self.server_list.rpc("Node.Register", {"Node": to_wire(self.node)})
+        self._handle_reply(reply)
+        self.registered = True
+        logger.info("node registration complete node_id=%s ttl=%.1fs", self.node.id, self.heartbeat_ttl)
+
+    async def _register_until_ok(self) -> None:
+        while True:
+            try:
+                await self._register()
+                return
+            except NoServersError:
+                delay = NO_SERVERS_RETRY_S
+                logger.warning("no servers known, retrying registration in %.1fs", delay)
+            except RPCError as err:
+                delay = register_retry_delay()
+                logger.error("error registering node err=%s retry_s=%.1f", err, delay)
+            await asyncio.sleep(delay)
+
+    async def _heartbeat(self) -> None:
+        assert self.node is not None
+        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "ready"}
+        reply = await self.server_list.rpc("Node.UpdateStatus", args, timeout=HEARTBEAT_RPC_TIMEOUT_S)
+        self._handle_reply(reply)
+        if not self.have_heartbeated or self.node.status != NodeStatus.READY:
+            self.node = dataclasses.replace(self.node, status=NodeStatus.READY)
+            logger.info("node is ready node_id=%s", self.node.id)
+        self.have_heartbeated = True
+
+    async def _register_and_heartbeat(self) -> None:
+        while True:
+            await self._register_until_ok()
+            delay = random_stagger(FIRST_HEARTBEAT_STAGGER_S)
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._heartbeat()
+                    delay = self.heartbeat_ttl
+                except UnknownNodeError:
+                    logger.warning("node not found on the servers, registering again")
+                    break
+                except NoServersError:
+                    delay = NO_SERVERS_RETRY_S
+                except RPCError as err:
+                    delay = heartbeat_retry_delay(
+                        now=time.monotonic(),
+                        last_ok=self.last_heartbeat,
+                        ttl=self.heartbeat_ttl,
+                        have_heartbeated=self.have_heartbeated,
+                        no_leader=isinstance(err, NoLeaderError),
+                    )
+                    logger.error("error heartbeating err=%s retry_s=%.1f", err, delay)
+
+    async def _fingerprint_loop(self, fp_cfg: FingerprintConfig) -> None:
+        period = max(
+            MIN_FINGERPRINT_PERIOD_S, min(FINGERPRINT_PERIOD_S, min_period_s() or FINGERPRINT_PERIOD_S)
+        )
+        while True:
+            await asyncio.sleep(period)
+            assert self._fingerprint is not None and self.node is not None
+            new = await refingerprint_node(fp_cfg, self._fingerprint)
+            if new == self._fingerprint:
+                continue
+            self._fingerprint = new
+            self.node = dataclasses.replace(self.node, **node_fields(new)).with_computed_class()
+            logger.info("node fingerprint changed, updating servers node_id=%s", self.node.id)
+            if self.registered:
+                try:
+                    await self._register()
+                except RPCError as err:
+                    logger.warning("node update failed err=%s", err)
+
+    # ---- views -----------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        if not self.server_list.servers():
+            return False, "no known servers"
+        return True, "ok"
+
     def stats(self) -> dict[str, object]:
-        return {}
+        since = time.monotonic() - self.last_heartbeat if self.last_heartbeat else 0.0
+        n_allocs = self.allocs.count() if self.allocs is not None else 0
+        return {
+            "node_id": self.node_id,
+            "known_servers": ",".join(self.server_list.servers()),
+            "num_allocations": str(n_allocs),
+            "last_heartbeat": f"{since:.3f}s",
+            "heartbeat_ttl": f"{self.heartbeat_ttl:.3f}s",
+        }

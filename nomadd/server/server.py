@@ -32,7 +32,7 @@ from nomadd.agent.config import AgentConfig
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
-from nomadd.server import operator_endpoint, status_endpoint, var_endpoint
+from nomadd.server import node_endpoint, operator_endpoint, status_endpoint, system_endpoint, var_endpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
@@ -87,9 +87,10 @@ class Server:
         )
         self.rpc_client = RPCClient()
         self.registry = RPCRegistry()
-        for module in (status_endpoint, operator_endpoint, var_endpoint):
-            module.register(self, self.registry)
+        # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile)
+        for module in (status_endpoint, operator_endpoint, var_endpoint, node_endpoint, system_endpoint):
+            module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()

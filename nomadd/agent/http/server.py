@@ -52,6 +52,9 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.operator_endpoint",
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
+    "nomadd.agent.http.node_endpoint",
+    "nomadd.agent.http.client_endpoint",
+    "nomadd.agent.http.system_endpoint",
 )
 
 Handler = Callable[["Agent", web.Request], Awaitable[object]]

@@ -1,0 +1,159 @@
+"""The client's sqlite state db, ``<state_dir>/state.db`` (DESIGN.md §6).
+
+Holds the node identity (ID + secret, so a restarted client is the same node), the allocations
+the client runs and each task's driver handle (so a restarted client reattaches with
+``recover_task``). Every method is blocking: call them through ``asyncio.to_thread``. One
+connection, guarded by a lock; each write is its own transaction (WAL, synchronous=NORMAL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["STATE_DB", "ClientState", "NodeIdentity"]
+
+STATE_DB = "state.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS allocs (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS task_handles (
+    alloc_id TEXT NOT NULL, task TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (alloc_id, task)
+);
+CREATE TABLE IF NOT EXISTS task_states (
+    alloc_id TEXT NOT NULL, task TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (alloc_id, task)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeIdentity:
+    node_id: str
+    secret_id: str
+
+
+class ClientState:
+    """Open (creating 0700 dir and 0600 file) the state db under ``state_dir``."""
+
+    def __init__(self, state_dir: str) -> None:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        self.path = os.path.join(state_dir, STATE_DB)
+        self._lock = threading.Lock()
+        fresh = not os.path.exists(self.path)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if fresh:
+            os.chmod(self.path, 0o600)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- meta ---------------------------------------------------------------------------
+    def _get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def node_identity(self) -> NodeIdentity:
+        """The stored node ID and secret; made (uuid4) and stored on first use."""
+        node_id, secret = self._get_meta("node_id"), self._get_meta("secret_id")
+        if node_id and secret:
+            return NodeIdentity(node_id=node_id, secret_id=secret)
+        ident = NodeIdentity(node_id=str(uuid.uuid4()), secret_id=str(uuid.uuid4()))
+        self._set_meta("node_id", ident.node_id)
+        self._set_meta("secret_id", ident.secret_id)
+        logger.info("generated node identity node_id=%s", ident.node_id)
+        return ident
+
+    def get_meta(self, key: str) -> str | None:
+        return self._get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._set_meta(key, value)
+
+    # ---- allocations and task handles ----------------------------------------------------
+    def put_alloc(self, alloc_id: str, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO allocs (id, data) VALUES (?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                (alloc_id, json.dumps(data)),
+            )
+
+    def allocs(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, data FROM allocs").fetchall()
+        return {str(r[0]): json.loads(r[1]) for r in rows}
+
+    def delete_alloc(self, alloc_id: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table, col in (
+                    ("allocs", "id"),
+                    ("task_handles", "alloc_id"),
+                    ("task_states", "alloc_id"),
+                ):
+                    self._db.execute(f"DELETE FROM {table} WHERE {col} = ?", (alloc_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def put_task_handle(self, alloc_id: str, task: str, handle: Mapping[str, Any] | None) -> None:
+        with self._lock:
+            if handle is None:
+                self._db.execute("DELETE FROM task_handles WHERE alloc_id = ? AND task = ?", (alloc_id, task))
+                return
+            self._db.execute(
+                "INSERT INTO task_handles (alloc_id, task, data) VALUES (?, ?, ?) "
+                "ON CONFLICT(alloc_id, task) DO UPDATE SET data = excluded.data",
+                (alloc_id, task, json.dumps(handle)),
+            )
+
+    def task_handles(self, alloc_id: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task, data FROM task_handles WHERE alloc_id = ?", (alloc_id,)
+            ).fetchall()
+        return {str(r[0]): json.loads(r[1]) for r in rows}
+
+    def put_task_state(self, alloc_id: str, task: str, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO task_states (alloc_id, task, data) VALUES (?, ?, ?) "
+                "ON CONFLICT(alloc_id, task) DO UPDATE SET data = excluded.data",
+                (alloc_id, task, json.dumps(state)),
+            )
+
+    def task_states(self, alloc_id: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task, data FROM task_states WHERE alloc_id = ?", (alloc_id,)
+            ).fetchall()
+        return {str(r[0]): json.loads(r[1]) for r in rows}

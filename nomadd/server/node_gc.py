@@ -1,0 +1,69 @@
+"""Leader-only node garbage collection (Nomad's core scheduler ``nodeGC``).
+
+Every ``server.node_gc_interval`` (Nomad: 5 min, not configurable there) the leader removes the
+nodes that have been ``down`` for longer than ``server.node_gc_threshold`` (24 h) and whose
+allocations are all terminal, with one ``Node.Deregister`` (Raft). :meth:`NodeGC.collect` with a
+tiny threshold is what ``nomadd system gc`` / ``PUT /v1/system/gc`` runs (Nomad's force-gc).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from nomadd.server.state import store_nodes
+from nomadd.structs.errors import NomaddError
+
+if TYPE_CHECKING:
+    from nomadd.server.server import Server
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FORCE_GC_THRESHOLD_S", "NodeGC"]
+
+FORCE_GC_THRESHOLD_S = 0.001  # Nomad's force-gc uses a 1 ms threshold for every GC kind
+
+
+class NodeGC:
+    """A :class:`LeaderComponent`: a periodic task while this server leads."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._task: asyncio.Task[None] | None = None
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="node-gc")
+        elif not enabled and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            s = self.server.config.server
+            await asyncio.sleep(s.node_gc_interval)
+            try:
+                await self.collect(s.node_gc_threshold)
+            except NomaddError as err:
+                logger.warning("node gc failed err=%s", err)
+
+    async def collect(self, threshold_s: float) -> list[str]:
+        """Deregister eligible down nodes now; returns their IDs."""
+        snap = self.server.store.snapshot()
+        ids = store_nodes.gc_candidates(snap, now_s=time.time(), threshold_s=threshold_s)
+        if not ids:
+            logger.debug("node gc found nothing threshold_s=%g", threshold_s)
+            return []
+        logger.info("node gc removing nodes count=%d node_ids=%s", len(ids), ",".join(ids))
+        await self.server.rpc("Node.Deregister", {"NodeIDs": ids})
+        return ids
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

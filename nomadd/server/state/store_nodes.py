@@ -1,0 +1,175 @@
+"""The ``nodes`` table: client nodes keyed by node ID (Nomad's state_store nodes table).
+
+Writes come only from the FSM (``*_locked`` functions, called with a :class:`Txn`); they are
+deterministic: timestamps are in the request the endpoint proposed. Rule rejections (a node ID
+registered again with another secret, an unknown node) are returned as values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nomadd.server.state.store import StateSnapshot, Txn, register_table
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.node import Node, NodeEligibility, NodeEvent, NodeStatus
+
+__all__ = [
+    "ALLOCS_TABLE",
+    "TABLE",
+    "NodeWriteResult",
+    "delete_locked",
+    "gc_candidates",
+    "get",
+    "list_nodes",
+    "update_eligibility_locked",
+    "update_status_locked",
+    "upsert_locked",
+]
+
+TABLE = "nodes"
+# The allocations table (owned by the jobs team's store_allocs.py); read here only for node GC.
+ALLOCS_TABLE = "allocs"
+
+
+def _encode(node: Node) -> dict[str, object]:
+    return to_wire(node)
+
+
+def _decode(raw: dict[str, Any]) -> Node:
+    return from_wire(Node, raw)
+
+
+register_table(TABLE, _encode, _decode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeWriteResult:
+    """What an applied node entry did: ``error`` is a rule rejection (nothing written)."""
+
+    node: Node | None = None
+    error: str = ""
+    changed: bool = False  # the status changed (the caller may want node evaluations)
+    deleted: tuple[str, ...] = ()
+
+
+def _event(message: str, subsystem: str, timestamp: str, index: int) -> NodeEvent:
+    return NodeEvent(message=message, subsystem=subsystem, timestamp=timestamp, create_index=index)
+
+
+def upsert_locked(txn: Txn, node: Node, *, now_s: int, timestamp: str) -> NodeWriteResult:
+    """Register or re-register ``node``. A known node keeps its create index, eligibility and
+    drain; a new one gets the event "Node registered". A different secret is rejected."""
+    current: Node | None = txn.get(TABLE, node.id)
+    if current is not None and current.secret_id and current.secret_id != node.secret_id:
+        return NodeWriteResult(error=f"node secret ID does not match for node {node.id}")
+    if current is None:
+        new = dataclasses.replace(
+            node,
+            create_index=txn.index,
+            modify_index=txn.index,
+            status_updated_at=now_s,
+            events=(_event("Node registered", "Cluster", timestamp, txn.index),),
+        )
+        changed = True
+    else:
+        changed = current.status != node.status
+        new = dataclasses.replace(
+            node,
+            create_index=current.create_index,
+            modify_index=txn.index,
+            scheduling_eligibility=current.scheduling_eligibility,
+            drain_strategy=current.drain_strategy,
+            last_drain=current.last_drain,
+            events=current.events,
+            status_updated_at=now_s if changed else current.status_updated_at,
+        )
+        if changed and current.status == NodeStatus.DOWN:
+            new = new.with_event(_event("Node re-registered", "Cluster", timestamp, txn.index))
+    new = new.with_computed_class()
+    txn.put(TABLE, new.id, new)
+    return NodeWriteResult(node=new, changed=changed)
+
+
+def update_status_locked(
+    txn: Txn, node_id: str, status: str, *, event: str, now_s: int, timestamp: str
+) -> NodeWriteResult:
+    current: Node | None = txn.get(TABLE, node_id)
+    if current is None:
+        return NodeWriteResult(error=f"node not found: {node_id}")
+    new = dataclasses.replace(
+        current,
+        status=NodeStatus(status),
+        status_updated_at=now_s,
+        modify_index=txn.index,
+    )
+    if event:
+        new = new.with_event(_event(event, "Cluster", timestamp, txn.index))
+    txn.put(TABLE, node_id, new)
+    return NodeWriteResult(node=new, changed=current.status != new.status)
+
+
+def update_eligibility_locked(txn: Txn, node_id: str, eligibility: str, *, timestamp: str) -> NodeWriteResult:
+    current: Node | None = txn.get(TABLE, node_id)
+    if current is None:
+        return NodeWriteResult(error=f"node not found: {node_id}")
+    elig = NodeEligibility(eligibility)
+    if elig == NodeEligibility.ELIGIBLE and current.drain_strategy is not None:
+        return NodeWriteResult(
+            error="can not set node's scheduling eligibility to eligible while it is draining"
+        )
+    if current.scheduling_eligibility == elig:
+        return NodeWriteResult(node=current)
+    message = (
+        "Node marked as eligible for scheduling"
+        if elig == NodeEligibility.ELIGIBLE
+        else ("Node marked as ineligible for scheduling")
+    )
+    new = dataclasses.replace(current, scheduling_eligibility=elig, modify_index=txn.index)
+    new = new.with_event(_event(message, "Cluster", timestamp, txn.index))
+    txn.put(TABLE, node_id, new)
+    return NodeWriteResult(node=new, changed=True)
+
+
+def delete_locked(txn: Txn, node_ids: Iterable[str]) -> NodeWriteResult:
+    deleted = tuple(nid for nid in node_ids if txn.delete(TABLE, nid))
+    if not deleted:
+        txn.touch(TABLE)
+    return NodeWriteResult(deleted=deleted)
+
+
+def get(snap: StateSnapshot, node_id: str) -> Node | None:
+    value: Node | None = snap.get(TABLE, node_id)
+    return value
+
+
+def list_nodes(snap: StateSnapshot, prefix: str = "") -> list[Node]:
+    """Nodes whose ID starts with ``prefix``, sorted by ID."""
+    rows = snap.table(TABLE)
+    return sorted((n for n in rows.values() if n.id.startswith(prefix)), key=lambda n: n.id)
+
+
+def _has_live_allocs(snap: StateSnapshot, node_ids: set[str]) -> set[str]:
+    live: set[str] = set()
+    for alloc in snap.table(ALLOCS_TABLE).values():
+        node_id = getattr(alloc, "node_id", None)
+        if node_id in node_ids:
+            terminal = getattr(alloc, "terminal", None)
+            if terminal is None or not terminal():
+                live.add(node_id)
+    return live
+
+
+def gc_candidates(snap: StateSnapshot, *, now_s: float, threshold_s: float) -> list[str]:
+    """Nomad's nodeGC: down nodes whose status changed more than ``threshold_s`` ago and whose
+    allocations are all terminal."""
+    old = {
+        n.id
+        for n in snap.table(TABLE).values()
+        if n.status == NodeStatus.DOWN and now_s - n.status_updated_at >= threshold_s
+    }
+    if not old:
+        return []
+    return sorted(old - _has_live_allocs(snap, old))

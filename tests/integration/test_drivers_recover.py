@@ -45,7 +45,11 @@ while True:
     time.sleep(60)
 """
 
-TICKER = "i=0; while [ $i -lt 12 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; id -u; echo ns=${NOTIFY_SOCKET:-unset}; exit 9"
+# Runs until the test creates local/GO (after recovery), so "logs continued" is deterministic.
+TICKER = (
+    "echo before; while [ ! -e local/GO ]; do sleep 0.02; done; "
+    "echo after; id -u; echo ns=${NOTIFY_SOCKET:-unset}; exit 9"
+)
 
 
 def root_or_skip() -> None:
@@ -102,8 +106,12 @@ def start_in_agent(tmp_path: Path, driver: str, args: list[str]) -> tuple[dict[s
     return handle, Path(ad.logs_dir) / "web.stdout.0"
 
 
-def count_lines(log: Path) -> int:
-    return len(log.read_text().splitlines())
+def read_lines(log: Path) -> list[str]:
+    return log.read_text().splitlines()
+
+
+def touch(path: Path) -> None:
+    path.touch()
 
 
 def recover_and_wait(d: ExecutorDriver, stored: dict[str, Any], log: Path) -> ExitResult:
@@ -111,11 +119,15 @@ def recover_and_wait(d: ExecutorDriver, stored: dict[str, Any], log: Path) -> Ex
         h = TaskHandle.from_dict(stored)
         try:
             assert proc.is_alive(h.pid, h.start_time), "task died with the agent"
-            lines_at_recovery = count_lines(log)
             assert await d.recover_task(h)
             assert h.pid == stored["pid"]
+            deadline = time.monotonic() + DEADLINE_S
+            while read_lines(log) != ["before"]:
+                assert time.monotonic() < deadline, read_lines(log)
+                await asyncio.sleep(0.02)
+            touch(log.parents[2] / "web" / "local" / "GO")  # let the task go on
             res = await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
-            assert count_lines(log) > lines_at_recovery  # logs continued
+            assert read_lines(log)[1] == "after"  # logs continued after the agent died
             return res
         finally:
             await d.destroy_task(h)
@@ -128,9 +140,8 @@ def test_raw_exec_task_survives_agent_kill(tmp_path: Path) -> None:
     res = recover_and_wait(RawExecDriver(DriverConfig(enabled=True)), stored, log)
     assert res == ExitResult(exit_code=9)
     lines = log.read_text().splitlines()
-    assert lines[:12] == [f"tick {i}" for i in range(12)]
-    assert lines[12] == str(os.geteuid())
-    assert lines[13] == "ns=unset"  # the agent's NOTIFY_SOCKET never reaches the task
+    assert lines[2] == str(os.geteuid())
+    assert lines[3] == "ns=unset"  # the agent's NOTIFY_SOCKET never reaches the task
 
 
 @pytest.mark.root
@@ -139,7 +150,7 @@ def test_exec_task_survives_agent_kill(tmp_path: Path) -> None:
     stored, log = start_in_agent(tmp_path, "exec", ["-c", TICKER])
     res = recover_and_wait(ExecDriver(), stored, log)
     assert res == ExitResult(exit_code=9)
-    assert log.read_text().splitlines()[12] == "65534"
+    assert log.read_text().splitlines()[2] == "65534"
 
 
 def test_recovered_task_can_be_stopped(tmp_path: Path) -> None:

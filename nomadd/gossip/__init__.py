@@ -20,10 +20,14 @@ API::
 Events (``MemberEvent.kind``): ``join`` (new or back from failed/left; also ourselves at
 start), ``update`` (tags/address), ``failed``, ``leave``, ``reap`` (dropped from the list).
 Statuses (``MemberStatus``): alive, suspect, failed, leaving, left.
+
+``GossipPool`` is the Protocol both ``Gossip`` and ``FakeGossip`` (in-memory, for server unit
+tests, driven with ``add``/``fail``/``leave_member``/``reap``/``joinable``) satisfy.
 """
 
 from __future__ import annotations
 
+from nomadd.gossip.fake import FakeGossip, GossipPool
 from nomadd.gossip.gossip import Gossip
 from nomadd.gossip.member import (
     DEFAULT_SERF_PORT,
@@ -38,9 +42,11 @@ from nomadd.gossip.member import (
 __all__ = [
     "DEFAULT_SERF_PORT",
     "EventKind",
+    "FakeGossip",
     "ForceLeaveResult",
     "Gossip",
     "GossipConfig",
+    "GossipPool",
     "Member",
     "MemberEvent",
     "MemberStatus",

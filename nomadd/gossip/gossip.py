@@ -31,7 +31,6 @@ from nomadd.gossip.member import (
 from nomadd.gossip.messages import (
     MAX_MESSAGES_PER_PACKET,
     Ack,
-    ForceLeave,
     Message,
     MessageError,
     Ping,
@@ -191,29 +190,10 @@ class Gossip:
 
     async def force_leave(self, name: str, prune: bool = False) -> ForceLeaveResult:
         """Failed member → left (``prune``: forget it at once). Alive members are not touched."""
-        table = self._require_table()
-        node = table.nodes.get(name)
-        if node is None:
-            return ForceLeaveResult(
-                name=name, previous=None, status=None, changed=False, message="no such member"
-            )
-        previous = node.status
-        if node is table.local or node.state in (Liveness.ALIVE, Liveness.SUSPECT):
-            return ForceLeaveResult(
-                name=name,
-                previous=previous,
-                status=previous,
-                changed=False,
-                message=f"member is {previous}: only failed members can be forced to leave",
-            )
-        msg = ForceLeave(name=name, inc=node.inc, prune=prune)
-        changed = table.handle_force_leave(msg)
-        if changed:
+        result, msg = self._require_table().force_leave(name, prune)
+        if msg is not None:
             self._send_to_peers(msg)
-        after = table.nodes.get(name)
-        status = after.status if after is not None else None
-        text = "pruned" if after is None else f"now {status}" if changed else f"already {status}"
-        return ForceLeaveResult(name=name, previous=previous, status=status, changed=changed, message=text)
+        return result
 
     # --- loops ------------------------------------------------------------------------------
 

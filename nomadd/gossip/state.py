@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nomadd.gossip.broadcast import BroadcastQueue
-from nomadd.gossip.member import EventKind, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.gossip.member import (
+    EventKind,
+    ForceLeaveResult,
+    GossipConfig,
+    Member,
+    MemberEvent,
+    MemberStatus,
+)
 from nomadd.gossip.messages import (
     Alive,
     Dead,
@@ -303,6 +310,29 @@ class MemberTable:
             self._broadcast("force-leave:" + msg.name, msg)
         return changed
 
+    def force_leave(self, name: str, prune: bool) -> tuple[ForceLeaveResult, ForceLeave | None]:
+        """The local ``force-leave`` command: the result, and the message to disseminate."""
+        node = self.nodes.get(name)
+        if node is None:
+            result = ForceLeaveResult(
+                name=name, previous=None, status=None, changed=False, message="no such member"
+            )
+            return result, None
+        previous = node.status
+        if node is self.local or node.state in (Liveness.ALIVE, Liveness.SUSPECT):
+            message = f"member is {previous}: only failed members can be forced to leave"
+            result = ForceLeaveResult(
+                name=name, previous=previous, status=previous, changed=False, message=message
+            )
+            return result, None
+        msg = ForceLeave(name=name, inc=node.inc, prune=prune)
+        changed = self.handle_force_leave(msg)
+        after = self.nodes.get(name)
+        status = after.status if after is not None else None
+        text = "pruned" if after is None else f"now {status}" if changed else f"already {status}"
+        result = ForceLeaveResult(name=name, previous=previous, status=status, changed=changed, message=text)
+        return result, msg if changed else None
+
     def merge(self, states: list[NodeState], source: str) -> None:
         """Merge a push-pull peer's full state (memberlist ``mergeState``)."""
         for s in states:
@@ -355,9 +385,17 @@ class MemberTable:
             elif (
                 node.state is Liveness.DEAD and now - node.state_change >= self._config.reconnect_timeout
             ) or (node.state is Liveness.LEFT and now - node.state_change >= self._config.tombstone_timeout):
-                del self.nodes[node.name]
-                logger.info("gossip member reaped name=%s status=%s", node.name, node.status)
-                self._event(EventKind.REAP, node)
+                self.reap(node.name)
+
+    def reap(self, name: str) -> bool:
+        """Forget a failed or left member now (event ``reap``); others are kept."""
+        node = self.nodes.get(name)
+        if node is None or node is self.local or node.state not in (Liveness.DEAD, Liveness.LEFT):
+            return False
+        del self.nodes[name]
+        logger.info("gossip member reaped name=%s status=%s", name, node.status)
+        self._event(EventKind.REAP, node)
+        return True
 
     # --- internals --------------------------------------------------------------------------
 

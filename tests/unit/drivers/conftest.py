@@ -81,3 +81,8 @@ def read_text(path: str) -> str:
 
 def exists(path: str) -> bool:
     return os.path.exists(path)
+
+
+def touch(path: str) -> None:
+    with open(path, "w"):
+        pass

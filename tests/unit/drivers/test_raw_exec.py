@@ -17,7 +17,7 @@ from nomadd.drivers.base import DriverConfig, ExitResult, TaskConfig, TaskHandle
 from nomadd.drivers.raw_exec import RawExecDriver
 from nomadd.structs.errors import DriverError
 
-from .conftest import DEADLINE_S, MakeTask, read_log, read_text
+from .conftest import DEADLINE_S, MakeTask, read_log, read_text, touch
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
@@ -166,7 +166,11 @@ def test_logs_rotate(make_task: MakeTask) -> None:
 
 def test_recover_after_driver_is_discarded(make_task: MakeTask) -> None:
     """The agent restarts: a new driver object in a new loop reattaches from the stored dict."""
-    cfg = make_task("/bin/sh", ["-c", "echo first; read x < /dev/null; sleep 0.6; echo second; exit 5"])
+    # The task runs until the test creates local/GO, so it is surely running at recovery.
+    cfg = make_task(
+        "/bin/sh", ["-c", "echo first; while [ ! -e local/GO ]; do sleep 0.02; done; echo second; exit 5"]
+    )
+    go = os.path.join(cfg.task_dir, "local", "GO")
     stored = asyncio.run(driver().start_task(cfg)).to_dict()
 
     async def later() -> ExitResult:
@@ -175,6 +179,7 @@ def test_recover_after_driver_is_discarded(make_task: MakeTask) -> None:
         try:
             assert await d.recover_task(h)
             assert proc.is_alive(h.pid, h.start_time)  # same pid, still running
+            touch(go)
             return await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
         finally:
             await d.destroy_task(h)

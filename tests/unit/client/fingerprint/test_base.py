@@ -54,7 +54,7 @@ def test_real_node_is_complete_and_fast(tmp_path: object) -> None:
     start = time.perf_counter()
     node = asyncio.run(fingerprint_node(cfg))
     elapsed = time.perf_counter() - start
-    assert elapsed < 0.5, f"fingerprint took {elapsed:.3f}s"  # typically ~25 ms here
+    assert elapsed < 1.0, f"fingerprint took {elapsed:.3f}s"  # ~25 ms here; margin for CI load
     assert set(node.attributes) >= REQUIRED, REQUIRED - set(node.attributes)
     assert node.attributes["kernel.name"] == "linux"
     assert node.total.cpu_mhz == int(node.attributes["cpu.totalcompute"])

@@ -67,13 +67,14 @@ class NodeUsage:
     allocations (``job_allocs``), so only the evaluated job is counted.
     """
 
-    __slots__ = ("_counts", "_fast", "_plan", "_state", "_used")
+    __slots__ = ("_caps", "_counts", "_fast", "_plan", "_state", "_used")
 
     def __init__(self, state: State, plan: PlanBuilder, job_allocs: Iterable[Allocation]) -> None:
         self._state = state
         self._plan = plan
         self._fast = state if isinstance(state, NodeUsageIndex) else None
         self._used: dict[str, list[int]] = {}
+        self._caps: dict[str, tuple[int, int, int]] = {}
         counts: dict[tuple[str, str], int] = {}
         stopped = plan.stopped
         for alloc in job_allocs:
@@ -108,6 +109,13 @@ class NodeUsage:
     def used(self, node_id: str) -> list[int]:
         used = self._used.get(node_id)
         return used if used is not None else self._load(node_id)
+
+    def capacity(self, node: Node) -> tuple[int, int, int]:
+        """The node's schedulable (cpu, memory, disk), computed once per eval."""
+        cap = self._caps.get(node.id)
+        if cap is None:
+            cap = self._caps[node.id] = node.comparable_resources()
+        return cap
 
     def collisions(self, node_id: str, group: str = "") -> int:
         """The evaluated job's allocations on the node (of ``group`` when given)."""
@@ -250,7 +258,7 @@ class Stack:
                     checker.constraint_filtered.get("distinct_hosts", 0) + 1
                 )
                 continue
-            capacity = node.comparable_resources()
+            capacity = usage.capacity(node)
             used = usage.used(node.id)
             short = None
             for i in range(3):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import select
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from nomadd.cli.operator_discover import run as discover
-from nomadd.discovery import DiscoveryError, MdnsAnnouncer, Resolver
+from nomadd.discovery import DiscoveryError, MdnsAnnouncer, Resolver, retry_join
 from nomadd.structs.errors import ConfigError
 
 pytestmark = pytest.mark.slow
@@ -84,6 +85,39 @@ def test_announce_browse_filter_and_withdraw_on_loopback() -> None:
             await asyncio.gather(a.stop(), b.stop(), other.stop(), client.stop())
 
     asyncio.run(main())
+
+
+def test_retry_join_finds_a_server_announced_later(caplog: pytest.LogCaptureFixture) -> None:
+    """The first attempt finds nothing; the announcement that appears meanwhile is joined."""
+    region = f"r{uuid.uuid4().hex[:8]}"
+    caplog.set_level(logging.INFO, logger="nomadd.discovery")
+
+    async def main() -> int:
+        r = Resolver(region=region, mdns_interfaces=LOOPBACK, mdns_window=1.0)
+        joined: list[list[str]] = []
+
+        async def join(addresses: list[str]) -> int:
+            joined.append(addresses)
+            return len(addresses)
+
+        announcer = MdnsAnnouncer("late", region, "dc1", "server", "127.0.0.1", _ports(54646),
+                                  interfaces=LOOPBACK)  # fmt: skip
+        task = asyncio.create_task(retry_join(["mdns://"], join, resolver=r, interval=0.1, max_attempts=20))
+        try:
+            deadline = time.monotonic() + 5
+            while not any("join failed" in m for m in caplog.messages):
+                assert time.monotonic() < deadline, "no failed attempt before the announcement"
+                await asyncio.sleep(0.05)
+            await announcer.start()
+            n = await asyncio.wait_for(task, 15)
+        finally:
+            task.cancel()
+            await announcer.stop()
+        assert joined == [["127.0.0.1:54648"]]
+        return n
+
+    assert asyncio.run(main()) == 1
+    assert any("retry join completed initial_servers=1" in m for m in caplog.messages)
 
 
 def test_announcer_rejects_bad_arguments() -> None:

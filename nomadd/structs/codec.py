@@ -152,7 +152,7 @@ _lock = threading.RLock()
 _to_wire_cache: dict[type, _Conv] = {}
 _to_api_cache: dict[type, _Conv] = {}
 _from_wire_cache: dict[type, _Conv] = {}
-_from_api_cache: dict[type, _Conv] = {}
+_from_api_cache: dict[tuple[type, bool], _Conv] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -309,7 +309,7 @@ def _describe(kind: _Kind) -> str:
     return "value"
 
 
-def _api_conv(kind: _Kind) -> _Conv:
+def _api_conv(kind: _Kind, strict: bool) -> _Conv:
     """A validating converter for one API value (raises _PathError)."""
     tag = kind.tag
     if tag == "any":
@@ -370,9 +370,9 @@ def _api_conv(kind: _Kind) -> _Conv:
         return conv_enum
     if tag == "struct":
         cls = typing.cast(type, kind.typ)
-        return lambda v: _api_reader(cls)(v)
+        return lambda v: _api_reader(cls, strict)(v)
     assert kind.inner is not None
-    inner = _api_conv(kind.inner)
+    inner = _api_conv(kind.inner, strict)
     if tag == "opt":
         return lambda v: None if v is None else inner(v)
     if tag == "tuple":
@@ -412,16 +412,23 @@ def _api_conv(kind: _Kind) -> _Conv:
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _api_reader(cls: type) -> _Conv:
-    fn = _from_api_cache.get(cls)
+def _api_reader(cls: type, strict: bool) -> _Conv:
+    fn = _from_api_cache.get((cls, strict))
     if fn is not None:
         return fn
     with _lock:
-        fields = [(fp.api, fp.name, _api_conv(fp.kind), fp.kind.tag == "opt") for fp in _plan(cls)]
+        fields = [(fp.api, fp.name, _api_conv(fp.kind, strict), fp.kind.tag == "opt") for fp in _plan(cls)]
+        known = frozenset(f[0] for f in fields)
 
         def convert(data: object) -> object:
             if not isinstance(data, Mapping):
                 raise _PathError("expected object")
+            if strict:
+                for key in data:
+                    if key not in known:
+                        err = _PathError("unknown field")
+                        err.path.append(f".{key}")
+                        raise err
             kw = {}
             for api_key, name, conv, optional in fields:
                 if api_key not in data:
@@ -439,7 +446,7 @@ def _api_reader(cls: type) -> _Conv:
             except TypeError as err:  # a required field is missing
                 raise _PathError(f"missing required field ({err})") from None
 
-        _from_api_cache[cls] = convert
+        _from_api_cache[(cls, strict)] = convert
         return convert
 
 
@@ -461,14 +468,16 @@ def to_api(obj: object) -> dict[str, object]:
     return typing.cast(dict[str, object], _out_converter(type(obj), True)(obj))
 
 
-def from_api(cls: type[T], data: object, *, path: str = "") -> T:
+def from_api(cls: type[T], data: object, *, path: str = "", strict: bool = False) -> T:
     """Read a struct from Nomad HTTP JSON, validating types.
 
-    Unknown keys are ignored. Raises :class:`ValidationError` whose message starts with the
-    path of the bad value (prefixed with ``path`` when given, e.g. ``"Job"``).
+    Unknown keys are ignored, as Nomad's API does; with ``strict=True`` (job files) an unknown
+    key is an error naming it, e.g. ``Job.TaskGroups[0].Cont: unknown field``. Raises
+    :class:`ValidationError` whose message starts with the path of the bad value (prefixed
+    with ``path`` when given, e.g. ``"Job"``).
     """
     try:
-        return typing.cast(T, _api_reader(cls)(data))
+        return typing.cast(T, _api_reader(cls, strict)(data))
     except _PathError as err:
         where = path + "".join(reversed(err.path))
         where = where.removeprefix(".")

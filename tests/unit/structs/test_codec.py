@@ -237,3 +237,14 @@ def test_converters_are_cached_per_class() -> None:
     first = codec._to_wire_cache[Leaf]
     to_wire(Leaf(cpu=1))
     assert codec._to_wire_cache[Leaf] is first
+
+
+def test_from_api_strict_rejects_unknown_keys_with_path() -> None:
+    doc = {"TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Cfg": {}}]}]}
+    assert from_api(Job, doc).task_groups[0].tasks[0].name == "t"
+    with pytest.raises(ValidationError) as exc:
+        from_api(Job, doc, path="Job", strict=True)
+    assert str(exc.value) == "Job.TaskGroups[0].Tasks[0].Cfg: unknown field"
+    # keys inside maps and free-form driver config are data, not fields
+    ok = {"Meta": {"anything": "x"}, "TaskGroups": [{"Tasks": [{"Config": {"weird": 1}}]}]}
+    from_api(Job, ok, strict=True)

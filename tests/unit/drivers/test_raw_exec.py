@@ -14,6 +14,7 @@ import pytest
 
 from nomadd.drivers import proc
 from nomadd.drivers.base import DriverConfig, ExitResult, TaskConfig, TaskHandle
+from nomadd.drivers.logs import follow_log
 from nomadd.drivers.raw_exec import RawExecDriver
 from nomadd.structs.errors import DriverError
 
@@ -234,3 +235,25 @@ def test_restart_same_task_appends_logs(make_task: MakeTask) -> None:
 
     assert asyncio.run(main()) == [ExitResult(exit_code=1), ExitResult(exit_code=2)]
     assert read_log(cfg) == "run 1\nrun 2\n"
+
+
+def test_follow_logs_of_a_running_task(make_task: MakeTask) -> None:
+    cfg = make_task(
+        "/bin/sh",
+        ["-c", "i=0; while [ $i -lt 30 ]; do printf '%049d\\n' $i; i=$((i+1)); sleep 0.01; done"],
+        log_max_files=50,
+        log_max_file_size_mb=200 / (1024 * 1024),  # 200-byte files: rotates every 4 lines
+    )
+
+    async def body(d: RawExecDriver, h: TaskHandle) -> bytes:
+        waiter = asyncio.ensure_future(d.wait_task(h))
+        got = b""
+        try:
+            async for chunk in follow_log(cfg.log_dir, cfg.task_name, done=waiter.done, poll_s=0.02):
+                got += chunk
+        finally:
+            await waiter
+        return got
+
+    got = run_task(cfg, body)
+    assert got.decode().splitlines() == [f"{i:049d}" for i in range(30)]

@@ -58,10 +58,13 @@ class ExecDriver(ExecutorDriver):
                 update_time=now,
             )
         version = cgroups.detect()
+        description = HEALTH_HEALTHY
+        if version == "none":
+            description = f"{HEALTH_HEALTHY} (no writable cgroups: resource limits not enforced)"
         return DriverInfo(
             detected=True,
             healthy=True,
-            health_description=HEALTH_HEALTHY,
+            health_description=description,
             attributes={"driver.exec": "true", "driver.exec.cgroup": version},
             update_time=now,
         )

@@ -8,7 +8,7 @@ import pwd
 
 import pytest
 
-from nomadd.drivers import proc
+from nomadd.drivers import cgroups, proc
 from nomadd.drivers.base import ExitResult, TaskHandle
 from nomadd.drivers.exec import ExecDriver
 from nomadd.structs.errors import DriverError
@@ -119,3 +119,12 @@ def test_memory_limit_oom_kills(make_task: MakeTask) -> None:
         pytest.skip("host has no usable cgroup hierarchy: memory is not limited")
     assert res.oom_killed
     assert "rc=137" in read_log(cfg)
+
+
+def test_fingerprint_without_cgroups_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cgroups, "detect", lambda root=cgroups.CGROUP_ROOT: "none")
+    info = ExecDriver().fingerprint()
+    assert info.detected
+    assert info.attributes == {"driver.exec": "true", "driver.exec.cgroup": "none"}
+    assert "not enforced" in info.health_description

@@ -17,6 +17,8 @@ API::
     await pool.leave(timeout=5.0)           # "leaving", then "left", propagate delay, shutdown
     await pool.shutdown()                   # stop without telling anyone (idempotent)
 
+Everything runs on the event loop; call the pool only from the loop (it is not thread-safe).
+
 Events (``MemberEvent.kind``): ``join`` (new or back from failed/left; also ourselves at
 start), ``update`` (tags/address), ``failed``, ``leave``, ``reap`` (dropped from the list).
 Statuses (``MemberStatus``): alive, suspect, failed, leaving, left.

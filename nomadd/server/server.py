@@ -32,7 +32,16 @@ from nomadd.agent.config import AgentConfig
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
-from nomadd.server import node_endpoint, operator_endpoint, status_endpoint, system_endpoint, var_endpoint
+from nomadd.server import (
+    alloc_endpoint,
+    eval_endpoint,
+    job_endpoint,
+    node_endpoint,
+    operator_endpoint,
+    status_endpoint,
+    system_endpoint,
+    var_endpoint,
+)
 from nomadd.server.fsm import FSM
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
@@ -44,6 +53,7 @@ from nomadd.server.membership import (
 )
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.worker import SchedulingService
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError
 
 logger = logging.getLogger(__name__)
@@ -89,7 +99,18 @@ class Server:
         self.registry = RPCRegistry()
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile)
-        for module in (status_endpoint, operator_endpoint, var_endpoint, node_endpoint, system_endpoint):
+        self.scheduling = SchedulingService(self)
+        self.register_leader_component(self.scheduling)
+        for module in (
+            status_endpoint,
+            operator_endpoint,
+            var_endpoint,
+            node_endpoint,
+            system_endpoint,
+            job_endpoint,
+            eval_endpoint,
+            alloc_endpoint,
+        ):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -1,0 +1,234 @@
+"""The plan applier (leader only): re-check scheduler plans against current state and commit.
+
+Workers plan on snapshots that may be stale by the time they submit. The applier is the single
+writer of placements (Nomad's planApply): it takes the newest state, checks each node's part of
+each plan with :func:`nomadd.structs.funcs.evaluate_node_plan` (node still ready and eligible
+for new allocations, resources still fit), and commits what passed in one ``ALLOC_UPDATE``
+entry together with the evaluations the worker created while planning (blocked, follow-up).
+A node that failed is left out of the result and ``refresh_index`` tells the scheduler to
+re-plan on a newer snapshot; ``all_at_once`` plans commit all or nothing.
+
+Plans that queue up while an entry is being committed are checked together, one after the
+other on the same overlay of state, and committed in one entry (Nomad pipelines the same way:
+evaluate the next plan while the previous one commits). ``MAX_PLANS_PER_ENTRY`` bounds an entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.state import store_allocs, store_evals, store_jobs
+from nomadd.server.state.store import StateSnapshot, StateStore, Txn
+from nomadd.server.state.store_evals import ApplyResult
+from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.errors import NoLeaderError
+from nomadd.structs.eval import Evaluation
+from nomadd.structs.funcs import evaluate_node_plan
+from nomadd.structs.job import Job
+from nomadd.structs.messages import MessageType
+from nomadd.structs.plan import Plan, PlanResult
+
+if TYPE_CHECKING:
+    from nomadd.server.raft import Raft
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_PLANS_PER_ENTRY", "PlanApplier", "check_plan"]
+
+MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry (a 10-alloc plan is ~10 KB of msgpack)
+NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+
+
+# ---- FSM ---------------------------------------------------------------------------------
+
+
+def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
+    placed = stopped = 0
+    freed = False
+    for p in req.get("Plans") or ():
+        job = from_wire(Job, p["Job"]) if p.get("Job") else None
+        if job is not None:
+            current = store_jobs.get_job(txn, job.namespace, job.id)
+            if current is not None and current.job_modify_index == job.job_modify_index:
+                job = current  # share the stored object instead of a copy per allocation
+        stops = [from_wire(Allocation, a) for a in p.get("Stops") or ()]
+        allocs = [from_wire(Allocation, a) for a in p.get("Allocs") or ()]
+        n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, stops)
+        placed += n_placed
+        stopped += n_stopped
+        freed = freed or n_stopped > 0
+        for raw in p.get("Transitions") or ():
+            want = from_wire(Allocation, raw)
+            old = store_allocs.get_alloc(txn, want.id)
+            if old is not None:
+                txn.put(
+                    store_allocs.TABLE,
+                    old.id,
+                    dataclasses.replace(
+                        old, desired_transition=want.desired_transition, modify_index=txn.index
+                    ),
+                )
+    evals = store_evals.upsert_evals_locked(txn, (from_wire(Evaluation, e) for e in req.get("Evals") or ()))
+    return ApplyResult(evals=tuple(evals), placed=placed, stopped=stopped, freed=freed)
+
+
+register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
+
+
+# ---- checking ----------------------------------------------------------------------------
+
+
+class _Overlay:
+    """Current allocations per node: the snapshot plus the plans accepted earlier in a batch."""
+
+    def __init__(self, snap: StateSnapshot) -> None:
+        self.snap = snap
+        self._nodes: dict[str, dict[str, Allocation]] = {}
+
+    def allocs(self, node_id: str) -> dict[str, Allocation]:
+        rows = self._nodes.get(node_id)
+        if rows is None:
+            rows = {a.id: a for a in store_allocs.allocs_by_node(self.snap, node_id)}
+            self._nodes[node_id] = rows
+        return rows
+
+    def accept(self, node_id: str, stops: Sequence[Allocation], places: Sequence[Allocation]) -> None:
+        rows = self.allocs(node_id)
+        for a in stops:
+            old = rows.get(a.id)
+            if old is not None:
+                rows[a.id] = dataclasses.replace(old, desired_status=AllocDesiredStatus.STOP)
+        for a in places:
+            rows[a.id] = a
+
+
+def check_plan(plan: Plan, overlay: _Overlay) -> tuple[PlanResult, bool]:
+    """The part of ``plan`` that may be committed, and whether some node was refused."""
+    accepted_alloc: dict[str, tuple[Allocation, ...]] = {}
+    accepted_update: dict[str, tuple[Allocation, ...]] = {}
+    partial = False
+    for node_id in sorted(set(plan.node_allocation) | set(plan.node_update)):
+        stops = plan.node_update.get(node_id, ())
+        places = plan.node_allocation.get(node_id, ())
+        node = overlay.snap.get(NODES_TABLE, node_id)
+        ok, reason = evaluate_node_plan(node, overlay.allocs(node_id).values(), stops, places)
+        if not ok:
+            logger.debug("plan node rejected eval_id=%s node_id=%s reason=%s", plan.eval_id, node_id, reason)
+            partial = True
+            if plan.all_at_once:
+                return PlanResult(), True
+            continue
+        if places:
+            accepted_alloc[node_id] = places
+        if stops:
+            accepted_update[node_id] = stops
+    for node_id, places in accepted_alloc.items():
+        overlay.accept(node_id, accepted_update.get(node_id, ()), places)
+    for node_id, stops in accepted_update.items():
+        if node_id not in accepted_alloc:
+            overlay.accept(node_id, stops, ())
+    return PlanResult(node_allocation=accepted_alloc, node_update=accepted_update), partial
+
+
+# ---- the applier -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    plan: Plan
+    evals: tuple[Evaluation, ...]
+    future: asyncio.Future[PlanResult]
+
+
+class PlanApplier:
+    """Leader-only: ``await applier.submit(plan, evals)`` -> the committed :class:`PlanResult`."""
+
+    def __init__(self, raft: Raft, store: StateStore) -> None:
+        self._raft = raft
+        self._store = store
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.committed_placements = 0  # since enabled (benchmarks and tests read it)
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled and self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="plan-applier")
+        elif not enabled and self._task is not None:
+            self._task.cancel()
+            self._task = None
+            queue, self._queue = self._queue, None
+            while queue is not None and not queue.empty():
+                item = queue.get_nowait()
+                if not item.future.done():
+                    item.future.set_exception(NoLeaderError("leadership lost"))
+
+    async def submit(self, plan: Plan, evals: Iterable[Evaluation] = ()) -> PlanResult:
+        if self._queue is None:
+            raise NoLeaderError("plan applier is not running on this server")
+        fut: asyncio.Future[PlanResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(plan, tuple(evals), fut))
+        return await fut
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_PLANS_PER_ENTRY and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(NoLeaderError("leadership lost"))
+                raise
+            except Exception as err:
+                logger.warning("plan apply failed plans=%d err=%r", len(batch), err)
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(err)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        overlay = _Overlay(self._store.snapshot())
+        results: list[tuple[_Pending, PlanResult, bool]] = []
+        plans: list[dict[str, Any]] = []
+        evals: list[dict[str, Any]] = []
+        for item in batch:
+            result, partial = check_plan(item.plan, overlay)
+            results.append((item, result, partial))
+            evals.extend(to_wire(e) for e in item.evals)
+            if not result.node_allocation and not result.node_update:
+                continue
+            plans.append(
+                {
+                    "Job": to_wire(item.plan.job) if item.plan.job is not None else None,
+                    "Allocs": [to_wire(a) for v in result.node_allocation.values() for a in v],
+                    "Stops": [to_wire(a) for v in result.node_update.values() for a in v],
+                }
+            )
+        index = self._store.latest_index()
+        if plans or evals:
+            _, index = await self._raft.apply(
+                MessageType.ALLOC_UPDATE, encode_payload({"Plans": plans, "Evals": evals})
+            )
+        for item, result, partial in results:
+            self.committed_placements += sum(len(v) for v in result.node_allocation.values())
+            done = dataclasses.replace(result, alloc_index=index, refresh_index=index if partial else 0)
+            if not item.future.done():
+                item.future.set_result(done)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,200 @@
+"""The ``allocs`` table and its ``allocs_by_job`` / ``allocs_by_node`` indexes (FSM writes only).
+
+Two kinds of writers, as in Nomad's state store:
+
+* :func:`upsert_plan_locked` — the plan applier's results (``ALLOC_UPDATE``): new allocations
+  (``job`` attached from the plan, indexes set), in-place updates (the client's status and task
+  states are kept), stops (desired status/description and maybe ``client_status=lost``). A new
+  allocation that replaces another sets the previous one's ``next_allocation``. Server-side
+  changes move ``AllocModifyIndex`` (what clients watch).
+* :func:`update_client_locked` — status reports from clients (``ALLOC_CLIENT_UPDATE``): only
+  ``ClientStatus``, ``ClientDescription`` and ``TaskStates`` change; ``AllocModifyIndex`` does not.
+
+Index values are tuples of IDs, replaced on write (the store's snapshots share rows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nomadd.server.state.store import register_table
+from nomadd.server.state.store_jobs import Reader, job_key
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.job import Job
+
+__all__ = [
+    "BY_JOB_TABLE",
+    "BY_NODE_TABLE",
+    "TABLE",
+    "TABLES",
+    "allocs_by_job",
+    "allocs_by_node",
+    "get_alloc",
+    "list_allocs",
+    "update_client_locked",
+    "upsert_plan_locked",
+]
+
+TABLE = "allocs"
+BY_JOB_TABLE = "allocs_by_job"
+BY_NODE_TABLE = "allocs_by_node"
+TABLES = (TABLE,)  # what blocking queries on allocations watch
+
+
+def _encode(alloc: Allocation) -> Any:
+    return to_wire(alloc)
+
+
+def _decode(raw: Any) -> Allocation:
+    return from_wire(Allocation, raw)
+
+
+def _encode_ids(ids: tuple[str, ...]) -> Any:
+    return list(ids)
+
+
+def _decode_ids(raw: Any) -> tuple[str, ...]:
+    return tuple(raw)
+
+
+register_table(TABLE, _encode, _decode)
+register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
+register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
+
+
+def _index_add(txn: Any, table: str, key: str, alloc_id: str) -> None:
+    ids: tuple[str, ...] = txn.get(table, key) or ()
+    if alloc_id not in ids:
+        txn.put(table, key, (*ids, alloc_id))
+
+
+def _put_new(txn: Any, alloc: Allocation) -> None:
+    txn.put(TABLE, alloc.id, alloc)
+    _index_add(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc.id)
+    _index_add(txn, BY_NODE_TABLE, alloc.node_id, alloc.id)
+
+
+def upsert_plan_locked(
+    txn: Any,
+    job: Job | None,
+    placements: Iterable[Allocation],
+    stops: Iterable[Allocation],
+) -> tuple[int, int]:
+    """Apply one plan result. Returns ``(placed, stopped)`` counts (in-place updates count as placed)."""
+    index = txn.index
+    stopped = 0
+    for stop in stops:
+        old: Allocation | None = txn.get(TABLE, stop.id)
+        if old is None:
+            continue
+        client_status = old.client_status
+        if stop.client_status == AllocClientStatus.LOST and not old.client_terminal():
+            client_status = AllocClientStatus.LOST
+        txn.put(
+            TABLE,
+            old.id,
+            dataclasses.replace(
+                old,
+                desired_status=stop.desired_status,
+                desired_description=stop.desired_description,
+                desired_transition=stop.desired_transition,
+                client_status=client_status,
+                follow_up_eval_id=stop.follow_up_eval_id or old.follow_up_eval_id,
+                modify_index=index,
+                alloc_modify_index=index,
+                modify_time=stop.modify_time or old.modify_time,
+            ),
+        )
+        stopped += 1
+    placed = 0
+    for alloc in placements:
+        old = txn.get(TABLE, alloc.id)
+        attach = job if job is not None else (old.job if old is not None else alloc.job)
+        if old is None:
+            stored = dataclasses.replace(
+                alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
+            )
+            _put_new(txn, stored)
+            if stored.previous_allocation:
+                prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
+                if prev is not None and prev.next_allocation != stored.id:
+                    txn.put(
+                        TABLE,
+                        prev.id,
+                        dataclasses.replace(prev, next_allocation=stored.id, modify_index=index),
+                    )
+        else:
+            stored = dataclasses.replace(
+                alloc,
+                job=attach,
+                client_status=old.client_status,
+                client_description=old.client_description,
+                task_states=old.task_states,
+                create_index=old.create_index,
+                create_time=old.create_time,
+                modify_index=index,
+                alloc_modify_index=index,
+            )
+            txn.put(TABLE, alloc.id, stored)
+        placed += 1
+    return placed, stopped
+
+
+def update_client_locked(txn: Any, updates: Iterable[Mapping[str, Any]], now_ns: int) -> list[Allocation]:
+    """Apply client reports (wire maps with ``id`` and ``client_status``, optional
+    ``client_description`` and ``task_states``). Unknown IDs are skipped. Returns the updated rows."""
+    out = []
+    for upd in updates:
+        old: Allocation | None = txn.get(TABLE, str(upd.get("id", "")))
+        if old is None:
+            continue
+        states = old.task_states
+        raw_states = upd.get("task_states")
+        if isinstance(raw_states, Mapping):
+            states = {str(k): from_wire(TaskState, v) for k, v in raw_states.items()}
+        status = AllocClientStatus(upd.get("client_status") or old.client_status)
+        if old.client_status == AllocClientStatus.LOST and status != AllocClientStatus.LOST:
+            # the servers already declared it lost (node down): a late report does not revive it
+            status = AllocClientStatus.LOST if old.desired_status != AllocDesiredStatus.RUN else status
+        new = dataclasses.replace(
+            old,
+            client_status=status,
+            client_description=str(upd.get("client_description") or ""),
+            task_states=states,
+            modify_index=txn.index,
+            modify_time=now_ns,
+        )
+        txn.put(TABLE, old.id, new)
+        out.append(new)
+    return out
+
+
+def get_alloc(reader: Reader, alloc_id: str) -> Allocation | None:
+    alloc: Allocation | None = reader.get(TABLE, alloc_id)
+    return alloc
+
+
+def _by_ids(reader: Reader, ids: Iterable[str]) -> list[Allocation]:
+    out = []
+    for i in ids:
+        a = reader.get(TABLE, i)
+        if a is not None:
+            out.append(a)
+    return out
+
+
+def allocs_by_job(reader: Reader, namespace: str, job_id: str) -> list[Allocation]:
+    return _by_ids(reader, reader.get(BY_JOB_TABLE, job_key(namespace, job_id)) or ())
+
+
+def allocs_by_node(reader: Reader, node_id: str) -> list[Allocation]:
+    return _by_ids(reader, reader.get(BY_NODE_TABLE, node_id) or ())
+
+
+def list_allocs(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Allocation]:
+    rows = reader.table(TABLE).values()
+    found = [a for a in rows if (namespace == "*" or a.namespace == namespace) and a.id.startswith(prefix)]
+    return sorted(found, key=lambda a: (a.create_index, a.id))

@@ -1,0 +1,123 @@
+"""The ``evals`` table (and its ``evals_by_job`` index), written only by the FSM.
+
+Evaluations are created by endpoints (job register/deregister, node updates, alloc stop...), by
+workers (blocked and follow-up evals) and updated by workers (complete, failed, blocked).
+``CreateIndex``/``ModifyIndex`` are set here from the entry's Raft index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from nomadd.server.state.store import register_table
+from nomadd.server.state.store_jobs import Reader, job_key
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.eval import Evaluation
+
+__all__ = [
+    "BY_JOB_TABLE",
+    "TABLE",
+    "ApplyResult",
+    "delete_evals_locked",
+    "evals_by_job",
+    "get_eval",
+    "list_evals",
+    "upsert_evals_locked",
+]
+
+TABLE = "evals"
+BY_JOB_TABLE = "evals_by_job"
+
+
+def _encode(ev: Evaluation) -> Any:
+    return to_wire(ev)
+
+
+def _decode(raw: Any) -> Evaluation:
+    return from_wire(Evaluation, raw)
+
+
+def _encode_ids(ids: tuple[str, ...]) -> Any:
+    return list(ids)
+
+
+def _decode_ids(raw: Any) -> tuple[str, ...]:
+    return tuple(raw)
+
+
+register_table(TABLE, _encode, _decode)
+register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
+
+
+def upsert_evals_locked(txn: Any, evals: Iterable[Evaluation]) -> list[Evaluation]:
+    """Insert or replace evaluations; returns them as stored (indexes set)."""
+    out = []
+    for ev in evals:
+        old: Evaluation | None = txn.get(TABLE, ev.id)
+        stored = dataclasses.replace(
+            ev,
+            create_index=old.create_index if old is not None else txn.index,
+            modify_index=txn.index,
+        )
+        txn.put(TABLE, ev.id, stored)
+        if old is None and ev.job_id:
+            key = job_key(ev.namespace, ev.job_id)
+            ids: tuple[str, ...] = txn.get(BY_JOB_TABLE, key) or ()
+            txn.put(BY_JOB_TABLE, key, (*ids, ev.id))
+        out.append(stored)
+    return out
+
+
+def delete_evals_locked(txn: Any, eval_ids: Iterable[str]) -> int:
+    n = 0
+    for eval_id in eval_ids:
+        old: Evaluation | None = txn.get(TABLE, eval_id)
+        if old is None:
+            continue
+        txn.delete(TABLE, eval_id)
+        key = job_key(old.namespace, old.job_id)
+        ids: tuple[str, ...] = txn.get(BY_JOB_TABLE, key) or ()
+        rest = tuple(i for i in ids if i != eval_id)
+        if rest:
+            txn.put(BY_JOB_TABLE, key, rest)
+        else:
+            txn.delete(BY_JOB_TABLE, key)
+        n += 1
+    return n
+
+
+def get_eval(reader: Reader, eval_id: str) -> Evaluation | None:
+    ev: Evaluation | None = reader.get(TABLE, eval_id)
+    return ev
+
+
+def evals_by_job(reader: Reader, namespace: str, job_id: str) -> list[Evaluation]:
+    ids: tuple[str, ...] = reader.get(BY_JOB_TABLE, job_key(namespace, job_id)) or ()
+    out = [reader.get(TABLE, i) for i in ids]
+    return sorted((e for e in out if e is not None), key=lambda e: e.create_index)
+
+
+def list_evals(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Evaluation]:
+    rows = reader.table(TABLE).values()
+    found = [e for e in rows if (namespace == "*" or e.namespace == namespace) and e.id.startswith(prefix)]
+    return sorted(found, key=lambda e: (e.create_index, e.id))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What a jobs-team entry did, for the proposer and the leader's applied listener.
+
+    ``evals`` are the evaluations written (pending ones go to the eval broker, blocked ones to
+    the blocked-evals tracker); ``freed`` says some allocation stopped or finished (capacity may
+    have appeared, so blocked evals are retried).
+    """
+
+    evals: tuple[Evaluation, ...] = ()
+    job_modify_index: int = 0
+    found: bool = True
+    changed: bool = True
+    placed: int = 0
+    stopped: int = 0
+    freed: bool = False

@@ -1,0 +1,118 @@
+"""The ``jobs`` and ``job_versions`` tables (Nomad's state_store jobs + job_version tables).
+
+``jobs`` maps ``namespace\\0id`` to the current :class:`Job`; ``job_versions`` maps the same key
+to a tuple of versions, newest first, at most :data:`JOB_TRACKED_VERSIONS`. Writes come only from
+the FSM. An identical re-register (same spec, :meth:`Job.spec_equal`) changes nothing: same
+version, same ``JobModifyIndex``. A changed spec (stop included) makes version + 1.
+
+The job's ``Status`` is not stored: readers derive it (``store_summaries.job_status``), so it
+never goes stale when allocations or evaluations change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from nomadd.server.state.store import register_table
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.job import Job
+
+__all__ = [
+    "JOB_TRACKED_VERSIONS",
+    "TABLE",
+    "VERSIONS_TABLE",
+    "Reader",
+    "delete_job_locked",
+    "get_job",
+    "job_key",
+    "job_versions",
+    "list_jobs",
+    "upsert_job_locked",
+]
+
+TABLE = "jobs"
+VERSIONS_TABLE = "job_versions"
+JOB_TRACKED_VERSIONS = 6  # Nomad's structs.JobTrackedVersions
+
+
+class Reader(Protocol):
+    """What both a :class:`Txn` and a :class:`StateSnapshot` offer for reading."""
+
+    def get(self, table: str, key: str) -> Any | None: ...
+
+    def table(self, name: str) -> Any: ...
+
+
+def job_key(namespace: str, job_id: str) -> str:
+    return f"{namespace}\x00{job_id}"
+
+
+def _encode_job(job: Job) -> Any:
+    return to_wire(job)
+
+
+def _decode_job(raw: Any) -> Job:
+    return from_wire(Job, raw)
+
+
+def _encode_versions(versions: tuple[Job, ...]) -> Any:
+    return [to_wire(j) for j in versions]
+
+
+def _decode_versions(raw: Any) -> tuple[Job, ...]:
+    return tuple(from_wire(Job, j) for j in raw)
+
+
+register_table(TABLE, _encode_job, _decode_job)
+register_table(VERSIONS_TABLE, _encode_versions, _decode_versions)
+
+
+def upsert_job_locked(txn: Any, job: Job, submit_time: int) -> tuple[Job, bool]:
+    """Store ``job`` (canonicalized, validated by the endpoint). Returns ``(stored, changed)``.
+
+    ``changed`` is False for an identical re-register: the stored job is returned untouched.
+    """
+    key = job_key(job.namespace, job.id)
+    old: Job | None = txn.get(TABLE, key)
+    if old is not None and old.spec_equal(job):
+        return old, False
+    stored = dataclasses.replace(
+        job,
+        version=old.version + 1 if old is not None else 0,
+        submit_time=submit_time,
+        create_index=old.create_index if old is not None else txn.index,
+        modify_index=txn.index,
+        job_modify_index=txn.index,
+        status=job.status,
+        stable=False,
+    )
+    txn.put(TABLE, key, stored)
+    versions: tuple[Job, ...] = txn.get(VERSIONS_TABLE, key) or ()
+    txn.put(VERSIONS_TABLE, key, (stored, *versions)[:JOB_TRACKED_VERSIONS])
+    return stored, True
+
+
+def delete_job_locked(txn: Any, namespace: str, job_id: str) -> bool:
+    """Purge the job and its versions; False when it did not exist."""
+    key = job_key(namespace, job_id)
+    txn.delete(VERSIONS_TABLE, key)
+    return bool(txn.delete(TABLE, key))
+
+
+def get_job(reader: Reader, namespace: str, job_id: str) -> Job | None:
+    job: Job | None = reader.get(TABLE, job_key(namespace, job_id))
+    return job
+
+
+def job_versions(reader: Reader, namespace: str, job_id: str) -> tuple[Job, ...]:
+    versions: tuple[Job, ...] = reader.get(VERSIONS_TABLE, job_key(namespace, job_id)) or ()
+    return versions
+
+
+def list_jobs(reader: Reader, namespace: str = "*", prefix: str = "") -> Iterator[Job]:
+    """Jobs of ``namespace`` (``*`` = all) whose ID starts with ``prefix``, sorted by ID."""
+    rows = reader.table(TABLE).values()
+    found = [j for j in rows if (namespace == "*" or j.namespace == namespace) and j.id.startswith(prefix)]
+    yield from sorted(found, key=lambda j: (j.namespace, j.id))

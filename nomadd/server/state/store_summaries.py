@@ -1,0 +1,61 @@
+"""Derived views of a job: its status (pending/running/dead) and its summary.
+
+Both are computed from the snapshot being read, not stored, so they can never disagree with the
+allocations and evaluations they describe (Nomad stores them and keeps them in step on every
+write; with immutable snapshots the derivation is as cheap as a lookup of the job's rows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nomadd.server.state import store_allocs, store_evals
+from nomadd.server.state.store_jobs import Reader
+from nomadd.structs.job import Job, JobStatus, JobType
+from nomadd.structs.summary import JobSummary
+
+__all__ = ["job_status", "job_summary", "with_status"]
+
+
+def job_status(reader: Reader, job: Job) -> JobStatus:
+    """Nomad's ``getJobStatus``.
+
+    System jobs are running until stopped. Otherwise: any non-terminal allocation → running;
+    any non-terminal evaluation → pending; some allocation or evaluation existed → dead; a
+    stopped job → dead; else pending.
+    """
+    if job.type == JobType.SYSTEM:
+        return JobStatus.DEAD if job.stop else JobStatus.RUNNING
+    allocs = store_allocs.allocs_by_job(reader, job.namespace, job.id)
+    if any(not a.terminal() for a in allocs):
+        return JobStatus.RUNNING
+    evals = store_evals.evals_by_job(reader, job.namespace, job.id)
+    if any(not e.terminal() for e in evals):
+        return JobStatus.PENDING
+    if allocs or evals or job.stop:
+        return JobStatus.DEAD
+    return JobStatus.PENDING
+
+
+def with_status(reader: Reader, job: Job) -> Job:
+    return dataclasses.replace(job, status=job_status(reader, job))
+
+
+def job_summary(reader: Reader, job: Job) -> JobSummary:
+    """Allocation counts per task group; ``Queued`` from the newest evaluation that set it."""
+    allocs = store_allocs.allocs_by_job(reader, job.namespace, job.id)
+    queued: dict[str, int] = {}
+    if not job.stop:
+        for ev in reversed(store_evals.evals_by_job(reader, job.namespace, job.id)):
+            if ev.queued_allocations and ev.job_modify_index >= job.job_modify_index:
+                queued = dict(ev.queued_allocations)
+                break
+    summary = JobSummary.compute(
+        job_id=job.id,
+        namespace=job.namespace,
+        groups=[tg.name for tg in job.task_groups],
+        allocs=[(a.task_group, str(a.client_status)) for a in allocs],
+        queued=queued,
+    )
+    modify = max([job.modify_index, *(a.modify_index for a in allocs)])
+    return dataclasses.replace(summary, create_index=job.create_index, modify_index=modify)

@@ -1,0 +1,115 @@
+"""Register → eval broker → worker → scheduler → plan applier → allocations, on one fake-Raft
+server (real FSM, state store, endpoints and scheduling service)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nomadd.server.state import store_allocs, store_evals
+from nomadd.structs.alloc import AllocClientStatus
+from nomadd.structs.eval import EvalStatus, EvalTrigger
+from nomadd.structs.messages import MessageType
+from nomadd.structs.node import NodeStatus
+from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _live(server: FakeServer, job_id: str) -> list[Any]:
+    snap = server.store.snapshot()
+    return [a for a in store_allocs.allocs_by_job(snap, "default", job_id) if not a.terminal()]
+
+
+def _eval(server: FakeServer, eval_id: str) -> Any:
+    return store_evals.get_eval(server.store.snapshot(), eval_id)
+
+
+def test_register_places_allocations_and_completes_eval() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        for _ in range(2):
+            await server.add_node()
+        server.scheduling.set_enabled(True)
+        try:
+            reply = await server.rpc("Job.Register", {"Job": api_job(count=3)})
+            assert reply["EvalCreateIndex"] == reply["Index"]
+            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
+            allocs = _live(server, "web")
+            assert len(allocs) == 3
+            assert sorted(a.name for a in allocs) == ["web.g[0]", "web.g[1]", "web.g[2]"]
+            assert all(
+                a.job is not None and a.job.job_modify_index == reply["JobModifyIndex"] for a in allocs
+            )
+            # job and eval were one entry; placements + eval outcome two more at most
+            assert server.raft.applied.count(MessageType.JOB_REGISTER) == 1
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_no_capacity_blocks_then_new_node_unblocks() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        server.scheduling.set_enabled(True)
+        try:
+            reply = await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
+            ev = _eval(server, reply["EvalID"])
+            assert ev.blocked_eval
+            assert ev.failed_tg_allocs["g"].nodes_evaluated == 0
+            assert _eval(server, ev.blocked_eval).status == EvalStatus.BLOCKED
+            await server.add_node()
+            await wait_until(lambda: len(_live(server, "web")) == 2, what="placed after node joined")
+            await wait_until(lambda: _eval(server, ev.blocked_eval).status == EvalStatus.COMPLETE)
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_node_down_marks_lost_and_replaces_then_back_stops_nothing_live() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        server.scheduling.set_enabled(True)
+        try:
+            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await wait_until(lambda: len(_live(server, "web")) == 2)
+            n2 = await server.add_node()
+            await server.set_node_status(n1.id, NodeStatus.DOWN)
+
+            def replaced() -> bool:
+                live = _live(server, "web")
+                return len(live) == 2 and all(a.node_id == n2.id for a in live)
+
+            await wait_until(replaced, what="replacements on the other node")
+            snap = server.store.snapshot()
+            old = [a for a in store_allocs.allocs_by_node(snap, n1.id)]
+            assert old and all(a.client_status == AllocClientStatus.LOST for a in old)
+            assert all(a.next_allocation for a in old)
+            evals = store_evals.list_evals(snap)
+            assert any(e.triggered_by == EvalTrigger.NODE_UPDATE and e.node_id == n1.id for e in evals)
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_restore_after_election_enqueues_pending_evals() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        await server.add_node()
+        reply = await server.rpc("Job.Register", {"Job": api_job(count=1)})
+        assert _eval(server, reply["EvalID"]).status == EvalStatus.PENDING
+        server.scheduling.set_enabled(True)  # "won the election": restore from state
+        try:
+            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
+            assert len(_live(server, "web")) == 1
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from nomadd import __version__
 from nomadd.agent.agent import LEAVE_TIMEOUT_S, Agent
@@ -268,10 +270,27 @@ def run(args: Sequence[str]) -> int:
         return 1
     gate = setup_logging(config.log_level, config.log_json)
     try:
-        return asyncio.run(_serve(config, sources, ui, gate))
+        code = asyncio.run(_serve(config, sources, ui, gate))
     finally:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit now, as Nomad's binary does, even if a library thread still lingers.
+
+    Every component has been shut down (bounded) by then; a thread that did not stop in time —
+    a blocking call in the default executor, a third-party library thread — must not keep a
+    stopped agent alive (systemd would wait for TimeoutStopSec, then SIGKILL it).
+    """
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if lingering:
+        logger.debug("exiting with threads still running threads=%s", ",".join(lingering))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _serve(config: AgentConfig, sources: ConfigSources, ui: UI, gate: GatedHandler) -> int:

@@ -42,6 +42,9 @@ __all__ = [
 MAX_BLOCKING_WAIT_S = 300.0
 DEFAULT_BLOCKING_WAIT_S = 300.0
 
+# On shutdown, in-flight requests (a blocking query can wait minutes) get this long to finish.
+HTTP_SHUTDOWN_TIMEOUT_S = 1.0
+
 # Endpoint modules, imported when the server starts; each has ``register(router)``.
 ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.agent_endpoint",
@@ -202,7 +205,9 @@ class HTTPServer:
     async def start(self) -> None:
         cfg = self.agent.config
         host = cfg.addresses.http if cfg.addresses else cfg.bind_addr
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, cfg.ports.http, reuse_address=True)
         await site.start()

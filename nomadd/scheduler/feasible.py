@@ -2,8 +2,8 @@
 
 Checks, in Nomad's order: datacenter (``*`` globs) and node pool, node readiness (status ready,
 eligible, not draining), drivers (detected and healthy), then job, group and task constraints.
-``distinct_hosts`` depends on where the job's allocations are, so it is checked by the
-:class:`~nomadd.scheduler.context.EvalContext` with the plan in view (see ``rank.py``).
+``distinct_hosts`` and ``distinct_property`` depend on where the job's allocations are, so
+the ranking ``Stack`` checks them with the plan in view (see ``rank.py``).
 """
 
 from __future__ import annotations
@@ -217,12 +217,28 @@ class GroupChecker:
         "class_filtered",
         "constraint_filtered",
         "distinct_hosts",
+        "distinct_properties",
     )
 
     def __init__(self, job: Job, tg: TaskGroup) -> None:
         constraints = group_constraints(job, tg)
         self._constraints = tuple(c for c in constraints if c.operand not in _PLACEMENT_OPERANDS)
-        self.distinct_hosts = any(c.operand == _Op.DISTINCT_HOSTS for c in constraints)
+        # distinct_hosts / distinct_property count the job's allocations when set on the job,
+        # the group's when set on the group or a task: the scope is "" or the group's name.
+        job_level = set(job.constraints)
+        self.distinct_hosts: str | None = None
+        self.distinct_properties: list[tuple[str, int, str]] = []
+        for c in constraints:
+            scope = "" if c in job_level else tg.name
+            if c.operand == _Op.DISTINCT_HOSTS:
+                if self.distinct_hosts is None or scope == "":
+                    self.distinct_hosts = scope
+            elif c.operand == _Op.DISTINCT_PROPERTY:
+                try:
+                    limit = int(c.r_target) if c.r_target else 1
+                except ValueError:
+                    limit = 1
+                self.distinct_properties.append((c.l_target, max(limit, 1), scope))
         self._drivers = tuple(sorted({t.driver for t in tg.tasks}))
         self._cacheable = not any(
             "unique." in c.l_target or "unique." in c.r_target for c in self._constraints

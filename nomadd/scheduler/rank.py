@@ -16,7 +16,12 @@ import time
 from collections.abc import Iterable, Sequence
 
 from nomadd.scheduler.context import PlanBuilder
-from nomadd.scheduler.feasible import ALL_NODE_POOL, GroupChecker, datacenter_matches
+from nomadd.scheduler.feasible import (
+    ALL_NODE_POOL,
+    GroupChecker,
+    datacenter_matches,
+    resolve_target,
+)
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
 from nomadd.structs.job import Job
@@ -67,7 +72,7 @@ class NodeUsage:
     allocations (``job_allocs``), so only the evaluated job is counted.
     """
 
-    __slots__ = ("_caps", "_counts", "_fast", "_plan", "_state", "_used")
+    __slots__ = ("_caps", "_counts", "_fast", "_plan", "_props", "_state", "_used")
 
     def __init__(self, state: State, plan: PlanBuilder, job_allocs: Iterable[Allocation]) -> None:
         self._state = state
@@ -75,6 +80,7 @@ class NodeUsage:
         self._fast = state if isinstance(state, NodeUsageIndex) else None
         self._used: dict[str, list[int]] = {}
         self._caps: dict[str, tuple[int, int, int]] = {}
+        self._props: dict[tuple[str, str], dict[str, int]] = {}
         counts: dict[tuple[str, str], int] = {}
         stopped = plan.stopped
         for alloc in job_allocs:
@@ -121,6 +127,27 @@ class NodeUsage:
         """The evaluated job's allocations on the node (of ``group`` when given)."""
         return self._counts.get((node_id, group), 0)
 
+    def property_count(self, prop: str, scope: str, value: str) -> int:
+        """The job's (scope "") or group's allocations on nodes whose ``prop`` is ``value``."""
+        counts = self._props.get((prop, scope))
+        if counts is None:
+            counts = self._props[(prop, scope)] = {}
+            for (node_id, group), n in self._counts.items():
+                if group != scope or n <= 0:
+                    continue
+                node = self._state.node_by_id(node_id)
+                v = resolve_target(prop, node) if node is not None else None
+                if v is not None:
+                    counts[v] = counts.get(v, 0) + n
+        return counts.get(value, 0)
+
+    def count_property(self, prop: str, scope: str, node: Node) -> None:
+        """Record a placement on ``node`` in the (already loaded) property counts."""
+        counts = self._props.get((prop, scope))
+        value = resolve_target(prop, node)
+        if counts is not None and value is not None:
+            counts[value] = counts.get(value, 0) + 1
+
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
         used = self.used(node_id)
         for i in range(3):
@@ -136,6 +163,18 @@ class Selection:
     def __init__(self, node: Node | None, metric: AllocMetric) -> None:
         self.node = node
         self.metric = metric
+
+
+def _distinct_violation(checker: GroupChecker, usage: NodeUsage, node: Node) -> str | None:
+    """Why ``node`` breaks a distinct_hosts/distinct_property constraint (None: it does not)."""
+    scope = checker.distinct_hosts
+    if scope is not None and usage.collisions(node.id, scope) > 0:
+        return "distinct_hosts"
+    for prop, limit, pscope in checker.distinct_properties:
+        value = resolve_target(prop, node)
+        if value is None or usage.property_count(prop, pscope, value) >= limit:
+            return f"distinct_property {prop}"
+    return None
 
 
 def _stride(n: int, rng: random.Random | None) -> int:
@@ -252,11 +291,10 @@ class Stack:
             if not checker.feasible(node):
                 filtered += 1
                 continue
-            if checker.distinct_hosts and usage.collisions(node.id) > 0:
+            why = _distinct_violation(checker, usage, node)
+            if why is not None:
                 filtered += 1
-                checker.constraint_filtered["distinct_hosts"] = (
-                    checker.constraint_filtered.get("distinct_hosts", 0) + 1
-                )
+                checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
                 continue
             capacity = usage.capacity(node)
             used = usage.used(node.id)
@@ -301,4 +339,7 @@ class Stack:
         )
         if best is not None:
             usage.add(best.id, group, ask)
+            for prop, _, scope in checker.distinct_properties:
+                if scope in ("", group):
+                    usage.count_property(prop, scope, best)
         return Selection(best, metric)

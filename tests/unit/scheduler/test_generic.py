@@ -359,3 +359,51 @@ def test_service_failed_waits_with_follow_up_eval() -> None:
     live = h.live_allocs("web")
     assert len(live) == 1
     assert live[0].previous_allocation == a.id
+
+
+def two_group_job(constraint: Constraint, *, on_job: bool) -> Job:
+    job = mock_job(count=2, cpu=100)
+    tg = job.task_groups[0]
+    a = dataclasses.replace(tg, name="a", constraints=() if on_job else (constraint,))
+    b = dataclasses.replace(tg, name="b", constraints=() if on_job else (constraint,))
+    return dataclasses.replace(
+        job, task_groups=(a, b), constraints=(constraint,) if on_job else ()
+    ).canonicalize()
+
+
+def test_distinct_hosts_scope_group_vs_job() -> None:
+    h, _ = cluster(2)
+    ev = h.run(two_group_job(Constraint(operand="distinct_hosts"), on_job=False))
+    assert len(h.live_allocs("web")) == 4
+    for group in ("a", "b"):
+        nodes = [a.node_id for a in h.live_allocs("web") if a.task_group == group]
+        assert len(set(nodes)) == 2
+    assert ev.queued_allocations == {"a": 0, "b": 0}
+    h2, _ = cluster(2)
+    ev2 = h2.run(two_group_job(Constraint(operand="distinct_hosts"), on_job=True))
+    assert len(h2.live_allocs("web")) == 2
+    assert sum(ev2.queued_allocations.values()) == 2
+
+
+def test_distinct_property() -> None:
+    h = Harness()
+    r1 = {h.add_node(meta={"rack": "r1"}).id for _ in range(2)}
+    r2 = h.add_node(meta={"rack": "r2"}).id
+    h.add_node()  # no rack: never feasible for distinct_property on rack
+    prop = Constraint(l_target="${meta.rack}", operand="distinct_property")
+    ev = h.run(mock_job(count=3, cpu=100, constraints=(prop,)))
+    live = h.live_allocs("web")
+    assert len(live) == 2
+    assert {a.node_id for a in live} & r1
+    assert r2 in {a.node_id for a in live}
+    assert ev.queued_allocations == {"web": 1}
+    assert "distinct_property ${meta.rack}" in ev.failed_tg_allocs["web"].constraint_filtered
+    # RTarget raises the per-value limit; the existing allocations count
+    two = dataclasses.replace(prop, r_target="2")
+    job = h.upsert_job(dataclasses.replace(h.job("web"), constraints=(two,)))
+    h.process(h.make_eval(job))
+    live = h.live_allocs("web")
+    assert len(live) == 3
+    racks = Counter("r2" if a.node_id == r2 else "r1" for a in live)
+    assert racks["r1"] <= 2
+    assert racks["r2"] <= 2

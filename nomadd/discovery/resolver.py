@@ -100,6 +100,8 @@ class Resolver:
                 return await self._resolve(entry, port_kind)
         except TimeoutError:
             raise DiscoveryError(f"resolving {entry.text!r} timed out after {budget:g}s") from None
+        except OSError as err:  # a socket error below us (no route, ENOBUFS, ...): transient
+            raise DiscoveryError(f"resolving {entry.text!r} failed: {err}") from err
 
     async def resolve_all(self, entries: Iterable[Entry | str], *, port_kind: PortKind = "serf") -> list[str]:
         """Resolve every entry concurrently; the addresses in entry order, without duplicates.

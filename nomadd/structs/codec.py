@@ -412,12 +412,22 @@ def _api_conv(kind: _Kind, strict: bool) -> _Conv:
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _enum_field(kind: _Kind) -> bool:
+    if kind.tag == "opt":
+        assert kind.inner is not None
+        kind = kind.inner
+    return kind.tag == "enum"
+
+
 def _api_reader(cls: type, strict: bool) -> _Conv:
     fn = _from_api_cache.get((cls, strict))
     if fn is not None:
         return fn
     with _lock:
-        fields = [(fp.api, fp.name, _api_conv(fp.kind, strict), fp.kind.tag == "opt") for fp in _plan(cls)]
+        fields = [
+            (fp.api, fp.name, _api_conv(fp.kind, strict), fp.kind.tag == "opt", _enum_field(fp.kind))
+            for fp in _plan(cls)
+        ]
         known = frozenset(f[0] for f in fields)
 
         def convert(data: object) -> object:
@@ -430,12 +440,14 @@ def _api_reader(cls: type, strict: bool) -> _Conv:
                         err.path.append(f".{key}")
                         raise err
             kw = {}
-            for api_key, name, conv, optional in fields:
+            for api_key, name, conv, optional, is_enum in fields:
                 if api_key not in data:
                     continue
                 value = data[api_key]
                 if value is None and not optional:
                     continue  # null means "not set": the field default applies
+                if is_enum and value == "":
+                    continue  # Go's zero string: an unset status, mode or type
                 try:
                     kw[name] = conv(value)
                 except _PathError as err:

@@ -250,3 +250,11 @@ def test_from_api_strict_rejects_unknown_keys_with_path() -> None:
     # keys inside maps and free-form driver config are data, not fields
     ok = {"Meta": {"anything": "x"}, "TaskGroups": [{"Tasks": [{"Config": {"weird": 1}}]}]}
     from_api(Job, ok, strict=True)
+
+
+def test_from_api_empty_enum_string_means_unset() -> None:
+    # Go encodes an unset string as "": a job from `nomad job inspect` may carry "Status": "".
+    assert from_api(Sample, {"Color": ""}).color is Color.RED
+    job = from_api(Job, {"ID": "x", "Status": "", "Type": ""})
+    assert str(job.status) == "pending"
+    assert str(job.type) == "service"

@@ -272,9 +272,17 @@ def register(server: Server, registry: RPCRegistry) -> None:
     async def list_allocs(args: dict[str, Any]) -> dict[str, Any]:
         namespace = str(args.get("Namespace") or "default")
         prefix = str(args.get("Prefix") or "")
+        node_id = str(args.get("NodeID") or "")
 
         def fn(snap: StateSnapshot) -> Any:
-            return [to_api(a.stub()) for a in store_allocs.list_allocs(snap, namespace, prefix)]
+            if node_id:
+                found = sorted(
+                    store_allocs.allocs_by_node(snap, node_id), key=lambda a: (a.create_index, a.id)
+                )
+                allocs = [a for a in found if namespace in ("*", a.namespace)]
+            else:
+                allocs = store_allocs.list_allocs(snap, namespace, prefix)
+            return [to_api(a.stub()) for a in allocs]
 
         return await server.blocking_query(args, tables, fn)
 

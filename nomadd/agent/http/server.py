@@ -58,6 +58,9 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.node_endpoint",
     "nomadd.agent.http.client_endpoint",
     "nomadd.agent.http.system_endpoint",
+    "nomadd.agent.http.job_endpoint",
+    "nomadd.agent.http.eval_endpoint",
+    "nomadd.agent.http.alloc_endpoint",
 )
 
 Handler = Callable[["Agent", web.Request], Awaitable[object]]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 
 import pytest
 
@@ -246,3 +247,24 @@ def test_group_resources_sum_tasks() -> None:
         ),
     )
     assert tg.resources() == (250, 120, 300)
+
+
+def test_reads_nomad_job_run_output_json() -> None:
+    """The shape `nomad job run -output` prints: nulls everywhere, many keys we do not model."""
+    path = pathlib.Path(__file__).parent / "data" / "nomad_job_run_output.json"
+    doc = json.loads(path.read_text())
+    job = from_api(Job, doc["Job"], path="Job").canonicalize()
+    job.validate(DRIVERS)
+    assert job.id == "example"
+    assert job.priority == 50
+    assert job.datacenters == ("*",)
+    tg = job.task_groups[0]
+    assert tg.name == "cache"
+    assert tg.restart_policy == RestartPolicy()
+    assert tg.update is not None  # the job's Update block applies to service groups
+    task = tg.tasks[0]
+    assert task.resources == Resources(cpu=500, memory_mb=256)
+    assert task.config == {"command": "/bin/sleep", "args": ["3600"]}
+    assert task.kill_timeout == 5 * NS_PER_S
+    with pytest.raises(ValidationError, match=r"unknown field"):
+        from_api(Job, doc["Job"], path="Job", strict=True)

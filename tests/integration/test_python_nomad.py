@@ -1,0 +1,125 @@
+"""DESIGN §13: an existing Nomad API client (the python-nomad package) works unmodified.
+
+One -dev agent (server + client in one process); python-nomad talks to it exactly as it would
+talk to HashiCorp Nomad.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import nomad
+import pytest
+
+from tests.helpers import AgentProcess, dev_ports_config, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dev_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nomad.Nomad]:
+    tmp = tmp_path_factory.mktemp("pynomad")
+    cfg, http = dev_ports_config(Path(tmp))
+    agent = AgentProcess(["-dev", "-config", str(cfg)])
+    try:
+        agent.wait_line("agent started!")
+        n = nomad.Nomad(host="127.0.0.1", port=http, timeout=10)
+        wait_for(lambda: n.status.leader.get_leader(), timeout=30, what="a leader")
+        yield n
+    finally:
+        agent.signal(signal.SIGINT)
+        try:
+            agent.wait(20)
+        finally:
+            agent.stop()
+
+
+def test_agent_status_regions_and_operator(dev_agent: nomad.Nomad) -> None:
+    n = dev_agent
+    me = n.agent.get_agent()
+    assert me["config"]["Region"] == "global"
+    assert n.status.leader.get_leader().endswith(":" + str(me["config"]["Ports"]["Raft"]))
+    assert n.status.peers.get_peers() == [n.status.leader.get_leader()]
+    assert n.regions.get_regions() == ["global"]
+    members = n.agent.get_members()
+    assert members["Members"][0]["Status"] == "alive"
+    assert members["Members"][0]["Tags"]["region"] == "global"
+    raft = n.operator.get_configuration()
+    assert len(raft["Servers"]) == 1
+    assert raft["Servers"][0]["Leader"] is True
+    assert raft["Servers"][0]["Voter"] is True
+
+
+def test_nodes_node_and_eligibility(dev_agent: nomad.Nomad) -> None:
+    n = dev_agent
+    nodes = wait_for(
+        lambda: [x for x in n.nodes.get_nodes() if x["Status"] == "ready"],
+        timeout=30,
+        what="the dev client's node to be ready",
+    )
+    assert len(nodes) == 1
+    stub = nodes[0]
+    for key in ("ID", "Name", "Datacenter", "NodePool", "SchedulingEligibility", "Status", "Drivers"):
+        assert key in stub
+    node = n.node.get_node(stub["ID"])
+    assert node["SecretID"] == ""  # sanitized, as Nomad does
+    assert node["Attributes"]["kernel.name"] == "linux"
+    assert node["NodeResources"]["Memory"]["MemoryMB"] > 0
+    n.node.eligible_node(stub["ID"], ineligible=True)
+    assert n.node.get_node(stub["ID"])["SchedulingEligibility"] == "ineligible"
+    n.node.eligible_node(stub["ID"], eligible=True)
+    assert n.node.get_node(stub["ID"])["SchedulingEligibility"] == "eligible"
+
+
+def test_variables_round_trip(dev_agent: nomad.Nomad) -> None:
+    n = dev_agent
+    n.variable.create_variable("app/config", {"Items": {"user": "admin"}})
+    assert n.variable.get_variable("app/config")["Items"] == {"user": "admin"}
+    assert [v["Path"] for v in n.variables.get_variables(prefix="app")] == ["app/config"]
+
+
+def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_path: Path) -> None:
+    n = dev_agent
+    marker = tmp_path / "ran"
+    job = {
+        "Job": {
+            "ID": "pynomad",
+            "Name": "pynomad",
+            "Type": "batch",
+            "Datacenters": ["dc1"],
+            "TaskGroups": [
+                {
+                    "Name": "g",
+                    "Count": 1,
+                    "Tasks": [
+                        {
+                            "Name": "t",
+                            "Driver": "raw_exec",
+                            "Config": {"command": "/bin/sh", "args": ["-c", f"echo hi > {marker}"]},
+                            "Resources": {"CPU": 50, "MemoryMB": 32},
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+    reply = n.job.register_job("pynomad", job)
+    assert reply["EvalID"]
+    assert n.job.get_job("pynomad")["ID"] == "pynomad"
+    allocs = wait_for(
+        lambda: [a for a in n.job.get_allocations("pynomad") if a["ClientStatus"] == "complete"],
+        timeout=30,
+        what="the batch allocation to complete",
+    )
+    assert allocs[0]["TaskGroup"] == "g"
+    assert marker.read_text().strip() == "hi"
+    assert n.evaluation.get_evaluation(reply["EvalID"])["Status"] in ("complete", "pending")
+    assert n.allocation.get_allocation(allocs[0]["ID"])["JobID"] == "pynomad"
+    n.job.deregister_job("pynomad", purge=True)
+    wait_for(
+        lambda: not any(j["ID"] == "pynomad" for j in n.jobs.get_jobs()),
+        timeout=10,
+        what="the purged job to disappear",
+    )

@@ -14,6 +14,7 @@ from nomadd.scheduler.reconcile import Reconciled, reconcile, reschedule_tracker
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
+from nomadd.structs.resources import AllocatedResources
 from nomadd.structs.timeutil import NS_PER_S, format_time
 
 __all__ = ["BatchScheduler", "GenericScheduler", "ServiceScheduler"]
@@ -95,6 +96,7 @@ class GenericScheduler(BaseScheduler):
         stack = Stack(job, list(state.nodes()), usage, batch=self.batch, rng=self.env.rng)
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
+        resources: dict[str, AllocatedResources] = {}
         failed = result.failed_tg_allocs
         now = self.env.now_ns()
         for placement in rec.place:
@@ -112,6 +114,7 @@ class GenericScheduler(BaseScheduler):
             if checker is None:
                 checker = checkers[group] = GroupChecker(job, tg)
                 asks[group] = tg.resources()
+                resources[group] = allocated_resources(tg)
             previous = placement.previous
             penalty = (
                 frozenset({previous.node_id})
@@ -138,7 +141,7 @@ class GenericScheduler(BaseScheduler):
                 name=placement.name,
                 node_id=selection.node.id,
                 node_name=selection.node.name,
-                resources=allocated_resources(tg),
+                resources=resources[group],
                 metrics=selection.metric,
                 previous=previous,
                 tracker=tracker,

@@ -27,6 +27,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -36,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.helpers import ROOT, AgentProcess, agent_env, free_port, wait_for
+from tests.helpers import ROOT, agent_env, free_port, wait_for
+from tests.integration.netns import netns_http
 
 __all__ = ["Agent", "Cluster", "HTTPError", "to_toml"]
 
@@ -79,6 +81,46 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
+class AgentRun:
+    """One run of an agent process (optionally behind a command prefix such as
+    ``ip netns exec <ns>``); output collected line by line; killed only by its own PID."""
+
+    def __init__(self, args: Sequence[str], wrap: Sequence[str] = ()) -> None:
+        self.proc = subprocess.Popen(
+            [*wrap, sys.executable, "-m", "nomadd", "agent", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=agent_env(),
+            cwd=ROOT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        rc = self.proc.wait(timeout)
+        self._reader.join(2)
+        return rc
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._reader.join(2)
+        if self.proc.stdout is not None and not self._reader.is_alive():
+            self.proc.stdout.close()
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"HTTP {status}: {body}")
@@ -100,8 +142,9 @@ class Agent:
     config_path: Path
     server: bool
     client: bool
-    proc: AgentProcess | None = None
-    runs: list[AgentProcess] = field(default_factory=list)
+    wrap: tuple[str, ...] = ()  # command prefix, e.g. ("ip", "netns", "exec", "ns1")
+    proc: AgentRun | None = None
+    runs: list[AgentRun] = field(default_factory=list)
 
     @property
     def http_addr(self) -> str:
@@ -128,7 +171,7 @@ class Agent:
 
     def start(self, *extra_args: str) -> Agent:
         self.write_config()
-        self.proc = AgentProcess(["-config", str(self.config_path), *extra_args], env=agent_env())
+        self.proc = AgentRun(["-config", str(self.config_path), *extra_args], self.wrap)
         self.runs.append(self.proc)
         return self
 
@@ -182,6 +225,13 @@ class Agent:
         params: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> tuple[Any, Mapping[str, str]]:
+        if self.wrap:
+            status, text = netns_http(self.wrap, method, self.url + path, body, params, timeout)
+            if status == 0:
+                raise OSError(text)
+            if status >= 300:
+                raise HTTPError(status, text)
+            return (json.loads(text) if text else None), {}
         qs = ("?" + urllib.parse.urlencode(params)) if params else ""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path + qs, data=data, method=method)
@@ -196,7 +246,7 @@ class Agent:
     def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent."""
         return subprocess.run(
-            [sys.executable, "-m", "nomadd", *args],
+            [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
             env=agent_env(NOMAD_ADDR=self.url),
@@ -223,13 +273,23 @@ class Cluster:
         self._next_ip = first_ip
 
     def _new_agent(
-        self, *, name: str | None, ip: str | None, server: bool, client: bool, extra: Mapping[str, Any]
+        self,
+        *,
+        name: str | None,
+        ip: str | None,
+        server: bool,
+        client: bool,
+        extra: Mapping[str, Any],
+        wrap: Sequence[str] = (),
     ) -> Agent:
         if ip is None:
             ip = f"127.0.0.{self._next_ip}"
             self._next_ip += 1
         name = name or f"{'server' if server else 'client'}{len(self.agents) + 1}"
-        ports = {"http": free_port(ip), "raft": free_port(ip), "serf": free_port(ip)}
+        if wrap:  # its own network namespace: the default ports are free there
+            ports = {"http": 4646, "raft": 4647, "serf": 4648}
+        else:
+            ports = {"http": free_port(ip), "raft": free_port(ip), "serf": free_port(ip)}
         data_dir = self.tmp / name
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         cfg: dict[str, Any] = {
@@ -256,6 +316,7 @@ class Cluster:
             config_path=self.tmp / f"{name}.toml",
             server=server,
             client=client,
+            wrap=tuple(wrap),
         )
         self.agents.append(agent)
         return agent
@@ -267,7 +328,9 @@ class Cluster:
         name: str | None = None,
         ip: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        wrap: Sequence[str] = (),
     ) -> Agent:
+        """A server agent (not started). ``wrap`` runs it behind a prefix (a netns)."""
         server: dict[str, Any] = {
             "enabled": True,
             "bootstrap_expect": bootstrap_expect,
@@ -277,7 +340,7 @@ class Cluster:
             server["encrypt"] = self.encrypt
         base = {"server": server}
         _merge(base, extra or {})
-        return self._new_agent(name=name, ip=ip, server=True, client=False, extra=base)
+        return self._new_agent(name=name, ip=ip, server=True, client=False, extra=base, wrap=wrap)
 
     def add_client(
         self,
@@ -286,10 +349,12 @@ class Cluster:
         name: str | None = None,
         ip: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        wrap: Sequence[str] = (),
     ) -> Agent:
+        """A client agent (not started) pointed at ``servers``' HTTP addresses."""
         base: dict[str, Any] = {"client": {"enabled": True, "servers": [s.http_addr for s in servers]}}
         _merge(base, extra or {})
-        return self._new_agent(name=name, ip=ip, server=False, client=True, extra=base)
+        return self._new_agent(name=name, ip=ip, server=False, client=True, extra=base, wrap=wrap)
 
     @staticmethod
     def link(servers: Sequence[Agent]) -> None:
@@ -311,7 +376,8 @@ class Cluster:
         return wait_for(pred, timeout, what=what)
 
     def leader_of(self, servers: Iterable[Agent]) -> Agent | None:
-        """The server every running one of ``servers`` names as leader (None if they differ)."""
+        """The server every running one of ``servers`` names as leader, if it is one of them
+        (None while they differ or name an outsider, e.g. a partitioned old leader)."""
         alive = [s for s in servers if s.running()]
         by_raft = {s.raft_addr: s for s in self.agents}
         seen = set()
@@ -323,7 +389,7 @@ class Cluster:
         if len(seen) != 1:
             return None
         leader = by_raft.get(seen.pop())
-        return leader if leader is not None and leader.running() else None
+        return leader if leader is not None and leader in alive else None
 
     def wait_leader(self, servers: Iterable[Agent], timeout: float = 30.0) -> Agent:
         group = list(servers)

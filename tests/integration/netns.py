@@ -1,0 +1,112 @@
+"""Network-namespace lab for fault tests (root only): N "hosts" on one private L2 segment.
+
+``NetnsLab(n)`` creates a bridge namespace and ``n`` host namespaces, each joined to the bridge
+by a veth pair, with addresses ``10.<a>.<b>.1..n/24`` (a random /24, only ever visible inside
+these namespaces). :meth:`partition` cuts a host off (its bridge-side veth goes down),
+:meth:`heal` reconnects it. :meth:`close` (call it in ``finally``) deletes every namespace it
+created, which also removes their veths. Nothing touches the root namespace's interfaces.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["NetnsLab", "netns_http"]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
+
+
+class NetnsLab:
+    def __init__(self, hosts: int) -> None:
+        tag = secrets.token_hex(3)
+        self.bridge_ns = f"nmdbr{tag}"
+        self.hosts = [f"nmd{tag}h{i}" for i in range(hosts)]
+        octets = secrets.randbelow(200) + 20, secrets.randbelow(250) + 1
+        self.ips = [f"10.{octets[0]}.{octets[1]}.{i + 1}" for i in range(hosts)]
+        self._created: list[str] = []
+        self._peers = [f"vb{tag}{i}" for i in range(hosts)]  # bridge-side veth names
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
+        _ip("netns", "add", self.bridge_ns)
+        self._created.append(self.bridge_ns)
+        _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
+        for i, ns in enumerate(self.hosts):
+            _ip("netns", "add", ns)
+            self._created.append(ns)
+            peer = self._peers[i]
+            # create the pair inside the host namespace, then move the peer to the bridge ns
+            _ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", peer)
+            _ip("-n", ns, "link", "set", peer, "netns", self.bridge_ns)
+            _ip("-n", ns, "addr", "add", f"{self.ips[i]}/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", self.bridge_ns, "link", "set", peer, "master", "br0")
+            _ip("-n", self.bridge_ns, "link", "set", peer, "up")
+
+    def partition(self, host: int) -> None:
+        _ip("-n", self.bridge_ns, "link", "set", self._peers[host], "down")
+
+    def heal(self, host: int) -> None:
+        _ip("-n", self.bridge_ns, "link", "set", self._peers[host], "up")
+
+    def wrap(self, host: int) -> list[str]:
+        """Command prefix that runs a program inside host ``host``'s namespace."""
+        return ["ip", "netns", "exec", self.hosts[host]]
+
+    def close(self) -> None:
+        for ns in reversed(self._created):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        self._created.clear()
+
+
+_HTTP_SCRIPT = r"""
+import json, sys, urllib.request, urllib.error
+method, url, body, timeout = json.loads(sys.argv[1])
+req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method=method)
+try:
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        print(json.dumps({"status": r.status, "body": r.read().decode()}))
+except urllib.error.HTTPError as e:
+    print(json.dumps({"status": e.code, "body": e.read().decode()}))
+except Exception as e:
+    print(json.dumps({"status": 0, "body": repr(e)}))
+"""
+
+
+def netns_http(
+    wrap: Sequence[str],
+    method: str,
+    url: str,
+    body: Any = None,
+    params: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, str]:
+    """An HTTP request made from inside a namespace: ``(status, body)``; status 0 = no answer."""
+    if params:
+        import urllib.parse
+
+        url += "?" + urllib.parse.urlencode(params)
+    arg = json.dumps([method, url, body, timeout])
+    out = subprocess.run(
+        [*wrap, sys.executable, "-I", "-c", _HTTP_SCRIPT, arg],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 10,
+    )
+    if out.returncode != 0:
+        return 0, out.stderr
+    reply = json.loads(out.stdout)
+    return int(reply["status"]), str(reply["body"])

@@ -80,7 +80,15 @@ def allocated_resources(tg: TaskGroup) -> AllocatedResources:
 class PlanBuilder:
     """The mutable side of a :class:`Plan` while one evaluation is processed."""
 
-    __slots__ = ("env", "eval_id", "job", "node_allocation", "node_update", "stopped")
+    __slots__ = (
+        "env",
+        "eval_id",
+        "freed",
+        "job",
+        "node_allocation",
+        "node_update",
+        "stopped",
+    )
 
     def __init__(self, eval_id: str, job: Job | None, env: Env) -> None:
         self.eval_id = eval_id
@@ -89,11 +97,16 @@ class PlanBuilder:
         self.node_update: dict[str, list[Allocation]] = {}
         self.node_allocation: dict[str, list[Allocation]] = {}
         self.stopped: set[str] = set()
+        # per node: (alloc id, resources) of stopped allocations that were still in use
+        self.freed: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
 
     def stop(
         self, alloc: Allocation, description: str, client_status: AllocClientStatus | None = None
-    ) -> None:
-        """Stop ``alloc`` (Nomad's AppendStoppedAlloc); ``client_status`` e.g. lost."""
+    ) -> tuple[int, int, int] | None:
+        """Stop ``alloc`` (Nomad's AppendStoppedAlloc); ``client_status`` e.g. lost.
+
+        Returns the resources this frees (None when the allocation was not using any).
+        """
         stopped = dataclasses.replace(
             alloc,
             job=None,
@@ -104,6 +117,31 @@ class PlanBuilder:
         )
         self.node_update.setdefault(alloc.node_id, []).append(stopped)
         self.stopped.add(alloc.id)
+        if alloc.terminal():
+            return None
+        res = alloc.allocated_resources.comparable()
+        self.freed.setdefault(alloc.node_id, []).append((alloc.id, res))
+        return res
+
+    def unstop(self, alloc_id: str, node_id: str) -> tuple[int, int, int] | None:
+        """Take a stop back out of the plan (its replacement could not be placed).
+
+        Returns the resources the stop had freed (None if the allocation was not in use).
+        """
+        stops = self.node_update.get(node_id, [])
+        for i, stopped in enumerate(stops):
+            if stopped.id == alloc_id:
+                del stops[i]
+                if not stops:
+                    del self.node_update[node_id]
+                self.stopped.discard(alloc_id)
+                break
+        freed = self.freed.get(node_id, [])
+        for i, (fid, res) in enumerate(freed):
+            if fid == alloc_id:
+                del freed[i]
+                return res
+        return None
 
     def update_in_place(self, alloc: Allocation, job: Job) -> None:
         updated = dataclasses.replace(

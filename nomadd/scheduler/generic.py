@@ -6,12 +6,16 @@ import dataclasses
 from collections.abc import Callable
 
 from nomadd.scheduler.base import Attempt, BaseScheduler
-from nomadd.scheduler.context import ALLOC_UPDATING, PlanBuilder, allocated_resources
+from nomadd.scheduler.context import (
+    ALLOC_RESCHEDULED,
+    ALLOC_UPDATING,
+    PlanBuilder,
+    allocated_resources,
+)
 from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
-from nomadd.scheduler.reconcile import Reconciled, reconcile, reschedule_tracker
-from nomadd.structs.alloc import Allocation
+from nomadd.scheduler.reconcile import Reconciled, Stop, reconcile, reschedule_tracker
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.resources import AllocatedResources
@@ -20,6 +24,8 @@ from nomadd.structs.timeutil import NS_PER_S, format_time
 __all__ = ["BatchScheduler", "GenericScheduler", "ServiceScheduler"]
 
 FOLLOWUP_BATCH_WINDOW_NS = 5 * NS_PER_S  # failed allocs due within 5 s share one follow-up eval
+# Stops that only make sense if the replacement is placed (lost/migrating ones stop regardless).
+_UNDOABLE_STOPS = frozenset({ALLOC_UPDATING, ALLOC_RESCHEDULED})
 
 
 class GenericScheduler(BaseScheduler):
@@ -44,8 +50,14 @@ class GenericScheduler(BaseScheduler):
         now = self.env.now_ns()
         rec = reconcile(job, allocs, state.node_by_id, now, batch=self.batch)
         plan = PlanBuilder(evaluation.id, job, self.env)
+        # Stops of allocations being replaced by a new version or rescheduled wait for their
+        # replacement's placement: if it cannot be placed, the old one stays (and its room too).
+        deferred: dict[str, Stop] = {}
         for stop in rec.stop:
-            plan.stop(stop.alloc, stop.description, stop.client_status)
+            if stop.description in _UNDOABLE_STOPS:
+                deferred[stop.alloc.id] = stop
+            else:
+                plan.stop(stop.alloc, stop.description, stop.client_status)
         result = Attempt(done=True, job=job, snapshot_index=snapshot)
         if job is not None and not job.stop:
             result.queued = {tg.name: 0 for tg in job.task_groups}
@@ -53,7 +65,9 @@ class GenericScheduler(BaseScheduler):
                 plan.update_in_place(alloc, job)
             await self._followups(evaluation, job, rec, plan)
             if rec.place:
-                self._place(job, rec, plan, result)
+                self._place(job, rec, plan, result, deferred)
+        for stop in deferred.values():  # (none left unless a group vanished mid-way)
+            plan.stop(stop.alloc, stop.description, stop.client_status)
         refresh = await self.submit(plan, snapshot)
         if refresh:
             return Attempt(done=False, refresh_index=refresh, queued=result.queued)
@@ -90,7 +104,14 @@ class GenericScheduler(BaseScheduler):
                 dataclasses.replace(alloc, job=None, follow_up_eval_id=eval_id)
             )
 
-    def _place(self, job: Job, rec: Reconciled, plan: PlanBuilder, result: Attempt) -> None:
+    def _place(
+        self,
+        job: Job,
+        rec: Reconciled,
+        plan: PlanBuilder,
+        result: Attempt,
+        deferred: dict[str, Stop],
+    ) -> None:
         state = self.state
         usage = NodeUsage(state, plan, state.allocs_by_job(job.namespace, job.id))
         stack = Stack(job, list(state.nodes()), usage, batch=self.batch, rng=self.env.rng)
@@ -104,18 +125,23 @@ class GenericScheduler(BaseScheduler):
             tg = job.lookup_task_group(group)
             if tg is None:
                 continue
+            previous = placement.previous
+            pending = deferred.pop(previous.id, None) if previous is not None else None
             if group in failed:  # coalesce: the same ask fails the same way
                 metric = failed[group]
                 failed[group] = dataclasses.replace(metric, coalesced_failures=metric.coalesced_failures + 1)
                 result.queued[group] += 1
-                self._undo_update_stop(plan, placement.previous)
                 continue
             checker = checkers.get(group)
             if checker is None:
                 checker = checkers[group] = GroupChecker(job, tg)
                 asks[group] = tg.resources()
                 resources[group] = allocated_resources(tg)
-            previous = placement.previous
+            freed = None
+            if pending is not None:
+                freed = plan.stop(pending.alloc, pending.description, pending.client_status)
+                if freed is not None:
+                    usage.release(pending.alloc.node_id, group, freed)
             penalty = (
                 frozenset({previous.node_id})
                 if placement.reschedule and previous is not None
@@ -125,7 +151,10 @@ class GenericScheduler(BaseScheduler):
             if selection.node is None:
                 failed[group] = selection.metric
                 result.queued[group] += 1
-                self._undo_update_stop(plan, previous)
+                if pending is not None:
+                    plan.unstop(pending.alloc.id, pending.alloc.node_id)
+                    if freed is not None:
+                        usage.restore(pending.alloc.node_id, group, freed)
                 continue
             tracker = None
             if previous is not None:
@@ -149,20 +178,6 @@ class GenericScheduler(BaseScheduler):
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
         result.escaped = any(c.escaped for c in checkers.values())
-
-    @staticmethod
-    def _undo_update_stop(plan: PlanBuilder, previous: Allocation | None) -> None:
-        """Keep the old version running when its destructive replacement cannot be placed."""
-        if previous is None:
-            return
-        stops = plan.node_update.get(previous.node_id, [])
-        for i, stopped in enumerate(stops):
-            if stopped.id == previous.id and stopped.desired_description == ALLOC_UPDATING:
-                del stops[i]
-                plan.stopped.discard(previous.id)
-                if not stops:
-                    del plan.node_update[previous.node_id]
-                return
 
 
 class ServiceScheduler(GenericScheduler):

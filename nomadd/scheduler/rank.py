@@ -94,8 +94,7 @@ class NodeUsage:
         fast = self._fast
         if fast is not None:
             used = list(fast.node_usage(node_id))
-            for alloc in self._plan.node_update.get(node_id, ()):
-                cpu, mem, disk = alloc.allocated_resources.comparable()
+            for _, (cpu, mem, disk) in self._plan.freed.get(node_id, ()):
                 used[0] -= cpu
                 used[1] -= mem
                 used[2] -= disk
@@ -147,6 +146,26 @@ class NodeUsage:
         value = resolve_target(prop, node)
         if counts is not None and value is not None:
             counts[value] = counts.get(value, 0) + 1
+
+    def release(self, node_id: str, group: str, res: tuple[int, int, int]) -> None:
+        """Stop counting an allocation the plan now stops (after this usage was built)."""
+        if node_id in self._used:
+            used = self._used[node_id]
+            for i in range(3):
+                used[i] -= res[i]
+        for key in ((node_id, ""), (node_id, group)):
+            self._counts[key] = self._counts.get(key, 0) - 1
+        self._props.clear()  # rebuilt lazily from the counts
+
+    def restore(self, node_id: str, group: str, res: tuple[int, int, int]) -> None:
+        """Count again an allocation whose stop was taken out of the plan."""
+        if node_id in self._used:
+            used = self._used[node_id]
+            for i in range(3):
+                used[i] += res[i]
+        for key in ((node_id, ""), (node_id, group)):
+            self._counts[key] = self._counts.get(key, 0) + 1
+        self._props.clear()  # rebuilt lazily from the counts
 
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
         used = self.used(node_id)

@@ -407,3 +407,60 @@ def test_distinct_property() -> None:
     racks = Counter("r2" if a.node_id == r2 else "r1" for a in live)
     assert racks["r1"] <= 2
     assert racks["r2"] <= 2
+
+
+def test_failed_alloc_without_room_stays_reschedulable() -> None:
+    h, (n1,) = cluster(1)
+    h.run(mock_job("b", count=1, job_type="batch", cpu=3000))
+    first = h.live_allocs("b")[0]
+    h.set_client_status(first.id, AllocClientStatus.FAILED)
+    # something else takes the room before the failed allocation is rescheduled
+    h.run(mock_job("other", count=1, cpu=3000))
+    h.now += 10 * 10**9
+    ev = h.make_eval(h.job("b"), EvalTrigger.ALLOC_FAILURE)
+    h.process(ev)
+    assert h.evals[ev.id].queued_allocations == {"web": 1}
+    assert h.alloc(first.id).desired_status == AllocDesiredStatus.RUN  # not marked rescheduled
+    h.add_node()
+    h.process(h.evals[h.evals[ev.id].blocked_eval])
+    (second,) = h.live_allocs("b")
+    assert second.previous_allocation == first.id
+    assert second.node_id != n1
+
+
+def _resize(h: Harness, memory_mb: int) -> Job:
+    job = h.job("web")
+    tg = job.task_groups[0]
+    task = dataclasses.replace(
+        tg.tasks[0], resources=dataclasses.replace(tg.tasks[0].resources, memory_mb=memory_mb)
+    )
+    return h.upsert_job(dataclasses.replace(job, task_groups=(dataclasses.replace(tg, tasks=(task,)),)))
+
+
+def test_destructive_updates_reuse_the_room_they_free() -> None:
+    h, (n1,) = cluster(1)  # 8192 MB
+    h.run(mock_job(count=2, memory_mb=3000))
+    old = {a.id for a in h.live_allocs("web")}
+    ev = h.make_eval(_resize(h, 4000))
+    h.process(ev)
+    live = h.live_allocs("web")
+    assert len(live) == 2
+    assert not old & {a.id for a in live}
+    assert {a.node_id for a in live} == {n1}
+    assert h.refreshes == 0  # the plan fitted: no rejected node
+    assert h.evals[ev.id].queued_allocations == {"web": 0}
+
+
+def test_destructive_updates_that_do_not_fit_change_nothing() -> None:
+    h, _ = cluster(1)
+    h.run(mock_job(count=2, memory_mb=4000))
+    old = {a.id for a in h.live_allocs("web")}
+    plans = len(h.plans)
+    ev = h.make_eval(_resize(h, 5000))
+    h.process(ev)
+    assert {a.id for a in h.live_allocs("web")} == old
+    assert len(h.plans) == plans  # nothing to submit
+    assert h.refreshes == 0
+    done = h.evals[ev.id]
+    assert done.queued_allocations == {"web": 2}
+    assert done.blocked_eval

@@ -162,6 +162,10 @@ class SystemScheduler(BaseScheduler):
             else:
                 failed[tg.name] = selection.metric
             result.queued[tg.name] += 1
+            if previous is not None:  # keep the old version rather than nothing
+                freed = plan.unstop(previous.id, previous.node_id)
+                if freed is not None:
+                    stack.usage.restore(previous.node_id, tg.name, freed)
             return
         plan.place(
             job=job,

@@ -143,3 +143,18 @@ def test_failed_system_alloc_not_replaced() -> None:
     h.process(h.make_eval(h.job("sys"), EvalTrigger.ALLOC_FAILURE))
     assert h.live_allocs("sys") == []
     assert h.alloc(a.id).desired_status == AllocDesiredStatus.RUN
+
+
+def test_update_that_does_not_fit_keeps_old_version() -> None:
+    h = Harness()
+    h.add_node()
+    h.run(system_job(cpu=3000))
+    old = h.live_allocs("sys")[0]
+    job = h.job("sys")
+    tg = job.task_groups[0]
+    task = dataclasses.replace(tg.tasks[0], resources=dataclasses.replace(tg.tasks[0].resources, cpu=5000))
+    job = h.upsert_job(dataclasses.replace(job, task_groups=(dataclasses.replace(tg, tasks=(task,)),)))
+    ev = h.make_eval(job)
+    h.process(ev)
+    assert [a.id for a in h.live_allocs("sys")] == [old.id]
+    assert h.evals[ev.id].queued_allocations == {"web": 1}

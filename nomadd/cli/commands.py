@@ -21,6 +21,14 @@ COMMANDS: dict[str, str] = {
     "var get": "nomadd.cli.var_get",
     "var list": "nomadd.cli.var_list",
     "var purge": "nomadd.cli.var_purge",
+    "node status": "nomadd.cli.node_status",
+    "node eligibility": "nomadd.cli.node_eligibility",
+    "system gc": "nomadd.cli.system_gc",
+    "job run": "nomadd.cli.job_run",
+    "job status": "nomadd.cli.job_status",
+    "job stop": "nomadd.cli.job_stop",
+    "eval status": "nomadd.cli.eval_status",
+    "alloc status": "nomadd.cli.alloc_status",
 }
 
 # One-line synopses shown by `nomadd` with no arguments (commands not listed show without one).
@@ -38,4 +46,12 @@ SYNOPSES: dict[str, str] = {
     "var get": "Read a variable",
     "var list": "List variables",
     "var purge": "Purge a variable",
+    "node status": "Display status information about nodes",
+    "node eligibility": "Toggle scheduling eligibility for a given node",
+    "system gc": "Run the system garbage collection process",
+    "job run": "Run a new job or update an existing job",
+    "job status": "Display status information about a job",
+    "job stop": "Stop a running job",
+    "eval status": "Display evaluation status and placement failure reasons",
+    "alloc status": "Display allocation status information and metadata",
 }

@@ -16,6 +16,7 @@ creates node evaluations there).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -52,6 +53,7 @@ EVENT_HEARTBEAT_MISSED = "Node heartbeat missed"
 EVENT_REREGISTERED = "Node reregistered by heartbeat"
 EVENT_NODE_LEFT = "Node left"
 _TABLES = (store_nodes.TABLE,)
+TIMERS_WAIT_S = 3.0  # how long a heartbeat waits for a new leader's timers to start
 
 StatusListener = Callable[["Server", Node], Awaitable[None]]
 _LISTENERS: list[StatusListener] = []
@@ -176,6 +178,7 @@ class _NodeEndpoint:
         result, index = await self._apply(MessageType.NODE_REGISTER, req)
         if result.error:
             raise PermissionDeniedError(result.error)
+        await self._wait_timers()
         ttl = self.timers.reset(node.id)
         if result.changed:
             await self._notify(result.node)
@@ -208,7 +211,16 @@ class _NodeEndpoint:
         if status == NodeStatus.DOWN:
             self.timers.clear(node_id)
             return self._reply(0.0, index)
+        await self._wait_timers()
         return self._reply(self.timers.reset(node_id), index)
+
+    async def _wait_timers(self) -> None:
+        """Right after an election the timers start once the barrier committed: wait for that
+        (bounded) instead of failing the heartbeat, which would make the client back off 15 s+."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMERS_WAIT_S
+        while not self.timers.enabled and self.server.raft.is_leader() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def _set_status(self, node_id: str, status: str, event: str) -> int:
         now_s, ts = _now()

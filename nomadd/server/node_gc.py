@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["FORCE_GC_THRESHOLD_S", "NodeGC"]
 
-FORCE_GC_THRESHOLD_S = 0.001  # Nomad's force-gc uses a 1 ms threshold for every GC kind
+FORCE_GC_THRESHOLD_S = 0.0  # Nomad's force-gc uses 1 ms; 0 here: any down node, whatever its age
 
 
 class NodeGC:

@@ -164,11 +164,14 @@ def _has_live_allocs(snap: StateSnapshot, node_ids: set[str]) -> set[str]:
 
 def gc_candidates(snap: StateSnapshot, *, now_s: float, threshold_s: float) -> list[str]:
     """Nomad's nodeGC: down nodes whose status changed more than ``threshold_s`` ago and whose
-    allocations are all terminal."""
+    allocations are all terminal. ``status_updated_at`` is in whole (floored) seconds, so a
+    node counts as down for ``now - status_updated_at - 1`` seconds (never collected early);
+    ``threshold_s <= 0`` (forced GC) ignores the age."""
     old = {
         n.id
         for n in snap.table(TABLE).values()
-        if n.status == NodeStatus.DOWN and now_s - n.status_updated_at >= threshold_s
+        if n.status == NodeStatus.DOWN
+        and (threshold_s <= 0 or now_s - n.status_updated_at - 1 >= threshold_s)
     }
     if not old:
         return []

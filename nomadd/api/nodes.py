@@ -1,0 +1,50 @@
+"""Nodes: ``/v1/nodes``, ``/v1/node/:id`` and its sub-paths (Nomad's api/nodes.go)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from nomadd.api.client import Client, QueryMeta
+
+__all__ = ["Nodes"]
+
+_Rows = list[dict[str, Any]]  # module level: the class's own ``list`` method shadows the builtin
+
+
+class Nodes:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(
+        self, prefix: str = "", *, os: bool = False, resources: bool = False, index: int = 0, wait: str = ""
+    ) -> tuple[_Rows, QueryMeta]:
+        params: dict[str, str | int | bool] = {}
+        if prefix:
+            params["prefix"] = prefix
+        if os:
+            params["os"] = True
+        if resources:
+            params["resources"] = True
+        if index:
+            params["index"] = index
+        if wait:
+            params["wait"] = wait
+        value, meta = self._c.get("/v1/nodes", params)
+        return cast(_Rows, value or []), meta
+
+    def info(self, node_id: str) -> tuple[dict[str, Any], QueryMeta]:
+        value, meta = self._c.get(f"/v1/node/{node_id}")
+        return cast(dict[str, Any], value), meta
+
+    def allocations(self, node_id: str) -> _Rows:
+        value, _ = self._c.get(f"/v1/node/{node_id}/allocations")
+        return cast(_Rows, value or [])
+
+    def toggle_eligibility(self, node_id: str, eligible: bool) -> dict[str, Any]:
+        body = {"NodeID": node_id, "Eligibility": "eligible" if eligible else "ineligible"}
+        value, _ = self._c.post(f"/v1/node/{node_id}/eligibility", body)
+        return cast(dict[str, Any], value or {})
+
+    def purge(self, node_id: str) -> dict[str, Any]:
+        value, _ = self._c.post(f"/v1/node/{node_id}/purge")
+        return cast(dict[str, Any], value or {})

@@ -1,0 +1,89 @@
+"""The client's server list: fail over, demote, replace from replies, rediscover."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from nomadd.client.servers import NoServersError, ServerList
+from nomadd.discovery import Resolver
+from nomadd.rpc import RPCClient
+from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
+
+
+class FakeRPC(RPCClient):
+    """Answers per address: an exception instance to raise or a value to return."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.calls: list[str] = []
+
+    async def call(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+        self.calls.append(addr)
+        answer = self.answers.get(addr, RPCError(f"connect to {addr} refused"))
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def _list(rpc: FakeRPC, entries: list[str], fallback: str = "") -> ServerList:
+    return ServerList(entries, resolver=Resolver(), rpc=rpc, fallback=fallback, rng=random.Random(1))
+
+
+def test_moves_on_and_demotes_failed_server() -> None:
+    rpc = FakeRPC({"127.0.0.2:4646": {"ok": 2}})
+    sl = _list(rpc, ["127.0.0.1", "127.0.0.2"])
+
+    async def main() -> None:
+        assert await sl.rpc("Node.UpdateStatus", {}) == {"ok": 2}
+        assert sl.servers() == ["127.0.0.2:4646", "127.0.0.1:4646"]
+        rpc.calls.clear()
+        await sl.rpc("Node.UpdateStatus", {})
+        assert rpc.calls == ["127.0.0.2:4646"]
+
+    asyncio.run(main())
+
+
+def test_no_leader_tries_next_but_rule_errors_raise() -> None:
+    rpc = FakeRPC({"10.0.0.1:4646": NoLeaderError(), "10.0.0.2:4646": UnknownNodeError("node not found")})
+    sl = _list(rpc, [])
+    sl.set_servers(["10.0.0.1:4646", "10.0.0.2:4646"])
+    sl._servers = ["10.0.0.1:4646", "10.0.0.2:4646"]  # fixed order for the test
+
+    async def main() -> None:
+        with pytest.raises(UnknownNodeError):
+            await sl.rpc("Node.UpdateStatus", {})
+
+    asyncio.run(main())
+    assert rpc.calls == ["10.0.0.1:4646", "10.0.0.2:4646"]
+
+
+def test_reply_replaces_list_and_all_failing_raises_last() -> None:
+    rpc = FakeRPC({})
+    sl = _list(rpc, [], fallback="127.0.0.1:4646")
+    sl.set_from_reply(
+        {"Servers": [{"RPCAdvertiseAddr": "10.0.0.5:4646"}, {"RPCAdvertiseAddr": "10.0.0.6:4646"}]}
+    )
+    assert sorted(sl.servers()) == ["10.0.0.5:4646", "10.0.0.6:4646"]
+    sl.set_from_reply({"Servers": []})  # an empty list never wipes the known servers
+    assert len(sl.servers()) == 2
+
+    async def main() -> None:
+        with pytest.raises(RPCError, match="refused"):
+            await sl.rpc("Node.Register", {})
+
+    asyncio.run(main())
+
+
+def test_no_servers() -> None:
+    sl = _list(FakeRPC({}), [])
+
+    async def main() -> None:
+        with pytest.raises(NoServersError):
+            await sl.rpc("Node.Register", {})
+
+    asyncio.run(main())

@@ -75,7 +75,7 @@ def mock_job(
     job_id: str = "web",
     *,
     count: int = 3,
-    job_type: JobType = JobType.SERVICE,
+    job_type: JobType | str = JobType.SERVICE,
     cpu: int = 500,
     memory_mb: int = 256,
     **kw: object,
@@ -83,7 +83,7 @@ def mock_job(
     """A canonicalized one-group, one-task raw_exec job."""
     job = Job(
         id=job_id,
-        type=job_type,
+        type=JobType(job_type),
         datacenters=("dc1",),
         task_groups=(
             TaskGroup(

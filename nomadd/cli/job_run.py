@@ -1,0 +1,142 @@
+"""``nomadd job run [-detach] [-verbose] <file>`` (Nomad's command/job_run.go + monitor.go).
+
+Reads the job file (API JSON, or HCL with the hcl extra; unknown keys are errors), registers it
+and monitors the evaluation like Nomad::
+
+    ==> Monitoring evaluation "1a2b3c4d"
+        Evaluation triggered by job "web"
+        Allocation "5e6f7a8b" created: node "9c0d1e2f", group "g"
+        Evaluation status changed: "pending" -> "complete"
+    ==> Evaluation "1a2b3c4d" finished with status "complete"
+
+Exit codes: 0 placed; 1 error (the agent's message is printed, e.g. a 400 naming the bad
+field); 2 some placements failed (``Placement Failure`` details, a blocked eval waits for
+capacity). ``-detach`` prints the evaluation ID without monitoring.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from nomadd.api.evaluations import Evaluations
+from nomadd.api.jobs import Jobs
+from nomadd.cli import meta
+from nomadd.cli.job_file import JobFileError, load_job_file
+from nomadd.cli.job_status import short
+
+__all__ = ["monitor", "run"]
+
+USAGE = "nomadd job run [options] <path>"
+MONITOR_POLL_WAIT = "2s"  # blocking-query wait per poll of the evaluation
+MONITOR_TIMEOUT_S = 300.0  # give up monitoring (the job keeps being scheduled)
+_TERMINAL = ("complete", "failed", "canceled")
+
+
+def _failure_lines(group: str, metric: dict[str, Any], queued: int) -> list[str]:
+    lines = [f'    Task Group "{group}" (failed to place {queued} allocation{"s" if queued != 1 else ""}):']
+    evaluated = int(metric.get("NodesEvaluated", 0))
+    if evaluated == 0:
+        lines.append("      * No nodes were eligible for evaluation")
+    for dc, n in (metric.get("NodesAvailable") or {}).items():
+        if n == 0:
+            lines.append(f'      * No nodes are available in datacenter "{dc}"')
+    for cls, n in (metric.get("ClassFiltered") or {}).items():
+        lines.append(f'      * Class "{cls}": {n} nodes excluded by filter')
+    for c, n in (metric.get("ConstraintFiltered") or {}).items():
+        lines.append(f'      * Constraint "{c}": {n} nodes excluded by filter')
+    exhausted = int(metric.get("NodesExhausted", 0))
+    if exhausted:
+        lines.append(f"      * Resources exhausted on {exhausted} nodes")
+    for dim, n in (metric.get("DimensionExhausted") or {}).items():
+        lines.append(f'      * Dimension "{dim}" exhausted on {n} nodes')
+    return lines
+
+
+def monitor(evals: Evaluations, eval_id: str, verbose: bool = False) -> int:
+    """Follow ``eval_id`` to a terminal status, printing Nomad's monitor lines. Exit code."""
+    print(f'==> Monitoring evaluation "{short(eval_id, verbose)}"')
+    seen_allocs: set[str] = set()
+    status = ""
+    index = 0
+    deadline = time.monotonic() + MONITOR_TIMEOUT_S
+    ev: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        ev, qm = evals.info(eval_id, index=index, wait=MONITOR_POLL_WAIT)
+        index = qm.index
+        if not status:
+            trigger = ev.get("TriggeredBy", "")
+            if ev.get("JobID") and trigger.startswith("job"):
+                print(f'    Evaluation triggered by job "{ev["JobID"]}"')
+            elif ev.get("NodeID"):
+                print(f'    Evaluation triggered by node "{short(ev["NodeID"], verbose)}"')
+            status = "pending"
+        allocs, _ = evals.allocations(eval_id)
+        for a in sorted(allocs, key=lambda a: int(a.get("CreateIndex", 0))):
+            if a["ID"] in seen_allocs:
+                continue
+            seen_allocs.add(a["ID"])
+            node, group = short(a.get("NodeID"), verbose), a.get("TaskGroup", "")
+            print(f'    Allocation "{short(a["ID"], verbose)}" created: node "{node}", group "{group}"')
+        new_status = str(ev.get("Status", ""))
+        if new_status != status:
+            print(f'    Evaluation status changed: "{status}" -> "{new_status}"')
+            status = new_status
+        if status in _TERMINAL:
+            break
+    else:
+        print(f'==> Monitoring of evaluation "{short(eval_id, verbose)}" timed out (status "{status}")')
+        return 1
+    failed = ev.get("FailedTGAllocs") or {}
+    queued = ev.get("QueuedAllocations") or {}
+    if status == "complete" and failed:
+        print(
+            f'==> Evaluation "{short(eval_id, verbose)}" finished with status "complete" but failed to '
+            "place all allocations:"
+        )
+        for group, metric in sorted(failed.items()):
+            for line in _failure_lines(group, metric, int(queued.get(group, 1) or 1)):
+                print(line)
+        if ev.get("BlockedEval"):
+            print(
+                f'    Evaluation "{short(ev["BlockedEval"], verbose)}" waiting for additional capacity '
+                "to place remainder"
+            )
+        return 2
+    print(f'==> Evaluation "{short(eval_id, verbose)}" finished with status "{status}"')
+    return 0 if status == "complete" else 2
+
+
+def run(args: list[str]) -> int:
+    fs = meta.new_flagset("job run")
+    fs.bool("detach", "Return immediately instead of monitoring the evaluation.")
+    fs.bool("verbose", "Display full IDs.")
+    parsed = meta.parse(fs, args, USAGE)
+    if parsed is None:
+        return 1
+    opts, rest = parsed
+    if len(rest) != 1:
+        return meta.fail(f"This command takes one argument: <path>\nUsage: {USAGE}")
+    try:
+        job = load_job_file(rest[0])
+    except JobFileError as err:
+        return meta.fail(f"Error parsing job file from {rest[0]}:\n{err}")
+    client = meta.api_client(opts)
+    try:
+        reply, _ = Jobs(client).register(job)
+    except meta.APIError as err:
+        return meta.fail(f"Error submitting job: {err}")
+    eval_id = str(reply.get("EvalID") or "")
+    if opts.get("detach"):
+        print("Job registration successful")
+        print(f"Evaluation ID: {eval_id}")
+        return 0
+    if not eval_id:
+        print("Job registration successful")
+        return 0
+    try:
+        return monitor(Evaluations(client), eval_id, bool(opts.get("verbose")))
+    except meta.APIError as err:
+        print(f"Error reading evaluation: {err}", file=sys.stderr)
+        return 1

@@ -116,6 +116,10 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()
         self._stopped = False
+        # Set when the server cannot go on (retry_join exhausted); the agent exits 1 on it,
+        # as Nomad does. ``fatal_error`` says why.
+        self.failed = asyncio.Event()
+        self.fatal_error = ""
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -186,8 +190,9 @@ class Server:
                 interval=j.retry_interval,
                 max_attempts=j.retry_max,
             )
-        except RetryJoinExhausted:
-            logger.error("server retry join exhausted, this server stays alone")
+        except RetryJoinExhausted as err:
+            self.fatal_error = str(err)
+            self.failed.set()
 
     async def _rejoin_known(self, addrs: list[str]) -> None:
         with contextlib.suppress(NomaddError):
@@ -250,6 +255,11 @@ class Server:
                 logger.warning("failed to leave raft configuration gracefully err=%r", err)
         if self.gossip is not None:
             await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
+        path = self._serf_peers_file()
+        if path is not None and not self.config.server.rejoin_after_leave:
+            # Nomad: after a graceful leave a restarted server does not rejoin its old peers
+            # by itself (only with rejoin_after_leave / -rejoin or an explicit join).
+            path.unlink(missing_ok=True)
 
     async def shutdown(self) -> None:
         if self._stopped:

@@ -16,7 +16,7 @@ from nomadd.structs.funcs import allocs_fit
 from nomadd.structs.job import Job, JobType
 from nomadd.structs.node import DrainStrategy, NodeStatus
 
-JOBS = ("svc-a", "svc-b", "batch-c")
+JOBS = ("svc-a", "svc-b", "batch-c", "sys-d")
 
 
 def check(h: Harness, jobs: tuple[str, ...] = JOBS) -> None:
@@ -29,11 +29,18 @@ def check(h: Harness, jobs: tuple[str, ...] = JOBS) -> None:
             continue
         job = h.job(job_id)
         live = h.live_allocs(job_id)
-        names = Counter(a.name for a in live)
-        assert all(n == 1 for n in names.values()), f"duplicate names {names}"
+        if job.type == JobType.SYSTEM:
+            per_node = Counter(a.node_id for a in live)
+            assert all(n == 1 for n in per_node.values()), f"two system allocs on a node {per_node}"
+        else:
+            names = Counter(a.name for a in live)
+            assert all(n == 1 for n in names.values()), f"duplicate names {names}"
         for tg in job.task_groups:
             group_live = [a for a in live if a.task_group == tg.name]
-            assert len(group_live) <= (0 if job.stop else tg.count)
+            if job.type != JobType.SYSTEM:
+                assert len(group_live) <= (0 if job.stop else tg.count)
+            elif job.stop or tg.count == 0:
+                assert group_live == []
         for a in live:
             node = h.node_by_id(a.node_id)
             assert node is not None
@@ -42,10 +49,21 @@ def check(h: Harness, jobs: tuple[str, ...] = JOBS) -> None:
 
 
 def full_when_room(h: Harness, job: Job) -> None:
-    """With every placement possible, a service job has exactly count live allocations."""
+    """With every placement possible, a service job has exactly count live allocations and a
+    system job one on every ready node (or a failed/complete one it keeps there)."""
+    ev = h.updated_evals[-1]
+    if job.type == JobType.SYSTEM and not job.stop and job.task_groups[0].count == 1:
+        if ev.status == EvalStatus.COMPLETE and not ev.failed_tg_allocs:
+            for node in h.nodes():
+                if not node.ready():
+                    continue
+                mine = [
+                    a for a in h.allocs_by_node(node.id) if a.job_id == job.id and not a.server_terminal()
+                ]
+                assert len(mine) == 1, f"system job has {len(mine)} allocs on ready node {node.id}"
+        return
     if job.stop or job.type != JobType.SERVICE:
         return
-    ev = h.updated_evals[-1]
     if ev.status == EvalStatus.COMPLETE and not ev.failed_tg_allocs:
         live = h.live_allocs(job.id)
         pending_failed = [
@@ -64,8 +82,9 @@ def test_random_cluster_walk(seed: int) -> None:
     h = Harness(seed=seed)
     nodes = [h.add_node().id for _ in range(5)]
     for job_id in JOBS:
-        jtype = JobType.BATCH if job_id.startswith("batch") else JobType.SERVICE
-        h.run(mock_job(job_id, count=rng.randint(1, 6), job_type=jtype, cpu=rng.choice([300, 700, 1200])))
+        jtype = {"svc": JobType.SERVICE, "batch": JobType.BATCH, "sys": JobType.SYSTEM}[job_id.split("-")[0]]
+        count = 1 if jtype == JobType.SYSTEM else rng.randint(1, 6)
+        h.run(mock_job(job_id, count=count, job_type=jtype, cpu=rng.choice([300, 700, 1200])))
         check(h)
     for _step in range(60):
         h.now += rng.randint(1, 60) * 10**9
@@ -75,7 +94,8 @@ def test_random_cluster_walk(seed: int) -> None:
         trigger = EvalTrigger.JOB_REGISTER
         node_id = ""
         if action == "count":
-            tg = dataclasses.replace(job.task_groups[0], count=rng.randint(0, 8))
+            top = 1 if job.type == JobType.SYSTEM else 8
+            tg = dataclasses.replace(job.task_groups[0], count=rng.randint(0, top))
             job = h.upsert_job(dataclasses.replace(job, task_groups=(tg,), stop=False))
         elif action == "resize":
             tg = job.task_groups[0]

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Heartbeat capacity: simulated clients held by 3 real servers vs a bare aiohttp handler.
+
+This process is the load generator. It starts 3 ``nomadd agent`` server processes on
+127.0.0.1-3 (Nomad's default heartbeat settings unless overridden) and simulates clients over
+the real internal HTTP RPC: each one registers (``Node.Register``), turns ready with a heartbeat
+and then heartbeats every ``HeartbeatTTL`` the servers hand out, sticking to one server (as a
+Nomad client does; followers forward to the leader). N grows in steps (default 1k, 2.5k, 5k,
+10k); each step registers the new clients (bounded by ``--register-timeout``) and then holds
+all of them for ``--hold`` seconds. A step passes when no node was marked down and the leader's
+heartbeat timers never expired (``Node.HeartbeatStats.Expired``). Per step it reports the
+heartbeats/s the leader served during the hold and the leader process's CPU.
+
+Capacity ratio: in the same run, a bare aiohttp server process (one POST handler decoding and
+answering msgpack, the same wire as the internal RPC) and the leader's ``Node.UpdateStatus``
+are each driven flat out by this process for ``--blast`` seconds with the same concurrency;
+the ratio leader heartbeats/s ÷ bare req/s is printed (goal >= 0.5).
+
+Usage: scripts/bench heartbeat [--steps 1000,2500,5000,10000] [--hold 60] [--blast 5] [--json]
+       [--min-ttl 10s] [--grace 10s] [--rate 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+
+from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode  # noqa: E402
+from nomadd.structs.codec import to_wire  # noqa: E402
+from nomadd.structs.node import (  # noqa: E402
+    Node,
+    NodeCpuResources,
+    NodeDiskResources,
+    NodeMemoryResources,
+    NodeResources,
+)
+from tests.integration.cluster import Agent, Cluster  # noqa: E402
+
+CONCURRENCY = 64  # requests in flight while blasting (both targets alike)
+REGISTER_CONCURRENCY = 128
+
+BARE_SERVER = r"""
+import sys, msgpack
+from aiohttp import web
+async def h(req):
+    args = msgpack.unpackb(await req.read(), raw=False)
+    body = msgpack.packb({"ok": {"HeartbeatTTL": 10.0, "Servers": [], "Index": 1}}, use_bin_type=True)
+    return web.Response(body=body, content_type="application/msgpack")
+app = web.Application()
+app.router.add_post("/v1/internal/{method}", h)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+@dataclass
+class SimClient:
+    node: Node
+    server: str
+    ready: bool = False
+    errors: int = 0
+
+
+@dataclass
+class Sim:
+    session: aiohttp.ClientSession
+    servers: list[str]
+    clients: list[SimClient] = field(default_factory=list)
+    heartbeats_sent: int = 0
+    heartbeat_errors: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def call(self, addr: str, method: str, args: dict[str, Any], timeout: float = 30.0) -> Any:
+        async with self.session.post(
+            f"http://{addr}/v1/internal/{method}",
+            data=encode(args),
+            headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            reply = decode(await resp.read())
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["ok"]
+
+    async def heartbeat(self, c: SimClient) -> float:
+        args = {"NodeID": c.node.id, "SecretID": c.node.secret_id, "Status": "ready"}
+        reply = await self.call(c.server, "Node.UpdateStatus", args)
+        self.heartbeats_sent += 1
+        c.ready = True
+        return float(reply["HeartbeatTTL"])
+
+    async def run_client(self, c: SimClient, sem: asyncio.Semaphore) -> None:
+        async with sem:
+            for attempt in range(5):
+                try:
+                    await self.call(c.server, "Node.Register", {"Node": to_wire(c.node)})
+                    ttl = await self.heartbeat(c)
+                    break
+                except (RuntimeError, aiohttp.ClientError, TimeoutError):
+                    c.errors += 1
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            else:
+                return
+        while True:
+            await asyncio.sleep(ttl)
+            try:
+                ttl = await self.heartbeat(c)
+            except (RuntimeError, aiohttp.ClientError, TimeoutError):
+                self.heartbeat_errors += 1
+                c.errors += 1
+                ttl = 1.0 + random.random()  # Nomad: missed by < 30 s -> 1-2 s
+
+    def add(self, n: int, sem: asyncio.Semaphore) -> list[SimClient]:
+        new = []
+        for i in range(n):
+            node = Node(
+                id=str(uuid.uuid4()),
+                secret_id=str(uuid.uuid4()),
+                name=f"sim-{len(self.clients) + i}",
+                attributes={"kernel.name": "linux", "cpu.arch": "amd64", "os.name": "debian"},
+                node_resources=NodeResources(
+                    cpu=NodeCpuResources(cpu_shares=4000, total_cpu_cores=4),
+                    memory=NodeMemoryResources(memory_mb=8192),
+                    disk=NodeDiskResources(disk_mb=100_000),
+                ),
+            )
+            new.append(SimClient(node=node, server=random.choice(self.servers)))
+        self.clients.extend(new)
+        for c in new:
+            task = asyncio.create_task(self.run_client(c, sem))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return new
+
+
+async def blast(
+    session: aiohttp.ClientSession, addr: str, method: str, args_of: Any, seconds: float
+) -> float:
+    """Requests/s answered by ``addr`` with CONCURRENCY in flight for ``seconds``."""
+    done = 0
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal done, errors
+        i = k
+        while time.monotonic() < deadline:
+            try:
+                async with session.post(
+                    f"http://{addr}/v1/internal/{method}",
+                    data=encode(args_of(i)),
+                    headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+                ) as resp:
+                    reply = decode(await resp.read())
+                if "ok" in reply:
+                    done += 1
+                else:
+                    errors += 1
+            except aiohttp.ClientError:
+                errors += 1
+            i += CONCURRENCY
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(k) for k in range(CONCURRENCY)))
+    return done / (time.monotonic() - t0)
+
+
+def leader_stats(session: aiohttp.ClientSession, leader: Agent) -> Any:
+    return Sim(session=session, servers=[]).call(leader.http_addr, "Node.HeartbeatStats", {})
+
+
+async def node_statuses(session: aiohttp.ClientSession, leader: Agent) -> dict[str, int]:
+    async with session.get(f"{leader.url}/v1/nodes", timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        nodes = await resp.json()
+    out: dict[str, int] = {}
+    for n in nodes:
+        out[n["Status"]] = out.get(n["Status"], 0) + 1
+    return out
+
+
+async def run(
+    args: argparse.Namespace, cluster: Cluster, servers: list[Agent], bare_port: int
+) -> dict[str, Any]:
+    leader = cluster.wait_leader(servers, timeout=60)
+    assert leader.proc is not None
+    proc = psutil.Process(leader.proc.proc.pid)
+    conn = aiohttp.TCPConnector(limit=512)
+    results: dict[str, Any] = {"steps": []}
+    async with aiohttp.ClientSession(connector=conn) as session:
+        sim = Sim(session=session, servers=[s.http_addr for s in servers])
+        sem = asyncio.Semaphore(REGISTER_CONCURRENCY)
+        best = 0
+        for target in args.steps:
+            add = target - len(sim.clients)
+            t0 = time.monotonic()
+            sim.add(add, sem)
+            deadline = t0 + args.register_timeout
+            while time.monotonic() < deadline and sum(c.ready for c in sim.clients) < target:
+                await asyncio.sleep(0.5)
+            ready = sum(c.ready for c in sim.clients)
+            reg_s = time.monotonic() - t0
+            print(f"step n={target}: {ready} ready after {reg_s:.1f}s", file=sys.stderr)
+            if ready < target:
+                results["steps"].append(
+                    {"n": target, "ok": False, "why": f"only {ready} ready in {reg_s:.0f}s"}
+                )
+                break
+            s0 = await leader_stats(session, leader)
+            cpu0, w0 = proc.cpu_times(), time.monotonic()
+            await asyncio.sleep(args.hold)
+            s1 = await leader_stats(session, leader)
+            cpu1, w1 = proc.cpu_times(), time.monotonic()
+            statuses = await node_statuses(session, leader)
+            wall = w1 - w0
+            cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall * 100
+            hb_rate = (s1["Heartbeats"] - s0["Heartbeats"]) / wall
+            expired = s1["Expired"]
+            ok = statuses.get("down", 0) == 0 and expired == 0 and statuses.get("ready", 0) == target
+            step = {
+                "n": target,
+                "ok": ok,
+                "register_s": round(reg_s, 1),
+                "hold_s": round(wall, 1),
+                "leader_heartbeats_per_s": round(hb_rate, 1),
+                "leader_cpu_percent": round(cpu, 1),
+                "statuses": statuses,
+                "timers_expired": expired,
+                "client_errors": sim.heartbeat_errors,
+            }
+            results["steps"].append(step)
+            print(json.dumps(step), file=sys.stderr)
+            if not ok:
+                break
+            best = target
+        results["max_clients_held"] = best
+        ids = [(c.node.id, c.node.secret_id) for c in sim.clients if c.ready]
+
+        def hb_args(i: int) -> dict[str, Any]:
+            node_id, secret = ids[i % len(ids)]
+            return {"NodeID": node_id, "SecretID": secret, "Status": "ready"}
+
+        bare = await blast(session, f"127.0.0.1:{bare_port}", "Node.UpdateStatus", hb_args, args.blast)
+        leader_rate = await blast(session, leader.http_addr, "Node.UpdateStatus", hb_args, args.blast)
+        results["bare_aiohttp_req_per_s"] = round(bare, 1)
+        results["leader_heartbeats_per_s_max"] = round(leader_rate, 1)
+        results["ratio"] = round(leader_rate / bare, 3) if bare else 0.0
+        for task in list(sim.tasks):
+            task.cancel()
+        await asyncio.gather(*sim.tasks, return_exceptions=True)
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", default="1000,2500,5000,10000")
+    p.add_argument("--hold", type=float, default=60.0)
+    p.add_argument("--blast", type=float, default=5.0)
+    p.add_argument("--register-timeout", type=float, default=300.0)
+    p.add_argument("--min-ttl", default="10s")
+    p.add_argument("--grace", default="10s")
+    p.add_argument("--rate", type=float, default=50.0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    args.steps = [int(x) for x in args.steps.split(",")]
+    extra = {
+        "log_level": "WARN",
+        "server": {
+            "min_heartbeat_ttl": args.min_ttl,
+            "heartbeat_grace": args.grace,
+            "max_heartbeats_per_second": args.rate,
+        },
+    }
+    from tests.helpers import free_port
+
+    bare_port = free_port()
+    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
+    with tempfile.TemporaryDirectory(prefix="bench-heartbeat-") as tmp:
+        cluster = Cluster(Path(tmp))
+        try:
+            servers = [cluster.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
+            cluster.link(servers)
+            for s in servers:
+                s.start()
+            results = asyncio.run(run(args, cluster, servers, bare_port))
+        finally:
+            cluster.close()
+            bare.kill()
+            bare.wait(10)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{'clients':>8} {'ok':>4} {'register s':>10} {'hb/s leader':>12} {'leader CPU %':>12}")
+        for st in results["steps"]:
+            print(
+                f"{st['n']:>8} {st['ok']!s:>4} {st.get('register_s', '-')!s:>10} "
+                f"{st.get('leader_heartbeats_per_s', '-')!s:>12} {st.get('leader_cpu_percent', '-')!s:>12}"
+            )
+        print(f"largest N held with zero false downs: {results['max_clients_held']} (goal >= 10000)")
+        print(
+            f"leader heartbeats/s flat out: {results['leader_heartbeats_per_s_max']}, "
+            f"bare aiohttp req/s: {results['bare_aiohttp_req_per_s']}, ratio {results['ratio']} (goal >= 0.5)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

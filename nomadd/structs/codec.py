@@ -279,17 +279,36 @@ def _wire_reader(cls: type) -> _Conv:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_cls": cls}
-        lines = ["def convert(d):", "    kw = {}"]
-        for fp in _plan(cls):
-            lines.append(f"    if {fp.name!r} in d:")
-            lines.append(f"        v = d[{fp.name!r}]")
-            lines.append(f"        kw[{fp.name!r}] = {_in_expr(fp.kind, 'v', ns, 0)}")
-        lines.append("    return _cls(**kw)")
+        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
+        lines = ["def convert(d):", "    g = d.get"]
+        args = []
+        for i, (fp, f) in enumerate(zip(_plan(cls), dataclasses.fields(cls), strict=True)):
+            conv = _in_expr(fp.kind, "v", ns, 0)
+            if f.default is not dataclasses.MISSING:
+                ns[f"_d{i}"] = f.default
+                fallback = f"_d{i}"
+            elif f.default_factory is not dataclasses.MISSING:
+                ns[f"_f{i}"] = f.default_factory
+                fallback = f"_f{i}()"
+            else:
+                fallback = ""
+            if not fallback:
+                lines.append(f"    v = d[{fp.name!r}]")
+                lines.append(f"    a{i} = {conv}")
+            elif conv == "v" and fallback.startswith("_d"):
+                lines.append(f"    a{i} = g({fp.name!r}, {fallback})")
+            else:
+                lines.append(f"    v = g({fp.name!r}, _M)")
+                lines.append(f"    a{i} = {fallback} if v is _M else {conv}")
+            args.append(f"{fp.name}=a{i}")
+        lines.append(f"    return _cls({', '.join(args)})")
         exec("\n".join(lines) + "\n", ns)
         fn = typing.cast(_Conv, ns["convert"])
         _from_wire_cache[cls] = fn
         return fn
+
+
+_MISSING = object()
 
 
 # --------------------------------------------------------------------------- validating API reader

@@ -258,3 +258,21 @@ def test_from_api_empty_enum_string_means_unset() -> None:
     job = from_api(Job, {"ID": "x", "Status": "", "Type": ""})
     assert str(job.status) == "pending"
     assert str(job.type) == "service"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Required:
+    key: str
+    leaf: Leaf
+    level: Level
+    extra: int = 0
+
+
+def test_required_fields_round_trip_and_missing_is_reported() -> None:
+    obj = Required(key="k", leaf=Leaf(cpu=2), level=Level.HIGH)
+    assert unpack(Required, pack(obj)) == obj
+    assert from_api(Required, to_api(obj)) == obj
+    with pytest.raises(ValidationError, match="missing required field"):
+        from_api(Required, {"Key": "k"})
+    with pytest.raises(KeyError):
+        from_wire(Required, {"key": "k"})  # wire input is trusted: a broken entry is loud

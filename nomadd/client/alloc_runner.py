@@ -1,0 +1,261 @@
+"""One allocation on this client: its directory and its task runners (Nomad's ``allocrunner``).
+
+``run()`` builds the alloc dir (``drivers/allocdir.py``), starts one :class:`TaskRunner` per
+task and keeps the allocation's client status (Nomad's ``getClientStatus``: any task failed →
+``failed``; any running → ``running``; any pending → ``pending``; all dead → ``complete``).
+``update(alloc)`` takes the servers' newer version: a server-terminal allocation (desired
+``stop``/``evict``) has its tasks killed. ``destroy()`` kills what still runs and removes the
+directory. Task states and handles are persisted through ``ClientState`` on every change, and
+each change is handed to ``report(alloc_id, update)`` (batched to ``Node.UpdateAlloc``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nomadd.client.state import ClientState
+from nomadd.client.task_runner import TaskRunner
+from nomadd.drivers.allocdir import AllocDir
+from nomadd.drivers.base import Driver, TaskConfig, TaskHandle, parse_signal
+from nomadd.drivers.taskenv import build_task_env
+from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.errors import DriverError, ValidationError
+from nomadd.structs.job import JobType, Task, TaskGroup
+from nomadd.structs.policy import RestartPolicy, default_restart_policy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AllocRunner", "client_status"]
+
+NS = 1_000_000_000
+
+
+def client_status(states: Mapping[str, TaskState]) -> tuple[AllocClientStatus, str]:
+    """Nomad's ``getClientStatus``."""
+    kinds = [s.state for s in states.values()]
+    if any(s.state == TaskStatus.DEAD and s.failed for s in states.values()):
+        return AllocClientStatus.FAILED, "Failed tasks"
+    if TaskStatus.RUNNING in kinds:
+        return AllocClientStatus.RUNNING, "Tasks are running"
+    if TaskStatus.PENDING in kinds or not kinds:
+        return AllocClientStatus.PENDING, "No tasks have started"
+    return AllocClientStatus.COMPLETE, "All tasks have completed"
+
+
+class AllocRunner:
+    def __init__(
+        self,
+        alloc: Allocation,
+        *,
+        alloc_root: str,
+        drivers: Mapping[str, Driver],
+        state: ClientState,
+        persist: Callable[..., None],
+        report: Callable[[str, dict[str, Any]], None],
+        node_id: str,
+        region: str,
+        datacenter: str,
+        max_kill_timeout_s: float,
+        restored_states: Mapping[str, TaskState] | None = None,
+        restored_handles: Mapping[str, TaskHandle] | None = None,
+    ) -> None:
+        self.alloc = alloc
+        self.alloc_dir = AllocDir(alloc_root, alloc.id)
+        self._drivers = drivers
+        self._state = state
+        self._persist = persist  # runs a ClientState write off the loop, in order
+        self._report = report
+        self._node_id = node_id
+        self._region = region
+        self._datacenter = datacenter
+        self._max_kill_timeout_s = max_kill_timeout_s
+        self.task_states: dict[str, TaskState] = dict(restored_states or {})
+        self._handles = dict(restored_handles or {})
+        self.runners: dict[str, TaskRunner] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.status, self.description = client_status(self.task_states)
+        self._killed = False
+
+    @property
+    def id(self) -> str:
+        return self.alloc.id
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _group(self) -> TaskGroup:
+        job = self.alloc.job
+        if job is None:
+            raise ValidationError(f"allocation {self.alloc.id} has no job")
+        for tg in job.task_groups:
+            if tg.name == self.alloc.task_group:
+                return tg
+        raise ValidationError(f"allocation {self.alloc.id}: job has no task group {self.alloc.task_group!r}")
+
+    def _persist_alloc(self) -> None:
+        self._state.put_alloc(self.alloc.id, to_wire(self.alloc))
+
+    def _on_state(self, task: str, st: TaskState) -> None:
+        self.task_states[task] = st
+        self._persist(self._state.put_task_state, self.alloc.id, task, to_wire(st))
+        self._push()
+
+    def _push(self) -> None:
+        status, desc = client_status(self.task_states)
+        if self._killed and status == AllocClientStatus.COMPLETE:
+            desc = "alloc was stopped"
+        self.status, self.description = status, desc
+        update = {
+            "id": self.alloc.id,
+            "client_status": str(status),
+            "client_description": desc,
+            "task_states": {name: to_wire(s) for name, s in self.task_states.items()},
+        }
+        self._report(self.alloc.id, update)
+
+    def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
+        self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
+
+    def _task_config(self, task: Task, group: TaskGroup) -> TaskConfig:
+        alloc, job = self.alloc, self.alloc.job
+        assert job is not None
+        dirs = self.alloc_dir.task_dirs(task.name)
+        env = build_task_env(
+            alloc_root=self.alloc_dir.root,
+            alloc_id=alloc.id,
+            alloc_name=alloc.name,
+            alloc_index=max(0, alloc.index()),
+            job_id=job.id,
+            job_name=job.name or job.id,
+            group=group.name,
+            task=task.name,
+            namespace=alloc.namespace,
+            region=self._region,
+            datacenter=self._datacenter,
+            node_id=self._node_id,
+            cpu_mhz=task.resources.cpu,
+            memory_mb=task.resources.memory_mb,
+            meta={**job.meta, **group.meta, **task.meta},
+            task_env=task.env,
+        )
+        kill_timeout = min(task.kill_timeout / NS, self._max_kill_timeout_s)
+        return TaskConfig(
+            alloc_id=alloc.id,
+            task_name=task.name,
+            config=dict(task.config),
+            env=env,
+            user=task.user,
+            cpu_mhz=task.resources.cpu,
+            memory_mb=task.resources.memory_mb,
+            task_dir=dirs.task_dir,
+            alloc_dir=self.alloc_dir.shared_dir,
+            log_dir=self.alloc_dir.logs_dir,
+            kill_signal=task.kill_signal or "SIGINT",
+            kill_timeout_s=kill_timeout,
+            log_max_files=task.log_config.max_files,
+            log_max_file_size_mb=task.log_config.max_file_size_mb,
+        )
+
+    # ---- life ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Start (or recover) every task; returns once all of them are dead."""
+        self._persist(self._persist_alloc)
+        if self.alloc.server_terminal():
+            self._killed = True
+            self._push()
+            return
+        try:
+            group = self._group()
+        except ValidationError as err:
+            logger.error("cannot run allocation alloc_id=%s err=%s", self.alloc.id, err)
+            return
+        policy: RestartPolicy = group.restart_policy or default_restart_policy(
+            self.alloc.job.type if self.alloc.job else JobType.SERVICE
+        )
+        restart_on_success = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
+        for task in group.tasks:
+            driver = self._drivers.get(task.driver)
+            try:
+                if driver is None:
+                    raise DriverError(f"driver {task.driver!r} is not available on this node")
+                await asyncio.to_thread(self.alloc_dir.build_task, task.name, task.user)
+                cfg = self._task_config(task, group)
+            except DriverError as err:
+                logger.error("task setup failed alloc_id=%s task=%s err=%s", self.alloc.id, task.name, err)
+                self.task_states[task.name] = TaskState(state=TaskStatus.DEAD, failed=True)
+                self._push()
+                continue
+            runner = TaskRunner(
+                task=task,
+                driver=driver,
+                config=cfg,
+                policy=task.restart_policy or policy,
+                restart_on_success=restart_on_success,
+                on_state=self._on_state,
+                on_handle=self._on_handle,
+                state=self.task_states.get(task.name),
+                handle=self._handles.get(task.name),
+            )
+            self.runners[task.name] = runner
+        if not self.task_states:
+            self._push()
+        await asyncio.gather(*(r.run() for r in self.runners.values()))
+
+    def update(self, alloc: Allocation) -> bool:
+        """Take the servers' version; True when the tasks must now be stopped."""
+        stop = alloc.server_terminal() and not self.alloc.server_terminal()
+        self.alloc = alloc
+        self._persist(self._persist_alloc)
+        return stop
+
+    async def kill(self, reason: str = "alloc stopped") -> None:
+        self._killed = True
+        await asyncio.gather(*(r.kill(reason) for r in self.runners.values()))
+        self._push()
+
+    async def signal(self, task: str, sig: str) -> None:
+        parse_signal(sig)
+        targets = [self.runners[task]] if task else list(self.runners.values())
+        if task and task not in self.runners:
+            raise ValidationError(f"task {task!r} not found in allocation")
+        for r in targets:
+            await r.signal(sig)
+
+    def task_dead(self, task: str) -> bool:
+        st = self.task_states.get(task)
+        return st is not None and st.state == TaskStatus.DEAD
+
+    async def destroy(self) -> None:
+        """Kill every task, release driver resources, remove the dir and the stored state."""
+        await self.kill("alloc destroyed")
+        for r in self.runners.values():
+            await r.destroy()
+        await asyncio.to_thread(self.alloc_dir.destroy)
+        self._persist(self._state.delete_alloc, self.alloc.id)
+
+    def log_path(self, task: str, kind: str) -> tuple[str, str]:
+        """(logs dir, base name) of a task's stdout/stderr files."""
+        return self.alloc_dir.logs_dir, f"{task}.{kind}"
+
+    @staticmethod
+    def restore(
+        data: Mapping[str, Any],
+        states: Mapping[str, Any],
+        handles: Mapping[str, Any],
+    ) -> tuple[Allocation, dict[str, TaskState], dict[str, TaskHandle]]:
+        alloc = from_wire(Allocation, data)
+        st = {k: from_wire(TaskState, v) for k, v in states.items()}
+        hd: dict[str, TaskHandle] = {}
+        for k, v in handles.items():
+            try:
+                hd[k] = TaskHandle.from_dict(v)
+            except DriverError as err:
+                logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
+        return alloc, st, hd
+
+
+def logs_exist(alloc_dir: AllocDir) -> bool:
+    return os.path.isdir(alloc_dir.logs_dir)

@@ -1,0 +1,263 @@
+"""The client's allocations: watch the servers, run alloc runners, report status (Nomad's
+``client.go`` ``watchAllocations`` / ``runAllocs`` / ``allocSync``).
+
+* **watch**: a blocking ``Node.GetClientAllocs`` (``MinQueryIndex`` = last index) returns
+  ``{alloc_id: AllocModifyIndex}``; allocations that are new or whose index moved are fetched
+  with ``Alloc.GetAllocs`` and handed to their runner (a new runner, or ``update``: a
+  server-terminal allocation has its tasks killed); allocations the servers no longer list are
+  destroyed (killed, dir removed).
+* **report**: runners push ``{id, client_status, client_description, task_states}``; the
+  latest per allocation is sent every ``SYNC_INTERVAL_S`` in one ``Node.UpdateAlloc`` batch
+  (a failed send is retried with the next batch).
+* **restore**: at start, allocations in the state db get runners that ``recover_task`` their
+  stored handles (same PIDs, no restart); terminal ones are kept for their logs.
+* **shutdown**: runners are cancelled without touching their tasks (the client unit runs with
+  ``KillMode=process``); ``destroy=True`` (``-dev``) kills and removes every allocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nomadd.client.alloc_runner import AllocRunner
+from nomadd.drivers import DRIVERS
+from nomadd.drivers.base import Driver, DriverConfig
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.codec import from_wire
+from nomadd.structs.errors import RPCError, UnknownAllocError
+
+if TYPE_CHECKING:
+    from nomadd.client.client import Client
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SYNC_INTERVAL_S", "AllocManager"]
+
+SYNC_INTERVAL_S = 0.2  # Nomad's allocSyncIntv
+WATCH_WAIT_S = 60.0  # blocking query wait per round (Nomad uses the server's default)
+WATCH_RETRY_S = 1.0
+WATCH_RETRY_MAX_S = 10.0
+
+
+def make_drivers(client: Client) -> dict[str, Driver]:
+    c = client.config.client
+    out: dict[str, Driver] = {}
+    for name, cls in DRIVERS.items():
+        enabled: bool | None = None
+        if name == "raw_exec":
+            enabled = c.raw_exec_enabled
+        elif name == "exec":
+            enabled = c.exec_enabled
+        out[name] = cls(DriverConfig(enabled=enabled))
+    return {n: d for n, d in out.items() if d.enabled}
+
+
+class AllocManager:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.drivers = make_drivers(client)
+        self.runners: dict[str, AllocRunner] = {}
+        self._run_tasks: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._wake_sync = asyncio.Event()
+        self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-state")
+        self._index = 0
+        self.first_sync = asyncio.Event()
+
+    def count(self) -> int:
+        return len(self.runners)
+
+    # ---- plumbing -----------------------------------------------------------------------
+    def _persist(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue a ClientState write; one worker thread keeps them in order."""
+        self._db.submit(_logged, fn, *args)
+
+    def _report(self, alloc_id: str, update: dict[str, Any]) -> None:
+        self._pending[alloc_id] = update
+        self._wake_sync.set()
+
+    def _new_runner(self, alloc: Allocation, **restored: Any) -> AllocRunner:
+        client = self.client
+        assert client.state is not None
+        return AllocRunner(
+            alloc,
+            alloc_root=client.alloc_dir,
+            drivers=self.drivers,
+            state=client.state,
+            persist=self._persist,
+            report=self._report,
+            node_id=client.node_id,
+            region=client.config.region,
+            datacenter=client.config.datacenter,
+            max_kill_timeout_s=client.config.client.max_kill_timeout,
+            **restored,
+        )
+
+    def _start_runner(self, runner: AllocRunner) -> None:
+        self.runners[runner.id] = runner
+        task = asyncio.create_task(self._run_runner(runner), name=f"alloc-{runner.id[:8]}")
+        self._run_tasks[runner.id] = task
+
+    async def _run_runner(self, runner: AllocRunner) -> None:
+        try:
+            await runner.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("alloc runner crashed alloc_id=%s", runner.id)
+
+    # ---- main loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._restore()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._sync_loop())
+            tg.create_task(self._watch_loop())
+
+    async def _restore(self) -> None:
+        state = self.client.state
+        assert state is not None
+        stored = await asyncio.to_thread(state.allocs)
+        for alloc_id, data in stored.items():
+            try:
+                states = await asyncio.to_thread(state.task_states, alloc_id)
+                handles = await asyncio.to_thread(state.task_handles, alloc_id)
+                alloc, st, hd = AllocRunner.restore(data, states, handles)
+            except Exception:
+                logger.exception("cannot restore allocation alloc_id=%s", alloc_id)
+                continue
+            logger.info("restoring allocation alloc_id=%s tasks=%d", alloc_id, len(hd))
+            self._start_runner(self._new_runner(alloc, restored_states=st, restored_handles=hd))
+
+    async def _watch_loop(self) -> None:
+        while not self.client.registered:
+            await asyncio.sleep(0.1)
+        backoff = WATCH_RETRY_S
+        while True:
+            node = self.client.node
+            assert node is not None
+            args = {
+                "NodeID": node.id,
+                "SecretID": node.secret_id,
+                "MinQueryIndex": self._index,
+                "MaxQueryTime": WATCH_WAIT_S,
+                "AllowStale": True,
+            }
+            try:
+                reply = await self.client.rpc("Node.GetClientAllocs", args)
+                await self._apply(reply)
+                backoff = WATCH_RETRY_S
+            except RPCError as err:
+                logger.warning("failed to watch allocations err=%s retry_s=%.1f", err, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, WATCH_RETRY_MAX_S)
+
+    async def _apply(self, reply: dict[str, Any]) -> None:
+        index = int(reply.get("Index") or 0)
+        listed: dict[str, int] = {str(k): int(v) for k, v in (reply.get("Allocs") or {}).items()}
+        if index < self._index:  # a stale server: start over
+            self._index = 0
+            return
+        self._index = index
+        wanted = [
+            alloc_id
+            for alloc_id, modify in listed.items()
+            if alloc_id not in self.runners or self.runners[alloc_id].alloc.alloc_modify_index < modify
+        ]
+        if wanted:
+            got = await self.client.rpc("Alloc.GetAllocs", {"AllocIDs": wanted, "AllowStale": True})
+            for raw in got.get("Allocs") or []:
+                self._take(from_wire(Allocation, raw))
+        for alloc_id in [a for a in self.runners if a not in listed]:
+            logger.info("allocation removed by the servers, destroying alloc_id=%s", alloc_id)
+            await self._destroy(alloc_id)
+        self.first_sync.set()
+
+    def _take(self, alloc: Allocation) -> None:
+        runner = self.runners.get(alloc.id)
+        if runner is None:
+            if alloc.server_terminal() or alloc.client_terminal():
+                return  # stopped before it ever ran here (or already done elsewhere)
+            logger.info(
+                "running allocation alloc_id=%s job=%s group=%s", alloc.id, alloc.job_id, alloc.task_group
+            )
+            self._start_runner(self._new_runner(alloc))
+            return
+        if runner.update(alloc):
+            logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
+            key = f"kill-{alloc.id}"
+            task = asyncio.create_task(runner.kill(alloc.desired_description or "alloc stopped"))
+            self._run_tasks[key] = task
+
+            def forget(_t: asyncio.Task[None]) -> None:
+                if self._run_tasks.get(key) is _t:
+                    del self._run_tasks[key]
+
+            task.add_done_callback(forget)
+
+    async def _destroy(self, alloc_id: str) -> None:
+        runner = self.runners.pop(alloc_id)
+        task = self._run_tasks.pop(alloc_id, None)
+        await runner.destroy()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pending.pop(alloc_id, None)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self._wake_sync.wait()
+            await asyncio.sleep(SYNC_INTERVAL_S)  # batch what arrives meanwhile
+            self._wake_sync.clear()
+            batch, self._pending = self._pending, {}
+            if not batch or not self.client.registered:
+                self._pending = {**batch, **self._pending}
+                continue
+            node = self.client.node
+            assert node is not None
+            args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(batch.values())}
+            try:
+                await self.client.rpc("Node.UpdateAlloc", args)
+            except UnknownAllocError:
+                logger.debug("alloc update for an allocation the servers no longer have")
+            except RPCError as err:
+                logger.warning("failed to update allocations err=%s count=%d", err, len(batch))
+                self._pending = {**batch, **self._pending}
+                self._wake_sync.set()
+                await asyncio.sleep(WATCH_RETRY_S)
+
+    # ---- API helpers ---------------------------------------------------------------------
+    def get(self, alloc_id: str) -> AllocRunner | None:
+        return self.runners.get(alloc_id)
+
+    async def shutdown(self, *, destroy: bool) -> None:
+        if destroy:
+            for alloc_id in list(self.runners):
+                logger.info("dev mode: destroying allocation alloc_id=%s", alloc_id)
+                with contextlib.suppress(Exception):
+                    await self._destroy(alloc_id)
+            if self._pending and self.client.registered:  # last status to the (local) servers
+                node = self.client.node
+                assert node is not None
+                args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(self._pending.values())}
+                with contextlib.suppress(RPCError, TimeoutError):
+                    await asyncio.wait_for(self.client.rpc("Node.UpdateAlloc", args), 2.0)
+        tasks = list(self._run_tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.to_thread(self._db.shutdown, True)
+
+
+def _logged(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        logger.exception("client state write failed fn=%s", getattr(fn, "__name__", fn))

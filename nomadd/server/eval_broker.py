@@ -131,6 +131,8 @@ class EvalBroker:
                 return None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), left)
+        # disabled: still suspend, so a caller looping on dequeue can be cancelled
+        await asyncio.sleep(min(timeout, 0.05))
         return None
 
     def ack(self, eval_id: str) -> None:

@@ -1,0 +1,146 @@
+"""The RPCs clients use: Node.GetClientAllocs (blocking, secret-checked), Alloc.GetAllocs,
+Node.UpdateAlloc (batched into one entry; failed → alloc-failure eval); Alloc.Stop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from nomadd.server.state import store_allocs, store_evals
+from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
+from nomadd.structs.eval import EvalTrigger
+from nomadd.structs.messages import MessageType
+from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _placed(server: FakeServer, count: int = 2) -> tuple[Any, list[Allocation]]:
+    node = await server.add_node()
+    server.scheduling.set_enabled(True)
+    await server.rpc("Job.Register", {"Job": api_job(count=count)})
+    await wait_until(lambda: len(store_allocs.allocs_by_node(server.store.snapshot(), node.id)) == count)
+    return node, store_allocs.allocs_by_node(server.store.snapshot(), node.id)
+
+
+def test_get_client_allocs_and_get_allocs() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        try:
+            node, allocs = await _placed(server)
+            reply = await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id})
+            assert reply["Allocs"] == {a.id: a.alloc_modify_index for a in allocs}
+            full = await server.rpc("Alloc.GetAllocs", {"AllocIDs": [*reply["Allocs"], "nope"]})
+            got = [from_wire(Allocation, d) for d in full["Allocs"]]
+            assert sorted(a.id for a in got) == sorted(a.id for a in allocs)
+            assert all(a.job is not None and a.job.id == "web" for a in got)
+            with pytest.raises(PermissionDeniedError):
+                await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": "wrong"})
+            with pytest.raises(UnknownNodeError):
+                await server.rpc("Node.GetClientAllocs", {"NodeID": "missing", "SecretID": "x"})
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_get_client_allocs_blocks_until_a_change() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        try:
+            node, allocs = await _placed(server, count=1)
+            first = await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id})
+            args = {
+                "NodeID": node.id,
+                "SecretID": node.secret_id,
+                "MinQueryIndex": first["Index"],
+                "MaxQueryTime": 5,
+            }
+            waiting = asyncio.ensure_future(server.rpc("Node.GetClientAllocs", args))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            await server.rpc("Job.Deregister", {"JobID": "web"})  # the scheduler stops the alloc
+            reply = await asyncio.wait_for(waiting, 5)
+            assert reply["Index"] > first["Index"]
+            assert reply["Allocs"][allocs[0].id] > first["Allocs"][allocs[0].id]
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_update_alloc_batches_and_failed_creates_eval() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        try:
+            node, allocs = await _placed(server)
+            before = len(server.raft.applied)
+            state = to_wire(TaskState(state=TaskStatus.RUNNING))
+            a, b = allocs
+            r1, r2 = await asyncio.gather(
+                server.rpc(
+                    "Node.UpdateAlloc",
+                    {
+                        "NodeID": node.id,
+                        "SecretID": node.secret_id,
+                        "Alloc": [{"id": a.id, "client_status": "running", "task_states": {"t": state}}],
+                    },
+                ),
+                server.rpc(
+                    "Node.UpdateAlloc",
+                    {
+                        "NodeID": node.id,
+                        "SecretID": node.secret_id,
+                        "Alloc": [{"id": b.id, "client_status": "failed"}],
+                    },
+                ),
+            )
+            assert r1["Index"] == r2["Index"]
+            assert server.raft.applied[before] == MessageType.ALLOC_CLIENT_UPDATE
+            snap = server.store.snapshot()
+            ra = store_allocs.get_alloc(snap, a.id)
+            assert ra is not None and ra.client_status == AllocClientStatus.RUNNING
+            assert ra.task_states["t"].state == TaskStatus.RUNNING
+            assert ra.alloc_modify_index == a.alloc_modify_index  # client updates do not move it
+            evals = store_evals.evals_by_job(snap, "default", "web")
+            assert any(e.triggered_by == EvalTrigger.ALLOC_FAILURE for e in evals)
+            with pytest.raises(PermissionDeniedError):
+                await server.rpc(
+                    "Node.UpdateAlloc",
+                    {
+                        "NodeID": node.id,
+                        "SecretID": "bad",
+                        "Alloc": [{"id": a.id, "client_status": "running"}],
+                    },
+                )
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_alloc_stop_migrates_and_replaces() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        try:
+            _, allocs = await _placed(server, count=1)
+            reply = await server.rpc("Alloc.Stop", {"AllocID": allocs[0].id})
+            assert reply["EvalID"]
+
+            def replaced() -> bool:
+                live = [a for a in store_allocs.list_allocs(server.store.snapshot()) if not a.terminal()]
+                return len(live) == 1 and live[0].id != allocs[0].id
+
+            await wait_until(replaced, what="replacement of the stopped alloc")
+            got = await server.rpc("Alloc.GetAlloc", {"AllocID": allocs[0].id[:8]})
+            assert got["Value"]["DesiredStatus"] == "stop" and got["Value"]["NextAllocation"]
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

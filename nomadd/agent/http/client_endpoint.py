@@ -10,17 +10,35 @@ the agent asks the servers where it is and forwards the request to that node's H
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
+from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
-from nomadd.structs.errors import NotImplementedForModeError, ValidationError
+from nomadd.rpc.wire import FORWARDED_HEADER
+from nomadd.structs.errors import DriverError as NomaddDriverError
+from nomadd.structs.errors import (
+    NotImplementedForModeError,
+    RPCError,
+    UnknownAllocError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
+    from nomadd.client.alloc_runner import AllocRunner
     from nomadd.client.client import Client
+
+logger = logging.getLogger(__name__)
+
+FORWARD_TIMEOUT_S = 10.0  # connecting to the node that runs the allocation
 
 
 def _client(agent: Agent) -> Client:
@@ -48,8 +66,144 @@ async def client_stats(agent: Agent, req: web.Request) -> object:
     return stats
 
 
+def _local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
+    allocs = getattr(agent.client, "allocs", None) if agent.client is not None else None
+    if allocs is None:
+        return None
+    runner: AllocRunner | None = allocs.get(alloc_id)
+    if runner is None:  # a unique prefix of a local allocation
+        found = [r for a, r in allocs.runners.items() if a.startswith(alloc_id)]
+        runner = found[0] if len(found) == 1 else None
+    return runner
+
+
+async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
+    """The HTTP address of the node that runs ``alloc_id`` (asked of the servers)."""
+    reply = await call_rpc(agent, "Alloc.GetAlloc", {"AllocID": alloc_id, "AllowStale": True})
+    alloc = reply.get("Value")
+    if not alloc:
+        raise UnknownAllocError(f'Unknown allocation "{alloc_id}"')
+    node = (await call_rpc(agent, "Node.GetNode", {"NodeID": alloc["NodeID"], "AllowStale": True})).get(
+        "Value"
+    )
+    if not node or not node.get("HTTPAddr"):
+        raise RPCError(f"node of allocation {alloc_id} has no HTTP address")
+    return str(node["HTTPAddr"])
+
+
+async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
+    """Proxy the request to the agent of the node that runs the allocation (streaming)."""
+    if req.headers.get(FORWARDED_HEADER) == "1":
+        raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
+    addr = await _node_addr_of(agent, alloc_id)
+    url = f"http://{addr}{req.path_qs}"
+    body = await req.read() if req.can_read_body else None
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        try:
+            async with session.request(req.method, url, data=body, headers={FORWARDED_HEADER: "1"}) as up:
+                resp = web.StreamResponse(status=up.status)
+                resp.content_type = up.content_type
+                await resp.prepare(req)
+                async for chunk in up.content.iter_any():
+                    await resp.write(chunk)
+                await resp.write_eof()
+                return resp
+        except aiohttp.ClientError as err:
+            raise RPCError(f"forwarding to node {addr} failed: {err}") from err
+
+
+def _pick_task(runner: AllocRunner, task: str) -> str:
+    names = [t.name for t in _group_tasks(runner)]
+    if not task:
+        if len(names) != 1:
+            raise ValidationError("must include task name")
+        return str(names[0])
+    if task not in names:
+        raise ValidationError(f"unknown task name {task!r}")
+    return task
+
+
+def _group_tasks(runner: AllocRunner) -> list[Any]:
+    job = runner.alloc.job
+    for tg in job.task_groups if job else ():
+        if tg.name == runner.alloc.task_group:
+            return list(tg.tasks)
+    return []
+
+
+async def fs_logs(agent: Agent, req: web.Request) -> object:
+    alloc_id = req.match_info["alloc"]
+    runner = _local_runner(agent, alloc_id)
+    if runner is None:
+        return await _forward(agent, req, alloc_id)
+    q = req.query
+    task = _pick_task(runner, q.get("task", ""))
+    kind = q.get("type", "stdout")
+    if kind not in ("stdout", "stderr"):
+        raise ValidationError("must include a valid log type: stdout or stderr")
+    origin = q.get("origin", "start")
+    if origin not in ("start", "end"):
+        raise ValidationError('origin must be "start" or "end"')
+    try:
+        offset = int(q.get("offset", "0") or 0)
+    except ValueError:
+        raise ValidationError("invalid offset") from None
+    follow = q.get("follow", "").lower() in ("1", "true")
+    plain = q.get("plain", "").lower() in ("1", "true")
+    directory, base = runner.log_path(task, kind)
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "text/plain" if plain else "application/json"
+    await resp.prepare(req)
+    position = offset
+    file_name = f"alloc/logs/{base}"
+    try:
+        async for chunk in stream_logs(
+            directory,
+            base,
+            origin=origin,
+            offset=offset,
+            follow=follow,
+            finished=lambda: runner.task_dead(task),
+        ):
+            if plain:
+                await resp.write(chunk)
+            else:
+                position += len(chunk)
+                frame = {"Offset": position, "Data": base64.b64encode(chunk).decode(), "File": file_name}
+                await resp.write(json.dumps(frame).encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        logger.debug("log stream closed by the reader alloc_id=%s task=%s", runner.id, task)
+        raise
+    await resp.write_eof()
+    return resp
+
+
+async def signal_alloc(agent: Agent, req: web.Request) -> object:
+    alloc_id = req.match_info["id"]
+    runner = _local_runner(agent, alloc_id)
+    if runner is None:
+        return await _forward(agent, req, alloc_id)
+    body: dict[str, Any] = {}
+    if req.can_read_body:
+        try:
+            body = await req.json()
+        except ValueError as err:
+            raise ValidationError(f"Failed to parse request: {err}") from None
+    task = str(body.get("Task") or "")
+    sig = str(body.get("Signal") or "SIGKILL")
+    try:
+        await runner.signal(task, sig)
+    except NomaddDriverError as err:
+        raise ValidationError(str(err)) from err
+    return {}
+
+
 def register(router: Router) -> None:
     router.add("GET", "/v1/agent/servers", get_servers)
     router.add("PUT", "/v1/agent/servers", put_servers)
     router.add("POST", "/v1/agent/servers", put_servers)
     router.add("GET", "/v1/client/stats", client_stats)
+    router.add("GET", "/v1/client/fs/logs/{alloc}", fs_logs)
+    router.add("POST", "/v1/client/allocation/{id}/signal", signal_alloc)
+    router.add("PUT", "/v1/client/allocation/{id}/signal", signal_alloc)

@@ -1,0 +1,64 @@
+"""Allocation file-system reads on the client agents: ``/v1/client/fs/logs/:alloc`` (Nomad's
+api/fs.go ``Logs``) and ``/v1/client/allocation/:id/signal``.
+
+:meth:`AllocFS.logs` streams the task's log bytes (``plain=true``) as an iterator of chunks; with
+``follow`` it ends when the task is dead and its log is drained (or the caller stops reading).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any, cast
+
+from nomadd.api.client import APIError, Client
+
+__all__ = ["AllocFS"]
+
+CHUNK_BYTES = 32 * 1024
+
+
+class AllocFS:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def logs(
+        self,
+        alloc_id: str,
+        task: str,
+        *,
+        stderr: bool = False,
+        follow: bool = False,
+        origin: str = "start",
+        offset: int = 0,
+    ) -> Iterator[bytes]:
+        params: dict[str, str | int | bool] = {
+            "task": task,
+            "type": "stderr" if stderr else "stdout",
+            "follow": follow,
+            "origin": origin,
+            "offset": offset,
+            "plain": True,
+        }
+        req = urllib.request.Request(self._c.url(f"/v1/client/fs/logs/{alloc_id}", params))
+        if self._c.token:
+            req.add_header("X-Nomad-Token", self._c.token)
+        try:
+            resp = urllib.request.urlopen(req, timeout=None if follow else self._c.timeout_s)
+        except urllib.error.HTTPError as err:
+            text = err.read().decode(errors="replace").strip()
+            raise APIError(err.code, text or err.reason) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise APIError(0, f"Error querying agent at {self._c.address}: {reason}") from None
+        with resp:
+            while True:
+                chunk = resp.read1(CHUNK_BYTES)
+                if not chunk:
+                    return
+                yield chunk
+
+    def signal(self, alloc_id: str, task: str = "", signal: str = "SIGKILL") -> dict[str, Any]:
+        value, _ = self._c.post(f"/v1/client/allocation/{alloc_id}/signal", {"Task": task, "Signal": signal})
+        return cast(dict[str, Any], value or {})

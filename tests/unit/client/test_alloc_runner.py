@@ -1,0 +1,115 @@
+"""Allocation status from task states (Nomad's getClientStatus) and a whole alloc runner on the
+mock driver: env, dirs, status reports, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nomadd.client.alloc_runner import AllocRunner, client_status
+from nomadd.client.state import ClientState
+from nomadd.drivers.base import DriverConfig
+from nomadd.drivers.mock import MockDriver
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState, TaskStatus
+from nomadd.structs.job import Job, JobType, Task, TaskGroup
+from nomadd.structs.policy import RestartPolicy
+
+NS = 1_000_000_000
+
+
+def test_client_status() -> None:
+    run, pend = TaskState(state=TaskStatus.RUNNING), TaskState(state=TaskStatus.PENDING)
+    dead, failed = TaskState(state=TaskStatus.DEAD), TaskState(state=TaskStatus.DEAD, failed=True)
+    assert client_status({})[0] == AllocClientStatus.PENDING
+    assert client_status({"a": run, "b": pend})[0] == AllocClientStatus.RUNNING
+    assert client_status({"a": dead, "b": pend})[0] == AllocClientStatus.PENDING
+    assert client_status({"a": dead, "b": dead})[0] == AllocClientStatus.COMPLETE
+    assert client_status({"a": run, "b": failed})[0] == AllocClientStatus.FAILED
+
+
+def _alloc(job_type: JobType, config: dict[str, Any]) -> Allocation:
+    policy = RestartPolicy(attempts=0, interval=60 * NS, delay=0)
+    job = Job(
+        id="j",
+        name="j",
+        type=job_type,
+        task_groups=(
+            TaskGroup(
+                name="g",
+                restart_policy=policy,
+                tasks=(Task(name="t", driver="mock", config=config, env={"X": "1"}),),
+            ),
+        ),
+    )
+    return Allocation(
+        id="0a0b0c0d-aaaa-bbbb-cccc-000000000001", name="j.g[0]", job=job, job_id="j", task_group="g"
+    )
+
+
+def _runner(
+    tmp_path: Path, alloc: Allocation, reports: list[dict[str, Any]]
+) -> tuple[AllocRunner, ClientState]:
+    state = ClientState(str(tmp_path / "state"))
+    runner = AllocRunner(
+        alloc,
+        alloc_root=str(tmp_path / "alloc"),
+        drivers={"mock": MockDriver(DriverConfig())},
+        state=state,
+        persist=lambda fn, *a: fn(*a),
+        report=lambda _id, u: reports.append(u),
+        node_id="n1",
+        region="global",
+        datacenter="dc1",
+        max_kill_timeout_s=30.0,
+    )
+    return runner, state
+
+
+@pytest.mark.slow
+def test_batch_alloc_completes(tmp_path: Path) -> None:
+    reports: list[dict[str, Any]] = []
+    runner, state = _runner(tmp_path, _alloc(JobType.BATCH, {"run_for": 0.01}), reports)
+    asyncio.run(asyncio.wait_for(runner.run(), 10))
+    assert runner.status == AllocClientStatus.COMPLETE
+    assert reports[-1]["client_status"] == "complete"
+    assert {r["client_status"] for r in reports} >= {"running", "complete"}
+    cfg = runner.runners["t"].config
+    assert cfg.env["NOMAD_ALLOC_ID"] == runner.id
+    assert cfg.env["NOMAD_TASK_NAME"] == "t"
+    assert cfg.env["NOMAD_JOB_NAME"] == "j"
+    assert cfg.env["NOMAD_ALLOC_INDEX"] == "0"
+    assert cfg.env["X"] == "1"
+    assert Path(cfg.env["NOMAD_TASK_DIR"]).is_dir()
+    assert Path(cfg.env["NOMAD_ALLOC_DIR"]).is_dir()
+    assert runner.id in state.allocs()
+    assert state.task_states(runner.id)["t"]["state"] == "dead"
+    state.close()
+
+
+@pytest.mark.slow
+def test_server_stop_kills_tasks(tmp_path: Path) -> None:
+    reports: list[dict[str, Any]] = []
+    alloc = _alloc(JobType.SERVICE, {"run_for": -1})
+    runner, state = _runner(tmp_path, alloc, reports)
+
+    async def main() -> None:
+        task = asyncio.create_task(runner.run())
+        while runner.status != AllocClientStatus.RUNNING:
+            await asyncio.sleep(0.01)
+        assert state.task_handles(runner.id)["t"]["driver"] == "mock"
+        from dataclasses import replace
+
+        assert runner.update(replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9))
+        await runner.kill()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert runner.status == AllocClientStatus.COMPLETE
+    assert reports[-1]["client_description"] == "alloc was stopped"
+    asyncio.run(runner.destroy())
+    assert not (tmp_path / "alloc" / alloc.id).exists()
+    assert state.allocs() == {}
+    state.close()

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.transport import TCPTransport
 
 from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
@@ -59,6 +60,7 @@ SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
 DUMP_FORMAT = 1  # our full-dump file layout (see _RaftNode._serialize)
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
+_DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 
 _STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 
@@ -123,6 +125,53 @@ _truncation_filter = _TruncationFilter()
 logging.getLogger("pysyncobj.syncobj").addFilter(_truncation_filter)
 
 
+class _DropLog:
+    """One warning per ``_DROP_LOG_EVERY_S`` for raft connections we refuse, with a count."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._suppressed = 0
+
+    def dropped(self, peer: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < _DROP_LOG_EVERY_S:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        logger.warning(
+            "raft dropped a connection before the handshake (garbage, wrong raft secret or "
+            "unknown peer) src=%s suppressed=%d",
+            peer,
+            suppressed,
+        )
+
+
+_drop_log = _DropLog()
+
+
+class _LoggingTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport, plus a (rate-limited) warning for every incoming connection
+    that closes before it identified itself as a peer; pysyncobj drops those silently."""
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:
+        super()._onNewIncomingConnection(conn)
+        try:
+            host, port = conn._TcpConnection__socket.getpeername()[:2]
+            peer = f"{host}:{port}"
+        except (AttributeError, OSError):
+            peer = "unknown"
+        transport = self
+
+        def on_disconnected() -> None:
+            if conn in transport._unknownConnections:
+                _drop_log.dropped(peer)
+            transport._onDisconnected(conn)
+
+        conn.setOnDisconnectedCallback(on_disconnected)
+
+
 def _fatal_exit(err: BaseException) -> None:
     logger.critical("fsm cannot apply a committed entry, stopping the server err=%s", err)
     logging.shutdown()
@@ -142,7 +191,7 @@ class _RaftNode(SyncObj):  # type: ignore[misc]
     ) -> None:
         self._nomadd_fsm = fsm
         self._nomadd_on_fatal = on_fatal
-        super().__init__(self_addr, partners, conf=conf)
+        super().__init__(self_addr, partners, conf=conf, transportClass=_LoggingTransport)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:

@@ -76,6 +76,7 @@ def test_garbage_wrong_key_and_closed_port(tmp_path: Path) -> None:
         assert {v["Path"] for v in a.api("GET", "/v1/vars")} == {"before", "after"}
         assert a.raft_addr in a.api("GET", "/v1/status/peers")
         assert "gossip dropped" in a.output
+        assert "raft dropped a connection before the handshake" in a.output
         assert "Traceback" not in a.output
     finally:
         cluster.close()

@@ -180,3 +180,37 @@ def test_wrong_password_never_joins() -> None:
             await _shutdown([good, bad])
 
     asyncio.run(main())
+
+
+def test_new_peer_catches_up_from_a_compacted_leader_via_snapshot(tmp_path: Path) -> None:
+    async def main() -> None:
+        a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
+        a = make_raft(a_addr, [], tmp_path / "a")
+        b: Raft | None = None
+        try:
+            await a.start()
+            await wait_leader([a])
+            for i in range(50):
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+            assert a._node is not None
+            a._node.forceLogCompaction()
+            await wait_until((tmp_path / "a" / "raft.dump").exists, what="leader dump")
+            # 1 -> 2 voters: the change commits only once b runs (quorum 2 of 2), so start b as
+            # soon as the leader has appended it, as a joining server does (it polls the peers)
+            adding = asyncio.create_task(a.add_peer(b_addr))
+            await wait_until(lambda: b_addr in a.peers(), what="add appended")
+            b = make_raft(b_addr, a.peers(), tmp_path / "b")
+            await b.start()
+            await adding
+            await wait_until(
+                lambda: all(_value(b, f"k{i}") == str(i) for i in range(50)),  # type: ignore[arg-type]
+                timeout=20,
+                what="snapshot installed on the new peer",
+            )
+            assert (tmp_path / "b" / "raft.dump").exists()  # it came as a snapshot, not as log
+            await a.apply(MessageType.VAR_UPSERT, _put("after", "1"))
+            await wait_until(lambda: _value(b, "after") == "1", what="log after snapshot")  # type: ignore[arg-type]
+        finally:
+            await _shutdown([a, *([b] if b else [])])
+
+    asyncio.run(main())

@@ -9,7 +9,8 @@
   for N servers of the region; if any of them already belongs to a Raft cluster do not
   bootstrap (the leader will add us); otherwise start Raft with all of them.
 * :func:`reconcile_plan` is the leader's ``reconcileMember``: alive server missing from Raft →
-  add; ``left`` (or pruned) server still in Raft → remove; ``failed`` stays.
+  add (unless it is in bootstrap mode, ``bootstrap_expect = 1``: it runs its own cluster);
+  ``left`` (or pruned) server still in Raft → remove; ``failed`` stays.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def bootstrap_decision(
 class ReconcilePlan:
     add: tuple[str, ...]
     remove: tuple[str, ...]
+    refused: tuple[str, ...] = ()  # names of alive servers in bootstrap mode: never added
 
 
 def reconcile_plan(
@@ -166,8 +168,12 @@ def reconcile_plan(
     pruned: Iterable[str] = (),
 ) -> ReconcilePlan:
     peers = set(raft_peers)
-    add = [s.raft_addr for s in servers if s.status == MemberStatus.ALIVE and s.raft_addr not in peers]
+    missing = [s for s in servers if s.status == MemberStatus.ALIVE and s.raft_addr not in peers]
+    # Nomad's addRaftPeer: a server in bootstrap mode (bootstrap_expect = 1) runs its own
+    # single-server cluster; adding it would make ours wait for a quorum it never gives.
+    refused = [s.name for s in missing if s.expect == 1]
+    add = [s.raft_addr for s in missing if s.expect != 1]
     gone = {s.raft_addr for s in servers if s.status == MemberStatus.LEFT} | set(pruned)
     alive = {s.raft_addr for s in servers if s.status == MemberStatus.ALIVE}
     remove = [a for a in sorted(gone) if a in peers and a != self_raft and a not in alive]
-    return ReconcilePlan(add=tuple(sorted(add)), remove=tuple(remove))
+    return ReconcilePlan(add=tuple(sorted(add)), remove=tuple(remove), refused=tuple(refused))

@@ -115,6 +115,7 @@ class Server:
         self.gossip: Gossip | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()
+        self._refused_logged: set[str] = set()
         self._stopped = False
         # Set when the server cannot go on (retry_join exhausted); the agent exits 1 on it,
         # as Nomad does. ``fatal_error`` says why.
@@ -335,6 +336,13 @@ class Server:
             raft_peers=self.raft.peers(),
             pruned=self._pruned,
         )
+        for name in plan.refused:
+            if name not in self._refused_logged:
+                self._refused_logged.add(name)
+                logger.error(
+                    "server is in bootstrap mode (bootstrap_expect = 1), not adding raft peer name=%s",
+                    name,
+                )
         for addr in plan.remove:
             logger.info("removing server from raft peers addr=%s", addr)
             await self.raft.remove_peer(addr)

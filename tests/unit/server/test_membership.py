@@ -118,3 +118,13 @@ def test_reconcile_adds_alive_removes_left_keeps_failed() -> None:
     )
     assert plan.remove == ("127.0.0.2:4647",)
     assert plan.add == ()
+
+
+def test_servers_in_bootstrap_mode_are_never_added() -> None:
+    plan = reconcile_plan(
+        self_raft="127.0.0.1:4647",
+        servers=[_server(1, expect=1), _server(2, expect=1), _server(3, expect=3)],
+        raft_peers=["127.0.0.1:4647"],
+    )
+    assert plan.add == ("127.0.0.3:4647",)
+    assert plan.refused == ("s2.global",)

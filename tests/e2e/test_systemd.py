@@ -22,8 +22,10 @@ from tests.helpers import is_root, need
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "e2e-systemd"
-# The e2e takes 1-3 minutes (about half of it building the package); issue 6 wants < 5.
-E2E_TIMEOUT_S = 300
+# The e2e takes about 1.5 minutes on an idle 2-core machine (half of it building the package) and
+# 3.5 under heavy load (measured with a load average of 12); issue 6 wants < 5 on a fresh machine.
+# The limit is for a hung run, not a performance gate: it must not make a loaded CI flaky.
+E2E_TIMEOUT_S = 480
 # After a SIGTERM the script still shuts its container down (nsenter calls time out at 60 s).
 CLEANUP_TIMEOUT_S = 90
 

@@ -224,6 +224,16 @@ class AllocRunner:
         for r in targets:
             await r.signal(sig)
 
+    @property
+    def create_index(self) -> int:
+        return self.alloc.create_index
+
+    def terminal(self) -> bool:
+        """Nothing runs any more: stopped by the servers, or every task dead."""
+        if self.alloc.server_terminal() and all(r.done.is_set() for r in self.runners.values()):
+            return True
+        return self.status in (AllocClientStatus.COMPLETE, AllocClientStatus.FAILED)
+
     def task_dead(self, task: str) -> bool:
         st = self.task_states.get(task)
         return st is not None and st.state == TaskStatus.DEAD

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nomadd.client.alloc_runner import AllocRunner
+from nomadd.client.gc import run_gc
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.structs.alloc import Allocation
@@ -117,6 +118,7 @@ class AllocManager:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sync_loop())
             tg.create_task(self._watch_loop())
+            tg.create_task(run_gc(lambda: self.runners, self._destroy))
 
     async def _restore(self) -> None:
         state = self.client.state
@@ -200,7 +202,9 @@ class AllocManager:
             task.add_done_callback(forget)
 
     async def _destroy(self, alloc_id: str) -> None:
-        runner = self.runners.pop(alloc_id)
+        runner = self.runners.pop(alloc_id, None)
+        if runner is None:
+            return
         task = self._run_tasks.pop(alloc_id, None)
         await runner.destroy()
         if task is not None:

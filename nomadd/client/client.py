@@ -128,8 +128,6 @@ class Client:
         await asyncio.to_thread(os.makedirs, self.alloc_dir, 0o711, True)
         fp_cfg = fingerprint_config(self.config, self.alloc_dir)
         self._fingerprint = await fingerprint_node(fp_cfg)
-        if os.geteuid() != 0:
-            logger.warning("client is not running as root: the exec driver is disabled")
         cfg = self.config
         self.node = Node(
             id=ident.node_id,
@@ -193,7 +191,15 @@ class Client:
             await asyncio.to_thread(self.state.close)
 
     async def reload(self, config: AgentConfig) -> None:
+        """Take a new config: a changed server list is resolved again now; other client
+        settings (node class, meta, reserved) take effect at the next start."""
+        c = config.client
+        entries = (*c.servers, *c.server_join.retry_join)
         self.config = config
+        if entries != self.server_list.entries:
+            logger.info("client server list changed, resolving it again entries=%s", ",".join(entries))
+            self.server_list.entries = entries
+            await self.server_list.discover()
 
     # ---- registration and heartbeats -------------------------------------------------------
     async def rpc(self, method: str, args: dict[str, Any]) -> Any:

@@ -87,3 +87,16 @@ def test_no_servers() -> None:
             await sl.rpc("Node.Register", {})
 
     asyncio.run(main())
+
+
+def test_discover_from_entries_and_rediscover_after_failures() -> None:
+    rpc = FakeRPC({"127.0.0.9:4700": {"ok": 9}})
+    sl = _list(rpc, ["127.0.0.9:4700", "127.0.0.8"])
+
+    async def main() -> None:
+        sl.set_servers(["10.0.0.1:4646"])  # a stale list from an earlier reply: all dead
+        assert await sl.rpc("Node.UpdateStatus", {}) == {"ok": 9}  # re-resolved the entries
+        assert sl.servers()[0] == "127.0.0.9:4700"
+        assert "127.0.0.8:4646" in sl.servers()  # default port 4646
+
+    asyncio.run(main())

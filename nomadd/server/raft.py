@@ -32,12 +32,14 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import syncobj as _pysyncobj_module
+from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from nomadd.server.fsm import FSM, FSMFatalError
@@ -170,6 +172,40 @@ class _LoggingTransport(TCPTransport):  # type: ignore[misc]
             transport._onDisconnected(conn)
 
         conn.setOnDisconnectedCallback(on_disconnected)
+
+
+class _CoalescingNotifier(PipeNotifier):  # type: ignore[misc]
+    """pysyncobj wakes its tick thread with one pipe write per proposed command
+    (``appendEntriesUseBatch=False``). From the event loop each write is a GIL hand-off to the
+    tick thread, so under load it costs more than the command. Write only when no wake-up is
+    pending; the tick thread clears the flag when it drains the pipe, right before the
+    ``_checkCommandsToApply`` that takes every command queued until then.
+    """
+
+    def __init__(self, poller: Any, callback: Any = None) -> None:
+        self._pending = False
+        super().__init__(poller, callback=self._drained)
+
+    def notify(self) -> None:
+        if self._pending:
+            return
+        self._pending = True
+        super().notify()
+
+    def _drained(self) -> None:
+        self._pending = False
+
+
+@contextlib.contextmanager
+def _coalescing_notifier() -> Iterator[None]:
+    """Make the SyncObj built inside this block use :class:`_CoalescingNotifier` (pysyncobj
+    creates its notifier in the constructor from a module global; restored right after)."""
+    original = _pysyncobj_module.PipeNotifier
+    _pysyncobj_module.PipeNotifier = _CoalescingNotifier
+    try:
+        yield
+    finally:
+        _pysyncobj_module.PipeNotifier = original
 
 
 def _fatal_exit(err: BaseException) -> None:
@@ -319,7 +355,8 @@ class Raft:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         partners = self._initial_partners(peers)
         conf = self._make_conf()
-        node = _RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
+        with _coalescing_notifier():
+            node = _RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
         self._node = node
         try:
             await asyncio.to_thread(node.waitBinded)

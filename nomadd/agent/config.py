@@ -282,6 +282,8 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
 
     server = _build_server(p, server_on, dev, data_dir)
     client = _build_client(p, client_on, dev, data_dir)
+    resolvers = tuple(_get(p, "discovery.dns_resolvers", ()))
+    _check_discovery(server, client, resolvers)
     return AgentConfig(
         region=region,
         datacenter=datacenter,
@@ -299,7 +301,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         prometheus_metrics=bool(_get(p, "telemetry.prometheus_metrics", False)),
         server=server,
         client=client,
-        discovery=DiscoveryConfig(dns_resolvers=tuple(_get(p, "discovery.dns_resolvers", ()))),
+        discovery=DiscoveryConfig(dns_resolvers=resolvers),
     )
 
 
@@ -398,6 +400,24 @@ def _build_client(p: Partial, enabled: bool, dev: bool, data_dir: str) -> Client
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),
     )
+
+
+def _check_discovery(server: ServerConfig, client: ClientConfig, resolvers: tuple[str, ...]) -> None:
+    """Malformed join/server entries are a config error at start, not a failure later."""
+    from nomadd.discovery.entry import parse_entries, parse_resolver_address
+
+    j = server.server_join
+    parse_entries(j.start_join, default_port=4648, key="server.server_join.start_join")
+    parse_entries(j.retry_join, default_port=4648, key="server.server_join.retry_join")
+    parse_entries(client.servers, default_port=4646, key="client.servers")
+    parse_entries(client.server_join.retry_join, default_port=4646, key="client.server_join.retry_join")
+    for r in resolvers:
+        try:
+            parse_resolver_address(r)
+        except ConfigError as err:
+            raise ConfigError(f"discovery.dns_resolvers: {err}") from None
+    if j.retry_max < 0 or client.server_join.retry_max < 0:
+        raise ConfigError("server_join.retry_max: must not be negative (0 retries forever)")
 
 
 def _check_ip(key: str, value: str) -> None:

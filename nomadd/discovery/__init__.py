@@ -19,6 +19,8 @@ clients want ``"http"``. Errors: DiscoveryError (transient, retried), RetryJoinE
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nomadd.discovery.entry import (
     DEFAULT_PORTS,
     PORT_KINDS,
@@ -33,15 +35,43 @@ from nomadd.discovery.entry import (
     parse_entry,
     parse_resolver_address,
 )
-from nomadd.discovery.mdns import SERVICE_TYPE, MdnsAnnouncer, browse_servers
-from nomadd.discovery.resolver import Resolver
-from nomadd.discovery.retry_join import (
-    EXHAUSTED_MESSAGE,
-    RetryJoinExhausted,
-    format_interval,
-    retry_join,
-    start_join,
-)
+
+if TYPE_CHECKING:
+    from nomadd.discovery.mdns import SERVICE_TYPE, MdnsAnnouncer, browse_servers
+    from nomadd.discovery.resolver import Resolver
+    from nomadd.discovery.retry_join import (
+        EXHAUSTED_MESSAGE,
+        RetryJoinExhausted,
+        format_interval,
+        retry_join,
+        start_join,
+    )
+
+# The resolvers pull in dnspython and zeroconf (~70 ms); parsing entries (the config loader does it
+# at start) must not. They are imported on first use.
+_LAZY = {
+    "SERVICE_TYPE": "nomadd.discovery.mdns",
+    "MdnsAnnouncer": "nomadd.discovery.mdns",
+    "browse_servers": "nomadd.discovery.mdns",
+    "Resolver": "nomadd.discovery.resolver",
+    "EXHAUSTED_MESSAGE": "nomadd.discovery.retry_join",
+    "RetryJoinExhausted": "nomadd.discovery.retry_join",
+    "format_interval": "nomadd.discovery.retry_join",
+    "retry_join": "nomadd.discovery.retry_join",
+    "start_join": "nomadd.discovery.retry_join",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nomadd.discovery' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_PORTS",

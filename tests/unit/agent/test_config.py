@@ -195,3 +195,25 @@ def test_raw_exec_enabled_by_plugin_block_or_option(tmp_path: Path) -> None:
     assert not load(tmp_path, base).client.raw_exec_enabled
     assert load(tmp_path, base + "\n[plugin.raw_exec.config]\nenabled = true").client.raw_exec_enabled
     assert load(tmp_path, base + 'options = { "driver.raw_exec.enable" = "1" }').client.raw_exec_enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[server]\n[server.server_join]\nretry_join = ["host:notaport"]', "server.server_join.retry_join: "),
+        ('[server]\n[server.server_join]\nstart_join = ["dns+srv://"]', "server.server_join.start_join: "),
+        ('[client]\nenabled = true\nservers = ["mdns://?colour=red"]', "client.servers: "),
+        ('[discovery]\ndns_resolvers = ["resolver.example.com"]', "discovery.dns_resolvers: "),
+    ],
+)
+def test_malformed_discovery_entries_fail_at_start(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, server_toml(tmp_path), text)
+
+
+def test_well_formed_discovery_entries_load(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path),
+               '[server.server_join]\nretry_join = ["10.0.0.1", "nomad-1:4648", "[::1]:4648", '
+               '"dns+srv://_nomad-server._tcp.example.com?resolver=127.0.0.1:5353", "mdns://?region=eu"]\n'
+               '[discovery]\ndns_resolvers = ["127.0.0.1:5353"]')
+    assert len(cfg.server.server_join.retry_join) == 5

@@ -11,8 +11,9 @@ For each task group the existing allocations are sorted into:
 * **failed** — rescheduled now, later (a follow-up evaluation) or never, per ReschedulePolicy;
 * **done** — batch allocations that completed successfully: never replaced.
 
-Then the count is applied: surplus allocations (highest indexes first) are stopped, missing ones
-placed with the lowest free ``[index]`` names.
+Then the count is applied: running allocations keep their names first, then the ones being
+replaced, then failed ones waiting for (or out of) reschedule attempts; the surplus is stopped
+(highest indexes first among equals) and missing names are placed, lowest free ``[index]`` first.
 """
 
 from __future__ import annotations
@@ -198,24 +199,24 @@ def _group(
     live: list[Allocation] = []
     lost: list[Allocation] = []
     migrate: list[Allocation] = []
-    occupying: list[Allocation] = []  # terminal but holding their name (done, failed for good)
+    done: list[Allocation] = []  # successful batch allocations: hold their name for good
     resched_now: list[Allocation] = []
+    resched_later: list[tuple[Allocation, int]] = []
+    failed_for_good: list[Allocation] = []
     for alloc in allocs:
         if alloc.desired_status != AllocDesiredStatus.RUN:
             continue
         if alloc.client_terminal():
             if batch and alloc.ran_successfully():
-                occupying.append(alloc)
+                done.append(alloc)
             elif alloc.client_status == AllocClientStatus.FAILED and not alloc.next_allocation:
                 due = next_reschedule_time(alloc, tg.reschedule_policy, now_ns)
                 if due is None:
-                    occupying.append(alloc)
+                    failed_for_good.append(alloc)
                 elif due[0] <= now_ns + RESCHEDULE_WINDOW_NS:
                     resched_now.append(alloc)
                 else:
-                    occupying.append(alloc)
-                    if not alloc.follow_up_eval_id:
-                        out.followups.append((alloc, due[0]))
+                    resched_later.append((alloc, due[0]))
             continue
         if alloc.next_allocation:
             out.stop.append(Stop(alloc=alloc, description=ALLOC_REPLACED))
@@ -228,23 +229,28 @@ def _group(
         else:
             live.append(alloc)
 
-    # Keep live allocations first (lowest indexes), then those needing a replacement; a
-    # count reduction so stops the highest-indexed live allocations.
+    # Who keeps one of the group's ``count`` names: running allocations first (lowest indexes
+    # first, so a count reduction stops the highest), then those to be replaced now, then
+    # failed ones waiting for their reschedule delay or out of attempts. Successful batch
+    # allocations always keep theirs.
     def order(items: list[Allocation]) -> list[Allocation]:
         return sorted(items, key=lambda a: (a.index(), a.create_index, a.id))
 
+    due_at = dict((a.id, when) for a, when in resched_later)
     ranked = [(a, "live") for a in order(live)]
     ranked += [(a, "migrate") for a in order(migrate)]
     ranked += [(a, "lost") for a in order(lost)]
     ranked += [(a, "resched") for a in order(resched_now)]
-    slots = max(0, tg.count - len(occupying))
+    ranked += [(a, "later") for a in order([a for a, _ in resched_later])]
+    ranked += [(a, "failed") for a in order(failed_for_good)]
+    slots = max(0, tg.count - len(done))
     keep, drop = ranked[:slots], ranked[slots:]
     for alloc, kind in drop:
         if kind == "lost":
             out.stop.append(Stop(alloc=alloc, description=ALLOC_LOST, client_status=AllocClientStatus.LOST))
-        elif kind in ("live", "migrate"):
+        else:
             out.stop.append(Stop(alloc=alloc, description=ALLOC_NOT_NEEDED))
-    used_names: set[str] = {a.name for a in occupying}
+    used_names: set[str] = {a.name for a in done}
     for alloc, kind in keep:
         used_names.add(alloc.name)
         if kind == "live":
@@ -262,9 +268,11 @@ def _group(
         elif kind == "lost":
             out.stop.append(Stop(alloc=alloc, description=ALLOC_LOST, client_status=AllocClientStatus.LOST))
             out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
-        else:
+        elif kind == "resched":
             out.stop.append(Stop(alloc=alloc, description=ALLOC_RESCHEDULED))
             out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc, reschedule=True))
+        elif kind == "later" and not alloc.follow_up_eval_id:
+            out.followups.append((alloc, due_at[alloc.id]))
     missing = slots - len(keep)
     index = 0
     while missing > 0:

@@ -251,7 +251,7 @@ class Harness:
         accepted_alloc: dict[str, tuple[Allocation, ...]] = {}
         accepted_update: dict[str, tuple[Allocation, ...]] = {}
         partial = False
-        for node_id in set(plan.node_allocation) | set(plan.node_update):
+        for node_id in dict.fromkeys([*plan.node_allocation, *plan.node_update]):  # stable order
             stops = plan.node_update.get(node_id, ())
             places = plan.node_allocation.get(node_id, ())
             ok, _ = evaluate_node_plan(self._nodes.get(node_id), self.allocs_by_node(node_id), stops, places)

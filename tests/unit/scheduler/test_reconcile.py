@@ -167,3 +167,18 @@ def test_batch_successful_counts_toward_count() -> None:
     done = alloc(job, 0, client_status=AllocClientStatus.COMPLETE)
     out = reconcile(job, [done], node_of, NOW, batch=True)
     assert [p.name for p in out.place] == ["web.web[1]"]
+
+
+def test_scale_down_drops_waiting_failed_before_running() -> None:
+    job = mock_job(count=2)
+    failed = alloc(job, 0, client_status=AllocClientStatus.FAILED, modify_time=NOW)  # 30 s delay
+    running = [alloc(job, 1), alloc(job, 2)]
+    out = reconcile(job, [failed, *running], node_of, NOW, batch=False)
+    assert [s.alloc.id for s in out.stop] == ["a0"]
+    assert out.followups == []
+    assert out.place == []
+    # with room for it, the failed one waits for its delay through a follow-up eval
+    bigger = mock_job(count=3)
+    out = reconcile(bigger, [failed, *running], node_of, NOW, batch=False)
+    assert out.stop == []
+    assert [(a.id, when) for a, when in out.followups] == [("a0", NOW + 30 * NS_PER_S)]

@@ -1,4 +1,4 @@
-"""Raft consensus for the servers: the only module that imports pysyncobj.
+"""Raft consensus for the servers: this package (with its glue module) is the only pysyncobj importer.
 
 :class:`Raft` wraps one pysyncobj ``SyncObj`` with the settings DESIGN.md §5 and deps.md §1 call
 for (password always, explicit bind address, no append-entries batching, short re-dial, long
@@ -13,43 +13,32 @@ event loop goes through ``loop.call_soon_threadsafe``:
   for either), keeps ``last_contact``, and persists the peer set to ``peers.json`` so a restart
   dials the current members, not the bootstrap ones.
 
-The single ``@replicated`` method, ``_RaftNode.apply``, hands each committed entry to
+The single ``@replicated`` method, ``RaftNode.apply``, hands each committed entry to
 :class:`nomadd.server.fsm.FSM` with its Raft index. An entry the FSM cannot apply stops the
 process (``os._exit``): a server that skipped it would silently diverge.
 """
 
 from __future__ import annotations
 
-import _socket
 import asyncio
 import contextlib
 import functools
-import gzip
 import json
 import logging
 import os
-import pickle
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
-from pysyncobj import syncobj as _pysyncobj_module
-from pysyncobj.pipe_notifier import PipeNotifier
-from pysyncobj.transport import TCPTransport
+from pysyncobj import FAIL_REASON, SyncObjConf
 
-from nomadd.server.fsm import FSM, FSMFatalError
+from nomadd.server.fsm import FSM
+from nomadd.server.raft.glue import DumpSerializer, RaftNode, coalescing_notifier
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.messages import MessageType
-
-# pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
-# 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
-# process that formats an address. Put the C implementation back.
-socket.inet_ntop = _socket.inet_ntop
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +49,6 @@ MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election r
 WATCH_INTERVAL_S = 0.05  # leader/peer poll; pysyncobj has no "leader changed" callback
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
-DUMP_FORMAT = 1  # our full-dump file layout (see _RaftNode._serialize)
-_TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
-_DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 
 _STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 
@@ -98,171 +84,10 @@ def has_existing_state(data_dir: Path | None) -> bool:
     )
 
 
-class _TruncationFilter(logging.Filter):
-    """pysyncobj 0.3.17 logs a CRITICAL on every benign re-append (deps.md §1.5b).
-
-    Demote it to WARNING and let one through per minute with a count of the suppressed ones.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._last = 0.0
-        self._suppressed = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "truncating already-applied" not in str(record.msg):
-            return True
-        now = time.monotonic()
-        if now - self._last < _TRUNCATE_LOG_EVERY_S:
-            self._suppressed += 1
-            return False
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-        if self._suppressed:
-            record.msg = f"{record.msg} (+{self._suppressed} similar suppressed)"
-        self._last, self._suppressed = now, 0
-        return True
-
-
-_truncation_filter = _TruncationFilter()
-logging.getLogger("pysyncobj.syncobj").addFilter(_truncation_filter)
-
-
-class _DropLog:
-    """One warning per ``_DROP_LOG_EVERY_S`` for raft connections we refuse, with a count."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self._suppressed = 0
-
-    def dropped(self, peer: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last < _DROP_LOG_EVERY_S:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        logger.warning(
-            "raft dropped a connection before the handshake (garbage, wrong raft secret or "
-            "unknown peer) src=%s suppressed=%d",
-            peer,
-            suppressed,
-        )
-
-
-_drop_log = _DropLog()
-
-
-class _LoggingTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport, plus a (rate-limited) warning for every incoming connection
-    that closes before it identified itself as a peer; pysyncobj drops those silently."""
-
-    def _onNewIncomingConnection(self, conn: Any) -> None:
-        super()._onNewIncomingConnection(conn)
-        try:
-            host, port = conn._TcpConnection__socket.getpeername()[:2]
-            peer = f"{host}:{port}"
-        except (AttributeError, OSError):
-            peer = "unknown"
-        transport = self
-
-        def on_disconnected() -> None:
-            if conn in transport._unknownConnections:
-                _drop_log.dropped(peer)
-            transport._onDisconnected(conn)
-
-        conn.setOnDisconnectedCallback(on_disconnected)
-
-
-class _CoalescingNotifier(PipeNotifier):  # type: ignore[misc]
-    """pysyncobj wakes its tick thread with one pipe write per proposed command
-    (``appendEntriesUseBatch=False``). From the event loop each write is a GIL hand-off to the
-    tick thread, so under load it costs more than the command. Write only when no wake-up is
-    pending; the tick thread clears the flag when it drains the pipe, right before the
-    ``_checkCommandsToApply`` that takes every command queued until then.
-    """
-
-    def __init__(self, poller: Any, callback: Any = None) -> None:
-        self._pending = False
-        super().__init__(poller, callback=self._drained)
-
-    def notify(self) -> None:
-        if self._pending:
-            return
-        self._pending = True
-        super().notify()
-
-    def _drained(self) -> None:
-        self._pending = False
-
-
-@contextlib.contextmanager
-def _coalescing_notifier() -> Iterator[None]:
-    """Make the SyncObj built inside this block use :class:`_CoalescingNotifier` (pysyncobj
-    creates its notifier in the constructor from a module global; restored right after)."""
-    original = _pysyncobj_module.PipeNotifier
-    _pysyncobj_module.PipeNotifier = _CoalescingNotifier
-    try:
-        yield
-    finally:
-        _pysyncobj_module.PipeNotifier = original
-
-
 def _fatal_exit(err: BaseException) -> None:
     logger.critical("fsm cannot apply a committed entry, stopping the server err=%s", err)
     logging.shutdown()
     os._exit(EXIT_FSM_FATAL)
-
-
-class _RaftNode(SyncObj):  # type: ignore[misc]
-    """The pysyncobj object. Exactly one replicated method (STYLE.md §6)."""
-
-    def __init__(
-        self,
-        fsm: FSM,
-        self_addr: str,
-        partners: list[str],
-        conf: SyncObjConf,
-        on_fatal: Callable[[BaseException], None],
-    ) -> None:
-        self._nomadd_fsm = fsm
-        self._nomadd_on_fatal = on_fatal
-        super().__init__(self_addr, partners, conf=conf, transportClass=_LoggingTransport)
-
-    @replicated  # type: ignore[untyped-decorator]
-    def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
-        index = int(self.raftLastApplied) + 1  # pysyncobj increments after we return
-        try:
-            result = self._nomadd_fsm.apply(index, msg_type, payload)
-        except FSMFatalError as err:
-            self._nomadd_on_fatal(err)
-            raise
-        return result, index
-
-
-class _DumpSerializer:
-    """pysyncobj's custom full-dump hooks: our store (msgpack) + pysyncobj's own tail data.
-
-    Runs in the tick thread, without fork (we have threads). Must be handed to ``SyncObjConf``
-    at construction: pysyncobj copies the hooks when it builds its serializer.
-    """
-
-    def __init__(self, fsm: FSM) -> None:
-        self._fsm = fsm
-
-    def serialize(self, filename: str, raft_data: Any) -> None:
-        blob = pickle.dumps((DUMP_FORMAT, self._fsm.dump(), raft_data), protocol=4)
-        with open(filename, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb") as g:
-            g.write(blob)
-        logger.debug("raft full dump written file=%s bytes=%d", filename, len(blob))
-
-    def deserialize(self, filename: str) -> Any:
-        with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
-            fmt, state, raft_data = pickle.loads(g.read())  # our own file or the leader's
-        if fmt != DUMP_FORMAT:
-            raise ValueError(f"unknown raft dump format {fmt!r}")
-        self._fsm.restore(state)
-        return raft_data
 
 
 LeadershipListener = Callable[[bool], None]
@@ -281,7 +106,7 @@ class Raft:
         self.config = config
         self.fsm = fsm
         self._on_fatal = on_fatal
-        self._node: _RaftNode | None = None
+        self._node: RaftNode | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listeners: list[LeadershipListener] = []
@@ -334,7 +159,7 @@ class Raft:
             "onStateChanged": self._on_state_changed_thread,
         }
         if c.data_dir is not None:
-            dumper = _DumpSerializer(self.fsm)
+            dumper = DumpSerializer(self.fsm)
             kw["journalFile"] = str(c.data_dir / "raft.journal")
             kw["fullDumpFile"] = str(c.data_dir / "raft.dump")
             kw["serializer"] = dumper.serialize
@@ -355,8 +180,8 @@ class Raft:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         partners = self._initial_partners(peers)
         conf = self._make_conf()
-        with _coalescing_notifier():
-            node = _RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
+        with coalescing_notifier():
+            node = RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
         self._node = node
         try:
             await asyncio.to_thread(node.waitBinded)
@@ -505,7 +330,7 @@ class Raft:
         return out
 
     # ---- writes ----------------------------------------------------------------------------
-    def _require_node(self) -> _RaftNode:
+    def _require_node(self) -> RaftNode:
         if self._node is None:
             raise NoLeaderError("raft is not running on this server")
         return self._node

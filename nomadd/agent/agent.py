@@ -77,6 +77,29 @@ class Agent:
         if self.client is not None:
             await self.client.reload(config)
 
+    async def wait_fatal(self) -> str:
+        """Wait until a component cannot go on (e.g. retry_join exhausted); returns why.
+
+        Components signal it with a ``failed`` asyncio.Event and a ``fatal_error`` message.
+        """
+        events = [
+            (c, ev)
+            for c in (self.server, self.client)
+            if c is not None and isinstance(ev := getattr(c, "failed", None), asyncio.Event)
+        ]
+        if not events:
+            await asyncio.Event().wait()
+        waiters = [asyncio.create_task(ev.wait()) for _, ev in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        for component, ev in events:
+            if ev.is_set():
+                return str(getattr(component, "fatal_error", "") or "agent component failed")
+        return "agent component failed"
+
     async def request_reload(self) -> None:
         if self.reload_hook is None:
             raise RuntimeError("reload is not available")

@@ -90,9 +90,7 @@ def agent_flags() -> FlagSet:
     fs.string("dc", 'The datacenter of the agent (default "dc1").')
     fs.string("node", "The name of this node (default: hostname).")
     fs.string("bind", 'The address every listener binds (default "0.0.0.0").', placeholder="<addr>")
-    fs.string(
-        "log-level", "TRACE, DEBUG, INFO, WARN, ERROR or OFF (default INFO).", placeholder="<level>"
-    )
+    fs.string("log-level", "TRACE, DEBUG, INFO, WARN, ERROR or OFF (default INFO).", placeholder="<level>")
     fs.bool("log-json", "Output logs as JSON.")
     fs.int("bootstrap-expect", "Servers to wait for before bootstrapping the cluster.")
     fs.string(
@@ -104,9 +102,7 @@ def agent_flags() -> FlagSet:
     fs.bool("rejoin", "Rejoin the cluster after a graceful leave.")
     fs.strings("join", "Server address to join at start (servers). Repeatable.", "<address>")
     fs.strings("retry-join", "Server address to join, retried (servers). Repeatable.", "<address>")
-    fs.string(
-        "retry-interval", 'Time between join attempts (default "30s").', placeholder="<duration>"
-    )
+    fs.string("retry-interval", 'Time between join attempts (default "30s").', placeholder="<duration>")
     fs.int("retry-max", "Join attempts before giving up (0 = forever).")
     fs.strings("servers", "Comma-separated server addresses (clients).", "<addrs>", split=",")
     fs.string("node-class", "The node class of the client.")
@@ -225,9 +221,7 @@ def _startup_warnings(cfg: AgentConfig) -> list[str]:
         if cfg.server.bootstrap_expect == 1:
             out.append("WARNING: Bootstrap mode enabled! Potentially unsafe operation.")
         elif cfg.server.bootstrap_expect % 2 == 0 and cfg.server.bootstrap_expect:
-            out.append(
-                "WARNING: Number of bootstrap servers should ideally be set to an odd number."
-            )
+            out.append("WARNING: Number of bootstrap servers should ideally be set to an odd number.")
     return out
 
 
@@ -343,8 +337,28 @@ class _Runner:
         self.notifier = notifier
 
     async def wait_for_stop(self, signals: asyncio.Queue[signal.Signals]) -> int:
+        fatal = asyncio.create_task(self.agent.wait_fatal(), name="agent-fatal")
+        try:
+            return await self._wait_for_stop(signals, fatal)
+        finally:
+            fatal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fatal
+
+    async def _wait_for_stop(self, signals: asyncio.Queue[signal.Signals], fatal: asyncio.Task[str]) -> int:
         while True:
-            sig = await signals.get()
+            next_signal = asyncio.create_task(signals.get())
+            await asyncio.wait({next_signal, fatal}, return_when=asyncio.FIRST_COMPLETED)
+            if not next_signal.done():
+                next_signal.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await next_signal
+                # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1.
+                self.ui.error(fatal.result())
+                self.notifier.stopping()
+                await _bounded_shutdown(self.agent)
+                return 1
+            sig = next_signal.result()
             self.ui.output(f"Caught signal: {_SIGNAL_NAMES.get(sig, sig.name)}")
             if sig == signal.SIGHUP:
                 await self.reload()
@@ -395,9 +409,7 @@ class _Runner:
             logger.warning("config change needs a restart to take effect key=server/client mode")
         set_level(new.log_level)
         await self.agent.reload(replace(new, files=new.files))
-        logger.info(
-            "reloaded configuration log_level=%s files=%s", new.log_level, ",".join(new.files)
-        )
+        logger.info("reloaded configuration log_level=%s files=%s", new.log_level, ",".join(new.files))
         self.notifier.ready(status="running")
 
 

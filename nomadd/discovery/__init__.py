@@ -62,17 +62,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nomadd.discovery' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 __all__ = [
     "DEFAULT_PORTS",
     "EXHAUSTED_MESSAGE",
@@ -96,3 +85,17 @@ __all__ = [
     "retry_join",
     "start_join",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nomadd.discovery' has no attribute {name!r}")
+    import importlib
+
+    # Load every heavy module at once and bind every lazy name afterwards: importing the
+    # submodule ``retry_join`` sets the package attribute ``retry_join`` to the module, and the
+    # function of that name must win.
+    modules = {m: importlib.import_module(m) for m in sorted(set(_LAZY.values()))}
+    for lazy_name, module in _LAZY.items():
+        globals()[lazy_name] = getattr(modules[module], lazy_name)
+    return globals()[name]

@@ -161,3 +161,22 @@ def test_sighup_reload_applies_log_level_and_survives_bad_config(tmp_path: Path)
         agent.signal(signal.SIGINT)
         agent.wait()
         agent.stop()
+
+
+def test_retry_join_exhausted_exits_1(tmp_path: Path) -> None:
+    closed = free_port()
+    http, raft, serf = free_port(), free_port(), free_port()
+    path = _server_config(
+        tmp_path,
+        BIND + f'data_dir = "{tmp_path}/data"\n[ports]\nhttp = {http}\nraft = {raft}\nserf = {serf}\n'
+        '[server]\nenabled = true\nbootstrap_expect = 3\nraft_secret = "0123456789abcdef0"\n'
+        f'[server.server_join]\nretry_join = ["127.0.0.1:{closed}"]\nretry_interval = "200ms"\nretry_max = 2\n'
+        + ADVERTISE,
+    )
+    agent = AgentProcess(["-config", str(path)])
+    try:
+        assert agent.wait(30) == 1
+        assert "==> max join retry exhausted, exiting" in agent.output
+        assert agent.output.count("join failed") >= 2
+    finally:
+        agent.stop()

@@ -278,6 +278,9 @@ async def run(
             best = target
         results["max_clients_held"] = best
         ids = [(c.node.id, c.node.secret_id) for c in sim.clients if c.ready]
+        for task in list(sim.tasks):  # the simulated clients stop: the blasts run alone
+            task.cancel()
+        await asyncio.gather(*sim.tasks, return_exceptions=True)
 
         def hb_args(i: int) -> dict[str, Any]:
             node_id, secret = ids[i % len(ids)]
@@ -289,9 +292,6 @@ async def run(
         results["bare_aiohttp_req_per_s"] = round(bare, 1)
         results["leader_heartbeats_per_s_max"] = round(leader_rate, 1)
         results["ratio"] = round(leader_rate / bare, 3) if bare else 0.0
-        for task in list(sim.tasks):
-            task.cancel()
-        await asyncio.gather(*sim.tasks, return_exceptions=True)
     return results
 
 

@@ -56,6 +56,7 @@ FINGERPRINT_PERIOD_S = 30.0  # Nomad's driver fingerprint period (exec, raw_exec
 MIN_FINGERPRINT_PERIOD_S = 5.0
 LEAVE_RPC_TIMEOUT_S = 3.0  # inside the agent's 5 s LEAVE_TIMEOUT_S
 HEARTBEAT_RPC_TIMEOUT_S = 10.0
+MIN_HEARTBEAT_INTERVAL_S = 0.5  # never spin if a reply carries no TTL
 
 
 def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig:
@@ -252,7 +253,7 @@ class Client:
                 await asyncio.sleep(delay)
                 try:
                     await self._heartbeat()
-                    delay = self.heartbeat_ttl
+                    delay = max(self.heartbeat_ttl, MIN_HEARTBEAT_INTERVAL_S)
                 except UnknownNodeError:
                     logger.warning("node not found on the servers, registering again")
                     break

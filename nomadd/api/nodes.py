@@ -45,6 +45,23 @@ class Nodes:
         value, _ = self._c.post(f"/v1/node/{node_id}/eligibility", body)
         return cast(dict[str, Any], value or {})
 
+    def update_drain(
+        self,
+        node_id: str,
+        *,
+        deadline_ns: int | None,
+        ignore_system_jobs: bool = False,
+        mark_eligible: bool = False,
+        meta: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Start a drain (``deadline_ns``: 0 none, -1 force now) or cancel it (None)."""
+        spec = (
+            None if deadline_ns is None else {"Deadline": deadline_ns, "IgnoreSystemJobs": ignore_system_jobs}
+        )
+        body = {"DrainSpec": spec, "MarkEligible": mark_eligible, "Meta": meta or {}}
+        value, _ = self._c.post(f"/v1/node/{node_id}/drain", body)
+        return cast(dict[str, Any], value or {})
+
     def purge(self, node_id: str) -> dict[str, Any]:
         value, _ = self._c.post(f"/v1/node/{node_id}/purge")
         return cast(dict[str, Any], value or {})

@@ -1,6 +1,6 @@
 """Nodes: ``GET /v1/nodes`` (``?prefix ?os ?resources``, blocking), ``GET /v1/node/:id``,
 ``POST|PUT /v1/node/:id/eligibility``, ``POST|PUT /v1/node/:id/purge``,
-``GET /v1/node/:id/allocations`` (Nomad's node_endpoint.go)."""
+``POST|PUT /v1/node/:id/drain``, ``GET /v1/node/:id/allocations`` (Nomad's node_endpoint.go)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,25 @@ async def eligibility(agent: Agent, req: web.Request) -> object:
     return QueryResult(value={k: v for k, v in reply.items() if k != "Index"}, index=int(reply["Index"]))
 
 
+async def drain(agent: Agent, req: web.Request) -> object:
+    """Nomad's body ``{DrainSpec: {Deadline, IgnoreSystemJobs} | null, MarkEligible, Meta}`` →
+    ``Node.UpdateDrain`` (the jobs team's drainer; a null spec cancels the drain)."""
+    body = await _body(req)
+    spec = body.get("DrainSpec")
+    if spec is not None and not isinstance(spec, dict):
+        raise ValidationError("DrainSpec must be an object or null")
+    args = {
+        "NodeID": req.match_info["id"],
+        "DrainStrategy": spec,
+        "MarkEligible": bool(body.get("MarkEligible")),
+        "Meta": body.get("Meta") or {},
+    }
+    reply: dict[str, Any] = await call_rpc(agent, "Node.UpdateDrain", args)
+    return QueryResult(
+        value={k: v for k, v in reply.items() if k != "Index"}, index=int(reply.get("Index", 1))
+    )
+
+
 async def purge(agent: Agent, req: web.Request) -> object:
     reply = await call_rpc(agent, "Node.Deregister", {"NodeIDs": [req.match_info["id"]]})
     index = int(reply["Index"])
@@ -86,3 +105,4 @@ def register(router: Router) -> None:
     for method in ("PUT", "POST"):
         router.add(method, "/v1/node/{id}/eligibility", eligibility)
         router.add(method, "/v1/node/{id}/purge", purge)
+        router.add(method, "/v1/node/{id}/drain", drain)

@@ -29,7 +29,7 @@ from typing import Any
 
 from nomadd import VERSION
 from nomadd.agent.config import AgentConfig
-from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
+from nomadd.discovery import MdnsAnnouncer, Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server import (
@@ -66,6 +66,7 @@ LEADER_WAIT_S = 5.0  # Nomad's RPCHoldTimeout: how long a forward waits for a le
 LEAVE_RAFT_TIMEOUT_S = 2.5  # bounded parts of a graceful leave (the agent allows 5 s in all)
 LEAVE_GOSSIP_TIMEOUT_S = 2.0
 PEER_RPC_TIMEOUT_S = 2.0
+MDNS_STOP_TIMEOUT_S = 1.0  # goodbye packets on leave/shutdown; never worth more than this
 
 
 def _split(addr: str) -> tuple[str, int]:
@@ -116,6 +117,7 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()
+        self._announcer: MdnsAnnouncer | None = None
         self._stopped = False
         # Set when the server cannot go on (retry_join exhausted); the agent exits 1 on it,
         # as Nomad does. ``fatal_error`` says why.
@@ -166,6 +168,7 @@ class Server:
             on_event=self._on_member_event,
         )
         await self.gossip.start()
+        self._spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
         if cfg.dev_mode or has_existing_state(raft_dir) or cfg.server.bootstrap_expect == 1:
             await self.raft.start(peers=())
@@ -180,6 +183,31 @@ class Server:
         known = self._known_serf_peers()
         if known and not join.start_join:
             self._spawn(self._rejoin_known(known), "server-rejoin")
+
+    async def _announce(self) -> None:
+        """Announce this server on mDNS (``_nomadd._tcp.local.``, docs/discovery.md) so
+        ``mdns://`` joins find it; takes ~1.7 s of probing, so it runs in the background."""
+        cfg = self.config
+        host, http_port = _split(cfg.advertise.http)
+        ports = {
+            "http": http_port,
+            "raft": _split(cfg.advertise.raft)[1],
+            "serf": _split(cfg.advertise.serf)[1],
+        }
+        try:
+            self._announcer = MdnsAnnouncer(cfg.name, cfg.region, cfg.datacenter, "server", host, ports)
+            await self._announcer.start()
+        except (NomaddError, OSError) as err:
+            logger.warning("mdns announce failed, mdns:// joins will not find us err=%s", err)
+
+    async def _stop_announcer(self) -> None:
+        announcer, self._announcer = self._announcer, None
+        if announcer is None:
+            return
+        try:
+            await asyncio.wait_for(announcer.stop(), MDNS_STOP_TIMEOUT_S)
+        except (TimeoutError, NomaddError, OSError) as err:
+            logger.warning("mdns announce stop failed err=%r", err)
 
     async def _retry_join(self, entries: Iterable[str], resolver: Resolver) -> None:
         j = self.config.server.server_join
@@ -254,6 +282,7 @@ class Server:
                 logger.info("left raft configuration addr=%s", self.raft_addr)
             except (TimeoutError, NomaddError) as err:
                 logger.warning("failed to leave raft configuration gracefully err=%r", err)
+        await self._stop_announcer()
         if self.gossip is not None:
             await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
         path = self._serf_peers_file()
@@ -271,6 +300,7 @@ class Server:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._stop_announcer()
         await self.leader_loop.shutdown()
         await self.raft.shutdown()
         if self.gossip is not None:

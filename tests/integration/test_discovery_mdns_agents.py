@@ -20,9 +20,6 @@ from tests.integration.netns import NetnsLab
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.root,
-    # Remove this mark together with the change that makes servers announce themselves
-    # (MdnsAnnouncer in nomadd/server/server.py; see docs/discovery.md): the test then passes.
-    pytest.mark.xfail(reason="servers do not announce on mDNS yet (issue 5 wiring)", strict=True),
 ]
 
 

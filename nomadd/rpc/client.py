@@ -26,7 +26,9 @@ class RPCClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, force_close=False))
+            # no pool limit: forwarded blocking queries hold a connection for up to 5 min,
+            # and a capped pool would queue every other call behind them
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
         return self._session
 
     async def call(

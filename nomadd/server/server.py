@@ -273,7 +273,7 @@ class Server:
         if self.raft.started and len(self.raft.peers()) > 1:
             try:
                 if self.raft.is_leader():
-                    moved = await self.raft.transfer_leadership(timeout=LEAVE_RAFT_TIMEOUT_S)
+                    moved = await self._transfer_before_leave()
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
                     self.rpc("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
@@ -290,6 +290,21 @@ class Server:
             # Nomad: after a graceful leave a restarted server does not rejoin its old peers
             # by itself (only with rejoin_after_leave / -rejoin or an explicit join).
             path.unlink(missing_ok=True)
+
+    async def _transfer_before_leave(self) -> bool:
+        """pysyncobj refuses a transfer while no follower has every entry (REQUEST_DENIED);
+        under write load that is common, so retry briefly within the leave budget."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEAVE_RAFT_TIMEOUT_S
+        while loop.time() < deadline:
+            try:
+                return await self.raft.transfer_leadership(timeout=deadline - loop.time())
+            except NoLeaderError:
+                return False
+            except NomaddError as err:
+                logger.debug("leadership transfer refused, retrying err=%s", err)
+                await asyncio.sleep(0.1)
+        return False
 
     async def shutdown(self) -> None:
         if self._stopped:

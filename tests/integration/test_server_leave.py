@@ -5,11 +5,12 @@ the leaving agent exits 0."""
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import Agent, Cluster
+from tests.integration.cluster import Agent, Cluster, HTTPError
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,30 @@ def test_graceful_leave_of_leader_then_follower(tmp_path: Path) -> None:
         leader.api("PUT", "/v1/var/before", {"Items": {"v": "1"}})
 
         rest = [s for s in servers if s is not leader]
-        _leave(cluster, leader, rest)
+        # keep writing through a follower while the leader leaves: every acknowledged write
+        # must survive (some may fail during the hand-over; those are not acknowledged)
+        acked: list[str] = []
+        stop = threading.Event()
+
+        def writer() -> None:
+            i = 0
+            while not stop.is_set():
+                path = f"load/{i}"
+                i += 1
+                try:
+                    rest[0].api("PUT", f"/v1/var/{path}", {"Items": {"v": "1"}}, timeout=5)
+                except (HTTPError, OSError):
+                    continue
+                acked.append(path)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            cluster.wait_for(lambda: len(acked) >= 5, 20, "writes flowing")
+            _leave(cluster, leader, rest)
+        finally:
+            stop.set()
+            t.join(15)
         assert "leadership transfer before leave moved=True" in leader.output
 
         new_leader = cluster.wait_leader(rest)
@@ -55,7 +79,8 @@ def test_graceful_leave_of_leader_then_follower(tmp_path: Path) -> None:
         _leave(cluster, follower, [new_leader])
 
         paths = {v["Path"] for v in new_leader.api("GET", "/v1/vars")}
-        assert paths == {
+        assert set(acked) <= paths
+        assert paths - set(acked) - {p for p in paths if p.startswith("load/")} == {
             "before",
             f"after-{leader.name}/0",
             f"after-{leader.name}/1",

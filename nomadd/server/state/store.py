@@ -218,20 +218,24 @@ class StateStore:
 
     # ---- persistence (inside pysyncobj's full dump) --------------------------------------
     def dump(self) -> bytes:
-        """Serialise every table and index (msgpack). Called on the Raft thread at compaction."""
-        with self._lock:
-            tables: dict[str, dict[str, Any]] = {}
-            for name, rows in self._tables.items():
-                codec = _TABLES.get(name)
-                if codec is None:
-                    raise RuntimeError(f"state table {name!r} is not registered")
-                tables[name] = {k: codec.encode(v) for k, v in rows.items()}
-            doc = {
-                "v": DUMP_FORMAT_VERSION,
-                "latest": self._latest,
-                "indexes": dict(self._indexes),
-                "tables": tables,
-            }
+        """Serialise every table and index (msgpack). Called on the Raft thread at compaction.
+
+        Works on a copy-on-write snapshot, so the lock is held for O(1) only: the event loop
+        (taking snapshots for reads) never waits for the encoding.
+        """
+        snap = self.snapshot()
+        tables: dict[str, dict[str, Any]] = {}
+        for name, rows in snap._tables.items():
+            codec = _TABLES.get(name)
+            if codec is None:
+                raise RuntimeError(f"state table {name!r} is not registered")
+            tables[name] = {k: codec.encode(v) for k, v in rows.items()}
+        doc = {
+            "v": DUMP_FORMAT_VERSION,
+            "latest": snap.index,
+            "indexes": dict(snap._indexes),
+            "tables": tables,
+        }
         packed: bytes = msgpack.packb(doc, use_bin_type=True)
         return packed
 

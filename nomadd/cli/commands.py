@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "job stop": "nomadd.cli.job_stop",
     "eval status": "nomadd.cli.eval_status",
     "alloc status": "nomadd.cli.alloc_status",
+    "node drain": "nomadd.cli.node_drain",
 }
 
 # One-line synopses shown by `nomadd` with no arguments (commands not listed show without one).
@@ -56,4 +57,5 @@ SYNOPSES: dict[str, str] = {
     "job stop": "Stop a running job",
     "eval status": "Display evaluation status and placement failure reasons",
     "alloc status": "Display allocation status information and metadata",
+    "node drain": "Toggle drain mode on a given node",
 }

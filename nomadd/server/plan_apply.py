@@ -68,9 +68,8 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
             want = from_wire(Allocation, raw)
             old = store_allocs.get_alloc(txn, want.id)
             if old is not None:
-                txn.put(
-                    store_allocs.TABLE,
-                    old.id,
+                store_allocs.put_locked(
+                    txn,
                     dataclasses.replace(
                         old, desired_transition=want.desired_transition, modify_index=txn.index
                     ),

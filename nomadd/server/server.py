@@ -34,6 +34,7 @@ from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Mem
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server import (
     alloc_endpoint,
+    drainer,
     eval_endpoint,
     job_endpoint,
     node_endpoint,
@@ -111,6 +112,7 @@ class Server:
             job_endpoint,
             eval_endpoint,
             alloc_endpoint,
+            drainer,
         ):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None

@@ -35,6 +35,7 @@ from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import to_wire
+from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEQUEUE_TIMEOUT_S", "SchedulingService", "SnapshotState", "Worker"]
 
 DEQUEUE_TIMEOUT_S = 0.5  # how long a worker waits for an eval before checking it should stop
+MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: more than one per
+# core keeps the plan applier's and the eval writer's group commits full (Nomad: one per core)
+MAX_EVAL_WRITES_PER_ENTRY = 256  # eval updates per EVAL_UPDATE entry
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
 NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
 _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.TABLE)
@@ -169,12 +173,14 @@ class SchedulingService:
     def __init__(self, server: Server) -> None:
         self.raft: Raft = server.raft
         self.store: StateStore = server.store
-        self.num_workers = max(1, int(server.config.server.num_schedulers or 1))
+        self.num_workers = max(MIN_WORKERS, int(server.config.server.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
         self.applier = PlanApplier(self.raft, self.store)
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
+        self._eval_queue: list[tuple[list[Evaluation], asyncio.Future[int]]] = []
+        self._eval_flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.enabled = False
@@ -199,6 +205,13 @@ class SchedulingService:
         else:
             for task in list(self._tasks):
                 task.cancel()
+            if self._eval_flusher is not None:
+                self._eval_flusher.cancel()
+                self._eval_flusher = None
+            for _, fut in self._eval_queue:
+                if not fut.done():
+                    fut.set_exception(NoLeaderError("leadership lost"))
+            self._eval_queue = []
             self.node_evals.set_enabled(False)
             self.applier.set_enabled(False)
             self.blocked.set_enabled(False)
@@ -248,11 +261,35 @@ class SchedulingService:
 
     # ---- writes ------------------------------------------------------------------------------
     async def write_evals(self, evals: Sequence[Evaluation]) -> int:
+        """Commit eval updates; calls made while a commit is in flight share the next entry
+        (group commit), so many workers finishing at once cost one Raft round trip."""
         if not evals:
             return 0
-        payload = {"Evals": [to_wire(e) for e in evals]}
-        _, index = await self.raft.apply(MessageType.EVAL_UPDATE, encode_payload(payload))
-        return index
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._eval_queue.append((list(evals), fut))
+        if self._eval_flusher is None or self._eval_flusher.done():
+            self._eval_flusher = asyncio.get_running_loop().create_task(
+                self._flush_evals(), name="eval-writes"
+            )
+        return await fut
+
+    async def _flush_evals(self) -> None:
+        while self._eval_queue:
+            batch, self._eval_queue = (
+                self._eval_queue[:MAX_EVAL_WRITES_PER_ENTRY],
+                self._eval_queue[MAX_EVAL_WRITES_PER_ENTRY:],
+            )
+            payload = {"Evals": [to_wire(e) for evals, _ in batch for e in evals]}
+            try:
+                _, index = await self.raft.apply(MessageType.EVAL_UPDATE, encode_payload(payload))
+            except Exception as err:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(index)
 
     def _cancel_evals(self, evals: list[Evaluation]) -> None:
         now = time.time_ns()

@@ -253,3 +253,22 @@ def test_follower_forwards_and_new_leader_restores_blocked_evals(tmp_path: Path)
         )
     finally:
         cluster.close()
+
+
+def test_node_drain_cli_migrates_and_completes(one_server: Any) -> None:
+    _, server = one_server
+    a = sim_node(server)
+    server.api("PUT", "/v1/jobs", {"Job": job(count=2)})
+    wait_for(lambda: len(live_allocs(server, "web")) == 2, 10, what="placed on a")
+    b = sim_node(server)
+    out = server.cli("node", "drain", "-enable", "-yes", "-deadline", "1m", a["ID"][:8], timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f'Node "{a["ID"]}" drain strategy set' in out.stdout
+    assert f'==> Node "{a["ID"]}" drain complete' in out.stdout
+    live = live_allocs(server, "web")
+    assert len(live) == 2 and all(x["NodeID"] == b["ID"] for x in live)
+    node = server.api("GET", f"/v1/node/{a['ID']}")
+    assert node["SchedulingEligibility"] == "ineligible" and node["LastDrain"]["Status"] == "complete"
+    out = server.cli("node", "drain", "-disable", "-yes", a["ID"])
+    assert out.returncode == 0 and "drain strategy unset" in out.stdout
+    assert server.api("GET", f"/v1/node/{a['ID']}")["SchedulingEligibility"] == "eligible"

@@ -34,6 +34,7 @@ __all__ = [
     "allocs_by_node",
     "get_alloc",
     "list_allocs",
+    "put_locked",
     "update_client_locked",
     "upsert_plan_locked",
 ]
@@ -52,12 +53,12 @@ def _decode(raw: Any) -> Allocation:
     return from_wire(Allocation, raw)
 
 
-def _encode_ids(ids: tuple[str, ...]) -> Any:
-    return list(ids)
+def _encode_ids(rows: tuple[Any, ...]) -> Any:
+    return [r if isinstance(r, str) else r.id for r in rows]
 
 
-def _decode_ids(raw: Any) -> tuple[str, ...]:
-    return tuple(raw)
+def _decode_ids(raw: Any) -> tuple[Any, ...]:
+    return tuple(raw)  # IDs after a restore; rows are put back as they are rewritten
 
 
 register_table(TABLE, _encode, _decode)
@@ -65,16 +66,29 @@ register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
 
 
-def _index_add(txn: Any, table: str, key: str, alloc_id: str) -> None:
-    ids: tuple[str, ...] = txn.get(table, key) or ()
-    if alloc_id not in ids:
-        txn.put(table, key, (*ids, alloc_id))
+def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
+    """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
+    replacing the entry with the same ID. Rows hold the objects so reads need no lookups."""
+    rows: tuple[Any, ...] = txn.get(table, key) or ()
+    out = []
+    found = False
+    for r in rows:
+        rid = r if isinstance(r, str) else r.id
+        if rid == alloc.id:
+            out.append(alloc)
+            found = True
+        else:
+            out.append(r)
+    if not found:
+        out.append(alloc)
+    txn.put(table, key, tuple(out))
 
 
-def _put_new(txn: Any, alloc: Allocation) -> None:
+def put_locked(txn: Any, alloc: Allocation) -> None:
+    """Store ``alloc`` and keep its index rows in step (the only way to write the table)."""
     txn.put(TABLE, alloc.id, alloc)
-    _index_add(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc.id)
-    _index_add(txn, BY_NODE_TABLE, alloc.node_id, alloc.id)
+    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc)
+    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc)
 
 
 def upsert_plan_locked(
@@ -93,9 +107,8 @@ def upsert_plan_locked(
         client_status = old.client_status
         if stop.client_status == AllocClientStatus.LOST and not old.client_terminal():
             client_status = AllocClientStatus.LOST
-        txn.put(
-            TABLE,
-            old.id,
+        put_locked(
+            txn,
             dataclasses.replace(
                 old,
                 desired_status=stop.desired_status,
@@ -117,15 +130,11 @@ def upsert_plan_locked(
             stored = dataclasses.replace(
                 alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
             )
-            _put_new(txn, stored)
+            put_locked(txn, stored)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
                 if prev is not None and prev.next_allocation != stored.id:
-                    txn.put(
-                        TABLE,
-                        prev.id,
-                        dataclasses.replace(prev, next_allocation=stored.id, modify_index=index),
-                    )
+                    put_locked(txn, dataclasses.replace(prev, next_allocation=stored.id, modify_index=index))
         else:
             stored = dataclasses.replace(
                 alloc,
@@ -138,7 +147,7 @@ def upsert_plan_locked(
                 modify_index=index,
                 alloc_modify_index=index,
             )
-            txn.put(TABLE, alloc.id, stored)
+            put_locked(txn, stored)
         placed += 1
     return placed, stopped
 
@@ -167,7 +176,7 @@ def update_client_locked(txn: Any, updates: Iterable[Mapping[str, Any]], now_ns:
             modify_index=txn.index,
             modify_time=now_ns,
         )
-        txn.put(TABLE, old.id, new)
+        put_locked(txn, new)
         out.append(new)
     return out
 
@@ -177,21 +186,21 @@ def get_alloc(reader: Reader, alloc_id: str) -> Allocation | None:
     return alloc
 
 
-def _by_ids(reader: Reader, ids: Iterable[str]) -> list[Allocation]:
+def _rows(reader: Reader, rows: Iterable[Any]) -> list[Allocation]:
     out = []
-    for i in ids:
-        a = reader.get(TABLE, i)
+    for r in rows:
+        a = reader.get(TABLE, r) if isinstance(r, str) else r
         if a is not None:
             out.append(a)
     return out
 
 
 def allocs_by_job(reader: Reader, namespace: str, job_id: str) -> list[Allocation]:
-    return _by_ids(reader, reader.get(BY_JOB_TABLE, job_key(namespace, job_id)) or ())
+    return _rows(reader, reader.get(BY_JOB_TABLE, job_key(namespace, job_id)) or ())
 
 
 def allocs_by_node(reader: Reader, node_id: str) -> list[Allocation]:
-    return _by_ids(reader, reader.get(BY_NODE_TABLE, node_id) or ())
+    return _rows(reader, reader.get(BY_NODE_TABLE, node_id) or ())
 
 
 def list_allocs(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Allocation]:

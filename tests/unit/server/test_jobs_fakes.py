@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, eval_endpoint, job_endpoint, node_endpoint
+from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_endpoint, node_endpoint
 from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
@@ -56,9 +56,13 @@ class FakeServer:
         self.raft = FakeRaft(self.fsm)
         self.config = SimpleNamespace(server=SimpleNamespace(num_schedulers=num_schedulers))
         self.registry = RPCRegistry()
-        for module in (job_endpoint, eval_endpoint, alloc_endpoint):
+        self.components: list[Any] = []
+        for module in (job_endpoint, eval_endpoint, alloc_endpoint, drainer):
             module.register(self, self.registry)  # type: ignore[arg-type]
         self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
+
+    def register_leader_component(self, component: Any) -> None:
+        self.components.append(component)
 
     async def rpc(self, method: str, args: dict[str, Any]) -> Any:
         return await self.registry.lookup(method).handler(args)

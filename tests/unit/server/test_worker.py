@@ -113,3 +113,24 @@ def test_restore_after_election_enqueues_pending_evals() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_restored_store_keeps_indexes_working() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        node = await server.add_node()
+        server.scheduling.set_enabled(True)
+        try:
+            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await wait_until(lambda: len(_live(server, "web")) == 2)
+            before = sorted(a.id for a in store_allocs.allocs_by_node(server.store.snapshot(), node.id))
+            server.store.restore(server.store.dump())  # index rows come back as IDs
+            snap = server.store.snapshot()
+            assert sorted(a.id for a in store_allocs.allocs_by_node(snap, node.id)) == before
+            assert all(a.job is not None for a in store_allocs.allocs_by_job(snap, "default", "web"))
+            await server.rpc("Job.Register", {"Job": api_job(count=3)})
+            await wait_until(lambda: len(_live(server, "web")) == 3, what="scale up after restore")
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Scheduling throughput of a real 3-server cluster vs the raw Raft commit rate, same run.
+
+1. Raft baseline: ``scripts/bench_raft.py``'s measuring function (3 pysyncobj processes on
+   127.0.0.1, raw ``@replicated`` writes and nomadd's apply path, ``--raft-writes`` each).
+2. Scheduler alone: ``nomadd.scheduler.bench`` (the service scheduler + an in-memory plan
+   applier, one process, no Raft): the ceiling of the scheduling code itself.
+3. Cluster: 3 ``nomadd agent`` server processes (tests/integration/cluster.py), ``--nodes``
+   simulated nodes registered through the internal RPC (``Node.Register`` + ``Node.UpdateStatus``,
+   no tasks; a long ``min_heartbeat_ttl`` so no node expires mid-run), then ``--jobs`` service
+   jobs of ``--count`` allocations registered with ``PUT /v1/jobs`` on the leader
+   (``--inflight`` at once). The clock runs from the first register to the moment a follower
+   (``?stale``, so polling does not load the leader) sees every placement committed.
+
+Prints placements committed per second beside the Raft rates, plus where the entries went
+(Raft entries per job, placements per ALLOC_UPDATE entry) and the leader's CPU time.
+Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GOAL_PER_S = 3750.0  # Nomad's C1M: 1,000,000 containers in under 5 minutes
+
+
+def _bench_raft() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_raft", ROOT / "scripts" / "bench_raft.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def raft_baseline(writes: int) -> dict[str, float]:
+    mod = _bench_raft()
+    out: dict[str, float] = {}
+    for mode in ("raw", "nomadd"):
+        res = mod._run_layout(mode, writes, [1, 32], 100)
+        out[f"{mode}_c1"] = writes / res[1]["elapsed"]
+        out[f"{mode}_c32"] = writes / res[32]["elapsed"]
+    return out
+
+
+def scheduler_alone(nodes: int, jobs: int, count: int) -> float:
+    from nomadd.scheduler.bench import bench_schedule
+
+    return bench_schedule(nodes=nodes, jobs=jobs, count=count).placements_per_s
+
+
+def _node_wire(cpu: int) -> dict[str, Any]:
+    from nomadd.scheduler.testing import mock_node
+    from nomadd.structs.codec import to_wire
+    from nomadd.structs.node import NodeStatus
+
+    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
+    return to_wire(node)
+
+
+def _job(i: int, count: int) -> dict[str, Any]:
+    return {
+        "ID": f"bench-{i}",
+        "Type": "service",
+        "Datacenters": ["dc1"],
+        "TaskGroups": [
+            {
+                "Name": "g",
+                "Count": count,
+                "Tasks": [
+                    {
+                        "Name": "t",
+                        "Driver": "raw_exec",
+                        "Config": {"command": "/bin/true"},
+                        "Resources": {"CPU": 100, "MemoryMB": 64},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> dict[str, Any]:
+    import aiohttp
+
+    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
+
+    async with aiohttp.ClientSession() as http:
+
+        async def rpc(method: str, args: dict[str, Any]) -> Any:
+            async with http.post(
+                f"{leader.url}/v1/internal/{method}", data=encode(args), headers={"Content-Type": MSGPACK_CONTENT_TYPE}
+            ) as resp:
+                reply = decode(await resp.read())
+            if "error" in reply:
+                raise RuntimeError(f"{method}: {reply['error']}")
+            return reply["ok"]
+
+        async def gather_limited(coros: list[Any], limit: int) -> list[Any]:
+            sem = asyncio.Semaphore(limit)
+
+            async def one(c: Any) -> Any:
+                async with sem:
+                    return await c
+
+            return await asyncio.gather(*(one(c) for c in coros))
+
+        async def add_node() -> None:
+            wire = _node_wire(4000)
+            await rpc("Node.Register", {"Node": wire})
+            await rpc("Node.UpdateStatus", {"NodeID": wire["id"], "SecretID": wire["secret_id"], "Status": "ready"})
+
+        t_nodes = time.monotonic()
+        await gather_limited([add_node() for _ in range(opts.nodes)], 64)
+        nodes_s = time.monotonic() - t_nodes
+
+        async def index_of(agent: Any) -> int:
+            async with http.get(f"{agent.url}/v1/agent/self") as resp:
+                stats = (await resp.json())["stats"]
+            return int(stats["raft"]["applied_index"])
+
+        start_index = await index_of(leader)
+        cpu0 = _cpu_seconds(leader)
+        expected = opts.jobs * opts.count
+        t0 = time.monotonic()
+        submit_done = 0.0
+
+        async def register(i: int) -> None:
+            async with http.put(f"{leader.url}/v1/jobs", json={"Job": _job(i, opts.count)}) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"register {i}: {resp.status} {await resp.text()}")
+
+        async def submit_all() -> None:
+            nonlocal submit_done
+            await gather_limited([register(i) for i in range(opts.jobs)], opts.inflight)
+            submit_done = time.monotonic() - t0
+
+        async def placed() -> int:
+            async with http.get(f"{follower.url}/v1/jobs", params={"stale": "true", "prefix": "bench-"}) as resp:
+                jobs = await resp.json()
+            return sum(
+                s.get("Starting", 0) + s.get("Running", 0)
+                for j in jobs
+                for s in ((j.get("JobSummary") or {}).get("Summary") or {}).values()
+            )
+
+        submitter = asyncio.ensure_future(submit_all())
+        samples: list[tuple[float, int]] = []
+        count = 0
+        deadline = t0 + opts.timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            count = await placed()
+            samples.append((time.monotonic() - t0, count))
+            if count >= expected:
+                break
+        elapsed = time.monotonic() - t0
+        await submitter
+        end_index = await index_of(leader)
+        cpu1 = _cpu_seconds(leader)
+        async with http.get(f"{follower.url}/v1/evaluations", params={"stale": "true"}) as resp:
+            evals = await resp.json()
+        async with http.get(f"{follower.url}/v1/nodes", params={"stale": "true"}) as resp:
+            nodes = await resp.json()
+        triggers: dict[str, int] = {}
+        for e in evals:
+            key = f"{e['TriggeredBy']}/{e['Status']}"
+            triggers[key] = triggers.get(key, 0) + 1
+        node_status: dict[str, int] = {}
+        for n in nodes:
+            node_status[n["Status"]] = node_status.get(n["Status"], 0) + 1
+        return {
+            "nodes_register_s": round(nodes_s, 2),
+            "submit_s": round(submit_done, 2),
+            "elapsed_s": round(elapsed, 2),
+            "placed": count,
+            "expected": expected,
+            "placements_per_s": round(count / elapsed, 1),
+            "raft_entries": end_index - start_index,
+            "leader_cpu_s": round(cpu1 - cpu0, 2),
+            "evals": triggers,
+            "nodes": node_status,
+            "samples": samples[:: max(1, len(samples) // 20)],
+        }
+
+
+def _cpu_seconds(agent: Any) -> float:
+    try:
+        import psutil
+
+        t = psutil.Process(agent.proc.proc.pid).cpu_times()
+        return float(t.user + t.system)
+    except Exception:
+        return 0.0
+
+
+def cluster(opts: argparse.Namespace) -> dict[str, Any]:
+    from tests.integration.cluster import Cluster
+
+    with tempfile.TemporaryDirectory(prefix="bench-schedule-") as tmp:
+        c = Cluster(Path(tmp))
+        try:
+            extra = {
+                "log_level": "WARN",
+                "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"},
+            }
+            servers = [c.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
+            c.link(servers)
+            for s in servers:
+                s.start()
+            leader = c.wait_leader(servers, timeout=60)
+            follower = next(s for s in servers if s is not leader)
+            spy = None
+            if opts.py_spy:
+                assert leader.proc is not None
+                spy = subprocess.Popen(
+                    [opts.py_spy, "record", "--nonblocking", "--format", "raw", "-r", "50", "-o", opts.profile_out]
+                    + ["--pid", str(leader.proc.proc.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            try:
+                return asyncio.run(_cluster_run(leader, follower, opts))
+            finally:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
+        finally:
+            c.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--count", type=int, default=10)
+    ap.add_argument("--inflight", type=int, default=32, help="job registers in flight")
+    ap.add_argument("--raft-writes", type=int, default=3000)
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--skip-raft", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--py-spy", default="", help="path of py-spy: profile the leader during the run")
+    ap.add_argument("--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output")
+    opts = ap.parse_args()
+    raft = {} if opts.skip_raft else raft_baseline(opts.raft_writes)
+    alone = scheduler_alone(opts.nodes, opts.jobs, opts.count)
+    result = cluster(opts)
+    report = {"cpus": os.cpu_count(), "raft": raft, "scheduler_alone_per_s": round(alone, 1), "cluster": result}
+    if opts.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    r = result
+    print(
+        f"schedule: 3 servers, {opts.nodes} simulated nodes, {opts.jobs} jobs x {opts.count}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    if raft:
+        print(
+            f"  raft commit rate (bench_raft): raw pysyncobj {raft['raw_c1']:.0f}/s (1 in flight), "
+            f"{raft['raw_c32']:.0f}/s (32); nomadd apply {raft['nomadd_c1']:.0f}/s, {raft['nomadd_c32']:.0f}/s"
+        )
+    print(f"  scheduler alone (no Raft, one process): {alone:,.0f} placements/s")
+    print(
+        f"  cluster: {r['placed']}/{r['expected']} placements committed in {r['elapsed_s']} s = "
+        f"{r['placements_per_s']:,.0f} placements/s (goal {GOAL_PER_S:,.0f}/s)"
+    )
+    print(
+        f"  registers took {r['submit_s']} s; {r['raft_entries']} Raft entries "
+        f"({r['raft_entries'] / max(1, opts.jobs):.2f} per job); leader CPU {r['leader_cpu_s']} s "
+        f"({r['leader_cpu_s'] / max(0.001, r['elapsed_s']) * 100:.0f}% of one core); "
+        f"nodes registered in {r['nodes_register_s']} s"
+    )
+    print(f"  evals by trigger/status: {r['evals']}; nodes by status: {r['nodes']}")
+    return 0 if r["placed"] >= r["expected"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Node drain: Node.UpdateDrain → node-drain evals → allocations migrated → drain complete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nomadd.server.drainer import Drainer
+from nomadd.server.state import store_allocs, store_evals, store_nodes
+from nomadd.structs.eval import EvalTrigger
+from nomadd.structs.node import DrainStatus, NodeEligibility
+from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _live_on(server: FakeServer, node_id: str) -> list[Any]:
+    return [a for a in store_allocs.allocs_by_node(server.store.snapshot(), node_id) if not a.terminal()]
+
+
+def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        server.scheduling.set_enabled(True)
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+        try:
+            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
+            n2 = await server.add_node()
+            reply = await server.rpc(
+                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}}
+            )
+            node = store_nodes.get(server.store.snapshot(), n1.id)
+            assert node is not None and node.drain_strategy is not None and reply["Index"] > 0
+            assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
+            await wait_until(lambda: len(_live_on(server, n2.id)) == 2, what="migrated to n2")
+            assert _live_on(server, n1.id) == []
+            evals = store_evals.list_evals(server.store.snapshot())
+            assert any(e.triggered_by == EvalTrigger.NODE_DRAIN and e.node_id == n1.id for e in evals)
+            assert await drainer.check() == [n1.id]
+            node = store_nodes.get(server.store.snapshot(), n1.id)
+            assert node is not None and node.drain_strategy is None
+            assert node.last_drain is not None and node.last_drain.status == DrainStatus.COMPLETE
+            assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
+            assert node.events[-1].message == "Node drain complete"
+            await server.rpc(
+                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": None, "MarkEligible": True}
+            )
+            node = store_nodes.get(server.store.snapshot(), n1.id)
+            assert node is not None and node.scheduling_eligibility == NodeEligibility.ELIGIBLE
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+        server.scheduling.set_enabled(True)
+        try:
+            await server.rpc("Job.Register", {"Job": api_job(count=1)})
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 1)
+            server.scheduling.set_enabled(False)  # nobody migrates: the drain cannot finish
+            await server.rpc("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}})
+            assert await drainer.check() == []
+            await server.rpc("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": -1}})
+            assert await drainer.check() == [n1.id]  # forced: deadline already passed
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

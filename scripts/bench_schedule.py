@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib.util
 import json
 import os
 import signal
@@ -41,11 +40,12 @@ GOAL_PER_S = 3750.0  # Nomad's C1M: 1,000,000 containers in under 5 minutes
 
 
 def _bench_raft() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_raft", ROOT / "scripts" / "bench_raft.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """scripts/bench_raft.py as the module ``bench_raft`` (its worker functions must be
+    importable by name in the spawned node processes)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_raft  # type: ignore[import-not-found]
+
+    return bench_raft
 
 
 def raft_baseline(writes: int) -> dict[str, float]:
@@ -104,7 +104,9 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
 
         async def rpc(method: str, args: dict[str, Any]) -> Any:
             async with http.post(
-                f"{leader.url}/v1/internal/{method}", data=encode(args), headers={"Content-Type": MSGPACK_CONTENT_TYPE}
+                f"{leader.url}/v1/internal/{method}",
+                data=encode(args),
+                headers={"Content-Type": MSGPACK_CONTENT_TYPE},
             ) as resp:
                 reply = decode(await resp.read())
             if "error" in reply:
@@ -123,7 +125,9 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
         async def add_node() -> None:
             wire = _node_wire(4000)
             await rpc("Node.Register", {"Node": wire})
-            await rpc("Node.UpdateStatus", {"NodeID": wire["id"], "SecretID": wire["secret_id"], "Status": "ready"})
+            await rpc(
+                "Node.UpdateStatus", {"NodeID": wire["id"], "SecretID": wire["secret_id"], "Status": "ready"}
+            )
 
         t_nodes = time.monotonic()
         await gather_limited([add_node() for _ in range(opts.nodes)], 64)
@@ -151,7 +155,9 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
             submit_done = time.monotonic() - t0
 
         async def placed() -> int:
-            async with http.get(f"{follower.url}/v1/jobs", params={"stale": "true", "prefix": "bench-"}) as resp:
+            async with http.get(
+                f"{follower.url}/v1/jobs", params={"stale": "true", "prefix": "bench-"}
+            ) as resp:
                 jobs = await resp.json()
             return sum(
                 s.get("Starting", 0) + s.get("Running", 0)
@@ -229,8 +235,19 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
             if opts.py_spy:
                 assert leader.proc is not None
                 spy = subprocess.Popen(
-                    [opts.py_spy, "record", "--nonblocking", "--format", "raw", "-r", "50", "-o", opts.profile_out]
-                    + ["--pid", str(leader.proc.proc.pid)],
+                    [
+                        opts.py_spy,
+                        "record",
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "-r",
+                        "50",
+                        "-o",
+                        opts.profile_out,
+                        "--pid",
+                        str(leader.proc.proc.pid),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -255,12 +272,19 @@ def main() -> int:
     ap.add_argument("--skip-raft", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--py-spy", default="", help="path of py-spy: profile the leader during the run")
-    ap.add_argument("--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output")
+    ap.add_argument(
+        "--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output"
+    )
     opts = ap.parse_args()
     raft = {} if opts.skip_raft else raft_baseline(opts.raft_writes)
     alone = scheduler_alone(opts.nodes, opts.jobs, opts.count)
     result = cluster(opts)
-    report = {"cpus": os.cpu_count(), "raft": raft, "scheduler_alone_per_s": round(alone, 1), "cluster": result}
+    report = {
+        "cpus": os.cpu_count(),
+        "raft": raft,
+        "scheduler_alone_per_s": round(alone, 1),
+        "cluster": result,
+    }
     if opts.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from nomadd.server.alloc_endpoint import new_eval
@@ -95,11 +95,18 @@ class NodeEvals:
             for task in list(self._tasks):
                 task.cancel()
 
-    def on_nodes_changed(self, index: int) -> bool:
+    def on_nodes_changed(self, index: int, node_ids: Iterable[str] | None = None) -> bool:
+        """Compare the nodes ``node_ids`` wrote (None: every node) with the last view."""
         if not self.enabled:
             return False
         snap = self._store.snapshot()
-        nodes: dict[str, Node] = dict(snap.table(NODES_TABLE))
+        table = snap.table(NODES_TABLE)
+        if node_ids is None:
+            nodes: dict[str, Node] = dict(table)
+            gone = set(self._views) - set(nodes)
+        else:
+            nodes = {i: table[i] for i in node_ids if i in table}
+            gone = {i for i in node_ids if i not in table}
         now = time.time_ns()
         evals: list[Evaluation] = []
         capacity = False
@@ -132,8 +139,8 @@ class NodeEvals:
                 )
             elif not draining and was_drain:
                 capacity = True
-        for node_id in set(self._views) - set(nodes):
-            del self._views[node_id]
+        for node_id in gone:
+            self._views.pop(node_id, None)
         if evals:
             self._spawn(self._commit(evals, index))
         return capacity

@@ -60,6 +60,15 @@ _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.
 _NODE_MESSAGES = frozenset(range(MessageType.NODE_REGISTER, MessageType.NODE_UPDATE_ELIGIBILITY + 1))
 
 
+def _written_nodes(result: object) -> list[str] | None:
+    """The node IDs a node entry wrote (a ``store_nodes.NodeWriteResult``), None if unknown."""
+    node = getattr(result, "node", None)
+    deleted = getattr(result, "deleted", None)
+    if node is None and deleted is None:
+        return None
+    return [*([node.id] if node is not None else []), *(deleted or ())]
+
+
 class SnapshotState:
     """The scheduler's ``State`` over a state-store snapshot."""
 
@@ -256,7 +265,7 @@ class SchedulingService:
                     self.blocked.block(ev)
             if result.freed:
                 self.blocked.unblock(index)
-        if msg_type in _NODE_MESSAGES and self.node_evals.on_nodes_changed(index):
+        if msg_type in _NODE_MESSAGES and self.node_evals.on_nodes_changed(index, _written_nodes(result)):
             self.blocked.unblock(index)
 
     # ---- writes ------------------------------------------------------------------------------

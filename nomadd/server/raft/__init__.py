@@ -159,11 +159,12 @@ class Raft:
             "onStateChanged": self._on_state_changed_thread,
         }
         if c.data_dir is not None:
-            dumper = DumpSerializer(self.fsm)
+            dumper = DumpSerializer(self.fsm, str(c.data_dir / "raft.dump"))
             kw["journalFile"] = str(c.data_dir / "raft.journal")
             kw["fullDumpFile"] = str(c.data_dir / "raft.dump")
             kw["serializer"] = dumper.serialize
             kw["deserializer"] = dumper.deserialize
+            kw["serializeChecker"] = dumper.check
         return SyncObjConf(**kw)
 
     async def start(self, peers: Sequence[str] | None = None) -> None:

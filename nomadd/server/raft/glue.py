@@ -15,6 +15,7 @@ import _socket
 import contextlib
 import gzip
 import logging
+import os
 import pickle
 import socket
 import threading
@@ -24,10 +25,12 @@ from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj import syncobj as _pysyncobj_module
+from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from nomadd.server.fsm import FSM, FSMFatalError
+from nomadd.server.state.store import StateSnapshot, dump_snapshot
 
 # pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
 # 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
@@ -180,21 +183,61 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
 
 class DumpSerializer:
-    """pysyncobj's custom full-dump hooks: our store (msgpack) + pysyncobj's own tail data.
+    """pysyncobj's custom full-dump hooks, written in the background.
 
-    Runs in the tick thread, without fork (we have threads). Must be handed to ``SyncObjConf``
-    at construction: pysyncobj copies the hooks when it builds its serializer.
+    The file is ``gzip(pickle((DUMP_FORMAT, store msgpack, pysyncobj tail data)))``. pysyncobj
+    calls :meth:`serialize` on its tick thread and, for a custom serializer, expects the file
+    written before it returns; encoding a large store there stalls heartbeats (~5 µs a row). So
+    :meth:`serialize` only takes the store's copy-on-write snapshot (O(1), consistent with the
+    tail data: both at the last applied index) and hands it to a thread, which writes
+    ``<dump>.nomadd.tmp`` and renames it over the dump. :meth:`check` (pysyncobj's
+    ``serializeChecker``) reports SERIALIZING until then, so pysyncobj deletes journal entries
+    only once the new dump is on disk. We never create pysyncobj's own ``<dump>.tmp``: its
+    rename then fails (caught inside pysyncobj) and cannot put a partial file in place.
     """
 
-    def __init__(self, fsm: FSM) -> None:
+    def __init__(self, fsm: FSM, filename: str) -> None:
         self._fsm = fsm
+        self._filename = filename
+        self._state = SERIALIZER_STATE.NOT_SERIALIZING
+        self._thread: threading.Thread | None = None
 
     def serialize(self, filename: str, raft_data: Any) -> None:
-        blob = pickle.dumps((DUMP_FORMAT, self._fsm.dump(), raft_data), protocol=4)
-        # level 1: this runs on the tick thread, and time spent here delays heartbeats
-        with open(filename, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
-            g.write(blob)
-        logger.debug("raft full dump written file=%s bytes=%d", filename, len(blob))
+        if self._state == SERIALIZER_STATE.SERIALIZING:
+            return
+        snap = self._fsm.store.snapshot()
+        self._state = SERIALIZER_STATE.SERIALIZING
+        self._thread = threading.Thread(
+            target=self._write, args=(snap, raft_data), name="raft-dump", daemon=True
+        )
+        self._thread.start()
+
+    def _write(self, snap: StateSnapshot, raft_data: Any) -> None:
+        tmp = self._filename + ".nomadd.tmp"
+        try:
+            t0 = time.monotonic()
+            blob = pickle.dumps((DUMP_FORMAT, dump_snapshot(snap), raft_data), protocol=4)
+            with open(tmp, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
+                g.write(blob)
+            os.replace(tmp, self._filename)
+            logger.debug(
+                "raft full dump written file=%s index=%d bytes=%d took=%.3fs",
+                self._filename,
+                snap.index,
+                len(blob),
+                time.monotonic() - t0,
+            )
+            self._state = SERIALIZER_STATE.SUCCESS
+        except Exception:
+            logger.exception("raft full dump failed file=%s", self._filename)
+            self._state = SERIALIZER_STATE.FAILED
+
+    def check(self) -> int:
+        """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
+        state = self._state
+        if state in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
+            self._state = SERIALIZER_STATE.NOT_SERIALIZING
+        return int(state)
 
     def deserialize(self, filename: str) -> Any:
         with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:

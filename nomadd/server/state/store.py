@@ -31,6 +31,7 @@ __all__ = [
     "StateStore",
     "TableCodec",
     "Txn",
+    "dump_snapshot",
     "register_table",
 ]
 
@@ -218,26 +219,9 @@ class StateStore:
 
     # ---- persistence (inside pysyncobj's full dump) --------------------------------------
     def dump(self) -> bytes:
-        """Serialise every table and index (msgpack). Called on the Raft thread at compaction.
-
-        Works on a copy-on-write snapshot, so the lock is held for O(1) only: the event loop
-        (taking snapshots for reads) never waits for the encoding.
-        """
-        snap = self.snapshot()
-        tables: dict[str, dict[str, Any]] = {}
-        for name, rows in snap._tables.items():
-            codec = _TABLES.get(name)
-            if codec is None:
-                raise RuntimeError(f"state table {name!r} is not registered")
-            tables[name] = {k: codec.encode(v) for k, v in rows.items()}
-        doc = {
-            "v": DUMP_FORMAT_VERSION,
-            "latest": snap.index,
-            "indexes": dict(snap._indexes),
-            "tables": tables,
-        }
-        packed: bytes = msgpack.packb(doc, use_bin_type=True)
-        return packed
+        """Serialise every table and index (msgpack) from a copy-on-write snapshot: the lock
+        is held O(1), so readers on the loop never wait for the encoding."""
+        return dump_snapshot(self.snapshot())
 
     def restore(self, data: bytes) -> None:
         """Replace everything with a :meth:`dump`; wakes every watcher (the world changed)."""
@@ -263,3 +247,24 @@ class StateStore:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def dump_snapshot(snap: StateSnapshot) -> bytes:
+    """msgpack of a snapshot's tables and indexes (what :meth:`StateStore.restore` reads).
+
+    Needs no lock: a snapshot never changes. Used for Raft full dumps, off the Raft thread.
+    """
+    tables: dict[str, dict[str, Any]] = {}
+    for name, rows in snap._tables.items():
+        codec = _TABLES.get(name)
+        if codec is None:
+            raise RuntimeError(f"state table {name!r} is not registered")
+        tables[name] = {k: codec.encode(v) for k, v in rows.items()}
+    doc = {
+        "v": DUMP_FORMAT_VERSION,
+        "latest": snap.index,
+        "indexes": dict(snap._indexes),
+        "tables": tables,
+    }
+    packed: bytes = msgpack.packb(doc, use_bin_type=True)
+    return packed

@@ -2,7 +2,8 @@
 
 ``EVAL_UPDATE`` ``{"Evals": [wire Evaluation]}`` inserts or replaces evaluations (workers'
 outcomes, blocked and follow-up evals, node-triggered evals); ``EVAL_DELETE`` ``{"Evals": [id]}``
-removes them (GC). Reads answer Nomad's API JSON: ``Eval.GetEval`` (``EvalID``, a unique prefix
+removes them (GC, with the allocations and purged jobs the GC names).
+Reads answer Nomad's API JSON: ``Eval.GetEval`` (``EvalID``, a unique prefix
 works as in the CLI), ``Eval.List`` (``Prefix``), ``Eval.Allocations`` (``EvalID``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nomadd.server.fsm import register_handler
-from nomadd.server.state import store_allocs, store_evals
+from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec import from_wire, to_api
@@ -31,7 +32,12 @@ def _apply_eval_update(txn: Txn, req: dict[str, Any]) -> object:
 
 
 def _apply_eval_delete(txn: Txn, req: dict[str, Any]) -> object:
-    return store_evals.delete_evals_locked(txn, (str(i) for i in req.get("Evals") or ()))
+    """GC: ``{"Evals": [id], "Allocs": [id], "Jobs": [[namespace, id]]}`` (all optional)."""
+    for namespace, job_id in req.get("Jobs") or ():
+        store_jobs.delete_job_locked(txn, str(namespace), str(job_id))
+    allocs = store_allocs.delete_locked(txn, (str(i) for i in req.get("Allocs") or ()))
+    evals = store_evals.delete_evals_locked(txn, (str(i) for i in req.get("Evals") or ()))
+    return {"Evals": evals, "Allocs": allocs}
 
 
 register_handler(MessageType.EVAL_UPDATE, _apply_eval_update)

@@ -37,6 +37,7 @@ from nomadd.server import (
     drainer,
     eval_endpoint,
     job_endpoint,
+    job_gc,
     node_endpoint,
     operator_endpoint,
     status_endpoint,
@@ -113,6 +114,7 @@ class Server:
             eval_endpoint,
             alloc_endpoint,
             drainer,
+            job_gc,
         ):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None

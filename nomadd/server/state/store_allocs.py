@@ -32,6 +32,7 @@ __all__ = [
     "TABLES",
     "allocs_by_job",
     "allocs_by_node",
+    "delete_locked",
     "get_alloc",
     "list_allocs",
     "put_locked",
@@ -150,6 +151,29 @@ def upsert_plan_locked(
             put_locked(txn, stored)
         placed += 1
     return placed, stopped
+
+
+def _index_drop(txn: Any, table: str, key: str, alloc_id: str) -> None:
+    rows: tuple[Any, ...] = txn.get(table, key) or ()
+    rest = tuple(r for r in rows if (r if isinstance(r, str) else r.id) != alloc_id)
+    if rest:
+        txn.put(table, key, rest)
+    else:
+        txn.delete(table, key)
+
+
+def delete_locked(txn: Any, alloc_ids: Iterable[str]) -> int:
+    """Remove allocations (GC) and their index entries; returns how many existed."""
+    n = 0
+    for alloc_id in alloc_ids:
+        old: Allocation | None = txn.get(TABLE, alloc_id)
+        if old is None:
+            continue
+        txn.delete(TABLE, alloc_id)
+        _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), alloc_id)
+        _index_drop(txn, BY_NODE_TABLE, old.node_id, alloc_id)
+        n += 1
+    return n
 
 
 def update_client_locked(txn: Any, updates: Iterable[Mapping[str, Any]], now_ns: int) -> list[Allocation]:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_endpoint, node_endpoint
+from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_endpoint, job_gc, node_endpoint
 from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
@@ -57,7 +57,7 @@ class FakeServer:
         self.config = SimpleNamespace(server=SimpleNamespace(num_schedulers=num_schedulers))
         self.registry = RPCRegistry()
         self.components: list[Any] = []
-        for module in (job_endpoint, eval_endpoint, alloc_endpoint, drainer):
+        for module in (job_endpoint, eval_endpoint, alloc_endpoint, drainer, job_gc):
             module.register(self, self.registry)  # type: ignore[arg-type]
         self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
 

@@ -1,0 +1,130 @@
+"""Eval, allocation and job GC (leader only; Nomad's core scheduler ``eval-gc`` / ``job-gc``).
+
+Every ``GC_INTERVAL_S`` the leader collects, in one ``EVAL_DELETE`` entry:
+
+* **evaluations** that are terminal and older than ``EVAL_GC_THRESHOLD_S`` (ModifyTime), when
+  every allocation they placed is client-terminal; those allocations go with them;
+* **jobs** that are stopped (or batch jobs that are dead) and older than ``JOB_GC_THRESHOLD_S``
+  (SubmitTime), once all their evaluations are terminal and allocations client-terminal: the
+  job, its versions, evaluations and allocations are removed.
+
+``System.GarbageCollect`` (``PUT /v1/system/gc``) runs it at once with zero thresholds (the
+system endpoint's GC hook), as Nomad's force-gc does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from nomadd.server import system_endpoint
+from nomadd.server.fsm import encode_payload
+from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
+from nomadd.server.state.store import StateSnapshot
+from nomadd.structs.job import JobStatus, JobType
+from nomadd.structs.messages import MessageType
+from nomadd.structs.timeutil import NS_PER_S
+
+if TYPE_CHECKING:
+    from nomadd.rpc import RPCRegistry
+    from nomadd.server.server import Server
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EVAL_GC_THRESHOLD_S", "GC_INTERVAL_S", "JOB_GC_THRESHOLD_S", "JobGC", "plan_gc", "register"]
+
+GC_INTERVAL_S = 300.0  # Nomad's core GC cadence (eval_gc_interval / job_gc_interval: 5m)
+EVAL_GC_THRESHOLD_S = 3600.0  # Nomad's eval_gc_threshold: 1h
+JOB_GC_THRESHOLD_S = 4 * 3600.0  # Nomad's job_gc_threshold: 4h
+
+
+def plan_gc(
+    snap: StateSnapshot, now_ns: int, eval_threshold_s: float, job_threshold_s: float
+) -> dict[str, Any]:
+    """What to delete: ``{"Evals": [...], "Allocs": [...], "Jobs": [[ns, id], ...]}``."""
+    evals: list[str] = []
+    allocs: list[str] = []
+    jobs: list[list[str]] = []
+    job_cut = now_ns - int(job_threshold_s * NS_PER_S)
+    eval_cut = now_ns - int(eval_threshold_s * NS_PER_S)
+    purged: set[tuple[str, str]] = set()
+    for job in store_jobs.list_jobs(snap):
+        finished = job.stop or (job.type == JobType.BATCH)
+        if not finished or job.submit_time > job_cut:
+            continue
+        if store_summaries.job_status(snap, job) != JobStatus.DEAD:
+            continue
+        job_allocs = store_allocs.allocs_by_job(snap, job.namespace, job.id)
+        job_evals = store_evals.evals_by_job(snap, job.namespace, job.id)
+        if any(not a.client_terminal() for a in job_allocs) or any(not e.terminal() for e in job_evals):
+            continue
+        purged.add((job.namespace, job.id))
+        jobs.append([job.namespace, job.id])
+        evals += [e.id for e in job_evals]
+        allocs += [a.id for a in job_allocs]
+    for ev in store_evals.list_evals(snap):
+        if (ev.namespace, ev.job_id) in purged or not ev.terminal() or ev.modify_time > eval_cut:
+            continue
+        placed = [a for a in store_allocs.allocs_by_job(snap, ev.namespace, ev.job_id) if a.eval_id == ev.id]
+        if any(not a.client_terminal() for a in placed):
+            continue
+        evals.append(ev.id)
+        allocs += [a.id for a in placed]
+    return {"Evals": evals, "Allocs": allocs, "Jobs": jobs}
+
+
+class JobGC:
+    """Leader component: periodic eval/alloc/job GC."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._task: asyncio.Task[None] | None = None
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="job-gc")
+        elif not enabled and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(GC_INTERVAL_S)
+            try:
+                await self.collect(EVAL_GC_THRESHOLD_S, JOB_GC_THRESHOLD_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                logger.warning("job gc failed err=%r", err)
+
+    async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> dict[str, Any]:
+        req = plan_gc(self._server.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
+        if req["Evals"] or req["Allocs"] or req["Jobs"]:
+            await self._server.raft.apply(MessageType.EVAL_DELETE, encode_payload(req))
+            logger.info(
+                "job gc collected evals=%d allocs=%d jobs=%d",
+                len(req["Evals"]),
+                len(req["Allocs"]),
+                len(req["Jobs"]),
+            )
+        return req
+
+
+_COLLECTORS: weakref.WeakKeyDictionary[Any, JobGC] = weakref.WeakKeyDictionary()
+
+
+async def _force_gc(server: Server) -> None:
+    """System.GarbageCollect hook: collect now, whatever the age (Nomad's force-gc)."""
+    gc = _COLLECTORS.get(server)
+    if gc is not None:
+        await gc.collect(0.0, 0.0)
+
+
+def register(server: Server, registry: RPCRegistry) -> None:
+    gc = JobGC(server)
+    _COLLECTORS[server] = gc
+    server.register_leader_component(gc)
+    system_endpoint.add_gc_hook(_force_gc)

@@ -1,0 +1,55 @@
+"""Eval/alloc/job GC: only terminal, old enough, and whose allocations are client-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nomadd.server.job_gc import JobGC
+from nomadd.server.state import store_allocs, store_evals, store_jobs
+from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_gc_keeps_live_work_and_collects_finished() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        await server.add_node()
+        gc = next(c for c in server.components if isinstance(c, JobGC))
+        server.scheduling.set_enabled(True)
+        try:
+            reply = await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await wait_until(lambda: len(store_allocs.list_allocs(server.store.snapshot())) == 2)
+            await wait_until(
+                lambda: store_evals.get_eval(server.store.snapshot(), reply["EvalID"]).terminal()
+            )
+            # allocs still running: nothing to collect, whatever the age
+            assert (await gc.collect(0.0, 0.0))["Evals"] == []
+            assert (await gc.collect(3600.0, 3600.0))["Evals"] == []
+            await server.rpc("Job.Deregister", {"JobID": "web"})
+            await wait_until(
+                lambda: all(a.server_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
+            )
+            allocs = store_allocs.list_allocs(server.store.snapshot())
+            # stopped but the client has not confirmed: still kept
+            assert (await gc.collect(0.0, 0.0))["Jobs"] == []
+            await server.rpc(
+                "Node.UpdateAlloc", {"Alloc": [{"id": a.id, "client_status": "complete"} for a in allocs]}
+            )
+            await wait_until(
+                lambda: all(a.client_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
+            )
+            assert (await gc.collect(3600.0, 3600.0))["Jobs"] == []  # too young
+            done = await gc.collect(0.0, 0.0)
+            assert done["Jobs"] == [["default", "web"]]
+            snap = server.store.snapshot()
+            assert store_jobs.get_job(snap, "default", "web") is None
+            assert store_allocs.list_allocs(snap) == [] and store_evals.list_evals(snap) == []
+            assert store_allocs.allocs_by_node(snap, allocs[0].node_id) == []
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -182,6 +182,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return result, index
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 class DumpSerializer:
     """pysyncobj's custom full-dump hooks, written in the background.
 
@@ -201,11 +209,13 @@ class DumpSerializer:
         self._filename = filename
         self._state = SERIALIZER_STATE.NOT_SERIALIZING
         self._thread: threading.Thread | None = None
+        self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
 
     def serialize(self, filename: str, raft_data: Any) -> None:
         if self._state == SERIALIZER_STATE.SERIALIZING:
             return
         snap = self._fsm.store.snapshot()
+        self._base = _file_id(self._filename)
         self._state = SERIALIZER_STATE.SERIALIZING
         self._thread = threading.Thread(
             target=self._write, args=(snap, raft_data), name="raft-dump", daemon=True
@@ -219,6 +229,12 @@ class DumpSerializer:
             blob = pickle.dumps((DUMP_FORMAT, dump_snapshot(snap), raft_data), protocol=4)
             with open(tmp, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
                 g.write(blob)
+            if _file_id(self._filename) != self._base:
+                # a snapshot from the leader was installed meanwhile: it is newer than ours
+                os.unlink(tmp)
+                logger.info("raft full dump superseded by a leader snapshot, discarded")
+                self._state = SERIALIZER_STATE.FAILED
+                return
             os.replace(tmp, self._filename)
             logger.debug(
                 "raft full dump written file=%s index=%d bytes=%d took=%.3fs",

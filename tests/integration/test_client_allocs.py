@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pwd
 import signal
 import sqlite3
 import time
@@ -22,8 +23,9 @@ import pytest
 
 from nomadd.drivers import proc
 from nomadd.drivers.base import DriverConfig, TaskHandle
+from nomadd.drivers.exec import ExecDriver
 from nomadd.drivers.raw_exec import RawExecDriver
-from tests.helpers import AgentProcess, agent_env, dev_ports_config, run_nomadd, wait_for
+from tests.helpers import AgentProcess, agent_env, dev_ports_config, is_root, need, run_nomadd, wait_for
 from tests.integration.cluster import Agent, Cluster
 
 pytestmark = pytest.mark.slow
@@ -237,3 +239,40 @@ def test_dev_agent_runs_jobs_and_destroys_allocs_at_exit(tmp_path: Path) -> None
         agent.stop()
         if started:
             destroy(started)
+
+
+def test_exec_task_runs_as_nobody(tmp_path: Path) -> None:
+    """The exec driver through the client (root only): the task runs as ``nobody`` with the
+    NOMAD_* environment, and its output is readable with ``alloc logs``."""
+    need(is_root(), "the exec driver needs root")
+    cluster = Cluster(tmp_path)
+    started: list[dict[str, Any]] = []
+    try:
+        server = cluster.add_server(bootstrap_expect=1).start()
+        cluster.wait_leader([server])
+        client = cluster.add_client(servers=[server]).start()
+        cluster.wait_for(
+            lambda: [n["Status"] for n in server.api("GET", "/v1/nodes")] == ["ready"], 30, "client ready"
+        )
+        spec = job("execjob", 1, 'echo "uid=$(id -u) task=$NOMAD_TASK_NAME job=$NOMAD_JOB_NAME"; sleep 1000')
+        spec["Job"]["TaskGroups"][0]["Tasks"][0]["Driver"] = "exec"
+        server.api("PUT", "/v1/jobs", spec)
+        cluster.wait_for(lambda: len(handles(client)) == 1, 30, "exec task started")
+        started = list(handles(client).values())
+        alloc_id = next(iter(handles(client)))
+        out = cluster.wait_for(
+            lambda: "uid=" in (r := server.cli("alloc", "logs", alloc_id)).stdout and r, 10, "exec logs"
+        )
+        nobody = pwd.getpwnam("nobody").pw_uid
+        assert f"uid={nobody} task=t job=execjob" in out.stdout
+        assert started[0]["driver"] == "exec"
+    finally:
+        cluster.close()
+        if started:
+            driver = ExecDriver()
+
+            async def main() -> None:
+                for h in started:
+                    await driver.destroy_task(TaskHandle.from_dict(h))
+
+            asyncio.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,14 @@ def test_lost_and_replaced_then_stopped_on_return(tmp_path: Path) -> None:
         a_tasks = list(handles(a).values())
         started = a_tasks + list(handles(b).values())
         ttl = float(a.api("GET", "/v1/agent/self")["stats"]["client"]["heartbeat_ttl"].rstrip("s"))
+
+        # an allocation's logs asked of the other client's agent: forwarded to the node that runs it
+        on_b = live_on(leader, ids[b.name])[0]["ID"]
+        url = f"{a.url}/v1/client/fs/logs/{on_b}?task=t&type=stdout&plain=true"
+        text = cluster.wait_for(
+            lambda: "tick" in (t := urllib.request.urlopen(url, timeout=5).read().decode()) and t, 10, "logs"
+        )
+        assert text.startswith("tick 0")
 
         # SIGKILL client a: its allocations are lost and replaced on b
         a.kill(signal.SIGKILL)

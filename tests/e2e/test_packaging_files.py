@@ -48,11 +48,12 @@ def test_server_toml_loads_with_a_secret(tmp_path: Path) -> None:
     assert cfg.ports.http == 4646
 
 
-def test_server_toml_alone_is_incomplete() -> None:
+def test_server_toml_alone_is_incomplete(tmp_path: Path) -> None:
     # The agent refuses a server without a secret: the package cannot ship one (it would be the
     # same on every machine), so the unit skips the start until the operator sets it.
+    d = _dropin(tmp_path, "10-lo.toml", LOOPBACK)
     with pytest.raises(ConfigError, match="raft_secret"):
-        load_config(ConfigSources(paths=(str(ETC / "server.toml"),)))
+        load_config(ConfigSources(paths=(str(ETC / "server.toml"), str(d))))
 
 
 def test_client_toml_loads(tmp_path: Path) -> None:

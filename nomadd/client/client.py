@@ -248,7 +248,7 @@ class Client:
     async def _register_and_heartbeat(self) -> None:
         while True:
             await self._register_until_ok()
-            delay = random_stagger(FIRST_HEARTBEAT_STAGGER_S)
+            delay = 0.0 if self.config.dev_mode else random_stagger(FIRST_HEARTBEAT_STAGGER_S)
             while True:
                 await asyncio.sleep(delay)
                 try:

@@ -1,8 +1,9 @@
 """Client-side heartbeat timing (Nomad's ``client/client.go`` retry and stagger rules).
 
 * register retry: ``15s + rand[0, 15s)``; with no server known: 1 s;
-* first heartbeat after registering: ``rand[0, FIRST_HEARTBEAT_STAGGER_S)`` (Nomad staggers it
-  over 10 s; nomadd keeps it short so a node is ``ready`` about a second after it starts);
+* first heartbeat after registering: ``rand[0, FIRST_HEARTBEAT_STAGGER_S)``, at once in
+  ``-dev`` (Nomad staggers it over 10 s; nomadd keeps it short so a node is ``ready`` about a
+  second after it starts);
 * then every ``HeartbeatTTL`` from the last reply;
 * on a failed heartbeat, :func:`heartbeat_retry_delay` (``getHeartbeatRetryIntv``).
 """

@@ -213,7 +213,7 @@ def test_dev_agent_runs_jobs_and_destroys_allocs_at_exit(tmp_path: Path) -> None
     started: list[dict[str, Any]] = []
     env = {"NOMAD_ADDR": f"http://127.0.0.1:{http}"}
     try:
-        agent.wait_line("node registration complete", 30)
+        agent.wait_line("node is ready", 30)
         job_file = tmp_path / "job.json"
         job_file.write_text(json.dumps(job("devjob", 3, "echo hello from $NOMAD_ALLOC_ID; sleep 1000")))
         out = run_nomadd(["job", "run", str(job_file)], env=agent_env(**env))

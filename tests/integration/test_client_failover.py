@@ -56,8 +56,9 @@ def test_leader_loss_marks_no_client_down(tmp_path: Path) -> None:
         )
         leader.kill(signal.SIGKILL)
         new_leader = cluster.wait_leader(followers, timeout=30)
-        before = heartbeat_stats(new_leader)
-        assert before["Enabled"] is True
+        before = cluster.wait_for(
+            lambda: (st := heartbeat_stats(new_leader))["Enabled"] and st, 15, "timers on the new leader"
+        )
         assert before["ActiveTimers"] == 2  # failover timers for both live nodes
         # heartbeats now reach the new leader (TTL 2-4 s)
         cluster.wait_for(

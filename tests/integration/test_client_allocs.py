@@ -254,6 +254,11 @@ def test_exec_task_runs_as_nobody(tmp_path: Path) -> None:
         cluster.wait_for(
             lambda: [n["Status"] for n in server.api("GET", "/v1/nodes")] == ["ready"], 30, "client ready"
         )
+        node = server.api("GET", "/v1/nodes")[0]
+        exec_info = node["Drivers"].get("exec") or {}
+        need(
+            bool(exec_info.get("Detected")), f"exec driver not detected: {exec_info.get('HealthDescription')}"
+        )
         spec = job("execjob", 1, 'echo "uid=$(id -u) task=$NOMAD_TASK_NAME job=$NOMAD_JOB_NAME"; sleep 1000')
         spec["Job"]["TaskGroups"][0]["Tasks"][0]["Driver"] = "exec"
         server.api("PUT", "/v1/jobs", spec)

@@ -127,8 +127,8 @@ class _NodeEndpoint:
         snap = self.server.store.snapshot()
         return [n.id for n in store_nodes.list_nodes(snap) if n.status != NodeStatus.DOWN]
 
-    def _reply(self, ttl: float, index: int) -> dict[str, Any]:
-        snap = self.server.store.snapshot()
+    def _reply(self, ttl: float, index: int, snap: StateSnapshot | None = None) -> dict[str, Any]:
+        snap = snap or self.server.store.snapshot()
         servers = [
             {"RPCAdvertiseAddr": s.http_addr, "Datacenter": s.datacenter}
             for s in self.server.servers()
@@ -208,11 +208,12 @@ class _NodeEndpoint:
             if event == EVENT_NODE_LEFT:
                 self.timers.clear(node_id)
             index = await self._set_status(node_id, status, event)
+        changed = status != current.status or bool(event)
         if status == NodeStatus.DOWN:
             self.timers.clear(node_id)
-            return self._reply(0.0, index)
+            return self._reply(0.0, index, None if changed else snap)
         await self._wait_timers()
-        return self._reply(self.timers.reset(node_id), index)
+        return self._reply(self.timers.reset(node_id), index, None if changed else snap)
 
     async def _wait_timers(self) -> None:
         """Right after an election the timers start once the barrier committed: wait for that

@@ -1,0 +1,97 @@
+"""The Client against a fake server list: register → ready, re-register only when the
+fingerprint changes, leave marks the node down, and the node ID survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nomadd.agent.config import build_config
+from nomadd.client import client as client_mod
+from nomadd.client.client import Client
+from nomadd.client.fingerprint import NodeFingerprint
+from nomadd.client.servers import ServerList
+from nomadd.discovery import Resolver
+from nomadd.rpc import RPCClient
+
+
+class FakeServers(RPCClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+        self.calls.append((method, args))
+        if method == "Node.GetClientAllocs":
+            await asyncio.sleep(30)  # a blocking query that never fires in this test
+        return {"HeartbeatTTL": 0.05, "Servers": [{"RPCAdvertiseAddr": addr}], "Index": 1}
+
+    def methods(self) -> list[str]:
+        return [m for m, _ in self.calls if m != "Node.GetClientAllocs"]
+
+
+def _client(tmp_path: Path, fake: FakeServers) -> Client:
+    cfg = build_config(
+        {"data_dir": str(tmp_path), "client": {"enabled": True, "servers": ["127.0.0.1:4646"]}, "name": "c1"}
+    )
+    c = Client(cfg)
+    c.server_list = ServerList(["127.0.0.1:4646"], resolver=Resolver(), rpc=fake)
+    return c
+
+
+async def _until(pred: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_lifecycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_mod, "MIN_FINGERPRINT_PERIOD_S", 0.05)
+    monkeypatch.setattr(client_mod, "FINGERPRINT_PERIOD_S", 0.05)
+    monkeypatch.setattr(client_mod, "MIN_HEARTBEAT_INTERVAL_S", 0.01)
+    changes = {"n": 0}
+
+    async def refingerprint(cfg: Any, previous: NodeFingerprint) -> NodeFingerprint:
+        if changes["n"] == 0:
+            return previous  # unchanged: no update to the servers
+        return dataclasses.replace(previous, attributes={**previous.attributes, "test.changed": "yes"})
+
+    monkeypatch.setattr(client_mod, "refingerprint_node", refingerprint)
+    fake = FakeServers()
+
+    async def first() -> str:
+        c = _client(tmp_path, fake)
+        await c.start()
+        await _until(lambda: c.have_heartbeated and c.node is not None and c.node.status == "ready")
+        assert fake.methods()[:2] == ["Node.Register", "Node.UpdateStatus"]
+        assert fake.calls[0][1]["Node"]["status"] == "initializing"
+        await asyncio.sleep(0.3)  # several unchanged fingerprints, heartbeats every 0.05 s
+        assert fake.methods().count("Node.Register") == 1
+        assert fake.methods().count("Node.UpdateStatus") >= 3
+        changes["n"] = 1
+        await _until(lambda: fake.methods().count("Node.Register") >= 2)
+        reg = [a for m, a in fake.calls if m == "Node.Register"][1]
+        assert reg["Node"]["attributes"]["test.changed"] == "yes"
+        assert c.health() == (True, "ok")
+        await c.leave()
+        method, args = fake.calls[-1]
+        assert (method, args["Status"], args["Leave"]) == ("Node.UpdateStatus", "down", True)
+        await c.shutdown()
+        return c.node_id
+
+    node_id = asyncio.run(first())
+
+    async def again() -> str:
+        c = _client(tmp_path, FakeServers())
+        await c.start()
+        await c.shutdown()
+        return c.node_id
+
+    assert asyncio.run(again()) == node_id

@@ -70,7 +70,7 @@ def _written_nodes(result: object) -> list[str] | None:
 
 
 class SnapshotState:
-    """The scheduler's ``State`` over a state-store snapshot."""
+    """The scheduler's ``State`` (and ``NodeUsageIndex``) over a state-store snapshot."""
 
     def __init__(self, snap: StateSnapshot) -> None:
         self.snap = snap
@@ -94,6 +94,10 @@ class SnapshotState:
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         return store_allocs.allocs_by_node(self.snap, node_id)
+
+    def node_usage(self, node_id: str) -> tuple[int, int, int]:
+        """The scheduler's optional ``NodeUsageIndex`` fast path (kept by the allocs table)."""
+        return store_allocs.node_usage(self.snap, node_id)
 
 
 async def fresh_state(store: StateStore, min_index: int) -> SnapshotState:

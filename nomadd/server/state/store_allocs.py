@@ -30,11 +30,13 @@ __all__ = [
     "BY_NODE_TABLE",
     "TABLE",
     "TABLES",
+    "USAGE_TABLE",
     "allocs_by_job",
     "allocs_by_node",
     "delete_locked",
     "get_alloc",
     "list_allocs",
+    "node_usage",
     "put_locked",
     "update_client_locked",
     "upsert_plan_locked",
@@ -43,6 +45,7 @@ __all__ = [
 TABLE = "allocs"
 BY_JOB_TABLE = "allocs_by_job"
 BY_NODE_TABLE = "allocs_by_node"
+USAGE_TABLE = "node_usage"  # node -> summed comparable resources of its non-terminal allocations
 TABLES = (TABLE,)  # what blocking queries on allocations watch
 
 
@@ -65,6 +68,16 @@ def _decode_ids(raw: Any) -> tuple[Any, ...]:
 register_table(TABLE, _encode, _decode)
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
+register_table(USAGE_TABLE, list, tuple)
+
+
+def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> None:
+    cur: tuple[int, int, int] = txn.get(USAGE_TABLE, node_id) or (0, 0, 0)
+    new = (cur[0] + sign * res[0], cur[1] + sign * res[1], cur[2] + sign * res[2])
+    if new == (0, 0, 0):
+        txn.delete(USAGE_TABLE, node_id)
+    else:
+        txn.put(USAGE_TABLE, node_id, new)
 
 
 def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
@@ -87,6 +100,11 @@ def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
     """Store ``alloc`` and keep its index rows in step (the only way to write the table)."""
+    old: Allocation | None = txn.get(TABLE, alloc.id)
+    if old is not None and not old.terminal():
+        _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
+    if not alloc.terminal():
+        _add_usage(txn, alloc.node_id, alloc.allocated_resources.comparable(), 1)
     txn.put(TABLE, alloc.id, alloc)
     _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc)
     _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc)
@@ -169,6 +187,8 @@ def delete_locked(txn: Any, alloc_ids: Iterable[str]) -> int:
         old: Allocation | None = txn.get(TABLE, alloc_id)
         if old is None:
             continue
+        if not old.terminal():
+            _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
         txn.delete(TABLE, alloc_id)
         _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), alloc_id)
         _index_drop(txn, BY_NODE_TABLE, old.node_id, alloc_id)
@@ -225,6 +245,12 @@ def allocs_by_job(reader: Reader, namespace: str, job_id: str) -> list[Allocatio
 
 def allocs_by_node(reader: Reader, node_id: str) -> list[Allocation]:
     return _rows(reader, reader.get(BY_NODE_TABLE, node_id) or ())
+
+
+def node_usage(reader: Reader, node_id: str) -> tuple[int, int, int]:
+    """Summed (cpu, memory, disk) of the node's non-terminal allocations, kept on every write."""
+    usage: tuple[int, int, int] = reader.get(USAGE_TABLE, node_id) or (0, 0, 0)
+    return usage
 
 
 def list_allocs(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Allocation]:

@@ -134,3 +134,43 @@ def test_restored_store_keeps_indexes_working() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_node_usage_index_matches_allocations() -> None:
+    async def main() -> None:
+        from nomadd.scheduler.protocols import NodeUsageIndex
+        from nomadd.server.worker import SnapshotState
+
+        server = FakeServer()
+        n1 = await server.add_node()
+        server.scheduling.set_enabled(True)
+
+        def check() -> None:
+            snap = server.store.snapshot()
+            want = [0, 0, 0]
+            for a in store_allocs.allocs_by_node(snap, n1.id):
+                if not a.terminal():
+                    for i, v in enumerate(a.allocated_resources.comparable()):
+                        want[i] += v
+            state = SnapshotState(snap)
+            assert isinstance(state, NodeUsageIndex)
+            assert state.node_usage(n1.id) == tuple(want)
+
+        try:
+            await server.rpc("Job.Register", {"Job": api_job(count=3)})
+            await wait_until(lambda: len(_live(server, "web")) == 3)
+            check()
+            assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 300
+            first = _live(server, "web")[0]
+            await server.rpc("Node.UpdateAlloc", {"Alloc": [{"id": first.id, "client_status": "complete"}]})
+            await wait_until(lambda: len(_live(server, "web")) == 2, what="client update applied")
+            check()
+            assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 200
+            await server.rpc("Job.Deregister", {"JobID": "web"})
+            await wait_until(lambda: _live(server, "web") == [])
+            check()
+            assert store_allocs.node_usage(server.store.snapshot(), n1.id) == (0, 0, 0)
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["agent_flags", "run"]
 
+# Exit status of an unexpected exception (EX_SOFTWARE); exit 1 is Nomad's forceful stop.
+EXIT_CRASH = 70
 # How long the forceful path waits for components to close before exiting anyway.
 SHUTDOWN_TIMEOUT_S = 10.0
 _SIGNAL_NAMES = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
@@ -265,6 +267,11 @@ def run(args: Sequence[str]) -> int:
     gate = setup_logging(config.log_level, config.log_json)
     try:
         code = asyncio.run(_serve(config, sources, ui, gate))
+    except Exception:
+        # A bug, not an operator error: keep the traceback, and exit with EX_SOFTWARE so a unit
+        # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1).
+        logger.exception("agent crashed")
+        code = EXIT_CRASH
     finally:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)
@@ -355,7 +362,6 @@ class _Runner:
                     await next_signal
                 # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1.
                 self.ui.error(fatal.result())
-                self.notifier.stopping()
                 await _bounded_shutdown(self.agent)
                 return 1
             sig = next_signal.result()
@@ -367,10 +373,10 @@ class _Runner:
             graceful = (sig == signal.SIGINT and cfg.leave_on_interrupt) or (
                 sig == signal.SIGTERM and cfg.leave_on_terminate
             )
-            self.notifier.stopping()
             if not graceful:
                 await _bounded_shutdown(self.agent)
                 return 1
+            self.notifier.stopping()  # Nomad sends STOPPING=1 on the graceful path only
             return await self._graceful(signals)
 
     async def _graceful(self, signals: asyncio.Queue[signal.Signals]) -> int:

@@ -119,6 +119,16 @@ def _first_non_loopback(addrs: dict[str, list[str]], up: dict[str, bool]) -> tup
     return "", ""
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, msg: str, *args: object) -> None:
+    """Warn the first time; the periodic re-fingerprint repeats the same finding at DEBUG."""
+    level = logging.DEBUG if key in _warned else logging.WARNING
+    _warned.add(key)
+    logger.log(level, msg, *args)
+
+
 async def find_address(network_interface: str) -> tuple[str, str]:
     """(interface, IPv4 address) by the steps of the module doc; never raises."""
     addrs = await asyncio.to_thread(if_addrs)
@@ -126,7 +136,8 @@ async def find_address(network_interface: str) -> tuple[str, str]:
         ips = addrs.get(network_interface, [])
         if ips:
             return network_interface, ips[0]
-        logger.warning(
+        _warn_once(
+            "iface:" + network_interface,
             "network_interface has no ipv4 address, falling back interface=%s",
             network_interface,
         )
@@ -142,7 +153,7 @@ async def find_address(network_interface: str) -> tuple[str, str]:
     iface, ip = _first_non_loopback(addrs, await asyncio.to_thread(if_up))
     if ip:
         return iface, ip
-    logger.warning("no non-loopback address found, using loopback ip=%s", LOOPBACK_IP)
+    _warn_once("loopback", "no non-loopback address found, using loopback ip=%s", LOOPBACK_IP)
     return "lo", LOOPBACK_IP
 
 

@@ -108,7 +108,27 @@ def allocs_table(allocs: list[dict[str, Any]], verbose: bool) -> str:
     return meta.columnize(rows)
 
 
-def _one(jobs: Jobs, job_id: str, verbose: bool) -> int:
+def _resolve(jobs: Jobs, text: str) -> str | None:
+    """The job ID itself, or the one job whose ID starts with ``text``; None when there is none,
+    ``""`` when several match (their list is printed)."""
+    found, _ = jobs.list(prefix=text)
+    exact = [j for j in found if j["ID"] == text]
+    if exact or len(found) == 1:
+        return str((exact or found)[0]["ID"])
+    if len(found) > 1:
+        rows = [["ID", "Type", "Priority", "Status"]]
+        rows += [[str(j["ID"]), str(j["Type"]), str(j["Priority"]), str(j["Status"])] for j in found]
+        print(f"Prefix matched multiple jobs\n\n{meta.columnize(rows)}")
+        return ""
+    return None
+
+
+def _one(jobs: Jobs, text: str, verbose: bool) -> int:
+    job_id = _resolve(jobs, text)
+    if job_id is None:
+        return meta.fail(f'No job(s) with prefix or ID "{text}" found')
+    if not job_id:
+        return 1
     job, _ = jobs.info(job_id)
     summary, _ = jobs.summary(job_id)
     allocs, _ = jobs.allocations(job_id)

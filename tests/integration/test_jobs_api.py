@@ -121,7 +121,7 @@ def test_run_monitor_status_views_and_read_your_writes(one_server: Any, tmp_path
     assert any(f'node "{nodes[0]["ID"][:8]}"' in ln or f'node "{nodes[1]["ID"][:8]}"' in ln for ln in created)
     assert '    Evaluation status changed: "pending" -> "complete"' in lines
     assert lines[-1].endswith('finished with status "complete"')
-    status = server.cli("job", "status", "web")
+    status = server.cli("job", "status", "we")  # a unique prefix works, as in Nomad
     assert status.returncode == 0
     assert "Status        = running" in status.stdout and "\nSummary\n" in status.stdout
     assert "Allocations" in status.stdout

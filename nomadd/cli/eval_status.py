@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nomadd.api.evaluations import Evaluations
 from nomadd.cli import meta
-from nomadd.cli.job_run import _failure_lines
+from nomadd.cli.job_run import failure_lines
 from nomadd.cli.job_status import format_kv, format_time_ns, none, short
 
 __all__ = ["run"]
@@ -56,6 +56,6 @@ def run(args: list[str]) -> int:
         print("\n==> Failed Placements")
         queued = ev.get("QueuedAllocations") or {}
         for group, metric in sorted(failed.items()):
-            for line in _failure_lines(group, metric, int(queued.get(group, 1) or 1)):
+            for line in failure_lines(group, metric, int(queued.get(group, 1) or 1)):
                 print(line)
     return 0

@@ -26,7 +26,7 @@ from nomadd.cli import meta
 from nomadd.cli.job_file import JobFileError, load_job_file
 from nomadd.cli.job_status import short
 
-__all__ = ["monitor", "run"]
+__all__ = ["failure_lines", "monitor", "run"]
 
 USAGE = "nomadd job run [options] <path>"
 MONITOR_POLL_WAIT = "2s"  # blocking-query wait per poll of the evaluation
@@ -34,7 +34,7 @@ MONITOR_TIMEOUT_S = 300.0  # give up monitoring (the job keeps being scheduled)
 _TERMINAL = ("complete", "failed", "canceled")
 
 
-def _failure_lines(group: str, metric: dict[str, Any], queued: int) -> list[str]:
+def failure_lines(group: str, metric: dict[str, Any], queued: int) -> list[str]:
     lines = [f'    Task Group "{group}" (failed to place {queued} allocation{"s" if queued != 1 else ""}):']
     evaluated = int(metric.get("NodesEvaluated", 0))
     if evaluated == 0:
@@ -96,7 +96,7 @@ def monitor(evals: Evaluations, eval_id: str, verbose: bool = False) -> int:
             "place all allocations:"
         )
         for group, metric in sorted(failed.items()):
-            for line in _failure_lines(group, metric, int(queued.get(group, 1) or 1)):
+            for line in failure_lines(group, metric, int(queued.get(group, 1) or 1)):
                 print(line)
         if ev.get("BlockedEval"):
             print(

@@ -54,6 +54,7 @@ DEQUEUE_TIMEOUT_S = 0.5  # how long a worker waits for an eval before checking i
 MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: more than one per
 # core keeps the plan applier's and the eval writer's group commits full (Nomad: one per core)
 MAX_EVAL_WRITES_PER_ENTRY = 256  # eval updates per EVAL_UPDATE entry
+EVAL_PROCESS_TIMEOUT_S = 60.0  # Nomad's eval nack timeout: a stuck eval is redelivered, not lost
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
 NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
 _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.TABLE)
@@ -152,7 +153,7 @@ class Worker:
             if ev is None:
                 continue
             try:
-                await self.process(ev)
+                await asyncio.wait_for(self.process(ev), EVAL_PROCESS_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as err:

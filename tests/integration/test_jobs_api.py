@@ -138,6 +138,18 @@ def test_run_monitor_status_views_and_read_your_writes(one_server: Any, tmp_path
     allocs, meta = server.api_meta("GET", "/v1/job/api/allocations", params={"index": str(reply["Index"])})
     assert len(allocs) == 4 and int(meta["X-Nomad-Index"]) > reply["Index"]
 
+    hcl = tmp_path / "batch.nomad.hcl"
+    hcl.write_text(
+        'job "hcl" {\n  datacenters = ["dc1"]\n  type = "batch"\n  group "g" {\n    count = 2\n'
+        '    task "t" {\n      driver = "raw_exec"\n      config { command = "/bin/true" }\n'
+        "      resources {\n        cpu = 100\n        memory = 64\n      }\n    }\n  }\n}\n"
+    )
+    detached = server.cli("job", "run", "-detach", str(hcl))
+    assert detached.returncode == 0, detached.stdout + detached.stderr
+    assert detached.stdout.startswith("Job registration successful\nEvaluation ID: ")
+    wait_for(lambda: len(live_allocs(server, "hcl")) == 2, 10, what="HCL batch job placed")
+    assert server.api("GET", "/v1/job/hcl")["Type"] == "batch"
+
     versions = server.api("GET", "/v1/job/api/versions")["Versions"]
     server.api("PUT", "/v1/jobs", {"Job": job("api", count=4)})  # identical: no new version
     assert len(server.api("GET", "/v1/job/api/versions")["Versions"]) == len(versions) == 1

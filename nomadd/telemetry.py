@@ -70,9 +70,7 @@ class Registry:
         with self.lock:
             self.gauges[(name, _key(labels))] = float(value)
 
-    def incr_counter(
-        self, name: str, n: float = 1, labels: Mapping[str, str] | None = None
-    ) -> None:
+    def incr_counter(self, name: str, n: float = 1, labels: Mapping[str, str] | None = None) -> None:
         with self.lock:
             self.counters.setdefault((name, _key(labels)), _Agg()).add(float(n))
 
@@ -89,12 +87,8 @@ class Registry:
                     {"Name": n, "Value": v, "Labels": dict(lab)}
                     for (n, lab), v in sorted(self.gauges.items())
                 ],
-                "Counters": [
-                    a.as_json(n, lab, interval) for (n, lab), a in sorted(self.counters.items())
-                ],
-                "Samples": [
-                    a.as_json(n, lab, interval) for (n, lab), a in sorted(self.samples.items())
-                ],
+                "Counters": [a.as_json(n, lab, interval) for (n, lab), a in sorted(self.counters.items())],
+                "Samples": [a.as_json(n, lab, interval) for (n, lab), a in sorted(self.samples.items())],
                 "Points": [],
             }
 
@@ -127,9 +121,7 @@ class Registry:
                 for name, srows in _by_name(samples).items():
                     sm = SummaryMetricFamily(_prom_name(name), name, labels=_label_names(srows))
                     for lab, (cnt, tot) in srows:
-                        sm.add_metric(
-                            _label_values(lab, sm._labelnames), count_value=cnt, sum_value=tot
-                        )
+                        sm.add_metric(_label_values(lab, sm._labelnames), count_value=cnt, sum_value=tot)
                     yield sm
 
         reg = CollectorRegistry(auto_describe=False)
@@ -180,8 +172,6 @@ def add_sample(name: str, value_ms: float, labels: Mapping[str, str] | None = No
     REGISTRY.add_sample(name, value_ms, labels)
 
 
-def measure_since(
-    name: str, start_monotonic: float, labels: Mapping[str, str] | None = None
-) -> None:
+def measure_since(name: str, start_monotonic: float, labels: Mapping[str, str] | None = None) -> None:
     """Record milliseconds elapsed since ``start_monotonic`` (a ``time.monotonic()`` value)."""
     REGISTRY.add_sample(name, (time.monotonic() - start_monotonic) * 1000.0, labels)

@@ -240,8 +240,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
     log_level = str(_get(p, "log_level", "INFO")).upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(
-            f"Invalid log level: {_get(p, 'log_level')}. "
-            f"Valid log levels are: [{' '.join(LOG_LEVELS)}]"
+            f"Invalid log level: {_get(p, 'log_level')}. Valid log levels are: [{' '.join(LOG_LEVELS)}]"
         )
     region = _get(p, "region", "global")
     if not _REGION_RE.match(region):
@@ -365,9 +364,7 @@ def _build_client(p: Partial, enabled: bool, dev: bool, data_dir: str) -> Client
     c: Partial = _get(p, "client", {})
     join: Partial = c.get("server_join", {})
     if join.get("start_join"):
-        raise ConfigError(
-            "client.server_join.start_join: start_join is not supported for Nomad clients"
-        )
+        raise ConfigError("client.server_join.start_join: start_join is not supported for Nomad clients")
     options = dict(c.get("options", {}))
     raw_exec = bool(_get(p, "plugin.raw_exec.config.enabled", False)) or options.get(
         "driver.raw_exec.enable", ""
@@ -445,9 +442,7 @@ def _advertise(kind: str, explicit: str | None, bind: str, port: int, dev: bool)
         return _join_host_port(bind, port)
     private = _first_private_ip()
     if private is None:
-        raise ConfigError(
-            f"advertise.{kind}: no private IP address found to advertise; set advertise.{kind}"
-        )
+        raise ConfigError(f"advertise.{kind}: no private IP address found to advertise; set advertise.{kind}")
     return _join_host_port(private, port)
 
 

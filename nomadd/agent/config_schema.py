@@ -68,9 +68,7 @@ def _duration(v: object) -> object:
     try:
         seconds = parse_duration(v)
     except ValueError:
-        raise TypeError(
-            f'invalid duration "{v}" (use Go-style units: "500ms", "10s", "5m", "24h")'
-        ) from None
+        raise TypeError(f'invalid duration "{v}" (use Go-style units: "500ms", "10s", "5m", "24h")') from None
     if seconds < 0:
         raise TypeError(f'negative duration "{v}"')
     return seconds
@@ -178,9 +176,7 @@ def check_file(data: Mapping[str, object], source: str) -> Partial:
     return _check(data, SCHEMA, source, "")
 
 
-def _check(
-    data: Mapping[str, object], schema: Mapping[str, object], source: str, prefix: str
-) -> Partial:
+def _check(data: Mapping[str, object], schema: Mapping[str, object], source: str, prefix: str) -> Partial:
     out: Partial = {}
     for key, value in data.items():
         path = f"{prefix}{key}"

@@ -34,9 +34,7 @@ class FlagSet:
     name: str
     flags: dict[str, Flag] = field(default_factory=dict)
 
-    def string(
-        self, name: str, help: str, default: str | None = None, placeholder: str = ""
-    ) -> None:
+    def string(self, name: str, help: str, default: str | None = None, placeholder: str = "") -> None:
         self.flags[name] = Flag(name, help, "string", default, placeholder or "<value>")
 
     def bool(self, name: str, help: str) -> None:
@@ -81,9 +79,7 @@ class FlagSet:
                 try:
                     values[name] = int(raw)
                 except ValueError:
-                    raise FlagError(
-                        f'invalid value "{raw}" for flag -{name}: parse error'
-                    ) from None
+                    raise FlagError(f'invalid value "{raw}" for flag -{name}: parse error') from None
             elif flag.kind == "list":
                 parts = [p.strip() for p in raw.split(flag.split)] if flag.split else [raw]
                 existing = values.get(name, ())

@@ -26,9 +26,7 @@ def new_flagset(name: str) -> FlagSet:
     return fs
 
 
-def parse(
-    fs: FlagSet, args: Sequence[str], usage: str
-) -> tuple[dict[str, object], list[str]] | None:
+def parse(fs: FlagSet, args: Sequence[str], usage: str) -> tuple[dict[str, object], list[str]] | None:
     """Parse or print the error and usage; None means the caller should exit 1."""
     try:
         return fs.parse(args)

@@ -27,9 +27,7 @@ def _runtime_gauges(agent: Agent) -> None:
     telemetry.set_gauge("nomad.runtime.num_goroutines", threading.active_count())
     telemetry.set_gauge("nomad.runtime.alloc_bytes", mem.rss)
     telemetry.set_gauge("nomad.runtime.sys_bytes", mem.vms)
-    telemetry.set_gauge(
-        "nomad.runtime.total_gc_runs", sum(s["collections"] for s in gc.get_stats())
-    )
+    telemetry.set_gauge("nomad.runtime.total_gc_runs", sum(s["collections"] for s in gc.get_stats()))
     telemetry.set_gauge("nomad.agent.uptime_seconds", time.monotonic() - agent.started_at)
 
 

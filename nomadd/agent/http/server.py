@@ -173,9 +173,7 @@ def _respond(req: web.Request, result: object) -> web.StreamResponse:
     if result is None:
         return web.Response(status=200, headers=headers)
     pretty = "pretty" in req.query and req.query["pretty"].lower() not in ("false", "0")
-    body = json.dumps(
-        result, indent=4 if pretty else None, separators=None if pretty else (",", ":")
-    )
+    body = json.dumps(result, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
     if pretty:
         body += "\n"
     return web.Response(text=body, content_type="application/json", headers=headers)

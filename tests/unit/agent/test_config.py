@@ -212,8 +212,11 @@ def test_malformed_discovery_entries_fail_at_start(tmp_path: Path, text: str, me
 
 
 def test_well_formed_discovery_entries_load(tmp_path: Path) -> None:
-    cfg = load(tmp_path, server_toml(tmp_path),
-               '[server.server_join]\nretry_join = ["10.0.0.1", "nomad-1:4648", "[::1]:4648", '
-               '"dns+srv://_nomad-server._tcp.example.com?resolver=127.0.0.1:5353", "mdns://?region=eu"]\n'
-               '[discovery]\ndns_resolvers = ["127.0.0.1:5353"]')
+    cfg = load(
+        tmp_path,
+        server_toml(tmp_path),
+        '[server.server_join]\nretry_join = ["10.0.0.1", "nomad-1:4648", "[::1]:4648", '
+        '"dns+srv://_nomad-server._tcp.example.com?resolver=127.0.0.1:5353", "mdns://?region=eu"]\n'
+        '[discovery]\ndns_resolvers = ["127.0.0.1:5353"]',
+    )
     assert len(cfg.server.server_join.retry_join) == 5

@@ -88,14 +88,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name not in _LAZY:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'nomadd.discovery' has no attribute {name!r}")
     import importlib
+    import sys
 
-    # Load every heavy module at once and bind every lazy name afterwards: importing the
-    # submodule ``retry_join`` sets the package attribute ``retry_join`` to the module, and the
-    # function of that name must win.
-    modules = {m: importlib.import_module(m) for m in sorted(set(_LAZY.values()))}
-    for lazy_name, module in _LAZY.items():
-        globals()[lazy_name] = getattr(modules[module], lazy_name)
+    importlib.import_module(module)
+    # Bind every lazy name whose module is loaded: importing the submodule ``retry_join`` sets the
+    # package attribute ``retry_join`` to the module, and the function of that name must win.
+    for lazy_name, lazy_module in _LAZY.items():
+        loaded = sys.modules.get(lazy_module)
+        if loaded is not None:
+            globals()[lazy_name] = getattr(loaded, lazy_name)
     return globals()[name]

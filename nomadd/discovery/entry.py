@@ -55,6 +55,10 @@ _LABEL_RE: Final = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])
 _MAX_NAME_LEN: Final = 253  # RFC 1035 limit on a name in text form, without the final dot
 
 
+# How long an mdns:// lookup listens for announcements.
+MDNS_WINDOW_S: Final = 2.0
+
+
 class DiscoveryError(NomaddError):
     """An entry could not be resolved to any server address right now.
 

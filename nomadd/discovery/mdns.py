@@ -21,7 +21,7 @@ from typing import Any, Final
 from zeroconf import DNSQuestionType, InterfaceChoice, IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from nomadd.discovery.entry import PORT_KINDS, DiscoveryError, PortKind, join_host_port
+from nomadd.discovery.entry import MDNS_WINDOW_S, PORT_KINDS, DiscoveryError, PortKind, join_host_port
 from nomadd.structs.errors import ConfigError
 
 __all__ = ["SERVICE_TYPE", "MdnsAnnouncer", "browse_servers"]
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE_TYPE: Final = "_nomadd._tcp.local."
 # The first answers arrive after ~0.7-1.0 s (measured, deps.md §2); 2 s catches a whole LAN.
-MDNS_WINDOW_S: Final = 2.0
 # Per-service info request; answers are normally already cached from the browse replies.
 MDNS_REQUEST_TIMEOUT_MS: Final = 1000
 _LABEL_BAD_RE: Final = re.compile(r"[^A-Za-z0-9-]+")

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import dns.asyncresolver
-
-from nomadd.discovery.dns_srv import make_dns_resolver, resolve_srv
 from nomadd.discovery.entry import (
     DEFAULT_PORTS,
+    MDNS_WINDOW_S,
     PORT_KINDS,
     DiscoveryError,
     Entry,
@@ -29,9 +27,14 @@ from nomadd.discovery.entry import (
     parse_entry,
     parse_resolver_address,
 )
-from nomadd.discovery.mdns import MDNS_WINDOW_S, browse_servers
 from nomadd.discovery.static import resolve_static
 from nomadd.structs.errors import ConfigError
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
+
+# dnspython and zeroconf cost ~60 ms to import; an agent with only static addresses never needs
+# them, so the SRV and mDNS paths import them on first use.
 
 __all__ = ["DNS_LIFETIME_S", "DNS_TIMEOUT_S", "Resolver"]
 
@@ -136,8 +139,12 @@ class Resolver:
         if isinstance(entry, StaticEntry):
             return await resolve_static(entry)
         if isinstance(entry, SrvEntry):
+            from nomadd.discovery.dns_srv import resolve_srv
+
             servers = (entry.resolver,) if entry.resolver else self.dns_servers
             return await resolve_srv(entry, await self._dns_resolver(servers))
+        from nomadd.discovery.mdns import browse_servers
+
         return await browse_servers(
             region=entry.region or self.region,
             datacenter=entry.datacenter,
@@ -147,6 +154,8 @@ class Resolver:
         )
 
     async def _dns_resolver(self, servers: tuple[tuple[str, int], ...]) -> dns.asyncresolver.Resolver:
+        from nomadd.discovery.dns_srv import make_dns_resolver
+
         resolver = self._dns.get(servers)
         if resolver is None:
             if not servers:

@@ -25,11 +25,11 @@ import random
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nomadd import VERSION
 from nomadd.agent.config import AgentConfig
-from nomadd.discovery import MdnsAnnouncer, Resolver, RetryJoinExhausted, retry_join, start_join
+from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server import (
@@ -57,6 +57,9 @@ from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError
+
+if TYPE_CHECKING:
+    from nomadd.discovery import MdnsAnnouncer
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +202,8 @@ class Server:
             "serf": _split(cfg.advertise.serf)[1],
         }
         try:
+            from nomadd.discovery import MdnsAnnouncer  # zeroconf: imported off the start-up path
+
             self._announcer = MdnsAnnouncer(cfg.name, cfg.region, cfg.datacenter, "server", host, ports)
             await self._announcer.start()
         except (NomaddError, OSError) as err:

@@ -182,12 +182,22 @@ def test_job_stop_stops_processes(tmp_path: Path) -> None:
             lambda: [n["Status"] for n in server.api("GET", "/v1/nodes")] == ["ready"], 30, "client ready"
         )
         server.api(
-            "PUT", "/v1/jobs", job("stopme", 1, "trap 'echo bye; exit 0' INT; while true; do sleep 0.1; done")
+            "PUT",
+            "/v1/jobs",
+            job(
+                "stopme",
+                1,
+                "trap 'echo usr1' USR1; trap 'echo bye; exit 0' INT; while true; do sleep 0.1; done",
+            ),
         )
         cluster.wait_for(lambda: len(handles(client)) == 1, 30, "task started")
         started = list(handles(client).values())
         h = started[0]
         assert alive(h)
+        # a signal through the server agent's HTTP API, forwarded to the client that runs it
+        alloc_id = next(iter(handles(client)))
+        server.api("POST", f"/v1/client/allocation/{alloc_id}/signal", {"Task": "t", "Signal": "SIGUSR1"})
+        cluster.wait_for(lambda: "usr1" in server.cli("alloc", "logs", alloc_id).stdout, 10, "signal seen")
         out = server.cli("job", "stop", "stopme")
         assert out.returncode == 0, out.stderr
         cluster.wait_for(lambda: not alive(h), 10, "task stopped")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -22,17 +23,20 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from nomadd import __version__
-from nomadd.agent.agent import LEAVE_TIMEOUT_S, Agent
 from nomadd.agent.config import AgentConfig, ConfigSources, load_config
 from nomadd.agent.config_schema import Partial
 from nomadd.agent.logging import GatedHandler, set_level, setup_logging
 from nomadd.agent.permissions import check_permissions
 from nomadd.agent.sdnotify import Notifier
+from nomadd.agent.tls import PendingContexts, deferred_ca_loading, load_deferred
 from nomadd.cli.flags import FlagError, FlagSet
 from nomadd.structs.errors import ConfigError, NomaddError
+
+if TYPE_CHECKING:
+    from nomadd.agent.agent import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +233,11 @@ def _startup_warnings(cfg: AgentConfig) -> list[str]:
 
 def run(args: Sequence[str]) -> int:
     """Entry point of ``nomadd agent``; returns the exit status."""
+    # Start-up builds many long-lived objects (classes, tables); the cyclic GC would scan them
+    # again and again. It is switched back on, with those objects frozen, once the agent is ready.
+    gc.disable()
+    with deferred_ca_loading() as pending_ca:
+        from nomadd.agent.agent import Agent  # noqa: F401  (the heavy imports: aiohttp, pysyncobj, ...)
     fs = agent_flags()
     try:
         values, rest = fs.parse(args)
@@ -266,7 +275,7 @@ def run(args: Sequence[str]) -> int:
         return 1
     gate = setup_logging(config.log_level, config.log_json)
     try:
-        code = asyncio.run(_serve(config, sources, ui, gate))
+        code = asyncio.run(_serve(config, sources, ui, gate, pending_ca))
     except Exception:
         # A bug, not an operator error: keep the traceback, and exit with EX_SOFTWARE so a unit
         # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1).
@@ -294,7 +303,11 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-async def _serve(config: AgentConfig, sources: ConfigSources, ui: UI, gate: GatedHandler) -> int:
+async def _serve(
+    config: AgentConfig, sources: ConfigSources, ui: UI, gate: GatedHandler, pending_ca: PendingContexts
+) -> int:
+    from nomadd.agent.agent import Agent
+
     loop = asyncio.get_running_loop()
     notifier = Notifier()
     signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
@@ -327,6 +340,9 @@ async def _serve(config: AgentConfig, sources: ConfigSources, ui: UI, gate: Gate
     state = _Runner(agent, sources, ui, notifier)
     agent.reload_hook = state.reload
     notifier.ready(status="running")
+    gc.enable()
+    gc.freeze()
+    await asyncio.to_thread(load_deferred, pending_ca)
     watchdog = asyncio.create_task(notifier.run_watchdog(), name="sd-watchdog")
     try:
         return await state.wait_for_stop(signals)
@@ -380,6 +396,8 @@ class _Runner:
             return await self._graceful(signals)
 
     async def _graceful(self, signals: asyncio.Queue[signal.Signals]) -> int:
+        from nomadd.agent.agent import LEAVE_TIMEOUT_S
+
         self.ui.output("Gracefully shutting down agent...")
         leave = asyncio.create_task(self.agent.leave(), name="agent-leave")
         second = asyncio.create_task(signals.get(), name="second-signal")

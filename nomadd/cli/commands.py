@@ -38,6 +38,7 @@ SYNOPSES: dict[str, str] = {
     "agent": "Runs a nomadd agent",
     "agent-info": "Display status information about the local agent",
     "version": "Prints the nomadd version",
+    "operator discover": "Print the addresses a server entry resolves to right now",
     "operator keygen": "Generates a new encryption key",
     "server members": "Display a list of the known servers and their status",
     "server join": "Join server nodes together",

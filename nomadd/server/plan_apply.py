@@ -81,6 +81,19 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
 register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
 
 
+def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:
+    """An allocation for the ALLOC_UPDATE entry, without its copy of the job when it can go.
+
+    The FSM attaches the plan's one Job to every placement (and a stop only needs its status
+    fields), so sending the job once per plan instead of once per allocation keeps the entry —
+    and pysyncobj's pickle, zlib, encryption and our decode on every server — about count times
+    smaller.
+    """
+    if drop_job and alloc.job is not None:
+        alloc = dataclasses.replace(alloc, job=None)
+    return to_wire(alloc)
+
+
 # ---- checking ----------------------------------------------------------------------------
 
 
@@ -207,11 +220,12 @@ class PlanApplier:
             evals.extend(to_wire(e) for e in item.evals)
             if not result.node_allocation and not result.node_update:
                 continue
+            has_job = item.plan.job is not None
             plans.append(
                 {
-                    "Job": to_wire(item.plan.job) if item.plan.job is not None else None,
-                    "Allocs": [to_wire(a) for v in result.node_allocation.values() for a in v],
-                    "Stops": [to_wire(a) for v in result.node_update.values() for a in v],
+                    "Job": to_wire(item.plan.job) if has_job else None,
+                    "Allocs": [_alloc_wire(a, has_job) for v in result.node_allocation.values() for a in v],
+                    "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
                 }
             )
         index = self._store.latest_index()

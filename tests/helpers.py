@@ -158,3 +158,35 @@ def need(condition: bool, reason: str) -> None:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def kill_tasks_under(root: Path) -> list[int]:
+    """Kill (by PID) the task executors and tasks that agents of this test started under ``root``.
+
+    Tasks outlive their agent on purpose (the client unit's KillMode=process), so a test that
+    kills its agents must end their tasks itself. A process belongs to the test when its command
+    line (an executor's spec path) or its NOMAD_ALLOC_DIR lies under the test's tmp dir.
+    """
+    marker = str(root)
+    me = os.getpid()
+    victims: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        alloc_dir = next(
+            (e[16:].decode(errors="replace") for e in environ if e.startswith(b"NOMAD_ALLOC_DIR=")), ""
+        )
+        if ("nomadd.drivers.executor" in cmdline and marker in cmdline) or alloc_dir.startswith(marker):
+            victims.append(pid)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return victims

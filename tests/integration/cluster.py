@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.helpers import ROOT, agent_env, free_port, wait_for
+from tests.helpers import ROOT, agent_env, free_port, kill_tasks_under, wait_for
 from tests.integration.netns import netns_http
 
 __all__ = ["Agent", "Cluster", "HTTPError", "to_toml"]
@@ -369,6 +369,7 @@ class Cluster:
         for a in self.agents:
             for p in a.runs:
                 p.stop()
+        kill_tasks_under(self.tmp)
 
     # ---- waits ---------------------------------------------------------------------------
     @staticmethod

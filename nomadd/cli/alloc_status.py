@@ -43,18 +43,16 @@ def _task_block(name: str, state: dict[str, Any], resources: dict[str, Any]) -> 
 def run(args: list[str]) -> int:
     fs = meta.new_flagset("alloc status")
     fs.bool("verbose", "Display full IDs.")
-    parsed = meta.parse(fs, args, USAGE)
+    parsed = meta.parse_one(fs, args, USAGE, "<allocation>")
     if parsed is None:
         return 1
-    opts, rest = parsed
-    if len(rest) != 1:
-        return meta.fail(f"This command takes one argument: <allocation>\nUsage: {USAGE}")
+    opts, arg = parsed
     verbose = bool(opts.get("verbose"))
     try:
-        alloc, _ = Allocations(meta.api_client(opts)).info(rest[0])
+        alloc, _ = Allocations(meta.api_client(opts)).info(arg)
     except meta.APIError as err:
         if err.status == 404:
-            return meta.fail(f'No allocation(s) with prefix or id "{rest[0]}" found')
+            return meta.fail(f'No allocation(s) with prefix or id "{arg}" found')
         return meta.fail(f"Error querying allocation: {err}")
     pairs: list[tuple[str, object]] = [
         ("ID", alloc["ID"]),

@@ -16,18 +16,16 @@ USAGE = "nomadd eval status [options] <evaluation>"
 def run(args: list[str]) -> int:
     fs = meta.new_flagset("eval status")
     fs.bool("verbose", "Display full IDs.")
-    parsed = meta.parse(fs, args, USAGE)
+    parsed = meta.parse_one(fs, args, USAGE, "<evaluation>")
     if parsed is None:
         return 1
-    opts, rest = parsed
-    if len(rest) != 1:
-        return meta.fail(f"This command takes one argument: <evaluation>\nUsage: {USAGE}")
+    opts, arg = parsed
     verbose = bool(opts.get("verbose"))
     try:
-        ev, _ = Evaluations(meta.api_client(opts)).info(rest[0])
+        ev, _ = Evaluations(meta.api_client(opts)).info(arg)
     except meta.APIError as err:
         if err.status == 404:
-            return meta.fail(f'No evaluation(s) with prefix or id "{rest[0]}" found')
+            return meta.fail(f'No evaluation(s) with prefix or id "{arg}" found')
         return meta.fail(f"Error querying evaluation: {err}")
     failed = ev.get("FailedTGAllocs") or {}
     pairs: list[tuple[str, object]] = [

@@ -112,16 +112,14 @@ def run(args: list[str]) -> int:
     fs = meta.new_flagset("job run")
     fs.bool("detach", "Return immediately instead of monitoring the evaluation.")
     fs.bool("verbose", "Display full IDs.")
-    parsed = meta.parse(fs, args, USAGE)
+    parsed = meta.parse_one(fs, args, USAGE, "<path>")
     if parsed is None:
         return 1
-    opts, rest = parsed
-    if len(rest) != 1:
-        return meta.fail(f"This command takes one argument: <path>\nUsage: {USAGE}")
+    opts, arg = parsed
     try:
-        job = load_job_file(rest[0])
+        job = load_job_file(arg)
     except JobFileError as err:
-        return meta.fail(f"Error parsing job file from {rest[0]}:\n{err}")
+        return meta.fail(f"Error parsing job file from {arg}:\n{err}")
     client = meta.api_client(opts)
     try:
         reply, _ = Jobs(client).register(job)

@@ -24,18 +24,16 @@ def run(args: list[str]) -> int:
     fs.bool("detach", "Return immediately instead of monitoring the evaluation.")
     fs.bool("yes", "Do not ask for confirmation (nomadd never asks).")
     fs.bool("verbose", "Display full IDs.")
-    parsed = meta.parse(fs, args, USAGE)
+    parsed = meta.parse_one(fs, args, USAGE, "<job>")
     if parsed is None:
         return 1
-    opts, rest = parsed
-    if len(rest) != 1:
-        return meta.fail(f"This command takes one argument: <job>\nUsage: {USAGE}")
+    opts, arg = parsed
     client = meta.api_client(opts)
     try:
-        reply, _ = Jobs(client).deregister(rest[0], purge=bool(opts.get("purge")))
+        reply, _ = Jobs(client).deregister(arg, purge=bool(opts.get("purge")))
     except meta.APIError as err:
         if err.status == 404:
-            return meta.fail(f'No job(s) with prefix or ID "{rest[0]}" found')
+            return meta.fail(f'No job(s) with prefix or ID "{arg}" found')
         return meta.fail(f"Error deregistering job: {err}")
     eval_id = str(reply.get("EvalID") or "")
     if opts.get("detach") or not eval_id:

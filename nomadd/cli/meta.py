@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from nomadd.api.client import APIError, Client
 from nomadd.cli.flags import FlagError, FlagSet
 
-__all__ = ["APIError", "api_client", "columnize", "fail", "new_flagset", "parse", "print_json"]
+__all__ = ["APIError", "api_client", "columnize", "fail", "new_flagset", "parse", "parse_one", "print_json"]
 
 
 def new_flagset(name: str) -> FlagSet:
@@ -35,6 +35,20 @@ def parse(fs: FlagSet, args: Sequence[str], usage: str) -> tuple[dict[str, objec
             print(err, file=sys.stderr)
         print(f"Usage: {usage}\n\nGeneral Options:\n\n{fs.usage()}", file=sys.stderr)
         return None
+
+
+def parse_one(
+    fs: FlagSet, args: Sequence[str], usage: str, what: str
+) -> tuple[dict[str, object], str] | None:
+    """Parse flags and exactly one argument (``what``, e.g. ``<job>``); None means exit 1."""
+    parsed = parse(fs, args, usage)
+    if parsed is None:
+        return None
+    opts, rest = parsed
+    if len(rest) != 1:
+        fail(f"This command takes one argument: {what}\nUsage: {usage}")
+        return None
+    return opts, rest[0]
 
 
 def api_client(opts: dict[str, object]) -> Client:

@@ -95,7 +95,9 @@ def _job(i: int, count: int) -> dict[str, Any]:
     }
 
 
-async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> dict[str, Any]:
+async def _cluster_run(
+    leader: Any, follower: Any, others: list[Any], opts: argparse.Namespace
+) -> dict[str, Any]:
     import aiohttp
 
     from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
@@ -140,6 +142,8 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
 
         start_index = await index_of(leader)
         cpu0 = _cpu_seconds(leader)
+        others0 = [_cpu_seconds(o) for o in others]
+        self0 = _self_cpu_seconds()
         expected = opts.jobs * opts.count
         t0 = time.monotonic()
         submit_done = 0.0
@@ -179,6 +183,8 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
         await submitter
         end_index = await index_of(leader)
         cpu1 = _cpu_seconds(leader)
+        others_cpu = [round(_cpu_seconds(o) - c0, 2) for o, c0 in zip(others, others0, strict=True)]
+        self_cpu = round(_self_cpu_seconds() - self0, 2)
         async with http.get(f"{follower.url}/v1/evaluations", params={"stale": "true"}) as resp:
             evals = await resp.json()
         async with http.get(f"{follower.url}/v1/nodes", params={"stale": "true"}) as resp:
@@ -199,10 +205,17 @@ async def _cluster_run(leader: Any, follower: Any, opts: argparse.Namespace) -> 
             "placements_per_s": round(count / elapsed, 1),
             "raft_entries": end_index - start_index,
             "leader_cpu_s": round(cpu1 - cpu0, 2),
+            "followers_cpu_s": others_cpu,
+            "bench_cpu_s": self_cpu,
             "evals": triggers,
             "nodes": node_status,
             "samples": samples[:: max(1, len(samples) // 20)],
         }
+
+
+def _self_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def _cpu_seconds(agent: Any) -> float:
@@ -252,7 +265,8 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
                     stderr=subprocess.DEVNULL,
                 )
             try:
-                return asyncio.run(_cluster_run(leader, follower, opts))
+                others = [s for s in servers if s is not leader]
+                return asyncio.run(_cluster_run(leader, follower, others, opts))
             finally:
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
@@ -309,6 +323,7 @@ def main() -> int:
         f"({r['leader_cpu_s'] / max(0.001, r['elapsed_s']) * 100:.0f}% of one core); "
         f"nodes registered in {r['nodes_register_s']} s"
     )
+    print(f"  CPU s during the run: followers {r['followers_cpu_s']}, this load generator {r['bench_cpu_s']}")
     print(f"  evals by trigger/status: {r['evals']}; nodes by status: {r['nodes']}")
     return 0 if r["placed"] >= r["expected"] else 1
 

@@ -8,9 +8,12 @@ entry together with the evaluations the worker created while planning (blocked, 
 A node that failed is left out of the result and ``refresh_index`` tells the scheduler to
 re-plan on a newer snapshot; ``all_at_once`` plans commit all or nothing.
 
-Plans that queue up while an entry is being committed are checked together, one after the
-other on the same overlay of state, and committed in one entry (Nomad pipelines the same way:
-evaluate the next plan while the previous one commits). ``MAX_PLANS_PER_ENTRY`` bounds an entry.
+Plans that queue up are checked together, one after the other on the same overlay of state,
+and committed in one entry (``MAX_PLANS_PER_ENTRY`` / ``MAX_PLACEMENTS_PER_ENTRY`` bound it).
+Like Nomad's planApply, the applier does not wait for one entry to commit before checking the
+next batch; unlike it, up to ``MAX_ENTRIES_IN_FLIGHT`` entries may be in Raft at once, because
+here a round trip costs milliseconds of Python on every server. Later batches are checked
+against the placements of the in-flight entries but not their stops (see :class:`_Overlay`).
 """
 
 from __future__ import annotations
@@ -40,9 +43,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_PLANS_PER_ENTRY", "PlanApplier", "check_plan"]
+__all__ = [
+    "MAX_ENTRIES_IN_FLIGHT",
+    "MAX_PLACEMENTS_PER_ENTRY",
+    "MAX_PLANS_PER_ENTRY",
+    "PlanApplier",
+    "check_plan",
+]
 
-MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry (a 10-alloc plan is ~10 KB of msgpack)
+MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry
+MAX_PLACEMENTS_PER_ENTRY = 256  # ~1.3 KB of msgpack each: entries stay well under a MiB
+MAX_ENTRIES_IN_FLIGHT = 4  # ALLOC_UPDATE entries proposed and not yet applied here
 NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
 
 
@@ -98,16 +109,26 @@ def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:
 
 
 class _Overlay:
-    """Current allocations per node: the snapshot plus the plans accepted earlier in a batch."""
+    """Current allocations per node: the snapshot, the placements of entries still in flight,
+    and the plans accepted earlier in this batch.
 
-    def __init__(self, snap: StateSnapshot) -> None:
+    In-flight entries count with their placements only, not their stops: a plan checked while
+    an earlier entry commits may use capacity that entry adds, never capacity it frees, so an
+    earlier entry that fails (leadership lost) cannot leave a later one over-committing a node.
+    """
+
+    def __init__(self, snap: StateSnapshot, inflight: Sequence[dict[str, list[Allocation]]] = ()) -> None:
         self.snap = snap
+        self._inflight = inflight
         self._nodes: dict[str, dict[str, Allocation]] = {}
 
     def allocs(self, node_id: str) -> dict[str, Allocation]:
         rows = self._nodes.get(node_id)
         if rows is None:
             rows = {a.id: a for a in store_allocs.allocs_by_node(self.snap, node_id)}
+            for placed in self._inflight:
+                for a in placed.get(node_id, ()):
+                    rows[a.id] = a  # already in the snapshot when its entry applied: same row
             self._nodes[node_id] = rows
         return rows
 
@@ -159,23 +180,49 @@ class _Pending:
     future: asyncio.Future[PlanResult]
 
 
-class PlanApplier:
-    """Leader-only: ``await applier.submit(plan, evals)`` -> the committed :class:`PlanResult`."""
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    """One checked batch on its way through Raft."""
 
-    def __init__(self, raft: Raft, store: StateStore) -> None:
+    items: list[tuple[_Pending, PlanResult, bool]]
+    payload: bytes | None  # None: nothing to commit (every plan refused or empty, no evals)
+    placed: dict[str, list[Allocation]]  # node ID -> placements, for the overlay of later batches
+
+
+class PlanApplier:
+    """Leader-only: ``await applier.submit(plan, evals)`` -> the committed :class:`PlanResult`.
+
+    Up to ``max_inflight`` entries are in Raft at once: while one commits, the plans queued
+    behind it are checked (against state plus the in-flight placements) and proposed, so the
+    applier's rate is not one Raft round trip per batch. pysyncobj commits entries in the order
+    they were proposed, and they are proposed in the order they were checked.
+    """
+
+    def __init__(self, raft: Raft, store: StateStore, *, max_inflight: int = MAX_ENTRIES_IN_FLIGHT) -> None:
         self._raft = raft
         self._store = store
+        self._max_inflight = max_inflight
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[int, _Entry] = {}
+        self._commits: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._seq = 0
         self.committed_placements = 0  # since enabled (benchmarks and tests read it)
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
             self._queue = asyncio.Queue()
+            self._slots = asyncio.Semaphore(self._max_inflight)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="plan-applier")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
+            for task in list(self._commits):
+                task.cancel()
+            for entry in self._inflight.values():
+                _fail(entry.items, NoLeaderError("leadership lost"))
+            self._inflight.clear()
             queue, self._queue = self._queue, None
             while queue is not None and not queue.empty():
                 item = queue.get_nowait()
@@ -190,36 +237,47 @@ class PlanApplier:
         return await fut
 
     async def _run(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
+        assert self._queue is not None and self._slots is not None
+        queue, slots = self._queue, self._slots
         while True:
             batch = [await queue.get()]
-            while len(batch) < MAX_PLANS_PER_ENTRY and not queue.empty():
-                batch.append(queue.get_nowait())
+            await slots.acquire()  # wait for a slot first: the check then sees the newest state
+            placements = batch[0].plan.placements()
+            while (
+                len(batch) < MAX_PLANS_PER_ENTRY
+                and placements < MAX_PLACEMENTS_PER_ENTRY
+                and not queue.empty()
+            ):
+                item = queue.get_nowait()
+                batch.append(item)
+                placements += item.plan.placements()
             try:
-                await self._commit(batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(NoLeaderError("leadership lost"))
-                raise
+                entry = self._check(batch)
             except Exception as err:
-                logger.warning("plan apply failed plans=%d err=%r", len(batch), err)
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(err)
+                slots.release()
+                logger.warning("plan check failed plans=%d err=%r", len(batch), err)
+                _fail([(item, PlanResult(), False) for item in batch], err)
+                continue
+            self._seq += 1
+            self._inflight[self._seq] = entry
+            task = asyncio.get_running_loop().create_task(self._commit(self._seq, entry), name="plan-commit")
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        overlay = _Overlay(self._store.snapshot())
-        results: list[tuple[_Pending, PlanResult, bool]] = []
+    def _check(self, batch: list[_Pending]) -> _Entry:
+        overlay = _Overlay(self._store.snapshot(), [e.placed for e in self._inflight.values()])
+        items: list[tuple[_Pending, PlanResult, bool]] = []
         plans: list[dict[str, Any]] = []
         evals: list[dict[str, Any]] = []
+        placed: dict[str, list[Allocation]] = {}
         for item in batch:
             result, partial = check_plan(item.plan, overlay)
-            results.append((item, result, partial))
+            items.append((item, result, partial))
             evals.extend(to_wire(e) for e in item.evals)
             if not result.node_allocation and not result.node_update:
                 continue
+            for node_id, allocs in result.node_allocation.items():
+                placed.setdefault(node_id, []).extend(allocs)
             has_job = item.plan.job is not None
             plans.append(
                 {
@@ -228,12 +286,27 @@ class PlanApplier:
                     "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
                 }
             )
-        index = self._store.latest_index()
-        if plans or evals:
-            _, index = await self._raft.apply(
-                MessageType.ALLOC_UPDATE, encode_payload({"Plans": plans, "Evals": evals})
-            )
-        for item, result, partial in results:
+        payload = encode_payload({"Plans": plans, "Evals": evals}) if plans or evals else None
+        return _Entry(items=items, payload=payload, placed=placed)
+
+    async def _commit(self, seq: int, entry: _Entry) -> None:
+        assert self._slots is not None
+        slots = self._slots
+        try:
+            index = self._store.latest_index()
+            if entry.payload is not None:
+                _, index = await self._raft.apply(MessageType.ALLOC_UPDATE, entry.payload)
+        except asyncio.CancelledError:
+            _fail(entry.items, NoLeaderError("leadership lost"))
+            raise
+        except Exception as err:
+            logger.warning("plan apply failed plans=%d err=%r", len(entry.items), err)
+            _fail(entry.items, err)
+            return
+        finally:
+            self._inflight.pop(seq, None)
+            slots.release()
+        for item, result, partial in entry.items:
             self.committed_placements += sum(len(v) for v in result.node_allocation.values())
             done = dataclasses.replace(result, alloc_index=index, refresh_index=index if partial else 0)
             if not item.future.done():
@@ -241,7 +314,15 @@ class PlanApplier:
 
     async def shutdown(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        tasks = [t for t in (task, *self._commits) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await t
+
+
+def _fail(items: Iterable[tuple[_Pending, PlanResult, bool]], err: BaseException) -> None:
+    for item, _, _ in items:
+        if not item.future.done():
+            item.future.set_exception(err)

@@ -49,6 +49,18 @@ MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election r
 WATCH_INTERVAL_S = 0.05  # leader/peer poll; pysyncobj has no "leader changed" callback
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
+# pysyncobj splits an entry larger than appendEntriesBatchSizeBytes into "transmission" chunks,
+# and 0.3.17 gets that path wrong (followers fail to unpickle the reassembled entry and the
+# leader re-sends until it happens to work: 100+ ms per entry). So the batch size is far above
+# any entry we propose, and Raft.apply refuses an entry that would reach it. The entry limit is
+# lower still: pysyncobj compresses and encrypts each message on its tick thread (~80 ms per MB
+# of incompressible data and follower), and heartbeats wait behind it, so a much larger entry
+# could outlast the election timeout.
+APPEND_ENTRIES_BATCH_BYTES = 16 * 1024 * 1024
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+# SO_SNDBUF/SO_RCVBUF and pysyncobj's recv() size (default 64 KiB): a large entry then crosses
+# in a few tick iterations instead of one per 64 KiB (the kernel caps it at [wr]mem_max).
+SOCKET_BUFFER_BYTES = 1024 * 1024
 
 _STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 
@@ -144,6 +156,9 @@ class Raft:
             "password": c.password,
             "bindAddress": c.bind_addr,
             "appendEntriesUseBatch": False,
+            "appendEntriesBatchSizeBytes": APPEND_ENTRIES_BATCH_BYTES,
+            "sendBufferSize": SOCKET_BUFFER_BYTES,
+            "recvBufferSize": SOCKET_BUFFER_BYTES,
             "connectionRetryTime": c.connection_retry_s,
             "connectionTimeout": c.connection_timeout_s,
             "leaderFallbackTimeout": c.leader_fallback_s,
@@ -387,10 +402,15 @@ class Raft:
     ) -> tuple[object, int]:
         """Commit one entry; returns ``(fsm result, raft index)`` once applied locally.
 
-        Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout or
-        when the entry was discarded (leadership changed before it committed).
+        Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,
+        when the entry was discarded (leadership changed before it committed), or when the
+        payload is larger than ``MAX_ENTRY_BYTES``.
         """
         node = self._require_node()
+        if len(payload) > MAX_ENTRY_BYTES:
+            raise RaftApplyError(
+                f"raft entry of {len(payload)} bytes is larger than the limit of {MAX_ENTRY_BYTES} bytes"
+            )
         result = await self._call(
             lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
         )

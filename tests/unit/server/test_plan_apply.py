@@ -8,10 +8,14 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
+
 from nomadd.scheduler.context import allocated_resources
 from nomadd.scheduler.testing import mock_job
+from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
@@ -133,12 +137,146 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
 def test_disabled_applier_refuses() -> None:
     async def main() -> None:
         server = FakeServer()
-        from nomadd.structs.errors import NoLeaderError
 
         try:
             await server.scheduling.applier.submit(Plan(eval_id="x"))
         except NoLeaderError:
             return
         raise AssertionError("submit on a disabled applier must fail")
+
+    _run(main())
+
+
+class _GatedRaft:
+    """The FakeServer's raft with every ALLOC_UPDATE held until the test releases it, in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.held: list[asyncio.Future[None]] = []
+        self.fail_next = False
+
+    async def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
+        if msg_type != MessageType.ALLOC_UPDATE:
+            return await self.inner.apply(msg_type, payload)  # type: ignore[no-any-return]
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append(gate)
+        await gate
+        return await self.inner.apply(msg_type, payload)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def _gated(max_inflight: int = 4) -> tuple[FakeServer, _GatedRaft, PlanApplier]:
+    server = FakeServer()
+    gated = _GatedRaft(server.raft)
+    applier = PlanApplier(gated, server.store, max_inflight=max_inflight)  # type: ignore[arg-type]
+    applier.set_enabled(True)
+    return server, gated, applier
+
+
+async def _until(pred: Any) -> None:
+    for _ in range(200):
+        if pred():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def test_entries_in_flight_count_their_placements_for_later_plans() -> None:
+    async def main() -> None:
+        server, gated, applier = await _gated()
+        node = await server.add_node()  # 4000 MHz
+        try:
+            first = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e1")))
+            await _until(lambda: len(gated.held) == 1)
+            # checked and proposed while the first entry is still in Raft: it must see it
+            second = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e2")))
+            third = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=500, eval_id="e3")))
+            await _until(lambda: len(gated.held) == 2)
+            for gate in gated.held:
+                gate.set_result(None)
+            r1, r2, r3 = await asyncio.gather(first, second, third)
+            assert len(r1.node_allocation[node.id]) == 1 and r1.refresh_index == 0
+            assert r2.node_allocation == {} and r2.refresh_index > 0
+            assert len(r3.node_allocation[node.id]) == 1
+            used = sum(
+                a.allocated_resources.comparable()[0]
+                for a in store_allocs.allocs_by_node(server.store.snapshot(), node.id)
+            )
+            assert used == 3500
+        finally:
+            applier.set_enabled(False)
+
+    _run(main())
+
+
+def test_stops_in_flight_free_nothing_until_committed() -> None:
+    async def main() -> None:
+        server, gated, applier = await _gated()
+        node = await server.add_node()
+        try:
+            placed = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000)))
+            await _until(lambda: len(gated.held) == 1)
+            gated.held[0].set_result(None)
+            alloc = (await placed).node_allocation[node.id][0]
+            stop = dataclasses.replace(alloc, desired_status=AllocDesiredStatus.STOP)
+            stopping = asyncio.ensure_future(
+                applier.submit(Plan(eval_id="e2", node_update={node.id: (stop,)}))
+            )
+            await _until(lambda: len(gated.held) == 2)
+            # the stop is only proposed: if its entry failed, this placement would over-commit
+            early = await applier.submit(_plan(node.id, cpu=3000, eval_id="e3"))
+            assert early.node_allocation == {} and early.refresh_index > 0
+            assert len(gated.held) == 2  # refused at the check: nothing to commit
+            gated.held[1].set_result(None)
+            await stopping
+            late = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e4")))
+            await _until(lambda: len(gated.held) == 3)
+            gated.held[2].set_result(None)
+            assert len((await late).node_allocation[node.id]) == 1
+        finally:
+            applier.set_enabled(False)
+
+    _run(main())
+
+
+def test_in_flight_entries_are_bounded_and_a_failed_one_fails_only_its_plans() -> None:
+    async def main() -> None:
+        server, gated, applier = await _gated(max_inflight=2)
+        nodes = [await server.add_node() for _ in range(4)]
+        try:
+            subs = []
+            for i, node in enumerate(nodes):
+                subs.append(asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100, eval_id=f"e{i}"))))
+                await _until(lambda i=i: len(gated.held) == min(i + 1, 2))
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert len(gated.held) == 2  # the other plans wait for a slot
+            gated.held[0].set_exception(RaftApplyError("raft apply failed reason=discarded"))
+            await _until(lambda: len(gated.held) == 3)
+            while not all(s.done() for s in subs):
+                for gate in gated.held:
+                    if not gate.done():
+                        gate.set_result(None)
+                await asyncio.sleep(0)
+            with pytest.raises(RaftApplyError):
+                subs[0].result()
+            assert all(len(s.result().node_allocation) == 1 for s in subs[1:])
+        finally:
+            applier.set_enabled(False)
+
+    _run(main())
+
+
+def test_leadership_loss_fails_plans_in_flight() -> None:
+    async def main() -> None:
+        server, gated, applier = await _gated()
+        node = await server.add_node()
+        sub = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100)))
+        await _until(lambda: len(gated.held) == 1)
+        applier.set_enabled(False)
+        with pytest.raises(NoLeaderError):
+            await sub
 
     _run(main())

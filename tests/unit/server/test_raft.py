@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from nomadd.server.fsm import encode_payload
-from nomadd.server.raft import Raft, has_existing_state
+from nomadd.server.raft import MAX_ENTRY_BYTES, Raft, has_existing_state
 from nomadd.server.state import store_variables
-from nomadd.structs.errors import NoLeaderError
+from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.messages import MessageType
 from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
 
@@ -91,6 +93,48 @@ def test_three_nodes_replicate_fail_over_and_keep_writing() -> None:
             await _shutdown(rafts)
 
     asyncio.run(main())
+
+
+def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
+    """Entries far above pysyncobj's 64 KiB default batch size reach every follower in one
+    message (0.3.17's chunked path fails to reassemble them: its tick thread logs
+    "failed _onTick" and the leader re-sends); an entry over MAX_ENTRY_BYTES is refused."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+
+    handler = Collect(level=logging.ERROR)
+    pysyncobj_logger = logging.getLogger("pysyncobj")
+    pysyncobj_logger.addHandler(handler)
+
+    async def main() -> None:
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        rafts = [make_raft(a, addrs) for a in addrs]
+        try:
+            for r in rafts:
+                await r.start()
+            leader = await wait_leader(rafts)
+            blobs = [os.urandom(n) for n in (100_000, 250_000, 2_000_000)]
+            for blob in blobs:
+                await asyncio.wait_for(leader.apply(MessageType.NOOP, encode_payload({"b": blob})), 10)
+            index = leader.applied_index()
+            await wait_until(
+                lambda: all(r.applied_index() >= index for r in rafts), what="applied everywhere"
+            )
+            before = leader.applied_index()
+            with pytest.raises(RaftApplyError, match="larger than the limit"):
+                await leader.apply(MessageType.NOOP, b"\0" * (MAX_ENTRY_BYTES + 1))
+            assert leader.applied_index() == before
+        finally:
+            await _shutdown(rafts)
+
+    try:
+        asyncio.run(main())
+    finally:
+        pysyncobj_logger.removeHandler(handler)
+    assert errors == []
 
 
 def test_whole_cluster_restart_keeps_committed_entries(tmp_path: Path) -> None:

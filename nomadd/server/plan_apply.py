@@ -22,15 +22,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from nomadd import telemetry
 from nomadd.server.fsm import encode_payload, register_handler
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore, Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec import from_wire, from_wire_over, to_wire, wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import evaluate_node_plan
@@ -64,13 +66,13 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
     placed = stopped = 0
     freed = False
     for p in req.get("Plans") or ():
-        job = from_wire(Job, p["Job"]) if p.get("Job") else None
-        if job is not None:
-            current = store_jobs.get_job(txn, job.namespace, job.id)
-            if current is not None and current.job_modify_index == job.job_modify_index:
-                job = current  # share the stored object instead of a copy per allocation
+        job = _plan_job(txn, p.get("Job"))
         stops = [from_wire(Allocation, a) for a in p.get("Stops") or ()]
         allocs = [from_wire(Allocation, a) for a in p.get("Allocs") or ()]
+        if p.get("AllocBase"):
+            base = from_wire(Allocation, p["AllocBase"])
+            allocs.append(base)
+            allocs.extend(from_wire_over(Allocation, d, base) for d in p.get("AllocDiffs") or ())
         n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, stops)
         placed += n_placed
         stopped += n_stopped
@@ -90,6 +92,27 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
 
 
 register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
+
+
+def _plan_job(txn: Txn, wire: dict[str, Any] | None) -> Job | None:
+    """The plan's job: the stored object when it is the same version (shared by every
+    allocation, and not decoded again), else the plan's copy."""
+    if not wire:
+        return None
+    current = store_jobs.get_job(txn, wire.get("namespace", "default"), wire.get("id", ""))
+    if current is not None and current.job_modify_index == wire.get("job_modify_index"):
+        return current
+    return from_wire(Job, wire)
+
+
+def _placements_wire(allocs: Sequence[Allocation], drop_job: bool) -> dict[str, Any]:
+    """A plan's placements for the entry: the first in full, the others as their differences
+    from it (the allocations of one plan share most fields: job, group, resources, eval)."""
+    if not allocs:
+        return {}
+    wires = [_alloc_wire(a, drop_job) for a in allocs]
+    base = wires[0]
+    return {"AllocBase": base, "AllocDiffs": [wire_diff(base, w) for w in wires[1:]]}
 
 
 def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:
@@ -208,7 +231,7 @@ class PlanApplier:
         self._commits: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._seq = 0
-        self.committed_placements = 0  # since enabled (benchmarks and tests read it)
+        self.committed_placements = 0  # as leader, since start (/v1/metrics, benchmarks, tests)
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
@@ -265,6 +288,7 @@ class PlanApplier:
             task.add_done_callback(self._commits.discard)
 
     def _check(self, batch: list[_Pending]) -> _Entry:
+        start = time.monotonic()
         overlay = _Overlay(self._store.snapshot(), [e.placed for e in self._inflight.values()])
         items: list[tuple[_Pending, PlanResult, bool]] = []
         plans: list[dict[str, Any]] = []
@@ -282,11 +306,12 @@ class PlanApplier:
             plans.append(
                 {
                     "Job": to_wire(item.plan.job) if has_job else None,
-                    "Allocs": [_alloc_wire(a, has_job) for v in result.node_allocation.values() for a in v],
+                    **_placements_wire([a for v in result.node_allocation.values() for a in v], has_job),
                     "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
                 }
             )
         payload = encode_payload({"Plans": plans, "Evals": evals}) if plans or evals else None
+        telemetry.measure_since("nomad.nomad.plan.evaluate", start)
         return _Entry(items=items, payload=payload, placed=placed)
 
     async def _commit(self, seq: int, entry: _Entry) -> None:
@@ -295,7 +320,9 @@ class PlanApplier:
         try:
             index = self._store.latest_index()
             if entry.payload is not None:
+                start = time.monotonic()
                 _, index = await self._raft.apply(MessageType.ALLOC_UPDATE, entry.payload)
+                telemetry.measure_since("nomad.nomad.plan.apply", start)
         except asyncio.CancelledError:
             _fail(entry.items, NoLeaderError("leadership lost"))
             raise

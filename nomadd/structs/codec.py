@@ -41,10 +41,12 @@ __all__ = [
     "api_name",
     "from_api",
     "from_wire",
+    "from_wire_over",
     "pack",
     "to_api",
     "to_wire",
     "unpack",
+    "wire_diff",
 ]
 
 T = TypeVar("T")
@@ -309,6 +311,28 @@ def _wire_reader(cls: type) -> _Conv:
 
 
 _MISSING = object()
+_over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
+
+
+def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
+    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute."""
+    fn = _over_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
+        lines = ["def convert(d, b):", "    g = d.get"]
+        args = []
+        for i, fp in enumerate(_plan(cls)):
+            conv = _in_expr(fp.kind, "v", ns, 0)
+            lines.append(f"    v = g({fp.name!r}, _M)")
+            lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+            args.append(f"{fp.name}=a{i}")
+        lines.append(f"    return _cls({', '.join(args)})")
+        exec("\n".join(lines) + "\n", ns)
+        over = typing.cast(Callable[[Mapping[str, object], object], object], ns["convert"])
+        _over_cache[cls] = over
+        return over
 
 
 # --------------------------------------------------------------------------- validating API reader
@@ -492,6 +516,23 @@ def to_wire(obj: object) -> dict[str, object]:
 def from_wire(cls: type[T], data: Mapping[str, object]) -> T:
     """Rebuild a struct from :func:`to_wire` output. Trusts its input; ignores unknown keys."""
     return typing.cast(T, _wire_reader(cls)(data))
+
+
+def wire_diff(base: Mapping[str, object], wire: Mapping[str, object]) -> dict[str, object]:
+    """The keys of ``wire`` whose values differ from ``base`` (both :func:`to_wire` dicts).
+
+    With :func:`from_wire_over` it sends many similar structs (the allocations of one plan) as
+    one base and small differences.
+    """
+    return {k: v for k, v in wire.items() if base.get(k, _MISSING) != v}
+
+
+def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
+    """Rebuild a struct from a :func:`wire_diff` against ``base`` (an instance of ``cls``).
+
+    Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
+    """
+    return typing.cast(T, _over_reader(cls)(diff, base))
 
 
 def to_api(obj: object) -> dict[str, object]:

@@ -31,8 +31,21 @@ def _runtime_gauges(agent: Agent) -> None:
     telemetry.set_gauge("nomad.agent.uptime_seconds", time.monotonic() - agent.started_at)
 
 
+def _scheduling_gauges(agent: Agent) -> None:
+    """The leader's eval broker, blocked evals and plan applier (zero on followers)."""
+    if agent.server is None:
+        return
+    sched = agent.server.scheduling
+    telemetry.set_gauge("nomad.nomad.broker.total_ready", sched.broker.ready_count())
+    telemetry.set_gauge("nomad.nomad.broker.total_unacked", sched.broker.unacked_count())
+    telemetry.set_gauge("nomad.nomad.blocked_evals.total_blocked", sched.blocked.count())
+    # nomadd's own: placements this server committed as leader since it started
+    telemetry.set_gauge("nomad.nomad.plan.placements_committed", sched.applier.committed_placements)
+
+
 async def metrics(agent: Agent, req: web.Request) -> object:
     _runtime_gauges(agent)
+    _scheduling_gauges(agent)
     fmt = req.query.get("format", "")
     if fmt == "prometheus":
         if not agent.config.prometheus_metrics:

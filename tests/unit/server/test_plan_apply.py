@@ -12,9 +12,11 @@ import pytest
 
 from nomadd.scheduler.context import allocated_resources
 from nomadd.scheduler.testing import mock_job
+from nomadd.server.fsm import encode_payload
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.messages import MessageType
@@ -278,5 +280,36 @@ def test_leadership_loss_fails_plans_in_flight() -> None:
         applier.set_enabled(False)
         with pytest.raises(NoLeaderError):
             await sub
+
+    _run(main())
+
+
+def test_placements_travel_as_base_and_differences_and_legacy_entries_still_apply() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        nodes = [await server.add_node() for _ in range(3)]
+        applier = server.scheduling.applier
+        applier.set_enabled(True)
+        try:
+            plan = _plan(nodes[0].id, cpu=100, n=2)
+            extra = dataclasses.replace(
+                plan.node_allocation[nodes[0].id][0], id=str(uuid.uuid4()), node_id=nodes[1].id
+            )
+            plan = dataclasses.replace(plan, node_allocation={**plan.node_allocation, nodes[1].id: (extra,)})
+            await applier.submit(plan)
+            wanted = [a for v in plan.node_allocation.values() for a in v]
+            snap = server.store.snapshot()
+            for a in wanted:
+                stored = store_allocs.get_alloc(snap, a.id)
+                assert stored is not None and stored.job is not None and stored.job.id == "web"
+                keep = {"job": None, "create_index": 0, "modify_index": 0, "alloc_modify_index": 0}
+                assert dataclasses.replace(stored, **keep) == dataclasses.replace(a, **keep)
+            # an entry written before AllocBase/AllocDiffs (full allocations under "Allocs")
+            old = _plan(nodes[2].id, cpu=100, n=1, eval_id="e-old").node_allocation[nodes[2].id][0]
+            payload = encode_payload({"Plans": [{"Job": None, "Allocs": [to_wire(old)]}], "Evals": []})
+            await server.raft.apply(MessageType.ALLOC_UPDATE, payload)
+            assert store_allocs.get_alloc(server.store.snapshot(), old.id) is not None
+        finally:
+            applier.set_enabled(False)
 
     _run(main())

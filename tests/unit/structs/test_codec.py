@@ -276,3 +276,29 @@ def test_required_fields_round_trip_and_missing_is_reported() -> None:
         from_api(Required, {"Key": "k"})
     with pytest.raises(KeyError):
         from_wire(Required, {"key": "k"})  # wire input is trusted: a broken entry is loud
+
+
+def test_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
+    base = Allocation(
+        id="a1",
+        name="web.web[0]",
+        node_id="n1",
+        job_id="web",
+        task_group="web",
+        task_states={"t": TaskState(state=TaskStatus.RUNNING, restarts=1)},
+    )
+    other = dataclasses.replace(
+        base, id="a2", name="web.web[1]", node_id="n2", task_states={"t": TaskState(state=TaskStatus.DEAD)}
+    )
+    same_but_id = dataclasses.replace(base, id="a3")
+    base_wire = to_wire(base)
+    diff = codec.wire_diff(base_wire, to_wire(other))
+    assert set(diff) == {"id", "name", "node_id", "task_states"}
+    assert codec.wire_diff(base_wire, to_wire(same_but_id)) == {"id": "a3"}
+    rebuilt = codec.from_wire_over(Allocation, diff, from_wire(Allocation, base_wire))
+    assert rebuilt == other
+    assert (
+        isinstance(rebuilt.task_states["t"], TaskState) and rebuilt.task_states["t"].state is TaskStatus.DEAD
+    )
+    shared = codec.from_wire_over(Allocation, {"id": "a3"}, base)
+    assert shared == same_but_id and shared.task_states is base.task_states

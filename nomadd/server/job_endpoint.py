@@ -3,7 +3,8 @@
 ``Job.Register`` ``{"Job": <Nomad API JSON>}`` reads the job (unknown keys ignored, wrong types
 → ValidationError naming the field), canonicalizes and validates it (400 listing every bad
 field), makes the evaluation's ID and the submit time, and proposes ONE ``JOB_REGISTER`` entry
-holding both the job and its evaluation. It answers after that entry is applied:
+holding both the job and its evaluation (registers that arrive while one is in Raft share a
+``JOB_REGISTER_BATCH`` entry: :mod:`nomadd.server.group_commit`). It answers after that entry is applied:
 ``{"EvalID", "EvalCreateIndex", "JobModifyIndex", "Warnings", "Index"}``. An identical
 re-register changes nothing in the job (same version and JobModifyIndex); a new evaluation is
 still created, as Nomad does.
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nomadd.server import plan_apply  # noqa: F401  (registers the ALLOC_UPDATE FSM case)
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.group_commit import GroupCommit
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot, Txn
 from nomadd.server.state.store_evals import ApplyResult
@@ -79,7 +81,20 @@ def _apply_deregister(txn: Txn, req: dict[str, Any]) -> object:
     return ApplyResult(evals=tuple(evals), job_modify_index=modify)
 
 
+def _apply_register_batch(txn: Txn, req: dict[str, Any]) -> object:
+    results = [_apply_register(txn, r) for r in req.get("Requests") or ()]
+    assert all(isinstance(r, ApplyResult) for r in results)
+    batch = tuple(r for r in results if isinstance(r, ApplyResult))
+    return ApplyResult(evals=tuple(e for r in batch for e in r.evals), batch=batch)
+
+
+def _batch_results(result: object) -> tuple[ApplyResult, ...]:
+    assert isinstance(result, ApplyResult)
+    return result.batch
+
+
 register_handler(MessageType.JOB_REGISTER, _apply_register)
+register_handler(MessageType.JOB_REGISTER_BATCH, _apply_register_batch)
 register_handler(MessageType.JOB_DEREGISTER, _apply_deregister)
 
 
@@ -105,6 +120,10 @@ def _stub_api(snap: StateSnapshot, job: Job) -> dict[str, Any]:
 
 
 def register(server: Server, registry: RPCRegistry) -> None:
+    registers = GroupCommit(
+        server.raft, MessageType.JOB_REGISTER, MessageType.JOB_REGISTER_BATCH, _batch_results
+    )
+
     async def register_job(args: dict[str, Any]) -> dict[str, Any]:
         job = parse_job(args.get("Job"))
         now = time.time_ns()
@@ -117,7 +136,7 @@ def register(server: Server, registry: RPCRegistry) -> None:
             now_ns=now,
         )
         payload = {"Job": to_wire(job), "Eval": to_wire(ev), "SubmitTime": now}
-        result, index = await server.raft.apply(MessageType.JOB_REGISTER, encode_payload(payload))
+        result, index = await registers.apply((job.namespace, job.id), payload)
         assert isinstance(result, ApplyResult)
         return {
             "EvalID": ev.id,

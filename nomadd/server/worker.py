@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,9 @@ class SchedulingService:
         self._eval_flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._applied: list[tuple[int, int, object]] = []  # from the Raft thread, drained on the loop
+        self._applied_lock = threading.Lock()
+        self._applied_scheduled = False
         self.enabled = False
         server.fsm.add_listener(self._on_applied_thread)
 
@@ -255,9 +259,23 @@ class SchedulingService:
         loop = self._loop
         if loop is None or not self.enabled:
             return
-        if isinstance(result, ApplyResult) or msg_type in _NODE_MESSAGES:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._on_applied, index, msg_type, result)
+        if not (isinstance(result, ApplyResult) or msg_type in _NODE_MESSAGES):
+            return
+        # one loop wake-up per burst of entries, not per entry: each is a GIL hand-off
+        with self._applied_lock:
+            self._applied.append((index, msg_type, result))
+            if self._applied_scheduled:
+                return
+            self._applied_scheduled = True
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._drain_applied)
+
+    def _drain_applied(self) -> None:
+        with self._applied_lock:
+            applied, self._applied = self._applied, []
+            self._applied_scheduled = False
+        for index, msg_type, result in applied:
+            self._on_applied(index, msg_type, result)
 
     def _on_applied(self, index: int, msg_type: int, result: object) -> None:
         if not self.enabled:

@@ -36,3 +36,4 @@ class MessageType(enum.IntEnum):
     ALLOC_UPDATE = 12  # plan apply results (jobs team)
     ALLOC_CLIENT_UPDATE = 13  # Node.UpdateAlloc from clients (client team)
     DEPLOYMENT_UPDATE = 14  # deployments (jobs team)
+    JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)

@@ -111,7 +111,8 @@ class ApplyResult:
 
     ``evals`` are the evaluations written (pending ones go to the eval broker, blocked ones to
     the blocked-evals tracker); ``freed`` says some allocation stopped or finished (capacity may
-    have appeared, so blocked evals are retried).
+    have appeared, so blocked evals are retried). ``batch`` holds one result per request of an
+    entry that carries several (``JOB_REGISTER_BATCH``); ``evals`` then holds all of theirs.
     """
 
     evals: tuple[Evaluation, ...] = ()
@@ -121,3 +122,4 @@ class ApplyResult:
     placed: int = 0
     stopped: int = 0
     freed: bool = False
+    batch: tuple[ApplyResult, ...] = ()

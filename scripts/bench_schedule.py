@@ -10,7 +10,7 @@
    no tasks; a long ``min_heartbeat_ttl`` so no node expires mid-run), then ``--jobs`` service
    jobs of ``--count`` allocations registered with ``PUT /v1/jobs`` on the leader
    (``--inflight`` at once). The clock runs from the first register until the leader's
-   ``nomad.nomad.plan.placements_committed`` gauge (``/v1/metrics``, polled every 20 ms) has
+   ``nomad.nomad.plan.placements_committed`` gauge (``/v1/metrics``, polled every 50 ms) has
    counted every placement: the leader applies an entry only once a majority holds it. Then,
    untimed, a follower (``?stale``) must show every placement in its job summaries.
 
@@ -142,6 +142,7 @@ async def _cluster_run(
                 stats = (await resp.json())["stats"]
             return int(stats["raft"]["applied_index"])
 
+        opts.start_spy()
         start_index = await index_of(leader)
         cpu0 = _cpu_seconds(leader)
         others0 = [_cpu_seconds(o) for o in others]
@@ -184,7 +185,7 @@ async def _cluster_run(
         count = 0
         deadline = t0 + opts.timeout
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
             count = await committed() - base
             samples.append((round(time.monotonic() - t0, 2), count))
             if count >= expected:
@@ -261,32 +262,21 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
                 s.start()
             leader = c.wait_leader(servers, timeout=60)
             follower = next(s for s in servers if s is not leader)
-            spy = None
-            if opts.py_spy:
-                assert leader.proc is not None
-                spy = subprocess.Popen(
-                    [
-                        opts.py_spy,
-                        "record",
-                        "--nonblocking",
-                        "--gil",
-                        "--format",
-                        "raw",
-                        "-r",
-                        "50",
-                        "-o",
-                        opts.profile_out,
-                        "--pid",
-                        str(leader.proc.proc.pid),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+            spies: list[subprocess.Popen[bytes]] = []
+
+            def start_spy() -> None:  # after the nodes are registered: profile the run only
+                if opts.py_spy:
+                    assert leader.proc is not None
+                    argv = [opts.py_spy, "record", "--nonblocking", "--gil", "--format", "raw"]
+                    argv += ["-r", "100", "-o", opts.profile_out, "--pid", str(leader.proc.proc.pid)]
+                    spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+            opts.start_spy = start_spy
             try:
                 others = [s for s in servers if s is not leader]
                 return asyncio.run(_cluster_run(leader, follower, others, opts))
             finally:
-                if spy is not None:
+                for spy in spies:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(30)
         finally:

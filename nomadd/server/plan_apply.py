@@ -71,6 +71,13 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
         allocs = [from_wire(Allocation, a) for a in p.get("Allocs") or ()]
         if p.get("AllocBase"):
             base = from_wire(Allocation, p["AllocBase"])
+            if job is not None and store_allocs.get_alloc(txn, base.id) is None:
+                # what upsert_plan_locked would set on each new placement, set once: the
+                # others inherit it through from_wire_over and are stored as they are
+                index = txn.index
+                base = dataclasses.replace(
+                    base, job=job, create_index=index, modify_index=index, alloc_modify_index=index
+                )
             allocs.append(base)
             allocs.extend(from_wire_over(Allocation, d, base) for d in p.get("AllocDiffs") or ())
         n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, stops)

@@ -146,9 +146,17 @@ def upsert_plan_locked(
         old = txn.get(TABLE, alloc.id)
         attach = job if job is not None else (old.job if old is not None else alloc.job)
         if old is None:
-            stored = dataclasses.replace(
-                alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
-            )
+            if (
+                alloc.job is attach
+                and alloc.create_index == index
+                and alloc.modify_index == index
+                and alloc.alloc_modify_index == index
+            ):
+                stored = alloc  # built for this entry already (plan_apply's FSM case)
+            else:
+                stored = dataclasses.replace(
+                    alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
+                )
             put_locked(txn, stored)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)

@@ -19,6 +19,7 @@ Other teams add message types with :func:`register_handler` from their own modul
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,40 @@ class FSM:
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self._listeners: list[AppliedListener] = []
+        # payload -> [request map it encodes, entries in flight]: the proposer's own copy
+        self._proposed: dict[bytes, list[Any]] = {}
+        self._proposed_lock = threading.Lock()
+
+    def expect(self, payload: bytes, request: dict[str, Any]) -> None:
+        """This server proposed ``payload``, the msgpack encoding of ``request``: when it is
+        applied here, use ``request`` instead of decoding the bytes again.
+
+        Only for requests that survive a msgpack round trip unchanged up to what the handlers
+        read (what :func:`encode_payload` takes); the handler must not mutate them. Call
+        :meth:`forget` when the entry will not be applied (proposal failed).
+        """
+        if not payload:
+            return
+        with self._proposed_lock:
+            slot = self._proposed.get(payload)
+            if slot is None:
+                self._proposed[payload] = [request, 1]
+            else:
+                slot[1] += 1
+
+    def forget(self, payload: bytes) -> None:
+        self._take_proposed(payload)
+
+    def _take_proposed(self, payload: bytes) -> dict[str, Any] | None:
+        with self._proposed_lock:
+            slot = self._proposed.get(payload)
+            if slot is None:
+                return None
+            slot[1] -= 1
+            if slot[1] <= 0:
+                del self._proposed[payload]
+            req: dict[str, Any] = slot[0]
+            return req
 
     def add_listener(self, listener: AppliedListener) -> None:
         """Call ``listener(index, msg_type, result)`` after each applied entry, on the Raft thread.
@@ -124,7 +159,7 @@ class FSM:
                 return None
             raise FSMFatalError(f"unknown raft message type {msg_type} at index {index}")
         try:
-            req = decode_payload(payload) if payload else {}
+            req = (self._take_proposed(payload) or decode_payload(payload)) if payload else {}
         except Exception as err:
             raise FSMFatalError(f"cannot decode raft entry type={msg_type} index={index}") from err
         try:

@@ -215,7 +215,7 @@ class _Entry:
     """One checked batch on its way through Raft."""
 
     items: list[tuple[_Pending, PlanResult, bool]]
-    payload: bytes | None  # None: nothing to commit (every plan refused or empty, no evals)
+    request: dict[str, Any] | None  # None: nothing to commit (every plan refused or empty, no evals)
     placed: dict[str, list[Allocation]]  # node ID -> placements, for the overlay of later batches
 
 
@@ -317,18 +317,19 @@ class PlanApplier:
                     "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
                 }
             )
-        payload = encode_payload({"Plans": plans, "Evals": evals}) if plans or evals else None
+        request = {"Plans": plans, "Evals": evals} if plans or evals else None
         telemetry.measure_since("nomad.nomad.plan.evaluate", start)
-        return _Entry(items=items, payload=payload, placed=placed)
+        return _Entry(items=items, request=request, placed=placed)
 
     async def _commit(self, seq: int, entry: _Entry) -> None:
         assert self._slots is not None
         slots = self._slots
         try:
             index = self._store.latest_index()
-            if entry.payload is not None:
+            if entry.request is not None:
                 start = time.monotonic()
-                _, index = await self._raft.apply(MessageType.ALLOC_UPDATE, entry.payload)
+                payload = encode_payload(entry.request)
+                _, index = await self._raft.apply(MessageType.ALLOC_UPDATE, payload, request=entry.request)
                 telemetry.measure_since("nomad.nomad.plan.apply", start)
         except asyncio.CancelledError:
             _fail(entry.items, NoLeaderError("leadership lost"))

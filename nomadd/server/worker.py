@@ -313,7 +313,9 @@ class SchedulingService:
             )
             payload = {"Evals": [to_wire(e) for evals, _ in batch for e in evals]}
             try:
-                _, index = await self.raft.apply(MessageType.EVAL_UPDATE, encode_payload(payload))
+                _, index = await self.raft.apply(
+                    MessageType.EVAL_UPDATE, encode_payload(payload), request=payload
+                )
             except Exception as err:
                 for _, fut in batch:
                     if not fut.done():

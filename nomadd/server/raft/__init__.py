@@ -398,9 +398,17 @@ class Raft:
         return result
 
     async def apply(
-        self, msg_type: int, payload: bytes, timeout: float = APPLY_TIMEOUT_S
+        self,
+        msg_type: int,
+        payload: bytes,
+        timeout: float = APPLY_TIMEOUT_S,
+        *,
+        request: dict[str, Any] | None = None,
     ) -> tuple[object, int]:
         """Commit one entry; returns ``(fsm result, raft index)`` once applied locally.
+
+        ``request``: the map ``payload`` encodes (:func:`nomadd.server.fsm.encode_payload`);
+        when this server applies the entry, the FSM uses it instead of decoding the bytes.
 
         Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,
         when the entry was discarded (leadership changed before it committed), or when the
@@ -411,9 +419,16 @@ class Raft:
             raise RaftApplyError(
                 f"raft entry of {len(payload)} bytes is larger than the limit of {MAX_ENTRY_BYTES} bytes"
             )
-        result = await self._call(
-            lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
-        )
+        if request is not None:
+            self.fsm.expect(payload, request)
+        try:
+            result = await self._call(
+                lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
+            )
+        except BaseException:
+            if request is not None:
+                self.fsm.forget(payload)  # applied later after all: it is decoded then
+            raise
         value, index = result
         return value, int(index)
 

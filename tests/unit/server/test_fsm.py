@@ -71,3 +71,32 @@ def test_listeners_see_every_applied_entry() -> None:
     _upsert(fsm, 3, "x")
     fsm.apply(4, MessageType.NOOP, b"")
     assert seen == [(3, MessageType.VAR_UPSERT), (4, MessageType.NOOP)]
+
+
+def test_the_proposers_request_is_used_once_instead_of_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nomadd.server import fsm as fsm_module
+
+    decoded: list[bytes] = []
+    real = fsm_module.decode_payload
+
+    def counting(payload: bytes) -> dict[str, object]:
+        decoded.append(payload)
+        return real(payload)
+
+    monkeypatch.setattr(fsm_module, "decode_payload", counting)
+    fsm = FSM(StateStore())
+    req = {"Namespace": "default", "Path": "p", "Items": {"a": "1"}, "Time": 10}
+    payload = encode_payload(req)
+    fsm.expect(payload, req)
+    fsm.expect(payload, req)  # the same bytes proposed twice: both applications use it
+    fsm.apply(1, MessageType.VAR_UPSERT, payload)
+    fsm.apply(2, MessageType.VAR_UPSERT, payload)
+    assert decoded == []
+    fsm.apply(3, MessageType.VAR_UPSERT, payload)  # nothing expected any more: decoded
+    assert decoded == [payload]
+    fsm.expect(payload, req)
+    fsm.forget(payload)  # the proposal failed
+    fsm.apply(4, MessageType.VAR_UPSERT, payload)
+    assert len(decoded) == 2
+    var = store_variables.get(fsm.store.snapshot(), "default", "p")
+    assert var is not None and var.modify_index == 4

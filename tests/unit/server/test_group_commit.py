@@ -54,7 +54,7 @@ def test_a_failed_entry_fails_every_request_in_it() -> None:
         def __init__(self) -> None:
             self.calls = 0
 
-        async def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
+        async def apply(self, msg_type: int, payload: bytes, **kw: Any) -> tuple[object, int]:
             self.calls += 1
             await asyncio.sleep(0)
             raise NoLeaderError()

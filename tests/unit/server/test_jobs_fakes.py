@@ -33,7 +33,11 @@ class FakeRaft:
         self.index = 1
         self.applied: list[int] = []
 
-    async def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
+    async def apply(
+        self, msg_type: int, payload: bytes, *, request: dict[str, Any] | None = None
+    ) -> tuple[object, int]:
+        if request is not None:
+            self.fsm.expect(payload, request)  # as Raft.apply does: the proposer's copy is used
         await asyncio.sleep(0)
         self.index += 1
         self.applied.append(int(msg_type))

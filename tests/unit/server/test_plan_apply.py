@@ -12,9 +12,10 @@ import pytest
 
 from nomadd.scheduler.context import allocated_resources
 from nomadd.scheduler.testing import mock_job
-from nomadd.server.fsm import encode_payload
+from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
+from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
@@ -22,7 +23,7 @@ from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
 from nomadd.structs.plan import Plan
-from tests.unit.server.test_jobs_fakes import FakeServer
+from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -157,13 +158,13 @@ class _GatedRaft:
         self.held: list[asyncio.Future[None]] = []
         self.fail_next = False
 
-    async def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
+    async def apply(self, msg_type: int, payload: bytes, **kw: Any) -> tuple[object, int]:
         if msg_type != MessageType.ALLOC_UPDATE:
-            return await self.inner.apply(msg_type, payload)  # type: ignore[no-any-return]
+            return await self.inner.apply(msg_type, payload, **kw)  # type: ignore[no-any-return]
         gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.held.append(gate)
         await gate
-        return await self.inner.apply(msg_type, payload)  # type: ignore[no-any-return]
+        return await self.inner.apply(msg_type, payload, **kw)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -311,5 +312,46 @@ def test_placements_travel_as_base_and_differences_and_legacy_entries_still_appl
             assert store_allocs.get_alloc(server.store.snapshot(), old.id) is not None
         finally:
             applier.set_enabled(False)
+
+    _run(main())
+
+
+def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -> None:
+    """The leader's FSM uses the proposed request maps (FSM.expect); followers decode the bytes.
+    Replaying the same entries through a fresh FSM must give equal tables."""
+
+    async def main() -> None:
+        server = FakeServer()
+        entries: list[tuple[int, bytes]] = []
+        inner = server.raft.apply
+
+        async def recording(msg_type: int, payload: bytes, **kw: Any) -> tuple[object, int]:
+            entries.append((msg_type, payload))
+            return await inner(msg_type, payload, **kw)
+
+        server.raft.apply = recording  # type: ignore[method-assign]
+        nodes = [await server.add_node() for _ in range(3)]
+        server.scheduling.set_enabled(True)
+        try:
+            for name in ("web", "api"):
+                await server.rpc("Job.Register", {"Job": api_job(name, count=4)})
+            await wait_until(
+                lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 8, what="8 placements"
+            )
+            await wait_until(
+                lambda: all(
+                    e.status == EvalStatus.COMPLETE for e in server.store.snapshot().table("evals").values()
+                ),
+                what="evals complete",
+            )
+        finally:
+            server.scheduling.set_enabled(False)
+        follower = FSM(StateStore())
+        for index, (msg_type, payload) in enumerate(entries, start=2):
+            follower.apply(index, msg_type, payload)
+        leader_snap, follower_snap = server.store.snapshot(), follower.store.snapshot()
+        for table in (store_allocs.TABLE, "evals", "jobs"):
+            assert dict(leader_snap.table(table)) == dict(follower_snap.table(table)), table
+        assert len(nodes) == 3
 
     _run(main())

@@ -32,7 +32,7 @@ from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore, Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-from nomadd.structs.codec import from_wire, from_wire_over, to_wire, wire_diff
+from nomadd.structs.codec import from_wire, from_wire_over, to_wire, to_wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import evaluate_node_plan
@@ -117,9 +117,11 @@ def _placements_wire(allocs: Sequence[Allocation], drop_job: bool) -> dict[str, 
     from it (the allocations of one plan share most fields: job, group, resources, eval)."""
     if not allocs:
         return {}
-    wires = [_alloc_wire(a, drop_job) for a in allocs]
-    base = wires[0]
-    return {"AllocBase": base, "AllocDiffs": [wire_diff(base, w) for w in wires[1:]]}
+    first = allocs[0]
+    return {
+        "AllocBase": _alloc_wire(first, drop_job),
+        "AllocDiffs": [to_wire_diff(first, a) for a in allocs[1:]],
+    }
 
 
 def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:

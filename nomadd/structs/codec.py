@@ -45,6 +45,7 @@ __all__ = [
     "pack",
     "to_api",
     "to_wire",
+    "to_wire_diff",
     "unpack",
     "wire_diff",
 ]
@@ -311,7 +312,27 @@ def _wire_reader(cls: type) -> _Conv:
 
 
 _MISSING = object()
+_diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
 _over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
+
+
+def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
+    """``convert(base, o)``: the wire form of the fields of ``o`` that differ from ``base``'s."""
+    fn = _diff_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {}
+        lines = ["def convert(b, o):", "    d = {}"]
+        for fp in _plan(cls):
+            lines.append(f"    v = o.{fp.name}")
+            lines.append(f"    if v is not b.{fp.name} and v != b.{fp.name}:")
+            lines.append(f"        d[{fp.name!r}] = {_out_expr(fp.kind, 'v', ns, False, 0)}")
+        lines.append("    return d")
+        exec("\n".join(lines) + "\n", ns)
+        diff = typing.cast(Callable[[object, object], dict[str, object]], ns["convert"])
+        _diff_cache[cls] = diff
+        return diff
 
 
 def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
@@ -525,6 +546,11 @@ def wire_diff(base: Mapping[str, object], wire: Mapping[str, object]) -> dict[st
     one base and small differences.
     """
     return {k: v for k, v in wire.items() if base.get(k, _MISSING) != v}
+
+
+def to_wire_diff(base: T, obj: T) -> dict[str, object]:
+    """``wire_diff(to_wire(base), to_wire(obj))`` without converting the fields that are equal."""
+    return _diff_writer(type(obj))(base, obj)
 
 
 def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:

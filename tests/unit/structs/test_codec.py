@@ -295,6 +295,8 @@ def test_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
     diff = codec.wire_diff(base_wire, to_wire(other))
     assert set(diff) == {"id", "name", "node_id", "task_states"}
     assert codec.wire_diff(base_wire, to_wire(same_but_id)) == {"id": "a3"}
+    assert codec.to_wire_diff(base, other) == diff  # the same, from the objects
+    assert codec.to_wire_diff(base, same_but_id) == {"id": "a3"}
     rebuilt = codec.from_wire_over(Allocation, diff, from_wire(Allocation, base_wire))
     assert rebuilt == other
     assert (

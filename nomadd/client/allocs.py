@@ -164,16 +164,27 @@ class AllocManager:
         if index < self._index:  # a stale server: start over
             self._index = 0
             return
-        self._index = index
         wanted = [
             alloc_id
             for alloc_id, modify in listed.items()
             if alloc_id not in self.runners or self.runners[alloc_id].alloc.alloc_modify_index < modify
         ]
         if wanted:
-            got = await self.client.rpc("Alloc.GetAllocs", {"AllocIDs": wanted, "AllowStale": True})
+            # AllowStale may reach a server that has not applied the listing's index yet;
+            # MinQueryIndex makes it wait until it has (Nomad's watchAllocations does the same)
+            args = {"AllocIDs": wanted, "AllowStale": True, "MinQueryIndex": index - 1, "MaxQueryTime": 5.0}
+            got = await self.client.rpc("Alloc.GetAllocs", args)
+            stale = False
             for raw in got.get("Allocs") or []:
-                self._take(from_wire(Allocation, raw))
+                alloc = from_wire(Allocation, raw)
+                if alloc.alloc_modify_index < listed.get(alloc.id, 0):
+                    stale = True  # still older than listed: ask again, do not move past it
+                    continue
+                self._take(alloc)
+            if stale:
+                logger.debug("allocations older than listed, asking again index=%d", index)
+                return
+        self._index = index
         for alloc_id in [a for a in self.runners if a not in listed]:
             logger.info("allocation removed by the servers, destroying alloc_id=%s", alloc_id)
             await self._destroy(alloc_id)

@@ -95,3 +95,36 @@ def test_lifecycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         return c.node_id
 
     assert asyncio.run(again()) == node_id
+
+
+def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: Path) -> None:
+    """Node.GetClientAllocs lists alloc a1 at AllocModifyIndex 10; a stale server may still
+    answer Alloc.GetAllocs with an older a1. The manager asks with MinQueryIndex and keeps its
+    watch index until it has seen the listed version (else it would miss the stop for good)."""
+    from nomadd.client.allocs import AllocManager
+    from nomadd.structs.alloc import AllocDesiredStatus, Allocation
+    from nomadd.structs.codec import to_wire
+
+    async def main() -> None:
+        c = _client(tmp_path, FakeServers())
+        manager = AllocManager(c)
+        old = Allocation(id="a1", job_id="web", alloc_modify_index=5)
+        new = Allocation(id="a1", job_id="web", alloc_modify_index=10, desired_status=AllocDesiredStatus.STOP)
+        answers = [old, new]
+        calls: list[dict[str, Any]] = []
+
+        async def rpc(method: str, args: dict[str, Any]) -> Any:
+            assert method == "Alloc.GetAllocs"
+            calls.append(args)
+            return {"Allocs": [to_wire(answers.pop(0))], "Index": 10}
+
+        c.rpc = rpc  # type: ignore[method-assign]
+        listing = {"Index": 10, "Allocs": {"a1": 10}}
+        await manager._apply(listing)
+        assert calls[0]["MinQueryIndex"] == 9 and calls[0]["AllowStale"] is True
+        assert manager._index == 0  # the stale answer is not taken as the listed state
+        await manager._apply(listing)
+        assert manager._index == 10 and len(calls) == 2
+        assert manager.runners == {}  # a stopped allocation that never ran here is not started
+
+    asyncio.run(main())

@@ -102,7 +102,7 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
     answer Alloc.GetAllocs with an older a1. The manager asks with MinQueryIndex and keeps its
     watch index until it has seen the listed version (else it would miss the stop for good)."""
     from nomadd.client.allocs import AllocManager
-    from nomadd.structs.alloc import AllocDesiredStatus, Allocation
+    from nomadd.structs.alloc import Allocation, AllocDesiredStatus
     from nomadd.structs.codec import to_wire
 
     async def main() -> None:

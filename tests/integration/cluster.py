@@ -255,6 +255,9 @@ class Agent:
         )
 
 
+CREATED: list[Cluster] = []  # clusters of the running test (tests/integration/conftest.py)
+
+
 class Cluster:
     """Agents on 127.0.0.<n>; :meth:`close` kills every process this cluster started."""
 
@@ -266,6 +269,7 @@ class Cluster:
         encrypt: str | None = None,
         first_ip: int = 1,
     ) -> None:
+        CREATED.append(self)
         self.tmp = tmp_path
         self.raft_secret = raft_secret or secrets.token_urlsafe(24)
         self.encrypt = encrypt

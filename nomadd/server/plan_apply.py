@@ -3,7 +3,7 @@
 Workers plan on snapshots that may be stale by the time they submit. The applier is the single
 writer of placements (Nomad's planApply): it takes the newest state, checks each node's part of
 each plan with :func:`nomadd.structs.funcs.evaluate_node_plan` (node still ready and eligible
-for new allocations, resources still fit), and commits what passed in one ``ALLOC_UPDATE``
+for new allocations, resources still fit), and commits what passed in one ``PLAN_RESULTS``
 entry together with the evaluations the worker created while planning (blocked, follow-up).
 A node that failed is left out of the result and ``refresh_index`` tells the scheduler to
 re-plan on a newer snapshot; ``all_at_once`` plans commit all or nothing.
@@ -55,7 +55,7 @@ __all__ = [
 
 MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry
 MAX_PLACEMENTS_PER_ENTRY = 256  # ~1.3 KB of msgpack each: entries stay well under a MiB
-MAX_ENTRIES_IN_FLIGHT = 4  # ALLOC_UPDATE entries proposed and not yet applied here
+MAX_ENTRIES_IN_FLIGHT = 4  # PLAN_RESULTS entries proposed and not yet applied here
 NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
 
 
@@ -99,6 +99,7 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
 
 
 register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
+register_handler(MessageType.PLAN_RESULTS, _apply_plan_results)
 
 
 def _plan_job(txn: Txn, wire: dict[str, Any] | None) -> Job | None:
@@ -331,7 +332,7 @@ class PlanApplier:
             if entry.request is not None:
                 start = time.monotonic()
                 payload = encode_payload(entry.request)
-                _, index = await self._raft.apply(MessageType.ALLOC_UPDATE, payload, request=entry.request)
+                _, index = await self._raft.apply(MessageType.PLAN_RESULTS, payload, request=entry.request)
                 telemetry.measure_since("nomad.nomad.plan.apply", start)
         except asyncio.CancelledError:
             _fail(entry.items, NoLeaderError("leadership lost"))

@@ -37,3 +37,5 @@ class MessageType(enum.IntEnum):
     ALLOC_CLIENT_UPDATE = 13  # Node.UpdateAlloc from clients (client team)
     DEPLOYMENT_UPDATE = 14  # deployments (jobs team)
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
+    PLAN_RESULTS = 16  # ALLOC_UPDATE whose placements may be a base + differences (AllocBase/AllocDiffs):
+    # its own number so a server that predates that form stops (FSM fatal) instead of skipping them

@@ -1,5 +1,5 @@
 """The plan applier re-checks plans against current state (and against plans ahead of them in
-the same batch) and commits the rest in one ALLOC_UPDATE entry."""
+the same batch) and commits the rest in one PLAN_RESULTS entry."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_commits_fitting_plan_with_created_evals_in_one_entry() -> None:
             blocked = Evaluation(id="b1", job_id="web", type="service", status=EvalStatus.BLOCKED)
             before = len(server.raft.applied)
             result = await applier.submit(_plan(node.id, cpu=1000, n=2), [blocked])
-            assert server.raft.applied[before:] == [MessageType.ALLOC_UPDATE]
+            assert server.raft.applied[before:] == [MessageType.PLAN_RESULTS]
             assert result.refresh_index == 0 and len(result.node_allocation[node.id]) == 2
             snap = server.store.snapshot()
             stored = store_allocs.allocs_by_node(snap, node.id)
@@ -106,7 +106,7 @@ def test_batched_plans_see_each_other() -> None:
             )
             assert (len(r1.node_allocation), len(r2.node_allocation)) == (1, 0)
             assert r2.refresh_index > 0
-            assert server.raft.applied.count(MessageType.ALLOC_UPDATE) == 1
+            assert server.raft.applied.count(MessageType.PLAN_RESULTS) == 1
         finally:
             applier.set_enabled(False)
 
@@ -151,7 +151,7 @@ def test_disabled_applier_refuses() -> None:
 
 
 class _GatedRaft:
-    """The FakeServer's raft with every ALLOC_UPDATE held until the test releases it, in order."""
+    """The FakeServer's raft with every PLAN_RESULTS entry held until the test releases it, in order."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -159,7 +159,7 @@ class _GatedRaft:
         self.fail_next = False
 
     async def apply(self, msg_type: int, payload: bytes, **kw: Any) -> tuple[object, int]:
-        if msg_type != MessageType.ALLOC_UPDATE:
+        if msg_type != MessageType.PLAN_RESULTS:
             return await self.inner.apply(msg_type, payload, **kw)  # type: ignore[no-any-return]
         gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.held.append(gate)

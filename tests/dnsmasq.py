@@ -26,6 +26,8 @@ from types import TracebackType
 
 import pytest
 
+from tests.helpers import free_port
+
 __all__ = ["Dnsmasq", "Srv", "free_port", "require_dnsmasq"]
 
 START_TIMEOUT_S = 5.0
@@ -54,21 +56,6 @@ def require_dnsmasq() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(reason + " and CI=true")
     pytest.skip(reason)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free for both UDP and TCP on ``host`` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free udp+tcp port found")
 
 
 class Dnsmasq:

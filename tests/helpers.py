@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,17 +18,28 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+_HANDED_OUT: set[tuple[str, int]] = set()
+# Below Linux's default ephemeral range (32768-60999): the kernel never gives these ports to
+# outgoing connections, so one cannot take an agent's port between free_port and its bind.
+_PORT_RANGE = (20000, 32700)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (and whose UDP twin is free too)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            try:
+    """A TCP port (whose UDP twin is free too) that was free a moment ago, outside the
+    ephemeral range and never handed out before by this process."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(*_PORT_RANGE)
+        if (host, port) in _HANDED_OUT:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind((host, port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind((host, port))
-            except OSError:
-                continue
+        except OSError:
+            continue
+        _HANDED_OUT.add((host, port))
         return port
     raise RuntimeError("no free port")
 

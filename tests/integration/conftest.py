@@ -1,4 +1,5 @@
-"""When an integration test fails, its report ends with the last lines each agent logged."""
+"""When an integration test fails, its report ends with the last lines each agent logged
+(without the per-request HTTP lines, which polling fills the log with)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     for c in cluster.CREATED:
         for agent in c.agents:
-            tail = agent.output.splitlines()[-TAIL_LINES:]
+            lines = [ln for ln in agent.output.splitlines() if "http: request complete" not in ln]
+            tail = lines[-TAIL_LINES:]
             report.sections.append((f"agent {agent.name} (last {len(tail)} lines)", "\n".join(tail)))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,14 +10,11 @@ from pathlib import Path
 from nomadd.server.fsm import FSM
 from nomadd.server.raft import Raft, RaftConfig
 from nomadd.server.state.store import StateStore
+from tests.helpers import free_port
+
+__all__ = ["PASSWORD", "free_port", "make_raft", "wait_leader", "wait_until"]
 
 PASSWORD = "unit-test-secret"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def make_raft(addr: str, peers: list[str], data_dir: Path | None = None, password: str = PASSWORD) -> Raft:

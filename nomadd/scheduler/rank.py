@@ -42,7 +42,6 @@ BINPACK_MAX_SCORE = 18.0  # Nomad's binPackingMaxFitScore
 BATCH_SCORE_LIMIT = 2  # Nomad scores two fitting nodes per batch placement ("power of two choices")
 MAX_SCORES_IN_METRIC = 5  # top scores kept in AllocMetric.scores
 
-_DIMENSIONS = ("cpu", "memory", "disk")
 
 
 def score_limit(num_nodes: int, batch: bool) -> int:
@@ -297,48 +296,65 @@ class Stack:
         found = 0
         offset, stride, pos = self._offset, self._stride, self._pos
         visited = 0
+        # the hot loop of every placement: NodeUsage's and the eligibility caches read directly
+        eligible, caps, used_rows, counts = self._eligible, usage._caps, usage._used, usage._counts
+        feasible = checker.feasible
+        distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
+        ask_cpu, ask_mem, ask_disk = ask
         while visited < n and found < limit:
             if only is not None:
                 node = only
             else:
                 node = nodes[(offset + (pos + visited) * stride) % n]
-                if not self._node_ok(node):
+                ok = eligible.get(node.id)
+                if ok is None:
+                    ok = self._node_ok(node)
+                if not ok:
                     visited += 1
                     continue
             visited += 1
             evaluated += 1
-            if not checker.feasible(node):
+            if not feasible(node):
                 filtered += 1
                 continue
-            why = _distinct_violation(checker, usage, node)
-            if why is not None:
-                filtered += 1
-                checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
-                continue
-            capacity = usage.capacity(node)
-            used = usage.used(node.id)
-            short = None
-            for i in range(3):
-                if used[i] + ask[i] > capacity[i]:
-                    short = _DIMENSIONS[i]
-                    break
+            if distinct:
+                why = _distinct_violation(checker, usage, node)
+                if why is not None:
+                    filtered += 1
+                    checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
+                    continue
+            node_id = node.id
+            capacity = caps.get(node_id)
+            if capacity is None:
+                capacity = usage.capacity(node)
+            used = used_rows.get(node_id)
+            if used is None:
+                used = usage.used(node_id)
+            cpu, mem = used[0] + ask_cpu, used[1] + ask_mem
+            if cpu > capacity[0]:
+                short = "cpu"
+            elif mem > capacity[1]:
+                short = "memory"
+            elif used[2] + ask_disk > capacity[2]:
+                short = "disk"
+            else:
+                short = None
             if short is not None:
                 exhausted += 1
                 dims[short] = dims.get(short, 0) + 1
                 continue
             found += 1
-            after = (used[0] + ask[0], used[1] + ask[1])
-            score = binpack_score(capacity, after)
+            score = binpack_score(capacity, (cpu, mem))
             parts = 1
-            collisions = usage.collisions(node.id, group)
+            collisions = counts.get((node_id, group), 0)
             if collisions > 0 and desired_count > 0:
                 score += -(collisions + 1) / desired_count
                 parts += 1
-            if node.id in penalty_nodes:
+            if node_id in penalty_nodes:
                 score += -1.0
                 parts += 1
             score /= parts
-            scores.append((score, node.id))
+            scores.append((score, node_id))
             if score > best_score:
                 best, best_score = node, score
         if only is None and n:

@@ -43,7 +43,6 @@ BATCH_SCORE_LIMIT = 2  # Nomad scores two fitting nodes per batch placement ("po
 MAX_SCORES_IN_METRIC = 5  # top scores kept in AllocMetric.scores
 
 
-
 def score_limit(num_nodes: int, batch: bool) -> int:
     """How many fitting nodes to score per placement (Nomad's GenericStack.Select)."""
     limit = BATCH_SCORE_LIMIT

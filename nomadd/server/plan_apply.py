@@ -2,7 +2,7 @@
 
 Workers plan on snapshots that may be stale by the time they submit. The applier is the single
 writer of placements (Nomad's planApply): it takes the newest state, checks each node's part of
-each plan with :func:`nomadd.structs.funcs.evaluate_node_plan` (node still ready and eligible
+each plan like :func:`nomadd.structs.funcs.evaluate_node_plan` (node still ready and eligible
 for new allocations, resources still fit), and commits what passed in one ``PLAN_RESULTS``
 entry together with the evaluations the worker created while planning (blocked, follow-up).
 A node that failed is left out of the result and ``refresh_index`` tells the scheduler to
@@ -35,9 +35,9 @@ from nomadd.structs.alloc import Allocation, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, from_wire_over, to_wire, to_wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
-from nomadd.structs.funcs import evaluate_node_plan
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
+from nomadd.structs.node import Node, NodeEligibility, NodeStatus
 from nomadd.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
@@ -141,9 +141,22 @@ def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:
 # ---- checking ----------------------------------------------------------------------------
 
 
+_ZERO = (0, 0, 0)
+
+
+def _usage_of(alloc: Allocation | None) -> tuple[int, int, int]:
+    if alloc is None or alloc.terminal():
+        return _ZERO
+    return alloc.allocated_resources.comparable()
+
+
 class _Overlay:
-    """Current allocations per node: the snapshot, the placements of entries still in flight,
-    and the plans accepted earlier in this batch.
+    """Current allocations and their summed usage per node: the snapshot, the placements of
+    entries still in flight, and the plans accepted earlier in this batch.
+
+    A node's usage starts from the state store's per-node usage row (the sum over its
+    non-terminal allocations) and moves with every row the overlay replaces, so checking a plan
+    costs its own allocations, not every allocation on its nodes.
 
     In-flight entries count with their placements only, not their stops: a plan checked while
     an earlier entry commits may use capacity that entry adds, never capacity it frees, so an
@@ -153,26 +166,88 @@ class _Overlay:
     def __init__(self, snap: StateSnapshot, inflight: Sequence[dict[str, list[Allocation]]] = ()) -> None:
         self.snap = snap
         self._inflight = inflight
-        self._nodes: dict[str, dict[str, Allocation]] = {}
+        self._rows: dict[str, dict[str, Allocation]] = {}  # node -> the rows replaced so far
+        self._used: dict[str, list[int]] = {}  # node -> usage of all its current rows
 
-    def allocs(self, node_id: str) -> dict[str, Allocation]:
-        rows = self._nodes.get(node_id)
+    def _node(self, node_id: str) -> tuple[dict[str, Allocation], list[int]]:
+        rows = self._rows.get(node_id)
         if rows is None:
-            rows = {a.id: a for a in store_allocs.allocs_by_node(self.snap, node_id)}
+            rows = self._rows[node_id] = {}
+            used = self._used[node_id] = list(store_allocs.node_usage(self.snap, node_id))
             for placed in self._inflight:
                 for a in placed.get(node_id, ()):
-                    rows[a.id] = a  # already in the snapshot when its entry applied: same row
-            self._nodes[node_id] = rows
-        return rows
+                    self._put(node_id, rows, used, a)  # applied already: replaces an equal row
+            return rows, used
+        return rows, self._used[node_id]
+
+    def current(self, node_id: str, rows: dict[str, Allocation], alloc_id: str) -> Allocation | None:
+        """The allocation ``alloc_id`` on ``node_id`` as the overlay sees it (None: not there)."""
+        alloc = rows.get(alloc_id)
+        if alloc is not None:
+            return alloc
+        alloc = store_allocs.get_alloc(self.snap, alloc_id)
+        return alloc if alloc is not None and alloc.node_id == node_id else None
+
+    def _put(self, node_id: str, rows: dict[str, Allocation], used: list[int], alloc: Allocation) -> None:
+        old, new = _usage_of(self.current(node_id, rows, alloc.id)), _usage_of(alloc)
+        for i in range(3):
+            used[i] += new[i] - old[i]
+        rows[alloc.id] = alloc
+
+    def evaluate(
+        self, node: Node | None, node_id: str, stops: Sequence[Allocation], places: Sequence[Allocation]
+    ) -> tuple[bool, str]:
+        """:func:`nomadd.structs.funcs.evaluate_node_plan` over the overlay's rows of the node."""
+        rows, used = self._node(node_id)
+        stopped: set[str] = set()
+        total = list(used)
+        for a in stops:
+            if a.id in stopped:
+                continue
+            stopped.add(a.id)
+            cur = _usage_of(self.current(node_id, rows, a.id))
+            for i in range(3):
+                total[i] -= cur[i]
+        new = False
+        for a in {p.id: p for p in places}.values():
+            before = None if a.id in stopped else self.current(node_id, rows, a.id)
+            if before is None and self.current(node_id, rows, a.id) is None:
+                new = True
+            old, add = _usage_of(before), _usage_of(a)
+            for i in range(3):
+                total[i] += add[i] - old[i]
+        if new:
+            if node is None:
+                return False, "node does not exist"
+            if node.status != NodeStatus.READY:
+                return False, "node is not ready for placements"
+            if node.scheduling_eligibility == NodeEligibility.INELIGIBLE:
+                return False, "node is not eligible for placements"
+        if node is None:
+            return True, ""
+        capacity = node.comparable_resources()
+        for i, dimension in enumerate(("cpu", "memory", "disk")):
+            if total[i] > capacity[i]:
+                return False, f"resources exhausted: {dimension}"
+        return True, ""
 
     def accept(self, node_id: str, stops: Sequence[Allocation], places: Sequence[Allocation]) -> None:
-        rows = self.allocs(node_id)
+        rows, used = self._node(node_id)
         for a in stops:
-            old = rows.get(a.id)
+            old = self.current(node_id, rows, a.id)
             if old is not None:
-                rows[a.id] = dataclasses.replace(old, desired_status=AllocDesiredStatus.STOP)
+                self._put(
+                    node_id, rows, used, dataclasses.replace(old, desired_status=AllocDesiredStatus.STOP)
+                )
         for a in places:
-            rows[a.id] = a
+            self._put(node_id, rows, used, a)
+
+    def allocs(self, node_id: str) -> dict[str, Allocation]:
+        """Every current row of the node (tests compare :meth:`evaluate` against this)."""
+        rows, _ = self._node(node_id)
+        out = {a.id: a for a in store_allocs.allocs_by_node(self.snap, node_id)}
+        out.update(rows)
+        return out
 
 
 def check_plan(plan: Plan, overlay: _Overlay) -> tuple[PlanResult, bool]:
@@ -184,7 +259,7 @@ def check_plan(plan: Plan, overlay: _Overlay) -> tuple[PlanResult, bool]:
         stops = plan.node_update.get(node_id, ())
         places = plan.node_allocation.get(node_id, ())
         node = overlay.snap.get(NODES_TABLE, node_id)
-        ok, reason = evaluate_node_plan(node, overlay.allocs(node_id).values(), stops, places)
+        ok, reason = overlay.evaluate(node, node_id, stops, places)
         if not ok:
             logger.debug("plan node rejected eval_id=%s node_id=%s reason=%s", plan.eval_id, node_id, reason)
             partial = True

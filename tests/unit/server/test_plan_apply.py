@@ -355,3 +355,69 @@ def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -
         assert len(nodes) == 3
 
     _run(main())
+
+
+def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> None:
+    """Random states, in-flight placements, in-place updates, stops and earlier plans of the
+    batch: the overlay's usage-based check gives evaluate_node_plan's answer on its rows."""
+    import random
+
+    from nomadd.server.plan_apply import _Overlay
+    from nomadd.structs.alloc import AllocClientStatus
+    from nomadd.structs.funcs import evaluate_node_plan
+    from nomadd.structs.node import Node
+
+    async def main() -> None:
+        rng = random.Random(7)
+        server = FakeServer()
+        nodes = [await server.add_node() for _ in range(3)]
+        await server.set_node_status(nodes[2].id, NodeStatus.DOWN)
+        applier = server.scheduling.applier
+        applier.set_enabled(True)
+        try:
+            for i in range(12):  # state: allocations of various sizes on the two ready nodes
+                await applier.submit(_plan(nodes[i % 2].id, cpu=rng.choice((100, 300, 500)), eval_id=f"s{i}"))
+        finally:
+            applier.set_enabled(False)
+        snap = server.store.snapshot()
+        stored = {n.id: list(store_allocs.allocs_by_node(snap, n.id)) for n in nodes}
+        checked = 0
+        for _ in range(300):
+            node = rng.choice(nodes)
+            existing = stored[node.id]
+
+            def variant(a: Allocation, node: Node = node) -> Allocation:
+                return dataclasses.replace(
+                    a,
+                    allocated_resources=_plan(node.id, cpu=rng.choice((50, 700, 2500)))
+                    .node_allocation[node.id][0]
+                    .allocated_resources,
+                    client_status=rng.choice((AllocClientStatus.RUNNING, AllocClientStatus.COMPLETE)),
+                )
+
+            def fresh(node: Node = node) -> Allocation:
+                return _plan(node.id, cpu=rng.choice((100, 900, 3000))).node_allocation[node.id][0]
+
+            inflight = [
+                {
+                    node.id: [fresh() for _ in range(rng.randrange(2))]
+                    + rng.sample(existing, k=min(1, len(existing)))
+                }
+            ]
+            overlay = _Overlay(snap, inflight)
+            if rng.random() < 0.5 and existing:  # an earlier plan of the batch
+                overlay.accept(node.id, rng.sample(existing, k=1), [fresh()])
+            stops = (
+                tuple(rng.sample(existing, k=rng.randrange(min(3, len(existing)) + 1))) if existing else ()
+            )
+            places = tuple(
+                [fresh() for _ in range(rng.randrange(3))]
+                + [variant(a) for a in rng.sample(existing, k=rng.randrange(min(2, len(existing)) + 1))]
+            )
+            node_now = snap.get("nodes", node.id)
+            want = evaluate_node_plan(node_now, overlay.allocs(node.id).values(), stops, places)
+            assert overlay.evaluate(node_now, node.id, stops, places) == want
+            checked += want[0]
+        assert 30 < checked < 270  # both answers were exercised
+
+    _run(main())

@@ -28,15 +28,12 @@ from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
 from nomadd.server.blocked_evals import BlockedEvals
 from nomadd.server.eval_broker import EvalBroker
-from nomadd.server.fsm import encode_payload
 from nomadd.server.node_evals import NodeEvals
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
-from nomadd.structs.codec import to_wire
-from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
@@ -53,8 +50,7 @@ __all__ = ["DEQUEUE_TIMEOUT_S", "SchedulingService", "SnapshotState", "Worker"]
 
 DEQUEUE_TIMEOUT_S = 0.5  # how long a worker waits for an eval before checking it should stop
 MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: more than one per
-# core keeps the plan applier's and the eval writer's group commits full (Nomad: one per core)
-MAX_EVAL_WRITES_PER_ENTRY = 256  # eval updates per EVAL_UPDATE entry
+# core keeps the plan applier's entries (plans and eval outcomes) full (Nomad: one per core)
 EVAL_PROCESS_TIMEOUT_S = 60.0  # Nomad's eval nack timeout: a stuck eval is redelivered, not lost
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
 NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
@@ -194,8 +190,6 @@ class SchedulingService:
         self.applier = PlanApplier(self.raft, self.store)
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
-        self._eval_queue: list[tuple[list[Evaluation], asyncio.Future[int]]] = []
-        self._eval_flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._applied: list[tuple[int, int, object]] = []  # from the Raft thread, drained on the loop
@@ -223,13 +217,6 @@ class SchedulingService:
         else:
             for task in list(self._tasks):
                 task.cancel()
-            if self._eval_flusher is not None:
-                self._eval_flusher.cancel()
-                self._eval_flusher = None
-            for _, fut in self._eval_queue:
-                if not fut.done():
-                    fut.set_exception(NoLeaderError("leadership lost"))
-            self._eval_queue = []
             self.node_evals.set_enabled(False)
             self.applier.set_enabled(False)
             self.blocked.set_enabled(False)
@@ -293,37 +280,13 @@ class SchedulingService:
 
     # ---- writes ------------------------------------------------------------------------------
     async def write_evals(self, evals: Sequence[Evaluation]) -> int:
-        """Commit eval updates; calls made while a commit is in flight share the next entry
-        (group commit), so many workers finishing at once cost one Raft round trip."""
+        """Commit eval updates through the plan applier's queue: they share its entries with
+        the plans around them (one Raft entry for many workers' plans and outcomes), in the
+        order they were submitted. Returns the entry's index."""
         if not evals:
             return 0
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._eval_queue.append((list(evals), fut))
-        if self._eval_flusher is None or self._eval_flusher.done():
-            self._eval_flusher = asyncio.get_running_loop().create_task(
-                self._flush_evals(), name="eval-writes"
-            )
-        return await fut
-
-    async def _flush_evals(self) -> None:
-        while self._eval_queue:
-            batch, self._eval_queue = (
-                self._eval_queue[:MAX_EVAL_WRITES_PER_ENTRY],
-                self._eval_queue[MAX_EVAL_WRITES_PER_ENTRY:],
-            )
-            payload = {"Evals": [to_wire(e) for evals, _ in batch for e in evals]}
-            try:
-                _, index = await self.raft.apply(
-                    MessageType.EVAL_UPDATE, encode_payload(payload), request=payload
-                )
-            except Exception as err:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(err)
-                continue
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(index)
+        result = await self.applier.submit(Plan(eval_id=""), evals)
+        return result.alloc_index
 
     def _cancel_evals(self, evals: list[Evaluation]) -> None:
         now = time.time_ns()

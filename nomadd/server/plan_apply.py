@@ -35,9 +35,10 @@ from nomadd.structs.alloc import Allocation, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, from_wire_over, to_wire, to_wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
+from nomadd.structs.funcs import fits, refuses_new_placements
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
-from nomadd.structs.node import Node, NodeEligibility, NodeStatus
+from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
@@ -216,20 +217,12 @@ class _Overlay:
             old, add = _usage_of(before), _usage_of(a)
             for i in range(3):
                 total[i] += add[i] - old[i]
-        if new:
-            if node is None:
-                return False, "node does not exist"
-            if node.status != NodeStatus.READY:
-                return False, "node is not ready for placements"
-            if node.scheduling_eligibility == NodeEligibility.INELIGIBLE:
-                return False, "node is not eligible for placements"
+        if new and (why := refuses_new_placements(node)):
+            return False, why
         if node is None:
             return True, ""
-        capacity = node.comparable_resources()
-        for i, dimension in enumerate(("cpu", "memory", "disk")):
-            if total[i] > capacity[i]:
-                return False, f"resources exhausted: {dimension}"
-        return True, ""
+        ok, dimension = fits(node, total)
+        return (True, "") if ok else (False, f"resources exhausted: {dimension}")
 
     def accept(self, node_id: str, stops: Sequence[Allocation], places: Sequence[Allocation]) -> None:
         rows, used = self._node(node_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.node import Node, NodeEligibility, NodeStatus
 
-__all__ = ["allocs_fit", "evaluate_node_plan"]
+__all__ = ["allocs_fit", "evaluate_node_plan", "fits", "refuses_new_placements"]
 
 _DIMENSIONS = ("cpu", "memory", "disk")
 
@@ -26,10 +26,27 @@ def allocs_fit(node: Node, allocs: Iterable[Allocation]) -> tuple[bool, str]:
         cpu += c
         mem += m
         disk += d
+    return fits(node, (cpu, mem, disk))
+
+
+def refuses_new_placements(node: Node | None) -> str:
+    """Why ``node`` takes no new allocations ("" when it does): gone, not ready, ineligible."""
+    if node is None:
+        return "node does not exist"
+    if node.status != NodeStatus.READY:
+        return "node is not ready for placements"
+    if node.scheduling_eligibility == NodeEligibility.INELIGIBLE:
+        return "node is not eligible for placements"
+    return ""
+
+
+def fits(node: Node, used: tuple[int, int, int] | list[int]) -> tuple[bool, str]:
+    """Whether summed (cpu, memory, disk) ``used`` fits the node: ``(True, "")`` or
+    ``(False, dimension)`` with the first exhausted one."""
     capacity = node.comparable_resources()
-    for i, used in enumerate((cpu, mem, disk)):
-        if used > capacity[i]:
-            return False, _DIMENSIONS[i]
+    for i, dimension in enumerate(_DIMENSIONS):
+        if used[i] > capacity[i]:
+            return False, dimension
     return True, ""
 
 
@@ -53,13 +70,8 @@ def evaluate_node_plan(
         current[alloc.id] = alloc
         existing_ids.add(alloc.id)
     new = [a for a in placements if a.id not in existing_ids]
-    if new:
-        if node is None:
-            return False, "node does not exist"
-        if node.status != NodeStatus.READY:
-            return False, "node is not ready for placements"
-        if node.scheduling_eligibility == NodeEligibility.INELIGIBLE:
-            return False, "node is not eligible for placements"
+    if new and (why := refuses_new_placements(node)):
+        return False, why
     if node is None:
         return True, ""
     for alloc in stops:

@@ -95,7 +95,11 @@ def test_elect_fail_over_force_leave_and_join(tmp_path: Path) -> None:
             20,
             "killed leader removed from the peer set",
         )
-        assert cluster.members(survivors[1]).get(leader.member_name) in ("left", None)
+        cluster.wait_for(  # the force-leave reaches the other survivor by gossip, not at once
+            lambda: cluster.members(survivors[1]).get(leader.member_name) in ("left", None),
+            10,
+            "the other survivor sees the killed leader as left",
+        )
         put_var(survivors[1], "after/force-leave", "1")
         written.add("after/force-leave")
 

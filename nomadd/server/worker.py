@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
 from nomadd.server.blocked_evals import BlockedEvals
 from nomadd.server.eval_broker import EvalBroker
+from nomadd.server.handoff import LoopHandoff
 from nomadd.server.node_evals import NodeEvals
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs, store_evals, store_jobs
@@ -192,9 +192,7 @@ class SchedulingService:
         self.workers: list[Worker] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._applied: list[tuple[int, int, object]] = []  # from the Raft thread, drained on the loop
-        self._applied_lock = threading.Lock()
-        self._applied_scheduled = False
+        self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
         self.enabled = False
         server.fsm.add_listener(self._on_applied_thread)
 
@@ -205,6 +203,7 @@ class SchedulingService:
         self.enabled = enabled
         if enabled:
             self._loop = asyncio.get_running_loop()
+            self._applied.loop = self._loop
             self.broker.set_enabled(True)
             self.blocked.set_enabled(True)
             self.applier.set_enabled(True)
@@ -243,24 +242,11 @@ class SchedulingService:
 
     # ---- committed entries ----------------------------------------------------------------
     def _on_applied_thread(self, index: int, msg_type: int, result: object) -> None:
-        loop = self._loop
-        if loop is None or not self.enabled:
+        if not self.enabled or not (isinstance(result, ApplyResult) or msg_type in _NODE_MESSAGES):
             return
-        if not (isinstance(result, ApplyResult) or msg_type in _NODE_MESSAGES):
-            return
-        # one loop wake-up per burst of entries, not per entry: each is a GIL hand-off
-        with self._applied_lock:
-            self._applied.append((index, msg_type, result))
-            if self._applied_scheduled:
-                return
-            self._applied_scheduled = True
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._drain_applied)
+        self._applied.post((index, msg_type, result))  # one loop wake-up per burst of entries
 
-    def _drain_applied(self) -> None:
-        with self._applied_lock:
-            applied, self._applied = self._applied, []
-            self._applied_scheduled = False
+    def _drain_applied(self, applied: list[tuple[int, int, object]]) -> None:
         for index, msg_type, result in applied:
             self._on_applied(index, msg_type, result)
 

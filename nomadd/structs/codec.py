@@ -47,7 +47,6 @@ __all__ = [
     "to_wire",
     "to_wire_diff",
     "unpack",
-    "wire_diff",
 ]
 
 T = TypeVar("T")
@@ -539,22 +538,18 @@ def from_wire(cls: type[T], data: Mapping[str, object]) -> T:
     return typing.cast(T, _wire_reader(cls)(data))
 
 
-def wire_diff(base: Mapping[str, object], wire: Mapping[str, object]) -> dict[str, object]:
-    """The keys of ``wire`` whose values differ from ``base`` (both :func:`to_wire` dicts).
+def to_wire_diff(base: T, obj: T) -> dict[str, object]:
+    """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
+    by identity first, then equality); only those are converted.
 
     With :func:`from_wire_over` it sends many similar structs (the allocations of one plan) as
     one base and small differences.
     """
-    return {k: v for k, v in wire.items() if base.get(k, _MISSING) != v}
-
-
-def to_wire_diff(base: T, obj: T) -> dict[str, object]:
-    """``wire_diff(to_wire(base), to_wire(obj))`` without converting the fields that are equal."""
     return _diff_writer(type(obj))(base, obj)
 
 
 def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
-    """Rebuild a struct from a :func:`wire_diff` against ``base`` (an instance of ``cls``).
+    """Rebuild a struct from a :func:`to_wire_diff` against ``base`` (an instance of ``cls``).
 
     Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
     """

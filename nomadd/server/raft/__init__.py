@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObjConf
 
 from nomadd.server.fsm import FSM
+from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.glue import DumpSerializer, RaftNode, coalescing_notifier
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.messages import MessageType
@@ -127,9 +126,11 @@ class Raft:
         self._last_contact = time.monotonic()
         self._peers: tuple[str, ...] = ()
         self._closed = False
-        self._done: list[tuple[asyncio.Future[tuple[Any, int]], Any, int]] = []
-        self._done_lock = threading.Lock()
-        self._drain_scheduled = False
+        # completions, one loop wake-up per burst (the loop and the tick thread would otherwise
+        # trade the GIL once per write)
+        self._completions: LoopHandoff[tuple[asyncio.Future[tuple[Any, int]], Any, int]] = LoopHandoff(
+            _complete
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------
     @property
@@ -192,6 +193,7 @@ class Raft:
         if self._node is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._completions.loop = self._loop
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         partners = self._initial_partners(peers)
@@ -351,38 +353,13 @@ class Raft:
             raise NoLeaderError("raft is not running on this server")
         return self._node
 
-    def _deliver_thread(self, fut: asyncio.Future[tuple[Any, int]], result: Any, err: int) -> None:
-        """Raft thread: queue a completion; wake the loop only if no drain is pending.
-
-        Coalescing matters under load: one self-pipe write per batch instead of per entry keeps
-        the loop and the tick thread from trading the GIL once per write.
-        """
-        loop = self._loop
-        if loop is None:
-            return
-        with self._done_lock:
-            self._done.append((fut, result, err))
-            if self._drain_scheduled:
-                return
-            self._drain_scheduled = True
-        with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
-            loop.call_soon_threadsafe(self._drain)
-
-    def _drain(self) -> None:
-        with self._done_lock:
-            done, self._done = self._done, []
-            self._drain_scheduled = False
-        for fut, result, err in done:
-            if not fut.done():
-                fut.set_result((result, err))
-
     async def _call(
         self, start: Callable[[Callable[[Any, int], None]], None], timeout: float, what: str
     ) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[Any, int]] = loop.create_future()
         timer = loop.call_later(timeout, _expire, fut)
-        start(functools.partial(self._deliver_thread, fut))
+        start(lambda result, err: self._completions.post((fut, result, err)))
         try:
             result, err = await fut
         except TimeoutError as exc:
@@ -464,6 +441,12 @@ class Raft:
                 return True
             await asyncio.sleep(0.02)
         return False
+
+
+def _complete(done: list[tuple[asyncio.Future[tuple[Any, int]], Any, int]]) -> None:
+    for fut, result, err in done:
+        if not fut.done():
+            fut.set_result((result, err))
 
 
 def _expire(fut: asyncio.Future[tuple[Any, int]]) -> None:

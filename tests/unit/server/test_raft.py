@@ -34,6 +34,19 @@ def _value(r: Raft, path: str) -> str | None:
     return dict(var.items)["v"] if var else None
 
 
+async def _three_members() -> tuple[list[Raft], Raft]:
+    """Three in-memory members on 127.0.0.1, started, and their leader."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    rafts = [make_raft(a, addrs) for a in addrs]
+    try:
+        for r in rafts:
+            await r.start()
+        return rafts, await wait_leader(rafts)
+    except BaseException:
+        await _shutdown(rafts)
+        raise
+
+
 async def _shutdown(rafts: list[Raft]) -> None:
     await asyncio.gather(*(r.shutdown() for r in rafts))
 
@@ -66,18 +79,14 @@ def test_single_node_apply_returns_result_and_index() -> None:
 
 def test_three_nodes_replicate_fail_over_and_keep_writing() -> None:
     async def main() -> None:
-        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        rafts = [make_raft(a, addrs) for a in addrs]
+        rafts, leader = await _three_members()
         try:
-            for r in rafts:
-                await r.start()
-            leader = await wait_leader(rafts)
             follower = next(r for r in rafts if r is not leader)
             await leader.apply(MessageType.VAR_UPSERT, _put("x", "1"))
             # a follower proposes too (pysyncobj forwards to the leader)
             await follower.apply(MessageType.VAR_UPSERT, _put("y", "2"))
             await wait_until(lambda: all(_value(r, "y") == "2" for r in rafts), what="replicated")
-            assert sorted(leader.peers()) == sorted(addrs)
+            assert sorted(leader.peers()) == sorted(r.config.self_addr for r in rafts)
 
             await leader.shutdown()
             rest = [r for r in rafts if r is not leader]
@@ -110,12 +119,8 @@ def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
     pysyncobj_logger.addHandler(handler)
 
     async def main() -> None:
-        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        rafts = [make_raft(a, addrs) for a in addrs]
+        rafts, leader = await _three_members()
         try:
-            for r in rafts:
-                await r.start()
-            leader = await wait_leader(rafts)
             blobs = [os.urandom(n) for n in (100_000, 250_000, 2_000_000)]
             for blob in blobs:
                 await asyncio.wait_for(leader.apply(MessageType.NOOP, encode_payload({"b": blob})), 10)

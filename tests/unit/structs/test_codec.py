@@ -278,7 +278,7 @@ def test_required_fields_round_trip_and_missing_is_reported() -> None:
         from_wire(Required, {"key": "k"})  # wire input is trusted: a broken entry is loud
 
 
-def test_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
+def test_to_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
     base = Allocation(
         id="a1",
         name="web.web[0]",
@@ -292,10 +292,9 @@ def test_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
     )
     same_but_id = dataclasses.replace(base, id="a3")
     base_wire = to_wire(base)
-    diff = codec.wire_diff(base_wire, to_wire(other))
-    assert set(diff) == {"id", "name", "node_id", "task_states"}
-    assert codec.wire_diff(base_wire, to_wire(same_but_id)) == {"id": "a3"}
-    assert codec.to_wire_diff(base, other) == diff  # the same, from the objects
+    diff = codec.to_wire_diff(base, other)
+    full = to_wire(other)
+    assert diff == {k: full[k] for k in ("id", "name", "node_id", "task_states")}
     assert codec.to_wire_diff(base, same_but_id) == {"id": "a3"}
     rebuilt = codec.from_wire_over(Allocation, diff, from_wire(Allocation, base_wire))
     assert rebuilt == other

@@ -80,6 +80,7 @@ class AllocRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self.status, self.description = client_status(self.task_states)
         self._killed = False
+        self._kill_reason = ""
 
     @property
     def id(self) -> str:
@@ -202,6 +203,10 @@ class AllocRunner:
             self.runners[task.name] = runner
         if not self.task_states:
             self._push()
+        if self._killed:
+            # stopped while the tasks were being set up (a restored allocation the servers
+            # replaced meanwhile): kill() saw none of these runners, so it runs again for them
+            await self.kill(self._kill_reason)
         await asyncio.gather(*(r.run() for r in self.runners.values()))
 
     def update(self, alloc: Allocation) -> bool:
@@ -212,7 +217,7 @@ class AllocRunner:
         return stop
 
     async def kill(self, reason: str = "alloc stopped") -> None:
-        self._killed = True
+        self._killed, self._kill_reason = True, reason
         await asyncio.gather(*(r.kill(reason) for r in self.runners.values()))
         self._push()
 

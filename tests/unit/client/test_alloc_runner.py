@@ -4,6 +4,8 @@ mock driver: env, dirs, status reports, stop."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +102,6 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
         while runner.status != AllocClientStatus.RUNNING:
             await asyncio.sleep(0.01)
         assert state.task_handles(runner.id)["t"]["driver"] == "mock"
-        from dataclasses import replace
-
         assert runner.update(replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9))
         await runner.kill()
         await asyncio.wait_for(task, 5)
@@ -112,4 +112,38 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
     asyncio.run(runner.destroy())
     assert not (tmp_path / "alloc" / alloc.id).exists()
     assert state.allocs() == {}
+    state.close()
+
+
+@pytest.mark.slow
+def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> None:
+    """A stop that arrives before run() has made its task runners (slow alloc dir, or a
+    restored allocation on a loaded machine) must still kill the task once it exists."""
+    reports: list[dict[str, Any]] = []
+    alloc = _alloc(JobType.SERVICE, {"run_for": -1})
+    runner, state = _runner(tmp_path, alloc, reports)
+    build = runner.alloc_dir.build_task
+    setting_up = threading.Event()
+    go_on = threading.Event()
+
+    def slow_build(*args: Any) -> Any:
+        setting_up.set()
+        go_on.wait(5.0)
+        return build(*args)
+
+    runner.alloc_dir.build_task = slow_build  # type: ignore[method-assign]
+
+    async def main() -> None:
+        task = asyncio.create_task(runner.run())
+        assert await asyncio.to_thread(setting_up.wait, 5.0)
+        assert not runner.runners  # still setting up
+        assert runner.update(replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9))
+        await runner.kill()
+        go_on.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert runner.runners["t"].state.state == TaskStatus.DEAD
+    assert runner.status == AllocClientStatus.COMPLETE
+    assert reports[-1]["client_description"] == "alloc was stopped"
     state.close()

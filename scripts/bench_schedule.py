@@ -268,7 +268,8 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
                 if opts.py_spy:
                     assert leader.proc is not None
                     argv = [opts.py_spy, "record", "--nonblocking", "--gil", "--format", "raw"]
-                    argv += ["-r", "100", "-o", opts.profile_out, "--pid", str(leader.proc.proc.pid)]
+                    argv += ["-r", str(opts.py_spy_rate), "-o", opts.profile_out]
+                    argv += ["--pid", str(leader.proc.proc.pid)]
                     spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
             opts.start_spy = start_spy
@@ -298,6 +299,7 @@ def main() -> int:
         default="",
         help="path of py-spy: profile the leader during the run (GIL holder only: where its CPU goes)",
     )
+    ap.add_argument("--py-spy-rate", type=int, default=100, help="py-spy samples per second")
     ap.add_argument(
         "--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output"
     )

@@ -116,7 +116,9 @@ class FSM:
         applied here, use ``request`` instead of decoding the bytes again.
 
         Only for requests that survive a msgpack round trip unchanged up to what the handlers
-        read (what :func:`encode_payload` takes); the handler must not mutate them. Call
+        read (what :func:`encode_payload` takes), or that hold, in place of a wire map, the
+        struct it decodes to where the handler accepts both (a job register's ``Job``); the
+        handler must not mutate them. Call
         :meth:`forget` when the entry will not be applied (proposal failed).
         """
         if not payload:

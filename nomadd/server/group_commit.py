@@ -8,6 +8,10 @@ entry as without batching); writes that arrive meanwhile wait for it and then go
 as one ``batch_type`` entry ``{"Requests": [...]}``, whose FSM case applies them in order and
 returns one result per request (``results_of``).
 
+A request may come with a ``local`` twin: the same map with structs in place of some of their
+wire maps, which this server's FSM applies instead of decoding the entry (``Raft.apply``'s
+``request``); the entry itself carries ``request``.
+
 Two requests with the same ``key`` never share an entry (a later one waits for the next), so a
 batch never holds two writes of the same object at the same Raft index.
 """
@@ -33,6 +37,7 @@ MAX_REQUESTS_PER_ENTRY = 256
 class _Waiting:
     key: Hashable
     request: dict[str, Any]
+    local: dict[str, Any]
     future: asyncio.Future[tuple[object, int]]
 
 
@@ -57,10 +62,12 @@ class GroupCommit:
         self._flusher: asyncio.Task[None] | None = None
         self.entries = 0  # entries proposed (tests and benchmarks)
 
-    async def apply(self, key: Hashable, request: dict[str, Any]) -> tuple[object, int]:
+    async def apply(
+        self, key: Hashable, request: dict[str, Any], local: dict[str, Any] | None = None
+    ) -> tuple[object, int]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[object, int]] = loop.create_future()
-        self._waiting.append(_Waiting(key, request, fut))
+        self._waiting.append(_Waiting(key, request, request if local is None else local, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush(), name="group-commit")
         return await fut
@@ -89,12 +96,13 @@ class GroupCommit:
             try:
                 if len(batch) == 1:
                     result, index = await self._raft.apply(
-                        self._single_type, encode_payload(batch[0].request)
+                        self._single_type, encode_payload(batch[0].request), request=batch[0].local
                     )
                     results: Sequence[object] = [result]
                 else:
                     payload = encode_payload({"Requests": [w.request for w in batch]})
-                    result, index = await self._raft.apply(self._batch_type, payload)
+                    local = {"Requests": [w.local for w in batch]}
+                    result, index = await self._raft.apply(self._batch_type, payload, request=local)
                     results = self._results_of(result)
             except Exception as err:
                 for w in batch:

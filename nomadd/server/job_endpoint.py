@@ -53,12 +53,15 @@ _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
 def _with_index(txn: Txn, raw: Any, job_modify_index: int) -> list[Evaluation]:
     if not raw:
         return []
-    ev = dataclasses.replace(from_wire(Evaluation, raw), job_modify_index=job_modify_index)
+    ev = raw if isinstance(raw, Evaluation) else from_wire(Evaluation, raw)
+    ev = dataclasses.replace(ev, job_modify_index=job_modify_index)
     return store_evals.upsert_evals_locked(txn, [ev])
 
 
 def _apply_register(txn: Txn, req: dict[str, Any]) -> object:
-    job = from_wire(Job, req["Job"])
+    # the proposing server's own request holds the structs themselves (GroupCommit's local)
+    raw = req["Job"]
+    job = raw if isinstance(raw, Job) else from_wire(Job, raw)
     stored, changed = store_jobs.upsert_job_locked(txn, job, int(req.get("SubmitTime", 0)))
     evals = _with_index(txn, req.get("Eval"), stored.job_modify_index)
     return ApplyResult(evals=tuple(evals), job_modify_index=stored.job_modify_index, changed=changed)
@@ -136,7 +139,8 @@ def register(server: Server, registry: RPCRegistry) -> None:
             now_ns=now,
         )
         payload = {"Job": to_wire(job), "Eval": to_wire(ev), "SubmitTime": now}
-        result, index = await registers.apply((job.namespace, job.id), payload)
+        local = {**payload, "Job": job, "Eval": ev}
+        result, index = await registers.apply((job.namespace, job.id), payload, local)
         assert isinstance(result, ApplyResult)
         return {
             "EvalID": ev.id,

@@ -70,7 +70,10 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
         job = _plan_job(txn, p.get("Job"))
         stops = [from_wire(Allocation, a) for a in p.get("Stops") or ()]
         allocs = [from_wire(Allocation, a) for a in p.get("Allocs") or ()]
-        if p.get("AllocBase"):
+        own: list[Allocation] | None = p.get("Placed")
+        if own is not None:  # this server's own plan (FSM.expect): the scheduler's objects
+            allocs.extend(_adopt(txn, a, job) for a in own)
+        elif p.get("AllocBase"):
             base = from_wire(Allocation, p["AllocBase"])
             if job is not None and store_allocs.get_alloc(txn, base.id) is None:
                 # what upsert_plan_locked would set on each new placement, set once: the
@@ -95,19 +98,47 @@ def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
                         old, desired_transition=want.desired_transition, modify_index=txn.index
                     ),
                 )
-    evals = store_evals.upsert_evals_locked(txn, (from_wire(Evaluation, e) for e in req.get("Evals") or ()))
+    evals = store_evals.upsert_evals_locked(
+        txn, (e if isinstance(e, Evaluation) else from_wire(Evaluation, e) for e in req.get("Evals") or ())
+    )
     return ApplyResult(evals=tuple(evals), placed=placed, stopped=stopped, freed=freed)
+
+
+def _adopt(txn: Txn, alloc: Allocation, job: Job | None) -> Allocation:
+    """A placement of this server's own plan, made the stored allocation in place.
+
+    Structs are frozen and every other write copies them; this one does not, because copying
+    each placement (or decoding it again) was the largest part of applying a plan on the
+    leader. It is safe: each placement is a new object that the scheduler built for this plan
+    alone, and until the entry is applied only the plan's result and the applier's in-flight
+    check hold it, and they read none of the fields set here. The result is the allocation a
+    follower decodes from the entry (the fields ``upsert_plan_locked`` sets on a new placement).
+    An in-place update of an existing allocation is left to ``upsert_plan_locked`` (it copies).
+    """
+    if job is None or store_allocs.get_alloc(txn, alloc.id) is not None:
+        return alloc
+    index = txn.index
+    put = object.__setattr__
+    put(alloc, "job", job)
+    put(alloc, "create_index", index)
+    put(alloc, "modify_index", index)
+    put(alloc, "alloc_modify_index", index)
+    return alloc
 
 
 register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
 register_handler(MessageType.PLAN_RESULTS, _apply_plan_results)
 
 
-def _plan_job(txn: Txn, wire: dict[str, Any] | None) -> Job | None:
+def _plan_job(txn: Txn, wire: dict[str, Any] | Job | None) -> Job | None:
     """The plan's job: the stored object when it is the same version (shared by every
     allocation, and not decoded again), else the plan's copy."""
     if not wire:
         return None
+    if isinstance(wire, Job):  # this server's own plan (FSM.expect)
+        current = store_jobs.get_job(txn, wire.namespace, wire.id)
+        same = current is not None and current.job_modify_index == wire.job_modify_index
+        return current if same else wire
     current = store_jobs.get_job(txn, wire.get("namespace", "default"), wire.get("id", ""))
     if current is not None and current.job_modify_index == wire.get("job_modify_index"):
         return current
@@ -287,6 +318,7 @@ class _Entry:
 
     items: list[tuple[_Pending, PlanResult, bool]]
     request: dict[str, Any] | None  # None: nothing to commit (every plan refused or empty, no evals)
+    local: dict[str, Any] | None  # the request with this server's objects, for its own FSM
     placed: dict[str, list[Allocation]]  # node ID -> placements, for the overlay of later batches
 
 
@@ -370,27 +402,33 @@ class PlanApplier:
         overlay = _Overlay(self._store.snapshot(), [e.placed for e in self._inflight.values()])
         items: list[tuple[_Pending, PlanResult, bool]] = []
         plans: list[dict[str, Any]] = []
-        evals: list[dict[str, Any]] = []
+        own: list[dict[str, Any]] = []  # the same plans with this server's objects (FSM.expect)
+        evals: list[Evaluation] = []
         placed: dict[str, list[Allocation]] = {}
         for item in batch:
             result, partial = check_plan(item.plan, overlay)
             items.append((item, result, partial))
-            evals.extend(to_wire(e) for e in item.evals)
+            evals.extend(item.evals)
             if not result.node_allocation and not result.node_update:
                 continue
             for node_id, allocs in result.node_allocation.items():
                 placed.setdefault(node_id, []).extend(allocs)
-            has_job = item.plan.job is not None
-            plans.append(
-                {
-                    "Job": to_wire(item.plan.job) if has_job else None,
-                    **_placements_wire([a for v in result.node_allocation.values() for a in v], has_job),
-                    "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
-                }
-            )
-        request = {"Plans": plans, "Evals": evals} if plans or evals else None
+            job = item.plan.job
+            placements = [a for v in result.node_allocation.values() for a in v]
+            plan = {
+                "Job": to_wire(job) if job is not None else None,
+                **_placements_wire(placements, job is not None),
+                "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
+            }
+            plans.append(plan)
+            own.append({"Job": job, "Placed": placements, "Stops": plan["Stops"]})
+        if not plans and not evals:
+            request = local = None
+        else:
+            request = {"Plans": plans, "Evals": [to_wire(e) for e in evals]}
+            local = {"Plans": own, "Evals": evals}
         telemetry.measure_since("nomad.nomad.plan.evaluate", start)
-        return _Entry(items=items, request=request, placed=placed)
+        return _Entry(items=items, request=request, local=local, placed=placed)
 
     async def _commit(self, seq: int, entry: _Entry) -> None:
         assert self._slots is not None
@@ -400,7 +438,7 @@ class PlanApplier:
             if entry.request is not None:
                 start = time.monotonic()
                 payload = encode_payload(entry.request)
-                _, index = await self._raft.apply(MessageType.PLAN_RESULTS, payload, request=entry.request)
+                _, index = await self._raft.apply(MessageType.PLAN_RESULTS, payload, request=entry.local)
                 telemetry.measure_since("nomad.nomad.plan.apply", start)
         except asyncio.CancelledError:
             _fail(entry.items, NoLeaderError("leadership lost"))

@@ -333,10 +333,13 @@ def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -
         nodes = [await server.add_node() for _ in range(3)]
         server.scheduling.set_enabled(True)
         try:
-            for name in ("web", "api"):
-                await server.rpc("Job.Register", {"Job": api_job(name, count=4)})
+            # one alone (JOB_REGISTER), then two at once (one JOB_REGISTER_BATCH entry)
+            await server.rpc("Job.Register", {"Job": api_job("web", count=4)})
+            await asyncio.gather(
+                *(server.rpc("Job.Register", {"Job": api_job(name, count=4)}) for name in ("api", "db"))
+            )
             await wait_until(
-                lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 8, what="8 placements"
+                lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 12, what="12 placements"
             )
             await wait_until(
                 lambda: all(
@@ -350,7 +353,8 @@ def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -
         for index, (msg_type, payload) in enumerate(entries, start=2):
             follower.apply(index, msg_type, payload)
         leader_snap, follower_snap = server.store.snapshot(), follower.store.snapshot()
-        for table in (store_allocs.TABLE, "evals", "jobs"):
+        assert {MessageType.JOB_REGISTER, MessageType.JOB_REGISTER_BATCH} <= {t for t, _ in entries}
+        for table in (store_allocs.TABLE, "evals", "jobs", "job_versions"):
             assert dict(leader_snap.table(table)) == dict(follower_snap.table(table)), table
         assert len(nodes) == 3
 

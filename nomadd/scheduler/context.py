@@ -78,7 +78,11 @@ def allocated_resources(tg: TaskGroup) -> AllocatedResources:
 
 
 class PlanBuilder:
-    """The mutable side of a :class:`Plan` while one evaluation is processed."""
+    """The mutable side of a :class:`Plan` while one evaluation is processed.
+
+    Every allocation the plan creates, updates or stops gets the plan's one timestamp as its
+    create/modify time (Nomad's plan applier stamps a plan's allocations with one ``now``).
+    """
 
     __slots__ = (
         "env",
@@ -87,6 +91,7 @@ class PlanBuilder:
         "job",
         "node_allocation",
         "node_update",
+        "now",
         "stopped",
     )
 
@@ -94,6 +99,7 @@ class PlanBuilder:
         self.eval_id = eval_id
         self.job = job
         self.env = env
+        self.now = env.now_ns()
         self.node_update: dict[str, list[Allocation]] = {}
         self.node_allocation: dict[str, list[Allocation]] = {}
         self.stopped: set[str] = set()
@@ -113,7 +119,7 @@ class PlanBuilder:
             desired_status=AllocDesiredStatus.STOP,
             desired_description=description,
             client_status=client_status or alloc.client_status,
-            modify_time=self.env.now_ns(),
+            modify_time=self.now,
         )
         self.node_update.setdefault(alloc.node_id, []).append(stopped)
         self.stopped.add(alloc.id)
@@ -150,7 +156,7 @@ class PlanBuilder:
             job_version=job.version,
             desired_description=ALLOC_IN_PLACE,
             eval_id=self.eval_id,
-            modify_time=self.env.now_ns(),
+            modify_time=self.now,
         )
         self.node_allocation.setdefault(alloc.node_id, []).append(updated)
 
@@ -167,7 +173,7 @@ class PlanBuilder:
         previous: Allocation | None = None,
         tracker: RescheduleTracker | None = None,
     ) -> Allocation:
-        now = self.env.now_ns()
+        now = self.now
         alloc = Allocation(
             id=self.env.new_id(),
             namespace=job.namespace,

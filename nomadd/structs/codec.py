@@ -315,8 +315,39 @@ _diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
 _over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
 
 
+def _nested_struct(kind: _Kind) -> type | None:
+    """The struct type of a struct or optional-struct field (diffed field by field)."""
+    if kind.tag == "opt" and kind.inner is not None:
+        kind = kind.inner
+    return typing.cast(type, kind.typ) if kind.tag == "struct" else None
+
+
+def _lazy_diff(cls: type) -> Callable[[object, object], dict[str, object]]:
+    conv: list[Callable[[object, object], dict[str, object]]] = []
+
+    def convert(b: object, o: object) -> dict[str, object]:
+        if not conv:
+            conv.append(_diff_writer(cls))
+        return conv[0](b, o)
+
+    return convert
+
+
+def _lazy_over(cls: type) -> Callable[[Mapping[str, object], object], object]:
+    conv: list[Callable[[Mapping[str, object], object], object]] = []
+
+    def convert(d: Mapping[str, object], b: object) -> object:
+        if not conv:
+            conv.append(_over_reader(cls))
+        return conv[0](d, b)
+
+    return convert
+
+
 def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
-    """``convert(base, o)``: the wire form of the fields of ``o`` that differ from ``base``'s."""
+    """``convert(base, o)``: the wire form of the fields of ``o`` that differ from ``base``'s.
+
+    A struct field present on both sides is itself sent as a diff (only its changed fields)."""
     fn = _diff_cache.get(cls)
     if fn is not None:
         return fn
@@ -324,9 +355,17 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
         ns: dict[str, object] = {}
         lines = ["def convert(b, o):", "    d = {}"]
         for fp in _plan(cls):
+            full = _out_expr(fp.kind, "v", ns, False, 0)
             lines.append(f"    v = o.{fp.name}")
-            lines.append(f"    if v is not b.{fp.name} and v != b.{fp.name}:")
-            lines.append(f"        d[{fp.name!r}] = {_out_expr(fp.kind, 'v', ns, False, 0)}")
+            lines.append(f"    w = b.{fp.name}")
+            lines.append("    if v is not w and v != w:")
+            nested = _nested_struct(fp.kind)
+            if nested is None:
+                lines.append(f"        d[{fp.name!r}] = {full}")
+            else:
+                key = f"_d{len(ns)}"
+                ns[key] = _lazy_diff(nested)
+                lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
         lines.append("    return d")
         exec("\n".join(lines) + "\n", ns)
         diff = typing.cast(Callable[[object, object], dict[str, object]], ns["convert"])
@@ -335,7 +374,8 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
 
 
 def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
-    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute."""
+    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute, and
+    a struct field both sides have is read as a diff over ``base``'s (see :func:`_diff_writer`)."""
     fn = _over_cache.get(cls)
     if fn is not None:
         return fn
@@ -346,7 +386,16 @@ def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
         for i, fp in enumerate(_plan(cls)):
             conv = _in_expr(fp.kind, "v", ns, 0)
             lines.append(f"    v = g({fp.name!r}, _M)")
-            lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+            nested = _nested_struct(fp.kind)
+            if nested is None:
+                lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+            else:
+                key = f"_o{len(ns)}"
+                ns[key] = _lazy_over(nested)
+                lines.append(f"    w = b.{fp.name}")
+                lines.append(
+                    f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"
+                )
             args.append(f"{fp.name}=a{i}")
         lines.append(f"    return _cls({', '.join(args)})")
         exec("\n".join(lines) + "\n", ns)
@@ -540,7 +589,9 @@ def from_wire(cls: type[T], data: Mapping[str, object]) -> T:
 
 def to_wire_diff(base: T, obj: T) -> dict[str, object]:
     """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
-    by identity first, then equality); only those are converted.
+    by identity first, then equality); only those are converted. A struct-valued field that
+    both have is sent as its own diff, so a nested struct that differs in one field (an
+    allocation's metrics) costs that field, not the whole struct.
 
     With :func:`from_wire_over` it sends many similar structs (the allocations of one plan) as
     one base and small differences.

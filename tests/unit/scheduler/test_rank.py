@@ -9,6 +9,7 @@ from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.rank import NodeUsage, Stack, _stride, binpack_score, score_limit
 from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.structs.alloc import AllocClientStatus
+from nomadd.structs.node import NodeEligibility
 
 
 def test_score_limit() -> None:
@@ -124,3 +125,27 @@ def test_stride_walk_is_a_permutation(n: int) -> None:
         step = _stride(n, rng)
         offset = rng.randrange(n)
         assert sorted((offset + i * step) % n for i in range(n)) == list(range(n))
+
+
+def test_node_facts_kept_across_evaluations_follow_node_writes() -> None:
+    """Readiness and capacity are remembered per node object between evaluations; a node
+    written since (drained, shrunk) is a new object and is judged afresh."""
+    h, ids = _setup(3)
+    job = h.upsert_job(mock_job(count=1, cpu=10, memory_mb=10))
+    checker = GroupChecker(job, job.task_groups[0])
+
+    def chosen() -> set[str]:
+        found = set()
+        for seed in range(40):  # every walk order: which nodes can be chosen at all
+            plan = PlanBuilder("e", job, Env(random.Random(0)))
+            stack = Stack(job, list(h.nodes()), NodeUsage(h, plan, []), batch=True, rng=random.Random(seed))
+            sel = stack.select("web", checker, (10, 10, 0), 1)
+            assert sel.node is not None
+            found.add(sel.node.id)
+        return found
+
+    assert chosen() == set(ids)
+    h.update_node(ids[0], scheduling_eligibility=NodeEligibility.INELIGIBLE)
+    small = h.node_by_id(ids[1]).node_resources.__class__()  # type: ignore[union-attr]
+    h.update_node(ids[1], node_resources=small)  # no capacity left
+    assert chosen() == {ids[2]}

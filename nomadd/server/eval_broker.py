@@ -130,7 +130,8 @@ class EvalBroker:
             if left <= 0:
                 return None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._wakeup.wait()
         # disabled: still suspend, so a caller looping on dequeue can be cancelled
         await asyncio.sleep(min(timeout, 0.05))
         return None

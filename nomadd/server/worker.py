@@ -150,7 +150,8 @@ class Worker:
             if ev is None:
                 continue
             try:
-                await asyncio.wait_for(self.process(ev), EVAL_PROCESS_TIMEOUT_S)
+                async with asyncio.timeout(EVAL_PROCESS_TIMEOUT_S):  # no task per eval, unlike wait_for
+                    await self.process(ev)
             except asyncio.CancelledError:
                 raise
             except Exception as err:

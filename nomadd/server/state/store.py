@@ -210,7 +210,8 @@ class StateStore:
             self._waiters.append(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(waiter.future)
         finally:
             with self._lock:
                 if waiter in self._waiters:

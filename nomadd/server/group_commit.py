@@ -8,9 +8,10 @@ entry as without batching); writes that arrive meanwhile wait for it and then go
 as one ``batch_type`` entry ``{"Requests": [...]}``, whose FSM case applies them in order and
 returns one result per request (``results_of``).
 
-A request may come with a ``local`` twin: the same map with structs in place of some of their
-wire maps, which this server's FSM applies instead of decoding the entry (``Raft.apply``'s
-``request``); the entry itself carries ``request``.
+This server's FSM applies each request as given instead of decoding the entry (``Raft.apply``'s
+``request``), so requests follow :meth:`nomadd.server.fsm.FSM.expect`'s rule. A request may come
+with a ``local`` twin for that: the same map with structs in place of some of their wire maps;
+the entry itself carries ``request``.
 
 Two requests with the same ``key`` never share an entry (a later one waits for the next), so a
 batch never holds two writes of the same object at the same Raft index.

@@ -296,3 +296,43 @@ def test_compaction_writes_the_dump_in_the_background_and_trims_the_journal(tmp_
             await r2.shutdown()
 
     asyncio.run(main())
+
+
+def test_followers_receive_each_entry_once_under_concurrent_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pysyncobj moves a leader's nextIndex back on every stale success reply, and then sends
+    the same entries again (and followers delete and re-append them); the transport keeps it
+    from going back. Counts the entries every member receives in AppendEntries."""
+    from nomadd.server.raft.glue import LoggingTransport
+
+    received: dict[int, int] = {}
+    inner = LoggingTransport._onMessageReceived
+
+    def counting(self: LoggingTransport, node: object, message: object) -> None:
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            received[id(self)] = received.get(id(self), 0) + len(message.get("entries") or ())
+        inner(self, node, message)
+
+    monkeypatch.setattr(LoggingTransport, "_onMessageReceived", counting)
+    writes = 600
+
+    async def main() -> None:
+        rafts, leader = await _three_members()
+        try:
+            start = leader.fsm.store.latest_index()
+            received.clear()
+            sem = asyncio.Semaphore(32)
+
+            async def put(i: int) -> None:
+                async with sem:
+                    await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "v"))
+
+            await asyncio.gather(*(put(i) for i in range(writes)))
+            end = leader.fsm.store.latest_index()
+            await wait_until(lambda: all(r.fsm.store.latest_index() >= end for r in rafts), 10)
+            sent_once = 2 * (end - start)  # every new entry, to each of the two followers
+            total = sum(received.values())
+            assert sent_once - 10 <= total <= sent_once * 1.05 + 10, (total, sent_once)
+        finally:
+            await _shutdown(rafts)
+
+    asyncio.run(main())

@@ -21,7 +21,7 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
@@ -40,7 +40,14 @@ socket.inet_ntop = _socket.inet_ntop
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["DUMP_FORMAT", "DumpSerializer", "LoggingTransport", "RaftNode", "coalescing_notifier"]
+__all__ = [
+    "DUMP_FORMAT",
+    "DumpSerializer",
+    "LoggingTransport",
+    "RaftNode",
+    "coalescing_notifier",
+    "trim_overlap",
+]
 
 DUMP_FORMAT = 1  # our full-dump file layout (see DumpSerializer)
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
@@ -102,6 +109,45 @@ class _DropLog:
 _drop_log = _DropLog()
 
 
+def trim_overlap(message: dict[str, Any], log: Sequence[tuple[Any, int, int]]) -> dict[str, Any]:
+    """An AppendEntries for a follower whose ``log`` (pysyncobj's ``(command, index, term)``
+    entries) already holds some of it, rewritten so pysyncobj does not delete what it holds.
+
+    pysyncobj 0.3.17 deletes every entry after ``prevLogIdx`` when the message starts inside
+    the follower's log, conflict or not, and appends the message's entries again; for that
+    moment the follower lacks entries it acknowledged, which Raft does not allow (it deletes
+    only from the first conflicting entry). When every entry of the message the follower holds
+    matches its term, the message is cut to the entries beyond the follower's log, with the
+    follower's last entry as ``prevLogIdx``. If the message holds nothing new and ends before
+    the follower's last entry, that is only done when that entry is of the leader's term (so
+    the leader's log holds it and, by Raft's log matching, every entry before it). Anything
+    else (a conflict, a term that does not match ``prevLogTerm``, a ``prevLogIdx`` outside the
+    log) goes through unchanged.
+    """
+    if not log:
+        return message
+    first, last = log[0][1], log[-1][1]
+    prev = message["prevLogIdx"]
+    if prev >= last or prev < first:
+        return message
+    if log[prev - first][2] != message.get("prevLogTerm"):
+        return message
+    entries = list(message.get("entries") or ())
+    held = 0
+    for entry in entries:
+        index = entry[1]
+        if index > last:
+            break
+        if index != prev + 1 + held or log[index - first][2] != entry[2]:
+            return message  # a conflict (or a gap): pysyncobj's truncation is Raft's here
+        held += 1
+    rest = entries[held:]
+    covered = held > 0 and entries[held - 1][1] == last  # the leader sent our last entry itself
+    if not rest and not covered and log[-1][2] != message.get("term"):
+        return message
+    return {**message, "prevLogIdx": last, "prevLogTerm": log[-1][2], "entries": rest}
+
+
 class LoggingTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport, plus a (rate-limited) warning for every incoming connection
     that closes before it identified itself as a peer; pysyncobj drops those silently.
@@ -113,18 +159,23 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
     re-appended them (the "truncating already-applied log entries" CRITICAL, deps.md §1.5b).
     Measured with 32 writes in flight, followers received each entry about twice. A success
     reply only says how far the follower's log matches; a follower that lacks entries answers
-    with ``reset``, which still moves ``nextIndex`` back.
+    with ``reset``, which still moves ``nextIndex`` back. As a follower, it keeps pysyncobj from
+    deleting entries it holds when an AppendEntries overlaps them (:func:`trim_overlap`).
     """
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:
-        if not (
-            isinstance(message, dict)
-            and message.get("type") == "next_node_idx"
-            and message.get("success")
-            and not message.get("reset")
-        ):
-            super()._onMessageReceived(node, message)
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
+            log = getattr(self._syncObj, "_SyncObj__raftLog", None)
+            if log is not None:
+                message = trim_overlap(message, log)
+        if kind == "next_node_idx" and message.get("success") and not message.get("reset"):
+            self._take_success_reply(node, message)
             return
+        super()._onMessageReceived(node, message)
+
+    def _take_success_reply(self, node: Any, message: dict[str, Any]) -> None:
+        """pysyncobj's handling of a success reply, without moving ``nextIndex`` back."""
         next_index: dict[Any, int] | None = getattr(self._syncObj, "_SyncObj__raftNextIndex", None)
         before = next_index.get(node) if next_index is not None else None
         super()._onMessageReceived(node, message)

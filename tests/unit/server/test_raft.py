@@ -336,3 +336,56 @@ def test_followers_receive_each_entry_once_under_concurrent_writes(monkeypatch: 
             await _shutdown(rafts)
 
     asyncio.run(main())
+
+
+def test_followers_delete_no_held_entry_when_a_leader_sends_them_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the nextIndex fix turned off the leader re-sends entries a follower holds (as plain
+    pysyncobj does); the follower's transport cuts the overlap instead of letting pysyncobj
+    delete and re-append them, and every member ends with the same state."""
+    from pysyncobj.transport import TCPTransport
+
+    from nomadd.server.raft.glue import LoggingTransport
+
+    def plain(self: LoggingTransport, node: object, message: dict[str, object]) -> None:
+        TCPTransport._onMessageReceived(self, node, message)  # pysyncobj's own: nextIndex goes back
+
+    monkeypatch.setattr(LoggingTransport, "_take_success_reply", plain)
+    received: list[int] = []
+    inner = LoggingTransport._onMessageReceived
+
+    def counting(self: LoggingTransport, node: object, message: object) -> None:
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            received.append(len(message.get("entries") or ()))
+        inner(self, node, message)
+
+    monkeypatch.setattr(LoggingTransport, "_onMessageReceived", counting)
+
+    async def main() -> None:
+        rafts, leader = await _three_members()
+        deleted: list[int] = []
+        for r in rafts:
+            log = r._node._SyncObj__raftLog  # type: ignore[union-attr]
+            real = log.deleteEntriesFrom
+            log.deleteEntriesFrom = lambda i, real=real: (deleted.append(i), real(i))[1]
+        try:
+            sem = asyncio.Semaphore(32)
+
+            async def put(i: int) -> None:
+                async with sem:
+                    await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+
+            start = leader.fsm.store.latest_index()
+            await asyncio.gather(*(put(i) for i in range(600)))
+            end = leader.fsm.store.latest_index()
+            await wait_until(lambda: all(r.fsm.store.latest_index() >= end for r in rafts), 10)
+            assert sum(received) > 2 * (end - start)  # the leader did send entries again
+            assert deleted == []
+            for r in rafts:
+                assert _value(r, "k599") == "599"
+                assert r.fsm.store.table_index(store_variables.TABLE) == end
+        finally:
+            await _shutdown(rafts)
+
+    asyncio.run(main())

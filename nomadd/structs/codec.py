@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
 import re
 import threading
 import types
@@ -322,26 +323,21 @@ def _nested_struct(kind: _Kind) -> type | None:
     return typing.cast(type, kind.typ) if kind.tag == "struct" else None
 
 
-def _lazy_diff(cls: type) -> Callable[[object, object], dict[str, object]]:
-    conv: list[Callable[[object, object], dict[str, object]]] = []
-
-    def convert(b: object, o: object) -> dict[str, object]:
-        if not conv:
-            conv.append(_diff_writer(cls))
-        return conv[0](b, o)
-
-    return convert
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_R = TypeVar("_R")
 
 
-def _lazy_over(cls: type) -> Callable[[Mapping[str, object], object], object]:
-    conv: list[Callable[[Mapping[str, object], object], object]] = []
+def _lazy_pair(make: Callable[[], Callable[[_A, _B], _R]]) -> Callable[[_A, _B], _R]:
+    """A two-argument converter built on first call (a struct may hold its own type)."""
+    built: list[Callable[[_A, _B], _R]] = []
 
-    def convert(d: Mapping[str, object], b: object) -> object:
-        if not conv:
-            conv.append(_over_reader(cls))
-        return conv[0](d, b)
+    def call(a: _A, b: _B) -> _R:
+        if not built:
+            built.append(make())
+        return built[0](a, b)
 
-    return convert
+    return call
 
 
 def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
@@ -364,7 +360,7 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
                 lines.append(f"        d[{fp.name!r}] = {full}")
             else:
                 key = f"_d{len(ns)}"
-                ns[key] = _lazy_diff(nested)
+                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested))
                 lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
         lines.append("    return d")
         exec("\n".join(lines) + "\n", ns)
@@ -391,7 +387,7 @@ def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
                 lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
             else:
                 key = f"_o{len(ns)}"
-                ns[key] = _lazy_over(nested)
+                ns[key] = _lazy_pair(functools.partial(_over_reader, nested))
                 lines.append(f"    w = b.{fp.name}")
                 lines.append(
                     f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"

@@ -14,9 +14,11 @@
    counted every placement: the leader applies an entry only once a majority holds it. Then,
    untimed, a follower (``?stale``) must show every placement in its job summaries.
 
-Prints placements committed per second beside the Raft rates, plus where the entries went
-(Raft entries per job, placements per ALLOC_UPDATE entry) and the leader's CPU time.
-Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--json]
+The cluster part runs ``--rounds`` times (3), each on a fresh cluster, because these shared
+machines change speed by ±20 % from one run to the next; every round is printed and the median
+round is the figure. Prints it beside the Raft rates (and as a ratio to them), plus where the
+entries went (Raft entries per job) and the leader's CPU time.
+Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
             spies: list[subprocess.Popen[bytes]] = []
 
             def start_spy() -> None:  # after the nodes are registered: profile the run only
-                if opts.py_spy:
+                if opts.py_spy and not opts.spied:
+                    opts.spied = True
                     assert leader.proc is not None
                     argv = [opts.py_spy, "record", "--nonblocking", "--gil", "--format", "raw"]
                     argv += ["-r", str(opts.py_spy_rate), "-o", opts.profile_out]
@@ -303,20 +306,30 @@ def main() -> int:
     ap.add_argument(
         "--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output"
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="cluster runs, each on a fresh cluster; the median is the figure",
+    )
     opts = ap.parse_args()
+    opts.spied = False  # py-spy profiles the first round only
     raft = {} if opts.skip_raft else raft_baseline(opts.raft_writes)
     alone = scheduler_alone(opts.nodes, opts.jobs, opts.count)
-    result = cluster(opts)
+    rounds = [cluster(opts) for _ in range(max(1, opts.rounds))]
+    by_rate = sorted(rounds, key=lambda r: float(r["placements_per_s"]))
+    r = by_rate[len(by_rate) // 2]  # the median round (the upper one of an even count)
+    ok = all(x["placed"] >= x["expected"] and x["follower_placed"] >= x["expected"] for x in rounds)
     report = {
         "cpus": os.cpu_count(),
         "raft": raft,
         "scheduler_alone_per_s": round(alone, 1),
-        "cluster": result,
+        "median_placements_per_s": r["placements_per_s"],
+        "rounds": rounds,
     }
     if opts.json:
         print(json.dumps(report, indent=2))
-        return 0
-    r = result
+        return 0 if ok else 1
     print(
         f"schedule: 3 servers, {opts.nodes} simulated nodes, {opts.jobs} jobs x {opts.count}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
@@ -327,21 +340,35 @@ def main() -> int:
             f"{raft['raw_c32']:.0f}/s (32); nomadd apply {raft['nomadd_c1']:.0f}/s, {raft['nomadd_c32']:.0f}/s"
         )
     print(f"  scheduler alone (no Raft, one process): {alone:,.0f} placements/s")
+    for i, x in enumerate(rounds, 1):
+        print(
+            f"  round {i}: {x['placed']}/{x['expected']} placements committed in {x['elapsed_s']} s = "
+            f"{x['placements_per_s']:,.0f}/s; leader CPU {x['leader_cpu_s']} s, "
+            f"followers {x['followers_cpu_s']}, this load generator {x['bench_cpu_s']}"
+        )
+    vs_raft = ""
+    if raft:
+        vs_raft = (
+            f"; {r['placements_per_s'] / raft['raw_c1']:.1f}x raw pysyncobj with 1 write in flight, "
+            f"{r['placements_per_s'] / raft['nomadd_c32']:.2f}x nomadd's apply path with 32"
+        )
     print(
-        f"  cluster: {r['placed']}/{r['expected']} placements committed in {r['elapsed_s']} s = "
-        f"{r['placements_per_s']:,.0f} placements/s (goal {GOAL_PER_S:,.0f}/s)"
+        f"  cluster, median of {len(rounds)}: {r['placements_per_s']:,.0f} placements/s "
+        f"(goal {GOAL_PER_S:,.0f}/s){vs_raft}"
     )
     print(
-        f"  registers took {r['submit_s']} s; {r['raft_entries']} Raft entries "
+        f"  median round: registers took {r['submit_s']} s; {r['raft_entries']} Raft entries "
         f"({r['raft_entries'] / max(1, opts.jobs):.2f} per job); leader CPU {r['leader_cpu_s']} s "
         f"({r['leader_cpu_s'] / max(0.001, r['elapsed_s']) * 100:.0f}% of one core); "
         f"nodes registered in {r['nodes_register_s']} s"
     )
-    print(f"  CPU s during the run: followers {r['followers_cpu_s']}, this load generator {r['bench_cpu_s']}")
     print(f"  evals by trigger/status: {r['evals']}; nodes by status: {r['nodes']}")
-    if r["follower_placed"] < r["expected"]:
-        print(f"  FAILED: a follower shows only {r['follower_placed']} of {r['expected']} placements")
-    return 0 if r["placed"] >= r["expected"] and r["follower_placed"] >= r["expected"] else 1
+    for i, x in enumerate(rounds, 1):
+        if x["follower_placed"] < x["expected"]:
+            print(
+                f"  FAILED: round {i}: a follower shows only {x['follower_placed']} of {x['expected']} placements"
+            )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -80,13 +80,12 @@ def score_limit(num_nodes: int, batch: bool) -> int:
     return limit
 
 
-def binpack_score(capacity: tuple[int, int, int], used: Sequence[int]) -> float:
-    """Nomad's ScoreFitBinPack over cpu and memory, in [0, 1] (1 = node exactly full)."""
-    cpu_cap, mem_cap = capacity[0], capacity[1]
-    free_cpu = 1.0 - used[0] / cpu_cap if cpu_cap > 0 else 0.0
-    free_mem = 1.0 - used[1] / mem_cap if mem_cap > 0 else 0.0
-    total = math.pow(10.0, free_cpu) + math.pow(10.0, free_mem)
-    score = 20.0 - total
+def binpack_score(cpu_cap: int, mem_cap: int, cpu: int, mem: int) -> float:
+    """Nomad's ScoreFitBinPack over cpu and memory (capacity, and use with the placement), in
+    [0, 1] (1 = node exactly full)."""
+    free_cpu = 1.0 - cpu / cpu_cap if cpu_cap > 0 else 0.0
+    free_mem = 1.0 - mem / mem_cap if mem_cap > 0 else 0.0
+    score = 20.0 - (math.pow(10.0, free_cpu) + math.pow(10.0, free_mem))
     return max(0.0, min(score, BINPACK_MAX_SCORE)) / BINPACK_MAX_SCORE
 
 
@@ -196,11 +195,12 @@ class NodeUsage:
 
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
         used = self.used(node_id)
-        for i in range(3):
-            used[i] += ask[i]
+        used[0] += ask[0]
+        used[1] += ask[1]
+        used[2] += ask[2]
         counts = self._counts
-        for key in ((node_id, ""), (node_id, group)):
-            counts[key] = counts.get(key, 0) + 1
+        counts[(node_id, "")] = counts.get((node_id, ""), 0) + 1
+        counts[(node_id, group)] = counts.get((node_id, group), 0) + 1
 
 
 class Selection:
@@ -381,7 +381,7 @@ class Stack:
                 dims[short] = dims.get(short, 0) + 1
                 continue
             found += 1
-            score = binpack_score(capacity, (cpu, mem))
+            score = binpack_score(capacity[0], capacity[1], cpu, mem)
             parts = 1
             collisions = counts.get((node_id, group), 0)
             if collisions > 0 and desired_count > 0:

@@ -20,10 +20,9 @@ def test_score_limit() -> None:
 
 
 def test_binpack_prefers_fuller_nodes() -> None:
-    cap = (4000, 8192, 0)
-    empty = binpack_score(cap, (100, 100))
-    half = binpack_score(cap, (2000, 4096))
-    full = binpack_score(cap, (4000, 8192))
+    empty = binpack_score(4000, 8192, 100, 100)
+    half = binpack_score(4000, 8192, 2000, 4096)
+    full = binpack_score(4000, 8192, 4000, 8192)
     assert 0.0 <= empty < half < full <= 1.0
     assert full == pytest.approx(1.0)
 

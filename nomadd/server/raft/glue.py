@@ -142,6 +142,8 @@ def trim_overlap(message: dict[str, Any], log: Sequence[tuple[Any, int, int]]) -
             return message  # a conflict (or a gap): pysyncobj's truncation is Raft's here
         held += 1
     rest = entries[held:]
+    if rest and rest[0][1] != last + 1:
+        return message  # not contiguous with the log: leave it to pysyncobj
     covered = held > 0 and entries[held - 1][1] == last  # the leader sent our last entry itself
     if not rest and not covered and log[-1][2] != message.get("term"):
         return message

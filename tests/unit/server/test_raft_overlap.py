@@ -62,4 +62,6 @@ def test_conflicts_and_mismatches_go_through_unchanged() -> None:
     assert trim_overlap(wrong_prev, LOG) is wrong_prev  # pysyncobj answers reset
     gap = _msg(7, 2, [(b"d", 9, 3)])
     assert trim_overlap(gap, LOG) is gap
+    gap_after = _msg(9, 3, [(b"e", 10, 3), (b"g", 12, 3)])
+    assert trim_overlap(gap_after, LOG) is gap_after
     assert trim_overlap(_msg(7, 2, []), []) is not None  # an empty log: unchanged

@@ -33,22 +33,13 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import (
-    alloc_endpoint,
-    drainer,
-    eval_endpoint,
-    job_gc,
-    node_endpoint,
-    operator_endpoint,
-    status_endpoint,
-    system_endpoint,
-    var_endpoint,
-)
+from nomadd.server import alloc_endpoint, drainer, eval_endpoint, node_endpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_gc import JobGC
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -57,11 +48,19 @@ from nomadd.server.membership import (
     region_servers,
     server_tags,
 )
+from nomadd.server.node_gc import NodeGC
+from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.status_endpoint import StatusEndpoint, server_member
+from nomadd.server.system_endpoint import SystemEndpoint
+from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.server.worker import SchedulingService
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
+from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
+from nomadd.structs.requests.status import STATUS_PEERS
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -125,17 +124,15 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
-        for module in (
-            status_endpoint,
-            operator_endpoint,
-            var_endpoint,
-            node_endpoint,
-            system_endpoint,
-            eval_endpoint,
-            alloc_endpoint,
-            drainer,
-            job_gc,
-        ):
+        StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
+        OperatorEndpoint(self.ctx).register(self.registry)
+        VariablesEndpoint(self.ctx).register(self.registry)
+        self.job_gc = JobGC(self.ctx)
+        self.node_gc = NodeGC(self)
+        self.register_leader_component(self.node_gc)
+        self.register_leader_component(self.job_gc)
+        SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
+        for module in (node_endpoint, eval_endpoint, alloc_endpoint, drainer):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -282,13 +279,13 @@ class Server:
     async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
-                peers = await self.rpc_client.call_legacy(
-                    s.http_addr, "Status.Peers", {}, timeout=PEER_RPC_TIMEOUT_S
+                reply = await self.rpc_client.call(
+                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
                 return s.raft_addr, None
-            return s.raft_addr, [str(p) for p in peers or []]
+            return s.raft_addr, list(reply.peers)
 
         results = await asyncio.gather(*(ask(s) for s in servers if s.http_addr))
         return {addr: peers for addr, peers in results if peers is not None}
@@ -302,7 +299,9 @@ class Server:
                     moved = await self._transfer_before_leave()
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
-                    self.rpc_legacy("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
+                    self.rpc(
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                    ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
                 logger.info("left raft configuration addr=%s", self.raft_addr)
@@ -422,8 +421,11 @@ class Server:
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
 
+    def _gossip_members(self) -> list[Member]:
+        return self.gossip.members() if self.gossip else []
+
     def servers(self) -> list[ServerInfo]:
-        return region_servers(self.gossip.members() if self.gossip else [], self.config.region)
+        return region_servers(self._gossip_members(), self.config.region)
 
     def register_leader_component(self, component: LeaderComponent) -> None:
         """Leader-only parts (heartbeat timers, node GC, ...): ``set_enabled(bool)`` is called
@@ -556,21 +558,4 @@ class Server:
     def member_info(self) -> dict[str, object]:
         if self.gossip is None:
             return {}
-        return member_to_api(self.gossip.local_member())
-
-
-def member_to_api(m: Member) -> dict[str, object]:
-    """Nomad's ``AgentMember`` JSON shape."""
-    return {
-        "Name": m.name,
-        "Addr": m.addr,
-        "Port": m.port,
-        "Tags": dict(m.tags),
-        "Status": str(m.status),
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
+        return to_api(server_member(self.gossip.local_member()))

@@ -14,6 +14,7 @@ from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, st
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
 __all__ = ["entry_kinds"]
 
@@ -44,8 +45,8 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
     t = MessageType
     return {
         t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
-        t.VAR_UPSERT: _map_entry(variables.apply_var_upsert),
-        t.VAR_DELETE: _map_entry(variables.apply_var_delete),
+        t.VAR_UPSERT: struct_entry(VarUpsertEntry, variables.apply_var_upsert),
+        t.VAR_DELETE: struct_entry(VarDeleteEntry, variables.apply_var_delete),
         t.NODE_REGISTER: _map_entry(node_endpoint._apply_register),
         t.NODE_DEREGISTER: _map_entry(node_endpoint._apply_deregister),
         t.NODE_UPDATE_STATUS: _map_entry(node_endpoint._apply_status),

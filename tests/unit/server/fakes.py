@@ -19,13 +19,19 @@ from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_gc, node_endpoint, system_endpoint
+from nomadd.server import alloc_endpoint, drainer, eval_endpoint, node_endpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_gc import JobGC
+from nomadd.server.node_gc import NodeGC
+from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.status_endpoint import StatusEndpoint
+from nomadd.server.system_endpoint import SystemEndpoint
+from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.server.worker import SchedulingService
 from nomadd.structs.codec import from_api, to_wire
 from nomadd.structs.job import Job
@@ -89,6 +95,12 @@ class FakeRaft:
     def leader(self) -> str:
         return "127.0.0.1:4647"
 
+    def peers(self) -> list[str]:
+        return [self.leader()]
+
+    def applied_index(self) -> int:
+        return self.index
+
 
 class FakeServer:
     def __init__(self, **server_config: Any) -> None:
@@ -97,7 +109,10 @@ class FakeServer:
         self.raft = FakeRaft(self.fsm)
         self.http_addr = "127.0.0.1:4646"
         self.config = SimpleNamespace(
-            datacenter="dc1", region="global", server=SimpleNamespace(**{**SERVER_DEFAULTS, **server_config})
+            name="fake",
+            datacenter="dc1",
+            region="global",
+            server=SimpleNamespace(**{**SERVER_DEFAULTS, **server_config}),
         )
         self.registry = RPCRegistry()
         self.components: list[Any] = []
@@ -115,7 +130,15 @@ class FakeServer:
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
-        for module in (node_endpoint, system_endpoint, eval_endpoint, alloc_endpoint, drainer, job_gc):
+        StatusEndpoint(self.ctx, members=list).register(self.registry)
+        OperatorEndpoint(self.ctx).register(self.registry)
+        VariablesEndpoint(self.ctx).register(self.registry)
+        self.job_gc = JobGC(self.ctx)
+        self.node_gc = NodeGC(self)  # type: ignore[arg-type]
+        self.register_leader_component(self.node_gc)
+        self.register_leader_component(self.job_gc)
+        SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
+        for module in (node_endpoint, eval_endpoint, alloc_endpoint, drainer):
             module.register(self, self.registry)  # type: ignore[arg-type]
         self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
 

@@ -12,6 +12,8 @@ from nomadd.server.state import store_nodes
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError, ValidationError
 from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.system import SYSTEM_GARBAGE_COLLECT
 from tests.unit.server import fakes
 
 
@@ -107,8 +109,8 @@ def test_leave_errors_eligibility_reads_purge_and_gc() -> None:
         await s.rpc_legacy("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "eligible"})
         assert (await asyncio.wait_for(waiting, 5))["Index"] > listed["Index"]
         # forced GC removes the down node at once, not the live one
-        gc = await s.rpc_legacy("System.GarbageCollect", {})
-        assert gc["NodesRemoved"] == ["n-1"]
+        gc = await s.rpc(SYSTEM_GARBAGE_COLLECT, Envelope())
+        assert gc.nodes_removed == ("n-1",)
         assert store_nodes.get(s.store.snapshot(), "n-1") is None
         # purge
         await s.rpc_legacy("Node.Deregister", {"NodeIDs": ["n-2"]})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,9 +73,7 @@ def first_difference(a: object, b: object, path: str = "") -> str | None:
             if found is not None:
                 return found
         return None
-    if isinstance(a, enum.Enum) or a != b:
-        return None if a == b else f"{where}: {a!r} != {b!r}"
-    return None
+    return None if a == b else f"{where}: {a!r} != {b!r}"
 
 
 def store_difference(leader: StateStore, follower: StateStore) -> str | None:

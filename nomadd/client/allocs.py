@@ -46,7 +46,7 @@ WATCH_RETRY_MAX_S = 10.0
 
 
 def make_drivers(client: Client) -> dict[str, Driver]:
-    c = client.config.client
+    c = client.config
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
@@ -95,7 +95,7 @@ class AllocManager:
             node_id=client.node_id,
             region=client.config.region,
             datacenter=client.config.datacenter,
-            max_kill_timeout_s=client.config.client.max_kill_timeout,
+            max_kill_timeout_s=client.config.max_kill_timeout,
             **restored,
         )
 

@@ -115,7 +115,7 @@ class _NodeEndpoint:
         )
 
     def _ttl_settings(self) -> TTLSettings:
-        s = self.server.config.server
+        s = self.server.config
         return TTLSettings(
             min_ttl=s.min_heartbeat_ttl,
             rate=s.max_heartbeats_per_second,

@@ -43,7 +43,7 @@ class NodeGC:
 
     async def _run(self) -> None:
         while True:
-            s = self.server.config.server
+            s = self.server.config
             await asyncio.sleep(s.node_gc_interval)
             try:
                 await self.collect(s.node_gc_threshold)

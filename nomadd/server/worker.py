@@ -185,7 +185,7 @@ class SchedulingService:
     def __init__(self, server: Server) -> None:
         self.raft: Raft = server.raft
         self.store: StateStore = server.store
-        self.num_workers = max(MIN_WORKERS, int(server.config.server.num_schedulers or 1))
+        self.num_workers = max(MIN_WORKERS, int(server.config.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
         self.applier = PlanApplier(self.raft, self.store)

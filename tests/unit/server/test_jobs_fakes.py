@@ -1,9 +1,9 @@
-"""Fakes for the jobs team's server unit tests (no tests here).
+"""Fakes for the server unit tests of jobs, evaluations and allocations (no tests here).
 
 ``FakeRaft`` applies each proposed entry to the real FSM at once (one "server", no sockets), so
 endpoints, the state store and the FSM handlers are the real ones. ``FakeServer`` carries what
 endpoints and :class:`SchedulingService` use from ``Server``: ``raft``, ``store``, ``fsm``,
-``config.server.num_schedulers``, ``registry``, ``blocking_query`` and ``rpc``.
+``config.num_schedulers``, ``registry``, ``blocking_query`` and ``rpc``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_endpoint, job_gc, node_endpoint
+from nomadd.server.config import ServerConfig
 from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
@@ -58,7 +58,7 @@ class FakeServer:
         self.store = StateStore()
         self.fsm = FSM(self.store)
         self.raft = FakeRaft(self.fsm)
-        self.config = SimpleNamespace(server=SimpleNamespace(num_schedulers=num_schedulers))
+        self.config = ServerConfig(num_schedulers=num_schedulers)
         self.registry = RPCRegistry()
         self.components: list[Any] = []
         for module in (job_endpoint, eval_endpoint, alloc_endpoint, drainer, job_gc):

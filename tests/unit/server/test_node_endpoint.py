@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server import node_endpoint, system_endpoint
+from nomadd.server.config import ServerConfig
 from nomadd.server.fsm import FSM
 from nomadd.server.leader import LeaderComponent
 from nomadd.server.state import store_nodes
@@ -49,16 +49,14 @@ class FakeServer:
         self.store = StateStore()
         self.raft = FakeRaft(FSM(self.store))
         self.http_addr = "127.0.0.1:4646"
-        self.config = SimpleNamespace(
+        self.config = ServerConfig(
             datacenter="dc1",
-            server=SimpleNamespace(
-                min_heartbeat_ttl=0.2,
-                max_heartbeats_per_second=50.0,
-                heartbeat_grace=0.1,
-                failover_heartbeat_ttl=0.5,
-                node_gc_interval=300.0,
-                node_gc_threshold=3600.0,
-            ),
+            min_heartbeat_ttl=0.2,
+            max_heartbeats_per_second=50.0,
+            heartbeat_grace=0.1,
+            failover_heartbeat_ttl=0.5,
+            node_gc_interval=300.0,
+            node_gc_threshold=3600.0,
         )
         self.components: list[LeaderComponent] = []
         self.registry = RPCRegistry()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from nomadd.agent.config_schema import Partial, check_file, merge
-from nomadd.agent.duration import parse_duration
 from nomadd.client.config import ClientConfig, Reserved
+from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
 from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
 from nomadd.structs.errors import ConfigError

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nomadd.agent.duration import format_duration, parse_duration
+from nomadd.helper.duration import format_duration, parse_duration, parse_duration_ns
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,24 @@ def test_parse_duration_rejects(text: str) -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(10, "10s"), (300, "5m0s"), (0.2, "200ms"), (3723, "1h2m3s")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("1.5s", 1_500_000_000),
+        ("1h30m", 5400 * 10**9),
+        (".5ms", 500_000),
+        ("1.000000001s", 1_000_000_001),
+        ("100us", 100_000),
+        ("-2m", -120 * 10**9),
+    ],
+)
+def test_parse_duration_ns_is_exact(text: str, ns: int) -> None:
+    assert parse_duration_ns(text) == ns
+
+
+@pytest.mark.parametrize("text", [".s", "1..5s", "5 minutes", "1s2"])
+def test_parse_duration_ns_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="time: "):
+        parse_duration_ns(text)

@@ -1,4 +1,4 @@
-"""Node fingerprinting (see :mod:`nomadd.client.fingerprint.base`)."""
+"""Node fingerprinting (see :mod:`nomadd.client.fingerprint.base` and :mod:`.node`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from nomadd.client.fingerprint.base import (
     FingerprintResponse,
     NodeFingerprint,
     NodeResources,
+)
+from nomadd.client.fingerprint.node import (
     fingerprint_drivers,
     fingerprint_node,
     min_period_s,

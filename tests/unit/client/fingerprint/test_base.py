@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 
 from nomadd.client import fingerprint as fp_pkg
-from nomadd.client.fingerprint import base
+from nomadd.client.fingerprint import node as fp_node
 from nomadd.client.fingerprint.base import (
     REGISTRY,
     FingerprintConfig,
@@ -17,9 +17,8 @@ from nomadd.client.fingerprint.base import (
     FingerprintResponse,
     NodeFingerprint,
     NodeResources,
-    fingerprint_node,
-    refingerprint_node,
 )
+from nomadd.client.fingerprint.node import fingerprint_node, refingerprint_node
 from nomadd.drivers.base import DriverInfo
 
 REQUIRED = {
@@ -44,7 +43,6 @@ REQUIRED = {
 def test_exports() -> None:
     for name in fp_pkg.__all__:
         assert hasattr(fp_pkg, name), name
-    base._load_builtin()
     assert {"cpu", "memory", "host", "network", "storage", "nomad"} <= set(REGISTRY)
 
 
@@ -168,7 +166,7 @@ def test_refingerprint_reruns_only_periodic(tmp_path: object, monkeypatch: pytes
     assert again != prev
     same = asyncio.run(refingerprint_node(cfg, again))
     assert same.attributes["zz.value"] == "3"
-    assert base.min_period_s() == 5.0
+    assert fp_node.min_period_s() == 5.0
 
 
 def test_exec_can_be_disabled(tmp_path: object) -> None:

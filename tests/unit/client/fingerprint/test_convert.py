@@ -3,8 +3,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from nomadd.client.fingerprint.base import FingerprintConfig, fingerprint_node
+from nomadd.client.fingerprint.base import FingerprintConfig
 from nomadd.client.fingerprint.convert import node_fields
+from nomadd.client.fingerprint.node import fingerprint_node
 from nomadd.structs.node import Node
 
 

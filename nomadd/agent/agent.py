@@ -104,12 +104,3 @@ class Agent:
         if self.reload_hook is None:
             raise RuntimeError("reload is not available")
         await self.reload_hook()
-
-
-async def wait_bounded(coro: Awaitable[None], timeout_s: float) -> bool:
-    """Run ``coro`` for at most ``timeout_s``; True when it finished in time."""
-    try:
-        await asyncio.wait_for(coro, timeout_s)
-    except TimeoutError:
-        return False
-    return True

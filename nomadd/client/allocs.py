@@ -22,7 +22,7 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
@@ -33,7 +33,9 @@ from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
 
 if TYPE_CHECKING:
-    from nomadd.client.client import Client
+    from nomadd.client.config import ClientConfig
+    from nomadd.client.state import ClientState
+    from nomadd.structs.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,22 @@ WATCH_RETRY_S = 1.0
 WATCH_RETRY_MAX_S = 10.0
 
 
-def make_drivers(client: Client) -> dict[str, Driver]:
+class ClientView(Protocol):
+    """What the alloc manager uses of :class:`nomadd.client.client.Client` (which owns it)."""
+
+    config: ClientConfig
+    state: ClientState | None
+    alloc_dir: str
+    node: Node | None
+    registered: bool
+
+    @property
+    def node_id(self) -> str: ...
+
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
+
+
+def make_drivers(client: ClientView) -> dict[str, Driver]:
     c = client.config
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
@@ -59,7 +76,7 @@ def make_drivers(client: Client) -> dict[str, Driver]:
 
 
 class AllocManager:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClientView) -> None:
         self.client = client
         self.drivers = make_drivers(client)
         self.runners: dict[str, AllocRunner] = {}

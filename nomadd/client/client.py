@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import logging
 import os
 import socket
@@ -24,6 +23,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from nomadd.client.allocs import AllocManager
 from nomadd.client.config import ClientConfig
 from nomadd.client.fingerprint import (
     FingerprintConfig,
@@ -105,7 +105,7 @@ class Client:
         self._started = False
         self._stopped = False
         self._left = False
-        self.allocs: Any = None  # the alloc manager (nomadd.client.allocs), set in start()
+        self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -149,11 +149,7 @@ class Client:
         self._spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
 
     def _start_allocs(self) -> None:
-        try:
-            mod = importlib.import_module("nomadd.client.allocs")
-        except ImportError:  # the alloc manager is not in this tree yet
-            return
-        self.allocs = mod.AllocManager(self)
+        self.allocs = AllocManager(self)
         self._spawn(self.allocs.run(), "client-allocs")
 
     async def leave(self) -> None:

@@ -90,12 +90,6 @@ class ClientState:
         logger.info("generated node identity node_id=%s", ident.node_id)
         return ident
 
-    def get_meta(self, key: str) -> str | None:
-        return self._get_meta(key)
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._set_meta(key, value)
-
     # ---- allocations and task handles ----------------------------------------------------
     def put_alloc(self, alloc_id: str, data: Mapping[str, Any]) -> None:
         with self._lock:

@@ -28,7 +28,6 @@ from nomadd.drivers.base import (
     DEFAULT_KILL_SIGNAL,
     HEALTH_HEALTHY,
     Driver,
-    DriverInfo,
     ExitResult,
     TaskConfig,
     TaskHandle,
@@ -36,6 +35,8 @@ from nomadd.drivers.base import (
 )
 from nomadd.helper import duration
 from nomadd.structs.errors import DriverError
+from nomadd.structs.node import DriverInfo
+from nomadd.structs.timeutil import format_time
 
 
 def parse_duration(value: object, key: str) -> float:
@@ -82,7 +83,7 @@ class MockDriver(Driver):
             healthy=self.enabled,
             health_description=HEALTH_HEALTHY if self.enabled else "disabled",
             attributes={"driver.mock": "true"} if self.enabled else {},
-            update_time=time.time(),
+            update_time=format_time(time.time_ns()),
         )
 
     @staticmethod

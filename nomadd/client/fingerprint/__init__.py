@@ -10,7 +10,6 @@ from nomadd.client.fingerprint.base import (
     FingerprintRequest,
     FingerprintResponse,
     NodeFingerprint,
-    NodeResources,
 )
 from nomadd.client.fingerprint.node import (
     fingerprint_drivers,
@@ -18,18 +17,15 @@ from nomadd.client.fingerprint.node import (
     min_period_s,
     refingerprint_node,
 )
-from nomadd.drivers.base import DriverInfo
 
 __all__ = [
     "REGISTRY",
     "VOLATILE_ATTRIBUTES",
-    "DriverInfo",
     "FingerprintConfig",
     "FingerprintRequest",
     "FingerprintResponse",
     "Fingerprinter",
     "NodeFingerprint",
-    "NodeResources",
     "fingerprint_drivers",
     "fingerprint_node",
     "min_period_s",

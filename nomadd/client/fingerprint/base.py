@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from nomadd.drivers.base import DriverInfo
+from nomadd.structs.node import DriverInfo, NodeReservedResources, NodeResources
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +67,6 @@ class FingerprintConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NodeResources:
-    """Node resources as the scheduler sees them: CPU MHz, cores, memory MB, disk MB."""
-
-    cpu_mhz: int = 0
-    cores: int = 0
-    memory_mb: int = 0
-    disk_mb: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FingerprintRequest:
     config: FingerprintConfig
 
@@ -95,19 +85,19 @@ class FingerprintResponse:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class NodeFingerprint:
-    """The whole node: attributes, resources available to tasks (total minus reserved), the
-    reservation, and per-driver info. ``==`` ignores volatile values (see module doc)."""
+    """The whole node: attributes, the host's total resources, the reservation (``client.reserved``;
+    the scheduler subtracts it) and per-driver info. ``==`` ignores volatile values (see module
+    doc)."""
 
     attributes: Mapping[str, str]
-    resources: NodeResources
-    reserved: NodeResources
-    drivers: Mapping[str, DriverInfo]
     total: NodeResources = field(default_factory=NodeResources)
+    reserved: NodeReservedResources = field(default_factory=NodeReservedResources)
+    drivers: Mapping[str, DriverInfo] = field(default_factory=dict)
 
     def stable_key(self) -> tuple[object, ...]:
         attrs = tuple(sorted((k, v) for k, v in self.attributes.items() if k not in VOLATILE_ATTRIBUTES))
         drivers = tuple(sorted(self.drivers.items()))
-        return (attrs, self.resources, self.reserved, self.total, tuple((k, v) for k, v in drivers))
+        return (attrs, self.total, self.reserved, tuple((k, v) for k, v in drivers))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NodeFingerprint):

@@ -18,10 +18,19 @@ from nomadd.client.fingerprint.base import (
     FingerprintRequest,
     FingerprintResponse,
     NodeFingerprint,
-    NodeResources,
 )
 from nomadd.drivers import DRIVERS
-from nomadd.drivers.base import HEALTH_UNDETECTED, DriverConfig, DriverInfo
+from nomadd.drivers.base import HEALTH_UNDETECTED, DriverConfig
+from nomadd.structs.node import (
+    DriverInfo,
+    NodeCpuResources,
+    NodeDiskResources,
+    NodeMemoryResources,
+    NodeReservedCpuResources,
+    NodeReservedResources,
+    NodeResources,
+)
+from nomadd.structs.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +58,7 @@ def _driver_info(name: str, cfg: FingerprintConfig) -> DriverInfo:
             detected=False,
             healthy=False,
             health_description=HEALTH_UNDETECTED,
-            update_time=time.time(),
+            update_time=format_time(time.time_ns()),
         )
     enabled = {"raw_exec": cfg.raw_exec_enabled, "exec": cfg.exec_enabled}.get(name)
     try:
@@ -60,7 +69,7 @@ def _driver_info(name: str, cfg: FingerprintConfig) -> DriverInfo:
             detected=False,
             healthy=False,
             health_description=f"fingerprint failed: {err}",
-            update_time=time.time(),
+            update_time=format_time(time.time_ns()),
         )
 
 
@@ -87,26 +96,20 @@ def _assemble(
     for info in drivers.values():
         if info.detected:
             attributes.update(info.attributes)
-    total = NodeResources(cpu_mhz=cpu_mhz, cores=cores, memory_mb=memory_mb, disk_mb=disk_mb)
-    reserved = NodeResources(
-        cpu_mhz=cfg.reserved_cpu_mhz,
-        memory_mb=cfg.reserved_memory_mb,
-        disk_mb=cfg.reserved_disk_mb,
-    )
-    usable_cpu = max(0, cpu_mhz - cfg.reserved_cpu_mhz)
-    attributes["cpu.usablecompute"] = str(usable_cpu)
-    resources = NodeResources(
-        cpu_mhz=usable_cpu,
-        cores=cores,
-        memory_mb=max(0, memory_mb - cfg.reserved_memory_mb),
-        disk_mb=max(0, disk_mb - cfg.reserved_disk_mb),
-    )
+    attributes["cpu.usablecompute"] = str(max(0, cpu_mhz - cfg.reserved_cpu_mhz))
     return NodeFingerprint(
         attributes=attributes,
-        resources=resources,
-        reserved=reserved,
+        total=NodeResources(
+            cpu=NodeCpuResources(cpu_shares=cpu_mhz, total_cpu_cores=cores),
+            memory=NodeMemoryResources(memory_mb=memory_mb),
+            disk=NodeDiskResources(disk_mb=disk_mb),
+        ),
+        reserved=NodeReservedResources(
+            cpu=NodeReservedCpuResources(cpu_shares=cfg.reserved_cpu_mhz),
+            memory=NodeMemoryResources(memory_mb=cfg.reserved_memory_mb),
+            disk=NodeDiskResources(disk_mb=cfg.reserved_disk_mb),
+        ),
         drivers=dict(drivers),
-        total=total,
     )
 
 
@@ -144,10 +147,10 @@ async def refingerprint_node(cfg: FingerprintConfig, previous: NodeFingerprint) 
         attributes.update(resp.attributes)
     base = FingerprintResponse(
         attributes=attributes,
-        cpu_mhz=previous.total.cpu_mhz,
-        cores=previous.total.cores,
-        memory_mb=previous.total.memory_mb,
-        disk_mb=previous.total.disk_mb,
+        cpu_mhz=previous.total.cpu.cpu_shares,
+        cores=previous.total.cpu.total_cpu_cores,
+        memory_mb=previous.total.memory.memory_mb,
+        disk_mb=previous.total.disk.disk_mb,
     )
     # "" sorts first, so periodic fingerprinters' resources override the previous ones.
     return _assemble(cfg, {"": base, **responses}, drivers)

@@ -24,7 +24,7 @@ def test_node_gets_totals_and_reservation(tmp_path: Path) -> None:
     node = Node(id="n1", **node_fields(fp))
     assert node.node_resources.memory.memory_mb == 4096
     assert node.reserved_resources.memory.memory_mb == 512
-    assert node.node_resources.cpu.cpu_shares == fp.total.cpu_mhz
+    assert node.node_resources.cpu.cpu_shares == int(node.attributes["cpu.totalcompute"])
     assert node.reserved_resources.cpu.cpu_shares == 200
     assert node.attributes["driver.raw_exec"] == "true"
     assert node.drivers["raw_exec"].healthy

@@ -4,7 +4,7 @@ python-hcl2 extra, HCL job specifications. Both become the API JSON job the agen
 Unlike the HTTP API (which ignores unknown keys, as Nomad's does), a job FILE is checked
 strictly: an unknown key is an error naming its path (``Job.TaskGroups[0].Tasks[0].Drivr: unknown
 key``; HCL: ``job.group[0].task[0].drivr: unknown key``) so typos do not silently drop settings.
-The CLI imports only ``nomadd.api`` (STYLE.md §1), so the known keys are listed here;
+The CLI imports only ``nomadd.api`` (docs/architecture.md §Layering), so the known keys are listed here;
 ``tests/unit/cli/test_job_file.py`` checks the table against ``nomadd.structs``.
 """
 

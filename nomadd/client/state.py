@@ -1,4 +1,4 @@
-"""The client's sqlite state db, ``<state_dir>/state.db`` (DESIGN.md §6).
+"""The client's sqlite state db, ``<state_dir>/state.db`` (docs/architecture.md §State).
 
 Holds the node identity (ID + secret, so a restarted client is the same node), the allocations
 the client runs and each task's driver handle (so a restarted client reattaches with

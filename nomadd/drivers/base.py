@@ -53,7 +53,7 @@ HEALTH_HEALTHY = "Healthy"
 HEALTH_DISABLED = "disabled"
 HEALTH_UNDETECTED = "undetected"
 
-# Never handed to a task: the agent's systemd notification socket and watchdog (DESIGN.md §11).
+# Never handed to a task: the agent's systemd notify socket and watchdog (docs/architecture.md §Signals).
 STRIPPED_ENV_VARS = frozenset({"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"})
 STRIPPED_ENV_PREFIXES = ("WATCHDOG_",)
 

@@ -10,7 +10,7 @@
 
 Register and heartbeat replies carry ``HeartbeatTTL`` (seconds), ``Servers`` (the HTTP
 addresses of every alive server of the region), ``LeaderRPCAddr`` and ``NumNodes``.
-Status changes call the listeners added with :func:`add_status_listener` (the jobs team
+Status changes call the listeners added with :func:`add_status_listener` (``node_evals``
 creates node evaluations there).
 """
 

@@ -3,7 +3,7 @@
 Body ``{"DrainSpec": {"Deadline": <ns>, "IgnoreSystemJobs": bool} | null, "MarkEligible": bool,
 "Meta": {}}``; a null ``DrainSpec`` cancels the drain. Answers
 ``{"NodeModifyIndex", "EvalIDs", "EvalCreateIndex", "Index"}`` with ``X-Nomad-Index``.
-(``/v1/node/:id/allocations`` is served by the client team's node_endpoint.)
+(``/v1/node/:id/allocations`` is served by ``agent/http/node_endpoint.py``.)
 """
 
 from __future__ import annotations

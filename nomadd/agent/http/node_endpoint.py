@@ -60,7 +60,7 @@ async def eligibility(agent: Agent, req: web.Request) -> object:
 
 async def drain(agent: Agent, req: web.Request) -> object:
     """Nomad's body ``{DrainSpec: {Deadline, IgnoreSystemJobs} | null, MarkEligible, Meta}`` →
-    ``Node.UpdateDrain`` (the jobs team's drainer; a null spec cancels the drain)."""
+    ``Node.UpdateDrain`` (``server/drainer.py``; a null spec cancels the drain)."""
     body = await _body(req)
     spec = body.get("DrainSpec")
     if spec is not None and not isinstance(spec, dict):

@@ -1,4 +1,4 @@
-"""Data-dir checks (DESIGN §11). The ownership cases need root to chown a dir to nobody."""
+"""Data-dir checks (docs/architecture.md §Permissions). The ownership cases need root to chown a dir to nobody."""
 
 from __future__ import annotations
 

@@ -30,7 +30,10 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(10, "10s"), (300, "5m0s"), (0.2, "200ms"), (3723, "1h2m3s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(10, "10s"), (300, "5m0s"), (0.2, "200ms"), (3723, "1h2m3s"), (90, "1m30s"), (1.5, "1.5s"), (0, "0s")],
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 

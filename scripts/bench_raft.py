@@ -130,6 +130,7 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
 
     logging.basicConfig(level=logging.ERROR)
     from nomadd.server.fsm import FSM, encode_payload
+    from nomadd.server.fsm.dispatch import entry_kinds
     from nomadd.server.raft import Raft, RaftConfig
     from nomadd.server.state.store import StateStore
     from nomadd.structs.messages import MessageType
@@ -137,7 +138,7 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
     async def main() -> None:
         raft = Raft(
             RaftConfig(self_addr=self_addr, bind_addr=self_addr, password=PASSWORD, peers=tuple(partners)),
-            FSM(StateStore()),
+            FSM(StateStore(), entry_kinds()),
         )
         await raft.start()
         loop = asyncio.get_running_loop()

@@ -47,6 +47,7 @@ from nomadd.rpc import RPCClient
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.requests import Method, Rep, Req
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +200,13 @@ class Client:
             await self.server_list.discover()
 
     # ---- registration and heartbeats -------------------------------------------------------
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
+    async def call(self, method: Method[Req, Rep], request: Req) -> Rep:
         """Run a server RPC through this client's server list (for a client-only agent's API)."""
+        wait = request.max_query_time_s if request.min_query_index > 0 else 0.0
+        return await self.server_list.call(method, request, timeout=10.0 + wait * 17 / 16)
+
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
+        """Transitional: a dict-based server RPC (see :meth:`call`)."""
         wait = float(args.get("MaxQueryTime", 0) or 0)
         return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
 

@@ -24,7 +24,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import Txn
 from nomadd.structs.codec import from_wire, to_wire
@@ -86,9 +86,6 @@ def _apply_drain(txn: Txn, req: dict[str, Any]) -> object:
         )
     txn.put(store_nodes.TABLE, node.id, new)
     return store_nodes.NodeWriteResult(node=new, changed=True)
-
-
-register_handler(MessageType.NODE_UPDATE_DRAIN, _apply_drain)
 
 
 def drain_done(node: Node, allocs: list[Any], now_ns: int) -> bool:
@@ -189,4 +186,4 @@ def register(server: Server, registry: RPCRegistry) -> None:
             raise UnknownNodeError(result.error)
         return {"NodeModifyIndex": index, "EvalIDs": [], "EvalCreateIndex": index, "Index": index}
 
-    registry.register("Node.UpdateDrain", update_drain, kind="write")
+    registry.register_legacy("Node.UpdateDrain", update_drain, kind="write")

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from nomadd.gossip import MemberStatus
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.fsm import encode_payload
 from nomadd.server.heartbeat import HeartbeatTimers, TTLSettings
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateSnapshot, Txn
@@ -85,12 +85,6 @@ def _apply_eligibility(txn: Txn, req: dict[str, Any]) -> object:
     return store_nodes.update_eligibility_locked(
         txn, req["NodeID"], req["Eligibility"], timestamp=req["Time"]
     )
-
-
-register_handler(MessageType.NODE_REGISTER, _apply_register)
-register_handler(MessageType.NODE_UPDATE_STATUS, _apply_status)
-register_handler(MessageType.NODE_DEREGISTER, _apply_deregister)
-register_handler(MessageType.NODE_UPDATE_ELIGIBILITY, _apply_eligibility)
 
 
 def _now() -> tuple[int, str]:
@@ -308,10 +302,10 @@ class _NodeEndpoint:
 def register(server: Server, registry: RPCRegistry) -> None:
     ep = _NodeEndpoint(server)
     server.register_leader_component(ep.timers)
-    registry.register("Node.Register", ep.register, kind="write")
-    registry.register("Node.UpdateStatus", ep.update_status, kind="write")
-    registry.register("Node.Deregister", ep.deregister, kind="write")
-    registry.register("Node.UpdateEligibility", ep.update_eligibility, kind="write")
-    registry.register("Node.GetNode", ep.get_node, kind="read")
-    registry.register("Node.List", ep.list_, kind="read")
-    registry.register("Node.HeartbeatStats", ep.heartbeat_stats, kind="local")
+    registry.register_legacy("Node.Register", ep.register, kind="write")
+    registry.register_legacy("Node.UpdateStatus", ep.update_status, kind="write")
+    registry.register_legacy("Node.Deregister", ep.deregister, kind="write")
+    registry.register_legacy("Node.UpdateEligibility", ep.update_eligibility, kind="write")
+    registry.register_legacy("Node.GetNode", ep.get_node, kind="read")
+    registry.register_legacy("Node.List", ep.list_, kind="read")
+    registry.register_legacy("Node.HeartbeatStats", ep.heartbeat_stats, kind="local")

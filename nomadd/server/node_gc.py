@@ -58,7 +58,7 @@ class NodeGC:
             logger.debug("node gc found nothing threshold_s=%g", threshold_s)
             return []
         logger.info("node gc removing nodes count=%d node_ids=%s", len(ids), ",".join(ids))
-        await self.server.rpc("Node.Deregister", {"NodeIDs": ids})
+        await self.server.rpc_legacy("Node.Deregister", {"NodeIDs": ids})
         return ids
 
     async def shutdown(self) -> None:

@@ -27,12 +27,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nomadd import telemetry
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore, Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-from nomadd.structs.codec import from_wire, from_wire_over, to_wire, to_wire_diff
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import from_wire_over, to_wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import fits, refuses_new_placements
@@ -124,10 +125,6 @@ def _adopt(txn: Txn, alloc: Allocation, job: Job | None) -> Allocation:
     put(alloc, "modify_index", index)
     put(alloc, "alloc_modify_index", index)
     return alloc
-
-
-register_handler(MessageType.ALLOC_UPDATE, _apply_plan_results)
-register_handler(MessageType.PLAN_RESULTS, _apply_plan_results)
 
 
 def _plan_job(txn: Txn, wire: dict[str, Any] | Job | None) -> Job | None:

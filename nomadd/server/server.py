@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
-import random
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
@@ -31,11 +31,11 @@ from nomadd import VERSION
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import (
     alloc_endpoint,
     drainer,
     eval_endpoint,
-    job_endpoint,
     job_gc,
     node_endpoint,
     operator_endpoint,
@@ -43,8 +43,12 @@ from nomadd.server import (
     system_endpoint,
     var_endpoint,
 )
+from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
+from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
+from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -56,16 +60,16 @@ from nomadd.server.membership import (
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
-from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError
+from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
+from nomadd.structs.requests import Envelope, Method, Rep, Req
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_BLOCKING_WAIT_S", "Server"]
+__all__ = ["Server"]
 
-MAX_BLOCKING_WAIT_S = 300.0  # Nomad's MaxBlockingRPCQueryTime
 BOOTSTRAP_POLL_S = 0.5  # how often a waiting server re-checks gossip and its peers
 LEADER_WAIT_S = 5.0  # Nomad's RPCHoldTimeout: how long a forward waits for a leader
 LEAVE_RAFT_TIMEOUT_S = 2.5  # bounded parts of a graceful leave (the agent allows 5 s in all)
@@ -89,7 +93,7 @@ class Server:
         self.raft_addr = config.advertise.raft
         self.http_addr = config.advertise.http
         self.store = StateStore()
-        self.fsm = FSM(self.store)
+        self.fsm = FSM(self.store, entry_kinds())
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(
@@ -105,15 +109,28 @@ class Server:
         self.registry = RPCRegistry()
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile)
+        self.ctx = ServerContext(
+            config=config,
+            store=self.store,
+            fsm=self.fsm,
+            raft=self.raft,
+            blocking=BlockingQueries(self.store, self.raft),
+            rpc=RPCDispatch(self.rpc),
+            register_leader_component=self.register_leader_component,
+            servers=self.servers,
+            http_addr=self.http_addr,
+            raft_addr=self.raft_addr,
+        )
         self.scheduling = SchedulingService(self)
         self.register_leader_component(self.scheduling)
+        self.jobs = JobEndpoint(self.ctx)
+        self.jobs.register(self.registry)
         for module in (
             status_endpoint,
             operator_endpoint,
             var_endpoint,
             node_endpoint,
             system_endpoint,
-            job_endpoint,
             eval_endpoint,
             alloc_endpoint,
             drainer,
@@ -265,7 +282,7 @@ class Server:
     async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
-                peers = await self.rpc_client.call(
+                peers = await self.rpc_client.call_legacy(
                     s.http_addr, "Status.Peers", {}, timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
@@ -285,7 +302,7 @@ class Server:
                     moved = await self._transfer_before_leave()
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
-                    self.rpc("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
+                    self.rpc_legacy("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
                 logger.info("left raft configuration addr=%s", self.raft_addr)
@@ -453,17 +470,48 @@ class Server:
                 raise NoLeaderError()
             await asyncio.sleep(0.05)
 
-    async def rpc(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
-        """Run ``method`` here or on the leader (Nomad's ``forward``)."""
-        m = self.registry.lookup(method)
-        needs_leader = m.kind == "write" or (m.kind == "read" and not args.get("AllowStale"))
-        if needs_leader and not self.raft.is_leader():
+    async def rpc(self, method: Method[Req, Rep], req: Req) -> Rep:
+        """Run ``method`` here or on the leader (Nomad's ``forward``).
+
+        Writes, and reads without ``allow_stale``, run on the leader: a follower forwards them
+        once, with ``forwarded`` set in the envelope (a forwarded request that reaches a
+        follower fails instead of being forwarded again).
+        """
+        m = self.registry.lookup(method.name)
+        if not isinstance(req, m.method.request):
+            raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
+        if self._needs_leader(m.kind, req.allow_stale):
+            if req.forwarded:
+                raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
+            addr = await self._wait_leader_http()
+            if addr != self.http_addr:
+                wait = req.max_query_time_s if req.min_query_index > 0 else 0.0
+                fwd = dataclasses.replace(req, forwarded=True)
+                return await self.rpc_client.call(addr, method, fwd, timeout=10.0 + wait * 17 / 16)
+        reply: Rep = await m.handler(req)
+        return reply
+
+    def _needs_leader(self, kind: str, allow_stale: bool) -> bool:
+        needs = kind == "write" or (kind == "read" and not allow_stale)
+        return needs and not self.raft.is_leader()
+
+    def method_of(self, name: str) -> Method[Any, Any] | LegacyRPCMethod:
+        """The method called ``name`` (for the internal RPC endpoint, which has only its name)."""
+        m = self.registry.lookup_any(name)
+        return m if isinstance(m, LegacyRPCMethod) else m.method
+
+    async def rpc_legacy(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
+        """Transitional: dict-based methods not yet given typed requests."""
+        m = self.registry.lookup_any(method)
+        if not isinstance(m, LegacyRPCMethod):
+            raise ValidationError(f"rpc {method}: typed method called with a map")
+        if self._needs_leader(m.kind, bool(args.get("AllowStale"))):
             if forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
             addr = await self._wait_leader_http()
             if addr != self.http_addr:
                 wait = float(args.get("MaxQueryTime", 0) or 0)
-                return await self.rpc_client.call(
+                return await self.rpc_client.call_legacy(
                     addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
                 )
         return await m.handler(args)
@@ -471,20 +519,17 @@ class Server:
     async def blocking_query(
         self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
     ) -> dict[str, Any]:
-        """Nomad's ``blockingRPC``: wait for an index above ``MinQueryIndex`` (capped, with up
-        to wait/16 jitter), then run ``fn`` on a snapshot. Returns ``{Value, Index, ...}``."""
-        names = list(tables)
-        min_index = int(args.get("MinQueryIndex", 0) or 0)
-        if min_index > 0:
-            wait = min(float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S)), MAX_BLOCKING_WAIT_S)
-            wait += random.uniform(0, wait / 16)
-            await self.store.wait_for(names, min_index, wait)
-        snap = self.store.snapshot()
+        """Transitional (dict-based methods): see :class:`nomadd.server.blocking.BlockingQueries`."""
+        req = Envelope(
+            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
+            max_query_time_s=float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S) or 0),
+        )
+        value, meta = await self.ctx.blocking.query(req, tables, fn)
         return {
-            "Value": fn(snap),
-            "Index": snap.table_index(*names),
-            "KnownLeader": self.raft.known_leader(),
-            "LastContact": self.raft.last_contact_ms(),
+            "Value": value,
+            "Index": meta.index,
+            "KnownLeader": meta.known_leader,
+            "LastContact": meta.last_contact_ms,
         }
 
     # ---- views -----------------------------------------------------------------------------

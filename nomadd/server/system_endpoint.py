@@ -40,4 +40,4 @@ def register(server: Server, registry: RPCRegistry) -> None:
         removed = await gc.collect(FORCE_GC_THRESHOLD_S)  # node GC last, as Nomad
         return {"NodesRemoved": removed}
 
-    registry.register("System.GarbageCollect", garbage_collect, kind="write")
+    registry.register_legacy("System.GarbageCollect", garbage_collect, kind="write")

@@ -380,11 +380,11 @@ class Raft:
         payload: bytes,
         timeout: float = APPLY_TIMEOUT_S,
         *,
-        request: dict[str, Any] | None = None,
+        request: object | None = None,
     ) -> tuple[object, int]:
         """Commit one entry; returns ``(fsm result, raft index)`` once applied locally.
 
-        ``request``: the map ``payload`` encodes (:func:`nomadd.server.fsm.encode_payload`);
+        ``request``: the entry ``payload`` encodes (:meth:`nomadd.server.fsm.FSM.encode`);
         when this server applies the entry, the FSM uses it instead of decoding the bytes.
 
         Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,

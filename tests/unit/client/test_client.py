@@ -24,7 +24,7 @@ class FakeServers(RPCClient):
         super().__init__()
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def call(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def call_legacy(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
         self.calls.append((method, args))
         if method == "Node.GetClientAllocs":
             await asyncio.sleep(30)  # a blocking query that never fires in this test

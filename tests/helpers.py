@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -60,6 +61,15 @@ def wait_for(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.0
         f"timed out after {timeout}s waiting for {what or pred}"
         + (f" (last error: {last_err!r})" if last_err else "")
     )
+
+
+async def wait_until(pred: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """``wait_for`` inside an event loop: poll ``pred`` without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
+        await asyncio.sleep(0.01)
 
 
 def agent_env(**extra: str) -> dict[str, str]:

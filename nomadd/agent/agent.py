@@ -3,6 +3,10 @@
 ``start`` binds the HTTP port first, then starts the server and the client; ``leave`` runs the
 client's leave, then the server's (Nomad's order), bounded by ``LEAVE_TIMEOUT_S``; ``shutdown``
 stops everything, idempotent. ``reload`` hands a new config to the parts that can change live.
+
+The server's and the client's background tasks report a vital task that died to :meth:`_on_fatal`
+(see :mod:`nomadd.supervisor`); :meth:`wait_fatal` then tells the command to stop the agent with
+exit status 70 (EX_SOFTWARE), so systemd restarts it instead of leaving it half alive.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from nomadd.agent.config import AgentConfig
 from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
 from nomadd.server.server import Server
+from nomadd.supervisor import EX_SOFTWARE
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +35,11 @@ class Agent:
         self.config = config
         self.started_at = time.monotonic()
         self.http = HTTPServer(self)
-        self.server: Server | None = Server(config.server) if config.server.enabled else None
-        self.client: Client | None = Client(config.client) if config.client.enabled else None
+        self._crashed = asyncio.Event()
+        self._crash_reason = ""
+        fatal = self._on_fatal
+        self.server: Server | None = Server(config.server, on_fatal=fatal) if config.server.enabled else None
+        self.client: Client | None = Client(config.client, on_fatal=fatal) if config.client.enabled else None
         # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
         self.reload_hook: Callable[[], Awaitable[None]] | None = None
         self._shut_down = False
@@ -77,28 +85,38 @@ class Agent:
         if self.client is not None:
             await self.client.reload(config.client)
 
-    async def wait_fatal(self) -> str:
-        """Wait until a component cannot go on (e.g. retry_join exhausted); returns why.
+    def _on_fatal(self, reason: str) -> None:
+        """A vital background task died (its traceback is logged already); the first reason wins."""
+        if self._crashed.is_set():
+            return
+        logger.critical("vital task failed, stopping the agent exit_code=%d reason=%s", EX_SOFTWARE, reason)
+        self._crash_reason = reason
+        self._crashed.set()
 
-        Components signal it with a ``failed`` asyncio.Event and a ``fatal_error`` message.
+    async def wait_fatal(self) -> tuple[str, int]:
+        """Wait until the agent cannot go on; returns why and the exit status.
+
+        A vital task that died: exit 70. A component that gave up (e.g. retry_join exhausted,
+        signalled with a ``failed`` asyncio.Event and a ``fatal_error`` message): exit 1, as Nomad.
         """
-        events = [
+        events: list[tuple[object, asyncio.Event]] = [(self, self._crashed)]
+        events += [
             (c, ev)
             for c in (self.server, self.client)
             if c is not None and isinstance(ev := getattr(c, "failed", None), asyncio.Event)
         ]
-        if not events:
-            await asyncio.Event().wait()
         waiters = [asyncio.create_task(ev.wait()) for _, ev in events]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waiters:
                 w.cancel()
+        if self._crashed.is_set():
+            return self._crash_reason, EX_SOFTWARE
         for component, ev in events:
             if ev.is_set():
-                return str(getattr(component, "fatal_error", "") or "agent component failed")
-        return "agent component failed"
+                return str(getattr(component, "fatal_error", "") or "agent component failed"), 1
+        return "agent component failed", 1
 
     async def request_reload(self) -> None:
         if self.reload_hook is None:

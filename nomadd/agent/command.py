@@ -377,7 +377,9 @@ class _Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await fatal
 
-    async def _wait_for_stop(self, signals: asyncio.Queue[signal.Signals], fatal: asyncio.Task[str]) -> int:
+    async def _wait_for_stop(
+        self, signals: asyncio.Queue[signal.Signals], fatal: asyncio.Task[tuple[str, int]]
+    ) -> int:
         while True:
             next_signal = asyncio.create_task(signals.get())
             await asyncio.wait({next_signal, fatal}, return_when=asyncio.FIRST_COMPLETED)
@@ -385,10 +387,12 @@ class _Runner:
                 next_signal.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await next_signal
-                # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1.
-                self.ui.error(fatal.result())
+                # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1;
+                # a vital background task that died ends it with 70 (EX_SOFTWARE).
+                reason, code = fatal.result()
+                self.ui.error(reason)
                 await _bounded_shutdown(self.agent)
-                return 1
+                return code
             sig = next_signal.result()
             self.ui.output(f"Caught signal: {_SIGNAL_NAMES.get(sig, sig.name)}")
             if sig == signal.SIGHUP:

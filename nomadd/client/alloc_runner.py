@@ -76,7 +76,6 @@ class AllocRunner:
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self.runners: dict[str, TaskRunner] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""

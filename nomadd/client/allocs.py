@@ -31,6 +31,7 @@ from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.client.config import ClientConfig
@@ -80,7 +81,8 @@ class AllocManager:
         self.client = client
         self.drivers = make_drivers(client)
         self.runners: dict[str, AllocRunner] = {}
-        self._run_tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = Supervisor("client-allocs")  # runners and kills; cancelled on shutdown
+        self._run_tasks: dict[str, asyncio.Task[None]] = {}  # alloc ID -> its runner's task
         self._pending: dict[str, dict[str, Any]] = {}
         self._wake_sync = asyncio.Event()
         self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-state")
@@ -118,8 +120,7 @@ class AllocManager:
 
     def _start_runner(self, runner: AllocRunner) -> None:
         self.runners[runner.id] = runner
-        task = asyncio.create_task(self._run_runner(runner), name=f"alloc-{runner.id[:8]}")
-        self._run_tasks[runner.id] = task
+        self._run_tasks[runner.id] = self._tasks.spawn(self._run_runner(runner), f"alloc-{runner.id[:8]}")
 
     async def _run_runner(self, runner: AllocRunner) -> None:
         try:
@@ -219,15 +220,8 @@ class AllocManager:
             return
         if runner.update(alloc):
             logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
-            key = f"kill-{alloc.id}"
-            task = asyncio.create_task(runner.kill(alloc.desired_description or "alloc stopped"))
-            self._run_tasks[key] = task
-
-            def forget(_t: asyncio.Task[None]) -> None:
-                if self._run_tasks.get(key) is _t:
-                    del self._run_tasks[key]
-
-            task.add_done_callback(forget)
+            reason = alloc.desired_description or "alloc stopped"
+            self._tasks.spawn(runner.kill(reason), f"alloc-kill-{alloc.id[:8]}")
 
     async def _destroy(self, alloc_id: str) -> None:
         runner = self.runners.pop(alloc_id, None)
@@ -279,12 +273,7 @@ class AllocManager:
                 args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(self._pending.values())}
                 with contextlib.suppress(RPCError, TimeoutError):
                     await asyncio.wait_for(self.client.rpc("Node.UpdateAlloc", args), 2.0)
-        tasks = list(self._run_tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()
         await asyncio.to_thread(self._db.shutdown, True)
 
 

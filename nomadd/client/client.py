@@ -20,7 +20,6 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 from nomadd.client.allocs import AllocManager
@@ -48,6 +47,7 @@ from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.supervisor import FatalHandler, Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
 
 
 class Client:
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, *, on_fatal: FatalHandler | None = None) -> None:
         self.config = config
         c = config
         self.rpc_client = RPCClient()
@@ -97,7 +97,7 @@ class Client:
         self.state: ClientState | None = None
         self.node: Node | None = None
         self._fingerprint: NodeFingerprint | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = Supervisor("client", on_fatal=on_fatal)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.heartbeat_ttl = 0.0
         self.last_heartbeat = 0.0  # monotonic time of the last successful heartbeat
@@ -109,12 +109,6 @@ class Client:
         self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     @property
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""
@@ -146,12 +140,16 @@ class Client:
         logger.info("client started node_id=%s name=%s", self.node.id, self.node.name)
         self._started = True
         self._start_allocs()
-        self._heartbeat_task = self._spawn(self._register_and_heartbeat(), "client-heartbeat")
-        self._spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
+        # Vital: a client that stops heartbeating is marked down and its allocations are
+        # replaced elsewhere while its tasks keep running here.
+        heartbeat = self._register_and_heartbeat()
+        self._heartbeat_task = self.tasks.spawn(heartbeat, "client-heartbeat", vital=True)
+        self.tasks.spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
 
     def _start_allocs(self) -> None:
         self.allocs = AllocManager(self)
-        self._spawn(self.allocs.run(), "client-allocs")
+        # Vital: without it the node looks healthy but never runs, stops or reports allocations.
+        self.tasks.spawn(self.allocs.run(), "client-allocs", vital=True)
 
     async def leave(self) -> None:
         """Mark the node down on the servers now ("Node left"); tasks keep running."""
@@ -178,12 +176,7 @@ class Client:
         self._stopped = True
         if self.allocs is not None:
             await self.allocs.shutdown(destroy=self.config.dev_mode)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.tasks.aclose()
         await self.rpc_client.close()
         if self.state is not None:
             await asyncio.to_thread(self.state.close)

@@ -33,6 +33,7 @@ from nomadd.structs.job import JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import DrainMetadata, DrainStatus, DrainStrategy, Node, NodeEligibility, NodeEvent
 from nomadd.structs.timeutil import format_time, parse_time
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry
@@ -109,11 +110,12 @@ class Drainer:
 
     def __init__(self, server: Server) -> None:
         self._server = server
+        self._tasks = Supervisor("drainer")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="drainer")
+            self._task = self._tasks.spawn(self._run(), "drainer")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None

@@ -27,6 +27,7 @@ from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.timeutil import NS_PER_S
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry
@@ -81,11 +82,12 @@ class JobGC:
 
     def __init__(self, server: Server) -> None:
         self._server = server
+        self._tasks = Supervisor("job-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="job-gc")
+            self._task = self._tasks.spawn(self._run(), "job-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None

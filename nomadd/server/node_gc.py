@@ -9,13 +9,13 @@ tiny threshold is what ``nomadd system gc`` / ``PUT /v1/system/gc`` runs (Nomad'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from nomadd.server.state import store_nodes
 from nomadd.structs.errors import NomaddError
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.server import Server
@@ -32,11 +32,12 @@ class NodeGC:
 
     def __init__(self, server: Server) -> None:
         self.server = server
+        self._tasks = Supervisor("node-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="node-gc")
+            self._task = self._tasks.spawn(self._run(), "node-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -62,8 +63,5 @@ class NodeGC:
         return ids
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task = None
+        await self._tasks.aclose()

@@ -19,7 +19,6 @@ against the placements of the in-flight entries but not their stops (see :class:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -41,6 +40,7 @@ from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.raft import Raft
@@ -328,14 +328,21 @@ class PlanApplier:
     they were proposed, and they are proposed in the order they were checked.
     """
 
-    def __init__(self, raft: Raft, store: StateStore, *, max_inflight: int = MAX_ENTRIES_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        raft: Raft,
+        store: StateStore,
+        *,
+        max_inflight: int = MAX_ENTRIES_IN_FLIGHT,
+        tasks: Supervisor | None = None,
+    ) -> None:
         self._raft = raft
         self._store = store
         self._max_inflight = max_inflight
         self._queue: asyncio.Queue[_Pending] | None = None
+        self._tasks = tasks or Supervisor("plan-applier")
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[int, _Entry] = {}
-        self._commits: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._seq = 0
         self.committed_placements = 0  # as leader, since start (/v1/metrics, benchmarks, tests)
@@ -344,12 +351,12 @@ class PlanApplier:
         if enabled and self._task is None:
             self._queue = asyncio.Queue()
             self._slots = asyncio.Semaphore(self._max_inflight)
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="plan-applier")
+            # Vital: without this loop every submitted plan waits forever and the leader
+            # stops scheduling while it keeps the leadership.
+            self._task = self._tasks.spawn(self._run(), "plan-applier", vital=True)
         elif not enabled and self._task is not None:
-            self._task.cancel()
             self._task = None
-            for task in list(self._commits):
-                task.cancel()
+            self._tasks.cancel_all()  # the loop and the commits in flight
             for entry in self._inflight.values():
                 _fail(entry.items, NoLeaderError("leadership lost"))
             self._inflight.clear()
@@ -390,9 +397,7 @@ class PlanApplier:
                 continue
             self._seq += 1
             self._inflight[self._seq] = entry
-            task = asyncio.get_running_loop().create_task(self._commit(self._seq, entry), name="plan-commit")
-            self._commits.add(task)
-            task.add_done_callback(self._commits.discard)
+            self._tasks.spawn(self._commit(self._seq, entry), "plan-commit")
 
     def _check(self, batch: list[_Pending]) -> _Entry:
         start = time.monotonic()
@@ -454,13 +459,8 @@ class PlanApplier:
                 item.future.set_result(done)
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        tasks = [t for t in (task, *self._commits) if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        self._task = None
+        await self._tasks.aclose()
 
 
 def _fail(items: Iterable[tuple[_Pending, PlanResult, bool]], err: BaseException) -> None:

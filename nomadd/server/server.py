@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
+from nomadd.supervisor import FatalHandler, Supervisor
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -84,7 +85,7 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
         self.config = config
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
@@ -107,8 +108,9 @@ class Server:
         )
         self.rpc_client = RPCClient()
         self.registry = RPCRegistry()
+        self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
-        self.leader_loop = LeaderLoop(self.raft, self._reconcile)
+        self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
         self.ctx = ServerContext(
             config=config,
             store=self.store,
@@ -138,7 +140,6 @@ class Server:
         ):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()
         self._announcer: MdnsAnnouncer | None = None
@@ -149,11 +150,6 @@ class Server:
         self.fatal_error = ""
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _load_node_id(self) -> str:
         if self.data_dir is None or self.config.dev_mode:
             return str(uuid.uuid4())
@@ -190,23 +186,25 @@ class Server:
                 encrypt_key=cfg.encrypt,
             ),
             on_event=self._on_member_event,
+            tasks=self.tasks.child("gossip"),
         )
         await self.gossip.start()
-        self._spawn(self._announce(), "server-mdns-announce")
+        self.tasks.spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
         if cfg.dev_mode or has_existing_state(raft_dir) or cfg.bootstrap_expect == 1:
             await self.raft.start(peers=())
         else:
-            self._spawn(self._bootstrap(), "server-bootstrap")
+            # Vital, as the join below: a server that never starts Raft only looks alive.
+            self.tasks.spawn(self._bootstrap(), "server-bootstrap", vital=True)
         join = cfg.server_join
         resolver = Resolver(cfg.discovery.dns_resolvers, region=cfg.region)
         if join.start_join:
             await start_join(join.start_join, self.join, resolver=resolver)
         if join.retry_join:
-            self._spawn(self._retry_join(join.retry_join, resolver), "server-retry-join")
+            self.tasks.spawn(self._retry_join(join.retry_join, resolver), "server-retry-join", vital=True)
         known = self._known_serf_peers()
         if known and not join.start_join:
-            self._spawn(self._rejoin_known(known), "server-rejoin")
+            self.tasks.spawn(self._rejoin_known(known), "server-rejoin")
 
     async def _announce(self) -> None:
         """Announce this server on mDNS (``_nomadd._tcp.local.``, docs/discovery.md) so
@@ -336,11 +334,7 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.tasks.aclose()
         await self._stop_announcer()
         await self.leader_loop.shutdown()
         await self.raft.shutdown()

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
@@ -39,6 +39,7 @@ from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
+from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.raft import Raft
@@ -188,10 +189,11 @@ class SchedulingService:
         self.num_workers = max(MIN_WORKERS, int(server.config.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
-        self.applier = PlanApplier(self.raft, self.store)
+        tasks: Supervisor = server.tasks
+        self.applier = PlanApplier(self.raft, self.store, tasks=tasks.child("plan-applier"))
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = tasks.child("scheduling")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
         self.enabled = False
@@ -212,22 +214,18 @@ class SchedulingService:
             self.node_evals.set_enabled(True)
             self.workers = [Worker(self, i) for i in range(self.num_workers)]
             for w in self.workers:
-                self._spawn(w.run(), w.name)
+                # Vital: a worker loop only ends on a bug; a leader whose workers are gone accepts
+                # jobs and never schedules them.
+                self._tasks.spawn(w.run(), w.name, vital=True)
             logger.info("scheduling enabled workers=%d restored_evals=%d", len(self.workers), restored)
         else:
-            for task in list(self._tasks):
-                task.cancel()
+            self._tasks.cancel_all()
             self.node_evals.set_enabled(False)
             self.applier.set_enabled(False)
             self.blocked.set_enabled(False)
             self.broker.set_enabled(False)
             self.workers = []
             logger.info("scheduling disabled")
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _restore(self) -> int:
         snap = self.store.snapshot()
@@ -286,7 +284,7 @@ class SchedulingService:
             )
             for e in evals
         ]
-        self._spawn(self._write_quietly(canceled), "eval-cancel")
+        self._tasks.spawn(self._write_quietly(canceled), "eval-cancel")
 
     async def _write_quietly(self, evals: list[Evaluation]) -> None:
         try:

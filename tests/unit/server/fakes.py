@@ -40,6 +40,7 @@ from nomadd.structs.requests.job import (
     JobRegisterReply,
     JobRegisterRequest,
 )
+from nomadd.supervisor import Supervisor
 
 __all__ = ["FakeRaft", "FakeServer", "api_job", "make_fsm", "replace_node", "wait_until"]
 
@@ -98,6 +99,7 @@ class FakeServer:
         self.http_addr = "127.0.0.1:4646"
         self.config = ServerConfig(datacenter="dc1", region="global", **{**SERVER_DEFAULTS, **server_config})
         self.registry = RPCRegistry()
+        self.tasks = Supervisor("server")
         self.components: list[Any] = []
         self.ctx = ServerContext(
             config=self.config,

@@ -83,10 +83,16 @@ def agent_env(**extra: str) -> dict[str, str]:
 class AgentProcess:
     """A real ``python -m nomadd agent`` process; output collected line by line."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        entry: Sequence[str] = ("-m", "nomadd"),
+    ):
         self.args = list(args)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nomadd", "agent", *self.args],
+            [sys.executable, *entry, "agent", *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env or agent_env(),

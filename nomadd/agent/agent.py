@@ -5,7 +5,7 @@ client's leave, then the server's (Nomad's order), bounded by ``LEAVE_TIMEOUT_S`
 stops everything, idempotent. ``reload`` hands a new config to the parts that can change live.
 
 The server's and the client's background tasks report a vital task that died to :meth:`_on_fatal`
-(see :mod:`nomadd.supervisor`); :meth:`wait_fatal` then tells the command to stop the agent with
+(see :mod:`nomadd.helper.supervisor`); :meth:`wait_fatal` then tells the command to stop the agent with
 exit status 70 (EX_SOFTWARE), so systemd restarts it instead of leaving it half alive.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
+from nomadd.helper.supervisor import EX_SOFTWARE
 from nomadd.server.server import Server
-from nomadd.supervisor import EX_SOFTWARE
 
 logger = logging.getLogger(__name__)
 

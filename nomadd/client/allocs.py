@@ -28,10 +28,10 @@ from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.client.config import ClientConfig

@@ -42,12 +42,12 @@ from nomadd.client.heartbeat import (
 from nomadd.client.servers import NoServersError, ServerList
 from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
+from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
-from nomadd.supervisor import FatalHandler, Supervisor
 
 logger = logging.getLogger(__name__)
 

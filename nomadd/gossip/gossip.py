@@ -1,7 +1,7 @@
 """The :class:`Gossip` pool: sockets and timers around :class:`nomadd.gossip.state.MemberTable`.
 
 Loops (all owned by one ``asyncio.TaskGroup`` inside ``start()``'s runner task, itself owned,
-with the relayed pings and the TCP handlers, by the pool's :class:`~nomadd.supervisor.Supervisor`):
+with the relayed pings and the TCP handlers, by the pool's :class:`~nomadd.helper.supervisor.Supervisor`):
 
 * probe: every ``probe_interval`` ping the next member (round-robin over a shuffled list); no
   ack within ``probe_timeout`` ⇒ ``ping-req`` through ``indirect_checks`` others, wait out the
@@ -50,8 +50,8 @@ from nomadd.gossip.transport import (
     guess_advertise_addr,
     parse_host_port,
 )
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.errors import ConfigError, NomaddError
-from nomadd.supervisor import Supervisor
 
 __all__ = ["Gossip"]
 

@@ -24,6 +24,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import Txn
@@ -33,7 +34,6 @@ from nomadd.structs.job import JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import DrainMetadata, DrainStatus, DrainStrategy, Node, NodeEligibility, NodeEvent
 from nomadd.structs.timeutil import format_time, parse_time
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry

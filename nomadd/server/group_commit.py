@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from nomadd.supervisor import Supervisor
+from nomadd.helper.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.context import ServerContext

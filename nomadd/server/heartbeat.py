@@ -22,8 +22,8 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.errors import NoLeaderError
-from nomadd.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server import system_endpoint
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
@@ -27,7 +28,6 @@ from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.timeutil import NS_PER_S
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry

@@ -17,9 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.raft import Raft
 from nomadd.structs.errors import NomaddError
-from nomadd.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 

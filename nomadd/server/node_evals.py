@@ -22,13 +22,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import JobType
 from nomadd.structs.node import Node, NodeEligibility, NodeStatus
-from nomadd.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 

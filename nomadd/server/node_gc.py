@@ -13,9 +13,9 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.state import store_nodes
 from nomadd.structs.errors import NomaddError
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.server import Server

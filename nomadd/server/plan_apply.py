@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nomadd import telemetry
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore, Txn
@@ -40,7 +41,6 @@ from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.raft import Raft

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nomadd import VERSION
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import (
@@ -62,7 +63,6 @@ from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
-from nomadd.supervisor import FatalHandler, Supervisor
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
 from nomadd.server.blocked_evals import BlockedEvals
@@ -39,7 +40,6 @@ from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
-from nomadd.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from nomadd.server.raft import Raft

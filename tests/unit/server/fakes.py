@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_gc, node_endpoint, system_endpoint
 from nomadd.server.blocking import BlockingQueries
@@ -40,7 +41,6 @@ from nomadd.structs.requests.job import (
     JobRegisterReply,
     JobRegisterRequest,
 )
-from nomadd.supervisor import Supervisor
 
 __all__ = ["FakeRaft", "FakeServer", "api_job", "make_fsm", "replace_node", "wait_until"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import nomadd.supervisor
-from nomadd.supervisor import Supervisor
+import nomadd.helper.supervisor
+from nomadd.helper.supervisor import Supervisor
 from tests.helpers import wait_until
 
 
@@ -23,7 +23,7 @@ async def _explode() -> None:
 
 
 def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "nomadd.supervisor" and r.levelno >= logging.ERROR]
+    return [r for r in caplog.records if r.name == "nomadd.helper.supervisor" and r.levelno >= logging.ERROR]
 
 
 def test_failing_task_is_logged_with_its_traceback_and_the_others_keep_running(
@@ -48,7 +48,7 @@ def test_failing_task_is_logged_with_its_traceback_and_the_others_keep_running(
         assert len(sup) == 1  # the dead task is no longer held
         await sup.aclose()
 
-    with caplog.at_level(logging.ERROR, logger="nomadd.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="nomadd.helper.supervisor"):
         asyncio.run(main())
     [record] = _failures(caplog)
     assert "component=comp task=boom vital=False" in record.getMessage()
@@ -69,7 +69,7 @@ def test_failing_vital_task_calls_on_fatal_also_through_a_child(caplog: pytest.L
         await wait_until(task.done)
         await asyncio.sleep(0)
 
-    with caplog.at_level(logging.ERROR, logger="nomadd.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="nomadd.helper.supervisor"):
         asyncio.run(main())
     assert len(fatal) == 1
     assert "leader-loop" in fatal[0] and "leader" in fatal[0] and "planted bug" in fatal[0]
@@ -88,7 +88,7 @@ def test_vital_failure_without_a_handler_or_with_a_broken_one_is_still_logged(
             await wait_until(task.done)
             await asyncio.sleep(0)
 
-    with caplog.at_level(logging.ERROR, logger="nomadd.supervisor"):
+    with caplog.at_level(logging.ERROR, logger="nomadd.helper.supervisor"):
         asyncio.run(main())
     messages = [r.getMessage() for r in _failures(caplog)]
     assert any("nothing stops the agent component=alone" in m for m in messages)
@@ -132,7 +132,7 @@ def test_aclose_cancels_everything_within_the_bound(caplog: pytest.LogCaptureFix
             done.set()  # let the stubborn task end, whatever happened
         await wait_until(lambda: len(sup) == 0)
 
-    with caplog.at_level(logging.WARNING, logger="nomadd.supervisor"):
+    with caplog.at_level(logging.WARNING, logger="nomadd.helper.supervisor"):
         asyncio.run(main())
     assert not ran_after_close
     assert "tasks did not stop in time component=comp timeout=0.2s tasks=stubborn" in caplog.text
@@ -167,10 +167,10 @@ def test_cancellation_and_normal_return_are_not_failures(caplog: pytest.LogCaptu
         await again
         assert not again.cancelled()
 
-    with caplog.at_level(logging.DEBUG, logger="nomadd.supervisor"):
+    with caplog.at_level(logging.DEBUG, logger="nomadd.helper.supervisor"):
         asyncio.run(main())
     assert fatal == []
-    assert [r for r in caplog.records if r.name == "nomadd.supervisor"] == []
+    assert [r for r in caplog.records if r.name == "nomadd.helper.supervisor"] == []
 
 
 def test_aclose_itself_can_be_cancelled(caplog: pytest.LogCaptureFixture) -> None:
@@ -202,7 +202,7 @@ def test_aclose_itself_can_be_cancelled(caplog: pytest.LogCaptureFixture) -> Non
 
 def test_imports_only_the_stdlib() -> None:
     """The server, the client and the standalone gossip package all use it."""
-    tree = ast.parse(Path(nomadd.supervisor.__file__).read_text())
+    tree = ast.parse(Path(nomadd.helper.supervisor.__file__).read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]

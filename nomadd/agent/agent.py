@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
-from nomadd.helper.supervisor import EX_SOFTWARE
+from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
 from nomadd.server.server import Server
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ class Agent:
         self.http = HTTPServer(self)
         self._crashed = asyncio.Event()
         self._crash_reason = ""
+        # The agent's own tasks (the command's systemd watchdog); the command closes it last,
+        # after shutdown, so the watchdog keeps pinging while the agent stops.
+        self.tasks = Supervisor("agent", on_fatal=self._on_fatal)
         fatal = self._on_fatal
         self.server: Server | None = Server(config.server, on_fatal=fatal) if config.server.enabled else None
         self.client: Client | None = Client(config.client, on_fatal=fatal) if config.client.enabled else None

@@ -352,13 +352,12 @@ async def _serve(
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     await asyncio.to_thread(load_deferred, pending_ca)
-    watchdog = asyncio.create_task(notifier.run_watchdog(), name="sd-watchdog")
+    # Vital: without its pings systemd kills the agent at WatchdogSec without saying why.
+    agent.tasks.spawn(notifier.run_watchdog(), "sd-watchdog", vital=True)
     try:
         return await state.wait_for_stop(signals)
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        await agent.tasks.aclose()
 
 
 class _Runner:

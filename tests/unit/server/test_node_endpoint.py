@@ -9,15 +9,18 @@ from typing import Any
 import pytest
 
 from nomadd.rpc.wire import decode_request, encode
-from nomadd.server.state import store_nodes
+from nomadd.scheduler.testing import mock_node
+from nomadd.server.state import store_allocs, store_nodes
+from nomadd.structs.alloc import AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError, ValidationError
-from nomadd.structs.node import Node, NodeEligibility, NodeStatus
+from nomadd.structs.node import DrainStrategy, Node, NodeEligibility, NodeStatus
 from nomadd.structs.requests.node import (
     NODE_DEREGISTER,
     NODE_GET,
     NODE_HEARTBEAT_STATS,
     NODE_LIST,
     NODE_REGISTER,
+    NODE_UPDATE_DRAIN,
     NODE_UPDATE_ELIGIBILITY,
     NODE_UPDATE_STATUS,
     HeartbeatStatsRequest,
@@ -27,6 +30,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterRequest,
     NodeServerInfo,
     NodeSpecificRequest,
+    NodeUpdateDrainRequest,
     NodeUpdateEligibilityRequest,
     NodeUpdateStatusRequest,
 )
@@ -162,3 +166,42 @@ def test_leave_errors_eligibility_reads_purge_and_gc() -> None:
             await s.rpc(NODE_DEREGISTER, NodeDeregisterRequest(node_ids=("n-2",)))
 
     _run(body)
+
+
+def test_follower_decoding_the_node_entries_builds_the_same_state() -> None:
+    """Every node entry (and the clients' alloc updates) applied from its bytes on a follower
+    gives the rows the leader applied from its own copy: entries carry every time and ID."""
+
+    async def main() -> None:
+        s = FakeServer(min_heartbeat_ttl=60.0)
+        s.scheduling.set_enabled(True)
+        s.nodes.timers.set_enabled(True)
+        try:
+            for node_id in ("n-1", "n-2"):
+                node = mock_node(node_id, secret_id=f"s-{node_id[-1]}", status=NodeStatus.INITIALIZING)
+                await s.register(node)
+                await s.status(node_id, node.secret_id, NodeStatus.READY)
+            await s.register_job(fakes.api_job(count=2))
+            await fakes.wait_until(lambda: len(store_allocs.list_allocs(s.store.snapshot())) == 2)
+            allocs = store_allocs.list_allocs(s.store.snapshot())
+            running = {"t": TaskState(state=TaskStatus.RUNNING, started_at="2026-01-01T00:00:00Z")}
+            await s.update_allocs(allocs, AllocClientStatus.RUNNING, task_states=running)
+            await s.eligibility("n-2", NodeEligibility.INELIGIBLE)
+            drain = NodeUpdateDrainRequest(
+                node_id="n-1", drain_strategy=DrainStrategy(deadline=-1), meta={"why": "kernel"}
+            )
+            await s.rpc(NODE_UPDATE_DRAIN, drain)
+            assert await s.nodes.drainer.check() == ["n-1"]
+            await s.status("n-2", "s-2", NodeStatus.DOWN, leave=True)
+            await s.rpc(NODE_DEREGISTER, NodeDeregisterRequest(node_ids=("n-2",)))
+        finally:
+            s.nodes.timers.set_enabled(False)
+            s.scheduling.set_enabled(False)
+        follower = s.follower().store.snapshot()
+        leader = s.store.snapshot()
+        for table in (store_nodes.TABLE, store_allocs.TABLE):
+            assert dict(follower.table(table)) == dict(leader.table(table)), table
+        node = store_nodes.get(leader, "n-1")
+        assert node is not None and node.last_drain is not None and node.last_drain.meta == {"why": "kernel"}
+
+    asyncio.run(main())

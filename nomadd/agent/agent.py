@@ -30,8 +30,8 @@ class Agent:
         self.config = config
         self.started_at = time.monotonic()
         self.http = HTTPServer(self)
-        self.server: Server | None = Server(config) if config.server.enabled else None
-        self.client: Client | None = Client(config) if config.client.enabled else None
+        self.server: Server | None = Server(config.server) if config.server.enabled else None
+        self.client: Client | None = Client(config.client) if config.client.enabled else None
         # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
         self.reload_hook: Callable[[], Awaitable[None]] | None = None
         self._shut_down = False
@@ -73,9 +73,9 @@ class Agent:
     async def reload(self, config: AgentConfig) -> None:
         self.config = config
         if self.server is not None:
-            await self.server.reload(config)
+            await self.server.reload(config.server)
         if self.client is not None:
-            await self.client.reload(config)
+            await self.client.reload(config.client)
 
     async def wait_fatal(self) -> str:
         """Wait until a component cannot go on (e.g. retry_join exhausted); returns why.
@@ -104,12 +104,3 @@ class Agent:
         if self.reload_hook is None:
             raise RuntimeError("reload is not available")
         await self.reload_hook()
-
-
-async def wait_bounded(coro: Awaitable[None], timeout_s: float) -> bool:
-    """Run ``coro`` for at most ``timeout_s``; True when it finished in time."""
-    try:
-        await asyncio.wait_for(coro, timeout_s)
-    except TimeoutError:
-        return False
-    return True

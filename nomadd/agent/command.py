@@ -32,7 +32,7 @@ from nomadd.agent.logging import GatedHandler, set_level, setup_logging
 from nomadd.agent.permissions import check_permissions
 from nomadd.agent.sdnotify import Notifier
 from nomadd.agent.tls import PendingContexts, deferred_ca_loading, load_deferred
-from nomadd.cli.flags import FlagError, FlagSet
+from nomadd.helper.flags import FlagError, FlagSet
 from nomadd.structs.errors import ConfigError, NomaddError
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def _flags_to_partial(v: dict[str, object]) -> Partial:
         if v.get(flag):
             put(key, True)
     if "retry-interval" in v:
-        from nomadd.agent.duration import parse_duration
+        from nomadd.helper.duration import parse_duration
 
         raw = str(v["retry-interval"])
         try:

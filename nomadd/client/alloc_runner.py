@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -271,7 +270,3 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
-
-
-def logs_exist(alloc_dir: AllocDir) -> bool:
-    return os.path.isdir(alloc_dir.logs_dir)

@@ -22,7 +22,7 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
@@ -31,6 +31,7 @@ from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
+from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.node import (
     NODE_GET_CLIENT_ALLOCS,
     NODE_UPDATE_ALLOC,
@@ -41,7 +42,9 @@ from nomadd.structs.requests.node import (
 )
 
 if TYPE_CHECKING:
-    from nomadd.client.client import Client
+    from nomadd.client.config import ClientConfig
+    from nomadd.client.state import ClientState
+    from nomadd.structs.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +56,25 @@ WATCH_RETRY_S = 1.0
 WATCH_RETRY_MAX_S = 10.0
 
 
-def make_drivers(client: Client) -> dict[str, Driver]:
-    c = client.config.client
+class ClientView(Protocol):
+    """What the alloc manager uses of :class:`nomadd.client.client.Client` (which owns it)."""
+
+    config: ClientConfig
+    state: ClientState | None
+    alloc_dir: str
+    node: Node | None
+    registered: bool
+
+    @property
+    def node_id(self) -> str: ...
+
+    async def call(self, method: Method[Req, Rep], request: Req) -> Rep: ...
+
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
+
+
+def make_drivers(client: ClientView) -> dict[str, Driver]:
+    c = client.config
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
@@ -67,7 +87,7 @@ def make_drivers(client: Client) -> dict[str, Driver]:
 
 
 class AllocManager:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClientView) -> None:
         self.client = client
         self.drivers = make_drivers(client)
         self.runners: dict[str, AllocRunner] = {}
@@ -103,7 +123,7 @@ class AllocManager:
             node_id=client.node_id,
             region=client.config.region,
             datacenter=client.config.datacenter,
-            max_kill_timeout_s=client.config.client.max_kill_timeout,
+            max_kill_timeout_s=client.config.max_kill_timeout,
             **restored,
         )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import logging
 import os
 import socket
@@ -24,7 +23,8 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from nomadd.agent.config import AgentConfig
+from nomadd.client.allocs import AllocManager
+from nomadd.client.config import ClientConfig
 from nomadd.client.fingerprint import (
     FingerprintConfig,
     NodeFingerprint,
@@ -66,8 +66,8 @@ HEARTBEAT_RPC_TIMEOUT_S = 10.0
 MIN_HEARTBEAT_INTERVAL_S = 0.5  # never spin if a reply carries no TTL
 
 
-def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig:
-    c = config.client
+def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfig:
+    c = config
     drivers = ["raw_exec"]
     if c.exec_enabled:
         drivers.append("exec")
@@ -88,15 +88,15 @@ def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig
 
 
 class Client:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        c = config.client
+        c = config
         self.rpc_client = RPCClient()
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
             rpc=self.rpc_client,
-            fallback=config.advertise.http if config.server.enabled else "",
+            fallback=config.local_server,
         )
         self.state_dir = c.state_dir
         self.alloc_dir = c.alloc_dir
@@ -112,7 +112,7 @@ class Client:
         self._started = False
         self._stopped = False
         self._left = False
-        self.allocs: Any = None  # the alloc manager (nomadd.client.allocs), set in start()
+        self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -143,9 +143,9 @@ class Client:
             datacenter=cfg.datacenter,
             name=cfg.name or socket.gethostname(),
             http_addr=cfg.advertise.http,
-            meta=dict(cfg.client.meta),
-            node_class=cfg.client.node_class,
-            node_pool=cfg.client.node_pool,
+            meta=dict(cfg.meta),
+            node_class=cfg.node_class,
+            node_pool=cfg.node_pool,
             status=NodeStatus.INITIALIZING,
             **node_fields(self._fingerprint),
         ).with_computed_class()
@@ -156,11 +156,7 @@ class Client:
         self._spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
 
     def _start_allocs(self) -> None:
-        try:
-            mod = importlib.import_module("nomadd.client.allocs")
-        except ImportError:  # the alloc manager is not in this tree yet
-            return
-        self.allocs = mod.AllocManager(self)
+        self.allocs = AllocManager(self)
         self._spawn(self.allocs.run(), "client-allocs")
 
     async def leave(self) -> None:
@@ -200,10 +196,10 @@ class Client:
         if self.state is not None:
             await asyncio.to_thread(self.state.close)
 
-    async def reload(self, config: AgentConfig) -> None:
+    async def reload(self, config: ClientConfig) -> None:
         """Take a new config: a changed server list is resolved again now; other client
         settings (node class, meta, reserved) take effect at the next start."""
-        c = config.client
+        c = config
         entries = (*c.servers, *c.server_join.retry_join)
         self.config = config
         if entries != self.server_list.entries:

@@ -2,8 +2,8 @@
 
 ``LeaderLoop`` listens to Raft leadership changes (on the loop). On gaining leadership it
 commits a barrier (every earlier entry is then applied here), enables the registered
-components (``set_enabled(True)``: heartbeat timers, node GC, eval broker... added by other
-teams with :meth:`LeaderLoop.register`), then reconciles Raft membership with gossip every
+components (``set_enabled(True)``: heartbeat timers, node GC, eval broker... each added by its
+module with :meth:`LeaderLoop.register`), then reconciles Raft membership with gossip every
 ``RECONCILE_INTERVAL_S`` and whenever :meth:`kick` is called (gossip events). On losing it
 disables the components. Lost-then-regained leadership runs the whole sequence again; a stale
 task from the previous term is cancelled first, so two overlapping terms never run at once.

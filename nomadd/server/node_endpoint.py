@@ -136,7 +136,7 @@ class NodeEndpoint:
         registry.register(NODE_UPDATE_ALLOC, self.update_alloc, kind="write")
 
     def _ttl_settings(self) -> TTLSettings:
-        s = self._ctx.config.server
+        s = self._ctx.config
         return TTLSettings(
             min_ttl=s.min_heartbeat_ttl,
             rate=s.max_heartbeats_per_second,

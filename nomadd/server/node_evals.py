@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["NodeEvals", "evals_for_node"]
 
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _GONE = frozenset({NodeStatus.DOWN, NodeStatus.DISCONNECTED})
 
 _View = tuple[str, str, bool]  # (status, eligibility, draining)

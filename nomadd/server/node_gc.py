@@ -41,7 +41,7 @@ class NodeGC:
 
     async def _run(self) -> None:
         while True:
-            s = self._ctx.config.server
+            s = self._ctx.config
             await asyncio.sleep(s.node_gc_interval)
             try:
                 await self.collect(s.node_gc_threshold)

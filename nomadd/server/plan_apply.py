@@ -58,7 +58,7 @@ __all__ = [
 MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry
 MAX_PLACEMENTS_PER_ENTRY = 256  # ~1.3 KB of msgpack each: entries stay well under a MiB
 MAX_ENTRIES_IN_FLIGHT = 4  # PLAN_RESULTS entries proposed and not yet applied here
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 
 
 # ---- FSM ---------------------------------------------------------------------------------

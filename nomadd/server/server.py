@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nomadd import VERSION
-from nomadd.agent.config import AgentConfig
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.rpc import RPCClient, RPCRegistry
@@ -43,6 +42,7 @@ from nomadd.server import (
     var_endpoint,
 )
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
+from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
@@ -83,9 +83,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        s = config.server
+        s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
         raft_dir = None if (config.dev_mode or self.data_dir is None) else self.data_dir / "raft"
         self.node_id = ""
@@ -184,20 +184,20 @@ class Server:
                     raft_addr=self.raft_addr,
                     http_addr=self.http_addr,
                     build=VERSION,
-                    expect=cfg.server.bootstrap_expect,
+                    expect=cfg.bootstrap_expect,
                 ),
-                encrypt_key=cfg.server.encrypt,
+                encrypt_key=cfg.encrypt,
             ),
             on_event=self._on_member_event,
         )
         await self.gossip.start()
         self._spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
-        if cfg.dev_mode or has_existing_state(raft_dir) or cfg.server.bootstrap_expect == 1:
+        if cfg.dev_mode or has_existing_state(raft_dir) or cfg.bootstrap_expect == 1:
             await self.raft.start(peers=())
         else:
             self._spawn(self._bootstrap(), "server-bootstrap")
-        join = cfg.server.server_join
+        join = cfg.server_join
         resolver = Resolver(cfg.discovery.dns_resolvers, region=cfg.region)
         if join.start_join:
             await start_join(join.start_join, self.join, resolver=resolver)
@@ -235,7 +235,7 @@ class Server:
             logger.warning("mdns announce stop failed err=%r", err)
 
     async def _retry_join(self, entries: Iterable[str], resolver: Resolver) -> None:
-        j = self.config.server.server_join
+        j = self.config.server_join
         try:
             await retry_join(
                 entries,
@@ -256,7 +256,7 @@ class Server:
     async def _bootstrap(self) -> None:
         """Wait for ``bootstrap_expect`` servers (or to be added to a cluster), then start Raft."""
         last_reason = ""
-        expect = self.config.server.bootstrap_expect
+        expect = self.config.bootstrap_expect
         while not self.raft.started and not self._stopped:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
@@ -311,7 +311,7 @@ class Server:
         if self.gossip is not None:
             await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
         path = self._serf_peers_file()
-        if path is not None and not self.config.server.rejoin_after_leave:
+        if path is not None and not self.config.rejoin_after_leave:
             # Nomad: after a graceful leave a restarted server does not rejoin its old peers
             # by itself (only with rejoin_after_leave / -rejoin or an explicit join).
             path.unlink(missing_ok=True)
@@ -347,7 +347,7 @@ class Server:
             await self.gossip.shutdown()
         await self.rpc_client.close()
 
-    async def reload(self, config: AgentConfig) -> None:
+    async def reload(self, config: ServerConfig) -> None:
         self.config = config  # nothing of the server changes live yet
 
     # ---- membership ------------------------------------------------------------------------
@@ -540,7 +540,7 @@ class Server:
                 "server": "true",
                 "leader": str(self.raft.is_leader()).lower(),
                 "leader_addr": self.raft.leader() or "",
-                "bootstrap": str(self.config.server.bootstrap_expect == 1).lower(),
+                "bootstrap": str(self.config.bootstrap_expect == 1).lower(),
                 "known_regions": str(len(regions)),
             },
             "raft": self.raft.stats(),
@@ -548,7 +548,7 @@ class Server:
                 "members": str(len(members)),
                 "failed": str(sum(m.status == MemberStatus.FAILED for m in members)),
                 "left": str(sum(m.status == MemberStatus.LEFT for m in members)),
-                "encrypted": str(self.config.server.encrypt is not None).lower(),
+                "encrypted": str(self.config.encrypt is not None).lower(),
             },
         }
 

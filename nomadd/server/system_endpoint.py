@@ -1,7 +1,7 @@
 """``System.*`` RPCs (Nomad's system_endpoint.go): ``System.GarbageCollect`` (force GC now).
 
 Nomad's force-gc runs every GC kind with a 1 ms threshold; nomadd collects nodes here (job and
-eval GC belong to the jobs team's core jobs, which can hook in with :func:`add_gc_hook`).
+eval GC run as core jobs, which hook in with :func:`add_gc_hook`).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: mor
 # core keeps the plan applier's entries (plans and eval outcomes) full (Nomad: one per core)
 EVAL_PROCESS_TIMEOUT_S = 60.0  # Nomad's eval nack timeout: a stuck eval is redelivered, not lost
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.TABLE)
 _NODE_MESSAGES = frozenset(range(MessageType.NODE_REGISTER, MessageType.NODE_UPDATE_ELIGIBILITY + 1))
 
@@ -185,7 +185,7 @@ class SchedulingService:
     def __init__(self, server: Server) -> None:
         self.raft: Raft = server.raft
         self.store: StateStore = server.store
-        self.num_workers = max(MIN_WORKERS, int(server.config.server.num_schedulers or 1))
+        self.num_workers = max(MIN_WORKERS, int(server.config.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
         self.applier = PlanApplier(self.raft, self.store)

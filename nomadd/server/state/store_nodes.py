@@ -46,7 +46,7 @@ EVENT_DRAIN_DISABLED = "Node drain disabled"
 EVENT_DRAIN_COMPLETE = "Node drain complete"
 
 TABLE = "nodes"
-# The allocations table (owned by the jobs team's store_allocs.py); read here only for node GC.
+# The allocations table (written by store_allocs.py); read here only for node GC.
 ALLOCS_TABLE = "allocs"
 
 

@@ -15,12 +15,12 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server import alloc_endpoint, eval_endpoint, job_gc, system_endpoint
 from nomadd.server.blocking import BlockingQueries
+from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
@@ -107,13 +107,11 @@ class FakeServer:
         self.fsm = make_fsm(self.store)
         self.raft = FakeRaft(self.fsm)
         self.http_addr = "127.0.0.1:4646"
-        self.config = SimpleNamespace(
-            datacenter="dc1", region="global", server=SimpleNamespace(**{**SERVER_DEFAULTS, **server_config})
-        )
+        self.config = ServerConfig(datacenter="dc1", region="global", **{**SERVER_DEFAULTS, **server_config})
         self.registry = RPCRegistry()
         self.components: list[Any] = []
         self.ctx = ServerContext(
-            config=self.config,  # type: ignore[arg-type]
+            config=self.config,
             store=self.store,
             fsm=self.fsm,
             raft=self.raft,  # type: ignore[arg-type]

@@ -35,10 +35,8 @@ from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import (
     alloc_endpoint,
-    drainer,
     eval_endpoint,
     job_gc,
-    node_endpoint,
     operator_endpoint,
     status_endpoint,
     system_endpoint,
@@ -58,6 +56,7 @@ from nomadd.server.membership import (
     region_servers,
     server_tags,
 )
+from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
@@ -127,15 +126,15 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
+        self.nodes.register(self.registry)
         for module in (
             status_endpoint,
             operator_endpoint,
             var_endpoint,
-            node_endpoint,
             system_endpoint,
             eval_endpoint,
             alloc_endpoint,
-            drainer,
             job_gc,
         ):
             module.register(self, self.registry)

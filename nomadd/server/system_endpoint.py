@@ -31,7 +31,7 @@ def add_gc_hook(fn: GCHook) -> None:
 
 
 def register(server: Server, registry: RPCRegistry) -> None:
-    gc = NodeGC(server)
+    gc = NodeGC(server.ctx)
     server.register_leader_component(gc)
 
     async def garbage_collect(args: dict[str, Any]) -> dict[str, Any]:

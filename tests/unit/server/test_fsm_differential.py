@@ -28,9 +28,16 @@ from hypothesis import strategies as st
 
 from nomadd.server.state import store_allocs, store_variables
 from nomadd.server.state.store import StateStore
+from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.errors import NomaddError
-from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.node import DrainStrategy, Node, NodeEligibility, NodeStatus
 from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.node import (
+    NODE_UPDATE_DRAIN,
+    NODE_UPDATE_ELIGIBILITY,
+    NodeUpdateDrainRequest,
+    NodeUpdateEligibilityRequest,
+)
 from nomadd.structs.requests.system import SYSTEM_GARBAGE_COLLECT
 from nomadd.structs.requests.variables import VARIABLES_APPLY, VariablesApplyRequest, VarOp
 from tests.unit.server.fakes import FakeServer, api_job
@@ -126,21 +133,24 @@ async def _node_status(server: FakeServer, node_id: str, status: NodeStatus) -> 
 
 
 async def _node_eligibility(server: FakeServer, node_id: str, eligible: bool) -> None:
-    elig = "eligible" if eligible else "ineligible"
-    await server.rpc_legacy("Node.UpdateEligibility", {"NodeID": node_id, "Eligibility": elig})
+    elig = NodeEligibility.ELIGIBLE if eligible else NodeEligibility.INELIGIBLE
+    await server.rpc(NODE_UPDATE_ELIGIBILITY, NodeUpdateEligibilityRequest(node_id=node_id, eligibility=elig))
 
 
 async def _node_drain(server: FakeServer, node_id: str, deadline_s: int | None) -> None:
     """``deadline_s``: None stops a drain (and marks the node eligible), -1 forces one now."""
     if deadline_s is None:
-        args: dict[str, Any] = {"NodeID": node_id, "DrainStrategy": None, "MarkEligible": True}
+        req = NodeUpdateDrainRequest(node_id=node_id, drain_strategy=None, mark_eligible=True)
     else:
-        args = {"NodeID": node_id, "DrainStrategy": {"Deadline": deadline_s * 10**9}}
-    await server.rpc_legacy("Node.UpdateDrain", args)
+        strategy = DrainStrategy(deadline=deadline_s * 10**9 if deadline_s > 0 else deadline_s)
+        req = NodeUpdateDrainRequest(node_id=node_id, drain_strategy=strategy)
+    await server.rpc(NODE_UPDATE_DRAIN, req)
 
 
-async def _alloc_client_update(server: FakeServer, alloc_id: str, status: str) -> None:
-    await server.rpc_legacy("Node.UpdateAlloc", {"Alloc": [{"id": alloc_id, "client_status": status}]})
+async def _alloc_client_update(server: FakeServer, alloc_id: str, status: AllocClientStatus) -> None:
+    alloc = store_allocs.get_alloc(server.store.snapshot(), alloc_id)
+    if alloc is not None:
+        await server.update_allocs([alloc], status)
 
 
 async def _register_job(server: FakeServer, job_id: str, count: int, job_type: str) -> None:
@@ -177,7 +187,18 @@ OPS = st.one_of(
     st.tuples(st.just("drain"), _pick, st.sampled_from([None, -1, 3600])),
     st.tuples(st.just("job"), st.sampled_from(JOBS), st.integers(min_value=0, max_value=4)),
     st.tuples(st.just("stop"), st.sampled_from(JOBS), st.booleans()),
-    st.tuples(st.just("alloc"), _pick, st.sampled_from(["running", "complete", "failed", "lost"])),
+    st.tuples(
+        st.just("alloc"),
+        _pick,
+        st.sampled_from(
+            [
+                AllocClientStatus.RUNNING,
+                AllocClientStatus.COMPLETE,
+                AllocClientStatus.FAILED,
+                AllocClientStatus.LOST,
+            ]
+        ),
+    ),
     st.tuples(
         st.just("var_set"),
         st.sampled_from(PATHS),

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nomadd.server.state import store_allocs, store_variables
+from nomadd.server.state import store_allocs, store_jobs, store_variables
 from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.errors import NomaddError
@@ -186,7 +186,7 @@ OPS = st.one_of(
     st.tuples(st.just("eligibility"), _pick, st.booleans()),
     st.tuples(st.just("drain"), _pick, st.sampled_from([None, -1, 3600])),
     st.tuples(st.just("job"), st.sampled_from(JOBS), st.integers(min_value=0, max_value=4)),
-    st.tuples(st.just("stop"), st.sampled_from(JOBS), st.booleans()),
+    st.tuples(st.just("stop"), _pick, st.booleans()),
     st.tuples(
         st.just("alloc"),
         _pick,
@@ -225,7 +225,9 @@ def _cas(server: FakeServer, path: str, mode: str) -> int | None:
 
 async def _run_op(server: FakeServer, nodes: list[str], op: tuple[Any, ...]) -> None:
     kind = op[0]
-    allocs = sorted(a.id for a in store_allocs.list_allocs(server.store.snapshot()))
+    snap = server.store.snapshot()
+    allocs = sorted(a.id for a in store_allocs.list_allocs(snap))
+    jobs = sorted(j.id for j in store_jobs.list_jobs(snap))
     if kind == "node":
         nodes.append((await _register_node(server)).id)
     elif kind == "node_status" and nodes:
@@ -236,8 +238,8 @@ async def _run_op(server: FakeServer, nodes: list[str], op: tuple[Any, ...]) -> 
         await _node_drain(server, nodes[op[1] % len(nodes)], op[2])
     elif kind == "job":
         await _register_job(server, op[1], op[2], _job_type(op[1]))
-    elif kind == "stop":
-        await _deregister_job(server, op[1], op[2])
+    elif kind == "stop" and jobs:
+        await _deregister_job(server, jobs[op[1] % len(jobs)], op[2])
     elif kind == "alloc" and allocs:
         await _alloc_client_update(server, allocs[op[1] % len(allocs)], op[2])
     elif kind == "var_set":

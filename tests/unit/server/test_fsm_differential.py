@@ -8,9 +8,10 @@ client alloc updates, variables with check-and-set and forced GC all reach Raft.
 two stores must hold the same tables, the same rows and the same table indexes; on a difference
 the first differing field path is reported.
 
-This catches an apply function that reads something only the proposer has (the clock, a local
-object the entry does not carry), a proposer that mutates an entry it already handed to Raft,
-and an entry whose encoding loses what the in-memory struct holds.
+This catches an apply function that reads something only the proposer has (the clock: the
+follower replays with its clock an hour ahead; a local object the entry does not carry), a
+proposer that mutates an entry it already handed to Raft, and an entry whose encoding loses
+what the in-memory struct holds.
 
 The workload drivers below (``_register_node`` ... ``_gc``) are the only calls into the RPC API.
 """
@@ -19,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nomadd.server.fsm import FSM
 from nomadd.server.state import store_allocs, store_jobs, store_variables
 from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import AllocClientStatus
@@ -43,7 +47,8 @@ from nomadd.structs.requests.variables import VARIABLES_APPLY, VariablesApplyReq
 from tests.unit.server.fakes import FakeServer, api_job
 
 SETTLE_TIMEOUT_S = 10.0  # how long the scheduler may take to drain its evals after a workload
-QUIET_S = 0.05  # no new entry for this long (and an empty broker): the leader is idle
+QUIET_S = 0.05
+LATER_S = 3600  # no new entry for this long (and an empty broker): the leader is idle
 
 # ---- comparing two stores --------------------------------------------------------------------
 
@@ -284,6 +289,15 @@ async def _workload(ops: list[tuple[Any, ...]]) -> FakeServer:
     return server
 
 
+def _follower_later(server: FakeServer) -> FSM:
+    """The follower replays the log as if ``LATER_S`` later (a follower that catches up, or a
+    restart replaying the log): an apply that reads the clock gives other rows than the leader."""
+    later = mock.patch("time.time", return_value=time.time() + LATER_S)
+    later_ns = mock.patch("time.time_ns", return_value=time.time_ns() + LATER_S * 10**9)
+    with later, later_ns:
+        return server.follower()
+
+
 @pytest.mark.slow
 @settings(
     max_examples=50,
@@ -295,6 +309,6 @@ async def _workload(ops: list[tuple[Any, ...]]) -> FakeServer:
 @given(st.lists(OPS, min_size=5, max_size=30))
 def test_leader_and_follower_stores_are_equal(ops: list[tuple[Any, ...]]) -> None:
     server = asyncio.run(_workload([("node",), ("job", "web", 2), *ops]))
-    follower = server.follower()
+    follower = _follower_later(server)
     found = store_difference(server.store, follower.store)
     assert found is None, f"leader and follower differ after {len(server.raft.entries)} entries: {found}"

@@ -26,6 +26,7 @@ from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
 from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
 from nomadd.structs.errors import ConfigError
+from nomadd.structs.limits import Limits
 
 __all__ = [
     "LOG_LEVELS",
@@ -278,6 +279,9 @@ def _build_server(
             raise ConfigError(
                 f"server.encrypt: key must be 16, 24 or 32 bytes once decoded, got {len(encrypt)}"
             )
+    limits = Limits(**s.get("limits", {}))
+    if limits.problems():
+        raise ConfigError(f"server.limits.{limits.problems()[0]}")
     secret = s.get("raft_secret", "")
     if secret and len(secret) < 16:
         raise ConfigError("server.raft_secret: must be at least 16 characters")
@@ -307,6 +311,7 @@ def _build_server(
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
+        limits=limits,
     )
 
 

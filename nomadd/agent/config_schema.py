@@ -10,11 +10,13 @@ and the flags are merged last as one more partial. ``docs/configuration.md`` sta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from nomadd.helper.duration import parse_duration
 from nomadd.structs.errors import ConfigError
+from nomadd.structs.limits import Limits
 
 __all__ = ["APPEND_LISTS", "SCHEMA", "Partial", "check_file", "merge"]
 
@@ -140,6 +142,7 @@ SCHEMA: dict[str, object] = {
         "num_schedulers": INT,
         "rejoin_after_leave": BOOL,
         "server_join": _SERVER_JOIN,
+        "limits": {f.name: INT for f in dataclasses.fields(Limits)},
     },
     "client": {
         "enabled": BOOL,

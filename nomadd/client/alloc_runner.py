@@ -23,7 +23,7 @@ from nomadd.drivers.base import Driver, TaskConfig, TaskHandle, parse_signal
 from nomadd.drivers.taskenv import build_task_env
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.errors import DriverError, ValidationError
+from nomadd.structs.errors import DriverError, NotFoundError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
 from nomadd.structs.requests.node import AllocClientUpdate
@@ -222,9 +222,9 @@ class AllocRunner:
 
     async def signal(self, task: str, sig: str) -> None:
         parse_signal(sig)
-        targets = [self.runners[task]] if task else list(self.runners.values())
         if task and task not in self.runners:
-            raise ValidationError(f"task {task!r} not found in allocation")
+            raise NotFoundError(f"task {task!r} not found in allocation")
+        targets = [self.runners[task]] if task else list(self.runners.values())
         for r in targets:
             await r.signal(sig)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["ServerConfig"]
 
@@ -41,3 +42,4 @@ class ServerConfig:
     rejoin_after_leave: bool = False
     server_join: ServerJoin = ServerJoin()
     data_dir: str = ""
+    limits: Limits = DEFAULT_LIMITS  # the ``server.limits`` table: bounds on what callers send

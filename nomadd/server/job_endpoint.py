@@ -92,7 +92,7 @@ class JobEndpoint:
     # ---- writes ------------------------------------------------------------------------------
     async def register_job(self, req: JobRegisterRequest) -> JobRegisterReply:
         job = req.job.canonicalize()
-        job.validate(KNOWN_DRIVERS)  # ValidationError (400) lists every bad field
+        job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,

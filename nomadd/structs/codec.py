@@ -9,7 +9,9 @@
   ``_ACRONYMS`` are upper-cased) unless the field sets ``metadata=api("CPU")``. ``from_api``
   ignores unknown keys (as Nomad does), treats ``null`` like a missing key for fields that are not
   optional, and raises :class:`ValidationError` naming the path of a wrongly typed value, e.g.
-  ``TaskGroups[0].Tasks[1].Resources.MemoryMB: expected integer``.
+  ``TaskGroups[0].Tasks[1].Resources.MemoryMB: expected integer``. Integers must fit in 64 bits
+  and numbers be finite (msgpack and Nomad's Go structs hold nothing else), also inside
+  free-form ``object`` values; ``from_wire_checked`` applies the same checks to RPC input.
 
 Supported field types: ``str int float bool bytes object``, ``StrEnum``/``IntEnum``, nested
 dataclasses, ``tuple[X, ...]``, ``Mapping[str, X]``/``dict[str, X]`` and ``X | None``. ``object``
@@ -24,6 +26,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import math
 import re
 import threading
 import types
@@ -37,6 +40,8 @@ from nomadd.structs.errors import ValidationError
 
 __all__ = [
     "API_NAME_KEY",
+    "INT64_MAX",
+    "INT64_MIN",
     "api",
     "api_name",
     "from_api",
@@ -333,7 +338,7 @@ def _api_conv(kind: _Kind, strict: bool, wire: bool = False) -> _Conv:
     """A validating converter for one API value, or with ``wire`` one wire value (raises _PathError)."""
     tag = kind.tag
     if tag == "any":
-        return lambda v: v
+        return _check_any
     if tag == "prim":
         typ = kind.typ
         if typ is bool:
@@ -348,9 +353,13 @@ def _api_conv(kind: _Kind, strict: bool, wire: bool = False) -> _Conv:
 
             def conv_int(v: object) -> object:
                 if isinstance(v, int) and not isinstance(v, bool):
-                    return v
+                    if INT64_MIN <= v <= INT64_MAX:
+                        return v
+                    raise _PathError(_INT_RANGE)
                 if isinstance(v, float) and v.is_integer():
-                    return int(v)
+                    if INT64_MIN <= v <= INT64_MAX:
+                        return int(v)
+                    raise _PathError(_INT_RANGE)
                 raise _PathError("expected integer")
 
             return conv_int
@@ -358,7 +367,13 @@ def _api_conv(kind: _Kind, strict: bool, wire: bool = False) -> _Conv:
 
             def conv_float(v: object) -> object:
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    return float(v)
+                    try:
+                        out = float(v)
+                    except OverflowError:
+                        raise _PathError("number out of range") from None
+                    if math.isfinite(out):
+                        return out
+                    raise _PathError("number must be finite")
                 raise _PathError("expected number")
 
             return conv_float
@@ -430,6 +445,46 @@ def _api_conv(kind: _Kind, strict: bool, wire: bool = False) -> _Conv:
 
 
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_INT_RANGE = "integer out of the 64-bit range"
+_MAX_ANY_DEPTH = 64
+
+
+def _check_any(v: object, depth: int = 0) -> object:
+    """Pass a free-form value (a driver's ``Config``) through after checking that it can be
+    stored: integers in 64-bit range, finite floats, string keys, bounded nesting."""
+    if isinstance(v, bool) or v is None or isinstance(v, str | bytes):
+        return v
+    if isinstance(v, int):
+        if INT64_MIN <= v <= INT64_MAX:
+            return v
+        raise _PathError(_INT_RANGE)
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return v
+        raise _PathError("number must be finite")
+    if depth >= _MAX_ANY_DEPTH:
+        raise _PathError(f"nested deeper than {_MAX_ANY_DEPTH} levels")
+    if isinstance(v, list | tuple):
+        for i, item in enumerate(v):
+            try:
+                _check_any(item, depth + 1)
+            except _PathError as err:
+                err.path.append(f"[{i}]")
+                raise
+        return v
+    if isinstance(v, Mapping):
+        for k, item in v.items():
+            if not isinstance(k, str):
+                raise _PathError("expected string keys")
+            try:
+                _check_any(item, depth + 1)
+            except _PathError as err:
+                err.path.append(f"[{k!r}]" if not _SIMPLE_KEY.match(k) else f".{k}")
+                raise
+        return v
+    raise _PathError(f"unsupported value of type {type(v).__name__}")
 
 
 def _enum_field(kind: _Kind) -> bool:

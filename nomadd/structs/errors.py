@@ -12,6 +12,7 @@
         ├── PermissionDeniedError 403
         ├── NotFoundError     404    (UnknownJobError, UnknownNodeError, ... are subclasses)
         ├── MethodNotAllowedError 405
+        ├── RequestTooLargeError 413  a body, job or Raft entry over its size limit (names it)
         ├── NotImplementedForModeError 501  the endpoint needs a server/client this agent is not
         └── NoLeaderError     500    the cluster has no leader right now
 
@@ -35,6 +36,7 @@ __all__ = [
     "PermissionsError",
     "RPCError",
     "RaftApplyError",
+    "RequestTooLargeError",
     "UnknownAllocError",
     "UnknownEvalError",
     "UnknownJobError",
@@ -130,6 +132,12 @@ class MethodNotAllowedError(RPCError):
     code = 405
 
 
+class RequestTooLargeError(RPCError):
+    """A request body, a job or the Raft entry it makes is over its size limit (413)."""
+
+    code = 413
+
+
 class NotImplementedForModeError(RPCError):
     """The endpoint needs a server (or a client) and this agent does not run one (501)."""
 
@@ -157,6 +165,7 @@ RPC_ERRORS: dict[str, type[RPCError]] = {
         UnknownAllocError,
         UnknownEvalError,
         MethodNotAllowedError,
+        RequestTooLargeError,
         NotImplementedForModeError,
         NoLeaderError,
     )

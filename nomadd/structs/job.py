@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.policy import (
     ReschedulePolicy,
     RestartPolicy,
@@ -17,7 +18,16 @@ from nomadd.structs.policy import (
     default_reschedule_policy,
     default_restart_policy,
 )
-from nomadd.structs.resources import MIN_CPU_MHZ, MIN_MEMORY_MB, EphemeralDisk, Resources
+from nomadd.structs.resources import (
+    MAX_CORES,
+    MAX_CPU_MHZ,
+    MAX_DISK_MB,
+    MAX_MEMORY_MB,
+    MIN_CPU_MHZ,
+    MIN_MEMORY_MB,
+    EphemeralDisk,
+    Resources,
+)
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
 
@@ -192,9 +202,9 @@ class Job:
             task_groups=tuple(groups),
         )
 
-    def validate(self, known_drivers: Collection[str] | None = None) -> None:
+    def validate(self, known_drivers: Collection[str] | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         """Raise ValidationError naming every invalid field (``known_drivers`` None: skip)."""
-        validate_job(self, known_drivers)
+        validate_job(self, known_drivers, limits)
 
     def spec_equal(self, other: Job) -> bool:
         """Same specification, ignoring status, version, submit time and indexes."""
@@ -235,9 +245,15 @@ MAX_JOB_PRIORITY = 100
 _VALID_NAME = re.compile(r"^[^\s\x00]+$")  # no whitespace, no NUL (Nomad: "contains a space")
 
 
-def validate_job(job: Job, known_drivers: Collection[str] | None) -> None:
-    """Raise :class:`ValidationError` listing every problem as ``Job.<path>: <what>``."""
-    errs: list[str] = []
+def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise :class:`ValidationError` listing every problem as ``Job.<path>: <what>``.
+
+    Sizes are checked first against ``limits`` (the ``server.limits`` config): an oversized
+    collection or string is refused naming the field and the limit, before anything else.
+    """
+    errs = _bounds(job, limits)
+    if errs:
+        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
     if not job.id:
         errs.append("Job.ID: missing job ID")
     elif not _VALID_NAME.match(job.id):
@@ -264,7 +280,61 @@ def validate_job(job: Job, known_drivers: Collection[str] | None) -> None:
         seen.add(tg.name)
         _group(errs, path, tg, str(job.type), known_drivers)
     if errs:
-        raise ValidationError("; ".join(errs))
+        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
+
+
+_MAX_REPORTED = 20  # a message listing 10,000 problems helps nobody
+
+
+def _length(errs: list[str], path: str, value: str, limit: int, key: str) -> None:
+    if len(value) > limit:
+        errs.append(f"{path}: length {len(value)} exceeds the limit of {limit} ({key})")
+
+
+def _size(errs: list[str], path: str, items: Collection[object], limit: int, key: str) -> None:
+    if len(items) > limit:
+        errs.append(f"{path}: {len(items)} entries exceed the limit of {limit} ({key})")
+
+
+def _meta(errs: list[str], path: str, meta: Mapping[str, str], lim: Limits) -> None:
+    _size(errs, path, meta, lim.max_meta_entries, "max_meta_entries")
+    for k, v in meta.items():
+        _length(errs, f"{path} key", k, lim.max_meta_key_length, "max_meta_key_length")
+        _length(errs, f"{path}[{k[:32]!r}]", v, lim.max_meta_value_length, "max_meta_value_length")
+
+
+def _bounds(job: Job, lim: Limits) -> list[str]:
+    """Collection sizes, string lengths and count against the configured limits."""
+    errs: list[str] = []
+    _length(errs, "Job.ID", job.id, lim.max_id_length, "max_id_length")
+    _length(errs, "Job.Name", job.name, lim.max_name_length, "max_name_length")
+    _length(errs, "Job.Namespace", job.namespace, lim.max_name_length, "max_name_length")
+    _length(errs, "Job.Region", job.region, lim.max_name_length, "max_name_length")
+    _length(errs, "Job.NodePool", job.node_pool, lim.max_name_length, "max_name_length")
+    _size(errs, "Job.Datacenters", job.datacenters, lim.max_datacenters, "max_datacenters")
+    for i, dc in enumerate(job.datacenters[: lim.max_datacenters]):
+        _length(errs, f"Job.Datacenters[{i}]", dc, lim.max_name_length, "max_name_length")
+    _size(errs, "Job.Constraints", job.constraints, lim.max_constraints, "max_constraints")
+    _meta(errs, "Job.Meta", job.meta, lim)
+    _size(errs, "Job.TaskGroups", job.task_groups, lim.max_task_groups, "max_task_groups")
+    for i, tg in enumerate(job.task_groups[: lim.max_task_groups]):
+        path = f"Job.TaskGroups[{i}]"
+        _length(errs, f"{path}.Name", tg.name, lim.max_name_length, "max_name_length")
+        if tg.count > lim.max_group_count:
+            errs.append(
+                f"{path}.Count: {tg.count} exceeds the limit of {lim.max_group_count} (max_group_count)"
+            )
+        _size(errs, f"{path}.Constraints", tg.constraints, lim.max_constraints, "max_constraints")
+        _meta(errs, f"{path}.Meta", tg.meta, lim)
+        _size(errs, f"{path}.Tasks", tg.tasks, lim.max_tasks_per_group, "max_tasks_per_group")
+        for j, task in enumerate(tg.tasks[: lim.max_tasks_per_group]):
+            tpath = f"{path}.Tasks[{j}]"
+            _length(errs, f"{tpath}.Name", task.name, lim.max_name_length, "max_name_length")
+            _length(errs, f"{tpath}.Driver", task.driver, lim.max_name_length, "max_name_length")
+            _size(errs, f"{tpath}.Constraints", task.constraints, lim.max_constraints, "max_constraints")
+            _meta(errs, f"{tpath}.Meta", task.meta, lim)
+            _meta(errs, f"{tpath}.Env", task.env, lim)
+    return errs
 
 
 def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Collection[str] | None) -> None:
@@ -294,6 +364,10 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         errs.extend(f"{path}.Update.{p}" for p in tg.update.problems())
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
+    elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:
+        errs.append(
+            f"{path}.EphemeralDisk.SizeMB: maximum value is {MAX_DISK_MB}; got {tg.ephemeral_disk.size_mb}"
+        )
     if not tg.tasks:
         errs.append(f"{path}.Tasks: missing tasks for task group {tg.name!r}")
     names: set[str] = set()
@@ -325,6 +399,17 @@ def _task(errs: list[str], path: str, task: Task, drivers: Collection[str] | Non
         errs.append(
             f"{path}.Resources.MemoryMB: minimum MemoryMB value is {MIN_MEMORY_MB}; got {res.memory_mb}"
         )
+    for name, value, top in (
+        ("CPU", res.cpu, MAX_CPU_MHZ),
+        ("MemoryMB", res.memory_mb, MAX_MEMORY_MB),
+        ("MemoryMaxMB", res.memory_max_mb, MAX_MEMORY_MB),
+        ("DiskMB", res.disk_mb, MAX_DISK_MB),
+        ("Cores", res.cores, MAX_CORES),
+    ):
+        if value > top:
+            errs.append(f"{path}.Resources.{name}: maximum value is {top}; got {value}")
+    if res.disk_mb < 0:
+        errs.append(f"{path}.Resources.DiskMB: must be >= 0")
     if res.memory_max_mb and res.memory_max_mb < res.memory_mb:
         errs.append(f"{path}.Resources.MemoryMaxMB: must be >= MemoryMB")
     if res.cores < 0:

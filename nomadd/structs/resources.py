@@ -12,6 +12,10 @@ __all__ = [
     "DEFAULT_CPU_MHZ",
     "DEFAULT_DISK_MB",
     "DEFAULT_MEMORY_MB",
+    "MAX_CORES",
+    "MAX_CPU_MHZ",
+    "MAX_DISK_MB",
+    "MAX_MEMORY_MB",
     "MIN_CPU_MHZ",
     "MIN_MEMORY_MB",
     "AllocatedCpuResources",
@@ -27,6 +31,12 @@ DEFAULT_CPU_MHZ = 100  # Nomad's DefaultResources()
 DEFAULT_MEMORY_MB = 300
 MIN_CPU_MHZ = 1  # Nomad's MinResources()
 MIN_MEMORY_MB = 10
+# Sane maxima (a job asking for more is a typo or an attack): 1,000 GHz, 64 TiB of memory, 1 PiB
+# of disk, 4,096 cores.
+MAX_CPU_MHZ = 1_000_000
+MAX_MEMORY_MB = 64 * 1024 * 1024
+MAX_DISK_MB = 1024 * 1024 * 1024
+MAX_CORES = 4096
 DEFAULT_DISK_MB = 300  # Nomad's DefaultEphemeralDisk() SizeMB
 
 

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, call_rpc
+from nomadd.agent.http.server import parse_uint64, read_body
 from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
 from nomadd.structs.errors import DriverError as NomaddDriverError
@@ -146,10 +147,7 @@ async def fs_logs(agent: Agent, req: web.Request) -> object:
     origin = q.get("origin", "start")
     if origin not in ("start", "end"):
         raise ValidationError('origin must be "start" or "end"')
-    try:
-        offset = int(q.get("offset", "0") or 0)
-    except ValueError:
-        raise ValidationError("invalid offset") from None
+    offset = parse_uint64("offset", q.get("offset", "0") or "0")
     follow = q.get("follow", "").lower() in ("1", "true")
     plain = q.get("plain", "").lower() in ("1", "true")
     directory, base = runner.log_path(task, kind)
@@ -185,12 +183,7 @@ async def signal_alloc(agent: Agent, req: web.Request) -> object:
     runner = _local_runner(agent, alloc_id)
     if runner is None:
         return await _forward(agent, req, alloc_id)
-    body: dict[str, Any] = {}
-    if req.can_read_body:
-        try:
-            body = await req.json()
-        except ValueError as err:
-            raise ValidationError(f"Failed to parse request: {err}") from None
+    body = await read_body(req, optional=True)
     task = str(body.get("Task") or "")
     sig = str(body.get("Signal") or "SIGKILL")
     try:

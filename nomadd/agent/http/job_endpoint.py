@@ -52,7 +52,8 @@ async def list_jobs(agent: Agent, req: web.Request) -> object:
 
 
 async def register_job(agent: Agent, req: web.Request) -> object:
-    body = await read_body(req)
+    limit = agent.config.server.limits.job_max_size
+    body = await read_body(req, max_bytes=limit, what="job")
     raw = body.get("Job")
     if not isinstance(raw, dict):
         raise ValidationError("Job: missing job")

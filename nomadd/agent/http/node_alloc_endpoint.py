@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
-__all__ = ["register"]
+__all__ = ["MAX_DRAIN_DEADLINE_NS", "register"]
+
+# A drain deadline is added to the current time (int64 ns): 100 years keeps that in range.
+MAX_DRAIN_DEADLINE_NS = 100 * 365 * 24 * 3600 * 10**9
 
 
 def _strategy(spec: object) -> DrainStrategy | None:
@@ -33,6 +36,10 @@ def _strategy(spec: object) -> DrainStrategy | None:
     deadline = spec.get("Deadline") or 0
     if not isinstance(deadline, int) or isinstance(deadline, bool):
         raise ValidationError("DrainSpec.Deadline: expected integer nanoseconds")
+    if not -1 <= deadline <= MAX_DRAIN_DEADLINE_NS:
+        raise ValidationError(
+            f"DrainSpec.Deadline: must be between -1 and {MAX_DRAIN_DEADLINE_NS} ns (100 years)"
+        )
     return DrainStrategy(deadline=deadline, ignore_system_jobs=bool(spec.get("IgnoreSystemJobs")))
 
 

@@ -19,7 +19,7 @@ from nomadd.agent.http.internal_endpoint import (
     query_result,
     write_result,
 )
-from nomadd.agent.http.server import QueryResult, parse_query_options
+from nomadd.agent.http.server import QueryResult, parse_query_options, read_body
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownNodeError, ValidationError
 from nomadd.structs.node import NodeEligibility, NodeListStub
@@ -75,15 +75,7 @@ async def get_node(agent: Agent, req: web.Request) -> object:
 
 async def optional_body(req: web.Request) -> dict[str, Any]:
     """The JSON object body, or ``{}`` when there is none."""
-    if not req.can_read_body:
-        return {}
-    try:
-        body = await req.json()
-    except ValueError as err:
-        raise ValidationError(f"Failed to parse request: {err}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("request body must be a JSON object")
-    return body
+    return await read_body(req, optional=True)
 
 
 def node_write_result(reply: NodeWriteReply) -> QueryResult:

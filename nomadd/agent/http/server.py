@@ -4,15 +4,22 @@ Endpoint modules (``<noun>_endpoint.py``) each define ``register(router)``; hand
 ``async def h(agent, request) -> object`` and only parse → call → return. ``wrap`` turns the
 result into JSON (``?pretty`` indents), a ``QueryResult`` into the ``X-Nomad-Index``,
 ``X-Nomad-KnownLeader`` and ``X-Nomad-LastContact`` headers, an ``RPCError`` into its status with a
-plain-text body (4xx logged at DEBUG, 5xx at ERROR), and logs one line per request.
+plain-text body (4xx logged at DEBUG, 5xx at ERROR), any other exception into a 500 carrying a
+request ID (one ERROR line with the traceback and the same ID), and logs one line per request.
+Request bodies are read by ``read_body``/``read_json``: charset, size and nesting depth are
+checked before parsing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import importlib
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.helper.duration import parse_duration
-from nomadd.structs.errors import RPCError, ValidationError
+from nomadd.structs.codec import INT64_MAX
+from nomadd.structs.errors import RequestTooLargeError, RPCError, ValidationError
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -30,13 +38,16 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ENDPOINT_MODULES",
     "MAX_BLOCKING_WAIT_S",
+    "UNEXPECTED_MARKER",
     "HTTPServer",
     "Handler",
     "QueryOptions",
     "QueryResult",
     "Router",
     "parse_query_options",
+    "parse_uint64",
     "read_body",
+    "read_json",
 ]
 
 # Nomad caps blocking queries at 300 s and waits that long when no ?wait is given.
@@ -88,22 +99,30 @@ class QueryResult:
     last_contact_ms: int = 0
 
 
+def parse_uint64(name: str, raw: str) -> int:
+    """A non-negative 64-bit integer query parameter (400 naming ``name`` otherwise)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"Failed to parse {name} parameter: {raw[:64]!r} is not an integer") from None
+    if not 0 <= value <= INT64_MAX:
+        raise ValidationError(f"{name} parameter out of range: must be between 0 and {INT64_MAX}")
+    return value
+
+
 def parse_query_options(req: web.Request) -> QueryOptions:
     """``?index= &wait= &stale &prefix= &region= &namespace=`` (400 on malformed values)."""
     q = req.query
     index = 0
     if "index" in q:
-        try:
-            index = int(q["index"])
-        except ValueError:
-            raise ValidationError("Failed to parse index parameter") from None
+        index = parse_uint64("index", q["index"])
     wait = DEFAULT_BLOCKING_WAIT_S
     if "wait" in q:
         raw = q["wait"]
         try:
             wait = parse_duration(raw if not raw.isdigit() else raw + "s")
         except ValueError:
-            raise ValidationError(f"Invalid wait time: {raw}") from None
+            raise ValidationError(f"Invalid wait time: {raw[:64]}") from None
     stale = "stale" in q and q["stale"].lower() not in ("false", "0")
     return QueryOptions(
         index=index,
@@ -115,14 +134,74 @@ def parse_query_options(req: web.Request) -> QueryOptions:
     )
 
 
-async def read_body(req: web.Request) -> dict[str, Any]:
-    """The request's JSON object body (400 when it is missing or not an object)."""
-    if not req.can_read_body:
-        raise ValidationError("Request body is empty")
+MAX_JSON_DEPTH = 256  # nesting levels of a request body; deeper: 400 before parsing
+_OFFLOOP_BYTES = 256 * 1024  # bodies larger than this are checked and parsed in a thread
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``raw`` nests arrays/objects deeper than ``limit`` (brackets inside strings don't
+    count). Runs before ``json.loads`` so a 100,000-deep body never reaches its recursion."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for b in _JSON_STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS):
+        if b in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"invalid number {name}")
+
+
+def _parse_json(raw: bytes) -> object:
+    if _json_too_deep(raw):
+        raise ValidationError(f"Failed to parse request body: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        body = await req.json()
-    except ValueError as err:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
         raise ValidationError(f"Failed to parse request body: {err}") from None
+
+
+async def read_json(req: web.Request, *, max_bytes: int | None = None, what: str = "request body") -> object:
+    """The request's JSON body, checked before parsing: charset (UTF-8 only, else 415), size
+    (``max_bytes``: 413 naming the limit) and nesting depth (400)."""
+    charset = req.charset
+    if charset is not None:
+        try:
+            name = codecs.lookup(charset).name
+        except LookupError:
+            name = ""
+        if name not in ("utf-8", "ascii"):
+            raise RPCError(f"unsupported charset {charset[:64]!r}: JSON bodies must be UTF-8", code=415)
+    if max_bytes is not None and (req.content_length or 0) > max_bytes:
+        raise RequestTooLargeError(
+            f"{what} of {req.content_length} bytes is larger than the limit of {max_bytes}"
+        )
+    raw = await req.read()
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise RequestTooLargeError(f"{what} of {len(raw)} bytes is larger than the limit of {max_bytes}")
+    if len(raw) > _OFFLOOP_BYTES:
+        return await asyncio.to_thread(_parse_json, raw)
+    return _parse_json(raw)
+
+
+async def read_body(
+    req: web.Request, *, optional: bool = False, max_bytes: int | None = None, what: str = "request body"
+) -> dict[str, Any]:
+    """The request's JSON object body (400 when it is missing or not an object; ``optional``:
+    ``{}`` when there is none). See :func:`read_json` for the checks."""
+    if not req.can_read_body:
+        if optional:
+            return {}
+        raise ValidationError("Request body is empty")
+    body = await read_json(req, max_bytes=max_bytes, what=what)
     if not isinstance(body, dict):
         raise ValidationError("Request body must be a JSON object")
     return body
@@ -160,10 +239,7 @@ class Router:
             except web.HTTPException:
                 raise
             except Exception as err:
-                logger.exception("request failed method=%s path=%s", req.method, req.path)
-                resp = web.Response(
-                    status=500, text=str(err) or type(err).__name__, content_type="text/plain"
-                )
+                resp = _unexpected(req, err)
             logger.debug(
                 "request complete method=%s path=%s duration=%.3fms",
                 req.method,
@@ -173,6 +249,26 @@ class Router:
             return resp
 
         return wrapped
+
+
+UNEXPECTED_MARKER = "request failed unexpectedly"
+"""Starts the log line of an exception no handler expected; tests fail on any such line."""
+
+
+def _unexpected(req: web.Request, err: Exception) -> web.Response:
+    """The one path of an exception a handler did not expect: a 500 whose body carries a
+    request ID and one ERROR line (with the traceback) carrying the same ID."""
+    request_id = uuid.uuid4().hex[:16]
+    logger.error(
+        UNEXPECTED_MARKER + " method=%s path=%s request_id=%s error=%s",
+        req.method,
+        req.path[:256],
+        request_id,
+        type(err).__name__,
+        exc_info=err,
+    )
+    text = f"Internal error (request ID {request_id}): {type(err).__name__}"
+    return web.Response(status=500, text=text, content_type="text/plain")
 
 
 def _respond(req: web.Request, result: object) -> web.StreamResponse:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result
-from nomadd.agent.http.server import parse_query_options
+from nomadd.agent.http.server import parse_query_options, parse_uint64, read_body
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NotFoundError, ValidationError
 from nomadd.structs.requests.variables import (
@@ -36,13 +36,7 @@ def _cas(value: str | None) -> int | None:
     """``?cas=``: absent or empty means no check."""
     if value is None or value == "":
         return None
-    try:
-        cas = int(value)
-    except ValueError:
-        raise ValidationError(f"invalid cas value {value!r}") from None
-    if cas < 0:
-        raise ValidationError("cas must not be negative")
-    return cas
+    return parse_uint64("cas", value)
 
 
 def _items(value: object) -> Mapping[str, str]:
@@ -78,12 +72,7 @@ async def get_var(agent: Agent, req: web.Request) -> object:
 
 async def put_var(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    try:
-        body = await req.json() if req.can_read_body else {}
-    except ValueError as err:
-        raise ValidationError(f"failed to parse variable: {err}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("variable must be a JSON object")
+    body = await read_body(req, optional=True, what="variable")
     namespace = body.get("Namespace") or opts.namespace
     if not isinstance(namespace, str):
         raise ValidationError("variable namespace must be a string")

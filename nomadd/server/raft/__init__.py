@@ -36,7 +36,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.glue import DumpSerializer, RaftNode, coalescing_notifier
-from nomadd.structs.errors import NoLeaderError, RaftApplyError
+from nomadd.structs.errors import NoLeaderError, RaftApplyError, RequestTooLargeError
 from nomadd.structs.messages import MessageType
 
 logger = logging.getLogger(__name__)
@@ -387,13 +387,13 @@ class Raft:
         ``request``: the entry ``payload`` encodes (:meth:`nomadd.server.fsm.FSM.encode`);
         when this server applies the entry, the FSM uses it instead of decoding the bytes.
 
-        Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,
-        when the entry was discarded (leadership changed before it committed), or when the
-        payload is larger than ``MAX_ENTRY_BYTES``.
+        Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout or
+        when the entry was discarded (leadership changed before it committed), and
+        :class:`RequestTooLargeError` (413) when the payload is larger than ``MAX_ENTRY_BYTES``.
         """
         node = self._require_node()
         if len(payload) > MAX_ENTRY_BYTES:
-            raise RaftApplyError(
+            raise RequestTooLargeError(
                 f"raft entry of {len(payload)} bytes is larger than the limit of {MAX_ENTRY_BYTES} bytes"
             )
         if request is not None:

@@ -14,7 +14,7 @@ from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import MAX_ENTRY_BYTES, Raft, has_existing_state
 from nomadd.server.state import store_variables
 from nomadd.structs.codec import pack
-from nomadd.structs.errors import NoLeaderError, RaftApplyError
+from nomadd.structs.errors import NoLeaderError, RequestTooLargeError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.variables import VarUpsertEntry
 from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
@@ -130,7 +130,7 @@ def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
                 lambda: all(r.applied_index() >= index for r in rafts), what="applied everywhere"
             )
             before = leader.applied_index()
-            with pytest.raises(RaftApplyError, match="larger than the limit"):
+            with pytest.raises(RequestTooLargeError, match="larger than the limit"):
                 await leader.apply(MessageType.NOOP, b"\0" * (MAX_ENTRY_BYTES + 1))
             assert leader.applied_index() == before
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 
 from nomadd.scheduler.base import Attempt, BaseScheduler
@@ -15,7 +17,7 @@ from nomadd.scheduler.context import (
 from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
-from nomadd.scheduler.reconcile import Reconciled, Stop, reconcile, reschedule_tracker
+from nomadd.scheduler.reconcile import Placement, Reconciled, Stop, reconcile, reschedule_tracker
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.resources import AllocatedResources
@@ -26,6 +28,10 @@ __all__ = ["BatchScheduler", "GenericScheduler", "ServiceScheduler"]
 FOLLOWUP_BATCH_WINDOW_NS = 5 * NS_PER_S  # failed allocs due within 5 s share one follow-up eval
 # Stops that only make sense if the replacement is placed (lost/migrating ones stop regardless).
 _UNDOABLE_STOPS = frozenset({ALLOC_UPDATING, ALLOC_RESCHEDULED})
+# Placing yields to the event loop after this much work (checked every YIELD_CHECK_EVERY
+# placements), so HTTP and Raft keep answering while a big job is scheduled.
+YIELD_EVERY_S = 0.02
+YIELD_CHECK_EVERY = 16
 
 
 class GenericScheduler(BaseScheduler):
@@ -64,8 +70,8 @@ class GenericScheduler(BaseScheduler):
             for alloc in rec.inplace:
                 plan.update_in_place(alloc, job)
             await self._followups(evaluation, job, rec, plan)
-            if rec.place:
-                self._place(job, rec, plan, result, deferred)
+            if rec.place or rec.new:
+                await self._place(job, rec, plan, result, deferred)
         for stop in deferred.values():  # (none left unless a group vanished mid-way)
             plan.stop(stop.alloc, stop.description, stop.client_status)
         refresh = await self.submit(plan, snapshot)
@@ -104,7 +110,7 @@ class GenericScheduler(BaseScheduler):
                 dataclasses.replace(alloc, job=None, follow_up_eval_id=eval_id)
             )
 
-    def _place(
+    async def _place(
         self,
         job: Job,
         rec: Reconciled,
@@ -112,6 +118,10 @@ class GenericScheduler(BaseScheduler):
         result: Attempt,
         deferred: dict[str, Stop],
     ) -> None:
+        """Place replacements, then each group's new allocations. After a group's first failure
+        the rest of it is coalesced into that failure's metric (``CoalescedFailures``) without
+        being drawn: an unplaceable count of 10^9 costs what a count of 10 does. Every
+        ``YIELD_EVERY_S`` of work the loop gets a turn, so the agent keeps answering."""
         state = self.state
         usage = NodeUsage(state, plan, state.allocs_by_job(job.namespace, job.id))
         stack = Stack(job, list(state.nodes()), usage, batch=self.batch, rng=self.env.rng)
@@ -120,18 +130,17 @@ class GenericScheduler(BaseScheduler):
         resources: dict[str, AllocatedResources] = {}
         failed = result.failed_tg_allocs
         now = self.env.now_ns()
-        for placement in rec.place:
+
+        def place_one(placement: Placement) -> None:
             group = placement.group
             tg = job.lookup_task_group(group)
             if tg is None:
-                continue
+                return
             previous = placement.previous
             pending = deferred.pop(previous.id, None) if previous is not None else None
             if group in failed:  # coalesce: the same ask fails the same way
-                metric = failed[group]
-                failed[group] = dataclasses.replace(metric, coalesced_failures=metric.coalesced_failures + 1)
-                result.queued[group] += 1
-                continue
+                _coalesce(result, group, 1)
+                return
             checker = checkers.get(group)
             if checker is None:
                 checker = checkers[group] = GroupChecker(job, tg)
@@ -155,7 +164,7 @@ class GenericScheduler(BaseScheduler):
                     plan.unstop(pending.alloc.id, pending.alloc.node_id)
                     if freed is not None:
                         usage.restore(pending.alloc.node_id, group, freed)
-                continue
+                return
             tracker = None
             if previous is not None:
                 tracker = previous.reschedule_tracker
@@ -175,9 +184,37 @@ class GenericScheduler(BaseScheduler):
                 previous=previous,
                 tracker=tracker,
             )
+
+        loop_turn = time.monotonic() + YIELD_EVERY_S
+        done = 0
+        for placement in rec.place:
+            place_one(placement)
+            done += 1
+            if done % YIELD_CHECK_EVERY == 0 and time.monotonic() > loop_turn:
+                await asyncio.sleep(0)
+                loop_turn = time.monotonic() + YIELD_EVERY_S
+        for new in rec.new:
+            for drawn, placement in enumerate(new):
+                if new.group in failed:
+                    _coalesce(result, new.group, new.count - drawn)
+                    break
+                place_one(placement)
+                done += 1
+                if done % YIELD_CHECK_EVERY == 0 and time.monotonic() > loop_turn:
+                    await asyncio.sleep(0)
+                    loop_turn = time.monotonic() + YIELD_EVERY_S
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
         result.escaped = any(c.escaped for c in checkers.values())
+
+
+def _coalesce(result: Attempt, group: str, n: int) -> None:
+    """Count ``n`` more unplaced allocations of ``group`` into its existing failure metric."""
+    metric = result.failed_tg_allocs[group]
+    result.failed_tg_allocs[group] = dataclasses.replace(
+        metric, coalesced_failures=metric.coalesced_failures + n
+    )
+    result.queued[group] += n
 
 
 class ServiceScheduler(GenericScheduler):

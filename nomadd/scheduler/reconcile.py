@@ -13,13 +13,14 @@ For each task group the existing allocations are sorted into:
 
 Then the count is applied: running allocations keep their names first, then the ones being
 replaced, then failed ones waiting for (or out of) reschedule attempts; the surplus is stopped
-(highest indexes first among equals) and missing names are placed, lowest free ``[index]`` first.
+(highest indexes first among equals) and missing names are placed, lowest free ``[index]`` first
+(``Reconciled.new``: one lazy :class:`NewPlacements` per group, whatever the count).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from nomadd.scheduler.context import (
     ALLOC_LOST,
@@ -44,6 +45,7 @@ from nomadd.structs.timeutil import NS_PER_S, parse_time
 
 __all__ = [
     "RESCHEDULE_WINDOW_NS",
+    "NewPlacements",
     "Placement",
     "Reconciled",
     "Stop",
@@ -73,9 +75,35 @@ class Stop:
     client_status: AllocClientStatus | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NewPlacements:
+    """``count`` new allocations of ``group``, named lazily: the lowest free ``[index]`` first.
+
+    A count of 10^9 costs one of these, not 10^9 :class:`Placement` objects; the scheduler
+    draws names only while placements succeed (it coalesces the rest after the first failure).
+    """
+
+    group: str
+    count: int
+    job_id: str
+    used_names: frozenset[str] = frozenset()
+
+    def __iter__(self) -> Iterator[Placement]:
+        missing = self.count
+        index = 0
+        while missing > 0:
+            name = alloc_name(self.job_id, self.group, index)
+            index += 1
+            if name in self.used_names:
+                continue
+            yield Placement(group=self.group, name=name)
+            missing -= 1
+
+
 @dataclasses.dataclass(slots=True)
 class Reconciled:
-    place: list[Placement] = dataclasses.field(default_factory=list)
+    place: list[Placement] = dataclasses.field(default_factory=list)  # replacements
+    new: list[NewPlacements] = dataclasses.field(default_factory=list)
     stop: list[Stop] = dataclasses.field(default_factory=list)
     inplace: list[Allocation] = dataclasses.field(default_factory=list)
     followups: list[tuple[Allocation, int]] = dataclasses.field(default_factory=list)
@@ -274,15 +302,10 @@ def _group(
         elif kind == "later" and not alloc.follow_up_eval_id:
             out.followups.append((alloc, due_at[alloc.id]))
     missing = slots - len(keep)
-    index = 0
-    while missing > 0:
-        name = alloc_name(job.id, tg.name, index)
-        index += 1
-        if name in used_names:
-            continue
-        used_names.add(name)
-        out.place.append(Placement(group=tg.name, name=name))
-        missing -= 1
+    if missing > 0:
+        out.new.append(
+            NewPlacements(group=tg.name, count=missing, job_id=job.id, used_names=frozenset(used_names))
+        )
 
 
 def reschedule_tracker(previous: Allocation, now_ns: int, delay: int) -> RescheduleTracker:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 
 from nomadd.scheduler.reconcile import (
+    Placement,
+    Reconciled,
     next_reschedule_time,
     reconcile,
     reschedule_tracker,
@@ -26,6 +28,20 @@ NOW = 1_700_000_000 * NS_PER_S
 NODES = {"n1": mock_node("n1"), "n2": mock_node("n2")}
 
 
+def placements(out: Reconciled) -> list[Placement]:
+    """Replacements, then every new placement drawn from the lazy groups."""
+    return [*out.place, *(p for new in out.new for p in new)]
+
+
+def test_a_huge_count_is_one_lazy_entry() -> None:
+    job = mock_job("web", count=10**9)
+    out = reconcile(job, [alloc(job, 1)], node_of, NOW, batch=False)
+    assert out.place == []
+    assert [(n.group, n.count) for n in out.new] == [("web", 10**9 - 1)]
+    first = [p.name for _, p in zip(range(3), out.new[0], strict=False)]
+    assert first == ["web.web[0]", "web.web[2]", "web.web[3]"]
+
+
 def node_of(node_id: str) -> Node | None:
     return NODES.get(node_id)
 
@@ -47,7 +63,7 @@ def alloc(job: Job, index: int, node: str = "n1", **kw: object) -> Allocation:
 def test_new_job_places_lowest_names() -> None:
     job = mock_job(count=3)
     out = reconcile(job, [], node_of, NOW, batch=False)
-    assert [p.name for p in out.place] == ["web.web[0]", "web.web[1]", "web.web[2]"]
+    assert [p.name for p in placements(out)] == ["web.web[0]", "web.web[1]", "web.web[2]"]
     assert out.stop == []
     assert out.desired == {"web": 3}
 
@@ -55,7 +71,7 @@ def test_new_job_places_lowest_names() -> None:
 def test_fills_gaps_in_names() -> None:
     job = mock_job(count=3)
     out = reconcile(job, [alloc(job, 1)], node_of, NOW, batch=False)
-    assert [p.name for p in out.place] == ["web.web[0]", "web.web[2]"]
+    assert [p.name for p in placements(out)] == ["web.web[0]", "web.web[2]"]
 
 
 def test_scale_down_stops_highest_index() -> None:
@@ -63,7 +79,7 @@ def test_scale_down_stops_highest_index() -> None:
     existing = [alloc(job, 0), alloc(job, 1), alloc(job, 2)]
     out = reconcile(job, existing, node_of, NOW, batch=False)
     assert sorted(s.alloc.name for s in out.stop) == ["web.web[1]", "web.web[2]"]
-    assert out.place == []
+    assert placements(out) == []
 
 
 def test_lost_over_count_is_stopped_without_replacement() -> None:
@@ -73,15 +89,15 @@ def test_lost_over_count_is_stopped_without_replacement() -> None:
     existing = [alloc(job, 0), alloc(job, 1, node="n2")]
     out = reconcile(job, existing, nodes.get, NOW, batch=False)
     assert [(s.alloc.id, s.client_status) for s in out.stop] == [("a1", AllocClientStatus.LOST)]
-    assert out.place == []
+    assert placements(out) == []
 
 
 def test_missing_node_counts_as_lost() -> None:
     job = mock_job(count=1)
     out = reconcile(job, [alloc(job, 0, node="gone")], node_of, NOW, batch=False)
     assert out.stop[0].client_status == AllocClientStatus.LOST
-    assert out.place[0].previous is not None
-    assert out.place[0].name == "web.web[0]"
+    assert placements(out)[0].previous is not None
+    assert placements(out)[0].name == "web.web[0]"
 
 
 def test_migrate_flag_moves_alloc() -> None:
@@ -90,15 +106,15 @@ def test_migrate_flag_moves_alloc() -> None:
     out = reconcile(job, [a], node_of, NOW, batch=False)
     assert out.stop[0].alloc.id == "a0"
     assert out.stop[0].client_status is None
-    assert out.place[0].previous == a
+    assert placements(out)[0].previous == a
 
 
 def test_server_terminal_allocs_are_ignored() -> None:
     job = mock_job(count=1)
     old = alloc(job, 0, desired_status=AllocDesiredStatus.STOP)
     out = reconcile(job, [old], node_of, NOW, batch=False)
-    assert [p.name for p in out.place] == ["web.web[0]"]
-    assert out.place[0].previous is None
+    assert [p.name for p in placements(out)] == ["web.web[0]"]
+    assert placements(out)[0].previous is None
 
 
 def test_group_removed_stops_its_allocs() -> None:
@@ -114,7 +130,7 @@ def test_in_place_vs_destructive() -> None:
     a = alloc(v0, 0)
     out = reconcile(v1, [a], node_of, NOW, batch=False)
     assert out.inplace == [a]
-    assert out.place == []
+    assert placements(out) == []
     tg = v0.task_groups[0]
     changed = dataclasses.replace(
         v1,
@@ -124,7 +140,7 @@ def test_in_place_vs_destructive() -> None:
     out = reconcile(changed, [a], node_of, NOW, batch=False)
     assert out.inplace == []
     assert [s.alloc.id for s in out.stop] == ["a0"]
-    assert [p.previous for p in out.place] == [a]
+    assert [p.previous for p in placements(out)] == [a]
 
 
 def test_count_change_alone_is_not_a_task_update() -> None:
@@ -166,7 +182,7 @@ def test_batch_successful_counts_toward_count() -> None:
     job = mock_job(count=2, job_type=JobType.BATCH)
     done = alloc(job, 0, client_status=AllocClientStatus.COMPLETE)
     out = reconcile(job, [done], node_of, NOW, batch=True)
-    assert [p.name for p in out.place] == ["web.web[1]"]
+    assert [p.name for p in placements(out)] == ["web.web[1]"]
 
 
 def test_scale_down_drops_waiting_failed_before_running() -> None:
@@ -176,7 +192,7 @@ def test_scale_down_drops_waiting_failed_before_running() -> None:
     out = reconcile(job, [failed, *running], node_of, NOW, batch=False)
     assert [s.alloc.id for s in out.stop] == ["a0"]
     assert out.followups == []
-    assert out.place == []
+    assert placements(out) == []
     # with room for it, the failed one waits for its delay through a follow-up eval
     bigger = mock_job(count=3)
     out = reconcile(bigger, [failed, *running], node_of, NOW, batch=False)

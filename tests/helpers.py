@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from nomadd.agent.http.server import UNEXPECTED_MARKER
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -80,6 +82,15 @@ def agent_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def unexpected_errors(output: str) -> list[str]:
+    """The log lines of requests that failed with an exception no handler expected (a 500 with
+    a request ID): any of them fails the test that started the agent (tests/conftest.py)."""
+    return [line for line in output.splitlines() if UNEXPECTED_MARKER in line]
+
+
+STARTED: list[AgentProcess] = []  # agents of the running test, scanned at teardown
+
+
 class AgentProcess:
     """A real ``python -m nomadd agent`` process; output collected line by line."""
 
@@ -102,6 +113,7 @@ class AgentProcess:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        STARTED.append(self)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

@@ -41,6 +41,7 @@ __all__ = [
     "LogConfig",
     "Task",
     "TaskGroup",
+    "check_api_sizes",
     "validate_job",
 ]
 
@@ -301,6 +302,35 @@ def _meta(errs: list[str], path: str, meta: Mapping[str, str], lim: Limits) -> N
     for k, v in meta.items():
         _length(errs, f"{path} key", k, lim.max_meta_key_length, "max_meta_key_length")
         _length(errs, f"{path}[{k[:32]!r}]", v, lim.max_meta_value_length, "max_meta_value_length")
+
+
+def check_api_sizes(raw: Mapping[str, object], lim: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse a job's API JSON whose collections are over ``lim`` before converting it (the
+    conversion of 2,000 task groups alone would hold the event loop for a quarter second).
+    :func:`validate_job` checks the same sizes, and the rest, on the struct."""
+    errs: list[str] = []
+
+    def size(path: str, value: object, limit: int, key: str) -> None:
+        if isinstance(value, list | dict):
+            _size(errs, path, value, limit, key)
+
+    size("Job.Datacenters", raw.get("Datacenters"), lim.max_datacenters, "max_datacenters")
+    size("Job.Constraints", raw.get("Constraints"), lim.max_constraints, "max_constraints")
+    size("Job.Meta", raw.get("Meta"), lim.max_meta_entries, "max_meta_entries")
+    groups = raw.get("TaskGroups")
+    size("Job.TaskGroups", groups, lim.max_task_groups, "max_task_groups")
+    if isinstance(groups, list) and len(groups) <= lim.max_task_groups:
+        for i, tg in enumerate(groups):
+            if isinstance(tg, dict):
+                size(
+                    f"Job.TaskGroups[{i}].Tasks",
+                    tg.get("Tasks"),
+                    lim.max_tasks_per_group,
+                    "max_tasks_per_group",
+                )
+                size(f"Job.TaskGroups[{i}].Meta", tg.get("Meta"), lim.max_meta_entries, "max_meta_entries")
+    if errs:
+        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
 
 
 def _bounds(job: Job, lim: Limits) -> list[str]:

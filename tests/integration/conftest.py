@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import unexpected_errors
 from tests.integration import cluster
 
 TAIL_LINES = 60
@@ -27,6 +28,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(autouse=True)
 def _forget_clusters() -> Iterator[None]:
+    """Also fails the test when one of its agents answered a request with an unexpected 500
+    (``request failed unexpectedly ... request_id=`` with a traceback in the agent's log)."""
     cluster.CREATED.clear()
     yield
+    bad = [line for c in cluster.CREATED for a in c.agents for line in unexpected_errors(a.output)]
     cluster.CREATED.clear()
+    if bad:
+        pytest.fail("agent answered with an unexpected 500:\n" + "\n".join(bad[:10]), pytrace=False)

@@ -144,7 +144,13 @@ async def internal(agent: Agent, req: web.Request) -> object:
             if not isinstance(args, dict):
                 raise ValidationError("malformed rpc request: not a map")
             forwarded = req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
-            out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
+            try:
+                got = await agent.server.rpc_legacy(name, args, forwarded=forwarded)
+            except (TypeError, KeyError, AttributeError) as err:  # untyped args of the wrong shape
+                raise ValidationError(
+                    f"malformed rpc request for {name}: {type(err).__name__}: {err}"
+                ) from err
+            out = legacy_ok_reply(got)
         else:
             request: Envelope = decode_request(method.request, body)
             out = ok_reply(await agent.server.rpc(method, request))

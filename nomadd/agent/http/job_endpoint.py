@@ -10,6 +10,7 @@ already sees) the scheduler's placements.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from nomadd.agent.http.internal_endpoint import call, envelope, query_result, wr
 from nomadd.agent.http.server import parse_query_options, read_body
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
-from nomadd.structs.job import Job
+from nomadd.structs.job import Job, check_api_sizes
 from nomadd.structs.requests.job import (
     JOB_ALLOCATIONS,
     JOB_DEREGISTER,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+LARGE_JOB_BYTES = 64 * 1024  # jobs bigger than this are converted from JSON in a thread
+
 
 def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() not in ("", "false", "0")
@@ -52,8 +55,8 @@ async def list_jobs(agent: Agent, req: web.Request) -> object:
 
 
 async def register_job(agent: Agent, req: web.Request) -> object:
-    limit = agent.config.server.limits.job_max_size
-    body = await read_body(req, max_bytes=limit, what="job")
+    limits = agent.config.server.limits
+    body = await read_body(req, max_bytes=limits.job_max_size, what="job", limit_name="job_max_size")
     raw = body.get("Job")
     if not isinstance(raw, dict):
         raise ValidationError("Job: missing job")
@@ -64,7 +67,11 @@ async def register_job(agent: Agent, req: web.Request) -> object:
         raw = {**raw, "ID": path_id}
     if not raw.get("Namespace"):
         raw = {**raw, "Namespace": req.query.get("namespace", "default") or "default"}
-    job = from_api(Job, raw, path="Job")
+    check_api_sizes(raw, limits)
+    if (req.content_length or 0) > LARGE_JOB_BYTES:  # a big conversion runs off the loop
+        job = await asyncio.to_thread(from_api, Job, raw, path="Job")
+    else:
+        job = from_api(Job, raw, path="Job")
     env = envelope(req)
     env["namespace"] = job.namespace
     reply = await call(agent, JOB_REGISTER, JobRegisterRequest(job=job, **env))

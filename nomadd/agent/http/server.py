@@ -169,7 +169,9 @@ def _parse_json(raw: bytes) -> object:
         raise ValidationError(f"Failed to parse request body: {err}") from None
 
 
-async def read_json(req: web.Request, *, max_bytes: int | None = None, what: str = "request body") -> object:
+async def read_json(
+    req: web.Request, *, max_bytes: int | None = None, what: str = "request body", limit_name: str = ""
+) -> object:
     """The request's JSON body, checked before parsing: charset (UTF-8 only, else 415), size
     (``max_bytes``: 413 naming the limit) and nesting depth (400)."""
     charset = req.charset
@@ -180,20 +182,26 @@ async def read_json(req: web.Request, *, max_bytes: int | None = None, what: str
             name = ""
         if name not in ("utf-8", "ascii"):
             raise RPCError(f"unsupported charset {charset[:64]!r}: JSON bodies must be UTF-8", code=415)
+    key = f" ({limit_name})" if limit_name else ""
     if max_bytes is not None and (req.content_length or 0) > max_bytes:
         raise RequestTooLargeError(
-            f"{what} of {req.content_length} bytes is larger than the limit of {max_bytes}"
+            f"{what} of {req.content_length} bytes is larger than the limit of {max_bytes}{key}"
         )
     raw = await req.read()
     if max_bytes is not None and len(raw) > max_bytes:
-        raise RequestTooLargeError(f"{what} of {len(raw)} bytes is larger than the limit of {max_bytes}")
+        raise RequestTooLargeError(f"{what} of {len(raw)} bytes is larger than the limit of {max_bytes}{key}")
     if len(raw) > _OFFLOOP_BYTES:
         return await asyncio.to_thread(_parse_json, raw)
     return _parse_json(raw)
 
 
 async def read_body(
-    req: web.Request, *, optional: bool = False, max_bytes: int | None = None, what: str = "request body"
+    req: web.Request,
+    *,
+    optional: bool = False,
+    max_bytes: int | None = None,
+    what: str = "request body",
+    limit_name: str = "",
 ) -> dict[str, Any]:
     """The request's JSON object body (400 when it is missing or not an object; ``optional``:
     ``{}`` when there is none). See :func:`read_json` for the checks."""
@@ -201,7 +209,7 @@ async def read_body(
         if optional:
             return {}
         raise ValidationError("Request body is empty")
-    body = await read_json(req, max_bytes=max_bytes, what=what)
+    body = await read_json(req, max_bytes=max_bytes, what=what, limit_name=limit_name)
     if not isinstance(body, dict):
         raise ValidationError("Request body must be a JSON object")
     return body

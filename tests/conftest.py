@@ -18,12 +18,16 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_unexpected_500s() -> Iterator[None]:
-    """Any request an agent of this test answered with an unexpected 500 fails the test."""
+    """Any request an agent answered with an unexpected 500 during this test fails the test
+    (agents of module-scoped fixtures too: only the lines logged during the test count)."""
     from tests import helpers
 
-    helpers.STARTED.clear()
+    seen = {id(agent): len(agent.lines) for agent in helpers.STARTED}
     yield
-    bad = [line for agent in helpers.STARTED for line in helpers.unexpected_errors(agent.output)]
-    helpers.STARTED.clear()
+    bad = []
+    for agent in list(helpers.STARTED):
+        bad += helpers.unexpected_errors("\n".join(agent.lines[seen.get(id(agent), 0) :]))
+        if agent.proc.poll() is not None:
+            helpers.STARTED.remove(agent)
     if bad:
         pytest.fail("agent answered with an unexpected 500:\n" + "\n".join(bad[:10]), pytrace=False)

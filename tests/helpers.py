@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import http.client
+import json
 import os
 import random
 import signal
@@ -11,9 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nomadd.agent.http.server import UNEXPECTED_MARKER
 
@@ -230,3 +234,66 @@ def kill_tasks_under(root: Path) -> list[int]:
         except ProcessLookupError:
             pass
     return victims
+
+
+@dataclasses.dataclass
+class DevAgent:
+    """A ``-dev`` agent (server and client in one process) and raw HTTP calls to it."""
+
+    agent: AgentProcess
+    port: int
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, tmp: Path, *configs: Path) -> Iterator[DevAgent]:
+        """Start one with free ports, wait for its leader and ready node; stop it afterwards."""
+        cfg, port = dev_ports_config(tmp)
+        args = ["-dev", "-config", str(cfg)]
+        for extra in configs:
+            args += ["-config", str(extra)]
+        agent = AgentProcess(args)
+        try:
+            agent.wait_line("agent started!", timeout=30)
+            d = cls(agent, port)
+            wait_for(lambda: d.request("GET", "/v1/status/leader")[1].strip('"'), timeout=30, what="a leader")
+            wait_for(
+                lambda: [n for n in d.json("GET", "/v1/nodes") if n["Status"] == "ready"],
+                timeout=30,
+                what="the dev node",
+            )
+            yield d
+        finally:
+            agent.signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                agent.wait(20)
+            agent.stop()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> tuple[int, str, float]:
+        """(status, body text, seconds) of one raw request."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            start = time.monotonic()
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+            return resp.status, text, time.monotonic() - start
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, doc: object = None) -> Any:
+        status, text, _ = self.request(method, path, None if doc is None else json.dumps(doc).encode())
+        assert status == 200, (status, text[:500])
+        return json.loads(text) if text else None
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.agent.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")

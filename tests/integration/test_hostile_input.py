@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from tests.helpers import AgentProcess, dev_ports_config, wait_for
+from tests.helpers import DevAgent, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,57 +24,10 @@ SELF_BUDGET_S = 0.1
 RSS_BUDGET_MB = 50
 
 
-@dataclass
-class Dev:
-    agent: AgentProcess
-    port: int
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, str, float]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            start = time.monotonic()
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            text = resp.read().decode(errors="replace")
-            return resp.status, text, time.monotonic() - start
-        finally:
-            conn.close()
-
-    def json(self, method: str, path: str, doc: object = None) -> Any:
-        status, text, _ = self.request(method, path, None if doc is None else json.dumps(doc).encode())
-        assert status == 200, (status, text[:500])
-        return json.loads(text) if text else None
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.agent.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
-
-
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    tmp = Path(tmp_path_factory.mktemp("hostile"))
-    cfg, port = dev_ports_config(tmp)
-    agent = AgentProcess(["-dev", "-config", str(cfg)])
-    try:
-        agent.wait_line("agent started!", timeout=30)
-        d = Dev(agent, port)
-        wait_for(lambda: d.request("GET", "/v1/status/leader")[1].strip('"'), timeout=30, what="a leader")
-        wait_for(
-            lambda: [n for n in d.json("GET", "/v1/nodes") if n["Status"] == "ready"],
-            timeout=30,
-            what="the dev node",
-        )
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevAgent]:
+    with DevAgent.running(Path(tmp_path_factory.mktemp("hostile"))) as d:
         yield d
-    finally:
-        agent.signal(signal.SIGINT)
-        try:
-            agent.wait(20)
-        finally:
-            agent.stop()
 
 
 class Probe:
@@ -138,7 +89,7 @@ def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-def _running_alloc(dev: Dev) -> str:
+def _running_alloc(dev: DevAgent) -> str:
     doc = job()
     doc["ID"] = "sig"
     dev.json("PUT", "/v1/jobs", {"Job": doc})
@@ -336,7 +287,7 @@ def cases(alloc_id: str) -> list[tuple[str, str, str, bytes, dict[str, str], int
     ]
 
 
-def test_hostile_requests_get_4xx_and_the_agent_stays_responsive(dev: Dev) -> None:
+def test_hostile_requests_get_4xx_and_the_agent_stays_responsive(dev: DevAgent) -> None:
     alloc_id = _running_alloc(dev)
     for _ in range(3):  # warm up: first-use allocations are not growth
         for _name, method, path, body, headers, *_ in cases(alloc_id)[:3]:
@@ -363,7 +314,7 @@ def test_hostile_requests_get_4xx_and_the_agent_stays_responsive(dev: Dev) -> No
     assert rss_after - rss_before < RSS_BUDGET_MB, "\n".join(report)
 
 
-def test_unplaceable_billion_answers_fast_and_blocks_with_one_coalesced_failure(dev: Dev) -> None:
+def test_unplaceable_billion_answers_fast_and_blocks_with_one_coalesced_failure(dev: DevAgent) -> None:
     doc = with_group(job(Resources={"CPU": 10, "MemoryMB": 10 * 1024 * 1024}), Count=10**9)
     doc["ID"] = "billion"
     rss_before = dev.rss_mb()
@@ -389,18 +340,10 @@ def test_unplaceable_billion_answers_fast_and_blocks_with_one_coalesced_failure(
 
 
 def test_count_over_the_configured_maximum_is_refused(tmp_path: Path) -> None:
-    cfg, port = dev_ports_config(tmp_path)
     limits = tmp_path / "limits.toml"
     limits.write_text("[server.limits]\nmax_group_count = 100\n")
-    agent = AgentProcess(["-dev", "-config", str(cfg), "-config", str(limits)])
-    try:
-        agent.wait_line("agent started!", timeout=30)
-        d = Dev(agent, port)
-        wait_for(lambda: d.request("GET", "/v1/status/leader")[1].strip('"'), timeout=30, what="a leader")
-        status, text, _ = d.request(
-            "PUT", "/v1/jobs", json.dumps({"Job": with_group(job(), Count=101)}).encode()
-        )
+    with DevAgent.running(tmp_path, limits) as d:
+        body = json.dumps({"Job": with_group(job(), Count=101)}).encode()
+        status, text, _ = d.request("PUT", "/v1/jobs", body)
         assert status == 400
         assert "Job.TaskGroups[0].Count: 101 exceeds the limit of 100 (max_group_count)" in text
-    finally:
-        agent.stop()

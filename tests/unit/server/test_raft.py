@@ -389,3 +389,63 @@ def test_followers_delete_no_held_entry_when_a_leader_sends_them_again(
             await _shutdown(rafts)
 
     asyncio.run(main())
+
+
+def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raft's rule on real pysyncobj members with journals: every AppendEntries success reply
+    leaves a follower only when its journal holds nothing unsynced, and a burst of writes
+    costs far fewer fsyncs than entries."""
+    from pysyncobj.transport import TCPTransport
+
+    from nomadd.server.raft import journal as journal_mod
+
+    early: list[str] = []
+    acks = 0
+    real_send = TCPTransport.send
+
+    def checking_send(self: TCPTransport, node: object, message: object) -> bool:
+        nonlocal acks
+        if isinstance(message, dict) and message.get("type") == "next_node_idx" and message.get("success"):
+            acks += 1
+            journal = self._syncObj._nomadd_gate.journal
+            if journal is not None and journal.dirty:
+                early.append(f"ack {message['next_node_idx']} before fsync")
+        return bool(real_send(self, node, message))
+
+    syncs = 0
+    real_fdatasync = os.fdatasync
+
+    def counting_fdatasync(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(TCPTransport, "send", checking_send)
+    monkeypatch.setattr(journal_mod.os, "fdatasync", counting_fdatasync)
+    writes = 300
+
+    async def main() -> None:
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        rafts = [make_raft(a, addrs, tmp_path / f"n{i}") for i, a in enumerate(addrs)]
+        try:
+            for r in rafts:
+                await r.start()
+            leader = await wait_leader(rafts)
+            nonlocal syncs
+            syncs = 0
+            sem = asyncio.Semaphore(32)
+
+            async def put(i: int) -> None:
+                async with sem:
+                    await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "v"))
+
+            await asyncio.gather(*(put(i) for i in range(writes)))
+            await wait_until(lambda: all(_value(r, f"k{writes - 1}") == "v" for r in rafts), 10)
+        finally:
+            await _shutdown(rafts)
+
+    asyncio.run(main())
+    assert acks >= writes and not early, early[:5]
+    assert syncs < 3 * writes * 0.8, syncs  # batched: well under one fsync per entry and node

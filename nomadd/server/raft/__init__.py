@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["Raft", "RaftConfig", "has_existing_state"]
 
 APPLY_TIMEOUT_S = 10.0  # Nomad's RaftTimeout: a write not committed by then fails
+# Test only: a shorter apply timeout (seconds), so a test can see a write time out on a leader
+# that lost its quorum before the leader steps down (leader_fallback_s).
+APPLY_TIMEOUT_ENV = "NOMADD_TEST_RAFT_APPLY_TIMEOUT"
 MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election rounds
 WATCH_INTERVAL_S = 0.05  # how often the loop takes the tick thread's latest RaftView
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
@@ -136,6 +139,7 @@ class Raft:
         self._last_contact = time.monotonic()
         self._peers: tuple[str, ...] = ()
         self._closed = False
+        self.apply_timeout = float(os.environ.get(APPLY_TIMEOUT_ENV) or APPLY_TIMEOUT_S)
         # completions, one loop wake-up per burst (the loop and the tick thread would otherwise
         # trade the GIL once per write)
         self._completions: LoopHandoff[tuple[asyncio.Future[tuple[Any, int]], Any, int]] = LoopHandoff(
@@ -392,7 +396,7 @@ class Raft:
         self,
         msg_type: int,
         payload: bytes,
-        timeout: float = APPLY_TIMEOUT_S,
+        timeout: float | None = None,
         *,
         request: dict[str, Any] | None = None,
     ) -> tuple[object, int]:
@@ -400,6 +404,8 @@ class Raft:
 
         ``request``: the map ``payload`` encodes (:func:`nomadd.server.fsm.encode_payload`);
         when this server applies the entry, the FSM uses it instead of decoding the bytes.
+
+        ``timeout`` defaults to ``apply_timeout`` (``APPLY_TIMEOUT_S``).
 
         Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,
         when the entry was discarded (leadership changed before it committed), or when the
@@ -414,7 +420,9 @@ class Raft:
             self.fsm.expect(payload, request)
         try:
             result = await self._call(
-                lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
+                lambda cb: node.apply(int(msg_type), payload, callback=cb),
+                self.apply_timeout if timeout is None else timeout,
+                "raft apply",
             )
         except BaseException:
             if request is not None:
@@ -423,7 +431,7 @@ class Raft:
         value, index = result
         return value, int(index)
 
-    async def barrier(self, timeout: float = APPLY_TIMEOUT_S) -> int:
+    async def barrier(self, timeout: float | None = None) -> int:
         """Commit a no-op; once it returns every earlier entry is applied here."""
 
         _, index = await self.apply(MessageType.NOOP, b"", timeout)

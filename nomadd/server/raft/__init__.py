@@ -44,7 +44,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.glue import AckGate, DumpSerializer, RaftNode, RaftView
-from nomadd.server.raft.journal import write_durably
+from nomadd.server.raft.journal import fsync_dir, write_durably
 from nomadd.structs.errors import NoLeaderError, NomaddError, RaftApplyError
 from nomadd.structs.messages import MessageType
 
@@ -210,6 +210,9 @@ class Raft:
         self._completions.loop = self._loop
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # the names of the raft dir and its parents: the journal's fsyncs cover only inside
+            for d in (self.config.data_dir, *self.config.data_dir.parents[:2]):
+                fsync_dir(d)
         partners = self._initial_partners(peers)
         conf = self._make_conf()
         node = RaftNode(

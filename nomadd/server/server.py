@@ -466,6 +466,8 @@ class Server:
                 return await self.rpc_client.call(
                     addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
                 )
+        if needs_leader and m.kind == "read":
+            await self.raft.wait_ready_for_reads()  # read-your-writes across an election
         return await m.handler(args)
 
     async def blocking_query(

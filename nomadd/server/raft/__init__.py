@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -58,6 +59,7 @@ APPLY_TIMEOUT_S = 10.0  # Nomad's RaftTimeout: a write not committed by then fai
 APPLY_TIMEOUT_ENV = "NOMADD_TEST_RAFT_APPLY_TIMEOUT"
 MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election rounds
 WATCH_INTERVAL_S = 0.05  # how often the loop takes the tick thread's latest RaftView
+READ_READY_TIMEOUT_S = 5.0  # a new leader's no-op commits within one round trip normally
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
 # pysyncobj splits an entry larger than appendEntriesBatchSizeBytes into "transmission" chunks,
@@ -301,6 +303,7 @@ class Raft:
         # the view catches up after the tick; until then leader() agrees with is_leader()
         if leader:
             self._leader = self.config.self_addr
+            self._view = dataclasses.replace(self._view, read_ready=False)
         elif self._leader == self.config.self_addr:
             self._leader = None
         for listener in list(self._listeners):
@@ -347,6 +350,22 @@ class Raft:
     def peers(self) -> list[str]:
         """Every voter's raft address, this node included, sorted."""
         return list(self._peers) if self._node is not None else []
+
+    def ready_for_reads(self) -> bool:
+        """Leader, and its no-op of this term applied: its state holds every committed entry."""
+        return self._is_leader and self._view.read_ready
+
+    async def wait_ready_for_reads(self, timeout: float = READ_READY_TIMEOUT_S) -> None:
+        """Wait until :meth:`ready_for_reads`; :class:`NoLeaderError` when leadership goes, or
+        when it takes longer than ``timeout`` (the no-op did not commit)."""
+        if self.ready_for_reads():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.ready_for_reads():
+            if not self._is_leader or loop.time() > deadline:
+                raise NoLeaderError("No cluster leader (new leader not caught up yet)")
+            await asyncio.sleep(0.005)
 
     def applied_index(self) -> int:
         return self._view.applied_index if self._node is not None else 0

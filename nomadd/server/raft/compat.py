@@ -46,6 +46,7 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (SyncObj, "_getRaftLogSize", "attr"),
     (SyncObj, "_poller", "init"),
     (SyncObj, "_SyncObj__raftState", "init"),
+    (SyncObj, "_SyncObj__noopIDx", "init"),
     (SyncObj, "_SyncObj__raftLog", "init"),
     (SyncObj, "_SyncObj__raftNextIndex", "init"),
     # module globals replaced while a SyncObj is built (glue.building_node)

@@ -334,6 +334,10 @@ class RaftView:
     applied_index: int = 0
     log_len: int = 0
     has_quorum: bool = False
+    # leader whose no-op of this term is applied: every entry committed before it is applied
+    # here, so its state may serve consistent reads (a new leader's state may still miss
+    # entries the previous leader committed and acknowledged until then)
+    read_ready: bool = False
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -380,6 +384,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_gate.release()
         leader = self._getLeader()
         state = int(self._SyncObj__raftState)
+        applied = int(self.raftLastApplied)
+        noop = self._SyncObj__noopIDx
         view = RaftView(
             state=state,
             leader=str(leader.address) if leader is not None else None,
@@ -387,13 +393,17 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             peers=tuple(sorted([self._nomadd_self, *(str(n.address) for n in self.otherNodes)])),
             term=int(self.raftCurrentTerm),
             commit_index=int(self.raftCommitIndex),
-            applied_index=int(self.raftLastApplied),
+            applied_index=applied,
             log_len=int(self._getRaftLogSize()),
             has_quorum=bool(self.hasQuorum),
+            read_ready=state == 2 and noop is not None and applied >= noop,
         )
         old, self.view = self.view, view
         if self._nomadd_on_view is not None and (
-            old.leader != view.leader or old.peers != view.peers or old.state != view.state
+            old.leader != view.leader
+            or old.peers != view.peers
+            or old.state != view.state
+            or old.read_ready != view.read_ready
         ):
             self._nomadd_on_view(view)
 

@@ -449,3 +449,60 @@ def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
     asyncio.run(main())
     assert acks >= writes and not early, early[:5]
     assert syncs < 3 * writes * 0.8, syncs  # batched: well under one fsync per entry and node
+
+
+def test_a_new_leader_is_ready_for_reads_only_with_every_acknowledged_write_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read-your-writes across an election. The old leader's AppendEntries carry a commit
+    index held below its last write (as when it dies before the next heartbeat tells the
+    followers), then it acknowledges that write and stops; replies are slowed, so the new
+    leader's no-op takes a while to commit. Whenever a member says it is ready for reads, the
+    last acknowledged write must be applied there."""
+    from pysyncobj.transport import TCPTransport
+
+    slow = False
+    cap: int | None = None
+    real_send = TCPTransport.send
+
+    def send(self: TCPTransport, node: object, message: object) -> bool:
+        if isinstance(message, dict):
+            if cap is not None and message.get("type") == "append_entries":
+                message = {**message, "commit_index": min(message["commit_index"], cap)}
+            if slow and message.get("type") == "next_node_idx":
+                time.sleep(0.3)
+        return bool(real_send(self, node, message))
+
+    monkeypatch.setattr(TCPTransport, "send", send)
+
+    async def main() -> None:
+        nonlocal slow, cap
+        rafts, leader = await _three_members()
+        try:
+            for i in range(19):
+                _, index = await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+            cap = index
+            await leader.apply(MessageType.VAR_UPSERT, _put("k19", "19"))
+            slow = True
+            await leader.shutdown()
+            cap = None
+            rest = [r for r in rafts if r is not leader]
+            assert all(_value(r, "k19") is None for r in rest)  # the window this test is about
+            seen_leader = seen_ready = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while not seen_ready and loop.time() < deadline:
+                for r in rest:
+                    seen_leader = seen_leader or r.is_leader()
+                    if r.ready_for_reads():
+                        seen_ready = True
+                        assert _value(r, "k19") == "19", "ready for reads without the last acknowledged write"
+                await asyncio.sleep(0.001)
+            assert seen_leader and seen_ready
+            new = next(r for r in rest if r.is_leader())
+            await new.wait_ready_for_reads()
+        finally:
+            slow, cap = False, None
+            await _shutdown(rafts)
+
+    asyncio.run(main())

@@ -270,9 +270,6 @@ class Raft:
     def _on_state_changed_thread(self, old: int, new: int) -> None:
         loop = self._loop
         logger.debug("raft state changed old=%s new=%s", _STATE_NAMES.get(old), _STATE_NAMES.get(new))
-        node = self._node
-        if node is not None:
-            node.set_leader(new == 2)
         if loop is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._set_leader_state, new == 2)

@@ -360,6 +360,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_gate = gate or AckGate(on_fatal)
         self._nomadd_on_view = on_view
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
+        on_state_changed = conf.onStateChanged
+
+        def state_changed(old: int, new: int) -> None:
+            self.set_leader(new == 2)
+            if on_state_changed is not None:
+                on_state_changed(old, new)
+
+        conf.onStateChanged = state_changed
         with building_node(self._nomadd_gate):
             super().__init__(self_addr, partners, conf=conf, transportClass=LoggingTransport)
         self.addOnTickCallback(self._nomadd_tick)

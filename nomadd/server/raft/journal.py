@@ -1,10 +1,11 @@
 """The Raft log on disk: our own journal behind pysyncobj's ``Journal`` interface, made durable.
 
 pysyncobj's ``FileJournal`` writes through an mmap it never flushes and its meta file (term,
-vote) through a rename it never fsyncs (docs/ raft notes; a power cut leaves empty files behind
-and pysyncobj then fails to start). Raft's rule is that a server acknowledges an entry, and a
-leader counts its own entry toward a commit, only once the entry is durable, and that
-``currentTerm``/``votedFor`` are durable before any message that depends on them. So:
+vote) through a rename it never fsyncs (a power cut leaves empty files behind and pysyncobj then
+fails to start; docs/contributing/raft.md, "Durability"). Raft's rule is that a server
+acknowledges an entry, and a leader counts its own entry toward a commit, only once the entry is
+durable, and that ``currentTerm``/``votedFor`` are durable before any message that depends on
+them. So:
 
 * entries are framed ``<length u32><crc32 u32><index u64><term u64><command>``; :meth:`add`
   only buffers them, :meth:`sync` writes the buffer with one ``write`` and one ``fdatasync``

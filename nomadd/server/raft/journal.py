@@ -152,6 +152,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._pending = bytearray()  # records added since the last sync, not yet written
         self._written = len(HEADER)  # file size covered by whole written records
         self._unsynced = False  # written or truncated since the last fdatasync
+        self.synced_index = 0  # raft index of the last entry known durable (0: none yet)
         self._meta: dict[str, Any] = {}
         self._meta_saved = True
         existed = os.path.exists(path)
@@ -334,6 +335,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
             if self._fsync:
                 os.fdatasync(self._fd)
             self._unsynced = False
+        self.synced_index = self._entries[-1][1] if self._entries else 0
 
     def _truncate(self, size: int) -> None:
         os.ftruncate(self._fd, size)

@@ -395,8 +395,9 @@ def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Raft's rule on real pysyncobj members with journals: every AppendEntries success reply
-    leaves a follower only when its journal holds nothing unsynced, and a burst of writes
-    costs far fewer fsyncs than entries."""
+    leaves a follower only when its journal holds nothing unsynced, the leader answers a write
+    only once the entry is durable in its own journal, and a burst of writes costs far fewer
+    fsyncs than entries."""
     from pysyncobj.transport import TCPTransport
 
     from nomadd.server.raft import journal as journal_mod
@@ -437,9 +438,14 @@ def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
             syncs = 0
             sem = asyncio.Semaphore(32)
 
+            journal = leader._node._nomadd_gate.journal  # type: ignore[union-attr]
+            assert journal is not None
+
             async def put(i: int) -> None:
                 async with sem:
-                    await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "v"))
+                    _, index = await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "v"))
+                if journal.synced_index < index:  # acknowledged: durable on the leader too
+                    early.append(f"leader answered {index} before its fsync ({journal.synced_index})")
 
             await asyncio.gather(*(put(i) for i in range(writes)))
             await wait_until(lambda: all(_value(r, f"k{writes - 1}") == "v" for r in rafts), 10)

@@ -11,7 +11,8 @@ of the file tree, inode by inode, as POSIX promises (the worst a disk with a cac
 
 Writing ``cut`` to ``MOUNTPOINT/.powercut`` loses power: the volatile tree is replaced by the
 durable one. The processes using the mount must be dead by then (SIGKILL them first); the
-mount is opened with ``direct_io`` and zero cache timeouts so the kernel holds no stale copy.
+mount is opened with ``direct_io`` and zero cache timeouts so the kernel holds no stale copy
+(``POWERCUT_PAGE_CACHE=1`` leaves the page cache on, for programs that mmap).
 Reading ``.powercut`` returns counters as JSON. With ``BACKING_DIR`` the durable tree is
 written there too (one file per inode, and ``tree.json``), on every fsync, to look at after a
 test. Single-threaded: operations never interleave.
@@ -312,12 +313,16 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.powercut.fs MOUNTPOINT [BACKING_DIR]", file=sys.stderr)
         return 2
     ops = PowerCutFS(argv[2] if len(argv) == 3 else None)
+    # POWERCUT_PAGE_CACHE=1: no direct_io, so programs can mmap files (pysyncobj's own journal
+    # does); the kernel then caches written pages, and the caller must sync() before a cut
+    # so they reach this process (as volatile writes) first.
+    options = {} if os.environ.get("POWERCUT_PAGE_CACHE") == "1" else {"direct_io": True}
     fuse.FUSE(
         ops,
         argv[1],
         foreground=True,
         nothreads=True,
-        direct_io=True,
+        **options,
         hard_remove=True,
         attr_timeout=0,
         entry_timeout=0,

@@ -53,6 +53,7 @@ class PowerCutMount:
 
     def cut(self) -> None:
         """Lose power: everything not fsync'ed is gone (kill the processes using it first)."""
+        os.sync()  # pages the kernel still caches (page-cache mode) reach the fs, as volatile writes
         with open(self.path / ".powercut", "wb") as f:
             f.write(b"cut")
 

@@ -135,6 +135,7 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_d
 
     logging.basicConfig(level=logging.ERROR)
     from nomadd.server.fsm import FSM, encode_payload
+    from nomadd.server.fsm.dispatch import entry_kinds
     from nomadd.server.raft import Raft, RaftConfig
     from nomadd.server.raft.journal import FSYNC_ENV
     from nomadd.server.state.store import StateStore
@@ -151,7 +152,7 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_d
                 peers=tuple(partners),
                 data_dir=Path(data_dir),
             ),
-            FSM(StateStore()),
+            FSM(StateStore(), entry_kinds()),
         )
         await raft.start()
         loop = asyncio.get_running_loop()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -77,7 +76,6 @@ class AllocRunner:
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self.runners: dict[str, TaskRunner] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
@@ -270,7 +268,3 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
-
-
-def logs_exist(alloc_dir: AllocDir) -> bool:
-    return os.path.isdir(alloc_dir.logs_dir)

@@ -22,18 +22,21 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
 
 if TYPE_CHECKING:
-    from nomadd.client.client import Client
+    from nomadd.client.config import ClientConfig
+    from nomadd.client.state import ClientState
+    from nomadd.structs.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,23 @@ WATCH_RETRY_S = 1.0
 WATCH_RETRY_MAX_S = 10.0
 
 
-def make_drivers(client: Client) -> dict[str, Driver]:
-    c = client.config.client
+class ClientView(Protocol):
+    """What the alloc manager uses of :class:`nomadd.client.client.Client` (which owns it)."""
+
+    config: ClientConfig
+    state: ClientState | None
+    alloc_dir: str
+    node: Node | None
+    registered: bool
+
+    @property
+    def node_id(self) -> str: ...
+
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
+
+
+def make_drivers(client: ClientView) -> dict[str, Driver]:
+    c = client.config
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
@@ -59,11 +77,12 @@ def make_drivers(client: Client) -> dict[str, Driver]:
 
 
 class AllocManager:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClientView) -> None:
         self.client = client
         self.drivers = make_drivers(client)
         self.runners: dict[str, AllocRunner] = {}
-        self._run_tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = Supervisor("client-allocs")  # runners and kills; cancelled on shutdown
+        self._run_tasks: dict[str, asyncio.Task[None]] = {}  # alloc ID -> its runner's task
         self._pending: dict[str, dict[str, Any]] = {}
         self._wake_sync = asyncio.Event()
         self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-state")
@@ -95,14 +114,13 @@ class AllocManager:
             node_id=client.node_id,
             region=client.config.region,
             datacenter=client.config.datacenter,
-            max_kill_timeout_s=client.config.client.max_kill_timeout,
+            max_kill_timeout_s=client.config.max_kill_timeout,
             **restored,
         )
 
     def _start_runner(self, runner: AllocRunner) -> None:
         self.runners[runner.id] = runner
-        task = asyncio.create_task(self._run_runner(runner), name=f"alloc-{runner.id[:8]}")
-        self._run_tasks[runner.id] = task
+        self._run_tasks[runner.id] = self._tasks.spawn(self._run_runner(runner), f"alloc-{runner.id[:8]}")
 
     async def _run_runner(self, runner: AllocRunner) -> None:
         try:
@@ -202,15 +220,8 @@ class AllocManager:
             return
         if runner.update(alloc):
             logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
-            key = f"kill-{alloc.id}"
-            task = asyncio.create_task(runner.kill(alloc.desired_description or "alloc stopped"))
-            self._run_tasks[key] = task
-
-            def forget(_t: asyncio.Task[None]) -> None:
-                if self._run_tasks.get(key) is _t:
-                    del self._run_tasks[key]
-
-            task.add_done_callback(forget)
+            reason = alloc.desired_description or "alloc stopped"
+            self._tasks.spawn(runner.kill(reason), f"alloc-kill-{alloc.id[:8]}")
 
     async def _destroy(self, alloc_id: str) -> None:
         runner = self.runners.pop(alloc_id, None)
@@ -262,12 +273,7 @@ class AllocManager:
                 args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(self._pending.values())}
                 with contextlib.suppress(RPCError, TimeoutError):
                     await asyncio.wait_for(self.client.rpc("Node.UpdateAlloc", args), 2.0)
-        tasks = list(self._run_tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()
         await asyncio.to_thread(self._db.shutdown, True)
 
 

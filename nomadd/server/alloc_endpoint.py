@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes
 from nomadd.server.state.store import StateSnapshot, Txn
 from nomadd.server.state.store_evals import ApplyResult
@@ -111,9 +111,6 @@ def _apply_client_update(txn: Txn, req: dict[str, Any]) -> object:
     evals = store_evals.upsert_evals_locked(txn, (from_wire(Evaluation, e) for e in req.get("Evals") or ()))
     freed = any(a.client_terminal() for a in updated)
     return ApplyResult(evals=tuple(evals), freed=freed, placed=0, stopped=0)
-
-
-register_handler(MessageType.ALLOC_CLIENT_UPDATE, _apply_client_update)
 
 
 # ---- batching of client updates -----------------------------------------------------------
@@ -316,9 +313,9 @@ def register(server: Server, registry: RPCRegistry) -> None:
         _, index = await server.raft.apply(MessageType.ALLOC_UPDATE, encode_payload(payload))
         return {"EvalID": ev.id, "Index": index}
 
-    registry.register("Node.GetClientAllocs", get_client_allocs, kind="read")
-    registry.register("Node.UpdateAlloc", update_alloc, kind="write")
-    registry.register("Alloc.GetAllocs", get_allocs, kind="read")
-    registry.register("Alloc.GetAlloc", get_alloc, kind="read")
-    registry.register("Alloc.List", list_allocs, kind="read")
-    registry.register("Alloc.Stop", stop, kind="write")
+    registry.register_legacy("Node.GetClientAllocs", get_client_allocs, kind="read")
+    registry.register_legacy("Node.UpdateAlloc", update_alloc, kind="write")
+    registry.register_legacy("Alloc.GetAllocs", get_allocs, kind="read")
+    registry.register_legacy("Alloc.GetAlloc", get_alloc, kind="read")
+    registry.register_legacy("Alloc.List", list_allocs, kind="read")
+    registry.register_legacy("Alloc.Stop", stop, kind="write")

@@ -24,7 +24,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.helper.supervisor import Supervisor
+from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import Txn
 from nomadd.structs.codec import from_wire, to_wire
@@ -88,9 +89,6 @@ def _apply_drain(txn: Txn, req: dict[str, Any]) -> object:
     return store_nodes.NodeWriteResult(node=new, changed=True)
 
 
-register_handler(MessageType.NODE_UPDATE_DRAIN, _apply_drain)
-
-
 def drain_done(node: Node, allocs: list[Any], now_ns: int) -> bool:
     """No allocation on the node is still wanted running (or the force deadline passed)."""
     strategy = node.drain_strategy
@@ -112,11 +110,12 @@ class Drainer:
 
     def __init__(self, server: Server) -> None:
         self._server = server
+        self._tasks = Supervisor("drainer")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="drainer")
+            self._task = self._tasks.spawn(self._run(), "drainer")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -189,4 +188,4 @@ def register(server: Server, registry: RPCRegistry) -> None:
             raise UnknownNodeError(result.error)
         return {"NodeModifyIndex": index, "EvalIDs": [], "EvalCreateIndex": index, "Index": index}
 
-    registry.register("Node.UpdateDrain", update_drain, kind="write")
+    registry.register_legacy("Node.UpdateDrain", update_drain, kind="write")

@@ -20,6 +20,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server import system_endpoint
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
@@ -81,11 +82,12 @@ class JobGC:
 
     def __init__(self, server: Server) -> None:
         self._server = server
+        self._tasks = Supervisor("job-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="job-gc")
+            self._task = self._tasks.spawn(self._run(), "job-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None

@@ -10,7 +10,7 @@
 
 Register and heartbeat replies carry ``HeartbeatTTL`` (seconds), ``Servers`` (the HTTP
 addresses of every alive server of the region), ``LeaderRPCAddr`` and ``NumNodes``.
-Status changes call the listeners added with :func:`add_status_listener` (the jobs team
+Status changes call the listeners added with :func:`add_status_listener` (``node_evals``
 creates node evaluations there).
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from nomadd.gossip import MemberStatus
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.fsm import encode_payload
 from nomadd.server.heartbeat import HeartbeatTimers, TTLSettings
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateSnapshot, Txn
@@ -87,12 +87,6 @@ def _apply_eligibility(txn: Txn, req: dict[str, Any]) -> object:
     )
 
 
-register_handler(MessageType.NODE_REGISTER, _apply_register)
-register_handler(MessageType.NODE_UPDATE_STATUS, _apply_status)
-register_handler(MessageType.NODE_DEREGISTER, _apply_deregister)
-register_handler(MessageType.NODE_UPDATE_ELIGIBILITY, _apply_eligibility)
-
-
 def _now() -> tuple[int, str]:
     ns = time.time_ns()
     return ns // 1_000_000_000, format_time(ns)
@@ -115,7 +109,7 @@ class _NodeEndpoint:
         )
 
     def _ttl_settings(self) -> TTLSettings:
-        s = self.server.config.server
+        s = self.server.config
         return TTLSettings(
             min_ttl=s.min_heartbeat_ttl,
             rate=s.max_heartbeats_per_second,
@@ -308,10 +302,10 @@ class _NodeEndpoint:
 def register(server: Server, registry: RPCRegistry) -> None:
     ep = _NodeEndpoint(server)
     server.register_leader_component(ep.timers)
-    registry.register("Node.Register", ep.register, kind="write")
-    registry.register("Node.UpdateStatus", ep.update_status, kind="write")
-    registry.register("Node.Deregister", ep.deregister, kind="write")
-    registry.register("Node.UpdateEligibility", ep.update_eligibility, kind="write")
-    registry.register("Node.GetNode", ep.get_node, kind="read")
-    registry.register("Node.List", ep.list_, kind="read")
-    registry.register("Node.HeartbeatStats", ep.heartbeat_stats, kind="local")
+    registry.register_legacy("Node.Register", ep.register, kind="write")
+    registry.register_legacy("Node.UpdateStatus", ep.update_status, kind="write")
+    registry.register_legacy("Node.Deregister", ep.deregister, kind="write")
+    registry.register_legacy("Node.UpdateEligibility", ep.update_eligibility, kind="write")
+    registry.register_legacy("Node.GetNode", ep.get_node, kind="read")
+    registry.register_legacy("Node.List", ep.list_, kind="read")
+    registry.register_legacy("Node.HeartbeatStats", ep.heartbeat_stats, kind="local")

@@ -9,11 +9,11 @@ tiny threshold is what ``nomadd system gc`` / ``PUT /v1/system/gc`` runs (Nomad'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.state import store_nodes
 from nomadd.structs.errors import NomaddError
 
@@ -32,18 +32,19 @@ class NodeGC:
 
     def __init__(self, server: Server) -> None:
         self.server = server
+        self._tasks = Supervisor("node-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="node-gc")
+            self._task = self._tasks.spawn(self._run(), "node-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
 
     async def _run(self) -> None:
         while True:
-            s = self.server.config.server
+            s = self.server.config
             await asyncio.sleep(s.node_gc_interval)
             try:
                 await self.collect(s.node_gc_threshold)
@@ -58,12 +59,9 @@ class NodeGC:
             logger.debug("node gc found nothing threshold_s=%g", threshold_s)
             return []
         logger.info("node gc removing nodes count=%d node_ids=%s", len(ids), ",".join(ids))
-        await self.server.rpc("Node.Deregister", {"NodeIDs": ids})
+        await self.server.rpc_legacy("Node.Deregister", {"NodeIDs": ids})
         return ids
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task = None
+        await self._tasks.aclose()

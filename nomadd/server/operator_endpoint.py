@@ -47,7 +47,9 @@ def register(server: Server, registry: RPCRegistry) -> None:
             moved = await server.raft.transfer_leadership()
             if not moved:
                 raise ValidationError("cannot remove the leader: leadership transfer failed")
-            result: dict[str, Any] = await server.rpc("Operator.RaftRemovePeerByAddress", {"Address": addr})
+            result: dict[str, Any] = await server.rpc_legacy(
+                "Operator.RaftRemovePeerByAddress", {"Address": addr}
+            )
             return result
         await server.raft.remove_peer(addr)
         logger.info("removed raft peer addr=%s", addr)
@@ -71,6 +73,6 @@ def register(server: Server, registry: RPCRegistry) -> None:
             return await _remove(peer_id)
         raise NotFoundError(f"id {peer_id!r} was not found in the Raft configuration")
 
-    registry.register("Operator.RaftGetConfiguration", raft_get_configuration, kind="read")
-    registry.register("Operator.RaftRemovePeerByAddress", remove_by_address, kind="write")
-    registry.register("Operator.RaftRemovePeerByID", remove_by_id, kind="write")
+    registry.register_legacy("Operator.RaftGetConfiguration", raft_get_configuration, kind="read")
+    registry.register_legacy("Operator.RaftRemovePeerByAddress", remove_by_address, kind="write")
+    registry.register_legacy("Operator.RaftRemovePeerByID", remove_by_id, kind="write")

@@ -46,8 +46,8 @@ def register(server: Server, registry: RPCRegistry) -> None:
             }
         return sorted(found)
 
-    registry.register("Status.Leader", leader, kind="local")
-    registry.register("Status.Peers", peers, kind="local")
-    registry.register("Status.Ping", ping, kind="local")
-    registry.register("Status.Members", members, kind="local")
-    registry.register("Status.Regions", regions, kind="local")
+    registry.register_legacy("Status.Leader", leader, kind="local")
+    registry.register_legacy("Status.Peers", peers, kind="local")
+    registry.register_legacy("Status.Ping", ping, kind="local")
+    registry.register_legacy("Status.Members", members, kind="local")
+    registry.register_legacy("Status.Regions", regions, kind="local")

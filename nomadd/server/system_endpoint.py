@@ -1,7 +1,7 @@
 """``System.*`` RPCs (Nomad's system_endpoint.go): ``System.GarbageCollect`` (force GC now).
 
 Nomad's force-gc runs every GC kind with a 1 ms threshold; nomadd collects nodes here (job and
-eval GC belong to the jobs team's core jobs, which can hook in with :func:`add_gc_hook`).
+eval GC run as core jobs, which hook in with :func:`add_gc_hook`).
 """
 
 from __future__ import annotations
@@ -40,4 +40,4 @@ def register(server: Server, registry: RPCRegistry) -> None:
         removed = await gc.collect(FORCE_GC_THRESHOLD_S)  # node GC last, as Nomad
         return {"NodesRemoved": removed}
 
-    registry.register("System.GarbageCollect", garbage_collect, kind="write")
+    registry.register_legacy("System.GarbageCollect", garbage_collect, kind="write")

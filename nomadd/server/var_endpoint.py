@@ -98,6 +98,6 @@ def register(server: Server, registry: RPCRegistry) -> None:
 
         return await server.blocking_query(args, _TABLES, fn)
 
-    registry.register("Variables.Apply", apply, kind="write")
-    registry.register("Variables.Read", read, kind="read")
-    registry.register("Variables.List", list_, kind="read")
+    registry.register_legacy("Variables.Apply", apply, kind="write")
+    registry.register_legacy("Variables.Read", read, kind="read")
+    registry.register_legacy("Variables.List", list_, kind="read")

@@ -26,7 +26,7 @@ def _server(agent: Agent) -> Any:
 
 
 async def members(agent: Agent, req: web.Request) -> object:
-    return await _server(agent).rpc("Status.Members", {})
+    return await _server(agent).rpc_legacy("Status.Members", {})
 
 
 async def join(agent: Agent, req: web.Request) -> object:

@@ -3,7 +3,7 @@
 Body ``{"DrainSpec": {"Deadline": <ns>, "IgnoreSystemJobs": bool} | null, "MarkEligible": bool,
 "Meta": {}}``; a null ``DrainSpec`` cancels the drain. Answers
 ``{"NodeModifyIndex", "EvalIDs", "EvalCreateIndex", "Index"}`` with ``X-Nomad-Index``.
-(``/v1/node/:id/allocations`` is served by the client team's node_endpoint.)
+(``/v1/node/:id/allocations`` is served by ``agent/http/node_endpoint.py``.)
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc
-from nomadd.agent.http.job_endpoint import read_body, write_result
+from nomadd.agent.http.internal_endpoint import call_rpc, legacy_write_result
+from nomadd.agent.http.server import read_body
 from nomadd.structs.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ async def drain(agent: Agent, req: web.Request) -> object:
         "MarkEligible": bool(body.get("MarkEligible")),
         "Meta": body.get("Meta") or {},
     }
-    return write_result(await call_rpc(agent, "Node.UpdateDrain", args))
+    return legacy_write_result(await call_rpc(agent, "Node.UpdateDrain", args))
 
 
 def register(router: Router) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, query_args, query_result
+from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
 from nomadd.agent.http.server import QueryResult, parse_query_options
 from nomadd.structs.errors import UnknownNodeError, ValidationError
 
@@ -24,7 +24,7 @@ def _flag(req: web.Request, name: str) -> bool:
 async def list_nodes(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     args = query_args(opts, Prefix=opts.prefix, OS=_flag(req, "os"), Resources=_flag(req, "resources"))
-    return query_result(await call_rpc(agent, "Node.List", args))
+    return legacy_query_result(await call_rpc(agent, "Node.List", args))
 
 
 async def get_node(agent: Agent, req: web.Request) -> object:
@@ -33,7 +33,7 @@ async def get_node(agent: Agent, req: web.Request) -> object:
     reply = await call_rpc(agent, "Node.GetNode", query_args(opts, NodeID=node_id))
     if reply.get("Value") is None:
         raise UnknownNodeError("node not found")
-    return query_result(reply)
+    return legacy_query_result(reply)
 
 
 async def _body(req: web.Request) -> dict[str, Any]:
@@ -60,7 +60,7 @@ async def eligibility(agent: Agent, req: web.Request) -> object:
 
 async def drain(agent: Agent, req: web.Request) -> object:
     """Nomad's body ``{DrainSpec: {Deadline, IgnoreSystemJobs} | null, MarkEligible, Meta}`` →
-    ``Node.UpdateDrain`` (the jobs team's drainer; a null spec cancels the drain)."""
+    ``Node.UpdateDrain`` (``server/drainer.py``; a null spec cancels the drain)."""
     body = await _body(req)
     spec = body.get("DrainSpec")
     if spec is not None and not isinstance(spec, dict):
@@ -87,7 +87,7 @@ async def node_allocations(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     node_id = req.match_info["id"]
     reply = await call_rpc(agent, "Alloc.List", query_args(opts, NodeID=node_id, Namespace="*"))
-    result = query_result(reply)
+    result = legacy_query_result(reply)
     rows = result.value if isinstance(result.value, list) else []
     allocs = [a for a in rows if isinstance(a, dict) and a.get("NodeID") == node_id]
     return QueryResult(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, query_args, query_result
+from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
 from nomadd.agent.http.server import parse_query_options
 from nomadd.structs.errors import NotFoundError, ValidationError
 
@@ -27,7 +27,7 @@ def _conflict(reply: dict[str, Any]) -> web.Response:
 async def list_vars(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     reply = await call_rpc(agent, "Variables.List", query_args(opts, Prefix=opts.prefix))
-    return query_result(reply)
+    return legacy_query_result(reply)
 
 
 async def get_var(agent: Agent, req: web.Request) -> object:
@@ -36,7 +36,7 @@ async def get_var(agent: Agent, req: web.Request) -> object:
     reply = await call_rpc(agent, "Variables.Read", query_args(opts, Path=path))
     if reply.get("Value") is None:
         raise NotFoundError("variable not found")
-    return query_result(reply)
+    return legacy_query_result(reply)
 
 
 async def put_var(agent: Agent, req: web.Request) -> object:

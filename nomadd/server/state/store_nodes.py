@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 TABLE = "nodes"
-# The allocations table (owned by the jobs team's store_allocs.py); read here only for node GC.
+# The allocations table (written by store_allocs.py); read here only for node GC.
 ALLOCS_TABLE = "allocs"
 
 

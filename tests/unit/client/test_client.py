@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from nomadd.agent.config import build_config
 from nomadd.client import client as client_mod
 from nomadd.client.client import Client
+from nomadd.client.config import ClientConfig
 from nomadd.client.fingerprint import NodeFingerprint
 from nomadd.client.servers import ServerList
 from nomadd.discovery import Resolver
@@ -24,7 +24,7 @@ class FakeServers(RPCClient):
         super().__init__()
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def call(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def call_legacy(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
         self.calls.append((method, args))
         if method == "Node.GetClientAllocs":
             await asyncio.sleep(30)  # a blocking query that never fires in this test
@@ -35,8 +35,12 @@ class FakeServers(RPCClient):
 
 
 def _client(tmp_path: Path, fake: FakeServers) -> Client:
-    cfg = build_config(
-        {"data_dir": str(tmp_path), "client": {"enabled": True, "servers": ["127.0.0.1:4646"]}, "name": "c1"}
+    cfg = ClientConfig(
+        enabled=True,
+        name="c1",
+        servers=("127.0.0.1:4646",),
+        state_dir=str(tmp_path / "client"),
+        alloc_dir=str(tmp_path / "alloc"),
     )
     c = Client(cfg)
     c.server_list = ServerList(["127.0.0.1:4646"], resolver=Resolver(), rpc=fake)

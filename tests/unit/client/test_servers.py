@@ -22,7 +22,7 @@ class FakeRPC(RPCClient):
         self.answers = answers
         self.calls: list[str] = []
 
-    async def call(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def call_legacy(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
         self.calls.append(addr)
         answer = self.answers.get(addr, RPCError(f"connect to {addr} refused"))
         if isinstance(answer, BaseException):

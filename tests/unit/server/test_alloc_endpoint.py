@@ -14,7 +14,7 @@ from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.messages import MessageType
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -24,7 +24,7 @@ def _run(coro: Any) -> Any:
 async def _placed(server: FakeServer, count: int = 2) -> tuple[Any, list[Allocation]]:
     node = await server.add_node()
     server.scheduling.set_enabled(True)
-    await server.rpc("Job.Register", {"Job": api_job(count=count)})
+    await server.register_job(api_job(count=count))
     await wait_until(lambda: len(store_allocs.allocs_by_node(server.store.snapshot(), node.id)) == count)
     return node, store_allocs.allocs_by_node(server.store.snapshot(), node.id)
 
@@ -34,16 +34,18 @@ def test_get_client_allocs_and_get_allocs() -> None:
         server = FakeServer()
         try:
             node, allocs = await _placed(server)
-            reply = await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id})
+            reply = await server.rpc_legacy(
+                "Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id}
+            )
             assert reply["Allocs"] == {a.id: a.alloc_modify_index for a in allocs}
-            full = await server.rpc("Alloc.GetAllocs", {"AllocIDs": [*reply["Allocs"], "nope"]})
+            full = await server.rpc_legacy("Alloc.GetAllocs", {"AllocIDs": [*reply["Allocs"], "nope"]})
             got = [from_wire(Allocation, d) for d in full["Allocs"]]
             assert sorted(a.id for a in got) == sorted(a.id for a in allocs)
             assert all(a.job is not None and a.job.id == "web" for a in got)
             with pytest.raises(PermissionDeniedError):
-                await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": "wrong"})
+                await server.rpc_legacy("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": "wrong"})
             with pytest.raises(UnknownNodeError):
-                await server.rpc("Node.GetClientAllocs", {"NodeID": "missing", "SecretID": "x"})
+                await server.rpc_legacy("Node.GetClientAllocs", {"NodeID": "missing", "SecretID": "x"})
         finally:
             server.scheduling.set_enabled(False)
 
@@ -55,17 +57,19 @@ def test_get_client_allocs_blocks_until_a_change() -> None:
         server = FakeServer()
         try:
             node, allocs = await _placed(server, count=1)
-            first = await server.rpc("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id})
+            first = await server.rpc_legacy(
+                "Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id}
+            )
             args = {
                 "NodeID": node.id,
                 "SecretID": node.secret_id,
                 "MinQueryIndex": first["Index"],
                 "MaxQueryTime": 5,
             }
-            waiting = asyncio.ensure_future(server.rpc("Node.GetClientAllocs", args))
+            waiting = asyncio.ensure_future(server.rpc_legacy("Node.GetClientAllocs", args))
             await asyncio.sleep(0.05)
             assert not waiting.done()
-            await server.rpc("Job.Deregister", {"JobID": "web"})  # the scheduler stops the alloc
+            await server.deregister_job("web")  # the scheduler stops the alloc
             reply = await asyncio.wait_for(waiting, 5)
             assert reply["Index"] > first["Index"]
             assert reply["Allocs"][allocs[0].id] > first["Allocs"][allocs[0].id]
@@ -84,7 +88,7 @@ def test_update_alloc_batches_and_failed_creates_eval() -> None:
             state = to_wire(TaskState(state=TaskStatus.RUNNING))
             a, b = allocs
             r1, r2 = await asyncio.gather(
-                server.rpc(
+                server.rpc_legacy(
                     "Node.UpdateAlloc",
                     {
                         "NodeID": node.id,
@@ -92,7 +96,7 @@ def test_update_alloc_batches_and_failed_creates_eval() -> None:
                         "Alloc": [{"id": a.id, "client_status": "running", "task_states": {"t": state}}],
                     },
                 ),
-                server.rpc(
+                server.rpc_legacy(
                     "Node.UpdateAlloc",
                     {
                         "NodeID": node.id,
@@ -111,7 +115,7 @@ def test_update_alloc_batches_and_failed_creates_eval() -> None:
             evals = store_evals.evals_by_job(snap, "default", "web")
             assert any(e.triggered_by == EvalTrigger.ALLOC_FAILURE for e in evals)
             with pytest.raises(PermissionDeniedError):
-                await server.rpc(
+                await server.rpc_legacy(
                     "Node.UpdateAlloc",
                     {
                         "NodeID": node.id,
@@ -130,7 +134,7 @@ def test_alloc_stop_migrates_and_replaces() -> None:
         server = FakeServer()
         try:
             _, allocs = await _placed(server, count=1)
-            reply = await server.rpc("Alloc.Stop", {"AllocID": allocs[0].id})
+            reply = await server.rpc_legacy("Alloc.Stop", {"AllocID": allocs[0].id})
             assert reply["EvalID"]
 
             def replaced() -> bool:
@@ -138,7 +142,7 @@ def test_alloc_stop_migrates_and_replaces() -> None:
                 return len(live) == 1 and live[0].id != allocs[0].id
 
             await wait_until(replaced, what="replacement of the stopped alloc")
-            got = await server.rpc("Alloc.GetAlloc", {"AllocID": allocs[0].id[:8]})
+            got = await server.rpc_legacy("Alloc.GetAlloc", {"AllocID": allocs[0].id[:8]})
             assert got["Value"]["DesiredStatus"] == "stop" and got["Value"]["NextAllocation"]
         finally:
             server.scheduling.set_enabled(False)

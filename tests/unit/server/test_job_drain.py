@@ -9,7 +9,7 @@ from nomadd.server.drainer import Drainer
 from nomadd.server.state import store_allocs, store_evals, store_nodes
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.node import DrainStatus, NodeEligibility
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -27,10 +27,10 @@ def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> Non
         server.scheduling.set_enabled(True)
         drainer = next(c for c in server.components if isinstance(c, Drainer))
         try:
-            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await server.register_job(api_job(count=2))
             await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
             n2 = await server.add_node()
-            reply = await server.rpc(
+            reply = await server.rpc_legacy(
                 "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}}
             )
             node = store_nodes.get(server.store.snapshot(), n1.id)
@@ -46,7 +46,7 @@ def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> Non
             assert node.last_drain is not None and node.last_drain.status == DrainStatus.COMPLETE
             assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
             assert node.events[-1].message == "Node drain complete"
-            await server.rpc(
+            await server.rpc_legacy(
                 "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": None, "MarkEligible": True}
             )
             node = store_nodes.get(server.store.snapshot(), n1.id)
@@ -64,12 +64,14 @@ def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
         drainer = next(c for c in server.components if isinstance(c, Drainer))
         server.scheduling.set_enabled(True)
         try:
-            await server.rpc("Job.Register", {"Job": api_job(count=1)})
+            await server.register_job(api_job(count=1))
             await wait_until(lambda: len(_live_on(server, n1.id)) == 1)
             server.scheduling.set_enabled(False)  # nobody migrates: the drain cannot finish
-            await server.rpc("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}})
+            await server.rpc_legacy(
+                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}}
+            )
             assert await drainer.check() == []
-            await server.rpc("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": -1}})
+            await server.rpc_legacy("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": -1}})
             assert await drainer.check() == [n1.id]  # forced: deadline already passed
         finally:
             server.scheduling.set_enabled(False)

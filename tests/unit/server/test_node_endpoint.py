@@ -3,90 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Callable, Iterable
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from nomadd.rpc import RPCRegistry
-from nomadd.server import node_endpoint, system_endpoint
-from nomadd.server.fsm import FSM
-from nomadd.server.leader import LeaderComponent
 from nomadd.server.state import store_nodes
-from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError, ValidationError
 from nomadd.structs.node import Node, NodeStatus
+from tests.unit.server import fakes
 
 
-class FakeRaft:
-    def __init__(self, fsm: FSM) -> None:
-        self.fsm = fsm
-        self.index = 1
-
-    async def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
-        await asyncio.sleep(0)
-        self.index += 1
-        return self.fsm.apply(self.index, int(msg_type), payload), self.index
-
-    def is_leader(self) -> bool:
-        return True
-
-    def known_leader(self) -> bool:
-        return True
-
-    def last_contact_ms(self) -> int:
-        return 0
-
-    def leader(self) -> str:
-        return "127.0.0.1:4647"
-
-
-class FakeServer:
-    def __init__(self) -> None:
-        self.store = StateStore()
-        self.raft = FakeRaft(FSM(self.store))
-        self.http_addr = "127.0.0.1:4646"
-        self.config = SimpleNamespace(
-            datacenter="dc1",
-            server=SimpleNamespace(
-                min_heartbeat_ttl=0.2,
-                max_heartbeats_per_second=50.0,
-                heartbeat_grace=0.1,
-                failover_heartbeat_ttl=0.5,
-                node_gc_interval=300.0,
-                node_gc_threshold=3600.0,
-            ),
-        )
-        self.components: list[LeaderComponent] = []
-        self.registry = RPCRegistry()
-        for module in (node_endpoint, system_endpoint):
-            module.register(self, self.registry)  # type: ignore[arg-type]
-
-    def register_leader_component(self, c: LeaderComponent) -> None:
-        self.components.append(c)
-
-    def servers(self) -> list[Any]:
-        return []
-
-    def leader_http_addr(self) -> str:
-        return self.http_addr
-
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
-        return await self.registry.lookup(method).handler(args)
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        names = list(tables)
-        if int(args.get("MinQueryIndex", 0) or 0) > 0:
-            wait = float(args.get("MaxQueryTime", 1.0))
-            await self.store.wait_for(names, int(args["MinQueryIndex"]), wait + random.uniform(0, wait / 16))
-        snap = self.store.snapshot()
-        return {"Value": fn(snap), "Index": snap.table_index(*names)}
-
+class FakeServer(fakes.FakeServer):
     def node(self, node_id: str) -> Node:
         n = store_nodes.get(self.store.snapshot(), node_id)
         assert n is not None
@@ -114,23 +43,23 @@ def _run(fn: Callable[[FakeServer], Any]) -> None:
 @pytest.mark.slow
 def test_register_heartbeat_expire_and_return() -> None:
     async def body(s: FakeServer) -> None:
-        reply = await s.rpc("Node.Register", {"Node": to_wire(_node())})
+        reply = await s.rpc_legacy("Node.Register", {"Node": to_wire(_node())})
         assert 0.2 <= reply["HeartbeatTTL"] < 0.4
         assert reply["Servers"] == [{"RPCAdvertiseAddr": "127.0.0.1:4646", "Datacenter": "dc1"}]
         assert reply["NumNodes"] == 1
         assert s.node("n-1").status == NodeStatus.INITIALIZING
         hb = {"NodeID": "n-1", "SecretID": "s-1", "Status": "ready"}
-        await s.rpc("Node.UpdateStatus", hb)
+        await s.rpc_legacy("Node.UpdateStatus", hb)
         assert s.node("n-1").status == NodeStatus.READY
         index = s.raft.index
-        await s.rpc("Node.UpdateStatus", hb)
+        await s.rpc_legacy("Node.UpdateStatus", hb)
         assert s.raft.index == index  # an unchanged status is not committed
         deadline = asyncio.get_running_loop().time() + 3
         while s.node("n-1").status != NodeStatus.DOWN:  # ttl + grace <= 0.5 s
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.02)
         assert s.node("n-1").events[-1].message == "Node heartbeat missed"
-        await s.rpc("Node.UpdateStatus", hb)
+        await s.rpc_legacy("Node.UpdateStatus", hb)
         assert s.node("n-1").status == NodeStatus.READY
         assert s.node("n-1").events[-1].message == "Node reregistered by heartbeat"
 
@@ -140,51 +69,51 @@ def test_register_heartbeat_expire_and_return() -> None:
 @pytest.mark.slow
 def test_leave_errors_eligibility_reads_purge_and_gc() -> None:
     async def body(s: FakeServer) -> None:
-        await s.rpc("Node.Register", {"Node": to_wire(_node())})
-        await s.rpc("Node.Register", {"Node": to_wire(_node("n-2", "s-2"))})
+        await s.rpc_legacy("Node.Register", {"Node": to_wire(_node())})
+        await s.rpc_legacy("Node.Register", {"Node": to_wire(_node("n-2", "s-2"))})
         with pytest.raises(PermissionDeniedError):
-            await s.rpc("Node.UpdateStatus", {"NodeID": "n-1", "SecretID": "bad", "Status": "ready"})
+            await s.rpc_legacy("Node.UpdateStatus", {"NodeID": "n-1", "SecretID": "bad", "Status": "ready"})
         with pytest.raises(PermissionDeniedError):
-            await s.rpc("Node.Register", {"Node": to_wire(_node(secret="other"))})
+            await s.rpc_legacy("Node.Register", {"Node": to_wire(_node(secret="other"))})
         with pytest.raises(UnknownNodeError):
-            await s.rpc("Node.UpdateStatus", {"NodeID": "nope", "SecretID": "x", "Status": "ready"})
+            await s.rpc_legacy("Node.UpdateStatus", {"NodeID": "nope", "SecretID": "x", "Status": "ready"})
         with pytest.raises(ValidationError):
-            await s.rpc("Node.UpdateStatus", {"NodeID": "n-1", "SecretID": "s-1", "Status": "bogus"})
-        left = await s.rpc(
+            await s.rpc_legacy("Node.UpdateStatus", {"NodeID": "n-1", "SecretID": "s-1", "Status": "bogus"})
+        left = await s.rpc_legacy(
             "Node.UpdateStatus", {"NodeID": "n-1", "SecretID": "s-1", "Status": "down", "Leave": True}
         )
         assert left["HeartbeatTTL"] == 0.0
         assert s.node("n-1").status == NodeStatus.DOWN
         assert s.node("n-1").events[-1].message == "Node left"
-        stats = await s.rpc("Node.HeartbeatStats", {})
+        stats = await s.rpc_legacy("Node.HeartbeatStats", {})
         assert stats["ActiveTimers"] == 1  # n-2 only
-        await s.rpc("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "ineligible"})
+        await s.rpc_legacy("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "ineligible"})
         assert s.node("n-2").scheduling_eligibility == "ineligible"
         with pytest.raises(ValidationError):
-            await s.rpc("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "maybe"})
-        got = await s.rpc("Node.GetNode", {"NodeID": "n-2"})
+            await s.rpc_legacy("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "maybe"})
+        got = await s.rpc_legacy("Node.GetNode", {"NodeID": "n-2"})
         assert got["Value"]["SecretID"] == ""
         assert got["Value"]["ID"] == "n-2"
-        listed = await s.rpc("Node.List", {"Prefix": "n-2", "OS": True})
+        listed = await s.rpc_legacy("Node.List", {"Prefix": "n-2", "OS": True})
         assert [n["ID"] for n in listed["Value"]] == ["n-2"]
         assert listed["Value"][0]["Attributes"] == {"os.name": "debian"}
         assert "NodeResources" not in listed["Value"][0]
         # a blocking list wakes on a change
         waiting = asyncio.ensure_future(
-            s.rpc("Node.List", {"MinQueryIndex": listed["Index"], "MaxQueryTime": 5})
+            s.rpc_legacy("Node.List", {"MinQueryIndex": listed["Index"], "MaxQueryTime": 5})
         )
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        await s.rpc("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "eligible"})
+        await s.rpc_legacy("Node.UpdateEligibility", {"NodeID": "n-2", "Eligibility": "eligible"})
         assert (await asyncio.wait_for(waiting, 5))["Index"] > listed["Index"]
         # forced GC removes the down node at once, not the live one
-        gc = await s.rpc("System.GarbageCollect", {})
+        gc = await s.rpc_legacy("System.GarbageCollect", {})
         assert gc["NodesRemoved"] == ["n-1"]
         assert store_nodes.get(s.store.snapshot(), "n-1") is None
         # purge
-        await s.rpc("Node.Deregister", {"NodeIDs": ["n-2"]})
+        await s.rpc_legacy("Node.Deregister", {"NodeIDs": ["n-2"]})
         assert store_nodes.list_nodes(s.store.snapshot()) == []
         with pytest.raises(UnknownNodeError):
-            await s.rpc("Node.Deregister", {"NodeIDs": ["n-2"]})
+            await s.rpc_legacy("Node.Deregister", {"NodeIDs": ["n-2"]})
 
     _run(body)

@@ -12,6 +12,7 @@ from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.codec import to_wire
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node, NodeStatus
+from tests.unit.server.fakes import make_fsm
 
 
 def _node(node_id: str = "n1", secret: str = "s1", status: NodeStatus = NodeStatus.INITIALIZING) -> Node:
@@ -32,7 +33,7 @@ def _status(fsm: FSM, index: int, node_id: str, status: str, event: str = "", no
 
 def test_register_keeps_identity_and_rejects_other_secret() -> None:
     store = StateStore()
-    fsm = FSM(store)
+    fsm = make_fsm(store)
     r = _register(fsm, 3, _node())
     assert r.node is not None
     assert (r.node.create_index, r.node.modify_index) == (3, 3)
@@ -52,7 +53,7 @@ def test_register_keeps_identity_and_rejects_other_secret() -> None:
 
 def test_status_events_and_eligibility() -> None:
     store = StateStore()
-    fsm = FSM(store)
+    fsm = make_fsm(store)
     _register(fsm, 1, _node())
     r = _status(fsm, 2, "n1", "down", "Node heartbeat missed", now=500)
     assert isinstance(r, store_nodes.NodeWriteResult)
@@ -78,7 +79,7 @@ def test_status_events_and_eligibility() -> None:
 
 def test_deregister_and_gc_candidates() -> None:
     store = StateStore()
-    fsm = FSM(store)
+    fsm = make_fsm(store)
     for i, nid in enumerate(("a", "b", "c", "d"), start=1):
         _register(fsm, i, _node(nid, secret=nid))
     _status(fsm, 5, "a", "down", now=1000)
@@ -106,7 +107,7 @@ def test_deregister_and_gc_candidates() -> None:
 
 def test_dump_restore_round_trip() -> None:
     store = StateStore()
-    fsm = FSM(store)
+    fsm = make_fsm(store)
     _register(fsm, 1, _node())
     other = StateStore()
     other.restore(store.dump())

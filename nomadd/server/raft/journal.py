@@ -299,7 +299,18 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._meta_saved = False
 
     def getRaftCommitIndex(self) -> int:
-        return int(self._meta.get("raftCommitIndex", 1))
+        """The stored commit index, never past the last entry (pysyncobj reads it at start)."""
+        stored = int(self._meta.get("raftCommitIndex", 1))
+        last = self._entries[-1][1] if self._entries else 1
+        if stored > last:
+            logger.warning(
+                "raft commit index past the journal's end, clamped path=%s commit=%d last_index=%d",
+                self._path,
+                stored,
+                last,
+            )
+            return last
+        return stored
 
     def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:
         self._meta["currentTerm"] = term

@@ -197,3 +197,15 @@ def test_compat_check_finds_instance_attributes_in_the_constructor() -> None:
         f"{Old.__module__}.{Old.__qualname__}._Old__gone",
         f"{Old.__module__}.{Old.__qualname__}.method",
     ]
+
+
+def test_a_commit_index_past_the_journal_end_is_clamped(tmp_path: Path) -> None:
+    path = tmp_path / "raft.journal"
+    _write(path)
+    (tmp_path / "raft.journal.meta").write_text(json.dumps({"raftCommitIndex": 99, "currentTerm": 3}))
+    j = DurableJournal(str(path))
+    try:
+        assert j.getRaftCommitIndex() == ENTRIES[-1][1]
+        assert j.getCurrentTerm() == 3
+    finally:
+        j._destroy()

@@ -134,12 +134,14 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_d
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from nomadd.server.fsm import FSM, encode_payload
+    from nomadd.server.fsm import FSM
     from nomadd.server.fsm.dispatch import entry_kinds
     from nomadd.server.raft import Raft, RaftConfig
     from nomadd.server.raft.journal import FSYNC_ENV
     from nomadd.server.state.store import StateStore
+    from nomadd.structs.codec import pack
     from nomadd.structs.messages import MessageType
+    from nomadd.structs.requests.variables import VarUpsertEntry
 
     os.environ[FSYNC_ENV] = "1" if fsync else "0"
 
@@ -169,14 +171,11 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_d
                 async def writer(queue: Any = queue, prefix: str = prefix, value: str = value) -> int:
                     failed = 0
                     for i in queue:
-                        req = {
-                            "Namespace": "default",
-                            "Path": f"{prefix}{i}",
-                            "Items": {"v": value},
-                            "Time": i,
-                        }
+                        req = VarUpsertEntry(
+                            namespace="default", path=f"{prefix}{i}", items={"v": value}, time=i
+                        )
                         try:
-                            await raft.apply(MessageType.VAR_UPSERT, encode_payload(req))
+                            await raft.apply(MessageType.VAR_UPSERT, pack(req))
                         except Exception:
                             failed += 1
                     return failed

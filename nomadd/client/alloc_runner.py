@@ -26,6 +26,7 @@ from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.errors import DriverError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
+from nomadd.structs.requests.node import AllocClientUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class AllocRunner:
         drivers: Mapping[str, Driver],
         state: ClientState,
         persist: Callable[..., None],
-        report: Callable[[str, dict[str, Any]], None],
+        report: Callable[[str, AllocClientUpdate], None],
         node_id: str,
         region: str,
         datacenter: str,
@@ -107,12 +108,12 @@ class AllocRunner:
         if self._killed and status == AllocClientStatus.COMPLETE:
             desc = "alloc was stopped"
         self.status, self.description = status, desc
-        update = {
-            "id": self.alloc.id,
-            "client_status": str(status),
-            "client_description": desc,
-            "task_states": {name: to_wire(s) for name, s in self.task_states.items()},
-        }
+        update = AllocClientUpdate(
+            id=self.alloc.id,
+            client_status=status,
+            client_description=desc,
+            task_states=dict(self.task_states),
+        )
         self._report(self.alloc.id, update)
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:

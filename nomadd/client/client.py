@@ -44,10 +44,16 @@ from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
-from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeHeartbeatReply,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +166,12 @@ class Client:
         if self.node is None or not self.registered:
             return
         self._left = True
-        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "down", "Leave": True}
+        req = NodeUpdateStatusRequest(
+            node_id=self.node.id, secret_id=self.node.secret_id, status=NodeStatus.DOWN, leave=True
+        )
         try:
             await asyncio.wait_for(
-                self.server_list.rpc("Node.UpdateStatus", args, timeout=LEAVE_RPC_TIMEOUT_S),
+                self.server_list.call(NODE_UPDATE_STATUS, req, timeout=LEAVE_RPC_TIMEOUT_S),
                 LEAVE_RPC_TIMEOUT_S,
             )
             logger.info("node marked down on leave node_id=%s", self.node.id)
@@ -203,16 +211,15 @@ class Client:
         wait = float(args.get("MaxQueryTime", 0) or 0)
         return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
 
-    def _handle_reply(self, reply: dict[str, Any]) -> None:
-        self.server_list.set_from_reply(reply)
-        ttl = float(reply.get("HeartbeatTTL") or 0)
-        if ttl > 0:
-            self.heartbeat_ttl = ttl
+    def _handle_reply(self, reply: NodeHeartbeatReply) -> None:
+        self.server_list.set_from_reply(reply.servers)
+        if reply.heartbeat_ttl > 0:
+            self.heartbeat_ttl = reply.heartbeat_ttl
         self.last_heartbeat = time.monotonic()
 
     async def _register(self) -> None:
         assert self.node is not None
-        reply = await self.server_list.rpc("Node.Register", {"Node": to_wire(self.node)})
+        reply = await self.server_list.call(NODE_REGISTER, NodeRegisterRequest(node=self.node))
         self._handle_reply(reply)
         self.registered = True
         logger.info("node registration complete node_id=%s ttl=%.1fs", self.node.id, self.heartbeat_ttl)
@@ -232,8 +239,10 @@ class Client:
 
     async def _heartbeat(self) -> None:
         assert self.node is not None
-        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "ready"}
-        reply = await self.server_list.rpc("Node.UpdateStatus", args, timeout=HEARTBEAT_RPC_TIMEOUT_S)
+        req = NodeUpdateStatusRequest(
+            node_id=self.node.id, secret_id=self.node.secret_id, status=NodeStatus.READY
+        )
+        reply = await self.server_list.call(NODE_UPDATE_STATUS, req, timeout=HEARTBEAT_RPC_TIMEOUT_S)
         self._handle_reply(reply)
         if not self.have_heartbeated or self.node.status != NodeStatus.READY:
             self.node = dataclasses.replace(self.node, status=NodeStatus.READY)

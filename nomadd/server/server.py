@@ -33,23 +33,14 @@ from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Mem
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import (
-    alloc_endpoint,
-    drainer,
-    eval_endpoint,
-    job_gc,
-    node_endpoint,
-    operator_endpoint,
-    status_endpoint,
-    system_endpoint,
-    var_endpoint,
-)
+from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_gc import JobGC
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -58,11 +49,20 @@ from nomadd.server.membership import (
     region_servers,
     server_tags,
 )
+from nomadd.server.node_endpoint import NodeEndpoint
+from nomadd.server.node_gc import NodeGC
+from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.status_endpoint import StatusEndpoint, server_member
+from nomadd.server.system_endpoint import SystemEndpoint
+from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.server.worker import SchedulingService
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
+from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
+from nomadd.structs.requests.status import STATUS_PEERS
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -127,17 +127,17 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
-        for module in (
-            status_endpoint,
-            operator_endpoint,
-            var_endpoint,
-            node_endpoint,
-            system_endpoint,
-            eval_endpoint,
-            alloc_endpoint,
-            drainer,
-            job_gc,
-        ):
+        self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
+        self.nodes.register(self.registry)
+        StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
+        OperatorEndpoint(self.ctx).register(self.registry)
+        VariablesEndpoint(self.ctx).register(self.registry)
+        self.job_gc = JobGC(self.ctx)
+        self.node_gc = NodeGC(self.ctx)
+        self.register_leader_component(self.node_gc)
+        self.register_leader_component(self.job_gc)
+        SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
+        for module in (eval_endpoint, alloc_endpoint):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._pruned: set[str] = set()
@@ -280,13 +280,13 @@ class Server:
     async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
-                peers = await self.rpc_client.call_legacy(
-                    s.http_addr, "Status.Peers", {}, timeout=PEER_RPC_TIMEOUT_S
+                reply = await self.rpc_client.call(
+                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
                 return s.raft_addr, None
-            return s.raft_addr, [str(p) for p in peers or []]
+            return s.raft_addr, list(reply.peers)
 
         results = await asyncio.gather(*(ask(s) for s in servers if s.http_addr))
         return {addr: peers for addr, peers in results if peers is not None}
@@ -300,7 +300,9 @@ class Server:
                     moved = await self._transfer_before_leave()
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
-                    self.rpc_legacy("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
+                    self.rpc(
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                    ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
                 logger.info("left raft configuration addr=%s", self.raft_addr)
@@ -416,8 +418,11 @@ class Server:
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
 
+    def _gossip_members(self) -> list[Member]:
+        return self.gossip.members() if self.gossip else []
+
     def servers(self) -> list[ServerInfo]:
-        return region_servers(self.gossip.members() if self.gossip else [], self.config.region)
+        return region_servers(self._gossip_members(), self.config.region)
 
     def register_leader_component(self, component: LeaderComponent) -> None:
         """Leader-only parts (heartbeat timers, node GC, ...): ``set_enabled(bool)`` is called
@@ -558,21 +563,4 @@ class Server:
     def member_info(self) -> dict[str, object]:
         if self.gossip is None:
             return {}
-        return member_to_api(self.gossip.local_member())
-
-
-def member_to_api(m: Member) -> dict[str, object]:
-    """Nomad's ``AgentMember`` JSON shape."""
-    return {
-        "Name": m.name,
-        "Addr": m.addr,
-        "Port": m.port,
-        "Tags": dict(m.tags),
-        "Status": str(m.status),
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
+        return to_api(server_member(self.gossip.local_member()))

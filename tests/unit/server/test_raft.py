@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -35,10 +36,13 @@ def _value(r: Raft, path: str) -> str | None:
     return dict(var.items)["v"] if var else None
 
 
-async def _three_members() -> tuple[list[Raft], Raft]:
-    """Three in-memory members on 127.0.0.1, started, and their leader."""
+async def _three_members(**config: float) -> tuple[list[Raft], Raft]:
+    """Three in-memory members on 127.0.0.1, started, and their leader (``config``: RaftConfig
+    fields to override, e.g. slower election timers)."""
     addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
     rafts = [make_raft(a, addrs) for a in addrs]
+    for r in rafts:
+        r.config = dataclasses.replace(r.config, **config)
     try:
         for r in rafts:
             await r.start()
@@ -120,7 +124,11 @@ def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
     pysyncobj_logger.addHandler(handler)
 
     async def main() -> None:
-        rafts, leader = await _three_members()
+        # three members share this process's GIL, and each member compresses, encrypts, decrypts
+        # and unpickles megabytes on its tick thread: on a loaded machine a heartbeat can be late
+        # by more than the 0.4-1 s election timeout, and an election discards the entry in flight.
+        # Elections are not what this test is about.
+        rafts, leader = await _three_members(election_min_s=3.0, election_max_s=6.0, leader_fallback_s=10.0)
         try:
             blobs = [os.urandom(n) for n in (100_000, 250_000, 2_000_000)]
             for blob in blobs:

@@ -209,3 +209,15 @@ def test_a_commit_index_past_the_journal_end_is_clamped(tmp_path: Path) -> None:
         assert j.getCurrentTerm() == 3
     finally:
         j._destroy()
+
+
+def test_compat_check_names_a_journal_method_we_do_not_implement() -> None:
+    assert all(callable(getattr(DurableJournal, name)) for name in compat.JOURNAL_METHODS)
+
+    class NewerJournal(compat.Journal):  # type: ignore[misc]
+        def flush(self) -> None: ...
+
+    lacking = compat.missing((), journal=NewerJournal)
+    assert len(lacking) == 1 and lacking[0].endswith(
+        "NewerJournal.flush (a journal method nomadd's DurableJournal lacks)"
+    )

@@ -203,8 +203,11 @@ def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_pat
         again_reports: list[dict[str, Any]] = []
         again = _restored(tmp_path, alloc, state, driver, again_reports)
         t2 = asyncio.create_task(again.run())
-        while not again_reports:
+        for _ in range(100):
+            if again_reports:
+                break
             await asyncio.sleep(0.01)
+        assert again_reports, "a restored allocation reports its status at once"
         assert again_reports[-1]["client_status"] == "running"
         t2.cancel()
         # restarted again, after the servers stopped the allocation: the task is adopted and killed
@@ -212,7 +215,7 @@ def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_pat
         last_reports: list[dict[str, Any]] = []
         last = _restored(tmp_path, stopped, state, driver, last_reports)
         await asyncio.wait_for(last.run(), 5)
-        assert (await driver.wait_task(handle)).signal != 0
+        assert (await asyncio.wait_for(driver.wait_task(handle), 5)).signal != 0
         assert last_reports[-1]["client_status"] == "complete"
         assert last_reports[-1]["client_description"] == "alloc was stopped"
 

@@ -238,6 +238,8 @@ class AllocManager:
             batch, self._pending = self._pending, {}
             if not batch or not self.client.registered:
                 self._pending = {**batch, **self._pending}
+                if self._pending:  # not registered yet: look again soon, not at the next change
+                    self._wake_sync.set()
                 continue
             # what the servers are told is on disk first (ClientState's durability rules)
             await asyncio.wrap_future(self._db.submit(_no_op))

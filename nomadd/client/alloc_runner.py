@@ -129,12 +129,12 @@ class AllocRunner:
 
     async def _on_launch(self, task: str, launch_id: str) -> None:
         """Commit the launch ID (after every write queued before it) before the task starts."""
-        fut = self._persist(self._state.put_task_launch, self.alloc.id, task, launch_id)
-        if isinstance(fut, concurrent.futures.Future):
-            try:
+        try:
+            fut = self._persist(self._state.put_task_launch, self.alloc.id, task, launch_id)
+            if isinstance(fut, concurrent.futures.Future):
                 await asyncio.wrap_future(fut)
-            except Exception as err:
-                raise DriverError(f"cannot record the task launch: {err}") from err
+        except Exception as err:  # not recorded: not started (it could not be adopted later)
+            raise DriverError(f"cannot record the task launch: {err}") from err
 
     def _task_config(self, task: Task, group: TaskGroup) -> TaskConfig:
         alloc, job = self.alloc, self.alloc.job

@@ -13,6 +13,7 @@ from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.base import DriverConfig, TaskConfig, TaskHandle
 from nomadd.drivers.mock import MockDriver
 from nomadd.structs.alloc import TaskState, TaskStatus
+from nomadd.structs.errors import DriverError
 from nomadd.structs.job import Task
 from nomadd.structs.policy import RestartPolicy
 
@@ -203,5 +204,23 @@ def test_kill_during_start_stops_the_started_task(tmp_path: Path) -> None:
         assert (await driver.wait_task(r.handle)).signal != 0
         await asyncio.wait_for(task, 5)
         assert "Started" not in [e.type for e in r.state.events]
+
+    asyncio.run(main())
+
+
+def test_a_launch_that_cannot_be_recorded_is_not_started(tmp_path: Path) -> None:
+    journal: list[str] = []
+
+    async def main() -> None:
+        r, _ = runner(tmp_path, Recording(journal), journal)
+
+        async def broken(_task: str, _launch_id: str) -> None:
+            raise DriverError("cannot record the task launch: disk I/O error")
+
+        r._on_launch = broken
+        await asyncio.wait_for(r.run(), 5)
+        assert not any(j.startswith("start") for j in journal)
+        assert r.state.failed
+        assert "Driver Failure" in [e.type for e in r.state.events]
 
     asyncio.run(main())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.errors import DriverError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
+from nomadd.structs.requests.node import AllocClientUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AllocRunner:
         drivers: Mapping[str, Driver],
         state: ClientState,
         persist: Callable[..., concurrent.futures.Future[None] | None],
-        report: Callable[[str, dict[str, Any]], None],
+        report: Callable[[str, AllocClientUpdate], None],
         node_id: str,
         region: str,
         datacenter: str,
@@ -84,7 +84,6 @@ class AllocRunner:
         self._handles = dict(restored_handles or {})
         self._launches = dict(restored_launches or {})
         self.runners: dict[str, TaskRunner] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
@@ -116,12 +115,12 @@ class AllocRunner:
         if self._killed and status == AllocClientStatus.COMPLETE:
             desc = "alloc was stopped"
         self.status, self.description = status, desc
-        update = {
-            "id": self.alloc.id,
-            "client_status": str(status),
-            "client_description": desc,
-            "task_states": {name: to_wire(s) for name, s in self.task_states.items()},
-        }
+        update = AllocClientUpdate(
+            id=self.alloc.id,
+            client_status=status,
+            client_description=desc,
+            task_states=dict(self.task_states),
+        )
         self._report(self.alloc.id, update)
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
@@ -289,7 +288,3 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
-
-
-def logs_exist(alloc_dir: AllocDir) -> bool:
-    return os.path.isdir(alloc_dir.logs_dir)

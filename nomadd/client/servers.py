@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from nomadd.discovery import DiscoveryError, Resolver
 from nomadd.rpc import RPCClient
 from nomadd.structs.errors import ConfigError, NoLeaderError, RPCError
+from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.node import NodeServerInfo
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +71,9 @@ class ServerList:
         logger.debug("server list updated servers=%s", ",".join(new))
         self._servers = new
 
-    def set_from_reply(self, reply: dict[str, Any]) -> None:
-        servers = reply.get("Servers") or []
-        self.set_servers(str(s.get("RPCAdvertiseAddr", "")) for s in servers if isinstance(s, dict))
+    def set_from_reply(self, servers: Iterable[NodeServerInfo]) -> None:
+        """Take the servers a register/heartbeat reply lists (an empty list changes nothing)."""
+        self.set_servers(s.rpc_advertise_addr for s in servers)
 
     def _demote(self, addr: str) -> None:
         if addr in self._servers and self._servers[-1] != addr:
@@ -92,9 +96,25 @@ class ServerList:
             self._servers = list(dict.fromkeys(found))
         return self.servers()
 
-    async def rpc(self, method: str, args: dict[str, Any], *, timeout: float = 10.0) -> Any:
+    async def call(self, method: Method[Req, Rep], request: Req, *, timeout: float = 10.0) -> Rep:
         """Call ``method`` on the first server that answers; remote rule errors are raised at
         once, transport errors and "no leader" move on to the next server."""
+
+        async def one(addr: str) -> Rep:
+            return await self._rpc.call(addr, method, request, timeout=timeout)
+
+        reply: Rep = await self._first_answer(method.name, one)
+        return reply
+
+    async def rpc(self, method: str, args: dict[str, Any], *, timeout: float = 10.0) -> Any:
+        """Transitional: a dict-based method (see :meth:`call`)."""
+
+        async def one(addr: str) -> Any:
+            return await self._rpc.call_legacy(addr, method, args, timeout=timeout)
+
+        return await self._first_answer(method, one)
+
+    async def _first_answer(self, method: str, one: Callable[[str], Awaitable[T]]) -> T:
         if not self._servers:
             await self.discover()
         if not self._servers:
@@ -103,7 +123,7 @@ class ServerList:
         for attempt in range(2):
             for addr in list(self._servers):
                 try:
-                    return await self._rpc.call(addr, method, args, timeout=timeout)
+                    return await one(addr)
                 except RPCError as err:
                     if not _transient(err):
                         raise

@@ -8,8 +8,16 @@ from typing import Any
 
 import aiohttp
 
-from nomadd.rpc.wire import FORWARDED_HEADER, MSGPACK_CONTENT_TYPE, encode, parse_reply
+from nomadd.rpc.wire import (
+    LEGACY_FORWARDED_HEADER,
+    MSGPACK_CONTENT_TYPE,
+    encode,
+    encode_request,
+    parse_legacy_reply,
+    parse_reply,
+)
 from nomadd.structs.errors import RPCError
+from nomadd.structs.requests import Method, Rep, Req
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +27,7 @@ DEFAULT_TIMEOUT_S = 10.0  # Nomad's RPC hold timeout order of magnitude; blockin
 
 
 class RPCClient:
-    """``await call(http_addr, "Endpoint.Method", args)``; create and close on the agent's loop."""
+    """``await call(http_addr, METHOD, request) -> reply``; create and close on the agent's loop."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
@@ -34,26 +42,23 @@ class RPCClient:
     async def call(
         self,
         addr: str,
-        method: str,
-        args: dict[str, Any],
+        method: Method[Req, Rep],
+        request: Req,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
-        forwarded: bool = False,
-    ) -> Any:
+    ) -> Rep:
         """Call ``method`` on the agent whose HTTP address is ``addr`` (``host:port``).
 
         Raises the remote :class:`RPCError` subclass, or ``RPCError`` (500) when the agent
         cannot be reached or answers something that is not an RPC reply.
         """
-        url = f"http://{addr}/v1/internal/{method}"
+        url = f"http://{addr}/v1/internal/{method.name}"
         headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
-        if forwarded:
-            headers[FORWARDED_HEADER] = "1"
         try:
             session = self._get_session()
             async with session.post(
                 url,
-                data=encode(args),
+                data=encode_request(request),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
@@ -63,7 +68,34 @@ class RPCClient:
                     raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
-        return parse_reply(body)
+        return parse_reply(method.reply, body)
+
+    async def call_legacy(
+        self,
+        addr: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        forwarded: bool = False,
+    ) -> Any:
+        """Transitional: a dict-based method (see ``RPCRegistry.register_legacy``)."""
+        url = f"http://{addr}/v1/internal/{method}"
+        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        if forwarded:
+            headers[LEGACY_FORWARDED_HEADER] = "1"
+        try:
+            session = self._get_session()
+            async with session.post(
+                url, data=encode(args), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                body = await resp.read()
+                if resp.content_type != MSGPACK_CONTENT_TYPE:
+                    text = body.decode(errors="replace").strip()
+                    raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
+        return parse_legacy_reply(body)
 
     async def close(self) -> None:
         if self._session is not None:

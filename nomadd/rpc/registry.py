@@ -1,51 +1,85 @@
-"""A server's table of internal RPC methods (``"Endpoint.Method"`` → handler + kind).
+"""A server's table of internal RPC methods: ``Method`` → handler + kind.
 
 ``kind`` says where a call may run (Nomad's ``forward`` rules):
 
 * ``local``  — on whichever server received it (status, membership views);
-* ``read``   — on the leader, unless the request map has ``AllowStale: true``;
+* ``read``   — on the leader, unless the request's envelope has ``allow_stale``;
 * ``write``  — always on the leader (it proposes Raft entries).
 
-The dispatcher lives in ``nomadd.server.server.Server.rpc``; this module only holds the table.
+Handlers take the method's typed request (an :class:`~nomadd.structs.requests.Envelope`
+subclass) and return its typed reply. The dispatcher lives in ``nomadd.server.server.Server.rpc``;
+this module only holds the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 from nomadd.structs.errors import NotFoundError
+from nomadd.structs.requests import Envelope, Method, Rep, Req
 
-__all__ = ["MethodKind", "RPCHandler", "RPCMethod", "RPCRegistry"]
+__all__ = ["LegacyRPCMethod", "MethodKind", "RPCHandler", "RPCMethod", "RPCRegistry"]
 
 MethodKind = Literal["local", "read", "write"]
-RPCHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+RPCHandler = Callable[[Req], Awaitable[Rep]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RPCMethod:
+class RPCMethod(Generic[Req, Rep]):
+    method: Method[Req, Rep]
+    handler: Callable[[Req], Awaitable[Rep]]
+    kind: MethodKind
+
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+
+LegacyHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyRPCMethod:
+    """Transitional: a method still taking and returning dicts (being converted to typed)."""
+
     name: str
-    handler: RPCHandler
+    handler: LegacyHandler
     kind: MethodKind
 
 
 class RPCRegistry:
     def __init__(self) -> None:
-        self._methods: dict[str, RPCMethod] = {}
+        self._methods: dict[str, RPCMethod[Any, Any]] = {}
+        self._legacy: dict[str, LegacyRPCMethod] = {}
 
-    def register(self, name: str, handler: RPCHandler, *, kind: MethodKind) -> None:
+    def register_legacy(self, name: str, handler: LegacyHandler, *, kind: MethodKind) -> None:
+        if name in self._methods or name in self._legacy:
+            raise ValueError(f"rpc method {name!r} registered twice")
+        self._legacy[name] = LegacyRPCMethod(name=name, handler=handler, kind=kind)
+
+    def lookup_any(self, name: str) -> RPCMethod[Any, Any] | LegacyRPCMethod:
+        legacy = self._legacy.get(name)
+        return legacy if legacy is not None else self.lookup(name)
+
+    def register(
+        self, method: Method[Req, Rep], handler: Callable[[Req], Awaitable[Rep]], *, kind: MethodKind
+    ) -> None:
+        name = method.name
         if "." not in name:
             raise ValueError(f"rpc method {name!r} must look like Endpoint.Method")
-        if name in self._methods:
+        if name in self._methods or name in self._legacy:
             raise ValueError(f"rpc method {name!r} registered twice")
-        self._methods[name] = RPCMethod(name=name, handler=handler, kind=kind)
+        if not issubclass(method.request, Envelope):
+            raise TypeError(f"rpc method {name!r}: request type must carry the Envelope")
+        self._methods[name] = RPCMethod(method=method, handler=handler, kind=kind)
 
-    def lookup(self, name: str) -> RPCMethod:
+    def lookup(self, name: str) -> RPCMethod[Any, Any]:
         method = self._methods.get(name)
         if method is None:
             raise NotFoundError(f"rpc: unknown method {name!r}")
         return method
 
     def names(self) -> list[str]:
-        return sorted(self._methods)
+        return sorted([*self._methods, *self._legacy])

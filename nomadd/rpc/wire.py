@@ -1,26 +1,38 @@
-"""Wire format of the internal RPC: msgpack maps; errors as ``{kind, code, message}``."""
+"""Wire format of the internal RPC: msgpack of the codec's wire form; errors as ``{kind, code, message}``.
+
+A request body is ``to_wire(request)``; a reply is ``{"ok": to_wire(reply)}`` or
+``{"error": {"kind", "code", "message"}}``, rebuilt on the caller's side into the same
+:class:`~nomadd.structs.errors.RPCError` subclass.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack  # type: ignore[import-untyped]
 
-from nomadd.structs.errors import RPCError, rpc_error_from
+from nomadd.structs.codec import from_wire_checked, to_wire
+from nomadd.structs.errors import RPCError, ValidationError, rpc_error_from
 
 __all__ = [
-    "FORWARDED_HEADER",
+    "LEGACY_FORWARDED_HEADER",
     "MSGPACK_CONTENT_TYPE",
     "decode",
+    "decode_request",
     "encode",
+    "encode_request",
     "error_reply",
+    "legacy_ok_reply",
     "ok_reply",
+    "parse_legacy_reply",
     "parse_reply",
 ]
 
+T = TypeVar("T")
+
 MSGPACK_CONTENT_TYPE = "application/msgpack"
-# Set on a request one server forwards to another: the receiver must not forward again.
-FORWARDED_HEADER = "X-Nomadd-Forwarded"
+# Transitional, for dict-based methods only: typed requests carry ``forwarded`` in the envelope.
+LEGACY_FORWARDED_HEADER = "X-Nomadd-Forwarded"
 
 
 def encode(value: Any) -> bytes:
@@ -32,16 +44,37 @@ def decode(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
-def ok_reply(result: Any) -> bytes:
-    return encode({"ok": result})
+def encode_request(request: object) -> bytes:
+    return encode(to_wire(request))
+
+
+def decode_request(cls: type[T], data: bytes) -> T:
+    """The typed request in an RPC body; every field is type-checked (the caller is untrusted).
+
+    Raises :class:`ValidationError` (400) naming the bad field.
+    """
+    try:
+        raw = decode(data) if data else {}
+    except Exception as err:
+        raise ValidationError(f"malformed rpc request: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValidationError("malformed rpc request: not a map")
+    return from_wire_checked(cls, raw)
+
+
+def ok_reply(reply: object) -> bytes:
+    return encode({"ok": to_wire(reply)})
 
 
 def error_reply(err: RPCError) -> bytes:
     return encode({"error": {"kind": type(err).__name__, "code": err.code, "message": err.message}})
 
 
-def parse_reply(data: bytes) -> Any:
-    """The result of a reply, or raise the :class:`RPCError` it carries."""
+def legacy_ok_reply(result: Any) -> bytes:
+    return encode({"ok": result})
+
+
+def parse_legacy_reply(data: bytes) -> Any:
     try:
         reply = decode(data)
     except Exception as err:
@@ -52,3 +85,25 @@ def parse_reply(data: bytes) -> Any:
         e = reply["error"]
         raise rpc_error_from(str(e.get("kind", "")), int(e.get("code", 500)), str(e.get("message")))
     return reply.get("ok")
+
+
+def parse_reply(cls: type[T], data: bytes) -> T:
+    """The typed reply in a reply body, or raise the :class:`RPCError` it carries."""
+    try:
+        reply = decode(data)
+    except Exception as err:
+        raise RPCError(f"malformed rpc reply: {err}") from err
+    if not isinstance(reply, dict):
+        raise RPCError("malformed rpc reply: not a map")
+    if "error" in reply:
+        e = reply["error"]
+        if not isinstance(e, dict):
+            raise RPCError("malformed rpc reply: error is not a map")
+        raise rpc_error_from(str(e.get("kind", "")), int(e.get("code", 500)), str(e.get("message")))
+    ok = reply.get("ok")
+    if not isinstance(ok, dict):
+        raise RPCError("malformed rpc reply: no result")
+    try:
+        return from_wire_checked(cls, ok)
+    except ValidationError as err:
+        raise RPCError(f"malformed rpc reply: {err.message}") from err

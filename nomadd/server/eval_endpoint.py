@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import register_handler
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec import from_wire, to_api
 from nomadd.structs.eval import Evaluation
-from nomadd.structs.messages import MessageType
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry
@@ -38,10 +36,6 @@ def _apply_eval_delete(txn: Txn, req: dict[str, Any]) -> object:
     allocs = store_allocs.delete_locked(txn, (str(i) for i in req.get("Allocs") or ()))
     evals = store_evals.delete_evals_locked(txn, (str(i) for i in req.get("Evals") or ()))
     return {"Evals": evals, "Allocs": allocs}
-
-
-register_handler(MessageType.EVAL_UPDATE, _apply_eval_update)
-register_handler(MessageType.EVAL_DELETE, _apply_eval_delete)
 
 
 def find_eval(snap: StateSnapshot, eval_id: str) -> Evaluation | None:
@@ -84,6 +78,6 @@ def register(server: Server, registry: RPCRegistry) -> None:
 
         return await server.blocking_query(args, (store_allocs.TABLE, store_evals.TABLE), fn)
 
-    registry.register("Eval.GetEval", get_eval, kind="read")
-    registry.register("Eval.List", list_, kind="read")
-    registry.register("Eval.Allocations", allocations, kind="read")
+    registry.register_legacy("Eval.GetEval", get_eval, kind="read")
+    registry.register_legacy("Eval.List", list_, kind="read")
+    registry.register_legacy("Eval.Allocations", allocations, kind="read")

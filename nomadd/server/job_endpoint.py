@@ -1,134 +1,98 @@
-"""``Job.*`` RPCs (Nomad's job_endpoint.go) and the FSM cases for job writes.
+"""``Job.*`` RPCs (Nomad's job_endpoint.go).
 
-``Job.Register`` ``{"Job": <Nomad API JSON>}`` reads the job (unknown keys ignored, wrong types
-→ ValidationError naming the field), canonicalizes and validates it (400 listing every bad
-field), makes the evaluation's ID and the submit time, and proposes ONE ``JOB_REGISTER`` entry
-holding both the job and its evaluation (registers that arrive while one is in Raft share a
-``JOB_REGISTER_BATCH`` entry: :mod:`nomadd.server.group_commit`). It answers after that entry is applied:
-``{"EvalID", "EvalCreateIndex", "JobModifyIndex", "Warnings", "Index"}``. An identical
-re-register changes nothing in the job (same version and JobModifyIndex); a new evaluation is
-still created, as Nomad does.
+``Job.Register`` canonicalizes and validates the :class:`Job` (400 listing every bad field), makes
+the evaluation's ID and the submit time, and proposes ONE ``JOB_REGISTER`` entry holding both
+the job and its evaluation (registers that arrive while one is in Raft share a
+``JOB_REGISTER_BATCH`` entry: :mod:`nomadd.server.group_commit`). It answers after that entry is
+applied. An identical re-register changes nothing in the job (same version and JobModifyIndex);
+a new evaluation is still created, as Nomad does.
 
-``Job.Deregister`` ``{"JobID", "Namespace", "Purge"}``: stop (a new version with ``Stop``) or
-purge (job and versions removed), plus a ``job-deregister`` evaluation, in one entry.
+``Job.Deregister``: stop (a new version with ``stop``) or purge (job and versions removed),
+plus a ``job-deregister`` evaluation, in one entry.
 
-Reads (blocking, API JSON): ``Job.GetJob``, ``Job.List``, ``Job.Allocations``,
-``Job.Evaluations``, ``Job.Summary``, ``Job.GetJobVersions``. A job's ``Status`` is derived on
-read (``store_summaries.job_status``).
+Reads (blocking): ``Job.GetJob``, ``Job.List``, ``Job.Allocations``, ``Job.Evaluations``,
+``Job.Summary``, ``Job.GetJobVersions``. A job's ``status`` is derived on read
+(``store_summaries.with_status``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
 
-from nomadd.server import plan_apply  # noqa: F401  (registers the ALLOC_UPDATE FSM case)
+from nomadd.rpc import RPCRegistry
 from nomadd.server.alloc_endpoint import new_eval
-from nomadd.server.fsm import encode_payload, register_handler
+from nomadd.server.context import ServerContext
+from nomadd.server.fsm.job import batch_results
 from nomadd.server.group_commit import GroupCommit
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
-from nomadd.server.state.store import StateSnapshot, Txn
+from nomadd.server.state.store import StateSnapshot
 from nomadd.server.state.store_evals import ApplyResult
-from nomadd.structs.codec import from_api, from_wire, to_api, to_wire
-from nomadd.structs.errors import UnknownJobError, ValidationError
+from nomadd.structs.alloc import AllocListStub
+from nomadd.structs.errors import UnknownJobError
 from nomadd.structs.eval import EvalTrigger, Evaluation
-from nomadd.structs.job import Job
+from nomadd.structs.job import Job, JobListStub
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests import WriteMeta
+from nomadd.structs.requests.job import (
+    JOB_ALLOCATIONS,
+    JOB_DEREGISTER,
+    JOB_EVALUATIONS,
+    JOB_GET,
+    JOB_LIST,
+    JOB_REGISTER,
+    JOB_SUMMARY,
+    JOB_VERSIONS,
+    JobAllocationsReply,
+    JobDeregisterEntry,
+    JobDeregisterReply,
+    JobDeregisterRequest,
+    JobEvaluationsReply,
+    JobGetReply,
+    JobListReply,
+    JobListRequest,
+    JobRegisterBatchEntry,
+    JobRegisterEntry,
+    JobRegisterReply,
+    JobRegisterRequest,
+    JobSpecificRequest,
+    JobSummaryReply,
+    JobVersionsReply,
+)
+from nomadd.structs.summary import JobSummary
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
-__all__ = ["KNOWN_DRIVERS", "parse_job", "register"]
+__all__ = ["KNOWN_DRIVERS", "JobEndpoint"]
 
 # Drivers a client can run (nomadd.drivers.DRIVERS; servers do not import the drivers package).
 KNOWN_DRIVERS = ("raw_exec", "exec", "mock")
+
 _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
 
 
-# ---- FSM ---------------------------------------------------------------------------------
+def _make_batch(entries: tuple[JobRegisterEntry, ...]) -> JobRegisterBatchEntry:
+    return JobRegisterBatchEntry(requests=entries)
 
 
-def _with_index(txn: Txn, raw: Any, job_modify_index: int) -> list[Evaluation]:
-    if not raw:
-        return []
-    ev = raw if isinstance(raw, Evaluation) else from_wire(Evaluation, raw)
-    ev = dataclasses.replace(ev, job_modify_index=job_modify_index)
-    return store_evals.upsert_evals_locked(txn, [ev])
-
-
-def _apply_register(txn: Txn, req: dict[str, Any]) -> object:
-    # the proposing server's own request holds the structs themselves (GroupCommit's local)
-    raw = req["Job"]
-    job = raw if isinstance(raw, Job) else from_wire(Job, raw)
-    stored, changed = store_jobs.upsert_job_locked(txn, job, int(req.get("SubmitTime", 0)))
-    evals = _with_index(txn, req.get("Eval"), stored.job_modify_index)
-    return ApplyResult(evals=tuple(evals), job_modify_index=stored.job_modify_index, changed=changed)
-
-
-def _apply_deregister(txn: Txn, req: dict[str, Any]) -> object:
-    namespace, job_id = str(req["Namespace"]), str(req["JobID"])
-    job = store_jobs.get_job(txn, namespace, job_id)
-    if job is None:
-        return ApplyResult(found=False)
-    if req.get("Purge"):
-        store_jobs.delete_job_locked(txn, namespace, job_id)
-        modify = txn.index
-    else:
-        stored, _ = store_jobs.upsert_job_locked(
-            txn, dataclasses.replace(job, stop=True), int(req.get("SubmitTime", 0))
+class JobEndpoint:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self.registers: GroupCommit[JobRegisterEntry] = GroupCommit(
+            ctx, MessageType.JOB_REGISTER, MessageType.JOB_REGISTER_BATCH, _make_batch, batch_results
         )
-        modify = stored.job_modify_index
-    evals = _with_index(txn, req.get("Eval"), modify)
-    return ApplyResult(evals=tuple(evals), job_modify_index=modify)
 
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(JOB_REGISTER, self.register_job, kind="write")
+        registry.register(JOB_DEREGISTER, self.deregister, kind="write")
+        registry.register(JOB_GET, self.get_job, kind="read")
+        registry.register(JOB_LIST, self.list_jobs, kind="read")
+        registry.register(JOB_ALLOCATIONS, self.allocations, kind="read")
+        registry.register(JOB_EVALUATIONS, self.evaluations, kind="read")
+        registry.register(JOB_SUMMARY, self.summary, kind="read")
+        registry.register(JOB_VERSIONS, self.versions, kind="read")
 
-def _apply_register_batch(txn: Txn, req: dict[str, Any]) -> object:
-    results = [_apply_register(txn, r) for r in req.get("Requests") or ()]
-    assert all(isinstance(r, ApplyResult) for r in results)
-    batch = tuple(r for r in results if isinstance(r, ApplyResult))
-    return ApplyResult(evals=tuple(e for r in batch for e in r.evals), batch=batch)
-
-
-def _batch_results(result: object) -> tuple[ApplyResult, ...]:
-    assert isinstance(result, ApplyResult)
-    return result.batch
-
-
-register_handler(MessageType.JOB_REGISTER, _apply_register)
-register_handler(MessageType.JOB_REGISTER_BATCH, _apply_register_batch)
-register_handler(MessageType.JOB_DEREGISTER, _apply_deregister)
-
-
-# ---- helpers -----------------------------------------------------------------------------
-
-
-def parse_job(raw: object) -> Job:
-    """API JSON → canonicalized, validated :class:`Job` (ValidationError names the field)."""
-    if not isinstance(raw, dict):
-        raise ValidationError('Job: missing job (body must be {"Job": {...}})')
-    job = from_api(Job, raw, path="Job").canonicalize()
-    job.validate(KNOWN_DRIVERS)
-    return job
-
-
-def _job_api(snap: StateSnapshot, job: Job) -> dict[str, Any]:
-    return to_api(store_summaries.with_status(snap, job))
-
-
-def _stub_api(snap: StateSnapshot, job: Job) -> dict[str, Any]:
-    job = store_summaries.with_status(snap, job)
-    return to_api(job.stub(store_summaries.job_summary(snap, job)))
-
-
-def register(server: Server, registry: RPCRegistry) -> None:
-    registers = GroupCommit(
-        server.raft, MessageType.JOB_REGISTER, MessageType.JOB_REGISTER_BATCH, _batch_results
-    )
-
-    async def register_job(args: dict[str, Any]) -> dict[str, Any]:
-        job = parse_job(args.get("Job"))
+    # ---- writes ------------------------------------------------------------------------------
+    async def register_job(self, req: JobRegisterRequest) -> JobRegisterReply:
+        job = req.job.canonicalize()
+        job.validate(KNOWN_DRIVERS)  # ValidationError (400) lists every bad field
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,
@@ -138,24 +102,20 @@ def register(server: Server, registry: RPCRegistry) -> None:
             trigger=EvalTrigger.JOB_REGISTER,
             now_ns=now,
         )
-        payload = {"Job": to_wire(job), "Eval": to_wire(ev), "SubmitTime": now}
-        local = {**payload, "Job": job, "Eval": ev}
-        result, index = await registers.apply((job.namespace, job.id), payload, local)
+        entry = JobRegisterEntry(job=job, eval=ev, submit_time=now)
+        result, index = await self.registers.apply((job.namespace, job.id), entry)
         assert isinstance(result, ApplyResult)
-        return {
-            "EvalID": ev.id,
-            "EvalCreateIndex": index,
-            "JobModifyIndex": result.job_modify_index,
-            "Warnings": "",
-            "Index": index,
-        }
+        return JobRegisterReply(
+            meta=WriteMeta(index=index),
+            eval_id=ev.id,
+            eval_create_index=index,
+            job_modify_index=result.job_modify_index,
+        )
 
-    async def deregister(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        job_id = str(args.get("JobID") or "")
-        job = store_jobs.get_job(server.store.snapshot(), namespace, job_id)
+    async def deregister(self, req: JobDeregisterRequest) -> JobDeregisterReply:
+        job = store_jobs.get_job(self._ctx.store.snapshot(), req.namespace, req.job_id)
         if job is None:
-            raise UnknownJobError(f"job not found: {job_id}")
+            raise UnknownJobError(f"job not found: {req.job_id}")
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,
@@ -165,87 +125,66 @@ def register(server: Server, registry: RPCRegistry) -> None:
             trigger=EvalTrigger.JOB_DEREGISTER,
             now_ns=now,
         )
-        payload = {
-            "Namespace": namespace,
-            "JobID": job_id,
-            "Purge": bool(args.get("Purge")),
-            "Eval": to_wire(ev),
-            "SubmitTime": now,
-        }
-        result, index = await server.raft.apply(MessageType.JOB_DEREGISTER, encode_payload(payload))
+        entry = JobDeregisterEntry(
+            namespace=req.namespace, job_id=req.job_id, purge=req.purge, eval=ev, submit_time=now
+        )
+        result, index = await self._ctx.propose(MessageType.JOB_DEREGISTER, entry)
         assert isinstance(result, ApplyResult)
         if not result.found:
-            raise UnknownJobError(f"job not found: {job_id}")
-        return {
-            "EvalID": ev.id,
-            "EvalCreateIndex": index,
-            "JobModifyIndex": result.job_modify_index,
-            "Index": index,
-        }
+            raise UnknownJobError(f"job not found: {req.job_id}")
+        return JobDeregisterReply(
+            meta=WriteMeta(index=index),
+            eval_id=ev.id,
+            eval_create_index=index,
+            job_modify_index=result.job_modify_index,
+        )
 
-    def _ids(args: dict[str, Any]) -> tuple[str, str]:
-        return str(args.get("Namespace") or "default"), str(args.get("JobID") or "")
+    # ---- reads -------------------------------------------------------------------------------
+    async def get_job(self, req: JobSpecificRequest) -> JobGetReply:
+        def fn(snap: StateSnapshot) -> Job | None:
+            job = store_jobs.get_job(snap, req.namespace, req.job_id)
+            return store_summaries.with_status(snap, job) if job is not None else None
 
-    async def get_job(args: dict[str, Any]) -> dict[str, Any]:
-        namespace, job_id = _ids(args)
+        job, meta = await self._ctx.blocking.query(req, _JOB_TABLES, fn)
+        return JobGetReply(meta=meta, job=job)
 
-        def fn(snap: StateSnapshot) -> Any:
-            job = store_jobs.get_job(snap, namespace, job_id)
-            return _job_api(snap, job) if job is not None else None
+    async def list_jobs(self, req: JobListRequest) -> JobListReply:
+        def fn(snap: StateSnapshot) -> tuple[JobListStub, ...]:
+            out = []
+            for j in store_jobs.list_jobs(snap, req.namespace, req.prefix):
+                j = store_summaries.with_status(snap, j)
+                out.append(j.stub(store_summaries.job_summary(snap, j)))
+            return tuple(out)
 
-        return await server.blocking_query(args, _JOB_TABLES, fn)
+        jobs, meta = await self._ctx.blocking.query(req, _JOB_TABLES, fn)
+        return JobListReply(meta=meta, jobs=jobs)
 
-    async def list_(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        prefix = str(args.get("Prefix") or "")
+    async def allocations(self, req: JobSpecificRequest) -> JobAllocationsReply:
+        def fn(snap: StateSnapshot) -> tuple[AllocListStub, ...]:
+            allocs = store_allocs.allocs_by_job(snap, req.namespace, req.job_id)
+            return tuple(a.stub() for a in sorted(allocs, key=lambda a: (a.create_index, a.id)))
 
-        def fn(snap: StateSnapshot) -> Any:
-            return [_stub_api(snap, j) for j in store_jobs.list_jobs(snap, namespace, prefix)]
+        stubs, meta = await self._ctx.blocking.query(req, (store_allocs.TABLE,), fn)
+        return JobAllocationsReply(meta=meta, allocations=stubs)
 
-        return await server.blocking_query(args, _JOB_TABLES, fn)
+    async def evaluations(self, req: JobSpecificRequest) -> JobEvaluationsReply:
+        def fn(snap: StateSnapshot) -> tuple[Evaluation, ...]:
+            return tuple(store_evals.evals_by_job(snap, req.namespace, req.job_id))
 
-    async def allocations(args: dict[str, Any]) -> dict[str, Any]:
-        namespace, job_id = _ids(args)
+        evals, meta = await self._ctx.blocking.query(req, (store_evals.TABLE,), fn)
+        return JobEvaluationsReply(meta=meta, evaluations=evals)
 
-        def fn(snap: StateSnapshot) -> Any:
-            allocs = store_allocs.allocs_by_job(snap, namespace, job_id)
-            return [to_api(a.stub()) for a in sorted(allocs, key=lambda a: (a.create_index, a.id))]
+    async def summary(self, req: JobSpecificRequest) -> JobSummaryReply:
+        def fn(snap: StateSnapshot) -> JobSummary | None:
+            job = store_jobs.get_job(snap, req.namespace, req.job_id)
+            return store_summaries.job_summary(snap, job) if job is not None else None
 
-        return await server.blocking_query(args, (store_allocs.TABLE,), fn)
+        summary, meta = await self._ctx.blocking.query(req, _JOB_TABLES, fn)
+        return JobSummaryReply(meta=meta, summary=summary)
 
-    async def evaluations(args: dict[str, Any]) -> dict[str, Any]:
-        namespace, job_id = _ids(args)
+    async def versions(self, req: JobSpecificRequest) -> JobVersionsReply:
+        def fn(snap: StateSnapshot) -> tuple[Job, ...]:
+            return tuple(store_jobs.job_versions(snap, req.namespace, req.job_id))
 
-        def fn(snap: StateSnapshot) -> Any:
-            return [to_api(e) for e in store_evals.evals_by_job(snap, namespace, job_id)]
-
-        return await server.blocking_query(args, (store_evals.TABLE,), fn)
-
-    async def summary(args: dict[str, Any]) -> dict[str, Any]:
-        namespace, job_id = _ids(args)
-
-        def fn(snap: StateSnapshot) -> Any:
-            job = store_jobs.get_job(snap, namespace, job_id)
-            return to_api(store_summaries.job_summary(snap, job)) if job is not None else None
-
-        return await server.blocking_query(args, _JOB_TABLES, fn)
-
-    async def versions(args: dict[str, Any]) -> dict[str, Any]:
-        namespace, job_id = _ids(args)
-
-        def fn(snap: StateSnapshot) -> Any:
-            found = store_jobs.job_versions(snap, namespace, job_id)
-            if not found:
-                return None
-            return {"Versions": [to_api(j) for j in found], "Diffs": None}
-
-        return await server.blocking_query(args, (store_jobs.TABLE,), fn)
-
-    registry.register("Job.Register", register_job, kind="write")
-    registry.register("Job.Deregister", deregister, kind="write")
-    registry.register("Job.GetJob", get_job, kind="read")
-    registry.register("Job.List", list_, kind="read")
-    registry.register("Job.Allocations", allocations, kind="read")
-    registry.register("Job.Evaluations", evaluations, kind="read")
-    registry.register("Job.Summary", summary, kind="read")
-    registry.register("Job.GetJobVersions", versions, kind="read")
+        versions, meta = await self._ctx.blocking.query(req, (store_jobs.TABLE,), fn)
+        return JobVersionsReply(meta=meta, versions=versions)

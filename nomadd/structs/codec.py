@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
-import functools
 import re
 import threading
 import types
@@ -42,11 +41,10 @@ __all__ = [
     "api_name",
     "from_api",
     "from_wire",
-    "from_wire_over",
+    "from_wire_checked",
     "pack",
     "to_api",
     "to_wire",
-    "to_wire_diff",
     "unpack",
 ]
 
@@ -155,7 +153,7 @@ _lock = threading.RLock()
 _to_wire_cache: dict[type, _Conv] = {}
 _to_api_cache: dict[type, _Conv] = {}
 _from_wire_cache: dict[type, _Conv] = {}
-_from_api_cache: dict[tuple[type, bool], _Conv] = {}
+_from_api_cache: dict[tuple[type, bool, bool], _Conv] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -312,92 +310,6 @@ def _wire_reader(cls: type) -> _Conv:
 
 
 _MISSING = object()
-_diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
-_over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
-
-
-def _nested_struct(kind: _Kind) -> type | None:
-    """The struct type of a struct or optional-struct field (diffed field by field)."""
-    if kind.tag == "opt" and kind.inner is not None:
-        kind = kind.inner
-    return typing.cast(type, kind.typ) if kind.tag == "struct" else None
-
-
-_A = TypeVar("_A")
-_B = TypeVar("_B")
-_R = TypeVar("_R")
-
-
-def _lazy_pair(make: Callable[[], Callable[[_A, _B], _R]]) -> Callable[[_A, _B], _R]:
-    """A two-argument converter built on first call (a struct may hold its own type)."""
-    built: list[Callable[[_A, _B], _R]] = []
-
-    def call(a: _A, b: _B) -> _R:
-        if not built:
-            built.append(make())
-        return built[0](a, b)
-
-    return call
-
-
-def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
-    """``convert(base, o)``: the wire form of the fields of ``o`` that differ from ``base``'s.
-
-    A struct field present on both sides is itself sent as a diff (only its changed fields)."""
-    fn = _diff_cache.get(cls)
-    if fn is not None:
-        return fn
-    with _lock:
-        ns: dict[str, object] = {}
-        lines = ["def convert(b, o):", "    d = {}"]
-        for fp in _plan(cls):
-            full = _out_expr(fp.kind, "v", ns, False, 0)
-            lines.append(f"    v = o.{fp.name}")
-            lines.append(f"    w = b.{fp.name}")
-            lines.append("    if v is not w and v != w:")
-            nested = _nested_struct(fp.kind)
-            if nested is None:
-                lines.append(f"        d[{fp.name!r}] = {full}")
-            else:
-                key = f"_d{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested))
-                lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
-        lines.append("    return d")
-        exec("\n".join(lines) + "\n", ns)
-        diff = typing.cast(Callable[[object, object], dict[str, object]], ns["convert"])
-        _diff_cache[cls] = diff
-        return diff
-
-
-def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
-    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute, and
-    a struct field both sides have is read as a diff over ``base``'s (see :func:`_diff_writer`)."""
-    fn = _over_cache.get(cls)
-    if fn is not None:
-        return fn
-    with _lock:
-        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
-        lines = ["def convert(d, b):", "    g = d.get"]
-        args = []
-        for i, fp in enumerate(_plan(cls)):
-            conv = _in_expr(fp.kind, "v", ns, 0)
-            lines.append(f"    v = g({fp.name!r}, _M)")
-            nested = _nested_struct(fp.kind)
-            if nested is None:
-                lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
-            else:
-                key = f"_o{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_over_reader, nested))
-                lines.append(f"    w = b.{fp.name}")
-                lines.append(
-                    f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"
-                )
-            args.append(f"{fp.name}=a{i}")
-        lines.append(f"    return _cls({', '.join(args)})")
-        exec("\n".join(lines) + "\n", ns)
-        over = typing.cast(Callable[[Mapping[str, object], object], object], ns["convert"])
-        _over_cache[cls] = over
-        return over
 
 
 # --------------------------------------------------------------------------- validating API reader
@@ -417,8 +329,8 @@ def _describe(kind: _Kind) -> str:
     return "value"
 
 
-def _api_conv(kind: _Kind, strict: bool) -> _Conv:
-    """A validating converter for one API value (raises _PathError)."""
+def _api_conv(kind: _Kind, strict: bool, wire: bool = False) -> _Conv:
+    """A validating converter for one API value, or with ``wire`` one wire value (raises _PathError)."""
     tag = kind.tag
     if tag == "any":
         return lambda v: v
@@ -478,9 +390,9 @@ def _api_conv(kind: _Kind, strict: bool) -> _Conv:
         return conv_enum
     if tag == "struct":
         cls = typing.cast(type, kind.typ)
-        return lambda v: _api_reader(cls, strict)(v)
+        return lambda v: _api_reader(cls, strict, wire)(v)
     assert kind.inner is not None
-    inner = _api_conv(kind.inner, strict)
+    inner = _api_conv(kind.inner, strict, wire)
     if tag == "opt":
         return lambda v: None if v is None else inner(v)
     if tag == "tuple":
@@ -527,13 +439,19 @@ def _enum_field(kind: _Kind) -> bool:
     return kind.tag == "enum"
 
 
-def _api_reader(cls: type, strict: bool) -> _Conv:
-    fn = _from_api_cache.get((cls, strict))
+def _api_reader(cls: type, strict: bool, wire: bool = False) -> _Conv:
+    fn = _from_api_cache.get((cls, strict, wire))
     if fn is not None:
         return fn
     with _lock:
         fields = [
-            (fp.api, fp.name, _api_conv(fp.kind, strict), fp.kind.tag == "opt", _enum_field(fp.kind))
+            (
+                fp.name if wire else fp.api,
+                fp.name,
+                _api_conv(fp.kind, strict, wire),
+                fp.kind.tag == "opt",
+                _enum_field(fp.kind),
+            )
             for fp in _plan(cls)
         ]
         known = frozenset(f[0] for f in fields)
@@ -566,7 +484,7 @@ def _api_reader(cls: type, strict: bool) -> _Conv:
             except TypeError as err:  # a required field is missing
                 raise _PathError(f"missing required field ({err})") from None
 
-        _from_api_cache[(cls, strict)] = convert
+        _from_api_cache[(cls, strict, wire)] = convert
         return convert
 
 
@@ -583,24 +501,15 @@ def from_wire(cls: type[T], data: Mapping[str, object]) -> T:
     return typing.cast(T, _wire_reader(cls)(data))
 
 
-def to_wire_diff(base: T, obj: T) -> dict[str, object]:
-    """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
-    by identity first, then equality); only those are converted. A struct-valued field that
-    both have is sent as its own diff, so a nested struct that differs in one field (an
-    allocation's metrics) costs that field, not the whole struct.
-
-    With :func:`from_wire_over` it sends many similar structs (the allocations of one plan) as
-    one base and small differences.
-    """
-    return _diff_writer(type(obj))(base, obj)
-
-
-def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
-    """Rebuild a struct from a :func:`to_wire_diff` against ``base`` (an instance of ``cls``).
-
-    Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
-    """
-    return typing.cast(T, _over_reader(cls)(diff, base))
+def from_wire_checked(cls: type[T], data: object, *, path: str = "") -> T:
+    """Like :func:`from_wire` for input that is not trusted (an RPC request from the network):
+    every value is type-checked as :func:`from_api` does, and a bad one raises
+    :class:`ValidationError` naming its path (``job.task_groups[0].count: expected integer``)."""
+    try:
+        return typing.cast(T, _api_reader(cls, False, True)(data))
+    except _PathError as err:
+        where = (path + "".join(reversed(err.path))).removeprefix(".")
+        raise ValidationError(f"{where}: {err.problem}" if where else err.problem) from None
 
 
 def to_api(obj: object) -> dict[str, object]:

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.agent.http.internal_endpoint import call, call_rpc
 from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
-from nomadd.rpc.wire import FORWARDED_HEADER
 from nomadd.structs.errors import DriverError as NomaddDriverError
 from nomadd.structs.errors import (
     NotImplementedForModeError,
@@ -29,6 +28,7 @@ from nomadd.structs.errors import (
     UnknownAllocError,
     ValidationError,
 )
+from nomadd.structs.requests.node import NODE_GET, NodeSpecificRequest
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT_S = 10.0  # connecting to the node that runs the allocation
+# Set on a request proxied to the node that runs the allocation; such a request is never
+# proxied again (it breaks loops; it grants nothing).
+PROXIED_HEADER = "X-Nomadd-Proxied"
 
 
 def _client(agent: Agent) -> Client:
@@ -83,17 +86,15 @@ async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
     alloc = reply.get("Value")
     if not alloc:
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}"')
-    node = (await call_rpc(agent, "Node.GetNode", {"NodeID": alloc["NodeID"], "AllowStale": True})).get(
-        "Value"
-    )
-    if not node or not node.get("HTTPAddr"):
+    got = await call(agent, NODE_GET, NodeSpecificRequest(node_id=alloc["NodeID"], allow_stale=True))
+    if got.node is None or not got.node.http_addr:
         raise RPCError(f"node of allocation {alloc_id} has no HTTP address")
-    return str(node["HTTPAddr"])
+    return got.node.http_addr
 
 
 async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
     """Proxy the request to the agent of the node that runs the allocation (streaming)."""
-    if req.headers.get(FORWARDED_HEADER) == "1":
+    if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
     addr = await _node_addr_of(agent, alloc_id)
     url = f"http://{addr}{req.path_qs}"
@@ -101,7 +102,7 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         try:
-            async with session.request(req.method, url, data=body, headers={FORWARDED_HEADER: "1"}) as up:
+            async with session.request(req.method, url, data=body, headers={PROXIED_HEADER: "1"}) as up:
                 resp = web.StreamResponse(status=up.status)
                 resp.content_type = up.content_type
                 await resp.prepare(req)

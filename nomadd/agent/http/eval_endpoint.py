@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, query_args, query_result
+from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
 from nomadd.agent.http.server import parse_query_options
 from nomadd.structs.errors import UnknownEvalError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 async def list_evals(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    return query_result(await call_rpc(agent, "Eval.List", query_args(opts, Prefix=opts.prefix)))
+    return legacy_query_result(await call_rpc(agent, "Eval.List", query_args(opts, Prefix=opts.prefix)))
 
 
 async def get_eval(agent: Agent, req: web.Request) -> object:
@@ -26,13 +26,13 @@ async def get_eval(agent: Agent, req: web.Request) -> object:
     reply = await call_rpc(agent, "Eval.GetEval", query_args(opts, EvalID=req.match_info["id"]))
     if reply.get("Value") is None:
         raise UnknownEvalError("eval not found")
-    return query_result(reply)
+    return legacy_query_result(reply)
 
 
 async def eval_allocs(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     reply = await call_rpc(agent, "Eval.Allocations", query_args(opts, EvalID=req.match_info["id"]))
-    return query_result(reply)
+    return legacy_query_result(reply)
 
 
 def register(router: Router) -> None:

@@ -1,9 +1,10 @@
 """``POST /v1/internal/<Endpoint.Method>``: the internal RPC (msgpack in, msgpack out).
 
-Also the helpers the other server-backed HTTP endpoints use: :func:`call_rpc` runs a method on
-this agent's server (which forwards to the leader when needed) or, on a client-only agent,
-through the client's ``rpc`` if it has one; :func:`query_args` and :func:`query_result` map
-Nomad's query options and headers onto RPC arguments and replies.
+Also the helpers the other server-backed HTTP endpoints use: :func:`call` runs a typed method
+on this agent's server (which forwards to the leader when needed) or, on a client-only agent,
+through the client's server list; :func:`envelope` reads Nomad's query options and token from
+the HTTP request into the RPC envelope; :func:`query_result` turns a reply's
+:class:`QueryMeta` into Nomad's headers.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.server import QueryOptions, QueryResult
-from nomadd.rpc.wire import FORWARDED_HEADER, MSGPACK_CONTENT_TYPE, decode, error_reply, ok_reply
+from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
+from nomadd.rpc.registry import LegacyRPCMethod
+from nomadd.rpc.wire import (
+    LEGACY_FORWARDED_HEADER,
+    MSGPACK_CONTENT_TYPE,
+    decode,
+    decode_request,
+    error_reply,
+    legacy_ok_reply,
+    ok_reply,
+)
 from nomadd.structs.errors import NotImplementedForModeError, RPCError, ValidationError
+from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -23,12 +34,67 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["call_rpc", "query_args", "query_result", "register"]
+__all__ = [
+    "call",
+    "call_rpc",
+    "envelope",
+    "query_args",
+    "query_result",
+    "register",
+    "token_of",
+    "write_result",
+]
+
+
+def token_of(req: web.Request) -> str:
+    """The caller's ACL token: ``X-Nomad-Token``, else ``Authorization: Bearer <token>``."""
+    token = req.headers.get("X-Nomad-Token", "")
+    if token:
+        return token
+    auth = req.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def envelope(req: web.Request, opts: QueryOptions | None = None) -> dict[str, Any]:
+    """The envelope fields of an HTTP request, as keyword arguments for a request struct."""
+    if opts is None:
+        opts = parse_query_options(req)
+    return {
+        "region": opts.region,
+        "namespace": opts.namespace,
+        "auth_token": token_of(req),
+        "min_query_index": opts.index,
+        "max_query_time_s": opts.wait_s,
+        "allow_stale": opts.stale,
+    }
+
+
+async def call(agent: Agent, method: Method[Req, Rep], request: Req) -> Rep:
+    """Run ``method`` on this agent's server, or through the client's servers."""
+    if agent.server is not None:
+        return await agent.server.rpc(method, request)
+    if agent.client is not None:
+        return await agent.client.call(method, request)
+    raise NotImplementedForModeError("Server not enabled")
+
+
+def query_result(meta: QueryMeta, value: object) -> QueryResult:
+    return QueryResult(
+        value=value, index=meta.index, known_leader=meta.known_leader, last_contact_ms=meta.last_contact_ms
+    )
+
+
+def write_result(meta: WriteMeta, value: object) -> QueryResult:
+    return QueryResult(value=value, index=meta.index)
+
+
+# ---- transitional: dict-based methods -------------------------------------------------------
 
 
 async def call_rpc(agent: Agent, method: str, args: dict[str, Any]) -> Any:
     if agent.server is not None:
-        return await agent.server.rpc(method, args)
+        return await agent.server.rpc_legacy(method, args)
     client_rpc = getattr(agent.client, "rpc", None)
     if client_rpc is not None:
         return await client_rpc(method, args)
@@ -47,7 +113,7 @@ def query_args(opts: QueryOptions, **extra: Any) -> dict[str, Any]:
     return args
 
 
-def query_result(reply: dict[str, Any]) -> QueryResult:
+def legacy_query_result(reply: dict[str, Any]) -> QueryResult:
     return QueryResult(
         value=reply.get("Value"),
         index=int(reply.get("Index", 1)),
@@ -56,26 +122,38 @@ def query_result(reply: dict[str, Any]) -> QueryResult:
     )
 
 
+def legacy_write_result(reply: dict[str, Any]) -> QueryResult:
+    return QueryResult(value=reply, index=int(reply.get("Index", 0)))
+
+
+# ---- the endpoint ----------------------------------------------------------------------------
+
+
 async def internal(agent: Agent, req: web.Request) -> object:
-    method = req.match_info["method"]
+    name = req.match_info["method"]
     try:
-        try:
-            args = decode(await req.read()) if req.can_read_body else {}
-        except Exception as err:
-            raise ValidationError(f"malformed rpc request: {err}") from err
-        if not isinstance(args, dict):
-            raise ValidationError("malformed rpc request: not a map")
         if agent.server is None:
             raise NotImplementedForModeError("Server not enabled")
-        forwarded = req.headers.get(FORWARDED_HEADER) == "1"
-        result = await agent.server.rpc(method, args, forwarded=forwarded)
-        body = ok_reply(result)
+        method = agent.server.method_of(name)
+        body = await req.read() if req.can_read_body else b""
+        if isinstance(method, LegacyRPCMethod):
+            try:
+                args = decode(body) if body else {}
+            except Exception as err:
+                raise ValidationError(f"malformed rpc request: {err}") from err
+            if not isinstance(args, dict):
+                raise ValidationError("malformed rpc request: not a map")
+            forwarded = req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
+            out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
+        else:
+            request: Envelope = decode_request(method.request, body)
+            out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:
-        logger.debug("rpc failed method=%s code=%d err=%s", method, err.code, err.message)
-        body = error_reply(err)
+        logger.debug("rpc failed method=%s code=%d err=%s", name, err.code, err.message)
+        out = error_reply(err)
         status = err.code
-    return web.Response(body=body, status=status, content_type=MSGPACK_CONTENT_TYPE)
+    return web.Response(body=out, status=status, content_type=MSGPACK_CONTENT_TYPE)
 
 
 def register(router: Router) -> None:

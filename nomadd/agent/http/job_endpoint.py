@@ -1,10 +1,11 @@
 """Jobs: ``/v1/jobs`` (list, register) and ``/v1/job/:id`` (read, register, stop/purge) with
 ``/allocations /evaluations /summary /versions`` (Nomad's command/agent/job_endpoint.go).
 
-Register bodies are ``{"Job": {...}}`` in Nomad's API JSON; unknown keys are ignored as Nomad
-ignores them, wrongly typed or invalid fields answer 400 naming the field. Writes answer the
-reply of ``Job.Register`` / ``Job.Deregister`` with ``X-Nomad-Index`` set to the entry's index,
-so a following ``?index=`` read waits for (or already sees) the scheduler's placements.
+Register bodies are ``{"Job": {...}}`` in Nomad's API JSON: here, and only here, they become a
+:class:`Job` (unknown keys are ignored as Nomad ignores them; wrongly typed or invalid fields
+answer 400 naming the field), and replies become API JSON again. Writes answer with
+``X-Nomad-Index`` set to the entry's index, so a following ``?index=`` read waits for (or
+already sees) the scheduler's placements.
 """
 
 from __future__ import annotations
@@ -13,31 +14,31 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, query_args, query_result
-from nomadd.agent.http.server import QueryResult, parse_query_options
+from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
+from nomadd.agent.http.server import parse_query_options, read_body
+from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
+from nomadd.structs.job import Job
+from nomadd.structs.requests.job import (
+    JOB_ALLOCATIONS,
+    JOB_DEREGISTER,
+    JOB_EVALUATIONS,
+    JOB_GET,
+    JOB_LIST,
+    JOB_REGISTER,
+    JOB_SUMMARY,
+    JOB_VERSIONS,
+    JobDeregisterRequest,
+    JobListRequest,
+    JobRegisterRequest,
+    JobSpecificRequest,
+)
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
-__all__ = ["read_body", "register", "write_result"]
-
-
-async def read_body(req: web.Request) -> dict[str, Any]:
-    if not req.can_read_body:
-        raise ValidationError("Request body is empty")
-    try:
-        body = await req.json()
-    except ValueError as err:
-        raise ValidationError(f"Failed to parse request body: {err}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("Request body must be a JSON object")
-    return body
-
-
-def write_result(reply: dict[str, Any]) -> QueryResult:
-    return QueryResult(value=reply, index=int(reply.get("Index", 0)))
+__all__ = ["register"]
 
 
 def _truthy(value: str | None) -> bool:
@@ -46,54 +47,88 @@ def _truthy(value: str | None) -> bool:
 
 async def list_jobs(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Job.List", query_args(opts, Prefix=opts.prefix))
-    return query_result(reply)
+    reply = await call(agent, JOB_LIST, JobListRequest(prefix=opts.prefix, **envelope(req, opts)))
+    return query_result(reply.meta, [to_api(j) for j in reply.jobs])
 
 
 async def register_job(agent: Agent, req: web.Request) -> object:
     body = await read_body(req)
-    job = body.get("Job")
-    if not isinstance(job, dict):
+    raw = body.get("Job")
+    if not isinstance(raw, dict):
         raise ValidationError("Job: missing job")
     path_id = req.match_info.get("id")
-    if path_id is not None and job.get("ID") not in (None, path_id):
+    if path_id is not None and raw.get("ID") not in (None, path_id):
         raise ValidationError("Job ID does not match name")
-    if path_id is not None and job.get("ID") is None:
-        job = {**job, "ID": path_id}
-    if not job.get("Namespace"):
-        job = {**job, "Namespace": req.query.get("namespace", "default") or "default"}
-    reply = await call_rpc(agent, "Job.Register", {"Job": job})
-    return write_result(reply)
+    if path_id is not None and raw.get("ID") is None:
+        raw = {**raw, "ID": path_id}
+    if not raw.get("Namespace"):
+        raw = {**raw, "Namespace": req.query.get("namespace", "default") or "default"}
+    job = from_api(Job, raw, path="Job")
+    env = envelope(req)
+    env["namespace"] = job.namespace
+    reply = await call(agent, JOB_REGISTER, JobRegisterRequest(job=job, **env))
+    return write_result(
+        reply.meta,
+        {
+            "EvalID": reply.eval_id,
+            "EvalCreateIndex": reply.eval_create_index,
+            "JobModifyIndex": reply.job_modify_index,
+            "Warnings": reply.warnings,
+            "Index": reply.meta.index,
+        },
+    )
 
 
 async def get_job(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Job.GetJob", query_args(opts, JobID=req.match_info["id"]))
-    if reply.get("Value") is None:
+    reply = await call(agent, JOB_GET, JobSpecificRequest(job_id=req.match_info["id"], **envelope(req)))
+    if reply.job is None:
         raise UnknownJobError("job not found")
-    return query_result(reply)
+    return query_result(reply.meta, to_api(reply.job))
 
 
 async def deregister_job(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    args = {
-        "JobID": req.match_info["id"],
-        "Namespace": opts.namespace,
-        "Purge": _truthy(req.query.get("purge")),
-    }
-    reply = await call_rpc(agent, "Job.Deregister", args)
-    return write_result(reply)
+    request = JobDeregisterRequest(
+        job_id=req.match_info["id"], purge=_truthy(req.query.get("purge")), **envelope(req)
+    )
+    reply = await call(agent, JOB_DEREGISTER, request)
+    return write_result(
+        reply.meta,
+        {
+            "EvalID": reply.eval_id,
+            "EvalCreateIndex": reply.eval_create_index,
+            "JobModifyIndex": reply.job_modify_index,
+            "Index": reply.meta.index,
+        },
+    )
 
 
-def _sub(method: str, *, not_found: bool = False) -> Any:
-    async def handler(agent: Agent, req: web.Request) -> object:
-        opts = parse_query_options(req)
-        reply = await call_rpc(agent, method, query_args(opts, JobID=req.match_info["id"]))
-        if not_found and reply.get("Value") is None:
-            raise UnknownJobError("job not found")
-        return query_result(reply)
+def _job_request(req: web.Request) -> JobSpecificRequest:
+    return JobSpecificRequest(job_id=req.match_info["id"], **envelope(req))
 
-    return handler
+
+async def job_allocations(agent: Agent, req: web.Request) -> object:
+    reply = await call(agent, JOB_ALLOCATIONS, _job_request(req))
+    return query_result(reply.meta, [to_api(a) for a in reply.allocations])
+
+
+async def job_evaluations(agent: Agent, req: web.Request) -> object:
+    reply = await call(agent, JOB_EVALUATIONS, _job_request(req))
+    return query_result(reply.meta, [to_api(e) for e in reply.evaluations])
+
+
+async def job_summary(agent: Agent, req: web.Request) -> object:
+    reply = await call(agent, JOB_SUMMARY, _job_request(req))
+    if reply.summary is None:
+        raise UnknownJobError("job not found")
+    return query_result(reply.meta, to_api(reply.summary))
+
+
+async def job_versions(agent: Agent, req: web.Request) -> object:
+    reply = await call(agent, JOB_VERSIONS, _job_request(req))
+    if not reply.versions:
+        raise UnknownJobError("job not found")
+    value: dict[str, Any] = {"Versions": [to_api(j) for j in reply.versions], "Diffs": None}
+    return query_result(reply.meta, value)
 
 
 def register(router: Router) -> None:
@@ -104,7 +139,7 @@ def register(router: Router) -> None:
     router.add("PUT", "/v1/job/{id}", register_job)
     router.add("POST", "/v1/job/{id}", register_job)
     router.add("DELETE", "/v1/job/{id}", deregister_job)
-    router.add("GET", "/v1/job/{id}/allocations", _sub("Job.Allocations"))
-    router.add("GET", "/v1/job/{id}/evaluations", _sub("Job.Evaluations"))
-    router.add("GET", "/v1/job/{id}/summary", _sub("Job.Summary", not_found=True))
-    router.add("GET", "/v1/job/{id}/versions", _sub("Job.GetJobVersions", not_found=True))
+    router.add("GET", "/v1/job/{id}/allocations", job_allocations)
+    router.add("GET", "/v1/job/{id}/evaluations", job_evaluations)
+    router.add("GET", "/v1/job/{id}/summary", job_summary)
+    router.add("GET", "/v1/job/{id}/versions", job_versions)

@@ -15,11 +15,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.duration import parse_duration
+from nomadd.helper.duration import parse_duration
 from nomadd.structs.errors import RPCError, ValidationError
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
     "QueryResult",
     "Router",
     "parse_query_options",
+    "read_body",
 ]
 
 # Nomad caps blocking queries at 300 s and waits that long when no ?wait is given.
@@ -112,6 +113,19 @@ def parse_query_options(req: web.Request) -> QueryOptions:
         region=q.get("region", ""),
         namespace=q.get("namespace", "default") or "default",
     )
+
+
+async def read_body(req: web.Request) -> dict[str, Any]:
+    """The request's JSON object body (400 when it is missing or not an object)."""
+    if not req.can_read_body:
+        raise ValidationError("Request body is empty")
+    try:
+        body = await req.json()
+    except ValueError as err:
+        raise ValidationError(f"Failed to parse request body: {err}") from None
+    if not isinstance(body, dict):
+        raise ValidationError("Request body must be a JSON object")
+    return body
 
 
 class Router:

@@ -18,6 +18,7 @@ from nomadd.drivers.mock import MockDriver
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState, TaskStatus
 from nomadd.structs.job import Job, JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy
+from nomadd.structs.requests.node import AllocClientUpdate
 
 NS = 1_000_000_000
 
@@ -56,7 +57,7 @@ def _make(
     alloc: Allocation,
     state: ClientState,
     driver: MockDriver,
-    reports: list[dict[str, Any]],
+    reports: list[AllocClientUpdate],
     **restored: Any,
 ) -> AllocRunner:
     return AllocRunner(
@@ -75,7 +76,7 @@ def _make(
 
 
 def _runner(
-    tmp_path: Path, alloc: Allocation, reports: list[dict[str, Any]]
+    tmp_path: Path, alloc: Allocation, reports: list[AllocClientUpdate]
 ) -> tuple[AllocRunner, ClientState]:
     state = ClientState(str(tmp_path / "state"))
     return _make(tmp_path, alloc, state, MockDriver(DriverConfig()), reports), state
@@ -83,12 +84,12 @@ def _runner(
 
 @pytest.mark.slow
 def test_batch_alloc_completes(tmp_path: Path) -> None:
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     runner, state = _runner(tmp_path, _alloc(JobType.BATCH, {"run_for": 0.01}), reports)
     asyncio.run(asyncio.wait_for(runner.run(), 10))
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_status"] == "complete"
-    assert {r["client_status"] for r in reports} >= {"running", "complete"}
+    assert reports[-1].client_status == "complete"
+    assert {r.client_status for r in reports} >= {"running", "complete"}
     cfg = runner.runners["t"].config
     assert cfg.env["NOMAD_ALLOC_ID"] == runner.id
     assert cfg.env["NOMAD_TASK_NAME"] == "t"
@@ -104,7 +105,7 @@ def test_batch_alloc_completes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_server_stop_kills_tasks(tmp_path: Path) -> None:
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     alloc = _alloc(JobType.SERVICE, {"run_for": -1})
     runner, state = _runner(tmp_path, alloc, reports)
 
@@ -119,7 +120,7 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_description"] == "alloc was stopped"
+    assert reports[-1].client_description == "alloc was stopped"
     asyncio.run(runner.destroy())
     assert not (tmp_path / "alloc" / alloc.id).exists()
     assert state.allocs() == {}
@@ -130,7 +131,7 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
 def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> None:
     """A stop that arrives before run() has made its task runners (slow alloc dir, or a
     restored allocation on a loaded machine) must still kill the task once it exists."""
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     alloc = _alloc(JobType.SERVICE, {"run_for": -1})
     runner, state = _runner(tmp_path, alloc, reports)
     build = runner.alloc_dir.build_task
@@ -156,12 +157,16 @@ def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> N
     asyncio.run(main())
     assert runner.runners["t"].state.state == TaskStatus.DEAD
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_description"] == "alloc was stopped"
+    assert reports[-1].client_description == "alloc was stopped"
     state.close()
 
 
 def _restored(
-    tmp_path: Path, alloc: Allocation, state: ClientState, driver: MockDriver, reports: list[dict[str, Any]]
+    tmp_path: Path,
+    alloc: Allocation,
+    state: ClientState,
+    driver: MockDriver,
+    reports: list[AllocClientUpdate],
 ) -> AllocRunner:
     """A new alloc runner (the agent restarted) from what ``state`` holds about ``alloc``."""
     data, states, handles = (
@@ -184,7 +189,7 @@ def _restored(
 
 @pytest.mark.slow
 def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_path: Path) -> None:
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     alloc = _alloc(JobType.SERVICE, {"run_for": -1})
     runner, state = _runner(tmp_path, alloc, reports)
     driver = runner._drivers["mock"]
@@ -200,7 +205,7 @@ def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_pat
         handle = runner.runners["t"].handle
         assert handle is not None
         # restarted: the status goes to the servers at once, though nothing changed
-        again_reports: list[dict[str, Any]] = []
+        again_reports: list[AllocClientUpdate] = []
         again = _restored(tmp_path, alloc, state, driver, again_reports)
         t2 = asyncio.create_task(again.run())
         for _ in range(100):
@@ -208,16 +213,16 @@ def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_pat
                 break
             await asyncio.sleep(0.01)
         assert again_reports, "a restored allocation reports its status at once"
-        assert again_reports[-1]["client_status"] == "running"
+        assert again_reports[-1].client_status == "running"
         t2.cancel()
         # restarted again, after the servers stopped the allocation: the task is adopted and killed
         stopped = replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9)
-        last_reports: list[dict[str, Any]] = []
+        last_reports: list[AllocClientUpdate] = []
         last = _restored(tmp_path, stopped, state, driver, last_reports)
         await asyncio.wait_for(last.run(), 5)
         assert (await asyncio.wait_for(driver.wait_task(handle), 5)).signal != 0
-        assert last_reports[-1]["client_status"] == "complete"
-        assert last_reports[-1]["client_description"] == "alloc was stopped"
+        assert last_reports[-1].client_status == "complete"
+        assert last_reports[-1].client_description == "alloc was stopped"
 
     asyncio.run(main())
     state.close()

@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nomadd.server.fsm import FSM
 from nomadd.server.raft import Raft, RaftConfig
-from nomadd.server.state.store import StateStore
 from tests.helpers import free_port
+from tests.unit.server.fakes import make_fsm
 
 __all__ = ["PASSWORD", "free_port", "make_raft", "wait_leader", "wait_until"]
 
@@ -30,7 +29,7 @@ def make_raft(addr: str, peers: list[str], data_dir: Path | None = None, passwor
     def on_fatal(err: BaseException) -> None:
         raise AssertionError(f"fsm fatal in test: {err}")
 
-    return Raft(cfg, FSM(StateStore()), on_fatal=on_fatal)
+    return Raft(cfg, make_fsm(), on_fatal=on_fatal)
 
 
 async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from nomadd.server.fsm import FSM, FSMFatalError, encode_payload
+from nomadd.server.fsm import FSM, FSMFatalError
+from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.state import store_variables
 from nomadd.server.state.store import StateStore
+from nomadd.structs.codec import pack
 from nomadd.structs.messages import IGNORE_UNKNOWN_FLAG, MessageType
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
+from tests.unit.server.fakes import make_fsm
 
 
 def _upsert(fsm: FSM, index: int, path: str, cas: int | None = None) -> object:
-    req = {"Namespace": "default", "Path": path, "Items": {"a": str(index)}, "Time": index * 10}
-    if cas is not None:
-        req["CAS"] = cas
-    return fsm.apply(index, MessageType.VAR_UPSERT, encode_payload(req))
+    entry = VarUpsertEntry(namespace="default", path=path, items={"a": str(index)}, time=index * 10, cas=cas)
+    return fsm.apply(index, MessageType.VAR_UPSERT, pack(entry))
 
 
 def test_upsert_then_cas() -> None:
-    fsm = FSM(StateStore())
+    fsm = make_fsm()
     r1 = _upsert(fsm, 5, "p")
     assert isinstance(r1, store_variables.VarApplyResult)
     assert r1.current is not None
@@ -36,14 +40,14 @@ def test_upsert_then_cas() -> None:
 
 
 def test_delete_with_cas() -> None:
-    fsm = FSM(StateStore())
+    fsm = make_fsm()
     _upsert(fsm, 2, "p")
-    req = {"Namespace": "default", "Path": "p", "CAS": 1}
-    res = fsm.apply(3, MessageType.VAR_DELETE, encode_payload(req))
+    req = VarDeleteEntry(namespace="default", path="p", cas=1)
+    res = fsm.apply(3, MessageType.VAR_DELETE, pack(req))
     assert isinstance(res, store_variables.VarApplyResult)
     assert res.conflict
-    req["CAS"] = 2
-    res = fsm.apply(4, MessageType.VAR_DELETE, encode_payload(req))
+    req = dataclasses.replace(req, cas=2)
+    res = fsm.apply(4, MessageType.VAR_DELETE, pack(req))
     assert isinstance(res, store_variables.VarApplyResult)
     assert not res.conflict
     assert store_variables.get(fsm.store.snapshot(), "default", "p") is None
@@ -51,13 +55,13 @@ def test_delete_with_cas() -> None:
 
 
 def test_undecodable_entry_is_fatal() -> None:
-    fsm = FSM(StateStore())
+    fsm = make_fsm()
     with pytest.raises(FSMFatalError):
         fsm.apply(1, MessageType.VAR_UPSERT, b"\xc1not msgpack")
 
 
 def test_unknown_type_is_fatal_unless_flagged() -> None:
-    fsm = FSM(StateStore())
+    fsm = make_fsm()
     with pytest.raises(FSMFatalError):
         fsm.apply(1, 120, b"")
     assert fsm.apply(2, IGNORE_UNKNOWN_FLAG | 120, b"") is None
@@ -65,7 +69,7 @@ def test_unknown_type_is_fatal_unless_flagged() -> None:
 
 
 def test_listeners_see_every_applied_entry() -> None:
-    fsm = FSM(StateStore())
+    fsm = make_fsm()
     seen: list[tuple[int, int]] = []
     fsm.add_listener(lambda index, mt, _res: seen.append((index, mt)))
     _upsert(fsm, 3, "x")
@@ -73,20 +77,19 @@ def test_listeners_see_every_applied_entry() -> None:
     assert seen == [(3, MessageType.VAR_UPSERT), (4, MessageType.NOOP)]
 
 
-def test_the_proposers_request_is_used_once_instead_of_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nomadd.server import fsm as fsm_module
-
+def test_the_proposers_entry_is_used_once_instead_of_decoding() -> None:
     decoded: list[bytes] = []
-    real = fsm_module.decode_payload
+    kinds = entry_kinds()
+    real = kinds[MessageType.VAR_UPSERT]
 
-    def counting(payload: bytes) -> dict[str, object]:
+    def counting(payload: bytes) -> object:
         decoded.append(payload)
-        return real(payload)
+        return real.decode(payload)
 
-    monkeypatch.setattr(fsm_module, "decode_payload", counting)
-    fsm = FSM(StateStore())
-    req = {"Namespace": "default", "Path": "p", "Items": {"a": "1"}, "Time": 10}
-    payload = encode_payload(req)
+    kinds[MessageType.VAR_UPSERT] = dataclasses.replace(real, decode=counting)
+    fsm = FSM(StateStore(), kinds)
+    req = VarUpsertEntry(namespace="default", path="p", items={"a": "1"}, time=10)
+    payload = fsm.encode(MessageType.VAR_UPSERT, req)
     fsm.expect(payload, req)
     fsm.expect(payload, req)  # the same bytes proposed twice: both applications use it
     fsm.apply(1, MessageType.VAR_UPSERT, payload)
@@ -100,3 +103,12 @@ def test_the_proposers_request_is_used_once_instead_of_decoding(monkeypatch: pyt
     assert len(decoded) == 2
     var = store_variables.get(fsm.store.snapshot(), "default", "p")
     assert var is not None and var.modify_index == 4
+
+
+def test_every_message_type_has_a_case_or_is_marked_ignorable() -> None:
+    kinds = entry_kinds()
+    missing = [t.name for t in MessageType if int(t) not in kinds]
+    assert missing == [], f"message types without an FSM case: {missing}"
+    assert set(kinds) <= {int(t) for t in MessageType}, "a case for a type MessageType does not define"
+    ignorable = sorted(MessageType(t).name for t, k in kinds.items() if k.ignorable)
+    assert ignorable == ["DEPLOYMENT_UPDATE"]

@@ -12,7 +12,16 @@ from nomadd.server.state import store_evals, store_jobs
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalStatus, EvalTrigger
 from nomadd.structs.messages import MessageType
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from nomadd.structs.requests.job import (
+    JOB_ALLOCATIONS,
+    JOB_GET,
+    JOB_LIST,
+    JOB_SUMMARY,
+    JOB_VERSIONS,
+    JobListRequest,
+    JobSpecificRequest,
+)
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -22,14 +31,14 @@ def _run(coro: Any) -> Any:
 def test_register_is_one_entry_with_job_and_eval() -> None:
     async def main() -> None:
         server = FakeServer()
-        reply = await server.rpc("Job.Register", {"Job": api_job()})
+        reply = await server.register_job(api_job())
         assert server.raft.applied == [MessageType.JOB_REGISTER]
         snap = server.store.snapshot()
         job = store_jobs.get_job(snap, "default", "web")
-        ev = store_evals.get_eval(snap, reply["EvalID"])
+        ev = store_evals.get_eval(snap, reply.eval_id)
         assert job is not None and ev is not None
-        assert reply["JobModifyIndex"] == job.job_modify_index == reply["Index"]
-        assert ev.create_index == reply["EvalCreateIndex"] == job.create_index
+        assert reply.job_modify_index == job.job_modify_index == reply.meta.index
+        assert ev.create_index == reply.eval_create_index == job.create_index
         assert ev.job_modify_index == job.job_modify_index
         assert ev.triggered_by == EvalTrigger.JOB_REGISTER and ev.status == EvalStatus.PENDING
         assert job.name == "web" and job.task_groups[0].restart_policy is not None  # canonicalized
@@ -40,18 +49,17 @@ def test_register_is_one_entry_with_job_and_eval() -> None:
 def test_identical_register_keeps_version_changed_spec_adds_one() -> None:
     async def main() -> None:
         server = FakeServer()
-        first = await server.rpc("Job.Register", {"Job": api_job(count=2)})
-        again = await server.rpc("Job.Register", {"Job": api_job(count=2)})
-        assert again["JobModifyIndex"] == first["JobModifyIndex"]
-        assert again["EvalID"] != first["EvalID"]  # an eval is still created, as Nomad does
+        first = await server.register_job(api_job(count=2))
+        again = await server.register_job(api_job(count=2))
+        assert again.job_modify_index == first.job_modify_index
+        assert again.eval_id != first.eval_id  # an eval is still created, as Nomad does
         job = store_jobs.get_job(server.store.snapshot(), "default", "web")
         assert job is not None and job.version == 0
-        changed = await server.rpc("Job.Register", {"Job": api_job(count=5)})
-        assert changed["JobModifyIndex"] > first["JobModifyIndex"]
-        reply = await server.rpc("Job.GetJobVersions", {"JobID": "web"})
-        versions = reply["Value"]["Versions"]
-        assert [v["Version"] for v in versions] == [1, 0]
-        assert [v["TaskGroups"][0]["Count"] for v in versions] == [5, 2]
+        changed = await server.register_job(api_job(count=5))
+        assert changed.job_modify_index > first.job_modify_index
+        reply = await server.rpc(JOB_VERSIONS, JobSpecificRequest(job_id="web"))
+        assert [v.version for v in reply.versions] == [1, 0]
+        assert [v.task_groups[0].count for v in reply.versions] == [5, 2]
 
     _run(main())
 
@@ -80,7 +88,7 @@ def test_invalid_specs_name_the_field(mutate: Any, field: str) -> None:
         job = api_job()
         mutate(job)
         with pytest.raises(ValidationError) as err:
-            await server.rpc("Job.Register", {"Job": job})
+            await server.register_job(job)
         assert field in str(err.value)
         assert err.value.code == 400
         assert server.raft.applied == []
@@ -93,8 +101,8 @@ def test_unknown_api_keys_are_ignored() -> None:
         server = FakeServer()
         job = api_job(Affinities=None, SomethingNew={"x": 1})
         job["TaskGroups"][0]["Services"] = []
-        reply = await server.rpc("Job.Register", {"Job": job})
-        assert reply["EvalID"]
+        reply = await server.register_job(job)
+        assert reply.eval_id
 
     _run(main())
 
@@ -102,17 +110,17 @@ def test_unknown_api_keys_are_ignored() -> None:
 def test_stop_then_purge() -> None:
     async def main() -> None:
         server = FakeServer()
-        await server.rpc("Job.Register", {"Job": api_job()})
-        stop = await server.rpc("Job.Deregister", {"JobID": "web"})
+        await server.register_job(api_job())
+        stop = await server.deregister_job("web")
         job = store_jobs.get_job(server.store.snapshot(), "default", "web")
         assert job is not None and job.stop and job.version == 1
-        assert stop["JobModifyIndex"] == job.job_modify_index
-        ev = store_evals.get_eval(server.store.snapshot(), stop["EvalID"])
+        assert stop.job_modify_index == job.job_modify_index
+        ev = store_evals.get_eval(server.store.snapshot(), stop.eval_id)
         assert ev is not None and ev.triggered_by == EvalTrigger.JOB_DEREGISTER
-        await server.rpc("Job.Deregister", {"JobID": "web", "Purge": True})
+        await server.deregister_job("web", purge=True)
         assert store_jobs.get_job(server.store.snapshot(), "default", "web") is None
         with pytest.raises(UnknownJobError):
-            await server.rpc("Job.Deregister", {"JobID": "web"})
+            await server.deregister_job("web")
 
     _run(main())
 
@@ -121,22 +129,25 @@ def test_status_pending_running_dead_and_summary() -> None:
     async def main() -> None:
         server = FakeServer()
         await server.add_node()
-        await server.rpc("Job.Register", {"Job": api_job(count=2)})
-        got = await server.rpc("Job.GetJob", {"JobID": "web"})
-        assert got["Value"]["Status"] == "pending"  # eval not processed yet
+        await server.register_job(api_job(count=2))
+        got = await server.rpc(JOB_GET, JobSpecificRequest(job_id="web"))
+        assert got.job is not None and got.job.status == "pending"  # eval not processed yet
         server.scheduling.set_enabled(True)
         try:
 
             async def status() -> str:
-                return str((await server.rpc("Job.GetJob", {"JobID": "web"}))["Value"]["Status"])
+                job = (await server.rpc(JOB_GET, JobSpecificRequest(job_id="web"))).job
+                assert job is not None
+                return str(job.status)
 
             await wait_until(lambda: bool(server.scheduling.applier.committed_placements == 2))
             assert await status() == "running"
-            summary = (await server.rpc("Job.Summary", {"JobID": "web"}))["Value"]
-            assert summary["Summary"]["g"]["Starting"] == 2
-            listed = (await server.rpc("Job.List", {}))["Value"]
-            assert listed[0]["ID"] == "web" and listed[0]["JobSummary"]["Summary"]["g"]["Starting"] == 2
-            await server.rpc("Job.Deregister", {"JobID": "web"})
+            summary = (await server.rpc(JOB_SUMMARY, JobSpecificRequest(job_id="web"))).summary
+            assert summary is not None and summary.summary["g"].starting == 2
+            listed = (await server.rpc(JOB_LIST, JobListRequest())).jobs
+            assert listed[0].id == "web" and listed[0].job_summary is not None
+            assert listed[0].job_summary.summary["g"].starting == 2
+            await server.deregister_job("web")
             deadline = asyncio.get_running_loop().time() + 5
             while await status() != "dead":
                 assert asyncio.get_running_loop().time() < deadline, "job never became dead"
@@ -153,12 +164,11 @@ def test_allocations_query_at_register_index_sees_placements() -> None:
         await server.add_node()
         server.scheduling.set_enabled(True)
         try:
-            reply = await server.rpc("Job.Register", {"Job": api_job(count=3)})
-            got = await server.rpc(
-                "Job.Allocations", {"JobID": "web", "MinQueryIndex": reply["Index"], "MaxQueryTime": 5.0}
-            )
-            assert len(got["Value"]) == 3
-            assert got["Index"] > reply["Index"]
+            reply = await server.register_job(api_job(count=3))
+            req = JobSpecificRequest(job_id="web", min_query_index=reply.meta.index, max_query_time_s=5.0)
+            got = await server.rpc(JOB_ALLOCATIONS, req)
+            assert len(got.allocations) == 3
+            assert got.meta.index > reply.meta.index
         finally:
             server.scheduling.set_enabled(False)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from nomadd.server.job_gc import JobGC
 from nomadd.server.state import store_allocs, store_evals, store_jobs
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from nomadd.structs.alloc import AllocClientStatus
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -21,24 +22,20 @@ def test_gc_keeps_live_work_and_collects_finished() -> None:
         gc = next(c for c in server.components if isinstance(c, JobGC))
         server.scheduling.set_enabled(True)
         try:
-            reply = await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            reply = await server.register_job(api_job(count=2))
             await wait_until(lambda: len(store_allocs.list_allocs(server.store.snapshot())) == 2)
-            await wait_until(
-                lambda: store_evals.get_eval(server.store.snapshot(), reply["EvalID"]).terminal()
-            )
+            await wait_until(lambda: store_evals.get_eval(server.store.snapshot(), reply.eval_id).terminal())
             # allocs still running: nothing to collect, whatever the age
             assert (await gc.collect(0.0, 0.0))["Evals"] == []
             assert (await gc.collect(3600.0, 3600.0))["Evals"] == []
-            await server.rpc("Job.Deregister", {"JobID": "web"})
+            await server.deregister_job("web")
             await wait_until(
                 lambda: all(a.server_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
             )
             allocs = store_allocs.list_allocs(server.store.snapshot())
             # stopped but the client has not confirmed: still kept
             assert (await gc.collect(0.0, 0.0))["Jobs"] == []
-            await server.rpc(
-                "Node.UpdateAlloc", {"Alloc": [{"id": a.id, "client_status": "complete"} for a in allocs]}
-            )
+            await server.update_allocs(allocs, AllocClientStatus.COMPLETE)
             await wait_until(
                 lambda: all(a.client_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
             )

@@ -12,18 +12,17 @@ import pytest
 
 from nomadd.scheduler.context import allocated_resources
 from nomadd.scheduler.testing import mock_job
-from nomadd.server.fsm import FSM, encode_payload
+from nomadd.server.fsm import encode_payload
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
-from nomadd.server.state.store import StateStore
-from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
 from nomadd.structs.plan import Plan
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from tests.unit.server.fakes import FakeServer, api_job, make_fsm, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -123,7 +122,7 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
             first = _plan(node.id, cpu=3000)
             await applier.submit(first)
             alloc = first.node_allocation[node.id][0]
-            await server.rpc("Node.UpdateAlloc", {"Alloc": [{"id": alloc.id, "client_status": "running"}]})
+            await server.update_allocs([alloc], AllocClientStatus.RUNNING)
             stop = dataclasses.replace(alloc, desired_status=AllocDesiredStatus.STOP, desired_description="x")
             second = _plan(node.id, cpu=3000, eval_id="e2")
             result = await applier.submit(dataclasses.replace(second, node_update={node.id: (stop,)}))
@@ -334,10 +333,8 @@ def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -
         server.scheduling.set_enabled(True)
         try:
             # one alone (JOB_REGISTER), then two at once (one JOB_REGISTER_BATCH entry)
-            await server.rpc("Job.Register", {"Job": api_job("web", count=4)})
-            await asyncio.gather(
-                *(server.rpc("Job.Register", {"Job": api_job(name, count=4)}) for name in ("api", "db"))
-            )
+            await server.register_job(api_job("web", count=4))
+            await asyncio.gather(*(server.register_job(api_job(name, count=4)) for name in ("api", "db")))
             await wait_until(
                 lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 12, what="12 placements"
             )
@@ -349,7 +346,7 @@ def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -
             )
         finally:
             server.scheduling.set_enabled(False)
-        follower = FSM(StateStore())
+        follower = make_fsm()
         for index, (msg_type, payload) in enumerate(entries, start=2):
             follower.apply(index, msg_type, payload)
         leader_snap, follower_snap = server.store.snapshot(), follower.store.snapshot()

@@ -11,7 +11,7 @@ from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.eval import EvalStatus, EvalTrigger
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
-from tests.unit.server.test_jobs_fakes import FakeServer, api_job, wait_until
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -34,15 +34,13 @@ def test_register_places_allocations_and_completes_eval() -> None:
             await server.add_node()
         server.scheduling.set_enabled(True)
         try:
-            reply = await server.rpc("Job.Register", {"Job": api_job(count=3)})
-            assert reply["EvalCreateIndex"] == reply["Index"]
-            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
+            reply = await server.register_job(api_job(count=3))
+            assert reply.eval_create_index == reply.meta.index
+            await wait_until(lambda: _eval(server, reply.eval_id).status == EvalStatus.COMPLETE)
             allocs = _live(server, "web")
             assert len(allocs) == 3
             assert sorted(a.name for a in allocs) == ["web.g[0]", "web.g[1]", "web.g[2]"]
-            assert all(
-                a.job is not None and a.job.job_modify_index == reply["JobModifyIndex"] for a in allocs
-            )
+            assert all(a.job is not None and a.job.job_modify_index == reply.job_modify_index for a in allocs)
             # job and eval were one entry; placements + eval outcome two more at most
             assert server.raft.applied.count(MessageType.JOB_REGISTER) == 1
         finally:
@@ -56,9 +54,9 @@ def test_no_capacity_blocks_then_new_node_unblocks() -> None:
         server = FakeServer()
         server.scheduling.set_enabled(True)
         try:
-            reply = await server.rpc("Job.Register", {"Job": api_job(count=2)})
-            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
-            ev = _eval(server, reply["EvalID"])
+            reply = await server.register_job(api_job(count=2))
+            await wait_until(lambda: _eval(server, reply.eval_id).status == EvalStatus.COMPLETE)
+            ev = _eval(server, reply.eval_id)
             assert ev.blocked_eval
             assert ev.failed_tg_allocs["g"].nodes_evaluated == 0
             assert _eval(server, ev.blocked_eval).status == EvalStatus.BLOCKED
@@ -77,7 +75,7 @@ def test_node_down_marks_lost_and_replaces_then_back_stops_nothing_live() -> Non
         n1 = await server.add_node()
         server.scheduling.set_enabled(True)
         try:
-            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await server.register_job(api_job(count=2))
             await wait_until(lambda: len(_live(server, "web")) == 2)
             n2 = await server.add_node()
             await server.set_node_status(n1.id, NodeStatus.DOWN)
@@ -103,11 +101,11 @@ def test_restore_after_election_enqueues_pending_evals() -> None:
     async def main() -> None:
         server = FakeServer()
         await server.add_node()
-        reply = await server.rpc("Job.Register", {"Job": api_job(count=1)})
-        assert _eval(server, reply["EvalID"]).status == EvalStatus.PENDING
+        reply = await server.register_job(api_job(count=1))
+        assert _eval(server, reply.eval_id).status == EvalStatus.PENDING
         server.scheduling.set_enabled(True)  # "won the election": restore from state
         try:
-            await wait_until(lambda: _eval(server, reply["EvalID"]).status == EvalStatus.COMPLETE)
+            await wait_until(lambda: _eval(server, reply.eval_id).status == EvalStatus.COMPLETE)
             assert len(_live(server, "web")) == 1
         finally:
             server.scheduling.set_enabled(False)
@@ -121,14 +119,14 @@ def test_restored_store_keeps_indexes_working() -> None:
         node = await server.add_node()
         server.scheduling.set_enabled(True)
         try:
-            await server.rpc("Job.Register", {"Job": api_job(count=2)})
+            await server.register_job(api_job(count=2))
             await wait_until(lambda: len(_live(server, "web")) == 2)
             before = sorted(a.id for a in store_allocs.allocs_by_node(server.store.snapshot(), node.id))
             server.store.restore(server.store.dump())  # index rows come back as IDs
             snap = server.store.snapshot()
             assert sorted(a.id for a in store_allocs.allocs_by_node(snap, node.id)) == before
             assert all(a.job is not None for a in store_allocs.allocs_by_job(snap, "default", "web"))
-            await server.rpc("Job.Register", {"Job": api_job(count=3)})
+            await server.register_job(api_job(count=3))
             await wait_until(lambda: len(_live(server, "web")) == 3, what="scale up after restore")
         finally:
             server.scheduling.set_enabled(False)
@@ -157,16 +155,16 @@ def test_node_usage_index_matches_allocations() -> None:
             assert state.node_usage(n1.id) == tuple(want)
 
         try:
-            await server.rpc("Job.Register", {"Job": api_job(count=3)})
+            await server.register_job(api_job(count=3))
             await wait_until(lambda: len(_live(server, "web")) == 3)
             check()
             assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 300
             first = _live(server, "web")[0]
-            await server.rpc("Node.UpdateAlloc", {"Alloc": [{"id": first.id, "client_status": "complete"}]})
+            await server.update_allocs([first], AllocClientStatus.COMPLETE)
             await wait_until(lambda: len(_live(server, "web")) == 2, what="client update applied")
             check()
             assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 200
-            await server.rpc("Job.Deregister", {"JobID": "web"})
+            await server.deregister_job("web")
             await wait_until(lambda: _live(server, "web") == [])
             check()
             assert store_allocs.node_usage(server.store.snapshot(), n1.id) == (0, 0, 0)

@@ -10,7 +10,7 @@ from enum import IntEnum, StrEnum
 import msgpack  # type: ignore[import-untyped]
 import pytest
 
-from nomadd.structs import codec
+from nomadd.structs import codec, codec_diff
 from nomadd.structs.alloc import Allocation, AllocMetric, TaskState, TaskStatus
 from nomadd.structs.codec import api, api_name, from_api, from_wire, pack, to_api, to_wire, unpack
 from nomadd.structs.errors import ValidationError
@@ -293,16 +293,16 @@ def test_to_wire_diff_and_from_wire_over_rebuild_similar_structs() -> None:
     )
     same_but_id = dataclasses.replace(base, id="a3")
     base_wire = to_wire(base)
-    diff = codec.to_wire_diff(base, other)
+    diff = codec_diff.to_wire_diff(base, other)
     full = to_wire(other)
     assert diff == {k: full[k] for k in ("id", "name", "node_id", "task_states")}
-    assert codec.to_wire_diff(base, same_but_id) == {"id": "a3"}
-    rebuilt = codec.from_wire_over(Allocation, diff, from_wire(Allocation, base_wire))
+    assert codec_diff.to_wire_diff(base, same_but_id) == {"id": "a3"}
+    rebuilt = codec_diff.from_wire_over(Allocation, diff, from_wire(Allocation, base_wire))
     assert rebuilt == other
     assert (
         isinstance(rebuilt.task_states["t"], TaskState) and rebuilt.task_states["t"].state is TaskStatus.DEAD
     )
-    shared = codec.from_wire_over(Allocation, {"id": "a3"}, base)
+    shared = codec_diff.from_wire_over(Allocation, {"id": "a3"}, base)
     assert shared == same_but_id and shared.task_states is base.task_states
 
 
@@ -314,17 +314,17 @@ def test_struct_fields_are_diffed_field_by_field_and_none_on_either_side_is_sent
         id="a2",
         metrics=dataclasses.replace(metric, scores={"n2.normalized-score": 0.25}, allocation_time=7),
     )
-    diff = codec.to_wire_diff(base, moved)
+    diff = codec_diff.to_wire_diff(base, moved)
     assert diff == {"id": "a2", "metrics": {"scores": {"n2.normalized-score": 0.25}, "allocation_time": 7}}
-    rebuilt = codec.from_wire_over(Allocation, diff, base)
+    rebuilt = codec_diff.from_wire_over(Allocation, diff, base)
     assert rebuilt == moved and isinstance(rebuilt.metrics, AllocMetric)
     assert rebuilt.metrics.nodes_available is metric.nodes_available  # unchanged parts are shared
 
     bare = dataclasses.replace(base, metrics=None)
     for a, b in ((base, bare), (bare, base)):  # the struct appears or goes: sent whole (or None)
-        d = codec.to_wire_diff(a, b)
+        d = codec_diff.to_wire_diff(a, b)
         assert d == {"metrics": to_wire(b)["metrics"]}
-        assert codec.from_wire_over(Allocation, d, a) == b
+        assert codec_diff.from_wire_over(Allocation, d, a) == b
     # what goes through msgpack still rebuilds the same struct
     wire = msgpack.unpackb(msgpack.packb(diff, use_bin_type=True), raw=False)
-    assert codec.from_wire_over(Allocation, wire, from_wire(Allocation, to_wire(base))) == moved
+    assert codec_diff.from_wire_over(Allocation, wire, from_wire(Allocation, to_wire(base))) == moved

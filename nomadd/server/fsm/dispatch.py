@@ -1,0 +1,72 @@
+"""The FSM's switch: every :class:`MessageType`, what it carries and what applies it.
+
+Built explicitly here and nowhere else (Nomad's ``fsm.go`` ``Apply``); nothing registers
+handlers at import time. ``tests/unit/server/test_fsm_dispatch.py`` checks that every message
+type has a case or is marked ignorable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nomadd.server import eval_endpoint, plan_apply
+from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, node, struct_entry, variables
+from nomadd.server.state.store import Txn
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.node import (
+    AllocClientUpdateEntry,
+    NodeDeregisterEntry,
+    NodeDrainEntry,
+    NodeEligibilityEntry,
+    NodeRegisterEntry,
+    NodeStatusEntry,
+)
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
+
+__all__ = ["entry_kinds"]
+
+
+def _apply_noop(txn: Txn, entry: None) -> None:
+    return None
+
+
+def _no_payload(entry: None) -> bytes:
+    return b""
+
+
+def _no_entry(payload: bytes) -> None:
+    return None
+
+
+def _map_entry(apply: Any) -> EntryKind[Any]:
+    return EntryKind(apply=apply, encode=encode_payload, decode=decode_payload)
+
+
+def _reserved() -> EntryKind[Any]:
+    """A type this build knows but has no feature for yet: applied as a no-op."""
+    return EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry, ignorable=True)
+
+
+def entry_kinds() -> dict[int, EntryKind[Any]]:
+    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with."""
+    t = MessageType
+    return {
+        t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
+        t.VAR_UPSERT: struct_entry(VarUpsertEntry, variables.apply_var_upsert),
+        t.VAR_DELETE: struct_entry(VarDeleteEntry, variables.apply_var_delete),
+        t.NODE_REGISTER: struct_entry(NodeRegisterEntry, node.apply_register),
+        t.NODE_DEREGISTER: struct_entry(NodeDeregisterEntry, node.apply_deregister),
+        t.NODE_UPDATE_STATUS: struct_entry(NodeStatusEntry, node.apply_status),
+        t.NODE_UPDATE_DRAIN: struct_entry(NodeDrainEntry, node.apply_drain),
+        t.NODE_UPDATE_ELIGIBILITY: struct_entry(NodeEligibilityEntry, node.apply_eligibility),
+        t.JOB_REGISTER: struct_entry(JobRegisterEntry, job.apply_register),
+        t.JOB_DEREGISTER: struct_entry(JobDeregisterEntry, job.apply_deregister),
+        t.EVAL_UPDATE: _map_entry(eval_endpoint._apply_eval_update),
+        t.EVAL_DELETE: _map_entry(eval_endpoint._apply_eval_delete),
+        t.ALLOC_UPDATE: _map_entry(plan_apply._apply_plan_results),
+        t.ALLOC_CLIENT_UPDATE: struct_entry(AllocClientUpdateEntry, node.apply_alloc_client_update),
+        t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
+        t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
+        t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+    }

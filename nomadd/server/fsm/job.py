@@ -1,0 +1,50 @@
+"""FSM cases of the job entries: ``JOB_REGISTER``, ``JOB_REGISTER_BATCH``, ``JOB_DEREGISTER``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nomadd.server.state import store_evals, store_jobs
+from nomadd.server.state.store import Txn
+from nomadd.server.state.store_evals import ApplyResult
+from nomadd.structs.eval import Evaluation
+from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+
+__all__ = ["apply_deregister", "apply_register", "apply_register_batch", "batch_results"]
+
+
+def _with_index(txn: Txn, ev: Evaluation | None, job_modify_index: int) -> list[Evaluation]:
+    if ev is None:
+        return []
+    return store_evals.upsert_evals_locked(txn, [dataclasses.replace(ev, job_modify_index=job_modify_index)])
+
+
+def apply_register(txn: Txn, entry: JobRegisterEntry) -> ApplyResult:
+    stored, changed = store_jobs.upsert_job_locked(txn, entry.job, entry.submit_time)
+    evals = _with_index(txn, entry.eval, stored.job_modify_index)
+    return ApplyResult(evals=tuple(evals), job_modify_index=stored.job_modify_index, changed=changed)
+
+
+def apply_register_batch(txn: Txn, entry: JobRegisterBatchEntry) -> ApplyResult:
+    batch = tuple(apply_register(txn, r) for r in entry.requests)
+    return ApplyResult(evals=tuple(e for r in batch for e in r.evals), batch=batch)
+
+
+def batch_results(result: object) -> tuple[ApplyResult, ...]:
+    """One result per request of a ``JOB_REGISTER_BATCH`` entry (for the group commit)."""
+    assert isinstance(result, ApplyResult)
+    return result.batch
+
+
+def apply_deregister(txn: Txn, entry: JobDeregisterEntry) -> ApplyResult:
+    job = store_jobs.get_job(txn, entry.namespace, entry.job_id)
+    if job is None:
+        return ApplyResult(found=False)
+    if entry.purge:
+        store_jobs.delete_job_locked(txn, entry.namespace, entry.job_id)
+        modify = txn.index
+    else:
+        stored, _ = store_jobs.upsert_job_locked(txn, dataclasses.replace(job, stop=True), entry.submit_time)
+        modify = stored.job_modify_index
+    evals = _with_index(txn, entry.eval, modify)
+    return ApplyResult(evals=tuple(evals), job_modify_index=modify)

@@ -1,0 +1,126 @@
+"""Wire diffs of similar structs: :func:`to_wire_diff` and :func:`from_wire_over`.
+
+A plan places many allocations that differ in a few fields; sending one base and each
+allocation's differences keeps Raft entries small. Converters are generated per class, like
+the rest of :mod:`nomadd.structs.codec`.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan
+
+__all__ = ["from_wire_over", "to_wire_diff"]
+
+T = TypeVar("T")
+
+_diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
+_over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
+
+
+def _nested_struct(kind: _Kind) -> type | None:
+    """The struct type of a struct or optional-struct field (diffed field by field)."""
+    if kind.tag == "opt" and kind.inner is not None:
+        kind = kind.inner
+    return typing.cast(type, kind.typ) if kind.tag == "struct" else None
+
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_R = TypeVar("_R")
+
+
+def _lazy_pair(make: Callable[[], Callable[[_A, _B], _R]]) -> Callable[[_A, _B], _R]:
+    """A two-argument converter built on first call (a struct may hold its own type)."""
+    built: list[Callable[[_A, _B], _R]] = []
+
+    def call(a: _A, b: _B) -> _R:
+        if not built:
+            built.append(make())
+        return built[0](a, b)
+
+    return call
+
+
+def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
+    """``convert(base, o)``: the wire form of the fields of ``o`` that differ from ``base``'s.
+
+    A struct field present on both sides is itself sent as a diff (only its changed fields)."""
+    fn = _diff_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {}
+        lines = ["def convert(b, o):", "    d = {}"]
+        for fp in _plan(cls):
+            full = _out_expr(fp.kind, "v", ns, False, 0)
+            lines.append(f"    v = o.{fp.name}")
+            lines.append(f"    w = b.{fp.name}")
+            lines.append("    if v is not w and v != w:")
+            nested = _nested_struct(fp.kind)
+            if nested is None:
+                lines.append(f"        d[{fp.name!r}] = {full}")
+            else:
+                key = f"_d{len(ns)}"
+                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested))
+                lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
+        lines.append("    return d")
+        exec("\n".join(lines) + "\n", ns)
+        diff = typing.cast(Callable[[object, object], dict[str, object]], ns["convert"])
+        _diff_cache[cls] = diff
+        return diff
+
+
+def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
+    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute, and
+    a struct field both sides have is read as a diff over ``base``'s (see :func:`_diff_writer`)."""
+    fn = _over_cache.get(cls)
+    if fn is not None:
+        return fn
+    with _lock:
+        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
+        lines = ["def convert(d, b):", "    g = d.get"]
+        args = []
+        for i, fp in enumerate(_plan(cls)):
+            conv = _in_expr(fp.kind, "v", ns, 0)
+            lines.append(f"    v = g({fp.name!r}, _M)")
+            nested = _nested_struct(fp.kind)
+            if nested is None:
+                lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+            else:
+                key = f"_o{len(ns)}"
+                ns[key] = _lazy_pair(functools.partial(_over_reader, nested))
+                lines.append(f"    w = b.{fp.name}")
+                lines.append(
+                    f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"
+                )
+            args.append(f"{fp.name}=a{i}")
+        lines.append(f"    return _cls({', '.join(args)})")
+        exec("\n".join(lines) + "\n", ns)
+        over = typing.cast(Callable[[Mapping[str, object], object], object], ns["convert"])
+        _over_cache[cls] = over
+        return over
+
+
+def to_wire_diff(base: T, obj: T) -> dict[str, object]:
+    """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
+    by identity first, then equality); only those are converted. A struct-valued field that
+    both have is sent as its own diff, so a nested struct that differs in one field (an
+    allocation's metrics) costs that field, not the whole struct.
+
+    With :func:`from_wire_over` it sends many similar structs (the allocations of one plan) as
+    one base and small differences.
+    """
+    return _diff_writer(type(obj))(base, obj)
+
+
+def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
+    """Rebuild a struct from a :func:`to_wire_diff` against ``base`` (an instance of ``cls``).
+
+    Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
+    """
+    return typing.cast(T, _over_reader(cls)(diff, base))

@@ -147,3 +147,49 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
         assert manager.runners == {}  # a stopped allocation that never ran here is not started
 
     asyncio.run(main())
+
+
+def test_alloc_status_waits_for_its_state_writes_and_for_registration_only(tmp_path: Path) -> None:
+    """A restored allocation's status goes to the servers as soon as the node is registered,
+    with no further change needed, and only once the state writes queued before it are done."""
+    import time
+
+    from nomadd.client.allocs import AllocManager
+    from nomadd.structs.alloc import AllocClientStatus
+    from nomadd.structs.node import Node
+    from nomadd.structs.requests.node import AllocClientUpdate
+
+    async def main() -> None:
+        c = _client(tmp_path, FakeServers())
+        c.node = Node(id="n1", secret_id="s1")
+        manager = AllocManager(c)
+        sent: list[tuple[float, Any]] = []
+        written: list[float] = []
+
+        async def call(method: Any, request: Any) -> Any:
+            assert method.name == "Node.UpdateAlloc"
+            sent.append((time.monotonic(), request))
+            return None
+
+        def slow_write() -> None:
+            time.sleep(0.5)
+            written.append(time.monotonic())
+
+        c.call = call  # type: ignore[method-assign]
+        sync = asyncio.create_task(manager._sync_loop())
+        try:
+            manager._persist(slow_write)
+            update = AllocClientUpdate(id="a1", client_status=AllocClientStatus.RUNNING)
+            manager._report("a1", update)
+            await asyncio.sleep(0.3)
+            assert sent == []  # not registered yet
+            c.registered = True  # no new report comes: the queued one goes out anyway
+            await _until(lambda: sent, timeout=3.0)
+            assert sent[0][1].allocs == (update,)
+            assert written and written[0] <= sent[0][0]  # the write was done first
+        finally:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
+            manager._db.shutdown(wait=True)
+
+    asyncio.run(main())

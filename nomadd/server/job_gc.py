@@ -21,15 +21,16 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from nomadd.server import system_endpoint
-from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.eval import EvalDeleteEntry, JobRef
 from nomadd.structs.timeutil import NS_PER_S
 
 if TYPE_CHECKING:
     from nomadd.rpc import RPCRegistry
+    from nomadd.server.context import ServerContext
     from nomadd.server.server import Server
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,11 @@ JOB_GC_THRESHOLD_S = 4 * 3600.0  # Nomad's job_gc_threshold: 4h
 
 def plan_gc(
     snap: StateSnapshot, now_ns: int, eval_threshold_s: float, job_threshold_s: float
-) -> dict[str, Any]:
-    """What to delete: ``{"Evals": [...], "Allocs": [...], "Jobs": [[ns, id], ...]}``."""
+) -> EvalDeleteEntry:
+    """What to delete, as the ``EVAL_DELETE`` entry that deletes it."""
     evals: list[str] = []
     allocs: list[str] = []
-    jobs: list[list[str]] = []
+    jobs: list[JobRef] = []
     job_cut = now_ns - int(job_threshold_s * NS_PER_S)
     eval_cut = now_ns - int(eval_threshold_s * NS_PER_S)
     purged: set[tuple[str, str]] = set()
@@ -62,7 +63,7 @@ def plan_gc(
         if any(not a.client_terminal() for a in job_allocs) or any(not e.terminal() for e in job_evals):
             continue
         purged.add((job.namespace, job.id))
-        jobs.append([job.namespace, job.id])
+        jobs.append(JobRef(namespace=job.namespace, job_id=job.id))
         evals += [e.id for e in job_evals]
         allocs += [a.id for a in job_allocs]
     for ev in store_evals.list_evals(snap):
@@ -73,14 +74,14 @@ def plan_gc(
             continue
         evals.append(ev.id)
         allocs += [a.id for a in placed]
-    return {"Evals": evals, "Allocs": allocs, "Jobs": jobs}
+    return EvalDeleteEntry(evals=tuple(evals), allocs=tuple(allocs), jobs=tuple(jobs))
 
 
 class JobGC:
     """Leader component: periodic eval/alloc/job GC."""
 
-    def __init__(self, server: Server) -> None:
-        self._server = server
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
@@ -100,17 +101,17 @@ class JobGC:
             except Exception as err:
                 logger.warning("job gc failed err=%r", err)
 
-    async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> dict[str, Any]:
-        req = plan_gc(self._server.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
-        if req["Evals"] or req["Allocs"] or req["Jobs"]:
-            await self._server.raft.apply(MessageType.EVAL_DELETE, encode_payload(req))
+    async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> EvalDeleteEntry:
+        entry = plan_gc(self._ctx.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
+        if not entry.empty():
+            await self._ctx.propose(MessageType.EVAL_DELETE, entry)
             logger.info(
                 "job gc collected evals=%d allocs=%d jobs=%d",
-                len(req["Evals"]),
-                len(req["Allocs"]),
-                len(req["Jobs"]),
+                len(entry.evals),
+                len(entry.allocs),
+                len(entry.jobs),
             )
-        return req
+        return entry
 
 
 _COLLECTORS: weakref.WeakKeyDictionary[Any, JobGC] = weakref.WeakKeyDictionary()
@@ -124,7 +125,7 @@ async def _force_gc(server: Server) -> None:
 
 
 def register(server: Server, registry: RPCRegistry) -> None:
-    gc = JobGC(server)
+    gc = JobGC(server.ctx)
     _COLLECTORS[server] = gc
     server.register_leader_component(gc)
     system_endpoint.add_gc_hook(_force_gc)

@@ -36,7 +36,6 @@ from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import (
     alloc_endpoint,
     drainer,
-    eval_endpoint,
     job_gc,
     node_endpoint,
     operator_endpoint,
@@ -44,8 +43,10 @@ from nomadd.server import (
     system_endpoint,
     var_endpoint,
 )
+from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
@@ -121,17 +122,20 @@ class Server:
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
         )
-        self.scheduling = SchedulingService(self)
+        self.scheduling = SchedulingService(self.ctx)
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         for module in (
             status_endpoint,
             operator_endpoint,
             var_endpoint,
             node_endpoint,
             system_endpoint,
-            eval_endpoint,
             alloc_endpoint,
             drainer,
             job_gc,

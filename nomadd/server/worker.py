@@ -41,8 +41,7 @@ from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
-    from nomadd.server.raft import Raft
-    from nomadd.server.server import Server
+    from nomadd.server.context import ServerContext
 
 logger = logging.getLogger(__name__)
 
@@ -182,20 +181,19 @@ class Worker:
 class SchedulingService:
     """Leader component: broker + blocked evals + plan applier + workers + node evals."""
 
-    def __init__(self, server: Server) -> None:
-        self.raft: Raft = server.raft
-        self.store: StateStore = server.store
-        self.num_workers = max(MIN_WORKERS, int(server.config.server.num_schedulers or 1))
+    def __init__(self, ctx: ServerContext) -> None:
+        self.store: StateStore = ctx.store
+        self.num_workers = max(MIN_WORKERS, int(ctx.config.server.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
-        self.applier = PlanApplier(self.raft, self.store)
+        self.applier = PlanApplier(ctx)
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
         self.enabled = False
-        server.fsm.add_listener(self._on_applied_thread)
+        ctx.fsm.add_listener(self._on_applied_thread)
 
     # ---- leadership ---------------------------------------------------------------------
     def set_enabled(self, enabled: bool) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, node_endpoint, plan_apply
-from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, struct_entry, variables
+from nomadd.server import alloc_endpoint, drainer, node_endpoint
+from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, plan, struct_entry, variables
+from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.alloc import AllocUpdateEntry
+from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 
 __all__ = ["entry_kinds"]
@@ -53,11 +56,13 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.NODE_UPDATE_ELIGIBILITY: _map_entry(node_endpoint._apply_eligibility),
         t.JOB_REGISTER: struct_entry(JobRegisterEntry, job.apply_register),
         t.JOB_DEREGISTER: struct_entry(JobDeregisterEntry, job.apply_deregister),
-        t.EVAL_UPDATE: _map_entry(eval_endpoint._apply_eval_update),
-        t.EVAL_DELETE: _map_entry(eval_endpoint._apply_eval_delete),
-        t.ALLOC_UPDATE: _map_entry(plan_apply._apply_plan_results),
+        t.EVAL_UPDATE: struct_entry(EvalUpdateEntry, evals.apply_eval_update),
+        t.EVAL_DELETE: struct_entry(EvalDeleteEntry, evals.apply_eval_delete),
+        t.ALLOC_UPDATE: struct_entry(AllocUpdateEntry, plan.apply_alloc_update),
         t.ALLOC_CLIENT_UPDATE: _map_entry(alloc_endpoint._apply_client_update),
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
-        t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+        t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
+            apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results
+        ),
     }

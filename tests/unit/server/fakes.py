@@ -19,9 +19,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_gc, node_endpoint, system_endpoint
+from nomadd.server import alloc_endpoint, drainer, job_gc, node_endpoint, system_endpoint
+from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM, encode_payload
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
@@ -115,9 +117,13 @@ class FakeServer:
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
-        for module in (node_endpoint, system_endpoint, eval_endpoint, alloc_endpoint, drainer, job_gc):
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
+        for module in (node_endpoint, system_endpoint, alloc_endpoint, drainer, job_gc):
             module.register(self, self.registry)  # type: ignore[arg-type]
-        self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
+        self.scheduling = SchedulingService(self.ctx)
 
     def register_leader_component(self, component: Any) -> None:
         self.components.append(component)

@@ -8,8 +8,8 @@ Every ``GC_INTERVAL_S`` the leader collects, in one ``EVAL_DELETE`` entry:
   (SubmitTime), once all their evaluations are terminal and allocations client-terminal: the
   job, its versions, evaluations and allocations are removed.
 
-``System.GarbageCollect`` (``PUT /v1/system/gc``) runs it at once with zero thresholds (the
-system endpoint's GC hook), as Nomad's force-gc does.
+``System.GarbageCollect`` (``PUT /v1/system/gc``) runs it at once with zero thresholds, as
+Nomad's force-gc does (the server hands this collector to the system endpoint).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
 
-from nomadd.server import system_endpoint
+from nomadd.helper.supervisor import Supervisor
+from nomadd.server.context import ServerContext
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
@@ -28,14 +27,9 @@ from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.eval import EvalDeleteEntry, JobRef
 from nomadd.structs.timeutil import NS_PER_S
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.context import ServerContext
-    from nomadd.server.server import Server
-
 logger = logging.getLogger(__name__)
 
-__all__ = ["EVAL_GC_THRESHOLD_S", "GC_INTERVAL_S", "JOB_GC_THRESHOLD_S", "JobGC", "plan_gc", "register"]
+__all__ = ["EVAL_GC_THRESHOLD_S", "GC_INTERVAL_S", "JOB_GC_THRESHOLD_S", "JobGC", "plan_gc"]
 
 GC_INTERVAL_S = 300.0  # Nomad's core GC cadence (eval_gc_interval / job_gc_interval: 5m)
 EVAL_GC_THRESHOLD_S = 3600.0  # Nomad's eval_gc_threshold: 1h
@@ -82,11 +76,12 @@ class JobGC:
 
     def __init__(self, ctx: ServerContext) -> None:
         self._ctx = ctx
+        self._tasks = Supervisor("job-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="job-gc")
+            self._task = self._tasks.spawn(self._run(), "job-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -112,20 +107,3 @@ class JobGC:
                 len(entry.jobs),
             )
         return entry
-
-
-_COLLECTORS: weakref.WeakKeyDictionary[Any, JobGC] = weakref.WeakKeyDictionary()
-
-
-async def _force_gc(server: Server) -> None:
-    """System.GarbageCollect hook: collect now, whatever the age (Nomad's force-gc)."""
-    gc = _COLLECTORS.get(server)
-    if gc is not None:
-        await gc.collect(0.0, 0.0)
-
-
-def register(server: Server, registry: RPCRegistry) -> None:
-    gc = JobGC(server.ctx)
-    _COLLECTORS[server] = gc
-    server.register_leader_component(gc)
-    system_endpoint.add_gc_hook(_force_gc)

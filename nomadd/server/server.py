@@ -33,10 +33,11 @@ from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Mem
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
@@ -123,10 +124,14 @@ class Server:
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
         )
-        self.scheduling = SchedulingService(self)
+        self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
@@ -137,8 +142,6 @@ class Server:
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        for module in (eval_endpoint, alloc_endpoint):
-            module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()

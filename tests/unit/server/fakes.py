@@ -19,10 +19,11 @@ from typing import Any
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
@@ -138,6 +139,10 @@ class FakeServer:
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=list).register(self.registry)
@@ -148,9 +153,7 @@ class FakeServer:
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        for module in (eval_endpoint, alloc_endpoint):
-            module.register(self, self.registry)  # type: ignore[arg-type]
-        self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
+        self.scheduling = SchedulingService(self.ctx, self.tasks)
 
     def register_leader_component(self, component: Any) -> None:
         self.components.append(component)

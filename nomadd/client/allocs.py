@@ -73,8 +73,6 @@ class ClientView(Protocol):
 
     async def call(self, method: Method[Req, Rep], request: Req) -> Rep: ...
 
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
-
 
 def make_drivers(client: ClientView) -> dict[str, Driver]:
     c = client.config

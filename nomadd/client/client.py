@@ -20,7 +20,6 @@ import os
 import socket
 import tempfile
 import time
-from typing import Any
 
 from nomadd.client.allocs import AllocManager
 from nomadd.client.config import ClientConfig
@@ -205,11 +204,6 @@ class Client:
         """Run a server RPC through this client's server list (for a client-only agent's API)."""
         wait = request.max_query_time_s if request.min_query_index > 0 else 0.0
         return await self.server_list.call(method, request, timeout=10.0 + wait * 17 / 16)
-
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
-        """Transitional: a dict-based server RPC (see :meth:`call`)."""
-        wait = float(args.get("MaxQueryTime", 0) or 0)
-        return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
 
     def _handle_reply(self, reply: NodeHeartbeatReply) -> None:
         self.server_list.set_from_reply(reply.servers)

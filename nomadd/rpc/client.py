@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import aiohttp
 
-from nomadd.rpc.wire import (
-    LEGACY_FORWARDED_HEADER,
-    MSGPACK_CONTENT_TYPE,
-    encode,
-    encode_request,
-    parse_legacy_reply,
-    parse_reply,
-)
+from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, encode_request, parse_reply
 from nomadd.structs.errors import RPCError
 from nomadd.structs.requests import Method, Rep, Req
 
@@ -69,33 +61,6 @@ class RPCClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
         return parse_reply(method.reply, body)
-
-    async def call_legacy(
-        self,
-        addr: str,
-        method: str,
-        args: dict[str, Any],
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        forwarded: bool = False,
-    ) -> Any:
-        """Transitional: a dict-based method (see ``RPCRegistry.register_legacy``)."""
-        url = f"http://{addr}/v1/internal/{method}"
-        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
-        if forwarded:
-            headers[LEGACY_FORWARDED_HEADER] = "1"
-        try:
-            session = self._get_session()
-            async with session.post(
-                url, data=encode(args), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as resp:
-                body = await resp.read()
-                if resp.content_type != MSGPACK_CONTENT_TYPE:
-                    text = body.decode(errors="replace").strip()
-                    raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
-        return parse_legacy_reply(body)
 
     async def close(self) -> None:
         if self._session is not None:

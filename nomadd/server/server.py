@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +32,8 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
-from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server.alloc_endpoint import AllocEndpoint
-from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
+from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
@@ -54,7 +53,7 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
@@ -504,43 +503,9 @@ class Server:
         if kind == "read" and not allow_stale:
             await self.raft.wait_ready_for_reads()
 
-    def method_of(self, name: str) -> Method[Any, Any] | LegacyRPCMethod:
+    def method_of(self, name: str) -> Method[Any, Any]:
         """The method called ``name`` (for the internal RPC endpoint, which has only its name)."""
-        m = self.registry.lookup_any(name)
-        return m if isinstance(m, LegacyRPCMethod) else m.method
-
-    async def rpc_legacy(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
-        """Transitional: dict-based methods not yet given typed requests."""
-        m = self.registry.lookup_any(method)
-        if not isinstance(m, LegacyRPCMethod):
-            raise ValidationError(f"rpc {method}: typed method called with a map")
-        if self._needs_leader(m.kind, bool(args.get("AllowStale"))):
-            if forwarded:
-                raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
-            addr = await self._wait_leader_http()
-            if addr != self.http_addr:
-                wait = float(args.get("MaxQueryTime", 0) or 0)
-                return await self.rpc_client.call_legacy(
-                    addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
-                )
-        await self._ready_for(m.kind, bool(args.get("AllowStale")))
-        return await m.handler(args)
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        """Transitional (dict-based methods): see :class:`nomadd.server.blocking.BlockingQueries`."""
-        req = Envelope(
-            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
-            max_query_time_s=float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S) or 0),
-        )
-        value, meta = await self.ctx.blocking.query(req, tables, fn)
-        return {
-            "Value": value,
-            "Index": meta.index,
-            "KnownLeader": meta.known_leader,
-            "LastContact": meta.last_contact_ms,
-        }
+        return self.registry.lookup(name).method
 
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:

@@ -32,7 +32,7 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.state import store_nodes
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
@@ -167,22 +167,6 @@ class FakeServer:
     async def rpc(self, method: Method[Req, Rep], req: Req) -> Rep:
         reply: Rep = await self.registry.lookup(method.name).handler(req)
         return reply
-
-    async def rpc_legacy(self, method: str, args: dict[str, Any]) -> Any:
-        m = self.registry.lookup_any(method)
-        return await m.handler(args)  # type: ignore[arg-type]
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        from nomadd.structs.requests import Envelope
-
-        req = Envelope(
-            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
-            max_query_time_s=float(args.get("MaxQueryTime", 300.0) or 0),
-        )
-        value, meta = await self.ctx.blocking.query(req, tables, fn)
-        return {"Value": value, "Index": meta.index, "KnownLeader": True, "LastContact": 0}
 
     def follower(self) -> FSM:
         """A follower's FSM fed every entry so far, decoded from its bytes."""

@@ -33,6 +33,7 @@ from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Mem
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
+from nomadd.rpc.tls import AgentTLS
 from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -85,7 +86,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
@@ -106,7 +109,7 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(tls)
         self.registry = RPCRegistry()
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
@@ -414,7 +417,18 @@ class Server:
             logger.info("removing server from raft peers addr=%s", addr)
             await self.raft.remove_peer(addr)
             self._pruned.discard(addr)
+        by_raft = {s.raft_addr: s for s in servers}
         for addr in plan.add:
+            # With TLS, only an agent holding a server certificate becomes a Raft peer.
+            refusal = await self.rpc_client.check_server(by_raft[addr].http_addr, timeout=PEER_RPC_TIMEOUT_S)
+            if refusal:
+                if addr not in self._refused_logged:
+                    self._refused_logged.add(addr)
+                    logger.error(
+                        "not adding raft peer: no valid server certificate addr=%s err=%s", addr, refusal
+                    )
+                continue
+            self._refused_logged.discard(addr)
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
 

@@ -181,9 +181,9 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
             lambda: cluster.members(leader).get(rogue.member_name) == "alive", 30, "rogue in the gossip pool"
         )
         cluster.wait_for(
-            lambda: "not adding raft peer: no valid server certificate" in leader.output,
+            lambda: "not adding raft peer" in leader.output or rogue.raft_addr in cluster.peers(leader),
             20,
-            "the leader refused it",
+            "the leader to decide on the rogue server",
         )
         assert rogue.raft_addr not in cluster.peers(leader)
         assert "server.global.nomad" in leader.output.split("not adding raft peer", 1)[1].splitlines()[0]

@@ -125,7 +125,8 @@ class RPCClient:
         Without TLS nothing is checked. With ``tls.rpc`` a TLS handshake is made with the
         outgoing RPC's checks: the certificate must come from the CA and, with
         ``verify_server_hostname``, name ``server.<region>.nomad`` — a client certificate on
-        an agent that joins as a server fails here (Nomad refuses it on its RPC port).
+        an agent that joins as a server fails here (Nomad refuses it on its RPC port). Raises
+        ``RPCError`` when the agent cannot be reached (nothing is known about it yet).
         """
         if self._tls is None:
             return ""
@@ -140,7 +141,7 @@ class RPCClient:
         except aiohttp.ClientSSLError as err:
             return f"TLS handshake with {addr} failed: {err}"
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            return f"cannot reach {addr}: {err!r}"
+            raise RPCError(f"cannot reach {addr}: {err!r}") from err
         return ""
 
     async def close(self) -> None:

@@ -263,6 +263,9 @@ class Server:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
             alive = [s for s in servers if s.status == MemberStatus.ALIVE]
+            # An agent without a server certificate (with TLS) does not count towards expect.
+            identity = await asyncio.gather(*(self._has_server_identity(s) for s in alive))
+            alive = [s for s, ok in zip(alive, identity, strict=True) if ok]
             peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
             decision = bootstrap_decision(
                 self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
@@ -419,18 +422,30 @@ class Server:
             self._pruned.discard(addr)
         by_raft = {s.raft_addr: s for s in servers}
         for addr in plan.add:
-            # With TLS, only an agent holding a server certificate becomes a Raft peer.
-            refusal = await self.rpc_client.check_server(by_raft[addr].http_addr, timeout=PEER_RPC_TIMEOUT_S)
-            if refusal:
-                if addr not in self._refused_logged:
-                    self._refused_logged.add(addr)
-                    logger.error(
-                        "not adding raft peer: no valid server certificate addr=%s err=%s", addr, refusal
-                    )
+            if not await self._has_server_identity(by_raft[addr]):
                 continue
-            self._refused_logged.discard(addr)
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
+
+    async def _has_server_identity(self, s: ServerInfo) -> bool:
+        """With TLS, only an agent holding a server certificate becomes a Raft peer (checked
+        by a TLS handshake to its HTTP address; always true without TLS)."""
+        if s.raft_addr == self.raft_addr:
+            return True
+        try:
+            refusal = await self.rpc_client.check_server(s.http_addr, timeout=PEER_RPC_TIMEOUT_S)
+        except RPCError as err:
+            logger.debug("server identity not checked yet name=%s err=%s", s.name, err)
+            return False
+        if not refusal:
+            self._refused_logged.discard(s.raft_addr)
+            return True
+        if s.raft_addr not in self._refused_logged:
+            self._refused_logged.add(s.raft_addr)
+            logger.error(
+                "not adding raft peer: no valid server certificate addr=%s err=%s", s.raft_addr, refusal
+            )
+        return False
 
     def _gossip_members(self) -> list[Member]:
         return self.gossip.members() if self.gossip else []

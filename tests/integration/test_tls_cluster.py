@@ -96,7 +96,14 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
     try:
         servers = [cluster.add_server(bootstrap_expect=3) for _ in range(3)]
         cluster.link(servers)
-        for s in servers:
+        # An agent with a client certificate that joins as a server, from the start: it must
+        # neither count towards bootstrap_expect nor ever become a Raft peer.
+        rogue = cluster.add_server(bootstrap_expect=3, cert_kind="client", name="rogue")
+        rogue.config["server"]["server_join"] = {
+            "retry_join": [s.serf_addr for s in servers],
+            "retry_interval": "1s",
+        }
+        for s in [*servers, rogue]:
             s.start()
         leader = cluster.wait_leader(servers, timeout=40)
         follower = next(s for s in servers if s is not leader)
@@ -122,7 +129,8 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
         # their certificates do not name.
         members = follower.cli("server", "members")
         assert members.returncode == 0, members.stderr
-        assert sum(" alive " in line for line in members.stdout.splitlines()) == 3
+        alive = {line.split()[0] for line in members.stdout.splitlines() if " alive " in line}
+        assert {s.member_name for s in servers} <= alive  # (the rogue is in the gossip pool too)
         logs = cluster.wait_for(
             lambda: (
                 (r := follower.cli("alloc", "logs", alloc_id)).returncode == 0 and "tick" in r.stdout and r
@@ -171,12 +179,6 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
         foreign.load_verify_locations(cafile=str(tls.ca))  # it trusts our servers; they must not trust it
         print("other CA:", refused(url, foreign))
 
-        rogue = cluster.add_server(bootstrap_expect=3, cert_kind="client", name="rogue")
-        rogue.config["server"]["server_join"] = {
-            "retry_join": [s.serf_addr for s in servers],
-            "retry_interval": "1s",
-        }
-        rogue.start()
         cluster.wait_for(
             lambda: cluster.members(leader).get(rogue.member_name) == "alive", 30, "rogue in the gossip pool"
         )
@@ -186,6 +188,8 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
             "the leader to decide on the rogue server",
         )
         assert rogue.raft_addr not in cluster.peers(leader)
+        assert sorted(cluster.peers(follower)) == sorted(s.raft_addr for s in servers)
+        print("rogue:", "\n".join(line for line in rogue.output.splitlines() if "raft" in line)[-1500:])
         assert "server.global.nomad" in leader.output.split("not adding raft peer", 1)[1].splitlines()[0]
         rogue.kill()
 

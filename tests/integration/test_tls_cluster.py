@@ -103,8 +103,18 @@ def test_mtls_cluster_refusals_cli_and_rotation(tmp_path: Path) -> None:
             "retry_join": [s.serf_addr for s in servers],
             "retry_interval": "1s",
         }
-        for s in [*servers, rogue]:
+        # The rogue is in the gossip pool before the third server starts, so the first
+        # servers see four alive "servers" when they decide to bootstrap.
+        for s in [rogue, *servers[:2]]:
             s.start()
+        for s in servers[:2]:
+            s.wait_http()
+            cluster.wait_for(
+                lambda s=s: cluster.members(s).get(rogue.member_name) == "alive",
+                30,
+                "rogue in the gossip pool",
+            )
+        servers[2].start()
         leader = cluster.wait_leader(servers, timeout=40)
         follower = next(s for s in servers if s is not leader)
         client = cluster.add_client(servers=servers, extra=RAW_EXEC).start()

@@ -276,3 +276,17 @@ def test_tls_block_reaches_server_and_client(tmp_path: Path) -> None:
 def test_tls_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, server_toml(tmp_path), extra)
+
+
+def test_open_api_warning_stays_until_tls_and_acls(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from nomadd.agent.command import _startup_warnings
+    from nomadd.structs.config import TLSConfig
+
+    cfg = load(tmp_path, server_toml(tmp_path))
+    (plain,) = [w for w in _startup_warnings(cfg) if "HTTP API" in w]
+    assert "no TLS and no ACLs" in plain
+    on = replace(cfg, tls=TLSConfig(http=True, rpc=True, ca_file="/a", cert_file="/b", key_file="/c"))
+    (tls_only,) = [w for w in _startup_warnings(on) if "HTTP API" in w]
+    assert "no ACLs" in tls_only and "TLS" not in tls_only

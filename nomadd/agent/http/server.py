@@ -214,7 +214,8 @@ class HTTPServer:
         from nomadd.agent.http.tls import require_rpc_certificate
 
         self.app = web.Application(
-            middlewares=[_nomad_errors, require_rpc_certificate(agent)], client_max_size=16 * 1024 * 1024
+            middlewares=[_nomad_errors, require_rpc_certificate(lambda: agent.tls)],
+            client_max_size=16 * 1024 * 1024,
         )
         self.router = Router(agent, self.app)
         for name in ENDPOINT_MODULES:

@@ -7,7 +7,8 @@ refused one that the CA did not sign. Here:
   without a certificate);
 * :func:`peer_is_server` — the caller holds a server certificate of this region
   (``server.<region>.nomad``): the servers-only credential when TLS is on. An RPC that only
-  servers may call checks it (e.g. ``if agent.tls and not peer_is_server(agent, request): 403``);
+  servers may call checks it, e.g.
+  ``if agent.tls is not None and not peer_is_server(request, agent.config.region): 403``;
 * :func:`require_rpc_certificate` — the middleware that refuses ``/v1/internal/*`` to a caller
   without a certificate when ``tls.rpc`` is on (Nomad's RPC port always wants one).
 """
@@ -15,15 +16,11 @@ refused one that the CA did not sign. Here:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from nomadd.helper.tlsnames import role_name
-from nomadd.rpc.tls import peer_dns_names
-
-if TYPE_CHECKING:
-    from nomadd.agent.agent import Agent
+from nomadd.rpc.tls import AgentTLS, peer_dns_names
 
 __all__ = ["INTERNAL_PREFIX", "peer_is_server", "peer_names", "require_rpc_certificate"]
 
@@ -40,17 +37,21 @@ def peer_names(request: web.Request) -> frozenset[str]:
     return peer_dns_names(ssl_object.getpeercert())
 
 
-def peer_is_server(agent: Agent, request: web.Request) -> bool:
+def peer_is_server(request: web.Request, region: str) -> bool:
     """The caller presented a CA-signed certificate naming ``server.<region>.nomad``."""
-    return role_name("server", agent.config.region) in peer_names(request)
+    return role_name("server", region) in peer_names(request)
 
 
-def require_rpc_certificate(agent: Agent) -> Callable[..., Awaitable[web.StreamResponse]]:
+def require_rpc_certificate(
+    get_tls: Callable[[], AgentTLS | None],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware; ``get_tls`` gives the agent's TLS (None without TLS)."""
+
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        tls = agent.tls
+        tls = get_tls()
         if tls is not None and tls.config.rpc and request.path.startswith(INTERNAL_PREFIX):
             transport = request.transport
             ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None

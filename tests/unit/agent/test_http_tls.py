@@ -7,7 +7,6 @@ import asyncio
 import ssl
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 from aiohttp import ClientSession, web
 
@@ -30,12 +29,11 @@ async def _run(tmp_path: Path) -> dict[str, tuple[int, str]]:
     base = TLSConfig(http=True, rpc=True, ca_file=str(tmp_path / "ca.pem"))
     cert, key = _files(tmp_path, ca, "server")
     tls = AgentTLS(replace(base, cert_file=cert, key_file=key))  # no verify_https_client
-    agent = SimpleNamespace(tls=tls, config=SimpleNamespace(region="global"))
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(text="server" if peer_is_server(agent, request) else "other")  # type: ignore[arg-type]
+        return web.Response(text="server" if peer_is_server(request, "global") else "other")
 
-    app = web.Application(middlewares=[require_rpc_certificate(agent)])  # type: ignore[arg-type]
+    app = web.Application(middlewares=[require_rpc_certificate(lambda: tls)])
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()

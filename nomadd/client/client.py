@@ -43,6 +43,7 @@ from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
+from nomadd.rpc.tls import AgentTLS
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
@@ -87,10 +88,12 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
 
 
 class Client:
-    def __init__(self, config: ClientConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ClientConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         c = config
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(tls)
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
@@ -136,6 +139,7 @@ class Client:
             datacenter=cfg.datacenter,
             name=cfg.name or socket.gethostname(),
             http_addr=cfg.advertise.http,
+            tls_enabled=cfg.tls.http,
             meta=dict(cfg.meta),
             node_class=cfg.node_class,
             node_pool=cfg.node_pool,

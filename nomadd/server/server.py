@@ -32,6 +32,7 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.rpc.tls import AgentTLS
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -85,7 +86,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
@@ -106,7 +109,7 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(tls)
         self.registry = RPCRegistry()
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
@@ -262,6 +265,9 @@ class Server:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
             alive = [s for s in servers if s.status == MemberStatus.ALIVE]
+            # An agent without a server certificate (with TLS) does not count towards expect.
+            identity = await asyncio.gather(*(self._has_server_identity(s) for s in alive))
+            alive = [s for s, ok in zip(alive, identity, strict=True) if ok]
             peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
             decision = bootstrap_decision(
                 self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
@@ -416,9 +422,32 @@ class Server:
             logger.info("removing server from raft peers addr=%s", addr)
             await self.raft.remove_peer(addr)
             self._pruned.discard(addr)
+        by_raft = {s.raft_addr: s for s in servers}
         for addr in plan.add:
+            if not await self._has_server_identity(by_raft[addr]):
+                continue
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
+
+    async def _has_server_identity(self, s: ServerInfo) -> bool:
+        """With TLS, only an agent holding a server certificate becomes a Raft peer (checked
+        by a TLS handshake to its HTTP address; always true without TLS)."""
+        if s.raft_addr == self.raft_addr:
+            return True
+        try:
+            refusal = await self.rpc_client.check_server(s.http_addr, timeout=PEER_RPC_TIMEOUT_S)
+        except RPCError as err:
+            logger.debug("server identity not checked yet name=%s err=%s", s.name, err)
+            return False
+        if not refusal:
+            self._refused_logged.discard(s.raft_addr)
+            return True
+        if s.raft_addr not in self._refused_logged:
+            self._refused_logged.add(s.raft_addr)
+            logger.error(
+                "not adding raft peer: no valid server certificate addr=%s err=%s", s.raft_addr, refusal
+            )
+        return False
 
     def _gossip_members(self) -> list[Member]:
         return self.gossip.members() if self.gossip else []

@@ -98,12 +98,19 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
     addr = await _node_addr_of(agent, alloc_id)
-    url = f"http://{addr}{req.path_qs}"
+    tls = agent.tls
+    url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
     body = await req.read() if req.can_read_body else None
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         try:
-            async with session.request(req.method, url, data=body, headers={PROXIED_HEADER: "1"}) as up:
+            async with session.request(
+                req.method,
+                url,
+                data=body,
+                headers={PROXIED_HEADER: "1"},
+                ssl=tls.peer if tls is not None else True,
+            ) as up:
                 resp = web.StreamResponse(status=up.status)
                 resp.content_type = up.content_type
                 await resp.prepare(req)

@@ -32,9 +32,9 @@ from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.alloc import Allocation
-from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetRequest
 from nomadd.structs.requests.node import (
     NODE_GET_CLIENT_ALLOCS,
     NODE_UPDATE_ALLOC,
@@ -72,8 +72,6 @@ class ClientView(Protocol):
     def node_id(self) -> str: ...
 
     async def call(self, method: Method[Req, Rep], request: Req) -> Rep: ...
-
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
 
 
 def make_drivers(client: ClientView) -> dict[str, Driver]:
@@ -207,11 +205,12 @@ class AllocManager:
         if wanted:
             # AllowStale may reach a server that has not applied the listing's index yet;
             # MinQueryIndex makes it wait until it has (Nomad's watchAllocations does the same)
-            args = {"AllocIDs": wanted, "AllowStale": True, "MinQueryIndex": index - 1, "MaxQueryTime": 5.0}
-            got = await self.client.rpc("Alloc.GetAllocs", args)
+            request = AllocsGetRequest(
+                alloc_ids=tuple(wanted), allow_stale=True, min_query_index=index - 1, max_query_time_s=5.0
+            )
+            got = await self.client.call(ALLOC_GET_ALLOCS, request)
             stale = False
-            for raw in got.get("Allocs") or []:
-                alloc = from_wire(Allocation, raw)
+            for alloc in got.allocs:
                 if alloc.alloc_modify_index < listed.get(alloc.id, 0):
                     stale = True  # still older than listed: ask again, do not move past it
                     continue

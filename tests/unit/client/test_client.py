@@ -122,7 +122,7 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
     watch index until it has seen the listed version (else it would miss the stop for good)."""
     from nomadd.client.allocs import AllocManager
     from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-    from nomadd.structs.codec import to_wire
+    from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetReply, AllocsGetRequest
 
     async def main() -> None:
         c = _client(tmp_path, FakeServers())
@@ -130,17 +130,17 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
         old = Allocation(id="a1", job_id="web", alloc_modify_index=5)
         new = Allocation(id="a1", job_id="web", alloc_modify_index=10, desired_status=AllocDesiredStatus.STOP)
         answers = [old, new]
-        calls: list[dict[str, Any]] = []
+        calls: list[AllocsGetRequest] = []
 
-        async def rpc(method: str, args: dict[str, Any]) -> Any:
-            assert method == "Alloc.GetAllocs"
-            calls.append(args)
-            return {"Allocs": [to_wire(answers.pop(0))], "Index": 10}
+        async def call(method: Any, request: Any) -> Any:
+            assert method is ALLOC_GET_ALLOCS and isinstance(request, AllocsGetRequest)
+            calls.append(request)
+            return AllocsGetReply(meta=QueryMeta(index=10), allocs=(answers.pop(0),))
 
-        c.rpc = rpc  # type: ignore[method-assign]
+        c.call = call  # type: ignore[method-assign]
         listing = NodeClientAllocsReply(meta=QueryMeta(index=10), allocs={"a1": 10})
         await manager._apply(listing)
-        assert calls[0]["MinQueryIndex"] == 9 and calls[0]["AllowStale"] is True
+        assert calls[0].min_query_index == 9 and calls[0].allow_stale is True
         assert manager._index == 0  # the stale answer is not taken as the listed state
         await manager._apply(listing)
         assert manager._index == 10 and len(calls) == 2

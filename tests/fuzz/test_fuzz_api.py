@@ -57,16 +57,8 @@ SKIP = {
     ("POST", "/v1/agent/reload"),
     ("POST", "/v1/internal/{method}"),  # fuzzed by the RPC strategy
 }
-RPC_MODULES = ("job", "node", "operator", "status", "system", "variables")
-LEGACY_RPCS = (
-    "Eval.GetEval",
-    "Eval.List",
-    "Eval.Allocations",
-    "Alloc.GetAllocs",
-    "Alloc.GetAlloc",
-    "Alloc.List",
-)
-RPC_SKIP = {"Operator.RaftRemovePeer", "Status.Leave"}
+RPC_MODULES = ("alloc", "eval", "job", "node", "operator", "plan", "status", "system", "variables")
+RPC_SKIP = {"Operator.RaftRemovePeerByAddress", "Operator.RaftRemovePeerByID"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,11 +276,8 @@ RPC_METHODS = _rpc_methods()
 
 @st.composite
 def rpc_requests(draw: st.DrawFn) -> Request:
-    if draw(st.integers(0, 9)) == 0:
-        name, fields = draw(st.sampled_from(LEGACY_RPCS)), ["AllocIDs", "AllocID", "EvalID", "Prefix"]
-    else:
-        method = draw(st.sampled_from(RPC_METHODS))
-        name, fields = method.name, [f.name for f in dataclasses.fields(method.request)]
+    method = draw(st.sampled_from(RPC_METHODS))
+    name, fields = method.name, [f.name for f in dataclasses.fields(method.request)]
     args = {f: draw(WIRE) for f in draw(st.lists(st.sampled_from(fields), max_size=4, unique=True))}
     args.update(min_query_index=0, max_query_time_s=0.2)  # never a long blocking query
     body = draw(st.one_of(st.just(msgpack.packb(args, use_bin_type=True)), st.binary(max_size=20)))

@@ -201,13 +201,13 @@ def cases(alloc_id: str) -> list[tuple[str, str, str, bytes, dict[str, str], int
             "Deadline",
         ),
         (
-            "Alloc.GetAllocs AllocIDs=5",
+            "Alloc.GetAllocs alloc_ids=5",
             "POST",
             "/v1/internal/Alloc.GetAllocs",
-            msgpack.packb({"AllocIDs": 5}),
+            msgpack.packb({"alloc_ids": 5}),
             rpc,
             400,
-            "malformed rpc request|alloc_ids",  # untyped (legacy) or typed Alloc.GetAllocs
+            "alloc_ids: expected array",
         ),
         (
             "Job.Register job=5",

@@ -560,4 +560,7 @@ class Server:
     def member_info(self) -> dict[str, object]:
         if self.gossip is None:
             return {}
-        return to_api(server_member(self.gossip.local_member()))
+        try:
+            return to_api(server_member(self.gossip.local_member()))
+        except NomaddError:  # gossip not started yet: the HTTP API already answers
+            return {}

@@ -44,6 +44,7 @@ from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
+from nomadd.rpc.auth import NodeCredentials
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
@@ -91,7 +92,7 @@ class Client:
     def __init__(self, config: ClientConfig, *, on_fatal: FatalHandler | None = None) -> None:
         self.config = config
         c = config
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(credentials=NodeCredentials(self._identity))
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
@@ -115,6 +116,10 @@ class Client:
         self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
+    def _identity(self) -> tuple[str, str]:
+        """This node's ID and SecretID, which authenticate its calls to the servers."""
+        return (self.node.id, self.node.secret_id) if self.node is not None else ("", "")
+
     @property
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""

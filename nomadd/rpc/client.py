@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from nomadd.rpc.auth import Credentials
 from nomadd.rpc.wire import (
     LEGACY_FORWARDED_HEADER,
     MSGPACK_CONTENT_TYPE,
@@ -27,10 +28,21 @@ DEFAULT_TIMEOUT_S = 10.0  # Nomad's RPC hold timeout order of magnitude; blockin
 
 
 class RPCClient:
-    """``await call(http_addr, METHOD, request) -> reply``; create and close on the agent's loop."""
+    """``await call(http_addr, METHOD, request) -> reply``; create and close on the agent's loop.
 
-    def __init__(self) -> None:
+    ``credentials`` gives the headers that authenticate each call (``nomadd.rpc.auth``: a
+    server's signature or a node's secret); without it calls are anonymous and servers refuse them.
+    """
+
+    def __init__(self, credentials: Credentials | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._credentials = credentials
+
+    def _headers(self, method: str, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        if self._credentials is not None:
+            headers.update(self._credentials(method, body))
+        return headers
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -53,12 +65,13 @@ class RPCClient:
         cannot be reached or answers something that is not an RPC reply.
         """
         url = f"http://{addr}/v1/internal/{method.name}"
-        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        body = encode_request(request)
+        headers = self._headers(method.name, body)
         try:
             session = self._get_session()
             async with session.post(
                 url,
-                data=encode_request(request),
+                data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
@@ -81,13 +94,14 @@ class RPCClient:
     ) -> Any:
         """Transitional: a dict-based method (see ``RPCRegistry.register_legacy``)."""
         url = f"http://{addr}/v1/internal/{method}"
-        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        body = encode(args)
+        headers = self._headers(method, body)
         if forwarded:
             headers[LEGACY_FORWARDED_HEADER] = "1"
         try:
             session = self._get_session()
             async with session.post(
-                url, data=encode(args), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
             ) as resp:
                 body = await resp.read()
                 if resp.content_type != MSGPACK_CONTENT_TYPE:

@@ -32,6 +32,7 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.rpc.auth import ServerSigner, server_caller
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
@@ -53,6 +54,8 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
@@ -106,7 +109,9 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient()
+        self.signer = ServerSigner(s.raft_secret)
+        self.rpc_client = RPCClient(credentials=self.signer)
+        self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
@@ -281,7 +286,7 @@ class Server:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
                 reply = await self.rpc_client.call(
-                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
+                    s.http_addr, STATUS_PEERS, Envelope(caller=server_caller()), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
@@ -301,7 +306,8 @@ class Server:
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
                     self.rpc(
-                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS,
+                        RaftPeerByAddressRequest(address=self.raft_addr, caller=server_caller()),
                     ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
@@ -479,6 +485,7 @@ class Server:
         m = self.registry.lookup(method.name)
         if not isinstance(req, m.method.request):
             raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
+        self.rpc_auth.authorize(method.name, req)
         if self._needs_leader(m.kind, req.allow_stale):
             if req.forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")

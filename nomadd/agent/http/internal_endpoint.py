@@ -5,6 +5,9 @@ on this agent's server (which forwards to the leader when needed) or, on a clien
 through the client's server list; :func:`envelope` reads Nomad's query options and token from
 the HTTP request into the RPC envelope; :func:`query_result` turns a reply's
 :class:`QueryMeta` into Nomad's headers.
+
+Every internal call is authenticated before its body is used (``nomadd.rpc.auth``): a server's
+signature or a node's SecretID; an anonymous call is refused (401), a bad credential 403.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
+from nomadd.rpc.auth import access_of
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.rpc.wire import (
     LEGACY_FORWARDED_HEADER,
@@ -25,7 +29,12 @@ from nomadd.rpc.wire import (
     legacy_ok_reply,
     ok_reply,
 )
-from nomadd.structs.errors import NotImplementedForModeError, RPCError, ValidationError
+from nomadd.structs.errors import (
+    NotImplementedForModeError,
+    PermissionDeniedError,
+    RPCError,
+    ValidationError,
+)
 from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
 if TYPE_CHECKING:
@@ -136,17 +145,23 @@ async def internal(agent: Agent, req: web.Request) -> object:
             raise NotImplementedForModeError("Server not enabled")
         method = agent.server.method_of(name)
         body = await req.read() if req.can_read_body else b""
+        # Who is calling, before anything in the body is used (nomadd.rpc.auth).
+        verified = agent.server.rpc_auth.authenticate(name, req.headers, body)
         if isinstance(method, LegacyRPCMethod):
+            if not verified.server and access_of(name) != "api":
+                raise PermissionDeniedError(f"rpc {name}: only servers may call it")
             try:
                 args = decode(body) if body else {}
             except Exception as err:
                 raise ValidationError(f"malformed rpc request: {err}") from err
             if not isinstance(args, dict):
                 raise ValidationError("malformed rpc request: not a map")
-            forwarded = req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
+            forwarded = verified.server and req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
             out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
         else:
-            request: Envelope = decode_request(method.request, body)
+            request: Envelope = agent.server.rpc_auth.admit(
+                name, decode_request(method.request, body), verified
+            )
             out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:

@@ -10,10 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from nomadd.server import eval_endpoint, plan_apply
-from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, node, struct_entry, variables
+from nomadd.server.fsm import (
+    EntryKind,
+    decode_payload,
+    encode_payload,
+    job,
+    keyring,
+    node,
+    struct_entry,
+    variables,
+)
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
     NodeDeregisterEntry,
@@ -69,4 +79,5 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+        t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
     }

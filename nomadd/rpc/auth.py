@@ -91,6 +91,7 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Variables.List": "api",
     "Keyring.List": "api",
     "Keyring.Rotate": "api",
+    "GossipKeyring.Local": "server",  # one server's part of a keyring change; servers fan it out
     "Status.Peers": "api",
     "Status.Leader": "api",
     "Status.Members": "api",

@@ -40,6 +40,7 @@ from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
 from nomadd.server.keyring import Keyring, KeyringEndpoint
@@ -114,6 +115,14 @@ class Server:
         self.rpc_client = RPCClient(credentials=self.signer)
         self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
+        self.gossip_keyring = GossipKeyring(
+            name=lambda: f"{config.name}.{config.region}",
+            data_dir=None if config.dev_mode else self.data_dir,
+            servers=self.servers,
+            http_addr=self.http_addr,
+            rpc=self.rpc_client,
+        )
+        self.gossip_keyring.register(self.registry)
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
@@ -173,6 +182,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         self.node_id = await asyncio.to_thread(self._load_node_id)
+        stored_keys = await asyncio.to_thread(self.gossip_keyring.load)  # wins over server.encrypt
         serf_host, serf_port = _split(cfg.advertise.serf)
         bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
         self.gossip = Gossip(
@@ -191,11 +201,12 @@ class Server:
                     build=VERSION,
                     expect=cfg.bootstrap_expect,
                 ),
-                encrypt_key=cfg.encrypt,
+                encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
             ),
             on_event=self._on_member_event,
             tasks=self.tasks.child("gossip"),
         )
+        await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
         await self.gossip.start()
         self.tasks.spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir

@@ -1,5 +1,6 @@
 """Issue 9 acceptance 5: variable items appear in no journal, snapshot or Raft entry bytes, and
-read back after a full-cluster restart and after a root key rotation.
+read back after a full-cluster restart and after a root key rotation; the gossip key rotates
+(install, use, remove) without splitting the servers, and survives a restart in its 0600 file.
 
 * three real server agents: write variables carrying a marker, grep every file under the data
   dirs, restart the whole cluster, rotate the root key (CLI), write again, restart again;
@@ -10,8 +11,10 @@ read back after a full-cluster restart and after a root key rotation.
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,8 +66,20 @@ def restart_all(cluster: Cluster, servers: list[Agent]) -> Agent:
     return cluster.wait_leader(servers, timeout=60)
 
 
+def rotate_gossip_key(leader: Agent, old: str, new: str) -> None:
+    """Nomad's rotation: install the new key everywhere, make it primary, remove the old one."""
+    assert leader.cli("operator", "gossip", "keyring", "-install", new).returncode == 0
+    assert leader.api("GET", "/v1/agent/keyring/list")["Keys"] == {old: 3, new: 3}
+    assert leader.cli("operator", "gossip", "keyring", "-remove", old).returncode != 0  # still primary
+    assert leader.cli("operator", "gossip", "keyring", "-use", new).returncode == 0
+    assert leader.cli("operator", "gossip", "keyring", "-remove", old).returncode == 0
+    listed = leader.cli("operator", "gossip", "keyring", "-list").stdout
+    assert new in listed and "3/3" in listed and old not in listed
+
+
 def test_three_servers_keep_items_sealed_through_restart_and_rotation(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path)
+    old_gossip_key = base64.b64encode(os.urandom(32)).decode()
+    cluster = Cluster(tmp_path, encrypt=old_gossip_key)
     try:
         servers = [cluster.add_server(bootstrap_expect=3) for _ in range(3)]
         cluster.link(servers)
@@ -97,14 +112,24 @@ def test_three_servers_keep_items_sealed_through_restart_and_rotation(tmp_path: 
         assert read_items(leader, "app/v1")["password"] == f"{MARKER}-1"  # sealed by the old key
         assert read_items(leader, "app/after") == {"password": f"{MARKER}-after"}
 
+        new_gossip_key = base64.b64encode(os.urandom(32)).decode()
+        rotate_gossip_key(leader, old_gossip_key, new_gossip_key)
+
+        # the keyring file (0600) wins over server.encrypt, which still holds the old key
         leader = restart_all(cluster, servers)
+        for d in data_dirs:
+            key_file = d / "server" / "serf.keyring"
+            assert key_file.stat().st_mode & 0o777 == 0o600
+            assert json.loads(key_file.read_text()) == [new_gossip_key]
+        wait_for(
+            lambda: all(sorted(Cluster.members(s).values()) == ["alive"] * 3 for s in servers),
+            timeout=30,
+            what="every server sees the others alive over the new gossip key",
+        )
+        assert leader.api("GET", "/v1/agent/keyring/list")["Keys"] == {new_gossip_key: 3}
         wait_for(lambda: read_items(leader, "app/after") == {"password": f"{MARKER}-after"}, timeout=30)
         assert read_items(leader, "app/v2")["password"] == f"{MARKER}-2"
         assert files_holding(data_dirs, MARKER.encode()) == []
-        for d in data_dirs:
-            for key_file in (d / "server").rglob("*"):
-                if key_file.is_file() and key_file.name in ("node-id", "serf-keyring"):
-                    assert key_file.stat().st_mode & 0o077 == 0, key_file
     finally:
         cluster.close()
 

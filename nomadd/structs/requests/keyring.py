@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from nomadd.structs.requests import Envelope, Method, QueryMeta, WriteMeta
 
 __all__ = [
+    "GOSSIP_KEYRING_LOCAL",
     "KEYRING_LIST",
     "KEYRING_ROTATE",
+    "GossipKeyringOp",
+    "GossipKeyringReply",
+    "GossipKeyringRequest",
     "KeyringListReply",
     "KeyringListRequest",
     "KeyringRotateReply",
@@ -85,5 +89,30 @@ class KeyringRotateReply:
     key: RootKeyMeta
 
 
+class GossipKeyringOp(enum.StrEnum):
+    LIST = "list"
+    INSTALL = "install"
+    USE = "use"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GossipKeyringRequest(Envelope):
+    """One gossip keyring operation on the receiving server only (servers fan it out)."""
+
+    op: GossipKeyringOp
+    key: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GossipKeyringReply:
+    """The server's keys after the operation, primary first; ``error`` when it was refused."""
+
+    name: str
+    keys: tuple[bytes, ...] = ()
+    error: str = ""
+
+
+GOSSIP_KEYRING_LOCAL = Method("GossipKeyring.Local", GossipKeyringRequest, GossipKeyringReply)
 KEYRING_LIST = Method("Keyring.List", KeyringListRequest, KeyringListReply)
 KEYRING_ROTATE = Method("Keyring.Rotate", KeyringRotateRequest, KeyringRotateReply)

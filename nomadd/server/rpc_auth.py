@@ -9,6 +9,7 @@ refuses a caller the method's access class does not allow.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from nomadd.rpc.auth import (
     access_of,
     unauthenticated,
 )
-from nomadd.structs.errors import PermissionDeniedError
+from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
 from nomadd.structs.node import Node
 from nomadd.structs.requests import Caller, CallerKind, Envelope
 from nomadd.structs.requests.node import NodeRegisterRequest
@@ -32,6 +33,7 @@ __all__ = ["RPCAuth", "Verified"]
 E = TypeVar("E", bound=Envelope)
 
 _REGISTER = "Node.Register"
+NODE_CATCH_UP_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,8 +61,18 @@ class RPCAuth:
         self._signer = signer
         self._node_of = node_of
 
-    def authenticate(self, method: str, headers: Mapping[str, str], body: bytes) -> Verified:
-        """Check the call's credential; raises 401 without one, 403 with a bad one."""
+    async def _find_node(self, node_id: str) -> Node | None:
+        """The registered node; a follower may lag the leader that just registered it, so an
+        unknown node is looked up again for up to :data:`NODE_CATCH_UP_S`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NODE_CATCH_UP_S
+        while (node := self._node_of(node_id)) is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return node
+
+    async def authenticate(self, method: str, headers: Mapping[str, str], body: bytes) -> Verified:
+        """Check the call's credential; raises 401 without one, 403 with a bad one, 404 for a
+        node the servers do not know (the client then registers again)."""
         server_auth = headers.get(SERVER_AUTH_HEADER, "")
         if server_auth:
             self._signer.verify(method, body, server_auth)
@@ -69,11 +81,11 @@ class RPCAuth:
         secret = headers.get(NODE_SECRET_HEADER, "")
         if not node_id or not secret:
             raise unauthenticated(method)
-        node = self._node_of(node_id)
-        if node is None:
-            if method != _REGISTER:
-                raise PermissionDeniedError(f"rpc {method}: unknown node {node_id}")
+        if method == _REGISTER and self._node_of(node_id) is None:
             return Verified(node_id=node_id, node_secret=secret, joining=True)
+        node = await self._find_node(node_id)
+        if node is None:
+            raise UnknownNodeError(f"rpc {method}: node not found: {node_id}")
         if not node.secret_id or not hmac.compare_digest(node.secret_id.encode(), secret.encode()):
             raise PermissionDeniedError(f"rpc {method}: node secret ID does not match")
         return Verified(node_id=node_id, node_secret=secret)

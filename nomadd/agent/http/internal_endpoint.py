@@ -146,7 +146,7 @@ async def internal(agent: Agent, req: web.Request) -> object:
         method = agent.server.method_of(name)
         body = await req.read() if req.can_read_body else b""
         # Who is calling, before anything in the body is used (nomadd.rpc.auth).
-        verified = agent.server.rpc_auth.authenticate(name, req.headers, body)
+        verified = await agent.server.rpc_auth.authenticate(name, req.headers, body)
         if isinstance(method, LegacyRPCMethod):
             if not verified.server and access_of(name) != "api":
                 raise PermissionDeniedError(f"rpc {name}: only servers may call it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -12,7 +13,7 @@ from nomadd.server.config import ServerConfig
 from nomadd.server.rpc_auth import RPCAuth, Verified
 from nomadd.server.server import Server
 from nomadd.structs.config import Advertise
-from nomadd.structs.errors import PermissionDeniedError
+from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
 from nomadd.structs.requests import Caller, CallerKind
 from nomadd.structs.requests.job import JobListRequest
 from nomadd.structs.requests.node import NodeRegisterRequest, NodeUpdateAllocRequest
@@ -52,16 +53,20 @@ def test_signature_binds_method_body_time_and_is_single_use() -> None:
 
 
 def test_nodes_are_checked_against_the_stored_secret_and_their_own_objects() -> None:
+    asyncio.run(_nodes_checked())
+
+
+async def _nodes_checked() -> None:
     node = mock_node("n1")
     auth = RPCAuth(ServerSigner("cluster-secret-0123456789"), lambda i: node if i == "n1" else None)
     with pytest.raises(PermissionDeniedError) as err:
-        auth.authenticate("Job.List", {}, b"")
+        await auth.authenticate("Job.List", {}, b"")
     assert err.value.code == 401
     with pytest.raises(PermissionDeniedError, match="does not match"):
-        auth.authenticate("Job.List", {"X-Nomadd-Node-ID": "n1", "X-Nomadd-Node-Secret": "x"}, b"")
-    with pytest.raises(PermissionDeniedError, match="unknown node"):
-        auth.authenticate("Job.List", {"X-Nomadd-Node-ID": "n2", "X-Nomadd-Node-Secret": "x"}, b"")
-    ok = auth.authenticate(
+        await auth.authenticate("Job.List", {"X-Nomadd-Node-ID": "n1", "X-Nomadd-Node-Secret": "x"}, b"")
+    with pytest.raises(UnknownNodeError, match="node not found"):  # 404: the client registers again
+        await auth.authenticate("Job.List", {"X-Nomadd-Node-ID": "n2", "X-Nomadd-Node-Secret": "x"}, b"")
+    ok = await auth.authenticate(
         "Job.List", {"X-Nomadd-Node-ID": "n1", "X-Nomadd-Node-Secret": node.secret_id}, b""
     )
     # the body's claim to be a server is replaced by the verified node
@@ -76,7 +81,7 @@ def test_nodes_are_checked_against_the_stored_secret_and_their_own_objects() -> 
     auth.authorize("Node.UpdateAlloc", dataclasses.replace(upd, node_id="n1"))
     # joining: a new node registers itself only
     new = mock_node("n3")
-    joining = auth.authenticate(
+    joining = await auth.authenticate(
         "Node.Register", {"X-Nomadd-Node-ID": "n3", "X-Nomadd-Node-Secret": new.secret_id}, b""
     )
     assert joining == Verified(node_id="n3", node_secret=new.secret_id, joining=True)

@@ -101,6 +101,23 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Operator.RaftRemovePeerByAddress": "api",
     "Operator.RaftRemovePeerByID": "api",
     "System.GarbageCollect": "api",
+    # the acl branch's methods: API calls (a client-only agent relays them and resolves tokens)
+    "ACL.Bootstrap": "api",
+    "ACL.UpsertTokens": "api",
+    "ACL.DeleteTokens": "api",
+    "ACL.GetToken": "api",
+    "ACL.ListTokens": "api",
+    "ACL.ResolveToken": "api",
+    "ACL.UpsertPolicies": "api",
+    "ACL.DeletePolicies": "api",
+    "ACL.GetPolicy": "api",
+    "ACL.ListPolicies": "api",
+    "ACL.UpsertRoles": "api",
+    "ACL.DeleteRoles": "api",
+    "ACL.GetRole": "api",
+    "ACL.ListRoles": "api",
+    "ACL.UpsertOneTimeToken": "api",
+    "ACL.ExchangeOneTimeToken": "api",
 }
 
 

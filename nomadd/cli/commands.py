@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "eval status": "nomadd.cli.eval_status",
     "alloc status": "nomadd.cli.alloc_status",
     "node drain": "nomadd.cli.node_drain",
+    "tls ca create": "nomadd.cli.tls_ca_create",
+    "tls cert create": "nomadd.cli.tls_cert_create",
 }
 
 # One-line synopses shown by `nomadd` with no arguments (commands not listed show without one).
@@ -65,4 +67,6 @@ SYNOPSES: dict[str, str] = {
     "eval status": "Display evaluation status and placement failure reasons",
     "alloc status": "Display allocation status information and metadata",
     "node drain": "Toggle drain mode on a given node",
+    "tls ca create": "Create a Certificate Authority for the cluster's TLS",
+    "tls cert create": "Create a server, client or CLI certificate signed by the CA",
 }

@@ -18,23 +18,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
-from nomadd.rpc.auth import access_of
-from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.rpc.wire import (
-    LEGACY_FORWARDED_HEADER,
     MSGPACK_CONTENT_TYPE,
-    decode,
     decode_request,
     error_reply,
-    legacy_ok_reply,
     ok_reply,
 )
-from nomadd.structs.errors import (
-    NotImplementedForModeError,
-    PermissionDeniedError,
-    RPCError,
-    ValidationError,
-)
+from nomadd.structs.errors import NotImplementedForModeError, RPCError
 from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
 if TYPE_CHECKING:
@@ -45,9 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "call",
-    "call_rpc",
     "envelope",
-    "query_args",
     "query_result",
     "register",
     "token_of",
@@ -98,43 +86,6 @@ def write_result(meta: WriteMeta, value: object) -> QueryResult:
     return QueryResult(value=value, index=meta.index)
 
 
-# ---- transitional: dict-based methods -------------------------------------------------------
-
-
-async def call_rpc(agent: Agent, method: str, args: dict[str, Any]) -> Any:
-    if agent.server is not None:
-        return await agent.server.rpc_legacy(method, args)
-    client_rpc = getattr(agent.client, "rpc", None)
-    if client_rpc is not None:
-        return await client_rpc(method, args)
-    raise NotImplementedForModeError("Server not enabled")
-
-
-def query_args(opts: QueryOptions, **extra: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "AllowStale": opts.stale,
-        "MinQueryIndex": opts.index,
-        "MaxQueryTime": opts.wait_s,
-        "Region": opts.region,
-        "Namespace": opts.namespace,
-    }
-    args.update(extra)
-    return args
-
-
-def legacy_query_result(reply: dict[str, Any]) -> QueryResult:
-    return QueryResult(
-        value=reply.get("Value"),
-        index=int(reply.get("Index", 1)),
-        known_leader=bool(reply.get("KnownLeader", True)),
-        last_contact_ms=int(reply.get("LastContact", 0)),
-    )
-
-
-def legacy_write_result(reply: dict[str, Any]) -> QueryResult:
-    return QueryResult(value=reply, index=int(reply.get("Index", 0)))
-
-
 # ---- the endpoint ----------------------------------------------------------------------------
 
 
@@ -147,22 +98,8 @@ async def internal(agent: Agent, req: web.Request) -> object:
         body = await req.read() if req.can_read_body else b""
         # Who is calling, before anything in the body is used (nomadd.rpc.auth).
         verified = await agent.server.rpc_auth.authenticate(name, req.headers, body)
-        if isinstance(method, LegacyRPCMethod):
-            if not verified.server and access_of(name) != "api":
-                raise PermissionDeniedError(f"rpc {name}: only servers may call it")
-            try:
-                args = decode(body) if body else {}
-            except Exception as err:
-                raise ValidationError(f"malformed rpc request: {err}") from err
-            if not isinstance(args, dict):
-                raise ValidationError("malformed rpc request: not a map")
-            forwarded = verified.server and req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
-            out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
-        else:
-            request: Envelope = agent.server.rpc_auth.admit(
-                name, decode_request(method.request, body), verified
-            )
-            out = ok_reply(await agent.server.rpc(method, request))
+        request: Envelope = agent.server.rpc_auth.admit(name, decode_request(method.request, body), verified)
+        out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:
         logger.debug("rpc failed method=%s code=%d err=%s", name, err.code, err.message)

@@ -46,6 +46,7 @@ __all__ = [
     "ServerSigner",
     "access_of",
     "derive_key",
+    "server_caller",
     "unauthenticated",
 ]
 
@@ -187,4 +188,5 @@ class ServerSigner:
 
 
 def server_caller() -> Caller:
+    """The caller of a server's own requests (its signature vouches for it on the wire)."""
     return Caller(kind=CallerKind.SERVER)

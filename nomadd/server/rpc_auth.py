@@ -70,12 +70,18 @@ class RPCAuth:
             await asyncio.sleep(0.05)
         return node
 
-    async def authenticate(self, method: str, headers: Mapping[str, str], body: bytes) -> Verified:
+    async def authenticate(
+        self, method: str, headers: Mapping[str, str], body: bytes, *, peer_server: bool = False
+    ) -> Verified:
         """Check the call's credential; raises 401 without one, 403 with a bad one, 404 for a
-        node the servers do not know (the client then registers again)."""
+        node the servers do not know (the client then registers again). ``peer_server``: the
+        caller presented a server certificate over mutual TLS (``server.<region>.nomad``),
+        which only servers hold, so it counts as a server credential too."""
         server_auth = headers.get(SERVER_AUTH_HEADER, "")
         if server_auth:
             self._signer.verify(method, body, server_auth)
+            return Verified(server=True)
+        if peer_server:
             return Verified(server=True)
         node_id = headers.get(NODE_ID_HEADER, "")
         secret = headers.get(NODE_SECRET_HEADER, "")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
+from nomadd.agent.http.tls import peer_is_server
 from nomadd.rpc.wire import (
     MSGPACK_CONTENT_TYPE,
     decode_request,
@@ -97,7 +98,8 @@ async def internal(agent: Agent, req: web.Request) -> object:
         method = agent.server.method_of(name)
         body = await req.read() if req.can_read_body else b""
         # Who is calling, before anything in the body is used (nomadd.rpc.auth).
-        verified = await agent.server.rpc_auth.authenticate(name, req.headers, body)
+        peer_server = peer_is_server(req, agent.server.config.region)
+        verified = await agent.server.rpc_auth.authenticate(name, req.headers, body, peer_server=peer_server)
         request: Envelope = agent.server.rpc_auth.admit(name, decode_request(method.request, body), verified)
         out = ok_reply(await agent.server.rpc(method, request))
         status = 200

@@ -62,6 +62,10 @@ async def _nodes_checked() -> None:
     with pytest.raises(PermissionDeniedError) as err:
         await auth.authenticate("Job.List", {}, b"")
     assert err.value.code == 401
+    # a server certificate over mutual TLS counts as a server credential (a bad signature does not)
+    assert await auth.authenticate("Job.List", {}, b"", peer_server=True) == Verified(server=True)
+    with pytest.raises(PermissionDeniedError, match="malformed"):
+        await auth.authenticate("Job.List", {"X-Nomadd-Server-Auth": "x"}, b"", peer_server=True)
     with pytest.raises(PermissionDeniedError, match="does not match"):
         await auth.authenticate("Job.List", {"X-Nomadd-Node-ID": "n1", "X-Nomadd-Node-Secret": "x"}, b"")
     with pytest.raises(UnknownNodeError, match="node not found"):  # 404: the client registers again

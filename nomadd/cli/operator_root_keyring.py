@@ -5,11 +5,11 @@ Columns ``Key  State  Create Time`` (``-verbose``: the full key ID); ``-json`` p
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from nomadd.api.keyring import Keyring
 from nomadd.cli import meta
-from nomadd.structs.timeutil import format_time
 
 USAGE_LIST = "nomadd operator root keyring list [options]"
 USAGE_ROTATE = "nomadd operator root keyring rotate [options]"
@@ -20,7 +20,11 @@ def _table(keys: list[dict[str, Any]], verbose: bool) -> str:
     for k in keys:
         key_id = str(k.get("KeyID", ""))
         rows.append(
-            [key_id if verbose else key_id[:8], str(k.get("State", "")), format_time(int(k["CreateTime"]))]
+            [
+                key_id if verbose else key_id[:8],
+                str(k.get("State", "")),
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(k["CreateTime"]) // 1_000_000_000)),
+            ]
         )
     return meta.columnize(rows)
 

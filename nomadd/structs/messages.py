@@ -39,3 +39,5 @@ class MessageType(enum.IntEnum):
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
     PLAN_RESULTS = 16  # the plan applier's results, placements as a base + differences (fsm/plan.py):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them
+    # 17-39 are left to the types other branches add this round (snapshot restore, autopilot, ACLs)
+    ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server.fsm import EntryKind, job, node, plan, struct_entry, variables
+from nomadd.server.fsm import EntryKind, job, keyring, node, plan, struct_entry, variables
 from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
     NodeDeregisterEntry,
@@ -69,4 +70,5 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
             apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results
         ),
+        t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
     }

@@ -28,6 +28,7 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
@@ -147,7 +148,9 @@ class FakeServer:
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=list).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
-        VariablesEndpoint(self.ctx).register(self.registry)
+        self.keyring = Keyring(self.ctx)
+        VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
+        KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)

@@ -242,19 +242,23 @@ class DevAgent:
 
     agent: AgentProcess
     port: int
+    raft_secret: str = ""  # the cluster secret: sign internal RPCs as a server with it
 
     @classmethod
     @contextlib.contextmanager
     def running(cls, tmp: Path, *configs: Path) -> Iterator[DevAgent]:
         """Start one with free ports, wait for its leader and ready node; stop it afterwards."""
         cfg, port = dev_ports_config(tmp)
-        args = ["-dev", "-config", str(cfg)]
+        secret = "dev-" + os.urandom(16).hex()
+        secret_cfg = tmp / "secret.toml"
+        secret_cfg.write_text(f'[server]\nraft_secret = "{secret}"\n')
+        args = ["-dev", "-config", str(cfg), "-config", str(secret_cfg)]
         for extra in configs:
             args += ["-config", str(extra)]
         agent = AgentProcess(args)
         try:
             agent.wait_line("agent started!", timeout=30)
-            d = cls(agent, port)
+            d = cls(agent, port, secret)
             wait_for(lambda: d.request("GET", "/v1/status/leader")[1].strip('"'), timeout=30, what="a leader")
             wait_for(
                 lambda: [n for n in d.json("GET", "/v1/nodes") if n["Status"] == "ready"],
@@ -286,6 +290,12 @@ class DevAgent:
             return resp.status, text, time.monotonic() - start
         finally:
             conn.close()
+
+    def server_auth(self, rpc_method: str, body: bytes) -> dict[str, str]:
+        """Headers signing an internal RPC as a server of this cluster (docs/security.md)."""
+        from nomadd.rpc.auth import ServerSigner
+
+        return ServerSigner(self.raft_secret)(rpc_method, body)
 
     def json(self, method: str, path: str, doc: object = None) -> Any:
         status, text, _ = self.request(method, path, None if doc is None else json.dumps(doc).encode())

@@ -6,7 +6,7 @@
   seeded from ``NOMADD_FUZZ_SEED`` (default fixed, printed): generic requests built from
   docs/api/openapi.yaml (every operation, hostile path/query values, random JSON bodies), targeted
   job and variable bodies (valid jobs with fields replaced by hostile values) and internal RPCs
-  (every typed method, random wire maps). A failing request is written to the corpus directory
+  (every typed method, random wire maps, mostly signed as a server so the body is decoded). A failing request is written to the corpus directory
   as ``failure-<hash>.json`` (commit it once fixed) and the run fails.
 
 Operations that legitimately take the single dev agent apart (removing its Raft peer, replacing
@@ -67,13 +67,15 @@ class Request:
     path: str
     body: bytes = b""
     content_type: str = "application/json"
+    sign: bool = False  # an internal RPC signed as a server of the cluster (at send time)
 
     def to_corpus(self) -> dict[str, Any]:
         try:
             text: Any = {"body_text": self.body.decode()}
         except UnicodeDecodeError:
             text = {"body_hex": self.body.hex()}
-        return {"method": self.method, "path": self.path, "content_type": self.content_type, **text}
+        doc = {"method": self.method, "path": self.path, "content_type": self.content_type, **text}
+        return {**doc, "sign": True} if self.sign else doc
 
     @classmethod
     def from_corpus(cls, doc: dict[str, Any]) -> Request:
@@ -85,16 +87,23 @@ class Request:
             body = bytes.fromhex(doc["body_hex"])
         else:
             body = doc.get("body_text", "").encode()
-        return cls(doc["method"], doc["path"], body, doc.get("content_type", "application/json"))
+        return cls(
+            doc["method"],
+            doc["path"],
+            body,
+            doc.get("content_type", "application/json"),
+            bool(doc.get("sign")),
+        )
 
 
 def check(dev: DevAgent, req: Request) -> None:
     """The property: a 2xx-4xx answer within HANG_S and a live agent; else a corpus entry."""
     problem = ""
+    headers = {"Content-Type": req.content_type}
+    if req.sign:
+        headers.update(dev.server_auth(req.path.rsplit("/", 1)[1], req.body))
     try:
-        status, text, took = dev.request(
-            req.method, req.path, req.body or None, {"Content-Type": req.content_type}, timeout=HANG_S
-        )
+        status, text, took = dev.request(req.method, req.path, req.body or None, headers, timeout=HANG_S)
         if status >= 500:
             problem = f"{status}: {text[:300]}"
         elif took > HANG_S:
@@ -281,7 +290,8 @@ def rpc_requests(draw: st.DrawFn) -> Request:
     args = {f: draw(WIRE) for f in draw(st.lists(st.sampled_from(fields), max_size=4, unique=True))}
     args.update(min_query_index=0, max_query_time_s=0.2)  # never a long blocking query
     body = draw(st.one_of(st.just(msgpack.packb(args, use_bin_type=True)), st.binary(max_size=20)))
-    return Request("POST", f"/v1/internal/{name}", body, "application/msgpack")
+    sign = draw(st.integers(0, 9)) > 0  # mostly signed as a server, so decoding is reached
+    return Request("POST", f"/v1/internal/{name}", body, "application/msgpack", sign)
 
 
 REQUESTS = st.one_of(generic_requests(), job_requests(), var_requests(), rpc_requests())

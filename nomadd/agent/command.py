@@ -125,7 +125,7 @@ def agent_flags() -> FlagSet:
         "The client's allocation directory (default <data-dir>/alloc).",
         placeholder="<path>",
     )
-    fs.bool("acl-enabled", "Enable ACLs (not implemented in this version: refused).")
+    fs.bool("acl-enabled", "Enable ACLs: every request needs a token whose policies allow it.")
     return fs
 
 

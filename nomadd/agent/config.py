@@ -24,7 +24,7 @@ from nomadd.agent.config_schema import Partial, check_file, merge
 from nomadd.client.config import ClientConfig, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin
 from nomadd.structs.errors import ConfigError
 
 __all__ = [
@@ -73,6 +73,7 @@ class AgentConfig:
     prometheus_metrics: bool = False
     server: ServerConfig = ServerConfig()
     client: ClientConfig = ClientConfig()
+    acl: ACLConfig = ACLConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     files: tuple[str, ...] = ()
 
@@ -183,11 +184,12 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
     datacenter = _get(p, "datacenter", "dc1")
     if not datacenter or "\x00" in datacenter or "*" in datacenter:
         raise ConfigError("Datacenter contains invalid characters (null or '*')")
-    if _get(p, "acl.enabled", False):
-        raise ConfigError(
-            "acl.enabled: ACL enforcement is not implemented in this version of nomadd; "
-            "remove the setting (or -acl-enabled) and restrict access to the HTTP port instead"
-        )
+    acl = ACLConfig(
+        enabled=bool(_get(p, "acl.enabled", False)),
+        token_ttl=_get(p, "acl.token_ttl", 30.0),
+        policy_ttl=_get(p, "acl.policy_ttl", 30.0),
+        role_ttl=_get(p, "acl.role_ttl", 30.0),
+    )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
     if data_dir and not os.path.isabs(data_dir):
@@ -225,7 +227,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         "discovery": discovery,
     }
     server = _build_server(p, server_on, dev, data_dir, common)
-    server = replace(server, bind_addr=bind, ports=ports, addresses=addresses)
+    server = replace(server, bind_addr=bind, ports=ports, addresses=addresses, acl=acl)
     client = _build_client(p, client_on, dev, data_dir, common)
     if server_on:
         client = replace(client, local_server=advertise.http)
@@ -247,6 +249,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         prometheus_metrics=bool(_get(p, "telemetry.prometheus_metrics", False)),
         server=server,
         client=client,
+        acl=acl,
         discovery=discovery,
     )
 

@@ -159,7 +159,7 @@ SCHEMA: dict[str, object] = {
         "server_join": dict(_SERVER_JOIN),
     },
     "discovery": {"dns_resolvers": STR_LIST},
-    "acl": {"enabled": BOOL},
+    "acl": {"enabled": BOOL, "token_ttl": DURATION, "policy_ttl": DURATION, "role_ttl": DURATION},
     "telemetry": {"prometheus_metrics": BOOL, "disable_hostname": BOOL},
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},

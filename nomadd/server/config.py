@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin
 
 __all__ = ["ServerConfig"]
 
@@ -41,3 +41,4 @@ class ServerConfig:
     rejoin_after_leave: bool = False
     server_join: ServerJoin = ServerJoin()
     data_dir: str = ""
+    acl: ACLConfig = ACLConfig()

@@ -34,6 +34,9 @@ from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.server.acl.endpoint import ACLEndpoint
+from nomadd.server.acl.gc import ACLTokenGC
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
@@ -122,6 +125,7 @@ class Server:
             servers=self.servers,
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
+            acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
         )
         self.scheduling = SchedulingService(self)
         self.register_leader_component(self.scheduling)
@@ -132,6 +136,9 @@ class Server:
         StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
         VariablesEndpoint(self.ctx).register(self.registry)
+        ACLEndpoint(self.ctx).register(self.registry)
+        self.acl_gc = ACLTokenGC(self.ctx)
+        self.register_leader_component(self.acl_gc)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
@@ -339,6 +346,7 @@ class Server:
         await self.tasks.aclose()
         await self._stop_announcer()
         await self.leader_loop.shutdown()
+        await self.acl_gc.shutdown()
         await self.raft.shutdown()
         if self.gossip is not None:
             await self.gossip.shutdown()

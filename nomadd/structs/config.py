@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Advertise", "DiscoveryConfig", "Ports", "ServerJoin"]
+__all__ = ["ACLConfig", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,3 +39,13 @@ class ServerJoin:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiscoveryConfig:
     dns_resolvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ACLConfig:
+    """Nomad's ``acl`` block: enforcement on/off and how long compiled ACLs are cached (seconds)."""
+
+    enabled: bool = False
+    token_ttl: float = 30.0
+    policy_ttl: float = 30.0
+    role_ttl: float = 30.0

@@ -39,3 +39,12 @@ class MessageType(enum.IntEnum):
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
     PLAN_RESULTS = 16  # ALLOC_UPDATE whose placements may be a base + differences (AllocBase/AllocDiffs):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them
+    ACL_POLICY_UPSERT = 17  # ACL.UpsertPolicies
+    ACL_POLICY_DELETE = 18  # ACL.DeletePolicies
+    ACL_TOKEN_UPSERT = 19  # ACL.UpsertTokens
+    ACL_TOKEN_DELETE = 20  # ACL.DeleteTokens, and the leader's GC of expired tokens
+    ACL_TOKEN_BOOTSTRAP = 21  # ACL.Bootstrap (refused by the FSM once done, unless the reset index matches)
+    ACL_ROLE_UPSERT = 22  # ACL.UpsertRoles
+    ACL_ROLE_DELETE = 23  # ACL.DeleteRoles
+    ACL_ONE_TIME_TOKEN_UPSERT = 24  # ACL.UpsertOneTimeToken
+    ACL_ONE_TIME_TOKEN_EXCHANGE = 25  # ACL.ExchangeOneTimeToken (deletes the one-time token)

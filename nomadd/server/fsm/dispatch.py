@@ -10,9 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from nomadd.server import eval_endpoint, plan_apply
-from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, node, struct_entry, variables
+from nomadd.server.fsm import (
+    EntryKind,
+    acl,
+    decode_payload,
+    encode_payload,
+    job,
+    node,
+    struct_entry,
+    variables,
+)
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.acl import (
+    ACLBootstrapEntry,
+    ACLDeleteEntry,
+    ACLOneTimeExchangeEntry,
+    ACLOneTimeTokenEntry,
+    ACLPoliciesEntry,
+    ACLRolesEntry,
+    ACLTokensEntry,
+)
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
@@ -69,4 +87,13 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+        t.ACL_POLICY_UPSERT: struct_entry(ACLPoliciesEntry, acl.apply_policy_upsert),
+        t.ACL_POLICY_DELETE: struct_entry(ACLDeleteEntry, acl.apply_policy_delete),
+        t.ACL_TOKEN_UPSERT: struct_entry(ACLTokensEntry, acl.apply_token_upsert),
+        t.ACL_TOKEN_DELETE: struct_entry(ACLDeleteEntry, acl.apply_token_delete),
+        t.ACL_TOKEN_BOOTSTRAP: struct_entry(ACLBootstrapEntry, acl.apply_bootstrap),
+        t.ACL_ROLE_UPSERT: struct_entry(ACLRolesEntry, acl.apply_role_upsert),
+        t.ACL_ROLE_DELETE: struct_entry(ACLDeleteEntry, acl.apply_role_delete),
+        t.ACL_ONE_TIME_TOKEN_UPSERT: struct_entry(ACLOneTimeTokenEntry, acl.apply_one_time_upsert),
+        t.ACL_ONE_TIME_TOKEN_EXCHANGE: struct_entry(ACLOneTimeExchangeEntry, acl.apply_one_time_exchange),
     }

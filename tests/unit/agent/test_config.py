@@ -159,7 +159,7 @@ def test_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) 
         ("", {"data_dir": "relative/dir"}, "data-dir must be given as an absolute path: got relative/dir"),
         ("[server]\nraft_protocol = 2", {}, "raft_protocol must be 3"),
         ('[server]\nencrypt = "bm90LWEta2V5"', {}, "key must be 16, 24 or 32 bytes"),
-        ("[acl]\nenabled = true", {}, "ACL enforcement is not implemented"),
+        ('[acl]\ntoken_ttl = "soon"', {}, 'acl.token_ttl: invalid duration "soon"'),
     ],
 )
 def test_semantic_errors(tmp_path: Path, extra: str, flags: dict[str, object], message: str) -> None:
@@ -245,3 +245,11 @@ def test_well_formed_discovery_entries_load(tmp_path: Path) -> None:
         '[discovery]\ndns_resolvers = ["127.0.0.1:5353"]',
     )
     assert len(cfg.server.server_join.retry_join) == 5
+
+
+def test_acl_block_and_flag(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path), '[acl]\nenabled = true\ntoken_ttl = "1m"')
+    assert cfg.acl.enabled and cfg.acl.token_ttl == 60.0 and cfg.acl.policy_ttl == 30.0
+    assert cfg.server.acl == cfg.acl
+    assert not load(tmp_path, server_toml(tmp_path)).acl.enabled
+    assert load(tmp_path, server_toml(tmp_path), flags={"acl": {"enabled": True}}).server.acl.enabled

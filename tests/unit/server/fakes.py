@@ -20,6 +20,8 @@ from typing import Any
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.server.acl.endpoint import ACLEndpoint
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
@@ -135,6 +137,7 @@ class FakeServer:
             servers=list,
             http_addr=self.http_addr,
             raft_addr="127.0.0.1:4647",
+            acl=ACLResolver(self.config.acl, local_source(self.store.snapshot)),
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
@@ -143,6 +146,7 @@ class FakeServer:
         StatusEndpoint(self.ctx, members=list).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
         VariablesEndpoint(self.ctx).register(self.registry)
+        ACLEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
 from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.rpc.wire import (
@@ -44,16 +45,6 @@ __all__ = [
     "token_of",
     "write_result",
 ]
-
-
-def token_of(req: web.Request) -> str:
-    """The caller's ACL token: ``X-Nomad-Token``, else ``Authorization: Bearer <token>``."""
-    token = req.headers.get("X-Nomad-Token", "")
-    if token:
-        return token
-    auth = req.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 def envelope(req: web.Request, opts: QueryOptions | None = None) -> dict[str, Any]:

@@ -14,11 +14,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.helper.duration import parse_duration
 from nomadd.structs.errors import RPCError, ValidationError
 
@@ -56,6 +57,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.operator_endpoint",
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
+    "nomadd.agent.http.acl_endpoint",
     "nomadd.agent.http.node_endpoint",
     "nomadd.agent.http.client_endpoint",
     "nomadd.agent.http.system_endpoint",
@@ -136,15 +138,25 @@ class Router:
         self.app = app
 
     def add(self, method: str, path: str, handler: Handler) -> None:
-        self.app.router.add_route(method, path, self.wrap(handler))
+        self.app.router.add_route(method, path, self.wrap(handler, method, path))
 
-    def wrap(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def wrap(
+        self, handler: Handler, method: str = "", path: str = ""
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` behind the route's ACL rule (``acl_rules.ROUTE_RULES``) and Nomad's errors."""
         agent = self.agent
+        rule = rule_for(method, path)
 
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
+                acl = await authorize(agent, req, rule)
                 result = await handler(agent, req)
+                if rule.filter and acl is not None:
+                    if isinstance(result, QueryResult):
+                        result = replace(result, value=filter_result(rule, acl, result.value))
+                    else:
+                        result = filter_result(rule, acl, result)
                 resp = _respond(req, result)
             except RPCError as err:
                 level = logging.DEBUG if err.code < 500 else logging.ERROR

@@ -1,0 +1,234 @@
+"""Which ACL capability each HTTP route needs: the ONE table, and the check that reads it.
+
+Every route the agent serves has exactly one :class:`Rule` in :data:`ROUTE_RULES`, keyed by
+``(method, path pattern)``; ``Router.wrap`` calls :func:`authorize` before the handler runs (Nomad's
+authenticate → authorize order) and :func:`filter_result` on what a list returns, so a list leaves
+out what the token may not read. A route without a rule is served to management tokens only, and
+``tests/unit/agent/test_acl_routes.py`` fails for it.
+
+The namespace of a namespaced rule is ``?namespace=`` (default ``default``), or the body's
+namespace where the write carries one (``Job.Namespace``, a variable's ``Namespace``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from nomadd.server.acl.acl import ACL
+from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED
+from nomadd.structs.errors import PermissionDeniedError
+
+if TYPE_CHECKING:
+    from nomadd.agent.agent import Agent
+
+__all__ = [
+    "MANAGEMENT",
+    "PUBLIC",
+    "ROUTE_RULES",
+    "Rule",
+    "authorize",
+    "filter_result",
+    "rule_for",
+    "token_of",
+]
+
+
+def token_of(req: web.Request) -> str:
+    """The caller's ACL token: ``X-Nomad-Token``, else ``Authorization: Bearer <token>``."""
+    token = req.headers.get("X-Nomad-Token", "")
+    if token:
+        return token.strip()
+    auth = req.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """``kind``: ``public`` (no check), ``internal`` (the internal RPC: authenticated by its own
+    credentials), ``token`` (any valid token; the endpoint decides the rest), ``management``,
+    ``node``/``agent``/``operator`` (``cap`` is ``read`` or ``write``), ``ns`` (a namespace
+    capability), ``var`` (a variables capability on the path in the URL)."""
+
+    kind: str
+    cap: str = ""
+    filter: bool = False  # a list: leave out items of namespaces (or paths) the token may not read
+    body_ns: str = ""  # dotted path of the namespace in a JSON body ("Job.Namespace")
+
+
+PUBLIC = Rule("public")
+INTERNAL = Rule("internal")
+TOKEN = Rule("token")
+MANAGEMENT = Rule("management")
+NODE_READ, NODE_WRITE = Rule("node", "read"), Rule("node", "write")
+AGENT_READ, AGENT_WRITE = Rule("agent", "read"), Rule("agent", "write")
+OPERATOR_READ, OPERATOR_WRITE = Rule("operator", "read"), Rule("operator", "write")
+
+
+def _ns(cap: str, *, filter: bool = False, body_ns: str = "") -> Rule:
+    return Rule("ns", cap, filter=filter, body_ns=body_ns)
+
+
+def _both(path: str, rule: Rule) -> dict[tuple[str, str], Rule]:
+    return {("PUT", path): rule, ("POST", path): rule}
+
+
+ROUTE_RULES: dict[tuple[str, str], Rule] = {
+    # ---- public: Nomad answers these without a token --------------------------------------
+    ("GET", "/v1/agent/health"): PUBLIC,
+    ("GET", "/v1/metrics"): PUBLIC,
+    ("GET", "/v1/regions"): PUBLIC,
+    ("GET", "/v1/status/leader"): PUBLIC,
+    ("GET", "/v1/status/peers"): PUBLIC,
+    **_both("/v1/acl/bootstrap", PUBLIC),
+    **_both("/v1/acl/token/onetime/exchange", PUBLIC),
+    ("POST", "/v1/internal/{method}"): INTERNAL,
+    # ---- ACL ------------------------------------------------------------------------------
+    ("GET", "/v1/acl/token/self"): TOKEN,
+    **_both("/v1/acl/token/onetime", TOKEN),
+    ("GET", "/v1/acl/policies"): TOKEN,  # management: all; others: the policies they hold
+    ("GET", "/v1/acl/policy/{name}"): TOKEN,
+    ("GET", "/v1/acl/roles"): TOKEN,
+    ("GET", "/v1/acl/role/{id}"): TOKEN,
+    ("GET", "/v1/acl/role/name/{name}"): TOKEN,
+    ("GET", "/v1/acl/token/{accessor}"): TOKEN,  # management, or the token itself
+    ("GET", "/v1/acl/tokens"): MANAGEMENT,
+    **_both("/v1/acl/token", MANAGEMENT),
+    **_both("/v1/acl/token/{accessor}", MANAGEMENT),
+    ("DELETE", "/v1/acl/token/{accessor}"): MANAGEMENT,
+    **_both("/v1/acl/policy/{name}", MANAGEMENT),
+    ("DELETE", "/v1/acl/policy/{name}"): MANAGEMENT,
+    **_both("/v1/acl/role", MANAGEMENT),
+    **_both("/v1/acl/role/{id}", MANAGEMENT),
+    ("DELETE", "/v1/acl/role/{id}"): MANAGEMENT,
+    # ---- agent ----------------------------------------------------------------------------
+    ("GET", "/v1/agent/self"): AGENT_READ,
+    ("GET", "/v1/agent/members"): NODE_READ,
+    ("GET", "/v1/agent/servers"): AGENT_READ,
+    **_both("/v1/agent/servers", AGENT_WRITE),
+    **_both("/v1/agent/join", AGENT_WRITE),
+    **_both("/v1/agent/force-leave", AGENT_WRITE),
+    **_both("/v1/agent/reload", AGENT_WRITE),
+    # ---- jobs -----------------------------------------------------------------------------
+    ("GET", "/v1/jobs"): _ns("list-jobs", filter=True),
+    **_both("/v1/jobs", _ns("submit-job", body_ns="Job.Namespace")),
+    ("GET", "/v1/job/{id}"): _ns("read-job"),
+    **_both("/v1/job/{id}", _ns("submit-job", body_ns="Job.Namespace")),
+    ("DELETE", "/v1/job/{id}"): _ns("submit-job"),
+    ("GET", "/v1/job/{id}/allocations"): _ns("read-job"),
+    ("GET", "/v1/job/{id}/evaluations"): _ns("read-job"),
+    ("GET", "/v1/job/{id}/summary"): _ns("read-job"),
+    ("GET", "/v1/job/{id}/versions"): _ns("read-job"),
+    # ---- allocations and evaluations ------------------------------------------------------
+    ("GET", "/v1/allocations"): _ns("read-job", filter=True),
+    ("GET", "/v1/allocation/{id}"): _ns("read-job"),
+    **_both("/v1/allocation/{id}/stop", _ns("alloc-lifecycle")),
+    **_both("/v1/client/allocation/{id}/signal", _ns("alloc-lifecycle")),
+    ("GET", "/v1/client/fs/logs/{alloc}"): _ns("read-logs"),
+    ("GET", "/v1/client/stats"): NODE_READ,
+    ("GET", "/v1/evaluations"): _ns("read-job", filter=True),
+    ("GET", "/v1/evaluation/{id}"): _ns("read-job"),
+    ("GET", "/v1/evaluation/{id}/allocations"): _ns("read-job"),
+    # ---- nodes ----------------------------------------------------------------------------
+    ("GET", "/v1/nodes"): NODE_READ,
+    ("GET", "/v1/node/{id}"): NODE_READ,
+    ("GET", "/v1/node/{id}/allocations"): NODE_READ,
+    **_both("/v1/node/{id}/drain", NODE_WRITE),
+    **_both("/v1/node/{id}/eligibility", NODE_WRITE),
+    **_both("/v1/node/{id}/purge", NODE_WRITE),
+    # ---- operator and system --------------------------------------------------------------
+    ("GET", "/v1/operator/raft/configuration"): OPERATOR_READ,
+    ("DELETE", "/v1/operator/raft/peer"): OPERATOR_WRITE,
+    ("PUT", "/v1/system/gc"): MANAGEMENT,
+    # ---- variables ------------------------------------------------------------------------
+    ("GET", "/v1/vars"): Rule("var", "list", filter=True),
+    ("GET", "/v1/var/{path}"): Rule("var", "read"),
+    **_both("/v1/var/{path}", Rule("var", "write", body_ns="Namespace")),
+    ("DELETE", "/v1/var/{path}"): Rule("var", "destroy"),
+}
+
+
+def rule_for(method: str, path: str) -> Rule:
+    """The rule of a route; a route missing from the table is management-only."""
+    return ROUTE_RULES.get((method, _canonical(path)), MANAGEMENT)
+
+
+def _canonical(path: str) -> str:
+    return path.replace("{path:.+}", "{path}")
+
+
+async def _namespace(req: web.Request, rule: Rule) -> str:
+    namespace = req.query.get("namespace", "") or "default"
+    if rule.body_ns and req.can_read_body:
+        try:
+            body: Any = await req.json()
+        except ValueError:
+            return namespace  # the handler answers the malformed body
+        for part in rule.body_ns.split("."):
+            body = body.get(part) if isinstance(body, dict) else None
+        if isinstance(body, str) and body:
+            namespace = body
+    return namespace
+
+
+def _deny() -> PermissionDeniedError:
+    return PermissionDeniedError(ERR_PERMISSION_DENIED)
+
+
+async def authorize(agent: Agent, req: web.Request, rule: Rule) -> ACL | None:
+    """Check ``rule`` for the request's token; returns the caller's ACL (``None``: no check made)."""
+    resolver = agent.acl
+    if not resolver.enabled or rule.kind in ("public", "internal"):
+        return None
+    secret = token_of(req)
+    if rule.kind == "token":
+        if not secret:
+            raise _deny()
+        await resolver.lookup(secret)  # malformed → 400, unknown or expired → 403
+        return None
+    acl = await resolver.resolve(secret)
+    if rule.kind == "management":
+        allowed = acl.management
+    elif rule.kind == "node":
+        allowed = acl.allow_node_write() if rule.cap == "write" else acl.allow_node_read()
+    elif rule.kind == "agent":
+        allowed = acl.allow_agent_write() if rule.cap == "write" else acl.allow_agent_read()
+    elif rule.kind == "operator":
+        allowed = acl.allow_operator_write() if rule.cap == "write" else acl.allow_operator_read()
+    elif rule.kind == "ns":
+        namespace = await _namespace(req, rule)
+        if rule.filter and namespace == "*":
+            allowed = acl.allow_ns_any(rule.cap)
+        else:
+            allowed = acl.allow_ns_op(namespace, rule.cap)
+    elif rule.kind == "var":
+        namespace = await _namespace(req, rule)
+        path = req.match_info.get("path", "").strip("/")
+        if rule.filter:  # a listing: any path may be listed; the items are filtered
+            allowed = acl.management or any(acl.variables.values())
+        else:
+            allowed = acl.allow_variable_op(namespace, path, rule.cap)
+    else:
+        allowed = False
+    if not allowed:
+        raise _deny()
+    return acl
+
+
+def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:
+    """Leave out of a list what ``acl`` may not read (items carry ``Namespace``, variables ``Path``)."""
+    if acl is None or acl.management or not rule.filter or not isinstance(value, list):
+        return value
+
+    def readable(item: object) -> bool:
+        if not isinstance(item, dict):
+            return False
+        namespace = str(item.get("Namespace") or "default")
+        if rule.kind == "var":
+            return acl.allow_variable_op(namespace, str(item.get("Path", "")), rule.cap)
+        return acl.allow_ns_op(namespace, rule.cap)
+
+    return [item for item in value if readable(item)]

@@ -208,7 +208,7 @@ async def authorize(agent: Agent, req: web.Request, rule: Rule) -> ACL | None:
         namespace = await _namespace(req, rule)
         path = req.match_info.get("path", "").strip("/")
         if rule.filter:  # a listing: any path may be listed; the items are filtered
-            allowed = acl.management or any(acl.variables.values())
+            allowed = acl.allow_variable_list(namespace)
         else:
             allowed = acl.allow_variable_op(namespace, path, rule.cap)
     else:

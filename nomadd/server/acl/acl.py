@@ -81,6 +81,17 @@ class ACL:
         caps = _closest(ns_rules, path)
         return "deny" not in caps and capability in caps
 
+    def allow_variable_list(self, namespace: str) -> bool:
+        """Some path of ``namespace`` (``*``: of any namespace) may be listed; items are filtered."""
+        if self.management:
+            return True
+        return any(
+            "list" in caps and "deny" not in caps
+            for ns, paths in self.variables.items()
+            if namespace == "*" or ns == namespace or ("*" in ns and _glob(ns).match(namespace))
+            for caps in paths.values()
+        )
+
     def allow_host_volume_op(self, name: str, capability: str) -> bool:
         if self.management:
             return True

@@ -162,7 +162,7 @@ def _canonical(path: str) -> str:
 
 async def _namespace(req: web.Request, rule: Rule) -> str:
     namespace = req.query.get("namespace", "") or "default"
-    if rule.body_ns and req.can_read_body:
+    if rule.body_ns and req.body_exists:
         try:
             body: Any = await req.json()
         except ValueError:

@@ -119,7 +119,7 @@ def parse_query_options(req: web.Request) -> QueryOptions:
 
 async def read_body(req: web.Request) -> dict[str, Any]:
     """The request's JSON object body (400 when it is missing or not an object)."""
-    if not req.can_read_body:
+    if not req.body_exists:  # (not can_read_body: the ACL check may have read the body already)
         raise ValidationError("Request body is empty")
     try:
         body = await req.json()

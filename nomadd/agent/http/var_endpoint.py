@@ -79,7 +79,7 @@ async def get_var(agent: Agent, req: web.Request) -> object:
 async def put_var(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     try:
-        body = await req.json() if req.can_read_body else {}
+        body = await req.json() if req.body_exists else {}
     except ValueError as err:
         raise ValidationError(f"failed to parse variable: {err}") from None
     if not isinstance(body, dict):

@@ -13,16 +13,13 @@ namespace where the write carries one (``Job.Namespace``, a variable's ``Namespa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from nomadd.server.acl.acl import ACL
-from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED
+from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
 from nomadd.structs.errors import PermissionDeniedError
-
-if TYPE_CHECKING:
-    from nomadd.agent.agent import Agent
 
 __all__ = [
     "MANAGEMENT",
@@ -178,9 +175,9 @@ def _deny() -> PermissionDeniedError:
     return PermissionDeniedError(ERR_PERMISSION_DENIED)
 
 
-async def authorize(agent: Agent, req: web.Request, rule: Rule) -> ACL | None:
-    """Check ``rule`` for the request's token; returns the caller's ACL (``None``: no check made)."""
-    resolver = agent.acl
+async def authorize(resolver: ACLResolver, req: web.Request, rule: Rule) -> ACL | None:
+    """Check ``rule`` for the request's token with the agent's resolver; returns the caller's ACL
+    (``None``: no check made)."""
     if not resolver.enabled or rule.kind in ("public", "internal"):
         return None
     secret = token_of(req)

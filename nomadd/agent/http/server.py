@@ -150,7 +150,7 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
-                acl = await authorize(agent, req, rule)
+                acl = await authorize(agent.acl, req, rule)
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:
                     if isinstance(result, QueryResult):

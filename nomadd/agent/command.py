@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -286,8 +287,11 @@ def run(args: Sequence[str]) -> int:
         code = asyncio.run(_serve(config, sources, ui, gate, pending_ca))
     except Exception:
         # A bug, not an operator error: keep the traceback, and exit with EX_SOFTWARE so a unit
-        # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1).
+        # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1). The
+        # log may still be gated (a crash during start-up): open it, and say it on stderr too.
+        gate.open()
         logger.exception("agent crashed")
+        traceback.print_exc(file=sys.stderr)
         code = EXIT_CRASH
     finally:
         if dev_dir:

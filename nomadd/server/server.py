@@ -495,12 +495,19 @@ class Server:
                 wait = req.max_query_time_s if req.min_query_index > 0 else 0.0
                 fwd = dataclasses.replace(req, forwarded=True)
                 return await self.rpc_client.call(addr, method, fwd, timeout=10.0 + wait * 17 / 16)
+        await self._ready_for(m.kind, req.allow_stale)
         reply: Rep = await m.handler(req)
         return reply
 
     def _needs_leader(self, kind: str, allow_stale: bool) -> bool:
         needs = kind == "write" or (kind == "read" and not allow_stale)
         return needs and not self.raft.is_leader()
+
+    async def _ready_for(self, kind: str, allow_stale: bool) -> None:
+        """Read-your-writes across an election: a consistent read on a new leader waits until
+        its state holds every committed entry (``Raft.ready_for_reads``)."""
+        if kind == "read" and not allow_stale:
+            await self.raft.wait_ready_for_reads()
 
     def method_of(self, name: str) -> Method[Any, Any] | LegacyRPCMethod:
         """The method called ``name`` (for the internal RPC endpoint, which has only its name)."""
@@ -521,6 +528,7 @@ class Server:
                 return await self.rpc_client.call_legacy(
                     addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
                 )
+        await self._ready_for(m.kind, bool(args.get("AllowStale")))
         return await m.handler(args)
 
     async def blocking_query(

@@ -36,7 +36,7 @@ from nomadd.rpc.registry import LegacyRPCMethod
 from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
-from nomadd.server.acl.resolver import ACLResolver, local_source
+from nomadd.server.acl.resolver import ACLResolver, local_source, server_secret
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
@@ -125,7 +125,9 @@ class Server:
             servers=self.servers,
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
-            acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
+            acl=ACLResolver(
+                config.acl, local_source(self.store.snapshot), server_secret=server_secret(s.raft_secret)
+            ),
         )
         self.scheduling = SchedulingService(self)
         self.register_leader_component(self.scheduling)
@@ -308,7 +310,10 @@ class Server:
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
                     self.rpc(
-                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS,
+                        RaftPeerByAddressRequest(
+                            address=self.raft_addr, auth_token=self.ctx.acl.server_secret
+                        ),
                     ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )

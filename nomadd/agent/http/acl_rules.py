@@ -12,13 +12,27 @@ namespace where the write carries one (``Job.Namespace``, a variable's ``Namespa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
+from nomadd.server.acl.rules import (
+    AGENT_READ,
+    AGENT_WRITE,
+    INTERNAL,
+    MANAGEMENT,
+    NODE_READ,
+    NODE_WRITE,
+    OPERATOR_READ,
+    OPERATOR_WRITE,
+    PUBLIC,
+    TOKEN,
+    Rule,
+    check,
+    ns_rule,
+)
 from nomadd.structs.errors import PermissionDeniedError
 
 __all__ = [
@@ -41,32 +55,6 @@ def token_of(req: web.Request) -> str:
     auth = req.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """``kind``: ``public`` (no check), ``internal`` (the internal RPC: authenticated by its own
-    credentials), ``token`` (any valid token; the endpoint decides the rest), ``management``,
-    ``node``/``agent``/``operator`` (``cap`` is ``read`` or ``write``), ``ns`` (a namespace
-    capability), ``var`` (a variables capability on the path in the URL)."""
-
-    kind: str
-    cap: str = ""
-    filter: bool = False  # a list: leave out items of namespaces (or paths) the token may not read
-    body_ns: str = ""  # dotted path of the namespace in a JSON body ("Job.Namespace")
-
-
-PUBLIC = Rule("public")
-INTERNAL = Rule("internal")
-TOKEN = Rule("token")
-MANAGEMENT = Rule("management")
-NODE_READ, NODE_WRITE = Rule("node", "read"), Rule("node", "write")
-AGENT_READ, AGENT_WRITE = Rule("agent", "read"), Rule("agent", "write")
-OPERATOR_READ, OPERATOR_WRITE = Rule("operator", "read"), Rule("operator", "write")
-
-
-def _ns(cap: str, *, filter: bool = False, body_ns: str = "") -> Rule:
-    return Rule("ns", cap, filter=filter, body_ns=body_ns)
 
 
 def _both(path: str, rule: Rule) -> dict[tuple[str, str], Rule]:
@@ -110,25 +98,25 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/agent/force-leave", AGENT_WRITE),
     **_both("/v1/agent/reload", AGENT_WRITE),
     # ---- jobs -----------------------------------------------------------------------------
-    ("GET", "/v1/jobs"): _ns("list-jobs", filter=True),
-    **_both("/v1/jobs", _ns("submit-job", body_ns="Job.Namespace")),
-    ("GET", "/v1/job/{id}"): _ns("read-job"),
-    **_both("/v1/job/{id}", _ns("submit-job", body_ns="Job.Namespace")),
-    ("DELETE", "/v1/job/{id}"): _ns("submit-job"),
-    ("GET", "/v1/job/{id}/allocations"): _ns("read-job"),
-    ("GET", "/v1/job/{id}/evaluations"): _ns("read-job"),
-    ("GET", "/v1/job/{id}/summary"): _ns("read-job"),
-    ("GET", "/v1/job/{id}/versions"): _ns("read-job"),
+    ("GET", "/v1/jobs"): ns_rule("list-jobs", filter=True),
+    **_both("/v1/jobs", ns_rule("submit-job", body_ns="Job.Namespace")),
+    ("GET", "/v1/job/{id}"): ns_rule("read-job"),
+    **_both("/v1/job/{id}", ns_rule("submit-job", body_ns="Job.Namespace")),
+    ("DELETE", "/v1/job/{id}"): ns_rule("submit-job"),
+    ("GET", "/v1/job/{id}/allocations"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/evaluations"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
-    ("GET", "/v1/allocations"): _ns("read-job", filter=True),
-    ("GET", "/v1/allocation/{id}"): _ns("read-job"),
-    **_both("/v1/allocation/{id}/stop", _ns("alloc-lifecycle")),
-    **_both("/v1/client/allocation/{id}/signal", _ns("alloc-lifecycle")),
-    ("GET", "/v1/client/fs/logs/{alloc}"): _ns("read-logs"),
+    ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/allocation/{id}"): ns_rule("read-job"),
+    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle")),
+    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle")),
+    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs"),
     ("GET", "/v1/client/stats"): NODE_READ,
-    ("GET", "/v1/evaluations"): _ns("read-job", filter=True),
-    ("GET", "/v1/evaluation/{id}"): _ns("read-job"),
-    ("GET", "/v1/evaluation/{id}/allocations"): _ns("read-job"),
+    ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job"),
+    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job"),
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,
@@ -187,29 +175,8 @@ async def authorize(resolver: ACLResolver, req: web.Request, rule: Rule) -> ACL 
         await resolver.lookup(secret)  # malformed → 400, unknown or expired → 403
         return None
     acl = await resolver.resolve(secret)
-    if rule.kind == "management":
-        allowed = acl.management
-    elif rule.kind == "node":
-        allowed = acl.allow_node_write() if rule.cap == "write" else acl.allow_node_read()
-    elif rule.kind == "agent":
-        allowed = acl.allow_agent_write() if rule.cap == "write" else acl.allow_agent_read()
-    elif rule.kind == "operator":
-        allowed = acl.allow_operator_write() if rule.cap == "write" else acl.allow_operator_read()
-    elif rule.kind == "ns":
-        namespace = await _namespace(req, rule)
-        if rule.filter and namespace == "*":
-            allowed = acl.allow_ns_any(rule.cap)
-        else:
-            allowed = acl.allow_ns_op(namespace, rule.cap)
-    elif rule.kind == "var":
-        namespace = await _namespace(req, rule)
-        path = req.match_info.get("path", "").strip("/")
-        if rule.filter:  # a listing: any path may be listed; the items are filtered
-            allowed = acl.allow_variable_list(namespace)
-        else:
-            allowed = acl.allow_variable_op(namespace, path, rule.cap)
-    else:
-        allowed = False
+    namespace = await _namespace(req, rule) if rule.kind in ("ns", "var") else "default"
+    allowed = check(acl, rule, namespace, req.match_info.get("path", ""))
     if not allowed:
         raise _deny()
     return acl

@@ -26,6 +26,7 @@ from nomadd.rpc.wire import (
     legacy_ok_reply,
     ok_reply,
 )
+from nomadd.server.acl.rules import authorize_rpc
 from nomadd.structs.errors import NotImplementedForModeError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
@@ -138,6 +139,7 @@ async def internal(agent: Agent, req: web.Request) -> object:
             out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
         else:
             request: Envelope = decode_request(method.request, body)
+            await authorize_rpc(agent.acl, name, request)
             out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:

@@ -21,7 +21,7 @@ from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.acl.endpoint import ACLEndpoint
-from nomadd.server.acl.resolver import ACLResolver, local_source
+from nomadd.server.acl.resolver import ACLResolver, local_source, server_secret
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
@@ -137,7 +137,11 @@ class FakeServer:
             servers=list,
             http_addr=self.http_addr,
             raft_addr="127.0.0.1:4647",
-            acl=ACLResolver(self.config.acl, local_source(self.store.snapshot)),
+            acl=ACLResolver(
+                self.config.acl,
+                local_source(self.store.snapshot),
+                server_secret=server_secret("fake-cluster"),
+            ),
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)

@@ -86,3 +86,58 @@ def test_entries_replay_on_a_follower_and_survive_a_snapshot() -> None:
         assert store_acl.token_by_secret(leader, client.secret_id) == client
 
     _run(main())
+
+
+def test_every_rpc_method_has_a_rule_and_checks_it() -> None:
+    """Over the internal RPC every method checks its rule for the envelope's token (the methods
+    clients and servers call for themselves are ``internal``: authenticated by the internal RPC)."""
+    from nomadd.server.acl.rules import RPC_RULES, authorize_rpc
+    from nomadd.structs.requests import Envelope
+    from nomadd.structs.requests.variables import VariablesApplyRequest, VarOp
+    from tests.unit.agent.test_acl_routes import _policy
+
+    async def main() -> None:
+        s = FakeServer(acl=ACLConfig(enabled=True))
+        names = s.registry.names()
+        assert [n for n in names if n not in RPC_RULES] == [], "rpc methods without an ACL rule"
+        boot = (await s.rpc(ACL_BOOTSTRAP, ACLBootstrapRequest())).token
+        assert boot is not None
+        n = 0
+
+        async def token(rules: str) -> str:
+            nonlocal n
+            n += 1
+            policy = ACLPolicy(name=f"p{n}", rules=rules)
+            await s.rpc(
+                ACL_UPSERT_POLICIES, ACLUpsertPoliciesRequest(policies=(policy,), auth_token=boot.secret_id)
+            )
+            t = ACLToken(accessor_id="", secret_id="", policies=(policy.name,))
+            reply = await s.rpc(
+                ACL_UPSERT_TOKENS, ACLUpsertTokensRequest(tokens=(t,), auth_token=boot.secret_id)
+            )
+            assert reply.token is not None
+            return reply.token.secret_id
+
+        acl = s.ctx.acl
+        for name in names:
+            rule = RPC_RULES[name]
+            if rule.kind in ("public", "internal", "self"):
+                await authorize_rpc(acl, name, Envelope())
+                continue
+            with pytest.raises(PermissionDeniedError):
+                await authorize_rpc(acl, name, Envelope())
+            granted = boot.secret_id if rule.kind == "management" else await token(_policy(rule))
+            await authorize_rpc(acl, name, Envelope(auth_token=granted))
+            other = await token(_policy(None, exclude=rule))
+            with pytest.raises(PermissionDeniedError):
+                await authorize_rpc(acl, name, Envelope(auth_token=other))
+        # a variable delete needs "destroy"
+        writer = await token('namespace "default" { variables { path "*" { capabilities = ["write"] } } }')
+        delete = VariablesApplyRequest(op=VarOp.DELETE, path="a", auth_token=writer)
+        with pytest.raises(PermissionDeniedError):
+            await authorize_rpc(acl, "Variables.Apply", delete)
+        # the servers' own credential (derived from the cluster secret) is management
+        assert acl.server_secret
+        await authorize_rpc(acl, "Operator.RaftRemovePeerByAddress", Envelope(auth_token=acl.server_secret))
+
+    _run(main())

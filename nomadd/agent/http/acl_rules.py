@@ -109,14 +109,14 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/allocation/{id}"): ns_rule("read-job"),
+    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True),
     **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle")),
     **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle")),
     ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs"),
     ("GET", "/v1/client/stats"): NODE_READ,
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job"),
-    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job"),
+    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True),
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,
@@ -183,8 +183,16 @@ async def authorize(resolver: ACLResolver, req: web.Request, rule: Rule) -> ACL 
 
 
 def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:
-    """Leave out of a list what ``acl`` may not read (items carry ``Namespace``, variables ``Path``)."""
-    if acl is None or acl.management or not rule.filter or not isinstance(value, list):
+    """Leave out of a list what ``acl`` may not read (items carry ``Namespace``, variables
+    ``Path``); a single object (an allocation or evaluation found by ID, whatever ``?namespace=``
+    said) the token may not read is refused."""
+    if acl is None or acl.management or not rule.filter:
+        return value
+    if isinstance(value, dict) and "Namespace" in value:
+        if not acl.allow_ns_op(str(value["Namespace"] or "default"), rule.cap):
+            raise _deny()
+        return value
+    if not isinstance(value, list):
         return value
 
     def readable(item: object) -> bool:

@@ -162,7 +162,7 @@ def test_every_route_checks_its_capability() -> None:
 def test_lists_leave_out_what_the_token_may_not_read() -> None:
     async def body(h: Harness) -> None:
         await h.fake.register_job(api_job("a"))
-        await h.fake.register_job({**api_job("b"), "Namespace": "other"})
+        other_reg = await h.fake.register_job({**api_job("b"), "Namespace": "other"})
         reader = await h.token_for('namespace "default" { policy = "read" }')
         status, text = await h.request("GET", "/v1/jobs?namespace=*", reader)
         assert status == 200, text
@@ -170,6 +170,9 @@ def test_lists_leave_out_what_the_token_may_not_read() -> None:
         status, text = await h.request("GET", "/v1/jobs?namespace=*", h.management)
         assert sorted(j["ID"] for j in json.loads(text)) == ["a", "b"]
         assert (await h.request("GET", "/v1/job/b?namespace=other", reader))[0] == 403
+        # an evaluation found by ID is checked against its own namespace, not ?namespace=
+        assert (await h.request("GET", f"/v1/evaluation/{other_reg.eval_id}", reader))[0] == 403
+        assert (await h.request("GET", f"/v1/evaluation/{other_reg.eval_id}", h.management))[0] == 200
         # a write naming another namespace in its body is checked against that namespace
         writer = await h.token_for('namespace "default" { policy = "write" }')
         job = {**api_job("c"), "Namespace": "other"}

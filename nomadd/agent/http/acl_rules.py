@@ -12,6 +12,7 @@ namespace where the write carries one (``Job.Namespace``, a variable's ``Namespa
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -109,10 +110,10 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True),
-    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle")),
-    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle")),
-    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs"),
+    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, alloc_param="id"),
+    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", alloc_param="id")),
+    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", alloc_param="id")),
+    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", alloc_param="alloc"),
     ("GET", "/v1/client/stats"): NODE_READ,
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True),
@@ -163,9 +164,15 @@ def _deny() -> PermissionDeniedError:
     return PermissionDeniedError(ERR_PERMISSION_DENIED)
 
 
-async def authorize(resolver: ACLResolver, req: web.Request, rule: Rule) -> ACL | None:
+AllocNamespace = Callable[[str, str], Awaitable["str | None"]]
+
+
+async def authorize(
+    resolver: ACLResolver, req: web.Request, rule: Rule, alloc_namespace: AllocNamespace | None = None
+) -> ACL | None:
     """Check ``rule`` for the request's token with the agent's resolver; returns the caller's ACL
-    (``None``: no check made)."""
+    (``None``: no check made). ``alloc_namespace(alloc_id, token)`` finds the namespace of the
+    allocation a rule's ``alloc_param`` names (Nomad checks the allocation's own namespace)."""
     if not resolver.enabled or rule.kind in ("public", "internal"):
         return None
     secret = token_of(req)
@@ -176,6 +183,8 @@ async def authorize(resolver: ACLResolver, req: web.Request, rule: Rule) -> ACL 
         return None
     acl = await resolver.resolve(secret)
     namespace = await _namespace(req, rule) if rule.kind in ("ns", "var") else "default"
+    if rule.alloc_param and alloc_namespace is not None:
+        namespace = await alloc_namespace(req.match_info.get(rule.alloc_param, ""), secret) or namespace
     allowed = check(acl, rule, namespace, req.match_info.get("path", ""))
     if not allowed:
         raise _deny()

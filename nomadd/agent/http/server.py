@@ -21,6 +21,7 @@ from aiohttp import web
 
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.helper.duration import parse_duration
+from nomadd.server.state import store_allocs
 from nomadd.structs.errors import RPCError, ValidationError
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
-                acl = await authorize(agent.acl, req, rule)
+                acl = await authorize(agent.acl, req, rule, lambda a, t: _alloc_namespace(agent, a, t))
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:
                     if isinstance(result, QueryResult):
@@ -185,6 +186,20 @@ class Router:
             return resp
 
         return wrapped
+
+
+async def _alloc_namespace(agent: Agent, alloc_id: str, token: str) -> str | None:
+    """The namespace of the allocation ``alloc_id`` (an ID or a prefix) names, for its ACL check;
+    ``None`` when it names none or several namespaces (the handler then answers)."""
+    if agent.server is not None:
+        found = store_allocs.list_allocs(agent.server.store.snapshot(), "*", alloc_id)
+        namespaces = {a.namespace for a in found}
+        return namespaces.pop() if len(namespaces) == 1 else None
+    if agent.client is not None:
+        reply = await agent.client.rpc("Alloc.GetAlloc", {"AllocID": alloc_id, "AllowStale": True})
+        value = reply.get("Value") if isinstance(reply, dict) else None
+        return str(value.get("Namespace") or "default") if isinstance(value, dict) else None
+    return None
 
 
 def _respond(req: web.Request, result: object) -> web.StreamResponse:

@@ -48,6 +48,11 @@ class Rule:
     cap: str = ""
     filter: bool = False  # a list: leave out items of namespaces (or paths) the token may not read
     body_ns: str = ""  # HTTP: dotted path of the namespace in a JSON body ("Job.Namespace")
+    alloc_param: str = ""  # HTTP: the URL parameter naming an allocation whose namespace counts
+
+
+def ns_rule(cap: str, *, filter: bool = False, body_ns: str = "", alloc_param: str = "") -> Rule:
+    return Rule("ns", cap, filter=filter, body_ns=body_ns, alloc_param=alloc_param)
 
 
 PUBLIC = Rule("public")
@@ -58,10 +63,6 @@ MANAGEMENT = Rule("management")
 NODE_READ, NODE_WRITE = Rule("node", "read"), Rule("node", "write")
 AGENT_READ, AGENT_WRITE = Rule("agent", "read"), Rule("agent", "write")
 OPERATOR_READ, OPERATOR_WRITE = Rule("operator", "read"), Rule("operator", "write")
-
-
-def ns_rule(cap: str, *, filter: bool = False, body_ns: str = "") -> Rule:
-    return Rule("ns", cap, filter=filter, body_ns=body_ns)
 
 
 def check(acl: ACL, rule: Rule, namespace: str = "default", path: str = "") -> bool:

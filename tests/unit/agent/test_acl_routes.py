@@ -317,3 +317,36 @@ def test_both_token_headers(header: str) -> None:
             assert resp.status == 200
 
     run(body)
+
+
+def test_allocation_writes_are_checked_against_the_allocations_namespace() -> None:
+    from nomadd.structs.requests.job import JOB_ALLOCATIONS, JobSpecificRequest
+
+    async def body(h: Harness) -> None:
+        await h.fake.add_node()
+        h.fake.scheduling.set_enabled(True)
+        try:
+            reg = await h.fake.register_job({**api_job("b", count=1), "Namespace": "other"})
+            req = JobSpecificRequest(
+                job_id="b", namespace="other", min_query_index=reg.meta.index, max_query_time_s=5.0
+            )
+            allocs = (await h.fake.rpc(JOB_ALLOCATIONS, req)).allocations
+            assert len(allocs) == 1
+            alloc_id = allocs[0].id
+            default_only = await h.token_for('namespace "default" { policy = "write" }')
+            other = await h.token_for('namespace "other" { capabilities = ["alloc-lifecycle", "read-job"] }')
+            # ?namespace= names the caller's namespace, but the allocation lives in "other"
+            for method, path in (
+                ("POST", f"/v1/allocation/{alloc_id}/stop?namespace=default"),
+                ("POST", f"/v1/allocation/{alloc_id[:8]}/stop"),
+                ("GET", f"/v1/allocation/{alloc_id}"),
+                ("GET", f"/v1/client/fs/logs/{alloc_id}?task=t"),
+            ):
+                assert (await h.request(method, path, default_only))[0] == 403, path
+            assert (await h.request("GET", f"/v1/allocation/{alloc_id}", other))[0] == 200
+            status, text = await h.request("POST", f"/v1/allocation/{alloc_id}/stop", other)
+            assert status == 200, text
+        finally:
+            h.fake.scheduling.set_enabled(False)
+
+    run(body)

@@ -131,6 +131,8 @@ class ACLResolver:
         """The ACL of ``secret`` (management when ACLs are off)."""
         if not self.config.enabled:
             return MANAGEMENT_ACL
+        if secret:
+            check_secret(secret)  # before comparing: compare_digest refuses non-ASCII text
         if self.server_secret and hmac.compare_digest(secret, self.server_secret):
             return MANAGEMENT_ACL
         resolved = await self.lookup(secret)

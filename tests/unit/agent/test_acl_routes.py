@@ -350,3 +350,64 @@ def test_allocation_writes_are_checked_against_the_allocations_namespace() -> No
             h.fake.scheduling.set_enabled(False)
 
     run(body)
+
+
+def test_fuzzed_acl_requests_never_answer_5xx() -> None:
+    """Random JSON bodies and tokens against the ACL routes: 2xx or 4xx, never a 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12)
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=8,
+    )
+    keys = st.sampled_from(
+        [
+            "Name",
+            "Type",
+            "Policies",
+            "Roles",
+            "Global",
+            "ExpirationTTL",
+            "ExpirationTime",
+            "Rules",
+            "Description",
+            "ID",
+            "AccessorID",
+            "BootstrapSecret",
+            "OneTimeSecretID",
+        ]
+    )
+    bodies = st.dictionaries(keys, values, max_size=5) | values
+    routes = st.sampled_from(
+        [
+            ("PUT", "/v1/acl/token"),
+            ("POST", f"/v1/acl/token/{UUID}"),
+            ("PUT", "/v1/acl/policy/x"),
+            ("POST", "/v1/acl/role"),
+            ("POST", f"/v1/acl/role/{UUID}"),
+            ("PUT", "/v1/acl/bootstrap"),
+            ("POST", "/v1/acl/token/onetime/exchange"),
+            ("GET", "/v1/acl/token/self"),
+            ("GET", "/v1/jobs"),
+        ]
+    )
+    tokens = st.sampled_from(["", "mgmt", UUID, "x", "Bearer"]) | st.text(max_size=40)
+    cases = st.lists(st.tuples(routes, bodies, tokens), min_size=1, max_size=15)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(cases)
+    def fuzz(batch: list[tuple[tuple[str, str], object, str]]) -> None:
+        async def body(h: Harness) -> None:
+            for (method, path), payload, token in batch:
+                secret = h.management if token == "mgmt" else token
+                if any(c in secret for c in "\r\n\x00") or not secret.isprintable():
+                    continue  # not a header value an HTTP client can send
+                status, text = await h.request(method, path, secret, payload if method != "GET" else None)
+                assert status < 500, (method, path, payload, token, status, text)
+
+        run(body)
+
+    fuzz()

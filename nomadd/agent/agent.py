@@ -20,8 +20,10 @@ from nomadd.agent.config import AgentConfig
 from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
 from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
+from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.resolver import ACLResolver, Resolved
 from nomadd.server.server import Server
+from nomadd.structs.errors import ConfigError
 from nomadd.structs.requests.acl import ACL_RESOLVE_TOKEN, ACLGetRequest
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.started_at = time.monotonic()
+        # One set of TLS contexts for the listener and every outgoing call; SIGHUP reloads it.
+        self.tls: AgentTLS | None = AgentTLS(config.tls) if config.tls.enabled else None
         self.http = HTTPServer(self)
         self._crashed = asyncio.Event()
         self._crash_reason = ""
@@ -43,8 +47,13 @@ class Agent:
         # after shutdown, so the watchdog keeps pinging while the agent stops.
         self.tasks = Supervisor("agent", on_fatal=self._on_fatal)
         fatal = self._on_fatal
-        self.server: Server | None = Server(config.server, on_fatal=fatal) if config.server.enabled else None
-        self.client: Client | None = Client(config.client, on_fatal=fatal) if config.client.enabled else None
+        tls = self.tls
+        self.server: Server | None = (
+            Server(config.server, on_fatal=fatal, tls=tls) if config.server.enabled else None
+        )
+        self.client: Client | None = (
+            Client(config.client, on_fatal=fatal, tls=tls) if config.client.enabled else None
+        )
         # The one resolver every HTTP check uses: the server's own (its state), or on a client-only
         # agent one that asks the servers (ACL.ResolveToken) and caches for acl.token_ttl.
         self.acl: ACLResolver = (
@@ -97,6 +106,13 @@ class Agent:
         logger.info("shutdown complete")
 
     async def reload(self, config: AgentConfig) -> None:
+        """Apply a reloaded config. Certificates are loaded first: when the new files are
+        unusable, a ``ConfigError`` is raised and nothing changes."""
+        if self.tls is not None or config.tls.enabled:
+            if self.tls is None:
+                raise ConfigError("tls: turning TLS on or off needs a restart")
+            await asyncio.to_thread(self.tls.reload, config.tls)
+            logger.info("tls certificates reloaded cert_file=%s", config.tls.cert_file)
         self.config = config
         if self.server is not None:
             await self.server.reload(config.server)

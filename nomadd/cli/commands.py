@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "acl role info": "nomadd.cli.acl:role_info",
     "acl role update": "nomadd.cli.acl:role_update",
     "acl role delete": "nomadd.cli.acl:role_delete",
+    "tls ca create": "nomadd.cli.tls_ca_create",
+    "tls cert create": "nomadd.cli.tls_cert_create",
 }
 
 # One-line synopses shown by `nomadd` with no arguments (commands not listed show without one).
@@ -91,4 +93,6 @@ SYNOPSES: dict[str, str] = {
     "acl role info": "Info ACL role",
     "acl role update": "Update ACL role",
     "acl role delete": "Delete ACL role",
+    "tls ca create": "Create a Certificate Authority for the cluster's TLS",
+    "tls cert create": "Create a server, client or CLI certificate signed by the CA",
 }

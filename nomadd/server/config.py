@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 
 __all__ = ["ServerConfig"]
 
@@ -26,6 +26,7 @@ class ServerConfig:
     addresses: Advertise | None = None
     advertise: Advertise = Advertise(http="", raft="", serf="")
     discovery: DiscoveryConfig = DiscoveryConfig()
+    tls: TLSConfig = TLSConfig()
     # The ``server`` block.
     bootstrap_expect: int = 0
     encrypt: bytes | None = field(default=None, repr=False)

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +32,15 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
-from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.resolver import ACLResolver, local_source, server_secret
-from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
+from nomadd.server.alloc_endpoint import AllocEndpoint
+from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
@@ -56,7 +57,7 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
@@ -88,7 +89,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
@@ -109,7 +112,7 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(tls)
         self.registry = RPCRegistry()
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
@@ -129,10 +132,14 @@ class Server:
                 config.acl, local_source(self.store.snapshot), server_secret=server_secret(s.raft_secret)
             ),
         )
-        self.scheduling = SchedulingService(self)
+        self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
@@ -146,8 +153,6 @@ class Server:
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        for module in (eval_endpoint, alloc_endpoint):
-            module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()
@@ -269,6 +274,9 @@ class Server:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
             alive = [s for s in servers if s.status == MemberStatus.ALIVE]
+            # An agent without a server certificate (with TLS) does not count towards expect.
+            identity = await asyncio.gather(*(self._has_server_identity(s) for s in alive))
+            alive = [s for s, ok in zip(alive, identity, strict=True) if ok]
             peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
             decision = bootstrap_decision(
                 self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
@@ -427,9 +435,32 @@ class Server:
             logger.info("removing server from raft peers addr=%s", addr)
             await self.raft.remove_peer(addr)
             self._pruned.discard(addr)
+        by_raft = {s.raft_addr: s for s in servers}
         for addr in plan.add:
+            if not await self._has_server_identity(by_raft[addr]):
+                continue
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
+
+    async def _has_server_identity(self, s: ServerInfo) -> bool:
+        """With TLS, only an agent holding a server certificate becomes a Raft peer (checked
+        by a TLS handshake to its HTTP address; always true without TLS)."""
+        if s.raft_addr == self.raft_addr:
+            return True
+        try:
+            refusal = await self.rpc_client.check_server(s.http_addr, timeout=PEER_RPC_TIMEOUT_S)
+        except RPCError as err:
+            logger.debug("server identity not checked yet name=%s err=%s", s.name, err)
+            return False
+        if not refusal:
+            self._refused_logged.discard(s.raft_addr)
+            return True
+        if s.raft_addr not in self._refused_logged:
+            self._refused_logged.add(s.raft_addr)
+            logger.error(
+                "not adding raft peer: no valid server certificate addr=%s err=%s", s.raft_addr, refusal
+            )
+        return False
 
     def _gossip_members(self) -> list[Member]:
         return self.gossip.members() if self.gossip else []
@@ -514,43 +545,9 @@ class Server:
         if kind == "read" and not allow_stale:
             await self.raft.wait_ready_for_reads()
 
-    def method_of(self, name: str) -> Method[Any, Any] | LegacyRPCMethod:
+    def method_of(self, name: str) -> Method[Any, Any]:
         """The method called ``name`` (for the internal RPC endpoint, which has only its name)."""
-        m = self.registry.lookup_any(name)
-        return m if isinstance(m, LegacyRPCMethod) else m.method
-
-    async def rpc_legacy(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
-        """Transitional: dict-based methods not yet given typed requests."""
-        m = self.registry.lookup_any(method)
-        if not isinstance(m, LegacyRPCMethod):
-            raise ValidationError(f"rpc {method}: typed method called with a map")
-        if self._needs_leader(m.kind, bool(args.get("AllowStale"))):
-            if forwarded:
-                raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
-            addr = await self._wait_leader_http()
-            if addr != self.http_addr:
-                wait = float(args.get("MaxQueryTime", 0) or 0)
-                return await self.rpc_client.call_legacy(
-                    addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
-                )
-        await self._ready_for(m.kind, bool(args.get("AllowStale")))
-        return await m.handler(args)
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        """Transitional (dict-based methods): see :class:`nomadd.server.blocking.BlockingQueries`."""
-        req = Envelope(
-            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
-            max_query_time_s=float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S) or 0),
-        )
-        value, meta = await self.ctx.blocking.query(req, tables, fn)
-        return {
-            "Value": value,
-            "Index": meta.index,
-            "KnownLeader": meta.known_leader,
-            "LastContact": meta.last_contact_ms,
-        }
+        return self.registry.lookup(name).method
 
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:

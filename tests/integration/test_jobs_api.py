@@ -138,6 +138,22 @@ def test_run_monitor_status_views_and_read_your_writes(one_server: Any, tmp_path
     eval_id = lines[0].split('"')[1]
     shown = server.cli("eval", "status", eval_id)
     assert shown.returncode == 0 and "Status             = complete" in shown.stdout
+    stubs = server.api("GET", "/v1/job/web/allocations")
+    listed = server.api("GET", "/v1/allocations", params={"prefix": alloc_id})
+    assert listed == [a for a in stubs if a["ID"].startswith(alloc_id)] and len(listed) == 1
+    on_node = server.api("GET", f"/v1/node/{listed[0]['NodeID']}/allocations")
+    assert listed[0] in on_node and all(a["NodeID"] == listed[0]["NodeID"] for a in on_node)
+    full = server.api("GET", f"/v1/allocation/{listed[0]['ID']}")
+    assert full["Job"]["ID"] == "web" and full["EvalID"] == listed[0]["EvalID"]
+    assert eval_id in {e["ID"][:8] for e in server.api("GET", "/v1/evaluations")}
+    placed = server.api("GET", f"/v1/evaluation/{listed[0]['EvalID']}/allocations")
+    assert sorted(a["ID"] for a in placed) == sorted(a["ID"] for a in stubs)
+    stopped, headers = server.api_meta("PUT", f"/v1/allocation/{listed[0]['ID']}/stop")
+    assert set(stopped) == {"EvalID", "Index"} and int(headers["X-Nomad-Index"]) == stopped["Index"]
+    assert server.api("GET", f"/v1/evaluation/{stopped['EvalID']}")["TriggeredBy"] == "alloc-stop"
+    wait_for(
+        lambda: server.api("GET", f"/v1/allocation/{listed[0]['ID']}")["NextAllocation"], 10, what="replaced"
+    )
 
     # read-your-writes: the allocations of a fresh register, read at the register's index
     reply, headers = server.api_meta("PUT", "/v1/jobs", {"Job": job("api", count=4)})

@@ -110,14 +110,14 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, alloc_param="id"),
-    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", alloc_param="id")),
-    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", alloc_param="id")),
-    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", alloc_param="alloc"),
+    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),
+    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", object_param="alloc:alloc"),
     ("GET", "/v1/client/stats"): NODE_READ,
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True),
-    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),
+    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True, object_param="eval:id"),
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,
@@ -164,15 +164,15 @@ def _deny() -> PermissionDeniedError:
     return PermissionDeniedError(ERR_PERMISSION_DENIED)
 
 
-AllocNamespace = Callable[[str, str], Awaitable["str | None"]]
+ObjectNamespace = Callable[[str, str, str], Awaitable["str | None"]]
 
 
 async def authorize(
-    resolver: ACLResolver, req: web.Request, rule: Rule, alloc_namespace: AllocNamespace | None = None
+    resolver: ACLResolver, req: web.Request, rule: Rule, object_namespace: ObjectNamespace | None = None
 ) -> ACL | None:
     """Check ``rule`` for the request's token with the agent's resolver; returns the caller's ACL
-    (``None``: no check made). ``alloc_namespace(alloc_id, token)`` finds the namespace of the
-    allocation a rule's ``alloc_param`` names (Nomad checks the allocation's own namespace)."""
+    (``None``: no check made). ``object_namespace(kind, id, token)`` finds the namespace of the
+    allocation or evaluation a rule's ``object_param`` names."""
     if not resolver.enabled or rule.kind in ("public", "internal"):
         return None
     secret = token_of(req)
@@ -183,8 +183,9 @@ async def authorize(
         return None
     acl = await resolver.resolve(secret)
     namespace = await _namespace(req, rule) if rule.kind in ("ns", "var") else "default"
-    if rule.alloc_param and alloc_namespace is not None:
-        namespace = await alloc_namespace(req.match_info.get(rule.alloc_param, ""), secret) or namespace
+    if rule.object_param and object_namespace is not None:
+        kind, _, param = rule.object_param.partition(":")
+        namespace = await object_namespace(kind, req.match_info.get(param, ""), secret) or namespace
     allowed = check(acl, rule, namespace, req.match_info.get("path", ""))
     if not allowed:
         raise _deny()

@@ -21,8 +21,10 @@ from aiohttp import web
 
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.helper.duration import parse_duration
-from nomadd.server.state import store_allocs
+from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.errors import RPCError, ValidationError
+from nomadd.structs.requests.alloc import ALLOC_GET, AllocSpecificRequest
+from nomadd.structs.requests.eval import EVAL_GET, EvalSpecificRequest
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -151,7 +153,7 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
-                acl = await authorize(agent.acl, req, rule, lambda a, t: _alloc_namespace(agent, a, t))
+                acl = await authorize(agent.acl, req, rule, lambda k, i, t: _object_namespace(agent, k, i, t))
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:
                     if isinstance(result, QueryResult):
@@ -188,18 +190,25 @@ class Router:
         return wrapped
 
 
-async def _alloc_namespace(agent: Agent, alloc_id: str, token: str) -> str | None:
-    """The namespace of the allocation ``alloc_id`` (an ID or a prefix) names, for its ACL check;
-    ``None`` when it names none or several namespaces (the handler then answers)."""
+async def _object_namespace(agent: Agent, kind: str, object_id: str, token: str) -> str | None:
+    """The namespace of the allocation or evaluation (``kind``) ``object_id`` (an ID or a prefix)
+    names, for its ACL check; ``None`` when it names none or several (the handler then answers).
+    A client-only agent asks its servers with the caller's token (refused there unless the token
+    may read the object)."""
+    request: AllocSpecificRequest | EvalSpecificRequest
+    if kind == "alloc":
+        request = AllocSpecificRequest(alloc_id=object_id, auth_token=token, allow_stale=True)
+    else:
+        request = EvalSpecificRequest(eval_id=object_id, auth_token=token, allow_stale=True)
     if agent.server is not None:
-        found = store_allocs.list_allocs(agent.server.store.snapshot(), "*", alloc_id)
-        namespaces = {a.namespace for a in found}
-        return namespaces.pop() if len(namespaces) == 1 else None
-    if agent.client is not None:
-        reply = await agent.client.rpc("Alloc.GetAlloc", {"AllocID": alloc_id, "AllowStale": True})
-        value = reply.get("Value") if isinstance(reply, dict) else None
-        return str(value.get("Namespace") or "default") if isinstance(value, dict) else None
-    return None
+        return object_namespace(agent.server.store.snapshot(), request)
+    if agent.client is None:
+        return None
+    if isinstance(request, AllocSpecificRequest):
+        alloc = (await agent.client.call(ALLOC_GET, request)).alloc
+        return alloc.namespace if alloc is not None else None
+    ev = (await agent.client.call(EVAL_GET, request)).eval
+    return ev.namespace if ev is not None else None
 
 
 def _respond(req: web.Request, result: object) -> web.StreamResponse:
@@ -238,7 +247,12 @@ class HTTPServer:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.app = web.Application(middlewares=[_nomad_errors], client_max_size=16 * 1024 * 1024)
+        from nomadd.agent.http.tls import require_rpc_certificate
+
+        self.app = web.Application(
+            middlewares=[_nomad_errors, require_rpc_certificate(lambda: agent.tls)],
+            client_max_size=16 * 1024 * 1024,
+        )
         self.router = Router(agent, self.app)
         for name in ENDPOINT_MODULES:
             importlib.import_module(name).register(self.router)
@@ -252,12 +266,19 @@ class HTTPServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, cfg.ports.http, reuse_address=True)
+        tls = self.agent.tls
+        site = web.TCPSite(
+            self._runner,
+            host,
+            cfg.ports.http,
+            reuse_address=True,
+            ssl_context=tls.listener if tls is not None and tls.config.http else None,
+        )
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else cfg.ports.http
-        logger.info("http server listening addr=%s:%d", host, self.port)
+        logger.info("http server listening addr=%s:%d tls=%s", host, self.port, tls is not None)
 
     async def shutdown(self) -> None:
         if self._runner is not None:

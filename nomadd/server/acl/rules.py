@@ -10,10 +10,13 @@ request envelope's ``auth_token``. Methods the clients and servers call for them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
+from nomadd.server.state import store_allocs, store_evals
+from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.errors import PermissionDeniedError
 from nomadd.structs.requests import Envelope
 
@@ -34,6 +37,7 @@ __all__ = [
     "authorize_rpc",
     "check",
     "ns_rule",
+    "object_namespace",
 ]
 
 
@@ -48,11 +52,13 @@ class Rule:
     cap: str = ""
     filter: bool = False  # a list: leave out items of namespaces (or paths) the token may not read
     body_ns: str = ""  # HTTP: dotted path of the namespace in a JSON body ("Job.Namespace")
-    alloc_param: str = ""  # HTTP: the URL parameter naming an allocation whose namespace counts
+    # HTTP: the URL parameter naming an allocation ("alloc:id") or evaluation ("eval:id") whose own
+    # namespace is checked (Nomad checks the object's namespace, whatever ?namespace= says)
+    object_param: str = ""
 
 
-def ns_rule(cap: str, *, filter: bool = False, body_ns: str = "", alloc_param: str = "") -> Rule:
-    return Rule("ns", cap, filter=filter, body_ns=body_ns, alloc_param=alloc_param)
+def ns_rule(cap: str, *, filter: bool = False, body_ns: str = "", object_param: str = "") -> Rule:
+    return Rule("ns", cap, filter=filter, body_ns=body_ns, object_param=object_param)
 
 
 PUBLIC = Rule("public")
@@ -158,9 +164,26 @@ RPC_RULES: dict[str, Rule] = {
 }
 
 
-async def authorize_rpc(resolver: ACLResolver, name: str, req: Envelope) -> None:
+def object_namespace(snap: StateSnapshot, req: Envelope) -> str | None:
+    """The namespace of the allocation or evaluation a request names by ID (or unique prefix):
+    Nomad checks the object's own namespace, whatever the envelope says."""
+    alloc_id = getattr(req, "alloc_id", "")
+    eval_id = getattr(req, "eval_id", "")
+    if alloc_id:
+        found = {a.namespace for a in store_allocs.list_allocs(snap, "*", alloc_id)}
+    elif eval_id:
+        found = {e.namespace for e in store_evals.list_evals(snap, "*", eval_id)}
+    else:
+        return None
+    return found.pop() if len(found) == 1 else None
+
+
+async def authorize_rpc(
+    resolver: ACLResolver, name: str, req: Envelope, snapshot: Callable[[], StateSnapshot] | None = None
+) -> None:
     """Check the rule of RPC ``name`` for ``req.auth_token``; a method without a rule needs a
-    management token."""
+    management token. With ``snapshot``, a request naming an allocation or evaluation is checked
+    against that object's namespace."""
     if not resolver.enabled:
         return
     rule = RPC_RULES.get(name, MANAGEMENT)
@@ -168,6 +191,10 @@ async def authorize_rpc(resolver: ACLResolver, name: str, req: Envelope) -> None
         return
     acl = await resolver.resolve(req.auth_token)
     namespaces = {req.namespace or "default"}
+    if snapshot is not None and rule.kind == "ns":
+        own = object_namespace(snapshot(), req)
+        if own is not None:
+            namespaces = {own}
     job = getattr(req, "job", None)
     if job is not None:  # Job.Register: the job's own namespace counts too
         namespaces.add(getattr(job, "namespace", "") or "default")

@@ -105,7 +105,7 @@ def run(test: Callable[[Harness], Awaitable[None]], **server_config: Any) -> Non
     async def main() -> None:
         fake = FakeServer(acl=ACLConfig(enabled=True), **server_config)
         agent = SimpleNamespace(
-            server=fake, client=None, acl=fake.ctx.acl, config=AgentConfig(), reload_hook=None
+            server=fake, client=None, acl=fake.ctx.acl, config=AgentConfig(), reload_hook=None, tls=None
         )
         http = HTTPServer(agent)  # type: ignore[arg-type]
         async with TestClient(TestServer(http.app)) as client:
@@ -117,7 +117,7 @@ def run(test: Callable[[Harness], Awaitable[None]], **server_config: Any) -> Non
 
 
 def _app_routes() -> list[tuple[str, str]]:
-    agent = SimpleNamespace(acl=None)
+    agent = SimpleNamespace(acl=None, tls=None)
     return _routes(HTTPServer(agent).app)  # type: ignore[arg-type]
 
 
@@ -173,6 +173,8 @@ def test_lists_leave_out_what_the_token_may_not_read() -> None:
         # an evaluation found by ID is checked against its own namespace, not ?namespace=
         assert (await h.request("GET", f"/v1/evaluation/{other_reg.eval_id}", reader))[0] == 403
         assert (await h.request("GET", f"/v1/evaluation/{other_reg.eval_id}", h.management))[0] == 200
+        other_reader = await h.token_for('namespace "other" { policy = "read" }')
+        assert (await h.request("GET", f"/v1/evaluation/{other_reg.eval_id}", other_reader))[0] == 200
         # a write naming another namespace in its body is checked against that namespace
         writer = await h.token_for('namespace "default" { policy = "write" }')
         job = {**api_job("c"), "Namespace": "other"}
@@ -299,7 +301,7 @@ def test_bootstrap_once_then_reset_file(tmp_path: Any) -> None:
 def test_acl_disabled_answers_400() -> None:
     async def main() -> None:
         fake = FakeServer()
-        agent = SimpleNamespace(server=fake, client=None, acl=fake.ctx.acl, config=AgentConfig())
+        agent = SimpleNamespace(server=fake, client=None, acl=fake.ctx.acl, config=AgentConfig(), tls=None)
         async with TestClient(TestServer(HTTPServer(agent).app)) as client:  # type: ignore[arg-type]
             async with client.put("/v1/acl/bootstrap") as resp:
                 assert (resp.status, await resp.text()) == (400, "ACL support disabled")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import MAX_ENTRY_BYTES, Raft, has_existing_state
 from nomadd.server.state import store_variables
 from nomadd.structs.codec import pack
@@ -132,7 +131,7 @@ def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
         try:
             blobs = [os.urandom(n) for n in (100_000, 250_000, 2_000_000)]
             for blob in blobs:
-                await asyncio.wait_for(leader.apply(MessageType.NOOP, encode_payload({"b": blob})), 10)
+                await asyncio.wait_for(leader.apply(MessageType.NOOP, blob), 10)
             index = leader.applied_index()
             await wait_until(
                 lambda: all(r.applied_index() >= index for r in rafts), what="applied everywhere"

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACLConfig", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin"]
-
-
-__all__ = ["TLS_VERSIONS", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
+__all__ = ["TLS_VERSIONS", "ACLConfig", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

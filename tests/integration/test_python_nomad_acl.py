@@ -16,6 +16,7 @@ import pytest
 from nomad.api import exceptions
 
 from tests.helpers import AgentProcess, dev_ports_config, wait_for
+from tests.integration.test_python_nomad import batch_job
 
 pytestmark = pytest.mark.slow
 
@@ -79,28 +80,7 @@ def test_bootstrap_tokens_policies_then_jobs_nodes_allocations(dev_acl: int, tmp
     assert n.node.get_node(nodes[0]["ID"])["ID"] == nodes[0]["ID"]
     assert ro.nodes.get_nodes()[0]["ID"] == nodes[0]["ID"]  # node:read
     marker = tmp_path / "ran"
-    job = {
-        "Job": {
-            "ID": "acljob",
-            "Name": "acljob",
-            "Type": "batch",
-            "Datacenters": ["dc1"],
-            "TaskGroups": [
-                {
-                    "Name": "g",
-                    "Count": 1,
-                    "Tasks": [
-                        {
-                            "Name": "t",
-                            "Driver": "raw_exec",
-                            "Config": {"command": "/bin/sh", "args": ["-c", f"echo hi > {marker}"]},
-                            "Resources": {"CPU": 50, "MemoryMB": 32},
-                        }
-                    ],
-                }
-            ],
-        }
-    }
+    job = batch_job("acljob", marker)
     with pytest.raises(exceptions.URLNotAuthorizedNomadException):
         ro.job.register_job("acljob", job)  # read-only: no submit-job
     reply = n.job.register_job("acljob", job)

@@ -214,12 +214,18 @@ async def get_token(agent: Agent, req: web.Request) -> object:
     return query_result(reply.meta, token_to_api(reply.token))
 
 
-async def update_token(agent: Agent, req: web.Request) -> object:
-    accessor = req.match_info["accessor"]
+async def _update_body(req: web.Request, param: str, key: str) -> tuple[str, dict[str, Any]]:
+    """The ID in the URL and the body of an update, whose ``key`` (if given) must match it."""
+    object_id = req.match_info[param]
     body = await _body(req)
-    given = body.get("AccessorID")
-    if given and given != accessor:
-        raise ValidationError("AccessorID in the body does not match the URL")
+    given = body.get(key)
+    if given and given != object_id:
+        raise ValidationError(f"{key} in the body does not match the URL")
+    return object_id, body
+
+
+async def update_token(agent: Agent, req: web.Request) -> object:
+    accessor, body = await _update_body(req, "accessor", "AccessorID")
     token = _token_from_api(body, accessor)
     reply = await call(agent, ACL_UPSERT_TOKENS, ACLUpsertTokensRequest(tokens=(token,), **envelope(req)))
     assert reply.token is not None
@@ -310,11 +316,7 @@ async def create_role(agent: Agent, req: web.Request) -> object:
 
 
 async def update_role(agent: Agent, req: web.Request) -> object:
-    role_id = req.match_info["id"]
-    body = await _body(req)
-    given = body.get("ID")
-    if given and given != role_id:
-        raise ValidationError("ID in the body does not match the URL")
+    role_id, body = await _update_body(req, "id", "ID")
     role = _role_from_api(body, role_id)
     reply = await call(agent, ACL_UPSERT_ROLES, ACLUpsertRolesRequest(roles=(role,), **envelope(req)))
     assert reply.role is not None

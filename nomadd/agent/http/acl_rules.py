@@ -121,7 +121,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,
-    ("GET", "/v1/node/{id}/allocations"): NODE_READ,
+    # node:read, and only the allocations of namespaces the token may read-job in (Nomad's)
+    ("GET", "/v1/node/{id}/allocations"): Rule("node", "read", filter=True, item_cap="read-job"),
     **_both("/v1/node/{id}/drain", NODE_WRITE),
     **_both("/v1/node/{id}/eligibility", NODE_WRITE),
     **_both("/v1/node/{id}/purge", NODE_WRITE),
@@ -199,7 +200,7 @@ def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:
     if acl is None or acl.management or not rule.filter:
         return value
     if isinstance(value, dict) and "Namespace" in value:
-        if not acl.allow_ns_op(str(value["Namespace"] or "default"), rule.cap):
+        if not acl.allow_ns_op(str(value["Namespace"] or "default"), rule.item_cap or rule.cap):
             raise _deny()
         return value
     if not isinstance(value, list):
@@ -211,6 +212,6 @@ def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:
         namespace = str(item.get("Namespace") or "default")
         if rule.kind == "var":
             return acl.allow_variable_op(namespace, str(item.get("Path", "")), rule.cap)
-        return acl.allow_ns_op(namespace, rule.cap)
+        return acl.allow_ns_op(namespace, rule.item_cap or rule.cap)
 
     return [item for item in value if readable(item)]

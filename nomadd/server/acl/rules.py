@@ -55,6 +55,7 @@ class Rule:
     # HTTP: the URL parameter naming an allocation ("alloc:id") or evaluation ("eval:id") whose own
     # namespace is checked (Nomad checks the object's namespace, whatever ?namespace= says)
     object_param: str = ""
+    item_cap: str = ""  # the namespace capability a filtered list's items need (default: ``cap``)
 
 
 def ns_rule(cap: str, *, filter: bool = False, body_ns: str = "", object_param: str = "") -> Rule:

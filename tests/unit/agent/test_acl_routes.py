@@ -346,6 +346,15 @@ def test_allocation_writes_are_checked_against_the_allocations_namespace() -> No
             ):
                 assert (await h.request(method, path, default_only))[0] == 403, path
             assert (await h.request("GET", f"/v1/allocation/{alloc_id}", other))[0] == 200
+            # a node's allocations: node:read, and only those the token may read-job
+            node_reader = await h.token_for(
+                'node { policy = "read" }\nnamespace "default" { policy = "read" }'
+            )
+            node_id = allocs[0].node_id
+            status, text = await h.request("GET", f"/v1/node/{node_id}/allocations", node_reader)
+            assert (status, json.loads(text)) == (200, [])
+            status, text = await h.request("GET", f"/v1/node/{node_id}/allocations", h.management)
+            assert [a["ID"] for a in json.loads(text)] == [alloc_id]
             status, text = await h.request("POST", f"/v1/allocation/{alloc_id}/stop", other)
             assert status == 200, text
         finally:

@@ -23,10 +23,7 @@ from collections import deque
 import grimp
 
 # Cycles being removed, each with the exact set of modules it holds; see the module docstring.
-KNOWN_CYCLES: dict[str, frozenset[str]] = {
-    # HTTPServer names the Agent type (under TYPE_CHECKING) while the Agent owns the HTTPServer.
-    "agent <-> its http server": frozenset({"nomadd.agent.agent", "nomadd.agent.http.server"}),
-}
+KNOWN_CYCLES: dict[str, frozenset[str]] = {}
 
 
 def strongly_connected(nodes: set[str], edges: dict[str, set[str]]) -> list[set[str]]:

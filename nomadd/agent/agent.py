@@ -15,9 +15,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from nomadd.agent.config import AgentConfig
-from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
 from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
 from nomadd.rpc.tls import AgentTLS
@@ -28,19 +28,32 @@ from nomadd.structs.requests.acl import ACL_RESOLVE_TOKEN, ACLGetRequest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LEAVE_TIMEOUT_S", "Agent"]
+__all__ = ["LEAVE_TIMEOUT_S", "Agent", "Listener"]
 
 # Nomad's gracefulTimeout: how long a graceful leave may take before the agent gives up (exit 1).
 LEAVE_TIMEOUT_S = 5.0
 
 
+class Listener(Protocol):
+    """The HTTP listener the agent owns (``agent.http.server.HTTPServer``)."""
+
+    port: int
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    """``listener`` builds the HTTP listener for this agent; the command passes
+    ``HTTPServer``, so this module does not import the HTTP layer (which imports it)."""
+
+    def __init__(self, config: AgentConfig, listener: Callable[[Agent], Listener]) -> None:
         self.config = config
         self.started_at = time.monotonic()
         # One set of TLS contexts for the listener and every outgoing call; SIGHUP reloads it.
         self.tls: AgentTLS | None = AgentTLS(config.tls) if config.tls.enabled else None
-        self.http = HTTPServer(self)
+        self.http = listener(self)
         self._crashed = asyncio.Event()
         self._crash_reason = ""
         # The agent's own tasks (the command's systemd watchdog); the command closes it last,

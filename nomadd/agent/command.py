@@ -321,6 +321,7 @@ async def _serve(
     config: AgentConfig, sources: ConfigSources, ui: UI, gate: GatedHandler, pending_ca: PendingContexts
 ) -> int:
     from nomadd.agent.agent import Agent
+    from nomadd.agent.http.server import HTTPServer
 
     loop = asyncio.get_running_loop()
     notifier = Notifier()
@@ -335,7 +336,7 @@ async def _serve(
     ui.output("Starting nomadd agent...")
     notifier.status("starting")
     try:
-        agent = Agent(config)
+        agent = Agent(config, HTTPServer)
     except NomaddError as err:
         gate.open()
         ui.error(f"Error starting agent: {err}")

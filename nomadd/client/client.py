@@ -43,6 +43,7 @@ from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
+from nomadd.rpc.auth import NodeCredentials
 from nomadd.rpc.tls import AgentTLS
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
@@ -93,7 +94,7 @@ class Client:
     ) -> None:
         self.config = config
         c = config
-        self.rpc_client = RPCClient(tls)
+        self.rpc_client = RPCClient(tls, credentials=NodeCredentials(self._identity))
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
@@ -117,6 +118,10 @@ class Client:
         self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
+    def _identity(self) -> tuple[str, str]:
+        """This node's ID and SecretID, which authenticate its calls to the servers."""
+        return (self.node.id, self.node.secret_id) if self.node is not None else ("", "")
+
     @property
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from nomadd.rpc.auth import Credentials
 from nomadd.rpc.tls import AgentTLS
 from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, encode_request, parse_reply
 from nomadd.structs.errors import RPCError
@@ -25,13 +26,22 @@ class RPCClient:
 
     With the agent's TLS (``tls.rpc``) calls go over https, presenting the agent's certificate,
     and check the server's certificate against the CA (and its name, ``server.<region>.nomad``,
-    with ``verify_server_hostname``).
+    with ``verify_server_hostname``). ``credentials`` gives the headers that authenticate each
+    call (``nomadd.rpc.auth``: a server's signature or a node's secret); without it calls are
+    anonymous and servers refuse them.
     """
 
-    def __init__(self, tls: AgentTLS | None = None) -> None:
+    def __init__(self, tls: AgentTLS | None = None, *, credentials: Credentials | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._tls = tls if tls is not None and tls.enabled else None
         self._scheme = "https" if self._tls is not None else "http"
+        self._credentials = credentials
+
+    def _headers(self, method: str, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        if self._credentials is not None:
+            headers.update(self._credentials(method, body))
+        return headers
 
     def _ssl_kwargs(self) -> dict[str, Any]:
         if self._tls is None:
@@ -63,12 +73,13 @@ class RPCClient:
         cannot be reached or answers something that is not an RPC reply.
         """
         url = f"{self._scheme}://{addr}/v1/internal/{method.name}"
-        headers = {"Content-Type": MSGPACK_CONTENT_TYPE}
+        body = encode_request(request)
+        headers = self._headers(method.name, body)
         try:
             session = self._get_session()
             async with session.post(
                 url,
-                data=encode_request(request),
+                data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 **self._ssl_kwargs(),

@@ -32,10 +32,11 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.rpc.auth import ServerSigner, server_caller
 from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
-from nomadd.server.acl.resolver import ACLResolver, local_source, server_secret
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -43,8 +44,10 @@ from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -57,6 +60,8 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
@@ -112,8 +117,18 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient(tls)
+        self.signer = ServerSigner(s.raft_secret)
+        self.rpc_client = RPCClient(tls, credentials=self.signer)
+        self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
+        self.gossip_keyring = GossipKeyring(
+            name=lambda: f"{config.name}.{config.region}",
+            data_dir=None if config.dev_mode else self.data_dir,
+            servers=self.servers,
+            http_addr=self.http_addr,
+            rpc=self.rpc_client,
+        )
+        self.gossip_keyring.register(self.registry)
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
@@ -128,9 +143,7 @@ class Server:
             servers=self.servers,
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
-            acl=ACLResolver(
-                config.acl, local_source(self.store.snapshot), server_secret=server_secret(s.raft_secret)
-            ),
+            acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
         )
         self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
@@ -144,7 +157,9 @@ class Server:
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
-        VariablesEndpoint(self.ctx).register(self.registry)
+        self.keyring = Keyring(self.ctx)
+        VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
+        KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         ACLEndpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
@@ -179,6 +194,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         self.node_id = await asyncio.to_thread(self._load_node_id)
+        stored_keys = await asyncio.to_thread(self.gossip_keyring.load)  # wins over server.encrypt
         serf_host, serf_port = _split(cfg.advertise.serf)
         bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
         self.gossip = Gossip(
@@ -197,11 +213,12 @@ class Server:
                     build=VERSION,
                     expect=cfg.bootstrap_expect,
                 ),
-                encrypt_key=cfg.encrypt,
+                encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
             ),
             on_event=self._on_member_event,
             tasks=self.tasks.child("gossip"),
         )
+        await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
         await self.gossip.start()
         self.tasks.spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
@@ -298,7 +315,7 @@ class Server:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
                 reply = await self.rpc_client.call(
-                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
+                    s.http_addr, STATUS_PEERS, Envelope(caller=server_caller()), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
@@ -319,9 +336,7 @@ class Server:
                 await asyncio.wait_for(
                     self.rpc(
                         OPERATOR_REMOVE_PEER_BY_ADDRESS,
-                        RaftPeerByAddressRequest(
-                            address=self.raft_addr, auth_token=self.ctx.acl.server_secret
-                        ),
+                        RaftPeerByAddressRequest(address=self.raft_addr, caller=server_caller()),
                     ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
@@ -523,6 +538,7 @@ class Server:
         m = self.registry.lookup(method.name)
         if not isinstance(req, m.method.request):
             raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
+        self.rpc_auth.authorize(method.name, req)
         if self._needs_leader(m.kind, req.allow_stale):
             if req.forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")

@@ -48,3 +48,5 @@ class MessageType(enum.IntEnum):
     ACL_ROLE_DELETE = 23  # ACL.DeleteRoles
     ACL_ONE_TIME_TOKEN_UPSERT = 24  # ACL.UpsertOneTimeToken
     ACL_ONE_TIME_TOKEN_EXCHANGE = 25  # ACL.ExchangeOneTimeToken (deletes the one-time token)
+    # 26-39 are left to the types other branches add this round (snapshot restore, autopilot)
+    ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)

@@ -8,14 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
 from nomadd.scheduler.testing import mock_node
 from nomadd.structs.node import NodeCpuResources, NodeStatus
 from nomadd.structs.requests import Method, Req
@@ -27,24 +25,21 @@ from nomadd.structs.requests.node import (
 )
 from tests.helpers import wait_for
 from tests.integration.cluster import Agent, Cluster, HTTPError
+from tests.integration.internal_rpc import call_internal
 
 pytestmark = pytest.mark.slow
 
 
 def rpc(agent: Agent, method: Method[Req, Any], request: Req, timeout: float = 10.0) -> Any:
-    """Call an internal RPC (the typed request's msgpack wire form) on ``agent``; returns the
-    reply's wire form; raises RuntimeError on an error reply."""
-    req = urllib.request.Request(
-        f"{agent.url}/v1/internal/{method.name}",
-        data=encode_request(request),
-        method="POST",
-        headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+    """Call a node's internal RPC as that node (its ID and SecretID, from the request); returns
+    the reply's wire form; raises RuntimeError on an error reply."""
+    node = request.node if isinstance(request, NodeRegisterRequest) else None
+    ident = (
+        (node.id, node.secret_id)
+        if node
+        else (getattr(request, "node_id", ""), getattr(request, "secret_id", ""))
     )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            reply = decode(resp.read())
-    except urllib.error.HTTPError as err:
-        reply = decode(err.read())
+    _status, reply = call_internal(agent, method, request, node=ident, timeout=timeout)
     if "error" in reply:
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["ok"]

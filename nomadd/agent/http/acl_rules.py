@@ -130,6 +130,13 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/operator/raft/configuration"): OPERATOR_READ,
     ("DELETE", "/v1/operator/raft/peer"): OPERATOR_WRITE,
     ("PUT", "/v1/system/gc"): MANAGEMENT,
+    # ---- keyrings: gossip (agent) and root (operator) --------------------------------------
+    ("GET", "/v1/agent/keyring/list"): AGENT_READ,
+    **_both("/v1/agent/keyring/install", AGENT_WRITE),
+    **_both("/v1/agent/keyring/use", AGENT_WRITE),
+    **_both("/v1/agent/keyring/remove", AGENT_WRITE),
+    ("GET", "/v1/operator/keyring/keys"): OPERATOR_READ,
+    **_both("/v1/operator/keyring/rotate", MANAGEMENT),
     # ---- variables ------------------------------------------------------------------------
     ("GET", "/v1/vars"): Rule("var", "list", filter=True),
     ("GET", "/v1/var/{path}"): Rule("var", "read"),

@@ -5,6 +5,9 @@ on this agent's server (which forwards to the leader when needed) or, on a clien
 through the client's server list; :func:`envelope` reads Nomad's query options and token from
 the HTTP request into the RPC envelope; :func:`query_result` turns a reply's
 :class:`QueryMeta` into Nomad's headers.
+
+Every internal call is authenticated before its body is used (``nomadd.rpc.auth``): a server's
+signature or a node's SecretID; an anonymous call is refused (401), a bad credential 403.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from aiohttp import web
 
 from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
+from nomadd.agent.http.tls import peer_is_server
 from nomadd.rpc.wire import (
     MSGPACK_CONTENT_TYPE,
     decode_request,
@@ -85,7 +89,10 @@ async def internal(agent: Agent, req: web.Request) -> object:
             raise NotImplementedForModeError("Server not enabled")
         method = agent.server.method_of(name)
         body = await req.read() if req.can_read_body else b""
-        request: Envelope = decode_request(method.request, body)
+        # Who is calling, before anything in the body is used (nomadd.rpc.auth).
+        peer_server = peer_is_server(req, agent.server.config.region)
+        verified = await agent.server.rpc_auth.authenticate(name, req.headers, body, peer_server=peer_server)
+        request: Envelope = agent.server.rpc_auth.admit(name, decode_request(method.request, body), verified)
         await authorize_rpc(agent.acl, name, request, agent.server.store.snapshot)
         out = ok_reply(await agent.server.rpc(method, request))
         status = 200

@@ -10,11 +10,8 @@ server. Errors are Nomad's: an unknown secret ``403 ACL token not found``, an ex
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -34,7 +31,6 @@ __all__ = [
     "Resolved",
     "check_secret",
     "local_source",
-    "server_secret",
 ]
 
 ERR_PERMISSION_DENIED = "Permission denied"
@@ -54,13 +50,6 @@ class Resolved:
 
 
 Source = Callable[[str], Awaitable[Resolved]]
-
-
-def server_secret(cluster_secret: str) -> str:
-    """The management credential servers use for their own calls to each other (a server leaving
-    the Raft peer set): derived from the cluster secret only servers hold, never stored."""
-    digest = hmac.new(cluster_secret.encode(), b"nomadd acl server token", hashlib.sha256).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def check_secret(secret: str) -> None:
@@ -93,11 +82,8 @@ def local_source(snapshot: Callable[[], StateSnapshot]) -> Source:
 
 
 class ACLResolver:
-    def __init__(
-        self, config: ACLConfig, source: Source, *, cache_tokens: bool = False, server_secret: str = ""
-    ) -> None:
+    def __init__(self, config: ACLConfig, source: Source, *, cache_tokens: bool = False) -> None:
         self.config = config
-        self.server_secret = server_secret
         self._source = source
         self._cache_tokens = cache_tokens
         self._tokens: dict[str, tuple[float, Resolved]] = {}
@@ -130,10 +116,6 @@ class ACLResolver:
     async def resolve(self, secret: str) -> ACL:
         """The ACL of ``secret`` (management when ACLs are off)."""
         if not self.config.enabled:
-            return MANAGEMENT_ACL
-        if secret:
-            check_secret(secret)  # before comparing: compare_digest refuses non-ASCII text
-        if self.server_secret and hmac.compare_digest(secret, self.server_secret):
             return MANAGEMENT_ACL
         resolved = await self.lookup(secret)
         if resolved.token is not None and resolved.token.is_management:

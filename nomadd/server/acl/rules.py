@@ -18,7 +18,7 @@ from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
 from nomadd.server.state import store_allocs, store_evals
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.errors import PermissionDeniedError
-from nomadd.structs.requests import Envelope
+from nomadd.structs.requests import CallerKind, Envelope
 
 __all__ = [
     "AGENT_READ",
@@ -159,6 +159,9 @@ RPC_RULES: dict[str, Rule] = {
     "Status.Ping": PUBLIC,
     "Status.Regions": PUBLIC,
     "System.GarbageCollect": MANAGEMENT,
+    "Keyring.List": OPERATOR_READ,
+    "Keyring.Rotate": MANAGEMENT,
+    "GossipKeyring.Local": INTERNAL,  # one server's part of a keyring change (servers only)
     "Variables.Read": _VAR_READ,
     "Variables.List": Rule("var", "list", filter=True),
     "Variables.Apply": Rule("var", "write"),  # a delete needs "destroy" (see authorize_rpc)
@@ -185,8 +188,8 @@ async def authorize_rpc(
     """Check the rule of RPC ``name`` for ``req.auth_token``; a method without a rule needs a
     management token. With ``snapshot``, a request naming an allocation or evaluation is checked
     against that object's namespace."""
-    if not resolver.enabled:
-        return
+    if not resolver.enabled or req.caller.kind == CallerKind.SERVER:
+        return  # a server's own request (verified by the internal RPC's server credential)
     rule = RPC_RULES.get(name, MANAGEMENT)
     if rule.kind in ("public", "internal", "self"):
         return

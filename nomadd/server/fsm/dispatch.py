@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server.fsm import EntryKind, acl, job, node, plan, struct_entry, variables
+from nomadd.server.fsm import EntryKind, acl, job, keyring, node, plan, struct_entry, variables
 from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
@@ -25,6 +25,7 @@ from nomadd.structs.requests.acl import (
 from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
     NodeDeregisterEntry,
@@ -87,4 +88,5 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.ACL_ROLE_DELETE: struct_entry(ACLDeleteEntry, acl.apply_role_delete),
         t.ACL_ONE_TIME_TOKEN_UPSERT: struct_entry(ACLOneTimeTokenEntry, acl.apply_one_time_upsert),
         t.ACL_ONE_TIME_TOKEN_EXCHANGE: struct_entry(ACLOneTimeExchangeEntry, acl.apply_one_time_exchange),
+        t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
     }

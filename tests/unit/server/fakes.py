@@ -20,7 +20,7 @@ from typing import Any
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server.acl.endpoint import ACLEndpoint
-from nomadd.server.acl.resolver import ACLResolver, local_source, server_secret
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -30,6 +30,7 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
@@ -138,11 +139,7 @@ class FakeServer:
             servers=list,
             http_addr=self.http_addr,
             raft_addr="127.0.0.1:4647",
-            acl=ACLResolver(
-                self.config.acl,
-                local_source(self.store.snapshot),
-                server_secret=server_secret("fake-cluster"),
-            ),
+            acl=ACLResolver(self.config.acl, local_source(self.store.snapshot)),
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
@@ -154,7 +151,9 @@ class FakeServer:
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=list).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
-        VariablesEndpoint(self.ctx).register(self.registry)
+        self.keyring = Keyring(self.ctx)
+        VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
+        KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         ACLEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)

@@ -27,12 +27,14 @@ pytestmark = [
 
 
 def _put(path: str, value: str, cas: int | None = None) -> bytes:
-    return pack(VarUpsertEntry(namespace="default", path=path, items={"v": value}, time=1, cas=cas))
+    return pack(
+        VarUpsertEntry(namespace="default", path=path, key_id="k", data=value.encode(), time=1, cas=cas)
+    )
 
 
 def _value(r: Raft, path: str) -> str | None:
     var = store_variables.get(r.fsm.store.snapshot(), "default", path)
-    return dict(var.items)["v"] if var else None
+    return var.data.decode() if var else None
 
 
 async def _three_members(**config: float) -> tuple[list[Raft], Raft]:

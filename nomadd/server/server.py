@@ -44,6 +44,7 @@ from nomadd.server import (
     system_endpoint,
     var_endpoint,
 )
+from nomadd.server.autopilot import STATS_TIMEOUT_S, Autopilot
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
@@ -58,10 +59,13 @@ from nomadd.server.membership import (
     server_tags,
 )
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
+from nomadd.server.snapshot_schedule import SnapshotSchedule
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.worker import SchedulingService
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
+from nomadd.structs.requests.autopilot import AUTOPILOT_SERVER_STATS, ServerStatsReply, ServerStatsRequest
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -125,6 +129,15 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        # operator features: snapshots (save/restore, scheduled) and autopilot
+        SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart).register(self.registry)
+        self.register_leader_component(RestoreJanitor(self.ctx))
+        if s.snapshot_interval > 0 and s.snapshot_path:
+            sched = SnapshotSchedule(self.ctx, Path(s.snapshot_path), s.snapshot_interval, s.snapshot_retain)
+            self.register_leader_component(sched)
+        self.autopilot = Autopilot(self.ctx, s.autopilot, self._autopilot_stats)
+        self.autopilot.register(self.registry)
+        self.register_leader_component(self.autopilot)
         for module in (
             status_endpoint,
             operator_endpoint,
@@ -421,6 +434,11 @@ class Server:
         for addr in plan.add:
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
+
+    async def _autopilot_stats(self, http_addr: str) -> ServerStatsReply:
+        return await self.rpc_client.call(
+            http_addr, AUTOPILOT_SERVER_STATS, ServerStatsRequest(), timeout=STATS_TIMEOUT_S
+        )
 
     def servers(self) -> list[ServerInfo]:
         return region_servers(self.gossip.members() if self.gossip else [], self.config.region)

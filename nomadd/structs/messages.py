@@ -39,3 +39,6 @@ class MessageType(enum.IntEnum):
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
     PLAN_RESULTS = 16  # ALLOC_UPDATE whose placements may be a base + differences (AllocBase/AllocDiffs):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them
+    SNAPSHOT_RESTORE_CHUNK = 17  # one chunk of an operator snapshot restore; the last one swaps the state
+    SNAPSHOT_RESTORE_ABORT = 18  # drop a partly staged snapshot restore (new leader)
+    AUTOPILOT_SET_CONFIG = 19  # Operator.AutopilotSetConfiguration (check-and-set optional)

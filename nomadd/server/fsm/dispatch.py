@@ -10,10 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from nomadd.server import alloc_endpoint, drainer, eval_endpoint, node_endpoint, plan_apply
-from nomadd.server.fsm import EntryKind, decode_payload, encode_payload, job, struct_entry, variables
+from nomadd.server.fsm import (
+    EntryKind,
+    autopilot,
+    decode_payload,
+    encode_payload,
+    job,
+    snapshot,
+    struct_entry,
+    variables,
+)
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 
 __all__ = ["entry_kinds"]
 
@@ -60,4 +71,7 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, snapshot.apply_chunk),
+        t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, snapshot.apply_abort),
+        t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
     }

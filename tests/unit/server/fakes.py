@@ -89,6 +89,12 @@ class FakeRaft:
     def leader(self) -> str:
         return "127.0.0.1:4647"
 
+    def stats(self) -> dict[str, str]:
+        return {"term": "1"}
+
+    def applied_index(self) -> int:
+        return self.index
+
 
 class FakeServer:
     def __init__(self, **server_config: Any) -> None:

@@ -1,0 +1,146 @@
+"""``Operator.SnapshotSave`` and ``Operator.SnapshotRestoreChunk`` (Nomad's ``Operator.SnapshotSave``
+/ ``SnapshotRestore``, whose archive we carry in chunks: an archive outgrows one Raft entry).
+
+Save: a copy-on-write snapshot of the store (consistent at its applied index, O(1) under the
+lock), encoded and archived off the event loop (:mod:`nomadd.server.snapshot_archive`).
+
+Restore: the HTTP edge checks the whole archive first (nothing is proposed for a bad one), then
+sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`); the last
+one swaps the state on every server. The leader then re-runs its leadership sequence (barrier,
+components re-enabled) so the broker, heartbeats and GC start from the restored state.
+
+:class:`RestoreJanitor` (leader component): a new leader drops a restore left half-staged by the
+previous one (``SNAPSHOT_RESTORE_ABORT``); the uploader's next chunk is then refused and it must
+start again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
+from nomadd.server.fsm.snapshot import STAGING_TABLE, staged_restore
+from nomadd.server.snapshot_archive import build_archive
+from nomadd.server.state.store import StateSnapshot, dump_snapshot
+from nomadd.structs.errors import NomaddError, RaftApplyError
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests import QueryMeta, WriteMeta
+from nomadd.structs.requests.snapshot import (
+    OPERATOR_SNAPSHOT_RESTORE_CHUNK,
+    OPERATOR_SNAPSHOT_SAVE,
+    RestoreResult,
+    SnapshotAbortEntry,
+    SnapshotChunkEntry,
+    SnapshotRestoreChunkReply,
+    SnapshotRestoreChunkRequest,
+    SnapshotSaveReply,
+    SnapshotSaveRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CHUNK_BYTES", "RestoreJanitor", "SnapshotEndpoint", "take_archive"]
+
+CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap for heartbeats
+
+
+def _state_without_staging(snap: StateSnapshot) -> bytes:
+    if not snap.table(STAGING_TABLE):
+        return dump_snapshot(snap)
+    tables = {n: dict(snap.table(n)) for n in snap._tables if n != STAGING_TABLE}
+    return dump_snapshot(StateSnapshot(tables, dict(snap._indexes), snap.index))
+
+
+def _term(ctx: ServerContext) -> int:
+    try:
+        return int(ctx.raft.stats().get("term") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
+    """An archive of this server's state now, and the Raft index it is at."""
+    snap = ctx.store.snapshot()
+    term = _term(ctx)
+    t0 = time.monotonic()
+
+    def build() -> bytes:
+        return build_archive(_state_without_staging(snap), index=snap.index, term=term)
+
+    archive = await asyncio.to_thread(build)
+    logger.info(
+        "snapshot taken index=%d term=%d bytes=%d took=%.3fs",
+        snap.index,
+        term,
+        len(archive),
+        time.monotonic() - t0,
+    )
+    return archive, snap.index
+
+
+class SnapshotEndpoint:
+    def __init__(self, ctx: ServerContext, on_restored: Callable[[], None] | None = None) -> None:
+        self._ctx = ctx
+        self._on_restored = on_restored
+
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(OPERATOR_SNAPSHOT_SAVE, self.save, kind="read")
+        registry.register(OPERATOR_SNAPSHOT_RESTORE_CHUNK, self.restore_chunk, kind="write")
+
+    async def save(self, req: SnapshotSaveRequest) -> SnapshotSaveReply:
+        archive, index = await take_archive(self._ctx)
+        raft = self._ctx.raft
+        meta = QueryMeta(
+            index=index, known_leader=raft.known_leader(), last_contact_ms=raft.last_contact_ms()
+        )
+        return SnapshotSaveReply(meta=meta, archive=archive)
+
+    async def restore_chunk(self, req: SnapshotRestoreChunkRequest) -> SnapshotRestoreChunkReply:
+        entry = SnapshotChunkEntry(
+            restore_id=req.restore_id, seq=req.seq, total=req.total, sha256=req.sha256, data=req.data
+        )
+        result, index = await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_CHUNK, entry)
+        assert isinstance(result, RestoreResult)
+        if result.error:
+            raise RaftApplyError(f"snapshot restore failed: {result.error}")
+        if result.done:
+            logger.info(
+                "snapshot restored restore_id=%s raft_index=%d snapshot_index=%d",
+                req.restore_id,
+                index,
+                result.restored_index,
+            )
+            if self._on_restored is not None:
+                self._on_restored()
+        return SnapshotRestoreChunkReply(
+            meta=WriteMeta(index=index), done=result.done, restored_index=result.restored_index
+        )
+
+
+class RestoreJanitor:
+    """Leader component: drops a restore the previous leader left half-staged."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+
+    def set_enabled(self, enabled: bool) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if enabled and staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE)):
+            self._task = asyncio.create_task(self._abort(), name="snapshot-restore-abort")
+
+    async def _abort(self) -> None:
+        staged = staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE))
+        try:
+            await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_ABORT, SnapshotAbortEntry(restore_id=staged))
+            logger.warning(
+                "dropped a half-staged snapshot restore after a leader change restore_id=%s", staged
+            )
+        except NomaddError as err:
+            logger.warning("cannot drop a half-staged snapshot restore restore_id=%s err=%s", staged, err)

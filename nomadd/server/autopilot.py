@@ -14,9 +14,10 @@ Dead-server cleanup (``cleanup_dead_servers``): a peer that gossip reports faile
 no longer knows) and that has been unhealthy for ``last_contact_threshold +
 server_stabilization_time`` is removed from the peer set, one per round, only when the voters
 left after the removal still hold a quorum of servers that have been healthy for
-``server_stabilization_time`` (a replacement counts once it is stable), never below
-``min_quorum``, and never more failed voters than ``(voters - 1) / 2`` at once (raft-autopilot's
-limit).
+``server_stabilization_time`` (a replacement counts once it is stable), never leaving fewer
+such servers than ``min_quorum`` (set it to the intended cluster size and a dead server goes
+only once its replacement is stable), and never more failed voters than ``(voters - 1) / 2``
+at once (raft-autopilot's limit).
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def removable_peer(
         if dead[addr] < grace:
             continue
         left = [p for p in peers if p != addr]
-        if len(left) < config.min_quorum:
+        stable_left = sum(1 for p in left if p in stable)
+        if stable_left < config.min_quorum:
             return None
-        if sum(1 for p in left if p in stable) >= len(left) // 2 + 1:
+        if stable_left >= len(left) // 2 + 1:
             return addr
     return None
 

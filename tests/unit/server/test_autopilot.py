@@ -86,6 +86,8 @@ def test_dead_server_is_removed_only_past_the_grace_and_with_a_stable_quorum_lef
     assert (
         removable_peer(peers=["a", "b", "c"], dead={"b": 60.0, "c": 60.0}, stable={"a"}, config=CFG) is None
     )
-    # min_quorum
+    # min_quorum = 3: the dead server goes only once a replacement is stable
     cfg = AutopilotConfig(min_quorum=3)
     assert removable_peer(peers=["a", "b", "c"], dead={"c": 60.0}, stable={"a", "b"}, config=cfg) is None
+    assert removable_peer(peers=peers, dead={"c": 60.0}, stable={"a", "b"}, config=cfg) is None
+    assert removable_peer(peers=peers, dead={"c": 60.0}, stable={"a", "b", "d"}, config=cfg) == "c"

@@ -9,9 +9,9 @@ sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot
 one swaps the state on every server. The leader then re-runs its leadership sequence (barrier,
 components re-enabled) so the broker, heartbeats and GC start from the restored state.
 
-:class:`RestoreJanitor` (leader component): a new leader drops a restore left half-staged by the
-previous one (``SNAPSHOT_RESTORE_ABORT``); the uploader's next chunk is then refused and it must
-start again.
+:class:`RestoreJanitor` (leader component) drops a restore whose uploader stopped sending
+(``SNAPSHOT_RESTORE_ABORT``). A leader change does not: under load elections happen during a
+long upload, and the uploader carries on with the new leader (a chunk sent twice is accepted once).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.snapshot import STAGING_TABLE, staged_restore
-from nomadd.server.snapshot_archive import build_archive
+from nomadd.server.snapshot_archive import SnapshotError, build_archive
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
-from nomadd.structs.errors import NomaddError, RaftApplyError
+from nomadd.structs.errors import NomaddError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import QueryMeta, WriteMeta
 from nomadd.structs.requests.snapshot import (
@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["CHUNK_BYTES", "RestoreJanitor", "SnapshotEndpoint", "take_archive"]
 
 CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap for heartbeats
+RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
+JANITOR_INTERVAL_S = 10.0
 
 
 def _state_without_staging(snap: StateSnapshot) -> bytes:
@@ -101,12 +103,17 @@ class SnapshotEndpoint:
 
     async def restore_chunk(self, req: SnapshotRestoreChunkRequest) -> SnapshotRestoreChunkReply:
         entry = SnapshotChunkEntry(
-            restore_id=req.restore_id, seq=req.seq, total=req.total, sha256=req.sha256, data=req.data
+            restore_id=req.restore_id,
+            seq=req.seq,
+            total=req.total,
+            sha256=req.sha256,
+            data=req.data,
+            sent_at_ns=time.time_ns(),
         )
         result, index = await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_CHUNK, entry)
         assert isinstance(result, RestoreResult)
         if result.error:
-            raise RaftApplyError(f"snapshot restore failed: {result.error}")
+            raise SnapshotError(f"snapshot restore failed: {result.error}")
         if result.done:
             logger.info(
                 "snapshot restored restore_id=%s raft_index=%d snapshot_index=%d",
@@ -122,25 +129,33 @@ class SnapshotEndpoint:
 
 
 class RestoreJanitor:
-    """Leader component: drops a restore the previous leader left half-staged."""
+    """Leader component: drops a restore whose upload stopped midway (no chunk for
+    ``RESTORE_IDLE_S``), so its staged chunks do not stay in memory. A restore that is still
+    sending survives a leader change: the uploader sends the next chunk to the new leader."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, idle_s: float = RESTORE_IDLE_S) -> None:
         self._ctx = ctx
+        self._idle_s = idle_s
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        if enabled and staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE)):
-            self._task = asyncio.create_task(self._abort(), name="snapshot-restore-abort")
+        if enabled:
+            self._task = asyncio.create_task(self._run(), name="snapshot-restore-janitor")
 
-    async def _abort(self) -> None:
-        staged = staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE))
+    async def _run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(min(JANITOR_INTERVAL_S, self._idle_s))
+
+    async def check(self) -> None:
+        staged, sent_at_ns = staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE))
+        if not staged or time.time_ns() - sent_at_ns < self._idle_s * 1e9:
+            return
         try:
             await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_ABORT, SnapshotAbortEntry(restore_id=staged))
-            logger.warning(
-                "dropped a half-staged snapshot restore after a leader change restore_id=%s", staged
-            )
+            logger.warning("dropped an abandoned snapshot restore restore_id=%s", staged)
         except NomaddError as err:
-            logger.warning("cannot drop a half-staged snapshot restore restore_id=%s err=%s", staged, err)
+            logger.warning("cannot drop an abandoned snapshot restore restore_id=%s err=%s", staged, err)

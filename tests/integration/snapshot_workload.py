@@ -57,7 +57,9 @@ def _job(i: int, count: int) -> dict[str, Any]:
     }
 
 
-async def _fill(leader: Agent, nodes: int, jobs: int, count: int, variables: int, timeout: float) -> None:
+async def _fill(
+    leader: Agent, reader: Agent, nodes: int, jobs: int, count: int, variables: int, timeout: float
+) -> None:
     import aiohttp
 
     from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
@@ -104,25 +106,38 @@ async def _fill(leader: Agent, nodes: int, jobs: int, count: int, variables: int
         want = jobs * count
         deadline = time.monotonic() + timeout
         placed, last_print = 0, time.monotonic()
-        while time.monotonic() < deadline:  # the leader's counter: cheap to read at any size
-            async with http.get(f"{leader.url}/v1/metrics") as resp:
-                gauges = (await resp.json())["Gauges"]
-            placed = int(
-                next(g["Value"] for g in gauges if g["Name"] == "nomad.nomad.plan.placements_committed")
+        while time.monotonic() < deadline:
+            # job summaries, read stale from a follower every few seconds: the leader may change
+            # under this load, and listing every summary often would load it
+            async with http.get(f"{reader.url}/v1/jobs", params={"prefix": "snap-", "stale": "true"}) as resp:
+                listed = await resp.json()
+            placed = sum(
+                s.get("Starting", 0) + s.get("Running", 0)
+                for j in listed
+                for s in ((j.get("JobSummary") or {}).get("Summary") or {}).values()
             )
             if placed >= want:
                 return
             if time.monotonic() - last_print > 30:
                 print(f"fill: {placed} of {want} allocations placed", flush=True)
                 last_print = time.monotonic()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(3.0)
         raise AssertionError(f"only {placed} of {want} allocations placed in {timeout}s")
 
 
 def fill(
-    leader: Agent, *, nodes: int, jobs: int, count: int, variables: int = 20, timeout: float = 600
+    leader: Agent,
+    reader: Agent,
+    *,
+    nodes: int,
+    jobs: int,
+    count: int,
+    variables: int = 20,
+    timeout: float = 600,
 ) -> None:
-    asyncio.run(_fill(leader, nodes, jobs, count, variables, timeout))
+    """Register ``nodes`` simulated nodes, ``variables`` variables and ``jobs`` jobs of
+    ``count`` allocations through ``leader``; wait until ``reader`` (stale) sees all placed."""
+    asyncio.run(_fill(leader, reader, nodes, jobs, count, variables, timeout))
 
 
 def state_tables(archive: bytes) -> dict[str, Any]:
@@ -157,7 +172,8 @@ def run(tmp: Path, *, nodes: int, jobs: int, count: int, timeout: float = 900) -
         leader = source.wait_leader(servers, timeout=60)
         _step(times, "start_source_cluster", t0)
         t0 = time.monotonic()
-        fill(leader, nodes=nodes, jobs=jobs, count=count, timeout=timeout)
+        reader = next(s for s in servers if s is not leader)
+        fill(leader, reader, nodes=nodes, jobs=jobs, count=count, timeout=timeout)
         _step(times, "fill", t0)
 
         snap = tmp / "backup.snap"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,7 @@ from aiohttp import web
 from nomadd.agent.http.internal_endpoint import call, envelope
 from nomadd.server.snapshot_archive import read_archive
 from nomadd.server.snapshot_endpoint import CHUNK_BYTES
-from nomadd.structs.errors import ValidationError
+from nomadd.structs.errors import NomaddError, RPCError, ValidationError
 from nomadd.structs.requests.snapshot import (
     OPERATOR_SNAPSHOT_RESTORE_CHUNK,
     OPERATOR_SNAPSHOT_SAVE,
@@ -33,9 +35,13 @@ if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["MAX_SNAPSHOT_BYTES", "register"]
 
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024 * 1024
+CHUNK_RETRY_S = 60.0  # how long one chunk is retried through leader elections
+CHUNK_RETRY_WAIT_S = 0.5
 
 
 async def snapshot_save(agent: Agent, req: web.Request) -> web.StreamResponse:
@@ -73,8 +79,34 @@ async def snapshot_restore(agent: Agent, req: web.Request) -> object:
         request = SnapshotRestoreChunkRequest(
             **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=chunk
         )
-        await call(agent, OPERATOR_SNAPSHOT_RESTORE_CHUNK, request)
+        await _send(agent, request)
     return None
+
+
+async def _send(agent: Agent, request: SnapshotRestoreChunkRequest) -> None:
+    """One chunk, sent again while the cluster has no leader or the outcome is unknown (a
+    leader change mid-upload); a rejection (400: bad archive, restore replaced) is final."""
+    deadline = time.monotonic() + CHUNK_RETRY_S
+    retry: NomaddError
+    while True:
+        try:
+            await call(agent, OPERATOR_SNAPSHOT_RESTORE_CHUNK, request)
+            return
+        except RPCError as err:
+            if err.code < 500 or time.monotonic() > deadline:
+                raise
+            retry = err
+        except NomaddError as err:
+            if time.monotonic() > deadline:
+                raise
+            retry = err
+        logger.warning(
+            "snapshot restore chunk failed, sending it again restore_id=%s seq=%d err=%s",
+            request.restore_id,
+            request.seq,
+            retry,
+        )
+        await asyncio.sleep(CHUNK_RETRY_WAIT_S)
 
 
 def register(router: Router) -> None:

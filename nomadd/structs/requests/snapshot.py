@@ -69,6 +69,7 @@ class SnapshotChunkEntry:
     total: int
     sha256: str
     data: bytes
+    sent_at_ns: int = 0  # made by the endpoint: lets a leader drop an upload abandoned midway
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,11 +4,11 @@
 This process is the load generator. It starts 3 ``nomadd agent`` server processes on
 127.0.0.1-3 (Nomad's default heartbeat settings unless overridden) and simulates clients over
 the real internal HTTP RPC: each one registers (``Node.Register``), turns ready with a heartbeat
-and then heartbeats every ``HeartbeatTTL`` the servers hand out, sticking to one server (as a
+and then heartbeats every ``heartbeat_ttl`` the servers hand out, sticking to one server (as a
 Nomad client does; followers forward to the leader). N grows in steps (default 1k, 2.5k, 5k,
 10k); each step registers the new clients (bounded by ``--register-timeout``) and then holds
 all of them for ``--hold`` seconds. A step passes when no node was marked down and the leader's
-heartbeat timers never expired on any server (``Node.HeartbeatStats.Expired``, summed over
+heartbeat timers never expired on any server (``Node.HeartbeatStats`` ``expired``, summed over
 the servers, registration phase included). Per step it reports the
 heartbeats/s the leader served during the hold and the leader process's CPU.
 
@@ -43,14 +43,22 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode  # noqa: E402
-from nomadd.structs.codec import to_wire  # noqa: E402
+from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request  # noqa: E402
 from nomadd.structs.node import (  # noqa: E402
     Node,
     NodeCpuResources,
     NodeDiskResources,
     NodeMemoryResources,
     NodeResources,
+    NodeStatus,
+)
+from nomadd.structs.requests.node import (  # noqa: E402
+    NODE_HEARTBEAT_STATS,
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    HeartbeatStatsRequest,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
 )
 from tests.integration.cluster import Agent, Cluster  # noqa: E402
 
@@ -63,7 +71,7 @@ import sys, msgpack
 from aiohttp import web
 async def h(req):
     args = msgpack.unpackb(await req.read(), raw=False)
-    body = msgpack.packb({"ok": {"HeartbeatTTL": 10.0, "Servers": [], "Index": 1}}, use_bin_type=True)
+    body = msgpack.packb({"ok": {"meta": {"index": 1}, "heartbeat_ttl": 10.0, "servers": []}}, use_bin_type=True)
     return web.Response(body=body, content_type="application/msgpack")
 app = web.Application()
 app.router.add_post("/v1/internal/{method}", h)
@@ -88,10 +96,11 @@ class Sim:
     heartbeat_errors: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def call(self, addr: str, method: str, args: dict[str, Any], timeout: float = 30.0) -> Any:
+    async def call(self, addr: str, method: str, request: object, timeout: float = 30.0) -> Any:
+        """The wire form of ``method``'s reply to the typed ``request``."""
         async with self.session.post(
             f"http://{addr}/v1/internal/{method}",
-            data=encode(args),
+            data=encode_request(request),
             headers={"Content-Type": MSGPACK_CONTENT_TYPE},
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
@@ -101,17 +110,17 @@ class Sim:
         return reply["ok"]
 
     async def heartbeat(self, c: SimClient) -> float:
-        args = {"NodeID": c.node.id, "SecretID": c.node.secret_id, "Status": "ready"}
-        reply = await self.call(c.server, "Node.UpdateStatus", args)
+        req = NodeUpdateStatusRequest(node_id=c.node.id, secret_id=c.node.secret_id, status=NodeStatus.READY)
+        reply = await self.call(c.server, NODE_UPDATE_STATUS.name, req)
         self.heartbeats_sent += 1
         c.ready = True
-        return float(reply["HeartbeatTTL"])
+        return float(reply["heartbeat_ttl"])
 
     async def run_client(self, c: SimClient, sem: asyncio.Semaphore) -> None:
         async with sem:
             for attempt in range(5):
                 try:
-                    await self.call(c.server, "Node.Register", {"Node": to_wire(c.node)})
+                    await self.call(c.server, NODE_REGISTER.name, NodeRegisterRequest(node=c.node))
                     ttl = await self.heartbeat(c)
                     break
                 except (RuntimeError, aiohttp.ClientError, TimeoutError):
@@ -166,7 +175,7 @@ async def blast(
             try:
                 async with session.post(
                     f"http://{addr}/v1/internal/{method}",
-                    data=encode(args_of(i)),
+                    data=encode_request(args_of(i)),
                     headers={"Content-Type": MSGPACK_CONTENT_TYPE},
                 ) as resp:
                     reply = decode(await resp.read())
@@ -189,9 +198,11 @@ async def all_stats(session: aiohttp.ClientSession, servers: list[Agent]) -> dic
     out = {}
     for s in servers:
         try:
-            out[s.name] = await sim.call(s.http_addr, "Node.HeartbeatStats", {}, timeout=10)
+            out[s.name] = await sim.call(
+                s.http_addr, NODE_HEARTBEAT_STATS.name, HeartbeatStatsRequest(), timeout=10
+            )
         except (RuntimeError, aiohttp.ClientError, TimeoutError):
-            out[s.name] = {"Enabled": False, "Heartbeats": 0, "Expired": 0}
+            out[s.name] = {"enabled": False, "heartbeats": 0, "expired": 0}
     return out
 
 
@@ -200,7 +211,7 @@ def _sum(stats: dict[str, dict[str, Any]], key: str) -> int:
 
 
 def _leader(stats: dict[str, dict[str, Any]], servers: list[Agent]) -> Agent | None:
-    return next((s for s in servers if stats[s.name]["Enabled"]), None)
+    return next((s for s in servers if stats[s.name]["enabled"]), None)
 
 
 def _cpu(agent: Agent) -> float:
@@ -254,9 +265,9 @@ async def run(
             statuses = await node_statuses(session, leader1 or servers[0])
             wall = w1 - w0
             cpu = (cpu1[leader1.name] - cpu0[leader1.name]) / wall * 100 if leader1 else 0.0
-            hb_rate = (_sum(s1, "Heartbeats") - _sum(s0, "Heartbeats")) / wall
-            expired_total = _sum(s1, "Expired")
-            expired_hold = expired_total - _sum(s0, "Expired")
+            hb_rate = (_sum(s1, "heartbeats") - _sum(s0, "heartbeats")) / wall
+            expired_total = _sum(s1, "expired")
+            expired_hold = expired_total - _sum(s0, "expired")
             stable = leader0 is not None and leader0 is leader1
             ok = statuses.get("down", 0) == 0 and expired_total == 0 and statuses.get("ready", 0) == target
             step = {
@@ -284,9 +295,9 @@ async def run(
             task.cancel()
         await asyncio.gather(*sim.tasks, return_exceptions=True)
 
-        def hb_args(i: int) -> dict[str, Any]:
+        def hb_args(i: int) -> NodeUpdateStatusRequest:
             node_id, secret = ids[i % len(ids)]
-            return {"NodeID": node_id, "SecretID": secret, "Status": "ready"}
+            return NodeUpdateStatusRequest(node_id=node_id, secret_id=secret, status=NodeStatus.READY)
 
         # alternate the two targets (the machine's other load hits both alike); best of each
         bare_runs: list[float] = []

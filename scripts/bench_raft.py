@@ -129,11 +129,13 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    from nomadd.server.fsm import FSM, encode_payload
+    from nomadd.server.fsm import FSM
     from nomadd.server.fsm.dispatch import entry_kinds
     from nomadd.server.raft import Raft, RaftConfig
     from nomadd.server.state.store import StateStore
+    from nomadd.structs.codec import pack
     from nomadd.structs.messages import MessageType
+    from nomadd.structs.requests.variables import VarUpsertEntry
 
     async def main() -> None:
         raft = Raft(
@@ -155,14 +157,11 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
                 async def writer(queue: Any = queue, prefix: str = prefix, value: str = value) -> int:
                     failed = 0
                     for i in queue:
-                        req = {
-                            "Namespace": "default",
-                            "Path": f"{prefix}{i}",
-                            "Items": {"v": value},
-                            "Time": i,
-                        }
+                        req = VarUpsertEntry(
+                            namespace="default", path=f"{prefix}{i}", items={"v": value}, time=i
+                        )
                         try:
-                            await raft.apply(MessageType.VAR_UPSERT, encode_payload(req))
+                            await raft.apply(MessageType.VAR_UPSERT, pack(req))
                         except Exception:
                             failed += 1
                     return failed

@@ -68,13 +68,11 @@ def scheduler_alone(nodes: int, jobs: int, count: int) -> float:
     return bench_schedule(nodes=nodes, jobs=jobs, count=count).placements_per_s
 
 
-def _node_wire(cpu: int) -> dict[str, Any]:
+def _new_node() -> Any:
     from nomadd.scheduler.testing import mock_node
-    from nomadd.structs.codec import to_wire
     from nomadd.structs.node import NodeStatus
 
-    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
-    return to_wire(node)
+    return dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
 
 
 def _job(i: int, count: int) -> dict[str, Any]:
@@ -104,14 +102,22 @@ async def _cluster_run(
 ) -> dict[str, Any]:
     import aiohttp
 
-    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
+    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
+    from nomadd.structs.node import NodeStatus
+    from nomadd.structs.requests.node import (
+        NODE_REGISTER,
+        NODE_UPDATE_STATUS,
+        NodeRegisterRequest,
+        NodeUpdateStatusRequest,
+    )
 
     async with aiohttp.ClientSession() as http:
 
-        async def rpc(method: str, args: dict[str, Any]) -> Any:
+        async def rpc(method: str, request: object) -> Any:
+            """The wire form of ``method``'s reply to the typed ``request``."""
             async with http.post(
                 f"{leader.url}/v1/internal/{method}",
-                data=encode(args),
+                data=encode_request(request),
                 headers={"Content-Type": MSGPACK_CONTENT_TYPE},
             ) as resp:
                 reply = decode(await resp.read())
@@ -129,11 +135,12 @@ async def _cluster_run(
             return await asyncio.gather(*(one(c) for c in coros))
 
         async def add_node() -> None:
-            wire = _node_wire(4000)
-            await rpc("Node.Register", {"Node": wire})
-            await rpc(
-                "Node.UpdateStatus", {"NodeID": wire["id"], "SecretID": wire["secret_id"], "Status": "ready"}
+            node = _new_node()
+            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node))
+            ready = NodeUpdateStatusRequest(
+                node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY
             )
+            await rpc(NODE_UPDATE_STATUS.name, ready)
 
         t_nodes = time.monotonic()
         await gather_limited([add_node() for _ in range(opts.nodes)], 64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -62,6 +63,15 @@ def wait_for(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.0
     )
 
 
+async def wait_until(pred: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """``wait_for`` inside an event loop: poll ``pred`` without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
+        await asyncio.sleep(0.01)
+
+
 def agent_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "NOTIFY_", "WATCHDOG_"))}
     env["PYTHONPATH"] = str(ROOT)
@@ -73,10 +83,16 @@ def agent_env(**extra: str) -> dict[str, str]:
 class AgentProcess:
     """A real ``python -m nomadd agent`` process; output collected line by line."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        entry: Sequence[str] = ("-m", "nomadd"),
+    ):
         self.args = list(args)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nomadd", "agent", *self.args],
+            [sys.executable, *entry, "agent", *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env or agent_env(),

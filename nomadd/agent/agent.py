@@ -3,6 +3,10 @@
 ``start`` binds the HTTP port first, then starts the server and the client; ``leave`` runs the
 client's leave, then the server's (Nomad's order), bounded by ``LEAVE_TIMEOUT_S``; ``shutdown``
 stops everything, idempotent. ``reload`` hands a new config to the parts that can change live.
+
+The server's and the client's background tasks report a vital task that died to :meth:`_on_fatal`
+(see :mod:`nomadd.helper.supervisor`); :meth:`wait_fatal` then tells the command to stop the agent with
+exit status 70 (EX_SOFTWARE), so systemd restarts it instead of leaving it half alive.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
+from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
 from nomadd.server.server import Server
 
 logger = logging.getLogger(__name__)
@@ -30,8 +35,14 @@ class Agent:
         self.config = config
         self.started_at = time.monotonic()
         self.http = HTTPServer(self)
-        self.server: Server | None = Server(config) if config.server.enabled else None
-        self.client: Client | None = Client(config) if config.client.enabled else None
+        self._crashed = asyncio.Event()
+        self._crash_reason = ""
+        # The agent's own tasks (the command's systemd watchdog); the command closes it last,
+        # after shutdown, so the watchdog keeps pinging while the agent stops.
+        self.tasks = Supervisor("agent", on_fatal=self._on_fatal)
+        fatal = self._on_fatal
+        self.server: Server | None = Server(config.server, on_fatal=fatal) if config.server.enabled else None
+        self.client: Client | None = Client(config.client, on_fatal=fatal) if config.client.enabled else None
         # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
         self.reload_hook: Callable[[], Awaitable[None]] | None = None
         self._shut_down = False
@@ -73,43 +84,44 @@ class Agent:
     async def reload(self, config: AgentConfig) -> None:
         self.config = config
         if self.server is not None:
-            await self.server.reload(config)
+            await self.server.reload(config.server)
         if self.client is not None:
-            await self.client.reload(config)
+            await self.client.reload(config.client)
 
-    async def wait_fatal(self) -> str:
-        """Wait until a component cannot go on (e.g. retry_join exhausted); returns why.
+    def _on_fatal(self, reason: str) -> None:
+        """A vital background task died (its traceback is logged already); the first reason wins."""
+        if self._crashed.is_set():
+            return
+        logger.critical("vital task failed, stopping the agent exit_code=%d reason=%s", EX_SOFTWARE, reason)
+        self._crash_reason = reason
+        self._crashed.set()
 
-        Components signal it with a ``failed`` asyncio.Event and a ``fatal_error`` message.
+    async def wait_fatal(self) -> tuple[str, int]:
+        """Wait until the agent cannot go on; returns why and the exit status.
+
+        A vital task that died: exit 70. A component that gave up (e.g. retry_join exhausted,
+        signalled with a ``failed`` asyncio.Event and a ``fatal_error`` message): exit 1, as Nomad.
         """
-        events = [
+        events: list[tuple[object, asyncio.Event]] = [(self, self._crashed)]
+        events += [
             (c, ev)
             for c in (self.server, self.client)
             if c is not None and isinstance(ev := getattr(c, "failed", None), asyncio.Event)
         ]
-        if not events:
-            await asyncio.Event().wait()
         waiters = [asyncio.create_task(ev.wait()) for _, ev in events]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waiters:
                 w.cancel()
+        if self._crashed.is_set():
+            return self._crash_reason, EX_SOFTWARE
         for component, ev in events:
             if ev.is_set():
-                return str(getattr(component, "fatal_error", "") or "agent component failed")
-        return "agent component failed"
+                return str(getattr(component, "fatal_error", "") or "agent component failed"), 1
+        return "agent component failed", 1
 
     async def request_reload(self) -> None:
         if self.reload_hook is None:
             raise RuntimeError("reload is not available")
         await self.reload_hook()
-
-
-async def wait_bounded(coro: Awaitable[None], timeout_s: float) -> bool:
-    """Run ``coro`` for at most ``timeout_s``; True when it finished in time."""
-    try:
-        await asyncio.wait_for(coro, timeout_s)
-    except TimeoutError:
-        return False
-    return True

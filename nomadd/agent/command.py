@@ -32,7 +32,7 @@ from nomadd.agent.logging import GatedHandler, set_level, setup_logging
 from nomadd.agent.permissions import check_permissions
 from nomadd.agent.sdnotify import Notifier
 from nomadd.agent.tls import PendingContexts, deferred_ca_loading, load_deferred
-from nomadd.cli.flags import FlagError, FlagSet
+from nomadd.helper.flags import FlagError, FlagSet
 from nomadd.structs.errors import ConfigError, NomaddError
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def _flags_to_partial(v: dict[str, object]) -> Partial:
         if v.get(flag):
             put(key, True)
     if "retry-interval" in v:
-        from nomadd.agent.duration import parse_duration
+        from nomadd.helper.duration import parse_duration
 
         raw = str(v["retry-interval"])
         try:
@@ -352,13 +352,12 @@ async def _serve(
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     await asyncio.to_thread(load_deferred, pending_ca)
-    watchdog = asyncio.create_task(notifier.run_watchdog(), name="sd-watchdog")
+    # Vital: without its pings systemd kills the agent at WatchdogSec without saying why.
+    agent.tasks.spawn(notifier.run_watchdog(), "sd-watchdog", vital=True)
     try:
         return await state.wait_for_stop(signals)
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        await agent.tasks.aclose()
 
 
 class _Runner:
@@ -377,7 +376,9 @@ class _Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await fatal
 
-    async def _wait_for_stop(self, signals: asyncio.Queue[signal.Signals], fatal: asyncio.Task[str]) -> int:
+    async def _wait_for_stop(
+        self, signals: asyncio.Queue[signal.Signals], fatal: asyncio.Task[tuple[str, int]]
+    ) -> int:
         while True:
             next_signal = asyncio.create_task(signals.get())
             await asyncio.wait({next_signal, fatal}, return_when=asyncio.FIRST_COMPLETED)
@@ -385,10 +386,12 @@ class _Runner:
                 next_signal.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await next_signal
-                # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1.
-                self.ui.error(fatal.result())
+                # Nomad: a component that cannot go on (retry_join exhausted) ends the agent, exit 1;
+                # a vital background task that died ends it with 70 (EX_SOFTWARE).
+                reason, code = fatal.result()
+                self.ui.error(reason)
                 await _bounded_shutdown(self.agent)
-                return 1
+                return code
             sig = next_signal.result()
             self.ui.output(f"Caught signal: {_SIGNAL_NAMES.get(sig, sig.name)}")
             if sig == signal.SIGHUP:

@@ -15,27 +15,23 @@ import os
 import re
 import socket
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nomadd.agent.config_schema import Partial, check_file, merge
-from nomadd.agent.duration import parse_duration
+from nomadd.client.config import ClientConfig, Reserved
+from nomadd.helper.duration import parse_duration
+from nomadd.server.config import ServerConfig
+from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = [
     "LOG_LEVELS",
-    "Advertise",
     "AgentConfig",
-    "ClientConfig",
     "ConfigSources",
-    "DiscoveryConfig",
-    "Ports",
-    "Reserved",
-    "ServerConfig",
-    "ServerJoin",
     "build_config",
     "load_config",
     "parse_duration",
@@ -45,88 +41,19 @@ __all__ = [
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF")
 _REGION_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _EDITOR_TEMP = re.compile(r"(~$)|(^\.#)|(^#.*#$)")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ports:
-    http: int = 4646
-    raft: int = 4647
-    serf: int = 4648
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Advertise:
-    """Addresses other agents use to reach this one, each ``host:port``."""
-
-    http: str
-    raft: str
-    serf: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerJoin:
-    start_join: tuple[str, ...] = ()
-    retry_join: tuple[str, ...] = ()
-    retry_interval: float = 30.0
-    retry_max: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerConfig:
-    enabled: bool = False
-    bootstrap_expect: int = 0
-    encrypt: bytes | None = field(default=None, repr=False)
-    raft_secret: str = field(default="", repr=False)
-    raft_multiplier: int = 1
-    heartbeat_grace: float = 10.0
-    min_heartbeat_ttl: float = 10.0
-    max_heartbeats_per_second: float = 50.0
-    failover_heartbeat_ttl: float = 300.0
-    node_gc_threshold: float = 24 * 3600.0
-    node_gc_interval: float = 300.0
-    num_schedulers: int = 0
-    rejoin_after_leave: bool = False
-    server_join: ServerJoin = ServerJoin()
-    data_dir: str = ""
-    # operator features: the top-level `autopilot` block and `server.snapshot` (scheduled snapshots)
-    autopilot: AutopilotConfig = field(default_factory=AutopilotConfig)
-    snapshot_interval: float = 0.0  # 0: no scheduled snapshots
-    snapshot_retain: int = 24
-    snapshot_path: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reserved:
-    cpu: int = 0
-    memory: int = 0
-    disk: int = 0
-    reserved_ports: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientConfig:
-    enabled: bool = False
-    servers: tuple[str, ...] = ()
-    node_class: str = ""
-    node_pool: str = "default"
-    meta: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, str] = field(default_factory=dict)
-    network_interface: str = ""
-    reserved: Reserved = Reserved()
-    server_join: ServerJoin = ServerJoin()
-    state_dir: str = ""
-    alloc_dir: str = ""
-    max_kill_timeout: float = 30.0
-    raw_exec_enabled: bool = False
-    exec_enabled: bool = True
-    cpu_total_compute: int = 0
-    memory_total_mb: int = 0
-    disk_total_mb: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiscoveryConfig:
-    dns_resolvers: tuple[str, ...] = ()
+# Top-level settings the server's and the client's configs carry a copy of.
+_AGENT_WIDE = (
+    "region",
+    "datacenter",
+    "name",
+    "dev_mode",
+    "bind_addr",
+    "ports",
+    "addresses",
+    "advertise",
+    "discovery",
+    "local_server",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +82,9 @@ class AgentConfig:
         from dataclasses import asdict
 
         out = asdict(self)
+        for block in ("server", "client"):  # the agent-wide settings both copy are shown once
+            for key in _AGENT_WIDE:
+                out[block].pop(key, None)
         out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
         out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
         return out
@@ -285,14 +215,26 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev),
     )
 
-    server = _build_server(p, server_on, dev, data_dir)
-    client = _build_client(p, client_on, dev, data_dir)
-    resolvers = tuple(_get(p, "discovery.dns_resolvers", ()))
-    _check_discovery(server, client, resolvers)
+    name = _get(p, "name", "") or socket.gethostname()
+    discovery = DiscoveryConfig(dns_resolvers=tuple(_get(p, "discovery.dns_resolvers", ())))
+    common: dict[str, Any] = {
+        "region": region,
+        "datacenter": datacenter,
+        "name": name,
+        "dev_mode": dev,
+        "advertise": advertise,
+        "discovery": discovery,
+    }
+    server = _build_server(p, server_on, dev, data_dir, common)
+    server = replace(server, bind_addr=bind, ports=ports, addresses=addresses)
+    client = _build_client(p, client_on, dev, data_dir, common)
+    if server_on:
+        client = replace(client, local_server=advertise.http)
+    _check_discovery(server, client, discovery.dns_resolvers)
     return AgentConfig(
         region=region,
         datacenter=datacenter,
-        name=_get(p, "name", "") or socket.gethostname(),
+        name=name,
         data_dir=data_dir,
         bind_addr=bind,
         ports=ports,
@@ -306,11 +248,13 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         prometheus_metrics=bool(_get(p, "telemetry.prometheus_metrics", False)),
         server=server,
         client=client,
-        discovery=DiscoveryConfig(dns_resolvers=resolvers),
+        discovery=discovery,
     )
 
 
-def _build_server(p: Partial, enabled: bool, dev: bool, data_dir: str) -> ServerConfig:
+def _build_server(
+    p: Partial, enabled: bool, dev: bool, data_dir: str, common: dict[str, Any]
+) -> ServerConfig:
     s: Partial = _get(p, "server", {})
     expect = s.get("bootstrap_expect", 0)
     if expect and not enabled:
@@ -348,6 +292,7 @@ def _build_server(p: Partial, enabled: bool, dev: bool, data_dir: str) -> Server
             "with it); set server.raft_secret or server.encrypt (e.g. from `nomadd operator keygen`)"
         )
     return ServerConfig(
+        **common,
         enabled=enabled,
         bootstrap_expect=expect,
         encrypt=encrypt,
@@ -395,7 +340,9 @@ def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:
     }
 
 
-def _build_client(p: Partial, enabled: bool, dev: bool, data_dir: str) -> ClientConfig:
+def _build_client(
+    p: Partial, enabled: bool, dev: bool, data_dir: str, common: dict[str, Any]
+) -> ClientConfig:
     c: Partial = _get(p, "client", {})
     join: Partial = c.get("server_join", {})
     if join.get("start_join"):
@@ -414,6 +361,7 @@ def _build_client(p: Partial, enabled: bool, dev: bool, data_dir: str) -> Client
     if c.get("node_pool") == "all":
         raise ConfigError('client.node_pool: "all" is a reserved node pool name')
     return ClientConfig(
+        **common,
         enabled=enabled,
         servers=tuple(c.get("servers", ())),
         node_class=c.get("node_class", ""),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from nomadd.agent.duration import parse_duration
+from nomadd.helper.duration import parse_duration
 from nomadd.structs.errors import ConfigError
 
 __all__ = ["APPEND_LISTS", "SCHEMA", "Partial", "check_file", "merge"]

@@ -1,4 +1,4 @@
-"""Data-dir ownership and mode checks, run before anything listens (DESIGN §11).
+"""Data-dir ownership and mode checks, run before anything listens (docs/architecture.md §Permissions).
 
 Server: warns when run as root; the data dir is created 0700 owned by the running user; a data
 dir owned by another user, or writable by group/others, is refused; one merely readable by others

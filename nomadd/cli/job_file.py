@@ -4,16 +4,17 @@ python-hcl2 extra, HCL job specifications. Both become the API JSON job the agen
 Unlike the HTTP API (which ignores unknown keys, as Nomad's does), a job FILE is checked
 strictly: an unknown key is an error naming its path (``Job.TaskGroups[0].Tasks[0].Drivr: unknown
 key``; HCL: ``job.group[0].task[0].drivr: unknown key``) so typos do not silently drop settings.
-The CLI imports only ``nomadd.api`` (STYLE.md §1), so the known keys are listed here;
+The CLI imports only ``nomadd.api`` (docs/architecture.md §Layering), so the known keys are listed here;
 ``tests/unit/cli/test_job_file.py`` checks the table against ``nomadd.structs``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
+
+from nomadd.helper import duration
 
 __all__ = ["HCL_MISSING", "JOB_SCHEMA", "JobFileError", "hcl_to_api", "load_job_file", "parse_duration_ns"]
 
@@ -132,33 +133,13 @@ def check_keys(value: Any, schema: Any, path: str) -> None:
 
 # ---- durations ----------------------------------------------------------------------------
 
-_DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 10**9,
-    "m": 60 * 10**9,
-    "h": 3600 * 10**9,
-}
-
 
 def parse_duration_ns(text: str, path: str) -> int:
     """Go-style duration (``"1h30m"``, ``"15s"``, ``"500ms"``) in nanoseconds."""
-    s = text.strip()
-    if s == "0":
-        return 0
-    pos = 0
-    total = 0.0
-    for m in _DUR_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise JobFileError(f"{path}: invalid duration {text!r}")
-    return int(total)
+    try:
+        return duration.parse_duration_ns(text)
+    except ValueError:
+        raise JobFileError(f"{path}: invalid duration {text!r}") from None
 
 
 # ---- HCL ----------------------------------------------------------------------------------

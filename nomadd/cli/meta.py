@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from nomadd.api.client import APIError, Client
-from nomadd.cli.flags import FlagError, FlagSet
+from nomadd.helper.flags import FlagError, FlagSet
 
 __all__ = ["APIError", "api_client", "columnize", "fail", "new_flagset", "parse", "parse_one", "print_json"]
 

@@ -8,31 +8,27 @@ and waits until the servers report the drain complete (``-detach``: return at on
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, cast
 
 from nomadd.api.client import Client
 from nomadd.cli import meta
+from nomadd.helper.duration import parse_duration_ns
 
 __all__ = ["run"]
 
 USAGE = "nomadd node drain [options] <node>"
 MONITOR_TIMEOUT_S = 3600.0
-_DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def _duration_ns(text: str) -> int | None:
-    if text in ("0", "-1"):
-        return int(text)
-    pos, total = 0, 0.0
-    for m in _DUR.finditer(text):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _NS[m.group(2)]
-        pos = m.end()
-    return int(total) if pos == len(text) and text else None
+    if text == "-1":  # Nomad's "force": no deadline
+        return -1
+    try:
+        ns = parse_duration_ns(text)
+    except ValueError:
+        return None
+    return ns if ns >= 0 else None
 
 
 def _resolve(client: Client, prefix: str) -> str | None:

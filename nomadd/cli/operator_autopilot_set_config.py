@@ -6,9 +6,9 @@ its ModifyIndex, so a concurrent change is not overwritten.
 
 from __future__ import annotations
 
-from nomadd.agent.duration import parse_duration
 from nomadd.api.operator import Operator
 from nomadd.cli import meta
+from nomadd.helper.duration import parse_duration
 
 USAGE = "nomadd operator autopilot set-config [options]"
 

@@ -13,11 +13,9 @@ started here would see. So it imports ``nomadd.discovery`` directly.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from typing import TextIO
 
-from nomadd.cli.flags import FlagError, FlagSet
 from nomadd.discovery import (
     DEFAULT_PORTS,
     PORT_KINDS,
@@ -27,6 +25,8 @@ from nomadd.discovery import (
     parse_entry,
 )
 from nomadd.discovery.resolver import DNS_TIMEOUT_S
+from nomadd.helper.duration import parse_duration
+from nomadd.helper.flags import FlagError, FlagSet
 from nomadd.structs.errors import ConfigError
 
 __all__ = ["run"]
@@ -58,22 +58,15 @@ Options:
     Region an mdns:// entry without ?region= looks for (default global).
 """
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def _duration(text: str) -> float:
     """Go-style duration (``500ms``, ``5s``, ``1m30s``) or plain seconds, in seconds."""
     try:
         value = float(text)
     except ValueError:
-        pos, value = 0, 0.0
-        for match in _DURATION_RE.finditer(text):
-            if match.start() != pos:
-                break
-            value += float(match.group(1)) * _UNIT_S[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
+        try:
+            value = parse_duration(text)
+        except ValueError:
             raise ConfigError(f"-timeout: invalid duration {text!r}") from None
     if value <= 0:
         raise ConfigError(f"-timeout: duration must be positive, got {text!r}")

@@ -6,8 +6,8 @@ Reads the archive locally (no agent needed): its metadata, then rows and bytes p
 from __future__ import annotations
 
 from nomadd.cli import meta
-from nomadd.cli.flags import FlagSet
-from nomadd.server.snapshot_archive import SnapshotError, read_archive_file, table_stats
+from nomadd.helper.flags import FlagSet
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive_file, table_stats
 
 USAGE = "nomadd operator snapshot inspect [-json] <file>"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nomadd.api.operator import Operator
 from nomadd.cli import meta
-from nomadd.server.snapshot_archive import SnapshotError, read_archive_file
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive_file
 
 USAGE = "nomadd operator snapshot restore [options] <file>"
 

@@ -11,7 +11,7 @@ import os
 
 from nomadd.api.operator import Operator
 from nomadd.cli import meta
-from nomadd.server.snapshot_archive import SnapshotError, read_archive
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive
 
 USAGE = "nomadd operator snapshot save [options] <file>"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.errors import DriverError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
+from nomadd.structs.requests.node import AllocClientUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class AllocRunner:
         drivers: Mapping[str, Driver],
         state: ClientState,
         persist: Callable[..., None],
-        report: Callable[[str, dict[str, Any]], None],
+        report: Callable[[str, AllocClientUpdate], None],
         node_id: str,
         region: str,
         datacenter: str,
@@ -77,7 +77,6 @@ class AllocRunner:
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self.runners: dict[str, TaskRunner] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
@@ -109,12 +108,12 @@ class AllocRunner:
         if self._killed and status == AllocClientStatus.COMPLETE:
             desc = "alloc was stopped"
         self.status, self.description = status, desc
-        update = {
-            "id": self.alloc.id,
-            "client_status": str(status),
-            "client_description": desc,
-            "task_states": {name: to_wire(s) for name, s in self.task_states.items()},
-        }
+        update = AllocClientUpdate(
+            id=self.alloc.id,
+            client_status=status,
+            client_description=desc,
+            task_states=dict(self.task_states),
+        )
         self._report(self.alloc.id, update)
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
@@ -270,7 +269,3 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
-
-
-def logs_exist(alloc_dir: AllocDir) -> bool:
-    return os.path.isdir(alloc_dir.logs_dir)

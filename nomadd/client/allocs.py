@@ -6,7 +6,7 @@
   with ``Alloc.GetAllocs`` and handed to their runner (a new runner, or ``update``: a
   server-terminal allocation has its tasks killed); allocations the servers no longer list are
   destroyed (killed, dir removed).
-* **report**: runners push ``{id, client_status, client_description, task_states}``; the
+* **report**: runners push an ``AllocClientUpdate`` (status, description, task states); the
   latest per allocation is sent every ``SYNC_INTERVAL_S`` in one ``Node.UpdateAlloc`` batch
   (a failed send is retried with the next batch).
 * **restore**: at start, allocations in the state db get runners that ``recover_task`` their
@@ -21,19 +21,31 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
+from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.node import (
+    NODE_GET_CLIENT_ALLOCS,
+    NODE_UPDATE_ALLOC,
+    AllocClientUpdate,
+    NodeClientAllocsReply,
+    NodeSpecificRequest,
+    NodeUpdateAllocRequest,
+)
 
 if TYPE_CHECKING:
-    from nomadd.client.client import Client
+    from nomadd.client.config import ClientConfig
+    from nomadd.client.state import ClientState
+    from nomadd.structs.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +57,25 @@ WATCH_RETRY_S = 1.0
 WATCH_RETRY_MAX_S = 10.0
 
 
-def make_drivers(client: Client) -> dict[str, Driver]:
-    c = client.config.client
+class ClientView(Protocol):
+    """What the alloc manager uses of :class:`nomadd.client.client.Client` (which owns it)."""
+
+    config: ClientConfig
+    state: ClientState | None
+    alloc_dir: str
+    node: Node | None
+    registered: bool
+
+    @property
+    def node_id(self) -> str: ...
+
+    async def call(self, method: Method[Req, Rep], request: Req) -> Rep: ...
+
+    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
+
+
+def make_drivers(client: ClientView) -> dict[str, Driver]:
+    c = client.config
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
@@ -59,12 +88,13 @@ def make_drivers(client: Client) -> dict[str, Driver]:
 
 
 class AllocManager:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClientView) -> None:
         self.client = client
         self.drivers = make_drivers(client)
         self.runners: dict[str, AllocRunner] = {}
-        self._run_tasks: dict[str, asyncio.Task[None]] = {}
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._tasks = Supervisor("client-allocs")  # runners and kills; cancelled on shutdown
+        self._run_tasks: dict[str, asyncio.Task[None]] = {}  # alloc ID -> its runner's task
+        self._pending: dict[str, AllocClientUpdate] = {}
         self._wake_sync = asyncio.Event()
         self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-state")
         self._index = 0
@@ -78,7 +108,7 @@ class AllocManager:
         """Queue a ClientState write; one worker thread keeps them in order."""
         self._db.submit(_logged, fn, *args)
 
-    def _report(self, alloc_id: str, update: dict[str, Any]) -> None:
+    def _report(self, alloc_id: str, update: AllocClientUpdate) -> None:
         self._pending[alloc_id] = update
         self._wake_sync.set()
 
@@ -95,14 +125,13 @@ class AllocManager:
             node_id=client.node_id,
             region=client.config.region,
             datacenter=client.config.datacenter,
-            max_kill_timeout_s=client.config.client.max_kill_timeout,
+            max_kill_timeout_s=client.config.max_kill_timeout,
             **restored,
         )
 
     def _start_runner(self, runner: AllocRunner) -> None:
         self.runners[runner.id] = runner
-        task = asyncio.create_task(self._run_runner(runner), name=f"alloc-{runner.id[:8]}")
-        self._run_tasks[runner.id] = task
+        self._run_tasks[runner.id] = self._tasks.spawn(self._run_runner(runner), f"alloc-{runner.id[:8]}")
 
     async def _run_runner(self, runner: AllocRunner) -> None:
         try:
@@ -142,15 +171,15 @@ class AllocManager:
         while True:
             node = self.client.node
             assert node is not None
-            args = {
-                "NodeID": node.id,
-                "SecretID": node.secret_id,
-                "MinQueryIndex": self._index,
-                "MaxQueryTime": WATCH_WAIT_S,
-                "AllowStale": True,
-            }
+            req = NodeSpecificRequest(
+                node_id=node.id,
+                secret_id=node.secret_id,
+                min_query_index=self._index,
+                max_query_time_s=WATCH_WAIT_S,
+                allow_stale=True,
+            )
             try:
-                reply = await self.client.rpc("Node.GetClientAllocs", args)
+                reply = await self.client.call(NODE_GET_CLIENT_ALLOCS, req)
                 await self._apply(reply)
                 backoff = WATCH_RETRY_S
             except RPCError as err:
@@ -158,9 +187,9 @@ class AllocManager:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, WATCH_RETRY_MAX_S)
 
-    async def _apply(self, reply: dict[str, Any]) -> None:
-        index = int(reply.get("Index") or 0)
-        listed: dict[str, int] = {str(k): int(v) for k, v in (reply.get("Allocs") or {}).items()}
+    async def _apply(self, reply: NodeClientAllocsReply) -> None:
+        index = reply.meta.index
+        listed = reply.allocs
         if index < self._index:  # a stale server: start over
             self._index = 0
             return
@@ -202,15 +231,8 @@ class AllocManager:
             return
         if runner.update(alloc):
             logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
-            key = f"kill-{alloc.id}"
-            task = asyncio.create_task(runner.kill(alloc.desired_description or "alloc stopped"))
-            self._run_tasks[key] = task
-
-            def forget(_t: asyncio.Task[None]) -> None:
-                if self._run_tasks.get(key) is _t:
-                    del self._run_tasks[key]
-
-            task.add_done_callback(forget)
+            reason = alloc.desired_description or "alloc stopped"
+            self._tasks.spawn(runner.kill(reason), f"alloc-kill-{alloc.id[:8]}")
 
     async def _destroy(self, alloc_id: str) -> None:
         runner = self.runners.pop(alloc_id, None)
@@ -233,11 +255,8 @@ class AllocManager:
             if not batch or not self.client.registered:
                 self._pending = {**batch, **self._pending}
                 continue
-            node = self.client.node
-            assert node is not None
-            args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(batch.values())}
             try:
-                await self.client.rpc("Node.UpdateAlloc", args)
+                await self.client.call(NODE_UPDATE_ALLOC, self._update_request(batch.values()))
             except UnknownAllocError:
                 logger.debug("alloc update for an allocation the servers no longer have")
             except RPCError as err:
@@ -245,6 +264,11 @@ class AllocManager:
                 self._pending = {**batch, **self._pending}
                 self._wake_sync.set()
                 await asyncio.sleep(WATCH_RETRY_S)
+
+    def _update_request(self, updates: Iterable[AllocClientUpdate]) -> NodeUpdateAllocRequest:
+        node = self.client.node
+        assert node is not None
+        return NodeUpdateAllocRequest(node_id=node.id, secret_id=node.secret_id, allocs=tuple(updates))
 
     # ---- API helpers ---------------------------------------------------------------------
     def get(self, alloc_id: str) -> AllocRunner | None:
@@ -257,17 +281,10 @@ class AllocManager:
                 with contextlib.suppress(Exception):
                     await self._destroy(alloc_id)
             if self._pending and self.client.registered:  # last status to the (local) servers
-                node = self.client.node
-                assert node is not None
-                args = {"NodeID": node.id, "SecretID": node.secret_id, "Alloc": list(self._pending.values())}
+                req = self._update_request(self._pending.values())
                 with contextlib.suppress(RPCError, TimeoutError):
-                    await asyncio.wait_for(self.client.rpc("Node.UpdateAlloc", args), 2.0)
-        tasks = list(self._run_tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                    await asyncio.wait_for(self.client.call(NODE_UPDATE_ALLOC, req), 2.0)
+        await self._tasks.aclose()
         await asyncio.to_thread(self._db.shutdown, True)
 
 

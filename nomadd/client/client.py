@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import logging
 import os
 import socket
 import tempfile
 import time
-from collections.abc import Coroutine
 from typing import Any
 
-from nomadd.agent.config import AgentConfig
+from nomadd.client.allocs import AllocManager
+from nomadd.client.config import ClientConfig
 from nomadd.client.fingerprint import (
     FingerprintConfig,
     NodeFingerprint,
@@ -43,11 +42,18 @@ from nomadd.client.heartbeat import (
 from nomadd.client.servers import NoServersError, ServerList
 from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
+from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
-from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeHeartbeatReply,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +66,8 @@ HEARTBEAT_RPC_TIMEOUT_S = 10.0
 MIN_HEARTBEAT_INTERVAL_S = 0.5  # never spin if a reply carries no TTL
 
 
-def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig:
-    c = config.client
+def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfig:
+    c = config
     drivers = ["raw_exec"]
     if c.exec_enabled:
         drivers.append("exec")
@@ -82,22 +88,22 @@ def fingerprint_config(config: AgentConfig, alloc_dir: str) -> FingerprintConfig
 
 
 class Client:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: ClientConfig, *, on_fatal: FatalHandler | None = None) -> None:
         self.config = config
-        c = config.client
+        c = config
         self.rpc_client = RPCClient()
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
             rpc=self.rpc_client,
-            fallback=config.advertise.http if config.server.enabled else "",
+            fallback=config.local_server,
         )
         self.state_dir = c.state_dir
         self.alloc_dir = c.alloc_dir
         self.state: ClientState | None = None
         self.node: Node | None = None
         self._fingerprint: NodeFingerprint | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = Supervisor("client", on_fatal=on_fatal)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.heartbeat_ttl = 0.0
         self.last_heartbeat = 0.0  # monotonic time of the last successful heartbeat
@@ -106,15 +112,9 @@ class Client:
         self._started = False
         self._stopped = False
         self._left = False
-        self.allocs: Any = None  # the alloc manager (nomadd.client.allocs), set in start()
+        self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     @property
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""
@@ -137,25 +137,25 @@ class Client:
             datacenter=cfg.datacenter,
             name=cfg.name or socket.gethostname(),
             http_addr=cfg.advertise.http,
-            meta=dict(cfg.client.meta),
-            node_class=cfg.client.node_class,
-            node_pool=cfg.client.node_pool,
+            meta=dict(cfg.meta),
+            node_class=cfg.node_class,
+            node_pool=cfg.node_pool,
             status=NodeStatus.INITIALIZING,
             **node_fields(self._fingerprint),
         ).with_computed_class()
         logger.info("client started node_id=%s name=%s", self.node.id, self.node.name)
         self._started = True
         self._start_allocs()
-        self._heartbeat_task = self._spawn(self._register_and_heartbeat(), "client-heartbeat")
-        self._spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
+        # Vital: a client that stops heartbeating is marked down and its allocations are
+        # replaced elsewhere while its tasks keep running here.
+        heartbeat = self._register_and_heartbeat()
+        self._heartbeat_task = self.tasks.spawn(heartbeat, "client-heartbeat", vital=True)
+        self.tasks.spawn(self._fingerprint_loop(fp_cfg), "client-fingerprint")
 
     def _start_allocs(self) -> None:
-        try:
-            mod = importlib.import_module("nomadd.client.allocs")
-        except ImportError:  # the alloc manager is not in this tree yet
-            return
-        self.allocs = mod.AllocManager(self)
-        self._spawn(self.allocs.run(), "client-allocs")
+        self.allocs = AllocManager(self)
+        # Vital: without it the node looks healthy but never runs, stops or reports allocations.
+        self.tasks.spawn(self.allocs.run(), "client-allocs", vital=True)
 
     async def leave(self) -> None:
         """Mark the node down on the servers now ("Node left"); tasks keep running."""
@@ -166,10 +166,12 @@ class Client:
         if self.node is None or not self.registered:
             return
         self._left = True
-        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "down", "Leave": True}
+        req = NodeUpdateStatusRequest(
+            node_id=self.node.id, secret_id=self.node.secret_id, status=NodeStatus.DOWN, leave=True
+        )
         try:
             await asyncio.wait_for(
-                self.server_list.rpc("Node.UpdateStatus", args, timeout=LEAVE_RPC_TIMEOUT_S),
+                self.server_list.call(NODE_UPDATE_STATUS, req, timeout=LEAVE_RPC_TIMEOUT_S),
                 LEAVE_RPC_TIMEOUT_S,
             )
             logger.info("node marked down on leave node_id=%s", self.node.id)
@@ -182,20 +184,15 @@ class Client:
         self._stopped = True
         if self.allocs is not None:
             await self.allocs.shutdown(destroy=self.config.dev_mode)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.tasks.aclose()
         await self.rpc_client.close()
         if self.state is not None:
             await asyncio.to_thread(self.state.close)
 
-    async def reload(self, config: AgentConfig) -> None:
+    async def reload(self, config: ClientConfig) -> None:
         """Take a new config: a changed server list is resolved again now; other client
         settings (node class, meta, reserved) take effect at the next start."""
-        c = config.client
+        c = config
         entries = (*c.servers, *c.server_join.retry_join)
         self.config = config
         if entries != self.server_list.entries:
@@ -214,16 +211,15 @@ class Client:
         wait = float(args.get("MaxQueryTime", 0) or 0)
         return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
 
-    def _handle_reply(self, reply: dict[str, Any]) -> None:
-        self.server_list.set_from_reply(reply)
-        ttl = float(reply.get("HeartbeatTTL") or 0)
-        if ttl > 0:
-            self.heartbeat_ttl = ttl
+    def _handle_reply(self, reply: NodeHeartbeatReply) -> None:
+        self.server_list.set_from_reply(reply.servers)
+        if reply.heartbeat_ttl > 0:
+            self.heartbeat_ttl = reply.heartbeat_ttl
         self.last_heartbeat = time.monotonic()
 
     async def _register(self) -> None:
         assert self.node is not None
-        reply = await self.server_list.rpc("Node.Register", {"Node": to_wire(self.node)})
+        reply = await self.server_list.call(NODE_REGISTER, NodeRegisterRequest(node=self.node))
         self._handle_reply(reply)
         self.registered = True
         logger.info("node registration complete node_id=%s ttl=%.1fs", self.node.id, self.heartbeat_ttl)
@@ -243,8 +239,10 @@ class Client:
 
     async def _heartbeat(self) -> None:
         assert self.node is not None
-        args = {"NodeID": self.node.id, "SecretID": self.node.secret_id, "Status": "ready"}
-        reply = await self.server_list.rpc("Node.UpdateStatus", args, timeout=HEARTBEAT_RPC_TIMEOUT_S)
+        req = NodeUpdateStatusRequest(
+            node_id=self.node.id, secret_id=self.node.secret_id, status=NodeStatus.READY
+        )
+        reply = await self.server_list.call(NODE_UPDATE_STATUS, req, timeout=HEARTBEAT_RPC_TIMEOUT_S)
         self._handle_reply(reply)
         if not self.have_heartbeated or self.node.status != NodeStatus.READY:
             self.node = dataclasses.replace(self.node, status=NodeStatus.READY)

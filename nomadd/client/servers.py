@@ -20,6 +20,7 @@ from nomadd.discovery import DiscoveryError, Resolver
 from nomadd.rpc import RPCClient
 from nomadd.structs.errors import ConfigError, NoLeaderError, RPCError
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.node import NodeServerInfo
 
 T = TypeVar("T")
 
@@ -70,9 +71,9 @@ class ServerList:
         logger.debug("server list updated servers=%s", ",".join(new))
         self._servers = new
 
-    def set_from_reply(self, reply: dict[str, Any]) -> None:
-        servers = reply.get("Servers") or []
-        self.set_servers(str(s.get("RPCAdvertiseAddr", "")) for s in servers if isinstance(s, dict))
+    def set_from_reply(self, servers: Iterable[NodeServerInfo]) -> None:
+        """Take the servers a register/heartbeat reply lists (an empty list changes nothing)."""
+        self.set_servers(s.rpc_advertise_addr for s in servers)
 
     def _demote(self, addr: str) -> None:
         if addr in self._servers and self._servers[-1] != addr:

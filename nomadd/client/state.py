@@ -1,4 +1,4 @@
-"""The client's sqlite state db, ``<state_dir>/state.db`` (DESIGN.md §6).
+"""The client's sqlite state db, ``<state_dir>/state.db`` (docs/architecture.md §State).
 
 Holds the node identity (ID + secret, so a restarted client is the same node), the allocations
 the client runs and each task's driver handle (so a restarted client reattaches with
@@ -89,12 +89,6 @@ class ClientState:
         self._set_meta("secret_id", ident.secret_id)
         logger.info("generated node identity node_id=%s", ident.node_id)
         return ident
-
-    def get_meta(self, key: str) -> str | None:
-        return self._get_meta(key)
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._set_meta(key, value)
 
     # ---- allocations and task handles ----------------------------------------------------
     def put_alloc(self, alloc_id: str, data: Mapping[str, Any]) -> None:

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from nomadd.discovery.retry_join import (
         EXHAUSTED_MESSAGE,
         RetryJoinExhausted,
-        format_interval,
         retry_join,
         start_join,
     )
@@ -56,7 +55,6 @@ _LAZY = {
     "Resolver": "nomadd.discovery.resolver",
     "EXHAUSTED_MESSAGE": "nomadd.discovery.retry_join",
     "RetryJoinExhausted": "nomadd.discovery.retry_join",
-    "format_interval": "nomadd.discovery.retry_join",
     "retry_join": "nomadd.discovery.retry_join",
     "start_join": "nomadd.discovery.retry_join",
 }
@@ -77,7 +75,6 @@ __all__ = [
     "SrvEntry",
     "StaticEntry",
     "browse_servers",
-    "format_interval",
     "join_host_port",
     "parse_entries",
     "parse_entry",

@@ -1,4 +1,4 @@
-"""SRV lookups with dnspython's asyncio resolver (reference/deps.md §3).
+"""SRV lookups with dnspython's asyncio resolver (docs/contributing/dependencies.md §dnspython).
 
 ``dns+srv://NAME``: one SRV query, records taken in RFC 2782 order (ascending priority,
 weighted-random within a priority: ``Rdataset.processing_order``), then the A/AAAA addresses of

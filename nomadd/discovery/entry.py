@@ -1,6 +1,6 @@
 """Server addresses as operators write them, parsed once at start.
 
-Three kinds of entry (DESIGN.md §9), accepted wherever a server address is configured
+Three kinds of entry (docs/architecture.md §Discovery), accepted wherever a server address is configured
 (``server.server_join.{start_join,retry_join}``, ``client.servers``,
 ``client.server_join.retry_join`` and the ``-join`` / ``-retry-join`` / ``-servers`` flags):
 
@@ -43,7 +43,7 @@ __all__ = [
 
 PortKind: TypeAlias = Literal["serf", "http", "raft"]
 PORT_KINDS: Final[tuple[PortKind, ...]] = ("serf", "http", "raft")
-# DESIGN.md §4: the port a bare host means, per kind of peer we are looking for.
+# docs/architecture.md §Ports: the port a bare host means, per kind of peer we are looking for.
 DEFAULT_PORTS: Final[dict[PortKind, int]] = {"http": 4646, "raft": 4647, "serf": 4648}
 DNS_DEFAULT_PORT: Final = 53
 

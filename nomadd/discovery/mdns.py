@@ -1,4 +1,4 @@
-"""mDNS announcement and browsing of servers with zeroconf (reference/deps.md §2).
+"""mDNS announcement and browsing of servers with zeroconf (docs/contributing/dependencies.md §zeroconf).
 
 Every server announces ``<name>-<region>._nomadd._tcp.local.`` with TXT properties ``region``,
 ``dc``, ``role``, ``name`` and one property per port (``http``, ``raft``, ``serf``); the SRV port
@@ -29,7 +29,8 @@ __all__ = ["SERVICE_TYPE", "MdnsAnnouncer", "browse_servers"]
 logger = logging.getLogger(__name__)
 
 SERVICE_TYPE: Final = "_nomadd._tcp.local."
-# The first answers arrive after ~0.7-1.0 s (measured, deps.md §2); 2 s catches a whole LAN.
+# The first answers arrive after ~0.7-1.0 s (measured: docs/contributing/dependencies.md
+# §zeroconf); 2 s catches a whole LAN.
 # Per-service info request; answers are normally already cached from the browse replies.
 MDNS_REQUEST_TIMEOUT_MS: Final = 1000
 _LABEL_BAD_RE: Final = re.compile(r"[^A-Za-z0-9-]+")

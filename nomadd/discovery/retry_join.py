@@ -18,8 +18,9 @@ from typing import Final
 
 from nomadd.discovery.entry import DiscoveryError, Entry, PortKind
 from nomadd.discovery.resolver import Resolver
+from nomadd.helper.duration import format_duration
 
-__all__ = ["EXHAUSTED_MESSAGE", "RetryJoinExhausted", "format_interval", "retry_join", "start_join"]
+__all__ = ["EXHAUSTED_MESSAGE", "RetryJoinExhausted", "retry_join", "start_join"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +35,6 @@ class RetryJoinExhausted(DiscoveryError):
     Its message is Nomad's ``max join retry exhausted, exiting``; the last attempt's error is
     chained as ``__cause__``. A single failed ``start_join`` raises plain DiscoveryError.
     """
-
-
-def format_interval(seconds: float) -> str:
-    """Go-style duration text for logs: 30 -> ``30s``, 0.5 -> ``500ms``, 90 -> ``1m30s``."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    minutes, secs = divmod(seconds, 60)
-    text = f"{secs:g}s"
-    return f"{int(minutes)}m{text}" if minutes else text
 
 
 async def _attempt(entries: list[Entry | str], join: JoinFn, resolver: Resolver, port_kind: PortKind) -> int:
@@ -92,7 +84,7 @@ async def retry_join(
     if interval < 0 or max_attempts < 0:
         raise ValueError("retry interval and max attempts must not be negative")
     items = list(entries)
-    retry = format_interval(interval)
+    retry = format_duration(interval)
     attempt = 0
     while True:
         attempt += 1

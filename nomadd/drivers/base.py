@@ -4,7 +4,7 @@ A driver starts, watches, signals, stops and recovers one kind of task. The clie
 holds a driver instance per driver name (see :data:`nomadd.drivers.DRIVERS`) and talks to it only
 through this interface:
 
-* ``fingerprint()`` → :class:`DriverInfo` (detected / healthy), copied into the node's
+* ``fingerprint()`` → :class:`~nomadd.structs.node.DriverInfo` (detected / healthy), copied into the node's
   ``driver.<name>`` attribute and ``Node.Drivers``;
 * ``start_task(TaskConfig)`` → :class:`TaskHandle`, which the client stores (``to_dict()``) in its
   state db so that ``recover_task(handle)`` can reattach after the agent restarted;
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nomadd.structs.errors import DriverError
+from nomadd.structs.node import DriverInfo
 
 __all__ = [
     "DEFAULT_KILL_SIGNAL",
@@ -34,7 +35,6 @@ __all__ = [
     "STRIPPED_ENV_VARS",
     "Driver",
     "DriverConfig",
-    "DriverInfo",
     "ExitResult",
     "TaskConfig",
     "TaskHandle",
@@ -53,24 +53,9 @@ HEALTH_HEALTHY = "Healthy"
 HEALTH_DISABLED = "disabled"
 HEALTH_UNDETECTED = "undetected"
 
-# Never handed to a task: the agent's systemd notification socket and watchdog (DESIGN.md §11).
+# Never handed to a task: the agent's systemd notify socket and watchdog (docs/architecture.md §Signals).
 STRIPPED_ENV_VARS = frozenset({"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"})
 STRIPPED_ENV_PREFIXES = ("WATCHDOG_",)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DriverInfo:
-    """What a driver's fingerprint says about it on this host (Nomad's ``DriverInfo``).
-
-    ``update_time`` is excluded from equality so that re-fingerprinting an unchanged driver does
-    not look like a change.
-    """
-
-    detected: bool
-    healthy: bool
-    health_description: str
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    update_time: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

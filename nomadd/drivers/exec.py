@@ -26,10 +26,12 @@ import time
 from typing import ClassVar
 
 from nomadd.drivers import cgroups
-from nomadd.drivers.base import HEALTH_HEALTHY, HEALTH_UNDETECTED, DriverInfo, TaskConfig
+from nomadd.drivers.base import HEALTH_HEALTHY, HEALTH_UNDETECTED, TaskConfig
 from nomadd.drivers.executor_driver import ExecutorDriver, LaunchPlan
 from nomadd.drivers.raw_exec import user_identity
 from nomadd.structs.errors import DriverError
+from nomadd.structs.node import DriverInfo
+from nomadd.structs.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class ExecDriver(ExecutorDriver):
     name: ClassVar[str] = "exec"
 
     def fingerprint(self) -> DriverInfo:
-        now = time.time()
+        now = format_time(time.time_ns())
         if not self.enabled:
             return DriverInfo(detected=False, healthy=False, health_description="disabled", update_time=now)
         if not sys.platform.startswith("linux"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -29,38 +28,30 @@ from nomadd.drivers.base import (
     DEFAULT_KILL_SIGNAL,
     HEALTH_HEALTHY,
     Driver,
-    DriverInfo,
     ExitResult,
     TaskConfig,
     TaskHandle,
     parse_signal,
 )
+from nomadd.helper import duration
 from nomadd.structs.errors import DriverError
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+from nomadd.structs.node import DriverInfo
+from nomadd.structs.timeutil import format_time
 
 
 def parse_duration(value: object, key: str) -> float:
-    """Seconds from a number or a Go duration string; DriverError naming ``key`` if invalid."""
+    """Seconds from a number, a numeric string or a Go duration string; DriverError naming ``key``."""
     if isinstance(value, bool):
         raise DriverError(f"mock driver: {key} must be a duration, got {value!r}")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        text = value.strip()
-        sign = -1.0 if text.startswith("-") else 1.0
-        text = text.lstrip("+-")
-        pos, total = 0, 0.0
-        for m in _PART.finditer(text):
-            if m.start() != pos:
-                break
-            total += float(m.group(1)) * _UNITS[m.group(2)]
-            pos = m.end()
-        if text and pos == len(text):
-            return sign * total
         try:
-            return sign * float(text)
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return duration.parse_duration(value)
         except ValueError:
             pass
     raise DriverError(f"mock driver: invalid duration {value!r} for {key}")
@@ -92,7 +83,7 @@ class MockDriver(Driver):
             healthy=self.enabled,
             health_description=HEALTH_HEALTHY if self.enabled else "disabled",
             attributes={"driver.mock": "true"} if self.enabled else {},
-            update_time=time.time(),
+            update_time=format_time(time.time_ns()),
         )
 
     @staticmethod

@@ -18,11 +18,12 @@ from typing import ClassVar
 from nomadd.drivers.base import (
     HEALTH_DISABLED,
     HEALTH_HEALTHY,
-    DriverInfo,
     TaskConfig,
 )
 from nomadd.drivers.executor_driver import ExecutorDriver, LaunchPlan
 from nomadd.structs.errors import DriverError
+from nomadd.structs.node import DriverInfo
+from nomadd.structs.timeutil import format_time
 
 
 def user_identity(user: str) -> tuple[int, int, list[int]]:
@@ -44,14 +45,14 @@ class RawExecDriver(ExecutorDriver):
                 detected=False,
                 healthy=False,
                 health_description=HEALTH_DISABLED,
-                update_time=time.time(),
+                update_time=format_time(time.time_ns()),
             )
         return DriverInfo(
             detected=True,
             healthy=True,
             health_description=HEALTH_HEALTHY,
             attributes={"driver.raw_exec": "true"},
-            update_time=time.time(),
+            update_time=format_time(time.time_ns()),
         )
 
     def plan(self, cfg: TaskConfig) -> LaunchPlan:

@@ -1,4 +1,4 @@
-"""An in-memory gossip pool for server unit tests (STYLE.md §8: fakes, not mocks).
+"""An in-memory gossip pool for server unit tests (docs/contributing/style.md §Testing: fakes, not mocks).
 
 :class:`FakeGossip` has :class:`Gossip`'s public API (both satisfy :class:`GossipPool`) and the
 same state machine (:class:`MemberTable`), so statuses, incarnations, events and force-leave

@@ -1,6 +1,7 @@
 """The :class:`Gossip` pool: sockets and timers around :class:`nomadd.gossip.state.MemberTable`.
 
-Loops (all owned by one ``asyncio.TaskGroup`` inside ``start()``'s runner task):
+Loops (all owned by one ``asyncio.TaskGroup`` inside ``start()``'s runner task, itself owned,
+with the relayed pings and the TCP handlers, by the pool's :class:`~nomadd.helper.supervisor.Supervisor`):
 
 * probe: every ``probe_interval`` ping the next member (round-robin over a shuffled list); no
   ack within ``probe_timeout`` ⇒ ``ping-req`` through ``indirect_checks`` others, wait out the
@@ -49,6 +50,7 @@ from nomadd.gossip.transport import (
     guess_advertise_addr,
     parse_host_port,
 )
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.errors import ConfigError, NomaddError
 
 __all__ = ["Gossip"]
@@ -66,7 +68,13 @@ TIMER_TICK_S = 0.1  # suspicion expiry and reaping resolution
 class Gossip:
     """One gossip pool (the LAN pool of a region). See the package docstring for the API."""
 
-    def __init__(self, config: GossipConfig, on_event: Callable[[MemberEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: GossipConfig,
+        on_event: Callable[[MemberEvent], None] | None = None,
+        *,
+        tasks: Supervisor | None = None,
+    ) -> None:
         self._config = config
         self._on_event = on_event
         self._envelope = Envelope(config.encrypt_key)
@@ -74,8 +82,7 @@ class Gossip:
         self._table: MemberTable | None = None
         self._udp: UDPEndpoint | None = None
         self._tcp: asyncio.Server | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = tasks or Supervisor("gossip")
         self._tcp_conns = 0
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._seq = random.randrange(1 << 31)
@@ -115,7 +122,9 @@ class Gossip:
         self._table = MemberTable(
             config=cfg, addr=addr, port=cfg.advertise_port or self.port, emit=self._emit
         )
-        self._runner = asyncio.create_task(self._run(), name=f"gossip:{cfg.name}")
+        # Vital: the loops only end on a bug (each step's errors are caught); a member whose loops
+        # are gone stops probing and answering, and the others declare it failed while it runs.
+        self._tasks.spawn(self._run(), f"gossip:{cfg.name}", vital=True)
         logger.info(
             "gossip started name=%s bind=%s:%d advertise=%s:%d encrypted=%s",
             cfg.name,
@@ -131,12 +140,7 @@ class Gossip:
         if self._stopped:
             return
         self._stopped = True
-        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()
         for fut in self._acks.values():
             fut.cancel()
         self._acks.clear()
@@ -344,7 +348,7 @@ class Gossip:
                 self._drops.warning("tcp:busy", "gossip refused tcp connection src=%s", peer)
             writer.close()
             return
-        self._tasks.add(task)
+        self._tasks.adopt(task)
         self._tcp_conns += 1
         try:
             await answer_push_pull(
@@ -365,7 +369,6 @@ class Gossip:
             logger.debug("gossip tcp connection error src=%s err=%s", peer, err)
         finally:
             self._tcp_conns -= 1
-            self._tasks.discard(task)
             writer.close()
 
     # --- UDP --------------------------------------------------------------------------------
@@ -403,7 +406,7 @@ class Gossip:
                     fut.set_result(None)
             case PingReq():
                 if len(self._tasks) < MAX_PENDING_TASKS:
-                    self._spawn(self._relay_ping(msg, src))
+                    self._tasks.spawn(self._relay_ping(msg, src), "gossip-relay-ping")
                 else:
                     self._drops.warning("ping-req", "gossip dropped ping-req src=%s:%d", *src)
             case _:
@@ -449,14 +452,6 @@ class Gossip:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._acks[self._seq] = fut
         return self._seq, fut
-
-    def _spawn(self, coro: Coroutine[None, None, None]) -> None:
-        if self._stopped:
-            coro.close()
-            return
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _emit(self, event: MemberEvent) -> None:
         if self._on_event is not None:

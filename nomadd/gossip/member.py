@@ -19,7 +19,7 @@ __all__ = [
     "MemberStatus",
 ]
 
-DEFAULT_SERF_PORT = 4648  # DESIGN.md §4: ports.serf
+DEFAULT_SERF_PORT = 4648  # docs/architecture.md §Ports: ports.serf
 _AES_KEY_SIZES = (16, 24, 32)  # AES-128/192/256, as serf's keyring accepts
 
 

@@ -208,11 +208,6 @@ def pack_compound(encoded: Iterable[bytes]) -> bytes:
     return header + b"".join(parts)
 
 
-def compound_overhead(count: int) -> int:
-    """Bytes the array header adds for ``count`` messages."""
-    return 1 if count < 16 else 3
-
-
 def encode_push_pull(msg: PushPull) -> bytes:
     states = [
         {

@@ -1,17 +1,7 @@
-"""``Alloc.*`` RPCs and the two allocation RPCs clients use (Nomad's alloc_endpoint.go and the
-alloc half of node_endpoint.go).
+"""``Alloc.*`` RPCs (Nomad's alloc_endpoint.go). The client agent's ``Node.GetClientAllocs`` and
+``Node.UpdateAlloc`` live with the node endpoint (:mod:`nomadd.server.node_endpoint`).
 
-For the client agent (all over the internal RPC, ``POST /v1/internal/<Method>``, msgpack)::
-
-    Node.GetClientAllocs   kind=read (blocking; forwarded to the leader unless AllowStale)
-      args  {"NodeID": str, "SecretID": str, "MinQueryIndex": int, "MaxQueryTime": float s,
-             "AllowStale": bool}
-      reply {"Allocs": {alloc_id: AllocModifyIndex}, "Index": int, "KnownLeader": bool,
-             "LastContact": int}
-      Every allocation the servers placed on the node, terminal ones included (the client stops
-      what is server-terminal and forgets what is gone). Blocks while the ``allocs`` table index
-      is <= MinQueryIndex. A wrong SecretID -> PermissionDeniedError (403); unknown node -> 404.
-      Fetch the ones whose AllocModifyIndex moved with Alloc.GetAllocs.
+For the client agent (over the internal RPC, ``POST /v1/internal/<Method>``, msgpack)::
 
     Alloc.GetAllocs        kind=read
       args  {"AllocIDs": [str], "MinQueryIndex": int (optional), "AllowStale": bool}
@@ -20,17 +10,6 @@ For the client agent (all over the internal RPC, ``POST /v1/internal/<Method>``,
       allocation runs is embedded (``alloc["job"]``). Rebuild with ``from_wire(Allocation, d)``.
       Unknown IDs are left out.
 
-    Node.UpdateAlloc       kind=write
-      args  {"NodeID": str, "SecretID": str (optional),
-             "Alloc": [{"id": str, "client_status": "pending|running|complete|failed|lost",
-                        "client_description": str,
-                        "task_states": {task: to_wire(TaskState)}}, ...]}
-      reply {"Index": int}   (the Raft index the batch was committed at)
-      Updates from all clients are batched for ``UPDATE_BATCH_S`` into one ALLOC_CLIENT_UPDATE
-      entry (Nomad batches 50 ms). A ``failed`` allocation of a job that wants it running gets a
-      ``alloc-failure`` evaluation in the same entry so it is rescheduled per its policy. Extra
-      keys in an update map are ignored (sending a whole ``to_wire(alloc)`` works).
-
 API reads (``/v1/allocations``, ``/v1/allocation/:id``) use ``Alloc.List`` / ``Alloc.GetAlloc``
 and return Nomad's API JSON. ``Alloc.Stop`` marks the allocation for migration and creates an
 ``alloc-stop`` evaluation: the scheduler stops it and places a replacement.
@@ -38,21 +17,18 @@ and return Nomad's API JSON. ``Alloc.Stop`` marks the allocation for migration a
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nomadd.server.fsm import encode_payload
-from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes
-from nomadd.server.state.store import StateSnapshot, Txn
-from nomadd.server.state.store_evals import ApplyResult
-from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, DesiredTransition
-from nomadd.structs.codec import from_wire, to_api, to_wire
-from nomadd.structs.errors import PermissionDeniedError, UnknownAllocError, UnknownNodeError, ValidationError
+from nomadd.server.state import store_allocs, store_nodes
+from nomadd.server.state.store import StateSnapshot
+from nomadd.structs.alloc import Allocation, DesiredTransition
+from nomadd.structs.codec import to_api, to_wire
+from nomadd.structs.errors import UnknownAllocError
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.messages import MessageType
 
@@ -62,11 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NODES_TABLE", "UPDATE_BATCH_S", "alloc_api", "new_eval", "register"]
+__all__ = ["NODES_TABLE", "alloc_api", "new_eval", "register"]
 
-UPDATE_BATCH_S = 0.05  # Nomad's batchUpdateInterval: client updates share one Raft entry
 NODES_TABLE = store_nodes.TABLE
-_CLIENT_STATUSES = frozenset(str(s) for s in AllocClientStatus)
 
 
 def alloc_api(alloc: Allocation) -> dict[str, Any]:
@@ -103,130 +77,8 @@ def new_eval(
     )
 
 
-# ---- FSM ---------------------------------------------------------------------------------
-
-
-def _apply_client_update(txn: Txn, req: dict[str, Any]) -> object:
-    updated = store_allocs.update_client_locked(txn, req.get("Allocs") or (), int(req.get("Time", 0)))
-    evals = store_evals.upsert_evals_locked(txn, (from_wire(Evaluation, e) for e in req.get("Evals") or ()))
-    freed = any(a.client_terminal() for a in updated)
-    return ApplyResult(evals=tuple(evals), freed=freed, placed=0, stopped=0)
-
-
-# ---- batching of client updates -----------------------------------------------------------
-
-
-class _UpdateBatcher:
-    """Collects ``Node.UpdateAlloc`` calls for ``UPDATE_BATCH_S`` and commits them as one entry."""
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self._updates: list[dict[str, Any]] = []
-        self._waiters: list[asyncio.Future[int]] = []
-        self._handle: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def submit(self, updates: list[dict[str, Any]]) -> int:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[int] = loop.create_future()
-        self._updates.extend(updates)
-        self._waiters.append(fut)
-        if self._handle is None:
-            self._handle = loop.call_later(UPDATE_BATCH_S, self._flush)
-        return await fut
-
-    def _flush(self) -> None:
-        self._handle = None
-        updates, self._updates = self._updates, []
-        waiters, self._waiters = self._waiters, []
-        task = asyncio.get_running_loop().create_task(
-            self._commit(updates, waiters), name="alloc-update-batch"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _commit(self, updates: list[dict[str, Any]], waiters: list[asyncio.Future[int]]) -> None:
-        try:
-            now = time.time_ns()
-            evals = self._failure_evals(updates, now)
-            payload = {"Allocs": updates, "Evals": [to_wire(e) for e in evals], "Time": now}
-            _, index = await self._server.raft.apply(MessageType.ALLOC_CLIENT_UPDATE, encode_payload(payload))
-        except Exception as err:
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(err)
-            return
-        for w in waiters:
-            if not w.done():
-                w.set_result(index)
-
-    def _failure_evals(self, updates: list[dict[str, Any]], now: int) -> list[Evaluation]:
-        """One ``alloc-failure`` eval per job with a newly failed allocation (Nomad's UpdateAlloc)."""
-        snap = self._server.store.snapshot()
-        seen: set[tuple[str, str]] = set()
-        out = []
-        for upd in updates:
-            if upd.get("client_status") != AllocClientStatus.FAILED:
-                continue
-            alloc = store_allocs.get_alloc(snap, str(upd.get("id", "")))
-            if alloc is None or alloc.desired_status != AllocDesiredStatus.RUN or alloc.client_terminal():
-                continue
-            job = store_jobs.get_job(snap, alloc.namespace, alloc.job_id)
-            key = (alloc.namespace, alloc.job_id)
-            if job is None or job.stop or key in seen:
-                continue
-            seen.add(key)
-            out.append(
-                new_eval(
-                    job_id=job.id,
-                    namespace=job.namespace,
-                    job_type=str(job.type),
-                    priority=job.priority,
-                    trigger=EvalTrigger.ALLOC_FAILURE,
-                    now_ns=now,
-                    job_modify_index=job.job_modify_index,
-                )
-            )
-        return out
-
-
-def _check_node(snap: StateSnapshot, node_id: str, secret_id: str | None) -> None:
-    node = store_nodes.get(snap, node_id)
-    if node is None:
-        raise UnknownNodeError(f"node not found: {node_id}")
-    if secret_id is not None and node.secret_id and node.secret_id != secret_id:
-        raise PermissionDeniedError("Permission denied")
-
-
-def _clean_update(raw: object) -> dict[str, Any]:
-    if not isinstance(raw, Mapping) or not raw.get("id"):
-        raise ValidationError("Alloc update: missing id")
-    status = raw.get("client_status") or ""
-    if status and status not in _CLIENT_STATUSES:
-        raise ValidationError(f"Alloc update: invalid client_status {status!r}")
-    out: dict[str, Any] = {"id": str(raw["id"]), "client_status": status}
-    out["client_description"] = str(raw.get("client_description") or "")
-    if isinstance(raw.get("task_states"), Mapping):
-        out["task_states"] = dict(raw["task_states"])
-    return out
-
-
 def register(server: Server, registry: RPCRegistry) -> None:
-    batcher = _UpdateBatcher(server)
     tables = store_allocs.TABLES
-
-    async def get_client_allocs(args: dict[str, Any]) -> dict[str, Any]:
-        node_id = str(args.get("NodeID") or "")
-        if not node_id:
-            raise ValidationError("missing node ID")
-        _check_node(server.store.snapshot(), node_id, str(args.get("SecretID") or ""))
-
-        def fn(snap: StateSnapshot) -> Any:
-            return {a.id: a.alloc_modify_index for a in store_allocs.allocs_by_node(snap, node_id)}
-
-        reply = await server.blocking_query(args, tables, fn)
-        reply["Allocs"] = reply.pop("Value")
-        return reply
 
     async def get_allocs(args: dict[str, Any]) -> dict[str, Any]:
         ids = [str(i) for i in args.get("AllocIDs") or ()]
@@ -238,21 +90,6 @@ def register(server: Server, registry: RPCRegistry) -> None:
         reply = await server.blocking_query(args, tables, fn)
         reply["Allocs"] = reply.pop("Value")
         return reply
-
-    async def update_alloc(args: dict[str, Any]) -> dict[str, Any]:
-        updates = [_clean_update(u) for u in args.get("Alloc") or ()]
-        node_id = str(args.get("NodeID") or "")
-        if node_id:
-            snap = server.store.snapshot()
-            _check_node(snap, node_id, args.get("SecretID"))
-            for u in updates:
-                alloc = store_allocs.get_alloc(snap, u["id"])
-                if alloc is not None and alloc.node_id != node_id:
-                    raise PermissionDeniedError(f"allocation {u['id']} is not on node {node_id}")
-        if not updates:
-            return {"Index": server.store.latest_index()}
-        index = await batcher.submit(updates)
-        return {"Index": index}
 
     async def get_alloc(args: dict[str, Any]) -> dict[str, Any]:
         alloc_id = str(args.get("AllocID") or "")
@@ -313,8 +150,6 @@ def register(server: Server, registry: RPCRegistry) -> None:
         _, index = await server.raft.apply(MessageType.ALLOC_UPDATE, encode_payload(payload))
         return {"EvalID": ev.id, "Index": index}
 
-    registry.register_legacy("Node.GetClientAllocs", get_client_allocs, kind="read")
-    registry.register_legacy("Node.UpdateAlloc", update_alloc, kind="write")
     registry.register_legacy("Alloc.GetAllocs", get_allocs, kind="read")
     registry.register_legacy("Alloc.GetAlloc", get_alloc, kind="read")
     registry.register_legacy("Alloc.List", list_allocs, kind="read")

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nomadd.gossip.member import MemberStatus
+from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.autopilot import TABLE, get_config
@@ -108,6 +109,7 @@ class Autopilot:
         self._ctx = ctx
         self._defaults = defaults
         self._fetch = fetch_stats
+        self._tasks = Supervisor("autopilot")
         self._task: asyncio.Task[None] | None = None
         self._tracks: dict[str, _Track] = {}
         self._health: OperatorHealthReply | None = None
@@ -187,7 +189,7 @@ class Autopilot:
         self._tracks.clear()
         self._health = None
         if enabled:
-            self._task = asyncio.create_task(self._run(), name="autopilot")
+            self._task = self._tasks.spawn(self._run(), "autopilot")
 
     async def _run(self) -> None:
         if get_config(self._ctx.store.snapshot()) is None:

@@ -58,10 +58,6 @@ class BlockedEvals:
         self._by_job[key] = ev
         self.stats["blocked"] += 1
 
-    def untrack(self, namespace: str, job_id: str) -> None:
-        """Forget the job's blocked eval (the job was stopped or purged)."""
-        self._by_job.pop((namespace, job_id), None)
-
     def unblock(self, index: int) -> int:
         """Release every blocked eval to the broker; returns how many."""
         if not self.enabled:

@@ -17,7 +17,7 @@ from nomadd.server.state.store import StateStore
 from nomadd.structs.requests import Method, Rep, Req
 
 if TYPE_CHECKING:
-    from nomadd.agent.config import AgentConfig
+    from nomadd.server.config import ServerConfig
     from nomadd.server.leader import LeaderComponent
     from nomadd.server.membership import ServerInfo
     from nomadd.server.raft import Raft
@@ -38,7 +38,7 @@ class RPCDispatch:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerContext:
-    config: AgentConfig
+    config: ServerConfig
     store: StateStore
     fsm: FSM
     raft: Raft

@@ -22,6 +22,8 @@ import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from nomadd.helper.supervisor import Supervisor
+
 if TYPE_CHECKING:
     from nomadd.server.context import ServerContext
 
@@ -59,6 +61,7 @@ class GroupCommit(Generic[E]):
         self._results_of = results_of
         self._max = max_requests
         self._waiting: list[_Waiting[E]] = []
+        self._tasks = Supervisor("group-commit")
         self._flusher: asyncio.Task[None] | None = None
         self.entries = 0  # entries proposed (tests and benchmarks)
 
@@ -67,7 +70,7 @@ class GroupCommit(Generic[E]):
         fut: asyncio.Future[tuple[object, int]] = loop.create_future()
         self._waiting.append(_Waiting(key, entry, fut))
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush(), name="group-commit")
+            self._flusher = self._tasks.spawn(self._flush(), "group-commit")
         return await fut
 
     def _take(self) -> list[_Waiting[E]]:

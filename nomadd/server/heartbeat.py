@@ -18,11 +18,11 @@ leadership clears every timer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.errors import NoLeaderError
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class HeartbeatTimers:
         self._live_nodes = live_nodes
         self._invalidate = invalidate
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor("heartbeat-timers")
         self._enabled = False
         self.heartbeats = 0  # resets served since start (for stats and the benchmark)
         self.expired = 0
@@ -102,8 +102,7 @@ class HeartbeatTimers:
                 n += 1
             logger.info("heartbeat timers initialized nodes=%d failover_ttl=%.0fs", n, failover)
         else:
-            for task in list(self._tasks):
-                task.cancel()
+            self._tasks.cancel_all()
 
     def reset(self, node_id: str) -> float:
         """Restart ``node_id``'s timer; returns the TTL to give the client (without grace)."""
@@ -131,9 +130,7 @@ class HeartbeatTimers:
             return
         self.expired += 1
         logger.warning("node TTL expired node_id=%s", node_id)
-        task = asyncio.create_task(self._run_invalidate(node_id), name=f"heartbeat-invalidate-{node_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run_invalidate(node_id), f"heartbeat-invalidate-{node_id}")
 
     async def _run_invalidate(self, node_id: str) -> None:
         try:
@@ -152,9 +149,4 @@ class HeartbeatTimers:
     async def shutdown(self) -> None:
         self._enabled = False
         self._clear_all()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()

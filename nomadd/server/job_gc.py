@@ -8,8 +8,8 @@ Every ``GC_INTERVAL_S`` the leader collects, in one ``EVAL_DELETE`` entry:
   (SubmitTime), once all their evaluations are terminal and allocations client-terminal: the
   job, its versions, evaluations and allocations are removed.
 
-``System.GarbageCollect`` (``PUT /v1/system/gc``) runs it at once with zero thresholds (the
-system endpoint's GC hook), as Nomad's force-gc does.
+``System.GarbageCollect`` (``PUT /v1/system/gc``) runs it at once with zero thresholds, as
+Nomad's force-gc does (the server hands this collector to the system endpoint).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nomadd.server import system_endpoint
+from nomadd.helper.supervisor import Supervisor
+from nomadd.server.context import ServerContext
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
@@ -28,13 +28,9 @@ from nomadd.structs.job import JobStatus, JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.timeutil import NS_PER_S
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
 logger = logging.getLogger(__name__)
 
-__all__ = ["EVAL_GC_THRESHOLD_S", "GC_INTERVAL_S", "JOB_GC_THRESHOLD_S", "JobGC", "plan_gc", "register"]
+__all__ = ["EVAL_GC_THRESHOLD_S", "GC_INTERVAL_S", "JOB_GC_THRESHOLD_S", "JobGC", "plan_gc"]
 
 GC_INTERVAL_S = 300.0  # Nomad's core GC cadence (eval_gc_interval / job_gc_interval: 5m)
 EVAL_GC_THRESHOLD_S = 3600.0  # Nomad's eval_gc_threshold: 1h
@@ -79,13 +75,14 @@ def plan_gc(
 class JobGC:
     """Leader component: periodic eval/alloc/job GC."""
 
-    def __init__(self, server: Server) -> None:
-        self._server = server
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._tasks = Supervisor("job-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="job-gc")
+            self._task = self._tasks.spawn(self._run(), "job-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -101,9 +98,9 @@ class JobGC:
                 logger.warning("job gc failed err=%r", err)
 
     async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> dict[str, Any]:
-        req = plan_gc(self._server.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
+        req = plan_gc(self._ctx.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
         if req["Evals"] or req["Allocs"] or req["Jobs"]:
-            await self._server.raft.apply(MessageType.EVAL_DELETE, encode_payload(req))
+            await self._ctx.raft.apply(MessageType.EVAL_DELETE, encode_payload(req))
             logger.info(
                 "job gc collected evals=%d allocs=%d jobs=%d",
                 len(req["Evals"]),
@@ -111,20 +108,3 @@ class JobGC:
                 len(req["Jobs"]),
             )
         return req
-
-
-_COLLECTORS: weakref.WeakKeyDictionary[Any, JobGC] = weakref.WeakKeyDictionary()
-
-
-async def _force_gc(server: Server) -> None:
-    """System.GarbageCollect hook: collect now, whatever the age (Nomad's force-gc)."""
-    gc = _COLLECTORS.get(server)
-    if gc is not None:
-        await gc.collect(0.0, 0.0)
-
-
-def register(server: Server, registry: RPCRegistry) -> None:
-    gc = JobGC(server)
-    _COLLECTORS[server] = gc
-    server.register_leader_component(gc)
-    system_endpoint.add_gc_hook(_force_gc)

@@ -2,8 +2,8 @@
 
 ``LeaderLoop`` listens to Raft leadership changes (on the loop). On gaining leadership it
 commits a barrier (every earlier entry is then applied here), enables the registered
-components (``set_enabled(True)``: heartbeat timers, node GC, eval broker... added by other
-teams with :meth:`LeaderLoop.register`), then reconciles Raft membership with gossip every
+components (``set_enabled(True)``: heartbeat timers, node GC, eval broker... each added by its
+module with :meth:`LeaderLoop.register`), then reconciles Raft membership with gossip every
 ``RECONCILE_INTERVAL_S`` and whenever :meth:`kick` is called (gossip events). On losing it
 disables the components. Lost-then-regained leadership runs the whole sequence again; a stale
 task from the previous term is cancelled first, so two overlapping terms never run at once.
@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.raft import Raft
 from nomadd.structs.errors import NomaddError
 
@@ -35,10 +36,13 @@ class LeaderComponent(Protocol):
 
 
 class LeaderLoop:
-    def __init__(self, raft: Raft, reconcile: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, raft: Raft, reconcile: Callable[[], Awaitable[None]], *, tasks: Supervisor | None = None
+    ) -> None:
         self._raft = raft
         self._reconcile = reconcile
         self._components: list[LeaderComponent] = []
+        self._tasks = tasks or Supervisor("leader")
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self.established = False  # barrier done and components enabled in this term
@@ -62,13 +66,15 @@ class LeaderLoop:
         logger.info("re-establishing leadership after a state restore")
         self._stop_task()
         self._set_components(False)
-        self._task = asyncio.create_task(self._run(), name="leader-loop")
+        self._task = self._tasks.spawn(self._run(), "leader-loop", vital=True)
 
     def _on_leadership(self, is_leader: bool) -> None:
         if is_leader:
             logger.info("cluster leadership acquired")
             self._stop_task()
-            self._task = asyncio.create_task(self._run(), name="leader-loop")
+            # Vital: a leader whose loop died never enables scheduling, heartbeat timers or GC
+            # (or stops reconciling membership) while it keeps the leadership: the cluster wedges.
+            self._task = self._tasks.spawn(self._run(), "leader-loop", vital=True)
         else:
             if self._task is not None or self.established:
                 logger.info("cluster leadership lost")
@@ -114,9 +120,6 @@ class LeaderLoop:
                 await asyncio.wait_for(self._kick.wait(), RECONCILE_INTERVAL_S)
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task = None
+        await self._tasks.aclose()
         self._set_components(False)

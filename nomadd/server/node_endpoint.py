@@ -1,17 +1,22 @@
-"""``Node.*`` RPCs (Nomad's node_endpoint.go): register, heartbeat, deregister, eligibility, reads.
+"""``Node.*`` RPCs (Nomad's node_endpoint.go): register, heartbeat, deregister, eligibility, drain,
+reads, and the two allocation RPCs of the client agent.
 
-* ``Node.Register`` {Node (wire)} — write: Raft-applies the node, resets its heartbeat timer.
-* ``Node.UpdateStatus`` {NodeID, SecretID, Status, Leave} — the heartbeat. Only a status change
-  is committed (``down → ready`` adds "Node reregistered by heartbeat"; ``Leave`` with ``down``
-  adds "Node left" and stops the timer); otherwise it only resets the leader's timer.
-* ``Node.Deregister`` {NodeIDs} (purge), ``Node.UpdateEligibility`` {NodeID, Eligibility}.
-* ``Node.GetNode`` {NodeID}, ``Node.List`` {Prefix, OS, Resources} — blocking reads, API shape.
-* ``Node.HeartbeatStats`` — local: this server's active timers and heartbeats served.
+* ``Node.Register`` — write: commits the node (``NODE_REGISTER``), resets its heartbeat timer.
+* ``Node.UpdateStatus`` — the heartbeat. Only a status change is committed (``down → ready``
+  adds "Node reregistered by heartbeat"; ``leave`` with ``down`` adds "Node left" and stops the
+  timer); otherwise it only resets the leader's timer.
+* ``Node.Deregister`` (purge), ``Node.UpdateEligibility``, ``Node.UpdateDrain`` (the leader's
+  :class:`~nomadd.server.drainer.Drainer`, owned here, completes drains).
+* ``Node.GetNode``, ``Node.List`` — blocking reads; ``Node.HeartbeatStats`` — local: this
+  server's active timers and heartbeats served.
+* ``Node.GetClientAllocs`` — blocking read of ``{alloc_id: AllocModifyIndex}`` for every
+  allocation placed on the node (terminal ones included); ``Node.UpdateAlloc`` — the client's
+  status reports, batched into ``ALLOC_CLIENT_UPDATE`` entries by
+  :class:`~nomadd.server.alloc_updates.AllocUpdateBatcher`.
 
-Register and heartbeat replies carry ``HeartbeatTTL`` (seconds), ``Servers`` (the HTTP
-addresses of every alive server of the region), ``LeaderRPCAddr`` and ``NumNodes``.
-Status changes call the listeners added with :func:`add_status_listener` (the jobs team
-creates node evaluations there).
+The client's calls carry the node's ``secret_id``: a wrong one is refused (403), an unknown node
+is 404. Register and heartbeat replies carry the TTL, the HTTP addresses of every alive server
+of the region, the leader's and the number of nodes.
 """
 
 from __future__ import annotations
@@ -20,34 +25,60 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from nomadd.gossip import MemberStatus
-from nomadd.server.fsm import encode_payload
+from nomadd.rpc import RPCRegistry
+from nomadd.server.alloc_updates import AllocUpdateBatcher
+from nomadd.server.context import ServerContext
+from nomadd.server.drainer import Drainer
 from nomadd.server.heartbeat import HeartbeatTimers, TTLSettings
-from nomadd.server.state import store_nodes
-from nomadd.server.state.store import StateSnapshot, Txn
-from nomadd.structs.codec import from_wire, to_api, to_wire
+from nomadd.server.state import store_allocs, store_nodes
+from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError, ValidationError
 from nomadd.structs.messages import MessageType
-from nomadd.structs.node import Node, NodeEligibility, NodeStatus
+from nomadd.structs.node import DrainStrategy, Node, NodeListStub, NodeStatus
+from nomadd.structs.requests import WriteMeta
+from nomadd.structs.requests.node import (
+    NODE_DEREGISTER,
+    NODE_GET,
+    NODE_GET_CLIENT_ALLOCS,
+    NODE_HEARTBEAT_STATS,
+    NODE_LIST,
+    NODE_REGISTER,
+    NODE_UPDATE_ALLOC,
+    NODE_UPDATE_DRAIN,
+    NODE_UPDATE_ELIGIBILITY,
+    NODE_UPDATE_STATUS,
+    HeartbeatStatsReply,
+    HeartbeatStatsRequest,
+    NodeClientAllocsReply,
+    NodeDeregisterEntry,
+    NodeDeregisterReply,
+    NodeDeregisterRequest,
+    NodeDrainEntry,
+    NodeEligibilityEntry,
+    NodeGetReply,
+    NodeHeartbeatReply,
+    NodeListReply,
+    NodeListRequest,
+    NodeRegisterEntry,
+    NodeRegisterRequest,
+    NodeServerInfo,
+    NodeSpecificRequest,
+    NodeStatusEntry,
+    NodeUpdateAllocReply,
+    NodeUpdateAllocRequest,
+    NodeUpdateDrainRequest,
+    NodeUpdateEligibilityRequest,
+    NodeUpdateStatusRequest,
+    NodeWriteReply,
+)
 from nomadd.structs.timeutil import format_time
-
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "EVENT_HEARTBEAT_MISSED",
-    "EVENT_NODE_LEFT",
-    "EVENT_REREGISTERED",
-    "StatusListener",
-    "add_status_listener",
-    "register",
-]
+__all__ = ["EVENT_HEARTBEAT_MISSED", "EVENT_NODE_LEFT", "EVENT_REREGISTERED", "NodeEndpoint"]
 
 EVENT_HEARTBEAT_MISSED = "Node heartbeat missed"
 EVENT_REREGISTERED = "Node reregistered by heartbeat"
@@ -55,61 +86,57 @@ EVENT_NODE_LEFT = "Node left"
 _TABLES = (store_nodes.TABLE,)
 TIMERS_WAIT_S = 3.0  # how long a heartbeat waits for a new leader's timers to start
 
-StatusListener = Callable[["Server", Node], Awaitable[None]]
-_LISTENERS: list[StatusListener] = []
-
-
-def add_status_listener(fn: StatusListener) -> None:
-    """Call ``fn(server, node)`` on the leader after a node's status changed (committed)."""
-    if fn not in _LISTENERS:
-        _LISTENERS.append(fn)
-
-
-# ---- FSM ------------------------------------------------------------------------------------
-def _apply_register(txn: Txn, req: dict[str, Any]) -> object:
-    node = from_wire(Node, req["Node"])
-    return store_nodes.upsert_locked(txn, node, now_s=req["Now"], timestamp=req["Time"])
-
-
-def _apply_status(txn: Txn, req: dict[str, Any]) -> object:
-    return store_nodes.update_status_locked(
-        txn, req["NodeID"], req["Status"], event=req.get("Event", ""), now_s=req["Now"], timestamp=req["Time"]
-    )
-
-
-def _apply_deregister(txn: Txn, req: dict[str, Any]) -> object:
-    return store_nodes.delete_locked(txn, req["NodeIDs"])
-
-
-def _apply_eligibility(txn: Txn, req: dict[str, Any]) -> object:
-    return store_nodes.update_eligibility_locked(
-        txn, req["NodeID"], req["Eligibility"], timestamp=req["Time"]
-    )
-
 
 def _now() -> tuple[int, str]:
     ns = time.time_ns()
     return ns // 1_000_000_000, format_time(ns)
 
 
-def _str_arg(args: dict[str, Any], key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValidationError(f"missing {key}")
+def _require(value: str, what: str) -> str:
+    if not value:
+        raise ValidationError(f"missing {what}")
     return value
 
 
-class _NodeEndpoint:
-    def __init__(self, server: Server) -> None:
-        self.server = server
+def check_node_secret(snap: StateSnapshot, node_id: str, secret_id: str) -> Node:
+    """The registered node ``node_id`` if ``secret_id`` is its secret (404 / 403 otherwise)."""
+    node = store_nodes.get(snap, node_id)
+    if node is None:
+        raise UnknownNodeError(f"node not found: {node_id}")
+    if node.secret_id and node.secret_id != secret_id:
+        raise PermissionDeniedError("node secret ID does not match")
+    return node
+
+
+class NodeEndpoint:
+    """Built once by the server from its context; owns the leader's heartbeat timers, the
+    drainer and the batcher of client allocation updates (all leader-side state of nodes)."""
+
+    def __init__(self, ctx: ServerContext, *, leader_http_addr: Callable[[], str | None]) -> None:
+        self._ctx = ctx
+        self._leader_http_addr = leader_http_addr
         self.timers = HeartbeatTimers(
-            settings=self._ttl_settings,
-            live_nodes=self._live_nodes,
-            invalidate=self.invalidate,
+            settings=self._ttl_settings, live_nodes=self._live_nodes, invalidate=self.invalidate
         )
+        self.drainer = Drainer(ctx)
+        self.alloc_updates = AllocUpdateBatcher(ctx)
+        ctx.register_leader_component(self.timers)
+        ctx.register_leader_component(self.drainer)
+
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(NODE_REGISTER, self.register_node, kind="write")
+        registry.register(NODE_UPDATE_STATUS, self.update_status, kind="write")
+        registry.register(NODE_DEREGISTER, self.deregister, kind="write")
+        registry.register(NODE_UPDATE_ELIGIBILITY, self.update_eligibility, kind="write")
+        registry.register(NODE_UPDATE_DRAIN, self.update_drain, kind="write")
+        registry.register(NODE_GET, self.get_node, kind="read")
+        registry.register(NODE_LIST, self.list_nodes, kind="read")
+        registry.register(NODE_HEARTBEAT_STATS, self.heartbeat_stats, kind="local")
+        registry.register(NODE_GET_CLIENT_ALLOCS, self.get_client_allocs, kind="read")
+        registry.register(NODE_UPDATE_ALLOC, self.update_alloc, kind="write")
 
     def _ttl_settings(self) -> TTLSettings:
-        s = self.server.config.server
+        s = self._ctx.config
         return TTLSettings(
             min_ttl=s.min_heartbeat_ttl,
             rate=s.max_heartbeats_per_second,
@@ -118,48 +145,38 @@ class _NodeEndpoint:
         )
 
     def _live_nodes(self) -> list[str]:
-        snap = self.server.store.snapshot()
+        snap = self._ctx.store.snapshot()
         return [n.id for n in store_nodes.list_nodes(snap) if n.status != NodeStatus.DOWN]
 
-    def _reply(self, ttl: float, index: int, snap: StateSnapshot | None = None) -> dict[str, Any]:
-        snap = snap or self.server.store.snapshot()
-        servers = [
-            {"RPCAdvertiseAddr": s.http_addr, "Datacenter": s.datacenter}
-            for s in self.server.servers()
+    def _reply(
+        self, ttl: float, index: int, snap: StateSnapshot | None = None, *, node_modify_index: int = 0
+    ) -> NodeHeartbeatReply:
+        ctx = self._ctx
+        snap = snap or ctx.store.snapshot()
+        servers = tuple(
+            NodeServerInfo(rpc_advertise_addr=s.http_addr, datacenter=s.datacenter)
+            for s in ctx.servers()
             if s.http_addr and s.status == MemberStatus.ALIVE
-        ]
+        )
         if not servers:
-            servers = [
-                {"RPCAdvertiseAddr": self.server.http_addr, "Datacenter": self.server.config.datacenter}
-            ]
-        return {
-            "HeartbeatTTL": ttl,
-            "Servers": servers,
-            "LeaderRPCAddr": self.server.leader_http_addr() or "",
-            "NumNodes": len(snap.table(store_nodes.TABLE)),
-            "Index": index,
-        }
+            servers = (NodeServerInfo(rpc_advertise_addr=ctx.http_addr, datacenter=ctx.config.datacenter),)
+        return NodeHeartbeatReply(
+            meta=WriteMeta(index=index),
+            heartbeat_ttl=ttl,
+            servers=servers,
+            leader_rpc_addr=self._leader_http_addr() or "",
+            num_nodes=len(snap.table(store_nodes.TABLE)),
+            node_modify_index=node_modify_index,
+        )
 
-    async def _notify(self, node: Node | None) -> None:
-        if node is None:
-            return
-        for fn in list(_LISTENERS):
-            try:
-                await fn(self.server, node)
-            except Exception:
-                logger.exception("node status listener failed node_id=%s", node.id)
-
-    async def _apply(self, msg: MessageType, req: dict[str, Any]) -> tuple[store_nodes.NodeWriteResult, int]:
-        result, index = await self.server.raft.apply(msg, encode_payload(req))
+    async def _propose(self, msg: MessageType, entry: object) -> tuple[store_nodes.NodeWriteResult, int]:
+        result, index = await self._ctx.propose(msg, entry)
         assert isinstance(result, store_nodes.NodeWriteResult)
         return result, index
 
     # ---- writes -----------------------------------------------------------------------
-    async def register(self, args: dict[str, Any]) -> dict[str, Any]:
-        raw = args.get("Node")
-        if not isinstance(raw, dict):
-            raise ValidationError("missing node for client registration")
-        node = from_wire(Node, raw)
+    async def register_node(self, req: NodeRegisterRequest) -> NodeHeartbeatReply:
+        node = req.node
         if not node.id:
             raise ValidationError("missing node ID for client registration")
         if not node.secret_id:
@@ -167,42 +184,31 @@ class _NodeEndpoint:
         if node.status not in (NodeStatus.INITIALIZING, NodeStatus.READY):
             raise ValidationError(f"invalid status for node: {node.status}")
         now_s, ts = _now()
-        node = dataclasses.replace(node, status_updated_at=now_s)
-        req = {"Node": to_wire(node), "Now": now_s, "Time": ts}
-        result, index = await self._apply(MessageType.NODE_REGISTER, req)
+        entry = NodeRegisterEntry(
+            node=dataclasses.replace(node, status_updated_at=now_s), now_s=now_s, timestamp=ts
+        )
+        result, index = await self._propose(MessageType.NODE_REGISTER, entry)
         if result.error:
             raise PermissionDeniedError(result.error)
         await self._wait_timers()
-        ttl = self.timers.reset(node.id)
-        if result.changed:
-            await self._notify(result.node)
-        reply = self._reply(ttl, index)
-        reply["NodeModifyIndex"] = index
-        return reply
+        return self._reply(self.timers.reset(node.id), index, node_modify_index=index)
 
-    async def update_status(self, args: dict[str, Any]) -> dict[str, Any]:
-        node_id = _str_arg(args, "NodeID")
-        status = str(args.get("Status") or "")
-        if status not in tuple(NodeStatus):
-            raise ValidationError(f"invalid status for node: {status!r}")
-        snap = self.server.store.snapshot()
-        current = store_nodes.get(snap, node_id)
-        if current is None:
-            raise UnknownNodeError(f"node not found: {node_id}")
-        if current.secret_id and args.get("SecretID") != current.secret_id:
-            raise PermissionDeniedError("node secret ID does not match")
-        leave = bool(args.get("Leave"))
+    async def update_status(self, req: NodeUpdateStatusRequest) -> NodeHeartbeatReply:
+        node_id = _require(req.node_id, "NodeID")
+        status = req.status
+        snap = self._ctx.store.snapshot()
+        current = check_node_secret(snap, node_id, req.secret_id)
         index = snap.table_index(store_nodes.TABLE)
         event = ""
-        if leave and status == NodeStatus.DOWN:
+        if req.leave and status == NodeStatus.DOWN:
             event = EVENT_NODE_LEFT
         elif current.status == NodeStatus.DOWN and status == NodeStatus.READY:
             event = EVENT_REREGISTERED
-        if status != current.status or event:
+        changed = status != current.status or bool(event)
+        if changed:
             if event == EVENT_NODE_LEFT:
                 self.timers.clear(node_id)
             index = await self._set_status(node_id, status, event)
-        changed = status != current.status or bool(event)
         if status == NodeStatus.DOWN:
             self.timers.clear(node_id)
             return self._reply(0.0, index, None if changed else snap)
@@ -214,98 +220,130 @@ class _NodeEndpoint:
         (bounded) instead of failing the heartbeat, which would make the client back off 15 s+."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMERS_WAIT_S
-        while not self.timers.enabled and self.server.raft.is_leader() and loop.time() < deadline:
+        while not self.timers.enabled and self._ctx.raft.is_leader() and loop.time() < deadline:
             await asyncio.sleep(0.05)
 
-    async def _set_status(self, node_id: str, status: str, event: str) -> int:
+    async def _set_status(self, node_id: str, status: NodeStatus, event: str) -> int:
         now_s, ts = _now()
-        req = {"NodeID": node_id, "Status": status, "Event": event, "Now": now_s, "Time": ts}
-        result, index = await self._apply(MessageType.NODE_UPDATE_STATUS, req)
+        entry = NodeStatusEntry(node_id=node_id, status=status, event=event, now_s=now_s, timestamp=ts)
+        result, index = await self._propose(MessageType.NODE_UPDATE_STATUS, entry)
         if result.error:
             raise UnknownNodeError(result.error)
         logger.info("node status changed node_id=%s status=%s event=%r", node_id, status, event)
-        if result.changed:
-            await self._notify(result.node)
         return index
 
     async def invalidate(self, node_id: str) -> None:
         """A heartbeat timer fired: mark the node down (leader only)."""
-        current = store_nodes.get(self.server.store.snapshot(), node_id)
+        current = store_nodes.get(self._ctx.store.snapshot(), node_id)
         if current is None or current.status == NodeStatus.DOWN:
             return
         await self._set_status(node_id, NodeStatus.DOWN, EVENT_HEARTBEAT_MISSED)
 
-    async def deregister(self, args: dict[str, Any]) -> dict[str, Any]:
-        ids = args.get("NodeIDs")
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+    async def deregister(self, req: NodeDeregisterRequest) -> NodeDeregisterReply:
+        ids = req.node_ids
+        if not ids or not all(ids):
             raise ValidationError("missing node IDs for node deregistration")
-        snap = self.server.store.snapshot()
+        snap = self._ctx.store.snapshot()
         missing = [i for i in ids if store_nodes.get(snap, i) is None]
         if missing:
             raise UnknownNodeError(f"node not found: {missing[0]}")
-        result, index = await self._apply(MessageType.NODE_DEREGISTER, {"NodeIDs": ids})
+        result, index = await self._propose(MessageType.NODE_DEREGISTER, NodeDeregisterEntry(node_ids=ids))
         for node_id in result.deleted:
             self.timers.clear(node_id)
         logger.info("nodes deregistered node_ids=%s", ",".join(result.deleted))
-        return {"NodeIDs": list(result.deleted), "Index": index}
+        return NodeDeregisterReply(meta=WriteMeta(index=index), node_ids=result.deleted)
 
-    async def update_eligibility(self, args: dict[str, Any]) -> dict[str, Any]:
-        node_id = _str_arg(args, "NodeID")
-        elig = str(args.get("Eligibility") or "")
-        if elig not in tuple(NodeEligibility):
-            raise ValidationError(f"invalid scheduling eligibility {elig!r}")
-        _, ts = _now()
-        req = {"NodeID": node_id, "Eligibility": elig, "Time": ts}
-        result, index = await self._apply(MessageType.NODE_UPDATE_ELIGIBILITY, req)
+    async def update_eligibility(self, req: NodeUpdateEligibilityRequest) -> NodeWriteReply:
+        node_id = _require(req.node_id, "NodeID")
+        entry = NodeEligibilityEntry(node_id=node_id, eligibility=req.eligibility, timestamp=_now()[1])
+        result, index = await self._propose(MessageType.NODE_UPDATE_ELIGIBILITY, entry)
         if result.error:
             if result.error.startswith("node not found"):
                 raise UnknownNodeError(result.error)
             raise ValidationError(result.error)
-        return {"NodeModifyIndex": index, "EvalIDs": [], "EvalCreateIndex": 0, "Index": index}
+        return NodeWriteReply(meta=WriteMeta(index=index), node_modify_index=index)
+
+    async def update_drain(self, req: NodeUpdateDrainRequest) -> NodeWriteReply:
+        """Start or cancel a drain; the endpoint sets the strategy's ``force_deadline`` and
+        ``started_at`` (the entry is deterministic)."""
+        node_id = _require(req.node_id, "node ID")
+        if store_nodes.get(self._ctx.store.snapshot(), node_id) is None:
+            raise UnknownNodeError(f"node not found: {node_id}")
+        now = time.time_ns()
+        strategy = req.drain_strategy
+        if strategy is not None:
+            force = ""
+            if strategy.deadline > 0:
+                force = format_time(now + strategy.deadline)
+            elif strategy.deadline < 0:
+                force = format_time(now)
+            strategy = DrainStrategy(
+                deadline=strategy.deadline,
+                ignore_system_jobs=strategy.ignore_system_jobs,
+                force_deadline=force,
+                started_at=format_time(now),
+            )
+        entry = NodeDrainEntry(
+            node_id=node_id,
+            drain_strategy=strategy,
+            mark_eligible=req.mark_eligible,
+            meta=req.meta,
+            timestamp=format_time(now),
+        )
+        result, index = await self._propose(MessageType.NODE_UPDATE_DRAIN, entry)
+        if result.error:
+            raise UnknownNodeError(result.error)
+        return NodeWriteReply(meta=WriteMeta(index=index), node_modify_index=index, eval_create_index=index)
+
+    async def update_alloc(self, req: NodeUpdateAllocRequest) -> NodeUpdateAllocReply:
+        """A client's allocation reports: only for allocations on its own node."""
+        node_id = _require(req.node_id, "node ID")
+        snap = self._ctx.store.snapshot()
+        check_node_secret(snap, node_id, req.secret_id)
+        for u in req.allocs:
+            if not u.id:
+                raise ValidationError("Alloc update: missing id")
+            alloc = store_allocs.get_alloc(snap, u.id)
+            if alloc is not None and alloc.node_id != node_id:
+                raise PermissionDeniedError(f"allocation {u.id} is not on node {node_id}")
+        if not req.allocs:
+            return NodeUpdateAllocReply(meta=WriteMeta(index=self._ctx.store.latest_index()))
+        index = await self.alloc_updates.submit(req.allocs)
+        return NodeUpdateAllocReply(meta=WriteMeta(index=index))
 
     # ---- reads ------------------------------------------------------------------------
-    async def get_node(self, args: dict[str, Any]) -> dict[str, Any]:
-        node_id = _str_arg(args, "NodeID")
+    async def get_node(self, req: NodeSpecificRequest) -> NodeGetReply:
+        node_id = _require(req.node_id, "NodeID")
 
-        def fn(snap: StateSnapshot) -> Any:
+        def fn(snap: StateSnapshot) -> Node | None:
             node = store_nodes.get(snap, node_id)
-            return to_api(node.sanitize()) if node is not None else None
+            return node.sanitize() if node is not None else None
 
-        return await self.server.blocking_query(args, _TABLES, fn)
+        node, meta = await self._ctx.blocking.query(req, _TABLES, fn)
+        return NodeGetReply(meta=meta, node=node)
 
-    async def list_(self, args: dict[str, Any]) -> dict[str, Any]:
-        prefix = str(args.get("Prefix") or "")
-        os_ = bool(args.get("OS"))
-        resources = bool(args.get("Resources"))
+    async def list_nodes(self, req: NodeListRequest) -> NodeListReply:
+        def fn(snap: StateSnapshot) -> tuple[NodeListStub, ...]:
+            nodes = store_nodes.list_nodes(snap, req.prefix)
+            return tuple(n.stub(os=req.os, resources=req.resources) for n in nodes)
 
-        def fn(snap: StateSnapshot) -> Any:
-            out = []
-            for n in store_nodes.list_nodes(snap, prefix):
-                stub = to_api(n.stub(os=os_, resources=resources))
-                for key in ("Attributes", "NodeResources", "ReservedResources"):
-                    if stub.get(key) is None:
-                        stub.pop(key, None)
-                out.append(stub)
-            return out
+        nodes, meta = await self._ctx.blocking.query(req, _TABLES, fn)
+        return NodeListReply(meta=meta, nodes=nodes)
 
-        return await self.server.blocking_query(args, _TABLES, fn)
+    async def heartbeat_stats(self, req: HeartbeatStatsRequest) -> HeartbeatStatsReply:
+        return HeartbeatStatsReply(
+            enabled=self.timers.enabled,
+            active_timers=self.timers.active(),
+            heartbeats=self.timers.heartbeats,
+            expired=self.timers.expired,
+        )
 
-    async def heartbeat_stats(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Enabled": self.timers.enabled,
-            "ActiveTimers": self.timers.active(),
-            "Heartbeats": self.timers.heartbeats,
-            "Expired": self.timers.expired,
-        }
+    async def get_client_allocs(self, req: NodeSpecificRequest) -> NodeClientAllocsReply:
+        node_id = _require(req.node_id, "node ID")
+        check_node_secret(self._ctx.store.snapshot(), node_id, req.secret_id)
 
+        def fn(snap: StateSnapshot) -> dict[str, int]:
+            return {a.id: a.alloc_modify_index for a in store_allocs.allocs_by_node(snap, node_id)}
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    ep = _NodeEndpoint(server)
-    server.register_leader_component(ep.timers)
-    registry.register_legacy("Node.Register", ep.register, kind="write")
-    registry.register_legacy("Node.UpdateStatus", ep.update_status, kind="write")
-    registry.register_legacy("Node.Deregister", ep.deregister, kind="write")
-    registry.register_legacy("Node.UpdateEligibility", ep.update_eligibility, kind="write")
-    registry.register_legacy("Node.GetNode", ep.get_node, kind="read")
-    registry.register_legacy("Node.List", ep.list_, kind="read")
-    registry.register_legacy("Node.HeartbeatStats", ep.heartbeat_stats, kind="local")
+        allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
+        return NodeClientAllocsReply(meta=meta, allocs=allocs)

@@ -17,12 +17,12 @@ ready or eligible), so the caller releases blocked evals.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["NodeEvals", "evals_for_node"]
 
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _GONE = frozenset({NodeStatus.DOWN, NodeStatus.DISCONNECTED})
 
 _View = tuple[str, str, bool]  # (status, eligibility, draining)
@@ -82,7 +82,7 @@ class NodeEvals:
         self._store = store
         self._write = write_evals
         self._views: dict[str, _View] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor("node-evals")
         self.enabled = False
 
     def set_enabled(self, enabled: bool) -> None:
@@ -92,8 +92,7 @@ class NodeEvals:
             self._views = {n.id: _view(n) for n in snap.table(NODES_TABLE).values()}
         else:
             self._views = {}
-            for task in list(self._tasks):
-                task.cancel()
+            self._tasks.cancel_all()
 
     def on_nodes_changed(self, index: int, node_ids: Iterable[str] | None = None) -> bool:
         """Compare the nodes ``node_ids`` wrote (None: every node) with the last view."""
@@ -142,13 +141,8 @@ class NodeEvals:
         for node_id in gone:
             self._views.pop(node_id, None)
         if evals:
-            self._spawn(self._commit(evals, index))
+            self._tasks.spawn(self._commit(evals, index), "node-evals")
         return capacity
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="node-evals")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _commit(self, evals: list[Evaluation], index: int) -> None:
         try:

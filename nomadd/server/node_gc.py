@@ -9,16 +9,14 @@ tiny threshold is what ``nomadd system gc`` / ``PUT /v1/system/gc`` runs (Nomad'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
+from nomadd.helper.supervisor import Supervisor
+from nomadd.server.context import ServerContext
 from nomadd.server.state import store_nodes
 from nomadd.structs.errors import NomaddError
-
-if TYPE_CHECKING:
-    from nomadd.server.server import Server
+from nomadd.structs.requests.node import NODE_DEREGISTER, NodeDeregisterRequest
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +28,21 @@ FORCE_GC_THRESHOLD_S = 0.0  # Nomad's force-gc uses 1 ms; 0 here: any down node,
 class NodeGC:
     """A :class:`LeaderComponent`: a periodic task while this server leads."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._tasks = Supervisor("node-gc")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="node-gc")
+            self._task = self._tasks.spawn(self._run(), "node-gc")
         elif not enabled and self._task is not None:
             self._task.cancel()
             self._task = None
 
     async def _run(self) -> None:
         while True:
-            s = self.server.config.server
+            s = self._ctx.config
             await asyncio.sleep(s.node_gc_interval)
             try:
                 await self.collect(s.node_gc_threshold)
@@ -52,18 +51,15 @@ class NodeGC:
 
     async def collect(self, threshold_s: float) -> list[str]:
         """Deregister eligible down nodes now; returns their IDs."""
-        snap = self.server.store.snapshot()
+        snap = self._ctx.store.snapshot()
         ids = store_nodes.gc_candidates(snap, now_s=time.time(), threshold_s=threshold_s)
         if not ids:
             logger.debug("node gc found nothing threshold_s=%g", threshold_s)
             return []
         logger.info("node gc removing nodes count=%d node_ids=%s", len(ids), ",".join(ids))
-        await self.server.rpc_legacy("Node.Deregister", {"NodeIDs": ids})
+        await self._ctx.rpc(NODE_DEREGISTER, NodeDeregisterRequest(node_ids=tuple(ids)))
         return ids
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task = None
+        await self._tasks.aclose()

@@ -1,78 +1,91 @@
-"""``Operator.*`` RPCs (Nomad's operator_endpoint.go): Raft configuration and peer removal."""
+"""``Operator.*`` RPCs (Nomad's operator_endpoint.go): Raft configuration and peer removal.
+
+Removing the leader itself first transfers leadership, then asks the new leader (through the
+server's dispatcher) to remove it.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
 
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
 from nomadd.structs.errors import NotFoundError, ValidationError
-
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
+from nomadd.structs.requests import Envelope, QueryMeta, WriteMeta
+from nomadd.structs.requests.operator import (
+    OPERATOR_RAFT_CONFIGURATION,
+    OPERATOR_REMOVE_PEER_BY_ADDRESS,
+    OPERATOR_REMOVE_PEER_BY_ID,
+    RaftConfigurationReply,
+    RaftPeerByAddressRequest,
+    RaftPeerByIDRequest,
+    RaftRemovePeerReply,
+    RaftServer,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["register"]
+__all__ = ["OperatorEndpoint"]
 
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    async def raft_get_configuration(args: dict[str, Any]) -> dict[str, Any]:
-        by_addr = {s.raft_addr: s for s in server.servers()}
-        leader = server.raft.leader()
-        out = []
-        for addr in server.raft.peers():
+class OperatorEndpoint:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(OPERATOR_RAFT_CONFIGURATION, self.raft_configuration, kind="read")
+        registry.register(OPERATOR_REMOVE_PEER_BY_ADDRESS, self.remove_by_address, kind="write")
+        registry.register(OPERATOR_REMOVE_PEER_BY_ID, self.remove_by_id, kind="write")
+
+    async def raft_configuration(self, req: Envelope) -> RaftConfigurationReply:
+        raft = self._ctx.raft
+        by_addr = {s.raft_addr: s for s in self._ctx.servers()}
+        leader = raft.leader()
+        servers = []
+        for addr in raft.peers():
             s = by_addr.get(addr)
-            out.append(
-                {
-                    "ID": s.id if s and s.id else addr,
-                    "Node": s.name if s else "(unknown)",
-                    "Address": addr,
-                    "Leader": addr == leader,
-                    "Voter": True,
-                    "RaftProtocol": "3",
-                }
+            servers.append(
+                RaftServer(
+                    id=s.id if s and s.id else addr,
+                    node=s.name if s else "(unknown)",
+                    address=addr,
+                    leader=addr == leader,
+                )
             )
-        return {
-            "Index": server.raft.applied_index(),
-            "Servers": out,
-            "KnownLeader": server.raft.known_leader(),
-            "LastContact": server.raft.last_contact_ms(),
-        }
+        meta = QueryMeta(
+            index=raft.applied_index(),
+            known_leader=raft.known_leader(),
+            last_contact_ms=raft.last_contact_ms(),
+        )
+        return RaftConfigurationReply(meta=meta, servers=tuple(servers))
 
-    async def _remove(addr: str) -> dict[str, Any]:
-        if addr not in server.raft.peers():
+    async def _remove(self, addr: str) -> RaftRemovePeerReply:
+        raft = self._ctx.raft
+        if addr not in raft.peers():
             raise NotFoundError(f"address {addr!r} was not found in the Raft configuration")
-        if addr == server.raft_addr:
-            moved = await server.raft.transfer_leadership()
+        if addr == self._ctx.raft_addr:
+            moved = await raft.transfer_leadership()
             if not moved:
                 raise ValidationError("cannot remove the leader: leadership transfer failed")
-            result: dict[str, Any] = await server.rpc_legacy(
-                "Operator.RaftRemovePeerByAddress", {"Address": addr}
+            return await self._ctx.rpc(
+                OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=addr)
             )
-            return result
-        await server.raft.remove_peer(addr)
+        await raft.remove_peer(addr)
         logger.info("removed raft peer addr=%s", addr)
-        return {"Address": addr}
+        return RaftRemovePeerReply(meta=WriteMeta(index=raft.applied_index()), address=addr)
 
-    async def remove_by_address(args: dict[str, Any]) -> dict[str, Any]:
-        addr = str(args.get("Address") or "")
-        if not addr:
+    async def remove_by_address(self, req: RaftPeerByAddressRequest) -> RaftRemovePeerReply:
+        if not req.address:
             raise ValidationError("missing peer address")
-        return await _remove(addr)
+        return await self._remove(req.address)
 
-    async def remove_by_id(args: dict[str, Any]) -> dict[str, Any]:
-        peer_id = str(args.get("ID") or "")
-        if not peer_id:
+    async def remove_by_id(self, req: RaftPeerByIDRequest) -> RaftRemovePeerReply:
+        if not req.id:
             raise ValidationError("missing peer id")
-        peers = server.raft.peers()
-        for s in server.servers():
-            if s.id == peer_id and s.raft_addr in peers:
-                return await _remove(s.raft_addr)
-        if peer_id in peers:  # servers unknown to gossip are listed with their address as ID
-            return await _remove(peer_id)
-        raise NotFoundError(f"id {peer_id!r} was not found in the Raft configuration")
-
-    registry.register_legacy("Operator.RaftGetConfiguration", raft_get_configuration, kind="read")
-    registry.register_legacy("Operator.RaftRemovePeerByAddress", remove_by_address, kind="write")
-    registry.register_legacy("Operator.RaftRemovePeerByID", remove_by_id, kind="write")
+        peers = self._ctx.raft.peers()
+        for s in self._ctx.servers():
+            if s.id == req.id and s.raft_addr in peers:
+                return await self._remove(s.raft_addr)
+        if req.id in peers:  # servers unknown to gossip are listed with their address as ID
+            return await self._remove(req.id)
+        raise NotFoundError(f"id {req.id!r} was not found in the Raft configuration")

@@ -19,7 +19,6 @@ against the placements of the in-flight entries but not their stops (see :class:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -27,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nomadd import telemetry
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore, Txn
@@ -58,7 +58,7 @@ __all__ = [
 MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry
 MAX_PLACEMENTS_PER_ENTRY = 256  # ~1.3 KB of msgpack each: entries stay well under a MiB
 MAX_ENTRIES_IN_FLIGHT = 4  # PLAN_RESULTS entries proposed and not yet applied here
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 
 
 # ---- FSM ---------------------------------------------------------------------------------
@@ -328,14 +328,21 @@ class PlanApplier:
     they were proposed, and they are proposed in the order they were checked.
     """
 
-    def __init__(self, raft: Raft, store: StateStore, *, max_inflight: int = MAX_ENTRIES_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        raft: Raft,
+        store: StateStore,
+        *,
+        max_inflight: int = MAX_ENTRIES_IN_FLIGHT,
+        tasks: Supervisor | None = None,
+    ) -> None:
         self._raft = raft
         self._store = store
         self._max_inflight = max_inflight
         self._queue: asyncio.Queue[_Pending] | None = None
+        self._tasks = tasks or Supervisor("plan-applier")
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[int, _Entry] = {}
-        self._commits: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._seq = 0
         self.committed_placements = 0  # as leader, since start (/v1/metrics, benchmarks, tests)
@@ -344,12 +351,12 @@ class PlanApplier:
         if enabled and self._task is None:
             self._queue = asyncio.Queue()
             self._slots = asyncio.Semaphore(self._max_inflight)
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="plan-applier")
+            # Vital: without this loop every submitted plan waits forever and the leader
+            # stops scheduling while it keeps the leadership.
+            self._task = self._tasks.spawn(self._run(), "plan-applier", vital=True)
         elif not enabled and self._task is not None:
-            self._task.cancel()
             self._task = None
-            for task in list(self._commits):
-                task.cancel()
+            self._tasks.cancel_all()  # the loop and the commits in flight
             for entry in self._inflight.values():
                 _fail(entry.items, NoLeaderError("leadership lost"))
             self._inflight.clear()
@@ -390,9 +397,7 @@ class PlanApplier:
                 continue
             self._seq += 1
             self._inflight[self._seq] = entry
-            task = asyncio.get_running_loop().create_task(self._commit(self._seq, entry), name="plan-commit")
-            self._commits.add(task)
-            task.add_done_callback(self._commits.discard)
+            self._tasks.spawn(self._commit(self._seq, entry), "plan-commit")
 
     def _check(self, batch: list[_Pending]) -> _Entry:
         start = time.monotonic()
@@ -454,13 +459,8 @@ class PlanApplier:
                 item.future.set_result(done)
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        tasks = [t for t in (task, *self._commits) if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        self._task = None
+        await self._tasks.aclose()
 
 
 def _fail(items: Iterable[tuple[_Pending, PlanResult, bool]], err: BaseException) -> None:

@@ -23,33 +23,25 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nomadd import VERSION
-from nomadd.agent.config import AgentConfig
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import (
-    alloc_endpoint,
-    drainer,
-    eval_endpoint,
-    job_gc,
-    node_endpoint,
-    operator_endpoint,
-    status_endpoint,
-    system_endpoint,
-    var_endpoint,
-)
+from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.autopilot import STATS_TIMEOUT_S, Autopilot
 from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
+from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_gc import JobGC
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -58,14 +50,23 @@ from nomadd.server.membership import (
     region_servers,
     server_tags,
 )
+from nomadd.server.node_endpoint import NodeEndpoint
+from nomadd.server.node_gc import NodeGC
+from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
 from nomadd.server.snapshot_schedule import SnapshotSchedule
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.status_endpoint import StatusEndpoint, server_member
+from nomadd.server.system_endpoint import SystemEndpoint
+from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.server.worker import SchedulingService
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
 from nomadd.structs.requests.autopilot import AUTOPILOT_SERVER_STATS, ServerStatsReply, ServerStatsRequest
+from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
+from nomadd.structs.requests.status import STATUS_PEERS
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -88,9 +89,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
         self.config = config
-        s = config.server
+        s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
         raft_dir = None if (config.dev_mode or self.data_dir is None) else self.data_dir / "raft"
         self.node_id = ""
@@ -111,8 +112,9 @@ class Server:
         )
         self.rpc_client = RPCClient()
         self.registry = RPCRegistry()
+        self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
-        self.leader_loop = LeaderLoop(self.raft, self._reconcile)
+        self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
         self.ctx = ServerContext(
             config=config,
             store=self.store,
@@ -138,20 +140,19 @@ class Server:
         self.autopilot = Autopilot(self.ctx, s.autopilot, self._autopilot_stats)
         self.autopilot.register(self.registry)
         self.register_leader_component(self.autopilot)
-        for module in (
-            status_endpoint,
-            operator_endpoint,
-            var_endpoint,
-            node_endpoint,
-            system_endpoint,
-            eval_endpoint,
-            alloc_endpoint,
-            drainer,
-            job_gc,
-        ):
+        self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
+        self.nodes.register(self.registry)
+        StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
+        OperatorEndpoint(self.ctx).register(self.registry)
+        VariablesEndpoint(self.ctx).register(self.registry)
+        self.job_gc = JobGC(self.ctx)
+        self.node_gc = NodeGC(self.ctx)
+        self.register_leader_component(self.node_gc)
+        self.register_leader_component(self.job_gc)
+        SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
+        for module in (eval_endpoint, alloc_endpoint):
             module.register(self, self.registry)
         self.gossip: Gossip | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()
         self._announcer: MdnsAnnouncer | None = None
@@ -162,11 +163,6 @@ class Server:
         self.fatal_error = ""
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _load_node_id(self) -> str:
         if self.data_dir is None or self.config.dev_mode:
             return str(uuid.uuid4())
@@ -198,28 +194,30 @@ class Server:
                     raft_addr=self.raft_addr,
                     http_addr=self.http_addr,
                     build=VERSION,
-                    expect=cfg.server.bootstrap_expect,
+                    expect=cfg.bootstrap_expect,
                 ),
-                encrypt_key=cfg.server.encrypt,
+                encrypt_key=cfg.encrypt,
             ),
             on_event=self._on_member_event,
+            tasks=self.tasks.child("gossip"),
         )
         await self.gossip.start()
-        self._spawn(self._announce(), "server-mdns-announce")
+        self.tasks.spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
-        if cfg.dev_mode or has_existing_state(raft_dir) or cfg.server.bootstrap_expect == 1:
+        if cfg.dev_mode or has_existing_state(raft_dir) or cfg.bootstrap_expect == 1:
             await self.raft.start(peers=())
         else:
-            self._spawn(self._bootstrap(), "server-bootstrap")
-        join = cfg.server.server_join
+            # Vital, as the join below: a server that never starts Raft only looks alive.
+            self.tasks.spawn(self._bootstrap(), "server-bootstrap", vital=True)
+        join = cfg.server_join
         resolver = Resolver(cfg.discovery.dns_resolvers, region=cfg.region)
         if join.start_join:
             await start_join(join.start_join, self.join, resolver=resolver)
         if join.retry_join:
-            self._spawn(self._retry_join(join.retry_join, resolver), "server-retry-join")
+            self.tasks.spawn(self._retry_join(join.retry_join, resolver), "server-retry-join", vital=True)
         known = self._known_serf_peers()
         if known and not join.start_join:
-            self._spawn(self._rejoin_known(known), "server-rejoin")
+            self.tasks.spawn(self._rejoin_known(known), "server-rejoin")
 
     async def _announce(self) -> None:
         """Announce this server on mDNS (``_nomadd._tcp.local.``, docs/discovery.md) so
@@ -249,7 +247,7 @@ class Server:
             logger.warning("mdns announce stop failed err=%r", err)
 
     async def _retry_join(self, entries: Iterable[str], resolver: Resolver) -> None:
-        j = self.config.server.server_join
+        j = self.config.server_join
         try:
             await retry_join(
                 entries,
@@ -270,7 +268,7 @@ class Server:
     async def _bootstrap(self) -> None:
         """Wait for ``bootstrap_expect`` servers (or to be added to a cluster), then start Raft."""
         last_reason = ""
-        expect = self.config.server.bootstrap_expect
+        expect = self.config.bootstrap_expect
         while not self.raft.started and not self._stopped:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
@@ -295,13 +293,13 @@ class Server:
     async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
-                peers = await self.rpc_client.call_legacy(
-                    s.http_addr, "Status.Peers", {}, timeout=PEER_RPC_TIMEOUT_S
+                reply = await self.rpc_client.call(
+                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
                 return s.raft_addr, None
-            return s.raft_addr, [str(p) for p in peers or []]
+            return s.raft_addr, list(reply.peers)
 
         results = await asyncio.gather(*(ask(s) for s in servers if s.http_addr))
         return {addr: peers for addr, peers in results if peers is not None}
@@ -315,7 +313,9 @@ class Server:
                     moved = await self._transfer_before_leave()
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
-                    self.rpc_legacy("Operator.RaftRemovePeerByAddress", {"Address": self.raft_addr}),
+                    self.rpc(
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                    ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
                 logger.info("left raft configuration addr=%s", self.raft_addr)
@@ -325,7 +325,7 @@ class Server:
         if self.gossip is not None:
             await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
         path = self._serf_peers_file()
-        if path is not None and not self.config.server.rejoin_after_leave:
+        if path is not None and not self.config.rejoin_after_leave:
             # Nomad: after a graceful leave a restarted server does not rejoin its old peers
             # by itself (only with rejoin_after_leave / -rejoin or an explicit join).
             path.unlink(missing_ok=True)
@@ -349,11 +349,7 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.tasks.aclose()
         await self._stop_announcer()
         await self.leader_loop.shutdown()
         await self.raft.shutdown()
@@ -361,7 +357,7 @@ class Server:
             await self.gossip.shutdown()
         await self.rpc_client.close()
 
-    async def reload(self, config: AgentConfig) -> None:
+    async def reload(self, config: ServerConfig) -> None:
         self.config = config  # nothing of the server changes live yet
 
     # ---- membership ------------------------------------------------------------------------
@@ -440,8 +436,11 @@ class Server:
             http_addr, AUTOPILOT_SERVER_STATS, ServerStatsRequest(), timeout=STATS_TIMEOUT_S
         )
 
+    def _gossip_members(self) -> list[Member]:
+        return self.gossip.members() if self.gossip else []
+
     def servers(self) -> list[ServerInfo]:
-        return region_servers(self.gossip.members() if self.gossip else [], self.config.region)
+        return region_servers(self._gossip_members(), self.config.region)
 
     def register_leader_component(self, component: LeaderComponent) -> None:
         """Leader-only parts (heartbeat timers, node GC, ...): ``set_enabled(bool)`` is called
@@ -559,7 +558,7 @@ class Server:
                 "server": "true",
                 "leader": str(self.raft.is_leader()).lower(),
                 "leader_addr": self.raft.leader() or "",
-                "bootstrap": str(self.config.server.bootstrap_expect == 1).lower(),
+                "bootstrap": str(self.config.bootstrap_expect == 1).lower(),
                 "known_regions": str(len(regions)),
             },
             "raft": self.raft.stats(),
@@ -567,28 +566,11 @@ class Server:
                 "members": str(len(members)),
                 "failed": str(sum(m.status == MemberStatus.FAILED for m in members)),
                 "left": str(sum(m.status == MemberStatus.LEFT for m in members)),
-                "encrypted": str(self.config.server.encrypt is not None).lower(),
+                "encrypted": str(self.config.encrypt is not None).lower(),
             },
         }
 
     def member_info(self) -> dict[str, object]:
         if self.gossip is None:
             return {}
-        return member_to_api(self.gossip.local_member())
-
-
-def member_to_api(m: Member) -> dict[str, object]:
-    """Nomad's ``AgentMember`` JSON shape."""
-    return {
-        "Name": m.name,
-        "Addr": m.addr,
-        "Port": m.port,
-        "Tags": dict(m.tags),
-        "Status": str(m.status),
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
+        return to_api(server_member(self.gossip.local_member()))

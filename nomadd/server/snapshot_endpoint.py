@@ -2,7 +2,7 @@
 / ``SnapshotRestore``, whose archive we carry in chunks: an archive outgrows one Raft entry).
 
 Save: a copy-on-write snapshot of the store (consistent at its applied index, O(1) under the
-lock), encoded and archived off the event loop (:mod:`nomadd.server.snapshot_archive`).
+lock), encoded and archived off the event loop (:mod:`nomadd.helper.snapshot_archive`).
 
 Restore: the HTTP edge checks the whole archive first (nothing is proposed for a bad one), then
 sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`); the last
@@ -21,12 +21,13 @@ import logging
 import time
 from collections.abc import Callable
 
+from nomadd.helper.snapshot_archive import build_archive
+from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.snapshot import STAGING_TABLE, staged_restore
-from nomadd.server.snapshot_archive import SnapshotError, build_archive
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
-from nomadd.structs.errors import NomaddError
+from nomadd.structs.errors import NomaddError, ValidationError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import QueryMeta, WriteMeta
 from nomadd.structs.requests.snapshot import (
@@ -113,7 +114,7 @@ class SnapshotEndpoint:
         result, index = await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_CHUNK, entry)
         assert isinstance(result, RestoreResult)
         if result.error:
-            raise SnapshotError(f"snapshot restore failed: {result.error}")
+            raise ValidationError(f"snapshot restore failed: {result.error}")
         if result.done:
             logger.info(
                 "snapshot restored restore_id=%s raft_index=%d snapshot_index=%d",
@@ -136,6 +137,7 @@ class RestoreJanitor:
     def __init__(self, ctx: ServerContext, idle_s: float = RESTORE_IDLE_S) -> None:
         self._ctx = ctx
         self._idle_s = idle_s
+        self._tasks = Supervisor("snapshot-restore-janitor")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
@@ -143,7 +145,7 @@ class RestoreJanitor:
             self._task.cancel()
             self._task = None
         if enabled:
-            self._task = asyncio.create_task(self._run(), name="snapshot-restore-janitor")
+            self._task = self._tasks.spawn(self._run(), "snapshot-restore-janitor")
 
     async def _run(self) -> None:
         while True:

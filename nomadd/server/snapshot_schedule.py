@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
 from nomadd.server.snapshot_endpoint import take_archive
 
@@ -65,6 +66,7 @@ class SnapshotSchedule:
         self._dir = directory
         self._interval = interval_s
         self._retain = retain
+        self._tasks = Supervisor("snapshot-schedule")
         self._task: asyncio.Task[None] | None = None
 
     def set_enabled(self, enabled: bool) -> None:
@@ -72,7 +74,7 @@ class SnapshotSchedule:
             self._task.cancel()
             self._task = None
         if enabled:
-            self._task = asyncio.create_task(self._run(), name="snapshot-schedule")
+            self._task = self._tasks.spawn(self._run(), "snapshot-schedule")
 
     async def _run(self) -> None:
         while True:

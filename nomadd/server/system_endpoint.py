@@ -1,43 +1,34 @@
 """``System.*`` RPCs (Nomad's system_endpoint.go): ``System.GarbageCollect`` (force GC now).
 
-Nomad's force-gc runs every GC kind with a 1 ms threshold; nomadd collects nodes here (job and
-eval GC belong to the jobs team's core jobs, which can hook in with :func:`add_gc_hook`).
+Nomad's force-gc runs every GC kind with a 1 ms threshold: here the eval/alloc/job GC with zero
+thresholds, then the node GC (last, as Nomad). The server builds both collectors and hands them
+to the endpoint; they are also its periodic leader components.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
-
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
+from nomadd.server.job_gc import JobGC
 from nomadd.server.node_gc import FORCE_GC_THRESHOLD_S, NodeGC
+from nomadd.structs.requests import Envelope, WriteMeta
+from nomadd.structs.requests.system import SYSTEM_GARBAGE_COLLECT, SystemGCReply
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["GCHook", "add_gc_hook", "register"]
-
-GCHook = Callable[["Server"], Awaitable[None]]
-_GC_HOOKS: list[GCHook] = []
+__all__ = ["SystemEndpoint"]
 
 
-def add_gc_hook(fn: GCHook) -> None:
-    """Run ``fn(server)`` on the leader before node GC when a forced GC is asked for."""
-    if fn not in _GC_HOOKS:
-        _GC_HOOKS.append(fn)
+class SystemEndpoint:
+    def __init__(self, ctx: ServerContext, *, job_gc: JobGC, node_gc: NodeGC) -> None:
+        self._ctx = ctx
+        self._job_gc = job_gc
+        self._node_gc = node_gc
 
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(SYSTEM_GARBAGE_COLLECT, self.garbage_collect, kind="write")
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    gc = NodeGC(server)
-    server.register_leader_component(gc)
-
-    async def garbage_collect(args: dict[str, Any]) -> dict[str, Any]:
-        for hook in list(_GC_HOOKS):
-            await hook(server)
-        removed = await gc.collect(FORCE_GC_THRESHOLD_S)  # node GC last, as Nomad
-        return {"NodesRemoved": removed}
-
-    registry.register_legacy("System.GarbageCollect", garbage_collect, kind="write")
+    async def garbage_collect(self, req: Envelope) -> SystemGCReply:
+        await self._job_gc.collect(0.0, 0.0)
+        removed = await self._node_gc.collect(FORCE_GC_THRESHOLD_S)
+        return SystemGCReply(
+            meta=WriteMeta(index=self._ctx.raft.applied_index()), nodes_removed=tuple(removed)
+        )

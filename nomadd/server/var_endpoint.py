@@ -1,26 +1,39 @@
 """``Variables.*`` RPCs (Nomad's variables_endpoint.go): Apply (write), Read, List.
 
-The endpoint makes the timestamp (the FSM must not read the clock) and validates the request;
-check-and-set conflicts come back from the FSM as values and are returned as
-``{"Conflict": true, "Var": <current or None>}``.
+The endpoint validates the request and makes the timestamp (the FSM must not read the clock);
+check-and-set conflicts come back from the FSM as values and are answered as
+``VariablesApplyReply(conflict=True, var=<current or None>)``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import encode_payload
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
 from nomadd.server.state import store_variables
 from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store_variables import VarApplyResult
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests import DEFAULT_NAMESPACE, WriteMeta
+from nomadd.structs.requests.variables import (
+    VARIABLES_APPLY,
+    VARIABLES_LIST,
+    VARIABLES_READ,
+    VarDeleteEntry,
+    VariablesApplyReply,
+    VariablesApplyRequest,
+    VariablesListReply,
+    VariablesListRequest,
+    VariablesReadReply,
+    VariablesReadRequest,
+    VarOp,
+    VarUpsertEntry,
+)
+from nomadd.structs.variables import Variable, VariableMetadata
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
-__all__ = ["register"]
+__all__ = ["MAX_PATH_LEN", "VariablesEndpoint"]
 
 MAX_PATH_LEN = 128  # Nomad's variable path limit
 _TABLES = (store_variables.TABLE,)
@@ -35,69 +48,48 @@ def _check_path(path: str) -> str:
     return path
 
 
-def _cas(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        cas = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"invalid cas value {value!r}") from None
-    if cas < 0:
-        raise ValidationError("cas must not be negative")
-    return cas
+class VariablesEndpoint:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
 
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(VARIABLES_APPLY, self.apply, kind="write")
+        registry.register(VARIABLES_READ, self.read, kind="read")
+        registry.register(VARIABLES_LIST, self.list_vars, kind="read")
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    async def apply(args: dict[str, Any]) -> dict[str, Any]:
-        op = args.get("Op", "set")
-        var = args.get("Var") or {}
-        namespace = str(var.get("Namespace") or "default")
-        path = _check_path(str(var.get("Path") or ""))
-        cas = _cas(args.get("CAS"))
-        if op == "set":
-            items = var.get("Items")
-            if not isinstance(items, dict) or not items:
+    async def apply(self, req: VariablesApplyRequest) -> VariablesApplyReply:
+        namespace = req.namespace or DEFAULT_NAMESPACE
+        path = _check_path(req.path)
+        if req.cas is not None and req.cas < 0:
+            raise ValidationError("cas must not be negative")
+        entry: VarUpsertEntry | VarDeleteEntry
+        if req.op == VarOp.SET:
+            if not req.items:
                 raise ValidationError("variable items must be a non-empty map of strings")
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items()):
-                raise ValidationError("variable items must be a map of strings to strings")
-            req = {
-                "Namespace": namespace,
-                "Path": path,
-                "Items": items,
-                "Time": time.time_ns(),
-                "CAS": cas,
-            }
+            items = dict(sorted(req.items.items()))
+            entry = VarUpsertEntry(
+                namespace=namespace, path=path, items=items, time=time.time_ns(), cas=req.cas
+            )
             msg = MessageType.VAR_UPSERT
-        elif op == "delete":
-            req = {"Namespace": namespace, "Path": path, "CAS": cas}
-            msg = MessageType.VAR_DELETE
         else:
-            raise ValidationError(f"unknown variable operation {op!r}")
-        result, index = await server.raft.apply(msg, encode_payload(req))
-        assert isinstance(result, store_variables.VarApplyResult)
-        current = result.current.to_api() if result.current else None
-        return {"Conflict": result.conflict, "Var": current, "Index": index}
+            entry = VarDeleteEntry(namespace=namespace, path=path, cas=req.cas)
+            msg = MessageType.VAR_DELETE
+        result, index = await self._ctx.propose(msg, entry)
+        assert isinstance(result, VarApplyResult)
+        return VariablesApplyReply(meta=WriteMeta(index=index), conflict=result.conflict, var=result.current)
 
-    async def read(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        path = _check_path(str(args.get("Path") or ""))
+    async def read(self, req: VariablesReadRequest) -> VariablesReadReply:
+        path = _check_path(req.path)
 
-        def fn(snap: StateSnapshot) -> Any:
-            v = store_variables.get(snap, namespace, path)
-            return v.to_api() if v else None
+        def fn(snap: StateSnapshot) -> Variable | None:
+            return store_variables.get(snap, req.namespace, path)
 
-        return await server.blocking_query(args, _TABLES, fn)
+        var, meta = await self._ctx.blocking.query(req, _TABLES, fn)
+        return VariablesReadReply(meta=meta, var=var)
 
-    async def list_(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        prefix = str(args.get("Prefix") or "")
+    async def list_vars(self, req: VariablesListRequest) -> VariablesListReply:
+        def fn(snap: StateSnapshot) -> tuple[VariableMetadata, ...]:
+            return tuple(v.metadata() for v in store_variables.list_prefix(snap, req.namespace, req.prefix))
 
-        def fn(snap: StateSnapshot) -> Any:
-            found = store_variables.list_prefix(snap, namespace, prefix)
-            return [v.to_api(with_items=False) for v in found]
-
-        return await server.blocking_query(args, _TABLES, fn)
-
-    registry.register_legacy("Variables.Apply", apply, kind="write")
-    registry.register_legacy("Variables.Read", read, kind="read")
-    registry.register_legacy("Variables.List", list_, kind="read")
+        found, meta = await self._ctx.blocking.query(req, _TABLES, fn)
+        return VariablesListReply(meta=meta, vars=found)

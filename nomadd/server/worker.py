@@ -21,8 +21,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
 from nomadd.server.blocked_evals import BlockedEvals
@@ -53,7 +54,7 @@ MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: mor
 # core keeps the plan applier's entries (plans and eval outcomes) full (Nomad: one per core)
 EVAL_PROCESS_TIMEOUT_S = 60.0  # Nomad's eval nack timeout: a stuck eval is redelivered, not lost
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
-NODES_TABLE = "nodes"  # the client team's nodes table (structs.Node values)
+NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.TABLE)
 _NODE_MESSAGES = frozenset(range(MessageType.NODE_REGISTER, MessageType.NODE_UPDATE_ELIGIBILITY + 1))
 
@@ -185,13 +186,14 @@ class SchedulingService:
     def __init__(self, server: Server) -> None:
         self.raft: Raft = server.raft
         self.store: StateStore = server.store
-        self.num_workers = max(MIN_WORKERS, int(server.config.server.num_schedulers or 1))
+        self.num_workers = max(MIN_WORKERS, int(server.config.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
-        self.applier = PlanApplier(self.raft, self.store)
+        tasks: Supervisor = server.tasks
+        self.applier = PlanApplier(self.raft, self.store, tasks=tasks.child("plan-applier"))
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = tasks.child("scheduling")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
         self.enabled = False
@@ -212,22 +214,18 @@ class SchedulingService:
             self.node_evals.set_enabled(True)
             self.workers = [Worker(self, i) for i in range(self.num_workers)]
             for w in self.workers:
-                self._spawn(w.run(), w.name)
+                # Vital: a worker loop only ends on a bug; a leader whose workers are gone accepts
+                # jobs and never schedules them.
+                self._tasks.spawn(w.run(), w.name, vital=True)
             logger.info("scheduling enabled workers=%d restored_evals=%d", len(self.workers), restored)
         else:
-            for task in list(self._tasks):
-                task.cancel()
+            self._tasks.cancel_all()
             self.node_evals.set_enabled(False)
             self.applier.set_enabled(False)
             self.blocked.set_enabled(False)
             self.broker.set_enabled(False)
             self.workers = []
             logger.info("scheduling disabled")
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _restore(self) -> int:
         snap = self.store.snapshot()
@@ -286,7 +284,7 @@ class SchedulingService:
             )
             for e in evals
         ]
-        self._spawn(self._write_quietly(canceled), "eval-cancel")
+        self._tasks.spawn(self._write_quietly(canceled), "eval-cancel")
 
     async def _write_quietly(self, evals: list[Evaluation]) -> None:
         try:

@@ -1,9 +1,9 @@
 """Raft message types: the numbered kinds of entries the FSM applies.
 
-Numbers are explicit, **append-only and never reused** (STYLE.md §7): a journal written by an
-older build must replay the same way on a newer one. A type whose number has
-:data:`IGNORE_UNKNOWN_FLAG` set may be skipped by an old server that does not know it; any other
-unknown type crashes the node, because skipping it would make its state diverge.
+Numbers are explicit, **append-only and never reused** (docs/contributing/style.md §Raft and the
+FSM): a journal written by an older build must replay the same way on a newer one. A type whose
+number has :data:`IGNORE_UNKNOWN_FLAG` set may be skipped by an old server that does not know it;
+any other unknown type crashes the node, because skipping it would make its state diverge.
 
 Payloads are msgpack maps built by the proposing endpoint (which also makes IDs and timestamps,
 so ``apply`` stays deterministic).
@@ -24,18 +24,18 @@ class MessageType(enum.IntEnum):
     NOOP = 0  # leader barrier; changes nothing but the applied index
     VAR_UPSERT = 1  # Variables.Apply set (check-and-set optional)
     VAR_DELETE = 2  # Variables.Apply delete (check-and-set optional)
-    NODE_REGISTER = 3  # Node.Register (client team)
-    NODE_DEREGISTER = 4  # Node.Deregister / batch (client team)
-    NODE_UPDATE_STATUS = 5  # Node.UpdateStatus (client team)
-    NODE_UPDATE_DRAIN = 6  # Node.UpdateDrain (client team)
-    NODE_UPDATE_ELIGIBILITY = 7  # Node.UpdateEligibility (client team)
-    JOB_REGISTER = 8  # Job.Register (+ its eval, jobs team)
-    JOB_DEREGISTER = 9  # Job.Deregister (+ its eval, jobs team)
-    EVAL_UPDATE = 10  # Eval.Update / upsert (jobs team)
-    EVAL_DELETE = 11  # eval GC (jobs team)
-    ALLOC_UPDATE = 12  # plan apply results (jobs team)
-    ALLOC_CLIENT_UPDATE = 13  # Node.UpdateAlloc from clients (client team)
-    DEPLOYMENT_UPDATE = 14  # deployments (jobs team)
+    NODE_REGISTER = 3  # Node.Register
+    NODE_DEREGISTER = 4  # Node.Deregister / batch
+    NODE_UPDATE_STATUS = 5  # Node.UpdateStatus
+    NODE_UPDATE_DRAIN = 6  # Node.UpdateDrain
+    NODE_UPDATE_ELIGIBILITY = 7  # Node.UpdateEligibility
+    JOB_REGISTER = 8  # Job.Register (+ its eval)
+    JOB_DEREGISTER = 9  # Job.Deregister (+ its eval)
+    EVAL_UPDATE = 10  # Eval.Update / upsert
+    EVAL_DELETE = 11  # eval GC
+    ALLOC_UPDATE = 12  # plan apply results
+    ALLOC_CLIENT_UPDATE = 13  # Node.UpdateAlloc from clients
+    DEPLOYMENT_UPDATE = 14  # deployments
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
     PLAN_RESULTS = 16  # ALLOC_UPDATE whose placements may be a base + differences (AllocBase/AllocDiffs):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them

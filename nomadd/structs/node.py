@@ -128,11 +128,17 @@ class NodeEvent:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DriverInfo:
+    """What a driver's fingerprint says about it on a node (Nomad's ``DriverInfo``).
+
+    ``update_time`` is left out of equality, as Nomad's ``HealthCheckEquals`` leaves it out: a
+    re-fingerprint of an unchanged driver is not a change.
+    """
+
     attributes: Mapping[str, str] = field(default_factory=dict)
     detected: bool = False
     healthy: bool = False
     health_description: str = ""
-    update_time: str = ""  # RFC 3339
+    update_time: str = field(default="", compare=False)  # RFC 3339
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,20 +62,25 @@ async def _fill(
 ) -> None:
     import aiohttp
 
-    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
+    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
     from nomadd.scheduler.testing import mock_node
-    from nomadd.structs.codec import to_wire
     from nomadd.structs.node import NodeStatus
+    from nomadd.structs.requests.node import (
+        NODE_REGISTER,
+        NODE_UPDATE_STATUS,
+        NodeRegisterRequest,
+        NodeUpdateStatusRequest,
+    )
 
     sem = asyncio.Semaphore(32)
     async with aiohttp.ClientSession() as http:
 
-        async def rpc(method: str, args: dict[str, Any]) -> Any:
+        async def rpc(method: str, request: object) -> Any:
             async with (
                 sem,
                 http.post(
                     f"{leader.url}/v1/internal/{method}",
-                    data=encode(args),
+                    data=encode_request(request),
                     headers={"Content-Type": MSGPACK_CONTENT_TYPE},
                 ) as resp,
             ):
@@ -86,11 +91,11 @@ async def _fill(
 
         async def add_node() -> None:
             node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
-            wire = to_wire(node)
-            await rpc("Node.Register", {"Node": wire})
-            await rpc(
-                "Node.UpdateStatus", {"NodeID": wire["id"], "SecretID": wire["secret_id"], "Status": "ready"}
+            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node))
+            ready = NodeUpdateStatusRequest(
+                node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY
             )
+            await rpc(NODE_UPDATE_STATUS.name, ready)
 
         async def put(method: str, path: str, body: Any) -> None:
             async with sem, http.request(method, f"{leader.url}{path}", json=body) as resp:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
+from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
+from nomadd.structs.requests.node import HeartbeatStatsRequest
 from tests.integration.cluster import Agent, Cluster
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,7 @@ def heartbeat_stats(server: Agent) -> dict[str, Any]:
 
     req = urllib.request.Request(
         f"{server.url}/v1/internal/Node.HeartbeatStats",
-        data=encode({}),
+        data=encode_request(HeartbeatStatsRequest()),
         method="POST",
         headers={"Content-Type": MSGPACK_CONTENT_TYPE},
     )
@@ -57,12 +58,12 @@ def test_leader_loss_marks_no_client_down(tmp_path: Path) -> None:
         leader.kill(signal.SIGKILL)
         new_leader = cluster.wait_leader(followers, timeout=30)
         before = cluster.wait_for(
-            lambda: (st := heartbeat_stats(new_leader))["Enabled"] and st, 15, "timers on the new leader"
+            lambda: (st := heartbeat_stats(new_leader))["enabled"] and st, 15, "timers on the new leader"
         )
-        assert before["ActiveTimers"] == 2  # failover timers for both live nodes
+        assert before["active_timers"] == 2  # failover timers for both live nodes
         # heartbeats now reach the new leader (TTL 2-4 s)
         cluster.wait_for(
-            lambda: heartbeat_stats(new_leader)["Heartbeats"] >= before["Heartbeats"] + 4,
+            lambda: heartbeat_stats(new_leader)["heartbeats"] >= before["heartbeats"] + 4,
             20,
             "heartbeats at the new leader",
         )

@@ -1,7 +1,7 @@
 """mDNS discovery with zeroconf (issue 5 acceptance 3 at the library level, and 5 for mdns://).
 
 * loopback: announcers and browser in this process, pinned to 127.0.0.1 (works on Linux, see
-  reference/deps.md §2); each test uses its own region so parallel runs do not see each other.
+  docs/contributing/dependencies.md §zeroconf); each test uses its own region so parallel runs do not see each other.
 * network namespaces (root): announcers in one namespace, the browser (`nomadd operator
   discover`) in another, joined by a veth pair the test creates and deletes.
 """

@@ -15,21 +15,28 @@ from typing import Any
 
 import pytest
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode
+from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
 from nomadd.scheduler.testing import mock_node
-from nomadd.structs.codec import to_wire
 from nomadd.structs.node import NodeCpuResources, NodeStatus
+from nomadd.structs.requests import Method, Req
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
+)
 from tests.helpers import wait_for
 from tests.integration.cluster import Agent, Cluster, HTTPError
 
 pytestmark = pytest.mark.slow
 
 
-def rpc(agent: Agent, method: str, args: dict[str, Any], timeout: float = 10.0) -> Any:
-    """Call an internal RPC (msgpack) on ``agent``; raises RuntimeError on an error reply."""
+def rpc(agent: Agent, method: Method[Req, Any], request: Req, timeout: float = 10.0) -> Any:
+    """Call an internal RPC (the typed request's msgpack wire form) on ``agent``; returns the
+    reply's wire form; raises RuntimeError on an error reply."""
     req = urllib.request.Request(
-        f"{agent.url}/v1/internal/{method}",
-        data=encode(args),
+        f"{agent.url}/v1/internal/{method.name}",
+        data=encode_request(request),
         method="POST",
         headers={"Content-Type": MSGPACK_CONTENT_TYPE},
     )
@@ -53,14 +60,14 @@ def sim_node(agent: Agent, *, cpu: int = 4000, name: str = "") -> dict[str, str]
         status=NodeStatus.INITIALIZING,
         node_resources=dataclasses.replace(res, cpu=NodeCpuResources(cpu_shares=cpu, total_cpu_cores=4)),
     )
-    wire = to_wire(node)
-    rpc(agent, "Node.Register", {"Node": wire})
-    rpc(agent, "Node.UpdateStatus", {"NodeID": node.id, "SecretID": node.secret_id, "Status": "ready"})
+    rpc(agent, NODE_REGISTER, NodeRegisterRequest(node=node))
+    heartbeat(agent, {"ID": node.id, "SecretID": node.secret_id})
     return {"ID": node.id, "SecretID": node.secret_id}
 
 
 def heartbeat(agent: Agent, node: dict[str, str]) -> None:
-    rpc(agent, "Node.UpdateStatus", {"NodeID": node["ID"], "SecretID": node["SecretID"], "Status": "ready"})
+    ready = NodeUpdateStatusRequest(node_id=node["ID"], secret_id=node["SecretID"], status=NodeStatus.READY)
+    rpc(agent, NODE_UPDATE_STATUS, ready)
 
 
 def job(job_id: str = "web", *, count: int = 3, cpu: int = 100, job_type: str = "service") -> dict[str, Any]:

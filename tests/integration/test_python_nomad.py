@@ -1,4 +1,4 @@
-"""DESIGN §13: an existing Nomad API client (the python-nomad package) works unmodified.
+"""docs/architecture.md §HTTP API: an existing Nomad API client (the python-nomad package) works unmodified.
 
 One -dev agent (server + client in one process); python-nomad talks to it exactly as it would
 talk to HashiCorp Nomad.

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.duration import format_duration, parse_duration
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result
 from nomadd.agent.http.server import read_body
+from nomadd.helper.duration import format_duration, parse_duration
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.requests.autopilot import (
     AUTOPILOT_GET_CONFIG,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.agent.http.internal_endpoint import call, call_rpc
 from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
 from nomadd.structs.errors import DriverError as NomaddDriverError
@@ -28,6 +28,7 @@ from nomadd.structs.errors import (
     UnknownAllocError,
     ValidationError,
 )
+from nomadd.structs.requests.node import NODE_GET, NodeSpecificRequest
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -85,12 +86,10 @@ async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
     alloc = reply.get("Value")
     if not alloc:
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}"')
-    node = (await call_rpc(agent, "Node.GetNode", {"NodeID": alloc["NodeID"], "AllowStale": True})).get(
-        "Value"
-    )
-    if not node or not node.get("HTTPAddr"):
+    got = await call(agent, NODE_GET, NodeSpecificRequest(node_id=alloc["NodeID"], allow_stale=True))
+    if got.node is None or not got.node.http_addr:
         raise RPCError(f"node of allocation {alloc_id} has no HTTP address")
-    return str(node["HTTPAddr"])
+    return got.node.http_addr
 
 
 async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NotImplementedForModeError, ValidationError
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.status import STATUS_MEMBERS
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -26,7 +29,13 @@ def _server(agent: Agent) -> Any:
 
 
 async def members(agent: Agent, req: web.Request) -> object:
-    return await _server(agent).rpc_legacy("Status.Members", {})
+    reply = await _server(agent).rpc(STATUS_MEMBERS, Envelope())
+    return {
+        "ServerName": reply.server_name,
+        "ServerRegion": reply.server_region,
+        "ServerDC": reply.server_dc,
+        "Members": [to_api(m) for m in reply.members],
+    }
 
 
 async def join(agent: Agent, req: web.Request) -> object:

@@ -1,6 +1,8 @@
 """Nodes: ``GET /v1/nodes`` (``?prefix ?os ?resources``, blocking), ``GET /v1/node/:id``,
 ``POST|PUT /v1/node/:id/eligibility``, ``POST|PUT /v1/node/:id/purge``,
-``POST|PUT /v1/node/:id/drain``, ``GET /v1/node/:id/allocations`` (Nomad's node_endpoint.go)."""
+``GET /v1/node/:id/allocations`` (Nomad's node_endpoint.go); ``/v1/node/:id/drain`` is in
+``node_alloc_endpoint``. API JSON becomes the typed ``Node.*`` requests here, and their replies
+Nomad's JSON again."""
 
 from __future__ import annotations
 
@@ -8,35 +10,71 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
+from nomadd.agent.http.internal_endpoint import (
+    call,
+    call_rpc,
+    envelope,
+    legacy_query_result,
+    query_args,
+    query_result,
+    write_result,
+)
 from nomadd.agent.http.server import QueryResult, parse_query_options
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownNodeError, ValidationError
+from nomadd.structs.node import NodeEligibility, NodeListStub
+from nomadd.structs.requests.node import (
+    NODE_DEREGISTER,
+    NODE_GET,
+    NODE_LIST,
+    NODE_UPDATE_ELIGIBILITY,
+    NodeDeregisterRequest,
+    NodeListRequest,
+    NodeSpecificRequest,
+    NodeUpdateEligibilityRequest,
+    NodeWriteReply,
+)
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
+
+__all__ = ["node_write_result", "optional_body", "register"]
+
+# Row keys Nomad leaves out of ``GET /v1/nodes`` unless ``?os`` / ``?resources`` asks for them.
+_OPTIONAL_STUB_KEYS = ("Attributes", "NodeResources", "ReservedResources")
 
 
 def _flag(req: web.Request, name: str) -> bool:
     return req.query.get(name, "").lower() in ("1", "true", "yes")
 
 
+def _stub_api(stub: NodeListStub) -> dict[str, Any]:
+    row = to_api(stub)
+    for key in _OPTIONAL_STUB_KEYS:
+        if row.get(key) is None:
+            row.pop(key, None)
+    return row
+
+
 async def list_nodes(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    args = query_args(opts, Prefix=opts.prefix, OS=_flag(req, "os"), Resources=_flag(req, "resources"))
-    return legacy_query_result(await call_rpc(agent, "Node.List", args))
+    request = NodeListRequest(
+        prefix=opts.prefix, os=_flag(req, "os"), resources=_flag(req, "resources"), **envelope(req, opts)
+    )
+    reply = await call(agent, NODE_LIST, request)
+    return query_result(reply.meta, [_stub_api(n) for n in reply.nodes])
 
 
 async def get_node(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    node_id = req.match_info["id"]
-    reply = await call_rpc(agent, "Node.GetNode", query_args(opts, NodeID=node_id))
-    if reply.get("Value") is None:
+    reply = await call(agent, NODE_GET, NodeSpecificRequest(node_id=req.match_info["id"], **envelope(req)))
+    if reply.node is None:
         raise UnknownNodeError("node not found")
-    return legacy_query_result(reply)
+    return query_result(reply.meta, to_api(reply.node))
 
 
-async def _body(req: web.Request) -> dict[str, Any]:
+async def optional_body(req: web.Request) -> dict[str, Any]:
+    """The JSON object body, or ``{}`` when there is none."""
     if not req.can_read_body:
         return {}
     try:
@@ -48,39 +86,34 @@ async def _body(req: web.Request) -> dict[str, Any]:
     return body
 
 
+def node_write_result(reply: NodeWriteReply) -> QueryResult:
+    """Nomad's ``NodeUpdateResponse`` JSON (eligibility, drain) with ``X-Nomad-Index``."""
+    value = {
+        "NodeModifyIndex": reply.node_modify_index,
+        "EvalIDs": list(reply.eval_ids),
+        "EvalCreateIndex": reply.eval_create_index,
+    }
+    return write_result(reply.meta, value)
+
+
 async def eligibility(agent: Agent, req: web.Request) -> object:
-    body = await _body(req)
+    body = await optional_body(req)
     elig = body.get("Eligibility")
     if not isinstance(elig, str) or not elig:
         raise ValidationError("missing eligibility")
-    args = {"NodeID": req.match_info["id"], "Eligibility": elig}
-    reply: dict[str, Any] = await call_rpc(agent, "Node.UpdateEligibility", args)
-    return QueryResult(value={k: v for k, v in reply.items() if k != "Index"}, index=int(reply["Index"]))
-
-
-async def drain(agent: Agent, req: web.Request) -> object:
-    """Nomad's body ``{DrainSpec: {Deadline, IgnoreSystemJobs} | null, MarkEligible, Meta}`` →
-    ``Node.UpdateDrain`` (the jobs team's drainer; a null spec cancels the drain)."""
-    body = await _body(req)
-    spec = body.get("DrainSpec")
-    if spec is not None and not isinstance(spec, dict):
-        raise ValidationError("DrainSpec must be an object or null")
-    args = {
-        "NodeID": req.match_info["id"],
-        "DrainStrategy": spec,
-        "MarkEligible": bool(body.get("MarkEligible")),
-        "Meta": body.get("Meta") or {},
-    }
-    reply: dict[str, Any] = await call_rpc(agent, "Node.UpdateDrain", args)
-    return QueryResult(
-        value={k: v for k, v in reply.items() if k != "Index"}, index=int(reply.get("Index", 1))
+    if elig not in tuple(NodeEligibility):
+        raise ValidationError(f"invalid scheduling eligibility {elig!r}")
+    request = NodeUpdateEligibilityRequest(
+        node_id=req.match_info["id"], eligibility=NodeEligibility(elig), **envelope(req)
     )
+    return node_write_result(await call(agent, NODE_UPDATE_ELIGIBILITY, request))
 
 
 async def purge(agent: Agent, req: web.Request) -> object:
-    reply = await call_rpc(agent, "Node.Deregister", {"NodeIDs": [req.match_info["id"]]})
-    index = int(reply["Index"])
-    return QueryResult(value={"EvalIDs": [], "EvalCreateIndex": 0, "NodeModifyIndex": index}, index=index)
+    request = NodeDeregisterRequest(node_ids=(req.match_info["id"],), **envelope(req))
+    reply = await call(agent, NODE_DEREGISTER, request)
+    index = reply.meta.index
+    return write_result(reply.meta, {"EvalIDs": [], "EvalCreateIndex": 0, "NodeModifyIndex": index})
 
 
 async def node_allocations(agent: Agent, req: web.Request) -> object:
@@ -105,4 +138,3 @@ def register(router: Router) -> None:
     for method in ("PUT", "POST"):
         router.add(method, "/v1/node/{id}/eligibility", eligibility)
         router.add(method, "/v1/node/{id}/purge", purge)
-        router.add(method, "/v1/node/{id}/drain", drain)

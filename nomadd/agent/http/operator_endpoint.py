@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nomadd.agent.http.internal_endpoint import call_rpc
-from nomadd.agent.http.server import QueryResult, parse_query_options
+from nomadd.agent.http.internal_endpoint import call, envelope, query_result
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.operator import (
+    OPERATOR_RAFT_CONFIGURATION,
+    OPERATOR_REMOVE_PEER_BY_ADDRESS,
+    OPERATOR_REMOVE_PEER_BY_ID,
+    RaftPeerByAddressRequest,
+    RaftPeerByIDRequest,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -16,11 +24,9 @@ if TYPE_CHECKING:
 
 
 async def raft_configuration(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Operator.RaftGetConfiguration", {"AllowStale": opts.stale})
-    known = bool(reply.pop("KnownLeader", True))
-    contact = int(reply.pop("LastContact", 0))
-    return QueryResult(reply, int(reply.get("Index", 1)), known, contact)
+    reply = await call(agent, OPERATOR_RAFT_CONFIGURATION, Envelope(**envelope(req)))
+    value = {"Index": reply.meta.index, "Servers": [to_api(s) for s in reply.servers]}
+    return query_result(reply.meta, value)
 
 
 async def raft_peer_delete(agent: Agent, req: web.Request) -> object:
@@ -29,9 +35,10 @@ async def raft_peer_delete(agent: Agent, req: web.Request) -> object:
     if bool(peer_id) == bool(address):
         raise ValidationError("Must specify either ?id with the server's ID or ?address with IP:port")
     if peer_id:
-        await call_rpc(agent, "Operator.RaftRemovePeerByID", {"ID": peer_id})
+        await call(agent, OPERATOR_REMOVE_PEER_BY_ID, RaftPeerByIDRequest(id=peer_id, **envelope(req)))
     else:
-        await call_rpc(agent, "Operator.RaftRemovePeerByAddress", {"Address": address})
+        request = RaftPeerByAddressRequest(address=address, **envelope(req))
+        await call(agent, OPERATOR_REMOVE_PEER_BY_ADDRESS, request)
     return None
 
 

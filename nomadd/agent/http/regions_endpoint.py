@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.agent.http.internal_endpoint import call, envelope
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.status import STATUS_REGIONS
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
 
 
 async def regions(agent: Agent, req: web.Request) -> object:
-    return await call_rpc(agent, "Status.Regions", {})
+    reply = await call(agent, STATUS_REGIONS, Envelope(**envelope(req)))
+    return list(reply.regions)
 
 
 def register(router: Router) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.duration import parse_duration
+from nomadd.helper.duration import parse_duration
 from nomadd.structs.errors import RPCError, ValidationError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope
-from nomadd.server.snapshot_archive import read_archive
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive
 from nomadd.server.snapshot_endpoint import CHUNK_BYTES
 from nomadd.structs.errors import NomaddError, RPCError, ValidationError
 from nomadd.structs.requests.snapshot import (
@@ -69,7 +69,10 @@ async def _read_body(req: web.Request) -> bytes:
 
 async def snapshot_restore(agent: Agent, req: web.Request) -> object:
     archive = await _read_body(req)
-    await asyncio.to_thread(read_archive, archive)  # SnapshotError (400) before any change
+    try:
+        await asyncio.to_thread(read_archive, archive)  # refused before anything changes
+    except SnapshotError as err:
+        raise ValidationError(str(err)) from None
     sha = hashlib.sha256(archive).hexdigest()
     total = max(1, -(-len(archive) // CHUNK_BYTES))
     restore_id = str(uuid.uuid4())

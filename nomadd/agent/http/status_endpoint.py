@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.agent.http.internal_endpoint import call, envelope
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.status import STATUS_LEADER, STATUS_PEERS
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -14,11 +16,13 @@ if TYPE_CHECKING:
 
 
 async def status_leader(agent: Agent, req: web.Request) -> object:
-    return await call_rpc(agent, "Status.Leader", {})
+    reply = await call(agent, STATUS_LEADER, Envelope(**envelope(req)))
+    return reply.leader
 
 
 async def status_peers(agent: Agent, req: web.Request) -> object:
-    return await call_rpc(agent, "Status.Peers", {})
+    reply = await call(agent, STATUS_PEERS, Envelope(**envelope(req)))
+    return list(reply.peers)
 
 
 def register(router: Router) -> None:

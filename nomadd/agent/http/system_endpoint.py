@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc
+from nomadd.agent.http.internal_endpoint import call, envelope
+from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.system import SYSTEM_GARBAGE_COLLECT
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
 
 async def garbage_collect(agent: Agent, req: web.Request) -> object:
-    await call_rpc(agent, "System.GarbageCollect", {})
+    await call(agent, SYSTEM_GARBAGE_COLLECT, Envelope(**envelope(req)))
     return None
 
 

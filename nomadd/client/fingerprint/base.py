@@ -17,17 +17,14 @@ exception of one fingerprinter (logged, that fingerprinter's attributes are abse
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from nomadd.drivers import DRIVERS
-from nomadd.drivers.base import HEALTH_UNDETECTED, DriverConfig, DriverInfo
+from nomadd.structs.node import DriverInfo, NodeReservedResources, NodeResources
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +67,6 @@ class FingerprintConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NodeResources:
-    """Node resources as the scheduler sees them: CPU MHz, cores, memory MB, disk MB."""
-
-    cpu_mhz: int = 0
-    cores: int = 0
-    memory_mb: int = 0
-    disk_mb: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FingerprintRequest:
     config: FingerprintConfig
 
@@ -98,19 +85,19 @@ class FingerprintResponse:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class NodeFingerprint:
-    """The whole node: attributes, resources available to tasks (total minus reserved), the
-    reservation, and per-driver info. ``==`` ignores volatile values (see module doc)."""
+    """The whole node: attributes, the host's total resources, the reservation (``client.reserved``;
+    the scheduler subtracts it) and per-driver info. ``==`` ignores volatile values (see module
+    doc)."""
 
     attributes: Mapping[str, str]
-    resources: NodeResources
-    reserved: NodeResources
-    drivers: Mapping[str, DriverInfo]
     total: NodeResources = field(default_factory=NodeResources)
+    reserved: NodeReservedResources = field(default_factory=NodeReservedResources)
+    drivers: Mapping[str, DriverInfo] = field(default_factory=dict)
 
     def stable_key(self) -> tuple[object, ...]:
         attrs = tuple(sorted((k, v) for k, v in self.attributes.items() if k not in VOLATILE_ATTRIBUTES))
         drivers = tuple(sorted(self.drivers.items()))
-        return (attrs, self.resources, self.reserved, self.total, tuple((k, v) for k, v in drivers))
+        return (attrs, self.total, self.reserved, tuple((k, v) for k, v in drivers))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NodeFingerprint):
@@ -137,149 +124,6 @@ def register(cls: type[Fingerprinter]) -> type[Fingerprinter]:
     """Class decorator adding a fingerprinter to :data:`REGISTRY` under its ``name``."""
     REGISTRY[cls.name] = cls
     return cls
-
-
-def _load_builtin() -> None:
-    # Imported here, not at module top, because those modules import this one for register().
-    from nomadd.client.fingerprint import (  # noqa: F401
-        cpu,
-        host,
-        memory,
-        network,
-        nomad,
-        storage,
-    )
-
-
-async def _run_one(fp: Fingerprinter, req: FingerprintRequest) -> FingerprintResponse:
-    try:
-        return await fp.fingerprint(req)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("fingerprinter failed name=%s", fp.name)
-        return FingerprintResponse(detected=False)
-
-
-def _driver_info(name: str, cfg: FingerprintConfig) -> DriverInfo:
-    cls = DRIVERS.get(name)
-    if cls is None:
-        logger.warning("unknown driver in fingerprint config driver=%s", name)
-        return DriverInfo(
-            detected=False,
-            healthy=False,
-            health_description=HEALTH_UNDETECTED,
-            update_time=time.time(),
-        )
-    enabled = {"raw_exec": cfg.raw_exec_enabled, "exec": cfg.exec_enabled}.get(name)
-    try:
-        return cls(DriverConfig(enabled=enabled)).fingerprint()
-    except Exception as err:
-        logger.exception("driver fingerprint failed driver=%s", name)
-        return DriverInfo(
-            detected=False,
-            healthy=False,
-            health_description=f"fingerprint failed: {err}",
-            update_time=time.time(),
-        )
-
-
-async def fingerprint_drivers(cfg: FingerprintConfig) -> dict[str, DriverInfo]:
-    """Every configured driver's :class:`DriverInfo` (blocking probes run in threads)."""
-    infos = await asyncio.gather(*(asyncio.to_thread(_driver_info, name, cfg) for name in cfg.drivers))
-    return dict(zip(cfg.drivers, infos, strict=True))
-
-
-def _assemble(
-    cfg: FingerprintConfig,
-    responses: Mapping[str, FingerprintResponse],
-    drivers: Mapping[str, DriverInfo],
-) -> NodeFingerprint:
-    attributes: dict[str, str] = {}
-    cpu_mhz = cores = memory_mb = disk_mb = 0
-    for name in sorted(responses):
-        resp = responses[name]
-        attributes.update(resp.attributes)
-        cpu_mhz = resp.cpu_mhz if resp.cpu_mhz is not None else cpu_mhz
-        cores = resp.cores if resp.cores is not None else cores
-        memory_mb = resp.memory_mb if resp.memory_mb is not None else memory_mb
-        disk_mb = resp.disk_mb if resp.disk_mb is not None else disk_mb
-    for info in drivers.values():
-        if info.detected:
-            attributes.update(info.attributes)
-    total = NodeResources(cpu_mhz=cpu_mhz, cores=cores, memory_mb=memory_mb, disk_mb=disk_mb)
-    reserved = NodeResources(
-        cpu_mhz=cfg.reserved_cpu_mhz,
-        memory_mb=cfg.reserved_memory_mb,
-        disk_mb=cfg.reserved_disk_mb,
-    )
-    usable_cpu = max(0, cpu_mhz - cfg.reserved_cpu_mhz)
-    attributes["cpu.usablecompute"] = str(usable_cpu)
-    resources = NodeResources(
-        cpu_mhz=usable_cpu,
-        cores=cores,
-        memory_mb=max(0, memory_mb - cfg.reserved_memory_mb),
-        disk_mb=max(0, disk_mb - cfg.reserved_disk_mb),
-    )
-    return NodeFingerprint(
-        attributes=attributes,
-        resources=resources,
-        reserved=reserved,
-        drivers=dict(drivers),
-        total=total,
-    )
-
-
-async def _run(
-    cfg: FingerprintConfig, names: list[str]
-) -> tuple[dict[str, FingerprintResponse], dict[str, DriverInfo]]:
-    req = FingerprintRequest(config=cfg)
-    fps = [REGISTRY[n]() for n in names]
-    drivers, results = await asyncio.gather(
-        fingerprint_drivers(cfg), asyncio.gather(*(_run_one(fp, req) for fp in fps))
-    )
-    return dict(zip(names, results, strict=True)), drivers
-
-
-async def fingerprint_node(cfg: FingerprintConfig) -> NodeFingerprint:
-    """Run every fingerprinter and driver fingerprint once; never raises for host data."""
-    _load_builtin()
-    start = time.perf_counter()
-    responses, drivers = await _run(cfg, sorted(REGISTRY))
-    node = _assemble(cfg, responses, drivers)
-    logger.debug(
-        "node fingerprinted elapsed_ms=%.1f attributes=%d",
-        1000 * (time.perf_counter() - start),
-        len(node.attributes),
-    )
-    return node
-
-
-async def refingerprint_node(cfg: FingerprintConfig, previous: NodeFingerprint) -> NodeFingerprint:
-    """Re-run the periodic fingerprinters and the drivers; keep everything else from
-    ``previous``. Compare the result with ``previous`` to decide whether to update."""
-    _load_builtin()
-    periodic = sorted(n for n, cls in REGISTRY.items() if cls.periodic is not None)
-    responses, drivers = await _run(cfg, periodic)
-    attributes = {k: v for k, v in previous.attributes.items() if not k.startswith("driver.")}
-    for resp in responses.values():
-        attributes.update(resp.attributes)
-    base = FingerprintResponse(
-        attributes=attributes,
-        cpu_mhz=previous.total.cpu_mhz,
-        cores=previous.total.cores,
-        memory_mb=previous.total.memory_mb,
-        disk_mb=previous.total.disk_mb,
-    )
-    # "" sorts first, so periodic fingerprinters' resources override the previous ones.
-    return _assemble(cfg, {"": base, **responses}, drivers)
-
-
-def min_period_s() -> float | None:
-    """The shortest ``periodic`` interval of any fingerprinter (None if none is periodic)."""
-    _load_builtin()
-    periods = [cls.periodic for cls in REGISTRY.values() if cls.periodic is not None]
-    return min(periods) if periods else None
 
 
 def read_text(path: str) -> str | None:

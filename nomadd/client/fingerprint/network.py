@@ -6,9 +6,9 @@ The address is the first IPv4 address of, in order:
 2. the interface of the IPv4 default route with the lowest metric in ``/proc/net/route``;
 3. the kernel's route to :data:`PROBE_DST` asked through pyroute2 (``route get``, which also
    honours policy routing), then pyroute2's default routes. pyroute2 is imported lazily and only
-   when 2 found nothing: its import alone costs 110-220 ms (reference/deps.md §6), more than the
-   whole fingerprint budget. Sync ``IPRoute`` cannot run inside a running loop, so this step
-   runs in a thread;
+   when 2 found nothing: its import alone costs 110-220 ms, more than the whole fingerprint
+   budget (docs/contributing/dependencies.md §pyroute2). Sync ``IPRoute`` cannot run inside a
+   running loop, so this step runs in a thread;
 4. the first non-loopback IPv4 address of any interface that is up;
 5. ``127.0.0.1`` (a loopback-only host).
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, node_endpoint, plan_apply
+from nomadd.server import eval_endpoint, plan_apply
 from nomadd.server.fsm import (
     EntryKind,
     autopilot,
     decode_payload,
     encode_payload,
     job,
+    node,
     snapshot,
     struct_entry,
     variables,
@@ -24,7 +25,16 @@ from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.node import (
+    AllocClientUpdateEntry,
+    NodeDeregisterEntry,
+    NodeDrainEntry,
+    NodeEligibilityEntry,
+    NodeRegisterEntry,
+    NodeStatusEntry,
+)
 from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
 __all__ = ["entry_kinds"]
 
@@ -55,19 +65,19 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
     t = MessageType
     return {
         t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
-        t.VAR_UPSERT: _map_entry(variables.apply_var_upsert),
-        t.VAR_DELETE: _map_entry(variables.apply_var_delete),
-        t.NODE_REGISTER: _map_entry(node_endpoint._apply_register),
-        t.NODE_DEREGISTER: _map_entry(node_endpoint._apply_deregister),
-        t.NODE_UPDATE_STATUS: _map_entry(node_endpoint._apply_status),
-        t.NODE_UPDATE_DRAIN: _map_entry(drainer._apply_drain),
-        t.NODE_UPDATE_ELIGIBILITY: _map_entry(node_endpoint._apply_eligibility),
+        t.VAR_UPSERT: struct_entry(VarUpsertEntry, variables.apply_var_upsert),
+        t.VAR_DELETE: struct_entry(VarDeleteEntry, variables.apply_var_delete),
+        t.NODE_REGISTER: struct_entry(NodeRegisterEntry, node.apply_register),
+        t.NODE_DEREGISTER: struct_entry(NodeDeregisterEntry, node.apply_deregister),
+        t.NODE_UPDATE_STATUS: struct_entry(NodeStatusEntry, node.apply_status),
+        t.NODE_UPDATE_DRAIN: struct_entry(NodeDrainEntry, node.apply_drain),
+        t.NODE_UPDATE_ELIGIBILITY: struct_entry(NodeEligibilityEntry, node.apply_eligibility),
         t.JOB_REGISTER: struct_entry(JobRegisterEntry, job.apply_register),
         t.JOB_DEREGISTER: struct_entry(JobDeregisterEntry, job.apply_deregister),
         t.EVAL_UPDATE: _map_entry(eval_endpoint._apply_eval_update),
         t.EVAL_DELETE: _map_entry(eval_endpoint._apply_eval_delete),
         t.ALLOC_UPDATE: _map_entry(plan_apply._apply_plan_results),
-        t.ALLOC_CLIENT_UPDATE: _map_entry(alloc_endpoint._apply_client_update),
+        t.ALLOC_CLIENT_UPDATE: struct_entry(AllocClientUpdateEntry, node.apply_alloc_client_update),
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from nomadd.server.snapshot_archive import SnapshotError, read_archive
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive
 from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nomadd.server.state import store_variables
 from nomadd.server.state.store import Txn
+from nomadd.server.state.store_variables import VarApplyResult
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
 __all__ = ["apply_var_delete", "apply_var_upsert"]
 
 
-def apply_var_upsert(txn: Txn, req: dict[str, Any]) -> object:
+def apply_var_upsert(txn: Txn, entry: VarUpsertEntry) -> VarApplyResult:
     return store_variables.upsert_locked(
-        txn,
-        namespace=req["Namespace"],
-        path=req["Path"],
-        items=req["Items"],
-        now_ns=req["Time"],
-        cas=req.get("CAS"),
+        txn, namespace=entry.namespace, path=entry.path, items=entry.items, now_ns=entry.time, cas=entry.cas
     )
 
 
-def apply_var_delete(txn: Txn, req: dict[str, Any]) -> object:
-    return store_variables.delete_locked(
-        txn, namespace=req["Namespace"], path=req["Path"], cas=req.get("CAS")
-    )
+def apply_var_delete(txn: Txn, entry: VarDeleteEntry) -> VarApplyResult:
+    return store_variables.delete_locked(txn, namespace=entry.namespace, path=entry.path, cas=entry.cas)

@@ -1,6 +1,6 @@
 """Raft consensus for the servers: this package (with its glue module) is the only pysyncobj importer.
 
-:class:`Raft` wraps one pysyncobj ``SyncObj`` with the settings DESIGN.md §5 and deps.md §1 call
+:class:`Raft` wraps one pysyncobj ``SyncObj`` with the settings docs/contributing/raft.md lists
 for (password always, explicit bind address, no append-entries batching, short re-dial, long
 connection timeout, 4 s leader fallback, dynamic membership, journal + full dump on disk, custom
 serializer instead of fork). pysyncobj runs its own tick thread; everything that crosses into the
@@ -76,8 +76,8 @@ class RaftConfig:
     election_min_s: float = 0.4
     election_max_s: float = 1.0
     append_entries_period_s: float = 0.1
-    connection_timeout_s: float = 30.0  # deps.md §1.5c: short values slow idle failover
-    connection_retry_s: float = 0.5  # deps.md §1.5a: the default 5 s delays first election
+    connection_timeout_s: float = 30.0  # contributing/dependencies.md: short values slow idle failover
+    connection_retry_s: float = 0.5  # contributing/dependencies.md: the default 5 s delays first election
     leader_fallback_s: float = 4.0  # a leader cut off from the majority steps down after this
     compaction_min_entries: int = 5000
     compaction_min_time_s: float = 300.0

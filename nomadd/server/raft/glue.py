@@ -6,7 +6,8 @@
   handshake, which pysyncobj drops silently, and keeps a success reply from moving the
   leader's ``nextIndex`` for a follower backwards (which made it send entries twice);
 * :func:`coalescing_notifier`: at most one pending tick-thread wake-up per batch of proposals;
-* a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL (deps.md §1.5b);
+* a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
+  (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
 """
 
@@ -55,7 +56,7 @@ _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 
 
 class _TruncationFilter(logging.Filter):
-    """pysyncobj 0.3.17 logs a CRITICAL on every benign re-append (deps.md §1.5b).
+    """pysyncobj 0.3.17 logs a CRITICAL on every benign re-append (docs/contributing/dependencies.md).
 
     Demote it to WARNING and let one through per minute with a count of the suppressed ones.
     """
@@ -158,7 +159,8 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
     reply. pysyncobj 0.3.17 sends AppendEntries optimistically (``nextIndex`` jumps past what it
     sent) but then sets ``nextIndex`` from every success reply, and a reply to an earlier message
     is stale by then: the leader sent the same entries again, and the follower deleted and
-    re-appended them (the "truncating already-applied log entries" CRITICAL, deps.md §1.5b).
+    re-appended them (the "truncating already-applied log entries" CRITICAL,
+    docs/contributing/dependencies.md).
     Measured with 32 writes in flight, followers received each entry about twice. A success
     reply only says how far the follower's log matches; a follower that lacks entries answers
     with ``reset``, which still moves ``nextIndex`` back. As a follower, it keeps pysyncobj from
@@ -236,7 +238,7 @@ def coalescing_notifier() -> Iterator[None]:
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
-    """The pysyncobj object. Exactly one replicated method (STYLE.md §6)."""
+    """The pysyncobj object. Exactly one replicated method (docs/contributing/style.md §Concurrency)."""
 
     def __init__(
         self,

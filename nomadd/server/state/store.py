@@ -84,6 +84,14 @@ class StateSnapshot:
         """Highest modify index among ``tables`` (at least 1, as Nomad's X-Nomad-Index)."""
         return max([1, *(self._indexes.get(t, 0) for t in tables)])
 
+    def table_names(self) -> list[str]:
+        """Every table that has been written, sorted (for whole-store comparisons)."""
+        return sorted(self._tables)
+
+    def indexes(self) -> Mapping[str, int]:
+        """Each written table's index: the Raft index of the last entry that changed it."""
+        return MappingProxyType(self._indexes)
+
 
 class Txn:
     """One Raft entry's writes; only valid inside :meth:`StateStore.write` (lock held)."""

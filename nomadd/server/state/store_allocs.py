@@ -16,14 +16,15 @@ Index values are tuples of IDs, replaced on write (the store's snapshots share r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
-from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.job import Job
+from nomadd.structs.requests.node import AllocClientUpdate
 
 __all__ = [
     "BY_JOB_TABLE",
@@ -204,26 +205,23 @@ def delete_locked(txn: Any, alloc_ids: Iterable[str]) -> int:
     return n
 
 
-def update_client_locked(txn: Any, updates: Iterable[Mapping[str, Any]], now_ns: int) -> list[Allocation]:
-    """Apply client reports (wire maps with ``id`` and ``client_status``, optional
-    ``client_description`` and ``task_states``). Unknown IDs are skipped. Returns the updated rows."""
+def update_client_locked(txn: Any, updates: Iterable[AllocClientUpdate], now_ns: int) -> list[Allocation]:
+    """Apply client reports (``ALLOC_CLIENT_UPDATE``). Unknown IDs are skipped; ``task_states``
+    None keeps the stored ones. Returns the updated rows."""
     out = []
     for upd in updates:
-        old: Allocation | None = txn.get(TABLE, str(upd.get("id", "")))
+        old: Allocation | None = txn.get(TABLE, upd.id)
         if old is None:
             continue
-        states = old.task_states
-        raw_states = upd.get("task_states")
-        if isinstance(raw_states, Mapping):
-            states = {str(k): from_wire(TaskState, v) for k, v in raw_states.items()}
-        status = AllocClientStatus(upd.get("client_status") or old.client_status)
+        states = old.task_states if upd.task_states is None else dict(upd.task_states)
+        status = upd.client_status
         if old.client_status == AllocClientStatus.LOST and status != AllocClientStatus.LOST:
             # the servers already declared it lost (node down): a late report does not revive it
             status = AllocClientStatus.LOST if old.desired_status != AllocDesiredStatus.RUN else status
         new = dataclasses.replace(
             old,
             client_status=status,
-            client_description=str(upd.get("client_description") or ""),
+            client_description=upd.client_description,
             task_states=states,
             modify_index=txn.index,
             modify_time=now_ns,

@@ -107,7 +107,7 @@ def list_evals(reader: Reader, namespace: str = "*", prefix: str = "") -> list[E
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyResult:
-    """What a jobs-team entry did, for the proposer and the leader's applied listener.
+    """What a job, eval or alloc entry did, for the proposer and the leader's applied listener.
 
     ``evals`` are the evaluations written (pending ones go to the eval broker, blocked ones to
     the blocked-evals tracker); ``freed`` says some allocation stopped or finished (capacity may

@@ -8,29 +8,45 @@ registered again with another secret, an unknown node) are returned as values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nomadd.server.state.store import StateSnapshot, Txn, register_table
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.node import Node, NodeEligibility, NodeEvent, NodeStatus
+from nomadd.structs.node import (
+    DrainMetadata,
+    DrainStatus,
+    DrainStrategy,
+    Node,
+    NodeEligibility,
+    NodeEvent,
+    NodeStatus,
+)
 
 __all__ = [
     "ALLOCS_TABLE",
+    "EVENT_DRAIN_COMPLETE",
+    "EVENT_DRAIN_DISABLED",
+    "EVENT_DRAIN_SET",
     "TABLE",
     "NodeWriteResult",
     "delete_locked",
     "gc_candidates",
     "get",
     "list_nodes",
+    "update_drain_locked",
     "update_eligibility_locked",
     "update_status_locked",
     "upsert_locked",
 ]
 
+EVENT_DRAIN_SET = "Node drain strategy set"
+EVENT_DRAIN_DISABLED = "Node drain disabled"
+EVENT_DRAIN_COMPLETE = "Node drain complete"
+
 TABLE = "nodes"
-# The allocations table (owned by the jobs team's store_allocs.py); read here only for node GC.
+# The allocations table (written by store_allocs.py); read here only for node GC.
 ALLOCS_TABLE = "allocs"
 
 
@@ -130,6 +146,51 @@ def update_eligibility_locked(txn: Txn, node_id: str, eligibility: str, *, times
     new = dataclasses.replace(current, scheduling_eligibility=elig, modify_index=txn.index)
     new = new.with_event(_event(message, "Cluster", timestamp, txn.index))
     txn.put(TABLE, node_id, new)
+    return NodeWriteResult(node=new, changed=True)
+
+
+def update_drain_locked(
+    txn: Txn,
+    node_id: str,
+    strategy: DrainStrategy | None,
+    *,
+    mark_eligible: bool,
+    complete: bool,
+    meta: Mapping[str, str],
+    timestamp: str,
+) -> NodeWriteResult:
+    """Start a drain (``strategy``: the node turns ineligible, ``LastDrain`` draining), or end it
+    (None): canceled, or ``complete`` (the drainer found nothing left to migrate); ending it
+    makes the node eligible again only with ``mark_eligible``."""
+    node: Node | None = txn.get(TABLE, node_id)
+    if node is None:
+        return NodeWriteResult(error=f"node not found: {node_id}")
+    if strategy is not None:
+        last = DrainMetadata(
+            started_at=strategy.started_at or timestamp,
+            updated_at=timestamp,
+            status=DrainStatus.DRAINING,
+            meta=dict(meta),
+        )
+        new = dataclasses.replace(
+            node,
+            drain_strategy=strategy,
+            scheduling_eligibility=NodeEligibility.INELIGIBLE,
+            last_drain=last,
+            modify_index=txn.index,
+        ).with_event(_event(EVENT_DRAIN_SET, "Drain", timestamp, txn.index))
+    else:
+        last = node.last_drain or DrainMetadata(started_at=timestamp)
+        last = dataclasses.replace(
+            last, updated_at=timestamp, status=DrainStatus.COMPLETE if complete else DrainStatus.CANCELED
+        )
+        elig = NodeEligibility.ELIGIBLE if mark_eligible else node.scheduling_eligibility
+        new = dataclasses.replace(
+            node, drain_strategy=None, scheduling_eligibility=elig, last_drain=last, modify_index=txn.index
+        ).with_event(
+            _event(EVENT_DRAIN_COMPLETE if complete else EVENT_DRAIN_DISABLED, "Drain", timestamp, txn.index)
+        )
+    txn.put(TABLE, node.id, new)
     return NodeWriteResult(node=new, changed=True)
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadd.server.state.store import StateSnapshot, Txn, register_table
+from nomadd.structs.variables import Variable
 
 __all__ = [
     "TABLE",
     "VarApplyResult",
-    "Variable",
     "delete_locked",
     "get",
     "list_prefix",
@@ -26,32 +26,6 @@ __all__ = [
 ]
 
 TABLE = "variables"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Variable:
-    """A Nomad Variable. ``items`` is a sorted tuple of pairs (the struct stays hashable)."""
-
-    namespace: str
-    path: str
-    items: tuple[tuple[str, str], ...]
-    create_index: int
-    modify_index: int
-    create_time: int  # unix nanoseconds, made by the endpoint that proposed the write
-    modify_time: int
-
-    def to_api(self, *, with_items: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "Namespace": self.namespace,
-            "Path": self.path,
-            "CreateIndex": self.create_index,
-            "ModifyIndex": self.modify_index,
-            "CreateTime": self.create_time,
-            "ModifyTime": self.modify_time,
-        }
-        if with_items:
-            out["Items"] = dict(self.items)
-        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +44,7 @@ def _encode(v: Variable) -> list[Any]:
     return [
         v.namespace,
         v.path,
-        [list(p) for p in v.items],
+        [[k, x] for k, x in v.items.items()],
         v.create_index,
         v.modify_index,
         v.create_time,
@@ -83,7 +57,7 @@ def _decode(raw: list[Any]) -> Variable:
     return Variable(
         namespace=ns,
         path=path,
-        items=tuple((str(k), str(v)) for k, v in items),
+        items={str(k): str(v) for k, v in items},
         create_index=ci,
         modify_index=mi,
         create_time=ct,
@@ -118,7 +92,7 @@ def upsert_locked(
     var = Variable(
         namespace=namespace,
         path=path,
-        items=tuple(sorted((str(k), str(v)) for k, v in items.items())),
+        items=dict(sorted((str(k), str(v)) for k, v in items.items())),
         create_index=current.create_index if current else txn.index,
         modify_index=txn.index,
         create_time=current.create_time if current else now_ns,

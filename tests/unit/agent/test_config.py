@@ -43,6 +43,31 @@ def test_defaults_match_nomad(tmp_path: Path) -> None:
     assert cfg.advertise.http == "10.1.2.3:4646" and cfg.advertise.raft == "10.1.2.3:4647"
 
 
+def test_server_and_client_configs_carry_the_agent_wide_settings(tmp_path: Path) -> None:
+    """The server and the client never see AgentConfig: what they read of the agent-wide
+    settings is copied into their own configs, from the same values."""
+    both = server_toml(tmp_path) + '\n[client]\nenabled = true\nservers = ["10.9.9.9"]\n'
+    cfg = load(tmp_path, 'region = "eu"\ndatacenter = "d2"\nname = "n1"\n' + both)
+    for sub in (cfg.server, cfg.client):
+        assert (sub.region, sub.datacenter, sub.name, sub.dev_mode) == ("eu", "d2", "n1", False)
+        assert sub.advertise == cfg.advertise and sub.discovery == cfg.discovery
+    assert (cfg.server.bind_addr, cfg.server.ports, cfg.server.addresses) == (
+        cfg.bind_addr,
+        cfg.ports,
+        cfg.addresses,
+    )
+    # the client falls back to its own agent's server only when there is one
+    assert cfg.client.local_server == cfg.advertise.http == "10.1.2.3:4646"
+    client_only = load(
+        tmp_path, f'data_dir = "{tmp_path}/c"\nbind_addr = "10.1.2.3"\n[client]\nenabled = true\n'
+    )
+    assert client_only.client.local_server == ""
+    # /v1/agent/self shows each agent-wide setting once, at the top
+    shown = cfg.redacted()
+    assert "region" not in shown["server"] and "local_server" not in shown["client"]
+    assert shown["region"] == "eu"
+
+
 def test_dev_defaults(tmp_path: Path) -> None:
     cfg = load(tmp_path, dev=True)
     assert cfg.server.enabled and cfg.client.enabled and cfg.dev_mode

@@ -1,4 +1,4 @@
-"""Data-dir checks (DESIGN §11). The ownership cases need root to chown a dir to nobody."""
+"""Data-dir checks (docs/architecture.md §Permissions). The ownership cases need root to chown a dir to nobody."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from nomadd.agent.config import AgentConfig, ClientConfig, ServerConfig
+from nomadd.agent.config import AgentConfig
 from nomadd.agent.permissions import check_permissions
+from nomadd.client.config import ClientConfig
+from nomadd.server.config import ServerConfig
 from nomadd.structs.errors import PermissionsError
 from tests.helpers import is_root, need
 

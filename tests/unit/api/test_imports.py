@@ -1,4 +1,4 @@
-"""nomadd.api is the SDK: it must import nothing else from nomadd (STYLE §1)."""
+"""nomadd.api is the SDK: it must import nothing else from nomadd (docs/architecture.md §Layering; import-linter checks it too)."""
 
 from __future__ import annotations
 

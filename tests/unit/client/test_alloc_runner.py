@@ -18,6 +18,7 @@ from nomadd.drivers.mock import MockDriver
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState, TaskStatus
 from nomadd.structs.job import Job, JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy
+from nomadd.structs.requests.node import AllocClientUpdate
 
 NS = 1_000_000_000
 
@@ -52,7 +53,7 @@ def _alloc(job_type: JobType, config: dict[str, Any]) -> Allocation:
 
 
 def _runner(
-    tmp_path: Path, alloc: Allocation, reports: list[dict[str, Any]]
+    tmp_path: Path, alloc: Allocation, reports: list[AllocClientUpdate]
 ) -> tuple[AllocRunner, ClientState]:
     state = ClientState(str(tmp_path / "state"))
     runner = AllocRunner(
@@ -72,12 +73,12 @@ def _runner(
 
 @pytest.mark.slow
 def test_batch_alloc_completes(tmp_path: Path) -> None:
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     runner, state = _runner(tmp_path, _alloc(JobType.BATCH, {"run_for": 0.01}), reports)
     asyncio.run(asyncio.wait_for(runner.run(), 10))
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_status"] == "complete"
-    assert {r["client_status"] for r in reports} >= {"running", "complete"}
+    assert reports[-1].client_status == "complete"
+    assert {r.client_status for r in reports} >= {"running", "complete"}
     cfg = runner.runners["t"].config
     assert cfg.env["NOMAD_ALLOC_ID"] == runner.id
     assert cfg.env["NOMAD_TASK_NAME"] == "t"
@@ -93,7 +94,7 @@ def test_batch_alloc_completes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_server_stop_kills_tasks(tmp_path: Path) -> None:
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     alloc = _alloc(JobType.SERVICE, {"run_for": -1})
     runner, state = _runner(tmp_path, alloc, reports)
 
@@ -108,7 +109,7 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_description"] == "alloc was stopped"
+    assert reports[-1].client_description == "alloc was stopped"
     asyncio.run(runner.destroy())
     assert not (tmp_path / "alloc" / alloc.id).exists()
     assert state.allocs() == {}
@@ -119,7 +120,7 @@ def test_server_stop_kills_tasks(tmp_path: Path) -> None:
 def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> None:
     """A stop that arrives before run() has made its task runners (slow alloc dir, or a
     restored allocation on a loaded machine) must still kill the task once it exists."""
-    reports: list[dict[str, Any]] = []
+    reports: list[AllocClientUpdate] = []
     alloc = _alloc(JobType.SERVICE, {"run_for": -1})
     runner, state = _runner(tmp_path, alloc, reports)
     build = runner.alloc_dir.build_task
@@ -145,5 +146,5 @@ def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> N
     asyncio.run(main())
     assert runner.runners["t"].state.state == TaskStatus.DEAD
     assert runner.status == AllocClientStatus.COMPLETE
-    assert reports[-1]["client_description"] == "alloc was stopped"
+    assert reports[-1].client_description == "alloc was stopped"
     state.close()

@@ -10,33 +10,47 @@ from typing import Any
 
 import pytest
 
-from nomadd.agent.config import build_config
 from nomadd.client import client as client_mod
 from nomadd.client.client import Client
+from nomadd.client.config import ClientConfig
 from nomadd.client.fingerprint import NodeFingerprint
 from nomadd.client.servers import ServerList
 from nomadd.discovery import Resolver
 from nomadd.rpc import RPCClient
+from nomadd.structs.requests import Method, QueryMeta, Rep, Req, WriteMeta
+from nomadd.structs.requests.node import (
+    NODE_GET_CLIENT_ALLOCS,
+    NodeClientAllocsReply,
+    NodeHeartbeatReply,
+    NodeServerInfo,
+)
 
 
 class FakeServers(RPCClient):
     def __init__(self) -> None:
         super().__init__()
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, Any]] = []
 
-    async def call_legacy(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
-        self.calls.append((method, args))
-        if method == "Node.GetClientAllocs":
+    async def call(self, addr: str, method: Method[Req, Rep], request: Req, **kw: Any) -> Rep:
+        self.calls.append((method.name, request))
+        if method == NODE_GET_CLIENT_ALLOCS:
             await asyncio.sleep(30)  # a blocking query that never fires in this test
-        return {"HeartbeatTTL": 0.05, "Servers": [{"RPCAdvertiseAddr": addr}], "Index": 1}
+        servers = (NodeServerInfo(rpc_advertise_addr=addr),)
+        reply = NodeHeartbeatReply(meta=WriteMeta(index=1), heartbeat_ttl=0.05, servers=servers)
+        assert isinstance(reply, method.reply)
+        return reply
 
     def methods(self) -> list[str]:
         return [m for m, _ in self.calls if m != "Node.GetClientAllocs"]
 
 
 def _client(tmp_path: Path, fake: FakeServers) -> Client:
-    cfg = build_config(
-        {"data_dir": str(tmp_path), "client": {"enabled": True, "servers": ["127.0.0.1:4646"]}, "name": "c1"}
+    cfg = ClientConfig(
+        enabled=True,
+        name="c1",
+        servers=("127.0.0.1:4646",),
+        state_dir=str(tmp_path / "client"),
+        alloc_dir=str(tmp_path / "alloc"),
     )
     c = Client(cfg)
     c.server_list = ServerList(["127.0.0.1:4646"], resolver=Resolver(), rpc=fake)
@@ -71,18 +85,23 @@ def test_lifecycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         await c.start()
         await _until(lambda: c.have_heartbeated and c.node is not None and c.node.status == "ready")
         assert fake.methods()[:2] == ["Node.Register", "Node.UpdateStatus"]
-        assert fake.calls[0][1]["Node"]["status"] == "initializing"
+        assert fake.calls[0][1].node.status == "initializing"
         await asyncio.sleep(0.3)  # several unchanged fingerprints, heartbeats every 0.05 s
         assert fake.methods().count("Node.Register") == 1
         assert fake.methods().count("Node.UpdateStatus") >= 3
         changes["n"] = 1
         await _until(lambda: fake.methods().count("Node.Register") >= 2)
         reg = [a for m, a in fake.calls if m == "Node.Register"][1]
-        assert reg["Node"]["attributes"]["test.changed"] == "yes"
+        assert reg.node.attributes["test.changed"] == "yes"
         assert c.health() == (True, "ok")
         await c.leave()
-        method, args = fake.calls[-1]
-        assert (method, args["Status"], args["Leave"]) == ("Node.UpdateStatus", "down", True)
+        method, req = fake.calls[-1]
+        assert (method, req.status, req.leave, req.secret_id) == (
+            "Node.UpdateStatus",
+            "down",
+            True,
+            c.node.secret_id,
+        )
         await c.shutdown()
         return c.node_id
 
@@ -119,7 +138,7 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
             return {"Allocs": [to_wire(answers.pop(0))], "Index": 10}
 
         c.rpc = rpc  # type: ignore[method-assign]
-        listing = {"Index": 10, "Allocs": {"a1": 10}}
+        listing = NodeClientAllocsReply(meta=QueryMeta(index=10), allocs={"a1": 10})
         await manager._apply(listing)
         assert calls[0]["MinQueryIndex"] == 9 and calls[0]["AllowStale"] is True
         assert manager._index == 0  # the stale answer is not taken as the listed state

@@ -12,6 +12,17 @@ from nomadd.client.servers import NoServersError, ServerList
 from nomadd.discovery import Resolver
 from nomadd.rpc import RPCClient
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
+from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeRegisterRequest,
+    NodeServerInfo,
+    NodeUpdateStatusRequest,
+)
+
+_HEARTBEAT = NodeUpdateStatusRequest(node_id="n1", secret_id="s1", status=NodeStatus.READY)
+_REGISTER = NodeRegisterRequest(node=Node(id="n1", secret_id="s1"))
 
 
 class FakeRPC(RPCClient):
@@ -22,7 +33,7 @@ class FakeRPC(RPCClient):
         self.answers = answers
         self.calls: list[str] = []
 
-    async def call_legacy(self, addr: str, method: str, args: dict[str, Any], **kw: Any) -> Any:
+    async def call(self, addr: str, method: Any, request: Any, **kw: Any) -> Any:
         self.calls.append(addr)
         answer = self.answers.get(addr, RPCError(f"connect to {addr} refused"))
         if isinstance(answer, BaseException):
@@ -39,10 +50,10 @@ def test_moves_on_and_demotes_failed_server() -> None:
     sl = _list(rpc, ["127.0.0.1", "127.0.0.2"])
 
     async def main() -> None:
-        assert await sl.rpc("Node.UpdateStatus", {}) == {"ok": 2}
+        assert await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT) == {"ok": 2}
         assert sl.servers() == ["127.0.0.2:4646", "127.0.0.1:4646"]
         rpc.calls.clear()
-        await sl.rpc("Node.UpdateStatus", {})
+        await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT)
         assert rpc.calls == ["127.0.0.2:4646"]
 
     asyncio.run(main())
@@ -56,7 +67,7 @@ def test_no_leader_tries_next_but_rule_errors_raise() -> None:
 
     async def main() -> None:
         with pytest.raises(UnknownNodeError):
-            await sl.rpc("Node.UpdateStatus", {})
+            await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT)
 
     asyncio.run(main())
     assert rpc.calls == ["10.0.0.1:4646", "10.0.0.2:4646"]
@@ -65,16 +76,14 @@ def test_no_leader_tries_next_but_rule_errors_raise() -> None:
 def test_reply_replaces_list_and_all_failing_raises_last() -> None:
     rpc = FakeRPC({})
     sl = _list(rpc, [], fallback="127.0.0.1:4646")
-    sl.set_from_reply(
-        {"Servers": [{"RPCAdvertiseAddr": "10.0.0.5:4646"}, {"RPCAdvertiseAddr": "10.0.0.6:4646"}]}
-    )
+    sl.set_from_reply([NodeServerInfo(rpc_advertise_addr=a) for a in ("10.0.0.5:4646", "10.0.0.6:4646")])
     assert sorted(sl.servers()) == ["10.0.0.5:4646", "10.0.0.6:4646"]
-    sl.set_from_reply({"Servers": []})  # an empty list never wipes the known servers
+    sl.set_from_reply([])  # an empty list never wipes the known servers
     assert len(sl.servers()) == 2
 
     async def main() -> None:
         with pytest.raises(RPCError, match="refused"):
-            await sl.rpc("Node.Register", {})
+            await sl.call(NODE_REGISTER, _REGISTER)
 
     asyncio.run(main())
 
@@ -84,7 +93,7 @@ def test_no_servers() -> None:
 
     async def main() -> None:
         with pytest.raises(NoServersError):
-            await sl.rpc("Node.Register", {})
+            await sl.call(NODE_REGISTER, _REGISTER)
 
     asyncio.run(main())
 
@@ -95,7 +104,7 @@ def test_discover_from_entries_and_rediscover_after_failures() -> None:
 
     async def main() -> None:
         sl.set_servers(["10.0.0.1:4646"])  # a stale list from an earlier reply: all dead
-        assert await sl.rpc("Node.UpdateStatus", {}) == {"ok": 9}  # re-resolved the entries
+        assert await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT) == {"ok": 9}  # re-resolved the entries
         assert sl.servers()[0] == "127.0.0.9:4700"
         assert "127.0.0.8:4646" in sl.servers()  # default port 4646
 

@@ -14,7 +14,6 @@ from nomadd.discovery import (
     PortKind,
     Resolver,
     RetryJoinExhausted,
-    format_interval,
     retry_join,
     start_join,
 )
@@ -162,10 +161,3 @@ def test_start_join_once(caplog: pytest.LogCaptureFixture) -> None:
 def test_negative_arguments_rejected() -> None:
     with pytest.raises(ValueError, match="negative"):
         asyncio.run(retry_join(["10.0.0.1"], Joiner(set()), resolver=Resolver(), interval=-1))
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(30, "30s"), (0.5, "500ms"), (90, "1m30s"), (1.5, "1.5s"), (0, "0ms")]
-)
-def test_format_interval(seconds: float, text: str) -> None:
-    assert format_interval(seconds) == text

@@ -12,9 +12,9 @@ from typing import TypeVar
 
 import pytest
 
+from nomadd.client.logs import stream_logs
 from nomadd.drivers import proc
 from nomadd.drivers.base import DriverConfig, ExitResult, TaskConfig, TaskHandle
-from nomadd.drivers.logs import follow_log
 from nomadd.drivers.raw_exec import RawExecDriver
 from nomadd.structs.errors import DriverError
 
@@ -249,7 +249,8 @@ def test_follow_logs_of_a_running_task(make_task: MakeTask) -> None:
         waiter = asyncio.ensure_future(d.wait_task(h))
         got = b""
         try:
-            async for chunk in follow_log(cfg.log_dir, cfg.task_name, done=waiter.done, poll_s=0.02):
+            stdout = f"{cfg.task_name}.stdout"
+            async for chunk in stream_logs(cfg.log_dir, stdout, follow=True, finished=waiter.done):
                 got += chunk
         finally:
             await waiter

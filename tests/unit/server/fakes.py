@@ -15,19 +15,29 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 from typing import Any
 
+from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, drainer, eval_endpoint, job_gc, node_endpoint, system_endpoint
+from nomadd.server import alloc_endpoint, eval_endpoint
 from nomadd.server.blocking import BlockingQueries
+from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
-from nomadd.server.fsm import FSM, encode_payload
+from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_gc import JobGC
+from nomadd.server.node_endpoint import NodeEndpoint
+from nomadd.server.node_gc import NodeGC
+from nomadd.server.operator_endpoint import OperatorEndpoint
+from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.status_endpoint import StatusEndpoint
+from nomadd.server.system_endpoint import SystemEndpoint
+from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.server.worker import SchedulingService
-from nomadd.structs.codec import from_api, to_wire
+from nomadd.structs.alloc import Allocation, AllocClientStatus
+from nomadd.structs.codec import from_api
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node, NodeStatus
@@ -39,6 +49,14 @@ from nomadd.structs.requests.job import (
     JobDeregisterRequest,
     JobRegisterReply,
     JobRegisterRequest,
+)
+from nomadd.structs.requests.node import (
+    NODE_UPDATE_ALLOC,
+    AllocClientUpdate,
+    NodeRegisterEntry,
+    NodeStatusEntry,
+    NodeUpdateAllocReply,
+    NodeUpdateAllocRequest,
 )
 
 __all__ = ["FakeRaft", "FakeServer", "api_job", "make_fsm", "replace_node", "wait_until"]
@@ -92,6 +110,9 @@ class FakeRaft:
     def stats(self) -> dict[str, str]:
         return {"term": "1"}
 
+    def peers(self) -> list[str]:
+        return [self.leader()]
+
     def applied_index(self) -> int:
         return self.index
 
@@ -102,13 +123,12 @@ class FakeServer:
         self.fsm = make_fsm(self.store)
         self.raft = FakeRaft(self.fsm)
         self.http_addr = "127.0.0.1:4646"
-        self.config = SimpleNamespace(
-            datacenter="dc1", region="global", server=SimpleNamespace(**{**SERVER_DEFAULTS, **server_config})
-        )
+        self.config = ServerConfig(datacenter="dc1", region="global", **{**SERVER_DEFAULTS, **server_config})
         self.registry = RPCRegistry()
+        self.tasks = Supervisor("server")
         self.components: list[Any] = []
         self.ctx = ServerContext(
-            config=self.config,  # type: ignore[arg-type]
+            config=self.config,
             store=self.store,
             fsm=self.fsm,
             raft=self.raft,  # type: ignore[arg-type]
@@ -121,7 +141,17 @@ class FakeServer:
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
-        for module in (node_endpoint, system_endpoint, eval_endpoint, alloc_endpoint, drainer, job_gc):
+        self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
+        self.nodes.register(self.registry)
+        StatusEndpoint(self.ctx, members=list).register(self.registry)
+        OperatorEndpoint(self.ctx).register(self.registry)
+        VariablesEndpoint(self.ctx).register(self.registry)
+        self.job_gc = JobGC(self.ctx)
+        self.node_gc = NodeGC(self.ctx)
+        self.register_leader_component(self.node_gc)
+        self.register_leader_component(self.job_gc)
+        SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
+        for module in (eval_endpoint, alloc_endpoint):
             module.register(self, self.registry)  # type: ignore[arg-type]
         self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
 
@@ -174,13 +204,30 @@ class FakeServer:
         from nomadd.scheduler.testing import mock_node
 
         node = mock_node(str(uuid.uuid4()), **kw)
-        req = {"Node": to_wire(node), "Now": int(time.time()), "Time": "2026-01-01T00:00:00Z"}
-        await self.raft.apply(MessageType.NODE_REGISTER, encode_payload(req))
+        entry = NodeRegisterEntry(node=node, now_s=int(time.time()), timestamp="2026-01-01T00:00:00Z")
+        await self.ctx.propose(MessageType.NODE_REGISTER, entry)
         return node
 
     async def set_node_status(self, node_id: str, status: NodeStatus) -> None:
-        req = {"NodeID": node_id, "Status": str(status), "Event": "", "Now": int(time.time()), "Time": "x"}
-        await self.raft.apply(MessageType.NODE_UPDATE_STATUS, encode_payload(req))
+        entry = NodeStatusEntry(node_id=node_id, status=status, now_s=int(time.time()), timestamp="x")
+        await self.ctx.propose(MessageType.NODE_UPDATE_STATUS, entry)
+
+    async def update_allocs(self, allocs: Iterable[Allocation], status: AllocClientStatus, **kw: Any) -> int:
+        """Report ``status`` for ``allocs`` as their nodes' clients do (one ``Node.UpdateAlloc``
+        per node, with the node's secret, sent together); returns the highest entry index."""
+        by_node: dict[str, list[AllocClientUpdate]] = {}
+        for a in allocs:
+            by_node.setdefault(a.node_id, []).append(AllocClientUpdate(id=a.id, client_status=status, **kw))
+        snap = self.store.snapshot()
+
+        async def send(node_id: str, updates: list[AllocClientUpdate]) -> NodeUpdateAllocReply:
+            node = store_nodes.get(snap, node_id)
+            assert node is not None, f"no node {node_id}"
+            req = NodeUpdateAllocRequest(node_id=node_id, secret_id=node.secret_id, allocs=tuple(updates))
+            return await self.rpc(NODE_UPDATE_ALLOC, req)
+
+        replies = await asyncio.gather(*(send(n, u) for n, u in by_node.items()))
+        return max(r.meta.index for r in replies)
 
 
 def api_job(job_id: str = "web", *, count: int = 3, job_type: str = "service", **kw: Any) -> dict[str, Any]:

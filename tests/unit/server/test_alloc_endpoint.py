@@ -10,10 +10,18 @@ import pytest
 
 from nomadd.server.state import store_allocs, store_evals
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
-from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.node import (
+    NODE_GET_CLIENT_ALLOCS,
+    NODE_UPDATE_ALLOC,
+    AllocClientUpdate,
+    NodeClientAllocsReply,
+    NodeSpecificRequest,
+    NodeUpdateAllocRequest,
+)
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
@@ -29,23 +37,27 @@ async def _placed(server: FakeServer, count: int = 2) -> tuple[Any, list[Allocat
     return node, store_allocs.allocs_by_node(server.store.snapshot(), node.id)
 
 
+async def _client_allocs(server: FakeServer, node_id: str, secret: str, **env: Any) -> NodeClientAllocsReply:
+    return await server.rpc(
+        NODE_GET_CLIENT_ALLOCS, NodeSpecificRequest(node_id=node_id, secret_id=secret, **env)
+    )
+
+
 def test_get_client_allocs_and_get_allocs() -> None:
     async def main() -> None:
         server = FakeServer()
         try:
             node, allocs = await _placed(server)
-            reply = await server.rpc_legacy(
-                "Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id}
-            )
-            assert reply["Allocs"] == {a.id: a.alloc_modify_index for a in allocs}
-            full = await server.rpc_legacy("Alloc.GetAllocs", {"AllocIDs": [*reply["Allocs"], "nope"]})
+            reply = await _client_allocs(server, node.id, node.secret_id)
+            assert reply.allocs == {a.id: a.alloc_modify_index for a in allocs}
+            full = await server.rpc_legacy("Alloc.GetAllocs", {"AllocIDs": [*reply.allocs, "nope"]})
             got = [from_wire(Allocation, d) for d in full["Allocs"]]
             assert sorted(a.id for a in got) == sorted(a.id for a in allocs)
             assert all(a.job is not None and a.job.id == "web" for a in got)
             with pytest.raises(PermissionDeniedError):
-                await server.rpc_legacy("Node.GetClientAllocs", {"NodeID": node.id, "SecretID": "wrong"})
+                await _client_allocs(server, node.id, "wrong")
             with pytest.raises(UnknownNodeError):
-                await server.rpc_legacy("Node.GetClientAllocs", {"NodeID": "missing", "SecretID": "x"})
+                await _client_allocs(server, "missing", "x")
         finally:
             server.scheduling.set_enabled(False)
 
@@ -57,22 +69,18 @@ def test_get_client_allocs_blocks_until_a_change() -> None:
         server = FakeServer()
         try:
             node, allocs = await _placed(server, count=1)
-            first = await server.rpc_legacy(
-                "Node.GetClientAllocs", {"NodeID": node.id, "SecretID": node.secret_id}
+            first = await _client_allocs(server, node.id, node.secret_id)
+            waiting = asyncio.ensure_future(
+                _client_allocs(
+                    server, node.id, node.secret_id, min_query_index=first.meta.index, max_query_time_s=5
+                )
             )
-            args = {
-                "NodeID": node.id,
-                "SecretID": node.secret_id,
-                "MinQueryIndex": first["Index"],
-                "MaxQueryTime": 5,
-            }
-            waiting = asyncio.ensure_future(server.rpc_legacy("Node.GetClientAllocs", args))
             await asyncio.sleep(0.05)
             assert not waiting.done()
             await server.deregister_job("web")  # the scheduler stops the alloc
             reply = await asyncio.wait_for(waiting, 5)
-            assert reply["Index"] > first["Index"]
-            assert reply["Allocs"][allocs[0].id] > first["Allocs"][allocs[0].id]
+            assert reply.meta.index > first.meta.index
+            assert reply.allocs[allocs[0].id] > first.allocs[allocs[0].id]
         finally:
             server.scheduling.set_enabled(False)
 
@@ -85,27 +93,13 @@ def test_update_alloc_batches_and_failed_creates_eval() -> None:
         try:
             node, allocs = await _placed(server)
             before = len(server.raft.applied)
-            state = to_wire(TaskState(state=TaskStatus.RUNNING))
+            state = TaskState(state=TaskStatus.RUNNING)
             a, b = allocs
             r1, r2 = await asyncio.gather(
-                server.rpc_legacy(
-                    "Node.UpdateAlloc",
-                    {
-                        "NodeID": node.id,
-                        "SecretID": node.secret_id,
-                        "Alloc": [{"id": a.id, "client_status": "running", "task_states": {"t": state}}],
-                    },
-                ),
-                server.rpc_legacy(
-                    "Node.UpdateAlloc",
-                    {
-                        "NodeID": node.id,
-                        "SecretID": node.secret_id,
-                        "Alloc": [{"id": b.id, "client_status": "failed"}],
-                    },
-                ),
+                server.update_allocs([a], AllocClientStatus.RUNNING, task_states={"t": state}),
+                server.update_allocs([b], AllocClientStatus.FAILED),
             )
-            assert r1["Index"] == r2["Index"]
+            assert r1 == r2
             assert server.raft.applied[before:].count(MessageType.ALLOC_CLIENT_UPDATE) == 1  # one batch
             snap = server.store.snapshot()
             ra = store_allocs.get_alloc(snap, a.id)
@@ -114,14 +108,17 @@ def test_update_alloc_batches_and_failed_creates_eval() -> None:
             assert ra.alloc_modify_index == a.alloc_modify_index  # client updates do not move it
             evals = store_evals.evals_by_job(snap, "default", "web")
             assert any(e.triggered_by == EvalTrigger.ALLOC_FAILURE for e in evals)
+            running = (AllocClientUpdate(id=a.id, client_status=AllocClientStatus.RUNNING),)
             with pytest.raises(PermissionDeniedError):
-                await server.rpc_legacy(
-                    "Node.UpdateAlloc",
-                    {
-                        "NodeID": node.id,
-                        "SecretID": "bad",
-                        "Alloc": [{"id": a.id, "client_status": "running"}],
-                    },
+                await server.rpc(
+                    NODE_UPDATE_ALLOC,
+                    NodeUpdateAllocRequest(node_id=node.id, secret_id="bad", allocs=running),
+                )
+            other = await server.add_node()  # a client may only report its own allocations
+            with pytest.raises(PermissionDeniedError):
+                await server.rpc(
+                    NODE_UPDATE_ALLOC,
+                    NodeUpdateAllocRequest(node_id=other.id, secret_id=other.secret_id, allocs=running),
                 )
         finally:
             server.scheduling.set_enabled(False)

@@ -6,19 +6,19 @@ import dataclasses
 
 import pytest
 
-from nomadd.server.fsm import FSM, FSMFatalError, encode_payload
+from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.state import store_variables
 from nomadd.server.state.store import StateStore
+from nomadd.structs.codec import pack
 from nomadd.structs.messages import IGNORE_UNKNOWN_FLAG, MessageType
+from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 from tests.unit.server.fakes import make_fsm
 
 
 def _upsert(fsm: FSM, index: int, path: str, cas: int | None = None) -> object:
-    req = {"Namespace": "default", "Path": path, "Items": {"a": str(index)}, "Time": index * 10}
-    if cas is not None:
-        req["CAS"] = cas
-    return fsm.apply(index, MessageType.VAR_UPSERT, encode_payload(req))
+    entry = VarUpsertEntry(namespace="default", path=path, items={"a": str(index)}, time=index * 10, cas=cas)
+    return fsm.apply(index, MessageType.VAR_UPSERT, pack(entry))
 
 
 def test_upsert_then_cas() -> None:
@@ -42,12 +42,12 @@ def test_upsert_then_cas() -> None:
 def test_delete_with_cas() -> None:
     fsm = make_fsm()
     _upsert(fsm, 2, "p")
-    req = {"Namespace": "default", "Path": "p", "CAS": 1}
-    res = fsm.apply(3, MessageType.VAR_DELETE, encode_payload(req))
+    req = VarDeleteEntry(namespace="default", path="p", cas=1)
+    res = fsm.apply(3, MessageType.VAR_DELETE, pack(req))
     assert isinstance(res, store_variables.VarApplyResult)
     assert res.conflict
-    req["CAS"] = 2
-    res = fsm.apply(4, MessageType.VAR_DELETE, encode_payload(req))
+    req = dataclasses.replace(req, cas=2)
+    res = fsm.apply(4, MessageType.VAR_DELETE, pack(req))
     assert isinstance(res, store_variables.VarApplyResult)
     assert not res.conflict
     assert store_variables.get(fsm.store.snapshot(), "default", "p") is None
@@ -88,7 +88,7 @@ def test_the_proposers_entry_is_used_once_instead_of_decoding() -> None:
 
     kinds[MessageType.VAR_UPSERT] = dataclasses.replace(real, decode=counting)
     fsm = FSM(StateStore(), kinds)
-    req = {"Namespace": "default", "Path": "p", "Items": {"a": "1"}, "Time": 10}
+    req = VarUpsertEntry(namespace="default", path="p", items={"a": "1"}, time=10)
     payload = fsm.encode(MessageType.VAR_UPSERT, req)
     fsm.expect(payload, req)
     fsm.expect(payload, req)  # the same bytes proposed twice: both applications use it

@@ -20,7 +20,7 @@ class _Fixed(random.Random):
         return self.value
 
 
-# reference/nomad.md §3.2, Nomad's docs table (defaults: min 10 s, 50/s, grace 10 s):
+# Nomad's documented TTL table (server block defaults: min_heartbeat_ttl 10 s, 50/s, grace 10 s):
 # clients -> (client TTL range, server timer range)
 NOMAD_TABLE = [
     (10, (10, 20), (20, 30)),

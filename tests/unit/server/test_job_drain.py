@@ -1,4 +1,4 @@
-"""Node drain: Node.UpdateDrain → node-drain evals → allocations migrated → drain complete."""
+"""Node drain: Node.UpdateDrain (node endpoint) → node-drain evals → allocations migrated → drain complete."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from typing import Any
 from nomadd.server.drainer import Drainer
 from nomadd.server.state import store_allocs, store_evals, store_nodes
 from nomadd.structs.eval import EvalTrigger
-from nomadd.structs.node import DrainStatus, NodeEligibility
+from nomadd.structs.node import DrainStatus, DrainStrategy, NodeEligibility
+from nomadd.structs.requests.node import NODE_UPDATE_DRAIN, NodeUpdateDrainRequest, NodeWriteReply
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+async def _drain(
+    server: FakeServer, node_id: str, strategy: DrainStrategy | None, *, mark_eligible: bool = False
+) -> NodeWriteReply:
+    req = NodeUpdateDrainRequest(node_id=node_id, drain_strategy=strategy, mark_eligible=mark_eligible)
+    return await server.rpc(NODE_UPDATE_DRAIN, req)
 
 
 def _live_on(server: FakeServer, node_id: str) -> list[Any]:
@@ -30,11 +38,10 @@ def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> Non
             await server.register_job(api_job(count=2))
             await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
             n2 = await server.add_node()
-            reply = await server.rpc_legacy(
-                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}}
-            )
+            reply = await _drain(server, n1.id, DrainStrategy(deadline=10**12))
             node = store_nodes.get(server.store.snapshot(), n1.id)
-            assert node is not None and node.drain_strategy is not None and reply["Index"] > 0
+            assert node is not None and node.drain_strategy is not None and reply.meta.index > 0
+            assert node.drain_strategy.started_at and node.drain_strategy.force_deadline
             assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
             await wait_until(lambda: len(_live_on(server, n2.id)) == 2, what="migrated to n2")
             assert _live_on(server, n1.id) == []
@@ -46,9 +53,7 @@ def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> Non
             assert node.last_drain is not None and node.last_drain.status == DrainStatus.COMPLETE
             assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
             assert node.events[-1].message == "Node drain complete"
-            await server.rpc_legacy(
-                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": None, "MarkEligible": True}
-            )
+            await _drain(server, n1.id, None, mark_eligible=True)
             node = store_nodes.get(server.store.snapshot(), n1.id)
             assert node is not None and node.scheduling_eligibility == NodeEligibility.ELIGIBLE
         finally:
@@ -67,11 +72,9 @@ def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
             await server.register_job(api_job(count=1))
             await wait_until(lambda: len(_live_on(server, n1.id)) == 1)
             server.scheduling.set_enabled(False)  # nobody migrates: the drain cannot finish
-            await server.rpc_legacy(
-                "Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": 10**12}}
-            )
+            await _drain(server, n1.id, DrainStrategy(deadline=10**12))
             assert await drainer.check() == []
-            await server.rpc_legacy("Node.UpdateDrain", {"NodeID": n1.id, "DrainStrategy": {"Deadline": -1}})
+            await _drain(server, n1.id, DrainStrategy(deadline=-1))
             assert await drainer.check() == [n1.id]  # forced: deadline already passed
         finally:
             server.scheduling.set_enabled(False)

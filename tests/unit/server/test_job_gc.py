@@ -7,6 +7,7 @@ from typing import Any
 
 from nomadd.server.job_gc import JobGC
 from nomadd.server.state import store_allocs, store_evals, store_jobs
+from nomadd.structs.alloc import AllocClientStatus
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
@@ -34,9 +35,7 @@ def test_gc_keeps_live_work_and_collects_finished() -> None:
             allocs = store_allocs.list_allocs(server.store.snapshot())
             # stopped but the client has not confirmed: still kept
             assert (await gc.collect(0.0, 0.0))["Jobs"] == []
-            await server.rpc_legacy(
-                "Node.UpdateAlloc", {"Alloc": [{"id": a.id, "client_status": "complete"} for a in allocs]}
-            )
+            await server.update_allocs(allocs, AllocClientStatus.COMPLETE)
             await wait_until(
                 lambda: all(a.client_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
             )

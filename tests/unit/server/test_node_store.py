@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from nomadd.server import node_endpoint  # noqa: F401  (registers the node FSM handlers)
-from nomadd.server.fsm import FSM, encode_payload
+from nomadd.server.fsm import FSM
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import Allocation, AllocClientStatus
-from nomadd.structs.codec import to_wire
 from nomadd.structs.messages import MessageType
-from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.node import Node, NodeEligibility, NodeStatus
+from nomadd.structs.requests.node import (
+    NodeDeregisterEntry,
+    NodeEligibilityEntry,
+    NodeRegisterEntry,
+    NodeStatusEntry,
+)
 from tests.unit.server.fakes import make_fsm
 
 
@@ -19,16 +23,23 @@ def _node(node_id: str = "n1", secret: str = "s1", status: NodeStatus = NodeStat
     return Node(id=node_id, secret_id=secret, name=node_id, status=status, attributes={"os.name": "debian"})
 
 
+def _apply(fsm: FSM, index: int, msg_type: MessageType, entry: object) -> object:
+    """Apply ``entry`` as a follower does: from its encoded bytes."""
+    return fsm.apply(index, msg_type, fsm.encode(msg_type, entry))
+
+
 def _register(fsm: FSM, index: int, node: Node, now: int = 100) -> store_nodes.NodeWriteResult:
-    req = {"Node": to_wire(node), "Now": now, "Time": f"t{index}"}
-    result = fsm.apply(index, MessageType.NODE_REGISTER, encode_payload(req))
+    entry = NodeRegisterEntry(node=node, now_s=now, timestamp=f"t{index}")
+    result = _apply(fsm, index, MessageType.NODE_REGISTER, entry)
     assert isinstance(result, store_nodes.NodeWriteResult)
     return result
 
 
 def _status(fsm: FSM, index: int, node_id: str, status: str, event: str = "", now: int = 200) -> object:
-    req = {"NodeID": node_id, "Status": status, "Event": event, "Now": now, "Time": f"t{index}"}
-    return fsm.apply(index, MessageType.NODE_UPDATE_STATUS, encode_payload(req))
+    entry = NodeStatusEntry(
+        node_id=node_id, status=NodeStatus(status), event=event, now_s=now, timestamp=f"t{index}"
+    )
+    return _apply(fsm, index, MessageType.NODE_UPDATE_STATUS, entry)
 
 
 def test_register_keeps_identity_and_rejects_other_secret() -> None:
@@ -65,8 +76,8 @@ def test_status_events_and_eligibility() -> None:
     missing = _status(fsm, 3, "nope", "ready")
     assert isinstance(missing, store_nodes.NodeWriteResult)
     assert missing.error.startswith("node not found")
-    req = {"NodeID": "n1", "Eligibility": "ineligible", "Time": "t"}
-    e = fsm.apply(4, MessageType.NODE_UPDATE_ELIGIBILITY, encode_payload(req))
+    entry = NodeEligibilityEntry(node_id="n1", eligibility=NodeEligibility.INELIGIBLE, timestamp="t")
+    e = _apply(fsm, 4, MessageType.NODE_UPDATE_ELIGIBILITY, entry)
     assert isinstance(e, store_nodes.NodeWriteResult)
     assert e.node is not None
     assert e.node.scheduling_eligibility == "ineligible"
@@ -97,7 +108,7 @@ def test_deregister_and_gc_candidates() -> None:
     assert store_nodes.gc_candidates(snap, now_s=2000, threshold_s=500) == ["a"]
     assert store_nodes.gc_candidates(snap, now_s=1500, threshold_s=500) == []  # whole seconds: not early
     assert store_nodes.gc_candidates(snap, now_s=1900, threshold_s=0) == ["a", "c"]
-    r = fsm.apply(9, MessageType.NODE_DEREGISTER, encode_payload({"NodeIDs": ["a", "zz"]}))
+    r = _apply(fsm, 9, MessageType.NODE_DEREGISTER, NodeDeregisterEntry(node_ids=("a", "zz")))
     assert isinstance(r, store_nodes.NodeWriteResult)
     assert r.deleted == ("a",)
     assert [n.id for n in store_nodes.list_nodes(store.snapshot())] == ["b", "c", "d"]

@@ -15,7 +15,7 @@ from nomadd.scheduler.testing import mock_job
 from nomadd.server.fsm import encode_payload
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
-from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.eval import EvalStatus, Evaluation
@@ -122,9 +122,7 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
             first = _plan(node.id, cpu=3000)
             await applier.submit(first)
             alloc = first.node_allocation[node.id][0]
-            await server.rpc_legacy(
-                "Node.UpdateAlloc", {"Alloc": [{"id": alloc.id, "client_status": "running"}]}
-            )
+            await server.update_allocs([alloc], AllocClientStatus.RUNNING)
             stop = dataclasses.replace(alloc, desired_status=AllocDesiredStatus.STOP, desired_description="x")
             second = _plan(node.id, cpu=3000, eval_id="e2")
             result = await applier.submit(dataclasses.replace(second, node_update={node.id: (stop,)}))

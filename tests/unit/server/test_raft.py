@@ -13,8 +13,10 @@ import pytest
 from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import MAX_ENTRY_BYTES, Raft, has_existing_state
 from nomadd.server.state import store_variables
+from nomadd.structs.codec import pack
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.variables import VarUpsertEntry
 from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
 
 pytestmark = [
@@ -25,8 +27,7 @@ pytestmark = [
 
 
 def _put(path: str, value: str, cas: int | None = None) -> bytes:
-    req = {"Namespace": "default", "Path": path, "Items": {"v": value}, "Time": 1, "CAS": cas}
-    return encode_payload(req)
+    return pack(VarUpsertEntry(namespace="default", path=path, items={"v": value}, time=1, cas=cas))
 
 
 def _value(r: Raft, path: str) -> str | None:

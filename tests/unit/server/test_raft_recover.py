@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import Raft
 from nomadd.server.raft_recover import RecoverError, recover
 from nomadd.server.state import store_variables
+from nomadd.structs.codec import pack
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.variables import VarUpsertEntry
 from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
 
 def _put(path: str, value: str) -> bytes:
-    return encode_payload(
-        {"Namespace": "default", "Path": path, "Items": {"v": value}, "Time": 1, "CAS": None}
-    )
+    return pack(VarUpsertEntry(namespace="default", path=path, items={"v": value}, time=1))
 
 
 def _values(r: Raft) -> dict[str, str]:

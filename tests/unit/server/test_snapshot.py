@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from nomadd.server.fsm import encode_payload
+from nomadd.helper.snapshot_archive import SnapshotError, build_archive, read_archive, table_stats
 from nomadd.server.fsm.snapshot import STAGING_TABLE
-from nomadd.server.snapshot_archive import SnapshotError, build_archive, read_archive, table_stats
 from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
 from nomadd.server.snapshot_schedule import prune, write_snapshot
 from nomadd.server.state.store import StateStore
+from nomadd.structs.codec import pack
+from nomadd.structs.errors import ValidationError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.snapshot import (
     OPERATOR_SNAPSHOT_RESTORE_CHUNK,
@@ -27,6 +28,7 @@ from nomadd.structs.requests.snapshot import (
     SnapshotRestoreChunkRequest,
     SnapshotSaveRequest,
 )
+from nomadd.structs.requests.variables import VarUpsertEntry
 from tests.unit.server.fakes import FakeServer, api_job
 
 
@@ -45,8 +47,8 @@ async def _fill(server: FakeServer, jobs: int = 3) -> None:
         await server.add_node()
     for i in range(jobs):
         await server.register_job(api_job(f"job-{i}", count=2))
-    var = {"Namespace": "default", "Path": "app/cfg", "Items": {"k": "v"}, "Time": 1, "CAS": None}
-    await server.raft.apply(MessageType.VAR_UPSERT, encode_payload(var))
+    var = VarUpsertEntry(namespace="default", path="app/cfg", items={"k": "v"}, time=1)
+    await server.raft.apply(MessageType.VAR_UPSERT, pack(var))
 
 
 def _tables(store: StateStore) -> dict[str, dict[str, Any]]:
@@ -110,13 +112,13 @@ def test_corrupt_or_truncated_archive_is_refused_before_and_inside_the_fsm() -> 
             dst = _server()
             await _fill(dst, jobs=1)
             before = _tables(dst.store)
-            with pytest.raises(SnapshotError, match="snapshot"):
+            with pytest.raises(ValidationError, match="snapshot"):
                 await _restore(dst, bad, chunk=700)
             assert _tables(dst.store) == before, why
             assert not dst.store.snapshot().table(STAGING_TABLE)
         # the whole-upload checksum is checked too
         dst = _server()
-        with pytest.raises(SnapshotError, match="checksum mismatch"):
+        with pytest.raises(ValidationError, match="checksum mismatch"):
             await _restore(dst, archive, chunk=700, sha="0" * 64)
 
     _run(main())
@@ -167,19 +169,19 @@ def test_chunks_resent_are_accepted_once_others_rejected_and_abandoned_uploads_d
         before = len(dst.raft.entries)
         await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("a", 0))  # sent again: accepted, no change
         assert len(dst.store.snapshot().table(STAGING_TABLE)) == 2 and len(dst.raft.entries) == before + 1
-        with pytest.raises(SnapshotError, match="not in progress"):
+        with pytest.raises(ValidationError, match="not in progress"):
             await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 1))
-        with pytest.raises(SnapshotError, match="out of order"):
+        with pytest.raises(ValidationError, match="out of order"):
             await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, _seq(chunk("a", 0), 3))
         await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 0))  # replaces "a"
-        with pytest.raises(SnapshotError, match="not in progress"):
+        with pytest.raises(ValidationError, match="not in progress"):
             await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("a", 1))
         # a leader (janitor) keeps an upload that is still sending, drops an abandoned one
         await RestoreJanitor(dst.ctx, idle_s=60).check()
         assert dst.store.snapshot().table(STAGING_TABLE)
         await RestoreJanitor(dst.ctx, idle_s=0).check()
         assert not dst.store.snapshot().table(STAGING_TABLE)
-        with pytest.raises(SnapshotError, match="not in progress"):
+        with pytest.raises(ValidationError, match="not in progress"):
             await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 1))
         # the last chunk sent again after the restore completed answers "done" (its answer was lost)
         await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("c", 0))

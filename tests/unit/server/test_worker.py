@@ -160,9 +160,7 @@ def test_node_usage_index_matches_allocations() -> None:
             check()
             assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 300
             first = _live(server, "web")[0]
-            await server.rpc_legacy(
-                "Node.UpdateAlloc", {"Alloc": [{"id": first.id, "client_status": "complete"}]}
-            )
+            await server.update_allocs([first], AllocClientStatus.COMPLETE)
             await wait_until(lambda: len(_live(server, "web")) == 2, what="client update applied")
             check()
             assert store_allocs.node_usage(server.store.snapshot(), n1.id)[0] == 200

@@ -9,18 +9,23 @@ from typing import ClassVar
 import pytest
 
 from nomadd.client import fingerprint as fp_pkg
-from nomadd.client.fingerprint import base
+from nomadd.client.fingerprint import node as fp_node
 from nomadd.client.fingerprint.base import (
     REGISTRY,
     FingerprintConfig,
     FingerprintRequest,
     FingerprintResponse,
     NodeFingerprint,
-    NodeResources,
-    fingerprint_node,
-    refingerprint_node,
 )
-from nomadd.drivers.base import DriverInfo
+from nomadd.client.fingerprint.node import fingerprint_node, refingerprint_node
+from nomadd.structs.node import (
+    DriverInfo,
+    NodeCpuResources,
+    NodeMemoryResources,
+    NodeReservedCpuResources,
+    NodeReservedResources,
+    NodeResources,
+)
 
 REQUIRED = {
     "cpu.arch",
@@ -44,7 +49,6 @@ REQUIRED = {
 def test_exports() -> None:
     for name in fp_pkg.__all__:
         assert hasattr(fp_pkg, name), name
-    base._load_builtin()
     assert {"cpu", "memory", "host", "network", "storage", "nomad"} <= set(REGISTRY)
 
 
@@ -57,12 +61,12 @@ def test_real_node_is_complete_and_fast(tmp_path: object) -> None:
     assert elapsed < 1.0, f"fingerprint took {elapsed:.3f}s"  # ~25 ms here; margin for CI load
     assert set(node.attributes) >= REQUIRED, REQUIRED - set(node.attributes)
     assert node.attributes["kernel.name"] == "linux"
-    assert node.total.cpu_mhz == int(node.attributes["cpu.totalcompute"])
-    assert node.resources.cpu_mhz == node.total.cpu_mhz - 100
-    assert node.attributes["cpu.usablecompute"] == str(node.resources.cpu_mhz)
-    assert node.resources.memory_mb == node.total.memory_mb - 64
-    assert node.reserved == NodeResources(cpu_mhz=100, memory_mb=64)
-    assert node.resources.disk_mb > 0
+    assert node.total.cpu.cpu_shares == int(node.attributes["cpu.totalcompute"])
+    assert node.attributes["cpu.usablecompute"] == str(node.total.cpu.cpu_shares - 100)
+    assert node.reserved == NodeReservedResources(
+        cpu=NodeReservedCpuResources(cpu_shares=100), memory=NodeMemoryResources(memory_mb=64)
+    )
+    assert node.total.memory.memory_mb > 64 and node.total.disk.disk_mb > 0
     assert set(node.drivers) == {"raw_exec", "exec"}
 
 
@@ -83,26 +87,25 @@ def test_bare_host_never_crashes(bare_host: object) -> None:
     )
     assert node.attributes["unique.network.ip-address"] == "127.0.0.1"
     assert node.attributes["os.name"] == "linux"
-    assert node.total.memory_mb == 0
-    assert node.total.cpu_mhz > 0  # fallback frequency
+    assert node.total.memory.memory_mb == 0
+    assert node.total.cpu.cpu_shares > 0  # fallback frequency
     assert node.drivers["mock"].detected is True
     assert node.drivers["nope"].detected is False
 
 
-def test_reserved_larger_than_total_clamps_to_zero(bare_host: object) -> None:
+def test_reserved_larger_than_total_clamps_usable_cpu_to_zero(bare_host: object) -> None:
     node = asyncio.run(
         fingerprint_node(
-            FingerprintConfig(alloc_dir=str(bare_host), memory_total_mb=100, reserved_memory_mb=500)
+            FingerprintConfig(alloc_dir=str(bare_host), cpu_total_compute=100, reserved_cpu_mhz=500)
         )
     )
-    assert node.resources.memory_mb == 0
+    assert node.attributes["cpu.usablecompute"] == "0"
 
 
 def _node(**attrs: str) -> NodeFingerprint:
     return NodeFingerprint(
         attributes={"cpu.arch": "amd64", **attrs},
-        resources=NodeResources(cpu_mhz=1000),
-        reserved=NodeResources(),
+        total=NodeResources(cpu=NodeCpuResources(cpu_shares=1000)),
         drivers={"raw_exec": DriverInfo(detected=True, healthy=True, health_description="Healthy")},
     )
 
@@ -115,13 +118,13 @@ def test_equality_ignores_volatile_values() -> None:
         b,
         drivers={
             "raw_exec": DriverInfo(
-                detected=True, healthy=True, health_description="Healthy", update_time=99.0
+                detected=True, healthy=True, health_description="Healthy", update_time="1970-01-01T00:01:39Z"
             )
         },
     )
     assert a == c
     assert a != _node(**{"os.version": "12"})
-    assert a != dataclasses.replace(a, resources=NodeResources(cpu_mhz=999))
+    assert a != dataclasses.replace(a, total=NodeResources(cpu=NodeCpuResources(cpu_shares=999)))
     unhealthy = DriverInfo(detected=True, healthy=False, health_description="broken")
     assert a != dataclasses.replace(a, drivers={"raw_exec": unhealthy})
 
@@ -164,11 +167,11 @@ def test_refingerprint_reruns_only_periodic(tmp_path: object, monkeypatch: pytes
     again = asyncio.run(refingerprint_node(cfg, prev))
     assert again.attributes["zz.value"] == "2"
     assert again.attributes["os.name"] == "kept"
-    assert again.resources == first.resources
+    assert again.total == first.total
     assert again != prev
     same = asyncio.run(refingerprint_node(cfg, again))
     assert same.attributes["zz.value"] == "3"
-    assert base.min_period_s() == 5.0
+    assert fp_node.min_period_s() == 5.0
 
 
 def test_exec_can_be_disabled(tmp_path: object) -> None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from nomadd.client.fingerprint.base import FingerprintConfig, fingerprint_node
+from nomadd.client.fingerprint.base import FingerprintConfig
 from nomadd.client.fingerprint.convert import node_fields
+from nomadd.client.fingerprint.node import fingerprint_node
 from nomadd.structs.node import Node
 
 
@@ -23,7 +24,7 @@ def test_node_gets_totals_and_reservation(tmp_path: Path) -> None:
     node = Node(id="n1", **node_fields(fp))
     assert node.node_resources.memory.memory_mb == 4096
     assert node.reserved_resources.memory.memory_mb == 512
-    assert node.node_resources.cpu.cpu_shares == fp.total.cpu_mhz
+    assert node.node_resources.cpu.cpu_shares == int(node.attributes["cpu.totalcompute"])
     assert node.reserved_resources.cpu.cpu_shares == 200
     assert node.attributes["driver.raw_exec"] == "true"
     assert node.drivers["raw_exec"].healthy

@@ -8,9 +8,9 @@ An archive is a gzip'ed tar holding, in this order (as Nomad's ``snapshot`` pack
 * ``SHA256SUMS``: ``<sha256 hex>  <name>`` for the two files above.
 
 :func:`read_archive` checks everything a restore relies on (gzip and tar framing, the three
-members, both checksums, the format version, the state dump's own version) and raises
-:class:`SnapshotError` with the reason: a corrupt or truncated file is refused before anything
-changes. This module imports no server machinery, so the CLI's ``inspect`` can use it.
+members, both checksums, the format version) and raises :class:`SnapshotError` with the reason: a corrupt or
+truncated file is refused before anything changes. It is a helper (no server machinery) because
+the CLI reads archives too (``save`` checks what it wrote, ``inspect``, ``restore``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 
 from nomadd import __version__
-from nomadd.structs.errors import ValidationError
 
 __all__ = [
     "ARCHIVE_VERSION",
@@ -47,8 +46,11 @@ _SUMS = "SHA256SUMS"
 _MEMBERS = (_META, _STATE, _SUMS)
 
 
-class SnapshotError(ValidationError):
-    """A snapshot archive that cannot be restored (corrupt, truncated, unknown format)."""
+class SnapshotError(ValueError):
+    """A snapshot archive that cannot be restored (corrupt, truncated, unknown format).
+
+    Plain ``ValueError`` (this module sits below ``structs``): the server and the HTTP edge turn
+    it into a 400 (``ValidationError``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nomadd.cli.flags import FlagError, FlagSet
+from nomadd.helper.flags import FlagError, FlagSet
 
 
 def make() -> FlagSet:

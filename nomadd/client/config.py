@@ -1,0 +1,54 @@
+"""What the client reads from the agent's configuration, and nothing else.
+
+The agent's loader (``nomadd.agent.config.build_config``) builds it, validated, from files and
+flags; the client never sees the agent's config (docs/architecture.md §Layering).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin
+
+__all__ = ["ClientConfig", "Reserved"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reserved:
+    cpu: int = 0
+    memory: int = 0
+    disk: int = 0
+    reserved_ports: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    enabled: bool = False
+    # The agent-wide settings the client uses.
+    region: str = "global"
+    datacenter: str = "dc1"
+    name: str = ""
+    dev_mode: bool = False
+    advertise: Advertise = Advertise(http="", raft="", serf="")
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    # This agent's own server's HTTP address when it runs one too: the server list falls back
+    # to it when no other server is known. Empty on a client-only agent.
+    local_server: str = ""
+    # The ``client`` block.
+    servers: tuple[str, ...] = ()
+    node_class: str = ""
+    node_pool: str = "default"
+    meta: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    network_interface: str = ""
+    reserved: Reserved = Reserved()
+    server_join: ServerJoin = ServerJoin()
+    state_dir: str = ""
+    alloc_dir: str = ""
+    max_kill_timeout: float = 30.0
+    raw_exec_enabled: bool = False
+    exec_enabled: bool = True
+    cpu_total_compute: int = 0
+    memory_total_mb: int = 0
+    disk_total_mb: int = 0

@@ -1,0 +1,49 @@
+"""What the server reads from the agent's configuration, and nothing else.
+
+The agent's loader (``nomadd.agent.config.build_config``) builds it, validated, from files and
+flags; the server never sees the agent's config (docs/architecture.md §Layering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.requests.autopilot import AutopilotConfig
+
+__all__ = ["ServerConfig"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    enabled: bool = False
+    # The agent-wide settings the server uses.
+    region: str = "global"
+    datacenter: str = "dc1"
+    name: str = ""
+    dev_mode: bool = False
+    bind_addr: str = "0.0.0.0"
+    ports: Ports = Ports()
+    addresses: Advertise | None = None
+    advertise: Advertise = Advertise(http="", raft="", serf="")
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    # The ``server`` block.
+    bootstrap_expect: int = 0
+    encrypt: bytes | None = field(default=None, repr=False)
+    raft_secret: str = field(default="", repr=False)
+    raft_multiplier: int = 1
+    heartbeat_grace: float = 10.0
+    min_heartbeat_ttl: float = 10.0
+    max_heartbeats_per_second: float = 50.0
+    failover_heartbeat_ttl: float = 300.0
+    node_gc_threshold: float = 24 * 3600.0
+    node_gc_interval: float = 300.0
+    num_schedulers: int = 0
+    rejoin_after_leave: bool = False
+    server_join: ServerJoin = ServerJoin()
+    data_dir: str = ""
+    # operator features: the top-level `autopilot` block and `server.snapshot` (scheduled snapshots)
+    autopilot: AutopilotConfig = field(default_factory=AutopilotConfig)
+    snapshot_interval: float = 0.0  # 0: no scheduled snapshots
+    snapshot_retain: int = 24
+    snapshot_path: str = ""

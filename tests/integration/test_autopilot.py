@@ -69,6 +69,14 @@ def test_dead_server_is_replaced_and_cluster_survives_another_failure(tmp_path: 
             what="healthy cluster",
         )
         assert health["FailureTolerance"] == 1 and len(health["Servers"]) == 3
+        # set-config changes only what it is given (check-and-set on ModifyIndex)
+        out = servers[2].cli("operator", "autopilot", "set-config", "-max-trailing-logs=300")
+        assert out.returncode == 0 and "Configuration updated!" in out.stdout, out.stderr
+        conf2 = leader.api("GET", "/v1/operator/autopilot/configuration")
+        assert conf2["MaxTrailingLogs"] == 300 and conf2["ModifyIndex"] > conf["ModifyIndex"]
+        assert conf2["ServerStabilizationTime"] == "8s" and conf2["MinQuorum"] == 3
+        bad = servers[2].cli("operator", "autopilot", "set-config", "-last-contact-threshold=soon")
+        assert bad.returncode == 1 and "Error parsing -last-contact-threshold" in bad.stderr
         out = servers[1].cli("operator", "autopilot", "health")
         assert out.returncode == 0 and "Healthy: true" in out.stdout, out.stderr
 

@@ -207,3 +207,30 @@ def test_scheduled_snapshot_files_are_written_and_pruned(tmp_path: Path) -> None
     assert removed == paths[:3]
     assert sorted(tmp_path.iterdir()) == paths[3:]
     assert read_archive(paths[-1].read_bytes())[0].index == 1
+
+
+def test_resent_chunks_change_nothing_and_the_restore_completes() -> None:
+    """A chunk whose answer was lost (a leader change mid-upload) is sent again: accepted once."""
+
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        sha = hashlib.sha256(archive).hexdigest()
+        size = -(-len(archive) // 3)
+        dst = _server()
+
+        def chunk(seq: int) -> SnapshotRestoreChunkRequest:
+            data = archive[seq * size : (seq + 1) * size]
+            return SnapshotRestoreChunkRequest(restore_id="r", seq=seq, total=3, sha256=sha, data=data)
+
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(0))
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(1))
+        staged = dict(dst.store.snapshot().table(STAGING_TABLE))
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(1))  # again
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(0))  # again: does not start over
+        assert dict(dst.store.snapshot().table(STAGING_TABLE)) == staged
+        reply = await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(2))
+        assert reply.done and _tables(dst.store) == _tables(src.store)
+
+    _run(main())

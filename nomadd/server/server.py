@@ -132,7 +132,9 @@ class Server:
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
         # operator features: snapshots (save/restore, scheduled) and autopilot
-        SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart).register(self.registry)
+        snapshots = SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart)
+        snapshots.forward_saves(self._wait_leader_http, self.rpc_client)
+        snapshots.register(self.registry)
         self.register_leader_component(RestoreJanitor(self.ctx))
         if s.snapshot_interval > 0 and s.snapshot_path:
             sched = SnapshotSchedule(self.ctx, Path(s.snapshot_path), s.snapshot_interval, s.snapshot_retain)

@@ -17,17 +17,18 @@ long upload, and the uploader carries on with the new leader (a chunk sent twice
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nomadd.helper.snapshot_archive import build_archive
 from nomadd.helper.supervisor import Supervisor
-from nomadd.rpc import RPCRegistry
+from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.snapshot import STAGING_TABLE, staged_restore
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
-from nomadd.structs.errors import NomaddError, ValidationError
+from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import QueryMeta, WriteMeta
 from nomadd.structs.requests.snapshot import (
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CHUNK_BYTES", "RestoreJanitor", "SnapshotEndpoint", "take_archive"]
 
 CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap for heartbeats
+SAVE_TIMEOUT_S = 600.0  # a follower waits this long for the leader's archive
 RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
 JANITOR_INTERVAL_S = 10.0
 
@@ -89,12 +91,27 @@ class SnapshotEndpoint:
     def __init__(self, ctx: ServerContext, on_restored: Callable[[], None] | None = None) -> None:
         self._ctx = ctx
         self._on_restored = on_restored
+        self._leader_http: Callable[[], Awaitable[str]] | None = None
+        self._rpc: RPCClient | None = None
+
+    def forward_saves(self, leader_http: Callable[[], Awaitable[str]], rpc: RPCClient) -> None:
+        """Forward a save to the leader itself, with :data:`SAVE_TIMEOUT_S`: archiving a large
+        state takes longer than the dispatcher's forwarding timeout."""
+        self._leader_http, self._rpc = leader_http, rpc
 
     def register(self, registry: RPCRegistry) -> None:
-        registry.register(OPERATOR_SNAPSHOT_SAVE, self.save, kind="read")
+        # "local": a follower forwards saves itself (see forward_saves); reads are on the leader
+        registry.register(OPERATOR_SNAPSHOT_SAVE, self.save, kind="local")
         registry.register(OPERATOR_SNAPSHOT_RESTORE_CHUNK, self.restore_chunk, kind="write")
 
     async def save(self, req: SnapshotSaveRequest) -> SnapshotSaveReply:
+        if not req.allow_stale and not self._ctx.raft.is_leader():
+            if req.forwarded or self._leader_http is None or self._rpc is None:
+                raise NoLeaderError("No cluster leader (a snapshot save reached a follower)")
+            addr = await self._leader_http()
+            if addr != self._ctx.http_addr:
+                fwd = dataclasses.replace(req, forwarded=True)
+                return await self._rpc.call(addr, OPERATOR_SNAPSHOT_SAVE, fwd, timeout=SAVE_TIMEOUT_S)
         archive, index = await take_archive(self._ctx)
         raft = self._ctx.raft
         meta = QueryMeta(
@@ -115,7 +132,7 @@ class SnapshotEndpoint:
         assert isinstance(result, RestoreResult)
         if result.error:
             raise ValidationError(f"snapshot restore failed: {result.error}")
-        if result.done:
+        if result.done and not result.repeated:
             logger.info(
                 "snapshot restored restore_id=%s raft_index=%d snapshot_index=%d",
                 req.restore_id,

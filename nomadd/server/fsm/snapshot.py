@@ -67,7 +67,7 @@ def apply_chunk(txn: Txn, entry: SnapshotChunkEntry) -> RestoreResult:
         return RestoreResult()  # a chunk sent again (its first answer was lost): already staged
     done = txn.get(STAGING_TABLE, _DONE)
     if done is not None and done[0] == entry.restore_id:
-        return RestoreResult(done=True, restored_index=int(done[1]))  # the last chunk, again
+        return RestoreResult(done=True, restored_index=int(done[1]), repeated=True)  # last chunk, again
     if entry.seq == 0:
         _clear(txn)
         meta: tuple[Any, ...] = (entry.restore_id, entry.total, entry.sha256, 0, entry.sent_at_ns)

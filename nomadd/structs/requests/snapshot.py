@@ -86,6 +86,7 @@ class RestoreResult:
     error: str = ""
     done: bool = False
     restored_index: int = 0
+    repeated: bool = False  # the last chunk sent again: the restore was done by its first copy
 
 
 OPERATOR_SNAPSHOT_SAVE = Method("Operator.SnapshotSave", SnapshotSaveRequest, SnapshotSaveReply)

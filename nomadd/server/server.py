@@ -40,6 +40,7 @@ from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.fsm.snapshot import SnapshotRestorer
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
 from nomadd.server.leader import LeaderComponent, LeaderLoop
@@ -98,7 +99,8 @@ class Server:
         self.raft_addr = config.advertise.raft
         self.http_addr = config.advertise.http
         self.store = StateStore()
-        self.fsm = FSM(self.store, entry_kinds())
+        self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
+        self.fsm = FSM(self.store, entry_kinds(self.restorer))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(
@@ -132,7 +134,7 @@ class Server:
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
         # operator features: snapshots (save/restore, scheduled) and autopilot
-        snapshots = SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart)
+        snapshots = SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart, restorer=self.restorer)
         snapshots.forward_saves(self._wait_leader_http, self.rpc_client)
         snapshots.register(self.registry)
         self.register_leader_component(RestoreJanitor(self.ctx))

@@ -4,8 +4,9 @@ GET answers the archive bytes (``application/x-gzip``) with ``X-Nomad-Index`` an
 ``Digest: sha-256=...`` header. PUT takes the archive as the request body (streamed, not
 bounded by the JSON body limit), checks it whole (:func:`read_archive`: a corrupt, truncated or
 unknown-format file is a 400 and nothing is proposed), then hands it to the leader in
-``CHUNK_BYTES`` pieces (``Operator.SnapshotRestoreChunk``); the last one replaces the state on
-every server.
+``CHUNK_BYTES`` pieces (``Operator.SnapshotRestoreChunk``) and an empty last one that replaces
+the state on every server (each server decodes the staged archive before it, off the Raft
+thread: nomadd/server/fsm/snapshot.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["MAX_SNAPSHOT_BYTES", "register"]
 
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024 * 1024
-CHUNK_RETRY_S = 60.0  # how long one chunk is retried through leader elections
+CHUNK_RETRY_S = 300.0  # how long one chunk is retried (elections, a slow decode on the leader)
 CHUNK_RETRY_WAIT_S = 0.5
 
 
@@ -74,7 +75,8 @@ async def snapshot_restore(agent: Agent, req: web.Request) -> object:
     except SnapshotError as err:
         raise ValidationError(str(err)) from None
     sha = hashlib.sha256(archive).hexdigest()
-    total = max(1, -(-len(archive) // CHUNK_BYTES))
+    # the data chunks, then an empty last one: it commits what the servers decoded meanwhile
+    total = -(-len(archive) // CHUNK_BYTES) + 1
     restore_id = str(uuid.uuid4())
     env = envelope(req)
     for seq in range(total):

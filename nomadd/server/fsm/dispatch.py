@@ -60,8 +60,10 @@ def _reserved() -> EntryKind[Any]:
     return EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry, ignorable=True)
 
 
-def entry_kinds() -> dict[int, EntryKind[Any]]:
-    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with."""
+def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, EntryKind[Any]]:
+    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with; ``restorer`` holds
+    this FSM's snapshot-restore state (a fresh one when not given)."""
+    restorer = restorer or snapshot.SnapshotRestorer()
     t = MessageType
     return {
         t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
@@ -81,7 +83,7 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
-        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, snapshot.apply_chunk),
-        t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, snapshot.apply_abort),
+        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
+        t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
         t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
     }

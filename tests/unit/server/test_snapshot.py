@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from nomadd.helper.snapshot_archive import SnapshotError, build_archive, read_archive, table_stats
-from nomadd.server.fsm.snapshot import STAGING_TABLE
+from nomadd.server.fsm import FSM
+from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
 from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
 from nomadd.server.snapshot_schedule import prune, write_snapshot
 from nomadd.server.state.store import StateStore
@@ -25,6 +27,8 @@ from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.snapshot import (
     OPERATOR_SNAPSHOT_RESTORE_CHUNK,
     OPERATOR_SNAPSHOT_SAVE,
+    RestoreResult,
+    SnapshotChunkEntry,
     SnapshotRestoreChunkRequest,
     SnapshotSaveRequest,
 )
@@ -232,5 +236,32 @@ def test_resent_chunks_change_nothing_and_the_restore_completes() -> None:
         assert dict(dst.store.snapshot().table(STAGING_TABLE)) == staged
         reply = await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(2))
         assert reply.done and _tables(dst.store) == _tables(src.store)
+
+    _run(main())
+
+
+def test_archive_is_decoded_ahead_and_the_empty_last_chunk_swaps_the_same_tables() -> None:
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        sha = hashlib.sha256(archive).hexdigest()
+        size = -(-len(archive) // 3)
+        parts = [archive[i * size : (i + 1) * size] for i in range(3)] + [b""]
+        restorer = SnapshotRestorer()
+        ahead = FSM(StateStore(), entry_kinds(restorer))  # decodes in the background
+        inline = FSM(StateStore(), entry_kinds())  # a server restarted mid-restore: no future
+        for seq, data in enumerate(parts):
+            entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=4, sha256=sha, data=data)
+            payload = pack(entry)
+            if seq == 3:
+                fut = restorer.prepared("r", sha)
+                assert fut is not None and fut.result(timeout=30)[0].index > 0
+            results = [
+                fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, payload) for fsm in (ahead, inline)
+            ]
+        assert all(isinstance(r, RestoreResult) and r.done for r in results)
+        assert restorer.prepared("r", sha) is None  # taken by the last entry
+        assert _tables(ahead.store) == _tables(inline.store) == _tables(src.store)
 
     _run(main())

@@ -8,12 +8,15 @@ the leader:
 * raw: a ``SyncObj`` subclass with one ``@replicated set(key, value)``, writes issued with
   ``callback=`` and at most ``concurrency`` in flight (``sync=True`` when concurrency is 1);
 * nomadd: ``await Raft.apply(VAR_UPSERT, msgpack payload)`` from the asyncio loop, the FSM
-  decoding it and writing the state store (Variables table), ``concurrency`` coroutines.
+  decoding it and writing the state store (Variables table), ``concurrency`` coroutines, with
+  the journal on disk (``--dir``) and durable: entries fsync'ed before they are acknowledged;
+* nomadd without fsync: the same, with the test-only switch that turns raft's fsyncs off.
 
-Prints committed writes/s for both, and the ratio nomadd/raw (goal >= 0.5), per concurrency.
-Each layout runs ``--rounds`` times, raw and nomadd alternating (the machine's other load hits
-both alike); the median run per concurrency is reported.
-Usage: scripts/bench_raft.py [--writes N] [--concurrency 1,32] [--rounds 3] [--json]
+raw pysyncobj keeps its log in memory (its file journal is not durable anyway). Prints committed
+writes/s for the three, the ratio nomadd/raw (goal >= 0.5) and the ratio durable/no-fsync
+(what durability costs), per concurrency. Each layout runs ``--rounds`` times, alternating (the
+machine's other load hits all alike); the median run per concurrency is reported.
+Usage: scripts/bench_raft.py [--writes N] [--concurrency 1,32] [--rounds 3] [--dir D] [--json]
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -124,7 +129,7 @@ def _raw_worker(conn: Connection, self_addr: str, partners: list[str]) -> None:
             return
 
 
-def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> None:
+def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_dir: str, fsync: bool) -> None:
     import asyncio
     import logging
 
@@ -132,14 +137,23 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
     from nomadd.server.fsm import FSM
     from nomadd.server.fsm.dispatch import entry_kinds
     from nomadd.server.raft import Raft, RaftConfig
+    from nomadd.server.raft.journal import FSYNC_ENV
     from nomadd.server.state.store import StateStore
     from nomadd.structs.codec import pack
     from nomadd.structs.messages import MessageType
     from nomadd.structs.requests.variables import VarUpsertEntry
 
+    os.environ[FSYNC_ENV] = "1" if fsync else "0"
+
     async def main() -> None:
         raft = Raft(
-            RaftConfig(self_addr=self_addr, bind_addr=self_addr, password=PASSWORD, peers=tuple(partners)),
+            RaftConfig(
+                self_addr=self_addr,
+                bind_addr=self_addr,
+                password=PASSWORD,
+                peers=tuple(partners),
+                data_dir=Path(data_dir),
+            ),
             FSM(StateStore(), entry_kinds()),
         )
         await raft.start()
@@ -177,16 +191,25 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str]) -> Non
     asyncio.run(main())
 
 
-def _run_layout(mode: str, writes: int, concurrencies: list[int], size: int) -> dict[int, Any]:
+MODES = ("raw", "nomadd", "nomadd-nofsync")
+
+
+def _run_layout(mode: str, writes: int, concurrencies: list[int], size: int, base: str) -> dict[int, Any]:
     ctx = mp.get_context("spawn")
     addrs = [f"127.0.0.1:{_free_port()}" for _ in range(3)]
-    target = _raw_worker if mode == "raw" else _nomadd_worker
     conns: list[Connection] = []
     procs = []
+    tmp = tempfile.mkdtemp(prefix=f"bench-raft-{mode}-", dir=base)
     try:
-        for a in addrs:
+        for i, a in enumerate(addrs):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=target, args=(child, a, [x for x in addrs if x != a]))
+            partners = [x for x in addrs if x != a]
+            if mode == "raw":
+                p = ctx.Process(target=_raw_worker, args=(child, a, partners))
+            else:
+                data_dir = os.path.join(tmp, f"n{i}")
+                args = (child, a, partners, data_dir, mode == "nomadd")
+                p = ctx.Process(target=_nomadd_worker, args=args)
             p.start()
             procs.append(p)
             conns.append(parent)
@@ -222,6 +245,7 @@ def _run_layout(mode: str, writes: int, concurrencies: list[int], size: int) -> 
             if p.is_alive():
                 p.kill()
                 p.join(5)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _median(runs: list[dict[int, Any]], concs: list[int]) -> dict[int, Any]:
@@ -239,15 +263,17 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,32")
     ap.add_argument("--size", type=int, default=100, help="value bytes per write")
     ap.add_argument("--rounds", type=int, default=3, help="alternating raw/nomadd runs")
+    ap.add_argument("--dir", default=str(ROOT), help="where the journals go (a real disk, not tmpfs)")
     ap.add_argument("--json", action="store_true")
     opts = ap.parse_args()
     concs = [int(x) for x in opts.concurrency.split(",") if x]
-    runs: dict[str, list[dict[int, Any]]] = {"raw": [], "nomadd": []}
-    for _ in range(opts.rounds):  # alternate, so background load hits both alike
-        for mode in ("raw", "nomadd"):
-            runs[mode].append(_run_layout(mode, opts.writes, concs, opts.size))
+    runs: dict[str, list[dict[int, Any]]] = {m: [] for m in MODES}
+    for _ in range(opts.rounds):  # alternate, so background load hits all alike
+        for mode in MODES:
+            runs[mode].append(_run_layout(mode, opts.writes, concs, opts.size, opts.dir))
     raw = _median(runs["raw"], concs)
     ours = _median(runs["nomadd"], concs)
+    nofsync = _median(runs["nomadd-nofsync"], concs)
     report = {
         "writes": opts.writes,
         "rounds": opts.rounds,
@@ -258,9 +284,12 @@ def main() -> int:
                 "concurrency": c,
                 "raw_ops_per_s": round(raw[c]["ops_per_s"], 1),
                 "nomadd_ops_per_s": round(ours[c]["ops_per_s"], 1),
+                "nomadd_nofsync_ops_per_s": round(nofsync[c]["ops_per_s"], 1),
                 "ratio": round(ours[c]["ops_per_s"] / raw[c]["ops_per_s"], 3),
+                "durable_ratio": round(ours[c]["ops_per_s"] / nofsync[c]["ops_per_s"], 3),
                 "raw_errors": raw[c]["errors"],
                 "nomadd_errors": ours[c]["errors"],
+                "nomadd_nofsync_errors": nofsync[c]["errors"],
             }
             for c in concs
         ],
@@ -272,12 +301,17 @@ def main() -> int:
         f"raft write throughput, 3 nodes on 127.0.0.1, {opts.writes} writes of {opts.size} B, "
         f"median of {opts.rounds} alternating rounds, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'in flight':>10} {'raw pysyncobj/s':>16} {'nomadd apply/s':>15} {'ratio':>6}")
+    print("nomadd = durable journal on disk (fsync before ack); no-fsync = test-only switch off")
+    print(
+        f"{'in flight':>10} {'raw pysyncobj/s':>16} {'nomadd apply/s':>15} {'no-fsync/s':>11} "
+        f"{'nomadd/raw':>11} {'fsync on/off':>13}"
+    )
     for r in report["results"]:
         assert isinstance(r, dict)
         print(
             f"{r['concurrency']:>10} {r['raw_ops_per_s']:>16.1f} {r['nomadd_ops_per_s']:>15.1f} "
-            f"{r['ratio']:>6.2f}" + ("" if r["ratio"] >= 0.5 else "  (below goal 0.5)")
+            f"{r['nomadd_nofsync_ops_per_s']:>11.1f} {r['ratio']:>11.2f} {r['durable_ratio']:>13.2f}"
+            + ("" if r["ratio"] >= 0.5 else "  (below goal 0.5)")
         )
     return 0
 

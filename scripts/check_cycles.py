@@ -23,26 +23,7 @@ from collections import deque
 import grimp
 
 # Cycles being removed, each with the exact set of modules it holds; see the module docstring.
-KNOWN_CYCLES: dict[str, frozenset[str]] = {
-    # HTTPServer names the Agent type (under TYPE_CHECKING) while the Agent owns the HTTPServer.
-    "agent <-> its http server": frozenset({"nomadd.agent.agent", "nomadd.agent.http.server"}),
-    # Endpoints and leader components name the Server type (under TYPE_CHECKING) while the Server
-    # imports them to register them, and the FSM's dispatch table imports the endpoints' not yet
-    # converted apply handlers.
-    "server <-> its endpoints": frozenset(
-        {
-            "nomadd.server.server",
-            "nomadd.server.alloc_endpoint",
-            "nomadd.server.alloc_updates",
-            "nomadd.server.eval_endpoint",
-            "nomadd.server.fsm.dispatch",
-            "nomadd.server.job_endpoint",
-            "nomadd.server.node_endpoint",
-            "nomadd.server.node_evals",
-            "nomadd.server.worker",
-        }
-    ),
-}
+KNOWN_CYCLES: dict[str, frozenset[str]] = {}
 
 
 def strongly_connected(nodes: set[str], edges: dict[str, set[str]]) -> list[set[str]]:

@@ -15,34 +15,56 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from nomadd.agent.config import AgentConfig
-from nomadd.agent.http.server import HTTPServer
 from nomadd.client.client import Client
 from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
+from nomadd.rpc.tls import AgentTLS
 from nomadd.server.server import Server
+from nomadd.structs.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LEAVE_TIMEOUT_S", "Agent"]
+__all__ = ["LEAVE_TIMEOUT_S", "Agent", "Listener"]
 
 # Nomad's gracefulTimeout: how long a graceful leave may take before the agent gives up (exit 1).
 LEAVE_TIMEOUT_S = 5.0
 
 
+class Listener(Protocol):
+    """The HTTP listener the agent owns (``agent.http.server.HTTPServer``)."""
+
+    port: int
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    """``listener`` builds the HTTP listener for this agent; the command passes
+    ``HTTPServer``, so this module does not import the HTTP layer (which imports it)."""
+
+    def __init__(self, config: AgentConfig, listener: Callable[[Agent], Listener]) -> None:
         self.config = config
         self.started_at = time.monotonic()
-        self.http = HTTPServer(self)
+        # One set of TLS contexts for the listener and every outgoing call; SIGHUP reloads it.
+        self.tls: AgentTLS | None = AgentTLS(config.tls) if config.tls.enabled else None
+        self.http = listener(self)
         self._crashed = asyncio.Event()
         self._crash_reason = ""
         # The agent's own tasks (the command's systemd watchdog); the command closes it last,
         # after shutdown, so the watchdog keeps pinging while the agent stops.
         self.tasks = Supervisor("agent", on_fatal=self._on_fatal)
         fatal = self._on_fatal
-        self.server: Server | None = Server(config.server, on_fatal=fatal) if config.server.enabled else None
-        self.client: Client | None = Client(config.client, on_fatal=fatal) if config.client.enabled else None
+        tls = self.tls
+        self.server: Server | None = (
+            Server(config.server, on_fatal=fatal, tls=tls) if config.server.enabled else None
+        )
+        self.client: Client | None = (
+            Client(config.client, on_fatal=fatal, tls=tls) if config.client.enabled else None
+        )
         # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
         self.reload_hook: Callable[[], Awaitable[None]] | None = None
         self._shut_down = False
@@ -82,6 +104,13 @@ class Agent:
         logger.info("shutdown complete")
 
     async def reload(self, config: AgentConfig) -> None:
+        """Apply a reloaded config. Certificates are loaded first: when the new files are
+        unusable, a ``ConfigError`` is raised and nothing changes."""
+        if self.tls is not None or config.tls.enabled:
+            if self.tls is None:
+                raise ConfigError("tls: turning TLS on or off needs a restart")
+            await asyncio.to_thread(self.tls.reload, config.tls)
+            logger.info("tls certificates reloaded cert_file=%s", config.tls.cert_file)
         self.config = config
         if self.server is not None:
             await self.server.reload(config.server)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn, TextIO
@@ -218,10 +219,12 @@ def _banner(agent: Agent) -> list[tuple[str, str]]:
 
 def _startup_warnings(cfg: AgentConfig) -> list[str]:
     out = []
-    if not cfg.dev_mode:
+    tls_on = cfg.tls.http and cfg.tls.rpc
+    acl_on = False  # ACLs are not implemented yet; the warning stays until both are on
+    if not cfg.dev_mode and not (tls_on and acl_on):
+        missing = " and no ".join(w for w, on in (("TLS", tls_on), ("ACLs", acl_on)) if not on)
         out.append(
-            "WARNING: the HTTP API has no TLS and no ACLs: expose port "
-            f"{cfg.ports.http} only to trusted networks."
+            f"WARNING: the HTTP API has no {missing}: expose port {cfg.ports.http} only to trusted networks."
         )
     if cfg.server.enabled:
         if cfg.server.bootstrap_expect == 1:
@@ -286,8 +289,11 @@ def run(args: Sequence[str]) -> int:
         code = asyncio.run(_serve(config, sources, ui, gate, pending_ca))
     except Exception:
         # A bug, not an operator error: keep the traceback, and exit with EX_SOFTWARE so a unit
-        # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1).
+        # can tell a crash from Nomad's exit 1 on a forceful stop (SuccessExitStatus=1). The
+        # log may still be gated (a crash during start-up): open it, and say it on stderr too.
+        gate.open()
         logger.exception("agent crashed")
+        traceback.print_exc(file=sys.stderr)
         code = EXIT_CRASH
     finally:
         if dev_dir:
@@ -315,6 +321,7 @@ async def _serve(
     config: AgentConfig, sources: ConfigSources, ui: UI, gate: GatedHandler, pending_ca: PendingContexts
 ) -> int:
     from nomadd.agent.agent import Agent
+    from nomadd.agent.http.server import HTTPServer
 
     loop = asyncio.get_running_loop()
     notifier = Notifier()
@@ -328,7 +335,12 @@ async def _serve(
         ui.output("No configuration files loaded")
     ui.output("Starting nomadd agent...")
     notifier.status("starting")
-    agent = Agent(config)
+    try:
+        agent = Agent(config, HTTPServer)
+    except NomaddError as err:
+        gate.open()
+        ui.error(f"Error starting agent: {err}")
+        return 1
     try:
         await agent.start()
     except (OSError, NomaddError) as err:
@@ -443,8 +455,13 @@ class _Runner:
                 logger.warning("config change needs a restart to take effect key=%s", name)
         if old.server.enabled != new.server.enabled or old.client.enabled != new.client.enabled:
             logger.warning("config change needs a restart to take effect key=server/client mode")
+        try:
+            await self.agent.reload(replace(new, files=new.files))
+        except ConfigError as err:
+            self.ui.error(f"Failed to reload configs: {err}")
+            self.notifier.ready(status="running (reload failed; old config kept)")
+            return
         set_level(new.log_level)
-        await self.agent.reload(replace(new, files=new.files))
         logger.info("reloaded configuration log_level=%s files=%s", new.log_level, ",".join(new.files))
         self.notifier.ready(status="running")
 

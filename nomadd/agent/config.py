@@ -24,7 +24,7 @@ from nomadd.agent.config_schema import Partial, check_file, merge
 from nomadd.client.config import ClientConfig, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
@@ -53,6 +53,7 @@ _AGENT_WIDE = (
     "advertise",
     "discovery",
     "local_server",
+    "tls",
 )
 
 
@@ -75,6 +76,7 @@ class AgentConfig:
     server: ServerConfig = ServerConfig()
     client: ClientConfig = ClientConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    tls: TLSConfig = TLSConfig()
     files: tuple[str, ...] = ()
 
     def redacted(self) -> dict[str, Any]:
@@ -217,6 +219,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
 
     name = _get(p, "name", "") or socket.gethostname()
     discovery = DiscoveryConfig(dns_resolvers=tuple(_get(p, "discovery.dns_resolvers", ())))
+    tls = _build_tls(p, region)
     common: dict[str, Any] = {
         "region": region,
         "datacenter": datacenter,
@@ -224,6 +227,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         "dev_mode": dev,
         "advertise": advertise,
         "discovery": discovery,
+        "tls": tls,
     }
     server = _build_server(p, server_on, dev, data_dir, common)
     server = replace(server, bind_addr=bind, ports=ports, addresses=addresses)
@@ -249,7 +253,21 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         server=server,
         client=client,
         discovery=discovery,
+        tls=tls,
     )
+
+
+def _build_tls(p: Partial, region: str) -> TLSConfig:
+    """The ``tls`` block: relative file paths are an error (the agent may chdir), checked here."""
+    from nomadd.rpc.tls import check_config
+
+    t: Partial = _get(p, "tls", {})
+    for key in ("ca_file", "cert_file", "key_file"):
+        if t.get(key) and not os.path.isabs(t[key]):
+            raise ConfigError(f"tls.{key}: must be an absolute path, got {t[key]}")
+    cfg = TLSConfig(**t, region=region)
+    check_config(cfg)
+    return cfg
 
 
 def _build_server(

@@ -169,6 +169,16 @@ SCHEMA: dict[str, object] = {
     },
     "discovery": {"dns_resolvers": STR_LIST},
     "acl": {"enabled": BOOL},
+    "tls": {
+        "http": BOOL,
+        "rpc": BOOL,
+        "ca_file": STR,
+        "cert_file": STR,
+        "key_file": STR,
+        "verify_server_hostname": BOOL,
+        "verify_https_client": BOOL,
+        "tls_min_version": STR,
+    },
     "telemetry": {"prometheus_metrics": BOOL, "disable_hostname": BOOL},
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},

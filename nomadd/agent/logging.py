@@ -102,6 +102,13 @@ class GatedHandler(logging.StreamHandler[TextIO]):
                 super().emit(record)
         self.flush()
 
+    def close(self) -> None:
+        """``logging.shutdown`` (every exit path) writes what is still held: no start-up line
+        is lost when the process ends before the banner."""
+        if self._held is not None:
+            self.open()
+        super().close()
+
 
 def setup_logging(level: str, json_format: bool, stream: TextIO | None = None) -> GatedHandler:
     """Install the one root handler (replacing any) and return it, gated."""

@@ -45,7 +45,7 @@ class AllocFS:
         if self._c.token:
             req.add_header("X-Nomad-Token", self._c.token)
         try:
-            resp = urllib.request.urlopen(req, timeout=None if follow else self._c.timeout_s)
+            resp = self._c.open(req, None if follow else self._c.timeout_s)
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace").strip()
             raise APIError(err.code, text or err.reason) from None

@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "operator autopilot get-config": "nomadd.cli.operator_autopilot_get_config",
     "operator autopilot set-config": "nomadd.cli.operator_autopilot_set_config",
     "operator autopilot health": "nomadd.cli.operator_autopilot_health",
+    "operator root keyring list": "nomadd.cli.operator_root_keyring_list",
+    "operator gossip keyring": "nomadd.cli.operator_gossip_keyring",
+    "operator root keyring rotate": "nomadd.cli.operator_root_keyring_rotate",
     "var put": "nomadd.cli.var_put",
     "var get": "nomadd.cli.var_get",
     "var list": "nomadd.cli.var_list",
@@ -39,6 +42,8 @@ COMMANDS: dict[str, str] = {
     "eval status": "nomadd.cli.eval_status",
     "alloc status": "nomadd.cli.alloc_status",
     "node drain": "nomadd.cli.node_drain",
+    "tls ca create": "nomadd.cli.tls_ca_create",
+    "tls cert create": "nomadd.cli.tls_cert_create",
 }
 
 # One-line synopses shown by `nomadd` with no arguments (commands not listed show without one).
@@ -61,6 +66,9 @@ SYNOPSES: dict[str, str] = {
     "operator autopilot get-config": "Display the current Autopilot configuration",
     "operator autopilot set-config": "Modify the current Autopilot configuration",
     "operator autopilot health": "Display the current Autopilot health",
+    "operator root keyring list": "Lists the root encryption keys of the servers' keyring",
+    "operator gossip keyring": "Manages the gossip encryption keys of the servers",
+    "operator root keyring rotate": "Makes a new active root encryption key",
     "var put": "Create or update a variable",
     "var get": "Read a variable",
     "var list": "List variables",
@@ -75,4 +83,6 @@ SYNOPSES: dict[str, str] = {
     "eval status": "Display evaluation status and placement failure reasons",
     "alloc status": "Display allocation status information and metadata",
     "node drain": "Toggle drain mode on a given node",
+    "tls ca create": "Create a Certificate Authority for the cluster's TLS",
+    "tls cert create": "Create a server, client or CLI certificate signed by the CA",
 }

@@ -6,8 +6,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
-from nomadd.api.client import APIError, Client
+from nomadd.api.client import APIError, Client, TLSOptions
 from nomadd.helper.flags import FlagError, FlagSet
 
 __all__ = ["APIError", "api_client", "columnize", "fail", "new_flagset", "parse", "parse_one", "print_json"]
@@ -23,6 +24,14 @@ def new_flagset(name: str) -> FlagSet:
     fs.string("region", "The region of the servers to forward to (env NOMAD_REGION).")
     fs.string("token", "The SecretID of an ACL token (env NOMAD_TOKEN).")
     fs.string("namespace", "The target namespace (env NOMAD_NAMESPACE).")
+    fs.string(
+        "ca-cert", "A PEM CA file to verify the agent's certificate (env NOMAD_CACERT).", placeholder="<path>"
+    )
+    fs.string("ca-path", "A directory of PEM CA files (env NOMAD_CAPATH).", placeholder="<path>")
+    fs.string("client-cert", "A PEM client certificate (env NOMAD_CLIENT_CERT).", placeholder="<path>")
+    fs.string("client-key", "The client certificate's key (env NOMAD_CLIENT_KEY).", placeholder="<path>")
+    fs.string("tls-server-name", "The name to check on the agent's certificate (env NOMAD_TLS_SERVER_NAME).")
+    fs.bool("tls-skip-verify", "Do not verify the agent's certificate (env NOMAD_SKIP_VERIFY).")
     return fs
 
 
@@ -52,10 +61,21 @@ def parse_one(
 
 
 def api_client(opts: dict[str, object]) -> Client:
+    env = TLSOptions.from_env()
+    tls = replace(
+        env,
+        ca_cert=str(opts.get("ca-cert", env.ca_cert)),
+        ca_path=str(opts.get("ca-path", env.ca_path)),
+        client_cert=str(opts.get("client-cert", env.client_cert)),
+        client_key=str(opts.get("client-key", env.client_key)),
+        server_name=str(opts.get("tls-server-name", env.server_name)),
+        skip_verify=bool(opts.get("tls-skip-verify", env.skip_verify)),
+    )
     return Client(
         address=str(opts["address"]) if "address" in opts else None,
         token=str(opts["token"]) if "token" in opts else None,
         region=str(opts["region"]) if "region" in opts else os.environ.get("NOMAD_REGION"),
+        tls=tls,
     )
 
 

@@ -6,12 +6,16 @@ task and keeps the allocation's client status (Nomad's ``getClientStatus``: any 
 ``update(alloc)`` takes the servers' newer version: a server-terminal allocation (desired
 ``stop``/``evict``) has its tasks killed. ``destroy()`` kills what still runs and removes the
 directory. Task states and handles are persisted through ``ClientState`` on every change, and
-each change is handed to ``report(alloc_id, update)`` (batched to ``Node.UpdateAlloc``).
+each change is handed to ``report(alloc_id, update)`` (batched to ``Node.UpdateAlloc``). A task's
+launch ID is committed before its start (the task runner waits for it). A restored allocation
+reports its status at once, and one that the servers stopped meanwhile still adopts and stops
+the tasks the previous agent left running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,7 +59,7 @@ class AllocRunner:
         alloc_root: str,
         drivers: Mapping[str, Driver],
         state: ClientState,
-        persist: Callable[..., None],
+        persist: Callable[..., concurrent.futures.Future[None] | None],
         report: Callable[[str, AllocClientUpdate], None],
         node_id: str,
         region: str,
@@ -63,12 +67,14 @@ class AllocRunner:
         max_kill_timeout_s: float,
         restored_states: Mapping[str, TaskState] | None = None,
         restored_handles: Mapping[str, TaskHandle] | None = None,
+        restored_launches: Mapping[str, str] | None = None,
     ) -> None:
         self.alloc = alloc
         self.alloc_dir = AllocDir(alloc_root, alloc.id)
         self._drivers = drivers
         self._state = state
-        self._persist = persist  # runs a ClientState write off the loop, in order
+        # runs a ClientState write off the loop, in order; may return its concurrent Future
+        self._persist = persist
         self._report = report
         self._node_id = node_id
         self._region = region
@@ -76,6 +82,7 @@ class AllocRunner:
         self._max_kill_timeout_s = max_kill_timeout_s
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
+        self._launches = dict(restored_launches or {})
         self.runners: dict[str, TaskRunner] = {}
         self.status, self.description = client_status(self.task_states)
         self._killed = False
@@ -118,6 +125,15 @@ class AllocRunner:
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
+
+    async def _on_launch(self, task: str, launch_id: str) -> None:
+        """Commit the launch ID (after every write queued before it) before the task starts."""
+        try:
+            fut = self._persist(self._state.put_task_launch, self.alloc.id, task, launch_id)
+            if isinstance(fut, concurrent.futures.Future):
+                await asyncio.wrap_future(fut)
+        except Exception as err:  # not recorded: not started (it could not be adopted later)
+            raise DriverError(f"cannot record the task launch: {err}") from err
 
     def _task_config(self, task: Task, group: TaskGroup) -> TaskConfig:
         alloc, job = self.alloc, self.alloc.job
@@ -165,8 +181,10 @@ class AllocRunner:
         self._persist(self._persist_alloc)
         if self.alloc.server_terminal():
             self._killed = True
-            self._push()
-            return
+            self._kill_reason = self.alloc.desired_description or "alloc stopped"
+            if not self._handles and not self._launches:  # nothing of it ever ran here
+                self._push()
+                return
         try:
             group = self._group()
         except ValidationError as err:
@@ -196,15 +214,16 @@ class AllocRunner:
                 restart_on_success=restart_on_success,
                 on_state=self._on_state,
                 on_handle=self._on_handle,
+                on_launch=self._on_launch,
                 state=self.task_states.get(task.name),
                 handle=self._handles.get(task.name),
+                launch_id=self._launches.get(task.name, ""),
             )
             self.runners[task.name] = runner
-        if not self.task_states:
-            self._push()
+        self._push()  # new: pending; restored: its stored status, at once (adoption refines it)
         if self._killed:
-            # stopped while the tasks were being set up (a restored allocation the servers
-            # replaced meanwhile): kill() saw none of these runners, so it runs again for them
+            # stopped before or while the tasks were being set up (a restored allocation the
+            # servers stopped meanwhile): kill() saw none of these runners, so it runs for them
             await self.kill(self._kill_reason)
         await asyncio.gather(*(r.run() for r in self.runners.values()))
 

@@ -8,9 +8,11 @@
   destroyed (killed, dir removed).
 * **report**: runners push an ``AllocClientUpdate`` (status, description, task states); the
   latest per allocation is sent every ``SYNC_INTERVAL_S`` in one ``Node.UpdateAlloc`` batch
-  (a failed send is retried with the next batch).
-* **restore**: at start, allocations in the state db get runners that ``recover_task`` their
-  stored handles (same PIDs, no restart); terminal ones are kept for their logs.
+  (a failed send is retried with the next batch); the state writes queued before a batch are
+  committed (durable) before it is sent.
+* **restore**: at start, allocations in the state db get runners that ``adopt_task`` what the
+  previous agent started (stored handles or recorded launches: same PIDs, no restart) and report
+  their status at once; terminal ones are kept for their logs.
 * **shutdown**: runners are cancelled without touching their tasks (the client unit runs with
   ``KillMode=process``); ``destroy=True`` (``-dev``) kills and removes every allocation.
 """
@@ -30,9 +32,9 @@ from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.alloc import Allocation
-from nomadd.structs.codec import from_wire
 from nomadd.structs.errors import RPCError, UnknownAllocError
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetRequest
 from nomadd.structs.requests.node import (
     NODE_GET_CLIENT_ALLOCS,
     NODE_UPDATE_ALLOC,
@@ -71,8 +73,6 @@ class ClientView(Protocol):
 
     async def call(self, method: Method[Req, Rep], request: Req) -> Rep: ...
 
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any: ...
-
 
 def make_drivers(client: ClientView) -> dict[str, Driver]:
     c = client.config
@@ -104,9 +104,10 @@ class AllocManager:
         return len(self.runners)
 
     # ---- plumbing -----------------------------------------------------------------------
-    def _persist(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue a ClientState write; one worker thread keeps them in order."""
-        self._db.submit(_logged, fn, *args)
+    def _persist(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[None]:
+        """Queue a ClientState write; one worker thread keeps them in order. The Future is done
+        once the write and every write queued before it are committed."""
+        return self._db.submit(_logged, fn, *args)
 
     def _report(self, alloc_id: str, update: AllocClientUpdate) -> None:
         self._pending[alloc_id] = update
@@ -157,12 +158,15 @@ class AllocManager:
             try:
                 states = await asyncio.to_thread(state.task_states, alloc_id)
                 handles = await asyncio.to_thread(state.task_handles, alloc_id)
+                launches = await asyncio.to_thread(state.task_launches, alloc_id)
                 alloc, st, hd = AllocRunner.restore(data, states, handles)
             except Exception:
                 logger.exception("cannot restore allocation alloc_id=%s", alloc_id)
                 continue
             logger.info("restoring allocation alloc_id=%s tasks=%d", alloc_id, len(hd))
-            self._start_runner(self._new_runner(alloc, restored_states=st, restored_handles=hd))
+            self._start_runner(
+                self._new_runner(alloc, restored_states=st, restored_handles=hd, restored_launches=launches)
+            )
 
     async def _watch_loop(self) -> None:
         while not self.client.registered:
@@ -201,11 +205,12 @@ class AllocManager:
         if wanted:
             # AllowStale may reach a server that has not applied the listing's index yet;
             # MinQueryIndex makes it wait until it has (Nomad's watchAllocations does the same)
-            args = {"AllocIDs": wanted, "AllowStale": True, "MinQueryIndex": index - 1, "MaxQueryTime": 5.0}
-            got = await self.client.rpc("Alloc.GetAllocs", args)
+            request = AllocsGetRequest(
+                alloc_ids=tuple(wanted), allow_stale=True, min_query_index=index - 1, max_query_time_s=5.0
+            )
+            got = await self.client.call(ALLOC_GET_ALLOCS, request)
             stale = False
-            for raw in got.get("Allocs") or []:
-                alloc = from_wire(Allocation, raw)
+            for alloc in got.allocs:
                 if alloc.alloc_modify_index < listed.get(alloc.id, 0):
                     stale = True  # still older than listed: ask again, do not move past it
                     continue
@@ -254,7 +259,11 @@ class AllocManager:
             batch, self._pending = self._pending, {}
             if not batch or not self.client.registered:
                 self._pending = {**batch, **self._pending}
+                if self._pending:  # not registered yet: look again soon, not at the next change
+                    self._wake_sync.set()
                 continue
+            # what the servers are told is on disk first (ClientState's durability rules)
+            await asyncio.wrap_future(self._db.submit(_no_op))
             try:
                 await self.client.call(NODE_UPDATE_ALLOC, self._update_request(batch.values()))
             except UnknownAllocError:
@@ -293,3 +302,8 @@ def _logged(fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)
     except Exception:
         logger.exception("client state write failed fn=%s", getattr(fn, "__name__", fn))
+        raise  # for a caller that awaits the write (nobody else looks at its Future)
+
+
+def _no_op() -> None:
+    """A barrier in the state-writer queue."""

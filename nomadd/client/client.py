@@ -20,7 +20,6 @@ import os
 import socket
 import tempfile
 import time
-from typing import Any
 
 from nomadd.client.allocs import AllocManager
 from nomadd.client.config import ClientConfig
@@ -44,6 +43,8 @@ from nomadd.client.state import ClientState
 from nomadd.discovery import Resolver
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient
+from nomadd.rpc.auth import NodeCredentials
+from nomadd.rpc.tls import AgentTLS
 from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
@@ -88,10 +89,12 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
 
 
 class Client:
-    def __init__(self, config: ClientConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ClientConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         c = config
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(tls, credentials=NodeCredentials(self._identity))
         self.server_list = ServerList(
             [*c.servers, *c.server_join.retry_join],
             resolver=Resolver(config.discovery.dns_resolvers, region=config.region),
@@ -115,6 +118,10 @@ class Client:
         self.allocs: AllocManager | None = None  # set in start()
 
     # ---- lifecycle -------------------------------------------------------------------------
+    def _identity(self) -> tuple[str, str]:
+        """This node's ID and SecretID, which authenticate its calls to the servers."""
+        return (self.node.id, self.node.secret_id) if self.node is not None else ("", "")
+
     @property
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""
@@ -137,6 +144,7 @@ class Client:
             datacenter=cfg.datacenter,
             name=cfg.name or socket.gethostname(),
             http_addr=cfg.advertise.http,
+            tls_enabled=cfg.tls.http,
             meta=dict(cfg.meta),
             node_class=cfg.node_class,
             node_pool=cfg.node_pool,
@@ -205,11 +213,6 @@ class Client:
         """Run a server RPC through this client's server list (for a client-only agent's API)."""
         wait = request.max_query_time_s if request.min_query_index > 0 else 0.0
         return await self.server_list.call(method, request, timeout=10.0 + wait * 17 / 16)
-
-    async def rpc(self, method: str, args: dict[str, Any]) -> Any:
-        """Transitional: a dict-based server RPC (see :meth:`call`)."""
-        wait = float(args.get("MaxQueryTime", 0) or 0)
-        return await self.server_list.rpc(method, args, timeout=10.0 + wait * 17 / 16)
 
     def _handle_reply(self, reply: NodeHeartbeatReply) -> None:
         self.server_list.set_from_reply(reply.servers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin
+from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 
 __all__ = ["ClientConfig", "Reserved"]
 
@@ -32,6 +32,7 @@ class ClientConfig:
     dev_mode: bool = False
     advertise: Advertise = Advertise(http="", raft="", serf="")
     discovery: DiscoveryConfig = DiscoveryConfig()
+    tls: TLSConfig = TLSConfig()
     # This agent's own server's HTTP address when it runs one too: the server list falls back
     # to it when no other server is known. Empty on a client-only agent.
     local_server: str = ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from nomadd.discovery import DiscoveryError, Resolver
 from nomadd.rpc import RPCClient
@@ -105,14 +105,6 @@ class ServerList:
 
         reply: Rep = await self._first_answer(method.name, one)
         return reply
-
-    async def rpc(self, method: str, args: dict[str, Any], *, timeout: float = 10.0) -> Any:
-        """Transitional: a dict-based method (see :meth:`call`)."""
-
-        async def one(addr: str) -> Any:
-            return await self._rpc.call_legacy(addr, method, args, timeout=timeout)
-
-        return await self._first_answer(method, one)
 
     async def _first_answer(self, method: str, one: Callable[[str], Awaitable[T]]) -> T:
         if not self._servers:

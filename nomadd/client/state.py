@@ -1,9 +1,26 @@
 """The client's sqlite state db, ``<state_dir>/state.db`` (docs/architecture.md §State).
 
 Holds the node identity (ID + secret, so a restarted client is the same node), the allocations
-the client runs and each task's driver handle (so a restarted client reattaches with
-``recover_task``). Every method is blocking: call them through ``asyncio.to_thread``. One
-connection, guarded by a lock; each write is its own transaction (WAL, synchronous=NORMAL).
+the client runs, each task's state, the last launch of each task and its driver handle (so a
+restarted client adopts its tasks with ``adopt_task``). Every method is blocking: call them
+through ``asyncio.to_thread`` or the client's one state-writer thread. One connection, guarded by
+a lock; each write is its own transaction.
+
+Durability: WAL with ``synchronous=FULL``, so a write is on disk (the WAL fsync'ed) when its
+commit returns; kill -9 loses nothing committed at any setting, a power cut loses what was not
+fsync'ed. The writes that are relied on, and so must be committed (and durable) first:
+
+* the node identity, before the node registers with it (else the host comes back as a new node
+  and the servers keep a ghost);
+* a task's launch ID (:meth:`put_task_launch`), before its executor is spawned: a restarted
+  client looks for the executors of that launch even when the agent died before it stored the
+  task's handle;
+* the task states and allocations, before their status is sent to the servers (the client waits
+  for its queued writes before each ``Node.UpdateAlloc``): a status the servers were told, e.g.
+  that a batch task completed, is never forgotten by the client, which would then run it again.
+
+Task handles are written after the start and relied on by nothing that the launch record does
+not also give.
 """
 
 from __future__ import annotations
@@ -23,7 +40,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["STATE_DB", "ClientState", "NodeIdentity"]
 
 STATE_DB = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task_launches
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,6 +51,10 @@ CREATE TABLE IF NOT EXISTS task_handles (
 );
 CREATE TABLE IF NOT EXISTS task_states (
     alloc_id TEXT NOT NULL, task TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (alloc_id, task)
+);
+CREATE TABLE IF NOT EXISTS task_launches (
+    alloc_id TEXT NOT NULL, task TEXT NOT NULL, launch_id TEXT NOT NULL,
     PRIMARY KEY (alloc_id, task)
 );
 """
@@ -57,7 +78,7 @@ class ClientState:
         if fresh:
             os.chmod(self.path, 0o600)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._set_meta("schema_version", str(SCHEMA_VERSION))
 
@@ -112,6 +133,7 @@ class ClientState:
                     ("allocs", "id"),
                     ("task_handles", "alloc_id"),
                     ("task_states", "alloc_id"),
+                    ("task_launches", "alloc_id"),
                 ):
                     self._db.execute(f"DELETE FROM {table} WHERE {col} = ?", (alloc_id,))
                 self._db.execute("COMMIT")
@@ -151,3 +173,19 @@ class ClientState:
                 "SELECT task, data FROM task_states WHERE alloc_id = ?", (alloc_id,)
             ).fetchall()
         return {str(r[0]): json.loads(r[1]) for r in rows}
+
+    def put_task_launch(self, alloc_id: str, task: str, launch_id: str) -> None:
+        """Record the launch about to start (replaces the task's previous one)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO task_launches (alloc_id, task, launch_id) VALUES (?, ?, ?) "
+                "ON CONFLICT(alloc_id, task) DO UPDATE SET launch_id = excluded.launch_id",
+                (alloc_id, task, launch_id),
+            )
+
+    def task_launches(self, alloc_id: str) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task, launch_id FROM task_launches WHERE alloc_id = ?", (alloc_id,)
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}

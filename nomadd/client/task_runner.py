@@ -1,12 +1,17 @@
 """One task of an allocation: start it with its driver, wait, apply the restart policy, kill it
 (Nomad's ``client/allocrunner/taskrunner``).
 
-The runner's life: prestart hooks (task dir, env) → ``driver.start_task`` → handle stored in the
-state db → ``wait_task`` → the :class:`RestartTracker` decides: restart after a delay, terminate
-(success), or give up (failed). ``kill()`` stops the task with its ``KillSignal`` and
-``KillTimeout``. After an agent restart, :meth:`TaskRunner.run` first tries
-``driver.recover_task`` on the stored handle: a recovered task is waited on, not restarted.
-Cancelling the runner (agent shutdown) never touches the task process.
+The runner's life: prestart hooks (task dir, env) → a new launch ID, committed to the state db
+(``on_launch``) → ``driver.start_task`` → handle stored in the state db → ``wait_task`` → the
+:class:`RestartTracker` decides: restart after a delay, terminate (success), or give up (failed).
+``kill()`` stops the task with its ``KillSignal`` and ``KillTimeout``; it waits for a start or an
+adoption under way to end first, so that what they started is stopped too.
+
+After an agent restart (a stored handle or launch ID), :meth:`TaskRunner.run` first asks
+``driver.adopt_task`` for the copy of the task the previous agent left (the stored handle, else
+the recorded launch, found by its marks), which stops any other copy: an adopted task is waited
+on, not restarted, and its state is reported at once. Only when nothing can be adopted is the
+task started again. Cancelling the runner (agent shutdown) never touches the task process.
 
 Every state change goes through ``on_state(task_name, TaskState)`` (the alloc runner persists it
 and reports it to the servers).
@@ -20,7 +25,8 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -149,9 +155,11 @@ class TaskRunner:
         restart_on_success: bool,
         on_state: Callable[[str, TaskState], None],
         on_handle: Callable[[str, TaskHandle | None], None],
+        on_launch: Callable[[str, str], Awaitable[None]] | None = None,
         prestart_hooks: tuple[PrestartHook, ...] = (),
         state: TaskState | None = None,
         handle: TaskHandle | None = None,
+        launch_id: str = "",
     ) -> None:
         self.task = task
         self.driver = driver
@@ -160,8 +168,15 @@ class TaskRunner:
         self._on_state = on_state
         self._on_handle = on_handle
         self._hooks = prestart_hooks
+        self._on_launch = on_launch  # commits the launch ID before the start
         self.state = state or TaskState()
         self.handle = handle
+        self.launch_id = launch_id
+        # restored from the state db: adopt what the previous agent started before anything else
+        self._adopt_pending = (handle is not None or bool(launch_id)) and self.state.state != TaskStatus.DEAD
+        self._live = False  # self.handle is a task not yet seen to exit
+        self._settled = asyncio.Event()  # set while no start or adoption is under way
+        self._settled.set()
         self._kill_requested = asyncio.Event()
         self.done = asyncio.Event()
 
@@ -191,7 +206,7 @@ class TaskRunner:
             self.done.set()
             return
         result: ExitResult | None
-        if self.handle is not None and await self._recover():
+        if self._adopt_pending and await self._recover():
             result = await self._wait()
         else:
             if not self.state.events:
@@ -233,39 +248,64 @@ class TaskRunner:
             result = await self._start_and_wait()
 
     async def _recover(self) -> bool:
-        assert self.handle is not None
+        """Adopt the copy of the task a previous agent started; False when there is none."""
+        self._adopt_pending = False
+        self._settled.clear()
         try:
-            ok = await self.driver.recover_task(self.handle)
-        except DriverError as err:
-            logger.warning("task recovery failed task=%s err=%s", self.config.task_id, err)
-            ok = False
-        if ok:
-            logger.info("task recovered task=%s pid=%d", self.config.task_id, self.handle.pid)
-            if self.state.state != TaskStatus.RUNNING:
-                self._emit(state=TaskStatus.RUNNING)
-            return True
-        logger.warning("task could not be recovered, starting it again task=%s", self.config.task_id)
-        self.handle = None
-        self._on_handle(self.name, None)
-        return False
+            cfg = dataclasses.replace(self.config, launch_id=self.launch_id)
+            try:
+                handle = await self.driver.adopt_task(cfg, self.handle)
+            except DriverError as err:
+                logger.warning("task recovery failed task=%s err=%s", cfg.task_id, err)
+                handle = None
+            if handle is None:
+                if self.handle is not None:
+                    self.handle = None
+                    self._on_handle(self.name, None)
+            else:
+                if handle != self.handle:
+                    self.handle = handle
+                    self._on_handle(self.name, handle)
+                self._live = True
+        finally:
+            self._settled.set()
+        if handle is None:
+            logger.warning("task could not be recovered, starting it again task=%s", cfg.task_id)
+            return False
+        logger.info("task recovered task=%s pid=%d", cfg.task_id, handle.pid)
+        if not self._kill_requested.is_set():
+            self._emit(state=TaskStatus.RUNNING)  # reported at once, changed or not
+        return True
 
     async def _start_and_wait(self) -> ExitResult | None:
-        cfg = self.config
-        try:
-            for hook in self._hooks:
-                cfg = await hook.prestart(cfg)
-            handle = await self.driver.start_task(cfg)
-        except DriverError as err:
-            logger.error("task failed to start task=%s err=%s", cfg.task_id, err)
-            self._emit(
-                _event(EVENT_DRIVER_FAILURE, driver_error=str(err), display_message=str(err), fails_task=True)
-            )
+        if self._kill_requested.is_set():
             return None
-        self.handle = handle
-        self._on_handle(self.name, handle)
-        if self._kill_requested.is_set():  # killed while starting: do not leave it running
-            with contextlib.suppress(DriverError):
-                await self.driver.stop_task(handle, cfg.kill_timeout_s, cfg.kill_signal)
+        cfg = self.config
+        self._settled.clear()
+        try:
+            try:
+                for hook in self._hooks:
+                    cfg = await hook.prestart(cfg)
+                cfg = dataclasses.replace(cfg, launch_id=uuid.uuid4().hex)
+                if self._on_launch is not None:
+                    # committed before the executor exists: a restarted agent looks for it
+                    await self._on_launch(self.name, cfg.launch_id)
+                self.launch_id = cfg.launch_id
+                handle = await self.driver.start_task(cfg)
+            except DriverError as err:
+                logger.error("task failed to start task=%s err=%s", cfg.task_id, err)
+                self._emit(
+                    _event(
+                        EVENT_DRIVER_FAILURE, driver_error=str(err), display_message=str(err), fails_task=True
+                    )
+                )
+                return None
+            self.handle = handle
+            self._live = True
+            self._on_handle(self.name, handle)
+        finally:
+            self._settled.set()
+        if self._kill_requested.is_set():  # killed while starting: kill() stops it
             return None
         self._emit(
             _event(EVENT_STARTED, display_message="Task started by client"),
@@ -278,6 +318,7 @@ class TaskRunner:
     async def _wait(self) -> ExitResult:
         assert self.handle is not None
         result = await self.driver.wait_task(self.handle)
+        self._live = False
         msg = f"Exit Code: {result.exit_code}" + (f", Signal: {result.signal}" if result.signal else "")
         if result.err:
             msg += f", Error: {result.err}"
@@ -295,9 +336,13 @@ class TaskRunner:
     async def kill(self, reason: str = "") -> None:
         """Stop the task for good (KillSignal, KillTimeout, then SIGKILL)."""
         self._kill_requested.set()
-        if self.done.is_set():
+        await self._settled.wait()  # a start or adoption under way ends first
+        if self._adopt_pending:  # restored but not run yet: stop what the previous agent left
+            await self._recover()
+        if self.done.is_set() or (self.state.state == TaskStatus.DEAD and not self._live):
+            self.done.set()  # dead already (a restored task that ended before)
             return
-        if self.handle is not None and self.state.state == TaskStatus.RUNNING:
+        if self.handle is not None and self._live:
             self._emit(
                 _event(
                     EVENT_KILLING,

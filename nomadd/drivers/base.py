@@ -8,6 +8,9 @@ through this interface:
   ``driver.<name>`` attribute and ``Node.Drivers``;
 * ``start_task(TaskConfig)`` → :class:`TaskHandle`, which the client stores (``to_dict()``) in its
   state db so that ``recover_task(handle)`` can reattach after the agent restarted;
+* ``adopt_task(TaskConfig, handle or None)``: after an agent restart, the one copy of the task to
+  keep (found by its stored handle or by the launch the client recorded before starting it), every
+  other copy stopped;
 * ``wait_task`` → :class:`ExitResult`; ``stop_task`` (kill signal, kill timeout, then SIGKILL of the
   whole process group); ``signal_task``; ``destroy_task`` (release everything).
 """
@@ -94,6 +97,8 @@ class TaskConfig:
     kill_timeout_s: float = DEFAULT_KILL_TIMEOUT_S
     log_max_files: int = DEFAULT_LOG_MAX_FILES
     log_max_file_size_mb: float = DEFAULT_LOG_MAX_FILE_SIZE_MB
+    #: names one start of the task; the client records it (durably) before ``start_task``
+    launch_id: str = ""
 
     @property
     def task_id(self) -> str:
@@ -247,6 +252,18 @@ class Driver(ABC):
         True when the task is still running or has exited with a collectable status (then
         :meth:`wait_task` returns it); False when nothing of it can be found.
         """
+
+    async def adopt_task(self, cfg: TaskConfig, handle: TaskHandle | None) -> TaskHandle | None:
+        """After an agent restart: the handle of the copy of the task to keep, or None.
+
+        ``handle`` is the stored one (None when the agent died before storing it);
+        ``cfg.launch_id`` the last launch the client recorded. A driver whose tasks outlive the
+        agent finds them by their marks too, keeps one (running, or exited with a status to
+        collect) and stops every other copy. This default only recovers the stored handle.
+        """
+        if handle is not None and await self.recover_task(handle):
+            return handle
+        return None
 
     @abstractmethod
     async def destroy_task(self, handle: TaskHandle) -> None:

@@ -1,4 +1,4 @@
-"""The per-task executor: ``python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD``.
+"""The per-task executor: ``python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD [LAUNCH_ID]``.
 
 The driver starts it in a new session; it forks once more and the first process exits, so the
 executor is nobody's child in the agent and survives the agent exiting (the client unit uses
@@ -6,8 +6,12 @@ executor is nobody's child in the agent and survives the agent exiting (the clie
 
 1. starts the task in its own session and process group (pgid = task pid), after joining the
    task's cgroups, applying rlimits and dropping to the task user (setgroups/setgid/setuid);
-2. writes one JSON line to HANDSHAKE_FD — ``{"ok": true, "pid": P, "start_time": T,
-   "executor_pid": E, "executor_start_time": S}`` or ``{"ok": false, "error": "..."}`` — and closes it;
+2. publishes ``{"ok": true, "pid": P, "start_time": T, "executor_pid": E,
+   "executor_start_time": S, "started_at": W, "handle_state": ...}`` (``handle_state`` copied
+   from the spec) atomically in the spec's ``launch_record`` file, then writes it as one JSON line
+   to HANDSHAKE_FD (``{"ok": false, "error": "..."}`` when the task could not start) and closes it.
+   The record is how an agent that died before it read the handshake (or stored it) adopts the
+   task after its restart; a handshake nobody reads any more is not an error;
 3. pumps the task's stdout/stderr into rotated files ``<log_dir>/<task>.stdout.N`` / ``.stderr.N``;
 4. waits for the task and writes ``{"exit_code", "signal", "oom_killed", "finished_at"}``
    atomically to the spec's ``status_path``, then exits.
@@ -105,8 +109,22 @@ def _write_status(path: str, status: dict[str, Any]) -> None:
 def _handshake(fd: int, msg: dict[str, Any]) -> None:
     try:
         os.write(fd, (json.dumps(msg) + "\n").encode())
+    except OSError as err:  # the agent died meanwhile: it adopts the task from the launch record
+        print(f"executor: handshake not delivered: {err}", file=sys.stderr, flush=True)
     finally:
         os.close(fd)
+
+
+def _publish(path: str, msg: dict[str, Any]) -> None:
+    """Write the launch record atomically. Not fsync'ed: only an agent restarted on a running
+    host reads it, and a host that lost power has no executor left to adopt."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(msg, f)
+        os.replace(tmp, path)
+    except OSError as err:
+        print(f"executor: cannot write launch record {path}: {err}", file=sys.stderr, flush=True)
 
 
 def _start_time(pid: int) -> int:
@@ -160,16 +178,18 @@ def run(spec: dict[str, Any], handshake_fd: int) -> int:
     proc.stderr.close()
     for t in pumps:
         t.start()
-    _handshake(
-        handshake_fd,
-        {
-            "ok": True,
-            "pid": proc.pid,
-            "start_time": _start_time(proc.pid),
-            "executor_pid": os.getpid(),
-            "executor_start_time": _start_time(os.getpid()),
-        },
-    )
+    msg = {
+        "ok": True,
+        "pid": proc.pid,
+        "start_time": _start_time(proc.pid),
+        "executor_pid": os.getpid(),
+        "executor_start_time": _start_time(os.getpid()),
+        "started_at": time.time(),
+        "handle_state": spec.get("handle_state") or {},
+    }
+    if spec.get("launch_record"):
+        _publish(spec["launch_record"], msg)
+    _handshake(handshake_fd, msg)
     _, status = os.waitpid(proc.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     deadline = time.monotonic() + LOG_DRAIN_TIMEOUT_S
@@ -188,8 +208,9 @@ def run(spec: dict[str, Any], handshake_fd: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD", file=sys.stderr)
+    # LAUNCH_ID is not read here: it marks the process for the agent's adoption scan
+    if len(argv) not in (2, 3):
+        print("usage: python -m nomadd.drivers.executor SPEC_JSON HANDSHAKE_FD [LAUNCH_ID]", file=sys.stderr)
         return 2
     spec_path, fd = argv[0], int(argv[1])
     if os.fork() > 0:

@@ -17,17 +17,22 @@ POLL_INTERVAL_S = 0.05
 POLL_INTERVAL_MAX_S = 0.25
 
 
-def read_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks after boot) from /proc/<pid>/stat, or None."""
+def stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first: field 3), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
     # comm (field 2) may contain spaces and parentheses: split after the last ")".
-    rest = data[data.rfind(b")") + 2 :].split()
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def read_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks after boot) from /proc/<pid>/stat, or None."""
+    rest = stat_fields(pid)
     try:
-        return rest[0].decode(), int(rest[19])
+        return (rest[0].decode(), int(rest[19])) if rest is not None else None
     except (IndexError, ValueError):
         return None
 

@@ -183,6 +183,11 @@ class Gossip:
         logger.info("gossip join finished joined=%d requested=%d", joined, len(addrs))
         return joined
 
+    @property
+    def keyring(self) -> Envelope:
+        """The encryption keyring (install/use/remove keys at run time; ``nomadd.gossip.crypto``)."""
+        return self._envelope
+
     def members(self) -> list[Member]:
         return self._require_table().members()
 

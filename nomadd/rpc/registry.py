@@ -20,7 +20,7 @@ from typing import Any, Generic, Literal
 from nomadd.structs.errors import NotFoundError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
 
-__all__ = ["LegacyRPCMethod", "MethodKind", "RPCHandler", "RPCMethod", "RPCRegistry"]
+__all__ = ["MethodKind", "RPCHandler", "RPCMethod", "RPCRegistry"]
 
 MethodKind = Literal["local", "read", "write"]
 RPCHandler = Callable[[Req], Awaitable[Rep]]
@@ -37,31 +37,9 @@ class RPCMethod(Generic[Req, Rep]):
         return self.method.name
 
 
-LegacyHandler = Callable[[dict[str, Any]], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LegacyRPCMethod:
-    """Transitional: a method still taking and returning dicts (being converted to typed)."""
-
-    name: str
-    handler: LegacyHandler
-    kind: MethodKind
-
-
 class RPCRegistry:
     def __init__(self) -> None:
         self._methods: dict[str, RPCMethod[Any, Any]] = {}
-        self._legacy: dict[str, LegacyRPCMethod] = {}
-
-    def register_legacy(self, name: str, handler: LegacyHandler, *, kind: MethodKind) -> None:
-        if name in self._methods or name in self._legacy:
-            raise ValueError(f"rpc method {name!r} registered twice")
-        self._legacy[name] = LegacyRPCMethod(name=name, handler=handler, kind=kind)
-
-    def lookup_any(self, name: str) -> RPCMethod[Any, Any] | LegacyRPCMethod:
-        legacy = self._legacy.get(name)
-        return legacy if legacy is not None else self.lookup(name)
 
     def register(
         self, method: Method[Req, Rep], handler: Callable[[Req], Awaitable[Rep]], *, kind: MethodKind
@@ -69,7 +47,7 @@ class RPCRegistry:
         name = method.name
         if "." not in name:
             raise ValueError(f"rpc method {name!r} must look like Endpoint.Method")
-        if name in self._methods or name in self._legacy:
+        if name in self._methods:
             raise ValueError(f"rpc method {name!r} registered twice")
         if not issubclass(method.request, Envelope):
             raise TypeError(f"rpc method {name!r}: request type must carry the Envelope")
@@ -82,4 +60,4 @@ class RPCRegistry:
         return method
 
     def names(self) -> list[str]:
-        return sorted([*self._methods, *self._legacy])
+        return sorted(self._methods)

@@ -15,24 +15,19 @@ from nomadd.structs.codec import from_wire_checked, to_wire
 from nomadd.structs.errors import RPCError, ValidationError, rpc_error_from
 
 __all__ = [
-    "LEGACY_FORWARDED_HEADER",
     "MSGPACK_CONTENT_TYPE",
     "decode",
     "decode_request",
     "encode",
     "encode_request",
     "error_reply",
-    "legacy_ok_reply",
     "ok_reply",
-    "parse_legacy_reply",
     "parse_reply",
 ]
 
 T = TypeVar("T")
 
 MSGPACK_CONTENT_TYPE = "application/msgpack"
-# Transitional, for dict-based methods only: typed requests carry ``forwarded`` in the envelope.
-LEGACY_FORWARDED_HEADER = "X-Nomadd-Forwarded"
 
 
 def encode(value: Any) -> bytes:
@@ -68,23 +63,6 @@ def ok_reply(reply: object) -> bytes:
 
 def error_reply(err: RPCError) -> bytes:
     return encode({"error": {"kind": type(err).__name__, "code": err.code, "message": err.message}})
-
-
-def legacy_ok_reply(result: Any) -> bytes:
-    return encode({"ok": result})
-
-
-def parse_legacy_reply(data: bytes) -> Any:
-    try:
-        reply = decode(data)
-    except Exception as err:
-        raise RPCError(f"malformed rpc reply: {err}") from err
-    if not isinstance(reply, dict):
-        raise RPCError("malformed rpc reply: not a map")
-    if "error" in reply:
-        e = reply["error"]
-        raise rpc_error_from(str(e.get("kind", "")), int(e.get("code", 500)), str(e.get("message")))
-    return reply.get("ok")
 
 
 def parse_reply(cls: type[T], data: bytes) -> T:

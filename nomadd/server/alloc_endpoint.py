@@ -1,51 +1,47 @@
 """``Alloc.*`` RPCs (Nomad's alloc_endpoint.go). The client agent's ``Node.GetClientAllocs`` and
 ``Node.UpdateAlloc`` live with the node endpoint (:mod:`nomadd.server.node_endpoint`).
 
-For the client agent (over the internal RPC, ``POST /v1/internal/<Method>``, msgpack)::
-
-    Alloc.GetAllocs        kind=read
-      args  {"AllocIDs": [str], "MinQueryIndex": int (optional), "AllowStale": bool}
-      reply {"Allocs": [wire Allocation], "Index": int}
-      Wire = ``nomadd.structs.codec.to_wire(Allocation)`` (snake_case, msgpack); the job the
-      allocation runs is embedded (``alloc["job"]``). Rebuild with ``from_wire(Allocation, d)``.
-      Unknown IDs are left out.
-
-API reads (``/v1/allocations``, ``/v1/allocation/:id``) use ``Alloc.List`` / ``Alloc.GetAlloc``
-and return Nomad's API JSON. ``Alloc.Stop`` marks the allocation for migration and creates an
-``alloc-stop`` evaluation: the scheduler stops it and places a replacement.
+:class:`AllocEndpoint` (typed, ``structs/requests/alloc.py``): ``Alloc.GetAllocs`` (the client
+fetching the allocations its node listing says moved, each with the job it runs; unknown IDs
+are left out), ``Alloc.GetAlloc`` (by ID or a unique prefix), ``Alloc.List`` (stubs) and
+``Alloc.Stop``, which marks the allocation for migration and creates an ``alloc-stop``
+evaluation in one ``ALLOC_UPDATE`` entry: the scheduler stops it and places a replacement. The
+HTTP edge turns the structs into Nomad's API JSON.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
 
-from nomadd.server.fsm import encode_payload
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import StateSnapshot
-from nomadd.structs.alloc import Allocation, DesiredTransition
-from nomadd.structs.codec import to_api, to_wire
+from nomadd.structs.alloc import Allocation, AllocListStub, DesiredTransition
 from nomadd.structs.errors import UnknownAllocError
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests import WriteMeta
+from nomadd.structs.requests.alloc import (
+    ALLOC_GET,
+    ALLOC_GET_ALLOCS,
+    ALLOC_LIST,
+    ALLOC_STOP,
+    AllocGetReply,
+    AllocListReply,
+    AllocListRequest,
+    AllocsGetReply,
+    AllocsGetRequest,
+    AllocSpecificRequest,
+    AllocStopReply,
+    AllocTransition,
+    AllocUpdateEntry,
+)
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["NODES_TABLE", "alloc_api", "new_eval", "register"]
+__all__ = ["NODES_TABLE", "AllocEndpoint", "find_alloc", "new_eval"]
 
 NODES_TABLE = store_nodes.TABLE
-
-
-def alloc_api(alloc: Allocation) -> dict[str, Any]:
-    """Nomad's full Allocation JSON (with the job it runs)."""
-    return to_api(alloc)
 
 
 def new_eval(
@@ -77,56 +73,60 @@ def new_eval(
     )
 
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    tables = store_allocs.TABLES
+# ---- Alloc.* -------------------------------------------------------------------------------
 
-    async def get_allocs(args: dict[str, Any]) -> dict[str, Any]:
-        ids = [str(i) for i in args.get("AllocIDs") or ()]
 
-        def fn(snap: StateSnapshot) -> Any:
-            found = (store_allocs.get_alloc(snap, i) for i in ids)
-            return [to_wire(a) for a in found if a is not None]
+def find_alloc(snap: StateSnapshot, alloc_id: str) -> Allocation | None:
+    """By full ID, or by a prefix that matches exactly one allocation."""
+    alloc = store_allocs.get_alloc(snap, alloc_id)
+    if alloc is not None or not alloc_id:
+        return alloc
+    matches = store_allocs.list_allocs(snap, "*", alloc_id)
+    return matches[0] if len(matches) == 1 else None
 
-        reply = await server.blocking_query(args, tables, fn)
-        reply["Allocs"] = reply.pop("Value")
-        return reply
 
-    async def get_alloc(args: dict[str, Any]) -> dict[str, Any]:
-        alloc_id = str(args.get("AllocID") or "")
+class AllocEndpoint:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
 
-        def fn(snap: StateSnapshot) -> Any:
-            alloc = store_allocs.get_alloc(snap, alloc_id)
-            if alloc is None:
-                matches = [a for a in store_allocs.list_allocs(snap, "*", alloc_id)] if alloc_id else []
-                alloc = matches[0] if len(matches) == 1 else None
-            return alloc_api(alloc) if alloc is not None else None
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(ALLOC_GET_ALLOCS, self.get_allocs, kind="read")
+        registry.register(ALLOC_GET, self.get_alloc, kind="read")
+        registry.register(ALLOC_LIST, self.list_allocs, kind="read")
+        registry.register(ALLOC_STOP, self.stop, kind="write")
 
-        return await server.blocking_query(args, tables, fn)
+    async def get_allocs(self, req: AllocsGetRequest) -> AllocsGetReply:
+        def fn(snap: StateSnapshot) -> tuple[Allocation, ...]:
+            found = (store_allocs.get_alloc(snap, i) for i in req.alloc_ids)
+            return tuple(a for a in found if a is not None)
 
-    async def list_allocs(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        prefix = str(args.get("Prefix") or "")
-        node_id = str(args.get("NodeID") or "")
+        allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
+        return AllocsGetReply(meta=meta, allocs=allocs)
 
-        def fn(snap: StateSnapshot) -> Any:
-            if node_id:
+    async def get_alloc(self, req: AllocSpecificRequest) -> AllocGetReply:
+        alloc, meta = await self._ctx.blocking.query(
+            req, store_allocs.TABLES, lambda snap: find_alloc(snap, req.alloc_id)
+        )
+        return AllocGetReply(meta=meta, alloc=alloc)
+
+    async def list_allocs(self, req: AllocListRequest) -> AllocListReply:
+        def fn(snap: StateSnapshot) -> tuple[AllocListStub, ...]:
+            if req.node_id:
                 found = sorted(
-                    store_allocs.allocs_by_node(snap, node_id), key=lambda a: (a.create_index, a.id)
+                    store_allocs.allocs_by_node(snap, req.node_id), key=lambda a: (a.create_index, a.id)
                 )
-                allocs = [a for a in found if namespace in ("*", a.namespace)]
+                allocs = [a for a in found if req.namespace in ("*", a.namespace)]
             else:
-                allocs = store_allocs.list_allocs(snap, namespace, prefix)
-            return [to_api(a.stub()) for a in allocs]
+                allocs = store_allocs.list_allocs(snap, req.namespace, req.prefix)
+            return tuple(a.stub() for a in allocs)
 
-        return await server.blocking_query(args, tables, fn)
+        stubs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
+        return AllocListReply(meta=meta, allocations=stubs)
 
-    async def stop(args: dict[str, Any]) -> dict[str, Any]:
-        alloc_id = str(args.get("AllocID") or "")
-        snap = server.store.snapshot()
-        alloc = store_allocs.get_alloc(snap, alloc_id)
+    async def stop(self, req: AllocSpecificRequest) -> AllocStopReply:
+        alloc = store_allocs.get_alloc(self._ctx.store.snapshot(), req.alloc_id)
         if alloc is None:
-            raise UnknownAllocError(f"alloc not found: {alloc_id}")
-        now = time.time_ns()
+            raise UnknownAllocError(f"alloc not found: {req.alloc_id}")
         job = alloc.job
         ev = new_eval(
             job_id=alloc.job_id,
@@ -134,23 +134,12 @@ def register(server: Server, registry: RPCRegistry) -> None:
             job_type=alloc.job_type or (str(job.type) if job else "service"),
             priority=job.priority if job else 50,
             trigger=EvalTrigger.ALLOC_STOP,
-            now_ns=now,
+            now_ns=time.time_ns(),
             job_modify_index=job.job_modify_index if job else 0,
         )
-        migrate = dataclasses.replace(
-            alloc,
-            job=None,
-            desired_transition=DesiredTransition(migrate=True),
-            modify_time=now,
+        entry = AllocUpdateEntry(
+            transitions=(AllocTransition(alloc_id=alloc.id, transition=DesiredTransition(migrate=True)),),
+            evals=(ev,),
         )
-        payload = {
-            "Plans": [{"Job": None, "Allocs": [], "Transitions": [to_wire(migrate)]}],
-            "Evals": [to_wire(ev)],
-        }
-        _, index = await server.raft.apply(MessageType.ALLOC_UPDATE, encode_payload(payload))
-        return {"EvalID": ev.id, "Index": index}
-
-    registry.register_legacy("Alloc.GetAllocs", get_allocs, kind="read")
-    registry.register_legacy("Alloc.GetAlloc", get_alloc, kind="read")
-    registry.register_legacy("Alloc.List", list_allocs, kind="read")
-    registry.register_legacy("Alloc.Stop", stop, kind="write")
+        _, index = await self._ctx.propose(MessageType.ALLOC_UPDATE, entry)
+        return AllocStopReply(meta=WriteMeta(index=index), eval_id=ev.id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin
+from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = ["ServerConfig"]
@@ -27,6 +27,7 @@ class ServerConfig:
     addresses: Advertise | None = None
     advertise: Advertise = Advertise(http="", raft="", serf="")
     discovery: DiscoveryConfig = DiscoveryConfig()
+    tls: TLSConfig = TLSConfig()
     # The ``server`` block.
     bootstrap_expect: int = 0
     encrypt: bytes | None = field(default=None, repr=False)

@@ -1,41 +1,29 @@
-"""``Eval.*`` RPCs (Nomad's eval_endpoint.go) and the FSM cases for evaluation writes.
-
-``EVAL_UPDATE`` ``{"Evals": [wire Evaluation]}`` inserts or replaces evaluations (workers'
-outcomes, blocked and follow-up evals, node-triggered evals); ``EVAL_DELETE`` ``{"Evals": [id]}``
-removes them (GC, with the allocations and purged jobs the GC names).
-Reads answer Nomad's API JSON: ``Eval.GetEval`` (``EvalID``, a unique prefix
-works as in the CLI), ``Eval.List`` (``Prefix``), ``Eval.Allocations`` (``EvalID``).
+"""``Eval.*`` RPCs (Nomad's eval_endpoint.go): ``Eval.GetEval`` (by ID, or a unique prefix as in
+the CLI), ``Eval.List`` (by prefix) and ``Eval.Allocations`` (the allocations an evaluation
+placed). Typed requests and replies: ``structs/requests/eval.py``; the HTTP edge turns them into
+Nomad's API JSON. Evaluation writes are Raft entries applied by ``server/fsm/eval.py``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from nomadd.server.state import store_allocs, store_evals, store_jobs
-from nomadd.server.state.store import StateSnapshot, Txn
-from nomadd.server.state.store_evals import ApplyResult
-from nomadd.structs.codec import from_wire, to_api
+from nomadd.rpc import RPCRegistry
+from nomadd.server.context import ServerContext
+from nomadd.server.state import store_allocs, store_evals
+from nomadd.server.state.store import StateSnapshot
+from nomadd.structs.alloc import AllocListStub
 from nomadd.structs.eval import Evaluation
+from nomadd.structs.requests.eval import (
+    EVAL_ALLOCATIONS,
+    EVAL_GET,
+    EVAL_LIST,
+    EvalAllocationsReply,
+    EvalGetReply,
+    EvalListReply,
+    EvalListRequest,
+    EvalSpecificRequest,
+)
 
-if TYPE_CHECKING:
-    from nomadd.rpc import RPCRegistry
-    from nomadd.server.server import Server
-
-__all__ = ["find_eval", "register"]
-
-
-def _apply_eval_update(txn: Txn, req: dict[str, Any]) -> object:
-    evals = store_evals.upsert_evals_locked(txn, (from_wire(Evaluation, e) for e in req.get("Evals") or ()))
-    return ApplyResult(evals=tuple(evals))
-
-
-def _apply_eval_delete(txn: Txn, req: dict[str, Any]) -> object:
-    """GC: ``{"Evals": [id], "Allocs": [id], "Jobs": [[namespace, id]]}`` (all optional)."""
-    for namespace, job_id in req.get("Jobs") or ():
-        store_jobs.delete_job_locked(txn, str(namespace), str(job_id))
-    allocs = store_allocs.delete_locked(txn, (str(i) for i in req.get("Allocs") or ()))
-    evals = store_evals.delete_evals_locked(txn, (str(i) for i in req.get("Evals") or ()))
-    return {"Evals": evals, "Allocs": allocs}
+__all__ = ["EvalEndpoint", "find_eval"]
 
 
 def find_eval(snap: StateSnapshot, eval_id: str) -> Evaluation | None:
@@ -47,37 +35,35 @@ def find_eval(snap: StateSnapshot, eval_id: str) -> Evaluation | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def register(server: Server, registry: RPCRegistry) -> None:
-    async def get_eval(args: dict[str, Any]) -> dict[str, Any]:
-        eval_id = str(args.get("EvalID") or "")
+class EvalEndpoint:
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
 
-        def fn(snap: StateSnapshot) -> Any:
-            ev = find_eval(snap, eval_id)
-            return to_api(ev) if ev is not None else None
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(EVAL_GET, self.get_eval, kind="read")
+        registry.register(EVAL_LIST, self.list_evals, kind="read")
+        registry.register(EVAL_ALLOCATIONS, self.allocations, kind="read")
 
-        return await server.blocking_query(args, (store_evals.TABLE,), fn)
+    async def get_eval(self, req: EvalSpecificRequest) -> EvalGetReply:
+        ev, meta = await self._ctx.blocking.query(
+            req, (store_evals.TABLE,), lambda snap: find_eval(snap, req.eval_id)
+        )
+        return EvalGetReply(meta=meta, eval=ev)
 
-    async def list_(args: dict[str, Any]) -> dict[str, Any]:
-        namespace = str(args.get("Namespace") or "default")
-        prefix = str(args.get("Prefix") or "")
+    async def list_evals(self, req: EvalListRequest) -> EvalListReply:
+        def fn(snap: StateSnapshot) -> tuple[Evaluation, ...]:
+            return tuple(store_evals.list_evals(snap, req.namespace, req.prefix))
 
-        def fn(snap: StateSnapshot) -> Any:
-            return [to_api(e) for e in store_evals.list_evals(snap, namespace, prefix)]
+        evals, meta = await self._ctx.blocking.query(req, (store_evals.TABLE,), fn)
+        return EvalListReply(meta=meta, evaluations=evals)
 
-        return await server.blocking_query(args, (store_evals.TABLE,), fn)
-
-    async def allocations(args: dict[str, Any]) -> dict[str, Any]:
-        eval_id = str(args.get("EvalID") or "")
-
-        def fn(snap: StateSnapshot) -> Any:
-            ev = find_eval(snap, eval_id)
+    async def allocations(self, req: EvalSpecificRequest) -> EvalAllocationsReply:
+        def fn(snap: StateSnapshot) -> tuple[AllocListStub, ...]:
+            ev = find_eval(snap, req.eval_id)
             if ev is None:
-                return []
+                return ()
             allocs = store_allocs.allocs_by_job(snap, ev.namespace, ev.job_id)
-            return [to_api(a.stub()) for a in allocs if a.eval_id == ev.id]
+            return tuple(a.stub() for a in allocs if a.eval_id == ev.id)
 
-        return await server.blocking_query(args, (store_allocs.TABLE, store_evals.TABLE), fn)
-
-    registry.register_legacy("Eval.GetEval", get_eval, kind="read")
-    registry.register_legacy("Eval.List", list_, kind="read")
-    registry.register_legacy("Eval.Allocations", allocations, kind="read")
+        stubs, meta = await self._ctx.blocking.query(req, (store_allocs.TABLE, store_evals.TABLE), fn)
+        return EvalAllocationsReply(meta=meta, allocations=stubs)

@@ -17,15 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
-from nomadd.server.fsm import encode_payload
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.eval import EvalDeleteEntry, JobRef
 from nomadd.structs.timeutil import NS_PER_S
 
 logger = logging.getLogger(__name__)
@@ -39,11 +38,11 @@ JOB_GC_THRESHOLD_S = 4 * 3600.0  # Nomad's job_gc_threshold: 4h
 
 def plan_gc(
     snap: StateSnapshot, now_ns: int, eval_threshold_s: float, job_threshold_s: float
-) -> dict[str, Any]:
-    """What to delete: ``{"Evals": [...], "Allocs": [...], "Jobs": [[ns, id], ...]}``."""
+) -> EvalDeleteEntry:
+    """What to delete, as the ``EVAL_DELETE`` entry that deletes it."""
     evals: list[str] = []
     allocs: list[str] = []
-    jobs: list[list[str]] = []
+    jobs: list[JobRef] = []
     job_cut = now_ns - int(job_threshold_s * NS_PER_S)
     eval_cut = now_ns - int(eval_threshold_s * NS_PER_S)
     purged: set[tuple[str, str]] = set()
@@ -58,7 +57,7 @@ def plan_gc(
         if any(not a.client_terminal() for a in job_allocs) or any(not e.terminal() for e in job_evals):
             continue
         purged.add((job.namespace, job.id))
-        jobs.append([job.namespace, job.id])
+        jobs.append(JobRef(namespace=job.namespace, job_id=job.id))
         evals += [e.id for e in job_evals]
         allocs += [a.id for a in job_allocs]
     for ev in store_evals.list_evals(snap):
@@ -69,7 +68,7 @@ def plan_gc(
             continue
         evals.append(ev.id)
         allocs += [a.id for a in placed]
-    return {"Evals": evals, "Allocs": allocs, "Jobs": jobs}
+    return EvalDeleteEntry(evals=tuple(evals), allocs=tuple(allocs), jobs=tuple(jobs))
 
 
 class JobGC:
@@ -97,14 +96,14 @@ class JobGC:
             except Exception as err:
                 logger.warning("job gc failed err=%r", err)
 
-    async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> dict[str, Any]:
-        req = plan_gc(self._ctx.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
-        if req["Evals"] or req["Allocs"] or req["Jobs"]:
-            await self._ctx.raft.apply(MessageType.EVAL_DELETE, encode_payload(req))
+    async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> EvalDeleteEntry:
+        entry = plan_gc(self._ctx.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)
+        if not entry.empty():
+            await self._ctx.propose(MessageType.EVAL_DELETE, entry)
             logger.info(
                 "job gc collected evals=%d allocs=%d jobs=%d",
-                len(req["Evals"]),
-                len(req["Allocs"]),
-                len(req["Jobs"]),
+                len(entry.evals),
+                len(entry.allocs),
+                len(entry.jobs),
             )
-        return req
+        return entry

@@ -59,7 +59,7 @@ class OperatorEndpoint:
         )
         return RaftConfigurationReply(meta=meta, servers=tuple(servers))
 
-    async def _remove(self, addr: str) -> RaftRemovePeerReply:
+    async def _remove(self, addr: str, req: Envelope) -> RaftRemovePeerReply:
         raft = self._ctx.raft
         if addr not in raft.peers():
             raise NotFoundError(f"address {addr!r} was not found in the Raft configuration")
@@ -67,8 +67,10 @@ class OperatorEndpoint:
             moved = await raft.transfer_leadership()
             if not moved:
                 raise ValidationError("cannot remove the leader: leadership transfer failed")
+            # the new leader removes us, for the same caller (its identity and token)
+            fields = {f: getattr(req, f) for f in Envelope.__dataclass_fields__ if f != "forwarded"}
             return await self._ctx.rpc(
-                OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=addr)
+                OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=addr, **fields)
             )
         await raft.remove_peer(addr)
         logger.info("removed raft peer addr=%s", addr)
@@ -77,7 +79,7 @@ class OperatorEndpoint:
     async def remove_by_address(self, req: RaftPeerByAddressRequest) -> RaftRemovePeerReply:
         if not req.address:
             raise ValidationError("missing peer address")
-        return await self._remove(req.address)
+        return await self._remove(req.address, req)
 
     async def remove_by_id(self, req: RaftPeerByIDRequest) -> RaftRemovePeerReply:
         if not req.id:
@@ -85,7 +87,7 @@ class OperatorEndpoint:
         peers = self._ctx.raft.peers()
         for s in self._ctx.servers():
             if s.id == req.id and s.raft_addr in peers:
-                return await self._remove(s.raft_addr)
+                return await self._remove(s.raft_addr, req)
         if req.id in peers:  # servers unknown to gossip are listed with their address as ID
-            return await self._remove(req.id)
+            return await self._remove(req.id, req)
         raise NotFoundError(f"id {req.id!r} was not found in the Raft configuration")

@@ -23,27 +23,23 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nomadd import telemetry
 from nomadd.helper.supervisor import Supervisor
-from nomadd.server.fsm import encode_payload
-from nomadd.server.state import store_allocs, store_evals, store_jobs
-from nomadd.server.state.store import StateSnapshot, StateStore, Txn
-from nomadd.server.state.store_evals import ApplyResult
+from nomadd.server.state import store_allocs
+from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import from_wire_over, to_wire_diff
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import fits, refuses_new_placements
-from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
+from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
 
 if TYPE_CHECKING:
-    from nomadd.server.raft import Raft
+    from nomadd.server.context import ServerContext
 
 logger = logging.getLogger(__name__)
 
@@ -59,112 +55,6 @@ MAX_PLANS_PER_ENTRY = 64  # bounds one Raft entry
 MAX_PLACEMENTS_PER_ENTRY = 256  # ~1.3 KB of msgpack each: entries stay well under a MiB
 MAX_ENTRIES_IN_FLIGHT = 4  # PLAN_RESULTS entries proposed and not yet applied here
 NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
-
-
-# ---- FSM ---------------------------------------------------------------------------------
-
-
-def _apply_plan_results(txn: Txn, req: dict[str, Any]) -> object:
-    placed = stopped = 0
-    freed = False
-    for p in req.get("Plans") or ():
-        job = _plan_job(txn, p.get("Job"))
-        stops = [from_wire(Allocation, a) for a in p.get("Stops") or ()]
-        allocs = [from_wire(Allocation, a) for a in p.get("Allocs") or ()]
-        own: list[Allocation] | None = p.get("Placed")
-        if own is not None:  # this server's own plan (FSM.expect): the scheduler's objects
-            allocs.extend(_adopt(txn, a, job) for a in own)
-        elif p.get("AllocBase"):
-            base = from_wire(Allocation, p["AllocBase"])
-            if job is not None and store_allocs.get_alloc(txn, base.id) is None:
-                # what upsert_plan_locked would set on each new placement, set once: the
-                # others inherit it through from_wire_over and are stored as they are
-                index = txn.index
-                base = dataclasses.replace(
-                    base, job=job, create_index=index, modify_index=index, alloc_modify_index=index
-                )
-            allocs.append(base)
-            allocs.extend(from_wire_over(Allocation, d, base) for d in p.get("AllocDiffs") or ())
-        n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, stops)
-        placed += n_placed
-        stopped += n_stopped
-        freed = freed or n_stopped > 0
-        for raw in p.get("Transitions") or ():
-            want = from_wire(Allocation, raw)
-            old = store_allocs.get_alloc(txn, want.id)
-            if old is not None:
-                store_allocs.put_locked(
-                    txn,
-                    dataclasses.replace(
-                        old, desired_transition=want.desired_transition, modify_index=txn.index
-                    ),
-                )
-    evals = store_evals.upsert_evals_locked(
-        txn, (e if isinstance(e, Evaluation) else from_wire(Evaluation, e) for e in req.get("Evals") or ())
-    )
-    return ApplyResult(evals=tuple(evals), placed=placed, stopped=stopped, freed=freed)
-
-
-def _adopt(txn: Txn, alloc: Allocation, job: Job | None) -> Allocation:
-    """A placement of this server's own plan, made the stored allocation in place.
-
-    Structs are frozen and every other write copies them; this one does not, because copying
-    each placement (or decoding it again) was the largest part of applying a plan on the
-    leader. It is safe: each placement is a new object that the scheduler built for this plan
-    alone, and until the entry is applied only the plan's result and the applier's in-flight
-    check hold it, and they read none of the fields set here. The result is the allocation a
-    follower decodes from the entry (the fields ``upsert_plan_locked`` sets on a new placement).
-    An in-place update of an existing allocation is left to ``upsert_plan_locked`` (it copies).
-    """
-    if job is None or store_allocs.get_alloc(txn, alloc.id) is not None:
-        return alloc
-    index = txn.index
-    put = object.__setattr__
-    put(alloc, "job", job)
-    put(alloc, "create_index", index)
-    put(alloc, "modify_index", index)
-    put(alloc, "alloc_modify_index", index)
-    return alloc
-
-
-def _plan_job(txn: Txn, wire: dict[str, Any] | Job | None) -> Job | None:
-    """The plan's job: the stored object when it is the same version (shared by every
-    allocation, and not decoded again), else the plan's copy."""
-    if not wire:
-        return None
-    if isinstance(wire, Job):  # this server's own plan (FSM.expect)
-        current = store_jobs.get_job(txn, wire.namespace, wire.id)
-        same = current is not None and current.job_modify_index == wire.job_modify_index
-        return current if same else wire
-    current = store_jobs.get_job(txn, wire.get("namespace", "default"), wire.get("id", ""))
-    if current is not None and current.job_modify_index == wire.get("job_modify_index"):
-        return current
-    return from_wire(Job, wire)
-
-
-def _placements_wire(allocs: Sequence[Allocation], drop_job: bool) -> dict[str, Any]:
-    """A plan's placements for the entry: the first in full, the others as their differences
-    from it (the allocations of one plan share most fields: job, group, resources, eval)."""
-    if not allocs:
-        return {}
-    first = allocs[0]
-    return {
-        "AllocBase": _alloc_wire(first, drop_job),
-        "AllocDiffs": [to_wire_diff(first, a) for a in allocs[1:]],
-    }
-
-
-def _alloc_wire(alloc: Allocation, drop_job: bool) -> dict[str, Any]:
-    """An allocation for the ALLOC_UPDATE entry, without its copy of the job when it can go.
-
-    The FSM attaches the plan's one Job to every placement (and a stop only needs its status
-    fields), so sending the job once per plan instead of once per allocation keeps the entry —
-    and pysyncobj's pickle, zlib, encryption and our decode on every server — about count times
-    smaller.
-    """
-    if drop_job and alloc.job is not None:
-        alloc = dataclasses.replace(alloc, job=None)
-    return to_wire(alloc)
 
 
 # ---- checking ----------------------------------------------------------------------------
@@ -314,8 +204,7 @@ class _Entry:
     """One checked batch on its way through Raft."""
 
     items: list[tuple[_Pending, PlanResult, bool]]
-    request: dict[str, Any] | None  # None: nothing to commit (every plan refused or empty, no evals)
-    local: dict[str, Any] | None  # the request with this server's objects, for its own FSM
+    request: PlanResultsEntry | None  # None: nothing to commit (every plan refused or empty, no evals)
     placed: dict[str, list[Allocation]]  # node ID -> placements, for the overlay of later batches
 
 
@@ -330,14 +219,13 @@ class PlanApplier:
 
     def __init__(
         self,
-        raft: Raft,
-        store: StateStore,
+        ctx: ServerContext,
         *,
         max_inflight: int = MAX_ENTRIES_IN_FLIGHT,
         tasks: Supervisor | None = None,
     ) -> None:
-        self._raft = raft
-        self._store = store
+        self._ctx = ctx
+        self._store = ctx.store
         self._max_inflight = max_inflight
         self._queue: asyncio.Queue[_Pending] | None = None
         self._tasks = tasks or Supervisor("plan-applier")
@@ -403,8 +291,7 @@ class PlanApplier:
         start = time.monotonic()
         overlay = _Overlay(self._store.snapshot(), [e.placed for e in self._inflight.values()])
         items: list[tuple[_Pending, PlanResult, bool]] = []
-        plans: list[dict[str, Any]] = []
-        own: list[dict[str, Any]] = []  # the same plans with this server's objects (FSM.expect)
+        plans: list[PlanEntry] = []
         evals: list[Evaluation] = []
         placed: dict[str, list[Allocation]] = {}
         for item in batch:
@@ -415,22 +302,16 @@ class PlanApplier:
                 continue
             for node_id, allocs in result.node_allocation.items():
                 placed.setdefault(node_id, []).extend(allocs)
-            job = item.plan.job
-            placements = [a for v in result.node_allocation.values() for a in v]
-            plan = {
-                "Job": to_wire(job) if job is not None else None,
-                **_placements_wire(placements, job is not None),
-                "Stops": [_alloc_wire(a, True) for v in result.node_update.values() for a in v],
-            }
-            plans.append(plan)
-            own.append({"Job": job, "Placed": placements, "Stops": plan["Stops"]})
-        if not plans and not evals:
-            request = local = None
-        else:
-            request = {"Plans": plans, "Evals": [to_wire(e) for e in evals]}
-            local = {"Plans": own, "Evals": evals}
+            plans.append(
+                PlanEntry(
+                    job=item.plan.job,
+                    placements=tuple(a for v in result.node_allocation.values() for a in v),
+                    stops=tuple(a for v in result.node_update.values() for a in v),
+                )
+            )
+        request = PlanResultsEntry(plans=tuple(plans), evals=tuple(evals)) if plans or evals else None
         telemetry.measure_since("nomad.nomad.plan.evaluate", start)
-        return _Entry(items=items, request=request, local=local, placed=placed)
+        return _Entry(items=items, request=request, placed=placed)
 
     async def _commit(self, seq: int, entry: _Entry) -> None:
         assert self._slots is not None
@@ -439,8 +320,7 @@ class PlanApplier:
             index = self._store.latest_index()
             if entry.request is not None:
                 start = time.monotonic()
-                payload = encode_payload(entry.request)
-                _, index = await self._raft.apply(MessageType.PLAN_RESULTS, payload, request=entry.local)
+                _, index = await self._ctx.propose(MessageType.PLAN_RESULTS, entry.request)
                 telemetry.measure_since("nomad.nomad.plan.apply", start)
         except asyncio.CancelledError:
             _fail(entry.items, NoLeaderError("leadership lost"))

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +32,20 @@ from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_joi
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
-from nomadd.rpc.registry import LegacyRPCMethod
-from nomadd.server import alloc_endpoint, eval_endpoint
-from nomadd.server.autopilot import STATS_TIMEOUT_S, Autopilot
-from nomadd.server.blocking import MAX_BLOCKING_WAIT_S, BlockingQueries
+from nomadd.rpc.auth import ServerSigner, server_caller
+from nomadd.rpc.tls import AgentTLS
+from nomadd.server.alloc_endpoint import AllocEndpoint
+from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
+from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
@@ -54,10 +57,11 @@ from nomadd.server.membership import (
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
+from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
-from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
-from nomadd.server.snapshot_schedule import SnapshotSchedule
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.state import store_nodes
+from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
@@ -65,7 +69,6 @@ from nomadd.server.worker import SchedulingService
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
-from nomadd.structs.requests.autopilot import AUTOPILOT_SERVER_STATS, ServerStatsReply, ServerStatsRequest
 from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
 from nomadd.structs.requests.status import STATUS_PEERS
 
@@ -90,7 +93,9 @@ def _split(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    def __init__(self, config: ServerConfig, *, on_fatal: FatalHandler | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
+    ) -> None:
         self.config = config
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
@@ -112,8 +117,18 @@ class Server:
             ),
             self.fsm,
         )
-        self.rpc_client = RPCClient()
+        self.signer = ServerSigner(s.raft_secret)
+        self.rpc_client = RPCClient(tls, credentials=self.signer)
+        self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
+        self.gossip_keyring = GossipKeyring(
+            name=lambda: f"{config.name}.{config.region}",
+            data_dir=None if config.dev_mode else self.data_dir,
+            servers=self.servers,
+            http_addr=self.http_addr,
+            rpc=self.rpc_client,
+        )
+        self.gossip_keyring.register(self.registry)
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
         self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
@@ -129,33 +144,36 @@ class Server:
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
         )
-        self.scheduling = SchedulingService(self)
+        self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
         # operator features: snapshots (save/restore, scheduled) and autopilot
-        snapshots = SnapshotEndpoint(self.ctx, on_restored=self.leader_loop.restart, restorer=self.restorer)
-        snapshots.forward_saves(self._wait_leader_http, self.rpc_client)
-        snapshots.register(self.registry)
-        self.register_leader_component(RestoreJanitor(self.ctx))
-        if s.snapshot_interval > 0 and s.snapshot_path:
-            sched = SnapshotSchedule(self.ctx, Path(s.snapshot_path), s.snapshot_interval, s.snapshot_retain)
-            self.register_leader_component(sched)
-        self.autopilot = Autopilot(self.ctx, s.autopilot, self._autopilot_stats)
-        self.autopilot.register(self.registry)
-        self.register_leader_component(self.autopilot)
+        self.autopilot = build_operator_features(
+            self.ctx,
+            self.registry,
+            self.register_leader_component,
+            restorer=self.restorer,
+            on_restored=self.leader_loop.restart,
+            leader_http=self._wait_leader_http,
+            rpc_client=self.rpc_client,
+        )
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=self._gossip_members).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
-        VariablesEndpoint(self.ctx).register(self.registry)
+        self.keyring = Keyring(self.ctx)
+        VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
+        KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        for module in (eval_endpoint, alloc_endpoint):
-            module.register(self, self.registry)
         self.gossip: Gossip | None = None
         self._pruned: set[str] = set()
         self._refused_logged: set[str] = set()
@@ -182,6 +200,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         self.node_id = await asyncio.to_thread(self._load_node_id)
+        stored_keys = await asyncio.to_thread(self.gossip_keyring.load)  # wins over server.encrypt
         serf_host, serf_port = _split(cfg.advertise.serf)
         bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
         self.gossip = Gossip(
@@ -200,11 +219,12 @@ class Server:
                     build=VERSION,
                     expect=cfg.bootstrap_expect,
                 ),
-                encrypt_key=cfg.encrypt,
+                encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
             ),
             on_event=self._on_member_event,
             tasks=self.tasks.child("gossip"),
         )
+        await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
         await self.gossip.start()
         self.tasks.spawn(self._announce(), "server-mdns-announce")
         raft_dir = self.raft.config.data_dir
@@ -277,6 +297,9 @@ class Server:
             assert self.gossip is not None
             servers = region_servers(self.gossip.members(), self.config.region)
             alive = [s for s in servers if s.status == MemberStatus.ALIVE]
+            # An agent without a server certificate (with TLS) does not count towards expect.
+            identity = await asyncio.gather(*(self._has_server_identity(s) for s in alive))
+            alive = [s for s, ok in zip(alive, identity, strict=True) if ok]
             peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
             decision = bootstrap_decision(
                 self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
@@ -298,7 +321,7 @@ class Server:
         async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
             try:
                 reply = await self.rpc_client.call(
-                    s.http_addr, STATUS_PEERS, Envelope(), timeout=PEER_RPC_TIMEOUT_S
+                    s.http_addr, STATUS_PEERS, Envelope(caller=server_caller()), timeout=PEER_RPC_TIMEOUT_S
                 )
             except RPCError as err:
                 logger.debug("status.peers failed server=%s err=%s", s.name, err)
@@ -318,7 +341,8 @@ class Server:
                     logger.info("leadership transfer before leave moved=%s", moved)
                 await asyncio.wait_for(
                     self.rpc(
-                        OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest(address=self.raft_addr)
+                        OPERATOR_REMOVE_PEER_BY_ADDRESS,
+                        RaftPeerByAddressRequest(address=self.raft_addr, caller=server_caller()),
                     ),
                     LEAVE_RAFT_TIMEOUT_S,
                 )
@@ -431,14 +455,32 @@ class Server:
             logger.info("removing server from raft peers addr=%s", addr)
             await self.raft.remove_peer(addr)
             self._pruned.discard(addr)
+        by_raft = {s.raft_addr: s for s in servers}
         for addr in plan.add:
+            if not await self._has_server_identity(by_raft[addr]):
+                continue
             logger.info("adding server to raft peers addr=%s", addr)
             await self.raft.add_peer(addr)
 
-    async def _autopilot_stats(self, http_addr: str) -> ServerStatsReply:
-        return await self.rpc_client.call(
-            http_addr, AUTOPILOT_SERVER_STATS, ServerStatsRequest(), timeout=STATS_TIMEOUT_S
-        )
+    async def _has_server_identity(self, s: ServerInfo) -> bool:
+        """With TLS, only an agent holding a server certificate becomes a Raft peer (checked
+        by a TLS handshake to its HTTP address; always true without TLS)."""
+        if s.raft_addr == self.raft_addr:
+            return True
+        try:
+            refusal = await self.rpc_client.check_server(s.http_addr, timeout=PEER_RPC_TIMEOUT_S)
+        except RPCError as err:
+            logger.debug("server identity not checked yet name=%s err=%s", s.name, err)
+            return False
+        if not refusal:
+            self._refused_logged.discard(s.raft_addr)
+            return True
+        if s.raft_addr not in self._refused_logged:
+            self._refused_logged.add(s.raft_addr)
+            logger.error(
+                "not adding raft peer: no valid server certificate addr=%s err=%s", s.raft_addr, refusal
+            )
+        return False
 
     def _gossip_members(self) -> list[Member]:
         return self.gossip.members() if self.gossip else []
@@ -501,6 +543,7 @@ class Server:
         m = self.registry.lookup(method.name)
         if not isinstance(req, m.method.request):
             raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
+        self.rpc_auth.authorize(method.name, req)
         if self._needs_leader(m.kind, req.allow_stale):
             if req.forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
@@ -509,6 +552,7 @@ class Server:
                 wait = req.max_query_time_s if req.min_query_index > 0 else 0.0
                 fwd = dataclasses.replace(req, forwarded=True)
                 return await self.rpc_client.call(addr, method, fwd, timeout=10.0 + wait * 17 / 16)
+        await self._ready_for(m.kind, req.allow_stale)
         reply: Rep = await m.handler(req)
         return reply
 
@@ -516,42 +560,15 @@ class Server:
         needs = kind == "write" or (kind == "read" and not allow_stale)
         return needs and not self.raft.is_leader()
 
-    def method_of(self, name: str) -> Method[Any, Any] | LegacyRPCMethod:
+    async def _ready_for(self, kind: str, allow_stale: bool) -> None:
+        """Read-your-writes across an election: a consistent read on a new leader waits until
+        its state holds every committed entry (``Raft.ready_for_reads``)."""
+        if kind == "read" and not allow_stale:
+            await self.raft.wait_ready_for_reads()
+
+    def method_of(self, name: str) -> Method[Any, Any]:
         """The method called ``name`` (for the internal RPC endpoint, which has only its name)."""
-        m = self.registry.lookup_any(name)
-        return m if isinstance(m, LegacyRPCMethod) else m.method
-
-    async def rpc_legacy(self, method: str, args: dict[str, Any], *, forwarded: bool = False) -> Any:
-        """Transitional: dict-based methods not yet given typed requests."""
-        m = self.registry.lookup_any(method)
-        if not isinstance(m, LegacyRPCMethod):
-            raise ValidationError(f"rpc {method}: typed method called with a map")
-        if self._needs_leader(m.kind, bool(args.get("AllowStale"))):
-            if forwarded:
-                raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
-            addr = await self._wait_leader_http()
-            if addr != self.http_addr:
-                wait = float(args.get("MaxQueryTime", 0) or 0)
-                return await self.rpc_client.call_legacy(
-                    addr, method, args, forwarded=True, timeout=10.0 + wait * 17 / 16
-                )
-        return await m.handler(args)
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        """Transitional (dict-based methods): see :class:`nomadd.server.blocking.BlockingQueries`."""
-        req = Envelope(
-            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
-            max_query_time_s=float(args.get("MaxQueryTime", MAX_BLOCKING_WAIT_S) or 0),
-        )
-        value, meta = await self.ctx.blocking.query(req, tables, fn)
-        return {
-            "Value": value,
-            "Index": meta.index,
-            "KnownLeader": meta.known_leader,
-            "LastContact": meta.last_contact_ms,
-        }
+        return self.registry.lookup(name).method
 
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:

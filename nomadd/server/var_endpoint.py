@@ -1,6 +1,8 @@
 """``Variables.*`` RPCs (Nomad's variables_endpoint.go): Apply (write), Read, List.
 
 The endpoint validates the request and makes the timestamp (the FSM must not read the clock);
+the items are sealed with the servers' root keyring (:mod:`nomadd.server.keyring`) before they
+are proposed and opened again to answer, so Raft and snapshots hold them only encrypted;
 check-and-set conflicts come back from the FSM as values and are answered as
 ``VariablesApplyReply(conflict=True, var=<current or None>)``.
 """
@@ -11,6 +13,7 @@ import time
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
+from nomadd.server.keyring import Keyring
 from nomadd.server.state import store_variables
 from nomadd.server.state.store import StateSnapshot
 from nomadd.server.state.store_variables import VarApplyResult
@@ -31,7 +34,7 @@ from nomadd.structs.requests.variables import (
     VarOp,
     VarUpsertEntry,
 )
-from nomadd.structs.variables import Variable, VariableMetadata
+from nomadd.structs.variables import Variable, VariableEncrypted, VariableMetadata
 
 __all__ = ["MAX_PATH_LEN", "VariablesEndpoint"]
 
@@ -49,8 +52,12 @@ def _check_path(path: str) -> str:
 
 
 class VariablesEndpoint:
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, keyring: Keyring) -> None:
         self._ctx = ctx
+        self._keyring = keyring
+
+    def _open(self, var: VariableEncrypted | None) -> Variable | None:
+        return None if var is None else self._keyring.open(self._ctx.store.snapshot(), var)
 
     def register(self, registry: RPCRegistry) -> None:
         registry.register(VARIABLES_APPLY, self.apply, kind="write")
@@ -66,9 +73,9 @@ class VariablesEndpoint:
         if req.op == VarOp.SET:
             if not req.items:
                 raise ValidationError("variable items must be a non-empty map of strings")
-            items = dict(sorted(req.items.items()))
+            key_id, data = await self._keyring.seal(namespace, path, req.items)
             entry = VarUpsertEntry(
-                namespace=namespace, path=path, items=items, time=time.time_ns(), cas=req.cas
+                namespace=namespace, path=path, key_id=key_id, data=data, time=time.time_ns(), cas=req.cas
             )
             msg = MessageType.VAR_UPSERT
         else:
@@ -76,16 +83,18 @@ class VariablesEndpoint:
             msg = MessageType.VAR_DELETE
         result, index = await self._ctx.propose(msg, entry)
         assert isinstance(result, VarApplyResult)
-        return VariablesApplyReply(meta=WriteMeta(index=index), conflict=result.conflict, var=result.current)
+        return VariablesApplyReply(
+            meta=WriteMeta(index=index), conflict=result.conflict, var=self._open(result.current)
+        )
 
     async def read(self, req: VariablesReadRequest) -> VariablesReadReply:
         path = _check_path(req.path)
 
-        def fn(snap: StateSnapshot) -> Variable | None:
+        def fn(snap: StateSnapshot) -> VariableEncrypted | None:
             return store_variables.get(snap, req.namespace, path)
 
         var, meta = await self._ctx.blocking.query(req, _TABLES, fn)
-        return VariablesReadReply(meta=meta, var=var)
+        return VariablesReadReply(meta=meta, var=self._open(var))
 
     async def list_vars(self, req: VariablesListRequest) -> VariablesListReply:
         def fn(snap: StateSnapshot) -> tuple[VariableMetadata, ...]:

@@ -42,8 +42,7 @@ from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
-    from nomadd.server.raft import Raft
-    from nomadd.server.server import Server
+    from nomadd.server.context import ServerContext
 
 logger = logging.getLogger(__name__)
 
@@ -183,21 +182,19 @@ class Worker:
 class SchedulingService:
     """Leader component: broker + blocked evals + plan applier + workers + node evals."""
 
-    def __init__(self, server: Server) -> None:
-        self.raft: Raft = server.raft
-        self.store: StateStore = server.store
-        self.num_workers = max(MIN_WORKERS, int(server.config.num_schedulers or 1))
+    def __init__(self, ctx: ServerContext, tasks: Supervisor) -> None:
+        self.store: StateStore = ctx.store
+        self.num_workers = max(MIN_WORKERS, int(ctx.config.num_schedulers or 1))
         self.broker = EvalBroker(on_cancel=self._cancel_evals)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
-        tasks: Supervisor = server.tasks
-        self.applier = PlanApplier(self.raft, self.store, tasks=tasks.child("plan-applier"))
+        self.applier = PlanApplier(ctx, tasks=tasks.child("plan-applier"))
         self.node_evals = NodeEvals(self.store, self.write_evals)
         self.workers: list[Worker] = []
         self._tasks = tasks.child("scheduling")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
         self.enabled = False
-        server.fsm.add_listener(self._on_applied_thread)
+        ctx.fsm.add_listener(self._on_applied_thread)
 
     # ---- leadership ---------------------------------------------------------------------
     def set_enabled(self, enabled: bool) -> None:

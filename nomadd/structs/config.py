@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Advertise", "DiscoveryConfig", "Ports", "ServerJoin"]
+__all__ = ["TLS_VERSIONS", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,3 +39,31 @@ class ServerJoin:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiscoveryConfig:
     dns_resolvers: tuple[str, ...] = ()
+
+
+# Nomad's tls_min_version values.
+TLS_VERSIONS = ("tls10", "tls11", "tls12", "tls13")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TLSConfig:
+    """The agent's ``tls`` block (Nomad's names; docs/configuration.md §tls).
+
+    ``http`` serves the HTTP port with TLS; ``rpc`` makes the internal RPC (on the same port)
+    TLS with client certificates required, and agents call each other over https. ``region``
+    is the agent's, for the ``server.<region>.nomad`` name ``verify_server_hostname`` checks.
+    """
+
+    http: bool = False
+    rpc: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    verify_server_hostname: bool = False
+    verify_https_client: bool = False
+    tls_min_version: str = "tls12"
+    region: str = "global"
+
+    @property
+    def enabled(self) -> bool:
+        return self.http or self.rpc

@@ -5,7 +5,7 @@
     NomaddError                      anything nomadd raises on purpose
     ├── ConfigError                  a config file, flag or value is wrong (names file and key)
     ├── PermissionsError             a data dir has the wrong owner or mode (says how to fix it)
-    ├── RaftApplyError               a Raft entry could not be committed (timeout, lost leadership)
+    ├── RaftStorageError             the Raft journal or its meta file cannot be read (names file, reason)
     ├── DriverError                  a task driver could not start, signal or stop a task
     └── RPCError (code)              an error that crosses the HTTP API or the internal RPC
         ├── ValidationError   400    the request is malformed or a field is invalid
@@ -13,7 +13,8 @@
         ├── NotFoundError     404    (UnknownJobError, UnknownNodeError, ... are subclasses)
         ├── MethodNotAllowedError 405
         ├── NotImplementedForModeError 501  the endpoint needs a server/client this agent is not
-        └── NoLeaderError     500    the cluster has no leader right now
+        ├── NoLeaderError     500    the cluster has no leader right now
+        └── RaftApplyError    500    a Raft entry was not committed (timeout, leadership lost)
 
 API-facing errors carry ``code``; the HTTP wrapper maps by that attribute and the internal RPC
 sends ``{kind, code, message}`` and rebuilds the same class on the other side (``rpc_error_from``).
@@ -35,6 +36,7 @@ __all__ = [
     "PermissionsError",
     "RPCError",
     "RaftApplyError",
+    "RaftStorageError",
     "UnknownAllocError",
     "UnknownEvalError",
     "UnknownJobError",
@@ -64,10 +66,11 @@ class PermissionsError(NomaddError):
     """
 
 
-class RaftApplyError(NomaddError):
-    """A Raft entry was not committed: timeout, leadership lost, queue full.
+class RaftStorageError(NomaddError):
+    """The Raft journal or its meta file cannot be used: the message names the file and why.
 
-    Endpoints turn it into :class:`NoLeaderError` when the cause is a missing leader.
+    Raised at start (the agent exits 1); a torn tail after a power cut is not one of these, it
+    is cut back to the last whole entry with a warning.
     """
 
 
@@ -145,6 +148,21 @@ class NoLeaderError(RPCError):
         super().__init__(message, code=code)
 
 
+class RaftApplyError(RPCError):
+    """A Raft entry was not committed: timeout, leadership lost, queue full (500).
+
+    A missing leader is :class:`NoLeaderError` instead. The message starts with the class name,
+    so the HTTP body of a write that failed this way (here or on the leader it was forwarded
+    to) says what failed; the prefix is added once, also when the RPC rebuilds the error.
+    """
+
+    code = 500
+
+    def __init__(self, message: str = "raft apply failed", *, code: int | None = None) -> None:
+        prefix = f"{type(self).__name__}: "
+        super().__init__(message if message.startswith(prefix) else prefix + message, code=code)
+
+
 RPC_ERRORS: dict[str, type[RPCError]] = {
     cls.__name__: cls
     for cls in (
@@ -159,6 +177,7 @@ RPC_ERRORS: dict[str, type[RPCError]] = {
         MethodNotAllowedError,
         NotImplementedForModeError,
         NoLeaderError,
+        RaftApplyError,
     )
 }
 

@@ -33,12 +33,14 @@ class MessageType(enum.IntEnum):
     JOB_DEREGISTER = 9  # Job.Deregister (+ its eval)
     EVAL_UPDATE = 10  # Eval.Update / upsert
     EVAL_DELETE = 11  # eval GC
-    ALLOC_UPDATE = 12  # plan apply results
+    ALLOC_UPDATE = 12  # desired transitions + their evals (Alloc.Stop)
     ALLOC_CLIENT_UPDATE = 13  # Node.UpdateAlloc from clients
     DEPLOYMENT_UPDATE = 14  # deployments
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
-    PLAN_RESULTS = 16  # ALLOC_UPDATE whose placements may be a base + differences (AllocBase/AllocDiffs):
+    PLAN_RESULTS = 16  # the plan applier's results, placements as a base + differences (fsm/plan.py):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them
     SNAPSHOT_RESTORE_CHUNK = 17  # one chunk of an operator snapshot restore; the last one swaps the state
     SNAPSHOT_RESTORE_ABORT = 18  # drop a partly staged snapshot restore (new leader)
     AUTOPILOT_SET_CONFIG = 19  # Operator.AutopilotSetConfiguration (check-and-set optional)
+    # 20-39 are left to the types other branches add this round (ACLs)
+    ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)

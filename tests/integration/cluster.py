@@ -18,6 +18,10 @@ Example::
         client = cluster.add_client(servers=servers, extra={"client": {"node_class": "x"}})
     finally:
         cluster.close()
+
+``Cluster(tmp_path, tls=True)`` makes a CA and per-agent certificates with ``nomadd tls`` and runs
+every agent with mutual TLS (``verify_server_hostname``, ``verify_https_client``); the harness
+and ``Agent.cli`` then speak https with a CLI certificate (``ClusterTLS``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -40,7 +45,7 @@ from typing import Any, TypeVar
 from tests.helpers import ROOT, agent_env, free_port, kill_tasks_under, wait_for
 from tests.integration.netns import netns_http
 
-__all__ = ["Agent", "Cluster", "HTTPError", "to_toml"]
+__all__ = ["Agent", "Cluster", "ClusterTLS", "HTTPError", "to_toml"]
 
 T = TypeVar("T")
 
@@ -128,6 +133,80 @@ class HTTPError(Exception):
         self.body = body
 
 
+def nomadd_tls(cwd: Path, *args: str) -> None:
+    """``nomadd tls <args>`` in ``cwd`` (the product's own CA tooling makes the test certificates)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "nomadd", "tls", *args],
+        capture_output=True,
+        text=True,
+        env=agent_env(),
+        cwd=cwd,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@dataclass(frozen=True)
+class ClusterTLS:
+    """A CA made by ``nomadd tls ca create`` in ``root``, and a CLI certificate for the harness."""
+
+    root: Path
+    region: str = "global"
+
+    @classmethod
+    def create(cls, root: Path, region: str = "global") -> ClusterTLS:
+        tls = cls(root, region)
+        nomadd_tls(root, "ca", "create")
+        tls.issue("cli", root / "cli")
+        return tls
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "nomad-agent-ca.pem"
+
+    def issue(self, kind: str, dest: Path) -> tuple[Path, Path]:
+        """``nomadd tls cert create -<kind>`` into ``dest`` (which must not hold one yet)."""
+        nomadd_tls(
+            dest,
+            "cert",
+            "create",
+            f"-{kind}",
+            "-region",
+            self.region,
+            "-ca",
+            str(self.ca),
+            "-key",
+            str(self.root / "nomad-agent-ca-key.pem"),
+        )
+        return dest / f"{self.region}-{kind}-nomad.pem", dest / f"{self.region}-{kind}-nomad-key.pem"
+
+    @property
+    def cli_cert(self) -> tuple[Path, Path]:
+        d = self.root / "cli"
+        return d / f"{self.region}-cli-nomad.pem", d / f"{self.region}-cli-nomad-key.pem"
+
+    def context(self) -> ssl.SSLContext:
+        """The harness's client context: trusts the CA, presents the CLI certificate, does not
+        check names (agents listen on 127.0.0.x; their certificates name their role)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cafile=str(self.ca))
+        cert, key = self.cli_cert
+        ctx.load_cert_chain(str(cert), str(key))
+        ctx.check_hostname = False
+        return ctx
+
+    def env(self) -> dict[str, str]:
+        """The CLI's environment (Nomad's variables), checking the server name."""
+        cert, key = self.cli_cert
+        return {
+            "NOMAD_CACERT": str(self.ca),
+            "NOMAD_CLIENT_CERT": str(cert),
+            "NOMAD_CLIENT_KEY": str(key),
+            "NOMAD_TLS_SERVER_NAME": f"server.{self.region}.nomad",
+        }
+
+
 @dataclass
 class Agent:
     """One agent process of the cluster (not started until :meth:`start`)."""
@@ -143,6 +222,7 @@ class Agent:
     server: bool
     client: bool
     wrap: tuple[str, ...] = ()  # command prefix, e.g. ("ip", "netns", "exec", "ns1")
+    tls: ClusterTLS | None = None
     proc: AgentRun | None = None
     runs: list[AgentRun] = field(default_factory=list)
 
@@ -164,7 +244,7 @@ class Agent:
 
     @property
     def url(self) -> str:
-        return f"http://{self.http_addr}"
+        return f"{'https' if self.tls else 'http'}://{self.http_addr}"
 
     def write_config(self) -> None:
         self.config_path.write_text(to_toml(self.config))
@@ -235,8 +315,9 @@ class Agent:
         qs = ("?" + urllib.parse.urlencode(params)) if params else ""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path + qs, data=data, method=method)
+        ctx = self.tls.context() if self.tls is not None else None
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
                 raw = resp.read()
                 headers = dict(resp.headers)
         except urllib.error.HTTPError as err:
@@ -249,7 +330,7 @@ class Agent:
             [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
-            env=agent_env(NOMAD_ADDR=self.url),
+            env=agent_env(NOMAD_ADDR=self.url, **(self.tls.env() if self.tls else {})),
             cwd=ROOT,
             timeout=timeout,
         )
@@ -268,8 +349,10 @@ class Cluster:
         raft_secret: str | None = None,
         encrypt: str | None = None,
         first_ip: int = 1,
+        tls: bool = False,
     ) -> None:
         CREATED.append(self)
+        self.tls = ClusterTLS.create(tmp_path / "tls") if tls else None
         self.tmp = tmp_path
         self.raft_secret = raft_secret or secrets.token_urlsafe(24)
         self.encrypt = encrypt
@@ -285,6 +368,7 @@ class Cluster:
         client: bool,
         extra: Mapping[str, Any],
         wrap: Sequence[str] = (),
+        cert_kind: str = "",
     ) -> Agent:
         if ip is None:
             ip = f"127.0.0.{self._next_ip}"
@@ -308,6 +392,19 @@ class Cluster:
                 "serf": f"{ip}:{ports['serf']}",
             },
         }
+        if self.tls is not None:
+            cert, key = self.tls.issue(
+                cert_kind or ("server" if server else "client"), self.tmp / f"{name}-tls"
+            )
+            cfg["tls"] = {
+                "http": True,
+                "rpc": True,
+                "ca_file": str(self.tls.ca),
+                "cert_file": str(cert),
+                "key_file": str(key),
+                "verify_server_hostname": True,
+                "verify_https_client": True,
+            }
         _merge(cfg, extra)
         agent = Agent(
             name=name,
@@ -321,6 +418,7 @@ class Cluster:
             server=server,
             client=client,
             wrap=tuple(wrap),
+            tls=self.tls,
         )
         self.agents.append(agent)
         return agent
@@ -333,8 +431,10 @@ class Cluster:
         ip: str | None = None,
         extra: Mapping[str, Any] | None = None,
         wrap: Sequence[str] = (),
+        cert_kind: str = "",
     ) -> Agent:
-        """A server agent (not started). ``wrap`` runs it behind a prefix (a netns)."""
+        """A server agent (not started). ``wrap`` runs it behind a prefix (a netns).
+        ``cert_kind`` gives it another role's certificate (with ``tls``)."""
         server: dict[str, Any] = {
             "enabled": True,
             "bootstrap_expect": bootstrap_expect,
@@ -344,7 +444,9 @@ class Cluster:
             server["encrypt"] = self.encrypt
         base = {"server": server}
         _merge(base, extra or {})
-        return self._new_agent(name=name, ip=ip, server=True, client=False, extra=base, wrap=wrap)
+        return self._new_agent(
+            name=name, ip=ip, server=True, client=False, extra=base, wrap=wrap, cert_kind=cert_kind
+        )
 
     def add_client(
         self,

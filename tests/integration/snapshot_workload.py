@@ -62,9 +62,10 @@ async def _fill(
 ) -> None:
     import aiohttp
 
+    from nomadd.rpc.auth import NODE_ID_HEADER, NODE_SECRET_HEADER
     from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
     from nomadd.scheduler.testing import mock_node
-    from nomadd.structs.node import NodeStatus
+    from nomadd.structs.node import Node, NodeStatus
     from nomadd.structs.requests.node import (
         NODE_REGISTER,
         NODE_UPDATE_STATUS,
@@ -75,13 +76,17 @@ async def _fill(
     sem = asyncio.Semaphore(32)
     async with aiohttp.ClientSession() as http:
 
-        async def rpc(method: str, request: object) -> Any:
+        async def rpc(method: str, request: object, node: Node) -> Any:
+            """``method`` as the simulated ``node`` calls it (its credential: ID and SecretID)."""
+            headers = {
+                "Content-Type": MSGPACK_CONTENT_TYPE,
+                NODE_ID_HEADER: node.id,
+                NODE_SECRET_HEADER: node.secret_id,
+            }
             async with (
                 sem,
                 http.post(
-                    f"{leader.url}/v1/internal/{method}",
-                    data=encode_request(request),
-                    headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+                    f"{leader.url}/v1/internal/{method}", data=encode_request(request), headers=headers
                 ) as resp,
             ):
                 reply = decode(await resp.read())
@@ -91,11 +96,11 @@ async def _fill(
 
         async def add_node() -> None:
             node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
-            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node))
+            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node), node)
             ready = NodeUpdateStatusRequest(
                 node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY
             )
-            await rpc(NODE_UPDATE_STATUS.name, ready)
+            await rpc(NODE_UPDATE_STATUS.name, ready, node)
 
         async def put(method: str, path: str, body: Any) -> None:
             async with sem, http.request(method, f"{leader.url}{path}", json=body) as resp:

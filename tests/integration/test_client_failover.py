@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
-from nomadd.structs.requests.node import HeartbeatStatsRequest
+from nomadd.structs.requests.node import NODE_HEARTBEAT_STATS, HeartbeatStatsRequest
 from tests.integration.cluster import Agent, Cluster
+from tests.integration.internal_rpc import call_internal
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +21,11 @@ SERVER_EXTRA = {"server": {"min_heartbeat_ttl": "2s", "heartbeat_grace": "1s"}}
 
 
 def heartbeat_stats(server: Agent) -> dict[str, Any]:
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"{server.url}/v1/internal/Node.HeartbeatStats",
-        data=encode_request(HeartbeatStatsRequest()),
-        method="POST",
-        headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+    _status, reply = call_internal(
+        server, NODE_HEARTBEAT_STATS, HeartbeatStatsRequest(), as_server=True, timeout=3
     )
-    with urllib.request.urlopen(req, timeout=3) as resp:
-        reply: dict[str, Any] = decode(resp.read())["ok"]
-    return reply
+    ok: dict[str, Any] = reply["ok"]
+    return ok
 
 
 def test_leader_loss_marks_no_client_down(tmp_path: Path) -> None:

@@ -8,14 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
 from nomadd.scheduler.testing import mock_node
 from nomadd.structs.node import NodeCpuResources, NodeStatus
 from nomadd.structs.requests import Method, Req
@@ -27,24 +25,21 @@ from nomadd.structs.requests.node import (
 )
 from tests.helpers import wait_for
 from tests.integration.cluster import Agent, Cluster, HTTPError
+from tests.integration.internal_rpc import call_internal
 
 pytestmark = pytest.mark.slow
 
 
 def rpc(agent: Agent, method: Method[Req, Any], request: Req, timeout: float = 10.0) -> Any:
-    """Call an internal RPC (the typed request's msgpack wire form) on ``agent``; returns the
-    reply's wire form; raises RuntimeError on an error reply."""
-    req = urllib.request.Request(
-        f"{agent.url}/v1/internal/{method.name}",
-        data=encode_request(request),
-        method="POST",
-        headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+    """Call a node's internal RPC as that node (its ID and SecretID, from the request); returns
+    the reply's wire form; raises RuntimeError on an error reply."""
+    node = request.node if isinstance(request, NodeRegisterRequest) else None
+    ident = (
+        (node.id, node.secret_id)
+        if node
+        else (getattr(request, "node_id", ""), getattr(request, "secret_id", ""))
     )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            reply = decode(resp.read())
-    except urllib.error.HTTPError as err:
-        reply = decode(err.read())
+    _status, reply = call_internal(agent, method, request, node=ident, timeout=timeout)
     if "error" in reply:
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["ok"]
@@ -138,6 +133,22 @@ def test_run_monitor_status_views_and_read_your_writes(one_server: Any, tmp_path
     eval_id = lines[0].split('"')[1]
     shown = server.cli("eval", "status", eval_id)
     assert shown.returncode == 0 and "Status             = complete" in shown.stdout
+    stubs = server.api("GET", "/v1/job/web/allocations")
+    listed = server.api("GET", "/v1/allocations", params={"prefix": alloc_id})
+    assert listed == [a for a in stubs if a["ID"].startswith(alloc_id)] and len(listed) == 1
+    on_node = server.api("GET", f"/v1/node/{listed[0]['NodeID']}/allocations")
+    assert listed[0] in on_node and all(a["NodeID"] == listed[0]["NodeID"] for a in on_node)
+    full = server.api("GET", f"/v1/allocation/{listed[0]['ID']}")
+    assert full["Job"]["ID"] == "web" and full["EvalID"] == listed[0]["EvalID"]
+    assert eval_id in {e["ID"][:8] for e in server.api("GET", "/v1/evaluations")}
+    placed = server.api("GET", f"/v1/evaluation/{listed[0]['EvalID']}/allocations")
+    assert sorted(a["ID"] for a in placed) == sorted(a["ID"] for a in stubs)
+    stopped, headers = server.api_meta("PUT", f"/v1/allocation/{listed[0]['ID']}/stop")
+    assert set(stopped) == {"EvalID", "Index"} and int(headers["X-Nomad-Index"]) == stopped["Index"]
+    assert server.api("GET", f"/v1/evaluation/{stopped['EvalID']}")["TriggeredBy"] == "alloc-stop"
+    wait_for(
+        lambda: server.api("GET", f"/v1/allocation/{listed[0]['ID']}")["NextAllocation"], 10, what="replaced"
+    )
 
     # read-your-writes: the allocations of a fresh register, read at the register's index
     reply, headers = server.api_meta("PUT", "/v1/jobs", {"Job": job("api", count=4)})

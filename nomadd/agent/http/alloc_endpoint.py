@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
-from nomadd.agent.http.server import QueryResult, parse_query_options
+from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
+from nomadd.agent.http.server import parse_query_options
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownAllocError
+from nomadd.structs.requests.alloc import (
+    ALLOC_GET,
+    ALLOC_LIST,
+    ALLOC_STOP,
+    AllocListRequest,
+    AllocSpecificRequest,
+)
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -18,20 +26,23 @@ if TYPE_CHECKING:
 
 async def list_allocs(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    return legacy_query_result(await call_rpc(agent, "Alloc.List", query_args(opts, Prefix=opts.prefix)))
+    reply = await call(agent, ALLOC_LIST, AllocListRequest(prefix=opts.prefix, **envelope(req, opts)))
+    return query_result(reply.meta, [to_api(a) for a in reply.allocations])
 
 
 async def get_alloc(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Alloc.GetAlloc", query_args(opts, AllocID=req.match_info["id"]))
-    if reply.get("Value") is None:
+    request = AllocSpecificRequest(alloc_id=req.match_info["id"], **envelope(req))
+    reply = await call(agent, ALLOC_GET, request)
+    if reply.alloc is None:
         raise UnknownAllocError("alloc not found")
-    return legacy_query_result(reply)
+    return query_result(reply.meta, to_api(reply.alloc))
 
 
 async def stop_alloc(agent: Agent, req: web.Request) -> object:
-    reply = await call_rpc(agent, "Alloc.Stop", {"AllocID": req.match_info["id"]})
-    return QueryResult(value=reply, index=int(reply.get("Index", 0)))
+    reply = await call(
+        agent, ALLOC_STOP, AllocSpecificRequest(alloc_id=req.match_info["id"], **envelope(req))
+    )
+    return write_result(reply.meta, {"EvalID": reply.eval_id, "Index": reply.meta.index})
 
 
 def register(router: Router) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call, call_rpc
+from nomadd.agent.http.internal_endpoint import call
 from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
 from nomadd.structs.errors import DriverError as NomaddDriverError
@@ -28,6 +28,7 @@ from nomadd.structs.errors import (
     UnknownAllocError,
     ValidationError,
 )
+from nomadd.structs.requests.alloc import ALLOC_GET, AllocSpecificRequest
 from nomadd.structs.requests.node import NODE_GET, NodeSpecificRequest
 
 if TYPE_CHECKING:
@@ -82,11 +83,11 @@ def _local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
 
 async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
     """The HTTP address of the node that runs ``alloc_id`` (asked of the servers)."""
-    reply = await call_rpc(agent, "Alloc.GetAlloc", {"AllocID": alloc_id, "AllowStale": True})
-    alloc = reply.get("Value")
-    if not alloc:
+    reply = await call(agent, ALLOC_GET, AllocSpecificRequest(alloc_id=alloc_id, allow_stale=True))
+    alloc = reply.alloc
+    if alloc is None:
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}"')
-    got = await call(agent, NODE_GET, NodeSpecificRequest(node_id=alloc["NodeID"], allow_stale=True))
+    got = await call(agent, NODE_GET, NodeSpecificRequest(node_id=alloc.node_id, allow_stale=True))
     if got.node is None or not got.node.http_addr:
         raise RPCError(f"node of allocation {alloc_id} has no HTTP address")
     return got.node.http_addr
@@ -97,12 +98,19 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
     addr = await _node_addr_of(agent, alloc_id)
-    url = f"http://{addr}{req.path_qs}"
+    tls = agent.tls
+    url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
     body = await req.read() if req.can_read_body else None
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         try:
-            async with session.request(req.method, url, data=body, headers={PROXIED_HEADER: "1"}) as up:
+            async with session.request(
+                req.method,
+                url,
+                data=body,
+                headers={PROXIED_HEADER: "1"},
+                ssl=tls.peer if tls is not None else True,
+            ) as up:
                 resp = web.StreamResponse(status=up.status)
                 resp.content_type = up.content_type
                 await resp.prepare(req)

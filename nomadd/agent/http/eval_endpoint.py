@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import call_rpc, legacy_query_result, query_args
+from nomadd.agent.http.internal_endpoint import call, envelope, query_result
 from nomadd.agent.http.server import parse_query_options
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownEvalError
+from nomadd.structs.requests.eval import (
+    EVAL_ALLOCATIONS,
+    EVAL_GET,
+    EVAL_LIST,
+    EvalListRequest,
+    EvalSpecificRequest,
+)
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -18,21 +26,21 @@ if TYPE_CHECKING:
 
 async def list_evals(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    return legacy_query_result(await call_rpc(agent, "Eval.List", query_args(opts, Prefix=opts.prefix)))
+    reply = await call(agent, EVAL_LIST, EvalListRequest(prefix=opts.prefix, **envelope(req, opts)))
+    return query_result(reply.meta, [to_api(e) for e in reply.evaluations])
 
 
 async def get_eval(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Eval.GetEval", query_args(opts, EvalID=req.match_info["id"]))
-    if reply.get("Value") is None:
+    reply = await call(agent, EVAL_GET, EvalSpecificRequest(eval_id=req.match_info["id"], **envelope(req)))
+    if reply.eval is None:
         raise UnknownEvalError("eval not found")
-    return legacy_query_result(reply)
+    return query_result(reply.meta, to_api(reply.eval))
 
 
 async def eval_allocs(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    reply = await call_rpc(agent, "Eval.Allocations", query_args(opts, EvalID=req.match_info["id"]))
-    return legacy_query_result(reply)
+    request = EvalSpecificRequest(eval_id=req.match_info["id"], **envelope(req))
+    reply = await call(agent, EVAL_ALLOCATIONS, request)
+    return query_result(reply.meta, [to_api(a) for a in reply.allocations])
 
 
 def register(router: Router) -> None:

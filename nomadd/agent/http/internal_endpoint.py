@@ -5,6 +5,9 @@ on this agent's server (which forwards to the leader when needed) or, on a clien
 through the client's server list; :func:`envelope` reads Nomad's query options and token from
 the HTTP request into the RPC envelope; :func:`query_result` turns a reply's
 :class:`QueryMeta` into Nomad's headers.
+
+Every internal call is authenticated before its body is used (``nomadd.rpc.auth``): a server's
+signature or a node's SecretID; an anonymous call is refused (401), a bad credential 403.
 """
 
 from __future__ import annotations
@@ -15,17 +18,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
-from nomadd.rpc.registry import LegacyRPCMethod
+from nomadd.agent.http.tls import peer_is_server
 from nomadd.rpc.wire import (
-    LEGACY_FORWARDED_HEADER,
     MSGPACK_CONTENT_TYPE,
-    decode,
     decode_request,
     error_reply,
-    legacy_ok_reply,
     ok_reply,
 )
-from nomadd.structs.errors import NotImplementedForModeError, RPCError, ValidationError
+from nomadd.structs.errors import NotImplementedForModeError, RPCError
 from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
 if TYPE_CHECKING:
@@ -36,9 +36,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "call",
-    "call_rpc",
     "envelope",
-    "query_args",
     "query_result",
     "register",
     "token_of",
@@ -89,43 +87,6 @@ def write_result(meta: WriteMeta, value: object) -> QueryResult:
     return QueryResult(value=value, index=meta.index)
 
 
-# ---- transitional: dict-based methods -------------------------------------------------------
-
-
-async def call_rpc(agent: Agent, method: str, args: dict[str, Any]) -> Any:
-    if agent.server is not None:
-        return await agent.server.rpc_legacy(method, args)
-    client_rpc = getattr(agent.client, "rpc", None)
-    if client_rpc is not None:
-        return await client_rpc(method, args)
-    raise NotImplementedForModeError("Server not enabled")
-
-
-def query_args(opts: QueryOptions, **extra: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "AllowStale": opts.stale,
-        "MinQueryIndex": opts.index,
-        "MaxQueryTime": opts.wait_s,
-        "Region": opts.region,
-        "Namespace": opts.namespace,
-    }
-    args.update(extra)
-    return args
-
-
-def legacy_query_result(reply: dict[str, Any]) -> QueryResult:
-    return QueryResult(
-        value=reply.get("Value"),
-        index=int(reply.get("Index", 1)),
-        known_leader=bool(reply.get("KnownLeader", True)),
-        last_contact_ms=int(reply.get("LastContact", 0)),
-    )
-
-
-def legacy_write_result(reply: dict[str, Any]) -> QueryResult:
-    return QueryResult(value=reply, index=int(reply.get("Index", 0)))
-
-
 # ---- the endpoint ----------------------------------------------------------------------------
 
 
@@ -136,18 +97,11 @@ async def internal(agent: Agent, req: web.Request) -> object:
             raise NotImplementedForModeError("Server not enabled")
         method = agent.server.method_of(name)
         body = await req.read() if req.can_read_body else b""
-        if isinstance(method, LegacyRPCMethod):
-            try:
-                args = decode(body) if body else {}
-            except Exception as err:
-                raise ValidationError(f"malformed rpc request: {err}") from err
-            if not isinstance(args, dict):
-                raise ValidationError("malformed rpc request: not a map")
-            forwarded = req.headers.get(LEGACY_FORWARDED_HEADER) == "1"
-            out = legacy_ok_reply(await agent.server.rpc_legacy(name, args, forwarded=forwarded))
-        else:
-            request: Envelope = decode_request(method.request, body)
-            out = ok_reply(await agent.server.rpc(method, request))
+        # Who is calling, before anything in the body is used (nomadd.rpc.auth).
+        peer_server = peer_is_server(req, agent.server.config.region)
+        verified = await agent.server.rpc_auth.authenticate(name, req.headers, body, peer_server=peer_server)
+        request: Envelope = agent.server.rpc_auth.admit(name, decode_request(method.request, body), verified)
+        out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:
         logger.debug("rpc failed method=%s code=%d err=%s", name, err.code, err.message)

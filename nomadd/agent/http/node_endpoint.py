@@ -10,19 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nomadd.agent.http.internal_endpoint import (
-    call,
-    call_rpc,
-    envelope,
-    legacy_query_result,
-    query_args,
-    query_result,
-    write_result,
-)
+from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
 from nomadd.agent.http.server import QueryResult, parse_query_options
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownNodeError, ValidationError
 from nomadd.structs.node import NodeEligibility, NodeListStub
+from nomadd.structs.requests.alloc import ALLOC_LIST, AllocListRequest
 from nomadd.structs.requests.node import (
     NODE_DEREGISTER,
     NODE_GET,
@@ -117,18 +110,10 @@ async def purge(agent: Agent, req: web.Request) -> object:
 
 
 async def node_allocations(agent: Agent, req: web.Request) -> object:
-    opts = parse_query_options(req)
-    node_id = req.match_info["id"]
-    reply = await call_rpc(agent, "Alloc.List", query_args(opts, NodeID=node_id, Namespace="*"))
-    result = legacy_query_result(reply)
-    rows = result.value if isinstance(result.value, list) else []
-    allocs = [a for a in rows if isinstance(a, dict) and a.get("NodeID") == node_id]
-    return QueryResult(
-        value=allocs,
-        index=result.index,
-        known_leader=result.known_leader,
-        last_contact_ms=result.last_contact_ms,
-    )
+    env = envelope(req)
+    env["namespace"] = "*"  # every namespace's allocations on the node, as Nomad lists them
+    reply = await call(agent, ALLOC_LIST, AllocListRequest(node_id=req.match_info["id"], **env))
+    return query_result(reply.meta, [to_api(a) for a in reply.allocations])
 
 
 def register(router: Router) -> None:

@@ -56,6 +56,8 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.operator_endpoint",
     "nomadd.agent.http.snapshot_endpoint",
     "nomadd.agent.http.autopilot_endpoint",
+    "nomadd.agent.http.keyring_endpoint",
+    "nomadd.agent.http.gossip_keyring_endpoint",
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
     "nomadd.agent.http.node_endpoint",
@@ -213,7 +215,12 @@ class HTTPServer:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.app = web.Application(middlewares=[_nomad_errors], client_max_size=16 * 1024 * 1024)
+        from nomadd.agent.http.tls import require_rpc_certificate
+
+        self.app = web.Application(
+            middlewares=[_nomad_errors, require_rpc_certificate(lambda: agent.tls)],
+            client_max_size=16 * 1024 * 1024,
+        )
         self.router = Router(agent, self.app)
         for name in ENDPOINT_MODULES:
             importlib.import_module(name).register(self.router)
@@ -227,12 +234,19 @@ class HTTPServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT_S
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, cfg.ports.http, reuse_address=True)
+        tls = self.agent.tls
+        site = web.TCPSite(
+            self._runner,
+            host,
+            cfg.ports.http,
+            reuse_address=True,
+            ssl_context=tls.listener if tls is not None and tls.config.http else None,
+        )
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else cfg.ports.http
-        logger.info("http server listening addr=%s:%d", host, self.port)
+        logger.info("http server listening addr=%s:%d tls=%s", host, self.port, tls is not None)
 
     async def shutdown(self) -> None:
         if self._runner is not None:

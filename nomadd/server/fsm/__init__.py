@@ -31,8 +31,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
-
 from nomadd.server.state.store import StateStore, Txn
 from nomadd.structs.codec import pack, unpack
 from nomadd.structs.errors import NomaddError
@@ -44,8 +42,6 @@ __all__ = [
     "FSM",
     "EntryKind",
     "FSMFatalError",
-    "decode_payload",
-    "encode_payload",
     "struct_entry",
 ]
 
@@ -82,21 +78,6 @@ def struct_entry(cls: type[E], apply: Callable[[Txn, E], object]) -> EntryKind[E
         return unpack(cls, payload)
 
     return EntryKind(apply=apply, encode=pack, decode=decode)
-
-
-def encode_payload(req: Mapping[str, Any]) -> bytes:
-    """msgpack bytes of a map entry (entries not yet given a struct of their own)."""
-    packed: bytes = msgpack.packb(req, use_bin_type=True)
-    return packed
-
-
-def decode_payload(payload: bytes) -> dict[str, Any]:
-    if not payload:
-        return {}
-    req = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    if not isinstance(req, dict):
-        raise TypeError(f"payload is {type(req).__name__}, want a map")
-    return req
 
 
 class FSM:

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server import eval_endpoint, plan_apply
 from nomadd.server.fsm import (
     EntryKind,
     autopilot,
-    decode_payload,
-    encode_payload,
     job,
+    keyring,
     node,
+    plan,
     snapshot,
     struct_entry,
     variables,
 )
+from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
+from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
     NodeDeregisterEntry,
@@ -51,10 +54,6 @@ def _no_entry(payload: bytes) -> None:
     return None
 
 
-def _map_entry(apply: Any) -> EntryKind[Any]:
-    return EntryKind(apply=apply, encode=encode_payload, decode=decode_payload)
-
-
 def _reserved() -> EntryKind[Any]:
     """A type this build knows but has no feature for yet: applied as a no-op."""
     return EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry, ignorable=True)
@@ -76,13 +75,16 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.NODE_UPDATE_ELIGIBILITY: struct_entry(NodeEligibilityEntry, node.apply_eligibility),
         t.JOB_REGISTER: struct_entry(JobRegisterEntry, job.apply_register),
         t.JOB_DEREGISTER: struct_entry(JobDeregisterEntry, job.apply_deregister),
-        t.EVAL_UPDATE: _map_entry(eval_endpoint._apply_eval_update),
-        t.EVAL_DELETE: _map_entry(eval_endpoint._apply_eval_delete),
-        t.ALLOC_UPDATE: _map_entry(plan_apply._apply_plan_results),
+        t.EVAL_UPDATE: struct_entry(EvalUpdateEntry, evals.apply_eval_update),
+        t.EVAL_DELETE: struct_entry(EvalDeleteEntry, evals.apply_eval_delete),
+        t.ALLOC_UPDATE: struct_entry(AllocUpdateEntry, plan.apply_alloc_update),
         t.ALLOC_CLIENT_UPDATE: struct_entry(AllocClientUpdateEntry, node.apply_alloc_client_update),
         t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
-        t.PLAN_RESULTS: _map_entry(plan_apply._apply_plan_results),
+        t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
+            apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results
+        ),
+        t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
         t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
         t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
         t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),

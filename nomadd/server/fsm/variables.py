@@ -12,7 +12,13 @@ __all__ = ["apply_var_delete", "apply_var_upsert"]
 
 def apply_var_upsert(txn: Txn, entry: VarUpsertEntry) -> VarApplyResult:
     return store_variables.upsert_locked(
-        txn, namespace=entry.namespace, path=entry.path, items=entry.items, now_ns=entry.time, cas=entry.cas
+        txn,
+        namespace=entry.namespace,
+        path=entry.path,
+        key_id=entry.key_id,
+        data=entry.data,
+        now_ns=entry.time,
+        cas=entry.cas,
     )
 
 

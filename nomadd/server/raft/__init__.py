@@ -9,9 +9,17 @@ event loop goes through ``loop.call_soon_threadsafe``:
 * ``await raft.apply(msg_type, payload) -> (result, index)`` proposes with pysyncobj's
   ``callback=`` and resolves a Future on the loop (never ``sync=True``);
 * ``onStateChanged`` is posted to the loop and fans out to ``add_leadership_listener`` callbacks;
-* a small watcher task polls the last known leader and the peer set (pysyncobj has no callback
-  for either), keeps ``last_contact``, and persists the peer set to ``peers.json`` so a restart
-  dials the current members, not the bootstrap ones.
+* after every tick the tick thread takes a :class:`~.glue.RaftView` (leader, peers, term,
+  indexes); a change of leader, peers or state is posted to the loop at once, and a small
+  watcher task takes the latest view every ``WATCH_INTERVAL_S`` (indexes, last contact). Every
+  query (``is_leader()``, ``leader()``, ``peers()``, ``stats()``, ...) answers from that state on
+  the loop, never from pysyncobj's across threads. The peer set is persisted to ``peers.json``
+  so a restart dials the current members, not the bootstrap ones;
+* the log is our durable journal (:mod:`.journal`): entries are acknowledged, and counted by a
+  leader, only once fsync'ed; every file replaced by rename is fsync'ed with its directory.
+
+pysyncobj is pinned exactly; :mod:`.compat` checks at import that everything the glue touches
+is there.
 
 The single ``@replicated`` method, ``RaftNode.apply``, hands each committed entry to
 :class:`nomadd.server.fsm.FSM` with its Raft index. An entry the FSM cannot apply stops the
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -35,8 +44,9 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
-from nomadd.server.raft.glue import DumpSerializer, RaftNode, coalescing_notifier
-from nomadd.structs.errors import NoLeaderError, RaftApplyError
+from nomadd.server.raft.glue import AckGate, DumpSerializer, RaftNode, RaftView
+from nomadd.server.raft.journal import fsync_dir, write_durably
+from nomadd.structs.errors import NoLeaderError, NomaddError, RaftApplyError
 from nomadd.structs.messages import MessageType
 
 logger = logging.getLogger(__name__)
@@ -44,8 +54,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["Raft", "RaftConfig", "has_existing_state"]
 
 APPLY_TIMEOUT_S = 10.0  # Nomad's RaftTimeout: a write not committed by then fails
+# Test only: a shorter apply timeout (seconds), so a test can see a write time out on a leader
+# that lost its quorum before the leader steps down (leader_fallback_s).
+APPLY_TIMEOUT_ENV = "NOMADD_TEST_RAFT_APPLY_TIMEOUT"
 MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election rounds
-WATCH_INTERVAL_S = 0.05  # leader/peer poll; pysyncobj has no "leader changed" callback
+WATCH_INTERVAL_S = 0.05  # how often the loop takes the tick thread's latest RaftView
+READ_READY_TIMEOUT_S = 5.0  # a new leader's no-op commits within one round trip normally
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
 # pysyncobj splits an entry larger than appendEntriesBatchSizeBytes into "transmission" chunks,
@@ -122,10 +136,12 @@ class Raft:
         self._watcher: asyncio.Task[None] | None = None
         self._listeners: list[LeadershipListener] = []
         self._is_leader = False
+        self._view = RaftView()
         self._leader: str | None = None
         self._last_contact = time.monotonic()
         self._peers: tuple[str, ...] = ()
         self._closed = False
+        self.apply_timeout = float(os.environ.get(APPLY_TIMEOUT_ENV) or APPLY_TIMEOUT_S)
         # completions, one loop wake-up per burst (the loop and the tick thread would otherwise
         # trade the GIL once per write)
         self._completions: LoopHandoff[tuple[asyncio.Future[tuple[Any, int]], Any, int]] = LoopHandoff(
@@ -196,17 +212,27 @@ class Raft:
         self._completions.loop = self._loop
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # the names of the raft dir and its parents: the journal's fsyncs cover only inside
+            for d in (self.config.data_dir, *self.config.data_dir.parents[:2]):
+                fsync_dir(d)
         partners = self._initial_partners(peers)
         conf = self._make_conf()
-        with coalescing_notifier():
-            node = RaftNode(self.fsm, self.config.self_addr, partners, conf, self._on_fatal)
+        node = RaftNode(
+            self.fsm,
+            self.config.self_addr,
+            partners,
+            conf,
+            self._on_fatal,
+            gate=AckGate(self._on_fatal),
+            on_view=self._on_view_thread,
+        )
         self._node = node
         try:
             await asyncio.to_thread(node.waitBinded)
         except Exception as err:
             self._node = None
             node.destroy()
-            raise RaftApplyError(f"cannot bind raft address {self.config.bind_addr}") from err
+            raise NomaddError(f"cannot bind raft address {self.config.bind_addr}") from err
         self._peers = tuple(sorted([self.config.self_addr, *partners]))
         self._persist_peers()
         self._watcher = asyncio.create_task(self._watch(), name="raft-watch")
@@ -236,6 +262,8 @@ class Raft:
         if node.tick_thread_alive():
             logger.warning("raft tick thread did not stop in time timeout_s=%s", SHUTDOWN_TIMEOUT_S)
         self._set_leader_state(False)
+        self._view = RaftView(peers=self._view.peers)
+        self._leader = None
         logger.info("raft stopped self=%s", self.config.self_addr)
 
     # ---- loop <- raft thread ---------------------------------------------------------------
@@ -246,10 +274,35 @@ class Raft:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._set_leader_state, new == 2)
 
+    def _on_view_thread(self, view: RaftView) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._take_view, view)
+
+    def _take_view(self, view: RaftView) -> None:
+        """On the loop: the tick thread's latest view becomes what the queries answer."""
+        if self._node is None:
+            return
+        self._view = view
+        self._leader = view.leader
+        if view.leader_connected:
+            self._last_contact = time.monotonic()
+        if view.peers != self._peers:
+            logger.info("raft peer set changed peers=%s", ",".join(view.peers))
+            self._peers = view.peers
+            self._persist_peers()
+
     def _set_leader_state(self, leader: bool) -> None:
         if leader == self._is_leader:
             return
         self._is_leader = leader
+        # the view catches up after the tick; until then leader() agrees with is_leader()
+        if leader:
+            self._leader = self.config.self_addr
+            self._view = dataclasses.replace(self._view, read_ready=False)
+        elif self._leader == self.config.self_addr:
+            self._leader = None
         for listener in list(self._listeners):
             try:
                 listener(leader)
@@ -265,43 +318,26 @@ class Raft:
             node = self._node
             if node is None:
                 return
-            leader = node._getLeader()
-            self._leader = str(leader.address) if leader is not None else None
-            if leader is not None and (self._leader == self.config.self_addr or node.isNodeConnected(leader)):
-                self._last_contact = time.monotonic()
-            try:
-                peers = tuple(sorted([self.config.self_addr, *(n.address for n in node.otherNodes)]))
-            except RuntimeError:  # set changed size while the tick thread mutated it
-                peers = self._peers
-            if peers != self._peers:
-                logger.info("raft peer set changed peers=%s", ",".join(peers))
-                self._peers = peers
-                self._persist_peers()
+            if node.view is not self._view:
+                self._take_view(node.view)
             await asyncio.sleep(WATCH_INTERVAL_S)
 
     def _persist_peers(self) -> None:
         pf = self._peers_file()
         if pf is None:
             return
-        tmp = pf.with_suffix(".tmp")
-        tmp.write_text(json.dumps(list(self._peers)))
-        tmp.replace(pf)
+        write_durably(pf, json.dumps(list(self._peers)).encode())
 
-    # ---- queries ---------------------------------------------------------------------------
+    # ---- queries (loop state only) -----------------------------------------------------------
     def is_leader(self) -> bool:
-        node = self._node
-        return bool(node is not None and node._isLeader())
+        return self._is_leader
 
     def leader(self) -> str | None:
         """Last known leader's raft address, or None (may be stale: pysyncobj's caveat)."""
-        node = self._node
-        if node is None:
-            return None
-        ld = node._getLeader()
-        return str(ld.address) if ld is not None else None
+        return self._leader
 
     def known_leader(self) -> bool:
-        return self.leader() is not None
+        return self._leader is not None
 
     def last_contact_ms(self) -> int:
         if self.is_leader():
@@ -310,42 +346,43 @@ class Raft:
 
     def peers(self) -> list[str]:
         """Every voter's raft address, this node included, sorted."""
-        node = self._node
-        if node is None:
-            return []
-        for _ in range(3):
-            with contextlib.suppress(RuntimeError):
-                return sorted([self.config.self_addr, *(n.address for n in node.otherNodes)])
-        return list(self._peers)
+        return list(self._peers) if self._node is not None else []
+
+    def ready_for_reads(self) -> bool:
+        """Leader, and its no-op of this term applied: its state holds every committed entry."""
+        return self._is_leader and self._view.read_ready
+
+    async def wait_ready_for_reads(self, timeout: float = READ_READY_TIMEOUT_S) -> None:
+        """Wait until :meth:`ready_for_reads`; :class:`NoLeaderError` when leadership goes, or
+        when it takes longer than ``timeout`` (the no-op did not commit)."""
+        if self.ready_for_reads():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.ready_for_reads():
+            if not self._is_leader or loop.time() > deadline:
+                raise NoLeaderError("No cluster leader (new leader not caught up yet)")
+            await asyncio.sleep(0.005)
 
     def applied_index(self) -> int:
-        node = self._node
-        return int(node.raftLastApplied) if node is not None else 0
+        return self._view.applied_index if self._node is not None else 0
 
     def stats(self) -> dict[str, Any]:
-        """pysyncobj's status as strings (the shape of Nomad's ``stats.raft``)."""
-        node = self._node
-        if node is None:
+        """The node's raft status as strings (the shape of Nomad's ``stats.raft``)."""
+        if self._node is None:
             return {"state": "stopped"}
-        status: dict[str, Any] = {}
-        for _ in range(3):
-            try:
-                status = node.getStatus()
-                break
-            except RuntimeError:  # dict changed size during iteration (tick thread)
-                continue
-        out = {
-            "state": _STATE_NAMES.get(int(status.get("state", -1)), "unknown"),
-            "leader": str(status["leader"].address) if status.get("leader") else "",
-            "term": str(status.get("raft_term", "")),
-            "commit_index": str(status.get("commit_idx", "")),
-            "applied_index": str(status.get("last_applied", "")),
-            "log_len": str(status.get("log_len", "")),
-            "num_peers": str(status.get("partner_nodes_count", "")),
-            "has_quorum": str(bool(status.get("has_quorum"))).lower(),
+        v = self._view
+        return {
+            "state": "leader" if self._is_leader else _STATE_NAMES.get(v.state, "unknown"),
+            "leader": self._leader or "",
+            "term": str(v.term),
+            "commit_index": str(v.commit_index),
+            "applied_index": str(v.applied_index),
+            "log_len": str(v.log_len),
+            "num_peers": str(max(len(self._peers) - 1, 0)),
+            "has_quorum": str(v.has_quorum).lower(),
             "last_contact": f"{self.last_contact_ms()}ms",
         }
-        return out
 
     # ---- writes ----------------------------------------------------------------------------
     def _require_node(self) -> RaftNode:
@@ -378,7 +415,7 @@ class Raft:
         self,
         msg_type: int,
         payload: bytes,
-        timeout: float = APPLY_TIMEOUT_S,
+        timeout: float | None = None,
         *,
         request: object | None = None,
     ) -> tuple[object, int]:
@@ -386,6 +423,8 @@ class Raft:
 
         ``request``: the entry ``payload`` encodes (:meth:`nomadd.server.fsm.FSM.encode`);
         when this server applies the entry, the FSM uses it instead of decoding the bytes.
+
+        ``timeout`` defaults to ``apply_timeout`` (``APPLY_TIMEOUT_S``).
 
         Raises :class:`NoLeaderError` without a leader, :class:`RaftApplyError` on timeout,
         when the entry was discarded (leadership changed before it committed), or when the
@@ -400,7 +439,9 @@ class Raft:
             self.fsm.expect(payload, request)
         try:
             result = await self._call(
-                lambda cb: node.apply(int(msg_type), payload, callback=cb), timeout, "raft apply"
+                lambda cb: node.apply(int(msg_type), payload, callback=cb),
+                self.apply_timeout if timeout is None else timeout,
+                "raft apply",
             )
         except BaseException:
             if request is not None:
@@ -409,7 +450,7 @@ class Raft:
         value, index = result
         return value, int(index)
 
-    async def barrier(self, timeout: float = APPLY_TIMEOUT_S) -> int:
+    async def barrier(self, timeout: float | None = None) -> int:
         """Commit a no-op; once it returns every earlier entry is applied here."""
 
         _, index = await self.apply(MessageType.NOOP, b"", timeout)
@@ -437,7 +478,7 @@ class Raft:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not node._isLeader():
+            if not self._is_leader:
                 return True
             await asyncio.sleep(0.02)
         return False

@@ -5,7 +5,11 @@
 * :class:`LoggingTransport`: warns (rate-limited) about connections dropped before the
   handshake, which pysyncobj drops silently, and keeps a success reply from moving the
   leader's ``nextIndex`` for a follower backwards (which made it send entries twice);
-* :func:`coalescing_notifier`: at most one pending tick-thread wake-up per batch of proposals;
+* :func:`building_node`: what a ``SyncObj`` is built with: at most one pending tick-thread
+  wake-up per batch of proposals, our durable journal (:mod:`.journal`), and a poller that
+  syncs the journal once per poll round before the acknowledgements it held back go out
+  (:class:`AckGate`);
+* :class:`RaftView`: what the event loop knows about the node, taken on the tick thread;
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -23,30 +27,39 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import serializer as _serializer_module
 from pysyncobj import syncobj as _pysyncobj_module
 from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from nomadd.server.fsm import FSM, FSMFatalError
+from nomadd.server.raft import compat  # noqa: F401  (checks pysyncobj's insides at import)
+from nomadd.server.raft.journal import DurableJournal, durable_replace
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
 
 # pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
 # 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
 # process that formats an address. Put the C implementation back.
 socket.inet_ntop = _socket.inet_ntop
+# A snapshot received from the leader is renamed into place by pysyncobj's serializer: make
+# that rename durable (data and directory fsync'ed) before the follower acknowledges it.
+_serializer_module.atomicReplace = durable_replace
 
 logger = logging.getLogger("nomadd.server.raft")
 
 __all__ = [
     "DUMP_FORMAT",
+    "AckGate",
     "DumpSerializer",
     "LoggingTransport",
     "RaftNode",
-    "coalescing_notifier",
+    "RaftView",
+    "building_node",
     "trim_overlap",
 ]
 
@@ -186,6 +199,14 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
         if next_index is not None and before is not None and next_index.get(node, before) < before:
             next_index[node] = before
 
+    def send(self, node: Any, message: Any) -> bool:
+        """An AppendEntries reply waits (in order) until the entries it covers are durable."""
+        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+            gate: AckGate | None = getattr(self._syncObj, "_nomadd_gate", None)
+            if gate is not None and gate.hold(self, node, message):
+                return True
+        return bool(super().send(node, message))
+
     def _onNewIncomingConnection(self, conn: Any) -> None:
         super()._onNewIncomingConnection(conn)
         try:
@@ -225,16 +246,100 @@ class CoalescingNotifier(PipeNotifier):  # type: ignore[misc]
         self._pending = False
 
 
+class AckGate:
+    """Holds back a follower's AppendEntries replies until the entries they acknowledge are
+    durable, and syncs the journal once per poll round (one fsync for a burst of messages).
+
+    Tick thread only. :meth:`release` runs after every poll round and at the end of every
+    tick: it syncs the journal, then sends the held replies in order. A failed fsync stops
+    the process (``on_fatal``): after it the kernel may have dropped the data, and going on
+    would acknowledge entries that are not on disk.
+    """
+
+    def __init__(self, on_fatal: Callable[[BaseException], None]) -> None:
+        self.journal: DurableJournal | None = None
+        self._held: list[tuple[TCPTransport, Any, dict[str, Any]]] = []
+        self._on_fatal = on_fatal
+
+    def hold(self, transport: TCPTransport, node: Any, message: dict[str, Any]) -> bool:
+        """True when ``message`` is kept until the next :meth:`release`."""
+        if self.journal is None or not (self._held or self.journal.dirty):
+            return False
+        self._held.append((transport, node, message))
+        return True
+
+    def release(self) -> None:
+        if self.journal is not None and self.journal.dirty:
+            try:
+                self.journal.sync()
+            except OSError as err:
+                logger.critical("raft journal cannot be written or synced, stopping err=%s", err)
+                self._on_fatal(err)
+                raise
+        held, self._held = self._held, []
+        for transport, node, message in held:
+            TCPTransport.send(transport, node, message)
+
+
+class _SyncingPoller:
+    """pysyncobj's poller, with :meth:`AckGate.release` after every poll round."""
+
+    def __init__(self, inner: Any, gate: AckGate) -> None:
+        self._inner = inner
+        self._gate = gate
+
+    def subscribe(self, descr: Any, callback: Any, event_mask: int) -> None:
+        self._inner.subscribe(descr, callback, event_mask)
+
+    def unsubscribe(self, descr: Any) -> None:
+        self._inner.unsubscribe(descr)
+
+    def poll(self, timeout: float) -> None:
+        self._inner.poll(timeout)
+        self._gate.release()
+
+
 @contextlib.contextmanager
-def coalescing_notifier() -> Iterator[None]:
-    """Make the SyncObj built inside this block use :class:`CoalescingNotifier` (pysyncobj
-    creates its notifier in the constructor from a module global; restored right after)."""
-    original = _pysyncobj_module.PipeNotifier
-    _pysyncobj_module.PipeNotifier = CoalescingNotifier
+def building_node(gate: AckGate) -> Iterator[None]:
+    """Build the SyncObj inside this block: pysyncobj creates its notifier, journal and poller
+    in the constructor from module globals, which are ours here and restored right after."""
+    m = _pysyncobj_module
+    originals = (m.PipeNotifier, m.createJournal, m.createPoller)
+    create_journal, create_poller = originals[1], originals[2]
+
+    def journal(path: str | None) -> Any:
+        if path is None:
+            return create_journal(None)
+        gate.journal = DurableJournal(path)
+        return gate.journal
+
+    m.PipeNotifier = CoalescingNotifier
+    m.createJournal = journal
+    m.createPoller = lambda kind: _SyncingPoller(create_poller(kind), gate)
     try:
         yield
     finally:
-        _pysyncobj_module.PipeNotifier = original
+        m.PipeNotifier, m.createJournal, m.createPoller = originals
+
+
+@dataclass(frozen=True, slots=True)
+class RaftView:
+    """What the event loop may know about the node, taken on the tick thread after each tick
+    (the loop never reads pysyncobj's state across threads)."""
+
+    state: int = 0  # 0 follower, 1 candidate, 2 leader
+    leader: str | None = None  # raft address of the last known leader
+    leader_connected: bool = False  # the leader is us or we hold a connection to it
+    peers: tuple[str, ...] = ()  # every voter, us included, sorted
+    term: int = 0
+    commit_index: int = 0
+    applied_index: int = 0
+    log_len: int = 0
+    has_quorum: bool = False
+    # leader whose no-op of this term is applied: every entry committed before it is applied
+    # here, so its state may serve consistent reads (a new leader's state may still miss
+    # entries the previous leader committed and acknowledged until then)
+    read_ready: bool = False
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -247,10 +352,27 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         partners: list[str],
         conf: SyncObjConf,
         on_fatal: Callable[[BaseException], None],
+        *,
+        gate: AckGate | None = None,
+        on_view: Callable[[RaftView], None] | None = None,
     ) -> None:
         self._nomadd_fsm = fsm
         self._nomadd_on_fatal = on_fatal
-        super().__init__(self_addr, partners, conf=conf, transportClass=LoggingTransport)
+        self._nomadd_self = self_addr
+        self._nomadd_gate = gate or AckGate(on_fatal)
+        self._nomadd_on_view = on_view
+        self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
+        on_state_changed = conf.onStateChanged
+
+        def state_changed(old: int, new: int) -> None:
+            self.set_leader(new == 2)
+            if on_state_changed is not None:
+                on_state_changed(old, new)
+
+        conf.onStateChanged = state_changed
+        with building_node(self._nomadd_gate):
+            super().__init__(self_addr, partners, conf=conf, transportClass=LoggingTransport)
+        self.addOnTickCallback(self._nomadd_tick)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply(self, msg_type: int, payload: bytes) -> tuple[object, int]:
@@ -261,6 +383,39 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._nomadd_on_fatal(err)
             raise
         return result, index
+
+    def set_leader(self, leader: bool) -> None:
+        """Tick thread (onStateChanged): a leader syncs its journal before it commits."""
+        journal = self._nomadd_gate.journal
+        if journal is not None:
+            journal.leader = leader
+
+    def _nomadd_tick(self) -> None:
+        self._nomadd_gate.release()
+        leader = self._getLeader()
+        state = int(self._SyncObj__raftState)
+        applied = int(self.raftLastApplied)
+        noop = self._SyncObj__noopIDx
+        view = RaftView(
+            state=state,
+            leader=str(leader.address) if leader is not None else None,
+            leader_connected=leader is not None and (state == 2 or self.isNodeConnected(leader)),
+            peers=tuple(sorted([self._nomadd_self, *(str(n.address) for n in self.otherNodes)])),
+            term=int(self.raftCurrentTerm),
+            commit_index=int(self.raftCommitIndex),
+            applied_index=applied,
+            log_len=int(self._getRaftLogSize()),
+            has_quorum=bool(self.hasQuorum),
+            read_ready=state == 2 and noop is not None and applied >= noop,
+        )
+        old, self.view = self.view, view
+        if self._nomadd_on_view is not None and (
+            old.leader != view.leader
+            or old.peers != view.peers
+            or old.state != view.state
+            or old.read_ready != view.read_ready
+        ):
+            self._nomadd_on_view(view)
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -316,7 +471,7 @@ class DumpSerializer:
                 logger.info("raft full dump superseded by a leader snapshot, discarded")
                 self._state = SERIALIZER_STATE.FAILED
                 return
-            os.replace(tmp, self._filename)
+            durable_replace(tmp, self._filename)  # before pysyncobj trims the journal
             logger.debug(
                 "raft full dump written file=%s index=%d bytes=%d took=%.3fs",
                 self._filename,

@@ -1,5 +1,6 @@
 """The ``variables`` table: Nomad Variables (``/v1/var/:path``), keyed by namespace and path.
 
+Rows are :class:`VariableEncrypted` (items sealed by the endpoint, ``server/keyring.py``).
 Writes come only from the FSM (:func:`upsert_locked`, :func:`delete_locked`); both implement
 Nomad's check-and-set (``cas``): ``cas=0`` means "only if absent", ``cas=N`` means "only if the
 current ModifyIndex is N". A failed check is a rule rejection, returned as a value
@@ -9,12 +10,11 @@ answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nomadd.server.state.store import StateSnapshot, Txn, register_table
-from nomadd.structs.variables import Variable
+from nomadd.structs.variables import VariableEncrypted
 
 __all__ = [
     "TABLE",
@@ -33,18 +33,19 @@ class VarApplyResult:
     """What an applied VAR_UPSERT / VAR_DELETE did. ``current`` is the row after (or blocking)."""
 
     conflict: bool
-    current: Variable | None
+    current: VariableEncrypted | None
 
 
 def _key(namespace: str, path: str) -> str:
     return f"{namespace}\x00{path}"
 
 
-def _encode(v: Variable) -> list[Any]:
+def _encode(v: VariableEncrypted) -> list[Any]:
     return [
         v.namespace,
         v.path,
-        [[k, x] for k, x in v.items.items()],
+        v.key_id,
+        v.data,
         v.create_index,
         v.modify_index,
         v.create_time,
@@ -52,12 +53,13 @@ def _encode(v: Variable) -> list[Any]:
     ]
 
 
-def _decode(raw: list[Any]) -> Variable:
-    ns, path, items, ci, mi, ct, mt = raw
-    return Variable(
+def _decode(raw: list[Any]) -> VariableEncrypted:
+    ns, path, key_id, data, ci, mi, ct, mt = raw
+    return VariableEncrypted(
         namespace=ns,
         path=path,
-        items={str(k): str(v) for k, v in items},
+        key_id=key_id,
+        data=bytes(data),
         create_index=ci,
         modify_index=mi,
         create_time=ct,
@@ -68,7 +70,7 @@ def _decode(raw: list[Any]) -> Variable:
 register_table(TABLE, _encode, _decode)
 
 
-def _cas_ok(current: Variable | None, cas: int | None) -> bool:
+def _cas_ok(current: VariableEncrypted | None, cas: int | None) -> bool:
     if cas is None:
         return True
     if cas == 0:
@@ -81,18 +83,20 @@ def upsert_locked(
     *,
     namespace: str,
     path: str,
-    items: Mapping[str, str],
+    key_id: str,
+    data: bytes,
     now_ns: int,
     cas: int | None,
 ) -> VarApplyResult:
     key = _key(namespace, path)
-    current: Variable | None = txn.get(TABLE, key)
+    current: VariableEncrypted | None = txn.get(TABLE, key)
     if not _cas_ok(current, cas):
         return VarApplyResult(conflict=True, current=current)
-    var = Variable(
+    var = VariableEncrypted(
         namespace=namespace,
         path=path,
-        items=dict(sorted((str(k), str(v)) for k, v in items.items())),
+        key_id=key_id,
+        data=data,
         create_index=current.create_index if current else txn.index,
         modify_index=txn.index,
         create_time=current.create_time if current else now_ns,
@@ -104,19 +108,19 @@ def upsert_locked(
 
 def delete_locked(txn: Txn, *, namespace: str, path: str, cas: int | None) -> VarApplyResult:
     key = _key(namespace, path)
-    current: Variable | None = txn.get(TABLE, key)
+    current: VariableEncrypted | None = txn.get(TABLE, key)
     if not _cas_ok(current, cas) and not (cas == 0 and current is None):
         return VarApplyResult(conflict=True, current=current)
     txn.delete(TABLE, key)
     return VarApplyResult(conflict=False, current=None)
 
 
-def get(snap: StateSnapshot, namespace: str, path: str) -> Variable | None:
-    value: Variable | None = snap.get(TABLE, _key(namespace, path))
+def get(snap: StateSnapshot, namespace: str, path: str) -> VariableEncrypted | None:
+    value: VariableEncrypted | None = snap.get(TABLE, _key(namespace, path))
     return value
 
 
-def list_prefix(snap: StateSnapshot, namespace: str, prefix: str) -> list[Variable]:
+def list_prefix(snap: StateSnapshot, namespace: str, prefix: str) -> list[VariableEncrypted]:
     """Variables of ``namespace`` (``"*"`` = all) whose path starts with ``prefix``, sorted."""
     out = [
         v

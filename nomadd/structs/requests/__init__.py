@@ -17,14 +17,44 @@ On the wire (internal RPC and Raft) requests, replies and entries travel in the 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["DEFAULT_NAMESPACE", "Envelope", "Method", "MethodKind", "QueryMeta", "WriteMeta", "envelope_of"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "Caller",
+    "CallerKind",
+    "Envelope",
+    "Method",
+    "MethodKind",
+    "QueryMeta",
+    "WriteMeta",
+    "envelope_of",
+]
 
 DEFAULT_NAMESPACE = "default"
 
 MethodKind = str  # "local" | "read" | "write" (see nomadd.rpc.registry)
+
+
+class CallerKind(enum.StrEnum):
+    API = "api"  # an API user (HTTP on this agent, or relayed by an agent); the token decides
+    NODE = "node"  # a client node that proved its SecretID
+    SERVER = "server"  # a server that proved it holds the cluster secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """Who made a request, as the receiving server verified it (``nomadd.rpc.auth``).
+
+    Set only by the server's internal RPC endpoint after checking the transport credential; a
+    value arriving in a request body is overwritten unless a server signed that body (a
+    forwarding server passes on the identity it verified). In-process calls default to ``API``.
+    """
+
+    kind: CallerKind = CallerKind.API
+    node_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +64,7 @@ class Envelope:
     ``min_query_index``/``max_query_time_s`` make a read blocking; ``allow_stale`` lets a
     follower answer it; ``forwarded`` is set by the server that forwards a request to the
     leader (a forwarded request is never forwarded again). ``auth_token`` is the caller's ACL
-    secret (never logged).
+    secret (never logged). ``caller`` is who sent it, as verified (see :class:`Caller`).
     """
 
     region: str = ""
@@ -44,6 +74,7 @@ class Envelope:
     max_query_time_s: float = 0.0
     allow_stale: bool = False
     forwarded: bool = False
+    caller: Caller = Caller()
 
 
 def envelope_of(req: Envelope) -> Envelope:

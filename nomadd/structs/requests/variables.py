@@ -90,11 +90,15 @@ class VariablesListReply:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VarUpsertEntry:
-    """``VAR_UPSERT``: ``time`` (unix ns) is made by the endpoint, the FSM never reads the clock."""
+    """``VAR_UPSERT``: ``time`` (unix ns) is made by the endpoint, the FSM never reads the clock.
+
+    The items travel sealed (``data``, under root key ``key_id``): the endpoint encrypts them
+    before proposing, so no Raft entry holds them in the clear."""
 
     namespace: str
     path: str
-    items: Mapping[str, str] = field(default_factory=dict)
+    key_id: str = ""
+    data: bytes = b""
     time: int = 0
     cas: int | None = None
 

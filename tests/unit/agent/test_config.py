@@ -273,3 +273,48 @@ def test_autopilot_block_and_scheduled_snapshots(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             load(tmp_path, server_toml(tmp_path, bad))
+
+
+def test_tls_block_reaches_server_and_client(tmp_path: Path) -> None:
+    tls = (
+        '[tls]\nhttp = true\nrpc = true\nca_file = "/etc/nomad/ca.pem"\ncert_file = "/etc/nomad/c.pem"\n'
+        'key_file = "/etc/nomad/k.pem"\nverify_server_hostname = true\ntls_min_version = "tls13"\n'
+    )
+    both = server_toml(tmp_path) + '\n[client]\nenabled = true\nservers = ["10.9.9.9"]\n'
+    cfg = load(tmp_path, 'region = "eu"\n' + both, tls)
+    assert cfg.tls.enabled and cfg.tls.verify_server_hostname and not cfg.tls.verify_https_client
+    assert (cfg.tls.region, cfg.tls.tls_min_version, cfg.tls.cert_file) == ("eu", "tls13", "/etc/nomad/c.pem")
+    assert cfg.server.tls == cfg.client.tls == cfg.tls
+    assert not load(tmp_path, server_toml(tmp_path)).tls.enabled  # off by default, as Nomad
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[tls]\nhttp = true\nrpc = true\nca_file = "ca.pem"', "tls.ca_file: must be an absolute path"),
+        (
+            '[tls]\nhttp = true\nca_file = "/a"\ncert_file = "/b"\nkey_file = "/c"',
+            "tls.http and tls.rpc must be equal",
+        ),
+        ('[tls]\nhttp = true\nrpc = true\nca_file = "/a"\ncert_file = "/b"', "tls.key_file: required"),
+        ('[tls]\ntls_min_version = "ssl3"', 'tls.tls_min_version: "ssl3" is not one of'),
+        ("[tls]\nverify_https_client = 1", "tls.verify_https_client: expected a boolean"),
+    ],
+)
+def test_tls_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, server_toml(tmp_path), extra)
+
+
+def test_open_api_warning_stays_until_tls_and_acls(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from nomadd.agent.command import _startup_warnings
+    from nomadd.structs.config import TLSConfig
+
+    cfg = load(tmp_path, server_toml(tmp_path))
+    (plain,) = [w for w in _startup_warnings(cfg) if "HTTP API" in w]
+    assert "no TLS and no ACLs" in plain
+    on = replace(cfg, tls=TLSConfig(http=True, rpc=True, ca_file="/a", cert_file="/b", key_file="/c"))
+    (tls_only,) = [w for w in _startup_warnings(on) if "HTTP API" in w]
+    assert "no ACLs" in tls_only and "TLS" not in tls_only

@@ -52,14 +52,18 @@ def _alloc(job_type: JobType, config: dict[str, Any]) -> Allocation:
     )
 
 
-def _runner(
-    tmp_path: Path, alloc: Allocation, reports: list[AllocClientUpdate]
-) -> tuple[AllocRunner, ClientState]:
-    state = ClientState(str(tmp_path / "state"))
-    runner = AllocRunner(
+def _make(
+    tmp_path: Path,
+    alloc: Allocation,
+    state: ClientState,
+    driver: MockDriver,
+    reports: list[AllocClientUpdate],
+    **restored: Any,
+) -> AllocRunner:
+    return AllocRunner(
         alloc,
         alloc_root=str(tmp_path / "alloc"),
-        drivers={"mock": MockDriver(DriverConfig())},
+        drivers={"mock": driver},
         state=state,
         persist=lambda fn, *a: fn(*a),
         report=lambda _id, u: reports.append(u),
@@ -67,8 +71,15 @@ def _runner(
         region="global",
         datacenter="dc1",
         max_kill_timeout_s=30.0,
+        **restored,
     )
-    return runner, state
+
+
+def _runner(
+    tmp_path: Path, alloc: Allocation, reports: list[AllocClientUpdate]
+) -> tuple[AllocRunner, ClientState]:
+    state = ClientState(str(tmp_path / "state"))
+    return _make(tmp_path, alloc, state, MockDriver(DriverConfig()), reports), state
 
 
 @pytest.mark.slow
@@ -147,4 +158,71 @@ def test_stop_while_tasks_are_being_set_up_still_kills_them(tmp_path: Path) -> N
     assert runner.runners["t"].state.state == TaskStatus.DEAD
     assert runner.status == AllocClientStatus.COMPLETE
     assert reports[-1].client_description == "alloc was stopped"
+    state.close()
+
+
+def _restored(
+    tmp_path: Path,
+    alloc: Allocation,
+    state: ClientState,
+    driver: MockDriver,
+    reports: list[AllocClientUpdate],
+) -> AllocRunner:
+    """A new alloc runner (the agent restarted) from what ``state`` holds about ``alloc``."""
+    data, states, handles = (
+        state.allocs()[alloc.id],
+        state.task_states(alloc.id),
+        state.task_handles(alloc.id),
+    )
+    stored, st, hd = AllocRunner.restore(data, states, handles)
+    return _make(
+        tmp_path,
+        replace(stored, desired_status=alloc.desired_status),
+        state,
+        driver,
+        reports,
+        restored_states=st,
+        restored_handles=hd,
+        restored_launches=state.task_launches(alloc.id),
+    )
+
+
+@pytest.mark.slow
+def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_path: Path) -> None:
+    reports: list[AllocClientUpdate] = []
+    alloc = _alloc(JobType.SERVICE, {"run_for": -1})
+    runner, state = _runner(tmp_path, alloc, reports)
+    driver = runner._drivers["mock"]
+    assert isinstance(driver, MockDriver)
+
+    async def main() -> None:
+        task = asyncio.create_task(runner.run())
+        while runner.status != AllocClientStatus.RUNNING:
+            await asyncio.sleep(0.01)
+        task.cancel()  # the agent dies; the task runs on
+        launches = state.task_launches(alloc.id)
+        assert launches["t"] == runner.runners["t"].launch_id != ""
+        handle = runner.runners["t"].handle
+        assert handle is not None
+        # restarted: the status goes to the servers at once, though nothing changed
+        again_reports: list[AllocClientUpdate] = []
+        again = _restored(tmp_path, alloc, state, driver, again_reports)
+        t2 = asyncio.create_task(again.run())
+        for _ in range(100):
+            if again_reports:
+                break
+            await asyncio.sleep(0.01)
+        assert again_reports, "a restored allocation reports its status at once"
+        assert again_reports[-1].client_status == "running"
+        t2.cancel()
+        # restarted again, after the servers stopped the allocation: the task is adopted and killed
+        stopped = replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9)
+        last_reports: list[AllocClientUpdate] = []
+        last = _restored(tmp_path, stopped, state, driver, last_reports)
+        await asyncio.wait_for(last.run(), 5)
+        assert (await asyncio.wait_for(driver.wait_task(handle), 5)).signal != 0
+        assert last_reports[-1].client_status == "complete"
+        assert last_reports[-1].client_description == "alloc was stopped"
+
+    asyncio.run(main())
     state.close()

@@ -122,7 +122,7 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
     watch index until it has seen the listed version (else it would miss the stop for good)."""
     from nomadd.client.allocs import AllocManager
     from nomadd.structs.alloc import Allocation, AllocDesiredStatus
-    from nomadd.structs.codec import to_wire
+    from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetReply, AllocsGetRequest
 
     async def main() -> None:
         c = _client(tmp_path, FakeServers())
@@ -130,20 +130,66 @@ def test_alloc_watch_does_not_move_past_allocations_older_than_listed(tmp_path: 
         old = Allocation(id="a1", job_id="web", alloc_modify_index=5)
         new = Allocation(id="a1", job_id="web", alloc_modify_index=10, desired_status=AllocDesiredStatus.STOP)
         answers = [old, new]
-        calls: list[dict[str, Any]] = []
+        calls: list[AllocsGetRequest] = []
 
-        async def rpc(method: str, args: dict[str, Any]) -> Any:
-            assert method == "Alloc.GetAllocs"
-            calls.append(args)
-            return {"Allocs": [to_wire(answers.pop(0))], "Index": 10}
+        async def call(method: Any, request: Any) -> Any:
+            assert method is ALLOC_GET_ALLOCS and isinstance(request, AllocsGetRequest)
+            calls.append(request)
+            return AllocsGetReply(meta=QueryMeta(index=10), allocs=(answers.pop(0),))
 
-        c.rpc = rpc  # type: ignore[method-assign]
+        c.call = call  # type: ignore[method-assign]
         listing = NodeClientAllocsReply(meta=QueryMeta(index=10), allocs={"a1": 10})
         await manager._apply(listing)
-        assert calls[0]["MinQueryIndex"] == 9 and calls[0]["AllowStale"] is True
+        assert calls[0].min_query_index == 9 and calls[0].allow_stale is True
         assert manager._index == 0  # the stale answer is not taken as the listed state
         await manager._apply(listing)
         assert manager._index == 10 and len(calls) == 2
         assert manager.runners == {}  # a stopped allocation that never ran here is not started
+
+    asyncio.run(main())
+
+
+def test_alloc_status_waits_for_its_state_writes_and_for_registration_only(tmp_path: Path) -> None:
+    """A restored allocation's status goes to the servers as soon as the node is registered,
+    with no further change needed, and only once the state writes queued before it are done."""
+    import time
+
+    from nomadd.client.allocs import AllocManager
+    from nomadd.structs.alloc import AllocClientStatus
+    from nomadd.structs.node import Node
+    from nomadd.structs.requests.node import AllocClientUpdate
+
+    async def main() -> None:
+        c = _client(tmp_path, FakeServers())
+        c.node = Node(id="n1", secret_id="s1")
+        manager = AllocManager(c)
+        sent: list[tuple[float, Any]] = []
+        written: list[float] = []
+
+        async def call(method: Any, request: Any) -> Any:
+            assert method.name == "Node.UpdateAlloc"
+            sent.append((time.monotonic(), request))
+            return None
+
+        def slow_write() -> None:
+            time.sleep(0.5)
+            written.append(time.monotonic())
+
+        c.call = call  # type: ignore[method-assign]
+        sync = asyncio.create_task(manager._sync_loop())
+        try:
+            manager._persist(slow_write)
+            update = AllocClientUpdate(id="a1", client_status=AllocClientStatus.RUNNING)
+            manager._report("a1", update)
+            await asyncio.sleep(0.3)
+            assert sent == []  # not registered yet
+            c.registered = True  # no new report comes: the queued one goes out anyway
+            await _until(lambda: sent, timeout=3.0)
+            assert sent[0][1].allocs == (update,)
+            assert written and written[0] <= sent[0][0]  # the write was done first
+        finally:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
+            manager._db.shutdown(wait=True)
 
     asyncio.run(main())

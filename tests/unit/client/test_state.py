@@ -39,3 +39,21 @@ def test_allocs_handles_and_states(tmp_path: Path) -> None:
     assert s.task_handles("a1") == {}
     assert s.task_states("a1") == {}
     s.close()
+
+
+def test_task_launches_and_durability(tmp_path: Path) -> None:
+    s = ClientState(str(tmp_path))
+    # every commit is fsync'ed: the writes the client relies on survive a power cut
+    assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert s._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.put_alloc("a1", {"id": "a1"})
+    s.put_task_launch("a1", "web", "aaaa1111")
+    s.put_task_launch("a1", "web", "bbbb2222")  # the next start replaces it
+    s.put_task_launch("a1", "db", "cccc3333")
+    assert s.task_launches("a1") == {"web": "bbbb2222", "db": "cccc3333"}
+    s.close()
+    s = ClientState(str(tmp_path))
+    assert s.task_launches("a1") == {"web": "bbbb2222", "db": "cccc3333"}
+    s.delete_alloc("a1")
+    assert s.task_launches("a1") == {}
+    s.close()

@@ -197,7 +197,7 @@ def test_recover_after_driver_is_discarded(make_task: MakeTask) -> None:
 def test_recover_fails_when_nothing_is_left(make_task: MakeTask) -> None:
     cfg = make_task("/bin/true")
     h = run_task(cfg, lambda d, h: asyncio.sleep(0, h))
-    os.unlink(os.path.join(h.driver_state["executor_dir"], "exit.json"))
+    os.unlink(os.path.join(h.driver_state["executor_dir"], h.driver_state["status_file"]))
     assert asyncio.run(driver().recover_task(h)) is False
     bogus = TaskHandle(driver="raw_exec", alloc_id="x", task_name="y", pid=1, start_time=1, started_at=0)
     assert asyncio.run(driver().recover_task(bogus)) is False

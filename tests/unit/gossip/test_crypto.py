@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nomadd.gossip.crypto import ENVELOPE_OVERHEAD_BYTES, Envelope, EnvelopeError
+from nomadd.gossip.crypto import ENVELOPE_OVERHEAD_BYTES, Envelope, EnvelopeError, KeyringOpError
 from nomadd.gossip.member import GossipConfig
 from nomadd.structs.errors import ConfigError
 
@@ -59,3 +59,29 @@ def test_malformed_envelopes_are_refused(data: bytes) -> None:
 def test_config_rejects_bad_key_sizes() -> None:
     with pytest.raises(ConfigError, match="16, 24 or 32"):
         GossipConfig(name="a.global", encrypt_key=b"short")
+
+
+def test_keyring_rotation_never_splits_the_pool() -> None:
+    old, new = b"o" * 32, b"n" * 16
+    a, b = Envelope(old), Envelope(old)
+    a.install(new)  # installed, not yet used: a still seals with old, opens both
+    assert a.keys() == [old, new]
+    assert b.open(a.seal(b"x", b"udp"), b"udp") == b"x"
+    a.use(new)
+    with pytest.raises(EnvelopeError):
+        b.open(a.seal(b"x", b"udp"), b"udp")  # b lacks the new key
+    b.install(new)
+    assert b.open(a.seal(b"x", b"udp"), b"udp") == b"x"
+    assert a.open(b.seal(b"y", b"udp"), b"udp") == b"y"  # b still seals with old: a opens it
+    with pytest.raises(KeyringOpError, match="primary"):
+        a.remove(new)
+    a.remove(old)
+    assert a.keys() == [new]
+    with pytest.raises(EnvelopeError):
+        a.open(Envelope(old).seal(b"z", b"udp"), b"udp")
+    with pytest.raises(KeyringOpError, match="not installed"):
+        a.use(old)
+    with pytest.raises(KeyringOpError, match="16, 24 or 32"):
+        a.install(b"short")
+    with pytest.raises(KeyringOpError, match="not enabled"):
+        Envelope(None).install(new)

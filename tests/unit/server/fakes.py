@@ -19,19 +19,21 @@ from typing import Any
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
-from nomadd.server import alloc_endpoint, eval_endpoint
+from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.state import store_nodes
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
@@ -141,19 +143,23 @@ class FakeServer:
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        self.allocs = AllocEndpoint(self.ctx)
+        self.allocs.register(self.registry)
+        self.evals = EvalEndpoint(self.ctx)
+        self.evals.register(self.registry)
         self.nodes = NodeEndpoint(self.ctx, leader_http_addr=self.leader_http_addr)
         self.nodes.register(self.registry)
         StatusEndpoint(self.ctx, members=list).register(self.registry)
         OperatorEndpoint(self.ctx).register(self.registry)
-        VariablesEndpoint(self.ctx).register(self.registry)
+        self.keyring = Keyring(self.ctx)
+        VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
+        KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        for module in (eval_endpoint, alloc_endpoint):
-            module.register(self, self.registry)  # type: ignore[arg-type]
-        self.scheduling = SchedulingService(self)  # type: ignore[arg-type]
+        self.scheduling = SchedulingService(self.ctx, self.tasks)
 
     def register_leader_component(self, component: Any) -> None:
         self.components.append(component)
@@ -167,22 +173,6 @@ class FakeServer:
     async def rpc(self, method: Method[Req, Rep], req: Req) -> Rep:
         reply: Rep = await self.registry.lookup(method.name).handler(req)
         return reply
-
-    async def rpc_legacy(self, method: str, args: dict[str, Any]) -> Any:
-        m = self.registry.lookup_any(method)
-        return await m.handler(args)  # type: ignore[arg-type]
-
-    async def blocking_query(
-        self, args: dict[str, Any], tables: Iterable[str], fn: Callable[[StateSnapshot], Any]
-    ) -> dict[str, Any]:
-        from nomadd.structs.requests import Envelope
-
-        req = Envelope(
-            min_query_index=int(args.get("MinQueryIndex", 0) or 0),
-            max_query_time_s=float(args.get("MaxQueryTime", 300.0) or 0),
-        )
-        value, meta = await self.ctx.blocking.query(req, tables, fn)
-        return {"Value": value, "Index": meta.index, "KnownLeader": True, "LastContact": 0}
 
     def follower(self) -> FSM:
         """A follower's FSM fed every entry so far, decoded from its bytes."""

@@ -1,5 +1,6 @@
 """The RPCs clients use: Node.GetClientAllocs (blocking, secret-checked), Alloc.GetAllocs,
-Node.UpdateAlloc (batched into one entry; failed → alloc-failure eval); Alloc.Stop."""
+Node.UpdateAlloc (batched into one entry; failed → alloc-failure eval); Alloc.Stop, Alloc.GetAlloc,
+Alloc.List and the Eval reads."""
 
 from __future__ import annotations
 
@@ -10,10 +11,25 @@ import pytest
 
 from nomadd.server.state import store_allocs, store_evals
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
-from nomadd.structs.codec import from_wire
-from nomadd.structs.errors import PermissionDeniedError, UnknownNodeError
+from nomadd.structs.errors import PermissionDeniedError, UnknownAllocError, UnknownNodeError
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.alloc import (
+    ALLOC_GET,
+    ALLOC_GET_ALLOCS,
+    ALLOC_LIST,
+    ALLOC_STOP,
+    AllocListRequest,
+    AllocsGetRequest,
+    AllocSpecificRequest,
+)
+from nomadd.structs.requests.eval import (
+    EVAL_ALLOCATIONS,
+    EVAL_GET,
+    EVAL_LIST,
+    EvalListRequest,
+    EvalSpecificRequest,
+)
 from nomadd.structs.requests.node import (
     NODE_GET_CLIENT_ALLOCS,
     NODE_UPDATE_ALLOC,
@@ -50,8 +66,8 @@ def test_get_client_allocs_and_get_allocs() -> None:
             node, allocs = await _placed(server)
             reply = await _client_allocs(server, node.id, node.secret_id)
             assert reply.allocs == {a.id: a.alloc_modify_index for a in allocs}
-            full = await server.rpc_legacy("Alloc.GetAllocs", {"AllocIDs": [*reply.allocs, "nope"]})
-            got = [from_wire(Allocation, d) for d in full["Allocs"]]
+            full = await server.rpc(ALLOC_GET_ALLOCS, AllocsGetRequest(alloc_ids=(*reply.allocs, "nope")))
+            got = full.allocs
             assert sorted(a.id for a in got) == sorted(a.id for a in allocs)
             assert all(a.job is not None and a.job.id == "web" for a in got)
             with pytest.raises(PermissionDeniedError):
@@ -131,16 +147,30 @@ def test_alloc_stop_migrates_and_replaces() -> None:
         server = FakeServer()
         try:
             _, allocs = await _placed(server, count=1)
-            reply = await server.rpc_legacy("Alloc.Stop", {"AllocID": allocs[0].id})
-            assert reply["EvalID"]
+            reply = await server.rpc(ALLOC_STOP, AllocSpecificRequest(alloc_id=allocs[0].id))
+            assert reply.eval_id and reply.meta.index == server.raft.index
+            assert MessageType.ALLOC_UPDATE in server.raft.applied
+            ev = await server.rpc(EVAL_GET, EvalSpecificRequest(eval_id=reply.eval_id[:8]))
+            assert ev.eval is not None and ev.eval.triggered_by == EvalTrigger.ALLOC_STOP
 
             def replaced() -> bool:
                 live = [a for a in store_allocs.list_allocs(server.store.snapshot()) if not a.terminal()]
                 return len(live) == 1 and live[0].id != allocs[0].id
 
             await wait_until(replaced, what="replacement of the stopped alloc")
-            got = await server.rpc_legacy("Alloc.GetAlloc", {"AllocID": allocs[0].id[:8]})
-            assert got["Value"]["DesiredStatus"] == "stop" and got["Value"]["NextAllocation"]
+            got = await server.rpc(ALLOC_GET, AllocSpecificRequest(alloc_id=allocs[0].id[:8]))
+            assert got.alloc is not None and got.alloc.desired_transition.migrate
+            assert got.alloc.desired_status == "stop" and got.alloc.next_allocation
+            listed = await server.rpc(ALLOC_LIST, AllocListRequest(prefix=allocs[0].id[:8]))
+            assert [a.id for a in listed.allocations] == [allocs[0].id]
+            placed = await server.rpc(EVAL_ALLOCATIONS, EvalSpecificRequest(eval_id=reply.eval_id))
+            assert [a.id for a in placed.allocations] == [got.alloc.next_allocation]
+            evals = await server.rpc(EVAL_LIST, EvalListRequest())
+            assert reply.eval_id in {e.id for e in evals.evaluations}
+            with pytest.raises(UnknownAllocError):
+                await server.rpc(ALLOC_STOP, AllocSpecificRequest(alloc_id="missing"))
+            missing = await server.rpc(ALLOC_GET, AllocSpecificRequest(alloc_id="missing"))
+            assert missing.alloc is None
         finally:
             server.scheduling.set_enabled(False)
 

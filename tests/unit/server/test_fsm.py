@@ -17,7 +17,9 @@ from tests.unit.server.fakes import make_fsm
 
 
 def _upsert(fsm: FSM, index: int, path: str, cas: int | None = None) -> object:
-    entry = VarUpsertEntry(namespace="default", path=path, items={"a": str(index)}, time=index * 10, cas=cas)
+    entry = VarUpsertEntry(
+        namespace="default", path=path, key_id="k", data=str(index).encode(), time=index * 10, cas=cas
+    )
     return fsm.apply(index, MessageType.VAR_UPSERT, pack(entry))
 
 
@@ -88,7 +90,7 @@ def test_the_proposers_entry_is_used_once_instead_of_decoding() -> None:
 
     kinds[MessageType.VAR_UPSERT] = dataclasses.replace(real, decode=counting)
     fsm = FSM(StateStore(), kinds)
-    req = VarUpsertEntry(namespace="default", path="p", items={"a": "1"}, time=10)
+    req = VarUpsertEntry(namespace="default", path="p", key_id="k", data=b"1", time=10)
     payload = fsm.encode(MessageType.VAR_UPSERT, req)
     fsm.expect(payload, req)
     fsm.expect(payload, req)  # the same bytes proposed twice: both applications use it

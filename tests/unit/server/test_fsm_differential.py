@@ -4,7 +4,7 @@ The leader (:class:`FakeServer`) applies the entries it proposes from the propos
 (``FSM.expect``: no decode); a follower (``FakeServer.follower()``) decodes every entry from its
 bytes into a fresh FSM. Random mixed workloads (hypothesis, derandomized, bounded) drive the
 real endpoints with the scheduler on, so job registers, plans, eval updates, node changes,
-client alloc updates, variables with check-and-set and forced GC all reach Raft. Afterwards the
+client alloc updates, alloc stops, variables with check-and-set and forced GC all reach Raft. Afterwards the
 two stores must hold the same tables, the same rows and the same table indexes; on a difference
 the first differing field path is reported.
 
@@ -30,12 +30,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nomadd.server.fsm import FSM
-from nomadd.server.state import store_allocs, store_jobs, store_variables
+from nomadd.server.state import store_allocs, store_jobs, store_nodes, store_variables
 from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.errors import NomaddError
 from nomadd.structs.node import DrainStrategy, Node, NodeEligibility, NodeStatus
 from nomadd.structs.requests import Envelope
+from nomadd.structs.requests.alloc import ALLOC_STOP, AllocSpecificRequest
 from nomadd.structs.requests.node import (
     NODE_UPDATE_DRAIN,
     NODE_UPDATE_ELIGIBILITY,
@@ -153,9 +154,14 @@ async def _node_drain(server: FakeServer, node_id: str, deadline_s: int | None) 
 
 
 async def _alloc_client_update(server: FakeServer, alloc_id: str, status: AllocClientStatus) -> None:
-    alloc = store_allocs.get_alloc(server.store.snapshot(), alloc_id)
-    if alloc is not None:
+    snap = server.store.snapshot()
+    alloc = store_allocs.get_alloc(snap, alloc_id)
+    if alloc is not None and store_nodes.get(snap, alloc.node_id) is not None:  # GC may drop a node
         await server.update_allocs([alloc], status)
+
+
+async def _stop_alloc(server: FakeServer, alloc_id: str) -> None:
+    await server.rpc(ALLOC_STOP, AllocSpecificRequest(alloc_id=alloc_id))
 
 
 async def _register_job(server: FakeServer, job_id: str, count: int, job_type: str) -> None:
@@ -204,6 +210,7 @@ OPS = st.one_of(
             ]
         ),
     ),
+    st.tuples(st.just("alloc_stop"), _pick),
     st.tuples(
         st.just("var_set"),
         st.sampled_from(PATHS),
@@ -247,6 +254,8 @@ async def _run_op(server: FakeServer, nodes: list[str], op: tuple[Any, ...]) -> 
         await _deregister_job(server, jobs[op[1] % len(jobs)], op[2])
     elif kind == "alloc" and allocs:
         await _alloc_client_update(server, allocs[op[1] % len(allocs)], op[2])
+    elif kind == "alloc_stop" and allocs:
+        await _stop_alloc(server, allocs[op[1] % len(allocs)])
     elif kind == "var_set":
         await _set_var(server, op[1], op[2] or "-", _cas(server, op[1], op[3]))
     elif kind == "var_delete":

@@ -8,6 +8,8 @@ from typing import Any
 from nomadd.server.job_gc import JobGC
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.structs.alloc import AllocClientStatus
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.eval import JobRef
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
@@ -26,26 +28,30 @@ def test_gc_keeps_live_work_and_collects_finished() -> None:
             await wait_until(lambda: len(store_allocs.list_allocs(server.store.snapshot())) == 2)
             await wait_until(lambda: store_evals.get_eval(server.store.snapshot(), reply.eval_id).terminal())
             # allocs still running: nothing to collect, whatever the age
-            assert (await gc.collect(0.0, 0.0))["Evals"] == []
-            assert (await gc.collect(3600.0, 3600.0))["Evals"] == []
+            assert (await gc.collect(0.0, 0.0)).evals == ()
+            assert (await gc.collect(3600.0, 3600.0)).evals == ()
             await server.deregister_job("web")
             await wait_until(
                 lambda: all(a.server_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
             )
             allocs = store_allocs.list_allocs(server.store.snapshot())
             # stopped but the client has not confirmed: still kept
-            assert (await gc.collect(0.0, 0.0))["Jobs"] == []
+            assert (await gc.collect(0.0, 0.0)).jobs == ()
             await server.update_allocs(allocs, AllocClientStatus.COMPLETE)
             await wait_until(
                 lambda: all(a.client_terminal() for a in store_allocs.list_allocs(server.store.snapshot()))
             )
-            assert (await gc.collect(3600.0, 3600.0))["Jobs"] == []  # too young
+            assert (await gc.collect(3600.0, 3600.0)).jobs == ()  # too young
             done = await gc.collect(0.0, 0.0)
-            assert done["Jobs"] == [["default", "web"]]
+            assert done.jobs == (JobRef(namespace="default", job_id="web"),)
+            assert server.raft.applied[-1] == MessageType.EVAL_DELETE
             snap = server.store.snapshot()
             assert store_jobs.get_job(snap, "default", "web") is None
             assert store_allocs.list_allocs(snap) == [] and store_evals.list_evals(snap) == []
             assert store_allocs.allocs_by_node(snap, allocs[0].node_id) == []
+            follower = server.follower().store.snapshot()  # the typed entries replay the same
+            for table in (store_allocs.TABLE, store_evals.TABLE, store_jobs.TABLE):
+                assert dict(follower.table(table)) == dict(snap.table(table)), table
         finally:
             server.scheduling.set_enabled(False)
 

@@ -8,11 +8,13 @@ import dataclasses
 import uuid
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
 from nomadd.scheduler.context import allocated_resources
 from nomadd.scheduler.testing import mock_job
-from nomadd.server.fsm import encode_payload
+from nomadd.server.fsm.plan import decode_plan_results, encode_plan_results
+from nomadd.server.job_gc import JobGC
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
@@ -22,7 +24,9 @@ from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
 from nomadd.structs.plan import Plan
-from tests.unit.server.fakes import FakeServer, api_job, make_fsm, wait_until
+from nomadd.structs.requests.alloc import ALLOC_STOP, AllocSpecificRequest
+from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
+from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 
 def _run(coro: Any) -> Any:
@@ -172,7 +176,8 @@ class _GatedRaft:
 async def _gated(max_inflight: int = 4) -> tuple[FakeServer, _GatedRaft, PlanApplier]:
     server = FakeServer()
     gated = _GatedRaft(server.raft)
-    applier = PlanApplier(gated, server.store, max_inflight=max_inflight)  # type: ignore[arg-type]
+    ctx = dataclasses.replace(server.ctx, raft=gated)  # type: ignore[arg-type]
+    applier = PlanApplier(ctx, max_inflight=max_inflight)
     applier.set_enabled(True)
     return server, gated, applier
 
@@ -284,7 +289,7 @@ def test_leadership_loss_fails_plans_in_flight() -> None:
     _run(main())
 
 
-def test_placements_travel_as_base_and_differences_and_legacy_entries_still_apply() -> None:
+def test_placements_travel_as_base_and_differences_and_the_plans_allocations_are_not_touched() -> None:
     async def main() -> None:
         server = FakeServer()
         nodes = [await server.add_node() for _ in range(3)]
@@ -296,61 +301,93 @@ def test_placements_travel_as_base_and_differences_and_legacy_entries_still_appl
                 plan.node_allocation[nodes[0].id][0], id=str(uuid.uuid4()), node_id=nodes[1].id
             )
             plan = dataclasses.replace(plan, node_allocation={**plan.node_allocation, nodes[1].id: (extra,)})
+            before = {a.id: to_wire(a) for v in plan.node_allocation.values() for a in v}
             await applier.submit(plan)
             wanted = [a for v in plan.node_allocation.values() for a in v]
+            # the leader stored copies: the scheduler's objects are as it built them
+            assert {a.id: to_wire(a) for a in wanted} == before
+            assert all(a.job is None and a.create_index == 0 for a in wanted)
             snap = server.store.snapshot()
             for a in wanted:
                 stored = store_allocs.get_alloc(snap, a.id)
                 assert stored is not None and stored.job is not None and stored.job.id == "web"
+                assert stored.create_index == stored.modify_index == stored.alloc_modify_index > 0
                 keep = {"job": None, "create_index": 0, "modify_index": 0, "alloc_modify_index": 0}
-                assert dataclasses.replace(stored, **keep) == dataclasses.replace(a, **keep)
-            # an entry written before AllocBase/AllocDiffs (full allocations under "Allocs")
-            old = _plan(nodes[2].id, cpu=100, n=1, eval_id="e-old").node_allocation[nodes[2].id][0]
-            payload = encode_payload({"Plans": [{"Job": None, "Allocs": [to_wire(old)]}], "Evals": []})
-            await server.raft.apply(MessageType.ALLOC_UPDATE, payload)
-            assert store_allocs.get_alloc(server.store.snapshot(), old.id) is not None
+                assert dataclasses.replace(stored, **keep) == a
+            _, msg_type, payload = server.raft.entries[-1]
+            wire = msgpack.unpackb(payload, raw=False)
+            assert msg_type == MessageType.PLAN_RESULTS and len(wire["plans"]) == 1
+            sent = wire["plans"][0]
+            assert sent["alloc_base"]["job"] is None and len(sent["alloc_diffs"]) == 2
+            assert all(set(d) <= {"id", "name", "node_id"} for d in sent["alloc_diffs"])
         finally:
             applier.set_enabled(False)
 
     _run(main())
 
 
+def test_plan_results_entry_decodes_to_the_entry_that_was_proposed() -> None:
+    job = mock_job("web", count=3, cpu=100)
+    plan = _plan("n1", cpu=100, n=3)
+    placements = plan.node_allocation["n1"]
+    stop = dataclasses.replace(placements[0], id="old", job=job, desired_status=AllocDesiredStatus.STOP)
+    entry = PlanResultsEntry(
+        plans=(PlanEntry(job=job, placements=placements, stops=(stop,)), PlanEntry()),
+        evals=(Evaluation(id="b1", job_id="web", status=EvalStatus.BLOCKED),),
+    )
+    got = decode_plan_results(encode_plan_results(entry))
+    assert got == dataclasses.replace(
+        entry,
+        plans=(
+            PlanEntry(job=job, placements=placements, stops=(dataclasses.replace(stop, job=None),)),
+            PlanEntry(),
+        ),
+    )
+
+
 def test_leader_applying_its_own_request_builds_the_state_a_follower_decodes() -> None:
-    """The leader's FSM uses the proposed request maps (FSM.expect); followers decode the bytes.
-    Replaying the same entries through a fresh FSM must give equal tables."""
+    """The leader's FSM applies the entry structs it proposed (FSM.expect); followers decode the
+    bytes into the same structs. Replaying the same entries through a fresh FSM must give equal
+    tables: job registers (one alone, then a batch), plans, Alloc.Stop's ALLOC_UPDATE and its
+    replacement, and the GC's EVAL_DELETE."""
 
     async def main() -> None:
         server = FakeServer()
-        entries: list[tuple[int, bytes]] = []
-        inner = server.raft.apply
-
-        async def recording(msg_type: int, payload: bytes, **kw: Any) -> tuple[object, int]:
-            entries.append((msg_type, payload))
-            return await inner(msg_type, payload, **kw)
-
-        server.raft.apply = recording  # type: ignore[method-assign]
         nodes = [await server.add_node() for _ in range(3)]
         server.scheduling.set_enabled(True)
+
+        def all_complete() -> bool:
+            evals = server.store.snapshot().table("evals").values()
+            return all(e.status == EvalStatus.COMPLETE for e in evals)
+
         try:
-            # one alone (JOB_REGISTER), then two at once (one JOB_REGISTER_BATCH entry)
             await server.register_job(api_job("web", count=4))
             await asyncio.gather(*(server.register_job(api_job(name, count=4)) for name in ("api", "db")))
             await wait_until(
                 lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 12, what="12 placements"
             )
+            await wait_until(all_complete, what="evals complete")
+            victim = next(iter(server.store.snapshot().table(store_allocs.TABLE)))
+            await server.rpc(ALLOC_STOP, AllocSpecificRequest(alloc_id=victim))
             await wait_until(
-                lambda: all(
-                    e.status == EvalStatus.COMPLETE for e in server.store.snapshot().table("evals").values()
-                ),
-                what="evals complete",
+                lambda: len(server.store.snapshot().table(store_allocs.TABLE)) == 13, what="a replacement"
             )
+            await wait_until(all_complete, what="evals complete")
+            await server.deregister_job("db", purge=True)
+            await wait_until(all_complete, what="evals complete")
+            gc = next(c for c in server.components if isinstance(c, JobGC))
+            assert (await gc.collect(0.0, 0.0)).evals
         finally:
             server.scheduling.set_enabled(False)
-        follower = make_fsm()
-        for index, (msg_type, payload) in enumerate(entries, start=2):
-            follower.apply(index, msg_type, payload)
-        leader_snap, follower_snap = server.store.snapshot(), follower.store.snapshot()
-        assert {MessageType.JOB_REGISTER, MessageType.JOB_REGISTER_BATCH} <= {t for t, _ in entries}
+        kinds = {t for _, t, _ in server.raft.entries}
+        assert {
+            MessageType.JOB_REGISTER,
+            MessageType.JOB_REGISTER_BATCH,
+            MessageType.PLAN_RESULTS,
+            MessageType.ALLOC_UPDATE,
+            MessageType.EVAL_DELETE,
+        } <= kinds
+        leader_snap, follower_snap = server.store.snapshot(), server.follower().store.snapshot()
         for table in (store_allocs.TABLE, "evals", "jobs", "job_versions"):
             assert dict(leader_snap.table(table)) == dict(follower_snap.table(table)), table
         assert len(nodes) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from nomadd.server.fsm import encode_payload
 from nomadd.server.raft import MAX_ENTRY_BYTES, Raft, has_existing_state
 from nomadd.server.state import store_variables
 from nomadd.structs.codec import pack
@@ -27,18 +27,23 @@ pytestmark = [
 
 
 def _put(path: str, value: str, cas: int | None = None) -> bytes:
-    return pack(VarUpsertEntry(namespace="default", path=path, items={"v": value}, time=1, cas=cas))
+    return pack(
+        VarUpsertEntry(namespace="default", path=path, key_id="k", data=value.encode(), time=1, cas=cas)
+    )
 
 
 def _value(r: Raft, path: str) -> str | None:
     var = store_variables.get(r.fsm.store.snapshot(), "default", path)
-    return dict(var.items)["v"] if var else None
+    return var.data.decode() if var else None
 
 
-async def _three_members() -> tuple[list[Raft], Raft]:
-    """Three in-memory members on 127.0.0.1, started, and their leader."""
+async def _three_members(**config: float) -> tuple[list[Raft], Raft]:
+    """Three in-memory members on 127.0.0.1, started, and their leader (``config``: RaftConfig
+    fields to override, e.g. slower election timers)."""
     addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
     rafts = [make_raft(a, addrs) for a in addrs]
+    for r in rafts:
+        r.config = dataclasses.replace(r.config, **config)
     try:
         for r in rafts:
             await r.start()
@@ -120,11 +125,15 @@ def test_large_entries_replicate_whole_and_oversized_ones_are_refused() -> None:
     pysyncobj_logger.addHandler(handler)
 
     async def main() -> None:
-        rafts, leader = await _three_members()
+        # three members share this process's GIL, and each member compresses, encrypts, decrypts
+        # and unpickles megabytes on its tick thread: on a loaded machine a heartbeat can be late
+        # by more than the 0.4-1 s election timeout, and an election discards the entry in flight.
+        # Elections are not what this test is about.
+        rafts, leader = await _three_members(election_min_s=3.0, election_max_s=6.0, leader_fallback_s=10.0)
         try:
             blobs = [os.urandom(n) for n in (100_000, 250_000, 2_000_000)]
             for blob in blobs:
-                await asyncio.wait_for(leader.apply(MessageType.NOOP, encode_payload({"b": blob})), 10)
+                await asyncio.wait_for(leader.apply(MessageType.NOOP, blob), 10)
             index = leader.applied_index()
             await wait_until(
                 lambda: all(r.applied_index() >= index for r in rafts), what="applied everywhere"
@@ -387,6 +396,129 @@ def test_followers_delete_no_held_entry_when_a_leader_sends_them_again(
                 assert _value(r, "k599") == "599"
                 assert r.fsm.store.table_index(store_variables.TABLE) == end
         finally:
+            await _shutdown(rafts)
+
+    asyncio.run(main())
+
+
+def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raft's rule on real pysyncobj members with journals: every AppendEntries success reply
+    leaves a follower only when its journal holds nothing unsynced, the leader answers a write
+    only once the entry is durable in its own journal, and a burst of writes costs far fewer
+    fsyncs than entries."""
+    from pysyncobj.transport import TCPTransport
+
+    from nomadd.server.raft import journal as journal_mod
+
+    early: list[str] = []
+    acks = 0
+    real_send = TCPTransport.send
+
+    def checking_send(self: TCPTransport, node: object, message: object) -> bool:
+        nonlocal acks
+        if isinstance(message, dict) and message.get("type") == "next_node_idx" and message.get("success"):
+            acks += 1
+            journal = self._syncObj._nomadd_gate.journal
+            if journal is not None and journal.dirty:
+                early.append(f"ack {message['next_node_idx']} before fsync")
+        return bool(real_send(self, node, message))
+
+    syncs = 0
+    real_fdatasync = os.fdatasync
+
+    def counting_fdatasync(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(TCPTransport, "send", checking_send)
+    monkeypatch.setattr(journal_mod.os, "fdatasync", counting_fdatasync)
+    writes = 300
+
+    async def main() -> None:
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        rafts = [make_raft(a, addrs, tmp_path / f"n{i}") for i, a in enumerate(addrs)]
+        try:
+            for r in rafts:
+                await r.start()
+            leader = await wait_leader(rafts)
+            nonlocal syncs
+            syncs = 0
+            sem = asyncio.Semaphore(32)
+
+            journal = leader._node._nomadd_gate.journal  # type: ignore[union-attr]
+            assert journal is not None
+
+            async def put(i: int) -> None:
+                async with sem:
+                    _, index = await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "v"))
+                if journal.synced_index < index:  # acknowledged: durable on the leader too
+                    early.append(f"leader answered {index} before its fsync ({journal.synced_index})")
+
+            await asyncio.gather(*(put(i) for i in range(writes)))
+            await wait_until(lambda: all(_value(r, f"k{writes - 1}") == "v" for r in rafts), 10)
+        finally:
+            await _shutdown(rafts)
+
+    asyncio.run(main())
+    assert acks >= writes and not early, early[:5]
+    assert syncs < 3 * writes * 0.8, syncs  # batched: well under one fsync per entry and node
+
+
+def test_a_new_leader_is_ready_for_reads_only_with_every_acknowledged_write_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read-your-writes across an election. The old leader's AppendEntries carry a commit
+    index held below its last write (as when it dies before the next heartbeat tells the
+    followers), then it acknowledges that write and stops; replies are slowed, so the new
+    leader's no-op takes a while to commit. Whenever a member says it is ready for reads, the
+    last acknowledged write must be applied there."""
+    from pysyncobj.transport import TCPTransport
+
+    slow = False
+    cap: int | None = None
+    real_send = TCPTransport.send
+
+    def send(self: TCPTransport, node: object, message: object) -> bool:
+        if isinstance(message, dict):
+            if cap is not None and message.get("type") == "append_entries":
+                message = {**message, "commit_index": min(message["commit_index"], cap)}
+            if slow and message.get("type") == "next_node_idx":
+                time.sleep(0.3)
+        return bool(real_send(self, node, message))
+
+    monkeypatch.setattr(TCPTransport, "send", send)
+
+    async def main() -> None:
+        nonlocal slow, cap
+        rafts, leader = await _three_members()
+        try:
+            for i in range(19):
+                _, index = await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+            cap = index
+            await leader.apply(MessageType.VAR_UPSERT, _put("k19", "19"))
+            slow = True
+            await leader.shutdown()
+            cap = None
+            rest = [r for r in rafts if r is not leader]
+            assert all(_value(r, "k19") is None for r in rest)  # the window this test is about
+            seen_leader = seen_ready = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while not seen_ready and loop.time() < deadline:
+                for r in rest:
+                    seen_leader = seen_leader or r.is_leader()
+                    if r.ready_for_reads():
+                        seen_ready = True
+                        assert _value(r, "k19") == "19", "ready for reads without the last acknowledged write"
+                await asyncio.sleep(0.001)
+            assert seen_leader and seen_ready
+            new = next(r for r in rest if r.is_leader())
+            await new.wait_ready_for_reads()
+        finally:
+            slow, cap = False, None
             await _shutdown(rafts)
 
     asyncio.run(main())

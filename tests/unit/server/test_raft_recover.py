@@ -22,12 +22,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarn
 
 
 def _put(path: str, value: str) -> bytes:
-    return pack(VarUpsertEntry(namespace="default", path=path, items={"v": value}, time=1))
+    return pack(VarUpsertEntry(namespace="default", path=path, key_id="k", data=value.encode(), time=1))
 
 
 def _values(r: Raft) -> dict[str, str]:
     snap = r.fsm.store.snapshot()
-    return {v.path: dict(v.items)["v"] for v in snap.table(store_variables.TABLE).values()}
+    return {v.path: v.data.decode() for v in snap.table(store_variables.TABLE).values()}
 
 
 async def _write(r: Raft, prefix: str, n: int) -> None:

@@ -51,7 +51,7 @@ async def _fill(server: FakeServer, jobs: int = 3) -> None:
         await server.add_node()
     for i in range(jobs):
         await server.register_job(api_job(f"job-{i}", count=2))
-    var = VarUpsertEntry(namespace="default", path="app/cfg", items={"k": "v"}, time=1)
+    var = VarUpsertEntry(namespace="default", path="app/cfg", key_id="k", data=b"v", time=1)
     await server.raft.apply(MessageType.VAR_UPSERT, pack(var))
 
 

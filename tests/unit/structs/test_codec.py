@@ -328,3 +328,23 @@ def test_struct_fields_are_diffed_field_by_field_and_none_on_either_side_is_sent
     # what goes through msgpack still rebuilds the same struct
     wire = msgpack.unpackb(msgpack.packb(diff, use_bin_type=True), raw=False)
     assert codec_diff.from_wire_over(Allocation, wire, from_wire(Allocation, to_wire(base))) == moved
+
+
+def test_replacer_copies_with_fields_changed_and_leaves_the_original() -> None:
+    alloc = Allocation(id="a1", name="web[0]", task_states={"t": TaskState(state=TaskStatus.RUNNING)})
+    job = Job(id="web")
+    stamp = codec_diff.replacer(Allocation, "job", "create_index")
+    got = stamp(alloc, job, 7)
+    assert got == dataclasses.replace(alloc, job=job, create_index=7) and type(got) is Allocation
+    assert alloc.job is None and alloc.create_index == 0  # the original is not touched
+    assert got.task_states is alloc.task_states  # unchanged fields are shared, not copied
+    assert codec_diff.replacer(Allocation, "job", "create_index") is stamp  # generated once
+    with pytest.raises(TypeError, match="no field"):
+        codec_diff.replacer(Allocation, "nope")
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Unslotted:
+        x: int = 0
+
+    with pytest.raises(TypeError, match="slotted"):
+        codec_diff.replacer(Unslotted, "x")

@@ -84,7 +84,7 @@ def test_dump_restore_round_trip() -> None:
     s = StateStore()
     with s.write(7) as txn:
         store_variables.upsert_locked(
-            txn, namespace="default", path="a/b", items={"k": "v"}, now_ns=10, cas=None
+            txn, namespace="default", path="a/b", key_id="k1", data=b"sealed", now_ns=10, cas=None
         )
     data = s.dump()
     s2 = StateStore()
@@ -92,7 +92,7 @@ def test_dump_restore_round_trip() -> None:
     var = store_variables.get(s2.snapshot(), "default", "a/b")
     assert var is not None
     assert var.modify_index == 7
-    assert dict(var.items) == {"k": "v"}
+    assert (var.key_id, var.data) == ("k1", b"sealed")
     assert s2.table_index(store_variables.TABLE) == 7
     assert s2.latest_index() == 7
 

@@ -1,0 +1,124 @@
+"""FSM cases of the allocation writes: ``PLAN_RESULTS`` (the plan applier) and ``ALLOC_UPDATE``
+(``Alloc.Stop``'s desired transitions), and the wire form of ``PLAN_RESULTS``.
+
+A ``PLAN_RESULTS`` entry travels with each plan's placements as the first allocation in full and
+the others as their differences from it (``codec_diff``; the allocations of one plan share
+most fields: job, group, resources, eval), and without a copy of the job in each allocation
+(the plan carries it once). :func:`decode_plan_results` rebuilds the same
+:class:`PlanResultsEntry` the leader proposed, with whole allocations, so the leader (which
+applies its own struct) and the followers (which decode the bytes) run one apply function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+from nomadd.server.state import store_allocs, store_evals, store_jobs
+from nomadd.server.state.store import Txn
+from nomadd.server.state.store_evals import ApplyResult
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import from_wire_over, replacer, to_wire_diff
+from nomadd.structs.eval import Evaluation
+from nomadd.structs.job import Job
+from nomadd.structs.requests.alloc import AllocUpdateEntry
+from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
+
+__all__ = ["apply_alloc_update", "apply_plan_results", "decode_plan_results", "encode_plan_results"]
+
+# What upsert_plan_locked sets on a new placement, set while copying it once (a new object:
+# the placement itself may still be held by the scheduler's plan and the applier's overlay).
+_stamp = replacer(Allocation, "job", "create_index", "modify_index", "alloc_modify_index")
+_without_job = replacer(Allocation, "job")
+
+
+# ---- apply ---------------------------------------------------------------------------------
+
+
+def _plan_job(txn: Txn, job: Job | None) -> Job | None:
+    """The plan's job: the stored object when it is the same version (shared by every
+    allocation), else the plan's copy."""
+    if job is None:
+        return None
+    current = store_jobs.get_job(txn, job.namespace, job.id)
+    same = current is not None and current.job_modify_index == job.job_modify_index
+    return current if same else job
+
+
+def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
+    placed = stopped = 0
+    index = txn.index
+    for plan in entry.plans:
+        job = _plan_job(txn, plan.job)
+        allocs: tuple[Allocation, ...] | list[Allocation] = plan.placements
+        if job is not None:
+            # new placements get their stored form here; upsert_plan_locked stores them as
+            # they are (an in-place update of an existing allocation is copied there)
+            allocs = [
+                a if store_allocs.get_alloc(txn, a.id) is not None else _stamp(a, job, index, index, index)
+                for a in allocs
+            ]
+        n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, plan.stops)
+        placed += n_placed
+        stopped += n_stopped
+    evals = store_evals.upsert_evals_locked(txn, entry.evals)
+    return ApplyResult(evals=tuple(evals), placed=placed, stopped=stopped, freed=stopped > 0)
+
+
+def apply_alloc_update(txn: Txn, entry: AllocUpdateEntry) -> ApplyResult:
+    for t in entry.transitions:
+        old = store_allocs.get_alloc(txn, t.alloc_id)
+        if old is not None:
+            store_allocs.put_locked(
+                txn, dataclasses.replace(old, desired_transition=t.transition, modify_index=txn.index)
+            )
+    evals = store_evals.upsert_evals_locked(txn, entry.evals)
+    return ApplyResult(evals=tuple(evals))
+
+
+# ---- wire form of PLAN_RESULTS -------------------------------------------------------------
+
+
+def _plan_wire(plan: PlanEntry) -> dict[str, Any]:
+    drop_job = plan.job is not None
+    out: dict[str, Any] = {
+        "job": to_wire(plan.job) if plan.job is not None else None,
+        "stops": [to_wire(_without_job(a, None)) for a in plan.stops],  # the FSM reads status fields
+    }
+    if plan.placements:
+        first = plan.placements[0]
+        out["alloc_base"] = to_wire(
+            _without_job(first, None) if drop_job and first.job is not None else first
+        )
+        out["alloc_diffs"] = [to_wire_diff(first, a) for a in plan.placements[1:]]
+    return out
+
+
+def encode_plan_results(entry: PlanResultsEntry) -> bytes:
+    wire = {"plans": [_plan_wire(p) for p in entry.plans], "evals": [to_wire(e) for e in entry.evals]}
+    packed: bytes = msgpack.packb(wire, use_bin_type=True)
+    return packed
+
+
+def _plan_from_wire(wire: dict[str, Any]) -> PlanEntry:
+    job = from_wire(Job, wire["job"]) if wire.get("job") else None
+    placements: tuple[Allocation, ...] = ()
+    if wire.get("alloc_base"):
+        base = from_wire(Allocation, wire["alloc_base"])
+        rest = (from_wire_over(Allocation, d, base) for d in wire.get("alloc_diffs") or ())
+        placements = (base, *rest)
+    stops = tuple(from_wire(Allocation, a) for a in wire.get("stops") or ())
+    return PlanEntry(job=job, placements=placements, stops=stops)
+
+
+def decode_plan_results(payload: bytes) -> PlanResultsEntry:
+    wire = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    if not isinstance(wire, dict):
+        raise TypeError(f"plan results payload is {type(wire).__name__}, want a map")
+    return PlanResultsEntry(
+        plans=tuple(_plan_from_wire(p) for p in wire.get("plans") or ()),
+        evals=tuple(from_wire(Evaluation, e) for e in wire.get("evals") or ()),
+    )

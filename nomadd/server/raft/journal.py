@@ -1,0 +1,377 @@
+"""The Raft log on disk: our own journal behind pysyncobj's ``Journal`` interface, made durable.
+
+pysyncobj's ``FileJournal`` writes through an mmap it never flushes and its meta file (term,
+vote) through a rename it never fsyncs (a power cut leaves empty files behind and pysyncobj then
+fails to start; docs/contributing/raft.md, "Durability"). Raft's rule is that a server
+acknowledges an entry, and a leader counts its own entry toward a commit, only once the entry is
+durable, and that ``currentTerm``/``votedFor`` are durable before any message that depends on
+them. So:
+
+* entries are framed ``<length u32><crc32 u32><index u64><term u64><command>``; :meth:`add`
+  only buffers them, :meth:`sync` writes the buffer with one ``write`` and one ``fdatasync``
+  (the glue calls it once per tick-thread poll round, so one fsync covers a burst, and holds
+  back acknowledgements until then);
+* a torn or empty tail (power cut mid-write) is found by length and checksum at start and cut
+  back to the last whole entry, with a warning; a file that is not a journal at all raises
+  :class:`RaftStorageError` naming it and the reason (the agent exits 1);
+* term and vote (and the commit index, once a second) go to ``<journal>.meta`` through
+  :func:`durable_replace`: temp file fsync'ed, renamed, directory fsync'ed;
+* ``deleteEntriesTo`` (compaction, after the dump is durable) rewrites the file the same way.
+
+:data:`FSYNC_ENV` set to ``0`` turns every fsync off. It is a test-only switch (the power-cut
+test shows it loses acknowledged writes, the bench prints throughput both ways); a warning is
+logged when it is on.
+
+A journal written by pysyncobj's ``FileJournal`` (header ``PYSYNCOBJ``) is read once and
+rewritten in this format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+from pysyncobj.journal import Journal
+
+from nomadd.structs.errors import RaftStorageError
+
+__all__ = [
+    "FSYNC_ENV",
+    "HEADER",
+    "DurableJournal",
+    "durable_replace",
+    "fsync_dir",
+    "fsync_enabled",
+    "write_durably",
+]
+
+logger = logging.getLogger("nomadd.server.raft")
+
+FSYNC_ENV = "NOMADD_TEST_RAFT_FSYNC"  # "0": test only, no fsync anywhere in raft storage
+MAGIC = b"NOMADDRJ"
+FORMAT = 1
+HEADER = MAGIC + struct.pack("<I", FORMAT)
+_REC = struct.Struct("<II")  # length of the body, crc32 of the body
+_BODY = struct.Struct("<QQ")  # index, term; the command follows
+_LEGACY_MAGIC = b"PYSYNCOBJ"
+_LEGACY_FIRST_RECORD = 24 + 8 + 4 + 4
+
+
+def fsync_enabled() -> bool:
+    return os.environ.get(FSYNC_ENV, "1") != "0"
+
+
+def fsync_dir(path: str | Path) -> None:
+    """fsync a directory, so the names created or renamed in it survive a power cut."""
+    if not fsync_enabled():
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_replace(src: str | Path, dst: str | Path) -> None:
+    """``os.replace`` with ``src``'s data fsync'ed before and the directory fsync'ed after."""
+    if fsync_enabled():
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(src, dst)
+    fsync_dir(os.path.dirname(os.path.abspath(dst)))
+
+
+def write_durably(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (temp file, fsync, rename, directory fsync)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    durable_replace(tmp, path)
+
+
+def _record(command: bytes, idx: int, term: int) -> bytes:
+    body = _BODY.pack(idx, term) + command
+    return _REC.pack(len(body), zlib.crc32(body)) + body
+
+
+def _parse(data: bytes, start: int) -> tuple[list[tuple[bytes, int, int]], list[int], int, str]:
+    """Whole records from ``start``: (entries, their offsets, end of the last whole one, why
+    parsing stopped before the end of ``data`` or "")."""
+    entries: list[tuple[bytes, int, int]] = []
+    offsets: list[int] = []
+    off, size = start, len(data)
+    while off < size:
+        if size - off < _REC.size:
+            return entries, offsets, off, "partial record header"
+        length, crc = _REC.unpack_from(data, off)
+        end = off + _REC.size + length
+        if length < _BODY.size or end > size:
+            return entries, offsets, off, f"record length {length} past the end"
+        body = data[off + _REC.size : end]
+        if zlib.crc32(body) != crc:
+            return entries, offsets, off, "checksum mismatch"
+        idx, term = _BODY.unpack_from(body)
+        if entries and idx != entries[-1][1] + 1:
+            return entries, offsets, off, f"index {idx} does not follow {entries[-1][1]}"
+        entries.append((bytes(body[_BODY.size :]), idx, term))
+        offsets.append(off)
+        off = end
+    return entries, offsets, off, ""
+
+
+def _parse_legacy(data: bytes) -> list[tuple[bytes, int, int]]:
+    """Entries of a pysyncobj ``FileJournal`` file (``<size><index><term><command><size>``)."""
+    (last,) = struct.unpack_from("<I", data, _LEGACY_FIRST_RECORD - 4)
+    off, out = _LEGACY_FIRST_RECORD, []
+    while off < min(last, len(data)):
+        (size,) = struct.unpack_from("<I", data, off)
+        idx, term = struct.unpack_from("<QQ", data, off + 4)
+        out.append((bytes(data[off + 20 : off + 4 + size]), idx, term))
+        off += size + 8
+    return out
+
+
+class DurableJournal(Journal):  # type: ignore[misc]
+    """pysyncobj's journal interface on one append-only file plus a meta file (see module doc)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._meta_path = path + ".meta"
+        self._fsync = fsync_enabled()
+        self.leader = False  # set by the node: a leader syncs before it moves the commit index
+        self._entries: list[tuple[bytes, int, int]] = []
+        self._offsets: list[int] = []
+        self._pending = bytearray()  # records added since the last sync, not yet written
+        self._written = len(HEADER)  # file size covered by whole written records
+        self._unsynced = False  # written or truncated since the last fdatasync
+        self.synced_index = 0  # raft index of the last entry known durable (0: none yet)
+        self._meta: dict[str, Any] = {}
+        self._meta_saved = True
+        existed = os.path.exists(path)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self._load(existed)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        if not existed:
+            fsync_dir(os.path.dirname(os.path.abspath(path)))
+        if not self._fsync:
+            logger.warning("raft fsync is off (test-only switch %s=0): power loss loses writes", FSYNC_ENV)
+
+    # ---- loading ------------------------------------------------------------------------
+    def _read_all(self) -> bytes:
+        chunks = []
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        while chunk := os.read(self._fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _load(self, existed: bool) -> None:
+        try:
+            data = self._read_all()
+        except OSError as err:
+            raise RaftStorageError(f"{self._path}: cannot read raft journal: {err.strerror}") from err
+        if data.startswith(_LEGACY_MAGIC):
+            self._load_legacy(data)
+            return
+        if len(data) < len(HEADER) and HEADER.startswith(data):
+            if existed:
+                logger.warning("raft journal is empty or its header torn, starting empty path=%s", self._path)
+            self._truncate(0)
+            self._pending += HEADER
+            self.sync()
+            self._meta = self._read_meta()
+            return
+        if not data.startswith(MAGIC):
+            raise RaftStorageError(f"{self._path}: not a nomadd raft journal (unknown header {data[:16]!r})")
+        if data[: len(HEADER)] != HEADER:
+            (fmt,) = struct.unpack_from("<I", data, len(MAGIC))
+            raise RaftStorageError(
+                f"{self._path}: raft journal format {fmt} is not supported (this is {FORMAT})"
+            )
+        self._entries, self._offsets, end, why = _parse(data, len(HEADER))
+        self._written = end
+        if end < len(data):
+            last = self._entries[-1][1] if self._entries else 0
+            logger.warning(
+                "raft journal tail torn, cut back to the last whole entry path=%s reason=%r "
+                "offset=%d dropped_bytes=%d last_index=%d",
+                self._path,
+                why,
+                end,
+                len(data) - end,
+                last,
+            )
+            self._truncate(end)
+            self._unsynced = True
+            self.sync()
+        self._meta = self._read_meta()
+
+    def _load_legacy(self, data: bytes) -> None:
+        try:
+            entries = _parse_legacy(data)
+            from pysyncobj.pickle import loads
+
+            with open(self._meta_path, "rb") as f:
+                meta = loads(f.read())
+        except FileNotFoundError:
+            meta = {}
+        except (struct.error, ValueError, EOFError, OSError) as err:
+            raise RaftStorageError(f"{self._path}: cannot read pysyncobj journal: {err}") from err
+        self._meta = {k: meta[k] for k in ("currentTerm", "votedForNodeId", "raftCommitIndex") if k in meta}
+        logger.info(
+            "raft journal converted from pysyncobj's format path=%s entries=%d", self._path, len(entries)
+        )
+        self._rewrite(entries)
+        self._store_meta()
+
+    def _read_meta(self) -> dict[str, Any]:
+        try:
+            with open(self._meta_path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise RaftStorageError(f"{self._meta_path}: cannot read raft meta: {err.strerror}") from err
+        try:
+            meta = json.loads(raw)
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except ValueError as err:
+            raise RaftStorageError(f"{self._meta_path}: raft meta is not valid JSON: {err}") from err
+        return meta
+
+    # ---- pysyncobj's Journal interface ----------------------------------------------------
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        command = bytes(command)
+        self._offsets.append(self._written + len(self._pending))
+        self._entries.append((command, idx, term))
+        self._pending += _record(command, idx, term)
+
+    def clear(self) -> None:
+        self._entries, self._offsets = [], []
+        self._pending.clear()
+        self._truncate(len(HEADER))
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
+        if entryFrom >= len(self._entries):
+            return
+        off = self._offsets[entryFrom]
+        del self._entries[entryFrom:]
+        del self._offsets[entryFrom:]
+        if off >= self._written:
+            del self._pending[off - self._written :]
+        else:
+            self._pending.clear()
+            self._truncate(off)
+
+    def deleteEntriesTo(self, entryTo: int) -> None:
+        self._rewrite(self._entries[entryTo:])
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._entries[item]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _destroy(self) -> None:
+        if self._fd < 0:
+            return
+        self.sync()
+        if not self._meta_saved:
+            self._store_meta()
+        os.close(self._fd)
+        self._fd = -1
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
+        if self.leader:
+            self.sync()  # never count (and apply, and answer) our own entry before it is durable
+        self._meta["raftCommitIndex"] = raftCommitIndex
+        self._meta_saved = False
+
+    def getRaftCommitIndex(self) -> int:
+        """The stored commit index, never past the last entry (pysyncobj reads it at start)."""
+        stored = int(self._meta.get("raftCommitIndex", 1))
+        last = self._entries[-1][1] if self._entries else 1
+        if stored > last:
+            logger.warning(
+                "raft commit index past the journal's end, clamped path=%s commit=%d last_index=%d",
+                self._path,
+                stored,
+                last,
+            )
+            return last
+        return stored
+
+    def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:
+        self._meta["currentTerm"] = term
+        self._meta["votedForNodeId"] = votedForNodeId
+        self._store_meta()  # before pysyncobj sends the vote or request that depends on it
+
+    def getCurrentTerm(self) -> int:
+        return int(self._meta.get("currentTerm", 0))
+
+    def getVotedForNodeId(self) -> Any:
+        return self._meta.get("votedForNodeId")
+
+    def onOneSecondTimer(self) -> None:
+        if not self._meta_saved:
+            self._store_meta()
+
+    # ---- durability -----------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        """Entries added or removed since the last :meth:`sync`."""
+        return bool(self._pending) or self._unsynced
+
+    def sync(self) -> None:
+        """Write what :meth:`add` buffered and fdatasync: everything added so far is durable."""
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            done = 0
+            while done < len(data):
+                done += os.pwrite(self._fd, data[done:] if done else data, self._written + done)
+            self._written += done
+            self._unsynced = True
+        if self._unsynced:
+            if self._fsync:
+                os.fdatasync(self._fd)
+            self._unsynced = False
+        self.synced_index = self._entries[-1][1] if self._entries else 0
+
+    def _truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        self._written = size
+        self._unsynced = True
+
+    def _rewrite(self, entries: list[tuple[bytes, int, int]]) -> None:
+        """Replace the file by one holding ``entries`` (durably), and switch to it."""
+        tmp = self._path + ".tmp"
+        offsets, blob, off = [], bytearray(HEADER), len(HEADER)
+        for command, idx, term in entries:
+            offsets.append(off)
+            rec = _record(command, idx, term)
+            blob += rec
+            off += len(rec)
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        fd = os.open(tmp, os.O_RDWR)
+        durable_replace(tmp, self._path)
+        os.close(self._fd)
+        self._fd = fd
+        self._entries, self._offsets = list(entries), offsets
+        self._pending.clear()
+        self._written, self._unsynced = off, False
+
+    def _store_meta(self) -> None:
+        write_durably(self._meta_path, json.dumps(self._meta).encode())
+        self._meta_saved = True

@@ -1,0 +1,37 @@
+"""The ``PLAN_RESULTS`` entry of the Raft log: what the plan applier commits.
+
+One entry holds the checked parts of a batch of plans and the evaluations the workers wrote
+meanwhile (outcomes, blocked and follow-up evals), so a batch costs one Raft round trip. On the
+wire the placements of each plan travel as one allocation and the others' differences from it
+(``server/fsm/plan.py``); every server's FSM gets this struct with whole allocations either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.eval import Evaluation
+from nomadd.structs.job import Job
+
+__all__ = ["PlanEntry", "PlanResultsEntry"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanEntry:
+    """The committed part of one plan.
+
+    ``placements`` are new or updated allocations; when ``job`` is set they carry ``job=None``
+    and the FSM attaches ``job`` (the stored object when it is the same version). ``stops`` only
+    need their ID and status fields (desired status/description/transition, lost, follow-up).
+    """
+
+    job: Job | None = None
+    placements: tuple[Allocation, ...] = ()
+    stops: tuple[Allocation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanResultsEntry:
+    plans: tuple[PlanEntry, ...] = ()
+    evals: tuple[Evaluation, ...] = ()

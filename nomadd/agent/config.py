@@ -26,6 +26,7 @@ from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
+from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = [
     "LOG_LEVELS",
@@ -328,7 +329,36 @@ def _build_server(
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
+        **_operator_settings(p, data_dir),
     )
+
+
+def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:
+    """The `autopilot` block (Nomad's defaults) and `server.snapshot` as ServerConfig fields."""
+    a: Partial = _get(p, "autopilot", {})
+    snap: Partial = _get(p, "server.snapshot", {})
+    autopilot = AutopilotConfig(
+        cleanup_dead_servers=bool(a.get("cleanup_dead_servers", True)),
+        last_contact_threshold_s=a.get("last_contact_threshold", 0.2),
+        max_trailing_logs=a.get("max_trailing_logs", 250),
+        server_stabilization_time_s=a.get("server_stabilization_time", 10.0),
+        min_quorum=a.get("min_quorum", 0),
+    )
+    if autopilot.last_contact_threshold_s <= 0 or autopilot.max_trailing_logs < 0 or autopilot.min_quorum < 0:
+        raise ConfigError(
+            "autopilot: last_contact_threshold must be positive, "
+            "max_trailing_logs and min_quorum must not be negative"
+        )
+    retain = snap.get("retain", 24)
+    if retain < 1:
+        raise ConfigError(f"server.snapshot.retain: must be at least 1, got {retain}")
+    path = snap.get("path", "") or (os.path.join(data_dir, "server", "snapshots") if data_dir else "")
+    return {
+        "autopilot": autopilot,
+        "snapshot_interval": snap.get("interval", 0.0),
+        "snapshot_retain": retain,
+        "snapshot_path": path,
+    }
 
 
 def _build_client(

@@ -140,6 +140,15 @@ SCHEMA: dict[str, object] = {
         "num_schedulers": INT,
         "rejoin_after_leave": BOOL,
         "server_join": _SERVER_JOIN,
+        "snapshot": {"interval": DURATION, "retain": INT, "path": STR},  # scheduled snapshots
+    },
+    # Nomad's autopilot block (operator features)
+    "autopilot": {
+        "cleanup_dead_servers": BOOL,
+        "last_contact_threshold": DURATION,
+        "max_trailing_logs": INT,
+        "server_stabilization_time": DURATION,
+        "min_quorum": INT,
     },
     "client": {
         "enabled": BOOL,

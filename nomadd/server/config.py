@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
+from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = ["ServerConfig"]
 
@@ -43,3 +44,8 @@ class ServerConfig:
     server_join: ServerJoin = ServerJoin()
     data_dir: str = ""
     acl: ACLConfig = ACLConfig()
+    # operator features: the top-level `autopilot` block and `server.snapshot` (scheduled snapshots)
+    autopilot: AutopilotConfig = field(default_factory=AutopilotConfig)
+    snapshot_interval: float = 0.0  # 0: no scheduled snapshots
+    snapshot_retain: int = 24
+    snapshot_path: str = ""

@@ -48,5 +48,8 @@ class MessageType(enum.IntEnum):
     ACL_ROLE_DELETE = 23  # ACL.DeleteRoles
     ACL_ONE_TIME_TOKEN_UPSERT = 24  # ACL.UpsertOneTimeToken
     ACL_ONE_TIME_TOKEN_EXCHANGE = 25  # ACL.ExchangeOneTimeToken (deletes the one-time token)
-    # 26-39 are left to the types other branches add this round (snapshot restore, autopilot)
+    SNAPSHOT_RESTORE_CHUNK = 26  # one chunk of an operator snapshot restore; the last one swaps the state
+    SNAPSHOT_RESTORE_ABORT = 27  # drop a partly staged snapshot restore (new leader)
+    AUTOPILOT_SET_CONFIG = 28  # Operator.AutopilotSetConfiguration (check-and-set optional)
+    # 29-39 are free; ROOT_KEY_UPSERT took 40 while the branches of this round were apart
     ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)

@@ -58,6 +58,8 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.status_endpoint",
     "nomadd.agent.http.regions_endpoint",
     "nomadd.agent.http.operator_endpoint",
+    "nomadd.agent.http.snapshot_endpoint",
+    "nomadd.agent.http.autopilot_endpoint",
     "nomadd.agent.http.keyring_endpoint",
     "nomadd.agent.http.gossip_keyring_endpoint",
     "nomadd.agent.http.members_endpoint",

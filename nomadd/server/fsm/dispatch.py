@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server.fsm import EntryKind, acl, job, keyring, node, plan, struct_entry, variables
+from nomadd.server.fsm import (
+    EntryKind,
+    acl,
+    autopilot,
+    job,
+    keyring,
+    node,
+    plan,
+    snapshot,
+    struct_entry,
+    variables,
+)
 from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
@@ -23,6 +34,7 @@ from nomadd.structs.requests.acl import (
     ACLTokensEntry,
 )
 from nomadd.structs.requests.alloc import AllocUpdateEntry
+from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 from nomadd.structs.requests.keyring import RootKeyUpsertEntry
@@ -34,6 +46,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterEntry,
     NodeStatusEntry,
 )
+from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
 __all__ = ["entry_kinds"]
@@ -56,8 +69,10 @@ def _reserved() -> EntryKind[Any]:
     return EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry, ignorable=True)
 
 
-def entry_kinds() -> dict[int, EntryKind[Any]]:
-    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with."""
+def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, EntryKind[Any]]:
+    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with; ``restorer`` holds
+    this FSM's snapshot-restore state (a fresh one when not given)."""
+    restorer = restorer or snapshot.SnapshotRestorer()
     t = MessageType
     return {
         t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
@@ -89,4 +104,7 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.ACL_ONE_TIME_TOKEN_UPSERT: struct_entry(ACLOneTimeTokenEntry, acl.apply_one_time_upsert),
         t.ACL_ONE_TIME_TOKEN_EXCHANGE: struct_entry(ACLOneTimeExchangeEntry, acl.apply_one_time_exchange),
         t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
+        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
+        t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
+        t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
     }

@@ -255,6 +255,34 @@ def test_acl_block_and_flag(tmp_path: Path) -> None:
     assert load(tmp_path, server_toml(tmp_path), flags={"acl": {"enabled": True}}).server.acl.enabled
 
 
+def test_autopilot_block_and_scheduled_snapshots(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path))
+    ap = cfg.server.autopilot
+    assert (ap.cleanup_dead_servers, ap.last_contact_threshold_s, ap.max_trailing_logs) == (True, 0.2, 250)
+    assert (ap.server_stabilization_time_s, ap.min_quorum) == (10.0, 0)  # Nomad's defaults
+    assert cfg.server.snapshot_interval == 0.0 and cfg.server.snapshot_retain == 24
+    assert cfg.server.snapshot_path == str(tmp_path / "data" / "server" / "snapshots")
+    extra = (
+        '\n[autopilot]\ncleanup_dead_servers = false\nlast_contact_threshold = "1s"\nmin_quorum = 3\n'
+        '\n[server.snapshot]\ninterval = "1h"\nretain = 5\npath = "/srv/snaps"\n'
+    )
+    cfg = load(tmp_path, server_toml(tmp_path, extra))
+    assert not cfg.server.autopilot.cleanup_dead_servers and cfg.server.autopilot.min_quorum == 3
+    assert cfg.server.autopilot.last_contact_threshold_s == 1.0
+    assert (cfg.server.snapshot_interval, cfg.server.snapshot_retain, cfg.server.snapshot_path) == (
+        3600.0,
+        5,
+        "/srv/snaps",
+    )
+    for bad, message in (
+        ("\n[server.snapshot]\nretain = 0\n", "retain: must be at least 1"),
+        ('\n[autopilot]\nlast_contact_threshold = "0s"\n', "last_contact_threshold must be positive"),
+        ("\n[autopilot]\nmax_trailing = 1\n", 'unknown key "autopilot.max_trailing"'),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, server_toml(tmp_path, bad))
+
+
 def test_tls_block_reaches_server_and_client(tmp_path: Path) -> None:
     tls = (
         '[tls]\nhttp = true\nrpc = true\nca_file = "/etc/nomad/ca.pem"\ncert_file = "/etc/nomad/c.pem"\n'

@@ -111,6 +111,9 @@ class FakeRaft:
     def leader(self) -> str:
         return "127.0.0.1:4647"
 
+    def stats(self) -> dict[str, str]:
+        return {"term": "1"}
+
     def peers(self) -> list[str]:
         return [self.leader()]
 

@@ -129,6 +129,12 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     # ---- operator and system --------------------------------------------------------------
     ("GET", "/v1/operator/raft/configuration"): OPERATOR_READ,
     ("DELETE", "/v1/operator/raft/peer"): OPERATOR_WRITE,
+    **_both("/v1/operator/raft/transfer-leadership", OPERATOR_WRITE),
+    ("GET", "/v1/operator/autopilot/configuration"): OPERATOR_READ,
+    ("PUT", "/v1/operator/autopilot/configuration"): OPERATOR_WRITE,
+    ("GET", "/v1/operator/autopilot/health"): OPERATOR_READ,
+    ("GET", "/v1/operator/snapshot"): MANAGEMENT,  # Nomad: management token only
+    ("PUT", "/v1/operator/snapshot"): MANAGEMENT,
     ("PUT", "/v1/system/gc"): MANAGEMENT,
     # ---- keyrings: gossip (agent) and root (operator) --------------------------------------
     ("GET", "/v1/agent/keyring/list"): AGENT_READ,

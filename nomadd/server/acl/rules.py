@@ -153,6 +153,13 @@ RPC_RULES: dict[str, Rule] = {
     "Operator.RaftGetConfiguration": OPERATOR_READ,
     "Operator.RaftRemovePeerByAddress": OPERATOR_WRITE,
     "Operator.RaftRemovePeerByID": OPERATOR_WRITE,
+    "Operator.TransferLeadershipToPeer": OPERATOR_WRITE,
+    "Operator.AutopilotGetConfiguration": OPERATOR_READ,
+    "Operator.AutopilotSetConfiguration": OPERATOR_WRITE,
+    "Operator.ServerHealth": OPERATOR_READ,
+    "Operator.SnapshotSave": MANAGEMENT,  # Nomad: a snapshot holds every secret in the state
+    "Operator.SnapshotRestoreChunk": MANAGEMENT,
+    "Status.AutopilotServerStats": INTERNAL,  # the leader's autopilot asks each server
     "Status.Leader": PUBLIC,
     "Status.Peers": PUBLIC,
     "Status.Members": NODE_READ,

@@ -21,8 +21,10 @@ from nomadd.agent.config import AgentConfig
 from nomadd.client.client import Client
 from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
 from nomadd.rpc.tls import AgentTLS
+from nomadd.server.acl.resolver import ACLResolver, Resolved
 from nomadd.server.server import Server
 from nomadd.structs.errors import ConfigError
+from nomadd.structs.requests.acl import ACL_RESOLVE_TOKEN, ACLGetRequest
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +67,22 @@ class Agent:
         self.client: Client | None = (
             Client(config.client, on_fatal=fatal, tls=tls) if config.client.enabled else None
         )
+        # The one resolver every HTTP check uses: the server's own (its state), or on a client-only
+        # agent one that asks the servers (ACL.ResolveToken) and caches for acl.token_ttl.
+        self.acl: ACLResolver = (
+            self.server.ctx.acl
+            if self.server is not None
+            else ACLResolver(config.acl, self._resolve_remote, cache_tokens=True)
+        )
         # Set by the command so /v1/agent/reload can trigger the same path as SIGHUP.
         self.reload_hook: Callable[[], Awaitable[None]] | None = None
         self._shut_down = False
+
+    async def _resolve_remote(self, secret: str) -> Resolved:
+        if self.client is None:
+            return Resolved(token=None, policies=())
+        reply = await self.client.call(ACL_RESOLVE_TOKEN, ACLGetRequest(key=secret, auth_token=secret))
+        return Resolved(token=reply.token, policies=reply.policies)
 
     async def start(self) -> None:
         await self.http.start()

@@ -126,7 +126,7 @@ def agent_flags() -> FlagSet:
         "The client's allocation directory (default <data-dir>/alloc).",
         placeholder="<path>",
     )
-    fs.bool("acl-enabled", "Enable ACLs (not implemented in this version: refused).")
+    fs.bool("acl-enabled", "Enable ACLs: every request needs a token whose policies allow it.")
     return fs
 
 
@@ -220,7 +220,7 @@ def _banner(agent: Agent) -> list[tuple[str, str]]:
 def _startup_warnings(cfg: AgentConfig) -> list[str]:
     out = []
     tls_on = cfg.tls.http and cfg.tls.rpc
-    acl_on = False  # ACLs are not implemented yet; the warning stays until both are on
+    acl_on = cfg.acl.enabled  # the warning stays until both are on
     if not cfg.dev_mode and not (tls_on and acl_on):
         missing = " and no ".join(w for w, on in (("TLS", tls_on), ("ACLs", acl_on)) if not on)
         out.append(

@@ -24,9 +24,10 @@ from nomadd.agent.config_schema import Partial, check_file, merge
 from nomadd.client.config import ClientConfig, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
+from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
+from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = [
     "LOG_LEVELS",
@@ -75,6 +76,7 @@ class AgentConfig:
     prometheus_metrics: bool = False
     server: ServerConfig = ServerConfig()
     client: ClientConfig = ClientConfig()
+    acl: ACLConfig = ACLConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     tls: TLSConfig = TLSConfig()
     files: tuple[str, ...] = ()
@@ -186,11 +188,12 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
     datacenter = _get(p, "datacenter", "dc1")
     if not datacenter or "\x00" in datacenter or "*" in datacenter:
         raise ConfigError("Datacenter contains invalid characters (null or '*')")
-    if _get(p, "acl.enabled", False):
-        raise ConfigError(
-            "acl.enabled: ACL enforcement is not implemented in this version of nomadd; "
-            "remove the setting (or -acl-enabled) and restrict access to the HTTP port instead"
-        )
+    acl = ACLConfig(
+        enabled=bool(_get(p, "acl.enabled", False)),
+        token_ttl=_get(p, "acl.token_ttl", 30.0),
+        policy_ttl=_get(p, "acl.policy_ttl", 30.0),
+        role_ttl=_get(p, "acl.role_ttl", 30.0),
+    )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
     if data_dir and not os.path.isabs(data_dir):
@@ -230,7 +233,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         "tls": tls,
     }
     server = _build_server(p, server_on, dev, data_dir, common)
-    server = replace(server, bind_addr=bind, ports=ports, addresses=addresses)
+    server = replace(server, bind_addr=bind, ports=ports, addresses=addresses, acl=acl)
     client = _build_client(p, client_on, dev, data_dir, common)
     if server_on:
         client = replace(client, local_server=advertise.http)
@@ -252,6 +255,7 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         prometheus_metrics=bool(_get(p, "telemetry.prometheus_metrics", False)),
         server=server,
         client=client,
+        acl=acl,
         discovery=discovery,
         tls=tls,
     )
@@ -330,7 +334,36 @@ def _build_server(
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,
+        **_operator_settings(p, data_dir),
     )
+
+
+def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:
+    """The `autopilot` block (Nomad's defaults) and `server.snapshot` as ServerConfig fields."""
+    a: Partial = _get(p, "autopilot", {})
+    snap: Partial = _get(p, "server.snapshot", {})
+    autopilot = AutopilotConfig(
+        cleanup_dead_servers=bool(a.get("cleanup_dead_servers", True)),
+        last_contact_threshold_s=a.get("last_contact_threshold", 0.2),
+        max_trailing_logs=a.get("max_trailing_logs", 250),
+        server_stabilization_time_s=a.get("server_stabilization_time", 10.0),
+        min_quorum=a.get("min_quorum", 0),
+    )
+    if autopilot.last_contact_threshold_s <= 0 or autopilot.max_trailing_logs < 0 or autopilot.min_quorum < 0:
+        raise ConfigError(
+            "autopilot: last_contact_threshold must be positive, "
+            "max_trailing_logs and min_quorum must not be negative"
+        )
+    retain = snap.get("retain", 24)
+    if retain < 1:
+        raise ConfigError(f"server.snapshot.retain: must be at least 1, got {retain}")
+    path = snap.get("path", "") or (os.path.join(data_dir, "server", "snapshots") if data_dir else "")
+    return {
+        "autopilot": autopilot,
+        "snapshot_interval": snap.get("interval", 0.0),
+        "snapshot_retain": retain,
+        "snapshot_path": path,
+    }
 
 
 def _build_client(

@@ -143,6 +143,15 @@ SCHEMA: dict[str, object] = {
         "rejoin_after_leave": BOOL,
         "server_join": _SERVER_JOIN,
         "limits": {f.name: INT for f in dataclasses.fields(Limits)},
+        "snapshot": {"interval": DURATION, "retain": INT, "path": STR},  # scheduled snapshots
+    },
+    # Nomad's autopilot block (operator features)
+    "autopilot": {
+        "cleanup_dead_servers": BOOL,
+        "last_contact_threshold": DURATION,
+        "max_trailing_logs": INT,
+        "server_stabilization_time": DURATION,
+        "min_quorum": INT,
     },
     "client": {
         "enabled": BOOL,
@@ -162,7 +171,7 @@ SCHEMA: dict[str, object] = {
         "server_join": dict(_SERVER_JOIN),
     },
     "discovery": {"dns_resolvers": STR_LIST},
-    "acl": {"enabled": BOOL},
+    "acl": {"enabled": BOOL, "token_ttl": DURATION, "policy_ttl": DURATION, "role_ttl": DURATION},
     "tls": {
         "http": BOOL,
         "rpc": BOOL,

@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 __all__ = ["DEFAULT_ADDRESS", "APIError", "Client", "QueryMeta", "TLSOptions"]
@@ -155,23 +156,28 @@ class Client:
             self._ssl = self.tls.context()
         return urllib.request.urlopen(req, timeout=timeout, context=self._ssl)
 
-    def _do(self, method: str, path: str, params: Params | None, body: object) -> tuple[object, QueryMeta]:
-        data = None if body is None else json.dumps(body).encode()
+    def raw(
+        self, method: str, path: str, params: Params | None, data: bytes | None, content_type: str = ""
+    ) -> tuple[bytes, Message]:
+        """One request with a bytes body; the answer's bytes and headers (APIError on failure)."""
         req = urllib.request.Request(self.url(path, params), data=data, method=method)
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type or "application/octet-stream")
         if self.token:
             req.add_header("X-Nomad-Token", self.token)
         try:
             with self.open(req, self.timeout_s) as resp:
-                raw = resp.read()
-                headers = resp.headers
+                return resp.read(), resp.headers
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace").strip()
             raise APIError(err.code, text or err.reason) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise APIError(0, f"Error querying agent at {self.address}: {reason}") from None
+
+    def _do(self, method: str, path: str, params: Params | None, body: object) -> tuple[object, QueryMeta]:
+        data = None if body is None else json.dumps(body).encode()
+        raw, headers = self.raw(method, path, params, data, "application/json")
         meta = QueryMeta(
             index=int(headers.get("X-Nomad-Index", "0") or 0),
             known_leader=headers.get("X-Nomad-KnownLeader", "false") == "true",

@@ -1,10 +1,11 @@
-"""``/v1/operator/raft/*`` (Nomad's api/operator.go)."""
+"""``/v1/operator/raft/*``, ``/v1/operator/snapshot``, ``/v1/operator/autopilot/*`` (Nomad's api/)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
-from nomadd.api.client import Client
+from nomadd.api.client import APIError, Client
 
 __all__ = ["Operator"]
 
@@ -23,3 +24,37 @@ class Operator:
 
     def raft_remove_peer_by_address(self, address: str) -> None:
         self._c.delete("/v1/operator/raft/peer", {"address": address})
+
+    # ---- snapshots (/v1/operator/snapshot) -------------------------------------------------
+    def snapshot_save(self, stale: bool = False) -> tuple[bytes, int]:
+        """The archive bytes and the Raft index they hold (``X-Nomad-Index``)."""
+        raw, headers = self._c.raw("GET", "/v1/operator/snapshot", {"stale": True} if stale else {}, None)
+        return raw, int(headers.get("X-Nomad-Index", "0") or 0)
+
+    def snapshot_restore(self, archive: bytes) -> None:
+        self._c.raw("PUT", "/v1/operator/snapshot", None, archive)
+
+    # ---- autopilot (/v1/operator/autopilot/*) ----------------------------------------------
+    def autopilot_configuration(self) -> dict[str, Any]:
+        value, _ = self._c.get("/v1/operator/autopilot/configuration")
+        return cast(dict[str, Any], value or {})
+
+    def autopilot_set_configuration(self, conf: dict[str, Any], cas_index: int | None = None) -> bool:
+        params = {"cas": cas_index} if cas_index is not None else {}
+        value, _ = self._c.put("/v1/operator/autopilot/configuration", conf, params)
+        return bool(value)
+
+    def autopilot_health(self) -> dict[str, Any]:
+        """The health report; the agent answers 429 (same body) when the cluster is unhealthy."""
+        try:
+            value, _ = self._c.get("/v1/operator/autopilot/health")
+        except APIError as err:
+            if err.status != 429:
+                raise
+            value = json.loads(err.message)
+        return cast(dict[str, Any], value or {})
+
+    def raft_transfer_leadership(self, address: str = "", peer_id: str = "") -> dict[str, Any]:
+        params = {"address": address} if address else ({"id": peer_id} if peer_id else {})
+        value, _ = self._c.put("/v1/operator/raft/transfer-leadership", None, params)
+        return cast(dict[str, Any], value or {})

@@ -52,9 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"nomadd: unknown command {prefix!r}\n\n{_usage()}", file=sys.stderr)
         return 1
-    module = importlib.import_module(COMMANDS[name])
+    module_name, _, func = COMMANDS[name].partition(":")  # "module" or "module:function"
+    module = importlib.import_module(module_name)
     try:
-        code: int = module.run(rest)
+        code: int = getattr(module, func or "run")(rest)
     except KeyboardInterrupt:
         return 130
     return code

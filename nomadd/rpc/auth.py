@@ -102,6 +102,13 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Operator.RaftRemovePeerByAddress": "api",
     "Operator.RaftRemovePeerByID": "api",
     "System.GarbageCollect": "api",
+    "Operator.SnapshotSave": "api",
+    "Operator.SnapshotRestoreChunk": "api",
+    "Operator.AutopilotGetConfiguration": "api",
+    "Operator.AutopilotSetConfiguration": "api",
+    "Operator.ServerHealth": "api",
+    "Operator.TransferLeadershipToPeer": "api",
+    "Status.AutopilotServerStats": "server",  # the leader's autopilot asks each server
     # the acl branch's methods: API calls (a client-only agent relays them and resolves tokens)
     "ACL.Bootstrap": "api",
     "ACL.UpsertTokens": "api",

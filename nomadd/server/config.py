@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nomadd.structs.config import Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
+from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
+from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = ["ServerConfig"]
 
@@ -44,3 +45,9 @@ class ServerConfig:
     server_join: ServerJoin = ServerJoin()
     data_dir: str = ""
     limits: Limits = DEFAULT_LIMITS  # the ``server.limits`` table: bounds on what callers send
+    acl: ACLConfig = ACLConfig()
+    # operator features: the top-level `autopilot` block and `server.snapshot` (scheduled snapshots)
+    autopilot: AutopilotConfig = field(default_factory=AutopilotConfig)
+    snapshot_interval: float = 0.0  # 0: no scheduled snapshots
+    snapshot_retain: int = 24
+    snapshot_path: str = ""

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nomadd.server.acl.resolver import ACLResolver
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.fsm import FSM
 from nomadd.server.state.store import StateStore
@@ -48,6 +49,7 @@ class ServerContext:
     servers: Callable[[], list[ServerInfo]]  # this region's servers as gossip sees them
     http_addr: str
     raft_addr: str
+    acl: ACLResolver  # the one way to turn a request's auth_token into an ACL
 
     async def propose(self, msg_type: int, entry: object) -> tuple[object, int]:
         """Commit ``entry`` as one Raft entry of ``msg_type``; returns ``(fsm result, index)``.

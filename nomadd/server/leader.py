@@ -58,6 +58,16 @@ class LeaderLoop:
         """Reconcile soon (a gossip member changed)."""
         self._kick.set()
 
+    def restart(self) -> None:
+        """Run the leadership sequence again on the leader (the state was replaced by a
+        snapshot restore: components rebuild from it)."""
+        if not self._raft.is_leader():
+            return
+        logger.info("re-establishing leadership after a state restore")
+        self._stop_task()
+        self._set_components(False)
+        self._task = self._tasks.spawn(self._run(), "leader-loop", vital=True)
+
     def _on_leadership(self, is_leader: bool) -> None:
         if is_leader:
             logger.info("cluster leadership acquired")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Iterable
@@ -34,6 +33,9 @@ from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.auth import ServerSigner, server_caller
 from nomadd.rpc.tls import AgentTLS
+from nomadd.server.acl.endpoint import ACLEndpoint
+from nomadd.server.acl.gc import ACLTokenGC
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -41,6 +43,7 @@ from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.fsm.snapshot import SnapshotRestorer
 from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
@@ -56,8 +59,10 @@ from nomadd.server.membership import (
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
+from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.serf_peers import SerfPeers
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
@@ -98,11 +103,15 @@ class Server:
         s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
         raft_dir = None if (config.dev_mode or self.data_dir is None) else self.data_dir / "raft"
+        self.serf_peers = SerfPeers(
+            None if raft_dir is None or self.data_dir is None else self.data_dir / "serf_peers.json"
+        )
         self.node_id = ""
         self.raft_addr = config.advertise.raft
         self.http_addr = config.advertise.http
         self.store = StateStore()
-        self.fsm = FSM(self.store, entry_kinds())
+        self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
+        self.fsm = FSM(self.store, entry_kinds(self.restorer))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(
@@ -140,11 +149,22 @@ class Server:
             servers=self.servers,
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
+            acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
         )
         self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        # operator features: snapshots (save/restore, scheduled) and autopilot
+        self.autopilot = build_operator_features(
+            self.ctx,
+            self.registry,
+            self.register_leader_component,
+            restorer=self.restorer,
+            on_restored=self.leader_loop.restart,
+            leader_http=self._wait_leader_http,
+            rpc_client=self.rpc_client,
+        )
         self.allocs = AllocEndpoint(self.ctx)
         self.allocs.register(self.registry)
         self.evals = EvalEndpoint(self.ctx)
@@ -156,6 +176,9 @@ class Server:
         self.keyring = Keyring(self.ctx)
         VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
         KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
+        ACLEndpoint(self.ctx).register(self.registry)
+        self.acl_gc = ACLTokenGC(self.ctx)
+        self.register_leader_component(self.acl_gc)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
@@ -226,7 +249,7 @@ class Server:
             await start_join(join.start_join, self.join, resolver=resolver)
         if join.retry_join:
             self.tasks.spawn(self._retry_join(join.retry_join, resolver), "server-retry-join", vital=True)
-        known = self._known_serf_peers()
+        known = self.serf_peers.known()
         if known and not join.start_join:
             self.tasks.spawn(self._rejoin_known(known), "server-rejoin")
 
@@ -339,11 +362,8 @@ class Server:
         await self._stop_announcer()
         if self.gossip is not None:
             await self.gossip.leave(timeout=LEAVE_GOSSIP_TIMEOUT_S)
-        path = self._serf_peers_file()
-        if path is not None and not self.config.rejoin_after_leave:
-            # Nomad: after a graceful leave a restarted server does not rejoin its old peers
-            # by itself (only with rejoin_after_leave / -rejoin or an explicit join).
-            path.unlink(missing_ok=True)
+        if not self.config.rejoin_after_leave:
+            self.serf_peers.forget()
 
     async def _transfer_before_leave(self) -> bool:
         """pysyncobj refuses a transfer while no follower has every entry (REQUEST_DENIED);
@@ -367,6 +387,7 @@ class Server:
         await self.tasks.aclose()
         await self._stop_announcer()
         await self.leader_loop.shutdown()
+        await self.acl_gc.shutdown()
         await self.raft.shutdown()
         if self.gossip is not None:
             await self.gossip.shutdown()
@@ -385,41 +406,13 @@ class Server:
             self._pruned.add(s.raft_addr)
         if event.kind in (EventKind.JOIN, EventKind.UPDATE):
             self._pruned.discard(s.raft_addr)
-            self._remember_serf_peers()
+            if self.gossip is not None:
+                self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
         self.leader_loop.kick()
 
     def _server_of(self, member: Member) -> ServerInfo | None:
         servers = region_servers([member], self.config.region)
         return servers[0] if servers else None
-
-    def _serf_peers_file(self) -> Path | None:
-        if self.data_dir is None or self.config.dev_mode:
-            return None
-        return self.data_dir / "serf_peers.json"
-
-    def _remember_serf_peers(self) -> None:
-        path = self._serf_peers_file()
-        if path is None or self.gossip is None:
-            return
-        me = self.gossip.local_member().name
-        addrs = sorted(
-            f"{m.addr}:{m.port}"
-            for m in self.gossip.members()
-            if m.name != me and m.status == MemberStatus.ALIVE
-        )
-        with contextlib.suppress(OSError):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(addrs))
-            tmp.replace(path)
-
-    def _known_serf_peers(self) -> list[str]:
-        path = self._serf_peers_file()
-        if path is None or not path.exists():
-            return []
-        try:
-            return [str(a) for a in json.loads(path.read_text())]
-        except (OSError, ValueError):
-            return []
 
     async def _reconcile(self) -> None:
         if self.gossip is None:

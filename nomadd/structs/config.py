@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TLS_VERSIONS", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
+__all__ = ["TLS_VERSIONS", "ACLConfig", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +39,16 @@ class ServerJoin:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiscoveryConfig:
     dns_resolvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ACLConfig:
+    """Nomad's ``acl`` block: enforcement on/off and how long compiled ACLs are cached (seconds)."""
+
+    enabled: bool = False
+    token_ttl: float = 30.0
+    policy_ttl: float = 30.0
+    role_ttl: float = 30.0
 
 
 # Nomad's tls_min_version values.

@@ -39,5 +39,17 @@ class MessageType(enum.IntEnum):
     JOB_REGISTER_BATCH = 15  # several Job.Register requests in one entry (server/group_commit.py)
     PLAN_RESULTS = 16  # the plan applier's results, placements as a base + differences (fsm/plan.py):
     # its own number so a server that predates that form stops (FSM fatal) instead of skipping them
-    # 17-39 are left to the types other branches add this round (snapshot restore, autopilot, ACLs)
+    ACL_POLICY_UPSERT = 17  # ACL.UpsertPolicies
+    ACL_POLICY_DELETE = 18  # ACL.DeletePolicies
+    ACL_TOKEN_UPSERT = 19  # ACL.UpsertTokens
+    ACL_TOKEN_DELETE = 20  # ACL.DeleteTokens, and the leader's GC of expired tokens
+    ACL_TOKEN_BOOTSTRAP = 21  # ACL.Bootstrap (refused by the FSM once done, unless the reset index matches)
+    ACL_ROLE_UPSERT = 22  # ACL.UpsertRoles
+    ACL_ROLE_DELETE = 23  # ACL.DeleteRoles
+    ACL_ONE_TIME_TOKEN_UPSERT = 24  # ACL.UpsertOneTimeToken
+    ACL_ONE_TIME_TOKEN_EXCHANGE = 25  # ACL.ExchangeOneTimeToken (deletes the one-time token)
+    SNAPSHOT_RESTORE_CHUNK = 26  # one chunk of an operator snapshot restore; the last one swaps the state
+    SNAPSHOT_RESTORE_ABORT = 27  # drop a partly staged snapshot restore (new leader)
+    AUTOPILOT_SET_CONFIG = 28  # Operator.AutopilotSetConfiguration (check-and-set optional)
+    # 29-39 are free; ROOT_KEY_UPSERT took 40 while the branches of this round were apart
     ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)

@@ -9,8 +9,9 @@
   (every typed method, random wire maps, mostly signed as a server so the body is decoded). A failing request is written to the corpus directory
   as ``failure-<hash>.json`` (commit it once fixed) and the run fails.
 
-Operations that legitimately take the single dev agent apart (removing its Raft peer, replacing
-its client's server list, leaving or joining gossip, reloading) and unbounded streams (log
+Operations that legitimately take the single dev agent apart (removing its Raft peer or its
+leadership, restoring a snapshot, replacing its client's server list, leaving or joining gossip,
+reloading) and unbounded streams (log
 ``follow``) are not fuzzed; blocking queries always carry ``wait`` <= 200 ms.
 """
 
@@ -55,6 +56,9 @@ SKIP = {
     ("POST", "/v1/agent/force-leave"),
     ("PUT", "/v1/agent/reload"),
     ("POST", "/v1/agent/reload"),
+    ("PUT", "/v1/operator/raft/transfer-leadership"),
+    ("POST", "/v1/operator/raft/transfer-leadership"),
+    ("PUT", "/v1/operator/snapshot"),  # a restore replaces the state
     ("POST", "/v1/internal/{method}"),  # fuzzed by the RPC strategy
 }
 RPC_MODULES = ("alloc", "eval", "job", "node", "operator", "plan", "status", "system", "variables")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nomad
 import pytest
@@ -80,13 +81,12 @@ def test_variables_round_trip(dev_agent: nomad.Nomad) -> None:
     assert [v["Path"] for v in n.variables.get_variables(prefix="app")] == ["app/config"]
 
 
-def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_path: Path) -> None:
-    n = dev_agent
-    marker = tmp_path / "ran"
-    job = {
+def batch_job(job_id: str, marker: Path) -> dict[str, Any]:
+    """A raw_exec batch job (API JSON) that writes "hi" to ``marker``."""
+    return {
         "Job": {
-            "ID": "pynomad",
-            "Name": "pynomad",
+            "ID": job_id,
+            "Name": job_id,
             "Type": "batch",
             "Datacenters": ["dc1"],
             "TaskGroups": [
@@ -105,6 +105,12 @@ def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_pat
             ],
         }
     }
+
+
+def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_path: Path) -> None:
+    n = dev_agent
+    marker = tmp_path / "ran"
+    job = batch_job("pynomad", marker)
     reply = n.job.register_job("pynomad", job)
     assert reply["EvalID"]
     assert n.job.get_job("pynomad")["ID"] == "pynomad"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
@@ -141,8 +142,9 @@ def _context(raft: Raft, secret: str) -> ServerContext:
     async def dispatch(method: object, req: object) -> object:
         raise AssertionError("not used")
 
+    config = ServerConfig(enabled=True, raft_secret=secret)
     return ServerContext(
-        config=ServerConfig(enabled=True, raft_secret=secret),
+        config=config,
         store=store,
         fsm=raft.fsm,
         raft=raft,
@@ -152,6 +154,7 @@ def _context(raft: Raft, secret: str) -> ServerContext:
         servers=list,
         http_addr="",
         raft_addr=raft.config.self_addr,
+        acl=ACLResolver(config.acl, local_source(store.snapshot)),
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.server import QueryOptions, QueryResult, parse_query_options
 from nomadd.agent.http.tls import peer_is_server
 from nomadd.rpc.wire import (
@@ -25,6 +26,7 @@ from nomadd.rpc.wire import (
     error_reply,
     ok_reply,
 )
+from nomadd.server.acl.rules import authorize_rpc
 from nomadd.structs.errors import NotImplementedForModeError, RPCError
 from nomadd.structs.requests import Envelope, Method, QueryMeta, Rep, Req, WriteMeta
 
@@ -42,16 +44,6 @@ __all__ = [
     "token_of",
     "write_result",
 ]
-
-
-def token_of(req: web.Request) -> str:
-    """The caller's ACL token: ``X-Nomad-Token``, else ``Authorization: Bearer <token>``."""
-    token = req.headers.get("X-Nomad-Token", "")
-    if token:
-        return token
-    auth = req.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 def envelope(req: web.Request, opts: QueryOptions | None = None) -> dict[str, Any]:
@@ -101,6 +93,7 @@ async def internal(agent: Agent, req: web.Request) -> object:
         peer_server = peer_is_server(req, agent.server.config.region)
         verified = await agent.server.rpc_auth.authenticate(name, req.headers, body, peer_server=peer_server)
         request: Envelope = agent.server.rpc_auth.admit(name, decode_request(method.request, body), verified)
+        await authorize_rpc(agent.acl, name, request, agent.server.store.snapshot)
         out = ok_reply(await agent.server.rpc(method, request))
         status = 200
     except RPCError as err:

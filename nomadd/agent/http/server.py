@@ -12,23 +12,25 @@ checked before parsing.
 
 from __future__ import annotations
 
-import asyncio
-import codecs
 import importlib
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
+from nomadd.agent.http.body import read_body, read_json
 from nomadd.helper.duration import parse_duration
+from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.codec import INT64_MAX
-from nomadd.structs.errors import RequestTooLargeError, RPCError, ValidationError
+from nomadd.structs.errors import RPCError, ValidationError
+from nomadd.structs.requests.alloc import ALLOC_GET, AllocSpecificRequest
+from nomadd.structs.requests.eval import EVAL_GET, EvalSpecificRequest
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
@@ -65,10 +67,13 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.status_endpoint",
     "nomadd.agent.http.regions_endpoint",
     "nomadd.agent.http.operator_endpoint",
+    "nomadd.agent.http.snapshot_endpoint",
+    "nomadd.agent.http.autopilot_endpoint",
     "nomadd.agent.http.keyring_endpoint",
     "nomadd.agent.http.gossip_keyring_endpoint",
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
+    "nomadd.agent.http.acl_endpoint",
     "nomadd.agent.http.node_endpoint",
     "nomadd.agent.http.client_endpoint",
     "nomadd.agent.http.system_endpoint",
@@ -136,87 +141,6 @@ def parse_query_options(req: web.Request) -> QueryOptions:
     )
 
 
-MAX_JSON_DEPTH = 256  # nesting levels of a request body; deeper: 400 before parsing
-_OFFLOOP_BYTES = 256 * 1024  # bodies larger than this are checked and parsed in a thread
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether ``raw`` nests arrays/objects deeper than ``limit`` (brackets inside strings don't
-    count). Runs before ``json.loads`` so a 100,000-deep body never reaches its recursion."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    depth = 0
-    for b in _JSON_STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS):
-        if b in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"invalid number {name}")
-
-
-def _parse_json(raw: bytes) -> object:
-    if _json_too_deep(raw):
-        raise ValidationError(f"Failed to parse request body: nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
-        raise ValidationError(f"Failed to parse request body: {err}") from None
-
-
-async def read_json(
-    req: web.Request, *, max_bytes: int | None = None, what: str = "request body", limit_name: str = ""
-) -> object:
-    """The request's JSON body, checked before parsing: charset (UTF-8 only, else 415), size
-    (``max_bytes``: 413 naming the limit) and nesting depth (400)."""
-    charset = req.charset
-    if charset is not None:
-        try:
-            name = codecs.lookup(charset).name
-        except LookupError:
-            name = ""
-        if name not in ("utf-8", "ascii"):
-            raise RPCError(f"unsupported charset {charset[:64]!r}: JSON bodies must be UTF-8", code=415)
-    key = f" ({limit_name})" if limit_name else ""
-    if max_bytes is not None and (req.content_length or 0) > max_bytes:
-        raise RequestTooLargeError(
-            f"{what} of {req.content_length} bytes is larger than the limit of {max_bytes}{key}"
-        )
-    raw = await req.read()
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise RequestTooLargeError(f"{what} of {len(raw)} bytes is larger than the limit of {max_bytes}{key}")
-    if len(raw) > _OFFLOOP_BYTES:
-        return await asyncio.to_thread(_parse_json, raw)
-    return _parse_json(raw)
-
-
-async def read_body(
-    req: web.Request,
-    *,
-    optional: bool = False,
-    max_bytes: int | None = None,
-    what: str = "request body",
-    limit_name: str = "",
-) -> dict[str, Any]:
-    """The request's JSON object body (400 when it is missing or not an object; ``optional``:
-    ``{}`` when there is none). See :func:`read_json` for the checks."""
-    if not req.can_read_body:
-        if optional:
-            return {}
-        raise ValidationError("Request body is empty")
-    body = await read_json(req, max_bytes=max_bytes, what=what, limit_name=limit_name)
-    if not isinstance(body, dict):
-        raise ValidationError("Request body must be a JSON object")
-    return body
-
-
 class Router:
     """Collects routes from endpoint modules and adds them, wrapped, to the aiohttp app."""
 
@@ -225,15 +149,25 @@ class Router:
         self.app = app
 
     def add(self, method: str, path: str, handler: Handler) -> None:
-        self.app.router.add_route(method, path, self.wrap(handler))
+        self.app.router.add_route(method, path, self.wrap(handler, method, path))
 
-    def wrap(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def wrap(
+        self, handler: Handler, method: str = "", path: str = ""
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` behind the route's ACL rule (``acl_rules.ROUTE_RULES``) and Nomad's errors."""
         agent = self.agent
+        rule = rule_for(method, path)
 
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
+                acl = await authorize(agent.acl, req, rule, lambda k, i, t: _object_namespace(agent, k, i, t))
                 result = await handler(agent, req)
+                if rule.filter and acl is not None:
+                    if isinstance(result, QueryResult):
+                        result = replace(result, value=filter_result(rule, acl, result.value))
+                    else:
+                        result = filter_result(rule, acl, result)
                 resp = _respond(req, result)
             except RPCError as err:
                 level = logging.DEBUG if err.code < 500 else logging.ERROR
@@ -279,6 +213,27 @@ def _unexpected(req: web.Request, err: Exception) -> web.Response:
     )
     text = f"Internal error (request ID {request_id}): {type(err).__name__}"
     return web.Response(status=500, text=text, content_type="text/plain")
+
+
+async def _object_namespace(agent: Agent, kind: str, object_id: str, token: str) -> str | None:
+    """The namespace of the allocation or evaluation (``kind``) ``object_id`` (an ID or a prefix)
+    names, for its ACL check; ``None`` when it names none or several (the handler then answers).
+    A client-only agent asks its servers with the caller's token (refused there unless the token
+    may read the object)."""
+    request: AllocSpecificRequest | EvalSpecificRequest
+    if kind == "alloc":
+        request = AllocSpecificRequest(alloc_id=object_id, auth_token=token, allow_stale=True)
+    else:
+        request = EvalSpecificRequest(eval_id=object_id, auth_token=token, allow_stale=True)
+    if agent.server is not None:
+        return object_namespace(agent.server.store.snapshot(), request)
+    if agent.client is None:
+        return None
+    if isinstance(request, AllocSpecificRequest):
+        alloc = (await agent.client.call(ALLOC_GET, request)).alloc
+        return alloc.namespace if alloc is not None else None
+    ev = (await agent.client.call(EVAL_GET, request)).eval
+    return ev.namespace if ev is not None else None
 
 
 def _respond(req: web.Request, result: object) -> web.StreamResponse:

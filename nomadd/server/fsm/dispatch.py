@@ -9,11 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from nomadd.server.fsm import EntryKind, job, keyring, node, plan, struct_entry, variables
+from nomadd.server.fsm import (
+    EntryKind,
+    acl,
+    autopilot,
+    job,
+    keyring,
+    node,
+    plan,
+    snapshot,
+    struct_entry,
+    variables,
+)
 from nomadd.server.fsm import eval as evals
 from nomadd.server.state.store import Txn
 from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.acl import (
+    ACLBootstrapEntry,
+    ACLDeleteEntry,
+    ACLOneTimeExchangeEntry,
+    ACLOneTimeTokenEntry,
+    ACLPoliciesEntry,
+    ACLRolesEntry,
+    ACLTokensEntry,
+)
 from nomadd.structs.requests.alloc import AllocUpdateEntry
+from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 from nomadd.structs.requests.keyring import RootKeyUpsertEntry
@@ -25,6 +46,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterEntry,
     NodeStatusEntry,
 )
+from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
 __all__ = ["entry_kinds"]
@@ -47,8 +69,10 @@ def _reserved() -> EntryKind[Any]:
     return EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry, ignorable=True)
 
 
-def entry_kinds() -> dict[int, EntryKind[Any]]:
-    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with."""
+def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, EntryKind[Any]]:
+    """The table an :class:`~nomadd.server.fsm.FSM` applies entries with; ``restorer`` holds
+    this FSM's snapshot-restore state (a fresh one when not given)."""
+    restorer = restorer or snapshot.SnapshotRestorer()
     t = MessageType
     return {
         t.NOOP: EntryKind(apply=_apply_noop, encode=_no_payload, decode=_no_entry),
@@ -70,5 +94,17 @@ def entry_kinds() -> dict[int, EntryKind[Any]]:
         t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
             apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results
         ),
+        t.ACL_POLICY_UPSERT: struct_entry(ACLPoliciesEntry, acl.apply_policy_upsert),
+        t.ACL_POLICY_DELETE: struct_entry(ACLDeleteEntry, acl.apply_policy_delete),
+        t.ACL_TOKEN_UPSERT: struct_entry(ACLTokensEntry, acl.apply_token_upsert),
+        t.ACL_TOKEN_DELETE: struct_entry(ACLDeleteEntry, acl.apply_token_delete),
+        t.ACL_TOKEN_BOOTSTRAP: struct_entry(ACLBootstrapEntry, acl.apply_bootstrap),
+        t.ACL_ROLE_UPSERT: struct_entry(ACLRolesEntry, acl.apply_role_upsert),
+        t.ACL_ROLE_DELETE: struct_entry(ACLDeleteEntry, acl.apply_role_delete),
+        t.ACL_ONE_TIME_TOKEN_UPSERT: struct_entry(ACLOneTimeTokenEntry, acl.apply_one_time_upsert),
+        t.ACL_ONE_TIME_TOKEN_EXCHANGE: struct_entry(ACLOneTimeExchangeEntry, acl.apply_one_time_exchange),
         t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
+        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
+        t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
+        t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
     }

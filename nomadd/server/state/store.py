@@ -31,6 +31,7 @@ __all__ = [
     "StateStore",
     "TableCodec",
     "Txn",
+    "decode_dump",
     "dump_snapshot",
     "register_table",
 ]
@@ -123,6 +124,14 @@ class Txn:
     def touch(self, table: str) -> None:
         """Move the table index without changing rows (e.g. a delete that must be visible)."""
         self._changed.add(table)
+
+    def replace_all(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Swap every table for ``tables`` (a snapshot restore); every table index, old or
+        new, moves to this entry's. Live snapshots keep the old rows (the dicts are replaced)."""
+        store = self._store
+        self._changed.update(store._tables, tables)
+        store._tables = dict(tables)
+        store._shared = set()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -234,15 +243,7 @@ class StateStore:
 
     def restore(self, data: bytes) -> None:
         """Replace everything with a :meth:`dump`; wakes every watcher (the world changed)."""
-        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if doc.get("v") != DUMP_FORMAT_VERSION:
-            raise ValueError(f"unknown state dump version {doc.get('v')!r}")
-        tables: dict[str, dict[str, Any]] = {}
-        for name, rows in doc["tables"].items():
-            codec = _TABLES.get(name)
-            if codec is None:
-                raise ValueError(f"state dump has unknown table {name!r}")
-            tables[name] = {k: codec.decode(v) for k, v in rows.items()}
+        doc, tables = decode_dump(data)
         with self._lock:
             self._tables = tables
             self._shared = set()
@@ -256,6 +257,20 @@ class StateStore:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def decode_dump(data: bytes) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The document and decoded tables of a :func:`dump_snapshot`; ValueError if it is not one."""
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if not isinstance(doc, dict) or doc.get("v") != DUMP_FORMAT_VERSION:
+        raise ValueError(f"unknown state dump version {doc.get('v') if isinstance(doc, dict) else None!r}")
+    tables: dict[str, dict[str, Any]] = {}
+    for name, rows in doc["tables"].items():
+        codec = _TABLES.get(name)
+        if codec is None:
+            raise ValueError(f"state dump has unknown table {name!r}")
+        tables[name] = {k: codec.decode(v) for k, v in rows.items()}
+    return doc, tables
 
 
 def dump_snapshot(snap: StateSnapshot) -> bytes:

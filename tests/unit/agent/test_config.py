@@ -159,7 +159,7 @@ def test_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) 
         ("", {"data_dir": "relative/dir"}, "data-dir must be given as an absolute path: got relative/dir"),
         ("[server]\nraft_protocol = 2", {}, "raft_protocol must be 3"),
         ('[server]\nencrypt = "bm90LWEta2V5"', {}, "key must be 16, 24 or 32 bytes"),
-        ("[acl]\nenabled = true", {}, "ACL enforcement is not implemented"),
+        ('[acl]\ntoken_ttl = "soon"', {}, 'acl.token_ttl: invalid duration "soon"'),
     ],
 )
 def test_semantic_errors(tmp_path: Path, extra: str, flags: dict[str, object], message: str) -> None:
@@ -247,6 +247,42 @@ def test_well_formed_discovery_entries_load(tmp_path: Path) -> None:
     assert len(cfg.server.server_join.retry_join) == 5
 
 
+def test_acl_block_and_flag(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path), '[acl]\nenabled = true\ntoken_ttl = "1m"')
+    assert cfg.acl.enabled and cfg.acl.token_ttl == 60.0 and cfg.acl.policy_ttl == 30.0
+    assert cfg.server.acl == cfg.acl
+    assert not load(tmp_path, server_toml(tmp_path)).acl.enabled
+    assert load(tmp_path, server_toml(tmp_path), flags={"acl": {"enabled": True}}).server.acl.enabled
+
+
+def test_autopilot_block_and_scheduled_snapshots(tmp_path: Path) -> None:
+    cfg = load(tmp_path, server_toml(tmp_path))
+    ap = cfg.server.autopilot
+    assert (ap.cleanup_dead_servers, ap.last_contact_threshold_s, ap.max_trailing_logs) == (True, 0.2, 250)
+    assert (ap.server_stabilization_time_s, ap.min_quorum) == (10.0, 0)  # Nomad's defaults
+    assert cfg.server.snapshot_interval == 0.0 and cfg.server.snapshot_retain == 24
+    assert cfg.server.snapshot_path == str(tmp_path / "data" / "server" / "snapshots")
+    extra = (
+        '\n[autopilot]\ncleanup_dead_servers = false\nlast_contact_threshold = "1s"\nmin_quorum = 3\n'
+        '\n[server.snapshot]\ninterval = "1h"\nretain = 5\npath = "/srv/snaps"\n'
+    )
+    cfg = load(tmp_path, server_toml(tmp_path, extra))
+    assert not cfg.server.autopilot.cleanup_dead_servers and cfg.server.autopilot.min_quorum == 3
+    assert cfg.server.autopilot.last_contact_threshold_s == 1.0
+    assert (cfg.server.snapshot_interval, cfg.server.snapshot_retain, cfg.server.snapshot_path) == (
+        3600.0,
+        5,
+        "/srv/snaps",
+    )
+    for bad, message in (
+        ("\n[server.snapshot]\nretain = 0\n", "retain: must be at least 1"),
+        ('\n[autopilot]\nlast_contact_threshold = "0s"\n', "last_contact_threshold must be positive"),
+        ("\n[autopilot]\nmax_trailing = 1\n", 'unknown key "autopilot.max_trailing"'),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, server_toml(tmp_path, bad))
+
+
 def test_tls_block_reaches_server_and_client(tmp_path: Path) -> None:
     tls = (
         '[tls]\nhttp = true\nrpc = true\nca_file = "/etc/nomad/ca.pem"\ncert_file = "/etc/nomad/c.pem"\n'
@@ -290,3 +326,5 @@ def test_open_api_warning_stays_until_tls_and_acls(tmp_path: Path) -> None:
     on = replace(cfg, tls=TLSConfig(http=True, rpc=True, ca_file="/a", cert_file="/b", key_file="/c"))
     (tls_only,) = [w for w in _startup_warnings(on) if "HTTP API" in w]
     assert "no ACLs" in tls_only and "TLS" not in tls_only
+    both = replace(on, acl=replace(on.acl, enabled=True))
+    assert [w for w in _startup_warnings(both) if "HTTP API" in w] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nomadd.agent.http.server import MAX_JSON_DEPTH, _json_too_deep, _parse_json
+from nomadd.agent.http.body import MAX_JSON_DEPTH, _json_too_deep, _parse_json
 from nomadd.structs.errors import ValidationError
 
 

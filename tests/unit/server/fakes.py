@@ -19,6 +19,8 @@ from typing import Any
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCRegistry
+from nomadd.server.acl.endpoint import ACLEndpoint
+from nomadd.server.acl.resolver import ACLResolver, local_source
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -109,6 +111,9 @@ class FakeRaft:
     def leader(self) -> str:
         return "127.0.0.1:4647"
 
+    def stats(self) -> dict[str, str]:
+        return {"term": "1"}
+
     def peers(self) -> list[str]:
         return [self.leader()]
 
@@ -137,6 +142,7 @@ class FakeServer:
             servers=list,
             http_addr=self.http_addr,
             raft_addr="127.0.0.1:4647",
+            acl=ACLResolver(self.config.acl, local_source(self.store.snapshot)),
         )
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
@@ -151,6 +157,7 @@ class FakeServer:
         self.keyring = Keyring(self.ctx)
         VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
         KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
+        ACLEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)

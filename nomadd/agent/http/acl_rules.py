@@ -1,0 +1,231 @@
+"""Which ACL capability each HTTP route needs: the ONE table, and the check that reads it.
+
+Every route the agent serves has exactly one :class:`Rule` in :data:`ROUTE_RULES`, keyed by
+``(method, path pattern)``; ``Router.wrap`` calls :func:`authorize` before the handler runs (Nomad's
+authenticate → authorize order) and :func:`filter_result` on what a list returns, so a list leaves
+out what the token may not read. A route without a rule is served to management tokens only, and
+``tests/unit/agent/test_acl_routes.py`` fails for it.
+
+The namespace of a namespaced rule is ``?namespace=`` (default ``default``), or the body's
+namespace where the write carries one (``Job.Namespace``, a variable's ``Namespace``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from nomadd.agent.http.body import read_json
+from nomadd.server.acl.acl import ACL
+from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
+from nomadd.server.acl.rules import (
+    AGENT_READ,
+    AGENT_WRITE,
+    INTERNAL,
+    MANAGEMENT,
+    NODE_READ,
+    NODE_WRITE,
+    OPERATOR_READ,
+    OPERATOR_WRITE,
+    PUBLIC,
+    TOKEN,
+    Rule,
+    check,
+    ns_rule,
+)
+from nomadd.structs.errors import PermissionDeniedError, RPCError
+
+__all__ = [
+    "MANAGEMENT",
+    "PUBLIC",
+    "ROUTE_RULES",
+    "Rule",
+    "authorize",
+    "filter_result",
+    "rule_for",
+    "token_of",
+]
+
+
+def token_of(req: web.Request) -> str:
+    """The caller's ACL token: ``X-Nomad-Token``, else ``Authorization: Bearer <token>``."""
+    token = req.headers.get("X-Nomad-Token", "")
+    if token:
+        return token.strip()
+    auth = req.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _both(path: str, rule: Rule) -> dict[tuple[str, str], Rule]:
+    return {("PUT", path): rule, ("POST", path): rule}
+
+
+ROUTE_RULES: dict[tuple[str, str], Rule] = {
+    # ---- public: Nomad answers these without a token --------------------------------------
+    ("GET", "/v1/agent/health"): PUBLIC,
+    ("GET", "/v1/metrics"): PUBLIC,
+    ("GET", "/v1/regions"): PUBLIC,
+    ("GET", "/v1/status/leader"): PUBLIC,
+    ("GET", "/v1/status/peers"): PUBLIC,
+    **_both("/v1/acl/bootstrap", PUBLIC),
+    **_both("/v1/acl/token/onetime/exchange", PUBLIC),
+    ("POST", "/v1/internal/{method}"): INTERNAL,
+    # ---- ACL ------------------------------------------------------------------------------
+    ("GET", "/v1/acl/token/self"): TOKEN,
+    **_both("/v1/acl/token/onetime", TOKEN),
+    ("GET", "/v1/acl/policies"): TOKEN,  # management: all; others: the policies they hold
+    ("GET", "/v1/acl/policy/{name}"): TOKEN,
+    ("GET", "/v1/acl/roles"): TOKEN,
+    ("GET", "/v1/acl/role/{id}"): TOKEN,
+    ("GET", "/v1/acl/role/name/{name}"): TOKEN,
+    ("GET", "/v1/acl/token/{accessor}"): TOKEN,  # management, or the token itself
+    ("GET", "/v1/acl/tokens"): MANAGEMENT,
+    **_both("/v1/acl/token", MANAGEMENT),
+    **_both("/v1/acl/token/{accessor}", MANAGEMENT),
+    ("DELETE", "/v1/acl/token/{accessor}"): MANAGEMENT,
+    **_both("/v1/acl/policy/{name}", MANAGEMENT),
+    ("DELETE", "/v1/acl/policy/{name}"): MANAGEMENT,
+    **_both("/v1/acl/role", MANAGEMENT),
+    **_both("/v1/acl/role/{id}", MANAGEMENT),
+    ("DELETE", "/v1/acl/role/{id}"): MANAGEMENT,
+    # ---- agent ----------------------------------------------------------------------------
+    ("GET", "/v1/agent/self"): AGENT_READ,
+    ("GET", "/v1/agent/members"): NODE_READ,
+    ("GET", "/v1/agent/servers"): AGENT_READ,
+    **_both("/v1/agent/servers", AGENT_WRITE),
+    **_both("/v1/agent/join", AGENT_WRITE),
+    **_both("/v1/agent/force-leave", AGENT_WRITE),
+    **_both("/v1/agent/reload", AGENT_WRITE),
+    # ---- jobs -----------------------------------------------------------------------------
+    ("GET", "/v1/jobs"): ns_rule("list-jobs", filter=True),
+    **_both("/v1/jobs", ns_rule("submit-job", body_ns="Job.Namespace")),
+    ("GET", "/v1/job/{id}"): ns_rule("read-job"),
+    **_both("/v1/job/{id}", ns_rule("submit-job", body_ns="Job.Namespace")),
+    ("DELETE", "/v1/job/{id}"): ns_rule("submit-job"),
+    ("GET", "/v1/job/{id}/allocations"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/evaluations"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
+    # ---- allocations and evaluations ------------------------------------------------------
+    ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),
+    **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", object_param="alloc:alloc"),
+    ("GET", "/v1/client/stats"): NODE_READ,
+    ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),
+    ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True, object_param="eval:id"),
+    # ---- nodes ----------------------------------------------------------------------------
+    ("GET", "/v1/nodes"): NODE_READ,
+    ("GET", "/v1/node/{id}"): NODE_READ,
+    # node:read, and only the allocations of namespaces the token may read-job in (Nomad's)
+    ("GET", "/v1/node/{id}/allocations"): Rule("node", "read", filter=True, item_cap="read-job"),
+    **_both("/v1/node/{id}/drain", NODE_WRITE),
+    **_both("/v1/node/{id}/eligibility", NODE_WRITE),
+    **_both("/v1/node/{id}/purge", NODE_WRITE),
+    # ---- operator and system --------------------------------------------------------------
+    ("GET", "/v1/operator/raft/configuration"): OPERATOR_READ,
+    ("DELETE", "/v1/operator/raft/peer"): OPERATOR_WRITE,
+    **_both("/v1/operator/raft/transfer-leadership", OPERATOR_WRITE),
+    ("GET", "/v1/operator/autopilot/configuration"): OPERATOR_READ,
+    ("PUT", "/v1/operator/autopilot/configuration"): OPERATOR_WRITE,
+    ("GET", "/v1/operator/autopilot/health"): OPERATOR_READ,
+    ("GET", "/v1/operator/snapshot"): MANAGEMENT,  # Nomad: management token only
+    ("PUT", "/v1/operator/snapshot"): MANAGEMENT,
+    ("PUT", "/v1/system/gc"): MANAGEMENT,
+    # ---- keyrings: gossip (agent) and root (operator) --------------------------------------
+    ("GET", "/v1/agent/keyring/list"): AGENT_READ,
+    **_both("/v1/agent/keyring/install", AGENT_WRITE),
+    **_both("/v1/agent/keyring/use", AGENT_WRITE),
+    **_both("/v1/agent/keyring/remove", AGENT_WRITE),
+    ("GET", "/v1/operator/keyring/keys"): OPERATOR_READ,
+    **_both("/v1/operator/keyring/rotate", MANAGEMENT),
+    # ---- variables ------------------------------------------------------------------------
+    ("GET", "/v1/vars"): Rule("var", "list", filter=True),
+    ("GET", "/v1/var/{path}"): Rule("var", "read"),
+    **_both("/v1/var/{path}", Rule("var", "write", body_ns="Namespace")),
+    ("DELETE", "/v1/var/{path}"): Rule("var", "destroy"),
+}
+
+
+def rule_for(method: str, path: str) -> Rule:
+    """The rule of a route; a route missing from the table is management-only."""
+    return ROUTE_RULES.get((method, _canonical(path)), MANAGEMENT)
+
+
+def _canonical(path: str) -> str:
+    return path.replace("{path:.+}", "{path}")
+
+
+async def _namespace(req: web.Request, rule: Rule) -> str:
+    namespace = req.query.get("namespace", "") or "default"
+    if rule.body_ns and req.body_exists:
+        try:
+            body: Any = await read_json(req)
+        except RPCError:
+            return namespace  # the handler answers the malformed body
+        for part in rule.body_ns.split("."):
+            body = body.get(part) if isinstance(body, dict) else None
+        if isinstance(body, str) and body:
+            namespace = body
+    return namespace
+
+
+def _deny() -> PermissionDeniedError:
+    return PermissionDeniedError(ERR_PERMISSION_DENIED)
+
+
+ObjectNamespace = Callable[[str, str, str], Awaitable["str | None"]]
+
+
+async def authorize(
+    resolver: ACLResolver, req: web.Request, rule: Rule, object_namespace: ObjectNamespace | None = None
+) -> ACL | None:
+    """Check ``rule`` for the request's token with the agent's resolver; returns the caller's ACL
+    (``None``: no check made). ``object_namespace(kind, id, token)`` finds the namespace of the
+    allocation or evaluation a rule's ``object_param`` names."""
+    if not resolver.enabled or rule.kind in ("public", "internal"):
+        return None
+    secret = token_of(req)
+    if rule.kind == "token":
+        if not secret:
+            raise _deny()
+        await resolver.lookup(secret)  # malformed → 400, unknown or expired → 403
+        return None
+    acl = await resolver.resolve(secret)
+    namespace = await _namespace(req, rule) if rule.kind in ("ns", "var") else "default"
+    if rule.object_param and object_namespace is not None:
+        kind, _, param = rule.object_param.partition(":")
+        namespace = await object_namespace(kind, req.match_info.get(param, ""), secret) or namespace
+    allowed = check(acl, rule, namespace, req.match_info.get("path", ""))
+    if not allowed:
+        raise _deny()
+    return acl
+
+
+def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:
+    """Leave out of a list what ``acl`` may not read (items carry ``Namespace``, variables
+    ``Path``); a single object (an allocation or evaluation found by ID, whatever ``?namespace=``
+    said) the token may not read is refused."""
+    if acl is None or acl.management or not rule.filter:
+        return value
+    if isinstance(value, dict) and "Namespace" in value:
+        if not acl.allow_ns_op(str(value["Namespace"] or "default"), rule.item_cap or rule.cap):
+            raise _deny()
+        return value
+    if not isinstance(value, list):
+        return value
+
+    def readable(item: object) -> bool:
+        if not isinstance(item, dict):
+            return False
+        namespace = str(item.get("Namespace") or "default")
+        if rule.kind == "var":
+            return acl.allow_variable_op(namespace, str(item.get("Path", "")), rule.cap)
+        return acl.allow_ns_op(namespace, rule.item_cap or rule.cap)
+
+    return [item for item in value if readable(item)]

@@ -1,0 +1,31 @@
+"""``nomadd operator snapshot restore <file>`` (Nomad's command/operator_snapshot_restore.go).
+
+Replaces the state of every server with the archive's. The file is checked here first (format,
+checksums), and again by the agent before anything changes.
+"""
+
+from __future__ import annotations
+
+from nomadd.api.operator import Operator
+from nomadd.cli import meta
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive_file
+
+USAGE = "nomadd operator snapshot restore [options] <file>"
+
+
+def run(args: list[str]) -> int:
+    fs = meta.new_flagset("operator snapshot restore")
+    parsed = meta.parse_one(fs, args, USAGE, "<file>")
+    if parsed is None:
+        return 1
+    opts, path = parsed
+    try:
+        archive, _, _ = read_archive_file(path)
+    except SnapshotError as err:
+        return meta.fail(f"Error verifying snapshot file {path}: {err}")
+    try:
+        Operator(meta.api_client(opts)).snapshot_restore(archive)
+    except meta.APIError as err:
+        return meta.fail(f"Failed to restore snapshot: {err}")
+    print("Snapshot Restored")
+    return 0

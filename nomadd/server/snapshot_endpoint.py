@@ -1,0 +1,201 @@
+"""``Operator.SnapshotSave`` and ``Operator.SnapshotRestoreChunk`` (Nomad's ``Operator.SnapshotSave``
+/ ``SnapshotRestore``, whose archive we carry in chunks: an archive outgrows one Raft entry).
+
+Save: a copy-on-write snapshot of the store (consistent at its applied index, O(1) under the
+lock), encoded and archived off the event loop (:mod:`nomadd.helper.snapshot_archive`).
+
+Restore: the HTTP edge checks the whole archive first (nothing is proposed for a bad one), then
+sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`); the last
+one swaps the state on every server. The leader then re-runs its leadership sequence (barrier,
+components re-enabled) so the broker, heartbeats and GC start from the restored state.
+
+:class:`RestoreJanitor` (leader component) drops a restore whose uploader stopped sending
+(``SNAPSHOT_RESTORE_ABORT``). A leader change does not: under load elections happen during a
+long upload, and the uploader carries on with the new leader (a chunk sent twice is accepted once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from nomadd.helper.snapshot_archive import build_archive
+from nomadd.helper.supervisor import Supervisor
+from nomadd.rpc import RPCClient, RPCRegistry
+from nomadd.server.context import ServerContext
+from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, staged_restore
+from nomadd.server.state.store import StateSnapshot, dump_snapshot
+from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests import QueryMeta, WriteMeta
+from nomadd.structs.requests.snapshot import (
+    OPERATOR_SNAPSHOT_RESTORE_CHUNK,
+    OPERATOR_SNAPSHOT_SAVE,
+    RestoreResult,
+    SnapshotAbortEntry,
+    SnapshotChunkEntry,
+    SnapshotRestoreChunkReply,
+    SnapshotRestoreChunkRequest,
+    SnapshotSaveReply,
+    SnapshotSaveRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CHUNK_BYTES", "RestoreJanitor", "SnapshotEndpoint", "take_archive"]
+
+CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap for heartbeats
+SAVE_TIMEOUT_S = 600.0  # a follower waits this long for the leader's archive
+RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
+JANITOR_INTERVAL_S = 10.0
+
+
+def _state_without_staging(snap: StateSnapshot) -> bytes:
+    if not snap.table(STAGING_TABLE):
+        return dump_snapshot(snap)
+    tables = {n: dict(snap.table(n)) for n in snap._tables if n != STAGING_TABLE}
+    return dump_snapshot(StateSnapshot(tables, dict(snap._indexes), snap.index))
+
+
+def _term(ctx: ServerContext) -> int:
+    try:
+        return int(ctx.raft.stats().get("term") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
+    """An archive of this server's state now, and the Raft index it is at."""
+    snap = ctx.store.snapshot()
+    term = _term(ctx)
+    t0 = time.monotonic()
+
+    def build() -> bytes:
+        return build_archive(_state_without_staging(snap), index=snap.index, term=term)
+
+    archive = await asyncio.to_thread(build)
+    logger.info(
+        "snapshot taken index=%d term=%d bytes=%d took=%.3fs",
+        snap.index,
+        term,
+        len(archive),
+        time.monotonic() - t0,
+    )
+    return archive, snap.index
+
+
+class SnapshotEndpoint:
+    def __init__(
+        self,
+        ctx: ServerContext,
+        on_restored: Callable[[], None] | None = None,
+        restorer: SnapshotRestorer | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._on_restored = on_restored
+        self._restorer = restorer
+        self._leader_http: Callable[[], Awaitable[str]] | None = None
+        self._rpc: RPCClient | None = None
+
+    def forward_saves(self, leader_http: Callable[[], Awaitable[str]], rpc: RPCClient) -> None:
+        """Forward a save to the leader itself, with :data:`SAVE_TIMEOUT_S`: archiving a large
+        state takes longer than the dispatcher's forwarding timeout."""
+        self._leader_http, self._rpc = leader_http, rpc
+
+    def register(self, registry: RPCRegistry) -> None:
+        # "local": a follower forwards saves itself (see forward_saves); reads are on the leader
+        registry.register(OPERATOR_SNAPSHOT_SAVE, self.save, kind="local")
+        registry.register(OPERATOR_SNAPSHOT_RESTORE_CHUNK, self.restore_chunk, kind="write")
+
+    async def save(self, req: SnapshotSaveRequest) -> SnapshotSaveReply:
+        if not req.allow_stale and not self._ctx.raft.is_leader():
+            if req.forwarded or self._leader_http is None or self._rpc is None:
+                raise NoLeaderError("No cluster leader (a snapshot save reached a follower)")
+            addr = await self._leader_http()
+            if addr != self._ctx.http_addr:
+                fwd = dataclasses.replace(req, forwarded=True)
+                return await self._rpc.call(addr, OPERATOR_SNAPSHOT_SAVE, fwd, timeout=SAVE_TIMEOUT_S)
+        archive, index = await take_archive(self._ctx)
+        raft = self._ctx.raft
+        meta = QueryMeta(
+            index=index, known_leader=raft.known_leader(), last_contact_ms=raft.last_contact_ms()
+        )
+        return SnapshotSaveReply(meta=meta, archive=archive)
+
+    async def restore_chunk(self, req: SnapshotRestoreChunkRequest) -> SnapshotRestoreChunkReply:
+        entry = SnapshotChunkEntry(
+            restore_id=req.restore_id,
+            seq=req.seq,
+            total=req.total,
+            sha256=req.sha256,
+            data=req.data,
+            sent_at_ns=time.time_ns(),
+        )
+        result, index = await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_CHUNK, entry)
+        assert isinstance(result, RestoreResult)
+        if result.error:
+            raise ValidationError(f"snapshot restore failed: {result.error}")
+        if not result.done and req.seq == req.total - 2:
+            await self._prepared(req)
+        if result.done and not result.repeated:
+            logger.info(
+                "snapshot restored restore_id=%s raft_index=%d snapshot_index=%d",
+                req.restore_id,
+                index,
+                result.restored_index,
+            )
+            if self._on_restored is not None:
+                self._on_restored()
+        return SnapshotRestoreChunkReply(
+            meta=WriteMeta(index=index), done=result.done, restored_index=result.restored_index
+        )
+
+    async def _prepared(self, req: SnapshotRestoreChunkRequest) -> None:
+        """Answer the next-to-last chunk once this server has decoded the staged archive (the
+        followers decode theirs meanwhile), so the last entry only swaps the tables."""
+        fut = self._restorer.prepared(req.restore_id, req.sha256) if self._restorer else None
+        if fut is None:
+            return
+        t0 = time.monotonic()
+        with contextlib.suppress(Exception):  # a bad archive is reported by the last entry
+            await asyncio.wrap_future(fut)
+        took = time.monotonic() - t0
+        logger.info("snapshot restore decoded ahead restore_id=%s waited=%.3fs", req.restore_id, took)
+
+
+class RestoreJanitor:
+    """Leader component: drops a restore whose upload stopped midway (no chunk for
+    ``RESTORE_IDLE_S``), so its staged chunks do not stay in memory. A restore that is still
+    sending survives a leader change: the uploader sends the next chunk to the new leader."""
+
+    def __init__(self, ctx: ServerContext, idle_s: float = RESTORE_IDLE_S) -> None:
+        self._ctx = ctx
+        self._idle_s = idle_s
+        self._tasks = Supervisor("snapshot-restore-janitor")
+        self._task: asyncio.Task[None] | None = None
+
+    def set_enabled(self, enabled: bool) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if enabled:
+            self._task = self._tasks.spawn(self._run(), "snapshot-restore-janitor")
+
+    async def _run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(min(JANITOR_INTERVAL_S, self._idle_s))
+
+    async def check(self) -> None:
+        staged, sent_at_ns = staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE))
+        if not staged or time.time_ns() - sent_at_ns < self._idle_s * 1e9:
+            return
+        try:
+            await self._ctx.propose(MessageType.SNAPSHOT_RESTORE_ABORT, SnapshotAbortEntry(restore_id=staged))
+            logger.warning("dropped an abandoned snapshot restore restore_id=%s", staged)
+        except NomaddError as err:
+            logger.warning("cannot drop an abandoned snapshot restore restore_id=%s err=%s", staged, err)

@@ -1,0 +1,267 @@
+"""Operator snapshots: the archive format, chunked restore through the FSM, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nomadd.helper.snapshot_archive import SnapshotError, build_archive, read_archive, table_stats
+from nomadd.server.fsm import FSM
+from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
+from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
+from nomadd.server.snapshot_schedule import prune, write_snapshot
+from nomadd.server.state.store import StateStore
+from nomadd.structs.codec import pack
+from nomadd.structs.errors import ValidationError
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.snapshot import (
+    OPERATOR_SNAPSHOT_RESTORE_CHUNK,
+    OPERATOR_SNAPSHOT_SAVE,
+    RestoreResult,
+    SnapshotChunkEntry,
+    SnapshotRestoreChunkRequest,
+    SnapshotSaveRequest,
+)
+from nomadd.structs.requests.variables import VarUpsertEntry
+from tests.unit.server.fakes import FakeServer, api_job
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _server() -> FakeServer:
+    server = FakeServer()
+    SnapshotEndpoint(server.ctx).register(server.registry)
+    return server
+
+
+async def _fill(server: FakeServer, jobs: int = 3) -> None:
+    for _ in range(2):
+        await server.add_node()
+    for i in range(jobs):
+        await server.register_job(api_job(f"job-{i}", count=2))
+    var = VarUpsertEntry(namespace="default", path="app/cfg", key_id="k", data=b"v", time=1)
+    await server.raft.apply(MessageType.VAR_UPSERT, pack(var))
+
+
+def _tables(store: StateStore) -> dict[str, dict[str, Any]]:
+    snap = store.snapshot()
+    return {n: dict(snap.table(n)) for n in snap._tables if n != STAGING_TABLE and snap.table(n)}
+
+
+async def _restore(server: FakeServer, archive: bytes, chunk: int, sha: str | None = None) -> Any:
+    total = max(1, -(-len(archive) // chunk))
+    rid = str(uuid.uuid4())
+    reply = None
+    for seq in range(total):
+        req = SnapshotRestoreChunkRequest(
+            restore_id=rid,
+            seq=seq,
+            total=total,
+            sha256=sha or hashlib.sha256(archive).hexdigest(),
+            data=archive[seq * chunk : (seq + 1) * chunk],
+        )
+        reply = await server.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, req)
+    return reply
+
+
+def test_save_restore_into_fresh_server_gives_identical_tables_on_leader_and_follower() -> None:
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        saved = await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())
+        meta, state = read_archive(saved.archive)
+        assert meta.index == src.store.latest_index() and meta.term == 1 and meta.version == 1
+        assert {t for t, _, _ in table_stats(state)} >= {"jobs", "nodes", "evals", "variables"}
+
+        dst = _server()
+        await dst.register_job(api_job("other"))  # replaced by the restore
+        reply = await _restore(dst, saved.archive, chunk=512)  # many chunks
+        assert reply.done and reply.restored_index == meta.index
+        want = _tables(src.store)
+        assert _tables(dst.store) == want
+        assert _tables(dst.follower().store) == want  # followers decode the same entries
+        assert set(dst.store.snapshot().table(STAGING_TABLE)) == {"done"}  # no chunk kept
+        snap = dst.store.snapshot()
+        assert snap.table_index("jobs") == reply.meta.index  # indexes move forward, not back
+
+    _run(main())
+
+
+def _corrupt(archive: bytes) -> bytes:
+    raw = bytearray(gzip.decompress(archive))
+    raw[len(raw) // 2] ^= 0xFF  # inside state.bin
+    return gzip.compress(bytes(raw))
+
+
+def test_corrupt_or_truncated_archive_is_refused_before_and_inside_the_fsm() -> None:
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        for bad, why in ((_corrupt(archive), "checksum mismatch"), (archive[:-40], "truncated")):
+            with pytest.raises(SnapshotError):
+                read_archive(bad)
+            dst = _server()
+            await _fill(dst, jobs=1)
+            before = _tables(dst.store)
+            with pytest.raises(ValidationError, match="snapshot"):
+                await _restore(dst, bad, chunk=700)
+            assert _tables(dst.store) == before, why
+            assert not dst.store.snapshot().table(STAGING_TABLE)
+        # the whole-upload checksum is checked too
+        dst = _server()
+        with pytest.raises(ValidationError, match="checksum mismatch"):
+            await _restore(dst, archive, chunk=700, sha="0" * 64)
+
+    _run(main())
+
+
+def _rewrite_meta(archive: bytes, **changes: Any) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive))) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+    meta = json.loads(files["meta.json"])
+    meta.update(changes)
+    files["meta.json"] = json.dumps(meta).encode()
+    sums = "".join(f"{hashlib.sha256(files[n]).hexdigest()}  {n}\n" for n in ("meta.json", "state.bin"))
+    files["SHA256SUMS"] = sums.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue())
+
+
+def test_unknown_format_version_is_refused() -> None:
+    archive = build_archive(StateStore().dump(), index=5, term=2)
+    assert read_archive(archive)[0].index == 5
+    with pytest.raises(SnapshotError, match="format version 2 is not supported"):
+        read_archive(_rewrite_meta(archive, Version=2))
+    with pytest.raises(SnapshotError, match="empty"):
+        read_archive(b"")
+    with pytest.raises(SnapshotError, match="gzip"):
+        read_archive(b"not a snapshot at all")
+
+
+def test_chunks_resent_are_accepted_once_others_rejected_and_abandoned_uploads_dropped() -> None:
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        sha = hashlib.sha256(archive).hexdigest()
+        half = len(archive) // 2
+        dst = _server()
+
+        def chunk(rid: str, seq: int) -> SnapshotRestoreChunkRequest:
+            data = archive[:half] if seq == 0 else archive[half:]
+            return SnapshotRestoreChunkRequest(restore_id=rid, seq=seq, total=2, sha256=sha, data=data)
+
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("a", 0))
+        before = len(dst.raft.entries)
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("a", 0))  # sent again: accepted, no change
+        assert len(dst.store.snapshot().table(STAGING_TABLE)) == 2 and len(dst.raft.entries) == before + 1
+        with pytest.raises(ValidationError, match="not in progress"):
+            await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 1))
+        with pytest.raises(ValidationError, match="out of order"):
+            await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, _seq(chunk("a", 0), 3))
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 0))  # replaces "a"
+        with pytest.raises(ValidationError, match="not in progress"):
+            await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("a", 1))
+        # a leader (janitor) keeps an upload that is still sending, drops an abandoned one
+        await RestoreJanitor(dst.ctx, idle_s=60).check()
+        assert dst.store.snapshot().table(STAGING_TABLE)
+        await RestoreJanitor(dst.ctx, idle_s=0).check()
+        assert not dst.store.snapshot().table(STAGING_TABLE)
+        with pytest.raises(ValidationError, match="not in progress"):
+            await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("b", 1))
+        # the last chunk sent again after the restore completed answers "done" (its answer was lost)
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("c", 0))
+        first = await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("c", 1))
+        again = await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk("c", 1))
+        assert first.done and again.done and again.restored_index == first.restored_index
+        assert _tables(dst.store) == _tables(src.store)
+
+    _run(main())
+
+
+def _seq(req: SnapshotRestoreChunkRequest, seq: int) -> SnapshotRestoreChunkRequest:
+    import dataclasses
+
+    return dataclasses.replace(req, seq=seq, total=4)
+
+
+def test_scheduled_snapshot_files_are_written_and_pruned(tmp_path: Path) -> None:
+    archive = build_archive(StateStore().dump(), index=1, term=1)
+    paths = [write_snapshot(tmp_path, archive, i, now=1_700_000_000 + i) for i in range(5)]
+    assert all(p.exists() for p in paths)
+    removed = prune(tmp_path, 2)
+    assert removed == paths[:3]
+    assert sorted(tmp_path.iterdir()) == paths[3:]
+    assert read_archive(paths[-1].read_bytes())[0].index == 1
+
+
+def test_resent_chunks_change_nothing_and_the_restore_completes() -> None:
+    """A chunk whose answer was lost (a leader change mid-upload) is sent again: accepted once."""
+
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        sha = hashlib.sha256(archive).hexdigest()
+        size = -(-len(archive) // 3)
+        dst = _server()
+
+        def chunk(seq: int) -> SnapshotRestoreChunkRequest:
+            data = archive[seq * size : (seq + 1) * size]
+            return SnapshotRestoreChunkRequest(restore_id="r", seq=seq, total=3, sha256=sha, data=data)
+
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(0))
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(1))
+        staged = dict(dst.store.snapshot().table(STAGING_TABLE))
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(1))  # again
+        await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(0))  # again: does not start over
+        assert dict(dst.store.snapshot().table(STAGING_TABLE)) == staged
+        reply = await dst.rpc(OPERATOR_SNAPSHOT_RESTORE_CHUNK, chunk(2))
+        assert reply.done and _tables(dst.store) == _tables(src.store)
+
+    _run(main())
+
+
+def test_archive_is_decoded_ahead_and_the_empty_last_chunk_swaps_the_same_tables() -> None:
+    async def main() -> None:
+        src = _server()
+        await _fill(src)
+        archive = (await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())).archive
+        sha = hashlib.sha256(archive).hexdigest()
+        size = -(-len(archive) // 3)
+        parts = [archive[i * size : (i + 1) * size] for i in range(3)] + [b""]
+        restorer = SnapshotRestorer()
+        ahead = FSM(StateStore(), entry_kinds(restorer))  # decodes in the background
+        inline = FSM(StateStore(), entry_kinds())  # a server restarted mid-restore: no future
+        for seq, data in enumerate(parts):
+            entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=4, sha256=sha, data=data)
+            payload = pack(entry)
+            if seq == 3:
+                fut = restorer.prepared("r", sha)
+                assert fut is not None and fut.result(timeout=30)[0].index > 0
+            results = [
+                fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, payload) for fsm in (ahead, inline)
+            ]
+        assert all(isinstance(r, RestoreResult) and r.done for r in results)
+        assert restorer.prepared("r", sha) is None  # taken by the last entry
+        assert _tables(ahead.store) == _tables(inline.store) == _tables(src.store)
+
+    _run(main())

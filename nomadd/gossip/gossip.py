@@ -189,7 +189,9 @@ class Gossip:
         return self._envelope
 
     def members(self) -> list[Member]:
-        return self._require_table().members()
+        """Every member known, this one included; none before :meth:`start` (the HTTP API and
+        the server's views already run then)."""
+        return self._table.members() if self._table is not None else []
 
     def local_member(self) -> Member:
         return self._require_table().local.to_member()

@@ -552,7 +552,7 @@ class Server:
 
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:
-        members = self.gossip.members() if self.gossip else []
+        members = self._gossip_members()
         regions = {s.region for s in region_servers(members, self.config.region)} | {self.config.region}
         return {
             "nomad": {

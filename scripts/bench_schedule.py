@@ -57,7 +57,7 @@ def raft_baseline(writes: int) -> dict[str, float]:
     mod = _bench_raft()
     out: dict[str, float] = {}
     for mode in ("raw", "nomadd"):
-        res = mod._run_layout(mode, writes, [1, 32], 100)
+        res = mod._run_layout(mode, writes, [1, 32], 100, str(ROOT))  # journals on a real disk
         out[f"{mode}_c1"] = writes / res[1]["elapsed"]
         out[f"{mode}_c32"] = writes / res[32]["elapsed"]
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import ssl
-import statistics
 import sys
 import time
 from collections.abc import Mapping
@@ -128,7 +127,3 @@ def ratio_line(what: str, off: float, on: float, goal: float = 0.8) -> str:
     return (
         f"{what}: security off {off:,.1f}, on {on:,.1f}, ratio on/off {ratio:.2f} (goal >= {goal}) {verdict}"
     )
-
-
-def median(xs: list[float]) -> float:
-    return float(statistics.median(xs)) if xs else 0.0

@@ -19,7 +19,9 @@ three rounds alternating; the ratio of the best rounds, leader heartbeats/s ÷ b
 printed (goal >= 0.5).
 
 Usage: scripts/bench heartbeat [--steps 1000,2500,5000,10000] [--hold 60] [--blast 5] [--json]
-       [--min-ttl 10s] [--grace 10s] [--rate 50]
+       [--min-ttl 10s] [--grace 10s] [--rate 50] [--secure | --secure-only]
+``--secure`` runs it all twice, on fresh clusters, with ACLs + mutual TLS off then on
+(bench_secure.py), and prints the ratios on/off of the flat-out heartbeat rate and of N held.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import bench_secure  # noqa: E402
 import psutil  # noqa: E402
+from bench_secure import Access, node_headers  # noqa: E402
 
 from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request  # noqa: E402
 from nomadd.structs.node import (  # noqa: E402
@@ -82,7 +86,11 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 @dataclass
 class SimClient:
     node: Node
-    server: str
+    server: str  # base URL
+
+    def headers(self) -> dict[str, str]:
+        return node_headers(self.node.id, self.node.secret_id)
+
     ready: bool = False
     errors: int = 0
 
@@ -96,12 +104,15 @@ class Sim:
     heartbeat_errors: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def call(self, addr: str, method: str, request: object, timeout: float = 30.0) -> Any:
-        """The wire form of ``method``'s reply to the typed ``request``."""
+    async def call(
+        self, base: str, method: str, request: object, headers: dict[str, str], timeout: float = 30.0
+    ) -> Any:
+        """The wire form of ``method``'s reply to the typed ``request``, with the caller's
+        credential ``headers``."""
         async with self.session.post(
-            f"http://{addr}/v1/internal/{method}",
+            f"{base}/v1/internal/{method}",
             data=encode_request(request),
-            headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+            headers={"Content-Type": MSGPACK_CONTENT_TYPE, **headers},
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
             reply = decode(await resp.read())
@@ -111,7 +122,7 @@ class Sim:
 
     async def heartbeat(self, c: SimClient) -> float:
         req = NodeUpdateStatusRequest(node_id=c.node.id, secret_id=c.node.secret_id, status=NodeStatus.READY)
-        reply = await self.call(c.server, NODE_UPDATE_STATUS.name, req)
+        reply = await self.call(c.server, NODE_UPDATE_STATUS.name, req, c.headers())
         self.heartbeats_sent += 1
         c.ready = True
         return float(reply["heartbeat_ttl"])
@@ -120,7 +131,9 @@ class Sim:
         async with sem:
             for attempt in range(5):
                 try:
-                    await self.call(c.server, NODE_REGISTER.name, NodeRegisterRequest(node=c.node))
+                    await self.call(
+                        c.server, NODE_REGISTER.name, NodeRegisterRequest(node=c.node), c.headers()
+                    )
                     ttl = await self.heartbeat(c)
                     break
                 except (RuntimeError, aiohttp.ClientError, TimeoutError):
@@ -161,9 +174,10 @@ class Sim:
 
 
 async def blast(
-    session: aiohttp.ClientSession, addr: str, method: str, args_of: Any, seconds: float
+    session: aiohttp.ClientSession, base: str, method: str, args_of: Any, seconds: float
 ) -> float:
-    """Requests/s answered by ``addr`` with CONCURRENCY in flight for ``seconds``."""
+    """Requests/s answered at URL ``base`` with CONCURRENCY in flight for ``seconds``;
+    ``args_of(i)`` is the i-th (request, credential headers)."""
     done = 0
     errors = 0
     deadline = time.monotonic() + seconds
@@ -173,10 +187,11 @@ async def blast(
         i = k
         while time.monotonic() < deadline:
             try:
+                request, headers = args_of(i)
                 async with session.post(
-                    f"http://{addr}/v1/internal/{method}",
-                    data=encode_request(args_of(i)),
-                    headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+                    f"{base}/v1/internal/{method}",
+                    data=encode_request(request),
+                    headers={"Content-Type": MSGPACK_CONTENT_TYPE, **headers},
                 ) as resp:
                     reply = decode(await resp.read())
                 if "ok" in reply:
@@ -192,15 +207,19 @@ async def blast(
     return done / (time.monotonic() - t0)
 
 
-async def all_stats(session: aiohttp.ClientSession, servers: list[Agent]) -> dict[str, dict[str, Any]]:
-    """``Node.HeartbeatStats`` of every server (the leader is the one with timers enabled)."""
+async def all_stats(
+    session: aiohttp.ClientSession, servers: list[Agent], access: Access
+) -> dict[str, dict[str, Any]]:
+    """``Node.HeartbeatStats`` of every server (the leader is the one with timers enabled),
+    asked as a server (the cluster secret's signature) with the management token."""
     sim = Sim(session=session, servers=[])
+    request = HeartbeatStatsRequest(auth_token=access.token)
+    method = NODE_HEARTBEAT_STATS.name
     out = {}
     for s in servers:
         try:
-            out[s.name] = await sim.call(
-                s.http_addr, NODE_HEARTBEAT_STATS.name, HeartbeatStatsRequest(), timeout=10
-            )
+            headers = access.server_headers(method, encode_request(request))
+            out[s.name] = await sim.call(s.url, method, request, headers, timeout=10)
         except (RuntimeError, aiohttp.ClientError, TimeoutError):
             out[s.name] = {"enabled": False, "heartbeats": 0, "expired": 0}
     return out
@@ -230,13 +249,12 @@ async def node_statuses(session: aiohttp.ClientSession, leader: Agent) -> dict[s
 
 
 async def run(
-    args: argparse.Namespace, cluster: Cluster, servers: list[Agent], bare_port: int
+    args: argparse.Namespace, cluster: Cluster, servers: list[Agent], bare_port: int, secure: bool
 ) -> dict[str, Any]:
-    cluster.wait_leader(servers, timeout=60)
-    conn = aiohttp.TCPConnector(limit=512)
-    results: dict[str, Any] = {"steps": []}
-    async with aiohttp.ClientSession(connector=conn) as session:
-        sim = Sim(session=session, servers=[s.http_addr for s in servers])
+    access = bench_secure.access(cluster, cluster.wait_leader(servers, timeout=60), secure)
+    results: dict[str, Any] = {"steps": [], "secure": secure}
+    async with aiohttp.ClientSession(connector=access.connector(512), headers=access.headers()) as session:
+        sim = Sim(session=session, servers=[s.url for s in servers])
         sem = asyncio.Semaphore(REGISTER_CONCURRENCY)
         best = 0
         for target in args.steps:
@@ -254,11 +272,11 @@ async def run(
                     {"n": target, "ok": False, "why": f"only {ready} ready in {reg_s:.0f}s"}
                 )
                 break
-            s0 = await all_stats(session, servers)
+            s0 = await all_stats(session, servers, access)
             cpu0 = {s.name: _cpu(s) for s in servers}
             w0 = time.monotonic()
             await asyncio.sleep(args.hold)
-            s1 = await all_stats(session, servers)
+            s1 = await all_stats(session, servers, access)
             cpu1 = {s.name: _cpu(s) for s in servers}
             w1 = time.monotonic()
             leader0, leader1 = _leader(s0, servers), _leader(s1, servers)
@@ -295,21 +313,22 @@ async def run(
             task.cancel()
         await asyncio.gather(*sim.tasks, return_exceptions=True)
 
-        def hb_args(i: int) -> NodeUpdateStatusRequest:
+        def hb_args(i: int) -> tuple[NodeUpdateStatusRequest, dict[str, str]]:
             node_id, secret = ids[i % len(ids)]
-            return NodeUpdateStatusRequest(node_id=node_id, secret_id=secret, status=NodeStatus.READY)
+            req = NodeUpdateStatusRequest(node_id=node_id, secret_id=secret, status=NodeStatus.READY)
+            return req, node_headers(node_id, secret)
 
         # alternate the two targets (the machine's other load hits both alike); best of each
         bare_runs: list[float] = []
         leader_runs: list[float] = []
-        leader = _leader(await all_stats(session, servers), servers) or servers[0]
+        leader = _leader(await all_stats(session, servers, access), servers) or servers[0]
         for _ in range(BLAST_ROUNDS):
             bare_runs.append(
-                await blast(session, f"127.0.0.1:{bare_port}", "Node.UpdateStatus", hb_args, args.blast)
+                await blast(
+                    session, f"http://127.0.0.1:{bare_port}", "Node.UpdateStatus", hb_args, args.blast
+                )
             )
-            leader_runs.append(
-                await blast(session, leader.http_addr, "Node.UpdateStatus", hb_args, args.blast)
-            )
+            leader_runs.append(await blast(session, leader.url, "Node.UpdateStatus", hb_args, args.blast))
         bare, leader_rate = max(bare_runs), max(leader_runs)
         results["blast_rounds"] = {
             "bare": [round(x) for x in bare_runs],
@@ -319,6 +338,43 @@ async def run(
         results["leader_heartbeats_per_s_max"] = round(leader_rate, 1)
         results["ratio"] = round(leader_rate / bare, 3) if bare else 0.0
     return results
+
+
+def one_run(args: argparse.Namespace, extra: dict[str, Any], secure: bool) -> dict[str, Any]:
+    """The whole measurement on a fresh cluster, security ``secure`` (bench_secure.py)."""
+    from tests.helpers import free_port
+
+    bare_port = free_port()
+    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
+    with tempfile.TemporaryDirectory(prefix="bench-heartbeat-") as tmp:
+        cluster = bench_secure.new_cluster(Path(tmp), secure)
+        try:
+            config = bench_secure.server_extra(extra, secure)
+            servers = [cluster.add_server(bootstrap_expect=3, extra=config) for _ in range(3)]
+            cluster.link(servers)
+            for s in servers:
+                s.start()
+            return asyncio.run(run(args, cluster, servers, bare_port, secure))
+        finally:
+            cluster.close()
+            bare.kill()
+            bare.wait(10)
+
+
+def print_results(results: dict[str, Any]) -> None:
+    if results["secure"]:
+        print("ACLs + mutual TLS on:")
+    print(f"{'clients':>8} {'ok':>4} {'register s':>10} {'hb/s leader':>12} {'leader CPU %':>12}")
+    for st in results["steps"]:
+        print(
+            f"{st['n']:>8} {st['ok']!s:>4} {st.get('register_s', '-')!s:>10} "
+            f"{st.get('leader_heartbeats_per_s', '-')!s:>12} {st.get('leader_cpu_percent', '-')!s:>12}"
+        )
+    print(f"largest N held with zero false downs: {results['max_clients_held']} (goal >= 10000)")
+    print(
+        f"leader heartbeats/s flat out: {results['leader_heartbeats_per_s_max']}, "
+        f"bare aiohttp req/s: {results['bare_aiohttp_req_per_s']}, ratio {results['ratio']} (goal >= 0.5)"
+    )
 
 
 def main() -> int:
@@ -331,9 +387,10 @@ def main() -> int:
     p.add_argument("--grace", default="10s")
     p.add_argument("--rate", type=float, default=50.0)
     p.add_argument("--json", action="store_true")
+    bench_secure.add_mode_args(p)
     args = p.parse_args()
     args.steps = [int(x) for x in args.steps.split(",")]
-    extra = {
+    extra: dict[str, Any] = {
         "log_level": "WARN",
         "server": {
             "min_heartbeat_ttl": args.min_ttl,
@@ -341,36 +398,32 @@ def main() -> int:
             "max_heartbeats_per_second": args.rate,
         },
     }
-    from tests.helpers import free_port
-
-    bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
-    with tempfile.TemporaryDirectory(prefix="bench-heartbeat-") as tmp:
-        cluster = Cluster(Path(tmp))
-        try:
-            servers = [cluster.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
-            cluster.link(servers)
-            for s in servers:
-                s.start()
-            results = asyncio.run(run(args, cluster, servers, bare_port))
-        finally:
-            cluster.close()
-            bare.kill()
-            bare.wait(10)
-    if args.json:
-        print(json.dumps(results, indent=2))
+    runs = [one_run(args, extra, secure) for secure in bench_secure.modes(args)]
+    if len(runs) == 2:
+        off, on = runs
+        ratios = {
+            "leader_heartbeats_per_s_max": bench_secure.ratio_line(
+                "leader heartbeats/s flat out",
+                off["leader_heartbeats_per_s_max"],
+                on["leader_heartbeats_per_s_max"],
+            ),
+            "max_clients_held": bench_secure.ratio_line(
+                "largest N held", off["max_clients_held"], on["max_clients_held"]
+            ),
+        }
     else:
-        print(f"{'clients':>8} {'ok':>4} {'register s':>10} {'hb/s leader':>12} {'leader CPU %':>12}")
-        for st in results["steps"]:
-            print(
-                f"{st['n']:>8} {st['ok']!s:>4} {st.get('register_s', '-')!s:>10} "
-                f"{st.get('leader_heartbeats_per_s', '-')!s:>12} {st.get('leader_cpu_percent', '-')!s:>12}"
-            )
-        print(f"largest N held with zero false downs: {results['max_clients_held']} (goal >= 10000)")
+        ratios = {}
+    if args.json:
         print(
-            f"leader heartbeats/s flat out: {results['leader_heartbeats_per_s_max']}, "
-            f"bare aiohttp req/s: {results['bare_aiohttp_req_per_s']}, ratio {results['ratio']} (goal >= 0.5)"
+            json.dumps(
+                runs[0] if len(runs) == 1 else {"off": runs[0], "on": runs[1], "ratios": ratios}, indent=2
+            )
         )
+    else:
+        for results in runs:
+            print_results(results)
+        for line in ratios.values():
+            print(line)
     return 0
 
 

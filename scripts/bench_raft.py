@@ -171,8 +171,12 @@ def _nomadd_worker(conn: Connection, self_addr: str, partners: list[str], data_d
                 async def writer(queue: Any = queue, prefix: str = prefix, value: str = value) -> int:
                     failed = 0
                     for i in queue:
-                        req = VarUpsertEntry(
-                            namespace="default", path=f"{prefix}{i}", items={"v": value}, time=i
+                        req = VarUpsertEntry(  # the sealed items an endpoint proposes
+                            namespace="default",
+                            path=f"{prefix}{i}",
+                            key_id="bench",
+                            data=value.encode(),
+                            time=i,
                         )
                         try:
                             await raft.apply(MessageType.VAR_UPSERT, pack(req))

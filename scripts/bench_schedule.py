@@ -19,6 +19,7 @@ machines change speed by ±20 % from one run to the next; every round is printed
 round is the figure. Prints it beside the Raft rates (and as a ratio to them), plus where the
 entries went (Raft entries per job) and the leader's CPU time.
 Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--rounds 3] [--json]
+       [--secure | --secure-only]   (bench_secure.py: ACLs + mutual TLS off, then on; the ratio)
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def raft_baseline(writes: int) -> dict[str, float]:
     mod = _bench_raft()
     out: dict[str, float] = {}
     for mode in ("raw", "nomadd"):
-        res = mod._run_layout(mode, writes, [1, 32], 100)
+        res = mod._run_layout(mode, writes, [1, 32], 100, str(ROOT))  # journals on a real disk
         out[f"{mode}_c1"] = writes / res[1]["elapsed"]
         out[f"{mode}_c32"] = writes / res[32]["elapsed"]
     return out
@@ -98,9 +99,10 @@ def _job(i: int, count: int) -> dict[str, Any]:
 
 
 async def _cluster_run(
-    leader: Any, follower: Any, others: list[Any], opts: argparse.Namespace
+    leader: Any, follower: Any, others: list[Any], opts: argparse.Namespace, access: Any
 ) -> dict[str, Any]:
     import aiohttp
+    from bench_secure import node_headers
 
     from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
     from nomadd.structs.node import NodeStatus
@@ -111,14 +113,14 @@ async def _cluster_run(
         NodeUpdateStatusRequest,
     )
 
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=access.connector(), headers=access.headers()) as http:
 
-        async def rpc(method: str, request: object) -> Any:
-            """The wire form of ``method``'s reply to the typed ``request``."""
+        async def rpc(method: str, request: object, node: Any) -> Any:
+            """The wire form of ``method``'s reply to the typed ``request``, sent as ``node``."""
             async with http.post(
                 f"{leader.url}/v1/internal/{method}",
                 data=encode_request(request),
-                headers={"Content-Type": MSGPACK_CONTENT_TYPE},
+                headers={"Content-Type": MSGPACK_CONTENT_TYPE, **node_headers(node.id, node.secret_id)},
             ) as resp:
                 reply = decode(await resp.read())
             if "error" in reply:
@@ -136,11 +138,11 @@ async def _cluster_run(
 
         async def add_node() -> None:
             node = _new_node()
-            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node))
+            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node), node)
             ready = NodeUpdateStatusRequest(
                 node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY
             )
-            await rpc(NODE_UPDATE_STATUS.name, ready)
+            await rpc(NODE_UPDATE_STATUS.name, ready, node)
 
         t_nodes = time.monotonic()
         await gather_limited([add_node() for _ in range(opts.nodes)], 64)
@@ -255,22 +257,26 @@ def _cpu_seconds(agent: Any) -> float:
         return 0.0
 
 
-def cluster(opts: argparse.Namespace) -> dict[str, Any]:
-    from tests.integration.cluster import Cluster
+def cluster(opts: argparse.Namespace, secure: bool) -> dict[str, Any]:
+    import bench_secure
 
     with tempfile.TemporaryDirectory(prefix="bench-schedule-") as tmp:
-        c = Cluster(Path(tmp))
+        c = bench_secure.new_cluster(Path(tmp), secure)
         try:
-            extra = {
-                "log_level": "WARN",
-                "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"},
-            }
+            extra = bench_secure.server_extra(
+                {
+                    "log_level": "WARN",
+                    "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"},
+                },
+                secure,
+            )
             servers = [c.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
             c.link(servers)
             for s in servers:
                 s.start()
             leader = c.wait_leader(servers, timeout=60)
             follower = next(s for s in servers if s is not leader)
+            access = bench_secure.access(c, leader, secure)
             spies: list[subprocess.Popen[bytes]] = []
 
             def start_spy() -> None:  # after the nodes are registered: profile the run only
@@ -285,7 +291,7 @@ def cluster(opts: argparse.Namespace) -> dict[str, Any]:
             opts.start_spy = start_spy
             try:
                 others = [s for s in servers if s is not leader]
-                return asyncio.run(_cluster_run(leader, follower, others, opts))
+                return asyncio.run(_cluster_run(leader, follower, others, opts, access))
             finally:
                 for spy in spies:
                     spy.send_signal(signal.SIGINT)
@@ -319,14 +325,26 @@ def main() -> int:
         default=3,
         help="cluster runs, each on a fresh cluster; the median is the figure",
     )
+    import bench_secure
+
+    bench_secure.add_mode_args(ap)
     opts = ap.parse_args()
     opts.spied = False  # py-spy profiles the first round only
     raft = {} if opts.skip_raft else raft_baseline(opts.raft_writes)
     alone = scheduler_alone(opts.nodes, opts.jobs, opts.count)
-    rounds = [cluster(opts) for _ in range(max(1, opts.rounds))]
-    by_rate = sorted(rounds, key=lambda r: float(r["placements_per_s"]))
-    r = by_rate[len(by_rate) // 2]  # the median round (the upper one of an even count)
-    ok = all(x["placed"] >= x["expected"] and x["follower_placed"] >= x["expected"] for x in rounds)
+    modes = bench_secure.modes(opts)
+    by_mode: dict[bool, list[dict[str, Any]]] = {m: [] for m in modes}
+    for _ in range(max(1, opts.rounds)):  # off and on alternate: the machine's drift hits both
+        for m in modes:
+            by_mode[m].append(cluster(opts, m))
+    medians = {m: _median_round(xs) for m, xs in by_mode.items()}
+    rounds = by_mode[modes[0]]
+    r = medians[modes[0]]
+    ok = all(
+        x["placed"] >= x["expected"] and x["follower_placed"] >= x["expected"]
+        for xs in by_mode.values()
+        for x in xs
+    )
     report = {
         "cpus": os.cpu_count(),
         "raft": raft,
@@ -334,12 +352,22 @@ def main() -> int:
         "median_placements_per_s": r["placements_per_s"],
         "rounds": rounds,
     }
+    if True in by_mode:
+        report["secure"] = {
+            "median_placements_per_s": medians[True]["placements_per_s"],
+            "rounds": by_mode[True],
+        }
+        if False in by_mode:
+            report["secure"]["ratio_on_off"] = round(
+                medians[True]["placements_per_s"] / max(0.001, r["placements_per_s"]), 3
+            )
     if opts.json:
         print(json.dumps(report, indent=2))
         return 0 if ok else 1
     print(
         f"schedule: 3 servers, {opts.nodes} simulated nodes, {opts.jobs} jobs x {opts.count}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        + ("; ACLs + mutual TLS ON" if modes == [True] else "")
     )
     if raft:
         print(
@@ -370,12 +398,35 @@ def main() -> int:
         f"nodes registered in {r['nodes_register_s']} s"
     )
     print(f"  evals by trigger/status: {r['evals']}; nodes by status: {r['nodes']}")
-    for i, x in enumerate(rounds, 1):
-        if x["follower_placed"] < x["expected"]:
+    if len(modes) == 2:
+        for i, x in enumerate(by_mode[True], 1):
             print(
-                f"  FAILED: round {i}: a follower shows only {x['follower_placed']} of {x['expected']} placements"
+                f"  ACLs + mutual TLS on, round {i}: {x['placed']}/{x['expected']} in {x['elapsed_s']} s = "
+                f"{x['placements_per_s']:,.0f}/s; leader CPU {x['leader_cpu_s']} s, "
+                f"nodes registered in {x['nodes_register_s']} s"
             )
+        print(
+            "  "
+            + bench_secure.ratio_line(
+                f"placements/s, median of {len(rounds)}",
+                float(r["placements_per_s"]),
+                float(medians[True]["placements_per_s"]),
+            )
+        )
+    for m, xs in by_mode.items():
+        for i, x in enumerate(xs, 1):
+            if x["follower_placed"] < x["expected"]:
+                print(
+                    f"  FAILED: {'secure ' if m else ''}round {i}: a follower shows only "
+                    f"{x['follower_placed']} of {x['expected']} placements"
+                )
     return 0 if ok else 1
+
+
+def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round by placement rate (the upper one of an even count)."""
+    by_rate = sorted(rounds, key=lambda x: float(x["placements_per_s"]))
+    return by_rate[len(by_rate) // 2]
 
 
 if __name__ == "__main__":

@@ -47,12 +47,12 @@ def test_partly_placeable_count_places_what_fits_and_coalesces_the_rest() -> Non
     assert done.failed_tg_allocs["web"].coalesced_failures == 10**6 - placed - 1
 
 
-COUNT = 5000
+COUNT = 12000  # enough work that scheduling takes well over 0.15 s of CPU even on a quiet machine
 
 
 def test_long_placement_yields_to_the_event_loop() -> None:
     """The scheduler's own work (not the Harness's plan applier, a fake) gives the loop a turn
-    at least every 100 ms while it places 5,000 allocations on 300 nodes. Gaps are measured in
+    at least every 100 ms while it places 12,000 allocations on 300 nodes. Gaps are measured in
     this thread's CPU time: what the loop's thread did between two turns, robust to a loaded
     machine preempting the process (the event loop runs in this one thread)."""
     h = Harness()

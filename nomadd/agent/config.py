@@ -91,6 +91,9 @@ class AgentConfig:
                 out[block].pop(key, None)
         out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
         out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
+        for holder in (out, out["server"]):
+            if "acl" in holder:
+                holder["acl"]["replication_token"] = "<redacted>" if self.acl.replication_token else ""
         return out
 
 
@@ -193,6 +196,8 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         token_ttl=_get(p, "acl.token_ttl", 30.0),
         policy_ttl=_get(p, "acl.policy_ttl", 30.0),
         role_ttl=_get(p, "acl.role_ttl", 30.0),
+        replication_token=_get(p, "acl.replication_token", ""),
+        replication_interval=_get(p, "acl.replication_interval", 5.0),
     )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
@@ -331,6 +336,7 @@ def _build_server(
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
+        authoritative_region=s.get("authoritative_region", ""),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,

@@ -11,7 +11,7 @@ import aiohttp
 from nomadd.rpc.auth import Credentials
 from nomadd.rpc.tls import AgentTLS
 from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, encode_request, parse_reply
-from nomadd.structs.errors import RPCError
+from nomadd.structs.errors import RPCError, UnreachableError
 from nomadd.structs.requests import Method, Rep, Req
 
 logger = logging.getLogger(__name__)
@@ -66,11 +66,13 @@ class RPCClient:
         request: Req,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float | None = None,
     ) -> Rep:
         """Call ``method`` on the agent whose HTTP address is ``addr`` (``host:port``).
 
-        Raises the remote :class:`RPCError` subclass, or ``RPCError`` (500) when the agent
-        cannot be reached or answers something that is not an RPC reply.
+        Raises the remote :class:`RPCError` subclass, :class:`UnreachableError` (500) when
+        the connection cannot be made within ``connect_timeout`` (default: ``timeout``), or
+        ``RPCError`` (500) when the call fails later or the answer is not an RPC reply.
         """
         url = f"{self._scheme}://{addr}/v1/internal/{method.name}"
         body = encode_request(request)
@@ -81,13 +83,17 @@ class RPCClient:
                 url,
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
                 **self._ssl_kwargs(),
             ) as resp:
                 body = await resp.read()
                 if resp.content_type != MSGPACK_CONTENT_TYPE:
                     text = body.decode(errors="replace").strip()
                     raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
+        except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as err:
+            if isinstance(err, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+                raise UnreachableError(f"rpc {method} to {addr} failed: {err!r}") from err
+            raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
         return parse_reply(method.reply, body)

@@ -11,8 +11,10 @@ Raft starts at once when this server already has Raft state on disk, in ``-dev``
 the region in gossip (``membership.bootstrap_decision``), or to be added by an existing
 cluster's leader.
 
-Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): writes, and reads
-without ``AllowStale``, are forwarded once to the leader over the internal RPC.
+Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): a request for another
+region goes to a server of that region (``federation.Regions``; writes of replicated objects go
+to the authoritative region, ``acl_replication.route``); writes, and reads without
+``AllowStale``, are forwarded once to the leader over the internal RPC.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.resolver import ACLResolver, local_source
+from nomadd.server.acl_replication import ACLReplicator, authoritative_route
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
+from nomadd.server.federation import Regions, forward_timeout
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
@@ -125,6 +129,7 @@ class Server:
         )
         self.signer = ServerSigner(s.raft_secret)
         self.rpc_client = RPCClient(tls, credentials=self.signer)
+        self.regions = Regions(region=config.region, members=self._gossip_members, rpc=self.rpc_client)
         self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
         self.gossip_keyring = GossipKeyring(
@@ -179,6 +184,8 @@ class Server:
         ACLEndpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
+        self.acl_replicator = ACLReplicator(self.ctx, self.regions)
+        self.register_leader_component(self.acl_replicator)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
@@ -230,6 +237,7 @@ class Server:
                     expect=cfg.bootstrap_expect,
                 ),
                 encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
+                remote_tag="region",  # servers of other regions: WAN probe timings
             ),
             on_event=self._on_member_event,
             tasks=self.tasks.child("gossip"),
@@ -388,6 +396,7 @@ class Server:
         await self._stop_announcer()
         await self.leader_loop.shutdown()
         await self.acl_gc.shutdown()
+        await self.acl_replicator.shutdown()
         await self.raft.shutdown()
         if self.gossip is not None:
             await self.gossip.shutdown()
@@ -524,14 +533,16 @@ class Server:
         if not isinstance(req, m.method.request):
             raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
         self.rpc_auth.authorize(method.name, req)
+        req = authoritative_route(self.config, method, req, self.store.snapshot)
+        if req.region and req.region != self.config.region:
+            return await self.regions.forward(method, req)
         if self._needs_leader(m.kind, req.allow_stale):
             if req.forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
             addr = await self._wait_leader_http()
             if addr != self.http_addr:
-                wait = req.max_query_time_s if req.min_query_index > 0 else 0.0
                 fwd = dataclasses.replace(req, forwarded=True)
-                return await self.rpc_client.call(addr, method, fwd, timeout=10.0 + wait * 17 / 16)
+                return await self.rpc_client.call(addr, method, fwd, timeout=forward_timeout(req))
         await self._ready_for(m.kind, req.allow_stale)
         reply: Rep = await m.handler(req)
         return reply
@@ -553,7 +564,7 @@ class Server:
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:
         members = self._gossip_members()
-        regions = {s.region for s in region_servers(members, self.config.region)} | {self.config.region}
+        regions = self.regions.known()
         return {
             "nomad": {
                 "server": "true",

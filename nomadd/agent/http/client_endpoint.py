@@ -44,6 +44,7 @@ FORWARD_TIMEOUT_S = 10.0  # connecting to the node that runs the allocation
 # Set on a request proxied to the node that runs the allocation; such a request is never
 # proxied again (it breaks loops; it grants nothing).
 PROXIED_HEADER = "X-Nomadd-Proxied"
+_TOKEN_HEADERS = ("X-Nomad-Token", "Authorization")
 
 
 def _client(agent: Agent) -> Client:
@@ -109,7 +110,11 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
                 req.method,
                 url,
                 data=body,
-                headers={PROXIED_HEADER: "1"},
+                # the caller's token goes along: the node checks it (with ACLs) as the first agent did
+                headers={
+                    PROXIED_HEADER: "1",
+                    **{h: req.headers[h] for h in _TOKEN_HEADERS if h in req.headers},
+                },
                 ssl=tls.peer if tls is not None else True,
             ) as up:
                 resp = web.StreamResponse(status=up.status)

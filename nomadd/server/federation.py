@@ -80,7 +80,7 @@ class Regions:
                     connect_timeout=FORWARD_CONNECT_TIMEOUT_S,
                 )
             except UnreachableError as err:
-                logger.warning(
+                logger.debug(  # the caller reports the outcome (No path to region) once
                     "region forward failed, trying another server region=%s addr=%s err=%s",
                     req.region,
                     addr,

@@ -56,6 +56,7 @@ from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
     bootstrap_decision,
+    parse_server,
     reconcile_plan,
     region_servers,
     server_tags,
@@ -407,16 +408,21 @@ class Server:
 
     # ---- membership ------------------------------------------------------------------------
     def _on_member_event(self, event: MemberEvent) -> None:
-        s = self._server_of(event.member)
+        s = parse_server(event.member)
         if s is None:
             return
-        logger.info("server event type=%s name=%s status=%s", event.kind, s.name, s.status)
+        logger.info(
+            "server event type=%s name=%s region=%s status=%s", event.kind, s.name, s.region, s.status
+        )
+        if event.kind in (EventKind.JOIN, EventKind.UPDATE) and self.gossip is not None:
+            # every region's servers: a restarted server rejoins the federation by itself
+            self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
+        if s.region != self.config.region:
+            return  # never a Raft peer of ours
         if event.kind == EventKind.REAP:
             self._pruned.add(s.raft_addr)
         if event.kind in (EventKind.JOIN, EventKind.UPDATE):
             self._pruned.discard(s.raft_addr)
-            if self.gossip is not None:
-                self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
         self.leader_loop.kick()
 
     def _server_of(self, member: Member) -> ServerInfo | None:

@@ -288,6 +288,8 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
         for s in east:
             s.start()
         cluster.wait_leader(east, timeout=60)
+        # the restarted servers rejoin the federation by themselves (serf_peers.json)
+        cluster.wait_for(members_table, 30, "east back in the federation")
         made2 = ok(
             e0, "POST", "/v1/acl/token", mgmt, body={"Name": "after", "Type": "management", "Global": True}
         )

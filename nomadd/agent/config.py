@@ -336,12 +336,18 @@ def _build_server(
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
-        authoritative_region=s.get("authoritative_region", ""),
+        authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,
         **_operator_settings(p, data_dir),
     )
+
+
+def _authoritative_region(region: str) -> str:
+    if region and not _REGION_RE.match(region):
+        raise ConfigError("server.authoritative_region: Region contains invalid characters")
+    return region
 
 
 def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:

@@ -166,9 +166,14 @@ class ACLReplicator:
 
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self.applies():
-            logger.info(
-                "acl replication starting authoritative_region=%s", self._ctx.config.authoritative_region
-            )
+            cfg = self._ctx.config
+            logger.info("acl replication starting authoritative_region=%s", cfg.authoritative_region)
+            if not cfg.acl.replication_token:
+                logger.warning(
+                    "acl replication has no acl.replication_token: the authoritative region "
+                    "will refuse it authoritative_region=%s",
+                    cfg.authoritative_region,
+                )
         self._task.set_enabled(enabled and self.applies())
 
     async def replicate_once(self) -> dict[str, int]:

@@ -218,8 +218,12 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
     # them, so a client bound to loopback needs advertise.http alone.
     advertise = Advertise(
         http=_advertise("http", _get(p, "advertise.http"), addresses.http, ports.http, dev),
-        raft=_advertise("raft", _get(p, "advertise.raft"), addresses.raft, ports.raft, dev) if server_on else "",
-        serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev) if server_on else "",
+        raft=_advertise("raft", _get(p, "advertise.raft"), addresses.raft, ports.raft, dev)
+        if server_on
+        else "",
+        serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev)
+        if server_on
+        else "",
     )
 
     name = _get(p, "name", "") or socket.gethostname()

@@ -148,24 +148,30 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
-class ACLReplicator:
-    """A leader component: replicates :data:`KINDS` while this server leads a region that is
-    not the authoritative one (does nothing otherwise)."""
+class ACLReplicator(PeriodicLeaderTask):
+    """A leader chore: replicates :data:`KINDS` every ``acl.replication_interval`` while this
+    server leads a region that is not the authoritative one (not started otherwise)."""
+
+    name = "acl-replication"
 
     def __init__(self, ctx: ServerContext, regions: Regions) -> None:
+        super().__init__()
         self._ctx = ctx
         self._regions = regions
         self.rounds = 0  # successful rounds (for tests and stats)
-        self._task = PeriodicLeaderTask(
-            "acl-replication", lambda: self._ctx.config.acl.replication_interval, self.replicate_once
-        )
 
-    def applies(self) -> bool:
+    def wanted(self) -> bool:
         cfg = self._ctx.config
         return bool(cfg.acl.enabled and cfg.authoritative_region and cfg.authoritative_region != cfg.region)
 
+    def interval_s(self) -> float:
+        return self._ctx.config.acl.replication_interval
+
+    async def tick(self) -> object:
+        return await self.replicate_once()
+
     def set_enabled(self, enabled: bool) -> None:
-        if enabled and self.applies():
+        if enabled and self.wanted():
             cfg = self._ctx.config
             logger.info("acl replication starting authoritative_region=%s", cfg.authoritative_region)
             if not cfg.acl.replication_token:
@@ -174,7 +180,7 @@ class ACLReplicator:
                     "will refuse it authoritative_region=%s",
                     cfg.authoritative_region,
                 )
-        self._task.set_enabled(enabled and self.applies())
+        super().set_enabled(enabled)
 
     async def replicate_once(self) -> dict[str, int]:
         """One round: read every kind there, then commit the differences here. Returns the
@@ -212,6 +218,3 @@ class ACLReplicator:
                 counts["tokens"],
             )
         return counts
-
-    async def shutdown(self) -> None:
-        await self._task.shutdown()

@@ -1,11 +1,17 @@
-"""``PeriodicLeaderTask``: a leader component that runs one step every ``interval`` seconds while
-this server leads (the pattern node GC, job GC and the drainer each write out by hand)."""
+"""One shape for the leader's periodic chores (node GC, job GC, token GC, drains, snapshots…).
+
+A :class:`PeriodicLeaderTask` is a :class:`~nomadd.server.leader.LeaderComponent`: while this
+server leads it calls :meth:`tick` every :meth:`interval_s` seconds (sleep first, then work, as
+Nomad's core scheduler timers do), and stops when leadership goes. A tick that fails with a
+:class:`NomaddError` (Raft not leader, timeout…) is logged as a warning and retried next period;
+any other exception is a bug and is logged with its traceback, and the chore keeps running — a
+GC that stopped silently would let the state grow without anyone noticing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.structs.errors import NomaddError
@@ -16,43 +22,42 @@ __all__ = ["PeriodicLeaderTask"]
 
 
 class PeriodicLeaderTask:
-    """A :class:`~nomadd.server.leader.LeaderComponent`: ``step`` runs at once when leadership
-    is established, then every ``interval`` seconds, until leadership is lost. A failing step
-    (``NomaddError``) is logged and retried at the next interval; it never stops the task."""
+    """Subclasses set :attr:`name` and implement :meth:`tick` and :meth:`interval_s`."""
 
-    def __init__(
-        self, name: str, interval: Callable[[], float], step: Callable[[], Awaitable[object]]
-    ) -> None:
-        self.name = name
-        self._interval = interval
-        self._step = step
-        self._tasks = Supervisor(name)
+    name = "periodic"
+
+    def __init__(self) -> None:
+        self._tasks = Supervisor(self.name)
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None
+    def interval_s(self) -> float:
+        raise NotImplementedError
+
+    async def tick(self) -> object:
+        raise NotImplementedError
+
+    def wanted(self) -> bool:
+        """Whether the chore runs at all on a leader (e.g. only with ACLs enabled)."""
+        return True
 
     def set_enabled(self, enabled: bool) -> None:
-        if enabled and self._task is None:
-            self._task = self._tasks.spawn(self._run(), self.name)
-        elif not enabled and self._task is not None:
+        if self._task is not None:
             self._task.cancel()
             self._task = None
+        if enabled and self.wanted():
+            self._task = self._tasks.spawn(self._run(), self.name)
 
     async def _run(self) -> None:
-        last_error = ""
         while True:
+            await asyncio.sleep(self.interval_s())
             try:
-                await self._step()
-                if last_error:
-                    logger.info("leader task recovered task=%s", self.name)
-                last_error = ""
+                await self.tick()
             except NomaddError as err:
-                if str(err) != last_error:  # one line per new error, not one per interval
-                    logger.warning("leader task failed task=%s err=%s", self.name, err)
-                last_error = str(err)
-            await asyncio.sleep(self._interval())
+                logger.warning("%s failed err=%s", self.name, err)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s failed", self.name)
 
     async def shutdown(self) -> None:
         self._task = None

@@ -152,7 +152,7 @@ def test_replication_copies_deletes_and_survives_an_outage() -> None:
         west = FakeServer(acl=dataclasses.replace(acl, replication_token=mgmt), authoritative_region="east")
         bridge = Bridge(east)
         rep = ACLReplicator(west.ctx, bridge)  # type: ignore[arg-type]
-        assert rep.applies()
+        assert rep.wanted()
 
         ro = ACLPolicy(name="ro", rules='namespace "default" { policy = "read" }')
         await east.rpc(ACL_UPSERT_POLICIES, ACLUpsertPoliciesRequest(policies=(ro,), auth_token=mgmt))

@@ -133,10 +133,12 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
             )
             for region, group, hosts in (("east", east, EAST), ("west", west, WEST))
         }
-        for a in [*east, *west, *clients.values()]:
+        for a in [*east, *west]:
             a.start()
         cluster.wait_leader(east, timeout=60)
         cluster.wait_leader(west, timeout=60)
+        for c in clients.values():  # once there are leaders: they register at once
+            c.start()
         e0, w0 = east[0], west[0]
         subs = {
             "10.0.2.11": w0.serf_addr,
@@ -168,13 +170,15 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
         )
 
         # ---- 2. job run / status / logs -f / blocking query for west, through east ------
+        def node_ready(agent: Agent, name: str) -> list[dict[str, Any]]:
+            return [
+                n for n in ok(agent, "GET", "/v1/nodes", mgmt) if n["Name"] == name and n["Status"] == "ready"
+            ]
+
+        west_node = cluster.wait_for(lambda: node_ready(w0, "west-client"), 40, "west node ready")[0]
+        cluster.wait_for(lambda: node_ready(e0, "east-client"), 40, "east node ready")
         (tmp_path / "web-west.json").write_text(json.dumps(job("web-west", "west", "hello-from-west")))
         RUNBOOK.run(e0, "nomadd job run -region west example.json", subs, env=env, timeout=90)
-        west_node = cluster.wait_for(
-            lambda: [n for n in ok(w0, "GET", "/v1/nodes", mgmt) if n["Name"] == "west-client"],
-            30,
-            "west node",
-        )[0]
 
         def running_alloc() -> dict[str, Any] | None:
             allocs = ok(e0, "GET", "/v1/job/web-west/allocations", mgmt, params={"region": "west"})

@@ -6,6 +6,8 @@ kernel has netem). Federated by ``nomadd server join``; then: members and region
 watched, streamed and blocked on in west through east (2), ACL replication with east down and
 back (3), python-nomad's ``Nomad(region=...)`` (5), and with west's servers killed, east keeps
 writing while requests for west fail with "No path to region" within 5 s (4).
+
+A second, loopback test (no root) federates two one-server regions through ``retry_join``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import ROOT, agent_env, is_root, need
-from tests.integration.cluster import Agent, Cluster
+from tests.integration.cluster import Agent, Cluster, HTTPError
 from tests.integration.netns import NetnsLab, netns_request
 from tests.integration.runbook import Runbook
 
-pytestmark = [pytest.mark.slow, pytest.mark.root]
+pytestmark = pytest.mark.slow
 
 RUNBOOK = Runbook("federate-regions.md")
 EAST, WEST = (0, 1, 2, 3), (4, 5, 6, 7)  # lab hosts: three servers, then the client
@@ -96,6 +98,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.root
 def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
     need(is_root(), "needs root to create network namespaces and tc qdiscs")
     t_start = time.monotonic()
@@ -321,3 +324,33 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
     finally:
         cluster.close()
         lab.close()
+
+
+def test_retry_join_federates_and_unknown_regions_have_no_path(tmp_path: Path) -> None:
+    """Loopback, no ACLs: two one-server regions; west's retry_join names east's server, which
+    federates them at start. -region and NOMAD_REGION reach the other region; a region nobody
+    serves answers "No path to region" at once; Raft stays per region."""
+    cluster = Cluster(tmp_path)
+    try:
+        east = cluster.add_server(bootstrap_expect=1, name="e", extra={"region": "east"})
+        west = cluster.add_server(bootstrap_expect=1, name="w", extra={"region": "west"})
+        west.config["server"]["server_join"] = {"retry_join": [east.serf_addr], "retry_interval": "1s"}
+        for s in (east, west):
+            s.start()
+        cluster.wait_for(lambda: cluster.leader_of([east]) and cluster.leader_of([west]), 40, "two leaders")
+        cluster.wait_for(lambda: east.api("GET", "/v1/regions") == ["east", "west"], 20, "east sees west")
+        assert cluster.peers(east) == [east.raft_addr] and cluster.peers(west) == [west.raft_addr]
+        west.api("PUT", "/v1/var/only/in/west", {"Items": {"v": "1"}})
+        assert [v["Path"] for v in east.api("GET", "/v1/vars", params={"region": "west"})] == ["only/in/west"]
+        assert east.api("GET", "/v1/vars") == []
+        out = east.cli("var", "get", "-region", "west", "only/in/west")
+        assert out.returncode == 0, out
+        out = east.cli("var", "list", env={"NOMAD_REGION": "west"})
+        assert out.returncode == 0 and "only/in/west" in out.stdout, out
+        t0 = time.monotonic()
+        with pytest.raises(HTTPError) as err:
+            east.api("GET", "/v1/jobs", params={"region": "north"})
+        assert err.value.status == 500 and "No path to region" in err.value.body
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        cluster.close()

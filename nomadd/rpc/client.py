@@ -43,11 +43,11 @@ class RPCClient:
             headers.update(self._credentials(method, body))
         return headers
 
-    def _ssl_kwargs(self) -> dict[str, Any]:
+    def _ssl_kwargs(self, region: str = "") -> dict[str, Any]:
         if self._tls is None:
             return {}
         out: dict[str, Any] = {"ssl": self._tls.outgoing}
-        name = self._tls.server_name
+        name = self._tls.server_name_of(region) if region else self._tls.server_name
         if name is not None:
             out["server_hostname"] = name
         return out
@@ -67,12 +67,14 @@ class RPCClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         connect_timeout: float | None = None,
+        region: str = "",
     ) -> Rep:
         """Call ``method`` on the agent whose HTTP address is ``addr`` (``host:port``).
 
         Raises the remote :class:`RPCError` subclass, :class:`UnreachableError` (500) when
         the connection cannot be made within ``connect_timeout`` (default: ``timeout``), or
-        ``RPCError`` (500) when the call fails later or the answer is not an RPC reply.
+        ``RPCError`` (500) when the call fails later or the answer is not an RPC reply. With
+        ``region`` (a server of another region) its certificate must name that region.
         """
         url = f"{self._scheme}://{addr}/v1/internal/{method.name}"
         body = encode_request(request)
@@ -84,7 +86,7 @@ class RPCClient:
                 data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
-                **self._ssl_kwargs(),
+                **self._ssl_kwargs(region),
             ) as resp:
                 body = await resp.read()
                 if resp.content_type != MSGPACK_CONTENT_TYPE:

@@ -78,6 +78,7 @@ class Regions:
                     req,
                     timeout=forward_timeout(req),
                     connect_timeout=FORWARD_CONNECT_TIMEOUT_S,
+                    region=req.region,
                 )
             except UnreachableError as err:
                 logger.debug(  # the caller reports the outcome (No path to region) once

@@ -332,7 +332,7 @@ class Agent:
             [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
-            env=agent_env(NOMAD_ADDR=self.url, **(self.tls.env() if self.tls else {}), **(env or {})),
+            env=agent_env(**{"NOMAD_ADDR": self.url, **(self.tls.env() if self.tls else {}), **(env or {})}),
             cwd=ROOT,
             timeout=timeout,
         )

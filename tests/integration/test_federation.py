@@ -12,6 +12,7 @@ A second, loopback test (no root) federates two one-server regions through ``ret
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -326,27 +327,54 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
         lab.close()
 
 
-def test_retry_join_federates_and_unknown_regions_have_no_path(tmp_path: Path) -> None:
-    """Loopback, no ACLs: two one-server regions; west's retry_join names east's server, which
-    federates them at start. -region and NOMAD_REGION reach the other region; a region nobody
-    serves answers "No path to region" at once; Raft stays per region."""
-    cluster = Cluster(tmp_path)
+def test_retry_join_federates_over_tls_and_unknown_regions_have_no_path(tmp_path: Path) -> None:
+    """Loopback, no root: two one-server regions with TLS (``verify_server_hostname``: each
+    server holds ``server.<its region>.nomad``) and ACLs; west's retry_join names east's server,
+    which federates them at start. West replicates east's bootstrap token; -region and
+    NOMAD_REGION reach the other region; a region nobody serves answers "No path to region"
+    at once; Raft stays per region."""
+    cluster = Cluster(tmp_path, tls=True)
+    assert cluster.tls is not None
+    mgmt = str(uuid.uuid4())
+    secret_file = tmp_path / "bootstrap.secret"
+    secret_file.write_text(mgmt)
     try:
-        east = cluster.add_server(bootstrap_expect=1, name="e", extra={"region": "east"})
-        west = cluster.add_server(bootstrap_expect=1, name="w", extra={"region": "west"})
+        servers = {}
+        for region in ("east", "west"):
+            acl: dict[str, Any] = {"enabled": True}
+            if region == "west":
+                acl |= {"replication_token": mgmt, "replication_interval": REPLICATION}
+            extra = {"region": region, "acl": acl, "server": {"authoritative_region": "east"}}
+            s = cluster.add_server(bootstrap_expect=1, name=region[0], extra=extra)
+            cert, key = dataclasses.replace(cluster.tls, region=region).issue(
+                "server", tmp_path / f"{region}-tls"
+            )
+            s.config["tls"] |= {"cert_file": str(cert), "key_file": str(key)}
+            servers[region] = s
+        east, west = servers["east"], servers["west"]
         west.config["server"]["server_join"] = {"retry_join": [east.serf_addr], "retry_interval": "1s"}
         for s in (east, west):
             s.start()
         cluster.wait_for(lambda: cluster.leader_of([east]) and cluster.leader_of([west]), 40, "two leaders")
         cluster.wait_for(lambda: east.api("GET", "/v1/regions") == ["east", "west"], 20, "east sees west")
         assert cluster.peers(east) == [east.raft_addr] and cluster.peers(west) == [west.raft_addr]
-        west.api("PUT", "/v1/var/only/in/west", {"Items": {"v": "1"}})
-        assert [v["Path"] for v in east.api("GET", "/v1/vars", params={"region": "west"})] == ["only/in/west"]
-        assert east.api("GET", "/v1/vars") == []
-        out = east.cli("var", "get", "-region", "west", "only/in/west")
+
+        def cli(agent: Agent, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+            name = f"server.{agent.config['region']}.nomad"
+            return agent.cli(*args, env={"NOMAD_TOKEN": mgmt, "NOMAD_TLS_SERVER_NAME": name, **env})
+
+        out = east.cli(
+            "acl", "bootstrap", str(secret_file), env={"NOMAD_TLS_SERVER_NAME": "server.east.nomad"}
+        )
         assert out.returncode == 0, out
-        out = east.cli("var", "list", env={"NOMAD_REGION": "west"})
+        # replicated over the internal RPC to east (its certificate must name server.east.nomad)
+        cluster.wait_for(lambda: cli(west, "var", "list").returncode == 0, 20, "bootstrap token in west")
+        assert cli(west, "var", "put", "only/in/west", "v=1").returncode == 0
+        out = cli(east, "var", "get", "-region", "west", "only/in/west")
+        assert out.returncode == 0, out
+        out = cli(east, "var", "list", NOMAD_REGION="west")
         assert out.returncode == 0 and "only/in/west" in out.stdout, out
+        assert "only/in/west" not in cli(east, "var", "list").stdout
         t0 = time.monotonic()
         with pytest.raises(HTTPError) as err:
             east.api("GET", "/v1/jobs", params={"region": "north"})

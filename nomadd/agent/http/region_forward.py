@@ -14,7 +14,7 @@ servers, which forward the RPC (``Server.rpc``).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -55,6 +55,19 @@ def other_region(agent: Agent, req: web.Request) -> str:
     return region
 
 
+def _ssl(agent: Agent, region: str) -> dict[str, Any]:
+    """Like the internal RPC: the agent's certificate, and with ``verify_server_hostname`` the
+    other side must hold ``server.<region>.nomad``."""
+    tls = agent.tls
+    if tls is None:
+        return {"ssl": True}
+    out: dict[str, Any] = {"ssl": tls.outgoing}
+    name = tls.server_name_of(region)
+    if name is not None:
+        out["server_hostname"] = name
+    return out
+
+
 async def forward_region(agent: Agent, req: web.Request, region: str) -> web.StreamResponse:
     assert agent.server is not None
     if req.headers.get(REGION_FORWARDED_HEADER):
@@ -74,7 +87,7 @@ async def forward_region(agent: Agent, req: web.Request, region: str) -> web.Str
                     f"{scheme}://{addr}{req.path_qs}",
                     data=body,
                     headers=headers,
-                    ssl=tls.peer if tls is not None else True,
+                    **_ssl(agent, region),
                 ) as up:
                     resp = web.StreamResponse(status=up.status)
                     for h in _REPLY_HEADERS:

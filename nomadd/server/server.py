@@ -136,7 +136,7 @@ class Server:
         self.gossip_keyring = GossipKeyring(
             name=lambda: f"{config.name}.{config.region}",
             data_dir=None if config.dev_mode else self.data_dir,
-            servers=self.servers,
+            servers=self.regions.servers,  # every region: one pool, one key
             http_addr=self.http_addr,
             rpc=self.rpc_client,
         )

@@ -12,8 +12,10 @@ A second, loopback test (no root) federates two one-server regions through ``ret
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -330,10 +332,12 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
 def test_retry_join_federates_over_tls_and_unknown_regions_have_no_path(tmp_path: Path) -> None:
     """Loopback, no root: two one-server regions with TLS (``verify_server_hostname``: each
     server holds ``server.<its region>.nomad``) and ACLs; west's retry_join names east's server,
-    which federates them at start. West replicates east's bootstrap token; -region and
+    which federates them at start. West replicates east's bootstrap token; a gossip key rotation
+    made in east reaches west's server too; -region and
     NOMAD_REGION reach the other region; a region nobody serves answers "No path to region"
     at once; Raft stays per region."""
-    cluster = Cluster(tmp_path, tls=True)
+    old_key, new_key = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    cluster = Cluster(tmp_path, tls=True, encrypt=old_key)
     assert cluster.tls is not None
     mgmt = str(uuid.uuid4())
     secret_file = tmp_path / "bootstrap.secret"
@@ -375,6 +379,13 @@ def test_retry_join_federates_over_tls_and_unknown_regions_have_no_path(tmp_path
         out = cli(east, "var", "list", NOMAD_REGION="west")
         assert out.returncode == 0 and "only/in/west" in out.stdout, out
         assert "only/in/west" not in cli(east, "var", "list").stdout
+        # the pool's gossip key is rotated on every region's servers at once (one pool, one key)
+        for op, key in (("-install", new_key), ("-use", new_key), ("-remove", old_key)):
+            out = cli(east, "operator", "gossip", "keyring", op, key)
+            assert out.returncode == 0, out
+        listed = cli(west, "operator", "gossip", "keyring", "-list")
+        assert f"{new_key}  2/2" in listed.stdout and old_key not in listed.stdout, listed
+        assert "only/in/west" in cli(east, "var", "list", "-region", "west").stdout
         t0 = time.monotonic()
         with pytest.raises(HTTPError) as err:
             east.api("GET", "/v1/jobs", params={"region": "north"})

@@ -357,9 +357,13 @@ def test_retry_join_federates_over_tls_and_unknown_regions_have_no_path(tmp_path
             servers[region] = s
         east, west = servers["east"], servers["west"]
         west.config["server"]["server_join"] = {"retry_join": [east.serf_addr], "retry_interval": "1s"}
+        client = cluster.add_client(
+            servers=[east], name="ec", extra={"region": "east", "acl": {"enabled": True}}
+        )
         for s in (east, west):
             s.start()
         cluster.wait_for(lambda: cluster.leader_of([east]) and cluster.leader_of([west]), 40, "two leaders")
+        client.start()  # once east has a leader: it registers at once
         cluster.wait_for(lambda: east.api("GET", "/v1/regions") == ["east", "west"], 20, "east sees west")
         assert cluster.peers(east) == [east.raft_addr] and cluster.peers(west) == [west.raft_addr]
 
@@ -379,6 +383,14 @@ def test_retry_join_federates_over_tls_and_unknown_regions_have_no_path(tmp_path
         out = cli(east, "var", "list", NOMAD_REGION="west")
         assert out.returncode == 0 and "only/in/west" in out.stdout, out
         assert "only/in/west" not in cli(east, "var", "list").stdout
+        # a client-only agent has no gossip: its server forwards the RPC (envelope region)
+        env = {"NOMAD_TOKEN": mgmt, "NOMAD_TLS_SERVER_NAME": "client.global.nomad"}  # its cert's name
+        out = cluster.wait_for(
+            lambda: (r := client.cli("var", "list", "-region", "west", env=env)).returncode == 0 and r,
+            20,
+            "the client agent answers for west",
+        )
+        assert "only/in/west" in out.stdout, out
         # the pool's gossip key is rotated on every region's servers at once (one pool, one key)
         for op, key in (("-install", new_key), ("-use", new_key), ("-remove", old_key)):
             out = cli(east, "operator", "gossip", "keyring", op, key)

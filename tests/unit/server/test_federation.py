@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nomadd.gossip import Member, MemberStatus
+from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl_replication import ACLReplicator, authoritative_route
 from nomadd.server.config import ServerConfig
 from nomadd.server.federation import Regions
@@ -18,6 +19,7 @@ from nomadd.server.state import store_acl
 from nomadd.structs.acl import ACLPolicy, ACLToken
 from nomadd.structs.config import ACLConfig
 from nomadd.structs.errors import NoRegionPathError, UnreachableError
+from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import Envelope
 from nomadd.structs.requests.acl import (
     ACL_BOOTSTRAP,
@@ -29,6 +31,7 @@ from nomadd.structs.requests.acl import (
     ACLBootstrapRequest,
     ACLDeleteRequest,
     ACLListRequest,
+    ACLTokensEntry,
     ACLUpsertPoliciesRequest,
     ACLUpsertTokensRequest,
 )
@@ -184,5 +187,23 @@ def test_replication_copies_deletes_and_survives_an_outage() -> None:
         policy = store_acl.get_policy(snap, "ro")
         assert policy is not None and policy.rules == rw.rules
         assert store_acl.get_token(snap, made[0].accessor_id) is None
+
+    asyncio.run(main())
+
+
+def test_a_replica_region_collects_only_its_local_expired_tokens() -> None:
+    async def main() -> None:
+        west = FakeServer(acl=ACLConfig(enabled=True), authoritative_region="east")
+        past = 1
+        tokens = (
+            ACLToken(accessor_id="g", secret_id="00000000-0000-0000-0000-00000000000g", global_=True),
+            ACLToken(accessor_id="l", secret_id="00000000-0000-0000-0000-00000000000l"),
+        )
+        tokens = tuple(dataclasses.replace(t, expiration_time=past) for t in tokens)
+        await west.ctx.propose(MessageType.ACL_TOKEN_UPSERT, ACLTokensEntry(tokens=tokens))
+        assert await ACLTokenGC(west.ctx).collect() == ["l"]  # "g" goes by replication
+        east = FakeServer(acl=ACLConfig(enabled=True), authoritative_region="global")
+        await east.ctx.propose(MessageType.ACL_TOKEN_UPSERT, ACLTokensEntry(tokens=tokens))
+        assert sorted(await ACLTokenGC(east.ctx).collect()) == ["g", "l"]
 
     asyncio.run(main())

@@ -19,7 +19,6 @@ from typing import Any
 from aiohttp import web
 
 from nomadd.agent.http.body import read_json
-from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
 from nomadd.server.acl.rules import (
@@ -59,6 +58,31 @@ def token_of(req: web.Request) -> str:
     auth = req.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else ""
+
+
+# Nomad Enterprise's paths, served by enterprise_endpoint.py with 501 for any caller.
+_ENTERPRISE_METHODS = ("GET", "PUT", "POST", "DELETE")
+
+# (method, aiohttp path) of every route that only answers 501.
+ENTERPRISE_ONLY: tuple[tuple[str, str], ...] = (
+    *(
+        (method, path)
+        for path in (
+            "/v1/sentinel/policies",
+            "/v1/sentinel/policy/{name:.+}",
+            "/v1/quotas",
+            "/v1/quota-usages",
+            "/v1/quota",
+            "/v1/quota/{name:.+}",
+            "/v1/recommendation",
+            "/v1/recommendations",
+            "/v1/recommendations/apply",
+            "/v1/recommendation/{id:.+}",
+        )
+        for method in _ENTERPRISE_METHODS
+    ),
+    ("PUT", "/v1/operator/license"),
+)
 
 
 def _pattern(path: str) -> str:

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http import acl_rules
-from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
+from nomadd.agent.http.acl_rules import ENTERPRISE_ONLY
 from nomadd.agent.http.server import HTTPServer
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.policy import NAMESPACE_CAPABILITIES

@@ -27,6 +27,7 @@ __all__ = [
     "HCL_MISSING",
     "JOB_SCHEMA",
     "JobFileError",
+    "hcl_document",
     "hcl_to_api",
     "parse_duration_ns",
     "parse_hcl",
@@ -162,8 +163,12 @@ def parse_duration_ns(text: str, path: str) -> int:
 # ---- HCL ----------------------------------------------------------------------------------
 
 
+# keys python-hcl2 adds that are no part of the document: block markers and comments
+_HCL2_MARKERS = frozenset({"__is_block__", "__comments__", "__inline_comments__"})
+
+
 def _unquote(value: Any) -> Any:
-    """python-hcl2 keeps string quotes (``'"dc1"'``) and marks blocks with ``__is_block__``."""
+    """python-hcl2 keeps string quotes (``'"dc1"'``) and adds markers and comments (:data:`_HCL2_MARKERS`)."""
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
         try:
             return json.loads(value)
@@ -172,7 +177,7 @@ def _unquote(value: Any) -> Any:
     if isinstance(value, list):
         return [_unquote(v) for v in value]
     if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
+        return {_unquote(k): _unquote(v) for k, v in value.items() if k not in _HCL2_MARKERS}
     return value
 
 
@@ -412,6 +417,26 @@ def _substitute(value: Any, values: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _typed(name: str, value: Any, like: Any) -> Any:
+    """A ``-var`` string as the type of the variable's default (HCL converts it so)."""
+    if not isinstance(value, str) or like is None or isinstance(like, str):
+        return value
+    try:
+        if isinstance(like, bool):
+            if value not in ("true", "false"):
+                raise ValueError(value)
+            return value == "true"
+        if isinstance(like, int):
+            return int(value)
+        if isinstance(like, float):
+            return float(value)
+    except ValueError:
+        raise JobFileError(
+            f'Invalid value for variable "{name}": {value!r} is not a {type(like).__name__}'
+        ) from None
+    return value
+
+
 def _variables(doc: dict[str, Any], var_file: str, overrides: Mapping[str, str]) -> dict[str, Any]:
     declared: dict[str, Any] = {}
     for name, body in _labelled(doc.pop("variable", None) or [], "variable"):
@@ -425,16 +450,22 @@ def _variables(doc: dict[str, Any], var_file: str, overrides: Mapping[str, str])
             raise JobFileError(
                 f'Undefined variable: A variable named "{name}" was assigned a value, but not declared'
             )
-    values = {**declared, **given}
+    values = {**declared, **{k: _typed(k, v, declared[k]) for k, v in given.items()}}
     missing = [n for n, v in values.items() if v is None]
     if missing:
         raise JobFileError(f'Unset variable "{missing[0]}": a value for it must be given')
     return values
 
 
+def hcl_document(text: str, what: str = "HCL") -> dict[str, Any]:
+    """A parsed HCL document as plain values (strings unquoted, blocks as lists of maps)."""
+    doc: dict[str, Any] = _unquote(_loads(text, what))
+    return doc
+
+
 def parse_hcl(text: str, var_file: str = "", variables: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The API JSON job of an HCL job specification (``var_file``/``variables``: its inputs)."""
-    doc = _unquote(_loads(text, "HCL"))
+    doc = hcl_document(text)
     values = _variables(doc, var_file, variables or {})
     return hcl_to_api(_substitute(doc, values, "job") if values or "${" in text else doc)
 

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 HCL_MISSING = (
-    "HCL job files need the python-hcl2 package: pip install 'nomadd[hcl]' "
+    "HCL job files need the python-hcl2 package, a dependency of nomadd: pip install python-hcl2 "
     '(or write the job as API JSON: {"Job": {...}})'
 )
 MAX_VARIABLES = 1024

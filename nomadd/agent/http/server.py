@@ -84,6 +84,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.eval_endpoint",
     "nomadd.agent.http.alloc_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
+    "nomadd.agent.http.enterprise_endpoint",
 )
 
 Handler = Callable[["Agent", web.Request], Awaitable[object]]
@@ -173,7 +174,8 @@ class Router:
                         result = filter_result(rule, acl, result)
                 resp = _respond(req, result)
             except RPCError as err:
-                level = logging.DEBUG if err.code < 500 else logging.ERROR
+                # 501 is an answer (an Enterprise endpoint, a server route on a client), not a fault
+                level = logging.DEBUG if err.code < 500 or err.code == 501 else logging.ERROR
                 logger.log(
                     level,
                     "request failed method=%s path=%s error=%r code=%d",

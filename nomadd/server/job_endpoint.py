@@ -25,7 +25,7 @@ from nomadd.server.context import ServerContext
 from nomadd.server.fsm.job import batch_results
 from nomadd.server.group_commit import GroupCommit
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_namespaces, store_summaries
-from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import AllocListStub
 from nomadd.structs.errors import UnknownJobError, ValidationError
@@ -68,11 +68,12 @@ KNOWN_DRIVERS = ("raw_exec", "exec", "mock")
 _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
 
 
-def check_placeable(snap: StateSnapshot, job: Job) -> None:
-    """The job's namespace and node pool exist (Nomad's namespace and node pool admission hooks)."""
-    if store_namespaces.get_namespace(snap, job.namespace) is None:
+def check_placeable(store: StateStore, job: Job) -> None:
+    """The job's namespace and node pool exist (Nomad's namespace and node pool admission hooks).
+    Reads rows of the live store: a snapshot per register would make the FSM copy tables."""
+    if store_namespaces.get_namespace(store, job.namespace) is None:
         raise ValidationError(f'job "{job.id}" is in nonexistent namespace "{job.namespace}"')
-    if store_namespaces.get_pool(snap, job.node_pool) is None:
+    if not store_namespaces.pool_exists(store, job.node_pool, store.snapshot):
         raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
 
 
@@ -101,7 +102,7 @@ class JobEndpoint:
     async def register_job(self, req: JobRegisterRequest) -> JobRegisterReply:
         job = req.job.canonicalize()
         job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
-        check_placeable(self._ctx.store.snapshot(), job)
+        check_placeable(self._ctx.store, job)
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,

@@ -29,7 +29,7 @@ class JobValidateEndpoint:
         try:
             job = req.job.canonicalize()
             job.validate(KNOWN_DRIVERS, self._ctx.config.limits)
-            check_placeable(snap, job)
+            check_placeable(self._ctx.store, job)
         except ValidationError as err:
             errors = err.message.split("; ")
         return JobValidateReply(

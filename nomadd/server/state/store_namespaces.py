@@ -11,7 +11,8 @@ value, while the object is in use: every server reaches the same answer from the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from nomadd.server.state import store_jobs, store_nodes, store_summaries, store_variables
 from nomadd.server.state.store import Txn, register_table
@@ -36,6 +37,7 @@ __all__ = [
     "get_pool",
     "list_namespaces",
     "list_pools",
+    "pool_exists",
     "upsert_namespaces_locked",
     "upsert_pools_locked",
 ]
@@ -122,7 +124,12 @@ def delete_pools_locked(txn: Txn, names: Iterable[str], region: str) -> str:
 # ---- reads ---------------------------------------------------------------------------------
 
 
-def get_namespace(reader: Reader, name: str) -> Namespace | None:
+class RowReader(Protocol):
+    def get(self, table: str, key: str) -> Any | None: ...
+
+
+def get_namespace(reader: RowReader, name: str) -> Namespace | None:
+    """Also with the store itself (one row, no snapshot)."""
     ns: Namespace | None = reader.get(NAMESPACES_TABLE, name)
     if ns is None and name == DEFAULT_NAMESPACE:
         return builtin_namespace()
@@ -149,7 +156,19 @@ def _pools(reader: Reader) -> dict[str, NodePool]:
 
 def get_pool(reader: Reader, name: str) -> NodePool | None:
     pool: NodePool | None = reader.get(NODE_POOLS_TABLE, name)
-    return pool if pool is not None else _pools(reader).get(name)
+    if pool is not None:
+        return pool
+    if name in BUILTIN_POOLS:
+        return builtin_pool(name)
+    return _pools(reader).get(name)  # one a node names: a scan of the nodes
+
+
+def pool_exists(store: RowReader, name: str, snapshot: Callable[[], Reader]) -> bool:
+    """Whether node pool ``name`` exists, reading one row when it is built in or was written
+    (``snapshot`` only for a pool that only nodes name)."""
+    if name in BUILTIN_POOLS or store.get(NODE_POOLS_TABLE, name) is not None:
+        return True
+    return get_pool(snapshot(), name) is not None
 
 
 def list_pools(reader: Reader, prefix: str = "") -> list[NodePool]:

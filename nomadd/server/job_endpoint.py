@@ -71,8 +71,15 @@ _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
 def check_placeable(store: StateStore, job: Job) -> None:
     """The job's namespace and node pool exist (Nomad's namespace and node pool admission hooks).
     Reads rows of the live store: a snapshot per register would make the FSM copy tables."""
-    if store_namespaces.get_namespace(store, job.namespace) is None:
+    ns = store_namespaces.get_namespace(store, job.namespace)
+    if ns is None:
         raise ValidationError(f'job "{job.id}" is in nonexistent namespace "{job.namespace}"')
+    refused = store_namespaces.disallowed_drivers(ns, [t.driver for tg in job.task_groups for t in tg.tasks])
+    if len(refused) == 1:
+        raise ValidationError(f'used task driver "{refused[0]}" is not allowed in namespace "{ns.name}"')
+    if refused:
+        listed = " ".join(f'"{d}"' for d in refused)
+        raise ValidationError(f'used task drivers [{listed}] are not allowed in namespace "{ns.name}"')
     if not store_namespaces.pool_exists(store, job.node_pool, store.snapshot):
         raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
 

@@ -33,6 +33,7 @@ __all__ = [
     "NODE_POOLS_TABLE",
     "delete_namespaces_locked",
     "delete_pools_locked",
+    "disallowed_drivers",
     "get_namespace",
     "get_pool",
     "list_namespaces",
@@ -161,6 +162,20 @@ def get_pool(reader: Reader, name: str) -> NodePool | None:
     if name in BUILTIN_POOLS:
         return builtin_pool(name)
     return _pools(reader).get(name)  # one a node names: a scan of the nodes
+
+
+def disallowed_drivers(ns: Namespace, drivers: Iterable[str]) -> list[str]:
+    """The task drivers of ``drivers`` the namespace's capabilities refuse (Nomad's
+    taskValidateDriver: an enabled list allows only those, a disabled list refuses those)."""
+    caps = ns.capabilities
+    if caps is None:
+        return []
+    out = []
+    for driver in drivers:
+        allowed = not caps.enabled_task_drivers or driver in caps.enabled_task_drivers
+        if not allowed or driver in caps.disabled_task_drivers:
+            out.append(driver)
+    return out
 
 
 def pool_exists(store: RowReader, name: str, snapshot: Callable[[], Reader]) -> bool:

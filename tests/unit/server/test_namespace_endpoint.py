@@ -11,7 +11,7 @@ import pytest
 from nomadd.server.state import store_namespaces
 from nomadd.server.state.store import StateStore
 from nomadd.structs.errors import NotFoundError, RPCError, ValidationError
-from nomadd.structs.namespace import Namespace, NodePool
+from nomadd.structs.namespace import Namespace, NamespaceCapabilities, NodePool
 from nomadd.structs.requests.namespace import (
     NAMESPACE_DELETE,
     NAMESPACE_GET,
@@ -184,5 +184,30 @@ def test_followers_and_snapshots_hold_the_same_namespaces_and_pools() -> None:
         restored.restore(server.store.dump())
         assert store_namespaces.list_pools(restored.snapshot()) == store_namespaces.list_pools(leader)
         assert store_namespaces.get_namespace(restored.snapshot(), "a") is not None
+
+    _run(main())
+
+
+def test_namespace_capabilities_limit_the_task_drivers() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        caps = NamespaceCapabilities(disabled_task_drivers=("raw_exec",))
+        await server.rpc(
+            NAMESPACE_UPSERT,
+            NamespaceUpsertRequest(namespaces=(Namespace(name="locked", capabilities=caps),)),
+        )
+        with pytest.raises(
+            ValidationError, match='used task driver "raw_exec" is not allowed in namespace "locked"'
+        ):
+            await server.register_job({**api_job("web"), "Namespace": "locked"})
+        only_exec = Namespace(
+            name="exec-only", capabilities=NamespaceCapabilities(enabled_task_drivers=("exec",))
+        )
+        await server.rpc(NAMESPACE_UPSERT, NamespaceUpsertRequest(namespaces=(only_exec,)))
+        with pytest.raises(ValidationError, match="not allowed"):
+            await server.register_job({**api_job("web"), "Namespace": "exec-only"})
+        job = api_job("web")
+        job["TaskGroups"][0]["Tasks"][0]["Driver"] = "exec"
+        await server.register_job({**job, "Namespace": "exec-only"})
 
     _run(main())

@@ -55,7 +55,7 @@ async def _named_body(req: web.Request, cls: type[T], what: str) -> T:
             raise ValidationError(f"{what} name does not match request path")
     if not isinstance(body.get("Name"), str) or not body["Name"]:
         raise ValidationError(f"{what} name is required")
-    return from_api(cls, body, path=what.replace(" ", ""))
+    return from_api(cls, body, path=cls.__name__)
 
 
 # ---- namespaces ------------------------------------------------------------------------------

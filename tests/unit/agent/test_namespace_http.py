@@ -59,6 +59,8 @@ def test_namespace_and_pool_routes() -> None:
         assert status == 400 and text == "Namespace name does not match request path"
         status, text = await h.request("POST", "/v1/namespace/bad%20name", m, {})
         assert status == 400 and 'invalid name "bad name"' in text
+        status, text = await h.request("PUT", "/v1/node/pool/p", m, {"Meta": {"k": 1}})
+        assert status == 400 and text == "NodePool.Meta.k: expected string", text
         status, text = await h.request("GET", "/v1/namespaces", m)
         assert [ns["Name"] for ns in json.loads(text)] == ["apps", "default"]
         ns = json.loads((await h.request("GET", "/v1/namespace/apps", m))[1])

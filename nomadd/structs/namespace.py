@@ -57,6 +57,8 @@ class Namespace:
     meta: Mapping[str, str] = field(default_factory=dict)
     create_index: int = 0
     modify_index: int = 0
+    required_extra_claims: Mapping[str, str] = field(default_factory=dict)
+    optional_extra_claims: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +67,7 @@ class NodePool:
     description: str = ""
     meta: Mapping[str, str] = field(default_factory=dict)
     scheduler_configuration: object = None
+    node_identity_ttl: int = 0  # nanoseconds (Nomad's time.Duration; its Go api also sends "1h")
     create_index: int = 0
     modify_index: int = 0
 

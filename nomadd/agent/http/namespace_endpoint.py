@@ -14,6 +14,7 @@ from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
 from nomadd.agent.http.server import parse_query_options, read_body
+from nomadd.helper.duration import parse_duration_ns
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import NotFoundError, ValidationError
 from nomadd.structs.namespace import Namespace, NodePool
@@ -55,6 +56,12 @@ async def _named_body(req: web.Request, cls: type[T], what: str) -> T:
             raise ValidationError(f"{what} name does not match request path")
     if not isinstance(body.get("Name"), str) or not body["Name"]:
         raise ValidationError(f"{what} name is required")
+    ttl = body.get("NodeIdentityTTL")
+    if isinstance(ttl, str):  # Nomad's Go api sends the duration as text ("" for none)
+        try:
+            body = {**body, "NodeIdentityTTL": parse_duration_ns(ttl) if ttl else 0}
+        except ValueError:
+            raise ValidationError(f"{cls.__name__}.NodeIdentityTTL: invalid duration {ttl!r}") from None
     return from_api(cls, body, path=cls.__name__)
 
 

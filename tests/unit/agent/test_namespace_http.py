@@ -70,9 +70,14 @@ def test_namespace_and_pool_routes() -> None:
         # /v1/node/pools is the pool list, not a node called "pools"
         status, text = await h.request("GET", "/v1/node/pools", m)
         assert status == 200 and [p["Name"] for p in json.loads(text)] == ["all", "default"]
-        status, text = await h.request("PUT", "/v1/node/pools", m, {"Name": "gpu", "Meta": {"k": "v"}})
+        status, text = await h.request(
+            "PUT", "/v1/node/pools", m, {"Name": "gpu", "Meta": {"k": "v"}, "NodeIdentityTTL": "1h"}
+        )
         assert status == 200, text
-        assert json.loads((await h.request("GET", "/v1/node/pool/gpu", m))[1])["Meta"] == {"k": "v"}
+        pool = json.loads((await h.request("GET", "/v1/node/pool/gpu", m))[1])
+        assert pool["Meta"] == {"k": "v"} and pool["NodeIdentityTTL"] == 3600 * 10**9
+        status, text = await h.request("PUT", "/v1/node/pool/x", m, {"NodeIdentityTTL": "soon"})
+        assert status == 400 and text == "NodePool.NodeIdentityTTL: invalid duration 'soon'"
         assert (await h.request("GET", "/v1/node/pool/gpu/nodes", m))[1] == "[]"
         status, text = await h.request("PUT", "/v1/node/pool/all", m, {"Name": "all"})
         assert status == 400 and text == 'modifying node pool "all" is not allowed'

@@ -8,10 +8,10 @@ Unlike the HTTP API (which ignores unknown keys, as Nomad's does), a job FILE is
 strictly: an unknown key is an error naming its path (``Job.TaskGroups[0].Tasks[0].Drivr: unknown
 key``; HCL: ``job.group[0].task[0].drivr: unknown key``) so typos do not silently drop settings.
 
-HCL variables: ``variable "name" { default = ... }`` blocks, values given as an HCL variables
-file (``name = value`` lines; ``-var-file`` and the parse API's ``Variables``) and ``-var``
-pairs, referenced as ``var.name`` or ``"${var.name}"`` inside strings (Nomad's HCL2 subset that
-needs no functions).
+HCL variables: ``variable "name" { type = ..., default = ... }`` blocks and ``locals { x = ... }``;
+values come from an HCL variables file (``name = value`` lines: ``-var-file`` and the parse API's
+``Variables``) and ``-var`` pairs; references are ``var.name``/``local.name``, or ``${...}``
+inside strings (Nomad's HCL2 subset that needs no functions).
 """
 
 from __future__ import annotations
@@ -393,23 +393,26 @@ def _loads(text: str, what: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-_VAR_REF = re.compile(r"\$\{\s*var\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}")
+_REF = re.compile(r"\$\{\s*((?:var|local)\.[A-Za-z_][A-Za-z0-9_-]*)\s*\}")
+_SAMPLES: Mapping[str, Any] = {"number": 0, "bool": False, "string": ""}  # a variable's ``type``
 
 
 def _substitute(value: Any, values: Mapping[str, Any], path: str) -> Any:
-    """``${var.x}`` replaced by the variable's value (the value itself when it is the whole
-    string, its text inside a longer string)."""
+    """``${var.x}`` and ``${local.x}`` replaced by their values (the value itself when it is the
+    whole string, its text inside a longer string)."""
     if isinstance(value, str) and "${" in value:
 
-        def lookup(name: str) -> Any:
-            if name not in values:
-                raise JobFileError(f'{path}: Unknown variable: There is no variable named "{name}".')
-            return values[name]
+        def lookup(ref: str) -> Any:
+            if ref not in values:
+                kind, _, name = ref.partition(".")
+                what = "variable" if kind == "var" else "local value"
+                raise JobFileError(f'{path}: Unknown {what}: There is no {what} named "{name}".')
+            return values[ref]
 
-        whole = _VAR_REF.fullmatch(value)
+        whole = _REF.fullmatch(value)
         if whole:
             return lookup(whole.group(1))
-        return _VAR_REF.sub(lambda m: str(lookup(m.group(1))), value)
+        return _REF.sub(lambda m: str(lookup(m.group(1))), value)
     if isinstance(value, list):
         return [_substitute(v, values, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -418,7 +421,8 @@ def _substitute(value: Any, values: Mapping[str, Any], path: str) -> Any:
 
 
 def _typed(name: str, value: Any, like: Any) -> Any:
-    """A ``-var`` string as the type of the variable's default (HCL converts it so)."""
+    """A ``-var`` string as the variable's type (its ``type``, else its default's): HCL converts
+    it so."""
     if not isinstance(value, str) or like is None or isinstance(like, str):
         return value
     try:
@@ -426,21 +430,23 @@ def _typed(name: str, value: Any, like: Any) -> Any:
             if value not in ("true", "false"):
                 raise ValueError(value)
             return value == "true"
-        if isinstance(like, int):
-            return int(value)
-        if isinstance(like, float):
-            return float(value)
+        if isinstance(like, int | float):
+            number = float(value)
+            return int(number) if number.is_integer() and "." not in value else number
     except ValueError:
-        raise JobFileError(
-            f'Invalid value for variable "{name}": {value!r} is not a {type(like).__name__}'
-        ) from None
+        kind = "bool" if isinstance(like, bool) else "number"
+        raise JobFileError(f'Invalid value for variable "{name}": {value!r} is not a {kind}') from None
     return value
 
 
 def _variables(doc: dict[str, Any], var_file: str, overrides: Mapping[str, str]) -> dict[str, Any]:
+    """``var.<name>`` and ``local.<name>`` → value: declared defaults, then the variables file,
+    then ``overrides``; locals (which may use variables) last."""
     declared: dict[str, Any] = {}
+    types: dict[str, Any] = {}
     for name, body in _labelled(doc.pop("variable", None) or [], "variable"):
         declared[name] = body.get("default")
+        types[name] = _SAMPLES.get(str(body.get("type", "")), declared[name])
     given = _unquote(_loads(var_file, "variables")) if var_file.strip() else {}
     given.update(overrides)
     if len(declared) + len(given) > MAX_VARIABLES:
@@ -450,11 +456,15 @@ def _variables(doc: dict[str, Any], var_file: str, overrides: Mapping[str, str])
             raise JobFileError(
                 f'Undefined variable: A variable named "{name}" was assigned a value, but not declared'
             )
-    values = {**declared, **{k: _typed(k, v, declared[k]) for k, v in given.items()}}
+    values = {**declared, **{k: _typed(k, v, types[k]) for k, v in given.items()}}
     missing = [n for n, v in values.items() if v is None]
     if missing:
         raise JobFileError(f'Unset variable "{missing[0]}": a value for it must be given')
-    return values
+    refs = {f"var.{k}": v for k, v in values.items()}
+    for i, block in enumerate(doc.pop("locals", None) or []):
+        for name, value in _block(block, f"locals[{i}]").items():
+            refs[f"local.{name}"] = _substitute(value, refs, f"locals.{name}")
+    return refs
 
 
 def hcl_document(text: str, what: str = "HCL") -> dict[str, Any]:

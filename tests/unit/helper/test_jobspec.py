@@ -67,3 +67,17 @@ def test_an_undeclared_reference_is_an_error() -> None:
 def test_comments_everywhere_are_ignored() -> None:
     text = '# top\njob "x" { # after brace\n  # inside\n  type = "batch" # trailing\n}\n'
     assert parse_job_text(text) == {"ID": "x", "Type": "batch"}
+
+
+def test_typed_variables_and_locals() -> None:
+    text = (
+        'variable "n" {\n  type = number\n}\nvariable "on" {\n  type = bool\n  default = false\n}\n'
+        'locals {\n  name = "web-${var.n}"\n}\n'
+        'job "x" {\n  priority = var.n\n  all_at_once = var.on\n  meta {\n    n = local.name\n  }\n}\n'
+    )
+    job = parse_hcl(text, variables={"n": "70", "on": "true"})
+    assert job["Priority"] == 70 and job["AllAtOnce"] is True and job["Meta"] == {"n": "web-70"}
+    with pytest.raises(JobFileError, match='Invalid value for variable "on"'):
+        parse_hcl(text, variables={"n": "1", "on": "yes"})
+    with pytest.raises(JobFileError, match='There is no local value named "other"'):
+        parse_hcl('job "x" {\n  meta {\n    a = "${local.other}"\n  }\n}\n')

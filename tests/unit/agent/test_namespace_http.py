@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from tests.api_shapes import decode
 from tests.unit.agent.test_acl_routes import Harness, run
 
 HCL = 'job "web" {\n  datacenters = ["dc1"]\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n    }\n  }\n}\n'
@@ -85,5 +86,25 @@ def test_namespace_and_pool_routes() -> None:
         assert json.loads(text) == {"Matches": {"node_pools": ["gpu"]}, "Truncations": {"node_pools": False}}
         status, text = await h.request("PUT", "/v1/search", m, {"Prefix": 5})
         assert status == 400 and text == "Prefix: expected a string"
+
+    run(body)
+
+
+def test_namespaces_and_pools_decode_as_nomads_go_structs() -> None:
+    async def body(h: Harness) -> None:
+        m = h.management
+        caps = {"EnabledTaskDrivers": ["exec"]}
+        await h.request("PUT", "/v1/namespace/apps", m, {"Meta": {"a": "b"}, "Capabilities": caps})
+        await h.request("PUT", "/v1/node/pool/gpu", m, {"Description": "d"})
+        for path, struct in (
+            ("/v1/namespaces", "Namespace"),
+            ("/v1/node/pools", "NodePool"),
+        ):
+            status, text = await h.request("GET", path, m)
+            assert status == 200, text
+            for item in json.loads(text):
+                assert decode(item, struct) == [], (path, item)
+        assert decode(json.loads((await h.request("GET", "/v1/namespace/apps", m))[1]), "Namespace") == []
+        assert decode(json.loads((await h.request("GET", "/v1/node/pool/all", m))[1]), "NodePool") == []
 
     run(body)

@@ -23,6 +23,7 @@ from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import PermissionDeniedError, ValidationError
 from nomadd.structs.job import Job, check_api_sizes
+from nomadd.structs.nomad_api import check_supported
 from nomadd.structs.requests.jobspec import JOB_VALIDATE, JobValidateRequest
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ async def validate_job(agent: Agent, req: web.Request) -> object:
         raw = {**raw, "Namespace": env["namespace"]}
     env["namespace"] = raw["Namespace"]
     check_api_sizes(raw, limits)
+    check_supported(Job, raw, "Job")  # a Nomad field nomadd does not implement: 400, as register
     job = from_api(Job, raw, path="Job")
     reply = await call(agent, JOB_VALIDATE, JobValidateRequest(job=job, **env))
     return query_result(

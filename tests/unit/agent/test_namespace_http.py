@@ -47,6 +47,9 @@ def test_validate_answers_a_list() -> None:
         status, text = await h.request("PUT", "/v1/validate/job", h.management, {"Job": bad})
         assert json.loads(text)["ValidationErrors"] == ['job "web" is in nonexistent namespace "elsewhere"']
         assert (await h.request("PUT", "/v1/validate/job", h.management, {}))[0] == 400
+        periodic = {**job, "Periodic": {"Enabled": True, "Spec": "* * * * *"}}
+        status, text = await h.request("PUT", "/v1/validate/job", h.management, {"Job": periodic})
+        assert status == 400 and "Job.Periodic" in text, text
 
     run(body)
 

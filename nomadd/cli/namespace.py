@@ -52,7 +52,7 @@ def _command(
             return body(meta.api_client(opts), opts, rest)
         except meta.APIError as err:
             return meta.fail(f"Error: {err}")
-        except JobFileError as err:
+        except (JobFileError, _Ambiguous) as err:
             return meta.fail(f"Error: {err}")
 
     return run
@@ -144,8 +144,28 @@ def _ns_list(c: Client, opts: dict[str, object], rest: list[str]) -> int:
     return 0
 
 
+class _Ambiguous(Exception):
+    pass
+
+
+def _find(api: Namespaces | NodePools, name: str, kind: str) -> Obj:
+    """The object called ``name``, else the only one whose name starts with it (Nomad's lookup)."""
+    try:
+        return api.info(name)[0]
+    except meta.APIError as err:
+        if err.status != 404:
+            raise
+    found, _ = api.list(prefix=name)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise meta.APIError(404, f'No {kind} with prefix "{name}" found')
+    names = "\n".join(str(o["Name"]) for o in found)
+    raise _Ambiguous(f"Prefix matched multiple {kind}s\n\n{names}")
+
+
 def _ns_status(c: Client, opts: dict[str, object], rest: list[str]) -> int:
-    ns, _ = Namespaces(c).info(rest[0])
+    ns = _find(Namespaces(c), rest[0], "namespace")
     if opts.get("json"):
         meta.print_json(ns)
         return 0
@@ -226,7 +246,7 @@ def _pool_list(c: Client, opts: dict[str, object], rest: list[str]) -> int:
 
 
 def _pool_info(c: Client, opts: dict[str, object], rest: list[str]) -> int:
-    pool, _ = NodePools(c).info(rest[0])
+    pool = _find(NodePools(c), rest[0], "node pool")
     if opts.get("json"):
         meta.print_json(pool)
         return 0

@@ -180,7 +180,7 @@ def test_cli(agent: tuple[nomad.Nomad, str, Path], tmp_path: Path) -> None:
     assert out.returncode == 0 and 'Successfully applied namespace "cli-ns"!' in out.stdout, out.stderr
     out = run_nomadd(["namespace", "list"], env=env)
     assert out.returncode == 0 and re.search(r"^cli-ns +from the CLI$", out.stdout, re.M), out.stdout
-    out = run_nomadd(["namespace", "status", "cli-ns"], env=env)
+    out = run_nomadd(["namespace", "status", "cli-"], env=env)  # a unique prefix names it
     assert re.search(r"^Description +=  ?from the CLI$", out.stdout, re.M), out.stdout
     assert run_nomadd(["namespace", "delete", "cli-ns"], env=env).returncode == 0
     pool = tmp_path / "pool.hcl"
@@ -192,6 +192,12 @@ def test_cli(agent: tuple[nomad.Nomad, str, Path], tmp_path: Path) -> None:
         out.stdout
     )
     assert "edge" in run_nomadd(["node", "pool", "list"], env=env).stdout
+    assert run_nomadd(["node", "pool", "info", "ed"], env=env).stdout.startswith("Name        = edge")
+    pool.write_text('node_pool "batch-2" {}\n')
+    assert run_nomadd(["node", "pool", "apply", str(pool)], env=env).returncode == 0
+    many = run_nomadd(["node", "pool", "info", "bat"], env=env)
+    assert many.returncode == 1 and "Prefix matched multiple node pools" in many.stderr, many.stderr
+    assert run_nomadd(["node", "pool", "delete", "batch-2"], env=env).returncode == 0
     assert run_nomadd(["node", "pool", "delete", "batch"], env=env).returncode == 0
     # job init writes an example that validates (and job validate reads HCL variables)
     init = run_nomadd(["job", "init", str(tmp_path / "example.nomad.hcl")], env=env)

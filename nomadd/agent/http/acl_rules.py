@@ -175,6 +175,24 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/agent/keyring/remove", AGENT_WRITE),
     ("GET", "/v1/operator/keyring/keys"): OPERATOR_READ,
     **_both("/v1/operator/keyring/rotate", MANAGEMENT),
+    # ---- namespaces, node pools, search: any valid token; the server shows only what it may see
+    ("GET", "/v1/namespaces"): TOKEN,
+    ("GET", "/v1/namespace/{name}"): TOKEN,
+    **_both("/v1/namespace", MANAGEMENT),
+    **_both("/v1/namespace/{name}", MANAGEMENT),
+    ("DELETE", "/v1/namespace/{name}"): MANAGEMENT,
+    ("GET", "/v1/node/pools"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}/nodes"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}/jobs"): Rule("node", "read", filter=True, item_cap="list-jobs"),
+    **_both("/v1/node/pools", MANAGEMENT),
+    **_both("/v1/node/pool/{name}", MANAGEMENT),
+    ("DELETE", "/v1/node/pool/{name}"): MANAGEMENT,
+    **_both("/v1/search", TOKEN),
+    **_both("/v1/search/fuzzy", TOKEN),
+    # ---- job specifications: parsing needs parse-job (or submit-job, which implies it) ----
+    **_both("/v1/jobs/parse", TOKEN),  # the handler checks parse-job or submit-job
+    **_both("/v1/validate/job", ns_rule("read-job", body_ns="Job.Namespace")),
     # ---- variables ------------------------------------------------------------------------
     ("GET", "/v1/vars"): Rule("var", "list", filter=True),
     ("GET", "/v1/var/{path}"): Rule("var", "read"),

@@ -1,10 +1,12 @@
-"""ACL replication from the authoritative region (Nomad's ``replicateACLPolicies``,
-``replicateACLRoles`` and ``replicateACLTokens`` in ``nomad/leader.go``).
+"""Replication from the authoritative region (Nomad's ``replicateACLPolicies``,
+``replicateACLRoles``, ``replicateACLTokens``, ``replicateNamespaces`` and
+``replicateNodePools`` in ``nomad/leader.go``).
 
 With ``server.authoritative_region`` naming another region, this region's leader reads, every
 ``acl.replication_interval`` seconds and with ``acl.replication_token``, the authoritative
-region's policies, roles and *global* tokens (stale reads: any of its servers answers), and
-commits what differs through its own Raft with the ordinary ACL entries (upserts keep the
+region's namespaces, node pools (those written as objects; the built-in ones are the same
+everywhere), ACL policies, roles and *global* tokens (stale reads: any of its servers answers),
+and commits what differs through its own Raft with the ordinary entries (upserts keep the
 authoritative accessor and secret IDs; objects gone there are deleted here). While the
 authoritative region cannot be reached nothing changes here: tokens keep being checked against
 the last copy, and the next successful round catches up.
@@ -13,8 +15,8 @@ Writes of replicated objects made in a non-authoritative region go to the author
 (:func:`authoritative_route`, called by ``Server.rpc``), as Nomad forwards them; local tokens
 (``Global = false``) stay in the region they were made in.
 
-:data:`REPLICATED_WRITES` lists the RPCs whose objects replicate; a new replicated kind
-(namespaces, node pools) adds its write methods there and a :class:`Kind` to :data:`KINDS`.
+:data:`REPLICATED_WRITES` lists the RPCs whose objects replicate; a new replicated kind adds
+its write methods there and a :class:`Kind` to :data:`KINDS`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from nomadd.server.context import ServerContext
 from nomadd.server.federation import Regions
 from nomadd.server.periodic import PeriodicLeaderTask
-from nomadd.server.state import store_acl
+from nomadd.server.state import store_acl, store_namespaces
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.messages import MessageType
+from nomadd.structs.namespace import BUILTIN_POOLS
 from nomadd.structs.requests import Method, Req
 from nomadd.structs.requests.acl import (
     ACL_BOOTSTRAP,
@@ -45,11 +48,21 @@ from nomadd.structs.requests.acl import (
     ACL_UPSERT_TOKENS,
     ACLDeleteEntry,
     ACLDeleteRequest,
-    ACLListRequest,
     ACLPoliciesEntry,
     ACLRolesEntry,
     ACLTokensEntry,
     ACLUpsertTokensRequest,
+)
+from nomadd.structs.requests.namespace import (
+    NAMESPACE_DELETE,
+    NAMESPACE_LIST,
+    NAMESPACE_UPSERT,
+    NODE_POOL_DELETE,
+    NODE_POOL_LIST,
+    NODE_POOL_UPSERT,
+    NamedDeleteEntry,
+    NamespaceUpsertEntry,
+    NodePoolUpsertEntry,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +75,17 @@ __all__ = ["KINDS", "REPLICATED_WRITES", "ACLReplicator", "Kind", "authoritative
 # Writes of replicated objects: run in the authoritative region (Nomad forwards them there).
 REPLICATED_WRITES = frozenset(
     m.name
-    for m in (ACL_BOOTSTRAP, ACL_UPSERT_POLICIES, ACL_DELETE_POLICIES, ACL_UPSERT_ROLES, ACL_DELETE_ROLES)
+    for m in (
+        ACL_BOOTSTRAP,
+        ACL_UPSERT_POLICIES,
+        ACL_DELETE_POLICIES,
+        ACL_UPSERT_ROLES,
+        ACL_DELETE_ROLES,
+        NAMESPACE_UPSERT,
+        NAMESPACE_DELETE,
+        NODE_POOL_UPSERT,
+        NODE_POOL_DELETE,
+    )
 )
 # Token writes go there only for global tokens.
 _TOKEN_WRITES = frozenset(m.name for m in (ACL_UPSERT_TOKENS, ACL_DELETE_TOKENS))
@@ -108,16 +131,37 @@ class Kind:
     """One replicated object kind: how to read it there and here, and write it here."""
 
     name: str
-    list_method: Method[ACLListRequest, Any]
+    list_method: Method[Any, Any]  # its request takes the envelope fields alone
     remote: Callable[[Any], Sequence[Any]]  # the objects in the list reply
     local: Callable[[StateSnapshot], Sequence[Any]]
     key: Callable[[Any], str]
     upsert: Callable[[tuple[Any, ...]], tuple[int, object]]  # (message type, entry)
     delete: Callable[[tuple[str, ...]], tuple[int, object]]
+    acl: bool = True  # an ACL object: replicated only with ACLs enabled
 
 
 # Applied in this order (roles name policies, tokens name both); deletes in the reverse order.
 KINDS: tuple[Kind, ...] = (
+    Kind(
+        name="namespaces",
+        acl=False,
+        list_method=NAMESPACE_LIST,
+        remote=lambda reply: reply.namespaces,
+        local=lambda snap: store_namespaces.list_namespaces(snap),
+        key=lambda ns: str(ns.name),
+        upsert=lambda objs: (MessageType.NAMESPACE_UPSERT, NamespaceUpsertEntry(namespaces=objs)),
+        delete=lambda keys: (MessageType.NAMESPACE_DELETE, NamedDeleteEntry(names=keys)),
+    ),
+    Kind(
+        name="node_pools",
+        acl=False,
+        list_method=NODE_POOL_LIST,
+        remote=lambda reply: [p for p in reply.pools if p.name not in BUILTIN_POOLS],
+        local=lambda snap: list(snap.table(store_namespaces.NODE_POOLS_TABLE).values()),
+        key=lambda p: str(p.name),
+        upsert=lambda objs: (MessageType.NODE_POOL_UPSERT, NodePoolUpsertEntry(pools=objs)),
+        delete=lambda keys: (MessageType.NODE_POOL_DELETE, NamedDeleteEntry(names=keys)),
+    ),
     Kind(
         name="policies",
         list_method=ACL_LIST_POLICIES,
@@ -162,7 +206,10 @@ class ACLReplicator(PeriodicLeaderTask):
 
     def wanted(self) -> bool:
         cfg = self._ctx.config
-        return bool(cfg.acl.enabled and cfg.authoritative_region and cfg.authoritative_region != cfg.region)
+        return bool(cfg.authoritative_region and cfg.authoritative_region != cfg.region)
+
+    def _kinds(self) -> tuple[Kind, ...]:
+        return tuple(k for k in KINDS if self._ctx.config.acl.enabled or not k.acl)
 
     def interval_s(self) -> float:
         return self._ctx.config.acl.replication_interval
@@ -174,7 +221,7 @@ class ACLReplicator(PeriodicLeaderTask):
         if enabled and self.wanted():
             cfg = self._ctx.config
             logger.info("acl replication starting authoritative_region=%s", cfg.authoritative_region)
-            if not cfg.acl.replication_token:
+            if cfg.acl.enabled and not cfg.acl.replication_token:
                 logger.warning(
                     "acl replication has no acl.replication_token: the authoritative region "
                     "will refuse it authoritative_region=%s",
@@ -186,15 +233,19 @@ class ACLReplicator(PeriodicLeaderTask):
         """One round: read every kind there, then commit the differences here. Returns the
         number of objects written or deleted per kind."""
         cfg = self._ctx.config
-        request = ACLListRequest(
-            region=cfg.authoritative_region, auth_token=cfg.acl.replication_token, allow_stale=True
-        )
+        env = {
+            "region": cfg.authoritative_region,
+            "auth_token": cfg.acl.replication_token,
+            "allow_stale": True,
+        }
         remote = {}
-        for kind in KINDS:  # read everything first: a failed read changes nothing here
-            remote[kind.name] = list(kind.remote(await self._regions.forward(kind.list_method, request)))
+        kinds = self._kinds()
+        for kind in kinds:  # read everything first: a failed read changes nothing here
+            reply = await self._regions.forward(kind.list_method, kind.list_method.request(**env))
+            remote[kind.name] = list(kind.remote(reply))
         snap = self._ctx.store.snapshot()
         plans = []
-        for kind in KINDS:
+        for kind in kinds:
             local = {kind.key(o): o for o in kind.local(snap)}
             theirs = {kind.key(o): o for o in remote[kind.name]}
             changed = tuple(o for k, o in theirs.items() if k not in local or not _same(local[k], o))
@@ -203,18 +254,18 @@ class ACLReplicator(PeriodicLeaderTask):
         counts = {}
         for kind, changed, _ in plans:
             if changed:
-                await self._ctx.propose(*kind.upsert(changed))
+                await self._apply(kind.name, kind.upsert(changed))
             counts[kind.name] = len(changed)
         for kind, _, gone in reversed(plans):
             if gone:
-                await self._ctx.propose(*kind.delete(gone))
+                await self._apply(kind.name, kind.delete(gone))
             counts[kind.name] += len(gone)
         self.rounds += 1
         if any(counts.values()):
-            logger.info(
-                "acl replication applied policies=%d roles=%d tokens=%d",
-                counts["policies"],
-                counts["roles"],
-                counts["tokens"],
-            )
+            logger.info("acl replication applied %s", " ".join(f"{k}={n}" for k, n in counts.items() if n))
         return counts
+
+    async def _apply(self, kind: str, entry: tuple[int, object]) -> None:
+        result, _ = await self._ctx.propose(*entry)
+        if isinstance(result, str) and result:  # refused by the FSM (e.g. a namespace in use here)
+            logger.warning("replication write refused kind=%s err=%s", kind, result)

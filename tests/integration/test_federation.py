@@ -274,6 +274,15 @@ def test_two_regions_federate_forward_and_replicate(tmp_path: Path) -> None:
             15,
             "policy change in west",
         )
+        # namespaces replicate too; one written in west goes to east and comes back
+        ok(e0, "POST", "/v1/namespace/ops", mgmt, body={"Name": "ops", "Description": "from east"})
+        ok(w0, "POST", "/v1/namespace/dev", mgmt, body={"Name": "dev"})
+        assert api(e0, "GET", "/v1/namespace/dev", token=mgmt)[0] == 200
+        cluster.wait_for(
+            lambda: all(api(w0, "GET", f"/v1/namespace/{n}", token=mgmt)[0] == 200 for n in ("ops", "dev")),
+            15,
+            "namespaces in west",
+        )
         # a policy written in west goes to east (the authoritative region) and comes back
         ok(w0, "POST", "/v1/acl/policy/from-west", mgmt, body={"Name": "from-west", "Rules": rules_v1})
         assert api(e0, "GET", "/v1/acl/policy/from-west", token=mgmt)[0] == 200

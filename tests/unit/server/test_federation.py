@@ -15,11 +15,12 @@ from nomadd.server.acl_replication import ACLReplicator, authoritative_route
 from nomadd.server.config import ServerConfig
 from nomadd.server.federation import Regions
 from nomadd.server.membership import server_tags
-from nomadd.server.state import store_acl
+from nomadd.server.state import store_acl, store_namespaces
 from nomadd.structs.acl import ACLPolicy, ACLToken
 from nomadd.structs.config import ACLConfig
 from nomadd.structs.errors import NoRegionPathError, UnreachableError
 from nomadd.structs.messages import MessageType
+from nomadd.structs.namespace import Namespace, NodePool
 from nomadd.structs.requests import Envelope
 from nomadd.structs.requests.acl import (
     ACL_BOOTSTRAP,
@@ -34,6 +35,14 @@ from nomadd.structs.requests.acl import (
     ACLTokensEntry,
     ACLUpsertPoliciesRequest,
     ACLUpsertTokensRequest,
+)
+from nomadd.structs.requests.namespace import (
+    NAMESPACE_DELETE,
+    NAMESPACE_UPSERT,
+    NODE_POOL_UPSERT,
+    NamedDeleteRequest,
+    NamespaceUpsertRequest,
+    NodePoolUpsertRequest,
 )
 from nomadd.structs.requests.status import STATUS_PING
 from tests.unit.server.fakes import FakeServer
@@ -132,6 +141,11 @@ def test_replicated_writes_go_to_the_authoritative_region() -> None:
     assert authoritative_route(ServerConfig(region="west"), ACL_UPSERT_POLICIES, policy, snap).region == ""
 
 
+def counts(acl: bool = True, **changed: int) -> dict[str, int]:
+    kinds = ("namespaces", "node_pools", *(("policies", "roles", "tokens") if acl else ()))
+    return {k: changed.get(k, 0) for k in kinds}
+
+
 class Bridge:
     """Regions.forward into another fake server (as if over the network); ``down`` fails it."""
 
@@ -166,13 +180,13 @@ def test_replication_copies_deletes_and_survives_an_outage() -> None:
         made = (
             await east.rpc(ACL_UPSERT_TOKENS, ACLUpsertTokensRequest(tokens=tokens, auth_token=mgmt))
         ).tokens
-        assert await rep.replicate_once() == {"policies": 1, "roles": 0, "tokens": 2}  # bootstrap + global
+        assert await rep.replicate_once() == counts(policies=1, tokens=2)  # bootstrap + global
         snap = west.store.snapshot()
         copied = store_acl.get_token(snap, made[0].accessor_id)
         assert copied is not None and copied.secret_id == made[0].secret_id
         assert store_acl.get_token(snap, made[1].accessor_id) is None
         assert (await west.ctx.acl.resolve(made[0].secret_id)).management is False
-        assert await rep.replicate_once() == {"policies": 0, "roles": 0, "tokens": 0}  # nothing new
+        assert await rep.replicate_once() == counts()  # nothing new
 
         rw = ACLPolicy(name="ro", rules='namespace "default" { policy = "write" }')
         await east.rpc(ACL_UPSERT_POLICIES, ACLUpsertPoliciesRequest(policies=(rw,), auth_token=mgmt))
@@ -182,7 +196,7 @@ def test_replication_copies_deletes_and_survives_an_outage() -> None:
         assert (await west.ctx.acl.resolve(made[0].secret_id)) is not None  # still checked here
         bridge.down = False
         await east.rpc(ACL_DELETE_TOKENS, ACLDeleteRequest(keys=(made[0].accessor_id,), auth_token=mgmt))
-        assert await rep.replicate_once() == {"policies": 1, "roles": 0, "tokens": 1}
+        assert await rep.replicate_once() == counts(policies=1, tokens=1)
         snap = west.store.snapshot()
         policy = store_acl.get_policy(snap, "ro")
         assert policy is not None and policy.rules == rw.rules
@@ -205,5 +219,28 @@ def test_a_replica_region_collects_only_its_local_expired_tokens() -> None:
         east = FakeServer(acl=ACLConfig(enabled=True), authoritative_region="global")
         await east.ctx.propose(MessageType.ACL_TOKEN_UPSERT, ACLTokensEntry(tokens=tokens))
         assert sorted(await ACLTokenGC(east.ctx).collect()) == ["g", "l"]
+
+    asyncio.run(main())
+
+
+def test_namespaces_and_node_pools_replicate_and_their_writes_go_to_the_authority() -> None:
+    async def main() -> None:
+        east = FakeServer(authoritative_region="east")
+        west = FakeServer(authoritative_region="east")
+        west_cfg = ServerConfig(region="west", authoritative_region="east")
+        req = NamespaceUpsertRequest(namespaces=(Namespace(name="ops"),))
+        assert authoritative_route(west_cfg, NAMESPACE_UPSERT, req, west.store.snapshot).region == "east"
+        pool_req = NodePoolUpsertRequest(pools=(NodePool(name="gpu"),))
+        assert authoritative_route(west_cfg, NODE_POOL_UPSERT, pool_req, west.store.snapshot).region == "east"
+        await east.rpc(NAMESPACE_UPSERT, req)
+        await east.rpc(NODE_POOL_UPSERT, pool_req)
+        rep = ACLReplicator(west.ctx, Bridge(east))  # type: ignore[arg-type]
+        assert await rep.replicate_once() == counts(acl=False, namespaces=1, node_pools=1)  # no ACLs here
+        snap = west.store.snapshot()
+        assert store_namespaces.get_namespace(snap, "ops") is not None
+        assert store_namespaces.get_pool(snap, "gpu") is not None
+        await east.rpc(NAMESPACE_DELETE, NamedDeleteRequest(names=("ops",)))
+        assert await rep.replicate_once() == counts(acl=False, namespaces=1)
+        assert store_namespaces.get_namespace(west.store.snapshot(), "ops") is None
 
     asyncio.run(main())

@@ -13,7 +13,7 @@ cluster's leader.
 
 Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): a request for another
 region goes to a server of that region (``federation.Regions``; writes of replicated objects go
-to the authoritative region, ``acl_replication.route``); writes, and reads without
+to the authoritative region, ``replication.route``); writes, and reads without
 ``AllowStale``, are forwarded once to the leader over the internal RPC.
 """
 
@@ -38,7 +38,6 @@ from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.resolver import ACLResolver, local_source
-from nomadd.server.acl_replication import ACLReplicator, authoritative_route
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -68,6 +67,7 @@ from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
 from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.serf_peers import SerfPeers
@@ -191,8 +191,8 @@ class Server:
         JobValidateEndpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
-        self.acl_replicator = ACLReplicator(self.ctx, self.regions)
-        self.register_leader_component(self.acl_replicator)
+        self.replicator = Replicator(self.ctx, self.regions)
+        self.register_leader_component(self.replicator)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)

@@ -11,10 +11,10 @@ import pytest
 
 from nomadd.gossip import Member, MemberStatus
 from nomadd.server.acl.gc import ACLTokenGC
-from nomadd.server.acl_replication import ACLReplicator, authoritative_route
 from nomadd.server.config import ServerConfig
 from nomadd.server.federation import Regions
 from nomadd.server.membership import server_tags
+from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.state import store_acl, store_namespaces
 from nomadd.structs.acl import ACLPolicy, ACLToken
 from nomadd.structs.config import ACLConfig
@@ -168,7 +168,7 @@ def test_replication_copies_deletes_and_survives_an_outage() -> None:
         mgmt = boot.secret_id
         west = FakeServer(acl=dataclasses.replace(acl, replication_token=mgmt), authoritative_region="east")
         bridge = Bridge(east)
-        rep = ACLReplicator(west.ctx, bridge)  # type: ignore[arg-type]
+        rep = Replicator(west.ctx, bridge)  # type: ignore[arg-type]
         assert rep.wanted()
 
         ro = ACLPolicy(name="ro", rules='namespace "default" { policy = "read" }')
@@ -234,7 +234,7 @@ def test_namespaces_and_node_pools_replicate_and_their_writes_go_to_the_authorit
         assert authoritative_route(west_cfg, NODE_POOL_UPSERT, pool_req, west.store.snapshot).region == "east"
         await east.rpc(NAMESPACE_UPSERT, req)
         await east.rpc(NODE_POOL_UPSERT, pool_req)
-        rep = ACLReplicator(west.ctx, Bridge(east))  # type: ignore[arg-type]
+        rep = Replicator(west.ctx, Bridge(east))  # type: ignore[arg-type]
         assert await rep.replicate_once() == counts(acl=False, namespaces=1, node_pools=1)  # no ACLs here
         snap = west.store.snapshot()
         assert store_namespaces.get_namespace(snap, "ops") is not None

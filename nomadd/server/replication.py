@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "REPLICATED_WRITES", "ACLReplicator", "Kind", "authoritative_route"]
+__all__ = ["KINDS", "REPLICATED_WRITES", "Kind", "Replicator", "authoritative_route"]
 
 # Writes of replicated objects: run in the authoritative region (Nomad forwards them there).
 REPLICATED_WRITES = frozenset(
@@ -192,11 +192,11 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
-class ACLReplicator(PeriodicLeaderTask):
+class Replicator(PeriodicLeaderTask):
     """A leader chore: replicates :data:`KINDS` every ``acl.replication_interval`` while this
     server leads a region that is not the authoritative one (not started otherwise)."""
 
-    name = "acl-replication"
+    name = "replication"
 
     def __init__(self, ctx: ServerContext, regions: Regions) -> None:
         super().__init__()
@@ -220,7 +220,7 @@ class ACLReplicator(PeriodicLeaderTask):
     def set_enabled(self, enabled: bool) -> None:
         if enabled and self.wanted():
             cfg = self._ctx.config
-            logger.info("acl replication starting authoritative_region=%s", cfg.authoritative_region)
+            logger.info("replication starting authoritative_region=%s", cfg.authoritative_region)
             if cfg.acl.enabled and not cfg.acl.replication_token:
                 logger.warning(
                     "acl replication has no acl.replication_token: the authoritative region "
@@ -262,7 +262,7 @@ class ACLReplicator(PeriodicLeaderTask):
             counts[kind.name] += len(gone)
         self.rounds += 1
         if any(counts.values()):
-            logger.info("acl replication applied %s", " ".join(f"{k}={n}" for k, n in counts.items() if n))
+            logger.info("replication applied %s", " ".join(f"{k}={n}" for k, n in counts.items() if n))
         return counts
 
     async def _apply(self, kind: str, entry: tuple[int, object]) -> None:

@@ -247,6 +247,20 @@ class AllocRunner:
         for r in targets:
             await r.signal(sig)
 
+    async def restart(self, task: str = "") -> None:
+        """Restart one running task, or every running task of the allocation."""
+        if task and task not in self.runners:
+            raise NotFoundError(f"task {task!r} not found in allocation")
+        targets = [self.runners[task]] if task else [r for r in self.runners.values() if not r.done.is_set()]
+        if not targets:
+            raise DriverError("no running task to restart")
+        for r in targets:
+            await r.restart()
+
+    def task_pids(self) -> dict[str, int]:
+        """The pid of each task that has a live process."""
+        return {name: r.handle.pid for name, r in self.runners.items() if r.handle is not None and r.live}
+
     @property
     def create_index(self) -> int:
         return self.alloc.create_index

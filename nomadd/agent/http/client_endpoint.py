@@ -71,7 +71,7 @@ async def client_stats(agent: Agent, req: web.Request) -> object:
     return stats
 
 
-def _local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
+def local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
     allocs = getattr(agent.client, "allocs", None) if agent.client is not None else None
     if allocs is None:
         return None
@@ -94,7 +94,7 @@ async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
     return got.node.http_addr
 
 
-async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
+async def forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
     """Proxy the request to the agent of the node that runs the allocation (streaming)."""
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
@@ -123,7 +123,17 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
             raise RPCError(f"forwarding to node {addr} failed: {err}") from err
 
 
-def _pick_task(runner: AllocRunner, task: str) -> str:
+async def runner_or_forward(agent: Agent, req: web.Request, param: str) -> AllocRunner | web.StreamResponse:
+    """The local runner of the allocation the route's ``param`` names, or the answer of the
+    node that runs it."""
+    alloc_id = req.match_info[param]
+    runner = local_runner(agent, alloc_id)
+    if runner is None:
+        return await forward(agent, req, alloc_id)
+    return runner
+
+
+def pick_task(runner: AllocRunner, task: str) -> str:
     names = [t.name for t in _group_tasks(runner)]
     if not task:
         if len(names) != 1:
@@ -144,11 +154,11 @@ def _group_tasks(runner: AllocRunner) -> list[Any]:
 
 async def fs_logs(agent: Agent, req: web.Request) -> object:
     alloc_id = req.match_info["alloc"]
-    runner = _local_runner(agent, alloc_id)
+    runner = local_runner(agent, alloc_id)
     if runner is None:
-        return await _forward(agent, req, alloc_id)
+        return await forward(agent, req, alloc_id)
     q = req.query
-    task = _pick_task(runner, q.get("task", ""))
+    task = pick_task(runner, q.get("task", ""))
     kind = q.get("type", "stdout")
     if kind not in ("stdout", "stderr"):
         raise ValidationError("must include a valid log type: stdout or stderr")
@@ -172,6 +182,7 @@ async def fs_logs(agent: Agent, req: web.Request) -> object:
             offset=offset,
             follow=follow,
             finished=lambda: runner.task_dead(task),
+            root=runner.alloc_dir.path,
         ):
             if plain:
                 await resp.write(chunk)
@@ -188,9 +199,9 @@ async def fs_logs(agent: Agent, req: web.Request) -> object:
 
 async def signal_alloc(agent: Agent, req: web.Request) -> object:
     alloc_id = req.match_info["id"]
-    runner = _local_runner(agent, alloc_id)
+    runner = local_runner(agent, alloc_id)
     if runner is None:
-        return await _forward(agent, req, alloc_id)
+        return await forward(agent, req, alloc_id)
     body = await read_body(req, optional=True)
     task = str(body.get("Task") or "")
     sig = str(body.get("Signal") or "SIGKILL")

@@ -76,6 +76,8 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.acl_endpoint",
     "nomadd.agent.http.node_endpoint",
     "nomadd.agent.http.client_endpoint",
+    "nomadd.agent.http.client_fs_endpoint",
+    "nomadd.agent.http.client_alloc_endpoint",
     "nomadd.agent.http.system_endpoint",
     "nomadd.agent.http.job_endpoint",
     "nomadd.agent.http.eval_endpoint",

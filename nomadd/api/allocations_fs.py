@@ -1,5 +1,5 @@
-"""Allocation file-system reads on the client agents: ``/v1/client/fs/logs/:alloc`` (Nomad's
-api/fs.go ``Logs``) and ``/v1/client/allocation/:id/signal``.
+"""Allocation file-system reads on the client agents (Nomad's api/fs.go): ``/v1/client/fs/logs``,
+``ls``, ``stat``, ``cat``, ``readat`` and ``stream``, and ``/v1/client/allocation/:id/signal``.
 
 :meth:`AllocFS.logs` streams the task's log bytes (``plain=true``) as an iterator of chunks; with
 ``follow`` it ends when the task is dead and its log is drained (or the caller stops reading).
@@ -22,6 +22,23 @@ CHUNK_BYTES = 32 * 1024
 class AllocFS:
     def __init__(self, client: Client) -> None:
         self._c = client
+
+    def ls(self, alloc_id: str, path: str = "/") -> list[dict[str, Any]]:
+        value, _ = self._c.get(f"/v1/client/fs/ls/{alloc_id}", {"path": path})
+        return cast(list[dict[str, Any]], value or [])
+
+    def stat(self, alloc_id: str, path: str) -> dict[str, Any]:
+        value, _ = self._c.get(f"/v1/client/fs/stat/{alloc_id}", {"path": path})
+        return cast(dict[str, Any], value or {})
+
+    def cat(self, alloc_id: str, path: str) -> bytes:
+        data, _ = self._c.raw("GET", f"/v1/client/fs/cat/{alloc_id}", {"path": path}, None)
+        return data
+
+    def read_at(self, alloc_id: str, path: str, offset: int, limit: int) -> bytes:
+        params: dict[str, str | int | bool] = {"path": path, "offset": offset, "limit": limit}
+        data, _ = self._c.raw("GET", f"/v1/client/fs/readat/{alloc_id}", params, None)
+        return data
 
     def logs(
         self,

@@ -83,6 +83,8 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         cpu_total_compute=c.cpu_total_compute,
         memory_total_mb=c.memory_total_mb,
         disk_total_mb=c.disk_total_mb,
+        min_dynamic_port=c.min_dynamic_port,
+        max_dynamic_port=c.max_dynamic_port,
         raw_exec_enabled=c.raw_exec_enabled,
         drivers=tuple(drivers),
     )

@@ -103,6 +103,8 @@ def _assemble(
             cpu=NodeCpuResources(cpu_shares=cpu_mhz, total_cpu_cores=cores),
             memory=NodeMemoryResources(memory_mb=memory_mb),
             disk=NodeDiskResources(disk_mb=disk_mb),
+            min_dynamic_port=cfg.min_dynamic_port,
+            max_dynamic_port=cfg.max_dynamic_port,
         ),
         reserved=NodeReservedResources(
             cpu=NodeReservedCpuResources(cpu_shares=cfg.reserved_cpu_mhz),

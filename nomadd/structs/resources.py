@@ -140,6 +140,18 @@ class AllocatedResources:
     tasks: Mapping[str, AllocatedTaskResources] = field(default_factory=dict)
     shared: AllocatedSharedResources = field(default_factory=AllocatedSharedResources)
 
+    def legacy(self) -> Resources:
+        """Nomad's deprecated ``Allocation.Resources``: the sums, and every network (the group's,
+        then the tasks') with its assigned ports."""
+        nets = [*self.shared.networks, *(n for t in self.tasks.values() for n in t.networks)]
+        return Resources(
+            cpu=sum(t.cpu.cpu_shares for t in self.tasks.values()),
+            memory_mb=sum(t.memory.memory_mb for t in self.tasks.values()),
+            memory_max_mb=sum(t.memory.memory_max_mb for t in self.tasks.values()),
+            disk_mb=self.shared.disk_mb,
+            networks=tuple(nets),
+        )
+
     def comparable(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) of the allocation, for fit checks."""
         cpu = mem = 0

@@ -5,7 +5,8 @@
 ``readat`` ``limit`` bytes from ``offset``; ``stream`` Nomad's ``StreamFrame`` JSON objects
 (``Offset`` where the frame's data ends, ``Data`` base64, ``File``, ``FileEvent``
 ``file deleted``/``file truncated``), from ``offset`` counted from ``origin=start|end``, following
-the file (``follow``, default true) with a ``{}`` heartbeat every :data:`HEARTBEAT_S`. Every path
+the file (``follow``, default true; it ends once the allocation is terminal and the file is
+drained) with a ``{}`` heartbeat every :data:`HEARTBEAT_S`. Every path
 is resolved inside the allocation directory by :mod:`nomadd.client.allocfs` (a path that leaves
 it is a 400). An allocation on another node is forwarded to it.
 """
@@ -152,7 +153,7 @@ async def fs_stream(agent: Agent, req: web.Request) -> object:
                 await resp.write(_frame(path, pos, data))
                 last_sent = time.monotonic()
                 continue
-            if not follow:
+            if not follow or runner.terminal():  # a finished allocation's files no longer grow
                 break
             if time.monotonic() - last_sent >= HEARTBEAT_S:
                 await resp.write(b"{}")

@@ -84,9 +84,14 @@ def _escape() -> ValidationError:
     return ValidationError(ESCAPE_MESSAGE)
 
 
+MAX_PATH_BYTES = 4096
+
+
 def _split(path: str) -> list[str]:
     if "\0" in path:
         raise ValidationError("path contains a NUL byte")
+    if len(path.encode(errors="surrogateescape")) > MAX_PATH_BYTES:
+        raise ValidationError(f"path is longer than {MAX_PATH_BYTES} bytes")
     return [p for p in path.split("/") if p not in ("", ".")]
 
 
@@ -97,7 +102,10 @@ def resolve(alloc_path: str, path: str) -> Resolved:
     NotFoundError (404) for one that does not exist.
     """
     real_root = os.path.realpath(alloc_path)
-    root_fd = os.open(alloc_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        root_fd = os.open(alloc_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        raise NotFoundError("the allocation directory does not exist (any more)") from None
     stack: list[tuple[int, str]] = [(root_fd, "/")]  # (fd, name) of each dir walked into
     todo = list(reversed(_split(path)))  # components still to walk, next one last
     links = 0
@@ -118,6 +126,10 @@ def resolve(alloc_path: str, path: str) -> Resolved:
                 raise NotFoundError(f"no such file or directory: {path}") from None
             except NotADirectoryError:
                 raise NotFoundError(f"not a directory: {path}") from None
+            except OSError as err:  # a name too long, a permission the agent lacks ...
+                raise ValidationError(
+                    f"cannot open {path[:256]!r}: {os.strerror(err.errno or errno.EIO)}"
+                ) from None
             st = os.fstat(fd)
             if stat.S_ISLNK(st.st_mode):
                 os.close(fd)

@@ -96,6 +96,12 @@ def test_bad_paths_are_clear_errors(alloc: Path) -> None:
         allocfs.read_at(root, "t", 0, -1)
     with pytest.raises(NotFoundError):
         allocfs.file_info(root, "t/local/hello.txt/x")
+    with pytest.raises(ValidationError, match="File name too long"):
+        allocfs.file_info(root, "x" * 300)
+    with pytest.raises(ValidationError, match="longer than"):
+        allocfs.list_dir(root, "a/" * 3000)
+    with pytest.raises(ValidationError, match="not a directory"):
+        allocfs.list_dir(root, "t/local/hello.txt")
 
 
 def _logs(alloc: Path, logs: str) -> bytes:

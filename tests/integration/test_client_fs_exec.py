@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.helpers import ROOT, is_root, need
@@ -233,6 +235,25 @@ def _shell_through_tmux(client: Agent, alloc_id: str, tmp_path: Path, name: str)
         _tmux("kill-session", "-t", session)
 
 
+def _exec_frames(agent: Agent, alloc_id: str, command: list[str]) -> tuple[bytes, int]:
+    """Run ``command`` over the exec websocket of ``agent`` (Nomad's frames); (stdout, exit code)."""
+
+    async def main() -> tuple[bytes, int]:
+        params = {"task": "t", "command": json.dumps(command), "tty": "false"}
+        url = f"{agent.url}/v1/client/allocation/{alloc_id}/exec?{urllib.parse.urlencode(params)}"
+        out = b""
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_json({"stdin": {"close": True}})
+            async for msg in ws:
+                frame = json.loads(msg.data)
+                out += base64.b64decode((frame.get("stdout") or {}).get("data") or "")
+                if frame.get("exited"):
+                    return out, int(frame["result"]["exit_code"])
+        raise AssertionError("no exited frame")
+
+    return asyncio.run(main())
+
+
 def test_alloc_exec_interactive_shell_in_raw_exec_and_exec_tasks(tmp_path: Path) -> None:
     need(shutil.which("tmux") is not None, "tmux is not installed (scripts/test installs it)")
     need(is_root(), "the exec driver needs root")
@@ -254,5 +275,10 @@ def test_alloc_exec_interactive_shell_in_raw_exec_and_exec_tasks(tmp_path: Path)
         assert code.returncode == 3, code
         bad = client.cli("alloc", "exec", "-i=false", by_group["raw"], "/no/such/cmd")
         assert bad.returncode != 0
+        # asked of the server's agent: the websocket is relayed to the node that runs the task
+        assert _exec_frames(server, by_group["iso"], ["/bin/sh", "-c", "echo via-$((40+2)); exit 5"]) == (
+            b"via-42\n",
+            5,
+        )
     finally:
         cluster.close()

@@ -10,7 +10,8 @@
   ``{"stderr":{"data":b64}}`` and last ``{"exited":true,"result":{"exit_code":n}}``. A
   ``raw_exec`` task also needs ``alloc-node-exec`` (it is a shell on the host, Nomad's rule).
 
-An allocation on another node is forwarded to it (exec: 404 there, the CLI asks that node).
+An allocation on another node is forwarded to it (exec: the websocket is relayed; the CLI asks
+that node's agent directly when it can).
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 from nomadd.agent.http.acl_rules import token_of
-from nomadd.agent.http.client_endpoint import local_runner, pick_task, runner_or_forward
+from nomadd.agent.http.client_endpoint import (
+    FORWARD_TIMEOUT_S,
+    PROXIED_HEADER,
+    forward_headers,
+    local_runner,
+    node_addr_of,
+    pick_task,
+    runner_or_forward,
+)
 from nomadd.agent.http.server import read_body
 from nomadd.client.alloc_stats import alloc_usage
 from nomadd.client.exec_session import ExecSession, exec_spec
@@ -34,6 +44,7 @@ from nomadd.structs.errors import (
     DriverError,
     NotImplementedForModeError,
     PermissionDeniedError,
+    RPCError,
     UnknownAllocError,
     ValidationError,
 )
@@ -106,11 +117,51 @@ async def _may_node_exec(agent: Agent, req: web.Request, namespace: str) -> None
             raise PermissionDeniedError("Permission denied: raw_exec tasks need alloc-node-exec")
 
 
+async def _forward_exec(agent: Agent, req: web.Request, alloc_id: str) -> web.WebSocketResponse:
+    """Relay the websocket to the agent of the node that runs the allocation."""
+    if req.headers.get(PROXIED_HEADER) == "1":
+        raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
+    addr = await node_addr_of(agent, alloc_id)
+    tls = agent.tls
+    url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        try:
+            up = await session.ws_connect(
+                url, headers=forward_headers(req), ssl=tls.peer if tls is not None else True, max_msg_size=0
+            )
+        except aiohttp.WSServerHandshakeError as err:
+            raise RPCError(
+                f"exec on node {addr} refused: {err.status} {err.message}", code=err.status
+            ) from err
+        except aiohttp.ClientError as err:
+            raise RPCError(f"forwarding to node {addr} failed: {err}") from err
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        await ws.prepare(req)
+
+        async def pump(src: Any, dst: Any) -> None:
+            async for msg in src:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                await dst.send_str(msg.data)
+
+        relays = [asyncio.ensure_future(pump(ws, up)), asyncio.ensure_future(pump(up, ws))]
+        try:
+            await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for r in relays:
+                r.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
+            await up.close()
+            await ws.close()
+        return ws
+
+
 async def alloc_exec(agent: Agent, req: web.Request) -> object:
     alloc_id = req.match_info["id"]
     runner = local_runner(agent, alloc_id)
     if runner is None:
-        raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
+        return await _forward_exec(agent, req, alloc_id)
     q = req.query
     task = pick_task(runner, q.get("task", ""))
     command = _command(q.get("command", ""))

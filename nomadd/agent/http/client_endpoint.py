@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.internal_endpoint import call
 from nomadd.agent.http.server import parse_uint64, read_body
 from nomadd.client.logs import stream_logs
@@ -71,6 +72,16 @@ async def client_stats(agent: Agent, req: web.Request) -> object:
     return stats
 
 
+def forward_headers(req: web.Request) -> dict[str, str]:
+    """Headers of a request proxied to the node's agent: the mark, and the caller's token (the
+    node's agent checks it too)."""
+    headers = {PROXIED_HEADER: "1"}
+    token = token_of(req)
+    if token:
+        headers["X-Nomad-Token"] = token
+    return headers
+
+
 def local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
     allocs = getattr(agent.client, "allocs", None) if agent.client is not None else None
     if allocs is None:
@@ -82,7 +93,7 @@ def local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
     return runner
 
 
-async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
+async def node_addr_of(agent: Agent, alloc_id: str) -> str:
     """The HTTP address of the node that runs ``alloc_id`` (asked of the servers)."""
     reply = await call(agent, ALLOC_GET, AllocSpecificRequest(alloc_id=alloc_id, allow_stale=True))
     alloc = reply.alloc
@@ -98,7 +109,7 @@ async def forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamRe
     """Proxy the request to the agent of the node that runs the allocation (streaming)."""
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
-    addr = await _node_addr_of(agent, alloc_id)
+    addr = await node_addr_of(agent, alloc_id)
     tls = agent.tls
     url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
     body = await req.read() if req.can_read_body else None
@@ -109,7 +120,7 @@ async def forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamRe
                 req.method,
                 url,
                 data=body,
-                headers={PROXIED_HEADER: "1"},
+                headers=forward_headers(req),
                 ssl=tls.peer if tls is not None else True,
             ) as up:
                 resp = web.StreamResponse(status=up.status)

@@ -27,6 +27,7 @@ from nomadd.server.config import ServerConfig
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
+from nomadd.structs.network import parse_port_list
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
@@ -387,6 +388,10 @@ def _build_client(
             raise ConfigError(f"client.reserved.{key}: must not be negative")
     if c.get("node_pool") == "all":
         raise ConfigError('client.node_pool: "all" is a reserved node pool name')
+    try:
+        parse_port_list(reserved.reserved_ports)
+    except ValueError as err:
+        raise ConfigError(f"client.reserved.reserved_ports: {err}") from None
     lo = c.get("min_dynamic_port", DEFAULT_MIN_DYNAMIC_PORT)
     hi = c.get("max_dynamic_port", DEFAULT_MAX_DYNAMIC_PORT)
     if not 1 <= lo <= hi <= 65535:

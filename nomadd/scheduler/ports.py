@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from nomadd.scheduler.protocols import State
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.job import TaskGroup
-from nomadd.structs.network import PortAsk, port_ask
+from nomadd.structs.network import PortAsk, parse_port_list, port_ask
 from nomadd.structs.node import Node
 from nomadd.structs.resources import AllocatedPortMapping, AllocatedResources, NetworkResource, Port
 
@@ -64,13 +64,24 @@ def used_ports(state: State, stopped: set[str], placed: Iterable[Allocation], no
     return used
 
 
+def _reserved(node: Node) -> frozenset[int]:
+    spec = node.reserved_resources.networks.reserved_host_ports
+    if not spec:
+        return frozenset()
+    try:
+        return parse_port_list(spec)
+    except ValueError:  # checked when the agent loads its config; a bad one reserves nothing
+        return frozenset()
+
+
 def assign(
     node: Node, used: set[int], ask: PortAsk, rng: random.Random
 ) -> tuple[AllocatedPortMapping, ...] | str:
-    """The ports of one allocation on ``node``, or why it cannot have them."""
+    """The ports of one allocation on ``node``, or why it cannot have them (the node's reserved
+    ports count as in use)."""
     ip = node_ip(node)
     out = []
-    taken = set(used)
+    taken = used | _reserved(node)
     for label, value, to in ask.static:
         if value in taken:
             return STATIC_COLLISION

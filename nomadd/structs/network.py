@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nomadd.structs.resources import MAX_PORT, NetworkResource, Port
 
-__all__ = ["PortAsk", "network_problems", "port_ask"]
+__all__ = ["PortAsk", "network_problems", "parse_port_list", "port_ask"]
 
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 SUPPORTED_MODES = ("", "host")
@@ -79,3 +79,20 @@ def network_problems(
                         errs.append(f"{ppath}.Value: static port {port.value} asked for twice")
                     statics.add(port.value)
     return errs
+
+
+def parse_port_list(spec: str) -> frozenset[int]:
+    """``"22,80,8000-8100"`` as a set of ports; ValueError naming the bad part."""
+    ports: set[int] = set()
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        lo_s, dash, hi_s = part.partition("-")
+        try:
+            lo, hi = int(lo_s), int(hi_s) if dash else int(lo_s)
+        except ValueError:
+            raise ValueError(f"invalid port {part!r}") from None
+        if not 1 <= lo <= hi <= MAX_PORT:
+            raise ValueError(f"invalid port range {part!r}")
+        ports.update(range(lo, hi + 1))
+    return frozenset(ports)

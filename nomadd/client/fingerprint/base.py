@@ -62,6 +62,7 @@ class FingerprintConfig:
     reserved_cpu_mhz: int = 0
     reserved_memory_mb: int = 0
     reserved_disk_mb: int = 0
+    reserved_ports: str = ""
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
     disk_total_mb: int = 0

@@ -27,6 +27,7 @@ from nomadd.structs.node import (
     NodeDiskResources,
     NodeMemoryResources,
     NodeReservedCpuResources,
+    NodeReservedNetworkResources,
     NodeReservedResources,
     NodeResources,
 )
@@ -110,6 +111,7 @@ def _assemble(
             cpu=NodeReservedCpuResources(cpu_shares=cfg.reserved_cpu_mhz),
             memory=NodeMemoryResources(memory_mb=cfg.reserved_memory_mb),
             disk=NodeDiskResources(disk_mb=cfg.reserved_disk_mb),
+            networks=NodeReservedNetworkResources(reserved_host_ports=cfg.reserved_ports),
         ),
         drivers=dict(drivers),
     )

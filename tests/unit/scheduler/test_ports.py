@@ -13,7 +13,8 @@ from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job
-from nomadd.structs.node import Node
+from nomadd.structs.network import parse_port_list
+from nomadd.structs.node import Node, NodeReservedNetworkResources
 from nomadd.structs.resources import NetworkResource, Port
 
 
@@ -92,3 +93,26 @@ def test_bad_networks_are_400s_naming_the_field() -> None:
         dataclasses.replace(job, task_groups=(twice,)).validate()
     assert "only host networking" in str(err.value) and "duplicate port label" in str(err.value)
     assert "asked for twice" in str(err.value)
+
+
+def test_the_nodes_reserved_ports_are_never_handed_out() -> None:
+    h = Harness(seed=5)
+    node = narrow(h, 30000, 30003)
+    rsv = dataclasses.replace(
+        node.reserved_resources,
+        networks=NodeReservedNetworkResources(reserved_host_ports="30000-30002,8080"),
+    )
+    h.update_node(node.id, reserved_resources=rsv)
+    ev = h.run(with_network(mock_job(count=2, cpu=50, memory_mb=32), dynamic=1))
+    assert [alloc_ports(a) for a in h.live_allocs("web")] == [{30003}]
+    assert ev.failed_tg_allocs["web"].dimension_exhausted == {DYNAMIC_EXHAUSTED: 1}
+    h.run(with_network(mock_job("st", count=1, cpu=50, memory_mb=32), static=(8080,)))
+    assert h.live_allocs("st") == []
+
+
+def test_port_lists() -> None:
+    assert parse_port_list("22, 80,8000-8002") == {22, 80, 8000, 8001, 8002}
+    assert parse_port_list("") == frozenset()
+    for bad in ("x", "0", "9-8", "70000", "1-"):
+        with pytest.raises(ValueError, match="invalid port"):
+            parse_port_list(bad)

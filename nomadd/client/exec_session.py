@@ -98,10 +98,13 @@ class ExecSession:
                 "stdout": asyncio.subprocess.PIPE,
                 "stderr": asyncio.subprocess.PIPE,
             }
+        env = dict(self.spec["env"])
+        if tty:
+            env.setdefault("TERM", "xterm-256color")  # what a terminal program expects to find
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.command,
-                env=self.spec["env"],
+                env=env,
                 cwd=self.spec["cwd"],
                 preexec_fn=preexec,
                 **kw,

@@ -67,12 +67,15 @@ def _set_winsize(fd: int, height: int, width: int) -> None:
 class ExecSession:
     """One running command; :meth:`run` streams its output to ``output`` and returns its exit code."""
 
-    def __init__(self, command: Sequence[str], spec: Mapping[str, Any], *, tty: bool) -> None:
+    def __init__(
+        self, command: Sequence[str], spec: Mapping[str, Any], *, tty: bool, size: tuple[int, int] = (0, 0)
+    ) -> None:
         if not command:
             raise DriverError("command is empty")
         self.command = list(command)
         self.spec = dict(spec)
         self.tty = tty
+        self._size = size  # (height, width) of the terminal from the start, when known
         self._master = -1
         self._stdin = -1
         self._proc: asyncio.subprocess.Process | None = None
@@ -91,6 +94,7 @@ class ExecSession:
         if tty:
             self._master, slave = os.openpty()
             os.set_blocking(self._master, False)
+            self.resize(*self._size)
             kw = {"stdin": slave, "stdout": slave, "stderr": slave}
         else:
             kw = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -225,6 +226,12 @@ def _shell_through_tmux(client: Agent, alloc_id: str, tmp_path: Path, name: str)
             Cluster.wait_for(prompt, 20, f"{name}: shell prompt")
             _tmux("send-keys", "-t", session, "echo hello-$((6*7))", "Enter")
             Cluster.wait_for(lambda: screen("hello-42"), 10, f"{name}: hello-42 in the pane")
+            _tmux("send-keys", "-t", session, "stty size", "Enter")  # the pane's size reached the pty
+            Cluster.wait_for(
+                lambda: screen("") and re.search(r"^\d+ 120$", pane, re.M) is not None,
+                10,
+                f"{name}: tty size",
+            )
             _tmux("send-keys", "-t", session, "exit", "Enter")
             Cluster.wait_for(status.exists, 10, f"{name}: alloc exec ended")
         except AssertionError as err:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_COMMAND_ARGS = 1024
+FIRST_FRAME_WAIT_S = 1.0  # how long a tty session waits for the caller's terminal size
 
 
 async def alloc_stats(agent: Agent, req: web.Request) -> object:
@@ -179,7 +180,8 @@ async def alloc_exec(agent: Agent, req: web.Request) -> object:
         raise ValidationError(str(err)) from err
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(req)
-    session = ExecSession(command, spec, tty=tty)
+    size, pending = await _first_frame(ws) if tty else ((0, 0), None)
+    session = ExecSession(command, spec, tty=tty, size=size)
     try:
         await session.start()
     except DriverError as err:
@@ -188,7 +190,7 @@ async def alloc_exec(agent: Agent, req: web.Request) -> object:
         await ws.close()
         return ws
     logger.info("alloc exec alloc_id=%s task=%s tty=%s", runner.id, task, tty)
-    reader = asyncio.ensure_future(_read_input(ws, session))
+    reader = asyncio.ensure_future(_read_input(ws, session, pending))
 
     async def output(name: str, data: bytes) -> None:
         await ws.send_json({name: {"data": base64.b64encode(data).decode()}})
@@ -207,23 +209,52 @@ async def alloc_exec(agent: Agent, req: web.Request) -> object:
     return ws
 
 
-async def _read_input(ws: web.WebSocketResponse, session: ExecSession) -> None:
-    """Frames from the caller until it closes; a malformed frame is logged and skipped."""
+def _tty_size(frame: Any) -> tuple[int, int] | None:
+    size = frame.get("tty_size") if isinstance(frame, dict) else None
+    if not isinstance(size, dict):
+        return None
+    return int(size.get("height") or 0), int(size.get("width") or 0)
+
+
+async def _first_frame(ws: web.WebSocketResponse) -> tuple[tuple[int, int], str | None]:
+    """The terminal size a caller sends first (Nomad's CLI does), so the command starts with it;
+    any other first frame is kept for the session."""
+    try:
+        msg = await ws.receive(timeout=FIRST_FRAME_WAIT_S)
+    except TimeoutError:
+        return (0, 0), None
+    if msg.type != WSMsgType.TEXT:
+        return (0, 0), None
+    try:
+        size = _tty_size(json.loads(msg.data))
+    except (ValueError, TypeError):
+        size = None
+    return (size, None) if size is not None else ((0, 0), str(msg.data))
+
+
+async def _apply(text: str, session: ExecSession) -> None:
+    """One input frame; a malformed one is logged and skipped."""
+    try:
+        frame: Any = json.loads(text)
+        stdin = frame.get("stdin") if isinstance(frame, dict) else None
+        if isinstance(stdin, dict) and stdin.get("data"):
+            await session.write(base64.b64decode(str(stdin["data"]), validate=True))
+        if isinstance(stdin, dict) and stdin.get("close"):
+            await session.close_stdin()
+        size = _tty_size(frame)
+        if size is not None:
+            session.resize(*size)
+    except (ValueError, TypeError, binascii.Error, OSError) as err:
+        logger.debug("exec input frame skipped err=%s", err)
+
+
+async def _read_input(ws: web.WebSocketResponse, session: ExecSession, pending: str | None) -> None:
+    """Frames from the caller until it closes."""
+    if pending is not None:
+        await _apply(pending, session)
     async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            continue
-        try:
-            frame: Any = json.loads(msg.data)
-            stdin = frame.get("stdin") if isinstance(frame, dict) else None
-            size = frame.get("tty_size") if isinstance(frame, dict) else None
-            if isinstance(stdin, dict) and stdin.get("data"):
-                await session.write(base64.b64decode(str(stdin["data"]), validate=True))
-            if isinstance(stdin, dict) and stdin.get("close"):
-                await session.close_stdin()
-            if isinstance(size, dict):
-                session.resize(int(size.get("height") or 0), int(size.get("width") or 0))
-        except (ValueError, TypeError, binascii.Error, OSError) as err:
-            logger.debug("exec input frame skipped err=%s", err)
+        if msg.type == WSMsgType.TEXT:
+            await _apply(msg.data, session)
     await session.kill()  # the caller went away: the command goes too
 
 

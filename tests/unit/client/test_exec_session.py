@@ -19,8 +19,6 @@ def _run(
         spec = exec_spec("raw_exec", "", {}, {"GREETING": "hi", "PATH": os.environ["PATH"]}, str(cwd))
         session = ExecSession(command, spec, tty=tty)
         await session.start()
-        if rows:
-            session.resize(rows, 77)
         if stdin:
             await session.write(stdin)
         await session.close_stdin()
@@ -44,8 +42,30 @@ def test_pipes_carry_env_cwd_stdin_and_the_exit_code(tmp_path: Path) -> None:
 
 
 def test_a_tty_is_the_controlling_terminal_and_resizes(tmp_path: Path) -> None:
-    got, code = _run(["/bin/sh", "-c", "stty size; tty -s && echo is-a-tty"], tmp_path, tty=True, rows=33)
-    assert b"33 77" in got["stdout"] and b"is-a-tty" in got["stdout"] and code == 0
+    async def main() -> tuple[bytes, int]:
+        spec = exec_spec("raw_exec", "", {}, {"PATH": os.environ["PATH"]}, str(tmp_path))
+        script = "stty size; tty -s && echo is-a-tty; read line; stty size"
+        session = ExecSession(["/bin/sh", "-c", script], spec, tty=True, size=(33, 77))
+        await session.start()
+        seen = b""
+        first = asyncio.Event()
+
+        async def output(name: str, data: bytes) -> None:
+            nonlocal seen
+            seen += data
+            if b"is-a-tty" in seen:
+                first.set()
+
+        running = asyncio.ensure_future(session.run(output))
+        await asyncio.wait_for(first.wait(), 10)
+        session.resize(34, 78)  # a later change reaches the terminal too
+        await session.write(b"go\n")
+        code = await asyncio.wait_for(running, 10)
+        await session.kill()
+        return seen, code
+
+    seen, code = asyncio.run(main())
+    assert seen.index(b"33 77") < seen.index(b"is-a-tty") < seen.index(b"34 78") and code == 0
 
 
 def test_bad_commands_and_drivers(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -58,7 +60,28 @@ class AllocFS:
             "offset": offset,
             "plain": True,
         }
-        req = urllib.request.Request(self._c.url(f"/v1/client/fs/logs/{alloc_id}", params))
+        yield from self._chunks(f"/v1/client/fs/logs/{alloc_id}", params, follow)
+
+    def stream(self, alloc_id: str, path: str, *, offset: int = 0, origin: str = "start") -> Iterator[bytes]:
+        """A file's bytes as they are written (``/v1/client/fs/stream``, Nomad's StreamFrames
+        decoded); ends when the file is deleted or the allocation is finished."""
+        params: dict[str, str | int | bool] = {"path": path, "offset": offset, "origin": origin}
+        decoder = json.JSONDecoder()
+        buf = ""
+        for chunk in self._chunks(f"/v1/client/fs/stream/{alloc_id}", params, True):
+            buf += chunk.decode()
+            while True:
+                buf = buf.lstrip()
+                try:
+                    frame, end = decoder.raw_decode(buf)
+                except ValueError:
+                    break  # an incomplete frame: wait for the rest
+                buf = buf[end:]
+                if isinstance(frame, dict) and frame.get("Data"):
+                    yield base64.b64decode(frame["Data"])
+
+    def _chunks(self, path: str, params: dict[str, str | int | bool], follow: bool) -> Iterator[bytes]:
+        req = urllib.request.Request(self._c.url(path, params))
         if self._c.token:
             req.add_header("X-Nomad-Token", self._c.token)
         try:

@@ -31,6 +31,7 @@ def run(args: list[str]) -> int:
     fs = meta.new_flagset("alloc fs")
     fs.bool("stat", "Show the file info of the path instead of its contents.")
     fs.bool("tail", "Show the end of a file (-c bytes).")
+    fs.bool("f", "Follow the file as it is written (until it is deleted or the allocation ends).")
     fs.int("c", "Number of bytes to show with -tail.", DEFAULT_TAIL_BYTES)
     fs.bool("H", "Machine friendly output (exact sizes).")
     parsed = meta.parse(fs, args, USAGE)
@@ -59,6 +60,18 @@ def run(args: list[str]) -> int:
             print(meta.columnize(rows))
             return 0
         size = int(info.get("Size") or 0)
+        if opts.get("f"):
+            count = opts.get("c")
+            back = (
+                (count if isinstance(count, int) and count > 0 else DEFAULT_TAIL_BYTES)
+                if opts.get("tail")
+                else 0
+            )
+            origin = "end" if opts.get("tail") else "start"
+            for chunk in afs.stream(alloc["ID"], path, offset=back, origin=origin):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            return 0
         if opts.get("tail"):
             count = opts.get("c")
             n = count if isinstance(count, int) and count > 0 else DEFAULT_TAIL_BYTES
@@ -67,6 +80,8 @@ def run(args: list[str]) -> int:
             data = afs.cat(alloc["ID"], path)
     except meta.APIError as err:
         return meta.fail(f"Error reading {path}: {err}")
+    except KeyboardInterrupt:
+        return 0
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0

@@ -119,6 +119,9 @@ def test_ports_and_client_alloc_endpoints(tmp_path: Path) -> None:
             30,
             "the stopped allocation replaced",
         )
+        # following a file of a finished allocation prints it and ends
+        followed = client.cli("alloc", "fs", "-f", alloc_id, "alloc/logs/t.stdout.0", timeout=20)
+        assert followed.returncode == 0 and "port=" in followed.stdout, followed
         client.api("GET", f"/v1/client/allocation/{alloc_id}/gc")
         with pytest.raises(HTTPError) as err:
             client.api("GET", f"/v1/client/fs/ls/{alloc_id}")

@@ -66,9 +66,9 @@ _UPDATE = {
         "Canary",
     )
 }
-_PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY}
+_PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY, "IgnoreCollision": _ANY}
 _NETWORK = {
-    **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits")},
+    **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits", "DNS", "CNI")},
     "ReservedPorts": [_PORT],
     "DynamicPorts": [_PORT],
 }

@@ -119,6 +119,7 @@ def _resolved(
             cidr=n.cidr,
             ip=ip,
             mbits=n.mbits,
+            hostname=n.hostname,
             reserved_ports=tuple(port(p) for p in n.reserved_ports),
             dynamic_ports=tuple(port(p) for p in n.dynamic_ports),
         )

@@ -52,6 +52,8 @@ def _port(errs: list[str], path: str, port: Port, static: bool) -> None:
         errs.append(f"{path}.Value: a dynamic port is assigned by the scheduler; got {port.value}")
     if not -1 <= port.to <= MAX_PORT:
         errs.append(f"{path}.To: must be between -1 and {MAX_PORT}; got {port.to}")
+    if port.ignore_collision:
+        errs.append(f"{path}.IgnoreCollision: not supported by nomadd")
     if port.host_network not in ("", "default"):
         errs.append(
             f"{path}.HostNetwork: only the default host network is supported; got {port.host_network!r}"
@@ -67,6 +69,9 @@ def network_problems(
         npath = f"{path}[{i}]"
         if net.mode not in SUPPORTED_MODES:
             errs.append(f"{npath}.Mode: only host networking is supported; got {net.mode!r}")
+        for name, value in (("DNS", net.dns), ("CNI", net.cni)):
+            if value not in (None, {}, []):
+                errs.append(f"{npath}.{name}: not supported by nomadd (host networking only)")
         for kind, ports in (("ReservedPorts", net.reserved_ports), ("DynamicPorts", net.dynamic_ports)):
             for j, port in enumerate(ports):
                 ppath = f"{npath}.{kind}[{j}]"

@@ -56,6 +56,7 @@ class Port:
     value: int = 0
     to: int = 0
     host_network: str = "default"
+    ignore_collision: bool = False  # Nomad's; refused when set (see structs/network.py)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +72,9 @@ class NetworkResource:
     mbits: int = field(default=0, metadata=api("MBits"))
     reserved_ports: tuple[Port, ...] = ()
     dynamic_ports: tuple[Port, ...] = ()
+    # Nomad's bridge/CNI settings: always sent (null), refused when set (see structs/network.py)
+    dns: object = field(default=None, metadata=api("DNS"))
+    cni: object = field(default=None, metadata=api("CNI"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

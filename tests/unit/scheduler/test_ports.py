@@ -93,6 +93,19 @@ def test_bad_networks_are_400s_naming_the_field() -> None:
         dataclasses.replace(job, task_groups=(twice,)).validate()
     assert "only host networking" in str(err.value) and "duplicate port label" in str(err.value)
     assert "asked for twice" in str(err.value)
+    # Nomad fields of a network nomadd does not implement: a 400 naming them, never dropped
+    dns = dataclasses.replace(
+        tg,
+        networks=(
+            NetworkResource(
+                dns={"Servers": ["1.1.1.1"]}, dynamic_ports=(Port(label="d", ignore_collision=True),)
+            ),
+        ),
+    )
+    with pytest.raises(ValidationError) as err:
+        dataclasses.replace(job, task_groups=(dns,)).validate()
+    assert "Networks[0].DNS: not supported" in str(err.value)
+    assert "DynamicPorts[0].IgnoreCollision: not supported" in str(err.value)
 
 
 def test_the_nodes_reserved_ports_are_never_handed_out() -> None:

@@ -43,10 +43,6 @@ def _job(**kw: Any) -> dict[str, Any]:
             "Job.TaskGroups[0].Tasks[0].Resources.Devices",
         ),
         (
-            {"ID": "x", "TaskGroups": [{"Name": "g", "Networks": [{"DNS": {"Servers": ["1.1.1.1"]}}]}]},
-            "Job.TaskGroups[0].Networks[0].DNS",
-        ),
-        (
             {"ID": "x", "TaskGroups": [{"Name": "g", "Networks": [{"DynamicPorts": [{"Label": "h"}]}]}]},
             None,
         ),

@@ -69,6 +69,9 @@ def test_ports_and_client_alloc_endpoints(tmp_path: Path) -> None:
             assert line.group(0) == want
             seen[a["ID"]] = port["Value"]
         assert len(set(seen.values())) == 2, seen
+        status = client.cli("alloc", "status", allocs[0]["ID"])
+        port = seen[allocs[0]["ID"]]
+        assert re.search(rf"^\*http\s+yes\s+\S+:{port}$", status.stdout, re.M), status.stdout
 
         # a static port held on the (only) node keeps a second holder off it
         first = _job("static1", {"g": _task("raw_exec", "exec sleep 600")})

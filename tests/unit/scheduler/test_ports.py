@@ -129,3 +129,16 @@ def test_port_lists() -> None:
     for bad in ("x", "0", "9-8", "70000", "1-"):
         with pytest.raises(ValueError, match="invalid port"):
             parse_port_list(bad)
+
+
+def test_a_system_job_skips_the_node_that_holds_its_static_port() -> None:
+    h = Harness(seed=9)
+    a, b = h.add_node(), h.add_node()
+    h.run(with_network(mock_job("holder", count=1, cpu=50, memory_mb=32), static=(9090,)))
+    (held,) = h.live_allocs("holder")
+    system = with_network(mock_job("sys", count=1, job_type="system", cpu=50, memory_mb=32), static=(9090,))
+    h.run(system)
+    placed = h.live_allocs("sys")
+    free = b.id if held.node_id == a.id else a.id
+    assert [x.node_id for x in placed] == [free]
+    assert alloc_ports(placed[0]) == {9090}

@@ -32,6 +32,7 @@ class NetnsLab:
         self.ips = [f"10.{octets[0]}.{octets[1]}.{i + 1}" for i in range(hosts)]
         self._created: list[str] = []
         self._peers = [f"vb{tag}{i}" for i in range(hosts)]  # bridge-side veth names
+        self._relays: list[subprocess.Popen[str]] = []
         try:
             self._build()
         except BaseException:
@@ -62,14 +63,20 @@ class NetnsLab:
     def heal(self, host: int) -> None:
         _ip("-n", self.bridge_ns, "link", "set", self._peers[host], "up")
 
-    def delay(self, group_a: Sequence[int], group_b: Sequence[int], ms: int) -> bool:
+    def delay(self, group_a: Sequence[int], group_b: Sequence[int], ms: int) -> str:
         """Delay every packet between a host of ``group_a`` and one of ``group_b`` by ``ms``
-        each way: on each host's eth0 an htb class holding ``tc netem``, which u32 filters send
-        the other group's destinations to. False (nothing changed) when the kernel has no netem
-        (CONFIG_NET_SCH_NETEM)."""
+        each way; returns how ("tc netem" or "tap relay").
+
+        With netem in the kernel: on each host's eth0 an htb class holding ``tc netem``, which
+        u32 filters send the other group's destinations to. Without it (CONFIG_NET_SCH_NETEM is
+        not set on some kernels, e.g. these Firecracker VMs): ``group_b`` moves to a second
+        bridge, and the two bridges are joined only through a pair of TAP devices whose frames a
+        relay process copies across after ``ms`` (:data:`_RELAY`), so the segment stays one L2
+        network (ARP included) with the delay on every frame between the groups."""
         probe = ["tc", "-n", self.hosts[group_a[0]], "qdisc", "add", "dev", "eth0", "root", "netem"]
         if subprocess.run([*probe, "delay", f"{ms}ms"], capture_output=True).returncode != 0:
-            return False
+            self._relay_delay(group_b, ms)
+            return "tap relay"
         subprocess.run(
             ["tc", "-n", self.hosts[group_a[0]], "qdisc", "del", "dev", "eth0", "root"], check=True
         )
@@ -88,17 +95,71 @@ class NetnsLab:
                     ),
                 ):
                     subprocess.run(["tc", "-n", self.hosts[host], *args], check=True, capture_output=True)
-        return True
+        return "tc netem"
+
+    def _relay_delay(self, group_b: Sequence[int], ms: int) -> None:
+        ns = self.bridge_ns
+        _ip("-n", ns, "link", "add", "br1", "type", "bridge")
+        _ip("-n", ns, "link", "set", "br1", "up")
+        for host in group_b:
+            _ip("-n", ns, "link", "set", self._peers[host], "master", "br1")
+        relay = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", _RELAY, str(ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._relays.append(relay)
+        assert relay.stdout is not None
+        if relay.stdout.readline().strip() != "ready":  # the TAP devices exist
+            raise RuntimeError("the delay relay did not start")
+        for tap, bridge in (("tapa", "br0"), ("tapb", "br1")):
+            _ip("-n", ns, "link", "set", tap, "master", bridge)
+            _ip("-n", ns, "link", "set", tap, "up")
 
     def wrap(self, host: int) -> list[str]:
         """Command prefix that runs a program inside host ``host``'s namespace."""
         return ["ip", "netns", "exec", self.hosts[host]]
 
     def close(self) -> None:
+        for relay in self._relays:
+            relay.kill()
+            relay.wait(timeout=10)
+            if relay.stdout is not None:
+                relay.stdout.close()
+        self._relays.clear()
         for ns in reversed(self._created):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
         self._created.clear()
 
+
+# Two TAP devices (tapa, tapb) whose Ethernet frames are copied to the other one argv[1] ms
+# after they arrive: a delay line between two bridges, in userspace, for kernels without netem.
+_RELAY = r"""
+import fcntl, heapq, os, select, struct, sys, time
+delay = int(sys.argv[1]) / 1000.0
+def tap(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0002 | 0x1000))  # TUNSETIFF: TAP, NO_PI
+    return fd
+a, b = tap("tapa"), tap("tapb")
+other = {a: b, b: a}
+print("ready", flush=True)
+queue, seq = [], 0
+while True:
+    timeout = max(0.0, queue[0][0] - time.monotonic()) if queue else None
+    ready, _, _ = select.select([a, b], [], [], timeout)
+    for fd in ready:
+        frame = os.read(fd, 65536)
+        seq += 1
+        heapq.heappush(queue, (time.monotonic() + delay, seq, other[fd], frame))
+    now = time.monotonic()
+    while queue and queue[0][0] <= now:
+        _, _, out, frame = heapq.heappop(queue)
+        try:
+            os.write(out, frame)
+        except OSError:
+            pass
+"""
 
 _HTTP_SCRIPT = r"""
 import json, sys, urllib.request, urllib.error

@@ -41,6 +41,7 @@ from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
+from nomadd.server.events import EventBroker
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
@@ -111,7 +112,7 @@ class Server:
         self.http_addr = config.advertise.http
         self.store = StateStore()
         self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
-        self.fsm = FSM(self.store, entry_kinds(self.restorer))
+        self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(

@@ -27,6 +27,7 @@ __all__ = [
     "MSG_EVENT_TYPES",
     "TABLE_TOPICS",
     "TRACKED_TABLES",
+    "TYPE_OVERRIDES",
     "Event",
     "TopicSpec",
     "encode_event",
@@ -146,6 +147,11 @@ MSG_EVENT_TYPES: dict[int, str] = {
 }
 
 
+# Where one nomadd entry does what Nomad does in two: a PLAN_RESULTS entry also carries the
+# evaluation outcomes, which Nomad's worker writes with a separate Eval.Update (EvaluationUpdated).
+TYPE_OVERRIDES: dict[tuple[int, str], str] = {(_t.PLAN_RESULTS, "Evaluation"): "EvaluationUpdated"}
+
+
 def events_from_changes(index: int, msg_type: int, changes: dict[tuple[str, str], list[Any]]) -> list[Event]:
     """The events of one applied entry from its tracked rows, in the order they were written."""
     event_type = MSG_EVENT_TYPES.get(msg_type)
@@ -164,7 +170,7 @@ def events_from_changes(index: int, msg_type: int, changes: dict[tuple[str, str]
         out.append(
             Event(
                 topic=spec.topic,
-                type=event_type,
+                type=TYPE_OVERRIDES.get((msg_type, spec.topic), event_type),
                 key=spec.key(obj),
                 namespace=spec.namespace(obj),
                 filter_keys=spec.filter_keys(obj),

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Job register rate with no event stream, with a stalled one, and with a reading one, same run.
+
+One ``-dev`` agent (``event_buffer_size`` at Nomad's 100). Each round registers ``--jobs`` jobs no
+node can run (tests/integration/event_load.py: evaluated, then blocked; no task starts) with
+``--inflight`` concurrent ``PUT /v1/jobs``, three times: with no subscriber; with one subscriber
+that never reads (a socket with a 4 KiB receive buffer) — the server must cut it off and keep
+its rate; with one subscriber reading every event. The phases rotate over ``--rounds`` rounds
+(default 3) so a slow machine moment does not land on one phase; the median per phase is the
+figure, and the ratios to "no stream" are what docs/events.md promises (within 10 %).
+Usage: scripts/bench_events.py [--jobs 1000] [--inflight 8] [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import DevAgent, wait_for  # noqa: E402
+from tests.integration.event_load import EventReader, StalledStream, register_jobs  # noqa: E402
+
+PHASES = ("none", "stalled", "reading")
+
+
+def _phase(agent: DevAgent, phase: str, ids: list[str], inflight: int) -> tuple[float, str]:
+    reader = stalled = None
+    if phase == "reading":
+        reader = EventReader(agent.port)
+    elif phase == "stalled":
+        stalled = StalledStream(agent.port)
+        time.sleep(0.2)  # subscribed before the first register
+    _, seconds = register_jobs(agent.port, ids, inflight)
+    note = ""
+    if reader is not None:
+        wait_for(lambda: len([e for e in reader.events() if e["Topic"] == "Job"]) >= len(ids), timeout=60)
+        note = f"read {len(reader.events())} events"
+        reader.close()
+    if stalled is not None:
+        cut, tail = stalled.cut_off()
+        note = "cut off" if cut else "NOT cut off"
+        if b'"Error"' in tail:
+            note += " with the error line"
+    return len(ids) / seconds, note
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--inflight", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rates: dict[str, list[float]] = {p: [] for p in PHASES}
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp, DevAgent.running(Path(tmp)) as agent:
+        register_jobs(agent.port, [f"warm-{i}" for i in range(50)], args.inflight)
+        for r in range(args.rounds):
+            order = PHASES[r % 3 :] + PHASES[: r % 3]
+            for phase in order:
+                ids = [f"r{r}-{phase}-{i}" for i in range(args.jobs)]
+                rate, note = _phase(agent, phase, ids, args.inflight)
+                rates[phase].append(rate)
+                print(f"round {r + 1} {phase:8} {rate:8.1f} registers/s  {note}", file=sys.stderr)
+    med = {p: statistics.median(v) for p, v in rates.items()}
+    result = {
+        "registers_per_s": med,
+        "stalled_vs_none": med["stalled"] / med["none"],
+        "reading_vs_none": med["reading"] / med["none"],
+        "jobs": args.jobs,
+        "inflight": args.inflight,
+        "rounds": args.rounds,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"job registers/s, median of {args.rounds} rounds of {args.jobs} ({args.inflight} in flight):")
+        for p in PHASES:
+            print(f"  {p:8} stream: {med[p]:8.1f}/s  ({med[p] / med['none']:.2f} of no stream)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

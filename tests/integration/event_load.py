@@ -16,46 +16,33 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+
+from tests.integration.test_python_nomad import batch_job
 
 __all__ = ["EventReader", "StalledStream", "blocked_job", "register_jobs"]
 
 
 def blocked_job(job_id: str) -> dict[str, Any]:
-    return {
-        "Job": {
-            "ID": job_id,
-            "Name": job_id,
-            "Type": "service",
-            "Datacenters": ["dc1"],
-            "Constraints": [{"LTarget": "${node.class}", "RTarget": "no-such-class", "Operand": "="}],
-            "TaskGroups": [
-                {
-                    "Name": "g",
-                    "Count": 1,
-                    "Tasks": [
-                        {
-                            "Name": "t",
-                            "Driver": "raw_exec",
-                            "Config": {"command": "/bin/true"},
-                            "Resources": {"CPU": 50, "MemoryMB": 32},
-                        }
-                    ],
-                }
-            ],
-        }
-    }
+    doc = batch_job(job_id, Path("/dev/null"))
+    job = doc["Job"]
+    job["Type"] = "service"
+    job["Constraints"] = [{"LTarget": "${node.class}", "RTarget": "no-such-class", "Operand": "="}]
+    return doc
 
 
 def register_jobs(port: int, ids: list[str], inflight: int = 8) -> tuple[list[dict[str, Any]], float]:
     """``PUT /v1/jobs`` each job (``inflight`` at once, one connection per worker); returns the
     replies in ``ids`` order and the seconds taken."""
     local = threading.local()
+    conns: list[http.client.HTTPConnection] = []
 
     def put(job_id: str) -> dict[str, Any]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conns.append(conn)
         conn.request("PUT", "/v1/jobs", body=json.dumps(blocked_job(job_id)).encode())
         resp = conn.getresponse()
         text = resp.read().decode()
@@ -64,8 +51,12 @@ def register_jobs(port: int, ids: list[str], inflight: int = 8) -> tuple[list[di
         return reply
 
     start = time.monotonic()
-    with ThreadPoolExecutor(inflight) as pool:
-        replies = list(pool.map(put, ids))
+    try:
+        with ThreadPoolExecutor(inflight) as pool:
+            replies = list(pool.map(put, ids))
+    finally:
+        for conn in conns:
+            conn.close()
     return replies, time.monotonic() - start
 
 

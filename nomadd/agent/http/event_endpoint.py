@@ -97,6 +97,9 @@ async def event_stream(agent: Agent, req: web.Request) -> object:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
         closed = pump.exception() if not pump.cancelled() else None
+        if isinstance(closed, ConnectionError):
+            logger.debug("event stream closed by the reader")
+            return resp
         if closed is not None and not isinstance(closed, (SubscriptionClosedError, NomaddError)):
             raise closed
         reason = str(closed) if closed is not None else (sub.error or "")

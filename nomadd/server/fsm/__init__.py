@@ -168,7 +168,9 @@ class FSM:
                 result = kind.apply(txn, entry)
         except Exception as err:
             raise FSMFatalError(f"apply failed type={msg_type} index={index}: {err!r}") from err
-        if txn.changes:
+        if txn.replaced:  # an operator snapshot restore: the subscribers' view no longer holds
+            self.events.close_all()
+        elif txn.changes:
             self.events.publish_changes(index, msg_type, txn.changes)
         for listener in self._listeners:
             try:

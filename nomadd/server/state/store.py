@@ -96,7 +96,7 @@ class StateSnapshot:
 class Txn:
     """One Raft entry's writes; only valid inside :meth:`StateStore.write` (lock held)."""
 
-    __slots__ = ("_changed", "_store", "_tracked", "changes", "index")
+    __slots__ = ("_changed", "_store", "_tracked", "changes", "index", "replaced")
 
     def __init__(self, store: StateStore, index: int) -> None:
         self._store = store
@@ -106,6 +106,7 @@ class Txn:
         # (table, key) -> [value before this entry, value after (None: deleted)], for the
         # tables given to track(); None when nobody asked (the event stream has no subscriber)
         self.changes: dict[tuple[str, str], list[Any]] | None = None
+        self.replaced = False  # replace_all ran: every row may have changed (no row-level changes)
 
     def track(self, tables: frozenset[str]) -> None:
         """Record in :attr:`changes` every row of ``tables`` this entry writes (the event
@@ -153,6 +154,7 @@ class Txn:
         """Swap every table for ``tables`` (a snapshot restore); every table index, old or
         new, moves to this entry's. Live snapshots keep the old rows (the dicts are replaced)."""
         store = self._store
+        self.replaced = True
         self._changed.update(store._tables, tables)
         store._tables = dict(tables)
         store._shared = set()

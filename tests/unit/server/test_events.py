@@ -92,10 +92,12 @@ def test_a_subscriber_that_stops_reading_is_closed_and_never_blocks_publish() ->
         start = time.monotonic()
         t = threading.Thread(target=fsm_thread)
         t.start()
-        await asyncio.wait_for(stalled.closed, 5.0)
-        await asyncio.wait_for(reading, 10.0)
-        t.join()
-        assert done.is_set() and time.monotonic() - start < 10.0
+        try:
+            await asyncio.wait_for(stalled.closed, 5.0)
+            await asyncio.wait_for(reading, 10.0)
+        finally:
+            t.join(10.0)
+        assert done.is_set() and time.monotonic() - start < 10.0, "the publisher waited for a subscriber"
         assert got == list(range(1, 1001))  # the reading subscriber saw every batch, in order
         assert stalled.error == ERR_SUBSCRIPTION_CLOSED_LAGGING
         with pytest.raises(SubscriptionClosedError):
@@ -207,3 +209,22 @@ def test_acl_token_events_redact_the_secret() -> None:
     deleted = events_from_changes(8, MessageType.ACL_TOKEN_DELETE, {("acl_tokens", "acc"): [token, None]})
     assert [e.type for e in deleted] == ["ACLTokenDeleted"]
     assert events_from_changes(9, MessageType.EVAL_DELETE, {("evals", "e"): [object(), None]}) == []
+
+
+def test_an_operator_snapshot_restore_closes_the_subscriptions() -> None:
+    from nomadd.structs.requests.snapshot import OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest
+    from tests.unit.server.test_snapshot import _restore, _server
+
+    async def main() -> None:
+        src = _server()
+        await src.register_job(api_job("a"))
+        saved = await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())
+        dst = _server()
+        sub = dst.fsm.events.subscribe(ALL)
+        await dst.register_job(api_job("b"))
+        assert (await _restore(dst, saved.archive, chunk=4096)).done
+        with pytest.raises(SubscriptionClosedError, match="resubscribe"):
+            await sub.next(0.1)
+        await asyncio.wait_for(sub.closed, 1.0)
+
+    asyncio.run(main())

@@ -8,7 +8,7 @@ buffered backlog), ``namespace=`` (``*``: all). The token must be allowed every 
 changed) has its stream closed. When the server closes a subscription (the reader fell
 ``event_buffer_size`` indexes behind, or the state was restored) the last line is
 ``{"Error":"..."}`` and the response ends. Served by every server from its own FSM (followers
-too); a client-only agent has no events to serve (docs/events.md).
+too); a client-only agent streams from one of its servers (docs/events.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from nomadd.agent.http.acl_rules import token_of
+from nomadd.agent.http.proxy import PROXIED_HEADER, proxy
 from nomadd.agent.http.server import parse_uint64
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED
 from nomadd.server.events import (
@@ -68,10 +69,18 @@ def parse_subscribe_request(query: MultiMapping[str]) -> SubscribeRequest:
     )
 
 
-def _broker(agent: Agent) -> EventBroker:
-    if agent.server is None:
-        raise NotImplementedForModeError("event stream is served by servers: ask a server agent")
-    return agent.server.fsm.events
+def _broker(agent: Agent) -> EventBroker | None:
+    return agent.server.fsm.events if agent.server is not None else None
+
+
+async def _forward(agent: Agent, req: web.Request) -> web.StreamResponse:
+    """A client-only agent streams from one of its servers, with the caller's token (Nomad's
+    client forwards the Event.Stream RPC the same way)."""
+    servers = agent.client.server_list.servers() if agent.client is not None else []
+    if not servers or req.headers.get(PROXIED_HEADER) == "1":
+        raise NotImplementedForModeError("event stream is served by servers: no server known")
+    headers = {k: v for k in ("X-Nomad-Token", "Authorization") if (v := req.headers.get(k))}
+    return await proxy(agent, req, servers[0], "server", headers)
 
 
 async def _check(agent: Agent, secret: str, req: SubscribeRequest) -> None:
@@ -82,9 +91,12 @@ async def _check(agent: Agent, secret: str, req: SubscribeRequest) -> None:
 
 async def event_stream(agent: Agent, req: web.Request) -> object:
     sub_req = parse_subscribe_request(req.query)
+    broker = _broker(agent)
+    if broker is None:
+        return await _forward(agent, req)
     secret = token_of(req)
     await _check(agent, secret, sub_req)
-    sub = _broker(agent).subscribe(sub_req)
+    sub = broker.subscribe(sub_req)
     try:
         resp = web.StreamResponse(status=200, headers={"Cache-Control": "no-cache"})
         resp.content_type = "application/json"

@@ -136,3 +136,29 @@ def test_acl_each_topic_needs_its_capability_and_a_deleted_token_is_cut_off() ->
         assert len(lines) == 1 and "no longer allowed" in lines[0]["Error"]
 
     run(body, acl=True)
+
+
+def test_a_client_only_agent_streams_from_its_server() -> None:
+    async def body(fake: FakeServer, client: TestClient, _: str) -> None:
+        server_addr = f"127.0.0.1:{client.server.port}"
+        servers = SimpleNamespace(servers=lambda: [server_addr])
+        agent = SimpleNamespace(
+            server=None,
+            client=SimpleNamespace(server_list=servers),
+            acl=fake.ctx.acl,
+            config=AgentConfig(),
+            reload_hook=None,
+            tls=None,
+        )
+        http = HTTPServer(agent)  # type: ignore[arg-type]
+        async with (
+            TestClient(TestServer(http.app)) as via_client,
+            via_client.get("/v1/event/stream?topic=Job") as resp,
+        ):
+            assert resp.status == 200
+            await wait_until(lambda: fake.fsm.events.active)
+            await fake.register_job(api_job("web", count=1))
+            [frame] = await _lines(resp, 1)
+        assert [e["Key"] for e in frame["Events"]] == ["web"]
+
+    run(body)

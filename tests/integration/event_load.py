@@ -13,6 +13,8 @@ import contextlib
 import http.client
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,14 @@ from typing import Any
 
 from tests.integration.test_python_nomad import batch_job
 
-__all__ = ["EventReader", "StalledStream", "blocked_job", "register_jobs"]
+__all__ = [
+    "EventReader",
+    "StalledStream",
+    "blocked_job",
+    "count_job_events",
+    "register_jobs",
+    "start_counter",
+]
 
 
 def blocked_job(job_id: str) -> dict[str, Any]:
@@ -125,3 +134,34 @@ class StalledStream:
         finally:
             self.sock.close()
         return False, tail
+
+
+def count_job_events(port: int, want: int) -> tuple[int, int]:
+    """Read the whole stream without parsing it until ``want`` Job events went by (a reader that
+    costs its own process little); prints "ready" once subscribed; returns (Job events, bytes)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /v1/event/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    marker = b'"Topic":"Job"'
+    seen = total = 0
+    carry = sock.recv(1 << 16)  # the response head: the server subscribed before sending it
+    print("ready", flush=True)
+    with sock:
+        while seen < want:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            data = carry + chunk
+            seen += data.count(marker)
+            carry = data[-(len(marker) - 1) :]
+    return seen, total
+
+
+def start_counter(port: int, want: int) -> subprocess.Popen[str]:
+    """:func:`count_job_events` in its own process, returned once it has subscribed (it prints
+    "<Job events> <bytes>" when done)."""
+    code = f"from tests.integration.event_load import count_job_events as c; print(*c({port}, {want}))"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc

@@ -60,6 +60,13 @@ def test_thousand_registers_give_exactly_nomads_events_in_order_and_a_stalled_re
     reader.close()
 
     data = [f for f in frames if f]  # {} are heartbeats
+    # the shapes of Nomad's api.Events and api.Event
+    assert all(set(f) == {"Index", "Events"} and isinstance(f["Index"], int) for f in data)
+    for e in (e for f in data for e in f["Events"]):
+        assert set(e) == {"Topic", "Type", "Key", "Namespace", "FilterKeys", "Index", "Payload"}
+        assert all(isinstance(e[k], str) for k in ("Topic", "Type", "Key", "Namespace"))
+        assert e["FilterKeys"] is None or all(isinstance(k, str) for k in e["FilterKeys"])
+        assert isinstance(e["Index"], int) and list(e["Payload"]) == [e["Topic"]]
     indexes = [f["Index"] for f in data]
     assert indexes == sorted(set(indexes)), "frames must come once per index, in index order"
     assert all(e["Index"] == f["Index"] for f in data for e in f["Events"])

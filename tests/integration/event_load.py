@@ -72,10 +72,10 @@ def register_jobs(port: int, ids: list[str], inflight: int = 8) -> tuple[list[di
 class EventReader:
     """Reads ``/v1/event/stream?<query>`` on a thread; ``frames`` holds every JSON line."""
 
-    def __init__(self, port: int, query: str = "") -> None:
+    def __init__(self, port: int, query: str = "", host: str = "127.0.0.1") -> None:
         self.frames: list[dict[str, Any]] = []
         self.closed = threading.Event()
-        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self._conn = http.client.HTTPConnection(host, port, timeout=120)
         self._conn.request("GET", "/v1/event/stream" + (f"?{query}" if query else ""))
         self._resp = self._conn.getresponse()
         assert self._resp.status == 200, self._resp.read()[:300]

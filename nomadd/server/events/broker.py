@@ -1,10 +1,10 @@
 """The event broker: a bounded ring of event batches and the subscriptions reading it.
 
-Nomad's ``nomad/stream`` (``event_broker.go``, ``event_buffer.go``, ``subscription.go``), with one
-difference on purpose: a subscriber that falls more than ``event_buffer_size`` batches behind
-(it stopped reading, or reads slower than the cluster writes) is closed with
-:data:`ERR_SUBSCRIPTION_CLOSED_LAGGING`, so the memory held is bounded by the buffer and nothing a
-subscriber does can slow the FSM.
+Nomad's ``nomad/stream`` (``event_broker.go``, ``event_buffer.go``, ``subscription.go``): a
+subscriber that falls more than ``event_buffer_size`` batches behind (it stopped reading, or reads
+slower than the cluster writes) is closed with :data:`ERR_SUBSCRIPTION_CLOSED_LAGGING`, as in
+Nomad, so the memory held is bounded by the buffer and nothing a subscriber does can slow the FSM.
+One difference on purpose: without subscribers nothing is recorded (below).
 
 Threads: :meth:`EventBroker.publish` runs on the Raft thread (after the FSM applied an entry); it
 takes the broker's lock for O(subscribers) steps and wakes waiting subscribers on their event loop
@@ -45,9 +45,8 @@ __all__ = [
 
 DEFAULT_EVENT_BUFFER_SIZE = 100  # Nomad's event_buffer_size default: batches (Raft indexes)
 ERR_SUBSCRIPTION_CLOSED = "subscription closed by server, client should resubscribe"
-ERR_SUBSCRIPTION_CLOSED_LAGGING = (
-    "subscription closed by server, client fell behind the event buffer and should resubscribe"
-)
+# Nomad's own text (nomad/stream/event_buffer.go), which clients such as nomad-tools look for
+ERR_SUBSCRIPTION_CLOSED_LAGGING = "event dropped from buffer"
 
 
 class SubscriptionClosedError(Exception):

@@ -75,7 +75,10 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
     "nomadd.agent.http.acl_endpoint",
+    "nomadd.agent.http.namespace_endpoint",  # before node_endpoint: /v1/node/pools is not a node
     "nomadd.agent.http.node_endpoint",
+    "nomadd.agent.http.search_endpoint",
+    "nomadd.agent.http.job_parse_endpoint",
     "nomadd.agent.http.client_endpoint",
     "nomadd.agent.http.system_endpoint",
     "nomadd.agent.http.job_endpoint",

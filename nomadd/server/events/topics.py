@@ -8,7 +8,7 @@ changes: the *table* of the row gives the topic, key, namespace, filter keys and
 ``Evaluation``, as in Nomad. An entry whose type has no event type makes no events; a deleted row
 makes an event only for the tables marked ``on_delete``.
 
-To add a topic (node pools, services, deployments): add its table to :data:`TABLE_TOPICS` and the
+To add a topic (services, deployments): add its table to :data:`TABLE_TOPICS` and the
 message types that write it to :data:`MSG_EVENT_TYPES`; nothing else changes.
 """
 
@@ -103,6 +103,7 @@ TABLE_TOPICS: dict[str, TopicSpec] = {
     "nodes": TopicSpec(
         topic="Node", payload_key="Node", key=lambda n: n.id, on_delete=True, api=lambda n: n.sanitize()
     ),
+    "node_pools": TopicSpec(topic="NodePool", payload_key="NodePool", key=lambda p: p.name, on_delete=True),
     "acl_tokens": TopicSpec(
         topic="ACLToken",
         payload_key="ACLToken",
@@ -131,6 +132,8 @@ MSG_EVENT_TYPES: dict[int, str] = {
     _t.NODE_UPDATE_STATUS: "NodeEvent",
     _t.NODE_UPDATE_ELIGIBILITY: "NodeDrain",
     _t.NODE_UPDATE_DRAIN: "NodeDrain",
+    _t.NODE_POOL_UPSERT: "NodePoolUpserted",
+    _t.NODE_POOL_DELETE: "NodePoolDeleted",
     _t.JOB_REGISTER: "JobRegistered",
     _t.JOB_REGISTER_BATCH: "JobRegistered",  # several Job.Register requests in one entry
     _t.JOB_DEREGISTER: "JobDeregistered",

@@ -228,3 +228,21 @@ def test_an_operator_snapshot_restore_closes_the_subscriptions() -> None:
         await asyncio.wait_for(sub.closed, 1.0)
 
     asyncio.run(main())
+
+
+def test_node_pool_events() -> None:
+    from nomadd.server.events.topics import encode_event, events_from_changes
+    from nomadd.structs.namespace import NodePool
+
+    pool = NodePool(name="gpu", description="d")
+    up = events_from_changes(5, MessageType.NODE_POOL_UPSERT, {("node_pools", "gpu"): [None, pool]})
+    assert [(e.topic, e.type, e.key, e.namespace) for e in up] == [
+        ("NodePool", "NodePoolUpserted", "gpu", "")
+    ]
+    assert json.loads(encode_event(up[0]))["Payload"]["NodePool"]["Name"] == "gpu"
+    gone = events_from_changes(6, MessageType.NODE_POOL_DELETE, {("node_pools", "gpu"): [pool, None]})
+    assert [e.type for e in gone] == ["NodePoolDeleted"]
+    reader = ACL(node="read")  # type: ignore[call-arg]
+    assert not acl_allows_subscription(
+        reader, SubscribeRequest(topics={"NodePool": ("*",)})
+    )  # management only

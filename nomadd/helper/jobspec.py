@@ -66,6 +66,12 @@ _UPDATE = {
         "Canary",
     )
 }
+_PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY, "IgnoreCollision": _ANY}
+_NETWORK = {
+    **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits", "DNS", "CNI")},
+    "ReservedPorts": [_PORT],
+    "DynamicPorts": [_PORT],
+}
 _TASK = {
     "Name": _ANY,
     "Driver": _ANY,
@@ -73,7 +79,14 @@ _TASK = {
     "Config": _ANY,
     "Env": _ANY,
     "Constraints": [_CONSTRAINT],
-    "Resources": {"CPU": _ANY, "Cores": _ANY, "MemoryMB": _ANY, "MemoryMaxMB": _ANY, "DiskMB": _ANY},
+    "Resources": {
+        "CPU": _ANY,
+        "Cores": _ANY,
+        "MemoryMB": _ANY,
+        "MemoryMaxMB": _ANY,
+        "DiskMB": _ANY,
+        "Networks": [_NETWORK],
+    },
     "RestartPolicy": _RESTART,
     "Meta": _ANY,
     "KillTimeout": _ANY,
@@ -91,6 +104,7 @@ _GROUP = {
     "Update": _UPDATE,
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
+    "Networks": [_NETWORK],
 }
 JOB_SCHEMA: dict[str, Any] = {
     **{
@@ -258,6 +272,29 @@ _LOGS_HCL = {
 _DISK_HCL = {"size": ("SizeMB", "v"), "sticky": ("Sticky", "v"), "migrate": ("Migrate", "v")}
 
 
+_PORT_HCL = {"static": ("Value", "v"), "to": ("To", "v"), "host_network": ("HostNetwork", "v")}
+
+
+def _networks(raw: Any, path: str) -> list[dict[str, Any]]:
+    """``network { mode = "host"  port "http" { static = 8080 }  port "x" {} }`` blocks: a port
+    with ``static`` is reserved, one without is dynamic."""
+    out = []
+    for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
+        p = f"{path}[{i}]"
+        net: dict[str, Any] = {"ReservedPorts": [], "DynamicPorts": []}
+        for key, value in _block(item, p).items():
+            if key == "port":
+                for j, (label, body) in enumerate(_labelled(value, f"{p}.port")):
+                    port = {"Label": label, **_fields(body, f"{p}.port[{j}]", _PORT_HCL)}
+                    net["ReservedPorts" if "Value" in port else "DynamicPorts"].append(port)
+            elif key in ("mode", "mbits", "hostname"):
+                net[{"mode": "Mode", "mbits": "MBits", "hostname": "Hostname"}[key]] = value
+            else:
+                raise JobFileError(f"{p}.{key}: unknown key")
+        out.append(net)
+    return out
+
+
 def _constraints(raw: Any, path: str) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
@@ -302,7 +339,11 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
         elif key == "constraint":
             task["Constraints"] = _constraints(value, p)
         elif key == "resources":
-            task["Resources"] = _fields(_block(value, p), p, _RESOURCES_HCL)
+            body = dict(_block(value, p))
+            nets = body.pop("network", None)
+            task["Resources"] = _fields(body, p, _RESOURCES_HCL)
+            if nets is not None:
+                task["Resources"]["Networks"] = _networks(nets, f"{p}.network")
         elif key == "restart":
             task["RestartPolicy"] = _fields(_block(value, p), p, _RESTART_HCL)
         elif key == "logs":
@@ -330,6 +371,8 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
+        elif key == "network":
+            group["Networks"] = _networks(value, p)
         elif key == "task":
             group["Tasks"] = [_task(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

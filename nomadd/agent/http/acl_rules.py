@@ -147,6 +147,18 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", object_param="alloc:id")),
     **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", object_param="alloc:id")),
     ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", object_param="alloc:alloc"),
+    **{
+        ("GET", f"/v1/client/fs/{op}/{{alloc}}"): ns_rule("read-fs", object_param="alloc:alloc")
+        for op in ("ls", "stat", "cat", "readat", "stream")
+    },
+    ("GET", "/v1/client/allocation/{id}/stats"): ns_rule("read-job", object_param="alloc:id"),
+    **_both("/v1/client/allocation/{id}/restart", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    ("GET", "/v1/client/allocation/{id}/gc"): ns_rule("alloc-lifecycle", object_param="alloc:id"),
+    ("PUT", "/v1/client/allocation/{id}/gc"): ns_rule("alloc-lifecycle", object_param="alloc:id"),
+    # raw_exec tasks also need alloc-node-exec (checked by the handler, which knows the driver)
+    ("GET", "/v1/client/allocation/{id}/exec"): ns_rule("alloc-exec", object_param="alloc:id"),
+    ("GET", "/v1/client/gc"): NODE_WRITE,
+    ("PUT", "/v1/client/gc"): NODE_WRITE,
     ("GET", "/v1/client/stats"): NODE_READ,
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),

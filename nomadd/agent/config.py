@@ -24,6 +24,7 @@ from nomadd.agent.config_schema import Partial, check_file, merge
 from nomadd.client.config import ClientConfig, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
+from nomadd.server.events.broker import DEFAULT_EVENT_BUFFER_SIZE
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
@@ -343,6 +344,7 @@ def _build_server(
         node_gc_threshold=s.get("node_gc_threshold", 24 * 3600.0),
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
+        event_buffer_size=_event_buffer_size(s.get("event_buffer_size", 0)),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
         authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
         server_join=ServerJoin(**s.get("server_join", {})),
@@ -356,6 +358,13 @@ def _authoritative_region(region: str) -> str:
     if region and not _REGION_RE.match(region):
         raise ConfigError("server.authoritative_region: Region contains invalid characters")
     return region
+
+
+def _event_buffer_size(value: int) -> int:
+    """``server.event_buffer_size``: 0 means Nomad's default (100); negative is an error."""
+    if value < 0:
+        raise ConfigError(f"server.event_buffer_size: must be 0 (the default, 100) or more, got {value}")
+    return value or DEFAULT_EVENT_BUFFER_SIZE
 
 
 def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:

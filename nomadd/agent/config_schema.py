@@ -140,6 +140,7 @@ SCHEMA: dict[str, object] = {
         "node_gc_threshold": DURATION,
         "node_gc_interval": DURATION,
         "num_schedulers": INT,
+        "event_buffer_size": INT,  # batches of events held for /v1/event/stream (Nomad's 100)
         "rejoin_after_leave": BOOL,
         "authoritative_region": STR,
         "server_join": _SERVER_JOIN,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from nomadd import VERSION
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.helper.addr import split_host_port
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.auth import ServerSigner, server_caller
@@ -43,6 +44,7 @@ from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
+from nomadd.server.events import EventBroker
 from nomadd.server.federation import Regions, forward_timeout
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
@@ -98,11 +100,6 @@ PEER_RPC_TIMEOUT_S = 2.0
 MDNS_STOP_TIMEOUT_S = 1.0  # goodbye packets on leave/shutdown; never worth more than this
 
 
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class Server:
     def __init__(
         self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
@@ -119,7 +116,7 @@ class Server:
         self.http_addr = config.advertise.http
         self.store = StateStore()
         self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
-        self.fsm = FSM(self.store, entry_kinds(self.restorer))
+        self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(
@@ -225,7 +222,7 @@ class Server:
         cfg = self.config
         self.node_id = await asyncio.to_thread(self._load_node_id)
         stored_keys = await asyncio.to_thread(self.gossip_keyring.load)  # wins over server.encrypt
-        serf_host, serf_port = _split(cfg.advertise.serf)
+        serf_host, serf_port = split_host_port(cfg.advertise.serf)
         bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
         self.gossip = Gossip(
             GossipConfig(
@@ -272,11 +269,11 @@ class Server:
         """Announce this server on mDNS (``_nomadd._tcp.local.``, docs/discovery.md) so
         ``mdns://`` joins find it; takes ~1.7 s of probing, so it runs in the background."""
         cfg = self.config
-        host, http_port = _split(cfg.advertise.http)
+        host, http_port = split_host_port(cfg.advertise.http)
         ports = {
             "http": http_port,
-            "raft": _split(cfg.advertise.raft)[1],
-            "serf": _split(cfg.advertise.serf)[1],
+            "raft": split_host_port(cfg.advertise.raft)[1],
+            "serf": split_host_port(cfg.advertise.serf)[1],
         }
         try:
             from nomadd.discovery import MdnsAnnouncer  # zeroconf: imported off the start-up path

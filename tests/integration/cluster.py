@@ -473,6 +473,14 @@ class Cluster:
             join["retry_join"] = others
             join["retry_interval"] = "1s"
 
+    def start_servers(self, n: int = 3) -> tuple[list[Agent], Agent]:
+        """``n`` linked servers started; returns them and their leader once they agree."""
+        servers = [self.add_server(bootstrap_expect=n) for _ in range(n)]
+        self.link(servers)
+        for s in servers:
+            s.start()
+        return servers, self.wait_leader(servers)
+
     def close(self) -> None:
         for a in self.agents:
             for p in a.runs:

@@ -27,6 +27,8 @@ from nomadd.server.config import ServerConfig
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
+from nomadd.structs.network import parse_port_list
+from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = [
@@ -91,6 +93,9 @@ class AgentConfig:
                 out[block].pop(key, None)
         out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
         out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
+        for holder in (out, out["server"]):
+            if "acl" in holder:
+                holder["acl"]["replication_token"] = "<redacted>" if self.acl.replication_token else ""
         return out
 
 
@@ -193,6 +198,8 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         token_ttl=_get(p, "acl.token_ttl", 30.0),
         policy_ttl=_get(p, "acl.policy_ttl", 30.0),
         role_ttl=_get(p, "acl.role_ttl", 30.0),
+        replication_token=_get(p, "acl.replication_token", ""),
+        replication_interval=_get(p, "acl.replication_interval", 5.0),
     )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
@@ -337,11 +344,18 @@ def _build_server(
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
+        authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,
         **_operator_settings(p, data_dir),
     )
+
+
+def _authoritative_region(region: str) -> str:
+    if region and not _REGION_RE.match(region):
+        raise ConfigError("server.authoritative_region: Region contains invalid characters")
+    return region
 
 
 def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:
@@ -392,6 +406,16 @@ def _build_client(
             raise ConfigError(f"client.reserved.{key}: must not be negative")
     if c.get("node_pool") == "all":
         raise ConfigError('client.node_pool: "all" is a reserved node pool name')
+    try:
+        parse_port_list(reserved.reserved_ports)
+    except ValueError as err:
+        raise ConfigError(f"client.reserved.reserved_ports: {err}") from None
+    lo = c.get("min_dynamic_port", DEFAULT_MIN_DYNAMIC_PORT)
+    hi = c.get("max_dynamic_port", DEFAULT_MAX_DYNAMIC_PORT)
+    if not 1 <= lo <= hi <= 65535:
+        raise ConfigError(
+            f"client.min_dynamic_port/max_dynamic_port: need 1 <= min <= max <= 65535; got {lo} and {hi}"
+        )
     return ClientConfig(
         **common,
         enabled=enabled,
@@ -411,6 +435,8 @@ def _build_client(
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),
+        min_dynamic_port=lo,
+        max_dynamic_port=hi,
     )
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["NetnsLab", "netns_http"]
+__all__ = ["NetnsLab", "netns_http", "netns_request"]
 
 
 def _ip(*args: str) -> None:
@@ -62,6 +62,34 @@ class NetnsLab:
     def heal(self, host: int) -> None:
         _ip("-n", self.bridge_ns, "link", "set", self._peers[host], "up")
 
+    def delay(self, group_a: Sequence[int], group_b: Sequence[int], ms: int) -> bool:
+        """Delay every packet between a host of ``group_a`` and one of ``group_b`` by ``ms``
+        each way: on each host's eth0 an htb class holding ``tc netem``, which u32 filters send
+        the other group's destinations to. False (nothing changed) when the kernel has no netem
+        (CONFIG_NET_SCH_NETEM)."""
+        probe = ["tc", "-n", self.hosts[group_a[0]], "qdisc", "add", "dev", "eth0", "root", "netem"]
+        if subprocess.run([*probe, "delay", f"{ms}ms"], capture_output=True).returncode != 0:
+            return False
+        subprocess.run(
+            ["tc", "-n", self.hosts[group_a[0]], "qdisc", "del", "dev", "eth0", "root"], check=True
+        )
+        for mine, theirs in ((group_a, group_b), (group_b, group_a)):
+            for host in mine:
+                dev = ["dev", "eth0"]
+                filt = ["filter", "add", *dev, "parent", "1:", "protocol", "ip", "u32"]
+                for args in (
+                    ["qdisc", "add", *dev, "root", "handle", "1:", "htb", "default", "1"],
+                    ["class", "add", *dev, "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit"],
+                    ["class", "add", *dev, "parent", "1:", "classid", "1:2", "htb", "rate", "10gbit"],
+                    ["qdisc", "add", *dev, "parent", "1:2", "handle", "20:", "netem", "delay", f"{ms}ms"],
+                    *(
+                        [*filt, "match", "ip", "dst", f"{self.ips[other]}/32", "flowid", "1:2"]
+                        for other in theirs
+                    ),
+                ):
+                    subprocess.run(["tc", "-n", self.hosts[host], *args], check=True, capture_output=True)
+        return True
+
     def wrap(self, host: int) -> list[str]:
         """Command prefix that runs a program inside host ``host``'s namespace."""
         return ["ip", "netns", "exec", self.hosts[host]]
@@ -74,16 +102,44 @@ class NetnsLab:
 
 _HTTP_SCRIPT = r"""
 import json, sys, urllib.request, urllib.error
-method, url, body, timeout = json.loads(sys.argv[1])
-req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method=method)
+method, url, body, timeout, headers = json.loads(sys.argv[1])
+req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method=method, headers=headers)
 try:
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        print(json.dumps({"status": r.status, "body": r.read().decode()}))
+        print(json.dumps({"status": r.status, "headers": dict(r.headers), "body": r.read().decode()}))
 except urllib.error.HTTPError as e:
-    print(json.dumps({"status": e.code, "body": e.read().decode()}))
+    print(json.dumps({"status": e.code, "headers": dict(e.headers), "body": e.read().decode()}))
 except Exception as e:
-    print(json.dumps({"status": 0, "body": repr(e)}))
+    print(json.dumps({"status": 0, "headers": {}, "body": repr(e)}))
 """
+
+
+def netns_request(
+    wrap: Sequence[str],
+    method: str,
+    url: str,
+    body: Any = None,
+    params: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """An HTTP request made from inside a namespace: ``(status, headers, body)``; status 0 = no
+    answer."""
+    if params:
+        import urllib.parse
+
+        url += "?" + urllib.parse.urlencode(params)
+    arg = json.dumps([method, url, body, timeout, dict(headers or {})])
+    out = subprocess.run(
+        [*wrap, sys.executable, "-I", "-c", _HTTP_SCRIPT, arg],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 10,
+    )
+    if out.returncode != 0:
+        return 0, {}, out.stderr
+    reply = json.loads(out.stdout)
+    return int(reply["status"]), dict(reply["headers"]), str(reply["body"])
 
 
 def netns_http(
@@ -95,18 +151,5 @@ def netns_http(
     timeout: float = 10.0,
 ) -> tuple[int, str]:
     """An HTTP request made from inside a namespace: ``(status, body)``; status 0 = no answer."""
-    if params:
-        import urllib.parse
-
-        url += "?" + urllib.parse.urlencode(params)
-    arg = json.dumps([method, url, body, timeout])
-    out = subprocess.run(
-        [*wrap, sys.executable, "-I", "-c", _HTTP_SCRIPT, arg],
-        capture_output=True,
-        text=True,
-        timeout=timeout + 10,
-    )
-    if out.returncode != 0:
-        return 0, out.stderr
-    reply = json.loads(out.stdout)
-    return int(reply["status"]), str(reply["body"])
+    status, _, text = netns_request(wrap, method, url, body, params, timeout)
+    return status, text

@@ -26,6 +26,7 @@ from aiohttp import web
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.agent.http.body import read_body, read_json
 from nomadd.agent.http.paginate import LISTS, ListOrder, page
+from nomadd.agent.http.region_forward import forward_region, other_region
 from nomadd.helper.duration import parse_duration
 from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.codec import INT64_MAX
@@ -75,8 +76,13 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
     "nomadd.agent.http.acl_endpoint",
+    "nomadd.agent.http.namespace_endpoint",  # before node_endpoint: /v1/node/pools is not a node
     "nomadd.agent.http.node_endpoint",
+    "nomadd.agent.http.search_endpoint",
+    "nomadd.agent.http.job_parse_endpoint",
     "nomadd.agent.http.client_endpoint",
+    "nomadd.agent.http.client_fs_endpoint",
+    "nomadd.agent.http.client_alloc_endpoint",
     "nomadd.agent.http.system_endpoint",
     "nomadd.agent.http.job_endpoint",
     "nomadd.agent.http.eval_endpoint",
@@ -165,6 +171,9 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
+                region = other_region(agent, req)
+                if region:  # another region's servers answer it, ACL checks included
+                    return await forward_region(agent, req, region)
                 acl = await authorize(agent.acl, req, rule, lambda k, i, t: _object_namespace(agent, k, i, t))
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:
@@ -228,6 +237,10 @@ async def _object_namespace(agent: Agent, kind: str, object_id: str, token: str)
     A client-only agent asks its servers with the caller's token (refused there unless the token
     may read the object)."""
     request: AllocSpecificRequest | EvalSpecificRequest
+    runners = getattr(agent.client, "allocs", None) if agent.client is not None else None
+    local = runners.get(object_id) if kind == "alloc" and runners is not None else None
+    if local is not None:  # an allocation this client runs: its namespace is known here (Nomad's)
+        return str(local.alloc.namespace)
     if kind == "alloc":
         request = AllocSpecificRequest(alloc_id=object_id, auth_token=token, allow_stale=True)
     else:

@@ -141,6 +141,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/evaluations"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/deployments"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),

@@ -199,6 +199,12 @@ class Router:
                 resp = web.Response(status=err.code, text=err.message, content_type="text/plain")
             except web.HTTPException:
                 raise
+            except ConnectionResetError as err:
+                if req.transport is not None and not req.transport.is_closing():
+                    resp = _unexpected(req, err)  # some other connection of the handler's
+                else:  # the reader left a stream (events, logs, a file): nothing went wrong
+                    logger.debug("request closed by the client method=%s path=%s", req.method, req.path)
+                    resp = web.Response(status=499, text="client closed request")  # never sent
             except Exception as err:
                 resp = _unexpected(req, err)
             logger.debug(

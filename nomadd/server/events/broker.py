@@ -27,6 +27,7 @@ from itertools import islice
 from typing import Any
 
 from nomadd.server.acl.acl import ACL
+from nomadd.server.events.job_status import JobStatusTracker
 from nomadd.server.events.topics import TRACKED_TABLES, Event, encode_event, events_from_changes
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ class EventBroker:
         self._lock = threading.Lock()
         self._subs: set[Subscription] = set()
         self.active = False  # any subscription open: the FSM tracks changes only then
+        self.job_status = JobStatusTracker()  # Job events for statuses derived from allocs/evals
 
     # ---- the FSM side (Raft thread) ------------------------------------------------------
     track_tables = TRACKED_TABLES  # the tables whose rows the FSM records while active

@@ -166,6 +166,8 @@ class FSM:
                 if self.events.active:
                     txn.track(self.events.track_tables)
                 result = kind.apply(txn, entry)
+                if txn.changes:
+                    self.events.job_status.add_status_changes(txn, txn.changes)
         except Exception as err:
             raise FSMFatalError(f"apply failed type={msg_type} index={index}: {err!r}") from err
         if txn.replaced:  # an operator snapshot restore: the subscribers' view no longer holds

@@ -24,7 +24,9 @@ from nomadd.server.events import (
 )
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.state import store_allocs
 from nomadd.server.state.store import StateStore
+from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.eval import EvalStatus
 from nomadd.structs.messages import MessageType
@@ -246,3 +248,34 @@ def test_node_pool_events() -> None:
     assert not acl_allows_subscription(
         reader, SubscribeRequest(topics={"NodePool": ("*",)})
     )  # management only
+
+
+def test_a_job_whose_status_follows_its_allocations_gets_job_events() -> None:
+    """Nomad rewrites a job when an allocation update changes its status and emits a Job event
+    of the entry's type; clients following a job (nomad-tools' watch) wait for it."""
+
+    async def main() -> None:
+        server = FakeServer()
+        await server.add_node()
+        sub = server.fsm.events.subscribe(SubscribeRequest(topics={"Job": ("once",)}))
+        server.scheduling.set_enabled(True)
+        try:
+            reply = await server.register_job(api_job("once", count=1, job_type="batch"))
+            await wait_until(
+                lambda: server.store.snapshot().get("evals", reply.eval_id).status == EvalStatus.COMPLETE
+            )
+        finally:
+            server.scheduling.set_enabled(False)
+        allocs = store_allocs.allocs_by_job(server.store.snapshot(), "default", "once")
+        await server.update_allocs(allocs, AllocClientStatus.RUNNING)  # still running: no Job event
+        await server.update_allocs(allocs, AllocClientStatus.COMPLETE)
+        events = [e for f in _frames(await sub.next(0.1), sub.req) for e in f["Events"]]
+        seen = [(e["Type"], e["Payload"]["Job"]["Status"]) for e in events]
+        assert seen == [
+            ("JobRegistered", "pending"),
+            ("PlanResult", "running"),  # a placed (pending) allocation makes the job running, as Nomad
+            ("AllocationUpdated", "dead"),
+        ], seen
+        assert events[-1]["Payload"]["Job"]["ModifyIndex"] == events[-1]["Index"]
+
+    asyncio.run(main())

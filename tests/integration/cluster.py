@@ -324,14 +324,21 @@ class Agent:
             raise HTTPError(err.code, err.read().decode(errors="replace")) from None
         return (json.loads(raw) if raw else None), headers
 
-    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent."""
+    def cli(
+        self,
+        *args: str,
+        timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
+    ) -> subprocess.CompletedProcess[str]:
+        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent (``env`` set, e.g. an
+        operator's ``NOMAD_*`` variables, wins over the harness's)."""
         return subprocess.run(
             [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
-            env=agent_env(NOMAD_ADDR=self.url, **(self.tls.env() if self.tls else {})),
-            cwd=ROOT,
+            env=agent_env(**{"NOMAD_ADDR": self.url, **(self.tls.env() if self.tls else {}), **(env or {})}),
+            cwd=cwd,
             timeout=timeout,
         )
 

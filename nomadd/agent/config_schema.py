@@ -171,7 +171,14 @@ SCHEMA: dict[str, object] = {
         "server_join": dict(_SERVER_JOIN),
     },
     "discovery": {"dns_resolvers": STR_LIST},
-    "acl": {"enabled": BOOL, "token_ttl": DURATION, "policy_ttl": DURATION, "role_ttl": DURATION},
+    "acl": {
+        "enabled": BOOL,
+        "token_ttl": DURATION,
+        "policy_ttl": DURATION,
+        "role_ttl": DURATION,
+        "token_min_expiration_ttl": DURATION,
+        "token_max_expiration_ttl": DURATION,
+    },
     "tls": {
         "http": BOOL,
         "rpc": BOOL,

@@ -111,6 +111,7 @@ class Client:
         region: str | None = None,
         timeout_s: float = 330.0,
         tls: TLSOptions | None = None,
+        namespace: str | None = None,
     ) -> None:
         addr = address or os.environ.get("NOMAD_ADDR") or DEFAULT_ADDRESS
         if "://" not in addr:
@@ -118,6 +119,7 @@ class Client:
         self.address = addr.rstrip("/")
         self.token = token if token is not None else os.environ.get("NOMAD_TOKEN", "")
         self.region = region if region is not None else os.environ.get("NOMAD_REGION", "")
+        self.namespace = namespace if namespace is not None else os.environ.get("NOMAD_NAMESPACE", "")
         self.timeout_s = timeout_s
         self.tls = tls if tls is not None else TLSOptions.from_env()
         self._ssl: ssl.SSLContext | None = None
@@ -145,6 +147,8 @@ class Client:
                 query.extend((k, str(x)) for x in v)
         if self.region and not any(k == "region" for k, _ in query):
             query.append(("region", self.region))
+        if self.namespace and not any(k == "namespace" for k, _ in query):
+            query.append(("namespace", self.namespace))
         qs = urllib.parse.urlencode(query)
         return f"{self.address}{path}" + (f"?{qs}" if qs else "")
 
@@ -157,7 +161,13 @@ class Client:
         return urllib.request.urlopen(req, timeout=timeout, context=self._ssl)
 
     def raw(
-        self, method: str, path: str, params: Params | None, data: bytes | None, content_type: str = ""
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        data: bytes | None,
+        content_type: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[bytes, Message]:
         """One request with a bytes body; the answer's bytes and headers (APIError on failure)."""
         req = urllib.request.Request(self.url(path, params), data=data, method=method)
@@ -165,6 +175,8 @@ class Client:
             req.add_header("Content-Type", content_type or "application/octet-stream")
         if self.token:
             req.add_header("X-Nomad-Token", self.token)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         try:
             with self.open(req, self.timeout_s) as resp:
                 return resp.read(), resp.headers

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from nomadd.structs.node import DriverInfo, NodeReservedResources, NodeResources
+from nomadd import __version__
+from nomadd.structs.node import (
+    DEFAULT_MAX_DYNAMIC_PORT,
+    DEFAULT_MIN_DYNAMIC_PORT,
+    DriverInfo,
+    NodeReservedResources,
+    NodeResources,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,7 @@ def _default_version() -> str:
     try:
         return importlib.metadata.version("nomadd")
     except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
+        return __version__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,9 +63,12 @@ class FingerprintConfig:
     reserved_cpu_mhz: int = 0
     reserved_memory_mb: int = 0
     reserved_disk_mb: int = 0
+    reserved_ports: str = ""
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
     disk_total_mb: int = 0
+    min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
+    max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
     drivers: tuple[str, ...] = DEFAULT_DRIVERS

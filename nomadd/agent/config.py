@@ -93,6 +93,9 @@ class AgentConfig:
                 out[block].pop(key, None)
         out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
         out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
+        for holder in (out, out["server"]):
+            if "acl" in holder:
+                holder["acl"]["replication_token"] = "<redacted>" if self.acl.replication_token else ""
         return out
 
 
@@ -197,6 +200,8 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         role_ttl=_get(p, "acl.role_ttl", 30.0),
         token_min_expiration_ttl=_get(p, "acl.token_min_expiration_ttl", 60.0),
         token_max_expiration_ttl=_get(p, "acl.token_max_expiration_ttl", 86400.0),
+        replication_token=_get(p, "acl.replication_token", ""),
+        replication_interval=_get(p, "acl.replication_interval", 5.0),
     )
     if acl.token_min_expiration_ttl > acl.token_max_expiration_ttl:
         raise ConfigError(
@@ -345,11 +350,18 @@ def _build_server(
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
+        authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,
         **_operator_settings(p, data_dir),
     )
+
+
+def _authoritative_region(region: str) -> str:
+    if region and not _REGION_RE.match(region):
+        raise ConfigError("server.authoritative_region: Region contains invalid characters")
+    return region
 
 
 def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:

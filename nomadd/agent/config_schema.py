@@ -141,6 +141,7 @@ SCHEMA: dict[str, object] = {
         "node_gc_interval": DURATION,
         "num_schedulers": INT,
         "rejoin_after_leave": BOOL,
+        "authoritative_region": STR,
         "server_join": _SERVER_JOIN,
         "limits": {f.name: INT for f in dataclasses.fields(Limits)},
         "snapshot": {"interval": DURATION, "retain": INT, "path": STR},  # scheduled snapshots
@@ -180,6 +181,8 @@ SCHEMA: dict[str, object] = {
         "role_ttl": DURATION,
         "token_min_expiration_ttl": DURATION,
         "token_max_expiration_ttl": DURATION,
+        "replication_token": STR,
+        "replication_interval": DURATION,
     },
     "tls": {
         "http": BOOL,

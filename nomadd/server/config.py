@@ -43,6 +43,9 @@ class ServerConfig:
     num_schedulers: int = 0
     rejoin_after_leave: bool = False
     server_join: ServerJoin = ServerJoin()
+    # Federation: the region ACL policies, roles and global tokens are written in and
+    # replicated from ("": this region is its own authority; Nomad's server.authoritative_region).
+    authoritative_region: str = ""
     data_dir: str = ""
     limits: Limits = DEFAULT_LIMITS  # the ``server.limits`` table: bounds on what callers send
     acl: ACLConfig = ACLConfig()

@@ -1,12 +1,11 @@
-"""Runbooks (docs/runbooks/) followed literally by integration tests.
+"""Tests that follow a runbook (docs/runbooks/) literally.
 
 A test never writes a ``nomadd`` command of its own for a runbook step: it names the command as
-the runbook prints it, :meth:`Runbook.command` checks that the runbook does print it (in a fenced
-block, trailing ``# comment`` stripped) and only then applies the test's substitutions (its
-addresses, paths and secrets for the runbook's examples). Configuration files, policy files and
-environment blocks are read out of the runbook too: a fenced block preceded by the marker
-``<!-- test: NAME -->`` is :meth:`Runbook.block` ``NAME``. So the runbook cannot drift from what
-the test ran.
+the runbook prints it, :meth:`Runbook.command` checks that the runbook does print it (trailing
+``# comment`` stripped) and only then applies the test's substitutions (its addresses, paths and
+secrets for the runbook's examples). Configuration files, policy files and environment blocks
+are read out of the runbook too: a fenced block preceded by the marker ``<!-- test: NAME -->``
+is :meth:`Runbook.block` ``NAME``. So the runbook cannot drift from what the test ran.
 """
 
 from __future__ import annotations
@@ -14,8 +13,10 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 
 from tests.helpers import ROOT
+from tests.integration.cluster import Agent
 
 __all__ = ["Runbook", "substitute"]
 
@@ -32,18 +33,20 @@ def substitute(text: str, subs: Mapping[str, str]) -> str:
 
 
 class Runbook:
-    """``docs/runbooks/<name>``, from the heading ``section`` on (the whole file without one)."""
-
     def __init__(self, name: str, section: str = "") -> None:
-        self.path = ROOT / "docs" / "runbooks" / name
+        """``docs/runbooks/<name>``, from the heading ``section`` on (all of it when empty)."""
+        self.path: Path = ROOT / "docs" / "runbooks" / name
+        self.section = section
+
+    def _text(self) -> str:
         text = self.path.read_text()
-        self.text = text[text.index(section) :] if section else text
+        return text[text.index(self.section) :] if self.section else text
 
     def _blocks(self) -> list[tuple[str, str]]:
         """Every fenced block as (marker name or "", content)."""
         out: list[tuple[str, str]] = []
         marker, inside, lines = "", False, []
-        for line in self.text.splitlines():
+        for line in self._text().splitlines():
             stripped = line.strip()
             if _FENCE.match(stripped):
                 if inside:
@@ -60,19 +63,31 @@ class Runbook:
         return out
 
     def commands(self) -> set[str]:
-        """Every ``nomadd ...`` line of the fenced blocks, trailing comments stripped."""
+        """Every ``nomadd ...`` line of the runbook (its section), comments stripped."""
         out = set()
-        for _, block in self._blocks():
-            for line in block.splitlines():
-                line = line.strip()
-                if line.startswith("nomadd "):
-                    out.add(re.sub(r"\s+#.*$", "", line).strip())
+        for line in self._text().splitlines():
+            line = line.strip()
+            if line.startswith("nomadd "):
+                out.add(re.sub(r"\s+#.*$", "", line).strip())
         return out
 
     def command(self, command: str, subs: Mapping[str, str] | None = None) -> list[str]:
         """The argv of ``command`` (which the runbook must print) with ``subs`` applied."""
         assert command in self.commands(), f"not a command of {self.path.name}: {command}"
         return shlex.split(substitute(command, subs or {}))
+
+    def run(
+        self,
+        agent: Agent,
+        command: str,
+        subs: Mapping[str, str],
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Run one runbook command on ``agent`` with ``subs`` applied; its stdout (exit 0 asserted)."""
+        out = agent.cli(*self.command(command, subs)[1:], timeout=timeout, env=env)
+        assert out.returncode == 0, f"{command}:\n{out.stdout}\n{out.stderr}"
+        return out.stdout
 
     def block(self, name: str, subs: Mapping[str, str] | None = None) -> str:
         """The fenced block after ``<!-- test: name -->``, with ``subs`` applied."""

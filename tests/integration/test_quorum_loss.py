@@ -22,15 +22,12 @@ from tests.integration.runbook import Runbook
 
 pytestmark = pytest.mark.slow
 
-RUNBOOK = Runbook("quorum-loss.md", section="## Case C")
+RUNBOOK = Runbook("quorum-loss.md", "## Case C")
 RUNBOOK_CONFIG = "-config=/etc/nomadd/server.toml -config=/etc/nomadd/server.d"
 
 
 def run_runbook(agent: Agent, command: str, subs: dict[str, str], timeout: float = 60) -> str:
-    """Run one runbook command (it must be in the runbook) on ``agent`` with ``subs`` applied."""
-    out = agent.cli(*RUNBOOK.command(command, subs)[1:], timeout=timeout)
-    assert out.returncode == 0, f"{command}:\n{out.stdout}\n{out.stderr}"
-    return out.stdout
+    return RUNBOOK.run(agent, command, subs, timeout)
 
 
 def test_runbook_case_c_recovers_a_survivor_and_grows_back(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from aiohttp import web
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.agent.http.body import read_body, read_json
 from nomadd.agent.http.paginate import LISTS, ListOrder, page
+from nomadd.agent.http.region_forward import forward_region, other_region
 from nomadd.helper.duration import parse_duration
 from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.codec import INT64_MAX
@@ -170,6 +171,9 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
+                region = other_region(agent, req)
+                if region:  # another region's servers answer it, ACL checks included
+                    return await forward_region(agent, req, region)
                 acl = await authorize(agent.acl, req, rule, lambda k, i, t: _object_namespace(agent, k, i, t))
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:

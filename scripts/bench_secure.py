@@ -121,9 +121,11 @@ def add_mode_args(ap: Any) -> None:
     ap.add_argument("--secure-only", action="store_true", help="measure with ACLs + mutual TLS on only")
 
 
-def ratio_line(what: str, off: float, on: float, goal: float = 0.8) -> str:
+def ratio_line(what: str, off: float, on: float, goal: float | None = 0.8) -> str:
+    """``what`` off and on, and their ratio against ``goal`` (``None``: a figure shown beside)."""
     ratio = on / off if off else 0.0
+    line = f"{what}: security off {off:,.1f}, on {on:,.1f}, ratio on/off {ratio:.2f}"
+    if goal is None:
+        return line
     verdict = "ok" if ratio >= goal else "BELOW GOAL"
-    return (
-        f"{what}: security off {off:,.1f}, on {on:,.1f}, ratio on/off {ratio:.2f} (goal >= {goal}) {verdict}"
-    )
+    return f"{line} (goal >= {goal}) {verdict}"

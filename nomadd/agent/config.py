@@ -199,9 +199,15 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         token_ttl=_get(p, "acl.token_ttl", 30.0),
         policy_ttl=_get(p, "acl.policy_ttl", 30.0),
         role_ttl=_get(p, "acl.role_ttl", 30.0),
+        token_min_expiration_ttl=_get(p, "acl.token_min_expiration_ttl", 60.0),
+        token_max_expiration_ttl=_get(p, "acl.token_max_expiration_ttl", 86400.0),
         replication_token=_get(p, "acl.replication_token", ""),
         replication_interval=_get(p, "acl.replication_interval", 5.0),
     )
+    if acl.token_min_expiration_ttl > acl.token_max_expiration_ttl:
+        raise ConfigError(
+            "acl.token_min_expiration_ttl must not be greater than acl.token_max_expiration_ttl"
+        )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
     if data_dir and not os.path.isabs(data_dir):

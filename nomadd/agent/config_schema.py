@@ -180,6 +180,8 @@ SCHEMA: dict[str, object] = {
         "token_ttl": DURATION,
         "policy_ttl": DURATION,
         "role_ttl": DURATION,
+        "token_min_expiration_ttl": DURATION,
+        "token_max_expiration_ttl": DURATION,
         "replication_token": STR,
         "replication_interval": DURATION,
     },

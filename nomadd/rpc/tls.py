@@ -118,6 +118,9 @@ class AgentTLS:
             ctx.minimum_version = version
             _load_files(ctx, cfg)
         self.listener.verify_mode = ssl.CERT_REQUIRED if cfg.verify_https_client else ssl.CERT_OPTIONAL
+        # a caller's certificate is fixed for its connection (nomadd.agent.http.tls caches it),
+        # as on Go's TLS servers, which never renegotiate
+        self.listener.options |= ssl.OP_NO_RENEGOTIATION
         self.outgoing.check_hostname = cfg.verify_server_hostname
         self.outgoing.verify_mode = ssl.CERT_REQUIRED
         self.peer.check_hostname = False

@@ -43,12 +43,15 @@ class DiscoveryConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ACLConfig:
-    """Nomad's ``acl`` block: enforcement on/off and how long compiled ACLs are cached (seconds)."""
+    """Nomad's ``acl`` block: enforcement on/off, how long a client-only agent caches a resolved
+    token (seconds), and the bounds of a new token's expiration (seconds from its creation)."""
 
     enabled: bool = False
     token_ttl: float = 30.0
     policy_ttl: float = 30.0
     role_ttl: float = 30.0
+    token_min_expiration_ttl: float = 60.0
+    token_max_expiration_ttl: float = 86400.0
     # Federation: the token a non-authoritative region's leader reads the authoritative
     # region's policies, roles and global tokens with, and how often (nomadd's own setting;
     # Nomad replicates continuously with blocking queries).

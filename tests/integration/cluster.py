@@ -325,15 +325,20 @@ class Agent:
         return (json.loads(raw) if raw else None), headers
 
     def cli(
-        self, *args: str, timeout: float = 30.0, env: Mapping[str, str] | None = None
+        self,
+        *args: str,
+        timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> subprocess.CompletedProcess[str]:
-        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent (plus ``env``)."""
+        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent (``env`` set, e.g. an
+        operator's ``NOMAD_*`` variables, wins over the harness's)."""
         return subprocess.run(
             [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
             env=agent_env(**{"NOMAD_ADDR": self.url, **(self.tls.env() if self.tls else {}), **(env or {})}),
-            cwd=ROOT,
+            cwd=cwd,
             timeout=timeout,
         )
 

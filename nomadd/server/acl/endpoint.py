@@ -16,6 +16,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from nomadd.helper.duration import format_duration
 from nomadd.rpc import RPCRegistry
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.policy import parse
@@ -203,9 +204,13 @@ class ACLEndpoint:
             return token
         expires = token.expiration_time
         if token.expiration_ttl:
+            if token.expiration_time:
+                raise ValidationError("Expiration TTL and Expiration Time cannot both be set")
             expires = now + token.expiration_ttl
         if expires and expires <= now:
             raise ValidationError("ExpirationTime must be in the future")
+        if expires:
+            self._check_expiry((expires - now) / 1e9)
         return replace(
             token,
             accessor_id=str(uuid.uuid4()),
@@ -213,6 +218,20 @@ class ACLEndpoint:
             create_time=now,
             expiration_time=expires,
         )
+
+    def _check_expiry(self, expires_in: float) -> None:
+        """Nomad's bounds on a new token's life (``acl.token_min/max_expiration_ttl``)."""
+        cfg = self._ctx.config.acl
+        if expires_in > cfg.token_max_expiration_ttl:
+            raise ValidationError(
+                f"expiration time cannot be more than {format_duration(cfg.token_max_expiration_ttl)} "
+                f"in the future (was {format_duration(round(expires_in))})"
+            )
+        if expires_in < cfg.token_min_expiration_ttl:
+            raise ValidationError(
+                f"expiration time cannot be less than {format_duration(cfg.token_min_expiration_ttl)} "
+                f"in the future (was {format_duration(round(expires_in))})"
+            )
 
     async def upsert_tokens(self, req: ACLUpsertTokensRequest) -> ACLTokenReply:
         await self._management(req)

@@ -2,7 +2,10 @@
 function every check goes through.
 
 A server resolves from its own state (``local_source``); a client-only agent asks its servers
-(``ACL.ResolveToken``) and caches the answer for ``acl.token_ttl``. Compiled ACLs are cached by the
+(``ACL.ResolveToken``: the token with its policies, those of its roles included) and caches the
+answer for ``acl.token_ttl``, and no longer than ``acl.policy_ttl`` when it carries policies or
+``acl.role_ttl`` when the token has roles: a changed token, policy or role is seen there within
+its TTL (Nomad's client caches each kind for its own TTL). Compiled ACLs are cached by the
 policies they were built from (name and modify index), so a changed policy is seen at once on a
 server. Errors are Nomad's: an unknown secret ``403 ACL token not found``, an expired one
 ``403 ACL token expired``, a secret that is not a UUID ``400``.
@@ -106,12 +109,21 @@ class ACLResolver:
             if self._cache_tokens:
                 if len(self._tokens) > 4096:
                     self._tokens.clear()
-                self._tokens[secret] = (now + self.config.token_ttl, resolved)
+                self._tokens[secret] = (now + self.cache_ttl(resolved), resolved)
         if not resolved.found:
             raise PermissionDeniedError(ERR_TOKEN_NOT_FOUND)
         if resolved.token is not None and resolved.token.expired(time.time_ns()):
             raise PermissionDeniedError(ERR_TOKEN_EXPIRED)
         return resolved
+
+    def cache_ttl(self, resolved: Resolved) -> float:
+        """How long a client-only agent keeps ``resolved``."""
+        ttl = self.config.token_ttl
+        if resolved.policies:
+            ttl = min(ttl, self.config.policy_ttl)
+        if resolved.token is not None and resolved.token.roles:
+            ttl = min(ttl, self.config.role_ttl)
+        return ttl
 
     async def resolve(self, secret: str) -> ACL:
         """The ACL of ``secret`` (management when ACLs are off)."""

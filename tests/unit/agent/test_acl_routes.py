@@ -105,9 +105,11 @@ class Harness:
         return secret
 
 
-def run(test: Callable[[Harness], Awaitable[None]], **server_config: Any) -> None:
+def run(
+    test: Callable[[Harness], Awaitable[None]], acl: ACLConfig = ACLConfig(enabled=True), **server_config: Any
+) -> None:
     async def main() -> None:
-        fake = FakeServer(acl=ACLConfig(enabled=True), **server_config)
+        fake = FakeServer(acl=acl, **server_config)
         agent = SimpleNamespace(
             server=fake, client=None, acl=fake.ctx.acl, config=AgentConfig(), reload_hook=None, tls=None
         )
@@ -238,6 +240,31 @@ def test_bad_tokens_policies_and_expiry() -> None:
         assert await h.request("GET", "/v1/jobs", expiring["SecretID"]) == (403, "ACL token expired")
         assert await ACLTokenGC(h.fake.ctx).collect() == [expiring["AccessorID"]]
         assert await h.request("GET", "/v1/jobs", expiring["SecretID"]) == (403, "ACL token not found")
+
+    run(body, acl=ACLConfig(enabled=True, token_min_expiration_ttl=0.01))  # a token of 50 ms
+
+
+def test_token_expiry_bounds() -> None:
+    """Nomad's acl.token_min_expiration_ttl (1m) and token_max_expiration_ttl (24h)."""
+
+    async def body(h: Harness) -> None:
+        async def create(**fields: Any) -> tuple[int, str]:
+            return await h.request("PUT", "/v1/acl/token", h.management, {"Type": "management", **fields})
+
+        assert await create(ExpirationTTL="30s") == (
+            400,
+            "expiration time cannot be less than 1m0s in the future (was 30s)",
+        )
+        assert await create(ExpirationTTL="24h1m") == (
+            400,
+            "expiration time cannot be more than 24h0m0s in the future (was 24h1m0s)",
+        )
+        in_a_week = "2099-01-01T00:00:00Z"
+        status, text = await create(ExpirationTime=in_a_week)
+        assert status == 400 and text.startswith("expiration time cannot be more than 24h0m0s"), text
+        assert (await create(ExpirationTTL="1m"))[0] == 200
+        assert (await create(ExpirationTTL="24h"))[0] == 200
+        assert (await create())[0] == 200  # no expiry at all: not bounded
 
     run(body)
 

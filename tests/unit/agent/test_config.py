@@ -160,6 +160,11 @@ def test_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) 
         ("[server]\nraft_protocol = 2", {}, "raft_protocol must be 3"),
         ('[server]\nencrypt = "bm90LWEta2V5"', {}, "key must be 16, 24 or 32 bytes"),
         ('[acl]\ntoken_ttl = "soon"', {}, 'acl.token_ttl: invalid duration "soon"'),
+        (
+            '[acl]\ntoken_min_expiration_ttl = "2h"\ntoken_max_expiration_ttl = "1h"',
+            {},
+            "acl.token_min_expiration_ttl must not be greater than acl.token_max_expiration_ttl",
+        ),
     ],
 )
 def test_semantic_errors(tmp_path: Path, extra: str, flags: dict[str, object], message: str) -> None:

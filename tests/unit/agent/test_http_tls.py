@@ -1,5 +1,5 @@
 """The internal RPC wants a client certificate when tls.rpc is on, and peer_is_server tells a
-server's certificate from a client's (the servers-only credential)."""
+server's certificate from a client's (the servers-only credential), read once per connection."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncio
 import ssl
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 from aiohttp import ClientSession, web
 
@@ -50,12 +52,28 @@ async def _run(tmp_path: Path) -> dict[str, tuple[int, str]]:
         return ctx
 
     out: dict[str, tuple[int, str]] = {}
+    reads = 0
+    getpeercert = ssl.SSLObject.getpeercert
+
+    def counted(self: ssl.SSLObject, binary_form: bool = False) -> Any:
+        nonlocal reads
+        reads += self.server_side
+        return getpeercert(self, binary_form)
+
+    callers = {kind: caller(kind) for kind in ("", "client", "server")}
+
     try:
-        async with ClientSession() as session:
-            for kind in ("", "client", "server"):
-                for path in ("/v1/status/leader", "/v1/internal/Node.Register"):
-                    async with session.post(f"https://127.0.0.1:{port}{path}", ssl=caller(kind)) as resp:
-                        out[f"{kind or 'none'} {path}"] = (resp.status, await resp.text())
+        with patch.object(ssl.SSLObject, "getpeercert", counted):
+            async with ClientSession() as session:
+                # a connection per kind (a session pools by SSL context), each used for
+                # several requests; the identity of one connection never answers for another
+                for kind in ("", "client", "server", "client", ""):
+                    for path in ("/v1/status/leader", "/v1/internal/Node.Register") * 2:
+                        async with session.post(f"https://127.0.0.1:{port}{path}", ssl=callers[kind]) as resp:
+                            key = f"{kind or 'none'} {path}"
+                            answer = (resp.status, await resp.text())
+                            assert out.setdefault(key, answer) == answer, key
+            out["reads"] = (reads, "")
     finally:
         await runner.cleanup()
     return out
@@ -68,3 +86,15 @@ def test_internal_rpc_needs_a_certificate_and_servers_are_told_apart(tmp_path: P
     assert status == 403 and "needs a client certificate" in text
     assert out["client /v1/internal/Node.Register"] == (200, "other")
     assert out["server /v1/internal/Node.Register"] == (200, "server")
+    assert out["reads"] == (3, "")  # at each connection's handshake, not per request
+
+
+def test_the_listener_refuses_renegotiation(tmp_path: Path) -> None:
+    """The per-connection identity above holds because a peer cannot swap its certificate."""
+    ca = create_ca()
+    (tmp_path / "ca.pem").write_bytes(ca[0])
+    cert, key = _files(tmp_path, ca, "server")
+    tls = AgentTLS(
+        TLSConfig(http=True, rpc=True, ca_file=str(tmp_path / "ca.pem"), cert_file=cert, key_file=key)
+    )
+    assert tls.listener.options & ssl.OP_NO_RENEGOTIATION

@@ -16,7 +16,7 @@ Index values are tuples of IDs, replaced on write (the store's snapshots share r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nomadd.server.state.store import register_table
@@ -257,6 +257,12 @@ def node_usage(reader: Reader, node_id: str) -> tuple[int, int, int]:
     """Summed (cpu, memory, disk) of the node's non-terminal allocations, kept on every write."""
     usage: tuple[int, int, int] = reader.get(USAGE_TABLE, node_id) or (0, 0, 0)
     return usage
+
+
+def usage_rows(reader: Reader) -> Mapping[str, tuple[int, int, int]]:
+    """Every node's :func:`node_usage` (nodes without a row use nothing), read-only."""
+    rows: Mapping[str, tuple[int, int, int]] = reader.table(USAGE_TABLE)
+    return rows
 
 
 def list_allocs(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Allocation]:

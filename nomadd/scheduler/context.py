@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable
 
 from nomadd.structs.alloc import (
@@ -15,6 +15,7 @@ from nomadd.structs.alloc import (
     AllocMetric,
     RescheduleTracker,
 )
+from nomadd.structs.codec import constructor
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.plan import Plan
 from nomadd.structs.resources import (
@@ -49,7 +50,16 @@ ALLOC_REPLACED = "alloc was replaced while its node was down"
 
 
 def _uuid() -> str:
-    return str(uuid.uuid4())
+    """``str(uuid.uuid4())`` at half its cost (one per placement): random bytes with the
+    version-4 and RFC 4122 variant bits set, formatted 8-4-4-4-12."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_new_alloc = constructor(Allocation)  # Allocation(...) at a third of the cost
 
 
 @dataclasses.dataclass(slots=True)
@@ -174,7 +184,7 @@ class PlanBuilder:
         tracker: RescheduleTracker | None = None,
     ) -> Allocation:
         now = self.now
-        alloc = Allocation(
+        alloc = _new_alloc(
             id=self.env.new_id(),
             namespace=job.namespace,
             eval_id=self.eval_id,

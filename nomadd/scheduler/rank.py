@@ -25,6 +25,7 @@ from nomadd.scheduler.feasible import (
 )
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
+from nomadd.structs.codec import constructor
 from nomadd.structs.job import Job
 from nomadd.structs.node import Node
 
@@ -100,6 +101,7 @@ class _Eligibility:
 
 _ELIGIBILITY = _Eligibility()
 _ZERO_USE = (0, 0, 0)
+_new_metric = constructor(AllocMetric)  # one per placement
 
 
 def score_limit(num_nodes: int, batch: bool) -> int:
@@ -443,7 +445,7 @@ class Stack:
         if only is None and n:
             self._pos = (pos + visited) % n
         scores.sort(reverse=True)
-        metric = AllocMetric(
+        metric = _new_metric(
             nodes_evaluated=evaluated,
             nodes_filtered=filtered,
             nodes_in_pool=n,

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan
+from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan, constructor
 
 __all__ = ["Replacer", "from_wire_over", "replacer", "to_wire_diff"]
 
@@ -86,7 +86,7 @@ def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
+        ns: dict[str, object] = {"_cls": constructor(cls), "_M": _MISSING}
         lines = ["def convert(d, b):", "    g = d.get"]
         args = []
         for i, fp in enumerate(_plan(cls)):

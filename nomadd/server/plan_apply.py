@@ -30,6 +30,7 @@ from nomadd.helper.supervisor import Supervisor
 from nomadd.server.state import store_allocs
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import fits, refuses_new_placements
@@ -129,8 +130,9 @@ class _Overlay:
                 total[i] -= cur[i]
         new = False
         for a in {p.id: p for p in places}.values():
-            before = None if a.id in stopped else self.current(node_id, rows, a.id)
-            if before is None and self.current(node_id, rows, a.id) is None:
+            current = self.current(node_id, rows, a.id)
+            before = None if a.id in stopped else current
+            if current is None:
                 new = True
             old, add = _usage_of(before), _usage_of(a)
             for i in range(3):
@@ -334,7 +336,7 @@ class PlanApplier:
             slots.release()
         for item, result, partial in entry.items:
             self.committed_placements += sum(len(v) for v in result.node_allocation.values())
-            done = dataclasses.replace(result, alloc_index=index, refresh_index=index if partial else 0)
+            done = fast_replace(result, alloc_index=index, refresh_index=index if partial else 0)
             if not item.future.done():
                 item.future.set_result(done)
 

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan, constructor
 
-__all__ = ["Replacer", "from_wire_over", "replacer", "to_wire_diff"]
+__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "to_wire_diff"]
 
 T = TypeVar("T")
 
@@ -167,3 +167,24 @@ def replacer(cls: type[T], *names: str) -> Replacer[T]:
         fn = ns["replace"]
         _replacer_cache[key] = fn
         return typing.cast(Replacer[T], fn)
+
+
+_PLAIN_REPLACE = object()  # cache mark: the class is not slotted, dataclasses.replace it is
+
+
+def fast_replace(obj: T, /, **changes: object) -> T:
+    """``dataclasses.replace(obj, **changes)``, through a generated :func:`replacer` for
+    ``obj``'s class and these field names (cached): the FSM and the scheduler copy an
+    evaluation or an allocation with a few fields changed for every one they write. Classes
+    :func:`replacer` does not take go through ``dataclasses.replace``, as do unknown names
+    (which raise its ``TypeError``)."""
+    key = (type(obj), tuple(changes))
+    fn = _replacer_cache.get(key)
+    if fn is None:
+        try:
+            fn = replacer(type(obj), *changes)
+        except TypeError:
+            fn = _replacer_cache[key] = _PLAIN_REPLACE
+    if fn is _PLAIN_REPLACE:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    return typing.cast(Replacer[T], fn)(obj, *changes.values())

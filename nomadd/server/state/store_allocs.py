@@ -23,6 +23,7 @@ from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -85,18 +86,12 @@ def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
     """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
     replacing the entry with the same ID. Rows hold the objects so reads need no lookups."""
     rows: tuple[Any, ...] = txn.get(table, key) or ()
-    out = []
-    found = False
-    for r in rows:
-        rid = r if isinstance(r, str) else r.id
-        if rid == alloc.id:
-            out.append(alloc)
-            found = True
-        else:
-            out.append(r)
-    if not found:
-        out.append(alloc)
-    txn.put(table, key, tuple(out))
+    alloc_id = alloc.id
+    for i, r in enumerate(rows):
+        if (r if isinstance(r, str) else r.id) == alloc_id:
+            txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
+            return
+    txn.put(table, key, (*rows, alloc))
 
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
@@ -129,7 +124,7 @@ def upsert_plan_locked(
             client_status = AllocClientStatus.LOST
         put_locked(
             txn,
-            dataclasses.replace(
+            fast_replace(
                 old,
                 desired_status=stop.desired_status,
                 desired_description=stop.desired_description,
@@ -155,16 +150,16 @@ def upsert_plan_locked(
             ):
                 stored = alloc  # built for this entry already (plan_apply's FSM case)
             else:
-                stored = dataclasses.replace(
+                stored = fast_replace(
                     alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
                 )
             put_locked(txn, stored)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
                 if prev is not None and prev.next_allocation != stored.id:
-                    put_locked(txn, dataclasses.replace(prev, next_allocation=stored.id, modify_index=index))
+                    put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
         else:
-            stored = dataclasses.replace(
+            stored = fast_replace(
                 alloc,
                 job=attach,
                 client_status=old.client_status,

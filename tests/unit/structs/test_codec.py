@@ -385,3 +385,20 @@ def test_placement_ids_are_uuid4() -> None:
     for i in ids:
         parsed = uuid.UUID(i)
         assert str(parsed) == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_fast_replace_is_dataclasses_replace() -> None:
+    alloc = Allocation(id="a1", name="web[0]", task_states={"t": TaskState(state=TaskStatus.RUNNING)})
+    got = codec_diff.fast_replace(alloc, modify_index=3, name="web[1]")
+    assert got == dataclasses.replace(alloc, modify_index=3, name="web[1]") and type(got) is Allocation
+    assert alloc.modify_index == 0 and alloc.name == "web[0]"  # the original is not touched
+    with pytest.raises(TypeError):
+        codec_diff.fast_replace(alloc, nope=1)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Unslotted:
+        x: int = 0
+        y: int = 0
+
+    assert codec_diff.fast_replace(Unslotted(x=1), y=2) == Unslotted(x=1, y=2)
+    assert codec_diff.fast_replace(Unslotted(x=1), y=3) == Unslotted(x=1, y=3)  # the cached path

@@ -118,7 +118,9 @@ def binpack_score(cpu_cap: int, mem_cap: int, cpu: int, mem: int) -> float:
     free_cpu = 1.0 - cpu / cpu_cap if cpu_cap > 0 else 0.0
     free_mem = 1.0 - mem / mem_cap if mem_cap > 0 else 0.0
     score = 20.0 - (math.pow(10.0, free_cpu) + math.pow(10.0, free_mem))
-    return max(0.0, min(score, BINPACK_MAX_SCORE)) / BINPACK_MAX_SCORE
+    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(): ten calls per placement
+        return 1.0
+    return score / BINPACK_MAX_SCORE if score > 0.0 else 0.0
 
 
 class NodeUsage:

@@ -82,10 +82,16 @@ def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> 
         txn.put(USAGE_TABLE, node_id, new)
 
 
-def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
+def _index_put(txn: Any, table: str, key: str, alloc: Allocation, new: bool) -> None:
     """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
-    replacing the entry with the same ID. Rows hold the objects so reads need no lookups."""
+    replacing the entry with the same ID. Rows hold the objects so reads need no lookups.
+
+    ``new``: the allocation is not in the table yet, so it is in no row: it is appended without
+    looking (a node's row holds every allocation bin-packed onto it)."""
     rows: tuple[Any, ...] = txn.get(table, key) or ()
+    if new:
+        txn.put(table, key, (*rows, alloc))
+        return
     alloc_id = alloc.id
     for i, r in enumerate(rows):
         if (r if isinstance(r, str) else r.id) == alloc_id:
@@ -102,8 +108,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     if not alloc.terminal():
         _add_usage(txn, alloc.node_id, alloc.allocated_resources.comparable(), 1)
     txn.put(TABLE, alloc.id, alloc)
-    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc)
-    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc)
+    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
+    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
 
 
 def upsert_plan_locked(

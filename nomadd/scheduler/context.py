@@ -13,6 +13,7 @@ from nomadd.structs.alloc import (
     AllocClientStatus,
     AllocDesiredStatus,
     AllocMetric,
+    DesiredTransition,
     RescheduleTracker,
 )
 from nomadd.structs.codec import constructor
@@ -60,6 +61,8 @@ def _uuid() -> str:
 
 
 _new_alloc = constructor(Allocation)  # Allocation(...) at a third of the cost
+# the default, shared (frozen): a plan's placements then encode it once, not once each
+_NO_TRANSITION = DesiredTransition()
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,7 +80,13 @@ class Env:
         new_id: Callable[[], str] | None = None,
         now_ns: Callable[[], int] | None = None,
     ) -> Env:
-        return cls(random.Random(seed), new_id or _uuid, now_ns or time.time_ns)
+        rng = _SHARED_RNG if seed is None else random.Random(seed)
+        return cls(rng, new_id or _uuid, now_ns or time.time_ns)
+
+
+# Unseeded schedulers share one generator: seeding a new one from the OS costs more than
+# a small evaluation's scheduling (only seeded ones, in tests, need their own sequence).
+_SHARED_RNG = random.Random()
 
 
 def allocated_resources(tg: TaskGroup) -> AllocatedResources:
@@ -196,6 +205,7 @@ class PlanBuilder:
             job_version=job.version,
             task_group=tg.name,
             allocated_resources=resources,
+            desired_transition=_NO_TRANSITION,
             previous_allocation=previous.id if previous is not None else "",
             reschedule_tracker=tracker,
             metrics=metrics,

@@ -383,6 +383,7 @@ class Stack:
         eligible, used_rows, counts = self._eligible, usage._used, usage._counts
         base, freed = usage._base, usage._plan.freed
         feasible = checker.feasible
+        classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         while visited < n and found < limit:
@@ -400,7 +401,9 @@ class Stack:
                     continue
             visited += 1
             evaluated += 1
-            if not feasible(node):
+            # a node class already found feasible needs no call (GroupChecker.feasible's cache)
+            known_ok = classes is not None and classes.get(node.computed_class, False) is None
+            if not known_ok and not feasible(node):
                 filtered += 1
                 continue
             if distinct:

@@ -14,14 +14,14 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan, constructor
+from nomadd.structs.codec import _in_expr, _Kind, _lock, _out_expr, _plan
 
 __all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "to_wire_diff"]
 
 T = TypeVar("T")
 
 _diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
-_over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
+_over_cache: dict[tuple[type, tuple[str, ...]], Callable[[Mapping[str, object], object], object]] = {}
 _replacer_cache: dict[tuple[type, tuple[str, ...]], object] = {}
 
 
@@ -79,35 +79,52 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
         return diff
 
 
-def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
-    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute, and
-    a struct field both sides have is read as a diff over ``base``'s (see :func:`_diff_writer`)."""
-    fn = _over_cache.get(cls)
+_OverFn = Callable[[Mapping[str, object], object], object]
+_MAX_KEYED_READERS = 4096  # (class, keys) readers kept; a real workload has a handful
+
+
+def _over_reader(cls: type, keys: tuple[str, ...]) -> _OverFn:
+    """``convert(d, base)`` for diffs ``d`` with exactly ``keys``: the fields in ``keys``
+    converted from ``d`` (a struct field both sides have is read as a diff over ``base``'s,
+    see :func:`_diff_writer`), every other field shared with ``base``, built by one
+    :func:`replacer` call. The allocations of a plan all differ from their base in the same
+    few fields, so one reader serves them all. Keys that are not fields (written by a newer
+    version) are skipped, as :func:`from_wire` skips them."""
+    fn = _over_cache.get((cls, keys))
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_cls": constructor(cls), "_M": _MISSING}
-        lines = ["def convert(d, b):", "    g = d.get"]
-        args = []
-        for i, fp in enumerate(_plan(cls)):
+        plans = {fp.name: fp for fp in _plan(cls)}
+        names = tuple(k for k in keys if k in plans)
+        try:
+            rep: object = replacer(cls, *names)
+        except TypeError:  # not slotted: the dataclass builds the copy
+            rep = functools.partial(_plain_replace, names)
+        ns: dict[str, object] = {"_rep": rep}
+        lines = ["def convert(d, b):"]
+        for i, name in enumerate(names):
+            fp = plans[name]
             conv = _in_expr(fp.kind, "v", ns, 0)
-            lines.append(f"    v = g({fp.name!r}, _M)")
+            lines.append(f"    v = d[{name!r}]")
             nested = _nested_struct(fp.kind)
             if nested is None:
-                lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+                lines.append(f"    a{i} = {conv}")
             else:
                 key = f"_o{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_over_reader, nested))
-                lines.append(f"    w = b.{fp.name}")
-                lines.append(
-                    f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"
-                )
-            args.append(f"{fp.name}=a{i}")
-        lines.append(f"    return _cls({', '.join(args)})")
+                ns[key] = functools.partial(from_wire_over, nested)
+                lines.append(f"    w = b.{name}")
+                lines.append(f"    a{i} = {conv} if v is None or w is None else {key}(v, w)")
+        lines.append(f"    return _rep(b{''.join(f', a{i}' for i in range(len(names)))})")
         exec("\n".join(lines) + "\n", ns)
-        over = typing.cast(Callable[[Mapping[str, object], object], object], ns["convert"])
-        _over_cache[cls] = over
+        over = typing.cast(_OverFn, ns["convert"])
+        if len(_over_cache) >= _MAX_KEYED_READERS:
+            _over_cache.clear()
+        _over_cache[(cls, keys)] = over
         return over
+
+
+def _plain_replace(names: tuple[str, ...], obj: object, *values: object) -> object:
+    return dataclasses.replace(obj, **dict(zip(names, values, strict=True)))  # type: ignore[type-var]
 
 
 def to_wire_diff(base: T, obj: T) -> dict[str, object]:
@@ -127,7 +144,7 @@ def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
 
     Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
     """
-    return typing.cast(T, _over_reader(cls)(diff, base))
+    return typing.cast(T, _over_reader(cls, tuple(diff))(diff, base))
 
 
 class Replacer(Protocol[_S]):

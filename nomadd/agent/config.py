@@ -214,10 +214,16 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         raft=_get(p, "addresses.raft", bind),
         serf=_get(p, "addresses.serf", bind),
     )
+    # Only servers use the Raft (RPC) and Serf addresses: a client-only agent is never asked for
+    # them, so a client bound to loopback needs advertise.http alone.
     advertise = Advertise(
         http=_advertise("http", _get(p, "advertise.http"), addresses.http, ports.http, dev),
-        raft=_advertise("raft", _get(p, "advertise.raft"), addresses.raft, ports.raft, dev),
-        serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev),
+        raft=_advertise("raft", _get(p, "advertise.raft"), addresses.raft, ports.raft, dev)
+        if server_on
+        else "",
+        serf=_advertise("serf", _get(p, "advertise.serf"), addresses.serf, ports.serf, dev)
+        if server_on
+        else "",
     )
 
     name = _get(p, "name", "") or socket.gethostname()

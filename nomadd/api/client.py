@@ -157,7 +157,13 @@ class Client:
         return urllib.request.urlopen(req, timeout=timeout, context=self._ssl)
 
     def raw(
-        self, method: str, path: str, params: Params | None, data: bytes | None, content_type: str = ""
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        data: bytes | None,
+        content_type: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[bytes, Message]:
         """One request with a bytes body; the answer's bytes and headers (APIError on failure)."""
         req = urllib.request.Request(self.url(path, params), data=data, method=method)
@@ -165,6 +171,8 @@ class Client:
             req.add_header("Content-Type", content_type or "application/octet-stream")
         if self.token:
             req.add_header("X-Nomad-Token", self.token)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         try:
             with self.open(req, self.timeout_s) as resp:
                 return resp.read(), resp.headers

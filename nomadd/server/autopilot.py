@@ -191,6 +191,10 @@ class Autopilot:
         if enabled:
             self._task = self._tasks.spawn(self._run(), "autopilot")
 
+    async def shutdown(self) -> None:
+        self.set_enabled(False)
+        await self._tasks.aclose()
+
     async def _run(self) -> None:
         if get_config(self._ctx.store.snapshot()) is None:
             with contextlib.suppress(NomaddError):

@@ -17,13 +17,12 @@ time, so the deadline only bounds how long the drain waits for the scheduler.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.job import JobType
@@ -55,30 +54,20 @@ def drain_done(node: Node, allocs: Iterable[Allocation], now_ns: int) -> bool:
     return True
 
 
-class Drainer:
-    """Leader component: completes drains whose node has nothing left to migrate."""
+class Drainer(PeriodicLeaderTask):
+    """Completes drains whose node has nothing left to migrate, every ``DRAIN_CHECK_S``."""
+
+    name = "drainer"
 
     def __init__(self, ctx: ServerContext) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._tasks = Supervisor("drainer")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled and self._task is None:
-            self._task = self._tasks.spawn(self._run(), "drainer")
-        elif not enabled and self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def interval_s(self) -> float:
+        return DRAIN_CHECK_S
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(DRAIN_CHECK_S)
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                logger.warning("drain check failed err=%r", err)
+    async def tick(self) -> object:
+        return await self.check()
 
     async def check(self) -> list[str]:
         snap = self._ctx.store.snapshot()

@@ -14,12 +14,11 @@ Nomad's force-gc does (the server hands this collector to the system endpoint).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.job import JobStatus, JobType
@@ -71,30 +70,20 @@ def plan_gc(
     return EvalDeleteEntry(evals=tuple(evals), allocs=tuple(allocs), jobs=tuple(jobs))
 
 
-class JobGC:
-    """Leader component: periodic eval/alloc/job GC."""
+class JobGC(PeriodicLeaderTask):
+    """Periodic eval/alloc/job GC while this server leads."""
+
+    name = "job-gc"
 
     def __init__(self, ctx: ServerContext) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._tasks = Supervisor("job-gc")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled and self._task is None:
-            self._task = self._tasks.spawn(self._run(), "job-gc")
-        elif not enabled and self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def interval_s(self) -> float:
+        return GC_INTERVAL_S
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(GC_INTERVAL_S)
-            try:
-                await self.collect(EVAL_GC_THRESHOLD_S, JOB_GC_THRESHOLD_S)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                logger.warning("job gc failed err=%r", err)
+    async def tick(self) -> object:
+        return await self.collect(EVAL_GC_THRESHOLD_S, JOB_GC_THRESHOLD_S)
 
     async def collect(self, eval_threshold_s: float, job_threshold_s: float) -> EvalDeleteEntry:
         entry = plan_gc(self._ctx.store.snapshot(), time.time_ns(), eval_threshold_s, job_threshold_s)

@@ -34,6 +34,9 @@ class LeaderComponent(Protocol):
 
     def set_enabled(self, enabled: bool) -> None: ...
 
+    async def shutdown(self) -> None:
+        """Stop for good and wait for its tasks (the server is shutting down)."""
+
 
 class LeaderLoop:
     def __init__(
@@ -123,3 +126,5 @@ class LeaderLoop:
         self._task = None
         await self._tasks.aclose()
         self._set_components(False)
+        for c in self._components:
+            await c.shutdown()

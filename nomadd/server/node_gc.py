@@ -8,14 +8,12 @@ tiny threshold is what ``nomadd system gc`` / ``PUT /v1/system/gc`` runs (Nomad'
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_nodes
-from nomadd.structs.errors import NomaddError
 from nomadd.structs.requests.node import NODE_DEREGISTER, NodeDeregisterRequest
 
 logger = logging.getLogger(__name__)
@@ -25,29 +23,20 @@ __all__ = ["FORCE_GC_THRESHOLD_S", "NodeGC"]
 FORCE_GC_THRESHOLD_S = 0.0  # Nomad's force-gc uses 1 ms; 0 here: any down node, whatever its age
 
 
-class NodeGC:
-    """A :class:`LeaderComponent`: a periodic task while this server leads."""
+class NodeGC(PeriodicLeaderTask):
+    """Every ``node_gc_interval`` while this server leads."""
+
+    name = "node-gc"
 
     def __init__(self, ctx: ServerContext) -> None:
+        super().__init__()
         self._ctx = ctx
-        self._tasks = Supervisor("node-gc")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled and self._task is None:
-            self._task = self._tasks.spawn(self._run(), "node-gc")
-        elif not enabled and self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def interval_s(self) -> float:
+        return self._ctx.config.node_gc_interval
 
-    async def _run(self) -> None:
-        while True:
-            s = self._ctx.config
-            await asyncio.sleep(s.node_gc_interval)
-            try:
-                await self.collect(s.node_gc_threshold)
-            except NomaddError as err:
-                logger.warning("node gc failed err=%s", err)
+    async def tick(self) -> object:
+        return await self.collect(self._ctx.config.node_gc_threshold)
 
     async def collect(self, threshold_s: float) -> list[str]:
         """Deregister eligible down nodes now; returns their IDs."""
@@ -59,7 +48,3 @@ class NodeGC:
         logger.info("node gc removing nodes count=%d node_ids=%s", len(ids), ",".join(ids))
         await self._ctx.rpc(NODE_DEREGISTER, NodeDeregisterRequest(node_ids=tuple(ids)))
         return ids
-
-    async def shutdown(self) -> None:
-        self._task = None
-        await self._tasks.aclose()

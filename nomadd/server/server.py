@@ -387,7 +387,6 @@ class Server:
         await self.tasks.aclose()
         await self._stop_announcer()
         await self.leader_loop.shutdown()
-        await self.acl_gc.shutdown()
         await self.raft.shutdown()
         if self.gossip is not None:
             await self.gossip.shutdown()

@@ -24,10 +24,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from nomadd.helper.snapshot_archive import build_archive
-from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, staged_restore
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
 from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
 from nomadd.structs.messages import MessageType
@@ -167,28 +167,24 @@ class SnapshotEndpoint:
         logger.info("snapshot restore decoded ahead restore_id=%s waited=%.3fs", req.restore_id, took)
 
 
-class RestoreJanitor:
+class RestoreJanitor(PeriodicLeaderTask):
     """Leader component: drops a restore whose upload stopped midway (no chunk for
     ``RESTORE_IDLE_S``), so its staged chunks do not stay in memory. A restore that is still
     sending survives a leader change: the uploader sends the next chunk to the new leader."""
 
+    name = "snapshot-restore-janitor"
+
     def __init__(self, ctx: ServerContext, idle_s: float = RESTORE_IDLE_S) -> None:
+        super().__init__()
         self._ctx = ctx
         self._idle_s = idle_s
-        self._tasks = Supervisor("snapshot-restore-janitor")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if enabled:
-            self._task = self._tasks.spawn(self._run(), "snapshot-restore-janitor")
+    def interval_s(self) -> float:
+        return min(JANITOR_INTERVAL_S, self._idle_s)
 
-    async def _run(self) -> None:
-        while True:
-            await self.check()
-            await asyncio.sleep(min(JANITOR_INTERVAL_S, self._idle_s))
+    async def tick(self) -> object:
+        await self.check()
+        return None
 
     async def check(self) -> None:
         staged, sent_at_ns = staged_restore(self._ctx.store.snapshot().table(STAGING_TABLE))

@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.snapshot_endpoint import take_archive
 
 logger = logging.getLogger(__name__)
@@ -58,37 +58,30 @@ def prune(directory: Path, retain: int) -> list[Path]:
     return doomed
 
 
-class SnapshotSchedule:
-    """Leader component: one archive per ``interval_s`` into ``directory``."""
+class SnapshotSchedule(PeriodicLeaderTask):
+    """One archive per ``interval_s`` into ``directory`` while this server leads."""
+
+    name = "snapshot-schedule"
 
     def __init__(self, ctx: ServerContext, directory: Path, interval_s: float, retain: int) -> None:
+        super().__init__()
         self._ctx = ctx
         self._dir = directory
         self._interval = interval_s
         self._retain = retain
-        self._tasks = Supervisor("snapshot-schedule")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if enabled:
-            self._task = self._tasks.spawn(self._run(), "snapshot-schedule")
+    def interval_s(self) -> float:
+        return self._interval
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                archive, index = await take_archive(self._ctx)
-                path = await asyncio.to_thread(write_snapshot, self._dir, archive, index)
-                removed = await asyncio.to_thread(prune, self._dir, self._retain)
-                logger.info(
-                    "scheduled snapshot written path=%s index=%d bytes=%d pruned=%d",
-                    path,
-                    index,
-                    len(archive),
-                    len(removed),
-                )
-            except Exception:
-                logger.exception("scheduled snapshot failed dir=%s", self._dir)
+    async def tick(self) -> object:
+        archive, index = await take_archive(self._ctx)
+        path = await asyncio.to_thread(write_snapshot, self._dir, archive, index)
+        removed = await asyncio.to_thread(prune, self._dir, self._retain)
+        logger.info(
+            "scheduled snapshot written path=%s index=%d bytes=%d pruned=%d",
+            path,
+            index,
+            len(archive),
+            len(removed),
+        )
+        return path

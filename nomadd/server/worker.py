@@ -229,6 +229,10 @@ class SchedulingService:
             self.workers = []
             logger.info("scheduling disabled")
 
+    async def shutdown(self) -> None:
+        self.set_enabled(False)
+        await self._tasks.aclose()
+
     def _restore(self) -> int:
         snap = self.store.snapshot()
         n = 0

@@ -12,12 +12,14 @@ namespace where the write carries one (``Job.Namespace``, a variable's ``Namespa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from nomadd.agent.http.body import read_json
+from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
 from nomadd.server.acl.rules import (
@@ -57,6 +59,11 @@ def token_of(req: web.Request) -> str:
     auth = req.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _pattern(path: str) -> str:
+    """An aiohttp path as the route table names it: ``{name:regex}`` → ``{name}``."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
 
 
 def _both(path: str, rule: Rule) -> dict[tuple[str, str], Rule]:
@@ -149,16 +156,15 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/var/{path}"): Rule("var", "read"),
     **_both("/v1/var/{path}", Rule("var", "write", body_ns="Namespace")),
     ("DELETE", "/v1/var/{path}"): Rule("var", "destroy"),
+    # ---- Nomad Enterprise's paths: 501 for anyone, as the open-source edition answers ---------
+    **{(m, _pattern(p)): PUBLIC for m, p in ENTERPRISE_ONLY},
+    ("GET", "/v1/operator/license"): PUBLIC,
 }
 
 
 def rule_for(method: str, path: str) -> Rule:
     """The rule of a route; a route missing from the table is management-only."""
-    return ROUTE_RULES.get((method, _canonical(path)), MANAGEMENT)
-
-
-def _canonical(path: str) -> str:
-    return path.replace("{path:.+}", "{path}")
+    return ROUTE_RULES.get((method, _pattern(path)), MANAGEMENT)
 
 
 async def _namespace(req: web.Request, rule: Rule) -> str:

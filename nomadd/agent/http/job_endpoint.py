@@ -20,6 +20,7 @@ from nomadd.agent.http.server import parse_query_options, read_body
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.job import Job, check_api_sizes
+from nomadd.structs.nomad_api import check_supported
 from nomadd.structs.requests.job import (
     JOB_ALLOCATIONS,
     JOB_DEREGISTER,
@@ -68,6 +69,7 @@ async def register_job(agent: Agent, req: web.Request) -> object:
     if not raw.get("Namespace"):
         raw = {**raw, "Namespace": req.query.get("namespace", "default") or "default"}
     check_api_sizes(raw, limits)
+    check_supported(Job, raw, "Job")
     if (req.content_length or 0) > LARGE_JOB_BYTES:  # a big conversion runs off the loop
         job = await asyncio.to_thread(from_api, Job, raw, path="Job")
     else:

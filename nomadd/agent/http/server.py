@@ -25,6 +25,7 @@ from aiohttp import web
 
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.agent.http.body import read_body, read_json
+from nomadd.agent.http.paginate import LISTS, ListOrder, page
 from nomadd.helper.duration import parse_duration
 from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.codec import INT64_MAX
@@ -81,6 +82,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.eval_endpoint",
     "nomadd.agent.http.alloc_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
+    "nomadd.agent.http.enterprise_endpoint",
 )
 
 Handler = Callable[["Agent", web.Request], Awaitable[object]]
@@ -104,6 +106,7 @@ class QueryResult:
     index: int
     known_leader: bool = True
     last_contact_ms: int = 0
+    next_token: str = ""  # X-Nomad-NextToken: where the next page of a paginated list starts
 
 
 def parse_uint64(name: str, raw: str) -> int:
@@ -157,6 +160,7 @@ class Router:
         """``handler`` behind the route's ACL rule (``acl_rules.ROUTE_RULES``) and Nomad's errors."""
         agent = self.agent
         rule = rule_for(method, path)
+        order = LISTS.get((method, path))
 
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
@@ -168,9 +172,12 @@ class Router:
                         result = replace(result, value=filter_result(rule, acl, result.value))
                     else:
                         result = filter_result(rule, acl, result)
+                if order is not None:
+                    result = _paginate(order, req, result)
                 resp = _respond(req, result)
             except RPCError as err:
-                level = logging.DEBUG if err.code < 500 else logging.ERROR
+                # 501 is an answer (an Enterprise endpoint, a server route on a client), not a fault
+                level = logging.DEBUG if err.code < 500 or err.code == 501 else logging.ERROR
                 logger.log(
                     level,
                     "request failed method=%s path=%s error=%r code=%d",
@@ -236,6 +243,15 @@ async def _object_namespace(agent: Agent, kind: str, object_id: str, token: str)
     return ev.namespace if ev is not None else None
 
 
+def _paginate(order: ListOrder, req: web.Request, result: object) -> object:
+    """A list route's result (a :class:`QueryResult`, as every list is a blocking query) cut to
+    the page ``?filter= &per_page= &next_token= &reverse=`` asks for."""
+    if not isinstance(result, QueryResult) or not isinstance(result.value, list):
+        return result
+    items, next_token = page(order, req.query, result.value)
+    return replace(result, value=items, next_token=next_token)
+
+
 def _respond(req: web.Request, result: object) -> web.StreamResponse:
     if isinstance(result, web.StreamResponse):
         return result
@@ -244,6 +260,8 @@ def _respond(req: web.Request, result: object) -> web.StreamResponse:
         headers["X-Nomad-Index"] = str(result.index)
         headers["X-Nomad-KnownLeader"] = "true" if result.known_leader else "false"
         headers["X-Nomad-LastContact"] = str(result.last_contact_ms)
+        if result.next_token:
+            headers["X-Nomad-NextToken"] = result.next_token
         result = result.value
     if result is None:
         return web.Response(status=200, headers=headers)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from nomadd import __version__
 from nomadd.structs.node import DriverInfo, NodeReservedResources, NodeResources
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _default_version() -> str:
     try:
         return importlib.metadata.version("nomadd")
     except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
+        return __version__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

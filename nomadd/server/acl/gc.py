@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.server.context import ServerContext
+from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_acl
-from nomadd.structs.errors import NomaddError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.acl import ACLDeleteEntry
 
@@ -20,29 +18,24 @@ __all__ = ["ACL_TOKEN_GC_INTERVAL_S", "ACLTokenGC"]
 ACL_TOKEN_GC_INTERVAL_S = 60.0
 
 
-class ACLTokenGC:
-    """A :class:`LeaderComponent`: deletes expired tokens every ``interval_s`` while leading."""
+class ACLTokenGC(PeriodicLeaderTask):
+    """Deletes expired tokens every ``interval_s`` while leading (with ACLs enabled)."""
+
+    name = "acl-token-gc"
 
     def __init__(self, ctx: ServerContext, interval_s: float = ACL_TOKEN_GC_INTERVAL_S) -> None:
+        super().__init__()
         self._ctx = ctx
         self._interval_s = interval_s
-        self._tasks = Supervisor("acl-token-gc")
-        self._task: asyncio.Task[None] | None = None
 
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled and self._task is None and self._ctx.acl.enabled:
-            self._task = self._tasks.spawn(self._run(), "acl-token-gc")
-        elif not enabled and self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def wanted(self) -> bool:
+        return self._ctx.acl.enabled
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.collect()
-            except NomaddError as err:
-                logger.warning("acl token gc failed err=%s", err)
+    def interval_s(self) -> float:
+        return self._interval_s
+
+    async def tick(self) -> object:
+        return await self.collect()
 
     async def collect(self) -> list[str]:
         now = time.time_ns()
@@ -51,7 +44,3 @@ class ACLTokenGC:
             logger.info("acl token gc removing tokens count=%d", len(expired))
             await self._ctx.propose(MessageType.ACL_TOKEN_DELETE, ACLDeleteEntry(keys=tuple(expired)))
         return expired
-
-    async def shutdown(self) -> None:
-        self._task = None
-        await self._tasks.aclose()

@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http import acl_rules
+from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
 from nomadd.agent.http.server import HTTPServer
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.policy import NAMESPACE_CAPABILITIES
@@ -41,6 +42,9 @@ PUBLIC_ROUTES = {
     ("PUT", "/v1/acl/token/onetime/exchange"),
     ("POST", "/v1/acl/token/onetime/exchange"),
     ("POST", "/v1/internal/{method}"),
+    ("GET", "/v1/operator/license"),
+    # Nomad Enterprise's paths answer 501 to anyone
+    *((m, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", p)) for m, p in ENTERPRISE_ONLY),
 }
 UUID = "9a1f6bb1-3f7e-4a4c-9f3c-0b1b2c3d4e5f"
 _PARAMS = {"id": UUID, "accessor": UUID, "alloc": UUID, "name": "p", "path": "app/x", "method": "Status.Ping"}

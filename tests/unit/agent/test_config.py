@@ -195,6 +195,14 @@ def test_server_needs_a_cluster_secret(tmp_path: Path) -> None:
     assert "<redacted>" in str(cfg.redacted()["server"]) and key not in str(cfg.redacted())
 
 
+def test_client_only_agent_needs_only_http_advertise(tmp_path: Path) -> None:
+    text = f'data_dir = "{tmp_path}"\nbind_addr = "127.0.0.1"\n[client]\nenabled = true\nservers = ["127.0.0.1:4647"]\n'
+    with pytest.raises(ConfigError, match="advertise.http: Defaulting advertise"):
+        load(tmp_path, text)
+    cfg = load(tmp_path, text + '[advertise]\nhttp = "127.0.0.1"\n')
+    assert (cfg.advertise.http, cfg.advertise.raft, cfg.advertise.serf) == ("127.0.0.1:4646", "", "")
+
+
 def test_loopback_bind_needs_advertise_outside_dev(tmp_path: Path) -> None:
     text = f'data_dir = "{tmp_path}"\nbind_addr = "127.0.0.1"\n[server]\nenabled = true\n{SECRET}'
     with pytest.raises(ConfigError, match="Defaulting advertise to localhost is unsafe"):

@@ -42,6 +42,9 @@ class Component:
     def set_enabled(self, enabled: bool) -> None:
         self.log.append(f"enabled={enabled}")
 
+    async def shutdown(self) -> None:
+        self.log.append("shutdown")
+
 
 async def _until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
@@ -81,6 +84,6 @@ def test_barrier_then_enable_reconcile_then_disable_on_loss() -> None:
         loop.register(Component(late))
         assert late == ["enabled=True"]
         await loop.shutdown()
-        assert late[-1] == "enabled=False"
+        assert late[-2:] == ["enabled=False", "shutdown"]  # disabled, then its tasks awaited
 
     asyncio.run(main())

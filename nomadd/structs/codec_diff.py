@@ -38,14 +38,16 @@ _B = TypeVar("_B")
 _R = TypeVar("_R")
 
 
-def _lazy_pair(make: Callable[[], Callable[[_A, _B], _R]]) -> Callable[[_A, _B], _R]:
-    """A two-argument converter built on first call (a struct may hold its own type)."""
-    built: list[Callable[[_A, _B], _R]] = []
+def _lazy_pair(
+    make: Callable[[], Callable[[_A, _B], _R]], ns: dict[str, object], key: str
+) -> Callable[[_A, _B], _R]:
+    """A two-argument converter built on first call (a struct may hold its own type), which
+    then replaces itself as ``ns[key]`` (the generated code's global)."""
 
     def call(a: _A, b: _B) -> _R:
-        if not built:
-            built.append(make())
-        return built[0](a, b)
+        built = make()
+        ns[key] = built
+        return built(a, b)
 
     return call
 
@@ -70,7 +72,7 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
                 lines.append(f"        d[{fp.name!r}] = {full}")
             else:
                 key = f"_d{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested))
+                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested), ns, key)
                 lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
         lines.append("    return d")
         exec("\n".join(lines) + "\n", ns)

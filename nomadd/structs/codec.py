@@ -340,8 +340,9 @@ def constructor(cls: type[T]) -> Constructor[T]:
     descriptor (as :func:`nomadd.structs.codec_diff.replacer` does). The instance is as
     frozen as any other. Decoding and the scheduler build thousands of allocations a second.
 
-    Only for slotted dataclasses whose fields are all ``init`` fields, without
-    ``__post_init__``; for any other class, ``cls`` itself (its ``__init__`` runs).
+    Only for slotted dataclasses whose fields are all ``init`` fields, with the ``__init__``
+    dataclasses generates and no ``__post_init__``; for any other class, ``cls`` itself (its
+    ``__init__`` runs).
     """
     fn = _ctor_cache.get(cls)
     if fn is not None:
@@ -349,8 +350,11 @@ def constructor(cls: type[T]) -> Constructor[T]:
     with _lock:
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
         setters = [_slot_setter(cls, f.name) for f in fields]
+        init = getattr(cls.__dict__.get("__init__"), "__code__", None)
         if (
             hasattr(cls, "__post_init__")
+            or init is None
+            or init.co_filename != "<string>"  # not the dataclass's generated __init__
             or any(s is None for s in setters)
             or any(not f.init or f.name.startswith("_") for f in fields)
         ):

@@ -402,3 +402,15 @@ def test_fast_replace_is_dataclasses_replace() -> None:
 
     assert codec_diff.fast_replace(Unslotted(x=1), y=2) == Unslotted(x=1, y=2)
     assert codec_diff.fast_replace(Unslotted(x=1), y=3) == Unslotted(x=1, y=3)  # the cached path
+
+
+def test_constructor_leaves_classes_with_their_own_init_alone() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Own:
+        x: int = 0
+
+        def __init__(self, *, x: int = 0) -> None:
+            object.__setattr__(self, "x", x * 2)
+
+    assert codec.constructor(Own) is Own
+    assert from_wire(Own, {"x": 2}).x == 4

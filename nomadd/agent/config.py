@@ -27,6 +27,8 @@ from nomadd.server.config import ServerConfig
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
+from nomadd.structs.network import parse_port_list
+from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 from nomadd.structs.requests.autopilot import AutopilotConfig
 
 __all__ = [
@@ -392,6 +394,16 @@ def _build_client(
             raise ConfigError(f"client.reserved.{key}: must not be negative")
     if c.get("node_pool") == "all":
         raise ConfigError('client.node_pool: "all" is a reserved node pool name')
+    try:
+        parse_port_list(reserved.reserved_ports)
+    except ValueError as err:
+        raise ConfigError(f"client.reserved.reserved_ports: {err}") from None
+    lo = c.get("min_dynamic_port", DEFAULT_MIN_DYNAMIC_PORT)
+    hi = c.get("max_dynamic_port", DEFAULT_MAX_DYNAMIC_PORT)
+    if not 1 <= lo <= hi <= 65535:
+        raise ConfigError(
+            f"client.min_dynamic_port/max_dynamic_port: need 1 <= min <= max <= 65535; got {lo} and {hi}"
+        )
     return ClientConfig(
         **common,
         enabled=enabled,
@@ -411,6 +423,8 @@ def _build_client(
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),
+        min_dynamic_port=lo,
+        max_dynamic_port=hi,
     )
 
 

@@ -167,6 +167,8 @@ SCHEMA: dict[str, object] = {
         "cpu_total_compute": INT,
         "memory_total_mb": INT,
         "disk_total_mb": INT,
+        "min_dynamic_port": INT,
+        "max_dynamic_port": INT,
         "reserved": {"cpu": INT, "memory": INT, "disk": INT, "reserved_ports": STR},
         "server_join": dict(_SERVER_JOIN),
     },

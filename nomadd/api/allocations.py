@@ -27,3 +27,14 @@ class Allocations:
     def stop(self, alloc_id: str) -> tuple[Obj, QueryMeta]:
         value, meta = self._c.post(f"/v1/allocation/{alloc_id}/stop")
         return cast(Obj, value), meta
+
+    def stats(self, alloc_id: str) -> Obj:
+        """``AllocResourceUsage`` of the allocation's running tasks (asked of its node)."""
+        value, _ = self._c.get(f"/v1/client/allocation/{alloc_id}/stats")
+        return cast(Obj, value or {})
+
+    def restart(self, alloc_id: str, task: str = "") -> None:
+        self._c.put(f"/v1/client/allocation/{alloc_id}/restart", {"TaskName": task})
+
+    def gc(self, alloc_id: str) -> None:
+        self._c.get(f"/v1/client/allocation/{alloc_id}/gc")

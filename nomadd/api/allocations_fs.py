@@ -1,5 +1,5 @@
-"""Allocation file-system reads on the client agents: ``/v1/client/fs/logs/:alloc`` (Nomad's
-api/fs.go ``Logs``) and ``/v1/client/allocation/:id/signal``.
+"""Allocation file-system reads on the client agents (Nomad's api/fs.go): ``/v1/client/fs/logs``,
+``ls``, ``stat``, ``cat``, ``readat`` and ``stream``, and ``/v1/client/allocation/:id/signal``.
 
 :meth:`AllocFS.logs` streams the task's log bytes (``plain=true``) as an iterator of chunks; with
 ``follow`` it ends when the task is dead and its log is drained (or the caller stops reading).
@@ -7,6 +7,8 @@ api/fs.go ``Logs``) and ``/v1/client/allocation/:id/signal``.
 
 from __future__ import annotations
 
+import base64
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +24,23 @@ CHUNK_BYTES = 32 * 1024
 class AllocFS:
     def __init__(self, client: Client) -> None:
         self._c = client
+
+    def ls(self, alloc_id: str, path: str = "/") -> list[dict[str, Any]]:
+        value, _ = self._c.get(f"/v1/client/fs/ls/{alloc_id}", {"path": path})
+        return cast(list[dict[str, Any]], value or [])
+
+    def stat(self, alloc_id: str, path: str) -> dict[str, Any]:
+        value, _ = self._c.get(f"/v1/client/fs/stat/{alloc_id}", {"path": path})
+        return cast(dict[str, Any], value or {})
+
+    def cat(self, alloc_id: str, path: str) -> bytes:
+        data, _ = self._c.raw("GET", f"/v1/client/fs/cat/{alloc_id}", {"path": path}, None)
+        return data
+
+    def read_at(self, alloc_id: str, path: str, offset: int, limit: int) -> bytes:
+        params: dict[str, str | int | bool] = {"path": path, "offset": offset, "limit": limit}
+        data, _ = self._c.raw("GET", f"/v1/client/fs/readat/{alloc_id}", params, None)
+        return data
 
     def logs(
         self,
@@ -41,7 +60,28 @@ class AllocFS:
             "offset": offset,
             "plain": True,
         }
-        req = urllib.request.Request(self._c.url(f"/v1/client/fs/logs/{alloc_id}", params))
+        yield from self._chunks(f"/v1/client/fs/logs/{alloc_id}", params, follow)
+
+    def stream(self, alloc_id: str, path: str, *, offset: int = 0, origin: str = "start") -> Iterator[bytes]:
+        """A file's bytes as they are written (``/v1/client/fs/stream``, Nomad's StreamFrames
+        decoded); ends when the file is deleted or the allocation is finished."""
+        params: dict[str, str | int | bool] = {"path": path, "offset": offset, "origin": origin}
+        decoder = json.JSONDecoder()
+        buf = ""
+        for chunk in self._chunks(f"/v1/client/fs/stream/{alloc_id}", params, True):
+            buf += chunk.decode()
+            while True:
+                buf = buf.lstrip()
+                try:
+                    frame, end = decoder.raw_decode(buf)
+                except ValueError:
+                    break  # an incomplete frame: wait for the rest
+                buf = buf[end:]
+                if isinstance(frame, dict) and frame.get("Data"):
+                    yield base64.b64decode(frame["Data"])
+
+    def _chunks(self, path: str, params: dict[str, str | int | bool], follow: bool) -> Iterator[bytes]:
+        req = urllib.request.Request(self._c.url(path, params))
         if self._c.token:
             req.add_header("X-Nomad-Token", self._c.token)
         try:

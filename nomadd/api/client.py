@@ -111,6 +111,7 @@ class Client:
         region: str | None = None,
         timeout_s: float = 330.0,
         tls: TLSOptions | None = None,
+        namespace: str | None = None,
     ) -> None:
         addr = address or os.environ.get("NOMAD_ADDR") or DEFAULT_ADDRESS
         if "://" not in addr:
@@ -118,6 +119,7 @@ class Client:
         self.address = addr.rstrip("/")
         self.token = token if token is not None else os.environ.get("NOMAD_TOKEN", "")
         self.region = region if region is not None else os.environ.get("NOMAD_REGION", "")
+        self.namespace = namespace if namespace is not None else os.environ.get("NOMAD_NAMESPACE", "")
         self.timeout_s = timeout_s
         self.tls = tls if tls is not None else TLSOptions.from_env()
         self._ssl: ssl.SSLContext | None = None
@@ -145,6 +147,8 @@ class Client:
                 query.extend((k, str(x)) for x in v)
         if self.region and not any(k == "region" for k, _ in query):
             query.append(("region", self.region))
+        if self.namespace and not any(k == "namespace" for k, _ in query):
+            query.append(("namespace", self.namespace))
         qs = urllib.parse.urlencode(query)
         return f"{self.address}{path}" + (f"?{qs}" if qs else "")
 

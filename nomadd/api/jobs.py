@@ -53,3 +53,14 @@ class Jobs:
     def versions(self, job_id: str) -> tuple[Objs, QueryMeta]:
         value, meta = self._c.get(f"/v1/job/{job_id}/versions")
         return cast(Objs, cast(Obj, value or {}).get("Versions") or []), meta
+
+    def parse(self, hcl: str, canonicalize: bool = False, variables: str = "") -> Obj:
+        """``PUT /v1/jobs/parse``: an HCL job specification as the API JSON job."""
+        body = {"JobHCL": hcl, "Canonicalize": canonicalize, "Variables": variables}
+        value, _ = self._c.put("/v1/jobs/parse", body)
+        return cast(Obj, value)
+
+    def validate(self, job: Obj) -> Obj:
+        """``PUT /v1/validate/job`` → ``{DriverConfigValidated, ValidationErrors, Error, Warnings}``."""
+        value, _ = self._c.put("/v1/validate/job", {"Job": job})
+        return cast(Obj, value)

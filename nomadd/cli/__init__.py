@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 from nomadd.cli.commands import COMMANDS, SYNOPSES
 
-__all__ = ["main"]
+__all__ = ["load", "main"]
 
 
 def _usage() -> str:
@@ -33,6 +34,12 @@ def find_command(args: Sequence[str]) -> tuple[str | None, list[str]]:
     return None, list(args)
 
 
+def load(name: str) -> Callable[[list[str]], int]:
+    """The ``run(args) -> exit code`` of command ``name`` ("module" or "module:function")."""
+    module_name, _, func = COMMANDS[name].partition(":")
+    return cast(Callable[[list[str]], int], getattr(importlib.import_module(module_name), func or "run"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "-help", "--help", "help"):
@@ -52,10 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"nomadd: unknown command {prefix!r}\n\n{_usage()}", file=sys.stderr)
         return 1
-    module_name, _, func = COMMANDS[name].partition(":")  # "module" or "module:function"
-    module = importlib.import_module(module_name)
+    command = load(name)
     try:
-        code: int = getattr(module, func or "run")(rest)
+        code = command(rest)
     except KeyboardInterrupt:
         return 130
     return code

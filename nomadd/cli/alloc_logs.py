@@ -7,21 +7,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from nomadd.api.allocations import Allocations
 from nomadd.api.allocations_fs import AllocFS
 from nomadd.cli import meta
+from nomadd.cli.alloc_common import find_alloc, group_tasks
 
 USAGE = "nomadd alloc logs [options] <allocation> [<task>]"
 DEFAULT_TAIL_LINES = 10
 LINE_GUESS_BYTES = 200  # bytes fetched per requested line before trimming (Nomad: -n N lines)
-
-
-def _tasks(alloc: dict[str, Any]) -> list[str]:
-    job = alloc.get("Job") or {}
-    for tg in job.get("TaskGroups") or []:
-        if tg.get("Name") == alloc.get("TaskGroup"):
-            return [t["Name"] for t in tg.get("Tasks") or []]
-    return sorted(alloc.get("TaskStates") or {})
 
 
 def run(args: list[str]) -> int:
@@ -38,13 +30,10 @@ def run(args: list[str]) -> int:
     if not 1 <= len(rest) <= 2:
         return meta.fail(f"This command takes one or two arguments: <allocation> [<task>]\nUsage: {USAGE}")
     client = meta.api_client(opts)
-    try:
-        alloc, _ = Allocations(client).info(rest[0])
-    except meta.APIError as err:
-        if err.status == 404:
-            return meta.fail(f'No allocation(s) with prefix or id "{rest[0]}" found')
-        return meta.fail(f"Error querying allocation: {err}")
-    tasks = _tasks(alloc)
+    alloc = find_alloc(client, rest[0])
+    if alloc is None:
+        return 1
+    tasks = group_tasks(alloc)
     if len(rest) == 2:
         task = rest[1]
         if task not in tasks:

@@ -22,6 +22,20 @@ def _client_description(alloc: dict[str, Any]) -> str:
     return {"running": "Tasks are running", "pending": "No tasks have started"}.get(str(status), "<none>")
 
 
+def _addresses(alloc: dict[str, Any]) -> list[list[str]]:
+    """Nomad's "Allocation Addresses": the group's ports (``*label`` marks a dynamic one)."""
+    shared = (alloc.get("AllocatedResources") or {}).get("Shared") or {}
+    dynamic = {p.get("Label") for net in shared.get("Networks") or [] for p in net.get("DynamicPorts") or []}
+    return [
+        [
+            f"*{p.get('Label')}" if p.get("Label") in dynamic else str(p.get("Label")),
+            "yes" if p.get("Label") in dynamic else "no",
+            f"{p.get('HostIP')}:{p.get('Value')}",
+        ]
+        for p in shared.get("Ports") or []
+    ]
+
+
 def _task_block(name: str, state: dict[str, Any], resources: dict[str, Any]) -> str:
     lines = [f'Task "{name}" is "{state.get("State", "pending")}"']
     cpu = ((resources.get("Cpu") or {}).get("CpuShares")) or 0
@@ -74,6 +88,10 @@ def run(args: list[str]) -> int:
     if alloc.get("NextAllocation"):
         pairs.append(("Replacement Alloc ID", short(alloc["NextAllocation"], verbose)))
     print(format_kv(pairs))
+    addresses = _addresses(alloc)
+    if addresses:
+        print("\nAllocation Addresses:")
+        print(meta.columnize([["Label", "Dynamic", "Address"], *addresses]))
     states = alloc.get("TaskStates") or {}
     task_res = ((alloc.get("AllocatedResources") or {}).get("Tasks")) or {}
     names = sorted(set(states) | set(task_res))

@@ -25,6 +25,7 @@ from nomadd.api.jobs import Jobs
 from nomadd.cli import meta
 from nomadd.cli.job_file import JobFileError, load_job_file
 from nomadd.cli.job_status import short
+from nomadd.cli.job_validate import job_variables, variable_flags
 
 __all__ = ["failure_lines", "monitor", "run"]
 
@@ -112,12 +113,13 @@ def run(args: list[str]) -> int:
     fs = meta.new_flagset("job run")
     fs.bool("detach", "Return immediately instead of monitoring the evaluation.")
     fs.bool("verbose", "Display full IDs.")
+    variable_flags(fs)
     parsed = meta.parse_one(fs, args, USAGE, "<path>")
     if parsed is None:
         return 1
     opts, arg = parsed
     try:
-        job = load_job_file(arg)
+        job = load_job_file(arg, *job_variables(opts))
     except JobFileError as err:
         return meta.fail(f"Error parsing job file from {arg}:\n{err}")
     client = meta.api_client(opts)

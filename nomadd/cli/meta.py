@@ -76,6 +76,7 @@ def api_client(opts: dict[str, object]) -> Client:
         token=str(opts["token"]) if "token" in opts else None,
         region=str(opts["region"]) if "region" in opts else os.environ.get("NOMAD_REGION"),
         tls=tls,
+        namespace=str(opts["namespace"]) if "namespace" in opts else None,
     )
 
 

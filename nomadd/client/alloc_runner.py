@@ -135,6 +135,15 @@ class AllocRunner:
         except Exception as err:  # not recorded: not started (it could not be adopted later)
             raise DriverError(f"cannot record the task launch: {err}") from err
 
+    def _ports(self, task: str) -> list[tuple[str, str, int, int]]:
+        """(label, host IP, host port, port inside) of the group's ports and the task's own."""
+        res = self.alloc.allocated_resources
+        out = [(p.label, p.host_ip, p.value, p.to) for p in res.shared.ports]
+        own = res.tasks.get(task)
+        for net in own.networks if own is not None else ():
+            out.extend((p.label, net.ip, p.value, p.to) for p in (*net.reserved_ports, *net.dynamic_ports))
+        return out
+
     def _task_config(self, task: Task, group: TaskGroup) -> TaskConfig:
         alloc, job = self.alloc, self.alloc.job
         assert job is not None
@@ -156,6 +165,7 @@ class AllocRunner:
             memory_mb=task.resources.memory_mb,
             meta={**job.meta, **group.meta, **task.meta},
             task_env=task.env,
+            ports=self._ports(task.name),
         )
         kill_timeout = min(task.kill_timeout / NS, self._max_kill_timeout_s)
         return TaskConfig(
@@ -246,6 +256,20 @@ class AllocRunner:
         targets = [self.runners[task]] if task else list(self.runners.values())
         for r in targets:
             await r.signal(sig)
+
+    async def restart(self, task: str = "") -> None:
+        """Restart one running task, or every running task of the allocation."""
+        if task and task not in self.runners:
+            raise NotFoundError(f"task {task!r} not found in allocation")
+        targets = [self.runners[task]] if task else [r for r in self.runners.values() if not r.done.is_set()]
+        if not targets:
+            raise DriverError("no running task to restart")
+        for r in targets:
+            await r.restart()
+
+    def task_pids(self) -> dict[str, int]:
+        """The pid of each task that has a live process."""
+        return {name: r.handle.pid for name, r in self.runners.items() if r.handle is not None and r.live}
 
     @property
     def create_index(self) -> int:

@@ -283,6 +283,23 @@ class AllocManager:
     def get(self, alloc_id: str) -> AllocRunner | None:
         return self.runners.get(alloc_id)
 
+    async def collect(self, alloc_id: str) -> bool:
+        """Destroy a terminal allocation now (``/v1/client/allocation/:id/gc``); False when it
+        still runs (or is not here)."""
+        runner = self.runners.get(alloc_id)
+        if runner is None or not runner.terminal():
+            return False
+        logger.info("garbage collecting allocation alloc_id=%s reason=api", alloc_id)
+        await self._destroy(alloc_id)
+        return True
+
+    async def collect_all(self) -> list[str]:
+        """Destroy every terminal allocation (``/v1/client/gc``); their IDs."""
+        done = [a for a, r in self.runners.items() if r.terminal()]
+        for alloc_id in done:
+            await self.collect(alloc_id)
+        return done
+
     async def shutdown(self, *, destroy: bool) -> None:
         if destroy:
             for alloc_id in list(self.runners):

@@ -80,9 +80,12 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         reserved_cpu_mhz=c.reserved.cpu,
         reserved_memory_mb=c.reserved.memory,
         reserved_disk_mb=c.reserved.disk,
+        reserved_ports=c.reserved.reserved_ports,
         cpu_total_compute=c.cpu_total_compute,
         memory_total_mb=c.memory_total_mb,
         disk_total_mb=c.disk_total_mb,
+        min_dynamic_port=c.min_dynamic_port,
+        max_dynamic_port=c.max_dynamic_port,
         raw_exec_enabled=c.raw_exec_enabled,
         drivers=tuple(drivers),
     )

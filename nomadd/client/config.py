@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
+from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 
 __all__ = ["ClientConfig", "Reserved"]
 
@@ -51,5 +52,7 @@ class ClientConfig:
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
     cpu_total_compute: int = 0
+    min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
+    max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT
     memory_total_mb: int = 0
     disk_total_mb: int = 0

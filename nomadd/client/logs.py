@@ -2,16 +2,24 @@
 stream, for ``/v1/client/fs/logs``: from an offset (``origin=start``) or the last bytes
 (``origin=end``), then, with ``follow``, new bytes as they are written, across rotations.
 
-Blocking reads run through ``asyncio.to_thread``.
+Every file is opened through :mod:`nomadd.client.allocfs`, confined to ``root`` (the allocation
+directory; default: the logs directory itself): a log file or logs directory a task replaced by a
+symlink pointing elsewhere is skipped, never followed out. Blocking reads run through
+``asyncio.to_thread``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 
-from nomadd.drivers.logrotate import log_files
+from nomadd.client.allocfs import list_dir, read_at, size_of
+from nomadd.structs.errors import RPCError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CHUNK_BYTES", "FOLLOW_POLL_S", "stream_logs"]
 
@@ -19,22 +27,34 @@ CHUNK_BYTES = 64 * 1024
 FOLLOW_POLL_S = 0.2
 
 
-def _sizes(directory: str, base: str) -> list[tuple[int, str, int]]:
-    out = []
-    for index, path in log_files(directory, base):
-        try:
-            out.append((index, path, os.path.getsize(path)))
-        except OSError:
-            continue
-    return out
-
-
-def _read(path: str, offset: int, limit: int) -> bytes:
+def _sizes(root: str, directory: str, base: str) -> list[tuple[int, str, int]]:
+    """(index, path inside ``root``, size) of the ``<base>.<n>`` files, oldest first."""
+    pattern = re.compile(re.escape(base) + r"\.(\d+)$")
+    rel = os.path.relpath(directory, root)
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(limit)
-    except OSError:
+        names = [i.name for i in list_dir(root, rel)]
+    except (RPCError, OSError):
+        return []
+    out = []
+    for name in names:
+        m = pattern.match(name)
+        if not m:
+            continue
+        path = f"{rel}/{name}"
+        try:
+            size = size_of(root, path)
+        except (RPCError, OSError) as err:
+            logger.warning("log file skipped path=%s err=%s", path, err)
+            continue
+        if size >= 0:
+            out.append((int(m.group(1)), path, size))
+    return sorted(out)
+
+
+def _read(root: str, path: str, offset: int, limit: int) -> bytes:
+    try:
+        return read_at(root, path, offset, limit)
+    except (RPCError, OSError):
         return b""
 
 
@@ -46,10 +66,12 @@ async def stream_logs(
     offset: int = 0,
     follow: bool = False,
     finished: Callable[[], bool] = lambda: True,
+    root: str = "",
 ) -> AsyncIterator[bytes]:
     """Yield chunks of the concatenated files. With ``follow`` it keeps polling until
     ``finished()`` is true and nothing new arrived."""
-    files = await asyncio.to_thread(_sizes, directory, base)
+    root = root or directory
+    files = await asyncio.to_thread(_sizes, root, directory, base)
     total = sum(size for _, _, size in files)
     start = max(0, offset) if origin == "start" else max(0, total - max(0, offset))
     # position: (file index, byte offset in it)
@@ -64,7 +86,7 @@ async def stream_logs(
         if files:
             pos_index, pos_off = files[-1][0], files[-1][2]
     while True:
-        files = await asyncio.to_thread(_sizes, directory, base)
+        files = await asyncio.to_thread(_sizes, root, directory, base)
         progressed = False
         for index, path, size in files:
             if index < pos_index:
@@ -72,7 +94,7 @@ async def stream_logs(
             if index > pos_index:
                 pos_index, pos_off = index, 0
             while pos_off < size:
-                data = await asyncio.to_thread(_read, path, pos_off, CHUNK_BYTES)
+                data = await asyncio.to_thread(_read, root, path, pos_off, CHUNK_BYTES)
                 if not data:
                     break
                 pos_off += len(data)
@@ -83,7 +105,7 @@ async def stream_logs(
         if not progressed:
             if finished():
                 # one last look: the task may have written just before it ended
-                files = await asyncio.to_thread(_sizes, directory, base)
+                files = await asyncio.to_thread(_sizes, root, directory, base)
                 if not any(i > pos_index or (i == pos_index and s > pos_off) for i, _, s in files):
                     return
                 continue

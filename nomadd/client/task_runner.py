@@ -61,6 +61,7 @@ EVENT_KILLING = "Killing"
 EVENT_KILLED = "Killed"
 EVENT_DRIVER_FAILURE = "Driver Failure"
 EVENT_SIGNALING = "Signaling"
+EVENT_RESTART_SIGNAL = "Restart Signaled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,11 +179,17 @@ class TaskRunner:
         self._settled = asyncio.Event()  # set while no start or adoption is under way
         self._settled.set()
         self._kill_requested = asyncio.Event()
+        self._restart_requested = False  # the API asked for a restart (not counted by the policy)
         self.done = asyncio.Event()
 
     @property
     def name(self) -> str:
         return self.task.name
+
+    @property
+    def live(self) -> bool:
+        """The handle is a task not yet seen to exit."""
+        return self._live
 
     # ---- state ---------------------------------------------------------------------------
     def _emit(self, event: TaskEvent | None = None, **changes: object) -> None:
@@ -215,6 +222,20 @@ class TaskRunner:
         while True:
             if self._kill_requested.is_set():
                 return
+            if self._restart_requested:
+                self._restart_requested = False
+                self._emit(
+                    _event(
+                        EVENT_RESTARTING,
+                        display_message="Task restarting",
+                        restart_reason="User requested restart",
+                    ),
+                    state=TaskStatus.PENDING,
+                    restarts=self.state.restarts + 1,
+                    last_restart=self._now(),
+                )
+                result = await self._start_and_wait()
+                continue
             decision = self.tracker.on_exit(result)
             if not decision.restart:
                 kind = (
@@ -365,6 +386,15 @@ class TaskRunner:
             raise DriverError(f"task {self.name} is not running")
         self._emit(_event(EVENT_SIGNALING, display_message=f"Task being sent signal {sig}"))
         await self.driver.signal_task(self.handle, sig)
+
+    async def restart(self, reason: str = "User requested restart") -> None:
+        """Stop the running task and start it again at once (Nomad's ``alloc restart``); the
+        restart policy does not count it."""
+        if self.handle is None or not self._live or self.state.state != TaskStatus.RUNNING:
+            raise DriverError(f"task {self.name} is not running")
+        self._restart_requested = True
+        self._emit(_event(EVENT_RESTART_SIGNAL, display_message=reason, restart_reason=reason))
+        await self.driver.stop_task(self.handle, self.config.kill_timeout_s, self.config.kill_signal)
 
     async def destroy(self) -> None:
         """Release driver resources of the last handle (after the task is dead)."""

@@ -83,6 +83,9 @@ def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
     return run
 
 
+preexec_for = _preexec  # also puts an ``alloc exec`` command where the task runs
+
+
 def _pump(fd: int, rotator: FileRotator) -> None:
     try:
         while True:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from nomadd.drivers.base import clean_env
 
@@ -51,6 +51,7 @@ def build_task_env(
     memory_mb: int = 0,
     meta: Mapping[str, str] | None = None,
     task_env: Mapping[str, str] | None = None,
+    ports: Sequence[tuple[str, str, int, int]] = (),
     host_env: Mapping[str, str] | None = None,
     denylist: frozenset[str] = DEFAULT_ENV_DENYLIST,
 ) -> dict[str, str]:
@@ -82,6 +83,13 @@ def build_task_env(
     )
     if node_id:
         env["NOMAD_NODE_ID"] = node_id
+    for label, ip, host_port, to in ports:  # (label, host IP, host port, port inside: 0 = the same)
+        inside = to or host_port
+        env[f"NOMAD_IP_{label}"] = env[f"NOMAD_HOST_IP_{label}"] = ip
+        env[f"NOMAD_PORT_{label}"] = str(inside)
+        env[f"NOMAD_HOST_PORT_{label}"] = str(host_port)
+        env[f"NOMAD_ADDR_{label}"] = f"{ip}:{inside}"
+        env[f"NOMAD_HOST_ADDR_{label}"] = f"{ip}:{host_port}"
     for key, value in (meta or {}).items():
         safe = _META_KEY.sub("_", key)
         env[f"NOMAD_META_{safe}"] = value

@@ -15,11 +15,13 @@ from nomadd.scheduler.context import (
     allocated_resources,
 )
 from nomadd.scheduler.feasible import GroupChecker
+from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import Placement, Reconciled, Stop, reconcile, reschedule_tracker
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
+from nomadd.structs.network import PortAsk
 from nomadd.structs.resources import AllocatedResources
 from nomadd.structs.timeutil import NS_PER_S, format_time
 
@@ -128,6 +130,7 @@ class GenericScheduler(BaseScheduler):
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
         resources: dict[str, AllocatedResources] = {}
+        port_asks: dict[str, PortAsk] = {}
         failed = result.failed_tg_allocs
         now = self.env.now_ns()
 
@@ -146,6 +149,7 @@ class GenericScheduler(BaseScheduler):
                 checker = checkers[group] = GroupChecker(job, tg)
                 asks[group] = tg.resources()
                 resources[group] = allocated_resources(tg)
+                port_asks[group] = group_ask(tg)
             freed = None
             if pending is not None:
                 freed = plan.stop(pending.alloc, pending.description, pending.client_status)
@@ -156,7 +160,7 @@ class GenericScheduler(BaseScheduler):
                 if placement.reschedule and previous is not None
                 else frozenset()
             )
-            selection = stack.select(group, checker, asks[group], tg.count, penalty)
+            selection = stack.select(group, checker, asks[group], tg.count, penalty, ports=port_asks[group])
             if selection.node is None:
                 failed[group] = selection.metric
                 result.queued[group] += 1
@@ -179,7 +183,7 @@ class GenericScheduler(BaseScheduler):
                 name=placement.name,
                 node_id=selection.node.id,
                 node_name=selection.node.name,
-                resources=resources[group],
+                resources=with_ports(tg, resources[group], selection.ports),
                 metrics=selection.metric,
                 previous=previous,
                 tracker=tracker,

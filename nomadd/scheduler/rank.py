@@ -23,11 +23,14 @@ from nomadd.scheduler.feasible import (
     datacenter_matches,
     resolve_target,
 )
+from nomadd.scheduler.ports import assign, used_ports
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
 from nomadd.structs.codec import constructor
 from nomadd.structs.job import Job
+from nomadd.structs.network import PortAsk
 from nomadd.structs.node import Node
+from nomadd.structs.resources import AllocatedPortMapping
 
 __all__ = [
     "BATCH_SCORE_LIMIT",
@@ -243,11 +246,14 @@ class NodeUsage:
 
 
 class Selection:
-    __slots__ = ("metric", "node")
+    __slots__ = ("metric", "node", "ports")
 
-    def __init__(self, node: Node | None, metric: AllocMetric) -> None:
+    def __init__(
+        self, node: Node | None, metric: AllocMetric, ports: tuple[AllocatedPortMapping, ...] = ()
+    ) -> None:
         self.node = node
         self.metric = metric
+        self.ports = ports  # the host ports assigned on ``node`` (groups with a network block)
 
 
 def _distinct_violation(checker: GroupChecker, usage: NodeUsage, node: Node) -> str | None:
@@ -291,6 +297,7 @@ class Stack:
         "_offset",
         "_pool",
         "_pos",
+        "_rng",
         "_stride",
         "job_id",
         "usage",
@@ -312,6 +319,7 @@ class Stack:
         self._offset = rng.randrange(n) if rng is not None and n else 0
         self._stride = _stride(n, rng)
         self._pos = 0
+        self._rng = rng or random.Random()
         self.usage = usage
         self._batch = batch
         self._eligible = _ELIGIBILITY.table(job.node_pool, tuple(job.datacenters), n)
@@ -361,6 +369,7 @@ class Stack:
         desired_count: int,
         penalty_nodes: frozenset[str] = frozenset(),
         only: Node | None = None,
+        ports: PortAsk | None = None,
     ) -> Selection:
         """The best of up to ``limit`` fitting nodes, or ``Selection(None, why)``.
 
@@ -386,6 +395,7 @@ class Stack:
         classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
+        assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
         while visited < n and found < limit:
             row: _EligibleRow | None
             if only is not None:
@@ -429,6 +439,16 @@ class Stack:
                 short = "disk"
             else:
                 short = None
+            if short is None and ports:
+                plan = usage._plan
+                in_use = used_ports(
+                    usage._state, plan.stopped, plan.node_allocation.get(node_id, ()), node_id
+                )
+                got = assign(node, in_use, ports, self._rng)
+                if isinstance(got, str):
+                    short = got
+                else:
+                    assigned[node_id] = got
             if short is not None:
                 exhausted += 1
                 dims[short] = dims.get(short, 0) + 1
@@ -467,4 +487,4 @@ class Stack:
             for prop, _, scope in checker.distinct_properties:
                 if scope in ("", group):
                     usage.count_property(prop, scope, best)
-        return Selection(best, metric)
+        return Selection(best, metric, assigned.get(best.id, ()) if best is not None else ())

@@ -117,6 +117,7 @@ def tasks_updated(old_job: Job, old: TaskGroup, new_job: Job, new: TaskGroup) ->
     """
     return (
         old.tasks != new.tasks
+        or old.networks != new.networks
         or old.ephemeral_disk != new.ephemeral_disk
         or old.constraints != new.constraints
         or old.meta != new.meta

@@ -24,6 +24,7 @@ from nomadd.scheduler.context import (
     allocated_resources,
 )
 from nomadd.scheduler.feasible import GroupChecker, ready_nodes_in
+from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import tasks_updated
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, alloc_name
@@ -148,7 +149,7 @@ class SystemScheduler(BaseScheduler):
     ) -> None:
         if previous is None and not checker.feasible(node):
             return  # not a failure: the job simply does not run on this node
-        selection = stack.select(tg.name, checker, tg.resources(), 1, only=node)
+        selection = stack.select(tg.name, checker, tg.resources(), 1, only=node, ports=group_ask(tg))
         if selection.node is None:
             failed = result.failed_tg_allocs
             if tg.name in failed:
@@ -173,7 +174,7 @@ class SystemScheduler(BaseScheduler):
             name=alloc_name(job.id, tg.name, 0),
             node_id=node.id,
             node_name=node.name,
-            resources=allocated_resources(tg),
+            resources=with_ports(tg, allocated_resources(tg), selection.ports),
             metrics=selection.metric,
             previous=previous,
         )

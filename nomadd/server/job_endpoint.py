@@ -24,11 +24,11 @@ from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.context import ServerContext
 from nomadd.server.fsm.job import batch_results
 from nomadd.server.group_commit import GroupCommit
-from nomadd.server.state import store_allocs, store_evals, store_jobs, store_summaries
-from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state import store_allocs, store_evals, store_jobs, store_namespaces, store_summaries
+from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import AllocListStub
-from nomadd.structs.errors import UnknownJobError
+from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job, JobListStub
 from nomadd.structs.messages import MessageType
@@ -60,12 +60,28 @@ from nomadd.structs.requests.job import (
 )
 from nomadd.structs.summary import JobSummary
 
-__all__ = ["KNOWN_DRIVERS", "JobEndpoint"]
+__all__ = ["KNOWN_DRIVERS", "JobEndpoint", "check_placeable"]
 
 # Drivers a client can run (nomadd.drivers.DRIVERS; servers do not import the drivers package).
 KNOWN_DRIVERS = ("raw_exec", "exec", "mock")
 
 _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
+
+
+def check_placeable(store: StateStore, job: Job) -> None:
+    """The job's namespace and node pool exist (Nomad's namespace and node pool admission hooks).
+    Reads rows of the live store: a snapshot per register would make the FSM copy tables."""
+    ns = store_namespaces.get_namespace(store, job.namespace)
+    if ns is None:
+        raise ValidationError(f'job "{job.id}" is in nonexistent namespace "{job.namespace}"')
+    refused = store_namespaces.disallowed_drivers(ns, [t.driver for tg in job.task_groups for t in tg.tasks])
+    if len(refused) == 1:
+        raise ValidationError(f'used task driver "{refused[0]}" is not allowed in namespace "{ns.name}"')
+    if refused:
+        listed = " ".join(f'"{d}"' for d in refused)
+        raise ValidationError(f'used task drivers [{listed}] are not allowed in namespace "{ns.name}"')
+    if not store_namespaces.pool_exists(store, job.node_pool, store.snapshot):
+        raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
 
 
 def _make_batch(entries: tuple[JobRegisterEntry, ...]) -> JobRegisterBatchEntry:
@@ -93,6 +109,7 @@ class JobEndpoint:
     async def register_job(self, req: JobRegisterRequest) -> JobRegisterReply:
         job = req.job.canonicalize()
         job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
+        check_placeable(self._ctx.store, job)
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,

@@ -47,6 +47,7 @@ from nomadd.server.fsm.snapshot import SnapshotRestorer
 from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.job_validate import JobValidateEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
@@ -56,12 +57,14 @@ from nomadd.server.membership import (
     region_servers,
     server_tags,
 )
+from nomadd.server.namespace_endpoint import NamespaceEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.serf_peers import SerfPeers
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
@@ -177,6 +180,9 @@ class Server:
         VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
         KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         ACLEndpoint(self.ctx).register(self.registry)
+        NamespaceEndpoint(self.ctx).register(self.registry)
+        SearchEndpoint(self.ctx).register(self.registry)
+        JobValidateEndpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
         self.job_gc = JobGC(self.ctx)

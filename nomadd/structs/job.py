@@ -11,6 +11,7 @@ from enum import StrEnum
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
+from nomadd.structs.network import network_problems
 from nomadd.structs.policy import (
     ReschedulePolicy,
     RestartPolicy,
@@ -26,6 +27,7 @@ from nomadd.structs.resources import (
     MIN_CPU_MHZ,
     MIN_MEMORY_MB,
     EphemeralDisk,
+    NetworkResource,
     Resources,
 )
 from nomadd.structs.summary import JobSummary
@@ -96,6 +98,7 @@ class TaskGroup:
     update: UpdateStrategy | None = None
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
+    networks: tuple[NetworkResource, ...] = ()
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -400,6 +403,15 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         )
     if not tg.tasks:
         errs.append(f"{path}.Tasks: missing tasks for task group {tg.name!r}")
+    labels: set[str] = set()
+    statics: set[int] = set()
+    errs.extend(network_problems(f"{path}.Networks", tg.networks, labels, statics))
+    for j, task in enumerate(tg.tasks):
+        errs.extend(
+            network_problems(
+                f"{path}.Tasks[{j}].Resources.Networks", task.resources.networks, labels, statics
+            )
+        )
     names: set[str] = set()
     leaders = 0
     for j, task in enumerate(tg.tasks):

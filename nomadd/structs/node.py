@@ -26,6 +26,7 @@ __all__ = [
     "NodeListStub",
     "NodeMemoryResources",
     "NodeReservedCpuResources",
+    "NodeReservedNetworkResources",
     "NodeReservedResources",
     "NodeResources",
     "NodeStatus",
@@ -88,12 +89,18 @@ class NodeReservedCpuResources:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NodeReservedNetworkResources:
+    reserved_host_ports: str = ""  # "22,80,8000-8100": never handed to an allocation
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class NodeReservedResources:
     """What the client keeps for itself (``client.reserved``); not schedulable."""
 
     cpu: NodeReservedCpuResources = field(default_factory=NodeReservedCpuResources, metadata=api("Cpu"))
     memory: NodeMemoryResources = field(default_factory=NodeMemoryResources)
     disk: NodeDiskResources = field(default_factory=NodeDiskResources)
+    networks: NodeReservedNetworkResources = field(default_factory=NodeReservedNetworkResources)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

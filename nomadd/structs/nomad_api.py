@@ -20,7 +20,7 @@ from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
-from nomadd.structs.resources import EphemeralDisk, Resources
+from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 
 __all__ = ["NOMAD_FIELDS", "check_supported"]
 
@@ -55,6 +55,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "ReschedulePolicy": ReschedulePolicy,
             "EphemeralDisk": EphemeralDisk,
             "Update": UpdateStrategy,
+            "Networks": NetworkResource,
         },
     ),
     Task: (
@@ -73,7 +74,15 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
     ),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
-    Resources: (_f("CPU Cores MemoryMB MemoryMaxMB DiskMB Networks Devices NUMA SecretsMB"), {}),
+    Resources: (
+        _f("CPU Cores MemoryMB MemoryMaxMB DiskMB Networks Devices NUMA SecretsMB"),
+        {"Networks": NetworkResource},
+    ),
+    NetworkResource: (
+        _f("Mode Device CIDR IP DNS ReservedPorts DynamicPorts Hostname MBits"),
+        {"ReservedPorts": Port, "DynamicPorts": Port},
+    ),
+    Port: (_f("Label Value To HostNetwork"), {}),
     RestartPolicy: (_f("Interval Attempts Delay Mode RenderTemplates"), {}),
     ReschedulePolicy: (_f("Attempts Interval Delay DelayFunction MaxDelay Unlimited"), {}),
     UpdateStrategy: (

@@ -129,3 +129,33 @@ def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_pat
         timeout=10,
         what="the purged job to disappear",
     )
+
+
+def test_client_fs_and_stats(dev_agent: nomad.Nomad, tmp_path: Path) -> None:
+    """python-nomad's client.* calls: ls, stat, cat, readat, stream, logs, stats, gc."""
+    n = dev_agent
+    job = batch_job("pyfs", tmp_path / "ran")
+    task = job["Job"]["TaskGroups"][0]["Tasks"][0]
+    task["Config"]["args"] = ["-c", 'echo hello-fs > "$NOMAD_TASK_DIR/out.txt"; echo logged']
+    n.job.register_job("pyfs", job)
+    (alloc,) = wait_for(
+        lambda: [a for a in n.job.get_allocations("pyfs") if a["ClientStatus"] == "complete"],
+        timeout=30,
+        what="the batch allocation to complete",
+    )
+    alloc_id = alloc["ID"]
+    names = {f["Name"]: f for f in n.client.ls.list_files(alloc_id, "/t/local")}
+    assert names["out.txt"]["Size"] == len("hello-fs\n") and not names["out.txt"]["IsDir"]
+    assert n.client.stat.stat_file(alloc_id, "t/local/out.txt")["Name"] == "out.txt"
+    assert n.client.cat.read_file(alloc_id, "t/local/out.txt") == "hello-fs\n"
+    assert n.client.read_at.read_file_offset(alloc_id, 6, 2, "t/local/out.txt") == "fs"
+    frames = n.client.stream_file.stream(alloc_id, 0, "start", "t/local/out.txt")
+    assert '"File"' in frames and "aGVsbG8tZnMK" in frames  # base64 of "hello-fs\n"
+    assert n.client.stream_logs.stream(alloc_id, "t", "stdout", plain=True) == "logged\n"
+    with pytest.raises(nomad.api.exceptions.BaseNomadException):
+        n.client.cat.read_file(alloc_id, "../../../etc/passwd")
+    assert "Memory" in n.client.stats.read_stats()
+    assert n.client.allocation.read_allocation_stats(alloc_id)["Tasks"] == {}  # nothing runs
+    n.client.gc_allocation.garbage_collect(alloc_id)
+    n.client.gc_all_allocations.garbage_collect()
+    n.job.deregister_job("pyfs", purge=True)

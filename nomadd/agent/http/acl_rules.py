@@ -19,7 +19,6 @@ from typing import Any
 from aiohttp import web
 
 from nomadd.agent.http.body import read_json
-from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
 from nomadd.server.acl.rules import (
@@ -59,6 +58,31 @@ def token_of(req: web.Request) -> str:
     auth = req.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     return value.strip() if scheme.lower() == "bearer" else ""
+
+
+# Nomad Enterprise's paths, served by enterprise_endpoint.py with 501 for any caller.
+_ENTERPRISE_METHODS = ("GET", "PUT", "POST", "DELETE")
+
+# (method, aiohttp path) of every route that only answers 501.
+ENTERPRISE_ONLY: tuple[tuple[str, str], ...] = (
+    *(
+        (method, path)
+        for path in (
+            "/v1/sentinel/policies",
+            "/v1/sentinel/policy/{name:.+}",
+            "/v1/quotas",
+            "/v1/quota-usages",
+            "/v1/quota",
+            "/v1/quota/{name:.+}",
+            "/v1/recommendation",
+            "/v1/recommendations",
+            "/v1/recommendations/apply",
+            "/v1/recommendation/{id:.+}",
+        )
+        for method in _ENTERPRISE_METHODS
+    ),
+    ("PUT", "/v1/operator/license"),
+)
 
 
 def _pattern(path: str) -> str:
@@ -122,6 +146,18 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", object_param="alloc:id")),
     **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", object_param="alloc:id")),
     ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", object_param="alloc:alloc"),
+    **{
+        ("GET", f"/v1/client/fs/{op}/{{alloc}}"): ns_rule("read-fs", object_param="alloc:alloc")
+        for op in ("ls", "stat", "cat", "readat", "stream")
+    },
+    ("GET", "/v1/client/allocation/{id}/stats"): ns_rule("read-job", object_param="alloc:id"),
+    **_both("/v1/client/allocation/{id}/restart", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    ("GET", "/v1/client/allocation/{id}/gc"): ns_rule("alloc-lifecycle", object_param="alloc:id"),
+    ("PUT", "/v1/client/allocation/{id}/gc"): ns_rule("alloc-lifecycle", object_param="alloc:id"),
+    # raw_exec tasks also need alloc-node-exec (checked by the handler, which knows the driver)
+    ("GET", "/v1/client/allocation/{id}/exec"): ns_rule("alloc-exec", object_param="alloc:id"),
+    ("GET", "/v1/client/gc"): NODE_WRITE,
+    ("PUT", "/v1/client/gc"): NODE_WRITE,
     ("GET", "/v1/client/stats"): NODE_READ,
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),
@@ -151,6 +187,24 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/agent/keyring/remove", AGENT_WRITE),
     ("GET", "/v1/operator/keyring/keys"): OPERATOR_READ,
     **_both("/v1/operator/keyring/rotate", MANAGEMENT),
+    # ---- namespaces, node pools, search: any valid token; the server shows only what it may see
+    ("GET", "/v1/namespaces"): TOKEN,
+    ("GET", "/v1/namespace/{name}"): TOKEN,
+    **_both("/v1/namespace", MANAGEMENT),
+    **_both("/v1/namespace/{name}", MANAGEMENT),
+    ("DELETE", "/v1/namespace/{name}"): MANAGEMENT,
+    ("GET", "/v1/node/pools"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}/nodes"): NODE_READ,
+    ("GET", "/v1/node/pool/{name}/jobs"): Rule("node", "read", filter=True, item_cap="list-jobs"),
+    **_both("/v1/node/pools", MANAGEMENT),
+    **_both("/v1/node/pool/{name}", MANAGEMENT),
+    ("DELETE", "/v1/node/pool/{name}"): MANAGEMENT,
+    **_both("/v1/search", TOKEN),
+    **_both("/v1/search/fuzzy", TOKEN),
+    # ---- job specifications: parsing needs parse-job (or submit-job, which implies it) ----
+    **_both("/v1/jobs/parse", TOKEN),  # the handler checks parse-job or submit-job
+    **_both("/v1/validate/job", ns_rule("read-job", body_ns="Job.Namespace")),
     # ---- variables ------------------------------------------------------------------------
     ("GET", "/v1/vars"): Rule("var", "list", filter=True),
     ("GET", "/v1/var/{path}"): Rule("var", "read"),

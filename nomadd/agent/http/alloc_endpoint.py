@@ -35,7 +35,9 @@ async def get_alloc(agent: Agent, req: web.Request) -> object:
     reply = await call(agent, ALLOC_GET, request)
     if reply.alloc is None:
         raise UnknownAllocError("alloc not found")
-    return query_result(reply.meta, to_api(reply.alloc))
+    doc = to_api(reply.alloc)
+    doc["Resources"] = to_api(reply.alloc.allocated_resources.legacy())  # Nomad still sends it
+    return query_result(reply.meta, doc)
 
 
 async def stop_alloc(agent: Agent, req: web.Request) -> object:

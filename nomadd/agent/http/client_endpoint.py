@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.internal_endpoint import call
 from nomadd.agent.http.server import parse_uint64, read_body
 from nomadd.client.logs import stream_logs
@@ -71,7 +72,17 @@ async def client_stats(agent: Agent, req: web.Request) -> object:
     return stats
 
 
-def _local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
+def forward_headers(req: web.Request) -> dict[str, str]:
+    """Headers of a request proxied to the node's agent: the mark, and the caller's token (the
+    node's agent checks it too)."""
+    headers = {PROXIED_HEADER: "1"}
+    token = token_of(req)
+    if token:
+        headers["X-Nomad-Token"] = token
+    return headers
+
+
+def local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
     allocs = getattr(agent.client, "allocs", None) if agent.client is not None else None
     if allocs is None:
         return None
@@ -82,7 +93,7 @@ def _local_runner(agent: Agent, alloc_id: str) -> AllocRunner | None:
     return runner
 
 
-async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
+async def node_addr_of(agent: Agent, alloc_id: str) -> str:
     """The HTTP address of the node that runs ``alloc_id`` (asked of the servers)."""
     reply = await call(agent, ALLOC_GET, AllocSpecificRequest(alloc_id=alloc_id, allow_stale=True))
     alloc = reply.alloc
@@ -94,11 +105,11 @@ async def _node_addr_of(agent: Agent, alloc_id: str) -> str:
     return got.node.http_addr
 
 
-async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
+async def forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamResponse:
     """Proxy the request to the agent of the node that runs the allocation (streaming)."""
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
-    addr = await _node_addr_of(agent, alloc_id)
+    addr = await node_addr_of(agent, alloc_id)
     tls = agent.tls
     url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
     body = await req.read() if req.can_read_body else None
@@ -109,7 +120,7 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
                 req.method,
                 url,
                 data=body,
-                headers={PROXIED_HEADER: "1"},
+                headers=forward_headers(req),
                 ssl=tls.peer if tls is not None else True,
             ) as up:
                 resp = web.StreamResponse(status=up.status)
@@ -123,7 +134,17 @@ async def _forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamR
             raise RPCError(f"forwarding to node {addr} failed: {err}") from err
 
 
-def _pick_task(runner: AllocRunner, task: str) -> str:
+async def runner_or_forward(agent: Agent, req: web.Request, param: str) -> AllocRunner | web.StreamResponse:
+    """The local runner of the allocation the route's ``param`` names, or the answer of the
+    node that runs it."""
+    alloc_id = req.match_info[param]
+    runner = local_runner(agent, alloc_id)
+    if runner is None:
+        return await forward(agent, req, alloc_id)
+    return runner
+
+
+def pick_task(runner: AllocRunner, task: str) -> str:
     names = [t.name for t in _group_tasks(runner)]
     if not task:
         if len(names) != 1:
@@ -144,11 +165,11 @@ def _group_tasks(runner: AllocRunner) -> list[Any]:
 
 async def fs_logs(agent: Agent, req: web.Request) -> object:
     alloc_id = req.match_info["alloc"]
-    runner = _local_runner(agent, alloc_id)
+    runner = local_runner(agent, alloc_id)
     if runner is None:
-        return await _forward(agent, req, alloc_id)
+        return await forward(agent, req, alloc_id)
     q = req.query
-    task = _pick_task(runner, q.get("task", ""))
+    task = pick_task(runner, q.get("task", ""))
     kind = q.get("type", "stdout")
     if kind not in ("stdout", "stderr"):
         raise ValidationError("must include a valid log type: stdout or stderr")
@@ -172,6 +193,7 @@ async def fs_logs(agent: Agent, req: web.Request) -> object:
             offset=offset,
             follow=follow,
             finished=lambda: runner.task_dead(task),
+            root=runner.alloc_dir.path,
         ):
             if plain:
                 await resp.write(chunk)
@@ -188,9 +210,9 @@ async def fs_logs(agent: Agent, req: web.Request) -> object:
 
 async def signal_alloc(agent: Agent, req: web.Request) -> object:
     alloc_id = req.match_info["id"]
-    runner = _local_runner(agent, alloc_id)
+    runner = local_runner(agent, alloc_id)
     if runner is None:
-        return await _forward(agent, req, alloc_id)
+        return await forward(agent, req, alloc_id)
     body = await read_body(req, optional=True)
     task = str(body.get("Task") or "")
     sig = str(body.get("Signal") or "SIGKILL")

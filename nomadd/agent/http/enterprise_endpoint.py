@@ -13,37 +13,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from nomadd.agent.http.acl_rules import ENTERPRISE_ONLY
 from nomadd.structs.errors import RPCError
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
-__all__ = ["ENTERPRISE_ONLY", "ERR_ENTERPRISE_ONLY", "EnterpriseOnlyError", "register"]
+__all__ = ["ERR_ENTERPRISE_ONLY", "EnterpriseOnlyError", "register"]
 
 ERR_ENTERPRISE_ONLY = "Nomad Enterprise only endpoint"
-METHODS = ("GET", "PUT", "POST", "DELETE")
-
-# (method, aiohttp path) of every route that only answers 501.
-ENTERPRISE_ONLY: tuple[tuple[str, str], ...] = (
-    *(
-        (method, path)
-        for path in (
-            "/v1/sentinel/policies",
-            "/v1/sentinel/policy/{name:.+}",
-            "/v1/quotas",
-            "/v1/quota-usages",
-            "/v1/quota",
-            "/v1/quota/{name:.+}",
-            "/v1/recommendation",
-            "/v1/recommendations",
-            "/v1/recommendations/apply",
-            "/v1/recommendation/{id:.+}",
-        )
-        for method in METHODS
-    ),
-    ("PUT", "/v1/operator/license"),
-)
 
 
 class EnterpriseOnlyError(RPCError):

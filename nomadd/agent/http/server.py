@@ -75,8 +75,13 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.members_endpoint",
     "nomadd.agent.http.var_endpoint",
     "nomadd.agent.http.acl_endpoint",
+    "nomadd.agent.http.namespace_endpoint",  # before node_endpoint: /v1/node/pools is not a node
     "nomadd.agent.http.node_endpoint",
+    "nomadd.agent.http.search_endpoint",
+    "nomadd.agent.http.job_parse_endpoint",
     "nomadd.agent.http.client_endpoint",
+    "nomadd.agent.http.client_fs_endpoint",
+    "nomadd.agent.http.client_alloc_endpoint",
     "nomadd.agent.http.system_endpoint",
     "nomadd.agent.http.job_endpoint",
     "nomadd.agent.http.eval_endpoint",
@@ -228,6 +233,10 @@ async def _object_namespace(agent: Agent, kind: str, object_id: str, token: str)
     A client-only agent asks its servers with the caller's token (refused there unless the token
     may read the object)."""
     request: AllocSpecificRequest | EvalSpecificRequest
+    runners = getattr(agent.client, "allocs", None) if agent.client is not None else None
+    local = runners.get(object_id) if kind == "alloc" and runners is not None else None
+    if local is not None:  # an allocation this client runs: its namespace is known here (Nomad's)
+        return str(local.alloc.namespace)
     if kind == "alloc":
         request = AllocSpecificRequest(alloc_id=object_id, auth_token=token, allow_stale=True)
     else:

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from nomadd import __version__
-from nomadd.structs.node import DriverInfo, NodeReservedResources, NodeResources
+from nomadd.structs.node import (
+    DEFAULT_MAX_DYNAMIC_PORT,
+    DEFAULT_MIN_DYNAMIC_PORT,
+    DriverInfo,
+    NodeReservedResources,
+    NodeResources,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +63,12 @@ class FingerprintConfig:
     reserved_cpu_mhz: int = 0
     reserved_memory_mb: int = 0
     reserved_disk_mb: int = 0
+    reserved_ports: str = ""
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
     disk_total_mb: int = 0
+    min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
+    max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
     drivers: tuple[str, ...] = DEFAULT_DRIVERS

@@ -27,6 +27,7 @@ from nomadd.structs.node import (
     NodeDiskResources,
     NodeMemoryResources,
     NodeReservedCpuResources,
+    NodeReservedNetworkResources,
     NodeReservedResources,
     NodeResources,
 )
@@ -103,11 +104,14 @@ def _assemble(
             cpu=NodeCpuResources(cpu_shares=cpu_mhz, total_cpu_cores=cores),
             memory=NodeMemoryResources(memory_mb=memory_mb),
             disk=NodeDiskResources(disk_mb=disk_mb),
+            min_dynamic_port=cfg.min_dynamic_port,
+            max_dynamic_port=cfg.max_dynamic_port,
         ),
         reserved=NodeReservedResources(
             cpu=NodeReservedCpuResources(cpu_shares=cfg.reserved_cpu_mhz),
             memory=NodeMemoryResources(memory_mb=cfg.reserved_memory_mb),
             disk=NodeDiskResources(disk_mb=cfg.reserved_disk_mb),
+            networks=NodeReservedNetworkResources(reserved_host_ports=cfg.reserved_ports),
         ),
         drivers=dict(drivers),
     )

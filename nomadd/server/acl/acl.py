@@ -69,6 +69,13 @@ class ACL:
             return True
         return any("deny" not in caps and capability in caps for caps in self.namespaces.values())
 
+    def allow_namespace(self, namespace: str) -> bool:
+        """Some capability (not ``deny``) in ``namespace``: it may be seen (Nomad's AllowNamespace)."""
+        if self.management:
+            return True
+        caps = _closest(self.namespaces, namespace)
+        return bool(caps) and "deny" not in caps
+
     def allow_variable_op(self, namespace: str, path: str, capability: str) -> bool:
         if self.management:
             return True

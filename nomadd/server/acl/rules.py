@@ -169,6 +169,20 @@ RPC_RULES: dict[str, Rule] = {
     "Keyring.List": OPERATOR_READ,
     "Keyring.Rotate": MANAGEMENT,
     "GossipKeyring.Local": INTERNAL,  # one server's part of a keyring change (servers only)
+    # namespaces and search: the endpoint shows only what the token may see
+    "Namespace.GetNamespace": SELF,
+    "Namespace.ListNamespaces": SELF,
+    "Search.PrefixSearch": SELF,
+    "Search.FuzzySearch": SELF,
+    "Job.Validate": _READ_JOB,
+    "Namespace.UpsertNamespaces": MANAGEMENT,
+    "Namespace.DeleteNamespaces": MANAGEMENT,
+    "NodePool.UpsertNodePools": MANAGEMENT,
+    "NodePool.DeleteNodePools": MANAGEMENT,
+    "NodePool.GetNodePool": NODE_READ,
+    "NodePool.List": NODE_READ,
+    "NodePool.ListNodes": NODE_READ,
+    "NodePool.ListJobs": Rule("node", "read", filter=True, item_cap="list-jobs"),
     "Variables.Read": _VAR_READ,
     "Variables.List": Rule("var", "list", filter=True),
     "Variables.Apply": Rule("var", "write"),  # a delete needs "destroy" (see authorize_rpc)

@@ -15,6 +15,7 @@ from nomadd.server.fsm import (
     autopilot,
     job,
     keyring,
+    namespace,
     node,
     plan,
     snapshot,
@@ -38,6 +39,7 @@ from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 from nomadd.structs.requests.keyring import RootKeyUpsertEntry
+from nomadd.structs.requests.namespace import NamedDeleteEntry, NamespaceUpsertEntry, NodePoolUpsertEntry
 from nomadd.structs.requests.node import (
     AllocClientUpdateEntry,
     NodeDeregisterEntry,
@@ -107,4 +109,8 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
         t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
         t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
+        t.NAMESPACE_UPSERT: struct_entry(NamespaceUpsertEntry, namespace.apply_namespace_upsert),
+        t.NAMESPACE_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_namespace_delete),
+        t.NODE_POOL_UPSERT: struct_entry(NodePoolUpsertEntry, namespace.apply_node_pool_upsert),
+        t.NODE_POOL_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_node_pool_delete),
     }

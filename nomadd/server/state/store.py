@@ -207,6 +207,12 @@ class StateStore:
     def latest_index(self) -> int:
         return self._latest
 
+    def get(self, table: str, key: str) -> Any | None:
+        """One row as of now, without a snapshot (taking one makes the next write of every table
+        copy it; a hot path that needs one row should not pay for that)."""
+        with self._lock:
+            return self._tables.get(table, {}).get(key)
+
     def _max_index_locked(self, tables: Iterable[str]) -> int:
         return max([1, *(self._indexes.get(t, 0) for t in tables)])
 

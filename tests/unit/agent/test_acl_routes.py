@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from nomadd.agent.config import AgentConfig
 from nomadd.agent.http import acl_rules
-from nomadd.agent.http.enterprise_endpoint import ENTERPRISE_ONLY
+from nomadd.agent.http.acl_rules import ENTERPRISE_ONLY
 from nomadd.agent.http.server import HTTPServer
 from nomadd.server.acl.gc import ACLTokenGC
 from nomadd.server.acl.policy import NAMESPACE_CAPABILITIES
@@ -166,6 +166,7 @@ def test_every_route_checks_its_capability() -> None:
 def test_lists_leave_out_what_the_token_may_not_read() -> None:
     async def body(h: Harness) -> None:
         await h.fake.register_job(api_job("a"))
+        await h.fake.add_namespace("other")
         other_reg = await h.fake.register_job({**api_job("b"), "Namespace": "other"})
         reader = await h.token_for('namespace "default" { policy = "read" }')
         status, text = await h.request("GET", "/v1/jobs?namespace=*", reader)
@@ -332,6 +333,7 @@ def test_allocation_writes_are_checked_against_the_allocations_namespace() -> No
         await h.fake.add_node()
         h.fake.scheduling.set_enabled(True)
         try:
+            await h.fake.add_namespace("other")
             reg = await h.fake.register_job({**api_job("b", count=1), "Namespace": "other"})
             req = JobSpecificRequest(
                 job_id="b", namespace="other", min_query_index=reg.meta.index, max_query_time_s=5.0

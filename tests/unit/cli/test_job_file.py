@@ -127,7 +127,7 @@ def test_hcl_without_hcl2_says_how_to_install(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(builtins, "__import__", no_hcl2)
     path = tmp_path / "web.hcl"
     path.write_text(HCL)
-    with pytest.raises(JobFileError, match=r"pip install 'nomadd\[hcl\]'"):
+    with pytest.raises(JobFileError, match=r"pip install python-hcl2"):
         load_job_file(str(path))
     assert job_file.HCL_MISSING
 

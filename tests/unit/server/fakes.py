@@ -30,10 +30,13 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
+from nomadd.server.job_validate import JobValidateEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
+from nomadd.server.namespace_endpoint import NamespaceEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
+from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint
@@ -44,6 +47,7 @@ from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.codec import from_api
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
+from nomadd.structs.namespace import Namespace
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.job import (
@@ -54,6 +58,7 @@ from nomadd.structs.requests.job import (
     JobRegisterReply,
     JobRegisterRequest,
 )
+from nomadd.structs.requests.namespace import NAMESPACE_UPSERT, NamespaceUpsertRequest
 from nomadd.structs.requests.node import (
     NODE_UPDATE_ALLOC,
     AllocClientUpdate,
@@ -158,6 +163,9 @@ class FakeServer:
         VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
         KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         ACLEndpoint(self.ctx).register(self.registry)
+        NamespaceEndpoint(self.ctx).register(self.registry)
+        SearchEndpoint(self.ctx).register(self.registry)
+        JobValidateEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
@@ -189,6 +197,10 @@ class FakeServer:
         """Register an API JSON job as the HTTP edge would."""
         job = from_api(Job, api, path="Job")
         return await self.rpc(JOB_REGISTER, JobRegisterRequest(job=job, namespace=job.namespace))
+
+    async def add_namespace(self, name: str) -> None:
+        """Create namespace ``name`` through the real NAMESPACE_UPSERT FSM case."""
+        await self.rpc(NAMESPACE_UPSERT, NamespaceUpsertRequest(namespaces=(Namespace(name=name),)))
 
     async def deregister_job(self, job_id: str, *, purge: bool = False) -> JobDeregisterReply:
         return await self.rpc(JOB_DEREGISTER, JobDeregisterRequest(job_id=job_id, purge=purge))

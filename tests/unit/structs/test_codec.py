@@ -194,6 +194,7 @@ def test_job_api_shape_has_nomad_names() -> None:
         "MemoryMB": 300,
         "MemoryMaxMB": 0,
         "DiskMB": 0,
+        "Networks": [],
     }
     assert doc["ID"] == "web"
     assert from_api(Job, json.loads(json.dumps(doc))) == job

@@ -42,6 +42,10 @@ def _job(**kw: Any) -> dict[str, Any]:
             },
             "Job.TaskGroups[0].Tasks[0].Resources.Devices",
         ),
+        (
+            {"ID": "x", "TaskGroups": [{"Name": "g", "Networks": [{"DynamicPorts": [{"Label": "h"}]}]}]},
+            None,
+        ),
         (_job(Update={"MaxParallel": 1, "Stagger": 1}), None),
     ],
 )

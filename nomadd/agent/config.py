@@ -24,6 +24,7 @@ from nomadd.agent.config_schema import Partial, check_file, merge
 from nomadd.client.config import ClientConfig, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
+from nomadd.server.events.broker import DEFAULT_EVENT_BUFFER_SIZE
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.errors import ConfigError
 from nomadd.structs.limits import Limits
@@ -93,6 +94,9 @@ class AgentConfig:
                 out[block].pop(key, None)
         out["server"]["encrypt"] = "<redacted>" if self.server.encrypt else ""
         out["server"]["raft_secret"] = "<redacted>" if self.server.raft_secret else ""
+        for holder in (out, out["server"]):
+            if "acl" in holder:
+                holder["acl"]["replication_token"] = "<redacted>" if self.acl.replication_token else ""
         return out
 
 
@@ -195,6 +199,8 @@ def build_config(p: Partial, *, dev: bool = False, dev_data_dir: str = "") -> Ag
         token_ttl=_get(p, "acl.token_ttl", 30.0),
         policy_ttl=_get(p, "acl.policy_ttl", 30.0),
         role_ttl=_get(p, "acl.role_ttl", 30.0),
+        replication_token=_get(p, "acl.replication_token", ""),
+        replication_interval=_get(p, "acl.replication_interval", 5.0),
     )
 
     data_dir = _get(p, "data_dir", "") or (dev_data_dir if dev else "")
@@ -338,12 +344,27 @@ def _build_server(
         node_gc_threshold=s.get("node_gc_threshold", 24 * 3600.0),
         node_gc_interval=s.get("node_gc_interval", 300.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
+        event_buffer_size=_event_buffer_size(s.get("event_buffer_size", 0)),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
+        authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
         server_join=ServerJoin(**s.get("server_join", {})),
         data_dir=os.path.join(data_dir, "server") if data_dir else "",
         limits=limits,
         **_operator_settings(p, data_dir),
     )
+
+
+def _authoritative_region(region: str) -> str:
+    if region and not _REGION_RE.match(region):
+        raise ConfigError("server.authoritative_region: Region contains invalid characters")
+    return region
+
+
+def _event_buffer_size(value: int) -> int:
+    """``server.event_buffer_size``: 0 means Nomad's default (100); negative is an error."""
+    if value < 0:
+        raise ConfigError(f"server.event_buffer_size: must be 0 (the default, 100) or more, got {value}")
+    return value or DEFAULT_EVENT_BUFFER_SIZE
 
 
 def _operator_settings(p: Partial, data_dir: str) -> dict[str, Any]:

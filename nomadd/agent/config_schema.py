@@ -140,7 +140,9 @@ SCHEMA: dict[str, object] = {
         "node_gc_threshold": DURATION,
         "node_gc_interval": DURATION,
         "num_schedulers": INT,
+        "event_buffer_size": INT,  # batches of events held for /v1/event/stream (Nomad's 100)
         "rejoin_after_leave": BOOL,
+        "authoritative_region": STR,
         "server_join": _SERVER_JOIN,
         "limits": {f.name: INT for f in dataclasses.fields(Limits)},
         "snapshot": {"interval": DURATION, "retain": INT, "path": STR},  # scheduled snapshots
@@ -173,7 +175,14 @@ SCHEMA: dict[str, object] = {
         "server_join": dict(_SERVER_JOIN),
     },
     "discovery": {"dns_resolvers": STR_LIST},
-    "acl": {"enabled": BOOL, "token_ttl": DURATION, "policy_ttl": DURATION, "role_ttl": DURATION},
+    "acl": {
+        "enabled": BOOL,
+        "token_ttl": DURATION,
+        "policy_ttl": DURATION,
+        "role_ttl": DURATION,
+        "replication_token": STR,
+        "replication_interval": DURATION,
+    },
     "tls": {
         "http": BOOL,
         "rpc": BOOL,

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from nomadd.agent.config import ConfigSources, load_config
+from nomadd.helper.addr import split_host_port
 from nomadd.helper.flags import FlagError, FlagSet
 from nomadd.server.raft_recover import RecoverError, recover
 from nomadd.structs.errors import ConfigError
@@ -41,9 +42,8 @@ def _parse(fs: FlagSet, args: list[str]) -> tuple[dict[str, object], list[str]] 
 
 
 def _listening(addr: str) -> bool:
-    host, _, port = addr.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+        with socket.create_connection(split_host_port(addr), timeout=0.5):
             return True
     except (OSError, ValueError):
         return False

@@ -13,9 +13,9 @@ class Status:
     def __init__(self, client: Client) -> None:
         self._c = client
 
-    def leader(self) -> str:
-        """The leader's raft address ("" when there is none)."""
-        value, _ = self._c.get("/v1/status/leader")
+    def leader(self, region: str = "") -> str:
+        """The leader's raft address ("" when there is none) of ``region`` (the client's)."""
+        value, _ = self._c.get("/v1/status/leader", {"region": region} if region else None)
         return str(value or "")
 
     def peers(self) -> list[str]:

@@ -40,10 +40,12 @@ def run(args: list[str]) -> int:
         meta.print_json(members)
         return 0
     leaders: dict[str, str] = {}
-    try:
-        leaders[str(reply.get("ServerRegion", ""))] = Status(client).leader()
-    except meta.APIError:
-        pass  # no leader known: every Leader cell says false
+    # Nomad's regionLeaders: each region's leader, asked of that region (forwarded to it)
+    for region in sorted({str((m.get("Tags") or {}).get("region", "")) for m in members} - {""}):
+        try:
+            leaders[region] = Status(client).leader(region)
+        except meta.APIError:
+            pass  # no leader known (or no path to the region): its Leader cells say false
     verbose = bool(opts.get("verbose"))
     header = ["Name", "Address", "Port", "Status", "Leader"]
     header += ["Protocol"] if verbose else []

@@ -241,6 +241,7 @@ class Gossip:
         if target is None:
             return
         cfg = self._config
+        probe_timeout = cfg.probe_timeout_for(target.tags)
         seq, fut = self._new_ack()
         try:
             self._send(
@@ -248,7 +249,7 @@ class Gossip:
                 Ping(seq=seq, target=target.name, source=table.local.name),
             )
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(cfg.probe_timeout):
+                async with asyncio.timeout(probe_timeout):
                     await asyncio.shield(fut)
                 return
             helpers = [n for n in table.peers(Liveness.ALIVE) if n.name != target.name]
@@ -262,7 +263,7 @@ class Gossip:
                 )
                 self._send((helper.addr, helper.port), req)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(cfg.probe_interval - cfg.probe_timeout, cfg.probe_timeout)):
+                async with asyncio.timeout(max(cfg.probe_interval - probe_timeout, probe_timeout)):
                     await asyncio.shield(fut)
                 return
             logger.debug("gossip probe failed name=%s", target.name)
@@ -424,7 +425,9 @@ class Gossip:
         seq, fut = self._new_ack()
         try:
             self._send((req.addr, req.port), Ping(seq=seq, target=req.target, source=table.local.name))
-            async with asyncio.timeout(self._config.probe_timeout):
+            target = table.nodes.get(req.target)
+            tags = target.tags if target is not None else {}
+            async with asyncio.timeout(self._config.probe_timeout_for(tags)):
                 await fut
             self._send(src, Ack(seq=req.seq, source=table.local.name))
         except TimeoutError:

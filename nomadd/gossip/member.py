@@ -112,6 +112,22 @@ class GossipConfig:
     tombstone_timeout: float = 24 * 3600.0
     leave_propagate_delay: float = 1.0
     tcp_timeout: float = 5.0  # bound on one push-pull exchange (connect + write + read)
+    # Members whose ``remote_tag`` tag differs from ours (servers of another region, when it is
+    # "region") are probed with memberlist's WAN timings: a slow link between regions must not
+    # make them flap. Empty: every member gets the settings above.
+    remote_tag: str = ""
+    remote_probe_timeout: float = 3.0  # memberlist DefaultWANConfig ProbeTimeout
+    remote_suspicion_mult: int = 6  # memberlist DefaultWANConfig SuspicionMult
+
+    def is_remote(self, tags: dict[str, str]) -> bool:
+        """Whether a member with ``tags`` gets the remote (WAN) timings."""
+        return bool(self.remote_tag) and tags.get(self.remote_tag) != self.tags.get(self.remote_tag)
+
+    def probe_timeout_for(self, tags: dict[str, str]) -> float:
+        return self.remote_probe_timeout if self.is_remote(tags) else self.probe_timeout
+
+    def suspicion_mult_for(self, tags: dict[str, str]) -> int:
+        return self.remote_suspicion_mult if self.is_remote(tags) else self.suspicion_mult
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -135,6 +151,7 @@ class GossipConfig:
             "reconnect_timeout",
             "tombstone_timeout",
             "tcp_timeout",
+            "remote_probe_timeout",
         )
         for name in positive:
             value = getattr(self, name)
@@ -142,7 +159,7 @@ class GossipConfig:
                 raise ConfigError(f"gossip: {name}: must be a positive duration, got {value!r}")
         if self.probe_timeout > self.probe_interval:
             raise ConfigError("gossip: probe_timeout: must not exceed probe_interval")
-        for name in ("suspicion_mult", "retransmit_mult", "gossip_nodes"):
+        for name in ("suspicion_mult", "retransmit_mult", "gossip_nodes", "remote_suspicion_mult"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"gossip: {name}: must be at least 1")
         if self.indirect_checks < 0 or self.leave_propagate_delay < 0:

@@ -140,9 +140,11 @@ class MemberTable:
     def live_count(self) -> int:
         return sum(1 for n in self.nodes.values() if n.state in (Liveness.ALIVE, Liveness.SUSPECT))
 
-    def suspicion_timeout(self) -> float:
+    def suspicion_timeout(self, tags: dict[str, str] | None = None) -> float:
+        """How long a member (with ``tags``: its own, remote members wait longer) stays suspect."""
         n = max(1, self.live_count())
-        return self._config.suspicion_mult * max(1.0, math.log10(n)) * self._config.probe_interval
+        mult = self._config.suspicion_mult_for(tags) if tags is not None else self._config.suspicion_mult
+        return mult * max(1.0, math.log10(n)) * self._config.probe_interval
 
     def members(self) -> list[Member]:
         return [n.to_member() for n in sorted(self.nodes.values(), key=lambda n: n.name)]
@@ -249,7 +251,7 @@ class MemberTable:
         node.inc = msg.inc
         node.state = Liveness.SUSPECT
         node.state_change = now
-        node.suspect_deadline = now + self.suspicion_timeout()
+        node.suspect_deadline = now + self.suspicion_timeout(node.tags)
         self._broadcast(msg.name, msg)
         logger.info("gossip member suspect name=%s source=%s", msg.name, msg.source)
 

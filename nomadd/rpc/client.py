@@ -11,7 +11,7 @@ import aiohttp
 from nomadd.rpc.auth import Credentials
 from nomadd.rpc.tls import AgentTLS
 from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, encode_request, parse_reply
-from nomadd.structs.errors import RPCError
+from nomadd.structs.errors import RPCError, UnreachableError
 from nomadd.structs.requests import Method, Rep, Req
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,11 @@ class RPCClient:
             headers.update(self._credentials(method, body))
         return headers
 
-    def _ssl_kwargs(self) -> dict[str, Any]:
+    def _ssl_kwargs(self, region: str = "") -> dict[str, Any]:
         if self._tls is None:
             return {}
         out: dict[str, Any] = {"ssl": self._tls.outgoing}
-        name = self._tls.server_name
+        name = self._tls.server_name_of(region) if region else self._tls.server_name
         if name is not None:
             out["server_hostname"] = name
         return out
@@ -66,11 +66,15 @@ class RPCClient:
         request: Req,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
+        connect_timeout: float | None = None,
+        region: str = "",
     ) -> Rep:
         """Call ``method`` on the agent whose HTTP address is ``addr`` (``host:port``).
 
-        Raises the remote :class:`RPCError` subclass, or ``RPCError`` (500) when the agent
-        cannot be reached or answers something that is not an RPC reply.
+        Raises the remote :class:`RPCError` subclass, :class:`UnreachableError` (500) when
+        the connection cannot be made within ``connect_timeout`` (default: ``timeout``), or
+        ``RPCError`` (500) when the call fails later or the answer is not an RPC reply. With
+        ``region`` (a server of another region) its certificate must name that region.
         """
         url = f"{self._scheme}://{addr}/v1/internal/{method.name}"
         body = encode_request(request)
@@ -81,13 +85,17 @@ class RPCClient:
                 url,
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                **self._ssl_kwargs(),
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
+                **self._ssl_kwargs(region),
             ) as resp:
                 body = await resp.read()
                 if resp.content_type != MSGPACK_CONTENT_TYPE:
                     text = body.decode(errors="replace").strip()
                     raise RPCError(f"rpc {method} to {addr}: {text}", code=resp.status)
+        except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as err:
+            if isinstance(err, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+                raise UnreachableError(f"rpc {method} to {addr} failed: {err!r}") from err
+            raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise RPCError(f"rpc {method} to {addr} failed: {err!r}") from err
         return parse_reply(method.reply, body)

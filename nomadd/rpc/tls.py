@@ -91,8 +91,12 @@ class AgentTLS:
     @property
     def server_name(self) -> str | None:
         """The name outgoing RPC checks on a server's certificate, or None (CA only)."""
+        return self.server_name_of(self.config.region)
+
+    def server_name_of(self, region: str) -> str | None:
+        """The name a server of ``region`` must hold (federation: calls to another region)."""
         if self.config.verify_server_hostname:
-            return role_name("server", self.config.region)
+            return role_name("server", region)
         return None
 
     def reload(self, cfg: TLSConfig) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nomadd.server.events.broker import DEFAULT_EVENT_BUFFER_SIZE
 from nomadd.structs.config import ACLConfig, Advertise, DiscoveryConfig, Ports, ServerJoin, TLSConfig
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.requests.autopilot import AutopilotConfig
@@ -41,8 +42,12 @@ class ServerConfig:
     node_gc_threshold: float = 24 * 3600.0
     node_gc_interval: float = 300.0
     num_schedulers: int = 0
+    event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE  # batches /v1/event/stream keeps (Nomad's)
     rejoin_after_leave: bool = False
     server_join: ServerJoin = ServerJoin()
+    # Federation: the region ACL policies, roles and global tokens are written in and
+    # replicated from ("": this region is its own authority; Nomad's server.authoritative_region).
+    authoritative_region: str = ""
     data_dir: str = ""
     limits: Limits = DEFAULT_LIMITS  # the ``server.limits`` table: bounds on what callers send
     acl: ACLConfig = ACLConfig()

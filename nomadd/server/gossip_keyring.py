@@ -4,8 +4,9 @@ key manager): list, install, use (make primary) and remove keys on every server 
 The keys live in ``<data_dir>/server/serf.keyring`` (JSON list of base64 keys, primary first,
 mode 0600), written at the first start from ``server.encrypt`` and after every change; once it
 exists it wins over ``server.encrypt`` (as Serf's keyring file does). An operation runs on the
-server that got the request and on every other alive server of the region through the
-``GossipKeyring.Local`` RPC, which only servers may call (``nomadd.rpc.auth``).
+server that got the request and on every other alive server of the gossip pool — of every
+federated region, as they share the pool and its key — through the ``GossipKeyring.Local`` RPC,
+which only servers may call (``nomadd.rpc.auth``).
 """
 
 from __future__ import annotations
@@ -131,18 +132,20 @@ class GossipKeyring:
         """Run ``op`` here and on every other alive server; Nomad's ``KeyringResponse``."""
         req = GossipKeyringRequest(op=op, key=key, caller=server_caller())
         peers = [
-            s.http_addr
+            s
             for s in self._servers()
             if s.status == MemberStatus.ALIVE and s.http_addr and s.http_addr != self._http_addr
         ]
 
-        async def one(addr: str) -> GossipKeyringReply:
+        async def one(s: ServerInfo) -> GossipKeyringReply:
             try:
-                return await self._rpc.call(addr, GOSSIP_KEYRING_LOCAL, req, timeout=PEER_TIMEOUT_S)
+                return await self._rpc.call(
+                    s.http_addr, GOSSIP_KEYRING_LOCAL, req, timeout=PEER_TIMEOUT_S, region=s.region
+                )
             except RPCError as err:
-                return GossipKeyringReply(name=addr, error=err.message)
+                return GossipKeyringReply(name=s.http_addr, error=err.message)
 
-        replies = [await self.local(req), *await asyncio.gather(*(one(a) for a in peers))]
+        replies = [await self.local(req), *await asyncio.gather(*(one(s) for s in peers))]
         counts: dict[str, int] = {}
         for r in replies:
             for k in r.keys:

@@ -11,8 +11,10 @@ Raft starts at once when this server already has Raft state on disk, in ``-dev``
 the region in gossip (``membership.bootstrap_decision``), or to be added by an existing
 cluster's leader.
 
-Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): writes, and reads
-without ``AllowStale``, are forwarded once to the leader over the internal RPC.
+Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): a request for another
+region goes to a server of that region (``federation.Regions``; writes of replicated objects go
+to the authoritative region, ``replication.route``); writes, and reads without
+``AllowStale``, are forwarded once to the leader over the internal RPC.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from nomadd import VERSION
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
 from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.helper.addr import split_host_port
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.rpc.auth import ServerSigner, server_caller
@@ -41,6 +44,8 @@ from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
 from nomadd.server.eval_endpoint import EvalEndpoint
+from nomadd.server.events import EventBroker
+from nomadd.server.federation import Regions, forward_timeout
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
@@ -53,6 +58,7 @@ from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
     ServerInfo,
     bootstrap_decision,
+    parse_server,
     reconcile_plan,
     region_servers,
     server_tags,
@@ -63,6 +69,7 @@ from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
 from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.serf_peers import SerfPeers
@@ -93,11 +100,6 @@ PEER_RPC_TIMEOUT_S = 2.0
 MDNS_STOP_TIMEOUT_S = 1.0  # goodbye packets on leave/shutdown; never worth more than this
 
 
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class Server:
     def __init__(
         self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
@@ -114,7 +116,7 @@ class Server:
         self.http_addr = config.advertise.http
         self.store = StateStore()
         self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
-        self.fsm = FSM(self.store, entry_kinds(self.restorer))
+        self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr
         self.raft = Raft(
@@ -128,12 +130,13 @@ class Server:
         )
         self.signer = ServerSigner(s.raft_secret)
         self.rpc_client = RPCClient(tls, credentials=self.signer)
+        self.regions = Regions(region=config.region, members=self._gossip_members, rpc=self.rpc_client)
         self.rpc_auth = RPCAuth(self.signer, lambda node_id: store_nodes.get(self.store.snapshot(), node_id))
         self.registry = RPCRegistry()
         self.gossip_keyring = GossipKeyring(
             name=lambda: f"{config.name}.{config.region}",
             data_dir=None if config.dev_mode else self.data_dir,
-            servers=self.servers,
+            servers=self.regions.servers,  # every region: one pool, one key
             http_addr=self.http_addr,
             rpc=self.rpc_client,
         )
@@ -185,6 +188,8 @@ class Server:
         JobValidateEndpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
+        self.replicator = Replicator(self.ctx, self.regions)
+        self.register_leader_component(self.replicator)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)
@@ -217,7 +222,7 @@ class Server:
         cfg = self.config
         self.node_id = await asyncio.to_thread(self._load_node_id)
         stored_keys = await asyncio.to_thread(self.gossip_keyring.load)  # wins over server.encrypt
-        serf_host, serf_port = _split(cfg.advertise.serf)
+        serf_host, serf_port = split_host_port(cfg.advertise.serf)
         bind_serf = cfg.addresses.serf if cfg.addresses else cfg.bind_addr
         self.gossip = Gossip(
             GossipConfig(
@@ -236,6 +241,7 @@ class Server:
                     expect=cfg.bootstrap_expect,
                 ),
                 encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
+                remote_tag="region",  # servers of other regions: WAN probe timings
             ),
             on_event=self._on_member_event,
             tasks=self.tasks.child("gossip"),
@@ -263,11 +269,11 @@ class Server:
         """Announce this server on mDNS (``_nomadd._tcp.local.``, docs/discovery.md) so
         ``mdns://`` joins find it; takes ~1.7 s of probing, so it runs in the background."""
         cfg = self.config
-        host, http_port = _split(cfg.advertise.http)
+        host, http_port = split_host_port(cfg.advertise.http)
         ports = {
             "http": http_port,
-            "raft": _split(cfg.advertise.raft)[1],
-            "serf": _split(cfg.advertise.serf)[1],
+            "raft": split_host_port(cfg.advertise.raft)[1],
+            "serf": split_host_port(cfg.advertise.serf)[1],
         }
         try:
             from nomadd.discovery import MdnsAnnouncer  # zeroconf: imported off the start-up path
@@ -403,16 +409,21 @@ class Server:
 
     # ---- membership ------------------------------------------------------------------------
     def _on_member_event(self, event: MemberEvent) -> None:
-        s = self._server_of(event.member)
+        s = parse_server(event.member)
         if s is None:
             return
-        logger.info("server event type=%s name=%s status=%s", event.kind, s.name, s.status)
+        logger.info(
+            "server event type=%s name=%s region=%s status=%s", event.kind, s.name, s.region, s.status
+        )
+        if event.kind in (EventKind.JOIN, EventKind.UPDATE) and self.gossip is not None:
+            # every region's servers: a restarted server rejoins the federation by itself
+            self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
+        if s.region != self.config.region:
+            return  # never a Raft peer of ours
         if event.kind == EventKind.REAP:
             self._pruned.add(s.raft_addr)
         if event.kind in (EventKind.JOIN, EventKind.UPDATE):
             self._pruned.discard(s.raft_addr)
-            if self.gossip is not None:
-                self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
         self.leader_loop.kick()
 
     def _server_of(self, member: Member) -> ServerInfo | None:
@@ -529,14 +540,16 @@ class Server:
         if not isinstance(req, m.method.request):
             raise ValidationError(f"rpc {method.name}: request is {type(req).__name__}")
         self.rpc_auth.authorize(method.name, req)
+        req = authoritative_route(self.config, method, req, self.store.snapshot)
+        if req.region and req.region != self.config.region:
+            return await self.regions.forward(method, req)
         if self._needs_leader(m.kind, req.allow_stale):
             if req.forwarded:
                 raise NoLeaderError("No cluster leader (forwarded request reached a follower)")
             addr = await self._wait_leader_http()
             if addr != self.http_addr:
-                wait = req.max_query_time_s if req.min_query_index > 0 else 0.0
                 fwd = dataclasses.replace(req, forwarded=True)
-                return await self.rpc_client.call(addr, method, fwd, timeout=10.0 + wait * 17 / 16)
+                return await self.rpc_client.call(addr, method, fwd, timeout=forward_timeout(req))
         await self._ready_for(m.kind, req.allow_stale)
         reply: Rep = await m.handler(req)
         return reply
@@ -558,7 +571,7 @@ class Server:
     # ---- views -----------------------------------------------------------------------------
     def stats(self) -> dict[str, object]:
         members = self._gossip_members()
-        regions = {s.region for s in region_servers(members, self.config.region)} | {self.config.region}
+        regions = self.regions.known()
         return {
             "nomad": {
                 "server": "true",

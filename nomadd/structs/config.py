@@ -7,7 +7,7 @@ client only read them. They live here, below both, so that neither imports the a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["TLS_VERSIONS", "ACLConfig", "Advertise", "DiscoveryConfig", "Ports", "ServerJoin", "TLSConfig"]
 
@@ -49,6 +49,11 @@ class ACLConfig:
     token_ttl: float = 30.0
     policy_ttl: float = 30.0
     role_ttl: float = 30.0
+    # Federation: the token a non-authoritative region's leader reads the authoritative
+    # region's policies, roles and global tokens with, and how often (nomadd's own setting;
+    # Nomad replicates continuously with blocking queries).
+    replication_token: str = field(default="", repr=False)
+    replication_interval: float = 5.0
 
 
 # Nomad's tls_min_version values.

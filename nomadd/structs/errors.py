@@ -30,6 +30,7 @@ __all__ = [
     "DriverError",
     "MethodNotAllowedError",
     "NoLeaderError",
+    "NoRegionPathError",
     "NomaddError",
     "NotFoundError",
     "NotImplementedForModeError",
@@ -43,6 +44,7 @@ __all__ = [
     "UnknownEvalError",
     "UnknownJobError",
     "UnknownNodeError",
+    "UnreachableError",
     "ValidationError",
     "rpc_error_from",
 ]
@@ -156,6 +158,23 @@ class NoLeaderError(RPCError):
         super().__init__(message, code=code)
 
 
+class NoRegionPathError(RPCError):
+    """A request names a region no reachable server belongs to (500, Nomad's
+    ``structs.ErrNoRegionPath``, whose message the HTTP API returns as is)."""
+
+    code = 500
+
+    def __init__(self, message: str = "No path to region", *, code: int | None = None) -> None:
+        super().__init__(message, code=code)
+
+
+class UnreachableError(RPCError):
+    """The internal RPC could not reach the agent (connect failed or timed out) (500); the
+    caller may try another server."""
+
+    code = 500
+
+
 class RaftApplyError(RPCError):
     """A Raft entry was not committed: timeout, leadership lost, queue full (500).
 
@@ -186,6 +205,7 @@ RPC_ERRORS: dict[str, type[RPCError]] = {
         RequestTooLargeError,
         NotImplementedForModeError,
         NoLeaderError,
+        NoRegionPathError,
         RaftApplyError,
     )
 }

@@ -324,13 +324,15 @@ class Agent:
             raise HTTPError(err.code, err.read().decode(errors="replace")) from None
         return (json.loads(raw) if raw else None), headers
 
-    def cli(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent."""
+    def cli(
+        self, *args: str, timeout: float = 30.0, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``nomadd <args>`` with ``NOMAD_ADDR`` pointing at this agent (plus ``env``)."""
         return subprocess.run(
             [*self.wrap, sys.executable, "-m", "nomadd", *args],
             capture_output=True,
             text=True,
-            env=agent_env(NOMAD_ADDR=self.url, **(self.tls.env() if self.tls else {})),
+            env=agent_env(**{"NOMAD_ADDR": self.url, **(self.tls.env() if self.tls else {}), **(env or {})}),
             cwd=ROOT,
             timeout=timeout,
         )
@@ -470,6 +472,14 @@ class Cluster:
             join = s.config["server"].setdefault("server_join", {})
             join["retry_join"] = others
             join["retry_interval"] = "1s"
+
+    def start_servers(self, n: int = 3) -> tuple[list[Agent], Agent]:
+        """``n`` linked servers started; returns them and their leader once they agree."""
+        servers = [self.add_server(bootstrap_expect=n) for _ in range(n)]
+        self.link(servers)
+        for s in servers:
+            s.start()
+        return servers, self.wait_leader(servers)
 
     def close(self) -> None:
         for a in self.agents:

@@ -10,7 +10,6 @@ and config paths replaced by the test's.
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import time
@@ -18,35 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
 from tests.integration.cluster import Agent, Cluster, HTTPError
+from tests.integration.runbook import Runbook
 
 pytestmark = pytest.mark.slow
 
-RUNBOOK = ROOT / "docs" / "runbooks" / "quorum-loss.md"
+RUNBOOK = Runbook("quorum-loss.md", "## Case C")
 RUNBOOK_CONFIG = "-config=/etc/nomadd/server.toml -config=/etc/nomadd/server.d"
 
 
-def runbook_commands() -> set[str]:
-    """Every ``nomadd ...`` command of Case C, comments stripped."""
-    text = RUNBOOK.read_text()
-    case_c = text[text.index("## Case C") :]
-    out = set()
-    for line in case_c.splitlines():
-        line = line.strip()
-        if line.startswith("nomadd "):
-            out.add(re.sub(r"\s+#.*$", "", line).strip())
-    return out
-
-
 def run_runbook(agent: Agent, command: str, subs: dict[str, str], timeout: float = 60) -> str:
-    """Run one runbook command (it must be in the runbook) on ``agent`` with ``subs`` applied."""
-    assert command in runbook_commands(), f"not a command of the runbook: {command}"
-    for old, new in subs.items():
-        command = command.replace(old, new)
-    out = agent.cli(*command.split()[1:], timeout=timeout)
-    assert out.returncode == 0, f"{command}:\n{out.stdout}\n{out.stderr}"
-    return out.stdout
+    return RUNBOOK.run(agent, command, subs, timeout)
 
 
 def test_runbook_case_c_recovers_a_survivor_and_grows_back(tmp_path: Path) -> None:

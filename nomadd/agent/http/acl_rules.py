@@ -31,6 +31,7 @@ from nomadd.server.acl.rules import (
     OPERATOR_READ,
     OPERATOR_WRITE,
     PUBLIC,
+    SELF,
     TOKEN,
     Rule,
     check,
@@ -140,6 +141,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/evaluations"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
+    ("GET", "/v1/job/{id}/deployments"): ns_rule("read-job"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),
@@ -210,6 +212,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/var/{path}"): Rule("var", "read"),
     **_both("/v1/var/{path}", Rule("var", "write", body_ns="Namespace")),
     ("DELETE", "/v1/var/{path}"): Rule("var", "destroy"),
+    # ---- events: the endpoint checks each topic asked for (Nomad's aclAllowsSubscription) ----
+    ("GET", "/v1/event/stream"): SELF,
     # ---- Nomad Enterprise's paths: 501 for anyone, as the open-source edition answers ---------
     **{(m, _pattern(p)): PUBLIC for m, p in ENTERPRISE_ONLY},
     ("GET", "/v1/operator/license"): PUBLIC,

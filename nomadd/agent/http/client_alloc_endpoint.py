@@ -29,14 +29,13 @@ from aiohttp import WSMsgType, web
 
 from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.client_endpoint import (
-    FORWARD_TIMEOUT_S,
-    PROXIED_HEADER,
     forward_headers,
     local_runner,
     node_addr_of,
     pick_task,
     runner_or_forward,
 )
+from nomadd.agent.http.proxy import FORWARD_TIMEOUT_S, PROXIED_HEADER
 from nomadd.agent.http.server import read_body
 from nomadd.client.alloc_stats import alloc_usage
 from nomadd.client.exec_session import ExecSession, exec_spec

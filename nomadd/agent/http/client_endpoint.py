@@ -15,11 +15,11 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 
 from nomadd.agent.http.acl_rules import token_of
 from nomadd.agent.http.internal_endpoint import call
+from nomadd.agent.http.proxy import PROXIED_HEADER, proxy
 from nomadd.agent.http.server import parse_uint64, read_body
 from nomadd.client.logs import stream_logs
 from nomadd.client.stats import host_stats
@@ -40,11 +40,6 @@ if TYPE_CHECKING:
     from nomadd.client.client import Client
 
 logger = logging.getLogger(__name__)
-
-FORWARD_TIMEOUT_S = 10.0  # connecting to the node that runs the allocation
-# Set on a request proxied to the node that runs the allocation; such a request is never
-# proxied again (it breaks loops; it grants nothing).
-PROXIED_HEADER = "X-Nomadd-Proxied"
 
 
 def _client(agent: Agent) -> Client:
@@ -109,29 +104,7 @@ async def forward(agent: Agent, req: web.Request, alloc_id: str) -> web.StreamRe
     """Proxy the request to the agent of the node that runs the allocation (streaming)."""
     if req.headers.get(PROXIED_HEADER) == "1":
         raise UnknownAllocError(f'Unknown allocation "{alloc_id}" on this node')
-    addr = await node_addr_of(agent, alloc_id)
-    tls = agent.tls
-    url = f"{'https' if tls is not None else 'http'}://{addr}{req.path_qs}"
-    body = await req.read() if req.can_read_body else None
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=FORWARD_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        try:
-            async with session.request(
-                req.method,
-                url,
-                data=body,
-                headers=forward_headers(req),
-                ssl=tls.peer if tls is not None else True,
-            ) as up:
-                resp = web.StreamResponse(status=up.status)
-                resp.content_type = up.content_type
-                await resp.prepare(req)
-                async for chunk in up.content.iter_any():
-                    await resp.write(chunk)
-                await resp.write_eof()
-                return resp
-        except aiohttp.ClientError as err:
-            raise RPCError(f"forwarding to node {addr} failed: {err}") from err
+    return await proxy(agent, req, await node_addr_of(agent, alloc_id), "node", forward_headers(req))
 
 
 async def runner_or_forward(agent: Agent, req: web.Request, param: str) -> AllocRunner | web.StreamResponse:

@@ -26,6 +26,7 @@ from aiohttp import web
 from nomadd.agent.http.acl_rules import authorize, filter_result, rule_for
 from nomadd.agent.http.body import read_body, read_json
 from nomadd.agent.http.paginate import LISTS, ListOrder, page
+from nomadd.agent.http.region_forward import forward_region, other_region
 from nomadd.helper.duration import parse_duration
 from nomadd.server.acl.rules import object_namespace
 from nomadd.structs.codec import INT64_MAX
@@ -87,6 +88,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.eval_endpoint",
     "nomadd.agent.http.alloc_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
+    "nomadd.agent.http.event_endpoint",
     "nomadd.agent.http.enterprise_endpoint",
 )
 
@@ -170,6 +172,9 @@ class Router:
         async def wrapped(req: web.Request) -> web.StreamResponse:
             start = time.monotonic()
             try:
+                region = other_region(agent, req)
+                if region:  # another region's servers answer it, ACL checks included
+                    return await forward_region(agent, req, region)
                 acl = await authorize(agent.acl, req, rule, lambda k, i, t: _object_namespace(agent, k, i, t))
                 result = await handler(agent, req)
                 if rule.filter and acl is not None:
@@ -194,6 +199,12 @@ class Router:
                 resp = web.Response(status=err.code, text=err.message, content_type="text/plain")
             except web.HTTPException:
                 raise
+            except ConnectionResetError as err:
+                if req.transport is not None and not req.transport.is_closing():
+                    resp = _unexpected(req, err)  # some other connection of the handler's
+                else:  # the reader left a stream (events, logs, a file): nothing went wrong
+                    logger.debug("request closed by the client method=%s path=%s", req.method, req.path)
+                    resp = web.Response(status=499, text="client closed request")  # never sent
             except Exception as err:
                 resp = _unexpected(req, err)
             logger.debug(

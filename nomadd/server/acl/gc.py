@@ -38,8 +38,17 @@ class ACLTokenGC(PeriodicLeaderTask):
         return await self.collect()
 
     async def collect(self) -> list[str]:
+        """Delete the expired tokens; in a region that replicates from another (federation),
+        only its local ones: global tokens go when the authoritative region collects them
+        (as Nomad's GC of global tokens runs there only)."""
         now = time.time_ns()
-        expired = [t.accessor_id for t in store_acl.list_tokens(self._ctx.store.snapshot()) if t.expired(now)]
+        cfg = self._ctx.config
+        replica = bool(cfg.authoritative_region) and cfg.authoritative_region != cfg.region
+        expired = [
+            t.accessor_id
+            for t in store_acl.list_tokens(self._ctx.store.snapshot())
+            if t.expired(now) and not (replica and t.global_)
+        ]
         if expired:
             logger.info("acl token gc removing tokens count=%d", len(expired))
             await self._ctx.propose(MessageType.ACL_TOKEN_DELETE, ACLDeleteEntry(keys=tuple(expired)))

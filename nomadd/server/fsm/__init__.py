@@ -15,6 +15,11 @@ carries (``structs/requests/<noun>.py``), how it is encoded, and the ``apply_*``
 * each entry runs inside one :meth:`StateStore.write`, which bumps the indexes of the tables it
   touched to the entry's Raft index and wakes blocking queries afterwards.
 
+**Events.** With an :class:`~nomadd.server.events.EventBroker` that has subscribers, the
+transaction records the rows it writes and the FSM publishes their events after the write (the
+one call site of the event stream; Nomad's memdb change tracking). Without subscribers nothing
+is recorded.
+
 **One apply path.** The server that proposes an entry hands the FSM the entry struct it encoded
 (:meth:`FSM.expect`), so the leader does not decode its own entries; every other server decodes
 the bytes into the same struct type. Both then run the same ``apply_*`` function, which must
@@ -31,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from nomadd.server.events.broker import EventBroker
 from nomadd.server.state.store import StateStore, Txn
 from nomadd.structs.codec import pack, unpack
 from nomadd.structs.errors import NomaddError
@@ -83,8 +89,11 @@ def struct_entry(cls: type[E], apply: Callable[[Txn, E], object]) -> EntryKind[E
 class FSM:
     """Applies entries to a :class:`StateStore`; also dumps/restores it for Raft snapshots."""
 
-    def __init__(self, store: StateStore, kinds: Mapping[int, EntryKind[Any]]) -> None:
+    def __init__(
+        self, store: StateStore, kinds: Mapping[int, EntryKind[Any]], events: EventBroker | None = None
+    ) -> None:
         self.store = store
+        self.events = events or EventBroker()
         self._kinds = dict(kinds)
         self._listeners: list[AppliedListener] = []
         # payload -> [entry it encodes, entries in flight]: the proposer's own copy
@@ -154,9 +163,15 @@ class FSM:
             raise FSMFatalError(f"cannot decode raft entry type={msg_type} index={index}") from err
         try:
             with self.store.write(index) as txn:
+                if self.events.active:
+                    txn.track(self.events.track_tables)
                 result = kind.apply(txn, entry)
         except Exception as err:
             raise FSMFatalError(f"apply failed type={msg_type} index={index}: {err!r}") from err
+        if txn.replaced:  # an operator snapshot restore: the subscribers' view no longer holds
+            self.events.close_all()
+        elif txn.changes:
+            self.events.publish_changes(index, msg_type, txn.changes)
         for listener in self._listeners:
             try:
                 listener(index, msg_type, result)
@@ -169,3 +184,4 @@ class FSM:
 
     def restore(self, data: bytes) -> None:
         self.store.restore(data)
+        self.events.close_all()  # the subscribers' view of the state no longer holds

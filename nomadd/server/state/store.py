@@ -99,12 +99,31 @@ class StateSnapshot:
 class Txn:
     """One Raft entry's writes; only valid inside :meth:`StateStore.write` (lock held)."""
 
-    __slots__ = ("_changed", "_store", "index")
+    __slots__ = ("_changed", "_store", "_tracked", "changes", "index", "replaced")
 
     def __init__(self, store: StateStore, index: int) -> None:
         self._store = store
         self.index = index  # the Raft index of the entry being applied
         self._changed: set[str] = set()
+        self._tracked: frozenset[str] = frozenset()
+        # (table, key) -> [value before this entry, value after (None: deleted)], for the
+        # tables given to track(); None when nobody asked (the event stream has no subscriber)
+        self.changes: dict[tuple[str, str], list[Any]] | None = None
+        self.replaced = False  # replace_all ran: every row may have changed (no row-level changes)
+
+    def track(self, tables: frozenset[str]) -> None:
+        """Record in :attr:`changes` every row of ``tables`` this entry writes (the event
+        stream's source, Nomad's memdb change tracking), in the order first written."""
+        self._tracked = tables
+        self.changes = {}
+
+    def _record(self, table: str, key: str, before: Any, after: Any) -> None:
+        assert self.changes is not None
+        slot = self.changes.get((table, key))
+        if slot is None:
+            self.changes[(table, key)] = [before, after]
+        else:
+            slot[1] = after
 
     def get(self, table: str, key: str) -> Any | None:
         return self._store._tables.get(table, _NO_ROWS).get(key)
@@ -113,14 +132,20 @@ class Txn:
         return MappingProxyType(self._store._tables.get(name, {}))
 
     def put(self, table: str, key: str, value: Any) -> None:
-        self._store._writable_locked(table)[key] = value
+        rows = self._store._writable_locked(table)
+        if table in self._tracked:
+            self._record(table, key, rows.get(key), value)
+        rows[key] = value
         self._changed.add(table)
 
     def delete(self, table: str, key: str) -> bool:
         """Remove ``key``; returns whether it existed. The table index moves only if it did."""
         if key not in self._store._tables.get(table, {}):
             return False
-        del self._store._writable_locked(table)[key]
+        rows = self._store._writable_locked(table)
+        if table in self._tracked:
+            self._record(table, key, rows[key], None)
+        del rows[key]
         self._changed.add(table)
         return True
 
@@ -132,6 +157,7 @@ class Txn:
         """Swap every table for ``tables`` (a snapshot restore); every table index, old or
         new, moves to this entry's. Live snapshots keep the old rows (the dicts are replaced)."""
         store = self._store
+        self.replaced = True
         self._changed.update(store._tables, tables)
         store._tables = dict(tables)
         store._shared = set()

@@ -38,7 +38,19 @@ def job_status(reader: Reader, job: Job) -> JobStatus:
 
 
 def with_status(reader: Reader, job: Job) -> Job:
-    return dataclasses.replace(job, status=job_status(reader, job))
+    """The job as read: its derived status, and a ``ModifyIndex`` that moves with it.
+
+    Nomad writes the job again, at a new ``ModifyIndex``, whenever its status changes; clients
+    that follow a job (nomad-watch) take a job whose ``ModifyIndex`` did not grow for the one they
+    already have and never see it die. So the index is the newest of the job's own and of the
+    allocations and evaluations its status is derived from (system jobs: the job's own only).
+    """
+    modify = job.modify_index
+    if job.type != JobType.SYSTEM:
+        allocs = store_allocs.allocs_by_job(reader, job.namespace, job.id)
+        evals = store_evals.evals_by_job(reader, job.namespace, job.id)
+        modify = max([modify, *(a.modify_index for a in allocs), *(e.modify_index for e in evals)])
+    return dataclasses.replace(job, status=job_status(reader, job), modify_index=modify)
 
 
 def job_summary(reader: Reader, job: Job) -> JobSummary:

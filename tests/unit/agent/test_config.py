@@ -336,3 +336,14 @@ def test_open_api_warning_stays_until_tls_and_acls(tmp_path: Path) -> None:
     assert "no ACLs" in tls_only and "TLS" not in tls_only
     both = replace(on, acl=replace(on.acl, enabled=True))
     assert [w for w in _startup_warnings(both) if "HTTP API" in w] == []
+
+
+def test_federation_settings(tmp_path: Path) -> None:
+    extra = 'authoritative_region = "east"\n[acl]\nreplication_token = "s3cret"\nreplication_interval = "2s"'
+    cfg = load(tmp_path, 'region = "west"\n' + server_toml(tmp_path, extra))
+    assert cfg.server.authoritative_region == "east" and cfg.server.region == "west"
+    assert cfg.server.acl.replication_token == "s3cret" and cfg.server.acl.replication_interval == 2.0
+    assert "s3cret" not in str(cfg.redacted()) and "s3cret" not in repr(cfg)
+    assert load(tmp_path, server_toml(tmp_path)).server.authoritative_region == ""
+    with pytest.raises(ConfigError, match="authoritative_region"):
+        load(tmp_path, server_toml(tmp_path, 'authoritative_region = "no spaces"'))

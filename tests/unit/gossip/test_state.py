@@ -30,11 +30,11 @@ class FakeClock:
 
 
 def make_table(**overrides: object) -> tuple[MemberTable, list[MemberEvent], FakeClock]:
+    overrides.setdefault("tags", {"role": "nomad"})
     cfg = GossipConfig(
         name=LOCAL,
         bind_addr="127.0.0.1",
         bind_port=0,
-        tags={"role": "nomad"},
         probe_interval=1.0,
         suspicion_mult=4,
         reconnect_timeout=100.0,
@@ -311,3 +311,21 @@ def test_push_pull_exchange_revives_a_falsely_failed_member() -> None:
     a.merge(b.snapshot(), source="b.global")  # ... so its reply already carries the refutation
     assert status(a, "b.global") is MemberStatus.ALIVE
     assert kinds(a_events)[-1] == ("join", "b.global")
+
+
+def test_members_of_another_region_get_the_wan_suspicion_timeout() -> None:
+    table, _, clock = make_table(tags={"role": "nomad", "region": "east"}, remote_tag="region")
+    cfg = table._config
+    assert cfg.probe_timeout_for({"region": "east"}) == cfg.probe_timeout
+    assert cfg.probe_timeout_for({"region": "west"}) == cfg.remote_probe_timeout == 3.0
+    table.handle_alive(alive("near.east", 1, region="east"))
+    table.handle_alive(alive("far.west", 1, region="west"))
+    for name in ("near.east", "far.west"):
+        table.handle_suspect(Suspect(name=name, inc=1, source=LOCAL))
+    clock.now += 4.1  # past the LAN timeout (4 x 1 s), not the WAN one (6 x 1 s)
+    table.tick()
+    assert status(table, "near.east") is MemberStatus.FAILED
+    assert status(table, "far.west") is MemberStatus.SUSPECT
+    clock.now += 2.0
+    table.tick()
+    assert status(table, "far.west") is MemberStatus.FAILED

@@ -158,6 +158,40 @@ def test_status_pending_running_dead_and_summary() -> None:
     _run(main())
 
 
+def test_modify_index_moves_with_the_derived_status() -> None:
+    """Nomad rewrites a job at a new ModifyIndex when its status changes; nomad-watch keeps the
+    job it has unless the ModifyIndex grew, so a status change with the same index is never seen."""
+
+    async def main() -> None:
+        server = FakeServer()
+        await server.add_node()
+        reg = await server.register_job(api_job(count=1))
+
+        async def read() -> tuple[str, int, int]:
+            job = (await server.rpc(JOB_GET, JobSpecificRequest(job_id="web"))).job
+            assert job is not None
+            stub = (await server.rpc(JOB_LIST, JobListRequest())).jobs[0]
+            return str(job.status), job.modify_index, stub.modify_index
+
+        assert await read() == ("pending", reg.meta.index, reg.meta.index)
+        server.scheduling.set_enabled(True)
+        try:
+            await wait_until(lambda: bool(server.scheduling.applier.committed_placements == 1))
+            status, running_index, listed = await read()
+            assert status == "running" and running_index > reg.meta.index and listed == running_index
+            await server.deregister_job("web")
+            deadline = asyncio.get_running_loop().time() + 5
+            while (await read())[0] != "dead":
+                assert asyncio.get_running_loop().time() < deadline, "job never became dead"
+                await asyncio.sleep(0.01)
+            _, dead_index, listed = await read()
+            assert dead_index > running_index and listed == dead_index
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
 def test_allocations_query_at_register_index_sees_placements() -> None:
     async def main() -> None:
         server = FakeServer()

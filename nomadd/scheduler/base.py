@@ -9,6 +9,7 @@ from collections.abc import Callable
 from nomadd.scheduler.context import Env, PlanBuilder
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.structs.alloc import AllocMetric
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
 
@@ -85,7 +86,7 @@ class BaseScheduler:
             desc = f"maximum attempts reached ({self.max_attempts})"
             logger.warning("eval failed eval_id=%s reason=%s", evaluation.id, desc)
             await self.planner.update_eval(
-                dataclasses.replace(
+                fast_replace(
                     evaluation,
                     status=EvalStatus.FAILED,
                     status_description=desc,
@@ -101,7 +102,7 @@ class BaseScheduler:
         if result.failed_tg_allocs and self.creates_blocked_evals:
             if evaluation.status == EvalStatus.BLOCKED:
                 await self.planner.reblock_eval(
-                    dataclasses.replace(
+                    fast_replace(
                         evaluation,
                         class_eligibility=result.class_eligibility,
                         escaped_computed_class=result.escaped,
@@ -114,7 +115,7 @@ class BaseScheduler:
                 return
             blocked_id = await self._create_blocked(evaluation, result)
         await self.planner.update_eval(
-            dataclasses.replace(
+            fast_replace(
                 evaluation,
                 status=EvalStatus.COMPLETE,
                 status_description="",

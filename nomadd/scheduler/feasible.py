@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from nomadd.structs.constraint import Constraint, ConstraintOperand
@@ -276,6 +276,11 @@ class GroupChecker:
         if node.node_class:
             self.class_filtered[node.node_class] = self.class_filtered.get(node.node_class, 0) + 1
         return False
+
+    def feasible_classes(self) -> Mapping[str, str | None] | None:
+        """Node class -> why it is infeasible (None: feasible) as found so far, when results
+        are cached per class (None when they are not: every node is checked)."""
+        return self._class_cache if self._cacheable else None
 
     def class_eligibility(self) -> dict[str, bool]:
         return {cls: reason is None for cls, reason in self._class_cache.items()}

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 
 from nomadd.scheduler.context import PlanBuilder
 from nomadd.scheduler.feasible import (
@@ -25,6 +26,7 @@ from nomadd.scheduler.feasible import (
 from nomadd.scheduler.ports import assign, used_ports
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
+from nomadd.structs.codec import constructor
 from nomadd.structs.job import Job
 from nomadd.structs.network import PortAsk
 from nomadd.structs.node import Node
@@ -74,6 +76,36 @@ class _NodeFacts:
 
 _FACTS = _NodeFacts()
 
+_EligibleRow = tuple[Node, bool, tuple[int, int, int]]  # (node, eligible, capacity)
+_MAX_ELIGIBILITY_TABLES = 64
+
+
+class _Eligibility:
+    """Per (node pool, datacenters): each node's eligibility (ready, in the pool, in one of
+    the datacenters) and its capacity, kept across evaluations like :class:`_NodeFacts`, so
+    visiting a node costs one lookup. Jobs of the same pool and datacenters share a table."""
+
+    __slots__ = ("_tables",)
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, tuple[str, ...]], dict[str, _EligibleRow]] = {}
+
+    def table(self, pool: str, datacenters: tuple[str, ...], live: int) -> dict[str, _EligibleRow]:
+        key = (pool, datacenters)
+        rows = self._tables.get(key)
+        if rows is None:
+            if len(self._tables) >= _MAX_ELIGIBILITY_TABLES:
+                self._tables.clear()
+            rows = self._tables[key] = {}
+        elif len(rows) > 2 * live + 1024:
+            rows.clear()  # rows of gone nodes could outnumber the live ones
+        return rows
+
+
+_ELIGIBILITY = _Eligibility()
+_ZERO_USE = (0, 0, 0)
+_new_metric = constructor(AllocMetric)  # one per placement
+
 
 def score_limit(num_nodes: int, batch: bool) -> int:
     """How many fitting nodes to score per placement (Nomad's GenericStack.Select)."""
@@ -89,7 +121,9 @@ def binpack_score(cpu_cap: int, mem_cap: int, cpu: int, mem: int) -> float:
     free_cpu = 1.0 - cpu / cpu_cap if cpu_cap > 0 else 0.0
     free_mem = 1.0 - mem / mem_cap if mem_cap > 0 else 0.0
     score = 20.0 - (math.pow(10.0, free_cpu) + math.pow(10.0, free_mem))
-    return max(0.0, min(score, BINPACK_MAX_SCORE)) / BINPACK_MAX_SCORE
+    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(): ten calls per placement
+        return 1.0
+    return score / BINPACK_MAX_SCORE if score > 0.0 else 0.0
 
 
 class NodeUsage:
@@ -101,12 +135,17 @@ class NodeUsage:
     allocations (``job_allocs``), so only the evaluated job is counted.
     """
 
-    __slots__ = ("_caps", "_counts", "_fast", "_plan", "_props", "_state", "_used")
+    __slots__ = ("_base", "_caps", "_counts", "_fast", "_plan", "_props", "_state", "_used")
 
     def __init__(self, state: State, plan: PlanBuilder, job_allocs: Iterable[Allocation]) -> None:
         self._state = state
         self._plan = plan
-        self._fast = state if isinstance(state, NodeUsageIndex) else None
+        # getattr, not isinstance: a runtime Protocol check costs more than a placement's scoring
+        self._fast = typing.cast(NodeUsageIndex, state) if hasattr(state, "node_usage") else None
+        rows = getattr(state, "node_usage_rows", None)
+        # node -> usage in the state (the State's optional node_usage_rows()): nodes this eval
+        # has not changed are read straight from it, without a row of their own in _used
+        self._base: Mapping[str, Sequence[int]] | None = rows() if callable(rows) else None
         self._used: dict[str, list[int]] = {}
         self._caps: dict[str, tuple[int, int, int]] = {}
         self._props: dict[tuple[str, str], dict[str, int]] = {}
@@ -256,6 +295,7 @@ class Stack:
         "_job",
         "_nodes",
         "_offset",
+        "_pool",
         "_pos",
         "_rng",
         "_stride",
@@ -282,22 +322,28 @@ class Stack:
         self._rng = rng or random.Random()
         self.usage = usage
         self._batch = batch
-        self._eligible: dict[str, bool] = {}
+        self._eligible = _ELIGIBILITY.table(job.node_pool, tuple(job.datacenters), n)
+        self._pool = job.node_pool
         self._dcs: dict[str, bool] = {}
         self._by_dc: dict[str, int] | None = None
         _FACTS.trim(n)
 
-    def _node_ok(self, node: Node) -> bool:
-        ok = self._eligible.get(node.id)
-        if ok is None:
-            job = self._job
+    def _row(self, node: Node) -> _EligibleRow:
+        """The node's row in the eligibility table of the job's pool and datacenters."""
+        row = self._eligible.get(node.id)
+        if row is None or row[0] is not node:
+            _, ready, capacity = _FACTS.of(node)
+            pool = self._pool
             ok = (
-                _FACTS.of(node)[1]
-                and (job.node_pool == ALL_NODE_POOL or node.node_pool == job.node_pool)
+                ready
+                and (pool == ALL_NODE_POOL or node.node_pool == pool)
                 and self._in_datacenter(node.datacenter)
             )
-            self._eligible[node.id] = ok
-        return ok
+            row = self._eligible[node.id] = (node, ok, capacity)
+        return row
+
+    def _node_ok(self, node: Node) -> bool:
+        return self._row(node)[1]
 
     def _in_datacenter(self, datacenter: str) -> bool:
         ok = self._dcs.get(datacenter)
@@ -343,25 +389,31 @@ class Stack:
         offset, stride, pos = self._offset, self._stride, self._pos
         visited = 0
         # the hot loop of every placement: NodeUsage's and the eligibility caches read directly
-        eligible, caps, used_rows, counts = self._eligible, usage._caps, usage._used, usage._counts
+        eligible, used_rows, counts = self._eligible, usage._used, usage._counts
+        base, freed = usage._base, usage._plan.freed
         feasible = checker.feasible
+        classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
         while visited < n and found < limit:
+            row: _EligibleRow | None
             if only is not None:
                 node = only
+                row = self._row(node)
             else:
                 node = nodes[(offset + (pos + visited) * stride) % n]
-                ok = eligible.get(node.id)
-                if ok is None:
-                    ok = self._node_ok(node)
-                if not ok:
+                row = eligible.get(node.id)
+                if row is None or row[0] is not node:
+                    row = self._row(node)
+                if not row[1]:
                     visited += 1
                     continue
             visited += 1
             evaluated += 1
-            if not feasible(node):
+            # a node class already found feasible needs no call (GroupChecker.feasible's cache)
+            known_ok = classes is not None and classes.get(node.computed_class, False) is None
+            if not known_ok and not feasible(node):
                 filtered += 1
                 continue
             if distinct:
@@ -371,12 +423,13 @@ class Stack:
                     checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
                     continue
             node_id = node.id
-            capacity = caps.get(node_id)
-            if capacity is None:
-                capacity = usage.capacity(node)
-            used = used_rows.get(node_id)
-            if used is None:
-                used = usage.used(node_id)
+            capacity = row[2]
+            used: Sequence[int] | None = used_rows.get(node_id)
+            if used is None:  # a node this eval has not changed: read its row in the state
+                if base is None or node_id in freed:
+                    used = usage._load(node_id)
+                else:
+                    used = base.get(node_id, _ZERO_USE)
             cpu, mem = used[0] + ask_cpu, used[1] + ask_mem
             if cpu > capacity[0]:
                 short = "cpu"
@@ -417,7 +470,7 @@ class Stack:
         if only is None and n:
             self._pos = (pos + visited) % n
         scores.sort(reverse=True)
-        metric = AllocMetric(
+        metric = _new_metric(
             nodes_evaluated=evaluated,
             nodes_filtered=filtered,
             nodes_in_pool=n,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from nomadd.scheduler.protocols import State
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
@@ -243,6 +243,9 @@ class Harness:
     def node_usage(self, node_id: str) -> tuple[int, int, int]:
         cpu, mem, disk = self._usage.get(node_id, (0, 0, 0))
         return cpu, mem, disk
+
+    def node_usage_rows(self) -> Mapping[str, Sequence[int]]:
+        return self._usage
 
     # ---------------------------------------------------------------- Planner
 

@@ -73,9 +73,9 @@ class Drainer(PeriodicLeaderTask):
         snap = self._ctx.store.snapshot()
         now = time.time_ns()
         done = []
-        for node in store_nodes.list_nodes(snap):
-            if node.drain_strategy is None:
-                continue
+        # runs every DRAIN_CHECK_S on the leader: only the draining nodes are sorted
+        draining = [n for n in snap.table(store_nodes.TABLE).values() if n.drain_strategy is not None]
+        for node in sorted(draining, key=lambda n: n.id):
             if drain_done(node, store_allocs.allocs_by_node(snap, node.id), now):
                 entry = NodeDrainEntry(node_id=node.id, complete=True, timestamp=format_time(now))
                 await self._ctx.propose(MessageType.NODE_UPDATE_DRAIN, entry)

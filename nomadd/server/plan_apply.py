@@ -30,6 +30,7 @@ from nomadd.helper.supervisor import Supervisor
 from nomadd.server.state import store_allocs
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import fits, refuses_new_placements
@@ -63,10 +64,20 @@ NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _ZERO = (0, 0, 0)
 
 
-def _usage_of(alloc: Allocation | None) -> tuple[int, int, int]:
+def _usage_of(
+    alloc: Allocation | None, memo: dict[int, tuple[object, tuple[int, int, int]]]
+) -> tuple[int, int, int]:
+    """The allocation's (cpu, memory, disk) while it is not terminal. ``memo``: the sums of
+    resources objects seen in this batch (by identity; a group's placements share one)."""
     if alloc is None or alloc.terminal():
         return _ZERO
-    return alloc.allocated_resources.comparable()
+    res = alloc.allocated_resources
+    hit = memo.get(id(res))
+    if hit is not None and hit[0] is res:
+        return hit[1]
+    usage = res.comparable()
+    memo[id(res)] = (res, usage)  # holds res: its id is not reused while the memo lives
+    return usage
 
 
 class _Overlay:
@@ -87,6 +98,7 @@ class _Overlay:
         self._inflight = inflight
         self._rows: dict[str, dict[str, Allocation]] = {}  # node -> the rows replaced so far
         self._used: dict[str, list[int]] = {}  # node -> usage of all its current rows
+        self._memo: dict[int, tuple[object, tuple[int, int, int]]] = {}  # see _usage_of
 
     def _node(self, node_id: str) -> tuple[dict[str, Allocation], list[int]]:
         rows = self._rows.get(node_id)
@@ -108,7 +120,8 @@ class _Overlay:
         return alloc if alloc is not None and alloc.node_id == node_id else None
 
     def _put(self, node_id: str, rows: dict[str, Allocation], used: list[int], alloc: Allocation) -> None:
-        old, new = _usage_of(self.current(node_id, rows, alloc.id)), _usage_of(alloc)
+        memo = self._memo
+        old, new = _usage_of(self.current(node_id, rows, alloc.id), memo), _usage_of(alloc, memo)
         for i in range(3):
             used[i] += new[i] - old[i]
         rows[alloc.id] = alloc
@@ -124,15 +137,16 @@ class _Overlay:
             if a.id in stopped:
                 continue
             stopped.add(a.id)
-            cur = _usage_of(self.current(node_id, rows, a.id))
+            cur = _usage_of(self.current(node_id, rows, a.id), self._memo)
             for i in range(3):
                 total[i] -= cur[i]
         new = False
         for a in {p.id: p for p in places}.values():
-            before = None if a.id in stopped else self.current(node_id, rows, a.id)
-            if before is None and self.current(node_id, rows, a.id) is None:
+            current = self.current(node_id, rows, a.id)
+            before = None if a.id in stopped else current
+            if current is None:
                 new = True
-            old, add = _usage_of(before), _usage_of(a)
+            old, add = _usage_of(before, self._memo), _usage_of(a, self._memo)
             for i in range(3):
                 total[i] += add[i] - old[i]
         if new and (why := refuses_new_placements(node)):
@@ -334,7 +348,7 @@ class PlanApplier:
             slots.release()
         for item, result, partial in entry.items:
             self.committed_placements += sum(len(v) for v in result.node_allocation.values())
-            done = dataclasses.replace(result, alloc_index=index, refresh_index=index if partial else 0)
+            done = fast_replace(result, alloc_index=index, refresh_index=index if partial else 0)
             if not item.future.done():
                 item.future.set_result(done)
 

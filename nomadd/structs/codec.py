@@ -36,14 +36,17 @@ from typing import TypeVar
 
 import msgpack  # type: ignore[import-untyped,unused-ignore]
 
+from nomadd.structs.construct import Constructor, constructor
 from nomadd.structs.errors import ValidationError
 
 __all__ = [
     "API_NAME_KEY",
     "INT64_MAX",
     "INT64_MIN",
+    "Constructor",
     "api",
     "api_name",
+    "constructor",
     "from_api",
     "from_wire",
     "from_wire_checked",
@@ -200,7 +203,7 @@ def _out_expr(kind: _Kind, expr: str, ns: dict[str, object], api_shape: bool, de
         return expr if _identity_out(kind) else f"{expr}.value"
     if tag == "struct":
         key = f"_s{len(ns)}"
-        ns[key] = _lazy_out(kind.typ, api_shape)  # type: ignore[arg-type]
+        ns[key] = _lazy_out(kind.typ, api_shape, ns, key)  # type: ignore[arg-type]
         return f"{key}({expr})"
     assert kind.inner is not None
     if tag == "opt":
@@ -215,14 +218,14 @@ def _out_expr(kind: _Kind, expr: str, ns: dict[str, object], api_shape: bool, de
     return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
 
 
-def _lazy_out(cls: type, api_shape: bool) -> _Conv:
-    """A converter that compiles ``cls``'s converter on first use (handles recursive types)."""
-    conv: list[_Conv] = []
+def _lazy_out(cls: type, api_shape: bool, ns: dict[str, object], key: str) -> _Conv:
+    """A converter that compiles ``cls``'s converter on first use (handles recursive types),
+    then puts it in place of itself as ``ns[key]`` (the generated code's global): later calls
+    go to it directly."""
 
     def convert(obj: object) -> object:
-        if not conv:
-            conv.append(_out_converter(cls, api_shape))
-        return conv[0](obj)
+        conv = ns[key] = _out_converter(cls, api_shape)
+        return conv(obj)
 
     return convert
 
@@ -255,7 +258,7 @@ def _in_expr(kind: _Kind, expr: str, ns: dict[str, object], depth: int) -> str:
         return f"{key}[{expr}]"
     if kind.tag == "struct":
         key = f"_s{len(ns)}"
-        ns[key] = _lazy_in(kind.typ)  # type: ignore[arg-type]
+        ns[key] = _lazy_in(kind.typ, ns, key)  # type: ignore[arg-type]
         return f"{key}({expr})"
     assert kind.inner is not None
     if kind.tag == "opt":
@@ -269,13 +272,12 @@ def _in_expr(kind: _Kind, expr: str, ns: dict[str, object], depth: int) -> str:
     return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
 
 
-def _lazy_in(cls: type) -> _Conv:
-    conv: list[_Conv] = []
+def _lazy_in(cls: type, ns: dict[str, object], key: str) -> _Conv:
+    """Like :func:`_lazy_out`, for :func:`_wire_reader`."""
 
     def convert(data: object) -> object:
-        if not conv:
-            conv.append(_wire_reader(cls))
-        return conv[0](data)
+        conv = ns[key] = _wire_reader(cls)
+        return conv(data)
 
     return convert
 
@@ -285,7 +287,7 @@ def _wire_reader(cls: type) -> _Conv:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
+        ns: dict[str, object] = {"_cls": constructor(cls), "_M": _MISSING}
         lines = ["def convert(d):", "    g = d.get"]
         args = []
         for i, (fp, f) in enumerate(zip(_plan(cls), dataclasses.fields(cls), strict=True)):
@@ -315,8 +317,6 @@ def _wire_reader(cls: type) -> _Conv:
 
 
 _MISSING = object()
-
-
 # --------------------------------------------------------------------------- validating API reader
 
 

@@ -14,14 +14,14 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-from nomadd.structs.codec import _MISSING, _in_expr, _Kind, _lock, _out_expr, _plan
+from nomadd.structs.codec import _in_expr, _Kind, _lock, _out_expr, _plan
 
-__all__ = ["Replacer", "from_wire_over", "replacer", "to_wire_diff"]
+__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "to_wire_diff"]
 
 T = TypeVar("T")
 
 _diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
-_over_cache: dict[type, Callable[[Mapping[str, object], object], object]] = {}
+_over_cache: dict[tuple[type, tuple[str, ...]], Callable[[Mapping[str, object], object], object]] = {}
 _replacer_cache: dict[tuple[type, tuple[str, ...]], object] = {}
 
 
@@ -38,14 +38,16 @@ _B = TypeVar("_B")
 _R = TypeVar("_R")
 
 
-def _lazy_pair(make: Callable[[], Callable[[_A, _B], _R]]) -> Callable[[_A, _B], _R]:
-    """A two-argument converter built on first call (a struct may hold its own type)."""
-    built: list[Callable[[_A, _B], _R]] = []
+def _lazy_pair(
+    make: Callable[[], Callable[[_A, _B], _R]], ns: dict[str, object], key: str
+) -> Callable[[_A, _B], _R]:
+    """A two-argument converter built on first call (a struct may hold its own type), which
+    then replaces itself as ``ns[key]`` (the generated code's global)."""
 
     def call(a: _A, b: _B) -> _R:
-        if not built:
-            built.append(make())
-        return built[0](a, b)
+        built = make()
+        ns[key] = built
+        return built(a, b)
 
     return call
 
@@ -70,7 +72,7 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
                 lines.append(f"        d[{fp.name!r}] = {full}")
             else:
                 key = f"_d{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested))
+                ns[key] = _lazy_pair(functools.partial(_diff_writer, nested), ns, key)
                 lines.append(f"        d[{fp.name!r}] = {full} if v is None or w is None else {key}(w, v)")
         lines.append("    return d")
         exec("\n".join(lines) + "\n", ns)
@@ -79,35 +81,52 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
         return diff
 
 
-def _over_reader(cls: type) -> Callable[[Mapping[str, object], object], object]:
-    """Like :func:`_wire_reader`, but a key missing from ``d`` takes ``base``'s attribute, and
-    a struct field both sides have is read as a diff over ``base``'s (see :func:`_diff_writer`)."""
-    fn = _over_cache.get(cls)
+_OverFn = Callable[[Mapping[str, object], object], object]
+_MAX_KEYED_READERS = 4096  # (class, keys) readers kept; a real workload has a handful
+
+
+def _over_reader(cls: type, keys: tuple[str, ...]) -> _OverFn:
+    """``convert(d, base)`` for diffs ``d`` with exactly ``keys``: the fields in ``keys``
+    converted from ``d`` (a struct field both sides have is read as a diff over ``base``'s,
+    see :func:`_diff_writer`), every other field shared with ``base``, built by one
+    :func:`replacer` call. The allocations of a plan all differ from their base in the same
+    few fields, so one reader serves them all. Keys that are not fields (written by a newer
+    version) are skipped, as :func:`from_wire` skips them."""
+    fn = _over_cache.get((cls, keys))
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_cls": cls, "_M": _MISSING}
-        lines = ["def convert(d, b):", "    g = d.get"]
-        args = []
-        for i, fp in enumerate(_plan(cls)):
+        plans = {fp.name: fp for fp in _plan(cls)}
+        names = tuple(k for k in keys if k in plans)
+        try:
+            rep: object = replacer(cls, *names)
+        except TypeError:  # not slotted: the dataclass builds the copy
+            rep = functools.partial(_plain_replace, names)
+        ns: dict[str, object] = {"_rep": rep}
+        lines = ["def convert(d, b):"]
+        for i, name in enumerate(names):
+            fp = plans[name]
             conv = _in_expr(fp.kind, "v", ns, 0)
-            lines.append(f"    v = g({fp.name!r}, _M)")
+            lines.append(f"    v = d[{name!r}]")
             nested = _nested_struct(fp.kind)
             if nested is None:
-                lines.append(f"    a{i} = b.{fp.name} if v is _M else {conv}")
+                lines.append(f"    a{i} = {conv}")
             else:
                 key = f"_o{len(ns)}"
-                ns[key] = _lazy_pair(functools.partial(_over_reader, nested))
-                lines.append(f"    w = b.{fp.name}")
-                lines.append(
-                    f"    a{i} = w if v is _M else ({conv} if v is None or w is None else {key}(v, w))"
-                )
-            args.append(f"{fp.name}=a{i}")
-        lines.append(f"    return _cls({', '.join(args)})")
+                ns[key] = functools.partial(from_wire_over, nested)
+                lines.append(f"    w = b.{name}")
+                lines.append(f"    a{i} = {conv} if v is None or w is None else {key}(v, w)")
+        lines.append(f"    return _rep(b{''.join(f', a{i}' for i in range(len(names)))})")
         exec("\n".join(lines) + "\n", ns)
-        over = typing.cast(Callable[[Mapping[str, object], object], object], ns["convert"])
-        _over_cache[cls] = over
+        over = typing.cast(_OverFn, ns["convert"])
+        if len(_over_cache) >= _MAX_KEYED_READERS:
+            _over_cache.clear()
+        _over_cache[(cls, keys)] = over
         return over
+
+
+def _plain_replace(names: tuple[str, ...], obj: object, *values: object) -> object:
+    return dataclasses.replace(obj, **dict(zip(names, values, strict=True)))  # type: ignore[type-var]
 
 
 def to_wire_diff(base: T, obj: T) -> dict[str, object]:
@@ -127,7 +146,7 @@ def from_wire_over(cls: type[T], diff: Mapping[str, object], base: T) -> T:
 
     Fields missing from ``diff`` share ``base``'s values (structs are frozen, so sharing is safe).
     """
-    return typing.cast(T, _over_reader(cls)(diff, base))
+    return typing.cast(T, _over_reader(cls, tuple(diff))(diff, base))
 
 
 class Replacer(Protocol[_S]):
@@ -167,3 +186,24 @@ def replacer(cls: type[T], *names: str) -> Replacer[T]:
         fn = ns["replace"]
         _replacer_cache[key] = fn
         return typing.cast(Replacer[T], fn)
+
+
+_PLAIN_REPLACE = object()  # cache mark: the class is not slotted, dataclasses.replace it is
+
+
+def fast_replace(obj: T, /, **changes: object) -> T:
+    """``dataclasses.replace(obj, **changes)``, through a generated :func:`replacer` for
+    ``obj``'s class and these field names (cached): the FSM and the scheduler copy an
+    evaluation or an allocation with a few fields changed for every one they write. Classes
+    :func:`replacer` does not take go through ``dataclasses.replace``, as do unknown names
+    (which raise its ``TypeError``)."""
+    key = (type(obj), tuple(changes))
+    fn = _replacer_cache.get(key)
+    if fn is None:
+        try:
+            fn = replacer(type(obj), *changes)
+        except TypeError:
+            fn = _replacer_cache[key] = _PLAIN_REPLACE
+    if fn is _PLAIN_REPLACE:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    return typing.cast(Replacer[T], fn)(obj, *changes.values())

@@ -7,6 +7,7 @@ import dataclasses
 from nomadd.server.state import store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 
@@ -16,7 +17,7 @@ __all__ = ["apply_deregister", "apply_register", "apply_register_batch", "batch_
 def _with_index(txn: Txn, ev: Evaluation | None, job_modify_index: int) -> list[Evaluation]:
     if ev is None:
         return []
-    return store_evals.upsert_evals_locked(txn, [dataclasses.replace(ev, job_modify_index=job_modify_index)])
+    return store_evals.upsert_evals_locked(txn, [fast_replace(ev, job_modify_index=job_modify_index)])
 
 
 def apply_register(txn: Txn, entry: JobRegisterEntry) -> ApplyResult:

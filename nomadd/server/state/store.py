@@ -63,6 +63,9 @@ def register_table(
     _TABLES[name] = TableCodec(encode=encode, decode=decode)
 
 
+_NO_ROWS: Mapping[str, Any] = MappingProxyType({})  # a table never written (read-only: shared)
+
+
 class StateSnapshot:
     """An immutable, consistent view of every table at one applied index."""
 
@@ -78,7 +81,7 @@ class StateSnapshot:
         return MappingProxyType(self._tables.get(name, {}))
 
     def get(self, table: str, key: str) -> Any | None:
-        return self._tables.get(table, {}).get(key)
+        return self._tables.get(table, _NO_ROWS).get(key)
 
     def table_index(self, *tables: str) -> int:
         """Highest modify index among ``tables`` (at least 1, as Nomad's X-Nomad-Index)."""
@@ -123,7 +126,7 @@ class Txn:
             slot[1] = after
 
     def get(self, table: str, key: str) -> Any | None:
-        return self._store._tables.get(table, {}).get(key)
+        return self._store._tables.get(table, _NO_ROWS).get(key)
 
     def table(self, name: str) -> Mapping[str, Any]:
         return MappingProxyType(self._store._tables.get(name, {}))

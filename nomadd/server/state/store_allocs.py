@@ -16,13 +16,14 @@ Index values are tuples of IDs, replaced on write (the store's snapshots share r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -81,22 +82,22 @@ def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> 
         txn.put(USAGE_TABLE, node_id, new)
 
 
-def _index_put(txn: Any, table: str, key: str, alloc: Allocation) -> None:
+def _index_put(txn: Any, table: str, key: str, alloc: Allocation, new: bool) -> None:
     """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
-    replacing the entry with the same ID. Rows hold the objects so reads need no lookups."""
+    replacing the entry with the same ID. Rows hold the objects so reads need no lookups.
+
+    ``new``: the allocation is not in the table yet, so it is in no row: it is appended without
+    looking (a node's row holds every allocation bin-packed onto it)."""
     rows: tuple[Any, ...] = txn.get(table, key) or ()
-    out = []
-    found = False
-    for r in rows:
-        rid = r if isinstance(r, str) else r.id
-        if rid == alloc.id:
-            out.append(alloc)
-            found = True
-        else:
-            out.append(r)
-    if not found:
-        out.append(alloc)
-    txn.put(table, key, tuple(out))
+    if new:
+        txn.put(table, key, (*rows, alloc))
+        return
+    alloc_id = alloc.id
+    for i, r in enumerate(rows):
+        if (r if isinstance(r, str) else r.id) == alloc_id:
+            txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
+            return
+    txn.put(table, key, (*rows, alloc))
 
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
@@ -107,8 +108,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     if not alloc.terminal():
         _add_usage(txn, alloc.node_id, alloc.allocated_resources.comparable(), 1)
     txn.put(TABLE, alloc.id, alloc)
-    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc)
-    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc)
+    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
+    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
 
 
 def upsert_plan_locked(
@@ -129,7 +130,7 @@ def upsert_plan_locked(
             client_status = AllocClientStatus.LOST
         put_locked(
             txn,
-            dataclasses.replace(
+            fast_replace(
                 old,
                 desired_status=stop.desired_status,
                 desired_description=stop.desired_description,
@@ -155,16 +156,16 @@ def upsert_plan_locked(
             ):
                 stored = alloc  # built for this entry already (plan_apply's FSM case)
             else:
-                stored = dataclasses.replace(
+                stored = fast_replace(
                     alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
                 )
             put_locked(txn, stored)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
                 if prev is not None and prev.next_allocation != stored.id:
-                    put_locked(txn, dataclasses.replace(prev, next_allocation=stored.id, modify_index=index))
+                    put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
         else:
-            stored = dataclasses.replace(
+            stored = fast_replace(
                 alloc,
                 job=attach,
                 client_status=old.client_status,
@@ -257,6 +258,12 @@ def node_usage(reader: Reader, node_id: str) -> tuple[int, int, int]:
     """Summed (cpu, memory, disk) of the node's non-terminal allocations, kept on every write."""
     usage: tuple[int, int, int] = reader.get(USAGE_TABLE, node_id) or (0, 0, 0)
     return usage
+
+
+def usage_rows(reader: Reader) -> Mapping[str, tuple[int, int, int]]:
+    """Every node's :func:`node_usage` (nodes without a row use nothing), read-only."""
+    rows: Mapping[str, tuple[int, int, int]] = reader.table(USAGE_TABLE)
+    return rows
 
 
 def list_allocs(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Allocation]:

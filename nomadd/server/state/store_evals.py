@@ -14,6 +14,7 @@ from typing import Any
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.eval import Evaluation
 
 __all__ = [
@@ -56,7 +57,7 @@ def upsert_evals_locked(txn: Any, evals: Iterable[Evaluation]) -> list[Evaluatio
     out = []
     for ev in evals:
         old: Evaluation | None = txn.get(TABLE, ev.id)
-        stored = dataclasses.replace(
+        stored = fast_replace(
             ev,
             create_index=old.create_index if old is not None else txn.index,
             modify_index=txn.index,

@@ -11,12 +11,12 @@ never goes stale when allocations or evaluations change.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 from nomadd.server.state.store import register_table
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.job import Job
 
 __all__ = [
@@ -78,7 +78,7 @@ def upsert_job_locked(txn: Any, job: Job, submit_time: int) -> tuple[Job, bool]:
     old: Job | None = txn.get(TABLE, key)
     if old is not None and old.spec_equal(job):
         return old, False
-    stored = dataclasses.replace(
+    stored = fast_replace(
         job,
         version=old.version + 1 if old is not None else 0,
         submit_time=submit_time,

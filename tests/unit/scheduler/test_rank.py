@@ -148,3 +148,30 @@ def test_node_facts_kept_across_evaluations_follow_node_writes() -> None:
     small = h.node_by_id(ids[1]).node_resources.__class__()  # type: ignore[union-attr]
     h.update_node(ids[1], node_resources=small)  # no capacity left
     assert chosen() == {ids[2]}
+
+
+def test_eligibility_kept_across_evaluations_is_per_pool_and_datacenters() -> None:
+    """The eligibility remembered between evaluations belongs to a (node pool, datacenters)
+    pair: a job of other datacenters or another pool judges the same node objects afresh."""
+    h = Harness()
+    dc1 = {h.add_node(datacenter="dc1").id for _ in range(3)}
+    dc2 = {h.add_node(datacenter="dc2").id for _ in range(3)}
+    gpu = {h.add_node(datacenter="dc1", node_pool="gpu").id for _ in range(3)}
+
+    def chosen(**kw: object) -> set[str]:
+        job = h.upsert_job(mock_job(count=1, cpu=10, memory_mb=10, **kw))
+        checker = GroupChecker(job, job.task_groups[0])
+        found = set()
+        for seed in range(60):  # every walk order: which nodes can be chosen at all
+            plan = PlanBuilder("e", job, Env(random.Random(0)))
+            stack = Stack(job, list(h.nodes()), NodeUsage(h, plan, []), batch=True, rng=random.Random(seed))
+            sel = stack.select("web", checker, (10, 10, 0), 1)
+            assert sel.node is not None
+            found.add(sel.node.id)
+        return found
+
+    assert chosen(datacenters=("dc1",)) == dc1
+    assert chosen(datacenters=("dc2",)) == dc2
+    assert chosen(datacenters=("dc1",), node_pool="gpu") == gpu
+    assert chosen(datacenters=("dc1", "dc2")) == dc1 | dc2
+    assert chosen(datacenters=("dc1",)) == dc1

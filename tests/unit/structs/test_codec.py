@@ -349,3 +349,69 @@ def test_replacer_copies_with_fields_changed_and_leaves_the_original() -> None:
 
     with pytest.raises(TypeError, match="slotted"):
         codec_diff.replacer(Unslotted, "x")
+
+
+def test_constructor_builds_what_the_class_builds_and_the_result_stays_frozen() -> None:
+    from nomadd.structs.variables import VariableEncrypted
+
+    make = codec.constructor(Allocation)
+    kw = {"id": "a1", "name": "web[0]", "task_states": {"t": TaskState(state=TaskStatus.RUNNING)}}
+    got = make(**kw)
+    assert got == Allocation(**kw) and type(got) is Allocation  # type: ignore[arg-type]
+    bare = {k: v for k, v in kw.items() if k != "task_states"}
+    assert make(**bare).task_states == {} and make(**bare).task_states is not make(**bare).task_states
+    with pytest.raises(TypeError):
+        make(nope=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.id = "b"  # type: ignore[misc]
+    assert codec.constructor(Allocation) is make  # generated once
+    # fields inherited from a slotted base class are set too
+    var = codec.constructor(VariableEncrypted)(namespace="n", path="p", key_id="k", data=b"x")
+    assert var == VariableEncrypted(namespace="n", path="p", key_id="k", data=b"x")
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Unslotted:
+        x: int = 0
+
+    assert codec.constructor(Unslotted) is Unslotted  # its own __init__ runs
+
+
+def test_placement_ids_are_uuid4() -> None:
+    import uuid
+
+    from nomadd.scheduler.context import Env
+
+    ids = {Env(rng=__import__("random").Random(0)).new_id() for _ in range(200)}
+    assert len(ids) == 200
+    for i in ids:
+        parsed = uuid.UUID(i)
+        assert str(parsed) == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_fast_replace_is_dataclasses_replace() -> None:
+    alloc = Allocation(id="a1", name="web[0]", task_states={"t": TaskState(state=TaskStatus.RUNNING)})
+    got = codec_diff.fast_replace(alloc, modify_index=3, name="web[1]")
+    assert got == dataclasses.replace(alloc, modify_index=3, name="web[1]") and type(got) is Allocation
+    assert alloc.modify_index == 0 and alloc.name == "web[0]"  # the original is not touched
+    with pytest.raises(TypeError):
+        codec_diff.fast_replace(alloc, nope=1)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Unslotted:
+        x: int = 0
+        y: int = 0
+
+    assert codec_diff.fast_replace(Unslotted(x=1), y=2) == Unslotted(x=1, y=2)
+    assert codec_diff.fast_replace(Unslotted(x=1), y=3) == Unslotted(x=1, y=3)  # the cached path
+
+
+def test_constructor_leaves_classes_with_their_own_init_alone() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Own:
+        x: int = 0
+
+        def __init__(self, *, x: int = 0) -> None:
+            object.__setattr__(self, "x", x * 2)
+
+    assert codec.constructor(Own) is Own
+    assert from_wire(Own, {"x": 2}).x == 4

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes tests/data/nomad_api_structs.json from the Go ``api`` package of a Nomad checkout: for
 every struct reachable from the API objects tests/integration/test_api_shapes.py checks, its JSON
-keys, Go types and whether ``omitempty`` lets Nomad leave the key out. The test decodes what
+keys, Go types, whether ``omitempty`` lets Nomad leave the key out, and whether
+Nomad's server sends the key at all (the same-named struct of ``nomad/structs`` has the field:
+the api package also has fields only clients fill, e.g. the deprecated ``Node.Drain``). The test decodes what
 nomadd answers against it (types, RFC 3339 times, keys that must be present), so the file is
 data written from Nomad's source once, not something the test reads from outside the repo.
 
@@ -73,6 +75,30 @@ def parse(api_dir: Path) -> dict[str, list[list[object]]]:
     return structs
 
 
+# api struct name -> the nomad/structs struct the server encodes for it, where they differ
+SERVER_NAMES = {"AllocationListStub": "AllocListStub", "AllocationMetric": "AllocMetric"}
+
+
+def mark_sent(api: dict[str, list[list[object]]], server: dict[str, list[list[object]]]) -> None:
+    """Append to each field whether the server's struct has it (True when there is no
+    counterpart to compare with)."""
+    for name, fields in api.items():
+        theirs = server.get(SERVER_NAMES.get(name, name))
+        keys = None if theirs is None else {str(f[0]) for f in _flatten(theirs, server)}
+        for f in fields:
+            f.append(True if keys is None or f[0] == "..." else f[0] in keys)
+
+
+def _flatten(fields: list[list[object]], structs: dict[str, list[list[object]]]) -> list[list[object]]:
+    out: list[list[object]] = []
+    for f in fields:
+        if f[0] == "..." and str(f[1]) in structs:
+            out += _flatten(structs[str(f[1])], structs)
+        else:
+            out.append(f)
+    return out
+
+
 def reachable(structs: dict[str, list[list[object]]], roots: list[str]) -> dict[str, list[list[object]]]:
     out: dict[str, list[list[object]]] = {}
     todo = list(roots)
@@ -91,6 +117,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     structs = reachable(parse(Path(argv[0]) / "api"), argv[1:] or list(ROOTS))
+    mark_sent(structs, parse(Path(argv[0]) / "nomad" / "structs"))
     OUT.write_text(json.dumps(structs, indent=1) + "\n")
     print(f"{OUT}: {len(structs)} structs")
     return 0

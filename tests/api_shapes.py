@@ -31,13 +31,15 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\
 
 
 def _fields(name: str) -> list[tuple[str, str, bool]]:
+    """(key, Go type, may be absent): absent is allowed for ``omitempty`` and for keys Nomad's
+    server struct does not have (the api package decodes those to their zero value)."""
     out: list[tuple[str, str, bool]] = []
-    for key, typ, omitempty in STRUCTS[name]:
+    for key, typ, omitempty, sent in STRUCTS[name]:
         if key == "...":
             if typ in STRUCTS:
                 out += _fields(typ)
             continue
-        out.append((key, typ, omitempty))
+        out.append((key, typ, omitempty or not sent))
     return out
 
 

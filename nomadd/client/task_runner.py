@@ -35,7 +35,7 @@ from nomadd.structs.alloc import TaskEvent, TaskState, TaskStatus
 from nomadd.structs.errors import DriverError
 from nomadd.structs.job import Task
 from nomadd.structs.policy import RestartMode, RestartPolicy
-from nomadd.structs.timeutil import format_time
+from nomadd.structs.timeutil import format_time, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class TaskRunner:
         self._emit(
             _event(EVENT_STARTED, display_message="Task started by client"),
             state=TaskStatus.RUNNING,
-            started_at=self.state.started_at or self._now(),
+            started_at=self._now() if parse_time(self.state.started_at) == 0 else self.state.started_at,
         )
         logger.info("task started task=%s pid=%d", cfg.task_id, handle.pid)
         return await self._wait()

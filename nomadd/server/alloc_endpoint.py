@@ -18,7 +18,7 @@ from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import StateSnapshot
-from nomadd.structs.alloc import Allocation, AllocListStub, DesiredTransition
+from nomadd.structs.alloc import Allocation, DesiredTransition
 from nomadd.structs.errors import UnknownAllocError
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.messages import MessageType
@@ -110,18 +110,18 @@ class AllocEndpoint:
         return AllocGetReply(meta=meta, alloc=alloc)
 
     async def list_allocs(self, req: AllocListRequest) -> AllocListReply:
-        def fn(snap: StateSnapshot) -> tuple[AllocListStub, ...]:
+        def fn(snap: StateSnapshot) -> list[Allocation]:
             if req.node_id:
                 found = sorted(
                     store_allocs.allocs_by_node(snap, req.node_id), key=lambda a: (a.create_index, a.id)
                 )
-                allocs = [a for a in found if req.namespace in ("*", a.namespace)]
-            else:
-                allocs = store_allocs.list_allocs(snap, req.namespace, req.prefix)
-            return tuple(a.stub() for a in allocs)
+                return [a for a in found if req.namespace in ("*", a.namespace)]
+            return store_allocs.list_allocs(snap, req.namespace, req.prefix)
 
-        stubs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
-        return AllocListReply(meta=meta, allocations=stubs)
+        allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
+        if req.full:
+            return AllocListReply(meta=meta, full=tuple(allocs))
+        return AllocListReply(meta=meta, allocations=tuple(a.stub() for a in allocs))
 
     async def stop(self, req: AllocSpecificRequest) -> AllocStopReply:
         alloc = store_allocs.get_alloc(self._ctx.store.snapshot(), req.alloc_id)

@@ -6,10 +6,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
+from typing import ClassVar
 
 from nomadd.structs.codec import api
 from nomadd.structs.job import Job
 from nomadd.structs.resources import AllocatedResources
+from nomadd.structs.timeutil import ZERO_TIME
 
 __all__ = [
     "AllocClientStatus",
@@ -55,6 +57,21 @@ class TaskStatus(StrEnum):
 class TaskEvent:
     """One event of a task (``Type`` e.g. "Received", "Started", "Terminated", "Restarting")."""
 
+    # Nomad's api.TaskEvent keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "SetupError": "",
+        "DriverMessage": "",
+        "KillError": "",
+        "DownloadError": "",
+        "ValidationError": "",
+        "DiskLimit": 0,
+        "FailedSibling": "",
+        "VaultError": "",
+        "TaskSignalReason": "",
+        "TaskSignal": "",
+        "GenericSource": "",
+    }
+
     type: str = ""
     time: int = 0  # Unix ns
     message: str = ""
@@ -75,9 +92,9 @@ class TaskState:
     state: TaskStatus = TaskStatus.PENDING
     failed: bool = False
     restarts: int = 0
-    last_restart: str = ""  # RFC 3339
-    started_at: str = ""  # RFC 3339
-    finished_at: str = ""  # RFC 3339
+    last_restart: str = ZERO_TIME  # RFC 3339; Go's zero time when unset, as Nomad sends it
+    started_at: str = ZERO_TIME  # RFC 3339; Go's zero time when unset, as Nomad sends it
+    finished_at: str = ZERO_TIME  # RFC 3339; Go's zero time when unset, as Nomad sends it
     events: tuple[TaskEvent, ...] = ()
 
     def successful(self) -> bool:
@@ -87,6 +104,9 @@ class TaskState:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredTransition:
     """Server-set hints for the scheduler (Nomad uses *bool; unset is False here)."""
+
+    # Nomad's api.DesiredTransition keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {"NoShutdownDelay": None, "MigrateDisablePlacement": None}
 
     migrate: bool = False
     reschedule: bool = False
@@ -109,6 +129,13 @@ class RescheduleTracker:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AllocMetric:
     """How the scheduler got to a placement (or why it failed: ``FailedTGAllocs`` values)."""
+
+    # Nomad's api.AllocationMetric keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "NodePool": "",
+        "ResourcesExhausted": None,
+        "ScoreMetaData": None,
+    }
 
     nodes_evaluated: int = 0
     nodes_filtered: int = 0
@@ -133,6 +160,9 @@ def alloc_name(job_id: str, group: str, index: int) -> str:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AllocListStub:
     """One row of ``GET /v1/allocations`` and ``/v1/job/:id/allocations``."""
+
+    # Nomad's api.AllocationListStub keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {"PreemptedByAllocation": ""}
 
     id: str = ""
     eval_id: str = ""
@@ -164,6 +194,16 @@ class AllocListStub:
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Allocation:
     """An allocation. ``job`` may be None inside a Plan (the plan carries the job once)."""
+
+    # Nomad's api.Allocation keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Resources": None,
+        "TaskResources": None,
+        "DeploymentID": "",
+        "DeploymentStatus": None,
+        "NetworkStatus": None,
+        "PreemptedByAllocation": "",
+    }
 
     id: str = ""
     namespace: str = "default"

@@ -241,6 +241,8 @@ def _out_converter(cls: type, api_shape: bool) -> _Conv:
         for fp in _plan(cls):
             key = fp.api if api_shape else fp.name
             items.append(f"{key!r}: {_out_expr(fp.kind, 'o.' + fp.name, ns, api_shape, 0)}")
+        if api_shape:  # the keys Nomad always sends that nomadd has no field for, at their zero
+            items += [f"{k!r}: {v!r}" for k, v in getattr(cls, "NOMAD_ONLY", {}).items()]
         src = "def convert(o):\n    return {" + ", ".join(items) + "}\n"
         exec(src, ns)
         fn = typing.cast(_Conv, ns["convert"])

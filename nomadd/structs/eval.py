@@ -6,9 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
+from typing import ClassVar
 
 from nomadd.structs.alloc import AllocMetric
 from nomadd.structs.codec import api
+from nomadd.structs.timeutil import ZERO_TIME
 
 __all__ = [
     "CORE_JOB_TYPE",
@@ -55,6 +57,13 @@ class EvalTrigger(StrEnum):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
+    # Nomad's api.Evaluation keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "RelatedEvals": None,
+        "PlanAnnotations": None,
+        "MissingNonNodeResources": None,
+    }
+
     id: str = ""
     namespace: str = "default"
     priority: int = 50
@@ -68,7 +77,7 @@ class Evaluation:
     status: EvalStatus = EvalStatus.PENDING
     status_description: str = ""
     wait: int = 0  # ns
-    wait_until: str = ""  # RFC 3339
+    wait_until: str = ZERO_TIME  # RFC 3339; Go's zero time when unset
     next_eval: str = ""
     previous_eval: str = ""
     blocked_eval: str = ""

@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import field
 from enum import StrEnum
+from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
@@ -65,6 +66,9 @@ class JobStatus(StrEnum):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
+    # Nomad's api.LogConfig keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {"Enabled": None}
+
     max_files: int = 10
     max_file_size_mb: int = 10
     disabled: bool = False
@@ -72,6 +76,27 @@ class LogConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Task:
+    # Nomad's api.Task keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Lifecycle": None,
+        "Affinities": None,
+        "Services": None,
+        "Artifacts": None,
+        "Vault": None,
+        "Consul": None,
+        "Templates": None,
+        "DispatchPayload": None,
+        "VolumeMounts": None,
+        "ShutdownDelay": 0,
+        "Kind": "",
+        "ScalingPolicies": None,
+        "Secrets": None,
+        "Identity": None,
+        "Identities": None,
+        "Actions": None,
+        "Schedule": None,
+    }
+
     name: str = ""
     driver: str = ""
     user: str = ""
@@ -89,6 +114,23 @@ class Task:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class TaskGroup:
+    # Nomad's api.TaskGroup keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Affinities": None,
+        "Spreads": None,
+        "Volumes": None,
+        "Disconnect": None,
+        "Migrate": None,
+        "Services": None,
+        "ShutdownDelay": None,
+        "MaxRunDuration": None,
+        "StopAfterClientDisconnect": None,
+        "MaxClientDisconnect": None,
+        "Scaling": None,
+        "Consul": None,
+        "PreventRescheduleOnLost": None,
+    }
+
     name: str = ""
     count: int = 1
     constraints: tuple[Constraint, ...] = ()
@@ -151,6 +193,23 @@ _NON_SPEC_FIELDS = frozenset(
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
+    # Nomad's api.Job keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Affinities": None,
+        "Multiregion": None,
+        "Spreads": None,
+        "Periodic": None,
+        "ParameterizedJob": None,
+        "UI": None,
+        "Dispatched": False,
+        "DispatchIdempotencyToken": None,
+        "Payload": None,
+        "ConsulNamespace": None,
+        "VaultNamespace": None,
+        "NomadTokenID": None,
+        "VersionTag": None,
+    }
+
     id: str = ""
     parent_id: str = ""
     name: str = ""

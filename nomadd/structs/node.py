@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
+from typing import ClassVar
 
 from nomadd.structs.codec import api
 
@@ -75,6 +76,9 @@ class NodeDiskResources:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class NodeResources:
+    # Nomad's api.NodeResources keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {"Networks": None, "Devices": None}
+
     cpu: NodeCpuResources = field(default_factory=NodeCpuResources, metadata=api("Cpu"))
     memory: NodeMemoryResources = field(default_factory=NodeMemoryResources)
     disk: NodeDiskResources = field(default_factory=NodeDiskResources)
@@ -180,6 +184,16 @@ _UNIQUE_PREFIX = "unique."
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     """A client node as the servers store it. ``secret_id`` never leaves the servers' API."""
+
+    # Nomad's api.Node keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "CgroupParent": "",
+        "GCVolumesOnNodeGC": False,
+        "HostNetworks": None,
+        "CSIControllerPlugins": None,
+        "CSINodePlugins": None,
+        "NodeMaxAllocs": 0,
+    }
 
     id: str = ""
     secret_id: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import field
+from typing import ClassVar
 
 from nomadd.structs.codec import api
 
@@ -91,6 +92,14 @@ class AllocatedPortMapping:
 class Resources:
     """What a task asks for. ``cpu`` is MHz; ``memory_max_mb`` 0 means no oversubscription."""
 
+    # Nomad's api.Resources keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Devices": None,
+        "NUMA": None,
+        "SecretsMB": None,
+        "IOPS": None,
+    }
+
     cpu: int = field(default=DEFAULT_CPU_MHZ, metadata=api("CPU"))
     cores: int = 0
     memory_mb: int = DEFAULT_MEMORY_MB
@@ -120,6 +129,9 @@ class AllocatedMemoryResources:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AllocatedTaskResources:
+    # Nomad's api.AllocatedTaskResources keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {"Devices": None}
+
     cpu: AllocatedCpuResources = field(default_factory=AllocatedCpuResources, metadata=api("Cpu"))
     memory: AllocatedMemoryResources = field(default_factory=AllocatedMemoryResources)
     networks: tuple[NetworkResource, ...] = ()

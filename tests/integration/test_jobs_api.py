@@ -137,7 +137,12 @@ def test_run_monitor_status_views_and_read_your_writes(one_server: Any, tmp_path
     listed = server.api("GET", "/v1/allocations", params={"prefix": alloc_id})
     assert listed == [a for a in stubs if a["ID"].startswith(alloc_id)] and len(listed) == 1
     on_node = server.api("GET", f"/v1/node/{listed[0]['NodeID']}/allocations")
-    assert listed[0] in on_node and all(a["NodeID"] == listed[0]["NodeID"] for a in on_node)
+    # whole allocations (their Job included), as Nomad's Node.GetAllocs; the stub's keys agree
+    mine = next(a for a in on_node if a["ID"] == listed[0]["ID"])
+    assert mine["Job"]["ID"] == "web" and all(a["NodeID"] == listed[0]["NodeID"] for a in on_node)
+    assert {k: mine[k] for k in ("EvalID", "Name", "TaskGroup", "ClientStatus")} == {
+        k: listed[0][k] for k in ("EvalID", "Name", "TaskGroup", "ClientStatus")
+    }
     full = server.api("GET", f"/v1/allocation/{listed[0]['ID']}")
     assert full["Job"]["ID"] == "web" and full["EvalID"] == listed[0]["EvalID"]
     assert eval_id in {e["ID"][:8] for e in server.api("GET", "/v1/evaluations")}

@@ -104,8 +104,8 @@ async def purge(agent: Agent, req: web.Request) -> object:
 async def node_allocations(agent: Agent, req: web.Request) -> object:
     env = envelope(req)
     env["namespace"] = "*"  # every namespace's allocations on the node, as Nomad lists them
-    reply = await call(agent, ALLOC_LIST, AllocListRequest(node_id=req.match_info["id"], **env))
-    return query_result(reply.meta, [to_api(a) for a in reply.allocations])
+    reply = await call(agent, ALLOC_LIST, AllocListRequest(node_id=req.match_info["id"], full=True, **env))
+    return query_result(reply.meta, [to_api(a) for a in reply.full])
 
 
 def register(router: Router) -> None:

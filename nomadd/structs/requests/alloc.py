@@ -48,6 +48,7 @@ class AllocListRequest(Envelope):
 
     prefix: str = ""
     node_id: str = ""
+    full: bool = False  # whole allocations, not stubs (Nomad's Node.GetAllocs for /v1/node/:id/allocations)
 
 
 # ---- replies -------------------------------------------------------------------------------
@@ -71,6 +72,7 @@ class AllocGetReply:
 class AllocListReply:
     meta: QueryMeta
     allocations: tuple[AllocListStub, ...] = ()
+    full: tuple[Allocation, ...] = ()  # instead of the stubs when the request asked for ``full``
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -195,8 +195,14 @@ def test_job_api_shape_has_nomad_names() -> None:
         "MemoryMaxMB": 0,
         "DiskMB": 0,
         "Networks": [],
+        # Nomad's keys nomadd has no field for, at their zero value (Resources.NOMAD_ONLY)
+        "Devices": None,
+        "NUMA": None,
+        "SecretsMB": None,
+        "IOPS": None,
     }
     assert doc["ID"] == "web"
+    assert doc["Periodic"] is None and doc["Dispatched"] is False  # Job.NOMAD_ONLY
     assert from_api(Job, json.loads(json.dumps(doc))) == job
 
 

@@ -121,7 +121,7 @@ class AllocEndpoint:
         allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
         if req.full:
             return AllocListReply(meta=meta, full=tuple(allocs))
-        return AllocListReply(meta=meta, allocations=tuple(a.stub() for a in allocs))
+        return AllocListReply(meta=meta, allocations=tuple(a.stub(resources=req.resources) for a in allocs))
 
     async def stop(self, req: AllocSpecificRequest) -> AllocStopReply:
         alloc = store_allocs.get_alloc(self._ctx.store.snapshot(), req.alloc_id)

@@ -45,10 +45,12 @@ class EvalEndpoint:
         registry.register(EVAL_ALLOCATIONS, self.allocations, kind="read")
 
     async def get_eval(self, req: EvalSpecificRequest) -> EvalGetReply:
-        ev, meta = await self._ctx.blocking.query(
-            req, (store_evals.TABLE,), lambda snap: find_eval(snap, req.eval_id)
-        )
-        return EvalGetReply(meta=meta, eval=ev)
+        def fn(snap: StateSnapshot) -> tuple[Evaluation | None, tuple[Evaluation, ...]]:
+            ev = find_eval(snap, req.eval_id)
+            return ev, (related_evals(snap, ev) if ev is not None and req.related else ())
+
+        (ev, related), meta = await self._ctx.blocking.query(req, (store_evals.TABLE,), fn)
+        return EvalGetReply(meta=meta, eval=ev, related=related)
 
     async def list_evals(self, req: EvalListRequest) -> EvalListReply:
         def fn(snap: StateSnapshot) -> tuple[Evaluation, ...]:
@@ -67,3 +69,22 @@ class EvalEndpoint:
 
         stubs, meta = await self._ctx.blocking.query(req, (store_allocs.TABLE, store_evals.TABLE), fn)
         return EvalAllocationsReply(meta=meta, allocations=stubs)
+
+
+def related_evals(snap: StateSnapshot, ev: Evaluation) -> tuple[Evaluation, ...]:
+    """The evaluations linked to ``ev`` through next/previous/blocked, followed transitively
+    (Nomad's ``relatedEvalsByID``), in creation order, ``ev`` itself left out."""
+    seen = {ev.id}
+    todo = [ev]
+    found: list[Evaluation] = []
+    while todo:
+        cur = todo.pop()
+        for link in (cur.next_eval, cur.previous_eval, cur.blocked_eval):
+            if not link or link in seen:
+                continue
+            seen.add(link)
+            other = store_evals.get_eval(snap, link)
+            if other is not None:
+                found.append(other)
+                todo.append(other)
+    return tuple(sorted(found, key=lambda e: (e.create_index, e.id)))

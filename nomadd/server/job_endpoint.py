@@ -179,9 +179,12 @@ class JobEndpoint:
     async def allocations(self, req: JobSpecificRequest) -> JobAllocationsReply:
         def fn(snap: StateSnapshot) -> tuple[AllocListStub, ...]:
             allocs = store_allocs.allocs_by_job(snap, req.namespace, req.job_id)
+            job = store_jobs.get_job(snap, req.namespace, req.job_id)
+            if job is not None and not req.all:  # Nomad's AllocsByJob: this job's, not a purged one's
+                allocs = [a for a in allocs if a.job is None or a.job.create_index == job.create_index]
             return tuple(a.stub() for a in sorted(allocs, key=lambda a: (a.create_index, a.id)))
 
-        stubs, meta = await self._ctx.blocking.query(req, (store_allocs.TABLE,), fn)
+        stubs, meta = await self._ctx.blocking.query(req, (store_allocs.TABLE, store_jobs.TABLE), fn)
         return JobAllocationsReply(meta=meta, allocations=stubs)
 
     async def evaluations(self, req: JobSpecificRequest) -> JobEvaluationsReply:

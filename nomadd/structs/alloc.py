@@ -185,6 +185,7 @@ class AllocListStub:
     next_allocation: str = ""
     reschedule_tracker: RescheduleTracker | None = None
     preempted_allocations: tuple[str, ...] = ()
+    allocated_resources: AllocatedResources | None = None  # only when listed with ?resources=true
     create_index: int = 0
     modify_index: int = 0
     create_time: int = 0
@@ -267,8 +268,9 @@ class Allocation:
     def comparable_resources(self) -> tuple[int, int, int]:
         return self.allocated_resources.comparable()
 
-    def stub(self) -> AllocListStub:
+    def stub(self, *, resources: bool = False) -> AllocListStub:
         return AllocListStub(
+            allocated_resources=self.allocated_resources if resources else None,
             id=self.id,
             eval_id=self.eval_id,
             name=self.name,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
+from nomadd.agent.http.params import query_flag
 from nomadd.agent.http.server import parse_query_options
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownAllocError
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 async def list_allocs(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
-    reply = await call(agent, ALLOC_LIST, AllocListRequest(prefix=opts.prefix, **envelope(req, opts)))
+    resources = query_flag(req.query, "resources")
+    request = AllocListRequest(prefix=opts.prefix, resources=resources, **envelope(req, opts))
+    reply = await call(agent, ALLOC_LIST, request)
     return query_result(reply.meta, [to_api(a) for a in reply.allocations])
 
 

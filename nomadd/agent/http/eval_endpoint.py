@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result
+from nomadd.agent.http.params import query_flag
 from nomadd.agent.http.server import parse_query_options
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownEvalError
@@ -30,11 +31,42 @@ async def list_evals(agent: Agent, req: web.Request) -> object:
     return query_result(reply.meta, [to_api(e) for e in reply.evaluations])
 
 
+EVAL_STUB_KEYS = frozenset(
+    [
+        "ID",
+        "Namespace",
+        "Priority",
+        "Type",
+        "TriggeredBy",
+        "JobID",
+        "NodeID",
+        "DeploymentID",
+        "Status",
+        "StatusDescription",
+        "WaitUntil",
+        "NextEval",
+        "PreviousEval",
+        "BlockedEval",
+        "CreateIndex",
+        "ModifyIndex",
+        "CreateTime",
+        "ModifyTime",
+    ]
+)
+
+
 async def get_eval(agent: Agent, req: web.Request) -> object:
-    reply = await call(agent, EVAL_GET, EvalSpecificRequest(eval_id=req.match_info["id"], **envelope(req)))
+    related = query_flag(req.query, "related")
+    request = EvalSpecificRequest(eval_id=req.match_info["id"], related=related, **envelope(req))
+    reply = await call(agent, EVAL_GET, request)
     if reply.eval is None:
         raise UnknownEvalError("eval not found")
-    return query_result(reply.meta, to_api(reply.eval))
+    out = to_api(reply.eval)
+    if related:  # Nomad's EvaluationStub of each evaluation linked to this one
+        out["RelatedEvals"] = [
+            {k: v for k, v in to_api(e).items() if k in EVAL_STUB_KEYS} for e in reply.related
+        ]
+    return query_result(reply.meta, out)
 
 
 async def eval_allocs(agent: Agent, req: web.Request) -> object:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
+from nomadd.agent.http.params import query_flag
 from nomadd.agent.http.server import parse_query_options, read_body
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 LARGE_JOB_BYTES = 64 * 1024  # jobs bigger than this are converted from JSON in a thread
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.lower() not in ("", "false", "0")
 
 
 async def list_jobs(agent: Agent, req: web.Request) -> object:
@@ -99,7 +96,7 @@ async def get_job(agent: Agent, req: web.Request) -> object:
 
 async def deregister_job(agent: Agent, req: web.Request) -> object:
     request = JobDeregisterRequest(
-        job_id=req.match_info["id"], purge=_truthy(req.query.get("purge")), **envelope(req)
+        job_id=req.match_info["id"], purge=query_flag(req.query, "purge"), **envelope(req)
     )
     reply = await call(agent, JOB_DEREGISTER, request)
     return write_result(
@@ -118,7 +115,10 @@ def _job_request(req: web.Request) -> JobSpecificRequest:
 
 
 async def job_allocations(agent: Agent, req: web.Request) -> object:
-    reply = await call(agent, JOB_ALLOCATIONS, _job_request(req))
+    request = JobSpecificRequest(
+        job_id=req.match_info["id"], all=query_flag(req.query, "all"), **envelope(req)
+    )
+    reply = await call(agent, JOB_ALLOCATIONS, request)
     return query_result(reply.meta, [to_api(a) for a in reply.allocations])
 
 

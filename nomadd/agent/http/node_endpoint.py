@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope, query_result, write_result
+from nomadd.agent.http.params import query_flag
 from nomadd.agent.http.server import QueryResult, parse_query_options, read_body
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownNodeError, ValidationError
@@ -38,10 +39,6 @@ __all__ = ["node_write_result", "optional_body", "register"]
 _OPTIONAL_STUB_KEYS = ("Attributes", "NodeResources", "ReservedResources")
 
 
-def _flag(req: web.Request, name: str) -> bool:
-    return req.query.get(name, "").lower() in ("1", "true", "yes")
-
-
 def _stub_api(stub: NodeListStub) -> dict[str, Any]:
     row = to_api(stub)
     for key in _OPTIONAL_STUB_KEYS:
@@ -53,7 +50,10 @@ def _stub_api(stub: NodeListStub) -> dict[str, Any]:
 async def list_nodes(agent: Agent, req: web.Request) -> object:
     opts = parse_query_options(req)
     request = NodeListRequest(
-        prefix=opts.prefix, os=_flag(req, "os"), resources=_flag(req, "resources"), **envelope(req, opts)
+        prefix=opts.prefix,
+        os=query_flag(req.query, "os"),
+        resources=query_flag(req.query, "resources"),
+        **envelope(req, opts),
     )
     reply = await call(agent, NODE_LIST, request)
     return query_result(reply.meta, [_stub_api(n) for n in reply.nodes])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadd.agent.http.filter import parse_filter
+from nomadd.agent.http.params import query_flag
 from nomadd.structs.errors import ValidationError
 
 __all__ = ["LISTS", "ListOrder", "page"]
@@ -67,10 +68,6 @@ LISTS: dict[tuple[str, str], ListOrder] = {
 }
 
 
-def _flag(query: Mapping[str, str], name: str) -> bool:
-    return name in query and query[name].lower() not in ("false", "0")
-
-
 def page(order: ListOrder, query: Mapping[str, str], items: list[Any]) -> tuple[list[Any], str]:
     """The page of ``items`` the query asks for, and the next page's token ("" at the end)."""
     expr = parse_filter(query["filter"]) if query.get("filter") else None
@@ -80,7 +77,7 @@ def page(order: ListOrder, query: Mapping[str, str], items: list[Any]) -> tuple[
         if not raw.isdigit() or int(raw) > MAX_PER_PAGE:
             raise ValidationError(f"Failed to parse per_page: {raw[:32]!r} is not a positive integer")
         per_page = int(raw)
-    reverse = _flag(query, "reverse")
+    reverse = query_flag(query, "reverse")
     start = order.parse_token(query["next_token"]) if query.get("next_token") else None
     rows = sorted(((order.key(i), i) for i in items if isinstance(i, Mapping)), key=lambda r: r[0])
     if reverse:

@@ -48,6 +48,7 @@ class AllocListRequest(Envelope):
 
     prefix: str = ""
     node_id: str = ""
+    resources: bool = False  # stubs carry AllocatedResources (?resources=true)
     full: bool = False  # whole allocations, not stubs (Nomad's Node.GetAllocs for /v1/node/:id/allocations)
 
 

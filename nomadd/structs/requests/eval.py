@@ -32,6 +32,7 @@ class EvalSpecificRequest(Envelope):
     """One evaluation by ID, or by a prefix that matches exactly one (as the CLI allows)."""
 
     eval_id: str
+    related: bool = False  # Eval.GetEval: also the evaluations linked to it (?related=true)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +47,7 @@ class EvalListRequest(Envelope):
 class EvalGetReply:
     meta: QueryMeta
     eval: Evaluation | None = None
+    related: tuple[Evaluation, ...] = ()  # next/previous/blocked links, transitively (when asked)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

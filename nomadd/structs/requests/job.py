@@ -58,6 +58,7 @@ class JobSpecificRequest(Envelope):
     """A read about one job (``Job.GetJob``, ``.Allocations``, ``.Evaluations``, ...)."""
 
     job_id: str
+    all: bool = False  # Job.Allocations: also the allocations of earlier jobs of this ID (?all=true)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from nomadd.discovery import DiscoveryError, Resolver
 from nomadd.rpc import RPCClient
-from nomadd.structs.errors import ConfigError, NoLeaderError, RPCError
+from nomadd.structs.errors import ConfigError, NoLeaderError, RPCError, UnreachableError
 from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.node import NodeServerInfo
 
@@ -36,8 +36,9 @@ class NoServersError(RPCError):
 
 
 def _transient(err: RPCError) -> bool:
-    """Errors after which another server may succeed: transport failures and no leader."""
-    return type(err) is RPCError or isinstance(err, NoLeaderError)
+    """Errors after which another server may succeed: transport failures (a plain RPCError, or
+    UnreachableError when the connection could not even be made) and no leader."""
+    return type(err) is RPCError or isinstance(err, UnreachableError | NoLeaderError)
 
 
 class ServerList:

@@ -11,7 +11,7 @@ import pytest
 from nomadd.client.servers import NoServersError, ServerList
 from nomadd.discovery import Resolver
 from nomadd.rpc import RPCClient
-from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError
+from nomadd.structs.errors import NoLeaderError, RPCError, UnknownNodeError, UnreachableError
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests.node import (
     NODE_REGISTER,
@@ -55,6 +55,19 @@ def test_moves_on_and_demotes_failed_server() -> None:
         rpc.calls.clear()
         await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT)
         assert rpc.calls == ["127.0.0.2:4646"]
+
+    asyncio.run(main())
+
+
+def test_an_unreachable_server_is_passed_over_like_any_transport_failure() -> None:
+    """The RPC client raises UnreachableError when it cannot connect (a dead server, or a TLS
+    handshake refused by a rogue one): the client must move on, not stick to that server."""
+    rpc = FakeRPC({"127.0.0.1:4646": UnreachableError("connect failed"), "127.0.0.2:4646": {"ok": 2}})
+    sl = _list(rpc, ["127.0.0.1", "127.0.0.2"])
+
+    async def main() -> None:
+        assert await sl.call(NODE_UPDATE_STATUS, _HEARTBEAT) == {"ok": 2}
+        assert sl.servers()[0] == "127.0.0.2:4646"
 
     asyncio.run(main())
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -393,12 +394,12 @@ def run_nomad_watch(
 def check_watched_to_the_end(proc: subprocess.CompletedProcess[str], job_id: str) -> None:
     report = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, report
-    # Task output, marked O (stdout) and E (stderr): "O>alloc>v0>t> line 1".
-    out = [line.rsplit("> ", 1)[-1] for line in proc.stdout.splitlines() if line.startswith("O>")]
+    # Task output, marked O (stdout) and E (stderr): "O>alloc>v0>t> line 1". nomad-tools writes
+    # the two streams from separate threads, text and newline apart, so an E line can land in
+    # the middle of an O line ("O>…> line 1E>…> to-stderr"): match the marks, not whole lines.
+    out = re.findall(r"O>\S*?> (line \d)", proc.stdout)
     assert out == ["line 1", "line 2", "line 3"], report
-    assert any(line.startswith("E>") and line.endswith("> to-stderr") for line in proc.stdout.splitlines()), (
-        report
-    )
+    assert re.search(r"E>\S*?> to-stderr", proc.stdout), report
     assert "Terminated Exit Code: 0" in proc.stdout, report
     # Its verdict: the job is dead and finished, and the one task's exit status is its own.
     assert f"Job {job_id}#0@default dead with no active allocations" in proc.stderr, report

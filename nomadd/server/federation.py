@@ -64,6 +64,10 @@ class Regions:
         ]
         if not addrs:
             logger.debug("no server known for region region=%s", region)
+            if all(s.region != region for s in self.servers()):
+                # a region no server has ever been seen in: the caller named it wrong (Nomad
+                # answers 500 either way; a request alone must not cause a 5xx here)
+                raise NoRegionPathError(code=400)
             raise NoRegionPathError()
         random.shuffle(addrs)
         return addrs

@@ -100,8 +100,9 @@ def test_known_regions_and_alive_candidates() -> None:
     assert r.known() == ["east", "west"]
     assert Regions(region="solo", members=list, rpc=None).known() == ["solo"]  # type: ignore[arg-type]
     assert sorted(r.candidates("west")) == ["10.0.2.1:4646", "10.0.2.2:4646"]  # not the failed w3
-    with pytest.raises(NoRegionPathError, match="No path to region"):
+    with pytest.raises(NoRegionPathError, match="No path to region") as unknown:
         r.candidates("north")
+    assert unknown.value.code == 400  # a region nobody has seen: the caller's mistake, not a 5xx
 
 
 def test_forward_carries_the_token_and_tries_another_server() -> None:
@@ -116,6 +117,9 @@ def test_forward_with_no_reachable_server_is_no_path_to_region() -> None:
     with pytest.raises(NoRegionPathError, match="No path to region"):
         asyncio.run(regions(rpc).forward(STATUS_PING, Envelope(region="west")))
     assert len(rpc.calls) == 2
+    with pytest.raises(NoRegionPathError) as known:  # a known region whose servers are down: 500
+        asyncio.run(regions(rpc).forward(STATUS_PING, Envelope(region="west")))
+    assert known.value.code == 500
 
 
 def test_replicated_writes_go_to_the_authoritative_region() -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "Driver",
     "DriverConfig",
     "ExitResult",
+    "Mount",
     "TaskConfig",
     "TaskHandle",
     "clean_env",
@@ -73,6 +74,19 @@ class DriverConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Mount:
+    """A host path made visible inside a task (a host volume's ``volume_mount``).
+
+    ``host_path`` is absolute on the client; ``task_path`` is where the task sees it (inside the
+    task's root for isolating drivers, inside the container for docker).
+    """
+
+    host_path: str
+    task_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskConfig:
     """Everything a driver needs to start one task.
 
@@ -99,6 +113,8 @@ class TaskConfig:
     log_max_file_size_mb: float = DEFAULT_LOG_MAX_FILE_SIZE_MB
     #: names one start of the task; the client records it (durably) before ``start_task``
     launch_id: str = ""
+    #: host paths to bind into the task (host volumes); drivers that cannot isolate refuse none
+    mounts: tuple[Mount, ...] = ()
 
     @property
     def task_id(self) -> str:

@@ -66,6 +66,7 @@ _UPDATE = {
         "Canary",
     )
 }
+_MIGRATE = {k: _ANY for k in ("MaxParallel", "HealthCheck", "MinHealthyTime", "HealthyDeadline")}
 _PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY, "IgnoreCollision": _ANY}
 _NETWORK = {
     **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits", "DNS", "CNI")},
@@ -102,6 +103,7 @@ _GROUP = {
     "RestartPolicy": _RESTART,
     "ReschedulePolicy": _RESCHEDULE,
     "Update": _UPDATE,
+    "Migrate": _MIGRATE,
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
@@ -247,6 +249,12 @@ _RESCHEDULE_HCL = {
     "max_delay": ("MaxDelay", "dur"),
     "unlimited": ("Unlimited", "v"),
 }
+_MIGRATE_HCL = {
+    "max_parallel": ("MaxParallel", "v"),
+    "health_check": ("HealthCheck", "v"),
+    "min_healthy_time": ("MinHealthyTime", "dur"),
+    "healthy_deadline": ("HealthyDeadline", "dur"),
+}
 _UPDATE_HCL = {
     "stagger": ("Stagger", "dur"),
     "max_parallel": ("MaxParallel", "v"),
@@ -369,6 +377,8 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["ReschedulePolicy"] = _fields(_block(value, p), p, _RESCHEDULE_HCL)
         elif key == "update":
             group["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
+        elif key == "migrate":
+            group["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
         elif key == "network":

@@ -12,6 +12,7 @@ from typing import ClassVar
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
+from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.network import network_problems
 from nomadd.structs.policy import (
     ReschedulePolicy,
@@ -120,7 +121,6 @@ class TaskGroup:
         "Spreads": None,
         "Volumes": None,
         "Disconnect": None,
-        "Migrate": None,
         "Services": None,
         "ShutdownDelay": None,
         "MaxRunDuration": None,
@@ -138,6 +138,7 @@ class TaskGroup:
     restart_policy: RestartPolicy | None = None  # canonicalize fills the job type's default
     reschedule_policy: ReschedulePolicy | None = None
     update: UpdateStrategy | None = None
+    migrate: MigrateStrategy | None = None  # canonicalize: Nomad's default for service jobs
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
@@ -252,8 +253,13 @@ class Job:
             update = tg.update
             if update is None and self.update is not None and self.type == JobType.SERVICE:
                 update = self.update
+            migrate = tg.migrate
+            if migrate is None and self.type == JobType.SERVICE:
+                migrate = DEFAULT_MIGRATE
             groups.append(
-                dataclasses.replace(tg, restart_policy=restart, reschedule_policy=reschedule, update=update)
+                dataclasses.replace(
+                    tg, restart_policy=restart, reschedule_policy=reschedule, update=update, migrate=migrate
+                )
             )
         return dataclasses.replace(
             self,
@@ -454,6 +460,11 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.append(f"{rpath}.DelayFunction: invalid value {rp.delay_function!r}")
     if tg.update is not None:
         errs.extend(f"{path}.Update.{p}" for p in tg.update.problems())
+    if tg.migrate is not None:
+        if job_type == "service":
+            errs.extend(f"{path}.Migrate.{p}" for p in tg.migrate.problems())
+        else:
+            errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:

@@ -19,6 +19,7 @@ from nomadd.structs.codec import API_NAME_KEY, api_name
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
+from nomadd.structs.migrate import MigrateStrategy
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 
@@ -55,6 +56,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "ReschedulePolicy": ReschedulePolicy,
             "EphemeralDisk": EphemeralDisk,
             "Update": UpdateStrategy,
+            "Migrate": MigrateStrategy,
             "Networks": NetworkResource,
         },
     ),
@@ -92,6 +94,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         ),
         {},
     ),
+    MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
     Constraint: (_f("LTarget RTarget Operand"), {}),
 }

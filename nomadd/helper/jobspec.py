@@ -94,6 +94,7 @@ _TASK = {
     "KillSignal": _ANY,
     "LogConfig": {"MaxFiles": _ANY, "MaxFileSizeMB": _ANY, "Disabled": _ANY},
     "Leader": _ANY,
+    "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
 }
 _GROUP = {
     "Name": _ANY,
@@ -249,6 +250,7 @@ _RESCHEDULE_HCL = {
     "max_delay": ("MaxDelay", "dur"),
     "unlimited": ("Unlimited", "v"),
 }
+_LIFECYCLE_HCL = {"hook": ("Hook", "v"), "sidecar": ("Sidecar", "v")}
 _MIGRATE_HCL = {
     "max_parallel": ("MaxParallel", "v"),
     "health_check": ("HealthCheck", "v"),
@@ -356,6 +358,8 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["RestartPolicy"] = _fields(_block(value, p), p, _RESTART_HCL)
         elif key == "logs":
             task["LogConfig"] = _fields(_block(value, p), p, _LOGS_HCL)
+        elif key == "lifecycle":
+            task["Lifecycle"] = _fields(_block(value, p), p, _LIFECYCLE_HCL)
         else:
             raise JobFileError(f"{p}: unknown key")
     return task

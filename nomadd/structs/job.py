@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.network import network_problems
@@ -79,7 +80,6 @@ class LogConfig:
 class Task:
     # Nomad's api.Task keys nomadd has no field for, sent at their zero value (codec.to_api)
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
-        "Lifecycle": None,
         "Affinities": None,
         "Services": None,
         "Artifacts": None,
@@ -111,6 +111,7 @@ class Task:
     kill_signal: str = ""  # empty: SIGINT, as Nomad
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
+    lifecycle: TaskLifecycle | None = None  # None: a main task
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -491,8 +492,12 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         names.add(task.name)
         leaders += task.leader
         _task(errs, tpath, task, drivers)
+        if task.lifecycle is not None:
+            errs.extend(f"{tpath}.Lifecycle.{p}" for p in task.lifecycle.problems())
     if leaders > 1:
         errs.append(f"{path}.Tasks: only one task may be marked as leader")
+    if tg.tasks and all(t.lifecycle is not None for t in tg.tasks):
+        errs.append(f"{path}.Tasks: task group {tg.name!r} must have at least one main task")
 
 
 def _task(errs: list[str], path: str, task: Task, drivers: Collection[str] | None) -> None:

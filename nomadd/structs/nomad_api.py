@@ -19,6 +19,7 @@ from nomadd.structs.codec import API_NAME_KEY, api_name
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
+from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
@@ -72,8 +73,10 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Resources": Resources,
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
+            "Lifecycle": TaskLifecycle,
         },
     ),
+    TaskLifecycle: (_f("Hook Sidecar"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
     Resources: (

@@ -138,6 +138,7 @@ JOB_SCHEMA: dict[str, Any] = {
     "Constraints": [_CONSTRAINT],
     "TaskGroups": [_GROUP],
     "Update": _UPDATE,
+    "Migrate": _MIGRATE,
 }
 
 
@@ -426,6 +427,8 @@ def hcl_to_api(doc: dict[str, Any]) -> dict[str, Any]:
             job["Constraints"] = _constraints(value, p)
         elif key == "update":
             job["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
+        elif key == "migrate":
+            job["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
         elif key == "group":
             job["TaskGroups"] = [_group(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

@@ -225,6 +225,7 @@ class Job:
     constraints: tuple[Constraint, ...] = ()
     task_groups: tuple[TaskGroup, ...] = ()
     update: UpdateStrategy | None = None
+    migrate: MigrateStrategy | None = None  # canonicalize gives it to the groups without one
     meta: Mapping[str, str] = field(default_factory=dict)
     stop: bool = False
     status: JobStatus = JobStatus.PENDING
@@ -254,7 +255,7 @@ class Job:
             update = tg.update
             if update is None and self.update is not None and self.type == JobType.SERVICE:
                 update = self.update
-            migrate = tg.migrate
+            migrate = tg.migrate or self.migrate  # the group's block wins whole (Nomad: per field)
             if migrate is None and self.type == JobType.SERVICE:
                 migrate = DEFAULT_MIGRATE
             groups.append(

@@ -41,7 +41,12 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "VaultNamespace NomadTokenID Status StatusDescription Stable Version SubmitTime CreateIndex "
             "ModifyIndex JobModifyIndex VersionTag"
         ),
-        {"TaskGroups": TaskGroup, "Constraints": Constraint, "Update": UpdateStrategy},
+        {
+            "TaskGroups": TaskGroup,
+            "Constraints": Constraint,
+            "Update": UpdateStrategy,
+            "Migrate": MigrateStrategy,
+        },
     ),
     TaskGroup: (
         _f(

@@ -158,3 +158,30 @@ def test_migrate_block_defaults_parse_and_validation() -> None:
     on_batch = dataclasses.replace(batch, task_groups=(dataclasses.replace(bad, migrate=MIGRATE),))
     with pytest.raises(ValidationError, match="job type 'batch' does not allow a migrate block"):
         on_batch.canonicalize().validate()
+
+
+def test_job_level_migrate_goes_to_the_groups_without_one() -> None:
+    hcl = """
+    job "web" {
+      migrate {
+        max_parallel = 3
+      }
+      group "a" {
+        task "t" {
+          driver = "raw_exec"
+        }
+      }
+      group "b" {
+        migrate {
+          max_parallel = 2
+        }
+        task "t" {
+          driver = "raw_exec"
+        }
+      }
+    }
+    """
+    api = parse_hcl(hcl)
+    assert api["Migrate"] == {"MaxParallel": 3}
+    job = from_api(Job, api, path="Job").canonicalize()
+    assert [tg.migrate.max_parallel for tg in job.task_groups if tg.migrate] == [3, 2]

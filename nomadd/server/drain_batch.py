@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.job import JobType, TaskGroup
 from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.node import Node
@@ -36,6 +36,16 @@ def _reported_health(alloc: Allocation) -> bool | None:
     return healthy if isinstance(healthy, bool) else None
 
 
+def _watched(alloc: Allocation) -> Mapping[str, TaskState]:
+    """The task states health is judged on: main tasks and sidecars (a prestart or poststart
+    task that runs to completion, and a poststop task, do not run while the allocation is up)."""
+    tg = alloc.job.lookup_task_group(alloc.task_group) if alloc.job is not None else None
+    if tg is None:
+        return alloc.task_states
+    skip = {t.name for t in tg.tasks if t.lifecycle is not None and not t.lifecycle.sidecar}
+    return {name: s for name, s in alloc.task_states.items() if name not in skip}
+
+
 def alloc_health(alloc: Allocation, strategy: MigrateStrategy, now_ns: int) -> bool | None:
     """True healthy, False unhealthy, None not known yet.
 
@@ -45,7 +55,7 @@ def alloc_health(alloc: Allocation, strategy: MigrateStrategy, now_ns: int) -> b
     reported = _reported_health(alloc)
     if reported is not None:
         return reported
-    states = alloc.task_states.values()
+    states = _watched(alloc).values()
     if alloc.client_status == AllocClientStatus.FAILED or any(s.failed for s in states):
         return False
     running = alloc.client_status == AllocClientStatus.RUNNING and bool(states)

@@ -185,3 +185,29 @@ def test_job_level_migrate_goes_to_the_groups_without_one() -> None:
     assert api["Migrate"] == {"MaxParallel": 3}
     job = from_api(Job, api, path="Job").canonicalize()
     assert [tg.migrate.max_parallel for tg in job.task_groups if tg.migrate] == [3, 2]
+
+
+def test_health_is_judged_on_main_tasks_and_sidecars() -> None:
+    from nomadd.structs.job import Task
+    from nomadd.structs.lifecycle import TaskLifecycle
+
+    job = mock_job()
+    tg = job.task_groups[0]
+    tasks = (
+        *tg.tasks,
+        Task(name="init", driver="raw_exec", lifecycle=TaskLifecycle(hook="prestart")),
+        Task(name="proxy", driver="raw_exec", lifecycle=TaskLifecycle(hook="prestart", sidecar=True)),
+        Task(name="bye", driver="raw_exec", lifecycle=TaskLifecycle(hook="poststop")),
+    )
+    job = dataclasses.replace(job, task_groups=(dataclasses.replace(tg, tasks=tasks),))
+    base = _alloc(0, "n2", job=job)
+    started = base.task_states["web"]
+    states = {
+        "web": started,
+        "init": TaskState(state=TaskStatus.DEAD, started_at=started.started_at),
+        "proxy": started,
+        "bye": TaskState(state=TaskStatus.PENDING),
+    }
+    assert alloc_health(dataclasses.replace(base, task_states=states), MIGRATE, NOW) is True
+    waiting = {**states, "proxy": TaskState(state=TaskStatus.PENDING)}  # the sidecar counts
+    assert alloc_health(dataclasses.replace(base, task_states=waiting), MIGRATE, NOW) is None

@@ -118,3 +118,51 @@ def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_system_allocations_are_drained_last_and_kept_when_ignored() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        server.scheduling.set_enabled(True)
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+        try:
+            job = api_job(count=1)
+            job["TaskGroups"][0]["Migrate"] = {
+                "MaxParallel": 1,
+                "HealthCheck": "task_states",
+                "MinHealthyTime": 0,
+            }
+            await server.register_job(job)
+            await server.register_job(api_job("sys", count=1, job_type="system"))
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
+            await _report(server)
+            await server.add_node()
+            await _drain(server, n1.id, DrainStrategy(deadline=10**12))
+
+            def marked() -> set[str]:
+                return {a.job_id for a in _all(server) if a.desired_transition.migrate}
+
+            assert await drainer.check() == []
+            assert marked() == {"web"}  # the service first, the system job waits
+            for _ in range(10):
+                await wait_until(lambda: _scheduled(server), what="the scheduler acted on the marks")
+                await _report(server)
+                if await drainer.check():
+                    break
+            else:
+                raise AssertionError("drain never completed")
+            assert marked() == {"web", "sys"}
+            assert _live_on(server, n1.id) == []
+
+            # a drain that ignores system jobs leaves them running
+            n3 = await server.add_node()
+            await wait_until(lambda: len(_live_on(server, n3.id)) == 1, what="system alloc on n3")
+            await _report(server)
+            await _drain(server, n3.id, DrainStrategy(deadline=10**12, ignore_system_jobs=True))
+            assert await drainer.check() == [n3.id]
+            assert [a.job_id for a in _live_on(server, n3.id)] == ["sys"]
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -173,6 +173,7 @@ SCHEMA: dict[str, object] = {
         "max_dynamic_port": INT,
         "reserved": {"cpu": INT, "memory": INT, "disk": INT, "reserved_ports": STR},
         "server_join": dict(_SERVER_JOIN),
+        "drain_on_shutdown": {"deadline": DURATION, "force": BOOL, "ignore_system_jobs": BOOL},
     },
     "discovery": {"dns_resolvers": STR_LIST},
     "acl": {

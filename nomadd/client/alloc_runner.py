@@ -1,7 +1,8 @@
 """One allocation on this client: its directory and its task runners (Nomad's ``allocrunner``).
 
 ``run()`` builds the alloc dir (``drivers/allocdir.py``), starts one :class:`TaskRunner` per
-task and keeps the allocation's client status (Nomad's ``getClientStatus``: any task failed →
+task — in their ``lifecycle`` order (:mod:`.lifecycle`: prestart, main, poststart, poststop) — and
+keeps the allocation's client status (Nomad's ``getClientStatus``: any task failed →
 ``failed``; any running → ``running``; any pending → ``pending``; all dead → ``complete``).
 ``update(alloc)`` takes the servers' newer version: a server-terminal allocation (desired
 ``stop``/``evict``) has its tasks killed. ``destroy()`` kills what still runs and removes the
@@ -20,6 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
@@ -87,6 +89,7 @@ class AllocRunner:
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
+        self._wake = asyncio.Event()  # set by kill(): the lifecycle order stops waiting
 
     @property
     def id(self) -> str:
@@ -203,7 +206,7 @@ class AllocRunner:
         policy: RestartPolicy = group.restart_policy or default_restart_policy(
             self.alloc.job.type if self.alloc.job else JobType.SERVICE
         )
-        restart_on_success = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
+        service = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
         for task in group.tasks:
             driver = self._drivers.get(task.driver)
             try:
@@ -221,7 +224,7 @@ class AllocRunner:
                 driver=driver,
                 config=cfg,
                 policy=task.restart_policy or policy,
-                restart_on_success=restart_on_success,
+                restart_on_success=restarts_on_success(task, service),
                 on_state=self._on_state,
                 on_handle=self._on_handle,
                 on_launch=self._on_launch,
@@ -230,12 +233,13 @@ class AllocRunner:
                 launch_id=self._launches.get(task.name, ""),
             )
             self.runners[task.name] = runner
+            self.task_states.setdefault(task.name, runner.state)  # pending until its turn (lifecycle)
         self._push()  # new: pending; restored: its stored status, at once (adoption refines it)
         if self._killed:
             # stopped before or while the tasks were being set up (a restored allocation the
             # servers stopped meanwhile): kill() saw none of these runners, so it runs for them
             await self.kill(self._kill_reason)
-        await asyncio.gather(*(r.run() for r in self.runners.values()))
+        await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
 
     def update(self, alloc: Allocation) -> bool:
         """Take the servers' version; True when the tasks must now be stopped."""
@@ -244,9 +248,11 @@ class AllocRunner:
         self._persist(self._persist_alloc)
         return stop
 
-    async def kill(self, reason: str = "alloc stopped") -> None:
+    async def kill(self, reason: str = "alloc stopped", *, poststop: bool = False) -> None:
+        """Stop the tasks; ``poststop`` tasks run afterwards (lifecycle), unless ``poststop``."""
         self._killed, self._kill_reason = True, reason
-        await asyncio.gather(*(r.kill(reason) for r in self.runners.values()))
+        self._wake.set()
+        await asyncio.gather(*(r.kill(reason) for r in self.runners.values() if poststop or stops_first(r)))
         self._push()
 
     async def signal(self, task: str, sig: str) -> None:
@@ -287,7 +293,7 @@ class AllocRunner:
 
     async def destroy(self) -> None:
         """Kill every task, release driver resources, remove the dir and the stored state."""
-        await self.kill("alloc destroyed")
+        await self.kill("alloc destroyed", poststop=True)
         for r in self.runners.values():
             await r.destroy()
         await asyncio.to_thread(self.alloc_dir.destroy)

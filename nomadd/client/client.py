@@ -23,6 +23,7 @@ import time
 
 from nomadd.client.allocs import AllocManager
 from nomadd.client.config import ClientConfig
+from nomadd.client.drain import drain_self
 from nomadd.client.fingerprint import (
     FingerprintConfig,
     NodeFingerprint,
@@ -169,7 +170,10 @@ class Client:
         self.tasks.spawn(self.allocs.run(), "client-allocs", vital=True)
 
     async def leave(self) -> None:
-        """Mark the node down on the servers now ("Node left"); tasks keep running."""
+        """With ``drain_on_shutdown``, drain the node first (heartbeats go on meanwhile); then
+        mark the node down on the servers now ("Node left"); tasks keep running."""
+        if self.config.drain_on_shutdown is not None:
+            await drain_self(self)
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

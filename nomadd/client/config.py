@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 
-__all__ = ["ClientConfig", "Reserved"]
+__all__ = ["ClientConfig", "DrainOnShutdown", "Reserved"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +21,15 @@ class Reserved:
     memory: int = 0
     disk: int = 0
     reserved_ports: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainOnShutdown:
+    """``client.drain_on_shutdown``: drain this node before a graceful stop (Nomad's defaults)."""
+
+    deadline: float = 3600.0  # seconds; 0: no deadline
+    force: bool = False
+    ignore_system_jobs: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,3 +65,4 @@ class ClientConfig:
     max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT
     memory_total_mb: int = 0
     disk_total_mb: int = 0
+    drain_on_shutdown: DrainOnShutdown | None = None

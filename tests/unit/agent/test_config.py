@@ -235,6 +235,31 @@ def test_raw_exec_enabled_by_plugin_block_or_option(tmp_path: Path) -> None:
     assert load(tmp_path, base + 'options = { "driver.raw_exec.enable" = "1" }').client.raw_exec_enabled
 
 
+def test_client_drain_on_shutdown_block(tmp_path: Path) -> None:
+    from nomadd.client.config import DrainOnShutdown
+
+    base = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n'
+    assert load(tmp_path, base).client.drain_on_shutdown is None
+    empty = load(tmp_path, base + "[client.drain_on_shutdown]\n").client.drain_on_shutdown
+    assert empty == DrainOnShutdown(
+        deadline=3600.0, force=False, ignore_system_jobs=False
+    )  # Nomad's defaults
+    text = base + '[client.drain_on_shutdown]\ndeadline = "90s"\nforce = true\nignore_system_jobs = true\n'
+    assert load(tmp_path, text).client.drain_on_shutdown == DrainOnShutdown(
+        deadline=90.0, force=True, ignore_system_jobs=True
+    )
+    with pytest.raises(
+        ConfigError, match=r'c0.toml: client.drain_on_shutdown.deadline: invalid duration "soon"'
+    ):
+        load(tmp_path, base + '[client.drain_on_shutdown]\ndeadline = "soon"\n')
+    with pytest.raises(ConfigError, match=r'c0.toml: unknown key "client.drain_on_shutdown.forse"'):
+        load(tmp_path, base + "[client.drain_on_shutdown]\nforse = true\n")
+    with pytest.raises(
+        ConfigError, match=r'c0.toml: client.drain_on_shutdown.deadline: negative duration "-5s"'
+    ):
+        load(tmp_path, base + '[client.drain_on_shutdown]\ndeadline = "-5s"\n')
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from nomadd.client.config import ClientConfig
+from nomadd.client.servers import ServerList
 from nomadd.structs.errors import RPCError
-from nomadd.structs.node import DrainStrategy
+from nomadd.structs.node import DrainStrategy, Node
 from nomadd.structs.requests.node import (
     NODE_GET,
     NODE_UPDATE_DRAIN,
@@ -27,8 +29,15 @@ from nomadd.structs.requests.node import (
 )
 from nomadd.structs.timeutil import NS_PER_S
 
-if TYPE_CHECKING:
-    from nomadd.client.client import Client
+
+class Client(Protocol):
+    """What draining needs of :class:`nomadd.client.client.Client` (a Protocol: no import cycle)."""
+
+    config: ClientConfig
+    node: Node | None
+    registered: bool
+    server_list: ServerList
+
 
 logger = logging.getLogger(__name__)
 

@@ -100,6 +100,12 @@ def _get_json(path: str, url: str) -> Any:
         conn.close()
 
 
+def _labels(container: Any) -> Mapping[str, str]:
+    """The labels of a container as listed (``GET /containers/json``)."""
+    labels = getattr(container, "_container", {}).get("Labels")
+    return labels if isinstance(labels, Mapping) else {}
+
+
 def _message(err: aiodocker.DockerError) -> str:
     msg = err.message
     if isinstance(msg, Mapping):
@@ -349,21 +355,22 @@ class DockerDriver(Driver):
         container = self._client().containers.container(cid)
         while True:
             try:
-                await container.wait()
+                answer = await container.wait()
             except aiodocker.DockerError as err:
                 if err.status == 404:
                     return ExitResult(exit_code=-1, err="container is gone")
                 logger.warning("container wait failed container=%s err=%s", cid[:12], _message(err))
                 await asyncio.sleep(1.0)
                 continue
-            info = await self._inspect(cid)
-            if info is None:
-                return ExitResult(exit_code=-1, err="container is gone")
-            state = info.get("State", {})
+            info = await self._inspect(cid)  # None: already removed by a stop
+            state = info.get("State", {}) if info is not None else {}
             if not state.get("Running"):
                 break
         await self._drain_logs(cid)
-        return ExitResult(exit_code=int(state.get("ExitCode") or 0), oom_killed=bool(state.get("OOMKilled")))
+        code = answer.get("StatusCode") if isinstance(answer, dict) else None
+        if code is None:
+            code = state.get("ExitCode") or 0
+        return ExitResult(exit_code=int(code), oom_killed=bool(state.get("OOMKilled")))
 
     async def _kill(self, cid: str, sig: str) -> bool:
         """Send a signal; False when the container does not run."""
@@ -442,26 +449,25 @@ class DockerDriver(Driver):
             found = await self._client().containers.list(all=True, filters=filters)
         except aiodocker.DockerError as err:
             raise DriverError(f"Failed to list containers: {_message(err)}") from err
+        by_launch = None
+        if cfg.launch_id:
+            by_launch = next((c for c in found if _labels(c).get(LABEL_LAUNCH_ID) == cfg.launch_id), None)
         keep: TaskHandle | None = None
-        if handle is not None and await self.recover_task(handle):
+        stored = handle.driver_state.get("container_id") if handle is not None else None
+        ours = handle is not None and (by_launch is None or by_launch.id == stored)
+        if ours and handle is not None and await self.recover_task(handle):
             keep = handle
-        if keep is None and cfg.launch_id:
-            for c in found:
-                if (c._container.get("Labels") or {}).get(LABEL_LAUNCH_ID) == cfg.launch_id:
-                    info = await self._inspect(c.id)
-                    if info is not None:
-                        state_dir = executor_dir_for(cfg.alloc_dir, cfg.task_name)
-                        target = LogTarget(
-                            log_dir=cfg.log_dir,
-                            task_name=cfg.task_name,
-                            max_files=cfg.log_max_files,
-                            max_bytes=int(cfg.log_max_file_size_mb * BYTES_PER_MB),
-                            position_file=os.path.join(state_dir, POSITION_FILE),
-                        )
-                        candidate = self._handle(cfg.alloc_id, cfg.task_name, info, target, cfg.launch_id)
-                        if await self.recover_task(candidate):
-                            keep = candidate
-                    break
+        if keep is None and by_launch is not None and (info := await self._inspect(by_launch.id)) is not None:
+            target = LogTarget(
+                log_dir=cfg.log_dir,
+                task_name=cfg.task_name,
+                max_files=cfg.log_max_files,
+                max_bytes=int(cfg.log_max_file_size_mb * BYTES_PER_MB),
+                position_file=os.path.join(executor_dir_for(cfg.alloc_dir, cfg.task_name), POSITION_FILE),
+            )
+            candidate = self._handle(cfg.alloc_id, cfg.task_name, info, target, cfg.launch_id)
+            if await self.recover_task(candidate):
+                keep = candidate
         kept = keep.driver_state.get("container_id") if keep is not None else None
         for c in found:
             if c.id != kept:

@@ -9,6 +9,7 @@ rootfs, tagged with the names the tests' jobs use. The service is stopped by its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -131,3 +132,14 @@ class Podman:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        # podman keeps an exec session's conmon for minutes after the command ended
+        marker = str(self.root)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+                except OSError:
+                    continue
+                if marker in cmdline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(entry), signal.SIGKILL)

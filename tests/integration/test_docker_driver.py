@@ -10,14 +10,19 @@ permission) as task events; python-nomad's example docker job, unmodified.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import signal
 import socket
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import nomad
 import pytest
 
@@ -171,6 +176,8 @@ def test_service_job_logs_exec_signal_stop_and_restart_of_the_client(tmp_path: P
             "alloc", "exec", "-i=false", "-t=false", alloc_id, "/bin/sh", "-c", "echo in $GREETING; exit 3"
         )
         assert out.stdout.strip() == "in hello-docker" and out.returncode == 3, (out.stdout, out.stderr)
+        out_tty, code = tty_exec(server, alloc_id, ["/bin/sh"], b"stty size; exit 4\n")
+        assert b"30 91" in out_tty and code == 4, out_tty
         # (the CLI has no `alloc signal` yet: the API call it would make)
         server.api("POST", f"/v1/client/allocation/{alloc_id}/signal", {"Task": "web", "Signal": "SIGUSR1"})
         cluster.wait_for(
@@ -216,6 +223,26 @@ def test_service_job_logs_exec_signal_stop_and_restart_of_the_client(tmp_path: P
         assert "bye" in server.cli("alloc", "logs", alloc_id).stdout  # the kill signal SIGINT reached it
     finally:
         cluster.close()
+
+
+def tty_exec(agent: Agent, alloc_id: str, command: list[str], typed: bytes) -> tuple[bytes, int]:
+    """``alloc exec -t`` as Nomad's CLI speaks it: the terminal size first, then keystrokes."""
+
+    async def main() -> tuple[bytes, int]:
+        params = {"task": "web", "command": json.dumps(command), "tty": "true"}
+        url = f"{agent.url}/v1/client/allocation/{alloc_id}/exec?{urllib.parse.urlencode(params)}"
+        out = b""
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_json({"tty_size": {"height": 30, "width": 91}})
+            await ws.send_json({"stdin": {"data": base64.b64encode(typed).decode()}})
+            async for msg in ws:
+                frame = json.loads(msg.data)
+                out += base64.b64decode((frame.get("stdout") or {}).get("data") or "")
+                if frame.get("exited"):
+                    return out, int(frame["result"]["exit_code"])
+        raise AssertionError("no exited frame")
+
+    return asyncio.run(main())
 
 
 def _try_fetch(url: str) -> str | None:

@@ -173,13 +173,13 @@ async def alloc_exec(agent: Agent, req: web.Request) -> object:
     if tr.task.driver == "raw_exec":
         await _may_node_exec(agent, req, runner.alloc.namespace)
     spec: dict[str, Any] = {}
-    if tr.driver.exec_session(tr.handle, command, tty=tty, size=(0, 0)) is None:
-        try:
+    try:  # a driver with its own exec (docker) needs no spec
+        if tr.driver.exec_session(tr.handle, command, tty=tty, size=(0, 0)) is None:
             spec = exec_spec(
                 tr.task.driver, tr.config.user, tr.handle.driver_state, tr.config.env, tr.config.task_dir
             )
-        except DriverError as err:
-            raise ValidationError(str(err)) from err
+    except DriverError as err:
+        raise ValidationError(str(err)) from err
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(req)
     size, pending = await _first_frame(ws) if tty else ((0, 0), None)

@@ -40,6 +40,7 @@ class DockerExecSession:
         self._size = size
         self._exec: Any = None
         self._stream: Any = None
+        self._resizes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         container = self._docker.containers.container(self._container_id)
@@ -60,7 +61,8 @@ class DockerExecSession:
     def resize(self, height: int, width: int) -> None:
         if self._exec is not None and self.tty and height > 0 and width > 0:
             task = asyncio.get_running_loop().create_task(self._resize(height, width))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._resizes.add(task)  # held until done; kill() cancels what is left
+            task.add_done_callback(self._resizes.discard)
 
     async def write(self, data: bytes) -> None:
         if self._stream is not None:
@@ -95,6 +97,8 @@ class DockerExecSession:
 
     async def kill(self) -> None:
         """The reader went away: close the stream (the command gets EOF/SIGHUP)."""
+        for task in list(self._resizes):
+            task.cancel()
         if self._stream is not None:
             with contextlib.suppress(Exception):
                 await self._stream.close()

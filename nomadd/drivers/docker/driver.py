@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import http.client
 import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 import aiodocker
+import aiohttp
 
 from nomadd.drivers import proc
 from nomadd.drivers.allocdir import executor_dir_for
@@ -71,6 +73,7 @@ LOG_DRAIN_S = 5.0
 # After SIGKILL, how long to wait for the container to be reported exited.
 KILL_WAIT_S = 10.0
 POSITION_FILE = "docker-logs.json"
+WAIT_RETRY_S = 1.0  # a wait the daemon broke off is asked again after this
 BYTES_PER_MB = 1024 * 1024
 
 
@@ -98,6 +101,23 @@ def _get_json(path: str, url: str) -> Any:
         return json.loads(body)
     finally:
         conn.close()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _daemon_errors(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A daemon that cannot be reached (or hangs up) is a DriverError, never a crash."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except aiohttp.ClientError as err:
+            raise DriverError(f"docker daemon unreachable: {err}") from err
+
+    return wrapper
 
 
 def _labels(container: Any) -> Mapping[str, str]:
@@ -238,11 +258,14 @@ class DockerDriver(Driver):
                 logger.info("image removed image_id=%s", image_id[:19])
             except aiodocker.DockerError as err:
                 logger.info("image not removed image_id=%s err=%s", image_id[:19], _message(err))
+            except aiohttp.ClientError as err:
+                logger.warning("image not removed image_id=%s err=%s", image_id[:19], err)
         finally:
             if self._image_gc.get(image_id) is asyncio.current_task():
                 del self._image_gc[image_id]
 
     # ---- tasks ---------------------------------------------------------------------------
+    @_daemon_errors
     async def start_task(self, cfg: TaskConfig) -> TaskHandle:
         if not self.enabled:
             raise DriverError("driver docker is disabled on this node")
@@ -360,9 +383,18 @@ class DockerDriver(Driver):
                 if err.status == 404:
                     return ExitResult(exit_code=-1, err="container is gone")
                 logger.warning("container wait failed container=%s err=%s", cid[:12], _message(err))
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(WAIT_RETRY_S)
                 continue
-            info = await self._inspect(cid)  # None: already removed by a stop
+            except aiohttp.ClientError as err:  # the daemon restarts: the container may live on
+                logger.warning("container wait interrupted container=%s err=%s", cid[:12], err)
+                await asyncio.sleep(WAIT_RETRY_S)
+                continue
+            try:
+                info = await self._inspect(cid)  # None: already removed by a stop
+            except (DriverError, aiohttp.ClientError) as err:
+                logger.warning("container inspect failed container=%s err=%s", cid[:12], err)
+                await asyncio.sleep(WAIT_RETRY_S)
+                continue
             state = info.get("State", {}) if info is not None else {}
             if not state.get("Running"):
                 break
@@ -392,11 +424,13 @@ class DockerDriver(Driver):
                 return False
             await asyncio.sleep(0.1)
 
+    @_daemon_errors
     async def signal_task(self, handle: TaskHandle, sig: str | int) -> None:
         signum = parse_signal(sig)
         if not await self._kill(self._container_id(handle), signum.name):
             raise DriverError(f"task {handle.task_name} is not running")
 
+    @_daemon_errors
     async def stop_task(
         self, handle: TaskHandle, timeout: float, signal: str | int = DEFAULT_KILL_SIGNAL
     ) -> None:
@@ -428,7 +462,7 @@ class DockerDriver(Driver):
         try:
             cid = self._container_id(handle)
             info = await self._inspect(cid)
-        except DriverError as err:
+        except (DriverError, aiohttp.ClientError) as err:
             logger.warning("task recovery failed task=%s err=%s", handle.task_name, err)
             return False
         if info is None:
@@ -439,6 +473,7 @@ class DockerDriver(Driver):
             return True
         return False
 
+    @_daemon_errors
     async def adopt_task(self, cfg: TaskConfig, handle: TaskHandle | None) -> TaskHandle | None:
         """The container to keep after a restart: the stored handle's, else the last recorded
         launch's (found by labels); every other container of the task is removed."""
@@ -479,6 +514,7 @@ class DockerDriver(Driver):
             logger.info("container reattached task=%s container=%s", cfg.task_id, str(kept)[:12])
         return keep
 
+    @_daemon_errors
     async def destroy_task(self, handle: TaskHandle) -> None:
         cid = self._container_id(handle)
         await self._remove(cid)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiodocker
+import aiohttp
 
 from nomadd.drivers.base import ExecOutput
 from nomadd.structs.errors import DriverError
@@ -50,6 +51,8 @@ class DockerExecSession:
             await self._stream._init()
         except aiodocker.DockerError as err:
             raise DriverError(f"failed to exec {self.command[0]!r}: {err.message}") from err
+        except aiohttp.ClientError as err:
+            raise DriverError(f"failed to exec {self.command[0]!r}: docker unreachable: {err}") from err
         if self.tty and self._size[0] > 0:
             await self._resize(*self._size)
         logger.info("docker exec session started container=%s tty=%s", self._container_id[:12], self.tty)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 from pathlib import Path
+
+import pytest
 
 from nomadd.drivers.base import DriverConfig
 from nomadd.drivers.docker import DockerDriver
@@ -52,3 +55,33 @@ def test_attributes_from_the_daemon(tmp_path: Path) -> None:
     assert info.attributes["driver.docker.runtimes"] == "crun,runc"
     assert info.attributes["driver.docker.volumes.enabled"] == "true"
     assert info.attributes["driver.docker.privileged.enabled"] == "false"
+
+
+def test_a_daemon_that_does_not_answer_is_a_driver_error(tmp_path: Path) -> None:
+    from nomadd.drivers.base import TaskConfig, TaskHandle
+    from nomadd.structs.errors import DriverError
+
+    d = DockerDriver(DriverConfig(options={"endpoint": f"unix://{tmp_path}/none.sock"}))
+    cfg = TaskConfig(
+        alloc_id="a",
+        task_name="t",
+        config={"image": "x:1"},
+        task_dir=str(tmp_path / "a" / "t"),
+        alloc_dir=str(tmp_path / "a" / "alloc"),
+        log_dir=str(tmp_path / "a" / "alloc" / "logs"),
+    )
+    handle = TaskHandle(
+        driver="docker", alloc_id="a", task_name="t", pid=0, start_time=0, started_at=0.0,
+        driver_state={"container_id": "c1"},
+    )  # fmt: skip
+
+    async def main() -> None:
+        with pytest.raises(DriverError, match="Cannot connect to Docker Engine|unreachable"):
+            await d.start_task(cfg)
+        with pytest.raises(DriverError, match="Cannot connect to Docker Engine|unreachable"):
+            await d.signal_task(handle, "SIGTERM")
+        assert await d.recover_task(handle) is False
+        assert d._docker is not None
+        await d._docker.close()
+
+    asyncio.run(main())

@@ -187,6 +187,15 @@ def _str(config: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _flag(config: Mapping[str, Any], key: str) -> bool:
+    value = config.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise DriverError(f"docker config {key}: expected a boolean")
+    return value
+
+
 def split_image(image: str) -> tuple[str, str]:
     """``"redis:3.2"`` → ``("redis", "3.2")``; no tag means ``latest``; digests stay whole."""
     if "@" in image:
@@ -308,7 +317,7 @@ def container_spec(cfg: TaskConfig, plugin: PluginConfig) -> ContainerSpec:
     command = _str(config, "command")
     args = _strs(config.get("args"), "args")
     entrypoint = _strs(config.get("entrypoint"), "entrypoint")
-    privileged = bool(config.get("privileged", False))
+    privileged = _flag(config, "privileged")
     if privileged and not plugin.allow_privileged:
         raise DriverError(
             'Docker privileged mode is disabled on this Nomad agent (plugin "docker" allow_privileged)'
@@ -360,7 +369,7 @@ def container_spec(cfg: TaskConfig, plugin: PluginConfig) -> ContainerSpec:
         pull_timeout = _seconds(config["image_pull_timeout"], "docker config image_pull_timeout")
     return ContainerSpec(
         image=image,
-        force_pull=bool(config.get("force_pull", False)),
+        force_pull=_flag(config, "force_pull"),
         pull_timeout_s=pull_timeout,
         auth={str(k): str(v) for k, v in auth.items()} or None,
         body=body,

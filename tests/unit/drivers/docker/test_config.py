@@ -121,6 +121,7 @@ def test_container_body(tmp_path: Path) -> None:
         ({"volumes": ["nocolon"]}, "SOURCE:/TARGET"),
         ({"mount": [{"type": "tmpfs", "target": "/t"}]}, "not supported"),
         ({"privileged": True}, "privileged mode is disabled"),
+        ({"privileged": "false"}, "expected a boolean"),
         ({"cap_add": ["SYS_ADMIN", "CHOWN"]}, r"\['SYS_ADMIN'\]"),
         ({"args": "not-a-list"}, "list of strings"),
         ({"image_pull_timeout": "forever"}, "image_pull_timeout"),

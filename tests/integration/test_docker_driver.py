@@ -178,8 +178,8 @@ def test_service_job_logs_exec_signal_stop_and_restart_of_the_client(tmp_path: P
         assert out.stdout.strip() == "in hello-docker" and out.returncode == 3, (out.stdout, out.stderr)
         out_tty, code = tty_exec(server, alloc_id, ["/bin/sh"], b"stty size; exit 4\n")
         assert b"30 91" in out_tty and code == 4, out_tty
-        # (the CLI has no `alloc signal` yet: the API call it would make)
-        server.api("POST", f"/v1/client/allocation/{alloc_id}/signal", {"Task": "web", "Signal": "SIGUSR1"})
+        out = server.cli("alloc", "signal", "-s", "SIGUSR1", alloc_id, "web")
+        assert out.returncode == 0, out.stderr
         cluster.wait_for(
             lambda: "got-usr1" in server.cli("alloc", "logs", alloc_id).stdout, 20, "signal seen"
         )

@@ -450,6 +450,7 @@ def _build_client(
         max_kill_timeout=c.get("max_kill_timeout", 30.0),
         raw_exec_enabled=raw_exec,
         exec_enabled=bool(_get(p, "plugin.exec.config.enabled", True)),
+        plugin_config={name: dict(block.get("config", {})) for name, block in _get(p, "plugin", {}).items()},
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),

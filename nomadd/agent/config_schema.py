@@ -200,6 +200,17 @@ SCHEMA: dict[str, object] = {
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},
         "exec": {"config": {"enabled": BOOL}},
+        "docker": {
+            "config": {
+                "enabled": BOOL,
+                "endpoint": STR,
+                "allow_privileged": BOOL,
+                "allow_caps": STR_LIST,
+                "image_pull_timeout": DURATION,
+                "volumes": {"enabled": BOOL},
+                "gc": {"image": BOOL, "image_delay": DURATION},
+            }
+        },
     },
 }
 

@@ -179,6 +179,7 @@ class AllocRunner:
             user=task.user,
             cpu_mhz=task.resources.cpu,
             memory_mb=task.resources.memory_mb,
+            memory_max_mb=task.resources.memory_max_mb,
             task_dir=dirs.task_dir,
             alloc_dir=self.alloc_dir.shared_dir,
             log_dir=self.alloc_dir.logs_dir,

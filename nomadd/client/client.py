@@ -75,6 +75,7 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         drivers.append("exec")
     if config.dev_mode or c.options.get("driver.mock.enable", "").lower() in ("1", "true"):
         drivers.append("mock")
+    drivers.append("docker")  # undetected where no daemon answers on its endpoint
     return FingerprintConfig(
         network_interface=c.network_interface,
         alloc_dir=alloc_dir,
@@ -89,6 +90,7 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         max_dynamic_port=c.max_dynamic_port,
         raw_exec_enabled=c.raw_exec_enabled,
         drivers=tuple(drivers),
+        driver_options=c.plugin_config,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
@@ -60,6 +61,8 @@ class ClientConfig:
     max_kill_timeout: float = 30.0
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
+    # Each driver plugin's ``plugin "<name>" { config { ... } }`` table (docker: endpoint, volumes...).
+    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cpu_total_compute: int = 0
     min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
     max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT

@@ -377,3 +377,17 @@ def test_federation_settings(tmp_path: Path) -> None:
     assert load(tmp_path, server_toml(tmp_path)).server.authoritative_region == ""
     with pytest.raises(ConfigError, match="authoritative_region"):
         load(tmp_path, server_toml(tmp_path, 'authoritative_region = "no spaces"'))
+
+
+def test_docker_plugin_config_reaches_the_client(tmp_path: Path) -> None:
+    base = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n'
+    text = (
+        base
+        + '[plugin.docker.config]\nendpoint = "unix:///run/podman.sock"\nallow_privileged = true\n'
+        + '[plugin.docker.config.volumes]\nenabled = true\n[plugin.docker.config.gc]\nimage_delay = "10m"\n'
+    )
+    docker = load(tmp_path, text).client.plugin_config["docker"]
+    assert docker["endpoint"] == "unix:///run/podman.sock" and docker["allow_privileged"] is True
+    assert docker["volumes"] == {"enabled": True} and docker["gc"] == {"image_delay": 600.0}
+    with pytest.raises(ConfigError, match="plugin.docker.config.gc.image_delay"):
+        load(tmp_path, base + '[plugin.docker.config.gc]\nimage_delay = "soon"\n')

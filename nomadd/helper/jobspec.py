@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nomadd.helper import duration
+from nomadd.helper.jobspec_schema import JOB_SCHEMA
 
 __all__ = [
     "HCL_MISSING",
@@ -40,106 +41,6 @@ HCL_MISSING = (
     '(or write the job as API JSON: {"Job": {...}})'
 )
 MAX_VARIABLES = 1024
-
-_ANY = None  # free-form value (scalars, lists of scalars, Meta/Env/Config maps)
-_CONSTRAINT = {"LTarget": _ANY, "RTarget": _ANY, "Operand": _ANY}
-_RESTART = {"Attempts": _ANY, "Interval": _ANY, "Delay": _ANY, "Mode": _ANY, "RenderTemplates": _ANY}
-_RESCHEDULE = {
-    "Attempts": _ANY,
-    "Interval": _ANY,
-    "Delay": _ANY,
-    "DelayFunction": _ANY,
-    "MaxDelay": _ANY,
-    "Unlimited": _ANY,
-}
-_UPDATE = {
-    k: _ANY
-    for k in (
-        "Stagger",
-        "MaxParallel",
-        "HealthCheck",
-        "MinHealthyTime",
-        "HealthyDeadline",
-        "ProgressDeadline",
-        "AutoRevert",
-        "AutoPromote",
-        "Canary",
-    )
-}
-_MIGRATE = {k: _ANY for k in ("MaxParallel", "HealthCheck", "MinHealthyTime", "HealthyDeadline")}
-_PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY, "IgnoreCollision": _ANY}
-_NETWORK = {
-    **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits", "DNS", "CNI")},
-    "ReservedPorts": [_PORT],
-    "DynamicPorts": [_PORT],
-}
-_TASK = {
-    "Name": _ANY,
-    "Driver": _ANY,
-    "User": _ANY,
-    "Config": _ANY,
-    "Env": _ANY,
-    "Constraints": [_CONSTRAINT],
-    "Resources": {
-        "CPU": _ANY,
-        "Cores": _ANY,
-        "MemoryMB": _ANY,
-        "MemoryMaxMB": _ANY,
-        "DiskMB": _ANY,
-        "Networks": [_NETWORK],
-    },
-    "RestartPolicy": _RESTART,
-    "Meta": _ANY,
-    "KillTimeout": _ANY,
-    "KillSignal": _ANY,
-    "LogConfig": {"MaxFiles": _ANY, "MaxFileSizeMB": _ANY, "Disabled": _ANY},
-    "Leader": _ANY,
-    "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
-}
-_GROUP = {
-    "Name": _ANY,
-    "Count": _ANY,
-    "Constraints": [_CONSTRAINT],
-    "Tasks": [_TASK],
-    "RestartPolicy": _RESTART,
-    "ReschedulePolicy": _RESCHEDULE,
-    "Update": _UPDATE,
-    "Migrate": _MIGRATE,
-    "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
-    "Meta": _ANY,
-    "Networks": [_NETWORK],
-}
-JOB_SCHEMA: dict[str, Any] = {
-    **{
-        k: _ANY
-        for k in (
-            "ID",
-            "ParentID",
-            "Name",
-            "Namespace",
-            "Region",
-            "Type",
-            "Priority",
-            "AllAtOnce",
-            "Datacenters",
-            "NodePool",
-            "Meta",
-            "Stop",
-            "Status",
-            "StatusDescription",
-            "Stable",
-            "Version",
-            "SubmitTime",
-            "CreateIndex",
-            "ModifyIndex",
-            "JobModifyIndex",
-        )
-    },
-    "Constraints": [_CONSTRAINT],
-    "TaskGroups": [_GROUP],
-    "Update": _UPDATE,
-    "Migrate": _MIGRATE,
-}
 
 
 class JobFileError(Exception):
@@ -306,6 +207,48 @@ def _networks(raw: Any, path: str) -> list[dict[str, Any]]:
     return out
 
 
+_SERVICE_HCL = {
+    "name": ("Name", "v"),
+    "port": ("PortLabel", "v"),
+    "tags": ("Tags", "v"),
+    "canary_tags": ("CanaryTags", "v"),
+    "provider": ("Provider", "v"),
+    "address": ("Address", "v"),
+    "address_mode": ("AddressMode", "v"),
+    "task": ("TaskName", "v"),
+    "meta": ("Meta", "map"),
+}
+_CHECK_HCL = {
+    "name": ("Name", "v"),
+    "type": ("Type", "v"),
+    "path": ("Path", "v"),
+    "method": ("Method", "v"),
+    "protocol": ("Protocol", "v"),
+    "port": ("PortLabel", "v"),
+    "interval": ("Interval", "dur"),
+    "timeout": ("Timeout", "dur"),
+    "initial_status": ("InitialStatus", "v"),
+    "tls_skip_verify": ("TLSSkipVerify", "v"),
+}
+
+
+def _services(raw: Any, path: str) -> list[dict[str, Any]]:
+    """``service { name = "web"  port = "http"  check { type = "tcp" ... } }`` blocks."""
+    out = []
+    for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
+        p = f"{path}[{i}]"
+        body = dict(_block(item, p))
+        checks = body.pop("check", None)
+        svc = _fields(body, p, _SERVICE_HCL)
+        if checks is not None:
+            svc["Checks"] = [
+                _fields(_block(c, f"{p}.check[{j}]"), f"{p}.check[{j}]", _CHECK_HCL)
+                for j, c in enumerate(checks if isinstance(checks, list) else [checks])
+            ]
+        out.append(svc)
+    return out
+
+
 def _constraints(raw: Any, path: str) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
@@ -361,6 +304,8 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["LogConfig"] = _fields(_block(value, p), p, _LOGS_HCL)
         elif key == "lifecycle":
             task["Lifecycle"] = _fields(_block(value, p), p, _LIFECYCLE_HCL)
+        elif key == "service":
+            task["Services"] = _services(value, p)
         else:
             raise JobFileError(f"{p}: unknown key")
     return task
@@ -388,6 +333,8 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
         elif key == "network":
             group["Networks"] = _networks(value, p)
+        elif key == "service":
+            group["Services"] = _services(value, p)
         elif key == "task":
             group["Tasks"] = [_task(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

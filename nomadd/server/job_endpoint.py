@@ -58,6 +58,7 @@ from nomadd.structs.requests.job import (
     JobSummaryReply,
     JobVersionsReply,
 )
+from nomadd.structs.services import service_warnings
 from nomadd.structs.summary import JobSummary
 
 __all__ = ["KNOWN_DRIVERS", "JobEndpoint", "check_placeable"]
@@ -127,6 +128,7 @@ class JobEndpoint:
             eval_id=ev.id,
             eval_create_index=index,
             job_modify_index=result.job_modify_index,
+            warnings="\n".join(service_warnings([s for tg in job.task_groups for s in tg.all_services()])),
         )
 
     async def deregister(self, req: JobDeregisterRequest) -> JobDeregisterReply:

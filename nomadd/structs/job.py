@@ -33,6 +33,7 @@ from nomadd.structs.resources import (
     NetworkResource,
     Resources,
 )
+from nomadd.structs.services import Service, canonical_services, service_problems
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
 
@@ -81,7 +82,6 @@ class Task:
     # Nomad's api.Task keys nomadd has no field for, sent at their zero value (codec.to_api)
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Affinities": None,
-        "Services": None,
         "Artifacts": None,
         "Vault": None,
         "Consul": None,
@@ -112,6 +112,7 @@ class Task:
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
     lifecycle: TaskLifecycle | None = None  # None: a main task
+    services: tuple[Service, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +123,6 @@ class TaskGroup:
         "Spreads": None,
         "Volumes": None,
         "Disconnect": None,
-        "Services": None,
         "ShutdownDelay": None,
         "MaxRunDuration": None,
         "StopAfterClientDisconnect": None,
@@ -143,6 +143,11 @@ class TaskGroup:
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
+    services: tuple[Service, ...] = ()
+
+    def all_services(self) -> tuple[Service, ...]:
+        """The group's services and its tasks'."""
+        return self.services + tuple(s for t in self.tasks for s in t.services)
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -258,11 +263,10 @@ class Job:
             migrate = tg.migrate or self.migrate  # the group's block wins whole (Nomad: per field)
             if migrate is None and self.type == JobType.SERVICE:
                 migrate = DEFAULT_MIGRATE
-            groups.append(
-                dataclasses.replace(
-                    tg, restart_policy=restart, reschedule_policy=reschedule, update=update, migrate=migrate
-                )
+            tg = dataclasses.replace(
+                tg, restart_policy=restart, reschedule_policy=reschedule, update=update, migrate=migrate
             )
+            groups.append(_canonical_group_services(tg, self.name or self.id))
         return dataclasses.replace(
             self,
             name=self.name or self.id,
@@ -308,6 +312,16 @@ class Job:
             submit_time=self.submit_time,
             meta=self.meta,
         )
+
+
+def _canonical_group_services(tg: TaskGroup, job_name: str) -> TaskGroup:
+    if not tg.services and not any(t.services for t in tg.tasks):
+        return tg
+    tasks = tuple(
+        dataclasses.replace(t, services=canonical_services(t.services, job_name, tg.name, t.name))
+        for t in tg.tasks
+    )
+    return dataclasses.replace(tg, services=canonical_services(tg.services, job_name, tg.name), tasks=tasks)
 
 
 # ---- validation (Nomad's Job.Validate), naming bad fields by API path ----------------------
@@ -484,6 +498,9 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
                 f"{path}.Tasks[{j}].Resources.Networks", task.resources.networks, labels, statics
             )
         )
+    errs.extend(service_problems(f"{path}.Services", tg.services, labels))
+    for j, task in enumerate(tg.tasks):
+        errs.extend(service_problems(f"{path}.Tasks[{j}].Services", task.services, labels))
     names: set[str] = set()
     leaders = 0
     for j, task in enumerate(tg.tasks):

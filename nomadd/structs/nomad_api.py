@@ -23,6 +23,7 @@ from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
+from nomadd.structs.services import Service, ServiceCheck
 
 __all__ = ["NOMAD_FIELDS", "check_supported"]
 
@@ -64,6 +65,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
             "Networks": NetworkResource,
+            "Services": Service,
         },
     ),
     Task: (
@@ -79,7 +81,24 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
             "Lifecycle": TaskLifecycle,
+            "Services": Service,
         },
+    ),
+    Service: (
+        _f(
+            "Name Tags CanaryTags EnableTagOverride PortLabel AddressMode Address Checks CheckRestart "
+            "Connect Meta CanaryMeta TaggedAddresses TaskName OnUpdate Identity Provider Cluster Weights"
+        ),
+        {"Checks": ServiceCheck},
+    ),
+    ServiceCheck: (
+        _f(
+            "Name Type Command Args Path Protocol PortLabel Expose AddressMode Advertise Interval "
+            "Timeout InitialStatus Notes TLSServerName TLSSkipVerify Header Method CheckRestart "
+            "GRPCService GRPCUseTLS TaskName SuccessBeforePassing FailuresBeforeCritical "
+            "FailuresBeforeWarning Body OnUpdate"
+        ),
+        {},
     ),
     TaskLifecycle: (_f("Hook Sidecar"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).

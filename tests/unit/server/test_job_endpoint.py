@@ -207,3 +207,19 @@ def test_allocations_query_at_register_index_sees_placements() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_a_consul_service_registers_with_a_warning() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        job = api_job()
+        group = job["TaskGroups"][0]
+        group["Networks"] = [{"DynamicPorts": [{"Label": "http"}]}]
+        group["Services"] = [{"Name": "web", "PortLabel": "http"}]
+        reply = await server.register_job(job)
+        assert "no Consul integration" in reply.warnings
+        group["Services"] = [{"Name": "web", "PortLabel": "http", "Provider": "nomad"}]
+        reply = await server.register_job(job)
+        assert reply.warnings == ""
+
+    _run(main())

@@ -23,8 +23,11 @@ def _job(**kw: Any) -> dict[str, Any]:
         (_job(Periodic={"Enabled": True, "Spec": "* * * * *"}), "Job.Periodic"),
         (_job(Affinities=[{"LTarget": "${node.class}", "RTarget": "x", "Operand": "="}]), "Job.Affinities"),
         (
-            {"ID": "x", "TaskGroups": [{"Name": "g", "Services": [{"Name": "web"}]}]},
-            "Job.TaskGroups[0].Services",
+            {
+                "ID": "x",
+                "TaskGroups": [{"Name": "g", "Services": [{"Name": "web", "Connect": {"Native": True}}]}],
+            },
+            "Job.TaskGroups[0].Services[0].Connect",
         ),
         (
             {
@@ -47,6 +50,17 @@ def _job(**kw: Any) -> dict[str, Any]:
             None,
         ),
         (_job(Update={"MaxParallel": 1, "Stagger": 1}), None),
+        (
+            {
+                "ID": "x",
+                "TaskGroups": [{"Name": "g", "Services": [{"Name": "web", "Checks": [{"Type": "tcp"}]}]}],
+            },
+            None,
+        ),
+        (
+            {"ID": "x", "TaskGroups": [{"Name": "g", "Services": [{"Checks": [{"Command": "/bin/check"}]}]}]},
+            "Job.TaskGroups[0].Services[0].Checks[0].Command",
+        ),
     ],
 )
 def test_a_set_unimplemented_field_is_refused_by_path(job: dict[str, Any], where: str | None) -> None:

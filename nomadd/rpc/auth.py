@@ -66,6 +66,11 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Node.UpdateStatus": "node",
     "Node.GetClientAllocs": "node",
     "Node.UpdateAlloc": "node",
+    "ServiceRegistration.Upsert": "node",  # a client's registrations for its own allocation
+    "ServiceRegistration.DeleteByID": "api",
+    "ServiceRegistration.List": "api",
+    "ServiceRegistration.GetService": "api",
+    "Alloc.GetServiceRegistrations": "api",
     "Node.Deregister": "api",
     "Node.UpdateEligibility": "api",
     "Node.UpdateDrain": "api",

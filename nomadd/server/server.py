@@ -73,6 +73,7 @@ from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
 from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.serf_peers import SerfPeers
+from nomadd.server.service_endpoint import ServiceEndpoint
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
@@ -183,9 +184,8 @@ class Server:
         VariablesEndpoint(self.ctx, self.keyring).register(self.registry)
         KeyringEndpoint(self.ctx, self.keyring).register(self.registry)
         ACLEndpoint(self.ctx).register(self.registry)
-        NamespaceEndpoint(self.ctx).register(self.registry)
-        SearchEndpoint(self.ctx).register(self.registry)
-        JobValidateEndpoint(self.ctx).register(self.registry)
+        for endpoint in (NamespaceEndpoint, SearchEndpoint, JobValidateEndpoint, ServiceEndpoint):
+            endpoint(self.ctx).register(self.registry)
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
         self.replicator = Replicator(self.ctx, self.regions)

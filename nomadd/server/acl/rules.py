@@ -129,6 +129,7 @@ RPC_RULES: dict[str, Rule] = {
     "Node.UpdateStatus": INTERNAL,
     "Node.GetClientAllocs": INTERNAL,
     "Node.UpdateAlloc": INTERNAL,
+    "ServiceRegistration.Upsert": INTERNAL,
     "Alloc.GetAllocs": INTERNAL,
     # users' requests
     "Job.Register": ns_rule("submit-job"),
@@ -142,6 +143,10 @@ RPC_RULES: dict[str, Rule] = {
     "Alloc.GetAlloc": _READ_JOB,
     "Alloc.List": ns_rule("read-job", filter=True),
     "Alloc.Stop": ns_rule("alloc-lifecycle"),
+    "Alloc.GetServiceRegistrations": _READ_JOB,
+    "ServiceRegistration.List": ns_rule("read-job", filter=True),
+    "ServiceRegistration.GetService": _READ_JOB,
+    "ServiceRegistration.DeleteByID": ns_rule("submit-job"),
     "Eval.GetEval": _READ_JOB,
     "Eval.Allocations": _READ_JOB,
     "Eval.List": ns_rule("read-job", filter=True),

@@ -18,6 +18,7 @@ from nomadd.server.fsm import (
     namespace,
     node,
     plan,
+    services,
     snapshot,
     struct_entry,
     variables,
@@ -48,6 +49,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterEntry,
     NodeStatusEntry,
 )
+from nomadd.structs.requests.services import ServiceDeleteEntry, ServiceUpsertEntry
 from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
@@ -113,4 +115,6 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.NAMESPACE_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_namespace_delete),
         t.NODE_POOL_UPSERT: struct_entry(NodePoolUpsertEntry, namespace.apply_node_pool_upsert),
         t.NODE_POOL_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_node_pool_delete),
+        t.SERVICE_REGISTRATION_UPSERT: struct_entry(ServiceUpsertEntry, services.apply_service_upsert),
+        t.SERVICE_REGISTRATION_DELETE: struct_entry(ServiceDeleteEntry, services.apply_service_delete),
     }

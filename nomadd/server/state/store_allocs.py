@@ -21,6 +21,7 @@ from typing import Any
 
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
+from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import fast_replace
@@ -110,6 +111,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     txn.put(TABLE, alloc.id, alloc)
     _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
     _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
+    if alloc.client_terminal():  # Nomad: a stopped allocation's services leave the catalog
+        delete_alloc_services_locked(txn, alloc.id)
 
 
 def upsert_plan_locked(

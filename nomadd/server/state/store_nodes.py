@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadd.server.state.store import StateSnapshot, Txn, register_table
+from nomadd.server.state.store_services import delete_node_locked as delete_node_services_locked
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.node import (
     DrainMetadata,
@@ -196,6 +197,7 @@ def update_drain_locked(
 
 def delete_locked(txn: Txn, node_ids: Iterable[str]) -> NodeWriteResult:
     deleted = tuple(nid for nid in node_ids if txn.delete(TABLE, nid))
+    delete_node_services_locked(txn, deleted)
     if not deleted:
         txn.touch(TABLE)
     return NodeWriteResult(deleted=deleted)

@@ -37,6 +37,7 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.search_endpoint import SearchEndpoint
+from nomadd.server.service_endpoint import ServiceEndpoint
 from nomadd.server.state import store_nodes
 from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint
@@ -166,6 +167,7 @@ class FakeServer:
         NamespaceEndpoint(self.ctx).register(self.registry)
         SearchEndpoint(self.ctx).register(self.registry)
         JobValidateEndpoint(self.ctx).register(self.registry)
+        ServiceEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)
         self.register_leader_component(self.node_gc)

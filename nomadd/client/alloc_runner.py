@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
+from nomadd.client.services import alloc_ports
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
@@ -139,13 +140,7 @@ class AllocRunner:
             raise DriverError(f"cannot record the task launch: {err}") from err
 
     def _ports(self, task: str) -> list[tuple[str, str, int, int]]:
-        """(label, host IP, host port, port inside) of the group's ports and the task's own."""
-        res = self.alloc.allocated_resources
-        out = [(p.label, p.host_ip, p.value, p.to) for p in res.shared.ports]
-        own = res.tasks.get(task)
-        for net in own.networks if own is not None else ():
-            out.extend((p.label, net.ip, p.value, p.to) for p in (*net.reserved_ports, *net.dynamic_ports))
-        return out
+        return alloc_ports(self.alloc, task)
 
     def _task_config(self, task: Task, group: TaskGroup) -> TaskConfig:
         alloc, job = self.alloc, self.alloc.job

@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nomadd.client.alloc_runner import AllocRunner
 from nomadd.client.gc import run_gc
+from nomadd.client.services import ServiceManager
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.helper.supervisor import Supervisor
@@ -43,6 +45,7 @@ from nomadd.structs.requests.node import (
     NodeSpecificRequest,
     NodeUpdateAllocRequest,
 )
+from nomadd.structs.requests.services import SERVICE_UPSERT, ServiceUpsertRequest
 
 if TYPE_CHECKING:
     from nomadd.client.config import ClientConfig
@@ -99,6 +102,7 @@ class AllocManager:
         self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-state")
         self._index = 0
         self.first_sync = asyncio.Event()
+        self.services = ServiceManager(self._send_services, self._node_ip)
 
     def count(self) -> int:
         return len(self.runners)
@@ -112,6 +116,16 @@ class AllocManager:
     def _report(self, alloc_id: str, update: AllocClientUpdate) -> None:
         self._pending[alloc_id] = update
         self._wake_sync.set()
+        runner = self.runners.get(alloc_id)
+        if runner is not None:
+            self.services.on_update(runner.alloc, update)
+
+    async def _send_services(self, req: ServiceUpsertRequest) -> None:
+        await self.client.call(SERVICE_UPSERT, dataclasses.replace(req, node_id=self.client.node_id))
+
+    def _node_ip(self) -> str:
+        node = self.client.node
+        return (node.attributes.get("unique.network.ip-address", "") if node else "") or "127.0.0.1"
 
     def _new_runner(self, alloc: Allocation, **restored: Any) -> AllocRunner:
         client = self.client
@@ -250,6 +264,7 @@ class AllocManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._pending.pop(alloc_id, None)
+        self.services.forget(alloc_id)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -311,6 +326,7 @@ class AllocManager:
                 with contextlib.suppress(RPCError, TimeoutError):
                     await asyncio.wait_for(self.client.call(NODE_UPDATE_ALLOC, req), 2.0)
         await self._tasks.aclose()
+        await self.services.aclose()
         await asyncio.to_thread(self._db.shutdown, True)
 
 

@@ -146,6 +146,12 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),
     **_both("/v1/allocation/{id}/stop", ns_rule("alloc-lifecycle", object_param="alloc:id")),
+    # ---- services (nomadd's own catalog, Nomad's native service discovery) ------------------
+    ("GET", "/v1/services"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/service/{name}"): ns_rule("read-job"),
+    ("DELETE", "/v1/service/{name}/{id}"): ns_rule("submit-job"),
+    ("GET", "/v1/allocation/{id}/services"): ns_rule("read-job", object_param="alloc:id"),
+    ("GET", "/v1/client/allocation/{id}/checks"): ns_rule("read-job", object_param="alloc:id"),
     **_both("/v1/client/allocation/{id}/signal", ns_rule("alloc-lifecycle", object_param="alloc:id")),
     ("GET", "/v1/client/fs/logs/{alloc}"): ns_rule("read-logs", object_param="alloc:alloc"),
     **{

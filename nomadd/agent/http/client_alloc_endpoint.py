@@ -66,6 +66,16 @@ async def alloc_stats(agent: Agent, req: web.Request) -> object:
     return await asyncio.to_thread(alloc_usage, runner.task_pids())
 
 
+async def alloc_checks(agent: Agent, req: web.Request) -> object:
+    """The latest result of each check of the allocation's services, by check ID (Nomad's)."""
+    runner = await runner_or_forward(agent, req, "id")
+    if isinstance(runner, web.StreamResponse):
+        return runner
+    allocs = agent.client.allocs if agent.client is not None else None
+    results = allocs.services.check_results(runner.id) if allocs is not None else {}
+    return {check_id: r.to_api() for check_id, r in results.items()}
+
+
 async def alloc_restart(agent: Agent, req: web.Request) -> object:
     runner = await runner_or_forward(agent, req, "id")
     if isinstance(runner, web.StreamResponse):
@@ -264,6 +274,7 @@ async def _read_input(ws: web.WebSocketResponse, session: ExecStream, pending: s
 
 def register(router: Router) -> None:
     router.add("GET", "/v1/client/allocation/{id}/stats", alloc_stats)
+    router.add("GET", "/v1/client/allocation/{id}/checks", alloc_checks)
     router.add("PUT", "/v1/client/allocation/{id}/restart", alloc_restart)
     router.add("POST", "/v1/client/allocation/{id}/restart", alloc_restart)
     router.add("GET", "/v1/client/allocation/{id}/gc", alloc_gc)

@@ -87,6 +87,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.job_endpoint",
     "nomadd.agent.http.eval_endpoint",
     "nomadd.agent.http.alloc_endpoint",
+    "nomadd.agent.http.service_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
     "nomadd.agent.http.event_endpoint",
     "nomadd.agent.http.enterprise_endpoint",

@@ -362,11 +362,11 @@ def python_nomad_example() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run_example(tmp_path: Path, podman: Podman, doc: dict[str, Any]) -> None:
-    cluster, server, _ = start(tmp_path, podman)
+def run_example(tmp_path: Path, podman: Podman, doc: dict[str, Any], *, service: str = "") -> None:
+    cluster, server, client = start(tmp_path, podman)
     try:
         n = nomad.Nomad(host=server.ip, port=server.http_port, timeout=10)
-        n.job.register_job("example", doc)
+        reply = n.job.register_job("example", doc)
         found = cluster.wait_for(
             lambda: [a for a in n.job.get_allocations("example") if a["ClientStatus"] == "running"],
             60,
@@ -374,12 +374,40 @@ def run_example(tmp_path: Path, podman: Podman, doc: dict[str, Any]) -> None:
         )
         ip, port = host_port(server, found[0]["ID"], "db")  # port_map: db → the container's 6379
         cluster.wait_for(lambda: _connects(ip, port), 20, "the db port to answer")
+        if service:
+            check_example_service(cluster, server, client, reply, found[0]["ID"], service, (ip, port))
         n.job.deregister_job("example")
         cluster.wait_for(
             lambda: not podman.containers(f"label={LABEL_ALLOC}={found[0]['ID']}"), 30, "removed"
         )
+        if service:
+            cluster.wait_for(lambda: server.api("GET", f"/v1/service/{service}") == [], 30, "deregistered")
     finally:
         cluster.close()
+
+
+def check_example_service(
+    cluster: Cluster,
+    server: Agent,
+    client: Agent,
+    reply: dict[str, Any],
+    alloc_id: str,
+    name: str,
+    addr: tuple[str, int],
+) -> None:
+    """The example's service (default provider: consul) is in nomadd's own catalog, with the
+    allocation's host port for ``db``, and its tcp check passes (the image answers on 6379)."""
+    assert "no Consul integration" in reply["Warnings"]
+    regs = cluster.wait_for(lambda: server.api("GET", f"/v1/service/{name}"), 20, "registered")
+    assert [(r["Address"], r["Port"], r["AllocID"], r["Tags"]) for r in regs] == [
+        (*addr, alloc_id, ["global", "cache"])
+    ]
+
+    def statuses() -> list[str]:
+        found = client.api("GET", f"/v1/client/allocation/{alloc_id}/checks")
+        return [r["Status"] for r in found.values()]
+
+    cluster.wait_for(lambda: statuses() == ["success"], 30, "the alive check to pass")
 
 
 def test_python_nomad_example_docker_job_without_its_consul_service(tmp_path: Path, podman: Podman) -> None:
@@ -389,10 +417,6 @@ def test_python_nomad_example_docker_job_without_its_consul_service(tmp_path: Pa
     run_example(tmp_path, podman, doc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=nomad.api.exceptions.BadRequestNomadException,
-    reason="the example declares a Consul service check; nomadd refuses Task.Services (docs/architecture.md)",
-)
 def test_python_nomad_example_docker_job_unmodified(tmp_path: Path, podman: Podman) -> None:
-    run_example(tmp_path, podman, python_nomad_example())
+    """The example as published, with its (Consul) service: registered in nomadd's catalog."""
+    run_example(tmp_path, podman, python_nomad_example(), service="global-redis-check")

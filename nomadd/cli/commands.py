@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "var get": "nomadd.cli.var_get",
     "var list": "nomadd.cli.var_list",
     "var purge": "nomadd.cli.var_purge",
+    "service list": "nomadd.cli.service:service_list",
+    "service info": "nomadd.cli.service:service_info",
     "node status": "nomadd.cli.node_status",
     "node eligibility": "nomadd.cli.node_eligibility",
     "system gc": "nomadd.cli.system_gc",

@@ -5,6 +5,7 @@ http check passes while a tcp check on a port nobody listens on fails, the resul
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -80,6 +81,11 @@ def test_service_registered_checked_and_deregistered(tmp_path: Path) -> None:
         want = {"root": "success", "closed": "failure"}
         cluster.wait_for(lambda: checks() == want, 20, f"check results {want}")
         assert checks() == want
+
+        out = server.cli("service", "list").stdout
+        assert re.search(r"^web\s+\[v1\]$", out, re.M) and re.search(r"^idle\s+\[\]$", out, re.M), out
+        out = server.cli("service", "info", "web").stdout
+        assert f"{web['Address']}:{web['Port']}" in out and alloc["ID"][:8] in out, out
 
         server.api("DELETE", "/v1/job/svc")
         cluster.wait_for(lambda: server.api("GET", "/v1/services") == [], 30, "services deregistered")

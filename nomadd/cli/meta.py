@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from nomadd.api.client import APIError, Client, TLSOptions
@@ -99,3 +99,31 @@ def columnize(rows: Sequence[Sequence[str]]) -> str:
         cells = [c.ljust(widths[i]) for i, c in enumerate(r)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+Body = Callable[[Client, dict[str, object], list[str]], int]
+
+
+def command(
+    name: str, args_usage: str, nargs: int, body: Body, flags: Callable[[FlagSet], None] | None = None
+) -> Callable[[list[str]], int]:
+    """A subcommand taking ``nargs`` arguments: parses the common flags (and ``flags``), then
+    runs ``body(api client, options, arguments)``; an API error is printed, exit code 1."""
+    usage = f"nomadd {name} [options] {args_usage}".rstrip()
+
+    def run(args: list[str]) -> int:
+        fs = new_flagset(name)
+        if flags is not None:
+            flags(fs)
+        parsed = parse(fs, args, usage)
+        if parsed is None:
+            return 1
+        opts, rest = parsed
+        if len(rest) != nargs:
+            return fail(f"This command takes {nargs} argument(s)\nUsage: {usage}")
+        try:
+            return body(api_client(opts), opts, rest)
+        except APIError as err:
+            return fail(f"Error: {err}")
+
+    return run

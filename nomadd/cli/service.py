@@ -3,42 +3,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from nomadd.api.client import Client
 from nomadd.api.services import Services
 from nomadd.cli import meta
+from nomadd.helper.flags import FlagSet
 
 __all__ = ["service_info", "service_list"]
 
 
-def _run(
-    name: str, usage: str, nargs: int, args: list[str]
-) -> tuple[Services, dict[str, Any], list[str]] | int:
-    fs = meta.new_flagset(name)
+def _json_flag(fs: FlagSet) -> None:
     fs.bool("json", "Output as JSON.")
-    parsed = meta.parse(fs, args, usage)
-    if parsed is None:
-        return 1
-    opts, rest = parsed
-    if len(rest) != nargs:
-        return meta.fail(f"This command takes {nargs} argument(s)\nUsage: {usage}")
-    return Services(meta.api_client(opts)), opts, rest
 
 
-def service_list(args: list[str]) -> int:
-    got = _run("service list", "nomadd service list [options]", 0, args)
-    if isinstance(got, int):
-        return got
-    api, opts, _ = got
-    try:
-        found, _ = api.list_services()
-    except meta.APIError as err:
-        return meta.fail(f"Error listing services: {err}")
+def _tags(tags: list[str] | None) -> str:
+    return f"[{','.join(tags or [])}]"
+
+
+def _list(c: Client, opts: dict[str, object], rest: list[str]) -> int:
+    found, _ = Services(c).list_services()
     if opts.get("json"):
         meta.print_json(found)
         return 0
     rows = [["Service Name", "Tags"]]
-    rows += [[s["ServiceName"], f"[{','.join(s['Tags'] or [])}]"] for ns in found for s in ns["Services"]]
+    rows += [[s["ServiceName"], _tags(s["Tags"])] for ns in found for s in ns["Services"]]
     if len(rows) == 1:
         print("No services found")
         return 0
@@ -46,15 +33,8 @@ def service_list(args: list[str]) -> int:
     return 0
 
 
-def service_info(args: list[str]) -> int:
-    got = _run("service info", "nomadd service info [options] <service>", 1, args)
-    if isinstance(got, int):
-        return got
-    api, opts, rest = got
-    try:
-        regs, _ = api.get(rest[0])
-    except meta.APIError as err:
-        return meta.fail(f"Error listing service registrations: {err}")
+def _info(c: Client, opts: dict[str, object], rest: list[str]) -> int:
+    regs, _ = Services(c).get(rest[0])
     if opts.get("json"):
         meta.print_json(regs)
         return 0
@@ -62,14 +42,12 @@ def service_info(args: list[str]) -> int:
         return meta.fail(f"No service registrations found for {rest[0]!r}")
     rows = [["Job ID", "Address", "Tags", "Node ID", "Alloc ID"]]
     rows += [
-        [
-            r["JobID"],
-            f"{r['Address']}:{r['Port']}",
-            f"[{','.join(r['Tags'] or [])}]",
-            r["NodeID"][:8],
-            r["AllocID"][:8],
-        ]
+        [r["JobID"], f"{r['Address']}:{r['Port']}", _tags(r["Tags"]), r["NodeID"][:8], r["AllocID"][:8]]
         for r in regs
     ]
     print(meta.columnize(rows))
     return 0
+
+
+service_list = meta.command("service list", "", 0, _list, _json_flag)
+service_info = meta.command("service info", "<service>", 1, _info, _json_flag)

@@ -87,7 +87,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
     Service: (
         _f(
             "Name Tags CanaryTags EnableTagOverride PortLabel AddressMode Address Checks CheckRestart "
-            "Connect Meta CanaryMeta TaggedAddresses TaskName OnUpdate Identity Provider Cluster Weights"
+            "Connect Meta CanaryMeta TaggedAddresses TaskName OnUpdate Identity Provider Cluster Weights Kind"
         ),
         {"Checks": ServiceCheck},
     ),

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import field
+from typing import ClassVar
 
 from nomadd.structs.timeutil import NS_PER_S
 
@@ -41,6 +42,26 @@ CONSUL_WARNING = (
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceCheck:
+    # Nomad's api.ServiceCheck keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "Command": "",
+        "Args": None,
+        "Expose": False,
+        "AddressMode": "",
+        "Notes": "",
+        "TLSServerName": "",
+        "Header": None,
+        "CheckRestart": None,
+        "GRPCService": "",
+        "GRPCUseTLS": False,
+        "TaskName": "",
+        "SuccessBeforePassing": 0,
+        "FailuresBeforeCritical": 0,
+        "FailuresBeforeWarning": 0,
+        "Body": "",
+        "OnUpdate": "",
+    }
+
     name: str = ""
     type: str = ""
     path: str = ""
@@ -55,6 +76,20 @@ class ServiceCheck:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Service:
+    # Nomad's api.Service keys nomadd has no field for, sent at their zero value (codec.to_api)
+    NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
+        "EnableTagOverride": False,
+        "CheckRestart": None,
+        "Connect": None,
+        "CanaryMeta": None,
+        "TaggedAddresses": None,
+        "OnUpdate": "",
+        "Identity": None,
+        "Weights": None,
+        "Cluster": "",
+        "Kind": "",
+    }
+
     name: str = ""
     port_label: str = ""
     tags: tuple[str, ...] = ()

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from nomadd.helper.jobspec import parse_hcl
-from nomadd.structs.codec import from_api
+from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job
+from nomadd.structs.nomad_api import check_supported
 from nomadd.structs.services import CONSUL_WARNING, service_warnings
+from tests.api_shapes import decode
 
 
 def _job(group_services: list[dict[str, Any]], task_services: list[dict[str, Any]] | None = None) -> Job:
@@ -125,3 +127,12 @@ job "shop" {
     assert (svc.name, svc.port_label, svc.provider, svc.tags) == ("front", "http", "nomad", ("a", "b"))
     assert (svc.checks[0].interval, svc.checks[0].timeout) == (5 * 10**9, 2 * 10**9)
     assert job.task_groups[0].tasks[0].services[0].name == "shop-front-web"
+
+
+def test_api_json_has_nomads_shape() -> None:
+    """Every key Nomad's api.Service / api.ServiceCheck always sends is there, with its Go type,
+    so a job read back from nomadd decodes in Nomad's clients and can be submitted again."""
+    job = _job([{"PortLabel": "http", "Checks": [_TCP]}], [{"PortLabel": "http"}])
+    raw = to_api(job)
+    assert decode(raw, "Job") == []
+    check_supported(Job, raw, "Job")

@@ -152,6 +152,9 @@ class ServiceManager:
         """The allocation was destroyed here: stop its checks (its services went with its stop)."""
         self._stop_checks(alloc_id)
         self._results.pop(alloc_id, None)
+        if alloc_id not in self._syncing:
+            self._wanted.pop(alloc_id, None)
+            self._sent.pop(alloc_id, None)
 
     def _wanted_for(self, alloc: Allocation, update: AllocClientUpdate) -> _Wanted:
         job = alloc.job

@@ -69,6 +69,7 @@ class TopicSpec:
     filter_keys: Callable[[Any], tuple[str, ...] | None] = _none
     on_delete: bool = False  # a deleted row is an event too (its last value)
     api: Callable[[Any], Any] = _same  # what the payload shows (secrets removed, job left out)
+    delete_type: str = ""  # the event type of a deleted row, whatever entry deleted it
 
 
 def _alloc_payload(alloc: Any) -> Any:
@@ -114,6 +115,15 @@ TABLE_TOPICS: dict[str, TopicSpec] = {
     "acl_policies": TopicSpec(
         topic="ACLPolicy", payload_key="ACLPolicy", key=lambda p: p.name, on_delete=True
     ),
+    "service_registrations": TopicSpec(
+        topic="Service",
+        payload_key="Service",
+        key=lambda r: r.id,
+        namespace=lambda r: r.namespace,
+        filter_keys=lambda r: (r.job_id, r.service_name),
+        on_delete=True,
+        delete_type="ServiceDeregistration",
+    ),
     "acl_roles": TopicSpec(
         topic="ACLRole",
         payload_key="ACLRole",
@@ -147,6 +157,8 @@ MSG_EVENT_TYPES: dict[int, str] = {
     _t.ACL_POLICY_DELETE: "ACLPolicyDeleted",
     _t.ACL_ROLE_UPSERT: "ACLRoleUpserted",
     _t.ACL_ROLE_DELETE: "ACLRoleDeleted",
+    _t.SERVICE_REGISTRATION_UPSERT: "ServiceRegistration",
+    _t.SERVICE_REGISTRATION_DELETE: "ServiceDeregistration",
 }
 
 
@@ -173,7 +185,8 @@ def events_from_changes(index: int, msg_type: int, changes: dict[tuple[str, str]
         out.append(
             Event(
                 topic=spec.topic,
-                type=TYPE_OVERRIDES.get((msg_type, spec.topic), event_type),
+                type=(after is None and spec.delete_type)
+                or TYPE_OVERRIDES.get((msg_type, spec.topic), event_type),
                 key=spec.key(obj),
                 namespace=spec.namespace(obj),
                 filter_keys=spec.filter_keys(obj),

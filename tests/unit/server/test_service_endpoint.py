@@ -5,14 +5,17 @@ an API delete; the rows survive a snapshot restore and decode the same on a foll
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from nomadd.server.events.topics import encode_event, events_from_changes
 from nomadd.server.state import store_allocs, store_services
 from nomadd.server.state.store import StateStore, dump_snapshot
 from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.errors import NotFoundError, PermissionDeniedError
+from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.requests.node import NODE_DEREGISTER, NodeDeregisterRequest
 from nomadd.structs.requests.services import (
@@ -143,3 +146,20 @@ def test_registrations_survive_a_snapshot() -> None:
         assert [r.service_name for r in store_services.by_alloc(snap, alloc.id)] == ["web"]
 
     _run(body)
+
+
+def test_events_of_registrations() -> None:
+    """Topic ``Service``: ServiceRegistration for written rows, ServiceDeregistration for removed
+    ones, whichever entry removed them (an allocation's stop, say)."""
+    reg = ServiceRegistration(id="r-1", service_name="web", namespace="default", job_id="j", port=80)
+    key = (store_services.TABLE, reg.id)
+    (up,) = events_from_changes(5, MessageType.SERVICE_REGISTRATION_UPSERT, {key: [None, reg]})
+    assert (up.topic, up.type, up.key, up.filter_keys) == (
+        "Service",
+        "ServiceRegistration",
+        "r-1",
+        ("j", "web"),
+    )
+    assert json.loads(encode_event(up))["Payload"]["Service"]["Port"] == 80
+    (down,) = events_from_changes(6, MessageType.ALLOC_CLIENT_UPDATE, {key: [reg, None]})
+    assert (down.topic, down.type) == ("Service", "ServiceDeregistration")

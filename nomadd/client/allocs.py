@@ -248,7 +248,9 @@ class AllocManager:
             )
             self._start_runner(self._new_runner(alloc))
             return
-        if runner.update(alloc):
+        stop = runner.update(alloc)
+        self.services.refresh(runner.alloc)  # in-place service changes; a stop deregisters first
+        if stop:
             logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
             reason = alloc.desired_description or "alloc stopped"
             self._tasks.spawn(runner.kill(reason), f"alloc-kill-{alloc.id[:8]}")

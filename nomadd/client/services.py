@@ -131,6 +131,7 @@ class ServiceManager:
         self._send = send
         self._node_ip = node_ip
         self._wanted: dict[str, _Wanted] = {}
+        self._last: dict[str, AllocClientUpdate] = {}  # each allocation's latest report
         self._sent: dict[str, tuple[ServiceRegistration, ...]] = {}
         self._syncing: set[str] = set()
         self._check_tasks: dict[str, list[asyncio.Task[None]]] = {}
@@ -139,6 +140,7 @@ class ServiceManager:
 
     # ---- what the allocation reports ---------------------------------------------------------
     def on_update(self, alloc: Allocation, update: AllocClientUpdate) -> None:
+        self._last[alloc.id] = update
         wanted = self._wanted_for(alloc, update)
         if wanted == self._wanted.get(alloc.id, _Wanted()):
             return
@@ -148,10 +150,18 @@ class ServiceManager:
             self._syncing.add(alloc.id)
             self._tasks.spawn(self._sync(alloc.id), f"services-{alloc.id[:8]}")
 
+    def refresh(self, alloc: Allocation) -> None:
+        """The servers sent a newer version of the allocation (an in-place update of its
+        services, or a stop: its services are deregistered before its tasks are killed)."""
+        last = self._last.get(alloc.id)
+        if last is not None:
+            self.on_update(alloc, last)
+
     def forget(self, alloc_id: str) -> None:
         """The allocation was destroyed here: stop its checks (its services went with its stop)."""
         self._stop_checks(alloc_id)
         self._results.pop(alloc_id, None)
+        self._last.pop(alloc_id, None)
         if alloc_id not in self._syncing:
             self._wanted.pop(alloc_id, None)
             self._sent.pop(alloc_id, None)

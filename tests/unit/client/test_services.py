@@ -5,13 +5,14 @@ runs tcp/http checks whose results feed ``checks_passing``."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from nomadd.client.services import ServiceManager
-from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState, TaskStatus
 from nomadd.structs.codec import from_api
 from nomadd.structs.errors import RPCError
 from nomadd.structs.job import Job
@@ -143,5 +144,17 @@ def test_checks_feed_checks_passing() -> None:
             assert mgr.checks_passing("a-1") is None
         finally:
             await runner.cleanup()
+
+    _run(body)
+
+
+def test_stop_decision_deregisters_before_the_tasks_die() -> None:
+    async def body(mgr: ServiceManager, sent: list[ServiceUpsertRequest], failures: list[int]) -> None:
+        alloc = _alloc(25000, [])
+        mgr.on_update(alloc, _update(AllocClientStatus.RUNNING, TaskStatus.RUNNING))
+        await _until(lambda: len(sent) == 1)
+        mgr.refresh(dataclasses.replace(alloc, desired_status=AllocDesiredStatus.STOP))
+        await _until(lambda: len(sent) == 2)
+        assert sent[1].registrations == ()
 
     _run(body)

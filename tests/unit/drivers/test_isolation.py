@@ -1,0 +1,130 @@
+"""exec isolation (root): own PID namespace and root, masked secrets, no_new_privs, bounding
+set, read-only mounts, pid_mode = "host"."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from nomadd.drivers.base import ExitResult, Mount, TaskConfig
+from nomadd.drivers.exec import ExecDriver
+from nomadd.structs.errors import DriverError
+
+from .conftest import DEADLINE_S, MakeTask, read_log, root_or_skip
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+PROBE = """
+echo pids=$(ls /proc | grep -c '^[0-9]')
+echo pid1=$(tr '\\0' ' ' < /proc/1/cmdline)
+echo me=$$
+echo user=$(id -un)
+ls /root >/dev/null 2>&1 && echo root=readable || echo root=hidden
+echo shadow=$(wc -c < /etc/shadow)
+touch /etc/x 2>/dev/null && echo etc=writable || echo etc=readonly
+grep NoNewPrivs /proc/self/status | tr -d '\\t '
+grep CapBnd /proc/self/status | tr -d '\\t '
+echo dirs=$NOMAD_TASK_DIR,$NOMAD_ALLOC_DIR,$NOMAD_SECRETS_DIR
+touch /local/ok /alloc/data/ok && echo own=writable
+"""
+
+
+def run(cfg: TaskConfig) -> ExitResult:
+    async def main() -> ExitResult:
+        d = ExecDriver()
+        h = await d.start_task(cfg)
+        try:
+            return await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
+        finally:
+            await d.destroy_task(h)
+
+    return asyncio.run(main())
+
+
+def facts(cfg: TaskConfig) -> dict[str, str]:
+    return dict(line.partition("=")[::2] for line in read_log(cfg).splitlines() if "=" in line)
+
+
+def test_task_sees_only_itself_and_not_the_hosts_secrets(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", PROBE], user="nobody")
+    assert run(cfg) == ExitResult(exit_code=0)
+    f = facts(cfg)
+    # the init (pid 1), the shell (pid 2) and the probe line's subshell, ls and grep
+    assert int(f["pids"]) <= 5, f
+    assert "nomadd.drivers.executor" in f["pid1"]
+    assert f["me"] == "2"
+    assert f["user"] == "nobody"
+    assert f["root"] == "hidden"
+    assert f["shadow"] == "0"
+    assert f["etc"] == "readonly"
+    assert "NoNewPrivs:1" in read_log(cfg)
+    assert "CapBnd:00000000a80405fb" in read_log(cfg)  # Nomad's default set, nothing more
+    assert f["dirs"] == "/local,/alloc,/secrets"
+    assert f["own"] == "writable"
+
+
+def test_root_task_cannot_read_shadow_either(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", "wc -c < /etc/shadow; ls /root | wc -l"], user="root")
+    assert run(cfg) == ExitResult(exit_code=0)
+    assert read_log(cfg).split() == ["0", "0"]
+
+
+def test_pid_mode_host_shares_the_hosts_processes(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", "echo pids=$(ls /proc | grep -c '^[0-9]')"])
+    cfg = dataclasses.replace(cfg, config={**cfg.config, "pid_mode": "host"})
+    assert run(cfg) == ExitResult(exit_code=0)
+    assert int(facts(cfg)["pids"]) > 10
+
+
+def test_read_only_mount(make_task: MakeTask, tmp_path: Path) -> None:
+    root_or_skip()
+    vol = tmp_path / "vol"
+    vol.mkdir(mode=0o777)
+    (vol / "hello").write_text("from the host\n")
+    os.chmod(vol / "hello", 0o666)
+    script = "cat /srv/data/hello; echo x > /srv/data/hello && echo wrote || echo refused; touch /srv/rw/new"
+    cfg = make_task("/bin/sh", ["-c", script])
+    rw = tmp_path / "rw"
+    rw.mkdir(mode=0o777)
+    os.chmod(rw, 0o777)
+    cfg = dataclasses.replace(
+        cfg,
+        mounts=(
+            Mount(host_path=str(vol), task_path="/srv/data", read_only=True),
+            Mount(host_path=str(rw), task_path="/srv/rw", read_only=False),
+        ),
+    )
+    assert run(cfg) == ExitResult(exit_code=0)
+    assert read_log(cfg).splitlines() == ["from the host", "refused"]
+    assert (vol / "hello").read_text() == "from the host\n"
+    assert (rw / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("mount", "why"),
+    [
+        (Mount(host_path="/nonexistent/vol", task_path="/data"), "does not exist"),
+        (Mount(host_path="/tmp", task_path="relative"), "bad mount destination"),
+        (Mount(host_path="/tmp", task_path="/a/../../etc"), "bad mount destination"),
+    ],
+)
+def test_bad_mounts_refused(make_task: MakeTask, mount: Mount, why: str) -> None:
+    root_or_skip()
+    cfg = dataclasses.replace(make_task("/bin/true"), mounts=(mount,))
+    with pytest.raises(DriverError, match=why):
+        run(cfg)
+
+
+def test_bad_pid_mode_refused(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/true")
+    cfg = dataclasses.replace(cfg, config={**cfg.config, "pid_mode": "sideways"})
+    with pytest.raises(DriverError, match="pid_mode"):
+        run(cfg)

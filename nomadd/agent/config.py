@@ -31,6 +31,7 @@ from nomadd.structs.limits import Limits
 from nomadd.structs.network import parse_port_list
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 from nomadd.structs.requests.autopilot import AutopilotConfig
+from nomadd.structs.volumes import ClientHostVolumeConfig
 
 __all__ = [
     "LOG_LEVELS",
@@ -439,6 +440,10 @@ def _build_client(
         node_pool=c.get("node_pool", "default") or "default",
         meta=dict(c.get("meta", {})),
         options=options,
+        host_volumes={
+            name: ClientHostVolumeConfig(name=name, path=v["path"], read_only=v["read_only"])
+            for name, v in c.get("host_volume", {}).items()
+        },
         network_interface=c.get("network_interface", "") or ("lo" if dev else ""),
         reserved=reserved,
         server_join=ServerJoin(**join),

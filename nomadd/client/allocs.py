@@ -127,6 +127,7 @@ class AllocManager:
             region=client.config.region,
             datacenter=client.config.datacenter,
             max_kill_timeout_s=client.config.max_kill_timeout,
+            host_volumes=client.config.host_volumes,
             **restored,
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
+from nomadd.structs.volumes import ClientHostVolumeConfig
 
 __all__ = ["ClientConfig", "Reserved"]
 
@@ -43,6 +44,7 @@ class ClientConfig:
     node_pool: str = "default"
     meta: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    host_volumes: Mapping[str, ClientHostVolumeConfig] = field(default_factory=dict)
     network_interface: str = ""
     reserved: Reserved = Reserved()
     server_join: ServerJoin = ServerJoin()

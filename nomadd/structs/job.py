@@ -33,6 +33,7 @@ from nomadd.structs.resources import (
 )
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
+from nomadd.structs.volumes import VolumeMount, VolumeRequest, mount_problems, volume_problems
 
 __all__ = [
     "DEFAULT_JOB_PRIORITY",
@@ -86,7 +87,6 @@ class Task:
         "Consul": None,
         "Templates": None,
         "DispatchPayload": None,
-        "VolumeMounts": None,
         "ShutdownDelay": 0,
         "Kind": "",
         "ScalingPolicies": None,
@@ -110,6 +110,7 @@ class Task:
     kill_signal: str = ""  # empty: SIGINT, as Nomad
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
+    volume_mounts: tuple[VolumeMount, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +119,6 @@ class TaskGroup:
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Affinities": None,
         "Spreads": None,
-        "Volumes": None,
         "Disconnect": None,
         "Migrate": None,
         "Services": None,
@@ -141,6 +141,7 @@ class TaskGroup:
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
+    volumes: Mapping[str, VolumeRequest] = field(default_factory=dict)
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -480,6 +481,8 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         names.add(task.name)
         leaders += task.leader
         _task(errs, tpath, task, drivers)
+        errs.extend(mount_problems(f"{tpath}.VolumeMounts", task.volume_mounts, tg.volumes))
+    errs.extend(volume_problems(f"{path}.Volumes", tg.volumes))
     if leaders > 1:
         errs.append(f"{path}.Tasks: only one task may be marked as leader")
 

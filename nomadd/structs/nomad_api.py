@@ -21,6 +21,7 @@ from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
+from nomadd.structs.volumes import VolumeMount, VolumeRequest
 
 __all__ = ["NOMAD_FIELDS", "check_supported"]
 
@@ -70,8 +71,10 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Resources": Resources,
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
+            "VolumeMounts": VolumeMount,
         },
     ),
+    VolumeMount: (_f("Volume Destination ReadOnly PropagationMode SELinuxLabel"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
     Resources: (
@@ -93,6 +96,10 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         {},
     ),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
+    VolumeRequest: (
+        _f("Name Type Source ReadOnly Sticky AccessMode AttachmentMode MountOptions PerAlloc"),
+        {},
+    ),
     Constraint: (_f("LTarget RTarget Operand"), {}),
 }
 
@@ -123,6 +130,10 @@ def check_supported(cls: type, data: object, path: str) -> None:
     for key, value in data.items():
         if key in unsupported and not _zero(value):
             raise ValidationError(f"{path}.{key}: not supported by nomadd (Nomad's {cls.__name__}.{key})")
+        if cls is TaskGroup and key == "Volumes" and isinstance(value, Mapping):  # name -> request
+            for name, req in value.items():
+                check_supported(VolumeRequest, req, f"{path}.{key}[{name!r}]")
+            continue
         inner = nested.get(key)
         if inner is None:
             continue

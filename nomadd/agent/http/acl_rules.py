@@ -164,6 +164,11 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),
     ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True, object_param="eval:id"),
+    # ---- volumes (static host volumes are in the node; nothing to list, see volume_endpoint)
+    ("GET", "/v1/volumes"): ns_rule("host-volume-read"),
+    ("GET", "/v1/volume/host/{id}"): ns_rule("host-volume-read"),
+    **_both("/v1/volume/host/create", ns_rule("host-volume-create")),
+    **_both("/v1/volume/host/register", ns_rule("host-volume-register")),
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,

@@ -6,7 +6,8 @@
   ``NOMAD_TASK_DIR`` and ``NOMAD_SECRETS_DIR`` are the paths inside it;
 * its own mount, PID (``pid_mode = "host"`` shares the host's) and IPC (``ipc_mode``) namespaces;
 * the task runs as ``nobody`` or the task's ``user``, with ``no_new_privs`` and a bounding set
-  of Nomad's default capabilities;
+  of Nomad's default capabilities (less the task's ``cap_drop``, plus its ``cap_add`` from the
+  default set);
 * resource limits through cgroups v1 or v2 (:mod:`nomadd.drivers.cgroups`): ``memory`` is a
   hard limit without swap; a task over it is OOM-killed and its Terminated event says so.
 
@@ -104,6 +105,10 @@ def isolation_of(cfg: TaskConfig) -> dict[str, Any]:
         if mode not in ("private", "host"):
             raise DriverError(f'task {cfg.task_name}: {key} must be "private" or "host", not {mode!r}')
         modes[key] = mode
+    try:
+        caps = isolation.task_caps(cfg.config.get("cap_add"), cfg.config.get("cap_drop"))
+    except ValueError as err:
+        raise DriverError(f"task {cfg.task_name}: {err}") from err
     mounts = []
     for m in cfg.mounts:
         dest = os.path.normpath("/" + m.task_path)
@@ -117,5 +122,6 @@ def isolation_of(cfg: TaskConfig) -> dict[str, Any]:
         "alloc_dir": cfg.alloc_dir,
         "chroot_env": dict(isolation.DEFAULT_CHROOT_ENV),
         "mounts": mounts,
+        "caps": sorted(caps),
         **modes,
     }

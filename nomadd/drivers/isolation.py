@@ -237,6 +237,32 @@ def build_root(iso: Mapping[str, Any]) -> None:
         bind(m["host_path"], _inside(root, m["task_path"]), bool(m["read_only"]))
 
 
+def task_caps(cap_add: object, cap_drop: object) -> frozenset[str]:
+    """Nomad's exec ``cap_add``/``cap_drop`` over the default set (``"all"`` drops every one);
+    an added capability must be in the default set (Nomad's default ``allow_caps``).
+    Raises ValueError naming the bad entry."""
+    names: dict[str, list[str]] = {}
+    for key, value in (("cap_add", cap_add), ("cap_drop", cap_drop)):
+        if value is None:
+            value = []
+        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+            raise ValueError(f"{key} must be a list of capability names")
+        names[key] = [c.upper().removeprefix("CAP_") for c in value]
+    caps = set(DEFAULT_CAPS)
+    for c in names["cap_drop"]:
+        if c == "ALL":
+            caps.clear()
+        elif c not in CAP_NUMBERS:
+            raise ValueError(f"cap_drop: unknown or not allowed capability {c!r}")
+        else:
+            caps.discard(c)
+    for c in names["cap_add"]:
+        if c not in DEFAULT_CAPS:
+            raise ValueError(f"cap_add: capability {c!r} is not allowed (allowed: {sorted(DEFAULT_CAPS)})")
+        caps.add(c)
+    return frozenset(caps)
+
+
 def drop_privileges(caps: frozenset[str] = DEFAULT_CAPS) -> None:
     """Drop every capability outside ``caps`` from the bounding set and set no_new_privs."""
     try:
@@ -308,7 +334,7 @@ def preexec(
         join()  # cgroups, while the host's /sys is still in view
         os.chroot(iso["root"])
         os.chdir("/")
-        drop_privileges()
+        drop_privileges(frozenset(iso.get("caps", DEFAULT_CAPS)))
         become()
 
     return run
@@ -323,4 +349,4 @@ def enter(iso: Mapping[str, Any], ns_pid: int) -> None:
     setns(f"/proc/{ns_pid}/ns/mnt", CLONE_NEWNS)
     os.chroot(iso["root"])
     os.chdir("/")
-    drop_privileges()
+    drop_privileges(frozenset(iso.get("caps", DEFAULT_CAPS)))

@@ -128,3 +128,32 @@ def test_bad_pid_mode_refused(make_task: MakeTask) -> None:
     cfg = dataclasses.replace(cfg, config={**cfg.config, "pid_mode": "sideways"})
     with pytest.raises(DriverError, match="pid_mode"):
         run(cfg)
+
+
+def test_cap_drop_and_add(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", "grep CapBnd /proc/self/status | tr -d '\\t '"], user="root")
+    cfg = dataclasses.replace(
+        cfg, config={**cfg.config, "cap_drop": ["all"], "cap_add": ["net_bind_service"]}
+    )
+    assert run(cfg) == ExitResult(exit_code=0)
+    assert read_log(cfg).strip() == "CapBnd:0000000000000400"  # bit 10 alone
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("cap_add", ["SYS_ADMIN"]), ("cap_drop", ["BOGUS"]), ("cap_add", "x")]
+)
+def test_bad_caps_refused(make_task: MakeTask, key: str, value: object) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/true")
+    cfg = dataclasses.replace(cfg, config={**cfg.config, key: value})
+    with pytest.raises(DriverError, match=key):
+        run(cfg)
+
+
+def test_restart_in_the_same_task_dir(make_task: MakeTask) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/sh", ["-c", "ls /bin/sh /dev/null /alloc/logs >/dev/null && echo ok"])
+    assert run(cfg) == ExitResult(exit_code=0)
+    assert run(dataclasses.replace(cfg, launch_id="")) == ExitResult(exit_code=0)
+    assert read_log(cfg).split() == ["ok", "ok"]

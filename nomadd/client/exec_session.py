@@ -50,6 +50,7 @@ def exec_spec(
         )
         iso = driver_state.get("isolation")
         if isinstance(iso, Mapping):  # into the task's namespaces and root
+            isolation.libc()  # loaded here, not in the forked child
             spec.update(isolation=dict(iso), ns_pid=int(driver_state.get("init_pid") or 0))
             spec["env"] = clean_env({**env, **isolation.TASK_ENV})
     elif driver == "raw_exec" and user and os.geteuid() == 0:

@@ -106,9 +106,14 @@ _libc: Any = None
 
 
 def libc() -> Any:
+    """The C library (loaded once; load it before forking: a forked child of a threaded process
+    must not run ``find_library``'s subprocesses)."""
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        try:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return _libc
 
 
@@ -160,6 +165,10 @@ def new_pid_namespace(enabled: bool = True) -> Iterator[None]:
 
 def probe() -> str:
     """Blocking: "" when this host lets a child unshare mount, PID and IPC namespaces, else why not."""
+    try:
+        libc()
+    except OSError as err:
+        return f"cannot load the C library: {err}"
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child

@@ -78,6 +78,8 @@ def volume_problems(path: str, volumes: Mapping[str, VolumeRequest]) -> list[str
     errs = []
     for key, req in volumes.items():
         vpath = f"{path}[{key!r}]"
+        if not key:
+            errs.append(f"{vpath}: a volume needs a name")
         if req.type != HOST_VOLUME_TYPE:
             errs.append(f"{vpath}.Type: only host volumes are supported, got {req.type!r}")
         if not req.source:

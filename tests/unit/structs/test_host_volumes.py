@@ -114,6 +114,7 @@ def test_csi_only_fields_are_refused() -> None:
         (host("s"), (VolumeMount(volume="data", destination="/a/../b"),), "may not contain '..'"),
         ({"data": VolumeRequest(name="data", type="csi", source="s")}, (), "only host volumes are supported"),
         ({"data": VolumeRequest(name="data", type="host")}, (), "needs a source"),
+        ({"": VolumeRequest(type="host", source="s")}, (), "needs a name"),
     ],
 )
 def test_validation(volumes: dict[str, VolumeRequest], mounts: tuple[VolumeMount, ...], why: str) -> None:

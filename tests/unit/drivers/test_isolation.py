@@ -157,3 +157,29 @@ def test_restart_in_the_same_task_dir(make_task: MakeTask) -> None:
     assert run(cfg) == ExitResult(exit_code=0)
     assert run(dataclasses.replace(cfg, launch_id="")) == ExitResult(exit_code=0)
     assert read_log(cfg).split() == ["ok", "ok"]
+
+
+def test_signals_reach_the_task_through_its_init(make_task: MakeTask) -> None:
+    root_or_skip()
+    script = "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
+    cfg = make_task("/bin/sh", ["-c", script])
+
+    async def main() -> ExitResult:
+        d = ExecDriver()
+        h = await d.start_task(cfg)
+        try:
+            deadline = asyncio.get_running_loop().time() + DEADLINE_S
+            while "ready" not in read_log(cfg):
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            await d.signal_task(h, "SIGUSR1")
+            while "got-usr1" not in read_log(cfg):
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+            await d.stop_task(h, 5.0, "SIGTERM")
+            return await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
+        finally:
+            await d.destroy_task(h)
+
+    assert asyncio.run(main()) == ExitResult(exit_code=7)  # the task's own status, not the init's
+    assert read_log(cfg).split() == ["ready", "got-usr1", "got-term"]

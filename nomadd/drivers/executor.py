@@ -171,6 +171,19 @@ def _start_time(pid: int) -> int:
         return 0
 
 
+def _setup_error(status_r: int) -> str:
+    """What an isolated task's init wrote before it failed to set the task up ("" if nothing)."""
+    if status_r < 0:
+        return ""
+    os.set_blocking(status_r, False)
+    try:
+        line = os.read(status_r, 4096).decode(errors="replace").strip()
+    except OSError:
+        return ""
+    prefix = isolation.SETUP_ERROR + " "
+    return "cannot set up the task's root: " + line[len(prefix) :] if line.startswith(prefix) else ""
+
+
 def run(spec: dict[str, Any], handshake_fd: int) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log_dir: str = spec["log_dir"]
@@ -199,7 +212,8 @@ def run(spec: dict[str, Any], handshake_fd: int) -> int:
                 preexec_fn=preexec,  # single-threaded here
             )
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
-        _handshake(handshake_fd, {"ok": False, "error": f"{type(e).__name__}: {e}"})
+        why = _setup_error(status_r) or f"{type(e).__name__}: {e}"
+        _handshake(handshake_fd, {"ok": False, "error": why})
         return 1
     finally:
         if status_w >= 0:

@@ -99,6 +99,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+SETUP_ERROR = "error"  # first word of a status pipe line from an init that could not set up
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -326,8 +327,13 @@ def preexec(
     def run() -> None:
         os.setsid()
         flags = CLONE_NEWNS | (0 if iso.get("ipc_mode") == "host" else CLONE_NEWIPC)
-        unshare(flags)
-        build_root(iso)
+        try:
+            unshare(flags)
+            build_root(iso)
+        except BaseException as err:  # the executor reads why from the status pipe
+            with contextlib.suppress(OSError):
+                os.write(status_w, f"{SETUP_ERROR} {err}\n".encode()[:4000])
+            raise
         r, w = os.pipe()  # the task waits until the init forwards signals
         task = os.fork()
         if task:

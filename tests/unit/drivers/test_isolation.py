@@ -183,3 +183,14 @@ def test_signals_reach_the_task_through_its_init(make_task: MakeTask) -> None:
 
     assert asyncio.run(main()) == ExitResult(exit_code=7)  # the task's own status, not the init's
     assert read_log(cfg).split() == ["ready", "got-usr1", "got-term"]
+
+
+def test_a_root_that_cannot_be_built_fails_the_start_with_the_cause(
+    make_task: MakeTask, tmp_path: Path
+) -> None:
+    root_or_skip()
+    cfg = make_task("/bin/true")
+    # /usr is bound read-only: no mount point can be made under it
+    cfg = dataclasses.replace(cfg, mounts=(Mount(host_path=str(tmp_path), task_path="/usr/nomadd-test-vol"),))
+    with pytest.raises(DriverError, match="cannot set up the task's root: .*Read-only file system"):
+        run(cfg)

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+
+# Not typing.TYPE_CHECKING: the executor imports this module, and typing costs it start-up time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
 
 # Nomad's client/config DefaultChrootEnv: host path -> path inside the task.
 DEFAULT_CHROOT_ENV: Mapping[str, str] = {
@@ -114,7 +117,9 @@ def libc() -> Any:
         try:
             _libc = ctypes.CDLL("libc.so.6", use_errno=True)
         except OSError:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            from ctypes.util import find_library
+
+            _libc = ctypes.CDLL(find_library("c"), use_errno=True)
     return _libc
 
 

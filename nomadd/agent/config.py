@@ -452,12 +452,31 @@ def _build_client(
         max_kill_timeout=c.get("max_kill_timeout", 30.0),
         raw_exec_enabled=raw_exec,
         exec_enabled=bool(_get(p, "plugin.exec.config.enabled", True)),
+        exec_options=_exec_options(_get(p, "plugin.exec.config", {})),
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),
         min_dynamic_port=lo,
         max_dynamic_port=hi,
     )
+
+
+def _exec_options(c: Partial) -> dict[str, str]:
+    """The exec plugin's options for the driver (checked here: a bad value stops the agent)."""
+    out: dict[str, str] = {}
+    for key in ("default_pid_mode", "default_ipc_mode"):
+        if key in c:
+            if c[key] not in ("private", "host"):
+                raise ConfigError(f'plugin.exec.config.{key}: must be "private" or "host", not {c[key]!r}')
+            out[key] = c[key]
+    if "allow_caps" in c:
+        from nomadd.drivers.isolation import cap_names
+
+        try:
+            out["allow_caps"] = ",".join(cap_names(list(c["allow_caps"]), "allow_caps"))
+        except ValueError as err:
+            raise ConfigError(f"plugin.exec.config.{err}") from None
+    return out
 
 
 def _check_discovery(server: ServerConfig, client: ClientConfig, resolvers: tuple[str, ...]) -> None:

@@ -225,7 +225,14 @@ SCHEMA: dict[str, object] = {
     "telemetry": {"prometheus_metrics": BOOL, "disable_hostname": BOOL},
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},
-        "exec": {"config": {"enabled": BOOL}},
+        "exec": {
+            "config": {
+                "enabled": BOOL,
+                "default_pid_mode": STR,
+                "default_ipc_mode": STR,
+                "allow_caps": STR_LIST,
+            }
+        },
     },
 }
 

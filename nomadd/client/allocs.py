@@ -79,11 +79,12 @@ def make_drivers(client: ClientView) -> dict[str, Driver]:
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
+        options: dict[str, str] = {}
         if name == "raw_exec":
             enabled = c.raw_exec_enabled
         elif name == "exec":
-            enabled = c.exec_enabled
-        out[name] = cls(DriverConfig(enabled=enabled))
+            enabled, options = c.exec_enabled, dict(c.exec_options)
+        out[name] = cls(DriverConfig(enabled=enabled, options=options))
     return {n: d for n, d in out.items() if d.enabled}
 
 

@@ -53,6 +53,7 @@ class ClientConfig:
     max_kill_timeout: float = 30.0
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
+    exec_options: Mapping[str, str] = field(default_factory=dict)  # plugin "exec" config
     cpu_total_compute: int = 0
     min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
     max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT

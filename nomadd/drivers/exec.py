@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from nomadd.drivers import cgroups, isolation
@@ -33,6 +34,8 @@ from nomadd.structs.node import DriverInfo
 from nomadd.structs.timeutil import format_time
 
 DEFAULT_TASK_USER = "nobody"
+# The agent's ``plugin "exec" { config { ... } }`` keys that reach the driver as options.
+PLUGIN_OPTIONS = ("default_pid_mode", "default_ipc_mode", "allow_caps")
 
 
 class ExecDriver(ExecutorDriver):
@@ -84,7 +87,7 @@ class ExecDriver(ExecutorDriver):
     def plan(self, cfg: TaskConfig) -> LaunchPlan:
         if os.geteuid() != 0:
             raise DriverError("exec driver must run as root")
-        iso = isolation_of(cfg)
+        iso = isolation_of(cfg, self.config.options)
         uid, gid, groups = user_identity(cfg.user or DEFAULT_TASK_USER)
         try:
             plan = cgroups.create(cfg.task_id, cfg.cpu_mhz, cfg.memory_mb)
@@ -97,16 +100,22 @@ class ExecDriver(ExecutorDriver):
         )
 
 
-def isolation_of(cfg: TaskConfig) -> dict[str, Any]:
-    """The isolation spec of a task (validated driver options and mounts); DriverError if bad."""
+def isolation_of(cfg: TaskConfig, options: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The isolation spec of a task (validated driver options and mounts); DriverError if bad.
+
+    ``options`` are the agent's exec plugin options (:data:`PLUGIN_OPTIONS`): the defaults of
+    ``pid_mode``/``ipc_mode`` and ``allow_caps`` (comma-separated)."""
+    options = options or {}
     modes = {}
     for key in ("pid_mode", "ipc_mode"):
-        mode = cfg.config.get(key, "") or "private"
+        mode = cfg.config.get(key, "") or options.get(f"default_{key}", "") or "private"
         if mode not in ("private", "host"):
             raise DriverError(f'task {cfg.task_name}: {key} must be "private" or "host", not {mode!r}')
         modes[key] = mode
     try:
-        caps = isolation.task_caps(cfg.config.get("cap_add"), cfg.config.get("cap_drop"))
+        allow = options.get("allow_caps")
+        allowed = isolation.allowed_caps(None if allow is None else allow.split(","))
+        caps = isolation.task_caps(cfg.config.get("cap_add"), cfg.config.get("cap_drop"), allowed)
     except ValueError as err:
         raise DriverError(f"task {cfg.task_name}: {err}") from err
     mounts = []

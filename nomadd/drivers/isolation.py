@@ -74,20 +74,54 @@ DEFAULT_CAPS = frozenset(
         "SYS_CHROOT",
     }
 )
+# Linux capability numbers (linux/capability.h).
 CAP_NUMBERS = {
-    "CHOWN": 0,
-    "DAC_OVERRIDE": 1,
-    "FOWNER": 3,
-    "FSETID": 4,
-    "KILL": 5,
-    "SETGID": 6,
-    "SETUID": 7,
-    "SETPCAP": 8,
-    "NET_BIND_SERVICE": 10,
-    "SYS_CHROOT": 18,
-    "MKNOD": 27,
-    "AUDIT_WRITE": 29,
-    "SETFCAP": 31,
+    name: number
+    for number, name in enumerate(
+        (
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "DAC_READ_SEARCH",
+            "FOWNER",
+            "FSETID",
+            "KILL",
+            "SETGID",
+            "SETUID",
+            "SETPCAP",
+            "LINUX_IMMUTABLE",
+            "NET_BIND_SERVICE",
+            "NET_BROADCAST",
+            "NET_ADMIN",
+            "NET_RAW",
+            "IPC_LOCK",
+            "IPC_OWNER",
+            "SYS_MODULE",
+            "SYS_RAWIO",
+            "SYS_CHROOT",
+            "SYS_PTRACE",
+            "SYS_PACCT",
+            "SYS_ADMIN",
+            "SYS_BOOT",
+            "SYS_NICE",
+            "SYS_RESOURCE",
+            "SYS_TIME",
+            "SYS_TTY_CONFIG",
+            "MKNOD",
+            "LEASE",
+            "AUDIT_WRITE",
+            "AUDIT_CONTROL",
+            "SETFCAP",
+            "MAC_OVERRIDE",
+            "MAC_ADMIN",
+            "SYSLOG",
+            "WAKE_ALARM",
+            "BLOCK_SUSPEND",
+            "AUDIT_READ",
+            "PERFMON",
+            "BPF",
+            "CHECKPOINT_RESTORE",
+        )
+    )
 }
 
 CLONE_NEWNS = 0x00020000
@@ -252,29 +286,45 @@ def build_root(iso: Mapping[str, Any]) -> None:
         bind(m["host_path"], _inside(root, m["task_path"]), bool(m["read_only"]))
 
 
-def task_caps(cap_add: object, cap_drop: object) -> frozenset[str]:
-    """Nomad's exec ``cap_add``/``cap_drop`` over the default set (``"all"`` drops every one);
-    an added capability must be in the default set (Nomad's default ``allow_caps``).
+def cap_names(value: object, key: str) -> list[str]:
+    """A list of capability names (``CAP_`` prefix and case optional) or ``"all"``; ValueError
+    naming ``key`` otherwise."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(c, str) for c in value):
+        raise ValueError(f"{key} must be a list of capability names")
+    out = [c.upper().removeprefix("CAP_") for c in value]
+    for c in out:
+        if c != "ALL" and c not in CAP_NUMBERS:
+            raise ValueError(f"{key}: unknown capability {c!r}")
+    return out
+
+
+def allowed_caps(allow_caps: object) -> frozenset[str]:
+    """The agent's ``allow_caps`` (None: Nomad's default set; ``"all"``: every capability)."""
+    if allow_caps is None:
+        return DEFAULT_CAPS
+    names = cap_names(allow_caps, "allow_caps")
+    return frozenset(CAP_NUMBERS) if "ALL" in names else frozenset(names)
+
+
+def task_caps(cap_add: object, cap_drop: object, allowed: frozenset[str] = DEFAULT_CAPS) -> frozenset[str]:
+    """Nomad's exec capabilities: its default set within the agent's ``allowed`` set, less the
+    task's ``cap_drop`` (``"all"`` drops every one), plus its ``cap_add`` (each must be allowed).
     Raises ValueError naming the bad entry."""
-    names: dict[str, list[str]] = {}
-    for key, value in (("cap_add", cap_add), ("cap_drop", cap_drop)):
-        if value is None:
-            value = []
-        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-            raise ValueError(f"{key} must be a list of capability names")
-        names[key] = [c.upper().removeprefix("CAP_") for c in value]
-    caps = set(DEFAULT_CAPS)
-    for c in names["cap_drop"]:
+    caps = set(DEFAULT_CAPS & allowed)
+    for c in cap_names(cap_drop, "cap_drop"):
         if c == "ALL":
             caps.clear()
-        elif c not in CAP_NUMBERS:
-            raise ValueError(f"cap_drop: unknown or not allowed capability {c!r}")
         else:
             caps.discard(c)
-    for c in names["cap_add"]:
-        if c not in DEFAULT_CAPS:
-            raise ValueError(f"cap_add: capability {c!r} is not allowed (allowed: {sorted(DEFAULT_CAPS)})")
-        caps.add(c)
+    for c in cap_names(cap_add, "cap_add"):
+        if c == "ALL":
+            caps |= allowed
+        elif c not in allowed:
+            raise ValueError(f"cap_add: capability {c!r} is not allowed (allow_caps: {sorted(allowed)})")
+        else:
+            caps.add(c)
     return frozenset(caps)
 
 

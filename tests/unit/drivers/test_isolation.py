@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from nomadd.drivers.base import ExitResult, Mount, TaskConfig
+from nomadd.agent.config import build_config
+from nomadd.agent.config_schema import check_file
+from nomadd.drivers import isolation
+from nomadd.drivers.base import DriverConfig, ExitResult, Mount, TaskConfig
 from nomadd.drivers.exec import ExecDriver
-from nomadd.structs.errors import DriverError
+from nomadd.structs.errors import ConfigError, DriverError
 
 from .conftest import DEADLINE_S, MakeTask, read_log, root_or_skip
 
@@ -194,3 +198,54 @@ def test_a_root_that_cannot_be_built_fails_the_start_with_the_cause(
     cfg = dataclasses.replace(cfg, mounts=(Mount(host_path=str(tmp_path), task_path="/usr/nomadd-test-vol"),))
     with pytest.raises(DriverError, match="cannot set up the task's root: .*Read-only file system"):
         run(cfg)
+
+
+def test_agent_options_set_defaults_and_allowed_caps(make_task: MakeTask) -> None:
+    root_or_skip()
+    options = {"allow_caps": "CHOWN,NET_RAW", "default_pid_mode": "host"}
+    script = "echo pids=$(ls /proc | grep -c '^[0-9]'); grep CapBnd /proc/self/status | tr -d '\\t '"
+    cfg = make_task("/bin/sh", ["-c", script], user="root")
+    cfg = dataclasses.replace(cfg, config={**cfg.config, "cap_add": ["net_raw"]})
+
+    async def main() -> ExitResult:
+        d = ExecDriver(DriverConfig(options=options))
+        h = await d.start_task(cfg)
+        try:
+            return await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
+        finally:
+            await d.destroy_task(h)
+
+    assert asyncio.run(main()) == ExitResult(exit_code=0)
+    assert int(facts(cfg)["pids"]) > 10  # default_pid_mode = "host"
+    assert "CapBnd:0000000000002001" in read_log(cfg)  # CHOWN (the default set within allow_caps) + NET_RAW
+
+
+def test_caps_arithmetic() -> None:
+    allowed = isolation.allowed_caps(["chown", "NET_RAW"])
+    assert allowed == {"CHOWN", "NET_RAW"}
+    assert isolation.task_caps(None, None, allowed) == {"CHOWN"}
+    assert isolation.task_caps(["NET_RAW"], ["chown"], allowed) == {"NET_RAW"}
+    assert isolation.task_caps(None, ["all"]) == frozenset()
+    assert isolation.allowed_caps(["all"]) == frozenset(isolation.CAP_NUMBERS)
+    with pytest.raises(ValueError, match="cap_add: capability 'SYS_ADMIN' is not allowed"):
+        isolation.task_caps(["SYS_ADMIN"], None, allowed)
+    with pytest.raises(ValueError, match="allow_caps: unknown capability 'NOPE'"):
+        isolation.allowed_caps(["nope"])
+
+
+@pytest.mark.parametrize(
+    ("exec_config", "why"),
+    [
+        ({"default_pid_mode": "shared"}, 'plugin.exec.config.default_pid_mode: must be "private" or "host"'),
+        ({"allow_caps": ["BOGUS"]}, "plugin.exec.config.allow_caps: unknown capability 'BOGUS'"),
+    ],
+)
+def test_agent_config_errors(tmp_path: Path, exec_config: dict[str, object], why: str) -> None:
+    doc = {
+        "data_dir": str(tmp_path),
+        "client": {"enabled": True},
+        "plugin": {"exec": {"config": exec_config}},
+    }
+    partial = check_file(doc, "a.toml")
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        build_config(partial)

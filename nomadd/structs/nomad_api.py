@@ -21,6 +21,7 @@ from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
+from nomadd.structs.periodic import DispatchPayloadConfig, ParameterizedJobConfig, PeriodicConfig
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 
@@ -46,6 +47,8 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Constraints": Constraint,
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
+            "Periodic": PeriodicConfig,
+            "ParameterizedJob": ParameterizedJobConfig,
         },
     ),
     TaskGroup: (
@@ -79,6 +82,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
             "Lifecycle": TaskLifecycle,
+            "DispatchPayload": DispatchPayloadConfig,
         },
     ),
     TaskLifecycle: (_f("Hook Sidecar"), {}),
@@ -105,6 +109,9 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
     MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
     Constraint: (_f("LTarget RTarget Operand"), {}),
+    PeriodicConfig: (_f("Enabled Spec Specs SpecType ProhibitOverlap TimeZone"), {}),
+    ParameterizedJobConfig: (_f("Payload MetaRequired MetaOptional"), {}),
+    DispatchPayloadConfig: (_f("File"), {}),
 }
 
 _unsupported_cache: dict[type, frozenset[str]] = {}

@@ -1,7 +1,8 @@
 """Nomad's dispatch_payload task hook: a dispatched job's payload written to the task's
 ``local/<dispatch_payload.file>`` before the task starts (every start: a restart finds it too).
 
-The file name was checked at registration not to leave ``local/``; it is checked again here,
+The file name was checked at registration not to leave the task dir (``../x`` is the task
+dir itself, as Nomad allows); it is checked again here,
 against the resolved path, since the client trusts nothing about where it writes.
 """
 
@@ -28,12 +29,11 @@ def write_dispatch_payload(local_dir: str, task: Task, job: Job | None) -> str:
         data = base64.b64decode(job.payload or "", validate=True)
     except (binascii.Error, ValueError):
         raise DriverError("dispatch payload is not valid base64") from None
-    root = os.path.realpath(local_dir)
-    path = os.path.realpath(os.path.join(root, task.dispatch_payload.file))
-    if not path.startswith(root + os.sep):
-        raise DriverError(
-            f"dispatch_payload file {task.dispatch_payload.file!r} escapes the task's local dir"
-        )
+    local = os.path.realpath(local_dir)
+    task_dir = os.path.dirname(local)
+    path = os.path.realpath(os.path.join(local, task.dispatch_payload.file))
+    if not path.startswith(task_dir + os.sep):
+        raise DriverError(f"dispatch_payload file {task.dispatch_payload.file!r} escapes the task dir")
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         tmp = f"{path}.tmp"

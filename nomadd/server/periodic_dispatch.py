@@ -38,7 +38,7 @@ from nomadd.structs.errors import NomaddError, UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.job import Job, JobStatus
 from nomadd.structs.messages import MessageType
-from nomadd.structs.periodic import next_launch, periodic_child_id
+from nomadd.structs.periodic import PeriodicLaunch, next_launch, periodic_child_id
 from nomadd.structs.requests import WriteMeta
 from nomadd.structs.requests.periodic import (
     PERIODIC_FORCE,
@@ -55,6 +55,7 @@ __all__ = [
     "build_periodic",
     "derive_child",
     "launch",
+    "missed_launch",
     "running_children",
 ]
 
@@ -79,6 +80,16 @@ def derive_child(parent: Job, launch_ns: int) -> Job:
         modify_index=0,
         job_modify_index=0,
     )
+
+
+def missed_launch(job: Job, row: PeriodicLaunch | None, now: int) -> int | None:
+    """The first launch time of ``job`` after its recorded last launch (``row``; the job's
+    submit time when there is none) if it is already past at ``now``; None when none was missed.
+    A new leader launches once, now, for it (Nomad's restorePeriodicDispatcher)."""
+    assert job.periodic is not None
+    last = row.launch if row is not None else job.submit_time
+    nxt = next_launch(job.periodic, last)
+    return nxt if nxt is not None and nxt < now else None
 
 
 def running_children(snap: StateSnapshot, parent: Job) -> bool:
@@ -182,12 +193,10 @@ class PeriodicDispatcher:
             if not job.is_periodic_active():
                 continue
             assert job.periodic is not None
-            row = store_periodic.get_launch(snap, job.namespace, job.id)
-            last = row.launch if row is not None else job.submit_time
-            nxt = next_launch(job.periodic, last)
-            if nxt is None or nxt >= now:
+            missed = missed_launch(job, store_periodic.get_launch(snap, job.namespace, job.id), now)
+            if missed is None:
                 continue
-            logger.info("periodic launch missed namespace=%s job=%s missed=%d", job.namespace, job.id, nxt)
+            logger.info("periodic launch missed namespace=%s job=%s missed=%d", job.namespace, job.id, missed)
             await self._dispatch(job, now)
 
     async def _dispatch(self, job: Job, launch_ns: int) -> None:

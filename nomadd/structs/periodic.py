@@ -48,6 +48,8 @@ PAYLOAD_FORBIDDEN = "forbidden"
 SPEC_CRON = "cron"
 _BATCH_TYPES = ("batch", "sysbatch")
 _NS = 1_000_000_000
+_MAX_ZONE_NAME = 128
+_MAX_PROBLEM = 200  # croniter's messages repeat the spec
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,11 +98,11 @@ class PeriodicLaunch:
 def _zone(name: str) -> datetime.tzinfo:
     if not name or name == "UTC":
         return datetime.UTC
-    if name.startswith("/") or ".." in name.split("/"):
-        raise ValueError(f"invalid time zone {name!r}")
+    if name.startswith("/") or ".." in name.split("/") or len(name) > _MAX_ZONE_NAME:
+        raise ValueError(f"invalid time zone {name[:_MAX_ZONE_NAME]!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError) as err:  # a directory: OSError
         raise ValueError(f"unknown time zone {name!r}") from err
 
 
@@ -125,7 +127,7 @@ def periodic_problems(cfg: PeriodicConfig, job_type: str, path: str = "Job.Perio
     for spec in (cfg.spec, *cfg.specs) if cfg.spec else cfg.specs:
         problem = _cron_problem(spec)
         if problem:
-            errs.append(f"{path}.Spec: Invalid cron spec {spec!r}: {problem}")
+            errs.append(f"{path}.Spec: Invalid cron spec {spec[:_MAX_PROBLEM]!r}: {problem}")
     return errs
 
 
@@ -181,8 +183,8 @@ def _cron_problem(spec: str) -> str:
         return "expected 5, 6 or 7 fields"
     try:
         croniter(expr, second_at_beginning=seconds_first)
-    except (ValueError, KeyError, TypeError) as err:  # CroniterBadCronError is a ValueError
-        return str(err) or type(err).__name__
+    except Exception as err:  # user input: any failure of croniter's parser means invalid
+        return (str(err) or type(err).__name__)[:_MAX_PROBLEM]
     return ""
 
 
@@ -203,7 +205,7 @@ def next_launch(cfg: PeriodicConfig, after_ns: int) -> int | None:
         try:
             it = croniter(expr, start, second_at_beginning=seconds_first)
             nxt = it.get_next(datetime.datetime)
-        except (ValueError, KeyError, TypeError, OverflowError):  # also "failed to find next date"
+        except Exception:  # also "failed to find next date"; validation refused bad specs already
             continue
         ns = int(nxt.timestamp()) * _NS
         if ns <= after_ns:  # croniter rounds to seconds; keep "strictly after"

@@ -83,6 +83,9 @@ def test_time_zone_and_daylight_saving() -> None:
         (PeriodicConfig(spec="* * *"), "batch", "Invalid cron spec"),
         (PeriodicConfig(spec="* * * * *", time_zone="Mars/Olympus"), "batch", "Invalid time zone"),
         (PeriodicConfig(spec="* * * * *", time_zone="../../etc/passwd"), "batch", "Invalid time zone"),
+        (PeriodicConfig(spec="* * * * *", time_zone="Europe"), "batch", "Invalid time zone"),  # a directory
+        (PeriodicConfig(spec="* * * * *", time_zone="x" * 5000), "batch", "Invalid time zone"),
+        (PeriodicConfig(spec="9" * 5000 + " * * * *"), "batch", "Invalid cron spec"),
         (PeriodicConfig(spec="* * * * *", spec_type="test"), "batch", "Unknown periodic specification"),
     ],
 )

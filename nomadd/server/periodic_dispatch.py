@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 MAX_WAIT_S = 5.0  # re-check at least this often (a clock step, a missed wake-up)
-RESCAN_GAP_S = 0.2  # at most this often a rescan of the jobs table while jobs keep changing
+RESCAN_GAP_S = 0.5  # at most this often a rescan of the jobs table while jobs keep changing
 
 
 def derive_child(parent: Job, launch_ns: int) -> Job:
@@ -142,34 +142,48 @@ class PeriodicDispatcher:
 
     # ---- the loop ------------------------------------------------------------------------
     async def _run(self) -> None:
-        store = self._ctx.store
-        seen = -1
         await self._restore()
+        seen = -1
         while True:
-            index = store.table_index(store_jobs.TABLE)
-            if index != seen:
-                seen = index
-                self._refresh(store.snapshot(), time.time_ns())
-            now = time.time_ns()
-            for key, (job, nxt) in list(self.tracked.items()):
-                if nxt is not None and nxt <= now:
-                    self.tracked[key] = (job, next_launch(job.periodic, nxt) if job.periodic else None)
-                    await self._dispatch(job, nxt)
-            wait = MAX_WAIT_S
-            for _, nxt in self.tracked.values():
-                if nxt is not None:
-                    wait = min(wait, max(0.0, (nxt - time.time_ns()) / 1e9))
-            if wait > 0:
-                await store.wait_for((store_jobs.TABLE,), seen, wait)
-                await asyncio.sleep(
-                    min(RESCAN_GAP_S, wait) if store.table_index(store_jobs.TABLE) != seen else 0
-                )
+            try:
+                seen = await self._step(seen)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug: logged with its traceback, and launches go on
+                logger.exception("periodic dispatch failed")
+                await asyncio.sleep(1.0)
+
+    async def _step(self, seen: int) -> int:
+        """Rescan the jobs if they changed, launch what is due, wait for the next launch time
+        or a change of the jobs table. Returns the jobs table index it saw."""
+        store = self._ctx.store
+        index = store.table_index(store_jobs.TABLE)
+        if index != seen:
+            seen = index
+            self._refresh(store.snapshot(), time.time_ns())
+        now = time.time_ns()
+        for key, (job, nxt) in list(self.tracked.items()):
+            if nxt is not None and nxt <= now:
+                self.tracked[key] = (job, next_launch(job.periodic, nxt) if job.periodic else None)
+                await self._dispatch(job, nxt)
+        wait = self._until_next()
+        if wait > 0 and await store.wait_for((store_jobs.TABLE,), seen, wait) != seen:
+            # jobs changed: rescan, but not more often than RESCAN_GAP_S nor past a launch
+            await asyncio.sleep(min(RESCAN_GAP_S, self._until_next()))
+        return seen
+
+    def _until_next(self) -> float:
+        """Seconds to the next launch (at most MAX_WAIT_S)."""
+        times = [nxt for _, nxt in self.tracked.values() if nxt is not None]
+        if not times:
+            return MAX_WAIT_S
+        return min(MAX_WAIT_S, max(0.0, (min(times) - time.time_ns()) / 1e9))
 
     def _refresh(self, snap: StateSnapshot, now: int) -> None:
         """Track the active periodic jobs of ``snap``: new or changed ones from now (Nomad's Add)."""
         active: dict[tuple[str, str], Job] = {}
-        for job in store_jobs.list_jobs(snap):
-            if job.is_periodic_active():
+        for job in snap.table(store_jobs.TABLE).values():  # no sort: this runs on every change
+            if job.periodic is not None and job.is_periodic_active():
                 active[(job.namespace, job.id)] = job
         for key in list(self.tracked):
             if key not in active:

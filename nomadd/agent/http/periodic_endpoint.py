@@ -3,7 +3,8 @@ periodicForceRequest and jobDispatchRequest).
 
 Dispatch bodies are Nomad's ``JobDispatchRequest``: ``{"JobID", "Payload" (base64), "Meta",
 "IdPrefixTemplate", "Priority"}``; the idempotency token is the ``?idempotency_token=`` query
-parameter (Nomad's WriteRequest) or an ``IdempotencyToken`` body key.
+parameter (Nomad's WriteRequest) or an ``IdempotencyToken`` body key (``idempotency_token``:
+python-nomad's spelling, which Nomad itself would ignore).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ async def dispatch(agent: Agent, req: web.Request) -> object:
         job_id=job_id,
         payload=_str(body, "Payload"),
         meta=_meta(body),
-        idempotency_token=req.query.get("idempotency_token", "") or _str(body, "IdempotencyToken"),
+        idempotency_token=req.query.get("idempotency_token", "")
+        or _str(body, "IdempotencyToken")
+        or _str(body, "idempotency_token"),  # where python-nomad puts it
         id_prefix_template=_str(body, "IdPrefixTemplate"),
         priority=priority,
         **envelope(req),

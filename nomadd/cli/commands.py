@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "job run": "nomadd.cli.job_run",
     "job status": "nomadd.cli.job_status",
     "job stop": "nomadd.cli.job_stop",
+    "job dispatch": "nomadd.cli.job_dispatch",
+    "job periodic force": "nomadd.cli.job_periodic_force",
     "eval status": "nomadd.cli.eval_status",
     "alloc status": "nomadd.cli.alloc_status",
     "alloc fs": "nomadd.cli.alloc_fs",

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.client.dispatch_payload import write_dispatch_payload
 from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
@@ -218,7 +219,8 @@ class AllocRunner:
             try:
                 if driver is None:
                     raise DriverError(f"driver {task.driver!r} is not available on this node")
-                await asyncio.to_thread(self.alloc_dir.build_task, task.name, task.user)
+                dirs = await asyncio.to_thread(self.alloc_dir.build_task, task.name, task.user)
+                await asyncio.to_thread(write_dispatch_payload, dirs.local_dir, task, self.alloc.job)
                 cfg = self._task_config(task, group)
             except DriverError as err:
                 logger.error("task setup failed alloc_id=%s task=%s err=%s", self.alloc.id, task.name, err)

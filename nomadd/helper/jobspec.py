@@ -96,6 +96,7 @@ _TASK = {
     "Leader": _ANY,
     "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
     "VolumeMounts": [{k: _ANY for k in ("Volume", "Destination", "ReadOnly", "PropagationMode")}],
+    "DispatchPayload": {"File": _ANY},
 }
 _GROUP = {
     "Name": _ANY,
@@ -135,8 +136,13 @@ JOB_SCHEMA: dict[str, Any] = {
             "CreateIndex",
             "ModifyIndex",
             "JobModifyIndex",
+            "Dispatched",
+            "DispatchIdempotencyToken",
+            "Payload",
         )
     },
+    "Periodic": {k: _ANY for k in ("Enabled", "Spec", "Specs", "SpecType", "ProhibitOverlap", "TimeZone")},
+    "ParameterizedJob": {"Payload": _ANY, "MetaRequired": _ANY, "MetaOptional": _ANY},
     "Constraints": [_CONSTRAINT],
     "TaskGroups": [_GROUP],
     "Update": _UPDATE,
@@ -282,6 +288,18 @@ _LOGS_HCL = {
     "max_file_size": ("MaxFileSizeMB", "v"),
     "disabled": ("Disabled", "v"),
 }
+_PERIODIC_HCL = {  # Nomad's jobspec2: cron/crons are the spec, spec_type is always cron
+    "cron": ("Spec", "v"),
+    "crons": ("Specs", "v"),
+    "prohibit_overlap": ("ProhibitOverlap", "v"),
+    "time_zone": ("TimeZone", "v"),
+    "enabled": ("Enabled", "v"),
+}
+_PARAMETERIZED_HCL = {
+    "payload": ("Payload", "v"),
+    "meta_required": ("MetaRequired", "v"),
+    "meta_optional": ("MetaOptional", "v"),
+}
 _DISK_HCL = {"size": ("SizeMB", "v"), "sticky": ("Sticky", "v"), "migrate": ("Migrate", "v")}
 
 
@@ -375,6 +393,8 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["VolumeMounts"] = [
                 _fields(_block(v, f"{p}[{i}]"), f"{p}[{i}]", _VOLUME_MOUNT_HCL) for i, v in enumerate(items)
             ]
+        elif key == "dispatch_payload":
+            task["DispatchPayload"] = _fields(_block(value, p), p, {"file": ("File", "v")})
         else:
             raise JobFileError(f"{p}: unknown key")
     return task
@@ -448,6 +468,10 @@ def hcl_to_api(doc: dict[str, Any]) -> dict[str, Any]:
             job["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
         elif key == "migrate":
             job["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
+        elif key == "periodic":
+            job["Periodic"] = {"SpecType": "cron", **_fields(_block(value, p), p, _PERIODIC_HCL)}
+        elif key == "parameterized":
+            job["ParameterizedJob"] = _fields(_block(value, p), p, _PARAMETERIZED_HCL)
         elif key == "group":
             job["TaskGroups"] = [_group(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

@@ -80,6 +80,8 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Job.Allocations": "api",
     "Job.Evaluations": "api",
     "Job.Summary": "api",
+    "Job.Dispatch": "api",
+    "Periodic.Force": "api",
     "Alloc.GetAlloc": "api",
     "Alloc.GetAllocs": "api",
     "Alloc.List": "api",

@@ -111,7 +111,7 @@ class JobEndpoint:
         job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
         check_placeable(self._ctx.store, job)
         now = time.time_ns()
-        ev = new_eval(
+        ev: Evaluation | None = new_eval(
             job_id=job.id,
             namespace=job.namespace,
             job_type=str(job.type),
@@ -119,13 +119,15 @@ class JobEndpoint:
             trigger=EvalTrigger.JOB_REGISTER,
             now_ns=now,
         )
+        if job.is_template():  # periodic/parameterized: only its children are evaluated (Nomad)
+            ev = None
         entry = JobRegisterEntry(job=job, eval=ev, submit_time=now)
         result, index = await self.registers.apply((job.namespace, job.id), entry)
         assert isinstance(result, ApplyResult)
         return JobRegisterReply(
             meta=WriteMeta(index=index),
-            eval_id=ev.id,
-            eval_create_index=index,
+            eval_id=ev.id if ev is not None else "",
+            eval_create_index=index if ev is not None else 0,
             job_modify_index=result.job_modify_index,
         )
 
@@ -143,7 +145,11 @@ class JobEndpoint:
             now_ns=now,
         )
         entry = JobDeregisterEntry(
-            namespace=req.namespace, job_id=req.job_id, purge=req.purge, eval=ev, submit_time=now
+            namespace=req.namespace,
+            job_id=req.job_id,
+            purge=req.purge,
+            eval=None if job.is_template() else ev,
+            submit_time=now,
         )
         result, index = await self._ctx.propose(MessageType.JOB_DEREGISTER, entry)
         assert isinstance(result, ApplyResult)
@@ -151,8 +157,8 @@ class JobEndpoint:
             raise UnknownJobError(f"job not found: {req.job_id}")
         return JobDeregisterReply(
             meta=WriteMeta(index=index),
-            eval_id=ev.id,
-            eval_create_index=index,
+            eval_id="" if job.is_template() else ev.id,
+            eval_create_index=0 if job.is_template() else index,
             job_modify_index=result.job_modify_index,
         )
 

@@ -68,6 +68,7 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
+from nomadd.server.periodic_dispatch import build_periodic
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
@@ -161,6 +162,7 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        build_periodic(self.ctx, self.registry, self.register_leader_component)  # periodic + dispatch
         # operator features: snapshots (save/restore, scheduled) and autopilot
         self.autopilot = build_operator_features(
             self.ctx,

@@ -15,6 +15,14 @@ from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.network import network_problems
+from nomadd.structs.periodic import (
+    DispatchPayloadConfig,
+    ParameterizedJobConfig,
+    PeriodicConfig,
+    parameterized_problems,
+    payload_file_problem,
+    periodic_problems,
+)
 from nomadd.structs.policy import (
     ReschedulePolicy,
     RestartPolicy,
@@ -87,7 +95,6 @@ class Task:
         "Vault": None,
         "Consul": None,
         "Templates": None,
-        "DispatchPayload": None,
         "ShutdownDelay": 0,
         "Kind": "",
         "ScalingPolicies": None,
@@ -113,6 +120,7 @@ class Task:
     leader: bool = False
     lifecycle: TaskLifecycle | None = None  # None: a main task
     volume_mounts: tuple[VolumeMount, ...] = ()
+    dispatch_payload: DispatchPayloadConfig | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,12 +209,7 @@ class Job:
         "Affinities": None,
         "Multiregion": None,
         "Spreads": None,
-        "Periodic": None,
-        "ParameterizedJob": None,
         "UI": None,
-        "Dispatched": False,
-        "DispatchIdempotencyToken": None,
-        "Payload": None,
         "ConsulNamespace": None,
         "VaultNamespace": None,
         "NomadTokenID": None,
@@ -228,6 +231,11 @@ class Job:
     update: UpdateStrategy | None = None
     migrate: MigrateStrategy | None = None  # canonicalize gives it to the groups without one
     meta: Mapping[str, str] = field(default_factory=dict)
+    periodic: PeriodicConfig | None = None
+    parameterized_job: ParameterizedJobConfig | None = None
+    dispatched: bool = False
+    dispatch_idempotency_token: str = ""
+    payload: str | None = None  # base64 of the dispatch payload, as Nomad's API shows []byte
     stop: bool = False
     status: JobStatus = JobStatus.PENDING
     status_description: str = ""
@@ -243,6 +251,27 @@ class Job:
             if tg.name == name:
                 return tg
         return None
+
+    def is_periodic(self) -> bool:
+        """A periodic template (Nomad's IsPeriodic: its children are not)."""
+        return self.periodic is not None
+
+    def is_periodic_active(self) -> bool:
+        """Launched by the periodic dispatcher (Nomad's IsPeriodicActive)."""
+        return (
+            self.periodic is not None
+            and self.periodic.enabled
+            and not self.stop
+            and not self.is_parameterized()
+        )
+
+    def is_parameterized(self) -> bool:
+        """A dispatch template; its dispatched children are not (Nomad's IsParameterized)."""
+        return self.parameterized_job is not None and not self.dispatched
+
+    def is_template(self) -> bool:
+        """Registering it makes no evaluation: only its children run."""
+        return self.is_periodic() or self.is_parameterized()
 
     def canonicalize(self) -> Job:
         """A copy with Nomad's defaults filled in (Name from ID, per-type policies...)."""
@@ -299,6 +328,8 @@ class Job:
             node_pool=self.node_pool,
             type=self.type,
             priority=self.priority,
+            periodic=self.is_periodic(),
+            parameterized_job=self.parameterized_job is not None,
             stop=self.stop,
             status=self.status,
             status_description=self.status_description,
@@ -340,6 +371,10 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
     if not 1 <= job.priority <= MAX_JOB_PRIORITY:
         errs.append(f"Job.Priority: must be between 1 and {MAX_JOB_PRIORITY}, got {job.priority}")
     _constraints(errs, "Job.Constraints", job.constraints)
+    if job.periodic is not None:
+        errs.extend(periodic_problems(job.periodic, str(job.type)))
+    if job.parameterized_job is not None and not job.dispatched:
+        errs.extend(parameterized_problems(job.parameterized_job, str(job.type)))
     if job.update is not None:
         errs.extend(f"Job.Update.{p}" for p in job.update.problems())
     if not job.task_groups:
@@ -544,6 +579,8 @@ def _task(errs: list[str], path: str, task: Task, drivers: Collection[str] | Non
     if task.restart_policy is not None:
         _restart(errs, f"{path}.RestartPolicy", task.restart_policy)
     _constraints(errs, f"{path}.Constraints", task.constraints)
+    if task.dispatch_payload is not None and payload_file_problem(task.dispatch_payload):
+        errs.append(f"{path}.DispatchPayload.File: {payload_file_problem(task.dispatch_payload)}")
 
 
 def _restart(errs: list[str], path: str, rp: RestartPolicy) -> None:

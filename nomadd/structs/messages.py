@@ -54,6 +54,7 @@ class MessageType(enum.IntEnum):
     # 29-39 are free; ROOT_KEY_UPSERT took 40 while the branches of this round were apart
     ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)
     # 41-49 are left for other features of this round; 50-59 for namespaces and node pools
+    PERIODIC_LAUNCH = 47  # a periodic job's child + its eval + the parent's last launch (fsm/periodic.py)
     NAMESPACE_UPSERT = 50  # Namespace.UpsertNamespaces
     NAMESPACE_DELETE = 51  # Namespace.DeleteNamespaces (all or none; refused while in use)
     NODE_POOL_UPSERT = 52  # NodePool.UpsertNodePools

@@ -21,6 +21,7 @@ from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
+from nomadd.structs.periodic import DispatchPayloadConfig, ParameterizedJobConfig, PeriodicConfig
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 from nomadd.structs.volumes import VolumeMount, VolumeRequest
@@ -47,6 +48,8 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Constraints": Constraint,
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
+            "Periodic": PeriodicConfig,
+            "ParameterizedJob": ParameterizedJobConfig,
         },
     ),
     TaskGroup: (
@@ -81,6 +84,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "LogConfig": LogConfig,
             "Lifecycle": TaskLifecycle,
             "VolumeMounts": VolumeMount,
+            "DispatchPayload": DispatchPayloadConfig,
         },
     ),
     TaskLifecycle: (_f("Hook Sidecar"), {}),
@@ -112,6 +116,9 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         {},
     ),
     Constraint: (_f("LTarget RTarget Operand"), {}),
+    PeriodicConfig: (_f("Enabled Spec Specs SpecType ProhibitOverlap TimeZone"), {}),
+    ParameterizedJobConfig: (_f("Payload MetaRequired MetaOptional"), {}),
+    DispatchPayloadConfig: (_f("File"), {}),
 }
 
 _unsupported_cache: dict[type, frozenset[str]] = {}

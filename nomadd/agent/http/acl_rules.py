@@ -142,6 +142,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/deployments"): ns_rule("read-job"),
+    **_both("/v1/job/{id}/dispatch", ns_rule("dispatch-job")),
+    **_both("/v1/job/{id}/periodic/force", ns_rule("submit-job")),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),

@@ -138,6 +138,8 @@ RPC_RULES: dict[str, Rule] = {
     "Job.Allocations": _READ_JOB,
     "Job.Evaluations": _READ_JOB,
     "Job.Summary": _READ_JOB,
+    "Job.Dispatch": ns_rule("dispatch-job"),
+    "Periodic.Force": ns_rule("submit-job"),
     "Job.List": ns_rule("list-jobs", filter=True),
     "Alloc.GetAlloc": _READ_JOB,
     "Alloc.List": ns_rule("read-job", filter=True),

@@ -17,6 +17,7 @@ from nomadd.server.fsm import (
     keyring,
     namespace,
     node,
+    periodic,
     plan,
     snapshot,
     struct_entry,
@@ -48,6 +49,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterEntry,
     NodeStatusEntry,
 )
+from nomadd.structs.requests.periodic import PeriodicLaunchEntry
 from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
 
@@ -113,4 +115,5 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.NAMESPACE_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_namespace_delete),
         t.NODE_POOL_UPSERT: struct_entry(NodePoolUpsertEntry, namespace.apply_node_pool_upsert),
         t.NODE_POOL_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_node_pool_delete),
+        t.PERIODIC_LAUNCH: struct_entry(PeriodicLaunchEntry, periodic.apply_periodic_launch),
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from nomadd.server.state import store_evals, store_jobs
+from nomadd.server.fsm import periodic
+from nomadd.server.state import store_evals, store_jobs, store_periodic
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec_diff import fast_replace
@@ -21,7 +22,10 @@ def _with_index(txn: Txn, ev: Evaluation | None, job_modify_index: int) -> list[
 
 
 def apply_register(txn: Txn, entry: JobRegisterEntry) -> ApplyResult:
+    if periodic.find_idempotent_child(txn, entry.job) is not None:  # a dispatch that raced its twin
+        return ApplyResult(found=False, changed=False)
     stored, changed = store_jobs.upsert_job_locked(txn, entry.job, entry.submit_time)
+    periodic.record_register(txn, stored, entry.submit_time)
     evals = _with_index(txn, entry.eval, stored.job_modify_index)
     return ApplyResult(evals=tuple(evals), job_modify_index=stored.job_modify_index, changed=changed)
 
@@ -43,6 +47,7 @@ def apply_deregister(txn: Txn, entry: JobDeregisterEntry) -> ApplyResult:
         return ApplyResult(found=False)
     if entry.purge:
         store_jobs.delete_job_locked(txn, entry.namespace, entry.job_id)
+        store_periodic.delete_launch_locked(txn, entry.namespace, entry.job_id)
         modify = txn.index
     else:
         stored, _ = store_jobs.upsert_job_locked(txn, dataclasses.replace(job, stop=True), entry.submit_time)

@@ -60,7 +60,14 @@ from nomadd.structs.requests.job import (
 )
 from nomadd.structs.summary import JobSummary
 
-__all__ = ["KNOWN_DRIVERS", "JobEndpoint", "check_placeable"]
+__all__ = [
+    "ENFORCE_INDEX_PREFIX",
+    "KNOWN_DRIVERS",
+    "JobEndpoint",
+    "check_enforced_index",
+    "check_placeable",
+    "current_job",
+]
 
 # Drivers a client can run (nomadd.drivers.DRIVERS; servers do not import the drivers package).
 KNOWN_DRIVERS = ("raw_exec", "exec", "mock", "docker")
@@ -82,6 +89,30 @@ def check_placeable(store: StateStore, job: Job) -> None:
         raise ValidationError(f'used task drivers [{listed}] are not allowed in namespace "{ns.name}"')
     if not store_namespaces.pool_exists(store, job.node_pool, store.snapshot):
         raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
+
+
+ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # Nomad's RegisterEnforceIndexErrPrefix
+
+
+def current_job(store: StateStore, namespace: str, job_id: str) -> Job | None:
+    """The stored job, read from the live store (no snapshot: see :func:`check_placeable`)."""
+    job: Job | None = store.get(store_jobs.TABLE, store_jobs.job_key(namespace, job_id))
+    return job
+
+
+def check_enforced_index(existing: Job | None, job_modify_index: int) -> None:
+    """Nomad's EnforceIndex rule: the stored job's JobModifyIndex must be the one given (0: no
+    job of that ID may exist). A 400 in Nomad's words otherwise."""
+    if existing is not None:
+        if job_modify_index == 0:
+            raise ValidationError(f"{ENFORCE_INDEX_PREFIX} 0: job already exists")
+        if job_modify_index != existing.job_modify_index:
+            raise ValidationError(
+                f"{ENFORCE_INDEX_PREFIX} {job_modify_index}: job exists with conflicting job modify "
+                f"index: {existing.job_modify_index}"
+            )
+    elif job_modify_index != 0:
+        raise ValidationError(f"{ENFORCE_INDEX_PREFIX} {job_modify_index}: job does not exist")
 
 
 def _make_batch(entries: tuple[JobRegisterEntry, ...]) -> JobRegisterBatchEntry:
@@ -110,13 +141,20 @@ class JobEndpoint:
         job = req.job.canonicalize()
         job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
         check_placeable(self._ctx.store, job)
+        if req.enforce_index:
+            existing = current_job(self._ctx.store, job.namespace, job.id)
+            check_enforced_index(existing, req.job_modify_index)
+        return await self.commit(job)
+
+    async def commit(self, job: Job, trigger: EvalTrigger = EvalTrigger.JOB_REGISTER) -> JobRegisterReply:
+        """Store ``job`` (checked) with a new evaluation triggered by ``trigger``."""
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,
             namespace=job.namespace,
             job_type=str(job.type),
             priority=job.priority,
-            trigger=EvalTrigger.JOB_REGISTER,
+            trigger=trigger,
             now_ns=now,
         )
         entry = JobRegisterEntry(job=job, eval=ev, submit_time=now)

@@ -53,6 +53,7 @@ from nomadd.server.gossip_keyring import GossipKeyring
 from nomadd.server.job_endpoint import JobEndpoint
 from nomadd.server.job_gc import JobGC
 from nomadd.server.job_validate import JobValidateEndpoint
+from nomadd.server.job_versions import JobVersionsEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
 from nomadd.server.membership import (
@@ -161,6 +162,7 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = JobEndpoint(self.ctx)
         self.jobs.register(self.registry)
+        JobVersionsEndpoint(self.ctx, self.jobs).register(self.registry)
         # operator features: snapshots (save/restore, scheduled) and autopilot
         self.autopilot = build_operator_features(
             self.ctx,

@@ -142,6 +142,13 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/deployments"): ns_rule("read-job"),
+    **_both("/v1/job/{id}/plan", ns_rule("submit-job", body_ns="Job.Namespace")),
+    **_both("/v1/job/{id}/revert", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/evaluate", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/scale", ns_rule("scale-job")),
+    ("GET", "/v1/job/{id}/scale"): ns_rule("read-job-scaling"),
+    ("GET", "/v1/scaling/policies"): ns_rule("list-scaling-policies"),
+    ("GET", "/v1/scaling/policy/{id}"): ns_rule("read-scaling-policy"),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),

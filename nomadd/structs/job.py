@@ -58,6 +58,7 @@ class JobType(StrEnum):
     SERVICE = "service"
     BATCH = "batch"
     SYSTEM = "system"
+    SYSBATCH = "sysbatch"  # on every feasible node like system, to completion like batch
 
 
 class JobStatus(StrEnum):
@@ -442,7 +443,7 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         errs.append(f"{path}.Name: missing task group name")
     if tg.count < 0:
         errs.append(f"{path}.Count: must be >= 0, got {tg.count}")
-    if job_type == "system" and tg.count > 1:
+    if job_type in ("system", "sysbatch") and tg.count > 1:
         errs.append(f"{path}.Count: a system job runs one per node, count must be 0 or 1")
     _constraints(errs, f"{path}.Constraints", tg.constraints)
     if tg.restart_policy is not None:

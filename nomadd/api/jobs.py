@@ -92,6 +92,11 @@ class Jobs:
         value, meta = self._c.post(f"/v1/job/{job_id}/evaluate", body)
         return cast(Obj, value), meta
 
+    def stable(self, job_id: str, version: int, stable: bool = True) -> tuple[Obj, QueryMeta]:
+        body = {"JobID": job_id, "JobVersion": version, "Stable": stable}
+        value, meta = self._c.put(f"/v1/job/{job_id}/stable", body)
+        return cast(Obj, value), meta
+
     def parse(self, hcl: str, canonicalize: bool = False, variables: str = "") -> Obj:
         """``PUT /v1/jobs/parse``: an HCL job specification as the API JSON job."""
         body = {"JobHCL": hcl, "Canonicalize": canonicalize, "Variables": variables}

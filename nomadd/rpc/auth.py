@@ -86,6 +86,7 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Job.Scale": "api",
     "Job.ScaleStatus": "api",
     "Job.Evaluate": "api",
+    "Job.Stable": "api",
     "Alloc.GetAlloc": "api",
     "Alloc.GetAllocs": "api",
     "Alloc.List": "api",

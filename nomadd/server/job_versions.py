@@ -1,17 +1,20 @@
 """``Job.Plan``, version diffs, ``Job.Revert``, ``Job.Scale``, ``Job.ScaleStatus`` and
-``Job.Evaluate`` (Nomad's job_endpoint.go).
+``Job.Evaluate``, ``Job.Stable`` (Nomad's job_endpoint.go).
 
 Revert, scale and evaluate are registers of a job the server builds (an earlier version's spec,
 the stored job with one group's count changed, the stored job unchanged) through
 :meth:`JobEndpoint.commit`, so they share the register's Raft entry and evaluation. Revert and
 scale enforce the job modify index they read, so a concurrent update is refused rather than
-overwritten.
+overwritten. Each scale request is also kept as a scaling event of its group (at most 20,
+newest first), the count-less error reports of an autoscaler included; ``Job.Stable`` marks a
+version stable in its own entry.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
@@ -23,13 +26,15 @@ from nomadd.server.job_endpoint import (
     current_job,
 )
 from nomadd.server.job_plan import dry_run
-from nomadd.server.state import store_allocs, store_jobs, store_summaries
+from nomadd.server.state import store_allocs, store_jobs, store_scaling, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.server.worker import SnapshotState
+from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.job import Job
 from nomadd.structs.job_diff import job_diff
+from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import WriteMeta
 from nomadd.structs.requests.job import JobRegisterReply, JobSpecificRequest
 from nomadd.structs.requests.job_plan import (
@@ -38,6 +43,7 @@ from nomadd.structs.requests.job_plan import (
     JOB_REVERT,
     JOB_SCALE,
     JOB_SCALE_STATUS,
+    JOB_STABLE,
     JOB_VERSION_DIFFS,
     JobEvaluateRequest,
     JobPlanReply,
@@ -45,8 +51,13 @@ from nomadd.structs.requests.job_plan import (
     JobRevertRequest,
     JobScaleRequest,
     JobScaleStatusReply,
+    JobStabilityEntry,
+    JobStableReply,
+    JobStableRequest,
     JobVersionDiffsReply,
+    ScalingEventEntry,
 )
+from nomadd.structs.scaling import JobScalingEvent
 
 __all__ = ["JobVersionsEndpoint", "version_diffs"]
 
@@ -68,6 +79,7 @@ class JobVersionsEndpoint:
         registry.register(JOB_SCALE, self.scale, kind="write")
         registry.register(JOB_SCALE_STATUS, self.scale_status, kind="read")
         registry.register(JOB_EVALUATE, self.evaluate, kind="write")
+        registry.register(JOB_STABLE, self.stable, kind="write")
 
     def _current(self, namespace: str, job_id: str) -> Job:
         job = current_job(self._ctx.store, namespace, job_id)
@@ -131,11 +143,9 @@ class JobVersionsEndpoint:
         if req.count is None:
             if not req.error:
                 raise ValidationError("scaling action must specify a count unless it reports an error")
+            index = await self._record(current, req, tg.count, "")
             return JobRegisterReply(
-                meta=WriteMeta(index=self._ctx.store.latest_index()),
-                eval_id="",
-                eval_create_index=0,
-                job_modify_index=current.job_modify_index,
+                meta=WriteMeta(index=index), eval_id="", eval_create_index=0, job_modify_index=0
             )
         if req.error:
             raise ValidationError("scaling action should not contain count if error is true")
@@ -144,7 +154,30 @@ class JobVersionsEndpoint:
         groups = tuple(dataclasses.replace(g, count=req.count) if g is tg else g for g in current.task_groups)
         scaled = dataclasses.replace(current, task_groups=groups)
         scaled.validate(KNOWN_DRIVERS, self._ctx.config.limits)
-        return await self._jobs.commit(scaled, EvalTrigger.JOB_SCALING)
+        reply = await self._jobs.commit(scaled, EvalTrigger.JOB_SCALING)
+        await self._record(current, req, tg.count, reply.eval_id)
+        return reply
+
+    async def _record(self, job: Job, req: JobScaleRequest, previous: int, eval_id: str) -> int:
+        """Keep the request as a scaling event of the group (Nomad's ScalingEvents)."""
+        event = JobScalingEvent(
+            time=time.time_ns(),
+            count=req.count,
+            previous_count=previous,
+            message=req.message,
+            error=req.error,
+            meta=req.meta_data,
+            eval_id=eval_id,
+        )
+        entry = ScalingEventEntry(
+            namespace=job.namespace,
+            job_id=job.id,
+            job_create_index=job.create_index,
+            group=req.group,
+            event=event,
+        )
+        _, index = await self._ctx.propose(MessageType.SCALING_EVENT_REGISTER, entry)
+        return index
 
     async def scale_status(self, req: JobSpecificRequest) -> JobScaleStatusReply:
         def fn(snap: StateSnapshot) -> dict[str, object] | None:
@@ -153,6 +186,7 @@ class JobVersionsEndpoint:
                 return None
             job = store_summaries.with_status(snap, job)
             allocs = store_allocs.allocs_by_job(snap, req.namespace, req.job_id)
+            events = store_scaling.events_of(snap, req.namespace, req.job_id, job.create_index)
             groups: dict[str, object] = {}
             for tg in job.task_groups:
                 mine = [a for a in allocs if a.task_group == tg.name and a.job_version == job.version]
@@ -163,7 +197,7 @@ class JobVersionsEndpoint:
                     "Running": sum(1 for a in live if str(a.client_status) == "running"),
                     "Healthy": 0,
                     "Unhealthy": 0,
-                    "Events": None,
+                    "Events": [to_api(e) for e in events.get(tg.name, ())] or None,
                 }
             return {
                 "JobID": job.id,
@@ -174,10 +208,22 @@ class JobVersionsEndpoint:
                 "TaskGroups": groups,
             }
 
-        tables = (store_jobs.TABLE, store_allocs.TABLE)
+        tables = (store_jobs.TABLE, store_allocs.TABLE, store_scaling.TABLE)
         status, meta = await self._ctx.blocking.query(req, tables, fn)
         return JobScaleStatusReply(meta=meta, status=status)
 
     async def evaluate(self, req: JobEvaluateRequest) -> JobRegisterReply:
         current = self._current(req.namespace, req.job_id)
         return await self._jobs.commit(current)
+
+    async def stable(self, req: JobStableRequest) -> JobStableReply:
+        self._current(req.namespace, req.job_id)  # 404 for a job that does not exist
+        entry = JobStabilityEntry(
+            namespace=req.namespace, job_id=req.job_id, version=req.job_version, stable=req.stable
+        )
+        found, index = await self._ctx.propose(MessageType.JOB_STABILITY, entry)
+        if not found:
+            raise UnknownJobError(
+                f'job "{req.job_id}" in namespace "{req.namespace}" at version {req.job_version} not found'
+            )
+        return JobStableReply(meta=WriteMeta(index=index))

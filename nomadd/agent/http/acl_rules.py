@@ -145,6 +145,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     **_both("/v1/job/{id}/plan", ns_rule("submit-job", body_ns="Job.Namespace")),
     **_both("/v1/job/{id}/revert", ns_rule("submit-job")),
     **_both("/v1/job/{id}/evaluate", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/stable", ns_rule("submit-job")),
     **_both("/v1/job/{id}/scale", ns_rule("scale-job")),
     ("GET", "/v1/job/{id}/scale"): ns_rule("read-job-scaling"),
     ("GET", "/v1/scaling/policies"): ns_rule("list-scaling-policies"),

@@ -1,11 +1,12 @@
-"""``/v1/job/:id/plan``, ``/revert``, ``/scale``, ``/evaluate`` and ``/v1/scaling/policies``
+"""``/v1/job/:id/plan``, ``/revert``, ``/stable``, ``/scale``, ``/evaluate`` and ``/v1/scaling/policies``
 (Nomad's command/agent/job_endpoint.go and scaling_endpoint.go).
 
 Bodies and replies are Nomad's API JSON: ``{"Job": ..., "Diff": true}`` answers a
 ``JobPlanResponse`` (``Annotations.DesiredTGUpdates``, ``Diff``, ``FailedTGAllocs``,
 ``JobModifyIndex``, ``CreatedEvals``...); revert (``JobVersion``, ``EnforcePriorVersion``), scale
 (``Count``, ``Target.Group``, ``Message``, ``Error``, ``Meta``, ``PolicyOverride``) and evaluate
-(``EvalOptions.ForceReschedule``) answer like a register.
+(``EvalOptions.ForceReschedule``) answer like a register; stable (``JobVersion``, ``Stable``)
+answers its ``Index``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from nomadd.structs.requests.job_plan import (
     JOB_REVERT,
     JOB_SCALE,
     JOB_SCALE_STATUS,
+    JOB_STABLE,
     JobEvaluateRequest,
     JobPlanRequest,
     JobRevertRequest,
     JobScaleRequest,
+    JobStableRequest,
 )
 
 if TYPE_CHECKING:
@@ -138,12 +141,28 @@ async def scaling_policy(agent: Agent, req: web.Request) -> object:
     raise NotFoundError("policy not found")
 
 
+async def stable_job(agent: Agent, req: web.Request) -> object:
+    body = await read_body(req)
+    job_id = req.match_info["id"]
+    if body.get("JobID") not in (None, job_id):
+        raise ValidationError("Job ID does not match")
+    request = JobStableRequest(
+        job_id=job_id,
+        job_version=_typed(body, "JobVersion", int, 0),
+        stable=_typed(body, "Stable", bool, False),
+        **envelope(req),
+    )
+    reply = await call(agent, JOB_STABLE, request)
+    return write_result(reply.meta, {"Index": reply.meta.index})
+
+
 def register(router: Router) -> None:
     for method in ("PUT", "POST"):
         router.add(method, "/v1/job/{id}/plan", plan_job)
         router.add(method, "/v1/job/{id}/revert", revert_job)
         router.add(method, "/v1/job/{id}/scale", scale_job)
         router.add(method, "/v1/job/{id}/evaluate", evaluate_job)
+        router.add(method, "/v1/job/{id}/stable", stable_job)
     router.add("GET", "/v1/job/{id}/scale", scale_status)
     router.add("GET", "/v1/scaling/policies", scaling_policies)
     router.add("GET", "/v1/scaling/policy/{id}", scaling_policy)

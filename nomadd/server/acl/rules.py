@@ -141,6 +141,7 @@ RPC_RULES: dict[str, Rule] = {
     "Job.Scale": ns_rule("scale-job"),
     "Job.ScaleStatus": ns_rule("read-job-scaling"),
     "Job.Evaluate": ns_rule("submit-job"),
+    "Job.Stable": ns_rule("submit-job"),
     "Job.Allocations": _READ_JOB,
     "Job.Evaluations": _READ_JOB,
     "Job.Summary": _READ_JOB,

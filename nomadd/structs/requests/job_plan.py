@@ -15,6 +15,7 @@ from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.requests import Envelope, Method, QueryMeta, WriteMeta
 from nomadd.structs.requests.job import JobRegisterReply, JobSpecificRequest
+from nomadd.structs.scaling import JobScalingEvent
 
 __all__ = [
     "JOB_EVALUATE",
@@ -30,9 +31,11 @@ __all__ = [
     "JobRevertRequest",
     "JobScaleRequest",
     "JobScaleStatusReply",
+    "JobStabilityEntry",
     "JobStableReply",
     "JobStableRequest",
     "JobVersionDiffsReply",
+    "ScalingEventEntry",
 ]
 
 
@@ -107,6 +110,27 @@ class JobScaleStatusReply:
 class JobEvaluateRequest(Envelope):
     job_id: str
     force_reschedule: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStabilityEntry:
+    """``JOB_STABILITY``: mark one version of a job stable (or not)."""
+
+    namespace: str
+    job_id: str
+    version: int
+    stable: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScalingEventEntry:
+    """``SCALING_EVENT_REGISTER``: one ``job scale`` event of a group of a job."""
+
+    namespace: str
+    job_id: str
+    job_create_index: int
+    group: str
+    event: JobScalingEvent
 
 
 JOB_PLAN = Method("Job.Plan", JobPlanRequest, JobPlanReply)

@@ -24,12 +24,14 @@ from nomadd.structs.requests.job_plan import (
     JOB_REVERT,
     JOB_SCALE,
     JOB_SCALE_STATUS,
+    JOB_STABLE,
     JOB_VERSION_DIFFS,
     JobEvaluateRequest,
     JobPlanReply,
     JobPlanRequest,
     JobRevertRequest,
     JobScaleRequest,
+    JobStableRequest,
 )
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
@@ -224,5 +226,40 @@ def test_versions_with_diffs_revert_scale_and_evaluate() -> None:
             assert stored_ev is not None
             with pytest.raises(UnknownJobError):
                 await server.rpc(JOB_EVALUATE, JobEvaluateRequest(job_id="nope"))
+
+    _run(main())
+
+
+def test_stable_versions_and_scaling_events_are_replicated() -> None:
+    async def main() -> None:
+        async with _cluster() as server:
+            await _registered(server, api_job(count=1))
+            await _registered(server, api_job(count=2))
+            await server.rpc(JOB_STABLE, JobStableRequest(job_id="web", job_version=0, stable=True))
+            versions = store_jobs.job_versions(server.store.snapshot(), "default", "web")
+            assert [(v.version, v.stable) for v in versions] == [(1, False), (0, True)]
+            await server.rpc(JOB_STABLE, JobStableRequest(job_id="web", job_version=1, stable=True))
+            job = store_jobs.get_job(server.store.snapshot(), "default", "web")
+            assert job is not None and job.stable
+            with pytest.raises(UnknownJobError, match="at version 7 not found"):
+                await server.rpc(JOB_STABLE, JobStableRequest(job_id="web", job_version=7))
+
+            await server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=3, message="up"))
+            await server.rpc(
+                JOB_SCALE, JobScaleRequest(job_id="web", group="g", error=True, message="metrics down")
+            )
+            status = await server.rpc(JOB_SCALE_STATUS, JobSpecificRequest(job_id="web"))
+            assert isinstance(status.status, dict)
+            events = status.status["TaskGroups"]["g"]["Events"]
+            assert [(e["Message"], e["Count"], e["PreviousCount"], e["Error"]) for e in events] == [
+                ("metrics down", None, 3, True),
+                ("up", 3, 2, False),
+            ]
+            assert events[1]["EvalID"]
+            # a follower that applied the same entries holds the same rows
+            follower = server.follower().store.snapshot()
+            assert store_jobs.job_versions(follower, "default", "web") == store_jobs.job_versions(
+                server.store.snapshot(), "default", "web"
+            )
 
     _run(main())

@@ -87,6 +87,8 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Job.ScaleStatus": "api",
     "Job.Evaluate": "api",
     "Job.Stable": "api",
+    "Scaling.ListPolicies": "api",
+    "Scaling.GetPolicy": "api",
     "Alloc.GetAlloc": "api",
     "Alloc.GetAllocs": "api",
     "Alloc.List": "api",

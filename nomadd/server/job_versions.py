@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+import uuid
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
@@ -45,6 +46,8 @@ from nomadd.structs.requests.job_plan import (
     JOB_SCALE_STATUS,
     JOB_STABLE,
     JOB_VERSION_DIFFS,
+    SCALING_GET_POLICY,
+    SCALING_LIST_POLICIES,
     JobEvaluateRequest,
     JobPlanReply,
     JobPlanRequest,
@@ -56,10 +59,35 @@ from nomadd.structs.requests.job_plan import (
     JobStableRequest,
     JobVersionDiffsReply,
     ScalingEventEntry,
+    ScalingPolicyListReply,
+    ScalingPolicyListRequest,
+    ScalingPolicyReply,
+    ScalingPolicyRequest,
 )
-from nomadd.structs.scaling import JobScalingEvent
+from nomadd.structs.scaling import JobScalingEvent, ScalingPolicy
 
-__all__ = ["JobVersionsEndpoint", "version_diffs"]
+__all__ = ["JobVersionsEndpoint", "group_policies", "version_diffs"]
+
+
+def group_policies(job: Job) -> list[ScalingPolicy]:
+    """The job's group ``scaling {}`` blocks as Nomad's ScalingPolicy objects: the ID is stable
+    per (namespace, job, group), the target names the group."""
+    out = []
+    for tg in job.task_groups:
+        if tg.scaling is None:
+            continue
+        target = {"Namespace": job.namespace, "Job": job.id, "Group": tg.name}
+        policy_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"nomadd:scaling/{job.namespace}/{job.id}/{tg.name}"))
+        out.append(
+            dataclasses.replace(
+                tg.scaling,
+                id=policy_id,
+                target=target,
+                create_index=job.create_index,
+                modify_index=job.job_modify_index,
+            )
+        )
+    return out
 
 
 def version_diffs(versions: tuple[Job, ...]) -> list[dict[str, object]]:
@@ -80,6 +108,8 @@ class JobVersionsEndpoint:
         registry.register(JOB_SCALE_STATUS, self.scale_status, kind="read")
         registry.register(JOB_EVALUATE, self.evaluate, kind="write")
         registry.register(JOB_STABLE, self.stable, kind="write")
+        registry.register(SCALING_LIST_POLICIES, self.list_policies, kind="read")
+        registry.register(SCALING_GET_POLICY, self.get_policy, kind="read")
 
     def _current(self, namespace: str, job_id: str) -> Job:
         job = current_job(self._ctx.store, namespace, job_id)
@@ -151,6 +181,15 @@ class JobVersionsEndpoint:
             raise ValidationError("scaling action should not contain count if error is true")
         if req.count < 0:
             raise ValidationError("scaling action count can't be negative")
+        bounds = tg.scaling
+        if bounds is not None and bounds.max is not None and req.count > bounds.max:
+            raise ValidationError(
+                f"group count was greater than scaling policy maximum: {req.count} > {bounds.max}"
+            )
+        if bounds is not None and bounds.min is not None and req.count < bounds.min:
+            raise ValidationError(
+                f"group count was less than scaling policy minimum: {req.count} < {bounds.min}"
+            )
         groups = tuple(dataclasses.replace(g, count=req.count) if g is tg else g for g in current.task_groups)
         scaled = dataclasses.replace(current, task_groups=groups)
         scaled.validate(KNOWN_DRIVERS, self._ctx.config.limits)
@@ -227,3 +266,26 @@ class JobVersionsEndpoint:
                 f'job "{req.job_id}" in namespace "{req.namespace}" at version {req.job_version} not found'
             )
         return JobStableReply(meta=WriteMeta(index=index))
+
+    async def list_policies(self, req: ScalingPolicyListRequest) -> ScalingPolicyListReply:
+        def fn(snap: StateSnapshot) -> tuple[ScalingPolicy, ...]:
+            out: list[ScalingPolicy] = []
+            for job in store_jobs.list_jobs(snap, req.namespace):
+                if req.job and job.id != req.job:
+                    continue
+                out += [p for p in group_policies(job) if not req.type or p.type == req.type]
+            return tuple(out)
+
+        policies, meta = await self._ctx.blocking.query(req, (store_jobs.TABLE,), fn)
+        return ScalingPolicyListReply(meta=meta, policies=policies)
+
+    async def get_policy(self, req: ScalingPolicyRequest) -> ScalingPolicyReply:
+        def fn(snap: StateSnapshot) -> ScalingPolicy | None:
+            for job in store_jobs.list_jobs(snap):
+                for policy in group_policies(job):
+                    if policy.id == req.policy_id:
+                        return policy
+            return None
+
+        policy, meta = await self._ctx.blocking.query(req, (store_jobs.TABLE,), fn)
+        return ScalingPolicyReply(meta=meta, policy=policy)

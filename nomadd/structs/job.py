@@ -33,6 +33,7 @@ from nomadd.structs.resources import (
     NetworkResource,
     Resources,
 )
+from nomadd.structs.scaling import ScalingPolicy
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
 
@@ -128,7 +129,6 @@ class TaskGroup:
         "MaxRunDuration": None,
         "StopAfterClientDisconnect": None,
         "MaxClientDisconnect": None,
-        "Scaling": None,
         "Consul": None,
         "PreventRescheduleOnLost": None,
     }
@@ -144,6 +144,7 @@ class TaskGroup:
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
+    scaling: ScalingPolicy | None = None  # the group's scaling {} block (bounds for job scale)
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -468,6 +469,8 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.extend(f"{path}.Migrate.{p}" for p in tg.migrate.problems())
         else:
             errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
+    if tg.scaling is not None:
+        errs.extend(f"{path}.Scaling.{p}" for p in tg.scaling.problems(tg.count))
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:

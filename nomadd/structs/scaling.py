@@ -22,7 +22,7 @@ class ScalingPolicy:
     id: str = field(default="", metadata=api("ID"))
     type: str = "horizontal"
     min: int | None = None
-    max: int = 0
+    max: int | None = None
     enabled: bool = True
     policy: Mapping[str, object] = field(default_factory=dict)
     target: Mapping[str, str] = field(default_factory=dict)
@@ -30,9 +30,10 @@ class ScalingPolicy:
     modify_index: int = 0
 
     def problems(self, count: int) -> list[str]:
+        """What is wrong with this policy for a group of ``count``, as ``Field: message``."""
         errs = []
-        if self.max < 0:
-            errs.append("Max: maximum count must be specified and non-negative")
+        if self.max is None or self.max < 0:
+            return ["Max: maximum count must be specified and non-negative"]
         if self.min is not None and self.min < 0:
             errs.append("Min: minimum count must be non-negative")
         if self.min is not None and self.min > self.max:

@@ -20,7 +20,7 @@ from nomadd.agent.http.internal_endpoint import call, envelope, query_result, wr
 from nomadd.agent.http.job_endpoint import job_from_body, register_result
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NotFoundError, UnknownJobError, ValidationError
-from nomadd.structs.requests.job import JOB_LIST, JobListRequest, JobSpecificRequest
+from nomadd.structs.requests.job import JobSpecificRequest
 from nomadd.structs.requests.job_plan import (
     JOB_EVALUATE,
     JOB_PLAN,
@@ -28,11 +28,15 @@ from nomadd.structs.requests.job_plan import (
     JOB_SCALE,
     JOB_SCALE_STATUS,
     JOB_STABLE,
+    SCALING_GET_POLICY,
+    SCALING_LIST_POLICIES,
     JobEvaluateRequest,
     JobPlanRequest,
     JobRevertRequest,
     JobScaleRequest,
     JobStableRequest,
+    ScalingPolicyListRequest,
+    ScalingPolicyRequest,
 )
 
 if TYPE_CHECKING:
@@ -131,14 +135,24 @@ async def evaluate_job(agent: Agent, req: web.Request) -> object:
 
 
 async def scaling_policies(agent: Agent, req: web.Request) -> object:
-    """Every group ``scaling {}`` block of the jobs: nomadd's jobs carry none yet, so the list
-    is empty, at the jobs' index (clients such as the autoscaler poll it)."""
-    reply = await call(agent, JOB_LIST, JobListRequest(**envelope(req)))
-    return query_result(reply.meta, [])
+    """Nomad's ScalingPolicyListStub of each group ``scaling {}`` block (``?job=``, ``?type=``)."""
+    request = ScalingPolicyListRequest(
+        job=req.query.get("job", ""), type=req.query.get("type", ""), **envelope(req)
+    )
+    reply = await call(agent, SCALING_LIST_POLICIES, request)
+    stubs = []
+    for policy in reply.policies:
+        full = to_api(policy)
+        stubs.append({k: full[k] for k in ("ID", "Enabled", "Type", "Target", "CreateIndex", "ModifyIndex")})
+    return query_result(reply.meta, stubs)
 
 
 async def scaling_policy(agent: Agent, req: web.Request) -> object:
-    raise NotFoundError("policy not found")
+    request = ScalingPolicyRequest(policy_id=req.match_info["id"], **envelope(req))
+    reply = await call(agent, SCALING_GET_POLICY, request)
+    if reply.policy is None:
+        raise NotFoundError("policy not found")
+    return query_result(reply.meta, to_api(reply.policy))
 
 
 async def stable_job(agent: Agent, req: web.Request) -> object:

@@ -142,6 +142,8 @@ RPC_RULES: dict[str, Rule] = {
     "Job.ScaleStatus": ns_rule("read-job-scaling"),
     "Job.Evaluate": ns_rule("submit-job"),
     "Job.Stable": ns_rule("submit-job"),
+    "Scaling.ListPolicies": ns_rule("list-scaling-policies"),
+    "Scaling.GetPolicy": ns_rule("read-scaling-policy"),
     "Job.Allocations": _READ_JOB,
     "Job.Evaluations": _READ_JOB,
     "Job.Summary": _READ_JOB,

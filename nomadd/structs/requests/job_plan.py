@@ -15,7 +15,7 @@ from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.requests import Envelope, Method, QueryMeta, WriteMeta
 from nomadd.structs.requests.job import JobRegisterReply, JobSpecificRequest
-from nomadd.structs.scaling import JobScalingEvent
+from nomadd.structs.scaling import JobScalingEvent, ScalingPolicy
 
 __all__ = [
     "JOB_EVALUATE",
@@ -25,6 +25,8 @@ __all__ = [
     "JOB_SCALE_STATUS",
     "JOB_STABLE",
     "JOB_VERSION_DIFFS",
+    "SCALING_GET_POLICY",
+    "SCALING_LIST_POLICIES",
     "JobEvaluateRequest",
     "JobPlanReply",
     "JobPlanRequest",
@@ -36,6 +38,10 @@ __all__ = [
     "JobStableRequest",
     "JobVersionDiffsReply",
     "ScalingEventEntry",
+    "ScalingPolicyListReply",
+    "ScalingPolicyListRequest",
+    "ScalingPolicyReply",
+    "ScalingPolicyRequest",
 ]
 
 
@@ -113,6 +119,31 @@ class JobEvaluateRequest(Envelope):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ScalingPolicyListRequest(Envelope):
+    """``/v1/scaling/policies``: ``job`` and ``type`` filter when set."""
+
+    job: str = ""
+    type: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScalingPolicyListReply:
+    meta: QueryMeta
+    policies: tuple[ScalingPolicy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScalingPolicyRequest(Envelope):
+    policy_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScalingPolicyReply:
+    meta: QueryMeta
+    policy: ScalingPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobStabilityEntry:
     """``JOB_STABILITY``: mark one version of a job stable (or not)."""
 
@@ -140,3 +171,5 @@ JOB_STABLE = Method("Job.Stable", JobStableRequest, JobStableReply)
 JOB_SCALE = Method("Job.Scale", JobScaleRequest, JobRegisterReply)
 JOB_SCALE_STATUS = Method("Job.ScaleStatus", JobSpecificRequest, JobScaleStatusReply)
 JOB_EVALUATE = Method("Job.Evaluate", JobEvaluateRequest, JobRegisterReply)
+SCALING_LIST_POLICIES = Method("Scaling.ListPolicies", ScalingPolicyListRequest, ScalingPolicyListReply)
+SCALING_GET_POLICY = Method("Scaling.GetPolicy", ScalingPolicyRequest, ScalingPolicyReply)

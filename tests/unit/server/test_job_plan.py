@@ -26,12 +26,16 @@ from nomadd.structs.requests.job_plan import (
     JOB_SCALE_STATUS,
     JOB_STABLE,
     JOB_VERSION_DIFFS,
+    SCALING_GET_POLICY,
+    SCALING_LIST_POLICIES,
     JobEvaluateRequest,
     JobPlanReply,
     JobPlanRequest,
     JobRevertRequest,
     JobScaleRequest,
     JobStableRequest,
+    ScalingPolicyListRequest,
+    ScalingPolicyRequest,
 )
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
@@ -261,5 +265,35 @@ def test_stable_versions_and_scaling_events_are_replicated() -> None:
             assert store_jobs.job_versions(follower, "default", "web") == store_jobs.job_versions(
                 server.store.snapshot(), "default", "web"
             )
+
+    _run(main())
+
+
+def test_group_scaling_blocks_are_policies_and_bound_job_scale() -> None:
+    async def main() -> None:
+        async with _cluster() as server:
+            bad = api_job(count=9)
+            bad["TaskGroups"][0]["Scaling"] = {"Min": 1, "Max": 5}
+            with pytest.raises(ValidationError, match=r"Scaling\.Max: task group count \(9\) is greater"):
+                await server.register_job(bad)
+            spec = api_job(count=2)
+            spec["TaskGroups"][0]["Scaling"] = {"Min": 1, "Max": 5, "Policy": {"cooldown": "1m"}}
+            await _registered(server, spec)
+            listed = await server.rpc(SCALING_LIST_POLICIES, ScalingPolicyListRequest())
+            (policy,) = listed.policies
+            assert (policy.min, policy.max, policy.enabled) == (1, 5, True)
+            assert policy.target == {"Namespace": "default", "Job": "web", "Group": "g"}
+            assert policy.policy == {"cooldown": "1m"}
+            got = await server.rpc(SCALING_GET_POLICY, ScalingPolicyRequest(policy_id=policy.id))
+            assert got.policy == policy
+            none = await server.rpc(SCALING_LIST_POLICIES, ScalingPolicyListRequest(job="other"))
+            assert none.policies == ()
+            with pytest.raises(ValidationError, match="greater than scaling policy maximum: 6 > 5"):
+                await server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=6))
+            with pytest.raises(ValidationError, match="less than scaling policy minimum: 0 < 1"):
+                await server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=0))
+            await server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=5))
+            after = await server.rpc(SCALING_GET_POLICY, ScalingPolicyRequest(policy_id=policy.id))
+            assert after.policy is not None and after.policy.id == policy.id  # stable across versions
 
     _run(main())

@@ -18,6 +18,7 @@ import time
 import uuid
 
 from nomadd.rpc import RPCRegistry
+from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.context import ServerContext
 from nomadd.server.job_endpoint import (
     KNOWN_DRIVERS,
@@ -30,6 +31,7 @@ from nomadd.server.job_plan import dry_run
 from nomadd.server.state import store_allocs, store_jobs, store_scaling, store_summaries
 from nomadd.server.state.store import StateSnapshot
 from nomadd.server.worker import SnapshotState
+from nomadd.structs.alloc import AllocClientStatus, AllocDesiredStatus, DesiredTransition
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger
@@ -37,6 +39,7 @@ from nomadd.structs.job import Job
 from nomadd.structs.job_diff import job_diff
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import WriteMeta
+from nomadd.structs.requests.alloc import AllocTransition, AllocUpdateEntry
 from nomadd.structs.requests.job import JobRegisterReply, JobSpecificRequest
 from nomadd.structs.requests.job_plan import (
     JOB_EVALUATE,
@@ -252,8 +255,38 @@ class JobVersionsEndpoint:
         return JobScaleStatusReply(meta=meta, status=status)
 
     async def evaluate(self, req: JobEvaluateRequest) -> JobRegisterReply:
+        """A new evaluation of the job; ``force_reschedule`` also marks its failed allocations
+        to be replaced now, whatever their reschedule policy says (Nomad's ForceReschedule),
+        in the same entry as the evaluation."""
         current = self._current(req.namespace, req.job_id)
-        return await self._jobs.commit(current)
+        if not req.force_reschedule:
+            return await self._jobs.commit(current)
+        ev = new_eval(
+            job_id=current.id,
+            namespace=current.namespace,
+            job_type=str(current.type),
+            priority=current.priority,
+            trigger=EvalTrigger.JOB_REGISTER,
+            now_ns=time.time_ns(),
+            job_modify_index=current.job_modify_index,
+        )
+        allocs = store_allocs.allocs_by_job(self._ctx.store.snapshot(), current.namespace, current.id)
+        force = DesiredTransition(force_reschedule=True)
+        transitions = tuple(
+            AllocTransition(alloc_id=a.id, transition=force)
+            for a in allocs
+            if a.client_status == AllocClientStatus.FAILED
+            and a.desired_status == AllocDesiredStatus.RUN
+            and not a.next_allocation
+        )
+        entry = AllocUpdateEntry(transitions=transitions, evals=(ev,))
+        _, index = await self._ctx.propose(MessageType.ALLOC_UPDATE, entry)
+        return JobRegisterReply(
+            meta=WriteMeta(index=index),
+            eval_id=ev.id,
+            eval_create_index=index,
+            job_modify_index=current.job_modify_index,
+        )
 
     async def stable(self, req: JobStableRequest) -> JobStableReply:
         self._current(req.namespace, req.job_id)  # 404 for a job that does not exist

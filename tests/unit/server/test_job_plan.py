@@ -13,6 +13,7 @@ import pytest
 
 from nomadd.server.job_versions import JobVersionsEndpoint
 from nomadd.server.state import store_allocs, store_evals, store_jobs
+from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.codec import from_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalStatus
@@ -295,5 +296,29 @@ def test_group_scaling_blocks_are_policies_and_bound_job_scale() -> None:
             await server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=5))
             after = await server.rpc(SCALING_GET_POLICY, ScalingPolicyRequest(policy_id=policy.id))
             assert after.policy is not None and after.policy.id == policy.id  # stable across versions
+
+    _run(main())
+
+
+def test_evaluate_with_force_reschedule_replaces_failed_allocations_now() -> None:
+    async def main() -> None:
+        async with _cluster() as server:
+            spec = api_job(count=1)
+            spec["TaskGroups"][0]["ReschedulePolicy"] = {"Attempts": 0, "Unlimited": False}
+            await _registered(server, spec)
+            await wait_until(lambda: len(_live(server)) == 1)
+            (alloc,) = _live(server)
+            await server.update_allocs([alloc], AllocClientStatus.FAILED)
+            await wait_until(lambda: _settled(server), what="evals processed")
+            assert _live(server) == []  # no reschedule attempts: left failed
+
+            await server.rpc(JOB_EVALUATE, JobEvaluateRequest(job_id="web"))
+            await wait_until(lambda: _settled(server), what="evals processed")
+            assert _live(server) == []  # a plain evaluation changes nothing
+
+            await server.rpc(JOB_EVALUATE, JobEvaluateRequest(job_id="web", force_reschedule=True))
+            await wait_until(lambda: len(_live(server)) == 1, what="forced replacement")
+            (replacement,) = _live(server)
+            assert replacement.previous_allocation == alloc.id
 
     _run(main())

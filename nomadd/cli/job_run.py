@@ -31,7 +31,7 @@ from nomadd.cli.job_validate import job_variables, variable_flags
 __all__ = ["failure_lines", "monitor", "run"]
 
 USAGE = "nomadd job run [options] <path>"
-ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # the servers' -check-index refusal
+ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # how the servers refuse a stale -check-index
 MONITOR_POLL_WAIT = "2s"  # blocking-query wait per poll of the evaluation
 MONITOR_TIMEOUT_S = 300.0  # give up monitoring (the job keeps being scheduled)
 _TERMINAL = ("complete", "failed", "canceled")

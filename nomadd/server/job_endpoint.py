@@ -31,6 +31,7 @@ from nomadd.structs.alloc import AllocListStub
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job, JobListStub
+from nomadd.structs.job_index import enforce_index_problem
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import WriteMeta
 from nomadd.structs.requests.job import (
@@ -61,7 +62,6 @@ from nomadd.structs.requests.job import (
 from nomadd.structs.summary import JobSummary
 
 __all__ = [
-    "ENFORCE_INDEX_PREFIX",
     "KNOWN_DRIVERS",
     "JobEndpoint",
     "check_enforced_index",
@@ -91,9 +91,6 @@ def check_placeable(store: StateStore, job: Job) -> None:
         raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
 
 
-ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # Nomad's RegisterEnforceIndexErrPrefix
-
-
 def current_job(store: StateStore, namespace: str, job_id: str) -> Job | None:
     """The stored job, read from the live store (no snapshot: see :func:`check_placeable`)."""
     job: Job | None = store.get(store_jobs.TABLE, store_jobs.job_key(namespace, job_id))
@@ -103,16 +100,11 @@ def current_job(store: StateStore, namespace: str, job_id: str) -> Job | None:
 def check_enforced_index(existing: Job | None, job_modify_index: int) -> None:
     """Nomad's EnforceIndex rule: the stored job's JobModifyIndex must be the one given (0: no
     job of that ID may exist). A 400 in Nomad's words otherwise."""
-    if existing is not None:
-        if job_modify_index == 0:
-            raise ValidationError(f"{ENFORCE_INDEX_PREFIX} 0: job already exists")
-        if job_modify_index != existing.job_modify_index:
-            raise ValidationError(
-                f"{ENFORCE_INDEX_PREFIX} {job_modify_index}: job exists with conflicting job modify "
-                f"index: {existing.job_modify_index}"
-            )
-    elif job_modify_index != 0:
-        raise ValidationError(f"{ENFORCE_INDEX_PREFIX} {job_modify_index}: job does not exist")
+    problem = enforce_index_problem(
+        existing.job_modify_index if existing is not None else None, job_modify_index
+    )
+    if problem:
+        raise ValidationError(problem)
 
 
 def _make_batch(entries: tuple[JobRegisterEntry, ...]) -> JobRegisterBatchEntry:
@@ -144,10 +136,14 @@ class JobEndpoint:
         if req.enforce_index:
             existing = current_job(self._ctx.store, job.namespace, job.id)
             check_enforced_index(existing, req.job_modify_index)
+            return await self.commit(job, enforce_index=req.job_modify_index)
         return await self.commit(job)
 
-    async def commit(self, job: Job, trigger: EvalTrigger = EvalTrigger.JOB_REGISTER) -> JobRegisterReply:
-        """Store ``job`` (checked) with a new evaluation triggered by ``trigger``."""
+    async def commit(
+        self, job: Job, trigger: EvalTrigger = EvalTrigger.JOB_REGISTER, *, enforce_index: int | None = None
+    ) -> JobRegisterReply:
+        """Store ``job`` (checked) with a new evaluation triggered by ``trigger``; with
+        ``enforce_index``, only if the stored JobModifyIndex is still that when it applies."""
         now = time.time_ns()
         ev = new_eval(
             job_id=job.id,
@@ -157,9 +153,17 @@ class JobEndpoint:
             trigger=trigger,
             now_ns=now,
         )
-        entry = JobRegisterEntry(job=job, eval=ev, submit_time=now)
+        entry = JobRegisterEntry(
+            job=job,
+            eval=ev,
+            submit_time=now,
+            enforce_index=enforce_index is not None,
+            job_modify_index=enforce_index or 0,
+        )
         result, index = await self.registers.apply((job.namespace, job.id), entry)
         assert isinstance(result, ApplyResult)
+        if result.refused:
+            raise ValidationError(result.refused)
         return JobRegisterReply(
             meta=WriteMeta(index=index),
             eval_id=ev.id,

@@ -162,7 +162,7 @@ class JobVersionsEndpoint:
             )
         reverted = target.canonicalize()  # the version's spec as it was, stop included (Nomad's copy)
         reverted.validate(KNOWN_DRIVERS, self._ctx.config.limits)
-        return await self._jobs.commit(reverted)
+        return await self._jobs.commit(reverted, enforce_index=current.job_modify_index)
 
     async def scale(self, req: JobScaleRequest) -> JobRegisterReply:
         current = self._current(req.namespace, req.job_id)
@@ -196,7 +196,10 @@ class JobVersionsEndpoint:
         groups = tuple(dataclasses.replace(g, count=req.count) if g is tg else g for g in current.task_groups)
         scaled = dataclasses.replace(current, task_groups=groups)
         scaled.validate(KNOWN_DRIVERS, self._ctx.config.limits)
-        reply = await self._jobs.commit(scaled, EvalTrigger.JOB_SCALING)
+        # built from the job as read: refused if another register lands first (no lost update)
+        reply = await self._jobs.commit(
+            scaled, EvalTrigger.JOB_SCALING, enforce_index=current.job_modify_index
+        )
         await self._record(current, req, tg.count, reply.eval_id)
         return reply
 

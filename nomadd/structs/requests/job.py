@@ -138,6 +138,8 @@ class JobRegisterEntry:
     job: Job
     eval: Evaluation | None = None
     submit_time: int = 0  # unix ns, made by the endpoint
+    enforce_index: bool = False  # apply only if the stored JobModifyIndex is job_modify_index
+    job_modify_index: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -322,3 +322,41 @@ def test_evaluate_with_force_reschedule_replaces_failed_allocations_now() -> Non
             assert replacement.previous_allocation == alloc.id
 
     _run(main())
+
+
+def test_concurrent_registers_with_the_same_index_let_exactly_one_through() -> None:
+    async def main() -> None:
+        async with _cluster() as server:
+            first = await server.register_job(api_job(count=1))
+
+            async def register(count: int) -> Any:
+                job = from_api(Job, api_job(count=count), path="Job")
+                req = JobRegisterRequest(job=job, enforce_index=True, job_modify_index=first.job_modify_index)
+                return await server.rpc(JOB_REGISTER, req)
+
+            results = await asyncio.gather(*(register(n) for n in (2, 3, 4, 5)), return_exceptions=True)
+            passed = [r for r in results if not isinstance(r, BaseException)]
+            refused = [r for r in results if isinstance(r, ValidationError)]
+            assert len(passed) == 1 and len(refused) == 3, results
+            assert all("conflicting job modify index" in str(r) for r in refused)
+            stored = store_jobs.get_job(server.store.snapshot(), "default", "web")
+            assert stored is not None and stored.version == 1
+            assert stored.job_modify_index == passed[0].job_modify_index
+
+    _run(main())
+
+
+def test_scale_racing_a_register_never_loses_the_register() -> None:
+    async def main() -> None:
+        async with _cluster() as server:
+            await server.register_job(api_job(count=1))
+            edited = api_job(count=1)
+            edited["Meta"] = {"owner": "ops"}
+            scale = server.rpc(JOB_SCALE, JobScaleRequest(job_id="web", group="g", count=3))
+            results = await asyncio.gather(server.register_job(edited), scale, return_exceptions=True)
+            job = store_jobs.get_job(server.store.snapshot(), "default", "web")
+            assert job is not None and job.meta == {"owner": "ops"}, results  # the register is kept
+            scaled = not isinstance(results[1], BaseException)
+            assert job.task_groups[0].count == (3 if scaled else 1)
+
+    _run(main())

@@ -1,7 +1,7 @@
 """Issue 13 acceptance 3 with real agent processes: ``job plan`` of a changed spec prints Nomad's
 diff, annotations and dry run and exits 1 (0 when nothing would change); ``job run -check-index``
 with a stale index is refused and changes nothing, with the current one it runs; versions with
-diffs, ``job history -p``, ``job revert`` and ``job scale``."""
+diffs, ``job history -p``, ``job revert`` and ``job scale``; python-nomad's plan, stable and evaluate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import nomad
 import pytest
 
 from tests.integration.cluster import Agent, Cluster
@@ -122,6 +123,17 @@ def test_plan_check_index_versions_revert_and_scale(tmp_path: Path) -> None:
         cluster.wait_for(lambda: len(running(server)) == 1, 30, "1 running after scale")
         status = server.api("GET", "/v1/job/web/scale")
         assert status["TaskGroups"]["g"]["Desired"] == 1
+
+        # python-nomad's calls for the same routes
+        host, port = server.http_addr.rsplit(":", 1)
+        n = nomad.Nomad(host=host, port=int(port), timeout=10)
+        planned = n.job.plan_job("web", {"Job": spec(4)}, diff=True)
+        assert planned["Annotations"]["DesiredTGUpdates"]["g"]["Place"] == 3
+        assert planned["Diff"]["TaskGroups"][0]["Fields"][0]["Annotations"] == ["forces create"]
+        current_version = server.api("GET", "/v1/job/web")["Version"]
+        n.job.stable_job("web", current_version, True)
+        assert server.api("GET", "/v1/job/web")["Stable"] is True
+        assert n.job.evaluate_job("web")["EvalID"]
 
         # a spec with a bad field is an error (255), not a plan
         bad = copy.deepcopy(spec(2))

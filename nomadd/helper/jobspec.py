@@ -108,7 +108,10 @@ _GROUP = {
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
-    "Scaling": {k: _ANY for k in ("ID", "Type", "Min", "Max", "Enabled", "Policy", "Target")},
+    "Scaling": {
+        k: _ANY
+        for k in ("ID", "Type", "Min", "Max", "Enabled", "Policy", "Target", "CreateIndex", "ModifyIndex")
+    },
 }
 JOB_SCHEMA: dict[str, Any] = {
     **{

@@ -97,6 +97,15 @@ class Jobs:
         value, meta = self._c.put(f"/v1/job/{job_id}/stable", body)
         return cast(Obj, value), meta
 
+    def scaling_policies(self, job_id: str = "") -> tuple[Objs, QueryMeta]:
+        """``GET /v1/scaling/policies`` (``?job=``): the groups' ``scaling {}`` blocks, as stubs."""
+        value, meta = self._c.get("/v1/scaling/policies", {"job": job_id} if job_id else None)
+        return cast(Objs, value or []), meta
+
+    def scaling_policy(self, policy_id: str) -> tuple[Obj, QueryMeta]:
+        value, meta = self._c.get(f"/v1/scaling/policy/{policy_id}")
+        return cast(Obj, value), meta
+
     def parse(self, hcl: str, canonicalize: bool = False, variables: str = "") -> Obj:
         """``PUT /v1/jobs/parse``: an HCL job specification as the API JSON job."""
         body = {"JobHCL": hcl, "Canonicalize": canonicalize, "Variables": variables}

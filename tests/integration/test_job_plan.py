@@ -30,7 +30,7 @@ def spec(count: int, args: str = "while true; do sleep 0.2; done") -> dict[str, 
         "Resources": {"CPU": 20, "MemoryMB": 16},
         "KillTimeout": NS,
     }
-    group = {"Name": "g", "Count": count, "Tasks": [task]}
+    group = {"Name": "g", "Count": count, "Tasks": [task], "Scaling": {"Min": 1, "Max": 10}}
     return {"ID": "web", "Type": "service", "Datacenters": ["dc1"], "TaskGroups": [group]}
 
 
@@ -134,6 +134,14 @@ def test_plan_check_index_versions_revert_and_scale(tmp_path: Path) -> None:
         n.job.stable_job("web", current_version, True)
         assert server.api("GET", "/v1/job/web")["Stable"] is True
         assert n.job.evaluate_job("web")["EvalID"]
+
+        # the group's scaling {} block is a policy; it bounds job scale
+        (stub,) = n.scaling.get_scaling_policies(job="web")
+        assert stub["Target"] == {"Namespace": "default", "Job": "web", "Group": "g"} and stub["Enabled"]
+        policy = n.scaling.get_scaling_policy(stub["ID"])
+        assert (policy["Min"], policy["Max"]) == (1, 10)
+        over = server.cli("job", "scale", "-detach", "web", "g", "11")
+        assert over.returncode == 1 and "greater than scaling policy maximum: 11 > 10" in over.stderr
 
         # a spec with a bad field is an error (255), not a plan
         bad = copy.deepcopy(spec(2))

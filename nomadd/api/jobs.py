@@ -23,9 +23,13 @@ class Jobs:
     def __init__(self, client: Client) -> None:
         self._c = client
 
-    def register(self, job: Obj) -> tuple[Obj, QueryMeta]:
-        """``PUT /v1/jobs`` with ``{"Job": job}`` → ``{EvalID, EvalCreateIndex, JobModifyIndex, ...}``."""
-        value, meta = self._c.put("/v1/jobs", {"Job": job})
+    def register(self, job: Obj, check_index: int | None = None) -> tuple[Obj, QueryMeta]:
+        """``PUT /v1/jobs`` with ``{"Job": job}`` → ``{EvalID, EvalCreateIndex, JobModifyIndex, ...}``.
+        ``check_index``: only if the stored job's JobModifyIndex is that (0: it must not exist)."""
+        body: Obj = {"Job": job}
+        if check_index is not None:
+            body.update(EnforceIndex=True, JobModifyIndex=check_index)
+        value, meta = self._c.put("/v1/jobs", body)
         return cast(Obj, value), meta
 
     def list(self, prefix: str = "") -> tuple[Objs, QueryMeta]:
@@ -60,6 +64,54 @@ class Jobs:
     def versions(self, job_id: str) -> tuple[Objs, QueryMeta]:
         value, meta = self._c.get(f"/v1/job/{_q(job_id)}/versions")
         return cast(Objs, cast(Obj, value or {}).get("Versions") or []), meta
+
+    def plan(self, job: Obj, diff: bool = True) -> tuple[Obj, QueryMeta]:
+        """``PUT /v1/job/:id/plan``: the scheduler's dry run (Nomad's JobPlanResponse)."""
+        job_id = str(job.get("ID") or "")
+        value, meta = self._c.put(f"/v1/job/{job_id}/plan", {"Job": job, "Diff": diff})
+        return cast(Obj, value), meta
+
+    def version_diffs(self, job_id: str) -> tuple[Obj, QueryMeta]:
+        """``GET /v1/job/:id/versions?diffs=true`` → ``{Versions, Diffs}``."""
+        value, meta = self._c.get(f"/v1/job/{job_id}/versions", {"diffs": "true"})
+        return cast(Obj, value or {}), meta
+
+    def revert(
+        self, job_id: str, version: int, enforce_prior_version: int | None = None
+    ) -> tuple[Obj, QueryMeta]:
+        body: Obj = {"JobID": job_id, "JobVersion": version}
+        if enforce_prior_version is not None:
+            body["EnforcePriorVersion"] = enforce_prior_version
+        value, meta = self._c.post(f"/v1/job/{job_id}/revert", body)
+        return cast(Obj, value), meta
+
+    def scale(self, job_id: str, group: str, count: int | None, message: str = "") -> tuple[Obj, QueryMeta]:
+        body: Obj = {"Count": count, "Target": {"Job": job_id, "Group": group}, "Message": message}
+        value, meta = self._c.post(f"/v1/job/{job_id}/scale", body)
+        return cast(Obj, value), meta
+
+    def scale_status(self, job_id: str) -> tuple[Obj, QueryMeta]:
+        value, meta = self._c.get(f"/v1/job/{job_id}/scale")
+        return cast(Obj, value), meta
+
+    def evaluate(self, job_id: str, force_reschedule: bool = False) -> tuple[Obj, QueryMeta]:
+        body = {"JobID": job_id, "EvalOptions": {"ForceReschedule": force_reschedule}}
+        value, meta = self._c.post(f"/v1/job/{job_id}/evaluate", body)
+        return cast(Obj, value), meta
+
+    def stable(self, job_id: str, version: int, stable: bool = True) -> tuple[Obj, QueryMeta]:
+        body = {"JobID": job_id, "JobVersion": version, "Stable": stable}
+        value, meta = self._c.put(f"/v1/job/{job_id}/stable", body)
+        return cast(Obj, value), meta
+
+    def scaling_policies(self, job_id: str = "") -> tuple[Objs, QueryMeta]:
+        """``GET /v1/scaling/policies`` (``?job=``): the groups' ``scaling {}`` blocks, as stubs."""
+        value, meta = self._c.get("/v1/scaling/policies", {"job": job_id} if job_id else None)
+        return cast(Objs, value or []), meta
+
+    def scaling_policy(self, policy_id: str) -> tuple[Obj, QueryMeta]:
+        value, meta = self._c.get(f"/v1/scaling/policy/{policy_id}")
+        return cast(Obj, value), meta
 
     def parse(self, hcl: str, canonicalize: bool = False, variables: str = "") -> Obj:
         """``PUT /v1/jobs/parse``: an HCL job specification as the API JSON job."""

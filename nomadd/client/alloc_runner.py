@@ -213,7 +213,7 @@ class AllocRunner:
         policy: RestartPolicy = group.restart_policy or default_restart_policy(
             self.alloc.job.type if self.alloc.job else JobType.SERVICE
         )
-        service = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
+        service = self.alloc.job is not None and self.alloc.job.type not in (JobType.BATCH, JobType.SYSBATCH)
         for task in group.tasks:
             driver = self._drivers.get(task.driver)
             try:

@@ -111,6 +111,10 @@ _GROUP = {
     "Meta": _ANY,
     "Networks": [_NETWORK],
     "Volumes": _ANY,  # name -> request; the API's decoder checks the requests
+    "Scaling": {
+        k: _ANY
+        for k in ("ID", "Type", "Min", "Max", "Enabled", "Policy", "Target", "CreateIndex", "ModifyIndex")
+    },
 }
 JOB_SCHEMA: dict[str, Any] = {
     **{
@@ -277,6 +281,12 @@ _UPDATE_HCL = {
     "auto_promote": ("AutoPromote", "v"),
     "canary": ("Canary", "v"),
 }
+_SCALING_HCL = {
+    "min": ("Min", "v"),
+    "max": ("Max", "v"),
+    "enabled": ("Enabled", "v"),
+    "policy": ("Policy", "map"),
+}
 _RESOURCES_HCL = {
     "cpu": ("CPU", "v"),
     "cores": ("Cores", "v"),
@@ -420,6 +430,8 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
+        elif key == "scaling":
+            group["Scaling"] = _fields(_block(value, p), p, _SCALING_HCL)
         elif key == "network":
             group["Networks"] = _networks(value, p)
         elif key == "volume":

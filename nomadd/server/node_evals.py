@@ -57,7 +57,7 @@ def evals_for_node(
             jobs[(job.namespace, job.id)] = job
     if system:
         for job in store_jobs.list_jobs(snap):
-            if job.type == JobType.SYSTEM and not job.stop:
+            if job.type in (JobType.SYSTEM, JobType.SYSBATCH) and not job.stop:
                 jobs[(job.namespace, job.id)] = job
     return [
         new_eval(

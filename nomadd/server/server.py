@@ -50,7 +50,7 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
 from nomadd.server.gossip_keyring import GossipKeyring
-from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_features import build_job_features
 from nomadd.server.job_gc import JobGC
 from nomadd.server.job_validate import JobValidateEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
@@ -68,7 +68,6 @@ from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
-from nomadd.server.periodic_dispatch import build_periodic
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
@@ -160,9 +159,7 @@ class Server:
         )
         self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
-        self.jobs = JobEndpoint(self.ctx)
-        self.jobs.register(self.registry)
-        build_periodic(self.ctx, self.registry, self.register_leader_component)  # periodic + dispatch
+        self.jobs = build_job_features(self.ctx, self.registry, self.register_leader_component)
         # operator features: snapshots (save/restore, scheduled) and autopilot
         self.autopilot = build_operator_features(
             self.ctx,

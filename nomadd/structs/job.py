@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.job_sizes import MAX_REPORTED, check_length, check_meta, check_size
 from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
@@ -41,6 +42,7 @@ from nomadd.structs.resources import (
     NetworkResource,
     Resources,
 )
+from nomadd.structs.scaling import ScalingPolicy
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
 from nomadd.structs.volumes import VolumeMount, VolumeRequest, mount_problems, volume_problems
@@ -55,7 +57,6 @@ __all__ = [
     "LogConfig",
     "Task",
     "TaskGroup",
-    "check_api_sizes",
     "validate_job",
 ]
 
@@ -67,6 +68,7 @@ class JobType(StrEnum):
     SERVICE = "service"
     BATCH = "batch"
     SYSTEM = "system"
+    SYSBATCH = "sysbatch"  # on every feasible node like system, to completion like batch
 
 
 class JobStatus(StrEnum):
@@ -135,7 +137,6 @@ class TaskGroup:
         "MaxRunDuration": None,
         "StopAfterClientDisconnect": None,
         "MaxClientDisconnect": None,
-        "Scaling": None,
         "Consul": None,
         "PreventRescheduleOnLost": None,
     }
@@ -152,6 +153,7 @@ class TaskGroup:
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
     volumes: Mapping[str, VolumeRequest] = field(default_factory=dict)
+    scaling: ScalingPolicy | None = None  # the group's scaling {} block (bounds for job scale)
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -356,7 +358,7 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
     """
     errs = _bounds(job, limits)
     if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
+        raise ValidationError("; ".join(errs[:MAX_REPORTED]))
     if not job.id:
         errs.append("Job.ID: missing job ID")
     elif not _VALID_NAME.match(job.id):
@@ -387,89 +389,40 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
         seen.add(tg.name)
         _group(errs, path, tg, str(job.type), known_drivers)
     if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
-
-
-_MAX_REPORTED = 20  # a message listing 10,000 problems helps nobody
-
-
-def _length(errs: list[str], path: str, value: str, limit: int, key: str) -> None:
-    if len(value) > limit:
-        errs.append(f"{path}: length {len(value)} exceeds the limit of {limit} ({key})")
-
-
-def _size(errs: list[str], path: str, items: Collection[object], limit: int, key: str) -> None:
-    if len(items) > limit:
-        errs.append(f"{path}: {len(items)} entries exceed the limit of {limit} ({key})")
-
-
-def _meta(errs: list[str], path: str, meta: Mapping[str, str], lim: Limits) -> None:
-    _size(errs, path, meta, lim.max_meta_entries, "max_meta_entries")
-    for k, v in meta.items():
-        _length(errs, f"{path} key", k, lim.max_meta_key_length, "max_meta_key_length")
-        _length(errs, f"{path}[{k[:32]!r}]", v, lim.max_meta_value_length, "max_meta_value_length")
-
-
-def check_api_sizes(raw: Mapping[str, object], lim: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a job's API JSON whose collections are over ``lim`` before converting it (the
-    conversion of 2,000 task groups alone would hold the event loop for a quarter second).
-    :func:`validate_job` checks the same sizes, and the rest, on the struct."""
-    errs: list[str] = []
-
-    def size(path: str, value: object, limit: int, key: str) -> None:
-        if isinstance(value, list | dict):
-            _size(errs, path, value, limit, key)
-
-    size("Job.Datacenters", raw.get("Datacenters"), lim.max_datacenters, "max_datacenters")
-    size("Job.Constraints", raw.get("Constraints"), lim.max_constraints, "max_constraints")
-    size("Job.Meta", raw.get("Meta"), lim.max_meta_entries, "max_meta_entries")
-    groups = raw.get("TaskGroups")
-    size("Job.TaskGroups", groups, lim.max_task_groups, "max_task_groups")
-    if isinstance(groups, list) and len(groups) <= lim.max_task_groups:
-        for i, tg in enumerate(groups):
-            if isinstance(tg, dict):
-                size(
-                    f"Job.TaskGroups[{i}].Tasks",
-                    tg.get("Tasks"),
-                    lim.max_tasks_per_group,
-                    "max_tasks_per_group",
-                )
-                size(f"Job.TaskGroups[{i}].Meta", tg.get("Meta"), lim.max_meta_entries, "max_meta_entries")
-    if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
+        raise ValidationError("; ".join(errs[:MAX_REPORTED]))
 
 
 def _bounds(job: Job, lim: Limits) -> list[str]:
     """Collection sizes, string lengths and count against the configured limits."""
     errs: list[str] = []
-    _length(errs, "Job.ID", job.id, lim.max_id_length, "max_id_length")
-    _length(errs, "Job.Name", job.name, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.Namespace", job.namespace, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.Region", job.region, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.NodePool", job.node_pool, lim.max_name_length, "max_name_length")
-    _size(errs, "Job.Datacenters", job.datacenters, lim.max_datacenters, "max_datacenters")
+    check_length(errs, "Job.ID", job.id, lim.max_id_length, "max_id_length")
+    check_length(errs, "Job.Name", job.name, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.Namespace", job.namespace, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.Region", job.region, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.NodePool", job.node_pool, lim.max_name_length, "max_name_length")
+    check_size(errs, "Job.Datacenters", job.datacenters, lim.max_datacenters, "max_datacenters")
     for i, dc in enumerate(job.datacenters[: lim.max_datacenters]):
-        _length(errs, f"Job.Datacenters[{i}]", dc, lim.max_name_length, "max_name_length")
-    _size(errs, "Job.Constraints", job.constraints, lim.max_constraints, "max_constraints")
-    _meta(errs, "Job.Meta", job.meta, lim)
-    _size(errs, "Job.TaskGroups", job.task_groups, lim.max_task_groups, "max_task_groups")
+        check_length(errs, f"Job.Datacenters[{i}]", dc, lim.max_name_length, "max_name_length")
+    check_size(errs, "Job.Constraints", job.constraints, lim.max_constraints, "max_constraints")
+    check_meta(errs, "Job.Meta", job.meta, lim)
+    check_size(errs, "Job.TaskGroups", job.task_groups, lim.max_task_groups, "max_task_groups")
     for i, tg in enumerate(job.task_groups[: lim.max_task_groups]):
         path = f"Job.TaskGroups[{i}]"
-        _length(errs, f"{path}.Name", tg.name, lim.max_name_length, "max_name_length")
+        check_length(errs, f"{path}.Name", tg.name, lim.max_name_length, "max_name_length")
         if tg.count > lim.max_group_count:
             errs.append(
                 f"{path}.Count: {tg.count} exceeds the limit of {lim.max_group_count} (max_group_count)"
             )
-        _size(errs, f"{path}.Constraints", tg.constraints, lim.max_constraints, "max_constraints")
-        _meta(errs, f"{path}.Meta", tg.meta, lim)
-        _size(errs, f"{path}.Tasks", tg.tasks, lim.max_tasks_per_group, "max_tasks_per_group")
+        check_size(errs, f"{path}.Constraints", tg.constraints, lim.max_constraints, "max_constraints")
+        check_meta(errs, f"{path}.Meta", tg.meta, lim)
+        check_size(errs, f"{path}.Tasks", tg.tasks, lim.max_tasks_per_group, "max_tasks_per_group")
         for j, task in enumerate(tg.tasks[: lim.max_tasks_per_group]):
             tpath = f"{path}.Tasks[{j}]"
-            _length(errs, f"{tpath}.Name", task.name, lim.max_name_length, "max_name_length")
-            _length(errs, f"{tpath}.Driver", task.driver, lim.max_name_length, "max_name_length")
-            _size(errs, f"{tpath}.Constraints", task.constraints, lim.max_constraints, "max_constraints")
-            _meta(errs, f"{tpath}.Meta", task.meta, lim)
-            _meta(errs, f"{tpath}.Env", task.env, lim)
+            check_length(errs, f"{tpath}.Name", task.name, lim.max_name_length, "max_name_length")
+            check_length(errs, f"{tpath}.Driver", task.driver, lim.max_name_length, "max_name_length")
+            check_size(errs, f"{tpath}.Constraints", task.constraints, lim.max_constraints, "max_constraints")
+            check_meta(errs, f"{tpath}.Meta", task.meta, lim)
+            check_meta(errs, f"{tpath}.Env", task.env, lim)
     return errs
 
 
@@ -478,7 +431,7 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         errs.append(f"{path}.Name: missing task group name")
     if tg.count < 0:
         errs.append(f"{path}.Count: must be >= 0, got {tg.count}")
-    if job_type == "system" and tg.count > 1:
+    if job_type in ("system", "sysbatch") and tg.count > 1:
         errs.append(f"{path}.Count: a system job runs one per node, count must be 0 or 1")
     _constraints(errs, f"{path}.Constraints", tg.constraints)
     if tg.restart_policy is not None:
@@ -503,6 +456,8 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.extend(f"{path}.Migrate.{p}" for p in tg.migrate.problems())
         else:
             errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
+    if tg.scaling is not None:
+        errs.extend(f"{path}.Scaling.{p}" for p in tg.scaling.problems(tg.count))
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:

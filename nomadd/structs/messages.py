@@ -59,3 +59,6 @@ class MessageType(enum.IntEnum):
     NAMESPACE_DELETE = 51  # Namespace.DeleteNamespaces (all or none; refused while in use)
     NODE_POOL_UPSERT = 52  # NodePool.UpsertNodePools
     NODE_POOL_DELETE = 53  # NodePool.DeleteNodePools (all or none; refused while in use)
+    # 60-69: job versions and scaling (issue 13's plan and versions)
+    JOB_STABILITY = 60  # Job.Stable: a version marked stable or not
+    SCALING_EVENT_REGISTER = 61  # Job.Scale: a scaling event of a group

@@ -14,6 +14,7 @@ from nomadd.server.fsm import (
     acl,
     autopilot,
     job,
+    job_versions,
     keyring,
     namespace,
     node,
@@ -39,6 +40,7 @@ from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.job_plan import JobStabilityEntry, ScalingEventEntry
 from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.namespace import NamedDeleteEntry, NamespaceUpsertEntry, NodePoolUpsertEntry
 from nomadd.structs.requests.node import (
@@ -116,4 +118,6 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.NODE_POOL_UPSERT: struct_entry(NodePoolUpsertEntry, namespace.apply_node_pool_upsert),
         t.NODE_POOL_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_node_pool_delete),
         t.PERIODIC_LAUNCH: struct_entry(PeriodicLaunchEntry, periodic.apply_periodic_launch),
+        t.JOB_STABILITY: struct_entry(JobStabilityEntry, job_versions.apply_stability),
+        t.SCALING_EVENT_REGISTER: struct_entry(ScalingEventEntry, job_versions.apply_scaling_event),
     }

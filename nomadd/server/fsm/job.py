@@ -10,6 +10,7 @@ from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.eval import Evaluation
+from nomadd.structs.job_index import enforce_index_problem
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 
 __all__ = ["apply_deregister", "apply_register", "apply_register_batch", "batch_results"]
@@ -24,6 +25,12 @@ def _with_index(txn: Txn, ev: Evaluation | None, job_modify_index: int) -> list[
 def apply_register(txn: Txn, entry: JobRegisterEntry) -> ApplyResult:
     if periodic.find_idempotent_child(txn, entry.job) is not None:  # a dispatch that raced its twin
         return ApplyResult(found=False, changed=False)
+    if entry.enforce_index:  # checked again here: a register committed meanwhile wins
+        existing = store_jobs.get_job(txn, entry.job.namespace, entry.job.id)
+        current = existing.job_modify_index if existing is not None else None
+        refused = enforce_index_problem(current, entry.job_modify_index)
+        if refused:
+            return ApplyResult(found=existing is not None, changed=False, refused=refused)
     stored, changed = store_jobs.upsert_job_locked(txn, entry.job, entry.submit_time)
     periodic.record_register(txn, stored, entry.submit_time)
     evals = _with_index(txn, entry.eval, stored.job_modify_index)

@@ -66,6 +66,7 @@ class Placement:
     name: str
     previous: Allocation | None = None
     reschedule: bool = False  # previous failed: add a RescheduleEvent, avoid its node
+    canary: bool = False  # placed beside the old version until promoted (scheduler/deployments.py)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,12 +16,14 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
+from nomadd.server.fsm.deployment import apply_plan_deployment
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import from_wire_over, replacer, to_wire_diff
+from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.requests.alloc import AllocUpdateEntry
@@ -52,6 +54,8 @@ def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
     placed = stopped = 0
     index = txn.index
     for plan in entry.plans:
+        if plan.deployment is not None or plan.deployment_updates:
+            apply_plan_deployment(txn, plan)
         job = _plan_job(txn, plan.job)
         allocs: tuple[Allocation, ...] | list[Allocation] = plan.placements
         if job is not None:
@@ -88,6 +92,10 @@ def _plan_wire(plan: PlanEntry) -> dict[str, Any]:
         "job": to_wire(plan.job) if plan.job is not None else None,
         "stops": [to_wire(_without_job(a, None)) for a in plan.stops],  # the FSM reads status fields
     }
+    if plan.deployment is not None:
+        out["deployment"] = to_wire(plan.deployment)
+    if plan.deployment_updates:
+        out["deployment_updates"] = [to_wire(u) for u in plan.deployment_updates]
     if plan.placements:
         first = plan.placements[0]
         out["alloc_base"] = to_wire(
@@ -111,7 +119,11 @@ def _plan_from_wire(wire: dict[str, Any]) -> PlanEntry:
         rest = (from_wire_over(Allocation, d, base) for d in wire.get("alloc_diffs") or ())
         placements = (base, *rest)
     stops = tuple(from_wire(Allocation, a) for a in wire.get("stops") or ())
-    return PlanEntry(job=job, placements=placements, stops=stops)
+    deployment = from_wire(Deployment, wire["deployment"]) if wire.get("deployment") else None
+    updates = tuple(from_wire(DeploymentStatusUpdate, u) for u in wire.get("deployment_updates") or ())
+    return PlanEntry(
+        job=job, placements=placements, stops=stops, deployment=deployment, deployment_updates=updates
+    )
 
 
 def decode_plan_results(payload: bytes) -> PlanResultsEntry:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.client import alloc_health
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
@@ -27,6 +28,7 @@ from nomadd.drivers.base import Driver, TaskConfig, TaskHandle, parse_signal
 from nomadd.drivers.taskenv import build_task_env
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.errors import DriverError, NotFoundError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
@@ -87,6 +89,7 @@ class AllocRunner:
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
+        self.health: AllocDeploymentStatus | None = None  # decided by alloc_health, sent with updates
 
     @property
     def id(self) -> str:
@@ -120,8 +123,14 @@ class AllocRunner:
             client_status=status,
             client_description=desc,
             task_states=dict(self.task_states),
+            deployment_status=self.health,
         )
         self._report(self.alloc.id, update)
+
+    def _decided(self, health: AllocDeploymentStatus) -> None:
+        if self.health is None:
+            self.health = health
+            self._push()
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
@@ -235,7 +244,18 @@ class AllocRunner:
             # stopped before or while the tasks were being set up (a restored allocation the
             # servers stopped meanwhile): kill() saw none of these runners, so it runs for them
             await self.kill(self._kill_reason)
-        await asyncio.gather(*(r.run() for r in self.runners.values()))
+        strategy = None if self._killed else alloc_health.strategy_of(self.alloc)
+        watcher: asyncio.Task[None] | None = None
+        if strategy is not None:
+            tracker = alloc_health.HealthTracker(strategy, tuple(t.name for t in group.tasks))
+            watcher = asyncio.ensure_future(tracker.watch(lambda: self.task_states, self._decided, self.id))
+        try:
+            await asyncio.gather(*(r.run() for r in self.runners.values()))
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+                if not self._killed and tracker.check(self.task_states) is False:
+                    self._decided(alloc_health.unhealthy_now())
 
     def update(self, alloc: Allocation) -> bool:
         """Take the servers' version; True when the tasks must now be stopped."""

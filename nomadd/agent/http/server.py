@@ -86,6 +86,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.system_endpoint",
     "nomadd.agent.http.job_endpoint",
     "nomadd.agent.http.eval_endpoint",
+    "nomadd.agent.http.deployment_endpoint",
     "nomadd.agent.http.alloc_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
     "nomadd.agent.http.event_endpoint",

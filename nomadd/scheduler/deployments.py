@@ -18,16 +18,18 @@ groups have an ``update {}`` strategy:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from nomadd.scheduler.context import ALLOC_NOT_NEEDED, ALLOC_UPDATING, PlanBuilder
 from nomadd.scheduler.reconcile import Placement, Reconciled, Stop
-from nomadd.structs.alloc import Allocation
+from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.deployment import (
     DESC_NEEDS_PROMOTION,
     DESC_NEWER_JOB,
     DESC_RUNNING,
     DESC_STOPPED_JOB,
+    AllocDeploymentStatus,
     Deployment,
     DeploymentState,
     DeploymentStatus,
@@ -133,6 +135,7 @@ class Rollout:
         d = self.deployment
         if d is None:
             return
+        rec.inplace = [self._join(a, d) for a in rec.inplace]
         for group, moves in destructive.items():
             state = d.task_groups.get(group)
             if state is None or group not in self._groups:
@@ -147,6 +150,16 @@ class Rollout:
             if state.desired_canaries > 0 and not state.promoted:
                 self._place_canaries(rec, group, state, held)
 
+    def _join(self, alloc: Allocation, d: Deployment) -> Allocation:
+        """An allocation updated in place joins the deployment of its new version; one that
+        runs (and was not unhealthy) counts as healthy at once, as its tasks go on running."""
+        if alloc.task_group not in d.task_groups or alloc.deployment_id == d.id or not d.active():
+            return alloc
+        was_healthy = alloc.deployment_status is None or alloc.deployment_status.healthy is True
+        running = alloc.client_status == AllocClientStatus.RUNNING and was_healthy
+        health = AllocDeploymentStatus(healthy=True, timestamp=format_time(self._now)) if running else None
+        return dataclasses.replace(alloc, deployment_id=d.id, deployment_status=health)
+
     def _limit(self, group: str, state: DeploymentState, d: Deployment, moves: list[Placement]) -> int:
         """How many of ``moves`` (destructive updates) go now (Nomad's computeLimit)."""
         if d.status != DeploymentStatus.RUNNING:
@@ -155,11 +168,10 @@ class Rollout:
             return 0
         tg = self._groups[group]
         assert tg.update is not None
-        pending = sum(
-            1
-            for a in self.allocs
-            if a.task_group == group and a.deployment_id == d.id and not a.terminal() and not _healthy(a)
-        )
+        mine = [a for a in self.allocs if a.task_group == group and a.deployment_id == d.id]
+        if any(a.deployment_status is not None and a.deployment_status.healthy is False for a in mine):
+            return 0  # an unhealthy one: the watcher fails the deployment, nothing more goes
+        pending = sum(1 for a in mine if not a.terminal() and not _healthy(a))
         return max(0, min(len(moves), tg.update.max_parallel - pending))
 
     def _place_canaries(

@@ -125,7 +125,21 @@ def wait_status(
         d = latest(server, job_id)
         return d if d is not None and d["Status"] == status else None
 
-    found: dict[str, Any] = cluster.wait_for(done, timeout, f"deployment of {job_id} {status}")
+    try:
+        found: dict[str, Any] = cluster.wait_for(done, timeout, f"deployment of {job_id} {status}")
+    except AssertionError:
+        for a in allocs(server, job_id):
+            print(
+                a["ID"][:8],
+                a["Name"],
+                a["JobVersion"],
+                a["DesiredStatus"],
+                a["ClientStatus"],
+                a["DeploymentStatus"],
+            )
+        for d in server.api("GET", f"/v1/job/{job_id}/deployments"):
+            print(d["ID"][:8], d["JobVersion"], d["Status"], d["StatusDescription"], d["TaskGroups"])
+        raise
     return found
 
 

@@ -64,6 +64,7 @@ __all__ = ["DeploymentEndpoint", "find_deployment"]
 
 TABLES = (*store_deployments.TABLES,)
 ALLOC_TABLES = (*store_deployments.TABLES, *store_allocs.TABLES)
+JOB_TABLES = (*store_deployments.TABLES, store_jobs.TABLE)
 
 
 def find_deployment(snap: StateSnapshot, dep_id: str, namespace: str = "*") -> Deployment | None:
@@ -108,7 +109,8 @@ class DeploymentEndpoint:
                 return tuple(found[:1] if req.latest else found)
             return tuple(store_deployments.list_deployments(snap, req.namespace, req.prefix))
 
-        deployments, meta = await self._ctx.blocking.query(req, TABLES, fn)
+        tables = JOB_TABLES if req.job_id else TABLES  # a job's: never older than the job's index
+        deployments, meta = await self._ctx.blocking.query(req, tables, fn)
         return DeploymentListReply(meta=meta, deployments=deployments)
 
     async def allocations(self, req: DeploymentSpecificRequest) -> DeploymentAllocsReply:

@@ -6,6 +6,7 @@ import dataclasses
 
 from nomadd.scheduler.context import ALLOC_NOT_NEEDED, ALLOC_UPDATING
 from nomadd.scheduler.testing import Harness, mock_job
+from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.deployment import DESC_NEWER_JOB, DeploymentStatus
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.job import Job
@@ -142,3 +143,28 @@ def test_job_without_update_strategy_has_no_deployment() -> None:
     h.add_node()
     h.run(mock_job(count=2))
     assert h.deployments == {}
+
+
+def test_failed_allocation_of_an_older_version_is_replaced_by_the_new_one() -> None:
+    # out of reschedule attempts (the default service policy is unlimited: turn it off), a failed
+    # allocation keeps its name until the job changes; the new version (an auto-revert) replaces it
+    h = setup(3)
+    job = h.job("web")
+    no_resched = dataclasses.replace(job.task_groups[0].reschedule_policy, attempts=0, unlimited=False)  # type: ignore[type-var]
+    job = h.upsert_job(
+        dataclasses.replace(
+            job, task_groups=(dataclasses.replace(job.task_groups[0], reschedule_policy=no_resched),)
+        )
+    )
+    evaluate(h, job)
+    healthy_all(h)
+    failed = h.live_allocs("web")[0]
+    h.set_client_status(failed.id, AllocClientStatus.FAILED)
+    evaluate(h, job)
+    assert len(h.live_allocs("web")) == 2  # not replaced: no attempts left
+    newer = new_version(h, "2")
+    for _ in range(3):  # max_parallel 2: the failed one goes with the second batch
+        evaluate(h, newer)
+        healthy_all(h)
+    live = h.live_allocs("web")
+    assert len(live) == 3 and failed.name in {a.name for a in live if a.job_version == newer.version}

@@ -10,6 +10,7 @@ placement (and a canary) and a health that turned healthy or unhealthy, and move
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,24 +38,8 @@ BY_JOB_TABLE = "deployments_by_job"
 TABLES = (TABLE,)
 
 
-def _encode(d: Deployment) -> Any:
-    return to_wire(d)
-
-
-def _decode(raw: Any) -> Deployment:
-    return from_wire(Deployment, raw)
-
-
-def _encode_ids(ids: tuple[str, ...]) -> Any:
-    return list(ids)
-
-
-def _decode_ids(raw: Any) -> tuple[str, ...]:
-    return tuple(raw)
-
-
-register_table(TABLE, _encode, _decode)
-register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
+register_table(TABLE, to_wire, functools.partial(from_wire, Deployment))
+register_table(BY_JOB_TABLE, list, tuple)  # deployment IDs of a job
 
 
 def put_locked(txn: Any, d: Deployment, time_ns: int = 0) -> Deployment:

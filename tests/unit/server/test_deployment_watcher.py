@@ -153,3 +153,14 @@ def test_auto_promote_once_the_canaries_are_healthy() -> None:
     assert entry is not None and entry.promotions
     w.apply(entry)
     assert w.get(d.id).task_groups["web"].promoted
+
+
+def test_deployments_survive_a_snapshot_restore() -> None:
+    w = World()
+    d = w.deployment(w.job("1"))
+    w.alloc(d, 0)
+    restored = StateStore()
+    restored.restore(w.store.dump())
+    snap = restored.snapshot()
+    assert store_deployments.get_deployment(snap, d.id) == w.get(d.id)
+    assert store_deployments.latest_by_job(snap, "default", "web") == w.get(d.id)

@@ -137,10 +137,10 @@ class DeploymentWatcher(PeriodicLeaderTask):
 
     async def tick(self) -> object:
         snap = self._ctx.store.snapshot()
-        running = [
-            d for d in store_deployments.list_deployments(snap, "*") if d.status == DeploymentStatus.RUNNING
-        ]
-        self._seen = {k: v for k, v in self._seen.items() if any(d.id == k for d in running)}
+        rows = snap.table(store_deployments.TABLE).values()
+        running = [d for d in rows if d.status == DeploymentStatus.RUNNING]
+        ids = {d.id for d in running}
+        self._seen = {k: v for k, v in self._seen.items() if k in ids}
         for d in running:
             entry = self.decide(snap, d, time.time_ns())
             if entry is not None:

@@ -164,3 +164,27 @@ def test_deployments_survive_a_snapshot_restore() -> None:
     snap = restored.snapshot()
     assert store_deployments.get_deployment(snap, d.id) == w.get(d.id)
     assert store_deployments.latest_by_job(snap, "default", "web") == w.get(d.id)
+
+
+def test_entries_decode_on_a_follower_as_the_leader_applied_them() -> None:
+    from nomadd.server.fsm.dispatch import entry_kinds
+    from nomadd.structs.messages import MessageType
+    from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
+
+    w = World()
+    v1 = w.job("1")
+    d = w.deployment(v1, desired_canaries=1)
+    canary = w.alloc(d, 0, canary=True)
+    w.health(canary, True)
+    entry = w.decide(d.id)
+    assert entry is not None
+    kinds = entry_kinds()
+    upd = kinds[MessageType.DEPLOYMENT_UPDATE]
+    full = dataclasses.replace(
+        entry, job=v1, stable=(JobStable(namespace="default", job_id="web", version=1),)
+    )
+    assert upd.decode(upd.encode(full)) == full
+    plan = kinds[MessageType.PLAN_RESULTS]
+    placed = dataclasses.replace(canary, deployment_status=AllocDeploymentStatus(canary=True))
+    results = PlanResultsEntry(plans=(PlanEntry(job=None, placements=(placed,), deployment=w.get(d.id)),))
+    assert plan.decode(plan.encode(results)) == results

@@ -73,19 +73,18 @@ class Rollout:
         self._cancel: DeploymentStatusUpdate | None = None
         self.deployment: Deployment | None = None
         self.created = False
-        if latest is not None and latest.active():
-            current = job is not None and not job.stop and latest.job_version == job.version
-            if current and latest.job_create_index in (0, job.create_index if job else 0):
-                self.deployment = latest
-            else:
+        if latest is not None:
+            same_job = job is not None and latest.job_create_index in (0, job.create_index)
+            current = same_job and job is not None and not job.stop and latest.job_version == job.version
+            if current:
+                self.deployment = latest  # running, paused, failed or successful: it governs this version
+            elif latest.active():
                 stopped = job is None or job.stop
                 self._cancel = DeploymentStatusUpdate(
                     deployment_id=latest.id,
                     status=DeploymentStatus.CANCELLED,
                     status_description=DESC_STOPPED_JOB if stopped else DESC_NEWER_JOB,
                 )
-        elif latest is not None and job is not None and latest.job_version == job.version:
-            self.deployment = latest  # failed or successful: it still governs this version
         self.allocs: list[Allocation] = []
         self._canaries: dict[str, list[Allocation]] = {}
         self._stops: list[Stop] = []

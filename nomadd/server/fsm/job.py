@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nomadd.server.state import store_evals, store_jobs
+from nomadd.server.state import store_deployments, store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec_diff import fast_replace
@@ -43,6 +43,8 @@ def apply_deregister(txn: Txn, entry: JobDeregisterEntry) -> ApplyResult:
         return ApplyResult(found=False)
     if entry.purge:
         store_jobs.delete_job_locked(txn, entry.namespace, entry.job_id)
+        gone = store_deployments.deployments_by_job(txn, entry.namespace, entry.job_id)
+        store_deployments.delete_locked(txn, [d.id for d in gone])
         modify = txn.index
     else:
         stored, _ = store_jobs.upsert_job_locked(txn, dataclasses.replace(job, stop=True), entry.submit_time)

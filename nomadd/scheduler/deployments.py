@@ -85,10 +85,13 @@ class Rollout:
                     status=DeploymentStatus.CANCELLED,
                     status_description=DESC_STOPPED_JOB if stopped else DESC_NEWER_JOB,
                 )
-        self.allocs: list[Allocation] = []
+        self.allocs: Sequence[Allocation] = allocs  # what reconcile sees (as given: no copy)
         self._canaries: dict[str, list[Allocation]] = {}
         self._stops: list[Stop] = []
-        self._split(allocs)
+        if self.deployment is not None and any(
+            s.desired_canaries for s in self.deployment.task_groups.values()
+        ):
+            self._split(allocs)
 
     # ---- before reconcile ----------------------------------------------------------------
     def _state(self, group: str) -> DeploymentState | None:
@@ -114,7 +117,8 @@ class Rollout:
                 if old and a.id not in hidden and not a.terminal():
                     hidden.add(a.id)
                     self._stops.append(Stop(alloc=a, description=ALLOC_NOT_NEEDED))
-        self.allocs = [a for a in allocs if a.id not in hidden]
+        if hidden:
+            self.allocs = [a for a in allocs if a.id not in hidden]
 
     # ---- after reconcile -----------------------------------------------------------------
     def apply(self, rec: Reconciled, plan: PlanBuilder) -> None:

@@ -8,6 +8,8 @@
 2. A new version whose task fails: with ``auto_revert`` the deployment fails and the job goes
    back to the last stable version (``job run`` exits 1); with ``canary = 1`` the canary runs
    beside the old allocations until ``nomadd deployment promote``, then the rest rolls.
+
+And on three servers: an ``auto_promote`` canary rollout, with every server's view the same.
 """
 
 from __future__ import annotations
@@ -254,3 +256,43 @@ def test_auto_revert_and_canary_promotion(tmp_path: Path) -> None:
         assert listing.returncode == 0 and d["ID"][:8] in listing.stdout
     finally:
         cleanup(cluster, server, client, ["rev", "can"])
+
+
+def test_three_servers_agree_on_an_auto_promoted_canary(tmp_path: Path) -> None:
+    """Followers decode every deployment entry the leader applied (a divergence or an FSM
+    fatal error would show here); ``auto_promote`` promotes a healthy canary by itself."""
+    cluster = Cluster(tmp_path)
+    client: Agent | None = None
+    servers: list[Agent] = []
+    try:
+        servers = [cluster.add_server(bootstrap_expect=3) for _ in range(3)]
+        cluster.link(servers)
+        for s in servers:
+            s.start()
+        leader = cluster.wait_leader(servers, timeout=40)
+        client = cluster.add_client(servers=servers, extra={"leave_on_terminate": True, **RAW_EXEC}).start()
+        cluster.wait_for(
+            lambda: [n["Status"] for n in leader.api("GET", "/v1/nodes")] == ["ready"], 30, "client"
+        )
+        leader.api("PUT", "/v1/jobs", spec("auto", 3, "1", Canary=1, AutoPromote=True))
+        wait_status(cluster, leader, "auto", "successful")
+        leader.api("PUT", "/v1/jobs", spec("auto", 3, "2", Canary=1, AutoPromote=True))
+
+        def promoted() -> dict[str, Any] | None:
+            d = latest(leader, "auto")
+            return d if d is not None and d["JobVersion"] == 1 and d["Status"] == "successful" else None
+
+        done = cluster.wait_for(promoted, 60, "canary auto-promoted and the rollout done")
+        assert done["TaskGroups"]["web"]["Promoted"] is True
+        views = cluster.wait_for(
+            lambda: (v := [latest(s, "auto") for s in servers]) and all(x == done for x in v) and v,
+            10,
+            "every server's view of the deployment",
+        )
+        assert len(views) == 3
+        assert all(s.running() for s in servers)
+    finally:
+        if client is not None and servers:
+            cleanup(cluster, servers[0], client, ["auto"])
+        else:
+            cluster.close()

@@ -282,11 +282,14 @@ def cluster(opts: argparse.Namespace, secure: bool) -> dict[str, Any]:
             def start_spy() -> None:  # after the nodes are registered: profile the run only
                 if opts.py_spy and not opts.spied:
                     opts.spied = True
-                    assert leader.proc is not None
-                    argv = [opts.py_spy, "record", "--nonblocking", "--gil", "--format", "raw"]
-                    argv += ["-r", str(opts.py_spy_rate), "-o", opts.profile_out]
-                    argv += ["--pid", str(leader.proc.proc.pid)]
-                    spies.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    targets = [(leader, opts.profile_out), (follower, opts.profile_out + ".follower")]
+                    for agent, out in targets[: 2 if opts.py_spy_follower else 1]:
+                        assert agent.proc is not None
+                        argv = [opts.py_spy, "record", "--nonblocking", "--gil", "--format", "raw"]
+                        argv += ["-r", str(opts.py_spy_rate), "-o", out, "--pid", str(agent.proc.proc.pid)]
+                        spies.append(
+                            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        )
 
             opts.start_spy = start_spy
             try:
@@ -316,6 +319,9 @@ def main() -> int:
         help="path of py-spy: profile the leader during the run (GIL holder only: where its CPU goes)",
     )
     ap.add_argument("--py-spy-rate", type=int, default=100, help="py-spy samples per second")
+    ap.add_argument(
+        "--py-spy-follower", action="store_true", help="also profile one follower (to PROFILE_OUT.follower)"
+    )
     ap.add_argument(
         "--profile-out", default="/tmp/bench-schedule-leader.txt", help="py-spy raw (collapsed) output"
     )

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from nomadd.agent.config import AgentConfig
 from nomadd.client.client import Client
+from nomadd.client.drain import drain_wait_s
 from nomadd.helper.supervisor import EX_SOFTWARE, Supervisor
 from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.resolver import ACLResolver, Resolved
@@ -90,6 +91,12 @@ class Agent:
             await self.server.start()
         if self.client is not None:
             await self.client.start()
+
+    def leave_timeout_s(self) -> float | None:
+        """How long a graceful leave may take: ``LEAVE_TIMEOUT_S`` plus the client's
+        ``drain_on_shutdown`` wait (None: a drain without deadline, until it completes)."""
+        drain = drain_wait_s(self.client) if self.client is not None else 0.0
+        return None if drain is None else LEAVE_TIMEOUT_S + drain
 
     async def leave(self) -> None:
         """Graceful leave: client first (its node goes down, work moves), then the server."""

@@ -231,6 +231,11 @@ def _startup_warnings(cfg: AgentConfig) -> list[str]:
             out.append("WARNING: Bootstrap mode enabled! Potentially unsafe operation.")
         elif cfg.server.bootstrap_expect % 2 == 0 and cfg.server.bootstrap_expect:
             out.append("WARNING: Number of bootstrap servers should ideally be set to an odd number.")
+    if cfg.client.drain_on_shutdown is not None and not (cfg.leave_on_terminate or cfg.leave_on_interrupt):
+        out.append(
+            "WARNING: client.drain_on_shutdown drains only on a graceful stop: "
+            "set leave_on_terminate (SIGTERM) or leave_on_interrupt (SIGINT)."
+        )
     return out
 
 
@@ -420,20 +425,20 @@ class _Runner:
             return await self._graceful(signals)
 
     async def _graceful(self, signals: asyncio.Queue[signal.Signals]) -> int:
-        from nomadd.agent.agent import LEAVE_TIMEOUT_S
-
+        timeout = self.agent.leave_timeout_s()  # longer with the client's drain_on_shutdown
         self.ui.output("Gracefully shutting down agent...")
         leave = asyncio.create_task(self.agent.leave(), name="agent-leave")
         second = asyncio.create_task(signals.get(), name="second-signal")
-        done, _ = await asyncio.wait(
-            {leave, second}, timeout=LEAVE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
-        )
+        # A leave that drains the node outlasts the unit's TimeoutStopSec: keep extending it
+        # while the leave runs (bounded by ``timeout``), so systemd does not kill the drain.
+        extend = asyncio.create_task(self.notifier.extend_stop_timeout(), name="sd-extend-timeout")
+        done, _ = await asyncio.wait({leave, second}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         code = 0 if leave in done and leave.exception() is None else 1
         if second in done:
             self.ui.output(f"Caught signal: {_SIGNAL_NAMES.get(second.result(), 'signal')}")
         elif leave not in done:
-            logger.warning("graceful leave timed out timeout=%.0fs", LEAVE_TIMEOUT_S)
-        for t in (leave, second):
+            logger.warning("graceful leave timed out timeout=%.0fs", timeout or 0)
+        for t in (leave, second, extend):
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadd.agent.config_schema import Partial, check_file, merge
-from nomadd.client.config import ClientConfig, Reserved
+from nomadd.client.config import ClientConfig, DrainOnShutdown, Reserved
 from nomadd.helper.duration import parse_duration
 from nomadd.server.config import ServerConfig
 from nomadd.server.events.broker import DEFAULT_EVENT_BUFFER_SIZE
@@ -431,8 +431,11 @@ def _build_client(
         raise ConfigError(
             f"client.min_dynamic_port/max_dynamic_port: need 1 <= min <= max <= 65535; got {lo} and {hi}"
         )
+    drain = c.get("drain_on_shutdown")
+    drain_on_shutdown = None if drain is None else DrainOnShutdown(**drain)  # the schema refused < 0
     return ClientConfig(
         **common,
+        drain_on_shutdown=drain_on_shutdown,
         enabled=enabled,
         servers=tuple(c.get("servers", ())),
         node_class=c.get("node_class", ""),
@@ -447,6 +450,7 @@ def _build_client(
         max_kill_timeout=c.get("max_kill_timeout", 30.0),
         raw_exec_enabled=raw_exec,
         exec_enabled=bool(_get(p, "plugin.exec.config.enabled", True)),
+        plugin_config={name: dict(block.get("config", {})) for name, block in _get(p, "plugin", {}).items()},
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),

@@ -173,6 +173,7 @@ SCHEMA: dict[str, object] = {
         "max_dynamic_port": INT,
         "reserved": {"cpu": INT, "memory": INT, "disk": INT, "reserved_ports": STR},
         "server_join": dict(_SERVER_JOIN),
+        "drain_on_shutdown": {"deadline": DURATION, "force": BOOL, "ignore_system_jobs": BOOL},
     },
     "discovery": {"dns_resolvers": STR_LIST},
     "acl": {
@@ -199,6 +200,17 @@ SCHEMA: dict[str, object] = {
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},
         "exec": {"config": {"enabled": BOOL}},
+        "docker": {
+            "config": {
+                "enabled": BOOL,
+                "endpoint": STR,
+                "allow_privileged": BOOL,
+                "allow_caps": STR_LIST,
+                "image_pull_timeout": DURATION,
+                "volumes": {"enabled": BOOL},
+                "gc": {"image": BOOL, "image_delay": DURATION},
+            }
+        },
     },
 }
 

@@ -4,7 +4,8 @@ The notifier is made once, at start, while ``NOTIFY_SOCKET`` is still in the env
 package connects its datagram socket in the constructor); then ``NOTIFY_SOCKET`` and the
 ``WATCHDOG_*`` variables are removed from ``os.environ`` so no task or other child process ever
 inherits them. Messages: ``READY=1`` (listeners bound, handlers installed), ``STATUS=...``,
-``RELOADING=1`` + ``MONOTONIC_USEC``, ``STOPPING=1``, ``WATCHDOG=1`` every half ``WATCHDOG_USEC``.
+``RELOADING=1`` + ``MONOTONIC_USEC``, ``STOPPING=1``, ``WATCHDOG=1`` every half ``WATCHDOG_USEC``,
+``EXTEND_TIMEOUT_USEC`` while a graceful stop drains the node.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Notifier"]
 
 _ENV_KEYS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+EXTEND_STEP_S = 10.0  # a slow stop (drain_on_shutdown) asks systemd for 2x this, this often
 
 
 class Notifier:
@@ -59,6 +61,15 @@ class Notifier:
 
     def stopping(self) -> None:
         self.notify("STOPPING=1")
+
+    async def extend_stop_timeout(self, step_s: float = EXTEND_STEP_S) -> None:
+        """While stopping takes long (a drain): ``EXTEND_TIMEOUT_USEC`` every ``step_s``, each
+        granting twice that, until cancelled; then the unit's own stop timeout applies again."""
+        if self._notifier is None:
+            return
+        while True:
+            self.notify(f"EXTEND_TIMEOUT_USEC={int(step_s * 2 * 1_000_000)}")
+            await asyncio.sleep(step_s)
 
     async def run_watchdog(self) -> None:
         """Ping ``WATCHDOG=1`` from the event loop at half the interval systemd asked for.

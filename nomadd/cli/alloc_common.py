@@ -31,3 +31,22 @@ def group_tasks(alloc: dict[str, Any]) -> list[str]:
         if tg.get("Name") == alloc.get("TaskGroup"):
             return [t["Name"] for t in tg.get("Tasks") or []]
     return sorted(alloc.get("TaskStates") or {})
+
+
+def alloc_and_task(
+    opts: dict[str, object], rest: list[str], usage: str
+) -> tuple[Client, dict[str, Any], str] | None:
+    """``<allocation> [<task>]`` (or ``-task``) of ``alloc restart``/``alloc signal``: the API
+    client, the allocation and the task name ("" for all); None when reported as not found."""
+    if not 1 <= len(rest) <= 2:
+        meta.fail(f"This command takes one or two arguments: <allocation> [<task>]\nUsage: {usage}")
+        return None
+    client = meta.api_client(opts)
+    alloc = find_alloc(client, rest[0])
+    if alloc is None:
+        return None
+    task = rest[1] if len(rest) == 2 else str(opts.get("task") or "")
+    if task and task not in group_tasks(alloc):
+        meta.fail(f'Could not find task named: "{task}"')
+        return None
+    return client, alloc, task

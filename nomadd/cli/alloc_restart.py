@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nomadd.api.allocations import Allocations
 from nomadd.cli import meta
-from nomadd.cli.alloc_common import find_alloc, group_tasks
+from nomadd.cli.alloc_common import alloc_and_task
 
 __all__ = ["run"]
 
@@ -19,15 +19,10 @@ def run(args: list[str]) -> int:
     if parsed is None:
         return 1
     opts, rest = parsed
-    if not 1 <= len(rest) <= 2:
-        return meta.fail(f"This command takes one or two arguments: <allocation> [<task>]\nUsage: {USAGE}")
-    client = meta.api_client(opts)
-    alloc = find_alloc(client, rest[0])
-    if alloc is None:
+    found = alloc_and_task(opts, rest, USAGE)
+    if found is None:
         return 1
-    task = rest[1] if len(rest) == 2 else str(opts.get("task") or "")
-    if task and task not in group_tasks(alloc):
-        return meta.fail(f'Could not find task named: "{task}"')
+    client, alloc, task = found
     try:
         Allocations(client).restart(alloc["ID"], task)
     except meta.APIError as err:

@@ -1,9 +1,11 @@
-"""``nomadd node drain [-enable|-disable] [-deadline D] [-ignore-system] [-keep-ineligible]
-[-detach] [-yes] <node>`` (Nomad's command/node_drain.go, without -monitor's per-alloc lines).
+"""``nomadd node drain [-enable|-disable] [-deadline D|-force|-no-deadline] [-ignore-system]
+[-keep-ineligible] [-detach] [-yes] <node>`` (Nomad's command/node_drain.go, without -monitor's
+per-alloc lines).
 
-``-enable`` sets a drain strategy (the node becomes ineligible and its allocations are migrated)
-and waits until the servers report the drain complete (``-detach``: return at once);
-``-disable`` cancels it and makes the node eligible again unless ``-keep-ineligible``.
+``-enable`` sets a drain strategy (the node becomes ineligible and its allocations are migrated,
+``migrate.max_parallel`` at a time, until the deadline; ``-force``: all at once) and waits until
+the servers report the drain complete (``-detach``: return at once); ``-disable`` cancels it
+and makes the node eligible again unless ``-keep-ineligible``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def run(args: list[str]) -> int:
     fs.bool("enable", "Enable draining for the node.")
     fs.bool("disable", "Disable draining for the node.")
     fs.string("deadline", "How long to wait before forcing the drain (e.g. 1h; -1 = now; 0 = none).")
+    fs.bool("force", "Stop every allocation at once, ignoring the jobs' migrate blocks (deadline -1).")
+    fs.bool("no-deadline", "Never force the drain: wait for migrate blocks (and batch jobs) forever.")
     fs.bool("ignore-system", "Leave system jobs running on the node.")
     fs.bool("keep-ineligible", "With -disable: keep the node ineligible for scheduling.")
     fs.bool("detach", "Return immediately instead of waiting for the drain to complete.")
@@ -59,7 +63,13 @@ def run(args: list[str]) -> int:
             f"Either the '-enable' or '-disable' flag must be set, with one <node>\nUsage: {USAGE}"
         )
     deadline = 60 * 60 * 10**9  # Nomad's default drain deadline: 1h
-    if "deadline" in opts:
+    if sum(1 for k in ("deadline", "force", "no-deadline") if opts.get(k)) > 1:
+        return meta.fail("-deadline, -force and -no-deadline are mutually exclusive")
+    if opts.get("force"):
+        deadline = -1
+    elif opts.get("no-deadline"):
+        deadline = 0
+    elif "deadline" in opts:
         parsed_deadline = _duration_ns(str(opts["deadline"]))
         if parsed_deadline is None:
             return meta.fail(f"Error parsing deadline: invalid duration {opts['deadline']!r}")

@@ -3,7 +3,8 @@
 An allocation that belongs to a deployment (``DeploymentID`` set) and whose group has an
 ``update {}`` strategy is watched from the moment its tasks are started:
 
-* **healthy** once every task of the group has been running, without a restart, for
+* **healthy** once every main task and sidecar of the group (a prestart or poststart task that
+  runs to completion is not judged) has been running, without a restart, for
   ``min_healthy_time`` (``health_check = "task_states"``; ``"checks"`` means the same here,
   as nomadd has no service checks yet);
 * **unhealthy** as soon as a task is dead and failed, or when ``healthy_deadline`` passes

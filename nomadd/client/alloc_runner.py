@@ -1,7 +1,8 @@
 """One allocation on this client: its directory and its task runners (Nomad's ``allocrunner``).
 
 ``run()`` builds the alloc dir (``drivers/allocdir.py``), starts one :class:`TaskRunner` per
-task and keeps the allocation's client status (Nomad's ``getClientStatus``: any task failed →
+task — in their ``lifecycle`` order (:mod:`.lifecycle`: prestart, main, poststart, poststop) — and
+keeps the allocation's client status (Nomad's ``getClientStatus``: any task failed →
 ``failed``; any running → ``running``; any pending → ``pending``; all dead → ``complete``).
 ``update(alloc)`` takes the servers' newer version: a server-terminal allocation (desired
 ``stop``/``evict``) has its tasks killed. ``destroy()`` kills what still runs and removes the
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nomadd.client import alloc_health
+from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
@@ -90,6 +92,7 @@ class AllocRunner:
         self._killed = False
         self._kill_reason = ""
         self.health: AllocDeploymentStatus | None = None  # decided by alloc_health, sent with updates
+        self._wake = asyncio.Event()  # set by kill(): the lifecycle order stops waiting
 
     @property
     def id(self) -> str:
@@ -185,6 +188,7 @@ class AllocRunner:
             user=task.user,
             cpu_mhz=task.resources.cpu,
             memory_mb=task.resources.memory_mb,
+            memory_max_mb=task.resources.memory_max_mb,
             task_dir=dirs.task_dir,
             alloc_dir=self.alloc_dir.shared_dir,
             log_dir=self.alloc_dir.logs_dir,
@@ -212,7 +216,7 @@ class AllocRunner:
         policy: RestartPolicy = group.restart_policy or default_restart_policy(
             self.alloc.job.type if self.alloc.job else JobType.SERVICE
         )
-        restart_on_success = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
+        service = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
         for task in group.tasks:
             driver = self._drivers.get(task.driver)
             try:
@@ -230,7 +234,7 @@ class AllocRunner:
                 driver=driver,
                 config=cfg,
                 policy=task.restart_policy or policy,
-                restart_on_success=restart_on_success,
+                restart_on_success=restarts_on_success(task, service),
                 on_state=self._on_state,
                 on_handle=self._on_handle,
                 on_launch=self._on_launch,
@@ -239,6 +243,7 @@ class AllocRunner:
                 launch_id=self._launches.get(task.name, ""),
             )
             self.runners[task.name] = runner
+            self.task_states.setdefault(task.name, runner.state)  # pending until its turn (lifecycle)
         self._push()  # new: pending; restored: its stored status, at once (adoption refines it)
         if self._killed:
             # stopped before or while the tasks were being set up (a restored allocation the
@@ -247,10 +252,11 @@ class AllocRunner:
         strategy = None if self._killed else alloc_health.strategy_of(self.alloc)
         watcher: asyncio.Task[None] | None = None
         if strategy is not None:
-            tracker = alloc_health.HealthTracker(strategy, tuple(t.name for t in group.tasks))
+            judged = tuple(t.name for t in group.tasks if t.lifecycle is None or t.lifecycle.sidecar)
+            tracker = alloc_health.HealthTracker(strategy, judged)  # main tasks and sidecars
             watcher = asyncio.ensure_future(tracker.watch(lambda: self.task_states, self._decided, self.id))
         try:
-            await asyncio.gather(*(r.run() for r in self.runners.values()))
+            await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
         finally:
             if watcher is not None and not watcher.done():
                 watcher.cancel()
@@ -264,9 +270,11 @@ class AllocRunner:
         self._persist(self._persist_alloc)
         return stop
 
-    async def kill(self, reason: str = "alloc stopped") -> None:
+    async def kill(self, reason: str = "alloc stopped", *, poststop: bool = False) -> None:
+        """Stop the tasks; ``poststop`` tasks run afterwards (lifecycle), unless ``poststop``."""
         self._killed, self._kill_reason = True, reason
-        await asyncio.gather(*(r.kill(reason) for r in self.runners.values()))
+        self._wake.set()
+        await asyncio.gather(*(r.kill(reason) for r in self.runners.values() if poststop or stops_first(r)))
         self._push()
 
     async def signal(self, task: str, sig: str) -> None:
@@ -307,7 +315,7 @@ class AllocRunner:
 
     async def destroy(self) -> None:
         """Kill every task, release driver resources, remove the dir and the stored state."""
-        await self.kill("alloc destroyed")
+        await self.kill("alloc destroyed", poststop=True)
         for r in self.runners.values():
             await r.destroy()
         await asyncio.to_thread(self.alloc_dir.destroy)

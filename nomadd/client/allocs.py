@@ -83,7 +83,7 @@ def make_drivers(client: ClientView) -> dict[str, Driver]:
             enabled = c.raw_exec_enabled
         elif name == "exec":
             enabled = c.exec_enabled
-        out[name] = cls(DriverConfig(enabled=enabled))
+        out[name] = cls(DriverConfig(enabled=enabled, options=c.plugin_config.get(name, {})))
     return {n: d for n, d in out.items() if d.enabled}
 
 

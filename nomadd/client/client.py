@@ -23,6 +23,7 @@ import time
 
 from nomadd.client.allocs import AllocManager
 from nomadd.client.config import ClientConfig
+from nomadd.client.drain import drain_self
 from nomadd.client.fingerprint import (
     FingerprintConfig,
     NodeFingerprint,
@@ -74,6 +75,7 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         drivers.append("exec")
     if config.dev_mode or c.options.get("driver.mock.enable", "").lower() in ("1", "true"):
         drivers.append("mock")
+    drivers.append("docker")  # undetected where no daemon answers on its endpoint
     return FingerprintConfig(
         network_interface=c.network_interface,
         alloc_dir=alloc_dir,
@@ -88,6 +90,7 @@ def fingerprint_config(config: ClientConfig, alloc_dir: str) -> FingerprintConfi
         max_dynamic_port=c.max_dynamic_port,
         raw_exec_enabled=c.raw_exec_enabled,
         drivers=tuple(drivers),
+        driver_options=c.plugin_config,
     )
 
 
@@ -169,7 +172,10 @@ class Client:
         self.tasks.spawn(self.allocs.run(), "client-allocs", vital=True)
 
     async def leave(self) -> None:
-        """Mark the node down on the servers now ("Node left"); tasks keep running."""
+        """With ``drain_on_shutdown``, drain the node first (heartbeats go on meanwhile); then
+        mark the node down on the servers now ("Node left"); tasks keep running."""
+        if self.config.drain_on_shutdown is not None:
+            await drain_self(self)
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 
-__all__ = ["ClientConfig", "Reserved"]
+__all__ = ["ClientConfig", "DrainOnShutdown", "Reserved"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +22,15 @@ class Reserved:
     memory: int = 0
     disk: int = 0
     reserved_ports: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainOnShutdown:
+    """``client.drain_on_shutdown``: drain this node before a graceful stop (Nomad's defaults)."""
+
+    deadline: float = 3600.0  # seconds; 0: no deadline
+    force: bool = False
+    ignore_system_jobs: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,8 +61,11 @@ class ClientConfig:
     max_kill_timeout: float = 30.0
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
+    # Each driver plugin's ``plugin "<name>" { config { ... } }`` table (docker: endpoint, volumes...).
+    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cpu_total_compute: int = 0
     min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
     max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT
     memory_total_mb: int = 0
     disk_total_mb: int = 0
+    drain_on_shutdown: DrainOnShutdown | None = None

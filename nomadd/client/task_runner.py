@@ -181,6 +181,7 @@ class TaskRunner:
         self._kill_requested = asyncio.Event()
         self._restart_requested = False  # the API asked for a restart (not counted by the policy)
         self.done = asyncio.Event()
+        self.started = asyncio.Event()  # reported running once (lifecycle: a sidecar is up)
 
     @property
     def name(self) -> str:
@@ -197,6 +198,8 @@ class TaskRunner:
         if event is not None:
             state = dataclasses.replace(state, events=(*state.events, event)[-MAX_TASK_EVENTS:])
         self.state = state
+        if state.state == TaskStatus.RUNNING:
+            self.started.set()
         self._on_state(self.name, state)
 
     def _now(self) -> str:

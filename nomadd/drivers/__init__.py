@@ -13,21 +13,23 @@ if TYPE_CHECKING:
     from typing import Any
 
     from nomadd.drivers.base import Driver
+    from nomadd.drivers.docker import DockerDriver
     from nomadd.drivers.exec import ExecDriver
     from nomadd.drivers.mock import MockDriver
     from nomadd.drivers.raw_exec import RawExecDriver
 
     DRIVERS: dict[str, type[Driver]]
 
-__all__ = ["DRIVERS", "ExecDriver", "MockDriver", "RawExecDriver"]
+__all__ = ["DRIVERS", "DockerDriver", "ExecDriver", "MockDriver", "RawExecDriver"]
 
 
 def _registry() -> dict[str, Any]:
+    from nomadd.drivers.docker import DockerDriver
     from nomadd.drivers.exec import ExecDriver
     from nomadd.drivers.mock import MockDriver
     from nomadd.drivers.raw_exec import RawExecDriver
 
-    classes = (RawExecDriver, ExecDriver, MockDriver)
+    classes = (RawExecDriver, ExecDriver, MockDriver, DockerDriver)
     return {
         "DRIVERS": {cls.name: cls for cls in classes},
         **{cls.__name__: cls for cls in classes},

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import signal as _signal
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from nomadd.structs.errors import DriverError
 from nomadd.structs.node import DriverInfo
@@ -38,6 +38,8 @@ __all__ = [
     "STRIPPED_ENV_VARS",
     "Driver",
     "DriverConfig",
+    "ExecOutput",
+    "ExecStream",
     "ExitResult",
     "Mount",
     "TaskConfig",
@@ -70,7 +72,8 @@ class DriverConfig:
     """
 
     enabled: bool | None = None
-    options: Mapping[str, str] = field(default_factory=dict)
+    #: the plugin's ``config`` table (docker: endpoint, volumes, gc...)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +107,8 @@ class TaskConfig:
     user: str = ""
     cpu_mhz: int = 100
     memory_mb: int = 300
+    #: the hard memory limit when above ``memory_mb`` (oversubscription), 0 when not set
+    memory_max_mb: int = 0
     task_dir: str
     alloc_dir: str
     log_dir: str
@@ -187,6 +192,25 @@ class ExitResult:
     @property
     def successful(self) -> bool:
         return self.exit_code == 0 and self.signal == 0 and self.err is None
+
+
+ExecOutput = Callable[[str, bytes], Awaitable[None]]  # (stream name "stdout"/"stderr", data)
+
+
+class ExecStream(Protocol):
+    """A command run inside a task for ``alloc exec``, as the HTTP endpoint drives it."""
+
+    async def start(self) -> None: ...
+
+    def resize(self, height: int, width: int) -> None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def run(self, output: ExecOutput) -> int: ...
+
+    async def kill(self) -> None: ...
 
 
 def parse_signal(sig: str | int) -> _signal.Signals:
@@ -279,6 +303,13 @@ class Driver(ABC):
         """
         if handle is not None and await self.recover_task(handle):
             return handle
+        return None
+
+    def exec_session(
+        self, handle: TaskHandle, command: Sequence[str], *, tty: bool, size: tuple[int, int]
+    ) -> ExecStream | None:
+        """A driver whose tasks are not host processes (docker) runs ``alloc exec`` itself;
+        None means the client runs the command next to the task's processes."""
         return None
 
     @abstractmethod

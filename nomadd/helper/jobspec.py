@@ -66,6 +66,7 @@ _UPDATE = {
         "Canary",
     )
 }
+_MIGRATE = {k: _ANY for k in ("MaxParallel", "HealthCheck", "MinHealthyTime", "HealthyDeadline")}
 _PORT = {"Label": _ANY, "Value": _ANY, "To": _ANY, "HostNetwork": _ANY, "IgnoreCollision": _ANY}
 _NETWORK = {
     **{k: _ANY for k in ("Mode", "Device", "CIDR", "IP", "Hostname", "MBits", "DNS", "CNI")},
@@ -93,6 +94,7 @@ _TASK = {
     "KillSignal": _ANY,
     "LogConfig": {"MaxFiles": _ANY, "MaxFileSizeMB": _ANY, "Disabled": _ANY},
     "Leader": _ANY,
+    "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
 }
 _GROUP = {
     "Name": _ANY,
@@ -102,6 +104,7 @@ _GROUP = {
     "RestartPolicy": _RESTART,
     "ReschedulePolicy": _RESCHEDULE,
     "Update": _UPDATE,
+    "Migrate": _MIGRATE,
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
@@ -135,6 +138,7 @@ JOB_SCHEMA: dict[str, Any] = {
     "Constraints": [_CONSTRAINT],
     "TaskGroups": [_GROUP],
     "Update": _UPDATE,
+    "Migrate": _MIGRATE,
 }
 
 
@@ -247,6 +251,13 @@ _RESCHEDULE_HCL = {
     "max_delay": ("MaxDelay", "dur"),
     "unlimited": ("Unlimited", "v"),
 }
+_LIFECYCLE_HCL = {"hook": ("Hook", "v"), "sidecar": ("Sidecar", "v")}
+_MIGRATE_HCL = {
+    "max_parallel": ("MaxParallel", "v"),
+    "health_check": ("HealthCheck", "v"),
+    "min_healthy_time": ("MinHealthyTime", "dur"),
+    "healthy_deadline": ("HealthyDeadline", "dur"),
+}
 _UPDATE_HCL = {
     "stagger": ("Stagger", "dur"),
     "max_parallel": ("MaxParallel", "v"),
@@ -348,6 +359,8 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["RestartPolicy"] = _fields(_block(value, p), p, _RESTART_HCL)
         elif key == "logs":
             task["LogConfig"] = _fields(_block(value, p), p, _LOGS_HCL)
+        elif key == "lifecycle":
+            task["Lifecycle"] = _fields(_block(value, p), p, _LIFECYCLE_HCL)
         else:
             raise JobFileError(f"{p}: unknown key")
     return task
@@ -369,6 +382,8 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["ReschedulePolicy"] = _fields(_block(value, p), p, _RESCHEDULE_HCL)
         elif key == "update":
             group["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
+        elif key == "migrate":
+            group["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
         elif key == "network":
@@ -412,6 +427,8 @@ def hcl_to_api(doc: dict[str, Any]) -> dict[str, Any]:
             job["Constraints"] = _constraints(value, p)
         elif key == "update":
             job["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
+        elif key == "migrate":
+            job["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
         elif key == "group":
             job["TaskGroups"] = [_group(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

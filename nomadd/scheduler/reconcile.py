@@ -5,7 +5,9 @@ For each task group the existing allocations are sorted into:
 * **live** — desired ``run``, client not terminal, node fine: kept, updated in place (only
   ``count`` or other non-task fields changed) or destructively (stop + place, same name);
 * **lost** — node down, disconnected or gone: stopped with client status ``lost`` and replaced;
-* **migrate** — node draining or ``DesiredTransition.Migrate``: stopped and replaced elsewhere;
+* **migrate** — ``DesiredTransition.Migrate`` (``alloc stop``, or the drainer's mark: on a
+  draining node only the allocations it marked move, ``migrate.max_parallel`` at a time):
+  stopped and replaced elsewhere;
 * **replaced** — already replaced (``NextAllocation`` set) yet still desired ``run``, e.g. on a
   node that came back after being down: stopped;
 * **failed** — rescheduled now, later (a follow-up evaluation) or never, per ReschedulePolicy;
@@ -171,9 +173,7 @@ def next_reschedule_time(
 def _tainted(node: Node | None) -> str:
     if node is None or node.status in (NodeStatus.DOWN, NodeStatus.DISCONNECTED):
         return "lost"
-    if node.drain_strategy is not None:
-        return "migrate"
-    return ""
+    return ""  # a draining node is fine: its allocations move when the drainer marks them
 
 
 def _needs_update(alloc: Allocation, job: Job) -> bool:
@@ -254,7 +254,7 @@ def _group(
         taint = _tainted(node_of(alloc.node_id))
         if taint == "lost":
             lost.append(alloc)
-        elif taint == "migrate" or alloc.desired_transition.migrate:
+        elif alloc.desired_transition.migrate:
             migrate.append(alloc)
         else:
             live.append(alloc)

@@ -3,8 +3,9 @@
 A node that becomes ready later gets its allocation when the servers create a ``node-update``
 evaluation for the system jobs of its datacenter (Nomad's createNodeEvals); every evaluation
 reconciles all nodes, so any trigger converges. Allocations on down nodes are marked lost and
-not replaced elsewhere; on draining nodes (unless the drain ignores system jobs), ineligible or
-no longer feasible nodes they are stopped. Failed or completed allocations are not replaced
+not replaced elsewhere; on ineligible or no longer feasible nodes they are stopped, and on a
+draining node once the drainer marks them (``DesiredTransition.Migrate``: system jobs go last,
+never when the drain ignores them). Failed or completed allocations are not replaced
 (the client's restart policy governs restarts), as Nomad's system scheduler does.
 """
 
@@ -98,7 +99,7 @@ class SystemScheduler(BaseScheduler):
                 plan.stop(alloc, ALLOC_NOT_NEEDED)
             elif alloc.next_allocation:
                 plan.stop(alloc, ALLOC_REPLACED)
-            elif not self._may_stay(node, ready_ids, checkers[tg.name]):
+            elif not self._may_stay(alloc, node, ready_ids, checkers[tg.name]):
                 plan.stop(alloc, ALLOC_NODE_TAINTED)
             else:
                 kept.add(key)
@@ -128,12 +129,11 @@ class SystemScheduler(BaseScheduler):
             result.class_eligibility.update(checker.class_eligibility())
 
     @staticmethod
-    def _may_stay(node: Node, ready_ids: dict[str, Node], checker: GroupChecker) -> bool:
-        """A running system allocation stays on a ready, feasible node, and on a node whose
-        drain ignores system jobs."""
-        drain = node.drain_strategy
-        if drain is not None:
-            return drain.ignore_system_jobs
+    def _may_stay(alloc: Allocation, node: Node, ready_ids: dict[str, Node], checker: GroupChecker) -> bool:
+        """A running system allocation stays on a ready, feasible node, and on a draining node
+        until the drainer marks it."""
+        if node.drain_strategy is not None:
+            return not alloc.desired_transition.migrate
         return node.id in ready_ids and checker.feasible(node)
 
     def _place_one(

@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from nomadd.scheduler.protocols import State
-from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, DesiredTransition, TaskState, TaskStatus
 from nomadd.structs.deployment import AllocDeploymentStatus, Deployment
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.funcs import evaluate_node_plan
@@ -221,6 +221,13 @@ class Harness:
         updated = dataclasses.replace(alloc, client_status=status, task_states=states, modify_time=self.now)
         self.upsert_allocs([updated])
         return self._allocs[alloc_id]
+
+    def mark_migrate(self, node_id: str) -> None:
+        """What the leader's drainer does to a draining node's allocations (all at once, as at
+        the drain's deadline): ``DesiredTransition.Migrate``."""
+        marked = DesiredTransition(migrate=True)
+        live = [a for a in self.allocs_by_node(node_id) if not a.terminal()]
+        self.upsert_allocs([dataclasses.replace(a, desired_transition=marked) for a in live])
 
     # ---------------------------------------------------------------- State
 

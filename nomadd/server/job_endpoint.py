@@ -63,7 +63,7 @@ from nomadd.structs.summary import JobSummary
 __all__ = ["KNOWN_DRIVERS", "JobEndpoint", "check_placeable"]
 
 # Drivers a client can run (nomadd.drivers.DRIVERS; servers do not import the drivers package).
-KNOWN_DRIVERS = ("raw_exec", "exec", "mock")
+KNOWN_DRIVERS = ("raw_exec", "exec", "mock", "docker")
 
 _JOB_TABLES = (store_jobs.TABLE, store_allocs.TABLE, store_evals.TABLE)
 

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING
 
 from nomadd import telemetry
 from nomadd.helper.supervisor import Supervisor
-from nomadd.server.state import store_allocs
+from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.errors import NoLeaderError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.funcs import fits, refuses_new_placements
+from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
@@ -175,14 +176,28 @@ class _Overlay:
         return out
 
 
+def _job_ref(job: Job | None) -> tuple[str, str, int] | None:
+    return None if job is None else (job.namespace, job.id, job.job_modify_index)
+
+
 def check_plan(plan: Plan, overlay: _Overlay) -> tuple[PlanResult, bool]:
     """The part of ``plan`` that may be committed, and whether some node was refused."""
     accepted_alloc: dict[str, tuple[Allocation, ...]] = {}
     accepted_update: dict[str, tuple[Allocation, ...]] = {}
     partial = False
+    job = plan.job
+    # placements name their job's version (fsm/plan.py): it must still be stored
+    job_gone = job is not None and (
+        store_jobs.job_of_modify_index(overlay.snap, job.namespace, job.id, job.job_modify_index) is None
+    )
     for node_id in sorted(set(plan.node_allocation) | set(plan.node_update)):
         stops = plan.node_update.get(node_id, ())
         places = plan.node_allocation.get(node_id, ())
+        if job_gone and places:
+            logger.debug("plan placements refused: job version gone eval_id=%s", plan.eval_id)
+            partial, places = True, ()
+            if plan.all_at_once:
+                return PlanResult(), True
         node = overlay.snap.get(NODES_TABLE, node_id)
         ok, reason = overlay.evaluate(node, node_id, stops, places)
         if not ok:
@@ -321,6 +336,7 @@ class PlanApplier:
             plans.append(
                 PlanEntry(
                     job=item.plan.job,
+                    job_ref=_job_ref(item.plan.job),
                     placements=tuple(a for v in result.node_allocation.values() for a in v),
                     stops=tuple(a for v in result.node_update.values() for a in v),
                     deployment=deployment,

@@ -11,7 +11,9 @@ from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
+from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.network import network_problems
 from nomadd.structs.policy import (
     ReschedulePolicy,
@@ -78,7 +80,6 @@ class LogConfig:
 class Task:
     # Nomad's api.Task keys nomadd has no field for, sent at their zero value (codec.to_api)
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
-        "Lifecycle": None,
         "Affinities": None,
         "Services": None,
         "Artifacts": None,
@@ -110,6 +111,7 @@ class Task:
     kill_signal: str = ""  # empty: SIGINT, as Nomad
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
+    lifecycle: TaskLifecycle | None = None  # None: a main task
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +122,6 @@ class TaskGroup:
         "Spreads": None,
         "Volumes": None,
         "Disconnect": None,
-        "Migrate": None,
         "Services": None,
         "ShutdownDelay": None,
         "MaxRunDuration": None,
@@ -138,6 +139,7 @@ class TaskGroup:
     restart_policy: RestartPolicy | None = None  # canonicalize fills the job type's default
     reschedule_policy: ReschedulePolicy | None = None
     update: UpdateStrategy | None = None
+    migrate: MigrateStrategy | None = None  # canonicalize: Nomad's default for service jobs
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
@@ -223,6 +225,7 @@ class Job:
     constraints: tuple[Constraint, ...] = ()
     task_groups: tuple[TaskGroup, ...] = ()
     update: UpdateStrategy | None = None
+    migrate: MigrateStrategy | None = None  # canonicalize gives it to the groups without one
     meta: Mapping[str, str] = field(default_factory=dict)
     stop: bool = False
     status: JobStatus = JobStatus.PENDING
@@ -252,8 +255,13 @@ class Job:
             update = tg.update
             if update is None and self.update is not None and self.type == JobType.SERVICE:
                 update = self.update
+            migrate = tg.migrate or self.migrate  # the group's block wins whole (Nomad: per field)
+            if migrate is None and self.type == JobType.SERVICE:
+                migrate = DEFAULT_MIGRATE
             groups.append(
-                dataclasses.replace(tg, restart_policy=restart, reschedule_policy=reschedule, update=update)
+                dataclasses.replace(
+                    tg, restart_policy=restart, reschedule_policy=reschedule, update=update, migrate=migrate
+                )
             )
         return dataclasses.replace(
             self,
@@ -454,6 +462,11 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.append(f"{rpath}.DelayFunction: invalid value {rp.delay_function!r}")
     if tg.update is not None:
         errs.extend(f"{path}.Update.{p}" for p in tg.update.problems())
+    if tg.migrate is not None:
+        if job_type == "service":
+            errs.extend(f"{path}.Migrate.{p}" for p in tg.migrate.problems())
+        else:
+            errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:
@@ -480,8 +493,12 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         names.add(task.name)
         leaders += task.leader
         _task(errs, tpath, task, drivers)
+        if task.lifecycle is not None:
+            errs.extend(f"{tpath}.Lifecycle.{p}" for p in task.lifecycle.problems())
     if leaders > 1:
         errs.append(f"{path}.Tasks: only one task may be marked as leader")
+    if tg.tasks and all(t.lifecycle is not None for t in tg.tasks):
+        errs.append(f"{path}.Tasks: task group {tg.name!r} must have at least one main task")
 
 
 def _task(errs: list[str], path: str, task: Task, drivers: Collection[str] | None) -> None:

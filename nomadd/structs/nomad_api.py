@@ -19,6 +19,8 @@ from nomadd.structs.codec import API_NAME_KEY, api_name
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
+from nomadd.structs.lifecycle import TaskLifecycle
+from nomadd.structs.migrate import MigrateStrategy
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 
@@ -39,7 +41,12 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "VaultNamespace NomadTokenID Status StatusDescription Stable Version SubmitTime CreateIndex "
             "ModifyIndex JobModifyIndex VersionTag"
         ),
-        {"TaskGroups": TaskGroup, "Constraints": Constraint, "Update": UpdateStrategy},
+        {
+            "TaskGroups": TaskGroup,
+            "Constraints": Constraint,
+            "Update": UpdateStrategy,
+            "Migrate": MigrateStrategy,
+        },
     ),
     TaskGroup: (
         _f(
@@ -55,6 +62,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "ReschedulePolicy": ReschedulePolicy,
             "EphemeralDisk": EphemeralDisk,
             "Update": UpdateStrategy,
+            "Migrate": MigrateStrategy,
             "Networks": NetworkResource,
         },
     ),
@@ -70,8 +78,10 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Resources": Resources,
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
+            "Lifecycle": TaskLifecycle,
         },
     ),
+    TaskLifecycle: (_f("Hook Sidecar"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
     Resources: (
@@ -92,6 +102,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         ),
         {},
     ),
+    MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
     Constraint: (_f("LTarget RTarget Operand"), {}),
 }

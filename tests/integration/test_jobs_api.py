@@ -296,12 +296,16 @@ def test_node_drain_cli_migrates_and_completes(one_server: Any) -> None:
     server.api("PUT", "/v1/jobs", {"Job": job(count=2)})
     wait_for(lambda: len(live_allocs(server, "web")) == 2, 10, what="placed on a")
     b = sim_node(server)
-    out = server.cli("node", "drain", "-enable", "-yes", "-deadline", "1m", a["ID"][:8], timeout=60)
+    both = server.cli("node", "drain", "-enable", "-force", "-deadline", "1m", a["ID"][:8])
+    assert both.returncode == 1 and "mutually exclusive" in both.stderr
+    # simulated nodes never run their allocations (never healthy): -force moves them at once
+    out = server.cli("node", "drain", "-enable", "-yes", "-force", a["ID"][:8], timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f'Node "{a["ID"]}" drain strategy set' in out.stdout
     assert f'==> Node "{a["ID"]}" drain complete' in out.stdout
-    live = live_allocs(server, "web")
-    assert len(live) == 2 and all(x["NodeID"] == b["ID"] for x in live)
+    wait_for(
+        lambda: [x["NodeID"] for x in live_allocs(server, "web")] == [b["ID"]] * 2, 10, what="moved to b"
+    )
     node = server.api("GET", f"/v1/node/{a['ID']}")
     assert node["SchedulingEligibility"] == "ineligible" and node["LastDrain"]["Status"] == "complete"
     out = server.cli("node", "drain", "-disable", "-yes", a["ID"])

@@ -39,6 +39,7 @@ from nomadd.agent.http.proxy import FORWARD_TIMEOUT_S, PROXIED_HEADER
 from nomadd.agent.http.server import read_body
 from nomadd.client.alloc_stats import alloc_usage
 from nomadd.client.exec_session import ExecSession, exec_spec
+from nomadd.drivers.base import ExecStream
 from nomadd.structs.errors import (
     DriverError,
     NotImplementedForModeError,
@@ -171,16 +172,20 @@ async def alloc_exec(agent: Agent, req: web.Request) -> object:
         raise ValidationError(f"task {task!r} is not running")
     if tr.task.driver == "raw_exec":
         await _may_node_exec(agent, req, runner.alloc.namespace)
-    try:
-        spec = exec_spec(
-            tr.task.driver, tr.config.user, tr.handle.driver_state, tr.config.env, tr.config.task_dir
-        )
+    spec: dict[str, Any] = {}
+    try:  # a driver with its own exec (docker) needs no spec
+        if tr.driver.exec_session(tr.handle, command, tty=tty, size=(0, 0)) is None:
+            spec = exec_spec(
+                tr.task.driver, tr.config.user, tr.handle.driver_state, tr.config.env, tr.config.task_dir
+            )
     except DriverError as err:
         raise ValidationError(str(err)) from err
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(req)
     size, pending = await _first_frame(ws) if tty else ((0, 0), None)
-    session = ExecSession(command, spec, tty=tty, size=size)
+    session: ExecStream = tr.driver.exec_session(tr.handle, command, tty=tty, size=size) or ExecSession(
+        command, spec, tty=tty, size=size
+    )
     try:
         await session.start()
     except DriverError as err:
@@ -231,7 +236,7 @@ async def _first_frame(ws: web.WebSocketResponse) -> tuple[tuple[int, int], str 
     return (size, None) if size is not None else ((0, 0), str(msg.data))
 
 
-async def _apply(text: str, session: ExecSession) -> None:
+async def _apply(text: str, session: ExecStream) -> None:
     """One input frame; a malformed one is logged and skipped."""
     try:
         frame: Any = json.loads(text)
@@ -247,7 +252,7 @@ async def _apply(text: str, session: ExecSession) -> None:
         logger.debug("exec input frame skipped err=%s", err)
 
 
-async def _read_input(ws: web.WebSocketResponse, session: ExecSession, pending: str | None) -> None:
+async def _read_input(ws: web.WebSocketResponse, session: ExecStream, pending: str | None) -> None:
     """Frames from the caller until it closes."""
     if pending is not None:
         await _apply(pending, session)

@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from nomadd import __version__
 from nomadd.structs.node import (
@@ -72,6 +72,8 @@ class FingerprintConfig:
     raw_exec_enabled: bool = False
     exec_enabled: bool = True
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
+    #: each driver plugin's config table (``plugin "<name>" { config {} }``)
+    driver_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     version: str = field(default_factory=_default_version)
     revision: str = ""
 

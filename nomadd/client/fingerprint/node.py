@@ -63,7 +63,7 @@ def _driver_info(name: str, cfg: FingerprintConfig) -> DriverInfo:
         )
     enabled = {"raw_exec": cfg.raw_exec_enabled, "exec": cfg.exec_enabled}.get(name)
     try:
-        return cls(DriverConfig(enabled=enabled)).fingerprint()
+        return cls(DriverConfig(enabled=enabled, options=cfg.driver_options.get(name, {}))).fingerprint()
     except Exception as err:
         logger.exception("driver fingerprint failed driver=%s", name)
         return DriverInfo(

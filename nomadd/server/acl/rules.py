@@ -10,12 +10,13 @@ request envelope's ``auth_token``. Methods the clients and servers call for them
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
-from nomadd.server.state import store_allocs, store_deployments, store_evals
+from nomadd.server.state import store_allocs, store_deployments, store_evals, store_nodes
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.errors import PermissionDeniedError
 from nomadd.structs.requests import CallerKind, Envelope
@@ -214,6 +215,22 @@ def object_namespace(snap: StateSnapshot, req: Envelope) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+# What a client may do to its own node with the node's SecretID as its token (Nomad's node
+# identity), whatever the ACLs: drain itself as it stops (drain_on_shutdown) and read its node
+# to follow that drain. An API user relayed by the client's agent does not know that secret.
+_NODE_SELF = frozenset({"Node.UpdateDrain", "Node.GetNode"})
+
+
+def _node_itself(name: str, req: Envelope, snapshot: Callable[[], StateSnapshot] | None) -> bool:
+    caller = req.caller
+    if name not in _NODE_SELF or caller.kind != CallerKind.NODE or snapshot is None or not req.auth_token:
+        return False
+    if getattr(req, "node_id", "") != caller.node_id:
+        return False
+    node = store_nodes.get(snapshot(), caller.node_id)
+    return node is not None and hmac.compare_digest(node.secret_id.encode(), req.auth_token.encode())
+
+
 async def authorize_rpc(
     resolver: ACLResolver, name: str, req: Envelope, snapshot: Callable[[], StateSnapshot] | None = None
 ) -> None:
@@ -223,7 +240,7 @@ async def authorize_rpc(
     if not resolver.enabled or req.caller.kind == CallerKind.SERVER:
         return  # a server's own request (verified by the internal RPC's server credential)
     rule = RPC_RULES.get(name, MANAGEMENT)
-    if rule.kind in ("public", "internal", "self"):
+    if rule.kind in ("public", "internal", "self") or _node_itself(name, req, snapshot):
         return
     acl = await resolver.resolve(req.auth_token)
     namespaces = {req.namespace or "default"}

@@ -3,8 +3,9 @@
 
 A ``PLAN_RESULTS`` entry travels with each plan's placements as the first allocation in full and
 the others as their differences from it (``codec_diff``; the allocations of one plan share
-most fields: job, group, resources, eval), and without a copy of the job in each allocation
-(the plan carries it once). :func:`decode_plan_results` rebuilds the same
+most fields: job, group, resources, eval), and without the job: the plan names it by
+(namespace, ID, JobModifyIndex) and each server attaches its stored copy of that version, which
+it holds because the job was committed before the plan was made. :func:`decode_plan_results` rebuilds the same
 :class:`PlanResultsEntry` the leader proposed, with whole allocations, so the leader (which
 applies its own struct) and the followers (which decode the bytes) run one apply function.
 """
@@ -12,6 +13,7 @@ applies its own struct) and the followers (which decode the bytes) run one apply
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -29,6 +31,8 @@ from nomadd.structs.job import Job
 from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["apply_alloc_update", "apply_plan_results", "decode_plan_results", "encode_plan_results"]
 
 # What upsert_plan_locked sets on a new placement, set while copying it once (a new object:
@@ -40,14 +44,17 @@ _without_job = replacer(Allocation, "job")
 # ---- apply ---------------------------------------------------------------------------------
 
 
-def _plan_job(txn: Txn, job: Job | None) -> Job | None:
-    """The plan's job: the stored object when it is the same version (shared by every
-    allocation), else the plan's copy."""
+def _plan_job(txn: Txn, plan: PlanEntry) -> Job | None:
+    """The stored job the plan was made for. None when it is gone (purged, or more than
+    JobTrackedVersions newer versions registered since): then every server alike drops the
+    plan's placements (the plan applier refuses such placements already; this is the race).
+    An entry of the older format carries its job: the stored object when it is that version."""
+    if plan.job_ref is not None:
+        return store_jobs.job_of_modify_index(txn, *plan.job_ref)
+    job = plan.job
     if job is None:
         return None
-    current = store_jobs.get_job(txn, job.namespace, job.id)
-    same = current is not None and current.job_modify_index == job.job_modify_index
-    return current if same else job
+    return store_jobs.job_of_modify_index(txn, job.namespace, job.id, job.job_modify_index) or job
 
 
 def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
@@ -56,7 +63,7 @@ def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
     for plan in entry.plans:
         if plan.deployment is not None or plan.deployment_updates:
             apply_plan_deployment(txn, plan)
-        job = _plan_job(txn, plan.job)
+        job = _plan_job(txn, plan)
         allocs: tuple[Allocation, ...] | list[Allocation] = plan.placements
         if job is not None:
             # new placements get their stored form here; upsert_plan_locked stores them as
@@ -65,6 +72,13 @@ def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
                 a if store_allocs.get_alloc(txn, a.id) is not None else _stamp(a, job, index, index, index)
                 for a in allocs
             ]
+        elif plan.job_ref is not None and allocs:
+            logger.warning(
+                "plan placements dropped: job version gone namespace=%s job=%s job_modify_index=%d allocs=%d",
+                *plan.job_ref,
+                len(allocs),
+            )
+            allocs = ()
         n_placed, n_stopped = store_allocs.upsert_plan_locked(txn, job, allocs, plan.stops)
         placed += n_placed
         stopped += n_stopped
@@ -87,20 +101,20 @@ def apply_alloc_update(txn: Txn, entry: AllocUpdateEntry) -> ApplyResult:
 
 
 def _plan_wire(plan: PlanEntry) -> dict[str, Any]:
-    drop_job = plan.job is not None
-    out: dict[str, Any] = {
-        "job": to_wire(plan.job) if plan.job is not None else None,
-        "stops": [to_wire(_without_job(a, None)) for a in plan.stops],  # the FSM reads status fields
-    }
+    ref = plan.job_ref
+    out: dict[str, Any] = {"stops": [to_wire(_without_job(a, None)) for a in plan.stops]}  # status fields
+    if ref is not None:
+        out["job_ref"] = list(ref)
+    elif plan.job is not None:
+        out["job"] = to_wire(plan.job)
     if plan.deployment is not None:
         out["deployment"] = to_wire(plan.deployment)
     if plan.deployment_updates:
         out["deployment_updates"] = [to_wire(u) for u in plan.deployment_updates]
     if plan.placements:
         first = plan.placements[0]
-        out["alloc_base"] = to_wire(
-            _without_job(first, None) if drop_job and first.job is not None else first
-        )
+        has_job = ref is not None or plan.job is not None
+        out["alloc_base"] = to_wire(_without_job(first, None) if has_job and first.job is not None else first)
         out["alloc_diffs"] = [to_wire_diff(first, a) for a in plan.placements[1:]]
     return out
 
@@ -112,7 +126,12 @@ def encode_plan_results(entry: PlanResultsEntry) -> bytes:
 
 
 def _plan_from_wire(wire: dict[str, Any]) -> PlanEntry:
-    job = from_wire(Job, wire["job"]) if wire.get("job") else None
+    job = from_wire(Job, wire["job"]) if wire.get("job") else None  # the older format
+    raw_ref = wire.get("job_ref")
+    ref: tuple[str, str, int] | None = None
+    if raw_ref is not None:
+        namespace, job_id, job_modify_index = raw_ref
+        ref = (str(namespace), str(job_id), int(job_modify_index))
     placements: tuple[Allocation, ...] = ()
     if wire.get("alloc_base"):
         base = from_wire(Allocation, wire["alloc_base"])
@@ -122,7 +141,12 @@ def _plan_from_wire(wire: dict[str, Any]) -> PlanEntry:
     deployment = from_wire(Deployment, wire["deployment"]) if wire.get("deployment") else None
     updates = tuple(from_wire(DeploymentStatusUpdate, u) for u in wire.get("deployment_updates") or ())
     return PlanEntry(
-        job=job, placements=placements, stops=stops, deployment=deployment, deployment_updates=updates
+        job=job,
+        job_ref=ref,
+        placements=placements,
+        stops=stops,
+        deployment=deployment,
+        deployment_updates=updates,
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "delete_job_locked",
     "get_job",
     "job_key",
+    "job_of_modify_index",
     "job_versions",
     "list_jobs",
     "upsert_job_locked",
@@ -109,6 +110,18 @@ def get_job(reader: Reader, namespace: str, job_id: str) -> Job | None:
 def job_versions(reader: Reader, namespace: str, job_id: str) -> tuple[Job, ...]:
     versions: tuple[Job, ...] = reader.get(VERSIONS_TABLE, job_key(namespace, job_id)) or ()
     return versions
+
+
+def job_of_modify_index(reader: Reader, namespace: str, job_id: str, job_modify_index: int) -> Job | None:
+    """The stored job whose JobModifyIndex is ``job_modify_index``: the current one or one of
+    the tracked older versions; None when it is gone (purged, or no longer tracked)."""
+    current = get_job(reader, namespace, job_id)
+    if current is not None and current.job_modify_index == job_modify_index:
+        return current
+    for version in job_versions(reader, namespace, job_id):
+        if version.job_modify_index == job_modify_index:
+            return version
+    return None
 
 
 def list_jobs(reader: Reader, namespace: str = "*", prefix: str = "") -> Iterator[Job]:

@@ -22,12 +22,17 @@ __all__ = ["PlanEntry", "PlanResultsEntry"]
 class PlanEntry:
     """The committed part of one plan.
 
-    ``placements`` are new or updated allocations; when ``job`` is set they carry ``job=None``
-    and the FSM attaches ``job`` (the stored object when it is the same version). ``stops`` only
-    need their ID and status fields (desired status/description/transition, lost, follow-up).
+    ``placements`` are new or updated allocations; when the plan has a job they carry
+    ``job=None`` and the FSM attaches the stored job of that version. The plan applier names the
+    job by ``job_ref`` (namespace, ID, JobModifyIndex): it was committed before the plan was
+    made, so every server finds it in its jobs or job_versions table, and ``job`` (the
+    proposer's own copy) never travels. Entries written before ``job_ref`` existed carry
+    ``job`` inline and no ``job_ref``. ``stops`` only need their ID and status fields (desired
+    status/description/transition, lost, follow-up).
     """
 
     job: Job | None = None
+    job_ref: tuple[str, str, int] | None = None
     placements: tuple[Allocation, ...] = ()
     stops: tuple[Allocation, ...] = ()
     deployment: Deployment | None = None  # created or updated by the plan (its counters move in the FSM)

@@ -235,6 +235,31 @@ def test_raw_exec_enabled_by_plugin_block_or_option(tmp_path: Path) -> None:
     assert load(tmp_path, base + 'options = { "driver.raw_exec.enable" = "1" }').client.raw_exec_enabled
 
 
+def test_client_drain_on_shutdown_block(tmp_path: Path) -> None:
+    from nomadd.client.config import DrainOnShutdown
+
+    base = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n'
+    assert load(tmp_path, base).client.drain_on_shutdown is None
+    empty = load(tmp_path, base + "[client.drain_on_shutdown]\n").client.drain_on_shutdown
+    assert empty == DrainOnShutdown(
+        deadline=3600.0, force=False, ignore_system_jobs=False
+    )  # Nomad's defaults
+    text = base + '[client.drain_on_shutdown]\ndeadline = "90s"\nforce = true\nignore_system_jobs = true\n'
+    assert load(tmp_path, text).client.drain_on_shutdown == DrainOnShutdown(
+        deadline=90.0, force=True, ignore_system_jobs=True
+    )
+    with pytest.raises(
+        ConfigError, match=r'c0.toml: client.drain_on_shutdown.deadline: invalid duration "soon"'
+    ):
+        load(tmp_path, base + '[client.drain_on_shutdown]\ndeadline = "soon"\n')
+    with pytest.raises(ConfigError, match=r'c0.toml: unknown key "client.drain_on_shutdown.forse"'):
+        load(tmp_path, base + "[client.drain_on_shutdown]\nforse = true\n")
+    with pytest.raises(
+        ConfigError, match=r'c0.toml: client.drain_on_shutdown.deadline: negative duration "-5s"'
+    ):
+        load(tmp_path, base + '[client.drain_on_shutdown]\ndeadline = "-5s"\n')
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -352,3 +377,17 @@ def test_federation_settings(tmp_path: Path) -> None:
     assert load(tmp_path, server_toml(tmp_path)).server.authoritative_region == ""
     with pytest.raises(ConfigError, match="authoritative_region"):
         load(tmp_path, server_toml(tmp_path, 'authoritative_region = "no spaces"'))
+
+
+def test_docker_plugin_config_reaches_the_client(tmp_path: Path) -> None:
+    base = f'data_dir = "{tmp_path}"\nbind_addr = "10.0.0.1"\n[client]\nenabled = true\n'
+    text = (
+        base
+        + '[plugin.docker.config]\nendpoint = "unix:///run/podman.sock"\nallow_privileged = true\n'
+        + '[plugin.docker.config.volumes]\nenabled = true\n[plugin.docker.config.gc]\nimage_delay = "10m"\n'
+    )
+    docker = load(tmp_path, text).client.plugin_config["docker"]
+    assert docker["endpoint"] == "unix:///run/podman.sock" and docker["allow_privileged"] is True
+    assert docker["volumes"] == {"enabled": True} and docker["gc"] == {"image_delay": 600.0}
+    with pytest.raises(ConfigError, match="plugin.docker.config.gc.image_delay"):
+        load(tmp_path, base + '[plugin.docker.config.gc]\nimage_delay = "soon"\n')

@@ -13,7 +13,7 @@ from nomadd.structs.errors import DriverError
 def test_exports() -> None:
     for name in base.__all__:
         assert hasattr(base, name), name
-    assert set(DRIVERS) == {"raw_exec", "exec", "mock"}
+    assert set(DRIVERS) == {"raw_exec", "exec", "mock", "docker"}
     for name, cls in DRIVERS.items():
         assert issubclass(cls, base.Driver)
         assert cls.name == name

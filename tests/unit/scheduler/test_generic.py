@@ -208,6 +208,9 @@ def test_drain_migrates() -> None:
     moving = [a for a in h.live_allocs("web") if a.node_id == drained]
     h.update_node(drained, drain_strategy=DrainStrategy(deadline=60))
     h.process(h.make_eval(h.job("web"), EvalTrigger.NODE_DRAIN, node_id=drained))
+    assert {a.node_id for a in h.live_allocs("web")} == {drained, nodes[1]}  # unmarked: they stay
+    h.mark_migrate(drained)  # the drainer's mark
+    h.process(h.make_eval(h.job("web"), EvalTrigger.NODE_DRAIN, node_id=drained))
     for a in moving:
         assert h.alloc(a.id).desired_description == ALLOC_MIGRATING
         assert h.alloc(a.id).client_status != AllocClientStatus.LOST

@@ -115,6 +115,7 @@ def test_random_cluster_walk(seed: int) -> None:
                 h.update_node(node_id, status=NodeStatus.READY)
             elif action == "drain":
                 h.update_node(node_id, drain_strategy=DrainStrategy())
+                h.mark_migrate(node_id)  # the drainer at the drain's deadline
             else:
                 h.update_node(node_id, drain_strategy=None)
         else:

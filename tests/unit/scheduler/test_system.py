@@ -78,6 +78,9 @@ def test_drain_stops_unless_ignored() -> None:
     assert node_ids(h) == {a, b}
     h.update_node(a, drain_strategy=DrainStrategy())
     h.process(h.make_eval(h.job("sys"), EvalTrigger.NODE_DRAIN, node_id=a))
+    assert node_ids(h) == {a, b}  # system allocations go last: only once the drainer marks them
+    h.mark_migrate(a)
+    h.process(h.make_eval(h.job("sys"), EvalTrigger.NODE_DRAIN, node_id=a))
     assert node_ids(h) == {b}
     stopped = next(x for x in h.all_allocs("sys") if x.node_id == a)
     assert stopped.desired_description == ALLOC_NODE_TAINTED

@@ -4,6 +4,7 @@ the dump/restore of a snapshot keeps it, and non-management callers are refused.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -140,5 +141,45 @@ def test_every_rpc_method_has_a_rule_and_checks_it() -> None:
         from nomadd.rpc.auth import server_caller
 
         await authorize_rpc(acl, "Operator.RaftRemovePeerByAddress", Envelope(caller=server_caller()))
+
+    _run(main())
+
+
+def test_a_node_may_drain_and_read_itself_with_its_secret_as_token() -> None:
+    """drain_on_shutdown with ACLs: the client's own SecretID is its token for Node.UpdateDrain
+    and Node.GetNode of its own node, and for nothing else (an API user relayed by the client
+    agent does not know it)."""
+    from nomadd.server.acl.rules import authorize_rpc
+    from nomadd.structs.node import DrainStrategy
+    from nomadd.structs.requests import Caller, CallerKind
+    from nomadd.structs.requests.node import NodeSpecificRequest, NodeUpdateDrainRequest
+
+    async def main() -> None:
+        s = FakeServer(acl=ACLConfig(enabled=True))
+        node = await s.add_node(secret_id=str(uuid.uuid4()))  # real node secrets are UUIDs
+        other = await s.add_node(secret_id=str(uuid.uuid4()))
+        acl = s.ctx.acl
+        me = Caller(kind=CallerKind.NODE, node_id=node.id)
+
+        def drain(node_id: str, token: str, caller: Caller = me) -> NodeUpdateDrainRequest:
+            return NodeUpdateDrainRequest(
+                node_id=node_id, drain_strategy=DrainStrategy(), auth_token=token, caller=caller
+            )
+
+        snap = s.store.snapshot
+        await authorize_rpc(acl, "Node.UpdateDrain", drain(node.id, node.secret_id), snap)
+        get = NodeSpecificRequest(node_id=node.id, auth_token=node.secret_id, caller=me)
+        await authorize_rpc(acl, "Node.GetNode", get, snap)
+        refused = [
+            ("Node.UpdateDrain", drain(node.id, "")),  # relayed user without a token
+            ("Node.UpdateDrain", drain(node.id, other.secret_id)),  # another node's secret
+            ("Node.UpdateDrain", drain(other.id, node.secret_id)),  # another node
+            ("Node.UpdateDrain", drain(other.id, other.secret_id)),  # its secret, but not its caller
+            ("Node.UpdateEligibility", drain(node.id, node.secret_id)),  # not a self method
+            ("Node.UpdateDrain", drain(node.id, node.secret_id, Caller())),  # not a node caller
+        ]
+        for name, req in refused:
+            with pytest.raises(PermissionDeniedError):
+                await authorize_rpc(acl, name, req, snap)
 
     _run(main())

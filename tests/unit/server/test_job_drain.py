@@ -7,6 +7,7 @@ from typing import Any
 
 from nomadd.server.drainer import Drainer
 from nomadd.server.state import store_allocs, store_evals, store_nodes
+from nomadd.structs.alloc import AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.node import DrainStatus, DrainStrategy, NodeEligibility
 from nomadd.structs.requests.node import NODE_UPDATE_DRAIN, NodeUpdateDrainRequest, NodeWriteReply
@@ -28,26 +29,54 @@ def _live_on(server: FakeServer, node_id: str) -> list[Any]:
     return [a for a in store_allocs.allocs_by_node(server.store.snapshot(), node_id) if not a.terminal()]
 
 
-def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> None:
+_RUNNING = {"t": TaskState(state=TaskStatus.RUNNING, started_at="2026-01-01T00:00:00Z")}
+
+
+async def _report(server: FakeServer) -> None:
+    """Play the clients: wanted allocations run (healthy: started long ago), stopped ones complete."""
+    allocs = store_allocs.list_allocs(server.store.snapshot())
+    run = [a for a in allocs if not a.server_terminal() and a.client_status == AllocClientStatus.PENDING]
+    done = [a for a in allocs if a.server_terminal() and not a.client_terminal()]
+    if run:
+        await server.update_allocs(run, AllocClientStatus.RUNNING, task_states=_RUNNING)
+    if done:
+        await server.update_allocs(done, AllocClientStatus.COMPLETE)
+
+
+def test_drain_migrates_max_parallel_at_a_time_then_completes_and_disable_restores_eligibility() -> None:
     async def main() -> None:
         server = FakeServer()
         n1 = await server.add_node()
         server.scheduling.set_enabled(True)
         drainer = next(c for c in server.components if isinstance(c, Drainer))
         try:
-            await server.register_job(api_job(count=2))
-            await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
+            group_migrate = {"MaxParallel": 2, "HealthCheck": "task_states", "MinHealthyTime": 0}
+            job = api_job(count=5)
+            job["TaskGroups"][0]["Migrate"] = group_migrate
+            await server.register_job(job)
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 5)
+            await _report(server)
             n2 = await server.add_node()
             reply = await _drain(server, n1.id, DrainStrategy(deadline=10**12))
             node = store_nodes.get(server.store.snapshot(), n1.id)
             assert node is not None and node.drain_strategy is not None and reply.meta.index > 0
             assert node.drain_strategy.started_at and node.drain_strategy.force_deadline
             assert node.scheduling_eligibility == NodeEligibility.INELIGIBLE
-            await wait_until(lambda: len(_live_on(server, n2.id)) == 2, what="migrated to n2")
-            assert _live_on(server, n1.id) == []
+            assert await drainer.check() == []
+            marked = [a for a in store_allocs.allocs_by_node(server.store.snapshot(), n1.id)]
+            assert sum(a.desired_transition.migrate for a in marked) == 2  # max_parallel, no more
+            assert await drainer.check() == []  # replacements not healthy yet: nothing more
+            assert sum(a.desired_transition.migrate for a in _all(server)) == 2
+            for _ in range(10):
+                await wait_until(lambda: _scheduled(server), what="the scheduler acted on the marks")
+                await _report(server)
+                if await drainer.check():
+                    break
+            else:
+                raise AssertionError("drain never completed")
+            assert len(_live_on(server, n2.id)) == 5 and _live_on(server, n1.id) == []
             evals = store_evals.list_evals(server.store.snapshot())
             assert any(e.triggered_by == EvalTrigger.NODE_DRAIN and e.node_id == n1.id for e in evals)
-            assert await drainer.check() == [n1.id]
             node = store_nodes.get(server.store.snapshot(), n1.id)
             assert node is not None and node.drain_strategy is None
             assert node.last_drain is not None and node.last_drain.status == DrainStatus.COMPLETE
@@ -60,6 +89,15 @@ def test_drain_migrates_then_completes_and_disable_restores_eligibility() -> Non
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def _all(server: FakeServer) -> list[Any]:
+    return store_allocs.list_allocs(server.store.snapshot())
+
+
+def _scheduled(server: FakeServer) -> bool:
+    """Every allocation marked to migrate was stopped by the scheduler."""
+    return all(a.server_terminal() for a in _all(server) if a.desired_transition.migrate)
 
 
 def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
@@ -76,6 +114,54 @@ def test_drain_waits_while_allocs_run_unless_deadline_passed() -> None:
             assert await drainer.check() == []
             await _drain(server, n1.id, DrainStrategy(deadline=-1))
             assert await drainer.check() == [n1.id]  # forced: deadline already passed
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())
+
+
+def test_system_allocations_are_drained_last_and_kept_when_ignored() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        server.scheduling.set_enabled(True)
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+        try:
+            job = api_job(count=1)
+            job["TaskGroups"][0]["Migrate"] = {
+                "MaxParallel": 1,
+                "HealthCheck": "task_states",
+                "MinHealthyTime": 0,
+            }
+            await server.register_job(job)
+            await server.register_job(api_job("sys", count=1, job_type="system"))
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 2)
+            await _report(server)
+            await server.add_node()
+            await _drain(server, n1.id, DrainStrategy(deadline=10**12))
+
+            def marked() -> set[str]:
+                return {a.job_id for a in _all(server) if a.desired_transition.migrate}
+
+            assert await drainer.check() == []
+            assert marked() == {"web"}  # the service first, the system job waits
+            for _ in range(10):
+                await wait_until(lambda: _scheduled(server), what="the scheduler acted on the marks")
+                await _report(server)
+                if await drainer.check():
+                    break
+            else:
+                raise AssertionError("drain never completed")
+            assert marked() == {"web", "sys"}
+            assert _live_on(server, n1.id) == []
+
+            # a drain that ignores system jobs leaves them running
+            n3 = await server.add_node()
+            await wait_until(lambda: len(_live_on(server, n3.id)) == 1, what="system alloc on n3")
+            await _report(server)
+            await _drain(server, n3.id, DrainStrategy(deadline=10**12, ignore_system_jobs=True))
+            assert await drainer.check() == [n3.id]
+            assert [a.job_id for a in _live_on(server, n3.id)] == ["sys"]
         finally:
             server.scheduling.set_enabled(False)
 

@@ -16,11 +16,12 @@ from nomadd.scheduler.testing import mock_job
 from nomadd.server.fsm.plan import decode_plan_results, encode_plan_results
 from nomadd.server.job_gc import JobGC
 from nomadd.server.plan_apply import PlanApplier
-from nomadd.server.state import store_allocs
+from nomadd.server.state import store_allocs, store_jobs
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
 from nomadd.structs.codec import to_wire
 from nomadd.structs.errors import NoLeaderError, RaftApplyError
 from nomadd.structs.eval import EvalStatus, Evaluation
+from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
 from nomadd.structs.node import NodeStatus
 from nomadd.structs.plan import Plan
@@ -33,9 +34,17 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def _plan(node_id: str, *, cpu: int, n: int = 1, eval_id: str = "e1") -> Plan:
-    job = mock_job("web", count=n, cpu=cpu)
-    tg = job.task_groups[0]
+async def _web(server: FakeServer) -> Job:
+    """The stored job the test plans are for: the FSM attaches the stored version a plan names."""
+    await server.register_job(api_job("web"))
+    job = store_jobs.get_job(server.store.snapshot(), "default", "web")
+    assert job is not None
+    return job
+
+
+def _plan(node_id: str, *, cpu: int, n: int = 1, eval_id: str = "e1", job: Job | None = None) -> Plan:
+    tg = mock_job("web", count=n, cpu=cpu).task_groups[0]
+    job = job or mock_job("web", count=n, cpu=cpu)
     allocs = tuple(
         Allocation(
             id=str(uuid.uuid4()),
@@ -54,13 +63,14 @@ def _plan(node_id: str, *, cpu: int, n: int = 1, eval_id: str = "e1") -> Plan:
 def test_commits_fitting_plan_with_created_evals_in_one_entry() -> None:
     async def main() -> None:
         server = FakeServer()
+        web = await _web(server)
         node = await server.add_node()
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
             blocked = Evaluation(id="b1", job_id="web", type="service", status=EvalStatus.BLOCKED)
             before = len(server.raft.applied)
-            result = await applier.submit(_plan(node.id, cpu=1000, n=2), [blocked])
+            result = await applier.submit(_plan(node.id, cpu=1000, n=2, job=web), [blocked])
             assert server.raft.applied[before:] == [MessageType.PLAN_RESULTS]
             assert result.refresh_index == 0 and len(result.node_allocation[node.id]) == 2
             snap = server.store.snapshot()
@@ -78,15 +88,16 @@ def test_commits_fitting_plan_with_created_evals_in_one_entry() -> None:
 def test_rejects_overcommit_and_node_not_ready() -> None:
     async def main() -> None:
         server = FakeServer()
+        web = await _web(server)
         node = await server.add_node()  # 4000 MHz
         down = await server.add_node()
         await server.set_node_status(down.id, NodeStatus.DOWN)
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
-            too_big = await applier.submit(_plan(node.id, cpu=3000, n=2))
+            too_big = await applier.submit(_plan(node.id, cpu=3000, n=2, job=web))
             assert too_big.node_allocation == {} and too_big.refresh_index > 0
-            on_down = await applier.submit(_plan(down.id, cpu=100))
+            on_down = await applier.submit(_plan(down.id, cpu=100, job=web))
             assert on_down.node_allocation == {} and on_down.refresh_index > 0
             assert store_allocs.list_allocs(server.store.snapshot()) == []
         finally:
@@ -98,14 +109,15 @@ def test_rejects_overcommit_and_node_not_ready() -> None:
 def test_batched_plans_see_each_other() -> None:
     async def main() -> None:
         server = FakeServer()
+        web = await _web(server)
         node = await server.add_node()
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
             # both fit alone, not together: submitted at once they share one batch
             r1, r2 = await asyncio.gather(
-                applier.submit(_plan(node.id, cpu=3000, eval_id="e1")),
-                applier.submit(_plan(node.id, cpu=3000, eval_id="e2")),
+                applier.submit(_plan(node.id, cpu=3000, eval_id="e1", job=web)),
+                applier.submit(_plan(node.id, cpu=3000, eval_id="e2", job=web)),
             )
             assert (len(r1.node_allocation), len(r2.node_allocation)) == (1, 0)
             assert r2.refresh_index > 0
@@ -119,16 +131,17 @@ def test_batched_plans_see_each_other() -> None:
 def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None:
     async def main() -> None:
         server = FakeServer()
+        web = await _web(server)
         node = await server.add_node()
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
-            first = _plan(node.id, cpu=3000)
+            first = _plan(node.id, cpu=3000, job=web)
             await applier.submit(first)
             alloc = first.node_allocation[node.id][0]
             await server.update_allocs([alloc], AllocClientStatus.RUNNING)
             stop = dataclasses.replace(alloc, desired_status=AllocDesiredStatus.STOP, desired_description="x")
-            second = _plan(node.id, cpu=3000, eval_id="e2")
+            second = _plan(node.id, cpu=3000, eval_id="e2", job=web)
             result = await applier.submit(dataclasses.replace(second, node_update={node.id: (stop,)}))
             assert len(result.node_allocation[node.id]) == 1
             stored = store_allocs.get_alloc(server.store.snapshot(), alloc.id)
@@ -143,7 +156,6 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
 def test_disabled_applier_refuses() -> None:
     async def main() -> None:
         server = FakeServer()
-
         try:
             await server.scheduling.applier.submit(Plan(eval_id="x"))
         except NoLeaderError:
@@ -193,13 +205,14 @@ async def _until(pred: Any) -> None:
 def test_entries_in_flight_count_their_placements_for_later_plans() -> None:
     async def main() -> None:
         server, gated, applier = await _gated()
+        web = await _web(server)
         node = await server.add_node()  # 4000 MHz
         try:
-            first = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e1")))
+            first = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e1", job=web)))
             await _until(lambda: len(gated.held) == 1)
             # checked and proposed while the first entry is still in Raft: it must see it
-            second = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e2")))
-            third = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=500, eval_id="e3")))
+            second = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e2", job=web)))
+            third = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=500, eval_id="e3", job=web)))
             await _until(lambda: len(gated.held) == 2)
             for gate in gated.held:
                 gate.set_result(None)
@@ -221,9 +234,10 @@ def test_entries_in_flight_count_their_placements_for_later_plans() -> None:
 def test_stops_in_flight_free_nothing_until_committed() -> None:
     async def main() -> None:
         server, gated, applier = await _gated()
+        web = await _web(server)
         node = await server.add_node()
         try:
-            placed = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000)))
+            placed = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, job=web)))
             await _until(lambda: len(gated.held) == 1)
             gated.held[0].set_result(None)
             alloc = (await placed).node_allocation[node.id][0]
@@ -233,12 +247,12 @@ def test_stops_in_flight_free_nothing_until_committed() -> None:
             )
             await _until(lambda: len(gated.held) == 2)
             # the stop is only proposed: if its entry failed, this placement would over-commit
-            early = await applier.submit(_plan(node.id, cpu=3000, eval_id="e3"))
+            early = await applier.submit(_plan(node.id, cpu=3000, eval_id="e3", job=web))
             assert early.node_allocation == {} and early.refresh_index > 0
             assert len(gated.held) == 2  # refused at the check: nothing to commit
             gated.held[1].set_result(None)
             await stopping
-            late = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e4")))
+            late = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=3000, eval_id="e4", job=web)))
             await _until(lambda: len(gated.held) == 3)
             gated.held[2].set_result(None)
             assert len((await late).node_allocation[node.id]) == 1
@@ -251,11 +265,14 @@ def test_stops_in_flight_free_nothing_until_committed() -> None:
 def test_in_flight_entries_are_bounded_and_a_failed_one_fails_only_its_plans() -> None:
     async def main() -> None:
         server, gated, applier = await _gated(max_inflight=2)
+        web = await _web(server)
         nodes = [await server.add_node() for _ in range(4)]
         try:
             subs = []
             for i, node in enumerate(nodes):
-                subs.append(asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100, eval_id=f"e{i}"))))
+                subs.append(
+                    asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100, eval_id=f"e{i}", job=web)))
+                )
                 await _until(lambda i=i: len(gated.held) == min(i + 1, 2))
             for _ in range(50):
                 await asyncio.sleep(0)
@@ -279,8 +296,9 @@ def test_in_flight_entries_are_bounded_and_a_failed_one_fails_only_its_plans() -
 def test_leadership_loss_fails_plans_in_flight() -> None:
     async def main() -> None:
         server, gated, applier = await _gated()
+        web = await _web(server)
         node = await server.add_node()
-        sub = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100)))
+        sub = asyncio.ensure_future(applier.submit(_plan(node.id, cpu=100, job=web)))
         await _until(lambda: len(gated.held) == 1)
         applier.set_enabled(False)
         with pytest.raises(NoLeaderError):
@@ -292,11 +310,12 @@ def test_leadership_loss_fails_plans_in_flight() -> None:
 def test_placements_travel_as_base_and_differences_and_the_plans_allocations_are_not_touched() -> None:
     async def main() -> None:
         server = FakeServer()
+        web = await _web(server)
         nodes = [await server.add_node() for _ in range(3)]
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
-            plan = _plan(nodes[0].id, cpu=100, n=2)
+            plan = _plan(nodes[0].id, cpu=100, n=2, job=web)
             extra = dataclasses.replace(
                 plan.node_allocation[nodes[0].id][0], id=str(uuid.uuid4()), node_id=nodes[1].id
             )
@@ -327,21 +346,27 @@ def test_placements_travel_as_base_and_differences_and_the_plans_allocations_are
 
 
 def test_plan_results_entry_decodes_to_the_entry_that_was_proposed() -> None:
+    """The job travels as its reference (the proposer's copy stays home); entries of the older
+    format, with the job inline, still decode to what was proposed."""
     job = mock_job("web", count=3, cpu=100)
     plan = _plan("n1", cpu=100, n=3)
     placements = plan.node_allocation["n1"]
     stop = dataclasses.replace(placements[0], id="old", job=job, desired_status=AllocDesiredStatus.STOP)
+    ref = ("default", "web", job.job_modify_index)
+    evals = (Evaluation(id="b1", job_id="web", status=EvalStatus.BLOCKED),)
     entry = PlanResultsEntry(
-        plans=(PlanEntry(job=job, placements=placements, stops=(stop,)), PlanEntry()),
-        evals=(Evaluation(id="b1", job_id="web", status=EvalStatus.BLOCKED),),
+        plans=(PlanEntry(job=job, job_ref=ref, placements=placements, stops=(stop,)), PlanEntry()),
+        evals=evals,
     )
+    stopped = (dataclasses.replace(stop, job=None),)
     got = decode_plan_results(encode_plan_results(entry))
-    assert got == dataclasses.replace(
-        entry,
-        plans=(
-            PlanEntry(job=job, placements=placements, stops=(dataclasses.replace(stop, job=None),)),
-            PlanEntry(),
-        ),
+    assert got == PlanResultsEntry(
+        plans=(PlanEntry(job_ref=ref, placements=placements, stops=stopped), PlanEntry()), evals=evals
+    )
+    older = PlanResultsEntry(plans=(PlanEntry(job=job, placements=placements, stops=(stop,)),), evals=evals)
+    got = decode_plan_results(encode_plan_results(older))
+    assert got == PlanResultsEntry(
+        plans=(PlanEntry(job=job, placements=placements, stops=stopped),), evals=evals
     )
 
 
@@ -408,13 +433,16 @@ def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> 
     async def main() -> None:
         rng = random.Random(7)
         server = FakeServer()
+        web = await _web(server)
         nodes = [await server.add_node() for _ in range(3)]
         await server.set_node_status(nodes[2].id, NodeStatus.DOWN)
         applier = server.scheduling.applier
         applier.set_enabled(True)
         try:
             for i in range(12):  # state: allocations of various sizes on the two ready nodes
-                await applier.submit(_plan(nodes[i % 2].id, cpu=rng.choice((100, 300, 500)), eval_id=f"s{i}"))
+                await applier.submit(
+                    _plan(nodes[i % 2].id, cpu=rng.choice((100, 300, 500)), eval_id=f"s{i}", job=web)
+                )
         finally:
             applier.set_enabled(False)
         snap = server.store.snapshot()
@@ -457,5 +485,34 @@ def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> 
             assert overlay.evaluate(node_now, node.id, stops, places) == want
             checked += want[0]
         assert 30 < checked < 270  # both answers were exercised
+
+    _run(main())
+
+
+def test_placements_for_a_purged_job_are_refused_and_dropped_alike_everywhere() -> None:
+    """Plans name their job's version instead of carrying it (fsm/plan.py): when that version is
+    gone the applier refuses the placements, and an entry that still names it stores nothing on
+    the leader (its own struct) and on a follower (the bytes) alike."""
+
+    async def main() -> None:
+        server = FakeServer()
+        web = await _web(server)
+        node = await server.add_node()
+        applier = server.scheduling.applier
+        applier.set_enabled(True)
+        try:
+            await server.deregister_job("web", purge=True)
+            refused = await applier.submit(_plan(node.id, cpu=100, job=web))
+            assert refused.node_allocation == {} and refused.refresh_index > 0
+            plan = _plan(node.id, cpu=100, job=web)
+            ref = ("default", "web", web.job_modify_index)
+            placements = plan.node_allocation[node.id]
+            entry = PlanResultsEntry(plans=(PlanEntry(job=web, job_ref=ref, placements=placements),))
+            payload = encode_plan_results(entry)
+            await server.raft.apply(MessageType.PLAN_RESULTS, payload, request=entry)
+            assert store_allocs.list_allocs(server.store.snapshot()) == []
+            assert store_allocs.list_allocs(server.follower().store.snapshot()) == []
+        finally:
+            applier.set_enabled(False)
 
     _run(main())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,15 +27,16 @@ from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_fir
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
-from nomadd.drivers.base import Driver, TaskConfig, TaskHandle, parse_signal
+from nomadd.drivers.base import Driver, Mount, TaskConfig, TaskHandle, parse_signal
 from nomadd.drivers.taskenv import build_task_env
-from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskEvent, TaskState, TaskStatus
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.errors import DriverError, NotFoundError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
 from nomadd.structs.requests.node import AllocClientUpdate
+from nomadd.structs.volumes import ClientHostVolumeConfig, mount_read_only
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class AllocRunner:
         region: str,
         datacenter: str,
         max_kill_timeout_s: float,
+        host_volumes: Mapping[str, ClientHostVolumeConfig] | None = None,
         restored_states: Mapping[str, TaskState] | None = None,
         restored_handles: Mapping[str, TaskHandle] | None = None,
         restored_launches: Mapping[str, str] | None = None,
@@ -84,6 +87,7 @@ class AllocRunner:
         self._region = region
         self._datacenter = datacenter
         self._max_kill_timeout_s = max_kill_timeout_s
+        self._host_volumes = dict(host_volumes or {})
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self._launches = dict(restored_launches or {})
@@ -196,6 +200,7 @@ class AllocRunner:
             kill_timeout_s=kill_timeout,
             log_max_files=task.log_config.max_files,
             log_max_file_size_mb=task.log_config.max_file_size_mb,
+            mounts=task_mounts(task, group, self._host_volumes),
         )
 
     # ---- life ----------------------------------------------------------------------------
@@ -226,7 +231,15 @@ class AllocRunner:
                 cfg = self._task_config(task, group)
             except DriverError as err:
                 logger.error("task setup failed alloc_id=%s task=%s err=%s", self.alloc.id, task.name, err)
-                self.task_states[task.name] = TaskState(state=TaskStatus.DEAD, failed=True)
+                event = TaskEvent(  # Nomad's TaskSetupFailure
+                    type="Setup Failure",
+                    time=time.time_ns(),
+                    message=str(err),
+                    display_message=str(err),
+                    fails_task=True,
+                    details={"setup_error": str(err), "fails_task": "true"},
+                )
+                self.task_states[task.name] = TaskState(state=TaskStatus.DEAD, failed=True, events=(event,))
                 self._push()
                 continue
             runner = TaskRunner(
@@ -340,3 +353,20 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
+
+
+def task_mounts(
+    task: Task, group: TaskGroup, host_volumes: Mapping[str, ClientHostVolumeConfig]
+) -> tuple[Mount, ...]:
+    """The task's ``volume_mount``s as host paths; DriverError when one cannot be resolved here
+    (the scheduler placed the allocation on a node that had the volume: its config changed)."""
+    out = []
+    for m in task.volume_mounts:
+        req = group.volumes.get(m.volume)
+        if req is None:
+            raise DriverError(f"volume_mount of {m.volume!r}: the task group requests no such volume")
+        cfg = host_volumes.get(req.source)
+        if cfg is None:
+            raise DriverError(f"volume {m.volume!r}: this client has no host volume {req.source!r}")
+        out.append(Mount(host_path=cfg.path, task_path=m.destination, read_only=mount_read_only(cfg, req, m)))
+    return tuple(out)

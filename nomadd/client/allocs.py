@@ -79,11 +79,13 @@ def make_drivers(client: ClientView) -> dict[str, Driver]:
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
+        options: dict[str, str] = {}
         if name == "raw_exec":
             enabled = c.raw_exec_enabled
         elif name == "exec":
             enabled = c.exec_enabled
-        out[name] = cls(DriverConfig(enabled=enabled, options=c.plugin_config.get(name, {})))
+        options = {**c.plugin_config.get(name, {}), **(c.exec_options if name == "exec" else {})}
+        out[name] = cls(DriverConfig(enabled=enabled, options=options))
     return {n: d for n, d in out.items() if d.enabled}
 
 
@@ -127,6 +129,7 @@ class AllocManager:
             region=client.config.region,
             datacenter=client.config.datacenter,
             max_kill_timeout_s=client.config.max_kill_timeout,
+            host_volumes=client.config.host_volumes,
             **restored,
         )
 

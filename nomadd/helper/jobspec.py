@@ -95,6 +95,7 @@ _TASK = {
     "LogConfig": {"MaxFiles": _ANY, "MaxFileSizeMB": _ANY, "Disabled": _ANY},
     "Leader": _ANY,
     "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
+    "VolumeMounts": [{k: _ANY for k in ("Volume", "Destination", "ReadOnly", "PropagationMode")}],
 }
 _GROUP = {
     "Name": _ANY,
@@ -108,6 +109,7 @@ _GROUP = {
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
+    "Volumes": _ANY,  # name -> request; the API's decoder checks the requests
 }
 JOB_SCHEMA: dict[str, Any] = {
     **{
@@ -283,6 +285,13 @@ _LOGS_HCL = {
 _DISK_HCL = {"size": ("SizeMB", "v"), "sticky": ("Sticky", "v"), "migrate": ("Migrate", "v")}
 
 
+_VOLUME_HCL = {"type": ("Type", "v"), "source": ("Source", "v"), "read_only": ("ReadOnly", "v")}
+_VOLUME_MOUNT_HCL = {
+    "volume": ("Volume", "v"),
+    "destination": ("Destination", "v"),
+    "read_only": ("ReadOnly", "v"),
+    "propagation_mode": ("PropagationMode", "v"),
+}
 _PORT_HCL = {"static": ("Value", "v"), "to": ("To", "v"), "host_network": ("HostNetwork", "v")}
 
 
@@ -361,6 +370,11 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["LogConfig"] = _fields(_block(value, p), p, _LOGS_HCL)
         elif key == "lifecycle":
             task["Lifecycle"] = _fields(_block(value, p), p, _LIFECYCLE_HCL)
+        elif key == "volume_mount":
+            items = value if isinstance(value, list) else [value]
+            task["VolumeMounts"] = [
+                _fields(_block(v, f"{p}[{i}]"), f"{p}[{i}]", _VOLUME_MOUNT_HCL) for i, v in enumerate(items)
+            ]
         else:
             raise JobFileError(f"{p}: unknown key")
     return task
@@ -388,6 +402,11 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
         elif key == "network":
             group["Networks"] = _networks(value, p)
+        elif key == "volume":
+            group["Volumes"] = {
+                n: {"Name": n, **_fields(b, f"{p}[{i}]", _VOLUME_HCL)}
+                for i, (n, b) in enumerate(_labelled(value, p))
+            }
         elif key == "task":
             group["Tasks"] = [_task(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

@@ -35,6 +35,7 @@ from nomadd.structs.resources import (
 )
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
+from nomadd.structs.volumes import VolumeMount, VolumeRequest, mount_problems, volume_problems
 
 __all__ = [
     "DEFAULT_JOB_PRIORITY",
@@ -87,7 +88,6 @@ class Task:
         "Consul": None,
         "Templates": None,
         "DispatchPayload": None,
-        "VolumeMounts": None,
         "ShutdownDelay": 0,
         "Kind": "",
         "ScalingPolicies": None,
@@ -112,6 +112,7 @@ class Task:
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
     lifecycle: TaskLifecycle | None = None  # None: a main task
+    volume_mounts: tuple[VolumeMount, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +121,6 @@ class TaskGroup:
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Affinities": None,
         "Spreads": None,
-        "Volumes": None,
         "Disconnect": None,
         "Services": None,
         "ShutdownDelay": None,
@@ -143,6 +143,7 @@ class TaskGroup:
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
+    volumes: Mapping[str, VolumeRequest] = field(default_factory=dict)
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -495,6 +496,8 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         _task(errs, tpath, task, drivers)
         if task.lifecycle is not None:
             errs.extend(f"{tpath}.Lifecycle.{p}" for p in task.lifecycle.problems())
+        errs.extend(mount_problems(f"{tpath}.VolumeMounts", task.volume_mounts, tg.volumes))
+    errs.extend(volume_problems(f"{path}.Volumes", tg.volumes))
     if leaders > 1:
         errs.append(f"{path}.Tasks: only one task may be marked as leader")
     if tg.tasks and all(t.lifecycle is not None for t in tg.tasks):

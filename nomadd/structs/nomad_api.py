@@ -23,6 +23,7 @@ from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
+from nomadd.structs.volumes import VolumeMount, VolumeRequest
 
 __all__ = ["NOMAD_FIELDS", "check_supported"]
 
@@ -79,9 +80,11 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
             "Lifecycle": TaskLifecycle,
+            "VolumeMounts": VolumeMount,
         },
     ),
     TaskLifecycle: (_f("Hook Sidecar"), {}),
+    VolumeMount: (_f("Volume Destination ReadOnly PropagationMode SELinuxLabel"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
     Resources: (
@@ -104,6 +107,10 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
     ),
     MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
+    VolumeRequest: (
+        _f("Name Type Source ReadOnly Sticky AccessMode AttachmentMode MountOptions PerAlloc"),
+        {},
+    ),
     Constraint: (_f("LTarget RTarget Operand"), {}),
 }
 
@@ -134,6 +141,10 @@ def check_supported(cls: type, data: object, path: str) -> None:
     for key, value in data.items():
         if key in unsupported and not _zero(value):
             raise ValidationError(f"{path}.{key}: not supported by nomadd (Nomad's {cls.__name__}.{key})")
+        if cls is TaskGroup and key == "Volumes" and isinstance(value, Mapping):  # name -> request
+            for name, req in value.items():
+                check_supported(VolumeRequest, req, f"{path}.{key}[{name!r}]")
+            continue
         inner = nested.get(key)
         if inner is None:
             continue

@@ -68,6 +68,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.internal_endpoint",
     "nomadd.agent.http.status_endpoint",
     "nomadd.agent.http.regions_endpoint",
+    "nomadd.agent.http.volume_endpoint",
     "nomadd.agent.http.operator_endpoint",
     "nomadd.agent.http.snapshot_endpoint",
     "nomadd.agent.http.autopilot_endpoint",

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.client import alloc_health
 from nomadd.client.dispatch_payload import write_dispatch_payload
 from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
 from nomadd.client.state import ClientState
@@ -31,6 +32,7 @@ from nomadd.drivers.base import Driver, Mount, TaskConfig, TaskHandle, parse_sig
 from nomadd.drivers.taskenv import build_task_env
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskEvent, TaskState, TaskStatus
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.errors import DriverError, NotFoundError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
@@ -94,6 +96,7 @@ class AllocRunner:
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
+        self.health: AllocDeploymentStatus | None = None  # decided by alloc_health, sent with updates
         self._wake = asyncio.Event()  # set by kill(): the lifecycle order stops waiting
 
     @property
@@ -128,8 +131,14 @@ class AllocRunner:
             client_status=status,
             client_description=desc,
             task_states=dict(self.task_states),
+            deployment_status=self.health,
         )
         self._report(self.alloc.id, update)
+
+    def _decided(self, health: AllocDeploymentStatus) -> None:
+        if self.health is None:
+            self.health = health
+            self._push()
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
@@ -255,7 +264,19 @@ class AllocRunner:
             # stopped before or while the tasks were being set up (a restored allocation the
             # servers stopped meanwhile): kill() saw none of these runners, so it runs for them
             await self.kill(self._kill_reason)
-        await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
+        strategy = None if self._killed else alloc_health.strategy_of(self.alloc)
+        watcher: asyncio.Task[None] | None = None
+        if strategy is not None:
+            judged = tuple(t.name for t in group.tasks if t.lifecycle is None or t.lifecycle.sidecar)
+            tracker = alloc_health.HealthTracker(strategy, judged)  # main tasks and sidecars
+            watcher = asyncio.ensure_future(tracker.watch(lambda: self.task_states, self._decided, self.id))
+        try:
+            await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+                if not self._killed and tracker.check(self.task_states) is False:
+                    self._decided(alloc_health.unhealthy_now())
 
     def update(self, alloc: Allocation) -> bool:
         """Take the servers' version; True when the tasks must now be stopped."""

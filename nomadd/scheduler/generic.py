@@ -14,6 +14,7 @@ from nomadd.scheduler.context import (
     PlanBuilder,
     allocated_resources,
 )
+from nomadd.scheduler.deployments import Rollout
 from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.protocols import Planner, State
@@ -56,8 +57,11 @@ class GenericScheduler(BaseScheduler):
         job = state.job_by_id(evaluation.namespace, evaluation.job_id)
         allocs = state.allocs_by_job(evaluation.namespace, evaluation.job_id)
         now = self.env.now_ns()
-        rec = reconcile(job, allocs, state.node_by_id, now, batch=self.batch)
+        latest = state.latest_deployment(evaluation.namespace, evaluation.job_id)
+        rollout = Rollout(job, allocs, latest, self.env.new_id, now)
+        rec = reconcile(job, rollout.allocs, state.node_by_id, now, batch=self.batch)
         plan = PlanBuilder(evaluation.id, job, self.env)
+        rollout.apply(rec, plan)
         # Stops of allocations being replaced by a new version or rescheduled wait for their
         # replacement's placement: if it cannot be placed, the old one stays (and its room too).
         deferred: dict[str, Stop] = {}
@@ -73,7 +77,7 @@ class GenericScheduler(BaseScheduler):
                 plan.update_in_place(alloc, job)
             await self._followups(evaluation, job, rec, plan)
             if rec.place or rec.new:
-                await self._place(job, rec, plan, result, deferred)
+                await self._place(job, rec, plan, result, deferred, rollout)
         for stop in deferred.values():  # (none left unless a group vanished mid-way)
             plan.stop(stop.alloc, stop.description, stop.client_status)
         refresh = await self.submit(plan, snapshot)
@@ -119,6 +123,7 @@ class GenericScheduler(BaseScheduler):
         plan: PlanBuilder,
         result: Attempt,
         deferred: dict[str, Stop],
+        rollout: Rollout,
     ) -> None:
         """Place replacements, then each group's new allocations. After a group's first failure
         the rest of it is coalesced into that failure's metric (``CoalescedFailures``) without
@@ -187,6 +192,8 @@ class GenericScheduler(BaseScheduler):
                 metrics=selection.metric,
                 previous=previous,
                 tracker=tracker,
+                deployment_id=rollout.deployment_for(group),
+                canary=placement.canary,
             )
 
         loop_turn = time.monotonic() + YIELD_EVERY_S

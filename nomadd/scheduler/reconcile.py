@@ -68,6 +68,7 @@ class Placement:
     name: str
     previous: Allocation | None = None
     reschedule: bool = False  # previous failed: add a RescheduleEvent, avoid its node
+    canary: bool = False  # placed beside the old version until promoted (scheduler/deployments.py)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,6 +303,11 @@ def _group(
             out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc, reschedule=True))
         elif kind == "later" and not alloc.follow_up_eval_id:
             out.followups.append((alloc, due_at[alloc.id]))
+        elif kind == "failed" and _needs_update(alloc, job):
+            # out of reschedule attempts, but of an older version: a new version replaces it
+            # (Nomad's destructive update of a failed allocation, e.g. after an auto-revert)
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_UPDATING))
+            out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
     missing = slots - len(keep)
     if missing > 0:
         out.new.append(

@@ -22,6 +22,7 @@ from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_jobs
 from nomadd.server.worker import SnapshotState
 from nomadd.structs.alloc import Allocation, AllocDesiredStatus
+from nomadd.structs.deployment import Deployment
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job
@@ -69,6 +70,9 @@ class _PlannedState:
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         return self._base.allocs_by_node(node_id)
+
+    def latest_deployment(self, namespace: str, job_id: str) -> Deployment | None:
+        return self._base.latest_deployment(namespace, job_id)
 
 
 class RecordingPlanner:

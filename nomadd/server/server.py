@@ -43,6 +43,7 @@ from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.deployment_endpoint import DeploymentEndpoint
 from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.events import EventBroker
 from nomadd.server.federation import Regions, forward_timeout
@@ -185,6 +186,7 @@ class Server:
         NamespaceEndpoint(self.ctx).register(self.registry)
         SearchEndpoint(self.ctx).register(self.registry)
         JobValidateEndpoint(self.ctx).register(self.registry)
+        DeploymentEndpoint(self.ctx).register(self.registry)  # and its leader's watcher
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
         self.replicator = Replicator(self.ctx, self.regions)

@@ -152,6 +152,16 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/scale"): ns_rule("read-job-scaling"),
     ("GET", "/v1/scaling/policies"): ns_rule("list-scaling-policies"),
     ("GET", "/v1/scaling/policy/{id}"): ns_rule("read-scaling-policy"),
+    ("GET", "/v1/job/{id}/deployment"): ns_rule("read-job"),
+    # ---- deployments (the RPC checks the deployment's own namespace) ----------------------
+    ("GET", "/v1/deployments"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/deployment/{id}"): ns_rule("read-job"),
+    ("GET", "/v1/deployment/allocations/{id}"): ns_rule("read-job"),
+    **_both("/v1/deployment/fail/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/pause/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/promote/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/allocation-health/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/unblock/{id}", ns_rule("submit-job")),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),

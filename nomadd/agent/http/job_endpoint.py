@@ -1,5 +1,5 @@
 """Jobs: ``/v1/jobs`` (list, register) and ``/v1/job/:id`` (read, register, stop/purge) with
-``/allocations /evaluations /summary /versions /deployments`` (Nomad's
+``/allocations /evaluations /summary /versions`` (``/deployments``: deployment_endpoint.py; Nomad's
 command/agent/job_endpoint.go).
 
 Register bodies are ``{"Job": {...}}`` in Nomad's API JSON: here, and only here, they become a
@@ -167,14 +167,6 @@ async def job_versions(agent: Agent, req: web.Request) -> object:
     return query_result(reply.meta, value)
 
 
-async def job_deployments(agent: Agent, req: web.Request) -> object:
-    """``[]``: nomadd makes no deployments (docs/architecture.md §Not in the code yet), so every
-    job has none, as a Nomad job without an ``update`` block; the index and blocking are the
-    job's. Clients that follow a job (nomad-watch) read this list and give up on a 404."""
-    reply = await call(agent, JOB_GET, _job_request(req))
-    return query_result(reply.meta, [])
-
-
 def register(router: Router) -> None:
     router.add("GET", "/v1/jobs", list_jobs)
     router.add("PUT", "/v1/jobs", register_job)
@@ -187,4 +179,3 @@ def register(router: Router) -> None:
     router.add("GET", "/v1/job/{id}/evaluations", job_evaluations)
     router.add("GET", "/v1/job/{id}/summary", job_summary)
     router.add("GET", "/v1/job/{id}/versions", job_versions)
-    router.add("GET", "/v1/job/{id}/deployments", job_deployments)

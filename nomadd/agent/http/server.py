@@ -89,6 +89,7 @@ ENDPOINT_MODULES: tuple[str, ...] = (
     "nomadd.agent.http.periodic_endpoint",
     "nomadd.agent.http.job_plan_endpoint",
     "nomadd.agent.http.eval_endpoint",
+    "nomadd.agent.http.deployment_endpoint",
     "nomadd.agent.http.alloc_endpoint",
     "nomadd.agent.http.node_alloc_endpoint",
     "nomadd.agent.http.event_endpoint",

@@ -13,6 +13,7 @@ from nomadd.server.fsm import (
     EntryKind,
     acl,
     autopilot,
+    deployment,
     job,
     job_versions,
     keyring,
@@ -38,6 +39,7 @@ from nomadd.structs.requests.acl import (
 )
 from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
+from nomadd.structs.requests.deployment import DeploymentUpdateEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
 from nomadd.structs.requests.job_plan import JobStabilityEntry, ScalingEventEntry
@@ -95,7 +97,7 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.EVAL_DELETE: struct_entry(EvalDeleteEntry, evals.apply_eval_delete),
         t.ALLOC_UPDATE: struct_entry(AllocUpdateEntry, plan.apply_alloc_update),
         t.ALLOC_CLIENT_UPDATE: struct_entry(AllocClientUpdateEntry, node.apply_alloc_client_update),
-        t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
+        t.DEPLOYMENT_UPDATE: struct_entry(DeploymentUpdateEntry, deployment.apply_deployment_update),
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
             apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results

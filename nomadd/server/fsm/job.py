@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from nomadd.server.fsm import periodic
-from nomadd.server.state import store_evals, store_jobs, store_periodic
+from nomadd.server.state import store_deployments, store_evals, store_jobs, store_periodic
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.codec_diff import fast_replace
@@ -55,6 +55,8 @@ def apply_deregister(txn: Txn, entry: JobDeregisterEntry) -> ApplyResult:
     if entry.purge:
         store_jobs.delete_job_locked(txn, entry.namespace, entry.job_id)
         store_periodic.delete_launch_locked(txn, entry.namespace, entry.job_id)
+        gone = store_deployments.deployments_by_job(txn, entry.namespace, entry.job_id)
+        store_deployments.delete_locked(txn, [d.id for d in gone])
         modify = txn.index
     else:
         stored, _ = store_jobs.upsert_job_locked(txn, dataclasses.replace(job, stop=True), entry.submit_time)

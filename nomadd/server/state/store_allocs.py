@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nomadd.server.state import store_deployments
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
@@ -108,6 +109,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     if not alloc.terminal():
         _add_usage(txn, alloc.node_id, alloc.allocated_resources.comparable(), 1)
     txn.put(TABLE, alloc.id, alloc)
+    if alloc.deployment_id:
+        store_deployments.track_alloc_locked(txn, old, alloc)
     _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
     _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
 
@@ -219,11 +222,21 @@ def update_client_locked(txn: Any, updates: Iterable[AllocClientUpdate], now_ns:
         if old.client_status == AllocClientStatus.LOST and status != AllocClientStatus.LOST:
             # the servers already declared it lost (node down): a late report does not revive it
             status = AllocClientStatus.LOST if old.desired_status != AllocDesiredStatus.RUN else status
+        health = old.deployment_status
+        if upd.deployment_status is not None and old.deployment_id:
+            base = old.deployment_status or upd.deployment_status
+            health = dataclasses.replace(
+                base,
+                healthy=upd.deployment_status.healthy,
+                timestamp=upd.deployment_status.timestamp,
+                modify_index=txn.index,
+            )
         new = dataclasses.replace(
             old,
             client_status=status,
             client_description=upd.client_description,
             task_states=states,
+            deployment_status=health,
             modify_index=txn.index,
             modify_time=now_ns,
         )

@@ -131,6 +131,10 @@ class AllocRunner:
         )
         self._report(self.alloc.id, update)
 
+    def report_status(self) -> None:
+        """Send the current status again (the servers' copy is stale, e.g. ``unknown``)."""
+        self._push()
+
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
 

@@ -12,10 +12,7 @@ If the node comes back in time, ``reconcile`` picks which of original and replac
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nomadd.structs.job import TaskGroup
+from typing import Protocol
 
 __all__ = [
     "RECONCILE_BEST_SCORE",
@@ -60,6 +57,16 @@ class DisconnectStrategy:
         if self.reconcile not in _RECONCILE_RULES:
             out.append(f"Reconcile: invalid value {self.reconcile!r} (one of {', '.join(_RECONCILE_RULES)})")
         return out
+
+
+class TaskGroup(Protocol):
+    """What these rules read of a :class:`~nomadd.structs.job.TaskGroup`."""
+
+    @property
+    def disconnect(self) -> DisconnectStrategy | None: ...
+
+    @property
+    def max_client_disconnect(self) -> int | None: ...
 
 
 def group_problems(tg: TaskGroup) -> list[str]:

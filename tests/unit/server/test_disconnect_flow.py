@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nomadd.server.state import store_allocs, store_nodes
+from nomadd.server.state import store_allocs, store_evals, store_nodes
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, TaskState, TaskStatus
+from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.node import NodeStatus
 from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
@@ -69,7 +70,10 @@ def test_disconnected_node_then_reconnect_keeps_the_original() -> None:
         assert repl.node_id == n2 and repl.previous_allocation == original.id
         by_id = {a.id: a for a in _allocs(server)}
         assert by_id[original.id].desired_status == AllocDesiredStatus.RUN
-        assert by_id[original.id].follow_up_eval_id  # the window's end is scheduled
+        followup = by_id[original.id].follow_up_eval_id  # the window's end is scheduled
+        evaluation = store_evals.get_eval(server.store.snapshot(), followup)
+        assert evaluation is not None and evaluation.triggered_by == EvalTrigger.MAX_DISCONNECT_TIMEOUT
+        assert evaluation.wait_until
         await server.update_allocs([repl], AllocClientStatus.RUNNING, task_states=_RUNNING)
         await server.set_node_status(n1, NodeStatus.READY)
         await server.update_allocs([original], AllocClientStatus.RUNNING, task_states=_RUNNING)

@@ -20,6 +20,7 @@ __all__ = [
     "RECONCILE_KEEP_REPLACEMENT",
     "RECONCILE_LONGEST_RUNNING",
     "DisconnectStrategy",
+    "GroupSettings",
     "group_problems",
     "lost_after_ns",
     "reconcile_rule",
@@ -59,7 +60,7 @@ class DisconnectStrategy:
         return out
 
 
-class TaskGroup(Protocol):
+class GroupSettings(Protocol):
     """What these rules read of a :class:`~nomadd.structs.job.TaskGroup`."""
 
     @property
@@ -69,7 +70,7 @@ class TaskGroup(Protocol):
     def max_client_disconnect(self) -> int | None: ...
 
 
-def group_problems(tg: TaskGroup) -> list[str]:
+def group_problems(tg: GroupSettings) -> list[str]:
     """The group-level rules: each names its field relative to the group."""
     out = [f"Disconnect.{p}" for p in tg.disconnect.problems()] if tg.disconnect is not None else []
     if tg.disconnect is not None and tg.disconnect.stop_on_client_after > 0:
@@ -82,7 +83,7 @@ def group_problems(tg: TaskGroup) -> list[str]:
     return out
 
 
-def lost_after_ns(tg: TaskGroup | None) -> int:
+def lost_after_ns(tg: GroupSettings | None) -> int:
     """How long allocations of ``tg`` stay ``unknown`` on a disconnected node; 0: lost at once."""
     if tg is None:
         return 0
@@ -91,10 +92,10 @@ def lost_after_ns(tg: TaskGroup | None) -> int:
     return max(0, tg.max_client_disconnect or 0)
 
 
-def replaces(tg: TaskGroup) -> bool:
+def replaces(tg: GroupSettings) -> bool:
     """Whether an ``unknown`` allocation of ``tg`` gets a replacement during its window."""
     return tg.disconnect.replace if tg.disconnect is not None else True
 
 
-def reconcile_rule(tg: TaskGroup) -> str:
+def reconcile_rule(tg: GroupSettings) -> str:
     return tg.disconnect.reconcile if tg.disconnect is not None else RECONCILE_BEST_SCORE

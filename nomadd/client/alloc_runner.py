@@ -140,6 +140,10 @@ class AllocRunner:
             self.health = health
             self._push()
 
+    def report_status(self) -> None:
+        """Send the current status again (the servers' copy is stale, e.g. ``unknown``)."""
+        self._push()
+
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
 

@@ -31,7 +31,7 @@ from nomadd.client.gc import run_gc
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.helper.supervisor import Supervisor
-from nomadd.structs.alloc import Allocation
+from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.errors import RPCError, UnknownAllocError
 from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetRequest
@@ -237,6 +237,10 @@ class AllocManager:
             )
             self._start_runner(self._new_runner(alloc))
             return
+        if alloc.client_status == AllocClientStatus.UNKNOWN and not runner.terminal():
+            # the servers marked it unknown while this node was disconnected: it ran on; say so
+            logger.info("reconnected allocation reports its status alloc_id=%s", alloc.id)
+            runner.report_status()
         if runner.update(alloc):
             logger.info("stopping allocation alloc_id=%s desired=%s", alloc.id, alloc.desired_status)
             reason = alloc.desired_description or "alloc stopped"

@@ -107,6 +107,8 @@ _GROUP = {
     "ReschedulePolicy": _RESCHEDULE,
     "Update": _UPDATE,
     "Migrate": _MIGRATE,
+    "Disconnect": {k: _ANY for k in ("LostAfter", "Replace", "Reconcile", "StopOnClientAfter")},
+    "MaxClientDisconnect": _ANY,
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
@@ -270,6 +272,12 @@ _MIGRATE_HCL = {
     "min_healthy_time": ("MinHealthyTime", "dur"),
     "healthy_deadline": ("HealthyDeadline", "dur"),
 }
+_DISCONNECT_HCL = {
+    "lost_after": ("LostAfter", "dur"),
+    "replace": ("Replace", "v"),
+    "reconcile": ("Reconcile", "v"),
+    "stop_on_client_after": ("StopOnClientAfter", "dur"),
+}
 _UPDATE_HCL = {
     "stagger": ("Stagger", "dur"),
     "max_parallel": ("MaxParallel", "v"),
@@ -428,6 +436,12 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
         elif key == "migrate":
             group["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
+        elif key == "disconnect":
+            group["Disconnect"] = _fields(_block(value, p), p, _DISCONNECT_HCL)
+        elif key == "max_client_disconnect":
+            group["MaxClientDisconnect"] = (
+                parse_duration_ns(str(value), p) if isinstance(value, str) else value
+            )
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
         elif key == "scaling":

@@ -20,6 +20,7 @@ from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import Placement, Reconciled, Stop, reconcile, reschedule_tracker
+from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.network import PortAsk
@@ -101,7 +102,7 @@ class GenericScheduler(BaseScheduler):
                     namespace=job.namespace,
                     priority=job.priority,
                     type=str(job.type),
-                    triggered_by=EvalTrigger.ALLOC_FAILURE,
+                    triggered_by=_followup_trigger(alloc),
                     job_id=job.id,
                     job_modify_index=job.job_modify_index,
                     status=EvalStatus.PENDING,
@@ -217,6 +218,13 @@ class GenericScheduler(BaseScheduler):
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
         result.escaped = any(c.escaped for c in checkers.values())
+
+
+def _followup_trigger(alloc: Allocation) -> EvalTrigger:
+    """Marked ``unknown`` (disconnected node): the window's end; otherwise a reschedule delay."""
+    if alloc.client_status == AllocClientStatus.UNKNOWN:
+        return EvalTrigger.MAX_DISCONNECT_TIMEOUT
+    return EvalTrigger.ALLOC_FAILURE
 
 
 def _coalesce(result: Attempt, group: str, n: int) -> None:

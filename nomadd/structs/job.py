@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
+from nomadd.structs.disconnect import DisconnectStrategy, group_problems
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job_sizes import MAX_REPORTED, check_length, check_meta, check_size
 from nomadd.structs.lifecycle import TaskLifecycle
@@ -131,12 +132,10 @@ class TaskGroup:
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Affinities": None,
         "Spreads": None,
-        "Disconnect": None,
         "Services": None,
         "ShutdownDelay": None,
         "MaxRunDuration": None,
         "StopAfterClientDisconnect": None,
-        "MaxClientDisconnect": None,
         "Consul": None,
         "PreventRescheduleOnLost": None,
     }
@@ -154,6 +153,8 @@ class TaskGroup:
     networks: tuple[NetworkResource, ...] = ()
     volumes: Mapping[str, VolumeRequest] = field(default_factory=dict)
     scaling: ScalingPolicy | None = None  # the group's scaling {} block (bounds for job scale)
+    disconnect: DisconnectStrategy | None = None
+    max_client_disconnect: int | None = None  # ns; the legacy form of disconnect.lost_after
 
     def resources(self) -> tuple[int, int, int]:
         """Total (cpu MHz, memory MB, disk MB) one allocation of this group asks for."""
@@ -458,6 +459,7 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
     if tg.scaling is not None:
         errs.extend(f"{path}.Scaling.{p}" for p in tg.scaling.problems(tg.count))
+    errs.extend(f"{path}.{p}" for p in group_problems(tg))
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from nomadd.structs.codec import API_NAME_KEY, api_name
 from nomadd.structs.constraint import Constraint
+from nomadd.structs.disconnect import DisconnectStrategy
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.lifecycle import TaskLifecycle
@@ -67,6 +68,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "EphemeralDisk": EphemeralDisk,
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
+            "Disconnect": DisconnectStrategy,
             "Networks": NetworkResource,
         },
     ),
@@ -110,6 +112,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         {},
     ),
     MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
+    DisconnectStrategy: (_f("LostAfter Replace Reconcile StopOnClientAfter"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
     VolumeRequest: (
         _f("Name Type Source ReadOnly Sticky AccessMode AttachmentMode MountOptions PerAlloc"),

@@ -4,9 +4,10 @@ Two kinds of writers, as in Nomad's state store:
 
 * :func:`upsert_plan_locked` — the plan applier's results (``ALLOC_UPDATE``): new allocations
   (``job`` attached from the plan, indexes set), in-place updates (the client's status and task
-  states are kept), stops (desired status/description and maybe ``client_status=lost``). A new
-  allocation that replaces another sets the previous one's ``next_allocation``. Server-side
-  changes move ``AllocModifyIndex`` (what clients watch).
+  states are kept, except that a plan may mark one ``unknown``: its node is disconnected), stops
+  (desired status/description and maybe ``client_status=lost``). A new allocation that replaces
+  another sets the previous one's ``next_allocation``. Server-side changes move
+  ``AllocModifyIndex`` (what clients watch).
 * :func:`update_client_locked` — status reports from clients (``ALLOC_CLIENT_UPDATE``): only
   ``ClientStatus``, ``ClientDescription`` and ``TaskStates`` change; ``AllocModifyIndex`` does not.
 
@@ -168,10 +169,13 @@ def upsert_plan_locked(
                 if prev is not None and prev.next_allocation != stored.id:
                     put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
         else:
+            # the servers set client status only to mark ``unknown`` (disconnected node)
+            marked = alloc.client_status == AllocClientStatus.UNKNOWN and not old.client_terminal()
             stored = fast_replace(
                 alloc,
                 job=attach,
-                client_status=old.client_status,
+                client_status=AllocClientStatus.UNKNOWN if marked else old.client_status,
+                next_allocation=old.next_allocation,
                 client_description=old.client_description,
                 task_states=old.task_states,
                 create_index=old.create_index,

@@ -31,6 +31,7 @@ from nomadd.structs.limits import Limits
 from nomadd.structs.network import parse_port_list
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
 from nomadd.structs.requests.autopilot import AutopilotConfig
+from nomadd.structs.volumes import ClientHostVolumeConfig
 
 __all__ = [
     "LOG_LEVELS",
@@ -442,6 +443,10 @@ def _build_client(
         node_pool=c.get("node_pool", "default") or "default",
         meta=dict(c.get("meta", {})),
         options=options,
+        host_volumes={
+            name: ClientHostVolumeConfig(name=name, path=v["path"], read_only=v["read_only"])
+            for name, v in c.get("host_volume", {}).items()
+        },
         network_interface=c.get("network_interface", "") or ("lo" if dev else ""),
         reserved=reserved,
         server_join=ServerJoin(**join),
@@ -451,12 +456,31 @@ def _build_client(
         raw_exec_enabled=raw_exec,
         exec_enabled=bool(_get(p, "plugin.exec.config.enabled", True)),
         plugin_config={name: dict(block.get("config", {})) for name, block in _get(p, "plugin", {}).items()},
+        exec_options=_exec_options(_get(p, "plugin.exec.config", {})),
         cpu_total_compute=c.get("cpu_total_compute", 0),
         memory_total_mb=c.get("memory_total_mb", 0),
         disk_total_mb=c.get("disk_total_mb", 0),
         min_dynamic_port=lo,
         max_dynamic_port=hi,
     )
+
+
+def _exec_options(c: Partial) -> dict[str, str]:
+    """The exec plugin's options for the driver (checked here: a bad value stops the agent)."""
+    out: dict[str, str] = {}
+    for key in ("default_pid_mode", "default_ipc_mode"):
+        if key in c:
+            if c[key] not in ("private", "host"):
+                raise ConfigError(f'plugin.exec.config.{key}: must be "private" or "host", not {c[key]!r}')
+            out[key] = c[key]
+    if "allow_caps" in c:
+        from nomadd.drivers.isolation import cap_names
+
+        try:
+            out["allow_caps"] = ",".join(cap_names(list(c["allow_caps"]), "allow_caps"))
+        except ValueError as err:
+            raise ConfigError(f"plugin.exec.config.{err}") from None
+    return out
 
 
 def _check_discovery(server: ServerConfig, client: ClientConfig, resolvers: tuple[str, ...]) -> None:

@@ -4,13 +4,15 @@ A config file is TOML with Nomad's key names. Each file is checked against ``SCH
 (unknown key, wrong type, bad duration: a ``ConfigError`` naming the file and the dotted key), giving
 a *partial* config: a nested dict holding only the keys that file set, with values already converted
 (durations to float seconds). Partials are merged in load order by ``merge`` — later wins for
-scalars and for most lists, ``client.servers`` appends, maps (``meta``, ``options``) merge key-wise —
+scalars and for most lists, ``client.servers`` appends, maps (``meta``, ``options``,
+``host_volume``) merge key-wise —
 and the flags are merged last as one more partial. ``docs/configuration.md`` states these rules.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -96,6 +98,30 @@ def _str_map(v: object) -> object:
     return out
 
 
+def _host_volumes(v: object) -> object:
+    """``[client.host_volume.NAME] path = "/abs/dir", read_only = bool`` → name -> fields; the
+    path must be absolute and exist (Nomad refuses to start otherwise)."""
+    if not isinstance(v, dict):
+        raise TypeError(f"expected a table of host volumes, got {_type_name(v)}")
+    out: dict[str, dict[str, object]] = {}
+    for name, body in v.items():
+        if not isinstance(body, dict):
+            raise TypeError(f"{name}: expected a table with path and read_only, got {_type_name(body)}")
+        unknown = set(body) - {"path", "read_only"}
+        if unknown:
+            raise TypeError(f"{name}: unknown key {sorted(unknown)[0]!r}")
+        path = body.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise TypeError(f"{name}.path: expected an absolute path, got {_show(path)}")
+        if not os.path.exists(path):
+            raise TypeError(f"{name}.path: {path!r} does not exist")
+        read_only = body.get("read_only", False)
+        if not isinstance(read_only, bool):
+            raise TypeError(f"{name}.read_only: expected a boolean, got {_type_name(read_only)}")
+        out[name] = {"path": os.path.normpath(path), "read_only": read_only}
+    return out
+
+
 STR: Final = _str
 BOOL: Final = _bool
 INT: Final = _int
@@ -174,6 +200,7 @@ SCHEMA: dict[str, object] = {
         "reserved": {"cpu": INT, "memory": INT, "disk": INT, "reserved_ports": STR},
         "server_join": dict(_SERVER_JOIN),
         "drain_on_shutdown": {"deadline": DURATION, "force": BOOL, "ignore_system_jobs": BOOL},
+        "host_volume": _host_volumes,
     },
     "discovery": {"dns_resolvers": STR_LIST},
     "acl": {
@@ -199,7 +226,14 @@ SCHEMA: dict[str, object] = {
     "telemetry": {"prometheus_metrics": BOOL, "disable_hostname": BOOL},
     "plugin": {
         "raw_exec": {"config": {"enabled": BOOL}},
-        "exec": {"config": {"enabled": BOOL}},
+        "exec": {
+            "config": {
+                "enabled": BOOL,
+                "default_pid_mode": STR,
+                "default_ipc_mode": STR,
+                "allow_caps": STR_LIST,
+            }
+        },
         "docker": {
             "config": {
                 "enabled": BOOL,
@@ -250,7 +284,7 @@ def merge(base: Partial, over: Partial, prefix: str = "") -> Partial:
         path = f"{prefix}{key}"
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            if path in ("client.meta", "client.options"):
+            if path in ("client.meta", "client.options", "client.host_volume"):
                 out[key] = {**old, **value}
             else:
                 out[key] = merge(old, value, path + ".")

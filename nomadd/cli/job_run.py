@@ -9,9 +9,15 @@ and monitors the evaluation like Nomad::
         Evaluation status changed: "pending" -> "complete"
     ==> Evaluation "1a2b3c4d" finished with status "complete"
 
-Exit codes: 0 placed; 1 error (the agent's message is printed, e.g. a 400 naming the bad
-field); 2 some placements failed (``Placement Failure`` details, a blocked eval waits for
-capacity). ``-detach`` prints the evaluation ID without monitoring.
+When the new version starts a deployment (a group with ``update {}``), the monitor then
+follows it (``deployment.monitor_deployment``: per group desired, placed, healthy, unhealthy
+and progress deadline) to its end.
+
+Exit codes: 0 placed (and its deployment successful); 1 error (the agent's message is printed,
+e.g. a 400 naming the bad field, or ``-check-index N`` refused because the job changed since the
+plan that printed N) or a failed deployment; 2 some placements failed (``Placement Failure``
+details, a blocked eval waits for capacity). ``-detach`` prints the evaluation ID without
+monitoring.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 from nomadd.api.evaluations import Evaluations
 from nomadd.api.jobs import Jobs
 from nomadd.cli import meta
+from nomadd.cli.deployment import follow_deployment
 from nomadd.cli.job_file import JobFileError, load_job_file
 from nomadd.cli.job_status import short
 from nomadd.cli.job_validate import job_variables, variable_flags
@@ -30,6 +37,7 @@ from nomadd.cli.job_validate import job_variables, variable_flags
 __all__ = ["failure_lines", "monitor", "run"]
 
 USAGE = "nomadd job run [options] <path>"
+ENFORCE_INDEX_PREFIX = "Enforcing job modify index"  # how the servers refuse a stale -check-index
 MONITOR_POLL_WAIT = "2s"  # blocking-query wait per poll of the evaluation
 MONITOR_TIMEOUT_S = 300.0  # give up monitoring (the job keeps being scheduled)
 _TERMINAL = ("complete", "failed", "canceled")
@@ -113,6 +121,7 @@ def run(args: list[str]) -> int:
     fs = meta.new_flagset("job run")
     fs.bool("detach", "Return immediately instead of monitoring the evaluation.")
     fs.bool("verbose", "Display full IDs.")
+    fs.int("check-index", "Run only if the job's modify index is this one (0: only if it does not exist).")
     variable_flags(fs)
     parsed = meta.parse_one(fs, args, USAGE, "<path>")
     if parsed is None:
@@ -123,9 +132,12 @@ def run(args: list[str]) -> int:
     except JobFileError as err:
         return meta.fail(f"Error parsing job file from {arg}:\n{err}")
     client = meta.api_client(opts)
+    check_index = opts.get("check-index")
     try:
-        reply, _ = Jobs(client).register(job)
+        reply, _ = Jobs(client).register(job, check_index if isinstance(check_index, int) else None)
     except meta.APIError as err:
+        if err.message.startswith(ENFORCE_INDEX_PREFIX):  # -check-index refused: Nomad's two lines
+            return meta.fail(f"{err.message}\nJob not updated")
         return meta.fail(f"Error submitting job: {err}")
     eval_id = str(reply.get("EvalID") or "")
     if opts.get("detach"):
@@ -135,8 +147,18 @@ def run(args: list[str]) -> int:
     if not eval_id:
         print("Job registration successful")
         return 0
+    verbose = bool(opts.get("verbose"))
     try:
-        return monitor(Evaluations(client), eval_id, bool(opts.get("verbose")))
+        code = monitor(Evaluations(client), eval_id, verbose)
     except meta.APIError as err:
         print(f"Error reading evaluation: {err}", file=sys.stderr)
+        return 1
+    if code != 0:
+        return code
+    try:
+        return follow_deployment(
+            client, str(job.get("ID", "")), int(reply.get("JobModifyIndex") or 0), verbose
+        )
+    except meta.APIError as err:
+        print(f"Error reading deployment: {err}", file=sys.stderr)
         return 1

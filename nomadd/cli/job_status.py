@@ -144,8 +144,8 @@ def _one(jobs: Jobs, text: str, verbose: bool) -> int:
                 ("Namespace", job.get("Namespace", "")),
                 ("Node Pool", job.get("NodePool", "")),
                 ("Status", job.get("Status", "")),
-                ("Periodic", "false"),
-                ("Parameterized", "false"),
+                ("Periodic", str(bool(job.get("Periodic"))).lower()),
+                ("Parameterized", str(bool(job.get("ParameterizedJob"))).lower()),
             ]
         )
     )

@@ -18,22 +18,27 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.client import alloc_health
+from nomadd.client.dispatch_payload import write_dispatch_payload
 from nomadd.client.lifecycle import restarts_on_success, run_in_order, stops_first
 from nomadd.client.services import alloc_ports
 from nomadd.client.state import ClientState
 from nomadd.client.task_runner import TaskRunner
 from nomadd.drivers.allocdir import AllocDir
-from nomadd.drivers.base import Driver, TaskConfig, TaskHandle, parse_signal
+from nomadd.drivers.base import Driver, Mount, TaskConfig, TaskHandle, parse_signal
 from nomadd.drivers.taskenv import build_task_env
-from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
+from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskEvent, TaskState, TaskStatus
 from nomadd.structs.codec import from_wire, to_wire
+from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.errors import DriverError, NotFoundError, ValidationError
 from nomadd.structs.job import JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy, default_restart_policy
 from nomadd.structs.requests.node import AllocClientUpdate
+from nomadd.structs.volumes import ClientHostVolumeConfig, mount_read_only
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class AllocRunner:
         region: str,
         datacenter: str,
         max_kill_timeout_s: float,
+        host_volumes: Mapping[str, ClientHostVolumeConfig] | None = None,
         restored_states: Mapping[str, TaskState] | None = None,
         restored_handles: Mapping[str, TaskHandle] | None = None,
         restored_launches: Mapping[str, str] | None = None,
@@ -83,6 +89,7 @@ class AllocRunner:
         self._region = region
         self._datacenter = datacenter
         self._max_kill_timeout_s = max_kill_timeout_s
+        self._host_volumes = dict(host_volumes or {})
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self._launches = dict(restored_launches or {})
@@ -90,6 +97,7 @@ class AllocRunner:
         self.status, self.description = client_status(self.task_states)
         self._killed = False
         self._kill_reason = ""
+        self.health: AllocDeploymentStatus | None = None  # decided by alloc_health, sent with updates
         self._wake = asyncio.Event()  # set by kill(): the lifecycle order stops waiting
 
     @property
@@ -124,8 +132,18 @@ class AllocRunner:
             client_status=status,
             client_description=desc,
             task_states=dict(self.task_states),
+            deployment_status=self.health,
         )
         self._report(self.alloc.id, update)
+
+    def _decided(self, health: AllocDeploymentStatus) -> None:
+        if self.health is None:
+            self.health = health
+            self._push()
+
+    def report_status(self) -> None:
+        """Send the current status again (the servers' copy is stale, e.g. ``unknown``)."""
+        self._push()
 
     def _on_handle(self, task: str, handle: TaskHandle | None) -> None:
         self._persist(self._state.put_task_handle, self.alloc.id, task, handle.to_dict() if handle else None)
@@ -182,6 +200,7 @@ class AllocRunner:
             kill_timeout_s=kill_timeout,
             log_max_files=task.log_config.max_files,
             log_max_file_size_mb=task.log_config.max_file_size_mb,
+            mounts=task_mounts(task, group, self._host_volumes),
         )
 
     # ---- life ----------------------------------------------------------------------------
@@ -202,17 +221,26 @@ class AllocRunner:
         policy: RestartPolicy = group.restart_policy or default_restart_policy(
             self.alloc.job.type if self.alloc.job else JobType.SERVICE
         )
-        service = self.alloc.job is not None and self.alloc.job.type != JobType.BATCH
+        service = self.alloc.job is not None and self.alloc.job.type not in (JobType.BATCH, JobType.SYSBATCH)
         for task in group.tasks:
             driver = self._drivers.get(task.driver)
             try:
                 if driver is None:
                     raise DriverError(f"driver {task.driver!r} is not available on this node")
-                await asyncio.to_thread(self.alloc_dir.build_task, task.name, task.user)
+                dirs = await asyncio.to_thread(self.alloc_dir.build_task, task.name, task.user)
+                await asyncio.to_thread(write_dispatch_payload, dirs.local_dir, task, self.alloc.job)
                 cfg = self._task_config(task, group)
             except DriverError as err:
                 logger.error("task setup failed alloc_id=%s task=%s err=%s", self.alloc.id, task.name, err)
-                self.task_states[task.name] = TaskState(state=TaskStatus.DEAD, failed=True)
+                event = TaskEvent(  # Nomad's TaskSetupFailure
+                    type="Setup Failure",
+                    time=time.time_ns(),
+                    message=str(err),
+                    display_message=str(err),
+                    fails_task=True,
+                    details={"setup_error": str(err), "fails_task": "true"},
+                )
+                self.task_states[task.name] = TaskState(state=TaskStatus.DEAD, failed=True, events=(event,))
                 self._push()
                 continue
             runner = TaskRunner(
@@ -235,7 +263,19 @@ class AllocRunner:
             # stopped before or while the tasks were being set up (a restored allocation the
             # servers stopped meanwhile): kill() saw none of these runners, so it runs for them
             await self.kill(self._kill_reason)
-        await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
+        strategy = None if self._killed else alloc_health.strategy_of(self.alloc)
+        watcher: asyncio.Task[None] | None = None
+        if strategy is not None:
+            judged = tuple(t.name for t in group.tasks if t.lifecycle is None or t.lifecycle.sidecar)
+            tracker = alloc_health.HealthTracker(strategy, judged)  # main tasks and sidecars
+            watcher = asyncio.ensure_future(tracker.watch(lambda: self.task_states, self._decided, self.id))
+        try:
+            await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+                if not self._killed and tracker.check(self.task_states) is False:
+                    self._decided(alloc_health.unhealthy_now())
 
     def update(self, alloc: Allocation) -> bool:
         """Take the servers' version; True when the tasks must now be stopped."""
@@ -314,3 +354,20 @@ class AllocRunner:
             except DriverError as err:
                 logger.warning("dropping unreadable task handle alloc_id=%s task=%s err=%s", alloc.id, k, err)
         return alloc, st, hd
+
+
+def task_mounts(
+    task: Task, group: TaskGroup, host_volumes: Mapping[str, ClientHostVolumeConfig]
+) -> tuple[Mount, ...]:
+    """The task's ``volume_mount``s as host paths; DriverError when one cannot be resolved here
+    (the scheduler placed the allocation on a node that had the volume: its config changed)."""
+    out = []
+    for m in task.volume_mounts:
+        req = group.volumes.get(m.volume)
+        if req is None:
+            raise DriverError(f"volume_mount of {m.volume!r}: the task group requests no such volume")
+        cfg = host_volumes.get(req.source)
+        if cfg is None:
+            raise DriverError(f"volume {m.volume!r}: this client has no host volume {req.source!r}")
+        out.append(Mount(host_path=cfg.path, task_path=m.destination, read_only=mount_read_only(cfg, req, m)))
+    return tuple(out)

@@ -33,7 +33,7 @@ from nomadd.client.services import ServiceManager
 from nomadd.drivers import DRIVERS
 from nomadd.drivers.base import Driver, DriverConfig
 from nomadd.helper.supervisor import Supervisor
-from nomadd.structs.alloc import Allocation
+from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.errors import RPCError, UnknownAllocError
 from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.alloc import ALLOC_GET_ALLOCS, AllocsGetRequest
@@ -82,11 +82,13 @@ def make_drivers(client: ClientView) -> dict[str, Driver]:
     out: dict[str, Driver] = {}
     for name, cls in DRIVERS.items():
         enabled: bool | None = None
+        options: dict[str, str] = {}
         if name == "raw_exec":
             enabled = c.raw_exec_enabled
         elif name == "exec":
             enabled = c.exec_enabled
-        out[name] = cls(DriverConfig(enabled=enabled, options=c.plugin_config.get(name, {})))
+        options = {**c.plugin_config.get(name, {}), **(c.exec_options if name == "exec" else {})}
+        out[name] = cls(DriverConfig(enabled=enabled, options=options))
     return {n: d for n, d in out.items() if d.enabled}
 
 
@@ -141,6 +143,7 @@ class AllocManager:
             region=client.config.region,
             datacenter=client.config.datacenter,
             max_kill_timeout_s=client.config.max_kill_timeout,
+            host_volumes=client.config.host_volumes,
             **restored,
         )
 
@@ -248,6 +251,10 @@ class AllocManager:
             )
             self._start_runner(self._new_runner(alloc))
             return
+        if alloc.client_status == AllocClientStatus.UNKNOWN and not runner.terminal():
+            # the servers marked it unknown while this node was disconnected: it ran on; say so
+            logger.info("reconnected allocation reports its status alloc_id=%s", alloc.id)
+            runner.report_status()
         stop = runner.update(alloc)
         self.services.refresh(runner.alloc)  # in-place service changes; a stop deregisters first
         if stop:

@@ -154,6 +154,7 @@ class Client:
             meta=dict(cfg.meta),
             node_class=cfg.node_class,
             node_pool=cfg.node_pool,
+            host_volumes=dict(cfg.host_volumes),
             status=NodeStatus.INITIALIZING,
             **node_fields(self._fingerprint),
         ).with_computed_class()

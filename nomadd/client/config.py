@@ -12,6 +12,7 @@ from typing import Any
 
 from nomadd.structs.config import Advertise, DiscoveryConfig, ServerJoin, TLSConfig
 from nomadd.structs.node import DEFAULT_MAX_DYNAMIC_PORT, DEFAULT_MIN_DYNAMIC_PORT
+from nomadd.structs.volumes import ClientHostVolumeConfig
 
 __all__ = ["ClientConfig", "DrainOnShutdown", "Reserved"]
 
@@ -53,6 +54,7 @@ class ClientConfig:
     node_pool: str = "default"
     meta: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    host_volumes: Mapping[str, ClientHostVolumeConfig] = field(default_factory=dict)
     network_interface: str = ""
     reserved: Reserved = Reserved()
     server_join: ServerJoin = ServerJoin()
@@ -63,6 +65,7 @@ class ClientConfig:
     exec_enabled: bool = True
     # Each driver plugin's ``plugin "<name>" { config { ... } }`` table (docker: endpoint, volumes...).
     plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    exec_options: Mapping[str, str] = field(default_factory=dict)  # plugin "exec" config
     cpu_total_compute: int = 0
     min_dynamic_port: int = DEFAULT_MIN_DYNAMIC_PORT
     max_dynamic_port: int = DEFAULT_MAX_DYNAMIC_PORT

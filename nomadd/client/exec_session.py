@@ -21,6 +21,7 @@ import termios
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from nomadd.drivers import isolation
 from nomadd.drivers.base import clean_env
 from nomadd.drivers.executor import preexec_for
 from nomadd.drivers.raw_exec import user_identity
@@ -47,6 +48,11 @@ def exec_spec(
         spec.update(
             uid=uid, gid=gid, groups=groups, cgroup_procs=[os.path.join(d, "cgroup.procs") for d in dirs]
         )
+        iso = driver_state.get("isolation")
+        if isinstance(iso, Mapping):  # into the task's namespaces and root
+            isolation.libc()  # loaded here, not in the forked child
+            spec.update(isolation=dict(iso), ns_pid=int(driver_state.get("init_pid") or 0))
+            spec["env"] = clean_env({**env, **isolation.TASK_ENV})
     elif driver == "raw_exec" and user and os.geteuid() == 0:
         uid, gid, groups = user_identity(user)
         spec.update(uid=uid, gid=gid, groups=groups)

@@ -55,6 +55,7 @@ EVENT_RECEIVED = "Received"
 EVENT_SETUP = "Task Setup"
 EVENT_STARTED = "Started"
 EVENT_TERMINATED = "Terminated"
+OOM_KILLED = "OOM Killed"  # the exit message of a task the kernel killed over its memory limit
 EVENT_RESTARTING = "Restarting"
 EVENT_NOT_RESTARTING = "Not Restarting"
 EVENT_KILLING = "Killing"
@@ -346,10 +347,23 @@ class TaskRunner:
         msg = f"Exit Code: {result.exit_code}" + (f", Signal: {result.signal}" if result.signal else "")
         if result.err:
             msg += f", Error: {result.err}"
+        exit_message = OOM_KILLED if result.oom_killed else ""
+        if exit_message:  # Nomad's TaskTerminated display: the exit message quoted
+            msg += f', Exit Message: "{exit_message}"'
         if not self._kill_requested.is_set():
             self._emit(
                 _event(
-                    EVENT_TERMINATED, exit_code=result.exit_code, signal=result.signal, display_message=msg
+                    EVENT_TERMINATED,
+                    exit_code=result.exit_code,
+                    signal=result.signal,
+                    message=exit_message,
+                    display_message=msg,
+                    details={
+                        "exit_code": str(result.exit_code),
+                        "signal": str(result.signal),
+                        "oom_killed": "true" if result.oom_killed else "false",
+                        "exit_message": exit_message,
+                    },
                 )
             )
         logger.info(

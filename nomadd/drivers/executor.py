@@ -22,6 +22,7 @@ ignored. Errors of the executor itself go to its stderr (``executor.log`` in its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nomadd.drivers import isolation
 from nomadd.drivers.logrotate import FileRotator
 
 # After the task exits, how long to keep pumping output held open by its leftover children.
@@ -53,18 +55,18 @@ def _oom_killed(paths: list[str]) -> bool:
     return False
 
 
-def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
+def _reset_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _joiner(spec: dict[str, Any]) -> Callable[[], None]:
+    """Join the task's cgroups and apply its rlimits (in the forked child)."""
     procs_files: list[str] = list(spec.get("cgroup_procs") or [])
     rlimits: dict[str, list[int]] = dict(spec.get("rlimits") or {})
-    uid, gid = spec.get("uid"), spec.get("gid")
-    groups: list[int] | None = spec.get("groups")
-    umask: int = int(spec.get("umask", 0o022))
 
-    def run() -> None:
-        # Runs in the forked child before exec; the executor is single-threaded at this point.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        os.setsid()
+    def join() -> None:
+        _reset_signals()
         for path in procs_files:
             with open(path, "w") as f:
                 f.write("0")
@@ -72,6 +74,17 @@ def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
             import resource
 
             resource.setrlimit(getattr(resource, name), (soft, hard))
+
+    return join
+
+
+def _becomer(spec: dict[str, Any]) -> Callable[[], None]:
+    """Take the task user's identity and umask (in the forked child)."""
+    uid, gid = spec.get("uid"), spec.get("gid")
+    groups: list[int] | None = spec.get("groups")
+    umask: int = int(spec.get("umask", 0o022))
+
+    def become() -> None:
         if groups is not None:
             os.setgroups(groups)
         if gid is not None:
@@ -79,6 +92,25 @@ def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
         if uid is not None:
             os.setuid(uid)
         os.umask(umask)
+
+    return become
+
+
+def _preexec(spec: dict[str, Any]) -> Callable[[], None]:
+    """Runs in the forked child before exec; the forking process is single-threaded then.
+
+    With ``spec["isolation"]`` and ``spec["ns_pid"]`` (an ``alloc exec`` into an isolated task)
+    the child also enters the task's namespaces and root."""
+    join, become = _joiner(spec), _becomer(spec)
+    iso = spec.get("isolation")
+    ns_pid = int(spec.get("ns_pid") or 0)
+
+    def run() -> None:
+        os.setsid()
+        join()
+        if iso and ns_pid:
+            isolation.enter(iso, ns_pid)
+        become()
 
     return run
 
@@ -139,28 +171,53 @@ def _start_time(pid: int) -> int:
         return 0
 
 
+def _setup_error(status_r: int) -> str:
+    """What an isolated task's init wrote before it failed to set the task up ("" if nothing)."""
+    if status_r < 0:
+        return ""
+    os.set_blocking(status_r, False)
+    try:
+        line = os.read(status_r, 4096).decode(errors="replace").strip()
+    except OSError:
+        return ""
+    prefix = isolation.SETUP_ERROR + " "
+    return "cannot set up the task's root: " + line[len(prefix) :] if line.startswith(prefix) else ""
+
+
 def run(spec: dict[str, Any], handshake_fd: int) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log_dir: str = spec["log_dir"]
     task: str = spec["task_name"]
     max_files = int(spec.get("max_files", 10))
     max_bytes = int(spec.get("max_file_size_bytes", 10 * 1024 * 1024))
+    iso: dict[str, Any] = spec.get("isolation") or {}
+    status_r = status_w = -1
     try:
         out = FileRotator(log_dir, f"{task}.stdout", max_files, max_bytes)
         err = FileRotator(log_dir, f"{task}.stderr", max_files, max_bytes)
-        proc = subprocess.Popen(
-            [spec["command"], *spec.get("args", [])],
-            env=spec.get("env", {}),
-            cwd=spec.get("cwd") or None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
-            preexec_fn=_preexec(spec),  # single-threaded here
-        )
+        preexec = _preexec(spec)
+        if iso:
+            status_r, status_w = os.pipe()
+            preexec = isolation.preexec(iso, status_w, _joiner(spec), _becomer(spec))
+        with isolation.new_pid_namespace(bool(iso) and iso.get("pid_mode") != "host"):
+            proc = subprocess.Popen(
+                [spec["command"], *spec.get("args", [])],
+                env=spec.get("env", {}),
+                cwd=spec.get("cwd") or None,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+                pass_fds=(status_w,) if iso else (),
+                preexec_fn=preexec,  # single-threaded here
+            )
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
-        _handshake(handshake_fd, {"ok": False, "error": f"{type(e).__name__}: {e}"})
+        why = _setup_error(status_r) or f"{type(e).__name__}: {e}"
+        _handshake(handshake_fd, {"ok": False, "error": why})
         return 1
+    finally:
+        if status_w >= 0:
+            os.close(status_w)
     pgid = proc.pid
 
     def forward(signum: int, _frame: object) -> None:
@@ -194,6 +251,9 @@ def run(spec: dict[str, Any], handshake_fd: int) -> int:
         _publish(spec["launch_record"], msg)
     _handshake(handshake_fd, msg)
     _, status = os.waitpid(proc.pid, 0)
+    if status_r >= 0:  # the init's report of the task's own wait status
+        with contextlib.suppress(OSError, ValueError), os.fdopen(status_r, "rb") as f:
+            status = int(f.read().strip() or b"x")
     code = os.waitstatus_to_exitcode(status)
     deadline = time.monotonic() + LOG_DRAIN_TIMEOUT_S
     for t in pumps:

@@ -80,6 +80,10 @@ class LaunchPlan:
     groups: list[int] | None = None
     cgroups: cgroups.CgroupPlan = field(default_factory=lambda: cgroups.CgroupPlan(version="none"))
     rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: the task's isolation spec (:mod:`nomadd.drivers.isolation`), None for none
+    isolation: Mapping[str, Any] | None = None
+    #: env entries that replace the task's (the task's dirs as an isolated task sees them)
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def _package_root() -> str:
@@ -234,18 +238,21 @@ class ExecutorDriver(Driver):
             raise DriverError(f"task {cfg.task_name}: bad launch id {launch_id!r}")
         executor_dir = executor_dir_for(cfg.alloc_dir, cfg.task_name)
         launch = await asyncio.to_thread(self.plan, cfg)
-        handle_state = {
+        handle_state: dict[str, Any] = {
             "executor_dir": executor_dir,
             "cgroups": list(launch.cgroups.dirs),
             "cgroup_version": launch.cgroups.version,
             "launch_id": launch_id,
             "status_file": launch_id + STATUS_SUFFIX,
         }
+        if launch.isolation is not None:
+            handle_state["isolation"] = dict(launch.isolation)
         spec = {
             "command": command,
             "args": args,
-            "env": clean_env(cfg.env),
+            "env": clean_env({**cfg.env, **launch.env}),
             "cwd": cfg.task_dir,
+            "isolation": launch.isolation,
             "uid": launch.uid,
             "gid": launch.gid,
             "groups": launch.groups,
@@ -305,6 +312,8 @@ class ExecutorDriver(Driver):
                     **dict(msg.get("handle_state") or {}),
                     "executor_pid": int(msg["executor_pid"]),
                     "executor_start_time": int(msg["executor_start_time"]),
+                    # an isolated task's namespaces are its init's, the handle's pid
+                    "init_pid": int(msg["pid"]),
                 },
             )
         except (KeyError, TypeError, ValueError) as err:

@@ -159,6 +159,12 @@ _MIGRATE_HCL = {
     "min_healthy_time": ("MinHealthyTime", "dur"),
     "healthy_deadline": ("HealthyDeadline", "dur"),
 }
+_DISCONNECT_HCL = {
+    "lost_after": ("LostAfter", "dur"),
+    "replace": ("Replace", "v"),
+    "reconcile": ("Reconcile", "v"),
+    "stop_on_client_after": ("StopOnClientAfter", "dur"),
+}
 _UPDATE_HCL = {
     "stagger": ("Stagger", "dur"),
     "max_parallel": ("MaxParallel", "v"),
@@ -169,6 +175,12 @@ _UPDATE_HCL = {
     "auto_revert": ("AutoRevert", "v"),
     "auto_promote": ("AutoPromote", "v"),
     "canary": ("Canary", "v"),
+}
+_SCALING_HCL = {
+    "min": ("Min", "v"),
+    "max": ("Max", "v"),
+    "enabled": ("Enabled", "v"),
+    "policy": ("Policy", "map"),
 }
 _RESOURCES_HCL = {
     "cpu": ("CPU", "v"),
@@ -181,9 +193,28 @@ _LOGS_HCL = {
     "max_file_size": ("MaxFileSizeMB", "v"),
     "disabled": ("Disabled", "v"),
 }
+_PERIODIC_HCL = {  # Nomad's jobspec2: cron/crons are the spec, spec_type is always cron
+    "cron": ("Spec", "v"),
+    "crons": ("Specs", "v"),
+    "prohibit_overlap": ("ProhibitOverlap", "v"),
+    "time_zone": ("TimeZone", "v"),
+    "enabled": ("Enabled", "v"),
+}
+_PARAMETERIZED_HCL = {
+    "payload": ("Payload", "v"),
+    "meta_required": ("MetaRequired", "v"),
+    "meta_optional": ("MetaOptional", "v"),
+}
 _DISK_HCL = {"size": ("SizeMB", "v"), "sticky": ("Sticky", "v"), "migrate": ("Migrate", "v")}
 
 
+_VOLUME_HCL = {"type": ("Type", "v"), "source": ("Source", "v"), "read_only": ("ReadOnly", "v")}
+_VOLUME_MOUNT_HCL = {
+    "volume": ("Volume", "v"),
+    "destination": ("Destination", "v"),
+    "read_only": ("ReadOnly", "v"),
+    "propagation_mode": ("PropagationMode", "v"),
+}
 _PORT_HCL = {"static": ("Value", "v"), "to": ("To", "v"), "host_network": ("HostNetwork", "v")}
 
 
@@ -304,6 +335,13 @@ def _task(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             task["LogConfig"] = _fields(_block(value, p), p, _LOGS_HCL)
         elif key == "lifecycle":
             task["Lifecycle"] = _fields(_block(value, p), p, _LIFECYCLE_HCL)
+        elif key == "volume_mount":
+            items = value if isinstance(value, list) else [value]
+            task["VolumeMounts"] = [
+                _fields(_block(v, f"{p}[{i}]"), f"{p}[{i}]", _VOLUME_MOUNT_HCL) for i, v in enumerate(items)
+            ]
+        elif key == "dispatch_payload":
+            task["DispatchPayload"] = _fields(_block(value, p), p, {"file": ("File", "v")})
         elif key == "service":
             task["Services"] = _services(value, p)
         else:
@@ -329,10 +367,23 @@ def _group(name: str, body: dict[str, Any], path: str) -> dict[str, Any]:
             group["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
         elif key == "migrate":
             group["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
+        elif key == "disconnect":
+            group["Disconnect"] = _fields(_block(value, p), p, _DISCONNECT_HCL)
+        elif key == "max_client_disconnect":
+            group["MaxClientDisconnect"] = (
+                parse_duration_ns(str(value), p) if isinstance(value, str) else value
+            )
         elif key == "ephemeral_disk":
             group["EphemeralDisk"] = _fields(_block(value, p), p, _DISK_HCL)
+        elif key == "scaling":
+            group["Scaling"] = _fields(_block(value, p), p, _SCALING_HCL)
         elif key == "network":
             group["Networks"] = _networks(value, p)
+        elif key == "volume":
+            group["Volumes"] = {
+                n: {"Name": n, **_fields(b, f"{p}[{i}]", _VOLUME_HCL)}
+                for i, (n, b) in enumerate(_labelled(value, p))
+            }
         elif key == "service":
             group["Services"] = _services(value, p)
         elif key == "task":
@@ -376,6 +427,10 @@ def hcl_to_api(doc: dict[str, Any]) -> dict[str, Any]:
             job["Update"] = _fields(_block(value, p), p, _UPDATE_HCL)
         elif key == "migrate":
             job["Migrate"] = _fields(_block(value, p), p, _MIGRATE_HCL)
+        elif key == "periodic":
+            job["Periodic"] = {"SpecType": "cron", **_fields(_block(value, p), p, _PERIODIC_HCL)}
+        elif key == "parameterized":
+            job["ParameterizedJob"] = _fields(_block(value, p), p, _PARAMETERIZED_HCL)
         elif key == "group":
             job["TaskGroups"] = [_group(n, b, f"{p}[{i}]") for i, (n, b) in enumerate(_labelled(value, p))]
         else:

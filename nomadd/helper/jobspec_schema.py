@@ -93,6 +93,8 @@ _TASK = {
     "LogConfig": {"MaxFiles": _ANY, "MaxFileSizeMB": _ANY, "Disabled": _ANY},
     "Leader": _ANY,
     "Lifecycle": {"Hook": _ANY, "Sidecar": _ANY},
+    "VolumeMounts": [{k: _ANY for k in ("Volume", "Destination", "ReadOnly", "PropagationMode")}],
+    "DispatchPayload": {"File": _ANY},
     "Services": [_SERVICE],
 }
 _GROUP = {
@@ -104,10 +106,17 @@ _GROUP = {
     "ReschedulePolicy": _RESCHEDULE,
     "Update": _UPDATE,
     "Migrate": _MIGRATE,
+    "Disconnect": {k: _ANY for k in ("LostAfter", "Replace", "Reconcile", "StopOnClientAfter")},
+    "MaxClientDisconnect": _ANY,
     "EphemeralDisk": {"SizeMB": _ANY, "Sticky": _ANY, "Migrate": _ANY},
     "Meta": _ANY,
     "Networks": [_NETWORK],
     "Services": [_SERVICE],
+    "Volumes": _ANY,  # name -> request; the API's decoder checks the requests
+    "Scaling": {
+        k: _ANY
+        for k in ("ID", "Type", "Min", "Max", "Enabled", "Policy", "Target", "CreateIndex", "ModifyIndex")
+    },
 }
 JOB_SCHEMA: dict[str, Any] = {
     **{
@@ -133,8 +142,13 @@ JOB_SCHEMA: dict[str, Any] = {
             "CreateIndex",
             "ModifyIndex",
             "JobModifyIndex",
+            "Dispatched",
+            "DispatchIdempotencyToken",
+            "Payload",
         )
     },
+    "Periodic": {k: _ANY for k in ("Enabled", "Spec", "Specs", "SpecType", "ProhibitOverlap", "TimeZone")},
+    "ParameterizedJob": {"Payload": _ANY, "MetaRequired": _ANY, "MetaOptional": _ANY},
     "Constraints": [_CONSTRAINT],
     "TaskGroups": [_GROUP],
     "Update": _UPDATE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nomadd.scheduler.generic import BatchScheduler, GenericScheduler, ServiceScheduler
 from nomadd.scheduler.protocols import Planner, Scheduler, SchedulerFactory, State
-from nomadd.scheduler.system import SystemScheduler
+from nomadd.scheduler.system import SysBatchScheduler, SystemScheduler
 
 __all__ = [
     "SCHEDULERS",
@@ -19,6 +19,7 @@ __all__ = [
     "SchedulerFactory",
     "ServiceScheduler",
     "State",
+    "SysBatchScheduler",
     "SystemScheduler",
 ]
 
@@ -26,4 +27,5 @@ SCHEDULERS: dict[str, SchedulerFactory] = {
     "service": ServiceScheduler,
     "batch": BatchScheduler,
     "system": SystemScheduler,
+    "sysbatch": SysBatchScheduler,
 }

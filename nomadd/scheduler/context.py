@@ -17,6 +17,7 @@ from nomadd.structs.alloc import (
     RescheduleTracker,
 )
 from nomadd.structs.codec import constructor
+from nomadd.structs.deployment import AllocDeploymentStatus, Deployment, DeploymentStatusUpdate
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.plan import Plan
 from nomadd.structs.resources import (
@@ -104,6 +105,8 @@ class PlanBuilder:
     """
 
     __slots__ = (
+        "deployment",
+        "deployment_updates",
         "env",
         "eval_id",
         "freed",
@@ -124,6 +127,8 @@ class PlanBuilder:
         self.stopped: set[str] = set()
         # per node: (alloc id, resources) of stopped allocations that were still in use
         self.freed: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
+        self.deployment: Deployment | None = None  # a new one goes into the plan (scheduler/deployments.py)
+        self.deployment_updates: list[DeploymentStatusUpdate] = []
 
     def stop(
         self, alloc: Allocation, description: str, client_status: AllocClientStatus | None = None
@@ -191,6 +196,8 @@ class PlanBuilder:
         metrics: AllocMetric,
         previous: Allocation | None = None,
         tracker: RescheduleTracker | None = None,
+        deployment_id: str = "",
+        canary: bool = False,
     ) -> Allocation:
         now = self.now
         alloc = _new_alloc(
@@ -212,6 +219,9 @@ class PlanBuilder:
             create_time=now,
             modify_time=now,
         )
+        if deployment_id:
+            health = AllocDeploymentStatus(canary=True) if canary else None
+            alloc = dataclasses.replace(alloc, deployment_id=deployment_id, deployment_status=health)
         self.node_allocation.setdefault(node_id, []).append(alloc)
         return alloc
 
@@ -219,7 +229,7 @@ class PlanBuilder:
         return sum(len(v) for v in self.node_allocation.values())
 
     def is_no_op(self) -> bool:
-        return not self.node_update and not self.node_allocation
+        return not (self.node_update or self.node_allocation or self.deployment or self.deployment_updates)
 
     def build(self, snapshot_index: int) -> Plan:
         job = self.job
@@ -231,4 +241,6 @@ class PlanBuilder:
             node_update={k: tuple(v) for k, v in self.node_update.items()},
             node_allocation={k: tuple(v) for k, v in self.node_allocation.items()},
             snapshot_index=snapshot_index,
+            deployment=self.deployment,
+            deployment_updates=tuple(self.deployment_updates),
         )

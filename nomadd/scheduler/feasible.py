@@ -1,7 +1,8 @@
 """Feasibility: may a task group run on a node at all (before resources and ranking)?
 
 Checks, in Nomad's order: datacenter (``*`` globs) and node pool, node readiness (status ready,
-eligible, not draining), drivers (detected and healthy), then job, group and task constraints.
+eligible, not draining), drivers (detected and healthy), host volumes, then job, group and task
+constraints.
 ``distinct_hosts`` and ``distinct_property`` depend on where the job's allocations are, so
 the ranking ``Stack`` checks them with the plan in view (see ``rank.py``).
 """
@@ -16,6 +17,7 @@ from functools import lru_cache
 from nomadd.structs.constraint import Constraint, ConstraintOperand
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.node import Node
+from nomadd.structs.volumes import node_has_volumes
 
 __all__ = [
     "ALL_NODE_POOL",
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 ALL_NODE_POOL = "all"  # Nomad's built-in pool that spans every node
+FILTER_HOST_VOLUMES = "missing compatible host volumes"  # Nomad's FilterConstraintHostVolumes
 
 _Op = ConstraintOperand
 # Constraints evaluated against placements, not against the node alone.
@@ -214,6 +217,7 @@ class GroupChecker:
         "_class_cache",
         "_constraints",
         "_drivers",
+        "_volumes",
         "class_filtered",
         "constraint_filtered",
         "distinct_hosts",
@@ -240,6 +244,7 @@ class GroupChecker:
                     limit = 1
                 self.distinct_properties.append((c.l_target, max(limit, 1), scope))
         self._drivers = tuple(sorted({t.driver for t in tg.tasks}))
+        self._volumes = tg.volumes  # host volumes are part of the computed class
         self._cacheable = not any(
             "unique." in c.l_target or "unique." in c.r_target for c in self._constraints
         )
@@ -256,6 +261,8 @@ class GroupChecker:
         for driver in self._drivers:
             if not _driver_ok(node, driver):
                 return f"missing drivers: {driver}"
+        if self._volumes and not node_has_volumes(node.host_volumes, self._volumes):
+            return FILTER_HOST_VOLUMES
         for c in self._constraints:
             if not check_constraint(c, node):
                 return f"{c.l_target} {c.operand} {c.r_target}".strip()

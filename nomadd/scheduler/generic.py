@@ -14,11 +14,13 @@ from nomadd.scheduler.context import (
     PlanBuilder,
     allocated_resources,
 )
+from nomadd.scheduler.deployments import Rollout
 from nomadd.scheduler.feasible import GroupChecker
 from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.protocols import Planner, State
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import Placement, Reconciled, Stop, reconcile, reschedule_tracker
+from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.network import PortAsk
@@ -56,8 +58,11 @@ class GenericScheduler(BaseScheduler):
         job = state.job_by_id(evaluation.namespace, evaluation.job_id)
         allocs = state.allocs_by_job(evaluation.namespace, evaluation.job_id)
         now = self.env.now_ns()
-        rec = reconcile(job, allocs, state.node_by_id, now, batch=self.batch)
+        latest = state.latest_deployment(evaluation.namespace, evaluation.job_id)
+        rollout = Rollout(job, allocs, latest, self.env.new_id, now)
+        rec = reconcile(job, rollout.allocs, state.node_by_id, now, batch=self.batch)
         plan = PlanBuilder(evaluation.id, job, self.env)
+        rollout.apply(rec, plan)
         # Stops of allocations being replaced by a new version or rescheduled wait for their
         # replacement's placement: if it cannot be placed, the old one stays (and its room too).
         deferred: dict[str, Stop] = {}
@@ -73,7 +78,7 @@ class GenericScheduler(BaseScheduler):
                 plan.update_in_place(alloc, job)
             await self._followups(evaluation, job, rec, plan)
             if rec.place or rec.new:
-                await self._place(job, rec, plan, result, deferred)
+                await self._place(job, rec, plan, result, deferred, rollout)
         for stop in deferred.values():  # (none left unless a group vanished mid-way)
             plan.stop(stop.alloc, stop.description, stop.client_status)
         refresh = await self.submit(plan, snapshot)
@@ -97,7 +102,7 @@ class GenericScheduler(BaseScheduler):
                     namespace=job.namespace,
                     priority=job.priority,
                     type=str(job.type),
-                    triggered_by=EvalTrigger.ALLOC_FAILURE,
+                    triggered_by=_followup_trigger(alloc),
                     job_id=job.id,
                     job_modify_index=job.job_modify_index,
                     status=EvalStatus.PENDING,
@@ -119,6 +124,7 @@ class GenericScheduler(BaseScheduler):
         plan: PlanBuilder,
         result: Attempt,
         deferred: dict[str, Stop],
+        rollout: Rollout,
     ) -> None:
         """Place replacements, then each group's new allocations. After a group's first failure
         the rest of it is coalesced into that failure's metric (``CoalescedFailures``) without
@@ -187,6 +193,8 @@ class GenericScheduler(BaseScheduler):
                 metrics=selection.metric,
                 previous=previous,
                 tracker=tracker,
+                deployment_id=rollout.deployment_for(group),
+                canary=placement.canary,
             )
 
         loop_turn = time.monotonic() + YIELD_EVERY_S
@@ -210,6 +218,13 @@ class GenericScheduler(BaseScheduler):
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
         result.escaped = any(c.escaped for c in checkers.values())
+
+
+def _followup_trigger(alloc: Allocation) -> EvalTrigger:
+    """Marked ``unknown`` (disconnected node): the window's end; otherwise a reschedule delay."""
+    if alloc.client_status == AllocClientStatus.UNKNOWN:
+        return EvalTrigger.MAX_DISCONNECT_TIMEOUT
+    return EvalTrigger.ALLOC_FAILURE
 
 
 def _coalesce(result: Attempt, group: str, n: int) -> None:

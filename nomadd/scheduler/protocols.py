@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from nomadd.structs.alloc import Allocation
+from nomadd.structs.deployment import Deployment
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.node import Node
@@ -56,6 +57,10 @@ class State(Protocol):
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         """Every allocation on the node, terminal ones included."""
+        ...
+
+    def latest_deployment(self, namespace: str, job_id: str) -> Deployment | None:
+        """The job's most recent deployment (any status), or None."""
         ...
 
 

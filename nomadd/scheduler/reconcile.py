@@ -4,7 +4,8 @@ For each task group the existing allocations are sorted into:
 
 * **live** — desired ``run``, client not terminal, node fine: kept, updated in place (only
   ``count`` or other non-task fields changed) or destructively (stop + place, same name);
-* **lost** — node down, disconnected or gone: stopped with client status ``lost`` and replaced;
+* **lost** — node down, disconnected or gone: stopped with client status ``lost`` and replaced
+  (groups with ``disconnect {}``: :mod:`nomadd.scheduler.disconnect` decides first);
 * **migrate** — ``DesiredTransition.Migrate`` (``alloc stop``, or the drainer's mark: on a
   draining node only the allocations it marked move, ``migrate.max_parallel`` at a time):
   stopped and replaced elsewhere;
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 
+from nomadd.scheduler import disconnect
 from nomadd.scheduler.context import (
     ALLOC_LOST,
     ALLOC_MIGRATING,
@@ -32,6 +34,7 @@ from nomadd.scheduler.context import (
     ALLOC_RESCHEDULED,
     ALLOC_UPDATING,
 )
+from nomadd.scheduler.disconnect import ALLOC_RECONNECTED
 from nomadd.structs.alloc import (
     Allocation,
     AllocClientStatus,
@@ -68,6 +71,7 @@ class Placement:
     name: str
     previous: Allocation | None = None
     reschedule: bool = False  # previous failed: add a RescheduleEvent, avoid its node
+    canary: bool = False  # placed beside the old version until promoted (scheduler/deployments.py)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +229,14 @@ def _group(
     batch: bool,
 ) -> None:
     out.desired[tg.name] = tg.count
+    split = disconnect.split(tg, allocs, node_of, now_ns)
+    allocs = split.rest
+    out.followups.extend(split.mark_unknown)
+    out.stop.extend(
+        Stop(alloc=a, description=ALLOC_LOST, client_status=AllocClientStatus.LOST) for a in split.lost
+    )
+    out.stop.extend(Stop(alloc=a, description=ALLOC_RECONNECTED) for a in split.stop)
+    out.place.extend(Placement(group=tg.name, name=a.name, previous=a) for a in split.replace)
     live: list[Allocation] = []
     lost: list[Allocation] = []
     migrate: list[Allocation] = []
@@ -272,14 +284,14 @@ def _group(
     ranked += [(a, "resched") for a in order(resched_now)]
     ranked += [(a, "later") for a in order([a for a, _ in resched_later])]
     ranked += [(a, "failed") for a in order(failed_for_good)]
-    slots = max(0, tg.count - len(done))
+    slots = max(0, tg.count - len(done) - len(split.taken))
     keep, drop = ranked[:slots], ranked[slots:]
     for alloc, kind in drop:
         if kind == "lost":
             out.stop.append(Stop(alloc=alloc, description=ALLOC_LOST, client_status=AllocClientStatus.LOST))
         else:
             out.stop.append(Stop(alloc=alloc, description=ALLOC_NOT_NEEDED))
-    used_names: set[str] = {a.name for a in done}
+    used_names: set[str] = {a.name for a in done} | split.taken
     for alloc, kind in keep:
         used_names.add(alloc.name)
         if kind == "live":
@@ -302,6 +314,11 @@ def _group(
             out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc, reschedule=True))
         elif kind == "later" and not alloc.follow_up_eval_id:
             out.followups.append((alloc, due_at[alloc.id]))
+        elif kind == "failed" and _needs_update(alloc, job):
+            # out of reschedule attempts, but of an older version: a new version replaces it
+            # (Nomad's destructive update of a failed allocation, e.g. after an auto-revert)
+            out.stop.append(Stop(alloc=alloc, description=ALLOC_UPDATING))
+            out.place.append(Placement(group=tg.name, name=alloc.name, previous=alloc))
     missing = slots - len(keep)
     if missing > 0:
         out.new.append(

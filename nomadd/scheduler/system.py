@@ -7,6 +7,9 @@ not replaced elsewhere; on ineligible or no longer feasible nodes they are stopp
 draining node once the drainer marks them (``DesiredTransition.Migrate``: system jobs go last,
 never when the drain ignores them). Failed or completed allocations are not replaced
 (the client's restart policy governs restarts), as Nomad's system scheduler does.
+
+``sysbatch`` jobs (:class:`SysBatchScheduler`) run the same way to completion: a node whose
+allocation of the current version finished is done; a new job version runs there again.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.node import Node, NodeStatus
 
-__all__ = ["SystemScheduler"]
+__all__ = ["SysBatchScheduler", "SystemScheduler"]
 
 
 def _needs_update(alloc: Allocation, job: Job) -> bool:
@@ -82,11 +85,7 @@ class SystemScheduler(BaseScheduler):
         groups = {tg.name: tg for tg in job.task_groups}
         checkers = {name: GroupChecker(job, tg) for name, tg in groups.items()}
         result.queued = {name: 0 for name in groups}
-        # Which (node, group) already has a terminal-but-kept allocation (failed/complete).
-        settled: set[tuple[str, str]] = set()
-        for alloc in allocs:
-            if alloc.desired_status == AllocDesiredStatus.RUN and alloc.client_terminal():
-                settled.add((alloc.node_id, alloc.task_group))
+        settled = self._settled(job, allocs)
         kept: set[tuple[str, str]] = set()
         replace_on: list[tuple[Node, TaskGroup, Allocation]] = []
         for alloc in sorted(live, key=lambda a: (a.create_index, a.id)):
@@ -127,6 +126,14 @@ class SystemScheduler(BaseScheduler):
                 self._place_one(job, tg, node, stack, checkers[tg.name], plan, result, None)
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
+
+    def _settled(self, job: Job, allocs: Sequence[Allocation]) -> set[tuple[str, str]]:
+        """Which (node, group) already has a terminal-but-kept allocation (failed/complete)."""
+        return {
+            (a.node_id, a.task_group)
+            for a in allocs
+            if a.desired_status == AllocDesiredStatus.RUN and a.client_terminal()
+        }
 
     @staticmethod
     def _may_stay(alloc: Allocation, node: Node, ready_ids: dict[str, Node], checker: GroupChecker) -> bool:
@@ -178,3 +185,13 @@ class SystemScheduler(BaseScheduler):
             metrics=selection.metric,
             previous=previous,
         )
+
+
+class SysBatchScheduler(SystemScheduler):
+    """``sysbatch`` jobs: on every feasible node like system jobs, to completion like batch ones.
+    A node's finished (or failed) allocation of the current job version is left alone; one of an
+    earlier version is run again with the new version (Nomad's reconcile_node)."""
+
+    def _settled(self, job: Job, allocs: Sequence[Allocation]) -> set[tuple[str, str]]:
+        finished = [a for a in allocs if a.desired_status == AllocDesiredStatus.RUN and a.client_terminal()]
+        return {(a.node_id, a.task_group) for a in finished if not _needs_update(a, job)}

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from nomadd.scheduler.protocols import State
 from nomadd.structs.alloc import Allocation, AllocClientStatus, DesiredTransition, TaskState, TaskStatus
+from nomadd.structs.deployment import AllocDeploymentStatus, Deployment
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.funcs import evaluate_node_plan
 from nomadd.structs.job import Job, JobType, Task, TaskGroup
@@ -118,6 +119,7 @@ class Harness:
         self._by_node: dict[str, dict[str, Allocation]] = {}
         self._usage: dict[str, list[int]] = {}  # NodeUsageIndex
         self.evals: dict[str, Evaluation] = {}
+        self.deployments: dict[str, Deployment] = {}
         self.plans: list[Plan] = []
         self.results: list[PlanResult] = []
         self.created_evals: list[Evaluation] = []
@@ -254,6 +256,24 @@ class Harness:
     def node_usage_rows(self) -> Mapping[str, Sequence[int]]:
         return self._usage
 
+    def latest_deployment(self, namespace: str, job_id: str) -> Deployment | None:
+        found = [d for d in self.deployments.values() if (d.namespace, d.job_id) == (namespace, job_id)]
+        return max(found, key=lambda d: d.create_index) if found else None
+
+    def set_health(self, alloc_id: str, healthy: bool) -> Allocation:
+        """What a client's health report does to the allocation's DeploymentStatus."""
+        alloc = self._allocs[alloc_id]
+        base = alloc.deployment_status or AllocDeploymentStatus()
+        self.upsert_allocs(
+            [dataclasses.replace(alloc, deployment_status=dataclasses.replace(base, healthy=healthy))]
+        )
+        return self._allocs[alloc_id]
+
+    def update_deployment(self, deployment_id: str, **changes: object) -> Deployment:
+        d = dataclasses.replace(self.deployments[deployment_id], **changes)  # type: ignore[arg-type]
+        self.deployments[deployment_id] = d
+        return d
+
     # ---------------------------------------------------------------- Planner
 
     async def submit_plan(self, plan: Plan) -> PlanResult:
@@ -278,6 +298,15 @@ class Harness:
             if stops:
                 accepted_update[node_id] = stops
         self.reject_once = set()
+        if plan.deployment is not None and plan.deployment.id not in self.deployments:
+            self.deployments[plan.deployment.id] = dataclasses.replace(
+                plan.deployment, create_index=self._next_index()
+            )
+        for upd in plan.deployment_updates:
+            if upd.deployment_id in self.deployments:
+                self.update_deployment(
+                    upd.deployment_id, status=upd.status, status_description=upd.status_description
+                )
         stopped = [a for allocs in accepted_update.values() for a in allocs]
         placed = [a for allocs in accepted_alloc.values() for a in allocs]
         if stopped:

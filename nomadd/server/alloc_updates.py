@@ -4,7 +4,8 @@ entries (Nomad's ``batchUpdateInterval``).
 Reports from every client that arrive within ``UPDATE_BATCH_S`` share one Raft entry; each
 caller learns the index that entry was committed at. A ``failed`` allocation of a job that still
 wants it running gets an ``alloc-failure`` evaluation in the same entry, so it is rescheduled
-per its policy (Nomad's ``UpdateAlloc``).
+per its policy (Nomad's ``UpdateAlloc``); so does one the servers had marked ``unknown`` (its node
+was disconnected) reporting again (a ``reconnect`` evaluation picks original or replacement).
 """
 
 from __future__ import annotations
@@ -77,10 +78,13 @@ class AllocUpdateBatcher:
         seen: set[tuple[str, str]] = set()
         out = []
         for upd in updates:
-            if upd.client_status != AllocClientStatus.FAILED:
+            if upd.client_status == AllocClientStatus.UNKNOWN:
                 continue
             alloc = store_allocs.get_alloc(snap, upd.id)
             if alloc is None or alloc.desired_status != AllocDesiredStatus.RUN or alloc.client_terminal():
+                continue
+            reconnect = alloc.client_status == AllocClientStatus.UNKNOWN
+            if upd.client_status != AllocClientStatus.FAILED and not reconnect:
                 continue
             job = store_jobs.get_job(snap, alloc.namespace, alloc.job_id)
             key = (alloc.namespace, alloc.job_id)
@@ -93,7 +97,7 @@ class AllocUpdateBatcher:
                     namespace=job.namespace,
                     job_type=str(job.type),
                     priority=job.priority,
-                    trigger=EvalTrigger.ALLOC_FAILURE,
+                    trigger=EvalTrigger.RECONNECT if reconnect else EvalTrigger.ALLOC_FAILURE,
                     now_ns=now,
                     job_modify_index=job.job_modify_index,
                 )

@@ -8,7 +8,9 @@ heartbeat (``Node.Register`` or ``Node.UpdateStatus``) resets the node's timer t
     ttl  = base + uniform[0, base)
 
 so the whole cluster's heartbeat rate stays under ``max_heartbeats_per_second``. When a timer
-fires, ``invalidate(node_id)`` marks the node down (a Raft write, done by the node endpoint).
+fires, ``invalidate(node_id)`` marks the node down (a Raft write, done by the node endpoint), or
+``disconnected`` first when it runs allocations of groups with ``disconnect {}``: then the timer is
+armed again for the longest such window, and the node is down when it fires.
 
 On winning an election (``set_enabled(True)``, after the leader barrier) every node that is not
 down gets ``failover_heartbeat_ttl``, giving clients time to find the new leader; losing
@@ -113,6 +115,11 @@ class HeartbeatTimers:
         self._arm(node_id, ttl + s.grace)
         self.heartbeats += 1
         return ttl
+
+    def arm(self, node_id: str, delay_s: float) -> None:
+        """Fire ``invalidate`` for ``node_id`` after ``delay_s`` (a disconnected node's window)."""
+        if self._enabled:
+            self._arm(node_id, delay_s)
 
     def clear(self, node_id: str) -> None:
         handle = self._timers.pop(node_id, None)

@@ -31,6 +31,7 @@ from nomadd.structs.alloc import AllocListStub
 from nomadd.structs.errors import UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job, JobListStub
+from nomadd.structs.job_index import enforce_index_problem
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import WriteMeta
 from nomadd.structs.requests.job import (
@@ -61,7 +62,13 @@ from nomadd.structs.requests.job import (
 from nomadd.structs.services import service_warnings
 from nomadd.structs.summary import JobSummary
 
-__all__ = ["KNOWN_DRIVERS", "JobEndpoint", "check_placeable"]
+__all__ = [
+    "KNOWN_DRIVERS",
+    "JobEndpoint",
+    "check_enforced_index",
+    "check_placeable",
+    "current_job",
+]
 
 # Drivers a client can run (nomadd.drivers.DRIVERS; servers do not import the drivers package).
 KNOWN_DRIVERS = ("raw_exec", "exec", "mock", "docker")
@@ -83,6 +90,22 @@ def check_placeable(store: StateStore, job: Job) -> None:
         raise ValidationError(f'used task drivers [{listed}] are not allowed in namespace "{ns.name}"')
     if not store_namespaces.pool_exists(store, job.node_pool, store.snapshot):
         raise ValidationError(f'job "{job.id}" is in nonexistent node pool "{job.node_pool}"')
+
+
+def current_job(store: StateStore, namespace: str, job_id: str) -> Job | None:
+    """The stored job, read from the live store (no snapshot: see :func:`check_placeable`)."""
+    job: Job | None = store.get(store_jobs.TABLE, store_jobs.job_key(namespace, job_id))
+    return job
+
+
+def check_enforced_index(existing: Job | None, job_modify_index: int) -> None:
+    """Nomad's EnforceIndex rule: the stored job's JobModifyIndex must be the one given (0: no
+    job of that ID may exist). A 400 in Nomad's words otherwise."""
+    problem = enforce_index_problem(
+        existing.job_modify_index if existing is not None else None, job_modify_index
+    )
+    if problem:
+        raise ValidationError(problem)
 
 
 def _make_batch(entries: tuple[JobRegisterEntry, ...]) -> JobRegisterBatchEntry:
@@ -111,22 +134,43 @@ class JobEndpoint:
         job = req.job.canonicalize()
         job.validate(KNOWN_DRIVERS, self._ctx.config.limits)  # 400 listing every bad field
         check_placeable(self._ctx.store, job)
+        if req.enforce_index:
+            existing = current_job(self._ctx.store, job.namespace, job.id)
+            check_enforced_index(existing, req.job_modify_index)
+            return await self.commit(job, enforce_index=req.job_modify_index)
+        return await self.commit(job)
+
+    async def commit(
+        self, job: Job, trigger: EvalTrigger = EvalTrigger.JOB_REGISTER, *, enforce_index: int | None = None
+    ) -> JobRegisterReply:
+        """Store ``job`` (checked) with a new evaluation triggered by ``trigger``; with
+        ``enforce_index``, only if the stored JobModifyIndex is still that when it applies."""
         now = time.time_ns()
-        ev = new_eval(
+        ev: Evaluation | None = new_eval(
             job_id=job.id,
             namespace=job.namespace,
             job_type=str(job.type),
             priority=job.priority,
-            trigger=EvalTrigger.JOB_REGISTER,
+            trigger=trigger,
             now_ns=now,
         )
-        entry = JobRegisterEntry(job=job, eval=ev, submit_time=now)
+        if job.is_template():  # periodic/parameterized: only its children are evaluated (Nomad)
+            ev = None
+        entry = JobRegisterEntry(
+            job=job,
+            eval=ev,
+            submit_time=now,
+            enforce_index=enforce_index is not None,
+            job_modify_index=enforce_index or 0,
+        )
         result, index = await self.registers.apply((job.namespace, job.id), entry)
         assert isinstance(result, ApplyResult)
+        if result.refused:
+            raise ValidationError(result.refused)
         return JobRegisterReply(
             meta=WriteMeta(index=index),
-            eval_id=ev.id,
-            eval_create_index=index,
+            eval_id=ev.id if ev is not None else "",
+            eval_create_index=index if ev is not None else 0,
             job_modify_index=result.job_modify_index,
             warnings="\n".join(service_warnings([s for tg in job.task_groups for s in tg.all_services()])),
         )
@@ -145,7 +189,11 @@ class JobEndpoint:
             now_ns=now,
         )
         entry = JobDeregisterEntry(
-            namespace=req.namespace, job_id=req.job_id, purge=req.purge, eval=ev, submit_time=now
+            namespace=req.namespace,
+            job_id=req.job_id,
+            purge=req.purge,
+            eval=None if job.is_template() else ev,
+            submit_time=now,
         )
         result, index = await self._ctx.propose(MessageType.JOB_DEREGISTER, entry)
         assert isinstance(result, ApplyResult)
@@ -153,8 +201,8 @@ class JobEndpoint:
             raise UnknownJobError(f"job not found: {req.job_id}")
         return JobDeregisterReply(
             meta=WriteMeta(index=index),
-            eval_id=ev.id,
-            eval_create_index=index,
+            eval_id="" if job.is_template() else ev.id,
+            eval_create_index=0 if job.is_template() else index,
             job_modify_index=result.job_modify_index,
         )
 

@@ -46,7 +46,7 @@ def plan_gc(
     eval_cut = now_ns - int(eval_threshold_s * NS_PER_S)
     purged: set[tuple[str, str]] = set()
     for job in store_jobs.list_jobs(snap):
-        finished = job.stop or (job.type == JobType.BATCH)
+        finished = job.stop or job.type in (JobType.BATCH, JobType.SYSBATCH)
         if not finished or job.submit_time > job_cut:
             continue
         if store_summaries.job_status(snap, job) != JobStatus.DEAD:

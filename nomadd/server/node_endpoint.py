@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from nomadd.gossip import MemberStatus
 from nomadd.rpc import RPCRegistry
+from nomadd.scheduler.disconnect import node_disconnect_window_ns
 from nomadd.server.alloc_updates import AllocUpdateBatcher
 from nomadd.server.context import ServerContext
 from nomadd.server.drainer import Drainer
@@ -74,7 +75,7 @@ from nomadd.structs.requests.node import (
     NodeUpdateStatusRequest,
     NodeWriteReply,
 )
-from nomadd.structs.timeutil import format_time
+from nomadd.structs.timeutil import NS_PER_S, format_time
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +234,18 @@ class NodeEndpoint:
         return index
 
     async def invalidate(self, node_id: str) -> None:
-        """A heartbeat timer fired: mark the node down (leader only)."""
-        current = store_nodes.get(self._ctx.store.snapshot(), node_id)
+        """A heartbeat timer fired: mark the node down (leader only), or disconnected for the
+        longest ``lost_after`` of its allocations' groups, then down when that timer fires."""
+        snap = self._ctx.store.snapshot()
+        current = store_nodes.get(snap, node_id)
         if current is None or current.status == NodeStatus.DOWN:
             return
+        if current.status != NodeStatus.DISCONNECTED:
+            window = node_disconnect_window_ns(store_allocs.allocs_by_node(snap, node_id))
+            if window > 0:
+                await self._set_status(node_id, NodeStatus.DISCONNECTED, EVENT_HEARTBEAT_MISSED)
+                self.timers.arm(node_id, window / NS_PER_S)
+                return
         await self._set_status(node_id, NodeStatus.DOWN, EVENT_HEARTBEAT_MISSED)
 
     async def deregister(self, req: NodeDeregisterRequest) -> NodeDeregisterReply:

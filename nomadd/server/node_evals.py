@@ -57,7 +57,7 @@ def evals_for_node(
             jobs[(job.namespace, job.id)] = job
     if system:
         for job in store_jobs.list_jobs(snap):
-            if job.type == JobType.SYSTEM and not job.stop:
+            if job.type in (JobType.SYSTEM, JobType.SYSBATCH) and not job.stop:
                 jobs[(job.namespace, job.id)] = job
     return [
         new_eval(
@@ -117,7 +117,7 @@ class NodeEvals:
             self._views[node_id] = new
             was_status, was_elig, was_drain = old or ("", "", False)
             status, elig, draining = new
-            if status in _GONE and was_status not in _GONE:
+            if status in _GONE and status != was_status:  # disconnected, down, or disconnected then down
                 evals += evals_for_node(
                     snap, node, EvalTrigger.NODE_UPDATE, system=True, live_only=True, now_ns=now
                 )

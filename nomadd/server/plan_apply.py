@@ -327,7 +327,9 @@ class PlanApplier:
             result, partial = check_plan(item.plan, overlay)
             items.append((item, result, partial))
             evals.extend(item.evals)
-            if not result.node_allocation and not result.node_update:
+            deployment = item.plan.deployment
+            updates = item.plan.deployment_updates
+            if not result.node_allocation and not result.node_update and deployment is None and not updates:
                 continue
             for node_id, allocs in result.node_allocation.items():
                 placed.setdefault(node_id, []).extend(allocs)
@@ -337,6 +339,8 @@ class PlanApplier:
                     job_ref=_job_ref(item.plan.job),
                     placements=tuple(a for v in result.node_allocation.values() for a in v),
                     stops=tuple(a for v in result.node_update.values() for a in v),
+                    deployment=deployment,
+                    deployment_updates=updates,
                 )
             )
         request = PlanResultsEntry(plans=tuple(plans), evals=tuple(evals)) if plans or evals else None

@@ -43,6 +43,7 @@ from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.deployment_endpoint import DeploymentEndpoint
 from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.events import EventBroker
 from nomadd.server.federation import Regions, forward_timeout
@@ -50,7 +51,7 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import SnapshotRestorer
 from nomadd.server.gossip_keyring import GossipKeyring
-from nomadd.server.job_endpoint import JobEndpoint
+from nomadd.server.job_features import build_job_features
 from nomadd.server.job_gc import JobGC
 from nomadd.server.job_validate import JobValidateEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
@@ -160,8 +161,7 @@ class Server:
         )
         self.scheduling = SchedulingService(self.ctx, self.tasks)
         self.register_leader_component(self.scheduling)
-        self.jobs = JobEndpoint(self.ctx)
-        self.jobs.register(self.registry)
+        self.jobs = build_job_features(self.ctx, self.registry, self.register_leader_component)
         # operator features: snapshots (save/restore, scheduled) and autopilot
         self.autopilot = build_operator_features(
             self.ctx,
@@ -186,6 +186,7 @@ class Server:
         ACLEndpoint(self.ctx).register(self.registry)
         for endpoint in (NamespaceEndpoint, SearchEndpoint, JobValidateEndpoint, ServiceEndpoint):
             endpoint(self.ctx).register(self.registry)
+        DeploymentEndpoint(self.ctx).register(self.registry)  # and its leader's watcher
         self.acl_gc = ACLTokenGC(self.ctx)
         self.register_leader_component(self.acl_gc)
         self.replicator = Replicator(self.ctx, self.regions)

@@ -31,10 +31,11 @@ from nomadd.server.eval_broker import EvalBroker
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.node_evals import NodeEvals
 from nomadd.server.plan_apply import PlanApplier
-from nomadd.server.state import store_allocs, store_evals, store_jobs
+from nomadd.server.state import store_allocs, store_deployments, store_evals, store_jobs
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
+from nomadd.structs.deployment import Deployment
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.messages import MessageType
@@ -92,6 +93,9 @@ class SnapshotState:
 
     def allocs_by_node(self, node_id: str) -> Sequence[Allocation]:
         return store_allocs.allocs_by_node(self.snap, node_id)
+
+    def latest_deployment(self, namespace: str, job_id: str) -> Deployment | None:
+        return store_deployments.latest_by_job(self.snap, namespace, job_id)
 
     def node_usage(self, node_id: str) -> tuple[int, int, int]:
         """The scheduler's optional ``NodeUsageIndex`` fast path (kept by the allocs table)."""

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from nomadd.structs.codec import api
+from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.job import Job
 from nomadd.structs.resources import AllocatedResources
 from nomadd.structs.timeutil import ZERO_TIME
@@ -180,7 +181,7 @@ class AllocListStub:
     client_description: str = ""
     desired_transition: DesiredTransition = field(default_factory=DesiredTransition)
     task_states: Mapping[str, TaskState] = field(default_factory=dict)
-    deployment_status: Mapping[str, object] | None = None
+    deployment_status: AllocDeploymentStatus | None = None
     follow_up_eval_id: str = field(default="", metadata=api("FollowupEvalID"))
     next_allocation: str = ""
     reschedule_tracker: RescheduleTracker | None = None
@@ -200,8 +201,6 @@ class Allocation:
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Resources": None,
         "TaskResources": None,
-        "DeploymentID": "",
-        "DeploymentStatus": None,
         "NetworkStatus": None,
         "PreemptedByAllocation": "",
     }
@@ -230,6 +229,8 @@ class Allocation:
     follow_up_eval_id: str = field(default="", metadata=api("FollowupEvalID"))
     preempted_allocations: tuple[str, ...] = ()
     metrics: AllocMetric | None = None
+    deployment_id: str = ""
+    deployment_status: AllocDeploymentStatus | None = None
     create_index: int = 0
     modify_index: int = 0
     alloc_modify_index: int = 0
@@ -288,6 +289,7 @@ class Allocation:
             desired_transition=self.desired_transition,
             task_states=self.task_states,
             follow_up_eval_id=self.follow_up_eval_id,
+            deployment_status=self.deployment_status,
             next_allocation=self.next_allocation,
             reschedule_tracker=self.reschedule_tracker,
             preempted_allocations=self.preempted_allocations,

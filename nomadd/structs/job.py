@@ -10,11 +10,21 @@ from enum import StrEnum
 from typing import ClassVar
 
 from nomadd.structs.constraint import Constraint
+from nomadd.structs.disconnect import DisconnectStrategy, group_problems
 from nomadd.structs.errors import ValidationError
+from nomadd.structs.job_sizes import MAX_REPORTED, check_length, check_meta, check_size
 from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.limits import DEFAULT_LIMITS, Limits
 from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.network import network_problems
+from nomadd.structs.periodic import (
+    DispatchPayloadConfig,
+    ParameterizedJobConfig,
+    PeriodicConfig,
+    parameterized_problems,
+    payload_file_problem,
+    periodic_problems,
+)
 from nomadd.structs.policy import (
     ReschedulePolicy,
     RestartPolicy,
@@ -33,9 +43,11 @@ from nomadd.structs.resources import (
     NetworkResource,
     Resources,
 )
+from nomadd.structs.scaling import ScalingPolicy
 from nomadd.structs.services import Service, canonical_services, service_problems
 from nomadd.structs.summary import JobSummary
 from nomadd.structs.timeutil import NS_PER_S
+from nomadd.structs.volumes import VolumeMount, VolumeRequest, mount_problems, volume_problems
 
 __all__ = [
     "DEFAULT_JOB_PRIORITY",
@@ -47,7 +59,6 @@ __all__ = [
     "LogConfig",
     "Task",
     "TaskGroup",
-    "check_api_sizes",
     "validate_job",
 ]
 
@@ -59,6 +70,7 @@ class JobType(StrEnum):
     SERVICE = "service"
     BATCH = "batch"
     SYSTEM = "system"
+    SYSBATCH = "sysbatch"  # on every feasible node like system, to completion like batch
 
 
 class JobStatus(StrEnum):
@@ -86,8 +98,6 @@ class Task:
         "Vault": None,
         "Consul": None,
         "Templates": None,
-        "DispatchPayload": None,
-        "VolumeMounts": None,
         "ShutdownDelay": 0,
         "Kind": "",
         "ScalingPolicies": None,
@@ -112,6 +122,8 @@ class Task:
     log_config: LogConfig = field(default_factory=LogConfig)
     leader: bool = False
     lifecycle: TaskLifecycle | None = None  # None: a main task
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    dispatch_payload: DispatchPayloadConfig | None = None
     services: tuple[Service, ...] = ()
 
 
@@ -121,13 +133,9 @@ class TaskGroup:
     NOMAD_ONLY: ClassVar[Mapping[str, object]] = {
         "Affinities": None,
         "Spreads": None,
-        "Volumes": None,
-        "Disconnect": None,
         "ShutdownDelay": None,
         "MaxRunDuration": None,
         "StopAfterClientDisconnect": None,
-        "MaxClientDisconnect": None,
-        "Scaling": None,
         "Consul": None,
         "PreventRescheduleOnLost": None,
     }
@@ -143,6 +151,10 @@ class TaskGroup:
     ephemeral_disk: EphemeralDisk = field(default_factory=EphemeralDisk)
     meta: Mapping[str, str] = field(default_factory=dict)
     networks: tuple[NetworkResource, ...] = ()
+    volumes: Mapping[str, VolumeRequest] = field(default_factory=dict)
+    scaling: ScalingPolicy | None = None  # the group's scaling {} block (bounds for job scale)
+    disconnect: DisconnectStrategy | None = None
+    max_client_disconnect: int | None = None  # ns; the legacy form of disconnect.lost_after
     services: tuple[Service, ...] = ()
 
     def all_services(self) -> tuple[Service, ...]:
@@ -205,12 +217,7 @@ class Job:
         "Affinities": None,
         "Multiregion": None,
         "Spreads": None,
-        "Periodic": None,
-        "ParameterizedJob": None,
         "UI": None,
-        "Dispatched": False,
-        "DispatchIdempotencyToken": None,
-        "Payload": None,
         "ConsulNamespace": None,
         "VaultNamespace": None,
         "NomadTokenID": None,
@@ -232,6 +239,11 @@ class Job:
     update: UpdateStrategy | None = None
     migrate: MigrateStrategy | None = None  # canonicalize gives it to the groups without one
     meta: Mapping[str, str] = field(default_factory=dict)
+    periodic: PeriodicConfig | None = None
+    parameterized_job: ParameterizedJobConfig | None = None
+    dispatched: bool = False
+    dispatch_idempotency_token: str = ""
+    payload: str | None = None  # base64 of the dispatch payload, as Nomad's API shows []byte
     stop: bool = False
     status: JobStatus = JobStatus.PENDING
     status_description: str = ""
@@ -247,6 +259,27 @@ class Job:
             if tg.name == name:
                 return tg
         return None
+
+    def is_periodic(self) -> bool:
+        """A periodic template (Nomad's IsPeriodic: its children are not)."""
+        return self.periodic is not None
+
+    def is_periodic_active(self) -> bool:
+        """Launched by the periodic dispatcher (Nomad's IsPeriodicActive)."""
+        return (
+            self.periodic is not None
+            and self.periodic.enabled
+            and not self.stop
+            and not self.is_parameterized()
+        )
+
+    def is_parameterized(self) -> bool:
+        """A dispatch template; its dispatched children are not (Nomad's IsParameterized)."""
+        return self.parameterized_job is not None and not self.dispatched
+
+    def is_template(self) -> bool:
+        """Registering it makes no evaluation: only its children run."""
+        return self.is_periodic() or self.is_parameterized()
 
     def canonicalize(self) -> Job:
         """A copy with Nomad's defaults filled in (Name from ID, per-type policies...)."""
@@ -302,6 +335,8 @@ class Job:
             node_pool=self.node_pool,
             type=self.type,
             priority=self.priority,
+            periodic=self.is_periodic(),
+            parameterized_job=self.parameterized_job is not None,
             stop=self.stop,
             status=self.status,
             status_description=self.status_description,
@@ -338,7 +373,7 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
     """
     errs = _bounds(job, limits)
     if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
+        raise ValidationError("; ".join(errs[:MAX_REPORTED]))
     if not job.id:
         errs.append("Job.ID: missing job ID")
     elif not _VALID_NAME.match(job.id):
@@ -353,6 +388,10 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
     if not 1 <= job.priority <= MAX_JOB_PRIORITY:
         errs.append(f"Job.Priority: must be between 1 and {MAX_JOB_PRIORITY}, got {job.priority}")
     _constraints(errs, "Job.Constraints", job.constraints)
+    if job.periodic is not None:
+        errs.extend(periodic_problems(job.periodic, str(job.type)))
+    if job.parameterized_job is not None and not job.dispatched:
+        errs.extend(parameterized_problems(job.parameterized_job, str(job.type)))
     if job.update is not None:
         errs.extend(f"Job.Update.{p}" for p in job.update.problems())
     if not job.task_groups:
@@ -365,89 +404,40 @@ def validate_job(job: Job, known_drivers: Collection[str] | None, limits: Limits
         seen.add(tg.name)
         _group(errs, path, tg, str(job.type), known_drivers)
     if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
-
-
-_MAX_REPORTED = 20  # a message listing 10,000 problems helps nobody
-
-
-def _length(errs: list[str], path: str, value: str, limit: int, key: str) -> None:
-    if len(value) > limit:
-        errs.append(f"{path}: length {len(value)} exceeds the limit of {limit} ({key})")
-
-
-def _size(errs: list[str], path: str, items: Collection[object], limit: int, key: str) -> None:
-    if len(items) > limit:
-        errs.append(f"{path}: {len(items)} entries exceed the limit of {limit} ({key})")
-
-
-def _meta(errs: list[str], path: str, meta: Mapping[str, str], lim: Limits) -> None:
-    _size(errs, path, meta, lim.max_meta_entries, "max_meta_entries")
-    for k, v in meta.items():
-        _length(errs, f"{path} key", k, lim.max_meta_key_length, "max_meta_key_length")
-        _length(errs, f"{path}[{k[:32]!r}]", v, lim.max_meta_value_length, "max_meta_value_length")
-
-
-def check_api_sizes(raw: Mapping[str, object], lim: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a job's API JSON whose collections are over ``lim`` before converting it (the
-    conversion of 2,000 task groups alone would hold the event loop for a quarter second).
-    :func:`validate_job` checks the same sizes, and the rest, on the struct."""
-    errs: list[str] = []
-
-    def size(path: str, value: object, limit: int, key: str) -> None:
-        if isinstance(value, list | dict):
-            _size(errs, path, value, limit, key)
-
-    size("Job.Datacenters", raw.get("Datacenters"), lim.max_datacenters, "max_datacenters")
-    size("Job.Constraints", raw.get("Constraints"), lim.max_constraints, "max_constraints")
-    size("Job.Meta", raw.get("Meta"), lim.max_meta_entries, "max_meta_entries")
-    groups = raw.get("TaskGroups")
-    size("Job.TaskGroups", groups, lim.max_task_groups, "max_task_groups")
-    if isinstance(groups, list) and len(groups) <= lim.max_task_groups:
-        for i, tg in enumerate(groups):
-            if isinstance(tg, dict):
-                size(
-                    f"Job.TaskGroups[{i}].Tasks",
-                    tg.get("Tasks"),
-                    lim.max_tasks_per_group,
-                    "max_tasks_per_group",
-                )
-                size(f"Job.TaskGroups[{i}].Meta", tg.get("Meta"), lim.max_meta_entries, "max_meta_entries")
-    if errs:
-        raise ValidationError("; ".join(errs[:_MAX_REPORTED]))
+        raise ValidationError("; ".join(errs[:MAX_REPORTED]))
 
 
 def _bounds(job: Job, lim: Limits) -> list[str]:
     """Collection sizes, string lengths and count against the configured limits."""
     errs: list[str] = []
-    _length(errs, "Job.ID", job.id, lim.max_id_length, "max_id_length")
-    _length(errs, "Job.Name", job.name, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.Namespace", job.namespace, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.Region", job.region, lim.max_name_length, "max_name_length")
-    _length(errs, "Job.NodePool", job.node_pool, lim.max_name_length, "max_name_length")
-    _size(errs, "Job.Datacenters", job.datacenters, lim.max_datacenters, "max_datacenters")
+    check_length(errs, "Job.ID", job.id, lim.max_id_length, "max_id_length")
+    check_length(errs, "Job.Name", job.name, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.Namespace", job.namespace, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.Region", job.region, lim.max_name_length, "max_name_length")
+    check_length(errs, "Job.NodePool", job.node_pool, lim.max_name_length, "max_name_length")
+    check_size(errs, "Job.Datacenters", job.datacenters, lim.max_datacenters, "max_datacenters")
     for i, dc in enumerate(job.datacenters[: lim.max_datacenters]):
-        _length(errs, f"Job.Datacenters[{i}]", dc, lim.max_name_length, "max_name_length")
-    _size(errs, "Job.Constraints", job.constraints, lim.max_constraints, "max_constraints")
-    _meta(errs, "Job.Meta", job.meta, lim)
-    _size(errs, "Job.TaskGroups", job.task_groups, lim.max_task_groups, "max_task_groups")
+        check_length(errs, f"Job.Datacenters[{i}]", dc, lim.max_name_length, "max_name_length")
+    check_size(errs, "Job.Constraints", job.constraints, lim.max_constraints, "max_constraints")
+    check_meta(errs, "Job.Meta", job.meta, lim)
+    check_size(errs, "Job.TaskGroups", job.task_groups, lim.max_task_groups, "max_task_groups")
     for i, tg in enumerate(job.task_groups[: lim.max_task_groups]):
         path = f"Job.TaskGroups[{i}]"
-        _length(errs, f"{path}.Name", tg.name, lim.max_name_length, "max_name_length")
+        check_length(errs, f"{path}.Name", tg.name, lim.max_name_length, "max_name_length")
         if tg.count > lim.max_group_count:
             errs.append(
                 f"{path}.Count: {tg.count} exceeds the limit of {lim.max_group_count} (max_group_count)"
             )
-        _size(errs, f"{path}.Constraints", tg.constraints, lim.max_constraints, "max_constraints")
-        _meta(errs, f"{path}.Meta", tg.meta, lim)
-        _size(errs, f"{path}.Tasks", tg.tasks, lim.max_tasks_per_group, "max_tasks_per_group")
+        check_size(errs, f"{path}.Constraints", tg.constraints, lim.max_constraints, "max_constraints")
+        check_meta(errs, f"{path}.Meta", tg.meta, lim)
+        check_size(errs, f"{path}.Tasks", tg.tasks, lim.max_tasks_per_group, "max_tasks_per_group")
         for j, task in enumerate(tg.tasks[: lim.max_tasks_per_group]):
             tpath = f"{path}.Tasks[{j}]"
-            _length(errs, f"{tpath}.Name", task.name, lim.max_name_length, "max_name_length")
-            _length(errs, f"{tpath}.Driver", task.driver, lim.max_name_length, "max_name_length")
-            _size(errs, f"{tpath}.Constraints", task.constraints, lim.max_constraints, "max_constraints")
-            _meta(errs, f"{tpath}.Meta", task.meta, lim)
-            _meta(errs, f"{tpath}.Env", task.env, lim)
+            check_length(errs, f"{tpath}.Name", task.name, lim.max_name_length, "max_name_length")
+            check_length(errs, f"{tpath}.Driver", task.driver, lim.max_name_length, "max_name_length")
+            check_size(errs, f"{tpath}.Constraints", task.constraints, lim.max_constraints, "max_constraints")
+            check_meta(errs, f"{tpath}.Meta", task.meta, lim)
+            check_meta(errs, f"{tpath}.Env", task.env, lim)
     return errs
 
 
@@ -456,7 +446,7 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         errs.append(f"{path}.Name: missing task group name")
     if tg.count < 0:
         errs.append(f"{path}.Count: must be >= 0, got {tg.count}")
-    if job_type == "system" and tg.count > 1:
+    if job_type in ("system", "sysbatch") and tg.count > 1:
         errs.append(f"{path}.Count: a system job runs one per node, count must be 0 or 1")
     _constraints(errs, f"{path}.Constraints", tg.constraints)
     if tg.restart_policy is not None:
@@ -481,6 +471,9 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
             errs.extend(f"{path}.Migrate.{p}" for p in tg.migrate.problems())
         else:
             errs.append(f"{path}.Migrate: job type {job_type!r} does not allow a migrate block")
+    if tg.scaling is not None:
+        errs.extend(f"{path}.Scaling.{p}" for p in tg.scaling.problems(tg.count))
+    errs.extend(f"{path}.{p}" for p in group_problems(tg))
     if tg.ephemeral_disk.size_mb < 0:
         errs.append(f"{path}.EphemeralDisk.SizeMB: must be >= 0")
     elif tg.ephemeral_disk.size_mb > MAX_DISK_MB:
@@ -512,6 +505,8 @@ def _group(errs: list[str], path: str, tg: TaskGroup, job_type: str, drivers: Co
         _task(errs, tpath, task, drivers)
         if task.lifecycle is not None:
             errs.extend(f"{tpath}.Lifecycle.{p}" for p in task.lifecycle.problems())
+        errs.extend(mount_problems(f"{tpath}.VolumeMounts", task.volume_mounts, tg.volumes))
+    errs.extend(volume_problems(f"{path}.Volumes", tg.volumes))
     if leaders > 1:
         errs.append(f"{path}.Tasks: only one task may be marked as leader")
     if tg.tasks and all(t.lifecycle is not None for t in tg.tasks):
@@ -558,6 +553,8 @@ def _task(errs: list[str], path: str, task: Task, drivers: Collection[str] | Non
     if task.restart_policy is not None:
         _restart(errs, f"{path}.RestartPolicy", task.restart_policy)
     _constraints(errs, f"{path}.Constraints", task.constraints)
+    if task.dispatch_payload is not None and payload_file_problem(task.dispatch_payload):
+        errs.append(f"{path}.DispatchPayload.File: {payload_file_problem(task.dispatch_payload)}")
 
 
 def _restart(errs: list[str], path: str, rp: RestartPolicy) -> None:

@@ -54,9 +54,14 @@ class MessageType(enum.IntEnum):
     # 29-39 are free; ROOT_KEY_UPSERT took 40 while the branches of this round were apart
     ROOT_KEY_UPSERT = 40  # Keyring.Rotate / the first variable write: a wrapped root key (server/keyring.py)
     # 41-49 are left for other features of this round; 50-59 for namespaces and node pools
-    SERVICE_REGISTRATION_UPSERT = 46  # ServiceRegistration.Upsert: one allocation's whole set
-    SERVICE_REGISTRATION_DELETE = 47  # ServiceRegistration.DeleteByID
+    PERIODIC_LAUNCH = 47  # a periodic job's child + its eval + the parent's last launch (fsm/periodic.py)
     NAMESPACE_UPSERT = 50  # Namespace.UpsertNamespaces
     NAMESPACE_DELETE = 51  # Namespace.DeleteNamespaces (all or none; refused while in use)
     NODE_POOL_UPSERT = 52  # NodePool.UpsertNodePools
     NODE_POOL_DELETE = 53  # NodePool.DeleteNodePools (all or none; refused while in use)
+    # 60-69: job versions and scaling (issue 13's plan and versions)
+    JOB_STABILITY = 60  # Job.Stable: a version marked stable or not
+    SCALING_EVENT_REGISTER = 61  # Job.Scale: a scaling event of a group
+    # 70-79: service registrations (nomadd's own catalog, docs/services.md)
+    SERVICE_REGISTRATION_UPSERT = 70  # ServiceRegistration.Upsert: one allocation's whole set
+    SERVICE_REGISTRATION_DELETE = 71  # ServiceRegistration.DeleteByID

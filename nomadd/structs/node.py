@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from nomadd.structs.codec import api
+from nomadd.structs.volumes import ClientHostVolumeConfig
 
 __all__ = [
     "DEFAULT_MAX_DYNAMIC_PORT",
@@ -168,7 +169,7 @@ class NodeListStub:
     status: NodeStatus = NodeStatus.INITIALIZING
     status_description: str = ""
     drivers: Mapping[str, DriverInfo] = field(default_factory=dict)
-    host_volumes: Mapping[str, object] = field(default_factory=dict)
+    host_volumes: Mapping[str, ClientHostVolumeConfig] = field(default_factory=dict)
     last_drain: DrainMetadata | None = None
     attributes: Mapping[str, str] | None = None  # only with ?os=true
     node_resources: NodeResources | None = None  # only with ?resources=true
@@ -216,7 +217,7 @@ class Node:
     status_updated_at: int = 0  # Unix seconds, as Nomad
     events: tuple[NodeEvent, ...] = ()
     drivers: Mapping[str, DriverInfo] = field(default_factory=dict)
-    host_volumes: Mapping[str, object] = field(default_factory=dict)
+    host_volumes: Mapping[str, ClientHostVolumeConfig] = field(default_factory=dict)
     last_drain: DrainMetadata | None = None
     create_index: int = 0
     modify_index: int = 0
@@ -288,8 +289,9 @@ class Node:
 def computed_class(node: Node) -> str:
     """Hash of what makes nodes interchangeable for feasibility (Nomad's ComputeClass).
 
-    Covers datacenter, pool, class, non-unique attributes, meta and drivers' health; nodes with
-    the same value pass or fail the same constraints, so the scheduler checks a class once.
+    Covers datacenter, pool, class, non-unique attributes, meta, drivers' health and host volumes
+    (names, read-only); nodes with the same value pass or fail the same constraints, so the
+    scheduler checks a class once.
     """
     h = hashlib.blake2b(digest_size=8)
     for part in (node.datacenter, node.node_pool, node.node_class):
@@ -304,4 +306,6 @@ def computed_class(node: Node) -> str:
     for name in sorted(node.drivers):
         info = node.drivers[name]
         h.update(f"d{name}={info.detected}{info.healthy}\0".encode())
+    for name in sorted(node.host_volumes):
+        h.update(f"v{name}={node.host_volumes[name].read_only}\0".encode())
     return "v1:" + h.hexdigest()

@@ -17,13 +17,16 @@ from collections.abc import Mapping
 
 from nomadd.structs.codec import API_NAME_KEY, api_name
 from nomadd.structs.constraint import Constraint
+from nomadd.structs.disconnect import DisconnectStrategy
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.job import Job, LogConfig, Task, TaskGroup
 from nomadd.structs.lifecycle import TaskLifecycle
 from nomadd.structs.migrate import MigrateStrategy
+from nomadd.structs.periodic import DispatchPayloadConfig, ParameterizedJobConfig, PeriodicConfig
 from nomadd.structs.policy import ReschedulePolicy, RestartPolicy, UpdateStrategy
 from nomadd.structs.resources import EphemeralDisk, NetworkResource, Port, Resources
 from nomadd.structs.services import Service, ServiceCheck
+from nomadd.structs.volumes import VolumeMount, VolumeRequest
 
 __all__ = ["NOMAD_FIELDS", "check_supported"]
 
@@ -47,6 +50,8 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "Constraints": Constraint,
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
+            "Periodic": PeriodicConfig,
+            "ParameterizedJob": ParameterizedJobConfig,
         },
     ),
     TaskGroup: (
@@ -64,6 +69,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "EphemeralDisk": EphemeralDisk,
             "Update": UpdateStrategy,
             "Migrate": MigrateStrategy,
+            "Disconnect": DisconnectStrategy,
             "Networks": NetworkResource,
             "Services": Service,
         },
@@ -81,6 +87,8 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
             "RestartPolicy": RestartPolicy,
             "LogConfig": LogConfig,
             "Lifecycle": TaskLifecycle,
+            "VolumeMounts": VolumeMount,
+            "DispatchPayload": DispatchPayloadConfig,
             "Services": Service,
         },
     ),
@@ -101,6 +109,7 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         {},
     ),
     TaskLifecycle: (_f("Hook Sidecar"), {}),
+    VolumeMount: (_f("Volume Destination ReadOnly PropagationMode SELinuxLabel"), {}),
     # LogConfig.Enabled and Resources.IOPS: Nomad itself ignores them (deprecated).
     LogConfig: (_f("MaxFiles MaxFileSizeMB Disabled"), {}),
     Resources: (
@@ -122,8 +131,16 @@ NOMAD_FIELDS: dict[type, tuple[frozenset[str], Mapping[str, type]]] = {
         {},
     ),
     MigrateStrategy: (_f("MaxParallel HealthCheck MinHealthyTime HealthyDeadline"), {}),
+    DisconnectStrategy: (_f("LostAfter Replace Reconcile StopOnClientAfter"), {}),
     EphemeralDisk: (_f("Sticky Migrate SizeMB"), {}),
+    VolumeRequest: (
+        _f("Name Type Source ReadOnly Sticky AccessMode AttachmentMode MountOptions PerAlloc"),
+        {},
+    ),
     Constraint: (_f("LTarget RTarget Operand"), {}),
+    PeriodicConfig: (_f("Enabled Spec Specs SpecType ProhibitOverlap TimeZone"), {}),
+    ParameterizedJobConfig: (_f("Payload MetaRequired MetaOptional"), {}),
+    DispatchPayloadConfig: (_f("File"), {}),
 }
 
 _unsupported_cache: dict[type, frozenset[str]] = {}
@@ -153,6 +170,10 @@ def check_supported(cls: type, data: object, path: str) -> None:
     for key, value in data.items():
         if key in unsupported and not _zero(value):
             raise ValidationError(f"{path}.{key}: not supported by nomadd (Nomad's {cls.__name__}.{key})")
+        if cls is TaskGroup and key == "Volumes" and isinstance(value, Mapping):  # name -> request
+            for name, req in value.items():
+                check_supported(VolumeRequest, req, f"{path}.{key}[{name!r}]")
+            continue
         inner = nested.get(key)
         if inner is None:
             continue

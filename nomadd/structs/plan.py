@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import field
 
 from nomadd.structs.alloc import Allocation
+from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
 from nomadd.structs.job import Job
 
 __all__ = ["Plan", "PlanResult"]
@@ -28,9 +29,16 @@ class Plan:
     node_update: Mapping[str, tuple[Allocation, ...]] = field(default_factory=dict)
     node_allocation: Mapping[str, tuple[Allocation, ...]] = field(default_factory=dict)
     snapshot_index: int = 0
+    deployment: Deployment | None = None  # created by this plan (or the current one, unchanged)
+    deployment_updates: tuple[DeploymentStatusUpdate, ...] = ()
 
     def is_no_op(self) -> bool:
-        return not self.node_update and not self.node_allocation
+        return (
+            not self.node_update
+            and not self.node_allocation
+            and self.deployment is None
+            and not self.deployment_updates
+        )
 
     def placements(self) -> int:
         return sum(len(v) for v in self.node_allocation.values())

@@ -37,8 +37,8 @@ _BATCH_RESTART = RestartPolicy(attempts=3, interval=24 * NS_PER_HOUR, delay=15 *
 
 
 def default_restart_policy(job_type: str) -> RestartPolicy:
-    """Nomad's NewRestartPolicy: batch differs; service and system share a default."""
-    return _BATCH_RESTART if job_type == "batch" else RestartPolicy()
+    """Nomad's NewRestartPolicy: batch and sysbatch differ; service and system share a default."""
+    return _BATCH_RESTART if job_type in ("batch", "sysbatch") else RestartPolicy()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

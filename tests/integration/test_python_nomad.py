@@ -6,6 +6,7 @@ talk to HashiCorp Nomad.
 
 from __future__ import annotations
 
+import base64
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,33 @@ def test_job_register_allocations_and_deregister(dev_agent: nomad.Nomad, tmp_pat
         timeout=10,
         what="the purged job to disappear",
     )
+
+
+def test_dispatch_and_periodic_force(dev_agent: nomad.Nomad, tmp_path: Path) -> None:
+    """Issue 13: python-nomad's dispatch_job and periodic_job against nomadd."""
+    n = dev_agent
+    marker = tmp_path / "payload-seen"
+    job = batch_job("pyparam", marker)
+    task = job["Job"]["TaskGroups"][0]["Tasks"][0]
+    task["Config"]["args"] = ["-c", f'cat "$NOMAD_TASK_DIR/in.txt" > {marker}']
+    task["DispatchPayload"] = {"File": "in.txt"}
+    job["Job"]["ParameterizedJob"] = {"Payload": "required", "MetaOptional": ["who"]}
+    assert n.job.register_job("pyparam", job)["EvalID"] == ""
+    payload = base64.b64encode(b"from python-nomad").decode()
+    first = n.job.dispatch_job("pyparam", payload=payload, meta={"who": "py"}, idempotency_token="k")
+    wait_for(marker.exists, timeout=30, what="the dispatched task to read its payload")
+    assert marker.read_text() == "from python-nomad"
+    again = n.job.dispatch_job("pyparam", payload=payload, idempotency_token="k")
+    assert again["DispatchedJobID"] == first["DispatchedJobID"]
+
+    periodic = batch_job("pyperiodic", tmp_path / "unused")
+    periodic["Job"]["Periodic"] = {"Spec": "0 0 1 1 *", "SpecType": "cron", "Enabled": True}
+    n.job.register_job("pyperiodic", periodic)
+    forced = n.job.periodic_job("pyperiodic")
+    assert forced["EvalID"]
+    kids = [j for j in n.jobs.get_jobs(prefix="pyperiodic/") if j["ParentID"] == "pyperiodic"]
+    assert len(kids) == 1 and kids[0]["ID"].startswith("pyperiodic/periodic-")
+    assert n.job.get_job("pyperiodic")["Periodic"]["Spec"] == "0 0 1 1 *"
 
 
 def test_client_fs_and_stats(dev_agent: nomad.Nomad, tmp_path: Path) -> None:

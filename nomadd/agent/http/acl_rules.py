@@ -142,6 +142,26 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/job/{id}/summary"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/versions"): ns_rule("read-job"),
     ("GET", "/v1/job/{id}/deployments"): ns_rule("read-job"),
+    **_both("/v1/job/{id}/dispatch", ns_rule("dispatch-job")),
+    **_both("/v1/job/{id}/periodic/force", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/plan", ns_rule("submit-job", body_ns="Job.Namespace")),
+    **_both("/v1/job/{id}/revert", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/evaluate", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/stable", ns_rule("submit-job")),
+    **_both("/v1/job/{id}/scale", ns_rule("scale-job")),
+    ("GET", "/v1/job/{id}/scale"): ns_rule("read-job-scaling"),
+    ("GET", "/v1/scaling/policies"): ns_rule("list-scaling-policies"),
+    ("GET", "/v1/scaling/policy/{id}"): ns_rule("read-scaling-policy"),
+    ("GET", "/v1/job/{id}/deployment"): ns_rule("read-job"),
+    # ---- deployments (the RPC checks the deployment's own namespace) ----------------------
+    ("GET", "/v1/deployments"): ns_rule("read-job", filter=True),
+    ("GET", "/v1/deployment/{id}"): ns_rule("read-job"),
+    ("GET", "/v1/deployment/allocations/{id}"): ns_rule("read-job"),
+    **_both("/v1/deployment/fail/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/pause/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/promote/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/allocation-health/{id}", ns_rule("submit-job")),
+    **_both("/v1/deployment/unblock/{id}", ns_rule("submit-job")),
     # ---- allocations and evaluations ------------------------------------------------------
     ("GET", "/v1/allocations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/allocation/{id}"): ns_rule("read-job", filter=True, object_param="alloc:id"),
@@ -170,6 +190,11 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/evaluations"): ns_rule("read-job", filter=True),
     ("GET", "/v1/evaluation/{id}"): ns_rule("read-job", filter=True, object_param="eval:id"),
     ("GET", "/v1/evaluation/{id}/allocations"): ns_rule("read-job", filter=True, object_param="eval:id"),
+    # ---- volumes (static host volumes are in the node; nothing to list, see volume_endpoint)
+    ("GET", "/v1/volumes"): ns_rule("host-volume-read"),
+    ("GET", "/v1/volume/host/{id}"): ns_rule("host-volume-read"),
+    **_both("/v1/volume/host/create", ns_rule("host-volume-create")),
+    **_both("/v1/volume/host/register", ns_rule("host-volume-register")),
     # ---- nodes ----------------------------------------------------------------------------
     ("GET", "/v1/nodes"): NODE_READ,
     ("GET", "/v1/node/{id}"): NODE_READ,
@@ -274,7 +299,34 @@ async def authorize(
     allowed = check(acl, rule, namespace, req.match_info.get("path", ""))
     if not allowed:
         raise _deny()
+    if rule.cap == "submit-job" and rule.body_ns and not await _may_mount(req, acl):
+        raise _deny()
     return acl
+
+
+async def _may_mount(req: web.Request, acl: ACL) -> bool:
+    """Nomad's volume check of a job submission: each host volume a group requests needs the
+    token's ``mount-readwrite`` on it, or ``mount-readonly`` for a read-only request."""
+    if acl.management or not req.body_exists:
+        return True
+    try:
+        body: Any = await read_json(req)
+    except RPCError:
+        return True  # the handler answers the malformed body
+    job = body.get("Job") if isinstance(body, dict) else None
+    groups = job.get("TaskGroups") if isinstance(job, dict) else None
+    for tg in groups if isinstance(groups, list) else ():
+        volumes = tg.get("Volumes") if isinstance(tg, dict) else None
+        for vol in volumes.values() if isinstance(volumes, dict) else ():
+            if not isinstance(vol, dict) or vol.get("Type") != "host":
+                continue
+            source = str(vol.get("Source") or "")
+            if acl.allow_host_volume_op(source, "mount-readwrite"):
+                continue
+            if vol.get("ReadOnly") is True and acl.allow_host_volume_op(source, "mount-readonly"):
+                continue
+            return False
+    return True
 
 
 def filter_result(rule: Rule, acl: ACL | None, value: object) -> object:

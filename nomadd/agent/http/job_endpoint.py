@@ -1,5 +1,5 @@
 """Jobs: ``/v1/jobs`` (list, register) and ``/v1/job/:id`` (read, register, stop/purge) with
-``/allocations /evaluations /summary /versions /deployments`` (Nomad's
+``/allocations /evaluations /summary /versions`` (``/deployments``: deployment_endpoint.py; Nomad's
 command/agent/job_endpoint.go).
 
 Register bodies are ``{"Job": {...}}`` in Nomad's API JSON: here, and only here, they become a
@@ -21,7 +21,8 @@ from nomadd.agent.http.params import query_flag
 from nomadd.agent.http.server import parse_query_options, read_body
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import UnknownJobError, ValidationError
-from nomadd.structs.job import Job, check_api_sizes
+from nomadd.structs.job import Job
+from nomadd.structs.job_sizes import check_api_sizes
 from nomadd.structs.nomad_api import check_supported
 from nomadd.structs.requests.job import (
     JOB_ALLOCATIONS,
@@ -34,15 +35,17 @@ from nomadd.structs.requests.job import (
     JOB_VERSIONS,
     JobDeregisterRequest,
     JobListRequest,
+    JobRegisterReply,
     JobRegisterRequest,
     JobSpecificRequest,
 )
+from nomadd.structs.requests.job_plan import JOB_VERSION_DIFFS
 
 if TYPE_CHECKING:
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
-__all__ = ["register"]
+__all__ = ["job_from_body", "register", "register_result"]
 
 LARGE_JOB_BYTES = 64 * 1024  # jobs bigger than this are converted from JSON in a thread
 
@@ -53,7 +56,8 @@ async def list_jobs(agent: Agent, req: web.Request) -> object:
     return query_result(reply.meta, [to_api(j) for j in reply.jobs])
 
 
-async def register_job(agent: Agent, req: web.Request) -> object:
+async def job_from_body(agent: Agent, req: web.Request) -> tuple[Job, dict[str, Any]]:
+    """The ``Job`` of a ``{"Job": {...}, ...}`` body (register, plan) and the whole body."""
     limits = agent.config.server.limits
     body = await read_body(req, max_bytes=limits.job_max_size, what="job", limit_name="job_max_size")
     raw = body.get("Job")
@@ -72,9 +76,23 @@ async def register_job(agent: Agent, req: web.Request) -> object:
         job = await asyncio.to_thread(from_api, Job, raw, path="Job")
     else:
         job = from_api(Job, raw, path="Job")
+    return job, body
+
+
+async def register_job(agent: Agent, req: web.Request) -> object:
+    job, body = await job_from_body(agent, req)
     env = envelope(req)
     env["namespace"] = job.namespace
-    reply = await call(agent, JOB_REGISTER, JobRegisterRequest(job=job, **env))
+    enforce = body.get("EnforceIndex", False)
+    modify_index = body.get("JobModifyIndex", 0) or 0
+    if not isinstance(enforce, bool) or not isinstance(modify_index, int) or modify_index < 0:
+        raise ValidationError("EnforceIndex must be a boolean and JobModifyIndex a non-negative integer")
+    request = JobRegisterRequest(job=job, enforce_index=enforce, job_modify_index=modify_index, **env)
+    return register_result(await call(agent, JOB_REGISTER, request))
+
+
+def register_result(reply: JobRegisterReply) -> object:
+    """Nomad's JobRegisterResponse (register, and revert, scale and evaluate)."""
     return write_result(
         reply.meta,
         {
@@ -135,19 +153,18 @@ async def job_summary(agent: Agent, req: web.Request) -> object:
 
 
 async def job_versions(agent: Agent, req: web.Request) -> object:
+    """``?diffs=true`` adds each version's diff against the one before it (Nomad's JobDiff)."""
+    if query_flag(req.query, "diffs"):
+        diffs = await call(agent, JOB_VERSION_DIFFS, _job_request(req))
+        if not diffs.versions:
+            raise UnknownJobError("job not found")
+        versions = [to_api(j) for j in diffs.versions]
+        return query_result(diffs.meta, {"Versions": versions, "Diffs": diffs.diffs})
     reply = await call(agent, JOB_VERSIONS, _job_request(req))
     if not reply.versions:
         raise UnknownJobError("job not found")
     value: dict[str, Any] = {"Versions": [to_api(j) for j in reply.versions], "Diffs": None}
     return query_result(reply.meta, value)
-
-
-async def job_deployments(agent: Agent, req: web.Request) -> object:
-    """``[]``: nomadd makes no deployments (docs/architecture.md §Not in the code yet), so every
-    job has none, as a Nomad job without an ``update`` block; the index and blocking are the
-    job's. Clients that follow a job (nomad-watch) read this list and give up on a 404."""
-    reply = await call(agent, JOB_GET, _job_request(req))
-    return query_result(reply.meta, [])
 
 
 def register(router: Router) -> None:
@@ -162,4 +179,3 @@ def register(router: Router) -> None:
     router.add("GET", "/v1/job/{id}/evaluations", job_evaluations)
     router.add("GET", "/v1/job/{id}/summary", job_summary)
     router.add("GET", "/v1/job/{id}/versions", job_versions)
-    router.add("GET", "/v1/job/{id}/deployments", job_deployments)

@@ -22,7 +22,8 @@ from nomadd.helper.jobspec import JobFileError, parse_hcl
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED
 from nomadd.structs.codec import from_api, to_api
 from nomadd.structs.errors import PermissionDeniedError, ValidationError
-from nomadd.structs.job import Job, check_api_sizes
+from nomadd.structs.job import Job
+from nomadd.structs.job_sizes import check_api_sizes
 from nomadd.structs.nomad_api import check_supported
 from nomadd.structs.requests.jobspec import JOB_VALIDATE, JobValidateRequest
 

@@ -62,6 +62,7 @@ LISTS: dict[tuple[str, str], ListOrder] = {
     ("GET", "/v1/jobs"): ListOrder(("Namespace", "ID")),
     ("GET", "/v1/allocations"): _CREATE_ID,
     ("GET", "/v1/evaluations"): _CREATE_ID,
+    ("GET", "/v1/deployments"): _CREATE_ID,
     ("GET", "/v1/nodes"): ListOrder(("ID",)),
     ("GET", "/v1/vars"): ListOrder(("Namespace", "Path")),
     ("GET", "/v1/acl/tokens"): ListOrder(("CreateIndex", "AccessorID"), numeric_first=True),

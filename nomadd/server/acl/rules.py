@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from nomadd.server.acl.acl import ACL
 from nomadd.server.acl.resolver import ERR_PERMISSION_DENIED, ACLResolver
-from nomadd.server.state import store_allocs, store_evals, store_nodes
+from nomadd.server.state import store_allocs, store_deployments, store_evals, store_nodes
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.errors import PermissionDeniedError
 from nomadd.structs.requests import CallerKind, Envelope
@@ -136,9 +136,20 @@ RPC_RULES: dict[str, Rule] = {
     "Job.Deregister": ns_rule("submit-job"),
     "Job.GetJob": _READ_JOB,
     "Job.GetJobVersions": _READ_JOB,
+    "Job.GetJobVersionDiffs": _READ_JOB,
+    "Job.Plan": ns_rule("submit-job"),
+    "Job.Revert": ns_rule("submit-job"),
+    "Job.Scale": ns_rule("scale-job"),
+    "Job.ScaleStatus": ns_rule("read-job-scaling"),
+    "Job.Evaluate": ns_rule("submit-job"),
+    "Job.Stable": ns_rule("submit-job"),
+    "Scaling.ListPolicies": ns_rule("list-scaling-policies"),
+    "Scaling.GetPolicy": ns_rule("read-scaling-policy"),
     "Job.Allocations": _READ_JOB,
     "Job.Evaluations": _READ_JOB,
     "Job.Summary": _READ_JOB,
+    "Job.Dispatch": ns_rule("dispatch-job"),
+    "Periodic.Force": ns_rule("submit-job"),
     "Job.List": ns_rule("list-jobs", filter=True),
     "Alloc.GetAlloc": _READ_JOB,
     "Alloc.List": ns_rule("read-job", filter=True),
@@ -150,6 +161,14 @@ RPC_RULES: dict[str, Rule] = {
     "Eval.GetEval": _READ_JOB,
     "Eval.Allocations": _READ_JOB,
     "Eval.List": ns_rule("read-job", filter=True),
+    "Deployment.GetDeployment": _READ_JOB,
+    "Deployment.List": ns_rule("read-job", filter=True),
+    "Deployment.Allocations": _READ_JOB,
+    "Deployment.Fail": ns_rule("submit-job"),
+    "Deployment.Pause": ns_rule("submit-job"),
+    "Deployment.Promote": ns_rule("submit-job"),
+    "Deployment.SetAllocHealth": ns_rule("submit-job"),
+    "Deployment.Unblock": ns_rule("submit-job"),
     "Node.GetNode": NODE_READ,
     "Node.List": NODE_READ,
     "Node.HeartbeatStats": AGENT_READ,
@@ -196,14 +215,17 @@ RPC_RULES: dict[str, Rule] = {
 
 
 def object_namespace(snap: StateSnapshot, req: Envelope) -> str | None:
-    """The namespace of the allocation or evaluation a request names by ID (or unique prefix):
+    """The namespace of the allocation, evaluation or deployment a request names by ID (or unique prefix):
     Nomad checks the object's own namespace, whatever the envelope says."""
     alloc_id = getattr(req, "alloc_id", "")
     eval_id = getattr(req, "eval_id", "")
+    dep_id = getattr(req, "deployment_id", "")
     if alloc_id:
         found = {a.namespace for a in store_allocs.list_allocs(snap, "*", alloc_id)}
     elif eval_id:
         found = {e.namespace for e in store_evals.list_evals(snap, "*", eval_id)}
+    elif dep_id:
+        found = {d.namespace for d in store_deployments.list_deployments(snap, "*", dep_id)}
     else:
         return None
     return found.pop() if len(found) == 1 else None

@@ -8,7 +8,7 @@ changes: the *table* of the row gives the topic, key, namespace, filter keys and
 ``Evaluation``, as in Nomad. An entry whose type has no event type makes no events; a deleted row
 makes an event only for the tables marked ``on_delete``.
 
-To add a topic (services, deployments): add its table to :data:`TABLE_TOPICS` and the
+To add a topic (services): add its table to :data:`TABLE_TOPICS` and the
 message types that write it to :data:`MSG_EVENT_TYPES`; nothing else changes.
 """
 
@@ -97,9 +97,15 @@ TABLE_TOPICS: dict[str, TopicSpec] = {
         payload_key="Allocation",
         key=lambda a: a.id,
         namespace=lambda a: a.namespace,
-        # deployments are not built yet: their ID is "" (Nomad sends it, empty, too)
-        filter_keys=lambda a: (a.job_id, getattr(a, "deployment_id", "")),
+        filter_keys=lambda a: (a.job_id, a.deployment_id),
         api=_alloc_payload,
+    ),
+    "deployments": TopicSpec(
+        topic="Deployment",
+        payload_key="Deployment",
+        key=lambda d: d.id,
+        namespace=lambda d: d.namespace,
+        filter_keys=lambda d: (d.job_id,),
     ),
     "nodes": TopicSpec(
         topic="Node", payload_key="Node", key=lambda n: n.id, on_delete=True, api=lambda n: n.sanitize()
@@ -151,6 +157,7 @@ MSG_EVENT_TYPES: dict[int, str] = {
     _t.ALLOC_CLIENT_UPDATE: "AllocationUpdated",
     _t.ALLOC_UPDATE: "AllocationUpdateDesiredStatus",
     _t.PLAN_RESULTS: "PlanResult",
+    _t.DEPLOYMENT_UPDATE: "DeploymentStatusUpdate",  # Nomad's status, promotion and health updates in one
     _t.ACL_TOKEN_UPSERT: "ACLTokenUpserted",
     _t.ACL_TOKEN_DELETE: "ACLTokenDeleted",
     _t.ACL_POLICY_UPSERT: "ACLPolicyUpserted",

@@ -13,10 +13,13 @@ from nomadd.server.fsm import (
     EntryKind,
     acl,
     autopilot,
+    deployment,
     job,
+    job_versions,
     keyring,
     namespace,
     node,
+    periodic,
     plan,
     services,
     snapshot,
@@ -37,8 +40,10 @@ from nomadd.structs.requests.acl import (
 )
 from nomadd.structs.requests.alloc import AllocUpdateEntry
 from nomadd.structs.requests.autopilot import AutopilotSetConfigEntry
+from nomadd.structs.requests.deployment import DeploymentUpdateEntry
 from nomadd.structs.requests.eval import EvalDeleteEntry, EvalUpdateEntry
 from nomadd.structs.requests.job import JobDeregisterEntry, JobRegisterBatchEntry, JobRegisterEntry
+from nomadd.structs.requests.job_plan import JobStabilityEntry, ScalingEventEntry
 from nomadd.structs.requests.keyring import RootKeyUpsertEntry
 from nomadd.structs.requests.namespace import NamedDeleteEntry, NamespaceUpsertEntry, NodePoolUpsertEntry
 from nomadd.structs.requests.node import (
@@ -49,6 +54,7 @@ from nomadd.structs.requests.node import (
     NodeRegisterEntry,
     NodeStatusEntry,
 )
+from nomadd.structs.requests.periodic import PeriodicLaunchEntry
 from nomadd.structs.requests.services import ServiceDeleteEntry, ServiceUpsertEntry
 from nomadd.structs.requests.snapshot import SnapshotAbortEntry, SnapshotChunkEntry
 from nomadd.structs.requests.variables import VarDeleteEntry, VarUpsertEntry
@@ -93,7 +99,7 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.EVAL_DELETE: struct_entry(EvalDeleteEntry, evals.apply_eval_delete),
         t.ALLOC_UPDATE: struct_entry(AllocUpdateEntry, plan.apply_alloc_update),
         t.ALLOC_CLIENT_UPDATE: struct_entry(AllocClientUpdateEntry, node.apply_alloc_client_update),
-        t.DEPLOYMENT_UPDATE: _reserved(),  # deployments are not built yet (issue 13)
+        t.DEPLOYMENT_UPDATE: struct_entry(DeploymentUpdateEntry, deployment.apply_deployment_update),
         t.JOB_REGISTER_BATCH: struct_entry(JobRegisterBatchEntry, job.apply_register_batch),
         t.PLAN_RESULTS: EntryKind(  # placements as a base + differences (fsm/plan.py)
             apply=plan.apply_plan_results, encode=plan.encode_plan_results, decode=plan.decode_plan_results
@@ -115,6 +121,9 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.NAMESPACE_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_namespace_delete),
         t.NODE_POOL_UPSERT: struct_entry(NodePoolUpsertEntry, namespace.apply_node_pool_upsert),
         t.NODE_POOL_DELETE: struct_entry(NamedDeleteEntry, namespace.apply_node_pool_delete),
+        t.PERIODIC_LAUNCH: struct_entry(PeriodicLaunchEntry, periodic.apply_periodic_launch),
+        t.JOB_STABILITY: struct_entry(JobStabilityEntry, job_versions.apply_stability),
+        t.SCALING_EVENT_REGISTER: struct_entry(ScalingEventEntry, job_versions.apply_scaling_event),
         t.SERVICE_REGISTRATION_UPSERT: struct_entry(ServiceUpsertEntry, services.apply_service_upsert),
         t.SERVICE_REGISTRATION_DELETE: struct_entry(ServiceDeleteEntry, services.apply_service_delete),
     }

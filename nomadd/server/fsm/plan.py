@@ -18,12 +18,14 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
+from nomadd.server.fsm.deployment import apply_plan_deployment
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import from_wire_over, replacer, to_wire_diff
+from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 from nomadd.structs.requests.alloc import AllocUpdateEntry
@@ -59,6 +61,8 @@ def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
     placed = stopped = 0
     index = txn.index
     for plan in entry.plans:
+        if plan.deployment is not None or plan.deployment_updates:
+            apply_plan_deployment(txn, plan)
         job = _plan_job(txn, plan)
         allocs: tuple[Allocation, ...] | list[Allocation] = plan.placements
         if job is not None:
@@ -103,6 +107,10 @@ def _plan_wire(plan: PlanEntry) -> dict[str, Any]:
         out["job_ref"] = list(ref)
     elif plan.job is not None:
         out["job"] = to_wire(plan.job)
+    if plan.deployment is not None:
+        out["deployment"] = to_wire(plan.deployment)
+    if plan.deployment_updates:
+        out["deployment_updates"] = [to_wire(u) for u in plan.deployment_updates]
     if plan.placements:
         first = plan.placements[0]
         has_job = ref is not None or plan.job is not None
@@ -130,7 +138,16 @@ def _plan_from_wire(wire: dict[str, Any]) -> PlanEntry:
         rest = (from_wire_over(Allocation, d, base) for d in wire.get("alloc_diffs") or ())
         placements = (base, *rest)
     stops = tuple(from_wire(Allocation, a) for a in wire.get("stops") or ())
-    return PlanEntry(job=job, job_ref=ref, placements=placements, stops=stops)
+    deployment = from_wire(Deployment, wire["deployment"]) if wire.get("deployment") else None
+    updates = tuple(from_wire(DeploymentStatusUpdate, u) for u in wire.get("deployment_updates") or ())
+    return PlanEntry(
+        job=job,
+        job_ref=ref,
+        placements=placements,
+        stops=stops,
+        deployment=deployment,
+        deployment_updates=updates,
+    )
 
 
 def decode_plan_results(payload: bytes) -> PlanResultsEntry:

@@ -4,9 +4,10 @@ Two kinds of writers, as in Nomad's state store:
 
 * :func:`upsert_plan_locked` — the plan applier's results (``ALLOC_UPDATE``): new allocations
   (``job`` attached from the plan, indexes set), in-place updates (the client's status and task
-  states are kept), stops (desired status/description and maybe ``client_status=lost``). A new
-  allocation that replaces another sets the previous one's ``next_allocation``. Server-side
-  changes move ``AllocModifyIndex`` (what clients watch).
+  states are kept, except that a plan may mark one ``unknown``: its node is disconnected), stops
+  (desired status/description and maybe ``client_status=lost``). A new allocation that replaces
+  another sets the previous one's ``next_allocation``. Server-side changes move
+  ``AllocModifyIndex`` (what clients watch).
 * :func:`update_client_locked` — status reports from clients (``ALLOC_CLIENT_UPDATE``): only
   ``ClientStatus``, ``ClientDescription`` and ``TaskStates`` change; ``AllocModifyIndex`` does not.
 
@@ -19,6 +20,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nomadd.server.state import store_deployments
 from nomadd.server.state.store import register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
@@ -109,6 +111,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     if not alloc.terminal():
         _add_usage(txn, alloc.node_id, alloc.allocated_resources.comparable(), 1)
     txn.put(TABLE, alloc.id, alloc)
+    if alloc.deployment_id:
+        store_deployments.track_alloc_locked(txn, old, alloc)
     _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
     _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
     if alloc.client_terminal():  # Nomad: a stopped allocation's services leave the catalog
@@ -168,10 +172,13 @@ def upsert_plan_locked(
                 if prev is not None and prev.next_allocation != stored.id:
                     put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
         else:
+            # the servers set client status only to mark ``unknown`` (disconnected node)
+            marked = alloc.client_status == AllocClientStatus.UNKNOWN and not old.client_terminal()
             stored = fast_replace(
                 alloc,
                 job=attach,
-                client_status=old.client_status,
+                client_status=AllocClientStatus.UNKNOWN if marked else old.client_status,
+                next_allocation=old.next_allocation,
                 client_description=old.client_description,
                 task_states=old.task_states,
                 create_index=old.create_index,
@@ -222,11 +229,21 @@ def update_client_locked(txn: Any, updates: Iterable[AllocClientUpdate], now_ns:
         if old.client_status == AllocClientStatus.LOST and status != AllocClientStatus.LOST:
             # the servers already declared it lost (node down): a late report does not revive it
             status = AllocClientStatus.LOST if old.desired_status != AllocDesiredStatus.RUN else status
+        health = old.deployment_status
+        if upd.deployment_status is not None and old.deployment_id:
+            base = old.deployment_status or upd.deployment_status
+            health = dataclasses.replace(
+                base,
+                healthy=upd.deployment_status.healthy,
+                timestamp=upd.deployment_status.timestamp,
+                modify_index=txn.index,
+            )
         new = dataclasses.replace(
             old,
             client_status=status,
             client_description=upd.client_description,
             task_states=states,
+            deployment_status=health,
             modify_index=txn.index,
             modify_time=now_ns,
         )

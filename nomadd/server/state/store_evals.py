@@ -124,3 +124,4 @@ class ApplyResult:
     stopped: int = 0
     freed: bool = False
     batch: tuple[ApplyResult, ...] = ()
+    refused: str = ""  # why the entry changed nothing (a register's EnforceIndex no longer held)

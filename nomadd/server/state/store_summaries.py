@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from nomadd.server.state import store_allocs, store_evals
+from nomadd.server.state import store_allocs, store_evals, store_periodic
 from nomadd.server.state.store_jobs import Reader
 from nomadd.structs.job import Job, JobStatus, JobType
-from nomadd.structs.summary import JobSummary
+from nomadd.structs.summary import JobChildrenSummary, JobSummary
 
-__all__ = ["job_status", "job_summary", "with_status"]
+__all__ = ["children_summary", "job_status", "job_summary", "with_status"]
 
 
 def job_status(reader: Reader, job: Job) -> JobStatus:
@@ -24,7 +24,7 @@ def job_status(reader: Reader, job: Job) -> JobStatus:
     any non-terminal evaluation → pending; some allocation or evaluation existed → dead; a
     stopped job → dead; else pending.
     """
-    if job.type == JobType.SYSTEM:
+    if job.type == JobType.SYSTEM or job.is_template():  # a template runs only through children
         return JobStatus.DEAD if job.stop else JobStatus.RUNNING
     allocs = store_allocs.allocs_by_job(reader, job.namespace, job.id)
     if any(not a.terminal() for a in allocs):
@@ -70,4 +70,16 @@ def job_summary(reader: Reader, job: Job) -> JobSummary:
         queued=queued,
     )
     modify = max([job.modify_index, *(a.modify_index for a in allocs)])
+    if job.is_template():
+        summary = dataclasses.replace(summary, children=children_summary(reader, job))
     return dataclasses.replace(summary, create_index=job.create_index, modify_index=modify)
+
+
+def children_summary(reader: Reader, parent: Job) -> JobChildrenSummary:
+    """How many children of a periodic or parameterized job are pending, running and dead."""
+    counts = {JobStatus.PENDING: 0, JobStatus.RUNNING: 0, JobStatus.DEAD: 0}
+    for child in store_periodic.children(reader, parent):
+        counts[job_status(reader, child)] += 1
+    return JobChildrenSummary(
+        pending=counts[JobStatus.PENDING], running=counts[JobStatus.RUNNING], dead=counts[JobStatus.DEAD]
+    )

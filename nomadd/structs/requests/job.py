@@ -42,9 +42,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRegisterRequest(Envelope):
-    """Register (create or update) ``job``; it is canonicalized and validated at the edge."""
+    """Register (create or update) ``job``; it is canonicalized and validated at the edge.
+    ``enforce_index``: only if the stored job's JobModifyIndex is ``job_modify_index`` (0: the
+    job must not exist), Nomad's check-and-set of ``job run -check-index``."""
 
     job: Job
+    enforce_index: bool = False
+    job_modify_index: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +138,8 @@ class JobRegisterEntry:
     job: Job
     eval: Evaluation | None = None
     submit_time: int = 0  # unix ns, made by the endpoint
+    enforce_index: bool = False  # apply only if the stored JobModifyIndex is job_modify_index
+    job_modify_index: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

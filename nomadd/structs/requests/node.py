@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from nomadd.structs.alloc import AllocClientStatus, TaskState
+from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.node import DrainStrategy, Node, NodeEligibility, NodeListStub, NodeStatus
 from nomadd.structs.requests import Envelope, Method, QueryMeta, WriteMeta
@@ -125,6 +126,7 @@ class AllocClientUpdate:
     client_status: AllocClientStatus
     client_description: str = ""
     task_states: Mapping[str, TaskState] | None = None
+    deployment_status: AllocDeploymentStatus | None = None  # health decided by the client
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nomadd.structs.alloc import Allocation
+from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.job import Job
 
@@ -34,6 +35,8 @@ class PlanEntry:
     job_ref: tuple[str, str, int] | None = None
     placements: tuple[Allocation, ...] = ()
     stops: tuple[Allocation, ...] = ()
+    deployment: Deployment | None = None  # created or updated by the plan (its counters move in the FSM)
+    deployment_updates: tuple[DeploymentStatusUpdate, ...] = ()  # e.g. an older one cancelled
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

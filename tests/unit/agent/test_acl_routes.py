@@ -457,3 +457,30 @@ def test_fuzzed_acl_requests_never_answer_5xx() -> None:
         run(body)
 
     fuzz()
+
+
+def test_mounting_a_host_volume_needs_its_mount_capability() -> None:
+    def job(job_id: str, source: str, read_only: bool) -> dict[str, Any]:
+        j = api_job(job_id)
+        j["TaskGroups"][0]["Volumes"] = {"v": {"Type": "host", "Source": source, "ReadOnly": read_only}}
+        return {"Job": j}
+
+    async def body(h: Harness) -> None:
+        submit = 'namespace "default" { policy = "write" }\n'
+        plain = await h.token_for(submit)
+        reader = await h.token_for(submit + 'host_volume "shared-*" { policy = "read" }')
+        writer = await h.token_for(submit + 'host_volume "shared-*" { policy = "write" }')
+        for token, source, read_only, status in [
+            (plain, "shared-a", True, 403),  # no host_volume rule at all
+            (reader, "shared-a", False, 403),  # read-write needs mount-readwrite
+            (reader, "other", True, 403),  # the rule's glob does not cover it
+            (reader, "shared-a", True, 200),
+            (writer, "shared-a", False, 200),
+            (h.management, "anything", False, 200),
+        ]:
+            got, text = await h.request(
+                "PUT", "/v1/jobs", token, job(f"j{source}{read_only}", source, read_only)
+            )
+            assert got == status, (source, read_only, status, text)
+
+    run(body)

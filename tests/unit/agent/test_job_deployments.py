@@ -1,6 +1,5 @@
-"""docs/architecture.md §Not in the code yet: nomadd makes no deployments, so a job's deployments
-are Nomad's answer for a job without one, ``[]``, never a 404, which clients that
-follow a job (nomad-tools' ``watch``) take for an error and exit on."""
+"""A job without an ``update {}`` strategy has no deployments: Nomad's answer, ``[]``, never a
+404, which clients that follow a job (nomad-tools' ``watch``) take for an error and exit on."""
 
 from __future__ import annotations
 

@@ -47,9 +47,12 @@ def test_validate_answers_a_list() -> None:
         status, text = await h.request("PUT", "/v1/validate/job", h.management, {"Job": bad})
         assert json.loads(text)["ValidationErrors"] == ['job "web" is in nonexistent namespace "elsewhere"']
         assert (await h.request("PUT", "/v1/validate/job", h.management, {}))[0] == 400
-        periodic = {**job, "Periodic": {"Enabled": True, "Spec": "* * * * *"}}
+        unsupported = {**job, "Multiregion": {"Regions": [{"Name": "r"}]}}
+        status, text = await h.request("PUT", "/v1/validate/job", h.management, {"Job": unsupported})
+        assert status == 400 and "Job.Multiregion" in text, text
+        periodic = {**job, "Periodic": {"Enabled": True, "Spec": "* * * * *"}}  # a service job
         status, text = await h.request("PUT", "/v1/validate/job", h.management, {"Job": periodic})
-        assert status == 400 and "Job.Periodic" in text, text
+        assert status == 200 and "Periodic can only be used with" in json.loads(text)["Error"], text
 
     run(body)
 

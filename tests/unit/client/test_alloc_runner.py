@@ -19,6 +19,7 @@ from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStat
 from nomadd.structs.job import Job, JobType, Task, TaskGroup
 from nomadd.structs.policy import RestartPolicy
 from nomadd.structs.requests.node import AllocClientUpdate
+from nomadd.structs.volumes import VolumeMount, VolumeRequest
 
 NS = 1_000_000_000
 
@@ -225,4 +226,22 @@ def test_restored_alloc_reports_at_once_and_a_stopped_one_kills_its_task(tmp_pat
         assert last_reports[-1].client_description == "alloc was stopped"
 
     asyncio.run(main())
+    state.close()
+
+
+@pytest.mark.slow
+def test_a_mount_of_a_host_volume_this_client_lacks_fails_the_task_with_the_cause(tmp_path: Path) -> None:
+    reports: list[AllocClientUpdate] = []
+    alloc = _alloc(JobType.BATCH, {"run_for": 0.01})
+    assert alloc.job is not None
+    tg = alloc.job.task_groups[0]
+    task = replace(tg.tasks[0], volume_mounts=(VolumeMount(volume="data", destination="/srv"),))
+    vols = {"data": VolumeRequest(name="data", type="host", source="gone")}
+    job = replace(alloc.job, task_groups=(replace(tg, volumes=vols, tasks=(task,)),))
+    runner, state = _runner(tmp_path, replace(alloc, job=job), reports)
+    asyncio.run(asyncio.wait_for(runner.run(), 10))
+    assert runner.status == AllocClientStatus.FAILED
+    (event,) = runner.task_states["t"].events
+    assert event.type == "Setup Failure"
+    assert "this client has no host volume 'gone'" in event.display_message
     state.close()

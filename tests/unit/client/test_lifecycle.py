@@ -128,7 +128,9 @@ def test_stopped_allocation_runs_its_poststop_task_after_the_others(tmp_path: Pa
 
     async def main() -> None:
         task = asyncio.create_task(runner.run())
-        while not (runner.runners and runner.runners["side"].started.is_set()):
+        for _ in range(500):  # the runners are made as the allocation starts: wait for "side"
+            if "side" in runner.runners and runner.runners["side"].started.is_set():
+                break
             await asyncio.sleep(0.01)
         assert runner.status == AllocClientStatus.RUNNING  # "bye" pending does not hold it back
         assert runner.update(replace(alloc, desired_status=AllocDesiredStatus.STOP, alloc_modify_index=9))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import secrets
 
 import pytest
 
-from nomadd.drivers import cgroups, proc
+from nomadd.drivers import cgroups, isolation
 from nomadd.drivers.base import ExitResult, TaskHandle
 from nomadd.drivers.exec import ExecDriver
 from nomadd.structs.errors import DriverError
@@ -65,11 +66,25 @@ def test_runs_as_nobody_in_cgroups(make_task: MakeTask) -> None:
     # else: the host has no usable hierarchy (warning logged); nothing to check there.
 
 
+def _marked(mark: str) -> list[int]:
+    """Host pids of live processes whose command line contains ``mark``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if mark.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
 def test_default_user_is_nobody_and_stop_kills_group(make_task: MakeTask) -> None:
     root_or_skip()
-    cfg = make_task("/bin/sh", ["-c", "sleep 60 & echo $!; id -un; wait"])
+    mark = f"{60 + secrets.randbelow(10**6) / 10**7:.7f}"  # a sleep argument no one else uses
+    cfg = make_task("/bin/sh", ["-c", f"sleep {mark} & echo $!; id -un; wait"])
 
-    async def main() -> tuple[ExitResult, int, int]:
+    async def main() -> tuple[ExitResult, list[int]]:
         d = ExecDriver()
         h = await d.start_task(cfg)
         try:
@@ -77,18 +92,18 @@ def test_default_user_is_nobody_and_stop_kills_group(make_task: MakeTask) -> Non
             while len(read_log(cfg).splitlines()) < 2:
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.02)
-            child = int(read_log(cfg).splitlines()[0])
-            child_start = proc.start_time_of(child)
+            running = _marked(mark)
             await d.stop_task(h, 1.0, "SIGTERM")
             res = await asyncio.wait_for(d.wait_task(h), DEADLINE_S)
-            return res, child, child_start
+            return res, running
         finally:
             await d.destroy_task(h)
 
-    res, child, child_start = asyncio.run(main())
+    res, running = asyncio.run(main())
     assert res.signal in (15, 9)
     assert read_log(cfg).splitlines()[1] in ("nobody", "nfsnobody")
-    assert not proc.is_alive(child, child_start)
+    assert running, "the task's background sleep was not found"
+    assert not _marked(mark)
 
 
 def test_unknown_user_fails_to_start(make_task: MakeTask) -> None:
@@ -121,10 +136,19 @@ def test_memory_limit_oom_kills(make_task: MakeTask) -> None:
     assert "rc=137" in read_log(cfg)
 
 
-def test_fingerprint_without_cgroups_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fingerprint_without_cgroups_is_undetected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(cgroups, "detect", lambda root=cgroups.CGROUP_ROOT: "none")
     info = ExecDriver().fingerprint()
-    assert info.detected
-    assert info.attributes == {"driver.exec": "true", "driver.exec.cgroup": "none"}
-    assert "not enforced" in info.health_description
+    assert not info.detected
+    assert info.attributes == {"driver.exec.cgroup": "none"}
+    assert info.health_description.startswith("undetected: no writable cgroup")
+
+
+def test_fingerprint_without_namespaces_is_undetected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cgroups, "detect", lambda root=cgroups.CGROUP_ROOT: "v1")
+    monkeypatch.setattr(isolation, "probe", lambda: "cannot create namespaces: Operation not permitted")
+    info = ExecDriver().fingerprint()
+    assert not info.detected
+    assert "cannot create namespaces" in info.health_description

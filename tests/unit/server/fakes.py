@@ -25,6 +25,7 @@ from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
 from nomadd.server.context import RPCDispatch, ServerContext
+from nomadd.server.deployment_endpoint import DeploymentEndpoint
 from nomadd.server.eval_endpoint import EvalEndpoint
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
@@ -167,6 +168,8 @@ class FakeServer:
         NamespaceEndpoint(self.ctx).register(self.registry)
         SearchEndpoint(self.ctx).register(self.registry)
         JobValidateEndpoint(self.ctx).register(self.registry)
+        self.deployments = DeploymentEndpoint(self.ctx)
+        self.deployments.register(self.registry)
         ServiceEndpoint(self.ctx).register(self.registry)
         self.job_gc = JobGC(self.ctx)
         self.node_gc = NodeGC(self.ctx)

@@ -113,4 +113,4 @@ def test_every_message_type_has_a_case_or_is_marked_ignorable() -> None:
     assert missing == [], f"message types without an FSM case: {missing}"
     assert set(kinds) <= {int(t) for t in MessageType}, "a case for a type MessageType does not define"
     ignorable = sorted(MessageType(t).name for t, k in kinds.items() if k.ignorable)
-    assert ignorable == ["DEPLOYMENT_UPDATE"]
+    assert ignorable == []

@@ -5,8 +5,9 @@ An allocation that belongs to a deployment (``DeploymentID`` set) and whose grou
 
 * **healthy** once every main task and sidecar of the group (a prestart or poststart task that
   runs to completion is not judged) has been running, without a restart, for
-  ``min_healthy_time`` (``health_check = "task_states"``; ``"checks"`` means the same here,
-  as nomadd has no service checks yet);
+  ``min_healthy_time`` (``health_check = "task_states"``); with ``health_check = "checks"``
+  (the default) and service checks in the group, every check's last run must also have passed
+  for that whole time (``client/services.py`` runs them);
 * **unhealthy** as soon as a task is dead and failed, or when ``healthy_deadline`` passes
   first.
 
@@ -57,9 +58,12 @@ class HealthTracker:
         strategy: UpdateStrategy,
         tasks: tuple[str, ...],
         now_ns: Callable[[], int] = time.time_ns,
+        checks: Callable[[], bool | None] | None = None,
     ) -> None:
         self._strategy = strategy
         self._tasks = tasks
+        # the group's service checks (None: not judged): None from it means not run yet
+        self._checks = checks if strategy.health_check == "checks" else None
         self._now = now_ns
         self._deadline = now_ns() + strategy.healthy_deadline if strategy.healthy_deadline else 0
         self._running_since = 0
@@ -74,6 +78,8 @@ class HealthTracker:
         all_running = bool(self._tasks) and all(
             name in states and states[name].state == TaskStatus.RUNNING for name in self._tasks
         )
+        if all_running and self._checks is not None and self._checks() is not True:
+            all_running = False  # not healthy until every check passes, for min_healthy_time
         if not all_running or restarts != self._restarts:
             self._running_since = 0
             self._restarts = restarts

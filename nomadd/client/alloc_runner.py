@@ -74,6 +74,7 @@ class AllocRunner:
         datacenter: str,
         max_kill_timeout_s: float,
         host_volumes: Mapping[str, ClientHostVolumeConfig] | None = None,
+        checks_passing: Callable[[str], bool | None] | None = None,
         restored_states: Mapping[str, TaskState] | None = None,
         restored_handles: Mapping[str, TaskHandle] | None = None,
         restored_launches: Mapping[str, str] | None = None,
@@ -90,6 +91,7 @@ class AllocRunner:
         self._datacenter = datacenter
         self._max_kill_timeout_s = max_kill_timeout_s
         self._host_volumes = dict(host_volumes or {})
+        self._checks_passing = checks_passing
         self.task_states: dict[str, TaskState] = dict(restored_states or {})
         self._handles = dict(restored_handles or {})
         self._launches = dict(restored_launches or {})
@@ -267,7 +269,11 @@ class AllocRunner:
         watcher: asyncio.Task[None] | None = None
         if strategy is not None:
             judged = tuple(t.name for t in group.tasks if t.lifecycle is None or t.lifecycle.sidecar)
-            tracker = alloc_health.HealthTracker(strategy, judged)  # main tasks and sidecars
+            has_checks = any(svc.checks for svc in group.all_services())
+            checks = self._checks_passing
+            tracker = alloc_health.HealthTracker(  # main tasks and sidecars (and service checks)
+                strategy, judged, checks=(lambda: checks(self.id)) if checks and has_checks else None
+            )
             watcher = asyncio.ensure_future(tracker.watch(lambda: self.task_states, self._decided, self.id))
         try:
             await run_in_order(list(self.runners.values()), lambda: self._killed, self._wake)

@@ -144,6 +144,7 @@ class AllocManager:
             datacenter=client.config.datacenter,
             max_kill_timeout_s=client.config.max_kill_timeout,
             host_volumes=client.config.host_volumes,
+            checks_passing=self.services.checks_passing,
             **restored,
         )
 

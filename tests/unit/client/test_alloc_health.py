@@ -54,3 +54,38 @@ def test_failed_task_or_deadline_is_unhealthy() -> None:
     t = tracker(clock)
     clock.now += 11 * NS_PER_S
     assert t.check({"a": RUNNING}) is False
+
+
+def test_with_checks_every_check_must_pass_for_min_healthy_time() -> None:
+    """health_check = "checks": running tasks are not enough; the service checks must have passed
+    for min_healthy_time too (not run yet counts as not passing), else the deadline decides."""
+    clock = Clock()
+    passing: list[bool | None] = [None]
+    strategy = UpdateStrategy(
+        min_healthy_time=2 * NS_PER_S, healthy_deadline=10 * NS_PER_S, health_check="checks"
+    )
+    t = HealthTracker(strategy, ("a", "b"), clock, checks=lambda: passing[0])
+    both = {"a": RUNNING, "b": RUNNING}
+    assert t.check(both) is None
+    clock.now += 3 * NS_PER_S
+    assert t.check(both) is None  # checks not run yet
+    passing[0] = False
+    clock.now += 3 * NS_PER_S
+    assert t.check(both) is None
+    passing[0] = True
+    assert t.check(both) is None  # the clock starts when the checks pass
+    clock.now += 2 * NS_PER_S
+    assert t.check(both) is True
+    failing = HealthTracker(strategy, ("a", "b"), clock, checks=lambda: False)
+    assert failing.check(both) is None
+    clock.now += 10 * NS_PER_S
+    assert failing.check(both) is False  # healthy_deadline passed with a failing check
+    task_states = HealthTracker(
+        UpdateStrategy(min_healthy_time=2 * NS_PER_S, health_check="task_states"),
+        ("a",),
+        clock,
+        checks=lambda: False,
+    )
+    assert task_states.check({"a": RUNNING}) is None
+    clock.now += 2 * NS_PER_S
+    assert task_states.check({"a": RUNNING}) is True  # task_states ignores the checks

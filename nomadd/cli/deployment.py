@@ -20,7 +20,7 @@ from typing import Any
 from nomadd.api.client import Client
 from nomadd.api.deployments import Deployments
 from nomadd.cli import meta
-from nomadd.cli.job_status import format_kv, short
+from nomadd.cli.job_status import format_kv, groups_table, short
 
 __all__ = [
     "deployment_fail",
@@ -37,26 +37,6 @@ __all__ = [
 MONITOR_WAIT = "1s"
 MONITOR_TIMEOUT_S = 900.0
 _TERMINAL = ("successful", "failed", "cancelled")
-
-
-def groups_table(d: dict[str, Any]) -> str:
-    rows = [["Task Group", "Desired", "Placed", "Healthy", "Unhealthy", "Progress Deadline"]]
-    canaries = any(int(s.get("DesiredCanaries") or 0) for s in (d.get("TaskGroups") or {}).values())
-    if canaries:
-        rows[0][1:1] = ["Promoted", "Canaries"]
-    for name, s in sorted((d.get("TaskGroups") or {}).items()):
-        row = [
-            name,
-            str(s.get("DesiredTotal", 0)),
-            str(s.get("PlacedAllocs", 0)),
-            str(s.get("HealthyAllocs", 0)),
-            str(s.get("UnhealthyAllocs", 0)),
-            str(s.get("RequireProgressBy") or ""),
-        ]
-        if canaries:
-            row[1:1] = [str(bool(s.get("Promoted"))).lower(), str(s.get("DesiredCanaries", 0))]
-        rows.append(row)
-    return meta.columnize(rows)
 
 
 def _progress(d: dict[str, Any]) -> tuple[object, ...]:

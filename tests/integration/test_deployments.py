@@ -245,6 +245,10 @@ def test_auto_revert_and_canary_promotion(tmp_path: Path) -> None:
         assert canary["DeploymentStatus"]["Canary"] is True
         status = run_cli(server, "deployment", "status", d["ID"][:8])
         assert status.returncode == 0 and "Canaries" in status.stdout, status.stdout + status.stderr
+        job_status = run_cli(server, "job", "status", "can")
+        assert "Latest Deployment" in job_status.stdout and d["ID"][:8] in job_status.stdout, (
+            job_status.stdout
+        )
         promoted = run_cli(server, "deployment", "promote", d["ID"][:8])
         print(promoted.stdout, promoted.stderr)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr

@@ -92,8 +92,14 @@ def monitor_deployment(client: Client, deployment_id: str, verbose: bool = False
     return 1
 
 
-def follow_deployment(client: Client, job_id: str, job_modify_index: int, verbose: bool = False) -> int:
-    """After ``job run``'s evaluation: monitor the deployment of the registered version, if any."""
+def follow_deployment(
+    client: Client, job_id: str, job_modify_index: int, verbose: bool = False, deployment_id: str = ""
+) -> int:
+    """After ``job run``'s evaluation: monitor the deployment of the registered version, if any:
+    the evaluation's ``DeploymentID`` when it has one, else the job's latest deployment when it
+    was made for this registration (its ``JobSpecModifyIndex``)."""
+    if deployment_id:
+        return monitor_deployment(client, deployment_id, verbose)
     d, _ = Deployments(client).latest_for_job(job_id)
     if not d or not job_modify_index or int(d.get("JobSpecModifyIndex") or 0) != job_modify_index:
         return 0

@@ -199,6 +199,13 @@ def test_rolling_update_keeps_max_parallel_and_succeeds(tmp_path: Path) -> None:
         assert len(live) == 6 and {a["JobVersion"] for a in live} == {1}
         listed = server.api("GET", "/v1/job/roll/deployments")
         assert [d["ID"] for d in listed] == [second["ID"], first["ID"]]
+        # job run followed the deployment its evaluation recorded (eval.DeploymentID)
+        assert f'==> Monitoring deployment "{second["ID"][:8]}"' in out.stdout
+        evals = server.api("GET", "/v1/job/roll/evaluations")
+        assert second["ID"] in {e.get("DeploymentID") for e in evals}
+        # a forced GC takes the terminal deployment nothing runs under; the live one stays
+        server.api("PUT", "/v1/system/gc")
+        assert [d["ID"] for d in server.api("GET", "/v1/job/roll/deployments")] == [second["ID"]]
     finally:
         cleanup(cluster, server, client, ["roll"])
 

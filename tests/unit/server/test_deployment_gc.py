@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from nomadd.server.fsm.deployment import apply_plan_deployment
 from nomadd.server.fsm.eval import apply_eval_delete
 from nomadd.server.job_gc import DEPLOYMENT_GC_THRESHOLD_S, plan_gc
 from nomadd.server.state import store_allocs, store_deployments
 from nomadd.server.state.store import StateStore
 from nomadd.structs.alloc import Allocation, AllocClientStatus
-from nomadd.structs.deployment import Deployment, DeploymentStatus
+from nomadd.structs.deployment import DESC_NEWER_JOB, Deployment, DeploymentStatus, DeploymentStatusUpdate
+from nomadd.structs.requests.plan import PlanEntry
 from nomadd.structs.timeutil import NS_PER_S
 
 NOW = 1_800_000_000 * NS_PER_S
@@ -59,3 +61,21 @@ def test_forced_gc_takes_every_terminal_deployment_whatever_its_age() -> None:
     entry = plan_gc(_store().snapshot(), NOW, 0.0, 0.0, 0.0)
     assert sorted(entry.deployments) == ["old-done", "old-failed", "young-done"]
     assert not entry.empty()
+
+
+def test_a_deployment_a_plan_cancels_is_as_old_as_its_cancellation() -> None:
+    """A plan's status update stamps the deployment's ModifyTime (Nomad's UpdatedAt): one made
+    two hours ago and cancelled now is young for the GC."""
+    store = _store()
+    cancel = DeploymentStatusUpdate(
+        deployment_id="old-running",
+        status=DeploymentStatus.CANCELLED,
+        status_description=DESC_NEWER_JOB,
+        updated_at=NOW,
+    )
+    with store.write(3) as txn:
+        apply_plan_deployment(txn, PlanEntry(deployment_updates=(cancel,)))
+    d = store_deployments.get_deployment(store.snapshot(), "old-running")
+    assert d is not None and d.status == DeploymentStatus.CANCELLED and d.modify_time == NOW
+    entry = plan_gc(store.snapshot(), NOW, 3600.0, 3600.0, DEPLOYMENT_GC_THRESHOLD_S)
+    assert "old-running" not in entry.deployments

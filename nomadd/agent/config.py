@@ -350,6 +350,7 @@ def _build_server(
         failover_heartbeat_ttl=s.get("failover_heartbeat_ttl", 300.0),
         node_gc_threshold=s.get("node_gc_threshold", 24 * 3600.0),
         node_gc_interval=s.get("node_gc_interval", 300.0),
+        deployment_gc_threshold=s.get("deployment_gc_threshold", 3600.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
         event_buffer_size=_event_buffer_size(s.get("event_buffer_size", 0)),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),

@@ -165,6 +165,7 @@ SCHEMA: dict[str, object] = {
         "failover_heartbeat_ttl": DURATION,
         "node_gc_threshold": DURATION,
         "node_gc_interval": DURATION,
+        "deployment_gc_threshold": DURATION,
         "num_schedulers": INT,
         "event_buffer_size": INT,  # batches of events held for /v1/event/stream (Nomad's 100)
         "rejoin_after_leave": BOOL,

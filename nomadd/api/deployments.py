@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, cast
+from urllib.parse import quote
 
 from nomadd.api.client import Client, QueryMeta
 
@@ -37,11 +38,11 @@ class Deployments:
 
     def for_job(self, job_id: str) -> tuple[Objs, QueryMeta]:
         """The job's deployments, newest first."""
-        value, meta = self._c.get(f"/v1/job/{job_id}/deployments")
+        value, meta = self._c.get(f"/v1/job/{quote(job_id, safe='')}/deployments")
         return cast(Objs, value or []), meta
 
     def latest_for_job(self, job_id: str) -> tuple[Obj | None, QueryMeta]:
-        value, meta = self._c.get(f"/v1/job/{job_id}/deployment")
+        value, meta = self._c.get(f"/v1/job/{quote(job_id, safe='')}/deployment")
         return cast(Obj | None, value), meta
 
     def fail(self, deployment_id: str) -> tuple[Obj, QueryMeta]:

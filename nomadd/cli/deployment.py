@@ -20,7 +20,7 @@ from typing import Any
 from nomadd.api.client import Client
 from nomadd.api.deployments import Deployments
 from nomadd.cli import meta
-from nomadd.cli.job_status import format_kv, short
+from nomadd.cli.job_status import format_kv, groups_table, short
 
 __all__ = [
     "deployment_fail",
@@ -37,26 +37,6 @@ __all__ = [
 MONITOR_WAIT = "1s"
 MONITOR_TIMEOUT_S = 900.0
 _TERMINAL = ("successful", "failed", "cancelled")
-
-
-def groups_table(d: dict[str, Any]) -> str:
-    rows = [["Task Group", "Desired", "Placed", "Healthy", "Unhealthy", "Progress Deadline"]]
-    canaries = any(int(s.get("DesiredCanaries") or 0) for s in (d.get("TaskGroups") or {}).values())
-    if canaries:
-        rows[0][1:1] = ["Promoted", "Canaries"]
-    for name, s in sorted((d.get("TaskGroups") or {}).items()):
-        row = [
-            name,
-            str(s.get("DesiredTotal", 0)),
-            str(s.get("PlacedAllocs", 0)),
-            str(s.get("HealthyAllocs", 0)),
-            str(s.get("UnhealthyAllocs", 0)),
-            str(s.get("RequireProgressBy") or ""),
-        ]
-        if canaries:
-            row[1:1] = [str(bool(s.get("Promoted"))).lower(), str(s.get("DesiredCanaries", 0))]
-        rows.append(row)
-    return meta.columnize(rows)
 
 
 def _progress(d: dict[str, Any]) -> tuple[object, ...]:
@@ -112,8 +92,14 @@ def monitor_deployment(client: Client, deployment_id: str, verbose: bool = False
     return 1
 
 
-def follow_deployment(client: Client, job_id: str, job_modify_index: int, verbose: bool = False) -> int:
-    """After ``job run``'s evaluation: monitor the deployment of the registered version, if any."""
+def follow_deployment(
+    client: Client, job_id: str, job_modify_index: int, verbose: bool = False, deployment_id: str = ""
+) -> int:
+    """After ``job run``'s evaluation: monitor the deployment of the registered version, if any:
+    the evaluation's ``DeploymentID`` when it has one, else the job's latest deployment when it
+    was made for this registration (its ``JobSpecModifyIndex``)."""
+    if deployment_id:
+        return monitor_deployment(client, deployment_id, verbose)
     d, _ = Deployments(client).latest_for_job(job_id)
     if not d or not job_modify_index or int(d.get("JobSpecModifyIndex") or 0) != job_modify_index:
         return 0

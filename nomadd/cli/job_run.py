@@ -156,8 +156,13 @@ def run(args: list[str]) -> int:
     if code != 0:
         return code
     try:
+        ev, _ = Evaluations(client).info(eval_id)
         return follow_deployment(
-            client, str(job.get("ID", "")), int(reply.get("JobModifyIndex") or 0), verbose
+            client,
+            str(job.get("ID", "")),
+            int(reply.get("JobModifyIndex") or 0),
+            verbose,
+            str(ev.get("DeploymentID") or ""),
         )
     except meta.APIError as err:
         print(f"Error reading deployment: {err}", file=sys.stderr)

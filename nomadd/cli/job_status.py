@@ -12,10 +12,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from nomadd.api.deployments import Deployments
 from nomadd.api.jobs import Jobs
 from nomadd.cli import meta
 
-__all__ = ["format_kv", "format_time_ns", "none", "run", "short", "time_ago"]
+__all__ = [
+    "format_kv",
+    "format_latest_deployment",
+    "format_time_ns",
+    "groups_table",
+    "none",
+    "run",
+    "short",
+    "time_ago",
+]
 
 USAGE = "nomadd job status [options] [<job>]"
 SHORT_ID = 8
@@ -108,6 +118,41 @@ def allocs_table(allocs: list[dict[str, Any]], verbose: bool) -> str:
     return meta.columnize(rows)
 
 
+def groups_table(d: dict[str, Any]) -> str:
+    rows = [["Task Group", "Desired", "Placed", "Healthy", "Unhealthy", "Progress Deadline"]]
+    canaries = any(int(s.get("DesiredCanaries") or 0) for s in (d.get("TaskGroups") or {}).values())
+    if canaries:
+        rows[0][1:1] = ["Promoted", "Canaries"]
+    for name, s in sorted((d.get("TaskGroups") or {}).items()):
+        row = [
+            name,
+            str(s.get("DesiredTotal", 0)),
+            str(s.get("PlacedAllocs", 0)),
+            str(s.get("HealthyAllocs", 0)),
+            str(s.get("UnhealthyAllocs", 0)),
+            str(s.get("RequireProgressBy") or ""),
+        ]
+        if canaries:
+            row[1:1] = [str(bool(s.get("Promoted"))).lower(), str(s.get("DesiredCanaries", 0))]
+        rows.append(row)
+    return meta.columnize(rows)
+
+
+def format_latest_deployment(d: dict[str, Any], verbose: bool = False) -> str:
+    """Nomad's ``Latest Deployment`` section body: ID, Status, Description, then ``Deployed``
+    with the per-group table (Nomad's formatDeployment)."""
+    base = format_kv(
+        [
+            ("ID", short(d.get("ID"), verbose)),
+            ("Status", d.get("Status", "")),
+            ("Description", d.get("StatusDescription", "")),
+        ]
+    )
+    if not d.get("TaskGroups"):
+        return base
+    return f"{base}\n\nDeployed\n{groups_table(d)}"
+
+
 def _resolve(jobs: Jobs, text: str) -> str | None:
     """The job ID itself, or the one job whose ID starts with ``text``; None when there is none,
     ``""`` when several match (their list is printed)."""
@@ -123,7 +168,7 @@ def _resolve(jobs: Jobs, text: str) -> str | None:
     return None
 
 
-def _one(jobs: Jobs, text: str, verbose: bool) -> int:
+def _one(jobs: Jobs, deployments: Deployments, text: str, verbose: bool) -> int:
     job_id = _resolve(jobs, text)
     if job_id is None:
         return meta.fail(f'No job(s) with prefix or ID "{text}" found')
@@ -153,6 +198,10 @@ def _one(jobs: Jobs, text: str, verbose: bool) -> int:
     print(summary_table(summary))
     print("\nAllocations")
     print(allocs_table(allocs, verbose) if allocs else "No allocations placed")
+    latest, _ = deployments.latest_for_job(job_id)
+    if latest:
+        print("\nLatest Deployment")
+        print(format_latest_deployment(latest, verbose))
     return 0
 
 
@@ -165,11 +214,12 @@ def run(args: list[str]) -> int:
     opts, rest = parsed
     if len(rest) > 1:
         return meta.fail(f"This command takes either no arguments or one: <job>\nUsage: {USAGE}")
-    jobs = Jobs(meta.api_client(opts))
+    client = meta.api_client(opts)
+    jobs = Jobs(client)
     try:
         if not rest:
             return _list(jobs)
-        return _one(jobs, rest[0], bool(opts.get("verbose")))
+        return _one(jobs, Deployments(client), rest[0], bool(opts.get("verbose")))
     except meta.APIError as err:
         if err.status == 404:
             return meta.fail(f'No job(s) with prefix or ID "{rest[0]}" found')

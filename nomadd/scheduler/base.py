@@ -32,6 +32,8 @@ class Attempt:
     escaped: bool = False
     job: Job | None = None
     snapshot_index: int = 0
+    deployment_id: str = ""  # the deployment this pass created or worked on (Nomad's eval.DeploymentID)
+    next_eval: str = ""  # the rolling-update follow-up this pass created (Nomad's eval.NextEval)
 
 
 class BaseScheduler:
@@ -109,6 +111,7 @@ class BaseScheduler:
                         failed_tg_allocs=result.failed_tg_allocs,
                         queued_allocations=result.queued,
                         snapshot_index=result.snapshot_index,
+                        deployment_id=result.deployment_id or evaluation.deployment_id,
                         modify_time=self.env.now_ns(),
                     )
                 )
@@ -125,6 +128,8 @@ class BaseScheduler:
                 class_eligibility=result.class_eligibility,
                 escaped_computed_class=result.escaped,
                 snapshot_index=result.snapshot_index,
+                deployment_id=result.deployment_id or evaluation.deployment_id,
+                next_eval=result.next_eval or evaluation.next_eval,
                 modify_time=self.env.now_ns(),
             )
         )

@@ -84,6 +84,7 @@ class Rollout:
                     deployment_id=latest.id,
                     status=DeploymentStatus.CANCELLED,
                     status_description=DESC_STOPPED_JOB if stopped else DESC_NEWER_JOB,
+                    updated_at=now_ns,
                 )
         self.allocs: Sequence[Allocation] = allocs  # what reconcile sees (as given: no copy)
         self._canaries: dict[str, list[Allocation]] = {}

@@ -72,6 +72,8 @@ class GenericScheduler(BaseScheduler):
             else:
                 plan.stop(stop.alloc, stop.description, stop.client_status)
         result = Attempt(done=True, job=job, snapshot_index=snapshot)
+        if rollout.deployment is not None:
+            result.deployment_id = rollout.deployment.id
         if job is not None and not job.stop:
             result.queued = {tg.name: 0 for tg in job.task_groups}
             for alloc in rec.inplace:

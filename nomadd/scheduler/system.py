@@ -10,6 +10,12 @@ never when the drain ignores them). Failed or completed allocations are not repl
 
 ``sysbatch`` jobs (:class:`SysBatchScheduler`) run the same way to completion: a node whose
 allocation of the current version finished is done; a new job version runs there again.
+
+A destructive update under the job's ``update {}`` with ``max_parallel`` and ``stagger`` both
+set (Nomad's ``UpdateStrategy.Rolling``) replaces at most ``max_parallel`` allocations per
+evaluation and leaves the rest on the old version; the evaluation then creates a
+``rolling-update`` follow-up that waits ``stagger`` and goes on (Nomad's system scheduler with
+``evictAndPlace``'s limit and ``NextRollingEval``).
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from nomadd.scheduler.ports import group_ask, with_ports
 from nomadd.scheduler.rank import NodeUsage, Stack
 from nomadd.scheduler.reconcile import tasks_updated
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus, alloc_name
-from nomadd.structs.eval import Evaluation
+from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.node import Node, NodeStatus
+from nomadd.structs.timeutil import format_time
 
 __all__ = ["SysBatchScheduler", "SystemScheduler"]
 
@@ -45,9 +52,22 @@ def _needs_update(alloc: Allocation, job: Job) -> bool:
     return alloc.job_version != job.version
 
 
+def _update_limit(job: Job, destructive: int) -> int:
+    """How many destructive updates one evaluation may make (Nomad's rolling limit)."""
+    u = job.update
+    if job.stop or u is None or u.stagger <= 0 or u.max_parallel <= 0:
+        return destructive
+    return u.max_parallel
+
+
 class SystemScheduler(BaseScheduler):
     max_attempts = 5  # Nomad's maxSystemScheduleAttempts
     creates_blocked_evals = False
+    _rolling: dict[str, str]  # evaluation ID -> its rolling-update follow-up's ID
+
+    async def process(self, evaluation: Evaluation) -> None:
+        self._rolling = {}
+        await super().process(evaluation)
 
     async def attempt(self, evaluation: Evaluation) -> Attempt:
         state = self.state
@@ -65,7 +85,9 @@ class SystemScheduler(BaseScheduler):
                 else:
                     plan.stop(alloc, ALLOC_NOT_NEEDED)
         else:
-            self._reconcile(job, allocs, live, plan, result)
+            held = self._reconcile(job, allocs, live, plan, result)
+            if held and job.update is not None:
+                result.next_eval = await self._next_rolling_eval(evaluation, job.update.stagger)
         refresh = await self.submit(plan, snapshot)
         if refresh:
             return Attempt(done=False, refresh_index=refresh, queued=result.queued)
@@ -78,7 +100,8 @@ class SystemScheduler(BaseScheduler):
         live: list[Allocation],
         plan: PlanBuilder,
         result: Attempt,
-    ) -> None:
+    ) -> bool:
+        """Plan the job's allocations; True when the update limit held some back."""
         state = self.state
         ready, _ = ready_nodes_in(job, state.nodes())
         ready_ids = {n.id: n for n in ready}
@@ -88,6 +111,7 @@ class SystemScheduler(BaseScheduler):
         settled = self._settled(job, allocs)
         kept: set[tuple[str, str]] = set()
         replace_on: list[tuple[Node, TaskGroup, Allocation]] = []
+        destructive: list[tuple[Node, TaskGroup, Allocation]] = []
         for alloc in sorted(live, key=lambda a: (a.create_index, a.id)):
             tg = groups.get(alloc.task_group)
             node = state.node_by_id(alloc.node_id)
@@ -112,8 +136,11 @@ class SystemScheduler(BaseScheduler):
                 ):
                     plan.update_in_place(alloc, job)
                 else:
-                    plan.stop(alloc, ALLOC_UPDATING)
-                    replace_on.append((node, tg, alloc))
+                    destructive.append((node, tg, alloc))
+        limit = _update_limit(job, len(destructive))
+        for node, tg, alloc in destructive[:limit]:
+            plan.stop(alloc, ALLOC_UPDATING)
+            replace_on.append((node, tg, alloc))
         usage = NodeUsage(state, plan, allocs)
         stack = Stack(job, ready, usage, batch=False)
         for node, tg, previous in replace_on:
@@ -126,6 +153,32 @@ class SystemScheduler(BaseScheduler):
                 self._place_one(job, tg, node, stack, checkers[tg.name], plan, result, None)
         for checker in checkers.values():
             result.class_eligibility.update(checker.class_eligibility())
+        return len(destructive) > limit
+
+    async def _next_rolling_eval(self, evaluation: Evaluation, stagger_ns: int) -> str:
+        """The follow-up that goes on with the update after ``stagger`` (once per evaluation:
+        a retried attempt reuses it, as Nomad's ``nextEval``)."""
+        if evaluation.id in self._rolling:
+            return self._rolling[evaluation.id]
+        now = self.env.now_ns()
+        follow = Evaluation(
+            id=self.env.new_id(),
+            namespace=evaluation.namespace,
+            priority=evaluation.priority,
+            type=evaluation.type,
+            triggered_by=EvalTrigger.ROLLING_UPDATE,
+            job_id=evaluation.job_id,
+            job_modify_index=evaluation.job_modify_index,
+            status=EvalStatus.PENDING,
+            wait=stagger_ns,
+            wait_until=format_time(now + stagger_ns),
+            previous_eval=evaluation.id,
+            create_time=now,
+            modify_time=now,
+        )
+        await self.planner.create_eval(follow)
+        self._rolling[evaluation.id] = follow.id
+        return follow.id
 
     def _settled(self, job: Job, allocs: Sequence[Allocation]) -> set[tuple[str, str]]:
         """Which (node, group) already has a terminal-but-kept allocation (failed/complete)."""

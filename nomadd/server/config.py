@@ -41,6 +41,7 @@ class ServerConfig:
     failover_heartbeat_ttl: float = 300.0
     node_gc_threshold: float = 24 * 3600.0
     node_gc_interval: float = 300.0
+    deployment_gc_threshold: float = 3600.0  # Nomad's: terminal deployments older than this go
     num_schedulers: int = 0
     event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE  # batches /v1/event/stream keeps (Nomad's)
     rejoin_after_leave: bool = False

@@ -131,3 +131,4 @@ class DeploymentStatusUpdate:
     deployment_id: str
     status: DeploymentStatus
     status_description: str = ""
+    updated_at: int = 0  # Unix ns, the deployment's new ModifyTime (Nomad's UpdatedAt); 0: the entry's

@@ -86,6 +86,27 @@ def test_batch_restart_policy_and_system_jobs(tmp_path: Path) -> None:
         b = cluster.add_client(servers=[server], extra=RAW_EXEC).start()
         cluster.wait_for(lambda: len(ready_nodes()) == 2, 30, "client b ready")
         cluster.wait_for(lambda: running_nodes() == set(ready_nodes()), 30, "system alloc on b too")
+        # a destructive update under update { max_parallel = 1, stagger }: one node per
+        # evaluation, the next after a rolling-update evaluation that waits the stagger
+        v2 = job("everywhere", "system", "while true; do sleep 0.3; done")
+        v2["Job"]["Update"] = {"MaxParallel": 1, "Stagger": NS}
+        first = server.api("PUT", "/v1/jobs", v2)["EvalID"]
+        done = cluster.wait_for(
+            lambda: (e := server.api("GET", f"/v1/evaluation/{first}"))["Status"] == "complete" and e,
+            30,
+            "update eval complete",
+        )
+        assert done["NextEval"], f"the update went past max_parallel: {done}"
+        follow = server.api("GET", f"/v1/evaluation/{done['NextEval']}")
+        assert follow["TriggeredBy"] == "rolling-update" and follow["PreviousEval"] == first, follow
+        cluster.wait_for(
+            lambda: (
+                {x["JobVersion"] for x in allocs(server, "everywhere") if x["DesiredStatus"] == "run"} == {1}
+                and running_nodes() == set(ready_nodes())
+            ),
+            30,
+            "both nodes on the new version",
+        )
         server.api("DELETE", "/v1/job/everywhere")
         cluster.wait_for(lambda: not running_nodes(), 20, "system job stopped")
         assert a.running() and b.running()

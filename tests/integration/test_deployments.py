@@ -199,6 +199,13 @@ def test_rolling_update_keeps_max_parallel_and_succeeds(tmp_path: Path) -> None:
         assert len(live) == 6 and {a["JobVersion"] for a in live} == {1}
         listed = server.api("GET", "/v1/job/roll/deployments")
         assert [d["ID"] for d in listed] == [second["ID"], first["ID"]]
+        # job run followed the deployment its evaluation recorded (eval.DeploymentID)
+        assert f'==> Monitoring deployment "{second["ID"][:8]}"' in out.stdout
+        evals = server.api("GET", "/v1/job/roll/evaluations")
+        assert second["ID"] in {e.get("DeploymentID") for e in evals}
+        # a forced GC takes the terminal deployment nothing runs under; the live one stays
+        server.api("PUT", "/v1/system/gc")
+        assert [d["ID"] for d in server.api("GET", "/v1/job/roll/deployments")] == [second["ID"]]
     finally:
         cleanup(cluster, server, client, ["roll"])
 
@@ -245,6 +252,10 @@ def test_auto_revert_and_canary_promotion(tmp_path: Path) -> None:
         assert canary["DeploymentStatus"]["Canary"] is True
         status = run_cli(server, "deployment", "status", d["ID"][:8])
         assert status.returncode == 0 and "Canaries" in status.stdout, status.stdout + status.stderr
+        job_status = run_cli(server, "job", "status", "can")
+        assert "Latest Deployment" in job_status.stdout and d["ID"][:8] in job_status.stdout, (
+            job_status.stdout
+        )
         promoted = run_cli(server, "deployment", "promote", d["ID"][:8])
         print(promoted.stdout, promoted.stderr)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr

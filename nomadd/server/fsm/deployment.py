@@ -45,7 +45,7 @@ def _status_updates(txn: Txn, updates: Iterable[DeploymentStatusUpdate], time_ns
         store_deployments.put_locked(
             txn,
             dataclasses.replace(old, status=upd.status, status_description=upd.status_description),
-            time_ns,
+            upd.updated_at or time_ns,
         )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "BY_JOB_TABLE",
     "TABLE",
     "TABLES",
+    "delete_locked",
     "deployments_by_job",
     "get_deployment",
     "latest_by_job",

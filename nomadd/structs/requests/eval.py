@@ -82,14 +82,16 @@ class JobRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvalDeleteEntry:
-    """``EVAL_DELETE`` (GC): evaluations, allocations and purged jobs to remove, in one entry."""
+    """``EVAL_DELETE`` (GC): evaluations, allocations, purged jobs and terminal deployments to
+    remove, in one entry."""
 
     evals: tuple[str, ...] = ()
     allocs: tuple[str, ...] = ()
     jobs: tuple[JobRef, ...] = ()
+    deployments: tuple[str, ...] = ()
 
     def empty(self) -> bool:
-        return not (self.evals or self.allocs or self.jobs)
+        return not (self.evals or self.allocs or self.jobs or self.deployments)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

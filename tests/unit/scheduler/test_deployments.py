@@ -168,3 +168,16 @@ def test_failed_allocation_of_an_older_version_is_replaced_by_the_new_one() -> N
         healthy_all(h)
     live = h.live_allocs("web")
     assert len(live) == 3 and failed.name in {a.name for a in live if a.job_version == newer.version}
+
+
+def test_the_evaluation_records_the_deployment_it_created_or_worked_on() -> None:
+    h = Harness()
+    h.add_node()
+    first = h.run(rolling_job(2))
+    (d,) = h.deployments.values()
+    assert first.deployment_id == d.id  # created by this evaluation
+    ev = h.make_eval(h.job("web"), EvalTrigger.DEPLOYMENT_WATCHER)
+    h.process(ev)
+    assert h.evals[ev.id].deployment_id == d.id  # worked on
+    plain = h.run(mock_job(job_id="plain", count=1))  # no update {}: no deployment
+    assert plain.deployment_id == ""

@@ -9,6 +9,8 @@ from nomadd.structs.constraint import Constraint
 from nomadd.structs.eval import EvalStatus, EvalTrigger
 from nomadd.structs.job import Job, JobType
 from nomadd.structs.node import DrainStrategy, NodeEligibility, NodeStatus
+from nomadd.structs.policy import UpdateStrategy
+from nomadd.structs.timeutil import NS_PER_S, parse_time
 
 
 def system_job(cpu: int = 100, **kw: object) -> Job:
@@ -161,3 +163,45 @@ def test_update_that_does_not_fit_keeps_old_version() -> None:
     h.process(ev)
     assert [a.id for a in h.live_allocs("sys")] == [old.id]
     assert h.evals[ev.id].queued_allocations == {"web": 1}
+
+
+def test_destructive_update_goes_max_parallel_at_a_time_with_stagger() -> None:
+    """Nomad's system scheduler under ``update { max_parallel = 2, stagger = "10s" }``: two
+    allocations are replaced per evaluation, and a ``rolling-update`` follow-up waits the stagger."""
+    h = Harness()
+    for _ in range(5):
+        h.add_node()
+    strategy = UpdateStrategy(max_parallel=2, stagger=10 * NS_PER_S)
+    h.run(system_job(update=strategy))
+    job = h.job("sys")
+    tg = job.task_groups[0]
+    task = dataclasses.replace(tg.tasks[0], env={"V": "2"})
+    job = h.upsert_job(dataclasses.replace(job, task_groups=(dataclasses.replace(tg, tasks=(task,)),)))
+    seen: list[int] = []
+    ev = h.make_eval(job)
+    for _ in range(5):
+        h.process(ev)
+        seen.append(sum(a.job_version == job.version for a in h.live_allocs("sys")))
+        assert len(h.live_allocs("sys")) == 5  # the others stay on the old version meanwhile
+        done = h.evals[ev.id]
+        if not done.next_eval:
+            break
+        follow = h.evals[done.next_eval]
+        assert follow.triggered_by == EvalTrigger.ROLLING_UPDATE and follow.previous_eval == ev.id
+        assert follow.wait == 10 * NS_PER_S and parse_time(follow.wait_until) == h.now + 10 * NS_PER_S
+        ev = follow
+    assert seen == [2, 4, 5]
+
+
+def test_without_stagger_a_system_update_replaces_every_allocation_at_once() -> None:
+    h = Harness()
+    for _ in range(3):
+        h.add_node()
+    h.run(system_job(update=UpdateStrategy(max_parallel=1, stagger=0)))
+    job = h.job("sys")
+    tg = job.task_groups[0]
+    task = dataclasses.replace(tg.tasks[0], env={"V": "2"})
+    job = h.upsert_job(dataclasses.replace(job, task_groups=(dataclasses.replace(tg, tasks=(task,)),)))
+    ev = h.make_eval(job)
+    h.process(ev)
+    assert all(a.job_version == job.version for a in h.live_allocs("sys")) and not h.evals[ev.id].next_eval

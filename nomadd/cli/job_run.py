@@ -140,12 +140,10 @@ def run(args: list[str]) -> int:
             return meta.fail(f"{err.message}\nJob not updated")
         return meta.fail(f"Error submitting job: {err}")
     eval_id = str(reply.get("EvalID") or "")
-    if opts.get("detach"):
+    if opts.get("detach") or not eval_id:  # no evaluation: a periodic or parameterized job
         print("Job registration successful")
-        print(f"Evaluation ID: {eval_id}")
-        return 0
-    if not eval_id:
-        print("Job registration successful")
+        if eval_id:
+            print(f"Evaluation ID: {eval_id}")
         return 0
     verbose = bool(opts.get("verbose"))
     try:

@@ -396,6 +396,7 @@ class Stack:
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
+        asks_ports = bool(ports)  # once, not a __bool__ call per node visited
         while visited < n and found < limit:
             row: _EligibleRow | None
             if only is not None:
@@ -439,7 +440,7 @@ class Stack:
                 short = "disk"
             else:
                 short = None
-            if short is None and ports:
+            if short is None and asks_ports:
                 plan = usage._plan
                 in_use = used_ports(
                     usage._state, plan.stopped, plan.node_allocation.get(node_id, ()), node_id

@@ -262,6 +262,10 @@ class JobVersionsEndpoint:
         to be replaced now, whatever their reschedule policy says (Nomad's ForceReschedule),
         in the same entry as the evaluation."""
         current = self._current(req.namespace, req.job_id)
+        if current.is_periodic():  # Nomad's messages: a template has no evaluations of its own
+            raise ValidationError("can't evaluate periodic job")
+        if current.is_parameterized():
+            raise ValidationError("can't evaluate parameterized job")
         if not req.force_reschedule:
             return await self._jobs.commit(current)
         ev = new_eval(

@@ -232,6 +232,17 @@ def test_versions_with_diffs_revert_scale_and_evaluate() -> None:
             with pytest.raises(UnknownJobError):
                 await server.rpc(JOB_EVALUATE, JobEvaluateRequest(job_id="nope"))
 
+            # a periodic or parameterized job is a template: only its children are evaluated
+            periodic = api_job("cron", job_type="batch", Periodic={"Enabled": True, "Spec": "0 3 * * *"})
+            parameterized = api_job("param", job_type="batch", ParameterizedJob={"Payload": "optional"})
+            for job_id, body, what in (
+                ("cron", periodic, "periodic"),
+                ("param", parameterized, "parameterized"),
+            ):
+                await server.register_job(body)
+                with pytest.raises(ValidationError, match=f"can't evaluate {what} job"):
+                    await server.rpc(JOB_EVALUATE, JobEvaluateRequest(job_id=job_id))
+
     _run(main())
 
 

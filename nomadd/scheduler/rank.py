@@ -396,7 +396,7 @@ class Stack:
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
-        asks_ports = bool(ports)  # once, not a __bool__ call per node visited
+        port_ask = ports if ports else None  # tested once, not by a __bool__ call per node visited
         while visited < n and found < limit:
             row: _EligibleRow | None
             if only is not None:
@@ -440,12 +440,12 @@ class Stack:
                 short = "disk"
             else:
                 short = None
-            if short is None and asks_ports:
+            if short is None and port_ask is not None:
                 plan = usage._plan
                 in_use = used_ports(
                     usage._state, plan.stopped, plan.node_allocation.get(node_id, ()), node_id
                 )
-                got = assign(node, in_use, ports, self._rng)
+                got = assign(node, in_use, port_ask, self._rng)
                 if isinstance(got, str):
                     short = got
                 else:

@@ -15,7 +15,7 @@ system allocations go last (:func:`node_remaining`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from nomadd.structs.alloc import Allocation, AllocClientStatus, TaskState, TaskStatus
 from nomadd.structs.job import JobType, TaskGroup
@@ -23,7 +23,7 @@ from nomadd.structs.migrate import DEFAULT_MIGRATE, MigrateStrategy
 from nomadd.structs.node import Node
 from nomadd.structs.timeutil import ZERO_TIME, parse_time
 
-__all__ = ["alloc_health", "group_to_mark", "is_system", "node_remaining"]
+__all__ = ["alloc_health", "group_to_mark", "is_system", "node_remaining", "replacements_pending"]
 
 
 def _reported_health(alloc: Allocation) -> bool | None:
@@ -110,3 +110,25 @@ def node_remaining(node: Node, allocs: Iterable[Allocation]) -> tuple[list[Alloc
         elif not ignore_system:
             system.append(alloc)
     return others, system
+
+
+def replacements_pending(
+    moved: Iterable[Allocation], lookup: Callable[[str], Allocation | None], now_ns: int
+) -> list[str]:
+    """IDs of the replacements of ``moved`` (allocations migrated off a draining node) whose
+    health is not known yet. A drain completes only when this is empty (or its deadline
+    passed): Nomad completes it when the last old allocation stopped, so its replacement may
+    still be starting when an agent with ``drain_on_shutdown`` exits; here the work is running
+    elsewhere first. A replacement that failed, or was itself replaced or removed, holds
+    nothing up."""
+    pending = []
+    for old in moved:
+        if not old.desired_transition.migrate or not old.next_allocation or old.job is None:
+            continue
+        tg = old.job.lookup_task_group(old.task_group)
+        new = lookup(old.next_allocation)
+        if tg is None or new is None or new.server_terminal() or new.next_allocation:
+            continue
+        if alloc_health(new, tg.migrate or DEFAULT_MIGRATE, now_ns) is None:
+            pending.append(new.id)
+    return pending

@@ -14,8 +14,10 @@ them, every ``DRAIN_CHECK_S``, per draining node:
   ``migrate.max_parallel`` moving whose replacements are not healthy yet;
 * **batch jobs**: left to finish until the deadline;
 * **system jobs** last: once nothing else runs on the node, its system allocations are marked
-  (not with ``ignore_system_jobs``); when they have stopped too, the drain completes (strategy
-  cleared, node stays ineligible, ``LastDrain.Status = complete``, event ``Node drain complete``).
+  (not with ``ignore_system_jobs``); when they have stopped too, and every replacement of a
+  migrated allocation has a health verdict (``drain_batch.replacements_pending``: the work runs
+  elsewhere, not just placed), the drain completes (strategy cleared, node stays ineligible,
+  ``LastDrain.Status = complete``, event ``Node drain complete``).
 
 Marks and one ``node-drain`` evaluation per job they touch are committed together in one
 ``ALLOC_UPDATE`` entry (as ``Alloc.Stop`` does), so the scheduler acts on them at once.
@@ -28,7 +30,7 @@ import time
 
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.context import ServerContext
-from nomadd.server.drain_batch import group_to_mark, node_remaining
+from nomadd.server.drain_batch import group_to_mark, node_remaining, replacements_pending
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_jobs, store_nodes
 from nomadd.server.state.store import StateSnapshot
@@ -87,7 +89,10 @@ def drain_step(snap: StateSnapshot, now_ns: int) -> DrainStep:
         elif system:
             step.add(system)  # everything else is gone: system allocations go last
         else:
-            step.complete.append(node_id)
+            moved = store_allocs.allocs_by_node(snap, node_id)
+            pending = replacements_pending(moved, lambda i: store_allocs.get_alloc(snap, i), now_ns)
+            if not pending:  # and every replacement's health is known: the work runs elsewhere
+                step.complete.append(node_id)
     for namespace, job_id in sorted(jobs):
         job = store_jobs.get_job(snap, namespace, job_id)
         if job is None or job.type != JobType.SERVICE:

@@ -8,7 +8,7 @@ import pytest
 
 from nomadd.helper.jobspec import parse_hcl
 from nomadd.scheduler.testing import mock_job, mock_node
-from nomadd.server.drain_batch import alloc_health, group_to_mark, node_remaining
+from nomadd.server.drain_batch import alloc_health, group_to_mark, node_remaining, replacements_pending
 from nomadd.structs.alloc import (
     Allocation,
     AllocClientStatus,
@@ -211,3 +211,32 @@ def test_health_is_judged_on_main_tasks_and_sidecars() -> None:
     assert alloc_health(dataclasses.replace(base, task_states=states), MIGRATE, NOW) is True
     waiting = {**states, "proxy": TaskState(state=TaskStatus.PENDING)}  # the sidecar counts
     assert alloc_health(dataclasses.replace(base, task_states=waiting), MIGRATE, NOW) is None
+
+
+def test_drain_completes_only_when_the_replacements_run() -> None:
+    """An allocation migrated off the node holds the drain's completion until its replacement's
+    health is known (running for min_healthy_time, or failed): the work runs elsewhere first."""
+    job = mock_job("web")
+    job = dataclasses.replace(
+        job, task_groups=(dataclasses.replace(job.task_groups[0], name="web", migrate=MIGRATE),)
+    )
+    moved = _alloc(
+        0,
+        "n1",
+        job=job,
+        desired_status=AllocDesiredStatus.STOP,
+        client_status=AllocClientStatus.COMPLETE,
+        desired_transition=DesiredTransition(migrate=True),
+        next_allocation="r0",
+    )
+    starting = _alloc(9, "n2", id="r0", started_s_ago=None, create_time=NOW - NS_PER_S)
+    young = _alloc(9, "n2", id="r0", started_s_ago=2)
+    healthy = _alloc(9, "n2", id="r0", started_s_ago=20)
+    failed = _alloc(9, "n2", id="r0", client_status=AllocClientStatus.FAILED)
+    assert replacements_pending([moved], lambda i: starting, NOW) == ["r0"]
+    assert replacements_pending([moved], lambda i: young, NOW) == ["r0"]
+    assert replacements_pending([moved], lambda i: healthy, NOW) == []
+    assert replacements_pending([moved], lambda i: failed, NOW) == []
+    assert replacements_pending([moved], lambda i: None, NOW) == []
+    unmarked = dataclasses.replace(moved, desired_transition=DesiredTransition())
+    assert replacements_pending([unmarked], lambda i: starting, NOW) == []

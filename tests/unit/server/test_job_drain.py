@@ -166,3 +166,37 @@ def test_system_allocations_are_drained_last_and_kept_when_ignored() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_drain_completes_only_once_the_last_replacement_runs() -> None:
+    """Nomad completes a drain when the last old allocation stopped; nomadd waits until its
+    replacement's health is known too, so drain_on_shutdown exits with the work running elsewhere."""
+
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+        server.scheduling.set_enabled(True)
+        try:
+            job = api_job(count=1)
+            job["TaskGroups"][0]["Migrate"] = {
+                "MaxParallel": 1,
+                "HealthCheck": "task_states",
+                "MinHealthyTime": 0,
+            }
+            await server.register_job(job)
+            await wait_until(lambda: len(_live_on(server, n1.id)) == 1)
+            await _report(server)
+            n2 = await server.add_node()
+            await _drain(server, n1.id, DrainStrategy(deadline=10**12))
+            assert await drainer.check() == []  # marks the one allocation
+            await wait_until(lambda: _scheduled(server) and len(_live_on(server, n2.id)) == 1, what="moved")
+            done = [a for a in _all(server) if a.server_terminal() and not a.client_terminal()]
+            await server.update_allocs(done, AllocClientStatus.COMPLETE)  # the old one stopped...
+            assert await drainer.check() == []  # ...but its replacement is not running yet
+            await _report(server)
+            assert await drainer.check() == [n1.id]
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
-from nomadd.server.state.store_jobs import Reader, job_key
+from nomadd.server.state.store_jobs import Reader, job_index_add, job_index_drop, job_key
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.deployment import Deployment, DeploymentState
@@ -55,9 +55,7 @@ def put_locked(txn: Any, d: Deployment, time_ns: int = 0) -> Deployment:
     )
     txn.put(TABLE, d.id, stored)
     if old is None:
-        key = job_key(d.namespace, d.job_id)
-        ids: tuple[str, ...] = txn.get(BY_JOB_TABLE, key) or ()
-        txn.put(BY_JOB_TABLE, key, (*ids, d.id))
+        job_index_add(txn, BY_JOB_TABLE, d.namespace, d.job_id, d.id)
     return stored
 
 
@@ -68,12 +66,7 @@ def delete_locked(txn: Any, ids: Iterable[str]) -> int:
         if old is None:
             continue
         txn.delete(TABLE, dep_id)
-        key = job_key(old.namespace, old.job_id)
-        rest = tuple(i for i in (txn.get(BY_JOB_TABLE, key) or ()) if i != dep_id)
-        if rest:
-            txn.put(BY_JOB_TABLE, key, rest)
-        else:
-            txn.delete(BY_JOB_TABLE, key)
+        job_index_drop(txn, BY_JOB_TABLE, old.namespace, old.job_id, dep_id)
         n += 1
     return n
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
-from nomadd.server.state.store_jobs import Reader, job_key
+from nomadd.server.state.store_jobs import Reader, job_index_add, job_index_drop, job_key
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.eval import Evaluation
@@ -64,9 +64,7 @@ def upsert_evals_locked(txn: Any, evals: Iterable[Evaluation]) -> list[Evaluatio
         )
         txn.put(TABLE, ev.id, stored)
         if old is None and ev.job_id:
-            key = job_key(ev.namespace, ev.job_id)
-            ids: tuple[str, ...] = txn.get(BY_JOB_TABLE, key) or ()
-            txn.put(BY_JOB_TABLE, key, (*ids, ev.id))
+            job_index_add(txn, BY_JOB_TABLE, ev.namespace, ev.job_id, ev.id)
         out.append(stored)
     return out
 
@@ -78,13 +76,7 @@ def delete_evals_locked(txn: Any, eval_ids: Iterable[str]) -> int:
         if old is None:
             continue
         txn.delete(TABLE, eval_id)
-        key = job_key(old.namespace, old.job_id)
-        ids: tuple[str, ...] = txn.get(BY_JOB_TABLE, key) or ()
-        rest = tuple(i for i in ids if i != eval_id)
-        if rest:
-            txn.put(BY_JOB_TABLE, key, rest)
-        else:
-            txn.delete(BY_JOB_TABLE, key)
+        job_index_drop(txn, BY_JOB_TABLE, old.namespace, old.job_id, eval_id)
         n += 1
     return n
 

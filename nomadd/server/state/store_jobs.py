@@ -26,6 +26,8 @@ __all__ = [
     "Reader",
     "delete_job_locked",
     "get_job",
+    "job_index_add",
+    "job_index_drop",
     "job_key",
     "job_of_modify_index",
     "job_versions",
@@ -48,6 +50,23 @@ class Reader(Protocol):
 
 def job_key(namespace: str, job_id: str) -> str:
     return f"{namespace}\x00{job_id}"
+
+
+def job_index_add(txn: Any, table: str, namespace: str, job_id: str, row_id: str) -> None:
+    """Append ``row_id`` to the job's row of a by-job ID index (evals, deployments)."""
+    key = job_key(namespace, job_id)
+    ids: tuple[str, ...] = txn.get(table, key) or ()
+    txn.put(table, key, (*ids, row_id))
+
+
+def job_index_drop(txn: Any, table: str, namespace: str, job_id: str, row_id: str) -> None:
+    """Remove ``row_id`` from the job's row of a by-job ID index; an empty row goes."""
+    key = job_key(namespace, job_id)
+    rest = tuple(i for i in (txn.get(table, key) or ()) if i != row_id)
+    if rest:
+        txn.put(table, key, rest)
+    else:
+        txn.delete(table, key)
 
 
 def _encode_job(job: Job) -> Any:

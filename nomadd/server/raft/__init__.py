@@ -93,7 +93,8 @@ class RaftConfig:
     connection_timeout_s: float = 30.0  # contributing/dependencies.md: short values slow idle failover
     connection_retry_s: float = 0.5  # contributing/dependencies.md: the default 5 s delays first election
     leader_fallback_s: float = 4.0  # a leader cut off from the majority steps down after this
-    compaction_min_entries: int = 5000
+    compaction_min_entries: int = 5000  # a full dump once the log holds more (the floor)
+    compaction_max_entries: int = 50_000  # ... the ceiling of the pacing (log memory)
     compaction_min_time_s: float = 300.0
 
 
@@ -191,13 +192,20 @@ class Raft:
             "onStateChanged": self._on_state_changed_thread,
         }
         if c.data_dir is not None:
-            dumper = DumpSerializer(self.fsm, str(c.data_dir / "raft.dump"))
+            dumper = DumpSerializer(
+                self.fsm,
+                str(c.data_dir / "raft.dump"),
+                entries=(c.compaction_min_entries, c.compaction_max_entries),
+            )
             kw["journalFile"] = str(c.data_dir / "raft.journal")
             kw["fullDumpFile"] = str(c.data_dir / "raft.dump")
             kw["serializer"] = dumper.serialize
             kw["deserializer"] = dumper.deserialize
             kw["serializeChecker"] = dumper.check
-        return SyncObjConf(**kw)
+        conf = SyncObjConf(**kw)
+        if c.data_dir is not None:
+            dumper.conf = conf  # paces the dumps: see DumpSerializer
+        return conf
 
     async def start(self, peers: Sequence[str] | None = None) -> None:
         """Create the pysyncobj member (on the loop's thread: its tick thread lives as long as

@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 DUMP_FORMAT = 1  # our full-dump file layout (see DumpSerializer)
+DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
 _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 
@@ -438,11 +439,21 @@ class DumpSerializer:
     ``serializeChecker``) reports SERIALIZING until then, so pysyncobj deletes journal entries
     only once the new dump is on disk. We never create pysyncobj's own ``<dump>.tmp``: its
     rename then fails (caught inside pysyncobj) and cannot put a partial file in place.
+
+    Dumps are paced. pysyncobj starts one whenever the log holds more than
+    ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back (each
+    dump costs O(state) of CPU, and a dump of 1,000,000 allocations takes seconds), so the dump
+    thread would take a growing share of the GIL from Raft and the scheduler as the state grows.
+    After each dump the floor becomes ``DUMP_PACE`` times the entries applied while it was
+    written, within ``entries`` (floor, ceiling): dumps then take about 1/DUMP_PACE of the time
+    whatever the state size, and the ceiling bounds the log kept in memory.
     """
 
-    def __init__(self, fsm: FSM, filename: str) -> None:
+    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 50_000)) -> None:
         self._fsm = fsm
         self._filename = filename
+        self._entries = entries
+        self.conf: Any = None  # the SyncObjConf whose logCompactionMinEntries is paced
         self._state = SERIALIZER_STATE.NOT_SERIALIZING
         self._thread: threading.Thread | None = None
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
@@ -472,17 +483,27 @@ class DumpSerializer:
                 self._state = SERIALIZER_STATE.FAILED
                 return
             durable_replace(tmp, self._filename)  # before pysyncobj trims the journal
-            logger.debug(
-                "raft full dump written file=%s index=%d bytes=%d took=%.3fs",
+            next_at = self._pace(self._fsm.store.latest_index() - snap.index)
+            logger.info(
+                "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
                 self._filename,
                 snap.index,
                 len(blob),
                 time.monotonic() - t0,
+                next_at,
             )
             self._state = SERIALIZER_STATE.SUCCESS
         except Exception:
             logger.exception("raft full dump failed file=%s", self._filename)
             self._state = SERIALIZER_STATE.FAILED
+
+    def _pace(self, applied_meanwhile: int) -> int:
+        """Set the log size that starts the next dump (see the class doc); returns it."""
+        floor, ceiling = self._entries
+        next_at = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
+        if self.conf is not None:
+            self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
+        return next_at
 
     def check(self) -> int:
         """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""

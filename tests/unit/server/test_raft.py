@@ -522,3 +522,20 @@ def test_a_new_leader_is_ready_for_reads_only_with_every_acknowledged_write_appl
             await _shutdown(rafts)
 
     asyncio.run(main())
+
+
+def test_dumps_are_paced_by_the_entries_applied_while_one_was_written() -> None:
+    """A dump of a large store takes seconds: the next one waits for DUMP_PACE times the entries
+    applied meanwhile (within the floor and ceiling), or dumps would run back to back."""
+    from types import SimpleNamespace
+
+    from nomadd.server.raft.glue import DUMP_PACE, DumpSerializer
+
+    dumper = DumpSerializer(None, "/nonexistent/raft.dump", entries=(5000, 50_000))  # type: ignore[arg-type]
+    dumper.conf = SimpleNamespace(logCompactionMinEntries=5000)
+    assert dumper._pace(10) == 5000  # a quick dump: the floor
+    assert dumper.conf.logCompactionMinEntries == 5000
+    assert dumper._pace(1200) == 1200 * DUMP_PACE
+    assert dumper.conf.logCompactionMinEntries == 12_000
+    assert dumper._pace(10_000) == 50_000  # the ceiling bounds the log held in memory
+    assert dumper._pace(0) == 5000

@@ -449,7 +449,7 @@ class DumpSerializer:
     whatever the state size, and the ceiling bounds the log kept in memory.
     """
 
-    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 50_000)) -> None:
+    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000)) -> None:
         self._fsm = fsm
         self._filename = filename
         self._entries = entries

@@ -46,7 +46,7 @@ from pysyncobj.node import TCPNode
 
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
-from nomadd.server.raft.glue import DumpSerializer
+from nomadd.server.raft.dump import DumpSerializer
 from nomadd.server.state.store import StateStore
 from nomadd.structs.errors import NomaddError
 

@@ -44,7 +44,8 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
-from nomadd.server.raft.glue import AckGate, DumpSerializer, RaftNode, RaftView
+from nomadd.server.raft.dump import DumpSerializer
+from nomadd.server.raft.glue import AckGate, RaftNode, RaftView
 from nomadd.server.raft.journal import fsync_dir, write_durably
 from nomadd.structs.errors import NoLeaderError, NomaddError, RaftApplyError, RequestTooLargeError
 from nomadd.structs.messages import MessageType
@@ -133,6 +134,7 @@ class Raft:
         self.fsm = fsm
         self._on_fatal = on_fatal
         self._node: RaftNode | None = None
+        self._dumper: DumpSerializer | None = None  # the full-dump writer (a data_dir only)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listeners: list[LeadershipListener] = []
@@ -202,9 +204,10 @@ class Raft:
             kw["serializer"] = dumper.serialize
             kw["deserializer"] = dumper.deserialize
             kw["serializeChecker"] = dumper.check
+            self._dumper = dumper
         conf = SyncObjConf(**kw)
-        if c.data_dir is not None:
-            dumper.conf = conf  # paces the dumps: see DumpSerializer
+        if self._dumper is not None:
+            self._dumper.conf = conf  # paces the dumps: see DumpSerializer
         return conf
 
     async def start(self, peers: Sequence[str] | None = None) -> None:
@@ -267,6 +270,8 @@ class Raft:
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
         while node.tick_thread_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        if self._dumper is not None:
+            self._dumper.close()  # after the tick thread: it no longer reaps the child
         if node.tick_thread_alive():
             logger.warning("raft tick thread did not stop in time timeout_s=%s", SHUTDOWN_TIMEOUT_S)
         self._set_leader_state(False)

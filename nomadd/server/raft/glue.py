@@ -1,7 +1,6 @@
 """pysyncobj adaptations for :mod:`nomadd.server.raft` (this package is the only pysyncobj importer).
 
 * :class:`RaftNode`: the ``SyncObj`` with our one ``@replicated apply(msg_type, payload)``;
-* :class:`DumpSerializer`: full-dump hooks that store the state store next to pysyncobj's data;
 * :class:`LoggingTransport`: warns (rate-limited) about connections dropped before the
   handshake, which pysyncobj drops silently, and keeps a success reply from moving the
   leader's ``nextIndex`` for a follower backwards (which made it send entries twice);
@@ -19,10 +18,7 @@ from __future__ import annotations
 
 import _socket
 import contextlib
-import gzip
 import logging
-import os
-import pickle
 import socket
 import threading
 import time
@@ -33,14 +29,12 @@ from typing import Any
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj import serializer as _serializer_module
 from pysyncobj import syncobj as _pysyncobj_module
-from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.raft import compat  # noqa: F401  (checks pysyncobj's insides at import)
 from nomadd.server.raft.journal import DurableJournal, durable_replace
-from nomadd.server.state.store import StateSnapshot, dump_snapshot
 
 # pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
 # 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
@@ -53,9 +47,7 @@ _serializer_module.atomicReplace = durable_replace
 logger = logging.getLogger("nomadd.server.raft")
 
 __all__ = [
-    "DUMP_FORMAT",
     "AckGate",
-    "DumpSerializer",
     "LoggingTransport",
     "RaftNode",
     "RaftView",
@@ -63,8 +55,6 @@ __all__ = [
     "trim_overlap",
 ]
 
-DUMP_FORMAT = 1  # our full-dump file layout (see DumpSerializer)
-DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
 _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 
@@ -417,105 +407,3 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             or old.read_ready != view.read_ready
         ):
             self._nomadd_on_view(view)
-
-
-def _file_id(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-class DumpSerializer:
-    """pysyncobj's custom full-dump hooks, written in the background.
-
-    The file is ``gzip(pickle((DUMP_FORMAT, store msgpack, pysyncobj tail data)))``. pysyncobj
-    calls :meth:`serialize` on its tick thread and, for a custom serializer, expects the file
-    written before it returns; encoding a large store there stalls heartbeats (~5 µs a row). So
-    :meth:`serialize` only takes the store's copy-on-write snapshot (O(1), consistent with the
-    tail data: both at the last applied index) and hands it to a thread, which writes
-    ``<dump>.nomadd.tmp`` and renames it over the dump. :meth:`check` (pysyncobj's
-    ``serializeChecker``) reports SERIALIZING until then, so pysyncobj deletes journal entries
-    only once the new dump is on disk. We never create pysyncobj's own ``<dump>.tmp``: its
-    rename then fails (caught inside pysyncobj) and cannot put a partial file in place.
-
-    Dumps are paced. pysyncobj starts one whenever the log holds more than
-    ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back (each
-    dump costs O(state) of CPU, and a dump of 1,000,000 allocations takes seconds), so the dump
-    thread would take a growing share of the GIL from Raft and the scheduler as the state grows.
-    After each dump the floor becomes ``DUMP_PACE`` times the entries applied while it was
-    written, within ``entries`` (floor, ceiling): dumps then take about 1/DUMP_PACE of the time
-    whatever the state size, and the ceiling bounds the log kept in memory.
-    """
-
-    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000)) -> None:
-        self._fsm = fsm
-        self._filename = filename
-        self._entries = entries
-        self.conf: Any = None  # the SyncObjConf whose logCompactionMinEntries is paced
-        self._state = SERIALIZER_STATE.NOT_SERIALIZING
-        self._thread: threading.Thread | None = None
-        self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
-
-    def serialize(self, filename: str, raft_data: Any) -> None:
-        if self._state == SERIALIZER_STATE.SERIALIZING:
-            return
-        snap = self._fsm.store.snapshot()
-        self._base = _file_id(self._filename)
-        self._state = SERIALIZER_STATE.SERIALIZING
-        self._thread = threading.Thread(
-            target=self._write, args=(snap, raft_data), name="raft-dump", daemon=True
-        )
-        self._thread.start()
-
-    def _write(self, snap: StateSnapshot, raft_data: Any) -> None:
-        tmp = self._filename + ".nomadd.tmp"
-        try:
-            t0 = time.monotonic()
-            blob = pickle.dumps((DUMP_FORMAT, dump_snapshot(snap), raft_data), protocol=4)
-            with open(tmp, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
-                g.write(blob)
-            if _file_id(self._filename) != self._base:
-                # a snapshot from the leader was installed meanwhile: it is newer than ours
-                os.unlink(tmp)
-                logger.info("raft full dump superseded by a leader snapshot, discarded")
-                self._state = SERIALIZER_STATE.FAILED
-                return
-            durable_replace(tmp, self._filename)  # before pysyncobj trims the journal
-            next_at = self._pace(self._fsm.store.latest_index() - snap.index)
-            logger.info(
-                "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
-                self._filename,
-                snap.index,
-                len(blob),
-                time.monotonic() - t0,
-                next_at,
-            )
-            self._state = SERIALIZER_STATE.SUCCESS
-        except Exception:
-            logger.exception("raft full dump failed file=%s", self._filename)
-            self._state = SERIALIZER_STATE.FAILED
-
-    def _pace(self, applied_meanwhile: int) -> int:
-        """Set the log size that starts the next dump (see the class doc); returns it."""
-        floor, ceiling = self._entries
-        next_at = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
-        if self.conf is not None:
-            self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
-        return next_at
-
-    def check(self) -> int:
-        """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
-        state = self._state
-        if state in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
-            self._state = SERIALIZER_STATE.NOT_SERIALIZING
-        return int(state)
-
-    def deserialize(self, filename: str) -> Any:
-        with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
-            fmt, state, raft_data = pickle.loads(g.read())  # our own file or the leader's
-        if fmt != DUMP_FORMAT:
-            raise ValueError(f"unknown raft dump format {fmt!r}")
-        self._fsm.restore(state)
-        return raft_data

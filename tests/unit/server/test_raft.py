@@ -529,7 +529,7 @@ def test_dumps_are_paced_by_the_entries_applied_while_one_was_written() -> None:
     applied meanwhile (within the floor and ceiling), or dumps would run back to back."""
     from types import SimpleNamespace
 
-    from nomadd.server.raft.glue import DUMP_PACE, DumpSerializer
+    from nomadd.server.raft.dump import DUMP_PACE, DumpSerializer
 
     dumper = DumpSerializer(None, "/nonexistent/raft.dump", entries=(5000, 50_000))  # type: ignore[arg-type]
     dumper.conf = SimpleNamespace(logCompactionMinEntries=5000)

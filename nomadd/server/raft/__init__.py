@@ -72,6 +72,9 @@ EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
 # could outlast the election timeout.
 APPEND_ENTRIES_BATCH_BYTES = 16 * 1024 * 1024
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
+# a snapshot goes to a follower in chunks of this size (pysyncobj: 64 KiB, each chunk pickled,
+# compressed and encrypted as its own message: thousands of messages for a large store)
+SNAPSHOT_CHUNK_BYTES = 1024 * 1024
 # SO_SNDBUF/SO_RCVBUF and pysyncobj's recv() size (default 64 KiB): a large entry then crosses
 # in a few tick iterations instead of one per 64 KiB (the kernel caps it at [wr]mem_max).
 SOCKET_BUFFER_BYTES = 1024 * 1024
@@ -188,6 +191,7 @@ class Raft:
             "dynamicMembershipChange": True,
             "logCompactionMinEntries": c.compaction_min_entries,
             "logCompactionMinTime": c.compaction_min_time_s,
+            "logCompactionBatchSize": SNAPSHOT_CHUNK_BYTES,
             "useFork": False,
             "maxBindRetries": 10,
             "bindRetryTime": 0.5,

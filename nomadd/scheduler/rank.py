@@ -46,6 +46,8 @@ __all__ = [
 BINPACK_MAX_SCORE = 18.0  # Nomad's binPackingMaxFitScore
 BATCH_SCORE_LIMIT = 2  # Nomad scores two fitting nodes per batch placement ("power of two choices")
 MAX_SCORES_IN_METRIC = 5  # top scores kept in AllocMetric.scores
+SKIP_SCORE_THRESHOLD = 0.0  # Nomad's limit iterator passes over nodes scoring at most this...
+MAX_SKIP = 3  # ... up to this many per placement, and takes them only if nothing else fits
 
 
 class _NodeFacts:
@@ -373,7 +375,11 @@ class Stack:
     ) -> Selection:
         """The best of up to ``limit`` fitting nodes, or ``Selection(None, why)``.
 
-        ``only`` restricts the choice to one node the caller found eligible (system jobs).
+        As Nomad's LimitIterator: up to ``MAX_SKIP`` fitting nodes scoring at most
+        ``SKIP_SCORE_THRESHOLD`` (a node the job's anti-affinity or a reschedule penalty marks
+        down) are passed over and do not count toward the limit; they are chosen only when every
+        node was visited without ``limit`` others. ``only`` restricts the choice to one node the
+        caller found eligible (system jobs).
         """
         start = time.perf_counter_ns()
         nodes = self._nodes
@@ -386,6 +392,7 @@ class Stack:
         best_score = -math.inf
         scores: list[tuple[float, str]] = []
         found = 0
+        skipped: list[tuple[float, Node]] = []  # fitting nodes passed over for a low score
         offset, stride, pos = self._offset, self._stride, self._pos
         visited = 0
         # the hot loop of every placement: NodeUsage's and the eligibility caches read directly
@@ -454,7 +461,6 @@ class Stack:
                 exhausted += 1
                 dims[short] = dims.get(short, 0) + 1
                 continue
-            found += 1
             score = binpack_score(capacity[0], capacity[1], cpu, mem)
             parts = 1
             collisions = counts.get((node_id, group), 0)
@@ -466,6 +472,14 @@ class Stack:
                 parts += 1
             score /= parts
             scores.append((score, node_id))
+            if score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP and only is None:
+                skipped.append((score, node))
+                continue
+            found += 1
+            if score > best_score:
+                best, best_score = node, score
+        # every node visited with fewer than ``limit`` options: the skipped ones are options too
+        for score, node in skipped[: max(0, limit - found)]:
             if score > best_score:
                 best, best_score = node, score
         if only is None and n:

@@ -175,3 +175,30 @@ def test_eligibility_kept_across_evaluations_is_per_pool_and_datacenters() -> No
     assert chosen(datacenters=("dc1",), node_pool="gpu") == gpu
     assert chosen(datacenters=("dc1", "dc2")) == dc1 | dc2
     assert chosen(datacenters=("dc1",)) == dc1
+
+
+def test_low_scoring_nodes_are_skipped_and_do_not_count_toward_the_limit() -> None:
+    """Nomad's LimitIterator: a fitting node scoring <= 0 (here: the reschedule penalty) is
+    passed over (up to MAX_SKIP per placement) and the walk goes on to ``limit`` others; a
+    skipped node is taken only when nothing else fits."""
+    h, ids = _setup(6)
+    skip = 3  # Nomad's maxSkip
+    job = h.upsert_job(mock_job(count=1, cpu=10, memory_mb=10))
+    plan = PlanBuilder("e", job, Env(random.Random(0)))
+    penalised = frozenset(ids[:skip])
+    nodes = [h.node_by_id(i) for i in ids]
+    stack = Stack(job, nodes, NodeUsage(h, plan, []), batch=True, rng=None)  # walk in list order
+    checker = GroupChecker(job, job.task_groups[0])
+    sel = stack.select("web", checker, (10, 10, 0), 1, penalty_nodes=penalised)
+    assert sel.node is not None and sel.node.id not in penalised
+    assert sel.metric.nodes_evaluated == skip + score_limit(6, batch=True)
+    # every node penalised: once three are passed over, the next ones count again
+    stack = Stack(job, nodes, NodeUsage(h, plan, []), batch=True, rng=None)
+    sel = stack.select("web", checker, (10, 10, 0), 1, penalty_nodes=frozenset(ids))
+    assert sel.node is not None and sel.node.id in ids[skip:]
+    assert sel.metric.nodes_evaluated == skip + 2
+    # two nodes, both penalised: the walk ends with the skipped ones as the only options
+    stack = Stack(job, nodes[:2], NodeUsage(h, plan, []), batch=True, rng=None)
+    sel = stack.select("web", checker, (10, 10, 0), 1, penalty_nodes=frozenset(ids))
+    assert sel.node is not None
+    assert sel.metric.nodes_evaluated == 2

@@ -22,16 +22,17 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
 3. Throughout (from before the nodes register until the end), a monitor thread with its own
    event loop samples once a second, for every running server: ``GET /v1/status/leader``
    (timeout 10 s; its answer time, samples over 1 s or failed, every change of leader a server
-   reports) and VmRSS from ``/proc/<pid>/status`` (peak during the placements, at their end,
-   and peak during step 4).
-4. With that state, each step timed against the 30 s goal (``--op-timeout`` each):
-   snapshot save (``nomadd operator snapshot save`` on the leader: the archive an operator
-   keeps), snapshot restore (``nomadd operator snapshot restore`` of that file into the same
-   cluster; also until every server has applied it), follower catch-up (a follower stopped
-   with SIGTERM, its Raft journal and dump deleted, started again: until its applied index
-   reaches the leader's, which takes a snapshot install from the leader), and restart (the
-   other follower stopped with SIGTERM and started again from its data dir: until it answers
-   HTTP and until its applied index is back where it was).
+   reports) and VmRSS from ``/proc/<pid>/status`` (peak and last value), kept per window: the
+   nodes and placements ("run"), then each step of 4.
+4. With that state, each step timed against the 30 s goal (``--op-timeout`` each; the leader
+   found again before each): snapshot save (``nomadd operator snapshot save`` on the leader:
+   the archive an operator keeps), follower catch-up (a follower stopped with SIGTERM, its Raft
+   journal and dump deleted, started again: until its applied index reaches the leader's; once
+   the leader has compacted its log, that takes a snapshot install), restart (another follower
+   stopped with SIGTERM and started again from its data dir: until it answers HTTP, and until
+   its applied index is back where it was), and last, as it replaces the whole state, snapshot
+   restore (``nomadd operator snapshot restore`` of the saved file into the same cluster; also
+   until every server has applied it). The monitor keeps its figures per step.
 
 A timeout or Ctrl-C still prints what was measured. ``--json`` prints the report as JSON.
 The load generator keeps no per-job data (its own peak RSS is printed). Develop at a small
@@ -124,7 +125,7 @@ def _vm_rss_kb(pid: int) -> int:
 class Monitor:
     """Once a second, on a thread with its own event loop (a busy load generator delays no
     probe): every running server's ``/v1/status/leader`` (a new probe each second even while
-    earlier ones wait) and VmRSS. Figures are kept per window ("run", then "after")."""
+    earlier ones wait) and VmRSS. Figures are kept per window ("run", then one per step after it)."""
 
     def __init__(self, servers: Sequence[Any]) -> None:
         self.servers = list(servers)
@@ -234,7 +235,9 @@ async def _place(
     import aiohttp
     from bench_schedule import ClusterCalls, _cpu_seconds, _job, run_pool
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=opts.inflight + 16)) as http:
+    connector = aiohttp.TCPConnector(limit=opts.inflight + 16)
+    timeout = aiohttp.ClientTimeout(total=opts.register_timeout)  # every call, node registers too
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         calls = ClusterCalls(http, leader)
         node_failures = Failures()
 
@@ -293,8 +296,10 @@ async def _place(
                 samples.append((round(now, 2), count))
                 out["placed"], out["elapsed_s"] = count, round(now, 2)
                 out["placements_per_s"] = round(count / now, 1)
-                if count >= expected:
-                    break
+                if count >= expected or (
+                    submitter.done() and count >= (opts.jobs - failures.count) * opts.count
+                ):
+                    break  # all placed, or all that the registers which did not fail can place
         finally:
             out["timed_out"] = out["placed"] < expected
             out["gauge_poll_errors"] = poll_errors
@@ -367,44 +372,25 @@ def _start_timed(agent: Any, index: int, timeout: float, rec: dict[str, Any]) ->
 
 
 def _operations(
-    servers: Sequence[Any],
-    leader: Any,
-    opts: argparse.Namespace,
-    tmp: Path,
-    out: dict[str, Any],
-    clock: Callable[[], float],
+    c: Any, servers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any], monitor: Monitor
 ) -> None:
-    """Snapshot save, restore, follower catch-up and restart with the state the run left; each
-    a dict in ``out`` with its seconds (``s``) or its ``error``."""
-    followers = [s for s in servers if s is not leader]
+    """Snapshot save, follower catch-up, restart and (last: it replaces the whole state)
+    snapshot restore with the state the run left; each a dict in ``out`` with its seconds
+    (``s``) or its ``error``, the leader it found, and when it started on the monitor's clock
+    (``at``), whose figures are kept per step (the step's name is the monitor's window)."""
     limit = opts.op_timeout
+    archive = c.tmp / "c1m.snap"
+    caught_up: list[str] = []
 
-    def step(name: str, fn: Callable[[dict[str, Any]], None]) -> None:
-        rec: dict[str, Any] = {"at": clock()}  # seconds on the monitor's clock (leader changes)
-        out[name] = rec
-        try:
-            fn(rec)
-        except Exception as err:
-            rec["error"] = f"{type(err).__name__}: {err}"[:500]
-
-    archive = tmp / "c1m.snap"
-
-    def save(rec: dict[str, Any]) -> None:
+    def save(rec: dict[str, Any], leader: Any) -> None:
         t = time.monotonic()
         _cli(leader, "operator", "snapshot", "save", str(archive), timeout=limit)
         rec["s"] = round(time.monotonic() - t, 2)
         rec["bytes"] = archive.stat().st_size
 
-    def restore(rec: dict[str, Any]) -> None:
-        t = time.monotonic()
-        _cli(leader, "operator", "snapshot", "restore", str(archive), timeout=limit)
-        rec["s"] = round(time.monotonic() - t, 2)
-        target = _applied(leader)
-        _wait(lambda: all(_applied(s) >= target for s in servers), limit, "every server applies the restore")
-        rec["applied_everywhere_s"] = round(time.monotonic() - t, 2)
-
-    def catch_up(rec: dict[str, Any]) -> None:
-        f = followers[0]
+    def catch_up(rec: dict[str, Any], leader: Any) -> None:
+        f = next(s for s in servers if s is not leader)
+        caught_up.append(f.name)
         rec["server"] = f.name
         rec["stop_s"] = _stop(f, limit)
         raft_dir = f.data_dir / "server" / "raft"
@@ -416,22 +402,42 @@ def _operations(
         rec["leader_index"] = target
         _start_timed(f, target, limit, rec)
 
-    def restart(rec: dict[str, Any]) -> None:
-        f = followers[1]
+    def restart(rec: dict[str, Any], leader: Any) -> None:
+        others = [s for s in servers if s is not leader]
+        f = next((s for s in others if s.name not in caught_up), others[0])
         rec["server"] = f.name
         before = _applied(f)
         rec["index"] = before
         rec["stop_s"] = _stop(f, limit)
         _start_timed(f, before, limit, rec)
 
-    for name, fn in (
+    def restore(rec: dict[str, Any], leader: Any) -> None:
+        t = time.monotonic()
+        _cli(leader, "operator", "snapshot", "restore", str(archive), timeout=limit)
+        rec["s"] = round(time.monotonic() - t, 2)
+        target = _applied(leader)
+        _wait(lambda: all(_applied(s) >= target for s in servers), limit, "every server applies the restore")
+        rec["applied_everywhere_s"] = round(time.monotonic() - t, 2)
+
+    steps: list[tuple[str, Callable[[dict[str, Any], Any], None]]] = [
         ("snapshot_save", save),
-        ("snapshot_restore", restore),
         ("catch_up", catch_up),
         ("restart", restart),
-    ):
-        if name != "snapshot_restore" or "error" not in out.get("snapshot_save", {}):
-            step(name, fn)
+        ("snapshot_restore", restore),
+    ]
+    for name, fn in steps:
+        if name == "snapshot_restore" and "s" not in out.get("snapshot_save", {}):
+            continue  # no archive
+        monitor.window = name
+        rec: dict[str, Any] = {"at": monitor.elapsed()}
+        out[name] = rec
+        try:
+            leader = c.wait_leader(servers, timeout=limit)
+            rec["leader"] = leader.name
+            fn(rec, leader)
+        except Exception as err:
+            rec["error"] = f"{type(err).__name__}: {err}"[:500]
+    monitor.window = "end"
 
 
 def scheduler_alone(opts: argparse.Namespace) -> dict[str, Any]:
@@ -492,8 +498,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                     asyncio.run(_place(leader, followers, opts, report["run"]))
                 except Exception as err:
                     report["run"]["error"] = f"{type(err).__name__}: {err}"[:500]
-                monitor.window = "after"
-                _operations(servers, leader, opts, Path(tmp), report["ops"], monitor.elapsed)
+                _operations(c, servers, opts, report["ops"], monitor)
             finally:
                 if monitor is not None:
                     monitor.stop()

@@ -95,10 +95,12 @@ def print_report(r: dict[str, Any]) -> None:
         print(
             f"  placements: {run['placed']}/{run['expected']} committed in {run['elapsed_s']} s = "
             f"{run.get('placements_per_s', 0):,.0f}/s (goal >= {GOAL_PER_S:,.0f}/s: <= {goal_s:.1f} s) "
-            f"{_ok(g['placements_per_s'])}" + (" TIMED OUT" if run.get("timed_out") else "")
+            f"{_ok(g['placements_per_s'])}" + (" NOT FINISHED" if run.get("timed_out") else "")
         )
-        print(f"  per tenth, s: {' '.join(f'{d:.1f}' for d in run.get('tenths_s', []))}")
-        print(f"  per tenth, placements/s: {' '.join(f'{x:,.0f}' for x in run.get('tenths_per_s', []))}")
+        print(f"  per tenth, s: {' '.join(f'{d:.1f}' for d in run.get('tenths_s', [])) or '-'}")
+        print(
+            f"  per tenth, placements/s: {' '.join(f'{x:,.0f}' for x in run.get('tenths_per_s', [])) or '-'}"
+        )
         ratio = run.get("last_first_ratio")
         print(
             f"  last tenth / first tenth: {'-' if ratio is None else f'{ratio:.2f}'} "
@@ -115,32 +117,42 @@ def print_report(r: dict[str, Any]) -> None:
         )
     if run.get("error"):
         print(f"  run stopped: {run['error']}")
+    print(
+        "  /v1/status/leader each second on every server (samples, slowest s, over 1 s, failed, no leader):"
+    )
     for window, by in r.get("leader_probes", {}).items():
-        print(f"  /v1/status/leader each second, {window}:")
-        for name, p in sorted(by.items()):
-            print(
-                f"    {name}: {p['samples']} samples, slowest {p['max_s']:.2f} s, {p['slow']} over "
-                f"{ANSWER_GOAL_S:.0f} s, {p['failed']} failed, {p['no_leader']} without a leader"
-            )
+        per = "; ".join(
+            f"{n} {p['samples']}, {p['max_s']:.2f}, {p['slow']}, {p['failed']}, {p['no_leader']}"
+            for n, p in sorted(by.items())
+        )
+        print(f"    {window}: {per}")
     print(
         f"  every server answered within {ANSWER_GOAL_S:.0f} s during the run: {_ok(g['leader_answers_within_1s'])}"
     )
     changes = r.get("leader_changes", [])
+    in_run = [ch for ch in changes if ch["window"] == "run"]
     print(
-        f"  leader changes: {len(changes) or 'none'} (goal none during the run) {_ok(g['no_leader_change'])}"
+        f"  leader changes seen during the run: {len(in_run) or 'none'} (goal none) {_ok(g['no_leader_change'])}"
     )
+    for ch in in_run:
+        print(f"    at {ch['at']} s {ch['server']}: {ch['from']} -> {ch['to']}")
+    later: dict[str, int] = {}
     for ch in changes:
-        print(f"    at {ch['at']} s ({ch['window']}) {ch['server']}: {ch['from']} -> {ch['to']}")
+        if ch["window"] != "run":
+            later[ch["window"]] = later.get(ch["window"], 0) + 1
+    if later:
+        print(f"  leader changes the servers reported after the run, by step: {later}")
+    print("  RSS MB per server (peak/last):")
     for window, by in r.get("rss_mb", {}).items():
-        per = ", ".join(f"{n} peak {x['peak']:,.0f} last {x['last']:,.0f}" for n, x in sorted(by.items()))
-        print(f"  RSS MB, {window}: {per}")
+        per = ", ".join(f"{n} {x['peak']:,.0f}/{x['last']:,.0f}" for n, x in sorted(by.items()))
+        print(f"    {window}: {per}")
     print(f"  RSS per server <= {RSS_GOAL_MB:,.0f} MB: {_ok(g['rss_per_server'])}")
     ops = r.get("ops", {})
-    labels = {
+    labels = {  # in the order they run
         "snapshot_save": "snapshot save (operator snapshot save on the leader)",
-        "snapshot_restore": "snapshot restore (operator snapshot restore, same cluster)",
         "catch_up": "follower catch-up (journal and dump wiped, until it has the leader's index)",
         "restart": "server restart from its data dir (until its applied index is back)",
+        "snapshot_restore": "snapshot restore (operator snapshot restore, same cluster)",
     }
     for op, label in labels.items():
         rec = ops.get(op)

@@ -20,6 +20,8 @@ round is the figure. Prints it beside the Raft rates (and as a ratio to them), p
 entries went (Raft entries per job) and the leader's CPU time.
 Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--rounds 3] [--json]
        [--secure | --secure-only]   (bench_secure.py: ACLs + mutual TLS off, then on; the ratio)
+       --c1m [--nodes 5000] [--jobs 100000] [--alone-jobs 2000] [--op-timeout 300] [--json]
+             Nomad's C1M shape in one round and what holding it costs (scripts/bench_c1m.py)
 """
 
 from __future__ import annotations

@@ -252,9 +252,26 @@ async def _place(
         out["nodes_register_s"] = round(time.monotonic() - t, 2)
         out["failed_node_registers"] = node_failures.report()
 
-        base = await calls.committed()
+        # every server's gauge: each plan is committed by one leader, so the sum of what each
+        # committed since now counts every placement, across leader changes too
+        servers = [leader, *followers]
+        base = {s.name: await calls.committed(timeout=PROBE_TIMEOUT_S, agent=s) for s in servers}
+        last = dict(base)
+        poll_errors = 0
+
+        async def committed_sum() -> int:
+            async def one(agent: Any) -> None:
+                nonlocal poll_errors
+                try:
+                    last[agent.name] = await calls.committed(timeout=PROBE_TIMEOUT_S, agent=agent)
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, StopIteration):
+                    poll_errors += 1  # its last value stands
+
+            await asyncio.gather(*(one(s) for s in servers if s.running()))
+            return sum(last[n] - base[n] for n in base)
+
         start_index = await calls.index_of(leader)
-        cpu0 = _cpu_seconds(leader)
+        cpu0 = {s.name: _cpu_seconds(s) for s in servers}
         expected = opts.jobs * opts.count
         failures = Failures()
         out.update(expected=expected, placed=0, elapsed_s=0.0, failed_registers=failures.report())
@@ -279,19 +296,14 @@ async def _place(
             out["tenths_s"] = durations
             out["tenths_per_s"] = [round(expected / 10 / d, 1) if d > 0 else 0.0 for d in durations]
             out["last_first_ratio"] = tenth_ratio(durations)
-            out["leader_cpu_s"] = round(_cpu_seconds(leader) - cpu0, 2)
+            out["cpu_s"] = {s.name: round(_cpu_seconds(s) - cpu0[s.name], 2) for s in servers}
 
         submitter = asyncio.ensure_future(submit())
         deadline = t0 + opts.timeout
-        poll_errors = 0
         try:
             while time.monotonic() < deadline:
                 await asyncio.sleep(opts.poll)
-                try:
-                    count = await calls.committed(timeout=PROBE_TIMEOUT_S) - base
-                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, StopIteration):
-                    poll_errors += 1
-                    continue
+                count = await committed_sum()
                 now = time.monotonic() - t0
                 samples.append((round(now, 2), count))
                 out["placed"], out["elapsed_s"] = count, round(now, 2)

@@ -112,7 +112,7 @@ def print_report(r: dict[str, Any]) -> None:
             print(f"    {e}")
         print(
             f"  registers took {run.get('submit_s', '-')} s; {run.get('raft_entries', '-')} Raft entries; "
-            f"leader CPU {run.get('leader_cpu_s', '-')} s; followers applied the leader's index "
+            f"CPU s per server {run.get('cpu_s', '-')} (leader {r.get('leader', '-')}); followers applied the leader's index "
             f"{run.get('followers_applied_s', '-')} s later; gauge poll errors {run.get('gauge_poll_errors', 0)}"
         )
     if run.get("error"):

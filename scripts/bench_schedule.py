@@ -162,12 +162,13 @@ class ClusterCalls:
             stats = (await resp.json())["stats"]
         return int(stats["raft"]["applied_index"])
 
-    async def committed(self, timeout: float = 300.0) -> int:
-        """The leader's ``nomad.nomad.plan.placements_committed`` gauge."""
+    async def committed(self, timeout: float = 300.0, agent: Any = None) -> int:
+        """The ``nomad.nomad.plan.placements_committed`` gauge of ``agent`` (the leader): the
+        placements it committed while leader, since it started."""
         import aiohttp
 
         async with self.http.get(
-            f"{self.leader.url}/v1/metrics", timeout=aiohttp.ClientTimeout(total=timeout)
+            f"{(agent or self.leader).url}/v1/metrics", timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             gauges = (await resp.json())["Gauges"]
         return int(next(g["Value"] for g in gauges if g["Name"] == "nomad.nomad.plan.placements_committed"))
@@ -352,7 +353,7 @@ def main() -> int:
     ap.add_argument("--inflight", type=int, default=32, help="job registers in flight")
     ap.add_argument("--raft-writes", type=int, default=3000)
     ap.add_argument("--timeout", type=float, help="seconds the placements may take (600; --c1m: 900)")
-    ap.add_argument("--poll", type=float, default=0.1, help="--c1m: seconds between gauge polls")
+    ap.add_argument("--poll", type=float, default=0.2, help="--c1m: seconds between gauge polls")
     ap.add_argument(
         "--register-timeout", type=float, default=120.0, help="--c1m: seconds one register may take"
     )

@@ -337,12 +337,16 @@ async def _applied_or_none(calls: Any, agent: Any) -> int:
         return -1
 
 
-def _applied(agent: Any) -> int:
-    """``agent``'s Raft applied index, -1 while it does not answer."""
+def _raft_stat(agent: Any, key: str) -> int:
+    """One of ``agent``'s Raft stats (``/v1/agent/self``) as a number, -1 while it does not answer."""
     try:
-        return int(agent.api("GET", "/v1/agent/self", timeout=2.0)["stats"]["raft"]["applied_index"])
+        return int(agent.api("GET", "/v1/agent/self", timeout=2.0)["stats"]["raft"][key])
     except Exception:
         return -1
+
+
+def _applied(agent: Any) -> int:
+    return _raft_stat(agent, "applied_index")
 
 
 def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
@@ -412,6 +416,7 @@ def _operations(
         rec["wiped"] = sorted(p.name for p in wiped)
         target = _applied(leader)
         rec["leader_index"] = target
+        rec["leader_log_len"] = _raft_stat(leader, "log_len")  # < the index: a snapshot install
         _start_timed(f, target, limit, rec)
 
     def restart(rec: dict[str, Any], leader: Any) -> None:

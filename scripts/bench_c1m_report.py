@@ -83,7 +83,8 @@ def print_report(r: dict[str, Any]) -> None:
         print(
             f"  scheduler alone ({a['jobs']} jobs x {a['count']}, best of rounds): {a['small_nodes']} nodes "
             f"{a['small_per_s']:,.0f}/s, {a['large_nodes']} nodes {a['large_per_s']:,.0f}/s "
-            f"(per CPU s {a['small_per_cpu_s']:,.0f}, {a['large_per_cpu_s']:,.0f}): ratio {a['ratio']:.2f} "
+            f"(per CPU s {a['small_per_cpu_s']:,.0f}, {a['large_per_cpu_s']:,.0f}: ratio {a['cpu_ratio']:.2f}): "
+            f"ratio {a['ratio']:.2f} "
             f"(goal >= {RATIO_GOAL}) {_ok(g['scheduler_alone_ratio'])}"
         )
     if "nodes_register_s" in run:

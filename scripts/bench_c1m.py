@@ -22,8 +22,9 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
 3. Throughout (from before the nodes register until the end), a monitor thread with its own
    event loop samples once a second, for every running server: ``GET /v1/status/leader``
    (timeout 10 s; its answer time, samples over 1 s or failed, every change of leader a server
-   reports) and VmRSS from ``/proc/<pid>/status`` (peak and last value), kept per window: the
-   nodes and placements ("run"), then each step of 4.
+   reports) and VmRSS from ``/proc/<pid>/status`` (peak and last value; and its children's, a
+   forked Raft dump), kept per window: node registration ("nodes"), the placements ("run",
+   the window the goals read), then each step of 4.
 4. With that state, each step timed against the 30 s goal (``--op-timeout`` each; the leader
    found again before each): snapshot save (``nomadd operator snapshot save`` on the leader:
    the archive an operator keeps), follower catch-up (a follower stopped with SIGTERM, its Raft
@@ -110,6 +111,7 @@ class Probe:
 class Rss:
     peak_kb: int = 0
     last_kb: int = 0
+    children_peak_kb: int = 0  # the server's child processes together (a forked Raft dump)
 
 
 def _vm_rss_kb(pid: int) -> int:
@@ -123,14 +125,24 @@ def _vm_rss_kb(pid: int) -> int:
     return 0
 
 
+def _children_rss_kb(pid: int) -> int:
+    """The RSS of ``pid``'s children together (pages shared with it counted again)."""
+    import psutil
+
+    try:
+        return sum(c.memory_info().rss for c in psutil.Process(pid).children(recursive=True)) // 1024
+    except psutil.Error:
+        return 0
+
+
 class Monitor:
     """Once a second, on a thread with its own event loop (a busy load generator delays no
     probe): every running server's ``/v1/status/leader`` (a new probe each second even while
-    earlier ones wait) and VmRSS. Figures are kept per window ("run", then one per step after it)."""
+    earlier ones wait) and VmRSS. Figures are kept per window (``window``)."""
 
     def __init__(self, servers: Sequence[Any]) -> None:
         self.servers = list(servers)
-        self.window = "run"
+        self.window = "nodes"  # then "run" (the placements), then one per step after it
         self.probes: dict[str, dict[str, Probe]] = {}
         self.rss: dict[str, dict[str, Rss]] = {}
         self.changes: list[dict[str, Any]] = []
@@ -165,6 +177,7 @@ class Monitor:
                     rss = self.rss.setdefault(self.window, {}).setdefault(s.name, Rss())
                     rss.last_kb = _vm_rss_kb(s.proc.proc.pid)
                     rss.peak_kb = max(rss.peak_kb, rss.last_kb)
+                    rss.children_peak_kb = max(rss.children_peak_kb, _children_rss_kb(s.proc.proc.pid))
                     task = asyncio.create_task(self._probe(http, s, self.window))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
@@ -220,7 +233,11 @@ class Monitor:
             "leader_changes": self.changes,
             "rss_mb": {
                 w: {
-                    name: {"peak": round(r.peak_kb / 1024, 1), "last": round(r.last_kb / 1024, 1)}
+                    name: {
+                        "peak": round(r.peak_kb / 1024, 1),
+                        "last": round(r.last_kb / 1024, 1),
+                        "children_peak": round(r.children_peak_kb / 1024, 1),
+                    }
                     for name, r in by.items()
                 }
                 for w, by in self.rss.items()
@@ -229,7 +246,7 @@ class Monitor:
 
 
 async def _place(
-    leader: Any, followers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any]
+    leader: Any, followers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any], monitor: Monitor
 ) -> None:
     """The nodes, then the timed placements; ``out`` is filled as figures come in (a timeout or an
     interrupt leaves in it what was measured)."""
@@ -242,16 +259,22 @@ async def _place(
         calls = ClusterCalls(http, leader)
         node_failures = Failures()
 
+        retried = Failures()
+
         async def add_node(_: int) -> None:
-            try:
-                await calls.add_node()
-            except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
-                node_failures.add(f"node register: {err!r}")
+            for attempt in range(3):  # setup, not measured: a node is tried again (a new one)
+                try:
+                    await calls.add_node()
+                    return
+                except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+                    (retried if attempt < 2 else node_failures).add(f"node register: {err!r}")
+                    await asyncio.sleep(1.0)
 
         t = time.monotonic()
         await run_pool(opts.nodes, 64, add_node)
         out["nodes_register_s"] = round(time.monotonic() - t, 2)
         out["failed_node_registers"] = node_failures.report()
+        out["retried_node_registers"] = retried.report()
 
         # every server's gauge: each plan is committed by one leader, so the sum of what each
         # committed since now counts every placement, across leader changes too
@@ -277,6 +300,8 @@ async def _place(
         failures = Failures()
         out.update(expected=expected, placed=0, elapsed_s=0.0, failed_registers=failures.report())
         samples: list[tuple[float, int]] = []
+        monitor.window = "run"
+        out["at"] = monitor.elapsed()  # on the clock of the leader changes
         t0 = time.monotonic()
 
         async def register(i: int) -> None:
@@ -512,9 +537,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                 monitor = Monitor(servers)
                 monitor.start()
                 followers = [s for s in servers if s is not leader]
-                report["run"]["at"] = monitor.elapsed()  # on the clock of the leader changes
                 try:
-                    asyncio.run(_place(leader, followers, opts, report["run"]))
+                    asyncio.run(_place(leader, followers, opts, report["run"], monitor))
                 except Exception as err:
                     report["run"]["error"] = f"{type(err).__name__}: {err}"[:500]
                 _operations(c, servers, opts, report["ops"], monitor)

@@ -89,8 +89,12 @@ def print_report(r: dict[str, Any]) -> None:
         )
     if "nodes_register_s" in run:
         print(
-            f"  nodes registered in {run['nodes_register_s']} s ({run['failed_node_registers']['count']} failed)"
+            f"  nodes registered in {run['nodes_register_s']} s ({run['failed_node_registers']['count']} failed, "
+            f"{run.get('retried_node_registers', {}).get('count', 0)} tried again)"
         )
+        retried = run.get("retried_node_registers", {"count": 0, "first": []})
+        for e in run["failed_node_registers"]["first"] or retried["first"]:
+            print(f"    {e}")
     if "expected" in run:
         goal_s = run["expected"] / GOAL_PER_S
         print(
@@ -143,9 +147,12 @@ def print_report(r: dict[str, Any]) -> None:
             later[ch["window"]] = later.get(ch["window"], 0) + 1
     if later:
         print(f"  leader changes the servers reported after the run, by step: {later}")
-    print("  RSS MB per server (peak/last):")
+    print("  RSS MB per server (peak/last; its child processes' peak, e.g. a forked Raft dump):")
     for window, by in r.get("rss_mb", {}).items():
-        per = ", ".join(f"{n} {x['peak']:,.0f}/{x['last']:,.0f}" for n, x in sorted(by.items()))
+        per = ", ".join(
+            f"{n} {x['peak']:,.0f}/{x['last']:,.0f}; {x.get('children_peak', 0):,.0f}"
+            for n, x in sorted(by.items())
+        )
         print(f"    {window}: {per}")
     print(f"  RSS per server <= {RSS_GOAL_MB:,.0f} MB: {_ok(g['rss_per_server'])}")
     ops = r.get("ops", {})

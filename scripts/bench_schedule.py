@@ -20,6 +20,8 @@ round is the figure. Prints it beside the Raft rates (and as a ratio to them), p
 entries went (Raft entries per job) and the leader's CPU time.
 Usage: scripts/bench_schedule.py [--nodes 1000] [--jobs 1000] [--count 10] [--rounds 3] [--json]
        [--secure | --secure-only]   (bench_secure.py: ACLs + mutual TLS off, then on; the ratio)
+       --c1m [--nodes 5000] [--jobs 100000] [--alone-jobs 2000] [--op-timeout 300] [--json]
+             Nomad's C1M shape in one round and what holding it costs (scripts/bench_c1m.py)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +79,7 @@ def _new_node() -> Any:
     return dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
 
 
-def _job(i: int, count: int) -> dict[str, Any]:
+def _job(i: int, count: int, cpu: int = 100, memory_mb: int = 64) -> dict[str, Any]:
     return {
         "ID": f"bench-{i}",
         "Type": "service",
@@ -90,7 +93,7 @@ def _job(i: int, count: int) -> dict[str, Any]:
                         "Name": "t",
                         "Driver": "raw_exec",
                         "Config": {"command": "/bin/true"},
-                        "Resources": {"CPU": 100, "MemoryMB": 64},
+                        "Resources": {"CPU": cpu, "MemoryMB": memory_mb},
                     }
                 ],
             }
@@ -98,63 +101,102 @@ def _job(i: int, count: int) -> dict[str, Any]:
     }
 
 
+async def run_pool(n: int, limit: int, work: Callable[[int], Awaitable[None]]) -> None:
+    """``work(i)`` for i in 0..n-1, at most ``limit`` at once: ``limit`` workers share one
+    counter, so nothing is held per item (no list of n coroutines)."""
+    it = iter(range(n))
+
+    async def worker() -> None:
+        for i in it:
+            await work(i)
+
+    await asyncio.gather(*(worker() for _ in range(min(limit, n))))
+
+
+class ClusterCalls:
+    """The load generator's calls on one cluster over one aiohttp session: simulated nodes
+    through the internal RPC, job registers, the leader's committed-placements gauge."""
+
+    def __init__(self, http: Any, leader: Any) -> None:
+        self.http = http
+        self.leader = leader
+
+    async def rpc(self, method: str, request: object, node: Any) -> Any:
+        """The wire form of ``method``'s reply to the typed ``request``, sent as ``node``."""
+        from bench_secure import node_headers
+
+        from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
+
+        async with self.http.post(
+            f"{self.leader.url}/v1/internal/{method}",
+            data=encode_request(request),
+            headers={"Content-Type": MSGPACK_CONTENT_TYPE, **node_headers(node.id, node.secret_id)},
+        ) as resp:
+            reply = decode(await resp.read())
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["ok"]
+
+    async def add_node(self) -> None:
+        """One simulated node registered and turned ready (no tasks)."""
+        from nomadd.structs.node import NodeStatus
+        from nomadd.structs.requests.node import (
+            NODE_REGISTER,
+            NODE_UPDATE_STATUS,
+            NodeRegisterRequest,
+            NodeUpdateStatusRequest,
+        )
+
+        node = _new_node()
+        await self.rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node), node)
+        ready = NodeUpdateStatusRequest(node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY)
+        await self.rpc(NODE_UPDATE_STATUS.name, ready, node)
+
+    async def index_of(self, agent: Any, timeout: float = 30.0) -> int:
+        """``agent``'s Raft applied index (``/v1/agent/self``)."""
+        import aiohttp
+
+        async with self.http.get(
+            f"{agent.url}/v1/agent/self", timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
+            stats = (await resp.json())["stats"]
+        return int(stats["raft"]["applied_index"])
+
+    async def committed(self, timeout: float = 300.0, agent: Any = None) -> int:
+        """The ``nomad.nomad.plan.placements_committed`` gauge of ``agent`` (the leader): the
+        placements it committed while leader, since it started."""
+        import aiohttp
+
+        async with self.http.get(
+            f"{(agent or self.leader).url}/v1/metrics", timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
+            gauges = (await resp.json())["Gauges"]
+        return int(next(g["Value"] for g in gauges if g["Name"] == "nomad.nomad.plan.placements_committed"))
+
+    async def register(self, job: dict[str, Any], timeout: float = 300.0) -> None:
+        """``PUT /v1/jobs`` on the leader; a non-200 answer raises RuntimeError."""
+        import aiohttp
+
+        async with self.http.put(
+            f"{self.leader.url}/v1/jobs", json={"Job": job}, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"register {job['ID']}: {resp.status} {(await resp.text())[:300]}")
+
+
 async def _cluster_run(
     leader: Any, follower: Any, others: list[Any], opts: argparse.Namespace, access: Any
 ) -> dict[str, Any]:
     import aiohttp
-    from bench_secure import node_headers
-
-    from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
-    from nomadd.structs.node import NodeStatus
-    from nomadd.structs.requests.node import (
-        NODE_REGISTER,
-        NODE_UPDATE_STATUS,
-        NodeRegisterRequest,
-        NodeUpdateStatusRequest,
-    )
 
     async with aiohttp.ClientSession(connector=access.connector(), headers=access.headers()) as http:
-
-        async def rpc(method: str, request: object, node: Any) -> Any:
-            """The wire form of ``method``'s reply to the typed ``request``, sent as ``node``."""
-            async with http.post(
-                f"{leader.url}/v1/internal/{method}",
-                data=encode_request(request),
-                headers={"Content-Type": MSGPACK_CONTENT_TYPE, **node_headers(node.id, node.secret_id)},
-            ) as resp:
-                reply = decode(await resp.read())
-            if "error" in reply:
-                raise RuntimeError(f"{method}: {reply['error']}")
-            return reply["ok"]
-
-        async def gather_limited(coros: list[Any], limit: int) -> list[Any]:
-            sem = asyncio.Semaphore(limit)
-
-            async def one(c: Any) -> Any:
-                async with sem:
-                    return await c
-
-            return await asyncio.gather(*(one(c) for c in coros))
-
-        async def add_node() -> None:
-            node = _new_node()
-            await rpc(NODE_REGISTER.name, NodeRegisterRequest(node=node), node)
-            ready = NodeUpdateStatusRequest(
-                node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY
-            )
-            await rpc(NODE_UPDATE_STATUS.name, ready, node)
-
+        calls = ClusterCalls(http, leader)
         t_nodes = time.monotonic()
-        await gather_limited([add_node() for _ in range(opts.nodes)], 64)
+        await run_pool(opts.nodes, 64, lambda _: calls.add_node())
         nodes_s = time.monotonic() - t_nodes
 
-        async def index_of(agent: Any) -> int:
-            async with http.get(f"{agent.url}/v1/agent/self") as resp:
-                stats = (await resp.json())["stats"]
-            return int(stats["raft"]["applied_index"])
-
         opts.start_spy()
-        start_index = await index_of(leader)
+        start_index = await calls.index_of(leader)
         cpu0 = _cpu_seconds(leader)
         others0 = [_cpu_seconds(o) for o in others]
         self0 = _self_cpu_seconds()
@@ -162,14 +204,13 @@ async def _cluster_run(
         t0 = time.monotonic()
         submit_done = 0.0
 
-        async def register(i: int) -> None:
-            async with http.put(f"{leader.url}/v1/jobs", json={"Job": _job(i, opts.count)}) as resp:
-                if resp.status != 200:
-                    raise RuntimeError(f"register {i}: {resp.status} {await resp.text()}")
-
         async def submit_all() -> None:
             nonlocal submit_done
-            await gather_limited([register(i) for i in range(opts.jobs)], opts.inflight)
+            await run_pool(
+                opts.jobs,
+                opts.inflight,
+                lambda i: calls.register(_job(i, opts.count, opts.cpu, opts.memory_mb)),
+            )
             submit_done = time.monotonic() - t0
 
         async def placed() -> int:
@@ -183,21 +224,14 @@ async def _cluster_run(
                 for s in ((j.get("JobSummary") or {}).get("Summary") or {}).values()
             )
 
-        async def committed() -> int:
-            async with http.get(f"{leader.url}/v1/metrics") as resp:
-                gauges = (await resp.json())["Gauges"]
-            return int(
-                next(g["Value"] for g in gauges if g["Name"] == "nomad.nomad.plan.placements_committed")
-            )
-
-        base = await committed()
+        base = await calls.committed()
         submitter = asyncio.ensure_future(submit_all())
         samples: list[tuple[float, int]] = []
         count = 0
         deadline = t0 + opts.timeout
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            count = await committed() - base
+            count = await calls.committed() - base
             samples.append((round(time.monotonic() - t0, 2), count))
             if count >= expected:
                 break
@@ -209,7 +243,7 @@ async def _cluster_run(
             if seen >= expected:
                 break
             await asyncio.sleep(0.1)
-        end_index = await index_of(leader)
+        end_index = await calls.index_of(leader)
         cpu1 = _cpu_seconds(leader)
         others_cpu = [round(_cpu_seconds(o) - c0, 2) for o, c0 in zip(others, others0, strict=True)]
         self_cpu = round(_self_cpu_seconds() - self0, 2)
@@ -257,24 +291,29 @@ def _cpu_seconds(agent: Any) -> float:
         return 0.0
 
 
+def start_servers(c: Any, secure: bool = False) -> tuple[list[Any], Any]:
+    """3 linked server agents of cluster ``c`` started (WARN logs; no simulated node expires
+    mid-run); returns them and their leader."""
+    import bench_secure
+
+    extra = bench_secure.server_extra(
+        {"log_level": "WARN", "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"}},
+        secure,
+    )
+    servers = [c.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
+    c.link(servers)
+    for s in servers:
+        s.start()
+    return servers, c.wait_leader(servers, timeout=60)
+
+
 def cluster(opts: argparse.Namespace, secure: bool) -> dict[str, Any]:
     import bench_secure
 
     with tempfile.TemporaryDirectory(prefix="bench-schedule-") as tmp:
         c = bench_secure.new_cluster(Path(tmp), secure)
         try:
-            extra = bench_secure.server_extra(
-                {
-                    "log_level": "WARN",
-                    "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"},
-                },
-                secure,
-            )
-            servers = [c.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]
-            c.link(servers)
-            for s in servers:
-                s.start()
-            leader = c.wait_leader(servers, timeout=60)
+            servers, leader = start_servers(c, secure)
             follower = next(s for s in servers if s is not leader)
             access = bench_secure.access(c, leader, secure)
             spies: list[subprocess.Popen[bytes]] = []
@@ -305,12 +344,31 @@ def cluster(opts: argparse.Namespace, secure: bool) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", type=int, default=1000)
-    ap.add_argument("--jobs", type=int, default=1000)
-    ap.add_argument("--count", type=int, default=10)
+    ap.add_argument("--c1m", action="store_true", help="the C1M shape and its costs (scripts/bench_c1m.py)")
+    ap.add_argument("--nodes", type=int, help="simulated nodes (1000; --c1m: 5000)")
+    ap.add_argument("--jobs", type=int, help="service jobs (1000; --c1m: 100000)")
+    ap.add_argument("--count", type=int, help="allocations per job (10)")
+    ap.add_argument("--cpu", type=int, help="MHz per allocation (100; --c1m: 10)")
+    ap.add_argument("--memory-mb", type=int, help="MB per allocation (64; --c1m: 10)")
     ap.add_argument("--inflight", type=int, default=32, help="job registers in flight")
     ap.add_argument("--raft-writes", type=int, default=3000)
-    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--timeout", type=float, help="seconds the placements may take (600; --c1m: 900)")
+    ap.add_argument("--poll", type=float, default=0.2, help="--c1m: seconds between gauge polls")
+    ap.add_argument(
+        "--register-timeout", type=float, default=120.0, help="--c1m: seconds one register may take"
+    )
+    ap.add_argument(
+        "--op-timeout", type=float, default=300.0, help="--c1m: seconds each save/restore/... may take"
+    )
+    ap.add_argument(
+        "--alone-nodes", type=int, default=1000, help="--c1m: the scheduler alone's small node count"
+    )
+    ap.add_argument(
+        "--alone-jobs", type=int, default=2000, help="--c1m: jobs of the scheduler alone (both sizes)"
+    )
+    ap.add_argument(
+        "--alone-rounds", type=int, default=2, help="--c1m: scheduler alone rounds per size (best)"
+    )
     ap.add_argument("--skip-raft", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
@@ -335,6 +393,14 @@ def main() -> int:
 
     bench_secure.add_mode_args(ap)
     opts = ap.parse_args()
+    if opts.c1m:
+        import bench_c1m  # type: ignore[import-not-found]
+
+        return int(bench_c1m.main(opts))
+    for name, value in (("nodes", 1000), ("jobs", 1000), ("count", 10), ("cpu", 100), ("memory_mb", 64)):
+        if getattr(opts, name) is None:
+            setattr(opts, name, value)
+    opts.timeout = 600.0 if opts.timeout is None else opts.timeout
     opts.spied = False  # py-spy profiles the first round only
     raft = {} if opts.skip_raft else raft_baseline(opts.raft_writes)
     alone = scheduler_alone(opts.nodes, opts.jobs, opts.count)

@@ -1,0 +1,588 @@
+"""``scripts/bench schedule --c1m``: Nomad's C1M shape (1,000,000 placements on 5,000 nodes) on
+3 real server agent processes on this machine, and what holding that state costs.
+
+One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in this order:
+
+1. Scheduler alone (``nomadd.scheduler.bench``, one process, no Raft) at ``--alone-nodes``
+   (1,000) and at ``--nodes`` simulated nodes, ``--alone-jobs`` (2,000) jobs x ``--count`` each,
+   ``--alone-rounds`` (2) rounds alternating; the best round of each size is the figure and the
+   ratio large / small is printed beside its goal (>= 0.8).
+2. Placements: ``--nodes`` (5,000) simulated nodes registered through the internal RPC (as the
+   default mode), then ``--jobs`` (100,000) service jobs of ``--count`` (10) allocations of
+   ``--cpu`` 10 MHz / ``--memory-mb`` 10 MB (400 fit on a simulated node: the million fills the
+   5,000 nodes to half) registered with ``PUT /v1/jobs`` on the leader by ``--inflight`` (32)
+   workers sharing one job counter. A failed register is counted (the first few errors are
+   printed) and the run goes on. The clock runs from the first register until the leader's
+   ``nomad.nomad.plan.placements_committed`` gauge (polled every ``--poll`` s) has counted every
+   placement, or ``--timeout`` (900 s). Printed: placements/s overall and per tenth of the run
+   (the time each successive tenth of the placements took, interpolated between polls), the
+   ratio last tenth / first tenth (goal >= 0.8), and whether the whole run took no longer than
+   placements / 3,750 s (267 s for the million). Then, untimed: how long until every follower
+   has applied the leader's index.
+3. Throughout (from before the nodes register until the end), a monitor thread with its own
+   event loop samples once a second, for every running server: ``GET /v1/status/leader``
+   (timeout 10 s; its answer time, samples over 1 s or failed, every change of leader a server
+   reports) and VmRSS from ``/proc/<pid>/status`` (peak and last value; and its children's, a
+   forked Raft dump), kept per window: node registration ("nodes"), the placements ("run",
+   the window the goals read), then each step of 4.
+4. With that state, each step timed against the 30 s goal (``--op-timeout`` each; the leader
+   found again before each): snapshot save (``nomadd operator snapshot save`` on the leader:
+   the archive an operator keeps), follower catch-up (a follower stopped with SIGTERM, its Raft
+   journal and dump deleted, started again: until its applied index reaches the leader's; once
+   the leader has compacted its log, that takes a snapshot install), restart (another follower
+   stopped with SIGTERM and started again from its data dir: until it answers HTTP, and until
+   its applied index is back where it was), and last, as it replaces the whole state, snapshot
+   restore (``nomadd operator snapshot restore`` of the saved file into the same cluster; also
+   until every server has applied it). The monitor keeps its figures per step.
+
+A timeout or Ctrl-C still prints what was measured. ``--json`` prints the report as JSON. The
+exit status is 0 when every figure was measured (all placed, every step timed), met or not.
+The load generator keeps no per-job data (its own peak RSS is printed). Develop at a small
+size (``--c1m --nodes 500 --jobs 2000 --alone-jobs 200``): the full run wants the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_c1m_report import (  # noqa: E402
+    ANSWER_GOAL_S,
+    goals,
+    print_report,
+    tenth_durations,
+    tenth_ratio,
+)
+
+C1M_NODES = 5000
+C1M_JOBS = 100_000
+C1M_COUNT = 10
+C1M_CPU, C1M_MEMORY_MB = 10, 10
+C1M_TIMEOUT_S = 900.0
+PROBE_TIMEOUT_S = 10.0
+FIRST_ERRORS = 5
+
+
+class Failures:
+    """A count of failed calls and the first few errors."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[str] = []
+
+    def add(self, what: str) -> None:
+        self.count += 1
+        if len(self.first) < FIRST_ERRORS:
+            self.first.append(what[:300])
+
+    def report(self) -> dict[str, Any]:
+        return {"count": self.count, "first": self.first}
+
+
+@dataclass
+class Probe:
+    """One server's ``/v1/status/leader`` samples in one window of the run."""
+
+    samples: int = 0
+    slow: int = 0  # answered, but after more than ANSWER_GOAL_S
+    failed: int = 0  # an error, or no answer within PROBE_TIMEOUT_S
+    no_leader: int = 0  # answered "" (no known leader)
+    max_s: float = 0.0
+
+
+@dataclass
+class Rss:
+    peak_kb: int = 0
+    last_kb: int = 0
+    children_peak_kb: int = 0  # the server's child processes together (a forked Raft dump)
+
+
+def _vm_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _children_rss_kb(pid: int) -> int:
+    """The RSS of ``pid``'s children together (pages shared with it counted again)."""
+    import psutil
+
+    try:
+        return sum(c.memory_info().rss for c in psutil.Process(pid).children(recursive=True)) // 1024
+    except psutil.Error:
+        return 0
+
+
+class Monitor:
+    """Once a second, on a thread with its own event loop (a busy load generator delays no
+    probe): every running server's ``/v1/status/leader`` (a new probe each second even while
+    earlier ones wait) and VmRSS. Figures are kept per window (``window``)."""
+
+    def __init__(self, servers: Sequence[Any]) -> None:
+        self.servers = list(servers)
+        self.window = "nodes"  # then "run" (the placements), then one per step after it
+        self.probes: dict[str, dict[str, Probe]] = {}
+        self.rss: dict[str, dict[str, Rss]] = {}
+        self.changes: list[dict[str, Any]] = []
+        self._last: dict[str, tuple[float, str]] = {}  # server -> (probe start, leader answered)
+        self._t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._loop()), name="c1m-monitor", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def elapsed(self) -> float:
+        """Seconds since the monitor was made (the clock of its leader changes)."""
+        return round(time.monotonic() - self._t0, 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(PROBE_TIMEOUT_S + 5)
+
+    async def _loop(self) -> None:
+        import aiohttp
+
+        pending: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession() as http:
+            while not self._stop.is_set():
+                tick = time.monotonic()
+                for s in self.servers:
+                    if not s.running():
+                        continue
+                    rss = self.rss.setdefault(self.window, {}).setdefault(s.name, Rss())
+                    rss.last_kb = _vm_rss_kb(s.proc.proc.pid)
+                    rss.peak_kb = max(rss.peak_kb, rss.last_kb)
+                    rss.children_peak_kb = max(rss.children_peak_kb, _children_rss_kb(s.proc.proc.pid))
+                    task = asyncio.create_task(self._probe(http, s, self.window))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                await asyncio.sleep(max(0.0, tick + 1.0 - time.monotonic()))
+            for task in list(pending):
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _probe(self, http: Any, server: Any, window: str) -> None:
+        import aiohttp
+
+        probe = self.probes.setdefault(window, {}).setdefault(server.name, Probe())
+        start = time.monotonic()
+        try:
+            async with http.get(
+                f"{server.url}/v1/status/leader", timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+            ) as resp:
+                answer = str(await resp.json()) if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            answer = None
+        took = time.monotonic() - start
+        probe.samples += 1
+        probe.max_s = max(probe.max_s, took)
+        if answer is None:
+            probe.failed += 1
+            return
+        if took > ANSWER_GOAL_S:
+            probe.slow += 1
+        if not answer:
+            probe.no_leader += 1
+            return
+        last = self._last.get(server.name)
+        if last is not None and last[0] > start:
+            return  # a later probe has answered already
+        if last is not None and last[1] != answer:
+            self.changes.append(
+                {
+                    "at": round(start - self._t0, 1),
+                    "window": window,
+                    "server": server.name,
+                    "from": last[1],
+                    "to": answer,
+                }
+            )
+        self._last[server.name] = (start, answer)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "leader_probes": {
+                w: {name: {**vars(p), "max_s": round(p.max_s, 3)} for name, p in by.items()}
+                for w, by in self.probes.items()
+            },
+            "leader_changes": self.changes,
+            "rss_mb": {
+                w: {
+                    name: {
+                        "peak": round(r.peak_kb / 1024, 1),
+                        "last": round(r.last_kb / 1024, 1),
+                        "children_peak": round(r.children_peak_kb / 1024, 1),
+                    }
+                    for name, r in by.items()
+                }
+                for w, by in self.rss.items()
+            },
+        }
+
+
+async def _place(
+    leader: Any, followers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any], monitor: Monitor
+) -> None:
+    """The nodes, then the timed placements; ``out`` is filled as figures come in (a timeout or an
+    interrupt leaves in it what was measured)."""
+    import aiohttp
+    from bench_schedule import ClusterCalls, _cpu_seconds, _job, run_pool
+
+    connector = aiohttp.TCPConnector(limit=opts.inflight + 16)
+    timeout = aiohttp.ClientTimeout(total=opts.register_timeout)  # every call, node registers too
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        calls = ClusterCalls(http, leader)
+        node_failures = Failures()
+
+        retried = Failures()
+
+        async def add_node(_: int) -> None:
+            for attempt in range(3):  # setup, not measured: a node is tried again (a new one)
+                try:
+                    await calls.add_node()
+                    return
+                except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+                    (retried if attempt < 2 else node_failures).add(f"node register: {err!r}")
+                    await asyncio.sleep(1.0)
+
+        t = time.monotonic()
+        await run_pool(opts.nodes, 64, add_node)
+        out["nodes_register_s"] = round(time.monotonic() - t, 2)
+        out["failed_node_registers"] = node_failures.report()
+        out["retried_node_registers"] = retried.report()
+
+        # every server's gauge: each plan is committed by one leader, so the sum of what each
+        # committed since now counts every placement, across leader changes too
+        servers = [leader, *followers]
+        base = {s.name: await calls.committed(timeout=PROBE_TIMEOUT_S, agent=s) for s in servers}
+        last = dict(base)
+        poll_errors = 0
+
+        async def committed_sum() -> int:
+            async def one(agent: Any) -> None:
+                nonlocal poll_errors
+                try:
+                    last[agent.name] = await calls.committed(timeout=PROBE_TIMEOUT_S, agent=agent)
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, StopIteration):
+                    poll_errors += 1  # its last value stands
+
+            await asyncio.gather(*(one(s) for s in servers if s.running()))
+            return sum(last[n] - base[n] for n in base)
+
+        start_index = await calls.index_of(leader)
+        cpu0 = {s.name: _cpu_seconds(s) for s in servers}
+        expected = opts.jobs * opts.count
+        failures = Failures()
+        out.update(expected=expected, placed=0, elapsed_s=0.0, failed_registers=failures.report())
+        samples: list[tuple[float, int]] = []
+        monitor.window = "run"
+        out["at"] = monitor.elapsed()  # on the clock of the leader changes
+        t0 = time.monotonic()
+
+        async def register(i: int) -> None:
+            job = _job(i, opts.count, opts.cpu, opts.memory_mb)
+            try:
+                await calls.register(job, timeout=opts.register_timeout)
+            except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
+                failures.add(f"bench-{i}: {err!r}")
+
+        async def submit() -> None:
+            await run_pool(opts.jobs, opts.inflight, register)
+            out["submit_s"] = round(time.monotonic() - t0, 2)
+
+        def summarize() -> None:
+            out["failed_registers"] = failures.report()
+            out["samples"] = samples[:: max(1, len(samples) // 20)]
+            durations = tenth_durations(samples, expected)
+            out["tenths_s"] = durations
+            out["tenths_per_s"] = [round(expected / 10 / d, 1) if d > 0 else 0.0 for d in durations]
+            out["last_first_ratio"] = tenth_ratio(durations)
+            out["cpu_s"] = {s.name: round(_cpu_seconds(s) - cpu0[s.name], 2) for s in servers}
+
+        submitter = asyncio.ensure_future(submit())
+        deadline = t0 + opts.timeout
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(opts.poll)
+                count = await committed_sum()
+                now = time.monotonic() - t0
+                samples.append((round(now, 2), count))
+                out["placed"], out["elapsed_s"] = count, round(now, 2)
+                out["placements_per_s"] = round(count / now, 1)
+                if count >= expected or (
+                    submitter.done() and count >= (opts.jobs - failures.count) * opts.count
+                ):
+                    break  # all placed, or all that the registers which did not fail can place
+        finally:
+            out["timed_out"] = out["placed"] < expected
+            out["gauge_poll_errors"] = poll_errors
+            summarize()
+            if not submitter.done():
+                submitter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await submitter
+            summarize()
+        out["raft_entries"] = await calls.index_of(leader) - start_index
+        target = await calls.index_of(leader)  # untimed: every follower applies it
+        t = time.monotonic()
+        for f in followers:
+            while await _applied_or_none(calls, f) < target and time.monotonic() - t < opts.op_timeout:
+                await asyncio.sleep(0.2)
+        out["followers_applied_s"] = round(time.monotonic() - t, 2)
+
+
+async def _applied_or_none(calls: Any, agent: Any) -> int:
+    try:
+        return int(await calls.index_of(agent, timeout=PROBE_TIMEOUT_S))
+    except Exception:
+        return -1
+
+
+def _raft_stat(agent: Any, key: str) -> int:
+    """One of ``agent``'s Raft stats (``/v1/agent/self``) as a number, -1 while it does not answer."""
+    try:
+        return int(agent.api("GET", "/v1/agent/self", timeout=2.0)["stats"]["raft"][key])
+    except Exception:
+        return -1
+
+
+def _applied(agent: Any) -> int:
+    return _raft_stat(agent, "applied_index")
+
+
+def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _cli(agent: Any, *args: str, timeout: float) -> str:
+    out = agent.cli(*args, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"nomadd {' '.join(args)}: exit {out.returncode}: {out.stderr.strip()[-300:]}")
+    return str(out.stdout)
+
+
+def _stop(agent: Any, timeout: float) -> float:
+    """SIGTERM (an agent stops without leaving the cluster), SIGKILL after ``timeout``; the
+    seconds until it exited."""
+    t = time.monotonic()
+    agent.kill(signal.SIGTERM)
+    try:
+        agent.wait_exit(timeout)
+    except Exception:
+        agent.kill(signal.SIGKILL)
+    return round(time.monotonic() - t, 2)
+
+
+def _start_timed(agent: Any, index: int, timeout: float, rec: dict[str, Any]) -> None:
+    """Start the stopped ``agent``; ``rec`` gets the seconds until it answers HTTP (``http_s``)
+    and until its applied index reaches ``index`` (``s``)."""
+    t = time.monotonic()
+    agent.start()
+    _wait(lambda: _applied(agent) >= 0, timeout, f"{agent.name} answers")
+    rec["http_s"] = round(time.monotonic() - t, 2)
+    _wait(lambda: _applied(agent) >= index, timeout, f"{agent.name} reaches index {index}")
+    rec["s"] = round(time.monotonic() - t, 2)
+
+
+def _operations(
+    c: Any, servers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any], monitor: Monitor
+) -> None:
+    """Snapshot save, follower catch-up, restart and (last: it replaces the whole state)
+    snapshot restore with the state the run left; each a dict in ``out`` with its seconds
+    (``s``) or its ``error``, the leader it found, and when it started on the monitor's clock
+    (``at``), whose figures are kept per step (the step's name is the monitor's window)."""
+    limit = opts.op_timeout
+    archive = c.tmp / "c1m.snap"
+    caught_up: list[str] = []
+
+    def save(rec: dict[str, Any], leader: Any) -> None:
+        t = time.monotonic()
+        _cli(leader, "operator", "snapshot", "save", str(archive), timeout=limit)
+        rec["s"] = round(time.monotonic() - t, 2)
+        rec["bytes"] = archive.stat().st_size
+
+    def catch_up(rec: dict[str, Any], leader: Any) -> None:
+        f = next(s for s in servers if s is not leader)
+        caught_up.append(f.name)
+        rec["server"] = f.name
+        rec["stop_s"] = _stop(f, limit)
+        raft_dir = f.data_dir / "server" / "raft"
+        wiped = [p for p in raft_dir.glob("raft.*") if p.is_file()]  # journal and dump; peers.json stays
+        for p in wiped:
+            p.unlink()
+        rec["wiped"] = sorted(p.name for p in wiped)
+        target = _applied(leader)
+        rec["leader_index"] = target
+        rec["leader_log_len"] = _raft_stat(leader, "log_len")  # < the index: a snapshot install
+        _start_timed(f, target, limit, rec)
+
+    def restart(rec: dict[str, Any], leader: Any) -> None:
+        others = [s for s in servers if s is not leader]
+        f = next((s for s in others if s.name not in caught_up), others[0])
+        rec["server"] = f.name
+        before = _applied(f)
+        rec["index"] = before
+        rec["stop_s"] = _stop(f, limit)
+        _start_timed(f, before, limit, rec)
+
+    def restore(rec: dict[str, Any], leader: Any) -> None:
+        t = time.monotonic()
+        _cli(leader, "operator", "snapshot", "restore", str(archive), timeout=limit)
+        rec["s"] = round(time.monotonic() - t, 2)
+        target = _applied(leader)
+        _wait(lambda: all(_applied(s) >= target for s in servers), limit, "every server applies the restore")
+        rec["applied_everywhere_s"] = round(time.monotonic() - t, 2)
+
+    steps: list[tuple[str, Callable[[dict[str, Any], Any], None]]] = [
+        ("snapshot_save", save),
+        ("catch_up", catch_up),
+        ("restart", restart),
+        ("snapshot_restore", restore),
+    ]
+    for name, fn in steps:
+        if name == "snapshot_restore" and "s" not in out.get("snapshot_save", {}):
+            continue  # no archive
+        monitor.window = name
+        rec: dict[str, Any] = {"at": monitor.elapsed()}
+        out[name] = rec
+        try:
+            leader = c.wait_leader(servers, timeout=limit)
+            rec["leader"] = leader.name
+            fn(rec, leader)
+        except Exception as err:
+            rec["error"] = f"{type(err).__name__}: {err}"[:500]
+    monitor.window = "end"
+
+
+def scheduler_alone(opts: argparse.Namespace) -> dict[str, Any]:
+    """The scheduler alone at the small and the large node count, same jobs x count."""
+    from nomadd.scheduler.bench import bench_schedule
+
+    sizes = (opts.alone_nodes, opts.nodes)
+    best: dict[int, Any] = {}
+    for r in range(max(1, opts.alone_rounds)):
+        for n in sizes if r % 2 == 0 else sizes[::-1]:  # alternating: the machine's drift hits both
+            res = bench_schedule(nodes=n, jobs=opts.alone_jobs, count=opts.count)
+            if n not in best or res.placements_per_s > best[n].placements_per_s:
+                best[n] = res
+    small, large = best[sizes[0]], best[sizes[1]]
+    return {
+        "jobs": opts.alone_jobs,
+        "count": opts.count,
+        "small_nodes": sizes[0],
+        "large_nodes": sizes[1],
+        "small_per_s": round(small.placements_per_s, 1),
+        "large_per_s": round(large.placements_per_s, 1),
+        "small_per_cpu_s": round(small.placements_per_cpu_s, 1),
+        "large_per_cpu_s": round(large.placements_per_cpu_s, 1),
+        "failed_placements": small.failed_placements + large.failed_placements,
+        "ratio": round(large.placements_per_s / max(0.001, small.placements_per_s), 3),
+        "cpu_ratio": round(large.placements_per_cpu_s / max(0.001, small.placements_per_cpu_s), 3),
+    }
+
+
+def run(opts: argparse.Namespace) -> dict[str, Any]:
+    """The whole C1M run; returns the report (partial after a timeout, an error or Ctrl-C)."""
+    from bench_schedule import start_servers
+
+    from tests.integration.cluster import Cluster
+
+    report: dict[str, Any] = {
+        "mode": "c1m",
+        "nodes": opts.nodes,
+        "jobs": opts.jobs,
+        "count": opts.count,
+        "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
+        "run": {},
+        "ops": {},
+    }
+    monitor: Monitor | None = None
+    try:
+        report["scheduler_alone"] = scheduler_alone(opts)
+        with tempfile.TemporaryDirectory(prefix="bench-c1m-") as tmp:
+            c = Cluster(Path(tmp))
+            try:
+                servers, leader = start_servers(c)
+                report["leader"] = leader.name
+                monitor = Monitor(servers)
+                monitor.start()
+                followers = [s for s in servers if s is not leader]
+                try:
+                    asyncio.run(_place(leader, followers, opts, report["run"], monitor))
+                except Exception as err:
+                    report["run"]["error"] = f"{type(err).__name__}: {err}"[:500]
+                _operations(c, servers, opts, report["ops"], monitor)
+            finally:
+                if monitor is not None:
+                    monitor.stop()
+                c.close()
+    except KeyboardInterrupt:
+        report["interrupted"] = True
+    finally:
+        if monitor is not None:
+            report.update(monitor.report())
+        report["loadgen_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        report["goals"] = goals(report)
+    return report
+
+
+def apply_defaults(opts: argparse.Namespace) -> None:
+    """The C1M size for every size option not given on the command line."""
+    for name, value in (
+        ("nodes", C1M_NODES),
+        ("jobs", C1M_JOBS),
+        ("count", C1M_COUNT),
+        ("cpu", C1M_CPU),
+        ("memory_mb", C1M_MEMORY_MB),
+        ("timeout", C1M_TIMEOUT_S),
+    ):
+        if getattr(opts, name) is None:
+            setattr(opts, name, value)
+
+
+def main(opts: argparse.Namespace) -> int:
+    if opts.secure or opts.secure_only:
+        print("--c1m runs with ACLs and TLS off (--secure is for the default mode)", file=sys.stderr)
+        return 2
+    apply_defaults(opts)
+    report = run(opts)
+    if opts.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    ops = report["ops"]
+    measured = report["goals"]["all_placed"] and all(
+        "s" in ops.get(op, {}) and "error" not in ops[op]
+        for op in ("snapshot_save", "snapshot_restore", "catch_up", "restart")
+    )
+    return 0 if measured else 1

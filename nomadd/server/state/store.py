@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import io
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,9 +32,12 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 from immutables import Map, MapMutation
 
+from nomadd.structs.codec_diff import replacer
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "SharedField",
     "StateSnapshot",
     "StateStore",
     "TableCodec",
@@ -42,7 +47,19 @@ __all__ = [
     "register_table",
 ]
 
-DUMP_FORMAT_VERSION = 1  # bump when the dump layout changes; restore refuses unknown versions
+DUMP_FORMAT_VERSION = 2  # bump when the dump layout changes; restore refuses unknown versions
+_READABLE_VERSIONS = (1, 2)  # 1: no shared objects, the whole doc in one msgpack.unpackb
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SharedField:
+    """A field of a table's rows (dataclasses) whose value many rows hold as one object (an
+    allocation's job): a dump writes each distinct object once and the rows refer to it by
+    number, so a restore builds it once and the rows share it again."""
+
+    name: str
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +68,7 @@ class TableCodec:
 
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
+    shared: SharedField | None = None  # encode/decode see the row with this field None
 
 
 def _identity(value: Any) -> Any:
@@ -64,9 +82,11 @@ def register_table(
     name: str,
     encode: Callable[[Any], Any] = _identity,
     decode: Callable[[Any], Any] = _identity,
+    *,
+    shared: SharedField | None = None,
 ) -> None:
     """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
-    _TABLES[name] = TableCodec(encode=encode, decode=decode)
+    _TABLES[name] = TableCodec(encode=encode, decode=decode, shared=shared)
 
 
 Rows = Map[str, Any]  # one table: key -> immutable value
@@ -327,36 +347,202 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # restores running now (a restore may run in a thread while another decodes)
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a restore builds millions of objects that all
+    live on: each collection would walk them again (a restore took twice as long with it on).
+    Reference counting still frees everything else; the collector is back on afterwards."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+class _SharedDecoder:
+    """The shared objects of one dump, decoded when a row first refers to each."""
+
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise ValueError("state dump: shared objects are not a map")
+        self._raw: dict[str, list[Any]] = raw
+        self._done: dict[tuple[str, int], Any] = {}
+
+    def get(self, table: str, field: SharedField, ref: Any) -> Any:
+        if ref is None:
+            return None
+        key = (table, ref)
+        value = self._done.get(key, _MISSING)
+        if value is _MISSING:
+            try:
+                raw = self._raw[table][ref]
+            except (KeyError, IndexError, TypeError):
+                raise ValueError(
+                    f"state dump: table {table!r} refers to unknown {field.name} {ref!r}"
+                ) from None
+            value = self._done[key] = field.decode(raw)
+        return value
+
+
+def _row_decoder(name: str, shared: _SharedDecoder | None) -> Callable[[Any], Any]:
+    """Decodes one row of table ``name``; ``shared`` None: a version 1 dump (rows hold every
+    object they point at, no references)."""
+    codec = _TABLES.get(name)
+    if codec is None:
+        raise ValueError(f"state dump has unknown table {name!r}")
+    field = codec.shared
+    if field is None or shared is None:
+        return codec.decode
+    decode = codec.decode
+    attach: list[Callable[..., Any]] = []  # the replacer of the rows' class, once known
+
+    def decode_row(raw: Any) -> Any:
+        ref = raw.pop(field.name, None) if isinstance(raw, dict) else None
+        row = decode(raw)
+        if ref is None:
+            return row
+        if not attach:
+            attach.append(replacer(type(row), field.name))
+        return attach[0](row, shared.get(name, field, ref))
+
+    return decode_row
+
+
+def _decode_v1_tables(tables: Any) -> dict[str, Mapping[str, Any]]:
+    out: dict[str, Mapping[str, Any]] = {}
+    for name, rows in tables.items():
+        decode = _row_decoder(name, None)
+        built = _NO_ROWS.mutate()
+        for k, v in rows.items():
+            built[k] = decode(v)
+        out[name] = built.finish()
+    return out
+
+
+def _read_stream(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+    """A version 2 dump, row by row: only one encoded row is held at a time (a whole
+    ``unpackb`` of a million allocations would hold them all, gigabytes, before decoding)."""
+    unpacker = msgpack.Unpacker(
+        io.BytesIO(data), raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1)
+    )
+    doc: dict[str, Any] = {}
+    tables: dict[str, Mapping[str, Any]] = {}
+    shared = _SharedDecoder({})
+    for _ in range(unpacker.read_map_header()):
+        key = unpacker.unpack()
+        if key == "shared":
+            shared = _SharedDecoder(unpacker.unpack())
+        elif key == "tables":
+            for _ in range(unpacker.read_map_header()):
+                name = unpacker.unpack()
+                decode = _row_decoder(name, shared)
+                built = _NO_ROWS.mutate()
+                for _ in range(unpacker.read_map_header()):
+                    k = unpacker.unpack()
+                    built[k] = decode(unpacker.unpack())
+                tables[name] = built.finish()
+        else:
+            doc[key] = unpacker.unpack()
+    if doc.get("v") != 2 or "indexes" not in doc or "latest" not in doc:
+        raise ValueError(f"not a version 2 state dump (v={doc.get('v')!r})")
+    return doc, tables
+
+
 def decode_dump(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
     """The document and decoded tables of a :func:`dump_snapshot`; ValueError if it is not one."""
-    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    if not isinstance(doc, dict) or doc.get("v") != DUMP_FORMAT_VERSION:
-        raise ValueError(f"unknown state dump version {doc.get('v') if isinstance(doc, dict) else None!r}")
-    tables: dict[str, Mapping[str, Any]] = {}
-    for name, rows in doc["tables"].items():
-        codec = _TABLES.get(name)
-        if codec is None:
-            raise ValueError(f"state dump has unknown table {name!r}")
-        tables[name] = {k: codec.decode(v) for k, v in rows.items()}
-    return doc, tables
+    version = _peek_version(data)
+    if version not in _READABLE_VERSIONS:
+        raise ValueError(f"unknown state dump version {version!r}")
+    with _gc_paused():
+        try:
+            if version == 2:
+                return _read_stream(data)
+            doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+            return doc, _decode_v1_tables(doc["tables"])
+        except ValueError:
+            raise
+        except Exception as err:  # msgpack's own errors, a row of the wrong shape
+            raise ValueError(f"state dump cannot be decoded: {err!r}") from None
+
+
+def _peek_version(data: bytes) -> Any:
+    """The ``v`` of a dump: the first key of version 2 dumps (the writer puts it there); a
+    version 1 dump is one map in any order (read whole)."""
+    try:
+        unpacker = msgpack.Unpacker(io.BytesIO(data), raw=False, strict_map_key=False)
+        if unpacker.read_map_header() and unpacker.unpack() == "v":
+            return unpacker.unpack()
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception:  # not msgpack at all
+        return None
+    return doc.get("v") if isinstance(doc, dict) else None
 
 
 def dump_snapshot(snap: StateSnapshot) -> bytes:
     """msgpack of a snapshot's tables and indexes (what :meth:`StateStore.restore` reads).
 
     Needs no lock: a snapshot never changes. Used for Raft full dumps, off the Raft thread.
+    Rows are encoded and packed one at a time (each encoded row is garbage at once, and the GIL
+    can pass to other threads between rows: one ``packb`` of the whole document would hold it
+    for seconds); objects rows share (:class:`SharedField`) are written once, before the tables.
     """
-    tables: dict[str, dict[str, Any]] = {}
-    for name, rows in snap._tables.items():
+    body = msgpack.Packer(use_bin_type=True, autoreset=False)
+    shared: dict[str, list[Any]] = {}
+    tables = snap._tables
+    body.pack_map_header(len(tables))
+    for name, rows in tables.items():
         codec = _TABLES.get(name)
         if codec is None:
             raise RuntimeError(f"state table {name!r} is not registered")
-        tables[name] = {k: codec.encode(v) for k, v in rows.items()}
-    doc = {
-        "v": DUMP_FORMAT_VERSION,
-        "latest": snap.index,
-        "indexes": dict(snap._indexes),
-        "tables": tables,
-    }
-    packed: bytes = msgpack.packb(doc, use_bin_type=True)
-    return packed
+        body.pack(name)
+        body.pack_map_header(len(rows))
+        encode = codec.encode
+        field = codec.shared
+        if field is None:
+            for k, v in rows.items():
+                body.pack(k)
+                body.pack(encode(v))
+            continue
+        pool = shared[name] = []
+        refs: dict[int, int] = {}  # id(shared object) -> its number (the snapshot keeps it alive)
+        detach: Callable[..., Any] | None = None
+        for k, v in rows.items():
+            obj = getattr(v, field.name)
+            if obj is not None:
+                ref = refs.get(id(obj))
+                if ref is None:
+                    ref = refs[id(obj)] = len(pool)
+                    pool.append(field.encode(obj))
+                if detach is None:
+                    detach = replacer(type(v), field.name)
+                wire = encode(detach(v, None))
+                wire[field.name] = ref
+            else:
+                wire = encode(v)
+            body.pack(k)
+            body.pack(wire)
+    head = msgpack.Packer(use_bin_type=True, autoreset=False)
+    head.pack_map_header(5)  # "v" first: decode_dump reads it before anything else
+    for key, value in (
+        ("v", DUMP_FORMAT_VERSION),
+        ("latest", snap.index),
+        ("indexes", dict(snap._indexes)),
+        ("shared", shared),  # before the tables: a restore decodes rows as it reads them
+    ):
+        head.pack(key)
+        head.pack(value)
+    head.pack("tables")
+    return b"".join((head.getbuffer(), body.getbuffer()))

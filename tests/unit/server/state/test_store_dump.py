@@ -1,0 +1,114 @@
+"""Dump and restore of the state store: shared objects written once and shared again after a
+restore, version 1 dumps still read, bad dumps rejected with a ValueError."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import msgpack
+import pytest
+
+from nomadd.scheduler.testing import Harness, mock_job
+from nomadd.server.state import store_allocs, store_jobs
+from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot, register_table
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.codec import to_wire
+
+register_table("t_dump")
+
+
+def _placed(count: int) -> list[Allocation]:
+    h = Harness()
+    for _ in range(3):
+        h.add_node()
+    ev = h.register(mock_job(count=count))
+    h.process(ev)
+    return list(h.live_allocs(ev.job_id))
+
+
+def _store_with_two_jobs() -> StateStore:
+    allocs = _placed(4)
+    store = StateStore()
+    index = 10
+    for n in range(2):
+        job_id = f"job-{n}"
+        job = dataclasses.replace(allocs[0].job, id=job_id, name=job_id)
+        index += 1
+        with store.write(index) as txn:
+            stored, _ = store_jobs.upsert_job_locked(txn, job, submit_time=1)
+            batch = [
+                dataclasses.replace(a, id=f"{job_id}-{i}", job_id=job_id, job=None)
+                for i, a in enumerate(allocs)
+            ]
+            store_allocs.upsert_plan_locked(txn, stored, batch, ())
+    with store.write(index + 1) as txn:
+        txn.put("t_dump", "plain", [1, "two"])
+    return store
+
+
+def test_allocations_share_their_job_after_a_restore_and_the_dump_holds_it_once() -> None:
+    store = _store_with_two_jobs()
+    snap = store.snapshot()
+    data = dump_snapshot(snap)
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    assert next(iter(doc)) == "v" and doc["v"] == 2
+    assert len(doc["shared"]["allocs"]) == 2  # two jobs, eight allocations
+    assert all(isinstance(row["job"], int) for row in doc["tables"]["allocs"].values())
+
+    restored = StateStore()
+    restored.restore(data)
+    after = restored.snapshot()
+    assert after.index == snap.index
+    assert dict(after.indexes()) == dict(snap.indexes())
+    for name in snap.table_names():
+        assert dict(after.table(name)) == dict(snap.table(name)) or name.startswith("allocs_by"), name
+    for job_id in ("job-0", "job-1"):
+        rows = store_allocs.allocs_by_job(after, "default", job_id)
+        assert len(rows) == 4
+        assert all(a.job is rows[0].job for a in rows)  # one object again
+        assert rows[0].job is not None and rows[0].job.id == job_id
+        assert rows == store_allocs.allocs_by_job(snap, "default", job_id)
+    assert after.get("t_dump", "plain") == [1, "two"]
+    assert dump_snapshot(after) == dump_snapshot(restored.snapshot())
+
+
+def test_a_version_1_dump_is_still_restored() -> None:
+    alloc = _placed(1)[0]
+    old = msgpack.packb(
+        {
+            "v": 1,
+            "latest": 7,
+            "indexes": {"allocs": 7},
+            "tables": {"allocs": {alloc.id: to_wire(alloc)}, "t_dump": {"x": 1}},
+        },
+        use_bin_type=True,
+    )
+    store = StateStore()
+    store.restore(old)
+    snap = store.snapshot()
+    assert snap.index == 7
+    assert snap.get("allocs", alloc.id) == alloc
+    assert snap.get("t_dump", "x") == 1
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: d[: len(d) // 2],  # truncated
+        lambda d: b"\xc1" + d,  # not msgpack
+        lambda d: b"",
+        lambda d: msgpack.packb({"v": 3, "latest": 1, "indexes": {}, "tables": {}}),
+        lambda d: msgpack.packb({"v": 2, "latest": 1, "indexes": {}, "shared": {}, "tables": {"nope": {}}}),
+        lambda d: d.replace(b"\xa6shared", b"\xa6sharex"),  # rows refer to objects the dump lacks
+        lambda d: msgpack.packb({"v": 2, "latest": 1, "tables": {}}),  # no indexes
+    ],
+)
+def test_a_bad_dump_is_a_value_error(mangle: object) -> None:
+    data = dump_snapshot(_store_with_two_jobs().snapshot())
+    bad = mangle(data)  # type: ignore[operator]
+    store = StateStore()
+    with pytest.raises(ValueError, match="state dump"):
+        decode_dump(bad)
+    with pytest.raises(ValueError, match="state dump"):
+        store.restore(bad)
+    assert store.latest_index() == 0

@@ -44,6 +44,7 @@ __all__ = [
     "Txn",
     "decode_dump",
     "dump_snapshot",
+    "register_shared",
     "register_table",
 ]
 
@@ -52,23 +53,31 @@ _READABLE_VERSIONS = (1, 2)  # 1: no shared objects, the whole doc in one msgpac
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SharedField:
-    """A field of a table's rows (dataclasses) whose value many rows hold as one object (an
-    allocation's job): a dump writes each distinct object once and the rows refer to it by
-    number, so a restore builds it once and the rows share it again."""
+class SharedKind:
+    """How objects of one shared kind (:func:`register_shared`) are written in a dump, and back."""
 
-    name: str
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TableCodec:
-    """How one table's values become msgpack-able objects in a dump, and back."""
+class SharedField:
+    """A field of a table's rows (dataclasses) holding an object of a shared ``kind``: the row
+    is encoded and decoded with the field None, and the field is written as a reference."""
 
-    encode: Callable[[Any], Any]
-    decode: Callable[[Any], Any]
-    shared: SharedField | None = None  # encode/decode see the row with this field None
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableCodec:
+    """How one table's values become msgpack-able objects in a dump, and back. With ``refs``
+    the functions take a second argument, the dump's :class:`Refs`."""
+
+    encode: Callable[..., Any]
+    decode: Callable[..., Any]
+    refs: bool = False
+    shared: SharedField | None = None
 
 
 def _identity(value: Any) -> Any:
@@ -76,17 +85,89 @@ def _identity(value: Any) -> Any:
 
 
 _TABLES: dict[str, TableCodec] = {}
+_SHARED: dict[str, SharedKind] = {}
 
 
 def register_table(
     name: str,
-    encode: Callable[[Any], Any] = _identity,
-    decode: Callable[[Any], Any] = _identity,
+    encode: Callable[..., Any] = _identity,
+    decode: Callable[..., Any] = _identity,
     *,
+    refs: bool = False,
     shared: SharedField | None = None,
 ) -> None:
     """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
-    _TABLES[name] = TableCodec(encode=encode, decode=decode, shared=shared)
+    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared)
+
+
+def register_shared(kind: str, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
+    """Declare a kind of object that many rows, of one table or several, hold as one object (a
+    job version: the jobs table, its versions and every allocation placed with it). A dump
+    writes each distinct object once and rows refer to it by number (:meth:`Refs.out`); a
+    restore decodes it once and the rows share it again (:meth:`Refs.get`)."""
+    _SHARED[kind] = SharedKind(encode=encode, decode=decode)
+
+
+class Refs:
+    """One dump's shared objects: numbered as rows refer to them while encoding (:meth:`out`),
+    looked up by number while decoding (:meth:`get`)."""
+
+    __slots__ = ("_decoded", "_ids", "_packed")
+
+    def __init__(self) -> None:
+        self._ids: dict[str, dict[int, int]] = {}  # kind -> id(object) -> number
+        self._packed: dict[str, Any] = {}  # kind -> msgpack.Packer of the objects, in order
+        self._decoded: dict[str, list[Any]] = {}
+
+    def out(self, kind: str, obj: Any) -> int | None:
+        """The number of ``obj`` in this dump (None stays None). The snapshot being dumped
+        keeps every object alive, so an ``id`` is one object's for the whole dump."""
+        if obj is None:
+            return None
+        ids = self._ids.get(kind)
+        if ids is None:
+            ids = self._ids[kind] = {}
+            self._packed[kind] = msgpack.Packer(use_bin_type=True, autoreset=False)
+        ref = ids.get(id(obj))
+        if ref is None:
+            ref = ids[id(obj)] = len(ids)
+            self._packed[kind].pack(_SHARED[kind].encode(obj))  # garbage at once: packed now
+        return ref
+
+    def get(self, kind: str, ref: Any) -> Any:
+        """The object numbered ``ref``; a version 1 dump's rows hold the object itself."""
+        if ref is None:
+            return None
+        if not isinstance(ref, int):
+            shared = _SHARED.get(kind)
+            if shared is None:
+                raise ValueError(f"state dump refers to unknown shared kind {kind!r}")
+            return shared.decode(ref)
+        try:
+            return self._decoded[kind][ref]
+        except (KeyError, IndexError):
+            raise ValueError(f"state dump refers to unknown {kind} {ref!r}") from None
+
+    def _write(self, parts: list[Any]) -> None:
+        head = msgpack.Packer(use_bin_type=True, autoreset=False)
+        head.pack("shared")
+        head.pack_map_header(len(self._ids))
+        parts.append(head.getbuffer())
+        for kind, ids in self._ids.items():
+            part = msgpack.Packer(use_bin_type=True, autoreset=False)
+            part.pack(kind)
+            part.pack_array_header(len(ids))
+            parts += [part.getbuffer(), self._packed[kind].getbuffer()]
+
+    def _read(self, unpacker: Any) -> None:
+        """The dump's ``shared`` map, object by object (the GIL passes between them)."""
+        for _ in range(unpacker.read_map_header()):
+            kind = unpacker.unpack()
+            shared = _SHARED.get(kind)
+            if shared is None:
+                raise ValueError(f"state dump has unknown shared kind {kind!r}")
+            decode = shared.decode
+            self._decoded[kind] = [decode(unpacker.unpack()) for _ in range(unpacker.read_array_header())]
 
 
 Rows = Map[str, Any]  # one table: key -> immutable value
@@ -372,41 +453,16 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-class _SharedDecoder:
-    """The shared objects of one dump, decoded when a row first refers to each."""
-
-    def __init__(self, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            raise ValueError("state dump: shared objects are not a map")
-        self._raw: dict[str, list[Any]] = raw
-        self._done: dict[tuple[str, int], Any] = {}
-
-    def get(self, table: str, field: SharedField, ref: Any) -> Any:
-        if ref is None:
-            return None
-        key = (table, ref)
-        value = self._done.get(key, _MISSING)
-        if value is _MISSING:
-            try:
-                raw = self._raw[table][ref]
-            except (KeyError, IndexError, TypeError):
-                raise ValueError(
-                    f"state dump: table {table!r} refers to unknown {field.name} {ref!r}"
-                ) from None
-            value = self._done[key] = field.decode(raw)
-        return value
-
-
-def _row_decoder(name: str, shared: _SharedDecoder | None) -> Callable[[Any], Any]:
-    """Decodes one row of table ``name``; ``shared`` None: a version 1 dump (rows hold every
-    object they point at, no references)."""
+def _row_decoder(name: str, refs: Refs) -> Callable[[Any], Any]:
     codec = _TABLES.get(name)
     if codec is None:
         raise ValueError(f"state dump has unknown table {name!r}")
-    field = codec.shared
-    if field is None or shared is None:
-        return codec.decode
     decode = codec.decode
+    if codec.refs:
+        return lambda raw: decode(raw, refs)
+    field = codec.shared
+    if field is None:
+        return decode
     attach: list[Callable[..., Any]] = []  # the replacer of the rows' class, once known
 
     def decode_row(raw: Any) -> Any:
@@ -416,7 +472,7 @@ def _row_decoder(name: str, shared: _SharedDecoder | None) -> Callable[[Any], An
             return row
         if not attach:
             attach.append(replacer(type(row), field.name))
-        return attach[0](row, shared.get(name, field, ref))
+        return attach[0](row, refs.get(field.kind, ref))
 
     return decode_row
 
@@ -424,7 +480,7 @@ def _row_decoder(name: str, shared: _SharedDecoder | None) -> Callable[[Any], An
 def _decode_v1_tables(tables: Any) -> dict[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
     for name, rows in tables.items():
-        decode = _row_decoder(name, None)
+        decode = _row_decoder(name, Refs())  # no shared objects: rows hold them
         built = _NO_ROWS.mutate()
         for k, v in rows.items():
             built[k] = decode(v)
@@ -440,15 +496,15 @@ def _read_stream(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, An
     )
     doc: dict[str, Any] = {}
     tables: dict[str, Mapping[str, Any]] = {}
-    shared = _SharedDecoder({})
+    refs = Refs()
     for _ in range(unpacker.read_map_header()):
         key = unpacker.unpack()
         if key == "shared":
-            shared = _SharedDecoder(unpacker.unpack())
+            refs._read(unpacker)
         elif key == "tables":
             for _ in range(unpacker.read_map_header()):
                 name = unpacker.unpack()
-                decode = _row_decoder(name, shared)
+                decode = _row_decoder(name, refs)
                 built = _NO_ROWS.mutate()
                 for _ in range(unpacker.read_map_header()):
                     k = unpacker.unpack()
@@ -500,7 +556,7 @@ def dump_snapshot(snap: StateSnapshot) -> bytes:
     for seconds); objects rows share (:class:`SharedField`) are written once, before the tables.
     """
     body = msgpack.Packer(use_bin_type=True, autoreset=False)
-    shared: dict[str, list[Any]] = {}
+    refs = Refs()
     tables = snap._tables
     body.pack_map_header(len(tables))
     for name, rows in tables.items():
@@ -511,38 +567,35 @@ def dump_snapshot(snap: StateSnapshot) -> bytes:
         body.pack_map_header(len(rows))
         encode = codec.encode
         field = codec.shared
-        if field is None:
+        if codec.refs:
+            for k, v in rows.items():
+                body.pack(k)
+                body.pack(encode(v, refs))
+        elif field is None:
             for k, v in rows.items():
                 body.pack(k)
                 body.pack(encode(v))
-            continue
-        pool = shared[name] = []
-        refs: dict[int, int] = {}  # id(shared object) -> its number (the snapshot keeps it alive)
-        detach: Callable[..., Any] | None = None
-        for k, v in rows.items():
-            obj = getattr(v, field.name)
-            if obj is not None:
-                ref = refs.get(id(obj))
-                if ref is None:
-                    ref = refs[id(obj)] = len(pool)
-                    pool.append(field.encode(obj))
-                if detach is None:
-                    detach = replacer(type(v), field.name)
-                wire = encode(detach(v, None))
-                wire[field.name] = ref
-            else:
-                wire = encode(v)
-            body.pack(k)
-            body.pack(wire)
+        else:
+            detach: Callable[..., Any] | None = None
+            for k, v in rows.items():
+                obj = getattr(v, field.name)
+                if obj is not None:
+                    if detach is None:
+                        detach = replacer(type(v), field.name)
+                    wire = encode(detach(v, None))
+                    wire[field.name] = refs.out(field.kind, obj)
+                else:
+                    wire = encode(v)
+                body.pack(k)
+                body.pack(wire)
     head = msgpack.Packer(use_bin_type=True, autoreset=False)
     head.pack_map_header(5)  # "v" first: decode_dump reads it before anything else
-    for key, value in (
-        ("v", DUMP_FORMAT_VERSION),
-        ("latest", snap.index),
-        ("indexes", dict(snap._indexes)),
-        ("shared", shared),  # before the tables: a restore decodes rows as it reads them
-    ):
+    for key, value in (("v", DUMP_FORMAT_VERSION), ("latest", snap.index), ("indexes", dict(snap._indexes))):
         head.pack(key)
         head.pack(value)
-    head.pack("tables")
-    return b"".join((head.getbuffer(), body.getbuffer()))
+    parts: list[Any] = [head.getbuffer()]
+    refs._write(parts)  # before the tables: a restore decodes rows as it reads them
+    tail = msgpack.Packer(use_bin_type=True, autoreset=False)
+    tail.pack("tables")
+    parts += [tail.getbuffer(), body.getbuffer()]
+    return b"".join(parts)

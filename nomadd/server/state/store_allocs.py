@@ -17,11 +17,10 @@ Index values are tuples of IDs, replaced on write (the store's snapshots share r
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nomadd.server.state import store_deployments
+from nomadd.server.state import store_deployments, store_jobs
 from nomadd.server.state.store import SharedField, register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
@@ -77,7 +76,7 @@ register_table(
     TABLE,
     _encode,
     _decode,
-    shared=SharedField(name="job", encode=to_wire, decode=functools.partial(from_wire, Job)),
+    shared=SharedField(name="job", kind=store_jobs.SHARED_JOB),
 )
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)

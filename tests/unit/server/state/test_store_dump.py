@@ -46,13 +46,13 @@ def _store_with_two_jobs() -> StateStore:
     return store
 
 
-def test_allocations_share_their_job_after_a_restore_and_the_dump_holds_it_once() -> None:
+def test_a_job_is_dumped_once_and_shared_again_by_its_tables_and_allocations() -> None:
     store = _store_with_two_jobs()
     snap = store.snapshot()
     data = dump_snapshot(snap)
     doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
     assert next(iter(doc)) == "v" and doc["v"] == 2
-    assert len(doc["shared"]["allocs"]) == 2  # two jobs, eight allocations
+    assert len(doc["shared"]["job"]) == 2  # two jobs (tables jobs, job_versions), eight allocations
     assert all(isinstance(row["job"], int) for row in doc["tables"]["allocs"].values())
 
     restored = StateStore()
@@ -65,8 +65,10 @@ def test_allocations_share_their_job_after_a_restore_and_the_dump_holds_it_once(
     for job_id in ("job-0", "job-1"):
         rows = store_allocs.allocs_by_job(after, "default", job_id)
         assert len(rows) == 4
-        assert all(a.job is rows[0].job for a in rows)  # one object again
-        assert rows[0].job is not None and rows[0].job.id == job_id
+        job = store_jobs.get_job(after, "default", job_id)
+        assert job is not None and job.id == job_id
+        assert all(a.job is job for a in rows)  # one object again, as before the dump
+        assert store_jobs.job_versions(after, "default", job_id)[0] is job
         assert rows == store_allocs.allocs_by_job(snap, "default", job_id)
     assert after.get("t_dump", "plain") == [1, "two"]
     assert dump_snapshot(after) == dump_snapshot(restored.snapshot())

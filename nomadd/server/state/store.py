@@ -436,21 +436,30 @@ _gc_was_enabled = False
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a restore builds millions of objects that all
-    live on: each collection would walk them again (a restore took twice as long with it on).
-    Reference counting still frees everything else; the collector is back on afterwards."""
+    live on (each collection would walk them again: twice the time), and those objects frozen
+    (``gc.freeze``) when it is done: turned back on, the collector would otherwise walk every
+    one of them at once, holding the GIL (1.2 s after 100,000 allocations, here). The state is
+    immutable and acyclic, freed by reference counting when replaced; what else is alive at
+    that moment is frozen too (only a reference cycle among those objects that is dropped
+    later is never collected)."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:
             _gc_was_enabled = gc.isenabled()
             gc.disable()
         _gc_pauses += 1
+    done = False
     try:
         yield
+        done = True
     finally:
         with _gc_lock:
             _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+            if _gc_pauses == 0:
+                if done:
+                    gc.freeze()
+                if _gc_was_enabled:
+                    gc.enable()
 
 
 def _row_decoder(name: str, refs: Refs) -> Callable[[Any], Any]:

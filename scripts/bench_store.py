@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _StallProbe:
+    """The longest another thread waited to run (a 1 ms sleep loop) while the main thread works:
+    how long the work holds the GIL at a stretch (the Raft tick thread and the event loop wait
+    that long)."""
+
+    def __init__(self) -> None:
+        self.max_gap = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            self.max_gap = max(self.max_gap, now - last)
+            last = now
+
+    def __enter__(self) -> _StallProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _uuid(kind: int, n: int) -> str:
@@ -158,15 +186,19 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int) -> dict[str, Any
     assert n == placed, (n, placed)
 
     t = time.perf_counter()
-    data = dump_snapshot(snap)
+    with _StallProbe() as probe:
+        data = dump_snapshot(snap)
     out["dump_s"] = time.perf_counter() - t
+    out["dump_max_stall_ms"] = probe.max_gap * 1e3
     out["dump_mb"] = len(data) / 1e6
     out["rss_after_dump_mb"] = _rss_mb()
     del snap
     other = StateStore()
     t = time.perf_counter()
-    other.restore(data)
+    with _StallProbe() as probe:
+        other.restore(data)
     out["restore_s"] = time.perf_counter() - t
+    out["restore_max_stall_ms"] = probe.max_gap * 1e3
     out["rss_after_restore_mb"] = _rss_mb()
     assert len(other.snapshot().table("allocs")) == placed
     return out
@@ -182,8 +214,10 @@ _ROWS = [
     ("node_usage_us", "node_usage (us)"),
     ("iterate_s", "iterate allocs (s)"),
     ("dump_s", "dump (s)"),
+    ("dump_max_stall_ms", "  longest GIL hold (ms)"),
     ("dump_mb", "dump size (MB)"),
     ("restore_s", "restore (s)"),
+    ("restore_max_stall_ms", "  longest GIL hold (ms)"),
     ("rss_after_fill_mb", "max RSS after fill (MB)"),
     ("rss_after_dump_mb", "max RSS after dump (MB)"),
     ("rss_after_restore_mb", "max RSS after restore (MB)"),

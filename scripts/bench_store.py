@@ -16,7 +16,7 @@ then times:
 in a subprocess, and prints both columns: before and after in the same run.
 
 Usage: scripts/bench store [--allocs 1000000] [--nodes 5000] [--per-job 10] [--writes 200]
-                           [--compare REF] [--json]
+                           [--compare REF] [--skip-dump] [--json]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _uuid(kind: int, n: int) -> str:
     return f"{kind:08x}-0000-4000-8000-{n:012d}"
 
 
-def measure(allocs: int, nodes: int, per_job: int, writes: int) -> dict[str, Any]:
+def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = True) -> dict[str, Any]:
     from nomadd.scheduler.testing import Harness, mock_job, mock_node
     from nomadd.server.state import store_allocs, store_jobs, store_nodes
     from nomadd.server.state.store import StateStore, dump_snapshot
@@ -184,6 +184,8 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int) -> dict[str, Any
     n = sum(1 for a in snap.table("allocs").values() if a.client_status)
     out["iterate_s"] = time.perf_counter() - t
     assert n == placed, (n, placed)
+    if not dump:
+        return out
 
     t = time.perf_counter()
     with _StallProbe() as probe:
@@ -253,6 +255,7 @@ def main() -> int:
     ap.add_argument("--per-job", type=int, default=10)
     ap.add_argument("--writes", type=int, default=200)
     ap.add_argument("--compare", metavar="REF", help="also measure git REF's nomadd (before)")
+    ap.add_argument("--skip-dump", action="store_true", help="no dump/restore (main's needs ~13 GB at 1M)")
     ap.add_argument("--src", help=argparse.SUPPRESS)  # the nomadd tree to import (for --compare)
     ap.add_argument("--json", action="store_true")
     opts = ap.parse_args()
@@ -262,6 +265,7 @@ def main() -> int:
         f"--nodes={opts.nodes}",
         f"--per-job={opts.per_job}",
         f"--writes={opts.writes}",
+        *(["--skip-dump"] if opts.skip_dump else []),
     ]
     columns: list[tuple[str, dict[str, Any]]] = []
     if opts.compare:
@@ -269,7 +273,7 @@ def main() -> int:
     columns.append(
         (
             "this tree" if not opts.src else opts.src,
-            measure(opts.allocs, opts.nodes, opts.per_job, opts.writes),
+            measure(opts.allocs, opts.nodes, opts.per_job, opts.writes, not opts.skip_dump),
         )
     )
     if opts.json:

@@ -108,6 +108,41 @@ def register_shared(kind: str, encode: Callable[[Any], Any], decode: Callable[[A
     _SHARED[kind] = SharedKind(encode=encode, decode=decode)
 
 
+class _Chunks:
+    """msgpack output handed over in pieces of about :data:`_CHUNK_ITEMS` objects: one packer
+    buffer grown to the size of the dump is copied at each doubling, a gigabyte at once with
+    the GIL held at a million allocations."""
+
+    __slots__ = ("_count", "_packer", "chunks")
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+        self._count = 0
+        self.chunks: list[bytes] = []
+
+    def pack(self, obj: Any) -> None:
+        self._packer.pack(obj)
+        self._count += 1
+        if self._count >= _CHUNK_ITEMS:
+            self.flush()
+
+    def map_header(self, n: int) -> None:
+        self._packer.pack_map_header(n)
+
+    def array_header(self, n: int) -> None:
+        self._packer.pack_array_header(n)
+
+    def flush(self) -> list[bytes]:
+        if self._count or len(self._packer.getbuffer()):
+            self.chunks.append(self._packer.bytes())
+            self._packer.reset()
+            self._count = 0
+        return self.chunks
+
+
+_CHUNK_ITEMS = 1024  # ~0.7 MB of allocations
+
+
 class Refs:
     """One dump's shared objects: numbered as rows refer to them while encoding (:meth:`out`),
     looked up by number while decoding (:meth:`get`)."""
@@ -116,7 +151,7 @@ class Refs:
 
     def __init__(self) -> None:
         self._ids: dict[str, dict[int, int]] = {}  # kind -> id(object) -> number
-        self._packed: dict[str, Any] = {}  # kind -> msgpack.Packer of the objects, in order
+        self._packed: dict[str, _Chunks] = {}  # kind -> the objects packed, in order
         self._decoded: dict[str, list[Any]] = {}
 
     def out(self, kind: str, obj: Any) -> int | None:
@@ -127,7 +162,7 @@ class Refs:
         ids = self._ids.get(kind)
         if ids is None:
             ids = self._ids[kind] = {}
-            self._packed[kind] = msgpack.Packer(use_bin_type=True, autoreset=False)
+            self._packed[kind] = _Chunks()
         ref = ids.get(id(obj))
         if ref is None:
             ref = ids[id(obj)] = len(ids)
@@ -148,16 +183,14 @@ class Refs:
         except (KeyError, IndexError):
             raise ValueError(f"state dump refers to unknown {kind} {ref!r}") from None
 
-    def _write(self, parts: list[Any]) -> None:
-        head = msgpack.Packer(use_bin_type=True, autoreset=False)
-        head.pack("shared")
-        head.pack_map_header(len(self._ids))
-        parts.append(head.getbuffer())
+    def _write(self, out: _Chunks) -> None:
+        out.pack("shared")
+        out.map_header(len(self._ids))
         for kind, ids in self._ids.items():
-            part = msgpack.Packer(use_bin_type=True, autoreset=False)
-            part.pack(kind)
-            part.pack_array_header(len(ids))
-            parts += [part.getbuffer(), self._packed[kind].getbuffer()]
+            out.pack(kind)
+            out.array_header(len(ids))
+            out.flush()  # what it packed so far goes before the objects' chunks
+            out.chunks += self._packed[kind].flush()
 
     def _read(self, unpacker: Any) -> None:
         """The dump's ``shared`` map, object by object (the GIL passes between them)."""
@@ -564,16 +597,16 @@ def dump_snapshot(snap: StateSnapshot) -> bytes:
     can pass to other threads between rows: one ``packb`` of the whole document would hold it
     for seconds); objects rows share (:class:`SharedField`) are written once, before the tables.
     """
-    body = msgpack.Packer(use_bin_type=True, autoreset=False)
+    body = _Chunks()
     refs = Refs()
     tables = snap._tables
-    body.pack_map_header(len(tables))
+    body.map_header(len(tables))
     for name, rows in tables.items():
         codec = _TABLES.get(name)
         if codec is None:
             raise RuntimeError(f"state table {name!r} is not registered")
         body.pack(name)
-        body.pack_map_header(len(rows))
+        body.map_header(len(rows))
         encode = codec.encode
         field = codec.shared
         if codec.refs:
@@ -597,14 +630,12 @@ def dump_snapshot(snap: StateSnapshot) -> bytes:
                     wire = encode(v)
                 body.pack(k)
                 body.pack(wire)
-    head = msgpack.Packer(use_bin_type=True, autoreset=False)
-    head.pack_map_header(5)  # "v" first: decode_dump reads it before anything else
+    out = _Chunks()
+    out.map_header(5)  # "v" first: decode_dump reads it before anything else
     for key, value in (("v", DUMP_FORMAT_VERSION), ("latest", snap.index), ("indexes", dict(snap._indexes))):
-        head.pack(key)
-        head.pack(value)
-    parts: list[Any] = [head.getbuffer()]
-    refs._write(parts)  # before the tables: a restore decodes rows as it reads them
-    tail = msgpack.Packer(use_bin_type=True, autoreset=False)
-    tail.pack("tables")
-    parts += [tail.getbuffer(), body.getbuffer()]
-    return b"".join(parts)
+        out.pack(key)
+        out.pack(value)
+    refs._write(out)  # before the tables: a restore decodes rows as it reads them
+    out.pack("tables")
+    out.flush()
+    return b"".join(out.chunks + body.flush())

@@ -57,7 +57,7 @@ JANITOR_INTERVAL_S = 10.0
 def _state_without_staging(snap: StateSnapshot) -> bytes:
     if not snap.table(STAGING_TABLE):
         return dump_snapshot(snap)
-    tables = {n: dict(snap.table(n)) for n in snap._tables if n != STAGING_TABLE}
+    tables = {n: snap.table(n) for n in snap._tables if n != STAGING_TABLE}
     return dump_snapshot(StateSnapshot(tables, dict(snap._indexes), snap.index))
 
 

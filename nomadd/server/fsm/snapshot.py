@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -61,7 +62,7 @@ def _reject(entry: SnapshotChunkEntry, why: str) -> RestoreResult:
     return RestoreResult(error=f"snapshot restore {entry.restore_id}: {why}")
 
 
-Decoded = tuple[SnapshotMeta, dict[str, dict[str, Any]]]
+Decoded = tuple[SnapshotMeta, dict[str, Mapping[str, Any]]]
 
 
 def _decode_archive(archive: bytes) -> Decoded:

@@ -20,8 +20,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nomadd.server.state import store_deployments
-from nomadd.server.state.store import register_table
+from nomadd.server.state import store_deployments, store_jobs
+from nomadd.server.state.store import SharedField, register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
@@ -70,7 +70,14 @@ def _decode_ids(raw: Any) -> tuple[Any, ...]:
     return tuple(raw)  # IDs after a restore; rows are put back as they are rewritten
 
 
-register_table(TABLE, _encode, _decode)
+# an allocation's job is the job version it was placed with, one object for all its allocations
+# (and in a dump, written once)
+register_table(
+    TABLE,
+    _encode,
+    _decode,
+    shared=SharedField(name="job", kind=store_jobs.SHARED_JOB),
+)
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
 register_table(USAGE_TABLE, list, tuple)

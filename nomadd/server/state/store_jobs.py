@@ -11,16 +11,18 @@ never goes stale when allocations or evaluations change.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from nomadd.server.state.store import register_table
+from nomadd.server.state.store import Refs, register_shared, register_table
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.job import Job
 
 __all__ = [
     "JOB_TRACKED_VERSIONS",
+    "SHARED_JOB",
     "TABLE",
     "VERSIONS_TABLE",
     "Reader",
@@ -69,24 +71,29 @@ def job_index_drop(txn: Any, table: str, namespace: str, job_id: str, row_id: st
         txn.delete(table, key)
 
 
-def _encode_job(job: Job) -> Any:
-    return to_wire(job)
+SHARED_JOB = "job"  # a job version, one object for the jobs table, its versions, its allocations
 
 
-def _decode_job(raw: Any) -> Job:
-    return from_wire(Job, raw)
+def _encode_job(job: Job, refs: Refs) -> Any:
+    return refs.out(SHARED_JOB, job)
 
 
-def _encode_versions(versions: tuple[Job, ...]) -> Any:
-    return [to_wire(j) for j in versions]
+def _decode_job(raw: Any, refs: Refs) -> Job:
+    job: Job = refs.get(SHARED_JOB, raw)
+    return job
 
 
-def _decode_versions(raw: Any) -> tuple[Job, ...]:
-    return tuple(from_wire(Job, j) for j in raw)
+def _encode_versions(versions: tuple[Job, ...], refs: Refs) -> Any:
+    return [refs.out(SHARED_JOB, j) for j in versions]
 
 
-register_table(TABLE, _encode_job, _decode_job)
-register_table(VERSIONS_TABLE, _encode_versions, _decode_versions)
+def _decode_versions(raw: Any, refs: Refs) -> tuple[Job, ...]:
+    return tuple(refs.get(SHARED_JOB, j) for j in raw)
+
+
+register_shared(SHARED_JOB, to_wire, functools.partial(from_wire, Job))
+register_table(TABLE, _encode_job, _decode_job, refs=True)
+register_table(VERSIONS_TABLE, _encode_versions, _decode_versions, refs=True)
 
 
 def upsert_job_locked(txn: Any, job: Job, submit_time: int) -> tuple[Job, bool]:

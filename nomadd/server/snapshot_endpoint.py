@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from nomadd.helper.snapshot_archive import build_archive
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
+from nomadd.server.forked import run_forked
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, staged_restore
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
@@ -77,7 +78,9 @@ async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
     def build() -> bytes:
         return build_archive(_state_without_staging(snap), index=snap.index, term=term)
 
-    archive = await asyncio.to_thread(build)
+    # encoded by a forked child (nomadd/server/forked.py): a million allocations are seconds of
+    # Python that, in a thread, would hold the GIL against Raft heartbeats and the API
+    archive = await run_forked(build)
     logger.info(
         "snapshot taken index=%d term=%d bytes=%d took=%.3fs",
         snap.index,

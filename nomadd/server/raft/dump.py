@@ -14,12 +14,9 @@ dump, so pysyncobj deletes journal entries only once the new dump is durable. We
 pysyncobj's own ``<dump>.tmp``: its rename then fails (caught inside pysyncobj) and cannot put a
 partial file in place.
 
-Forking a process with threads is safe only for a child that takes no lock another thread may
-have held: the child runs nothing but the encoding (immutable snapshot, msgpack, pickle, gzip)
-and ``os._exit``: no logging, no import, no dlopen, no asyncio, and no cyclic GC (it would
-touch, and so copy, every page of the heap). A failure's traceback goes to
-``<dump>.nomadd.tmp.err``, which the server logs. Its memory is the pages it touches while
-encoding; they are freed when it exits. A dump still running when the server stops is killed.
+The child follows :mod:`nomadd.server.forked`'s rules (no lock, no logging, no GC, dies with
+the server); a failure's traceback goes to ``<dump>.nomadd.tmp.err``, which the server logs. A
+dump still running when the server stops is killed.
 
 Dumps are paced. pysyncobj starts one whenever the log holds more than
 ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back, and each
@@ -31,19 +28,17 @@ applied while it was written, within ``entries`` (floor, ceiling): dumps then ta
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import gzip
 import logging
 import os
 import pickle
 import signal
 import time
-import traceback
 from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
 
+from nomadd.server.forked import fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
 from nomadd.server.state.store import StateSnapshot, dump_snapshot
@@ -54,9 +49,6 @@ __all__ = ["DUMP_FORMAT", "DUMP_PACE", "DumpSerializer", "write_dump_file"]
 
 DUMP_FORMAT = 1  # our full-dump file layout
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
-_CHILD_FAILED = 3  # the child's exit status when encoding or writing failed
-_PR_SET_PDEATHSIG = 1  # prctl(2)
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: dlopen in a forked child may deadlock
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -65,20 +57,6 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns
-
-
-def _become_dump_child(parent: int) -> None:
-    """In the forked child: the server's signal handlers and wake-up fd are not ours (a
-    SIGTERM to the cgroup must kill us, not write to the server's loop), the cyclic GC would
-    copy every page, and we die with the server's tick thread."""
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    gc.disable()
-    with contextlib.suppress(Exception):
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the server died before prctl took effect
-        os._exit(_CHILD_FAILED)
 
 
 def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
@@ -119,24 +97,18 @@ class DumpSerializer:
         self._base = _file_id(self._filename)
         self._index = snap.index
         self._started = time.monotonic()
-        parent = os.getpid()
+        tmp = self._tmp
+
+        def on_error(why: str) -> None:
+            with open(tmp + ".err", "w") as f:
+                f.write(why)
+
         try:
-            pid = os.fork()
+            pid = fork_worker(lambda: write_dump_file(tmp, snap, raft_data), on_error)
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)
             self._state = SERIALIZER_STATE.FAILED
             return
-        if pid == 0:  # the child: encode, write, exit; never return into the server's code
-            code = _CHILD_FAILED
-            try:
-                _become_dump_child(parent)
-                write_dump_file(self._tmp, snap, raft_data)
-                code = 0
-            except BaseException:
-                with contextlib.suppress(BaseException), open(self._tmp + ".err", "w") as f:
-                    f.write(traceback.format_exc(limit=8))
-            finally:
-                os._exit(code)
         self._pid = pid
         self._state = SERIALIZER_STATE.SERIALIZING
 

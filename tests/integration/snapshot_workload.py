@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
-
+import nomadd.server.server  # noqa: F401  (registers every table's codec, for decode_dump)
+from nomadd.server.state.store import decode_dump
 from tests.integration.cluster import Agent, Cluster
 
 __all__ = ["SERVER_EXTRA", "fill", "run", "start_servers", "state_tables"]
@@ -151,13 +151,14 @@ def fill(
 
 
 def state_tables(archive: bytes) -> dict[str, Any]:
-    """The tables inside a snapshot archive (state.bin decoded), for exact comparison."""
+    """The tables inside a snapshot archive (state.bin decoded to rows), for exact comparison.
+    Decoded, not raw: rows refer to shared objects (a job) by a number that depends on the
+    order the dump walked the rows in."""
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive))) as tar:
         member = tar.extractfile("state.bin")
         assert member is not None
-        doc = msgpack.unpackb(member.read(), raw=False, strict_map_key=False)
-    tables: dict[str, Any] = doc["tables"]
-    return tables
+        _, tables = decode_dump(member.read())
+    return {name: dict(rows) for name, rows in tables.items()}
 
 
 def _cli(agent: Agent, *args: str, timeout: float = 600) -> str:

@@ -17,6 +17,8 @@ Index values are tuples of IDs, replaced on write (the store's snapshots share r
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -92,22 +94,28 @@ def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> 
         txn.put(USAGE_TABLE, node_id, new)
 
 
-def _index_put(txn: Any, table: str, key: str, alloc: Allocation, new: bool) -> None:
+def _index_put(txn: Any, table: str, key: str, alloc: Allocation, old: Allocation | None) -> None:
     """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
-    replacing the entry with the same ID. Rows hold the objects so reads need no lookups.
+    replacing ``old``, the stored allocation with the same ID. Rows hold the objects so reads
+    need no lookups.
 
-    ``new``: the allocation is not in the table yet, so it is in no row: it is appended without
-    looking (a node's row holds every allocation bin-packed onto it)."""
+    ``old`` None: the allocation is in no row: it is appended without looking (a node's row
+    holds every allocation bin-packed onto it). Otherwise the row holds ``old`` itself, found
+    by identity in C (a scan comparing IDs in Python was two thirds of a client update with
+    200 allocations a node); a row of IDs (after a restore) is scanned."""
     rows: tuple[Any, ...] = txn.get(table, key) or ()
-    if new:
+    if old is None:
         txn.put(table, key, (*rows, alloc))
         return
-    alloc_id = alloc.id
-    for i, r in enumerate(rows):
-        if (r if isinstance(r, str) else r.id) == alloc_id:
-            txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
-            return
-    txn.put(table, key, (*rows, alloc))
+    try:
+        i = list(map(operator.is_, rows, itertools.repeat(old))).index(True)
+    except ValueError:
+        alloc_id = alloc.id
+        i = next((j for j, r in enumerate(rows) if (r if isinstance(r, str) else r.id) == alloc_id), -1)
+    if i < 0:
+        txn.put(table, key, (*rows, alloc))
+    else:
+        txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
 
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
@@ -120,8 +128,8 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     txn.put(TABLE, alloc.id, alloc)
     if alloc.deployment_id:
         store_deployments.track_alloc_locked(txn, old, alloc)
-    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old is None)
-    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old is None)
+    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old)
+    _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old)
     if alloc.client_terminal():  # Nomad: a stopped allocation's services leave the catalog
         delete_alloc_services_locked(txn, alloc.id)
 

@@ -138,3 +138,26 @@ def test_a_restore_leaves_the_collector_on_and_nothing_of_the_state_for_it_to_wa
         assert restored.get("t_dump", "k7") == {"n": [7, "7"]}
     finally:
         gc.unfreeze()
+
+
+def test_an_update_replaces_the_allocation_in_its_index_rows_before_and_after_a_restore() -> None:
+    from nomadd.structs.alloc import AllocClientStatus
+    from nomadd.structs.requests.node import AllocClientUpdate
+
+    store = _store_with_two_jobs()
+    restored = StateStore()
+    restored.restore(store.dump())  # index rows are IDs now
+    for s in (store, restored):
+        for index, status in ((100, AllocClientStatus.RUNNING), (101, AllocClientStatus.COMPLETE)):
+            with s.write(index) as txn:
+                store_allocs.update_client_locked(
+                    txn, [AllocClientUpdate(id="job-0-1", client_status=status)], 1
+                )
+            snap = s.snapshot()
+            alloc = store_allocs.get_alloc(snap, "job-0-1")
+            assert alloc is not None and alloc.client_status == status
+            by_job = store_allocs.allocs_by_job(snap, "default", "job-0")
+            by_node = store_allocs.allocs_by_node(snap, alloc.node_id)
+            assert [a.id for a in by_job].count("job-0-1") == 1 and len(by_job) == 4
+            assert [a.id for a in by_node].count("job-0-1") == 1
+            assert alloc in by_job and alloc in by_node

@@ -42,6 +42,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 
+from nomadd import telemetry
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.dump import DumpSerializer
@@ -301,6 +302,14 @@ class Raft:
         """On the loop: the tick thread's latest view becomes what the queries answer."""
         if self._node is None:
             return
+        if view.max_tick_gap_s > self._view.max_tick_gap_s:
+            telemetry.set_gauge("nomad.raft.max_tick_gap_ms", view.max_tick_gap_s * 1000.0)
+        if view.slow_ticks > self._view.slow_ticks:
+            logger.warning(
+                "raft tick thread stalled gap_ms=%d stalls=%d",
+                int(view.last_slow_tick_s * 1000),
+                view.slow_ticks - self._view.slow_ticks,
+            )
         self._view = view
         self._leader = view.leader
         if view.leader_connected:

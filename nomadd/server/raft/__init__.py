@@ -102,6 +102,17 @@ class RaftConfig:
     compaction_max_entries: int = 25_000  # ... the ceiling of the pacing (log memory: ~5 KB an entry)
     compaction_min_time_s: float = 300.0
 
+    def scaled(self, multiplier: int) -> RaftConfig:
+        """Nomad's ``raft_multiplier``: the election and leader step-down timeouts times
+        ``multiplier`` (heartbeats keep their period), for servers that may pause or be starved
+        of CPU for longer than the election timeout without having failed."""
+        return dataclasses.replace(
+            self,
+            election_min_s=self.election_min_s * multiplier,
+            election_max_s=self.election_max_s * multiplier,
+            leader_fallback_s=self.leader_fallback_s * multiplier,
+        )
+
 
 def has_existing_state(data_dir: Path | None) -> bool:
     """True when this server already belongs to a cluster (journal, dump or peers.json on disk)."""

@@ -43,7 +43,10 @@ import collections
 import gc
 import logging
 import os
+import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ __all__ = [
     "GC_THRESHOLDS",
     "HEAP_GROWTH_ENV",
     "SLOW_PAUSE_S",
+    "LoopWatchdog",
     "RuntimeWatch",
     "install",
 ]
@@ -147,11 +151,64 @@ class RuntimeWatch:
 
     async def run(self, interval: float = WATCH_INTERVAL_S) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            start = loop.time()
-            await asyncio.sleep(interval)
-            self.lagged(max(loop.time() - start - interval, 0.0))
-            self.publish()
+        watchdog = LoopWatchdog(threading.get_ident(), interval)
+        watchdog.start()
+        try:
+            while True:
+                start = loop.time()
+                watchdog.beat()
+                await asyncio.sleep(interval)
+                self.lagged(max(loop.time() - start - interval, 0.0))
+                self.publish()
+        finally:
+            watchdog.stop()
+
+
+class LoopWatchdog:
+    """A thread that names what the event loop's thread is running once the loop has not come
+    back for ``SLOW_PAUSE_S`` (``event loop busy ... at=<innermost frames>``): the lag probe
+    can only say, afterwards, how long it was. It sees Python code holding the loop (the GIL
+    changes hands every few ms); during a GC pause or one long C call it cannot run either."""
+
+    def __init__(self, loop_thread: int, interval: float, *, threshold: float = SLOW_PAUSE_S) -> None:
+        self._loop_thread = loop_thread
+        self._interval = interval  # how often the loop beats
+        self._threshold = threshold
+        self._beat = time.monotonic()
+        self._reported = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loop-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+        self._reported = False
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self._interval, self._threshold) / 2):
+            late = time.monotonic() - self._beat - self._interval
+            if late > self._threshold and not self._reported:
+                self._reported = True
+                logger.warning("event loop busy took_ms=%d at=%s", int(late * 1000), self.where())
+
+    def where(self, depth: int = 6) -> str:
+        """The innermost ``depth`` frames of the loop's thread, outermost first."""
+        frame = sys._current_frames().get(self._loop_thread)
+        if frame is None:
+            return "-"
+        frames = traceback.extract_stack(frame)[-depth:]
+        return " > ".join(f"{_short(f.filename)}:{f.lineno}:{f.name}" for f in frames)
+
+
+def _short(path: str) -> str:
+    """``.../nomadd/server/worker.py`` -> ``nomadd/server/worker.py``; other paths: the file name."""
+    _, sep, tail = path.rpartition("/nomadd/")
+    return f"nomadd/{tail}" if sep else os.path.basename(path)
 
 
 _ballast: list[list[Any]] = [[] for _ in range(64)]

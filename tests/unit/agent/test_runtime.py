@@ -92,4 +92,7 @@ def test_the_loop_probe_measures_a_stall_and_logs_it(caplog: pytest.LogCaptureFi
         asyncio.run(main())
     assert watch.max_lag_s >= runtime.SLOW_PAUSE_S
     assert "event loop stalled took_ms=" in caplog.text
+    # the watchdog thread named the code that held the loop while it held it
+    assert "event loop busy took_ms=" in caplog.text
+    assert "test_runtime.py:" in caplog.text and ":main" in caplog.text
     assert telemetry.REGISTRY.gauges[("nomad.runtime.loop_max_lag_ms", ())] >= runtime.SLOW_PAUSE_S * 1000

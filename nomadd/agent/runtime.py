@@ -76,12 +76,13 @@ FREEZE_MIN_OBJECTS = 250_000
 SLOW_PAUSE_S = 0.5  # a GC pause or loop stall longer than this is logged
 WATCH_INTERVAL_S = 0.25  # how often the loop-lag probe wakes up
 # Test only: a directory; once a file named as the agent (``name``) exists in it, the agent
-# grows a long-lived heap of as many container objects as the file says (about 20 times a
+# grows a long-lived heap of as many container objects as the file says (about 15 times a
 # server's state growth at 3,750 placements/s), standing in for a state store of hundreds of
 # thousands of allocations that a test cannot commit in a minute
 # (tests/integration/test_leader_under_load.py).
 HEAP_GROWTH_ENV = "NOMADD_TEST_HEAP_GROWTH"
-_GROWTH_CHUNK = 20_000  # objects added per step of the heap growth, one step per ~20 ms
+_GROWTH_CHUNK = 20_000  # objects added per step of the heap growth
+_GROWTH_STEP_S = 0.04  # the pause between two steps (the loop serves its other work meanwhile)
 _MAX_PENDING = 4096  # pauses kept between two publications (a burst beyond it drops the oldest)
 
 
@@ -232,7 +233,7 @@ async def grow_heap(trigger: Path) -> None:
             _ballast[(i * 7919) % span : (i * 7919) % span + _BALLAST_REFS]
             for i in range(n, min(n + _GROWTH_CHUNK, total))
         )
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(_GROWTH_STEP_S)
     logger.info("test heap growth done objects=%d", len(_ballast))
 
 

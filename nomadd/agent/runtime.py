@@ -1,12 +1,13 @@
 """The agent's Python runtime under load: the cyclic GC policy and a watch on pauses.
 
-One process runs the event loop, pysyncobj's tick thread and background threads (the Raft full
-dump); they share the GIL, and a cyclic-GC collection stops all of them. A full (generation 2)
-collection walks every container object the collector tracks, and a server's state store is
-made of them: about 9 tracked objects per stored allocation. With 1,000,000 allocations one
-``gc.collect()`` took 6.9-7.2 s (``scripts/bench_gc.py 1000000``), far above Raft's election
-timeout (0.4-1.0 s): past a few hundred thousand allocations a leader stopped answering and
-lost its leadership at every full collection.
+One process runs the event loop, pysyncobj's tick thread and background threads (a snapshot's
+decoding, ``asyncio.to_thread`` work); they share the GIL, and a cyclic-GC collection stops all
+of them. A full (generation 2) collection walks every container object the collector tracks, and
+a server's state store is made of them: about 9 tracked objects per stored allocation. With
+1,000,000 allocations one ``gc.collect()`` took 6.9-7.2 s (``scripts/bench_gc.py 1000000``; with
+the persistent-map tables, 3.6 s already at 200,000), far above Raft's election timeout (0.4-1.0
+s): past a few hundred thousand allocations a leader stopped answering and lost its leadership
+at every full collection.
 
 The policy (:func:`install`):
 
@@ -23,7 +24,9 @@ The policy (:func:`install`):
   reference *cycle* of frozen objects that becomes garbage later is never collected. Only
   objects that survived a generation-1 collection are frozen, so the cycles made and dropped by
   requests, tasks and exceptions within about 100,000 allocations are collected while young;
-  what leaks is a cycle that lived longer first (a long blocking query's task, say). A process
+  what leaks is a cycle that lived longer first (a long blocking query's task, say). Measured:
+  20,000 placements through the scheduler harness froze 108,703 objects, and a full collection
+  after unfreezing them found no garbage among them. A process
   holding fewer than ``FREEZE_MIN_OBJECTS`` objects (a client agent, a small cluster's server)
   is not frozen at all: its full collections are short. ``nomad.runtime.gc_frozen_objects``
   shows the permanent generation's size.

@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from nomadd import __version__
+from nomadd.agent import runtime
 from nomadd.agent.config import AgentConfig, ConfigSources, load_config
 from nomadd.agent.config_schema import Partial
 from nomadd.agent.logging import GatedHandler, set_level, setup_logging
@@ -239,14 +240,6 @@ def _startup_warnings(cfg: AgentConfig) -> list[str]:
     return out
 
 
-# The cyclic GC's youngest generation is collected every 700 net container allocations by
-# default; a server decoding and scheduling thousands of allocations a second spent 0.32 s of
-# its CPU in the collector during `scripts/bench schedule`, 0.10 s at 10,000 (objects here are
-# mostly acyclic: frozen dataclasses, tuples, dicts from msgpack). Generations 1 and 2 keep
-# their default ratios.
-GC_THRESHOLDS = (10_000, 10, 10)
-
-
 def run(args: Sequence[str]) -> int:
     """Entry point of ``nomadd agent``; returns the exit status."""
     # Start-up builds many long-lived objects (classes, tables); the cyclic GC would scan them
@@ -365,9 +358,10 @@ async def _serve(
     state = _Runner(agent, sources, ui, notifier)
     agent.reload_hook = state.reload
     notifier.ready(status="running")
-    gc.enable()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    watch = runtime.install()  # the GC policy (bounded pauses at any state size) and its watch
+    agent.tasks.spawn(watch.run(), "runtime-watch")
+    if (trigger := runtime.growth_trigger(config.name)) is not None:
+        agent.tasks.spawn(runtime.grow_heap(trigger), "test-heap-growth")
     await asyncio.to_thread(load_deferred, pending_ca)
     # Vital: without its pings systemd kills the agent at WatchdogSec without saying why.
     agent.tasks.spawn(notifier.run_watchdog(), "sd-watchdog", vital=True)

@@ -127,7 +127,7 @@ class Server:
                 bind_addr=f"{bind_host}:{config.ports.raft}",
                 password=s.raft_secret,
                 data_dir=raft_dir,
-            ),
+            ).scaled(s.raft_multiplier),
             self.fsm,
         )
         self.signer = ServerSigner(s.raft_secret)

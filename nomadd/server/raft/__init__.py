@@ -42,6 +42,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 
+from nomadd import telemetry
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.dump import DumpSerializer
@@ -100,6 +101,17 @@ class RaftConfig:
     compaction_min_entries: int = 5000  # a full dump once the log holds more (the floor)
     compaction_max_entries: int = 25_000  # ... the ceiling of the pacing (log memory: ~5 KB an entry)
     compaction_min_time_s: float = 300.0
+
+    def scaled(self, multiplier: int) -> RaftConfig:
+        """Nomad's ``raft_multiplier``: the election and leader step-down timeouts times
+        ``multiplier`` (heartbeats keep their period), for servers that may pause or be starved
+        of CPU for longer than the election timeout without having failed."""
+        return dataclasses.replace(
+            self,
+            election_min_s=self.election_min_s * multiplier,
+            election_max_s=self.election_max_s * multiplier,
+            leader_fallback_s=self.leader_fallback_s * multiplier,
+        )
 
 
 def has_existing_state(data_dir: Path | None) -> bool:
@@ -301,6 +313,14 @@ class Raft:
         """On the loop: the tick thread's latest view becomes what the queries answer."""
         if self._node is None:
             return
+        if view.max_tick_gap_s > self._view.max_tick_gap_s:
+            telemetry.set_gauge("nomad.raft.max_tick_gap_ms", view.max_tick_gap_s * 1000.0)
+        if view.slow_ticks > self._view.slow_ticks:
+            logger.warning(
+                "raft tick thread stalled gap_ms=%d stalls=%d",
+                int(view.last_slow_tick_s * 1000),
+                view.slow_ticks - self._view.slow_ticks,
+            )
         self._view = view
         self._leader = view.leader
         if view.leader_connected:

@@ -47,6 +47,7 @@ _serializer_module.atomicReplace = durable_replace
 logger = logging.getLogger("nomadd.server.raft")
 
 __all__ = [
+    "SLOW_TICK_S",
     "AckGate",
     "LoggingTransport",
     "RaftNode",
@@ -57,6 +58,7 @@ __all__ = [
 
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
 _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
+SLOW_TICK_S = 0.5  # a tick-thread stall longer than this is logged (heartbeats every 0.1 s)
 
 
 class _TruncationFilter(logging.Filter):
@@ -331,6 +333,11 @@ class RaftView:
     # here, so its state may serve consistent reads (a new leader's state may still miss
     # entries the previous leader committed and acknowledged until then)
     read_ready: bool = False
+    # the longest time between the ends of two ticks since start (a tick waits at most
+    # pysyncobj's autoTickPeriod, 50 ms, in poll): how long heartbeats could not go out
+    max_tick_gap_s: float = 0.0
+    slow_ticks: int = 0  # gaps longer than SLOW_TICK_S since start
+    last_slow_tick_s: float = 0.0  # the latest of them
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -353,6 +360,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_gate = gate or AckGate(on_fatal)
         self._nomadd_on_view = on_view
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
+        self._nomadd_last_tick = 0.0
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -383,10 +391,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _nomadd_tick(self) -> None:
         self._nomadd_gate.release()
+        now = time.monotonic()
+        gap = now - self._nomadd_last_tick if self._nomadd_last_tick else 0.0
+        self._nomadd_last_tick = now
         leader = self._getLeader()
         state = int(self._SyncObj__raftState)
         applied = int(self.raftLastApplied)
         noop = self._SyncObj__noopIDx
+        old = self.view
+        slow = gap > SLOW_TICK_S
         view = RaftView(
             state=state,
             leader=str(leader.address) if leader is not None else None,
@@ -398,8 +411,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             log_len=int(self._getRaftLogSize()),
             has_quorum=bool(self.hasQuorum),
             read_ready=state == 2 and noop is not None and applied >= noop,
+            max_tick_gap_s=max(old.max_tick_gap_s, gap),
+            slow_ticks=old.slow_ticks + 1 if slow else old.slow_ticks,
+            last_slow_tick_s=gap if slow else old.last_slow_tick_s,
         )
-        old, self.view = self.view, view
+        self.view = view
         if self._nomadd_on_view is not None and (
             old.leader != view.leader
             or old.peers != view.peers

@@ -1,0 +1,98 @@
+"""The agent's GC policy (survivors of a generation-1 collection frozen once the process is
+large) and its watch (pauses and loop lag into telemetry, long ones logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nomadd import telemetry
+from nomadd.agent import runtime
+
+
+@pytest.fixture
+def gc_state() -> Iterator[None]:
+    """The collector's global state as the test found it (thresholds, enabled, callbacks)."""
+    thresholds, enabled, callbacks = gc.get_threshold(), gc.isenabled(), list(gc.callbacks)
+    yield
+    gc.callbacks[:] = callbacks
+    gc.set_threshold(*thresholds)
+    (gc.enable if enabled else gc.disable)()
+
+
+def _long_lived(n: int) -> list[list[Any]]:
+    return [[i] for i in range(n)]
+
+
+def test_survivors_of_a_generation_1_collection_are_frozen_once_the_process_is_large(
+    gc_state: None,
+) -> None:
+    watch = runtime.RuntimeWatch(freeze_min_objects=0)
+    watch.install_gc()
+    before = gc.get_freeze_count()
+    keep = _long_lived(5000)
+    gc.collect(1)
+    assert watch.freezes >= 1
+    assert gc.get_freeze_count() >= before + len(keep)
+    gc.collect()  # a full collection walks none of them now
+    assert not any(o is keep for o in gc.get_objects(2))
+    gc.unfreeze()
+
+
+def test_a_small_process_is_not_frozen(gc_state: None) -> None:
+    watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
+    watch.install_gc()
+    before = gc.get_freeze_count()
+    _keep = _long_lived(1000)
+    gc.collect(1)
+    gc.collect()
+    assert watch.freezes == 0
+    assert gc.get_freeze_count() == before
+
+
+def test_every_pause_is_recorded_and_published_by_generation(
+    gc_state: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
+    watch.install_gc()
+    gc.collect(0)
+    gc.collect()
+    watch.uninstall_gc()
+    assert [g for g, _, _ in watch.pending] == [0, 2]
+    assert watch.max_pause_ns > 0
+    watch.pending.append((2, int(runtime.SLOW_PAUSE_S * 2e9), 7))  # one long pause
+    with caplog.at_level(logging.WARNING, logger="nomadd.agent.runtime"):
+        watch.publish()
+    assert not watch.pending
+    samples = telemetry.REGISTRY.samples
+    assert samples[("nomad.runtime.gc_pause_ns", (("generation", "2"),))].count >= 2
+    assert ("nomad.runtime.gc_pause_ns", (("generation", "0"),)) in samples
+    assert "long gc pause generation=2 took_ms=1000 collected=7" in caplog.text
+    gauges = telemetry.REGISTRY.gauges
+    assert gauges[("nomad.runtime.gc_max_pause_ns", ())] == watch.max_pause_ns
+
+
+def test_the_loop_probe_measures_a_stall_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    watch = runtime.RuntimeWatch()
+
+    async def main() -> None:
+        probe = asyncio.create_task(watch.run(interval=0.01))
+        await asyncio.sleep(0.02)
+        time.sleep(runtime.SLOW_PAUSE_S + 0.1)  # noqa: ASYNC251 (the stall under test)
+        await asyncio.sleep(0.05)
+        probe.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="nomadd.agent.runtime"):
+        asyncio.run(main())
+    assert watch.max_lag_s >= runtime.SLOW_PAUSE_S
+    assert "event loop stalled took_ms=" in caplog.text
+    # the watchdog thread named the code that held the loop while it held it
+    assert "event loop busy took_ms=" in caplog.text
+    assert "test_runtime.py:" in caplog.text and ":main" in caplog.text
+    assert telemetry.REGISTRY.gauges[("nomad.runtime.loop_max_lag_ms", ())] >= runtime.SLOW_PAUSE_S * 1000

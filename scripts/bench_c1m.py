@@ -485,13 +485,14 @@ def _operations(
 
 def scheduler_alone(opts: argparse.Namespace) -> dict[str, Any]:
     """The scheduler alone at the small and the large node count, same jobs x count."""
+    from nomadd.helper.gc_policy import GC_THRESHOLDS
     from nomadd.scheduler.bench import bench_schedule
 
     sizes = (opts.alone_nodes, opts.nodes)
     best: dict[int, Any] = {}
     for r in range(max(1, opts.alone_rounds)):
         for n in sizes if r % 2 == 0 else sizes[::-1]:  # alternating: the machine's drift hits both
-            res = bench_schedule(nodes=n, jobs=opts.alone_jobs, count=opts.count)
+            res = bench_schedule(nodes=n, jobs=opts.alone_jobs, count=opts.count, gc_thresholds=GC_THRESHOLDS)
             if n not in best or res.placements_per_s > best[n].placements_per_s:
                 best[n] = res
     small, large = best[sizes[0]], best[sizes[1]]

@@ -67,9 +67,10 @@ def raft_baseline(writes: int) -> dict[str, float]:
 
 
 def scheduler_alone(nodes: int, jobs: int, count: int) -> float:
+    from nomadd.helper.gc_policy import GC_THRESHOLDS
     from nomadd.scheduler.bench import bench_schedule
 
-    return bench_schedule(nodes=nodes, jobs=jobs, count=count).placements_per_s
+    return bench_schedule(nodes=nodes, jobs=jobs, count=count, gc_thresholds=GC_THRESHOLDS).placements_per_s
 
 
 def _new_node() -> Any:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadd import telemetry
+from nomadd.helper.gc_policy import GC_THRESHOLDS
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,6 @@ __all__ = [
     "install",
 ]
 
-# The youngest generation is collected every 10,000 net container allocations (default 700):
-# a server decoding and scheduling thousands of allocations a second spent 0.32 s of its CPU in
-# the collector during `scripts/bench schedule` at 700, 0.10 s at 10,000 (objects here are
-# mostly acyclic). Generations 1 and 2 keep their default ratios (generation 2 is empty once
-# the process is large enough to freeze: see the module docstring).
-GC_THRESHOLDS = (10_000, 10, 10)
 # Below this many objects (frozen + in generation 2) nothing is frozen: a full collection of
 # 250,000 objects takes about 0.15 s here.
 FREEZE_MIN_OBJECTS = 250_000

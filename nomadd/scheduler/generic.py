@@ -134,7 +134,9 @@ class GenericScheduler(BaseScheduler):
         ``YIELD_EVERY_S`` of work the loop gets a turn, so the agent keeps answering."""
         state = self.state
         usage = NodeUsage(state, plan, state.allocs_by_job(job.namespace, job.id))
-        stack = Stack(job, list(state.nodes()), usage, batch=self.batch, rng=self.env.rng)
+        nodes = state.nodes()  # a server's state hands a cached tuple: no walk per evaluation
+        seq = nodes if isinstance(nodes, tuple) else list(nodes)
+        stack = Stack(job, seq, usage, batch=self.batch, rng=self.env.rng)
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
         resources: dict[str, AllocatedResources] = {}

@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from nomadd.helper.supervisor import Supervisor
@@ -31,7 +31,7 @@ from nomadd.server.eval_broker import EvalBroker
 from nomadd.server.handoff import LoopHandoff
 from nomadd.server.node_evals import NodeEvals
 from nomadd.server.plan_apply import PlanApplier
-from nomadd.server.state import store_allocs, store_deployments, store_evals, store_jobs
+from nomadd.server.state import store_allocs, store_deployments, store_evals, store_jobs, store_nodes
 from nomadd.server.state.store import StateSnapshot, StateStore
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
@@ -77,9 +77,8 @@ class SnapshotState:
     def latest_index(self) -> int:
         return self.snap.index
 
-    def nodes(self) -> Iterable[Node]:
-        rows: Iterable[Node] = self.snap.table(NODES_TABLE).values()
-        return rows
+    def nodes(self) -> Sequence[Node]:
+        return store_nodes.node_sequence(self.snap)
 
     def node_by_id(self, node_id: str) -> Node | None:
         node: Node | None = self.snap.get(NODES_TABLE, node_id)

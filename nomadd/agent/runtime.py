@@ -12,18 +12,19 @@ at every full collection.
 The policy (:func:`install`):
 
 * generations 0 and 1 are collected as usual (``GC_THRESHOLDS``: young collections scan at most
-  about 10,000 and 100,000 objects);
+  about 10,000 and 50,000 objects);
 * after every generation-1 collection its survivors, just promoted to generation 2, are moved to
   the permanent generation (``gc.freeze()``), which no collection walks. Generation 2 then stays
   empty, and no pause is longer than a generation-1 collection's, whatever the size of the
-  store: growing to 1,000,000 allocations the longest was 84 ms (7.1 s without freezing, and
-  0.45 s on a busier machine when survivors were frozen after each full collection instead:
-  generation 2 then held up to two generation-1 collections' worth).
+  store: growing a persistent-map store to 1,000,000 allocations (``scripts/bench_gc.py``) the
+  longest pause was 105 ms and the collector took 14 s in all; without freezing, 33.6 s (one
+  full collection) and 151 s. Freezing after each full collection instead left up to two
+  generation-1 collections' worth in generation 2 (0.45 s pauses on a dict-table store).
 * The trade-off: an object in the permanent generation is still freed by reference counting
   (almost everything here: frozen dataclasses, tuples, dicts from msgpack are acyclic), but a
   reference *cycle* of frozen objects that becomes garbage later is never collected. Only
   objects that survived a generation-1 collection are frozen, so the cycles made and dropped by
-  requests, tasks and exceptions within about 100,000 allocations are collected while young;
+  requests, tasks and exceptions within about 50,000 allocations are collected while young;
   what leaks is a cycle that lived longer first (a long blocking query's task, say). Measured:
   20,000 placements through the scheduler harness froze 108,703 objects, and a full collection
   after unfreezing them found no garbage among them. A process

@@ -96,3 +96,19 @@ def test_the_loop_probe_measures_a_stall_and_logs_it(caplog: pytest.LogCaptureFi
     assert "event loop busy took_ms=" in caplog.text
     assert "test_runtime.py:" in caplog.text and ":main" in caplog.text
     assert telemetry.REGISTRY.gauges[("nomad.runtime.loop_max_lag_ms", ())] >= runtime.SLOW_PAUSE_S * 1000
+
+
+def test_publishing_and_freezing_never_walk_the_permanent_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc.get_freeze_count() walks every frozen object (millions on a large server): called at
+    every publish, it took most of a server's CPU in the C1M run."""
+    watch = runtime.RuntimeWatch(freeze_min_objects=0)
+
+    def walk() -> int:
+        raise AssertionError("gc.get_freeze_count() walks the permanent generation")
+
+    monkeypatch.setattr(gc, "get_freeze_count", walk)
+    watch.pending.append((1, 1000, 0))
+    watch.publish()
+    watch._freeze_survivors()
+    assert watch.freezes == 1
+    gc.unfreeze()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from nomadd.structs.codec import api
+from nomadd.structs.codec_diff import replacer
 from nomadd.structs.deployment import AllocDeploymentStatus
 from nomadd.structs.job import Job
 from nomadd.structs.resources import AllocatedResources
@@ -27,6 +29,9 @@ __all__ = [
     "TaskState",
     "TaskStatus",
     "alloc_name",
+    "compact_alloc",
+    "compact_metric",
+    "stored_placement",
 ]
 
 
@@ -298,3 +303,141 @@ class Allocation:
             create_time=self.create_time,
             modify_time=self.modify_time,
         )
+
+
+# ---- compact stored form (a server holds a million of these) -----------------------------------
+
+_V = TypeVar("_V")
+_EMPTY: Mapping[str, object] = {}  # one shared empty map: stored structs never mutate their maps
+
+
+def _intern(s: str) -> str:
+    """``sys.intern(s)``; a str subclass (an enum member) is kept as it is (intern refuses it)."""
+    return sys.intern(s) if type(s) is str else s
+
+
+_MAX_SHARED = 8192  # values kept by _share; it starts over when full
+_shared: dict[object, object] = {}
+
+
+def _share(key: object, value: _V) -> _V:
+    """The value stored before under ``key``, else ``value`` (kept for the next): the numbers
+    and counts of a metric repeat across allocations (nodes equally full score the same, every
+    placement of a run sees the same pool)."""
+    got = _shared.get(key)
+    if got is None:
+        if len(_shared) >= _MAX_SHARED:
+            _shared.clear()
+        _shared[key] = got = value
+    return got  # type: ignore[return-value]
+
+
+def _compact_map(m: Mapping[str, int]) -> Mapping[str, int]:
+    """The shared empty map, or an equal map of counts shared with other metrics."""
+    if not m:
+        return _EMPTY  # type: ignore[return-value]
+    return _share((dict, *m.items()), dict(m))  # a copy: the cache never holds a caller's map
+
+
+def _number(v: float) -> float:
+    if v == 0 or v != v:  # keeps -0.0 and NaN as they are
+        return v
+    return _share((type(v), v), v)  # typed: 1 and 1.0 are equal keys
+
+
+def compact_metric(m: AllocMetric) -> AllocMetric:
+    """``m`` with its maps of counts shared (empty or equal to another metric's), its score keys
+    (``<node ID>.<scorer>``, the same few per node across every allocation) interned and its
+    numbers shared (:func:`_share`): an equal metric in a third of the bytes."""
+    scores = m.scores
+    return _metric_replace(
+        m,
+        _number(m.nodes_in_pool),
+        _compact_map(m.nodes_available),
+        _compact_map(m.class_filtered),
+        _compact_map(m.constraint_filtered),
+        _compact_map(m.class_exhausted),
+        _compact_map(m.dimension_exhausted),
+        {_intern(k): _number(v) for k, v in scores.items()} if scores else _EMPTY,
+    )
+
+
+_last_resources: tuple[AllocatedResources, AllocatedResources] | None = None
+
+
+def _shared_resources(res: AllocatedResources) -> AllocatedResources:
+    """An equal :class:`AllocatedResources` stored before (jobs of equal asks place equal
+    resources; a plan's placements share one object already: the last one is remembered)."""
+    global _last_resources
+    last = _last_resources
+    if last is not None and last[0] is res:
+        return last[1]
+    key = (AllocatedResources, *res.tasks.items(), res.shared)
+    try:
+        hash(key)
+    except TypeError:  # a free-form value (a network's DNS block): kept as it is
+        return res
+    out = _share(key, res)
+    _last_resources = (res, out)
+    return out
+
+
+def compact_alloc(a: Allocation) -> Allocation:
+    """``a`` as a server stores it: the strings many allocations repeat (namespace, job, group,
+    node, eval, job type) interned, empty maps and equal resources shared, the metric compacted
+    (:func:`compact_metric`). Equal to ``a`` field by field; what the API returns is unchanged."""
+    return stored_placement(a, a.job, a.create_index, a.modify_index, a.alloc_modify_index)
+
+
+def stored_placement(
+    a: Allocation, job: Job | None, create_index: int, modify_index: int, alloc_modify_index: int
+) -> Allocation:
+    """:func:`compact_alloc` of ``a`` with its job and indexes set, in one copy (the FSM stores
+    each new placement so)."""
+    metrics = a.metrics
+    return _alloc_replace(
+        a,
+        _intern(a.namespace),
+        _intern(a.eval_id),
+        _intern(a.node_id),
+        _intern(a.node_name),
+        _intern(a.job_id),
+        job,
+        _intern(a.job_type),
+        _intern(a.task_group),
+        _shared_resources(a.allocated_resources),
+        a.task_states or _EMPTY,
+        None if metrics is None else compact_metric(metrics),
+        create_index,
+        modify_index,
+        alloc_modify_index,
+    )
+
+
+_metric_replace = replacer(
+    AllocMetric,
+    "nodes_in_pool",
+    "nodes_available",
+    "class_filtered",
+    "constraint_filtered",
+    "class_exhausted",
+    "dimension_exhausted",
+    "scores",
+)
+_alloc_replace = replacer(
+    Allocation,
+    "namespace",
+    "eval_id",
+    "node_id",
+    "node_name",
+    "job_id",
+    "job",
+    "job_type",
+    "task_group",
+    "allocated_resources",
+    "task_states",
+    "metrics",
+    "create_index",
+    "modify_index",
+    "alloc_modify_index",
+)

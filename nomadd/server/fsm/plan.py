@@ -22,7 +22,7 @@ from nomadd.server.fsm.deployment import apply_plan_deployment
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
-from nomadd.structs.alloc import Allocation
+from nomadd.structs.alloc import Allocation, stored_placement
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import from_wire_over, replacer, to_wire_diff
 from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
@@ -35,9 +35,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["apply_alloc_update", "apply_plan_results", "decode_plan_results", "encode_plan_results"]
 
-# What upsert_plan_locked sets on a new placement, set while copying it once (a new object:
-# the placement itself may still be held by the scheduler's plan and the applier's overlay).
-_stamp = replacer(Allocation, "job", "create_index", "modify_index", "alloc_modify_index")
+# A new placement is stored as stored_placement makes it (job and indexes set, repeated strings
+# interned, empty maps shared: compact_alloc), copied once (a new object: the placement itself
+# may still be held by the scheduler's plan and the applier's overlay).
 _without_job = replacer(Allocation, "job")
 
 
@@ -69,7 +69,9 @@ def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
             # new placements get their stored form here; upsert_plan_locked stores them as
             # they are (an in-place update of an existing allocation is copied there)
             allocs = [
-                a if store_allocs.get_alloc(txn, a.id) is not None else _stamp(a, job, index, index, index)
+                a
+                if store_allocs.get_alloc(txn, a.id) is not None
+                else stored_placement(a, job, index, index, index)
                 for a in allocs
             ]
         elif plan.job_ref is not None and allocs:

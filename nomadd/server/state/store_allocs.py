@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import operator
+import sys
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,9 +28,15 @@ from nomadd.server.state import store_deployments, store_jobs
 from nomadd.server.state.store import SharedField, register_table
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
-from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocDesiredStatus
+from nomadd.structs.alloc import (
+    Allocation,
+    AllocClientStatus,
+    AllocDesiredStatus,
+    compact_alloc,
+    stored_placement,
+)
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace
+from nomadd.structs.codec_diff import fast_replace, from_wire_over
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -60,8 +68,33 @@ def _encode(alloc: Allocation) -> Any:
     return to_wire(alloc)
 
 
+# The string fields a restore interns: repeated across allocations (or, for the ID, in the index
+# rows), one object each instead of one per allocation.
+_INTERNED = ("id", "namespace", "eval_id", "node_id", "node_name", "job_id", "job_type", "task_group")
+_MISSING = object()
+# (wire form, allocation) of the row decoded last, per thread (a restore runs on one)
+_local = threading.local()
+
+
 def _decode(raw: Any) -> Allocation:
-    return from_wire(Allocation, raw)
+    """One row of a dump (its job is attached by the store). It shares every field whose wire
+    form equals the row before's (the allocations of a plan are dumped one after the other and
+    share their resources, eval, metric maps...) and is stored compact (:func:`compact_alloc`)."""
+    intern = sys.intern
+    for name in _INTERNED:
+        value = raw.get(name)
+        if type(value) is str:
+            raw[name] = intern(value)
+    prev: tuple[dict[str, Any], Allocation] | None = getattr(_local, "decoded", None)
+    if prev is not None and prev[0].keys() == raw.keys():
+        prev_raw = prev[0]
+        diff = {k: v for k, v in raw.items() if prev_raw.get(k, _MISSING) != v}
+        alloc = from_wire_over(Allocation, diff, prev[1])
+    else:
+        alloc = from_wire(Allocation, raw)
+    alloc = compact_alloc(alloc)
+    _local.decoded = (raw, alloc)
+    return alloc
 
 
 def _encode_ids(rows: tuple[Any, ...]) -> Any:
@@ -69,7 +102,9 @@ def _encode_ids(rows: tuple[Any, ...]) -> Any:
 
 
 def _decode_ids(raw: Any) -> tuple[Any, ...]:
-    return tuple(raw)  # IDs after a restore; rows are put back as they are rewritten
+    # IDs after a restore (the allocations' own ID strings: interned); rows are put back as
+    # they are rewritten
+    return tuple(map(sys.intern, raw))
 
 
 # an allocation's job is the job version it was placed with, one object for all its allocations
@@ -178,9 +213,7 @@ def upsert_plan_locked(
             ):
                 stored = alloc  # built for this entry already (plan_apply's FSM case)
             else:
-                stored = fast_replace(
-                    alloc, job=attach, create_index=index, modify_index=index, alloc_modify_index=index
-                )
+                stored = stored_placement(alloc, attach, index, index, index)
             put_locked(txn, stored)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)

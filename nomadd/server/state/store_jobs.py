@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from nomadd.server.state.store import Refs, register_shared, register_table
+from nomadd.server.state.store_codec import Refs, register_shared, register_table
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.job import Job

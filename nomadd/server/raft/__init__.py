@@ -99,7 +99,7 @@ class RaftConfig:
     connection_retry_s: float = 0.5  # contributing/dependencies.md: the default 5 s delays first election
     leader_fallback_s: float = 4.0  # a leader cut off from the majority steps down after this
     compaction_min_entries: int = 5000  # a full dump once the log holds more (the floor)
-    compaction_max_entries: int = 25_000  # ... the ceiling of the pacing (log memory: ~5 KB an entry)
+    compaction_max_entries: int = 25_000  # ... the ceiling of the pacing (replay on restart)
     compaction_min_time_s: float = 300.0
 
     def scaled(self, multiplier: int) -> RaftConfig:

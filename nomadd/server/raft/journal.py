@@ -52,6 +52,10 @@ __all__ = [
 
 logger = logging.getLogger("nomadd.server.raft")
 
+# Commands held in memory, newest first; older entries' commands are read back from the file when
+# pysyncobj asks for them (a follower far behind, a compaction). With group commit an entry holds
+# many placements: at a million allocations the log since the last dump held 586 MB in memory.
+HOT_BYTES = 64 * 1024 * 1024
 FSYNC_ENV = "NOMADD_TEST_RAFT_FSYNC"  # "0": test only, no fsync anywhere in raft storage
 MAGIC = b"NOMADDRJ"
 FORMAT = 1
@@ -147,8 +151,13 @@ class DurableJournal(Journal):  # type: ignore[misc]
         self._meta_path = path + ".meta"
         self._fsync = fsync_enabled()
         self.leader = False  # set by the node: a leader syncs before it moves the commit index
-        self._entries: list[tuple[bytes, int, int]] = []
+        # (command, index, term); the command is None for the first ``_cold`` entries, whose
+        # commands are only in the file (see HOT_BYTES)
+        self._entries: list[tuple[bytes | None, int, int]] = []
         self._offsets: list[int] = []
+        self._cold = 0
+        self._hot_bytes = 0  # bytes of the commands held in memory
+        self.hot_limit = HOT_BYTES
         self._pending = bytearray()  # records added since the last sync, not yet written
         self._written = len(HEADER)  # file size covered by whole written records
         self._unsynced = False  # written or truncated since the last fdatasync
@@ -198,7 +207,9 @@ class DurableJournal(Journal):  # type: ignore[misc]
             raise RaftStorageError(
                 f"{self._path}: raft journal format {fmt} is not supported (this is {FORMAT})"
             )
-        self._entries, self._offsets, end, why = _parse(data, len(HEADER))
+        entries, self._offsets, end, why = _parse(data, len(HEADER))
+        self._entries = list(entries)
+        self._cold, self._hot_bytes = 0, sum(len(c) for c, _, _ in entries)
         self._written = end
         if end < len(data):
             last = self._entries[-1][1] if self._entries else 0
@@ -214,6 +225,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self._truncate(end)
             self._unsynced = True
             self.sync()
+        self._spill()
         self._meta = self._read_meta()
 
     def _load_legacy(self, data: bytes) -> None:
@@ -255,10 +267,12 @@ class DurableJournal(Journal):  # type: ignore[misc]
         command = bytes(command)
         self._offsets.append(self._written + len(self._pending))
         self._entries.append((command, idx, term))
+        self._hot_bytes += len(command)
         self._pending += _record(command, idx, term)
 
     def clear(self) -> None:
         self._entries, self._offsets = [], []
+        self._cold = self._hot_bytes = 0
         self._pending.clear()
         self._truncate(len(HEADER))
 
@@ -266,6 +280,9 @@ class DurableJournal(Journal):  # type: ignore[misc]
         if entryFrom >= len(self._entries):
             return
         off = self._offsets[entryFrom]
+        for command, _, _ in self._entries[max(entryFrom, self._cold) :]:
+            self._hot_bytes -= len(command or b"")
+        self._cold = min(self._cold, entryFrom)
         del self._entries[entryFrom:]
         del self._offsets[entryFrom:]
         if off >= self._written:
@@ -275,10 +292,40 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self._truncate(off)
 
     def deleteEntriesTo(self, entryTo: int) -> None:
-        self._rewrite(self._entries[entryTo:])
+        self._rewrite(self[entryTo:])
 
     def __getitem__(self, item: Any) -> Any:
-        return self._entries[item]
+        if isinstance(item, slice):
+            start = item.indices(len(self._entries))[0]
+            if start >= self._cold and (item.step or 1) > 0:
+                return self._entries[item]
+            return [self._whole(i) for i in range(*item.indices(len(self._entries)))]
+        return self._whole(item)
+
+    def _whole(self, i: int) -> tuple[bytes, int, int]:
+        command, idx, term = self._entries[i]
+        if command is None:
+            command = self._read_command(self._offsets[i], idx)
+        return command, idx, term
+
+    def _read_command(self, off: int, idx: int) -> bytes:
+        """An entry's command from the file (it was written whole and synced before it went cold)."""
+        head = os.pread(self._fd, _REC.size, off)
+        length, crc = _REC.unpack(head)
+        body = os.pread(self._fd, length, off + _REC.size)
+        if len(body) != length or zlib.crc32(body) != crc or _BODY.unpack_from(body)[0] != idx:
+            raise RaftStorageError(f"{self._path}: raft journal entry {idx} at offset {off} unreadable")
+        return bytes(body[_BODY.size :])
+
+    def _spill(self) -> None:
+        """Drop the oldest written commands from memory until at most ``hot_limit`` bytes remain."""
+        entries, offsets, written = self._entries, self._offsets, self._written
+        limit = self.hot_limit
+        while self._hot_bytes > limit and self._cold < len(entries) and offsets[self._cold] < written:
+            command, idx, term = entries[self._cold]
+            self._hot_bytes -= len(command or b"")
+            entries[self._cold] = (None, idx, term)
+            self._cold += 1
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -342,6 +389,7 @@ class DurableJournal(Journal):  # type: ignore[misc]
                 done += os.pwrite(self._fd, data[done:] if done else data, self._written + done)
             self._written += done
             self._unsynced = True
+            self._spill()
         if self._unsynced:
             if self._fsync:
                 os.fdatasync(self._fd)
@@ -369,8 +417,10 @@ class DurableJournal(Journal):  # type: ignore[misc]
         os.close(self._fd)
         self._fd = fd
         self._entries, self._offsets = list(entries), offsets
+        self._cold, self._hot_bytes = 0, sum(len(c) for c, _, _ in entries)
         self._pending.clear()
         self._written, self._unsynced = off, False
+        self._spill()
 
     def _store_meta(self) -> None:
         write_durably(self._meta_path, json.dumps(self._meta).encode())

@@ -221,3 +221,30 @@ def test_compat_check_names_a_journal_method_we_do_not_implement() -> None:
     assert len(lacking) == 1 and lacking[0].endswith(
         "NewerJournal.flush (a journal method nomadd's DurableJournal lacks)"
     )
+
+
+def test_old_commands_leave_memory_and_are_read_back_from_the_file(tmp_path: Path) -> None:
+    """Past ``hot_limit`` bytes the oldest written commands are dropped from memory; every
+    read (one entry, a slice, a compaction's rewrite, a reopen) still returns them whole."""
+    path = tmp_path / "raft.journal"
+    j = DurableJournal(str(path))
+    j.hot_limit = 100
+    entries = [(f"cmd-{i}-".encode() * 5, i, 1) for i in range(1, 41)]  # 40 bytes each
+    for e in entries:
+        j.add(*e)
+    assert j._cold == 0  # not written yet: nothing can leave memory
+    j.sync()
+    assert j._cold == len(entries) - 2 and j._hot_bytes <= 100
+    assert [j[i] for i in range(len(entries))] == entries
+    assert j[:] == entries and j[5:9] == entries[5:9] and j[-1] == entries[-1]
+    j.deleteEntriesFrom(30)  # a follower's log cut back: the hot tail goes first
+    assert j[:] == entries[:30]
+    j.add(*entries[30])
+    j.sync()
+    j.deleteEntriesTo(10)  # compaction rewrites the file from entries read back
+    assert j[:] == entries[10:31]
+    j._destroy()
+    again = DurableJournal(str(path))
+    again.hot_limit = 100
+    assert again[:] == entries[10:31]
+    again._destroy()

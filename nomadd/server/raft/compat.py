@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from pysyncobj import journal as _journal_module
+from pysyncobj import pickle as _pickle_module
 from pysyncobj import pipe_notifier as _pipe_notifier_module
 from pysyncobj import serializer as _serializer_module
 from pysyncobj import syncobj as _syncobj_module
@@ -87,6 +88,7 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (_syncobj_module, "createJournal", "attr"),
     (_syncobj_module, "createPoller", "attr"),
     (_serializer_module, "atomicReplace", "attr"),
+    (_pickle_module, "__protocol", "attr"),  # the pickle protocol of commands and messages
     # the transport subclass (glue.LoggingTransport)
     (TCPTransport, "_onMessageReceived", "attr"),
     (TCPTransport, "_onNewIncomingConnection", "attr"),

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import pickle as _pickle_module
 from pysyncobj import serializer as _serializer_module
 from pysyncobj import syncobj as _pysyncobj_module
 from pysyncobj.pipe_notifier import PipeNotifier
@@ -43,10 +44,22 @@ socket.inet_ntop = _socket.inet_ntop
 # A snapshot received from the leader is renamed into place by pysyncobj's serializer: make
 # that rename durable (data and directory fsync'ed) before the follower acknowledges it.
 _serializer_module.atomicReplace = durable_replace
+# pysyncobj pickles every command and every message with protocol 2 (for Python 2 peers), which
+# has no bytes opcode: each entry's payload (msgpack bytes) was pickled as
+# ``codecs.encode(str(payload, "latin1"), "latin1")``, each byte >= 0x80 written as two (UTF-8),
+# when proposed and again in every AppendEntries to every follower, and undone the same way on
+# every unpickling. Protocol 4 writes bytes as they are. On 300 jobs' real entries (2.8 MB) the
+# leader's pickling per follower went from 5-8 ms to 0.5 ms and zlib's from 21 ms to 16 ms (25 %
+# fewer bytes), a follower's unpickling from 12 to 6 ms. ``pickle.loads`` reads every protocol,
+# so nodes on either side of an upgrade and journals written before it still read each other.
+# (A module global, not name-mangled: ``dumps``/``dump`` read it on every call.)
+RAFT_PICKLE_PROTOCOL = 4
+_pickle_module.__protocol = RAFT_PICKLE_PROTOCOL
 
 logger = logging.getLogger("nomadd.server.raft")
 
 __all__ = [
+    "RAFT_PICKLE_PROTOCOL",
     "SLOW_TICK_S",
     "AckGate",
     "LoggingTransport",

@@ -19,6 +19,7 @@ from nomadd.server.context import ServerContext
 from nomadd.server.state import store_allocs, store_nodes
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import Allocation, DesiredTransition
+from nomadd.structs.construct import constructor
 from nomadd.structs.errors import UnknownAllocError
 from nomadd.structs.eval import EvalStatus, EvalTrigger, Evaluation
 from nomadd.structs.messages import MessageType
@@ -42,6 +43,7 @@ from nomadd.structs.requests.alloc import (
 __all__ = ["NODES_TABLE", "AllocEndpoint", "find_alloc", "new_eval"]
 
 NODES_TABLE = store_nodes.TABLE
+_new_evaluation = constructor(Evaluation)
 
 
 def new_eval(
@@ -57,7 +59,7 @@ def new_eval(
     job_modify_index: int = 0,
 ) -> Evaluation:
     """A pending evaluation with a fresh ID (endpoints make IDs, never the FSM)."""
-    return Evaluation(
+    return _new_evaluation(  # one per job register: built without the frozen __init__'s setattrs
         id=str(uuid.uuid4()),
         namespace=namespace,
         priority=priority,

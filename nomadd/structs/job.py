@@ -9,6 +9,7 @@ from dataclasses import field
 from enum import StrEnum
 from typing import ClassVar
 
+from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.constraint import Constraint
 from nomadd.structs.disconnect import DisconnectStrategy, group_problems
 from nomadd.structs.errors import ValidationError
@@ -296,11 +297,11 @@ class Job:
             migrate = tg.migrate or self.migrate  # the group's block wins whole (Nomad: per field)
             if migrate is None and self.type == JobType.SERVICE:
                 migrate = DEFAULT_MIGRATE
-            tg = dataclasses.replace(
+            tg = fast_replace(
                 tg, restart_policy=restart, reschedule_policy=reschedule, update=update, migrate=migrate
             )
             groups.append(_canonical_group_services(tg, self.name or self.id))
-        return dataclasses.replace(
+        return fast_replace(  # every job register copies the job and its groups: not dataclasses.replace
             self,
             name=self.name or self.id,
             namespace=self.namespace or "default",

@@ -212,12 +212,13 @@ class Router:
                     resp = web.Response(status=499, text="client closed request")  # never sent
             except Exception as err:
                 resp = _unexpected(req, err)
-            logger.debug(
-                "request complete method=%s path=%s duration=%.3fms",
-                req.method,
-                req.path_qs,
-                (time.monotonic() - start) * 1000,
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # path_qs builds a string: not per request at INFO
+                logger.debug(
+                    "request complete method=%s path=%s duration=%.3fms",
+                    req.method,
+                    req.path_qs,
+                    (time.monotonic() - start) * 1000,
+                )
             return resp
 
         return wrapped
@@ -277,6 +278,11 @@ def _paginate(order: ListOrder, req: web.Request, result: object) -> object:
     return replace(result, value=items, next_token=next_token)
 
 
+# Built once: json.dumps with any non-default argument builds an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_PRETTY = json.JSONEncoder(indent=4)
+
+
 def _respond(req: web.Request, result: object) -> web.StreamResponse:
     if isinstance(result, web.StreamResponse):
         return result
@@ -291,9 +297,7 @@ def _respond(req: web.Request, result: object) -> web.StreamResponse:
     if result is None:
         return web.Response(status=200, headers=headers)
     pretty = "pretty" in req.query and req.query["pretty"].lower() not in ("false", "0")
-    body = json.dumps(result, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
-    if pretty:
-        body += "\n"
+    body = _PRETTY.encode(result) + "\n" if pretty else _COMPACT.encode(result)
     return web.Response(text=body, content_type="application/json", headers=headers)
 
 

@@ -87,6 +87,7 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (PipeNotifier, "notify", "attr"),
     (_syncobj_module, "createJournal", "attr"),
     (_syncobj_module, "createPoller", "attr"),
+    (_syncobj_module, "getEncryptor", "attr"),
     (_serializer_module, "atomicReplace", "attr"),
     (_pickle_module, "__protocol", "attr"),  # the pickle protocol of commands and messages
     # the transport subclass (glue.LoggingTransport)

@@ -14,16 +14,26 @@ from nomadd import telemetry
 from nomadd.structs.errors import ValidationError
 
 if TYPE_CHECKING:
+    import psutil
+
     from nomadd.agent.agent import Agent
     from nomadd.agent.http.server import Router
 
 
+_process: list[psutil.Process] = []  # this process's handle, made once (~20 us each)
+
+
+def _this_process() -> psutil.Process:
+    import psutil  # on first use: not at start-up
+
+    if not _process or _process[0].pid != os.getpid():
+        _process[:] = [psutil.Process(os.getpid())]
+    return _process[0]
+
+
 def _runtime_gauges(agent: Agent) -> None:
     """Refresh process gauges on read (Nomad emits these every collection interval)."""
-    import psutil
-
-    proc = psutil.Process(os.getpid())
-    mem = proc.memory_info()
+    mem = _this_process().memory_info()
     telemetry.set_gauge("nomad.runtime.num_goroutines", threading.active_count())
     telemetry.set_gauge("nomad.runtime.alloc_bytes", mem.rss)
     telemetry.set_gauge("nomad.runtime.sys_bytes", mem.vms)

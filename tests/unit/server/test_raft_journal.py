@@ -248,3 +248,37 @@ def test_old_commands_leave_memory_and_are_read_back_from_the_file(tmp_path: Pat
     again.hot_limit = 100
     assert again[:] == entries[10:31]
     again._destroy()
+
+
+def test_a_cold_head_is_read_from_the_file_once_and_never_served_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pysyncobj reads ``log[0][1]`` several times per entry: a cold head is read back once, and
+    an entry cut and written again at the same place is read anew (never the old command)."""
+    j = DurableJournal(str(tmp_path / "j"))
+    j.hot_limit = 100
+    for command, idx, term in ENTRIES:
+        j.add(command, idx, term)
+        j.sync()
+    reads: list[int] = []
+    real = os.pread
+    monkeypatch.setattr(journal_mod.os, "pread", lambda fd, n, off: reads.append(off) or real(fd, n, off))
+    for _ in range(5):
+        assert j[0] == ENTRIES[0]
+    assert len(reads) == 2  # header and body, once
+    # a conflict cuts the log back to its second entry; a new entry of another term takes its place
+    j.deleteEntriesFrom(1)
+    j.add(b"the other term's command" * 10, 2, 9)
+    j.sync()
+    j.add(b"x" * 200, 3, 9)  # pushes the new entry 2 out of memory
+    j.sync()
+    assert j._entries[1][0] is None  # cold: read from the file
+    assert j[1] == (b"the other term's command" * 10, 2, 9)
+    assert j[0] == ENTRIES[0]  # the cold head, read back (and kept) again
+    j.deleteEntriesFrom(0)  # cut to the header: a new first entry at the same place
+    j.add(b"first again", 1, 9)
+    j.add(b"y" * 200, 2, 9)
+    j.sync()
+    assert j._entries[0][0] is None
+    assert j[0] == (b"first again", 1, 9)
+    j._destroy()

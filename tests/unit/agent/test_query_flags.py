@@ -66,3 +66,17 @@ def test_resources_all_and_related() -> None:
         assert status == 400 and "related" in text
 
     run(body)
+
+
+def test_pretty_indents_by_four_and_ends_with_a_newline() -> None:
+    async def body(h: Harness) -> None:
+        await h.fake.register_job(api_job("web", count=0))
+        status, compact = await h.request("GET", "/v1/job/web/summary", h.management)
+        assert status == 200 and "\n" not in compact and ": " not in compact
+        status, pretty = await h.request("GET", "/v1/job/web/summary?pretty=true", h.management)
+        assert status == 200
+        assert pretty == json.dumps(json.loads(compact), indent=4) + "\n"
+        status, off = await h.request("GET", "/v1/job/web/summary?pretty=false", h.management)
+        assert off == compact
+
+    run(body)

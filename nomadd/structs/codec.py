@@ -271,6 +271,8 @@ def _in_expr(kind: _Kind, expr: str, ns: dict[str, object], depth: int) -> str:
         if inner == var:
             return f"tuple({expr})"
         return f"tuple([{inner} for {var} in {expr}])"
+    if inner == var:  # a copy made in C (an allocation's scores: one per node scored)
+        return f"dict({expr})"
     return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
 
 

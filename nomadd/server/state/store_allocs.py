@@ -155,7 +155,11 @@ def _index_put(txn: Any, table: str, key: str, alloc: Allocation, old: Allocatio
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
     """Store ``alloc`` and keep its index rows in step (the only way to write the table)."""
-    old: Allocation | None = txn.get(TABLE, alloc.id)
+    _put(txn, alloc, txn.get(TABLE, alloc.id))
+
+
+def _put(txn: Any, alloc: Allocation, old: Allocation | None) -> None:
+    """:func:`put_locked` when the caller holds the stored row ``old`` (None: none) already."""
     if old is not None and not old.terminal():
         _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
     if not alloc.terminal():
@@ -185,7 +189,7 @@ def upsert_plan_locked(
         client_status = old.client_status
         if stop.client_status == AllocClientStatus.LOST and not old.client_terminal():
             client_status = AllocClientStatus.LOST
-        put_locked(
+        _put(
             txn,
             fast_replace(
                 old,
@@ -198,6 +202,7 @@ def upsert_plan_locked(
                 alloc_modify_index=index,
                 modify_time=stop.modify_time or old.modify_time,
             ),
+            old,
         )
         stopped += 1
     placed = 0
@@ -214,11 +219,11 @@ def upsert_plan_locked(
                 stored = alloc  # built for this entry already (plan_apply's FSM case)
             else:
                 stored = stored_placement(alloc, attach, index, index, index)
-            put_locked(txn, stored)
+            _put(txn, stored, None)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
                 if prev is not None and prev.next_allocation != stored.id:
-                    put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
+                    _put(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index), prev)
         else:
             # the servers set client status only to mark ``unknown`` (disconnected node)
             marked = alloc.client_status == AllocClientStatus.UNKNOWN and not old.client_terminal()
@@ -234,7 +239,7 @@ def upsert_plan_locked(
                 modify_index=index,
                 alloc_modify_index=index,
             )
-            put_locked(txn, stored)
+            _put(txn, stored, old)
         placed += 1
     return placed, stopped
 
@@ -295,7 +300,7 @@ def update_client_locked(txn: Any, updates: Iterable[AllocClientUpdate], now_ns:
             modify_index=txn.index,
             modify_time=now_ns,
         )
-        put_locked(txn, new)
+        _put(txn, new, old)
         out.append(new)
     return out
 

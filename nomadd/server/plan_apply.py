@@ -145,14 +145,16 @@ class _Overlay:
             for i in range(3):
                 total[i] -= cur[i]
         new = False
-        for a in {p.id: p for p in places}.values():
+        memo = self._memo
+        # one placement per node is the usual plan: no dedup dict then, and the sum unrolled
+        for a in places if len(places) < 2 else {p.id: p for p in places}.values():
             current = self.current(node_id, rows, a.id)
-            before = None if a.id in stopped else current
             if current is None:
                 new = True
-            old, add = _usage_of(before, self._memo), _usage_of(a, self._memo)
-            for i in range(3):
-                total[i] += add[i] - old[i]
+            old, add = _usage_of(None if a.id in stopped else current, memo), _usage_of(a, memo)
+            total[0] += add[0] - old[0]
+            total[1] += add[1] - old[1]
+            total[2] += add[2] - old[2]
         self._evaluated[node_id] = (stops, places, total)
         if new and (why := refuses_new_placements(node)):
             return False, why

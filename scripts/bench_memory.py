@@ -404,6 +404,8 @@ def replay_cpu(opts: argparse.Namespace) -> dict[str, float]:
     build(opts.nodes, opts.allocs // opts.count, opts.count, False, log=log)
     gc.collect()
     runtime.install()  # the agent's GC policy (young generations frozen once large)
+    if opts.no_gc:
+        gc.disable()
     prof = cProfile.Profile() if opts.profile else None
     best: dict[str, float] = {}
     for _ in range(opts.rounds):
@@ -480,6 +482,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="--cpu: replays, best of")
     ap.add_argument("--compare", metavar="REF", help="--cpu: also git REF's nomadd, alternated")
     ap.add_argument("--repeat", type=int, default=3, help="--compare: alternations")
+    ap.add_argument("--no-gc", action="store_true", help="--cpu: collector off while replaying")
     ap.add_argument("--profile", metavar="STEP", help="--cpu: cProfile one step (check, encode...)")
     ap.add_argument("--src", help=argparse.SUPPRESS)  # the nomadd tree to import (--compare)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)  # child processes:
@@ -496,7 +499,7 @@ def main() -> int:
         if "--nodes" not in sys.argv:
             opts.nodes = 1000
         argv = ["--cpu", f"--allocs={opts.allocs}", f"--nodes={opts.nodes}", f"--count={opts.count}"]
-        argv.append(f"--rounds={opts.rounds}")
+        argv += [f"--rounds={opts.rounds}", *(["--no-gc"] if opts.no_gc else [])]
         columns = compare_cpu(opts, argv) if opts.compare else {"this tree": replay_cpu(opts)}
         if opts.json:
             print(json.dumps(columns[next(iter(columns))] if len(columns) == 1 else columns, indent=2))

@@ -20,8 +20,17 @@ includes what decoding the dump left behind (freed, not returned). ``--by-type``
 store's bytes are made of: every object reached from the tables once (shared objects count
 once, where first reached; allocation tables last), by owning class and field.
 
+With ``--cpu`` it measures CPU instead: the PLAN_RESULTS batches the plan applier checked while
+building the store (``--nodes 1000 --allocs 10000``: the shape of ``scripts/bench schedule``) are
+replayed into a fresh leader store and a fresh follower store, timing with CPU time, per 10,000
+placements, best of ``--rounds``: the check (``PlanApplier._check``), ``FSM.encode``, the
+leader's apply (the proposer's structs) and the follower's decode + apply. ``--compare REF``
+alternates the measurement of git ``REF``'s nomadd and this tree's, in child processes (the
+machine's speed drifts: before and after need the same minutes).
+
 Usage: scripts/bench_memory.py [--allocs 100000] [--nodes 5000] [--count 10] [--follower]
        [--by-type] [--json]
+       scripts/bench_memory.py --cpu [--allocs 10000] [--nodes 1000] [--rounds 5] [--compare REF]
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import os
 import random
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import tracemalloc
@@ -75,11 +85,16 @@ class _Leader:
         self.follower = follower
         self.index = 0
         self.applier: Any = None
+        self.log: list[tuple[str, Any]] | None = None  # see replay_cpu
 
     async def propose(self, msg_type: int, entry: object) -> tuple[object, int]:
         return self.apply(msg_type, entry), self.index
 
     def apply(self, msg_type: int, entry: object) -> object:
+        from nomadd.structs.messages import MessageType
+
+        if self.log is not None and msg_type != MessageType.PLAN_RESULTS:
+            self.log.append(("entry", (msg_type, entry)))
         self.index += 1
         payload = self.fsm.encode(msg_type, entry)
         if not self.follower:
@@ -95,8 +110,11 @@ class _Leader:
         return int(result.alloc_index)
 
 
-def build(nodes: int, jobs: int, count: int, follower: bool, seed: int = 0) -> _Leader:
-    """A store holding ``nodes`` nodes and ``jobs`` x ``count`` placed allocations."""
+def build(
+    nodes: int, jobs: int, count: int, follower: bool, seed: int = 0, log: list[tuple[str, Any]] | None = None
+) -> _Leader:
+    """A store holding ``nodes`` nodes and ``jobs`` x ``count`` placed allocations. With ``log``,
+    every entry but PLAN_RESULTS and every batch the plan applier checks is appended to it."""
     from bench_schedule import _job  # type: ignore[import-not-found]
 
     from nomadd.scheduler import SCHEDULERS
@@ -113,6 +131,7 @@ def build(nodes: int, jobs: int, count: int, follower: bool, seed: int = 0) -> _
 
     rng = random.Random(seed)
     leader = _Leader(follower)
+    leader.log = log
     now = 1_800_000_000 * 10**9
     for _ in range(nodes):
         node = mock_node(str(uuid.UUID(int=rng.getrandbits(128), version=4)))
@@ -134,7 +153,9 @@ def build(nodes: int, jobs: int, count: int, follower: bool, seed: int = 0) -> _
         evals.append(result.evals[0])
 
     async def schedule() -> None:
-        leader.applier = PlanApplier(leader)  # type: ignore[arg-type]
+        leader.applier = (PlanApplier if log is None else _recording_applier())(leader)  # type: ignore[arg-type]
+        if log is not None:
+            leader.applier.log = log
         leader.applier.set_enabled(True)
         queue = iter(evals)
 
@@ -294,6 +315,153 @@ def run_all(opts: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _recording_applier() -> Any:
+    """A PlanApplier that appends each batch it checks to its ``log`` (nomadd imported late)."""
+    from nomadd.server.plan_apply import PlanApplier, _Pending
+
+    class RecordingApplier(PlanApplier):
+        log: list[tuple[str, Any]]
+
+        def _check(self, batch: list[_Pending]) -> Any:
+            self.log.append(("batch", [_Pending(p.plan, p.evals, None) for p in batch]))  # type: ignore[arg-type]
+            return super()._check(batch)
+
+    return RecordingApplier
+
+
+def _replay_once(log: list[tuple[str, Any]], prof: Any, prof_step: str) -> tuple[dict[str, float], int]:
+    """One replay of ``log`` into fresh stores: CPU seconds of each step, and placements made."""
+    from types import SimpleNamespace
+
+    from nomadd.server.fsm import FSM
+    from nomadd.server.fsm.dispatch import entry_kinds
+    from nomadd.server.plan_apply import PlanApplier
+    from nomadd.server.state.store import StateStore
+
+    leader, follower = FSM(StateStore(), entry_kinds()), FSM(StateStore(), entry_kinds())
+    applier = PlanApplier(SimpleNamespace(store=leader.store))  # type: ignore[arg-type]
+    spent = dict.fromkeys(("check", "encode", "apply_leader", "apply_follower", "gc"), 0.0)
+    # The collector's time is a row of its own: a collection runs in whichever step allocates
+    # past the threshold, and one full collection would swamp that step's figure.
+    in_gc = [0.0, 0.0]  # [started, seconds so far]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            in_gc[0] = time.process_time()
+        else:
+            in_gc[1] += time.process_time() - in_gc[0]
+
+    def timed(step: str, fn: Any, *args: Any) -> Any:
+        t0, g0 = time.process_time(), in_gc[1]
+        out = prof.runcall(fn, *args) if prof is not None and step == prof_step else fn(*args)
+        collector = in_gc[1] - g0
+        spent[step] += time.process_time() - t0 - collector
+        spent["gc"] += collector
+        return out
+
+    gc.callbacks.insert(0, on_gc)
+    try:
+        placed = _replay_steps(log, leader, follower, applier, timed)
+    finally:
+        gc.callbacks.remove(on_gc)
+    return spent, placed
+
+
+def _replay_steps(log: list[tuple[str, Any]], leader: Any, follower: Any, applier: Any, timed: Any) -> int:
+    from nomadd.structs.messages import MessageType
+
+    placed = index = 0
+
+    for kind, item in log:
+        if kind == "entry":  # nodes and jobs: as the leader wrote them, not timed
+            index += 1
+            payload = leader.encode(*item)
+            leader.expect(payload, item[1])
+            leader.apply(index, item[0], payload)
+            follower.apply(index, item[0], payload)
+            continue
+        request = timed("check", applier._check, item).request
+        if request is None:
+            continue
+        index += 1
+        payload = timed("encode", leader.encode, MessageType.PLAN_RESULTS, request)
+        leader.expect(payload, request)
+        placed += timed("apply_leader", leader.apply, index, MessageType.PLAN_RESULTS, payload).placed
+        timed("apply_follower", follower.apply, index, MessageType.PLAN_RESULTS, payload)
+    return placed
+
+
+def replay_cpu(opts: argparse.Namespace) -> dict[str, float]:
+    """CPU seconds per 10,000 placements of each step of the plan path (see the module doc)."""
+    import cProfile
+
+    import nomadd
+    from nomadd.agent import runtime
+
+    if opts.src and not nomadd.__file__.startswith(opts.src):
+        raise RuntimeError(f"nomadd imported from {nomadd.__file__}, not from {opts.src}")
+    log: list[tuple[str, Any]] = []
+    build(opts.nodes, opts.allocs // opts.count, opts.count, False, log=log)
+    gc.collect()
+    runtime.install()  # the agent's GC policy (young generations frozen once large)
+    if opts.no_gc:
+        gc.disable()
+    prof = cProfile.Profile() if opts.profile else None
+    best: dict[str, float] = {}
+    for _ in range(opts.rounds):
+        spent, placed = _replay_once(log, prof, opts.profile)
+        for step, cpu in spent.items():
+            best[step] = min(best.get(step, cpu), cpu * 10_000 / max(1, placed))
+    best["leader"] = best["check"] + best["encode"] + best["apply_leader"]  # without the collector
+    if prof is not None:
+        import pstats
+
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    return best
+
+
+def _cpu_child(src: str, argv: list[str]) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.run(
+        [sys.executable, __file__, *argv, "--src", src, "--json"], capture_output=True, text=True, env=env
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench_memory --cpu failed:\n{proc.stderr}")
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
+def compare_cpu(opts: argparse.Namespace, argv: list[str]) -> dict[str, dict[str, float]]:
+    """``replay_cpu`` of git ``opts.compare``'s nomadd and of this tree's, alternated
+    ``opts.repeat`` times in child processes; the best of each."""
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", opts.compare, "nomadd"], check=True, capture_output=True
+        ).stdout
+        tar_path = Path(tmp) / "src.tar"
+        tar_path.write_bytes(archive)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(tmp, filter="data")
+        for _ in range(opts.repeat):
+            for name, src in ((opts.compare, tmp), ("this tree", str(ROOT))):
+                got = _cpu_child(src, argv)
+                col = out.setdefault(name, got)
+                for step, cpu in got.items():
+                    col[step] = min(col[step], cpu)
+    return out
+
+
+def _print_cpu(opts: argparse.Namespace, columns: dict[str, dict[str, float]]) -> None:
+    print(
+        f"plan path CPU (ms per 10,000 placements, best of {opts.rounds}): {opts.allocs:,} allocations "
+        f"on {opts.nodes:,} nodes, {opts.count} per job"
+    )
+    print(f"{'':<16}" + "".join(f"{name:>14}" for name in columns))
+    for step in next(iter(columns.values())):
+        print(f"{step:<16}" + "".join(f"{col[step] * 1e3:>14.1f}" for col in columns.values()))
+
+
 def _print_types(title: str, rows: dict[str, list[int]], n: int, top: int) -> None:
     total = sum(b for b, _ in rows.values())
     print(f"  {title}: {total / n:,.0f} bytes/alloc reachable from the tables (sys.getsizeof, shared once)")
@@ -310,10 +478,34 @@ def main() -> int:
     ap.add_argument("--by-type", action="store_true", help="what the bytes are made of")
     ap.add_argument("--top", type=int, default=30, help="rows of --by-type")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cpu", action="store_true", help="CPU of the plan path instead (see above)")
+    ap.add_argument("--rounds", type=int, default=5, help="--cpu: replays, best of")
+    ap.add_argument("--compare", metavar="REF", help="--cpu: also git REF's nomadd, alternated")
+    ap.add_argument("--repeat", type=int, default=3, help="--compare: alternations")
+    ap.add_argument("--no-gc", action="store_true", help="--cpu: collector off while replaying")
+    ap.add_argument("--profile", metavar="STEP", help="--cpu: cProfile one step (check, encode...)")
+    ap.add_argument("--src", help=argparse.SUPPRESS)  # the nomadd tree to import (--compare)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)  # child processes:
     ap.add_argument("--child-fresh", default="", help=argparse.SUPPRESS)
     ap.add_argument("--child-restore", default="", help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.src:
+        import bench_schedule  # noqa: F401  # it puts this work tree first on sys.path: src goes before
+
+        sys.path.insert(0, opts.src)
+    if opts.cpu:
+        if "--allocs" not in sys.argv:
+            opts.allocs = 10_000
+        if "--nodes" not in sys.argv:
+            opts.nodes = 1000
+        argv = ["--cpu", f"--allocs={opts.allocs}", f"--nodes={opts.nodes}", f"--count={opts.count}"]
+        argv += [f"--rounds={opts.rounds}", *(["--no-gc"] if opts.no_gc else [])]
+        columns = compare_cpu(opts, argv) if opts.compare else {"this tree": replay_cpu(opts)}
+        if opts.json:
+            print(json.dumps(columns[next(iter(columns))] if len(columns) == 1 else columns, indent=2))
+        else:
+            _print_cpu(opts, columns)
+        return 0
     if opts.child_fresh:
         print(json.dumps(fresh(opts, opts.trace, opts.child_fresh)))
         return 0

@@ -100,6 +100,9 @@ class _Overlay:
         self._rows: dict[str, dict[str, Allocation]] = {}  # node -> the rows replaced so far
         self._used: dict[str, list[int]] = {}  # node -> usage of all its current rows
         self._memo: dict[int, tuple[object, tuple[int, int, int]]] = {}  # see _usage_of
+        # node -> (stops, places, usage with them) of its last evaluate(): accept() of those
+        # same objects takes the usage from there instead of summing it again
+        self._evaluated: dict[str, tuple[object, object, list[int]]] = {}
 
     def _node(self, node_id: str) -> tuple[dict[str, Allocation], list[int]]:
         rows = self._rows.get(node_id)
@@ -142,14 +145,17 @@ class _Overlay:
             for i in range(3):
                 total[i] -= cur[i]
         new = False
-        for a in {p.id: p for p in places}.values():
+        memo = self._memo
+        # one placement per node is the usual plan: no dedup dict then, and the sum unrolled
+        for a in places if len(places) < 2 else {p.id: p for p in places}.values():
             current = self.current(node_id, rows, a.id)
-            before = None if a.id in stopped else current
             if current is None:
                 new = True
-            old, add = _usage_of(before, self._memo), _usage_of(a, self._memo)
-            for i in range(3):
-                total[i] += add[i] - old[i]
+            old, add = _usage_of(None if a.id in stopped else current, memo), _usage_of(a, memo)
+            total[0] += add[0] - old[0]
+            total[1] += add[1] - old[1]
+            total[2] += add[2] - old[2]
+        self._evaluated[node_id] = (stops, places, total)
         if new and (why := refuses_new_placements(node)):
             return False, why
         if node is None:
@@ -159,6 +165,18 @@ class _Overlay:
 
     def accept(self, node_id: str, stops: Sequence[Allocation], places: Sequence[Allocation]) -> None:
         rows, used = self._node(node_id)
+        evaluated = self._evaluated.pop(node_id, None)
+        if evaluated is not None and evaluated[0] is stops and evaluated[1] is places:
+            # evaluate() summed the node's usage with exactly these (nothing of the node
+            # changed since: check_plan accepts a node after evaluating it): only the rows move
+            for a in stops:
+                old = self.current(node_id, rows, a.id)
+                if old is not None:
+                    rows[a.id] = dataclasses.replace(old, desired_status=AllocDesiredStatus.STOP)
+            for a in places:
+                rows[a.id] = a
+            used[:] = evaluated[2]
+            return
         for a in stops:
             old = self.current(node_id, rows, a.id)
             if old is not None:

@@ -336,7 +336,9 @@ def _compact_map(m: Mapping[str, int]) -> Mapping[str, int]:
     """The shared empty map, or an equal map of counts shared with other metrics."""
     if not m:
         return _EMPTY  # type: ignore[return-value]
-    return _share((dict, *m.items()), dict(m))  # a copy: the cache never holds a caller's map
+    key = (dict, *m.items())
+    got = _shared.get(key)  # looked up first: the copy is made only for a new map
+    return got if got is not None else _share(key, dict(m))  # type: ignore[return-value]
 
 
 def _number(v: float) -> float:
@@ -345,11 +347,33 @@ def _number(v: float) -> float:
     return _share((type(v), v), v)  # typed: 1 and 1.0 are equal keys
 
 
+_floats: dict[float, float] = {}  # score -> the float object stored for it (non-zero floats only)
+
+
+def _compact_scores(scores: Mapping[str, float]) -> Mapping[str, float]:
+    """``scores`` with interned keys and shared values (:func:`compact_metric`). Runs for every
+    score of every stored allocation (a placement has one per node scored), hence one plain loop
+    without calls for the usual exact non-zero float: it goes through one dict, other values
+    (zero, NaN, an int) through :func:`_number`."""
+    if not scores:
+        return _EMPTY  # type: ignore[return-value]
+    floats = _floats
+    if len(floats) >= _MAX_SHARED:
+        floats.clear()
+    intern = sys.intern
+    out = {}
+    try:
+        for k, v in scores.items():
+            out[intern(k)] = floats.setdefault(v, v) if type(v) is float and v and v == v else _number(v)
+    except TypeError:  # a key of a str subclass (intern refuses it): kept as it is
+        return {_intern(k): _number(v) for k, v in scores.items()}
+    return out
+
+
 def compact_metric(m: AllocMetric) -> AllocMetric:
     """``m`` with its maps of counts shared (empty or equal to another metric's), its score keys
     (``<node ID>.<scorer>``, the same few per node across every allocation) interned and its
     numbers shared (:func:`_share`): an equal metric in a third of the bytes."""
-    scores = m.scores
     return _metric_replace(
         m,
         _number(m.nodes_in_pool),
@@ -358,7 +382,7 @@ def compact_metric(m: AllocMetric) -> AllocMetric:
         _compact_map(m.constraint_filtered),
         _compact_map(m.class_exhausted),
         _compact_map(m.dimension_exhausted),
-        {_intern(k): _number(v) for k, v in scores.items()} if scores else _EMPTY,
+        _compact_scores(m.scores),
     )
 
 
@@ -395,19 +419,28 @@ def stored_placement(
     """:func:`compact_alloc` of ``a`` with its job and indexes set, in one copy (the FSM stores
     each new placement so)."""
     metrics = a.metrics
+    if metrics is not None:
+        metrics = compact_metric(metrics)
+    strings: tuple[str, ...] = (
+        a.namespace,
+        a.eval_id,
+        a.node_id,
+        a.node_name,
+        a.job_id,
+        a.job_type,
+        a.task_group,
+    )
+    try:
+        strings = tuple(map(sys.intern, strings))  # in C: this runs for every allocation stored
+    except TypeError:  # a str subclass (an enum member) is kept as it is
+        strings = tuple(map(_intern, strings))
     return _alloc_replace(
         a,
-        _intern(a.namespace),
-        _intern(a.eval_id),
-        _intern(a.node_id),
-        _intern(a.node_name),
-        _intern(a.job_id),
+        *strings,
         job,
-        _intern(a.job_type),
-        _intern(a.task_group),
         _shared_resources(a.allocated_resources),
         a.task_states or _EMPTY,
-        None if metrics is None else compact_metric(metrics),
+        metrics,
         create_index,
         modify_index,
         alloc_modify_index,
@@ -431,9 +464,9 @@ _alloc_replace = replacer(
     "node_id",
     "node_name",
     "job_id",
-    "job",
     "job_type",
     "task_group",
+    "job",
     "allocated_resources",
     "task_states",
     "metrics",

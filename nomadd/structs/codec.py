@@ -268,9 +268,9 @@ def _in_expr(kind: _Kind, expr: str, ns: dict[str, object], depth: int) -> str:
     var = f"_v{depth}"
     inner = _in_expr(kind.inner, var, ns, depth + 1)
     if kind.tag == "tuple":
-        if inner == var:
-            return f"tuple({expr})"
-        return f"tuple([{inner} for {var} in {expr}])"
+        return f"tuple({expr})" if inner == var else f"tuple([{inner} for {var} in {expr}])"
+    if inner == var:  # a copy made in C (an allocation's scores: one per node scored)
+        return f"dict({expr})"
     return f"{{_k{depth}: {inner} for _k{depth}, {var} in {expr}.items()}}"
 
 

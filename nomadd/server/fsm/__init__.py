@@ -156,7 +156,9 @@ class FSM:
                 pass
             return None
         try:
-            entry = self._take_proposed(payload) if payload else None
+            # a follower proposes nothing: it skips hashing every payload (tens of kB) to look
+            # it up (an entry this server proposed was expected before Raft had it)
+            entry = self._take_proposed(payload) if payload and self._proposed else None
             if entry is None:
                 entry = kind.decode(payload)
         except Exception as err:

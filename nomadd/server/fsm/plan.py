@@ -22,7 +22,7 @@ from nomadd.server.fsm.deployment import apply_plan_deployment
 from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import Txn
 from nomadd.server.state.store_evals import ApplyResult
-from nomadd.structs.alloc import Allocation, stored_placement
+from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import from_wire_over, replacer, to_wire_diff
 from nomadd.structs.deployment import Deployment, DeploymentStatusUpdate
@@ -35,9 +35,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["apply_alloc_update", "apply_plan_results", "decode_plan_results", "encode_plan_results"]
 
-# A new placement is stored as stored_placement makes it (job and indexes set, repeated strings
-# interned, empty maps shared: compact_alloc), copied once (a new object: the placement itself
-# may still be held by the scheduler's plan and the applier's overlay).
 _without_job = replacer(Allocation, "job")
 
 
@@ -59,22 +56,12 @@ def _plan_job(txn: Txn, plan: PlanEntry) -> Job | None:
 
 def apply_plan_results(txn: Txn, entry: PlanResultsEntry) -> ApplyResult:
     placed = stopped = 0
-    index = txn.index
     for plan in entry.plans:
         if plan.deployment is not None or plan.deployment_updates:
             apply_plan_deployment(txn, plan)
         job = _plan_job(txn, plan)
-        allocs: tuple[Allocation, ...] | list[Allocation] = plan.placements
-        if job is not None:
-            # new placements get their stored form here; upsert_plan_locked stores them as
-            # they are (an in-place update of an existing allocation is copied there)
-            allocs = [
-                a
-                if store_allocs.get_alloc(txn, a.id) is not None
-                else stored_placement(a, job, index, index, index)
-                for a in allocs
-            ]
-        elif plan.job_ref is not None and allocs:
+        allocs = plan.placements  # upsert_plan_locked gives each its stored form (a copy)
+        if job is None and plan.job_ref is not None and allocs:
             logger.warning(
                 "plan placements dropped: job version gone namespace=%s job=%s job_modify_index=%d allocs=%d",
                 *plan.job_ref,

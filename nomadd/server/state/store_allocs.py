@@ -155,7 +155,15 @@ def _index_put(txn: Any, table: str, key: str, alloc: Allocation, old: Allocatio
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
     """Store ``alloc`` and keep its index rows in step (the only way to write the table)."""
-    old: Allocation | None = txn.get(TABLE, alloc.id)
+    _put(txn, alloc, txn.get(TABLE, alloc.id))
+
+
+def _put(
+    txn: Any, alloc: Allocation, old: Allocation | None, new_by_job: dict[str, list[Allocation]] | None = None
+) -> None:
+    """:func:`put_locked` when the caller holds the stored row ``old`` (None: none) already.
+    With ``new_by_job`` a new allocation (``old`` None) is collected there for its job's index
+    row instead of being appended to it: :func:`_append_by_job` writes the row once per job."""
     if old is not None and not old.terminal():
         _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
     if not alloc.terminal():
@@ -163,10 +171,22 @@ def put_locked(txn: Any, alloc: Allocation) -> None:
     txn.put(TABLE, alloc.id, alloc)
     if alloc.deployment_id:
         store_deployments.track_alloc_locked(txn, old, alloc)
-    _index_put(txn, BY_JOB_TABLE, job_key(alloc.namespace, alloc.job_id), alloc, old)
+    key = job_key(alloc.namespace, alloc.job_id)
+    if old is None and new_by_job is not None:
+        new_by_job.setdefault(key, []).append(alloc)
+    else:
+        _index_put(txn, BY_JOB_TABLE, key, alloc, old)
     _index_put(txn, BY_NODE_TABLE, alloc.node_id, alloc, old)
     if alloc.client_terminal():  # Nomad: a stopped allocation's services leave the catalog
         delete_alloc_services_locked(txn, alloc.id)
+
+
+def _append_by_job(txn: Any, new_by_job: dict[str, list[Allocation]]) -> None:
+    """Append the allocations :func:`_put` collected to their jobs' index rows; empties it."""
+    for key, allocs in new_by_job.items():
+        rows: tuple[Any, ...] = txn.get(BY_JOB_TABLE, key) or ()
+        txn.put(BY_JOB_TABLE, key, (*rows, *allocs))
+    new_by_job.clear()
 
 
 def upsert_plan_locked(
@@ -185,7 +205,7 @@ def upsert_plan_locked(
         client_status = old.client_status
         if stop.client_status == AllocClientStatus.LOST and not old.client_terminal():
             client_status = AllocClientStatus.LOST
-        put_locked(
+        _put(
             txn,
             fast_replace(
                 old,
@@ -198,9 +218,14 @@ def upsert_plan_locked(
                 alloc_modify_index=index,
                 modify_time=stop.modify_time or old.modify_time,
             ),
+            old,
         )
         stopped += 1
     placed = 0
+    # the job's index row is written once for the plan's new placements (a plan's are of one
+    # job), not rebuilt for each; any other write of the table flushes it first (it may replace
+    # a placement collected here)
+    new_by_job: dict[str, list[Allocation]] = {}
     for alloc in placements:
         old = txn.get(TABLE, alloc.id)
         attach = job if job is not None else (old.job if old is not None else alloc.job)
@@ -214,12 +239,14 @@ def upsert_plan_locked(
                 stored = alloc  # built for this entry already (plan_apply's FSM case)
             else:
                 stored = stored_placement(alloc, attach, index, index, index)
-            put_locked(txn, stored)
+            _put(txn, stored, None, new_by_job)
             if stored.previous_allocation:
                 prev: Allocation | None = txn.get(TABLE, stored.previous_allocation)
                 if prev is not None and prev.next_allocation != stored.id:
-                    put_locked(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index))
+                    _append_by_job(txn, new_by_job)
+                    _put(txn, fast_replace(prev, next_allocation=stored.id, modify_index=index), prev)
         else:
+            _append_by_job(txn, new_by_job)
             # the servers set client status only to mark ``unknown`` (disconnected node)
             marked = alloc.client_status == AllocClientStatus.UNKNOWN and not old.client_terminal()
             stored = fast_replace(
@@ -234,8 +261,9 @@ def upsert_plan_locked(
                 modify_index=index,
                 alloc_modify_index=index,
             )
-            put_locked(txn, stored)
+            _put(txn, stored, old)
         placed += 1
+    _append_by_job(txn, new_by_job)
     return placed, stopped
 
 
@@ -295,7 +323,7 @@ def update_client_locked(txn: Any, updates: Iterable[AllocClientUpdate], now_ns:
             modify_index=txn.index,
             modify_time=now_ns,
         )
-        put_locked(txn, new)
+        _put(txn, new, old)
         out.append(new)
     return out
 

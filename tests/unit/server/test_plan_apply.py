@@ -471,8 +471,16 @@ def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> 
                 }
             ]
             overlay = _Overlay(snap, inflight)
+            node_now = snap.get("nodes", node.id)
             if rng.random() < 0.5 and existing:  # an earlier plan of the batch
-                overlay.accept(node.id, rng.sample(existing, k=1), [fresh()])
+                earlier_stops, earlier_places = tuple(rng.sample(existing, k=1)), (fresh(), fresh())
+                if rng.random() < 0.5:  # as check_plan does it: the usage evaluate() summed is kept
+                    overlay.evaluate(node_now, node.id, earlier_stops, earlier_places)
+                overlay.accept(node.id, earlier_stops, earlier_places)
+                live = [a for a in overlay.allocs(node.id).values() if not a.terminal()]
+                assert overlay._used[node.id] == [
+                    sum(a.allocated_resources.comparable()[i] for a in live) for i in range(3)
+                ]
             stops = (
                 tuple(rng.sample(existing, k=rng.randrange(min(3, len(existing)) + 1))) if existing else ()
             )
@@ -480,7 +488,6 @@ def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> 
                 [fresh() for _ in range(rng.randrange(3))]
                 + [variant(a) for a in rng.sample(existing, k=rng.randrange(min(2, len(existing)) + 1))]
             )
-            node_now = snap.get("nodes", node.id)
             want = evaluate_node_plan(node_now, overlay.allocs(node.id).values(), stops, places)
             assert overlay.evaluate(node_now, node.id, stops, places) == want
             checked += want[0]

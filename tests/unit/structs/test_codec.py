@@ -112,6 +112,15 @@ def test_from_wire_tuples_and_enums_are_typed() -> None:
     assert isinstance(s.by_name["k"], Leaf)
 
 
+def test_from_wire_copies_maps_and_never_holds_the_callers() -> None:
+    wire = to_wire(AllocMetric(scores={"n1.binpack": 0.5}, nodes_available={"dc1": 3}))
+    m = from_wire(AllocMetric, wire)
+    assert m.scores == {"n1.binpack": 0.5} and m.scores is not wire["scores"]
+    assert m.nodes_available == {"dc1": 3} and m.nodes_available is not wire["nodes_available"]
+    over = codec_diff.from_wire_over(AllocMetric, {"scores": wire["scores"]}, m)
+    assert over.scores == m.scores and over.scores is not wire["scores"]
+
+
 def test_from_wire_ignores_unknown_and_defaults_missing() -> None:
     s = from_wire(Sample, {"name": "y", "from_the_future": 1})
     assert s == Sample(name="y")

@@ -135,6 +135,10 @@ def test_compact_metric_shares_numbers_and_maps_without_changing_them() -> None:
     assert m1.dimension_exhausted is m2.dimension_exhausted
     m3 = compact_metric(AllocMetric(dimension_exhausted={"cpu": 3}))
     assert m3.dimension_exhausted == {"cpu": 3}
+    odd = compact_metric(AllocMetric(scores={"n1.s": 2, "n2.s": math.nan, "n3.s": 2.0}))  # type: ignore[dict-item]
+    assert [type(v) for v in odd.scores.values()] == [int, float, float] and math.isnan(odd.scores["n2.s"])
+    enum_key = compact_metric(AllocMetric(scores={JobType.BATCH: 1.5, "n1.s": 1.5}))
+    assert type(next(iter(enum_key.scores))) is JobType and enum_key.scores == {"batch": 1.5, "n1.s": 1.5}
 
 
 def _resources(cpu: int, dns: object = None) -> AllocatedResources:

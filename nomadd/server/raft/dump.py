@@ -1,6 +1,18 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file is ``gzip(pickle((DUMP_FORMAT, store msgpack, pysyncobj tail data)))``. pysyncobj calls
+The file (format 2) is one gzip stream of: :data:`MAGIC`; the pickle of pysyncobj's tail data
+(the last two applied entries and the cluster), after its length (8 bytes, big-endian); the
+store's dump (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack); an end mark
+(``["end", index]``). The store is encoded straight into the file and read back from it row by
+row, so neither the writing child nor a restoring server holds the dump whole (at a million
+allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three
+copies of it: a child peaked at 6 GB). The file checks itself: a truncated or corrupt file
+fails gzip's CRC and length, the msgpack framing or the end mark, and is refused with a
+ValueError before the store changes (it is decoded whole first, then installed). Format 1
+files (a server upgraded in place) are still read. pysyncobj sends the file as it is to a
+lagging follower, which reads it here too.
+
+pysyncobj calls
 :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
 file written before it returns. Encoding the store costs O(state) of Python work (seconds at a
 million allocations): on the tick thread it would stall heartbeats, and on a thread of this
@@ -36,18 +48,22 @@ import signal
 import time
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.forked import fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
-from nomadd.server.state.store import StateSnapshot, dump_snapshot
+from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store_codec import Decoded, decode_dump_stream, dump_reader, write_dump
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["DUMP_FORMAT", "DUMP_PACE", "DumpSerializer", "write_dump_file"]
+__all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "write_dump_file"]
 
-DUMP_FORMAT = 1  # our full-dump file layout
+DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
+MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
+_END = "end"
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 
 
@@ -60,16 +76,50 @@ def _file_id(path: str) -> tuple[int, int] | None:
 
 
 def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
-    """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path``, fsync'ed; returns its size
-    before compression (the uncompressed pickle)."""
-    blob = pickle.dumps((DUMP_FORMAT, dump_snapshot(snap), raft_data), protocol=4)
+    """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
+    doc), piece by piece, fsync'ed; returns its size before compression."""
+    written = 0
     with open(path, "wb") as f:
         with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
-            g.write(blob)
+
+            def sink(data: bytes) -> None:
+                nonlocal written
+                written += g.write(data)
+
+            tail = pickle.dumps(raft_data, protocol=4)
+            sink(MAGIC + len(tail).to_bytes(8, "big") + tail)
+            write_dump(snap, sink)
+            sink(msgpack.packb([_END, snap.index]))
         f.flush()
         if fsync_enabled():
             os.fsync(f.fileno())
-    return len(blob)
+    return written
+
+
+def _read_exactly(g: gzip.GzipFile, n: int) -> bytes:
+    data = g.read(n)
+    if len(data) != n:
+        raise ValueError("raft dump ends early (truncated)")
+    return data
+
+
+def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
+    """The decoded store and tail data of a format 2 file, read past :data:`MAGIC`; every
+    check passed (end mark, then the end of the gzip stream: its CRC and length)."""
+    tail = pickle.loads(_read_exactly(g, int.from_bytes(_read_exactly(g, 8), "big")))
+    unpacker = dump_reader(g)
+    decoded = decode_dump_stream(unpacker)
+    try:
+        end = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise ValueError("raft dump has no end mark (truncated)") from None
+    if end != [_END, decoded[0]["latest"]]:
+        raise ValueError(f"raft dump has a bad end mark {end!r}")
+    try:
+        unpacker.unpack()  # reads to the end of the file: gzip checks its CRC and length there
+    except msgpack.OutOfData:
+        return decoded, tail
+    raise ValueError("raft dump has data after its end mark")
 
 
 class DumpSerializer:
@@ -185,9 +235,26 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
 
     def deserialize(self, filename: str) -> Any:
-        with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
-            fmt, state, raft_data = pickle.loads(g.read())  # our own file or the leader's
-        if fmt != DUMP_FORMAT:
+        """Restore the store from ``filename`` (our own dump or the leader's); returns the tail
+        data. ValueError, and the store unchanged, if the file is not a whole dump."""
+        try:
+            with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
+                if g.read(len(MAGIC)) != MAGIC:
+                    g.seek(0)
+                    return self._load_format_1(g)
+                decoded, raft_data = _read_format_2(g)
+        except ValueError as err:
+            raise ValueError(f"raft dump {filename} refused: {err}") from None
+        except Exception as err:  # gzip, zlib, pickle: a truncated or corrupt file
+            raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
+        self._fsm.store.install(decoded)
+        self._fsm.events.close_all()  # as FSM.restore: the subscribers' view no longer holds
+        return raft_data
+
+    def _load_format_1(self, g: gzip.GzipFile) -> Any:
+        """A dump written before format 2 (a server upgraded in place restarts from it)."""
+        fmt, state, raft_data = pickle.load(g)
+        if fmt != 1:
             raise ValueError(f"unknown raft dump format {fmt!r}")
         self._fsm.restore(state)
         return raft_data

@@ -32,9 +32,21 @@ dump still running when the server stops is killed.
 
 Dumps are paced. pysyncobj starts one whenever the log holds more than
 ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back, and each
-dump costs O(state) of CPU. After each dump the floor becomes ``DUMP_PACE`` times the entries
+dump costs O(state) of CPU. After each dump the period becomes ``DUMP_PACE`` times the entries
 applied while it was written, within ``entries`` (floor, ceiling): dumps then take about
 1/DUMP_PACE of the time whatever the state size, and the ceiling bounds the log kept in memory.
+
+Dumps are staggered across the servers. Every server applies the same entries at about the
+same time, so with the same period they would all dump at once, each with a child encoding the
+whole store: on a small machine the cores they share go to three dumps together, and the
+cluster's rate dips three times as deep. So each server dumps at its own phase of the period:
+the server at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes
+``≡ p * period / n (mod period)`` (:func:`staggered`). After each dump, and after loading a
+dump (a restart, a snapshot from the leader), the log size that starts the next one is set so
+that it falls on the server's next such index, at least half a period on (in steady state
+exactly one period). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
+clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
+third of every 300 s), which a log that fills in seconds would outgrow.
 """
 
 from __future__ import annotations
@@ -59,12 +71,20 @@ from nomadd.server.state.store_codec import Decoded, decode_dump_stream, dump_re
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "write_dump_file"]
+__all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "staggered", "write_dump_file"]
 
 DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
 MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
 _END = "end"
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
+
+
+def staggered(index: int, period: int, place: int, count: int) -> int:
+    """The entries after ``index`` (a dump) until this server's next dump: the next index of
+    its phase ``place * period // count`` (mod ``period``), at least half a period on."""
+    offset = period * place // max(count, 1)
+    earliest = index + period // 2
+    return earliest + (offset - earliest) % period - index
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -125,10 +145,15 @@ def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
 class DumpSerializer:
     """pysyncobj's custom full-dump hooks (see the module doc)."""
 
-    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000)) -> None:
+    def __init__(
+        self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000), self_id: str = ""
+    ) -> None:
         self._fsm = fsm
         self._filename = filename
         self._entries = entries
+        self._self_id = self_id  # this server's Raft address: its place among the voters
+        self._place = (0, 1)  # (place, count) of this server among the voters, sorted
+        self._period = entries[0]
         self.conf: Any = None  # the SyncObjConf whose logCompactionMinEntries is paced
         self._state = SERIALIZER_STATE.NOT_SERIALIZING
         self._pid = 0  # the writing child
@@ -143,6 +168,7 @@ class DumpSerializer:
     def serialize(self, filename: str, raft_data: Any) -> None:
         if self._state == SERIALIZER_STATE.SERIALIZING:
             return
+        self._learn_place(raft_data)
         snap = self._fsm.store.snapshot()
         self._base = _file_id(self._filename)
         self._index = snap.index
@@ -190,7 +216,7 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.FAILED
             return
         durable_replace(self._tmp, self._filename)  # before pysyncobj trims the journal
-        next_at = self._pace(self._fsm.store.latest_index() - self._index)
+        next_at = self._pace(self._fsm.store.latest_index() - self._index, self._index)
         logger.info(
             "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
             self._filename,
@@ -201,13 +227,25 @@ class DumpSerializer:
         )
         self._state = SERIALIZER_STATE.SUCCESS
 
-    def _pace(self, applied_meanwhile: int) -> int:
-        """Set the log size that starts the next dump (see the module doc); returns it."""
-        floor, ceiling = self._entries
-        next_at = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
+    def _pace(self, applied_meanwhile: int | None, index: int) -> int:
+        """Set the log size that starts the next dump, after one at ``index`` (see the module
+        doc); returns it. ``applied_meanwhile`` None: keep the period (a dump was loaded)."""
+        if applied_meanwhile is not None:
+            floor, ceiling = self._entries
+            self._period = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
+        next_at = staggered(index, self._period, *self._place)
         if self.conf is not None:
             self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
         return next_at
+
+    def _learn_place(self, raft_data: Any) -> None:
+        """This server's place among the voters, from pysyncobj's tail data (its cluster)."""
+        try:
+            ids = sorted(str(getattr(node, "id", node)) for node in raft_data[2])
+        except (TypeError, IndexError, KeyError):
+            return
+        if self._self_id in ids:
+            self._place = (ids.index(self._self_id), len(ids))
 
     def check(self) -> int:
         """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
@@ -249,7 +287,15 @@ class DumpSerializer:
             raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
         self._fsm.store.install(decoded)
         self._fsm.events.close_all()  # as FSM.restore: the subscribers' view no longer holds
+        self._loaded(raft_data)
         return raft_data
+
+    def _loaded(self, raft_data: Any) -> None:
+        """A dump was loaded: pysyncobj's log now starts at its index; the next dump falls on
+        this server's phase."""
+        self._learn_place(raft_data)
+        with contextlib.suppress(TypeError, IndexError, ValueError):
+            self._pace(None, int(raft_data[0][1]))
 
     def _load_format_1(self, g: gzip.GzipFile) -> Any:
         """A dump written before format 2 (a server upgraded in place restarts from it)."""
@@ -257,4 +303,5 @@ class DumpSerializer:
         if fmt != 1:
             raise ValueError(f"unknown raft dump format {fmt!r}")
         self._fsm.restore(state)
+        self._loaded(raft_data)
         return raft_data

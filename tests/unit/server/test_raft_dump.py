@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import pickle
 import time
@@ -15,7 +16,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.raft import dump as dump_module
-from nomadd.server.raft.dump import DumpSerializer, write_dump_file
+from nomadd.server.raft.dump import DumpSerializer, staggered, write_dump_file
 from nomadd.server.state.store import StateStore, dump_snapshot, register_table
 
 register_table("test_dump_rows")  # values stored as they are
@@ -178,3 +179,25 @@ def test_a_truncated_or_corrupt_dump_is_refused_and_changes_nothing(tmp_path: Pa
     target = _fsm()
     assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
     assert target.store.snapshot().get("test_dump_rows", "k1999") == "value-1999"
+
+
+def test_each_server_dumps_at_its_own_phase_of_the_period() -> None:
+    """The servers apply the same entries at the same time: with the same period each dumps at
+    its own phase (place / count of it), so their dumps (a child encoding the whole store each)
+    never coincide, and once in phase a server dumps exactly one period apart."""
+    period, count = 9000, 3
+    dumps: dict[int, list[int]] = {}
+    for place in range(count):
+        at = [0]  # every server starts from the same log (a fresh cluster, or all restarted)
+        for _ in range(6):
+            at.append(at[-1] + staggered(at[-1], period, place, count))
+        dumps[place] = at[1:]
+        gaps = [b - a for a, b in itertools.pairwise(at[1:])]
+        assert all(a % period == place * period // count for a in at[1:]), at
+        assert gaps == [period] * len(gaps)
+        assert period // 2 <= at[1] < period * 3 // 2
+    every = sorted(i for at in dumps.values() for i in at)
+    assert min(b - a for a, b in itertools.pairwise(every)) == period // count
+    # one server alone: every period; a dump off its phase (late) is pulled back onto it
+    assert staggered(0, period, 0, 1) == period
+    assert staggered(3100 + 200, period, 1, 3) + 3300 == 12_000

@@ -201,3 +201,22 @@ def test_each_server_dumps_at_its_own_phase_of_the_period() -> None:
     # one server alone: every period; a dump off its phase (late) is pulled back onto it
     assert staggered(0, period, 0, 1) == period
     assert staggered(3100 + 200, period, 1, 3) + 3300 == 12_000
+
+
+def test_a_dump_is_read_back_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore (a restart, a follower installing the leader's file) never reads the file
+    whole: the store comes back row by row from reads of at most 1 MiB."""
+    path = tmp_path / "raft.dump"
+    write_dump_file(str(path), _fsm_with_rows(5, 20_000).store.snapshot(), ("tail", 5))
+    asked: list[int] = []
+    real = gzip.GzipFile.read
+
+    def read(self: gzip.GzipFile, size: int = -1) -> bytes:
+        asked.append(size)
+        return real(self, size)
+
+    monkeypatch.setattr(gzip.GzipFile, "read", read)
+    target = _fsm()
+    assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
+    assert target.store.snapshot().get("test_dump_rows", "k19999") == "value-19999"
+    assert asked and all(0 <= n <= 1 << 20 for n in asked), asked

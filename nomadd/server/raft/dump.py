@@ -76,6 +76,7 @@ __all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "staggered", "
 DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
 MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
 _END = "end"
+_MAX_TAIL_BYTES = 1 << 28  # the pickled tail: two entries (each <= MAX_ENTRY_BYTES) and the cluster
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 
 
@@ -126,7 +127,10 @@ def _read_exactly(g: gzip.GzipFile, n: int) -> bytes:
 def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
     """The decoded store and tail data of a format 2 file, read past :data:`MAGIC`; every
     check passed (end mark, then the end of the gzip stream: its CRC and length)."""
-    tail = pickle.loads(_read_exactly(g, int.from_bytes(_read_exactly(g, 8), "big")))
+    size = int.from_bytes(_read_exactly(g, 8), "big")
+    if size > _MAX_TAIL_BYTES:  # a damaged length: never read the file whole for it
+        raise ValueError(f"raft dump has a bad tail length {size}")
+    tail = pickle.loads(_read_exactly(g, size))
     unpacker = dump_reader(g)
     decoded = decode_dump_stream(unpacker)
     try:

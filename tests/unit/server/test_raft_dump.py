@@ -16,7 +16,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.raft import dump as dump_module
-from nomadd.server.raft.dump import DumpSerializer, staggered, write_dump_file
+from nomadd.server.raft.dump import MAGIC, DumpSerializer, staggered, write_dump_file
 from nomadd.server.state.store import StateStore, dump_snapshot, register_table
 
 register_table("test_dump_rows")  # values stored as they are
@@ -143,6 +143,9 @@ def _mangled(good: bytes, what: str) -> bytes:
         "the store cut off": gzip.compress(raw[: len(raw) // 2]),
         "data after the end mark": gzip.compress(raw + end),
         "a bad end mark": gzip.compress(raw[: -len(end)] + msgpack.packb(["end", 4])),
+        "a huge tail length": gzip.compress(
+            raw[: len(MAGIC)] + (1 << 62).to_bytes(8, "big") + raw[len(MAGIC) + 8 :]
+        ),
     }[what]
 
 
@@ -158,6 +161,7 @@ _MANGLES = [
     "the store cut off",
     "data after the end mark",
     "a bad end mark",
+    "a huge tail length",
 ]
 
 

@@ -23,7 +23,7 @@ import tarfile
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -37,6 +37,7 @@ __all__ = [
     "read_archive",
     "read_archive_file",
     "table_stats",
+    "write_archive",
 ]
 
 ARCHIVE_VERSION = 1
@@ -76,39 +77,53 @@ class SnapshotMeta:
         }
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
+def _add(tar: tarfile.TarFile, name: str, data: IO[bytes], size: int, mtime: float) -> None:
     info = tarfile.TarInfo(name)
-    info.size = len(data)
+    info.size = size
     info.mtime = int(mtime)
     info.mode = 0o600
-    tar.addfile(info, io.BytesIO(data))
+    tar.addfile(info, data)
 
 
-def build_archive(state: bytes, *, index: int, term: int, now: float | None = None) -> bytes:
-    """The archive bytes of one state dump taken at Raft ``index``/``term``."""
+def write_archive(
+    out: IO[bytes],
+    state: IO[bytes],
+    *,
+    size: int,
+    sha256: str,
+    index: int,
+    term: int,
+    now: float | None = None,
+) -> None:
+    """The archive of one state dump taken at Raft ``index``/``term`` into ``out``; the dump
+    is read from ``state`` (``size`` bytes whose sha256 hex is ``sha256``) piece by piece: a
+    dump written to a file first is never held whole."""
     now = time.time() if now is None else now
     meta = {
         "Version": ARCHIVE_VERSION,
         "ID": f"{term}-{index}-{int(now * 1000)}",
         "Index": index,
         "Term": term,
-        "Size": len(state),
+        "Size": size,
         "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "NomaddVersion": __version__,
     }
     meta_bytes = json.dumps(meta, indent=2).encode() + b"\n"
-    sums = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-        for name, data in ((_META, meta_bytes), (_STATE, state))
-    ).encode()
-    buf = io.BytesIO()
+    sums = f"{hashlib.sha256(meta_bytes).hexdigest()}  {_META}\n{sha256}  {_STATE}\n".encode()
     with (
-        gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1, mtime=int(now)) as gz,
+        gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=int(now)) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
-        _add(tar, _META, meta_bytes, now)
-        _add(tar, _STATE, state, now)
-        _add(tar, _SUMS, sums, now)
+        _add(tar, _META, io.BytesIO(meta_bytes), len(meta_bytes), now)
+        _add(tar, _STATE, state, size, now)
+        _add(tar, _SUMS, io.BytesIO(sums), len(sums), now)
+
+
+def build_archive(state: bytes, *, index: int, term: int, now: float | None = None) -> bytes:
+    """The archive bytes of one state dump taken at Raft ``index``/``term``."""
+    buf = io.BytesIO()
+    digest = hashlib.sha256(state).hexdigest()
+    write_archive(buf, io.BytesIO(state), size=len(state), sha256=digest, index=index, term=term, now=now)
     return buf.getvalue()
 
 

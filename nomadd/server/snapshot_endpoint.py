@@ -19,17 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import io
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from nomadd.helper.snapshot_archive import build_archive
+from nomadd.helper.snapshot_archive import write_archive
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.forked import run_forked
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, staged_restore
 from nomadd.server.periodic import PeriodicLeaderTask
-from nomadd.server.state.store import StateSnapshot, dump_snapshot
+from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store_codec import write_dump
 from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests import QueryMeta, WriteMeta
@@ -55,11 +60,50 @@ RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by
 JANITOR_INTERVAL_S = 10.0
 
 
-def _state_without_staging(snap: StateSnapshot) -> bytes:
+def _without_staging(snap: StateSnapshot) -> StateSnapshot:
     if not snap.table(STAGING_TABLE):
-        return dump_snapshot(snap)
+        return snap
     tables = {n: snap.table(n) for n in snap._tables if n != STAGING_TABLE}
-    return dump_snapshot(StateSnapshot(tables, dict(snap._indexes), snap.index))
+    return StateSnapshot(tables, dict(snap._indexes), snap.index)
+
+
+def _unnamed_file(dirs: tuple[str, ...]) -> int:
+    """An fd of a new file no name points to (gone when closed), in the first of ``dirs`` that
+    takes one. In a forked child: ``O_TMPFILE``, not tempfile (which takes a lock)."""
+    err: OSError | None = None
+    for d in dirs:
+        try:
+            return os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except OSError as e:  # no such dir, or a filesystem without unnamed files
+            err = e
+        try:
+            path = os.path.join(d, f".nomadd-snapshot-{os.getpid()}.tmp")
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            os.unlink(path)
+            return fd
+        except OSError as e:
+            err = e
+    raise err or OSError("no directory for the snapshot's dump")
+
+
+def _write_state_archive(snap: StateSnapshot, term: int, dirs: tuple[str, ...]) -> bytes:
+    """The archive of ``snap``: its dump is written to an unnamed file first (a tar member's
+    size comes before its bytes), then copied into the archive piece by piece, so the dump (a
+    gigabyte at a million allocations) is never held whole; only the compressed archive is."""
+    fd = _unnamed_file(dirs)
+    with os.fdopen(fd, "w+b") as tmp:
+        digest = hashlib.sha256()
+
+        def sink(data: bytes) -> None:
+            digest.update(data)
+            tmp.write(data)
+
+        write_dump(_without_staging(snap), sink)
+        size = tmp.tell()
+        tmp.seek(0)
+        out = io.BytesIO()
+        write_archive(out, tmp, size=size, sha256=digest.hexdigest(), index=snap.index, term=term)
+        return out.getvalue()
 
 
 def _term(ctx: ServerContext) -> int:
@@ -75,8 +119,10 @@ async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
     term = _term(ctx)
     t0 = time.monotonic()
 
+    dirs = tuple(d for d in (ctx.config.data_dir, tempfile.gettempdir()) if d)
+
     def build() -> bytes:
-        return build_archive(_state_without_staging(snap), index=snap.index, term=term)
+        return _write_state_archive(snap, term, dirs)
 
     # encoded by a forked child (nomadd/server/forked.py): a million allocations are seconds of
     # Python that, in a thread, would hold the GIL against Raft heartbeats and the API

@@ -214,6 +214,7 @@ class Raft:
                 self.fsm,
                 str(c.data_dir / "raft.dump"),
                 entries=(c.compaction_min_entries, c.compaction_max_entries),
+                self_id=c.self_addr,
             )
             kw["journalFile"] = str(c.data_dir / "raft.journal")
             kw["fullDumpFile"] = str(c.data_dir / "raft.dump")

@@ -1,6 +1,18 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file is ``gzip(pickle((DUMP_FORMAT, store msgpack, pysyncobj tail data)))``. pysyncobj calls
+The file (format 2) is one gzip stream of: :data:`MAGIC`; the pickle of pysyncobj's tail data
+(the last two applied entries and the cluster), after its length (8 bytes, big-endian); the
+store's dump (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack); an end mark
+(``["end", index]``). The store is encoded straight into the file and read back from it row by
+row, so neither the writing child nor a restoring server holds the dump whole (at a million
+allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three
+copies of it: a child peaked at 6 GB). The file checks itself: a truncated or corrupt file
+fails gzip's CRC and length, the msgpack framing or the end mark, and is refused with a
+ValueError before the store changes (it is decoded whole first, then installed). Format 1
+files (a server upgraded in place) are still read. pysyncobj sends the file as it is to a
+lagging follower, which reads it here too.
+
+pysyncobj calls
 :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
 file written before it returns. Encoding the store costs O(state) of Python work (seconds at a
 million allocations): on the tick thread it would stall heartbeats, and on a thread of this
@@ -20,9 +32,21 @@ dump still running when the server stops is killed.
 
 Dumps are paced. pysyncobj starts one whenever the log holds more than
 ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back, and each
-dump costs O(state) of CPU. After each dump the floor becomes ``DUMP_PACE`` times the entries
+dump costs O(state) of CPU. After each dump the period becomes ``DUMP_PACE`` times the entries
 applied while it was written, within ``entries`` (floor, ceiling): dumps then take about
 1/DUMP_PACE of the time whatever the state size, and the ceiling bounds the log kept in memory.
+
+Dumps are staggered across the servers. Every server applies the same entries at about the
+same time, so with the same period they would all dump at once, each with a child encoding the
+whole store: on a small machine the cores they share go to three dumps together, and the
+cluster's rate dips three times as deep. So each server dumps at its own phase of the period:
+the server at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes
+``≡ p * period / n (mod period)`` (:func:`staggered`). After each dump, and after loading a
+dump (a restart, a snapshot from the leader), the log size that starts the next one is set so
+that it falls on the server's next such index, at least half a period on (in steady state
+exactly one period). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
+clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
+third of every 300 s), which a log that fills in seconds would outgrow.
 """
 
 from __future__ import annotations
@@ -36,19 +60,32 @@ import signal
 import time
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.forked import fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
-from nomadd.server.state.store import StateSnapshot, dump_snapshot
+from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store_codec import Decoded, decode_dump_stream, dump_reader, write_dump
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["DUMP_FORMAT", "DUMP_PACE", "DumpSerializer", "write_dump_file"]
+__all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "staggered", "write_dump_file"]
 
-DUMP_FORMAT = 1  # our full-dump file layout
+DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
+MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
+_END = "end"
+_MAX_TAIL_BYTES = 1 << 28  # the pickled tail: two entries (each <= MAX_ENTRY_BYTES) and the cluster
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
+
+
+def staggered(index: int, period: int, place: int, count: int) -> int:
+    """The entries after ``index`` (a dump) until this server's next dump: the next index of
+    its phase ``place * period // count`` (mod ``period``), at least half a period on."""
+    offset = period * place // max(count, 1)
+    earliest = index + period // 2
+    return earliest + (offset - earliest) % period - index
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -60,25 +97,67 @@ def _file_id(path: str) -> tuple[int, int] | None:
 
 
 def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
-    """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path``, fsync'ed; returns its size
-    before compression (the uncompressed pickle)."""
-    blob = pickle.dumps((DUMP_FORMAT, dump_snapshot(snap), raft_data), protocol=4)
+    """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
+    doc), piece by piece, fsync'ed; returns its size before compression."""
+    written = 0
     with open(path, "wb") as f:
         with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
-            g.write(blob)
+
+            def sink(data: bytes) -> None:
+                nonlocal written
+                written += g.write(data)
+
+            tail = pickle.dumps(raft_data, protocol=4)
+            sink(MAGIC + len(tail).to_bytes(8, "big") + tail)
+            write_dump(snap, sink)
+            sink(msgpack.packb([_END, snap.index]))
         f.flush()
         if fsync_enabled():
             os.fsync(f.fileno())
-    return len(blob)
+    return written
+
+
+def _read_exactly(g: gzip.GzipFile, n: int) -> bytes:
+    data = g.read(n)
+    if len(data) != n:
+        raise ValueError("raft dump ends early (truncated)")
+    return data
+
+
+def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
+    """The decoded store and tail data of a format 2 file, read past :data:`MAGIC`; every
+    check passed (end mark, then the end of the gzip stream: its CRC and length)."""
+    size = int.from_bytes(_read_exactly(g, 8), "big")
+    if size > _MAX_TAIL_BYTES:  # a damaged length: never read the file whole for it
+        raise ValueError(f"raft dump has a bad tail length {size}")
+    tail = pickle.loads(_read_exactly(g, size))
+    unpacker = dump_reader(g)
+    decoded = decode_dump_stream(unpacker)
+    try:
+        end = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise ValueError("raft dump has no end mark (truncated)") from None
+    if end != [_END, decoded[0]["latest"]]:
+        raise ValueError(f"raft dump has a bad end mark {end!r}")
+    try:
+        unpacker.unpack()  # reads to the end of the file: gzip checks its CRC and length there
+    except msgpack.OutOfData:
+        return decoded, tail
+    raise ValueError("raft dump has data after its end mark")
 
 
 class DumpSerializer:
     """pysyncobj's custom full-dump hooks (see the module doc)."""
 
-    def __init__(self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000)) -> None:
+    def __init__(
+        self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000), self_id: str = ""
+    ) -> None:
         self._fsm = fsm
         self._filename = filename
         self._entries = entries
+        self._self_id = self_id  # this server's Raft address: its place among the voters
+        self._place = (0, 1)  # (place, count) of this server among the voters, sorted
+        self._period = entries[0]
         self.conf: Any = None  # the SyncObjConf whose logCompactionMinEntries is paced
         self._state = SERIALIZER_STATE.NOT_SERIALIZING
         self._pid = 0  # the writing child
@@ -93,6 +172,7 @@ class DumpSerializer:
     def serialize(self, filename: str, raft_data: Any) -> None:
         if self._state == SERIALIZER_STATE.SERIALIZING:
             return
+        self._learn_place(raft_data)
         snap = self._fsm.store.snapshot()
         self._base = _file_id(self._filename)
         self._index = snap.index
@@ -140,7 +220,7 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.FAILED
             return
         durable_replace(self._tmp, self._filename)  # before pysyncobj trims the journal
-        next_at = self._pace(self._fsm.store.latest_index() - self._index)
+        next_at = self._pace(self._fsm.store.latest_index() - self._index, self._index)
         logger.info(
             "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
             self._filename,
@@ -151,13 +231,25 @@ class DumpSerializer:
         )
         self._state = SERIALIZER_STATE.SUCCESS
 
-    def _pace(self, applied_meanwhile: int) -> int:
-        """Set the log size that starts the next dump (see the module doc); returns it."""
-        floor, ceiling = self._entries
-        next_at = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
+    def _pace(self, applied_meanwhile: int | None, index: int) -> int:
+        """Set the log size that starts the next dump, after one at ``index`` (see the module
+        doc); returns it. ``applied_meanwhile`` None: keep the period (a dump was loaded)."""
+        if applied_meanwhile is not None:
+            floor, ceiling = self._entries
+            self._period = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
+        next_at = staggered(index, self._period, *self._place)
         if self.conf is not None:
             self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
         return next_at
+
+    def _learn_place(self, raft_data: Any) -> None:
+        """This server's place among the voters, from pysyncobj's tail data (its cluster)."""
+        try:
+            ids = sorted(str(getattr(node, "id", node)) for node in raft_data[2])
+        except (TypeError, IndexError, KeyError):
+            return
+        if self._self_id in ids:
+            self._place = (ids.index(self._self_id), len(ids))
 
     def check(self) -> int:
         """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
@@ -185,9 +277,35 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
 
     def deserialize(self, filename: str) -> Any:
-        with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
-            fmt, state, raft_data = pickle.loads(g.read())  # our own file or the leader's
-        if fmt != DUMP_FORMAT:
+        """Restore the store from ``filename`` (our own dump or the leader's); returns the tail
+        data. ValueError, and the store unchanged, if the file is not a whole dump."""
+        try:
+            with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
+                if g.read(len(MAGIC)) != MAGIC:
+                    g.seek(0)
+                    return self._load_format_1(g)
+                decoded, raft_data = _read_format_2(g)
+        except ValueError as err:
+            raise ValueError(f"raft dump {filename} refused: {err}") from None
+        except Exception as err:  # gzip, zlib, pickle: a truncated or corrupt file
+            raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
+        self._fsm.store.install(decoded)
+        self._fsm.events.close_all()  # as FSM.restore: the subscribers' view no longer holds
+        self._loaded(raft_data)
+        return raft_data
+
+    def _loaded(self, raft_data: Any) -> None:
+        """A dump was loaded: pysyncobj's log now starts at its index; the next dump falls on
+        this server's phase."""
+        self._learn_place(raft_data)
+        with contextlib.suppress(TypeError, IndexError, ValueError):
+            self._pace(None, int(raft_data[0][1]))
+
+    def _load_format_1(self, g: gzip.GzipFile) -> Any:
+        """A dump written before format 2 (a server upgraded in place restarts from it)."""
+        fmt, state, raft_data = pickle.load(g)
+        if fmt != 1:
             raise ValueError(f"unknown raft dump format {fmt!r}")
         self._fsm.restore(state)
+        self._loaded(raft_data)
         return raft_data

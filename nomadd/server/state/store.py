@@ -33,6 +33,7 @@ from immutables import MapMutation
 # are re-exported here, where the per-noun modules have always found them
 from nomadd.server.state.store_codec import (
     _NO_ROWS,
+    Decoded,
     Rows,
     SharedField,
     TableCodec,
@@ -293,11 +294,20 @@ class StateStore:
 
     def restore(self, data: bytes) -> None:
         """Replace everything with a :meth:`dump`; wakes every watcher (the world changed)."""
-        doc, tables = decode_dump(data)
+        self.install(decode_dump(data))
+
+    def install(self, decoded: Decoded) -> None:
+        """Replace everything with a dump already decoded (:func:`decode_dump_stream`: a Raft
+        dump read from its file); wakes every watcher."""
+        doc, tables = decoded
+        try:  # all of it checked before anything changes
+            indexes = {str(k): int(v) for k, v in doc["indexes"].items()}
+            latest = int(doc["latest"])
+        except (AttributeError, TypeError, ValueError) as err:
+            raise ValueError(f"state dump has bad indexes: {err!r}") from None
+        rows = {name: _as_rows(t) for name, t in tables.items()}
         with self._lock:
-            self._tables = {name: _as_rows(rows) for name, rows in tables.items()}
-            self._indexes = {str(k): int(v) for k, v in doc["indexes"].items()}
-            self._latest = int(doc["latest"])
+            self._tables, self._indexes, self._latest = rows, indexes, latest
             woken, self._waiters = self._waiters, []
         logger.info("state store restored index=%d tables=%d", self._latest, len(tables))
         self._wake(woken)

@@ -5,7 +5,10 @@ a dump (:func:`dump_snapshot`) can persist the whole store inside pysyncobj's fu
 an ``operator snapshot save`` archive or a snapshot sent to a follower, and
 :func:`decode_dump` can read it back (:meth:`nomadd.server.state.store.StateStore.restore`).
 Version 2 dumps are written and read row by row: one encoded row alive at a time, the GIL free
-between rows, and objects many rows share (a job version) written once (:class:`Refs`).
+between rows, and objects many rows share (a job version) written once (:class:`Refs`). The
+writer hands the dump out piece by piece (:func:`write_dump`: a Raft dump goes straight into
+its file) and the reader takes a file (:func:`decode_dump_stream`), so neither holds the
+whole dump (a gigabyte at a million allocations).
 """
 
 from __future__ import annotations
@@ -25,15 +28,19 @@ from nomadd.structs.codec_diff import replacer
 
 __all__ = [
     "DUMP_FORMAT_VERSION",
+    "Decoded",
     "Refs",
     "Rows",
     "SharedField",
     "SharedKind",
     "TableCodec",
     "decode_dump",
+    "decode_dump_stream",
+    "dump_reader",
     "dump_snapshot",
     "register_shared",
     "register_table",
+    "write_dump",
 ]
 
 
@@ -108,17 +115,17 @@ def register_shared(kind: str, encode: Callable[[Any], Any], decode: Callable[[A
     _SHARED[kind] = SharedKind(encode=encode, decode=decode)
 
 
-class _Chunks:
-    """msgpack output handed over in pieces of about :data:`_CHUNK_ITEMS` objects: one packer
-    buffer grown to the size of the dump is copied at each doubling, a gigabyte at once with
-    the GIL held at a million allocations."""
+class _Packed:
+    """msgpack output handed to ``sink`` in pieces of about :data:`_CHUNK_ITEMS` objects: a
+    dump goes out as it is encoded (a Raft dump straight into its gzip file), so what is held
+    at once is one piece, not the dump (a gigabyte at a million allocations)."""
 
-    __slots__ = ("_count", "_packer", "chunks")
+    __slots__ = ("_count", "_packer", "_sink")
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Callable[[bytes], object]) -> None:
         self._packer = msgpack.Packer(use_bin_type=True, autoreset=False)
         self._count = 0
-        self.chunks: list[bytes] = []
+        self._sink = sink
 
     def pack(self, obj: Any) -> None:
         self._packer.pack(obj)
@@ -132,12 +139,11 @@ class _Chunks:
     def array_header(self, n: int) -> None:
         self._packer.pack_array_header(n)
 
-    def flush(self) -> list[bytes]:
-        if self._count or len(self._packer.getbuffer()):
-            self.chunks.append(self._packer.bytes())
+    def flush(self) -> None:
+        if len(self._packer.getbuffer()):
+            self._sink(self._packer.bytes())
             self._packer.reset()
-            self._count = 0
-        return self.chunks
+        self._count = 0
 
 
 _CHUNK_ITEMS = 1024  # ~0.7 MB of allocations
@@ -145,14 +151,19 @@ _CHUNK_ITEMS = 1024  # ~0.7 MB of allocations
 
 class Refs:
     """One dump's shared objects: numbered as rows refer to them while encoding (:meth:`out`),
-    looked up by number while decoding (:meth:`get`)."""
+    looked up by number while decoding (:meth:`get`).
 
-    __slots__ = ("_decoded", "_ids", "_packed")
+    A dump numbers them in a first pass over the rows, writes them (:meth:`_write`), then
+    writes the rows, whose references are then known numbers: a restore decodes rows as it
+    reads them, so the objects come first, and the rows are not held back meanwhile."""
+
+    __slots__ = ("_decoded", "_ids", "_objects", "_sealed")
 
     def __init__(self) -> None:
         self._ids: dict[str, dict[int, int]] = {}  # kind -> id(object) -> number
-        self._packed: dict[str, _Chunks] = {}  # kind -> the objects packed, in order
+        self._objects: dict[str, list[Any]] = {}  # kind -> the objects, in number order
         self._decoded: dict[str, list[Any]] = {}
+        self._sealed = False  # written: every object has its number
 
     def out(self, kind: str, obj: Any) -> int | None:
         """The number of ``obj`` in this dump (None stays None). The snapshot being dumped
@@ -160,13 +171,15 @@ class Refs:
         if obj is None:
             return None
         ids = self._ids.get(kind)
-        if ids is None:
-            ids = self._ids[kind] = {}
-            self._packed[kind] = _Chunks()
-        ref = ids.get(id(obj))
+        ref = ids.get(id(obj)) if ids is not None else None
         if ref is None:
+            if self._sealed:
+                raise RuntimeError(f"state dump: a {kind} the first pass did not number")
+            if ids is None:
+                ids = self._ids[kind] = {}
+                self._objects[kind] = []
             ref = ids[id(obj)] = len(ids)
-            self._packed[kind].pack(_SHARED[kind].encode(obj))  # garbage at once: packed now
+            self._objects[kind].append(obj)
         return ref
 
     def get(self, kind: str, ref: Any) -> Any:
@@ -183,14 +196,16 @@ class Refs:
         except (KeyError, IndexError):
             raise ValueError(f"state dump refers to unknown {kind} {ref!r}") from None
 
-    def _write(self, out: _Chunks) -> None:
+    def _write(self, out: _Packed) -> None:
+        self._sealed = True
         out.pack("shared")
-        out.map_header(len(self._ids))
-        for kind, ids in self._ids.items():
+        out.map_header(len(self._objects))
+        for kind, objects in self._objects.items():
+            encode = _SHARED[kind].encode
             out.pack(kind)
-            out.array_header(len(ids))
-            out.flush()  # what it packed so far goes before the objects' chunks
-            out.chunks += self._packed[kind].flush()
+            out.array_header(len(objects))
+            for obj in objects:
+                out.pack(encode(obj))  # garbage once packed
 
     def _read(self, unpacker: Any) -> None:
         """The dump's ``shared`` map, object by object (the GIL passes between them)."""
@@ -280,12 +295,29 @@ def _decode_v1_tables(tables: Any) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def _read_stream(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+Decoded = tuple[dict[str, Any], dict[str, Mapping[str, Any]]]  # the document, the decoded tables
+
+_READ_BYTES = 1 << 20  # what a stream reader asks its file for at a time
+_MAX_OBJECT_BYTES = 1 << 30  # one row or shared object of a dump read from a file (a sanity bound)
+
+
+class Readable(Protocol):
+    """A binary file to read a dump from (a file, a ``GzipFile``)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def dump_reader(f: Readable) -> Any:
+    """A msgpack reader of a dump in the file ``f`` (read :data:`_READ_BYTES` at a time), for
+    :func:`decode_dump_stream`; what follows the dump in the file is read through it too."""
+    return msgpack.Unpacker(
+        f, raw=False, strict_map_key=False, read_size=_READ_BYTES, max_buffer_size=_MAX_OBJECT_BYTES
+    )
+
+
+def _read_stream(unpacker: Any) -> Decoded:
     """A version 2 dump, row by row: only one encoded row is held at a time (a whole
     ``unpackb`` of a million allocations would hold them all, gigabytes, before decoding)."""
-    unpacker = msgpack.Unpacker(
-        io.BytesIO(data), raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1)
-    )
     doc: dict[str, Any] = {}
     tables: dict[str, Mapping[str, Any]] = {}
     refs = Refs()
@@ -304,26 +336,46 @@ def _read_stream(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, An
                 tables[name] = built.finish()
         else:
             doc[key] = unpacker.unpack()
+            if key == "v" and doc[key] != 2:  # first (the writer puts it there): stop at once
+                raise ValueError(f"unknown state dump version {doc[key]!r}")
     if doc.get("v") != 2 or "indexes" not in doc or "latest" not in doc:
         raise ValueError(f"not a version 2 state dump (v={doc.get('v')!r})")
     return doc, tables
 
 
-def decode_dump(data: bytes) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """A restore's decode: the collector paused (:func:`_gc_paused`), and every failure a
+    ValueError that says it is the dump's."""
+    with _gc_paused():
+        try:
+            yield
+        except ValueError:
+            raise
+        except Exception as err:  # msgpack's own errors, a row of the wrong shape, a bad file
+            raise ValueError(f"state dump cannot be decoded: {err!r}") from None
+
+
+def decode_dump_stream(unpacker: Any) -> Decoded:
+    """The document and decoded tables of a version 2 dump read from a :func:`dump_reader`,
+    row by row (the file is never held whole); ValueError if it is not one."""
+    with _decoding():
+        return _read_stream(unpacker)
+
+
+def decode_dump(data: bytes) -> Decoded:
     """The document and decoded tables of a :func:`dump_snapshot`; ValueError if it is not one."""
     version = _peek_version(data)
     if version not in _READABLE_VERSIONS:
         raise ValueError(f"unknown state dump version {version!r}")
-    with _gc_paused():
-        try:
-            if version == 2:
-                return _read_stream(data)
-            doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-            return doc, _decode_v1_tables(doc["tables"])
-        except ValueError:
-            raise
-        except Exception as err:  # msgpack's own errors, a row of the wrong shape
-            raise ValueError(f"state dump cannot be decoded: {err!r}") from None
+    with _decoding():
+        if version == 2:
+            unpacker = msgpack.Unpacker(
+                io.BytesIO(data), raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1)
+            )
+            return _read_stream(unpacker)
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return doc, _decode_v1_tables(doc["tables"])
 
 
 def _peek_version(data: bytes) -> Any:
@@ -339,34 +391,64 @@ def _peek_version(data: bytes) -> Any:
     return doc.get("v") if isinstance(doc, dict) else None
 
 
-def dump_snapshot(snap: DumpSource) -> bytes:
-    """msgpack of a snapshot's tables and indexes (what :meth:`StateStore.restore` reads).
+def _codec(name: str) -> TableCodec:
+    codec = _TABLES.get(name)
+    if codec is None:
+        raise RuntimeError(f"state table {name!r} is not registered")
+    return codec
+
+
+def _number_shared(tables: Mapping[str, Mapping[str, Any]], refs: Refs) -> None:
+    """The first pass of a dump: number every shared object the rows refer to (no row is
+    encoded but the refs tables', whose encoding is only their references)."""
+    for name, rows in tables.items():
+        codec = _codec(name)
+        field = codec.shared
+        if codec.refs:
+            encode = codec.encode
+            for v in rows.values():
+                encode(v, refs)
+        elif field is not None:
+            attr, kind = field.name, field.kind
+            for v in rows.values():
+                refs.out(kind, getattr(v, attr))
+
+
+def write_dump(snap: DumpSource, sink: Callable[[bytes], object]) -> None:
+    """A snapshot's tables and indexes, msgpack (what :func:`decode_dump` reads), handed to
+    ``sink`` piece by piece as they are encoded: nothing of the size of the dump is held.
 
     Needs no lock: a snapshot never changes. Used for Raft full dumps, off the Raft thread.
     Rows are encoded and packed one at a time (each encoded row is garbage at once, and the GIL
     can pass to other threads between rows: one ``packb`` of the whole document would hold it
-    for seconds); objects rows share (:class:`SharedField`) are written once, before the tables.
+    for seconds); objects rows share (:class:`SharedField`) are written once, before the tables
+    (numbered by a first pass over the rows, :func:`_number_shared`).
     """
-    body = _Chunks()
-    refs = Refs()
     tables = snap._tables
-    body.map_header(len(tables))
+    refs = Refs()
+    _number_shared(tables, refs)
+    out = _Packed(sink)
+    out.map_header(5)  # "v" first: decode_dump reads it before anything else
+    for key, value in (("v", DUMP_FORMAT_VERSION), ("latest", snap.index), ("indexes", dict(snap._indexes))):
+        out.pack(key)
+        out.pack(value)
+    refs._write(out)  # before the tables: a restore decodes rows as it reads them
+    out.pack("tables")
+    out.map_header(len(tables))
     for name, rows in tables.items():
-        codec = _TABLES.get(name)
-        if codec is None:
-            raise RuntimeError(f"state table {name!r} is not registered")
-        body.pack(name)
-        body.map_header(len(rows))
+        codec = _codec(name)
+        out.pack(name)
+        out.map_header(len(rows))
         encode = codec.encode
         field = codec.shared
         if codec.refs:
             for k, v in rows.items():
-                body.pack(k)
-                body.pack(encode(v, refs))
+                out.pack(k)
+                out.pack(encode(v, refs))
         elif field is None:
             for k, v in rows.items():
-                body.pack(k)
-                body.pack(encode(v))
+                out.pack(k)
+                out.pack(encode(v))
         else:
             detach: Callable[..., Any] | None = None
             for k, v in rows.items():
@@ -378,14 +460,13 @@ def dump_snapshot(snap: DumpSource) -> bytes:
                     wire[field.name] = refs.out(field.kind, obj)
                 else:
                     wire = encode(v)
-                body.pack(k)
-                body.pack(wire)
-    out = _Chunks()
-    out.map_header(5)  # "v" first: decode_dump reads it before anything else
-    for key, value in (("v", DUMP_FORMAT_VERSION), ("latest", snap.index), ("indexes", dict(snap._indexes))):
-        out.pack(key)
-        out.pack(value)
-    refs._write(out)  # before the tables: a restore decodes rows as it reads them
-    out.pack("tables")
+                out.pack(k)
+                out.pack(wire)
     out.flush()
-    return b"".join(out.chunks + body.flush())
+
+
+def dump_snapshot(snap: DumpSource) -> bytes:
+    """:func:`write_dump` into bytes (a snapshot archive, a test)."""
+    buf = io.BytesIO()
+    write_dump(snap, buf.write)
+    return buf.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -533,9 +534,48 @@ def test_dumps_are_paced_by_the_entries_applied_while_one_was_written() -> None:
 
     dumper = DumpSerializer(None, "/nonexistent/raft.dump", entries=(5000, 50_000))  # type: ignore[arg-type]
     dumper.conf = SimpleNamespace(logCompactionMinEntries=5000)
-    assert dumper._pace(10) == 5000  # a quick dump: the floor
+    assert dumper._pace(10, 0) == 5000  # a quick dump: the floor
     assert dumper.conf.logCompactionMinEntries == 5000
-    assert dumper._pace(1200) == 1200 * DUMP_PACE
+    assert dumper._pace(1200, 0) == 1200 * DUMP_PACE
     assert dumper.conf.logCompactionMinEntries == 12_000
-    assert dumper._pace(10_000) == 50_000  # the ceiling bounds the log held in memory
-    assert dumper._pace(0) == 5000
+    assert dumper._pace(10_000, 0) == 50_000  # the ceiling bounds the log held in memory
+    assert dumper._pace(0, 0) == 5000
+
+
+def test_three_servers_dump_at_their_own_phases(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Three real members with data dirs and a period of 60 entries: after the first dump (the
+    same for all, from the same empty log) each dumps at its own third of the period, so their
+    dumps (a child encoding the whole store each) never coincide."""
+    period = 60
+
+    async def main() -> None:
+        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        rafts = [make_raft(a, addrs, tmp_path / f"s{n}") for n, a in enumerate(addrs)]
+        for r in rafts:
+            r.config = dataclasses.replace(
+                r.config, compaction_min_entries=period, compaction_max_entries=period
+            )
+        try:
+            for r in rafts:
+                await r.start()
+            leader = await wait_leader(rafts)
+            for i in range(8 * period):
+                await leader.apply(MessageType.VAR_UPSERT, _put(f"k{i % 50}", str(i)))
+        finally:
+            await _shutdown(rafts)
+
+    caplog.set_level(logging.INFO, logger="nomadd.server.raft")
+    asyncio.run(main())
+    dumps: dict[str, list[int]] = {}
+    for rec in caplog.records:
+        msg = rec.getMessage()
+        if msg.startswith("raft full dump written"):
+            fields = dict(f.split("=", 1) for f in msg.split() if "=" in f)
+            dumps.setdefault(fields["file"], []).append(int(fields["index"]))
+    assert len(dumps) == 3, dumps
+    later = sorted((i, f) for f, at in dumps.items() for i in at[1:])  # after each one's first
+    assert len(later) >= 9, dumps
+    close = [(a, b) for a, b in itertools.pairwise(later) if b[0] - a[0] < period // 6 and a[1] != b[1]]
+    assert not close, (close, dumps)
+    phases = {f: {i % period * 3 // period for i in at[1:]} for f, at in dumps.items()}
+    assert sorted(min(p) for p in phases.values()) == [0, 1, 2], dumps

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import os
+import pickle
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.raft import dump as dump_module
-from nomadd.server.raft.dump import DumpSerializer
-from nomadd.server.state.store import StateStore, register_table
+from nomadd.server.raft.dump import MAGIC, DumpSerializer, staggered, write_dump_file
+from nomadd.server.state.store import StateStore, dump_snapshot, register_table
 
 register_table("test_dump_rows")  # values stored as they are
 
@@ -38,13 +42,13 @@ def test_the_dump_is_encoded_in_another_process_and_restores(
     """The encoding runs in a child (its own GIL), not on a thread of the server; the file it
     leaves restores the store."""
     seen = tmp_path / "encoder-pid"
-    real = dump_module.dump_snapshot
+    real = dump_module.write_dump
 
-    def recording(snap: object) -> bytes:
+    def recording(snap: object, sink: object) -> None:
         seen.write_text(str(os.getpid()))
-        return real(snap)  # type: ignore[arg-type]
+        real(snap, sink)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dump_module, "dump_snapshot", recording)
+    monkeypatch.setattr(dump_module, "write_dump", recording)
     fsm = _fsm()
     with fsm.store.write(7) as txn:
         txn.put("test_dump_rows", "k", "v")
@@ -65,10 +69,10 @@ def test_a_failed_child_leaves_the_old_dump_in_place(tmp_path: Path, monkeypatch
     path = str(tmp_path / "raft.dump")
     Path(path).write_bytes(b"old")
 
-    def broken(snap: object) -> bytes:
+    def broken(snap: object, sink: object) -> None:
         raise RuntimeError("planted")
 
-    monkeypatch.setattr(dump_module, "dump_snapshot", broken)
+    monkeypatch.setattr(dump_module, "write_dump", broken)
     dumper = DumpSerializer(fsm, path)
     dumper.serialize(path, None)
     assert _wait_done(dumper) == SERIALIZER_STATE.FAILED
@@ -78,11 +82,10 @@ def test_a_failed_child_leaves_the_old_dump_in_place(tmp_path: Path, monkeypatch
 
 
 def test_close_kills_a_dump_still_being_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(snap: object) -> bytes:
+    def slow(snap: object, sink: object) -> None:
         time.sleep(60)
-        return b""
 
-    monkeypatch.setattr(dump_module, "dump_snapshot", slow)
+    monkeypatch.setattr(dump_module, "write_dump", slow)
     dumper = DumpSerializer(_fsm(), str(tmp_path / "raft.dump"))
     dumper.serialize(str(tmp_path / "raft.dump"), None)
     pid = dumper._pid
@@ -93,3 +96,131 @@ def test_close_kills_a_dump_still_being_written(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped
     assert not (tmp_path / "raft.dump").exists()
+
+
+def _fsm_with_rows(index: int, rows: int) -> FSM:
+    fsm = _fsm()
+    with fsm.store.write(index) as txn:
+        for i in range(rows):
+            txn.put("test_dump_rows", f"k{i}", f"value-{i}")
+    return fsm
+
+
+def test_a_dump_written_by_format_1_still_loads(tmp_path: Path) -> None:
+    """A server upgraded in place restarts from the dump its previous version wrote: format 1,
+    ``gzip(pickle((1, store msgpack, tail data)))``, as that writer made it."""
+    source = _fsm_with_rows(9, 3)
+    path = tmp_path / "raft.dump"
+    blob = pickle.dumps((1, dump_snapshot(source.store.snapshot()), ("tail", 9)), protocol=4)
+    path.write_bytes(gzip.compress(blob, compresslevel=1))
+    other = _fsm()
+    assert DumpSerializer(other, str(path)).deserialize(str(path)) == ("tail", 9)
+    assert other.store.snapshot().get("test_dump_rows", "k2") == "value-2"
+    assert other.store.latest_index() == 9
+
+
+def _with_crc_of(good: bytes, content: bytes) -> bytes:
+    """``content`` gzip'ed, carrying the CRC of ``good``'s content: only the CRC tells."""
+    bad = gzip.compress(content, compresslevel=1)
+    return bad[:-8] + good[-8:-4] + bad[-4:]
+
+
+def _mangled(good: bytes, what: str) -> bytes:
+    raw = gzip.decompress(good)
+    end = msgpack.packb(["end", 5])
+    assert raw.endswith(end)
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF
+    return {
+        "empty": b"",
+        "not gzip": b"garbage",
+        "cut in the header": good[:30],
+        "cut in the rows": good[: len(good) // 2],
+        "cut before the gzip trailer": good[:-8],
+        "a flipped byte": bytes(flipped),
+        "a changed value, whole framing": _with_crc_of(good, raw.replace(b"value-7", b"valuX-7")),
+        "the end mark cut off": gzip.compress(raw[: -len(end)]),
+        "the store cut off": gzip.compress(raw[: len(raw) // 2]),
+        "data after the end mark": gzip.compress(raw + end),
+        "a bad end mark": gzip.compress(raw[: -len(end)] + msgpack.packb(["end", 4])),
+        "a huge tail length": gzip.compress(
+            raw[: len(MAGIC)] + (1 << 62).to_bytes(8, "big") + raw[len(MAGIC) + 8 :]
+        ),
+    }[what]
+
+
+_MANGLES = [
+    "empty",
+    "not gzip",
+    "cut in the header",
+    "cut in the rows",
+    "cut before the gzip trailer",
+    "a flipped byte",
+    "a changed value, whole framing",
+    "the end mark cut off",
+    "the store cut off",
+    "data after the end mark",
+    "a bad end mark",
+    "a huge tail length",
+]
+
+
+@pytest.mark.parametrize("what", _MANGLES)
+def test_a_truncated_or_corrupt_dump_is_refused_and_changes_nothing(tmp_path: Path, what: str) -> None:
+    """The file checks itself (gzip CRC and length, msgpack framing, the end mark) and is
+    decoded whole before the store changes: never half-applied."""
+    path = tmp_path / "raft.dump"
+    write_dump_file(str(path), _fsm_with_rows(5, 2000).store.snapshot(), ("tail", 5))
+    good = path.read_bytes()
+    path.write_bytes(_mangled(good, what))
+    target = _fsm_with_rows(3, 1)
+    with pytest.raises(ValueError, match=f"raft dump {path} refused"):
+        DumpSerializer(target, str(path)).deserialize(str(path))
+    snap = target.store.snapshot()
+    assert target.store.latest_index() == 3
+    assert snap.get("test_dump_rows", "k0") == "value-0" and snap.get("test_dump_rows", "k1") is None
+    path.write_bytes(good)
+    target = _fsm()
+    assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
+    assert target.store.snapshot().get("test_dump_rows", "k1999") == "value-1999"
+
+
+def test_each_server_dumps_at_its_own_phase_of_the_period() -> None:
+    """The servers apply the same entries at the same time: with the same period each dumps at
+    its own phase (place / count of it), so their dumps (a child encoding the whole store each)
+    never coincide, and once in phase a server dumps exactly one period apart."""
+    period, count = 9000, 3
+    dumps: dict[int, list[int]] = {}
+    for place in range(count):
+        at = [0]  # every server starts from the same log (a fresh cluster, or all restarted)
+        for _ in range(6):
+            at.append(at[-1] + staggered(at[-1], period, place, count))
+        dumps[place] = at[1:]
+        gaps = [b - a for a, b in itertools.pairwise(at[1:])]
+        assert all(a % period == place * period // count for a in at[1:]), at
+        assert gaps == [period] * len(gaps)
+        assert period // 2 <= at[1] < period * 3 // 2
+    every = sorted(i for at in dumps.values() for i in at)
+    assert min(b - a for a, b in itertools.pairwise(every)) == period // count
+    # one server alone: every period; a dump off its phase (late) is pulled back onto it
+    assert staggered(0, period, 0, 1) == period
+    assert staggered(3100 + 200, period, 1, 3) + 3300 == 12_000
+
+
+def test_a_dump_is_read_back_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore (a restart, a follower installing the leader's file) never reads the file
+    whole: the store comes back row by row from reads of at most 1 MiB."""
+    path = tmp_path / "raft.dump"
+    write_dump_file(str(path), _fsm_with_rows(5, 20_000).store.snapshot(), ("tail", 5))
+    asked: list[int] = []
+    real = gzip.GzipFile.read
+
+    def read(self: gzip.GzipFile, size: int = -1) -> bytes:
+        asked.append(size)
+        return real(self, size)
+
+    monkeypatch.setattr(gzip.GzipFile, "read", read)
+    target = _fsm()
+    assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
+    assert target.store.snapshot().get("test_dump_rows", "k19999") == "value-19999"
+    assert asked and all(0 <= n <= 1 << 20 for n in asked), asked

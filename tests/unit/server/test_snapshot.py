@@ -20,7 +20,7 @@ from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
 from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
 from nomadd.server.snapshot_schedule import prune, write_snapshot
-from nomadd.server.state.store import StateStore
+from nomadd.server.state.store import StateStore, register_table
 from nomadd.structs.codec import pack
 from nomadd.structs.errors import ValidationError
 from nomadd.structs.messages import MessageType
@@ -34,6 +34,8 @@ from nomadd.structs.requests.snapshot import (
 )
 from nomadd.structs.requests.variables import VarUpsertEntry
 from tests.unit.server.fakes import FakeServer, api_job
+
+register_table("t_snapshot_rows")  # values stored as they are
 
 
 def _run(coro: Any) -> Any:
@@ -265,3 +267,24 @@ def test_archive_is_decoded_ahead_and_the_empty_last_chunk_swaps_the_same_tables
         assert _tables(ahead.store) == _tables(inline.store) == _tables(src.store)
 
     _run(main())
+
+
+def test_an_archive_is_written_through_an_unnamed_file_and_reads_back(tmp_path: Path) -> None:
+    """``operator snapshot save`` writes the dump to a file no name points to (in the first
+    directory that takes one) and copies it into the archive: the same state, nothing left on
+    disk, the staging table left out."""
+    from nomadd.server.snapshot_endpoint import _write_state_archive
+    from nomadd.server.state.store import decode_dump
+
+    store = StateStore()
+    with store.write(4) as txn:
+        for i in range(3000):
+            txn.put(STAGING_TABLE if i == 0 else "t_snapshot_rows", f"k{i}", f"v{i}")
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    archive = _write_state_archive(store.snapshot(), 7, (str(tmp_path / "missing"), str(keep)))
+    assert list(keep.iterdir()) == []
+    meta, state = read_archive(archive)
+    assert (meta.index, meta.term) == (4, 7)
+    _, tables = decode_dump(state)
+    assert STAGING_TABLE not in tables and tables["t_snapshot_rows"]["k2999"] == "v2999"

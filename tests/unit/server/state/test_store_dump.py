@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
 
 import msgpack
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot, register_table
+from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, write_dump
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import to_wire
 
@@ -161,3 +163,21 @@ def test_an_update_replaces_the_allocation_in_its_index_rows_before_and_after_a_
             assert [a.id for a in by_job].count("job-0-1") == 1 and len(by_job) == 4
             assert [a.id for a in by_node].count("job-0-1") == 1
             assert alloc in by_job and alloc in by_node
+
+
+def test_a_dump_goes_out_in_small_pieces_and_reads_back_from_a_file() -> None:
+    """The writer hands the dump out as it encodes it (a Raft dump goes straight into its file:
+    nothing of the size of the dump is held), and the reader takes a file."""
+    store = _store_with_two_jobs()
+    with store.write(20) as txn:
+        for i in range(20_000):
+            txn.put("t_dump", f"k{i}", ["x" * 40, i])
+    pieces: list[bytes] = []
+    write_dump(store.snapshot(), pieces.append)
+    whole = b"".join(pieces)
+    assert len(pieces) > 10 and max(map(len, pieces)) < len(whole) / 5
+    assert whole == dump_snapshot(store.snapshot())
+    doc, tables = decode_dump_stream(dump_reader(io.BytesIO(whole)))
+    assert doc["latest"] == 20
+    assert tables["t_dump"]["k7"] == ["x" * 40, 7]
+    assert tables["allocs"]["job-1-0"].job is tables["jobs"][store_jobs.job_key("default", "job-1")]

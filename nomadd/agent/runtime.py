@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadd import telemetry
+from nomadd.helper import gc_policy
 from nomadd.helper.gc_policy import GC_THRESHOLDS
 
 logger = logging.getLogger(__name__)
@@ -100,10 +101,6 @@ class RuntimeWatch:
         self.max_pause_ns = 0
         self.max_lag_s = 0.0
         self.freezes = 0
-        # objects moved to the permanent generation so far, counted as they are frozen:
-        # gc.get_freeze_count() walks the whole permanent generation (millions of objects on a
-        # large server), which at every publish took most of a server's CPU
-        self.frozen = gc.get_freeze_count()
         self._next_measure = 0.0  # monotonic time of the next measure of generation 2 before a freeze
 
     # ---- GC side (any thread, inside the collector: no locks, no logging) --------------------
@@ -142,9 +139,16 @@ class RuntimeWatch:
         survivors = len(gc.get_objects(2))
         if self.frozen + survivors < self.freeze_min_objects:
             return
-        gc.freeze()
-        self.frozen += survivors
+        gc_policy.freeze(survivors)
         self.freezes += 1
+
+    @property
+    def frozen(self) -> int:
+        """Objects moved to the permanent generation so far by anyone in this process (this
+        watch, start-up, a restore: :func:`nomadd.helper.gc_policy.freeze`), as counted then:
+        gc.get_freeze_count() walks the whole permanent generation (millions of objects on a
+        large server), which at every publish took most of a server's CPU."""
+        return gc_policy.frozen_objects()
 
     # ---- loop side ---------------------------------------------------------------------------
     def publish(self) -> None:
@@ -267,7 +271,7 @@ def install() -> RuntimeWatch:
     """The GC policy for a running agent: thresholds, the start-up objects frozen, the watch's
     GC callback installed and the collector enabled. Call once the agent is ready."""
     watch = RuntimeWatch()
-    gc.freeze()  # classes, modules, configuration: built once, never garbage
+    gc_policy.freeze()  # classes, modules, configuration: built once, never garbage
     gc.set_threshold(*GC_THRESHOLDS)
     watch.install_gc()
     gc.enable()

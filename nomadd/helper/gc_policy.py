@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-__all__ = ["GC_THRESHOLDS"]
+import gc
+
+__all__ = ["GC_THRESHOLDS", "freeze", "frozen_objects"]
 
 # The youngest generation is collected every 10,000 net container allocations (default 700):
 # a server decoding and scheduling thousands of allocations a second spent 0.32 s of its CPU in
@@ -13,3 +15,27 @@ __all__ = ["GC_THRESHOLDS"]
 # allocations 105 ms, 266 ms with 10). Generation 2 keeps its default ratio (it is empty once
 # the process is large enough to freeze: see nomadd/agent/runtime.py).
 GC_THRESHOLDS = (10_000, 5, 10)
+
+# Objects this process moved to the permanent generation, counted as they are frozen: the
+# count is a gauge (nomad.runtime.gc_frozen_objects) and decides when the GC watch starts
+# freezing, and gc.get_freeze_count() walks the whole permanent generation (millions of
+# objects on a large server), too slow to call each time it is read. A plain int: it is also
+# updated from inside a GC callback, where no lock may be taken (an update racing another is
+# off by one freeze's count in a gauge, nothing more).
+_frozen = 0
+
+
+def freeze(count: int | None = None) -> None:
+    """``gc.freeze()`` through the one entry point that keeps :func:`frozen_objects` true.
+    ``count``: the objects being frozen when the caller has just measured them (the GC watch's
+    generation 2); without it the permanent generation is walked once (start-up, the end of a
+    restore: rare, and O(frozen) once)."""
+    global _frozen
+    gc.freeze()
+    _frozen = gc.get_freeze_count() if count is None else _frozen + count
+
+
+def frozen_objects() -> int:
+    """Objects in the permanent generation as of the last :func:`freeze` (a count kept, not a
+    walk; ``gc.unfreeze`` by tests is not seen)."""
+    return _frozen

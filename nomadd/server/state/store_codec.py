@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import msgpack  # type: ignore[import-untyped]
 from immutables import Map
 
+from nomadd.helper import gc_policy
 from nomadd.structs.codec_diff import replacer
 
 __all__ = [
@@ -255,7 +256,7 @@ def _gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0:
                 if done:
-                    gc.freeze()
+                    gc_policy.freeze()
                 if _gc_was_enabled:
                     gc.enable()
 

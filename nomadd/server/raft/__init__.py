@@ -213,7 +213,7 @@ class Raft:
             dumper = DumpSerializer(
                 self.fsm,
                 str(c.data_dir / "raft.dump"),
-                entries=(c.compaction_min_entries, c.compaction_max_entries),
+                pace_bounds=(c.compaction_min_entries, c.compaction_max_entries),
                 self_id=c.self_addr,
             )
             kw["journalFile"] = str(c.data_dir / "raft.journal")

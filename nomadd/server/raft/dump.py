@@ -33,7 +33,7 @@ dump still running when the server stops is killed.
 Dumps are paced. pysyncobj starts one whenever the log holds more than
 ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back, and each
 dump costs O(state) of CPU. After each dump the period becomes ``DUMP_PACE`` times the entries
-applied while it was written, within ``entries`` (floor, ceiling): dumps then take about
+applied while it was written, within ``pace_bounds`` (floor, ceiling): dumps then take about
 1/DUMP_PACE of the time whatever the state size, and the ceiling bounds the log kept in memory.
 
 Dumps are staggered across the servers. Every server applies the same entries at about the
@@ -150,14 +150,14 @@ class DumpSerializer:
     """pysyncobj's custom full-dump hooks (see the module doc)."""
 
     def __init__(
-        self, fsm: FSM, filename: str, entries: tuple[int, int] = (5000, 25_000), self_id: str = ""
+        self, fsm: FSM, filename: str, pace_bounds: tuple[int, int] = (5000, 25_000), self_id: str = ""
     ) -> None:
         self._fsm = fsm
         self._filename = filename
-        self._entries = entries
+        self._pace_bounds = pace_bounds
         self._self_id = self_id  # this server's Raft address: its place among the voters
         self._place = (0, 1)  # (place, count) of this server among the voters, sorted
-        self._period = entries[0]
+        self._period = pace_bounds[0]
         self.conf: Any = None  # the SyncObjConf whose logCompactionMinEntries is paced
         self._state = SERIALIZER_STATE.NOT_SERIALIZING
         self._pid = 0  # the writing child
@@ -235,7 +235,7 @@ class DumpSerializer:
         """Set the log size that starts the next dump, after one at ``index`` (see the module
         doc); returns it. ``applied_meanwhile`` None: keep the period (a dump was loaded)."""
         if applied_meanwhile is not None:
-            floor, ceiling = self._entries
+            floor, ceiling = self._pace_bounds
             self._period = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
         next_at = staggered(index, self._period, *self._place)
         if self.conf is not None:

@@ -532,7 +532,7 @@ def test_dumps_are_paced_by_the_entries_applied_while_one_was_written() -> None:
 
     from nomadd.server.raft.dump import DUMP_PACE, DumpSerializer
 
-    dumper = DumpSerializer(None, "/nonexistent/raft.dump", entries=(5000, 50_000))  # type: ignore[arg-type]
+    dumper = DumpSerializer(None, "/nonexistent/raft.dump", pace_bounds=(5000, 50_000))  # type: ignore[arg-type]
     dumper.conf = SimpleNamespace(logCompactionMinEntries=5000)
     assert dumper._pace(10, 0) == 5000  # a quick dump: the floor
     assert dumper.conf.logCompactionMinEntries == 5000

@@ -78,7 +78,8 @@ class _NodeFacts:
 
 _FACTS = _NodeFacts()
 
-_EligibleRow = tuple[Node, bool, tuple[int, int, int]]  # (node, eligible, capacity)
+# (node, eligible, its capacity's cpu, memory and disk, its key in AllocMetric.scores)
+_EligibleRow = tuple[Node, bool, int, int, int, str]
 _MAX_ELIGIBILITY_TABLES = 64
 
 
@@ -151,14 +152,20 @@ class NodeUsage:
         self._used: dict[str, list[int]] = {}
         self._caps: dict[str, tuple[int, int, int]] = {}
         self._props: dict[tuple[str, str], dict[str, int]] = {}
-        counts: dict[tuple[str, str], int] = {}
+        # scope ("" = the whole job, else a group) -> node -> the job's allocations there
+        self._counts: dict[str, dict[str, int]] = {"": {}}
         stopped = plan.stopped
         for alloc in job_allocs:
-            if alloc.terminal() or alloc.id in stopped:
-                continue
-            for key in ((alloc.node_id, ""), (alloc.node_id, alloc.task_group)):
-                counts[key] = counts.get(key, 0) + 1
-        self._counts = counts
+            if not (alloc.terminal() or alloc.id in stopped):
+                self._count(alloc.node_id, alloc.task_group, 1)
+
+    def _count(self, node_id: str, group: str, n: int) -> None:
+        """``n`` more of the job's allocations (of ``group``) on the node."""
+        for scope in ("", group):
+            counts = self._counts.get(scope)
+            if counts is None:
+                counts = self._counts[scope] = {}
+            counts[node_id] = counts.get(node_id, 0) + n
 
     def _load(self, node_id: str) -> list[int]:
         fast = self._fast
@@ -194,15 +201,15 @@ class NodeUsage:
 
     def collisions(self, node_id: str, group: str = "") -> int:
         """The evaluated job's allocations on the node (of ``group`` when given)."""
-        return self._counts.get((node_id, group), 0)
+        return self._counts.get(group, {}).get(node_id, 0)
 
     def property_count(self, prop: str, scope: str, value: str) -> int:
         """The job's (scope "") or group's allocations on nodes whose ``prop`` is ``value``."""
         counts = self._props.get((prop, scope))
         if counts is None:
             counts = self._props[(prop, scope)] = {}
-            for (node_id, group), n in self._counts.items():
-                if group != scope or n <= 0:
+            for node_id, n in self._counts.get(scope, {}).items():
+                if n <= 0:
                     continue
                 node = self._state.node_by_id(node_id)
                 v = resolve_target(prop, node) if node is not None else None
@@ -223,8 +230,7 @@ class NodeUsage:
             used = self._used[node_id]
             for i in range(3):
                 used[i] -= res[i]
-        for key in ((node_id, ""), (node_id, group)):
-            self._counts[key] = self._counts.get(key, 0) - 1
+        self._count(node_id, group, -1)
         self._props.clear()  # rebuilt lazily from the counts
 
     def restore(self, node_id: str, group: str, res: tuple[int, int, int]) -> None:
@@ -233,8 +239,7 @@ class NodeUsage:
             used = self._used[node_id]
             for i in range(3):
                 used[i] += res[i]
-        for key in ((node_id, ""), (node_id, group)):
-            self._counts[key] = self._counts.get(key, 0) + 1
+        self._count(node_id, group, 1)
         self._props.clear()  # rebuilt lazily from the counts
 
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
@@ -242,9 +247,7 @@ class NodeUsage:
         used[0] += ask[0]
         used[1] += ask[1]
         used[2] += ask[2]
-        counts = self._counts
-        counts[(node_id, "")] = counts.get((node_id, ""), 0) + 1
-        counts[(node_id, group)] = counts.get((node_id, group), 0) + 1
+        self._count(node_id, group, 1)
 
 
 class Selection:
@@ -295,6 +298,7 @@ class Stack:
         "_dcs",
         "_eligible",
         "_job",
+        "_limit",
         "_nodes",
         "_offset",
         "_pool",
@@ -320,6 +324,7 @@ class Stack:
         n = len(nodes)
         self._offset = rng.randrange(n) if rng is not None and n else 0
         self._stride = _stride(n, rng)
+        self._limit = score_limit(n, batch)
         self._pos = 0
         self._rng = rng or random.Random()
         self.usage = usage
@@ -334,14 +339,14 @@ class Stack:
         """The node's row in the eligibility table of the job's pool and datacenters."""
         row = self._eligible.get(node.id)
         if row is None or row[0] is not node:
-            _, ready, capacity = _FACTS.of(node)
+            _, ready, (cpu, mem, disk) = _FACTS.of(node)
             pool = self._pool
             ok = (
                 ready
                 and (pool == ALL_NODE_POOL or node.node_pool == pool)
                 and self._in_datacenter(node.datacenter)
             )
-            row = self._eligible[node.id] = (node, ok, capacity)
+            row = self._eligible[node.id] = (node, ok, cpu, mem, disk, f"{node.id}.normalized-score")
         return row
 
     def _node_ok(self, node: Node) -> bool:
@@ -382,46 +387,48 @@ class Stack:
         caller found eligible (system jobs).
         """
         start = time.perf_counter_ns()
-        nodes = self._nodes
-        n = 1 if only is not None else len(nodes)
-        limit = n if only is not None else score_limit(n, self._batch)
+        if only is None:
+            nodes, n, limit, stride = self._nodes, len(self._nodes), self._limit, self._stride
+            idx = (self._offset + self._pos * stride) % n if n else 0
+            max_skip = MAX_SKIP
+        else:  # one node, eligible as the caller found: scored unless it does not fit
+            nodes, n, limit, stride, idx, max_skip = (only,), 1, 1, 1, 0, 0
         usage = self.usage
-        evaluated = filtered = exhausted = 0
+        evaluated = filtered = exhausted = visited = found = 0
         dims: dict[str, int] = {}
         best: Node | None = None
         best_score = -math.inf
-        scores: list[tuple[float, str]] = []
-        found = 0
+        scores: list[tuple[float, str, str]] = []  # (score, node ID, its key in the metric)
         skipped: list[tuple[float, Node]] = []  # fitting nodes passed over for a low score
-        offset, stride, pos = self._offset, self._stride, self._pos
-        visited = 0
-        # the hot loop of every placement: NodeUsage's and the eligibility caches read directly
-        eligible, used_rows, counts = self._eligible, usage._used, usage._counts
+        # The hot loop of every placement (some 20 nodes visited, 10 scored): what does not
+        # change per node is read once here, NodeUsage's and the eligibility table's dicts
+        # are read directly, and a node's row holds what it needs of the node.
+        eligible, used_rows = self._eligible, usage._used
         base, freed = usage._base, usage._plan.freed
+        collisions_of = usage._counts.get(group, {})
         feasible = checker.feasible
         classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
         port_ask = ports if ports else None  # tested once, not by a __bool__ call per node visited
-        while visited < n and found < limit:
-            row: _EligibleRow | None
-            if only is not None:
-                node = only
-                row = self._row(node)
-            else:
-                node = nodes[(offset + (pos + visited) * stride) % n]
-                row = eligible.get(node.id)
-                if row is None or row[0] is not node:
-                    row = self._row(node)
-                if not row[1]:
-                    visited += 1
-                    continue
+        while found < limit and visited < n:
+            node = nodes[idx]
+            idx += stride  # offset + (pos + visited) * stride, mod n
+            if idx >= n:
+                idx -= n
             visited += 1
+            row = eligible.get(node.id)
+            if row is None or row[0] is not node:
+                row = self._row(node)
+            _, ok, cap_cpu, cap_mem, cap_disk, score_key = row
+            if not ok and only is None:
+                continue
             evaluated += 1
             # a node class already found feasible needs no call (GroupChecker.feasible's cache)
-            known_ok = classes is not None and classes.get(node.computed_class, False) is None
-            if not known_ok and not feasible(node):
+            if (classes is None or classes.get(node.computed_class, False) is not None) and not feasible(
+                node
+            ):
                 filtered += 1
                 continue
             if distinct:
@@ -431,7 +438,6 @@ class Stack:
                     checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
                     continue
             node_id = node.id
-            capacity = row[2]
             used: Sequence[int] | None = used_rows.get(node_id)
             if used is None:  # a node this eval has not changed: read its row in the state
                 if base is None or node_id in freed:
@@ -439,31 +445,25 @@ class Stack:
                 else:
                     used = base.get(node_id, _ZERO_USE)
             cpu, mem = used[0] + ask_cpu, used[1] + ask_mem
-            if cpu > capacity[0]:
-                short = "cpu"
-            elif mem > capacity[1]:
-                short = "memory"
-            elif used[2] + ask_disk > capacity[2]:
-                short = "disk"
-            else:
-                short = None
-            if short is None and port_ask is not None:
+            if cpu > cap_cpu or mem > cap_mem or used[2] + ask_disk > cap_disk:
+                short = "cpu" if cpu > cap_cpu else "memory" if mem > cap_mem else "disk"
+                exhausted += 1
+                dims[short] = dims.get(short, 0) + 1
+                continue
+            if port_ask is not None:
                 plan = usage._plan
                 in_use = used_ports(
                     usage._state, plan.stopped, plan.node_allocation.get(node_id, ()), node_id
                 )
                 got = assign(node, in_use, port_ask, self._rng)
                 if isinstance(got, str):
-                    short = got
-                else:
-                    assigned[node_id] = got
-            if short is not None:
-                exhausted += 1
-                dims[short] = dims.get(short, 0) + 1
-                continue
-            score = binpack_score(capacity[0], capacity[1], cpu, mem)
+                    exhausted += 1
+                    dims[got] = dims.get(got, 0) + 1
+                    continue
+                assigned[node_id] = got
+            score = binpack_score(cap_cpu, cap_mem, cpu, mem)
             parts = 1
-            collisions = counts.get((node_id, group), 0)
+            collisions = collisions_of.get(node_id, 0)
             if collisions > 0 and desired_count > 0:
                 score += -(collisions + 1) / desired_count
                 parts += 1
@@ -471,8 +471,8 @@ class Stack:
                 score += -1.0
                 parts += 1
             score /= parts
-            scores.append((score, node_id))
-            if score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP and only is None:
+            scores.append((score, node_id, score_key))
+            if score <= SKIP_SCORE_THRESHOLD and len(skipped) < max_skip:
                 skipped.append((score, node))
                 continue
             found += 1
@@ -483,7 +483,7 @@ class Stack:
             if score > best_score:
                 best, best_score = node, score
         if only is None and n:
-            self._pos = (pos + visited) % n
+            self._pos = (self._pos + visited) % n
         scores.sort(reverse=True)
         metric = _new_metric(
             nodes_evaluated=evaluated,
@@ -494,7 +494,7 @@ class Stack:
             class_filtered=dict(checker.class_filtered),
             nodes_exhausted=exhausted,
             dimension_exhausted=dims,
-            scores={f"{nid}.normalized-score": s for s, nid in scores[:MAX_SCORES_IN_METRIC]},
+            scores={key: score for score, _, key in scores[:MAX_SCORES_IN_METRIC]},
             allocation_time=time.perf_counter_ns() - start,
         )
         if best is not None:

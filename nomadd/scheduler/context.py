@@ -200,7 +200,7 @@ class PlanBuilder:
         canary: bool = False,
     ) -> Allocation:
         now = self.now
-        alloc = _new_alloc(
+        alloc = _new_alloc(  # deployment fields set here, not by a replace(): one per placement
             id=self.env.new_id(),
             namespace=job.namespace,
             eval_id=self.eval_id,
@@ -216,12 +216,11 @@ class PlanBuilder:
             previous_allocation=previous.id if previous is not None else "",
             reschedule_tracker=tracker,
             metrics=metrics,
+            deployment_id=deployment_id,
+            deployment_status=AllocDeploymentStatus(canary=True) if deployment_id and canary else None,
             create_time=now,
             modify_time=now,
         )
-        if deployment_id:
-            health = AllocDeploymentStatus(canary=True) if canary else None
-            alloc = dataclasses.replace(alloc, deployment_id=deployment_id, deployment_status=health)
         self.node_allocation.setdefault(node_id, []).append(alloc)
         return alloc
 

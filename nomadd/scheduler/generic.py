@@ -36,6 +36,7 @@ _UNDOABLE_STOPS = frozenset({ALLOC_UPDATING, ALLOC_RESCHEDULED})
 # placements), so HTTP and Raft keep answering while a big job is scheduled.
 YIELD_EVERY_S = 0.02
 YIELD_CHECK_EVERY = 16
+_NO_PENALTY: frozenset[str] = frozenset()
 
 
 class GenericScheduler(BaseScheduler):
@@ -168,7 +169,7 @@ class GenericScheduler(BaseScheduler):
             penalty = (
                 frozenset({previous.node_id})
                 if placement.reschedule and previous is not None
-                else frozenset()
+                else _NO_PENALTY
             )
             selection = stack.select(group, checker, asks[group], tg.count, penalty, ports=port_asks[group])
             if selection.node is None:

@@ -78,23 +78,42 @@ class _NodeFacts:
 
 _FACTS = _NodeFacts()
 
-# (node, eligible, its capacity's cpu, memory and disk, its key in AllocMetric.scores)
-_EligibleRow = tuple[Node, bool, int, int, int, str]
+# (node, eligible, its capacity's cpu, memory and disk, its ID, its key in AllocMetric.scores)
+_EligibleRow = tuple[Node, bool, int, int, int, str, str]
+_EligibleKey = tuple[str, tuple[str, ...]]  # (node pool, datacenters)
 _MAX_ELIGIBILITY_TABLES = 64
 
 
 class _Eligibility:
     """Per (node pool, datacenters): each node's eligibility (ready, in the pool, in one of
     the datacenters) and its capacity, kept across evaluations like :class:`_NodeFacts`, so
-    visiting a node costs one lookup. Jobs of the same pool and datacenters share a table."""
+    visiting a node costs one lookup. Jobs of the same pool and datacenters share a table.
 
-    __slots__ = ("_tables",)
+    A server's state hands the same tuple of nodes to every evaluation until a node is
+    written: for it the rows are also kept in a list in the tuple's order (:meth:`aligned`),
+    so the walk reads a node's row by its position, without a lookup by ID."""
+
+    __slots__ = ("_aligned", "_tables")
 
     def __init__(self) -> None:
-        self._tables: dict[tuple[str, tuple[str, ...]], dict[str, _EligibleRow]] = {}
+        self._tables: dict[_EligibleKey, dict[str, _EligibleRow]] = {}
+        self._aligned: dict[_EligibleKey, tuple[Sequence[Node], list[_EligibleRow | None]]] = {}
 
-    def table(self, pool: str, datacenters: tuple[str, ...], live: int) -> dict[str, _EligibleRow]:
-        key = (pool, datacenters)
+    def aligned(self, key: _EligibleKey, nodes: Sequence[Node]) -> list[_EligibleRow | None]:
+        """Row slots in the order of ``nodes`` (None: not filled in yet), shared by every
+        evaluation of the same tuple; any other sequence (a list can change) gets its own."""
+        if not isinstance(nodes, tuple):
+            return [None] * len(nodes)
+        kept = self._aligned.get(key)
+        if kept is not None and kept[0] is nodes:
+            return kept[1]
+        if len(self._aligned) >= _MAX_ELIGIBILITY_TABLES:
+            self._aligned.clear()
+        rows: list[_EligibleRow | None] = [None] * len(nodes)
+        self._aligned[key] = (nodes, rows)  # holds the tuple: its id is not reused meanwhile
+        return rows
+
+    def table(self, key: _EligibleKey, live: int) -> dict[str, _EligibleRow]:
         rows = self._tables.get(key)
         if rows is None:
             if len(self._tables) >= _MAX_ELIGIBILITY_TABLES:
@@ -123,8 +142,8 @@ def binpack_score(cpu_cap: int, mem_cap: int, cpu: int, mem: int) -> float:
     [0, 1] (1 = node exactly full)."""
     free_cpu = 1.0 - cpu / cpu_cap if cpu_cap > 0 else 0.0
     free_mem = 1.0 - mem / mem_cap if mem_cap > 0 else 0.0
-    score = 20.0 - (math.pow(10.0, free_cpu) + math.pow(10.0, free_mem))
-    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(): ten calls per placement
+    score = 20.0 - (10.0**free_cpu + 10.0**free_mem)
+    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(); Stack.select has it inline
         return 1.0
     return score / BINPACK_MAX_SCORE if score > 0.0 else 0.0
 
@@ -293,6 +312,7 @@ class Stack:
     """
 
     __slots__ = (
+        "_aligned",
         "_batch",
         "_by_dc",
         "_dcs",
@@ -329,7 +349,9 @@ class Stack:
         self._rng = rng or random.Random()
         self.usage = usage
         self._batch = batch
-        self._eligible = _ELIGIBILITY.table(job.node_pool, tuple(job.datacenters), n)
+        key = (job.node_pool, tuple(job.datacenters))
+        self._eligible = _ELIGIBILITY.table(key, n)
+        self._aligned = _ELIGIBILITY.aligned(key, nodes)
         self._pool = job.node_pool
         self._dcs: dict[str, bool] = {}
         self._by_dc: dict[str, int] | None = None
@@ -346,7 +368,8 @@ class Stack:
                 and (pool == ALL_NODE_POOL or node.node_pool == pool)
                 and self._in_datacenter(node.datacenter)
             )
-            row = self._eligible[node.id] = (node, ok, cpu, mem, disk, f"{node.id}.normalized-score")
+            node_id = node.id
+            row = self._eligible[node_id] = (node, ok, cpu, mem, disk, node_id, f"{node_id}.normalized-score")
         return row
 
     def _node_ok(self, node: Node) -> bool:
@@ -387,12 +410,17 @@ class Stack:
         caller found eligible (system jobs).
         """
         start = time.perf_counter_ns()
+        nodes: Sequence[Node]
+        rows: list[_EligibleRow | None]
         if only is None:
-            nodes, n, limit, stride = self._nodes, len(self._nodes), self._limit, self._stride
+            nodes, rows, limit, stride = self._nodes, self._aligned, self._limit, self._stride
+            n = len(nodes)
             idx = (self._offset + self._pos * stride) % n if n else 0
             max_skip = MAX_SKIP
         else:  # one node, eligible as the caller found: scored unless it does not fit
-            nodes, n, limit, stride, idx, max_skip = (only,), 1, 1, 1, 0, 0
+            _, _, cpu, mem, disk, node_id, key = self._row(only)
+            nodes, rows = (only,), [(only, True, cpu, mem, disk, node_id, key)]
+            n, limit, stride, idx, max_skip = 1, 1, 1, 0, 0
         usage = self.usage
         evaluated = filtered = exhausted = visited = found = 0
         dims: dict[str, int] = {}
@@ -401,9 +429,9 @@ class Stack:
         scores: list[tuple[float, str, str]] = []  # (score, node ID, its key in the metric)
         skipped: list[tuple[float, Node]] = []  # fitting nodes passed over for a low score
         # The hot loop of every placement (some 20 nodes visited, 10 scored): what does not
-        # change per node is read once here, NodeUsage's and the eligibility table's dicts
-        # are read directly, and a node's row holds what it needs of the node.
-        eligible, used_rows = self._eligible, usage._used
+        # change per node is read once here, NodeUsage's dicts are read directly, a node's row
+        # (by position) holds what it needs of the node, and binpack_score is written inline.
+        used_rows = usage._used
         base, freed = usage._base, usage._plan.freed
         collisions_of = usage._counts.get(group, {})
         feasible = checker.feasible
@@ -413,16 +441,15 @@ class Stack:
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
         port_ask = ports if ports else None  # tested once, not by a __bool__ call per node visited
         while found < limit and visited < n:
-            node = nodes[idx]
+            row = rows[idx]
+            if row is None:
+                row = rows[idx] = self._row(nodes[idx])
             idx += stride  # offset + (pos + visited) * stride, mod n
             if idx >= n:
                 idx -= n
             visited += 1
-            row = eligible.get(node.id)
-            if row is None or row[0] is not node:
-                row = self._row(node)
-            _, ok, cap_cpu, cap_mem, cap_disk, score_key = row
-            if not ok and only is None:
+            node, ok, cap_cpu, cap_mem, cap_disk, node_id, score_key = row
+            if not ok:
                 continue
             evaluated += 1
             # a node class already found feasible needs no call (GroupChecker.feasible's cache)
@@ -437,7 +464,6 @@ class Stack:
                     filtered += 1
                     checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
                     continue
-            node_id = node.id
             used: Sequence[int] | None = used_rows.get(node_id)
             if used is None:  # a node this eval has not changed: read its row in the state
                 if base is None or node_id in freed:
@@ -461,7 +487,11 @@ class Stack:
                     dims[got] = dims.get(got, 0) + 1
                     continue
                 assigned[node_id] = got
-            score = binpack_score(cap_cpu, cap_mem, cpu, mem)
+            fit = 20.0 - (
+                10.0 ** (1.0 - cpu / cap_cpu if cap_cpu > 0 else 0.0)
+                + 10.0 ** (1.0 - mem / cap_mem if cap_mem > 0 else 0.0)
+            )
+            score = 1.0 if fit > BINPACK_MAX_SCORE else fit / BINPACK_MAX_SCORE if fit > 0.0 else 0.0
             parts = 1
             collisions = collisions_of.get(node_id, 0)
             if collisions > 0 and desired_count > 0:

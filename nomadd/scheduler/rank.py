@@ -78,8 +78,9 @@ class _NodeFacts:
 
 _FACTS = _NodeFacts()
 
-# (node, eligible, its capacity's cpu, memory and disk, its ID, its key in AllocMetric.scores)
-_EligibleRow = tuple[Node, bool, int, int, int, str, str]
+# (node, eligible, its capacity's cpu, memory and disk, its ID, its computed class, its key in
+# AllocMetric.scores): what the walk reads of a node, in one object
+_EligibleRow = tuple[Node, bool, int, int, int, str, str, str]
 _EligibleKey = tuple[str, tuple[str, ...]]  # (node pool, datacenters)
 _MAX_ELIGIBILITY_TABLES = 64
 
@@ -369,7 +370,8 @@ class Stack:
                 and self._in_datacenter(node.datacenter)
             )
             node_id = node.id
-            row = self._eligible[node_id] = (node, ok, cpu, mem, disk, node_id, f"{node_id}.normalized-score")
+            key = f"{node_id}.normalized-score"
+            row = self._eligible[node_id] = (node, ok, cpu, mem, disk, node_id, node.computed_class, key)
         return row
 
     def _node_ok(self, node: Node) -> bool:
@@ -418,11 +420,11 @@ class Stack:
             idx = (self._offset + self._pos * stride) % n if n else 0
             max_skip = MAX_SKIP
         else:  # one node, eligible as the caller found: scored unless it does not fit
-            _, _, cpu, mem, disk, node_id, key = self._row(only)
-            nodes, rows = (only,), [(only, True, cpu, mem, disk, node_id, key)]
+            _, _, cpu, mem, disk, node_id, node_class, key = self._row(only)
+            nodes, rows = (only,), [(only, True, cpu, mem, disk, node_id, node_class, key)]
             n, limit, stride, idx, max_skip = 1, 1, 1, 0, 0
         usage = self.usage
-        evaluated = filtered = exhausted = visited = found = 0
+        ineligible = filtered = exhausted = visited = found = 0
         dims: dict[str, int] = {}
         best: Node | None = None
         best_score = -math.inf
@@ -433,6 +435,7 @@ class Stack:
         # (by position) holds what it needs of the node, and binpack_score is written inline.
         used_rows = usage._used
         base, freed = usage._base, usage._plan.freed
+        any_freed = bool(freed)  # mostly not: then no lookup in it per node
         collisions_of = usage._counts.get(group, {})
         feasible = checker.feasible
         classes = checker.feasible_classes()
@@ -448,14 +451,12 @@ class Stack:
             if idx >= n:
                 idx -= n
             visited += 1
-            node, ok, cap_cpu, cap_mem, cap_disk, node_id, score_key = row
+            node, ok, cap_cpu, cap_mem, cap_disk, node_id, node_class, score_key = row
             if not ok:
+                ineligible += 1
                 continue
-            evaluated += 1
             # a node class already found feasible needs no call (GroupChecker.feasible's cache)
-            if (classes is None or classes.get(node.computed_class, False) is not None) and not feasible(
-                node
-            ):
+            if (classes is None or classes.get(node_class, False) is not None) and not feasible(node):
                 filtered += 1
                 continue
             if distinct:
@@ -466,7 +467,7 @@ class Stack:
                     continue
             used: Sequence[int] | None = used_rows.get(node_id)
             if used is None:  # a node this eval has not changed: read its row in the state
-                if base is None or node_id in freed:
+                if base is None or (any_freed and node_id in freed):
                     used = usage._load(node_id)
                 else:
                     used = base.get(node_id, _ZERO_USE)
@@ -509,14 +510,15 @@ class Stack:
             if score > best_score:
                 best, best_score = node, score
         # every node visited with fewer than ``limit`` options: the skipped ones are options too
-        for score, node in skipped[: max(0, limit - found)]:
-            if score > best_score:
-                best, best_score = node, score
+        if skipped:
+            for score, node in skipped[: max(0, limit - found)]:
+                if score > best_score:
+                    best, best_score = node, score
         if only is None and n:
             self._pos = (self._pos + visited) % n
         scores.sort(reverse=True)
         metric = _new_metric(
-            nodes_evaluated=evaluated,
+            nodes_evaluated=visited - ineligible,
             nodes_filtered=filtered,
             nodes_in_pool=n,
             nodes_available=self.nodes_available() if best is None else {},

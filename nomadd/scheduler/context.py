@@ -6,7 +6,7 @@ import dataclasses
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from nomadd.structs.alloc import (
     Allocation,
@@ -51,14 +51,35 @@ ALLOC_RESCHEDULED = "alloc was rescheduled because it failed"
 ALLOC_REPLACED = "alloc was replaced while its node was down"
 
 
+_UUID_POOL_BYTES = 4096  # random bytes read per os.urandom call: 256 IDs
+# (random bytes, offsets not handed out yet). Read and replaced as one tuple, and an offset
+# comes from next() on a range iterator (atomic under the GIL): threads never share an offset.
+_uuid_pool: tuple[bytes, Iterator[int]] = (b"", iter(()))
+
+
 def _uuid() -> str:
-    """``str(uuid.uuid4())`` at half its cost (one per placement): random bytes with the
-    version-4 and RFC 4122 variant bits set, formatted 8-4-4-4-12."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid.uuid4())`` at a sixth of its cost (one per placement): 16 random bytes from
+    a pool filled by os.urandom 256 IDs at a time (a system call per ID was half the cost),
+    with the version-4 and RFC 4122 variant bits set, formatted 8-4-4-4-12."""
+    global _uuid_pool
+    data, offsets = _uuid_pool
+    i = next(offsets, -1)
+    if i < 0:
+        data = os.urandom(_UUID_POOL_BYTES)
+        _uuid_pool = (data, iter(range(16, _UUID_POOL_BYTES, 16)))
+        i = 0
+    h = data[i : i + 16].hex()
+    # version nibble 4; variant: the top two bits of byte 8 are 10 (hex digit 8, 9, a or b)
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[data[i + 8] >> 4 & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _reset_uuid_pool() -> None:
+    """A forked child must not hand out the IDs its parent will (same pool)."""
+    global _uuid_pool
+    _uuid_pool = (b"", iter(()))
+
+
+os.register_at_fork(after_in_child=_reset_uuid_pool)
 
 
 _new_alloc = constructor(Allocation)  # Allocation(...) at a third of the cost

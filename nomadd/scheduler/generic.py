@@ -141,7 +141,7 @@ class GenericScheduler(BaseScheduler):
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
         resources: dict[str, AllocatedResources] = {}
-        port_asks: dict[str, PortAsk] = {}
+        port_asks: dict[str, PortAsk | None] = {}
         failed = result.failed_tg_allocs
         now = self.env.now_ns()
 
@@ -160,7 +160,7 @@ class GenericScheduler(BaseScheduler):
                 checker = checkers[group] = GroupChecker(job, tg)
                 asks[group] = tg.resources()
                 resources[group] = allocated_resources(tg)
-                port_asks[group] = group_ask(tg)
+                port_asks[group] = group_ask(tg) or None  # None: no PortAsk.__bool__ per select
             freed = None
             if pending is not None:
                 freed = plan.stop(pending.alloc, pending.description, pending.client_status)

@@ -233,6 +233,10 @@ def _group(
     batch: bool,
 ) -> None:
     out.desired[tg.name] = tg.count
+    if not allocs:  # a new group (most evaluations of a new job): every name is to place
+        if tg.count > 0:
+            out.new.append(NewPlacements(group=tg.name, count=tg.count, job_id=job.id))
+        return
     split = disconnect.split(tg, allocs, node_of, now_ns)
     allocs = split.rest
     out.followups.extend(split.mark_unknown)

@@ -263,7 +263,9 @@ class NodeUsage:
         self._props.clear()  # rebuilt lazily from the counts
 
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
-        used = self.used(node_id)
+        used = self._used.get(node_id)
+        if used is None:
+            used = self._load(node_id)
         used[0] += ask[0]
         used[1] += ask[1]
         used[2] += ask[2]
@@ -437,6 +439,7 @@ class Stack:
         base, freed = usage._base, usage._plan.freed
         any_freed = bool(freed)  # mostly not: then no lookup in it per node
         collisions_of = usage._counts.get(group, {})
+        penalized = bool(penalty_nodes)
         feasible = checker.feasible
         classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
@@ -498,7 +501,7 @@ class Stack:
             if collisions > 0 and desired_count > 0:
                 score += -(collisions + 1) / desired_count
                 parts += 1
-            if node_id in penalty_nodes:
+            if penalized and node_id in penalty_nodes:
                 score += -1.0
                 parts += 1
             score /= parts

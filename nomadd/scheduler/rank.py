@@ -26,7 +26,7 @@ from nomadd.scheduler.feasible import (
 from nomadd.scheduler.ports import assign, used_ports
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
-from nomadd.structs.codec import constructor
+from nomadd.structs.codec_diff import replacer
 from nomadd.structs.job import Job
 from nomadd.structs.network import PortAsk
 from nomadd.structs.node import Node
@@ -127,7 +127,22 @@ class _Eligibility:
 
 _ELIGIBILITY = _Eligibility()
 _ZERO_USE = (0, 0, 0)
-_new_metric = constructor(AllocMetric)  # one per placement
+# One metric per placement: a copy of the empty one with these fields set (a positional call)
+_NO_METRIC = AllocMetric()
+_metric = replacer(
+    AllocMetric,
+    "nodes_evaluated",
+    "nodes_filtered",
+    "nodes_in_pool",
+    "nodes_available",
+    "class_filtered",
+    "constraint_filtered",
+    "nodes_exhausted",
+    "class_exhausted",
+    "dimension_exhausted",
+    "scores",
+    "allocation_time",
+)
 
 
 def score_limit(num_nodes: int, batch: bool) -> int:
@@ -520,17 +535,19 @@ class Stack:
         if only is None and n:
             self._pos = (self._pos + visited) % n
         scores.sort(reverse=True)
-        metric = _new_metric(
-            nodes_evaluated=visited - ineligible,
-            nodes_filtered=filtered,
-            nodes_in_pool=n,
-            nodes_available=self.nodes_available() if best is None else {},
-            constraint_filtered=dict(checker.constraint_filtered),
-            class_filtered=dict(checker.class_filtered),
-            nodes_exhausted=exhausted,
-            dimension_exhausted=dims,
-            scores={key: score for score, _, key in scores[:MAX_SCORES_IN_METRIC]},
-            allocation_time=time.perf_counter_ns() - start,
+        metric = _metric(
+            _NO_METRIC,
+            visited - ineligible,
+            filtered,
+            n,
+            self.nodes_available() if best is None else {},
+            dict(checker.class_filtered),
+            dict(checker.constraint_filtered),
+            exhausted,
+            {},  # class_exhausted
+            dims,
+            {key: score for score, _, key in scores[:MAX_SCORES_IN_METRIC]},
+            time.perf_counter_ns() - start,
         )
         if best is not None:
             usage.add(best.id, group, ask)

@@ -202,3 +202,28 @@ def test_low_scoring_nodes_are_skipped_and_do_not_count_toward_the_limit() -> No
     sel = stack.select("web", checker, (10, 10, 0), 1, penalty_nodes=frozenset(ids))
     assert sel.node is not None
     assert sel.metric.nodes_evaluated == 2
+
+
+def test_failed_placement_metric_counts_each_reason_in_its_field() -> None:
+    """``nomad alloc status -verbose`` / FailedTGAllocs: filtered by constraint (per constraint
+    and per node class), exhausted (per dimension), and the pool, each in its own field."""
+    from nomadd.structs.job import Constraint
+
+    h = Harness()
+    for _ in range(3):
+        h.add_node(node_class="gpu")
+    h.add_node(node_class="small", datacenter="dc2")
+    h.run(mock_job("big", count=3, cpu=3900, memory_mb=64))  # fills the three dc1 nodes
+    windows = Constraint(l_target="${attr.kernel.name}", r_target="windows")
+    ev = h.run(mock_job("win", count=1, constraints=(windows,)))
+    metric = ev.failed_tg_allocs["web"]
+    assert metric.nodes_evaluated == 3 and metric.nodes_filtered == 3 and metric.nodes_in_pool == 4
+    assert metric.constraint_filtered == {"${attr.kernel.name} = windows": 3}
+    assert metric.class_filtered == {"gpu": 3}
+    assert metric.nodes_exhausted == 0 and metric.dimension_exhausted == {} and metric.class_exhausted == {}
+    assert metric.nodes_available == {"dc1": 3}
+    ev = h.run(mock_job("fat", count=1, cpu=3900, memory_mb=64))
+    metric = ev.failed_tg_allocs["web"]
+    assert metric.nodes_evaluated == 3 and metric.nodes_filtered == 0
+    assert metric.nodes_exhausted == 3 and metric.dimension_exhausted == {"cpu": 3}
+    assert metric.constraint_filtered == {} and metric.class_filtered == {} and metric.scores == {}

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from nomadd.structs.alloc import (
     Allocation,
@@ -17,6 +17,7 @@ from nomadd.structs.alloc import (
     RescheduleTracker,
 )
 from nomadd.structs.codec import constructor
+from nomadd.structs.codec_diff import replacer
 from nomadd.structs.deployment import AllocDeploymentStatus, Deployment, DeploymentStatusUpdate
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.plan import Plan
@@ -51,17 +52,54 @@ ALLOC_RESCHEDULED = "alloc was rescheduled because it failed"
 ALLOC_REPLACED = "alloc was replaced while its node was down"
 
 
+_UUID_POOL_BYTES = 4096  # random bytes read per os.urandom call: 256 IDs
+# (random bytes, offsets not handed out yet). Read and replaced as one tuple, and an offset
+# comes from next() on a range iterator (atomic under the GIL): threads never share an offset.
+_uuid_pool: tuple[bytes, Iterator[int]] = (b"", iter(()))
+
+
 def _uuid() -> str:
-    """``str(uuid.uuid4())`` at half its cost (one per placement): random bytes with the
-    version-4 and RFC 4122 variant bits set, formatted 8-4-4-4-12."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid.uuid4())`` at a sixth of its cost (one per placement): 16 random bytes from
+    a pool filled by os.urandom 256 IDs at a time (a system call per ID was half the cost),
+    with the version-4 and RFC 4122 variant bits set, formatted 8-4-4-4-12."""
+    global _uuid_pool
+    data, offsets = _uuid_pool
+    i = next(offsets, -1)
+    if i < 0:
+        data = os.urandom(_UUID_POOL_BYTES)
+        _uuid_pool = (data, iter(range(16, _UUID_POOL_BYTES, 16)))
+        i = 0
+    h = data[i : i + 16].hex()
+    # version nibble 4; variant: the top two bits of byte 8 are 10 (hex digit 8, 9, a or b)
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[data[i + 8] >> 4 & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _reset_uuid_pool() -> None:
+    """A forked child must not hand out the IDs its parent will (same pool)."""
+    global _uuid_pool
+    _uuid_pool = (b"", iter(()))
+
+
+os.register_at_fork(after_in_child=_reset_uuid_pool)
 
 
 _new_alloc = constructor(Allocation)  # Allocation(...) at a third of the cost
+# A placement is a copy of its group's template in the plan (the fields all of the group's
+# placements share) with these set: one positional call, not nineteen keywords, per placement.
+_placed = replacer(
+    Allocation,
+    "id",
+    "name",
+    "node_id",
+    "node_name",
+    "allocated_resources",
+    "task_states",
+    "previous_allocation",
+    "reschedule_tracker",
+    "metrics",
+    "deployment_id",
+    "deployment_status",
+)
 # the default, shared (frozen): a plan's placements then encode it once, not once each
 _NO_TRANSITION = DesiredTransition()
 
@@ -115,6 +153,7 @@ class PlanBuilder:
         "node_update",
         "now",
         "stopped",
+        "templates",
     )
 
     def __init__(self, eval_id: str, job: Job | None, env: Env) -> None:
@@ -129,6 +168,7 @@ class PlanBuilder:
         self.freed: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
         self.deployment: Deployment | None = None  # a new one goes into the plan (scheduler/deployments.py)
         self.deployment_updates: list[DeploymentStatusUpdate] = []
+        self.templates: dict[str, tuple[Job, Allocation]] = {}  # group -> (its job, template)
 
     def stop(
         self, alloc: Allocation, description: str, client_status: AllocClientStatus | None = None
@@ -199,31 +239,39 @@ class PlanBuilder:
         deployment_id: str = "",
         canary: bool = False,
     ) -> Allocation:
-        now = self.now
-        alloc = _new_alloc(
-            id=self.env.new_id(),
+        kept = self.templates.get(tg.name)
+        if kept is None or kept[0] is not job:
+            kept = self.templates[tg.name] = (job, self._template(job, tg))
+        alloc = _placed(
+            kept[1],
+            self.env.new_id(),
+            name,
+            node_id,
+            node_name,
+            resources,
+            {},  # task_states: the client's, later
+            previous.id if previous is not None else "",
+            tracker,
+            metrics,
+            deployment_id,
+            AllocDeploymentStatus(canary=True) if deployment_id and canary else None,
+        )
+        self.node_allocation.setdefault(node_id, []).append(alloc)
+        return alloc
+
+    def _template(self, job: Job, tg: TaskGroup) -> Allocation:
+        """What every placement of ``tg`` in this plan has in common."""
+        return _new_alloc(
             namespace=job.namespace,
             eval_id=self.eval_id,
-            name=name,
-            node_id=node_id,
-            node_name=node_name,
             job_id=job.id,
             job_type=str(job.type),
             job_version=job.version,
             task_group=tg.name,
-            allocated_resources=resources,
             desired_transition=_NO_TRANSITION,
-            previous_allocation=previous.id if previous is not None else "",
-            reschedule_tracker=tracker,
-            metrics=metrics,
-            create_time=now,
-            modify_time=now,
+            create_time=self.now,
+            modify_time=self.now,
         )
-        if deployment_id:
-            health = AllocDeploymentStatus(canary=True) if canary else None
-            alloc = dataclasses.replace(alloc, deployment_id=deployment_id, deployment_status=health)
-        self.node_allocation.setdefault(node_id, []).append(alloc)
-        return alloc
 
     def placements(self) -> int:
         return sum(len(v) for v in self.node_allocation.values())

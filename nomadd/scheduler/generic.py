@@ -36,6 +36,7 @@ _UNDOABLE_STOPS = frozenset({ALLOC_UPDATING, ALLOC_RESCHEDULED})
 # placements), so HTTP and Raft keep answering while a big job is scheduled.
 YIELD_EVERY_S = 0.02
 YIELD_CHECK_EVERY = 16
+_NO_PENALTY: frozenset[str] = frozenset()
 
 
 class GenericScheduler(BaseScheduler):
@@ -140,7 +141,7 @@ class GenericScheduler(BaseScheduler):
         checkers: dict[str, GroupChecker] = {}
         asks: dict[str, tuple[int, int, int]] = {}
         resources: dict[str, AllocatedResources] = {}
-        port_asks: dict[str, PortAsk] = {}
+        port_asks: dict[str, PortAsk | None] = {}
         failed = result.failed_tg_allocs
         now = self.env.now_ns()
 
@@ -159,7 +160,7 @@ class GenericScheduler(BaseScheduler):
                 checker = checkers[group] = GroupChecker(job, tg)
                 asks[group] = tg.resources()
                 resources[group] = allocated_resources(tg)
-                port_asks[group] = group_ask(tg)
+                port_asks[group] = group_ask(tg) or None  # None: no PortAsk.__bool__ per select
             freed = None
             if pending is not None:
                 freed = plan.stop(pending.alloc, pending.description, pending.client_status)
@@ -168,7 +169,7 @@ class GenericScheduler(BaseScheduler):
             penalty = (
                 frozenset({previous.node_id})
                 if placement.reschedule and previous is not None
-                else frozenset()
+                else _NO_PENALTY
             )
             selection = stack.select(group, checker, asks[group], tg.count, penalty, ports=port_asks[group])
             if selection.node is None:

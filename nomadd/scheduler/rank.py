@@ -26,7 +26,7 @@ from nomadd.scheduler.feasible import (
 from nomadd.scheduler.ports import assign, used_ports
 from nomadd.scheduler.protocols import NodeUsageIndex, State
 from nomadd.structs.alloc import Allocation, AllocMetric
-from nomadd.structs.codec import constructor
+from nomadd.structs.codec_diff import replacer
 from nomadd.structs.job import Job
 from nomadd.structs.network import PortAsk
 from nomadd.structs.node import Node
@@ -78,22 +78,43 @@ class _NodeFacts:
 
 _FACTS = _NodeFacts()
 
-_EligibleRow = tuple[Node, bool, tuple[int, int, int]]  # (node, eligible, capacity)
+# (node, eligible, its capacity's cpu, memory and disk, its ID, its computed class, its key in
+# AllocMetric.scores): what the walk reads of a node, in one object
+_EligibleRow = tuple[Node, bool, int, int, int, str, str, str]
+_EligibleKey = tuple[str, tuple[str, ...]]  # (node pool, datacenters)
 _MAX_ELIGIBILITY_TABLES = 64
 
 
 class _Eligibility:
     """Per (node pool, datacenters): each node's eligibility (ready, in the pool, in one of
     the datacenters) and its capacity, kept across evaluations like :class:`_NodeFacts`, so
-    visiting a node costs one lookup. Jobs of the same pool and datacenters share a table."""
+    visiting a node costs one lookup. Jobs of the same pool and datacenters share a table.
 
-    __slots__ = ("_tables",)
+    A server's state hands the same tuple of nodes to every evaluation until a node is
+    written: for it the rows are also kept in a list in the tuple's order (:meth:`aligned`),
+    so the walk reads a node's row by its position, without a lookup by ID."""
+
+    __slots__ = ("_aligned", "_tables")
 
     def __init__(self) -> None:
-        self._tables: dict[tuple[str, tuple[str, ...]], dict[str, _EligibleRow]] = {}
+        self._tables: dict[_EligibleKey, dict[str, _EligibleRow]] = {}
+        self._aligned: dict[_EligibleKey, tuple[Sequence[Node], list[_EligibleRow | None]]] = {}
 
-    def table(self, pool: str, datacenters: tuple[str, ...], live: int) -> dict[str, _EligibleRow]:
-        key = (pool, datacenters)
+    def aligned(self, key: _EligibleKey, nodes: Sequence[Node]) -> list[_EligibleRow | None]:
+        """Row slots in the order of ``nodes`` (None: not filled in yet), shared by every
+        evaluation of the same tuple; any other sequence (a list can change) gets its own."""
+        if not isinstance(nodes, tuple):
+            return [None] * len(nodes)
+        kept = self._aligned.get(key)
+        if kept is not None and kept[0] is nodes:
+            return kept[1]
+        if len(self._aligned) >= _MAX_ELIGIBILITY_TABLES:
+            self._aligned.clear()
+        rows: list[_EligibleRow | None] = [None] * len(nodes)
+        self._aligned[key] = (nodes, rows)  # holds the tuple: its id is not reused meanwhile
+        return rows
+
+    def table(self, key: _EligibleKey, live: int) -> dict[str, _EligibleRow]:
         rows = self._tables.get(key)
         if rows is None:
             if len(self._tables) >= _MAX_ELIGIBILITY_TABLES:
@@ -106,7 +127,22 @@ class _Eligibility:
 
 _ELIGIBILITY = _Eligibility()
 _ZERO_USE = (0, 0, 0)
-_new_metric = constructor(AllocMetric)  # one per placement
+# One metric per placement: a copy of the empty one with these fields set (a positional call)
+_NO_METRIC = AllocMetric()
+_metric = replacer(
+    AllocMetric,
+    "nodes_evaluated",
+    "nodes_filtered",
+    "nodes_in_pool",
+    "nodes_available",
+    "class_filtered",
+    "constraint_filtered",
+    "nodes_exhausted",
+    "class_exhausted",
+    "dimension_exhausted",
+    "scores",
+    "allocation_time",
+)
 
 
 def score_limit(num_nodes: int, batch: bool) -> int:
@@ -122,8 +158,8 @@ def binpack_score(cpu_cap: int, mem_cap: int, cpu: int, mem: int) -> float:
     [0, 1] (1 = node exactly full)."""
     free_cpu = 1.0 - cpu / cpu_cap if cpu_cap > 0 else 0.0
     free_mem = 1.0 - mem / mem_cap if mem_cap > 0 else 0.0
-    score = 20.0 - (math.pow(10.0, free_cpu) + math.pow(10.0, free_mem))
-    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(): ten calls per placement
+    score = 20.0 - (10.0**free_cpu + 10.0**free_mem)
+    if score > BINPACK_MAX_SCORE:  # clamped without min()/max(); Stack.select has it inline
         return 1.0
     return score / BINPACK_MAX_SCORE if score > 0.0 else 0.0
 
@@ -151,14 +187,20 @@ class NodeUsage:
         self._used: dict[str, list[int]] = {}
         self._caps: dict[str, tuple[int, int, int]] = {}
         self._props: dict[tuple[str, str], dict[str, int]] = {}
-        counts: dict[tuple[str, str], int] = {}
+        # scope ("" = the whole job, else a group) -> node -> the job's allocations there
+        self._counts: dict[str, dict[str, int]] = {"": {}}
         stopped = plan.stopped
         for alloc in job_allocs:
-            if alloc.terminal() or alloc.id in stopped:
-                continue
-            for key in ((alloc.node_id, ""), (alloc.node_id, alloc.task_group)):
-                counts[key] = counts.get(key, 0) + 1
-        self._counts = counts
+            if not (alloc.terminal() or alloc.id in stopped):
+                self._count(alloc.node_id, alloc.task_group, 1)
+
+    def _count(self, node_id: str, group: str, n: int) -> None:
+        """``n`` more of the job's allocations (of ``group``) on the node."""
+        for scope in ("", group):
+            counts = self._counts.get(scope)
+            if counts is None:
+                counts = self._counts[scope] = {}
+            counts[node_id] = counts.get(node_id, 0) + n
 
     def _load(self, node_id: str) -> list[int]:
         fast = self._fast
@@ -194,15 +236,15 @@ class NodeUsage:
 
     def collisions(self, node_id: str, group: str = "") -> int:
         """The evaluated job's allocations on the node (of ``group`` when given)."""
-        return self._counts.get((node_id, group), 0)
+        return self._counts.get(group, {}).get(node_id, 0)
 
     def property_count(self, prop: str, scope: str, value: str) -> int:
         """The job's (scope "") or group's allocations on nodes whose ``prop`` is ``value``."""
         counts = self._props.get((prop, scope))
         if counts is None:
             counts = self._props[(prop, scope)] = {}
-            for (node_id, group), n in self._counts.items():
-                if group != scope or n <= 0:
+            for node_id, n in self._counts.get(scope, {}).items():
+                if n <= 0:
                     continue
                 node = self._state.node_by_id(node_id)
                 v = resolve_target(prop, node) if node is not None else None
@@ -223,8 +265,7 @@ class NodeUsage:
             used = self._used[node_id]
             for i in range(3):
                 used[i] -= res[i]
-        for key in ((node_id, ""), (node_id, group)):
-            self._counts[key] = self._counts.get(key, 0) - 1
+        self._count(node_id, group, -1)
         self._props.clear()  # rebuilt lazily from the counts
 
     def restore(self, node_id: str, group: str, res: tuple[int, int, int]) -> None:
@@ -233,18 +274,17 @@ class NodeUsage:
             used = self._used[node_id]
             for i in range(3):
                 used[i] += res[i]
-        for key in ((node_id, ""), (node_id, group)):
-            self._counts[key] = self._counts.get(key, 0) + 1
+        self._count(node_id, group, 1)
         self._props.clear()  # rebuilt lazily from the counts
 
     def add(self, node_id: str, group: str, ask: tuple[int, int, int]) -> None:
-        used = self.used(node_id)
+        used = self._used.get(node_id)
+        if used is None:
+            used = self._load(node_id)
         used[0] += ask[0]
         used[1] += ask[1]
         used[2] += ask[2]
-        counts = self._counts
-        counts[(node_id, "")] = counts.get((node_id, ""), 0) + 1
-        counts[(node_id, group)] = counts.get((node_id, group), 0) + 1
+        self._count(node_id, group, 1)
 
 
 class Selection:
@@ -290,11 +330,13 @@ class Stack:
     """
 
     __slots__ = (
+        "_aligned",
         "_batch",
         "_by_dc",
         "_dcs",
         "_eligible",
         "_job",
+        "_limit",
         "_nodes",
         "_offset",
         "_pool",
@@ -320,11 +362,14 @@ class Stack:
         n = len(nodes)
         self._offset = rng.randrange(n) if rng is not None and n else 0
         self._stride = _stride(n, rng)
+        self._limit = score_limit(n, batch)
         self._pos = 0
         self._rng = rng or random.Random()
         self.usage = usage
         self._batch = batch
-        self._eligible = _ELIGIBILITY.table(job.node_pool, tuple(job.datacenters), n)
+        key = (job.node_pool, tuple(job.datacenters))
+        self._eligible = _ELIGIBILITY.table(key, n)
+        self._aligned = _ELIGIBILITY.aligned(key, nodes)
         self._pool = job.node_pool
         self._dcs: dict[str, bool] = {}
         self._by_dc: dict[str, int] | None = None
@@ -334,14 +379,16 @@ class Stack:
         """The node's row in the eligibility table of the job's pool and datacenters."""
         row = self._eligible.get(node.id)
         if row is None or row[0] is not node:
-            _, ready, capacity = _FACTS.of(node)
+            _, ready, (cpu, mem, disk) = _FACTS.of(node)
             pool = self._pool
             ok = (
                 ready
                 and (pool == ALL_NODE_POOL or node.node_pool == pool)
                 and self._in_datacenter(node.datacenter)
             )
-            row = self._eligible[node.id] = (node, ok, capacity)
+            node_id = node.id
+            key = f"{node_id}.normalized-score"
+            row = self._eligible[node_id] = (node, ok, cpu, mem, disk, node_id, node.computed_class, key)
         return row
 
     def _node_ok(self, node: Node) -> bool:
@@ -382,46 +429,52 @@ class Stack:
         caller found eligible (system jobs).
         """
         start = time.perf_counter_ns()
-        nodes = self._nodes
-        n = 1 if only is not None else len(nodes)
-        limit = n if only is not None else score_limit(n, self._batch)
+        nodes: Sequence[Node]
+        rows: list[_EligibleRow | None]
+        if only is None:
+            nodes, rows, limit, stride = self._nodes, self._aligned, self._limit, self._stride
+            n = len(nodes)
+            idx = (self._offset + self._pos * stride) % n if n else 0
+            max_skip = MAX_SKIP
+        else:  # one node, eligible as the caller found: scored unless it does not fit
+            _, _, cpu, mem, disk, node_id, node_class, key = self._row(only)
+            nodes, rows = (only,), [(only, True, cpu, mem, disk, node_id, node_class, key)]
+            n, limit, stride, idx, max_skip = 1, 1, 1, 0, 0
         usage = self.usage
-        evaluated = filtered = exhausted = 0
+        ineligible = filtered = exhausted = visited = found = 0
         dims: dict[str, int] = {}
         best: Node | None = None
         best_score = -math.inf
-        scores: list[tuple[float, str]] = []
-        found = 0
+        scores: list[tuple[float, str, str]] = []  # (score, node ID, its key in the metric)
         skipped: list[tuple[float, Node]] = []  # fitting nodes passed over for a low score
-        offset, stride, pos = self._offset, self._stride, self._pos
-        visited = 0
-        # the hot loop of every placement: NodeUsage's and the eligibility caches read directly
-        eligible, used_rows, counts = self._eligible, usage._used, usage._counts
+        # The hot loop of every placement (some 20 nodes visited, 10 scored): what does not
+        # change per node is read once here, NodeUsage's dicts are read directly, a node's row
+        # (by position) holds what it needs of the node, and binpack_score is written inline.
+        used_rows = usage._used
         base, freed = usage._base, usage._plan.freed
+        any_freed = bool(freed)  # mostly not: then no lookup in it per node
+        collisions_of = usage._counts.get(group, {})
+        penalized = bool(penalty_nodes)
         feasible = checker.feasible
         classes = checker.feasible_classes()
         distinct = checker.distinct_hosts is not None or bool(checker.distinct_properties)
         ask_cpu, ask_mem, ask_disk = ask
         assigned: dict[str, tuple[AllocatedPortMapping, ...]] = {}
         port_ask = ports if ports else None  # tested once, not by a __bool__ call per node visited
-        while visited < n and found < limit:
-            row: _EligibleRow | None
-            if only is not None:
-                node = only
-                row = self._row(node)
-            else:
-                node = nodes[(offset + (pos + visited) * stride) % n]
-                row = eligible.get(node.id)
-                if row is None or row[0] is not node:
-                    row = self._row(node)
-                if not row[1]:
-                    visited += 1
-                    continue
+        while found < limit and visited < n:
+            row = rows[idx]
+            if row is None:
+                row = rows[idx] = self._row(nodes[idx])
+            idx += stride  # offset + (pos + visited) * stride, mod n
+            if idx >= n:
+                idx -= n
             visited += 1
-            evaluated += 1
+            node, ok, cap_cpu, cap_mem, cap_disk, node_id, node_class, score_key = row
+            if not ok:
+                ineligible += 1
+                continue
             # a node class already found feasible needs no call (GroupChecker.feasible's cache)
-            known_ok = classes is not None and classes.get(node.computed_class, False) is None
-            if not known_ok and not feasible(node):
+            if (classes is None or classes.get(node_class, False) is not None) and not feasible(node):
                 filtered += 1
                 continue
             if distinct:
@@ -430,72 +483,71 @@ class Stack:
                     filtered += 1
                     checker.constraint_filtered[why] = checker.constraint_filtered.get(why, 0) + 1
                     continue
-            node_id = node.id
-            capacity = row[2]
             used: Sequence[int] | None = used_rows.get(node_id)
             if used is None:  # a node this eval has not changed: read its row in the state
-                if base is None or node_id in freed:
+                if base is None or (any_freed and node_id in freed):
                     used = usage._load(node_id)
                 else:
                     used = base.get(node_id, _ZERO_USE)
             cpu, mem = used[0] + ask_cpu, used[1] + ask_mem
-            if cpu > capacity[0]:
-                short = "cpu"
-            elif mem > capacity[1]:
-                short = "memory"
-            elif used[2] + ask_disk > capacity[2]:
-                short = "disk"
-            else:
-                short = None
-            if short is None and port_ask is not None:
+            if cpu > cap_cpu or mem > cap_mem or used[2] + ask_disk > cap_disk:
+                short = "cpu" if cpu > cap_cpu else "memory" if mem > cap_mem else "disk"
+                exhausted += 1
+                dims[short] = dims.get(short, 0) + 1
+                continue
+            if port_ask is not None:
                 plan = usage._plan
                 in_use = used_ports(
                     usage._state, plan.stopped, plan.node_allocation.get(node_id, ()), node_id
                 )
                 got = assign(node, in_use, port_ask, self._rng)
                 if isinstance(got, str):
-                    short = got
-                else:
-                    assigned[node_id] = got
-            if short is not None:
-                exhausted += 1
-                dims[short] = dims.get(short, 0) + 1
-                continue
-            score = binpack_score(capacity[0], capacity[1], cpu, mem)
+                    exhausted += 1
+                    dims[got] = dims.get(got, 0) + 1
+                    continue
+                assigned[node_id] = got
+            fit = 20.0 - (
+                10.0 ** (1.0 - cpu / cap_cpu if cap_cpu > 0 else 0.0)
+                + 10.0 ** (1.0 - mem / cap_mem if cap_mem > 0 else 0.0)
+            )
+            score = 1.0 if fit > BINPACK_MAX_SCORE else fit / BINPACK_MAX_SCORE if fit > 0.0 else 0.0
             parts = 1
-            collisions = counts.get((node_id, group), 0)
+            collisions = collisions_of.get(node_id, 0)
             if collisions > 0 and desired_count > 0:
                 score += -(collisions + 1) / desired_count
                 parts += 1
-            if node_id in penalty_nodes:
+            if penalized and node_id in penalty_nodes:
                 score += -1.0
                 parts += 1
             score /= parts
-            scores.append((score, node_id))
-            if score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP and only is None:
+            scores.append((score, node_id, score_key))
+            if score <= SKIP_SCORE_THRESHOLD and len(skipped) < max_skip:
                 skipped.append((score, node))
                 continue
             found += 1
             if score > best_score:
                 best, best_score = node, score
         # every node visited with fewer than ``limit`` options: the skipped ones are options too
-        for score, node in skipped[: max(0, limit - found)]:
-            if score > best_score:
-                best, best_score = node, score
+        if skipped:
+            for score, node in skipped[: max(0, limit - found)]:
+                if score > best_score:
+                    best, best_score = node, score
         if only is None and n:
-            self._pos = (pos + visited) % n
+            self._pos = (self._pos + visited) % n
         scores.sort(reverse=True)
-        metric = _new_metric(
-            nodes_evaluated=evaluated,
-            nodes_filtered=filtered,
-            nodes_in_pool=n,
-            nodes_available=self.nodes_available() if best is None else {},
-            constraint_filtered=dict(checker.constraint_filtered),
-            class_filtered=dict(checker.class_filtered),
-            nodes_exhausted=exhausted,
-            dimension_exhausted=dims,
-            scores={f"{nid}.normalized-score": s for s, nid in scores[:MAX_SCORES_IN_METRIC]},
-            allocation_time=time.perf_counter_ns() - start,
+        metric = _metric(
+            _NO_METRIC,
+            visited - ineligible,
+            filtered,
+            n,
+            self.nodes_available() if best is None else {},
+            dict(checker.class_filtered),
+            dict(checker.constraint_filtered),
+            exhausted,
+            {},  # class_exhausted
+            dims,
+            {key: score for score, _, key in scores[:MAX_SCORES_IN_METRIC]},
+            time.perf_counter_ns() - start,
         )
         if best is not None:
             usage.add(best.id, group, ask)

@@ -43,6 +43,7 @@ from nomadd.structs.alloc import (
     RescheduleTracker,
     alloc_name,
 )
+from nomadd.structs.construct import constructor
 from nomadd.structs.job import Job, TaskGroup
 from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.policy import ReschedulePolicy
@@ -74,6 +75,9 @@ class Placement:
     canary: bool = False  # placed beside the old version until promoted (scheduler/deployments.py)
 
 
+_new_placement = constructor(Placement)  # Placement(...) at half the cost: one per new allocation
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Stop:
     alloc: Allocation
@@ -102,7 +106,7 @@ class NewPlacements:
             index += 1
             if name in self.used_names:
                 continue
-            yield Placement(group=self.group, name=name)
+            yield _new_placement(group=self.group, name=name)
             missing -= 1
 
 
@@ -229,6 +233,10 @@ def _group(
     batch: bool,
 ) -> None:
     out.desired[tg.name] = tg.count
+    if not allocs:  # a new group (most evaluations of a new job): every name is to place
+        if tg.count > 0:
+            out.new.append(NewPlacements(group=tg.name, count=tg.count, job_id=job.id))
+        return
     split = disconnect.split(tg, allocs, node_of, now_ns)
     allocs = split.rest
     out.followups.extend(split.mark_unknown)

@@ -113,6 +113,7 @@ class Harness:
         self.now = HARNESS_START_NS
         self._ids = 0
         self._nodes: dict[str, Node] = {}
+        self._node_seq: tuple[Node, ...] | None = None  # nodes(), until the next node write
         self._jobs: dict[tuple[str, str], Job] = {}
         self._allocs: dict[str, Allocation] = {}
         self._by_job: dict[tuple[str, str], dict[str, Allocation]] = {}
@@ -152,6 +153,7 @@ class Harness:
         old = self._nodes.get(node.id)
         node = dataclasses.replace(node, create_index=old.create_index if old else index, modify_index=index)
         self._nodes[node.id] = node
+        self._node_seq = None
         return node
 
     def update_node(self, node_id: str, **changes: object) -> Node:
@@ -235,7 +237,10 @@ class Harness:
         return self.index
 
     def nodes(self) -> Iterable[Node]:
-        return self._nodes.values()
+        """One tuple until a node is written, as a server's state hands the scheduler."""
+        if self._node_seq is None:
+            self._node_seq = tuple(self._nodes.values())
+        return self._node_seq
 
     def node_by_id(self, node_id: str) -> Node | None:
         return self._nodes.get(node_id)

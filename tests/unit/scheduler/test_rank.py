@@ -202,3 +202,73 @@ def test_low_scoring_nodes_are_skipped_and_do_not_count_toward_the_limit() -> No
     sel = stack.select("web", checker, (10, 10, 0), 1, penalty_nodes=frozenset(ids))
     assert sel.node is not None
     assert sel.metric.nodes_evaluated == 2
+
+
+def test_failed_placement_metric_counts_each_reason_in_its_field() -> None:
+    """``nomad alloc status -verbose`` / FailedTGAllocs: filtered by constraint (per constraint
+    and per node class), exhausted (per dimension), and the pool, each in its own field."""
+    from nomadd.structs.job import Constraint
+
+    h = Harness()
+    for _ in range(3):
+        h.add_node(node_class="gpu")
+    h.add_node(node_class="small", datacenter="dc2")
+    h.run(mock_job("big", count=3, cpu=3900, memory_mb=64))  # fills the three dc1 nodes
+    windows = Constraint(l_target="${attr.kernel.name}", r_target="windows")
+    ev = h.run(mock_job("win", count=1, constraints=(windows,)))
+    metric = ev.failed_tg_allocs["web"]
+    assert metric.nodes_evaluated == 3 and metric.nodes_filtered == 3 and metric.nodes_in_pool == 4
+    assert metric.constraint_filtered == {"${attr.kernel.name} = windows": 3}
+    assert metric.class_filtered == {"gpu": 3}
+    assert metric.nodes_exhausted == 0 and metric.dimension_exhausted == {} and metric.class_exhausted == {}
+    assert metric.nodes_available == {"dc1": 3}
+    ev = h.run(mock_job("fat", count=1, cpu=3900, memory_mb=64))
+    metric = ev.failed_tg_allocs["web"]
+    assert metric.nodes_evaluated == 3 and metric.nodes_filtered == 0
+    assert metric.nodes_exhausted == 3 and metric.dimension_exhausted == {"cpu": 3}
+    assert metric.constraint_filtered == {} and metric.class_filtered == {} and metric.scores == {}
+
+
+def test_fixed_seed_placements_are_pinned() -> None:
+    """Which node each placement takes for a fixed seed (walk order, limit, skip threshold,
+    binpack and anti-affinity), the work counted in its metric and its top scores (ties by node
+    ID, highest first), as the scheduler has always chosen: a faster walk must choose the same."""
+    h = Harness(seed=5)
+    nodes = [h.add_node().id for _ in range(10)]
+    got = []
+    for name, count, cpu in (("a", 6, 1500), ("b", 3, 700), ("c", 12, 400), ("d", 3, 1200), ("e", 5, 900)):
+        ev = h.run(mock_job(name, count=count, cpu=cpu, memory_mb=256))
+        assert not ev.failed_tg_allocs
+        allocs = sorted(h.live_allocs(name), key=lambda a: a.name)
+        metrics = [a.metrics for a in allocs if a.metrics is not None]
+        evaluated = sum(m.nodes_evaluated for m in metrics)
+        exhausted = sum(m.nodes_exhausted for m in metrics)
+        got.append(([nodes.index(a.node_id) for a in allocs], evaluated, exhausted))
+    assert got == [
+        ([9, 5, 1, 7, 3, 8], 24, 0),
+        ([9, 5, 1], 13, 0),
+        ([9, 9, 5, 5, 1, 7, 3, 8, 5, 1, 5, 1], 48, 0),
+        ([8, 3, 6], 20, 8),
+        ([9, 3, 8, 7, 4], 33, 13),
+    ]
+
+    def top_scores(job_id: str) -> list[tuple[int, float]]:
+        metric = sorted(h.live_allocs(job_id), key=lambda a: a.name)[0].metrics
+        assert metric is not None
+        return [(nodes.index(k.split(".")[0]), round(v, 6)) for k, v in metric.scores.items()]
+
+    assert top_scores("c") == [(9, 0.539048), (8, 0.443928), (7, 0.443928), (6, 0.152833)]
+    assert top_scores("e") == [(9, 0.66458), (8, 0.638948), (7, 0.552573), (6, 0.464165)]
+
+
+def test_equal_scores_are_listed_by_node_id_highest_first() -> None:
+    """AllocMetric.scores keeps the top five, equal scores by node ID (highest first), whatever
+    order the walk met them in."""
+    h = Harness(seed=5)
+    nodes = [h.add_node().id for _ in range(12)]
+    for j in range(6):
+        h.run(mock_job(f"j{j}", count=8, cpu=900, memory_mb=256))
+    metric = sorted(h.live_allocs("j5"), key=lambda a: a.name)[0].metrics
+    assert metric is not None
+    scores = [(nodes.index(k.split(".")[0]), round(v, 6)) for k, v in metric.scores.items()]
+    assert scores == [(11, 0.546005), (8, 0.546005), (4, 0.546005), (0, 0.546005)]

@@ -46,6 +46,7 @@ from nomadd.server.state.store_codec import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ChangedKeys",
     "SharedField",
     "StateSnapshot",
     "StateStore",
@@ -94,7 +95,18 @@ class Txn:
     A table written in this entry has an open ``MapMutation`` in :attr:`_open` (reads see it);
     :meth:`table` and the end of the entry turn it back into a ``Map`` in the store."""
 
-    __slots__ = ("_changed", "_open", "_store", "_tracked", "changes", "index", "replaced")
+    __slots__ = (
+        "_changed",
+        "_keyed",
+        "_noted",
+        "_open",
+        "_store",
+        "_tracked",
+        "changes",
+        "index",
+        "keys",
+        "replaced",
+    )
 
     def __init__(self, store: StateStore, index: int) -> None:
         self._store = store
@@ -102,6 +114,10 @@ class Txn:
         self._changed: set[str] = set()
         self._open: dict[str, MapMutation[str, Any]] = {}
         self._tracked: frozenset[str] = frozenset()
+        # the tables some ChangedKeys watches: their written keys go to ``keys``
+        self._keyed = store._keyed
+        self._noted = self._keyed  # _tracked | _keyed: one membership test per write
+        self.keys: dict[str, set[str]] = {}
         # (table, key) -> [value before this entry, value after (None: deleted)], for the
         # tables given to track(); None when nobody asked (the event stream has no subscriber)
         self.changes: dict[tuple[str, str], list[Any]] | None = None
@@ -111,9 +127,14 @@ class Txn:
         """Record in :attr:`changes` every row of ``tables`` this entry writes (the event
         stream's source, Nomad's memdb change tracking), in the order first written."""
         self._tracked = tables
+        self._noted = tables | self._keyed
         self.changes = {}
 
     def _record(self, table: str, key: str, before: Any, after: Any) -> None:
+        if table in self._keyed:
+            self.keys.setdefault(table, set()).add(key)
+        if table not in self._tracked:
+            return
         assert self.changes is not None
         slot = self.changes.get((table, key))
         if slot is None:
@@ -150,7 +171,7 @@ class Txn:
 
     def put(self, table: str, key: str, value: Any) -> None:
         rows = self._mutation(table)
-        if table in self._tracked:
+        if table in self._noted:
             self._record(table, key, rows.get(key), value)
         rows[key] = value
         self._changed.add(table)
@@ -165,7 +186,7 @@ class Txn:
         old = rows.pop(key, _MISSING)
         if old is _MISSING:
             return False
-        if table in self._tracked:
+        if table in self._noted:
             self._record(table, key, old, None)
         self._changed.add(table)
         return True
@@ -187,6 +208,19 @@ class Txn:
 _MISSING = object()
 
 
+class ChangedKeys:
+    """The keys of one table written since its reader last took them (:meth:`StateStore.take`),
+    so a component that follows a big table looks at the rows that changed, not at all of them.
+    ``everything`` is set when any row may have changed (first use, a snapshot restore)."""
+
+    __slots__ = ("everything", "keys", "table")
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.keys: set[str] = set()
+        self.everything = True
+
+
 @dataclass(slots=True, kw_only=True)
 class _Waiter:
     tables: frozenset[str]
@@ -204,6 +238,8 @@ class StateStore:
         self._indexes: dict[str, int] = {}
         self._latest = 0
         self._waiters: list[_Waiter] = []
+        self._journals: list[ChangedKeys] = []
+        self._keyed: frozenset[str] = frozenset()  # the tables of _journals
 
     # ---- write side (Raft thread) -------------------------------------------------------
     @contextlib.contextmanager
@@ -217,6 +253,8 @@ class StateStore:
                 txn._finish()  # what was written stays written, as in place (no rollback)
             for table in txn._changed:
                 self._indexes[table] = index
+            if self._journals:
+                self._note_keys_locked(txn)
             self._latest = max(self._latest, index)
             woken = self._collect_waiters_locked(txn._changed)
         self._wake(woken)
@@ -235,6 +273,39 @@ class StateStore:
         self._waiters = keep
         return woken
 
+    def _note_keys_locked(self, txn: Txn) -> None:
+        for journal in self._journals:
+            if txn.replaced:
+                journal.everything = True
+            keys = txn.keys.get(journal.table)
+            if keys and not journal.everything:
+                journal.keys |= keys
+
+    # ---- changed keys (a reader that follows a big table) -------------------------------
+    def watch_keys(self, table: str) -> ChangedKeys:
+        """Start recording the keys of ``table`` every entry writes; :meth:`unwatch_keys` when
+        done (the keys pile up until taken)."""
+        journal = ChangedKeys(table)
+        with self._lock:
+            self._journals = [*self._journals, journal]
+            self._keyed = frozenset(j.table for j in self._journals)
+        return journal
+
+    def unwatch_keys(self, journal: ChangedKeys) -> None:
+        with self._lock:
+            self._journals = [j for j in self._journals if j is not journal]
+            self._keyed = frozenset(j.table for j in self._journals)
+
+    def take(self, journal: ChangedKeys) -> tuple[StateSnapshot, set[str] | None]:
+        """A snapshot and the keys of ``journal``'s table written since the last take, as of
+        that snapshot (None: any row may have changed, read the whole table)."""
+        with self._lock:
+            snap = self._snapshot_locked()
+            keys: set[str] | None = None if journal.everything else journal.keys
+            journal.keys = set()
+            journal.everything = False
+        return snap, keys
+
     @staticmethod
     def _wake(waiters: list[_Waiter]) -> None:
         for w in waiters:
@@ -244,7 +315,10 @@ class StateStore:
     # ---- read side -----------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
         with self._lock:
-            return StateSnapshot(self._tables, dict(self._indexes), self._latest)
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> StateSnapshot:
+        return StateSnapshot(self._tables, dict(self._indexes), self._latest)
 
     def latest_index(self) -> int:
         return self._latest
@@ -299,6 +373,8 @@ class StateStore:
             self._indexes = {str(k): int(v) for k, v in doc["indexes"].items()}
             self._latest = int(doc["latest"])
             woken, self._waiters = self._waiters, []
+            for journal in self._journals:
+                journal.everything = True
         logger.info("state store restored index=%d tables=%d", self._latest, len(tables))
         self._wake(woken)
 

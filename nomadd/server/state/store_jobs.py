@@ -31,6 +31,7 @@ __all__ = [
     "job_index_add",
     "job_index_drop",
     "job_key",
+    "job_key_parts",
     "job_of_modify_index",
     "job_versions",
     "list_jobs",
@@ -52,6 +53,12 @@ class Reader(Protocol):
 
 def job_key(namespace: str, job_id: str) -> str:
     return f"{namespace}\x00{job_id}"
+
+
+def job_key_parts(key: str) -> tuple[str, str]:
+    """``(namespace, job ID)`` of a :func:`job_key`."""
+    namespace, _, job_id = key.partition("\x00")
+    return namespace, job_id
 
 
 def job_index_add(txn: Any, table: str, namespace: str, job_id: str, row_id: str) -> None:

@@ -12,6 +12,7 @@ from nomadd.server.state import store_variables
 from nomadd.server.state.store import StateStore, register_table
 
 register_table("t_test")
+register_table("t_other")
 
 
 def test_snapshot_is_isolated_from_later_writes() -> None:
@@ -103,3 +104,29 @@ def test_restore_rejects_unknown_table() -> None:
     bad = msgpack.packb({"v": 1, "latest": 1, "indexes": {}, "tables": {"nope": {}}})
     with pytest.raises(ValueError, match="unknown table"):
         StateStore().restore(bad)
+
+
+def test_changed_keys_follow_puts_and_deletes_and_a_restore_means_every_row() -> None:
+    s = StateStore()
+    journal = s.watch_keys("t_test")
+    with s.write(1) as txn:
+        txn.put("t_test", "a", 1)
+    assert s.take(journal)[1] is None  # the first take: read the whole table
+    with s.write(2) as txn:
+        txn.put("t_test", "b", 2)
+        txn.put("t_other", "x", 0)
+    with s.write(3) as txn:
+        txn.delete("t_test", "a")
+        txn.delete("t_test", "missing")
+    snap, keys = s.take(journal)
+    assert keys == {"a", "b"} and dict(snap.table("t_test")) == {"b": 2}
+    assert s.take(journal)[1] == set()
+    s.restore(s.dump())
+    assert s.take(journal)[1] is None
+    with s.write(4) as txn:
+        txn.replace_all({"t_test": {"c": 3}})
+    assert s.take(journal)[1] is None
+    s.unwatch_keys(journal)
+    with s.write(5) as txn:
+        txn.put("t_test", "d", 4)
+    assert journal.keys == set()

@@ -206,6 +206,7 @@ class Txn:
 
 
 _MISSING = object()
+MAX_CHANGED_KEYS = 10_000  # more changed keys than this and the reader reads the whole table
 
 
 class ChangedKeys:
@@ -280,6 +281,9 @@ class StateStore:
             keys = txn.keys.get(journal.table)
             if keys and not journal.everything:
                 journal.keys |= keys
+                if len(journal.keys) > MAX_CHANGED_KEYS:  # a reader that looks seldom: it
+                    journal.keys = set()  # reads the whole table, once per this many writes
+                    journal.everything = True
 
     # ---- changed keys (a reader that follows a big table) -------------------------------
     def watch_keys(self, table: str) -> ChangedKeys:

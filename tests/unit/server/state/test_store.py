@@ -130,3 +130,20 @@ def test_changed_keys_follow_puts_and_deletes_and_a_restore_means_every_row() ->
     with s.write(5) as txn:
         txn.put("t_test", "d", 4)
     assert journal.keys == set()
+
+
+def test_changed_keys_past_the_cap_mean_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nomadd.server.state import store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_CHANGED_KEYS", 2)
+    s = StateStore()
+    journal = s.watch_keys("t_test")
+    s.take(journal)
+    for i, key in enumerate("ab"):
+        with s.write(i + 1) as txn:
+            txn.put("t_test", key, i)
+    assert s.take(journal)[1] == {"a", "b"}
+    for i, key in enumerate("cde"):
+        with s.write(i + 3) as txn:
+            txn.put("t_test", key, i)
+    assert s.take(journal)[1] is None and journal.keys == set()

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from nomadd.helper.supervisor import Supervisor
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_allocs, store_jobs
-from nomadd.server.state.store import ChangedKeys, StateSnapshot, StateStore
+from nomadd.server.state.store import KeptRows, StateSnapshot, StateStore
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job, JobType
 from nomadd.structs.node import Node, NodeEligibility, NodeStatus
@@ -91,47 +91,30 @@ class NodeEvals:
         self._views: dict[str, _View] = {}
         # the live system and sysbatch jobs by job key, kept from the jobs written since the
         # last node change: a node transition costs O(changed jobs), not a scan of every job
-        self._system: dict[str, Job] = {}
-        self._jobs: ChangedKeys | None = None
+        self._system: KeptRows[Job] | None = None
         self._tasks = Supervisor("node-evals")
         self.enabled = False
 
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._system = {}
-        if self._jobs is not None:
-            self._store.unwatch_keys(self._jobs)
-            self._jobs = None
+        if self._system is not None:
+            self._system.close()
+            self._system = None
         if enabled:
-            self._jobs = self._store.watch_keys(store_jobs.TABLE)
+            self._system = KeptRows(self._store, store_jobs.TABLE, _live_system)
             snap = self._store.snapshot()
             self._views = {n.id: _view(n) for n in snap.table(NODES_TABLE).values()}
         else:
             self._views = {}
             self._tasks.cancel_all()
 
-    def _take(self) -> StateSnapshot:
-        """A snapshot, with :attr:`_system` brought up to it."""
-        assert self._jobs is not None
-        snap, keys = self._store.take(self._jobs)
-        rows = snap.table(store_jobs.TABLE)
-        if keys is None:
-            self._system = {k: j for k, j in rows.items() if _live_system(j)}
-            return snap
-        for key in keys:
-            job = rows.get(key)
-            if job is not None and _live_system(job):
-                self._system[key] = job
-            else:
-                self._system.pop(key, None)
-        return snap
-
     def on_nodes_changed(self, index: int, node_ids: Iterable[str] | None = None) -> bool:
         """Compare the nodes ``node_ids`` wrote (None: every node) with the last view."""
         if not self.enabled:
             return False
-        snap = self._take()
-        system = self._system.values()
+        assert self._system is not None
+        snap = self._system.take()
+        system = self._system.rows.values()
         table = snap.table(NODES_TABLE)
         if node_ids is None:
             nodes: dict[str, Node] = dict(table)

@@ -26,7 +26,7 @@ import uuid
 from nomadd.server.context import ServerContext
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_deployments, store_jobs
-from nomadd.server.state.store import KeptRows, StateSnapshot
+from nomadd.server.state.store import KeptRows, StateSnapshot, kept_rows
 from nomadd.structs.deployment import (
     DESC_FAILED_ALLOCS,
     DESC_PROGRESS_DEADLINE,
@@ -140,11 +140,9 @@ class DeploymentWatcher(PeriodicLeaderTask):
 
     def set_enabled(self, enabled: bool) -> None:
         self._seen = {}
-        if self._running is not None:
-            self._running.close()
-            self._running = None
-        if enabled:
-            self._running = KeptRows(self._ctx.store, store_deployments.TABLE, _is_running)
+        self._running = kept_rows(
+            self._running, enabled, self._ctx.store, store_deployments.TABLE, _is_running
+        )
         super().set_enabled(enabled)
 
     async def tick(self) -> object:

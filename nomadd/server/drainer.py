@@ -34,7 +34,7 @@ from nomadd.server.context import ServerContext
 from nomadd.server.drain_batch import group_to_mark, node_remaining, replacements_pending
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_jobs, store_nodes
-from nomadd.server.state.store import KeptRows, StateSnapshot
+from nomadd.server.state.store import KeptRows, StateSnapshot, kept_rows
 from nomadd.structs.alloc import Allocation, DesiredTransition
 from nomadd.structs.eval import EvalTrigger
 from nomadd.structs.job import JobType
@@ -127,11 +127,7 @@ class Drainer(PeriodicLeaderTask):
         return DRAIN_CHECK_S
 
     def set_enabled(self, enabled: bool) -> None:
-        if self._draining is not None:
-            self._draining.close()
-            self._draining = None
-        if enabled:
-            self._draining = KeptRows(self._ctx.store, store_nodes.TABLE, _is_draining)
+        self._draining = kept_rows(self._draining, enabled, self._ctx.store, store_nodes.TABLE, _is_draining)
         super().set_enabled(enabled)
 
     async def tick(self) -> object:

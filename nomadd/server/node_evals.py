@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from nomadd.helper.supervisor import Supervisor
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_allocs, store_jobs
-from nomadd.server.state.store import KeptRows, StateSnapshot, StateStore
+from nomadd.server.state.store import KeptRows, StateSnapshot, StateStore, kept_rows
 from nomadd.structs.eval import EvalTrigger, Evaluation
 from nomadd.structs.job import Job, JobType
 from nomadd.structs.node import Node, NodeEligibility, NodeStatus
@@ -97,11 +97,8 @@ class NodeEvals:
 
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
-        if self._system is not None:
-            self._system.close()
-            self._system = None
+        self._system = kept_rows(self._system, enabled, self._store, store_jobs.TABLE, _live_system)
         if enabled:
-            self._system = KeptRows(self._store, store_jobs.TABLE, _live_system)
             snap = self._store.snapshot()
             self._views = {n.id: _view(n) for n in snap.table(NODES_TABLE).values()}
         else:

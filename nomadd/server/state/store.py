@@ -55,6 +55,7 @@ __all__ = [
     "Txn",
     "decode_dump",
     "dump_snapshot",
+    "kept_rows",
     "register_shared",
     "register_table",
 ]
@@ -252,6 +253,16 @@ class KeptRows(Generic[V]):
 
     def close(self) -> None:
         self._store.unwatch_keys(self._journal)
+
+
+def kept_rows(
+    old: KeptRows[V] | None, enabled: bool, store: StateStore, table: str, keep: Callable[[V], bool]
+) -> KeptRows[V] | None:
+    """For a leader component's ``set_enabled``: close ``old`` and, when ``enabled``, start
+    keeping ``table``'s rows anew (the first take reads the whole table)."""
+    if old is not None:
+        old.close()
+    return KeptRows(store, table, keep) if enabled else None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -221,9 +221,7 @@ class PeriodicDispatcher:
         """Launch once, now, each job whose next launch after its recorded last launch is past."""
         snap = self._ctx.store.snapshot()
         now = time.time_ns()
-        for job in store_jobs.list_jobs(snap):
-            if not job.is_periodic_active():
-                continue
+        for job in store_jobs.list_jobs(snap, where=Job.is_periodic_active):  # not a sort of all
             assert job.periodic is not None
             missed = missed_launch(job, store_periodic.get_launch(snap, job.namespace, job.id), now)
             if missed is None:

@@ -265,7 +265,7 @@ def kept_rows(
     return KeptRows(store, table, keep) if enabled else None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=False)  # compared and hashed by identity
 class _Waiter:
     tables: frozenset[str]
     min_index: int
@@ -281,9 +281,14 @@ class StateStore:
         self._tables: dict[str, Rows] = {}  # never changed in place: a snapshot copies this dict
         self._indexes: dict[str, int] = {}
         self._latest = 0
-        self._waiters: list[_Waiter] = []
+        self._waiters: dict[_Waiter, None] = {}  # a dict: O(1) removal of one waiter
         self._journals: list[ChangedKeys] = []
-        self._keyed: frozenset[str] = frozenset()  # the tables of _journals
+        self._keyed: frozenset[str] = frozenset()  # the tables of _journals and _row_floor
+        # rows waited on (wait_for's ``row``): per table waited on, the index below which no
+        # row index is known (rows written since have theirs in _row_index), and the waiters
+        self._row_floor: dict[str, int] = {}
+        self._row_index: dict[tuple[str, str], int] = {}
+        self._row_waiters: dict[tuple[str, str], dict[_Waiter, None]] = {}
 
     # ---- write side (Raft thread) -------------------------------------------------------
     @contextlib.contextmanager
@@ -297,10 +302,9 @@ class StateStore:
                 txn._finish()  # what was written stays written, as in place (no rollback)
             for table in txn._changed:
                 self._indexes[table] = index
-            if self._journals:
-                self._note_keys_locked(txn)
+            woken = self._note_keys_locked(txn) if self._keyed else []
             self._latest = max(self._latest, index)
-            woken = self._collect_waiters_locked(txn._changed)
+            woken += self._collect_waiters_locked(txn._changed)
         self._wake(woken)
 
     def _collect_waiters_locked(self, changed: Iterable[str]) -> list[_Waiter]:
@@ -308,16 +312,28 @@ class StateStore:
         if not changed or not self._waiters:
             return []
         woken: list[_Waiter] = []
-        keep: list[_Waiter] = []
+        keep: dict[_Waiter, None] = {}
         for w in self._waiters:
             if w.tables & changed and self._max_index_locked(w.tables) > w.min_index:
                 woken.append(w)
             else:
-                keep.append(w)
+                keep[w] = None
         self._waiters = keep
         return woken
 
-    def _note_keys_locked(self, txn: Txn) -> None:
+    def _note_keys_locked(self, txn: Txn) -> list[_Waiter]:
+        """Hand the written keys to the journals and the row indexes; returns the row waiters
+        to wake."""
+        woken: list[_Waiter] = []
+        if txn.replaced:
+            woken = self._reset_rows_locked()
+        for table in self._row_floor:
+            for key in txn.keys.get(table, ()):
+                row = (table, key)
+                self._row_index[row] = txn.index
+                waiting = self._row_waiters.pop(row, None)
+                if waiting:
+                    woken += waiting
         for journal in self._journals:
             if txn.replaced:
                 journal.everything = True
@@ -327,6 +343,19 @@ class StateStore:
                 if len(journal.keys) > MAX_CHANGED_KEYS:  # a reader that looks seldom: it
                     journal.keys = set()  # reads the whole table, once per this many writes
                     journal.everything = True
+        return woken
+
+    def _reset_rows_locked(self) -> list[_Waiter]:
+        """Every row may have changed (a restore): forget the row indexes (each row's is now
+        its table's) and return every row waiter."""
+        self._row_index.clear()
+        self._row_floor = {table: self._indexes.get(table, 0) for table in self._row_floor}
+        woken = [w for waiting in self._row_waiters.values() for w in waiting]
+        self._row_waiters.clear()
+        return woken
+
+    def _set_keyed_locked(self) -> None:
+        self._keyed = frozenset(j.table for j in self._journals) | frozenset(self._row_floor)
 
     # ---- changed keys (a reader that follows a big table) -------------------------------
     def watch_keys(self, table: str) -> ChangedKeys:
@@ -335,13 +364,13 @@ class StateStore:
         journal = ChangedKeys(table)
         with self._lock:
             self._journals = [*self._journals, journal]
-            self._keyed = frozenset(j.table for j in self._journals)
+            self._set_keyed_locked()
         return journal
 
     def unwatch_keys(self, journal: ChangedKeys) -> None:
         with self._lock:
             self._journals = [j for j in self._journals if j is not journal]
-            self._keyed = frozenset(j.table for j in self._journals)
+            self._set_keyed_locked()
 
     def take(self, journal: ChangedKeys) -> tuple[StateSnapshot, set[str] | None]:
         """A snapshot and the keys of ``journal``'s table written since the last take, as of
@@ -382,8 +411,12 @@ class StateStore:
         with self._lock:
             return self._max_index_locked(tables)
 
-    async def wait_for(self, tables: Iterable[str], min_index: int, timeout: float) -> int:
+    async def wait_for(
+        self, tables: Iterable[str], min_index: int, timeout: float, row: tuple[str, str] | None = None
+    ) -> int:
         """Wait until one of ``tables`` has an index above ``min_index`` or ``timeout`` passes.
+        With ``row`` (table, key): until that row is written at an index above ``min_index``
+        (Nomad's watch on one node's allocations: the other nodes' writes wake nobody).
 
         Returns the tables' current index either way (Nomad: returning is no guarantee of
         change). Must be called on the event loop that will be woken.
@@ -392,18 +425,32 @@ class StateStore:
         loop = asyncio.get_running_loop()
         with self._lock:
             current = self._max_index_locked(names)
-            if current > min_index:
-                return current
+            if row is None:
+                if current > min_index:
+                    return current
+                waiting = self._waiters
+            else:
+                if row[0] not in self._row_floor:  # its rows' indexes are kept from now on; a
+                    # row not written since was written at the table's index at the latest
+                    self._row_floor[row[0]] = self._indexes.get(row[0], 0)
+                    self._set_keyed_locked()
+                if self._row_index.get(row, self._row_floor[row[0]]) > min_index:
+                    return current
+                waiting = self._row_waiters.setdefault(row, {})
             waiter = _Waiter(tables=names, min_index=min_index, loop=loop, future=loop.create_future())
-            self._waiters.append(waiter)
+            waiting[waiter] = None
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await asyncio.shield(waiter.future)
         finally:
             with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                if row is None:
+                    self._waiters.pop(waiter, None)  # (the dict may be a new one by now)
+                elif (on_row := self._row_waiters.get(row)) is not None:
+                    on_row.pop(waiter, None)
+                    if not on_row:
+                        del self._row_waiters[row]
         return self.table_index(*names)
 
     # ---- persistence (inside pysyncobj's full dump) --------------------------------------
@@ -419,7 +466,8 @@ class StateStore:
             self._tables = {name: _as_rows(rows) for name, rows in tables.items()}
             self._indexes = {str(k): int(v) for k, v in doc["indexes"].items()}
             self._latest = int(doc["latest"])
-            woken, self._waiters = self._waiters, []
+            woken, self._waiters = list(self._waiters), {}
+            woken += self._reset_rows_locked()
             for journal in self._journals:
                 journal.everything = True
         logger.info("state store restored index=%d tables=%d", self._latest, len(tables))

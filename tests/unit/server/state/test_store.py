@@ -147,3 +147,27 @@ def test_changed_keys_past_the_cap_mean_every_row(monkeypatch: pytest.MonkeyPatc
         with s.write(i + 3) as txn:
             txn.put("t_test", key, i)
     assert s.take(journal)[1] is None and journal.keys == set()
+
+
+def test_a_row_waiter_wakes_for_its_row_only_and_on_a_restore() -> None:
+    async def main() -> None:
+        s = StateStore()
+        with s.write(1) as txn:
+            txn.put("t_test", "mine", 0)
+        assert await s.wait_for(["t_test"], 0, 1.0, row=("t_test", "mine")) == 1  # older: at once
+        waiting = asyncio.ensure_future(s.wait_for(["t_test"], 1, 5.0, row=("t_test", "mine")))
+        await asyncio.sleep(0.02)
+        with s.write(2) as txn:
+            txn.put("t_test", "other", 1)
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # another row was written
+        with s.write(3) as txn:
+            txn.delete("t_test", "mine")
+        assert await asyncio.wait_for(waiting, 1) == 3
+        waiting = asyncio.ensure_future(s.wait_for(["t_test"], 3, 5.0, row=("t_test", "mine")))
+        await asyncio.sleep(0.02)
+        s.restore(s.dump())
+        assert await asyncio.wait_for(waiting, 1) == 3
+        assert not s._row_waiters and not s._waiters
+
+    asyncio.run(main())

@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 MAX_WAIT_S = 5.0  # re-check at least this often (a clock step, a missed wake-up)
-RESCAN_GAP_S = 0.5  # at most this often a rescan of the jobs table while jobs keep changing
+RESCAN_GAP_S = 0.5  # at most this often a look at the changed jobs while jobs keep changing
 
 
 def derive_child(parent: Job, launch_ns: int) -> Job:
@@ -172,7 +172,7 @@ class PeriodicDispatcher:
                 await self._dispatch(job, nxt)
         wait = self._until_next()
         if wait > 0 and await store.wait_for((store_jobs.TABLE,), seen, wait) != seen:
-            # jobs changed: rescan, but not more often than RESCAN_GAP_S nor past a launch
+            # jobs changed: look at them, but not more often than RESCAN_GAP_S nor past a launch
             await asyncio.sleep(min(RESCAN_GAP_S, self._until_next()))
         return seen
 

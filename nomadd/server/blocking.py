@@ -38,13 +38,19 @@ class BlockingQueries:
         )
 
     async def query(
-        self, req: Envelope, tables: Iterable[str], fn: Callable[[StateSnapshot], T]
+        self,
+        req: Envelope,
+        tables: Iterable[str],
+        fn: Callable[[StateSnapshot], T],
+        row: tuple[str, str] | None = None,
     ) -> tuple[T, QueryMeta]:
+        """``row`` (table, key): wait for that row only (``fn`` reads nothing else of ``tables``
+        that could change without it), not for any write of ``tables``."""
         names = list(tables)
         if req.min_query_index > 0:
             wait = req.max_query_time_s if req.max_query_time_s > 0 else MAX_BLOCKING_WAIT_S
             wait = min(wait, MAX_BLOCKING_WAIT_S)
             wait += random.uniform(0, wait / 16)
-            await self._store.wait_for(names, req.min_query_index, wait)
+            await self._store.wait_for(names, req.min_query_index, wait, row)
         snap = self._store.snapshot()
         return fn(snap), self.meta(snap, names)

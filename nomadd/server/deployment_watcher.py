@@ -26,7 +26,7 @@ import uuid
 from nomadd.server.context import ServerContext
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_deployments, store_jobs
-from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store import KeptRows, StateSnapshot, kept_rows
 from nomadd.structs.deployment import (
     DESC_FAILED_ALLOCS,
     DESC_PROGRESS_DEADLINE,
@@ -120,6 +120,10 @@ def healthy_canaries(snap: StateSnapshot, d: Deployment, group: str) -> int:
     )
 
 
+def _is_running(d: Deployment) -> bool:
+    return d.status == DeploymentStatus.RUNNING
+
+
 class DeploymentWatcher(PeriodicLeaderTask):
     name = "deployment-watcher"
 
@@ -127,19 +131,25 @@ class DeploymentWatcher(PeriodicLeaderTask):
         super().__init__()
         self._ctx = ctx
         self._seen: dict[str, int] = {}  # deployment ID -> health reports counted last time
+        # the running deployments by ID, kept from the deployments written since the last tick:
+        # a tick costs O(running + changed), not a scan of every deployment ever kept
+        self._running: KeptRows[Deployment] | None = None
 
     def interval_s(self) -> float:
         return WATCH_INTERVAL_S
 
     def set_enabled(self, enabled: bool) -> None:
         self._seen = {}
+        self._running = kept_rows(
+            self._running, enabled, self._ctx.store, store_deployments.TABLE, _is_running
+        )
         super().set_enabled(enabled)
 
     async def tick(self) -> object:
-        snap = self._ctx.store.snapshot()
-        rows = snap.table(store_deployments.TABLE).values()
-        running = [d for d in rows if d.status == DeploymentStatus.RUNNING]
-        ids = {d.id for d in running}
+        assert self._running is not None
+        snap = self._running.take()
+        running = list(self._running.rows.values())
+        ids = set(self._running.rows)
         self._seen = {k: v for k, v in self._seen.items() if k in ids}
         for d in running:
             entry = self.decide(snap, d, time.time_ns())

@@ -25,7 +25,8 @@ from nomadd.server.context import ServerContext
 from nomadd.server.periodic import PeriodicLeaderTask
 from nomadd.server.state import store_allocs, store_deployments, store_evals, store_jobs, store_summaries
 from nomadd.server.state.store import StateSnapshot
-from nomadd.structs.job import JobStatus, JobType
+from nomadd.structs.deployment import Deployment
+from nomadd.structs.job import Job, JobStatus, JobType
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.eval import EvalDeleteEntry, JobRef
 from nomadd.structs.timeutil import NS_PER_S
@@ -62,10 +63,12 @@ def plan_gc(
     eval_cut = now_ns - int(eval_threshold_s * NS_PER_S)
     deployments: list[str] = []
     purged: set[tuple[str, str]] = set()
-    for job in store_jobs.list_jobs(snap):
+
+    def old_finished(job: Job) -> bool:  # cheap tests first, before list_jobs sorts
         finished = job.stop or job.type in (JobType.BATCH, JobType.SYSBATCH)
-        if not finished or job.submit_time > job_cut:
-            continue
+        return finished and job.submit_time <= job_cut
+
+    for job in store_jobs.list_jobs(snap, where=old_finished):
         if store_summaries.job_status(snap, job) != JobStatus.DEAD:
             continue
         job_allocs = store_allocs.allocs_by_job(snap, job.namespace, job.id)
@@ -78,8 +81,8 @@ def plan_gc(
         allocs += [a.id for a in job_allocs]
         deployments += [d.id for d in store_deployments.deployments_by_job(snap, job.namespace, job.id)]
     deployments += _old_deployments(snap, purged, now_ns - int(deployment_threshold_s * NS_PER_S))
-    for ev in store_evals.list_evals(snap):
-        if (ev.namespace, ev.job_id) in purged or not ev.terminal() or ev.modify_time > eval_cut:
+    for ev in store_evals.list_evals(snap, where=lambda e: e.terminal() and e.modify_time <= eval_cut):
+        if (ev.namespace, ev.job_id) in purged:
             continue
         placed = [a for a in store_allocs.allocs_by_job(snap, ev.namespace, ev.job_id) if a.eval_id == ev.id]
         if any(not a.client_terminal() for a in placed):
@@ -94,8 +97,12 @@ def plan_gc(
 def _old_deployments(snap: StateSnapshot, purged: set[tuple[str, str]], cut_ns: int) -> list[str]:
     """Terminal deployments last modified before ``cut_ns`` whose allocations are all terminal."""
     found: list[str] = []
-    for d in store_deployments.list_deployments(snap):
-        if (d.namespace, d.job_id) in purged or d.active() or d.modify_time > cut_ns:
+
+    def old_terminal(d: Deployment) -> bool:
+        return not d.active() and d.modify_time <= cut_ns
+
+    for d in store_deployments.list_deployments(snap, where=old_terminal):
+        if (d.namespace, d.job_id) in purged:
             continue
         job_allocs = store_allocs.allocs_by_job(snap, d.namespace, d.job_id)
         if any(a.deployment_id == d.id and not a.terminal() for a in job_allocs):

@@ -354,5 +354,8 @@ class NodeEndpoint:
         def fn(snap: StateSnapshot) -> dict[str, int]:
             return {a.id: a.alloc_modify_index for a in store_allocs.allocs_by_node(snap, node_id)}
 
-        allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn)
+        # the node's row of allocs_by_node is written whenever one of its allocations is: only
+        # those writes wake this node (all of them woke every node's query, O(nodes) a write)
+        by_node = (store_allocs.BY_NODE_TABLE, node_id)
+        allocs, meta = await self._ctx.blocking.query(req, store_allocs.TABLES, fn, by_node)
         return NodeClientAllocsReply(meta=meta, allocs=allocs)

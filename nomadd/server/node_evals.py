@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
 
 from nomadd.helper.supervisor import Supervisor
 from nomadd.server.alloc_endpoint import new_eval
 from nomadd.server.state import store_allocs, store_jobs
-from nomadd.server.state.store import StateSnapshot, StateStore
+from nomadd.server.state.store import KeptRows, StateSnapshot, StateStore, kept_rows
 from nomadd.structs.eval import EvalTrigger, Evaluation
-from nomadd.structs.job import JobType
+from nomadd.structs.job import Job, JobType
 from nomadd.structs.node import Node, NodeEligibility, NodeStatus
 
 logger = logging.getLogger(__name__)
@@ -44,21 +43,29 @@ def _view(node: Node) -> _View:
     return str(node.status), str(node.scheduling_eligibility), node.drain_strategy is not None
 
 
+def _live_system(job: Job) -> bool:
+    return job.type in (JobType.SYSTEM, JobType.SYSBATCH) and not job.stop
+
+
 def evals_for_node(
-    snap: StateSnapshot, node: Node, trigger: EvalTrigger, *, system: bool, live_only: bool, now_ns: int
+    snap: StateSnapshot,
+    node: Node,
+    trigger: EvalTrigger,
+    *,
+    system_jobs: Iterable[Job] = (),
+    live_only: bool,
+    now_ns: int,
 ) -> list[Evaluation]:
-    """One eval per job with an allocation on ``node`` (and per system job if ``system``)."""
-    jobs: dict[tuple[str, str], Any] = {}
+    """One eval per job with an allocation on ``node`` and per job of ``system_jobs``."""
+    jobs: dict[tuple[str, str], Job] = {}
     for alloc in store_allocs.allocs_by_node(snap, node.id):
         if live_only and alloc.terminal():
             continue
         job = store_jobs.get_job(snap, alloc.namespace, alloc.job_id)
         if job is not None:
             jobs[(job.namespace, job.id)] = job
-    if system:
-        for job in store_jobs.list_jobs(snap):
-            if job.type in (JobType.SYSTEM, JobType.SYSBATCH) and not job.stop:
-                jobs[(job.namespace, job.id)] = job
+    for job in system_jobs:
+        jobs[(job.namespace, job.id)] = job
     return [
         new_eval(
             job_id=job.id,
@@ -82,11 +89,15 @@ class NodeEvals:
         self._store = store
         self._write = write_evals
         self._views: dict[str, _View] = {}
+        # the live system and sysbatch jobs by job key, kept from the jobs written since the
+        # last node change: a node transition costs O(changed jobs), not a scan of every job
+        self._system: KeptRows[Job] | None = None
         self._tasks = Supervisor("node-evals")
         self.enabled = False
 
     def set_enabled(self, enabled: bool) -> None:
         self.enabled = enabled
+        self._system = kept_rows(self._system, enabled, self._store, store_jobs.TABLE, _live_system)
         if enabled:
             snap = self._store.snapshot()
             self._views = {n.id: _view(n) for n in snap.table(NODES_TABLE).values()}
@@ -98,7 +109,9 @@ class NodeEvals:
         """Compare the nodes ``node_ids`` wrote (None: every node) with the last view."""
         if not self.enabled:
             return False
-        snap = self._store.snapshot()
+        assert self._system is not None
+        snap = self._system.take()
+        system = self._system.rows.values()
         table = snap.table(NODES_TABLE)
         if node_ids is None:
             nodes: dict[str, Node] = dict(table)
@@ -119,23 +132,21 @@ class NodeEvals:
             status, elig, draining = new
             if status in _GONE and status != was_status:  # disconnected, down, or disconnected then down
                 evals += evals_for_node(
-                    snap, node, EvalTrigger.NODE_UPDATE, system=True, live_only=True, now_ns=now
+                    snap, node, EvalTrigger.NODE_UPDATE, system_jobs=system, live_only=True, now_ns=now
                 )
                 logger.info("node down evals node_id=%s status=%s evals=%d", node_id, status, len(evals))
             elif status == NodeStatus.READY and was_status != NodeStatus.READY:
                 evals += evals_for_node(
-                    snap, node, EvalTrigger.NODE_UPDATE, system=True, live_only=False, now_ns=now
+                    snap, node, EvalTrigger.NODE_UPDATE, system_jobs=system, live_only=False, now_ns=now
                 )
                 capacity = True
             elif elig == NodeEligibility.ELIGIBLE and was_elig == NodeEligibility.INELIGIBLE:
                 evals += evals_for_node(
-                    snap, node, EvalTrigger.NODE_UPDATE, system=True, live_only=True, now_ns=now
+                    snap, node, EvalTrigger.NODE_UPDATE, system_jobs=system, live_only=True, now_ns=now
                 )
                 capacity = True
             if draining and not was_drain and old is not None:
-                evals += evals_for_node(
-                    snap, node, EvalTrigger.NODE_DRAIN, system=False, live_only=True, now_ns=now
-                )
+                evals += evals_for_node(snap, node, EvalTrigger.NODE_DRAIN, live_only=True, now_ns=now)
             elif not draining and was_drain:
                 capacity = True
         for node_id in gone:

@@ -32,7 +32,7 @@ from nomadd.server.context import ServerContext
 from nomadd.server.dispatch_endpoint import DispatchEndpoint
 from nomadd.server.leader import LeaderComponent
 from nomadd.server.state import store_jobs, store_periodic
-from nomadd.server.state.store import StateSnapshot
+from nomadd.server.state.store import ChangedKeys, StateSnapshot
 from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.errors import NomaddError, UnknownJobError, ValidationError
 from nomadd.structs.eval import EvalTrigger
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 MAX_WAIT_S = 5.0  # re-check at least this often (a clock step, a missed wake-up)
-RESCAN_GAP_S = 0.5  # at most this often a rescan of the jobs table while jobs keep changing
+RESCAN_GAP_S = 0.5  # at most this often a look at the changed jobs while jobs keep changing
 
 
 def derive_child(parent: Job, launch_ns: int) -> Job:
@@ -127,13 +127,19 @@ class PeriodicDispatcher:
         self._task: asyncio.Task[None] | None = None
         # (namespace, id) -> (job as last seen, next launch unix ns or None)
         self.tracked: dict[tuple[str, str], tuple[Job, int | None]] = {}
+        # the jobs written since the last look: a change costs O(changed jobs), not O(jobs)
+        self._journal: ChangedKeys | None = None
 
     def set_enabled(self, enabled: bool) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
         self.tracked = {}
+        if self._journal is not None:
+            self._ctx.store.unwatch_keys(self._journal)
+            self._journal = None
         if enabled:
+            self._journal = self._ctx.store.watch_keys(store_jobs.TABLE)  # first take: every job
             self._task = self._tasks.spawn(self._run(), "periodic-dispatch")
 
     async def shutdown(self) -> None:
@@ -157,10 +163,8 @@ class PeriodicDispatcher:
         """Rescan the jobs if they changed, launch what is due, wait for the next launch time
         or a change of the jobs table. Returns the jobs table index it saw."""
         store = self._ctx.store
-        index = store.table_index(store_jobs.TABLE)
-        if index != seen:
-            seen = index
-            self._refresh(store.snapshot(), time.time_ns())
+        if store.table_index(store_jobs.TABLE) != seen:
+            seen = self._refresh(time.time_ns())
         now = time.time_ns()
         for key, (job, nxt) in list(self.tracked.items()):
             if nxt is not None and nxt <= now:
@@ -168,7 +172,7 @@ class PeriodicDispatcher:
                 await self._dispatch(job, nxt)
         wait = self._until_next()
         if wait > 0 and await store.wait_for((store_jobs.TABLE,), seen, wait) != seen:
-            # jobs changed: rescan, but not more often than RESCAN_GAP_S nor past a launch
+            # jobs changed: look at them, but not more often than RESCAN_GAP_S nor past a launch
             await asyncio.sleep(min(RESCAN_GAP_S, self._until_next()))
         return seen
 
@@ -179,17 +183,26 @@ class PeriodicDispatcher:
             return MAX_WAIT_S
         return min(MAX_WAIT_S, max(0.0, (min(times) - time.time_ns()) / 1e9))
 
-    def _refresh(self, snap: StateSnapshot, now: int) -> None:
-        """Track the active periodic jobs of ``snap``: new or changed ones from now (Nomad's Add)."""
-        active: dict[tuple[str, str], Job] = {}
-        for job in snap.table(store_jobs.TABLE).values():  # no sort: this runs on every change
-            if job.periodic is not None and job.is_periodic_active():
-                active[(job.namespace, job.id)] = job
-        for key in list(self.tracked):
-            if key not in active:
-                del self.tracked[key]
-                logger.debug("periodic job untracked namespace=%s job=%s", key[0], key[1])
-        for key, job in active.items():
+    def _refresh(self, now: int) -> int:
+        """Track the active periodic jobs among the jobs written since the last look (every job
+        the first time): new or changed ones from now (Nomad's Add), the others untracked.
+        Returns the jobs table index it saw."""
+        assert self._journal is not None
+        snap, keys = self._ctx.store.take(self._journal)
+        rows = snap.table(store_jobs.TABLE)
+        if keys is None:  # no sort: at 100,000 jobs this is the costly case, taken once
+            gone = [k for k in self.tracked if store_jobs.job_key(*k) not in rows]
+            jobs: list[Job] = list(rows.values())
+        else:
+            gone = [store_jobs.job_key_parts(k) for k in sorted(keys) if k not in rows]
+            jobs = [rows[k] for k in sorted(keys) if k in rows]
+        for key in gone:
+            self._untrack(key)
+        for job in jobs:
+            key = (job.namespace, job.id)
+            if job.periodic is None or not job.is_periodic_active():
+                self._untrack(key)
+                continue
             old = self.tracked.get(key)
             if old is not None and old[0].job_modify_index == job.job_modify_index:
                 continue
@@ -198,14 +211,17 @@ class PeriodicDispatcher:
             logger.debug(
                 "periodic job tracked namespace=%s job=%s next=%s", key[0], key[1], self.tracked[key][1]
             )
+        return snap.table_index(store_jobs.TABLE)
+
+    def _untrack(self, key: tuple[str, str]) -> None:
+        if self.tracked.pop(key, None) is not None:
+            logger.debug("periodic job untracked namespace=%s job=%s", key[0], key[1])
 
     async def _restore(self) -> None:
         """Launch once, now, each job whose next launch after its recorded last launch is past."""
         snap = self._ctx.store.snapshot()
         now = time.time_ns()
-        for job in store_jobs.list_jobs(snap):
-            if not job.is_periodic_active():
-                continue
+        for job in store_jobs.list_jobs(snap, where=Job.is_periodic_active):  # not a sort of all
             assert job.periodic is not None
             missed = missed_launch(job, store_periodic.get_launch(snap, job.namespace, job.id), now)
             if missed is None:

@@ -22,10 +22,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from immutables import MapMutation
 
@@ -47,6 +47,8 @@ from nomadd.server.state.store_codec import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ChangedKeys",
+    "KeptRows",
     "SharedField",
     "StateSnapshot",
     "StateStore",
@@ -54,6 +56,7 @@ __all__ = [
     "Txn",
     "decode_dump",
     "dump_snapshot",
+    "kept_rows",
     "register_shared",
     "register_table",
 ]
@@ -95,7 +98,18 @@ class Txn:
     A table written in this entry has an open ``MapMutation`` in :attr:`_open` (reads see it);
     :meth:`table` and the end of the entry turn it back into a ``Map`` in the store."""
 
-    __slots__ = ("_changed", "_open", "_store", "_tracked", "changes", "index", "replaced")
+    __slots__ = (
+        "_changed",
+        "_keyed",
+        "_noted",
+        "_open",
+        "_store",
+        "_tracked",
+        "changes",
+        "index",
+        "keys",
+        "replaced",
+    )
 
     def __init__(self, store: StateStore, index: int) -> None:
         self._store = store
@@ -103,6 +117,10 @@ class Txn:
         self._changed: set[str] = set()
         self._open: dict[str, MapMutation[str, Any]] = {}
         self._tracked: frozenset[str] = frozenset()
+        # the tables some ChangedKeys watches: their written keys go to ``keys``
+        self._keyed = store._keyed
+        self._noted = self._keyed  # _tracked | _keyed: one membership test per write
+        self.keys: dict[str, set[str]] = {}
         # (table, key) -> [value before this entry, value after (None: deleted)], for the
         # tables given to track(); None when nobody asked (the event stream has no subscriber)
         self.changes: dict[tuple[str, str], list[Any]] | None = None
@@ -112,9 +130,14 @@ class Txn:
         """Record in :attr:`changes` every row of ``tables`` this entry writes (the event
         stream's source, Nomad's memdb change tracking), in the order first written."""
         self._tracked = tables
+        self._noted = tables | self._keyed
         self.changes = {}
 
     def _record(self, table: str, key: str, before: Any, after: Any) -> None:
+        if table in self._keyed:
+            self.keys.setdefault(table, set()).add(key)
+        if table not in self._tracked:
+            return
         assert self.changes is not None
         slot = self.changes.get((table, key))
         if slot is None:
@@ -151,7 +174,7 @@ class Txn:
 
     def put(self, table: str, key: str, value: Any) -> None:
         rows = self._mutation(table)
-        if table in self._tracked:
+        if table in self._noted:
             self._record(table, key, rows.get(key), value)
         rows[key] = value
         self._changed.add(table)
@@ -166,7 +189,7 @@ class Txn:
         old = rows.pop(key, _MISSING)
         if old is _MISSING:
             return False
-        if table in self._tracked:
+        if table in self._noted:
             self._record(table, key, old, None)
         self._changed.add(table)
         return True
@@ -186,9 +209,64 @@ class Txn:
 
 
 _MISSING = object()
+V = TypeVar("V")
+MAX_CHANGED_KEYS = 10_000  # more changed keys than this and the reader reads the whole table
 
 
-@dataclass(slots=True, kw_only=True)
+class ChangedKeys:
+    """The keys of one table written since its reader last took them (:meth:`StateStore.take`),
+    so a component that follows a big table looks at the rows that changed, not at all of them.
+    ``everything`` is set when any row may have changed (first use, a snapshot restore)."""
+
+    __slots__ = ("everything", "keys", "table")
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.keys: set[str] = set()
+        self.everything = True
+
+
+class KeptRows(Generic[V]):
+    """The rows of one table for which ``keep(row)`` holds (:attr:`rows`, key -> row), brought
+    up to date by :meth:`take` from the keys written since the last take: O(changed rows) per
+    take, not a scan of the table. :meth:`close` when done."""
+
+    def __init__(self, store: StateStore, table: str, keep: Callable[[V], bool]) -> None:
+        self._store = store
+        self._keep = keep
+        self._journal = store.watch_keys(table)
+        self.rows: dict[str, V] = {}
+
+    def take(self) -> StateSnapshot:
+        """A snapshot, with :attr:`rows` as of it."""
+        snap, keys = self._store.take(self._journal)
+        table: Mapping[str, V] = snap.table(self._journal.table)
+        if keys is None:
+            self.rows = {k: v for k, v in table.items() if self._keep(v)}
+            return snap
+        for key in keys:
+            row = table.get(key)
+            if row is not None and self._keep(row):
+                self.rows[key] = row
+            else:
+                self.rows.pop(key, None)
+        return snap
+
+    def close(self) -> None:
+        self._store.unwatch_keys(self._journal)
+
+
+def kept_rows(
+    old: KeptRows[V] | None, enabled: bool, store: StateStore, table: str, keep: Callable[[V], bool]
+) -> KeptRows[V] | None:
+    """For a leader component's ``set_enabled``: close ``old`` and, when ``enabled``, start
+    keeping ``table``'s rows anew (the first take reads the whole table)."""
+    if old is not None:
+        old.close()
+    return KeptRows(store, table, keep) if enabled else None
+
+
+@dataclass(slots=True, kw_only=True, eq=False)  # compared and hashed by identity
 class _Waiter:
     tables: frozenset[str]
     min_index: int
@@ -204,7 +282,14 @@ class StateStore:
         self._tables: dict[str, Rows] = {}  # never changed in place: a snapshot copies this dict
         self._indexes: dict[str, int] = {}
         self._latest = 0
-        self._waiters: list[_Waiter] = []
+        self._waiters: dict[_Waiter, None] = {}  # a dict: O(1) removal of one waiter
+        self._journals: list[ChangedKeys] = []
+        self._keyed: frozenset[str] = frozenset()  # the tables of _journals and _row_floor
+        # rows waited on (wait_for's ``row``): per table waited on, the index below which no
+        # row index is known (rows written since have theirs in _row_index), and the waiters
+        self._row_floor: dict[str, int] = {}
+        self._row_index: dict[tuple[str, str], int] = {}
+        self._row_waiters: dict[tuple[str, str], dict[_Waiter, None]] = {}
 
     # ---- write side (Raft thread) -------------------------------------------------------
     @contextlib.contextmanager
@@ -218,8 +303,9 @@ class StateStore:
                 txn._finish()  # what was written stays written, as in place (no rollback)
             for table in txn._changed:
                 self._indexes[table] = index
+            woken = self._note_keys_locked(txn) if self._keyed else []
             self._latest = max(self._latest, index)
-            woken = self._collect_waiters_locked(txn._changed)
+            woken += self._collect_waiters_locked(txn._changed)
         self._wake(woken)
 
     def _collect_waiters_locked(self, changed: Iterable[str]) -> list[_Waiter]:
@@ -227,14 +313,75 @@ class StateStore:
         if not changed or not self._waiters:
             return []
         woken: list[_Waiter] = []
-        keep: list[_Waiter] = []
+        keep: dict[_Waiter, None] = {}
         for w in self._waiters:
             if w.tables & changed and self._max_index_locked(w.tables) > w.min_index:
                 woken.append(w)
             else:
-                keep.append(w)
+                keep[w] = None
         self._waiters = keep
         return woken
+
+    def _note_keys_locked(self, txn: Txn) -> list[_Waiter]:
+        """Hand the written keys to the journals and the row indexes; returns the row waiters
+        to wake."""
+        woken: list[_Waiter] = []
+        if txn.replaced:
+            woken = self._reset_rows_locked()
+        for table in self._row_floor:
+            for key in txn.keys.get(table, ()):
+                row = (table, key)
+                self._row_index[row] = txn.index
+                waiting = self._row_waiters.pop(row, None)
+                if waiting:
+                    woken += waiting
+        for journal in self._journals:
+            if txn.replaced:
+                journal.everything = True
+            keys = txn.keys.get(journal.table)
+            if keys and not journal.everything:
+                journal.keys |= keys
+                if len(journal.keys) > MAX_CHANGED_KEYS:  # a reader that looks seldom: it
+                    journal.keys = set()  # reads the whole table, once per this many writes
+                    journal.everything = True
+        return woken
+
+    def _reset_rows_locked(self) -> list[_Waiter]:
+        """Every row may have changed (a restore): forget the row indexes (each row's is now
+        its table's) and return every row waiter."""
+        self._row_index.clear()
+        self._row_floor = {table: self._indexes.get(table, 0) for table in self._row_floor}
+        woken = [w for waiting in self._row_waiters.values() for w in waiting]
+        self._row_waiters.clear()
+        return woken
+
+    def _set_keyed_locked(self) -> None:
+        self._keyed = frozenset(j.table for j in self._journals) | frozenset(self._row_floor)
+
+    # ---- changed keys (a reader that follows a big table) -------------------------------
+    def watch_keys(self, table: str) -> ChangedKeys:
+        """Start recording the keys of ``table`` every entry writes; :meth:`unwatch_keys` when
+        done (the keys pile up until taken)."""
+        journal = ChangedKeys(table)
+        with self._lock:
+            self._journals = [*self._journals, journal]
+            self._set_keyed_locked()
+        return journal
+
+    def unwatch_keys(self, journal: ChangedKeys) -> None:
+        with self._lock:
+            self._journals = [j for j in self._journals if j is not journal]
+            self._set_keyed_locked()
+
+    def take(self, journal: ChangedKeys) -> tuple[StateSnapshot, set[str] | None]:
+        """A snapshot and the keys of ``journal``'s table written since the last take, as of
+        that snapshot (None: any row may have changed, read the whole table)."""
+        with self._lock:
+            snap = self._snapshot_locked()
+            keys: set[str] | None = None if journal.everything else journal.keys
+            journal.keys = set()
+            journal.everything = False
+        return snap, keys
 
     @staticmethod
     def _wake(waiters: list[_Waiter]) -> None:
@@ -245,7 +392,10 @@ class StateStore:
     # ---- read side -----------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
         with self._lock:
-            return StateSnapshot(self._tables, dict(self._indexes), self._latest)
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> StateSnapshot:
+        return StateSnapshot(self._tables, dict(self._indexes), self._latest)
 
     def latest_index(self) -> int:
         return self._latest
@@ -262,8 +412,12 @@ class StateStore:
         with self._lock:
             return self._max_index_locked(tables)
 
-    async def wait_for(self, tables: Iterable[str], min_index: int, timeout: float) -> int:
+    async def wait_for(
+        self, tables: Iterable[str], min_index: int, timeout: float, row: tuple[str, str] | None = None
+    ) -> int:
         """Wait until one of ``tables`` has an index above ``min_index`` or ``timeout`` passes.
+        With ``row`` (table, key): until that row is written at an index above ``min_index``
+        (Nomad's watch on one node's allocations: the other nodes' writes wake nobody).
 
         Returns the tables' current index either way (Nomad: returning is no guarantee of
         change). Must be called on the event loop that will be woken.
@@ -272,18 +426,32 @@ class StateStore:
         loop = asyncio.get_running_loop()
         with self._lock:
             current = self._max_index_locked(names)
-            if current > min_index:
-                return current
+            if row is None:
+                if current > min_index:
+                    return current
+                waiting = self._waiters
+            else:
+                if row[0] not in self._row_floor:  # its rows' indexes are kept from now on; a
+                    # row not written since was written at the table's index at the latest
+                    self._row_floor[row[0]] = self._indexes.get(row[0], 0)
+                    self._set_keyed_locked()
+                if self._row_index.get(row, self._row_floor[row[0]]) > min_index:
+                    return current
+                waiting = self._row_waiters.setdefault(row, {})
             waiter = _Waiter(tables=names, min_index=min_index, loop=loop, future=loop.create_future())
-            self._waiters.append(waiter)
+            waiting[waiter] = None
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await asyncio.shield(waiter.future)
         finally:
             with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                if row is None:
+                    self._waiters.pop(waiter, None)  # (the dict may be a new one by now)
+                elif (on_row := self._row_waiters.get(row)) is not None:
+                    on_row.pop(waiter, None)
+                    if not on_row:
+                        del self._row_waiters[row]
         return self.table_index(*names)
 
     # ---- persistence (inside pysyncobj's full dump) --------------------------------------
@@ -308,7 +476,10 @@ class StateStore:
         rows = {name: _as_rows(t) for name, t in tables.items()}
         with self._lock:
             self._tables, self._indexes, self._latest = rows, indexes, latest
-            woken, self._waiters = self._waiters, []
+            woken, self._waiters = list(self._waiters), {}
+            woken += self._reset_rows_locked()
+            for journal in self._journals:
+                journal.everything = True
         logger.info("state store restored index=%d tables=%d", self._latest, len(tables))
         self._wake(woken)
 

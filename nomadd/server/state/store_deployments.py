@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
@@ -125,7 +125,17 @@ def latest_by_job(reader: Reader, namespace: str, job_id: str) -> Deployment | N
     return found[0] if found else None
 
 
-def list_deployments(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Deployment]:
+def list_deployments(
+    reader: Reader, namespace: str = "*", prefix: str = "", where: Callable[[Deployment], bool] | None = None
+) -> list[Deployment]:
+    """Deployments of ``namespace`` whose ID starts with ``prefix`` (and for which ``where``
+    holds, filtered before the sort), oldest first."""
     rows = reader.table(TABLE).values()
-    found = [d for d in rows if (namespace == "*" or d.namespace == namespace) and d.id.startswith(prefix)]
+    found = [
+        d
+        for d in rows
+        if (namespace == "*" or d.namespace == namespace)
+        and d.id.startswith(prefix)
+        and (where is None or where(d))
+    ]
     return sorted(found, key=lambda d: (d.create_index, d.id))

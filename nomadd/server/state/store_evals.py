@@ -8,7 +8,7 @@ workers (blocked and follow-up evals) and updated by workers (complete, failed, 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
@@ -92,9 +92,19 @@ def evals_by_job(reader: Reader, namespace: str, job_id: str) -> list[Evaluation
     return sorted((e for e in out if e is not None), key=lambda e: e.create_index)
 
 
-def list_evals(reader: Reader, namespace: str = "*", prefix: str = "") -> list[Evaluation]:
+def list_evals(
+    reader: Reader, namespace: str = "*", prefix: str = "", where: Callable[[Evaluation], bool] | None = None
+) -> list[Evaluation]:
+    """Evals of ``namespace`` whose ID starts with ``prefix`` (and for which ``where`` holds,
+    filtered before the sort), oldest first."""
     rows = reader.table(TABLE).values()
-    found = [e for e in rows if (namespace == "*" or e.namespace == namespace) and e.id.startswith(prefix)]
+    found = [
+        e
+        for e in rows
+        if (namespace == "*" or e.namespace == namespace)
+        and e.id.startswith(prefix)
+        and (where is None or where(e))
+    ]
     return sorted(found, key=lambda e: (e.create_index, e.id))
 
 

@@ -175,3 +175,41 @@ def test_alloc_stop_migrates_and_replaces() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_get_client_allocs_wakes_for_its_own_node_only() -> None:
+    """A node's blocking query returns when one of ITS allocations is written, not when another
+    node's are (each plan apply woke every node's query)."""
+
+    async def main() -> None:
+        server = FakeServer()
+        try:
+            n1, allocs = await _placed(server, count=1)
+            n2 = await server.add_node()
+            r1 = await _client_allocs(server, n1.id, n1.secret_id)
+            r2 = await _client_allocs(server, n2.id, n2.secret_id)
+            assert r2.allocs == {}
+
+            def block(node: Any, index: int) -> asyncio.Future[NodeClientAllocsReply]:
+                call = _client_allocs(
+                    server, node.id, node.secret_id, min_query_index=index, max_query_time_s=5
+                )
+                return asyncio.ensure_future(call)
+
+            w1, w2 = block(n1, r1.meta.index), block(n2, r2.meta.index)
+            await asyncio.sleep(0.05)
+            assert not w1.done() and not w2.done()
+            await server.update_allocs(allocs, AllocClientStatus.RUNNING)  # node 1's allocation
+            before = r1.meta.index
+            r1 = await asyncio.wait_for(w1, 5)
+            assert r1.meta.index > before
+            await asyncio.sleep(0.2)
+            assert not w2.done()  # node 2 had nothing written
+            await server.register_job(api_job("sys", job_type="system", count=1))  # one on each node
+            r2 = await asyncio.wait_for(w2, 5)
+            assert len(r2.allocs) == 1
+            assert r2.meta.index > r1.meta.index
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

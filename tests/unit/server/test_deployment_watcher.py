@@ -188,3 +188,56 @@ def test_entries_decode_on_a_follower_as_the_leader_applied_them() -> None:
     placed = dataclasses.replace(canary, deployment_status=AllocDeploymentStatus(canary=True))
     results = PlanResultsEntry(plans=(PlanEntry(job=None, placements=(placed,), deployment=w.get(d.id)),))
     assert plan.decode(plan.encode(results)) == results
+
+
+def test_ticks_follow_the_running_deployments_from_the_changed_rows() -> None:
+    """The watcher keeps the running deployments from the rows written since its last tick (not
+    a scan of every deployment kept): one appearing, stopping, running again and deleted is
+    watched exactly while it runs, and gets its evaluation as a full scan would give it."""
+    import asyncio
+
+    from tests.unit.server.fakes import wait_until
+
+    w = World()
+    proposed: list[str] = []
+
+    class Ctx:
+        store = w.store
+
+        async def propose(self, msg_type: int, entry: DeploymentUpdateEntry) -> tuple[None, int]:
+            proposed.extend(e.deployment_id for e in entry.evals)
+            return None, w.index
+
+    watcher = DeploymentWatcher(cast(ServerContext, Ctx()))
+
+    def running() -> set[str]:
+        rows = w.store.snapshot().table(store_deployments.TABLE).values()
+        return {d.id for d in rows if d.status == DeploymentStatus.RUNNING}
+
+    def put(d: Deployment, status: DeploymentStatus) -> None:
+        w.write(lambda txn: store_deployments.put_locked(txn, dataclasses.replace(d, status=status), NOW))
+
+    async def step(expect: list[str]) -> None:
+        assert watcher._running is not None
+        await wait_until(lambda: set(watcher._running.rows) == running(), 5, f"watching {running()}")
+        await asyncio.sleep(0.5)  # a couple of ticks
+        assert proposed == expect
+        proposed.clear()
+
+    async def body() -> None:
+        d0 = w.deployment(w.job("a"))
+        watcher.set_enabled(True)
+        await step(["d0"])
+        d1 = w.deployment(w.job("b"))
+        await step(["d1"])
+        put(d0, DeploymentStatus.CANCELLED)
+        await step([])
+        put(d0, DeploymentStatus.RUNNING)
+        await step(["d0"])
+        w.write(lambda txn: store_deployments.delete_locked(txn, [d1.id]))
+        await step([])
+        assert watcher._running is not None and set(watcher._running.rows) == {"d0"}
+        watcher.set_enabled(False)
+        await watcher.shutdown()
+
+    asyncio.run(body())

@@ -200,3 +200,41 @@ def test_drain_completes_only_once_the_last_replacement_runs() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_the_leading_drainer_follows_the_nodes_that_start_and_stop_draining() -> None:
+    """While leading, the drainer keeps the draining nodes from the nodes written since its last
+    check (not a scan of every node): drains set one after another, and again on a node whose
+    drain completed, are completed; a drain cancelled is no longer followed."""
+
+    async def main() -> None:
+        server = FakeServer()
+        n1 = await server.add_node()
+        n2 = await server.add_node()
+        drainer = next(c for c in server.components if isinstance(c, Drainer))
+
+        def draining() -> set[str]:
+            nodes = server.store.snapshot().table(store_nodes.TABLE).values()
+            return {n.id for n in nodes if n.drain_strategy is not None}
+
+        async def drained(node_id: str) -> None:
+            await _drain(server, node_id, DrainStrategy(deadline=10**12))
+            await wait_until(lambda: not draining(), 5, f"drain of {node_id} completed")
+
+        drainer.set_enabled(True)
+        try:
+            await drained(n1.id)
+            await drained(n2.id)
+            await drained(n1.id)
+            drainer.set_enabled(False)
+            await _drain(server, n2.id, DrainStrategy(deadline=10**12))
+            drainer.set_enabled(True)  # a new term: the first check looks at every node
+            await wait_until(lambda: not draining(), 5, "drain set while not leading completed")
+            kept = drainer._draining
+            assert kept is not None
+            await wait_until(lambda: not kept.rows, 5, "the completed drain no longer followed")
+        finally:
+            drainer.set_enabled(False)
+            await drainer.shutdown()
+
+    _run(main())

@@ -56,3 +56,27 @@ def test_gc_keeps_live_work_and_collects_finished() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_eval_gc_takes_old_terminal_evals_of_a_live_job_whose_placements_are_done() -> None:
+    async def main() -> None:
+        server = FakeServer()
+        await server.add_node()
+        gc = next(c for c in server.components if isinstance(c, JobGC))
+        server.scheduling.set_enabled(True)
+        try:
+            first = await server.register_job(api_job(count=1))
+            again = await server.register_job(api_job(count=1))  # same job: places nothing
+
+            def done(eval_id: str) -> bool:
+                ev = store_evals.get_eval(server.store.snapshot(), eval_id)
+                return ev is not None and ev.terminal()
+
+            await wait_until(lambda: done(first.eval_id) and done(again.eval_id))
+            assert (await gc.collect(3600.0, 0.0)).evals == ()  # too young
+            entry = await gc.collect(0.0, 0.0)  # the first eval's allocation still runs
+            assert entry.evals == (again.eval_id,) and entry.jobs == () and entry.allocs == ()
+        finally:
+            server.scheduling.set_enabled(False)
+
+    _run(main())

@@ -145,3 +145,48 @@ def test_restore_launches_once_for_many_missed_launches() -> None:
         assert children(fs, "every") == kids
 
     asyncio.run(body())
+
+
+def test_tracks_jobs_from_the_changed_rows_exactly_as_a_full_rescan() -> None:
+    """The dispatcher follows the jobs written since its last look (not a rescan of every job):
+    a periodic job registered, changed, stopped, purged and registered again, and a job that
+    stops being periodic, are tracked as a rescan of the whole table would track them."""
+
+    def active(fs: FakeServer) -> dict[tuple[str, str], int]:
+        jobs = fs.store.snapshot().table("jobs").values()
+        return {(j.namespace, j.id): j.job_modify_index for j in jobs if j.is_periodic_active()}
+
+    def tracked(d: PeriodicDispatcher) -> dict[tuple[str, str], int]:
+        return {k: job.job_modify_index for k, (job, _) in d.tracked.items()}
+
+    async def body() -> None:
+        fs = FakeServer()
+        build_periodic(fs.ctx, fs.registry, fs.register_leader_component)
+        yearly = "0 0 1 1 *"  # never launches during the test
+        await fs.register_job(periodic_api("p", yearly))
+        await fs.register_job(api_job("plain", count=1))
+        d = next(c for c in fs.components if isinstance(c, PeriodicDispatcher))
+        d.set_enabled(True)
+
+        async def settled(what: str) -> None:
+            await wait_until(lambda: tracked(d) == active(fs), 5, what)
+
+        await settled("first look")
+        assert set(tracked(d)) == {("default", "p")}
+        steps = [
+            ("q registered", fs.register_job(periodic_api("q", yearly))),
+            ("p changed", fs.register_job(periodic_api("p", "0 0 2 1 *"))),
+            ("p stopped", fs.deregister_job("p")),
+            ("q purged", fs.deregister_job("q", purge=True)),
+            ("p registered again", fs.register_job(periodic_api("p", yearly))),
+            ("plain made periodic", fs.register_job(periodic_api("plain", yearly))),
+            ("plain not periodic again", fs.register_job(api_job("plain", count=1))),
+        ]
+        for what, write in steps:
+            await write
+            await settled(what)
+        assert set(tracked(d)) == {("default", "p")}
+        d.set_enabled(False)
+        await d.shutdown()
+
+    asyncio.run(body())

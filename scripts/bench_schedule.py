@@ -7,7 +7,8 @@
    applier, one process, no Raft): the ceiling of the scheduling code itself.
 3. Cluster: 3 ``nomadd agent`` server processes (tests/integration/cluster.py), ``--nodes``
    simulated nodes registered through the internal RPC (``Node.Register`` + ``Node.UpdateStatus``,
-   no tasks; a long ``min_heartbeat_ttl`` so no node expires mid-run), then ``--jobs`` service
+   no tasks; long ``min_heartbeat_ttl`` and ``failover_heartbeat_ttl`` so no node expires mid-run,
+   even after a leader change), then ``--jobs`` service
    jobs of ``--count`` allocations registered with ``PUT /v1/jobs`` on the leader
    (``--inflight`` at once). The clock runs from the first register until the leader's
    ``nomad.nomad.plan.placements_committed`` gauge (``/v1/metrics``, polled every 50 ms) has
@@ -298,7 +299,16 @@ def start_servers(c: Any, secure: bool = False) -> tuple[list[Any], Any]:
     import bench_secure
 
     extra = bench_secure.server_extra(
-        {"log_level": "WARN", "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"}},
+        {
+            "log_level": "WARN",
+            # simulated nodes never heartbeat: a new leader gives every node failover_heartbeat_ttl
+            # (5 min) to heartbeat, so after a leader change they would all go down mid-run
+            "server": {
+                "min_heartbeat_ttl": "3600s",
+                "heartbeat_grace": "600s",
+                "failover_heartbeat_ttl": "3600s",
+            },
+        },
         secure,
     )
     servers = [c.add_server(bootstrap_expect=3, extra=extra) for _ in range(3)]

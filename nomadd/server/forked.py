@@ -12,8 +12,10 @@ only immutable data and C libraries without locks of their own (msgpack, pickle,
 hashlib), and then ``os._exit``: no logging, no imports, no dlopen, no asyncio. The child also
 turns the cyclic GC off (a collection would touch, and so copy, every page of the heap), drops
 the server's signal handlers and wake-up fd (a SIGTERM to the cgroup must kill it, not write to
-the server's loop), and dies with the thread that forked it (``PR_SET_PDEATHSIG``). Its memory
-is the pages it touches while working; they are freed when it exits.
+the server's loop), dies with the thread that forked it (``PR_SET_PDEATHSIG``), and runs at a
+lower CPU priority (:data:`CHILD_NICE`): on a busy machine the work waits, not the server's
+Raft heartbeats (on two cores shared by three servers, every dump child competes with them). Its memory is the pages it touches while working; they are freed
+when it exits.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import signal
 import traceback
 from collections.abc import Callable
 
-__all__ = ["CHILD_FAILED", "fork_worker", "run_forked"]
+__all__ = ["CHILD_FAILED", "CHILD_NICE", "fork_worker", "run_forked"]
 
 CHILD_FAILED = 3  # a child's exit status when its work raised
+CHILD_NICE = 10  # added to the server's niceness: CFS then gives the child ~1/10 of a busy core
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: dlopen in a forked child may deadlock
 _OK, _ERR = b"\x00", b"\x01"  # run_forked's first byte on the pipe
@@ -40,6 +43,8 @@ def _become_child(parent: int, keep: Callable[[], None]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     gc.disable()
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
     with contextlib.suppress(Exception):
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the server died before prctl took effect

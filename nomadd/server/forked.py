@@ -14,8 +14,8 @@ turns the cyclic GC off (a collection would touch, and so copy, every page of th
 the server's signal handlers and wake-up fd (a SIGTERM to the cgroup must kill it, not write to
 the server's loop), dies with the thread that forked it (``PR_SET_PDEATHSIG``), and runs at a
 lower CPU priority (:data:`CHILD_NICE`): on a busy machine the work waits, not the server's
-Raft heartbeats (on two cores shared by three servers, every dump child competes with them). Its memory is the pages it touches while working; they are freed
-when it exits.
+Raft heartbeats (on two cores shared by three servers, every dump child competes with them).
+Its memory is the pages it touches while working; they are freed when it exits.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ from tests.integration.cluster import Agent, Cluster
 
 __all__ = ["SERVER_EXTRA", "fill", "run", "start_servers", "state_tables"]
 
-# no simulated node may expire while the test runs (they never heartbeat)
+# no simulated node may expire while the test runs (they never heartbeat); failover_heartbeat_ttl
+# too: after a leader change every node gets that TTL (5 min by default) to heartbeat again
 SERVER_EXTRA: dict[str, Any] = {
     "log_level": "INFO",
-    "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s"},
+    "server": {"min_heartbeat_ttl": "3600s", "heartbeat_grace": "600s", "failover_heartbeat_ttl": "3600s"},
 }
 ALLOC_CPU, ALLOC_MB = 20, 10  # 200 allocations fit on a simulated node (4000 MHz, 8192 MB)
 

@@ -322,6 +322,12 @@ class Raft:
                 int(view.last_slow_tick_s * 1000),
                 view.slow_ticks - self._view.slow_ticks,
             )
+        if view.late_heartbeats > self._view.late_heartbeats:
+            logger.warning(
+                "raft election not called: the leader's heartbeats were waiting unread "
+                "after a tick-thread stall count=%d",
+                view.late_heartbeats - self._view.late_heartbeats,
+            )
         self._view = view
         self._leader = view.leader
         if view.leader_connected:

@@ -82,6 +82,13 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (SyncObj, "_SyncObj__noopIDx", "init"),
     (SyncObj, "_SyncObj__raftLog", "init"),
     (SyncObj, "_SyncObj__raftNextIndex", "init"),
+    # RaftNode._onTick reads pending messages before an election pysyncobj would start
+    (SyncObj, "_onTick", "attr"),
+    (SyncObj, "_poller", "init"),
+    (SyncObj, "_SyncObj__selfNode", "init"),
+    (SyncObj, "_SyncObj__raftElectionDeadline", "init"),
+    (SyncObj, "_SyncObj__needLoadDumpFile", "init"),
+    (SyncObj, "_SyncObj__transport", "init"),
     # module globals replaced while a SyncObj is built (glue.building_node)
     (_syncobj_module, "PipeNotifier", "attr"),
     (PipeNotifier, "notify", "attr"),

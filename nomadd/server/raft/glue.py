@@ -10,6 +10,8 @@
   (:class:`AckGate`), and an encryptor that checks each received message once
   (:class:`VerifyOnceEncryptor`);
 * :class:`RaftView`: what the event loop knows about the node, taken on the tick thread;
+* :meth:`RaftNode._onTick`: a follower whose election timer ran out first reads what waits on
+  its Raft sockets, and elects only if the leader's heartbeats are not among it;
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -392,6 +394,9 @@ class RaftView:
     max_tick_gap_s: float = 0.0
     slow_ticks: int = 0  # gaps longer than SLOW_TICK_S since start
     last_slow_tick_s: float = 0.0  # the latest of them
+    # elections not called since start: the timer had run out, but the leader's messages were
+    # waiting unread on the socket (the tick thread had not run for that long)
+    late_heartbeats: int = 0
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -415,6 +420,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_on_view = on_view
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
         self._nomadd_last_tick = 0.0
+        self._nomadd_late_heartbeats = 0
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -436,6 +442,30 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._nomadd_on_fatal(err)
             raise
         return result, index
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        """pysyncobj's tick, which starts an election once the timer has run out, before it
+        reads its sockets (at the tick's end). After a stall of the tick thread (the GIL held
+        elsewhere, no CPU for the process) the leader's heartbeats of that time are waiting
+        unread, and the follower deposed a healthy leader. So a due election first reads what
+        is pending (one poll round without waiting: an AppendEntries from the leader resets the
+        timer, as it would have had it been read in time); only a timer still run out elects."""
+        if self._election_due():
+            self._poller.poll(0)
+            if not self._election_due():
+                self._nomadd_late_heartbeats += 1
+        super()._onTick(timeToWait)
+
+    def _election_due(self) -> bool:
+        """pysyncobj's condition for starting an election at the top of its tick (and a dump
+        that it would load first not pending: no message is read before that)."""
+        return (
+            self._SyncObj__raftState != 2
+            and self._SyncObj__selfNode is not None
+            and self._SyncObj__raftElectionDeadline < time.monotonic()
+            and not self._SyncObj__needLoadDumpFile
+            and bool(self._SyncObj__transport.ready)
+        )
 
     def set_leader(self, leader: bool) -> None:
         """Tick thread (onStateChanged): a leader syncs its journal before it commits."""
@@ -468,6 +498,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             max_tick_gap_s=max(old.max_tick_gap_s, gap),
             slow_ticks=old.slow_ticks + 1 if slow else old.slow_ticks,
             last_slow_tick_s=gap if slow else old.last_slow_tick_s,
+            late_heartbeats=self._nomadd_late_heartbeats,
         )
         self.view = view
         if self._nomadd_on_view is not None and (

@@ -1,0 +1,90 @@
+"""Elections of real pysyncobj members (our RaftNode and transport) ticked by hand: a follower
+whose timer ran out while the leader's heartbeats waited unread on its socket keeps its leader;
+one whose leader is silent still elects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from pysyncobj import SyncObjConf
+
+from nomadd.server.raft.glue import RaftNode
+from tests.unit.server.fakes import make_fsm
+from tests.unit.server.server_helpers import PASSWORD, free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),  # pysyncobj's in-memory journal
+]
+
+ELECTION_MIN_S, ELECTION_MAX_S = 0.3, 0.5
+
+
+def _fail(err: BaseException) -> None:
+    raise AssertionError(f"fsm fatal in test: {err}")
+
+
+@pytest.fixture
+def pair() -> Iterator[list[RaftNode]]:
+    """Two members on 127.0.0.1 that tick only when the test ticks them (``doTick``)."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    nodes: list[RaftNode] = []
+    for addr in addrs:
+        conf = SyncObjConf(
+            password=PASSWORD,
+            bindAddress=addr,
+            autoTick=False,
+            appendEntriesUseBatch=False,
+            appendEntriesPeriod=0.05,
+            raftMinTimeout=ELECTION_MIN_S,
+            raftMaxTimeout=ELECTION_MAX_S,
+            connectionRetryTime=0.1,
+            connectionTimeout=30.0,
+            leaderFallbackTimeout=30.0,
+        )
+        nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.destroy()
+
+
+def _tick(nodes: list[RaftNode], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for node in nodes:
+            node.doTick(0.005)
+
+
+def _leader_and_follower(nodes: list[RaftNode]) -> tuple[RaftNode, RaftNode]:
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        _tick(nodes, 0.05)
+        states = sorted((n.view.state, i) for i, n in enumerate(nodes))
+        if [s for s, _ in states] == [0, 2] and all(n.view.leader for n in nodes):
+            return nodes[states[1][1]], nodes[states[0][1]]
+    raise AssertionError(f"no leader in 10 s: {[n.view for n in nodes]}")
+
+
+def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pair: list[RaftNode]) -> None:
+    leader, follower = _leader_and_follower(pair)
+    term, late = follower.view.term, follower.view.late_heartbeats
+    # The follower's tick thread stalls past its election timeout while the leader keeps
+    # sending heartbeats: they wait unread in the follower's socket.
+    _tick([leader], ELECTION_MAX_S * 2)
+    follower.doTick(0)
+    assert follower.view.state == 0, "the follower called an election with heartbeats waiting"
+    assert follower.view.term == term
+    assert follower.view.late_heartbeats == late + 1
+    assert leader.view.state == 2 and leader.view.term == term
+
+    # A leader that really went quiet is still replaced: the follower elects.
+    deadline = time.monotonic() + ELECTION_MAX_S * 4
+    while follower.view.state == 0 and time.monotonic() < deadline:
+        follower.doTick(0.01)
+    assert follower.view.state == 1, "a follower without heartbeats never called an election"
+    assert follower.view.term == term + 1
+    assert follower.view.late_heartbeats == late + 1

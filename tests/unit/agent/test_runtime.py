@@ -147,16 +147,15 @@ def test_before_the_first_freeze_generation_2_is_measured_at_most_once_a_second(
 def test_objects_a_restore_freezes_are_counted_by_the_watch(gc_state: None) -> None:
     """A restore freezes the state it built (store_codec._gc_paused) outside the watch: the
     watch's count (the gauge, and when it starts freezing) must include those objects."""
-    from nomadd.helper import gc_policy
     from nomadd.server.state import store_codec
 
-    gc_policy.freeze()  # the count in step with the collector (other tests unfreeze)
     watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
     before = watch.frozen
     with store_codec._gc_paused():
         keep = _long_lived(20_000)
     try:
-        assert watch.frozen >= before + len(keep)
+        # counted from generation 0's count: net allocations (a few older objects freed meanwhile)
+        assert watch.frozen >= before + len(keep) * 0.99
         watch.publish()
         assert telemetry.REGISTRY.gauges[("nomad.runtime.gc_frozen_objects", ())] == watch.frozen
     finally:

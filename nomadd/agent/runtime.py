@@ -130,10 +130,12 @@ class RuntimeWatch:
         Before that, generation 2 grows toward ``freeze_min_objects`` and measuring it (a list of
         all of it: 3.9 ms at 250,000 objects) after every generation-1 collection cost a busy
         server 0.5-1.5 % of its CPU: it is measured at most every ``MEASURE_EVERY_S`` then, so
-        the first freeze comes at most that much growth late."""
+        the first freeze comes at most that much growth late; except when the next collection
+        is a full one (:func:`nomadd.helper.gc_policy.full_collection_due`): generation 2 is
+        measured (and frozen if large) now, before that collection walks a second's growth."""
         if not self.freezes:
             now = time.monotonic()
-            if now < self._next_measure:
+            if now < self._next_measure and not gc_policy.full_collection_due():
                 return
             self._next_measure = now + MEASURE_EVERY_S
         survivors = len(gc.get_objects(2))

@@ -1,11 +1,20 @@
-"""The cyclic collector's thresholds a nomadd process runs with (the policy around them is
-:mod:`nomadd.agent.runtime`; the scheduler's benchmark measures under them too)."""
+"""The cyclic collector's thresholds a nomadd process runs with, the one entry point of its
+freezes (counted without walking the permanent generation) and which generation it collects
+next (the policy around them is :mod:`nomadd.agent.runtime`; the scheduler's benchmark
+measures under the thresholds too)."""
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["GC_THRESHOLDS", "freeze", "frozen_objects", "young_objects"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "due_generation",
+    "freeze",
+    "frozen_objects",
+    "full_collection_due",
+    "young_objects",
+]
 
 # The youngest generation is collected every 10,000 net container allocations (default 700):
 # a server decoding and scheduling thousands of allocations a second spent 0.32 s of its CPU in
@@ -52,3 +61,26 @@ def frozen_objects() -> int:
     """Objects in the permanent generation as of the last :func:`freeze` (a count kept, not a
     walk; ``gc.unfreeze`` by tests is not seen)."""
     return _frozen
+
+
+def due_generation(
+    counts: tuple[int, int, int] | None = None, thresholds: tuple[int, int, int] | None = None
+) -> int:
+    """The generation the collector collects the next time generation 0 fills up, found as
+    CPython finds it (``gc_collect_generations``): oldest first, the first whose count is over
+    its threshold. A young collection triggers it, but a full collection that is due is what
+    runs then, so generation 2 is looked at first (looking from generation 0 up would answer
+    0 and miss it). CPython also skips a due full collection while fewer objects await one
+    than a quarter of those that survived the last, which Python cannot read: "due" may be
+    early, never late. ``counts``/``thresholds``: ``gc.get_count()``/``gc.get_threshold()``."""
+    counts = gc.get_count() if counts is None else counts
+    thresholds = gc.get_threshold() if thresholds is None else thresholds
+    for generation in (2, 1):
+        if counts[generation] > thresholds[generation]:
+            return generation
+    return 0
+
+
+def full_collection_due() -> bool:
+    """True when the next collection will be a full one (generation 2): see :func:`due_generation`."""
+    return due_generation() == 2

@@ -160,3 +160,35 @@ def test_objects_a_restore_freezes_are_counted_by_the_watch(gc_state: None) -> N
         assert telemetry.REGISTRY.gauges[("nomad.runtime.gc_frozen_objects", ())] == watch.frozen
     finally:
         gc.unfreeze()
+
+
+def test_before_the_first_freeze_generation_2_is_measured_when_a_full_collection_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measured at most once a second otherwise, generation 2 could grow for a second past
+    FREEZE_MIN_OBJECTS and a full collection then walk it all: when the next collection is a
+    full one, it is measured (and frozen when large) first."""
+    watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
+    measured: list[int] = []
+    real = gc.get_objects
+
+    def get_objects(generation: int | None = None) -> list[Any]:
+        if generation == 2:
+            measured.append(1)
+        return real(generation)
+
+    monkeypatch.setattr(gc, "get_objects", get_objects)
+    monkeypatch.setattr(runtime.time, "monotonic", lambda: 100.0)
+    counts = [(0, 0, 3)]
+    monkeypatch.setattr(gc, "get_count", lambda: counts[0])
+    monkeypatch.setattr(gc, "get_threshold", lambda: runtime.GC_THRESHOLDS)
+    watch._freeze_survivors()
+    watch._freeze_survivors()
+    assert len(measured) == 1  # within the second: not measured again
+    counts[0] = (0, 0, runtime.GC_THRESHOLDS[2] + 1)  # a full collection is due
+    watch._freeze_survivors()
+    assert len(measured) == 2 and watch.freezes == 0
+    watch.freeze_min_objects = 0
+    watch._freeze_survivors()
+    assert len(measured) == 3 and watch.freezes == 1
+    gc.unfreeze()

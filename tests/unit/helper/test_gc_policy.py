@@ -48,3 +48,44 @@ def test_a_freeze_without_a_count_counts_the_young_generations(no_walk: None) ->
     assert len(keep) * 0.99 <= young <= len(keep) + 1000
     gc_policy.freeze()
     assert abs(gc_policy.frozen_objects() - before - young) < 100  # counted again inside
+
+
+def test_a_due_full_collection_is_found_before_the_young_ones_that_trigger_it() -> None:
+    thresholds = (10_000, 5, 10)
+    assert gc_policy.due_generation((10_001, 6, 11), thresholds) == 2  # CPython collects 2 here
+    assert gc_policy.due_generation((10_001, 6, 10), thresholds) == 1
+    assert gc_policy.due_generation((10_001, 5, 10), thresholds) == 0
+    assert gc_policy.due_generation((0, 0, 11), thresholds) == 2
+
+
+def test_a_due_full_collection_is_what_the_collector_runs_next() -> None:
+    """The order checked against CPython's collector itself: with generation 2's count over its
+    threshold, the collection that generation 0 triggers is a full one."""
+    seen: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            seen.append(int(info["generation"]))
+
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    gc.disable()
+    try:
+        gc.set_threshold(100, 1, 1)
+        gc.collect()
+        # CPython runs a due full collection only once the objects awaiting one are a quarter
+        # of those that survived the last: promote that many to generation 2
+        keep = _long_lived(len(gc.get_objects(2)) // 2)
+        gc.collect(1)
+        gc.collect(1)  # generation 2's count is 2 now, over its threshold of 1
+        gc.collect(0)  # and generation 1's 1, not over its own
+        assert gc_policy.due_generation() == 2
+        gc.callbacks.append(record)
+        gc.enable()
+        keep.extend(_long_lived(200))  # generation 0 fills up: the collector picks a generation
+        gc.disable()
+    finally:
+        if record in gc.callbacks:
+            gc.callbacks.remove(record)
+        gc.set_threshold(*thresholds)
+        (gc.enable if enabled else gc.disable)()
+    assert seen[:1] == [2]

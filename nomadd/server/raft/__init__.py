@@ -318,8 +318,8 @@ class Raft:
             telemetry.set_gauge("nomad.raft.max_tick_gap_ms", view.max_tick_gap_s * 1000.0)
         if view.slow_ticks > self._view.slow_ticks:
             logger.warning(
-                "raft tick thread stalled gap_ms=%d stalls=%d",
-                int(view.last_slow_tick_s * 1000),
+                "raft tick thread stalled %s stalls=%d",
+                view.last_stall.fields(),
                 view.slow_ticks - self._view.slow_ticks,
             )
         if view.late_heartbeats > self._view.late_heartbeats:

@@ -37,6 +37,7 @@ from pysyncobj import syncobj as _pysyncobj_module
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
+from nomadd.helper.cpu_clock import CpuSample, Stall, ThreadClock
 from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.raft import compat  # noqa: F401  (checks pysyncobj's insides at import)
 from nomadd.server.raft.journal import DurableJournal, durable_replace
@@ -77,6 +78,7 @@ __all__ = [
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
 _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 SLOW_TICK_S = 0.5  # a tick-thread stall longer than this is logged (heartbeats every 0.1 s)
+_NO_STALL = Stall()
 
 
 class _TruncationFilter(logging.Filter):
@@ -393,7 +395,9 @@ class RaftView:
     # pysyncobj's autoTickPeriod, 50 ms, in poll): how long heartbeats could not go out
     max_tick_gap_s: float = 0.0
     slow_ticks: int = 0  # gaps longer than SLOW_TICK_S since start
-    last_slow_tick_s: float = 0.0  # the latest of them
+    # the latest of them, split into the tick thread's CPU, the rest of the process's, the
+    # time it waited for a CPU and the time it was blocked (in poll, or for the GIL)
+    last_stall: Stall = _NO_STALL
     # elections not called since start: the timer had run out, but the leader's messages were
     # waiting unread on the socket (the tick thread had not run for that long)
     late_heartbeats: int = 0
@@ -419,7 +423,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_gate = gate or AckGate(on_fatal)
         self._nomadd_on_view = on_view
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
-        self._nomadd_last_tick = 0.0
+        self._nomadd_clock = ThreadClock()
+        self._nomadd_last_tick: CpuSample | None = None
         self._nomadd_late_heartbeats = 0
         on_state_changed = conf.onStateChanged
 
@@ -475,9 +480,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _nomadd_tick(self) -> None:
         self._nomadd_gate.release()
-        now = time.monotonic()
-        gap = now - self._nomadd_last_tick if self._nomadd_last_tick else 0.0
-        self._nomadd_last_tick = now
+        sample = self._nomadd_clock.sample()
+        last, self._nomadd_last_tick = self._nomadd_last_tick, sample
+        gap = sample.wall - last.wall if last is not None else 0.0
         leader = self._getLeader()
         state = int(self._SyncObj__raftState)
         applied = int(self.raftLastApplied)
@@ -497,7 +502,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             read_ready=state == 2 and noop is not None and applied >= noop,
             max_tick_gap_s=max(old.max_tick_gap_s, gap),
             slow_ticks=old.slow_ticks + 1 if slow else old.slow_ticks,
-            last_slow_tick_s=gap if slow else old.last_slow_tick_s,
+            last_stall=Stall.between(last, sample) if slow and last is not None else old.last_stall,
             late_heartbeats=self._nomadd_late_heartbeats,
         )
         self.view = view

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,12 @@ def test_the_loop_probe_measures_a_stall_and_logs_it(caplog: pytest.LogCaptureFi
         asyncio.run(main())
     assert watch.max_lag_s >= runtime.SLOW_PAUSE_S
     assert "event loop stalled took_ms=" in caplog.text
+    # the period split: the loop thread slept (blocked), it did not work or wait for a CPU
+    found = re.search(
+        r"event loop stalled took_ms=\d+ gap_ms=\d+ cpu_ms=(\d+) .*blocked_ms=(\d+)", caplog.text
+    )
+    assert found is not None, caplog.text
+    assert int(found[1]) < 100 and int(found[2]) >= runtime.SLOW_PAUSE_S * 1000
     # the watchdog thread named the code that held the loop while it held it
     assert "event loop busy took_ms=" in caplog.text
     assert "test_runtime.py:" in caplog.text and ":main" in caplog.text

@@ -1,6 +1,6 @@
-"""Elections of real pysyncobj members (our RaftNode and transport) ticked by hand: a follower
-whose timer ran out while the leader's heartbeats waited unread on its socket keeps its leader;
-one whose leader is silent still elects."""
+"""Real pysyncobj members (our RaftNode and transport) ticked by hand: a follower whose timer
+ran out while the leader's heartbeats waited unread on its socket keeps its leader, one whose
+leader is silent still elects; a stall between two ticks is split into where its time went."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pysyncobj import SyncObjConf
 
-from nomadd.server.raft.glue import RaftNode
+from nomadd.server.raft.glue import SLOW_TICK_S, RaftNode
 from tests.unit.server.fakes import make_fsm
 from tests.unit.server.server_helpers import PASSWORD, free_port
 
@@ -88,3 +88,25 @@ def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pai
     assert follower.view.state == 1, "a follower without heartbeats never called an election"
     assert follower.view.term == term + 1
     assert follower.view.late_heartbeats == late + 1
+
+
+def test_a_stall_between_two_ticks_says_whether_the_tick_thread_worked_or_waited(
+    pair: list[RaftNode],
+) -> None:
+    node = pair[0]
+    node.doTick(0)
+    time.sleep(SLOW_TICK_S + 0.1)  # blocked: what waiting for the GIL looks like to the thread
+    node.doTick(0)
+    waited = node.view.last_stall
+    assert node.view.slow_ticks == 1
+    assert waited.gap > SLOW_TICK_S
+    assert waited.blocked > SLOW_TICK_S - 0.1, waited.fields()
+    assert waited.cpu < 0.1, waited.fields()
+    end = time.monotonic() + SLOW_TICK_S + 0.1
+    while time.monotonic() < end:  # the tick thread's own work
+        pass
+    node.doTick(0)
+    worked = node.view.last_stall
+    assert node.view.slow_ticks == 2
+    assert worked.cpu + max(worked.runq, 0.0) > SLOW_TICK_S - 0.1, worked.fields()
+    assert worked.blocked < 0.2, worked.fields()

@@ -322,11 +322,12 @@ class Raft:
                 view.last_stall.fields(),
                 view.slow_ticks - self._view.slow_ticks,
             )
-        if view.late_heartbeats > self._view.late_heartbeats:
+        if view.late_reads > self._view.late_reads:
             logger.warning(
-                "raft election not called: the leader's heartbeats were waiting unread "
-                "after a tick-thread stall count=%d",
-                view.late_heartbeats - self._view.late_heartbeats,
+                "raft %s kept: the messages it had missed were waiting unread after a "
+                "tick-thread stall count=%d",
+                "leadership" if view.state == 2 else "leader",
+                view.late_reads - self._view.late_reads,
             )
         self._view = view
         self._leader = view.leader

@@ -10,8 +10,9 @@
   (:class:`AckGate`), and an encryptor that checks each received message once
   (:class:`VerifyOnceEncryptor`);
 * :class:`RaftView`: what the event loop knows about the node, taken on the tick thread;
-* :meth:`RaftNode._onTick`: a follower whose election timer ran out first reads what waits on
-  its Raft sockets, and elects only if the leader's heartbeats are not among it;
+* :meth:`RaftNode._onTick`: a follower whose election timer ran out (a leader that heard from
+  no majority for ``leaderFallbackTimeout``) first reads what waits on its Raft sockets, and
+  elects (steps down) only if what it missed is not among it;
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -398,9 +399,10 @@ class RaftView:
     # the latest of them, split into the tick thread's CPU, the rest of the process's, the
     # time it waited for a CPU and the time it was blocked (in poll, or for the GIL)
     last_stall: Stall = _NO_STALL
-    # elections not called since start: the timer had run out, but the leader's messages were
-    # waiting unread on the socket (the tick thread had not run for that long)
-    late_heartbeats: int = 0
+    # elections not called and leader step-downs not made since start: the deadline had
+    # passed, but the messages that meet it (the leader's, a follower's reply) were waiting
+    # unread on the socket (the tick thread had not run for that long)
+    late_reads: int = 0
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -425,7 +427,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
         self._nomadd_clock = ThreadClock()
         self._nomadd_last_tick: CpuSample | None = None
-        self._nomadd_late_heartbeats = 0
+        self._nomadd_late_reads = 0
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -449,28 +451,38 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return result, index
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
-        """pysyncobj's tick, which starts an election once the timer has run out, before it
-        reads its sockets (at the tick's end). After a stall of the tick thread (the GIL held
-        elsewhere, no CPU for the process) the leader's heartbeats of that time are waiting
-        unread, and the follower deposed a healthy leader. So a due election first reads what
-        is pending (one poll round without waiting: an AppendEntries from the leader resets the
-        timer, as it would have had it been read in time); only a timer still run out elects."""
-        if self._election_due():
+        """pysyncobj's tick, which starts an election (a follower whose timer ran out) or steps
+        a leader down (no answer from a majority for ``leaderFallbackTimeout``) before it reads
+        its sockets, at the tick's end. After a stall of the tick thread (the GIL held
+        elsewhere, no CPU for the process) the messages of that time wait unread, and a
+        follower deposed a working leader. So when either is due, what is pending is read
+        first (one poll round without waiting: a leader's AppendEntries resets a follower's
+        timer, a follower's reply the leader's count, as they would have on time); only a
+        deadline still missed then counts."""
+        if self._step_due():
+            state = self._SyncObj__raftState
             self._poller.poll(0)
-            if not self._election_due():
-                self._nomadd_late_heartbeats += 1
+            if state in (0, 2) and self._SyncObj__raftState == state and not self._step_due():
+                self._nomadd_late_reads += 1
         super()._onTick(timeToWait)
 
-    def _election_due(self) -> bool:
-        """pysyncobj's condition for starting an election at the top of its tick (and a dump
-        that it would load first not pending: no message is read before that)."""
-        return (
-            self._SyncObj__raftState != 2
-            and self._SyncObj__selfNode is not None
-            and self._SyncObj__raftElectionDeadline < time.monotonic()
-            and not self._SyncObj__needLoadDumpFile
-            and bool(self._SyncObj__transport.ready)
-        )
+    def _step_due(self) -> bool:
+        """pysyncobj's conditions for an election or a leader's step-down at the top of its
+        tick (and no dump pending that it loads first: no message is read before that)."""
+        if (
+            self._SyncObj__selfNode is None
+            or self._SyncObj__needLoadDumpFile
+            or not self._SyncObj__transport.ready
+        ):
+            return False
+        now = _pysyncobj_module.monotonicTime()  # CLOCK_MONOTONIC_RAW, not time.monotonic()
+        if self._SyncObj__raftState != 2:
+            return bool(self._SyncObj__raftElectionDeadline < now)
+        heard = now - self._SyncObj__conf.leaderFallbackTimeout
+        others = self._SyncObj__otherNodes
+        last = self._SyncObj__lastResponseTime
+        answered = 1 + sum(1 for node in others if last.get(node, 0.0) > heard)
+        return answered <= (len(others) + 1) / 2
 
     def set_leader(self, leader: bool) -> None:
         """Tick thread (onStateChanged): a leader syncs its journal before it commits."""
@@ -503,7 +515,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             max_tick_gap_s=max(old.max_tick_gap_s, gap),
             slow_ticks=old.slow_ticks + 1 if slow else old.slow_ticks,
             last_stall=Stall.between(last, sample) if slow and last is not None else old.last_stall,
-            late_heartbeats=self._nomadd_late_heartbeats,
+            late_reads=self._nomadd_late_reads,
         )
         self.view = view
         if self._nomadd_on_view is not None and (

@@ -20,15 +20,21 @@ pytestmark = [
 ]
 
 ELECTION_MIN_S, ELECTION_MAX_S = 0.3, 0.5
+APPEND_ENTRIES_PERIOD_S = 0.05
 
 
 def _fail(err: BaseException) -> None:
     raise AssertionError(f"fsm fatal in test: {err}")
 
 
+LEADER_FALLBACK_S = 0.3  # for the step-down test; elsewhere 30 s
+
+
 @pytest.fixture
-def pair() -> Iterator[list[RaftNode]]:
-    """Two members on 127.0.0.1 that tick only when the test ticks them (``doTick``)."""
+def pair(request: pytest.FixtureRequest) -> Iterator[list[RaftNode]]:
+    """Two members on 127.0.0.1 that tick only when the test ticks them (``doTick``); the
+    leader steps down after ``LEADER_FALLBACK_S`` for tests marked ``short_fallback``."""
+    fallback = LEADER_FALLBACK_S if getattr(request, "param", "") == "short_fallback" else 30.0
     addrs = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     nodes: list[RaftNode] = []
     for addr in addrs:
@@ -37,12 +43,12 @@ def pair() -> Iterator[list[RaftNode]]:
             bindAddress=addr,
             autoTick=False,
             appendEntriesUseBatch=False,
-            appendEntriesPeriod=0.05,
+            appendEntriesPeriod=APPEND_ENTRIES_PERIOD_S,
             raftMinTimeout=ELECTION_MIN_S,
             raftMaxTimeout=ELECTION_MAX_S,
             connectionRetryTime=0.1,
             connectionTimeout=30.0,
-            leaderFallbackTimeout=30.0,
+            leaderFallbackTimeout=fallback,
         )
         nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
     try:
@@ -71,14 +77,14 @@ def _leader_and_follower(nodes: list[RaftNode]) -> tuple[RaftNode, RaftNode]:
 
 def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pair: list[RaftNode]) -> None:
     leader, follower = _leader_and_follower(pair)
-    term, late = follower.view.term, follower.view.late_heartbeats
+    term, late = follower.view.term, follower.view.late_reads
     # The follower's tick thread stalls past its election timeout while the leader keeps
     # sending heartbeats: they wait unread in the follower's socket.
     _tick([leader], ELECTION_MAX_S * 2)
     follower.doTick(0)
     assert follower.view.state == 0, "the follower called an election with heartbeats waiting"
     assert follower.view.term == term
-    assert follower.view.late_heartbeats == late + 1
+    assert follower.view.late_reads == late + 1
     assert leader.view.state == 2 and leader.view.term == term
 
     # A leader that really went quiet is still replaced: the follower elects.
@@ -87,7 +93,7 @@ def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pai
         follower.doTick(0.01)
     assert follower.view.state == 1, "a follower without heartbeats never called an election"
     assert follower.view.term == term + 1
-    assert follower.view.late_heartbeats == late + 1
+    assert follower.view.late_reads == late + 1
 
 
 def test_a_stall_between_two_ticks_says_whether_the_tick_thread_worked_or_waited(
@@ -110,3 +116,24 @@ def test_a_stall_between_two_ticks_says_whether_the_tick_thread_worked_or_waited
     assert node.view.slow_ticks == 2
     assert worked.cpu + max(worked.runq, 0.0) > SLOW_TICK_S - 0.1, worked.fields()
     assert worked.blocked < 0.2, worked.fields()
+
+
+@pytest.mark.parametrize("pair", ["short_fallback"], indirect=True)
+def test_a_leader_reads_the_waiting_replies_before_it_steps_down(pair: list[RaftNode]) -> None:
+    leader, follower = _leader_and_follower(pair)
+    term, late = leader.view.term, leader.view.late_reads
+    time.sleep(APPEND_ENTRIES_PERIOD_S)  # the leader's next heartbeat falls due ...
+    leader.doTick(0)  # ... and goes out
+    follower.doTick(APPEND_ENTRIES_PERIOD_S)  # the follower reads it and replies
+    # The leader's tick thread stalls past its fallback timeout; the reply waits unread (the
+    # follower does not tick meanwhile: it would elect itself, the leader being silent).
+    time.sleep(LEADER_FALLBACK_S * 2)
+    leader.doTick(0)
+    assert leader.view.state == 2, "the leader stepped down with a follower's reply waiting"
+    assert leader.view.term == term
+    assert leader.view.late_reads == late + 1
+
+    # A leader whose follower really went quiet still steps down.
+    _tick([leader], LEADER_FALLBACK_S * 2)
+    assert leader.view.state != 2, "a leader without a majority never stepped down"
+    assert leader.view.late_reads == late + 1

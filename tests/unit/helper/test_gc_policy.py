@@ -14,8 +14,8 @@ from nomadd.server.state import store_codec
 
 @pytest.fixture
 def no_walk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """gc.get_freeze_count() walks every frozen object: 148 ms at 943,000 of them, which the
-    end of a restore paid on Raft's tick thread. It must not be called."""
+    """gc.get_freeze_count() walks every frozen object (O(all frozen), millions on a large
+    server), which the end of a restore paid on Raft's tick thread. It must not be called."""
 
     def walk() -> int:
         raise AssertionError("gc.get_freeze_count() walks the permanent generation")

@@ -39,8 +39,9 @@ def freeze(count: int | None = None) -> None:
     ``count``: the objects being frozen when the caller has just measured them (the GC watch's
     generation 2); without it they are counted by :func:`young_objects`, never by
     ``gc.get_freeze_count()``: that walks the whole permanent generation (7 ms for 950,000
-    objects allocated in a row, more on a server's scattered heap), and the end of a restore, which freezes what it built, runs on Raft's tick thread
-    (a follower installing the leader's snapshot), where that walk held back heartbeats."""
+    objects allocated in a row, more on a server's scattered heap), and the end of a restore,
+    which freezes what it built, runs on Raft's tick thread (a follower installing the
+    leader's snapshot), where that walk held back heartbeats."""
     global _frozen
     if count is None:
         count = young_objects()

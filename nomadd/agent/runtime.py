@@ -57,6 +57,7 @@ from typing import Any
 
 from nomadd import telemetry
 from nomadd.helper import gc_policy
+from nomadd.helper.cpu_clock import Stall, ThreadClock
 from nomadd.helper.gc_policy import GC_THRESHOLDS
 
 logger = logging.getLogger(__name__)
@@ -130,10 +131,12 @@ class RuntimeWatch:
         Before that, generation 2 grows toward ``freeze_min_objects`` and measuring it (a list of
         all of it: 3.9 ms at 250,000 objects) after every generation-1 collection cost a busy
         server 0.5-1.5 % of its CPU: it is measured at most every ``MEASURE_EVERY_S`` then, so
-        the first freeze comes at most that much growth late."""
+        the first freeze comes at most that much growth late; except when the next collection
+        is a full one (:func:`nomadd.helper.gc_policy.full_collection_due`): generation 2 is
+        measured (and frozen if large) now, before that collection walks a second's growth."""
         if not self.freezes:
             now = time.monotonic()
-            if now < self._next_measure:
+            if now < self._next_measure and not gc_policy.full_collection_due():
                 return
             self._next_measure = now + MEASURE_EVERY_S
         survivors = len(gc.get_objects(2))
@@ -168,22 +171,26 @@ class RuntimeWatch:
         telemetry.set_gauge("nomad.runtime.gc_max_pause_ns", self.max_pause_ns)
         telemetry.set_gauge("nomad.runtime.loop_max_lag_ms", self.max_lag_s * 1000.0)
 
-    def lagged(self, lag_s: float) -> None:
+    def lagged(self, lag_s: float, stall: Stall | None = None) -> None:
+        """``stall``: the split of the probe's whole period (its sleep included, as blocked
+        time) into the loop thread's CPU, the rest of the process's, and its wait for a CPU."""
         telemetry.add_sample("nomad.runtime.loop_lag_ms", lag_s * 1000.0)
         self.max_lag_s = max(self.max_lag_s, lag_s)
         if lag_s > SLOW_PAUSE_S:
-            logger.warning("event loop stalled took_ms=%d", int(lag_s * 1000))
+            logger.warning("event loop stalled took_ms=%d %s", int(lag_s * 1000), (stall or Stall()).fields())
 
     async def run(self, interval: float = WATCH_INTERVAL_S) -> None:
         loop = asyncio.get_running_loop()
         watchdog = LoopWatchdog(threading.get_ident(), interval)
         watchdog.start()
+        clock = ThreadClock()
         try:
             while True:
-                start = loop.time()
+                start, before = loop.time(), clock.sample()
                 watchdog.beat()
                 await asyncio.sleep(interval)
-                self.lagged(max(loop.time() - start - interval, 0.0))
+                lag = max(loop.time() - start - interval, 0.0)
+                self.lagged(lag, Stall.between(before, clock.sample()) if lag > SLOW_PAUSE_S else None)
                 self.publish()
         finally:
             watchdog.stop()

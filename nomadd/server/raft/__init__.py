@@ -318,9 +318,16 @@ class Raft:
             telemetry.set_gauge("nomad.raft.max_tick_gap_ms", view.max_tick_gap_s * 1000.0)
         if view.slow_ticks > self._view.slow_ticks:
             logger.warning(
-                "raft tick thread stalled gap_ms=%d stalls=%d",
-                int(view.last_slow_tick_s * 1000),
+                "raft tick thread stalled %s stalls=%d",
+                view.last_stall.fields(),
                 view.slow_ticks - self._view.slow_ticks,
+            )
+        if view.late_reads > self._view.late_reads:
+            logger.warning(
+                "raft %s kept: the messages it had missed were waiting unread after a "
+                "tick-thread stall count=%d",
+                "leadership" if view.state == 2 else "leader",
+                view.late_reads - self._view.late_reads,
             )
         self._view = view
         self._leader = view.leader

@@ -82,6 +82,17 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (SyncObj, "_SyncObj__noopIDx", "init"),
     (SyncObj, "_SyncObj__raftLog", "init"),
     (SyncObj, "_SyncObj__raftNextIndex", "init"),
+    # RaftNode._onTick reads pending messages before an election or step-down pysyncobj would make
+    (SyncObj, "_onTick", "attr"),
+    (_syncobj_module, "monotonicTime", "attr"),  # its deadlines' clock
+    (SyncObj, "_poller", "init"),
+    (SyncObj, "_SyncObj__selfNode", "init"),
+    (SyncObj, "_SyncObj__raftElectionDeadline", "init"),
+    (SyncObj, "_SyncObj__needLoadDumpFile", "init"),
+    (SyncObj, "_SyncObj__transport", "init"),
+    (SyncObj, "_SyncObj__conf", "init"),
+    (SyncObj, "_SyncObj__otherNodes", "init"),
+    (SyncObj, "_SyncObj__lastResponseTime", "init"),
     # module globals replaced while a SyncObj is built (glue.building_node)
     (_syncobj_module, "PipeNotifier", "attr"),
     (PipeNotifier, "notify", "attr"),

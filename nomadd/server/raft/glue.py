@@ -10,6 +10,9 @@
   (:class:`AckGate`), and an encryptor that checks each received message once
   (:class:`VerifyOnceEncryptor`);
 * :class:`RaftView`: what the event loop knows about the node, taken on the tick thread;
+* :meth:`RaftNode._onTick`: a follower whose election timer ran out (a leader that heard from
+  no majority for ``leaderFallbackTimeout``) first reads what waits on its Raft sockets, and
+  elects (steps down) only if what it missed is not among it;
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -35,6 +38,7 @@ from pysyncobj import syncobj as _pysyncobj_module
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
+from nomadd.helper.cpu_clock import CpuSample, Stall, ThreadClock
 from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.raft import compat  # noqa: F401  (checks pysyncobj's insides at import)
 from nomadd.server.raft.journal import DurableJournal, durable_replace
@@ -75,6 +79,7 @@ __all__ = [
 _TRUNCATE_LOG_EVERY_S = 60.0  # rate limit for pysyncobj's false-alarm truncation CRITICAL
 _DROP_LOG_EVERY_S = 10.0  # rate limit for "dropped raft connection" warnings
 SLOW_TICK_S = 0.5  # a tick-thread stall longer than this is logged (heartbeats every 0.1 s)
+_NO_STALL = Stall()
 
 
 class _TruncationFilter(logging.Filter):
@@ -391,7 +396,13 @@ class RaftView:
     # pysyncobj's autoTickPeriod, 50 ms, in poll): how long heartbeats could not go out
     max_tick_gap_s: float = 0.0
     slow_ticks: int = 0  # gaps longer than SLOW_TICK_S since start
-    last_slow_tick_s: float = 0.0  # the latest of them
+    # the latest of them, split into the tick thread's CPU, the rest of the process's, the
+    # time it waited for a CPU and the time it was blocked (in poll, or for the GIL)
+    last_stall: Stall = _NO_STALL
+    # elections not called and leader step-downs not made since start: the deadline had
+    # passed, but the messages that meet it (the leader's, a follower's reply) were waiting
+    # unread on the socket (the tick thread had not run for that long)
+    late_reads: int = 0
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -414,7 +425,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_gate = gate or AckGate(on_fatal)
         self._nomadd_on_view = on_view
         self.view = RaftView(peers=tuple(sorted([self_addr, *partners])))
-        self._nomadd_last_tick = 0.0
+        self._nomadd_clock = ThreadClock()
+        self._nomadd_last_tick: CpuSample | None = None
+        self._nomadd_late_reads = 0
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -437,6 +450,40 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             raise
         return result, index
 
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        """pysyncobj's tick, which starts an election (a follower whose timer ran out) or steps
+        a leader down (no answer from a majority for ``leaderFallbackTimeout``) before it reads
+        its sockets, at the tick's end. After a stall of the tick thread (the GIL held
+        elsewhere, no CPU for the process) the messages of that time wait unread, and a
+        follower deposed a working leader. So when either is due, what is pending is read
+        first (one poll round without waiting: a leader's AppendEntries resets a follower's
+        timer, a follower's reply the leader's count, as they would have on time); only a
+        deadline still missed then counts."""
+        if self._step_due():
+            state = self._SyncObj__raftState
+            self._poller.poll(0)
+            if state in (0, 2) and self._SyncObj__raftState == state and not self._step_due():
+                self._nomadd_late_reads += 1
+        super()._onTick(timeToWait)
+
+    def _step_due(self) -> bool:
+        """pysyncobj's conditions for an election or a leader's step-down at the top of its
+        tick (and no dump pending that it loads first: no message is read before that)."""
+        if (
+            self._SyncObj__selfNode is None
+            or self._SyncObj__needLoadDumpFile
+            or not self._SyncObj__transport.ready
+        ):
+            return False
+        now = _pysyncobj_module.monotonicTime()  # CLOCK_MONOTONIC_RAW, not time.monotonic()
+        if self._SyncObj__raftState != 2:
+            return bool(self._SyncObj__raftElectionDeadline < now)
+        heard = now - self._SyncObj__conf.leaderFallbackTimeout
+        others = self._SyncObj__otherNodes
+        last = self._SyncObj__lastResponseTime
+        answered = 1 + sum(1 for node in others if last.get(node, 0.0) > heard)
+        return answered <= (len(others) + 1) / 2
+
     def set_leader(self, leader: bool) -> None:
         """Tick thread (onStateChanged): a leader syncs its journal before it commits."""
         journal = self._nomadd_gate.journal
@@ -445,9 +492,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _nomadd_tick(self) -> None:
         self._nomadd_gate.release()
-        now = time.monotonic()
-        gap = now - self._nomadd_last_tick if self._nomadd_last_tick else 0.0
-        self._nomadd_last_tick = now
+        sample = self._nomadd_clock.sample()
+        last, self._nomadd_last_tick = self._nomadd_last_tick, sample
+        gap = sample.wall - last.wall if last is not None else 0.0
         leader = self._getLeader()
         state = int(self._SyncObj__raftState)
         applied = int(self.raftLastApplied)
@@ -467,7 +514,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             read_ready=state == 2 and noop is not None and applied >= noop,
             max_tick_gap_s=max(old.max_tick_gap_s, gap),
             slow_ticks=old.slow_ticks + 1 if slow else old.slow_ticks,
-            last_slow_tick_s=gap if slow else old.last_slow_tick_s,
+            last_stall=Stall.between(last, sample) if slow and last is not None else old.last_stall,
+            late_reads=self._nomadd_late_reads,
         )
         self.view = view
         if self._nomadd_on_view is not None and (

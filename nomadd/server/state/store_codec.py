@@ -240,7 +240,8 @@ def _gc_paused() -> Iterator[None]:
     one of them at once, holding the GIL (1.2 s after 100,000 allocations, here). The state is
     immutable and acyclic, freed by reference counting when replaced; what else is alive at
     that moment is frozen too (only a reference cycle among those objects that is dropped
-    later is never collected)."""
+    later is never collected). The freeze is O(1) and its count O(young objects): it runs on
+    Raft's tick thread when a follower installs a snapshot (:func:`gc_policy.freeze`)."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,12 @@ def test_the_loop_probe_measures_a_stall_and_logs_it(caplog: pytest.LogCaptureFi
         asyncio.run(main())
     assert watch.max_lag_s >= runtime.SLOW_PAUSE_S
     assert "event loop stalled took_ms=" in caplog.text
+    # the period split: the loop thread slept (blocked), it did not work or wait for a CPU
+    found = re.search(
+        r"event loop stalled took_ms=\d+ gap_ms=\d+ cpu_ms=(\d+) .*blocked_ms=(\d+)", caplog.text
+    )
+    assert found is not None, caplog.text
+    assert int(found[1]) < 100 and int(found[2]) >= runtime.SLOW_PAUSE_S * 1000
     # the watchdog thread named the code that held the loop while it held it
     assert "event loop busy took_ms=" in caplog.text
     assert "test_runtime.py:" in caplog.text and ":main" in caplog.text
@@ -147,17 +154,48 @@ def test_before_the_first_freeze_generation_2_is_measured_at_most_once_a_second(
 def test_objects_a_restore_freezes_are_counted_by_the_watch(gc_state: None) -> None:
     """A restore freezes the state it built (store_codec._gc_paused) outside the watch: the
     watch's count (the gauge, and when it starts freezing) must include those objects."""
-    from nomadd.helper import gc_policy
     from nomadd.server.state import store_codec
 
-    gc_policy.freeze()  # the count in step with the collector (other tests unfreeze)
     watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
     before = watch.frozen
     with store_codec._gc_paused():
         keep = _long_lived(20_000)
     try:
-        assert watch.frozen >= before + len(keep)
+        # counted from generation 0's count: net allocations (a few older objects freed meanwhile)
+        assert watch.frozen >= before + len(keep) * 0.99
         watch.publish()
         assert telemetry.REGISTRY.gauges[("nomad.runtime.gc_frozen_objects", ())] == watch.frozen
     finally:
         gc.unfreeze()
+
+
+def test_before_the_first_freeze_generation_2_is_measured_when_a_full_collection_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measured at most once a second otherwise, generation 2 could grow for a second past
+    FREEZE_MIN_OBJECTS and a full collection then walk it all: when the next collection is a
+    full one, it is measured (and frozen when large) first."""
+    watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
+    measured: list[int] = []
+    real = gc.get_objects
+
+    def get_objects(generation: int | None = None) -> list[Any]:
+        if generation == 2:
+            measured.append(1)
+        return real(generation)
+
+    monkeypatch.setattr(gc, "get_objects", get_objects)
+    monkeypatch.setattr(runtime.time, "monotonic", lambda: 100.0)
+    counts = [(0, 0, 3)]
+    monkeypatch.setattr(gc, "get_count", lambda: counts[0])
+    monkeypatch.setattr(gc, "get_threshold", lambda: runtime.GC_THRESHOLDS)
+    watch._freeze_survivors()
+    watch._freeze_survivors()
+    assert len(measured) == 1  # within the second: not measured again
+    counts[0] = (0, 0, runtime.GC_THRESHOLDS[2] + 1)  # a full collection is due
+    watch._freeze_survivors()
+    assert len(measured) == 2 and watch.freezes == 0
+    watch.freeze_min_objects = 0
+    watch._freeze_survivors()
+    assert len(measured) == 3 and watch.freezes == 1
+    gc.unfreeze()

@@ -1,0 +1,139 @@
+"""Real pysyncobj members (our RaftNode and transport) ticked by hand: a follower whose timer
+ran out while the leader's heartbeats waited unread on its socket keeps its leader, one whose
+leader is silent still elects; a stall between two ticks is split into where its time went."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from pysyncobj import SyncObjConf
+
+from nomadd.server.raft.glue import SLOW_TICK_S, RaftNode
+from tests.unit.server.fakes import make_fsm
+from tests.unit.server.server_helpers import PASSWORD, free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),  # pysyncobj's in-memory journal
+]
+
+ELECTION_MIN_S, ELECTION_MAX_S = 0.3, 0.5
+APPEND_ENTRIES_PERIOD_S = 0.05
+
+
+def _fail(err: BaseException) -> None:
+    raise AssertionError(f"fsm fatal in test: {err}")
+
+
+LEADER_FALLBACK_S = 0.3  # for the step-down test; elsewhere 30 s
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Iterator[list[RaftNode]]:
+    """Two members on 127.0.0.1 that tick only when the test ticks them (``doTick``); the
+    leader steps down after ``LEADER_FALLBACK_S`` for tests marked ``short_fallback``."""
+    fallback = LEADER_FALLBACK_S if getattr(request, "param", "") == "short_fallback" else 30.0
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    nodes: list[RaftNode] = []
+    for addr in addrs:
+        conf = SyncObjConf(
+            password=PASSWORD,
+            bindAddress=addr,
+            autoTick=False,
+            appendEntriesUseBatch=False,
+            appendEntriesPeriod=APPEND_ENTRIES_PERIOD_S,
+            raftMinTimeout=ELECTION_MIN_S,
+            raftMaxTimeout=ELECTION_MAX_S,
+            connectionRetryTime=0.1,
+            connectionTimeout=30.0,
+            leaderFallbackTimeout=fallback,
+        )
+        nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.destroy()
+
+
+def _tick(nodes: list[RaftNode], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for node in nodes:
+            node.doTick(0.005)
+
+
+def _leader_and_follower(nodes: list[RaftNode]) -> tuple[RaftNode, RaftNode]:
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        _tick(nodes, 0.05)
+        states = sorted((n.view.state, i) for i, n in enumerate(nodes))
+        if [s for s, _ in states] == [0, 2] and all(n.view.leader for n in nodes):
+            return nodes[states[1][1]], nodes[states[0][1]]
+    raise AssertionError(f"no leader in 10 s: {[n.view for n in nodes]}")
+
+
+def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pair: list[RaftNode]) -> None:
+    leader, follower = _leader_and_follower(pair)
+    term, late = follower.view.term, follower.view.late_reads
+    # The follower's tick thread stalls past its election timeout while the leader keeps
+    # sending heartbeats: they wait unread in the follower's socket.
+    _tick([leader], ELECTION_MAX_S * 2)
+    follower.doTick(0)
+    assert follower.view.state == 0, "the follower called an election with heartbeats waiting"
+    assert follower.view.term == term
+    assert follower.view.late_reads == late + 1
+    assert leader.view.state == 2 and leader.view.term == term
+
+    # A leader that really went quiet is still replaced: the follower elects.
+    deadline = time.monotonic() + ELECTION_MAX_S * 4
+    while follower.view.state == 0 and time.monotonic() < deadline:
+        follower.doTick(0.01)
+    assert follower.view.state == 1, "a follower without heartbeats never called an election"
+    assert follower.view.term == term + 1
+    assert follower.view.late_reads == late + 1
+
+
+def test_a_stall_between_two_ticks_says_whether_the_tick_thread_worked_or_waited(
+    pair: list[RaftNode],
+) -> None:
+    node = pair[0]
+    node.doTick(0)
+    time.sleep(SLOW_TICK_S + 0.1)  # blocked: what waiting for the GIL looks like to the thread
+    node.doTick(0)
+    waited = node.view.last_stall
+    assert node.view.slow_ticks == 1
+    assert waited.gap > SLOW_TICK_S
+    assert waited.blocked > SLOW_TICK_S - 0.1, waited.fields()
+    assert waited.cpu < 0.1, waited.fields()
+    end = time.monotonic() + SLOW_TICK_S + 0.1
+    while time.monotonic() < end:  # the tick thread's own work
+        pass
+    node.doTick(0)
+    worked = node.view.last_stall
+    assert node.view.slow_ticks == 2
+    assert worked.cpu + max(worked.runq, 0.0) > SLOW_TICK_S - 0.1, worked.fields()
+    assert worked.blocked < 0.2, worked.fields()
+
+
+@pytest.mark.parametrize("pair", ["short_fallback"], indirect=True)
+def test_a_leader_reads_the_waiting_replies_before_it_steps_down(pair: list[RaftNode]) -> None:
+    leader, follower = _leader_and_follower(pair)
+    term, late = leader.view.term, leader.view.late_reads
+    time.sleep(APPEND_ENTRIES_PERIOD_S)  # the leader's next heartbeat falls due ...
+    leader.doTick(0)  # ... and goes out
+    follower.doTick(APPEND_ENTRIES_PERIOD_S)  # the follower reads it and replies
+    # The leader's tick thread stalls past its fallback timeout; the reply waits unread (the
+    # follower does not tick meanwhile: it would elect itself, the leader being silent).
+    time.sleep(LEADER_FALLBACK_S * 2)
+    leader.doTick(0)
+    assert leader.view.state == 2, "the leader stepped down with a follower's reply waiting"
+    assert leader.view.term == term
+    assert leader.view.late_reads == late + 1
+
+    # A leader whose follower really went quiet still steps down.
+    _tick([leader], LEADER_FALLBACK_S * 2)
+    assert leader.view.state != 2, "a leader without a majority never stepped down"
+    assert leader.view.late_reads == late + 1

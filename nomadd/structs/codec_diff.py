@@ -10,19 +10,63 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
 from nomadd.structs.codec import _in_expr, _Kind, _lock, _out_expr, _plan
 
-__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "to_wire_diff"]
+__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "strict_equal", "to_wire_diff"]
 
 T = TypeVar("T")
 
 _diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
 _over_cache: dict[tuple[type, tuple[str, ...]], Callable[[Mapping[str, object], object], object]] = {}
 _replacer_cache: dict[tuple[type, tuple[str, ...]], object] = {}
+
+
+_PLAIN = (str, int, bool, bytes)
+
+
+def strict_equal(a: object, b: object) -> bool:
+    """``a == b`` as a copy must be: the same types, maps with their keys in the same order,
+    floats with the same sign (``-0.0 == 0.0`` and ``{"a": 1, "b": 2} == {"b": 2, "a": 1}``
+    are true in Python, but a value decoded over another must not take its order or sign).
+    A diff that leaves out a field because it is ``==`` to the base's would send the base's."""
+    if a is b:
+        return True
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t in _PLAIN:
+        return a == b
+    if t is float:
+        return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))  # type: ignore[arg-type]
+    if isinstance(a, Mapping):
+        m = typing.cast(Mapping[object, object], b)
+        return len(a) == len(m) and all(
+            strict_equal(ka, kb) and strict_equal(va, vb)
+            for (ka, va), (kb, vb) in zip(a.items(), m.items(), strict=True)
+        )
+    if t is tuple or t is list:
+        s = typing.cast(tuple[object, ...], b)
+        return len(a) == len(s) and all(map(strict_equal, a, s))  # type: ignore[arg-type]
+    names = _field_names(t)
+    if names is not None:
+        return all(strict_equal(getattr(a, n), getattr(b, n)) for n in names)
+    return a == b  # an enum member, None: equal means the same
+
+
+_names_cache: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(t: type) -> tuple[str, ...] | None:
+    names = _names_cache.get(t, ())
+    if names == ():
+        names = tuple(f.name for f in dataclasses.fields(t)) if dataclasses.is_dataclass(t) else None
+        _names_cache[t] = names
+    return names
 
 
 def _nested_struct(kind: _Kind) -> type | None:
@@ -60,13 +104,13 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {}
+        ns: dict[str, object] = {"_same": strict_equal}
         lines = ["def convert(b, o):", "    d = {}"]
         for fp in _plan(cls):
             full = _out_expr(fp.kind, "v", ns, False, 0)
             lines.append(f"    v = o.{fp.name}")
             lines.append(f"    w = b.{fp.name}")
-            lines.append("    if v is not w and v != w:")
+            lines.append("    if v is not w and not _same(v, w):")
             nested = _nested_struct(fp.kind)
             if nested is None:
                 lines.append(f"        d[{fp.name!r}] = {full}")
@@ -131,7 +175,8 @@ def _plain_replace(names: tuple[str, ...], obj: object, *values: object) -> obje
 
 def to_wire_diff(base: T, obj: T) -> dict[str, object]:
     """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
-    by identity first, then equality); only those are converted. A struct-valued field that
+    by identity first, then :func:`strict_equal`: a map in another key order or a -0.0 is a
+    difference); only those are converted. A struct-valued field that
     both have is sent as its own diff, so a nested struct that differs in one field (an
     allocation's metrics) costs that field, not the whole struct.
 

@@ -36,7 +36,7 @@ from nomadd.structs.alloc import (
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -88,7 +88,8 @@ def _decode(raw: Any) -> Allocation:
     prev: tuple[dict[str, Any], Allocation] | None = getattr(_local, "decoded", None)
     if prev is not None and prev[0].keys() == raw.keys():
         prev_raw = prev[0]
-        diff = {k: v for k, v in raw.items() if prev_raw.get(k, _MISSING) != v}
+        # strictly: a map equal but in another key order, or a -0.0, is not the row before's
+        diff = {k: v for k, v in raw.items() if not strict_equal(prev_raw.get(k, _MISSING), v)}
         alloc = from_wire_over(Allocation, diff, prev[1])
     else:
         alloc = from_wire(Allocation, raw)

@@ -26,6 +26,7 @@ from typing import Any
 
 from nomadd.server.state import store_deployments, store_jobs
 from nomadd.server.state.store import SharedField, register_table
+from nomadd.server.state.store_codec import RowDiff
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
 from nomadd.structs.alloc import (
@@ -36,7 +37,7 @@ from nomadd.structs.alloc import (
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal, to_wire_diff
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -98,6 +99,21 @@ def _decode(raw: Any) -> Allocation:
     return alloc
 
 
+def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
+    """A row of a version 3 dump, written as its difference from the row before (``prev``):
+    what did not change is ``prev``'s, one object for both; what did is interned and compacted
+    as :func:`_decode` does."""
+    intern = sys.intern
+    for name in _INTERNED:
+        value = diff.get(name)
+        if type(value) is str:
+            diff[name] = intern(value)
+    alloc = from_wire_over(Allocation, diff, prev)
+    if "metrics" in diff or "allocated_resources" in diff or "task_states" in diff:
+        alloc = compact_alloc(alloc)
+    return alloc
+
+
 def _encode_ids(rows: tuple[Any, ...]) -> Any:
     return [r if isinstance(r, str) else r.id for r in rows]
 
@@ -115,6 +131,7 @@ register_table(
     _encode,
     _decode,
     shared=SharedField(name="job", kind=store_jobs.SHARED_JOB),
+    diff=RowDiff(encode=to_wire_diff, decode=_decode_over),
 )
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)

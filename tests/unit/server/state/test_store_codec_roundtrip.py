@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from nomadd.scheduler.testing import mock_job
 from nomadd.server.state import store_allocs, store_jobs
-from nomadd.server.state.store import StateStore
+from nomadd.server.state.store import StateStore, dump_snapshot
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocMetric, TaskState
 from nomadd.structs.job import Job
 
@@ -109,11 +109,12 @@ def _store(rows: list[dict[str, Any]]) -> StateStore:
 def test_a_dump_restores_every_allocation_strictly_equal(rows: list[dict[str, Any]]) -> None:
     store = _store(rows)
     snap = store.snapshot()
-    restored = StateStore()
-    restored.restore(store.dump())
-    after = restored.snapshot()
-    for i in range(len(rows)):
-        before = snap.get(store_allocs.TABLE, f"a-{i}")
-        got = after.get(store_allocs.TABLE, f"a-{i}")
-        assert_same(got, before, f"a-{i}")
-        assert got.job is store_jobs.get_job(after, "default", got.job_id)
+    for version in (2, 3):  # the version written now, and the one before (still read)
+        restored = StateStore()
+        restored.restore(dump_snapshot(snap, version=version))
+        after = restored.snapshot()
+        for i in range(len(rows)):
+            before = snap.get(store_allocs.TABLE, f"a-{i}")
+            got = after.get(store_allocs.TABLE, f"a-{i}")
+            assert_same(got, before, f"v{version} a-{i}")
+            assert got.job is store_jobs.get_job(after, "default", got.job_id)

@@ -34,10 +34,11 @@ from nomadd.structs.alloc import (
     AllocClientStatus,
     AllocDesiredStatus,
     compact_alloc,
+    compact_metric,
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal, to_wire_diff
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, replacer, strict_equal, to_wire_diff
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -109,9 +110,15 @@ def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
         if type(value) is str:
             diff[name] = intern(value)
     alloc = from_wire_over(Allocation, diff, prev)
-    if "metrics" in diff or "allocated_resources" in diff or "task_states" in diff:
-        alloc = compact_alloc(alloc)
+    if "allocated_resources" in diff or "task_states" in diff:
+        return compact_alloc(alloc)
+    metrics = alloc.metrics
+    if "metrics" in diff and metrics is not None:  # the usual change: the scores of the nodes ranked
+        return _with_metrics(alloc, compact_metric(metrics))
     return alloc
+
+
+_with_metrics = replacer(Allocation, "metrics")
 
 
 def _encode_ids(rows: tuple[Any, ...]) -> Any:

@@ -78,6 +78,7 @@ class SharedKind:
 
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
+    diff: RowDiff | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,12 +134,16 @@ def register_table(
     _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared, diff=diff)
 
 
-def register_shared(kind: str, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
+def register_shared(
+    kind: str, encode: Callable[[Any], Any], decode: Callable[[Any], Any], *, diff: RowDiff | None = None
+) -> None:
     """Declare a kind of object that many rows, of one table or several, hold as one object (a
     job version: the jobs table, its versions and every allocation placed with it). A dump
     writes each distinct object once and rows refer to it by number (:meth:`Refs.out`); a
-    restore decodes it once and the rows share it again (:meth:`Refs.get`)."""
-    _SHARED[kind] = SharedKind(encode=encode, decode=decode)
+    restore decodes it once and the rows share it again (:meth:`Refs.get`). With ``diff``, a
+    version 3 dump writes each object but the first of its kind as its difference from the one
+    before (the job versions of a C1M run are alike but for their IDs)."""
+    _SHARED[kind] = SharedKind(encode=encode, decode=decode, diff=diff)
 
 
 class _Packed:
@@ -222,18 +227,22 @@ class Refs:
         except (KeyError, IndexError):
             raise ValueError(f"state dump refers to unknown {kind} {ref!r}") from None
 
-    def _write(self, out: _Packed) -> None:
+    def _write(self, out: _Packed, version: int) -> None:
         self._sealed = True
         out.pack("shared")
         out.map_header(len(self._objects))
         for kind, objects in self._objects.items():
-            encode = _SHARED[kind].encode
+            shared = _SHARED[kind]
+            encode = shared.encode
+            diff = shared.diff.encode if shared.diff is not None and version >= 3 else None
             out.pack(kind)
             out.array_header(len(objects))
-            for obj in objects:
-                out.pack(encode(obj))  # garbage once packed
+            prev: Any = None
+            for i, obj in enumerate(objects):
+                out.pack(encode(obj) if diff is None or i == 0 else diff(prev, obj))  # garbage once packed
+                prev = obj
 
-    def _read(self, unpacker: Any) -> None:
+    def _read(self, unpacker: Any, version: Any) -> None:
         """The dump's ``shared`` map, object by object (the GIL passes between them)."""
         for _ in range(unpacker.read_map_header()):
             kind = unpacker.unpack()
@@ -241,7 +250,12 @@ class Refs:
             if shared is None:
                 raise ValueError(f"state dump has unknown shared kind {kind!r}")
             decode = shared.decode
-            self._decoded[kind] = [decode(unpacker.unpack()) for _ in range(unpacker.read_array_header())]
+            over = shared.diff.decode if shared.diff is not None and version == 3 else None
+            objects: list[Any] = []
+            for i in range(unpacker.read_array_header()):
+                raw = unpacker.unpack()
+                objects.append(decode(raw) if over is None or i == 0 else over(raw, objects[-1]))
+            self._decoded[kind] = objects
 
 
 Rows = Map[str, Any]  # one table: key -> immutable value
@@ -373,7 +387,7 @@ def _read_stream(unpacker: Any) -> Decoded:
     for _ in range(unpacker.read_map_header()):
         key = unpacker.unpack()
         if key == "shared":
-            refs._read(unpacker)
+            refs._read(unpacker, doc.get("v"))
         elif key == "tables":
             for _ in range(unpacker.read_map_header()):
                 name = unpacker.unpack()
@@ -514,7 +528,7 @@ def write_dump(
     for key, value in (("v", version), ("latest", snap.index), ("indexes", dict(snap._indexes))):
         out.pack(key)
         out.pack(value)
-    refs._write(out)  # before the tables: a restore decodes rows as it reads them
+    refs._write(out, version)  # before the tables: a restore decodes rows as it reads them
     out.pack("tables")
     out.map_header(len(tables))
     for name, rows in tables.items():

@@ -56,6 +56,14 @@ def test_a_job_is_dumped_once_and_shared_again_by_its_tables_and_allocations() -
     doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
     assert next(iter(doc)) == "v" and doc["v"] == 3
     assert len(doc["shared"]["job"]) == 2  # two jobs (tables jobs, job_versions), eight allocations
+    first_job, second_job = doc["shared"]["job"]
+    assert len(first_job) > 20 and set(second_job) <= {
+        "id",
+        "name",
+        "create_index",
+        "modify_index",
+        "job_modify_index",
+    }
     # allocations job by job, each but the first as its difference from the one before: the
     # job's reference only where the job changes
     rows = list(doc["tables"]["allocs"].items())
@@ -84,6 +92,9 @@ def test_a_job_is_dumped_once_and_shared_again_by_its_tables_and_allocations() -
         assert rows == store_allocs.allocs_by_job(snap, "default", job_id)
         # what the rows of a job have in common is one object again
         assert len({id(a.allocated_resources) for a in rows}) == 1
+    jobs = [store_jobs.get_job(after, "default", job_id) for job_id in ("job-0", "job-1")]
+    assert jobs[0] is not None and jobs[1] is not None
+    assert jobs[0].task_groups is jobs[1].task_groups  # what the jobs have in common is one object
     assert after.get("t_dump", "plain") == [1, "two"]
     assert dump_snapshot(after) == dump_snapshot(restored.snapshot())
 

@@ -10,15 +10,10 @@ writer hands the dump out piece by piece (:func:`write_dump`: a Raft dump goes s
 its file) and the reader takes a file (:func:`decode_dump_stream`), so neither holds the
 whole dump (a gigabyte at a million allocations).
 
-Version 3 (written now; 2 and 1 still read) writes the rows of a table that declares a
-:class:`RowDiff` (allocations) as strict differences from the row before: the first row whole,
-then only the fields that differ (a map in another key order, a -0.0, is a difference:
-:func:`~nomadd.structs.codec_diff.strict_equal`), and the rows of a table with a shared field
-grouped by that object (an allocation table job version by job version), so that rows next to
-each other are alike. A restore builds each row over the one before it
-(:func:`~nomadd.structs.codec_diff.from_wire_over`): what did not change is one object shared
-with the row before (a group's resources, its strings, its metric maps), decoded once. A
-server of the previous version cannot read version 3 (it refuses it: unknown version).
+Version 3 (written now; 2 and 1 still read) writes the rows of a table with a :class:`RowDiff`
+(allocations; job versions likewise) as strict differences from the row before, grouped by their
+shared object (job version by job version), and a restore builds each row over the one before:
+what did not change is decoded once and one object for both (docs/contributing/raft.md).
 """
 
 from __future__ import annotations
@@ -333,16 +328,13 @@ def _over_decoder(name: str, refs: Refs) -> Callable[[Any, Any], Any] | None:
     field = codec.shared
     if field is None:
         return decode
-    attach: list[Callable[..., Any]] = []
 
     def decode_over(raw: Any, prev: Any) -> Any:
         if field.name not in raw:  # the same object as the row before's
             return decode(raw, prev)
-        ref = raw.pop(field.name)
+        ref = raw.pop(field.name)  # a new group: once per job version (replacer is cached)
         row = decode(raw, prev)
-        if not attach:
-            attach.append(replacer(type(row), field.name))
-        return attach[0](row, refs.get(field.kind, ref))
+        return replacer(type(row), field.name)(row, refs.get(field.kind, ref))
 
     return decode_over
 
@@ -406,15 +398,10 @@ def _read_table(unpacker: Any, name: str, refs: Refs, version: Any) -> Rows:
     over = _over_decoder(name, refs) if version == 3 else None
     built = _NO_ROWS.mutate()
     prev: Any = None
-    first = True
-    for _ in range(unpacker.read_map_header()):
+    for i in range(unpacker.read_map_header()):
         k = unpacker.unpack()
-        if over is None or first:
-            prev = decode(unpacker.unpack())
-            first = False
-        else:
-            prev = over(unpacker.unpack(), prev)
-        built[k] = prev
+        raw = unpacker.unpack()
+        prev = built[k] = decode(raw) if over is None or i == 0 else over(raw, prev)
     return built.finish()
 
 

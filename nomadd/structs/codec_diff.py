@@ -34,39 +34,61 @@ def strict_equal(a: object, b: object) -> bool:
     floats with the same sign (``-0.0 == 0.0`` and ``{"a": 1, "b": 2} == {"b": 2, "a": 1}``
     are true in Python, but a value decoded over another must not take its order or sign).
     A diff that leaves out a field because it is ``==`` to the base's would send the base's."""
-    if a is b:
-        return True
+    return a is b or (type(a) is type(b) and a == b and _equal_is_strict(a, b))
+
+
+def _equal_is_strict(a: object, b: object) -> bool:
+    """For ``a == b`` of one type: whether they are also :func:`strict_equal`. Of a struct,
+    only the fields whose type can hold such a difference (:func:`_hiding_fields`) are walked
+    (an allocation's strings and ints are settled by its ``==``)."""
     t = type(a)
-    if t is not type(b):
-        return False
-    if t in _PLAIN:
-        return a == b
     if t is float:
-        return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))  # type: ignore[arg-type]
+        return a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b)  # type: ignore[arg-type]
+    if t in _PLAIN or a is None:
+        return True
+    if t is tuple or t is list:
+        return all(map(strict_equal, a, b))  # type: ignore[call-overload]
+    names = _hiding_cache.get(t, ()) if t is not dict else None
+    if names == ():  # not seen yet (or a struct that has none: nothing to walk)
+        names = _hiding_fields(t)
+    if names is not None:
+        return all(strict_equal(getattr(a, n), getattr(b, n)) for n in names)
     if isinstance(a, Mapping):
         m = typing.cast(Mapping[object, object], b)
-        return len(a) == len(m) and all(
+        return all(
             strict_equal(ka, kb) and strict_equal(va, vb)
             for (ka, va), (kb, vb) in zip(a.items(), m.items(), strict=True)
         )
-    if t is tuple or t is list:
-        s = typing.cast(tuple[object, ...], b)
-        return len(a) == len(s) and all(map(strict_equal, a, s))  # type: ignore[arg-type]
-    names = _field_names(t)
-    if names is not None:
-        return all(strict_equal(getattr(a, n), getattr(b, n)) for n in names)
-    return a == b  # an enum member, None: equal means the same
+    return True  # an enum member, ...
 
 
-_names_cache: dict[type, tuple[str, ...] | None] = {}
+_hiding_cache: dict[type, tuple[str, ...] | None] = {}
 
 
-def _field_names(t: type) -> tuple[str, ...] | None:
-    names = _names_cache.get(t, ())
-    if names == ():
-        names = tuple(f.name for f in dataclasses.fields(t)) if dataclasses.is_dataclass(t) else None
-        _names_cache[t] = names
+def _hiding_fields(t: type) -> tuple[str, ...] | None:
+    """The fields of struct ``t`` whose values can be ``==`` but not :func:`strict_equal`
+    (floats, maps, free-form values, structs holding one); None if ``t`` is not a struct."""
+    if t in _hiding_cache:
+        return _hiding_cache[t]
+    names = None
+    if dataclasses.is_dataclass(t):
+        _hiding_cache[t] = tuple(f.name for f in dataclasses.fields(t))  # while in progress: all
+        names = tuple(fp.name for fp in _plan(t) if _may_hide(fp.kind))
+    _hiding_cache[t] = names
     return names
+
+
+def _may_hide(kind: _Kind) -> bool:
+    """Whether values of ``kind`` can be ``==`` and differ (:func:`strict_equal`)."""
+    if kind.tag == "prim":
+        return kind.typ is float
+    if kind.tag in ("any", "map"):
+        return True
+    if kind.tag in ("tuple", "opt"):
+        return kind.inner is not None and _may_hide(kind.inner)
+    if kind.tag == "struct":
+        return bool(_hiding_fields(typing.cast(type, kind.typ)))
+    return False  # an enum
 
 
 def _nested_struct(kind: _Kind) -> type | None:
@@ -104,13 +126,18 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {"_same": strict_equal}
+        ns: dict[str, object] = {"_strict": _equal_is_strict}
         lines = ["def convert(b, o):", "    d = {}"]
         for fp in _plan(cls):
             full = _out_expr(fp.kind, "v", ns, False, 0)
             lines.append(f"    v = o.{fp.name}")
             lines.append(f"    w = b.{fp.name}")
-            lines.append("    if v is not w and not _same(v, w):")
+            if fp.kind.tag == "map":  # equal is not enough: a map in another order differs
+                lines.append("    if v is not w and (v != w or (v and not _strict(v, w))):")
+            elif _may_hide(fp.kind):  # nor for a -0.0, or a struct that holds a map or a float
+                lines.append("    if v is not w and (v != w or not _strict(v, w)):")
+            else:
+                lines.append("    if v is not w and v != w:")
             nested = _nested_struct(fp.kind)
             if nested is None:
                 lines.append(f"        d[{fp.name!r}] = {full}")

@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nomadd.scheduler.testing import mock_job
-from nomadd.server.state import store_allocs, store_jobs
+from nomadd.server.state import store_allocs, store_evals, store_jobs
 from nomadd.server.state.store import StateStore, dump_snapshot
 from nomadd.structs.alloc import Allocation, AllocClientStatus, AllocMetric, TaskState
+from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.job import Job
 
 
@@ -70,6 +71,9 @@ _alloc_fields = st.fixed_dictionaries(
         "task_states": _task_states,
         "metrics": _metrics,
         "previous": st.sampled_from(("", "a-0")),
+        "queued": st.permutations(("web", "db")).map(lambda keys: dict.fromkeys(keys, 0)),
+        "failed": st.none() | _metrics,
+        "eval_status": st.sampled_from((EvalStatus.PENDING, EvalStatus.COMPLETE)),
     }
 )
 
@@ -101,12 +105,20 @@ def _store(rows: list[dict[str, Any]]) -> StateStore:
                 modify_index=5,
             )
             store_allocs.put_locked(txn, alloc)
+            ev = Evaluation(
+                id=f"e-{i}",
+                job_id=job.id,
+                status=f["eval_status"],
+                queued_allocations=f["queued"],
+                failed_tg_allocs={} if f["failed"] is None else {"web": f["failed"]},
+            )
+            store_evals.upsert_evals_locked(txn, [ev])
     return store
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(_alloc_fields, min_size=1, max_size=12))
-def test_a_dump_restores_every_allocation_strictly_equal(rows: list[dict[str, Any]]) -> None:
+def test_a_dump_restores_every_allocation_and_evaluation_strictly_equal(rows: list[dict[str, Any]]) -> None:
     store = _store(rows)
     snap = store.snapshot()
     for version in (2, 3):  # the version written now, and the one before (still read)
@@ -118,3 +130,8 @@ def test_a_dump_restores_every_allocation_strictly_equal(rows: list[dict[str, An
             got = after.get(store_allocs.TABLE, f"a-{i}")
             assert_same(got, before, f"v{version} a-{i}")
             assert got.job is store_jobs.get_job(after, "default", got.job_id)
+            assert_same(
+                after.get(store_evals.TABLE, f"e-{i}"),
+                snap.get(store_evals.TABLE, f"e-{i}"),
+                f"v{version} e-{i}",
+            )

@@ -94,10 +94,12 @@ def _fill(
 ) -> tuple[Any, list[str], list[str], int, int]:
     """A store of ``allocs`` allocations: (store, allocation IDs, node IDs, jobs, last index).
     With ``vary`` each allocation's metric is its own, as the scheduler's are (the scores of
-    the nodes it ranked, its allocation time); else every one has the template's."""
+    the nodes it ranked, its allocation time), and each job has its evaluation (complete);
+    else every allocation has the template's metric, and there are no evaluations."""
     from nomadd.scheduler.testing import Harness, mock_job, mock_node
-    from nomadd.server.state import store_allocs, store_jobs, store_nodes
+    from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes
     from nomadd.server.state.store import StateStore
+    from nomadd.structs.eval import EvalStatus, Evaluation
 
     h = Harness()
     for _ in range(3):
@@ -153,6 +155,17 @@ def _fill(
         index += 1
         with store.write(index) as txn:
             store_allocs.upsert_plan_locked(txn, job, batch, ())
+            if vary:
+                ev = Evaluation(
+                    id=_uuid(3, j),
+                    job_id=job_id,
+                    type=job.type,
+                    priority=job.priority,
+                    job_modify_index=job.job_modify_index,
+                    status=EvalStatus.COMPLETE,
+                    queued_allocations={tg.name: 0 for tg in job.task_groups},
+                )
+                store_evals.upsert_evals_locked(txn, [ev])
     gc.enable()
     gc.collect()
     return store, alloc_ids, node_ids, n_jobs, index
@@ -302,7 +315,7 @@ def measure_restore(allocs: int, nodes: int, per_job: int, repeat: int) -> dict[
 
 def _restore_child(path: str) -> dict[str, float]:
     """Restore the dump file ``path`` into a new store, as a server loading its Raft dump does."""
-    from nomadd.server.state import store_allocs, store_jobs, store_nodes, store_summaries  # noqa: F401
+    from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes  # noqa: F401
     from nomadd.server.state.store import StateStore
     from nomadd.server.state.store_codec import decode_dump_stream, dump_reader
 

@@ -15,8 +15,16 @@ then times:
 ``--compare REF`` runs the same measurement first on the ``nomadd/`` of git ``REF`` (e.g. main),
 in a subprocess, and prints both columns: before and after in the same run.
 
+``--restore`` measures instead what a restart, a catch-up or a follower's install costs, for each
+dump format version this tree writes, in the same run: a store whose allocations each have their
+own metric (as the scheduler's have), written as a Raft dump is (gzip level 1, streamed), then
+restored from that file in a fresh process (``--repeat`` times, versions alternated): the CPU of
+encoding (gzip included) and of restoring (gunzip included), the bytes, and the memory the
+restored state takes beside what the same state took when it was filled ("fresh").
+
 Usage: scripts/bench store [--allocs 1000000] [--nodes 5000] [--per-job 10] [--writes 200]
                            [--compare REF] [--skip-dump] [--json]
+       scripts/bench store --restore [--allocs 200000] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import gzip
 import json
 import os
 import random
@@ -71,16 +80,26 @@ class _StallProbe:
         self._thread.join()
 
 
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def _uuid(kind: int, n: int) -> str:
     return f"{kind:08x}-0000-4000-8000-{n:012d}"
 
 
-def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = True) -> dict[str, Any]:
+def _fill(
+    allocs: int, nodes: int, per_job: int, vary: bool = False
+) -> tuple[Any, list[str], list[str], int, int]:
+    """A store of ``allocs`` allocations: (store, allocation IDs, node IDs, jobs, last index).
+    With ``vary`` each allocation's metric is its own, as the scheduler's are (the scores of
+    the nodes it ranked, its allocation time), and each job has its evaluation (complete);
+    else every allocation has the template's metric, and there are no evaluations."""
     from nomadd.scheduler.testing import Harness, mock_job, mock_node
-    from nomadd.server.state import store_allocs, store_jobs, store_nodes
-    from nomadd.server.state.store import StateStore, dump_snapshot
-    from nomadd.structs.alloc import AllocClientStatus
-    from nomadd.structs.requests.node import AllocClientUpdate
+    from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes
+    from nomadd.server.state.store import StateStore
+    from nomadd.structs.eval import EvalStatus, Evaluation
 
     h = Harness()
     for _ in range(3):
@@ -89,12 +108,11 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
     h.process(ev)
     template = dataclasses.replace(h.live_allocs(ev.job_id)[0], job=None)
     template_job = mock_job(count=per_job)
+    rng = random.Random(2)
 
-    out: dict[str, Any] = {"allocs": allocs, "nodes": nodes, "per_job": per_job}
     store = StateStore()
     index = 1
     gc.disable()  # the fill allocates millions of objects that all live on: no point collecting
-    t0 = time.perf_counter()
     node_ids = [_uuid(1, i) for i in range(nodes)]
     with store.write(index) as txn:
         for nid in node_ids:
@@ -112,6 +130,14 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
             batch = []
             for k in range(per_job):
                 aid = _uuid(2, placed)
+                metrics = template.metrics
+                if vary and metrics is not None:
+                    ranked = (node_ids[placed % nodes], node_ids[(placed + 7) % nodes])
+                    metrics = dataclasses.replace(
+                        metrics,
+                        scores={f"{n}.normalized-score": rng.random() for n in ranked},
+                        allocation_time=rng.randrange(10_000, 90_000),
+                    )
                 batch.append(
                     dataclasses.replace(
                         template,
@@ -120,6 +146,7 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
                         job_id=job_id,
                         node_id=node_ids[placed % nodes],
                         eval_id=_uuid(3, j),
+                        metrics=metrics,
                     )
                 )
                 alloc_ids.append(aid)
@@ -128,8 +155,32 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
         index += 1
         with store.write(index) as txn:
             store_allocs.upsert_plan_locked(txn, job, batch, ())
+            if vary:
+                ev = Evaluation(
+                    id=_uuid(3, j),
+                    job_id=job_id,
+                    type=job.type,
+                    priority=job.priority,
+                    job_modify_index=job.job_modify_index,
+                    status=EvalStatus.COMPLETE,
+                    queued_allocations={tg.name: 0 for tg in job.task_groups},
+                )
+                store_evals.upsert_evals_locked(txn, [ev])
     gc.enable()
     gc.collect()
+    return store, alloc_ids, node_ids, n_jobs, index
+
+
+def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = True) -> dict[str, Any]:
+    from nomadd.server.state import store_allocs
+    from nomadd.server.state.store import StateStore, dump_snapshot
+    from nomadd.structs.alloc import AllocClientStatus
+    from nomadd.structs.requests.node import AllocClientUpdate
+
+    out: dict[str, Any] = {"allocs": allocs, "nodes": nodes, "per_job": per_job}
+    t0 = time.perf_counter()
+    store, alloc_ids, node_ids, n_jobs, index = _fill(allocs, nodes, per_job)
+    placed = len(alloc_ids)
     out["fill_s"] = time.perf_counter() - t0
     out["rss_after_fill_mb"] = _rss_mb()
 
@@ -206,6 +257,91 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
     return out
 
 
+DUMP_VERSIONS = (2, 3)  # the format before, and the one written now
+
+
+def measure_restore(allocs: int, nodes: int, per_job: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Per dump version: encode CPU, bytes, and (in a fresh process) restore CPU and memory."""
+    from nomadd.server.state.store_codec import write_dump
+
+    base = _rss_now_mb()
+    store, alloc_ids, _, _, _ = _fill(allocs, nodes, per_job, vary=True)
+    del alloc_ids
+    gc.collect()
+    fresh = _rss_now_mb() - base
+    snap = store.snapshot()
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-restore-") as tmp:
+        for v in DUMP_VERSIONS:
+            raw = 0
+
+            def count(b: bytes) -> None:
+                nonlocal raw
+                raw += len(b)
+                g.write(b)
+
+            path = Path(tmp) / f"v{v}.gz"
+            t = time.process_time()
+            with open(path, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
+                write_dump(snap, count, version=v)
+            out[f"v{v}"] = {
+                "encode_cpu_s": time.process_time() - t,
+                "dump_raw_mb": raw / 1e6,
+                "dump_gz_mb": path.stat().st_size / 1e6,
+                "fresh_mb": fresh,
+            }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in out}
+        for _ in range(repeat):
+            for v in DUMP_VERSIONS:
+                res = subprocess.run(
+                    [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--restore-child",
+                        str(Path(tmp) / f"v{v}.gz"),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                )
+                runs[f"v{v}"].append(json.loads(res.stdout))
+    for name, col in out.items():
+        for key in ("restore_cpu_s", "restore_wall_s", "restored_mb"):
+            col[key] = min(run[key] for run in runs[name])  # the least: the others waited on the machine
+        col["restored_per_fresh"] = col["restored_mb"] / fresh
+    return out
+
+
+def _restore_child(path: str) -> dict[str, float]:
+    """Restore the dump file ``path`` into a new store, as a server loading its Raft dump does."""
+    from nomadd.server.state import store_allocs, store_evals, store_jobs, store_nodes  # noqa: F401
+    from nomadd.server.state.store import StateStore
+    from nomadd.server.state.store_codec import decode_dump_stream, dump_reader
+
+    base = _rss_now_mb()
+    t, w = time.process_time(), time.perf_counter()
+    with open(path, "rb") as f, gzip.GzipFile(fileobj=f) as g:
+        decoded = decode_dump_stream(dump_reader(g))
+    store = StateStore()
+    store.install(decoded)
+    del decoded
+    cpu, wall = time.process_time() - t, time.perf_counter() - w
+    assert len(store.snapshot().table("allocs")) > 0
+    return {"restore_cpu_s": cpu, "restore_wall_s": wall, "restored_mb": _rss_now_mb() - base}
+
+
+_RESTORE_ROWS = [
+    ("encode_cpu_s", "encode + gzip CPU (s)"),
+    ("dump_raw_mb", "dump (MB)"),
+    ("dump_gz_mb", "dump gzip -1 (MB)"),
+    ("restore_cpu_s", "restore CPU (s)"),
+    ("restore_wall_s", "restore wall (s)"),
+    ("fresh_mb", "fresh state RSS (MB)"),
+    ("restored_mb", "restored state RSS (MB)"),
+    ("restored_per_fresh", "restored / fresh"),
+]
+
 _ROWS = [
     ("fill_s", "fill (s)"),
     ("write_ms", "write, no snapshot (ms)"),
@@ -258,7 +394,27 @@ def main() -> int:
     ap.add_argument("--skip-dump", action="store_true", help="no dump/restore (main's needs ~13 GB at 1M)")
     ap.add_argument("--src", help=argparse.SUPPRESS)  # the nomadd tree to import (for --compare)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--restore", action="store_true", help="restore cost of each dump version")
+    ap.add_argument("--repeat", type=int, default=2, help="restores per version (--restore; the least)")
+    ap.add_argument("--restore-child", help=argparse.SUPPRESS)  # a dump file to restore, alone
     opts = ap.parse_args()
+    if opts.restore_child:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(_restore_child(opts.restore_child)))
+        return 0
+    if opts.restore:
+        sys.path.insert(0, str(ROOT))
+        cols = measure_restore(opts.allocs, opts.nodes, opts.per_job, opts.repeat)
+        if opts.json:
+            print(json.dumps(cols, indent=2))
+            return 0
+        print(
+            f"allocations {opts.allocs}  nodes {opts.nodes}  per job {opts.per_job}  restores {opts.repeat}"
+        )
+        print(f"{'':<28}" + "".join(f"{'version ' + name[1:]:>16}" for name in cols))
+        for key, label in _RESTORE_ROWS:
+            print(f"{label:<28}" + "".join(f"{col[key]:>16.3f}" for col in cols.values()))
+        return 0
     sys.path.insert(0, opts.src or str(ROOT))
     argv = [
         f"--allocs={opts.allocs}",

@@ -10,19 +10,85 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
 from nomadd.structs.codec import _in_expr, _Kind, _lock, _out_expr, _plan
 
-__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "to_wire_diff"]
+__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "strict_equal", "to_wire_diff"]
 
 T = TypeVar("T")
 
 _diff_cache: dict[type, Callable[[object, object], dict[str, object]]] = {}
 _over_cache: dict[tuple[type, tuple[str, ...]], Callable[[Mapping[str, object], object], object]] = {}
 _replacer_cache: dict[tuple[type, tuple[str, ...]], object] = {}
+
+
+_PLAIN = (str, int, bool, bytes)
+
+
+def strict_equal(a: object, b: object) -> bool:
+    """``a == b`` as a copy must be: the same types, maps with their keys in the same order,
+    floats with the same sign (``-0.0 == 0.0`` and ``{"a": 1, "b": 2} == {"b": 2, "a": 1}``
+    are true in Python, but a value decoded over another must not take its order or sign).
+    A diff that leaves out a field because it is ``==`` to the base's would send the base's."""
+    return a is b or (type(a) is type(b) and a == b and _equal_is_strict(a, b))
+
+
+def _equal_is_strict(a: object, b: object) -> bool:
+    """For ``a == b`` of one type: whether they are also :func:`strict_equal`. Of a struct,
+    only the fields whose type can hold such a difference (:func:`_hiding_fields`) are walked
+    (an allocation's strings and ints are settled by its ``==``)."""
+    t = type(a)
+    if t is float:
+        return a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b)  # type: ignore[arg-type]
+    if t in _PLAIN or a is None:
+        return True
+    if t is tuple or t is list:
+        return all(map(strict_equal, a, b))  # type: ignore[call-overload]
+    names = _hiding_cache.get(t, ()) if t is not dict else None
+    if names == ():  # not seen yet (or a struct that has none: nothing to walk)
+        names = _hiding_fields(t)
+    if names is not None:
+        return all(strict_equal(getattr(a, n), getattr(b, n)) for n in names)
+    if isinstance(a, Mapping):
+        m = typing.cast(Mapping[object, object], b)
+        return all(
+            strict_equal(ka, kb) and strict_equal(va, vb)
+            for (ka, va), (kb, vb) in zip(a.items(), m.items(), strict=True)
+        )
+    return True  # an enum member, ...
+
+
+_hiding_cache: dict[type, tuple[str, ...] | None] = {}
+
+
+def _hiding_fields(t: type) -> tuple[str, ...] | None:
+    """The fields of struct ``t`` whose values can be ``==`` but not :func:`strict_equal`
+    (floats, maps, free-form values, structs holding one); None if ``t`` is not a struct."""
+    if t in _hiding_cache:
+        return _hiding_cache[t]
+    names = None
+    if dataclasses.is_dataclass(t):
+        _hiding_cache[t] = tuple(f.name for f in dataclasses.fields(t))  # while in progress: all
+        names = tuple(fp.name for fp in _plan(t) if _may_hide(fp.kind))
+    _hiding_cache[t] = names
+    return names
+
+
+def _may_hide(kind: _Kind) -> bool:
+    """Whether values of ``kind`` can be ``==`` and differ (:func:`strict_equal`)."""
+    if kind.tag == "prim":
+        return kind.typ is float
+    if kind.tag in ("any", "map"):
+        return True
+    if kind.tag in ("tuple", "opt"):
+        return kind.inner is not None and _may_hide(kind.inner)
+    if kind.tag == "struct":
+        return bool(_hiding_fields(typing.cast(type, kind.typ)))
+    return False  # an enum
 
 
 def _nested_struct(kind: _Kind) -> type | None:
@@ -60,13 +126,18 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
     if fn is not None:
         return fn
     with _lock:
-        ns: dict[str, object] = {}
+        ns: dict[str, object] = {"_strict": _equal_is_strict}
         lines = ["def convert(b, o):", "    d = {}"]
         for fp in _plan(cls):
             full = _out_expr(fp.kind, "v", ns, False, 0)
             lines.append(f"    v = o.{fp.name}")
             lines.append(f"    w = b.{fp.name}")
-            lines.append("    if v is not w and v != w:")
+            if fp.kind.tag == "map":  # equal is not enough: a map in another order differs
+                lines.append("    if v is not w and (v != w or (v and not _strict(v, w))):")
+            elif _may_hide(fp.kind):  # nor for a -0.0, or a struct that holds a map or a float
+                lines.append("    if v is not w and (v != w or not _strict(v, w)):")
+            else:
+                lines.append("    if v is not w and v != w:")
             nested = _nested_struct(fp.kind)
             if nested is None:
                 lines.append(f"        d[{fp.name!r}] = {full}")
@@ -131,7 +202,8 @@ def _plain_replace(names: tuple[str, ...], obj: object, *values: object) -> obje
 
 def to_wire_diff(base: T, obj: T) -> dict[str, object]:
     """The :func:`to_wire` form of the fields of ``obj`` that differ from ``base``'s (compared
-    by identity first, then equality); only those are converted. A struct-valued field that
+    by identity first, then :func:`strict_equal`: a map in another key order or a -0.0 is a
+    difference); only those are converted. A struct-valued field that
     both have is sent as its own diff, so a nested struct that differs in one field (an
     allocation's metrics) costs that field, not the whole struct.
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from nomadd.server.state import store_deployments, store_jobs
 from nomadd.server.state.store import SharedField, register_table
+from nomadd.server.state.store_codec import RowDiff
 from nomadd.server.state.store_jobs import Reader, job_key
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
 from nomadd.structs.alloc import (
@@ -33,10 +34,11 @@ from nomadd.structs.alloc import (
     AllocClientStatus,
     AllocDesiredStatus,
     compact_alloc,
+    compact_metric,
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, replacer, strict_equal, to_wire_diff
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -88,13 +90,35 @@ def _decode(raw: Any) -> Allocation:
     prev: tuple[dict[str, Any], Allocation] | None = getattr(_local, "decoded", None)
     if prev is not None and prev[0].keys() == raw.keys():
         prev_raw = prev[0]
-        diff = {k: v for k, v in raw.items() if prev_raw.get(k, _MISSING) != v}
+        # strictly: a map equal but in another key order, or a -0.0, is not the row before's
+        diff = {k: v for k, v in raw.items() if not strict_equal(prev_raw.get(k, _MISSING), v)}
         alloc = from_wire_over(Allocation, diff, prev[1])
     else:
         alloc = from_wire(Allocation, raw)
     alloc = compact_alloc(alloc)
     _local.decoded = (raw, alloc)
     return alloc
+
+
+def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
+    """A row of a version 3 dump, written as its difference from the row before (``prev``):
+    what did not change is ``prev``'s, one object for both; what did is interned and compacted
+    as :func:`_decode` does."""
+    intern = sys.intern
+    for name in _INTERNED:
+        value = diff.get(name)
+        if type(value) is str:
+            diff[name] = intern(value)
+    alloc = from_wire_over(Allocation, diff, prev)
+    if "allocated_resources" in diff or "task_states" in diff:
+        return compact_alloc(alloc)
+    metrics = alloc.metrics
+    if "metrics" in diff and metrics is not None:  # the usual change: the scores of the nodes ranked
+        return _with_metrics(alloc, compact_metric(metrics))
+    return alloc
+
+
+_with_metrics = replacer(Allocation, "metrics")
 
 
 def _encode_ids(rows: tuple[Any, ...]) -> Any:
@@ -114,6 +138,7 @@ register_table(
     _encode,
     _decode,
     shared=SharedField(name="job", kind=store_jobs.SHARED_JOB),
+    diff=RowDiff(encode=to_wire_diff, decode=_decode_over),
 )
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)

@@ -9,6 +9,11 @@ between rows, and objects many rows share (a job version) written once (:class:`
 writer hands the dump out piece by piece (:func:`write_dump`: a Raft dump goes straight into
 its file) and the reader takes a file (:func:`decode_dump_stream`), so neither holds the
 whole dump (a gigabyte at a million allocations).
+
+Version 3 (written now; 2 and 1 still read) writes the rows of a table with a :class:`RowDiff`
+(allocations; job versions likewise) as strict differences from the row before, grouped by their
+shared object (job version by job version), and a restore builds each row over the one before:
+what did not change is decoded once and one object for both (docs/contributing/raft.md).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "DUMP_FORMAT_VERSION",
     "Decoded",
     "Refs",
+    "RowDiff",
     "Rows",
     "SharedField",
     "SharedKind",
@@ -56,8 +62,9 @@ class DumpSource(Protocol):
     def index(self) -> int: ...
 
 
-DUMP_FORMAT_VERSION = 2  # bump when the dump layout changes; restore refuses unknown versions
-_READABLE_VERSIONS = (1, 2)  # 1: no shared objects, the whole doc in one msgpack.unpackb
+DUMP_FORMAT_VERSION = 3  # bump when the dump layout changes; restore refuses unknown versions
+_READABLE_VERSIONS = (1, 2, 3)  # 1: the whole doc in one msgpack.unpackb; 2: rows whole
+_WRITABLE_VERSIONS = (2, 3)  # 2: for a test of old dumps and the benchmark's baseline
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +73,7 @@ class SharedKind:
 
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
+    diff: RowDiff | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +86,17 @@ class SharedField:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RowDiff:
+    """How a version 3 dump writes a row of a table as its difference from the row before:
+    ``encode(prev, row)`` a dict of what differs, strictly (a field left out is the same
+    object or strictly equal, see :func:`~nomadd.structs.codec_diff.to_wire_diff`), and
+    ``decode(diff, prev)`` the row built over ``prev`` (the row decoded before)."""
+
+    encode: Callable[[Any, Any], dict[str, Any]]
+    decode: Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TableCodec:
     """How one table's values become msgpack-able objects in a dump, and back. With ``refs``
     the functions take a second argument, the dump's :class:`Refs`."""
@@ -86,6 +105,7 @@ class TableCodec:
     decode: Callable[..., Any]
     refs: bool = False
     shared: SharedField | None = None
+    diff: RowDiff | None = None
 
 
 def _identity(value: Any) -> Any:
@@ -103,17 +123,22 @@ def register_table(
     *,
     refs: bool = False,
     shared: SharedField | None = None,
+    diff: RowDiff | None = None,
 ) -> None:
     """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
-    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared)
+    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared, diff=diff)
 
 
-def register_shared(kind: str, encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> None:
+def register_shared(
+    kind: str, encode: Callable[[Any], Any], decode: Callable[[Any], Any], *, diff: RowDiff | None = None
+) -> None:
     """Declare a kind of object that many rows, of one table or several, hold as one object (a
     job version: the jobs table, its versions and every allocation placed with it). A dump
     writes each distinct object once and rows refer to it by number (:meth:`Refs.out`); a
-    restore decodes it once and the rows share it again (:meth:`Refs.get`)."""
-    _SHARED[kind] = SharedKind(encode=encode, decode=decode)
+    restore decodes it once and the rows share it again (:meth:`Refs.get`). With ``diff``, a
+    version 3 dump writes each object but the first of its kind as its difference from the one
+    before (the job versions of a C1M run are alike but for their IDs)."""
+    _SHARED[kind] = SharedKind(encode=encode, decode=decode, diff=diff)
 
 
 class _Packed:
@@ -197,18 +222,22 @@ class Refs:
         except (KeyError, IndexError):
             raise ValueError(f"state dump refers to unknown {kind} {ref!r}") from None
 
-    def _write(self, out: _Packed) -> None:
+    def _write(self, out: _Packed, version: int) -> None:
         self._sealed = True
         out.pack("shared")
         out.map_header(len(self._objects))
         for kind, objects in self._objects.items():
-            encode = _SHARED[kind].encode
+            shared = _SHARED[kind]
+            encode = shared.encode
+            diff = shared.diff.encode if shared.diff is not None and version >= 3 else None
             out.pack(kind)
             out.array_header(len(objects))
-            for obj in objects:
-                out.pack(encode(obj))  # garbage once packed
+            prev: Any = None
+            for i, obj in enumerate(objects):
+                out.pack(encode(obj) if diff is None or i == 0 else diff(prev, obj))  # garbage once packed
+                prev = obj
 
-    def _read(self, unpacker: Any) -> None:
+    def _read(self, unpacker: Any, version: Any) -> None:
         """The dump's ``shared`` map, object by object (the GIL passes between them)."""
         for _ in range(unpacker.read_map_header()):
             kind = unpacker.unpack()
@@ -216,7 +245,12 @@ class Refs:
             if shared is None:
                 raise ValueError(f"state dump has unknown shared kind {kind!r}")
             decode = shared.decode
-            self._decoded[kind] = [decode(unpacker.unpack()) for _ in range(unpacker.read_array_header())]
+            over = shared.diff.decode if shared.diff is not None and version == 3 else None
+            objects: list[Any] = []
+            for i in range(unpacker.read_array_header()):
+                raw = unpacker.unpack()
+                objects.append(decode(raw) if over is None or i == 0 else over(raw, objects[-1]))
+            self._decoded[kind] = objects
 
 
 Rows = Map[str, Any]  # one table: key -> immutable value
@@ -286,6 +320,26 @@ def _row_decoder(name: str, refs: Refs) -> Callable[[Any], Any]:
     return decode_row
 
 
+def _over_decoder(name: str, refs: Refs) -> Callable[[Any, Any], Any] | None:
+    """``decode(raw, prev)`` of a version 3 row that differs from ``prev`` (None: rows whole)."""
+    codec = _TABLES[name]
+    if codec.diff is None:
+        return None
+    decode = codec.diff.decode
+    field = codec.shared
+    if field is None:
+        return decode
+
+    def decode_over(raw: Any, prev: Any) -> Any:
+        if field.name not in raw:  # the same object as the row before's
+            return decode(raw, prev)
+        ref = raw.pop(field.name)  # a new group: once per job version (replacer is cached)
+        row = decode(raw, prev)
+        return replacer(type(row), field.name)(row, refs.get(field.kind, ref))
+
+    return decode_over
+
+
 def _decode_v1_tables(tables: Any) -> dict[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
     for name, rows in tables.items():
@@ -318,7 +372,7 @@ def dump_reader(f: Readable) -> Any:
 
 
 def _read_stream(unpacker: Any) -> Decoded:
-    """A version 2 dump, row by row: only one encoded row is held at a time (a whole
+    """A version 2 or 3 dump, row by row: only one encoded row is held at a time (a whole
     ``unpackb`` of a million allocations would hold them all, gigabytes, before decoding)."""
     doc: dict[str, Any] = {}
     tables: dict[str, Mapping[str, Any]] = {}
@@ -326,23 +380,30 @@ def _read_stream(unpacker: Any) -> Decoded:
     for _ in range(unpacker.read_map_header()):
         key = unpacker.unpack()
         if key == "shared":
-            refs._read(unpacker)
+            refs._read(unpacker, doc.get("v"))
         elif key == "tables":
             for _ in range(unpacker.read_map_header()):
                 name = unpacker.unpack()
-                decode = _row_decoder(name, refs)
-                built = _NO_ROWS.mutate()
-                for _ in range(unpacker.read_map_header()):
-                    k = unpacker.unpack()
-                    built[k] = decode(unpacker.unpack())
-                tables[name] = built.finish()
+                tables[name] = _read_table(unpacker, name, refs, doc.get("v"))
         else:
             doc[key] = unpacker.unpack()
-            if key == "v" and doc[key] != 2:  # first (the writer puts it there): stop at once
+            if key == "v" and doc[key] not in _WRITABLE_VERSIONS:  # first (the writer puts it there)
                 raise ValueError(f"unknown state dump version {doc[key]!r}")
-    if doc.get("v") != 2 or "indexes" not in doc or "latest" not in doc:
-        raise ValueError(f"not a version 2 state dump (v={doc.get('v')!r})")
+    if doc.get("v") not in _WRITABLE_VERSIONS or "indexes" not in doc or "latest" not in doc:
+        raise ValueError(f"not a version 2 or 3 state dump (v={doc.get('v')!r})")
     return doc, tables
+
+
+def _read_table(unpacker: Any, name: str, refs: Refs, version: Any) -> Rows:
+    decode = _row_decoder(name, refs)
+    over = _over_decoder(name, refs) if version == 3 else None
+    built = _NO_ROWS.mutate()
+    prev: Any = None
+    for i in range(unpacker.read_map_header()):
+        k = unpacker.unpack()
+        raw = unpacker.unpack()
+        prev = built[k] = decode(raw) if over is None or i == 0 else over(raw, prev)
+    return built.finish()
 
 
 @contextlib.contextmanager
@@ -371,7 +432,7 @@ def decode_dump(data: bytes) -> Decoded:
     if version not in _READABLE_VERSIONS:
         raise ValueError(f"unknown state dump version {version!r}")
     with _decoding():
-        if version == 2:
+        if version != 1:
             unpacker = msgpack.Unpacker(
                 io.BytesIO(data), raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1)
             )
@@ -400,9 +461,14 @@ def _codec(name: str) -> TableCodec:
     return codec
 
 
-def _number_shared(tables: Mapping[str, Mapping[str, Any]], refs: Refs) -> None:
+def _number_shared(
+    tables: Mapping[str, Mapping[str, Any]], refs: Refs, grouped: bool
+) -> dict[str, list[Any]]:
     """The first pass of a dump: number every shared object the rows refer to (no row is
-    encoded but the refs tables', whose encoding is only their references)."""
+    encoded but the refs tables', whose encoding is only their references). With ``grouped``
+    (version 3), the keys of each table that has both a shared field and a :class:`RowDiff`,
+    in the order to write them: object by object (a job version's allocations together)."""
+    orders: dict[str, list[Any]] = {}
     for name, rows in tables.items():
         codec = _codec(name)
         field = codec.shared
@@ -412,11 +478,24 @@ def _number_shared(tables: Mapping[str, Mapping[str, Any]], refs: Refs) -> None:
                 encode(v, refs)
         elif field is not None:
             attr, kind = field.name, field.kind
-            for v in rows.values():
-                refs.out(kind, getattr(v, attr))
+            if not grouped or codec.diff is None:
+                for v in rows.values():
+                    refs.out(kind, getattr(v, attr))
+                continue
+            groups: dict[int | None, list[Any]] = {}
+            for k, v in rows.items():
+                ref = refs.out(kind, getattr(v, attr))
+                keys = groups.get(ref)
+                if keys is None:
+                    keys = groups[ref] = []
+                keys.append(k)
+            orders[name] = [k for keys in groups.values() for k in keys]
+    return orders
 
 
-def write_dump(snap: DumpSource, sink: Callable[[bytes], object]) -> None:
+def write_dump(
+    snap: DumpSource, sink: Callable[[bytes], object], *, version: int = DUMP_FORMAT_VERSION
+) -> None:
     """A snapshot's tables and indexes, msgpack (what :func:`decode_dump` reads), handed to
     ``sink`` piece by piece as they are encoded: nothing of the size of the dump is held.
 
@@ -424,17 +503,20 @@ def write_dump(snap: DumpSource, sink: Callable[[bytes], object]) -> None:
     Rows are encoded and packed one at a time (each encoded row is garbage at once, and the GIL
     can pass to other threads between rows: one ``packb`` of the whole document would hold it
     for seconds); objects rows share (:class:`SharedField`) are written once, before the tables
-    (numbered by a first pass over the rows, :func:`_number_shared`).
+    (numbered by a first pass over the rows, :func:`_number_shared`). ``version`` 2 writes
+    every row whole (a test of old dumps, the benchmark's baseline).
     """
+    if version not in _WRITABLE_VERSIONS:
+        raise ValueError(f"cannot write state dump version {version!r}")
     tables = snap._tables
     refs = Refs()
-    _number_shared(tables, refs)
+    orders = _number_shared(tables, refs, grouped=version >= 3)
     out = _Packed(sink)
     out.map_header(5)  # "v" first: decode_dump reads it before anything else
-    for key, value in (("v", DUMP_FORMAT_VERSION), ("latest", snap.index), ("indexes", dict(snap._indexes))):
+    for key, value in (("v", version), ("latest", snap.index), ("indexes", dict(snap._indexes))):
         out.pack(key)
         out.pack(value)
-    refs._write(out)  # before the tables: a restore decodes rows as it reads them
+    refs._write(out, version)  # before the tables: a restore decodes rows as it reads them
     out.pack("tables")
     out.map_header(len(tables))
     for name, rows in tables.items():
@@ -442,33 +524,63 @@ def write_dump(snap: DumpSource, sink: Callable[[bytes], object]) -> None:
         out.pack(name)
         out.map_header(len(rows))
         encode = codec.encode
-        field = codec.shared
         if codec.refs:
             for k, v in rows.items():
                 out.pack(k)
                 out.pack(encode(v, refs))
-        elif field is None:
+        elif codec.shared is None and (codec.diff is None or version < 3):
             for k, v in rows.items():
                 out.pack(k)
                 out.pack(encode(v))
         else:
-            detach: Callable[..., Any] | None = None
-            for k, v in rows.items():
-                obj = getattr(v, field.name)
-                if obj is not None:
-                    if detach is None:
-                        detach = replacer(type(v), field.name)
-                    wire = encode(detach(v, None))
-                    wire[field.name] = refs.out(field.kind, obj)
-                else:
-                    wire = encode(v)
-                out.pack(k)
-                out.pack(wire)
+            _write_rows(out, rows, codec, refs, orders.get(name), version)
     out.flush()
 
 
-def dump_snapshot(snap: DumpSource) -> bytes:
+_NO_REF = object()  # no row before
+
+
+def _write_rows(
+    out: _Packed,
+    rows: Mapping[str, Any],
+    codec: TableCodec,
+    refs: Refs,
+    order: list[Any] | None,
+    version: int,
+) -> None:
+    """The rows of a table with a shared field (written as its reference) or, in version 3,
+    a :class:`RowDiff` (each row but the first as its difference from the row before)."""
+    encode = codec.encode
+    field = codec.shared
+    diff = codec.diff.encode if codec.diff is not None and version >= 3 else None
+    detach: Callable[..., Any] | None = None
+    prev: Any = None
+    prev_ref: Any = _NO_REF
+    for k in order if order is not None else rows.keys():
+        v = rows[k]
+        ref = None
+        if field is not None:
+            obj = getattr(v, field.name)
+            if obj is not None:
+                if detach is None:
+                    detach = replacer(type(v), field.name)
+                v = detach(v, None)
+                ref = refs.out(field.kind, obj)
+        if diff is None or prev_ref is _NO_REF:
+            wire = encode(v)
+            if ref is not None:
+                wire[field.name] = ref  # type: ignore[union-attr]
+        else:
+            wire = diff(prev, v)
+            if field is not None and ref != prev_ref:
+                wire[field.name] = ref
+        prev, prev_ref = v, ref
+        out.pack(k)
+        out.pack(wire)
+
+
+def dump_snapshot(snap: DumpSource, *, version: int = DUMP_FORMAT_VERSION) -> bytes:
     """:func:`write_dump` into bytes (a snapshot archive, a test)."""
     buf = io.BytesIO()
-    write_dump(snap, buf.write)
+    write_dump(snap, buf.write, version=version)
     return buf.getvalue()

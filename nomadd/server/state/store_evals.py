@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from nomadd.server.state.store import register_table
+from nomadd.server.state.store_codec import RowDiff
 from nomadd.server.state.store_jobs import Reader, job_index_add, job_index_drop, job_key
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, to_wire_diff
 from nomadd.structs.eval import Evaluation
 
 __all__ = [
@@ -48,7 +49,13 @@ def _decode_ids(raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-register_table(TABLE, _encode, _decode)
+def _decode_over(diff: dict[str, Any], prev: Evaluation) -> Evaluation:
+    return from_wire_over(Evaluation, diff, prev)
+
+
+# in a version 3 dump each evaluation but the first is its difference from the one before (those
+# of a busy cluster differ in their IDs, job and indexes): what they share is decoded once
+register_table(TABLE, _encode, _decode, diff=RowDiff(encode=to_wire_diff, decode=_decode_over))
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 
 

@@ -15,9 +15,9 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from nomadd.server.state.store_codec import Refs, register_shared, register_table
+from nomadd.server.state.store_codec import Refs, RowDiff, register_shared, register_table
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, to_wire_diff
 from nomadd.structs.job import Job
 
 __all__ = [
@@ -98,7 +98,18 @@ def _decode_versions(raw: Any, refs: Refs) -> tuple[Job, ...]:
     return tuple(refs.get(SHARED_JOB, j) for j in raw)
 
 
-register_shared(SHARED_JOB, to_wire, functools.partial(from_wire, Job))
+def _decode_job_over(diff: dict[str, Any], prev: Job) -> Job:
+    return from_wire_over(Job, diff, prev)
+
+
+# job versions as differences from the one before in a version 3 dump: what they have in common
+# (a C1M run's jobs differ in their IDs) is decoded once and one object again after a restore
+register_shared(
+    SHARED_JOB,
+    to_wire,
+    functools.partial(from_wire, Job),
+    diff=RowDiff(encode=to_wire_diff, decode=_decode_job_over),
+)
 register_table(TABLE, _encode_job, _decode_job, refs=True)
 register_table(VERSIONS_TABLE, _encode_versions, _decode_versions, refs=True)
 

@@ -54,9 +54,26 @@ def test_a_job_is_dumped_once_and_shared_again_by_its_tables_and_allocations() -
     snap = store.snapshot()
     data = dump_snapshot(snap)
     doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    assert next(iter(doc)) == "v" and doc["v"] == 2
+    assert next(iter(doc)) == "v" and doc["v"] == 3
     assert len(doc["shared"]["job"]) == 2  # two jobs (tables jobs, job_versions), eight allocations
-    assert all(isinstance(row["job"], int) for row in doc["tables"]["allocs"].values())
+    first_job, second_job = doc["shared"]["job"]
+    assert len(first_job) > 20 and set(second_job) <= {
+        "id",
+        "name",
+        "create_index",
+        "modify_index",
+        "job_modify_index",
+    }
+    # allocations job by job, each but the first as its difference from the one before: the
+    # job's reference only where the job changes
+    rows = list(doc["tables"]["allocs"].items())
+    assert [k.rsplit("-", 1)[0] for k, _ in rows] in (
+        ["job-0"] * 4 + ["job-1"] * 4,
+        ["job-1"] * 4 + ["job-0"] * 4,
+    )
+    assert [isinstance(row.get("job"), int) for _, row in rows] == [True, False, False, False] * 2
+    assert len(rows[0][1]) > 25  # the first whole
+    assert all(len(row) < 12 for _, row in rows[1:])  # then a few fields each
 
     restored = StateStore()
     restored.restore(data)
@@ -73,8 +90,27 @@ def test_a_job_is_dumped_once_and_shared_again_by_its_tables_and_allocations() -
         assert all(a.job is job for a in rows)  # one object again, as before the dump
         assert store_jobs.job_versions(after, "default", job_id)[0] is job
         assert rows == store_allocs.allocs_by_job(snap, "default", job_id)
+        # what the rows of a job have in common is one object again
+        assert len({id(a.allocated_resources) for a in rows}) == 1
+    jobs = [store_jobs.get_job(after, "default", job_id) for job_id in ("job-0", "job-1")]
+    assert jobs[0] is not None and jobs[1] is not None
+    assert jobs[0].task_groups is jobs[1].task_groups  # what the jobs have in common is one object
     assert after.get("t_dump", "plain") == [1, "two"]
     assert dump_snapshot(after) == dump_snapshot(restored.snapshot())
+
+
+def test_a_version_2_dump_is_still_restored() -> None:
+    store = _store_with_two_jobs()
+    snap = store.snapshot()
+    old = dump_snapshot(snap, version=2)
+    doc = msgpack.unpackb(old, raw=False, strict_map_key=False)
+    assert doc["v"] == 2 and all(isinstance(row["job"], int) for row in doc["tables"]["allocs"].values())
+    restored = StateStore()
+    restored.restore(old)
+    after = restored.snapshot()
+    for name in snap.table_names():
+        assert dict(after.table(name)) == dict(snap.table(name)) or name.startswith("allocs_by"), name
+    assert dump_snapshot(after) == dump_snapshot(snap)
 
 
 def test_a_version_1_dump_is_still_restored() -> None:
@@ -102,7 +138,7 @@ def test_a_version_1_dump_is_still_restored() -> None:
         lambda d: d[: len(d) // 2],  # truncated
         lambda d: b"\xc1" + d,  # not msgpack
         lambda d: b"",
-        lambda d: msgpack.packb({"v": 3, "latest": 1, "indexes": {}, "tables": {}}),
+        lambda d: msgpack.packb({"v": 4, "latest": 1, "indexes": {}, "tables": {}}),
         lambda d: msgpack.packb({"v": 2, "latest": 1, "indexes": {}, "shared": {}, "tables": {"nope": {}}}),
         lambda d: d.replace(b"\xa6shared", b"\xa6sharex"),  # rows refer to objects the dump lacks
         lambda d: msgpack.packb({"v": 2, "latest": 1, "tables": {}}),  # no indexes

@@ -57,14 +57,6 @@ async def snapshot_save(agent: Agent, req: web.Request) -> web.StreamResponse:
     return web.Response(body=reply.archive, content_type="application/x-gzip", headers=headers)
 
 
-async def _chunk(req: web.Request) -> bytes:
-    """The next :data:`CHUNK_BYTES` of the body (fewer at its end, ``b""`` past it)."""
-    buf = bytearray()
-    while len(buf) < CHUNK_BYTES and (piece := await req.content.read(CHUNK_BYTES - len(buf))):
-        buf += piece
-    return bytes(buf)
-
-
 def _retrieved(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()  # an abandoned check's outcome (the pipe was cancelled): nobody asks
@@ -77,16 +69,22 @@ async def _receive(req: web.Request) -> tuple[list[bytes], str]:
     pipe = ArchivePipe()
     check = asyncio.get_running_loop().run_in_executor(None, read_archive_stream, pipe)
     chunks: list[bytes] = []
+    buf = bytearray()
     digest = hashlib.sha256()
     size = 0
     try:
-        while (chunk := await _chunk(req)) and not check.done():
-            size += len(chunk)
+        while (piece := await req.content.read(CHUNK_BYTES)) and not check.done():
+            size += len(piece)
             if size > MAX_SNAPSHOT_BYTES:
                 raise ValidationError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
-            digest.update(chunk)
-            chunks.append(chunk)
-            pipe.feed(chunk)
+            digest.update(piece)
+            pipe.feed(piece)  # checked as it arrives
+            buf += piece
+            if len(buf) >= CHUNK_BYTES:
+                chunks.append(bytes(buf[:CHUNK_BYTES]))
+                del buf[:CHUNK_BYTES]
+        if buf:
+            chunks.append(bytes(buf))
         pipe.close()
         await check  # refused before anything is proposed
     except SnapshotError as err:

@@ -12,11 +12,17 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nomadd.helper.snapshot_archive import SnapshotError, read_archive, read_archive_stream
+from nomadd.helper.snapshot_archive import (
+    SnapshotError,
+    check_archive_file,
+    read_archive,
+    read_archive_stream,
+)
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
@@ -225,3 +231,27 @@ def test_the_stream_reader_takes_any_piece_size(size: int) -> None:
     pipe.close()
     meta, state = read_archive_stream(pipe, lambda f: f.read())
     assert (meta, state) == read_archive(archive)
+
+
+def test_the_cli_checks_an_archive_file_as_it_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``operator snapshot restore`` refuses a bad file before it talks to the agent."""
+    from nomadd.cli import operator_snapshot_restore
+
+    archive, _ = _archive()
+    good, cut = tmp_path / "good.snap", tmp_path / "cut.snap"
+    good.write_bytes(archive)
+    cut.write_bytes(archive[: len(archive) // 2])
+    assert check_archive_file(str(good)) == read_archive(archive)[0]
+    with pytest.raises(SnapshotError, match="truncated"):
+        check_archive_file(str(cut))
+    with pytest.raises(SnapshotError, match="cannot open"):
+        check_archive_file(str(tmp_path / "missing.snap"))
+    # no agent at this address: refused by the check, not by a connection error
+    env = {"NOMAD_ADDR": "http://127.0.0.1:9"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert operator_snapshot_restore.run([str(cut)]) == 1
+    assert "Error verifying snapshot file" in capsys.readouterr().err

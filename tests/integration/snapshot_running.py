@@ -25,14 +25,12 @@ PROBE_TIMEOUT_S = 10.0  # an answer slower than this counts as a failed probe
 
 
 def _rss_kb(pid: int) -> int:
+    import psutil
+
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+        return int(psutil.Process(pid).memory_info().rss) // 1024
+    except psutil.Error:
+        return 0
 
 
 class _Sampler:

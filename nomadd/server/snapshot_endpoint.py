@@ -58,7 +58,7 @@ CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap fo
 SAVE_TIMEOUT_S = 600.0  # a follower waits this long for the leader's archive
 RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
 JANITOR_INTERVAL_S = 10.0
-DECODE_WAIT_S = 600.0  # the leader's wait for its decoder before the last chunk (then decoded inline)
+DECODE_WAIT_S = 600.0  # the leader's wait for its decoder before the last chunk (then that entry waits)
 
 
 def _without_staging(snap: StateSnapshot) -> StateSnapshot:

@@ -5,7 +5,7 @@ GET answers the archive bytes (``application/x-gzip``) with ``X-Nomad-Index`` an
 bounded by the JSON body limit), checks it as it arrives (:func:`read_archive_stream`: a corrupt,
 truncated or unknown-format file is a 400 and nothing is proposed), then hands it to the leader in
 ``CHUNK_BYTES`` pieces (``Operator.SnapshotRestoreChunk``) and an empty last one that replaces
-the state on every server (each server decodes the staged archive before it, off the Raft
+the state on every server (each server decodes the archive as the chunks are applied, in a
 thread: nomadd/server/fsm/snapshot.py).
 """
 

@@ -3,7 +3,13 @@
 restore it into a fresh 3-server cluster, compare the tables, refuse a corrupt file; prints the
 time of each step (tests/integration/snapshot_workload.py, which the CI test runs small).
 
-Usage: scripts/bench_snapshot.py [--nodes 1000] [--jobs 1000] [--count 100] [--json]
+``--running N``: restore the saved state into the same running cluster N times instead, and
+print each restore's time, the servers' peak RSS meanwhile, the leader changes and the slowest
+``/v1/status/leader`` answer (tests/integration/snapshot_running.py; issue 15: a large state
+restored within 30 s without an election). ``--c1m``: the C1M cluster shape (5,000 nodes,
+jobs of 10 allocations; ``--jobs 20000`` is 200,000 allocations).
+
+Usage: scripts/bench_snapshot.py [--nodes 1000] [--jobs 1000] [--count 100] [--c1m] [--running N] [--json]
 """
 
 from __future__ import annotations
@@ -20,17 +26,33 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", type=int, default=1000)
-    ap.add_argument("--jobs", type=int, default=1000)
-    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--nodes", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--count", type=int, default=None)
+    ap.add_argument("--c1m", action="store_true", help="5,000 nodes, jobs of 10 (default 100,000 jobs)")
+    ap.add_argument(
+        "--running", type=int, default=0, metavar="N", help="restore into the running cluster N times"
+    )
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json", action="store_true")
     opts = ap.parse_args()
-    from tests.integration.snapshot_workload import run
-
+    shape = (5000, 100_000, 10) if opts.c1m else (1000, 1000, 100)
+    nodes, jobs, count = (
+        given if given is not None else d
+        for given, d in zip((opts.nodes, opts.jobs, opts.count), shape, strict=True)
+    )
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-") as tmp:
-        result = run(Path(tmp), nodes=opts.nodes, jobs=opts.jobs, count=opts.count, timeout=opts.timeout)
-    if opts.json:
+        if opts.running:
+            from tests.integration.snapshot_running import run_running
+
+            result = run_running(
+                Path(tmp), nodes=nodes, jobs=jobs, count=count, rounds=opts.running, timeout=opts.timeout
+            )
+        else:
+            from tests.integration.snapshot_workload import run
+
+            result = run(Path(tmp), nodes=nodes, jobs=jobs, count=count, timeout=opts.timeout)
+    if opts.json or opts.running:
         print(json.dumps(result, indent=2))
     else:
         print(

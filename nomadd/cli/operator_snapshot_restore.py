@@ -1,14 +1,15 @@
 """``nomadd operator snapshot restore <file>`` (Nomad's command/operator_snapshot_restore.go).
 
 Replaces the state of every server with the archive's. The file is checked here first (format,
-checksums), and again by the agent before anything changes.
+checksums; read as it streams, so its state is never held), and again by the agent before
+anything changes.
 """
 
 from __future__ import annotations
 
 from nomadd.api.operator import Operator
 from nomadd.cli import meta
-from nomadd.helper.snapshot_archive import SnapshotError, read_archive_file
+from nomadd.helper.snapshot_archive import SnapshotError, check_archive_file
 
 USAGE = "nomadd operator snapshot restore [options] <file>"
 
@@ -20,9 +21,13 @@ def run(args: list[str]) -> int:
         return 1
     opts, path = parsed
     try:
-        archive, _, _ = read_archive_file(path)
+        check_archive_file(path)
+        with open(path, "rb") as f:
+            archive = f.read()
     except SnapshotError as err:
         return meta.fail(f"Error verifying snapshot file {path}: {err}")
+    except OSError as err:
+        return meta.fail(f"Error reading snapshot file {path}: {err.strerror or err}")
     try:
         Operator(meta.api_client(opts)).snapshot_restore(archive)
     except meta.APIError as err:

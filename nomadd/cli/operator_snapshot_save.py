@@ -7,11 +7,12 @@ partial file under the final name.
 
 from __future__ import annotations
 
+import io
 import os
 
 from nomadd.api.operator import Operator
 from nomadd.cli import meta
-from nomadd.helper.snapshot_archive import SnapshotError, read_archive
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive_stream
 
 USAGE = "nomadd operator snapshot save [options] <file>"
 
@@ -28,7 +29,7 @@ def run(args: list[str]) -> int:
     except meta.APIError as err:
         return meta.fail(f"Failed to get snapshot file: {err}")
     try:
-        read_archive(archive)
+        read_archive_stream(io.BytesIO(archive))  # checked as it streams: the state is never held
     except SnapshotError as err:
         return meta.fail(f"Error verifying snapshot file: {err}")
     tmp = f"{path}.tmp"

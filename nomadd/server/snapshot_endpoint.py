@@ -5,8 +5,9 @@ Save: a copy-on-write snapshot of the store (consistent at its applied index, O(
 lock), encoded and archived off the event loop (:mod:`nomadd.helper.snapshot_archive`).
 
 Restore: the HTTP edge checks the whole archive first (nothing is proposed for a bad one), then
-sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`); the last
-one swaps the state on every server. The leader then re-runs its leadership sequence (barrier,
+sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`: every server
+decodes the archive in a thread as the chunks are applied); the last one swaps the state on
+every server. The leader then re-runs its leadership sequence (barrier,
 components re-enabled) so the broker, heartbeats and GC start from the restored state.
 
 :class:`RestoreJanitor` (leader component) drops a restore whose uploader stopped sending
@@ -17,7 +18,6 @@ long upload, and the uploader carries on with the new leader (a chunk sent twice
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import io
@@ -58,6 +58,7 @@ CHUNK_BYTES = 1024 * 1024  # per Raft entry: far below MAX_ENTRY_BYTES, cheap fo
 SAVE_TIMEOUT_S = 600.0  # a follower waits this long for the leader's archive
 RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
 JANITOR_INTERVAL_S = 10.0
+DECODE_WAIT_S = 600.0  # the leader's wait for its decoder before the last chunk (then that entry waits)
 
 
 def _without_staging(snap: StateSnapshot) -> StateSnapshot:
@@ -204,16 +205,17 @@ class SnapshotEndpoint:
         )
 
     async def _prepared(self, req: SnapshotRestoreChunkRequest) -> None:
-        """Answer the next-to-last chunk once this server has decoded the staged archive (the
-        followers decode theirs meanwhile), so the last entry only swaps the tables."""
-        fut = self._restorer.prepared(req.restore_id, req.sha256) if self._restorer else None
-        if fut is None:
+        """Answer the next-to-last chunk once this server has decoded the archive (decoded as
+        its chunks were applied; the followers decode theirs meanwhile), so the last entry
+        only swaps the tables."""
+        if self._restorer is None:
             return
         t0 = time.monotonic()
-        with contextlib.suppress(Exception):  # a bad archive is reported by the last entry
-            await asyncio.wrap_future(fut)
+        done = await asyncio.to_thread(self._restorer.wait_decoded, req.restore_id, req.sha256, DECODE_WAIT_S)
         took = time.monotonic() - t0
-        logger.info("snapshot restore decoded ahead restore_id=%s waited=%.3fs", req.restore_id, took)
+        logger.info(
+            "snapshot restore decoded ahead restore_id=%s waited=%.3fs done=%s", req.restore_id, took, done
+        )
 
 
 class RestoreJanitor(PeriodicLeaderTask):

@@ -2,10 +2,10 @@
 
 GET answers the archive bytes (``application/x-gzip``) with ``X-Nomad-Index`` and a
 ``Digest: sha-256=...`` header. PUT takes the archive as the request body (streamed, not
-bounded by the JSON body limit), checks it whole (:func:`read_archive`: a corrupt, truncated or
-unknown-format file is a 400 and nothing is proposed), then hands it to the leader in
+bounded by the JSON body limit), checks it as it arrives (:func:`read_archive_stream`: a corrupt,
+truncated or unknown-format file is a 400 and nothing is proposed), then hands it to the leader in
 ``CHUNK_BYTES`` pieces (``Operator.SnapshotRestoreChunk``) and an empty last one that replaces
-the state on every server (each server decodes the staged archive before it, off the Raft
+the state on every server (each server decodes the archive as the chunks are applied, in a
 thread: nomadd/server/fsm/snapshot.py).
 """
 
@@ -17,12 +17,12 @@ import hashlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope
-from nomadd.helper.snapshot_archive import SnapshotError, read_archive
+from nomadd.helper.snapshot_archive import ArchivePipe, SnapshotError, read_archive_stream
 from nomadd.server.snapshot_endpoint import CHUNK_BYTES
 from nomadd.structs.errors import NomaddError, RPCError, ValidationError
 from nomadd.structs.requests.snapshot import (
@@ -57,33 +57,57 @@ async def snapshot_save(agent: Agent, req: web.Request) -> web.StreamResponse:
     return web.Response(body=reply.archive, content_type="application/x-gzip", headers=headers)
 
 
-async def _read_body(req: web.Request) -> bytes:
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # an abandoned check's outcome (the pipe was cancelled): nobody asks
+
+
+async def _receive(req: web.Request) -> tuple[list[bytes], str]:
+    """The body as ``CHUNK_BYTES`` chunks and its sha256, the archive checked as it arrives
+    (:func:`read_archive_stream` in a thread reading what is fed to an :class:`ArchivePipe`):
+    its decompressed state is never held, and a bad file is refused as soon as it shows."""
+    pipe = ArchivePipe()
+    check = asyncio.get_running_loop().run_in_executor(None, read_archive_stream, pipe)
     chunks: list[bytes] = []
+    buf = bytearray()
+    digest = hashlib.sha256()
     size = 0
-    while chunk := await req.content.read(CHUNK_BYTES):
-        size += len(chunk)
-        if size > MAX_SNAPSHOT_BYTES:
-            raise ValidationError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        while (piece := await req.content.read(CHUNK_BYTES)) and not check.done():
+            size += len(piece)
+            if size > MAX_SNAPSHOT_BYTES:
+                raise ValidationError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
+            digest.update(piece)
+            pipe.feed(piece)  # checked as it arrives
+            buf += piece
+            if len(buf) >= CHUNK_BYTES:
+                chunks.append(bytes(buf[:CHUNK_BYTES]))
+                del buf[:CHUNK_BYTES]
+        if buf:
+            chunks.append(bytes(buf))
+        pipe.close()
+        await check  # refused before anything is proposed
+    except SnapshotError as err:
+        raise ValidationError(str(err)) from None
+    except BaseException:
+        pipe.cancel()
+        check.add_done_callback(_retrieved)
+        raise
+    return chunks, digest.hexdigest()
 
 
 async def snapshot_restore(agent: Agent, req: web.Request) -> object:
-    archive = await _read_body(req)
-    try:
-        await asyncio.to_thread(read_archive, archive)  # refused before anything changes
-    except SnapshotError as err:
-        raise ValidationError(str(err)) from None
-    sha = hashlib.sha256(archive).hexdigest()
+    chunks, sha = await _receive(req)
     # the data chunks, then an empty last one: it commits what the servers decoded meanwhile
-    total = -(-len(archive) // CHUNK_BYTES) + 1
+    chunks.append(b"")
+    total = len(chunks)
     restore_id = str(uuid.uuid4())
     env = envelope(req)
     for seq in range(total):
-        chunk = archive[seq * CHUNK_BYTES : (seq + 1) * CHUNK_BYTES]
         request = SnapshotRestoreChunkRequest(
-            **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=chunk
+            **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=chunks[seq]
         )
+        chunks[seq] = b""  # sent: this edge need not hold it any longer
         await _send(agent, request)
     return None
 

@@ -6,22 +6,34 @@ mid-restore, and a server restarted from it, hold the same staging as everyone e
 discards whatever was staged and starts a new restore; a chunk already staged (sent again after
 its answer was lost, e.g. across a leader change) is accepted without change; a chunk of another
 restore, or out of order, is rejected (returned, nothing changes). The last chunk joins the
-staged chunks, checks the whole archive (sha256 of the upload, then :func:`read_archive`:
-format version, checksums), decodes the state, and replaces every table in the same entry; on a
-failed check the staging is dropped and the state is untouched. Every step depends only on the
-entries, so every server ends in the same state.
+staged chunks: the whole archive is checked (sha256 of the upload, then
+:func:`read_archive_stream`: framing, format version, checksums) and its state, decoded in a
+thread as the chunks were applied (:class:`SnapshotRestorer`), replaces every table in the same
+entry; on a failed check the staging is dropped and the state is untouched. Every step depends
+only on the entries, so every server ends in the same state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from nomadd.helper.snapshot_archive import SnapshotError, SnapshotMeta, read_archive
+import msgpack  # type: ignore[import-untyped]
+
+from nomadd.helper.snapshot_archive import (
+    ArchivePipe,
+    Readable,
+    SnapshotError,
+    SnapshotMeta,
+    read_archive_stream,
+)
 from nomadd.server.state.store import Txn, decode_dump, register_table
+from nomadd.server.state.store_codec import decode_dump_stream, dump_reader
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
 __all__ = ["STAGING_TABLE", "SnapshotRestorer", "staged_restore"]
@@ -64,50 +76,133 @@ def _reject(entry: SnapshotChunkEntry, why: str) -> RestoreResult:
 
 Decoded = tuple[SnapshotMeta, dict[str, Mapping[str, Any]]]
 
+DECODER_IDLE_S = 300.0  # a decoder given no chunk for this long stops (its upload was abandoned)
+FREE_BATCH_ROWS = 2000  # rows of a replaced state freed at a time (the GIL passes in between)
+_PEEK_BYTES = 64  # enough for a dump's first key and version
 
-def _decode_archive(archive: bytes) -> Decoded:
-    snap_meta, state = read_archive(archive)
-    _, tables = decode_dump(state)
-    return snap_meta, tables
+
+def _decode_state(f: Readable) -> dict[str, Mapping[str, Any]]:
+    """The tables of the state dump read from ``f``, row by row as it arrives (a version 1
+    dump, one msgpack document, is read whole first)."""
+    head = f.read(_PEEK_BYTES)
+    version = None
+    with contextlib.suppress(Exception):  # not msgpack, or too short: decode_dump says why
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(head)
+        if unpacker.read_map_header() and unpacker.unpack() == "v":
+            version = unpacker.unpack()
+    if version != 2:
+        return decode_dump(head + f.read())[1]
+    return decode_dump_stream(dump_reader(_Prefixed(head, f)))[1]
+
+
+class _Prefixed:
+    """``rest`` with ``head`` (already read from it) put back in front."""
+
+    __slots__ = ("_head", "_rest")
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        head, self._head = self._head, b""
+        return head
+
+
+class _Decoder:
+    """One restore's archive, checked and decoded in a thread as its chunks are applied
+    (:func:`read_archive_stream` reading an :class:`ArchivePipe` the apply path feeds), so the
+    last chunk finds it decoded. Also hashes what it was fed (the upload's sha256)."""
+
+    def __init__(self, key: tuple[str, str], idle_s: float) -> None:
+        self.key = key  # (restore_id, sha256 of the upload)
+        self.next_seq = 0
+        self.digest = hashlib.sha256()
+        self.pipe = ArchivePipe(idle_s)
+        self.result: Future[Decoded] = Future()
+        self.thread = threading.Thread(target=self._run, name="snapshot-restore-decode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            meta, tables = read_archive_stream(self.pipe, _decode_state)
+            assert tables is not None
+            self.result.set_result((meta, tables))
+        except BaseException as err:  # reported by the last chunk (PipeStopped: never asked for)
+            self.result.set_exception(err)
+        finally:
+            self.pipe.finish()
+
+    def feed(self, seq: int, data: bytes) -> bool:
+        """Chunk ``seq``; False (nothing fed) if it is not the next one or the decoder stopped."""
+        if seq != self.next_seq or not self.pipe.feed(data):
+            return False
+        self.digest.update(data)
+        self.next_seq += 1
+        return True
+
+
+def _free(tables: dict[str, Mapping[str, Any]]) -> None:
+    """Drop a replaced state, a batch of rows at a time: freeing a million objects at once
+    would hold the GIL (and, on the apply thread, the store lock) for seconds."""
+    while tables:
+        _, rows = tables.popitem()
+        values = list(rows.values())
+        del rows  # the table's own nodes and keys; the rows stay alive in ``values``
+        while values:
+            del values[-FREE_BATCH_ROWS:]
+            time.sleep(0)  # let the Raft and loop threads run between batches
 
 
 class SnapshotRestorer:
-    """One FSM's apply functions for the restore entries, with the archive decoded ahead.
+    """One FSM's apply functions for the restore entries, with the archive decoded as it arrives.
 
     Decoding a large archive (100,000 allocations) takes many seconds, and an apply runs on the
     Raft thread: done inside the last entry it would stop heartbeats on every server at once.
-    So when every chunk but the last is staged, this server starts decoding the staged bytes in
-    a background thread (:meth:`prepared` is that future; the leader's endpoint waits for it
-    before the uploader sends the last chunk), and the last entry takes the result. The result
-    is the same whether it was prepared or is decoded inline (same bytes), so every server still
-    ends in the same state. Uploads end with an empty last chunk, so the prepared bytes are the
-    whole archive.
+    So every chunk applied is also fed to a :class:`_Decoder` whose thread checks and decodes
+    the archive as it streams in; the last entry takes the result, swaps the tables (one step)
+    and hands the replaced state to a thread that frees it. A server that has no decoder at the
+    right chunk (restarted mid-restore, caught up from a Raft dump, its decoder idle too long)
+    starts one on the chunks staged so far. The result depends only on the staged bytes, so
+    every server ends in the same state. Uploads end with an empty last chunk, so the leader
+    can wait (:meth:`wait_decoded`) for its decoder before the last one is proposed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, idle_s: float = DECODER_IDLE_S) -> None:
         self._lock = threading.Lock()
-        self._futures: dict[tuple[str, str], Future[Decoded]] = {}
+        self._decoder: _Decoder | None = None  # one restore at a time
+        self._idle_s = idle_s
 
-    def prepared(self, restore_id: str, sha256: str) -> Future[Decoded] | None:
+    def wait_decoded(self, restore_id: str, sha256: str, timeout: float) -> bool:
+        """Wait until this server's decoder of the restore has decoded every chunk applied so
+        far (False: no such decoder, or ``timeout`` passed). Blocking: call from a thread."""
         with self._lock:
-            return self._futures.get((restore_id, sha256))
+            decoder = self._decoder
+        if decoder is None or decoder.key != (restore_id, sha256):
+            return False
+        return decoder.pipe.wait_drained(timeout)
 
-    def _start(self, restore_id: str, sha256: str, archive: bytes) -> None:
-        fut: Future[Decoded] = Future()
+    def _drop(self) -> None:
         with self._lock:
-            self._futures = {(restore_id, sha256): fut}  # one restore at a time
+            decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.pipe.cancel()
 
-        def run() -> None:
-            try:
-                fut.set_result(_decode_archive(archive))
-            except BaseException as err:  # reported by the last entry, as an inline decode would
-                fut.set_exception(err)
-
-        threading.Thread(target=run, name="snapshot-restore-decode", daemon=True).start()
-
-    def _take(self, restore_id: str, sha256: str) -> Future[Decoded] | None:
+    def _feed(self, txn: Txn, key: tuple[str, str], seq: int, data: bytes) -> _Decoder:
+        """The decoder of restore ``key``, fed through chunk ``seq`` (``data``, already staged)."""
         with self._lock:
-            return self._futures.pop((restore_id, sha256), None)
+            decoder = self._decoder
+        if decoder is not None and decoder.key == key and decoder.feed(seq, data):
+            return decoder
+        self._drop()
+        decoder = _Decoder(key, self._idle_s)
+        for i in range(seq + 1):
+            decoder.feed(i, txn.get(STAGING_TABLE, _chunk_key(i)) or b"")
+        with self._lock:
+            self._decoder = decoder
+        return decoder
 
     def apply_chunk(self, txn: Txn, entry: SnapshotChunkEntry) -> RestoreResult:
         if entry.total < 1 or not 0 <= entry.seq < entry.total:
@@ -120,6 +215,7 @@ class SnapshotRestorer:
             return RestoreResult(done=True, restored_index=int(done[1]), repeated=True)
         if entry.seq == 0:
             _clear(txn)
+            self._drop()
             meta: tuple[Any, ...] = (entry.restore_id, entry.total, entry.sha256, 0, entry.sent_at_ns)
         elif staged is None or staged[0] != entry.restore_id:
             return _reject(entry, "is not in progress (aborted or replaced)")
@@ -129,26 +225,27 @@ class SnapshotRestorer:
             meta = tuple(staged)
         txn.put(STAGING_TABLE, _chunk_key(entry.seq), entry.data)
         meta = (meta[0], meta[1], meta[2], entry.seq + 1, entry.sent_at_ns)
+        decoder = self._feed(txn, (entry.restore_id, meta[2]), entry.seq, entry.data)
         if meta[3] < meta[1]:
             txn.put(STAGING_TABLE, _META, meta)
-            if meta[3] == meta[1] - 1 and meta[1] > 1:  # all but the (empty) last chunk: decode ahead
-                self._start(entry.restore_id, meta[2], _join(txn, meta[3]))
             return RestoreResult()
-        archive = _join(txn, meta[1])
         _clear(txn)
-        digest = hashlib.sha256(archive).hexdigest()
-        ahead = self._take(entry.restore_id, meta[2])
+        decoder.pipe.close()
+        with self._lock:
+            self._decoder = None
+        digest = decoder.digest.hexdigest()
         if digest != meta[2]:
+            decoder.pipe.cancel()
             return _reject(entry, f"checksum mismatch, want {meta[2]}, got {digest}")
         try:
-            # the prepared bytes are the archive only when this last chunk is empty
-            snap_meta, tables = ahead.result() if ahead and not entry.data else _decode_archive(archive)
+            snap_meta, tables = decoder.result.result()  # at once, unless this server lags behind
         except SnapshotError as err:
             return RestoreResult(error=str(err))
         except Exception as err:  # same bytes, same failure on every server: a rejection, not a crash
             return _reject(entry, f"state cannot be decoded: {err!r}")
         tables.pop(STAGING_TABLE, None)
-        txn.replace_all(tables)
+        old = txn.replace_all(tables)
+        threading.Thread(target=_free, args=(old,), name="snapshot-restore-free", daemon=True).start()
         txn.put(STAGING_TABLE, _DONE, (entry.restore_id, snap_meta.index))
         return RestoreResult(done=True, restored_index=snap_meta.index)
 
@@ -156,9 +253,5 @@ class SnapshotRestorer:
         staged = txn.get(STAGING_TABLE, _META)
         if staged is not None and (not entry.restore_id or staged[0] == entry.restore_id):
             _clear(txn)
-            self._take(str(staged[0]), str(staged[2]))
+            self._drop()
         return RestoreResult()
-
-
-def _join(txn: Txn, count: int) -> bytes:
-    return b"".join(txn.get(STAGING_TABLE, _chunk_key(i)) or b"" for i in range(count))

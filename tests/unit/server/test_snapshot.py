@@ -242,7 +242,7 @@ def test_resent_chunks_change_nothing_and_the_restore_completes() -> None:
     _run(main())
 
 
-def test_archive_is_decoded_ahead_and_the_empty_last_chunk_swaps_the_same_tables() -> None:
+def test_archive_is_decoded_as_chunks_arrive_and_the_empty_last_chunk_swaps_the_same_tables() -> None:
     async def main() -> None:
         src = _server()
         await _fill(src)
@@ -251,20 +251,19 @@ def test_archive_is_decoded_ahead_and_the_empty_last_chunk_swaps_the_same_tables
         size = -(-len(archive) // 3)
         parts = [archive[i * size : (i + 1) * size] for i in range(3)] + [b""]
         restorer = SnapshotRestorer()
-        ahead = FSM(StateStore(), entry_kinds(restorer))  # decodes in the background
-        inline = FSM(StateStore(), entry_kinds())  # a server restarted mid-restore: no future
+        ahead = FSM(StateStore(), entry_kinds(restorer))
+        other = FSM(StateStore(), entry_kinds())  # another server: its own decoder
         for seq, data in enumerate(parts):
             entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=4, sha256=sha, data=data)
             payload = pack(entry)
-            if seq == 3:
-                fut = restorer.prepared("r", sha)
-                assert fut is not None and fut.result(timeout=30)[0].index > 0
+            if seq == 3:  # every data chunk applied: decoded, before the last entry
+                assert restorer.wait_decoded("r", sha, timeout=30)
             results = [
-                fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, payload) for fsm in (ahead, inline)
+                fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, payload) for fsm in (ahead, other)
             ]
         assert all(isinstance(r, RestoreResult) and r.done for r in results)
-        assert restorer.prepared("r", sha) is None  # taken by the last entry
-        assert _tables(ahead.store) == _tables(inline.store) == _tables(src.store)
+        assert not restorer.wait_decoded("r", sha, timeout=0)  # taken by the last entry
+        assert _tables(ahead.store) == _tables(other.store) == _tables(src.store)
 
     _run(main())
 

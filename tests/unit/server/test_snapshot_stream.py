@@ -1,0 +1,257 @@
+"""A snapshot restore decoded as its chunks are applied (nomadd/server/fsm/snapshot.py): a bad
+archive refused at any byte, a server restarted mid-restore, the replaced state freed off the
+apply thread, an idle decoder that stops."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import io
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nomadd.helper.snapshot_archive import (
+    SnapshotError,
+    check_archive_file,
+    read_archive,
+    read_archive_stream,
+)
+from nomadd.server.fsm import FSM
+from nomadd.server.fsm.dispatch import entry_kinds
+from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
+from nomadd.server.state.store import StateStore, register_table
+from nomadd.structs.codec import pack
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.snapshot import (
+    OPERATOR_SNAPSHOT_SAVE,
+    RestoreResult,
+    SnapshotAbortEntry,
+    SnapshotChunkEntry,
+    SnapshotSaveRequest,
+)
+from tests.unit.server.test_snapshot import _fill, _server, _tables
+
+register_table("t_snapshot_freed")  # values put directly (never dumped)
+
+
+def _same_content(data: bytes, archive: bytes) -> bool:
+    """A changed byte gzip does not cover (header mtime, XFL, OS, a FLG bit it ignores): the
+    archive it makes holds exactly the original's bytes."""
+    try:
+        return gzip.decompress(data) == gzip.decompress(archive)
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def _archive() -> tuple[bytes, dict[str, dict[str, Any]]]:
+    async def main() -> tuple[bytes, dict[str, dict[str, Any]]]:
+        src = _server()
+        await _fill(src, jobs=2)
+        reply = await src.rpc(OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest())
+        return reply.archive, _tables(src.store)
+
+    result: tuple[bytes, dict[str, dict[str, Any]]] = asyncio.run(main())
+    return result
+
+
+def _chunks(archive: bytes, size: int) -> list[bytes]:
+    """The upload's chunks: the data, then an empty last one (as the HTTP edge sends them)."""
+    return [archive[i : i + size] for i in range(0, len(archive), size)] + [b""]
+
+
+def _apply(
+    fsms: list[FSM], archive: bytes, size: int = 700, rid: str = "r", first_index: int = 100
+) -> list[object]:
+    sha = hashlib.sha256(archive).hexdigest()
+    parts = _chunks(archive, size)
+    results: list[object] = []
+    for seq, data in enumerate(parts):
+        payload = pack(SnapshotChunkEntry(restore_id=rid, seq=seq, total=len(parts), sha256=sha, data=data))
+        results = [f.apply(first_index + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, payload) for f in fsms]
+    return results
+
+
+def _wait(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _decoders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "snapshot-restore-decode"]
+
+
+def test_truncation_or_corruption_at_any_byte_is_refused_and_changes_nothing() -> None:
+    archive, want = _archive()
+    base = FSM(StateStore(), entry_kinds())
+    with base.store.write(1) as txn:
+        txn.put("t_snapshot_freed", "k", "kept")
+    before = _tables(base.store)
+    step = max(1, len(archive) // 150)
+    bad: list[tuple[str, int, bytes]] = [("truncated", n, archive[:n]) for n in range(0, len(archive), step)]
+    bad += [("truncated", n, archive[:n]) for n in range(len(archive) - 12, len(archive))]  # the trailer
+    for pos in [*range(0, 40), *range(40, len(archive), step), *range(len(archive) - 12, len(archive))]:
+        flipped = bytearray(archive)
+        flipped[pos] ^= 0x41
+        bad.append(("corrupt", pos, bytes(flipped)))
+    for what, pos, data in bad:
+        harmless = what == "corrupt" and _same_content(data, archive)
+        try:
+            read_archive(data)
+        except SnapshotError:
+            pass
+        else:
+            assert harmless, f"{what} at byte {pos} of {len(archive)} was accepted"
+        (result,) = _apply([base], data, first_index=100 + 10 * len(archive) + pos)
+        assert isinstance(result, RestoreResult)
+        if harmless and not result.error:  # the same state restored: then put it back
+            assert _tables(base.store) == {**want}
+            base = FSM(StateStore(), entry_kinds())
+            with base.store.write(1) as txn:
+                txn.put("t_snapshot_freed", "k", "kept")
+            continue
+        assert result.error and not result.done, f"{what} at byte {pos}: {result}"
+        assert _tables(base.store) == before, f"{what} at byte {pos} changed the state"
+        assert set(base.store.snapshot().table(STAGING_TABLE)) <= {"done"}
+    assert sum(_same_content(d, archive) for w, _, d in bad if w == "corrupt") <= 8  # header bytes only
+    (result,) = _apply([base], archive)  # and the archive itself restores
+    assert isinstance(result, RestoreResult) and result.done and _tables(base.store) == want
+
+
+def test_a_server_restarted_mid_restore_comes_back_consistent() -> None:
+    """A server restarted from a Raft dump taken mid-restore has the staged chunks but no
+    decoder: it decodes from the staged chunks and ends with the same tables."""
+    archive, want = _archive()
+    sha = hashlib.sha256(archive).hexdigest()
+    parts = _chunks(archive, 500)
+    assert len(parts) > 4
+    running = FSM(StateStore(), entry_kinds())
+    half = len(parts) // 2
+    for seq, data in enumerate(parts[:half]):
+        entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=len(parts), sha256=sha, data=data)
+        running.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry))
+    restarted = FSM(StateStore(), entry_kinds())
+    restarted.restore(running.dump())
+    for seq, data in enumerate(parts[half:], start=half):
+        entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=len(parts), sha256=sha, data=data)
+        results = [
+            f.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry)) for f in (running, restarted)
+        ]
+    assert all(isinstance(r, RestoreResult) and r.done and not r.error for r in results), results
+    assert _tables(running.store) == _tables(restarted.store) == want
+
+
+class _Tracked:
+    """A row that records which thread freed it."""
+
+    freed_on: list[str] = []  # the test's shared record
+
+    def __del__(self) -> None:
+        _Tracked.freed_on.append(threading.current_thread().name)
+
+
+def test_the_replaced_state_is_freed_off_the_apply_thread() -> None:
+    archive, want = _archive()
+    fsm = FSM(StateStore(), entry_kinds())
+    rows = 5000
+    with fsm.store.write(1) as txn:
+        for i in range(rows):
+            txn.put("t_snapshot_freed", f"k{i}", _Tracked())
+    _Tracked.freed_on = []
+    (result,) = _apply([fsm], archive)  # applied on this (the test's main) thread
+    assert isinstance(result, RestoreResult) and result.done
+    assert _tables(fsm.store) == want
+    _wait(lambda: len(_Tracked.freed_on) == rows, "the replaced rows to be freed")
+    on_apply = [name for name in _Tracked.freed_on if name == threading.current_thread().name]
+    assert not on_apply, f"{len(on_apply)} of {rows} replaced rows were freed on the apply thread"
+
+
+def test_an_idle_decoder_stops_and_the_restore_still_completes() -> None:
+    archive, want = _archive()
+    sha = hashlib.sha256(archive).hexdigest()
+    parts = _chunks(archive, 700)
+    fsm = FSM(StateStore(), entry_kinds(SnapshotRestorer(idle_s=0.2)))
+    assert not _decoders()
+
+    def chunk(seq: int) -> bytes:
+        return pack(
+            SnapshotChunkEntry(restore_id="r", seq=seq, total=len(parts), sha256=sha, data=parts[seq])
+        )
+
+    fsm.apply(10, MessageType.SNAPSHOT_RESTORE_CHUNK, chunk(0))
+    assert _decoders()
+    _wait(lambda: not _decoders(), "the idle decoder to stop")
+    for seq in range(1, len(parts)):  # the upload goes on: a new decoder, from the staged chunks
+        result = fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, chunk(seq))
+    assert isinstance(result, RestoreResult) and result.done and _tables(fsm.store) == want
+    _wait(lambda: not _decoders(), "the decoder to end")
+
+
+def test_an_aborted_restore_stops_its_decoder() -> None:
+    archive, _ = _archive()
+    sha = hashlib.sha256(archive).hexdigest()
+    fsm = FSM(StateStore(), entry_kinds())
+    entry = SnapshotChunkEntry(restore_id="r", seq=0, total=3, sha256=sha, data=archive[:700])
+    fsm.apply(10, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry))
+    assert _decoders()
+    fsm.apply(11, MessageType.SNAPSHOT_RESTORE_ABORT, pack(SnapshotAbortEntry(restore_id="r")))
+    _wait(lambda: not _decoders(), "the aborted restore's decoder to stop")
+    assert not fsm.store.snapshot().table(STAGING_TABLE)
+
+
+def test_a_state_that_does_not_decode_is_refused_even_with_good_checksums() -> None:
+    """The checksums hold but the dump is not one: refused by the decoder, nothing changes."""
+    from nomadd.helper.snapshot_archive import build_archive
+
+    archive = build_archive(b"\x93not a dump", index=3, term=1)
+    read_archive_stream(io.BytesIO(archive))  # a valid archive
+    fsm = FSM(StateStore(), entry_kinds())
+    (result,) = _apply([fsm], archive)
+    assert isinstance(result, RestoreResult) and "cannot be decoded" in result.error
+    assert not _tables(fsm.store)
+
+
+@pytest.mark.parametrize("size", [1, 3, 4096])
+def test_the_stream_reader_takes_any_piece_size(size: int) -> None:
+    from nomadd.helper.snapshot_archive import ArchivePipe
+
+    archive, _ = _archive()
+    pipe = ArchivePipe()
+    for i in range(0, len(archive), size):
+        pipe.feed(archive[i : i + size])
+    pipe.close()
+    meta, state = read_archive_stream(pipe, lambda f: f.read())
+    assert (meta, state) == read_archive(archive)
+
+
+def test_the_cli_checks_an_archive_file_as_it_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``operator snapshot restore`` refuses a bad file before it talks to the agent."""
+    from nomadd.cli import operator_snapshot_restore
+
+    archive, _ = _archive()
+    good, cut = tmp_path / "good.snap", tmp_path / "cut.snap"
+    good.write_bytes(archive)
+    cut.write_bytes(archive[: len(archive) // 2])
+    assert check_archive_file(str(good)) == read_archive(archive)[0]
+    with pytest.raises(SnapshotError, match="truncated"):
+        check_archive_file(str(cut))
+    with pytest.raises(SnapshotError, match="cannot open"):
+        check_archive_file(str(tmp_path / "missing.snap"))
+    # no agent at this address: refused by the check, not by a connection error
+    env = {"NOMAD_ADDR": "http://127.0.0.1:9"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert operator_snapshot_restore.run([str(cut)]) == 1
+    assert "Error verifying snapshot file" in capsys.readouterr().err

@@ -11,7 +11,9 @@ Two kinds of writers, as in Nomad's state store:
 * :func:`update_client_locked` — status reports from clients (``ALLOC_CLIENT_UPDATE``): only
   ``ClientStatus``, ``ClientDescription`` and ``TaskStates`` change; ``AllocModifyIndex`` does not.
 
-Index values are tuples of IDs, replaced on write (the store's snapshots share rows).
+An index row (``allocs_by_job``, ``allocs_by_node``) is a tuple of chunks, each a tuple of at
+most :data:`CHUNK_LEN` allocations (or their IDs after a restore), replaced on write (the store's
+snapshots share rows): a write copies the outer tuple and one chunk, not the whole row.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import itertools
 import operator
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nomadd.server.state import store_deployments, store_jobs
@@ -97,14 +99,71 @@ def _decode(raw: Any) -> Allocation:
     return alloc
 
 
-def _encode_ids(rows: tuple[Any, ...]) -> Any:
-    return [r if isinstance(r, str) else r.id for r in rows]
+# A node holds ~200 allocations at C1M: copying its whole row on each placement made the cost
+# of an apply grow with the allocations stored. In chunks, an append copies the last chunk and
+# the outer tuple, O(CHUNK_LEN + row / CHUNK_LEN); 32 makes the two copies the same length at
+# 1,024 allocations a row.
+CHUNK_LEN = 32
+
+Chunks = tuple[tuple[Any, ...], ...]  # an index row: chunks of allocations (or IDs), in order
 
 
-def _decode_ids(raw: Any) -> tuple[Any, ...]:
+def _chunks_append(chunks: Chunks, items: Sequence[Any]) -> Chunks:
+    """``chunks`` with ``items`` added at the end: the last chunk is filled, then new ones."""
+    if chunks and (room := CHUNK_LEN - len(chunks[-1])) > 0:
+        chunks = (*chunks[:-1], (*chunks[-1], *items[:room]))
+        items = items[room:]
+    if not items:
+        return chunks
+    return (*chunks, *(tuple(items[i : i + CHUNK_LEN]) for i in range(0, len(items), CHUNK_LEN)))
+
+
+def _chunks_find(chunks: Chunks, old: Allocation | None, alloc_id: str) -> tuple[int, int]:
+    """(chunk, position) of ``old`` (found by identity, in C: a scan comparing IDs in Python
+    was two thirds of a client update with 200 allocations a node) or, failing that, of the ID
+    ``alloc_id`` (a row of IDs after a restore); (-1, -1) when the row holds neither."""
+    if old is not None:
+        for c, chunk in enumerate(chunks):
+            if True in map(operator.is_, chunk, itertools.repeat(old)):
+                return c, list(map(operator.is_, chunk, itertools.repeat(old))).index(True)
+    for c, chunk in enumerate(chunks):
+        for i, r in enumerate(chunk):
+            if (r if isinstance(r, str) else r.id) == alloc_id:
+                return c, i
+    return -1, -1
+
+
+def _chunks_set(chunks: Chunks, c: int, i: int, value: Any) -> Chunks:
+    chunk = chunks[c]
+    return (*chunks[:c], (*chunk[:i], value, *chunk[i + 1 :]), *chunks[c + 1 :])
+
+
+def _chunks_drop(chunks: Chunks, c: int, i: int) -> Chunks:
+    """``chunks`` without item ``i`` of chunk ``c``. The chunk is merged with its neighbours
+    while they fit in one, so any two adjacent chunks hold more than ``CHUNK_LEN`` together
+    (appends keep that too): a row of n keeps at most 2n / CHUNK_LEN + 1 chunks, however many
+    allocations came and went."""
+    chunk = chunks[c]
+    rest = (*chunk[:i], *chunk[i + 1 :])
+    start, end = c, c + 1
+    if start > 0 and len(chunks[start - 1]) + len(rest) <= CHUNK_LEN:
+        start -= 1
+        rest = (*chunks[start], *rest)
+    if end < len(chunks) and len(chunks[end]) + len(rest) <= CHUNK_LEN:
+        rest = (*rest, *chunks[end])
+        end += 1
+    return (*chunks[:start], *((rest,) if rest else ()), *chunks[end:])
+
+
+def _encode_ids(chunks: Chunks) -> Any:
+    # the dump holds a row flat (its format does not depend on the chunk length)
+    return [r if isinstance(r, str) else r.id for chunk in chunks for r in chunk]
+
+
+def _decode_ids(raw: Any) -> Chunks:
     # IDs after a restore (the allocations' own ID strings: interned); rows are put back as
     # they are rewritten
-    return tuple(map(sys.intern, raw))
+    return _chunks_append((), tuple(map(sys.intern, raw)))
 
 
 # an allocation's job is the job version it was placed with, one object for all its allocations
@@ -130,27 +189,19 @@ def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> 
 
 
 def _index_put(txn: Any, table: str, key: str, alloc: Allocation, old: Allocation | None) -> None:
-    """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
+    """Put ``alloc`` in an index row (chunks of allocations, or of IDs after a restore),
     replacing ``old``, the stored allocation with the same ID. Rows hold the objects so reads
     need no lookups.
 
     ``old`` None: the allocation is in no row: it is appended without looking (a node's row
-    holds every allocation bin-packed onto it). Otherwise the row holds ``old`` itself, found
-    by identity in C (a scan comparing IDs in Python was two thirds of a client update with
-    200 allocations a node); a row of IDs (after a restore) is scanned."""
-    rows: tuple[Any, ...] = txn.get(table, key) or ()
-    if old is None:
-        txn.put(table, key, (*rows, alloc))
-        return
-    try:
-        i = list(map(operator.is_, rows, itertools.repeat(old))).index(True)
-    except ValueError:
-        alloc_id = alloc.id
-        i = next((j for j, r in enumerate(rows) if (r if isinstance(r, str) else r.id) == alloc_id), -1)
-    if i < 0:
-        txn.put(table, key, (*rows, alloc))
+    holds every allocation bin-packed onto it). Otherwise the row holds ``old`` itself (or,
+    after a restore, its ID)."""
+    chunks: Chunks = txn.get(table, key) or ()
+    c, i = (-1, -1) if old is None else _chunks_find(chunks, old, alloc.id)
+    if c < 0:
+        txn.put(table, key, _chunks_append(chunks, (alloc,)))
     else:
-        txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
+        txn.put(table, key, _chunks_set(chunks, c, i, alloc))
 
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
@@ -184,8 +235,7 @@ def _put(
 def _append_by_job(txn: Any, new_by_job: dict[str, list[Allocation]]) -> None:
     """Append the allocations :func:`_put` collected to their jobs' index rows; empties it."""
     for key, allocs in new_by_job.items():
-        rows: tuple[Any, ...] = txn.get(BY_JOB_TABLE, key) or ()
-        txn.put(BY_JOB_TABLE, key, (*rows, *allocs))
+        txn.put(BY_JOB_TABLE, key, _chunks_append(txn.get(BY_JOB_TABLE, key) or (), allocs))
     new_by_job.clear()
 
 
@@ -267,9 +317,12 @@ def upsert_plan_locked(
     return placed, stopped
 
 
-def _index_drop(txn: Any, table: str, key: str, alloc_id: str) -> None:
-    rows: tuple[Any, ...] = txn.get(table, key) or ()
-    rest = tuple(r for r in rows if (r if isinstance(r, str) else r.id) != alloc_id)
+def _index_drop(txn: Any, table: str, key: str, old: Allocation) -> None:
+    chunks: Chunks = txn.get(table, key) or ()
+    c, i = _chunks_find(chunks, old, old.id)
+    if c < 0:
+        return
+    rest = _chunks_drop(chunks, c, i)
     if rest:
         txn.put(table, key, rest)
     else:
@@ -286,8 +339,8 @@ def delete_locked(txn: Any, alloc_ids: Iterable[str]) -> int:
         if not old.terminal():
             _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
         txn.delete(TABLE, alloc_id)
-        _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), alloc_id)
-        _index_drop(txn, BY_NODE_TABLE, old.node_id, alloc_id)
+        _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), old)
+        _index_drop(txn, BY_NODE_TABLE, old.node_id, old)
         n += 1
     return n
 
@@ -333,7 +386,10 @@ def get_alloc(reader: Reader, alloc_id: str) -> Allocation | None:
     return alloc
 
 
-def _rows(reader: Reader, rows: Iterable[Any]) -> list[Allocation]:
+def _rows(reader: Reader, chunks: Chunks) -> list[Allocation]:
+    rows: list[Any] = list(itertools.chain.from_iterable(chunks))
+    if str not in map(type, rows):  # (checked in C) no IDs left from a restore
+        return rows
     out = []
     for r in rows:
         a = reader.get(TABLE, r) if isinstance(r, str) else r

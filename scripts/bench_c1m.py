@@ -286,8 +286,8 @@ async def _place(
         out["failed_node_registers"] = node_failures.report()
         out["retried_node_registers"] = retried.report()
 
-        # every server's gauge: each plan is committed by one leader, so the sum of what each
-        # committed since now counts every placement, across leader changes too
+        # every server's gauge, the replicated count: the highest (the server furthest ahead)
+        # counts every placement since now, across leader changes too
         servers = [leader, *followers]
         base = {s.name: await calls.committed(timeout=PROBE_TIMEOUT_S, agent=s) for s in servers}
         last = dict(base)
@@ -310,7 +310,7 @@ async def _place(
 
             busy.clear()
             await asyncio.gather(*(one(s) for s in servers if s.running()))
-            return sum(last[n] - base[n] for n in base)
+            return max(last.values()) - max(base.values())
 
         start_index = await calls.index_of(leader)
         cpu0 = {s.name: _cpu_seconds(s) for s in servers}

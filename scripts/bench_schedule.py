@@ -175,7 +175,7 @@ class ClusterCalls:
 
     async def committed(self, timeout: float = 300.0, agent: Any = None) -> int:
         """The ``nomad.nomad.plan.placements_committed`` gauge of ``agent`` (the leader): the
-        placements it committed while leader, since it started."""
+        placements of every plan result it has applied (replicated: the cluster's count)."""
         return int((await self.gauges(timeout, agent))["nomad.nomad.plan.placements_committed"])
 
     async def register(self, job: dict[str, Any], timeout: float = 300.0) -> None:

@@ -45,6 +45,7 @@ from nomadd.structs.requests.node import AllocClientUpdate
 __all__ = [
     "BY_JOB_TABLE",
     "BY_NODE_TABLE",
+    "COUNTS_TABLE",
     "TABLE",
     "TABLES",
     "USAGE_TABLE",
@@ -54,6 +55,7 @@ __all__ = [
     "get_alloc",
     "list_allocs",
     "node_usage",
+    "placements_committed",
     "put_locked",
     "update_client_locked",
     "upsert_plan_locked",
@@ -63,6 +65,11 @@ TABLE = "allocs"
 BY_JOB_TABLE = "allocs_by_job"
 BY_NODE_TABLE = "allocs_by_node"
 USAGE_TABLE = "node_usage"  # node -> summed comparable resources of its non-terminal allocations
+# "placed" -> placements (new and in place) of every plan result applied: replicated, so every
+# server counts the same across leader changes (a leader's own count missed the plans that
+# committed while leadership moved, and started again at 0 on the next leader)
+COUNTS_TABLE = "alloc_counts"
+_PLACED = "placed"
 TABLES = (TABLE,)  # what blocking queries on allocations watch
 
 
@@ -177,6 +184,7 @@ register_table(
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
 register_table(USAGE_TABLE, list, tuple)
+register_table(COUNTS_TABLE)
 
 
 def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> None:
@@ -314,6 +322,8 @@ def upsert_plan_locked(
             _put(txn, stored, old)
         placed += 1
     _append_by_job(txn, new_by_job)
+    if placed:
+        txn.put(COUNTS_TABLE, _PLACED, (txn.get(COUNTS_TABLE, _PLACED) or 0) + placed)
     return placed, stopped
 
 
@@ -410,6 +420,13 @@ def node_usage(reader: Reader, node_id: str) -> tuple[int, int, int]:
     """Summed (cpu, memory, disk) of the node's non-terminal allocations, kept on every write."""
     usage: tuple[int, int, int] = reader.get(USAGE_TABLE, node_id) or (0, 0, 0)
     return usage
+
+
+def placements_committed(reader: Reader) -> int:
+    """Placements (new and in place) of every plan result applied since the cluster began (the
+    ``nomad.nomad.plan.placements_committed`` gauge): the same on every server at one index."""
+    placed: int = reader.get(COUNTS_TABLE, _PLACED) or 0
+    return placed
 
 
 def usage_rows(reader: Reader) -> Mapping[str, tuple[int, int, int]]:

@@ -19,28 +19,27 @@ def _gauge(server: FakeServer) -> float:
     return float(next(g["Value"] for g in gauges if g["Name"] == _GAUGE))
 
 
+async def _lead(server: FakeServer, job_id: str, count: int) -> None:
+    """``server`` as the leader schedules a job of ``count`` until its placements committed."""
+    await server.register_job(api_job(job_id, count=count))
+    server.scheduling.set_enabled(True)
+    try:
+        await wait_until(lambda: server.scheduling.applier.committed_placements == count)
+    finally:
+        server.scheduling.set_enabled(False)
+
+
 def test_a_server_that_never_led_counts_the_placements_of_the_cluster() -> None:
     async def main() -> None:
         leader = FakeServer()
         await leader.add_node()
-        await leader.register_job(api_job(count=3))
-        leader.scheduling.set_enabled(True)
-        try:
-            await wait_until(lambda: leader.scheduling.applier.committed_placements == 3)
-        finally:
-            leader.scheduling.set_enabled(False)
+        await _lead(leader, "web", 3)
         assert _gauge(leader) == 3
         follower = FakeServer()  # its state from the leader's, as a snapshot install gives it
         follower.store.restore(leader.store.dump())
         assert follower.scheduling.applier.committed_placements == 0  # it committed none itself
         assert _gauge(follower) == 3
-        # it is elected and places more: the gauge goes on from the cluster's count
-        await follower.register_job(api_job("api", count=2))
-        follower.scheduling.set_enabled(True)
-        try:
-            await wait_until(lambda: follower.scheduling.applier.committed_placements == 2)
-        finally:
-            follower.scheduling.set_enabled(False)
+        await _lead(follower, "api", 2)  # it is elected: the gauge goes on from the cluster's count
         assert _gauge(follower) == 5
 
     asyncio.run(main())

@@ -157,3 +157,19 @@ def test_one_row_equals_a_plain_list(ops: list[tuple[str, int]], limit: int) -> 
         assert [x for chunk in chunks for x in chunk] == plain
         assert all(0 < len(c) <= limit for c in chunks)
         assert all(len(a) + len(b) > limit for a, b in itertools.pairwise(chunks))
+
+
+def test_a_placement_copies_one_chunk_of_its_node_row_not_the_row() -> None:
+    """The cost of adding to a node's row does not grow with the row: the chunks before the
+    last are the previous row's own objects, shared, and the row is a few chunks long."""
+    store = StateStore()
+    for i in range(200):  # a node at C1M holds ~200 allocations
+        with store.write(i + 1) as txn:
+            store_allocs.put_locked(txn, dataclasses.replace(_alloc(3 * i), node_id="n1"))
+    before = store.snapshot().get(store_allocs.BY_NODE_TABLE, "n1")
+    with store.write(201) as txn:
+        store_allocs.put_locked(txn, dataclasses.replace(_alloc(3 * 200), node_id="n1"))
+    after = store.snapshot().get(store_allocs.BY_NODE_TABLE, "n1")
+    assert before is not None and after is not None
+    assert len(after) == len(before) == 7  # 6 full chunks of 32, and the last
+    assert all(a is b for a, b in zip(after[:-1], before[:-1], strict=True))

@@ -6,7 +6,7 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
 1. Scheduler alone (``nomadd.scheduler.bench``, one process, no Raft) at ``--alone-nodes``
    (1,000) and at ``--nodes`` simulated nodes, ``--alone-jobs`` (2,000) jobs x ``--count`` each,
    ``--alone-rounds`` (2) rounds alternating; the best round of each size is the figure and the
-   ratio large / small is printed beside its goal (>= 0.8).
+   ratio large / small is printed beside its goal (>= 0.8). ``--alone-rounds 0`` skips it.
 2. Placements: ``--nodes`` (5,000) simulated nodes registered through the internal RPC (as the
    default mode), then ``--jobs`` (100,000) service jobs of ``--count`` (10) allocations of
    ``--cpu`` 10 MHz / ``--memory-mb`` 10 MB (400 fit on a simulated node: the million fills the
@@ -14,11 +14,14 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
    workers sharing one job counter. A failed register is counted (the first few errors are
    printed) and the run goes on. The clock runs from the first register until the leader's
    ``nomad.nomad.plan.placements_committed`` gauge (polled every ``--poll`` s) has counted every
-   placement, or ``--timeout`` (900 s). Printed: placements/s overall and per tenth of the run
+   placement; or, every register answered, once no server has an evaluation ready or unacked
+   (``nomad.nomad.broker.*``) and the count has not moved for ``IDLE_END_S`` (the rest are
+   blocked); or at ``--timeout`` (900 s). Printed: placements/s overall and per tenth of the run
    (the time each successive tenth of the placements took, interpolated between polls), the
-   ratio last tenth / first tenth (goal >= 0.8), and whether the whole run took no longer than
-   placements / 3,750 s (267 s for the million). Then, untimed: how long until every follower
-   has applied the leader's index.
+   leader's and the followers' CPU seconds per 10,000 placements in each tenth (CPU read at each
+   poll), the ratio last tenth / first tenth (goal >= 0.8), and whether the whole run took no
+   longer than placements / 3,750 s (267 s for the million). Then, untimed: how long until every
+   follower has applied the leader's index.
 3. Throughout (from before the nodes register until the end), a monitor thread with its own
    event loop samples once a second, for every running server: ``GET /v1/status/leader``
    (timeout 10 s; its answer time, samples over 1 s or failed, every change of leader a server
@@ -33,10 +36,11 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
    stopped with SIGTERM and started again from its data dir: until it answers HTTP, and until
    its applied index is back where it was), and last, as it replaces the whole state, snapshot
    restore (``nomadd operator snapshot restore`` of the saved file into the same cluster; also
-   until every server has applied it). The monitor keeps its figures per step.
+   until every server has applied it). The monitor keeps its figures per step. ``--skip-ops``
+   skips them (and their goals); the steps are in ``bench_c1m_ops.py``.
 
 A timeout or Ctrl-C still prints what was measured. ``--json`` prints the report as JSON. The
-exit status is 0 when every figure was measured (all placed, every step timed), met or not.
+exit status is 0 when every figure was measured (all placed, every step run timed), met or not.
 The load generator keeps no per-job data (its own peak RSS is printed). Develop at a small
 size (``--c1m --nodes 500 --jobs 2000 --alone-jobs 200``): the full run wants the machine.
 """
@@ -49,12 +53,11 @@ import contextlib
 import json
 import os
 import resource
-import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,10 +66,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from bench_c1m_ops import operations  # noqa: E402
 from bench_c1m_report import (  # noqa: E402
     ANSWER_GOAL_S,
     goals,
     print_report,
+    tenth_cpu,
     tenth_durations,
     tenth_ratio,
 )
@@ -77,6 +82,11 @@ C1M_COUNT = 10
 C1M_CPU, C1M_MEMORY_MB = 10, 10
 C1M_TIMEOUT_S = 900.0
 PROBE_TIMEOUT_S = 10.0
+COMMITTED = "nomad.nomad.plan.placements_committed"
+# The run ends this long after the last register when no server has an eval ready or unacked and
+# the count has not moved (the rest are blocked: no capacity); longer than an election, during
+# which no server has a broker.
+IDLE_END_S = 10.0
 FIRST_ERRORS = 5
 
 
@@ -276,23 +286,31 @@ async def _place(
         out["failed_node_registers"] = node_failures.report()
         out["retried_node_registers"] = retried.report()
 
-        # every server's gauge: each plan is committed by one leader, so the sum of what each
-        # committed since now counts every placement, across leader changes too
+        # every server's gauge, the replicated count: the highest (the server furthest ahead)
+        # counts every placement since now, across leader changes too
         servers = [leader, *followers]
         base = {s.name: await calls.committed(timeout=PROBE_TIMEOUT_S, agent=s) for s in servers}
         last = dict(base)
         poll_errors = 0
 
+        busy: dict[str, float] = {}  # per server polled: evals ready or unacked (-1: no answer)
+
         async def committed_sum() -> int:
             async def one(agent: Any) -> None:
                 nonlocal poll_errors
                 try:
-                    last[agent.name] = await calls.committed(timeout=PROBE_TIMEOUT_S, agent=agent)
-                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, StopIteration):
+                    g = await calls.gauges(timeout=PROBE_TIMEOUT_S, agent=agent)
+                    last[agent.name] = int(g[COMMITTED])
+                    busy[agent.name] = (
+                        g["nomad.nomad.broker.total_ready"] + g["nomad.nomad.broker.total_unacked"]
+                    )
+                except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
                     poll_errors += 1  # its last value stands
+                    busy[agent.name] = -1
 
+            busy.clear()
             await asyncio.gather(*(one(s) for s in servers if s.running()))
-            return sum(last[n] - base[n] for n in base)
+            return max(last.values()) - max(base.values())
 
         start_index = await calls.index_of(leader)
         cpu0 = {s.name: _cpu_seconds(s) for s in servers}
@@ -323,23 +341,38 @@ async def _place(
             out["tenths_per_s"] = [round(expected / 10 / d, 1) if d > 0 else 0.0 for d in durations]
             out["last_first_ratio"] = tenth_ratio(durations)
             out["cpu_s"] = {s.name: round(_cpu_seconds(s) - cpu0[s.name], 2) for s in servers}
+            out["tenths_cpu_per_10k"] = {
+                who: tenth_cpu([(c, cpu[k]) for c, *cpu in cpu_samples], expected)
+                for k, who in enumerate(("leader", "followers (mean)"))
+            }
 
         submitter = asyncio.ensure_future(submit())
         deadline = t0 + opts.timeout
+        cpu_samples = [(0, 0.0, 0.0)]  # (placements, leader's CPU s, the followers' mean) per poll
+        idle_since = 0.0  # since when the count has not moved, registers done and no eval left
+        out["ended"] = "timeout"
         try:
             while time.monotonic() < deadline:
                 await asyncio.sleep(opts.poll)
-                count = await committed_sum()
+                count, prev = await committed_sum(), out["placed"]
                 now = time.monotonic() - t0
                 samples.append((round(now, 2), count))
+                fcpu = sum(_cpu_seconds(f) - cpu0[f.name] for f in followers) / max(1, len(followers))
+                cpu_samples.append((count, _cpu_seconds(leader) - cpu0[leader.name], fcpu))
                 out["placed"], out["elapsed_s"] = count, round(now, 2)
                 out["placements_per_s"] = round(count / now, 1)
                 if count >= expected or (
                     submitter.done() and count >= (opts.jobs - failures.count) * opts.count
                 ):
-                    break  # all placed, or all that the registers which did not fail can place
+                    out["ended"] = "all placed"  # or all that the registers which did not fail can place
+                    break
+                if count != prev or not submitter.done() or not busy or any(b != 0 for b in busy.values()):
+                    idle_since = now
+                elif now - idle_since >= IDLE_END_S:
+                    out["ended"] = f"every evaluation done, count still for {IDLE_END_S:.0f} s"
+                    break
         finally:
-            out["timed_out"] = out["placed"] < expected
+            out["timed_out"] = out["ended"] == "timeout"
             out["gauge_poll_errors"] = poll_errors
             summarize()
             if not submitter.done():
@@ -361,126 +394,6 @@ async def _applied_or_none(calls: Any, agent: Any) -> int:
         return int(await calls.index_of(agent, timeout=PROBE_TIMEOUT_S))
     except Exception:
         return -1
-
-
-def _raft_stat(agent: Any, key: str) -> int:
-    """One of ``agent``'s Raft stats (``/v1/agent/self``) as a number, -1 while it does not answer."""
-    try:
-        return int(agent.api("GET", "/v1/agent/self", timeout=2.0)["stats"]["raft"][key])
-    except Exception:
-        return -1
-
-
-def _applied(agent: Any) -> int:
-    return _raft_stat(agent, "applied_index")
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def _cli(agent: Any, *args: str, timeout: float) -> str:
-    out = agent.cli(*args, timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(f"nomadd {' '.join(args)}: exit {out.returncode}: {out.stderr.strip()[-300:]}")
-    return str(out.stdout)
-
-
-def _stop(agent: Any, timeout: float) -> float:
-    """SIGTERM (an agent stops without leaving the cluster), SIGKILL after ``timeout``; the
-    seconds until it exited."""
-    t = time.monotonic()
-    agent.kill(signal.SIGTERM)
-    try:
-        agent.wait_exit(timeout)
-    except Exception:
-        agent.kill(signal.SIGKILL)
-    return round(time.monotonic() - t, 2)
-
-
-def _start_timed(agent: Any, index: int, timeout: float, rec: dict[str, Any]) -> None:
-    """Start the stopped ``agent``; ``rec`` gets the seconds until it answers HTTP (``http_s``)
-    and until its applied index reaches ``index`` (``s``)."""
-    t = time.monotonic()
-    agent.start()
-    _wait(lambda: _applied(agent) >= 0, timeout, f"{agent.name} answers")
-    rec["http_s"] = round(time.monotonic() - t, 2)
-    _wait(lambda: _applied(agent) >= index, timeout, f"{agent.name} reaches index {index}")
-    rec["s"] = round(time.monotonic() - t, 2)
-
-
-def _operations(
-    c: Any, servers: Sequence[Any], opts: argparse.Namespace, out: dict[str, Any], monitor: Monitor
-) -> None:
-    """Snapshot save, follower catch-up, restart and (last: it replaces the whole state)
-    snapshot restore with the state the run left; each a dict in ``out`` with its seconds
-    (``s``) or its ``error``, the leader it found, and when it started on the monitor's clock
-    (``at``), whose figures are kept per step (the step's name is the monitor's window)."""
-    limit = opts.op_timeout
-    archive = c.tmp / "c1m.snap"
-    caught_up: list[str] = []
-
-    def save(rec: dict[str, Any], leader: Any) -> None:
-        t = time.monotonic()
-        _cli(leader, "operator", "snapshot", "save", str(archive), timeout=limit)
-        rec["s"] = round(time.monotonic() - t, 2)
-        rec["bytes"] = archive.stat().st_size
-
-    def catch_up(rec: dict[str, Any], leader: Any) -> None:
-        f = next(s for s in servers if s is not leader)
-        caught_up.append(f.name)
-        rec["server"] = f.name
-        rec["stop_s"] = _stop(f, limit)
-        raft_dir = f.data_dir / "server" / "raft"
-        wiped = [p for p in raft_dir.glob("raft.*") if p.is_file()]  # journal and dump; peers.json stays
-        for p in wiped:
-            p.unlink()
-        rec["wiped"] = sorted(p.name for p in wiped)
-        target = _applied(leader)
-        rec["leader_index"] = target
-        rec["leader_log_len"] = _raft_stat(leader, "log_len")  # < the index: a snapshot install
-        _start_timed(f, target, limit, rec)
-
-    def restart(rec: dict[str, Any], leader: Any) -> None:
-        others = [s for s in servers if s is not leader]
-        f = next((s for s in others if s.name not in caught_up), others[0])
-        rec["server"] = f.name
-        before = _applied(f)
-        rec["index"] = before
-        rec["stop_s"] = _stop(f, limit)
-        _start_timed(f, before, limit, rec)
-
-    def restore(rec: dict[str, Any], leader: Any) -> None:
-        t = time.monotonic()
-        _cli(leader, "operator", "snapshot", "restore", str(archive), timeout=limit)
-        rec["s"] = round(time.monotonic() - t, 2)
-        target = _applied(leader)
-        _wait(lambda: all(_applied(s) >= target for s in servers), limit, "every server applies the restore")
-        rec["applied_everywhere_s"] = round(time.monotonic() - t, 2)
-
-    steps: list[tuple[str, Callable[[dict[str, Any], Any], None]]] = [
-        ("snapshot_save", save),
-        ("catch_up", catch_up),
-        ("restart", restart),
-        ("snapshot_restore", restore),
-    ]
-    for name, fn in steps:
-        if name == "snapshot_restore" and "s" not in out.get("snapshot_save", {}):
-            continue  # no archive
-        monitor.window = name
-        rec: dict[str, Any] = {"at": monitor.elapsed()}
-        out[name] = rec
-        try:
-            leader = c.wait_leader(servers, timeout=limit)
-            rec["leader"] = leader.name
-            fn(rec, leader)
-        except Exception as err:
-            rec["error"] = f"{type(err).__name__}: {err}"[:500]
-    monitor.window = "end"
 
 
 def scheduler_alone(opts: argparse.Namespace) -> dict[str, Any]:
@@ -526,10 +439,13 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         "load_average": round(os.getloadavg()[0], 2),
         "run": {},
         "ops": {},
+        "skipped_alone": opts.alone_rounds <= 0,
+        "skipped_ops": opts.skip_ops,
     }
     monitor: Monitor | None = None
     try:
-        report["scheduler_alone"] = scheduler_alone(opts)
+        if opts.alone_rounds > 0:
+            report["scheduler_alone"] = scheduler_alone(opts)
         with tempfile.TemporaryDirectory(prefix="bench-c1m-") as tmp:
             c = Cluster(Path(tmp))
             try:
@@ -542,7 +458,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                     asyncio.run(_place(leader, followers, opts, report["run"], monitor))
                 except Exception as err:
                     report["run"]["error"] = f"{type(err).__name__}: {err}"[:500]
-                _operations(c, servers, opts, report["ops"], monitor)
+                if not opts.skip_ops:
+                    operations(c, servers, opts, report["ops"], monitor)
             finally:
                 if monitor is not None:
                     monitor.stop()
@@ -584,6 +501,6 @@ def main(opts: argparse.Namespace) -> int:
     ops = report["ops"]
     measured = report["goals"]["all_placed"] and all(
         "s" in ops.get(op, {}) and "error" not in ops[op]
-        for op in ("snapshot_save", "snapshot_restore", "catch_up", "restart")
+        for op in (() if opts.skip_ops else ("snapshot_save", "snapshot_restore", "catch_up", "restart"))
     )
     return 0 if measured else 1

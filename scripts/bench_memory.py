@@ -24,13 +24,19 @@ With ``--cpu`` it measures CPU instead: the PLAN_RESULTS batches the plan applie
 building the store (``--nodes 1000 --allocs 10000``: the shape of ``scripts/bench schedule``) are
 replayed into a fresh leader store and a fresh follower store, timing with CPU time, per 10,000
 placements, best of ``--rounds``: the check (``PlanApplier._check``), ``FSM.encode``, the
-leader's apply (the proposer's structs) and the follower's decode + apply. ``--compare REF``
-alternates the measurement of git ``REF``'s nomadd and this tree's, in child processes (the
-machine's speed drifts: before and after need the same minutes).
+leader's apply (the proposer's structs) and the follower's decode + apply. ``--stored N``
+replays them into stores that hold ``N`` allocations already (written once with
+``store_allocs.put_locked``, ``--count`` a job, spread evenly over the same nodes, no
+resources so every placement still fits; each round's stores are O(1) copies of that one, the
+tables being persistent maps): how the cost of a placement grows with the allocations stored
+(issue 15: it must not). ``--compare REF`` alternates the measurement of git ``REF``'s nomadd
+and this tree's, in child processes (the machine's speed drifts: before and after need the
+same minutes).
 
 Usage: scripts/bench_memory.py [--allocs 100000] [--nodes 5000] [--count 10] [--follower]
        [--by-type] [--json]
-       scripts/bench_memory.py --cpu [--allocs 10000] [--nodes 1000] [--rounds 5] [--compare REF]
+       scripts/bench_memory.py --cpu [--allocs 10000] [--nodes 1000] [--stored 0] [--rounds 5]
+       [--compare REF]
 """
 
 from __future__ import annotations
@@ -329,8 +335,48 @@ def _recording_applier() -> Any:
     return RecordingApplier
 
 
-def _replay_once(log: list[tuple[str, Any]], prof: Any, prof_step: str) -> tuple[dict[str, float], int]:
-    """One replay of ``log`` into fresh stores: CPU seconds of each step, and placements made."""
+def prefilled(log: list[tuple[str, Any]], stored: int, count: int) -> Any:
+    """A store holding ``stored`` allocations of jobs of ``count``, spread evenly over the nodes
+    ``log`` registers (see the module doc)."""
+    from nomadd.server.state import store_allocs
+    from nomadd.server.state.store import StateStore
+    from nomadd.structs.alloc import Allocation
+    from nomadd.structs.messages import MessageType
+
+    nodes = [
+        item[1].node.id for kind, item in log if kind == "entry" and item[0] == MessageType.NODE_REGISTER
+    ]
+    store = StateStore()
+    batch = 10_000  # allocations a write
+    for start in range(0, stored, batch):
+        with store.write(start // batch + 1) as txn:
+            for i in range(start, min(stored, start + batch)):
+                job = f"prefill-{i // count}"
+                alloc = Allocation(
+                    id=str(uuid.UUID(int=i, version=4)),
+                    name=f"{job}.web[{i % count}]",
+                    node_id=nodes[i % len(nodes)],
+                    job_id=job,
+                    task_group="web",
+                )
+                store_allocs.put_locked(txn, alloc)
+    return store
+
+
+def _copy(base: Any) -> Any:
+    """A store with ``base``'s rows: O(1), its tables are persistent maps (store.py)."""
+    from nomadd.server.state.store import StateStore
+
+    store = StateStore()
+    store._tables, store._indexes, store._latest = dict(base._tables), dict(base._indexes), base._latest
+    return store
+
+
+def _replay_once(
+    log: list[tuple[str, Any]], prof: Any, prof_step: str, base: Any = None
+) -> tuple[dict[str, float], int]:
+    """One replay of ``log`` into fresh stores (copies of ``base``, if given): CPU seconds of each
+    step, and placements made."""
     from types import SimpleNamespace
 
     from nomadd.server.fsm import FSM
@@ -338,7 +384,10 @@ def _replay_once(log: list[tuple[str, Any]], prof: Any, prof_step: str) -> tuple
     from nomadd.server.plan_apply import PlanApplier
     from nomadd.server.state.store import StateStore
 
-    leader, follower = FSM(StateStore(), entry_kinds()), FSM(StateStore(), entry_kinds())
+    def fresh() -> Any:
+        return StateStore() if base is None else _copy(base)
+
+    leader, follower = FSM(fresh(), entry_kinds()), FSM(fresh(), entry_kinds())
     applier = PlanApplier(SimpleNamespace(store=leader.store))  # type: ignore[arg-type]
     spent = dict.fromkeys(("check", "encode", "apply_leader", "apply_follower", "gc"), 0.0)
     # The collector's time is a row of its own: a collection runs in whichever step allocates
@@ -370,6 +419,8 @@ def _replay_once(log: list[tuple[str, Any]], prof: Any, prof_step: str) -> tuple
 def _replay_steps(log: list[tuple[str, Any]], leader: Any, follower: Any, applier: Any, timed: Any) -> int:
     from nomadd.structs.messages import MessageType
 
+    # the entries keep the indexes they had when built (a plan names its job by the job's
+    # modify index), after a prefill too: its rows are at indexes of their own, never compared
     placed = index = 0
 
     for kind, item in log:
@@ -402,6 +453,7 @@ def replay_cpu(opts: argparse.Namespace) -> dict[str, float]:
         raise RuntimeError(f"nomadd imported from {nomadd.__file__}, not from {opts.src}")
     log: list[tuple[str, Any]] = []
     build(opts.nodes, opts.allocs // opts.count, opts.count, False, log=log)
+    base = prefilled(log, opts.stored, opts.count) if opts.stored else None
     gc.collect()
     runtime.install()  # the agent's GC policy (young generations frozen once large)
     if opts.no_gc:
@@ -409,7 +461,7 @@ def replay_cpu(opts: argparse.Namespace) -> dict[str, float]:
     prof = cProfile.Profile() if opts.profile else None
     best: dict[str, float] = {}
     for _ in range(opts.rounds):
-        spent, placed = _replay_once(log, prof, opts.profile)
+        spent, placed = _replay_once(log, prof, opts.profile, base)
         for step, cpu in spent.items():
             best[step] = min(best.get(step, cpu), cpu * 10_000 / max(1, placed))
     best["leader"] = best["check"] + best["encode"] + best["apply_leader"]  # without the collector
@@ -455,7 +507,7 @@ def compare_cpu(opts: argparse.Namespace, argv: list[str]) -> dict[str, dict[str
 def _print_cpu(opts: argparse.Namespace, columns: dict[str, dict[str, float]]) -> None:
     print(
         f"plan path CPU (ms per 10,000 placements, best of {opts.rounds}): {opts.allocs:,} allocations "
-        f"on {opts.nodes:,} nodes, {opts.count} per job"
+        f"on {opts.nodes:,} nodes, {opts.count} per job, {opts.stored:,} stored before"
     )
     print(f"{'':<16}" + "".join(f"{name:>14}" for name in columns))
     for step in next(iter(columns.values())):
@@ -480,6 +532,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--cpu", action="store_true", help="CPU of the plan path instead (see above)")
     ap.add_argument("--rounds", type=int, default=5, help="--cpu: replays, best of")
+    ap.add_argument("--stored", type=int, default=0, help="--cpu: allocations stored before the replay")
     ap.add_argument("--compare", metavar="REF", help="--cpu: also git REF's nomadd, alternated")
     ap.add_argument("--repeat", type=int, default=3, help="--compare: alternations")
     ap.add_argument("--no-gc", action="store_true", help="--cpu: collector off while replaying")
@@ -499,7 +552,7 @@ def main() -> int:
         if "--nodes" not in sys.argv:
             opts.nodes = 1000
         argv = ["--cpu", f"--allocs={opts.allocs}", f"--nodes={opts.nodes}", f"--count={opts.count}"]
-        argv += [f"--rounds={opts.rounds}", *(["--no-gc"] if opts.no_gc else [])]
+        argv += [f"--rounds={opts.rounds}", f"--stored={opts.stored}", *(["--no-gc"] if opts.no_gc else [])]
         columns = compare_cpu(opts, argv) if opts.compare else {"this tree": replay_cpu(opts)}
         if opts.json:
             print(json.dumps(columns[next(iter(columns))] if len(columns) == 1 else columns, indent=2))

@@ -164,16 +164,19 @@ class ClusterCalls:
             stats = (await resp.json())["stats"]
         return int(stats["raft"]["applied_index"])
 
-    async def committed(self, timeout: float = 300.0, agent: Any = None) -> int:
-        """The ``nomad.nomad.plan.placements_committed`` gauge of ``agent`` (the leader): the
-        placements it committed while leader, since it started."""
+    async def gauges(self, timeout: float = 300.0, agent: Any = None) -> dict[str, float]:
+        """Every gauge of ``agent`` (the leader), name -> value (``/v1/metrics``)."""
         import aiohttp
 
         async with self.http.get(
             f"{(agent or self.leader).url}/v1/metrics", timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
-            gauges = (await resp.json())["Gauges"]
-        return int(next(g["Value"] for g in gauges if g["Name"] == "nomad.nomad.plan.placements_committed"))
+            return {g["Name"]: g["Value"] for g in (await resp.json())["Gauges"]}
+
+    async def committed(self, timeout: float = 300.0, agent: Any = None) -> int:
+        """The ``nomad.nomad.plan.placements_committed`` gauge of ``agent`` (the leader): the
+        placements of every plan result it has applied (replicated: the cluster's count)."""
+        return int((await self.gauges(timeout, agent))["nomad.nomad.plan.placements_committed"])
 
     async def register(self, job: dict[str, Any], timeout: float = 300.0) -> None:
         """``PUT /v1/jobs`` on the leader; a non-200 answer raises RuntimeError."""
@@ -378,7 +381,13 @@ def main() -> int:
         "--alone-jobs", type=int, default=2000, help="--c1m: jobs of the scheduler alone (both sizes)"
     )
     ap.add_argument(
-        "--alone-rounds", type=int, default=2, help="--c1m: scheduler alone rounds per size (best)"
+        "--alone-rounds",
+        type=int,
+        default=2,
+        help="--c1m: scheduler alone rounds per size (best; 0: skip it)",
+    )
+    ap.add_argument(
+        "--skip-ops", action="store_true", help="--c1m: no snapshot save/restore, catch-up or restart"
     )
     ap.add_argument("--skip-raft", action="store_true")
     ap.add_argument("--json", action="store_true")

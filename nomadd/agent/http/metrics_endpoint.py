@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from nomadd import telemetry
+from nomadd.server.state import store_allocs
 from nomadd.structs.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -42,15 +43,18 @@ def _runtime_gauges(agent: Agent) -> None:
 
 
 def _scheduling_gauges(agent: Agent) -> None:
-    """The leader's eval broker, blocked evals and plan applier (zero on followers)."""
+    """The leader's eval broker and blocked evals (zero on followers), the placements committed."""
     if agent.server is None:
         return
     sched = agent.server.scheduling
     telemetry.set_gauge("nomad.nomad.broker.total_ready", sched.broker.ready_count())
     telemetry.set_gauge("nomad.nomad.broker.total_unacked", sched.broker.unacked_count())
     telemetry.set_gauge("nomad.nomad.blocked_evals.total_blocked", sched.blocked.count())
-    # nomadd's own: placements this server committed as leader since it started
-    telemetry.set_gauge("nomad.nomad.plan.placements_committed", sched.applier.committed_placements)
+    # nomadd's own: placements of every plan result applied (replicated: every server, any leader)
+    telemetry.set_gauge(
+        "nomad.nomad.plan.placements_committed",
+        store_allocs.placements_committed(agent.server.store.snapshot()),
+    )
 
 
 async def metrics(agent: Agent, req: web.Request) -> object:

@@ -11,7 +11,9 @@ Two kinds of writers, as in Nomad's state store:
 * :func:`update_client_locked` — status reports from clients (``ALLOC_CLIENT_UPDATE``): only
   ``ClientStatus``, ``ClientDescription`` and ``TaskStates`` change; ``AllocModifyIndex`` does not.
 
-Index values are tuples of IDs, replaced on write (the store's snapshots share rows).
+An index row (``allocs_by_job``, ``allocs_by_node``) is a tuple of chunks, each a tuple of at
+most :data:`CHUNK_LEN` allocations (or their IDs after a restore), replaced on write (the store's
+snapshots share rows): a write copies the outer tuple and one chunk, not the whole row.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import itertools
 import operator
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nomadd.server.state import store_deployments, store_jobs
@@ -45,6 +47,7 @@ from nomadd.structs.requests.node import AllocClientUpdate
 __all__ = [
     "BY_JOB_TABLE",
     "BY_NODE_TABLE",
+    "COUNTS_TABLE",
     "TABLE",
     "TABLES",
     "USAGE_TABLE",
@@ -54,6 +57,7 @@ __all__ = [
     "get_alloc",
     "list_allocs",
     "node_usage",
+    "placements_committed",
     "put_locked",
     "update_client_locked",
     "upsert_plan_locked",
@@ -63,6 +67,11 @@ TABLE = "allocs"
 BY_JOB_TABLE = "allocs_by_job"
 BY_NODE_TABLE = "allocs_by_node"
 USAGE_TABLE = "node_usage"  # node -> summed comparable resources of its non-terminal allocations
+# "placed" -> placements (new and in place) of every plan result applied: replicated, so every
+# server counts the same across leader changes (a leader's own count missed the plans that
+# committed while leadership moved, and started again at 0 on the next leader)
+COUNTS_TABLE = "alloc_counts"
+_PLACED = "placed"
 TABLES = (TABLE,)  # what blocking queries on allocations watch
 
 
@@ -121,14 +130,71 @@ def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
 _with_metrics = replacer(Allocation, "metrics")
 
 
-def _encode_ids(rows: tuple[Any, ...]) -> Any:
-    return [r if isinstance(r, str) else r.id for r in rows]
+# A node holds ~200 allocations at C1M: copying its whole row on each placement made the cost
+# of an apply grow with the allocations stored. In chunks, an append copies the last chunk and
+# the outer tuple, O(CHUNK_LEN + row / CHUNK_LEN); 32 makes the two copies the same length at
+# 1,024 allocations a row.
+CHUNK_LEN = 32
+
+Chunks = tuple[tuple[Any, ...], ...]  # an index row: chunks of allocations (or IDs), in order
 
 
-def _decode_ids(raw: Any) -> tuple[Any, ...]:
+def _chunks_append(chunks: Chunks, items: Sequence[Any]) -> Chunks:
+    """``chunks`` with ``items`` added at the end: the last chunk is filled, then new ones."""
+    if chunks and (room := CHUNK_LEN - len(chunks[-1])) > 0:
+        chunks = (*chunks[:-1], (*chunks[-1], *items[:room]))
+        items = items[room:]
+    if not items:
+        return chunks
+    return (*chunks, *(tuple(items[i : i + CHUNK_LEN]) for i in range(0, len(items), CHUNK_LEN)))
+
+
+def _chunks_find(chunks: Chunks, old: Allocation | None, alloc_id: str) -> tuple[int, int]:
+    """(chunk, position) of ``old`` (found by identity, in C: a scan comparing IDs in Python
+    was two thirds of a client update with 200 allocations a node) or, failing that, of the ID
+    ``alloc_id`` (a row of IDs after a restore); (-1, -1) when the row holds neither."""
+    if old is not None:
+        for c, chunk in enumerate(chunks):
+            if True in map(operator.is_, chunk, itertools.repeat(old)):
+                return c, list(map(operator.is_, chunk, itertools.repeat(old))).index(True)
+    for c, chunk in enumerate(chunks):
+        for i, r in enumerate(chunk):
+            if (r if isinstance(r, str) else r.id) == alloc_id:
+                return c, i
+    return -1, -1
+
+
+def _chunks_set(chunks: Chunks, c: int, i: int, value: Any) -> Chunks:
+    chunk = chunks[c]
+    return (*chunks[:c], (*chunk[:i], value, *chunk[i + 1 :]), *chunks[c + 1 :])
+
+
+def _chunks_drop(chunks: Chunks, c: int, i: int) -> Chunks:
+    """``chunks`` without item ``i`` of chunk ``c``. The chunk is merged with its neighbours
+    while they fit in one, so any two adjacent chunks hold more than ``CHUNK_LEN`` together
+    (appends keep that too): a row of n keeps at most 2n / CHUNK_LEN + 1 chunks, however many
+    allocations came and went."""
+    chunk = chunks[c]
+    rest = (*chunk[:i], *chunk[i + 1 :])
+    start, end = c, c + 1
+    if start > 0 and len(chunks[start - 1]) + len(rest) <= CHUNK_LEN:
+        start -= 1
+        rest = (*chunks[start], *rest)
+    if end < len(chunks) and len(chunks[end]) + len(rest) <= CHUNK_LEN:
+        rest = (*rest, *chunks[end])
+        end += 1
+    return (*chunks[:start], *((rest,) if rest else ()), *chunks[end:])
+
+
+def _encode_ids(chunks: Chunks) -> Any:
+    # the dump holds a row flat (its format does not depend on the chunk length)
+    return [r if isinstance(r, str) else r.id for chunk in chunks for r in chunk]
+
+
+def _decode_ids(raw: Any) -> Chunks:
     # IDs after a restore (the allocations' own ID strings: interned); rows are put back as
     # they are rewritten
-    return tuple(map(sys.intern, raw))
+    return _chunks_append((), tuple(map(sys.intern, raw)))
 
 
 # an allocation's job is the job version it was placed with, one object for all its allocations
@@ -143,6 +209,7 @@ register_table(
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
 register_table(USAGE_TABLE, list, tuple)
+register_table(COUNTS_TABLE)
 
 
 def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> None:
@@ -155,27 +222,19 @@ def _add_usage(txn: Any, node_id: str, res: tuple[int, int, int], sign: int) -> 
 
 
 def _index_put(txn: Any, table: str, key: str, alloc: Allocation, old: Allocation | None) -> None:
-    """Put ``alloc`` in an index row (a tuple of allocations, or of IDs after a restore),
+    """Put ``alloc`` in an index row (chunks of allocations, or of IDs after a restore),
     replacing ``old``, the stored allocation with the same ID. Rows hold the objects so reads
     need no lookups.
 
     ``old`` None: the allocation is in no row: it is appended without looking (a node's row
-    holds every allocation bin-packed onto it). Otherwise the row holds ``old`` itself, found
-    by identity in C (a scan comparing IDs in Python was two thirds of a client update with
-    200 allocations a node); a row of IDs (after a restore) is scanned."""
-    rows: tuple[Any, ...] = txn.get(table, key) or ()
-    if old is None:
-        txn.put(table, key, (*rows, alloc))
-        return
-    try:
-        i = list(map(operator.is_, rows, itertools.repeat(old))).index(True)
-    except ValueError:
-        alloc_id = alloc.id
-        i = next((j for j, r in enumerate(rows) if (r if isinstance(r, str) else r.id) == alloc_id), -1)
-    if i < 0:
-        txn.put(table, key, (*rows, alloc))
+    holds every allocation bin-packed onto it). Otherwise the row holds ``old`` itself (or,
+    after a restore, its ID)."""
+    chunks: Chunks = txn.get(table, key) or ()
+    c, i = (-1, -1) if old is None else _chunks_find(chunks, old, alloc.id)
+    if c < 0:
+        txn.put(table, key, _chunks_append(chunks, (alloc,)))
     else:
-        txn.put(table, key, (*rows[:i], alloc, *rows[i + 1 :]))
+        txn.put(table, key, _chunks_set(chunks, c, i, alloc))
 
 
 def put_locked(txn: Any, alloc: Allocation) -> None:
@@ -209,8 +268,7 @@ def _put(
 def _append_by_job(txn: Any, new_by_job: dict[str, list[Allocation]]) -> None:
     """Append the allocations :func:`_put` collected to their jobs' index rows; empties it."""
     for key, allocs in new_by_job.items():
-        rows: tuple[Any, ...] = txn.get(BY_JOB_TABLE, key) or ()
-        txn.put(BY_JOB_TABLE, key, (*rows, *allocs))
+        txn.put(BY_JOB_TABLE, key, _chunks_append(txn.get(BY_JOB_TABLE, key) or (), allocs))
     new_by_job.clear()
 
 
@@ -289,12 +347,17 @@ def upsert_plan_locked(
             _put(txn, stored, old)
         placed += 1
     _append_by_job(txn, new_by_job)
+    if placed:
+        txn.put(COUNTS_TABLE, _PLACED, (txn.get(COUNTS_TABLE, _PLACED) or 0) + placed)
     return placed, stopped
 
 
-def _index_drop(txn: Any, table: str, key: str, alloc_id: str) -> None:
-    rows: tuple[Any, ...] = txn.get(table, key) or ()
-    rest = tuple(r for r in rows if (r if isinstance(r, str) else r.id) != alloc_id)
+def _index_drop(txn: Any, table: str, key: str, old: Allocation) -> None:
+    chunks: Chunks = txn.get(table, key) or ()
+    c, i = _chunks_find(chunks, old, old.id)
+    if c < 0:
+        return
+    rest = _chunks_drop(chunks, c, i)
     if rest:
         txn.put(table, key, rest)
     else:
@@ -311,8 +374,8 @@ def delete_locked(txn: Any, alloc_ids: Iterable[str]) -> int:
         if not old.terminal():
             _add_usage(txn, old.node_id, old.allocated_resources.comparable(), -1)
         txn.delete(TABLE, alloc_id)
-        _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), alloc_id)
-        _index_drop(txn, BY_NODE_TABLE, old.node_id, alloc_id)
+        _index_drop(txn, BY_JOB_TABLE, job_key(old.namespace, old.job_id), old)
+        _index_drop(txn, BY_NODE_TABLE, old.node_id, old)
         n += 1
     return n
 
@@ -358,7 +421,10 @@ def get_alloc(reader: Reader, alloc_id: str) -> Allocation | None:
     return alloc
 
 
-def _rows(reader: Reader, rows: Iterable[Any]) -> list[Allocation]:
+def _rows(reader: Reader, chunks: Chunks) -> list[Allocation]:
+    rows: list[Any] = list(itertools.chain.from_iterable(chunks))
+    if str not in map(type, rows):  # (checked in C) no IDs left from a restore
+        return rows
     out = []
     for r in rows:
         a = reader.get(TABLE, r) if isinstance(r, str) else r
@@ -379,6 +445,13 @@ def node_usage(reader: Reader, node_id: str) -> tuple[int, int, int]:
     """Summed (cpu, memory, disk) of the node's non-terminal allocations, kept on every write."""
     usage: tuple[int, int, int] = reader.get(USAGE_TABLE, node_id) or (0, 0, 0)
     return usage
+
+
+def placements_committed(reader: Reader) -> int:
+    """Placements (new and in place) of every plan result applied since the cluster began (the
+    ``nomad.nomad.plan.placements_committed`` gauge): the same on every server at one index."""
+    placed: int = reader.get(COUNTS_TABLE, _PLACED) or 0
+    return placed
 
 
 def usage_rows(reader: Reader) -> Mapping[str, tuple[int, int, int]]:

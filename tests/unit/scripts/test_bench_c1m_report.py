@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
 
-from bench_c1m_report import goals, tenth_durations, tenth_ratio
+from bench_c1m_report import goals, tenth_cpu, tenth_durations, tenth_ratio
 
 
 def test_steady_rate_gives_equal_tenths() -> None:
@@ -95,3 +95,30 @@ def test_goals_all_met_and_each_one_missed() -> None:
     failed_op["ops"] = {"snapshot_save": {"error": "boom"}}
     assert not goals(failed_op)["snapshot_save"]
     assert not goals(failed_op)["restart"]  # not run: not met
+
+
+def test_cpu_per_tenth_per_10k_placements() -> None:
+    # (placements, CPU s) per poll: 0.5 s per 1,000 in the first half, 1 s per 1,000 after;
+    # the polls fall on no mark but the first and last
+    samples = [(0, 0.0), (1000, 0.5), (2500, 1.25), (4000, 2.0), (5000, 2.5), (7000, 4.5), (10000, 7.5)]
+    per = tenth_cpu(samples, 10000)
+    assert len(per) == 10
+    # a part spans from the first poll at or past its start to the first at or past its end
+    assert per[0] == pytest.approx(5.0)  # 0 -> 1000: 0.5 s per 1,000 = 5 s per 10,000
+    assert per[4] == pytest.approx(5.0)  # 4000 -> 5000
+    assert per[5] == pytest.approx(10.0)  # 5000 -> 7000
+    assert per[9] == pytest.approx(10.0)  # 7000 -> 10000: 3 s per 3,000
+    assert tenth_cpu(samples[:4], 10000) == per[:4]  # parts not reached are left out
+    assert tenth_cpu([], 10000) == []
+    # several marks passed at one poll: each part takes that poll's rate
+    assert tenth_cpu([(0, 0.0), (10000, 4.0)], 10000) == [4.0] * 10
+
+
+def test_goals_left_out_when_their_part_is_skipped() -> None:
+    r = _report()
+    r["ops"] = {}
+    del r["scheduler_alone"]
+    r["skipped_ops"] = r["skipped_alone"] = True
+    g = goals(r)
+    assert all(g.values())
+    assert "snapshot_save" not in g and "scheduler_alone_ratio" not in g

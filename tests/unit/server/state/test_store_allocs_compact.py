@@ -105,7 +105,7 @@ def test_restored_rows_of_a_job_version_share_the_stored_job() -> None:
     old = store_jobs.job_versions(snap, "default", "a")[1]
     assert by_id["1"].job is old and by_id["2"].job is old
     rows = snap.get(store_allocs.BY_JOB_TABLE, store_jobs.job_key("default", "a"))
-    assert rows is not None and any(r is by_id["1"].id for r in rows)  # one ID string
+    assert rows is not None and any(r is by_id["1"].id for chunk in rows for r in chunk)  # one ID string
 
 
 def test_decode_after_a_row_of_other_fields_takes_the_defaults() -> None:

@@ -35,7 +35,8 @@ def _assert_rows_match_table(store: StateStore) -> None:
             want.setdefault(key_of(a), []).append(a.id)
         rows = snap.table(table)
         assert sorted(rows) == sorted(want), table
-        for key, row in rows.items():
+        for key, chunks in rows.items():
+            row = [r for chunk in chunks for r in chunk]
             assert sorted(r.id for r in row) == sorted(want[key]), (table, key)
             assert all(r is stored[r.id] for r in row), (table, key)
 

@@ -15,15 +15,12 @@ only on the entries, so every server ends in the same state.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
-
-import msgpack  # type: ignore[import-untyped]
 
 from nomadd.helper.snapshot_archive import (
     ArchivePipe,
@@ -33,7 +30,7 @@ from nomadd.helper.snapshot_archive import (
     read_archive_stream,
 )
 from nomadd.server.state.store import Txn, decode_dump, register_table
-from nomadd.server.state.store_codec import decode_dump_stream, dump_reader
+from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
 __all__ = ["STAGING_TABLE", "SnapshotRestorer", "staged_restore"]
@@ -85,13 +82,7 @@ def _decode_state(f: Readable) -> dict[str, Mapping[str, Any]]:
     """The tables of the state dump read from ``f``, row by row as it arrives (a version 1
     dump, one msgpack document, is read whole first)."""
     head = f.read(_PEEK_BYTES)
-    version = None
-    with contextlib.suppress(Exception):  # not msgpack, or too short: decode_dump says why
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(head)
-        if unpacker.read_map_header() and unpacker.unpack() == "v":
-            version = unpacker.unpack()
-    if version != 2:
+    if not dump_streams(head):  # version 1, or not a dump: decode_dump says why
         return decode_dump(head + f.read())[1]
     return decode_dump_stream(dump_reader(_Prefixed(head, f)))[1]
 

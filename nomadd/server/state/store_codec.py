@@ -45,6 +45,7 @@ __all__ = [
     "decode_dump_stream",
     "dump_reader",
     "dump_snapshot",
+    "dump_streams",
     "register_shared",
     "register_table",
     "write_dump",
@@ -420,7 +421,7 @@ def _decoding() -> Iterator[None]:
 
 
 def decode_dump_stream(unpacker: Any) -> Decoded:
-    """The document and decoded tables of a version 2 dump read from a :func:`dump_reader`,
+    """The document and decoded tables of a version 2 or 3 dump read from a :func:`dump_reader`,
     row by row (the file is never held whole); ValueError if it is not one."""
     with _decoding():
         return _read_stream(unpacker)
@@ -441,9 +442,15 @@ def decode_dump(data: bytes) -> Decoded:
         return doc, _decode_v1_tables(doc["tables"])
 
 
+def dump_streams(head: bytes) -> bool:
+    """Whether the dump starting with ``head`` (its first few dozen bytes) can be read row by
+    row with :func:`decode_dump_stream` (every version this one writes; not version 1)."""
+    return _peek_version(head) in _WRITABLE_VERSIONS
+
+
 def _peek_version(data: bytes) -> Any:
-    """The ``v`` of a dump: the first key of version 2 dumps (the writer puts it there); a
-    version 1 dump is one map in any order (read whole)."""
+    """The ``v`` of a dump: the first key of version 2 and 3 dumps (the writer puts it there);
+    a version 1 dump is one map in any order (read whole)."""
     try:
         unpacker = msgpack.Unpacker(io.BytesIO(data), raw=False, strict_map_key=False)
         if unpacker.read_map_header() and unpacker.unpack() == "v":

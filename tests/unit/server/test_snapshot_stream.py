@@ -25,8 +25,8 @@ from nomadd.helper.snapshot_archive import (
 )
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
-from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
-from nomadd.server.state.store import StateStore, register_table
+from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, _decode_state
+from nomadd.server.state.store import StateStore, decode_dump, register_table
 from nomadd.structs.codec import pack
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.snapshot import (
@@ -255,3 +255,26 @@ def test_the_cli_checks_an_archive_file_as_it_reads_it(
             mp.setenv(k, v)
         assert operator_snapshot_restore.run([str(cut)]) == 1
     assert "Error verifying snapshot file" in capsys.readouterr().err
+
+
+class _NoWholeRead:
+    """A stream that refuses to be read whole (``read()`` without a size)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def read(self, size: int = -1, /) -> bytes:
+        assert size >= 0, "the dump was read whole, not row by row"
+        return self._f.read(size)
+
+
+def test_a_dump_of_the_version_written_today_is_decoded_row_by_row() -> None:
+    """The restore's decoder streams every dump version the servers write (the check once named
+    version 2 only, and a version 3 dump was read whole before decoding)."""
+    archive, _ = _archive()
+    _, state = read_archive(archive)
+    tables = _decode_state(_NoWholeRead(state))
+    assert tables.keys() == decode_dump(state)[1].keys()
+    assert {n: dict(rows) for n, rows in tables.items()} == {
+        n: dict(rows) for n, rows in decode_dump(state)[1].items()
+    }

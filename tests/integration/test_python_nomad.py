@@ -144,7 +144,12 @@ def test_dispatch_and_periodic_force(dev_agent: nomad.Nomad, tmp_path: Path) -> 
     assert n.job.register_job("pyparam", job)["EvalID"] == ""
     payload = base64.b64encode(b"from python-nomad").decode()
     first = n.job.dispatch_job("pyparam", payload=payload, meta={"who": "py"}, idempotency_token="k")
-    wait_for(marker.exists, timeout=30, what="the dispatched task to read its payload")
+    # the shell creates the file before cat writes to it: wait for content, not for the name
+    wait_for(
+        lambda: marker.exists() and marker.stat().st_size > 0,
+        timeout=30,
+        what="the dispatched task to read its payload",
+    )
     assert marker.read_text() == "from python-nomad"
     again = n.job.dispatch_job("pyparam", payload=payload, idempotency_token="k")
     assert again["DispatchedJobID"] == first["DispatchedJobID"]

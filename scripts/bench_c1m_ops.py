@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+OPS = ("snapshot_save", "catch_up", "restart", "snapshot_restore")  # the steps, in their order
+
 
 def _raft_stat(agent: Any, key: str) -> int:
     """One of ``agent``'s Raft stats (``/v1/agent/self``) as a number, -1 while it does not answer."""
@@ -116,7 +118,10 @@ def operations(
         ("restart", restart),
         ("snapshot_restore", restore),
     ]
+    wanted = opts.ops.split(",")
     for name, fn in steps:
+        if name not in wanted:
+            continue
         if name == "snapshot_restore" and "s" not in out.get("snapshot_save", {}):
             continue  # no archive
         monitor.window = name

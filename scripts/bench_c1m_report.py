@@ -82,9 +82,7 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     }
     if not report.get("skipped_alone"):
         out["scheduler_alone_ratio"] = float(alone.get("ratio", 0)) >= RATIO_GOAL
-    for op in (
-        () if report.get("skipped_ops") else ("snapshot_save", "snapshot_restore", "catch_up", "restart")
-    ):
+    for op in report.get("ops_run", ()):
         rec = report.get("ops", {}).get(op, {})
         out[op] = "s" in rec and "error" not in rec and float(rec["s"]) <= OPS_GOAL_S
     return out
@@ -185,6 +183,12 @@ def print_report(r: dict[str, Any]) -> None:
         )
         print(f"    {window}: {per}")
     print(f"  RSS per server <= {RSS_GOAL_MB:,.0f} MB: {_ok(g['rss_per_server'])}")
+    for key, label in (
+        ("save_state", "state saved (servers stopped, copied, started)"),
+        ("cluster_restart", "whole cluster restarted from the saved state"),
+    ):
+        if key in r:
+            print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in r[key].items()))
     ops = r.get("ops", {})
     labels = {  # in the order they run
         "snapshot_save": "snapshot save (operator snapshot save on the leader)",
@@ -195,7 +199,8 @@ def print_report(r: dict[str, Any]) -> None:
     for op, label in labels.items():
         rec = ops.get(op)
         if rec is None:
-            print(f"  {label}: not run")
+            if op in r.get("ops_run", ()):
+                print(f"  {label}: not run")
             continue
         extra = ", ".join(f"{k} {v}" for k, v in rec.items() if k not in ("s", "error"))
         took = f"{rec['s']} s" if "s" in rec else "-"

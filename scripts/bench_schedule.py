@@ -296,14 +296,14 @@ def _cpu_seconds(agent: Any) -> float:
         return 0.0
 
 
-def start_servers(c: Any, secure: bool = False) -> tuple[list[Any], Any]:
+def start_servers(c: Any, secure: bool = False, log_level: str = "WARN") -> tuple[list[Any], Any]:
     """3 linked server agents of cluster ``c`` started (WARN logs; no simulated node expires
     mid-run); returns them and their leader."""
     import bench_secure
 
     extra = bench_secure.server_extra(
         {
-            "log_level": "WARN",
+            "log_level": log_level,
             # simulated nodes never heartbeat: a new leader gives every node failover_heartbeat_ttl
             # (5 min) to heartbeat, so after a leader change they would all go down mid-run
             "server": {
@@ -388,6 +388,17 @@ def main() -> int:
     )
     ap.add_argument(
         "--skip-ops", action="store_true", help="--c1m: no snapshot save/restore, catch-up or restart"
+    )
+    ap.add_argument(
+        "--save-state", default="", help="--c1m: keep the state after the placements in this new dir"
+    )
+    ap.add_argument("--from-state", default="", help="--c1m: no placements; start from a --save-state dir")
+    ap.add_argument("--logs", default="", help="--c1m: write every agent's output to this dir at the end")
+    ap.add_argument("--log-level", default="WARN", help="--c1m: the servers' log level")
+    ap.add_argument(
+        "--ops",
+        default="snapshot_save,catch_up,restart,snapshot_restore",
+        help="--c1m: the steps after the run, in their order (a subset)",
     )
     ap.add_argument("--skip-raft", action="store_true")
     ap.add_argument("--json", action="store_true")

@@ -93,6 +93,12 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (SyncObj, "_SyncObj__conf", "init"),
     (SyncObj, "_SyncObj__otherNodes", "init"),
     (SyncObj, "_SyncObj__lastResponseTime", "init"),
+    # the pre-vote (raft.prevote) around pysyncobj's election
+    (SyncObj, "_SyncObj__transferInProgress", "init"),
+    (SyncObj, "_SyncObj__generateRaftTimeout", "attr"),
+    (SyncObj, "_SyncObj__getCurrentLogIndex", "attr"),
+    (SyncObj, "_SyncObj__getCurrentLogTerm", "attr"),
+    (SyncObj, "_SyncObj__connectedToAnyone", "attr"),
     # module globals replaced while a SyncObj is built (glue.building_node)
     (_syncobj_module, "PipeNotifier", "attr"),
     (PipeNotifier, "notify", "attr"),

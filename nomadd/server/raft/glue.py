@@ -12,7 +12,9 @@
 * :class:`RaftView`: what the event loop knows about the node, taken on the tick thread;
 * :meth:`RaftNode._onTick`: a follower whose election timer ran out (a leader that heard from
   no majority for ``leaderFallbackTimeout``) first reads what waits on its Raft sockets, and
-  elects (steps down) only if what it missed is not among it;
+  elects (steps down) only if what it missed is not among it; and then only once a majority
+  granted it a pre-vote (:mod:`.prevote`), so a server that merely lost sight of a working
+  leader (restarted, wiped, busy loading a snapshot) does not depose it;
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -40,7 +42,10 @@ from pysyncobj.transport import TCPTransport
 
 from nomadd.helper.cpu_clock import CpuSample, Stall, ThreadClock
 from nomadd.server.fsm import FSM, FSMFatalError
-from nomadd.server.raft import compat  # noqa: F401  (checks pysyncobj's insides at import)
+from nomadd.server.raft import (
+    compat,  # noqa: F401  (checks pysyncobj's insides at import)
+    prevote,
+)
 from nomadd.server.raft.journal import DurableJournal, durable_replace
 
 # pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
@@ -196,6 +201,16 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
+        owner = self._syncObj
+        if isinstance(owner, RaftNode):
+            if kind == prevote.PRE_VOTE:
+                prevote.on_request(owner, node, message)
+                return
+            if kind == prevote.PRE_VOTE_REPLY:
+                prevote.on_reply(owner, node, message)
+                return
+            if kind == "append_entries":
+                prevote.on_append_entries(owner, message)
         if kind == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             log = getattr(self._syncObj, "_SyncObj__raftLog", None)
             if log is not None:
@@ -428,6 +443,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_clock = ThreadClock()
         self._nomadd_last_tick: CpuSample | None = None
         self._nomadd_late_reads = 0
+        self._nomadd_prevote = prevote.PreVote()
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -464,6 +480,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._poller.poll(0)
             if state in (0, 2) and self._SyncObj__raftState == state and not self._step_due():
                 self._nomadd_late_reads += 1
+            if self._SyncObj__raftState != 2 and self._step_due() and self._SyncObj__connectedToAnyone():
+                prevote.gate(self)
         super()._onTick(timeToWait)
 
     def _step_due(self) -> bool:

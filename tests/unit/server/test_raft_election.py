@@ -5,7 +5,7 @@ leader is silent still elects; a stall between two ticks is split into where its
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pysyncobj import SyncObjConf
@@ -87,12 +87,15 @@ def test_a_follower_reads_the_waiting_heartbeats_before_it_calls_an_election(pai
     assert follower.view.late_reads == late + 1
     assert leader.view.state == 2 and leader.view.term == term
 
-    # A leader that really went quiet is still replaced: the follower elects.
+    # A leader that really went quiet: the follower's timer runs out, and it asks for a
+    # pre-vote (pysyncobj alone would raise its term at once); with two members it cannot win
+    # without the leader, so its term stays (the majority case: test_a_majority_whose_...).
+    held = follower._nomadd_prevote.elections_held_back
     deadline = time.monotonic() + ELECTION_MAX_S * 4
-    while follower.view.state == 0 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         follower.doTick(0.01)
-    assert follower.view.state == 1, "a follower without heartbeats never called an election"
-    assert follower.view.term == term + 1
+    assert follower._nomadd_prevote.elections_held_back > held, "a follower without heartbeats never asked"
+    assert follower.view.term == term
     assert follower.view.late_reads == late + 1
 
 
@@ -137,3 +140,92 @@ def test_a_leader_reads_the_waiting_replies_before_it_steps_down(pair: list[Raft
     _tick([leader], LEADER_FALLBACK_S * 2)
     assert leader.view.state != 2, "a leader without a majority never stepped down"
     assert leader.view.late_reads == late + 1
+
+
+# ---- pre-vote (nomadd.server.raft.prevote) ---------------------------------------------------
+@pytest.fixture
+def trio() -> Iterator[list[RaftNode]]:
+    """Three members on 127.0.0.1, ticked by hand, leader fallback 30 s."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    nodes: list[RaftNode] = []
+    for addr in addrs:
+        conf = SyncObjConf(
+            password=PASSWORD,
+            bindAddress=addr,
+            autoTick=False,
+            appendEntriesUseBatch=False,
+            appendEntriesPeriod=APPEND_ENTRIES_PERIOD_S,
+            raftMinTimeout=ELECTION_MIN_S,
+            raftMaxTimeout=ELECTION_MAX_S,
+            connectionRetryTime=0.1,
+            connectionTimeout=30.0,
+            leaderFallbackTimeout=30.0,
+        )
+        nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.destroy()
+
+
+def _settled(nodes: list[RaftNode]) -> RaftNode:
+    """Tick until one leader that every member follows at one term; the leader."""
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        _tick(nodes, 0.05)
+        leaders = [n for n in nodes if n.view.state == 2]
+        if len(leaders) == 1 and len({(n.view.leader, n.view.term) for n in nodes}) == 1:
+            _tick(nodes, 0.2)
+            return leaders[0]
+    raise AssertionError(f"no settled leader in 10 s: {[n.view for n in nodes]}")
+
+
+def _deaf_to(node: RaftNode, leader: RaftNode) -> Callable[[], None]:
+    """``leader`` stops sending AppendEntries to ``node`` (a one-way partition: everything
+    else still flows); returns the heal."""
+    transport = leader._SyncObj__transport
+    inner = transport.send
+    cut = str(node._SyncObj__selfNode.address)
+
+    def send(peer: object, message: object) -> bool:
+        to_cut = str(getattr(peer, "address", "")) == cut
+        if to_cut and isinstance(message, dict) and message.get("type") == "append_entries":
+            return True
+        return bool(inner(peer, message))
+
+    transport.send = send
+    return lambda: setattr(transport, "send", inner)
+
+
+def test_a_server_cut_off_from_a_working_leader_does_not_depose_it(trio: list[RaftNode]) -> None:
+    leader = _settled(trio)
+    cut, other = [n for n in trio if n is not leader]
+    term = leader.view.term
+    heal = _deaf_to(cut, leader)
+    # Several of its election timeouts pass without a heartbeat; the leader and the other
+    # follower, who hear each other, refuse it their pre-votes: nobody's term moves.
+    _tick(trio, ELECTION_MAX_S * 6)
+    assert leader.view.state == 2 and leader.view.term == term, "the cut-off server deposed the leader"
+    assert other.view.term == term and other.view.leader == leader.view.leader
+    assert cut.view.term == term and cut.view.state != 2
+    assert cut._nomadd_prevote.elections_held_back >= 3
+    heal()
+    _tick(trio, ELECTION_MAX_S * 2)
+    assert {(n.view.term, n.view.leader) for n in trio} == {(term, leader.view.leader)}
+
+
+def test_a_majority_whose_leader_went_quiet_elects_through_pre_votes(trio: list[RaftNode]) -> None:
+    leader = _settled(trio)
+    rest = [n for n in trio if n is not leader]
+    term = leader.view.term
+    started = time.monotonic()
+    deadline = started + ELECTION_MAX_S * 10
+    while not any(n.view.state == 2 for n in rest) and time.monotonic() < deadline:
+        _tick(rest, 0.02)  # the leader no longer ticks: silent, its sockets still open
+    took = time.monotonic() - started
+    new = [n for n in rest if n.view.state == 2]
+    assert new, "the two left never elected a leader"
+    assert new[0].view.term > term
+    # one timeout for the pre-vote round, one for the election at most (and a split vote)
+    assert took < ELECTION_MAX_S * 6, took

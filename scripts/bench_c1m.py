@@ -473,10 +473,15 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                         report["run"]["error"] = f"{type(err).__name__}: {err}"[:500]
                 if opts.save_state:
                     monitor.window = "save_state"
-                    report["save_state"] = bench_c1m_state.save_state(
+                    report["save_state"] = rec = bench_c1m_state.save_state(
                         c, servers, Path(opts.save_state), opts.op_timeout
                     )
-                    c.wait_leader(servers, timeout=opts.op_timeout)
+                    t = time.monotonic()
+                    try:
+                        c.wait_leader(servers, timeout=opts.op_timeout)
+                        rec["leader_again_s"] = round(time.monotonic() - t, 2)
+                    except AssertionError as err:
+                        rec["error"] = str(err)[:300]
                 if not opts.skip_ops:
                     operations(c, servers, opts, report["ops"], monitor)
             finally:

@@ -28,8 +28,10 @@ rewritten in this format.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import mmap
 import os
 import struct
 import zlib
@@ -56,6 +58,7 @@ logger = logging.getLogger("nomadd.server.raft")
 # pysyncobj asks for them (a follower far behind, a compaction). With group commit an entry holds
 # many placements: at a million allocations the log since the last dump held 586 MB in memory.
 HOT_BYTES = 64 * 1024 * 1024
+_COPY_CHUNK = 1024 * 1024  # compaction copies the kept records in pieces of this size
 FSYNC_ENV = "NOMADD_TEST_RAFT_FSYNC"  # "0": test only, no fsync anywhere in raft storage
 MAGIC = b"NOMADDRJ"
 FORMAT = 1
@@ -101,15 +104,25 @@ def write_durably(path: str | Path, data: bytes) -> None:
     durable_replace(tmp, path)
 
 
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:] if done else data, offset + done)
+
+
 def _record(command: bytes, idx: int, term: int) -> bytes:
     body = _BODY.pack(idx, term) + command
     return _REC.pack(len(body), zlib.crc32(body)) + body
 
 
-def _parse(data: bytes, start: int) -> tuple[list[tuple[bytes, int, int]], list[int], int, str]:
+def _parse(
+    data: bytes | memoryview, start: int, hot_from: int = 0
+) -> tuple[list[tuple[bytes | None, int, int]], list[int], int, str]:
     """Whole records from ``start``: (entries, their offsets, end of the last whole one, why
-    parsing stopped before the end of ``data`` or "")."""
-    entries: list[tuple[bytes, int, int]] = []
+    parsing stopped before the end of ``data`` or ""). Every record's checksum is checked; only
+    the commands of records at or after ``hot_from`` are copied out (the others are None: read
+    back from the file when asked for)."""
+    entries: list[tuple[bytes | None, int, int]] = []
     offsets: list[int] = []
     off, size = start, len(data)
     while off < size:
@@ -125,7 +138,7 @@ def _parse(data: bytes, start: int) -> tuple[list[tuple[bytes, int, int]], list[
         idx, term = _BODY.unpack_from(body)
         if entries and idx != entries[-1][1] + 1:
             return entries, offsets, off, f"index {idx} does not follow {entries[-1][1]}"
-        entries.append((bytes(body[_BODY.size :]), idx, term))
+        entries.append((bytes(body[_BODY.size :]) if off >= hot_from else None, idx, term))
         offsets.append(off)
         off = end
     return entries, offsets, off, ""
@@ -190,14 +203,33 @@ class DurableJournal(Journal):  # type: ignore[misc]
         return b"".join(chunks)
 
     def _load(self, existed: bool) -> None:
+        """Read the file: mapped, not read into memory (at a million allocations the log since
+        the last dump held over 500 MB, and reading it whole, then copying every command out,
+        doubled a restarting server's memory and left its heap fragmented); every record's
+        checksum is checked, and only the newest :data:`HOT_BYTES` of commands are kept."""
+        mapped = None
         try:
-            data = self._read_all()
+            if os.fstat(self._fd).st_size >= len(HEADER):
+                with contextlib.suppress(OSError, ValueError):  # a file system without mmap: read it
+                    mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+            if mapped is None:
+                self._load_bytes(self._read_all(), existed)
+                return
         except OSError as err:
             raise RaftStorageError(f"{self._path}: cannot read raft journal: {err.strerror}") from err
-        if data.startswith(_LEGACY_MAGIC):
-            self._load_legacy(data)
+        view = memoryview(mapped)
+        try:
+            self._load_bytes(view, existed)
+        finally:
+            view.release()
+            mapped.close()
+
+    def _load_bytes(self, data: bytes | memoryview, existed: bool) -> None:
+        head = bytes(data[: max(len(HEADER), len(_LEGACY_MAGIC))])
+        if head.startswith(_LEGACY_MAGIC):
+            self._load_legacy(bytes(data))
             return
-        if len(data) < len(HEADER) and HEADER.startswith(data):
+        if len(data) < len(HEADER) and HEADER.startswith(head):
             if existed:
                 logger.warning("raft journal is empty or its header torn, starting empty path=%s", self._path)
             self._truncate(0)
@@ -205,16 +237,17 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self.sync()
             self._meta = self._read_meta()
             return
-        if not data.startswith(MAGIC):
-            raise RaftStorageError(f"{self._path}: not a nomadd raft journal (unknown header {data[:16]!r})")
-        if data[: len(HEADER)] != HEADER:
-            (fmt,) = struct.unpack_from("<I", data, len(MAGIC))
+        if not head.startswith(MAGIC):
+            raise RaftStorageError(f"{self._path}: not a nomadd raft journal (unknown header {head[:16]!r})")
+        if head[: len(HEADER)] != HEADER:
+            (fmt,) = struct.unpack_from("<I", head, len(MAGIC))
             raise RaftStorageError(
                 f"{self._path}: raft journal format {fmt} is not supported (this is {FORMAT})"
             )
-        entries, self._offsets, end, why = _parse(data, len(HEADER))
-        self._entries = list(entries)
-        self._cold, self._hot_bytes = 0, sum(len(c) for c, _, _ in entries)
+        entries, self._offsets, end, why = _parse(data, len(HEADER), hot_from=len(data) - self.hot_limit)
+        self._entries = entries
+        self._cold = next((i for i, (c, _, _) in enumerate(entries) if c is not None), len(entries))
+        self._hot_bytes = sum(len(c) for c, _, _ in entries[self._cold :] if c is not None)
         self._written = end
         if end < len(data):
             last = self._entries[-1][1] if self._entries else 0
@@ -297,7 +330,41 @@ class DurableJournal(Journal):  # type: ignore[misc]
             self._truncate(off)
 
     def deleteEntriesTo(self, entryTo: int) -> None:
-        self._rewrite(self[entryTo:])
+        """Compaction (the dump before ``entryTo`` is durable): a new file holding the records
+        from ``entryTo`` on, copied as bytes (a record carries its index and term), so no
+        command passes through Python and memory stays flat whatever the log's size (a million
+        allocations left hundreds of MB behind a dump); durably swapped in, as :meth:`_rewrite`."""
+        self.sync()  # every record whole in the file
+        count = len(self._entries)
+        entryTo = max(0, min(entryTo, count))
+        base = self._offsets[entryTo] if entryTo < count else self._written
+        self._last_read = None
+        tmp = self._path + ".tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_at(fd, HEADER, 0)
+            done = 0
+            while done < self._written - base:
+                chunk = os.pread(self._fd, min(_COPY_CHUNK, self._written - base - done), base + done)
+                if not chunk:
+                    raise RaftStorageError(
+                        f"{self._path}: raft journal ended at {base + done} while compacting"
+                    )
+                _write_at(fd, chunk, len(HEADER) + done)
+                done += len(chunk)
+            durable_replace(tmp, self._path)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd = fd
+        shift = base - len(HEADER)
+        del self._entries[:entryTo]
+        self._offsets = [o - shift for o in self._offsets[entryTo:]]
+        self._cold = max(0, self._cold - entryTo)
+        self._hot_bytes = sum(len(c) for c, _, _ in self._entries[self._cold :] if c is not None)
+        self._written -= shift
+        self._unsynced = False
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, slice):

@@ -282,3 +282,36 @@ def test_a_cold_head_is_read_from_the_file_once_and_never_served_stale(
     assert j._entries[0][0] is None
     assert j[0] == (b"first again", 1, 9)
     j._destroy()
+
+
+def test_loading_and_compacting_a_large_journal_keep_memory_flat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart maps the file and keeps only the newest ``HOT_BYTES`` of commands; compaction
+    copies the kept records as bytes. Neither holds the log (here 24 MB) in memory."""
+    import tracemalloc
+
+    monkeypatch.setattr(journal_mod, "HOT_BYTES", 1 << 20)
+    path = tmp_path / "raft.journal"
+    entries = [(bytes([i % 251]) * 100_000 + str(i).encode(), i, 1 + i // 100) for i in range(1, 241)]
+    j = DurableJournal(str(path))
+    for e in entries:
+        j.add(*e)
+        j.sync()
+    j._destroy()
+    tracemalloc.start()
+    try:
+        j = DurableJournal(str(path))
+        _, load_peak = tracemalloc.get_traced_memory()
+        assert j._hot_bytes <= 1 << 20 and j._entries[-1][0] == entries[-1][0]
+        tracemalloc.reset_peak()
+        j.deleteEntriesTo(120)
+        _, compact_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert load_peak < 4 << 20, f"loading held {load_peak:,} bytes"
+    assert compact_peak < 8 << 20, f"compacting held {compact_peak:,} bytes"
+    assert [j[i] for i in (0, 1, 60, 119)] == [entries[i] for i in (120, 121, 180, 239)]
+    j.add(b"after", 241, 3)
+    j._destroy()
+    assert _reopen(path) == [*entries[120:], (b"after", 241, 3)]

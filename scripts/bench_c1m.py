@@ -282,7 +282,7 @@ async def _place(
                     await asyncio.sleep(1.0)
 
         t = time.monotonic()
-        await run_pool(opts.nodes, 64, add_node)
+        await run_pool(0 if opts.from_state else opts.nodes, 64, add_node)  # a kept state has them
         out["nodes_register_s"] = round(time.monotonic() - t, 2)
         out["failed_node_registers"] = node_failures.report()
         out["retried_node_registers"] = retried.report()
@@ -324,11 +324,11 @@ async def _place(
         t0 = time.monotonic()
 
         async def register(i: int) -> None:
-            job = _job(i, opts.count, opts.cpu, opts.memory_mb)
+            job = _job(i + opts.job_offset, opts.count, opts.cpu, opts.memory_mb)
             try:
                 await calls.register(job, timeout=opts.register_timeout)
             except (RuntimeError, aiohttp.ClientError, TimeoutError) as err:
-                failures.add(f"bench-{i}: {err!r}")
+                failures.add(f"bench-{i + opts.job_offset}: {err!r}")
 
         async def submit() -> None:
             await run_pool(opts.jobs, opts.inflight, register)
@@ -466,7 +466,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                     monitor.start()
                 report["leader"] = leader.name
                 followers = [s for s in servers if s is not leader]
-                if not opts.from_state:
+                if not opts.from_state or opts.place:
                     try:
                         asyncio.run(_place(leader, followers, opts, report["run"], monitor))
                     except Exception as err:

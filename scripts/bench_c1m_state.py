@@ -4,7 +4,8 @@ Filling a million placements takes minutes; the steps after it (snapshot save, c
 restart, restore) are what one iterates on. ``--save-state DIR`` stops the three servers after
 the placements (SIGTERM: no leave), copies their data dirs and configs into ``DIR`` with
 ``cluster.json`` (names, addresses, ports, applied index), and starts them again for the steps;
-``--from-state DIR`` skips the placements: it copies ``DIR``'s data dirs into the run's own
+``--from-state DIR`` skips the placements (with ``--place`` it places ``--jobs`` more jobs,
+numbered from ``--job-offset``, on that state: the cost of a placement with a million stored): it copies ``DIR``'s data dirs into the run's own
 directory, starts the servers on the same addresses (Raft peers are addresses) and times the
 whole cluster's restart (``cluster_restart``: until a leader answers and until every server has
 applied the saved index) before the steps. ``--logs DIR`` writes every agent's output there at

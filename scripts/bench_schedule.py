@@ -393,6 +393,12 @@ def main() -> int:
         "--save-state", default="", help="--c1m: keep the state after the placements in this new dir"
     )
     ap.add_argument("--from-state", default="", help="--c1m: no placements; start from a --save-state dir")
+    ap.add_argument(
+        "--place",
+        action="store_true",
+        help="--c1m --from-state: place --jobs more jobs on the kept state first",
+    )
+    ap.add_argument("--job-offset", type=int, default=0, help="--c1m: the first job's number (bench-N)")
     ap.add_argument("--logs", default="", help="--c1m: write every agent's output to this dir at the end")
     ap.add_argument("--log-level", default="WARN", help="--c1m: the servers' log level")
     ap.add_argument(

@@ -486,7 +486,7 @@ _STORED_FIELDS = ("id", "namespace", "eval_id", "node_id", "node_name", "job_id"
 _stored_reader = OverReader(
     {
         Allocation: {
-            **dict.fromkeys(_STORED_FIELDS, _intern),
+            **dict.fromkeys(_STORED_FIELDS, sys.intern),  # read from a dump: exact str, never a subclass
             "allocated_resources": _shared_resources,
             "task_states": _or_empty,
             "metrics": compact_metric,

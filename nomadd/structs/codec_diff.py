@@ -197,6 +197,8 @@ def _over_reader(cls: type, keys: tuple[str, ...], hooks: _Hooks = _NO_HOOKS) ->
             hook = own.get(name)
             if hook is not None:
                 ns[f"_h{i}"] = hook
+                if conv == "dict(v)":  # a map of plain values: the hook gets the wire map, to copy
+                    conv = "v"
                 conv = f"_h{i}({conv})" if fp.kind.tag != "opt" else f"(None if v is None else _h{i}({conv}))"
             lines.append(f"    v = d[{name!r}]")
             nested = _nested_struct(fp.kind)
@@ -229,7 +231,9 @@ class OverReader:
     """:func:`from_wire_over` that passes some fields through a function as they are read, in
     the same copy: ``hooks[cls][field](value)`` for a field of ``cls`` read (but a struct field
     read as a diff over the base's, of a class with hooks, is read with those, field by field:
-    one copy of it, not two). The fields
+    one copy of it, not two). A map of plain values is handed to its hook as it came off the
+    wire, not copied first: the hook must make the copy kept (an allocation's scores, one map
+    per allocation, were copied twice). The fields
     the diff leaves out are the base's, untouched: the hooks are for a base that went through
     them already (a restore compacts each allocation it decodes over the one before: the
     fields that changed, with one copy of the allocation instead of two).

@@ -188,3 +188,18 @@ def test_restored_allocations_are_stored_compact() -> None:
                     assert getattr(a.metrics, f.name) is getattr(c.metrics, f.name), (a.id, f.name)
             pairs = zip(a.metrics.scores.items(), c.metrics.scores.items(), strict=True)
             assert all(ka is kc and va is vc for (ka, va), (kc, vc) in pairs), a.id
+
+
+def test_a_restored_allocation_is_stored_under_its_own_id_string() -> None:
+    """One ID string per allocation, as when the FSM stored it: the table's key, the row's ID
+    and the index rows' entries are one object, not two equal strings."""
+    restored = StateStore()
+    restored.restore(_store().dump())
+    snap = restored.snapshot()
+    keys = list(snap.table(store_allocs.TABLE).keys())
+    assert keys
+    for k in keys:
+        a = snap.get(store_allocs.TABLE, k)
+        assert a is not None and a.id is k
+    by_job = [r for row in snap.table(store_allocs.BY_JOB_TABLE).values() for chunk in row for r in chunk]
+    assert by_job and all(any(r is k for k in keys) for r in by_job)

@@ -17,7 +17,15 @@ from typing import Protocol, TypeVar
 
 from nomadd.structs.codec import _in_expr, _Kind, _lock, _out_expr, _plan
 
-__all__ = ["Replacer", "fast_replace", "from_wire_over", "replacer", "strict_equal", "to_wire_diff"]
+__all__ = [
+    "OverReader",
+    "Replacer",
+    "fast_replace",
+    "from_wire_over",
+    "replacer",
+    "strict_equal",
+    "to_wire_diff",
+]
 
 T = TypeVar("T")
 
@@ -153,19 +161,26 @@ def _diff_writer(cls: type) -> Callable[[object, object], dict[str, object]]:
 
 
 _OverFn = Callable[[Mapping[str, object], object], object]
+_Hook = Callable[[typing.Never], object]  # a value read, to its stored form (called by generated code)
+_Hooks = Mapping[type, Mapping[str, _Hook]]
 _MAX_KEYED_READERS = 4096  # (class, keys) readers kept; a real workload has a handful
+_NO_HOOKS: _Hooks = {}
 
 
-def _over_reader(cls: type, keys: tuple[str, ...]) -> _OverFn:
+def _over_reader(cls: type, keys: tuple[str, ...], hooks: _Hooks = _NO_HOOKS) -> _OverFn:
     """``convert(d, base)`` for diffs ``d`` with exactly ``keys``: the fields in ``keys``
     converted from ``d`` (a struct field both sides have is read as a diff over ``base``'s,
     see :func:`_diff_writer`), every other field shared with ``base``, built by one
     :func:`replacer` call. The allocations of a plan all differ from their base in the same
     few fields, so one reader serves them all. Keys that are not fields (written by a newer
-    version) are skipped, as :func:`from_wire` skips them."""
-    fn = _over_cache.get((cls, keys))
-    if fn is not None:
-        return fn
+    version) are skipped, as :func:`from_wire` skips them. With ``hooks`` (an
+    :class:`OverReader`'s), a field read goes through its hook (``hooks[cls][name]``), but a
+    struct field read as a diff whose class has hooks of its own: that one is read with them."""
+    cache = _over_cache if hooks is _NO_HOOKS else None
+    if cache is not None:
+        fn = cache.get((cls, keys))
+        if fn is not None:
+            return fn
     with _lock:
         plans = {fp.name: fp for fp in _plan(cls)}
         names = tuple(k for k in keys if k in plans)
@@ -174,26 +189,73 @@ def _over_reader(cls: type, keys: tuple[str, ...]) -> _OverFn:
         except TypeError:  # not slotted: the dataclass builds the copy
             rep = functools.partial(_plain_replace, names)
         ns: dict[str, object] = {"_rep": rep}
+        own = hooks.get(cls, {})
         lines = ["def convert(d, b):"]
         for i, name in enumerate(names):
             fp = plans[name]
             conv = _in_expr(fp.kind, "v", ns, 0)
+            hook = own.get(name)
+            if hook is not None:
+                ns[f"_h{i}"] = hook
+                if conv == "dict(v)":  # a map of plain values: the hook gets the wire map, to copy
+                    conv = "v"
+                conv = f"_h{i}({conv})" if fp.kind.tag != "opt" else f"(None if v is None else _h{i}({conv}))"
             lines.append(f"    v = d[{name!r}]")
             nested = _nested_struct(fp.kind)
             if nested is None:
                 lines.append(f"    a{i} = {conv}")
             else:
                 key = f"_o{len(ns)}"
-                ns[key] = functools.partial(from_wire_over, nested)
+                if nested in hooks:  # its fields go through their own hooks
+                    ns[key] = functools.partial(_hooked_readers[id(hooks)].read, nested)
+                    over_expr = f"{key}(v, w)"
+                else:
+                    ns[key] = functools.partial(from_wire_over, nested)
+                    over_expr = f"{key}(v, w)" if hook is None else f"_h{i}({key}(v, w))"
                 lines.append(f"    w = b.{name}")
-                lines.append(f"    a{i} = {conv} if v is None or w is None else {key}(v, w)")
+                lines.append(f"    a{i} = {conv} if v is None or w is None else {over_expr}")
         lines.append(f"    return _rep(b{''.join(f', a{i}' for i in range(len(names)))})")
         exec("\n".join(lines) + "\n", ns)
         over = typing.cast(_OverFn, ns["convert"])
-        if len(_over_cache) >= _MAX_KEYED_READERS:
-            _over_cache.clear()
-        _over_cache[(cls, keys)] = over
+        if cache is not None:
+            if len(cache) >= _MAX_KEYED_READERS:
+                cache.clear()
+            cache[(cls, keys)] = over
         return over
+
+
+_hooked_readers: dict[int, OverReader] = {}  # id(hooks) -> its reader (readers live for good)
+
+
+class OverReader:
+    """:func:`from_wire_over` that passes some fields through a function as they are read, in
+    the same copy: ``hooks[cls][field](value)`` for a field of ``cls`` read (but a struct field
+    read as a diff over the base's, of a class with hooks, is read with those, field by field:
+    one copy of it, not two). A map of plain values is handed to its hook as it came off the
+    wire, not copied first: the hook must make the copy kept (an allocation's scores, one map
+    per allocation, were copied twice). The fields
+    the diff leaves out are the base's, untouched: the hooks are for a base that went through
+    them already (a restore compacts each allocation it decodes over the one before: the
+    fields that changed, with one copy of the allocation instead of two).
+
+    Make one per set of hooks, at import time (each is kept for good, with its readers)."""
+
+    __slots__ = ("_hooks", "_readers")
+
+    def __init__(self, hooks: _Hooks) -> None:
+        self._hooks = {cls: dict(fields) for cls, fields in hooks.items()}
+        self._readers: dict[tuple[type, tuple[str, ...]], _OverFn] = {}
+        _hooked_readers[id(self._hooks)] = self
+
+    def read(self, cls: type[T], diff: Mapping[str, object], base: T) -> T:
+        """``base`` with the fields of ``diff`` (a :func:`to_wire_diff`) read through the hooks."""
+        keys = tuple(diff)
+        fn = self._readers.get((cls, keys))
+        if fn is None:
+            if len(self._readers) >= _MAX_KEYED_READERS:
+                self._readers.clear()
+            fn = self._readers[(cls, keys)] = _over_reader(cls, keys, self._hooks)
+        return typing.cast(T, fn(diff, base))
 
 
 def _plain_replace(names: tuple[str, ...], obj: object, *values: object) -> object:

@@ -36,11 +36,11 @@ from nomadd.structs.alloc import (
     AllocClientStatus,
     AllocDesiredStatus,
     compact_alloc,
-    compact_metric,
+    stored_over,
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over, replacer, strict_equal, to_wire_diff
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal, to_wire_diff
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -112,22 +112,8 @@ def _decode(raw: Any) -> Allocation:
 def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
     """A row of a version 3 dump, written as its difference from the row before (``prev``):
     what did not change is ``prev``'s, one object for both; what did is interned and compacted
-    as :func:`_decode` does."""
-    intern = sys.intern
-    for name in _INTERNED:
-        value = diff.get(name)
-        if type(value) is str:
-            diff[name] = intern(value)
-    alloc = from_wire_over(Allocation, diff, prev)
-    if "allocated_resources" in diff or "task_states" in diff:
-        return compact_alloc(alloc)
-    metrics = alloc.metrics
-    if "metrics" in diff and metrics is not None:  # the usual change: the scores of the nodes ranked
-        return _with_metrics(alloc, compact_metric(metrics))
-    return alloc
-
-
-_with_metrics = replacer(Allocation, "metrics")
+    as :func:`_decode` does, in the same copy (:func:`stored_over`)."""
+    return stored_over(diff, prev)
 
 
 # A node holds ~200 allocations at C1M: copying its whole row on each placement made the cost

@@ -18,7 +18,8 @@ from nomadd.helper.snapshot_archive import SnapshotError, build_archive, read_ar
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer
-from nomadd.server.snapshot_endpoint import RestoreJanitor, SnapshotEndpoint
+from nomadd.server.raft import MAX_ENTRY_BYTES
+from nomadd.server.snapshot_endpoint import CHUNK_BYTES, RestoreJanitor, SnapshotEndpoint
 from nomadd.server.snapshot_schedule import prune, write_snapshot
 from nomadd.server.state.store import StateStore, register_table
 from nomadd.structs.codec import pack
@@ -287,3 +288,17 @@ def test_an_archive_is_written_through_an_unnamed_file_and_reads_back(tmp_path: 
     assert (meta.index, meta.term) == (4, 7)
     _, tables = decode_dump(state)
     assert STAGING_TABLE not in tables and tables["t_snapshot_rows"]["k2999"] == "v2999"
+
+
+def test_a_full_restore_chunk_fits_in_one_raft_entry() -> None:
+    """A chunk of CHUNK_BYTES, with the entry's other fields at their longest, is a payload
+    Raft takes (``Raft.apply`` refuses one over MAX_ENTRY_BYTES)."""
+    entry = SnapshotChunkEntry(
+        restore_id=str(uuid.uuid4()),
+        seq=2**40,
+        total=2**40,
+        sha256="f" * 64,
+        data=b"\xff" * CHUNK_BYTES,
+        sent_at_ns=2**63 - 1,
+    )
+    assert len(pack(entry)) <= MAX_ENTRY_BYTES

@@ -49,3 +49,25 @@ def test_a_diff_of_equal_structs_is_empty() -> None:
 )
 def test_strict_equal(a: object, b: object, same: bool) -> None:
     assert codec_diff.strict_equal(a, b) is same
+
+
+def test_an_over_reader_passes_the_fields_it_reads_through_their_hooks() -> None:
+    """Only the fields of the diff go through a hook; a struct field read as a diff of a class
+    with hooks goes through those (field by field), of another class through the field's."""
+    seen: list[object] = []
+
+    def tag(v: object) -> object:
+        seen.append(v)
+        return v
+
+    reader = codec_diff.OverReader(
+        {Allocation: {"name": str.upper, "node_id": str.upper, "metrics": tag}, AllocMetric: {"scores": tag}}
+    )
+    base = Allocation(id="a1", name="web", node_id="n1", metrics=AllocMetric(scores={"x": 1.0}))
+    got = reader.read(Allocation, {"name": "api", "metrics": {"scores": {"y": 2.0}}}, base)
+    assert (got.name, got.node_id) == ("API", "n1")  # node_id not read: the base's, untouched
+    assert got.metrics == AllocMetric(scores={"y": 2.0})
+    assert seen == [{"y": 2.0}]  # the metric read as a diff: its scores' hook, not the field's
+    whole = reader.read(Allocation, {"metrics": {"scores": {}}}, Allocation(id="a2"))
+    assert seen[-1] is whole.metrics  # no metric in the base: read whole, then the field's hook
+    assert reader.read(Allocation, {"metrics": None}, base).metrics is None  # None: no hook

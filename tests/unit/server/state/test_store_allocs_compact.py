@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 from nomadd.scheduler.testing import mock_job
 from nomadd.server.state import store_allocs, store_jobs
@@ -163,3 +164,42 @@ def test_equal_resources_are_shared_and_others_kept() -> None:
 def test_compact_alloc_keeps_a_str_subclass_value() -> None:
     a = compact_alloc(_alloc(1, "a", 1, job_type=JobType.SERVICE))
     assert a.job_type is JobType.SERVICE
+
+
+def test_restored_allocations_are_stored_compact() -> None:
+    """Each restored allocation is what :func:`compact_alloc` makes of it, field for field the
+    same objects: its strings interned, its empty maps, resources and metric maps shared, its
+    score keys interned (a version 3 row is read over the row before, compacting only what it
+    reads: the fields it leaves out are the compact ones of the row before)."""
+    restored = StateStore()
+    restored.restore(_store().dump())
+    allocs = store_allocs.list_allocs(restored.snapshot())
+    assert len(allocs) == 8
+    for a in allocs:
+        c = compact_alloc(a)
+        for f in dataclasses.fields(Allocation):
+            if f.name != "metrics":
+                assert getattr(a, f.name) is getattr(c, f.name), (a.id, f.name)
+        assert a.id is sys.intern(a.id)
+        if a.metrics is not None:
+            assert c.metrics is not None
+            for f in dataclasses.fields(AllocMetric):
+                if f.name != "scores":  # a map of its own, of shared keys and numbers
+                    assert getattr(a.metrics, f.name) is getattr(c.metrics, f.name), (a.id, f.name)
+            pairs = zip(a.metrics.scores.items(), c.metrics.scores.items(), strict=True)
+            assert all(ka is kc and va is vc for (ka, va), (kc, vc) in pairs), a.id
+
+
+def test_a_restored_allocation_is_stored_under_its_own_id_string() -> None:
+    """One ID string per allocation, as when the FSM stored it: the table's key, the row's ID
+    and the index rows' entries are one object, not two equal strings."""
+    restored = StateStore()
+    restored.restore(_store().dump())
+    snap = restored.snapshot()
+    keys = list(snap.table(store_allocs.TABLE).keys())
+    assert keys
+    for k in keys:
+        a = snap.get(store_allocs.TABLE, k)
+        assert a is not None and a.id is k
+    by_job = [r for row in snap.table(store_allocs.BY_JOB_TABLE).values() for chunk in row for r in chunk]
+    assert by_job and all(any(r is k for k in keys) for r in by_job)

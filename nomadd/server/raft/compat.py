@@ -99,6 +99,8 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (SyncObj, "_SyncObj__getCurrentLogIndex", "attr"),
     (SyncObj, "_SyncObj__getCurrentLogTerm", "attr"),
     (SyncObj, "_SyncObj__connectedToAnyone", "attr"),
+    # the transport's compression, replaced at import (raft.wire_compress)
+    (_tcp_connection_module, "zlib", "attr"),
     # module globals replaced while a SyncObj is built (glue.building_node)
     (_syncobj_module, "PipeNotifier", "attr"),
     (PipeNotifier, "notify", "attr"),

@@ -45,6 +45,7 @@ from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.raft import (
     compat,  # noqa: F401  (checks pysyncobj's insides at import)
     prevote,
+    wire_compress,
 )
 from nomadd.server.raft.journal import DurableJournal, durable_replace
 
@@ -52,6 +53,9 @@ from nomadd.server.raft.journal import DurableJournal, durable_replace
 # 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
 # process that formats an address. Put the C implementation back.
 socket.inet_ntop = _socket.inet_ntop
+# Large incompressible messages (snapshot and restore chunks: gzip) are sent stored, not
+# compressed again at level 3 on the leader's tick thread for every follower (wire_compress).
+wire_compress.install()
 # A snapshot received from the leader is renamed into place by pysyncobj's serializer: make
 # that rename durable (data and directory fsync'ed) before the follower acknowledges it.
 _serializer_module.atomicReplace = durable_replace

@@ -14,13 +14,14 @@ nothing. A ``TLSOptions`` passed to ``Client`` replaces the environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -186,6 +187,24 @@ class Client:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise APIError(0, f"Error querying agent at {self.address}: {reason}") from None
+
+    @contextlib.contextmanager
+    def stream(self, path: str, params: Params | None = None) -> Iterator[tuple[Any, Message]]:
+        """A GET whose answer the caller reads piece by piece (``resp.read(n)``) inside the
+        ``with``, and its headers; APIError if it fails before the body."""
+        req = urllib.request.Request(self.url(path, params), method="GET")
+        if self.token:
+            req.add_header("X-Nomad-Token", self.token)
+        try:
+            resp = self.open(req, self.timeout_s)
+        except urllib.error.HTTPError as err:
+            text = err.read().decode(errors="replace").strip()
+            raise APIError(err.code, text or err.reason) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise APIError(0, f"Error querying agent at {self.address}: {reason}") from None
+        with resp:
+            yield resp, resp.headers
 
     def _do(self, method: str, path: str, params: Params | None, body: object) -> tuple[object, QueryMeta]:
         data = None if body is None else json.dumps(body).encode()

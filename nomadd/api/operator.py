@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import http.client
 import json
+from collections.abc import Iterator
 from typing import Any, cast
 
 from nomadd.api.client import APIError, Client
 
-__all__ = ["Operator"]
+__all__ = ["Operator", "SnapshotDownload"]
+
+
+class SnapshotDownload:
+    """A snapshot archive read piece by piece as it arrives, with its sha256 as received; a
+    connection that fails midway is an APIError (status 0)."""
+
+    def __init__(self, resp: Any, address: str) -> None:
+        self._resp = resp
+        self._address = address
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        digest = str(resp.headers.get("Digest", ""))
+        self.digest = digest.partition("sha-256=")[2] if digest.startswith("sha-256=") else ""
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._resp.read(size)
+        except (OSError, http.client.HTTPException) as err:
+            raise APIError(0, f"Error reading the snapshot from {self._address}: {err!r}") from None
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def verified(self) -> bool:
+        """Whether what was read matches the ``Digest`` the agent sent (True without one)."""
+        return not self.digest or base64.b64encode(self.sha256.digest()).decode() == self.digest
 
 
 class Operator:
@@ -30,6 +61,12 @@ class Operator:
         """The archive bytes and the Raft index they hold (``X-Nomad-Index``)."""
         raw, headers = self._c.raw("GET", "/v1/operator/snapshot", {"stale": True} if stale else {}, None)
         return raw, int(headers.get("X-Nomad-Index", "0") or 0)
+
+    @contextlib.contextmanager
+    def snapshot_save_stream(self, stale: bool = False) -> Iterator[tuple[SnapshotDownload, int]]:
+        """The archive as it arrives (read it inside the ``with``) and the Raft index it holds."""
+        with self._c.stream("/v1/operator/snapshot", {"stale": True} if stale else {}) as (resp, headers):
+            yield SnapshotDownload(resp, self._c.address), int(headers.get("X-Nomad-Index", "0") or 0)
 
     def snapshot_restore(self, archive: bytes) -> None:
         self._c.raw("PUT", "/v1/operator/snapshot", None, archive)

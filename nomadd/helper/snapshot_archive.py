@@ -41,9 +41,12 @@ __all__ = [
     "SnapshotMeta",
     "build_archive",
     "check_archive_file",
+    "member_header",
+    "meta_file",
     "read_archive",
     "read_archive_file",
     "read_archive_stream",
+    "sums_file",
     "table_stats",
     "write_archive",
 ]
@@ -86,12 +89,42 @@ class SnapshotMeta:
         }
 
 
-def _add(tar: tarfile.TarFile, name: str, data: IO[bytes], size: int, mtime: float) -> None:
+def _info(name: str, size: int, mtime: float) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = int(mtime)
     info.mode = 0o600
-    tar.addfile(info, data)
+    return info
+
+
+def _add(tar: tarfile.TarFile, name: str, data: IO[bytes], size: int, mtime: float) -> None:
+    tar.addfile(_info(name, size, mtime), data)
+
+
+def member_header(member: int, size: int, mtime: float) -> bytes:
+    """The tar header :func:`write_archive` writes for member number ``member`` (0: meta.json,
+    1: state.bin, 2: SHA256SUMS) of ``size`` bytes: what another writer of the same archive
+    writes (:mod:`nomadd.helper.snapshot_writer`)."""
+    return _info(_MEMBERS[member], size, mtime).tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def meta_file(*, index: int, term: int, size: int, now: float) -> bytes:
+    """The bytes of ``meta.json`` for a state dump of ``size`` bytes taken at ``index``/``term``."""
+    meta = {
+        "Version": ARCHIVE_VERSION,
+        "ID": f"{term}-{index}-{int(now * 1000)}",
+        "Index": index,
+        "Term": term,
+        "Size": size,
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "NomaddVersion": __version__,
+    }
+    return json.dumps(meta, indent=2).encode() + b"\n"
+
+
+def sums_file(meta_bytes: bytes, state_sha256: str) -> bytes:
+    """The bytes of ``SHA256SUMS``: the checksums of ``meta.json`` and of the state dump."""
+    return f"{hashlib.sha256(meta_bytes).hexdigest()}  {_META}\n{state_sha256}  {_STATE}\n".encode()
 
 
 def write_archive(
@@ -108,17 +141,8 @@ def write_archive(
     is read from ``state`` (``size`` bytes whose sha256 hex is ``sha256``) piece by piece: a
     dump written to a file first is never held whole."""
     now = time.time() if now is None else now
-    meta = {
-        "Version": ARCHIVE_VERSION,
-        "ID": f"{term}-{index}-{int(now * 1000)}",
-        "Index": index,
-        "Term": term,
-        "Size": size,
-        "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "NomaddVersion": __version__,
-    }
-    meta_bytes = json.dumps(meta, indent=2).encode() + b"\n"
-    sums = f"{hashlib.sha256(meta_bytes).hexdigest()}  {_META}\n{sha256}  {_STATE}\n".encode()
+    meta_bytes = meta_file(index=index, term=term, size=size, now=now)
+    sums = sums_file(meta_bytes, sha256)
     with (
         gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=int(now)) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,

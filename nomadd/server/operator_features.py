@@ -29,8 +29,9 @@ def build_operator_features(
     on_restored: Callable[[], None],
     leader_http: Callable[[], Awaitable[str]],
     rpc_client: RPCClient,
-) -> Autopilot:
-    """Register the snapshot and autopilot RPCs and leader components; returns the autopilot."""
+) -> tuple[Autopilot, SnapshotEndpoint]:
+    """Register the snapshot and autopilot RPCs and leader components; returns the autopilot
+    and the snapshot endpoint (the HTTP edge streams a save it takes here)."""
     c = ctx.config
     snapshots = SnapshotEndpoint(ctx, on_restored=on_restored, restorer=restorer)
     snapshots.forward_saves(leader_http, rpc_client)
@@ -48,4 +49,4 @@ def build_operator_features(
     autopilot = Autopilot(ctx, c.autopilot, stats)
     autopilot.register(registry)
     add_leader_component(autopilot)
-    return autopilot
+    return autopilot, snapshots

@@ -163,7 +163,7 @@ class Server:
         self.register_leader_component(self.scheduling)
         self.jobs = build_job_features(self.ctx, self.registry, self.register_leader_component)
         # operator features: snapshots (save/restore, scheduled) and autopilot
-        self.autopilot = build_operator_features(
+        self.autopilot, self.snapshots = build_operator_features(
             self.ctx,
             self.registry,
             self.register_leader_component,

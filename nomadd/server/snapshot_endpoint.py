@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import io
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from typing import BinaryIO
 
-from nomadd.helper.snapshot_archive import write_archive
+from nomadd.helper.snapshot_writer import WrittenArchive, write_archive_into
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.forked import run_forked
@@ -52,7 +51,14 @@ from nomadd.structs.requests.snapshot import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHUNK_BYTES", "RestoreJanitor", "SnapshotEndpoint", "take_archive"]
+__all__ = [
+    "CHUNK_BYTES",
+    "RestoreJanitor",
+    "SavedArchive",
+    "SnapshotEndpoint",
+    "take_archive",
+    "take_archive_file",
+]
 
 # per Raft entry: below MAX_ENTRY_BYTES, cheap for heartbeats. 3 MiB was tried at a million
 # allocations: the restore 51.5 -> 49.6 s (its cost is per byte, not per chunk), but the leader's
@@ -73,7 +79,8 @@ def _without_staging(snap: StateSnapshot) -> StateSnapshot:
 
 def _unnamed_file(dirs: tuple[str, ...]) -> int:
     """An fd of a new file no name points to (gone when closed), in the first of ``dirs`` that
-    takes one. In a forked child: ``O_TMPFILE``, not tempfile (which takes a lock)."""
+    takes one: ``O_TMPFILE``, or a temporary file unlinked at once. Made before the fork: the
+    child writes the archive into it, this process then reads it."""
     err: OSError | None = None
     for d in dirs:
         try:
@@ -81,33 +88,21 @@ def _unnamed_file(dirs: tuple[str, ...]) -> int:
         except OSError as e:  # no such dir, or a filesystem without unnamed files
             err = e
         try:
-            path = os.path.join(d, f".nomadd-snapshot-{os.getpid()}.tmp")
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            fd, path = tempfile.mkstemp(prefix=".nomadd-snapshot-", suffix=".tmp", dir=d)
             os.unlink(path)
             return fd
         except OSError as e:
             err = e
-    raise err or OSError("no directory for the snapshot's dump")
+    raise err or OSError("no directory for the snapshot's archive")
 
 
-def _write_state_archive(snap: StateSnapshot, term: int, dirs: tuple[str, ...]) -> bytes:
-    """The archive of ``snap``: its dump is written to an unnamed file first (a tar member's
-    size comes before its bytes), then copied into the archive piece by piece, so the dump (a
-    gigabyte at a million allocations) is never held whole; only the compressed archive is."""
-    fd = _unnamed_file(dirs)
-    with os.fdopen(fd, "w+b") as tmp:
-        digest = hashlib.sha256()
-
-        def sink(data: bytes) -> None:
-            digest.update(data)
-            tmp.write(data)
-
-        write_dump(_without_staging(snap), sink)
-        size = tmp.tell()
-        tmp.seek(0)
-        out = io.BytesIO()
-        write_archive(out, tmp, size=size, sha256=digest.hexdigest(), index=snap.index, term=term)
-        return out.getvalue()
+def _write_state_archive(snap: StateSnapshot, term: int, fd: int) -> WrittenArchive:
+    """The archive of ``snap`` written into the empty file ``fd`` in one pass
+    (:mod:`nomadd.helper.snapshot_writer`): the dump is compressed as it is encoded, never held
+    or written out whole (a gigabyte at a million allocations)."""
+    return write_archive_into(
+        fd, lambda sink: write_dump(_without_staging(snap), sink), index=snap.index, term=term
+    )
 
 
 def _term(ctx: ServerContext) -> int:
@@ -117,28 +112,58 @@ def _term(ctx: ServerContext) -> int:
         return 0
 
 
-async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
-    """An archive of this server's state now, and the Raft index it is at."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class SavedArchive:
+    """An archive in a file no name points to (gone once closed), read from its start."""
+
+    file: BinaryIO
+    size: int
+    sha256: str  # of the archive (hex)
+    index: int  # the Raft index of the state it holds
+
+    def close(self) -> None:
+        self.file.close()
+
+
+async def take_archive_file(ctx: ServerContext) -> SavedArchive:
+    """An archive of this server's state now, in a file no name points to (in the data dir, or
+    the temp dir): the caller streams it and closes it."""
     snap = ctx.store.snapshot()
     term = _term(ctx)
     t0 = time.monotonic()
+    fd = _unnamed_file(tuple(d for d in (ctx.config.data_dir, tempfile.gettempdir()) if d))
+    try:
 
-    dirs = tuple(d for d in (ctx.config.data_dir, tempfile.gettempdir()) if d)
+        def build() -> bytes:
+            w = _write_state_archive(snap, term, fd)
+            return f"{w.size} {w.sha256} {w.state_size}".encode()
 
-    def build() -> bytes:
-        return _write_state_archive(snap, term, dirs)
-
-    # encoded by a forked child (nomadd/server/forked.py): a million allocations are seconds of
-    # Python that, in a thread, would hold the GIL against Raft heartbeats and the API
-    archive = await run_forked(build)
+        # encoded by a forked child (nomadd/server/forked.py): a million allocations are seconds of
+        # Python that, in a thread, would hold the GIL against Raft heartbeats and the API; it
+        # writes the archive into the file this process then reads (only a line comes back)
+        size, sha256, state_size = (await run_forked(build)).decode().split()
+        saved = SavedArchive(file=os.fdopen(fd, "rb"), size=int(size), sha256=sha256, index=snap.index)
+    except BaseException:
+        os.close(fd)
+        raise
     logger.info(
-        "snapshot taken index=%d term=%d bytes=%d took=%.3fs",
+        "snapshot taken index=%d term=%d bytes=%d state_bytes=%s took=%.3fs",
         snap.index,
         term,
-        len(archive),
+        saved.size,
+        state_size,
         time.monotonic() - t0,
     )
-    return archive, snap.index
+    return saved
+
+
+async def take_archive(ctx: ServerContext) -> tuple[bytes, int]:
+    """An archive of this server's state now (whole, in memory), and the Raft index it is at."""
+    saved = await take_archive_file(ctx)
+    try:
+        return await asyncio.to_thread(saved.file.read), saved.index
+    finally:
+        saved.close()
 
 
 class SnapshotEndpoint:
@@ -173,11 +198,25 @@ class SnapshotEndpoint:
                 fwd = dataclasses.replace(req, forwarded=True)
                 return await self._rpc.call(addr, OPERATOR_SNAPSHOT_SAVE, fwd, timeout=SAVE_TIMEOUT_S)
         archive, index = await take_archive(self._ctx)
+        return SnapshotSaveReply(meta=self._meta(index), archive=archive)
+
+    async def save_here(self, req: SnapshotSaveRequest) -> tuple[SavedArchive, QueryMeta] | None:
+        """The archive in a file, when this server takes it itself (the leader, or any server
+        of the region for a stale save), for the HTTP edge to stream without holding it; None
+        when another server must (the edge then calls :meth:`save` through the RPC, which
+        forwards it and answers the archive's bytes). The caller closes the file."""
+        if req.region not in ("", self._ctx.config.region):
+            return None
+        if not req.allow_stale and not self._ctx.raft.is_leader():
+            return None
+        saved = await take_archive_file(self._ctx)
+        return saved, self._meta(saved.index)
+
+    def _meta(self, index: int) -> QueryMeta:
         raft = self._ctx.raft
-        meta = QueryMeta(
+        return QueryMeta(
             index=index, known_leader=raft.known_leader(), last_contact_ms=raft.last_contact_ms()
         )
-        return SnapshotSaveReply(meta=meta, archive=archive)
 
     async def restore_chunk(self, req: SnapshotRestoreChunkRequest) -> SnapshotRestoreChunkReply:
         entry = SnapshotChunkEntry(

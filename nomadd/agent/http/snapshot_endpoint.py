@@ -1,12 +1,16 @@
 """``GET /v1/operator/snapshot`` (save) and ``PUT /v1/operator/snapshot`` (restore), as Nomad's.
 
 GET answers the archive bytes (``application/x-gzip``) with ``X-Nomad-Index`` and a
-``Digest: sha-256=...`` header. PUT takes the archive as the request body (streamed, not
-bounded by the JSON body limit), checks it as it arrives (:func:`read_archive_stream`: a corrupt,
-truncated or unknown-format file is a 400 and nothing is proposed), then hands it to the leader in
-``CHUNK_BYTES`` pieces (``Operator.SnapshotRestoreChunk``) and an empty last one that replaces
-the state on every server (each server decodes the archive as the chunks are applied, in a
-thread: nomadd/server/fsm/snapshot.py).
+``Digest: sha-256=...`` header. A server that takes the archive itself (the leader, or any
+server for ``?stale``) streams it from the file its forked child wrote it into
+(``SnapshotEndpoint.save_here``); otherwise its bytes come from the leader through the RPC.
+
+PUT takes the archive as the request body (streamed, not bounded by the JSON body limit),
+checks it as it arrives (:func:`read_archive_stream`: a corrupt, truncated or unknown-format
+file is a 400 and nothing is proposed), then hands it to the leader in ``CHUNK_BYTES`` pieces
+(``Operator.SnapshotRestoreChunk``) and an empty last one that replaces the state on every
+server (each server decodes the archive as the chunks are applied, in a thread:
+nomadd/server/fsm/snapshot.py).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope
 from nomadd.helper.snapshot_archive import ArchivePipe, SnapshotError, read_archive_stream
-from nomadd.server.snapshot_endpoint import CHUNK_BYTES
+from nomadd.server.snapshot_endpoint import CHUNK_BYTES, SavedArchive
 from nomadd.structs.errors import NomaddError, RPCError, ValidationError
+from nomadd.structs.requests import QueryMeta
 from nomadd.structs.requests.snapshot import (
     OPERATOR_SNAPSHOT_RESTORE_CHUNK,
     OPERATOR_SNAPSHOT_SAVE,
@@ -43,18 +48,48 @@ __all__ = ["MAX_SNAPSHOT_BYTES", "register"]
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024 * 1024
 CHUNK_RETRY_S = 300.0  # how long one chunk is retried (elections, a slow decode on the leader)
 CHUNK_RETRY_WAIT_S = 0.5
+SAVE_PIECE_BYTES = 1 << 20  # of a saved archive read from its file and sent at a time
 
 
 async def snapshot_save(agent: Agent, req: web.Request) -> web.StreamResponse:
-    reply = await call(agent, OPERATOR_SNAPSHOT_SAVE, SnapshotSaveRequest(**envelope(req)))
-    digest = base64.b64encode(hashlib.sha256(reply.archive).digest()).decode()
-    headers = {
-        "X-Nomad-Index": str(reply.meta.index),
-        "X-Nomad-KnownLeader": "true" if reply.meta.known_leader else "false",
-        "X-Nomad-LastContact": str(reply.meta.last_contact_ms),
-        "Digest": f"sha-256={digest}",
+    request = SnapshotSaveRequest(**envelope(req))
+    server = agent.server
+    if server is not None:
+        server.rpc_auth.authorize(OPERATOR_SNAPSHOT_SAVE.name, request)  # as Server.rpc checks a call
+        here = await server.snapshots.save_here(request)
+        if here is not None:  # taken here: streamed from its file, never held
+            saved, meta = here
+            try:
+                return await _stream(req, saved, meta)
+            finally:
+                saved.close()
+    # taken by another server (the leader, another region): its bytes come back through the RPC
+    reply = await call(agent, OPERATOR_SNAPSHOT_SAVE, request)
+    digest = hashlib.sha256(reply.archive).digest()
+    return web.Response(
+        body=reply.archive, content_type="application/x-gzip", headers=_headers(reply.meta, digest)
+    )
+
+
+def _headers(meta: QueryMeta, sha256: bytes) -> dict[str, str]:
+    return {
+        "X-Nomad-Index": str(meta.index),
+        "X-Nomad-KnownLeader": "true" if meta.known_leader else "false",
+        "X-Nomad-LastContact": str(meta.last_contact_ms),
+        "Digest": f"sha-256={base64.b64encode(sha256).decode()}",
     }
-    return web.Response(body=reply.archive, content_type="application/x-gzip", headers=headers)
+
+
+async def _stream(req: web.Request, saved: SavedArchive, meta: QueryMeta) -> web.StreamResponse:
+    """The archive file sent as the body, read a piece at a time in a thread."""
+    resp = web.StreamResponse(headers=_headers(meta, bytes.fromhex(saved.sha256)))
+    resp.content_type = "application/x-gzip"
+    resp.content_length = saved.size
+    await resp.prepare(req)
+    while piece := await asyncio.to_thread(saved.file.read, SAVE_PIECE_BYTES):
+        await resp.write(piece)
+    await resp.write_eof()
+    return resp
 
 
 def _retrieved(fut: asyncio.Future[Any]) -> None:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
 import uuid
 from pathlib import Path
@@ -270,10 +271,9 @@ def test_archive_is_decoded_as_chunks_arrive_and_the_empty_last_chunk_swaps_the_
 
 
 def test_an_archive_is_written_through_an_unnamed_file_and_reads_back(tmp_path: Path) -> None:
-    """``operator snapshot save`` writes the dump to a file no name points to (in the first
-    directory that takes one) and copies it into the archive: the same state, nothing left on
-    disk, the staging table left out."""
-    from nomadd.server.snapshot_endpoint import _write_state_archive
+    """``operator snapshot save`` writes the archive into a file no name points to (in the first
+    directory that takes one): the same state, nothing left on disk, the staging table left out."""
+    from nomadd.server.snapshot_endpoint import _unnamed_file, _write_state_archive
     from nomadd.server.state.store import decode_dump
 
     store = StateStore()
@@ -282,8 +282,14 @@ def test_an_archive_is_written_through_an_unnamed_file_and_reads_back(tmp_path: 
             txn.put(STAGING_TABLE if i == 0 else "t_snapshot_rows", f"k{i}", f"v{i}")
     keep = tmp_path / "keep"
     keep.mkdir()
-    archive = _write_state_archive(store.snapshot(), 7, (str(tmp_path / "missing"), str(keep)))
-    assert list(keep.iterdir()) == []
+    fd = _unnamed_file((str(tmp_path / "missing"), str(keep)))
+    try:
+        written = _write_state_archive(store.snapshot(), 7, fd)
+        assert list(keep.iterdir()) == []
+        archive = os.pread(fd, written.size + 1, 0)
+    finally:
+        os.close(fd)
+    assert (len(archive), hashlib.sha256(archive).hexdigest()) == (written.size, written.sha256)
     meta, state = read_archive(archive)
     assert (meta.index, meta.term) == (4, 7)
     _, tables = decode_dump(state)

@@ -1,0 +1,167 @@
+"""The snapshot archive written in one pass into a file (the format and its reader are
+:mod:`nomadd.helper.snapshot_archive`'s): the state dump is compressed into the archive as it
+is encoded, never written out whole first, in a file or in memory.
+
+A tar member's size comes before its bytes, and a dump's size is known only once it is
+encoded. So the file is two gzip members, which gzip readers read as one stream (RFC 1952
+§2.2: Python's ``gzip``, GNU gzip and tar do):
+
+* the head: the tar blocks before the dump's bytes (``meta.json``'s header and its one block of
+  data, ``state.bin``'s header), stored (deflate level 0), so its length is known before its
+  bytes are: its place at the start of the file is kept, the rest is written after it, and the
+  head is written into its place last;
+* the rest: the dump's bytes, compressed as the encoder hands them over, then the tar blocks
+  that follow them (padding, ``SHA256SUMS``, the end of the archive).
+
+Decompressed, the file is byte for byte the tar :func:`~nomadd.helper.snapshot_archive.write_archive`
+makes of the same dump at the same time. Checksums, compression and writes run in a thread
+(hashlib, zlib and ``os.pwrite`` release the GIL) while the caller encodes; the thread lives only
+within :func:`write_archive_into`, which joins it before it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import tarfile
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nomadd.helper.snapshot_archive import member_header, meta_file, sums_file
+
+__all__ = ["ARCHIVE_GZIP_LEVEL", "PIECE_BYTES", "WrittenArchive", "write_archive_into"]
+
+ARCHIVE_GZIP_LEVEL = 1  # as write_archive: level 1 is a third of level 6's CPU for a few % more bytes
+PIECE_BYTES = 1 << 20  # handed to the compressing thread at a time: few GIL handovers per MB
+_QUEUE_PIECES = 8  # pieces waiting for that thread at most: how far the encoder may run ahead
+_READ_BYTES = 1 << 20  # the archive read back for its checksum
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+_HEAD_BYTES = 3 * _BLOCK  # meta.json's header and data block, state.bin's header
+
+
+def _stored_member(data: bytes) -> bytes:
+    """``data`` as one gzip member, stored: its length depends only on ``len(data)``."""
+    z = zlib.compressobj(0, zlib.DEFLATED, 31)
+    return z.compress(data) + z.flush()
+
+
+HEAD_MEMBER_BYTES = len(_stored_member(bytes(_HEAD_BYTES)))  # the place kept for the head
+
+
+def _padding(size: int, unit: int = _BLOCK) -> bytes:
+    return bytes(-size % unit)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenArchive:
+    size: int  # bytes of the archive file
+    sha256: str  # of the archive file (hex)
+    state_size: int  # bytes of the dump (state.bin)
+    state_sha256: str
+
+
+class _Deflater:
+    """The dump's bytes hashed, compressed and written from ``offset`` of ``fd`` by a thread:
+    :meth:`put` hands it a piece (waiting while :data:`_QUEUE_PIECES` wait), :meth:`join`
+    ends it. A failure of the thread (a full disk) is raised by the next :meth:`put` or by
+    :meth:`join`; the thread then drops what it is handed until it is joined."""
+
+    def __init__(self, fd: int, offset: int, level: int) -> None:
+        self._fd = fd
+        self.offset = offset
+        self.zip = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(_QUEUE_PIECES)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="snapshot-deflate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            if self._error is None:
+                try:
+                    self.digest.update(piece)
+                    self.size += len(piece)
+                    self.write(self.zip.compress(piece))
+                except BaseException as err:  # raised in the caller's thread (put, join)
+                    self._error = err
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self._fd, view, self.offset)
+            self.offset += n
+            view = view[n:]
+
+    def put(self, piece: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._pieces.put(piece)
+
+    def join(self) -> None:
+        self._pieces.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def write_archive_into(
+    fd: int,
+    write_state: Callable[[Callable[[bytes], object]], object],
+    *,
+    index: int,
+    term: int,
+    now: float | None = None,
+    level: int = ARCHIVE_GZIP_LEVEL,
+) -> WrittenArchive:
+    """The archive of the dump ``write_state(sink)`` hands to ``sink`` piece by piece, taken
+    at Raft ``index``/``term``, written into the empty file ``fd`` (its offset is not used).
+    ValueError for a dump of 8 GiB or more (its size needs a pax header: not one block)."""
+    now = time.time() if now is None else now
+    deflater = _Deflater(fd, HEAD_MEMBER_BYTES, level)
+    held: list[bytes] = []
+    held_bytes = 0
+
+    def sink(data: bytes) -> None:
+        nonlocal held_bytes
+        held.append(data)
+        held_bytes += len(data)
+        if held_bytes >= PIECE_BYTES:
+            deflater.put(b"".join(held))
+            held.clear()
+            held_bytes = 0
+
+    try:
+        write_state(sink)
+        if held:
+            deflater.put(b"".join(held))
+    finally:
+        deflater.join()
+    size, state_sha = deflater.size, deflater.digest.hexdigest()
+    meta = meta_file(index=index, term=term, size=size, now=now)
+    sums = sums_file(meta, state_sha)
+    head = member_header(0, len(meta), now) + meta + _padding(len(meta)) + member_header(1, size, now)
+    if len(head) != _HEAD_BYTES:
+        raise ValueError(f"snapshot state of {size} bytes: its archive head is not {_HEAD_BYTES} bytes")
+    tail = _padding(size) + member_header(2, len(sums), now) + sums + _padding(len(sums)) + bytes(2 * _BLOCK)
+    tail += _padding(_HEAD_BYTES + size + len(tail), _RECORD)  # as tarfile ends an archive
+    deflater.write(deflater.zip.compress(tail) + deflater.zip.flush())
+    end = deflater.offset
+    stored = _stored_member(head)
+    assert len(stored) == HEAD_MEMBER_BYTES  # stored blocks: the length of the bytes decides it
+    os.pwrite(fd, stored, 0)
+    digest = hashlib.sha256()
+    pos = 0
+    while pos < end:
+        piece = os.pread(fd, min(_READ_BYTES, end - pos), pos)
+        if not piece:
+            raise OSError(f"snapshot archive file ends at {pos} of {end} bytes")
+        digest.update(piece)
+        pos += len(piece)
+    return WrittenArchive(size=end, sha256=digest.hexdigest(), state_size=size, state_sha256=state_sha)

@@ -1,0 +1,100 @@
+"""nomadd/helper/snapshot_writer.py: the archive written in one pass into a file."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from nomadd.helper import snapshot_writer
+from nomadd.helper.snapshot_archive import SnapshotError, read_archive, read_archive_stream, write_archive
+from nomadd.helper.snapshot_writer import write_archive_into
+
+NOW = 1_700_000_000.5
+
+
+def _state(n: int) -> list[bytes]:
+    """Pieces of a dump-like byte stream (compressible, with random parts), ``n`` of them."""
+    return [os.urandom(64).hex().encode() * 50 + str(i).encode() * 300 for i in range(n)]
+
+
+def _written(tmp_path: Path, pieces: list[bytes]) -> tuple[bytes, snapshot_writer.WrittenArchive]:
+    path = tmp_path / "a.snap"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+
+        def write_state(sink: object) -> None:
+            for p in pieces:
+                sink(p)  # type: ignore[operator]
+
+        out = write_archive_into(fd, write_state, index=42, term=3, now=NOW)
+    finally:
+        os.close(fd)
+    return path.read_bytes(), out
+
+
+@pytest.mark.parametrize("pieces", [0, 1, 700])
+def test_the_archive_holds_the_tar_write_archive_makes(tmp_path: Path, pieces: int) -> None:
+    """Decompressed, the one-pass file is byte for byte the tar of write_archive (same dump,
+    same time), and every reader takes it: checksums, sizes and members hold."""
+    state = _state(pieces)
+    whole = b"".join(state)
+    archive, out = _written(tmp_path, state)
+    ref = io.BytesIO()
+    sha = hashlib.sha256(whole).hexdigest()
+    write_archive(ref, io.BytesIO(whole), size=len(whole), sha256=sha, index=42, term=3, now=NOW)
+    assert gzip.decompress(archive) == gzip.decompress(ref.getvalue())
+    assert (out.size, out.sha256) == (len(archive), hashlib.sha256(archive).hexdigest())
+    assert (out.state_size, out.state_sha256) == (len(whole), sha)
+    meta, got = read_archive(archive)
+    assert got == whole and (meta.index, meta.term, meta.size) == (42, 3, len(whole))
+    assert read_archive_stream(io.BytesIO(archive))[0].sha256 == sha
+
+
+def test_the_state_is_compressed_while_it_is_encoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder never waits for the whole dump: pieces are compressed as they come, and no
+    more than the queue's worth is held back (the thread is fed while the state is written)."""
+    monkeypatch.setattr(snapshot_writer, "PIECE_BYTES", 4096)
+    seen: list[int] = []
+    state = _state(400)
+    path = tmp_path / "a.snap"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+
+        def write_state(sink: object) -> None:
+            for p in state:
+                sink(p)  # type: ignore[operator]
+                seen.append(os.fstat(fd).st_size)
+
+        write_archive_into(fd, write_state, index=1, term=1, now=NOW)
+    finally:
+        os.close(fd)
+    assert seen[len(seen) // 2] > snapshot_writer.HEAD_MEMBER_BYTES  # written before the end
+    assert read_archive(path.read_bytes())[1] == b"".join(state)
+
+
+def test_a_failing_write_is_raised_and_the_thread_ends(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "ro", os.O_CREAT | os.O_RDONLY, 0o600)  # pwrite: EBADF
+
+    def write_state(sink: object) -> None:
+        for p in _state(300):
+            sink(p)  # type: ignore[operator]
+
+    try:
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            write_archive_into(fd, write_state, index=1, term=1)
+    finally:
+        os.close(fd)
+    assert not [t for t in threading.enumerate() if t.name == "snapshot-deflate"]
+
+
+def test_a_truncated_one_pass_archive_is_refused(tmp_path: Path) -> None:
+    archive, _ = _written(tmp_path, _state(50))
+    for cut in (len(archive) // 2, snapshot_writer.HEAD_MEMBER_BYTES, snapshot_writer.HEAD_MEMBER_BYTES + 20):
+        with pytest.raises(SnapshotError):
+            read_archive(archive[:cut])

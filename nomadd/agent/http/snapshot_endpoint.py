@@ -54,8 +54,7 @@ SAVE_PIECE_BYTES = 1 << 20  # of a saved archive read from its file and sent at 
 async def snapshot_save(agent: Agent, req: web.Request) -> web.StreamResponse:
     request = SnapshotSaveRequest(**envelope(req))
     server = agent.server
-    if server is not None:
-        server.rpc_auth.authorize(OPERATOR_SNAPSHOT_SAVE.name, request)  # as Server.rpc checks a call
+    if server is not None:  # the route's ACL rule (management) was checked; the RPC is open to API callers
         here = await server.snapshots.save_here(request)
         if here is not None:  # taken here: streamed from its file, never held
             saved, meta = here

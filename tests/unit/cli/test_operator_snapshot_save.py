@@ -28,7 +28,7 @@ class _Agent:
         agent = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-gzip")
                 self.send_header("Content-Length", str(len(agent.body)))

@@ -38,13 +38,13 @@ _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: dlopen in a forked chi
 _OK, _ERR = b"\x00", b"\x01"  # run_forked's first byte on the pipe
 
 
-def _become_child(parent: int, keep: Callable[[], None]) -> None:
+def _become_child(parent: int, keep: Callable[[], None], nice: int) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     gc.disable()
     with contextlib.suppress(OSError):
-        os.nice(CHILD_NICE)
+        os.nice(nice)
     with contextlib.suppress(Exception):
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the server died before prctl took effect
@@ -52,16 +52,17 @@ def _become_child(parent: int, keep: Callable[[], None]) -> None:
     keep()
 
 
-def fork_worker(work: Callable[[], object], on_error: Callable[[str], None]) -> int:
+def fork_worker(work: Callable[[], object], on_error: Callable[[str], None], nice: int = CHILD_NICE) -> int:
     """Fork a child that runs ``work()`` and exits 0, or calls ``on_error(traceback)`` and exits
-    :data:`CHILD_FAILED`. Returns the child's pid (the caller reaps it); OSError if fork fails."""
+    :data:`CHILD_FAILED`; it runs ``nice`` steps nicer than the server. Returns the child's pid
+    (the caller reaps it); OSError if fork fails."""
     parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = CHILD_FAILED  # the child: never returns into the server's code
     try:
-        _become_child(parent, lambda: None)
+        _become_child(parent, lambda: None, nice)
         work()
         code = 0
     except BaseException:
@@ -89,8 +90,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-async def run_forked(produce: Callable[[], bytes]) -> bytes:
-    """``produce()`` computed by a forked child, its result read back through a pipe.
+async def run_forked(produce: Callable[[], bytes], nice: int = CHILD_NICE) -> bytes:
+    """``produce()`` computed by a forked child (``nice`` steps nicer than the server), its
+    result read back through a pipe.
 
     RuntimeError (with the child's traceback) if it raised or died. Cancelling the caller kills
     the child."""
@@ -106,7 +108,7 @@ async def run_forked(produce: Callable[[], bytes]) -> bytes:
         _write_all(w, _ERR + why.encode(errors="replace"))
 
     try:
-        pid = fork_worker(work, on_error)
+        pid = fork_worker(work, on_error, nice)
     except OSError:
         os.close(r)
         os.close(w)

@@ -68,6 +68,11 @@ SAVE_TIMEOUT_S = 600.0  # a follower waits this long for the leader's archive
 RESTORE_IDLE_S = 120.0  # a restore with no chunk for this long was abandoned by its uploader
 JANITOR_INTERVAL_S = 10.0
 DECODE_WAIT_S = 600.0  # the leader's wait for its decoder before the last chunk (then that entry waits)
+# The save's forked child runs at the server's own priority, not forked.CHILD_NICE's: an operator
+# waits for it, and on an idle cluster what it competes with is the servers' Raft dump children
+# (CHILD_NICE: at equal niceness, after a C1M restart two of them took half of its CPU). Its
+# encoder and compressing thread still share the cores fairly with the servers' own threads.
+SAVE_CHILD_NICE = 0
 
 
 def _without_staging(snap: StateSnapshot) -> StateSnapshot:
@@ -141,7 +146,7 @@ async def take_archive_file(ctx: ServerContext) -> SavedArchive:
         # encoded by a forked child (nomadd/server/forked.py): a million allocations are seconds of
         # Python that, in a thread, would hold the GIL against Raft heartbeats and the API; it
         # writes the archive into the file this process then reads (only a line comes back)
-        size, sha256, state_size = (await run_forked(build)).decode().split()
+        size, sha256, state_size = (await run_forked(build, nice=SAVE_CHILD_NICE)).decode().split()
         saved = SavedArchive(file=os.fdopen(fd, "rb"), size=int(size), sha256=sha256, index=snap.index)
     except BaseException:
         os.close(fd)

@@ -55,3 +55,8 @@ def test_the_child_runs_at_a_lower_cpu_priority() -> None:
     heartbeats: it runs CHILD_NICE steps nicer than the server."""
     niceness = int(asyncio.run(run_forked(lambda: str(os.nice(0)).encode())))
     assert niceness == min(19, os.nice(0) + CHILD_NICE)
+
+
+def test_a_niceness_can_be_given() -> None:
+    niceness = int(asyncio.run(run_forked(lambda: str(os.nice(0)).encode(), nice=3)))
+    assert niceness == min(19, os.nice(0) + 3)

@@ -308,3 +308,20 @@ def test_a_full_restore_chunk_fits_in_one_raft_entry() -> None:
         sent_at_ns=2**63 - 1,
     )
     assert len(pack(entry)) <= MAX_ENTRY_BYTES
+
+
+def test_the_save_child_runs_at_the_servers_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator waits for a save: its child is not made as nice as a Raft dump child (with which
+    it shares the cores on an idle cluster), only SAVE_CHILD_NICE steps nicer than the server."""
+    from nomadd.helper.snapshot_writer import WrittenArchive
+    from nomadd.server import snapshot_endpoint
+    from nomadd.server.forked import CHILD_NICE
+
+    def niceness(*_: Any) -> WrittenArchive:  # what the child reports: its own niceness as the size
+        return WrittenArchive(size=os.nice(0), sha256="0" * 64, state_size=0, state_sha256="")
+
+    monkeypatch.setattr(snapshot_endpoint, "_write_state_archive", niceness)
+    saved = _run(snapshot_endpoint.take_archive_file(_server().ctx))
+    saved.close()
+    assert snapshot_endpoint.SAVE_CHILD_NICE < CHILD_NICE
+    assert saved.size == min(19, os.nice(0) + snapshot_endpoint.SAVE_CHILD_NICE)

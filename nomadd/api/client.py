@@ -178,9 +178,14 @@ class Client:
             req.add_header("X-Nomad-Token", self.token)
         for name, value in (headers or {}).items():
             req.add_header(name, value)
+        with self._api_errors(), self.open(req, self.timeout_s) as resp:
+            return resp.read(), resp.headers
+
+    @contextlib.contextmanager
+    def _api_errors(self) -> Iterator[None]:
+        """An error answer or a failed connection inside the ``with`` raised as an APIError."""
         try:
-            with self.open(req, self.timeout_s) as resp:
-                return resp.read(), resp.headers
+            yield
         except urllib.error.HTTPError as err:
             text = err.read().decode(errors="replace").strip()
             raise APIError(err.code, text or err.reason) from None
@@ -195,14 +200,8 @@ class Client:
         req = urllib.request.Request(self.url(path, params), method="GET")
         if self.token:
             req.add_header("X-Nomad-Token", self.token)
-        try:
+        with self._api_errors():
             resp = self.open(req, self.timeout_s)
-        except urllib.error.HTTPError as err:
-            text = err.read().decode(errors="replace").strip()
-            raise APIError(err.code, text or err.reason) from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise APIError(0, f"Error querying agent at {self.address}: {reason}") from None
         with resp:
             yield resp, resp.headers
 

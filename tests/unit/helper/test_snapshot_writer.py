@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,17 @@ def _state(n: int) -> list[bytes]:
     return [os.urandom(64).hex().encode() * 50 + str(i).encode() * 300 for i in range(n)]
 
 
-def _written(tmp_path: Path, pieces: list[bytes]) -> tuple[bytes, snapshot_writer.WrittenArchive]:
+def _written(
+    tmp_path: Path, pieces: list[bytes], after_each: Callable[[int], object] = lambda fd: None
+) -> tuple[bytes, snapshot_writer.WrittenArchive]:
     path = tmp_path / "a.snap"
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
 
-        def write_state(sink: object) -> None:
+        def write_state(sink: Callable[[bytes], object]) -> None:
             for p in pieces:
-                sink(p)  # type: ignore[operator]
+                sink(p)
+                after_each(fd)
 
         out = write_archive_into(fd, write_state, index=42, term=3, now=NOW)
     finally:
@@ -62,20 +66,9 @@ def test_the_state_is_compressed_while_it_is_encoded(tmp_path: Path, monkeypatch
     monkeypatch.setattr(snapshot_writer, "PIECE_BYTES", 4096)
     seen: list[int] = []
     state = _state(400)
-    path = tmp_path / "a.snap"
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-
-        def write_state(sink: object) -> None:
-            for p in state:
-                sink(p)  # type: ignore[operator]
-                seen.append(os.fstat(fd).st_size)
-
-        write_archive_into(fd, write_state, index=1, term=1, now=NOW)
-    finally:
-        os.close(fd)
+    archive, _ = _written(tmp_path, state, lambda fd: seen.append(os.fstat(fd).st_size))
     assert seen[len(seen) // 2] > snapshot_writer.HEAD_MEMBER_BYTES  # written before the end
-    assert read_archive(path.read_bytes())[1] == b"".join(state)
+    assert read_archive(archive)[1] == b"".join(state)
 
 
 def test_a_failing_write_is_raised_and_the_thread_ends(tmp_path: Path) -> None:

@@ -579,3 +579,70 @@ def test_three_servers_dump_at_their_own_phases(tmp_path: Path, caplog: pytest.L
     assert not close, (close, dumps)
     phases = {f: {i % period * 3 // period for i in at[1:]} for f, at in dumps.items()}
     assert sorted(min(p) for p in phases.values()) == [0, 1, 2], dumps
+
+
+def test_a_quiet_server_dumps_its_journal_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No forced compaction and far below the entry pace: once nothing was applied for
+    IDLE_DUMP_S, the server dumps and trims its journal (a restart replays next to nothing)."""
+    from nomadd.server.raft import dump as dump_module
+
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_S", 0.5)
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_MIN_BYTES", 4096)
+
+    async def main() -> None:
+        r = make_raft(f"127.0.0.1:{free_port()}", [], tmp_path / "n")
+        try:
+            await r.start()
+            await wait_leader([r])
+            for i in range(40):
+                await r.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 200))
+            await wait_until(lambda: int(r.stats()["log_len"]) <= 3, what="journal trimmed by a quiet dump")
+            assert (tmp_path / "n" / "raft.dump").exists()
+            assert (tmp_path / "n" / "raft.journal").stat().st_size < 4096
+        finally:
+            await r.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's dump is old and its journal since is large: before the send starts the
+    leader dumps again, so the follower gets a dump with (nearly) every entry, not the old one
+    and then the log since (what it would replay)."""
+    from nomadd.server.raft import dump as dump_module
+
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_S", 3600.0)  # only the send asks for a dump here
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_MIN_BYTES", 8192)
+
+    async def main() -> None:
+        a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
+        a = make_raft(a_addr, [], tmp_path / "a")
+        b: Raft | None = None
+        try:
+            await a.start()
+            await wait_leader([a])
+            for i in range(5):
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+            assert a._node is not None
+            a._node.forceLogCompaction()
+            await wait_until(lambda: int(a.stats()["log_len"]) <= 3, what="leader's first dump")
+            for i in range(5, 60):
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 500))
+            adding = asyncio.create_task(a.add_peer(b_addr))
+            await wait_until(lambda: b_addr in a.peers(), what="add appended")
+            b = make_raft(b_addr, a.peers(), tmp_path / "b")
+            await b.start()
+            await adding
+            await wait_until(
+                lambda: _value(b, "k59") == "x" * 500,  # type: ignore[arg-type]
+                timeout=20,
+                what="snapshot installed on the new peer",
+            )
+            # the log b got after the dump: the add-peer entry and little else, not 55 entries
+            assert int(b.stats()["log_len"]) <= 5, b.stats()
+        finally:
+            await _shutdown([a, *([b] if b else [])])
+
+    asyncio.run(main())

@@ -353,7 +353,7 @@ class DumpSerializer:
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
-        self.sending = 0  # sends of our dump to followers in progress (glue.SnapshotSerializer)
+        self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
         self._pace_bounds = pace_bounds
         self._self_id = self_id  # this server's Raft address: its place among the voters
         self._place = (0, 1)  # (place, count) of this server among the voters, sorted
@@ -384,7 +384,7 @@ class DumpSerializer:
         if self._want == _WANTED:
             self._want = _FORCED
             return True
-        if self.sending:
+        if now < self.sending_until:
             return False  # a new dump now would make the follower start over after this one
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
         if applied == self._idle_done or now - self._applied_at < quiet:
@@ -401,7 +401,7 @@ class DumpSerializer:
         written, or one is wanted first because the journal since the dump is large)."""
         if self._pid or self._state == SERIALIZER_STATE.SERIALIZING or self._want != _NO_DUMP_WANTED:
             return True
-        if self.sending or self._send_asked == self._applied:
+        if time.monotonic() < self.sending_until or self._send_asked == self._applied:
             return False  # another send in progress, or a dump at this index was had already
         if time.monotonic() - self._failed_at < SEND_FRESH_RETRY_S:
             return False

@@ -13,19 +13,25 @@ journal outgrew its dump sends a fresh one (see :mod:`.dump`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Protocol
 
 from pysyncobj import serializer as _serializer_module
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["SnapshotHooks", "SnapshotSerializer"]
+__all__ = ["SEND_STALE_S", "SnapshotHooks", "SnapshotSerializer"]
+
+SEND_STALE_S = 10.0  # a send with no chunk for this long no longer counts (see SnapshotHooks)
 
 
 class SnapshotHooks(Protocol):
     """What :class:`SnapshotSerializer` tells and asks (:class:`~.dump.DumpSerializer`)."""
 
-    sending: int  # transmissions in progress (set by the serializer)
+    # until when (time.monotonic()) a send of the dump counts as in progress: set by the
+    # serializer at every chunk sent, 0 once none is; a send left behind (pysyncobj keeps one
+    # when the leader steps down mid-send) stops counting SEND_STALE_S after its last chunk
+    sending_until: float
 
     def hold_send(self) -> bool:
         """A send to a follower is about to start: True to wait (asked again next time)."""
@@ -50,7 +56,7 @@ class SnapshotSerializer(_serializer_module.Serializer):  # type: ignore[misc]
             self._nomadd_sending.add(transmission_id)
         else:
             self._nomadd_sending.discard(transmission_id)
-        self._nomadd_hooks.sending = len(self._nomadd_sending)
+        self._nomadd_hooks.sending_until = time.monotonic() + SEND_STALE_S if self._nomadd_sending else 0.0
 
     def getTransmissionData(self, transmissionID: Any) -> Any:
         if transmissionID not in self._nomadd_sending and self._nomadd_hooks.hold_send():

@@ -316,9 +316,10 @@ def test_a_quiet_server_with_a_large_journal_dumps_at_its_own_delay(tmp_path: Pa
     second = 200.0 + quiet + 2 * dump_module.IDLE_DUMP_STAGGER_S
     assert not dumper.tick(8, second - 0.1)
     assert dumper.tick(8, second + 0.1)
-    dumper.sending = 1  # a send of the dump in progress: a new dump would restart it
+    dumper.sending_until = 450.0  # a send of the dump in progress: a new dump would restart it
     assert not dumper.tick(9, 300.0) and not dumper.tick(9, 400.0)
-    dumper.sending = 0
+    assert dumper.tick(9, 460.0)  # ... a send that stalled (a leader that stepped down) no longer counts
+    dumper.sending_until = 0.0
     _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES)  # small: nothing to gain
     assert not dumper.tick(10, 500.0) and not dumper.tick(10, 600.0)
 
@@ -346,5 +347,5 @@ def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp
     assert dumper.tick(4, 1.0)
     assert not dumper.tick(4, 1.0)  # pysyncobj did not start it: the send goes on
     assert not dumper.hold_send()
-    dumper.sending = 1  # another follower is being sent the current one: do not restart it
+    dumper.sending_until = time.monotonic() + 10  # another follower is sent the current one
     assert not dumper.hold_send()

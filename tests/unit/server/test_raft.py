@@ -242,11 +242,24 @@ def test_wrong_password_never_joins() -> None:
     asyncio.run(main())
 
 
+async def _join(a: Raft, addr: str, data_dir: Path, joined: list[Raft]) -> Raft:
+    """A new member at ``addr`` added to leader ``a``'s cluster (and to ``joined``)."""
+    # 1 -> 2 voters: the change commits only once it runs (quorum 2 of 2), so start it as soon
+    # as the leader has appended it, as a joining server does (it polls the peers)
+    adding = asyncio.create_task(a.add_peer(addr))
+    await wait_until(lambda: addr in a.peers(), what="add appended")
+    b = make_raft(addr, a.peers(), data_dir)
+    joined.append(b)
+    await b.start()
+    await adding
+    return b
+
+
 def test_new_peer_catches_up_from_a_compacted_leader_via_snapshot(tmp_path: Path) -> None:
     async def main() -> None:
         a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
         a = make_raft(a_addr, [], tmp_path / "a")
-        b: Raft | None = None
+        joined: list[Raft] = []
         try:
             await a.start()
             await wait_leader([a])
@@ -255,23 +268,17 @@ def test_new_peer_catches_up_from_a_compacted_leader_via_snapshot(tmp_path: Path
             assert a._node is not None
             a._node.forceLogCompaction()
             await wait_until((tmp_path / "a" / "raft.dump").exists, what="leader dump")
-            # 1 -> 2 voters: the change commits only once b runs (quorum 2 of 2), so start b as
-            # soon as the leader has appended it, as a joining server does (it polls the peers)
-            adding = asyncio.create_task(a.add_peer(b_addr))
-            await wait_until(lambda: b_addr in a.peers(), what="add appended")
-            b = make_raft(b_addr, a.peers(), tmp_path / "b")
-            await b.start()
-            await adding
+            b = await _join(a, b_addr, tmp_path / "b", joined)
             await wait_until(
-                lambda: all(_value(b, f"k{i}") == str(i) for i in range(50)),  # type: ignore[arg-type]
+                lambda: all(_value(b, f"k{i}") == str(i) for i in range(50)),
                 timeout=20,
                 what="snapshot installed on the new peer",
             )
             assert (tmp_path / "b" / "raft.dump").exists()  # it came as a snapshot, not as log
             await a.apply(MessageType.VAR_UPSERT, _put("after", "1"))
-            await wait_until(lambda: _value(b, "after") == "1", what="log after snapshot")  # type: ignore[arg-type]
+            await wait_until(lambda: _value(b, "after") == "1", what="log after snapshot")
         finally:
-            await _shutdown([a, *([b] if b else [])])
+            await _shutdown([a, *joined])
 
     asyncio.run(main())
 
@@ -619,7 +626,7 @@ def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
     async def main() -> None:
         a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
         a = make_raft(a_addr, [], tmp_path / "a")
-        b: Raft | None = None
+        joined: list[Raft] = []
         try:
             await a.start()
             await wait_leader([a])
@@ -630,19 +637,11 @@ def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
             await wait_until(lambda: int(a.stats()["log_len"]) <= 3, what="leader's first dump")
             for i in range(5, 60):
                 await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 500))
-            adding = asyncio.create_task(a.add_peer(b_addr))
-            await wait_until(lambda: b_addr in a.peers(), what="add appended")
-            b = make_raft(b_addr, a.peers(), tmp_path / "b")
-            await b.start()
-            await adding
-            await wait_until(
-                lambda: _value(b, "k59") == "x" * 500,  # type: ignore[arg-type]
-                timeout=20,
-                what="snapshot installed on the new peer",
-            )
+            b = await _join(a, b_addr, tmp_path / "b", joined)
+            await wait_until(lambda: _value(b, "k59") == "x" * 500, timeout=20, what="snapshot installed")
             # the log b got after the dump: the add-peer entry and little else, not 55 entries
             assert int(b.stats()["log_len"]) <= 5, b.stats()
         finally:
-            await _shutdown([a, *([b] if b else [])])
+            await _shutdown([a, *joined])
 
     asyncio.run(main())

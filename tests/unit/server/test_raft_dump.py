@@ -326,13 +326,13 @@ def test_a_quiet_server_with_a_large_journal_dumps_at_its_own_delay(tmp_path: Pa
 
 def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp_path: Path) -> None:
     """A follower catching up gets the leader's dump, then the journal since it: when that
-    journal is larger than SEND_FRESH_RATIO of the dump the send waits for a new dump."""
-    dump = _sized(tmp_path / "raft.dump", 100 << 20)
-    journal = _sized(tmp_path / "raft.journal", 49 << 20)
+    journal is larger than SEND_FRESH_RATIO times the dump the send waits for a new dump."""
+    dump = _sized(tmp_path / "raft.dump", 50 << 20)
+    journal = _sized(tmp_path / "raft.journal", int(dump_module.SEND_FRESH_RATIO * (50 << 20)) - 1)
     dumper = DumpSerializer(_fsm(), dump, journal=journal)
     assert not dumper.tick(3, 0.0)
     assert not dumper.hold_send()
-    _sized(tmp_path / "raft.journal", 51 << 20)
+    _sized(tmp_path / "raft.journal", int(dump_module.SEND_FRESH_RATIO * (50 << 20)) + 1)
     assert dumper.hold_send()
     assert dumper.hold_send()  # still waiting: the tick starts the dump
     assert dumper.tick(3, 0.0)

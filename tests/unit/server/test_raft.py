@@ -639,6 +639,9 @@ def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
                 await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 500))
             b = await _join(a, b_addr, tmp_path / "b", joined)
             await wait_until(lambda: _value(b, "k59") == "x" * 500, timeout=20, what="snapshot installed")
+            target = int(a._node.raftLastApplied)
+            # log_len and the applied index come from the same view (taken after one tick)
+            await wait_until(lambda: b.applied_index() >= target, what="follower's view caught up")
             # the log b got after the dump: the add-peer entry and little else, not 55 entries
             assert int(b.stats()["log_len"]) <= 5, b.stats()
         finally:

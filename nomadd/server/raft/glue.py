@@ -222,6 +222,14 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
             self._take_success_reply(node, message)
             return
         super()._onMessageReceived(node, message)
+        if kind == "append_entries" and message.get("serialized") is not None:
+            # a chunk of the leader's dump: pysyncobj answers only the last one, and the
+            # leader drops a connection it read nothing from for connectionTimeout (30 s), so a
+            # send that long (a large dump, a follower busy decoding it) started over forever;
+            # this answer (neither success nor reset) only tells the leader we are here
+            super().send(
+                node, {"type": "next_node_idx", "next_node_idx": 0, "reset": False, "success": False}
+            )
 
     def _take_success_reply(self, node: Any, message: dict[str, Any]) -> None:
         """pysyncobj's handling of a success reply, without moving ``nextIndex`` back."""

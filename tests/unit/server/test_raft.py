@@ -242,11 +242,11 @@ def test_wrong_password_never_joins() -> None:
     asyncio.run(main())
 
 
-async def _join(a: Raft, addr: str, data_dir: Path, joined: list[Raft]) -> Raft:
+async def _join(a: Raft, addr: str, data_dir: Path, joined: list[Raft], timeout: float = 5.0) -> Raft:
     """A new member at ``addr`` added to leader ``a``'s cluster (and to ``joined``)."""
     # 1 -> 2 voters: the change commits only once it runs (quorum 2 of 2), so start it as soon
     # as the leader has appended it, as a joining server does (it polls the peers)
-    adding = asyncio.create_task(a.add_peer(addr))
+    adding = asyncio.create_task(a.add_peer(addr, timeout=timeout))
     await wait_until(lambda: addr in a.peers(), what="add appended")
     b = make_raft(addr, a.peers(), data_dir)
     joined.append(b)
@@ -644,6 +644,48 @@ def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
             await wait_until(lambda: b.applied_index() >= target, what="follower's view caught up")
             # the log b got after the dump: the add-peer entry and little else, not 55 entries
             assert int(b.stats()["log_len"]) <= 5, b.stats()
+        finally:
+            await _shutdown([a, *joined])
+
+    asyncio.run(main())
+
+
+def test_a_snapshot_send_longer_than_the_connection_timeout_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader drops a connection it read nothing from for connectionTimeout, and pysyncobj's
+    follower answers only the last chunk of a snapshot: a send that took longer (a large dump,
+    a follower busy decoding it) started over from its first chunk, forever. The follower
+    answers every chunk, so the send completes (here a 1 s timeout, 0.15 s per chunk, and more
+    chunks than the sockets' buffers hold)."""
+    from nomadd.server import raft as raft_module
+    from nomadd.server.raft import transmit
+
+    monkeypatch.setattr(raft_module, "SNAPSHOT_CHUNK_BYTES", 64 * 1024)
+    real = transmit.SnapshotSerializer.setTransmissionData
+
+    def slow(self: transmit.SnapshotSerializer, data: object) -> bool:
+        time.sleep(0.15)  # the follower's tick thread, busy
+        return bool(real(self, data))
+
+    monkeypatch.setattr(transmit.SnapshotSerializer, "setTransmissionData", slow)
+
+    async def main() -> None:
+        a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
+        a = make_raft(a_addr, [], tmp_path / "a")
+        a.config = dataclasses.replace(a.config, connection_timeout_s=1.0)
+        joined: list[Raft] = []
+        try:
+            await a.start()
+            await wait_leader([a])
+            for i in range(30):  # ~4 MB of dump, more than the sockets' buffers hold
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", os.urandom(100_000).hex()))
+            assert a._node is not None
+            a._node.forceLogCompaction()
+            await wait_until(lambda: int(a.stats()["log_len"]) <= 3, what="leader dump")
+            assert (tmp_path / "a" / "raft.dump").stat().st_size > 64 * 1024 * 40  # 40+ chunks: > 6 s
+            b = await _join(a, b_addr, tmp_path / "b", joined, timeout=40)  # commits once b has the dump
+            assert _value(b, "k29") is not None
         finally:
             await _shutdown([a, *joined])
 

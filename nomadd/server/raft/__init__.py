@@ -215,6 +215,7 @@ class Raft:
                 str(c.data_dir / "raft.dump"),
                 pace_bounds=(c.compaction_min_entries, c.compaction_max_entries),
                 self_id=c.self_addr,
+                journal=str(c.data_dir / "raft.journal"),
             )
             kw["journalFile"] = str(c.data_dir / "raft.journal")
             kw["fullDumpFile"] = str(c.data_dir / "raft.dump")
@@ -253,8 +254,17 @@ class Raft:
             self._on_fatal,
             gate=AckGate(self._on_fatal),
             on_view=self._on_view_thread,
+            snapshot_hooks=self._dumper,
         )
         self._node = node
+        dumper = self._dumper
+        if dumper is not None:
+
+            def dump_tick() -> None:  # tick thread: a dump when quiet, or before a send
+                if dumper.tick(int(node.raftLastApplied), time.monotonic()):
+                    node.forceLogCompaction()
+
+            node.addOnTickCallback(dump_tick)
         try:
             await asyncio.to_thread(node.waitBinded)
         except Exception as err:

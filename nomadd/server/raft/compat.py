@@ -108,6 +108,11 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (_syncobj_module, "createPoller", "attr"),
     (_syncobj_module, "getEncryptor", "attr"),
     (_serializer_module, "atomicReplace", "attr"),
+    # the snapshot sender and receiver (glue.SnapshotSerializer)
+    (_syncobj_module, "Serializer", "attr"),
+    (_serializer_module.Serializer, "getTransmissionData", "attr"),
+    (_serializer_module.Serializer, "setTransmissionData", "attr"),
+    (_serializer_module.Serializer, "cancelTransmisstion", "attr"),
     (_pickle_module, "__protocol", "attr"),  # the pickle protocol of commands and messages
     # the transport subclass (glue.LoggingTransport)
     (TCPTransport, "_onMessageReceived", "attr"),

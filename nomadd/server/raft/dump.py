@@ -47,6 +47,24 @@ that it falls on the server's next such index, at least half a period on (in ste
 exactly one period). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
 clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
 third of every 300 s), which a log that fills in seconds would outgrow.
+
+Dumps are also written when they are cheap and when they are needed, whatever the pace, because
+what a server replays at a restart, and what a follower catching up gets after the dump, is the
+journal since the dump: at a million allocations an entry holds ~100 placements (~50 KB), the
+pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
+(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for
+``IDLE_DUMP_S`` plus ``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do
+not encode at once) and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the
+cluster is quiet: it costs no throughput); and a leader about to send its dump to a follower
+first writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the
+dump file (the follower would spend longer on that log than on the dump), pausing the send
+until it is done (:meth:`DumpSerializer.hold_send`).
+
+A snapshot arriving from the leader is decoded while it arrives (:class:`_Incoming`): pysyncobj
+writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
+a thread here reads that file as it grows, through the same checks as :meth:`~DumpSerializer.
+deserialize`, so the load after the last chunk takes the decoded state instead of decoding the
+whole file then (about 20 s of CPU at a million allocations, on the tick thread).
 """
 
 from __future__ import annotations
@@ -56,8 +74,12 @@ import gzip
 import logging
 import os
 import pickle
+import queue
 import signal
+import threading
 import time
+import zlib
+from concurrent.futures import Future
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -71,13 +93,36 @@ from nomadd.server.state.store_codec import Decoded, decode_dump_stream, dump_re
 
 logger = logging.getLogger("nomadd.server.raft")
 
-__all__ = ["DUMP_FORMAT", "DUMP_PACE", "MAGIC", "DumpSerializer", "staggered", "write_dump_file"]
+__all__ = [
+    "DUMP_FORMAT",
+    "DUMP_PACE",
+    "IDLE_DUMP_MIN_BYTES",
+    "IDLE_DUMP_S",
+    "IDLE_DUMP_STAGGER_S",
+    "MAGIC",
+    "SEND_FRESH_RATIO",
+    "DumpSerializer",
+    "staggered",
+    "write_dump_file",
+]
 
 DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
 MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
 _END = "end"
 _MAX_TAIL_BYTES = 1 << 28  # the pickled tail: two entries (each <= MAX_ENTRY_BYTES) and the cluster
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
+IDLE_DUMP_S = 3.0  # nothing applied for this long: the cluster is quiet, a dump costs no throughput
+IDLE_DUMP_STAGGER_S = 15.0  # ... plus this per place among the voters (a 1M-alloc dump: ~20 s)
+IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a second
+# dump before a send once the journal is larger than this x the dump file: at C1M a follower
+# replays the journal at ~8 MB/s, a leader encodes a dump at ~13 MB/s of file (262 MB in ~20 s)
+# and a follower decodes it at ~11 MB/s, so a fresh dump pays once the journal is about as large
+SEND_FRESH_RATIO = 1.0
+SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
+INFLATE_READ_BYTES = 1 << 20  # a restart's inflating thread reads the dump file this much at a time
+INFLATE_AHEAD_PIECES = 16  # ... and keeps at most this many inflated pieces (<= 4 MiB) ahead
+_NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
+INCOMING_IDLE_S = 120.0  # a snapshot receiver with no chunk for this long stops (leader gone)
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -117,14 +162,83 @@ def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
     return written
 
 
-def _read_exactly(g: gzip.GzipFile, n: int) -> bytes:
-    data = g.read(n)
+class _Inflater:
+    """The decompressed bytes of a gzip file, inflated by a thread ahead of the reader: zlib
+    releases the GIL while it inflates, so at a restart (the dump decoded on the tick thread)
+    it runs beside the decoding instead of within it (about a tenth of a dump's load). zlib
+    checks the gzip header and trailer (CRC and length); a file that ends early is refused."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._pieces: queue.Queue[bytes | BaseException] = queue.Queue(INFLATE_AHEAD_PIECES)
+        self._buf = b""
+        self._pos = 0
+        self._end = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="raft-dump-inflate", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pieces.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # the gzip container
+        try:
+            while not inflater.eof:
+                raw = self._f.read(INFLATE_READ_BYTES)
+                if not raw:
+                    raise ValueError("raft dump ends early (truncated)")
+                while raw and not inflater.eof:
+                    out = inflater.decompress(raw, INFLATE_READ_BYTES * 4)
+                    raw = inflater.unconsumed_tail
+                    if out and not self._put(out):
+                        return
+            if inflater.unused_data or self._f.read(1):
+                raise ValueError("raft dump has data after its gzip stream")
+            self._put(b"")
+        except BaseException as err:
+            self._put(err)
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = size if size >= 0 else 1 << 62
+        out: list[bytes] = []
+        while want > 0:
+            if self._pos >= len(self._buf):
+                if self._end:
+                    break
+                item = self._pieces.get()
+                if isinstance(item, BaseException):
+                    self._end = True
+                    raise item
+                if not item:
+                    self._end = True
+                    break
+                self._buf, self._pos = item, 0
+            take = self._buf[self._pos : self._pos + want]
+            self._pos += len(take)
+            want -= len(take)
+            out.append(take)
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _read_exactly(g: Any, n: int) -> bytes:
+    data: bytes = g.read(n)
     if len(data) != n:
         raise ValueError("raft dump ends early (truncated)")
     return data
 
 
-def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
+def _read_format_2(g: Any) -> tuple[Decoded, Any]:
     """The decoded store and tail data of a format 2 file, read past :data:`MAGIC`; every
     check passed (end mark, then the end of the gzip stream: its CRC and length)."""
     size = int.from_bytes(_read_exactly(g, 8), "big")
@@ -146,14 +260,103 @@ def _read_format_2(g: gzip.GzipFile) -> tuple[Decoded, Any]:
     raise ValueError("raft dump has data after its end mark")
 
 
+class _Stopped(Exception):
+    """The incoming snapshot was cancelled, or no chunk came for ``INCOMING_IDLE_S``."""
+
+
+class _Incoming:
+    """A snapshot from the leader, decoded by a thread from the file pysyncobj writes its chunks
+    to, as they arrive (:meth:`read` waits at the end of the file for the next chunk)."""
+
+    def __init__(self, path: str) -> None:
+        self._f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the decoding thread)
+        self.ino = os.fstat(self._f.fileno()).st_ino
+        self._cond = threading.Condition()
+        self._chunks = 0  # chunks written so far: a read that found nothing waits for the next
+        self._done = False  # the last chunk is written
+        self._stopped = False
+        self.result: Future[tuple[Decoded, Any]] = Future()
+        self._thread = threading.Thread(target=self._run, name="raft-snapshot-decode", daemon=True)
+        self._thread.start()
+
+    def chunk(self, last: bool) -> None:
+        with self._cond:
+            self._chunks += 1
+            self._done = self._done or last
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def read(self, size: int = -1, /) -> bytes:
+        """gzip's reads: what the file holds, or wait for the next chunk (b"": the last is read)."""
+        while True:
+            with self._cond:
+                seen, done, stopped = self._chunks, self._done, self._stopped
+            if stopped:
+                raise _Stopped("stopped")
+            data = self._f.read(size)
+            if data or done:
+                return data or b""
+            with self._cond:
+                waiting = self._chunks == seen and not self._stopped and not self._done
+                if waiting and not self._cond.wait(INCOMING_IDLE_S) and self._chunks == seen:
+                    self._stopped = True
+
+    def _run(self) -> None:
+        try:
+            with gzip.GzipFile(fileobj=self, mode="rb") as g:  # type: ignore[call-overload]
+                if g.read(len(MAGIC)) != MAGIC:
+                    raise ValueError("not a format 2 dump")  # decoded from the file after all
+                self.result.set_result(_read_format_2(g))
+        except BaseException as err:
+            self.result.set_exception(err)
+        finally:
+            self._f.close()
+
+    def take(self, filename: str) -> tuple[Decoded, Any] | None:
+        """The decoded snapshot, once the last chunk is in and ``filename`` is the file read
+        (pysyncobj renamed it into place); None when it is not (then the file is read whole)."""
+        try:
+            same = os.stat(filename).st_ino == self.ino
+        except OSError:
+            same = False
+        with self._cond:
+            if not (same and self._done):
+                self._stopped = True
+            self._cond.notify_all()
+        try:
+            return self.result.result()
+        except Exception as err:
+            if same and self._done:
+                logger.warning("raft snapshot from the leader not decoded as it arrived err=%r", err)
+            return None
+
+
 class DumpSerializer:
     """pysyncobj's custom full-dump hooks (see the module doc)."""
 
     def __init__(
-        self, fsm: FSM, filename: str, pace_bounds: tuple[int, int] = (5000, 25_000), self_id: str = ""
+        self,
+        fsm: FSM,
+        filename: str,
+        pace_bounds: tuple[int, int] = (5000, 25_000),
+        self_id: str = "",
+        journal: str | None = None,
     ) -> None:
         self._fsm = fsm
         self._filename = filename
+        self._journal = journal  # the Raft journal's file: its size is the log since the dump
+        self._incoming: _Incoming | None = None  # a snapshot arriving from the leader
+        self._applied = -1  # the applied index last seen by tick(), and since when
+        self._applied_at = time.monotonic()
+        self._idle_done = -1  # the applied index of the last quiet spell looked at
+        self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
+        self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
+        self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
+        self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
         self._pace_bounds = pace_bounds
         self._self_id = self_id  # this server's Raft address: its place among the voters
         self._place = (0, 1)  # (place, count) of this server among the voters, sorted
@@ -165,6 +368,79 @@ class DumpSerializer:
         self._started = 0.0
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
 
+    def _journal_bytes(self) -> int:
+        try:
+            return os.path.getsize(self._journal) if self._journal else 0
+        except OSError:
+            return 0
+
+    def tick(self, applied: int, now: float) -> bool:
+        """Tick thread, after every tick: True when a dump should start now (pysyncobj's
+        ``forceLogCompaction``): one is wanted before a send, or the server has been quiet long
+        enough with a journal worth a dump (see the module doc)."""
+        if applied != self._applied:
+            self._applied, self._applied_at = applied, now
+        if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
+            return False
+        if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
+            self._want = _NO_DUMP_WANTED
+        if self._want == _WANTED:
+            self._want = _FORCED
+            return True
+        if now < self.sending_until:
+            return False  # a new dump now would make the follower start over after this one
+        quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
+        if applied == self._idle_done or now - self._applied_at < quiet:
+            return False
+        self._idle_done = applied  # once per quiet spell
+        size = self._journal_bytes()
+        if size <= IDLE_DUMP_MIN_BYTES:
+            return False
+        logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
+        return True
+
+    def hold_send(self) -> bool:
+        """A leader is about to send its dump to a follower: True to wait (a dump is being
+        written, or one is wanted first because the journal since the dump is large)."""
+        if self._pid or self._state == SERIALIZER_STATE.SERIALIZING or self._want != _NO_DUMP_WANTED:
+            return True
+        if time.monotonic() < self.sending_until or self._send_asked == self._applied:
+            return False  # another send in progress, or a dump at this index was had already
+        if time.monotonic() - self._failed_at < SEND_FRESH_RETRY_S:
+            return False
+        try:
+            dump = os.path.getsize(self._filename)
+        except OSError:
+            return False  # no dump of ours: pysyncobj has none to send either
+        size = self._journal_bytes()
+        if size <= max(IDLE_DUMP_MIN_BYTES, dump * SEND_FRESH_RATIO):
+            return False
+        logger.info("raft full dump before a snapshot send journal_bytes=%d dump_bytes=%d", size, dump)
+        self._want = _WANTED
+        self._send_asked = self._applied
+        return True
+
+    def on_chunk(self, first: bool, last: bool, complete: bool) -> None:
+        """Tick thread: pysyncobj wrote a chunk of a snapshot from the leader to ``<dump>.1.tmp``
+        (``complete``: the last one, renamed into place)."""
+        incoming = self._incoming
+        if first:
+            if incoming is not None:
+                incoming.stop()
+            try:
+                incoming = self._incoming = _Incoming(self._filename + ".1.tmp")
+            except OSError as err:
+                logger.warning("raft snapshot from the leader not decoded as it arrives err=%s", err)
+                self._incoming = None
+                return
+        if incoming is None:
+            return
+        if last and not complete:
+            incoming.stop()
+            self._incoming = None
+            return
+        incoming.chunk(last)
+
     @property
     def _tmp(self) -> str:
         return self._filename + ".nomadd.tmp"
@@ -173,6 +449,7 @@ class DumpSerializer:
         if self._state == SERIALIZER_STATE.SERIALIZING:
             return
         self._learn_place(raft_data)
+        self._want = _NO_DUMP_WANTED
         snap = self._fsm.store.snapshot()
         self._base = _file_id(self._filename)
         self._index = snap.index
@@ -188,6 +465,7 @@ class DumpSerializer:
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)
             self._state = SERIALIZER_STATE.FAILED
+            self._failed_at = time.monotonic()
             return
         self._pid = pid
         self._state = SERIALIZER_STATE.SERIALIZING
@@ -212,6 +490,7 @@ class DumpSerializer:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             self._state = SERIALIZER_STATE.FAILED
+            self._failed_at = time.monotonic()
             return
         if _file_id(self._filename) != self._base:
             # a snapshot from the leader was installed meanwhile: it is newer than ours
@@ -266,7 +545,11 @@ class DumpSerializer:
         return int(state)
 
     def close(self) -> None:
-        """Stop a dump still being written (the server is stopping): kill and reap the child."""
+        """Stop a dump still being written (the server is stopping): kill and reap the child;
+        stop decoding a snapshot still arriving."""
+        incoming, self._incoming = self._incoming, None
+        if incoming is not None:
+            incoming.stop()
         pid, self._pid = self._pid, 0
         if pid:
             with contextlib.suppress(OSError):
@@ -279,20 +562,41 @@ class DumpSerializer:
     def deserialize(self, filename: str) -> Any:
         """Restore the store from ``filename`` (our own dump or the leader's); returns the tail
         data. ValueError, and the store unchanged, if the file is not a whole dump."""
+        incoming, self._incoming = self._incoming, None
+        taken = incoming.take(filename) if incoming is not None else None
+        if taken is not None:
+            decoded, raft_data = taken
+            self._install(decoded, raft_data)
+            logger.info("raft snapshot from the leader installed, decoded as it arrived file=%s", filename)
+            return raft_data
+        return self._decode_file(filename)
+
+    def _decode_file(self, filename: str) -> Any:
+        """:meth:`deserialize` from the whole file (a restart, or a snapshot not decoded as it
+        arrived)."""
         try:
-            with open(filename, "rb") as f, gzip.GzipFile(fileobj=f) as g:
-                if g.read(len(MAGIC)) != MAGIC:
-                    g.seek(0)
-                    return self._load_format_1(g)
-                decoded, raft_data = _read_format_2(g)
+            with open(filename, "rb") as f:
+                inflated = _Inflater(f)
+                try:
+                    if inflated.read(len(MAGIC)) != MAGIC:
+                        inflated.close()
+                        f.seek(0)
+                        with gzip.GzipFile(fileobj=f) as g:
+                            return self._load_format_1(g)
+                    decoded, raft_data = _read_format_2(inflated)
+                finally:
+                    inflated.close()
         except ValueError as err:
             raise ValueError(f"raft dump {filename} refused: {err}") from None
         except Exception as err:  # gzip, zlib, pickle: a truncated or corrupt file
             raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
+        self._install(decoded, raft_data)
+        return raft_data
+
+    def _install(self, decoded: Decoded, raft_data: Any) -> None:
         self._fsm.store.install(decoded)
         self._fsm.events.close_all()  # as FSM.restore: the subscribers' view no longer holds
         self._loaded(raft_data)
-        return raft_data
 
     def _loaded(self, raft_data: Any) -> None:
         """A dump was loaded: pysyncobj's log now starts at its index; the next dump falls on

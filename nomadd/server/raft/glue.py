@@ -15,6 +15,8 @@
   elects (steps down) only if what it missed is not among it; and then only once a majority
   granted it a pre-vote (:mod:`.prevote`), so a server that merely lost sight of a working
   leader (restarted, wiped, busy loading a snapshot) does not depose it;
+* :func:`building_node` also puts :class:`~.transmit.SnapshotSerializer` in place of
+  pysyncobj's serializer (the snapshot sender and receiver);
 * a log filter that demotes pysyncobj 0.3.17's false-alarm truncation CRITICAL
   (docs/contributing/dependencies.md);
 * the fix for pysyncobj replacing ``socket.inet_ntop`` process-wide.
@@ -48,6 +50,7 @@ from nomadd.server.raft import (
     wire_compress,
 )
 from nomadd.server.raft.journal import DurableJournal, durable_replace
+from nomadd.server.raft.transmit import SnapshotHooks, SnapshotSerializer
 
 # pysyncobj's win_inet_pton module replaces socket.inet_ntop on every OS (an indentation slip in
 # 0.3.17) with a Windows-only function, which breaks pyroute2, zeroconf and anything else in this
@@ -224,6 +227,14 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
             self._take_success_reply(node, message)
             return
         super()._onMessageReceived(node, message)
+        if kind == "append_entries" and message.get("serialized") is not None:
+            # a chunk of the leader's dump: pysyncobj answers only the last one, and the
+            # leader drops a connection it read nothing from for connectionTimeout (30 s), so a
+            # send that long (a large dump, a follower busy decoding it) started over forever;
+            # this answer (neither success nor reset) only tells the leader we are here
+            super().send(
+                node, {"type": "next_node_idx", "next_node_idx": 0, "reset": False, "success": False}
+            )
 
     def _take_success_reply(self, node: Any, message: dict[str, Any]) -> None:
         """pysyncobj's handling of a success reply, without moving ``nextIndex`` back."""
@@ -370,12 +381,12 @@ class VerifyOnceEncryptor:
 
 
 @contextlib.contextmanager
-def building_node(gate: AckGate) -> Iterator[None]:
-    """Build the SyncObj inside this block: pysyncobj creates its notifier, journal, poller and
-    encryptor in the constructor from module globals, which are ours here and restored right
-    after."""
+def building_node(gate: AckGate, snapshot_hooks: SnapshotHooks | None = None) -> Iterator[None]:
+    """Build the SyncObj inside this block: pysyncobj creates its notifier, journal, poller,
+    encryptor and serializer in the constructor from module globals, which are ours here and
+    restored right after."""
     m = _pysyncobj_module
-    originals = (m.PipeNotifier, m.createJournal, m.createPoller, m.getEncryptor)
+    originals = (m.PipeNotifier, m.createJournal, m.createPoller, m.getEncryptor, m.Serializer)
     create_journal, create_poller, create_encryptor = originals[1], originals[2], originals[3]
 
     def journal(path: str | None) -> Any:
@@ -388,10 +399,12 @@ def building_node(gate: AckGate) -> Iterator[None]:
     m.createJournal = journal
     m.createPoller = lambda kind: _SyncingPoller(create_poller(kind), gate)
     m.getEncryptor = lambda password: VerifyOnceEncryptor(create_encryptor(password))
+    if snapshot_hooks is not None:
+        m.Serializer = lambda *args: SnapshotSerializer(*args, hooks=snapshot_hooks)
     try:
         yield
     finally:
-        m.PipeNotifier, m.createJournal, m.createPoller, m.getEncryptor = originals
+        m.PipeNotifier, m.createJournal, m.createPoller, m.getEncryptor, m.Serializer = originals
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +451,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         *,
         gate: AckGate | None = None,
         on_view: Callable[[RaftView], None] | None = None,
+        snapshot_hooks: SnapshotHooks | None = None,
     ) -> None:
         self._nomadd_fsm = fsm
         self._nomadd_on_fatal = on_fatal
@@ -458,7 +472,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                 on_state_changed(old, new)
 
         conf.onStateChanged = state_changed
-        with building_node(self._nomadd_gate):
+        with building_node(self._nomadd_gate, snapshot_hooks):
             super().__init__(self_addr, partners, conf=conf, transportClass=LoggingTransport)
         self.addOnTickCallback(self._nomadd_tick)
 

@@ -242,11 +242,24 @@ def test_wrong_password_never_joins() -> None:
     asyncio.run(main())
 
 
+async def _join(a: Raft, addr: str, data_dir: Path, joined: list[Raft], timeout: float = 5.0) -> Raft:
+    """A new member at ``addr`` added to leader ``a``'s cluster (and to ``joined``)."""
+    # 1 -> 2 voters: the change commits only once it runs (quorum 2 of 2), so start it as soon
+    # as the leader has appended it, as a joining server does (it polls the peers)
+    adding = asyncio.create_task(a.add_peer(addr, timeout=timeout))
+    await wait_until(lambda: addr in a.peers(), what="add appended")
+    b = make_raft(addr, a.peers(), data_dir)
+    joined.append(b)
+    await b.start()
+    await adding
+    return b
+
+
 def test_new_peer_catches_up_from_a_compacted_leader_via_snapshot(tmp_path: Path) -> None:
     async def main() -> None:
         a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
         a = make_raft(a_addr, [], tmp_path / "a")
-        b: Raft | None = None
+        joined: list[Raft] = []
         try:
             await a.start()
             await wait_leader([a])
@@ -255,23 +268,17 @@ def test_new_peer_catches_up_from_a_compacted_leader_via_snapshot(tmp_path: Path
             assert a._node is not None
             a._node.forceLogCompaction()
             await wait_until((tmp_path / "a" / "raft.dump").exists, what="leader dump")
-            # 1 -> 2 voters: the change commits only once b runs (quorum 2 of 2), so start b as
-            # soon as the leader has appended it, as a joining server does (it polls the peers)
-            adding = asyncio.create_task(a.add_peer(b_addr))
-            await wait_until(lambda: b_addr in a.peers(), what="add appended")
-            b = make_raft(b_addr, a.peers(), tmp_path / "b")
-            await b.start()
-            await adding
+            b = await _join(a, b_addr, tmp_path / "b", joined)
             await wait_until(
-                lambda: all(_value(b, f"k{i}") == str(i) for i in range(50)),  # type: ignore[arg-type]
+                lambda: all(_value(b, f"k{i}") == str(i) for i in range(50)),
                 timeout=20,
                 what="snapshot installed on the new peer",
             )
             assert (tmp_path / "b" / "raft.dump").exists()  # it came as a snapshot, not as log
             await a.apply(MessageType.VAR_UPSERT, _put("after", "1"))
-            await wait_until(lambda: _value(b, "after") == "1", what="log after snapshot")  # type: ignore[arg-type]
+            await wait_until(lambda: _value(b, "after") == "1", what="log after snapshot")
         finally:
-            await _shutdown([a, *([b] if b else [])])
+            await _shutdown([a, *joined])
 
     asyncio.run(main())
 
@@ -579,3 +586,107 @@ def test_three_servers_dump_at_their_own_phases(tmp_path: Path, caplog: pytest.L
     assert not close, (close, dumps)
     phases = {f: {i % period * 3 // period for i in at[1:]} for f, at in dumps.items()}
     assert sorted(min(p) for p in phases.values()) == [0, 1, 2], dumps
+
+
+def test_a_quiet_server_dumps_its_journal_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No forced compaction and far below the entry pace: once nothing was applied for
+    IDLE_DUMP_S, the server dumps and trims its journal (a restart replays next to nothing)."""
+    from nomadd.server.raft import dump as dump_module
+
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_S", 0.5)
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_MIN_BYTES", 4096)
+
+    async def main() -> None:
+        r = make_raft(f"127.0.0.1:{free_port()}", [], tmp_path / "n")
+        try:
+            await r.start()
+            await wait_leader([r])
+            for i in range(40):
+                await r.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 200))
+            await wait_until(lambda: int(r.stats()["log_len"]) <= 3, what="journal trimmed by a quiet dump")
+            assert (tmp_path / "n" / "raft.dump").exists()
+            assert (tmp_path / "n" / "raft.journal").stat().st_size < 4096
+        finally:
+            await r.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_leader_sends_a_fresh_dump_to_a_new_follower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's dump is old and its journal since is large: before the send starts the
+    leader dumps again, so the follower gets a dump with (nearly) every entry, not the old one
+    and then the log since (what it would replay)."""
+    from nomadd.server.raft import dump as dump_module
+
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_S", 3600.0)  # only the send asks for a dump here
+    monkeypatch.setattr(dump_module, "IDLE_DUMP_MIN_BYTES", 8192)
+
+    async def main() -> None:
+        a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
+        a = make_raft(a_addr, [], tmp_path / "a")
+        joined: list[Raft] = []
+        try:
+            await a.start()
+            await wait_leader([a])
+            for i in range(5):
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", str(i)))
+            assert a._node is not None
+            a._node.forceLogCompaction()
+            await wait_until(lambda: int(a.stats()["log_len"]) <= 3, what="leader's first dump")
+            for i in range(5, 60):
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", "x" * 500))
+            b = await _join(a, b_addr, tmp_path / "b", joined)
+            await wait_until(lambda: _value(b, "k59") == "x" * 500, timeout=20, what="snapshot installed")
+            target = int(a._node.raftLastApplied)
+            # log_len and the applied index come from the same view (taken after one tick)
+            await wait_until(lambda: b.applied_index() >= target, what="follower's view caught up")
+            # the log b got after the dump: the add-peer entry and little else, not 55 entries
+            assert int(b.stats()["log_len"]) <= 5, b.stats()
+        finally:
+            await _shutdown([a, *joined])
+
+    asyncio.run(main())
+
+
+def test_a_snapshot_send_longer_than_the_connection_timeout_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader drops a connection it read nothing from for connectionTimeout, and pysyncobj's
+    follower answers only the last chunk of a snapshot: a send that took longer (a large dump,
+    a follower busy decoding it) started over from its first chunk, forever. The follower
+    answers every chunk, so the send completes (here a 1 s timeout, 0.15 s per chunk, and more
+    chunks than the sockets' buffers hold)."""
+    from nomadd.server import raft as raft_module
+    from nomadd.server.raft import transmit
+
+    monkeypatch.setattr(raft_module, "SNAPSHOT_CHUNK_BYTES", 64 * 1024)
+    real = transmit.SnapshotSerializer.setTransmissionData
+
+    def slow(self: transmit.SnapshotSerializer, data: object) -> bool:
+        time.sleep(0.15)  # the follower's tick thread, busy
+        return bool(real(self, data))
+
+    monkeypatch.setattr(transmit.SnapshotSerializer, "setTransmissionData", slow)
+
+    async def main() -> None:
+        a_addr, b_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
+        a = make_raft(a_addr, [], tmp_path / "a")
+        a.config = dataclasses.replace(a.config, connection_timeout_s=1.0)
+        joined: list[Raft] = []
+        try:
+            await a.start()
+            await wait_leader([a])
+            for i in range(30):  # ~4 MB of dump, more than the sockets' buffers hold
+                await a.apply(MessageType.VAR_UPSERT, _put(f"k{i}", os.urandom(100_000).hex()))
+            assert a._node is not None
+            a._node.forceLogCompaction()
+            await wait_until(lambda: int(a.stats()["log_len"]) <= 3, what="leader dump")
+            assert (tmp_path / "a" / "raft.dump").stat().st_size > 64 * 1024 * 40  # 40+ chunks: > 6 s
+            b = await _join(a, b_addr, tmp_path / "b", joined, timeout=40)  # commits once b has the dump
+            assert _value(b, "k29") is not None
+        finally:
+            await _shutdown([a, *joined])
+
+    asyncio.run(main())

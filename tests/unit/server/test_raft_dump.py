@@ -8,6 +8,7 @@ import os
 import pickle
 import time
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -213,14 +214,138 @@ def test_a_dump_is_read_back_in_pieces(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "raft.dump"
     write_dump_file(str(path), _fsm_with_rows(5, 20_000).store.snapshot(), ("tail", 5))
     asked: list[int] = []
-    real = gzip.GzipFile.read
+    real = dump_module._Inflater.read
 
-    def read(self: gzip.GzipFile, size: int = -1) -> bytes:
+    def read(self: Any, size: int = -1) -> bytes:
         asked.append(size)
         return real(self, size)
 
-    monkeypatch.setattr(gzip.GzipFile, "read", read)
+    monkeypatch.setattr(dump_module._Inflater, "read", read)
     target = _fsm()
     assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
     assert target.store.snapshot().get("test_dump_rows", "k19999") == "value-19999"
     assert asked and all(0 <= n <= 1 << 20 for n in asked), asked
+
+
+def _chunks(path: Path, size: int) -> list[tuple[bytes, bool, bool]]:
+    """``path`` as pysyncobj's sender cuts it: pieces of ``size``, then an empty last one."""
+    data = path.read_bytes()
+    out = [(data[i : i + size], i == 0, False) for i in range(0, len(data), size)]
+    return [*out, (b"", False, True)]
+
+
+def _receiver(path: Path, fsm: FSM) -> tuple[DumpSerializer, Any]:
+    """A DumpSerializer and pysyncobj's serializer around it, as a follower has them."""
+    from nomadd.server.raft.transmit import SnapshotSerializer
+
+    dumper = DumpSerializer(fsm, str(path))
+    return dumper, SnapshotSerializer(str(path), 1 << 20, False, None, dumper.deserialize, None, hooks=dumper)
+
+
+def test_a_snapshot_from_the_leader_is_decoded_while_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pysyncobj writes the leader's chunks to a file and loads it after the last one; the
+    store is decoded from that file as it grows, so the load takes the decoded state instead
+    of decoding the whole file on the tick thread then."""
+    source = tmp_path / "leader.dump"
+    write_dump_file(str(source), _fsm_with_rows(9, 30_000).store.snapshot(), ("tail", 9))
+    path = tmp_path / "raft.dump"
+    target = _fsm()
+    dumper, serializer = _receiver(path, target)
+
+    def whole(filename: str) -> Any:
+        raise AssertionError("the snapshot was decoded from the whole file after the last chunk")
+
+    monkeypatch.setattr(dumper, "_decode_file", whole)
+    chunks = _chunks(source, 64 * 1024)
+    assert len(chunks) > 3
+    for chunk in chunks[:-1]:
+        assert serializer.setTransmissionData(chunk) is False
+        time.sleep(0.002)  # the leader's ticks: the decoder reads as the file grows
+    assert serializer.setTransmissionData(chunks[-1]) is True  # renamed into place
+    assert serializer.deserialize() == (None, "tail", 9)  # what pysyncobj's load calls
+    assert target.store.snapshot().get("test_dump_rows", "k29999") == "value-29999"
+    assert target.store.latest_index() == 9
+
+
+def test_a_snapshot_sent_again_from_the_start_is_decoded_from_its_new_start(tmp_path: Path) -> None:
+    """A send cut off (a new leader starts over, or the same one after a reconnect) leaves a
+    decoder waiting; the new first chunk replaces it, and a bad stream is still refused whole."""
+    source = tmp_path / "leader.dump"
+    write_dump_file(str(source), _fsm_with_rows(4, 5000).store.snapshot(), ("tail", 4))
+    path = tmp_path / "raft.dump"
+    target = _fsm()
+    _, serializer = _receiver(path, target)
+    chunks = _chunks(source, 16 * 1024)
+    for chunk in chunks[:3]:
+        serializer.setTransmissionData(chunk)
+    for chunk in chunks:
+        serializer.setTransmissionData(chunk)
+    assert serializer.deserialize() == (None, "tail", 4)
+    assert target.store.snapshot().get("test_dump_rows", "k4999") == "value-4999"
+    # a stream that lost a piece in the middle: refused, the store unchanged
+    other = _fsm()
+    _, serializer = _receiver(tmp_path / "b.dump", other)
+    for chunk in chunks[:2] + chunks[3:]:
+        serializer.setTransmissionData(chunk)
+    with pytest.raises(ValueError, match="refused"):
+        serializer.deserialize()
+    assert other.store.latest_index() == 0
+
+
+def _sized(path: Path, size: int) -> str:
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return str(path)
+
+
+def test_a_quiet_server_with_a_large_journal_dumps_at_its_own_delay(tmp_path: Path) -> None:
+    """A server that applied nothing for IDLE_DUMP_S (plus IDLE_DUMP_STAGGER_S per place, so
+    the servers of a quiet cluster do not encode at once) dumps once per quiet spell, if its
+    journal holds more than IDLE_DUMP_MIN_BYTES: a restart then replays next to nothing."""
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    dumper = DumpSerializer(_fsm(), str(tmp_path / "raft.dump"), journal=journal)
+    quiet = dump_module.IDLE_DUMP_S
+    assert not dumper.tick(7, 100.0)
+    assert not dumper.tick(7, 100.0 + quiet - 0.1)
+    assert dumper.tick(7, 100.0 + quiet + 0.1)
+    assert not dumper.tick(7, 100.0 + quiet + 5)  # once per quiet spell
+    assert not dumper.tick(8, 200.0)
+    dumper._place = (2, 3)
+    second = 200.0 + quiet + 2 * dump_module.IDLE_DUMP_STAGGER_S
+    assert not dumper.tick(8, second - 0.1)
+    assert dumper.tick(8, second + 0.1)
+    dumper.sending_until = 450.0  # a send of the dump in progress: a new dump would restart it
+    assert not dumper.tick(9, 300.0) and not dumper.tick(9, 400.0)
+    assert dumper.tick(9, 460.0)  # ... a send that stalled (a leader that stepped down) no longer counts
+    dumper.sending_until = 0.0
+    _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES)  # small: nothing to gain
+    assert not dumper.tick(10, 500.0) and not dumper.tick(10, 600.0)
+
+
+def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp_path: Path) -> None:
+    """A follower catching up gets the leader's dump, then the journal since it: when that
+    journal is larger than SEND_FRESH_RATIO times the dump the send waits for a new dump."""
+    dump = _sized(tmp_path / "raft.dump", 50 << 20)
+    journal = _sized(tmp_path / "raft.journal", int(dump_module.SEND_FRESH_RATIO * (50 << 20)) - 1)
+    dumper = DumpSerializer(_fsm(), dump, journal=journal)
+    assert not dumper.tick(3, 0.0)
+    assert not dumper.hold_send()
+    _sized(tmp_path / "raft.journal", int(dump_module.SEND_FRESH_RATIO * (50 << 20)) + 1)
+    assert dumper.hold_send()
+    assert dumper.hold_send()  # still waiting: the tick starts the dump
+    assert dumper.tick(3, 0.0)
+    assert dumper.hold_send()  # ... which pysyncobj begins at its next tick
+    dumper._state = SERIALIZER_STATE.SERIALIZING
+    assert dumper.hold_send()
+    dumper._state = SERIALIZER_STATE.NOT_SERIALIZING
+    assert not dumper.tick(3, 0.0)
+    assert not dumper.hold_send()  # one dump per applied index (pysyncobj had nothing newer)
+    assert not dumper.tick(4, 1.0)
+    assert dumper.hold_send()
+    assert dumper.tick(4, 1.0)
+    assert not dumper.tick(4, 1.0)  # pysyncobj did not start it: the send goes on
+    assert not dumper.hold_send()
+    dumper.sending_until = time.monotonic() + 10  # another follower is sent the current one
+    assert not dumper.hold_send()

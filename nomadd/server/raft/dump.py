@@ -60,7 +60,7 @@ first writes a new one when the journal since its dump is larger than ``SEND_FRE
 dump file (the follower would spend longer on that log than on the dump), pausing the send
 until it is done (:meth:`DumpSerializer.hold_send`).
 
-A snapshot arriving from the leader is decoded while it arrives (:class:`_Incoming`): pysyncobj
+A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
 a thread here reads that file as it grows, through the same checks as :meth:`~DumpSerializer.
 deserialize`, so the load after the last chunk takes the decoded state instead of decoding the
@@ -74,12 +74,8 @@ import gzip
 import logging
 import os
 import pickle
-import queue
 import signal
-import threading
 import time
-import zlib
-from concurrent.futures import Future
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -87,9 +83,10 @@ from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.forked import fork_worker
 from nomadd.server.fsm import FSM
+from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
 from nomadd.server.state.store import StateSnapshot
-from nomadd.server.state.store_codec import Decoded, decode_dump_stream, dump_reader, write_dump
+from nomadd.server.state.store_codec import Decoded, write_dump
 
 logger = logging.getLogger("nomadd.server.raft")
 
@@ -107,9 +104,6 @@ __all__ = [
 ]
 
 DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
-MAGIC = b"nomadd raft dump 2\n"  # a format 1 file starts with a pickle opcode instead
-_END = "end"
-_MAX_TAIL_BYTES = 1 << 28  # the pickled tail: two entries (each <= MAX_ENTRY_BYTES) and the cluster
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 IDLE_DUMP_S = 3.0  # nothing applied for this long: the cluster is quiet, a dump costs no throughput
 IDLE_DUMP_STAGGER_S = 15.0  # ... plus this per place among the voters (a 1M-alloc dump: ~20 s)
@@ -119,10 +113,7 @@ IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a
 # and a follower decodes it at ~11 MB/s, so a fresh dump pays once the journal is about as large
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
-INFLATE_READ_BYTES = 1 << 20  # a restart's inflating thread reads the dump file this much at a time
-INFLATE_AHEAD_PIECES = 16  # ... and keeps at most this many inflated pieces (<= 4 MiB) ahead
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
-INCOMING_IDLE_S = 120.0  # a snapshot receiver with no chunk for this long stops (leader gone)
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -155,184 +146,11 @@ def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
             tail = pickle.dumps(raft_data, protocol=4)
             sink(MAGIC + len(tail).to_bytes(8, "big") + tail)
             write_dump(snap, sink)
-            sink(msgpack.packb([_END, snap.index]))
+            sink(msgpack.packb([END, snap.index]))
         f.flush()
         if fsync_enabled():
             os.fsync(f.fileno())
     return written
-
-
-class _Inflater:
-    """The decompressed bytes of a gzip file, inflated by a thread ahead of the reader: zlib
-    releases the GIL while it inflates, so at a restart (the dump decoded on the tick thread)
-    it runs beside the decoding instead of within it (about a tenth of a dump's load). zlib
-    checks the gzip header and trailer (CRC and length); a file that ends early is refused."""
-
-    def __init__(self, f: Any) -> None:
-        self._f = f
-        self._pieces: queue.Queue[bytes | BaseException] = queue.Queue(INFLATE_AHEAD_PIECES)
-        self._buf = b""
-        self._pos = 0
-        self._end = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="raft-dump-inflate", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: bytes | BaseException) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._pieces.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # the gzip container
-        try:
-            while not inflater.eof:
-                raw = self._f.read(INFLATE_READ_BYTES)
-                if not raw:
-                    raise ValueError("raft dump ends early (truncated)")
-                while raw and not inflater.eof:
-                    out = inflater.decompress(raw, INFLATE_READ_BYTES * 4)
-                    raw = inflater.unconsumed_tail
-                    if out and not self._put(out):
-                        return
-            if inflater.unused_data or self._f.read(1):
-                raise ValueError("raft dump has data after its gzip stream")
-            self._put(b"")
-        except BaseException as err:
-            self._put(err)
-
-    def read(self, size: int = -1, /) -> bytes:
-        want = size if size >= 0 else 1 << 62
-        out: list[bytes] = []
-        while want > 0:
-            if self._pos >= len(self._buf):
-                if self._end:
-                    break
-                item = self._pieces.get()
-                if isinstance(item, BaseException):
-                    self._end = True
-                    raise item
-                if not item:
-                    self._end = True
-                    break
-                self._buf, self._pos = item, 0
-            take = self._buf[self._pos : self._pos + want]
-            self._pos += len(take)
-            want -= len(take)
-            out.append(take)
-        return b"".join(out)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _read_exactly(g: Any, n: int) -> bytes:
-    data: bytes = g.read(n)
-    if len(data) != n:
-        raise ValueError("raft dump ends early (truncated)")
-    return data
-
-
-def _read_format_2(g: Any) -> tuple[Decoded, Any]:
-    """The decoded store and tail data of a format 2 file, read past :data:`MAGIC`; every
-    check passed (end mark, then the end of the gzip stream: its CRC and length)."""
-    size = int.from_bytes(_read_exactly(g, 8), "big")
-    if size > _MAX_TAIL_BYTES:  # a damaged length: never read the file whole for it
-        raise ValueError(f"raft dump has a bad tail length {size}")
-    tail = pickle.loads(_read_exactly(g, size))
-    unpacker = dump_reader(g)
-    decoded = decode_dump_stream(unpacker)
-    try:
-        end = unpacker.unpack()
-    except msgpack.OutOfData:
-        raise ValueError("raft dump has no end mark (truncated)") from None
-    if end != [_END, decoded[0]["latest"]]:
-        raise ValueError(f"raft dump has a bad end mark {end!r}")
-    try:
-        unpacker.unpack()  # reads to the end of the file: gzip checks its CRC and length there
-    except msgpack.OutOfData:
-        return decoded, tail
-    raise ValueError("raft dump has data after its end mark")
-
-
-class _Stopped(Exception):
-    """The incoming snapshot was cancelled, or no chunk came for ``INCOMING_IDLE_S``."""
-
-
-class _Incoming:
-    """A snapshot from the leader, decoded by a thread from the file pysyncobj writes its chunks
-    to, as they arrive (:meth:`read` waits at the end of the file for the next chunk)."""
-
-    def __init__(self, path: str) -> None:
-        self._f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the decoding thread)
-        self.ino = os.fstat(self._f.fileno()).st_ino
-        self._cond = threading.Condition()
-        self._chunks = 0  # chunks written so far: a read that found nothing waits for the next
-        self._done = False  # the last chunk is written
-        self._stopped = False
-        self.result: Future[tuple[Decoded, Any]] = Future()
-        self._thread = threading.Thread(target=self._run, name="raft-snapshot-decode", daemon=True)
-        self._thread.start()
-
-    def chunk(self, last: bool) -> None:
-        with self._cond:
-            self._chunks += 1
-            self._done = self._done or last
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    def read(self, size: int = -1, /) -> bytes:
-        """gzip's reads: what the file holds, or wait for the next chunk (b"": the last is read)."""
-        while True:
-            with self._cond:
-                seen, done, stopped = self._chunks, self._done, self._stopped
-            if stopped:
-                raise _Stopped("stopped")
-            data = self._f.read(size)
-            if data or done:
-                return data or b""
-            with self._cond:
-                waiting = self._chunks == seen and not self._stopped and not self._done
-                if waiting and not self._cond.wait(INCOMING_IDLE_S) and self._chunks == seen:
-                    self._stopped = True
-
-    def _run(self) -> None:
-        try:
-            with gzip.GzipFile(fileobj=self, mode="rb") as g:  # type: ignore[call-overload]
-                if g.read(len(MAGIC)) != MAGIC:
-                    raise ValueError("not a format 2 dump")  # decoded from the file after all
-                self.result.set_result(_read_format_2(g))
-        except BaseException as err:
-            self.result.set_exception(err)
-        finally:
-            self._f.close()
-
-    def take(self, filename: str) -> tuple[Decoded, Any] | None:
-        """The decoded snapshot, once the last chunk is in and ``filename`` is the file read
-        (pysyncobj renamed it into place); None when it is not (then the file is read whole)."""
-        try:
-            same = os.stat(filename).st_ino == self.ino
-        except OSError:
-            same = False
-        with self._cond:
-            if not (same and self._done):
-                self._stopped = True
-            self._cond.notify_all()
-        try:
-            return self.result.result()
-        except Exception as err:
-            if same and self._done:
-                logger.warning("raft snapshot from the leader not decoded as it arrived err=%r", err)
-            return None
 
 
 class DumpSerializer:
@@ -349,7 +167,7 @@ class DumpSerializer:
         self._fsm = fsm
         self._filename = filename
         self._journal = journal  # the Raft journal's file: its size is the log since the dump
-        self._incoming: _Incoming | None = None  # a snapshot arriving from the leader
+        self._incoming: Incoming | None = None  # a snapshot arriving from the leader
         self._applied = -1  # the applied index last seen by tick(), and since when
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
@@ -428,7 +246,7 @@ class DumpSerializer:
             if incoming is not None:
                 incoming.stop()
             try:
-                incoming = self._incoming = _Incoming(self._filename + ".1.tmp")
+                incoming = self._incoming = Incoming(self._filename + ".1.tmp")
             except OSError as err:
                 logger.warning("raft snapshot from the leader not decoded as it arrives err=%s", err)
                 self._incoming = None
@@ -576,14 +394,14 @@ class DumpSerializer:
         arrived)."""
         try:
             with open(filename, "rb") as f:
-                inflated = _Inflater(f)
+                inflated = Inflater(f)
                 try:
                     if inflated.read(len(MAGIC)) != MAGIC:
                         inflated.close()
                         f.seek(0)
                         with gzip.GzipFile(fileobj=f) as g:
                             return self._load_format_1(g)
-                    decoded, raft_data = _read_format_2(inflated)
+                    decoded, raft_data = read_format_2(inflated)
                 finally:
                     inflated.close()
         except ValueError as err:

@@ -19,10 +19,8 @@ what did not change is decoded once and one object for both (docs/contributing/r
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -263,41 +261,6 @@ def _as_rows(rows: Mapping[str, Any]) -> Rows:
     return rows if isinstance(rows, Map) else Map(rows)
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0  # restores running now (a restore may run in a thread while another decodes)
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a restore builds millions of objects that all
-    live on (each collection would walk them again: twice the time), and those objects frozen
-    (``gc.freeze``) when it is done: turned back on, the collector would otherwise walk every
-    one of them at once, holding the GIL (1.2 s after 100,000 allocations, here). The state is
-    immutable and acyclic, freed by reference counting when replaced; what else is alive at
-    that moment is frozen too (only a reference cycle among those objects that is dropped
-    later is never collected). The freeze is O(1) and its count O(young objects): it runs on
-    Raft's tick thread when a follower installs a snapshot (:func:`gc_policy.freeze`)."""
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    done = False
-    try:
-        yield
-        done = True
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0:
-                if done:
-                    gc_policy.freeze()
-                if _gc_was_enabled:
-                    gc.enable()
-
-
 def _row_decoder(name: str, refs: Refs) -> Callable[[Any], Any]:
     codec = _TABLES.get(name)
     if codec is None:
@@ -420,9 +383,9 @@ _KEY_FIELD = "id"
 
 @contextlib.contextmanager
 def _decoding() -> Iterator[None]:
-    """A restore's decode: the collector paused (:func:`_gc_paused`), and every failure a
+    """A restore's decode: the collector paused (:func:`gc_policy.paused`), and every failure a
     ValueError that says it is the dump's."""
-    with _gc_paused():
+    with gc_policy.paused():
         try:
             yield
         except ValueError:

@@ -15,6 +15,7 @@ import pytest
 
 from nomadd import telemetry
 from nomadd.agent import runtime
+from nomadd.helper import gc_policy
 
 
 @pytest.fixture
@@ -152,13 +153,12 @@ def test_before_the_first_freeze_generation_2_is_measured_at_most_once_a_second(
 
 
 def test_objects_a_restore_freezes_are_counted_by_the_watch(gc_state: None) -> None:
-    """A restore freezes the state it built (store_codec._gc_paused) outside the watch: the
+    """A restore freezes the state it built (gc_policy.paused) outside the watch: the
     watch's count (the gauge, and when it starts freezing) must include those objects."""
-    from nomadd.server.state import store_codec
 
     watch = runtime.RuntimeWatch(freeze_min_objects=10**12)
     before = watch.frozen
-    with store_codec._gc_paused():
+    with gc_policy.paused():
         keep = _long_lived(20_000)
     try:
         # counted from generation 0's count: net allocations (a few older objects freed meanwhile)

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from nomadd.helper import gc_policy
-from nomadd.server.state import store_codec
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def _long_lived(n: int) -> list[list[Any]]:
 
 def test_the_end_of_a_restore_freezes_what_it_built_without_walking_the_frozen(no_walk: None) -> None:
     before = gc_policy.frozen_objects()
-    with store_codec._gc_paused():
+    with gc_policy.paused():
         keep = _long_lived(50_000)
     assert gc_policy.frozen_objects() - before >= len(keep) * 0.99
     assert not any(o is keep for o in gc.get_objects())  # frozen: no generation holds it

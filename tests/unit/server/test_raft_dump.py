@@ -17,6 +17,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.raft import dump as dump_module
+from nomadd.server.raft import dump_read
 from nomadd.server.raft.dump import MAGIC, DumpSerializer, staggered, write_dump_file
 from nomadd.server.state.store import StateStore, dump_snapshot, register_table
 
@@ -214,13 +215,13 @@ def test_a_dump_is_read_back_in_pieces(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "raft.dump"
     write_dump_file(str(path), _fsm_with_rows(5, 20_000).store.snapshot(), ("tail", 5))
     asked: list[int] = []
-    real = dump_module._Inflater.read
+    real = dump_read.Inflater.read
 
     def read(self: Any, size: int = -1) -> bytes:
         asked.append(size)
         return real(self, size)
 
-    monkeypatch.setattr(dump_module._Inflater, "read", read)
+    monkeypatch.setattr(dump_read.Inflater, "read", read)
     target = _fsm()
     assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
     assert target.store.snapshot().get("test_dump_rows", "k19999") == "value-19999"

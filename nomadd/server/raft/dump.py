@@ -81,7 +81,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
-from nomadd.server.forked import fork_worker
+from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
@@ -172,6 +172,7 @@ class DumpSerializer:
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
+        self._urgent = False  # the next dump is a quiet one or wanted before a send (nice 0)
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
         self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
@@ -204,6 +205,7 @@ class DumpSerializer:
             self._want = _NO_DUMP_WANTED
         if self._want == _WANTED:
             self._want = _FORCED
+            self._urgent = True
             return True
         if now < self.sending_until:
             return False  # a new dump now would make the follower start over after this one
@@ -215,6 +217,7 @@ class DumpSerializer:
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
+        self._urgent = True
         return True
 
     def hold_send(self) -> bool:
@@ -279,7 +282,11 @@ class DumpSerializer:
                 f.write(why)
 
         try:
-            pid = fork_worker(lambda: write_dump_file(tmp, snap, raft_data), on_error)
+            # a quiet server's dump, or one a follower waits for, runs at the server's priority:
+            # at +10 (a dump beside placements) a C1M leader's quiet dump took 125 s beside a
+            # snapshot save and a follower's decode, and the catch-up waited for it
+            nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
+            pid = fork_worker(lambda: write_dump_file(tmp, snap, raft_data), on_error, nice=nice)
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)
             self._state = SERIALIZER_STATE.FAILED

@@ -350,3 +350,23 @@ def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp
     assert not dumper.hold_send()
     dumper.sending_until = time.monotonic() + 10  # another follower is sent the current one
     assert not dumper.hold_send()
+
+
+def test_a_quiet_dump_runs_at_the_servers_priority_a_paced_one_nicer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dump beside placements (entry-paced) yields the CPU (+10); a quiet server's dump, or one
+    a follower waits for, does not (nothing to yield to; at +10 a C1M leader's quiet dump took
+    125 s beside a save and a follower's decode, and the follower's catch-up waited for it)."""
+    nices: list[int] = []
+    monkeypatch.setattr(dump_module, "fork_worker", lambda work, on_error, nice: nices.append(nice) or 0)
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(_fsm(), path, journal=journal)
+    dumper.serialize(path, ("tail", 7))  # pysyncobj's own trigger: the entry pace
+    dumper._state = SERIALIZER_STATE.NOT_SERIALIZING
+    assert dumper.tick(7, 100.0 + dump_module.IDLE_DUMP_S + 1) or dumper.tick(7, 200.0)
+    dumper.serialize(path, ("tail", 7))  # the quiet dump tick asked for
+    dumper._state = SERIALIZER_STATE.NOT_SERIALIZING
+    dumper.serialize(path, ("tail", 8))  # paced again
+    assert nices == [dump_module.CHILD_NICE, 0, dump_module.CHILD_NICE]

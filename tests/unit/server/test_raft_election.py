@@ -30,12 +30,10 @@ def _fail(err: BaseException) -> None:
 LEADER_FALLBACK_S = 0.3  # for the step-down test; elsewhere 30 s
 
 
-@pytest.fixture
-def pair(request: pytest.FixtureRequest) -> Iterator[list[RaftNode]]:
-    """Two members on 127.0.0.1 that tick only when the test ticks them (``doTick``); the
-    leader steps down after ``LEADER_FALLBACK_S`` for tests marked ``short_fallback``."""
-    fallback = LEADER_FALLBACK_S if getattr(request, "param", "") == "short_fallback" else 30.0
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+def _members(count: int, fallback: float) -> Iterator[list[RaftNode]]:
+    """``count`` members on 127.0.0.1 that tick only when the test ticks them (``doTick``),
+    stepping down after ``fallback`` s without a majority; destroyed afterwards."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(count)]
     nodes: list[RaftNode] = []
     for addr in addrs:
         conf = SyncObjConf(
@@ -56,6 +54,13 @@ def pair(request: pytest.FixtureRequest) -> Iterator[list[RaftNode]]:
     finally:
         for node in nodes:
             node.destroy()
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Iterator[list[RaftNode]]:
+    """Two members; the leader steps down after ``LEADER_FALLBACK_S`` for tests marked
+    ``short_fallback``."""
+    yield from _members(2, LEADER_FALLBACK_S if getattr(request, "param", "") == "short_fallback" else 30.0)
 
 
 def _tick(nodes: list[RaftNode], seconds: float) -> None:
@@ -145,28 +150,8 @@ def test_a_leader_reads_the_waiting_replies_before_it_steps_down(pair: list[Raft
 # ---- pre-vote (nomadd.server.raft.prevote) ---------------------------------------------------
 @pytest.fixture
 def trio() -> Iterator[list[RaftNode]]:
-    """Three members on 127.0.0.1, ticked by hand, leader fallback 30 s."""
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-    nodes: list[RaftNode] = []
-    for addr in addrs:
-        conf = SyncObjConf(
-            password=PASSWORD,
-            bindAddress=addr,
-            autoTick=False,
-            appendEntriesUseBatch=False,
-            appendEntriesPeriod=APPEND_ENTRIES_PERIOD_S,
-            raftMinTimeout=ELECTION_MIN_S,
-            raftMaxTimeout=ELECTION_MAX_S,
-            connectionRetryTime=0.1,
-            connectionTimeout=30.0,
-            leaderFallbackTimeout=30.0,
-        )
-        nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
-    try:
-        yield nodes
-    finally:
-        for node in nodes:
-            node.destroy()
+    """Three members, ticked by hand, leader fallback 30 s."""
+    yield from _members(3, 30.0)
 
 
 def _settled(nodes: list[RaftNode]) -> RaftNode:

@@ -167,6 +167,9 @@ SCHEMA: dict[str, object] = {
         "node_gc_interval": DURATION,
         "deployment_gc_threshold": DURATION,
         "num_schedulers": INT,
+        "leader_schedulers": INT,  # nomadd: the split of scheduling workers (server/scheduling_service.py)
+        "follower_schedulers": INT,
+        "eval_nack_timeout": DURATION,
         "event_buffer_size": INT,  # batches of events held for /v1/event/stream (Nomad's 100)
         "rejoin_after_leave": BOOL,
         "authoritative_region": STR,

@@ -146,6 +146,12 @@ METHOD_ACCESS: Mapping[str, Access] = {
     "Operator.ServerHealth": "api",
     "Operator.TransferLeadershipToPeer": "api",
     "Status.AutopilotServerStats": "server",  # the leader's autopilot asks each server
+    # a follower's scheduling workers and the leader's broker and plan applier (Nomad: server
+    # certificate / server identity only); every call about an eval also needs its delivery token
+    "Eval.Dequeue": "server",
+    "Eval.Ack": "server",
+    "Eval.Nack": "server",
+    "Plan.Submit": "server",
     # the acl branch's methods: API calls (a client-only agent relays them and resolves tokens)
     "ACL.Bootstrap": "api",
     "ACL.UpsertTokens": "api",

@@ -2,15 +2,24 @@
 the CLI), ``Eval.List`` (by prefix) and ``Eval.Allocations`` (the allocations an evaluation
 placed). Typed requests and replies: ``structs/requests/eval.py``; the HTTP edge turns them into
 Nomad's API JSON. Evaluation writes are Raft entries applied by ``server/fsm/eval.py``.
+
+:class:`EvalBrokerEndpoint` is the leader's eval broker for the followers' workers
+(``Eval.Dequeue``, ``Eval.Ack``, ``Eval.Nack``; servers only, see ``nomadd.rpc.auth``): a
+dequeued eval is nacked by the broker after ``eval_nack_timeout`` unless acked, so the evals
+of a follower that dies are redelivered; ack and nack need the delivery's token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nomadd.rpc import RPCRegistry
 from nomadd.server.context import ServerContext
+from nomadd.server.eval_broker import EvalBroker
 from nomadd.server.state import store_allocs, store_evals
 from nomadd.server.state.store import StateSnapshot
 from nomadd.structs.alloc import AllocListStub
+from nomadd.structs.errors import PermissionDeniedError
 from nomadd.structs.eval import Evaluation
 from nomadd.structs.requests.eval import (
     EVAL_ALLOCATIONS,
@@ -22,8 +31,21 @@ from nomadd.structs.requests.eval import (
     EvalListRequest,
     EvalSpecificRequest,
 )
+from nomadd.structs.requests.scheduling import (
+    EVAL_ACK,
+    EVAL_DEQUEUE,
+    EVAL_NACK,
+    DequeuedEval,
+    EvalAckReply,
+    EvalAckRequest,
+    EvalDequeueReply,
+    EvalDequeueRequest,
+)
 
-__all__ = ["EvalEndpoint", "find_eval"]
+__all__ = ["MAX_DEQUEUE_BATCH", "MAX_DEQUEUE_WAIT_S", "EvalBrokerEndpoint", "EvalEndpoint", "find_eval"]
+
+MAX_DEQUEUE_BATCH = 64  # evals per Eval.Dequeue (a follower asks for as many as it has idle workers)
+MAX_DEQUEUE_WAIT_S = 5.0  # bounds a follower's wait in Eval.Dequeue (under the RPC timeout)
 
 
 def find_eval(snap: StateSnapshot, eval_id: str) -> Evaluation | None:
@@ -88,3 +110,49 @@ def related_evals(snap: StateSnapshot, ev: Evaluation) -> tuple[Evaluation, ...]
                 found.append(other)
                 todo.append(other)
     return tuple(sorted(found, key=lambda e: (e.create_index, e.id)))
+
+
+class EvalBrokerEndpoint:
+    """The leader's broker for followers' workers. ``nack_timeout()``: the configured
+    ``eval_nack_timeout``. A nack at the delivery limit is answered in ``failed``: the
+    broker's ``on_failed`` marks the eval failed."""
+
+    def __init__(self, broker: EvalBroker, nack_timeout: Callable[[], float]) -> None:
+        self._broker = broker
+        self._nack_timeout = nack_timeout
+
+    def register(self, registry: RPCRegistry) -> None:
+        registry.register(EVAL_DEQUEUE, self.dequeue, kind="write")
+        registry.register(EVAL_ACK, self.ack, kind="write")
+        registry.register(EVAL_NACK, self.nack, kind="write")
+
+    async def dequeue(self, req: EvalDequeueRequest) -> EvalDequeueReply:
+        broker, timeout = self._broker, self._nack_timeout()
+        limit = max(1, min(req.max_evals, MAX_DEQUEUE_BATCH))
+        first = await broker.dequeue(max(0.0, min(req.timeout_s, MAX_DEQUEUE_WAIT_S)), nack_timeout=timeout)
+        if first is None:
+            return EvalDequeueReply()
+        evals = [first, *broker.dequeue_ready(limit - 1, nack_timeout=timeout)]
+        return EvalDequeueReply(
+            evals=tuple(DequeuedEval(eval=ev, token=broker.token_of(ev.id) or "") for ev in evals)
+        )
+
+    async def ack(self, req: EvalAckRequest) -> EvalAckReply:
+        refused: list[str] = []
+        for item in req.evals:
+            try:
+                self._broker.ack(item.eval_id, item.token)
+            except PermissionDeniedError:
+                refused.append(item.eval_id)
+        return EvalAckReply(refused=tuple(refused))
+
+    async def nack(self, req: EvalAckRequest) -> EvalAckReply:
+        refused: list[str] = []
+        failed: list[str] = []
+        for item in req.evals:
+            try:
+                if not self._broker.nack(item.eval_id, item.token):
+                    failed.append(item.eval_id)
+            except PermissionDeniedError:
+                refused.append(item.eval_id)
+        return EvalAckReply(refused=tuple(refused), failed=tuple(failed))

@@ -72,6 +72,7 @@ from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
 from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
+from nomadd.server.scheduling_service import SchedulingService
 from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.serf_peers import SerfPeers
 from nomadd.server.service_endpoint import ServiceEndpoint
@@ -80,7 +81,6 @@ from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
-from nomadd.server.worker import SchedulingService
 from nomadd.structs.codec import to_api
 from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import Envelope, Method, Rep, Req
@@ -159,7 +159,7 @@ class Server:
             raft_addr=self.raft_addr,
             acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
         )
-        self.scheduling = SchedulingService(self.ctx, self.tasks)
+        self.scheduling = SchedulingService(self.ctx, self.tasks, self.registry)
         self.register_leader_component(self.scheduling)
         self.jobs = build_job_features(self.ctx, self.registry, self.register_leader_component)
         # operator features: snapshots (save/restore, scheduled) and autopilot
@@ -250,6 +250,7 @@ class Server:
         await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
         await self.gossip.start()
         self.tasks.spawn(self._announce(), "server-mdns-announce")
+        self.scheduling.start()  # follower workers (server.follower_schedulers), idle while leading
         raft_dir = self.raft.config.data_dir
         if cfg.dev_mode or has_existing_state(raft_dir) or cfg.bootstrap_expect == 1:
             await self.raft.start(peers=())

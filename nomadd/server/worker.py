@@ -1,16 +1,14 @@
-"""Scheduling workers and the leader-only service that wires broker, workers and plan applier.
+"""Scheduling workers: dequeue an evaluation, schedule it on a local snapshot, submit plans.
 
-:class:`SchedulingService` is the leader component (``set_enabled``) registered by the server.
-When enabled it restores the eval broker and blocked evals from state (pending evals re-enqueued,
-blocked ones tracked), starts the plan applier and ``num_schedulers`` :class:`Worker` tasks.
-An FSM applied listener (Raft thread → ``call_soon_threadsafe``) feeds newly committed evals to
-the broker or the blocked tracker and releases blocked evals when capacity may have appeared;
-node changes go to :class:`nomadd.server.node_evals.NodeEvals`.
-
-A worker dequeues an eval, waits until the local state has applied it (a snapshot at least as
-new as the eval's ModifyIndex), runs ``SCHEDULERS[ev.type]`` on that snapshot with itself as
-the ``Planner``, and acks (or nacks on error; after the broker's delivery limit the eval is
-marked failed).
+A :class:`Worker` runs against a :class:`WorkerBackend`: on the leader that is the
+:class:`~nomadd.server.scheduling_service.SchedulingService` (its eval broker and plan applier,
+in process); on a follower the :class:`~nomadd.server.follower_workers.FollowerScheduling`
+(the leader's broker and applier by RPC: ``Eval.Dequeue``, ``Plan.Submit``, ``Eval.Ack`` /
+``Eval.Nack``). Either way the worker waits until the local state has applied the eval (a
+snapshot at least as new as its ModifyIndex), runs ``SCHEDULERS[ev.type]`` on that snapshot
+with an :class:`_EvalPlanner` as the ``Planner``, and acks (or nacks on error; after the
+broker's delivery limit the eval is marked failed). Every call about the eval carries the
+token of its delivery.
 """
 
 from __future__ import annotations
@@ -21,33 +19,30 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from nomadd.helper.supervisor import Supervisor
 from nomadd.scheduler import SCHEDULERS
 from nomadd.scheduler.protocols import State
-from nomadd.server.blocked_evals import BlockedEvals
-from nomadd.server.eval_broker import EvalBroker
-from nomadd.server.handoff import LoopHandoff
-from nomadd.server.node_evals import NodeEvals
-from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_allocs, store_deployments, store_evals, store_jobs, store_nodes
 from nomadd.server.state.store import StateSnapshot, StateStore
-from nomadd.server.state.store_evals import ApplyResult
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.deployment import Deployment
 from nomadd.structs.eval import EvalStatus, Evaluation
 from nomadd.structs.job import Job
-from nomadd.structs.messages import MessageType
 from nomadd.structs.node import Node
 from nomadd.structs.plan import Plan, PlanResult
 
-if TYPE_CHECKING:
-    from nomadd.server.context import ServerContext
-
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEQUEUE_TIMEOUT_S", "SchedulingService", "SnapshotState", "Worker"]
+__all__ = [
+    "DEQUEUE_TIMEOUT_S",
+    "MIN_WORKERS",
+    "SnapshotState",
+    "Worker",
+    "WorkerBackend",
+    "failed_eval",
+    "fresh_state",
+]
 
 DEQUEUE_TIMEOUT_S = 0.5  # how long a worker waits for an eval before checking it should stop
 MIN_WORKERS = 32  # workers are coroutines that mostly wait on Raft commits: more than one per
@@ -56,16 +51,6 @@ EVAL_PROCESS_TIMEOUT_S = 60.0  # Nomad's eval nack timeout: a stuck eval is rede
 SNAPSHOT_WAIT_S = 5.0  # how long a worker waits for local state to reach an eval's index
 NODES_TABLE = "nodes"  # state/store_nodes.py's table (structs.Node values)
 _STATE_TABLES = (NODES_TABLE, store_jobs.TABLE, store_evals.TABLE, store_allocs.TABLE)
-_NODE_MESSAGES = frozenset(range(MessageType.NODE_REGISTER, MessageType.NODE_UPDATE_ELIGIBILITY + 1))
-
-
-def _written_nodes(result: object) -> list[str] | None:
-    """The node IDs a node entry wrote (a ``store_nodes.NodeWriteResult``), None if unknown."""
-    node = getattr(result, "node", None)
-    deleted = getattr(result, "deleted", None)
-    if node is None and deleted is None:
-        return None
-    return [*([node.id] if node is not None else []), *(deleted or ())]
 
 
 class SnapshotState:
@@ -115,198 +100,104 @@ async def fresh_state(store: StateStore, min_index: int) -> SnapshotState:
     return SnapshotState(store.snapshot())
 
 
+class WorkerBackend(Protocol):
+    """Where a worker's evals come from and its writes go (the leader's broker and applier)."""
+
+    store: StateStore
+
+    async def dequeue(self, timeout: float) -> tuple[Evaluation, str] | None:
+        """The next eval and the token of its delivery, or None after ``timeout``."""
+
+    async def submit(self, ev: Evaluation, token: str, plan: Plan, evals: Sequence[Evaluation]) -> PlanResult:
+        """Commit the checked part of ``plan`` together with ``evals`` (eval writes)."""
+
+    async def ack(self, ev: Evaluation, token: str) -> None: ...
+
+    async def nack(self, ev: Evaluation, token: str, why: str) -> None:
+        """Redeliver the eval; at the delivery limit the leader marks it failed (``why``)."""
+
+
 class _EvalPlanner:
-    """The ``Planner`` of one evaluation: plans go to the applier, eval writes through Raft.
+    """The ``Planner`` of one evaluation: plans and eval writes go through the backend.
 
     Evals the scheduler creates (follow-up, blocked) are held and committed in the same entry
     as the next plan or the final eval update, so one eval costs one or two Raft entries.
     """
 
-    def __init__(self, service: SchedulingService) -> None:
-        self._service = service
+    def __init__(self, backend: WorkerBackend, ev: Evaluation, token: str) -> None:
+        self._backend = backend
+        self._ev = ev
+        self._token = token
         self._created: list[Evaluation] = []
 
     async def submit_plan(self, plan: Plan) -> PlanResult:
         created, self._created = self._created, []
-        return await self._service.applier.submit(plan, created)
+        return await self._backend.submit(self._ev, self._token, plan, created)
 
     async def refresh_state(self, min_index: int) -> State:
-        return await fresh_state(self._service.store, min_index)
+        return await fresh_state(self._backend.store, min_index)
 
     async def update_eval(self, evaluation: Evaluation) -> None:
-        created, self._created = self._created, []
-        await self._service.write_evals([*created, evaluation])
+        await self._write([evaluation])
 
     async def create_eval(self, evaluation: Evaluation) -> None:
         self._created.append(evaluation)
 
     async def reblock_eval(self, evaluation: Evaluation) -> None:
+        await self._write([evaluation])
+
+    async def _write(self, evals: list[Evaluation]) -> None:
         created, self._created = self._created, []
-        await self._service.write_evals([*created, evaluation])
+        await self._backend.submit(self._ev, self._token, Plan(eval_id=""), [*created, *evals])
 
 
 class Worker:
-    def __init__(self, service: SchedulingService, n: int) -> None:
-        self.service = service
-        self.name = f"worker-{n}"
+    def __init__(self, backend: WorkerBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
         self.processed = 0
 
     async def run(self) -> None:
-        broker = self.service.broker
+        backend = self.backend
         while True:
-            ev = await broker.dequeue(DEQUEUE_TIMEOUT_S)
-            if ev is None:
+            got = await backend.dequeue(DEQUEUE_TIMEOUT_S)
+            if got is None:
                 continue
+            ev, token = got
             try:
                 async with asyncio.timeout(EVAL_PROCESS_TIMEOUT_S):  # no task per eval, unlike wait_for
-                    await self.process(ev)
+                    await self.process(ev, token)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
                 logger.warning("eval processing failed worker=%s eval_id=%s err=%r", self.name, ev.id, err)
-                if not broker.nack(ev.id):
-                    await self._fail(ev, f"eval delivery limit reached: {err!r}")
+                with contextlib.suppress(Exception):  # else the broker's nack timeout redelivers it
+                    await backend.nack(ev, token, f"eval delivery limit reached: {err!r}")
                 continue
-            broker.ack(ev.id)
+            try:
+                await backend.ack(ev, token)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the broker's nack timeout redelivers it
+                logger.warning("eval ack failed worker=%s eval_id=%s err=%r", self.name, ev.id, err)
+                continue
             self.processed += 1
 
-    async def process(self, ev: Evaluation) -> None:
+    async def process(self, ev: Evaluation, token: str) -> None:
         factory = SCHEDULERS.get(ev.type)
         if factory is None:
-            await self._fail(ev, f"no scheduler for eval type {ev.type!r}")
+            await self._fail(ev, token, f"no scheduler for eval type {ev.type!r}")
             return
-        state = await fresh_state(self.service.store, ev.modify_index)
-        scheduler = factory(state, _EvalPlanner(self.service))
+        state = await fresh_state(self.backend.store, ev.modify_index)
+        scheduler = factory(state, _EvalPlanner(self.backend, ev, token))
         await scheduler.process(ev)
 
-    async def _fail(self, ev: Evaluation, why: str) -> None:
+    async def _fail(self, ev: Evaluation, token: str, why: str) -> None:
         with contextlib.suppress(Exception):
-            failed = dataclasses.replace(
-                ev, status=EvalStatus.FAILED, status_description=why, modify_time=time.time_ns()
-            )
-            await self.service.write_evals([failed])
+            await self.backend.submit(ev, token, Plan(eval_id=""), [failed_eval(ev, why)])
 
 
-class SchedulingService:
-    """Leader component: broker + blocked evals + plan applier + workers + node evals."""
-
-    def __init__(self, ctx: ServerContext, tasks: Supervisor) -> None:
-        self.store: StateStore = ctx.store
-        self.num_workers = max(MIN_WORKERS, int(ctx.config.num_schedulers or 1))
-        self.broker = EvalBroker(on_cancel=self._cancel_evals)
-        self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
-        self.applier = PlanApplier(ctx, tasks=tasks.child("plan-applier"))
-        self.node_evals = NodeEvals(self.store, self.write_evals)
-        self.workers: list[Worker] = []
-        self._tasks = tasks.child("scheduling")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._applied: LoopHandoff[tuple[int, int, object]] = LoopHandoff(self._drain_applied)
-        self.enabled = False
-        ctx.fsm.add_listener(self._on_applied_thread)
-
-    # ---- leadership ---------------------------------------------------------------------
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled == self.enabled:
-            return
-        self.enabled = enabled
-        if enabled:
-            self._loop = asyncio.get_running_loop()
-            self._applied.loop = self._loop
-            self.broker.set_enabled(True)
-            self.blocked.set_enabled(True)
-            self.applier.set_enabled(True)
-            restored = self._restore()
-            self.node_evals.set_enabled(True)
-            self.workers = [Worker(self, i) for i in range(self.num_workers)]
-            for w in self.workers:
-                # Vital: a worker loop only ends on a bug; a leader whose workers are gone accepts
-                # jobs and never schedules them.
-                self._tasks.spawn(w.run(), w.name, vital=True)
-            logger.info("scheduling enabled workers=%d restored_evals=%d", len(self.workers), restored)
-        else:
-            self._tasks.cancel_all()
-            self.node_evals.set_enabled(False)
-            self.applier.set_enabled(False)
-            self.blocked.set_enabled(False)
-            self.broker.set_enabled(False)
-            self.workers = []
-            logger.info("scheduling disabled")
-
-    async def shutdown(self) -> None:
-        self.set_enabled(False)
-        await self._tasks.aclose()
-
-    def _restore(self) -> int:
-        snap = self.store.snapshot()
-        n = 0
-        for ev in store_evals.list_evals(snap):
-            if ev.status == EvalStatus.PENDING:
-                self.broker.enqueue(ev)
-                n += 1
-            elif ev.status == EvalStatus.BLOCKED:
-                self.blocked.block(ev)
-                n += 1
-        return n
-
-    # ---- committed entries ----------------------------------------------------------------
-    def _on_applied_thread(self, index: int, msg_type: int, result: object) -> None:
-        if not self.enabled or not (isinstance(result, ApplyResult) or msg_type in _NODE_MESSAGES):
-            return
-        self._applied.post((index, msg_type, result))  # one loop wake-up per burst of entries
-
-    def _drain_applied(self, applied: list[tuple[int, int, object]]) -> None:
-        for index, msg_type, result in applied:
-            self._on_applied(index, msg_type, result)
-
-    def _on_applied(self, index: int, msg_type: int, result: object) -> None:
-        if not self.enabled:
-            return
-        if isinstance(result, ApplyResult):
-            for ev in result.evals:
-                if ev.status == EvalStatus.PENDING:
-                    self.broker.enqueue(ev)
-                elif ev.status == EvalStatus.BLOCKED:
-                    self.blocked.block(ev)
-            if result.freed:
-                self.blocked.unblock(index)
-        if msg_type in _NODE_MESSAGES and self.node_evals.on_nodes_changed(index, _written_nodes(result)):
-            self.blocked.unblock(index)
-
-    # ---- writes ------------------------------------------------------------------------------
-    async def write_evals(self, evals: Sequence[Evaluation]) -> int:
-        """Commit eval updates through the plan applier's queue: they share its entries with
-        the plans around them (one Raft entry for many workers' plans and outcomes), in the
-        order they were submitted. Returns the entry's index."""
-        if not evals:
-            return 0
-        result = await self.applier.submit(Plan(eval_id=""), evals)
-        return result.alloc_index
-
-    def _cancel_evals(self, evals: list[Evaluation]) -> None:
-        now = time.time_ns()
-        canceled = [
-            dataclasses.replace(
-                e,
-                status=EvalStatus.CANCELED,
-                status_description="canceled after more recent eval was processed",
-                modify_time=now,
-            )
-            for e in evals
-        ]
-        self._tasks.spawn(self._write_quietly(canceled), "eval-cancel")
-
-    async def _write_quietly(self, evals: list[Evaluation]) -> None:
-        try:
-            await self.write_evals(evals)
-        except Exception as err:
-            logger.debug("eval cancel write failed count=%d err=%r", len(evals), err)
-
-    def stats(self) -> dict[str, object]:
-        return {
-            "broker": dict(self.broker.stats),
-            "ready": self.broker.ready_count(),
-            "unacked": self.broker.unacked_count(),
-            "blocked": self.blocked.count(),
-            "placements": self.applier.committed_placements,
-            "workers": len(self.workers),
-        }
+def failed_eval(ev: Evaluation, why: str) -> Evaluation:
+    return dataclasses.replace(
+        ev, status=EvalStatus.FAILED, status_description=why, modify_time=time.time_ns()
+    )

@@ -37,6 +37,7 @@ from nomadd.server.namespace_endpoint import NamespaceEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
+from nomadd.server.scheduling_service import SchedulingService
 from nomadd.server.search_endpoint import SearchEndpoint
 from nomadd.server.service_endpoint import ServiceEndpoint
 from nomadd.server.state import store_nodes
@@ -44,7 +45,6 @@ from nomadd.server.state.store import StateStore
 from nomadd.server.status_endpoint import StatusEndpoint
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
-from nomadd.server.worker import SchedulingService
 from nomadd.structs.alloc import Allocation, AllocClientStatus
 from nomadd.structs.codec import from_api
 from nomadd.structs.job import Job

@@ -296,6 +296,16 @@ def _cpu_seconds(agent: Any) -> float:
         return 0.0
 
 
+def _scheduler_split() -> dict[str, int]:
+    """``BENCH_SCHEDULERS=<leader>,<follower>``: the servers' ``leader_schedulers`` and
+    ``follower_schedulers`` (unset: the defaults), to compare splits of the workers."""
+    split = os.environ.get("BENCH_SCHEDULERS", "")
+    if not split:
+        return {}
+    leader, follower = (int(x) for x in split.split(","))
+    return {"leader_schedulers": leader, "follower_schedulers": follower}
+
+
 def start_servers(c: Any, secure: bool = False, log_level: str = "WARN") -> tuple[list[Any], Any]:
     """3 linked server agents of cluster ``c`` started (WARN logs; no simulated node expires
     mid-run); returns them and their leader."""
@@ -310,6 +320,7 @@ def start_servers(c: Any, secure: bool = False, log_level: str = "WARN") -> tupl
                 "min_heartbeat_ttl": "3600s",
                 "heartbeat_grace": "600s",
                 "failover_heartbeat_ttl": "3600s",
+                **_scheduler_split(),
             },
         },
         secure,

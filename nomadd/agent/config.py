@@ -352,9 +352,7 @@ def _build_server(
         node_gc_interval=s.get("node_gc_interval", 300.0),
         deployment_gc_threshold=s.get("deployment_gc_threshold", 3600.0),
         num_schedulers=s.get("num_schedulers", 0) or (os.cpu_count() or 1),
-        leader_schedulers=max(0, s.get("leader_schedulers", 0)),
-        follower_schedulers=max(0, s.get("follower_schedulers", 0)),
-        eval_nack_timeout=s.get("eval_nack_timeout", 60.0) or 60.0,
+        **_scheduler_split(s),
         event_buffer_size=_event_buffer_size(s.get("event_buffer_size", 0)),
         rejoin_after_leave=bool(s.get("rejoin_after_leave", False)),
         authoritative_region=_authoritative_region(s.get("authoritative_region", "")),
@@ -363,6 +361,23 @@ def _build_server(
         limits=limits,
         **_operator_settings(p, data_dir),
     )
+
+
+def _scheduler_split(s: Partial) -> dict[str, Any]:
+    """``leader_schedulers`` / ``follower_schedulers`` (the split of scheduling workers between
+    the leader and each follower) and ``eval_nack_timeout``."""
+    leader = s.get("leader_schedulers")
+    follower = s.get("follower_schedulers", 0)
+    if (leader is not None and leader < 0) or follower < 0:
+        raise ConfigError("server.leader_schedulers, server.follower_schedulers: must be 0 or more")
+    if leader == 0 and follower == 0:
+        raise ConfigError(
+            "server.leader_schedulers = 0 needs server.follower_schedulers > 0: nothing would schedule"
+        )
+    timeout = s.get("eval_nack_timeout", 60.0)
+    if timeout <= 0:
+        raise ConfigError(f"server.eval_nack_timeout: must be positive, got {timeout}")
+    return {"leader_schedulers": leader, "follower_schedulers": follower, "eval_nack_timeout": timeout}
 
 
 def _authoritative_region(region: str) -> str:

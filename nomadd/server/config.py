@@ -43,9 +43,10 @@ class ServerConfig:
     node_gc_interval: float = 300.0
     deployment_gc_threshold: float = 3600.0  # Nomad's: terminal deployments older than this go
     num_schedulers: int = 0
-    # scheduling workers: the leader's (0: max(num_schedulers, 32)) and each follower's (0: the
-    # followers do not schedule); a follower's eval not acked within eval_nack_timeout is redelivered
-    leader_schedulers: int = 0
+    # scheduling workers: the leader's (None: max(num_schedulers, 32); 0: it only applies plans)
+    # and each follower's (0: the followers do not schedule); an eval a follower does not ack
+    # within eval_nack_timeout is redelivered
+    leader_schedulers: int | None = None
     follower_schedulers: int = 0
     eval_nack_timeout: float = 60.0  # Nomad's server.eval_nack_timeout
     event_buffer_size: int = DEFAULT_EVENT_BUFFER_SIZE  # batches /v1/event/stream keeps (Nomad's)

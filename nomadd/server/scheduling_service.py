@@ -67,7 +67,8 @@ class SchedulingService:
     def __init__(self, ctx: ServerContext, tasks: Supervisor, registry: RPCRegistry | None = None) -> None:
         self.store: StateStore = ctx.store
         cfg = ctx.config
-        self.num_workers = cfg.leader_schedulers or max(MIN_WORKERS, int(cfg.num_schedulers or 1))
+        leader = cfg.leader_schedulers
+        self.num_workers = max(MIN_WORKERS, int(cfg.num_schedulers or 1)) if leader is None else leader
         self.broker = EvalBroker(on_cancel=self._cancel_evals, on_failed=self._eval_failed)
         self.blocked = BlockedEvals(self.broker.enqueue, on_cancel=self._cancel_evals)
         self.applier = PlanApplier(ctx, tasks=tasks.child("plan-applier"))

@@ -176,7 +176,7 @@ class FakeServer:
         self.register_leader_component(self.node_gc)
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
-        self.scheduling = SchedulingService(self.ctx, self.tasks)
+        self.scheduling = SchedulingService(self.ctx, self.tasks, self.registry)
 
     def register_leader_component(self, component: Any) -> None:
         self.components.append(component)

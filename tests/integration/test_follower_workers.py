@@ -1,0 +1,115 @@
+"""Scheduling workers on followers (server/follower_workers.py): in a 3-server cluster whose
+followers run workers, the followers place allocations (their ``follower_placements``
+counter), and a follower SIGKILLed while it holds evals loses none: the leader's broker nacks
+them after ``eval_nack_timeout`` and redelivers them, and every job ends up fully placed.
+
+Simulated nodes register through the internal RPC as a client would (no client agents).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nomadd.scheduler.testing import mock_node
+from nomadd.server.follower_workers import FOLLOWER_PLACEMENTS_METRIC
+from nomadd.structs.node import NodeStatus
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
+)
+from tests.helpers import wait_for
+from tests.integration.cluster import Agent, Cluster
+from tests.integration.internal_rpc import call_internal
+from tests.integration.test_jobs_api import job
+
+pytestmark = pytest.mark.slow
+
+NODES = 20
+COUNT = 5  # allocations per job
+NACK_TIMEOUT_S = 3
+SERVER = {
+    "leader_schedulers": 0,  # the leader only applies plans: every eval goes to a follower
+    "follower_schedulers": 8,
+    "eval_nack_timeout": f"{NACK_TIMEOUT_S}s",
+    # simulated nodes never heartbeat again: keep them ready throughout
+    "min_heartbeat_ttl": "3600s",
+    "heartbeat_grace": "600s",
+    "failover_heartbeat_ttl": "3600s",
+}
+
+
+def _join(server: Agent) -> None:
+    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
+    ident = (node.id, node.secret_id)
+    status, reply = call_internal(server, NODE_REGISTER, NodeRegisterRequest(node=node), node=ident)
+    assert status == 200, reply
+    ready = NodeUpdateStatusRequest(node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY)
+    status, reply = call_internal(server, NODE_UPDATE_STATUS, ready, node=ident)
+    assert status == 200, reply
+
+
+def _follower_placements(agent: Agent) -> float:
+    metrics: dict[str, Any] = agent.api("GET", "/v1/metrics", timeout=5)
+    return sum(float(c["Sum"]) for c in metrics["Counters"] if c["Name"] == FOLLOWER_PLACEMENTS_METRIC)
+
+
+def _register(leader: Agent, prefix: str, n: int) -> list[str]:
+    ids = [f"{prefix}-{i}" for i in range(n)]
+    for job_id in ids:
+        leader.api("PUT", "/v1/jobs", {"Job": job(job_id, count=COUNT, cpu=20)})
+    return ids
+
+
+def _unplaced(leader: Agent, ids: list[str]) -> list[str]:
+    """Jobs without all their allocations, or with an eval not complete."""
+    out = []
+    for job_id in ids:
+        allocs = leader.api("GET", f"/v1/job/{job_id}/allocations")
+        evals = leader.api("GET", f"/v1/job/{job_id}/evaluations")
+        if len(allocs) != COUNT or any(e["Status"] != "complete" for e in evals):
+            out.append(job_id)
+    return out
+
+
+def test_followers_place_and_a_killed_followers_evals_are_redelivered(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    try:
+        servers = [cluster.add_server(bootstrap_expect=3, extra={"server": SERVER}) for _ in range(3)]
+        cluster.link(servers)
+        for s in servers:
+            s.start()
+        leader = cluster.wait_leader(servers)
+        followers = [s for s in servers if s is not leader]
+        for _ in range(NODES):
+            _join(leader)
+
+        # 1. both followers' workers place allocations
+        first = _register(leader, "a", 40)
+        wait_for(lambda: not _unplaced(leader, first), timeout=60, interval=1, what="the first jobs placed")
+        by_follower = {f.name: _follower_placements(f) for f in followers}
+        assert all(n > 0 for n in by_follower.values()), by_follower
+        assert _follower_placements(leader) == 0  # the leader's own workers do not count there
+
+        # 2. a follower SIGKILLed while its workers hold evals: none is lost
+        victim, survivor = followers
+        before = _follower_placements(victim)
+        second = _register(leader, "b", 120)
+        wait_for(lambda: _follower_placements(victim) > before, timeout=30, what="the victim placing")
+        victim.kill(signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: not _unplaced(leader, second), timeout=90, interval=1, what="every job placed after the kill")
+        assert "eval nack timeout reached" in leader.output, "the victim held no eval when killed"
+        assert time.monotonic() - killed_at >= NACK_TIMEOUT_S - 1
+        assert leader.api("GET", "/v1/status/leader")  # still a cluster
+        assert survivor.running()
+    finally:
+        cluster.close()

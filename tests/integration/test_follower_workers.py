@@ -106,7 +106,12 @@ def test_followers_place_and_a_killed_followers_evals_are_redelivered(tmp_path: 
         wait_for(lambda: _follower_placements(victim) > before, timeout=30, what="the victim placing")
         victim.kill(signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: not _unplaced(leader, second), timeout=90, interval=1, what="every job placed after the kill")
+        wait_for(
+            lambda: not _unplaced(leader, second),
+            timeout=90,
+            interval=1,
+            what="every job placed after the kill",
+        )
         assert "eval nack timeout reached" in leader.output, "the victim held no eval when killed"
         assert time.monotonic() - killed_at >= NACK_TIMEOUT_S - 1
         assert leader.api("GET", "/v1/status/leader")  # still a cluster

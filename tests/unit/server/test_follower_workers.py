@@ -158,7 +158,10 @@ def test_follower_workers_place_through_the_leader() -> None:
                     )
                 )
             snap = server.store.snapshot()
-            assert sum(len(store_allocs.allocs_by_job(snap, "default", f"web-{i}")) for i in range(5)) == 15
+            allocs = [a for i in range(5) for a in store_allocs.allocs_by_job(snap, "default", f"web-{i}")]
+            assert len(allocs) == 15
+            # the plans travelled without their job: the leader attached its stored version
+            assert all(a.job is not None and a.job.id == a.job_id for a in allocs)
             assert follower.placements == 15
             assert server.scheduling.broker.unacked_count() == 0
         finally:

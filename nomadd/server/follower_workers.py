@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from nomadd import telemetry
 from nomadd.helper.supervisor import Supervisor
 from nomadd.rpc.auth import server_caller
+from nomadd.server.plan_endpoint import encode_plan_allocs
 from nomadd.server.worker import Worker
 from nomadd.structs.codec_diff import fast_replace
 from nomadd.structs.errors import NomaddError, PermissionDeniedError, RPCError
@@ -187,7 +188,8 @@ class FollowerScheduling:
         item = PlanSubmitItem(
             eval_id=ev.id,
             token=token,
-            plan=plan if job is None else fast_replace(plan, job=None),
+            plan=fast_replace(plan, job=None, node_allocation={}, node_update={}),
+            allocs=encode_plan_allocs(plan),
             job_namespace=job.namespace if job is not None else "",
             job_id=job.id if job is not None else "",
             job_modify_index=job.job_modify_index if job is not None else 0,

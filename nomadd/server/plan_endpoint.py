@@ -16,10 +16,14 @@ import dataclasses
 
 from nomadd.rpc import RPCRegistry
 from nomadd.server.eval_broker import EvalBroker
+from nomadd.server.fsm.plan import decode_plan_results, encode_plan_results
 from nomadd.server.plan_apply import PlanApplier
 from nomadd.server.state import store_jobs
 from nomadd.server.state.store import StateStore
-from nomadd.structs.errors import NomaddError
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.errors import NomaddError, ValidationError
+from nomadd.structs.plan import Plan
+from nomadd.structs.requests.plan import PlanEntry, PlanResultsEntry
 from nomadd.structs.requests.scheduling import (
     PLAN_SUBMIT,
     PlanOutcome,
@@ -28,7 +32,7 @@ from nomadd.structs.requests.scheduling import (
     PlanSubmitRequest,
 )
 
-__all__ = ["PlanEndpoint"]
+__all__ = ["PlanEndpoint", "encode_plan_allocs"]
 
 
 class PlanEndpoint:
@@ -47,7 +51,7 @@ class PlanEndpoint:
     async def _one(self, item: PlanSubmitItem) -> PlanOutcome:
         try:
             self._broker.check_token(item.eval_id, item.token)
-            plan = item.plan
+            plan = _with_allocs(item.plan, item.allocs)
             if item.job_id:
                 snap = self._store.snapshot()
                 job = store_jobs.job_of_modify_index(
@@ -60,3 +64,34 @@ class PlanEndpoint:
         except NomaddError as err:
             return PlanOutcome(error=str(err))
         return PlanOutcome.of(result)
+
+
+def encode_plan_allocs(plan: Plan) -> bytes:
+    """The plan's placements and stops in the compact form of a ``PLAN_RESULTS`` entry."""
+    if not plan.node_allocation and not plan.node_update:
+        return b""
+    places = tuple(a for v in plan.node_allocation.values() for a in v)
+    stops = tuple(a for v in plan.node_update.values() for a in v)
+    return encode_plan_results(PlanResultsEntry(plans=(PlanEntry(placements=places, stops=stops),)))
+
+
+def _with_allocs(plan: Plan, allocs: bytes) -> Plan:
+    """``plan`` with the allocations of :func:`encode_plan_allocs` back, per node in order.
+    The body is a server's (signed): decoded as trusted as a Raft entry; malformed, it fails
+    the item."""
+    if not allocs:
+        return plan
+    try:
+        entry = decode_plan_results(allocs).plans[0]
+    except Exception as err:
+        raise ValidationError(f"plan of eval {plan.eval_id}: malformed allocations: {err!r}") from err
+    return dataclasses.replace(
+        plan, node_allocation=_by_node(entry.placements), node_update=_by_node(entry.stops)
+    )
+
+
+def _by_node(allocs: tuple[Allocation, ...]) -> dict[str, tuple[Allocation, ...]]:
+    out: dict[str, list[Allocation]] = {}
+    for a in allocs:
+        out.setdefault(a.node_id, []).append(a)
+    return {node_id: tuple(v) for node_id, v in out.items()}

@@ -72,11 +72,16 @@ class PlanSubmitItem:
 
     The plan travels without its job: ``job_namespace``/``job_id``/``job_modify_index`` name
     the version the scheduler planned, which the leader has stored (``job_id`` "": no job).
+    Its allocations travel in ``allocs`` (``plan`` has no ``node_allocation``/``node_update``)
+    in the compact form of a ``PLAN_RESULTS`` entry (``server/fsm/plan.py``: the first placement
+    whole, the others as differences from it): a plan of ten placements is 14 KB and 0.37 ms
+    to decode field by field, the leader's busiest resource.
     """
 
     eval_id: str
     token: str
     plan: Plan
+    allocs: bytes = b""
     job_namespace: str = ""
     job_id: str = ""
     job_modify_index: int = 0

@@ -391,3 +391,18 @@ def test_docker_plugin_config_reaches_the_client(tmp_path: Path) -> None:
     assert docker["volumes"] == {"enabled": True} and docker["gc"] == {"image_delay": 600.0}
     with pytest.raises(ConfigError, match="plugin.docker.config.gc.image_delay"):
         load(tmp_path, base + '[plugin.docker.config.gc]\nimage_delay = "soon"\n')
+
+
+def test_scheduler_split(tmp_path: Path) -> None:
+    s = load(tmp_path, server_toml(tmp_path)).server
+    assert (s.leader_schedulers, s.follower_schedulers, s.eval_nack_timeout) == (None, 0, 60.0)
+    extra = 'leader_schedulers = 0\nfollower_schedulers = 16\neval_nack_timeout = "5s"'
+    s = load(tmp_path, server_toml(tmp_path, extra)).server
+    assert (s.leader_schedulers, s.follower_schedulers, s.eval_nack_timeout) == (0, 16, 5.0)
+    for bad, message in (
+        ("leader_schedulers = 0", "nothing would schedule"),
+        ("follower_schedulers = -1", "must be 0 or more"),
+        ('eval_nack_timeout = "0s"', "must be positive"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load(tmp_path, server_toml(tmp_path, bad))

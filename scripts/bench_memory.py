@@ -107,13 +107,9 @@ class _Leader:
             self.fsm.expect(payload, entry)
         return self.fsm.apply(self.index, msg_type, payload)
 
-    async def write_evals(self, evals: Sequence[Any]) -> int:  # SchedulingService.write_evals
-        from nomadd.structs.plan import Plan
-
-        if not evals:
-            return 0
-        result = await self.applier.submit(Plan(eval_id=""), evals)
-        return int(result.alloc_index)
+    async def submit(self, ev: Any, token: str, plan: Any, evals: Sequence[Any]) -> Any:
+        """worker.WorkerBackend.submit: plans and eval writes to the applier."""
+        return await self.applier.submit(plan, evals)
 
 
 def build(
@@ -168,7 +164,7 @@ def build(
         async def worker() -> None:  # the server's workers: one eval at a time each
             for ev in queue:
                 state = await fresh_state(leader.store, ev.modify_index)
-                await SCHEDULERS[ev.type](state, _EvalPlanner(leader)).process(ev)  # type: ignore[arg-type]
+                await SCHEDULERS[ev.type](state, _EvalPlanner(leader, ev, "")).process(ev)  # type: ignore[arg-type]
 
         await asyncio.gather(*(worker() for _ in range(MIN_WORKERS)))
         await leader.applier.shutdown()

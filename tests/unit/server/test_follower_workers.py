@@ -169,3 +169,36 @@ def test_follower_workers_place_through_the_leader() -> None:
             server.scheduling.set_enabled(False)
 
     _run(main())
+
+
+def test_follower_workers_keep_working_across_a_leadership_change() -> None:
+    """The leader's scheduling stops and starts again (a new term): evals a follower held are
+    refused by the new broker (its tokens are new) and redelivered from state; every job ends
+    up placed by the follower's workers."""
+
+    async def main() -> None:
+        server = FakeServer(leader_schedulers=0, follower_schedulers=4)
+        for _ in range(4):
+            await server.add_node()
+        server.scheduling.set_enabled(True)
+        follower = FollowerScheduling(server.ctx, Supervisor("follower"), leading=lambda: False)
+        follower.start()
+        try:
+            replies = [await server.register_job(api_job(job_id=f"web-{i}", count=2)) for i in range(20)]
+            server.scheduling.set_enabled(False)  # leadership lost mid-way ...
+            await asyncio.sleep(0.05)
+            server.scheduling.set_enabled(True)  # ... and a new term: the broker restores from state
+            for r in replies:
+                await wait_until(
+                    lambda r=r: (
+                        store_evals.get_eval(server.store.snapshot(), r.eval_id).status == EvalStatus.COMPLETE
+                    ),
+                    timeout=10,
+                )
+            snap = server.store.snapshot()
+            assert all(len(store_allocs.allocs_by_job(snap, "default", f"web-{i}")) == 2 for i in range(20))
+        finally:
+            await follower.shutdown()
+            server.scheduling.set_enabled(False)
+
+    _run(main())

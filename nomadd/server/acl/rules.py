@@ -194,6 +194,12 @@ RPC_RULES: dict[str, Rule] = {
     "Keyring.List": OPERATOR_READ,
     "Keyring.Rotate": MANAGEMENT,
     "GossipKeyring.Local": INTERNAL,  # one server's part of a keyring change (servers only)
+    # a follower's scheduling workers (servers only, nomadd.rpc.auth): Nomad's AllowServerOp, a
+    # server's identity or else a management token
+    "Eval.Dequeue": MANAGEMENT,
+    "Eval.Ack": MANAGEMENT,
+    "Eval.Nack": MANAGEMENT,
+    "Plan.Submit": MANAGEMENT,
     # namespaces and search: the endpoint shows only what the token may see
     "Namespace.GetNamespace": SELF,
     "Namespace.ListNamespaces": SELF,

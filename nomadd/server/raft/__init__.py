@@ -127,7 +127,14 @@ def has_existing_state(data_dir: Path | None) -> bool:
 
 
 def _fatal_exit(err: BaseException) -> None:
-    logger.critical("fsm cannot apply a committed entry, stopping the server err=%s", err)
+    # the cause and its traceback: "cannot decode raft entry" alone does not say what failed
+    # (an entry that decoded fine offline stopped a restarting server once in a C1M run)
+    logger.critical(
+        "fsm cannot apply a committed entry, stopping the server err=%s cause=%r",
+        err,
+        err.__cause__,
+        exc_info=(type(err), err, err.__traceback__),
+    )
     logging.shutdown()
     os._exit(EXIT_FSM_FATAL)
 

@@ -33,7 +33,7 @@ from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
-__all__ = ["STAGING_TABLE", "SnapshotRestorer", "staged_restore"]
+__all__ = ["STAGING_TABLE", "SnapshotRestorer", "restore_staged", "staged_restore"]
 
 STAGING_TABLE = "snapshot_restore"
 _META = "meta"  # (restore_id, total, sha256, next_seq, last chunk's sent_at_ns)
@@ -65,6 +65,15 @@ def staged_restore(rows: Any) -> tuple[str, int]:
     (unix ns), or ``("", 0)``."""
     meta = rows.get(_META)
     return (str(meta[0]), int(meta[4])) if meta else ("", 0)
+
+
+def restore_staged(store: Any) -> bool:
+    """True while ``store`` (a :class:`~nomadd.server.state.store.StateStore`) stages a restore's
+    chunks: from its first chunk until its last is applied or it is aborted. The Raft log is
+    quiet then while the leader waits for its own decoder before the last chunk, but a quiet
+    server's full dump (``raft/dump.py``) would take CPU from the three decoders: at a million
+    allocations those dumps (one forked encoder per server, ~20 s of CPU each) ran beside them."""
+    return store.get(STAGING_TABLE, _META) is not None
 
 
 def _reject(entry: SnapshotChunkEntry, why: str) -> RestoreResult:

@@ -16,6 +16,7 @@ only on the entries, so every server ends in the same state.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dum
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
 __all__ = ["STAGING_TABLE", "SnapshotRestorer", "restore_staged", "staged_restore"]
+
+logger = logging.getLogger(__name__)
 
 STAGING_TABLE = "snapshot_restore"
 _META = "meta"  # (restore_id, total, sha256, next_seq, last chunk's sent_at_ns)
@@ -126,10 +129,17 @@ class _Decoder:
         self.thread.start()
 
     def _run(self) -> None:
+        t0, cpu0 = time.monotonic(), time.thread_time()
         try:
             meta, tables = read_archive_stream(self.pipe, _decode_state)
             assert tables is not None
             self.result.set_result((meta, tables))
+            logger.info(
+                "snapshot restore decoded restore_id=%s took_s=%.2f cpu_s=%.2f",
+                self.key[0],
+                time.monotonic() - t0,
+                time.thread_time() - cpu0,
+            )
         except BaseException as err:  # reported by the last chunk (PipeStopped: never asked for)
             self.result.set_exception(err)
         finally:

@@ -24,6 +24,7 @@ from nomadd.helper.snapshot_archive import (
     read_archive_stream,
 )
 from nomadd.server.fsm import FSM
+from nomadd.server.fsm import snapshot as snapshot_module
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, _decode_state
 from nomadd.server.state.store import StateStore, decode_dump, register_table
@@ -173,6 +174,22 @@ def test_the_replaced_state_is_freed_off_the_apply_thread() -> None:
     _wait(lambda: len(_Tracked.freed_on) == rows, "the replaced rows to be freed")
     on_apply = [name for name in _Tracked.freed_on if name == threading.current_thread().name]
     assert not on_apply, f"{len(on_apply)} of {rows} replaced rows were freed on the apply thread"
+
+
+def test_the_freeing_thread_sleeps_between_batches_with_the_gil_released() -> None:
+    """Each batch of a replaced state is followed by a real sleep (as long as the batch took,
+    at least FREE_MIN_PAUSE_S): a sleep(0) let the freeing thread take the GIL back before the
+    Raft and loop threads woke, and after a million-allocation restore the loop answered
+    seconds late."""
+    rows = 2 * snapshot_module.FREE_BATCH_ROWS + 1
+    freed: list[int] = []
+    pauses: list[float] = []
+    tables: dict[str, Any] = {"t": {f"k{i}": _Tracked() for i in range(rows)}}
+    _Tracked.freed_on = []
+    snapshot_module._free(tables, pause=lambda s: (pauses.append(s), freed.append(len(_Tracked.freed_on))))
+    assert len(_Tracked.freed_on) == rows
+    assert freed == [snapshot_module.FREE_BATCH_ROWS * (i + 1) for i in range(2)] + [rows]
+    assert min(pauses) >= snapshot_module.FREE_MIN_PAUSE_S > 0
 
 
 def test_an_idle_decoder_stops_and_the_restore_still_completes() -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,7 +45,70 @@ _META = "meta"  # (restore_id, total, sha256, next_seq, last chunk's sent_at_ns)
 _DONE = "done"  # (restore_id, restored index) of the last completed restore: answers a resent last chunk
 
 
+class _Spool:
+    """One restore's staged chunks on disk: an unlinked file, gone when the last
+    :class:`SpooledChunk` of it is dropped (a forked Raft dump reads its own copy of the fd).
+    Held in memory, the chunks cost every server the archive's size (263 MB at a million
+    allocations) on top of the old and the new state."""
+
+    __slots__ = ("_fd", "size")
+
+    def __init__(self, directory: str | None) -> None:
+        fd, path = tempfile.mkstemp(prefix="nomadd-restore-", suffix=".spool", dir=directory)
+        os.unlink(path)
+        self._fd, self.size = fd, 0
+
+    def append(self, data: bytes) -> SpooledChunk:
+        view, offset = memoryview(data), self.size
+        while view:
+            view = view[os.pwrite(self._fd, view, offset + len(data) - len(view)) :]
+        self.size += len(data)
+        return SpooledChunk(self, offset, len(data))
+
+    def read(self, offset: int, length: int) -> bytes:
+        parts, done = [], 0
+        while done < length:
+            part = os.pread(self._fd, length - done, offset + done)
+            if not part:
+                raise OSError(f"snapshot restore spool: {length - done} bytes missing at {offset + done}")
+            parts.append(part)
+            done += len(part)
+        return b"".join(parts)
+
+    def __del__(self) -> None:
+        os.close(self._fd)
+
+
+class SpooledChunk:
+    """A staged chunk's bytes, kept in a :class:`_Spool`: equal to its bytes, and dumped as them."""
+
+    __slots__ = ("_length", "_offset", "_spool")
+
+    def __init__(self, spool: _Spool, offset: int, length: int) -> None:
+        self._spool, self._offset, self._length = spool, offset, length
+
+    def read(self) -> bytes:
+        return self._spool.read(self._offset, self._length)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, SpooledChunk)):
+            return self.read() == _chunk_bytes(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _chunk_bytes(value: Any) -> bytes:
+    """A staged chunk's bytes (spooled, or held: loaded from a dump taken mid-restore)."""
+    return value.read() if isinstance(value, SpooledChunk) else bytes(value or b"")
+
+
 def _encode(value: Any) -> Any:
+    if isinstance(value, SpooledChunk):
+        return value.read()
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -187,10 +252,27 @@ class SnapshotRestorer:
     can wait (:meth:`wait_decoded`) for its decoder before the last one is proposed.
     """
 
-    def __init__(self, idle_s: float = DECODER_IDLE_S) -> None:
+    def __init__(self, idle_s: float = DECODER_IDLE_S, spool_dir: str | None = None) -> None:
         self._lock = threading.Lock()
         self._decoder: _Decoder | None = None  # one restore at a time
         self._idle_s = idle_s
+        self._spool_dir = spool_dir  # where staged chunks are spooled (None: the system's temp dir)
+        self._spool: tuple[str, _Spool] | None = None  # (restore_id, its spool): apply thread only
+
+    def _staged(self, restore_id: str, data: bytes) -> SpooledChunk | bytes:
+        """What the staging table holds for chunk ``data``: a reference to it in this restore's
+        spool file, or the bytes themselves if the file cannot be written (the same content
+        either way, so every server still holds the same state)."""
+        if not data:
+            return data
+        try:
+            if self._spool is None or self._spool[0] != restore_id:
+                self._spool = (restore_id, _Spool(self._spool_dir))
+            return self._spool[1].append(data)
+        except OSError as err:
+            logger.warning("snapshot restore chunk kept in memory, not spooled err=%s", err)
+            self._spool = None
+            return data
 
     def wait_decoded(self, restore_id: str, sha256: str, timeout: float) -> bool:
         """Wait until this server's decoder of the restore has decoded every chunk applied so
@@ -216,7 +298,7 @@ class SnapshotRestorer:
         self._drop()
         decoder = _Decoder(key, self._idle_s)
         for i in range(seq + 1):
-            decoder.feed(i, txn.get(STAGING_TABLE, _chunk_key(i)) or b"")
+            decoder.feed(i, _chunk_bytes(txn.get(STAGING_TABLE, _chunk_key(i))))
         with self._lock:
             self._decoder = decoder
         return decoder
@@ -233,6 +315,7 @@ class SnapshotRestorer:
         if entry.seq == 0:
             _clear(txn)
             self._drop()
+            self._spool = None
             meta: tuple[Any, ...] = (entry.restore_id, entry.total, entry.sha256, 0, entry.sent_at_ns)
         elif staged is None or staged[0] != entry.restore_id:
             return _reject(entry, "is not in progress (aborted or replaced)")
@@ -240,13 +323,14 @@ class SnapshotRestorer:
             return _reject(entry, f"chunk {entry.seq} out of order, want {staged[3]}")
         else:
             meta = tuple(staged)
-        txn.put(STAGING_TABLE, _chunk_key(entry.seq), entry.data)
+        txn.put(STAGING_TABLE, _chunk_key(entry.seq), self._staged(entry.restore_id, entry.data))
         meta = (meta[0], meta[1], meta[2], entry.seq + 1, entry.sent_at_ns)
         decoder = self._feed(txn, (entry.restore_id, meta[2]), entry.seq, entry.data)
         if meta[3] < meta[1]:
             txn.put(STAGING_TABLE, _META, meta)
             return RestoreResult()
         _clear(txn)
+        self._spool = None  # its file goes once no snapshot holds a staged row any more
         decoder.pipe.close()
         with self._lock:
             self._decoder = None
@@ -271,4 +355,5 @@ class SnapshotRestorer:
         if staged is not None and (not entry.restore_id or staged[0] == entry.restore_id):
             _clear(txn)
             self._drop()
+            self._spool = None
         return RestoreResult()

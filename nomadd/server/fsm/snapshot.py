@@ -200,6 +200,7 @@ class _Decoder:
         try:
             meta, tables = read_archive_stream(self.pipe, _decode_state)
             assert tables is not None
+            _trim_heap()  # the peak is near: old and new state alive, the upload's buffers freed
             self.result.set_result((meta, tables))
             logger.info(
                 "snapshot restore decoded restore_id=%s took_s=%.2f cpu_s=%.2f",

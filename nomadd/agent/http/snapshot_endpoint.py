@@ -20,7 +20,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope
 from nomadd.helper.snapshot_archive import ArchivePipe, SnapshotError, read_archive_stream
+from nomadd.server.fsm.snapshot import read_at, write_at
 from nomadd.server.snapshot_endpoint import CHUNK_BYTES, SavedArchive
 from nomadd.structs.errors import NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import QueryMeta
@@ -116,7 +116,7 @@ async def _receive(req: web.Request, spool: BinaryIO) -> tuple[int, str]:
                 raise ValidationError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
             digest.update(piece)
             pipe.feed(piece)  # checked as it arrives
-            await asyncio.to_thread(_write_at, spool.fileno(), piece, size)
+            await asyncio.to_thread(write_at, spool.fileno(), piece, size)
             size += len(piece)
         pipe.close()
         await check  # refused before anything is proposed
@@ -129,23 +129,6 @@ async def _receive(req: web.Request, spool: BinaryIO) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
-
-
-def _read_at(fd: int, size: int, offset: int) -> bytes:
-    parts: list[bytes] = []
-    while size > 0:
-        part = os.pread(fd, size, offset)
-        if not part:
-            raise OSError(f"snapshot upload spool: {size} bytes missing at {offset}")
-        parts.append(part)
-        size, offset = size - len(part), offset + len(part)
-    return b"".join(parts)
-
-
 async def snapshot_restore(agent: Agent, req: web.Request) -> object:
     with tempfile.TemporaryFile(prefix="nomadd-upload-", dir=agent.config.data_dir or None) as spool:
         size, sha = await _receive(req, spool)
@@ -155,7 +138,7 @@ async def snapshot_restore(agent: Agent, req: web.Request) -> object:
         env = envelope(req)
         for seq in range(total):
             offset = seq * CHUNK_BYTES
-            data = await asyncio.to_thread(_read_at, spool.fileno(), min(CHUNK_BYTES, size - offset), offset)
+            data = await asyncio.to_thread(read_at, spool.fileno(), min(CHUNK_BYTES, size - offset), offset)
             request = SnapshotRestoreChunkRequest(
                 **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=data
             )

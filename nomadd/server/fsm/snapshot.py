@@ -37,13 +37,32 @@ from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
-__all__ = ["STAGING_TABLE", "SnapshotRestorer", "restore_staged", "staged_restore"]
+__all__ = ["STAGING_TABLE", "SnapshotRestorer", "read_at", "restore_staged", "staged_restore", "write_at"]
 
 logger = logging.getLogger(__name__)
 
 STAGING_TABLE = "snapshot_restore"
 _META = "meta"  # (restore_id, total, sha256, next_seq, last chunk's sent_at_ns)
 _DONE = "done"  # (restore_id, restored index) of the last completed restore: answers a resent last chunk
+
+
+def write_at(fd: int, data: bytes, offset: int) -> None:
+    """All of ``data`` written to ``fd`` at ``offset`` (``pwrite`` may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes of ``fd`` from ``offset`` (OSError if the file ends first)."""
+    parts: list[bytes] = []
+    while size > 0:
+        part = os.pread(fd, size, offset)
+        if not part:
+            raise OSError(f"spool file: {size} bytes missing at {offset}")
+        parts.append(part)
+        size, offset = size - len(part), offset + len(part)
+    return b"".join(parts)
 
 
 class _Spool:
@@ -60,21 +79,13 @@ class _Spool:
         self._fd, self.size = fd, 0
 
     def append(self, data: bytes) -> SpooledChunk:
-        view, offset = memoryview(data), self.size
-        while view:
-            view = view[os.pwrite(self._fd, view, offset + len(data) - len(view)) :]
+        offset = self.size
+        write_at(self._fd, data, offset)
         self.size += len(data)
         return SpooledChunk(self, offset, len(data))
 
     def read(self, offset: int, length: int) -> bytes:
-        parts, done = [], 0
-        while done < length:
-            part = os.pread(self._fd, length - done, offset + done)
-            if not part:
-                raise OSError(f"snapshot restore spool: {length - done} bytes missing at {offset + done}")
-            parts.append(part)
-            done += len(part)
-        return b"".join(parts)
+        return read_at(self._fd, length, offset)
 
     def __del__(self) -> None:
         os.close(self._fd)

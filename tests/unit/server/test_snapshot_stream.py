@@ -154,6 +154,29 @@ def test_a_server_restarted_mid_restore_comes_back_consistent() -> None:
     assert _tables(running.store) == _tables(restarted.store) == want
 
 
+def test_the_old_state_is_served_until_the_last_chunk_swaps_the_archives_in() -> None:
+    """What an operator sees while a restore uploads (Nomad's behaviour): every server keeps
+    serving the state it had, writes included, until the last chunk swaps in the archive's
+    state in one entry; what was written meanwhile is replaced, as everything else is."""
+    archive, want = _archive()
+    sha = hashlib.sha256(archive).hexdigest()
+    parts = _chunks(archive, 500)
+    fsm = FSM(StateStore(), entry_kinds())
+    with fsm.store.write(1) as txn:
+        txn.put("t_snapshot_freed", "old", "row")
+    for seq, data in enumerate(parts):
+        if seq == len(parts) - 1:
+            assert fsm.store.get("t_snapshot_freed", "old") == "row"
+            assert fsm.store.get("t_snapshot_freed", "during") == "write"
+        entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=len(parts), sha256=sha, data=data)
+        result = fsm.apply(10 + 2 * seq, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry))
+        with fsm.store.write(11 + 2 * seq) as txn:
+            txn.put("t_snapshot_freed", "during", "write")  # another entry, between two chunks
+    assert isinstance(result, RestoreResult) and result.done
+    assert fsm.store.get("t_snapshot_freed", "old") is None
+    assert {n: rows for n, rows in _tables(fsm.store).items() if n != "t_snapshot_freed"} == want
+
+
 def test_staged_chunks_are_spooled_to_disk_not_held_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

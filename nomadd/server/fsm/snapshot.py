@@ -195,9 +195,9 @@ class _Prefixed:
 
 class _Trimmed:
     """``f`` read with the C heap trimmed (:func:`_trim_heap`) first and after every
-    ``TRIM_EVERY_BYTES`` of it: a server's heap holds free space the restore does not reuse
-    (the state it builds comes from Python's own arenas), e.g. the 270-340 MB a restart's
-    journal replay left in each C1M server, which otherwise stayed under the restore's peak."""
+    ``TRIM_EVERY_BYTES`` of it: free space in a server's C heap (left by a journal replay, a
+    snapshot send, an earlier upload) is not reused by the state a restore builds, which comes
+    from Python's own arenas, and would otherwise stay under the restore's peak."""
 
     __slots__ = ("_f", "_next", "_read", "_trim")
 

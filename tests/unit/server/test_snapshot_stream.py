@@ -282,8 +282,8 @@ def test_a_freed_state_gives_its_heap_back_to_the_system() -> None:
 
 
 def test_the_decoder_trims_the_heap_when_it_starts_and_every_few_dozen_mb() -> None:
-    """The heap's free space (a restart's journal replay left 270-340 MB in each C1M server)
-    is not reused by the state a restore builds: the decoder trims it first, then as it goes."""
+    """The C heap's free space is not reused by the state a restore builds: the decoder
+    trims it first, then as it goes."""
     piece = 1 << 20
     trims: list[int] = []
     left = [5 * snapshot_module.TRIM_EVERY_BYTES // piece]

@@ -5,7 +5,7 @@ checksums; read as it streams, so its state is never held), and again by the age
 anything changes. While it uploads, the servers keep serving the state they have (reads and
 writes as usual); the last chunk swaps in the archive's state on every server in one Raft
 entry, and what was written meanwhile is replaced with the rest. Each server holds its old
-and its new state together for a moment then (1.1-1.3 GB more at a million allocations).
+and its new state together for a moment then (0.6-0.8 GB more at a million allocations).
 """
 
 from __future__ import annotations

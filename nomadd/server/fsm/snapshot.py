@@ -164,7 +164,6 @@ Decoded = tuple[SnapshotMeta, dict[str, Mapping[str, Any]]]
 
 DECODER_IDLE_S = 300.0  # a decoder given no chunk for this long stops (its upload was abandoned)
 FREE_BATCH_ROWS = 2000  # rows of a replaced state freed at a time (the GIL passes in between)
-FREE_MIN_PAUSE_S = 0.001  # the least sleep between two such batches
 TRIM_EVERY_BYTES = 32 << 20  # of an archive decoded between two trims of the C heap
 _PEEK_BYTES = 64  # enough for a dump's first key and version
 
@@ -255,22 +254,16 @@ class _Decoder:
         return True
 
 
-def _free(tables: dict[str, Mapping[str, Any]], pause: Callable[[float], None] = time.sleep) -> None:
+def _free(tables: dict[str, Mapping[str, Any]]) -> None:
     """Drop a replaced state, a batch of rows at a time: freeing a million objects at once
-    would hold the GIL (and, on the apply thread, the store lock) for seconds. After each batch
-    the thread sleeps as long as the batch took (at least ``FREE_MIN_PAUSE_S``), the GIL
-    released: a ``sleep(0)`` gave it back for no time at all (the thread took it again before
-    the waiting Raft and loop threads woke), and right after a restore, when each server frees
-    a million allocations and the leader re-establishes its leadership on the loop, the
-    loop then answered ``/v1/status/leader`` seconds late."""
+    would hold the GIL (and, on the apply thread, the store lock) for seconds."""
     while tables:
         _, rows = tables.popitem()
         values = list(rows.values())
         del rows  # the table's own nodes and keys; the rows stay alive in ``values``
         while values:
-            t0 = time.perf_counter()
             del values[-FREE_BATCH_ROWS:]
-            pause(max(FREE_MIN_PAUSE_S, time.perf_counter() - t0))
+            time.sleep(0)  # let the Raft and loop threads run between batches
     _trim_heap()
 
 

@@ -244,22 +244,6 @@ def test_the_replaced_state_is_freed_off_the_apply_thread() -> None:
     assert not on_apply, f"{len(on_apply)} of {rows} replaced rows were freed on the apply thread"
 
 
-def test_the_freeing_thread_sleeps_between_batches_with_the_gil_released() -> None:
-    """Each batch of a replaced state is followed by a real sleep (as long as the batch took,
-    at least FREE_MIN_PAUSE_S): a sleep(0) let the freeing thread take the GIL back before the
-    Raft and loop threads woke, and after a million-allocation restore the loop answered
-    seconds late."""
-    rows = 2 * snapshot_module.FREE_BATCH_ROWS + 1
-    freed: list[int] = []
-    pauses: list[float] = []
-    tables: dict[str, Any] = {"t": {f"k{i}": _Tracked() for i in range(rows)}}
-    _Tracked.freed_on = []
-    snapshot_module._free(tables, pause=lambda s: (pauses.append(s), freed.append(len(_Tracked.freed_on))))
-    assert len(_Tracked.freed_on) == rows
-    assert freed == [snapshot_module.FREE_BATCH_ROWS * (i + 1) for i in range(2)] + [rows]
-    assert min(pauses) >= snapshot_module.FREE_MIN_PAUSE_S > 0
-
-
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -277,7 +261,7 @@ def test_a_freed_state_gives_its_heap_back_to_the_system() -> None:
     tables: dict[str, Any] = {"t": rows}
     del rows
     held = _rss_mb()
-    snapshot_module._free(tables, pause=lambda s: None)
+    snapshot_module._free(tables)
     assert held - _rss_mb() > 32, f"RSS {held:.0f} MB with 64 MB of rows, {_rss_mb():.0f} MB after"
 
 

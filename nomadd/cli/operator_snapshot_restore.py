@@ -2,7 +2,10 @@
 
 Replaces the state of every server with the archive's. The file is checked here first (format,
 checksums; read as it streams, so its state is never held), and again by the agent before
-anything changes.
+anything changes. While it uploads, the servers keep serving the state they have (reads and
+writes as usual); the last chunk swaps in the archive's state on every server in one Raft
+entry, and what was written meanwhile is replaced with the rest. Each server holds its old
+and its new state together for a moment then (0.6-0.8 GB more at a million allocations).
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ class Server:
         self.raft_addr = config.advertise.raft
         self.http_addr = config.advertise.http
         self.store = StateStore()
-        self.restorer = SnapshotRestorer()  # snapshot restores: this FSM's staging (fsm/snapshot.py)
+        # snapshot restores: this FSM's staging (fsm/snapshot.py), its chunks spooled in the data dir
+        self.restorer = SnapshotRestorer(spool_dir=str(self.data_dir) if self.data_dir else None)
         self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr

@@ -5,9 +5,10 @@ GET answers the archive bytes (``application/x-gzip``) with ``X-Nomad-Index`` an
 server for ``?stale``) streams it from the file its forked child wrote it into
 (``SnapshotEndpoint.save_here``); otherwise its bytes come from the leader through the RPC.
 
-PUT takes the archive as the request body (streamed, not bounded by the JSON body limit),
-checks it as it arrives (:func:`read_archive_stream`: a corrupt, truncated or unknown-format
-file is a 400 and nothing is proposed), then hands it to the leader in ``CHUNK_BYTES`` pieces
+PUT takes the archive as the request body (streamed, not bounded by the JSON body limit,
+spooled to an unlinked file in the agent's data dir, never held in memory), checks it as it
+arrives (:func:`read_archive_stream`: a corrupt, truncated or unknown-format file is a 400 and
+nothing is proposed), then hands it to the leader in ``CHUNK_BYTES`` pieces
 (``Operator.SnapshotRestoreChunk``) and an empty last one that replaces the state on every
 server (each server decodes the archive as the chunks are applied, in a thread:
 nomadd/server/fsm/snapshot.py).
@@ -19,14 +20,16 @@ import asyncio
 import base64
 import hashlib
 import logging
+import tempfile
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aiohttp import web
 
 from nomadd.agent.http.internal_endpoint import call, envelope
 from nomadd.helper.snapshot_archive import ArchivePipe, SnapshotError, read_archive_stream
+from nomadd.server.fsm.snapshot import read_at, write_at
 from nomadd.server.snapshot_endpoint import CHUNK_BYTES, SavedArchive
 from nomadd.structs.errors import NomaddError, RPCError, ValidationError
 from nomadd.structs.requests import QueryMeta
@@ -96,29 +99,25 @@ def _retrieved(fut: asyncio.Future[Any]) -> None:
         fut.exception()  # an abandoned check's outcome (the pipe was cancelled): nobody asks
 
 
-async def _receive(req: web.Request) -> tuple[list[bytes], str]:
-    """The body as ``CHUNK_BYTES`` chunks and its sha256, the archive checked as it arrives
+async def _receive(req: web.Request, spool: BinaryIO) -> tuple[int, str]:
+    """The body written to ``spool`` (its size) and its sha256, the archive checked as it arrives
     (:func:`read_archive_stream` in a thread reading what is fed to an :class:`ArchivePipe`):
-    its decompressed state is never held, and a bad file is refused as soon as it shows."""
+    its decompressed state is never held, and a bad file is refused as soon as it shows. The
+    body goes to a file, not memory: held until its chunks were sent, it cost the server taking
+    the upload the archive's size (263 MB at a million allocations) through the whole restore,
+    up to the moment its old and new state were both alive."""
     pipe = ArchivePipe()
     check = asyncio.get_running_loop().run_in_executor(None, read_archive_stream, pipe)
-    chunks: list[bytes] = []
-    buf = bytearray()
     digest = hashlib.sha256()
     size = 0
     try:
         while (piece := await req.content.read(CHUNK_BYTES)) and not check.done():
-            size += len(piece)
-            if size > MAX_SNAPSHOT_BYTES:
+            if size + len(piece) > MAX_SNAPSHOT_BYTES:
                 raise ValidationError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
             digest.update(piece)
             pipe.feed(piece)  # checked as it arrives
-            buf += piece
-            if len(buf) >= CHUNK_BYTES:
-                chunks.append(bytes(buf[:CHUNK_BYTES]))
-                del buf[:CHUNK_BYTES]
-        if buf:
-            chunks.append(bytes(buf))
+            await asyncio.to_thread(write_at, spool.fileno(), piece, size)
+            size += len(piece)
         pipe.close()
         await check  # refused before anything is proposed
     except SnapshotError as err:
@@ -127,22 +126,24 @@ async def _receive(req: web.Request) -> tuple[list[bytes], str]:
         pipe.cancel()
         check.add_done_callback(_retrieved)
         raise
-    return chunks, digest.hexdigest()
+    return size, digest.hexdigest()
 
 
 async def snapshot_restore(agent: Agent, req: web.Request) -> object:
-    chunks, sha = await _receive(req)
-    # the data chunks, then an empty last one: it commits what the servers decoded meanwhile
-    chunks.append(b"")
-    total = len(chunks)
-    restore_id = str(uuid.uuid4())
-    env = envelope(req)
-    for seq in range(total):
-        request = SnapshotRestoreChunkRequest(
-            **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=chunks[seq]
-        )
-        chunks[seq] = b""  # sent: this edge need not hold it any longer
-        await _send(agent, request)
+    with tempfile.TemporaryFile(prefix="nomadd-upload-", dir=agent.config.data_dir or None) as spool:
+        size, sha = await _receive(req, spool)
+        # the data chunks, then an empty last one: it commits what the servers decoded meanwhile
+        total = -(-size // CHUNK_BYTES) + 1
+        restore_id = str(uuid.uuid4())
+        env = envelope(req)
+        for seq in range(total):
+            offset = seq * CHUNK_BYTES
+            data = await asyncio.to_thread(read_at, spool.fileno(), min(CHUNK_BYTES, size - offset), offset)
+            request = SnapshotRestoreChunkRequest(
+                **env, restore_id=restore_id, seq=seq, total=total, sha256=sha, data=data
+            )
+            del data
+            await _send(agent, request)
     return None
 
 

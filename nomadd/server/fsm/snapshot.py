@@ -15,10 +15,14 @@ only on the entries, so every server ends in the same state.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import logging
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -33,14 +37,90 @@ from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
-__all__ = ["STAGING_TABLE", "SnapshotRestorer", "staged_restore"]
+__all__ = ["STAGING_TABLE", "SnapshotRestorer", "read_at", "restore_staged", "staged_restore", "write_at"]
+
+logger = logging.getLogger(__name__)
 
 STAGING_TABLE = "snapshot_restore"
 _META = "meta"  # (restore_id, total, sha256, next_seq, last chunk's sent_at_ns)
 _DONE = "done"  # (restore_id, restored index) of the last completed restore: answers a resent last chunk
 
 
+def write_at(fd: int, data: bytes, offset: int) -> None:
+    """All of ``data`` written to ``fd`` at ``offset`` (``pwrite`` may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes of ``fd`` from ``offset`` (OSError if the file ends first)."""
+    parts: list[bytes] = []
+    while size > 0:
+        part = os.pread(fd, size, offset)
+        if not part:
+            raise OSError(f"spool file: {size} bytes missing at {offset}")
+        parts.append(part)
+        size, offset = size - len(part), offset + len(part)
+    return b"".join(parts)
+
+
+class _Spool:
+    """One restore's staged chunks on disk: an unlinked file, gone when the last
+    :class:`SpooledChunk` of it is dropped (a forked Raft dump reads its own copy of the fd).
+    Held in memory, the chunks cost every server the archive's size (263 MB at a million
+    allocations) on top of the old and the new state."""
+
+    __slots__ = ("_fd", "size")
+
+    def __init__(self, directory: str | None) -> None:
+        fd, path = tempfile.mkstemp(prefix="nomadd-restore-", suffix=".spool", dir=directory)
+        os.unlink(path)
+        self._fd, self.size = fd, 0
+
+    def append(self, data: bytes) -> SpooledChunk:
+        offset = self.size
+        write_at(self._fd, data, offset)
+        self.size += len(data)
+        return SpooledChunk(self, offset, len(data))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return read_at(self._fd, length, offset)
+
+    def __del__(self) -> None:
+        os.close(self._fd)
+
+
+class SpooledChunk:
+    """A staged chunk's bytes, kept in a :class:`_Spool`: equal to its bytes, and dumped as them."""
+
+    __slots__ = ("_length", "_offset", "_spool")
+
+    def __init__(self, spool: _Spool, offset: int, length: int) -> None:
+        self._spool, self._offset, self._length = spool, offset, length
+
+    def read(self) -> bytes:
+        return self._spool.read(self._offset, self._length)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, SpooledChunk)):
+            return self.read() == _chunk_bytes(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _chunk_bytes(value: Any) -> bytes:
+    """A staged chunk's bytes (spooled, or held: loaded from a dump taken mid-restore)."""
+    return value.read() if isinstance(value, SpooledChunk) else bytes(value or b"")
+
+
 def _encode(value: Any) -> Any:
+    if isinstance(value, SpooledChunk):
+        return value.read()
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -67,6 +147,15 @@ def staged_restore(rows: Any) -> tuple[str, int]:
     return (str(meta[0]), int(meta[4])) if meta else ("", 0)
 
 
+def restore_staged(store: Any) -> bool:
+    """True while ``store`` (a :class:`~nomadd.server.state.store.StateStore`) stages a restore's
+    chunks: from its first chunk until its last is applied or it is aborted. The Raft log is
+    quiet then while the leader waits for its own decoder before the last chunk, but a quiet
+    server's full dump (``raft/dump.py``) would take CPU from the three decoders: at a million
+    allocations those dumps (one forked encoder per server, ~20 s of CPU each) ran beside them."""
+    return store.get(STAGING_TABLE, _META) is not None
+
+
 def _reject(entry: SnapshotChunkEntry, why: str) -> RestoreResult:
     return RestoreResult(error=f"snapshot restore {entry.restore_id}: {why}")
 
@@ -75,6 +164,7 @@ Decoded = tuple[SnapshotMeta, dict[str, Mapping[str, Any]]]
 
 DECODER_IDLE_S = 300.0  # a decoder given no chunk for this long stops (its upload was abandoned)
 FREE_BATCH_ROWS = 2000  # rows of a replaced state freed at a time (the GIL passes in between)
+TRIM_EVERY_BYTES = 32 << 20  # of an archive decoded between two trims of the C heap
 _PEEK_BYTES = 64  # enough for a dump's first key and version
 
 
@@ -102,6 +192,27 @@ class _Prefixed:
         return head
 
 
+class _Trimmed:
+    """``f`` read with the C heap trimmed (:func:`_trim_heap`) first and after every
+    ``TRIM_EVERY_BYTES`` of it: free space in a server's C heap (left by a journal replay, a
+    snapshot send, an earlier upload) is not reused by the state a restore builds, which comes
+    from Python's own arenas, and would otherwise stay under the restore's peak."""
+
+    __slots__ = ("_f", "_next", "_read", "_trim")
+
+    def __init__(self, f: Readable, trim: Callable[[], None] | None = None) -> None:
+        self._f, self._read, self._next = f, 0, 0
+        self._trim = trim or _trim_heap
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._read >= self._next:
+            self._trim()
+            self._next = self._read + TRIM_EVERY_BYTES
+        data = self._f.read(size)
+        self._read += len(data)
+        return data
+
+
 class _Decoder:
     """One restore's archive, checked and decoded in a thread as its chunks are applied
     (:func:`read_archive_stream` reading an :class:`ArchivePipe` the apply path feeds), so the
@@ -117,10 +228,18 @@ class _Decoder:
         self.thread.start()
 
     def _run(self) -> None:
+        t0, cpu0 = time.monotonic(), time.thread_time()
         try:
-            meta, tables = read_archive_stream(self.pipe, _decode_state)
+            meta, tables = read_archive_stream(_Trimmed(self.pipe), _decode_state)
             assert tables is not None
+            _trim_heap()  # the peak is near: old and new state alive, the upload's buffers freed
             self.result.set_result((meta, tables))
+            logger.info(
+                "snapshot restore decoded restore_id=%s took_s=%.2f cpu_s=%.2f",
+                self.key[0],
+                time.monotonic() - t0,
+                time.thread_time() - cpu0,
+            )
         except BaseException as err:  # reported by the last chunk (PipeStopped: never asked for)
             self.result.set_exception(err)
         finally:
@@ -145,6 +264,20 @@ def _free(tables: dict[str, Mapping[str, Any]]) -> None:
         while values:
             del values[-FREE_BATCH_ROWS:]
             time.sleep(0)  # let the Raft and loop threads run between batches
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). A restore moves the archive through many ~1 MiB buffers (the upload, Raft
+    messages, chunks, the inflater's) and frees a state's large blocks; glibc raises its mmap
+    threshold after the first such block is freed, so later ones come from the heap, and freed
+    they stay in the process's RSS (a reused heap, never returned) unless trimmed."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)  # ctypes lets the GIL go for the call
 
 
 class SnapshotRestorer:
@@ -161,10 +294,27 @@ class SnapshotRestorer:
     can wait (:meth:`wait_decoded`) for its decoder before the last one is proposed.
     """
 
-    def __init__(self, idle_s: float = DECODER_IDLE_S) -> None:
+    def __init__(self, idle_s: float = DECODER_IDLE_S, spool_dir: str | None = None) -> None:
         self._lock = threading.Lock()
         self._decoder: _Decoder | None = None  # one restore at a time
         self._idle_s = idle_s
+        self._spool_dir = spool_dir  # where staged chunks are spooled (None: the system's temp dir)
+        self._spool: tuple[str, _Spool] | None = None  # (restore_id, its spool): apply thread only
+
+    def _staged(self, restore_id: str, data: bytes) -> SpooledChunk | bytes:
+        """What the staging table holds for chunk ``data``: a reference to it in this restore's
+        spool file, or the bytes themselves if the file cannot be written (the same content
+        either way, so every server still holds the same state)."""
+        if not data:
+            return data
+        try:
+            if self._spool is None or self._spool[0] != restore_id:
+                self._spool = (restore_id, _Spool(self._spool_dir))
+            return self._spool[1].append(data)
+        except OSError as err:
+            logger.warning("snapshot restore chunk kept in memory, not spooled err=%s", err)
+            self._spool = None
+            return data
 
     def wait_decoded(self, restore_id: str, sha256: str, timeout: float) -> bool:
         """Wait until this server's decoder of the restore has decoded every chunk applied so
@@ -190,7 +340,7 @@ class SnapshotRestorer:
         self._drop()
         decoder = _Decoder(key, self._idle_s)
         for i in range(seq + 1):
-            decoder.feed(i, txn.get(STAGING_TABLE, _chunk_key(i)) or b"")
+            decoder.feed(i, _chunk_bytes(txn.get(STAGING_TABLE, _chunk_key(i))))
         with self._lock:
             self._decoder = decoder
         return decoder
@@ -207,6 +357,7 @@ class SnapshotRestorer:
         if entry.seq == 0:
             _clear(txn)
             self._drop()
+            self._spool = None
             meta: tuple[Any, ...] = (entry.restore_id, entry.total, entry.sha256, 0, entry.sent_at_ns)
         elif staged is None or staged[0] != entry.restore_id:
             return _reject(entry, "is not in progress (aborted or replaced)")
@@ -214,13 +365,14 @@ class SnapshotRestorer:
             return _reject(entry, f"chunk {entry.seq} out of order, want {staged[3]}")
         else:
             meta = tuple(staged)
-        txn.put(STAGING_TABLE, _chunk_key(entry.seq), entry.data)
+        txn.put(STAGING_TABLE, _chunk_key(entry.seq), self._staged(entry.restore_id, entry.data))
         meta = (meta[0], meta[1], meta[2], entry.seq + 1, entry.sent_at_ns)
         decoder = self._feed(txn, (entry.restore_id, meta[2]), entry.seq, entry.data)
         if meta[3] < meta[1]:
             txn.put(STAGING_TABLE, _META, meta)
             return RestoreResult()
         _clear(txn)
+        self._spool = None  # its file goes once no snapshot holds a staged row any more
         decoder.pipe.close()
         with self._lock:
             self._decoder = None
@@ -245,4 +397,5 @@ class SnapshotRestorer:
         if staged is not None and (not entry.restore_id or staged[0] == entry.restore_id):
             _clear(txn)
             self._drop()
+            self._spool = None
         return RestoreResult()

@@ -55,7 +55,8 @@ pace counted a few thousand entries between dumps and the log since the dump rea
 (70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for
 ``IDLE_DUMP_S`` plus ``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do
 not encode at once) and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the
-cluster is quiet: it costs no throughput); and a leader about to send its dump to a follower
+cluster is quiet: it costs no throughput; not while an operator restore stages its chunks, whose
+decoders would share the cores with it); and a leader about to send its dump to a follower
 first writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the
 dump file (the follower would spend longer on that log than on the dump), pausing the send
 until it is done (:meth:`DumpSerializer.hold_send`).
@@ -83,6 +84,7 @@ from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
+from nomadd.server.fsm.snapshot import restore_staged
 from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
 from nomadd.server.raft.journal import durable_replace, fsync_enabled
 from nomadd.server.state.store import StateSnapshot
@@ -212,6 +214,8 @@ class DumpSerializer:
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
         if applied == self._idle_done or now - self._applied_at < quiet:
             return False
+        if restore_staged(self._fsm.store):
+            return False  # waiting for the restore's decoders: not quiet (looked at again next tick)
         self._idle_done = applied  # once per quiet spell
         size = self._journal_bytes()
         if size <= IDLE_DUMP_MIN_BYTES:

@@ -20,6 +20,9 @@ from nomadd.server.raft import dump as dump_module
 from nomadd.server.raft import dump_read
 from nomadd.server.raft.dump import MAGIC, DumpSerializer, staggered, write_dump_file
 from nomadd.server.state.store import StateStore, dump_snapshot, register_table
+from nomadd.structs.codec import pack
+from nomadd.structs.messages import MessageType
+from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
 register_table("test_dump_rows")  # values stored as they are
 
@@ -323,6 +326,25 @@ def test_a_quiet_server_with_a_large_journal_dumps_at_its_own_delay(tmp_path: Pa
     dumper.sending_until = 0.0
     _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES)  # small: nothing to gain
     assert not dumper.tick(10, 500.0) and not dumper.tick(10, 600.0)
+
+
+def test_no_quiet_dump_while_a_restore_is_staged(tmp_path: Path) -> None:
+    """While an operator restore stages its chunks the log is quiet (the leader waits for its
+    own decoder before the last chunk), but a full dump then would take the cores the three
+    servers' decoders need (at a million allocations all three dumped inside that wait); once
+    the restore is aborted (or done) the quiet spell dumps as before."""
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    fsm = _fsm()
+    dumper = DumpSerializer(fsm, str(tmp_path / "raft.dump"), journal=journal)
+    chunk = SnapshotChunkEntry(restore_id="r", seq=0, total=3, sha256="0" * 64, data=b"\x1f\x8b")
+    assert fsm.apply(7, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(chunk)) == RestoreResult()
+    quiet = dump_module.IDLE_DUMP_S
+    assert not dumper.tick(7, 100.0)
+    assert not dumper.tick(7, 100.0 + quiet + 0.1)
+    assert not dumper.tick(7, 100.0 + quiet + 30)
+    fsm.apply(8, MessageType.SNAPSHOT_RESTORE_ABORT, pack(SnapshotAbortEntry(restore_id="r")))
+    assert not dumper.tick(8, 200.0)
+    assert dumper.tick(8, 200.0 + quiet + 0.1)
 
 
 def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ apply thread, an idle decoder that stops."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
 import io
+import os
 import threading
 import time
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +27,7 @@ from nomadd.helper.snapshot_archive import (
     read_archive_stream,
 )
 from nomadd.server.fsm import FSM
+from nomadd.server.fsm import snapshot as snapshot_module
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, _decode_state
 from nomadd.server.state.store import StateStore, decode_dump, register_table
@@ -150,6 +154,71 @@ def test_a_server_restarted_mid_restore_comes_back_consistent() -> None:
     assert _tables(running.store) == _tables(restarted.store) == want
 
 
+def test_the_old_state_is_served_until_the_last_chunk_swaps_the_archives_in() -> None:
+    """What an operator sees while a restore uploads (Nomad's behaviour): every server keeps
+    serving the state it had, writes included, until the last chunk swaps in the archive's
+    state in one entry; what was written meanwhile is replaced, as everything else is."""
+    archive, want = _archive()
+    sha = hashlib.sha256(archive).hexdigest()
+    parts = _chunks(archive, 500)
+    fsm = FSM(StateStore(), entry_kinds())
+    with fsm.store.write(1) as txn:
+        txn.put("t_snapshot_freed", "old", "row")
+    for seq, data in enumerate(parts):
+        if seq == len(parts) - 1:
+            assert fsm.store.get("t_snapshot_freed", "old") == "row"
+            assert fsm.store.get("t_snapshot_freed", "during") == "write"
+        entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=len(parts), sha256=sha, data=data)
+        result = fsm.apply(10 + 2 * seq, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry))
+        with fsm.store.write(11 + 2 * seq) as txn:
+            txn.put("t_snapshot_freed", "during", "write")  # another entry, between two chunks
+    assert isinstance(result, RestoreResult) and result.done
+    assert fsm.store.get("t_snapshot_freed", "old") is None
+    assert {n: rows for n, rows in _tables(fsm.store).items() if n != "t_snapshot_freed"} == want
+
+
+def test_staged_chunks_are_spooled_to_disk_not_held_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every server stages the whole archive until its last chunk (263 MB at a million
+    allocations, beside the old and the new state): the staging table holds references into
+    an unlinked file in the data dir, equal to the chunks and dumped as their bytes, and the
+    file is gone once the restore is dropped."""
+    chunk, count = 64 * 1024, 20
+    parts = [os.urandom(chunk) for _ in range(count)]
+
+    def drain(f: Any, _decode: Any) -> None:  # a decoder that keeps up and holds nothing
+        while f.read(chunk):
+            pass
+        raise SnapshotError("not an archive")
+
+    monkeypatch.setattr(snapshot_module, "read_archive_stream", drain)
+    restorer = SnapshotRestorer(spool_dir=str(tmp_path))
+    fsm = FSM(StateStore(), entry_kinds(restorer))
+    fds = len(os.listdir("/proc/self/fd"))
+    tracemalloc.start()
+    try:
+        for seq, data in enumerate(parts):
+            entry = SnapshotChunkEntry(restore_id="r", seq=seq, total=count + 1, sha256="0" * 64, data=data)
+            fsm.apply(10 + seq, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(entry))
+        del entry, data
+        assert restorer.wait_decoded("r", "0" * 64, timeout=10)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < chunk * count / 4, f"{held} bytes held for {chunk * count} staged"
+    assert not os.listdir(tmp_path)  # unlinked: nothing left behind by a crash
+    staged = fsm.store.snapshot().table(STAGING_TABLE)
+    assert [staged[f"chunk/{i:08d}"] for i in range(count)] == parts
+    copy = FSM(StateStore(), entry_kinds())
+    copy.restore(fsm.dump())  # a Raft dump taken mid-restore holds the bytes
+    assert [copy.store.snapshot().table(STAGING_TABLE)[f"chunk/{i:08d}"] for i in range(count)] == parts
+    del staged
+    fsm.apply(50, MessageType.SNAPSHOT_RESTORE_ABORT, pack(SnapshotAbortEntry(restore_id="r")))
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
 class _Tracked:
     """A row that records which thread freed it."""
 
@@ -173,6 +242,49 @@ def test_the_replaced_state_is_freed_off_the_apply_thread() -> None:
     _wait(lambda: len(_Tracked.freed_on) == rows, "the replaced rows to be freed")
     on_apply = [name for name in _Tracked.freed_on if name == threading.current_thread().name]
     assert not on_apply, f"{len(on_apply)} of {rows} replaced rows were freed on the apply thread"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_a_freed_state_gives_its_heap_back_to_the_system() -> None:
+    """Blocks of ~1 MiB come from glibc's heap once one was freed (its mmap threshold rises),
+    and freed they stayed in the process's RSS: the freeing thread trims the heap when done."""
+    block = os.urandom(1 << 20)
+    del block  # a freed ~1 MiB block: later ones, a bit smaller, come from the heap
+    rows, kept = {}, []
+    for i in range(64):  # each row followed by a block that lives on: the heap cannot shrink from its top
+        rows[f"k{i}"] = os.urandom((1 << 20) - 4096)
+        kept.append(bytes(4096))
+    tables: dict[str, Any] = {"t": rows}
+    del rows
+    held = _rss_mb()
+    snapshot_module._free(tables)
+    assert held - _rss_mb() > 32, f"RSS {held:.0f} MB with 64 MB of rows, {_rss_mb():.0f} MB after"
+
+
+def test_the_decoder_trims_the_heap_when_it_starts_and_every_few_dozen_mb() -> None:
+    """The C heap's free space is not reused by the state a restore builds: the decoder
+    trims it first, then as it goes."""
+    piece = 1 << 20
+    trims: list[int] = []
+    left = [5 * snapshot_module.TRIM_EVERY_BYTES // piece]
+
+    class Source:
+        def read(self, size: int = -1, /) -> bytes:
+            if not left[0]:
+                return b""
+            left[0] -= 1
+            return bytes(piece)
+
+    read = [0]
+    f = snapshot_module._Trimmed(Source(), trim=lambda: trims.append(read[0]))
+    while data := f.read(piece):
+        read[0] += len(data)
+    every = snapshot_module.TRIM_EVERY_BYTES
+    assert trims == [0, every, 2 * every, 3 * every, 4 * every, 5 * every]
 
 
 def test_an_idle_decoder_stops_and_the_restore_still_completes() -> None:

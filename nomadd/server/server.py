@@ -106,8 +106,7 @@ class Server:
     def __init__(
         self, config: ServerConfig, *, on_fatal: FatalHandler | None = None, tls: AgentTLS | None = None
     ) -> None:
-        self.config = config
-        s = config
+        self.config = s = config
         self.data_dir: Path | None = Path(s.data_dir) if s.data_dir else None
         raft_dir = None if (config.dev_mode or self.data_dir is None) else self.data_dir / "raft"
         self.serf_peers = SerfPeers(
@@ -117,8 +116,8 @@ class Server:
         self.raft_addr = config.advertise.raft
         self.http_addr = config.advertise.http
         self.store = StateStore()
-        # snapshot restores: this FSM's staging (fsm/snapshot.py), its chunks spooled in the data dir
-        self.restorer = SnapshotRestorer(spool_dir=str(self.data_dir) if self.data_dir else None)
+        spool = str(self.data_dir) if self.data_dir else None  # restores' chunks (fsm/snapshot.py)
+        self.restorer = SnapshotRestorer(spool_dir=spool)
         self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
         addresses = config.addresses
         bind_host = addresses.raft if addresses else config.bind_addr

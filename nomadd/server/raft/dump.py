@@ -1,16 +1,22 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file (format 2) is one gzip stream of: :data:`MAGIC`; the pickle of pysyncobj's tail data
-(the last two applied entries and the cluster), after its length (8 bytes, big-endian); the
-store's dump (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack); an end mark
-(``["end", index]``). The store is encoded straight into the file and read back from it row by
-row, so neither the writing child nor a restoring server holds the dump whole (at a million
-allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three
-copies of it: a child peaked at 6 GB). The file checks itself: a truncated or corrupt file
-fails gzip's CRC and length, the msgpack framing or the end mark, and is refused with a
-ValueError before the store changes (it is decoded whole first, then installed). Format 1
-files (a server upgraded in place) are still read. pysyncobj sends the file as it is to a
-lagging follower, which reads it here too.
+The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one
+stream) of: :data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries
+and the cluster), after its length (8 bytes, big-endian); the store's dump
+(:func:`~nomadd.server.state.store_codec.write_dump`, msgpack), a member of its own; an end mark
+(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive
+holds as its state (compressed the same way), so a save copies it from the leader's dump as it
+is (:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second
+time beside the dump (at a million allocations two encoders of the same state took the save to
+36 s). Servers before the three members read only one gzip stream: they refuse such a file at a
+restart (a downgrade), and decode it from a leader as it arrives. The store is encoded straight
+into the file and read back from it row by row, so neither the writing child nor a restoring
+server holds the dump whole (at a million allocations the format 1 writer, ``gzip(pickle((1,
+store msgpack, tail data)))``, held three copies of it: a child peaked at 6 GB). The file checks
+itself: a truncated or corrupt file fails gzip's CRC and length, the msgpack framing or the end
+mark, and is refused with a ValueError before the store changes (it is decoded whole first, then
+installed). Format 1 files (a server upgraded in place) are still read. pysyncobj sends the file
+as it is to a lagging follower, which reads it here too.
 
 pysyncobj calls
 :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
@@ -58,7 +64,10 @@ not encode at once) and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` wr
 cluster is quiet: it costs no throughput); and a leader about to send its dump to a follower
 first writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the
 dump file (the follower would spend longer on that log than on the dump), pausing the send
-until it is done (:meth:`DumpSerializer.hold_send`).
+until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot save`` asks for a
+dump at its index (:meth:`DumpSerializer.want_dump`) and copies the store's member of it.
+A dump a save or a send waits for is given the server's priority if it was started nicer
+(an entry-paced dump), where the server may raise it (``CAP_SYS_NICE``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -71,11 +80,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
+import json
 import logging
 import os
 import pickle
 import signal
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -99,6 +111,7 @@ __all__ = [
     "MAGIC",
     "SEND_FRESH_RATIO",
     "DumpSerializer",
+    "DumpState",
     "staggered",
     "write_dump_file",
 ]
@@ -132,25 +145,53 @@ def _file_id(path: str) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
+@dataclass(frozen=True, slots=True)
+class DumpState:
+    """The store's part of a dump file this server wrote: its own gzip member (see the module
+    doc), which an operator snapshot save copies into its archive as it is."""
+
+    path: str
+    file_id: tuple[int, int] | None  # the file's (inode, mtime): a dump written since is another
+    index: int  # the store's index in it
+    offset: int  # of the member in the file
+    length: int  # of the member (compressed)
+    size: int  # of the store's dump (uncompressed)
+    sha256: str  # of the store's dump (uncompressed, hex)
+    tables: frozenset[str]  # the tables with rows in it
+
+    def current(self) -> bool:
+        """The file is still the one this describes (no newer dump or leader snapshot)."""
+        return _file_id(self.path) == self.file_id
+
+
+def _member(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=1, mtime=0)
+
+
+def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> dict[str, Any]:
     """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
-    doc), piece by piece, fsync'ed; returns its size before compression."""
-    written = 0
+    doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
+    ``length``) and its uncompressed ``size`` and ``sha256``."""
+    digest = hashlib.sha256()
+    size = 0
     with open(path, "wb") as f:
-        with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
+        tail = pickle.dumps(raft_data, protocol=4)
+        f.write(_member(MAGIC + len(tail).to_bytes(8, "big") + tail))
+        offset = f.tell()
+        with gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=1, mtime=0) as g:
 
             def sink(data: bytes) -> None:
-                nonlocal written
-                written += g.write(data)
+                nonlocal size
+                digest.update(data)
+                size += g.write(data)
 
-            tail = pickle.dumps(raft_data, protocol=4)
-            sink(MAGIC + len(tail).to_bytes(8, "big") + tail)
             write_dump(snap, sink)
-            sink(msgpack.packb([END, snap.index]))
+        length = f.tell() - offset
+        f.write(_member(msgpack.packb([END, snap.index])))
         f.flush()
         if fsync_enabled():
             os.fsync(f.fileno())
-    return written
+    return {"offset": offset, "length": length, "size": size, "sha256": digest.hexdigest()}
 
 
 class DumpSerializer:
@@ -186,6 +227,10 @@ class DumpSerializer:
         self._index = 0  # the snapshot's applied index
         self._started = 0.0
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
+        self._tables: frozenset[str] = frozenset()  # the snapshot's tables with rows
+        self._nice = 0  # the writing child's niceness over the server's
+        self._save_index = 0  # a save wants a dump at this store index or later (want_dump)
+        self.dumped: DumpState | None = None  # the last dump this server wrote
 
     def _journal_bytes(self) -> int:
         try:
@@ -200,15 +245,27 @@ class DumpSerializer:
         if applied != self._applied:
             self._applied, self._applied_at = applied, now
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
+            if self._save_index:
+                self._promote()  # a save waits for this dump, or the next
             return False
         if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
             self._want = _NO_DUMP_WANTED
+            self._save_index = 0  # the save encodes the store itself
         if self._want == _WANTED:
             self._want = _FORCED
             self._urgent = True
             return True
         if now < self.sending_until:
             return False  # a new dump now would make the follower start over after this one
+        if self._save_index:
+            dumped = self.dumped
+            if dumped is not None and dumped.index >= self._save_index:
+                self._save_index = 0
+            else:
+                logger.info("raft full dump for a snapshot save index=%d", self._save_index)
+                self._want = _FORCED
+                self._urgent = True
+                return True
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
         if applied == self._idle_done or now - self._applied_at < quiet:
             return False
@@ -224,6 +281,7 @@ class DumpSerializer:
         """A leader is about to send its dump to a follower: True to wait (a dump is being
         written, or one is wanted first because the journal since the dump is large)."""
         if self._pid or self._state == SERIALIZER_STATE.SERIALIZING or self._want != _NO_DUMP_WANTED:
+            self._promote()
             return True
         if time.monotonic() < self.sending_until or self._send_asked == self._applied:
             return False  # another send in progress, or a dump at this index was had already
@@ -240,6 +298,36 @@ class DumpSerializer:
         self._want = _WANTED
         self._send_asked = self._applied
         return True
+
+    def want_dump(self, index: int) -> None:
+        """Any thread: an operator snapshot save wants a dump at store index ``index`` or later
+        (the next :meth:`tick` starts one unless a dump in progress or the last one will do)."""
+        self._save_index = max(self._save_index, index)
+
+    def dump_at(self, index: int) -> DumpState | None:
+        """Any thread: our dump file, if it holds the store at ``index`` or later."""
+        dumped = self.dumped
+        if dumped is None or dumped.index < index or not dumped.current():
+            return None
+        return dumped
+
+    def dump_wanted(self, index: int) -> bool:
+        """Any thread: a dump at ``index`` is still to come (False: it failed, or pysyncobj had
+        nothing new to dump)."""
+        return self._save_index >= index
+
+    def _promote(self) -> None:
+        """The dump in progress runs at the server's priority from now on (something waits for
+        it), if it was started nicer and the server may raise it."""
+        if not self._pid or self._nice <= 0:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._pid, os.getpriority(os.PRIO_PROCESS, 0))
+        except OSError as err:  # raising a priority needs CAP_SYS_NICE
+            logger.debug("raft full dump keeps its priority err=%s", err)
+        else:
+            logger.info("raft full dump given the server's priority index=%d", self._index)
+        self._nice = 0
 
     def on_chunk(self, first: bool, last: bool, complete: bool) -> None:
         """Tick thread: pysyncobj wrote a chunk of a snapshot from the leader to ``<dump>.1.tmp``
@@ -275,7 +363,13 @@ class DumpSerializer:
         self._base = _file_id(self._filename)
         self._index = snap.index
         self._started = time.monotonic()
+        self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
         tmp = self._tmp
+
+        def work() -> None:
+            where = write_dump_file(tmp, snap, raft_data)
+            with open(tmp + ".state", "w") as f:
+                json.dump(where, f)
 
         def on_error(why: str) -> None:
             with open(tmp + ".err", "w") as f:
@@ -286,13 +380,13 @@ class DumpSerializer:
             # at +10 (a dump beside placements) a C1M leader's quiet dump took 125 s beside a
             # snapshot save and a follower's decode, and the catch-up waited for it
             nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
-            pid = fork_worker(lambda: write_dump_file(tmp, snap, raft_data), on_error, nice=nice)
+            pid = fork_worker(work, on_error, nice=nice)
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
             return
-        self._pid = pid
+        self._pid, self._nice = pid, nice
         self._state = SERIALIZER_STATE.SERIALIZING
 
     def _reap(self) -> None:
@@ -312,18 +406,33 @@ class DumpSerializer:
             logger.error(
                 "raft full dump failed file=%s exit=%d took=%.3fs err=%s", self._filename, code, took, why
             )
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            for leftover in (self._tmp, self._tmp + ".state"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
+            self._save_index = 0
             return
+        where = self._where()
         if _file_id(self._filename) != self._base:
             # a snapshot from the leader was installed meanwhile: it is newer than ours
             os.unlink(self._tmp)
             logger.info("raft full dump superseded by a leader snapshot, discarded")
             self._state = SERIALIZER_STATE.FAILED
+            self._save_index = 0
             return
         durable_replace(self._tmp, self._filename)  # before pysyncobj trims the journal
+        if where is not None:
+            self.dumped = DumpState(
+                path=self._filename,
+                file_id=_file_id(self._filename),
+                index=self._index,
+                offset=int(where["offset"]),
+                length=int(where["length"]),
+                size=int(where["size"]),
+                sha256=str(where["sha256"]),
+                tables=self._tables,
+            )
         next_at = self._pace(self._fsm.store.latest_index() - self._index, self._index)
         logger.info(
             "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
@@ -334,6 +443,17 @@ class DumpSerializer:
             next_at,
         )
         self._state = SERIALIZER_STATE.SUCCESS
+
+    def _where(self) -> dict[str, Any] | None:
+        """What the child said of the store's member (write_dump_file's answer)."""
+        try:
+            with open(self._tmp + ".state") as f:
+                where: dict[str, Any] = json.load(f)
+            os.unlink(self._tmp + ".state")
+        except (OSError, ValueError) as err:
+            logger.warning("raft full dump without its member's place err=%s", err)
+            return None
+        return where
 
     def _pace(self, applied_meanwhile: int | None, index: int) -> int:
         """Set the log size that starts the next dump, after one at ``index`` (see the module
@@ -380,8 +500,9 @@ class DumpSerializer:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            for leftover in (self._tmp, self._tmp + ".state"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
 
     def deserialize(self, filename: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import os
 import pickle
@@ -370,3 +371,77 @@ def test_a_quiet_dump_runs_at_the_servers_priority_a_paced_one_nicer(
     dumper._state = SERIALIZER_STATE.NOT_SERIALIZING
     dumper.serialize(path, ("tail", 8))  # paced again
     assert nices == [dump_module.CHILD_NICE, 0, dump_module.CHILD_NICE]
+
+
+def test_the_stores_member_of_a_dump_is_what_a_save_copies(tmp_path: Path) -> None:
+    """The store's dump is a gzip member of its own in the dump file; the server knows where,
+    its size and sha256 (an operator snapshot save copies it into its archive as it is), and
+    that it no longer holds once another file is in place."""
+    fsm = _fsm_with_rows(7, 3000)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(fsm, path)
+    assert dumper.dump_at(0) is None
+    dumper.serialize(path, ("tail", 7))
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    dumped = dumper.dump_at(7)
+    assert dumped is not None and dumped.index == 7 and dumped.tables == {"test_dump_rows"}
+    member = Path(path).read_bytes()[dumped.offset : dumped.offset + dumped.length]
+    state = gzip.decompress(member)
+    assert state == dump_snapshot(fsm.store.snapshot())
+    assert (dumped.size, dumped.sha256) == (len(state), hashlib.sha256(state).hexdigest())
+    assert dumper.dump_at(8) is None  # not at a later index
+    write_dump_file(path + ".x", fsm.store.snapshot(), None)
+    os.replace(path + ".x", path)
+    assert dumper.dump_at(7) is None  # another file (a leader's snapshot) is in place
+
+
+def test_a_save_gets_a_dump_at_its_index(tmp_path: Path) -> None:
+    """A save asks for a dump at its index: the next tick starts one unless the last will do;
+    when pysyncobj starts none (nothing new) or it fails, the save is told not to wait."""
+    dumper = DumpSerializer(_fsm_with_rows(7, 10), str(tmp_path / "raft.dump"))
+    dumper.want_dump(7)
+    assert dumper.dump_wanted(7)
+    assert dumper.tick(7, 100.0)  # started at once: no quiet delay
+    assert not dumper.tick(7, 100.1)  # pysyncobj started none (nothing new since the last)
+    assert not dumper.dump_wanted(7)
+    dumper.want_dump(7)
+    dumper.sending_until = time.monotonic() + 10  # a send of the current dump goes on first
+    assert not dumper.tick(7, time.monotonic())
+    assert dumper.dump_wanted(7)
+    dumper.sending_until = 0.0
+    assert dumper.tick(7, time.monotonic())
+    dumper.serialize(dumper._filename, ("tail", 7))  # what pysyncobj then does
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert not dumper.tick(7, time.monotonic())  # the dump is at the save's index
+    assert not dumper.dump_wanted(7) and dumper.dump_at(7) is not None
+    dumper.want_dump(7)
+    assert not dumper.tick(7, time.monotonic()) and dumper.dump_at(7) is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a process's priority needs CAP_SYS_NICE")
+def test_a_dump_a_save_waits_for_gets_the_servers_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry-paced dump runs +10; once a save (or a follower's catch-up) waits for it, it
+    runs at the server's priority (after a busy spell such a dump took 30 s, a save after it)."""
+
+    def slow(snap: object, sink: object) -> None:
+        time.sleep(60)
+
+    monkeypatch.setattr(dump_module, "write_dump", slow)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(_fsm(), path)
+    dumper.serialize(path, None)  # pysyncobj's own trigger: +10
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        deadline = time.monotonic() + 5
+        while os.getpriority(os.PRIO_PROCESS, dumper._pid) != min(19, mine + dump_module.CHILD_NICE):
+            assert time.monotonic() < deadline, "the child did not make itself nicer"
+            time.sleep(0.01)
+        assert not dumper.tick(0, 1.0)
+        assert os.getpriority(os.PRIO_PROCESS, dumper._pid) != mine  # nothing waits for it
+        dumper.want_dump(5)
+        assert not dumper.tick(0, 2.0)
+        assert os.getpriority(os.PRIO_PROCESS, dumper._pid) == mine
+    finally:
+        dumper.close()

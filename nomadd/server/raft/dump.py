@@ -50,7 +50,8 @@ the server at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the 
 ``≡ p * period / n (mod period)`` (:func:`staggered`). After each dump, and after loading a
 dump (a restart, a snapshot from the leader), the log size that starts the next one is set so
 that it falls on the server's next such index, at least half a period on (in steady state
-exactly one period). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
+exactly one period; a dump that took longer than the entries to that index waits for the
+next one of its phase, rather than starting at once off its phase). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
 clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
 third of every 300 s), which a log that fills in seconds would outgrow.
 
@@ -462,6 +463,11 @@ class DumpSerializer:
             floor, ceiling = self._pace_bounds
             self._period = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
         next_at = staggered(index, self._period, *self._place)
+        if applied_meanwhile is not None and applied_meanwhile >= next_at:
+            # the dump took longer than the entries to this server's next phase point (at the
+            # ceiling, on a loaded machine): pysyncobj would start the next at once, off its
+            # phase and onto another server's, so it waits for the phase point after
+            next_at += self._period * ((applied_meanwhile - next_at) // self._period + 1)
         if self.conf is not None:
             self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
         return next_at

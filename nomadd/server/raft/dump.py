@@ -42,18 +42,18 @@ dump costs O(state) of CPU. After each dump the period becomes ``DUMP_PACE`` tim
 applied while it was written, within ``pace_bounds`` (floor, ceiling): dumps then take about
 1/DUMP_PACE of the time whatever the state size, and the ceiling bounds the log kept in memory.
 
-Dumps are staggered across the servers. Every server applies the same entries at about the
-same time, so with the same period they would all dump at once, each with a child encoding the
-whole store: on a small machine the cores they share go to three dumps together, and the
-cluster's rate dips three times as deep. So each server dumps at its own phase of the period:
-the server at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes
-``≡ p * period / n (mod period)`` (:func:`staggered`). After each dump, and after loading a
-dump (a restart, a snapshot from the leader), the log size that starts the next one is set so
-that it falls on the server's next such index, at least half a period on (in steady state
-exactly one period; a dump that took longer than the entries to that index waits for the
-next one of its phase, rather than starting at once off its phase). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
-clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
-third of every 300 s), which a log that fills in seconds would outgrow.
+Dumps are staggered across the servers. Every server applies the same entries at about the same
+time, so with the same period they would all dump at once, each with a child encoding the whole
+store: on a small machine the cores they share go to three dumps together, and the cluster's
+rate dips three times as deep. So each server dumps at its own phase of the period: the server
+at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes ``≡ p * period
+/ n (mod period)`` (:func:`staggered`). After each dump, and after loading a dump (a restart, a
+snapshot from the leader), the log size that starts the next one is set so that it falls on the
+server's next such index, at least half a period on (in steady state exactly one period; a dump
+that took longer than the entries to that index waits for the next one of its phase, rather than
+starting at once off its phase). pysyncobj's own ``logCompactionSplit`` does not fit: it
+staggers by the clock, in windows of ``logCompactionMinTime`` (each server may start a dump only
+in 30 % of its third of every 300 s), which a log that fills in seconds would outgrow.
 
 Dumps are also written when they are cheap and when they are needed, whatever the pace, because
 what a server replays at a restart, and what a follower catching up gets after the dump, is the

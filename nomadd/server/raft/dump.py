@@ -246,8 +246,10 @@ class DumpSerializer:
         if applied != self._applied:
             self._applied, self._applied_at = applied, now
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
-            if self._save_index:
-                self._promote()  # a save waits for this dump, or the next
+            if self._save_index and self._pid and self._index < self._save_index:
+                self._abandon()  # a dump of an older state: the save's starts now instead
+            elif self._save_index:
+                self._promote()  # a save waits for this dump
             return False
         if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
             self._want = _NO_DUMP_WANTED
@@ -329,6 +331,15 @@ class DumpSerializer:
         else:
             logger.info("raft full dump given the server's priority index=%d", self._index)
         self._nice = 0
+
+    def _abandon(self) -> None:
+        """Stop the dump in progress (reported to pysyncobj as failed): a save wants a newer one,
+        which would otherwise wait behind it (an entry-paced dump at +10 after a busy spell took
+        30 s). The new one compacts the log further and serves a follower's catch-up as well,
+        so nothing is lost but the CPU spent."""
+        logger.info("raft full dump of an older index stopped for a snapshot save index=%d", self._index)
+        self._kill()
+        self._state = SERIALIZER_STATE.FAILED
 
     def on_chunk(self, first: bool, last: bool, complete: bool) -> None:
         """Tick thread: pysyncobj wrote a chunk of a snapshot from the leader to ``<dump>.1.tmp``
@@ -501,15 +512,19 @@ class DumpSerializer:
         incoming, self._incoming = self._incoming, None
         if incoming is not None:
             incoming.stop()
-        pid, self._pid = self._pid, 0
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            for leftover in (self._tmp, self._tmp + ".state"):
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
+        if self._pid:
+            self._kill()
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
+
+    def _kill(self) -> None:
+        """Kill and reap the writing child; remove what it wrote."""
+        pid, self._pid = self._pid, 0
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        for leftover in (self._tmp, self._tmp + ".state", self._tmp + ".err"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
     def deserialize(self, filename: str) -> Any:
         """Restore the store from ``filename`` (our own dump or the leader's); returns the tail

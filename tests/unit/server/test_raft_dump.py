@@ -418,30 +418,61 @@ def test_a_save_gets_a_dump_at_its_index(tmp_path: Path) -> None:
     assert not dumper.tick(7, time.monotonic()) and dumper.dump_at(7) is not None
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="raising a process's priority needs CAP_SYS_NICE")
-def test_a_dump_a_save_waits_for_gets_the_servers_priority(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An entry-paced dump runs +10; once a save (or a follower's catch-up) waits for it, it
-    runs at the server's priority (after a busy spell such a dump took 30 s, a save after it)."""
+def _slow_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int) -> DumpSerializer:
+    """A dumper whose entry-paced dump (pysyncobj's own trigger: +10) of the store at ``index``
+    is still being written, once its child has made itself nicer."""
 
     def slow(snap: object, sink: object) -> None:
         time.sleep(60)
 
     monkeypatch.setattr(dump_module, "write_dump", slow)
     path = str(tmp_path / "raft.dump")
-    dumper = DumpSerializer(_fsm(), path)
-    dumper.serialize(path, None)  # pysyncobj's own trigger: +10
+    dumper = DumpSerializer(_fsm_with_rows(index, 1), path)
+    dumper.serialize(path, None)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    deadline = time.monotonic() + 5
+    while os.getpriority(os.PRIO_PROCESS, dumper._pid) != min(19, mine + dump_module.CHILD_NICE):
+        assert time.monotonic() < deadline, "the child did not make itself nicer"
+        time.sleep(0.01)
+    return dumper
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a process's priority needs CAP_SYS_NICE")
+def test_a_dump_a_follower_or_a_save_waits_for_gets_the_servers_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry-paced dump runs +10; once a follower's catch-up (or a save, at its index) waits
+    for it, it runs at the server's priority."""
+    dumper = _slow_dump(tmp_path, monkeypatch, 5)
     try:
-        mine = os.getpriority(os.PRIO_PROCESS, 0)
-        deadline = time.monotonic() + 5
-        while os.getpriority(os.PRIO_PROCESS, dumper._pid) != min(19, mine + dump_module.CHILD_NICE):
-            assert time.monotonic() < deadline, "the child did not make itself nicer"
-            time.sleep(0.01)
-        assert not dumper.tick(0, 1.0)
-        assert os.getpriority(os.PRIO_PROCESS, dumper._pid) != mine  # nothing waits for it
+        pid, mine = dumper._pid, os.getpriority(os.PRIO_PROCESS, 0)
+        assert not dumper.tick(5, 1.0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) != mine  # nothing waits for it
+        assert dumper.hold_send()
+        assert os.getpriority(os.PRIO_PROCESS, pid) == mine
+    finally:
+        dumper.close()
+
+
+def test_an_entry_paced_dump_of_an_older_index_makes_way_for_a_saves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save wants a dump at its index while a dump of an older state is being written (an
+    entry-paced one at +10 after a busy spell: 30 s): that one is stopped and the save's starts
+    at once, instead of after it. One at the save's index or later is left alone."""
+    dumper = _slow_dump(tmp_path, monkeypatch, 5)
+    try:
+        pid = dumper._pid
         dumper.want_dump(5)
-        assert not dumper.tick(0, 2.0)
-        assert os.getpriority(os.PRIO_PROCESS, dumper._pid) == mine
+        assert not dumper.tick(5, 1.0)
+        assert dumper._pid == pid  # at the save's index: waited for
+        dumper.want_dump(6)
+        assert not dumper.tick(6, 2.0)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped
+        assert dumper.check() == SERIALIZER_STATE.FAILED  # pysyncobj is told, once
+        assert dumper.check() == SERIALIZER_STATE.NOT_SERIALIZING
+        assert dumper.tick(6, 3.0)  # the save's dump starts
+        assert not (tmp_path / "raft.dump.nomadd.tmp").exists()
     finally:
         dumper.close()

@@ -368,6 +368,10 @@ def test_a_save_copies_the_raft_dump_instead_of_encoding_the_store(
     index = server.store.latest_index()
     assert asked == [index] and saved.index == meta.index == index and len(archive) == saved.size
     assert state == dump_snapshot(server.store.snapshot())
+    dst = _server()  # and it restores (leader and follower) as an encoded archive does
+    reply = _run(_restore(dst, archive, chunk=4096))
+    assert reply.done and reply.restored_index == index
+    assert _tables(dst.store) == _tables(server.store) == _tables(dst.follower().store)
     assert dumper.dumped is not None
     dumper.dumped = dataclasses.replace(dumper.dumped, tables=frozenset({STAGING_TABLE}))
     with pytest.raises(AssertionError, match="encoded the store"):  # a staged restore: encoded

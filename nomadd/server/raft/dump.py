@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import logging
 import os
@@ -94,6 +93,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
+from nomadd.helper.snapshot_writer import write_member_into
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
@@ -172,27 +172,22 @@ def _member(data: bytes) -> bytes:
 def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> dict[str, Any]:
     """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
     doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
-    ``length``) and its uncompressed ``size`` and ``sha256``."""
-    digest = hashlib.sha256()
-    size = 0
+    ``length``) and its uncompressed ``size`` and ``sha256``. The store's member is hashed and
+    compressed by a thread while this one encodes (zlib and hashlib release the GIL): done in
+    line, a C1M dump took ~27 s instead of ~20 s."""
     with open(path, "wb") as f:
         tail = pickle.dumps(raft_data, protocol=4)
         f.write(_member(MAGIC + len(tail).to_bytes(8, "big") + tail))
-        offset = f.tell()
-        with gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=1, mtime=0) as g:
-
-            def sink(data: bytes) -> None:
-                nonlocal size
-                digest.update(data)
-                size += g.write(data)
-
-            write_dump(snap, sink)
-        length = f.tell() - offset
-        f.write(_member(msgpack.packb([END, snap.index])))
         f.flush()
+        offset = f.tell()
+        fd = f.fileno()
+        end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
+        last = _member(msgpack.packb([END, snap.index]))
+        if os.pwrite(fd, last, end) != len(last):
+            raise OSError(f"short write of {path}")
         if fsync_enabled():
-            os.fsync(f.fileno())
-    return {"offset": offset, "length": length, "size": size, "sha256": digest.hexdigest()}
+            os.fsync(fd)
+    return {"offset": offset, "length": end - offset, "size": size, "sha256": sha256}
 
 
 class DumpSerializer:

@@ -227,6 +227,7 @@ class DumpSerializer:
         self._nice = 0  # the writing child's niceness over the server's
         self._save_index = 0  # a save wants a dump at this store index or later (want_dump)
         self.dumped: DumpState | None = None  # the last dump this server wrote
+        self._dying: list[int] = []  # children killed, not reaped yet (check() reaps them)
 
     def _journal_bytes(self) -> int:
         try:
@@ -333,8 +334,8 @@ class DumpSerializer:
         30 s). The new one compacts the log further and serves a follower's catch-up as well,
         so nothing is lost but the CPU spent."""
         logger.info("raft full dump of an older index stopped for a snapshot save index=%d", self._index)
-        self._kill()
-        self._state = SERIALIZER_STATE.FAILED
+        self._kill(wait=False)  # reaped by check(): a C1M child took 0.4-0.7 s to exit, a leader
+        self._state = SERIALIZER_STATE.FAILED  # whose tick thread waited for it lost its lead
 
     def on_chunk(self, first: bool, last: bool, complete: bool) -> None:
         """Tick thread: pysyncobj wrote a chunk of a snapshot from the leader to ``<dump>.1.tmp``
@@ -374,7 +375,7 @@ class DumpSerializer:
         tmp = self._tmp
 
         def work() -> None:
-            where = write_dump_file(tmp, snap, raft_data)
+            where = {**write_dump_file(tmp, snap, raft_data), "index": snap.index}
             with open(tmp + ".state", "w") as f:
                 json.dump(where, f)
 
@@ -460,6 +461,9 @@ class DumpSerializer:
         except (OSError, ValueError) as err:
             logger.warning("raft full dump without its member's place err=%s", err)
             return None
+        if where.get("index") != self._index:  # left by a child killed as it ended
+            logger.warning("raft full dump member's place of another dump index=%s", where.get("index"))
+            return None
         return where
 
     def _pace(self, applied_meanwhile: int | None, index: int) -> int:
@@ -489,6 +493,11 @@ class DumpSerializer:
 
     def check(self) -> int:
         """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
+        for pid in list(self._dying):
+            with contextlib.suppress(OSError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            self._dying.remove(pid)
         if self._pid:
             try:
                 self._reap()
@@ -510,13 +519,20 @@ class DumpSerializer:
         if self._pid:
             self._kill()
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
+        for pid in self._dying:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+        self._dying.clear()
 
-    def _kill(self) -> None:
-        """Kill and reap the writing child; remove what it wrote."""
+    def _kill(self, wait: bool = True) -> None:
+        """Kill the writing child and reap it (``wait``; else check() does); remove what it wrote."""
         pid, self._pid = self._pid, 0
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            if wait:
+                os.waitpid(pid, 0)
+            else:
+                self._dying.append(pid)
         for leftover in (self._tmp, self._tmp + ".state", self._tmp + ".err"):
             with contextlib.suppress(OSError):
                 os.unlink(leftover)

@@ -467,11 +467,25 @@ def test_an_entry_paced_dump_of_an_older_index_makes_way_for_a_saves(
         assert not dumper.tick(5, 1.0)
         assert dumper._pid == pid  # at the save's index: waited for
         dumper.want_dump(6)
+        waits: list[int] = []
+        real_waitpid = os.waitpid
+
+        def waitpid(p: int, flags: int) -> tuple[int, int]:
+            waits.append(flags)
+            return real_waitpid(p, flags)
+
+        monkeypatch.setattr(os, "waitpid", waitpid)
         assert not dumper.tick(6, 2.0)
+        assert waits == []  # the tick thread does not wait for the killed child to exit
+        assert dumper.check() == SERIALIZER_STATE.FAILED  # pysyncobj is told, once
+        deadline = time.monotonic() + 5
+        while dumper._dying:  # ... check() reaps it once it is gone
+            assert time.monotonic() < deadline
+            assert dumper.check() == SERIALIZER_STATE.NOT_SERIALIZING
+            time.sleep(0.01)
+        assert set(waits) == {os.WNOHANG}
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # killed and reaped
-        assert dumper.check() == SERIALIZER_STATE.FAILED  # pysyncobj is told, once
-        assert dumper.check() == SERIALIZER_STATE.NOT_SERIALIZING
         assert dumper.tick(6, 3.0)  # the save's dump starts
         assert not (tmp_path / "raft.dump.nomadd.tmp").exists()
     finally:

@@ -81,12 +81,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import logging
 import os
 import pickle
 import signal
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,19 +171,49 @@ def _member(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
-def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> dict[str, Any]:
+def _member_in_line(fd: int, offset: int, snap: StateSnapshot) -> tuple[int, int, str]:
+    """The store's member written from ``offset`` of ``fd``, hashed and compressed in this thread
+    (as :func:`~nomadd.helper.snapshot_writer.write_member_into` answers)."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # a gzip member, level 1 as the archive's
+    digest = hashlib.sha256()
+    size, pos = 0, offset
+
+    def put(out: bytes) -> None:
+        nonlocal pos
+        view = memoryview(out)
+        while view:
+            n = os.pwrite(fd, view, pos)
+            pos += n
+            view = view[n:]
+
+    def sink(data: bytes) -> None:
+        nonlocal size
+        digest.update(data)
+        size += len(data)
+        put(z.compress(data))
+
+    write_dump(snap, sink)
+    put(z.flush())
+    return pos, size, digest.hexdigest()
+
+
+def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any, threaded: bool = True) -> dict[str, Any]:
     """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
     doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
-    ``length``) and its uncompressed ``size`` and ``sha256``. The store's member is hashed and
-    compressed by a thread while this one encodes (zlib and hashlib release the GIL): done in
-    line, a C1M dump took ~27 s instead of ~20 s."""
+    ``length``) and its uncompressed ``size`` and ``sha256``. ``threaded``: the store's member
+    is hashed and compressed by a second thread while this one encodes (zlib and hashlib release
+    the GIL; a dump something waits for: in line a C1M dump took ~27 s, not ~20 s); else in
+    line (an entry-paced dump beside placements takes one core at most)."""
     with open(path, "wb") as f:
         tail = pickle.dumps(raft_data, protocol=4)
         f.write(_member(MAGIC + len(tail).to_bytes(8, "big") + tail))
         f.flush()
         offset = f.tell()
         fd = f.fileno()
-        end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
+        if threaded:
+            end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
+        else:
+            end, size, sha256 = _member_in_line(fd, offset, snap)
         last = _member(msgpack.packb([END, snap.index]))
         if os.pwrite(fd, last, end) != len(last):
             raise OSError(f"short write of {path}")
@@ -374,8 +406,13 @@ class DumpSerializer:
         self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
         tmp = self._tmp
 
+        # a quiet server's dump, or one a follower or a save waits for, runs at the server's
+        # priority and compresses in a second thread: at +10 (a dump beside placements) a C1M
+        # leader's quiet dump took 125 s beside a snapshot save and a follower's decode
+        nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
+
         def work() -> None:
-            where = {**write_dump_file(tmp, snap, raft_data), "index": snap.index}
+            where = {**write_dump_file(tmp, snap, raft_data, threaded=nice == 0), "index": snap.index}
             with open(tmp + ".state", "w") as f:
                 json.dump(where, f)
 
@@ -384,10 +421,6 @@ class DumpSerializer:
                 f.write(why)
 
         try:
-            # a quiet server's dump, or one a follower waits for, runs at the server's priority:
-            # at +10 (a dump beside placements) a C1M leader's quiet dump took 125 s beside a
-            # snapshot save and a follower's decode, and the catch-up waited for it
-            nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
             pid = fork_worker(work, on_error, nice=nice)
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)

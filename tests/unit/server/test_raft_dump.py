@@ -490,3 +490,42 @@ def test_an_entry_paced_dump_of_an_older_index_makes_way_for_a_saves(
         assert not (tmp_path / "raft.dump.nomadd.tmp").exists()
     finally:
         dumper.close()
+
+
+def test_the_stores_member_is_the_same_compressed_in_line_or_by_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dump something waits for (nice 0) compresses in a second thread; an entry-paced one
+    (+10, beside placements) in line, one core at most. Both files hold the same store, and the
+    member's place, size and sha256 hold for both."""
+    snap = _fsm_with_rows(5, 5000).store.snapshot()
+    states = []
+    for threaded in (True, False):
+        path = tmp_path / f"t{threaded}.dump"
+        where = write_dump_file(str(path), snap, ("tail", 5), threaded=threaded)
+        member = path.read_bytes()[where["offset"] : where["offset"] + where["length"]]
+        state = gzip.decompress(member)
+        assert (where["size"], where["sha256"]) == (len(state), hashlib.sha256(state).hexdigest())
+        target = _fsm()
+        assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
+        assert target.store.snapshot().get("test_dump_rows", "k4999") == "value-4999"
+        states.append(state)
+    assert states[0] == states[1] == dump_snapshot(snap)
+    real = dump_module.write_dump_file
+
+    def recording(path: str, snap: Any, raft_data: Any, threaded: bool = True) -> Any:
+        Path(path + ".threaded").write_text(str(threaded))
+        return real(path, snap, raft_data, threaded)
+
+    monkeypatch.setattr(dump_module, "write_dump_file", recording)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(_fsm_with_rows(7, 10), path)
+    dumper.serialize(path, ("tail", 7))  # pysyncobj's own trigger: the entry pace
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "False"
+    dumper.want_dump(8)
+    dumper._fsm = _fsm_with_rows(8, 10)
+    assert dumper.tick(8, 1.0)
+    dumper.serialize(path, ("tail", 8))  # the save's
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "True"

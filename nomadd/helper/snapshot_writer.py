@@ -44,6 +44,7 @@ __all__ = [
     "WrittenArchive",
     "write_archive_from_member",
     "write_archive_into",
+    "write_member_in_line",
     "write_member_into",
 ]
 
@@ -164,6 +165,37 @@ def write_member_into(
     _feed(deflater, write_state)
     deflater.write(deflater.zip.flush())
     return deflater.offset, deflater.size, deflater.digest.hexdigest()
+
+
+def write_member_in_line(
+    fd: int,
+    offset: int,
+    write_state: Callable[[Callable[[bytes], object]], object],
+    level: int = ARCHIVE_GZIP_LEVEL,
+) -> tuple[int, int, str]:
+    """:func:`write_member_into` in the caller's thread: one core at most (a Raft dump beside
+    placements)."""
+    z = zlib.compressobj(level, zlib.DEFLATED, 31)
+    digest = hashlib.sha256()
+    size, pos = 0, offset
+
+    def put(out: bytes) -> None:
+        nonlocal pos
+        view = memoryview(out)
+        while view:
+            n = os.pwrite(fd, view, pos)
+            pos += n
+            view = view[n:]
+
+    def sink(data: bytes) -> None:
+        nonlocal size
+        digest.update(data)
+        size += len(data)
+        put(z.compress(data))
+
+    write_state(sink)
+    put(z.flush())
+    return pos, size, digest.hexdigest()
 
 
 def write_archive_into(

@@ -81,21 +81,19 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import logging
 import os
 import pickle
 import signal
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
-from nomadd.helper.snapshot_writer import write_member_into
+from nomadd.helper.snapshot_writer import write_member_in_line, write_member_into
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
@@ -171,32 +169,6 @@ def _member(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
-def _member_in_line(fd: int, offset: int, snap: StateSnapshot) -> tuple[int, int, str]:
-    """The store's member written from ``offset`` of ``fd``, hashed and compressed in this thread
-    (as :func:`~nomadd.helper.snapshot_writer.write_member_into` answers)."""
-    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # a gzip member, level 1 as the archive's
-    digest = hashlib.sha256()
-    size, pos = 0, offset
-
-    def put(out: bytes) -> None:
-        nonlocal pos
-        view = memoryview(out)
-        while view:
-            n = os.pwrite(fd, view, pos)
-            pos += n
-            view = view[n:]
-
-    def sink(data: bytes) -> None:
-        nonlocal size
-        digest.update(data)
-        size += len(data)
-        put(z.compress(data))
-
-    write_dump(snap, sink)
-    put(z.flush())
-    return pos, size, digest.hexdigest()
-
-
 def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any, threaded: bool = True) -> dict[str, Any]:
     """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
     doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
@@ -213,7 +185,7 @@ def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any, threaded: bo
         if threaded:
             end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
         else:
-            end, size, sha256 = _member_in_line(fd, offset, snap)
+            end, size, sha256 = write_member_in_line(fd, offset, lambda sink: write_dump(snap, sink))
         last = _member(msgpack.packb([END, snap.index]))
         if os.pwrite(fd, last, end) != len(last):
             raise OSError(f"short write of {path}")

@@ -128,6 +128,7 @@ IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
+_QUIET, _WAITED = 1, 2  # DumpSerializer._urgent: a quiet server's dump; one a send or a save waits for
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -213,7 +214,7 @@ class DumpSerializer:
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
-        self._urgent = False  # the next dump is a quiet one or wanted before a send (nice 0)
+        self._urgent = 0  # the next dump: entry-paced (0), _QUIET or _WAITED (both nice 0)
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
         self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
@@ -256,7 +257,7 @@ class DumpSerializer:
             self._save_index = 0  # the save encodes the store itself
         if self._want == _WANTED:
             self._want = _FORCED
-            self._urgent = True
+            self._urgent = _WAITED
             return True
         if now < self.sending_until:
             return False  # a new dump now would make the follower start over after this one
@@ -267,7 +268,7 @@ class DumpSerializer:
             else:
                 logger.info("raft full dump for a snapshot save index=%d", self._save_index)
                 self._want = _FORCED
-                self._urgent = True
+                self._urgent = _WAITED
                 return True
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
         if applied == self._idle_done or now - self._applied_at < quiet:
@@ -277,7 +278,7 @@ class DumpSerializer:
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
-        self._urgent = True
+        self._urgent = _QUIET
         return True
 
     def hold_send(self) -> bool:
@@ -378,13 +379,13 @@ class DumpSerializer:
         self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
         tmp = self._tmp
 
-        # a quiet server's dump, or one a follower or a save waits for, runs at the server's
-        # priority and compresses in a second thread: at +10 (a dump beside placements) a C1M
-        # leader's quiet dump took 125 s beside a snapshot save and a follower's decode
-        nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
+        # not entry-paced: at the server's priority (at +10 a C1M leader's quiet dump took 125 s
+        # beside a save and a follower's decode); a second thread only for one waited for
+        urgent, self._urgent = self._urgent, 0
+        nice = 0 if urgent else CHILD_NICE
 
         def work() -> None:
-            where = {**write_dump_file(tmp, snap, raft_data, threaded=nice == 0), "index": snap.index}
+            where = {**write_dump_file(tmp, snap, raft_data, threaded=urgent == _WAITED), "index": snap.index}
             with open(tmp + ".state", "w") as f:
                 json.dump(where, f)
 

@@ -495,8 +495,9 @@ def test_an_entry_paced_dump_of_an_older_index_makes_way_for_a_saves(
 def test_the_stores_member_is_the_same_compressed_in_line_or_by_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A dump something waits for (nice 0) compresses in a second thread; an entry-paced one
-    (+10, beside placements) in line, one core at most. Both files hold the same store, and the
+    """A dump a save or a send waits for compresses in a second thread; an entry-paced one (+10,
+    beside placements) or a quiet server's (beside the other servers' work: a follower's decode,
+    a save's download) in line, one core at most. Both files hold the same store, and the
     member's place, size and sha256 hold for both."""
     snap = _fsm_with_rows(5, 5000).store.snapshot()
     states = []
@@ -519,8 +520,13 @@ def test_the_stores_member_is_the_same_compressed_in_line_or_by_a_thread(
 
     monkeypatch.setattr(dump_module, "write_dump_file", recording)
     path = str(tmp_path / "raft.dump")
-    dumper = DumpSerializer(_fsm_with_rows(7, 10), path)
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    dumper = DumpSerializer(_fsm_with_rows(7, 10), path, journal=journal)
     dumper.serialize(path, ("tail", 7))  # pysyncobj's own trigger: the entry pace
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "False"
+    assert dumper.tick(7, 1.0) or dumper.tick(7, 100.0)  # quiet
+    dumper.serialize(path, ("tail", 7))
     assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
     assert Path(path + ".nomadd.tmp.threaded").read_text() == "False"
     dumper.want_dump(8)

@@ -1,8 +1,14 @@
 """``Operator.SnapshotSave`` and ``Operator.SnapshotRestoreChunk`` (Nomad's ``Operator.SnapshotSave``
 / ``SnapshotRestore``, whose archive we carry in chunks: an archive outgrows one Raft entry).
 
-Save: a copy-on-write snapshot of the store (consistent at its applied index, O(1) under the
-lock), encoded and archived off the event loop (:mod:`nomadd.helper.snapshot_archive`).
+Save: the store's member of this server's Raft full dump at the applied index or later
+(:meth:`nomadd.server.raft.Raft.dump_for_save` starts one, or waits for the one in progress),
+copied into the archive as it is (:func:`~nomadd.helper.snapshot_writer.write_archive_from_member`):
+a server that dumps anyway (after a busy spell, the leader for a follower's catch-up) does not
+encode the same state twice at once. Without such a dump (no data dir, a restore staged, a dump
+failed or not had in ``DUMP_WAIT_S``): a copy-on-write snapshot of the store (consistent at its
+applied index, O(1) under the lock), encoded and archived by a forked child
+(:mod:`nomadd.helper.snapshot_archive`).
 
 Restore: the HTTP edge checks the whole archive first (nothing is proposed for a bad one), then
 sends it as ``SNAPSHOT_RESTORE_CHUNK`` entries (:mod:`nomadd.server.fsm.snapshot`: every server
@@ -26,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
 
-from nomadd.helper.snapshot_writer import WrittenArchive, write_archive_into
+from nomadd.helper.snapshot_writer import WrittenArchive, write_archive_from_member, write_archive_into
 from nomadd.rpc import RPCClient, RPCRegistry
 from nomadd.server.context import ServerContext
 from nomadd.server.forked import run_forked
@@ -73,6 +79,9 @@ DECODE_WAIT_S = 600.0  # the leader's wait for its decoder before the last chunk
 # (CHILD_NICE: at equal niceness, after a C1M restart two of them took half of its CPU). Its
 # encoder and compressing thread still share the cores fairly with the servers' own threads.
 SAVE_CHILD_NICE = 0
+# a save waits this long for a Raft full dump at its index, then encodes the store itself: a
+# dump of a million allocations takes ~20 s alone; one in progress is waited for first
+DUMP_WAIT_S = 60.0
 
 
 def _without_staging(snap: StateSnapshot) -> StateSnapshot:
@@ -130,6 +139,41 @@ class SavedArchive:
         self.file.close()
 
 
+async def _archive_from_dump(ctx: ServerContext, index: int, term: int, fd: int) -> SavedArchive | None:
+    """The archive of this server's Raft full dump at ``index`` or later, written into the empty
+    file ``fd``; None (``fd`` left empty) when there is none to copy."""
+    dumped = await ctx.raft.dump_for_save(index, DUMP_WAIT_S)
+    if dumped is None or STAGING_TABLE in dumped.tables:
+        return None
+
+    def copy() -> WrittenArchive | None:
+        with open(dumped.path, "rb") as src:
+            st = os.fstat(src.fileno())
+            if (st.st_ino, st.st_mtime_ns) != dumped.file_id:
+                return None  # replaced since (a newer dump, a leader's snapshot)
+            return write_archive_from_member(
+                fd,
+                src.fileno(),
+                dumped.offset,
+                dumped.length,
+                state_size=dumped.size,
+                state_sha256=dumped.sha256,
+                index=dumped.index,
+                term=term,
+            )
+
+    try:
+        written = await asyncio.to_thread(copy)
+    except OSError as err:
+        logger.warning("snapshot not taken from the raft dump err=%s", err)
+        written = None
+    if written is None:
+        os.ftruncate(fd, 0)
+        return None
+    file = os.fdopen(fd, "rb")
+    return SavedArchive(file=file, size=written.size, sha256=written.sha256, index=dumped.index)
+
+
 async def take_archive_file(ctx: ServerContext) -> SavedArchive:
     """An archive of this server's state now, in a file no name points to (in the data dir, or
     the temp dir): the caller streams it and closes it."""
@@ -137,6 +181,20 @@ async def take_archive_file(ctx: ServerContext) -> SavedArchive:
     term = _term(ctx)
     t0 = time.monotonic()
     fd = _unnamed_file(tuple(d for d in (ctx.config.data_dir, tempfile.gettempdir()) if d))
+    try:
+        from_dump = await _archive_from_dump(ctx, snap.index, term, fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if from_dump is not None:
+        logger.info(
+            "snapshot taken from the raft dump index=%d term=%d bytes=%d took=%.3fs",
+            from_dump.index,
+            term,
+            from_dump.size,
+            time.monotonic() - t0,
+        )
+        return from_dump
     try:
 
         def build() -> bytes:

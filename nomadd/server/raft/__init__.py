@@ -45,7 +45,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from nomadd import telemetry
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
-from nomadd.server.raft.dump import DumpSerializer
+from nomadd.server.raft.dump import DumpSerializer, DumpState
 from nomadd.server.raft.glue import AckGate, RaftNode, RaftView
 from nomadd.server.raft.journal import fsync_dir, write_durably
 from nomadd.structs.errors import NoLeaderError, NomaddError, RaftApplyError, RequestTooLargeError
@@ -53,7 +53,7 @@ from nomadd.structs.messages import MessageType
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Raft", "RaftConfig", "has_existing_state"]
+__all__ = ["DumpState", "Raft", "RaftConfig", "has_existing_state"]
 
 APPLY_TIMEOUT_S = 10.0  # Nomad's RaftTimeout: a write not committed by then fails
 # Test only: a shorter apply timeout (seconds), so a test can see a write time out on a leader
@@ -62,6 +62,7 @@ APPLY_TIMEOUT_ENV = "NOMADD_TEST_RAFT_APPLY_TIMEOUT"
 MEMBERSHIP_TIMEOUT_S = 5.0  # add/remove/transfer answer within a few election rounds
 WATCH_INTERVAL_S = 0.05  # how often the loop takes the tick thread's latest RaftView
 READ_READY_TIMEOUT_S = 5.0  # a new leader's no-op commits within one round trip normally
+DUMP_POLL_S = 0.1  # how often a save waiting for a full dump looks whether it is written
 SHUTDOWN_TIMEOUT_S = 5.0  # bound on waiting for the tick thread to exit
 EXIT_FSM_FATAL = 70  # EX_SOFTWARE: a committed entry could not be applied
 # pysyncobj splits an entry larger than appendEntriesBatchSizeBytes into "transmission" chunks,
@@ -425,6 +426,25 @@ class Raft:
             if not self._is_leader or loop.time() > deadline:
                 raise NoLeaderError("No cluster leader (new leader not caught up yet)")
             await asyncio.sleep(0.005)
+
+    async def dump_for_save(self, index: int, timeout: float) -> DumpState | None:
+        """This server's full dump of the store at ``index`` or later (one is started now if the
+        last is older, or the one in progress will do), for an operator snapshot save to copy
+        instead of encoding the store a second time; None when there is none within ``timeout``
+        (no data dir, a dump failed or is being sent to a follower, nothing new to dump)."""
+        dumper = self._dumper
+        if dumper is None or self._node is None:
+            return None
+        dumper.want_dump(index)
+        deadline = time.monotonic() + timeout
+        while True:
+            dumped = dumper.dump_at(index)
+            if dumped is not None:
+                return dumped
+            if not dumper.dump_wanted(index) or time.monotonic() > deadline or self._node is None:
+                logger.info("raft full dump for a snapshot save not had index=%d", index)
+                return None
+            await asyncio.sleep(DUMP_POLL_S)
 
     def applied_index(self) -> int:
         return self._view.applied_index if self._node is not None else 0

@@ -1,16 +1,22 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file (format 2) is one gzip stream of: :data:`MAGIC`; the pickle of pysyncobj's tail data
-(the last two applied entries and the cluster), after its length (8 bytes, big-endian); the
-store's dump (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack); an end mark
-(``["end", index]``). The store is encoded straight into the file and read back from it row by
-row, so neither the writing child nor a restoring server holds the dump whole (at a million
-allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three
-copies of it: a child peaked at 6 GB). The file checks itself: a truncated or corrupt file
-fails gzip's CRC and length, the msgpack framing or the end mark, and is refused with a
-ValueError before the store changes (it is decoded whole first, then installed). Format 1
-files (a server upgraded in place) are still read. pysyncobj sends the file as it is to a
-lagging follower, which reads it here too.
+The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one
+stream) of: :data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries
+and the cluster), after its length (8 bytes, big-endian); the store's dump
+(:func:`~nomadd.server.state.store_codec.write_dump`, msgpack), a member of its own; an end mark
+(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive
+holds as its state (compressed the same way), so a save copies it from the leader's dump as it
+is (:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second
+time beside the dump (at a million allocations two encoders of the same state took the save to
+36 s). Servers before the three members read only one gzip stream: they refuse such a file at a
+restart (a downgrade), and decode it from a leader as it arrives. The store is encoded straight
+into the file and read back from it row by row, so neither the writing child nor a restoring
+server holds the dump whole (at a million allocations the format 1 writer, ``gzip(pickle((1,
+store msgpack, tail data)))``, held three copies of it: a child peaked at 6 GB). The file checks
+itself: a truncated or corrupt file fails gzip's CRC and length, the msgpack framing or the end
+mark, and is refused with a ValueError before the store changes (it is decoded whole first, then
+installed). Format 1 files (a server upgraded in place) are still read. pysyncobj sends the file
+as it is to a lagging follower, which reads it here too.
 
 pysyncobj calls
 :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
@@ -36,17 +42,18 @@ dump costs O(state) of CPU. After each dump the period becomes ``DUMP_PACE`` tim
 applied while it was written, within ``pace_bounds`` (floor, ceiling): dumps then take about
 1/DUMP_PACE of the time whatever the state size, and the ceiling bounds the log kept in memory.
 
-Dumps are staggered across the servers. Every server applies the same entries at about the
-same time, so with the same period they would all dump at once, each with a child encoding the
-whole store: on a small machine the cores they share go to three dumps together, and the
-cluster's rate dips three times as deep. So each server dumps at its own phase of the period:
-the server at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes
-``≡ p * period / n (mod period)`` (:func:`staggered`). After each dump, and after loading a
-dump (a restart, a snapshot from the leader), the log size that starts the next one is set so
-that it falls on the server's next such index, at least half a period on (in steady state
-exactly one period). pysyncobj's own ``logCompactionSplit`` does not fit: it staggers by the
-clock, in windows of ``logCompactionMinTime`` (each server may start a dump only in 30 % of its
-third of every 300 s), which a log that fills in seconds would outgrow.
+Dumps are staggered across the servers. Every server applies the same entries at about the same
+time, so with the same period they would all dump at once, each with a child encoding the whole
+store: on a small machine the cores they share go to three dumps together, and the cluster's
+rate dips three times as deep. So each server dumps at its own phase of the period: the server
+at place ``p`` of ``n`` (the voters' addresses, sorted) dumps at the Raft indexes ``≡ p * period
+/ n (mod period)`` (:func:`staggered`). After each dump, and after loading a dump (a restart, a
+snapshot from the leader), the log size that starts the next one is set so that it falls on the
+server's next such index, at least half a period on (in steady state exactly one period; a dump
+that took longer than the entries to that index waits for the next one of its phase, rather than
+starting at once off its phase). pysyncobj's own ``logCompactionSplit`` does not fit: it
+staggers by the clock, in windows of ``logCompactionMinTime`` (each server may start a dump only
+in 30 % of its third of every 300 s), which a log that fills in seconds would outgrow.
 
 Dumps are also written when they are cheap and when they are needed, whatever the pace, because
 what a server replays at a restart, and what a follower catching up gets after the dump, is the
@@ -59,7 +66,10 @@ cluster is quiet: it costs no throughput; not while an operator restore stages i
 decoders would share the cores with it); and a leader about to send its dump to a follower
 first writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the
 dump file (the follower would spend longer on that log than on the dump), pausing the send
-until it is done (:meth:`DumpSerializer.hold_send`).
+until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot save`` asks for a
+dump at its index (:meth:`DumpSerializer.want_dump`) and copies the store's member of it.
+A dump a save or a send waits for is given the server's priority if it was started nicer
+(an entry-paced dump), where the server may raise it (``CAP_SYS_NICE``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -72,16 +82,19 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import logging
 import os
 import pickle
 import signal
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
+from nomadd.helper.snapshot_writer import write_member_in_line, write_member_into
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.snapshot import restore_staged
@@ -101,6 +114,7 @@ __all__ = [
     "MAGIC",
     "SEND_FRESH_RATIO",
     "DumpSerializer",
+    "DumpState",
     "staggered",
     "write_dump_file",
 ]
@@ -116,6 +130,7 @@ IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
+_QUIET, _WAITED = 1, 2  # DumpSerializer._urgent: a quiet server's dump; one a send or a save waits for
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -134,25 +149,52 @@ def _file_id(path: str) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any) -> int:
+@dataclass(frozen=True, slots=True)
+class DumpState:
+    """The store's part of a dump file this server wrote: its own gzip member (see the module
+    doc), which an operator snapshot save copies into its archive as it is."""
+
+    path: str
+    file_id: tuple[int, int] | None  # the file's (inode, mtime): a dump written since is another
+    index: int  # the store's index in it
+    offset: int  # of the member in the file
+    length: int  # of the member (compressed)
+    size: int  # of the store's dump (uncompressed)
+    sha256: str  # of the store's dump (uncompressed, hex)
+    tables: frozenset[str]  # the tables with rows in it
+
+    def current(self) -> bool:
+        """The file is still the one this describes (no newer dump or leader snapshot)."""
+        return _file_id(self.path) == self.file_id
+
+
+def _member(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=1, mtime=0)
+
+
+def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any, threaded: bool = True) -> dict[str, Any]:
     """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
-    doc), piece by piece, fsync'ed; returns its size before compression."""
-    written = 0
+    doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
+    ``length``) and its uncompressed ``size`` and ``sha256``. ``threaded``: the store's member
+    is hashed and compressed by a second thread while this one encodes (zlib and hashlib release
+    the GIL; a dump something waits for: in line a C1M dump took ~27 s, not ~20 s); else in
+    line (an entry-paced dump beside placements takes one core at most)."""
     with open(path, "wb") as f:
-        with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=1) as g:
-
-            def sink(data: bytes) -> None:
-                nonlocal written
-                written += g.write(data)
-
-            tail = pickle.dumps(raft_data, protocol=4)
-            sink(MAGIC + len(tail).to_bytes(8, "big") + tail)
-            write_dump(snap, sink)
-            sink(msgpack.packb([END, snap.index]))
+        tail = pickle.dumps(raft_data, protocol=4)
+        f.write(_member(MAGIC + len(tail).to_bytes(8, "big") + tail))
         f.flush()
+        offset = f.tell()
+        fd = f.fileno()
+        if threaded:
+            end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
+        else:
+            end, size, sha256 = write_member_in_line(fd, offset, lambda sink: write_dump(snap, sink))
+        last = _member(msgpack.packb([END, snap.index]))
+        if os.pwrite(fd, last, end) != len(last):
+            raise OSError(f"short write of {path}")
         if fsync_enabled():
-            os.fsync(f.fileno())
-    return written
+            os.fsync(fd)
+    return {"offset": offset, "length": end - offset, "size": size, "sha256": sha256}
 
 
 class DumpSerializer:
@@ -174,7 +216,7 @@ class DumpSerializer:
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
-        self._urgent = False  # the next dump is a quiet one or wanted before a send (nice 0)
+        self._urgent = 0  # the next dump: entry-paced (0), _QUIET or _WAITED (both nice 0)
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
         self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
@@ -188,6 +230,11 @@ class DumpSerializer:
         self._index = 0  # the snapshot's applied index
         self._started = 0.0
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
+        self._tables: frozenset[str] = frozenset()  # the snapshot's tables with rows
+        self._nice = 0  # the writing child's niceness over the server's
+        self._save_index = 0  # a save wants a dump at this store index or later (want_dump)
+        self.dumped: DumpState | None = None  # the last dump this server wrote
+        self._dying: list[int] = []  # children killed, not reaped yet (check() reaps them)
 
     def _journal_bytes(self) -> int:
         try:
@@ -202,15 +249,29 @@ class DumpSerializer:
         if applied != self._applied:
             self._applied, self._applied_at = applied, now
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
+            if self._save_index and self._pid and self._index < self._save_index:
+                self._abandon()  # a dump of an older state: the save's starts now instead
+            elif self._save_index:
+                self._promote()  # a save waits for this dump
             return False
         if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
             self._want = _NO_DUMP_WANTED
+            self._save_index = 0  # the save encodes the store itself
         if self._want == _WANTED:
             self._want = _FORCED
-            self._urgent = True
+            self._urgent = _WAITED
             return True
         if now < self.sending_until:
             return False  # a new dump now would make the follower start over after this one
+        if self._save_index:
+            dumped = self.dumped
+            if dumped is not None and dumped.index >= self._save_index:
+                self._save_index = 0
+            else:
+                logger.info("raft full dump for a snapshot save index=%d", self._save_index)
+                self._want = _FORCED
+                self._urgent = _WAITED
+                return True
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
         if applied == self._idle_done or now - self._applied_at < quiet:
             return False
@@ -221,13 +282,14 @@ class DumpSerializer:
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
-        self._urgent = True
+        self._urgent = _QUIET
         return True
 
     def hold_send(self) -> bool:
         """A leader is about to send its dump to a follower: True to wait (a dump is being
         written, or one is wanted first because the journal since the dump is large)."""
         if self._pid or self._state == SERIALIZER_STATE.SERIALIZING or self._want != _NO_DUMP_WANTED:
+            self._promote()
             return True
         if time.monotonic() < self.sending_until or self._send_asked == self._applied:
             return False  # another send in progress, or a dump at this index was had already
@@ -244,6 +306,45 @@ class DumpSerializer:
         self._want = _WANTED
         self._send_asked = self._applied
         return True
+
+    def want_dump(self, index: int) -> None:
+        """Any thread: an operator snapshot save wants a dump at store index ``index`` or later
+        (the next :meth:`tick` starts one unless a dump in progress or the last one will do)."""
+        self._save_index = max(self._save_index, index)
+
+    def dump_at(self, index: int) -> DumpState | None:
+        """Any thread: our dump file, if it holds the store at ``index`` or later."""
+        dumped = self.dumped
+        if dumped is None or dumped.index < index or not dumped.current():
+            return None
+        return dumped
+
+    def dump_wanted(self, index: int) -> bool:
+        """Any thread: a dump at ``index`` is still to come (False: it failed, or pysyncobj had
+        nothing new to dump)."""
+        return self._save_index >= index
+
+    def _promote(self) -> None:
+        """The dump in progress runs at the server's priority from now on (something waits for
+        it), if it was started nicer and the server may raise it."""
+        if not self._pid or self._nice <= 0:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._pid, os.getpriority(os.PRIO_PROCESS, 0))
+        except OSError as err:  # raising a priority needs CAP_SYS_NICE
+            logger.debug("raft full dump keeps its priority err=%s", err)
+        else:
+            logger.info("raft full dump given the server's priority index=%d", self._index)
+        self._nice = 0
+
+    def _abandon(self) -> None:
+        """Stop the dump in progress (reported to pysyncobj as failed): a save wants a newer one,
+        which would otherwise wait behind it (an entry-paced dump at +10 after a busy spell took
+        30 s). The new one compacts the log further and serves a follower's catch-up as well,
+        so nothing is lost but the CPU spent."""
+        logger.info("raft full dump of an older index stopped for a snapshot save index=%d", self._index)
+        self._kill(wait=False)  # reaped by check(): a C1M child took 0.4-0.7 s to exit, a leader
+        self._state = SERIALIZER_STATE.FAILED  # whose tick thread waited for it lost its lead
 
     def on_chunk(self, first: bool, last: bool, complete: bool) -> None:
         """Tick thread: pysyncobj wrote a chunk of a snapshot from the leader to ``<dump>.1.tmp``
@@ -279,24 +380,31 @@ class DumpSerializer:
         self._base = _file_id(self._filename)
         self._index = snap.index
         self._started = time.monotonic()
+        self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
         tmp = self._tmp
+
+        # not entry-paced: at the server's priority (at +10 a C1M leader's quiet dump took 125 s
+        # beside a save and a follower's decode); a second thread only for one waited for
+        urgent, self._urgent = self._urgent, 0
+        nice = 0 if urgent else CHILD_NICE
+
+        def work() -> None:
+            where = {**write_dump_file(tmp, snap, raft_data, threaded=urgent == _WAITED), "index": snap.index}
+            with open(tmp + ".state", "w") as f:
+                json.dump(where, f)
 
         def on_error(why: str) -> None:
             with open(tmp + ".err", "w") as f:
                 f.write(why)
 
         try:
-            # a quiet server's dump, or one a follower waits for, runs at the server's priority:
-            # at +10 (a dump beside placements) a C1M leader's quiet dump took 125 s beside a
-            # snapshot save and a follower's decode, and the catch-up waited for it
-            nice, self._urgent = (0 if self._urgent else CHILD_NICE), False
-            pid = fork_worker(lambda: write_dump_file(tmp, snap, raft_data), on_error, nice=nice)
+            pid = fork_worker(work, on_error, nice=nice)
         except OSError as err:
             logger.error("raft full dump cannot fork file=%s err=%s", self._filename, err)
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
             return
-        self._pid = pid
+        self._pid, self._nice = pid, nice
         self._state = SERIALIZER_STATE.SERIALIZING
 
     def _reap(self) -> None:
@@ -316,18 +424,33 @@ class DumpSerializer:
             logger.error(
                 "raft full dump failed file=%s exit=%d took=%.3fs err=%s", self._filename, code, took, why
             )
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+            for leftover in (self._tmp, self._tmp + ".state"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
+            self._save_index = 0
             return
+        where = self._where()
         if _file_id(self._filename) != self._base:
             # a snapshot from the leader was installed meanwhile: it is newer than ours
             os.unlink(self._tmp)
             logger.info("raft full dump superseded by a leader snapshot, discarded")
             self._state = SERIALIZER_STATE.FAILED
+            self._save_index = 0
             return
         durable_replace(self._tmp, self._filename)  # before pysyncobj trims the journal
+        if where is not None:
+            self.dumped = DumpState(
+                path=self._filename,
+                file_id=_file_id(self._filename),
+                index=self._index,
+                offset=int(where["offset"]),
+                length=int(where["length"]),
+                size=int(where["size"]),
+                sha256=str(where["sha256"]),
+                tables=self._tables,
+            )
         next_at = self._pace(self._fsm.store.latest_index() - self._index, self._index)
         logger.info(
             "raft full dump written file=%s index=%d bytes=%d took=%.3fs next_after_entries=%d",
@@ -339,6 +462,20 @@ class DumpSerializer:
         )
         self._state = SERIALIZER_STATE.SUCCESS
 
+    def _where(self) -> dict[str, Any] | None:
+        """What the child said of the store's member (write_dump_file's answer)."""
+        try:
+            with open(self._tmp + ".state") as f:
+                where: dict[str, Any] = json.load(f)
+            os.unlink(self._tmp + ".state")
+        except (OSError, ValueError) as err:
+            logger.warning("raft full dump without its member's place err=%s", err)
+            return None
+        if where.get("index") != self._index:  # left by a child killed as it ended
+            logger.warning("raft full dump member's place of another dump index=%s", where.get("index"))
+            return None
+        return where
+
     def _pace(self, applied_meanwhile: int | None, index: int) -> int:
         """Set the log size that starts the next dump, after one at ``index`` (see the module
         doc); returns it. ``applied_meanwhile`` None: keep the period (a dump was loaded)."""
@@ -346,6 +483,11 @@ class DumpSerializer:
             floor, ceiling = self._pace_bounds
             self._period = max(floor, min(ceiling, applied_meanwhile * DUMP_PACE))
         next_at = staggered(index, self._period, *self._place)
+        if applied_meanwhile is not None and applied_meanwhile >= next_at:
+            # the dump took longer than the entries to this server's next phase point (at the
+            # ceiling, on a loaded machine): pysyncobj would start the next at once, off its
+            # phase and onto another server's, so it waits for the phase point after
+            next_at += self._period * ((applied_meanwhile - next_at) // self._period + 1)
         if self.conf is not None:
             self.conf.logCompactionMinEntries = next_at  # read by pysyncobj at every check
         return next_at
@@ -361,6 +503,11 @@ class DumpSerializer:
 
     def check(self) -> int:
         """pysyncobj's ``serializeChecker``: SUCCESS/FAILED are reported once."""
+        for pid in list(self._dying):
+            with contextlib.suppress(OSError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            self._dying.remove(pid)
         if self._pid:
             try:
                 self._reap()
@@ -379,14 +526,26 @@ class DumpSerializer:
         incoming, self._incoming = self._incoming, None
         if incoming is not None:
             incoming.stop()
-        pid, self._pid = self._pid, 0
-        if pid:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+        if self._pid:
+            self._kill()
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
+        for pid in self._dying:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+        self._dying.clear()
+
+    def _kill(self, wait: bool = True) -> None:
+        """Kill the writing child and reap it (``wait``; else check() does); remove what it wrote."""
+        pid, self._pid = self._pid, 0
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            if wait:
+                os.waitpid(pid, 0)
+            else:
+                self._dying.append(pid)
+        for leftover in (self._tmp, self._tmp + ".state", self._tmp + ".err"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
     def deserialize(self, filename: str) -> Any:
         """Restore the store from ``filename`` (our own dump or the leader's); returns the tail

@@ -39,7 +39,8 @@ class Inflater:
     """The decompressed bytes of a gzip file, inflated by a thread ahead of the reader: zlib
     releases the GIL while it inflates, so at a restart (the dump decoded on the tick thread)
     it runs beside the decoding instead of within it (about a tenth of a dump's load). zlib
-    checks the gzip header and trailer (CRC and length); a file that ends early is refused."""
+    checks each gzip member's header and trailer (CRC and length); a file that ends early, or
+    whose bytes after a member are not another, is refused."""
 
     def __init__(self, f: Any) -> None:
         self._f = f
@@ -61,19 +62,22 @@ class Inflater:
         return False
 
     def _run(self) -> None:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # the gzip container
         try:
-            while not inflater.eof:
-                raw = self._f.read(INFLATE_READ_BYTES)
+            raw = b""
+            while True:  # one gzip member after another (a dump has three: raft/dump.py)
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # the gzip container
+                while not inflater.eof:
+                    raw = raw or self._f.read(INFLATE_READ_BYTES)
+                    if not raw:
+                        raise ValueError("raft dump ends early (truncated)")
+                    while raw and not inflater.eof:
+                        out = inflater.decompress(raw, INFLATE_READ_BYTES * 4)
+                        raw = inflater.unconsumed_tail
+                        if out and not self._put(out):
+                            return
+                raw = inflater.unused_data or self._f.read(INFLATE_READ_BYTES)
                 if not raw:
-                    raise ValueError("raft dump ends early (truncated)")
-                while raw and not inflater.eof:
-                    out = inflater.decompress(raw, INFLATE_READ_BYTES * 4)
-                    raw = inflater.unconsumed_tail
-                    if out and not self._put(out):
-                        return
-            if inflater.unused_data or self._f.read(1):
-                raise ValueError("raft dump has data after its gzip stream")
+                    break
             self._put(b"")
         except BaseException as err:
             self._put(err)

@@ -91,3 +91,65 @@ def test_a_truncated_one_pass_archive_is_refused(tmp_path: Path) -> None:
     for cut in (len(archive) // 2, snapshot_writer.HEAD_MEMBER_BYTES, snapshot_writer.HEAD_MEMBER_BYTES + 20):
         with pytest.raises(SnapshotError):
             read_archive(archive[:cut])
+
+
+def _with_member(tmp_path: Path, whole: bytes) -> tuple[int, int, int]:
+    """A file with ``whole`` as a gzip member between two others (as a Raft dump holds the
+    store's), opened: its fd, the member's offset and length."""
+    before, member = gzip.compress(b"head" * 100, mtime=0), gzip.compress(whole, compresslevel=1, mtime=0)
+    path = tmp_path / "src.dump"
+    path.write_bytes(before + member + gzip.compress(b"end", mtime=0))
+    return os.open(path, os.O_RDONLY), len(before), len(member)
+
+
+@pytest.mark.parametrize("pieces", [0, 700])
+def test_an_archive_from_a_gzip_member_holds_the_same_tar(tmp_path: Path, pieces: int) -> None:
+    """A state dump that is a gzip member already (a Raft full dump's store) is copied as it
+    is: decompressed, the archive is the tar write_archive makes, and every reader takes it."""
+    whole = b"".join(_state(pieces))
+    sha = hashlib.sha256(whole).hexdigest()
+    src, offset, length = _with_member(tmp_path, whole)
+    fd = os.open(tmp_path / "b.snap", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        out = snapshot_writer.write_archive_from_member(
+            fd, src, offset, length, state_size=len(whole), state_sha256=sha, index=42, term=3, now=NOW
+        )
+    finally:
+        os.close(fd)
+        os.close(src)
+    archive = (tmp_path / "b.snap").read_bytes()
+    ref = io.BytesIO()
+    write_archive(ref, io.BytesIO(whole), size=len(whole), sha256=sha, index=42, term=3, now=NOW)
+    assert gzip.decompress(archive) == gzip.decompress(ref.getvalue())
+    assert (out.size, out.sha256, out.state_size) == (
+        len(archive),
+        hashlib.sha256(archive).hexdigest(),
+        len(whole),
+    )
+    meta, got = read_archive(archive)
+    assert got == whole and (meta.index, meta.term) == (42, 3)
+    assert read_archive_stream(io.BytesIO(archive))[0].sha256 == sha
+
+
+@pytest.mark.parametrize("wrong", ["offset", "length", "size"])
+def test_an_archive_from_a_misplaced_member_is_not_made(tmp_path: Path, wrong: str) -> None:
+    """A member not where it was said to be, or not of the state's size, is an OSError (the
+    save then encodes the store itself), never an archive a restore would refuse later."""
+    whole = b"".join(_state(50))
+    src, offset, length = _with_member(tmp_path, whole)
+    fd = os.open(tmp_path / "b.snap", os.O_CREAT | os.O_RDWR, 0o600)
+    size = len(whole)
+    if wrong == "offset":
+        offset += 1
+    elif wrong == "length":
+        length -= 3
+    else:
+        size += 1
+    try:
+        with pytest.raises(OSError, match="gzip member"):
+            snapshot_writer.write_archive_from_member(
+                fd, src, offset, length, state_size=size, state_sha256="0" * 64, index=1, term=1, now=NOW
+            )
+    finally:
+        os.close(fd)
+        os.close(src)

@@ -109,6 +109,9 @@ class FakeRaft:
     def known_leader(self) -> bool:
         return True
 
+    async def dump_for_save(self, index: int, timeout: float) -> None:
+        return None  # no data dir: a save encodes the store itself
+
     def last_contact_ms(self) -> int:
         return 0
 

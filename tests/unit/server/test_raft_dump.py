@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import os
 import pickle
@@ -392,3 +393,167 @@ def test_a_quiet_dump_runs_at_the_servers_priority_a_paced_one_nicer(
     dumper._state = SERIALIZER_STATE.NOT_SERIALIZING
     dumper.serialize(path, ("tail", 8))  # paced again
     assert nices == [dump_module.CHILD_NICE, 0, dump_module.CHILD_NICE]
+
+
+def test_the_stores_member_of_a_dump_is_what_a_save_copies(tmp_path: Path) -> None:
+    """The store's dump is a gzip member of its own in the dump file; the server knows where,
+    its size and sha256 (an operator snapshot save copies it into its archive as it is), and
+    that it no longer holds once another file is in place."""
+    fsm = _fsm_with_rows(7, 3000)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(fsm, path)
+    assert dumper.dump_at(0) is None
+    dumper.serialize(path, ("tail", 7))
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    dumped = dumper.dump_at(7)
+    assert dumped is not None and dumped.index == 7 and dumped.tables == {"test_dump_rows"}
+    member = Path(path).read_bytes()[dumped.offset : dumped.offset + dumped.length]
+    state = gzip.decompress(member)
+    assert state == dump_snapshot(fsm.store.snapshot())
+    assert (dumped.size, dumped.sha256) == (len(state), hashlib.sha256(state).hexdigest())
+    assert dumper.dump_at(8) is None  # not at a later index
+    write_dump_file(path + ".x", fsm.store.snapshot(), None)
+    os.replace(path + ".x", path)
+    assert dumper.dump_at(7) is None  # another file (a leader's snapshot) is in place
+
+
+def test_a_save_gets_a_dump_at_its_index(tmp_path: Path) -> None:
+    """A save asks for a dump at its index: the next tick starts one unless the last will do;
+    when pysyncobj starts none (nothing new) or it fails, the save is told not to wait."""
+    dumper = DumpSerializer(_fsm_with_rows(7, 10), str(tmp_path / "raft.dump"))
+    dumper.want_dump(7)
+    assert dumper.dump_wanted(7)
+    assert dumper.tick(7, 100.0)  # started at once: no quiet delay
+    assert not dumper.tick(7, 100.1)  # pysyncobj started none (nothing new since the last)
+    assert not dumper.dump_wanted(7)
+    dumper.want_dump(7)
+    dumper.sending_until = time.monotonic() + 10  # a send of the current dump goes on first
+    assert not dumper.tick(7, time.monotonic())
+    assert dumper.dump_wanted(7)
+    dumper.sending_until = 0.0
+    assert dumper.tick(7, time.monotonic())
+    dumper.serialize(dumper._filename, ("tail", 7))  # what pysyncobj then does
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert not dumper.tick(7, time.monotonic())  # the dump is at the save's index
+    assert not dumper.dump_wanted(7) and dumper.dump_at(7) is not None
+    dumper.want_dump(7)
+    assert not dumper.tick(7, time.monotonic()) and dumper.dump_at(7) is not None
+
+
+def _slow_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int) -> DumpSerializer:
+    """A dumper whose entry-paced dump (pysyncobj's own trigger: +10) of the store at ``index``
+    is still being written, once its child has made itself nicer."""
+
+    def slow(snap: object, sink: object) -> None:
+        time.sleep(60)
+
+    monkeypatch.setattr(dump_module, "write_dump", slow)
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(_fsm_with_rows(index, 1), path)
+    dumper.serialize(path, None)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    deadline = time.monotonic() + 5
+    while os.getpriority(os.PRIO_PROCESS, dumper._pid) != min(19, mine + dump_module.CHILD_NICE):
+        assert time.monotonic() < deadline, "the child did not make itself nicer"
+        time.sleep(0.01)
+    return dumper
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a process's priority needs CAP_SYS_NICE")
+def test_a_dump_a_follower_or_a_save_waits_for_gets_the_servers_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry-paced dump runs +10; once a follower's catch-up (or a save, at its index) waits
+    for it, it runs at the server's priority."""
+    dumper = _slow_dump(tmp_path, monkeypatch, 5)
+    try:
+        pid, mine = dumper._pid, os.getpriority(os.PRIO_PROCESS, 0)
+        assert not dumper.tick(5, 1.0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) != mine  # nothing waits for it
+        assert dumper.hold_send()
+        assert os.getpriority(os.PRIO_PROCESS, pid) == mine
+    finally:
+        dumper.close()
+
+
+def test_an_entry_paced_dump_of_an_older_index_makes_way_for_a_saves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save wants a dump at its index while a dump of an older state is being written (an
+    entry-paced one at +10 after a busy spell: 30 s): that one is stopped and the save's starts
+    at once, instead of after it. One at the save's index or later is left alone."""
+    dumper = _slow_dump(tmp_path, monkeypatch, 5)
+    try:
+        pid = dumper._pid
+        dumper.want_dump(5)
+        assert not dumper.tick(5, 1.0)
+        assert dumper._pid == pid  # at the save's index: waited for
+        dumper.want_dump(6)
+        waits: list[int] = []
+        real_waitpid = os.waitpid
+
+        def waitpid(p: int, flags: int) -> tuple[int, int]:
+            waits.append(flags)
+            return real_waitpid(p, flags)
+
+        monkeypatch.setattr(os, "waitpid", waitpid)
+        assert not dumper.tick(6, 2.0)
+        assert waits == []  # the tick thread does not wait for the killed child to exit
+        assert dumper.check() == SERIALIZER_STATE.FAILED  # pysyncobj is told, once
+        deadline = time.monotonic() + 5
+        while dumper._dying:  # ... check() reaps it once it is gone
+            assert time.monotonic() < deadline
+            assert dumper.check() == SERIALIZER_STATE.NOT_SERIALIZING
+            time.sleep(0.01)
+        assert set(waits) == {os.WNOHANG}
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped
+        assert dumper.tick(6, 3.0)  # the save's dump starts
+        assert not (tmp_path / "raft.dump.nomadd.tmp").exists()
+    finally:
+        dumper.close()
+
+
+def test_the_stores_member_is_the_same_compressed_in_line_or_by_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dump a save or a send waits for compresses in a second thread; an entry-paced one (+10,
+    beside placements) or a quiet server's (beside the other servers' work: a follower's decode,
+    a save's download) in line, one core at most. Both files hold the same store, and the
+    member's place, size and sha256 hold for both."""
+    snap = _fsm_with_rows(5, 5000).store.snapshot()
+    states = []
+    for threaded in (True, False):
+        path = tmp_path / f"t{threaded}.dump"
+        where = write_dump_file(str(path), snap, ("tail", 5), threaded=threaded)
+        member = path.read_bytes()[where["offset"] : where["offset"] + where["length"]]
+        state = gzip.decompress(member)
+        assert (where["size"], where["sha256"]) == (len(state), hashlib.sha256(state).hexdigest())
+        target = _fsm()
+        assert DumpSerializer(target, str(path)).deserialize(str(path)) == ("tail", 5)
+        assert target.store.snapshot().get("test_dump_rows", "k4999") == "value-4999"
+        states.append(state)
+    assert states[0] == states[1] == dump_snapshot(snap)
+    real = dump_module.write_dump_file
+
+    def recording(path: str, snap: Any, raft_data: Any, threaded: bool = True) -> Any:
+        Path(path + ".threaded").write_text(str(threaded))
+        return real(path, snap, raft_data, threaded)
+
+    monkeypatch.setattr(dump_module, "write_dump_file", recording)
+    path = str(tmp_path / "raft.dump")
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    dumper = DumpSerializer(_fsm_with_rows(7, 10), path, journal=journal)
+    dumper.serialize(path, ("tail", 7))  # pysyncobj's own trigger: the entry pace
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "False"
+    assert dumper.tick(7, 1.0) or dumper.tick(7, 100.0)  # quiet
+    dumper.serialize(path, ("tail", 7))
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "False"
+    dumper.want_dump(8)
+    dumper._fsm = _fsm_with_rows(8, 10)
+    assert dumper.tick(8, 1.0)
+    dumper.serialize(path, ("tail", 8))  # the save's
+    assert _wait_done(dumper) == SERIALIZER_STATE.SUCCESS
+    assert Path(path + ".nomadd.tmp.threaded").read_text() == "True"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hashlib
 import io
 import json
 import os
 import tarfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.helper.snapshot_archive import SnapshotError, build_archive, read_archive, table_stats
 from nomadd.server.fsm import FSM
@@ -325,3 +328,51 @@ def test_the_save_child_runs_at_the_servers_priority(monkeypatch: pytest.MonkeyP
     saved.close()
     assert snapshot_endpoint.SAVE_CHILD_NICE < CHILD_NICE
     assert saved.size == min(19, os.nice(0) + snapshot_endpoint.SAVE_CHILD_NICE)
+
+
+def test_a_save_copies_the_raft_dump_instead_of_encoding_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a Raft full dump at the save's index (Raft.dump_for_save), the save copies its
+    store member: no second encoder of the same state (no forked child); the archive holds
+    what encoding the store gives. A dump holding a staged restore is not copied."""
+    from nomadd.server import snapshot_endpoint
+    from nomadd.server.raft.dump import DumpSerializer
+    from nomadd.server.state.store_codec import dump_snapshot
+
+    server = _server()
+    _run(_fill(server))
+    dumper = DumpSerializer(server.fsm, str(tmp_path / "raft.dump"))
+    dumper.serialize(str(tmp_path / "raft.dump"), ("tail", 1))
+    deadline = time.monotonic() + 20
+    while dumper.check() != SERIALIZER_STATE.SUCCESS:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    asked: list[int] = []
+
+    async def dump_for_save(index: int, timeout: float) -> object:
+        asked.append(index)
+        return dumper.dump_at(index)
+
+    async def no_fork(*_: Any, **__: Any) -> bytes:
+        raise AssertionError("the save encoded the store")
+
+    monkeypatch.setattr(server.raft, "dump_for_save", dump_for_save, raising=False)
+    monkeypatch.setattr(snapshot_endpoint, "run_forked", no_fork)
+    saved = _run(snapshot_endpoint.take_archive_file(server.ctx))
+    try:
+        archive = saved.file.read()
+    finally:
+        saved.close()
+    meta, state = read_archive(archive)
+    index = server.store.latest_index()
+    assert asked == [index] and saved.index == meta.index == index and len(archive) == saved.size
+    assert state == dump_snapshot(server.store.snapshot())
+    dst = _server()  # and it restores (leader and follower) as an encoded archive does
+    reply = _run(_restore(dst, archive, chunk=4096))
+    assert reply.done and reply.restored_index == index
+    assert _tables(dst.store) == _tables(server.store) == _tables(dst.follower().store)
+    assert dumper.dumped is not None
+    dumper.dumped = dataclasses.replace(dumper.dumped, tables=frozenset({STAGING_TABLE}))
+    with pytest.raises(AssertionError, match="encoded the store"):  # a staged restore: encoded
+        _run(snapshot_endpoint.take_archive_file(server.ctx))

@@ -1,22 +1,21 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one
-stream) of: :data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries
-and the cluster), after its length (8 bytes, big-endian); the store's dump
+The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one stream) of:
+:data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries and the cluster),
+after its length (8 bytes, big-endian); the store's dump
 (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack), a member of its own; an end mark
-(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive
-holds as its state (compressed the same way), so a save copies it from the leader's dump as it
-is (:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second
-time beside the dump (at a million allocations two encoders of the same state took the save to
-36 s). Servers before the three members read only one gzip stream: they refuse such a file at a
-restart (a downgrade), and decode it from a leader as it arrives. The store is encoded straight
-into the file and read back from it row by row, so neither the writing child nor a restoring
-server holds the dump whole (at a million allocations the format 1 writer, ``gzip(pickle((1,
-store msgpack, tail data)))``, held three copies of it: a child peaked at 6 GB). The file checks
-itself: a truncated or corrupt file fails gzip's CRC and length, the msgpack framing or the end
-mark, and is refused with a ValueError before the store changes (it is decoded whole first, then
-installed). Format 1 files (a server upgraded in place) are still read. pysyncobj sends the file
-as it is to a lagging follower, which reads it here too.
+(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive holds as
+its state (compressed the same way), so a save copies it from the leader's dump as it is
+(:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second time beside
+the dump (at a million allocations two encoders of the same state took the save to 36 s). Servers before
+the three members read only one gzip stream: they refuse such a file at a restart (a downgrade), and
+decode it from a leader as it arrives. The store is encoded straight into the file and read back from it
+row by row, so neither the writing child nor a restoring server holds the dump whole (at a million
+allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three copies of it:
+a child peaked at 6 GB). The file checks itself: a truncated or corrupt file fails gzip's CRC and length,
+the msgpack framing or the end mark, and is refused with a ValueError before the store changes (it is
+decoded whole first, then installed). Format 1 files (a server upgraded in place) are still read.
+pysyncobj sends the file as it is to a lagging follower, which reads it here too.
 
 pysyncobj calls
 :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
@@ -59,17 +58,16 @@ Dumps are also written when they are cheap and when they are needed, whatever th
 what a server replays at a restart, and what a follower catching up gets after the dump, is the
 journal since the dump: at a million allocations an entry holds ~100 placements (~50 KB), the
 pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
-(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for
-``IDLE_DUMP_S`` plus ``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do
-not encode at once) and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the
-cluster is quiet: it costs no throughput; not while an operator restore stages its chunks, whose
-decoders would share the cores with it); and a leader about to send its dump to a follower
-first writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the
-dump file (the follower would spend longer on that log than on the dump), pausing the send
-until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot save`` asks for a
-dump at its index (:meth:`DumpSerializer.want_dump`) and copies the store's member of it.
-A dump a save or a send waits for is given the server's priority if it was started nicer
-(an entry-paced dump), where the server may raise it (``CAP_SYS_NICE``).
+(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S`` plus
+``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do not encode at once) and whose
+journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs no throughput;
+not while an operator restore stages its chunks); and a leader about to send its dump to a follower first
+writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the dump file
+(the follower would spend longer on that log than on the dump), pausing the send until it is done
+(:meth:`DumpSerializer.hold_send`). An ``operator snapshot save`` asks for a dump at its index
+(:meth:`DumpSerializer.want_dump`) and copies the store's member of it. A dump a save or a send waits for
+is given the server's priority if it was started nicer (an entry-paced dump), where the server may raise
+it (``CAP_SYS_NICE``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -273,10 +271,9 @@ class DumpSerializer:
                 self._urgent = _WAITED
                 return True
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
-        if applied == self._idle_done or now - self._applied_at < quiet:
+        # not quiet while an operator restore's chunks are staged (its decoders need the cores)
+        if applied == self._idle_done or now - self._applied_at < quiet or restore_staged(self._fsm.store):
             return False
-        if restore_staged(self._fsm.store):
-            return False  # waiting for the restore's decoders: not quiet (looked at again next tick)
         self._idle_done = applied  # once per quiet spell
         size = self._journal_bytes()
         if size <= IDLE_DUMP_MIN_BYTES:

@@ -4,16 +4,26 @@ the cluster secret in the agent's config (``nomadd.rpc.auth``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from nomadd.rpc.auth import NodeCredentials, ServerSigner
 from nomadd.rpc.wire import MSGPACK_CONTENT_TYPE, decode, encode_request
+from nomadd.scheduler.testing import mock_node
+from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Method, Req
+from nomadd.structs.requests.node import (
+    NODE_REGISTER,
+    NODE_UPDATE_STATUS,
+    NodeRegisterRequest,
+    NodeUpdateStatusRequest,
+)
 from tests.integration.cluster import Agent
 
-__all__ = ["call_internal", "node_headers", "server_headers"]
+__all__ = ["call_internal", "join", "node_headers", "server_headers"]
 
 
 def node_headers(node_id: str, secret: str) -> dict[str, str]:
@@ -49,3 +59,15 @@ def call_internal(
             return resp.status, decode(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, decode(err.read())
+
+
+def join(server: Agent) -> Node:
+    """A simulated node joins: Node.Register as itself, then a heartbeat marks it ready."""
+    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
+    ident = (node.id, node.secret_id)
+    status, reply = call_internal(server, NODE_REGISTER, NodeRegisterRequest(node=node), node=ident)
+    assert status == 200, reply
+    ready = NodeUpdateStatusRequest(node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY)
+    status, reply = call_internal(server, NODE_UPDATE_STATUS, ready, node=ident)
+    assert status == 200, reply
+    return node

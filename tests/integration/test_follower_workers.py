@@ -8,28 +8,18 @@ Simulated nodes register through the internal RPC as a client would (no client a
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nomadd.scheduler.testing import mock_node
 from nomadd.server.follower_workers import FOLLOWER_PLACEMENTS_METRIC
-from nomadd.structs.node import NodeStatus
-from nomadd.structs.requests.node import (
-    NODE_REGISTER,
-    NODE_UPDATE_STATUS,
-    NodeRegisterRequest,
-    NodeUpdateStatusRequest,
-)
 from tests.helpers import wait_for
 from tests.integration.cluster import Agent, Cluster
-from tests.integration.internal_rpc import call_internal
+from tests.integration.internal_rpc import join
 from tests.integration.test_jobs_api import job
 
 pytestmark = pytest.mark.slow
@@ -47,16 +37,6 @@ SERVER = {
     "heartbeat_grace": "600s",
     "failover_heartbeat_ttl": "3600s",
 }
-
-
-def _join(server: Agent) -> None:
-    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
-    ident = (node.id, node.secret_id)
-    status, reply = call_internal(server, NODE_REGISTER, NodeRegisterRequest(node=node), node=ident)
-    assert status == 200, reply
-    ready = NodeUpdateStatusRequest(node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY)
-    status, reply = call_internal(server, NODE_UPDATE_STATUS, ready, node=ident)
-    assert status == 200, reply
 
 
 def _follower_placements(agent: Agent) -> float:
@@ -101,7 +81,7 @@ def test_followers_place_and_a_killed_followers_evals_are_redelivered(tmp_path: 
         leader = cluster.wait_leader(servers)
         followers = [s for s in servers if s is not leader]
         for _ in range(NODES):
-            _join(leader)
+            join(leader)
 
         # 1. both followers' workers place allocations
         first = _register(leader, "a", 30)

@@ -24,23 +24,20 @@ from nomadd.server.config import ServerConfig
 from nomadd.server.server import Server
 from nomadd.structs.alloc import AllocClientStatus
 from nomadd.structs.config import Advertise
-from nomadd.structs.node import Node, NodeStatus
 from nomadd.structs.requests import Caller, CallerKind
 from nomadd.structs.requests.job import JOB_LIST, JobListRequest
 from nomadd.structs.requests.node import (
     NODE_GET_CLIENT_ALLOCS,
     NODE_REGISTER,
     NODE_UPDATE_ALLOC,
-    NODE_UPDATE_STATUS,
     AllocClientUpdate,
     NodeRegisterRequest,
     NodeSpecificRequest,
     NodeUpdateAllocRequest,
-    NodeUpdateStatusRequest,
 )
 from tests.helpers import wait_for
 from tests.integration.cluster import Agent, Cluster
-from tests.integration.internal_rpc import call_internal, node_headers, server_headers
+from tests.integration.internal_rpc import call_internal, join, node_headers, server_headers
 from tests.integration.test_jobs_api import job
 
 pytestmark = pytest.mark.slow
@@ -65,18 +62,6 @@ def post(agent: Agent, name: str, body: bytes, headers: dict[str, str]) -> tuple
             return resp.status, decode(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, decode(err.read())
-
-
-def join(server: Agent) -> Node:
-    """A simulated node joins: Node.Register as itself, then a heartbeat marks it ready."""
-    node = dataclasses.replace(mock_node(str(uuid.uuid4())), status=NodeStatus.INITIALIZING)
-    ident = (node.id, node.secret_id)
-    status, reply = call_internal(server, NODE_REGISTER, NodeRegisterRequest(node=node), node=ident)
-    assert status == 200, reply
-    ready = NodeUpdateStatusRequest(node_id=node.id, secret_id=node.secret_id, status=NodeStatus.READY)
-    status, reply = call_internal(server, NODE_UPDATE_STATUS, ready, node=ident)
-    assert status == 200, reply
-    return node
 
 
 def refused(status: int, reply: dict[str, Any]) -> bool:

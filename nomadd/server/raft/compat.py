@@ -122,6 +122,13 @@ REQUIRED: tuple[tuple[Any, str, str], ...] = (
     (TCPTransport, "_syncObj", "init"),
     (TCPTransport, "_unknownConnections", "init"),
     (TcpConnection, "_TcpConnection__socket", "init"),
+    # the read and write buffers' methods, replaced at import (raft.wire_buffers)
+    (TcpConnection, "_TcpConnection__processRead", "attr"),
+    (TcpConnection, "_TcpConnection__processParseMessage", "attr"),
+    (TcpConnection, "_TcpConnection__processSend", "attr"),
+    (TcpConnection, "_TcpConnection__readBuffer", "init"),
+    (TcpConnection, "_TcpConnection__writeBuffer", "init"),
+    (TcpConnection, "_TcpConnection__recvBufferSize", "init"),
     (TcpConnection, "setOnDisconnectedCallback", "attr"),
 )
 

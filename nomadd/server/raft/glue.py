@@ -47,6 +47,7 @@ from nomadd.server.fsm import FSM, FSMFatalError
 from nomadd.server.raft import (
     compat,  # noqa: F401  (checks pysyncobj's insides at import)
     prevote,
+    wire_buffers,
     wire_compress,
 )
 from nomadd.server.raft.journal import DurableJournal, durable_replace
@@ -59,6 +60,9 @@ socket.inet_ntop = _socket.inet_ntop
 # Large incompressible messages (snapshot and restore chunks: gzip) are sent stored, not
 # compressed again at level 3 on the leader's tick thread for every follower (wire_compress).
 wire_compress.install()
+# pysyncobj copies a connection's whole read buffer at every recv and the rest of it at every
+# message parsed (quadratic while a snapshot streams in): bytearrays cut and grown in place.
+wire_buffers.install()
 # A snapshot received from the leader is renamed into place by pysyncobj's serializer: make
 # that rename durable (data and directory fsync'ed) before the follower acknowledges it.
 _serializer_module.atomicReplace = durable_replace

@@ -424,6 +424,15 @@ def read_archive_file(path: str) -> tuple[bytes, SnapshotMeta, bytes]:
     return archive, meta, state
 
 
+def _row_count(rows: Any) -> int:
+    """A table's rows: a map's entries, or those of a version 4 table of runs (a list of
+    groups of ``[head key, head, columns]`` segments, ``columns[0]`` the keys after the head:
+    nomadd.server.state.store_runs)."""
+    if isinstance(rows, list):
+        return sum(1 + (len(seg[2][0]) if seg[2] else 0) for group in rows for seg in group)
+    return len(rows)
+
+
 def table_stats(state: bytes) -> list[tuple[str, int, int]]:
     """``(table, rows, bytes)`` of a state dump, largest first (``snapshot inspect``)."""
     try:
@@ -434,6 +443,6 @@ def table_stats(state: bytes) -> list[tuple[str, int, int]]:
     out = []
     for name, rows in tables.items():
         packed = msgpack.packb(rows, use_bin_type=True)
-        out.append((str(name), len(rows), len(packed)))
+        out.append((str(name), _row_count(rows), len(packed)))
     out.sort(key=lambda r: (-r[2], r[0]))
     return out

@@ -30,7 +30,9 @@ __all__ = [
     "TaskStatus",
     "alloc_name",
     "compact_alloc",
+    "compact_counts",
     "compact_metric",
+    "compact_scores_of",
     "stored_over",
     "stored_placement",
 ]
@@ -369,6 +371,26 @@ def _compact_scores(scores: Mapping[str, float]) -> Mapping[str, float]:
     except TypeError:  # a key of a str subclass (intern refuses it): kept as it is
         return {_intern(k): _number(v) for k, v in scores.items()}
     return out
+
+
+compact_counts = _compact_map  # a metric's map of counts, as compact_metric stores it
+
+
+def compact_scores_of(keys: list[str], values: list[float]) -> Mapping[str, float]:
+    """:func:`_compact_scores` of the map ``zip(keys, values)`` whose keys are interned already
+    (a version 4 dump's, read once each: ``store_runs.StringsIn``); ValueError if the two
+    lengths differ."""
+    if len(keys) != len(values):
+        raise ValueError(f"{len(keys)} score keys for {len(values)} scores")
+    if not keys:
+        return _EMPTY  # type: ignore[return-value]
+    floats = _floats
+    if len(floats) >= _MAX_SHARED:
+        floats.clear()
+    return {
+        k: floats.setdefault(v, v) if type(v) is float and v and v == v else _number(v)
+        for k, v in zip(keys, values, strict=True)
+    }
 
 
 def compact_metric(m: AllocMetric) -> AllocMetric:

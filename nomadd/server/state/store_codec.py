@@ -29,6 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 from immutables import Map
 
 from nomadd.helper import gc_policy
+from nomadd.server.state.store_runs import RunCodec, read_runs, write_runs
 from nomadd.structs.codec_diff import replacer
 
 __all__ = [
@@ -62,9 +63,9 @@ class DumpSource(Protocol):
     def index(self) -> int: ...
 
 
-DUMP_FORMAT_VERSION = 3  # bump when the dump layout changes; restore refuses unknown versions
-_READABLE_VERSIONS = (1, 2, 3)  # 1: the whole doc in one msgpack.unpackb; 2: rows whole
-_WRITABLE_VERSIONS = (2, 3)  # 2: for a test of old dumps and the benchmark's baseline
+DUMP_FORMAT_VERSION = 4  # bump when the dump layout changes; restore refuses unknown versions
+_READABLE_VERSIONS = (1, 2, 3, 4)  # 1: the whole doc in one msgpack.unpackb; 2: rows whole
+_WRITABLE_VERSIONS = (2, 3, 4)  # 2, 3: for tests of old dumps and the benchmark's baselines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +107,7 @@ class TableCodec:
     refs: bool = False
     shared: SharedField | None = None
     diff: RowDiff | None = None
+    runs: RunCodec | None = None  # version 4 (store_runs): needs ``shared`` and ``diff``
 
 
 def _identity(value: Any) -> Any:
@@ -124,9 +126,12 @@ def register_table(
     refs: bool = False,
     shared: SharedField | None = None,
     diff: RowDiff | None = None,
+    runs: RunCodec | None = None,
 ) -> None:
     """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
-    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared, diff=diff)
+    if runs is not None and (shared is None or diff is None):
+        raise ValueError(f"state table {name!r}: runs need a shared field and a row diff")
+    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared, diff=diff, runs=runs)
 
 
 def register_shared(
@@ -245,7 +250,7 @@ class Refs:
             if shared is None:
                 raise ValueError(f"state dump has unknown shared kind {kind!r}")
             decode = shared.decode
-            over = shared.diff.decode if shared.diff is not None and version == 3 else None
+            over = shared.diff.decode if shared.diff is not None and version in (3, 4) else None
             objects: list[Any] = []
             for i in range(unpacker.read_array_header()):
                 raw = unpacker.unpack()
@@ -361,18 +366,25 @@ def _read_stream(unpacker: Any) -> Decoded:
 
 def _read_table(unpacker: Any, name: str, refs: Refs, version: Any) -> Rows:
     decode = _row_decoder(name, refs)
-    over = _over_decoder(name, refs) if version == 3 else None
+    over = _over_decoder(name, refs) if version in (3, 4) else None
+    runs = _TABLES[name].runs if version == 4 else None
+    if runs is not None and over is not None:
+        return read_runs(unpacker, runs, decode, over, _row_key)
     built = _NO_ROWS.mutate()
     prev: Any = None
-    intern = sys.intern
     for i in range(unpacker.read_map_header()):
         k = unpacker.unpack()
         raw = unpacker.unpack()
-        if type(raw) is dict and raw.get(_KEY_FIELD) == k and type(k) is str:
-            # one string for the key, the row's ID and the index rows (interned), as stored
-            k = raw[_KEY_FIELD] = intern(k)
+        k = _row_key(k, raw)
         prev = built[k] = decode(raw) if over is None or i == 0 else over(raw, prev)
     return built.finish()
+
+
+def _row_key(k: Any, raw: Any) -> Any:
+    if type(raw) is dict and type(k) is str and raw.get(_KEY_FIELD) == k:
+        # one string for the key, the row's ID and the index rows (interned), as stored
+        k = raw[_KEY_FIELD] = sys.intern(k)
+    return k
 
 
 # The field of a row that holds its key (an allocation's, an evaluation's ID): the FSM stores a
@@ -447,9 +459,10 @@ def _number_shared(
 ) -> dict[str, list[Any]]:
     """The first pass of a dump: number every shared object the rows refer to (no row is
     encoded but the refs tables', whose encoding is only their references). With ``grouped``
-    (version 3), the keys of each table that has both a shared field and a :class:`RowDiff`,
-    in the order to write them: object by object (a job version's allocations together)."""
-    orders: dict[str, list[Any]] = {}
+    (version 3 and 4), the keys of each table that has both a shared field and a
+    :class:`RowDiff`, in the order to write them: object by object (a job version's
+    allocations together), one list per object."""
+    orders: dict[str, list[list[Any]]] = {}
     for name, rows in tables.items():
         codec = _codec(name)
         field = codec.shared
@@ -470,7 +483,7 @@ def _number_shared(
                 if keys is None:
                     keys = groups[ref] = []
                 keys.append(k)
-            orders[name] = [k for keys in groups.values() for k in keys]
+            orders[name] = list(groups.values())
     return orders
 
 
@@ -503,8 +516,14 @@ def write_dump(
     for name, rows in tables.items():
         codec = _codec(name)
         out.pack(name)
-        out.map_header(len(rows))
         encode = codec.encode
+        if codec.runs is not None and version >= 4 and name in orders:
+            assert codec.shared is not None and codec.diff is not None  # register_table checks it
+            write_runs(
+                out, rows, codec.runs, (codec.encode, codec.diff.encode), codec.shared, refs, orders[name]
+            )
+            continue
+        out.map_header(len(rows))
         if codec.refs:
             for k, v in rows.items():
                 out.pack(k)
@@ -514,7 +533,9 @@ def write_dump(
                 out.pack(k)
                 out.pack(encode(v))
         else:
-            _write_rows(out, rows, codec, refs, orders.get(name), version)
+            groups = orders.get(name)
+            order = [k for keys in groups for k in keys] if groups is not None else None
+            _write_rows(out, rows, codec, refs, order, version)
     out.flush()
 
 

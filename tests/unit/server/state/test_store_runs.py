@@ -1,0 +1,135 @@
+"""Version 4 dumps (store_runs): the allocations after a head written as columns and rebuilt
+exactly (strictly equal, compact, sharing what the head shares); rows that do not fit start a
+new segment; damaged columns are a ValueError."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+
+import msgpack
+import pytest
+
+from nomadd.scheduler.testing import Harness, mock_job
+from nomadd.server.state import store_allocs, store_jobs
+from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot
+from nomadd.structs.alloc import Allocation
+from nomadd.structs.codec_diff import strict_equal
+
+SEED = 20261204
+
+
+def _store(seed: int = SEED) -> StateStore:
+    """Three jobs placed over eight nodes (each allocation its own node, scores, metric), then
+    some allocations changed so they no longer fit a run: no metric, other counts, a client
+    status, a -0.0 score and an int score."""
+    rng = random.Random(seed)
+    h = Harness()
+    for _ in range(8):
+        h.add_node()
+    ev = h.register(mock_job(count=12))
+    h.process(ev)
+    placed = list(h.live_allocs(ev.job_id))
+    store = StateStore()
+    index = 10
+    for n in range(3):
+        job_id = f"job-{n}"
+        job = dataclasses.replace(placed[0].job, id=job_id, name=job_id)
+        index += 1
+        batch = []
+        for i, a in enumerate(placed):
+            a = dataclasses.replace(
+                a, id=f"{job_id}-{i:02d}", job_id=job_id, job=None, name=f"{job_id}.g[{i}]"
+            )
+            m = a.metrics
+            assert m is not None
+            scores = {k: rng.random() for k in m.scores} or {f"{a.node_id}.binpack": rng.random()}
+            if i == 3:
+                scores[next(iter(scores))] = -0.0
+            if i == 4:
+                scores[next(iter(scores))] = 7
+            m = dataclasses.replace(m, scores=scores, nodes_evaluated=rng.randint(1, 8), allocation_time=i)
+            if i == 5:
+                m = dataclasses.replace(m, nodes_filtered=3)  # a field the columns do not carry
+            a = dataclasses.replace(a, metrics=None if i == 7 else m)
+            if i == 9:
+                a = dataclasses.replace(a, client_description="changed")
+            batch.append(a)
+        with store.write(index) as txn:
+            stored, _ = store_jobs.upsert_job_locked(txn, job, submit_time=1)
+            store_allocs.upsert_plan_locked(txn, stored, batch, ())
+    return store
+
+
+def _segments(data: bytes) -> list[list[object]]:
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    assert doc["v"] == 4
+    return [seg for group in doc["tables"]["allocs"] for seg in group]
+
+
+def test_allocations_are_written_as_runs_and_rebuilt_exactly() -> None:
+    snap = _store().snapshot()
+    data = dump_snapshot(snap)
+    segments = _segments(data)
+    in_columns = sum(len(seg[2][0]) for seg in segments if seg[2])  # type: ignore[index, arg-type]
+    assert len(segments) + in_columns == 36
+    assert in_columns >= 15, "the allocations that fit their head should be columns"
+    assert len(segments) >= 3 * 4, "rows that do not fit (no metric, other fields) start segments"
+
+    restored = StateStore()
+    restored.restore(data)
+    after = restored.snapshot()
+    before_rows = dict(snap.table("allocs"))
+    after_rows = dict(after.table("allocs"))
+    assert list(after_rows) == list(before_rows) or set(after_rows) == set(before_rows)
+    for key, row in before_rows.items():
+        got = after_rows[key]
+        assert isinstance(got, Allocation)
+        assert strict_equal(got, row), key  # the -0.0 and the int score too
+        assert got.id is sys.intern(key)  # one string for the key, the ID and the index rows
+        assert got.node_id is sys.intern(row.node_id)
+        assert all(k is sys.intern(k) for k in (got.metrics.scores if got.metrics else {}))
+    assert all(k is row.id for k, row in after_rows.items())
+    for job_id in ("job-0", "job-1", "job-2"):
+        rows = store_allocs.allocs_by_job(after, "default", job_id)
+        job = store_jobs.get_job(after, "default", job_id)
+        assert len(rows) == 12 and all(a.job is job for a in rows)
+        assert len({id(a.allocated_resources) for a in rows}) == 1
+    for name in snap.table_names():
+        if not name.startswith("allocs"):
+            assert dict(after.table(name)) == dict(snap.table(name)), name
+    assert dump_snapshot(after) == dump_snapshot(restored.snapshot())
+    assert decode_dump(dump_snapshot(after, version=3))[1]["allocs"] == after.table("allocs")
+
+
+def test_a_version_3_dump_of_the_same_state_restores_the_same_rows() -> None:
+    snap = _store().snapshot()
+    v3, v4 = StateStore(), StateStore()
+    v3.restore(dump_snapshot(snap, version=3))
+    v4.restore(dump_snapshot(snap))
+    a, b = v3.snapshot().table("allocs"), v4.snapshot().table("allocs")
+    assert set(a.keys()) == set(b.keys())
+    assert all(strict_equal(a[k], b[k]) for k in a)
+
+
+def _damage_columns(data: bytes, damage: str) -> bytes:
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    seg = next(seg for group in doc["tables"]["allocs"] for seg in group if seg[2])
+    columns = seg[2]
+    if damage == "short":
+        columns[1] = columns[1][:-1]  # a name missing
+    elif damage == "string":
+        columns[2] = [10**6 for _ in columns[2]]  # node IDs by numbers never written
+    elif damage == "shape":
+        seg[2] = columns[:-1]
+    return msgpack.packb(doc, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("damage", ["short", "string", "shape"])
+def test_damaged_columns_are_a_value_error(damage: str) -> None:
+    bad = _damage_columns(dump_snapshot(_store().snapshot()), damage)
+    store = StateStore()
+    with pytest.raises(ValueError, match="state dump"):
+        store.restore(bad)
+    assert store.latest_index() == 0

@@ -265,8 +265,8 @@ register_table(
     diff=RowDiff(encode=to_wire_diff, decode=_decode_over),
     runs=RunCodec(fits=_run_fits, encode=_run_encode, decode=_run_decode),
 )
-register_table(BY_JOB_TABLE, _encode_ids, _decode_ids)
-register_table(BY_NODE_TABLE, _encode_ids, _decode_ids)
+register_table(BY_JOB_TABLE, _encode_ids, _decode_ids, keys_of=TABLE)
+register_table(BY_NODE_TABLE, _encode_ids, _decode_ids, keys_of=TABLE)
 register_table(USAGE_TABLE, list, tuple)
 register_table(COUNTS_TABLE)
 

@@ -10,17 +10,17 @@ writer hands the dump out piece by piece (:func:`write_dump`: a Raft dump goes s
 its file) and the reader takes a file (:func:`decode_dump_stream`), so neither holds the
 whole dump (a gigabyte at a million allocations).
 
-Version 3 (written now; 2 and 1 still read) writes the rows of a table with a :class:`RowDiff`
-(allocations; job versions likewise) as strict differences from the row before, grouped by their
-shared object (job version by job version), and a restore builds each row over the one before:
-what did not change is decoded once and one object for both (docs/contributing/raft.md).
+Version 3 writes the rows of a table with a :class:`RowDiff` (allocations, job versions) as
+strict differences from the row before, grouped by their shared object (job version by job
+version); a restore builds each row over the one before. Version 4 (written now; 3, 2 and 1
+still read) writes allocations as runs of columns (:mod:`.store_runs`) and the index rows of
+allocations by their numbers in that table (``keys_of``). docs/contributing/raft.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 from immutables import Map
 
 from nomadd.helper import gc_policy
-from nomadd.server.state.store_runs import RunCodec, read_runs, write_runs
+from nomadd.server.state.store_runs import RunCodec, keys_decoder, read_runs, row_key, write_runs
 from nomadd.structs.codec_diff import replacer
 
 __all__ = [
@@ -108,6 +108,7 @@ class TableCodec:
     shared: SharedField | None = None
     diff: RowDiff | None = None
     runs: RunCodec | None = None  # version 4 (store_runs): needs ``shared`` and ``diff``
+    keys_of: str = ""  # version 4: each row is a list of keys of that table (a runs table), by number
 
 
 def _identity(value: Any) -> Any:
@@ -127,11 +128,14 @@ def register_table(
     shared: SharedField | None = None,
     diff: RowDiff | None = None,
     runs: RunCodec | None = None,
+    keys_of: str = "",
 ) -> None:
     """Declare a table (idempotent for the same name). Call at import time of store_<noun>.py."""
     if runs is not None and (shared is None or diff is None):
         raise ValueError(f"state table {name!r}: runs need a shared field and a row diff")
-    _TABLES[name] = TableCodec(encode=encode, decode=decode, refs=refs, shared=shared, diff=diff, runs=runs)
+    _TABLES[name] = TableCodec(
+        encode=encode, decode=decode, refs=refs, shared=shared, diff=diff, runs=runs, keys_of=keys_of
+    )
 
 
 def register_shared(
@@ -188,13 +192,15 @@ class Refs:
     writes the rows, whose references are then known numbers: a restore decodes rows as it
     reads them, so the objects come first, and the rows are not held back meanwhile."""
 
-    __slots__ = ("_decoded", "_ids", "_objects", "_sealed")
+    __slots__ = ("_decoded", "_ids", "_objects", "_sealed", "keys")
 
     def __init__(self) -> None:
         self._ids: dict[str, dict[int, int]] = {}  # kind -> id(object) -> number
         self._objects: dict[str, list[Any]] = {}  # kind -> the objects, in number order
         self._decoded: dict[str, list[Any]] = {}
         self._sealed = False  # written: every object has its number
+        # a runs table's keys, in the order written (key -> number) or read (number -> key)
+        self.keys: dict[str, Any] = {}
 
     def out(self, kind: str, obj: Any) -> int | None:
         """The number of ``obj`` in this dump (None stays None). The snapshot being dumped
@@ -342,7 +348,7 @@ def dump_reader(f: Readable) -> Any:
 
 
 def _read_stream(unpacker: Any) -> Decoded:
-    """A version 2 or 3 dump, row by row: only one encoded row is held at a time (a whole
+    """A version 2, 3 or 4 dump, row by row: one encoded row is held at a time (a whole
     ``unpackb`` of a million allocations would hold them all, gigabytes, before decoding)."""
     doc: dict[str, Any] = {}
     tables: dict[str, Mapping[str, Any]] = {}
@@ -360,37 +366,28 @@ def _read_stream(unpacker: Any) -> Decoded:
             if key == "v" and doc[key] not in _WRITABLE_VERSIONS:  # first (the writer puts it there)
                 raise ValueError(f"unknown state dump version {doc[key]!r}")
     if doc.get("v") not in _WRITABLE_VERSIONS or "indexes" not in doc or "latest" not in doc:
-        raise ValueError(f"not a version 2 or 3 state dump (v={doc.get('v')!r})")
+        raise ValueError(f"not a version 2, 3 or 4 state dump (v={doc.get('v')!r})")
     return doc, tables
 
 
 def _read_table(unpacker: Any, name: str, refs: Refs, version: Any) -> Rows:
     decode = _row_decoder(name, refs)
     over = _over_decoder(name, refs) if version in (3, 4) else None
-    runs = _TABLES[name].runs if version == 4 else None
-    if runs is not None and over is not None:
-        return read_runs(unpacker, runs, decode, over, _row_key)
+    codec = _TABLES[name]
+    if version == 4 and codec.runs is not None and over is not None:
+        read: list[Any] = []
+        refs.keys[name] = read
+        return read_runs(unpacker, codec.runs, decode, over, read)
+    if version == 4 and codec.keys_of in refs.keys:
+        decode = keys_decoder(refs.keys[codec.keys_of], decode)
     built = _NO_ROWS.mutate()
     prev: Any = None
     for i in range(unpacker.read_map_header()):
         k = unpacker.unpack()
         raw = unpacker.unpack()
-        k = _row_key(k, raw)
+        k = row_key(k, raw)
         prev = built[k] = decode(raw) if over is None or i == 0 else over(raw, prev)
     return built.finish()
-
-
-def _row_key(k: Any, raw: Any) -> Any:
-    if type(raw) is dict and type(k) is str and raw.get(_KEY_FIELD) == k:
-        # one string for the key, the row's ID and the index rows (interned), as stored
-        k = raw[_KEY_FIELD] = sys.intern(k)
-    return k
-
-
-# The field of a row that holds its key (an allocation's, an evaluation's ID): the FSM stores a
-# row under its own ID string, and so does a restore (two equal strings: 85 MB at a million
-# allocations); interned, so the index rows (allocs_by_node, ...) find the same one
-_KEY_FIELD = "id"
 
 
 @contextlib.contextmanager
@@ -407,7 +404,7 @@ def _decoding() -> Iterator[None]:
 
 
 def decode_dump_stream(unpacker: Any) -> Decoded:
-    """The document and decoded tables of a version 2 or 3 dump read from a :func:`dump_reader`,
+    """The document and decoded tables of a version 2-4 dump read from a :func:`dump_reader`,
     row by row (the file is never held whole); ValueError if it is not one."""
     with _decoding():
         return _read_stream(unpacker)
@@ -519,12 +516,18 @@ def write_dump(
         encode = codec.encode
         if codec.runs is not None and version >= 4 and name in orders:
             assert codec.shared is not None and codec.diff is not None  # register_table checks it
-            write_runs(
-                out, rows, codec.runs, (codec.encode, codec.diff.encode), codec.shared, refs, orders[name]
-            )
+            written: list[Any] = []
+            codecs = (codec.encode, codec.diff.encode)
+            write_runs(out, rows, codec.runs, codecs, codec.shared, refs, orders[name], written)
+            refs.keys[name] = {k: n for n, k in enumerate(written)}
             continue
         out.map_header(len(rows))
-        if codec.refs:
+        if version >= 4 and codec.keys_of in refs.keys:
+            numbers = refs.keys[codec.keys_of]
+            for k, v in rows.items():
+                out.pack(k)
+                out.pack([numbers.get(key, key) for key in encode(v)])
+        elif codec.refs:
             for k, v in rows.items():
                 out.pack(k)
                 out.pack(encode(v, refs))

@@ -29,7 +29,20 @@ from immutables import Map
 
 from nomadd.structs.codec_diff import replacer
 
-__all__ = ["RunCodec", "StringsIn", "StringsOut", "read_runs", "write_runs"]
+__all__ = ["RunCodec", "StringsIn", "StringsOut", "keys_decoder", "read_runs", "row_key", "write_runs"]
+
+
+# The field of a row that holds its key (an allocation's, an evaluation's ID): the FSM stores a
+# row under its own ID string, and so does a restore (two equal strings: 85 MB at a million
+# allocations); interned, so the index rows (allocs_by_node, ...) find the same one
+_KEY_FIELD = "id"
+
+
+def row_key(k: Any, raw: Any) -> Any:
+    """``k``, interned and shared with the row's ID when the row holds it (a dict row)."""
+    if type(raw) is dict and type(k) is str and raw.get(_KEY_FIELD) == k:  # one string, interned
+        k = raw[_KEY_FIELD] = sys.intern(k)
+    return k
 
 
 class StringsOut:
@@ -119,12 +132,13 @@ def write_runs(
     field: _Shared,
     refs: _Refs,
     groups: list[list[Any]],
+    written: list[Any],
 ) -> None:
     """A table of runs, group by group (``groups``: the keys of each shared object's rows), each
     group's segments packed together. A head is written as version 3 writes a row (``codecs``:
     the whole row for the first, else its difference from the row before; the group's first
     row also names the group's object, None included); the rows after it that ``runs.fits``
-    as its columns."""
+    as its columns. ``written`` gets the keys in the order written (and read back)."""
     encode, diff = codecs
     detach: Callable[..., Any] | None = None
     strings = StringsOut()
@@ -143,6 +157,7 @@ def write_runs(
                 if detach is None:
                     detach = replacer(type(v), field.name)
                 v = detach(v, None)
+            written.append(k)
             if head is not None and runs.fits(head, k, v):
                 following.append(v)
                 following_keys.append(k)
@@ -165,11 +180,11 @@ def read_runs(
     runs: RunCodec,
     decode: Callable[[Any], Any],
     over: Callable[[Any, Any], Any],
-    row_key: Callable[[Any, Any], Any],
+    read: list[Any],
 ) -> Map[Any, Any]:
     """A table of runs (:func:`write_runs`), one group of rows unpacked at a time: a head read
-    with ``decode`` (the first) or ``over`` the row before, keyed by ``row_key(key, wire)``;
-    the rows after it built by ``runs.decode``."""
+    with ``decode`` (the first) or ``over`` the row before, keyed by :func:`row_key`;
+    the rows after it built by ``runs.decode``. ``read`` gets the keys in the order read."""
     built: Any = Map().mutate()
     strings = StringsIn()
     prev: Any = None
@@ -177,10 +192,29 @@ def read_runs(
         for k, raw, columns in unpacker.unpack():
             k = row_key(k, raw)
             prev = built[k] = decode(raw) if prev is None else over(raw, prev)
+            read.append(k)
             if columns:
                 keys, decoded = runs.decode(prev, columns, strings)
                 if len(keys) != len(decoded) or not decoded:
                     raise ValueError("state dump has a run whose columns do not match")
                 built.update(zip(keys, decoded, strict=True))
+                read.extend(keys)
                 prev = decoded[-1]
     return built.finish()  # type: ignore[no-any-return]
+
+
+def keys_decoder(keys: list[Any], decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``decode`` of a row written as numbers of another table's keys (a key it lacked: itself)."""
+    at = keys.__getitem__
+
+    def decode_keys(raw: Any) -> Any:
+        try:
+            if not raw or min(raw) >= 0:  # all numbers, the usual case
+                return decode(list(map(at, raw)))
+        except (TypeError, IndexError):
+            pass
+        if any(type(i) is int and not 0 <= i < len(keys) for i in raw):
+            raise ValueError("state dump refers to a row number it lacks")
+        return decode([keys[i] if type(i) is int else i for i in raw])
+
+    return decode_keys

@@ -113,6 +113,32 @@ def test_a_version_3_dump_of_the_same_state_restores_the_same_rows() -> None:
     assert all(strict_equal(a[k], b[k]) for k in a)
 
 
+def _ids(rows: object) -> list[str]:
+    return [r if isinstance(r, str) else r.id for chunk in rows for r in chunk]  # type: ignore[attr-defined]
+
+
+def test_index_rows_are_written_as_numbers_of_allocation_rows_and_read_back_in_order() -> None:
+    snap = _store().snapshot()
+    data = dump_snapshot(snap)
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    for table in (store_allocs.BY_JOB_TABLE, store_allocs.BY_NODE_TABLE):
+        assert all(type(n) is int for row in doc["tables"][table].values() for n in row), table
+    restored = StateStore()
+    restored.restore(data)
+    after = restored.snapshot()
+    allocs = after.table(store_allocs.TABLE)
+    for table in (store_allocs.BY_JOB_TABLE, store_allocs.BY_NODE_TABLE):
+        before_rows, after_rows = dict(snap.table(table)), dict(after.table(table))
+        assert before_rows.keys() == after_rows.keys()
+        for key, row in after_rows.items():
+            assert _ids(row) == _ids(before_rows[key]), (table, key)  # same IDs, same order
+            assert all(i is allocs[i].id for i in _ids(row))  # the allocations' own strings
+    # a number past the allocations table is a damaged dump
+    doc["tables"][store_allocs.BY_JOB_TABLE]["default\x00job-0"] = [10**6]
+    with pytest.raises(ValueError, match="state dump"):
+        StateStore().restore(msgpack.packb(doc, use_bin_type=True))
+
+
 def _damage_columns(data: bytes, damage: str) -> bytes:
     doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
     seg = next(seg for group in doc["tables"]["allocs"] for seg in group if seg[2])

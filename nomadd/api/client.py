@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = ["DEFAULT_ADDRESS", "APIError", "Client", "QueryMeta", "TLSOptions"]
 
@@ -166,11 +166,12 @@ class Client:
         method: str,
         path: str,
         params: Params | None,
-        data: bytes | None,
+        data: bytes | BinaryIO | None,
         content_type: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> tuple[bytes, Message]:
-        """One request with a bytes body; the answer's bytes and headers (APIError on failure)."""
+        """One request with a bytes body (or a file, sent as it is read: give its
+        Content-Length in ``headers``); the answer's bytes and headers (APIError on failure)."""
         req = urllib.request.Request(self.url(path, params), data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", content_type or "application/octet-stream")

@@ -8,7 +8,7 @@ import hashlib
 import http.client
 import json
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from nomadd.api.client import APIError, Client
 
@@ -68,8 +68,10 @@ class Operator:
         with self._c.stream("/v1/operator/snapshot", {"stale": True} if stale else {}) as (resp, headers):
             yield SnapshotDownload(resp, self._c.address), int(headers.get("X-Nomad-Index", "0") or 0)
 
-    def snapshot_restore(self, archive: bytes) -> None:
-        self._c.raw("PUT", "/v1/operator/snapshot", None, archive)
+    def snapshot_restore(self, archive: bytes | BinaryIO, size: int | None = None) -> None:
+        """Upload ``archive``: bytes, or a file of ``size`` bytes sent as it is read."""
+        headers = {"Content-Length": str(size)} if size is not None else None
+        self._c.raw("PUT", "/v1/operator/snapshot", None, archive, headers=headers)
 
     # ---- autopilot (/v1/operator/autopilot/*) ----------------------------------------------
     def autopilot_configuration(self) -> dict[str, Any]:

@@ -110,6 +110,7 @@ async def _receive(req: web.Request, spool: BinaryIO) -> tuple[int, str]:
     check = asyncio.get_running_loop().run_in_executor(None, read_archive_stream, pipe)
     digest = hashlib.sha256()
     size = 0
+    started = time.monotonic()
     try:
         while (piece := await req.content.read(CHUNK_BYTES)) and not check.done():
             if size + len(piece) > MAX_SNAPSHOT_BYTES:
@@ -119,7 +120,14 @@ async def _receive(req: web.Request, spool: BinaryIO) -> tuple[int, str]:
             await asyncio.to_thread(write_at, spool.fileno(), piece, size)
             size += len(piece)
         pipe.close()
+        received = time.monotonic()
         await check  # refused before anything is proposed
+        logger.info(
+            "snapshot upload received and checked bytes=%d received_s=%.2f checked_s=%.2f",
+            size,
+            received - started,
+            time.monotonic() - started,
+        )
     except SnapshotError as err:
         raise ValidationError(str(err)) from None
     except BaseException:

@@ -257,7 +257,7 @@ def measure(allocs: int, nodes: int, per_job: int, writes: int, dump: bool = Tru
     return out
 
 
-DUMP_VERSIONS = (2, 3)  # the format before, and the one written now
+DUMP_VERSIONS = (2, 3, 4)  # the formats before, and the one written now
 
 
 def measure_restore(allocs: int, nodes: int, per_job: int, repeat: int) -> dict[str, dict[str, float]]:

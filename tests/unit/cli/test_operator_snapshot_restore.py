@@ -5,7 +5,6 @@ answered."""
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from nomadd.cli import operator_snapshot_restore
 from nomadd.helper.snapshot_archive import build_archive
+from tests.unit.cli.http_agent import serving
 
 ARCHIVE = build_archive(b"\x81\xa1v\x03" + bytes(range(256)) * 2000, index=9, term=2)
 
@@ -56,14 +56,8 @@ class _NoWholeRead(io.FileIO):
 @pytest.fixture
 def agent() -> Iterator[_Agent]:
     a = _Agent()
-    t = threading.Thread(target=a.http.serve_forever, daemon=True)
-    t.start()
-    try:
+    with serving(a.http):
         yield a
-    finally:
-        a.http.shutdown()
-        a.http.server_close()
-        t.join(5)
 
 
 def test_a_good_archive_is_streamed_with_its_length(

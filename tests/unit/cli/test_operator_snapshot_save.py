@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from nomadd.cli import operator_snapshot_save
 from nomadd.helper.snapshot_archive import build_archive
+from tests.unit.cli.http_agent import serving
 
 ARCHIVE = build_archive(b"\x81\xa1v\x03" + bytes(range(256)) * 2000, index=9, term=2)
 
@@ -48,14 +48,8 @@ class _Agent:
 @pytest.fixture
 def agent() -> Iterator[_Agent]:
     a = _Agent()
-    t = threading.Thread(target=a.http.serve_forever, daemon=True)
-    t.start()
-    try:
+    with serving(a.http):
         yield a
-    finally:
-        a.http.shutdown()
-        a.http.server_close()
-        t.join(5)
 
 
 def _save(agent: _Agent, path: Path) -> int:

@@ -11,6 +11,7 @@ import sys
 import msgpack
 import pytest
 
+from nomadd.helper.snapshot_archive import table_stats
 from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot
@@ -101,6 +102,13 @@ def test_allocations_are_written_as_runs_and_rebuilt_exactly() -> None:
             assert dict(after.table(name)) == dict(snap.table(name)), name
     assert dump_snapshot(after) == dump_snapshot(restored.snapshot())
     assert decode_dump(dump_snapshot(after, version=3))[1]["allocs"] == after.table("allocs")
+
+
+def test_snapshot_inspect_counts_the_rows_of_a_table_of_runs() -> None:
+    snap = _store().snapshot()
+    stats = {name: rows for name, rows, _ in table_stats(dump_snapshot(snap))}
+    assert stats[store_allocs.TABLE] == len(snap.table(store_allocs.TABLE)) == 36
+    assert stats[store_allocs.BY_JOB_TABLE] == 3
 
 
 def test_a_version_3_dump_of_the_same_state_restores_the_same_rows() -> None:

@@ -126,6 +126,7 @@ def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
 _RUN_FIELDS = frozenset({"id", "name", "node_id", "node_name", "metrics"})
 _RUN_METRIC = ("scores", "allocation_time", "nodes_evaluated", "nodes_exhausted", "dimension_exhausted")
 _RUN_METRIC_FIELDS = frozenset(_RUN_METRIC)
+_STR = frozenset({str})
 _run_alloc = replacer(Allocation, "id", "name", "node_id", "node_name", "metrics")
 _run_metric = replacer(AllocMetric, *_RUN_METRIC)
 
@@ -134,8 +135,10 @@ def _run_fits(head: Allocation, key: Any, alloc: Allocation) -> bool:
     if head.metrics is None or alloc.metrics is None or key != alloc.id:
         return False
     m = alloc.metrics
-    strings = (alloc.id, alloc.name, alloc.node_id, alloc.node_name, *m.scores, *m.dimension_exhausted)
-    if any(type(s) is not str for s in strings):  # written as str, and the keys through StringsOut
+    # written as str, the keys through StringsOut (which tells strings from numbers by type)
+    if type(alloc.name) is not str or type(alloc.node_id) is not str or type(alloc.node_name) is not str:
+        return False
+    if not set(map(type, m.scores)) <= _STR or not set(map(type, m.dimension_exhausted)) <= _STR:
         return False
     diff = to_wire_diff(head, alloc)
     if not diff.keys() <= _RUN_FIELDS:

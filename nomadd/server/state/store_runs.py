@@ -140,7 +140,15 @@ def write_runs(
     row also names the group's object, None included); the rows after it that ``runs.fits``
     as its columns. ``written`` gets the keys in the order written (and read back)."""
     encode, diff = codecs
-    detach: Callable[..., Any] | None = None
+    detachers: list[Callable[..., Any]] = []  # the replacer of the rows' class, once known
+
+    def detached(row: Any) -> Any:  # the row without its shared object (written by reference)
+        if getattr(row, field.name) is None:
+            return row
+        if not detachers:
+            detachers.append(replacer(type(row), field.name))
+        return detachers[0](row, None)
+
     strings = StringsOut()
     prev: Any = None
     out.array_header(len(groups))
@@ -152,12 +160,8 @@ def write_runs(
         obj: Any = None
         for k in keys:
             v = rows[k]
-            obj = getattr(v, field.name)
-            if obj is not None:
-                if detach is None:
-                    detach = replacer(type(v), field.name)
-                v = detach(v, None)
             written.append(k)
+            # a group's rows hold one object: compared with it attached, it is no difference
             if head is not None and runs.fits(head, k, v):
                 following.append(v)
                 following_keys.append(k)
@@ -165,8 +169,9 @@ def write_runs(
                 continue
             if following:
                 segments[-1][2] = runs.encode(following_keys, following, strings)
-            wire = encode(v) if prev is None else diff(prev, v)
+            wire = encode(detached(v)) if prev is None else diff(detached(prev), detached(v))
             if not segments:  # the group's object, written once (its rows all hold it)
+                obj = getattr(v, field.name)
                 wire[field.name] = refs.out(field.kind, obj)
             segments.append([k, wire, []])
             head, prev, following, following_keys = v, v, [], []

@@ -381,7 +381,7 @@ def compact_scores_of(keys: list[str], values: list[float]) -> Mapping[str, floa
     (a version 4 dump's, read once each: ``store_runs.StringsIn``); ValueError if the two
     lengths differ."""
     if len(keys) != len(values):
-        raise ValueError(f"{len(keys)} score keys for {len(values)} scores")
+        raise ValueError(f"state dump has {len(keys)} score keys for {len(values)} scores")
     if not keys:
         return _EMPTY  # type: ignore[return-value]
     floats = _floats

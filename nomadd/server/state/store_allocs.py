@@ -167,7 +167,8 @@ def _run_encode(keys: list[Any], allocs: list[Allocation], strings: StringsOut) 
 
 def _run_decode(head: Allocation, columns: list[Any], strings: StringsIn) -> tuple[list[Any], list[Any]]:
     """The allocations of a run, each ``head`` with its own ID, name, node and metric (the
-    head's, with its own scores and allocation time): stored compact, as ``stored_over``."""
+    head's, with its own scores, allocation time and counts): stored compact, as
+    ``stored_over`` stores a row."""
     if len(columns) != 10 or len({len(c) for c in columns}) != 1:
         raise ValueError("state dump has allocation columns of another shape")
     ids, names, node_ids, node_names, score_keys, score_values, times, evaluated, exhausted, dims = columns

@@ -6,7 +6,9 @@ broker's delivery tokens and nack timeout, who may call them (``nomadd.rpc.auth`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -140,15 +142,26 @@ def test_only_servers_may_call_the_scheduling_rpcs(method: Any) -> None:
     auth.authorize(method.name, method.request(caller=SERVER))
 
 
+@contextlib.asynccontextmanager
+async def _follower_scheduling(nodes: int) -> AsyncIterator[tuple[FakeServer, FollowerScheduling]]:
+    """A leader that does not schedule (``leader_schedulers = 0``) with ``nodes`` nodes, and a
+    follower's workers scheduling for it; both stopped after."""
+    server = FakeServer(leader_schedulers=0, follower_schedulers=4)
+    for _ in range(nodes):
+        await server.add_node()
+    server.scheduling.set_enabled(True)
+    follower = FollowerScheduling(server.ctx, Supervisor("follower"), leading=lambda: False)
+    follower.start()
+    try:
+        yield server, follower
+    finally:
+        await follower.shutdown()
+        server.scheduling.set_enabled(False)
+
+
 def test_follower_workers_place_through_the_leader() -> None:
     async def main() -> None:
-        server = FakeServer(leader_schedulers=0, follower_schedulers=4)
-        for _ in range(2):
-            await server.add_node()
-        server.scheduling.set_enabled(True)
-        follower = FollowerScheduling(server.ctx, Supervisor("follower"), leading=lambda: False)
-        follower.start()
-        try:
+        async with _follower_scheduling(nodes=2) as (server, follower):
             assert server.scheduling.workers == []  # leader_schedulers = 0
             replies = [await server.register_job(api_job(job_id=f"web-{i}", count=3)) for i in range(5)]
             for r in replies:
@@ -164,9 +177,6 @@ def test_follower_workers_place_through_the_leader() -> None:
             assert all(a.job is not None and a.job.id == a.job_id for a in allocs)
             assert follower.placements == 15
             assert server.scheduling.broker.unacked_count() == 0
-        finally:
-            await follower.shutdown()
-            server.scheduling.set_enabled(False)
 
     _run(main())
 
@@ -177,13 +187,7 @@ def test_follower_workers_keep_working_across_a_leadership_change() -> None:
     up placed by the follower's workers."""
 
     async def main() -> None:
-        server = FakeServer(leader_schedulers=0, follower_schedulers=4)
-        for _ in range(4):
-            await server.add_node()
-        server.scheduling.set_enabled(True)
-        follower = FollowerScheduling(server.ctx, Supervisor("follower"), leading=lambda: False)
-        follower.start()
-        try:
+        async with _follower_scheduling(nodes=4) as (server, _):
             replies = [await server.register_job(api_job(job_id=f"web-{i}", count=2)) for i in range(20)]
             server.scheduling.set_enabled(False)  # leadership lost mid-way ...
             await asyncio.sleep(0.05)
@@ -197,8 +201,5 @@ def test_follower_workers_keep_working_across_a_leadership_change() -> None:
                 )
             snap = server.store.snapshot()
             assert all(len(store_allocs.allocs_by_job(snap, "default", f"web-{i}")) == 2 for i in range(20))
-        finally:
-            await follower.shutdown()
-            server.scheduling.set_enabled(False)
 
     _run(main())

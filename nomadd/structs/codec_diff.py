@@ -22,6 +22,7 @@ __all__ = [
     "Replacer",
     "fast_replace",
     "from_wire_over",
+    "hiding_fields",
     "replacer",
     "strict_equal",
     "to_wire_diff",
@@ -84,6 +85,9 @@ def _hiding_fields(t: type) -> tuple[str, ...] | None:
         names = tuple(fp.name for fp in _plan(t) if _may_hide(fp.kind))
     _hiding_cache[t] = names
     return names
+
+
+hiding_fields = _hiding_fields  # public: a caller that settles the rest of a struct with ``==``
 
 
 def _may_hide(kind: _Kind) -> bool:

@@ -35,6 +35,7 @@ from nomadd.helper.snapshot_archive import (
 )
 from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
+from nomadd.server.state.store_reuse import reusing
 from nomadd.structs.requests.snapshot import RestoreResult, SnapshotAbortEntry, SnapshotChunkEntry
 
 __all__ = ["STAGING_TABLE", "SnapshotRestorer", "read_at", "restore_staged", "staged_restore", "write_at"]
@@ -216,10 +217,15 @@ class _Trimmed:
 class _Decoder:
     """One restore's archive, checked and decoded in a thread as its chunks are applied
     (:func:`read_archive_stream` reading an :class:`ArchivePipe` the apply path feeds), so the
-    last chunk finds it decoded. Also hashes what it was fed (the upload's sha256)."""
+    last chunk finds it decoded. Also hashes what it was fed (the upload's sha256). It decodes
+    against ``live``, the running state when it started (store_reuse): what the archive holds
+    equal to it is kept as the running state's objects, not held twice until the swap."""
 
-    def __init__(self, key: tuple[str, str], idle_s: float) -> None:
+    def __init__(
+        self, key: tuple[str, str], idle_s: float, live: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
         self.key = key  # (restore_id, sha256 of the upload)
+        self._live = live
         self.next_seq = 0
         self.digest = hashlib.sha256()
         self.pipe = ArchivePipe(idle_s)
@@ -230,7 +236,8 @@ class _Decoder:
     def _run(self) -> None:
         t0, cpu0 = time.monotonic(), time.thread_time()
         try:
-            meta, tables = read_archive_stream(_Trimmed(self.pipe), _decode_state)
+            with reusing(self._live):
+                meta, tables = read_archive_stream(_Trimmed(self.pipe), _decode_state)
             assert tables is not None
             _trim_heap()  # the peak is near: old and new state alive, the upload's buffers freed
             self.result.set_result((meta, tables))
@@ -243,6 +250,7 @@ class _Decoder:
         except BaseException as err:  # reported by the last chunk (PipeStopped: never asked for)
             self.result.set_exception(err)
         finally:
+            self._live = None  # the running state's tables: not held past the swap
             self.pipe.finish()
 
     def feed(self, seq: int, data: bytes) -> bool:
@@ -338,7 +346,7 @@ class SnapshotRestorer:
         if decoder is not None and decoder.key == key and decoder.feed(seq, data):
             return decoder
         self._drop()
-        decoder = _Decoder(key, self._idle_s)
+        decoder = _Decoder(key, self._idle_s, txn.tables())
         for i in range(seq + 1):
             decoder.feed(i, _chunk_bytes(txn.get(STAGING_TABLE, _chunk_key(i))))
         with self._lock:

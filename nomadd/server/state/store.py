@@ -172,6 +172,13 @@ class Txn:
             self._store._tables[name] = rows.finish()
         return self._store._tables.get(name, _NO_ROWS)
 
+    def tables(self) -> dict[str, Mapping[str, Any]]:
+        """Every table as written so far in this entry (immutable: later writes do not change
+        them), e.g. the running state a restore decodes against (store_reuse)."""
+        for name in list(self._open):
+            self.table(name)
+        return dict(self._store._tables)
+
     def put(self, table: str, key: str, value: Any) -> None:
         rows = self._mutation(table)
         if table in self._noted:

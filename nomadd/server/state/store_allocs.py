@@ -28,23 +28,20 @@ from typing import Any
 
 from nomadd.server.state import store_deployments, store_jobs
 from nomadd.server.state.store import SharedField, register_table
+from nomadd.server.state.store_alloc_runs import ALLOC_RUNS
 from nomadd.server.state.store_codec import RowDiff
 from nomadd.server.state.store_jobs import Reader, job_key
-from nomadd.server.state.store_runs import RunCodec, StringsIn, StringsOut
 from nomadd.server.state.store_services import delete_alloc_locked as delete_alloc_services_locked
 from nomadd.structs.alloc import (
     Allocation,
     AllocClientStatus,
     AllocDesiredStatus,
-    AllocMetric,
     compact_alloc,
-    compact_counts,
-    compact_scores_of,
     stored_over,
     stored_placement,
 )
 from nomadd.structs.codec import from_wire, to_wire
-from nomadd.structs.codec_diff import fast_replace, from_wire_over, replacer, strict_equal, to_wire_diff
+from nomadd.structs.codec_diff import fast_replace, from_wire_over, strict_equal, to_wire_diff
 from nomadd.structs.job import Job
 from nomadd.structs.requests.node import AllocClientUpdate
 
@@ -118,78 +115,6 @@ def _decode_over(diff: dict[str, Any], prev: Allocation) -> Allocation:
     what did not change is ``prev``'s, one object for both; what did is interned and compacted
     as :func:`_decode` does, in the same copy (:func:`stored_over`)."""
     return stored_over(diff, prev)
-
-
-# A version 4 dump (store_runs) writes the allocations after a head that differ from it only in
-# these fields (and, of the metric, in these) as columns: a job version's placements, each on
-# its own node with its own scores, nodes evaluated and exhausted.
-_RUN_FIELDS = frozenset({"id", "name", "node_id", "node_name", "metrics"})
-_RUN_METRIC = ("scores", "allocation_time", "nodes_evaluated", "nodes_exhausted", "dimension_exhausted")
-_RUN_METRIC_FIELDS = frozenset(_RUN_METRIC)
-_STR = frozenset({str})
-_run_alloc = replacer(Allocation, "id", "name", "node_id", "node_name", "metrics")
-_run_metric = replacer(AllocMetric, *_RUN_METRIC)
-
-
-def _run_fits(head: Allocation, key: Any, alloc: Allocation) -> bool:
-    if head.metrics is None or alloc.metrics is None or key != alloc.id:
-        return False
-    m = alloc.metrics
-    # written as str, the keys through StringsOut (which tells strings from numbers by type)
-    if type(alloc.name) is not str or type(alloc.node_id) is not str or type(alloc.node_name) is not str:
-        return False
-    if not set(map(type, m.scores)) <= _STR or not set(map(type, m.dimension_exhausted)) <= _STR:
-        return False
-    diff = to_wire_diff(head, alloc)
-    if not diff.keys() <= _RUN_FIELDS:
-        return False
-    metric = diff.get("metrics")
-    return metric is None or (isinstance(metric, dict) and metric.keys() <= _RUN_METRIC_FIELDS)
-
-
-def _run_encode(keys: list[Any], allocs: list[Allocation], strings: StringsOut) -> list[Any]:
-    # the order StringsOut numbers strings in is the order _run_decode reads them back in
-    out = strings.out
-    metrics = [a.metrics for a in allocs]
-    return [
-        list(keys),
-        [a.name for a in allocs],
-        [out(a.node_id) for a in allocs],
-        [out(a.node_name) for a in allocs],
-        [[out(k) for k in m.scores] for m in metrics if m is not None],
-        [list(m.scores.values()) for m in metrics if m is not None],
-        [m.allocation_time for m in metrics if m is not None],
-        [m.nodes_evaluated for m in metrics if m is not None],
-        [m.nodes_exhausted for m in metrics if m is not None],
-        [dict(m.dimension_exhausted) for m in metrics if m is not None],
-    ]
-
-
-def _run_decode(head: Allocation, columns: list[Any], strings: StringsIn) -> tuple[list[Any], list[Any]]:
-    """The allocations of a run, each ``head`` with its own ID, name, node and metric (the
-    head's, with its own scores, allocation time and counts): stored compact, as
-    ``stored_over`` stores a row."""
-    if len(columns) != 10 or len({len(c) for c in columns}) != 1:
-        raise ValueError("state dump has allocation columns of another shape")
-    ids, names, node_ids, node_names, score_keys, score_values, times, evaluated, exhausted, dims = columns
-    ids = list(map(sys.intern, ids))
-    node_ids = strings.get_all(node_ids)  # in the order _run_encode numbered them
-    node_names = strings.get_all(node_names)
-    get_all = strings.get_all
-    metric = head.metrics
-    metrics = list(
-        map(
-            _run_metric,
-            itertools.repeat(metric),
-            [compact_scores_of(get_all(ks), vs) for ks, vs in zip(score_keys, score_values, strict=True)],
-            times,
-            evaluated,
-            exhausted,
-            map(compact_counts, dims),
-        )
-    )
-    allocs = list(map(_run_alloc, itertools.repeat(head), ids, names, node_ids, node_names, metrics))
-    return ids, allocs
 
 
 # A node holds ~200 allocations at C1M: copying its whole row on each placement made the cost
@@ -267,7 +192,7 @@ register_table(
     _decode,
     shared=SharedField(name="job", kind=store_jobs.SHARED_JOB),
     diff=RowDiff(encode=to_wire_diff, decode=_decode_over),
-    runs=RunCodec(fits=_run_fits, encode=_run_encode, decode=_run_decode),
+    runs=ALLOC_RUNS,
 )
 register_table(BY_JOB_TABLE, _encode_ids, _decode_ids, keys_of=TABLE)
 register_table(BY_NODE_TABLE, _encode_ids, _decode_ids, keys_of=TABLE)

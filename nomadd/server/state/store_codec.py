@@ -29,6 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 from immutables import Map
 
 from nomadd.helper import gc_policy
+from nomadd.server.state import store_reuse
 from nomadd.server.state.store_runs import RunCodec, keys_decoder, read_runs, row_key, write_runs
 from nomadd.structs.codec_diff import replacer
 
@@ -257,10 +258,12 @@ class Refs:
                 raise ValueError(f"state dump has unknown shared kind {kind!r}")
             decode = shared.decode
             over = shared.diff.decode if shared.diff is not None and version in (3, 4) else None
+            live = store_reuse.live_finder(kind)  # a restore's: the running state's equal object
             objects: list[Any] = []
             for i in range(unpacker.read_array_header()):
                 raw = unpacker.unpack()
-                objects.append(decode(raw) if over is None or i == 0 else over(raw, objects[-1]))
+                obj = decode(raw) if over is None or i == 0 else over(raw, objects[-1])
+                objects.append(obj if live is None else store_reuse.kept(live(obj), obj))
             self._decoded[kind] = objects
 
 
@@ -377,7 +380,7 @@ def _read_table(unpacker: Any, name: str, refs: Refs, version: Any) -> Rows:
     if version == 4 and codec.runs is not None and over is not None:
         read: list[Any] = []
         refs.keys[name] = read
-        return read_runs(unpacker, codec.runs, decode, over, read)
+        return read_runs(unpacker, codec.runs, decode, over, read, store_reuse.live_table(name))
     if version == 4 and codec.keys_of in refs.keys:
         decode = keys_decoder(refs.keys[codec.keys_of], decode)
     built = _NO_ROWS.mutate()

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from nomadd.server.state import store_reuse
 from nomadd.server.state.store_codec import Refs, RowDiff, register_shared, register_table
 from nomadd.structs.codec import from_wire, to_wire
 from nomadd.structs.codec_diff import fast_replace, from_wire_over, to_wire_diff
@@ -111,6 +112,18 @@ register_shared(
     diff=RowDiff(encode=to_wire_diff, decode=_decode_job_over),
 )
 register_table(TABLE, _encode_job, _decode_job, refs=True)
+
+
+def _live_version(job: Job) -> Job | None:
+    """The running state's version of ``job`` (a restore keeps it if equal, store_reuse)."""
+    versions = store_reuse.live_table(VERSIONS_TABLE)
+    for version in (versions.get(job_key(job.namespace, job.id)) if versions is not None else None) or ():
+        if version.version == job.version:
+            return version  # type: ignore[no-any-return]
+    return None
+
+
+store_reuse.register_live(SHARED_JOB, _live_version)
 register_table(VERSIONS_TABLE, _encode_versions, _decode_versions, refs=True)
 
 

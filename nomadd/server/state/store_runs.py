@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from immutables import Map
 
+from nomadd.server.state.store_reuse import kept
 from nomadd.structs.codec_diff import replacer
 
 __all__ = ["RunCodec", "StringsIn", "StringsOut", "keys_decoder", "read_runs", "row_key", "write_runs"]
@@ -97,15 +98,17 @@ class RunCodec:
       ``decode`` rebuilds it exactly;
     * ``encode(keys, rows, strings)``: the columns of the rows after a head (``columns[0]``
       their keys);
-    * ``decode(head, columns, strings)``: ``(keys, rows)`` built over ``head`` (which is the
-      stored row as a version 3 restore builds it), in the order written.
+    * ``decode(head, columns, strings, live)``: ``(keys, rows)`` built over ``head`` (which is
+      the stored row as a version 3 restore builds it), in the order written. ``live`` (a
+      restore's, when ``head`` is the running state's row: store_reuse) is the running state's
+      table: a row strictly equal to its row under the same key is that row.
 
     The shared field (:class:`~nomadd.server.state.store_codec.SharedField`) is the head's for
     every row of its segment; ``fits`` is asked only of rows with the head's shared object."""
 
     fits: Callable[[Any, Any, Any], bool]
     encode: Callable[[list[Any], list[Any], StringsOut], list[Any]]
-    decode: Callable[[Any, list[Any], StringsIn], tuple[list[Any], list[Any]]]
+    decode: Callable[[Any, list[Any], StringsIn, Mapping[Any, Any] | None], tuple[list[Any], list[Any]]]
 
 
 class _Out(Protocol):  # store_codec._Packed
@@ -186,20 +189,24 @@ def read_runs(
     decode: Callable[[Any], Any],
     over: Callable[[Any, Any], Any],
     read: list[Any],
+    live: Mapping[Any, Any] | None = None,
 ) -> Map[Any, Any]:
     """A table of runs (:func:`write_runs`), one group of rows unpacked at a time: a head read
     with ``decode`` (the first) or ``over`` the row before, keyed by :func:`row_key`;
-    the rows after it built by ``runs.decode``. ``read`` gets the keys in the order read."""
+    the rows after it built by ``runs.decode``. ``read`` gets the keys in the order read.
+    ``live``: the running state's table, whose strictly equal rows a restore keeps (store_reuse)."""
     built: Any = Map().mutate()
     strings = StringsIn()
     prev: Any = None
     for _ in range(unpacker.read_array_header()):
         for k, raw, columns in unpacker.unpack():
             k = row_key(k, raw)
-            prev = built[k] = decode(raw) if prev is None else over(raw, prev)
+            prev = decode(raw) if prev is None else over(raw, prev)
+            held = live.get(k) if live is not None else None
+            built[k] = prev = kept(held, prev)
             read.append(k)
             if columns:
-                keys, decoded = runs.decode(prev, columns, strings)
+                keys, decoded = runs.decode(prev, columns, strings, live if prev is held else None)
                 if len(keys) != len(decoded) or not decoded:
                     raise ValueError("state dump has a run whose columns do not match")
                 built.update(zip(keys, decoded, strict=True))

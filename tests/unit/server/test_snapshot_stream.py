@@ -22,6 +22,7 @@ import pytest
 
 from nomadd.helper.snapshot_archive import (
     SnapshotError,
+    build_archive,
     check_archive_file,
     read_archive,
     read_archive_stream,
@@ -30,7 +31,7 @@ from nomadd.server.fsm import FSM
 from nomadd.server.fsm import snapshot as snapshot_module
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.fsm.snapshot import STAGING_TABLE, SnapshotRestorer, _decode_state
-from nomadd.server.state.store import StateStore, decode_dump, register_table
+from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot, register_table
 from nomadd.structs.codec import pack
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.snapshot import (
@@ -40,6 +41,7 @@ from nomadd.structs.requests.snapshot import (
     SnapshotChunkEntry,
     SnapshotSaveRequest,
 )
+from tests.unit.server.state.runs_state import runs_store
 from tests.unit.server.test_snapshot import _fill, _server, _tables
 
 register_table("t_snapshot_freed")  # values put directly (never dumped)
@@ -390,3 +392,22 @@ def test_a_dump_of_the_version_written_today_is_decoded_row_by_row() -> None:
     assert {n: dict(rows) for n, rows in tables.items()} == {
         n: dict(rows) for n, rows in decode_dump(state)[1].items()
     }
+
+
+def test_a_restore_keeps_the_allocations_the_running_state_holds_equal() -> None:
+    """The decoder decodes against the state the server runs when the restore starts
+    (store_reuse): restoring the archive a server already holds leaves it one copy of each
+    allocation and job version, the running state's own objects."""
+    state = runs_store().snapshot()
+    archive = build_archive(dump_snapshot(state), index=state.index, term=1)
+    fsm = FSM(StateStore(), entry_kinds())
+    _apply([fsm], archive)
+    before = fsm.store.snapshot()
+    allocs, jobs = dict(before.table("allocs")), dict(before.table("jobs"))
+    assert len(allocs) == 36 and len(jobs) == 3
+    results = _apply([fsm], archive, rid="again", first_index=1000)
+    assert isinstance(results[0], RestoreResult) and results[0].done
+    after = fsm.store.snapshot()
+    assert all(after.table("allocs")[k] is row for k, row in allocs.items())
+    assert all(after.table("jobs")[k] is job for k, job in jobs.items())
+    assert dict(after.table("allocs")) == dict(state.table("allocs"))

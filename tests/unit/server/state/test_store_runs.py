@@ -4,63 +4,17 @@ new segment; damaged columns are a ValueError."""
 
 from __future__ import annotations
 
-import dataclasses
-import random
 import sys
 
 import msgpack
 import pytest
 
 from nomadd.helper.snapshot_archive import table_stats
-from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot
 from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec_diff import strict_equal
-
-SEED = 20261204
-
-
-def _store(seed: int = SEED) -> StateStore:
-    """Three jobs placed over eight nodes (each allocation its own node, scores, metric), then
-    some allocations changed so they no longer fit a run: no metric, other counts, a client
-    status, a -0.0 score and an int score."""
-    rng = random.Random(seed)
-    h = Harness()
-    for _ in range(8):
-        h.add_node()
-    ev = h.register(mock_job(count=12))
-    h.process(ev)
-    placed = list(h.live_allocs(ev.job_id))
-    store = StateStore()
-    index = 10
-    for n in range(3):
-        job_id = f"job-{n}"
-        job = dataclasses.replace(placed[0].job, id=job_id, name=job_id)
-        index += 1
-        batch = []
-        for i, a in enumerate(placed):
-            a = dataclasses.replace(
-                a, id=f"{job_id}-{i:02d}", job_id=job_id, job=None, name=f"{job_id}.g[{i}]"
-            )
-            m = a.metrics
-            assert m is not None
-            scores = {k: rng.random() for k in m.scores} or {f"{a.node_id}.binpack": rng.random()}
-            if i == 3:
-                scores[next(iter(scores))] = -0.0
-            if i == 4:
-                scores[next(iter(scores))] = 7
-            m = dataclasses.replace(m, scores=scores, nodes_evaluated=rng.randint(1, 8), allocation_time=i)
-            if i == 5:
-                m = dataclasses.replace(m, nodes_filtered=3)  # a field the columns do not carry
-            a = dataclasses.replace(a, metrics=None if i == 7 else m)
-            if i == 9:
-                a = dataclasses.replace(a, client_description="changed")
-            batch.append(a)
-        with store.write(index) as txn:
-            stored, _ = store_jobs.upsert_job_locked(txn, job, submit_time=1)
-            store_allocs.upsert_plan_locked(txn, stored, batch, ())
-    return store
+from tests.unit.server.state.runs_state import runs_store as _store
 
 
 def _segments(data: bytes) -> list[list[object]]:

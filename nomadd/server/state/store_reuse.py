@@ -1,0 +1,73 @@
+"""A restore's decode keeps what the running state already holds.
+
+An ``operator snapshot restore`` decodes the archive's state beside the running one, which
+keeps serving until the swap, so each server holds two states at once: at a million
+allocations 1.5 GB of running state and 1.1 GB of decoded state, over 2 GB. Most of an archive
+restored into the cluster it came from (the usual restore: back to a recent snapshot) is equal
+to what the cluster holds now. So a restore decodes *against* the running state
+(:func:`reusing`, set by the restore's decoder thread): a job version, and a row, that is
+strictly equal (:func:`~nomadd.structs.codec_diff.strict_equal`: same types, map order and
+float signs) to the running state's under the same key is kept as the running state's object,
+and the decoded copy is dropped at once. The restored state is equal to the archive's either
+way; what changes is that the two states share their equal rows instead of holding two copies.
+
+What a restore shares depends on the two states: an archive whose rows all differ from the
+running state's (another cluster's, or one from long ago) still costs its whole size until the
+swap (docs/contributing/raft.md, "A restore into the running C1M cluster").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from nomadd.structs.codec_diff import strict_equal
+
+__all__ = ["active", "kept", "live_finder", "live_table", "register_live", "reusing"]
+
+_local = threading.local()  # .tables: the running state's tables, for the decode on this thread
+
+
+@contextlib.contextmanager
+def reusing(tables: Mapping[str, Mapping[str, Any]] | None) -> Iterator[None]:
+    """Decode on this thread against ``tables`` (the running state's, a snapshot of them:
+    immutable maps, read from the decoder's thread while the apply thread goes on)."""
+    before = getattr(_local, "tables", None)
+    _local.tables = tables
+    try:
+        yield
+    finally:
+        _local.tables = before
+
+
+def active() -> bool:
+    """Whether this thread decodes against a running state (:func:`reusing`)."""
+    return getattr(_local, "tables", None) is not None
+
+
+def live_table(name: str) -> Mapping[str, Any] | None:
+    """The running state's table ``name`` while this thread decodes against it, else None."""
+    tables: Mapping[str, Mapping[str, Any]] | None = getattr(_local, "tables", None)
+    return None if tables is None else tables.get(name)
+
+
+def kept(live: Any, row: Any) -> Any:
+    """``live`` (the running state's row or object under the same key) if it is strictly
+    equal to the decoded ``row``, else ``row``."""
+    return live if live is not None and strict_equal(live, row) else row
+
+
+_finders: dict[str, Callable[[Any], Any]] = {}  # shared kind -> the running state's object for one
+
+
+def register_live(kind: str, find: Callable[[Any], Any]) -> None:
+    """How a restore finds the running state's object of a shared ``kind`` (store_codec's
+    ``register_shared``) for a decoded one (None: it has none), to keep it if equal."""
+    _finders[kind] = find
+
+
+def live_finder(kind: str) -> Callable[[Any], Any] | None:
+    """The finder of ``kind`` while this thread decodes against a running state, else None."""
+    return _finders.get(kind) if active() else None

@@ -269,7 +269,7 @@ class Raft:
         if dumper is not None:
 
             def dump_tick() -> None:  # tick thread: a dump when quiet, or before a send
-                if dumper.tick(int(node.raftLastApplied), time.monotonic()):
+                if dumper.tick(int(node.raftLastApplied), time.monotonic(), node._isLeader()):
                     node.forceLogCompaction()
 
             node.addOnTickCallback(dump_tick)

@@ -58,16 +58,17 @@ Dumps are also written when they are cheap and when they are needed, whatever th
 what a server replays at a restart, and what a follower catching up gets after the dump, is the
 journal since the dump: at a million allocations an entry holds ~100 placements (~50 KB), the
 pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
-(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S`` plus
-``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do not encode at once) and whose
-journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs no throughput;
-not while an operator restore stages its chunks); and a leader about to send its dump to a follower first
-writes a new one when the journal since its dump is larger than ``SEND_FRESH_RATIO`` times the dump file
-(the follower would spend longer on that log than on the dump), pausing the send until it is done
-(:meth:`DumpSerializer.hold_send`). An ``operator snapshot save`` asks for a dump at its index
-(:meth:`DumpSerializer.want_dump`) and copies the store's member of it. A dump a save or a send waits for
-is given the server's priority if it was started nicer (an entry-paced dump), where the server may raise
-it (``CAP_SYS_NICE``).
+(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S``
+plus ``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do not encode at once)
+and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs
+no throughput; not while an operator restore stages its chunks; a follower's at ``CHILD_NICE``: two
+at the server's priority beside a leader's dump for a save made a C1M save 33 s); and a leader about
+to send its dump to a follower first writes a new one when the journal since its dump is larger than
+``SEND_FRESH_RATIO`` times the dump file (the follower would spend longer on that log than on the
+dump), pausing the send until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot
+save`` asks for a dump at its index (:meth:`DumpSerializer.want_dump`) and copies the store's member
+of it. A dump a save or a send waits for is given the server's priority if it was started nicer (an
+entry-paced dump, a follower's quiet one), where the server may raise it (``CAP_SYS_NICE``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -128,7 +129,7 @@ IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
-_QUIET, _WAITED = 1, 2  # DumpSerializer._urgent: a quiet server's dump; one a send or a save waits for
+_QUIET, _WAITED = 1, 2  # DumpSerializer._urgent: a quiet leader's dump; one a send or a save waits for
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -214,7 +215,7 @@ class DumpSerializer:
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
-        self._urgent = 0  # the next dump: entry-paced (0), _QUIET or _WAITED (both nice 0)
+        self._urgent = 0  # the next dump: 0 (nice: entry-paced, a follower's quiet), _QUIET, _WAITED
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
         self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
@@ -240,10 +241,10 @@ class DumpSerializer:
         except OSError:
             return 0
 
-    def tick(self, applied: int, now: float) -> bool:
+    def tick(self, applied: int, now: float, leader: bool = True) -> bool:
         """Tick thread, after every tick: True when a dump should start now (pysyncobj's
         ``forceLogCompaction``): one is wanted before a send, or the server has been quiet long
-        enough with a journal worth a dump (see the module doc)."""
+        enough with a journal worth a dump (see the module doc; a follower's runs nicer)."""
         if applied != self._applied:
             self._applied, self._applied_at = applied, now
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
@@ -271,7 +272,6 @@ class DumpSerializer:
                 self._urgent = _WAITED
                 return True
         quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
-        # not quiet while an operator restore's chunks are staged (its decoders need the cores)
         if applied == self._idle_done or now - self._applied_at < quiet or restore_staged(self._fsm.store):
             return False
         self._idle_done = applied  # once per quiet spell
@@ -279,7 +279,7 @@ class DumpSerializer:
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
-        self._urgent = _QUIET
+        self._urgent = _QUIET if leader else 0  # a follower's at CHILD_NICE (module doc)
         return True
 
     def hold_send(self) -> bool:

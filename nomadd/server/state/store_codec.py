@@ -258,12 +258,12 @@ class Refs:
                 raise ValueError(f"state dump has unknown shared kind {kind!r}")
             decode = shared.decode
             over = shared.diff.decode if shared.diff is not None and version in (3, 4) else None
-            live = store_reuse.live_finder(kind)  # a restore's: the running state's equal object
+            keep = store_reuse.keeper(kind)  # a restore's: the running state's equal object
             objects: list[Any] = []
             for i in range(unpacker.read_array_header()):
                 raw = unpacker.unpack()
                 obj = decode(raw) if over is None or i == 0 else over(raw, objects[-1])
-                objects.append(obj if live is None else store_reuse.kept(live(obj), obj))
+                objects.append(obj if keep is None else keep(obj))
             self._decoded[kind] = objects
 
 

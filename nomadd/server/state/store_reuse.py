@@ -5,10 +5,11 @@ keeps serving until the swap, so each server holds two states at once: at a mill
 allocations 1.5 GB of running state and 1.1 GB of decoded state, over 2 GB. Most of an archive
 restored into the cluster it came from (the usual restore: back to a recent snapshot) is equal
 to what the cluster holds now. So a restore decodes *against* the running state
-(:func:`reusing`, set by the restore's decoder thread): a job version, and a row, that is
-strictly equal (:func:`~nomadd.structs.codec_diff.strict_equal`: same types, map order and
-float signs) to the running state's under the same key is kept as the running state's object,
-and the decoded copy is dropped at once. The restored state is equal to the archive's either
+(:func:`reusing`, set by the restore's decoder thread): a row that is strictly equal
+(:func:`~nomadd.structs.codec_diff.strict_equal`: same types, map order and float signs) to the
+running state's under the same key is kept as the running state's object, and the decoded copy
+is dropped at once; a job version, equal to the running state's version of that number
+(``store_jobs._kept_version``), likewise. The restored state is equal to the archive's either
 way; what changes is that the two states share their equal rows instead of holding two copies.
 
 What a restore shares depends on the two states: an archive whose rows all differ from the
@@ -25,7 +26,7 @@ from typing import Any
 
 from nomadd.structs.codec_diff import strict_equal
 
-__all__ = ["active", "kept", "live_finder", "live_table", "register_live", "reusing"]
+__all__ = ["active", "keeper", "kept", "live_table", "register_live", "reusing"]
 
 _local = threading.local()  # .tables: the running state's tables, for the decode on this thread
 
@@ -59,15 +60,16 @@ def kept(live: Any, row: Any) -> Any:
     return live if live is not None and strict_equal(live, row) else row
 
 
-_finders: dict[str, Callable[[Any], Any]] = {}  # shared kind -> the running state's object for one
+_keepers: dict[str, Callable[[Any], Any]] = {}  # shared kind -> obj: the object to hold for it
 
 
-def register_live(kind: str, find: Callable[[Any], Any]) -> None:
-    """How a restore finds the running state's object of a shared ``kind`` (store_codec's
-    ``register_shared``) for a decoded one (None: it has none), to keep it if equal."""
-    _finders[kind] = find
+def register_live(kind: str, keep: Callable[[Any], Any]) -> None:
+    """How a restore keeps the running state's object of a shared ``kind`` (store_codec's
+    ``register_shared``): ``keep(obj)`` is the running state's object equal to the decoded
+    ``obj``, or ``obj``."""
+    _keepers[kind] = keep
 
 
-def live_finder(kind: str) -> Callable[[Any], Any] | None:
-    """The finder of ``kind`` while this thread decodes against a running state, else None."""
-    return _finders.get(kind) if active() else None
+def keeper(kind: str) -> Callable[[Any], Any] | None:
+    """The keep function of ``kind`` while this thread decodes against a running state, else None."""
+    return _keepers.get(kind) if active() else None

@@ -33,6 +33,7 @@ from nomadd.helper.snapshot_archive import (
     SnapshotMeta,
     read_archive_stream,
 )
+from nomadd.server.state import store_reuse
 from nomadd.server.state.store import Txn, decode_dump, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, dump_streams
 from nomadd.server.state.store_reuse import reusing
@@ -238,14 +239,17 @@ class _Decoder:
         try:
             with reusing(self._live):
                 meta, tables = read_archive_stream(_Trimmed(self.pipe), _decode_state)
+                kept, built = store_reuse.counts()
             assert tables is not None
             _trim_heap()  # the peak is near: old and new state alive, the upload's buffers freed
             self.result.set_result((meta, tables))
             logger.info(
-                "snapshot restore decoded restore_id=%s took_s=%.2f cpu_s=%.2f",
+                "snapshot restore decoded restore_id=%s took_s=%.2f cpu_s=%.2f kept=%d built=%d",
                 self.key[0],
                 time.monotonic() - t0,
                 time.thread_time() - cpu0,
+                kept,
+                built,
             )
         except BaseException as err:  # reported by the last chunk (PipeStopped: never asked for)
             self.result.set_exception(err)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from nomadd.server.state import store_reuse
 from nomadd.server.state.store_runs import RunCodec, StringsIn, StringsOut
 from nomadd.structs.alloc import Allocation, AllocMetric, compact_counts, compact_scores_of
 from nomadd.structs.codec_diff import hiding_fields, replacer, strict_equal, to_wire_diff
@@ -128,12 +129,14 @@ def _run_kept(
     assert metric is not None
     fields = (_HEAD_FIELDS(head), _HEAD_METRIC(metric), _HEAD_HIDING(head), _METRIC_HIDING(metric))
     rows = []
+    built = 0
     cols = zip(ids, columns[1], node_ids, node_names, columns[4], *columns[5:], strict=True)
     for k, name, node_id, node_name, keys, values, at, evaluated, exhausted, dims in cols:
         keys = get_all(keys)
         row = live.get(k)
         mine = (name, node_id, node_name, at, evaluated, exhausted)
         if row is None or not _same_run_row(row, fields, mine, keys, values, dims):
+            built += 1
             scores = compact_scores_of(keys, values)
             row = _run_alloc(
                 head,
@@ -144,6 +147,7 @@ def _run_kept(
                 _run_metric(metric, scores, at, evaluated, exhausted, compact_counts(dims)),
             )
         rows.append(row)
+    store_reuse.note(len(rows) - built, built)
     return rows
 
 
@@ -200,4 +204,20 @@ def _same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return all(map(operator.is_, a, b)) or all(map(strict_equal, a, b))
 
 
-ALLOC_RUNS = RunCodec(fits=_run_fits, encode=_run_encode, decode=_run_decode)
+_NOT_JOB = operator.attrgetter(*(f.name for f in dataclasses.fields(Allocation) if f.name != "job"))
+_NOT_JOB_HIDING = operator.attrgetter(*(f for f in hiding_fields(Allocation) or () if f != "job"))
+
+
+def _same_head(row: Allocation, head: Allocation) -> bool:
+    """Whether the running state's ``row`` is a decoded ``head``: :func:`strict_equal` but for
+    the job, which is ``==`` (store_jobs._kept_version says why; a plan a follower's worker
+    scheduled holds its own copy of the job, so a leader's rows do not all hold the stored one)."""
+    if type(row) is not Allocation or type(head) is not Allocation or _NOT_JOB(row) != _NOT_JOB(head):
+        return False
+    job, other = row.job, head.job
+    if job is not other and (type(job) is not type(other) or job != other):
+        return False
+    return _same_objects(_NOT_JOB_HIDING(row), _NOT_JOB_HIDING(head))
+
+
+ALLOC_RUNS = RunCodec(fits=_run_fits, encode=_run_encode, decode=_run_decode, same=_same_head)

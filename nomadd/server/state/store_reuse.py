@@ -26,7 +26,7 @@ from typing import Any
 
 from nomadd.structs.codec_diff import strict_equal
 
-__all__ = ["active", "keeper", "kept", "live_table", "register_live", "reusing"]
+__all__ = ["active", "counts", "keeper", "kept", "live_table", "note", "register_live", "reusing"]
 
 _local = threading.local()  # .tables: the running state's tables, for the decode on this thread
 
@@ -35,17 +35,30 @@ _local = threading.local()  # .tables: the running state's tables, for the decod
 def reusing(tables: Mapping[str, Mapping[str, Any]] | None) -> Iterator[None]:
     """Decode on this thread against ``tables`` (the running state's, a snapshot of them:
     immutable maps, read from the decoder's thread while the apply thread goes on)."""
-    before = getattr(_local, "tables", None)
-    _local.tables = tables
+    before = getattr(_local, "tables", None), getattr(_local, "counts", None)
+    _local.tables, _local.counts = tables, [0, 0]
     try:
         yield
     finally:
-        _local.tables = before
+        _local.tables, _local.counts = before
 
 
 def active() -> bool:
     """Whether this thread decodes against a running state (:func:`reusing`)."""
     return getattr(_local, "tables", None) is not None
+
+
+def note(kept: int, built: int) -> None:
+    """Count rows a decode kept as the running state's and rows it built (:func:`counts`)."""
+    c = _local.counts
+    c[0] += kept
+    c[1] += built
+
+
+def counts() -> tuple[int, int]:
+    """(kept, built) rows this thread's decode counted so far (:func:`note`)."""
+    c = getattr(_local, "counts", None) or (0, 0)
+    return c[0], c[1]
 
 
 def live_table(name: str) -> Mapping[str, Any] | None:

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from immutables import Map
 
-from nomadd.server.state.store_reuse import kept
-from nomadd.structs.codec_diff import replacer
+from nomadd.server.state import store_reuse
+from nomadd.structs.codec_diff import replacer, strict_equal
 
 __all__ = ["RunCodec", "StringsIn", "StringsOut", "keys_decoder", "read_runs", "row_key", "write_runs"]
 
@@ -102,6 +102,8 @@ class RunCodec:
       the stored row as a version 3 restore builds it), in the order written. ``live`` (a
       restore's, when ``head`` is the running state's row: store_reuse) is the running state's
       table: a row strictly equal to its row under the same key is that row.
+    * ``same(running, head)``: whether a decoded head is the running state's row under its key
+      (a restore's, store_reuse; ``strict_equal`` unless the table says otherwise).
 
     The shared field (:class:`~nomadd.server.state.store_codec.SharedField`) is the head's for
     every row of its segment; ``fits`` is asked only of rows with the head's shared object."""
@@ -109,6 +111,7 @@ class RunCodec:
     fits: Callable[[Any, Any, Any], bool]
     encode: Callable[[list[Any], list[Any], StringsOut], list[Any]]
     decode: Callable[[Any, list[Any], StringsIn, Mapping[Any, Any] | None], tuple[list[Any], list[Any]]]
+    same: Callable[[Any, Any], bool] = strict_equal  # a running row that a decoded head may be
 
 
 class _Out(Protocol):  # store_codec._Packed
@@ -203,7 +206,12 @@ def read_runs(
             k = row_key(k, raw)
             prev = decode(raw) if prev is None else over(raw, prev)
             held = live.get(k) if live is not None else None
-            built[k] = prev = kept(held, prev)
+            if held is not None and runs.same(held, prev):
+                prev = held
+                store_reuse.note(1, 0)
+            elif live is not None:
+                store_reuse.note(0, 1)  # a head the running state holds otherwise, or not at all
+            built[k] = prev
             read.append(k)
             if columns:
                 keys, decoded = runs.decode(prev, columns, strings, live if prev is held else None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-from nomadd.server.state import store_allocs, store_jobs
+from nomadd.server.state import store_allocs, store_jobs, store_reuse
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot
 from nomadd.server.state.store_reuse import reusing
 from nomadd.structs.alloc import Allocation, AllocClientStatus
@@ -25,9 +25,16 @@ def _restored(data: bytes) -> StateStore:
     return store
 
 
-def _decoded(data: bytes, live: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
+def _decoded(
+    data: bytes, live: Mapping[str, Mapping[str, Any]] | None, counts: list[int] | None = None
+) -> dict[str, Mapping[str, Any]]:
+    """The tables of ``data`` decoded against ``live``; ``counts`` gets the allocations the
+    decode counted as kept and as built (store_reuse.counts)."""
     with reusing(live):
-        return decode_dump(data)[1]
+        tables = decode_dump(data)[1]
+        if counts is not None:
+            counts.extend(store_reuse.counts())
+        return tables
 
 
 def _same_as_plain(got: dict[str, Mapping[str, Any]], data: bytes) -> None:
@@ -43,8 +50,10 @@ def test_a_restore_of_the_running_state_keeps_every_row_and_job_version() -> Non
     data = dump_snapshot(runs_store().snapshot())
     running = _restored(data).snapshot()  # the running state: decoded from the same dump
     live = {name: running.table(name) for name in running.table_names()}
-    got = _decoded(data, live)
+    counts: list[int] = []
+    got = _decoded(data, live, counts)
     _same_as_plain(got, data)
+    assert counts == [36, 0]
     allocs = running.table(store_allocs.TABLE)
     assert len(allocs) == 36
     kept = [k for k, row in got[store_allocs.TABLE].items() if row is allocs[k]]
@@ -61,10 +70,17 @@ def _in_columns(data: bytes) -> list[str]:
     return [k for group in doc["tables"]["allocs"] for seg in group if seg[2] for k in seg[2][0]]
 
 
+def _alone(data: bytes) -> list[str]:
+    """The allocations a version 4 dump writes as heads with no rows in columns after them."""
+    doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return [seg[0] for group in doc["tables"]["allocs"] for seg in group if not seg[2]]
+
+
 def test_what_differs_from_the_running_state_is_built_from_the_dump() -> None:
     """The running state differs from the dump, in rows the dump writes as columns, in a column
     field (a name), in a head field (a client status), in a score's sign only (0.0 against
-    the dump's -0.0) and in a head's map's order only (both equal by ``==``); and in a job
+    the dump's -0.0) and in a head's map's order only (both equal by ``==``), and a head row
+    in a field (a client description); and in a job
     version's content under the same version number. Those rows (and that job) are the dump's;
     the rest are still the running state's."""
     archive = runs_store()
@@ -89,6 +105,7 @@ def test_what_differs_from_the_running_state_is_built_from_the_dump() -> None:
         txn.put(store_allocs.TABLE, unsigned, dataclasses.replace(row, metrics=signed))
     data = dump_snapshot(archive.snapshot())
     assert len({renamed, other_status, unsigned, reordered}) == 4
+    described = _alone(data)[0]  # its rows after it would be built too
     assert {renamed, other_status, unsigned, reordered} <= set(_in_columns(data)), "the rows stay in columns"
 
     running = _restored(data)
@@ -101,6 +118,7 @@ def test_what_differs_from_the_running_state_is_built_from_the_dump() -> None:
         unsigned: dataclasses.replace(
             rows[unsigned], metrics=dataclasses.replace(negative, scores={**negative.scores, first: 0.0})
         ),
+        described: dataclasses.replace(rows[described], client_description="changed here"),
         reordered: dataclasses.replace(
             rows[reordered],
             metrics=dataclasses.replace(rows[reordered].metrics, nodes_available={"dc2": 4, "dc1": 3}),
@@ -116,15 +134,17 @@ def test_what_differs_from_the_running_state_is_built_from_the_dump() -> None:
         txn.put(store_jobs.VERSIONS_TABLE, job_key, (other_job,))
     snap = running.snapshot()
     live = {name: snap.table(name) for name in snap.table_names()}
-    got = _decoded(data, live)
+    counts: list[int] = []
+    got = _decoded(data, live, counts)
     _same_as_plain(got, data)  # the dump's state, whatever the running one holds
+    assert counts == [31, 5]
     got_allocs, live_allocs = got[store_allocs.TABLE], live[store_allocs.TABLE]
     for key in changed:
         assert got_allocs[key] is not live_allocs[key], key
     assert got[store_jobs.TABLE][job_key] is not other_job
     assert not got[store_jobs.TABLE][job_key].meta
     same = [k for k in got_allocs if k not in changed and got_allocs[k] is live_allocs[k]]
-    assert len(same) == 32, "the unchanged rows are the running state's"
+    assert len(same) == 31, "the unchanged rows are the running state's"
 
 
 def test_without_a_running_state_nothing_is_shared() -> None:

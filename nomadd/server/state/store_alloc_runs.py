@@ -4,7 +4,8 @@ A version 4 dump writes the allocations of a job version that differ from a head
 their ID, name, node and a few numbers of their metric as columns (:func:`_run_encode`); a
 restore builds them over the head (:func:`_run_decode`), or, decoding against the running
 state (store_reuse), keeps the running state's row where it is strictly equal
-(:func:`_run_kept`). docs/contributing/raft.md, "Dump format".
+(:func:`_run_kept`). docs/contributing/raft.md, "Compaction cost" (the dump format) and "A
+restore into the running C1M cluster".
 """
 
 from __future__ import annotations

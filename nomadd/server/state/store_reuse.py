@@ -5,12 +5,13 @@ keeps serving until the swap, so each server holds two states at once: at a mill
 allocations 1.5 GB of running state and 1.1 GB of decoded state, over 2 GB. Most of an archive
 restored into the cluster it came from (the usual restore: back to a recent snapshot) is equal
 to what the cluster holds now. So a restore decodes *against* the running state
-(:func:`reusing`, set by the restore's decoder thread): a row that is strictly equal
-(:func:`~nomadd.structs.codec_diff.strict_equal`: same types, map order and float signs) to the
-running state's under the same key is kept as the running state's object, and the decoded copy
-is dropped at once; a job version, equal to the running state's version of that number
-(``store_jobs._kept_version``), likewise. The restored state is equal to the archive's either
-way; what changes is that the two states share their equal rows instead of holding two copies.
+(:func:`reusing`, set by the restore's decoder thread): an allocation row that is strictly
+equal (:func:`~nomadd.structs.codec_diff.strict_equal`: same types, map order and float signs;
+its job by ``==``) to the running state's under the same key is kept as the running state's
+object, and the decoded copy is dropped at once (``store_alloc_runs``); a job version ``==`` to
+the running state's version of that number likewise (``store_jobs._kept_version``). The
+restored state is equal to the archive's either way (but for what ``==`` leaves out of a job);
+what changes is that the two states share their equal rows instead of holding two copies.
 
 What a restore shares depends on the two states: an archive whose rows all differ from the
 running state's (another cluster's, or one from long ago) still costs its whole size until the
@@ -24,9 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from nomadd.structs.codec_diff import strict_equal
-
-__all__ = ["active", "counts", "keeper", "kept", "live_table", "note", "register_live", "reusing"]
+__all__ = ["active", "counts", "keeper", "live_table", "note", "register_live", "reusing"]
 
 _local = threading.local()  # .tables: the running state's tables, for the decode on this thread
 
@@ -65,12 +64,6 @@ def live_table(name: str) -> Mapping[str, Any] | None:
     """The running state's table ``name`` while this thread decodes against it, else None."""
     tables: Mapping[str, Mapping[str, Any]] | None = getattr(_local, "tables", None)
     return None if tables is None else tables.get(name)
-
-
-def kept(live: Any, row: Any) -> Any:
-    """``live`` (the running state's row or object under the same key) if it is strictly
-    equal to the decoded ``row``, else ``row``."""
-    return live if live is not None and strict_equal(live, row) else row
 
 
 _keepers: dict[str, Callable[[Any], Any]] = {}  # shared kind -> obj: the object to hold for it

@@ -9,8 +9,19 @@ import random
 from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore
+from nomadd.structs.alloc import Allocation
 
 SEED = 20261204
+
+
+def placed_allocs(count: int, nodes: int = 3) -> list[Allocation]:
+    """The allocations of one job of ``count`` placed by the scheduler over ``nodes`` nodes."""
+    h = Harness()
+    for _ in range(nodes):
+        h.add_node()
+    ev = h.register(mock_job(count=count))
+    h.process(ev)
+    return list(h.live_allocs(ev.job_id))
 
 
 def runs_store(seed: int = SEED) -> StateStore:
@@ -18,12 +29,7 @@ def runs_store(seed: int = SEED) -> StateStore:
     some allocations changed so they no longer fit a run: no metric, other counts, a client
     status, a -0.0 score and an int score."""
     rng = random.Random(seed)
-    h = Harness()
-    for _ in range(8):
-        h.add_node()
-    ev = h.register(mock_job(count=12))
-    h.process(ev)
-    placed = list(h.live_allocs(ev.job_id))
+    placed = placed_allocs(12, nodes=8)
     store = StateStore()
     index = 10
     for n in range(3):

@@ -10,27 +10,17 @@ import io
 import msgpack
 import pytest
 
-from nomadd.scheduler.testing import Harness, mock_job
 from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, write_dump
-from nomadd.structs.alloc import Allocation
 from nomadd.structs.codec import to_wire
+from tests.unit.server.state.runs_state import placed_allocs
 
 register_table("t_dump")
 
 
-def _placed(count: int) -> list[Allocation]:
-    h = Harness()
-    for _ in range(3):
-        h.add_node()
-    ev = h.register(mock_job(count=count))
-    h.process(ev)
-    return list(h.live_allocs(ev.job_id))
-
-
 def _store_with_two_jobs() -> StateStore:
-    allocs = _placed(4)
+    allocs = placed_allocs(4)
     store = StateStore()
     index = 10
     for n in range(2):
@@ -114,7 +104,7 @@ def test_a_version_2_dump_is_still_restored() -> None:
 
 
 def test_a_version_1_dump_is_still_restored() -> None:
-    alloc = _placed(1)[0]
+    alloc = placed_allocs(1)[0]
     old = msgpack.packb(
         {
             "v": 1,

@@ -59,10 +59,11 @@ what a server replays at a restart, and what a follower catching up gets after t
 journal since the dump: at a million allocations an entry holds ~100 placements (~50 KB), the
 pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
 (70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S``
-plus ``IDLE_DUMP_STAGGER_S`` per place among the voters (the three children do not encode at once)
 and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs
-no throughput; not while an operator restore stages its chunks; a follower's at ``CHILD_NICE``: two
-at the server's priority beside a leader's dump for a save made a C1M save 33 s); and a leader about
+no throughput; not while an operator restore stages its chunks; a leader's at the server's priority,
+a follower's at ``CHILD_NICE``: two at +0 beside a leader's dump for a save made a C1M save 33 s; not
+staggered by place: a follower's yields, and a restart before it is done replays the whole journal,
+as a C1M restart 48 s after the run did with 15 s per place: 30.5 s); and a leader about
 to send its dump to a follower first writes a new one when the journal since its dump is larger than
 ``SEND_FRESH_RATIO`` times the dump file (the follower would spend longer on that log than on the
 dump), pausing the send until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot
@@ -109,7 +110,6 @@ __all__ = [
     "DUMP_PACE",
     "IDLE_DUMP_MIN_BYTES",
     "IDLE_DUMP_S",
-    "IDLE_DUMP_STAGGER_S",
     "MAGIC",
     "SEND_FRESH_RATIO",
     "DumpSerializer",
@@ -121,7 +121,6 @@ __all__ = [
 DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_format_1)
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 IDLE_DUMP_S = 3.0  # nothing applied for this long: the cluster is quiet, a dump costs no throughput
-IDLE_DUMP_STAGGER_S = 15.0  # ... plus this per place among the voters (a 1M-alloc dump: ~20 s)
 IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a second
 # dump before a send once the journal is larger than this x the dump file: at C1M a follower
 # replays the journal at ~8 MB/s, a leader encodes a dump at ~13 MB/s of file (262 MB in ~20 s)
@@ -271,8 +270,8 @@ class DumpSerializer:
                 self._want = _FORCED
                 self._urgent = _WAITED
                 return True
-        quiet = IDLE_DUMP_S + IDLE_DUMP_STAGGER_S * self._place[0]
-        if applied == self._idle_done or now - self._applied_at < quiet or restore_staged(self._fsm.store):
+        quiet = now - self._applied_at >= IDLE_DUMP_S and applied != self._idle_done
+        if not quiet or restore_staged(self._fsm.store):
             return False
         self._idle_done = applied  # once per quiet spell
         size = self._journal_bytes()

@@ -60,7 +60,8 @@ journal since the dump: at a million allocations an entry holds ~100 placements 
 pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
 (70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S``
 and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs
-no throughput; not while an operator restore stages its chunks; a leader's at the server's priority,
+no throughput; not while an operator restore stages its chunks, and one in progress stops when the
+first chunk is staged: the restore replaces what it encodes; a leader's at the server's priority,
 a follower's at ``CHILD_NICE``: two at +0 beside a leader's dump for a save made a C1M save 33 s; not
 staggered by place: a follower's yields, and a restart before it is done replays the whole journal,
 as a C1M restart 48 s after the run did with 15 s per place: 30.5 s); and a leader about
@@ -91,17 +92,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
 from pysyncobj.config import SERIALIZER_STATE
 
-from nomadd.helper.snapshot_writer import write_member_in_line, write_member_into
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.snapshot import restore_staged
-from nomadd.server.raft.dump_read import END, MAGIC, Incoming, Inflater, read_format_2
-from nomadd.server.raft.journal import durable_replace, fsync_enabled
-from nomadd.server.state.store import StateSnapshot
-from nomadd.server.state.store_codec import Decoded, write_dump
+from nomadd.server.raft.dump_read import MAGIC, Incoming, Inflater, read_format_2
+from nomadd.server.raft.dump_write import write_dump_file
+from nomadd.server.raft.journal import durable_replace
+from nomadd.server.state.store_codec import Decoded
 
 logger = logging.getLogger("nomadd.server.raft")
 
@@ -128,7 +127,8 @@ IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
-_QUIET, _WAITED = 1, 2  # DumpSerializer._urgent: a quiet leader's dump; one a send or a save waits for
+# DumpSerializer._urgent: a quiet leader's dump; one a send or a save waits for; a quiet follower's
+_QUIET, _WAITED, _QUIET_NICE = 1, 2, 3
 
 
 def staggered(index: int, period: int, place: int, count: int) -> int:
@@ -166,35 +166,6 @@ class DumpState:
         return _file_id(self.path) == self.file_id
 
 
-def _member(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=1, mtime=0)
-
-
-def write_dump_file(path: str, snap: StateSnapshot, raft_data: Any, threaded: bool = True) -> dict[str, Any]:
-    """Encode ``snap`` and pysyncobj's ``raft_data`` into ``path`` (format 2, see the module
-    doc), piece by piece, fsync'ed; returns where the store's member lies (``offset``,
-    ``length``) and its uncompressed ``size`` and ``sha256``. ``threaded``: the store's member
-    is hashed and compressed by a second thread while this one encodes (zlib and hashlib release
-    the GIL; a dump something waits for: in line a C1M dump took ~27 s, not ~20 s); else in
-    line (an entry-paced dump beside placements takes one core at most)."""
-    with open(path, "wb") as f:
-        tail = pickle.dumps(raft_data, protocol=4)
-        f.write(_member(MAGIC + len(tail).to_bytes(8, "big") + tail))
-        f.flush()
-        offset = f.tell()
-        fd = f.fileno()
-        if threaded:
-            end, size, sha256 = write_member_into(fd, offset, lambda sink: write_dump(snap, sink))
-        else:
-            end, size, sha256 = write_member_in_line(fd, offset, lambda sink: write_dump(snap, sink))
-        last = _member(msgpack.packb([END, snap.index]))
-        if os.pwrite(fd, last, end) != len(last):
-            raise OSError(f"short write of {path}")
-        if fsync_enabled():
-            os.fsync(fd)
-    return {"offset": offset, "length": end - offset, "size": size, "sha256": sha256}
-
-
 class DumpSerializer:
     """pysyncobj's custom full-dump hooks (see the module doc)."""
 
@@ -214,7 +185,8 @@ class DumpSerializer:
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
-        self._urgent = 0  # the next dump: 0 (nice: entry-paced, a follower's quiet), _QUIET, _WAITED
+        self._urgent = 0  # the next dump: 0 (entry-paced), _QUIET, _WAITED, _QUIET_NICE
+        self._running = 0  # the dump in progress: its _urgent (_WAITED once something waits)
         self._send_asked: int | None = None  # the applied index hold_send last wanted a dump at
         self._failed_at = -SEND_FRESH_RETRY_S  # when the last dump failed
         self.sending_until = 0.0  # a send of our dump in progress until then (transmit.SnapshotHooks)
@@ -248,9 +220,11 @@ class DumpSerializer:
             self._applied, self._applied_at = applied, now
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
             if self._save_index and self._pid and self._index < self._save_index:
-                self._abandon()  # a dump of an older state: the save's starts now instead
+                self._abandon("a snapshot save")  # a dump of an older state: the save's starts now
             elif self._save_index:
                 self._promote()  # a save waits for this dump
+            elif self._pid and self._running in (_QUIET, _QUIET_NICE) and restore_staged(self._fsm.store):
+                self._abandon("an operator restore stages its chunks")  # the decoders need the cores
             return False
         if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
             self._want = _NO_DUMP_WANTED
@@ -278,7 +252,7 @@ class DumpSerializer:
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
-        self._urgent = _QUIET if leader else 0  # a follower's at CHILD_NICE (module doc)
+        self._urgent = _QUIET if leader else _QUIET_NICE  # a follower's at CHILD_NICE (module doc)
         return True
 
     def hold_send(self) -> bool:
@@ -323,6 +297,7 @@ class DumpSerializer:
     def _promote(self) -> None:
         """The dump in progress runs at the server's priority from now on (something waits for
         it), if it was started nicer and the server may raise it."""
+        self._running = _WAITED if self._pid else self._running
         if not self._pid or self._nice <= 0:
             return
         try:
@@ -333,12 +308,14 @@ class DumpSerializer:
             logger.info("raft full dump given the server's priority index=%d", self._index)
         self._nice = 0
 
-    def _abandon(self) -> None:
+    def _abandon(self, why: str) -> None:
         """Stop the dump in progress (reported to pysyncobj as failed): a save wants a newer one,
         which would otherwise wait behind it (an entry-paced dump at +10 after a busy spell took
-        30 s). The new one compacts the log further and serves a follower's catch-up as well,
-        so nothing is lost but the CPU spent."""
-        logger.info("raft full dump of an older index stopped for a snapshot save index=%d", self._index)
+        30 s; the new one compacts the log further and serves a follower's catch-up as well), or
+        an operator restore started staging during a quiet dump (the restored state replaces
+        what it encodes, on the cores the three servers' decoders need). Nothing is lost but
+        the CPU spent."""
+        logger.info("raft full dump stopped for %s index=%d", why, self._index)
         self._kill(wait=False)  # reaped by check(): a C1M child took 0.4-0.7 s to exit, a leader
         self._state = SERIALIZER_STATE.FAILED  # whose tick thread waited for it lost its lead
 
@@ -382,7 +359,7 @@ class DumpSerializer:
         # not entry-paced: at the server's priority (at +10 a C1M leader's quiet dump took 125 s
         # beside a save and a follower's decode); a second thread only for one waited for
         urgent, self._urgent = self._urgent, 0
-        nice = 0 if urgent else CHILD_NICE
+        nice = 0 if urgent in (_QUIET, _WAITED) else CHILD_NICE
 
         def work() -> None:
             where = {**write_dump_file(tmp, snap, raft_data, threaded=urgent == _WAITED), "index": snap.index}
@@ -400,7 +377,7 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
             return
-        self._pid, self._nice = pid, nice
+        self._pid, self._nice, self._running = pid, nice, urgent
         self._state = SERIALIZER_STATE.SERIALIZING
 
     def _reap(self) -> None:

@@ -558,20 +558,20 @@ def test_three_servers_dump_at_their_own_phases(
     dumps (a child encoding the whole store each) never coincide. Also when a dump takes longer
     than the entries to the server's next phase point (``dump_s``: a loaded machine, where this
     test failed 3 times in 14): the next one waits for the phase point after, not starting at once."""
-    from nomadd.server.raft import dump as dump_module
+    from nomadd.server.raft import dump_write
 
     period = 60
     # slowed dumps skip a phase point whenever the entries outrun them (how often depends on
     # the machine's speed: 7 later dumps in 8 periods under CI's parallel tests), so that run
     # is longer and asks for two later dumps a server, enough to see each one's phase
     periods, min_later = (8, 9) if dump_s == 0 else (12, 6)
-    real_write = dump_module.write_dump
+    real_write = dump_write.write_dump
 
     def slow_write(snap: object, sink: object) -> None:  # in the dump's child
         time.sleep(dump_s)
         real_write(snap, sink)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dump_module, "write_dump", slow_write)
+    monkeypatch.setattr(dump_write, "write_dump", slow_write)
 
     async def main() -> None:
         addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]

@@ -18,7 +18,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.dispatch import entry_kinds
 from nomadd.server.raft import dump as dump_module
-from nomadd.server.raft import dump_read
+from nomadd.server.raft import dump_read, dump_write
 from nomadd.server.raft.dump import MAGIC, DumpSerializer, staggered, write_dump_file
 from nomadd.server.state.store import StateStore, dump_snapshot, register_table
 from nomadd.structs.codec import pack
@@ -48,13 +48,13 @@ def test_the_dump_is_encoded_in_another_process_and_restores(
     """The encoding runs in a child (its own GIL), not on a thread of the server; the file it
     leaves restores the store."""
     seen = tmp_path / "encoder-pid"
-    real = dump_module.write_dump
+    real = dump_write.write_dump
 
     def recording(snap: object, sink: object) -> None:
         seen.write_text(str(os.getpid()))
         real(snap, sink)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dump_module, "write_dump", recording)
+    monkeypatch.setattr(dump_write, "write_dump", recording)
     fsm = _fsm()
     with fsm.store.write(7) as txn:
         txn.put("test_dump_rows", "k", "v")
@@ -78,7 +78,7 @@ def test_a_failed_child_leaves_the_old_dump_in_place(tmp_path: Path, monkeypatch
     def broken(snap: object, sink: object) -> None:
         raise RuntimeError("planted")
 
-    monkeypatch.setattr(dump_module, "write_dump", broken)
+    monkeypatch.setattr(dump_write, "write_dump", broken)
     dumper = DumpSerializer(fsm, path)
     dumper.serialize(path, None)
     assert _wait_done(dumper) == SERIALIZER_STATE.FAILED
@@ -91,7 +91,7 @@ def test_close_kills_a_dump_still_being_written(tmp_path: Path, monkeypatch: pyt
     def slow(snap: object, sink: object) -> None:
         time.sleep(60)
 
-    monkeypatch.setattr(dump_module, "write_dump", slow)
+    monkeypatch.setattr(dump_write, "write_dump", slow)
     dumper = DumpSerializer(_fsm(), str(tmp_path / "raft.dump"))
     dumper.serialize(str(tmp_path / "raft.dump"), None)
     pid = dumper._pid
@@ -348,6 +348,49 @@ def test_no_quiet_dump_while_a_restore_is_staged(tmp_path: Path) -> None:
     assert dumper.tick(8, 200.0 + quiet + 0.1)
 
 
+def test_a_quiet_dump_in_progress_stops_when_an_operator_restore_starts_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet dump started just before an operator restore (a restarted server's, once it had
+    replayed its journal) encodes a state the restore replaces, on the cores the three
+    servers' decoders need: it is stopped once the first chunk is staged. An entry-paced dump
+    and one a send waits for go on."""
+
+    def slow(snap: object, sink: object) -> None:
+        time.sleep(60)
+
+    monkeypatch.setattr(dump_write, "write_dump", slow)
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    fsm = _fsm()
+    path = str(tmp_path / "raft.dump")
+    dumper = DumpSerializer(fsm, path, journal=journal)
+    quiet = dump_module.IDLE_DUMP_S
+    try:
+        assert not dumper.tick(7, 100.0)
+        assert dumper.tick(7, 100.0 + quiet + 0.1, leader=False)  # a quiet follower's
+        dumper.serialize(path, None)  # what pysyncobj does when told to
+        quiet_pid = dumper._pid
+        assert quiet_pid and not dumper.tick(7, 150.0) and dumper._pid == quiet_pid  # nothing staged
+        chunk = SnapshotChunkEntry(restore_id="r", seq=0, total=3, sha256="0" * 64, data=b"\x1f\x8b")
+        assert fsm.apply(8, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(chunk)) == RestoreResult()
+        assert not dumper.tick(8, 151.0)
+        assert dumper._pid == 0 and _wait_done(dumper) == SERIALIZER_STATE.FAILED
+        dumper.serialize(path, None)  # the entry pace: pysyncobj's own trigger
+        paced_pid = dumper._pid
+        assert paced_pid and not dumper.tick(8, 152.0) and dumper._pid == paced_pid
+        dumper.close()
+        fsm.apply(9, MessageType.SNAPSHOT_RESTORE_ABORT, pack(SnapshotAbortEntry(restore_id="r")))
+        assert not dumper.tick(9, 200.0, leader=False)
+        assert dumper.tick(9, 200.0 + quiet + 0.1, leader=False)
+        dumper.serialize(path, None)
+        assert dumper.hold_send()  # a leader's send waits for the dump in progress
+        assert fsm.apply(10, MessageType.SNAPSHOT_RESTORE_CHUNK, pack(chunk)) == RestoreResult()
+        sent_pid = dumper._pid
+        assert sent_pid and not dumper.tick(10, 260.0) and dumper._pid == sent_pid
+    finally:
+        dumper.close()
+
+
 def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp_path: Path) -> None:
     """A follower catching up gets the leader's dump, then the journal since it: when that
     journal is larger than SEND_FRESH_RATIO times the dump the send waits for a new dump."""
@@ -453,7 +496,7 @@ def _slow_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int) -> D
     def slow(snap: object, sink: object) -> None:
         time.sleep(60)
 
-    monkeypatch.setattr(dump_module, "write_dump", slow)
+    monkeypatch.setattr(dump_write, "write_dump", slow)
     path = str(tmp_path / "raft.dump")
     dumper = DumpSerializer(_fsm_with_rows(index, 1), path)
     dumper.serialize(path, None)

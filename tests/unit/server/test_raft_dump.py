@@ -389,6 +389,8 @@ def test_a_quiet_dump_in_progress_stops_when_an_operator_restore_starts_staging(
         assert sent_pid and not dumper.tick(10, 260.0) and dumper._pid == sent_pid
     finally:
         dumper.close()
+        # the staged restore's decoder thread stops with it (other tests count those threads)
+        fsm.apply(11, MessageType.SNAPSHOT_RESTORE_ABORT, pack(SnapshotAbortEntry(restore_id="r")))
 
 
 def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp_path: Path) -> None:

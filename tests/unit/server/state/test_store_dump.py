@@ -3,7 +3,6 @@ restore, version 1 dumps still read, bad dumps rejected with a ValueError."""
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import io
 
@@ -14,26 +13,13 @@ from nomadd.server.state import store_allocs, store_jobs
 from nomadd.server.state.store import StateStore, decode_dump, dump_snapshot, register_table
 from nomadd.server.state.store_codec import decode_dump_stream, dump_reader, write_dump
 from nomadd.structs.codec import to_wire
-from tests.unit.server.state.runs_state import placed_allocs
+from tests.unit.server.state.runs_state import jobs_store, placed_allocs
 
 register_table("t_dump")
 
 
 def _store_with_two_jobs() -> StateStore:
-    allocs = placed_allocs(4)
-    store = StateStore()
-    index = 10
-    for n in range(2):
-        job_id = f"job-{n}"
-        job = dataclasses.replace(allocs[0].job, id=job_id, name=job_id)
-        index += 1
-        with store.write(index) as txn:
-            stored, _ = store_jobs.upsert_job_locked(txn, job, submit_time=1)
-            batch = [
-                dataclasses.replace(a, id=f"{job_id}-{i}", job_id=job_id, job=None)
-                for i, a in enumerate(allocs)
-            ]
-            store_allocs.upsert_plan_locked(txn, stored, batch, ())
+    store, index = jobs_store(placed_allocs(4), 2)
     with store.write(index + 1) as txn:
         txn.put("t_dump", "plain", [1, "two"])
     return store

@@ -222,7 +222,7 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
                 prevote.on_reply(owner, node, message)
                 return
             if kind == "append_entries":
-                prevote.on_append_entries(owner, message)
+                prevote.on_append_entries(owner, node, message)
         if kind == "append_entries" and "prevLogIdx" in message and "transmission" not in message:
             log = getattr(self._syncObj, "_SyncObj__raftLog", None)
             if log is not None:
@@ -249,8 +249,11 @@ class LoggingTransport(TCPTransport):  # type: ignore[misc]
             next_index[node] = before
 
     def send(self, node: Any, message: Any) -> bool:
-        """An AppendEntries reply waits (in order) until the entries it covers are durable."""
-        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+        """An AppendEntries reply waits (in order) until the entries it covers are durable; an
+        AppendEntries says this server speaks pre-vote (:data:`prevote.SPEAKS`)."""
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            message = {**message, prevote.SPEAKS: 1}
+        elif isinstance(message, dict) and message.get("type") == "next_node_idx":
             gate: AckGate | None = getattr(self._syncObj, "_nomadd_gate", None)
             if gate is not None and gate.hold(self, node, message):
                 return True

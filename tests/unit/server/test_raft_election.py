@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pysyncobj import SyncObjConf
 
+from nomadd.server.raft import prevote
 from nomadd.server.raft.glue import SLOW_TICK_S, RaftNode
 from tests.unit.server.fakes import make_fsm
 from tests.unit.server.server_helpers import PASSWORD, free_port
@@ -198,6 +200,42 @@ def test_a_server_cut_off_from_a_working_leader_does_not_depose_it(trio: list[Ra
     heal()
     _tick(trio, ELECTION_MAX_S * 2)
     assert {(n.view.term, n.view.leader) for n in trio} == {(term, leader.view.leader)}
+
+
+def test_a_follower_that_missed_the_pre_votes_and_is_cut_off_does_not_depose_the_leader(
+    trio: list[RaftNode],
+) -> None:
+    """A follower learns that its leader speaks pre-vote from the leader's AppendEntries, not
+    only from pre-vote messages: one that missed those (here: forgot them, as a restarted
+    server has) and is then cut off from everyone (nobody answers its pre-votes) keeps its term
+    instead of electing as plain Raft after SILENT_ROUNDS, and the leader stays."""
+    leader = _settled(trio)
+    cut = next(n for n in trio if n is not leader)
+    term = leader.view.term
+    for n in trio:
+        n._nomadd_prevote.speaks.clear()
+    _tick(trio, 0.5)  # heartbeats
+    cut_addr = str(cut._SyncObj__selfNode.address)
+    heals = []
+    for n in trio:
+        transport = n._SyncObj__transport
+        inner = transport.send
+
+        def send(peer: object, message: object, inner: Any = inner, me: RaftNode = n) -> bool:
+            if me is cut or str(getattr(peer, "address", "")) == cut_addr:
+                return True  # dropped: a partition around the cut-off server
+            return bool(inner(peer, message))
+
+        transport.send = send
+        heals.append((transport, inner))
+    _tick(trio, ELECTION_MAX_S * (prevote.SILENT_ROUNDS + 4))
+    for transport, inner in heals:
+        transport.send = inner
+    assert cut.view.term == term, "the cut-off server raised its term (it elected without pre-votes)"
+    _tick(trio, ELECTION_MAX_S * 2)
+    assert leader.view.state == 2 and {(n.view.term, n.view.leader) for n in trio} == {
+        (term, leader.view.leader)
+    }
 
 
 def test_a_majority_whose_leader_went_quiet_elects_through_pre_votes(trio: list[RaftNode]) -> None:

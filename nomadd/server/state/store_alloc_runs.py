@@ -100,6 +100,8 @@ def _run_decode(
         )
     )
     allocs = list(map(_run_alloc, itertools.repeat(head), ids, names, node_ids, node_names, metrics))
+    if live is not None:
+        store_reuse.note(0, len(allocs))  # built over a head with no metric: none is kept
     return ids, allocs
 
 

@@ -101,7 +101,9 @@ class RunCodec:
     * ``decode(head, columns, strings, live)``: ``(keys, rows)`` built over ``head`` (which is
       the stored row as a version 3 restore builds it), in the order written. ``live`` (a
       restore's, when ``head`` is the running state's row: store_reuse) is the running state's
-      table: a row strictly equal to its row under the same key is that row.
+      table: a row strictly equal to its row under the same key is that row. Given ``live``,
+      it counts every row it kept and built (``store_reuse.note``): :func:`read_runs` keeps
+      the running table whole only while nothing was built;
     * ``same(running, head)``: whether a decoded head is the running state's row under its key
       (a restore's, store_reuse; ``strict_equal`` unless the table says otherwise).
 
@@ -197,8 +199,13 @@ def read_runs(
     """A table of runs (:func:`write_runs`), one group of rows unpacked at a time: a head read
     with ``decode`` (the first) or ``over`` the row before, keyed by :func:`row_key`;
     the rows after it built by ``runs.decode``. ``read`` gets the keys in the order read.
-    ``live``: the running state's table, whose strictly equal rows a restore keeps (store_reuse)."""
-    built: Any = Map().mutate()
+    ``live``: the running state's table, whose strictly equal rows a restore keeps (store_reuse).
+
+    While every row read is the running state's own (kept), no table is built: if the last one
+    is, and they are all of ``live``'s rows, ``live`` itself is the table (equal to the one built,
+    row for row: a restore of an unchanged table, at a million allocations 8 % of its decode).
+    The first row that is not kept builds the table from the rows read so far."""
+    built: Any = Map().mutate() if live is None else None  # None: every row so far is live's
     strings = StringsIn()
     prev: Any = None
     for _ in range(unpacker.read_array_header()):
@@ -211,16 +218,39 @@ def read_runs(
                 store_reuse.note(1, 0)
             elif live is not None:
                 store_reuse.note(0, 1)  # a head the running state holds otherwise, or not at all
-            built[k] = prev
+                if built is None:
+                    built = _built_from(live, read)
+            if built is not None:
+                built[k] = prev
             read.append(k)
             if columns:
+                rebuilt = store_reuse.counts()[1]
                 keys, decoded = runs.decode(prev, columns, strings, live if prev is held else None)
                 if len(keys) != len(decoded) or not decoded:
                     raise ValueError("state dump has a run whose columns do not match")
-                built.update(zip(keys, decoded, strict=True))
+                if live is not None and prev is not held:
+                    store_reuse.note(0, len(decoded))  # over a head built: built too
+                if built is None and store_reuse.counts()[1] != rebuilt:
+                    built = _built_from(live, read)
+                if built is not None:
+                    built.update(zip(keys, decoded, strict=True))
                 read.extend(keys)
                 prev = decoded[-1]
+    if built is None:
+        assert live is not None
+        if len(read) == len(live) == len(set(read)):
+            return live if isinstance(live, Map) else Map(live)
+        built = _built_from(live, read)  # some of live's rows are not in the dump
     return built.finish()  # type: ignore[no-any-return]
+
+
+def _built_from(live: Mapping[Any, Any] | None, read: list[Any]) -> Any:
+    """A table being built (a ``MapMutation``) holding ``live``'s rows under the keys ``read``
+    so far (:func:`read_runs`: each was kept as the running state's)."""
+    assert live is not None
+    built: Any = Map().mutate()
+    built.update((k, live[k]) for k in read)
+    return built
 
 
 def keys_decoder(keys: list[Any], decode: Callable[[Any], Any]) -> Callable[[Any], Any]:

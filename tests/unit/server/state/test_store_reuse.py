@@ -58,6 +58,7 @@ def test_a_restore_of_the_running_state_keeps_every_row_and_job_version() -> Non
     assert len(allocs) == 36
     kept = [k for k, row in got[store_allocs.TABLE].items() if row is allocs[k]]
     assert len(kept) == 36, "every allocation, heads and rows in columns, is the running state's"
+    assert got[store_allocs.TABLE] is allocs, "an unchanged table is the running one, not a copy built"
     for key, versions in got[store_jobs.VERSIONS_TABLE].items():
         assert all(
             a is b for a, b in zip(versions, running.table(store_jobs.VERSIONS_TABLE)[key], strict=True)
@@ -145,6 +146,29 @@ def test_what_differs_from_the_running_state_is_built_from_the_dump() -> None:
     assert not got[store_jobs.TABLE][job_key].meta
     same = [k for k in got_allocs if k not in changed and got_allocs[k] is live_allocs[k]]
     assert len(same) == 31, "the unchanged rows are the running state's"
+
+
+def test_a_running_table_with_a_row_more_or_less_than_the_dump_is_not_kept_whole() -> None:
+    """Every row the dump holds is the running state's, but the running table holds one more
+    (it must not come back), or lacks one (built from the dump): the table is built."""
+    data = dump_snapshot(runs_store().snapshot())
+    for change in ("one more", "one less"):
+        running = _restored(data)
+        rows = running.snapshot().table(store_allocs.TABLE)
+        key, row = next(iter(rows.items()))
+        with running.write(1000) as txn:
+            if change == "one more":
+                txn.put(store_allocs.TABLE, "extra-" + key, dataclasses.replace(row, id="extra-" + key))
+            else:
+                txn.delete(store_allocs.TABLE, key)
+        snap = running.snapshot()
+        live = {name: snap.table(name) for name in snap.table_names()}
+        counts: list[int] = []
+        got = _decoded(data, live, counts)
+        _same_as_plain(got, data)
+        assert sum(counts) == 36 and (counts[1] == 0 if change == "one more" else counts[1] > 0), change
+        assert got[store_allocs.TABLE] is not live[store_allocs.TABLE], change
+        assert len(got[store_allocs.TABLE]) == 36, change
 
 
 def test_without_a_running_state_nothing_is_shared() -> None:

@@ -248,6 +248,7 @@ class Server:
             tasks=self.tasks.child("gossip"),
         )
         await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
+        known = self.serf_peers.known()  # before gossip's first event (our own join) rewrites it
         await self.gossip.start()
         self.tasks.spawn(self._announce(), "server-mdns-announce")
         self.scheduling.start()  # follower workers (server.follower_schedulers), idle while leading
@@ -263,7 +264,6 @@ class Server:
             await start_join(join.start_join, self.join, resolver=resolver)
         if join.retry_join:
             self.tasks.spawn(self._retry_join(join.retry_join, resolver), "server-retry-join", vital=True)
-        known = self.serf_peers.known()
         if known and not join.start_join:
             self.tasks.spawn(self._rejoin_known(known), "server-rejoin")
 

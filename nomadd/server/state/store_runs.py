@@ -206,6 +206,7 @@ def read_runs(
     row for row: a restore of an unchanged table, at a million allocations 8 % of its decode).
     The first row that is not kept builds the table from the rows read so far."""
     built: Any = Map().mutate() if live is None else None  # None: every row so far is live's
+    first = len(read)  # this table's keys are read[first:]
     strings = StringsIn()
     prev: Any = None
     for _ in range(unpacker.read_array_header()):
@@ -219,7 +220,7 @@ def read_runs(
             elif live is not None:
                 store_reuse.note(0, 1)  # a head the running state holds otherwise, or not at all
                 if built is None:
-                    built = _built_from(live, read)
+                    built = _built_from(live, read, first)
             if built is not None:
                 built[k] = prev
             read.append(k)
@@ -231,25 +232,26 @@ def read_runs(
                 if live is not None and prev is not held:
                     store_reuse.note(0, len(decoded))  # over a head built: built too
                 if built is None and store_reuse.counts()[1] != rebuilt:
-                    built = _built_from(live, read)
+                    built = _built_from(live, read, first)
                 if built is not None:
                     built.update(zip(keys, decoded, strict=True))
                 read.extend(keys)
                 prev = decoded[-1]
     if built is None:
         assert live is not None
-        if len(read) == len(live) == len(set(read)):
+        keys = read[first:]
+        if len(keys) == len(live) == len(set(keys)):
             return live if isinstance(live, Map) else Map(live)
-        built = _built_from(live, read)  # some of live's rows are not in the dump
+        built = _built_from(live, read, first)  # some of live's rows are not in the dump
     return built.finish()  # type: ignore[no-any-return]
 
 
-def _built_from(live: Mapping[Any, Any] | None, read: list[Any]) -> Any:
-    """A table being built (a ``MapMutation``) holding ``live``'s rows under the keys ``read``
-    so far (:func:`read_runs`: each was kept as the running state's)."""
+def _built_from(live: Mapping[Any, Any] | None, read: list[Any], first: int) -> Any:
+    """A table being built (a ``MapMutation``) holding ``live``'s rows under the keys
+    ``read[first:]`` read so far (:func:`read_runs`: each was kept as the running state's)."""
     assert live is not None
     built: Any = Map().mutate()
-    built.update((k, live[k]) for k in read)
+    built.update((k, live[k]) for k in read[first:])
     return built
 
 

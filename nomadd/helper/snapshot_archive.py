@@ -240,10 +240,15 @@ class ArchivePipe:
     def wait_drained(self, timeout: float) -> bool:
         """Wait until the reader has taken every byte fed so far and waits for more, or is done."""
         with self._cond:
-            return self._cond.wait_for(
-                lambda: self._finished or bool(self._stopped) or (self._waiting and not self._pieces),
-                timeout,
-            )
+            return self._cond.wait_for(self._drained, timeout)
+
+    def drained(self) -> bool:
+        """Whether the reader has taken every byte fed so far and waits for more, or is done."""
+        with self._cond:
+            return self._drained()
+
+    def _drained(self) -> bool:
+        return self._finished or bool(self._stopped) or (self._waiting and not self._pieces)
 
     def read(self, size: int = -1, /) -> bytes:
         out: list[bytes] = []

@@ -119,8 +119,7 @@ class Server:
         spool = str(self.data_dir) if self.data_dir else None  # restores' chunks (fsm/snapshot.py)
         self.restorer = SnapshotRestorer(spool_dir=spool)
         self.fsm = FSM(self.store, entry_kinds(self.restorer), EventBroker(config.event_buffer_size))
-        addresses = config.addresses
-        bind_host = addresses.raft if addresses else config.bind_addr
+        bind_host = config.addresses.raft if config.addresses else config.bind_addr
         self.raft = Raft(
             RaftConfig(
                 self_addr=self.raft_addr,
@@ -130,6 +129,7 @@ class Server:
             ).scaled(s.raft_multiplier),
             self.fsm,
         )
+        self.restorer.leading = self.raft.is_leader  # a follower's decoder runs nicer (fsm/snapshot.py)
         self.signer = ServerSigner(s.raft_secret)
         self.rpc_client = RPCClient(tls, credentials=self.signer)
         self.regions = Regions(region=config.region, members=self._gossip_members, rpc=self.rpc_client)

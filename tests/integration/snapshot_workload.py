@@ -228,6 +228,13 @@ def run(tmp: Path, *, nodes: int, jobs: int, count: int, timeout: float = 900) -
         assert "Snapshot Restored" in out
 
         t0 = time.monotonic()
+        # the command returns once the leader applied it; each follower applies it once its own
+        # decoder is done (fsm/snapshot.py): wait for every server to reach the leader's index
+        done_leader = target.wait_leader(fresh, timeout=60)
+        target_index = _applied(done_leader)
+        target.wait_for(
+            lambda: all(_applied(s) >= target_index for s in fresh), timeout=timeout, what="restore applied"
+        )
         for s in fresh:  # every server, read locally (stale): the same tables as the source
             got = state_tables(_save(s, tmp / f"check-{s.name}.snap", stale=True))
             for table in ("jobs", "job_versions", "allocs", "nodes", "variables", "evals"):
@@ -244,6 +251,10 @@ def run(tmp: Path, *, nodes: int, jobs: int, count: int, timeout: float = 900) -
     finally:
         source.close()
         target.close()
+
+
+def _applied(agent: Agent) -> int:
+    return int(agent.api("GET", "/v1/agent/self", timeout=10)["stats"]["raft"]["applied_index"])
 
 
 def _save(agent: Agent, path: Path, stale: bool = False) -> bytes:

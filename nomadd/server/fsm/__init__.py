@@ -69,21 +69,32 @@ class EntryKind(Generic[E]):
     ``apply(txn, entry)`` writes the store and returns what the proposer (and the FSM's
     listeners) learn; it must not mutate ``entry``. ``ignorable`` marks a type this build knows
     but does nothing with (reserved for a feature not built yet); its entries only move the index.
+    ``waits(entry)``: whether applying ``entry`` now would wait for work of another thread (a
+    restore's last chunk, for the decoder of the chunks before it); ``busy()``, cheap, says
+    whether any entry of the type might (:meth:`FSM.holds`).
     """
 
     apply: Callable[[Txn, E], object]
     encode: Callable[[E], bytes]
     decode: Callable[[bytes], E]
     ignorable: bool = False
+    waits: Callable[[E], bool] | None = None
+    busy: Callable[[], bool] | None = None
 
 
-def struct_entry(cls: type[E], apply: Callable[[Txn, E], object]) -> EntryKind[E]:
+def struct_entry(
+    cls: type[E],
+    apply: Callable[[Txn, E], object],
+    *,
+    waits: Callable[[E], bool] | None = None,
+    busy: Callable[[], bool] | None = None,
+) -> EntryKind[E]:
     """An entry that is one struct of ``cls`` in the codec's wire form (msgpack)."""
 
     def decode(payload: bytes) -> E:
         return unpack(cls, payload)
 
-    return EntryKind(apply=apply, encode=pack, decode=decode)
+    return EntryKind(apply=apply, encode=pack, decode=decode, waits=waits, busy=busy)
 
 
 class FSM:
@@ -99,6 +110,7 @@ class FSM:
         # payload -> [entry it encodes, entries in flight]: the proposer's own copy
         self._proposed: dict[bytes, list[Any]] = {}
         self._proposed_lock = threading.Lock()
+        self._busy = [k.busy for k in self._kinds.values() if k.busy is not None]
 
     def kind(self, msg_type: int) -> EntryKind[Any]:
         kind = self._kinds.get(msg_type)
@@ -145,6 +157,25 @@ class FSM:
         Listeners must only hand work to a loop (``call_soon_threadsafe``); they must not block.
         """
         self._listeners.append(listener)
+
+    def may_hold(self) -> bool:
+        """Cheap: whether :meth:`holds` may be True for some entry now (nothing in progress
+        that an apply could wait for: the Raft thread does not look at the entries)."""
+        return any(busy() for busy in self._busy)
+
+    def holds(self, msg_type: int, payload: bytes) -> bool:
+        """Whether applying this entry now would wait for work of another thread (a restore's
+        last chunk while this server's decoder has not decoded the chunks before it): the Raft
+        thread holds its apply, not its messages, until this is False (server/raft's
+        ``RaftNode``). An entry that does not decode is not held: its apply says why."""
+        kind = self._kinds.get(msg_type)
+        if kind is None or kind.waits is None:
+            return False
+        try:
+            entry = kind.decode(payload)
+        except Exception:
+            return False
+        return kind.waits(entry)
 
     def apply(self, index: int, msg_type: int, payload: bytes) -> object:
         kind = self._kinds.get(msg_type)

@@ -114,7 +114,9 @@ def entry_kinds(restorer: snapshot.SnapshotRestorer | None = None) -> dict[int, 
         t.ACL_ONE_TIME_TOKEN_UPSERT: struct_entry(ACLOneTimeTokenEntry, acl.apply_one_time_upsert),
         t.ACL_ONE_TIME_TOKEN_EXCHANGE: struct_entry(ACLOneTimeExchangeEntry, acl.apply_one_time_exchange),
         t.ROOT_KEY_UPSERT: struct_entry(RootKeyUpsertEntry, keyring.apply_root_key_upsert),
-        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(SnapshotChunkEntry, restorer.apply_chunk),
+        t.SNAPSHOT_RESTORE_CHUNK: struct_entry(
+            SnapshotChunkEntry, restorer.apply_chunk, waits=restorer.waits, busy=restorer.decoding
+        ),
         t.SNAPSHOT_RESTORE_ABORT: struct_entry(SnapshotAbortEntry, restorer.apply_abort),
         t.AUTOPILOT_SET_CONFIG: struct_entry(AutopilotSetConfigEntry, autopilot.apply_set_config),
         t.NAMESPACE_UPSERT: struct_entry(NamespaceUpsertEntry, namespace.apply_namespace_upsert),

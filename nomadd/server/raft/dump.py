@@ -61,10 +61,12 @@ pace counted a few thousand entries between dumps and the log since the dump rea
 (70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S``
 and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs
 no throughput; not while an operator restore stages its chunks, and one in progress stops when the
-first chunk is staged: the restore replaces what it encodes; a leader's at the server's priority,
-a follower's at ``CHILD_NICE``: two at +0 beside a leader's dump for a save made a C1M save 33 s; not
-staggered by place: a follower's yields, and a restart before it is done replays the whole journal,
-as a C1M restart 48 s after the run did with 15 s per place: 30.5 s); and a leader about
+first chunk is staged: the restore replaces what it encodes; nor for ``RESTORE_SETTLE_S`` after a
+restore was applied here, while the followers' decoders may still be at work; a leader's at the
+server's priority, a follower's at ``CHILD_NICE``: two at +0 beside a leader's dump for a save
+made a C1M save 33 s; not staggered by place: a follower's yields, and a restart before it is
+done replays the whole journal, as a C1M restart 48 s after the run did with 15 s per place:
+30.5 s); and a leader about
 to send its dump to a follower first writes a new one when the journal since its dump is larger than
 ``SEND_FRESH_RATIO`` times the dump file (the follower would spend longer on that log than on the
 dump), pausing the send until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot
@@ -96,7 +98,7 @@ from pysyncobj.config import SERIALIZER_STATE
 
 from nomadd.server.forked import CHILD_NICE, fork_worker
 from nomadd.server.fsm import FSM
-from nomadd.server.fsm.snapshot import restore_staged
+from nomadd.server.fsm.snapshot import restore_staged, restored_at
 from nomadd.server.raft.dump_read import MAGIC, Incoming, Inflater, read_format_2
 from nomadd.server.raft.dump_write import write_dump_file
 from nomadd.server.raft.journal import durable_replace
@@ -110,6 +112,7 @@ __all__ = [
     "IDLE_DUMP_MIN_BYTES",
     "IDLE_DUMP_S",
     "MAGIC",
+    "RESTORE_SETTLE_S",
     "SEND_FRESH_RATIO",
     "DumpSerializer",
     "DumpState",
@@ -121,6 +124,11 @@ DUMP_FORMAT = 2  # our full-dump file layout (1: one pickle, read by _load_forma
 DUMP_PACE = 10  # a dump waits for 10x the entries applied while the previous one was written
 IDLE_DUMP_S = 3.0  # nothing applied for this long: the cluster is quiet, a dump costs no throughput
 IDLE_DUMP_MIN_BYTES = 16 << 20  # a journal smaller than this replays in about a second
+# no quiet dump this soon after a restore was applied here: the followers' decoders, nicer than
+# the leader's (fsm/snapshot.py), are still at work, and a leader's quiet dump (the restore's
+# chunks in its journal) took a core from them: at a million allocations they applied the
+# restore 61 s after it began instead of ~35 s
+RESTORE_SETTLE_S = 30.0
 # dump before a send once the journal is larger than this x the dump file: at C1M a follower
 # replays the journal at ~8 MB/s, a leader encodes a dump at ~13 MB/s of file (262 MB in ~20 s)
 # and a follower decodes it at ~11 MB/s, so a fresh dump pays once the journal is about as large
@@ -184,6 +192,8 @@ class DumpSerializer:
         self._applied = -1  # the applied index last seen by tick(), and since when
         self._applied_at = time.monotonic()
         self._idle_done = -1  # the applied index of the last quiet spell looked at
+        self._restored = -1  # the Raft index of the last restore seen applied (-1: not looked yet)
+        self._restored_at = -RESTORE_SETTLE_S  # when it was seen applied
         self._want = _NO_DUMP_WANTED  # a dump wanted before a send (hold_send): _WANTED, _FORCED
         self._urgent = 0  # the next dump: 0 (entry-paced), _QUIET, _WAITED, _QUIET_NICE
         self._running = 0  # the dump in progress: its _urgent (_WAITED once something waits)
@@ -218,6 +228,10 @@ class DumpSerializer:
         enough with a journal worth a dump (see the module doc; a follower's runs nicer)."""
         if applied != self._applied:
             self._applied, self._applied_at = applied, now
+            restored = restored_at(self._fsm.store)
+            if restored > self._restored >= 0:  # not one the server started with
+                self._restored_at = now
+            self._restored = max(self._restored, restored)
         if self._pid or self._state != SERIALIZER_STATE.NOT_SERIALIZING:
             if self._save_index and self._pid and self._index < self._save_index:
                 self._abandon("a snapshot save")  # a dump of an older state: the save's starts now
@@ -245,7 +259,7 @@ class DumpSerializer:
                 self._urgent = _WAITED
                 return True
         quiet = now - self._applied_at >= IDLE_DUMP_S and applied != self._idle_done
-        if not quiet or restore_staged(self._fsm.store):
+        if not quiet or restore_staged(self._fsm.store) or now - self._restored_at < RESTORE_SETTLE_S:
             return False
         self._idle_done = applied  # once per quiet spell
         size = self._journal_bytes()

@@ -50,6 +50,7 @@ from nomadd.server.raft import (
     wire_buffers,
     wire_compress,
 )
+from nomadd.server.raft.apply_hold import ApplyHold
 from nomadd.server.raft.journal import DurableJournal, durable_replace
 from nomadd.server.raft.transmit import SnapshotHooks, SnapshotSerializer
 
@@ -471,6 +472,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._nomadd_last_wall: float | None = None
         self._nomadd_late_reads = 0
         self._nomadd_prevote = prevote.PreVote()
+        self._nomadd_hold = ApplyHold(fsm)
         on_state_changed = conf.onStateChanged
 
         def state_changed(old: int, new: int) -> None:
@@ -492,6 +494,19 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._nomadd_on_fatal(err)
             raise
         return result, index
+
+    def _SyncObj__applyLogEntries(self) -> bool:  # pysyncobj's, overridden
+        """pysyncobj's apply of the committed entries, stopped before one the FSM holds
+        (raft/apply_hold.py): the commit index it reads is lowered for the call."""
+        commit, applied = int(self.raftCommitIndex), int(self.raftLastApplied)
+        if commit <= applied or not (self._nomadd_hold.active or self._nomadd_fsm.may_hold()):
+            return bool(SyncObj._SyncObj__applyLogEntries(self))
+        pending = self._SyncObj__getEntries(applied + 1, commit - applied)
+        self._SyncObj__raftCommitIndex = max(applied, self._nomadd_hold.limit(pending, commit))
+        try:
+            return bool(SyncObj._SyncObj__applyLogEntries(self))
+        finally:
+            self._SyncObj__raftCommitIndex = commit
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
         """pysyncobj's tick, which starts an election (a follower whose timer ran out) or steps

@@ -4,16 +4,67 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pysyncobj import SyncObjConf
+
+from nomadd.server.fsm import FSM
 from nomadd.server.raft import Raft, RaftConfig
+from nomadd.server.raft.glue import RaftNode
 from tests.helpers import free_port
 from tests.unit.server.fakes import make_fsm
 
-__all__ = ["PASSWORD", "free_port", "make_raft", "wait_leader", "wait_until"]
+__all__ = [
+    "PASSWORD",
+    "free_port",
+    "hand_ticked_conf",
+    "hand_ticked_members",
+    "make_raft",
+    "wait_leader",
+    "wait_until",
+]
 
 PASSWORD = "unit-test-secret"
+
+
+def hand_ticked_conf(addr: str, fallback: float) -> SyncObjConf:
+    """pysyncobj settings of a member the test ticks by hand (``doTick``): elections in
+    0.3-0.5 s, heartbeats every 0.05 s, a leader stepping down after ``fallback`` s."""
+    return SyncObjConf(
+        password=PASSWORD,
+        bindAddress=addr,
+        autoTick=False,
+        appendEntriesUseBatch=False,
+        appendEntriesPeriod=0.05,
+        raftMinTimeout=0.3,
+        raftMaxTimeout=0.5,
+        connectionRetryTime=0.1,
+        connectionTimeout=30.0,
+        leaderFallbackTimeout=fallback,
+    )
+
+
+def _fatal(err: BaseException) -> None:
+    raise AssertionError(f"fsm fatal in test: {err}")
+
+
+def hand_ticked_members(
+    count: int, fallback: float, fsm: Callable[[], FSM] = make_fsm
+) -> Iterator[list[RaftNode]]:
+    """``count`` RaftNodes on 127.0.0.1 (:func:`hand_ticked_conf`), each with ``fsm()``;
+    destroyed afterwards."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(count)]
+    nodes: list[RaftNode] = []
+    for addr in addrs:
+        nodes.append(
+            RaftNode(fsm(), addr, [a for a in addrs if a != addr], hand_ticked_conf(addr, fallback), _fatal)
+        )
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.destroy()
 
 
 def make_raft(addr: str, peers: list[str], data_dir: Path | None = None, password: str = PASSWORD) -> Raft:

@@ -420,6 +420,29 @@ def test_a_leader_dumps_before_sending_a_dump_older_than_much_of_its_journal(tmp
     assert not dumper.hold_send()
 
 
+def test_no_quiet_dump_while_a_restores_followers_may_still_decode(tmp_path: Path) -> None:
+    """A restore applied here (its chunks fill the journal) is followed by a quiet spell, but
+    the followers' decoders, nicer than the leader's, are still at work: no quiet dump for
+    RESTORE_SETTLE_S after it. A restore the server started with (loaded from its dump) does
+    not delay one."""
+    from nomadd.server.fsm.snapshot import STAGING_TABLE
+
+    journal = _sized(tmp_path / "raft.journal", dump_module.IDLE_DUMP_MIN_BYTES + 1)
+    fsm = _fsm()
+    with fsm.store.write(5) as txn:
+        txn.put(STAGING_TABLE, "done", ("r0", 3))  # a restore before this server started
+    dumper = DumpSerializer(fsm, str(tmp_path / "raft.dump"), journal=journal)
+    quiet, settle = dump_module.IDLE_DUMP_S, dump_module.RESTORE_SETTLE_S
+    assert not dumper.tick(5, 100.0)
+    assert dumper.tick(5, 100.0 + quiet + 0.1)
+    with fsm.store.write(9) as txn:  # the last chunk of a restore, applied here
+        txn.put(STAGING_TABLE, "done", ("r1", 8))
+    assert not dumper.tick(9, 200.0)
+    assert not dumper.tick(9, 200.0 + quiet + 0.1)
+    assert not dumper.tick(9, 200.0 + settle - 0.1)
+    assert dumper.tick(9, 200.0 + settle + 0.1)
+
+
 def test_a_quiet_dump_runs_at_the_servers_priority_a_paced_one_nicer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,24 +9,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pysyncobj import SyncObjConf
 
 from nomadd.server.raft import prevote
 from nomadd.server.raft.glue import SLOW_TICK_S, RaftNode
-from tests.unit.server.fakes import make_fsm
-from tests.unit.server.server_helpers import PASSWORD, free_port
+from tests.unit.server.server_helpers import hand_ticked_members
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::ResourceWarning"),  # pysyncobj's in-memory journal
 ]
 
-ELECTION_MIN_S, ELECTION_MAX_S = 0.3, 0.5
+ELECTION_MIN_S, ELECTION_MAX_S = 0.3, 0.5  # as hand_ticked_conf sets them
 APPEND_ENTRIES_PERIOD_S = 0.05
-
-
-def _fail(err: BaseException) -> None:
-    raise AssertionError(f"fsm fatal in test: {err}")
 
 
 LEADER_FALLBACK_S = 0.3  # for the step-down test; elsewhere 30 s
@@ -35,27 +29,7 @@ LEADER_FALLBACK_S = 0.3  # for the step-down test; elsewhere 30 s
 def _members(count: int, fallback: float) -> Iterator[list[RaftNode]]:
     """``count`` members on 127.0.0.1 that tick only when the test ticks them (``doTick``),
     stepping down after ``fallback`` s without a majority; destroyed afterwards."""
-    addrs = [f"127.0.0.1:{free_port()}" for _ in range(count)]
-    nodes: list[RaftNode] = []
-    for addr in addrs:
-        conf = SyncObjConf(
-            password=PASSWORD,
-            bindAddress=addr,
-            autoTick=False,
-            appendEntriesUseBatch=False,
-            appendEntriesPeriod=APPEND_ENTRIES_PERIOD_S,
-            raftMinTimeout=ELECTION_MIN_S,
-            raftMaxTimeout=ELECTION_MAX_S,
-            connectionRetryTime=0.1,
-            connectionTimeout=30.0,
-            leaderFallbackTimeout=fallback,
-        )
-        nodes.append(RaftNode(make_fsm(), addr, [a for a in addrs if a != addr], conf, _fail))
-    try:
-        yield nodes
-    finally:
-        for node in nodes:
-            node.destroy()
+    yield from hand_ticked_members(count, fallback)
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 Signals: SIGINT/SIGTERM stop the agent forcefully and exit 1, unless ``leave_on_interrupt`` /
 ``leave_on_terminate`` ask for a graceful leave (``STOPPING=1``, leave bounded by
-``LEAVE_TIMEOUT_S``, exit 0; a second signal or the timeout exits 1). SIGHUP reloads: it re-reads the
-same files and flags, applies what can change live, and keeps the old config when the new one is
-invalid. Signal handlers only queue the signal; the main coroutine acts on it.
+``LEAVE_TIMEOUT_S``, exit 0; a second signal or the timeout exits 1). A second signal also ends
+a forceful stop's wait for its components (a Raft dump nearly written, ``SHUTDOWN_TIMEOUT_S``).
+SIGHUP reloads: it re-reads the same files and flags, applies what can change live, and keeps the
+old config when the new one is invalid. Signal handlers only queue the signal; the main coroutine
+acts on it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ __all__ = ["agent_flags", "run"]
 
 # Exit status of an unexpected exception (EX_SOFTWARE); exit 1 is Nomad's forceful stop.
 EXIT_CRASH = 70
-# How long the forceful path waits for components to close before exiting anyway.
-SHUTDOWN_TIMEOUT_S = 10.0
+# How long the forceful path waits for components to close before exiting anyway: a follower
+# may wait up to 15 s for a Raft dump nearly written (server/raft/stop_dump.py), within systemd's
+# TimeoutStopSec=30 of nomad-server.service.
+SHUTDOWN_TIMEOUT_S = 25.0
 _SIGNAL_NAMES = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
 
 
@@ -413,7 +417,7 @@ class _Runner:
                 sig == signal.SIGTERM and cfg.leave_on_terminate
             )
             if not graceful:
-                await _bounded_shutdown(self.agent)
+                await _bounded_shutdown(self.agent, signals)
                 return 1
             self.notifier.stopping()  # Nomad sends STOPPING=1 on the graceful path only
             return await self._graceful(signals)
@@ -465,8 +469,24 @@ class _Runner:
         self.notifier.ready(status="running")
 
 
-async def _bounded_shutdown(agent: Agent) -> None:
-    try:
-        await asyncio.wait_for(agent.shutdown(), SHUTDOWN_TIMEOUT_S)
-    except TimeoutError:
+async def _bounded_shutdown(agent: Agent, signals: asyncio.Queue[signal.Signals] | None = None) -> None:
+    """``agent.shutdown()``, bounded by ``SHUTDOWN_TIMEOUT_S``; a signal from ``signals`` (a
+    second one, the first started this) ends the wait at once: the process exits after it."""
+    stop = asyncio.create_task(agent.shutdown(), name="agent-shutdown")
+    second = asyncio.create_task(signals.get(), name="second-signal") if signals is not None else None
+    done, _ = await asyncio.wait(
+        {stop} | ({second} if second else set()),
+        timeout=SHUTDOWN_TIMEOUT_S,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    if second is not None and second in done:
+        logger.warning(
+            "shutdown cut short by a second signal signal=%s", _SIGNAL_NAMES.get(second.result(), "?")
+        )
+    elif stop not in done:
         logger.error("shutdown timed out timeout=%.0fs", SHUTDOWN_TIMEOUT_S)
+    for task in (stop, second):
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

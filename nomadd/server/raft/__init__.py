@@ -48,6 +48,7 @@ from nomadd.server.handoff import LoopHandoff
 from nomadd.server.raft.dump import DumpSerializer, DumpState
 from nomadd.server.raft.glue import AckGate, RaftNode, RaftView
 from nomadd.server.raft.journal import fsync_dir, write_durably
+from nomadd.server.raft.stop_dump import finish_dump
 from nomadd.structs.errors import NoLeaderError, NomaddError, RaftApplyError, RequestTooLargeError
 from nomadd.structs.messages import MessageType
 
@@ -298,6 +299,8 @@ class Raft:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        if self._node is not None and self._dumper is not None and not self._is_leader:
+            await finish_dump(self._dumper)
         node, self._node = self._node, None
         if node is None:
             return

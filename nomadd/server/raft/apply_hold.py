@@ -25,11 +25,12 @@ from typing import Any
 
 from nomadd.server.fsm import FSM
 
-__all__ = ["HOLD_MAX_S", "ApplyHold"]
+__all__ = ["HOLD_MAX_S", "HOLD_PEEK_ENTRIES", "ApplyHold"]
 
 logger = logging.getLogger(__name__)
 
 HOLD_MAX_S = 600.0
+HOLD_PEEK_ENTRIES = 64  # entries looked at (unpickled) per tick while the FSM may hold one
 _REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR: a @replicated call, pickled after it
 
 
@@ -46,8 +47,8 @@ class ApplyHold:
         return self._held is not None
 
     def limit(self, entries: Sequence[tuple[bytes, int, int]], commit: int) -> int:
-        """The last index of ``entries`` (the committed ones not applied, in order) to apply
-        now: ``commit``, or the one before the first entry the FSM holds."""
+        """The last index of ``entries`` (committed ones not applied, in order, up to ``commit``)
+        to apply now: ``commit``, or the one before the first entry the FSM holds."""
         for command, index, _term in entries:
             if index > commit:
                 break

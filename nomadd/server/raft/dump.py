@@ -1,39 +1,35 @@
 """Raft full dumps (pysyncobj's custom serializer hooks), written by a forked child, paced.
 
-The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one stream) of:
-:data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries and the cluster),
-after its length (8 bytes, big-endian); the store's dump
+The file (format 2) is one gzip stream (three gzip members, which gzip readers read as one stream)
+of: :data:`MAGIC` and the pickle of pysyncobj's tail data (the last two applied entries and the
+cluster), after its length (8 bytes, big-endian); the store's dump
 (:func:`~nomadd.server.state.store_codec.write_dump`, msgpack), a member of its own; an end mark
-(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive holds as
-its state (compressed the same way), so a save copies it from the leader's dump as it is
-(:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second time beside
-the dump (at a million allocations two encoders of the same state took the save to 36 s). Servers before
-the three members read only one gzip stream: they refuse such a file at a restart (a downgrade), and
-decode it from a leader as it arrives. The store is encoded straight into the file and read back from it
-row by row, so neither the writing child nor a restoring server holds the dump whole (at a million
-allocations the format 1 writer, ``gzip(pickle((1, store msgpack, tail data)))``, held three copies of it:
-a child peaked at 6 GB). The file checks itself: a truncated or corrupt file fails gzip's CRC and length,
-the msgpack framing or the end mark, and is refused with a ValueError before the store changes (it is
-decoded whole first, then installed). Format 1 files (a server upgraded in place) are still read.
-pysyncobj sends the file as it is to a lagging follower, which reads it here too.
+(``["end", index]``). The store's member is exactly what an ``operator snapshot save`` archive holds
+as its state (compressed the same way), so a save copies it from the leader's dump as it is
+(:class:`DumpState`, :meth:`DumpSerializer.want_dump`) instead of encoding the store a second time
+beside the dump (at a million allocations two encoders of the same state took the save to 36 s). The
+store is encoded straight into the file and read back from it row by row, so neither the writing
+child nor a restoring server holds the dump whole (the format 1 writer's child peaked at 6 GB at a
+million allocations). The file checks itself: a truncated or corrupt file fails gzip's CRC and
+length, the msgpack framing or the end mark, and is refused with a ValueError before the store
+changes (it is decoded whole first, then installed). Format 1 files (a server upgraded in place) are
+still read. pysyncobj sends the file as it is to a lagging follower, which reads it here too.
 
-pysyncobj calls
-:meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer, expects the
-file written before it returns. Encoding the store costs O(state) of Python work (seconds at a
-million allocations): on the tick thread it would stall heartbeats, and on a thread of this
-process it would hold the GIL against Raft, the scheduler and the HTTP API for as long. So
+pysyncobj calls :meth:`DumpSerializer.serialize` on its tick thread and, for a custom serializer,
+expects the file written before it returns. Encoding the store costs O(state) of Python work
+(seconds at a million allocations): on the tick thread it would stall heartbeats, and on a thread of
+this process it would hold the GIL against Raft, the scheduler and the HTTP API for as long. So
 :meth:`~DumpSerializer.serialize` takes the store's snapshot (O(1), consistent with the tail data:
-both at the last applied index) and forks: the child holds a copy-on-write image of this
-process, encodes the snapshot on its own interpreter (another core when there is one), writes
+both at the last applied index) and forks: the child holds a copy-on-write image of this process,
+encodes the snapshot on its own interpreter (another core when there is one), writes
 ``<dump>.nomadd.tmp``, fsyncs it and exits. :meth:`~DumpSerializer.check` (pysyncobj's
-``serializeChecker``, polled on the tick thread) reaps the child and renames the file over the
-dump, so pysyncobj deletes journal entries only once the new dump is durable. We never create
-pysyncobj's own ``<dump>.tmp``: its rename then fails (caught inside pysyncobj) and cannot put a
-partial file in place.
+``serializeChecker``, polled on the tick thread) reaps the child and renames the file over the dump,
+so pysyncobj deletes journal entries only once the new dump is durable. We never create pysyncobj's
+own ``<dump>.tmp``: its rename then fails (caught inside pysyncobj) and cannot put a partial file in
+place.
 
 The child follows :mod:`nomadd.server.forked`'s rules (no lock, no logging, no GC, dies with
-the server); a failure's traceback goes to ``<dump>.nomadd.tmp.err``, which the server logs. A
-dump still running when the server stops is killed.
+the server); a failure's traceback goes to ``<dump>.nomadd.tmp.err``, which the server logs.
 
 Dumps are paced. pysyncobj starts one whenever the log holds more than
 ``logCompactionMinEntries``; with a fixed floor a large store is dumped back to back, and each
@@ -54,25 +50,20 @@ starting at once off its phase). pysyncobj's own ``logCompactionSplit`` does not
 staggers by the clock, in windows of ``logCompactionMinTime`` (each server may start a dump only
 in 30 % of its third of every 300 s), which a log that fills in seconds would outgrow.
 
-Dumps are also written when they are cheap and when they are needed, whatever the pace, because
-what a server replays at a restart, and what a follower catching up gets after the dump, is the
-journal since the dump: at a million allocations an entry holds ~100 placements (~50 KB), the
-pace counted a few thousand entries between dumps and the log since the dump reached 350-560 MB
-(70 s to replay). So (:meth:`DumpSerializer.tick`): a server that applied nothing for ``IDLE_DUMP_S``
-and whose journal holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (the cluster is quiet: it costs
-no throughput; not while an operator restore stages its chunks, and one in progress stops when the
-first chunk is staged: the restore replaces what it encodes; nor for ``RESTORE_SETTLE_S`` after a
-restore was applied here, while the followers' decoders may still be at work; a leader's at the
-server's priority, a follower's at ``CHILD_NICE``: two at +0 beside a leader's dump for a save
-made a C1M save 33 s; not staggered by place: a follower's yields, and a restart before it is
-done replays the whole journal, as a C1M restart 48 s after the run did with 15 s per place:
-30.5 s); and a leader about
+Dumps are also written when they are cheap and when they are needed, whatever the pace, because what
+a server replays at a restart, and what a follower catching up gets after the dump, is the journal
+since the dump (at a million allocations it reached 350-560 MB, 70 s to replay). So
+(:meth:`DumpSerializer.tick`) a server that applied nothing for ``IDLE_DUMP_S`` and whose journal
+holds more than ``IDLE_DUMP_MIN_BYTES`` writes one (no throughput lost; not while an operator
+restore stages its chunks, nor for ``RESTORE_SETTLE_S`` after one was applied here; a leader's at
+the server's priority, a follower's at ``CHILD_NICE``, as nothing waits for it), and a leader about
 to send its dump to a follower first writes a new one when the journal since its dump is larger than
-``SEND_FRESH_RATIO`` times the dump file (the follower would spend longer on that log than on the
-dump), pausing the send until it is done (:meth:`DumpSerializer.hold_send`). An ``operator snapshot
-save`` asks for a dump at its index (:meth:`DumpSerializer.want_dump`) and copies the store's member
-of it. A dump a save or a send waits for is given the server's priority if it was started nicer (an
-entry-paced dump, a follower's quiet one), where the server may raise it (``CAP_SYS_NICE``).
+``SEND_FRESH_RATIO`` times the dump file (:meth:`DumpSerializer.hold_send`). A server that stops
+while a dump is written waits for it when it would be done soon (``raft/stop_dump.py``). An
+``operator snapshot save`` asks for a dump at its index (:meth:`DumpSerializer.want_dump`) and
+copies the store's member of it. A dump a save or a send waits for is given the server's priority if
+it was started nicer (an entry-paced dump, a follower's quiet one), where the server may raise it
+(``CAP_SYS_NICE``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -212,11 +203,13 @@ class DumpSerializer:
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
         self._tables: frozenset[str] = frozenset()  # the snapshot's tables with rows
         self._nice = 0  # the writing child's niceness over the server's
+        self._rows = 0  # the rows of the store the dump in progress encodes
+        self.bytes_per_row = 0.0  # of the last dump file written or loaded (0: none yet)
         self._save_index = 0  # a save wants a dump at this store index or later (want_dump)
         self.dumped: DumpState | None = None  # the last dump this server wrote
         self._dying: list[int] = []  # children killed, not reaped yet (check() reaps them)
 
-    def _journal_bytes(self) -> int:
+    def journal_bytes(self) -> int:
         try:
             return os.path.getsize(self._journal) if self._journal else 0
         except OSError:
@@ -236,7 +229,7 @@ class DumpSerializer:
             if self._save_index and self._pid and self._index < self._save_index:
                 self._abandon("a snapshot save")  # a dump of an older state: the save's starts now
             elif self._save_index:
-                self._promote()  # a save waits for this dump
+                self.promote()  # a save waits for this dump
             elif self._pid and self._running in (_QUIET, _QUIET_NICE) and restore_staged(self._fsm.store):
                 self._abandon("an operator restore stages its chunks")  # the decoders need the cores
             return False
@@ -262,7 +255,7 @@ class DumpSerializer:
         if not quiet or restore_staged(self._fsm.store) or now - self._restored_at < RESTORE_SETTLE_S:
             return False
         self._idle_done = applied  # once per quiet spell
-        size = self._journal_bytes()
+        size = self.journal_bytes()
         if size <= IDLE_DUMP_MIN_BYTES:
             return False
         logger.info("raft full dump of a quiet server journal_bytes=%d applied=%d", size, applied)
@@ -273,7 +266,7 @@ class DumpSerializer:
         """A leader is about to send its dump to a follower: True to wait (a dump is being
         written, or one is wanted first because the journal since the dump is large)."""
         if self._pid or self._state == SERIALIZER_STATE.SERIALIZING or self._want != _NO_DUMP_WANTED:
-            self._promote()
+            self.promote()
             return True
         if time.monotonic() < self.sending_until or self._send_asked == self._applied:
             return False  # another send in progress, or a dump at this index was had already
@@ -283,7 +276,7 @@ class DumpSerializer:
             dump = os.path.getsize(self._filename)
         except OSError:
             return False  # no dump of ours: pysyncobj has none to send either
-        size = self._journal_bytes()
+        size = self.journal_bytes()
         if size <= max(IDLE_DUMP_MIN_BYTES, dump * SEND_FRESH_RATIO):
             return False
         logger.info("raft full dump before a snapshot send journal_bytes=%d dump_bytes=%d", size, dump)
@@ -308,7 +301,7 @@ class DumpSerializer:
         nothing new to dump)."""
         return self._save_index >= index
 
-    def _promote(self) -> None:
+    def promote(self) -> None:
         """The dump in progress runs at the server's priority from now on (something waits for
         it), if it was started nicer and the server may raise it."""
         self._running = _WAITED if self._pid else self._running
@@ -368,6 +361,7 @@ class DumpSerializer:
         self._index = snap.index
         self._started = time.monotonic()
         self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
+        self._rows = sum(map(len, snap._tables.values()))
         tmp = self._tmp
 
         # not entry-paced: at the server's priority (at +10 a C1M leader's quiet dump took 125 s
@@ -427,6 +421,7 @@ class DumpSerializer:
             self._save_index = 0
             return
         durable_replace(self._tmp, self._filename)  # before pysyncobj trims the journal
+        self.bytes_per_row = os.path.getsize(self._filename) / max(self._rows, 1)
         if where is not None:
             self.dumped = DumpState(
                 path=self._filename,
@@ -507,6 +502,19 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.NOT_SERIALIZING
         return int(state)
 
+    def in_progress(self) -> tuple[int, float, int, int] | None:
+        """The dump being written, for a server that stops (``raft/stop_dump.py``): its child's
+        pid, seconds since it started, bytes of it written, rows it encodes; None if none."""
+        if not self._pid:
+            return None
+        with contextlib.suppress(OSError):
+            return self._pid, time.monotonic() - self._started, os.path.getsize(self._tmp), self._rows
+        return self._pid, time.monotonic() - self._started, 0, self._rows
+
+    def writing(self) -> bool:
+        """Whether a dump is written or not yet reported to pysyncobj (its journal not trimmed)."""
+        return bool(self._pid) or self._state != SERIALIZER_STATE.NOT_SERIALIZING
+
     def close(self) -> None:
         """Stop a dump still being written (the server is stopping): kill and reap the child;
         stop decoding a snapshot still arriving."""
@@ -566,6 +574,8 @@ class DumpSerializer:
         except Exception as err:  # gzip, zlib, pickle: a truncated or corrupt file
             raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
         self._install(decoded, raft_data)
+        rows = sum(map(len, self._fsm.store.snapshot()._tables.values()))
+        self.bytes_per_row = os.path.getsize(filename) / max(rows, 1)
         return raft_data
 
     def _install(self, decoded: Decoded, raft_data: Any) -> None:

@@ -50,7 +50,7 @@ from nomadd.server.raft import (
     wire_buffers,
     wire_compress,
 )
-from nomadd.server.raft.apply_hold import ApplyHold
+from nomadd.server.raft.apply_hold import HOLD_PEEK_ENTRIES, ApplyHold
 from nomadd.server.raft.journal import DurableJournal, durable_replace
 from nomadd.server.raft.transmit import SnapshotHooks, SnapshotSerializer
 
@@ -501,8 +501,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit, applied = int(self.raftCommitIndex), int(self.raftLastApplied)
         if commit <= applied or not (self._nomadd_hold.active or self._nomadd_fsm.may_hold()):
             return bool(SyncObj._SyncObj__applyLogEntries(self))
-        pending = self._SyncObj__getEntries(applied + 1, commit - applied)
-        self._SyncObj__raftCommitIndex = max(applied, self._nomadd_hold.limit(pending, commit))
+        upto = min(commit, applied + HOLD_PEEK_ENTRIES)  # the rest on later ticks
+        pending = self._SyncObj__getEntries(applied + 1, upto - applied)
+        self._SyncObj__raftCommitIndex = max(applied, self._nomadd_hold.limit(pending, upto))
         try:
             return bool(SyncObj._SyncObj__applyLogEntries(self))
         finally:

@@ -20,7 +20,9 @@ __all__ = [
     "free_port",
     "hand_ticked_conf",
     "hand_ticked_members",
+    "make_members",
     "make_raft",
+    "start_all",
     "wait_leader",
     "wait_until",
 ]
@@ -98,3 +100,16 @@ async def wait_leader(rafts: list[Raft], timeout: float = 10.0) -> Raft:
         "one leader",
     )
     return next(r for r in rafts if r.is_leader())
+
+
+def make_members(count: int, data_root: Path) -> list[Raft]:
+    """``count`` members of one cluster on 127.0.0.1, with data dirs ``data_root/n<i>``."""
+    addrs = [f"127.0.0.1:{free_port()}" for _ in range(count)]
+    return [make_raft(a, addrs, data_root / f"n{i}") for i, a in enumerate(addrs)]
+
+
+async def start_all(rafts: list[Raft]) -> Raft:
+    """Start every member; their leader."""
+    for r in rafts:
+        await r.start()
+    return await wait_leader(rafts)

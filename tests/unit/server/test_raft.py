@@ -18,7 +18,14 @@ from nomadd.structs.codec import pack
 from nomadd.structs.errors import NoLeaderError, RequestTooLargeError
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.variables import VarUpsertEntry
-from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
+from tests.unit.server.server_helpers import (
+    free_port,
+    make_members,
+    make_raft,
+    start_all,
+    wait_leader,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -446,12 +453,9 @@ def test_followers_acknowledge_only_durable_entries_one_fsync_per_burst(
     writes = 300
 
     async def main() -> None:
-        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        rafts = [make_raft(a, addrs, tmp_path / f"n{i}") for i, a in enumerate(addrs)]
+        rafts = make_members(3, tmp_path)
         try:
-            for r in rafts:
-                await r.start()
-            leader = await wait_leader(rafts)
+            leader = await start_all(rafts)
             nonlocal syncs
             syncs = 0
             sem = asyncio.Semaphore(32)

@@ -19,7 +19,7 @@ from nomadd.server.raft.stop_dump import REPLAY_BYTES_PER_S, STOP_DUMP_WAIT_S, c
 from nomadd.structs.codec import pack
 from nomadd.structs.messages import MessageType
 from nomadd.structs.requests.variables import VarUpsertEntry
-from tests.unit.server.server_helpers import free_port, make_raft, wait_leader, wait_until
+from tests.unit.server.server_helpers import make_members, start_all, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
@@ -61,12 +61,9 @@ def test_a_follower_stopped_during_its_dump_waits_for_it(
     monkeypatch.setattr(dump_module, "write_dump_file", write)
 
     async def main() -> None:
-        addrs = [f"127.0.0.1:{free_port()}" for _ in range(3)]
-        rafts = [make_raft(a, addrs, tmp_path / f"n{i}") for i, a in enumerate(addrs)]
+        rafts = make_members(3, tmp_path)
         try:
-            for r in rafts:
-                await r.start()
-            leader = await wait_leader(rafts)
+            leader = await start_all(rafts)
             follower = next(r for r in rafts if r is not leader)
             dumper = follower._dumper
             assert dumper is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,10 @@ def test_a_follower_stopped_during_its_dump_waits_for_it(
             slow["on"] = True
             for i in range(20, 40):
                 await leader.apply(MessageType.VAR_UPSERT, _put(i))
-            target = leader.applied_index()
-            await wait_until(lambda: dumper.in_progress() is not None, what="the follower's second dump")
-            await asyncio.sleep(0.3)  # its file written, the child asleep
+            target = leader.fsm.store.latest_index()  # the store's: applied (the view may lag)
+            await wait_until(
+                _written(dumper, first.path), timeout=30, what="the follower's second dump written"
+            )
             journal = tmp_path / f"n{rafts.index(follower)}" / "raft.journal"
             before = journal.stat().st_size
             t0 = time.monotonic()
@@ -92,6 +94,18 @@ def test_a_follower_stopped_during_its_dump_waits_for_it(
             await _shutdown(rafts)
 
     asyncio.run(main())
+
+
+def _written(dumper: dump_module.DumpSerializer, last: str) -> Callable[[], bool]:
+    """Whether the dump in progress has its file written (its child then sleeps): at least the
+    size of ``last``, the dump before it (this one holds more rows)."""
+    size = os.path.getsize(last)
+
+    def written() -> bool:
+        progress = dumper.in_progress()
+        return progress is not None and progress[2] >= size
+
+    return written
 
 
 async def _shutdown(rafts: list[Raft]) -> None:

@@ -549,14 +549,13 @@ class DumpSerializer:
         taken = incoming.take(filename) if incoming is not None else None
         if taken is not None:
             decoded, raft_data = taken
-            self._install(decoded, raft_data)
+            self._install(decoded, raft_data, filename)
             logger.info("raft snapshot from the leader installed, decoded as it arrived file=%s", filename)
             return raft_data
         return self._decode_file(filename)
 
     def _decode_file(self, filename: str) -> Any:
-        """:meth:`deserialize` from the whole file (a restart, or a snapshot not decoded as it
-        arrived)."""
+        """:meth:`deserialize` from the whole file (a restart, a snapshot not decoded as it came)."""
         try:
             with open(filename, "rb") as f:
                 inflated = Inflater(f)
@@ -573,15 +572,16 @@ class DumpSerializer:
             raise ValueError(f"raft dump {filename} refused: {err}") from None
         except Exception as err:  # gzip, zlib, pickle: a truncated or corrupt file
             raise ValueError(f"raft dump {filename} refused (truncated or corrupt): {err!r}") from None
-        self._install(decoded, raft_data)
-        rows = sum(map(len, self._fsm.store.snapshot()._tables.values()))
-        self.bytes_per_row = os.path.getsize(filename) / max(rows, 1)
+        self._install(decoded, raft_data, filename)
         return raft_data
 
-    def _install(self, decoded: Decoded, raft_data: Any) -> None:
+    def _install(self, decoded: Decoded, raft_data: Any, filename: str) -> None:
         self._fsm.store.install(decoded)
         self._fsm.events.close_all()  # as FSM.restore: the subscribers' view no longer holds
         self._loaded(raft_data)
+        rows = sum(map(len, self._fsm.store.snapshot()._tables.values()))  # for stop_dump's estimate
+        with contextlib.suppress(OSError):  # our own dump, or the leader's as it arrived
+            self.bytes_per_row = os.path.getsize(filename) / max(rows, 1)
 
     def _loaded(self, raft_data: Any) -> None:
         """A dump was loaded: pysyncobj's log now starts at its index; the next dump falls on

@@ -272,6 +272,9 @@ def test_a_snapshot_from_the_leader_is_decoded_while_it_arrives(
     assert serializer.deserialize() == (None, "tail", 9)  # what pysyncobj's load calls
     assert target.store.snapshot().get("test_dump_rows", "k29999") == "value-29999"
     assert target.store.latest_index() == 9
+    # what a stop that finds this follower's first own dump in progress estimates its size by
+    rows = sum(map(len, target.store.snapshot()._tables.values()))
+    assert dumper.bytes_per_row == pytest.approx(path.stat().st_size / rows)
 
 
 def test_a_snapshot_sent_again_from_the_start_is_decoded_from_its_new_start(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ logger = logging.getLogger(__name__)
 
 # How long the executor may take to start the task and answer (python start-up is ~50 ms).
 HANDSHAKE_TIMEOUT_S = 10.0
-# After SIGKILL, how long to wait for the executor to collect the task and write its status.
+# After SIGKILL, how long to wait for the executor to collect the task and write its status, and
+# for the processes an adoption killed to be gone.
 KILL_WAIT_S = 5.0
 SPEC_SUFFIX = ".spec.json"
 RECORD_SUFFIX = ".launch.json"
@@ -199,15 +200,19 @@ def _survey(
 def _kill_strays(silent: list[adopt.ProcInfo], alloc_id: str, task_name: str, keep_sid: int) -> None:
     """Blocking: kill the task's executors that never published a launch record (and what they
     started), and every process with the task's env marks outside the session of the copy kept
-    (``keep_sid``, 0 when none runs)."""
+    (``keep_sid``, 0 when none runs); then wait, up to ``KILL_WAIT_S``, until they are gone."""
     procs = adopt.processes()
+    killed: list[adopt.ProcInfo] = []
     for info in silent:
         logger.warning("killing a task executor that never published its launch pid=%d", info.pid)
-        adopt.kill_tree(procs, info)
+        killed += adopt.kill_tree(procs, info)
     for p in adopt.task_processes(procs, alloc_id, task_name):
         if p.sid != keep_sid:
             logger.warning("killing an untracked task process task=%s.%s pid=%d", alloc_id, task_name, p.pid)
-            adopt.kill_tree(procs, p)
+            killed += adopt.kill_tree(procs, p)
+    # gone before the caller may start the task again: no moment with two copies running
+    for p in adopt.wait_gone(killed, KILL_WAIT_S):
+        logger.warning("a killed task process still runs after %.0fs pid=%d", KILL_WAIT_S, p.pid)
 
 
 class ExecutorDriver(Driver):

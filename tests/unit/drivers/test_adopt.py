@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +102,32 @@ def test_keeps_the_recorded_launch_and_kills_the_other_copies(make_task: MakeTas
             cleanup(base)
 
     asyncio.run(main())
+
+
+def test_adoption_returns_once_what_it_killed_is_gone(
+    make_task: MakeTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILL takes effect when the kernel gets to it (late on a loaded machine, or for a
+    process in uninterruptible sleep); the caller starts the task again once adoption returns,
+    so it returns only when the processes it killed have exited. Here every kill lands 0.3 s
+    after it was sent."""
+    cfg = launch(make_task("/bin/sh", SLEEPER), "4444dddd4444dddd")
+    marks = {"PATH": "/usr/bin:/bin", "NOMAD_ALLOC_ID": cfg.alloc_id, "NOMAD_TASK_NAME": cfg.task_name}
+    real_kill = adopt._kill
+
+    def late_kill(p: adopt.ProcInfo) -> None:
+        threading.Timer(0.3, real_kill, (p,)).start()
+
+    monkeypatch.setattr(adopt, "_kill", late_kill)
+    orphan = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :"], env=marks, start_new_session=True)
+    try:
+        assert asyncio.run(driver().adopt_task(cfg, None)) is None
+        assert copies(cfg) == set(), "adoption returned while a process it killed still ran"
+        assert orphan.wait(DEADLINE_S) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
 
 
 def test_kills_what_cannot_be_adopted(make_task: MakeTask, monkeypatch: pytest.MonkeyPatch) -> None:

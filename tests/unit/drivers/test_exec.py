@@ -6,6 +6,7 @@ import asyncio
 import os
 import pwd
 import secrets
+import signal
 
 import pytest
 
@@ -133,10 +134,12 @@ def test_memory_limit_oom_kills(make_task: MakeTask) -> None:
     if version == "none":
         pytest.skip("host has no usable cgroup hierarchy: memory is not limited")
     assert res.oom_killed
-    # the shell outlived tail and said so (an empty log once failed here under -n 2: this says
-    # whether the shell itself was killed or its output was lost)
+    # The OOM killer took tail, and the shell said so; or, on a loaded machine, it took the shell
+    # too: tail's memory is freed after its death (the OOM reaper runs asynchronously), so the
+    # shell may meet the full cgroup again (CI saw exit_code=137 signal=9 with an empty log).
     log = read_log(cfg)
-    assert "rc=137" in log, f"exit_code={res.exit_code} signal={res.signal} err={res.err} log={log!r}"
+    shell_killed = res.exit_code == 137 and res.signal == signal.SIGKILL and log == ""
+    assert "rc=137" in log or shell_killed, f"exit_code={res.exit_code} signal={res.signal} log={log!r}"
 
 
 def test_fingerprint_without_cgroups_is_undetected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 LOCK="$ROOT/requirements/dev.lock"
-BASE_PY=${NOMADD_PYTHON:-python3}
+# The interpreter: NOMADD_PYTHON if set, else the one the package runs on (bookworm's
+# /usr/bin/python3, docs/packaging.md) when it can make a venv (python3-venv: ensurepip), else
+# python3 on PATH. Tests and benchmarks then measure what ships: a pyenv build without PGO/LTO
+# ran the C1M placements about 5 % slower (docs/contributing/raft.md, "Where it stands").
+if [ -n "${NOMADD_PYTHON:-}" ]; then
+    BASE_PY=$NOMADD_PYTHON
+elif [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    BASE_PY=/usr/bin/python3
+else
+    BASE_PY=python3
+fi
 want="$(sha256sum "$LOCK" | cut -d' ' -f1) $("$BASE_PY" -c 'import sys; print(sys.version.split()[0])')"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.nomadd-stamp" 2>/dev/null)" != "$want" ]; then
     echo "==> creating $VENV from requirements/dev.lock" >&2

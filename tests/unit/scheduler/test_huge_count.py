@@ -47,7 +47,7 @@ def test_partly_placeable_count_places_what_fits_and_coalesces_the_rest() -> Non
     assert done.failed_tg_allocs["web"].coalesced_failures == 10**6 - placed - 1
 
 
-COUNT = 12000  # enough work that scheduling takes well over 0.15 s of CPU even on a quiet machine
+COUNT = 20000  # enough work that scheduling takes well over 0.15 s of CPU even on a quiet machine
 
 
 def test_long_placement_yields_to_the_event_loop() -> None:

@@ -111,6 +111,13 @@ def test_exec_task_is_isolated_and_oom_killed_over_its_memory(tmp_path: Path) ->
         assert terminated, events
         assert terminated[-1]["Details"]["oom_killed"] == "true", terminated
         assert "OOM Killed" in terminated[-1]["DisplayMessage"], terminated
-        assert "rc=137" in server.cli("alloc", "logs", dead["ID"]).stdout
+        # The OOM killer took tail, and the shell said so (and exited 3); or, on a loaded machine,
+        # it took the shell too (tail's memory is freed after its death, asynchronously, so the
+        # shell may meet the full cgroup again: CI saw an empty log): then the task itself died
+        # of SIGKILL, exit 137, the OOM still reported.
+        logs = server.cli("alloc", "logs", dead["ID"]).stdout
+        details = terminated[-1]["Details"]
+        shell_killed = details["exit_code"] == "137" and details["signal"] == "9" and logs == ""
+        assert "rc=137" in logs or shell_killed, f"{details} logs={logs!r}"
     finally:
         cluster.close()

@@ -15,25 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass
 
 from nomadd.drivers import proc
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "EXECUTOR_MODULE",
-    "ProcInfo",
-    "executors",
-    "kill_tree",
-    "processes",
-    "task_processes",
-    "wait_gone",
-]
+__all__ = ["EXECUTOR_MODULE", "ProcInfo", "executors", "kill_tree", "processes", "task_processes"]
 
 EXECUTOR_MODULE = "nomadd.drivers.executor"
-_GONE_POLL_S = 0.01
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +114,7 @@ def _kill(p: ProcInfo) -> None:
 
 def kill_tree(procs: list[ProcInfo], root: ProcInfo) -> list[ProcInfo]:
     """SIGKILL ``root`` and its descendants (an executor caught before it published its task);
-    returns the processes signalled (:func:`wait_gone` waits for them: a signal is not a death)."""
+    returns the processes signalled (a signal is not a death: the caller waits for them to exit)."""
     children: dict[int, list[ProcInfo]] = {}
     for p in procs:
         children.setdefault(p.ppid, []).append(p)
@@ -139,16 +129,3 @@ def kill_tree(procs: list[ProcInfo], root: ProcInfo) -> list[ProcInfo]:
         _kill(p)
         killed.append(p)
     return killed
-
-
-def wait_gone(killed: list[ProcInfo], timeout: float) -> list[ProcInfo]:
-    """Wait until every process of ``killed`` has exited (a zombie, or its pid taken by another
-    process, counts as gone); returns those still running after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    left = killed
-    while left:
-        left = [p for p in left if proc.is_alive(p.pid, p.start_time)]
-        if not left or time.monotonic() >= deadline:
-            break
-        time.sleep(_GONE_POLL_S)
-    return left

@@ -197,10 +197,12 @@ def _survey(
         time.sleep(ADOPT_POLL_S)
 
 
-def _kill_strays(silent: list[adopt.ProcInfo], alloc_id: str, task_name: str, keep_sid: int) -> None:
+def _kill_strays(
+    silent: list[adopt.ProcInfo], alloc_id: str, task_name: str, keep_sid: int
+) -> list[adopt.ProcInfo]:
     """Blocking: kill the task's executors that never published a launch record (and what they
     started), and every process with the task's env marks outside the session of the copy kept
-    (``keep_sid``, 0 when none runs); then wait, up to ``KILL_WAIT_S``, until they are gone."""
+    (``keep_sid``, 0 when none runs); returns the processes signalled."""
     procs = adopt.processes()
     killed: list[adopt.ProcInfo] = []
     for info in silent:
@@ -210,9 +212,7 @@ def _kill_strays(silent: list[adopt.ProcInfo], alloc_id: str, task_name: str, ke
         if p.sid != keep_sid:
             logger.warning("killing an untracked task process task=%s.%s pid=%d", alloc_id, task_name, p.pid)
             killed += adopt.kill_tree(procs, p)
-    # gone before the caller may start the task again: no moment with two copies running
-    for p in adopt.wait_gone(killed, KILL_WAIT_S):
-        logger.warning("a killed task process still runs after %.0fs pid=%d", KILL_WAIT_S, p.pid)
+    return killed
 
 
 class ExecutorDriver(Driver):
@@ -436,7 +436,12 @@ class ExecutorDriver(Driver):
         for other in running:
             if other is not keep:
                 await self._stop_copy(other)
-        await asyncio.to_thread(_kill_strays, silent, cfg.alloc_id, cfg.task_name, keep_sid)
+        killed = await asyncio.to_thread(_kill_strays, silent, cfg.alloc_id, cfg.task_name, keep_sid)
+        # gone before the caller may start the task again: no moment with two copies running
+        gone = await asyncio.gather(*(proc.wait_exit(p.pid, p.start_time, KILL_WAIT_S) for p in killed))
+        for p, exited in zip(killed, gone, strict=True):
+            if not exited:
+                logger.warning("a killed task process still runs after %.0fs pid=%d", KILL_WAIT_S, p.pid)
         if keep is not None:
             logger.info(
                 "task adopted task=%s pid=%d launch_id=%s running=%s from_stored_handle=%s",

@@ -17,7 +17,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from nomadd.drivers import proc
+from nomadd.helper.procstat import stat_fields
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ProcInfo:
 
 
 def _info(pid: int) -> ProcInfo | None:
-    rest = proc.stat_fields(pid)
+    rest = stat_fields(pid)
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()

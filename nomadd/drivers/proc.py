@@ -10,22 +10,13 @@ import os
 import signal
 import time
 
+from nomadd.helper.procstat import stat_fields
+
 logger = logging.getLogger(__name__)
 
 # Poll interval when pidfd_open is unavailable (old kernels, some sandboxes).
 POLL_INTERVAL_S = 0.05
 POLL_INTERVAL_MAX_S = 0.25
-
-
-def stat_fields(pid: int) -> list[bytes] | None:
-    """The fields of /proc/<pid>/stat after the command name (state first: field 3), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # comm (field 2) may contain spaces and parentheses: split after the last ")".
-    return data[data.rfind(b")") + 2 :].split()
 
 
 def read_stat(pid: int) -> tuple[str, int] | None:

@@ -19,29 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
+from nomadd.helper import procstat
 from nomadd.server.raft import dump
 
-__all__ = ["REPLAY_BYTES_PER_S", "STOP_DUMP_WAIT_S", "child_cpu_s", "finish_dump", "remaining_s"]
+__all__ = ["REPLAY_BYTES_PER_S", "STOP_DUMP_WAIT_S", "finish_dump", "remaining_s"]
 
 logger = logging.getLogger("nomadd.server.raft")
 
 STOP_DUMP_WAIT_S = 15.0  # the agent's shutdown allows for it (agent/command.py)
 REPLAY_BYTES_PER_S = 16e6  # journal a restart replays per second (C1M entries, 2-core machine)
 POLL_S = 0.1
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def child_cpu_s(pid: int) -> float | None:
-    """CPU seconds process ``pid`` has used (``/proc``), None if it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15)
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def remaining_s(spent_s: float, written: int, expected: float, journal_bytes: int) -> float:
@@ -64,7 +53,7 @@ async def finish_dump(dumper: dump.DumpSerializer) -> None:
     if progress is None or dumper.bytes_per_row <= 0 or size <= dump.IDLE_DUMP_MIN_BYTES:
         return
     pid, elapsed, written, rows = progress
-    cpu = child_cpu_s(pid)
+    cpu = procstat.cpu_seconds(pid)
     expect = remaining_s(cpu if cpu else elapsed, written, rows * dumper.bytes_per_row, size)
     if expect <= 0:
         return

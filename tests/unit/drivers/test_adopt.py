@@ -119,7 +119,8 @@ def test_adoption_returns_once_what_it_killed_is_gone(
         threading.Timer(0.3, real_kill, (p,)).start()
 
     monkeypatch.setattr(adopt, "_kill", late_kill)
-    orphan = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :"], env=marks, start_new_session=True)
+    # one process: a shell's child killed first would let the shell exit 0 before its own late kill
+    orphan = subprocess.Popen(["sleep", "60"], env=marks, start_new_session=True)
     try:
         assert asyncio.run(driver().adopt_task(cfg, None)) is None
         assert copies(cfg) == set(), "adoption returned while a process it killed still ran"

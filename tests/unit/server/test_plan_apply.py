@@ -4,8 +4,10 @@ the same batch) and commits the rest in one PLAN_RESULTS entry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -32,6 +34,16 @@ from tests.unit.server.fakes import FakeServer, api_job, wait_until
 
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@contextlib.asynccontextmanager
+async def _enabled(applier: PlanApplier) -> AsyncIterator[PlanApplier]:
+    """The applier running for the block (as on a leader), stopped after it."""
+    applier.set_enabled(True)
+    try:
+        yield applier
+    finally:
+        applier.set_enabled(False)
 
 
 async def _web(server: FakeServer) -> Job:
@@ -65,9 +77,7 @@ def test_commits_fitting_plan_with_created_evals_in_one_entry() -> None:
         server = FakeServer()
         web = await _web(server)
         node = await server.add_node()
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             blocked = Evaluation(id="b1", job_id="web", type="service", status=EvalStatus.BLOCKED)
             before = len(server.raft.applied)
             result = await applier.submit(_plan(node.id, cpu=1000, n=2, job=web), [blocked])
@@ -79,8 +89,6 @@ def test_commits_fitting_plan_with_created_evals_in_one_entry() -> None:
                 a.job is not None and a.create_index == result.alloc_index for a in stored
             )
             assert snap.get("evals", "b1") is not None
-        finally:
-            applier.set_enabled(False)
 
     _run(main())
 
@@ -92,16 +100,12 @@ def test_rejects_overcommit_and_node_not_ready() -> None:
         node = await server.add_node()  # 4000 MHz
         down = await server.add_node()
         await server.set_node_status(down.id, NodeStatus.DOWN)
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             too_big = await applier.submit(_plan(node.id, cpu=3000, n=2, job=web))
             assert too_big.node_allocation == {} and too_big.refresh_index > 0
             on_down = await applier.submit(_plan(down.id, cpu=100, job=web))
             assert on_down.node_allocation == {} and on_down.refresh_index > 0
             assert store_allocs.list_allocs(server.store.snapshot()) == []
-        finally:
-            applier.set_enabled(False)
 
     _run(main())
 
@@ -111,9 +115,7 @@ def test_batched_plans_see_each_other() -> None:
         server = FakeServer()
         web = await _web(server)
         node = await server.add_node()
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             # both fit alone, not together: submitted at once they share one batch
             r1, r2 = await asyncio.gather(
                 applier.submit(_plan(node.id, cpu=3000, eval_id="e1", job=web)),
@@ -122,8 +124,6 @@ def test_batched_plans_see_each_other() -> None:
             assert (len(r1.node_allocation), len(r2.node_allocation)) == (1, 0)
             assert r2.refresh_index > 0
             assert server.raft.applied.count(MessageType.PLAN_RESULTS) == 1
-        finally:
-            applier.set_enabled(False)
 
     _run(main())
 
@@ -133,9 +133,7 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
         server = FakeServer()
         web = await _web(server)
         node = await server.add_node()
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             first = _plan(node.id, cpu=3000, job=web)
             await applier.submit(first)
             alloc = first.node_allocation[node.id][0]
@@ -147,8 +145,6 @@ def test_stop_frees_capacity_and_keeps_client_fields_on_inplace_update() -> None
             stored = store_allocs.get_alloc(server.store.snapshot(), alloc.id)
             assert stored is not None and stored.desired_status == AllocDesiredStatus.STOP
             assert stored.client_status == "running"
-        finally:
-            applier.set_enabled(False)
 
     _run(main())
 
@@ -312,9 +308,7 @@ def test_placements_travel_as_base_and_differences_and_the_plans_allocations_are
         server = FakeServer()
         web = await _web(server)
         nodes = [await server.add_node() for _ in range(3)]
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             plan = _plan(nodes[0].id, cpu=100, n=2, job=web)
             extra = dataclasses.replace(
                 plan.node_allocation[nodes[0].id][0], id=str(uuid.uuid4()), node_id=nodes[1].id
@@ -339,8 +333,6 @@ def test_placements_travel_as_base_and_differences_and_the_plans_allocations_are
             sent = wire["plans"][0]
             assert sent["alloc_base"]["job"] is None and len(sent["alloc_diffs"]) == 2
             assert all(set(d) <= {"id", "name", "node_id"} for d in sent["alloc_diffs"])
-        finally:
-            applier.set_enabled(False)
 
     _run(main())
 
@@ -436,15 +428,11 @@ def test_overlay_usage_check_agrees_with_evaluate_node_plan_over_every_row() -> 
         web = await _web(server)
         nodes = [await server.add_node() for _ in range(3)]
         await server.set_node_status(nodes[2].id, NodeStatus.DOWN)
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             for i in range(12):  # state: allocations of various sizes on the two ready nodes
                 await applier.submit(
                     _plan(nodes[i % 2].id, cpu=rng.choice((100, 300, 500)), eval_id=f"s{i}", job=web)
                 )
-        finally:
-            applier.set_enabled(False)
         snap = server.store.snapshot()
         stored = {n.id: list(store_allocs.allocs_by_node(snap, n.id)) for n in nodes}
         checked = 0
@@ -505,9 +493,7 @@ def test_placements_for_a_purged_job_are_refused_and_dropped_alike_everywhere() 
         server = FakeServer()
         web = await _web(server)
         node = await server.add_node()
-        applier = server.scheduling.applier
-        applier.set_enabled(True)
-        try:
+        async with _enabled(server.scheduling.applier) as applier:
             await server.deregister_job("web", purge=True)
             refused = await applier.submit(_plan(node.id, cpu=100, job=web))
             assert refused.node_allocation == {} and refused.refresh_index > 0
@@ -519,7 +505,5 @@ def test_placements_for_a_purged_job_are_refused_and_dropped_alike_everywhere() 
             await server.raft.apply(MessageType.PLAN_RESULTS, payload, request=entry)
             assert store_allocs.list_allocs(server.store.snapshot()) == []
             assert store_allocs.list_allocs(server.follower().store.snapshot()) == []
-        finally:
-            applier.set_enabled(False)
 
     _run(main())

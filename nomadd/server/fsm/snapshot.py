@@ -412,7 +412,11 @@ class SnapshotRestorer:
             return decoder
         self._drop()
         nice = FOLLOWER_DECODE_NICE if self.leading is not None and not self.leading() else 0
-        decoder = _Decoder(key, self._idle_s, txn.tables(), nice)
+        # the running state to decode against, without the staging table: the archive holds
+        # none of it, and its rows would keep an aborted restore's spool file open until the
+        # decoder's thread ends
+        live = {name: rows for name, rows in txn.tables().items() if name != STAGING_TABLE}
+        decoder = _Decoder(key, self._idle_s, live, nice)
         for i in range(seq + 1):
             decoder.feed(i, _chunk_bytes(txn.get(STAGING_TABLE, _chunk_key(i))))
         with self._lock:

@@ -20,8 +20,10 @@ One round, on a fresh cluster (tests/integration/cluster.py, logs at WARN), in t
    (the time each successive tenth of the placements took, interpolated between polls), the
    leader's and the followers' CPU seconds per 10,000 placements in each tenth (CPU read at each
    poll), the ratio last tenth / first tenth (goal >= 0.8), and whether the whole run took no
-   longer than placements / 3,750 s (267 s for the million). Then, untimed: how long until every
-   follower has applied the leader's index.
+   longer than placements / 3,750 s (267 s for the million); the CPU seconds of this process
+   (the load generator) and how busy the machine's CPUs were over the run, and how much of
+   their time the hypervisor stole (``/proc/stat``). Then,
+   untimed: how long until every follower has applied the leader's index.
 3. Throughout (from before the nodes register until the end), a monitor thread with its own
    event loop samples once a second, for every running server: ``GET /v1/status/leader``
    (timeout 10 s; its answer time, samples over 1 s or failed, every change of leader a server
@@ -315,6 +317,7 @@ async def _place(
 
         start_index = await calls.index_of(leader)
         cpu0 = {s.name: _cpu_seconds(s) for s in servers}
+        own0, machine0 = _own_cpu_s(), _machine_jiffies()
         expected = opts.jobs * opts.count
         failures = Failures()
         out.update(expected=expected, placed=0, elapsed_s=0.0, failed_registers=failures.report())
@@ -342,6 +345,12 @@ async def _place(
             out["tenths_per_s"] = [round(expected / 10 / d, 1) if d > 0 else 0.0 for d in durations]
             out["last_first_ratio"] = tenth_ratio(durations)
             out["cpu_s"] = {s.name: round(_cpu_seconds(s) - cpu0[s.name], 2) for s in servers}
+            # this process (the load generator, the polls and the monitor) and the whole machine:
+            # what else the servers' two cores went to, and how busy they were
+            out["loadgen_cpu_s"] = round(_own_cpu_s() - own0, 2)
+            busy, steal, total = (b - a for a, b in zip(machine0, _machine_jiffies(), strict=True))
+            out["machine_busy"] = round(busy / total, 3) if total > 0 else 0.0
+            out["machine_steal"] = round(steal / total, 3) if total > 0 else 0.0
             out["tenths_cpu_per_10k"] = {
                 who: tenth_cpu([(c, cpu[k]) for c, *cpu in cpu_samples], expected)
                 for k, who in enumerate(("leader", "followers (mean)"))
@@ -498,6 +507,21 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         report["loadgen_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         report["goals"] = goals(report)
     return report
+
+
+def _own_cpu_s() -> float:
+    """This process's CPU seconds (user and system), every thread."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _machine_jiffies() -> tuple[int, int, int]:
+    """(busy, stolen, total) CPU ticks of the whole machine so far (``/proc/stat``'s cpu line:
+    idle and iowait are not busy; steal, time the hypervisor gave another guest, is)."""
+    with open("/proc/stat") as f:
+        ticks = [*(int(v) for v in f.readline().split()[1:9]), 0, 0, 0, 0, 0, 0, 0, 0][:8]
+    total = sum(ticks)
+    return total - ticks[3] - ticks[4], ticks[7], total
 
 
 def apply_defaults(opts: argparse.Namespace) -> None:

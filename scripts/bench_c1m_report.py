@@ -149,6 +149,10 @@ def print_report(r: dict[str, Any]) -> None:
             f"CPU s per server {run.get('cpu_s', '-')} (leader {r.get('leader', '-')}); followers applied the leader's index "
             f"{run.get('followers_applied_s', '-')} s later; gauge poll errors {run.get('gauge_poll_errors', 0)}"
         )
+        print(
+            f"  load generator CPU s {run.get('loadgen_cpu_s', '-')}; the machine's CPUs busy "
+            f"{run.get('machine_busy', 0) * 100:.0f} % of the run (stolen {run.get('machine_steal', 0) * 100:.1f} %)"
+        )
     if run.get("error"):
         print(f"  run stopped: {run['error']}")
     print(

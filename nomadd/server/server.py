@@ -8,8 +8,8 @@ server asks the leader to drop it from the Raft peer set and gossips ``left``; b
 
 Raft starts at once when this server already has Raft state on disk, in ``-dev``, or with
 ``bootstrap_expect = 1``; otherwise a bootstrap task waits for ``bootstrap_expect`` servers of
-the region in gossip (``membership.bootstrap_decision``), or to be added by an existing
-cluster's leader.
+the region in gossip, or to be added by an existing cluster's leader (``raft_peers.RaftPeers``,
+which also keeps the Raft peer set in line with gossip while this server leads).
 
 Every request goes through :meth:`Server.rpc` (``"Endpoint.Method"``): a request for another
 region goes to a server of that region (``federation.Regions``; writes of replicated objects go
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from nomadd import VERSION
 from nomadd.discovery import Resolver, RetryJoinExhausted, retry_join, start_join
-from nomadd.gossip import EventKind, ForceLeaveResult, Gossip, GossipConfig, Member, MemberEvent, MemberStatus
+from nomadd.gossip import ForceLeaveResult, Gossip, GossipConfig, Member, MemberStatus
 from nomadd.helper.addr import split_host_port
 from nomadd.helper.supervisor import FatalHandler, Supervisor
 from nomadd.rpc import RPCClient, RPCRegistry
@@ -56,20 +56,14 @@ from nomadd.server.job_gc import JobGC
 from nomadd.server.job_validate import JobValidateEndpoint
 from nomadd.server.keyring import Keyring, KeyringEndpoint
 from nomadd.server.leader import LeaderComponent, LeaderLoop
-from nomadd.server.membership import (
-    ServerInfo,
-    bootstrap_decision,
-    parse_server,
-    reconcile_plan,
-    region_servers,
-    server_tags,
-)
+from nomadd.server.membership import ServerInfo, server_tags
 from nomadd.server.namespace_endpoint import NamespaceEndpoint
 from nomadd.server.node_endpoint import NodeEndpoint
 from nomadd.server.node_gc import NodeGC
 from nomadd.server.operator_endpoint import OperatorEndpoint
 from nomadd.server.operator_features import build_operator_features
 from nomadd.server.raft import Raft, RaftConfig, has_existing_state
+from nomadd.server.raft_peers import RaftPeers
 from nomadd.server.replication import Replicator, authoritative_route
 from nomadd.server.rpc_auth import RPCAuth
 from nomadd.server.scheduling_service import SchedulingService
@@ -82,10 +76,9 @@ from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.structs.codec import to_api
-from nomadd.structs.errors import NoLeaderError, NomaddError, RPCError, ValidationError
-from nomadd.structs.requests import Envelope, Method, Rep, Req
+from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
+from nomadd.structs.requests import Method, Rep, Req
 from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
-from nomadd.structs.requests.status import STATUS_PEERS
 
 if TYPE_CHECKING:
     from nomadd.discovery import MdnsAnnouncer
@@ -94,11 +87,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Server"]
 
-BOOTSTRAP_POLL_S = 0.5  # how often a waiting server re-checks gossip and its peers
 LEADER_WAIT_S = 5.0  # Nomad's RPCHoldTimeout: how long a forward waits for a leader
 LEAVE_RAFT_TIMEOUT_S = 2.5  # bounded parts of a graceful leave (the agent allows 5 s in all)
 LEAVE_GOSSIP_TIMEOUT_S = 2.0
-PEER_RPC_TIMEOUT_S = 2.0
 MDNS_STOP_TIMEOUT_S = 1.0  # goodbye packets on leave/shutdown; never worth more than this
 
 
@@ -145,7 +136,10 @@ class Server:
         self.gossip_keyring.register(self.registry)
         self.tasks = Supervisor("server", on_fatal=on_fatal)
         # Before the endpoints: they may register leader components (heartbeat timers, GC).
-        self.leader_loop = LeaderLoop(self.raft, self._reconcile, tasks=self.tasks.child("leader"))
+        self.peers = RaftPeers(
+            config, self.raft, self.rpc_client, self.serf_peers, lambda: self.leader_loop.kick()
+        )
+        self.leader_loop = LeaderLoop(self.raft, self.peers.reconcile, tasks=self.tasks.child("leader"))
         self.ctx = ServerContext(
             config=config,
             store=self.store,
@@ -197,8 +191,6 @@ class Server:
         self.register_leader_component(self.job_gc)
         SystemEndpoint(self.ctx, job_gc=self.job_gc, node_gc=self.node_gc).register(self.registry)
         self.gossip: Gossip | None = None
-        self._pruned: set[str] = set()
-        self._refused_logged: set[str] = set()
         self._announcer: MdnsAnnouncer | None = None
         self._stopped = False
         # Set when the server cannot go on (retry_join exhausted); the agent exits 1 on it,
@@ -244,9 +236,10 @@ class Server:
                 encrypt_key=stored_keys[0] if stored_keys else cfg.encrypt,
                 remote_tag="region",  # servers of other regions: WAN probe timings
             ),
-            on_event=self._on_member_event,
+            on_event=self.peers.on_member_event,
             tasks=self.tasks.child("gossip"),
         )
+        self.peers.gossip = self.gossip
         await asyncio.to_thread(self.gossip_keyring.attach, self.gossip, stored_keys)
         known = self.serf_peers.known()  # before gossip's first event (our own join) rewrites it
         await self.gossip.start()
@@ -257,7 +250,7 @@ class Server:
             await self.raft.start(peers=())
         else:
             # Vital, as the join below: a server that never starts Raft only looks alive.
-            self.tasks.spawn(self._bootstrap(), "server-bootstrap", vital=True)
+            self.tasks.spawn(self.peers.bootstrap(lambda: self._stopped), "server-bootstrap", vital=True)
         join = cfg.server_join
         resolver = Resolver(cfg.discovery.dns_resolvers, region=cfg.region)
         if join.start_join:
@@ -313,48 +306,6 @@ class Server:
             n = await self.join(addrs)
             logger.info("rejoined known servers joined=%d known=%d", n, len(addrs))
 
-    async def _bootstrap(self) -> None:
-        """Wait for ``bootstrap_expect`` servers (or to be added to a cluster), then start Raft."""
-        last_reason = ""
-        expect = self.config.bootstrap_expect
-        while not self.raft.started and not self._stopped:
-            assert self.gossip is not None
-            servers = region_servers(self.gossip.members(), self.config.region)
-            alive = [s for s in servers if s.status == MemberStatus.ALIVE]
-            # An agent without a server certificate (with TLS) does not count towards expect.
-            identity = await asyncio.gather(*(self._has_server_identity(s) for s in alive))
-            alive = [s for s, ok in zip(alive, identity, strict=True) if ok]
-            peer_sets = await self._ask_peers([s for s in alive if s.raft_addr != self.raft_addr])
-            decision = bootstrap_decision(
-                self_raft=self.raft_addr, expect=expect, alive=alive, peer_sets=peer_sets
-            )
-            if decision.start_with is not None:
-                logger.info(
-                    "found expected number of peers, attempting to bootstrap cluster... reason=%r peers=%s",
-                    decision.reason,
-                    ",".join(decision.start_with),
-                )
-                await self.raft.start(peers=decision.start_with)
-                return
-            if decision.reason != last_reason:
-                logger.info("raft not started yet reason=%r", decision.reason)
-                last_reason = decision.reason
-            await asyncio.sleep(BOOTSTRAP_POLL_S)
-
-    async def _ask_peers(self, servers: list[ServerInfo]) -> dict[str, list[str]]:
-        async def ask(s: ServerInfo) -> tuple[str, list[str] | None]:
-            try:
-                reply = await self.rpc_client.call(
-                    s.http_addr, STATUS_PEERS, Envelope(caller=server_caller()), timeout=PEER_RPC_TIMEOUT_S
-                )
-            except RPCError as err:
-                logger.debug("status.peers failed server=%s err=%s", s.name, err)
-                return s.raft_addr, None
-            return s.raft_addr, list(reply.peers)
-
-        results = await asyncio.gather(*(ask(s) for s in servers if s.http_addr))
-        return {addr: peers for addr, peers in results if peers is not None}
-
     async def leave(self) -> None:
         """Nomad's ``Server.Leave``: transfer leadership, leave the peer set, gossip ``left``."""
         logger.info("server starting leave")
@@ -407,84 +358,14 @@ class Server:
         await self.rpc_client.close()
 
     async def reload(self, config: ServerConfig) -> None:
-        self.config = config  # nothing of the server changes live yet
+        self.config = self.peers.config = config  # nothing of the server changes live yet
 
     # ---- membership ------------------------------------------------------------------------
-    def _on_member_event(self, event: MemberEvent) -> None:
-        s = parse_server(event.member)
-        if s is None:
-            return
-        logger.info(
-            "server event type=%s name=%s region=%s status=%s", event.kind, s.name, s.region, s.status
-        )
-        if event.kind in (EventKind.JOIN, EventKind.UPDATE) and self.gossip is not None:
-            # every region's servers: a restarted server rejoins the federation by itself
-            self.serf_peers.remember(self.gossip.local_member().name, self.gossip.members())
-        if s.region != self.config.region:
-            return  # never a Raft peer of ours
-        if event.kind == EventKind.REAP:
-            self._pruned.add(s.raft_addr)
-        if event.kind in (EventKind.JOIN, EventKind.UPDATE):
-            self._pruned.discard(s.raft_addr)
-        self.leader_loop.kick()
-
-    def _server_of(self, member: Member) -> ServerInfo | None:
-        servers = region_servers([member], self.config.region)
-        return servers[0] if servers else None
-
-    async def _reconcile(self) -> None:
-        if self.gossip is None:
-            return
-        servers = region_servers(self.gossip.members(), self.config.region)
-        plan = reconcile_plan(
-            self_raft=self.raft_addr,
-            servers=servers,
-            raft_peers=self.raft.peers(),
-            pruned=self._pruned,
-        )
-        for name in plan.refused:
-            if name not in self._refused_logged:
-                self._refused_logged.add(name)
-                logger.error(
-                    "server is in bootstrap mode (bootstrap_expect = 1), not adding raft peer name=%s",
-                    name,
-                )
-        for addr in plan.remove:
-            logger.info("removing server from raft peers addr=%s", addr)
-            await self.raft.remove_peer(addr)
-            self._pruned.discard(addr)
-        by_raft = {s.raft_addr: s for s in servers}
-        for addr in plan.add:
-            if not await self._has_server_identity(by_raft[addr]):
-                continue
-            logger.info("adding server to raft peers addr=%s", addr)
-            await self.raft.add_peer(addr)
-
-    async def _has_server_identity(self, s: ServerInfo) -> bool:
-        """With TLS, only an agent holding a server certificate becomes a Raft peer (checked
-        by a TLS handshake to its HTTP address; always true without TLS)."""
-        if s.raft_addr == self.raft_addr:
-            return True
-        try:
-            refusal = await self.rpc_client.check_server(s.http_addr, timeout=PEER_RPC_TIMEOUT_S)
-        except RPCError as err:
-            logger.debug("server identity not checked yet name=%s err=%s", s.name, err)
-            return False
-        if not refusal:
-            self._refused_logged.discard(s.raft_addr)
-            return True
-        if s.raft_addr not in self._refused_logged:
-            self._refused_logged.add(s.raft_addr)
-            logger.error(
-                "not adding raft peer: no valid server certificate addr=%s err=%s", s.raft_addr, refusal
-            )
-        return False
-
     def _gossip_members(self) -> list[Member]:
         return self.gossip.members() if self.gossip else []
 
     def servers(self) -> list[ServerInfo]:
-        return region_servers(self._gossip_members(), self.config.region)
+        return self.peers.servers()
 
     def register_leader_component(self, component: LeaderComponent) -> None:
         """Leader-only parts (heartbeat timers, node GC, ...): ``set_enabled(bool)`` is called
@@ -502,10 +383,7 @@ class Server:
         member = next((m for m in self.gossip.members() if m.name == name), None)
         result = await self.gossip.force_leave(name, prune=prune)
         if result.changed and member is not None:
-            s = self._server_of(member)
-            if s is not None and prune:
-                self._pruned.add(s.raft_addr)
-            self.leader_loop.kick()
+            self.peers.force_left(member, prune)
         return result
 
     # ---- RPC -------------------------------------------------------------------------------

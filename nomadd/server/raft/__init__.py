@@ -45,7 +45,8 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from nomadd import telemetry
 from nomadd.server.fsm import FSM
 from nomadd.server.handoff import LoopHandoff
-from nomadd.server.raft.dump import DumpSerializer, DumpState
+from nomadd.server.raft.dump import DumpSerializer
+from nomadd.server.raft.dump_state import DumpState
 from nomadd.server.raft.glue import AckGate, RaftNode, RaftView
 from nomadd.server.raft.journal import fsync_dir, write_durably
 from nomadd.server.raft.stop_dump import finish_dump

@@ -61,9 +61,11 @@ to send its dump to a follower first writes a new one when the journal since its
 ``SEND_FRESH_RATIO`` times the dump file (:meth:`DumpSerializer.hold_send`). A server that stops
 while a dump is written waits for it when it would be done soon (``raft/stop_dump.py``). An
 ``operator snapshot save`` asks for a dump at its index (:meth:`DumpSerializer.want_dump`) and
-copies the store's member of it. A dump a save or a send waits for is given the server's priority if
-it was started nicer (an entry-paced dump, a follower's quiet one), where the server may raise it
-(``CAP_SYS_NICE``).
+copies the store's member of it. A dump started nicer (an entry-paced dump, a follower's quiet one)
+runs ``SCHED_IDLE`` (``forked``); one a save or a send waits for is given the server's priority,
+and one still running after ``IDLE_CLASS_MAX_S`` the ordinary class at ``CHILD_NICE`` (on a
+machine kept busy by other work it would otherwise never end, and the journal grow), where the
+server may raise it (``CAP_SYS_NICE``, or the unit's ``LimitNICE=+0``).
 
 A snapshot arriving from the leader is decoded while it arrives (:class:`Incoming`): pysyncobj
 writes its chunks to ``<dump>.1.tmp`` on the tick thread and loads the file after the last one;
@@ -82,15 +84,15 @@ import os
 import pickle
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
 
-from nomadd.server.forked import CHILD_NICE, fork_worker
+from nomadd.server.forked import CHILD_NICE, fork_worker, set_priority
 from nomadd.server.fsm import FSM
 from nomadd.server.fsm.snapshot import restore_staged, restored_at
 from nomadd.server.raft.dump_read import MAGIC, Incoming, Inflater, read_format_2
+from nomadd.server.raft.dump_state import DumpState, file_id
 from nomadd.server.raft.dump_write import write_dump_file
 from nomadd.server.raft.journal import durable_replace
 from nomadd.server.state.store_codec import Decoded
@@ -100,6 +102,7 @@ logger = logging.getLogger("nomadd.server.raft")
 __all__ = [
     "DUMP_FORMAT",
     "DUMP_PACE",
+    "IDLE_CLASS_MAX_S",
     "IDLE_DUMP_MIN_BYTES",
     "IDLE_DUMP_S",
     "MAGIC",
@@ -125,6 +128,7 @@ RESTORE_SETTLE_S = 30.0
 # and a follower decodes it at ~11 MB/s, so a fresh dump pays once the journal is about as large
 SEND_FRESH_RATIO = 1.0
 SEND_FRESH_RETRY_S = 60.0  # after a failed dump, send the old one for this long
+IDLE_CLASS_MAX_S = 120.0  # a SCHED_IDLE dump still running after this runs at CHILD_NICE (doc)
 _NO_DUMP_WANTED, _WANTED, _FORCED = 0, 1, 2  # DumpSerializer._want: a dump wanted before a send
 # DumpSerializer._urgent: a quiet leader's dump; one a send or a save waits for; a quiet follower's
 _QUIET, _WAITED, _QUIET_NICE = 1, 2, 3
@@ -136,33 +140,6 @@ def staggered(index: int, period: int, place: int, count: int) -> int:
     offset = period * place // max(count, 1)
     earliest = index + period // 2
     return earliest + (offset - earliest) % period - index
-
-
-def _file_id(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-@dataclass(frozen=True, slots=True)
-class DumpState:
-    """The store's part of a dump file this server wrote: its own gzip member (see the module
-    doc), which an operator snapshot save copies into its archive as it is."""
-
-    path: str
-    file_id: tuple[int, int] | None  # the file's (inode, mtime): a dump written since is another
-    index: int  # the store's index in it
-    offset: int  # of the member in the file
-    length: int  # of the member (compressed)
-    size: int  # of the store's dump (uncompressed)
-    sha256: str  # of the store's dump (uncompressed, hex)
-    tables: frozenset[str]  # the tables with rows in it
-
-    def current(self) -> bool:
-        """The file is still the one this describes (no newer dump or leader snapshot)."""
-        return _file_id(self.path) == self.file_id
 
 
 class DumpSerializer:
@@ -203,6 +180,7 @@ class DumpSerializer:
         self._base: tuple[int, int] | None = None  # the dump file our snapshot replaces
         self._tables: frozenset[str] = frozenset()  # the snapshot's tables with rows
         self._nice = 0  # the writing child's niceness over the server's
+        self._idle = False  # the writing child runs SCHED_IDLE (forked)
         self._rows = 0  # the rows of the store the dump in progress encodes
         self.bytes_per_row = 0.0  # of the last dump file written or loaded (0: none yet)
         self._save_index = 0  # a save wants a dump at this store index or later (want_dump)
@@ -232,6 +210,8 @@ class DumpSerializer:
                 self.promote()  # a save waits for this dump
             elif self._pid and self._running in (_QUIET, _QUIET_NICE) and restore_staged(self._fsm.store):
                 self._abandon("an operator restore stages its chunks")  # the decoders need the cores
+            elif self._pid and self._idle and now - self._started > IDLE_CLASS_MAX_S:
+                self._prioritize(CHILD_NICE, "ran too long to stay idle")
             return False
         if self._want == _FORCED:  # forced last tick, and pysyncobj did not start it (nothing new)
             self._want = _NO_DUMP_WANTED
@@ -305,15 +285,19 @@ class DumpSerializer:
         """The dump in progress runs at the server's priority from now on (something waits for
         it), if it was started nicer and the server may raise it."""
         self._running = _WAITED if self._pid else self._running
-        if not self._pid or self._nice <= 0:
-            return
+        if self._pid and (self._idle or self._nice > 0):
+            self._prioritize(0, "given the server's priority")
+
+    def _prioritize(self, nice: int, why: str) -> None:
+        """The child out of SCHED_IDLE, ``nice`` over the server (tried once: where the server
+        may not raise it, it stays as it is)."""
         try:
-            os.setpriority(os.PRIO_PROCESS, self._pid, os.getpriority(os.PRIO_PROCESS, 0))
-        except OSError as err:  # raising a priority needs CAP_SYS_NICE
-            logger.debug("raft full dump keeps its priority err=%s", err)
+            set_priority(self._pid, nice)
+        except OSError as err:  # needs CAP_SYS_NICE or RLIMIT_NICE
+            logger.info("raft full dump keeps its priority err=%s", err)
         else:
-            logger.info("raft full dump given the server's priority index=%d", self._index)
-        self._nice = 0
+            logger.info("raft full dump %s index=%d nice=%d", why, self._index, nice)
+        self._nice, self._idle = nice, False
 
     def _abandon(self, why: str) -> None:
         """Stop the dump in progress (reported to pysyncobj as failed): a save wants a newer one,
@@ -357,7 +341,7 @@ class DumpSerializer:
         self._learn_place(raft_data)
         self._want = _NO_DUMP_WANTED
         snap = self._fsm.store.snapshot()
-        self._base = _file_id(self._filename)
+        self._base = file_id(self._filename)
         self._index = snap.index
         self._started = time.monotonic()
         self._tables = frozenset(name for name, rows in snap._tables.items() if rows)
@@ -385,7 +369,7 @@ class DumpSerializer:
             self._state = SERIALIZER_STATE.FAILED
             self._failed_at = time.monotonic()
             return
-        self._pid, self._nice, self._running = pid, nice, urgent
+        self._pid, self._nice, self._idle, self._running = pid, nice, nice > 0, urgent
         self._state = SERIALIZER_STATE.SERIALIZING
 
     def _reap(self) -> None:
@@ -413,7 +397,7 @@ class DumpSerializer:
             self._save_index = 0
             return
         where = self._where()
-        if _file_id(self._filename) != self._base:
+        if file_id(self._filename) != self._base:
             # a snapshot from the leader was installed meanwhile: it is newer than ours
             os.unlink(self._tmp)
             logger.info("raft full dump superseded by a leader snapshot, discarded")
@@ -425,7 +409,7 @@ class DumpSerializer:
         if where is not None:
             self.dumped = DumpState(
                 path=self._filename,
-                file_id=_file_id(self._filename),
+                file_id=file_id(self._filename),
                 index=self._index,
                 offset=int(where["offset"]),
                 length=int(where["length"]),

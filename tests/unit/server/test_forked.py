@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 
 import pytest
 
-from nomadd.server.forked import CHILD_NICE, run_forked
+from nomadd.server.forked import CHILD_NICE, fork_worker, run_forked, set_priority
 
 
 def test_the_result_is_computed_in_another_process() -> None:
@@ -50,13 +51,45 @@ def test_cancelling_the_caller_kills_the_child(tmp_path: object) -> None:
     assert time.monotonic() - started[0] < 5
 
 
+def _priority() -> bytes:
+    return f"{os.nice(0)} {os.sched_getscheduler(0)}".encode()
+
+
 def test_the_child_runs_at_a_lower_cpu_priority() -> None:
-    """A dump child competing with three servers for two cores must not starve their Raft
-    heartbeats: it runs CHILD_NICE steps nicer than the server."""
-    niceness = int(asyncio.run(run_forked(lambda: str(os.nice(0)).encode())))
-    assert niceness == min(19, os.nice(0) + CHILD_NICE)
+    """A dump child competing with three servers for two cores must not delay their Raft
+    threads: it runs SCHED_IDLE (any of them that wakes takes the core at once), CHILD_NICE
+    steps nicer than the server."""
+    niceness, policy = map(int, asyncio.run(run_forked(_priority)).split())
+    assert (niceness, policy) == (min(19, os.nice(0) + CHILD_NICE), os.SCHED_IDLE)
 
 
 def test_a_niceness_can_be_given() -> None:
-    niceness = int(asyncio.run(run_forked(lambda: str(os.nice(0)).encode(), nice=3)))
-    assert niceness == min(19, os.nice(0) + 3)
+    niceness, policy = map(int, asyncio.run(run_forked(_priority, nice=3)).split())
+    assert (niceness, policy) == (min(19, os.nice(0) + 3), os.SCHED_IDLE)
+
+
+def test_a_child_at_the_servers_niceness_runs_in_the_ordinary_class() -> None:
+    """An operator's save (nice 0) is waited for: not SCHED_IDLE."""
+    niceness, policy = map(int, asyncio.run(run_forked(_priority, nice=0)).split())
+    assert (niceness, policy) == (os.nice(0), os.SCHED_OTHER)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI") != "true", reason="leaving SCHED_IDLE needs CAP_SYS_NICE"
+)
+def test_set_priority_takes_a_child_out_of_the_idle_class() -> None:
+    def wait() -> None:
+        time.sleep(30)
+
+    pid = fork_worker(wait, lambda _: None)
+    try:
+        deadline = time.monotonic() + 5
+        while os.sched_getscheduler(pid) != os.SCHED_IDLE:
+            assert time.monotonic() < deadline, "the child did not make itself idle"
+            time.sleep(0.01)
+        set_priority(pid, 4)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.nice(0) + 4
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -530,25 +530,54 @@ def _slow_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int) -> D
     dumper.serialize(path, None)
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     deadline = time.monotonic() + 5
-    while os.getpriority(os.PRIO_PROCESS, dumper._pid) != min(19, mine + dump_module.CHILD_NICE):
-        assert time.monotonic() < deadline, "the child did not make itself nicer"
+    while (os.getpriority(os.PRIO_PROCESS, dumper._pid), os.sched_getscheduler(dumper._pid)) != (
+        min(19, mine + dump_module.CHILD_NICE),
+        os.SCHED_IDLE,
+    ):
+        assert time.monotonic() < deadline, "the child did not make itself nicer and idle"
         time.sleep(0.01)
     return dumper
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="raising a process's priority needs CAP_SYS_NICE")
+@pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI") != "true",
+    reason="raising a process's priority needs CAP_SYS_NICE",
+)
 def test_a_dump_a_follower_or_a_save_waits_for_gets_the_servers_priority(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An entry-paced dump runs +10; once a follower's catch-up (or a save, at its index) waits
-    for it, it runs at the server's priority."""
+    """An entry-paced dump runs SCHED_IDLE at +10; once a follower's catch-up (or a save, at its
+    index) waits for it, it runs at the server's priority, in the ordinary class."""
     dumper = _slow_dump(tmp_path, monkeypatch, 5)
     try:
         pid, mine = dumper._pid, os.getpriority(os.PRIO_PROCESS, 0)
-        assert not dumper.tick(5, 1.0)
+        assert not dumper.tick(5, time.monotonic())
         assert os.getpriority(os.PRIO_PROCESS, pid) != mine  # nothing waits for it
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
         assert dumper.hold_send()
         assert os.getpriority(os.PRIO_PROCESS, pid) == mine
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+    finally:
+        dumper.close()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 and os.environ.get("CI") != "true", reason="leaving SCHED_IDLE needs CAP_SYS_NICE"
+)
+def test_an_idle_dump_that_runs_too_long_leaves_the_idle_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine that other work keeps busy a SCHED_IDLE dump would never end (and the
+    journal grow): after IDLE_CLASS_MAX_S it runs in the ordinary class, still +10."""
+    dumper = _slow_dump(tmp_path, monkeypatch, 5)
+    try:
+        pid, mine = dumper._pid, os.getpriority(os.PRIO_PROCESS, 0)
+        started = dumper._started
+        assert not dumper.tick(5, started + dump_module.IDLE_CLASS_MAX_S - 1)
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        assert not dumper.tick(5, started + dump_module.IDLE_CLASS_MAX_S + 1)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + dump_module.CHILD_NICE)
     finally:
         dumper.close()
 

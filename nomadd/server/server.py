@@ -38,7 +38,7 @@ from nomadd.rpc.auth import ServerSigner, server_caller
 from nomadd.rpc.tls import AgentTLS
 from nomadd.server.acl.endpoint import ACLEndpoint
 from nomadd.server.acl.gc import ACLTokenGC
-from nomadd.server.acl.resolver import ACLResolver, local_source
+from nomadd.server.acl.resolver import ACLResolver, Resolved, follower_source, local_source
 from nomadd.server.alloc_endpoint import AllocEndpoint
 from nomadd.server.blocking import BlockingQueries
 from nomadd.server.config import ServerConfig
@@ -76,8 +76,9 @@ from nomadd.server.status_endpoint import StatusEndpoint, server_member
 from nomadd.server.system_endpoint import SystemEndpoint
 from nomadd.server.var_endpoint import VariablesEndpoint
 from nomadd.structs.codec import to_api
-from nomadd.structs.errors import NoLeaderError, NomaddError, ValidationError
+from nomadd.structs.errors import NoLeaderError, NomaddError, PermissionDeniedError, RPCError, ValidationError
 from nomadd.structs.requests import Method, Rep, Req
+from nomadd.structs.requests.acl import ACL_RESOLVE_TOKEN, ACLGetRequest
 from nomadd.structs.requests.operator import OPERATOR_REMOVE_PEER_BY_ADDRESS, RaftPeerByAddressRequest
 
 if TYPE_CHECKING:
@@ -151,7 +152,10 @@ class Server:
             servers=self.servers,
             http_addr=self.http_addr,
             raft_addr=self.raft_addr,
-            acl=ACLResolver(config.acl, local_source(self.store.snapshot)),
+            acl=ACLResolver(
+                config.acl,
+                follower_source(local_source(self.store.snapshot), self.raft.is_leader, self._leader_resolve),
+            ),
         )
         self.scheduling = SchedulingService(self.ctx, self.tasks, self.registry)
         self.register_leader_component(self.scheduling)
@@ -433,6 +437,23 @@ class Server:
         await self._ready_for(m.kind, req.allow_stale)
         reply: Rep = await m.handler(req)
         return reply
+
+    async def _leader_resolve(self, secret: str) -> Resolved | None:
+        """The leader's token and policies for ``secret`` (``ACL.ResolveToken``, asked once: the
+        leader answers from its own state); None when no leader answered. Unknown there too:
+        PermissionDeniedError."""
+        addr = self.leader_http_addr()
+        if addr is None or addr == self.http_addr:
+            return None
+        req = ACLGetRequest(key=secret, auth_token=secret, caller=server_caller(), forwarded=True)
+        try:
+            reply = await self.rpc_client.call(addr, ACL_RESOLVE_TOKEN, req, timeout=LEADER_WAIT_S)
+        except PermissionDeniedError:
+            raise
+        except (RPCError, NoLeaderError) as err:
+            logger.debug("acl token not resolved by the leader err=%s", err)
+            return None
+        return Resolved(token=reply.token, policies=reply.policies)
 
     def _needs_leader(self, kind: str, allow_stale: bool) -> bool:
         needs = kind == "write" or (kind == "read" and not allow_stale)

@@ -281,10 +281,15 @@ class ACLEndpoint:
         return ACLTokenListReply(meta=meta, tokens=tokens)
 
     async def resolve_token(self, req: ACLGetRequest) -> ACLResolveReply:
-        """For a client-only agent's checks: the token and policies of the secret in ``key``
-        (whoever holds a secret may resolve it)."""
+        """For a client-only agent's checks, and a follower's that does not hold the secret yet
+        (``forwarded``: answered from this server's state alone, never asked further): the token
+        and policies of the secret in ``key`` (whoever holds a secret may resolve it)."""
         if not self._ctx.acl.enabled:
             return ACLResolveReply(meta=QueryMeta(), acl_enabled=False)
+        if req.forwarded:
+            check_secret(req.key)
+            if not resolve_in(self._ctx.store.snapshot(), req.key).found:
+                raise PermissionDeniedError(ERR_TOKEN_NOT_FOUND)
         await self._ctx.acl.lookup(req.key)  # raises for malformed, unknown, expired
         resolved = resolve_in(self._ctx.store.snapshot(), req.key)
         return ACLResolveReply(meta=QueryMeta(), token=resolved.token, policies=resolved.policies)

@@ -1,7 +1,10 @@
 """Secret ID → compiled :class:`~nomadd.server.acl.acl.ACL` (Nomad's ``ResolveToken``): the ONE
 function every check goes through.
 
-A server resolves from its own state (``local_source``); a client-only agent asks its servers
+A server resolves from its own state (``local_source``); a follower asks the leader about a
+secret its state does not hold (``follower_source``: a token created a moment ago through
+another server, which this one has not applied yet; Nomad forwards a write before it checks
+the token, so the leader decides there too); a client-only agent asks its servers
 (``ACL.ResolveToken``: the token with its policies, those of its roles included) and caches the
 answer for ``acl.token_ttl``, and no longer than ``acl.policy_ttl`` when it carries policies or
 ``acl.role_ttl`` when the token has roles: a changed token, policy or role is seen there within
@@ -33,6 +36,7 @@ __all__ = [
     "ACLResolver",
     "Resolved",
     "check_secret",
+    "follower_source",
     "local_source",
 ]
 
@@ -80,6 +84,21 @@ def resolve_in(snap: StateSnapshot, secret: str) -> Resolved:
 def local_source(snapshot: Callable[[], StateSnapshot]) -> Source:
     async def source(secret: str) -> Resolved:
         return resolve_in(snapshot(), secret)
+
+    return source
+
+
+def follower_source(
+    local: Source, is_leader: Callable[[], bool], ask_leader: Callable[[str], Awaitable[Resolved | None]]
+) -> Source:
+    """``local``, and for a secret it does not know while this server follows, the leader's
+    answer (``ask_leader``: None when no leader answered, then the secret is unknown)."""
+
+    async def source(secret: str) -> Resolved:
+        resolved = await local(secret)
+        if resolved.found or is_leader():
+            return resolved
+        return await ask_leader(secret) or resolved
 
     return source
 

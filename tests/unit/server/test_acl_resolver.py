@@ -1,12 +1,13 @@
 """A client-only agent's token cache: kept for token_ttl, and no longer than policy_ttl or
-role_ttl when the answer depends on policies or roles."""
+role_ttl when the answer depends on policies or roles; and a follower's source, which asks the
+leader about a secret it does not hold yet."""
 
 from __future__ import annotations
 
 import asyncio
 from unittest.mock import patch
 
-from nomadd.server.acl.resolver import ACLResolver, Resolved
+from nomadd.server.acl.resolver import ACLResolver, Resolved, follower_source
 from nomadd.structs.acl import ACLPolicy, ACLRoleLink, ACLToken
 from nomadd.structs.config import ACLConfig
 
@@ -57,3 +58,29 @@ def test_token_cache_ttls() -> None:
     assert _asks(with_role, cfg, 6.0) == 2
     long_policy = ACLConfig(enabled=True, token_ttl=30.0, policy_ttl=60.0, role_ttl=60.0)
     assert _asks(with_role, long_policy, 31.0) == 2  # never longer than token_ttl
+
+
+def _follower(local: Resolved, leader: Resolved | None, leading: bool) -> tuple[Resolved, list[str]]:
+    """What a server's source answers, and which secrets it asked the leader about."""
+    asked: list[str] = []
+
+    async def from_state(secret: str) -> Resolved:
+        return local
+
+    async def ask_leader(secret: str) -> Resolved | None:
+        asked.append(secret)
+        return leader
+
+    source = follower_source(from_state, lambda: leading, ask_leader)
+    return asyncio.run(source(SECRET)), asked
+
+
+def test_a_follower_asks_the_leader_about_a_secret_its_state_does_not_hold_yet() -> None:
+    """A token created through another server a moment ago: this follower has not applied it
+    (CI saw a policy write with the new management token refused 403 on a follower)."""
+    unknown = Resolved(token=None, policies=(), found=False)
+    known = Resolved(token=_token(roles=False), policies=(POLICY,))
+    assert _follower(unknown, known, leading=False) == (known, [SECRET])
+    assert _follower(unknown, None, leading=False) == (unknown, [SECRET])  # no leader answered
+    assert _follower(unknown, known, leading=True) == (unknown, [])  # the leader's state decides
+    assert _follower(known, None, leading=False) == (known, [])  # held here: no round trip

@@ -17,8 +17,8 @@ something waits for its work, runs below every ordinary process: ``SCHED_IDLE`` 
 :data:`CHILD_NICE`), so it gets only CPU time no other task wants, and any server thread that
 wakes takes the core from it at once. At a mere nice +10 it still delayed every wake-up of the
 servers' threads it shared a core with: on two cores shared by three servers, a CPU-bound
-process at +10 beside a 300,000-placement run made the run 12 % slower with no more CPU spent
-by the servers, one at ``SCHED_IDLE`` 2-4 % (docs/contributing/raft.md). :func:`set_priority`
+process at +10 beside a 300,000-placement run made the run 12-14 % slower with no more CPU
+spent by the servers, one at ``SCHED_IDLE`` 2-5 % (docs/contributing/raft.md). :func:`set_priority`
 puts a child back in the ordinary class when something does wait for it. Its memory is the
 pages it touches while working; they are freed when it exits.
 """
